@@ -77,6 +77,15 @@ export interface Hypercall {
   /** The host process id. */
   pid(): number;
 
+  /**
+   * Keep the host process running until the returned function is called
+   * (idempotent). Kernel timers and bus watches do not keep a Node process
+   * alive by themselves, so that an idle kernel lets its process exit; a
+   * listening server or an open socket holds the host, the way Node's own
+   * handles do until `unref()`. The sim host only counts holds (leak checks).
+   */
+  hold(): () => void;
+
   /** Print a kernel message (RUMP_VERBOSE, panics, diagnostics). */
   log(msg: string): void;
 

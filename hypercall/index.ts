@@ -1,0 +1,17 @@
+/*
+ * The hypercall layer: the only door from a rump kernel to its host.
+ * `createNodeHost()` for a real process, `createSimHost()` for a simulated
+ * network on a virtual clock.
+ */
+
+export type { BootParams, BusMapping, HostTimer, Hypercall } from './types.js';
+export {
+  BootParamError,
+  DEFAULT_NCPU,
+  parseBootParams,
+  parseMemlimit,
+  parseNcpu,
+  parseVerbose,
+} from './params.js';
+export { NodeHost, createNodeHost, type NodeHostOptions } from './node.js';
+export { SimHost, createSimHost, type SimHostOptions } from './sim.js';

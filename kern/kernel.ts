@@ -1,0 +1,109 @@
+/*
+ * A rump kernel instance: what rump_init() builds. It owns its clock
+ * (callouts on the hypercall host), sysctl tree, memory account, packet
+ * buffer pool, file descriptors and whatever its components add (the
+ * networking components keep interfaces, routes, ARP and PCBs here, so every
+ * instance has its own namespaces).
+ */
+import type { Hypercall, BootParams } from '../hypercall/types.js';
+import { CalloutWheel } from './callout.js';
+import { Sysctl } from './sysctl.js';
+import { MemAccount } from './mem.js';
+import { MbufPool } from './mbuf.js';
+import { Sys, type Domain } from './sys.js';
+import type { Component } from './component.js';
+
+export const RUMP_VERSION = 'rumpnet 0.1.0';
+export const OSTYPE = 'NetBSD';
+export const OSRELEASE = '7.99.34';
+
+/** A typed slot where a component keeps its per-kernel state. */
+export class SlotKey<T> {
+  declare readonly _t: T;
+  constructor(readonly name: string) {}
+}
+
+export class Kernel {
+  readonly callouts: CalloutWheel;
+  readonly sysctl = new Sysctl();
+  readonly mem: MemAccount;
+  readonly mbufs: MbufPool;
+  readonly sys: Sys;
+  /** Protocol families by AF_ number, filled by the networking components. */
+  readonly domains = new Map<number, Domain>();
+  readonly components: Component[] = [];
+  readonly bootTime: number;
+  hostname: string;
+  halted = false;
+  private readonly slots = new Map<SlotKey<unknown>, unknown>();
+  private readonly haltHooks: Array<() => void> = [];
+
+  constructor(
+    readonly host: Hypercall,
+    readonly params: BootParams,
+  ) {
+    this.bootTime = host.now();
+    this.callouts = new CalloutWheel(host);
+    this.mem = new MemAccount(params.memlimit);
+    this.mbufs = new MbufPool(this.mem);
+    this.hostname = `rump-${host.pid()}.${host.hostName()}`;
+    this.sys = new Sys(this);
+  }
+
+  /** Milliseconds since boot (what a rump kernel calls uptime). */
+  uptime(): number {
+    return this.host.now() - this.bootTime;
+  }
+
+  hasComponent(name: string): boolean {
+    return this.components.some((c) => c.name === name);
+  }
+
+  setSlot<T>(key: SlotKey<T>, value: T): void {
+    this.slots.set(key as SlotKey<unknown>, value);
+  }
+
+  /** A component's state; throws if that component is not linked. */
+  slot<T>(key: SlotKey<T>): T {
+    const v = this.slots.get(key as SlotKey<unknown>);
+    if (v === undefined) throw new Error(`kernel has no ${key.name} (component not linked)`);
+    return v as T;
+  }
+
+  trySlot<T>(key: SlotKey<T>): T | undefined {
+    return this.slots.get(key as SlotKey<unknown>) as T | undefined;
+  }
+
+  /** Boot messages, printed only with RUMP_VERBOSE. */
+  verbose(msg: string): void {
+    if (this.params.verbose) this.host.log(msg);
+  }
+
+  /** Run `fn` at halt, last registered first. */
+  onHalt(fn: () => void): void {
+    this.haltHooks.push(fn);
+  }
+
+  /** Stop the kernel: close every file, detach devices, stop timers. Idempotent. */
+  async halt(): Promise<void> {
+    if (this.halted) return;
+    this.halted = true;
+    await this.sys.closeAll();
+    for (let i = this.haltHooks.length - 1; i >= 0; i--) {
+      try {
+        this.haltHooks[i]!();
+      } catch (e) {
+        this.host.log(`halt: ${(e as Error).message}`);
+      }
+    }
+    for (let i = this.components.length - 1; i >= 0; i--) {
+      const c = this.components[i]!;
+      try {
+        c.fini?.(this);
+      } catch (e) {
+        this.host.log(`halt: ${c.name}: ${(e as Error).message}`);
+      }
+    }
+    this.callouts.halt();
+  }
+}

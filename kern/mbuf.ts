@@ -1,0 +1,153 @@
+/*
+ * Packet buffers (NetBSD mbuf(9), flattened to one contiguous buffer).
+ *
+ * A packet is one Uint8Array with the data at [off, off + len). Protocols
+ * prepend headers into the headroom before `off` (M_PREPEND) and strip them by
+ * advancing `off` (m_adj), so a frame travels from socket to driver without
+ * being concatenated or copied. Every buffer is charged to the kernel's memory
+ * account (RUMP_MEMLIMIT) when allocated and released by `MbufPool.free`.
+ */
+import type { MemAccount } from './mem.js';
+
+/** Link-level broadcast (M_BCAST). */
+export const M_BCAST = 0x1;
+/** Link-level multicast (M_MCAST). */
+export const M_MCAST = 0x2;
+/** Looped back from this host (M_LOOP). */
+export const M_LOOP = 0x4;
+
+/** Headroom reserved by default: Ethernet 14 + IP 60 + TCP 60, rounded up. */
+export const MAX_LINKHDR = 16;
+export const DEFAULT_HEADROOM = 144;
+
+export class Mbuf {
+  constructor(
+    public buf: Uint8Array,
+    public off: number,
+    public len: number,
+    /** Bytes charged to the memory account for this buffer. */
+    public charged: number,
+  ) {}
+  /** M_BCAST | M_MCAST | M_LOOP ... */
+  flags = 0;
+  /** if_index of the receiving interface (m_pkthdr.rcvif_index), 0 when locally generated. */
+  rcvif = 0;
+  /** Next packet in a queue (m_nextpkt). */
+  nextpkt: Mbuf | null = null;
+
+  /** The data as a view (no copy). */
+  data(): Uint8Array {
+    return this.buf.subarray(this.off, this.off + this.len);
+  }
+
+  /** Headroom left before the data. */
+  get leading(): number {
+    return this.off;
+  }
+
+  /** Room left after the data. */
+  get trailing(): number {
+    return this.buf.length - this.off - this.len;
+  }
+
+  /**
+   * Make room for `n` header bytes in front (M_PREPEND). Returns false when
+   * the headroom is too small; the caller then asks the pool to `prepend`.
+   */
+  prepend(n: number): boolean {
+    if (this.off < n) return false;
+    this.off -= n;
+    this.len += n;
+    return true;
+  }
+
+  /** Strip `n` bytes from the front (n > 0) or the back (n < 0) (m_adj). */
+  adj(n: number): void {
+    if (n >= 0) {
+      if (n > this.len) n = this.len;
+      this.off += n;
+      this.len -= n;
+    } else {
+      this.len = Math.max(0, this.len + n);
+    }
+  }
+}
+
+export interface MbufStats {
+  /** Buffers handed out. */
+  allocs: number;
+  /** Buffers returned. */
+  frees: number;
+  /** Allocations refused at the memory limit. */
+  drops: number;
+}
+
+export class MbufPool {
+  readonly stats: MbufStats = { allocs: 0, frees: 0, drops: 0 };
+
+  constructor(private readonly mem: MemAccount) {}
+
+  /** Buffers allocated and not yet freed. */
+  get inUse(): number {
+    return this.stats.allocs - this.stats.frees;
+  }
+
+  /**
+   * A packet buffer with `len` data bytes and `headroom` bytes in front, or
+   * null when the memory limit is reached (the caller drops and counts, or
+   * returns ENOBUFS).
+   */
+  get(len: number, headroom = DEFAULT_HEADROOM): Mbuf | null {
+    const size = headroom + len;
+    if (!this.mem.charge(size)) {
+      this.stats.drops++;
+      return null;
+    }
+    this.stats.allocs++;
+    return new Mbuf(new Uint8Array(size), headroom, len, size);
+  }
+
+  /** A packet buffer holding a copy of `src[off, off+len)` behind `headroom`. */
+  copyin(src: Uint8Array, off: number, len: number, headroom = DEFAULT_HEADROOM): Mbuf | null {
+    const m = this.get(len, headroom);
+    if (m) m.buf.set(src.subarray(off, off + len), headroom);
+    return m;
+  }
+
+  /** Copy a packet (m_dup), with fresh headroom. */
+  dup(m: Mbuf, headroom = DEFAULT_HEADROOM): Mbuf | null {
+    const n = this.copyin(m.buf, m.off, m.len, headroom);
+    if (n) {
+      n.flags = m.flags;
+      n.rcvif = m.rcvif;
+    }
+    return n;
+  }
+
+  /**
+   * Prepend `n` bytes when the headroom is too small: moves the packet into a
+   * larger buffer (the slow path of M_PREPEND). Returns null at the memory
+   * limit, having freed `m`.
+   */
+  prepend(m: Mbuf, n: number): Mbuf | null {
+    if (m.prepend(n)) return m;
+    const r = this.get(m.len + n, DEFAULT_HEADROOM);
+    if (!r) {
+      this.free(m);
+      return null;
+    }
+    r.buf.set(m.buf.subarray(m.off, m.off + m.len), r.off + n);
+    r.flags = m.flags;
+    r.rcvif = m.rcvif;
+    this.free(m);
+    return r;
+  }
+
+  /** Return a packet's memory (m_freem). */
+  free(m: Mbuf): void {
+    if (m.charged < 0) return; // freed twice: ignore rather than corrupt the account
+    this.mem.release(m.charged);
+    m.charged = -1;
+    this.stats.frees++;
+  }
+}

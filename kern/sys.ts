@@ -1,0 +1,338 @@
+/*
+ * The BSD system call facade of a kernel (`kernel.sys`): a descriptor table and
+ * the calls that act on it. Sockets themselves live in net/ and come in
+ * through the protocol families registered in `kernel.domains`; a kernel
+ * linked without networking has none, so socket() fails with EAFNOSUPPORT as
+ * on a NetBSD kernel without the family.
+ *
+ * Every call returns a promise. Calls that would block wait on the socket;
+ * with O_NONBLOCK they fail with EAGAIN instead. Failures reject with an
+ * `Errno` whose `syscall` names the call.
+ */
+import { Errno, EAFNOSUPPORT, EBADF, EINVAL, EMFILE, ENOSYS } from './errno.js';
+import { SelInfo, POLLNVAL } from './select.js';
+import type { Kernel } from './kernel.js';
+
+export const AF_UNSPEC = 0;
+export const AF_LOCAL = 1;
+export const AF_INET = 2;
+export const AF_ROUTE = 34;
+export const AF_INET6 = 24;
+export const PF_INET = AF_INET;
+export const PF_ROUTE = AF_ROUTE;
+
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+
+export const O_NONBLOCK = 0x4;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+
+export const MSG_OOB = 0x1;
+export const MSG_PEEK = 0x2;
+export const MSG_DONTROUTE = 0x4;
+export const MSG_WAITALL = 0x40;
+export const MSG_DONTWAIT = 0x80;
+export const MSG_NOSIGNAL = 0x400;
+
+/** An IPv4 socket address: `{ family: AF_INET, addr: '192.0.2.1', port: 7 }`. */
+export interface SockaddrIn {
+  family: number;
+  addr: string;
+  port: number;
+}
+export type Sockaddr = SockaddrIn;
+
+export interface RecvResult {
+  data: Uint8Array;
+  from: Sockaddr | null;
+  /** MSG_TRUNC when a datagram was longer than asked for. */
+  flags: number;
+}
+
+export interface PollFd {
+  fd: number;
+  events: number;
+  revents?: number;
+}
+
+export type SockoptValue = number | Uint8Array | Record<string, number | string | boolean>;
+
+/**
+ * What a descriptor refers to. Sockets implement every member; they are the
+ * only kind of file a rump kernel has here.
+ */
+export interface KFile {
+  readonly sel: SelInfo;
+  /** O_NONBLOCK and friends (fcntl F_GETFL). */
+  fflags: number;
+  close(): void | Promise<void>;
+  /** Events ready now, of those asked. */
+  poll(events: number): number;
+  ioctl(cmd: string, arg: unknown): unknown;
+  bind(addr: Sockaddr): void | Promise<void>;
+  listen(backlog: number): void;
+  accept(): Promise<KFile> | KFile;
+  connect(addr: Sockaddr): void | Promise<void>;
+  shutdown(how: number): void;
+  sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> | number;
+  recvfrom(len: number, flags: number): Promise<RecvResult> | RecvResult;
+  setsockopt(level: number, name: number, value: SockoptValue): void;
+  getsockopt(level: number, name: number): SockoptValue;
+  getsockname(): Sockaddr;
+  getpeername(): Sockaddr;
+}
+
+/** A protocol family, registered by a networking component (NetBSD `struct domain`). */
+export interface Domain {
+  readonly family: number;
+  readonly name: string;
+  socreate(type: number, protocol: number): KFile;
+}
+
+/** Calls a component adds to `sys` (the routing socket, for one). */
+export type SysExtension = (...args: never[]) => unknown;
+
+/** NetBSD's default per-process descriptor limit. */
+const OPEN_MAX = 1024;
+/** 0, 1 and 2 are a process's stdio: a rump kernel's first socket is 3, as packetdrill expects. */
+const FIRST_FD = 3;
+
+export class Sys {
+  private readonly files: Array<KFile | undefined> = [];
+  private readonly extensions = new Map<string, (...args: unknown[]) => unknown>();
+
+  constructor(private readonly kernel: Kernel) {}
+
+  /** Let a component add a call (e.g. `rtmsg` for the routing socket). */
+  extend(name: string, fn: (...args: never[]) => unknown): void {
+    this.extensions.set(name, fn as (...args: unknown[]) => unknown);
+  }
+
+  /** Open descriptors, for leak checks and `sockstat`. */
+  openFds(): number[] {
+    const out: number[] = [];
+    this.files.forEach((f, i) => {
+      if (f) out.push(i);
+    });
+    return out;
+  }
+
+  /** The file behind a descriptor (for the Node face and the server). */
+  file(fd: number): KFile {
+    const f = Number.isInteger(fd) ? this.files[fd] : undefined;
+    if (!f) throw new Errno(EBADF);
+    return f;
+  }
+
+  /** Install a file in the lowest free descriptor. */
+  fdalloc(f: KFile): number {
+    for (let i = FIRST_FD; i < OPEN_MAX; i++) {
+      if (!this.files[i]) {
+        this.files[i] = f;
+        return i;
+      }
+    }
+    throw new Errno(EMFILE);
+  }
+
+  private async run<T>(syscall: string, fn: () => T | Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof Errno) {
+        if (!e.syscall) e.syscall = syscall;
+        throw e;
+      }
+      throw e;
+    }
+  }
+
+  socket(domain: number, type: number, protocol = 0): Promise<number> {
+    return this.run('socket', () => {
+      const d = this.kernel.domains.get(domain);
+      if (!d) throw new Errno(EAFNOSUPPORT);
+      return this.fdalloc(d.socreate(type, protocol));
+    });
+  }
+
+  bind(fd: number, addr: Sockaddr): Promise<void> {
+    return this.run('bind', () => this.file(fd).bind(addr));
+  }
+
+  listen(fd: number, backlog = 128): Promise<void> {
+    return this.run('listen', () => this.file(fd).listen(backlog));
+  }
+
+  accept(fd: number): Promise<{ fd: number; addr: Sockaddr }> {
+    return this.run('accept', async () => {
+      const f = await this.file(fd).accept();
+      return { fd: this.fdalloc(f), addr: f.getpeername() };
+    });
+  }
+
+  connect(fd: number, addr: Sockaddr): Promise<void> {
+    return this.run('connect', () => this.file(fd).connect(addr));
+  }
+
+  shutdown(fd: number, how: number): Promise<void> {
+    return this.run('shutdown', () => this.file(fd).shutdown(how));
+  }
+
+  close(fd: number): Promise<void> {
+    return this.run('close', async () => {
+      const f = this.file(fd);
+      this.files[fd] = undefined;
+      await f.close();
+    });
+  }
+
+  read(fd: number, len: number): Promise<Uint8Array> {
+    return this.run('read', async () => (await this.file(fd).recvfrom(len, 0)).data);
+  }
+
+  write(fd: number, data: Uint8Array): Promise<number> {
+    return this.run('write', () => this.file(fd).sendto(data, 0, null));
+  }
+
+  send(fd: number, data: Uint8Array, flags = 0): Promise<number> {
+    return this.run('send', () => this.file(fd).sendto(data, flags, null));
+  }
+
+  sendto(fd: number, data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
+    return this.run('sendto', () => this.file(fd).sendto(data, flags, to));
+  }
+
+  recv(fd: number, len: number, flags = 0): Promise<Uint8Array> {
+    return this.run('recv', async () => (await this.file(fd).recvfrom(len, flags)).data);
+  }
+
+  recvfrom(fd: number, len: number, flags = 0): Promise<RecvResult> {
+    return this.run('recvfrom', () => this.file(fd).recvfrom(len, flags));
+  }
+
+  setsockopt(fd: number, level: number, name: number, value: SockoptValue): Promise<void> {
+    return this.run('setsockopt', () => this.file(fd).setsockopt(level, name, value));
+  }
+
+  getsockopt(fd: number, level: number, name: number): Promise<SockoptValue> {
+    return this.run('getsockopt', () => this.file(fd).getsockopt(level, name));
+  }
+
+  getsockname(fd: number): Promise<Sockaddr> {
+    return this.run('getsockname', () => this.file(fd).getsockname());
+  }
+
+  getpeername(fd: number): Promise<Sockaddr> {
+    return this.run('getpeername', () => this.file(fd).getpeername());
+  }
+
+  fcntl(fd: number, cmd: number, arg = 0): Promise<number> {
+    return this.run('fcntl', () => {
+      const f = this.file(fd);
+      if (cmd === F_GETFL) return f.fflags;
+      if (cmd === F_SETFL) {
+        f.fflags = arg & O_NONBLOCK;
+        return 0;
+      }
+      throw new Errno(EINVAL);
+    });
+  }
+
+  ioctl(fd: number, cmd: string, arg?: unknown): Promise<unknown> {
+    return this.run('ioctl', () => this.file(fd).ioctl(cmd, arg));
+  }
+
+  /**
+   * poll(2): resolves with the descriptors that have events, after at most
+   * `timeoutMs` (negative: wait forever; 0: just look). Returns the array
+   * with `revents` filled in.
+   */
+  poll(fds: PollFd[], timeoutMs = -1): Promise<PollFd[]> {
+    return this.run('poll', () => {
+      const scan = (): number => {
+        let n = 0;
+        for (const p of fds) {
+          const f = this.files[p.fd];
+          p.revents = f ? f.poll(p.events) : POLLNVAL;
+          if (p.revents) n++;
+        }
+        return n;
+      };
+      if (scan() > 0 || timeoutMs === 0) return fds;
+      return new Promise<PollFd[]>((resolve) => {
+        const cancels: Array<() => void> = [];
+        let timer: ReturnType<typeof this.kernel.callouts.create<null>> | null = null;
+        const finish = (): void => {
+          for (const c of cancels) c();
+          timer?.stop();
+          resolve(fds);
+        };
+        const recheck = (): void => {
+          cancels.length = 0;
+          if (scan() > 0) finish();
+          else arm();
+        };
+        const arm = (): void => {
+          for (const p of fds) {
+            const f = this.files[p.fd];
+            if (f) cancels.push(f.sel.wait(recheck));
+          }
+        };
+        arm();
+        if (timeoutMs > 0) {
+          timer = this.kernel.callouts.create(() => {
+            scan();
+            finish();
+          }, null);
+          timer.reset(timeoutMs);
+        }
+      });
+    });
+  }
+
+  /** sysctl read by name. */
+  sysctl(name: string): Promise<unknown> {
+    return this.run('sysctl', () => this.kernel.sysctl.get(name));
+  }
+
+  /** sysctl write by name (`sysctl -w`). Values may be strings as typed by a user. */
+  sysctlSet(name: string, value: number | string): Promise<void> {
+    return this.run('sysctl', () => this.kernel.sysctl.set(name, value));
+  }
+
+  /** Every leaf under a prefix (`sysctl -a`, `sysctl net.inet`). */
+  sysctlList(prefix = ''): Promise<Array<{ name: string; type: string; value: unknown; writable: boolean }>> {
+    return this.run('sysctl', () => this.kernel.sysctl.list(prefix));
+  }
+
+  /** A call added by a component (`rtmsg`, ...); ENOSYS when none added it. */
+  ext(name: string, ...args: unknown[]): Promise<unknown> {
+    return this.run(name, () => {
+      const fn = this.extensions.get(name);
+      if (!fn) throw new Errno(ENOSYS);
+      return fn(...args);
+    });
+  }
+
+  /** Close everything (halt). */
+  async closeAll(): Promise<void> {
+    for (let i = 0; i < this.files.length; i++) {
+      const f = this.files[i];
+      if (f) {
+        this.files[i] = undefined;
+        try {
+          await f.close();
+        } catch {
+          // a file that fails to close at halt is gone anyway
+        }
+      }
+    }
+  }
+}
+

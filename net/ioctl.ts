@@ -1,0 +1,120 @@
+/*
+ * The administrative interface of the networking components: interface
+ * ioctls (NetBSD's SIOC* on any socket, handled by ifioctl/in_control), the
+ * routing-socket messages (RTM_* written to a PF_ROUTE socket), and the dumps
+ * that netstat/arp/route read (NetBSD reads them with sysctl NET_RT_DUMP and
+ * NET_RT_FLAGS). They travel as structured values instead of C structs so the
+ * same calls work in-process and through rump_server.
+ *
+ *   await sys.ioctl(fd, 'SIOCIFCREATE', { name: 'shmif0' })
+ *   await sys.ext('rtmsg', { type: 'add', dst: 'default', gateway: '192.0.2.254' })
+ *   await sys.ext('rtdump')        // RouteInfo[]
+ *   await sys.ext('arpdump')       // ArpInfo[]
+ *   await sys.sysctl('net.inet.ip.stats')   // { total: .., badsum: .., ... }
+ */
+
+/** ioctl commands and their argument and result shapes. */
+export interface IoctlMap {
+  /** Create an interface with exactly this name: EINVAL unknown cloner, EEXIST exists. */
+  SIOCIFCREATE: [{ name: string }, { name: string }];
+  /** Create with the lowest free unit of a cloner (`shmif` → `shmif0`). */
+  SIOCIFCREATENEXT: [{ base: string }, { name: string }];
+  SIOCIFDESTROY: [{ name: string }, void];
+  /** The cloner names (ifconfig -C). */
+  SIOCIFGCLONERS: [void, string[]];
+  /** Every interface, or one (`name`), with its addresses and counters. */
+  SIOCGIFCONF: [{ name?: string } | void, IfInfo[]];
+  SIOCGIFFLAGS: [{ name: string }, { flags: number }];
+  /** Set the changeable flags; bringing up a shmif without a bus is ENXIO. */
+  SIOCSIFFLAGS: [{ name: string; flags: number }, void];
+  SIOCGIFMTU: [{ name: string }, { mtu: number }];
+  SIOCSIFMTU: [{ name: string; mtu: number }, void];
+  /** Attach the medium (bus path, TAP name); null detaches (-linkstr). EBUSY when up or attached. */
+  SIOCSLINKSTR: [{ name: string; linkstr: string | null }, void];
+  SIOCGLINKSTR: [{ name: string }, { linkstr: string | null }];
+  /**
+   * Add an IPv4 address (SIOCAIFADDR). Without `alias`, replaces the
+   * interface's first address, as `ifconfig shmif0 inet A/N` does. Brings the
+   * interface up, adds the connected and local routes, announces with a
+   * gratuitous ARP.
+   */
+  SIOCAIFADDR: [{ name: string; addr: string; mask: string; broadaddr?: string; alias?: boolean }, void];
+  /** Remove an IPv4 address (SIOCDIFADDR); EADDRNOTAVAIL if it is not there. */
+  SIOCDIFADDR: [{ name: string; addr: string }, void];
+}
+export type IoctlCmd = keyof IoctlMap;
+
+export interface InAddrInfo {
+  addr: string;
+  mask: string;
+  prefixLen: number;
+  broadaddr: string | null;
+}
+
+export interface IfInfo {
+  name: string;
+  index: number;
+  flags: number;
+  mtu: number;
+  /** Colon-separated MAC, or null. */
+  lladdr: string | null;
+  linkstr: string | null;
+  inet: InAddrInfo[];
+  stats: {
+    ipackets: number; ierrors: number; opackets: number; oerrors: number; collisions: number;
+    ibytes: number; obytes: number; iqdrops: number; imcasts: number; omcasts: number; noproto: number;
+  };
+}
+
+/** A routing message (struct rt_msghdr plus its sockaddrs). */
+export interface RtMsg {
+  type: 'add' | 'delete' | 'change' | 'get';
+  /** Destination address, or 'default'. */
+  dst: string;
+  /** Prefix length; absent: 32 for hosts (or with `host`), the classful length is not guessed. */
+  prefixLen?: number;
+  /** Next hop address (RTF_GATEWAY), or absent for an interface route. */
+  gateway?: string;
+  /** Interface for an interface route (`-interface`, `-ifp`). */
+  ifname?: string;
+  /** RTF_* flags to set (RTF_REJECT, RTF_BLACKHOLE, RTF_HOST, RTF_STATIC). */
+  flags?: number;
+  mtu?: number;
+}
+
+/** A route as dumped (netstat -rn) or answered to RTM_GET (route get). */
+export interface RouteInfo {
+  dst: string;
+  prefixLen: number;
+  /** Next hop address, `link#N` for a connected route, or the interface name for lo0 routes. */
+  gateway: string;
+  flags: number;
+  refs: number;
+  use: number;
+  /** 0 when the route uses the interface's MTU. */
+  mtu: number;
+  ifname: string;
+  /** Local address used on this route (route get's "local addr"). */
+  ifaddr: string | null;
+}
+
+/** An ARP cache entry (arp -an). */
+export interface ArpInfo {
+  addr: string;
+  /** null while incomplete. */
+  lladdr: string | null;
+  ifname: string;
+  permanent: boolean;
+  /** Seconds until expiry, or -1 for permanent. */
+  expire: number;
+  published: boolean;
+}
+
+/** An ARP change (arp -s / arp -d), as NetBSD's arp does through the routing socket. */
+export interface ArpMsg {
+  type: 'add' | 'delete';
+  addr: string;
+  lladdr?: string;
+  temp?: boolean;
+  pub?: boolean;
+}

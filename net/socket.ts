@@ -1,0 +1,531 @@
+/*
+ * Sockets and socket buffers (NetBSD kern/uipc_socket.c, uipc_socket2.c).
+ *
+ * A Socket is the file behind a descriptor. Protocol-independent work lives
+ * here: socket buffers, blocking and O_NONBLOCK, socket-level options, the
+ * accept queue. Protocol work goes through the protocol switch entry
+ * (`Protosw`, NetBSD's pr_usrreqs), so UDP, raw IP and TCP share this code.
+ */
+import type { Kernel } from '../kern/kernel.js';
+import type { Mbuf } from '../kern/mbuf.js';
+import type { Callout } from '../kern/callout.js';
+import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
+import {
+  Errno, EAGAIN, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE,
+  EDESTADDRREQ, EISCONN,
+} from '../kern/errno.js';
+import {
+  MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, O_NONBLOCK, SHUT_RD, SHUT_RDWR, SHUT_WR,
+  type KFile, type RecvResult, type Sockaddr, type SockoptValue,
+} from '../kern/sys.js';
+
+export const SOL_SOCKET = 0xffff;
+export const SO_DEBUG = 0x0001;
+export const SO_ACCEPTCONN = 0x0002;
+export const SO_REUSEADDR = 0x0004;
+export const SO_KEEPALIVE = 0x0008;
+export const SO_DONTROUTE = 0x0010;
+export const SO_BROADCAST = 0x0020;
+export const SO_USELOOPBACK = 0x0040;
+export const SO_LINGER = 0x0080;
+export const SO_OOBINLINE = 0x0100;
+export const SO_REUSEPORT = 0x0200;
+export const SO_TIMESTAMP = 0x2000;
+export const SO_SNDBUF = 0x1001;
+export const SO_RCVBUF = 0x1002;
+export const SO_SNDLOWAT = 0x1003;
+export const SO_RCVLOWAT = 0x1004;
+export const SO_ERROR = 0x1007;
+export const SO_TYPE = 0x1008;
+export const SO_SNDTIMEO = 0x100b;
+export const SO_RCVTIMEO = 0x100c;
+
+/** Boolean options kept as bits in so_options. */
+const BOOL_OPTS = SO_DEBUG | SO_REUSEADDR | SO_KEEPALIVE | SO_DONTROUTE | SO_BROADCAST | SO_USELOOPBACK | SO_OOBINLINE | SO_REUSEPORT | SO_TIMESTAMP;
+
+export const SS_ISCONNECTED = 0x001;
+export const SS_ISCONNECTING = 0x002;
+export const SS_ISDISCONNECTING = 0x004;
+export const SS_CANTSENDMORE = 0x008;
+export const SS_CANTRCVMORE = 0x010;
+export const SS_ISBOUND = 0x1000;
+
+/** Protocol flags (pr_flags). */
+export const PR_ATOMIC = 0x01; // messages are sent whole (datagrams)
+export const PR_ADDR = 0x02; // addresses travel with data
+export const PR_CONNREQUIRED = 0x04; // must connect before sending
+export const PR_LISTEN = 0x08; // supports listen/accept
+
+/** MSG_TRUNC in recvfrom's returned flags. */
+export const MSG_TRUNC = 0x10;
+
+/** The protocol side of a socket (pr_usrreqs). Methods throw Errno. */
+export interface Protosw {
+  readonly type: number;
+  readonly protocol: number;
+  readonly flags: number;
+  /** Default buffer sizes (e.g. net.inet.udp.sendspace). */
+  sendspace(): number;
+  recvspace(): number;
+  attach(so: Socket): void;
+  detach(so: Socket): void;
+  bind(so: Socket, addr: Sockaddr): void;
+  /** Resolves when connected (datagram protocols: at once). */
+  connect(so: Socket, addr: Sockaddr): void | Promise<void>;
+  disconnect(so: Socket): void;
+  listen(so: Socket, backlog: number): void;
+  /** Called after SS_CANTSENDMORE is set. */
+  shutdown(so: Socket): void;
+  /**
+   * Datagram protocols (PR_ATOMIC): send `m`, owned by the protocol from here
+   * on; `to` is the destination for unconnected sockets. Stream protocols:
+   * `m` has just been appended to `so.snd` (the socket buffer owns it); the
+   * protocol sends what the window allows.
+   */
+  send(so: Socket, m: Mbuf, to: Sockaddr | null, flags: number): void;
+  /** The user took data out of the receive buffer (window updates). */
+  rcvd(so: Socket): void;
+  setopt(so: Socket, level: number, name: number, value: SockoptValue): void;
+  getopt(so: Socket, level: number, name: number): SockoptValue;
+  sockaddr(so: Socket): Sockaddr;
+  peeraddr(so: Socket): Sockaddr;
+  /** Interface and routing ioctls arriving on this socket (ifioctl). */
+  ioctl(so: Socket, cmd: string, arg: unknown): unknown;
+}
+
+/** One queued record of a socket buffer. */
+export interface SbRecord {
+  m: Mbuf;
+  from: Sockaddr | null;
+}
+
+/** A socket buffer (struct sockbuf). */
+export class Sockbuf {
+  /** Bytes held. */
+  cc = 0;
+  hiwat: number;
+  lowat: number;
+  /** Receive timeout or send timeout in ms, 0 for none. */
+  timeo = 0;
+  readonly q: SbRecord[] = [];
+  /** Bytes of the first record already consumed (streams). */
+  headOff = 0;
+
+  constructor(hiwat: number, lowat: number) {
+    this.hiwat = hiwat;
+    this.lowat = lowat;
+  }
+
+  get space(): number {
+    return this.hiwat - this.cc;
+  }
+
+  append(m: Mbuf, from: Sockaddr | null): void {
+    this.q.push({ m, from });
+    this.cc += m.len;
+  }
+}
+
+export class Socket implements KFile {
+  readonly sel = new SelInfo();
+  fflags = 0;
+  state = 0;
+  options = 0;
+  /** so_error: a pending asynchronous error, reported once. */
+  error = 0;
+  linger = 0;
+  readonly snd: Sockbuf;
+  readonly rcv: Sockbuf;
+  /** The protocol control block (inpcb, tcpcb...). */
+  pcb: unknown = null;
+  /** Completed connections waiting for accept (so_q). */
+  readonly acceptq: Socket[] = [];
+  qlimit = 0;
+  /** The listening socket that this one waits on, until accepted. */
+  head: Socket | null = null;
+  closed = false;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly proto: Protosw,
+  ) {
+    this.snd = new Sockbuf(proto.sendspace(), 2048);
+    this.rcv = new Sockbuf(proto.recvspace(), 1);
+  }
+
+  get type(): number {
+    return this.proto.type;
+  }
+
+  /** Wake readers, writers and pollers (sorwakeup/sowwakeup). */
+  wakeup(): void {
+    this.sel.notify();
+  }
+
+  /** soisconnected(). */
+  isConnected(): void {
+    this.state = (this.state & ~(SS_ISCONNECTING | SS_ISDISCONNECTING)) | SS_ISCONNECTED;
+    const head = this.head;
+    if (head) {
+      head.acceptq.push(this);
+      head.wakeup();
+    }
+    this.wakeup();
+  }
+
+  /** soisdisconnected(). */
+  isDisconnected(): void {
+    this.state = (this.state & ~(SS_ISCONNECTING | SS_ISCONNECTED | SS_ISDISCONNECTING)) | SS_CANTRCVMORE | SS_CANTSENDMORE;
+    this.wakeup();
+  }
+
+  /** socantrcvmore(): the peer will send no more. */
+  cantRcvMore(): void {
+    this.state |= SS_CANTRCVMORE;
+    this.wakeup();
+  }
+
+  /** Queue a received record (sbappendaddr); false (and the caller counts a drop) when full. */
+  appendRecord(m: Mbuf, from: Sockaddr | null): boolean {
+    if (m.len > this.rcv.space) return false;
+    this.rcv.append(m, from);
+    this.wakeup();
+    return true;
+  }
+
+  /** Report an asynchronous error (ICMP unreachable...) to the next call. */
+  setError(errno: number): void {
+    this.error = errno;
+    this.wakeup();
+  }
+
+  private takeError(): number {
+    const e = this.error;
+    this.error = 0;
+    return e;
+  }
+
+  private wouldBlock(flags: number): boolean {
+    return (this.fflags & O_NONBLOCK) !== 0 || (flags & MSG_DONTWAIT) !== 0;
+  }
+
+  /** Sleep until `ready()` holds, with the buffer's timeout. */
+  private sleep(sb: Sockbuf, ready: () => boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: Callout<null> | null = null;
+      let cancel: () => void = () => {};
+      const check = (): void => {
+        if (ready()) {
+          timer?.stop();
+          resolve();
+        } else {
+          cancel = this.sel.wait(check);
+        }
+      };
+      if (sb.timeo > 0) {
+        const t = this.kernel.callouts.create(() => {
+          cancel();
+          reject(new Errno(EAGAIN));
+        }, null);
+        t.reset(sb.timeo);
+        timer = t;
+      }
+      cancel = this.sel.wait(check);
+    });
+  }
+
+  poll(events: number): number {
+    let r = 0;
+    if (events & (POLLIN | POLLRDNORM)) {
+      if (this.rcv.cc > 0 || this.state & SS_CANTRCVMORE || this.acceptq.length > 0 || this.error) r |= events & (POLLIN | POLLRDNORM);
+    }
+    if (events & POLLOUT) {
+      const connReq = (this.proto.flags & PR_CONNREQUIRED) !== 0;
+      if ((!connReq || this.state & SS_ISCONNECTED) && this.snd.space >= this.snd.lowat && !(this.state & SS_CANTSENDMORE)) r |= POLLOUT;
+      if (this.state & SS_CANTSENDMORE) r |= POLLOUT;
+    }
+    if (this.error) r |= POLLERR;
+    if ((this.state & (SS_CANTRCVMORE | SS_CANTSENDMORE)) === (SS_CANTRCVMORE | SS_CANTSENDMORE) && this.proto.flags & PR_CONNREQUIRED) r |= POLLHUP;
+    return r;
+  }
+
+  ioctl(cmd: string, arg: unknown): unknown {
+    if (cmd === 'FIONREAD') return this.rcv.cc;
+    if (cmd === 'FIONBIO') {
+      this.fflags = arg ? this.fflags | O_NONBLOCK : this.fflags & ~O_NONBLOCK;
+      return 0;
+    }
+    return this.proto.ioctl(this, cmd, arg);
+  }
+
+  bind(addr: Sockaddr): void {
+    this.proto.bind(this, addr);
+    this.state |= SS_ISBOUND;
+  }
+
+  listen(backlog: number): void {
+    if (!(this.proto.flags & PR_LISTEN)) throw new Errno(EOPNOTSUPP);
+    this.proto.listen(this, backlog);
+    this.qlimit = backlog < 0 ? 0 : Math.min(backlog, 0x7fff);
+    this.options |= SO_ACCEPTCONN;
+    this.wakeup();
+  }
+
+  async accept(): Promise<Socket> {
+    if (!(this.options & SO_ACCEPTCONN)) throw new Errno(EINVAL);
+    for (;;) {
+      const so = this.acceptq.shift();
+      if (so) {
+        so.head = null;
+        return so;
+      }
+      const e = this.takeError();
+      if (e) throw new Errno(e);
+      if (this.wouldBlock(0)) throw new Errno(EAGAIN);
+      await this.sleep(this.rcv, () => this.acceptq.length > 0 || this.error !== 0 || this.closed);
+      if (this.closed) throw new Errno(EINVAL);
+    }
+  }
+
+  async connect(addr: Sockaddr): Promise<void> {
+    if (this.options & SO_ACCEPTCONN) throw new Errno(EOPNOTSUPP);
+    if (this.proto.flags & PR_CONNREQUIRED && this.state & (SS_ISCONNECTED | SS_ISCONNECTING)) throw new Errno(EISCONN);
+    await this.proto.connect(this, addr);
+  }
+
+  shutdown(how: number): void {
+    if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) throw new Errno(EINVAL);
+    if (this.proto.flags & PR_CONNREQUIRED && !(this.state & (SS_ISCONNECTED | SS_ISCONNECTING))) throw new Errno(ENOTCONN);
+    if (how !== SHUT_WR) this.flushRcv();
+    if (how !== SHUT_RD) {
+      this.state |= SS_CANTSENDMORE;
+      this.proto.shutdown(this);
+    }
+    this.wakeup();
+  }
+
+  /** sorflush(): discard what is queued and read nothing more. */
+  private flushRcv(): void {
+    this.state |= SS_CANTRCVMORE;
+    for (const r of this.rcv.q) this.kernel.mbufs.free(r.m);
+    this.rcv.q.length = 0;
+    this.rcv.cc = 0;
+    this.rcv.headOff = 0;
+  }
+
+  async sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
+    const atomic = (this.proto.flags & PR_ATOMIC) !== 0;
+    if (this.state & SS_CANTSENDMORE) throw new Errno(EPIPE);
+    const e = this.takeError();
+    if (e) throw new Errno(e);
+    if (this.proto.flags & PR_CONNREQUIRED) {
+      if (!(this.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
+      if (to) throw new Errno(EISCONN);
+    } else if (!to && !(this.state & SS_ISCONNECTED)) {
+      throw new Errno(this.proto.flags & PR_ADDR ? EDESTADDRREQ : ENOTCONN);
+    } else if (to && this.state & SS_ISCONNECTED) {
+      throw new Errno(EISCONN);
+    }
+    if (atomic) {
+      if (data.length > this.snd.hiwat) throw new Errno(EMSGSIZE);
+      const m = this.kernel.mbufs.copyin(data, 0, data.length);
+      if (!m) throw new Errno(ENOBUFS);
+      this.proto.send(this, m, to, flags);
+      return data.length;
+    }
+    // Streams: copy into the send buffer as space allows; the protocol drains it.
+    let sent = 0;
+    while (sent < data.length) {
+      if (this.state & SS_CANTSENDMORE) {
+        if (sent > 0) return sent;
+        throw new Errno(EPIPE);
+      }
+      const err = this.takeError();
+      if (err) throw new Errno(err);
+      const space = this.snd.space;
+      if (space <= 0) {
+        if (this.wouldBlock(flags)) {
+          if (sent > 0) return sent;
+          throw new Errno(EAGAIN);
+        }
+        await this.sleep(this.snd, () => this.snd.space > 0 || (this.state & SS_CANTSENDMORE) !== 0 || this.error !== 0);
+        continue;
+      }
+      const n = Math.min(space, data.length - sent);
+      const m = this.kernel.mbufs.copyin(data, sent, n, 0);
+      if (!m) {
+        if (sent > 0) return sent;
+        throw new Errno(ENOBUFS);
+      }
+      this.snd.append(m, null);
+      sent += n;
+      this.proto.send(this, m, null, flags);
+    }
+    return sent;
+  }
+
+  async recvfrom(len: number, flags: number): Promise<RecvResult> {
+    if (!Number.isInteger(len) || len < 0) throw new Errno(EINVAL);
+    const rcv = this.rcv;
+    for (;;) {
+      if (rcv.q.length > 0) {
+        if (this.proto.flags & PR_ATOMIC) return this.takeRecord(len, flags);
+        const want = flags & MSG_WAITALL && !(flags & MSG_PEEK) ? len : 1;
+        if (rcv.cc >= want || this.state & SS_CANTRCVMORE || this.error) return this.takeStream(len, flags);
+      }
+      const e = this.takeError();
+      if (e) throw new Errno(e);
+      if (this.state & SS_CANTRCVMORE) return { data: new Uint8Array(0), from: null, flags: 0 };
+      if (this.proto.flags & PR_CONNREQUIRED && !(this.state & (SS_ISCONNECTED | SS_ISCONNECTING))) throw new Errno(ENOTCONN);
+      if (len === 0) return { data: new Uint8Array(0), from: null, flags: 0 };
+      if (this.wouldBlock(flags)) throw new Errno(EAGAIN);
+      try {
+        await this.sleep(rcv, () => rcv.q.length > 0 || this.error !== 0 || (this.state & SS_CANTRCVMORE) !== 0);
+      } catch (err) {
+        if (err instanceof Errno && err.errno === EAGAIN && rcv.timeo > 0) throw new Errno(EAGAIN);
+        throw err;
+      }
+    }
+  }
+
+  private takeRecord(len: number, flags: number): RecvResult {
+    const rcv = this.rcv;
+    const r = rcv.q[0]!;
+    const n = Math.min(len, r.m.len);
+    const data = r.m.buf.slice(r.m.off, r.m.off + n);
+    const out: RecvResult = { data, from: r.from, flags: r.m.len > len ? MSG_TRUNC : 0 };
+    if (!(flags & MSG_PEEK)) {
+      rcv.q.shift();
+      rcv.cc -= r.m.len;
+      this.kernel.mbufs.free(r.m);
+      this.proto.rcvd(this);
+    }
+    return out;
+  }
+
+  private takeStream(len: number, flags: number): RecvResult {
+    const rcv = this.rcv;
+    const n = Math.min(len, rcv.cc);
+    const data = new Uint8Array(n);
+    let got = 0;
+    let i = 0;
+    let headOff = rcv.headOff;
+    while (got < n) {
+      const r = rcv.q[i]!;
+      const avail = r.m.len - headOff;
+      const take = Math.min(avail, n - got);
+      data.set(r.m.buf.subarray(r.m.off + headOff, r.m.off + headOff + take), got);
+      got += take;
+      if (take === avail) {
+        i++;
+        headOff = 0;
+      } else headOff += take;
+    }
+    if (!(flags & MSG_PEEK)) {
+      for (let j = 0; j < i; j++) this.kernel.mbufs.free(rcv.q[j]!.m);
+      rcv.q.splice(0, i);
+      rcv.headOff = headOff;
+      rcv.cc -= n;
+      this.proto.rcvd(this);
+    }
+    return { data, from: null, flags: 0 };
+  }
+
+  setsockopt(level: number, name: number, value: SockoptValue): void {
+    if (level !== SOL_SOCKET) return this.proto.setopt(this, level, name, value);
+    const num = typeof value === 'number' ? value : NaN;
+    if (BOOL_OPTS & name && (name & (name - 1)) === 0) {
+      if (typeof value !== 'number') throw new Errno(EINVAL);
+      this.options = num ? this.options | name : this.options & ~name;
+      this.proto.setopt(this, level, name, value);
+      return;
+    }
+    switch (name) {
+      case SO_SNDBUF:
+      case SO_RCVBUF: {
+        if (!Number.isInteger(num) || num <= 0 || num > 64 * 1024 * 1024) throw new Errno(num > 0 ? ENOBUFS : EINVAL);
+        (name === SO_SNDBUF ? this.snd : this.rcv).hiwat = num;
+        this.proto.setopt(this, level, name, value);
+        return;
+      }
+      case SO_SNDLOWAT:
+      case SO_RCVLOWAT:
+        if (!Number.isInteger(num) || num < 0) throw new Errno(EINVAL);
+        (name === SO_SNDLOWAT ? this.snd : this.rcv).lowat = num;
+        return;
+      case SO_SNDTIMEO:
+      case SO_RCVTIMEO:
+        if (!Number.isFinite(num) || num < 0) throw new Errno(EINVAL);
+        (name === SO_SNDTIMEO ? this.snd : this.rcv).timeo = num;
+        return;
+      case SO_LINGER: {
+        if (typeof value !== 'object' || value instanceof Uint8Array) throw new Errno(EINVAL);
+        const on = Boolean(value.l_onoff);
+        const secs = Number(value.l_linger ?? 0);
+        if (!Number.isInteger(secs) || secs < 0) throw new Errno(EINVAL);
+        this.options = on ? this.options | SO_LINGER : this.options & ~SO_LINGER;
+        this.linger = secs;
+        this.proto.setopt(this, level, name, value);
+        return;
+      }
+      default:
+        throw new Errno(ENOPROTOOPT);
+    }
+  }
+
+  getsockopt(level: number, name: number): SockoptValue {
+    if (level !== SOL_SOCKET) return this.proto.getopt(this, level, name);
+    if (BOOL_OPTS & name && (name & (name - 1)) === 0) return this.options & name ? 1 : 0;
+    switch (name) {
+      case SO_ACCEPTCONN:
+        return this.options & SO_ACCEPTCONN ? 1 : 0;
+      case SO_SNDBUF:
+        return this.snd.hiwat;
+      case SO_RCVBUF:
+        return this.rcv.hiwat;
+      case SO_SNDLOWAT:
+        return this.snd.lowat;
+      case SO_RCVLOWAT:
+        return this.rcv.lowat;
+      case SO_SNDTIMEO:
+        return this.snd.timeo;
+      case SO_RCVTIMEO:
+        return this.rcv.timeo;
+      case SO_ERROR:
+        return this.takeError();
+      case SO_TYPE:
+        return this.proto.type;
+      case SO_LINGER:
+        return { l_onoff: this.options & SO_LINGER ? 1 : 0, l_linger: this.linger };
+      default:
+        throw new Errno(ENOPROTOOPT);
+    }
+  }
+
+  getsockname(): Sockaddr {
+    return this.proto.sockaddr(this);
+  }
+
+  getpeername(): Sockaddr {
+    if (!(this.state & (SS_ISCONNECTED | SS_ISCONNECTING))) throw new Errno(ENOTCONN);
+    return this.proto.peeraddr(this);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const so of this.acceptq.splice(0)) so.close();
+    this.flushRcv();
+    this.proto.detach(this);
+    this.wakeup();
+  }
+
+  /** Free what the send buffer still holds (the protocol calls this at detach). */
+  flushSnd(): void {
+    for (const r of this.snd.q) this.kernel.mbufs.free(r.m);
+    this.snd.q.length = 0;
+    this.snd.cc = 0;
+    this.snd.headOff = 0;
+  }
+}
+
