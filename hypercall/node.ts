@@ -218,6 +218,7 @@ class NodeBusMapping implements BusMapping {
     readonly path: string,
     bus: SharedBus,
     readonly host: NodeHost,
+    private readonly native: NativeAddon,
   ) {
     this.bus = bus;
     this.buffer = bus.buffer;
@@ -226,11 +227,11 @@ class NodeBusMapping implements BusMapping {
 
   cas32(off: number, expect: number, value: number): number {
     // After close, `buffer` is EMPTY and the addon throws a RangeError.
-    return nativeAddon().cas32(this.buffer, off, expect, value);
+    return this.native.cas32(this.buffer, off, expect, value);
   }
 
   store32(off: number, value: number): void {
-    nativeAddon().store32(this.buffer, off, value);
+    this.native.store32(this.buffer, off, value);
   }
 
   wakeup(): void {
@@ -415,7 +416,7 @@ export class NodeHost implements Hypercall {
         path,
       );
     }
-    const mapping = new NodeBusMapping(path, bus, this);
+    const mapping = new NodeBusMapping(path, bus, this, native);
     bus.users.add(mapping);
     return mapping;
   }

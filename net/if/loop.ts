@@ -1,0 +1,97 @@
+/*
+ * The software loopback interface lo0 (NetBSD net/if_loop.c). Packets sent to
+ * it, and to any of this host's own addresses (their host routes point at
+ * lo0), come straight back as input on the next softint, never re-entrantly.
+ */
+import type { Mbuf } from '../../kern/mbuf.js';
+import { M_LOOP } from '../../kern/mbuf.js';
+import { ENETDOWN } from '../../kern/errno.js';
+import { Ifnet, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP, TAP_OUT, type IfDriver } from '../if.js';
+import type { NetStack } from '../netstack.js';
+
+/** lo0's MTU as NetBSD sets it (LOMTU). */
+export const LOMTU = 33624;
+/** ifqmaxlen of the loopback input queue. */
+const LO_QMAX = 1024;
+
+class LoopSoftc {
+  readonly q: Mbuf[] = [];
+  readonly fam: number[] = [];
+  scheduled = false;
+  constructor(
+    readonly ns: NetStack,
+    readonly ifp: Ifnet,
+  ) {}
+}
+
+const loopDriver: IfDriver = {
+  transmit(ifp, m) {
+    ifp.kernel.mbufs.free(m);
+  },
+  init() {
+    return 0;
+  },
+  stop() {},
+  detach() {},
+};
+
+const softcs = new WeakMap<Ifnet, LoopSoftc>();
+
+export function loopAttach(ns: NetStack, unit: number): Ifnet {
+  const ifp = new Ifnet(ns.kernel, `lo${unit}`, unit, IFT_LOOP, loopDriver);
+  ifp.mtu = LOMTU;
+  ifp.flags = IFF_LOOPBACK | IFF_MULTICAST;
+  ifp.output = loopOutput;
+  softcs.set(ifp, new LoopSoftc(ns, ifp));
+  return ifp;
+}
+
+/** looutput: queue for input on the next softint. Owns `m`. */
+export function loopOutput(ifp: Ifnet, m: Mbuf, family: number): number {
+  const k = ifp.kernel;
+  if (!(ifp.flags & IFF_UP)) {
+    k.mbufs.free(m);
+    ifp.stats.oerrors++;
+    return ENETDOWN;
+  }
+  const sc = softcs.get(ifp)!;
+  if (sc.q.length >= LO_QMAX) {
+    k.mbufs.free(m);
+    ifp.stats.iqdrops++;
+    sc.ns.stats.lo_drops++;
+    return 55; // ENOBUFS
+  }
+  if (ifp.taps.length) ifp.tap(TAP_OUT, m.buf, m.off, m.len);
+  ifp.stats.opackets++;
+  ifp.stats.obytes += m.len;
+  m.flags |= M_LOOP;
+  sc.q.push(m);
+  sc.fam.push(family);
+  if (!sc.scheduled) {
+    sc.scheduled = true;
+    k.host.defer(loopDrain, sc);
+  }
+  return 0;
+}
+
+function loopDrain(sc: LoopSoftc): void {
+  sc.scheduled = false;
+  const ifp = sc.ifp;
+  const k = ifp.kernel;
+  const n = sc.q.length;
+  const q = sc.q.splice(0, n);
+  const fam = sc.fam.splice(0, n);
+  for (let i = 0; i < n; i++) {
+    const m = q[i]!;
+    ifp.stats.ipackets++;
+    ifp.stats.ibytes += m.len;
+    const input = sc.ns.loopInput.get(fam[i]!);
+    if (!input || !(ifp.flags & IFF_UP) || k.halted) {
+      ifp.stats.noproto++;
+      k.mbufs.free(m);
+      continue;
+    }
+    m.rcvif = ifp.index;
+    input(ifp, m);
+  }
+}

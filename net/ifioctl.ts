@@ -1,0 +1,110 @@
+/*
+ * Interface ioctls (NetBSD net/if.c ifioctl): create and destroy through the
+ * cloners, flags, MTU, linkstr, the interface listing; address commands are
+ * passed to the family that registered them (in_control for SIOCAIFADDR).
+ */
+import { Errno, EINVAL, EOPNOTSUPP, ENOTTY } from '../kern/errno.js';
+import type { Ifnet } from './if.js';
+import type { NetStack } from './netstack.js';
+import type { IfInfo } from './ioctl.js';
+
+function macString(mac: Uint8Array | null): string | null {
+  return mac ? [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') : null;
+}
+
+export function ifInfo(ns: NetStack, ifp: Ifnet): IfInfo {
+  const s = ifp.stats;
+  return {
+    name: ifp.name,
+    index: ifp.index,
+    flags: ifp.flags,
+    mtu: ifp.mtu,
+    lladdr: macString(ifp.lladdr),
+    linkstr: ifp.linkstr,
+    inet: ns.inetAddrs(ifp),
+    stats: {
+      ipackets: s.ipackets, ierrors: s.ierrors, opackets: s.opackets, oerrors: s.oerrors,
+      collisions: s.collisions, ibytes: s.ibytes, obytes: s.obytes, iqdrops: s.iqdrops,
+      imcasts: s.imcasts, omcasts: s.omcasts, noproto: s.noproto,
+    },
+  };
+}
+
+function argObject(arg: unknown): Record<string, unknown> {
+  if (arg === null || typeof arg !== 'object' || Array.isArray(arg)) throw new Errno(EINVAL);
+  return arg as Record<string, unknown>;
+}
+
+function argName(a: Record<string, unknown>): string {
+  if (typeof a.name !== 'string' || a.name.length === 0 || a.name.length > 15) throw new Errno(EINVAL);
+  return a.name;
+}
+
+export function ifioctl(ns: NetStack, cmd: string, arg: unknown): unknown {
+  const ifs = ns.ifs;
+  switch (cmd) {
+    case 'SIOCIFCREATE': {
+      const name = argName(argObject(arg));
+      return { name: ifs.create(name).name };
+    }
+    case 'SIOCIFCREATENEXT': {
+      const a = argObject(arg);
+      if (typeof a.base !== 'string' || !ifs.cloners.has(a.base)) throw new Errno(EINVAL);
+      return { name: ifs.createNext(a.base).name };
+    }
+    case 'SIOCIFDESTROY':
+      ifs.destroy(argName(argObject(arg)));
+      return undefined;
+    case 'SIOCIFGCLONERS':
+      return [...ifs.cloners.keys()].sort();
+    case 'SIOCGIFCONF': {
+      const a = arg === undefined || arg === null ? {} : argObject(arg);
+      if (a.name !== undefined) return [ifInfo(ns, ifs.unit(argName(a)))];
+      return ifs.list.map((ifp) => ifInfo(ns, ifp));
+    }
+    case 'SIOCGIFFLAGS':
+      return { flags: ifs.unit(argName(argObject(arg))).flags };
+    case 'SIOCSIFFLAGS': {
+      const a = argObject(arg);
+      const ifp = ifs.unit(argName(a));
+      if (typeof a.flags !== 'number' || !Number.isInteger(a.flags)) throw new Errno(EINVAL);
+      ifs.setFlags(ifp, a.flags & 0xffff);
+      return undefined;
+    }
+    case 'SIOCGIFMTU':
+      return { mtu: ifs.unit(argName(argObject(arg))).mtu };
+    case 'SIOCSIFMTU': {
+      const a = argObject(arg);
+      const ifp = ifs.unit(argName(a));
+      const mtu = a.mtu;
+      // ETHERMIN..ETHERMTU for Ethernet-like drivers; the driver may refuse more.
+      if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 46 || mtu > (ifp.hdrlen ? 9000 : 65535)) throw new Errno(EINVAL);
+      if (ifp.driver.ioctl) {
+        try {
+          ifp.driver.ioctl(ifp, cmd, a);
+          return undefined;
+        } catch (e) {
+          if (!(e instanceof Errno && e.errno === EOPNOTSUPP)) throw e;
+        }
+      }
+      ifp.mtu = mtu;
+      return undefined;
+    }
+    case 'SIOCSLINKSTR':
+    case 'SIOCGLINKSTR': {
+      const a = argObject(arg);
+      const ifp = ifs.unit(argName(a));
+      if (cmd === 'SIOCGLINKSTR') return { linkstr: ifp.linkstr };
+      if (!ifp.driver.ioctl) throw new Errno(EINVAL);
+      if (a.linkstr !== null && (typeof a.linkstr !== 'string' || a.linkstr.length === 0)) throw new Errno(EINVAL);
+      return ifp.driver.ioctl(ifp, cmd, a);
+    }
+    default: {
+      const fam = ns.familyIoctl.get(cmd);
+      if (!fam) throw new Errno(ENOTTY);
+      const a = argObject(arg);
+      return fam(ifs.unit(argName(a)), cmd, a);
+    }
+  }
+}
+

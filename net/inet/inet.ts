@@ -1,0 +1,134 @@
+/*
+ * The per-kernel state of the IPv4 family (net_netinet): addresses, the
+ * protocol switch (ip_protox), and every counter `netstat -s` shows. One Inet
+ * per kernel; protocol code receives it as a parameter, never as a global.
+ *
+ * Call order (lwIP-style header):
+ *   in:  etherInput → ipInput (ip_input.ts) → [reassembly] → protox[p] (icmpInput, udpInput, rawInput)
+ *        etherInput → arpInput (arp.ts)
+ *   out: udpOutput / icmp / raw → ipOutput (ip_output.ts) → route lookup → [fragment] → ifp.output
+ *        → etherOutput → arpResolve → driver
+ */
+import { SlotKey, type Kernel } from '../../kern/kernel.js';
+import type { Mbuf } from '../../kern/mbuf.js';
+import type { Ifnet } from '../if.js';
+import type { NetStack } from '../netstack.js';
+
+/** An IPv4 address on an interface (struct in_ifaddr). Addresses are u32. */
+export class InIfaddr {
+  constructor(
+    readonly ifp: Ifnet,
+    public addr: number,
+    public mask: number,
+    public prefixLen: number,
+    /** Directed broadcast address, 0 on interfaces without IFF_BROADCAST. */
+    public broadaddr: number,
+  ) {}
+  get family(): number {
+    return 2;
+  }
+  /** The subnet (ia_subnet). */
+  get subnet(): number {
+    return (this.addr & this.mask) >>> 0;
+  }
+}
+
+/**
+ * A transport protocol's input (pr_input): `m` starts at the IP header,
+ * `hlen` is the IP header length. The protocol owns `m`.
+ */
+export type ProtoInput = (inet: Inet, m: Mbuf, hlen: number) => void;
+
+/**
+ * A transport protocol's ICMP error notification (pr_ctlinput): `cmd` is the
+ * errno to report (ECONNREFUSED for port unreachable, EHOSTUNREACH, EMSGSIZE
+ * with `mtu` for fragmentation needed), addresses and ports from the quoted
+ * header.
+ */
+export type ProtoCtlInput = (inet: Inet, errno: number, src: number, dst: number, quoted: Uint8Array, quotedOff: number, quotedLen: number, mtu: number) => void;
+
+/** BSD's struct ipstat (netstat -s "ip:"). */
+export class IpStat {
+  total = 0; badsum = 0; tooshort = 0; toosmall = 0; badhlen = 0; badlen = 0; fragments = 0;
+  fragdropped = 0; fragtimeout = 0; forward = 0; fastforward = 0; cantforward = 0; redirectsent = 0;
+  noproto = 0; delivered = 0; localout = 0; odropped = 0; reassembled = 0; fragmented = 0;
+  ofragments = 0; cantfrag = 0; badoptions = 0; noroute = 0; badvers = 0; rawout = 0;
+  toolong = 0; notmember = 0; nogif = 0; badaddr = 0;
+}
+
+/** struct icmpstat. `outhist`/`inhist` are per ICMP type. */
+export class IcmpStat {
+  error = 0; oldshort = 0; oldicmp = 0; badcode = 0; tooshort = 0; checksum = 0; badlen = 0;
+  reflect = 0; bmcastecho = 0; ratelimit = 0;
+  readonly outhist: number[] = new Array(41).fill(0);
+  readonly inhist: number[] = new Array(41).fill(0);
+}
+
+/** struct udpstat. */
+export class UdpStat {
+  ipackets = 0; hdrops = 0; badsum = 0; badlen = 0; noport = 0; noportbcast = 0; fullsock = 0;
+  pcbhashmiss = 0; opackets = 0;
+}
+
+/** ARP counters (NetBSD arpstat). */
+export class ArpStat {
+  snd_request = 0; snd_reply = 0; rcv_request = 0; rcv_reply = 0; rcv_badproto = 0; rcv_badlen = 0;
+  rcv_badaddr = 0; rcv_ours = 0; rcv_mcast = 0; rcv_bcast_sha = 0; rcv_lladdr_changed = 0;
+  dfrsent = 0; dfrdropped = 0; allocfail = 0; rcv_total = 0; timeouts = 0; ratelimit = 0;
+}
+
+export class Inet {
+  /** Every IPv4 address, in the order assigned. */
+  readonly addrs: InIfaddr[] = [];
+  /** ip_protox: input by protocol number. */
+  readonly protox: Array<ProtoInput | undefined> = new Array(256);
+  /** ctlinput by protocol number (ICMP errors to UDP/TCP). */
+  readonly ctlinput: Array<ProtoCtlInput | undefined> = new Array(256);
+  readonly ipstat = new IpStat();
+  readonly icmpstat = new IcmpStat();
+  readonly udpstat = new UdpStat();
+  readonly arpstat = new ArpStat();
+
+  /* Tunables (sysctl net.inet.*); defaults as NetBSD's. */
+  /** net.inet.ip.forwarding */
+  forwarding = 0;
+  /** net.inet.ip.ttl */
+  defttl = 64;
+  /** net.inet.arp.keep: seconds a resolved entry lives (NetBSD: 20 minutes). */
+  arpKeep = 1200;
+  /** net.inet.icmp.errppslimit: ICMP errors per second (ratecheck), NetBSD default 100. */
+  icmpErrPpsLimit = 100;
+
+  /** IP id counter for outgoing datagrams. */
+  ipId = 0;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly ns: NetStack,
+  ) {}
+
+  /** The address on `ifp` that is `addr`, if any (in_ifaddr lookup). */
+  ifaddrOn(ifp: Ifnet, addr: number): InIfaddr | null {
+    for (const ia of this.addrs) if (ia.ifp === ifp && ia.addr === addr) return ia;
+    return null;
+  }
+
+  /** Is `addr` one of ours (any interface)? */
+  isLocal(addr: number): boolean {
+    const a = this.addrs;
+    for (let i = 0; i < a.length; i++) if (a[i]!.addr === addr) return true;
+    return (addr >>> 24) === 127 && this.ns.lo0 !== null && this.ns.lo0.isUp;
+  }
+
+  /** The first address on an interface (for sources of ARP and ICMP). */
+  firstAddr(ifp: Ifnet): InIfaddr | null {
+    for (const ia of this.addrs) if (ia.ifp === ifp) return ia;
+    return null;
+  }
+}
+
+export const INET = new SlotKey<Inet>('IPv4 (component net_netinet)');
+
+export function inet(k: Kernel): Inet {
+  return k.slot(INET);
+}
