@@ -163,11 +163,18 @@ class SharedBus {
     if (this.watcher !== null || this.disposed) return;
     // persistent: false is the unref'd form: watching a bus never keeps a
     // process alive by itself (see the header comment).
-    const w = watch(this.realpath, { persistent: false });
+    // When watching fails (the file went away under us, inotify is out of
+    // watches) wake-ups from this process still work; other processes' are
+    // lost, so say so rather than fail the caller.
+    let w: FSWatcher;
+    try {
+      w = watch(this.realpath, { persistent: false });
+    } catch (err) {
+      host.log(`shmif: cannot watch ${this.realpath}: ${(err as Error).message}`);
+      return;
+    }
     w.on('change', () => this.onFileEvent());
     w.on('error', (err: Error) => {
-      // The file went away under us, or inotify ran out of watches. Local
-      // wake-ups still work; other processes' wake-ups are lost, so say so.
       host.log(`shmif: watching ${this.realpath} failed: ${err.message}`);
       w.close();
       if (this.watcher === w) this.watcher = null;
