@@ -1,0 +1,741 @@
+/*
+ * The shmif bus file: NetBSD's shared-memory Ethernet bus, version 3, byte
+ * for byte (layout in ../../shared/reference/shmif.md; the fixtures under
+ * test/fixtures/netbsd/ are real NetBSD buses).
+ *
+ *   file offset 0      32                                         1 MiB
+ *               +------+---------------------------------------------+
+ *               |header| data: a ring of records, DATASIZE bytes      |
+ *               +------+---------------------------------------------+
+ *   header: magic u32 | version u32 | gen u64 | first u32 | last u32 | lock u32 | spare u32
+ *   record: len u32 | sec u32 | usec u32 | pad u32 | sender u64 | len frame bytes
+ *
+ * Integers are in the host's byte order. "Data offsets" count from byte 32.
+ * Records are packed back to back and may wrap from the end of the data area
+ * to data offset 0, header or payload alike.
+ *
+ * Who calls what (the shmif driver, pcapin, tests):
+ *
+ *   busAttach(map)                      once per mapping: check or initialise
+ *   reader.sync()                       when the interface attaches or goes up
+ *   writer.writeFrame(...)  or          per frame (takes and drops the lock),
+ *     writer.lock(); writer.put(...)*; writer.unlock()   for a batch
+ *   busWakeup(map)                      after a batch: readers elsewhere look
+ *   reader.poll(deliver, ...)           when woken: every new record, in order
+ *
+ * Position arithmetic. A read or write "wraps" when it reaches the end of the
+ * data area, including when it ends exactly there (NetBSD's shmif_busops.c
+ * since 2014: `off + chunk == DATASIZE`). With that rule the pair (gen, offset)
+ * is an exact position in the endless stream of bytes ever written: absolute
+ * = gen * DATASIZE + offset, for the writer's head (gen, next(last)) and for a
+ * reader's (gen, next) alike. That is what the validity check in
+ * BusReader.poll compares.
+ *
+ * Robustness. A bus is shared with other processes and may hold anything:
+ * every length read from it is checked before use, every loop is bounded,
+ * nothing here throws on bad bus contents; problems are counted on the
+ * reader or writer that met them. The only throws are API misuse (taking
+ * the lock twice in one process) and busAttach's refusals.
+ */
+
+import type { BusMapping } from '../hypercall/types.js';
+import { EBUSY, EDEADLK, EINVAL, ENOEXEC, Errno } from '../kern/errno.js';
+
+export const SHMIF_MAGIC = 0xca11d054;
+export const SHMIF_VERSION = 3;
+/** The whole bus file. */
+export const BUS_SIZE = 1048576;
+/** The bus header; the data area starts after it. */
+export const HDR_SIZE = 32;
+/** Bytes in the ring of records. */
+export const DATASIZE = BUS_SIZE - HDR_SIZE;
+/** The header of each record. */
+export const PKTHDR_SIZE = 24;
+/** Longest frame on the bus: MTU 1500 + the 14-byte Ethernet header, no FCS. */
+export const MAX_FRAME = 1514;
+/** Shorter records cannot hold an Ethernet header; readers skip them. */
+export const MIN_FRAME = 14;
+
+/** Bus header fields (file offsets). */
+export const BUS_OFF_MAGIC = 0;
+export const BUS_OFF_VERSION = 4;
+export const BUS_OFF_GEN = 8;
+export const BUS_OFF_FIRST = 16;
+export const BUS_OFF_LAST = 20;
+export const BUS_OFF_LOCK = 24;
+export const BUS_OFF_SPARE = 28;
+
+/** Record header fields (offsets from the record's start). */
+export const PKT_OFF_LEN = 0;
+export const PKT_OFF_SEC = 4;
+export const PKT_OFF_USEC = 8;
+export const PKT_OFF_PAD = 12;
+export const PKT_OFF_SENDER = 16;
+
+const LOCK_UNLOCKED = 0;
+const LOCK_LOCKED = 1;
+
+/**
+ * How many failed compare-and-swaps on the lock word before giving up.
+ * NetBSD spins ~1000 times, sleeps 1 ms and starts again, forever. We have no
+ * sleep (only hypercall/ may wait on the host clock) and one thread per
+ * kernel, so a lock we cannot get is held by another process, in a critical
+ * section of a few microseconds, or by a process that died holding it. We
+ * spin up to 2^24 tries (roughly 0.1 s with in-memory words, about 1 s
+ * through the native addon) and then report failure, which the caller counts
+ * and retries at its next wake-up rather than hanging the event loop forever.
+ */
+export const BUS_LOCK_MAX_SPINS = 1 << 24;
+
+/** Upper bound on records in the ring (all zero-length): bounds every walk. */
+const MAX_RECORDS = Math.floor(DATASIZE / PKTHDR_SIZE) + 2;
+
+/**
+ * How many records `first` may be advanced over for one chunk of a write:
+ * a chunk is at most MAX_FRAME + 1 bytes and records are at least 24 bytes
+ * apart. More means the bus is corrupt.
+ */
+const MAX_ADVANCE = Math.ceil((MAX_FRAME + 1) / PKTHDR_SIZE) + 4;
+
+export const HOST_LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// ---------------------------------------------------------------------------
+// Integer access in a chosen byte order (the bus uses the host's; dumpbus
+// also reads buses of the other order).
+
+export function getU32(b: Uint8Array, off: number, le: boolean): number {
+  return le
+    ? (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0
+    : ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+}
+
+export function putU32(b: Uint8Array, off: number, v: number, le: boolean): void {
+  if (le) {
+    b[off] = v & 0xff;
+    b[off + 1] = (v >>> 8) & 0xff;
+    b[off + 2] = (v >>> 16) & 0xff;
+    b[off + 3] = (v >>> 24) & 0xff;
+  } else {
+    b[off] = (v >>> 24) & 0xff;
+    b[off + 1] = (v >>> 16) & 0xff;
+    b[off + 2] = (v >>> 8) & 0xff;
+    b[off + 3] = v & 0xff;
+  }
+}
+
+export function bswap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+}
+
+/**
+ * The u32 at data offset `dataOff` of the ring, whose bytes may wrap past the
+ * end to data offset 0. `dataOff` may be anything in [0, 2 * DATASIZE).
+ */
+export function ringGetU32(b: Uint8Array, dataOff: number, le: boolean): number {
+  if (dataOff >= DATASIZE) dataOff -= DATASIZE;
+  if (dataOff + 4 <= DATASIZE) return getU32(b, HDR_SIZE + dataOff, le);
+  let v = 0;
+  for (let i = 0; i < 4; i++) {
+    let p = dataOff + i;
+    if (p >= DATASIZE) p -= DATASIZE;
+    const byte = b[HDR_SIZE + p]!;
+    v = le ? v | (byte << (8 * i)) : (v << 8) | byte;
+  }
+  return v >>> 0;
+}
+
+/** Copy `n` bytes of the ring from data offset `dataOff` (in [0, DATASIZE]) to `dst[dstOff]`, wrapping. */
+export function ringCopyOut(b: Uint8Array, dataOff: number, dst: Uint8Array, dstOff: number, n: number): void {
+  if (dataOff >= DATASIZE) dataOff -= DATASIZE;
+  const chunk = n < DATASIZE - dataOff ? n : DATASIZE - dataOff;
+  dst.set(b.subarray(HDR_SIZE + dataOff, HDR_SIZE + dataOff + chunk), dstOff);
+  if (chunk < n) dst.set(b.subarray(HDR_SIZE, HDR_SIZE + n - chunk), dstOff + chunk);
+}
+
+/** Copy `src[srcOff, srcOff+n)` into the ring at data offset `dataOff` (< DATASIZE), wrapping. */
+function ringCopyIn(b: Uint8Array, dataOff: number, src: Uint8Array, srcOff: number, n: number): void {
+  const chunk = n < DATASIZE - dataOff ? n : DATASIZE - dataOff;
+  b.set(src.subarray(srcOff, srcOff + chunk), HDR_SIZE + dataOff);
+  if (chunk < n) b.set(src.subarray(srcOff + chunk, srcOff + n), HDR_SIZE);
+}
+
+// ---------------------------------------------------------------------------
+// The header.
+
+/**
+ * Typed access to the 32-byte bus header. Reads and writes are plain: do
+ * them with the lock held (the lock word itself goes through BusMapping's
+ * atomics). `le` is the bus's byte order: the host's, except in dumpbus.
+ */
+export class BusHeaderView {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly le: boolean = HOST_LITTLE_ENDIAN,
+  ) {}
+
+  get magic(): number {
+    return getU32(this.bytes, BUS_OFF_MAGIC, this.le);
+  }
+  get version(): number {
+    return getU32(this.bytes, BUS_OFF_VERSION, this.le);
+  }
+  get lock(): number {
+    return getU32(this.bytes, BUS_OFF_LOCK, this.le);
+  }
+  get first(): number {
+    return getU32(this.bytes, BUS_OFF_FIRST, this.le);
+  }
+  set first(v: number) {
+    putU32(this.bytes, BUS_OFF_FIRST, v, this.le);
+  }
+  get last(): number {
+    return getU32(this.bytes, BUS_OFF_LAST, this.le);
+  }
+  set last(v: number) {
+    putU32(this.bytes, BUS_OFF_LAST, v, this.le);
+  }
+  /** Low 32 bits of the u64 generation. */
+  get genLo(): number {
+    return getU32(this.bytes, this.le ? BUS_OFF_GEN : BUS_OFF_GEN + 4, this.le);
+  }
+  /** High 32 bits of the u64 generation. */
+  get genHi(): number {
+    return getU32(this.bytes, this.le ? BUS_OFF_GEN + 4 : BUS_OFF_GEN, this.le);
+  }
+  /**
+   * The generation as a number: exact below 2^53, i.e. for any bus that has
+   * not been scribbled on (one wrap per MiB written).
+   */
+  get gen(): number {
+    return this.genHi * 4294967296 + this.genLo;
+  }
+  setGen(lo: number, hi: number): void {
+    putU32(this.bytes, this.le ? BUS_OFF_GEN : BUS_OFF_GEN + 4, lo >>> 0, this.le);
+    putU32(this.bytes, this.le ? BUS_OFF_GEN + 4 : BUS_OFF_GEN, hi >>> 0, this.le);
+  }
+  /** gen += 1, carrying into the high word. */
+  incGen(): void {
+    const lo = (this.genLo + 1) >>> 0;
+    this.setGen(lo, lo === 0 ? this.genHi + 1 : this.genHi);
+  }
+  /** The generation as an exact u64 (for printing). */
+  genBig(): bigint {
+    return (BigInt(this.genHi) << 32n) | BigInt(this.genLo);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Errors, attach, lock, wake-up.
+
+function busErrno(errno: number, message: string): Errno {
+  const e = new Errno(errno);
+  e.message = message;
+  return e;
+}
+
+/**
+ * Check that `map` holds a bus, or make it one. Like NetBSD's attach:
+ * magic 0 is a fresh file and the first attacher initialises it (magic,
+ * first = DATASIZE "none yet", last = 0 pointing at an all-zero record at
+ * data offset 0, gen 0; the version stays 0 until the first wake-up write).
+ * Throws an Errno: ENOEXEC "bus is not magical" for any other magic,
+ * including a bus of the other byte order (only dumpbus reads those);
+ * EINVAL for a mapping shorter than BUS_SIZE; EBUSY when the lock stays held.
+ */
+export function busAttach(map: BusMapping): void {
+  const b = map.bytes;
+  if (b.length < BUS_SIZE) {
+    throw busErrno(EINVAL, `bus mapping is ${b.length} bytes, a bus is ${BUS_SIZE}`);
+  }
+  checkMagic(getU32(b, BUS_OFF_MAGIC, HOST_LITTLE_ENDIAN));
+  if (!busLock(map)) throw busErrno(EBUSY, 'bus lock held too long');
+  try {
+    const magic = getU32(b, BUS_OFF_MAGIC, HOST_LITTLE_ENDIAN);
+    if (magic === 0) {
+      const h = new BusHeaderView(b);
+      h.setGen(0, 0);
+      h.first = DATASIZE;
+      h.last = 0;
+      b.fill(0, HDR_SIZE, HDR_SIZE + PKTHDR_SIZE);
+      map.store32(BUS_OFF_VERSION, 0);
+      // Magic last, with a barrier: whoever sees it sees an initialised bus.
+      map.store32(BUS_OFF_MAGIC, SHMIF_MAGIC);
+    } else {
+      checkMagic(magic);  // someone wrote something else meanwhile
+    }
+  } finally {
+    busUnlock(map);
+  }
+}
+
+function checkMagic(magic: number): void {
+  if (magic === 0 || magic === SHMIF_MAGIC) return;
+  if (magic === bswap32(SHMIF_MAGIC)) {
+    throw busErrno(ENOEXEC, 'bus is not magical (it was written by a host of the other byte order)');
+  }
+  throw busErrno(ENOEXEC, 'bus is not magical');
+}
+
+/**
+ * The buffers whose bus lock this process holds right now. One thread runs
+ * every kernel of a process, so finding the lock held by ourselves means a
+ * caller tried to take it inside a critical section (say, sending a frame
+ * from a reader's deliver callback): that would spin until timeout and then
+ * fail, so it is refused at once with EDEADLK instead. Keyed by the
+ * ArrayBuffer because mappings of one file in one process share it.
+ */
+const heldHere = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Take the bus lock: compare-and-swap 0 -> 1 (the atomic has a full
+ * barrier), at most `maxSpins` tries. False when it stayed held (see
+ * BUS_LOCK_MAX_SPINS): count it and try again later. Throws an Errno
+ * EDEADLK if this process already holds it (a programming error). Never
+ * await while holding it: another process may be spinning.
+ */
+export function busLock(map: BusMapping, maxSpins: number = BUS_LOCK_MAX_SPINS): boolean {
+  const buffer = map.bytes.buffer;
+  if (heldHere.has(buffer)) {
+    throw busErrno(EDEADLK, 'bus lock already held by this process (no bus I/O inside a bus callback)');
+  }
+  for (let i = 0; i < maxSpins; i++) {
+    if (map.cas32(BUS_OFF_LOCK, LOCK_UNLOCKED, LOCK_LOCKED) === LOCK_UNLOCKED) {
+      heldHere.add(buffer);
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Release the bus lock (the store has a barrier before it). */
+export function busUnlock(map: BusMapping): void {
+  heldHere.delete(map.bytes.buffer);
+  map.store32(BUS_OFF_LOCK, LOCK_UNLOCKED);
+}
+
+/**
+ * After a batch of frames: leave the version word at 3 (what NetBSD's
+ * wake-up file write leaves there, so a bus reads "version 3" once anything
+ * was sent, whichever host we run on) and wake every reader. The writer
+ * never calls this itself: one wake-up per batch, not per frame.
+ */
+export function busWakeup(map: BusMapping): void {
+  map.store32(BUS_OFF_VERSION, SHMIF_VERSION);
+  map.wakeup();
+}
+
+// ---------------------------------------------------------------------------
+// Writer.
+
+/**
+ * Writes frames onto a bus as one sender (one interface). Per frame, as
+ * NetBSD's shmif_start does: last = next(last); write the record header and
+ * the frame at last, wrapping at the end of the ring; before each chunk is
+ * copied, advance `first` over every record whose header the chunk overlaps
+ * (the oldest frames are overwritten silently; a reader that had not read
+ * them notices it was lapped); gen += 1 if anything reached the end.
+ *
+ * No allocation per frame; the frame is copied once, into the ring.
+ */
+export class BusWriter {
+  readonly map: BusMapping;
+  private readonly bytes: Uint8Array;
+  private readonly hdr: BusHeaderView;
+  /** This interface's 64-bit sender id, as two u32 halves. */
+  senderLo: number;
+  senderHi: number;
+  /** Spins before lock() gives up (tests lower it). */
+  lockSpins = BUS_LOCK_MAX_SPINS;
+
+  /** Frames written. */
+  frames = 0;
+  /** Frames refused for being longer than MAX_FRAME (or a negative length). */
+  tooLong = 0;
+  /** Times the lock stayed held by someone else and a frame was not sent. */
+  lockFailures = 0;
+  /** Times the bus header or ring was found corrupt and reset so writing could go on. */
+  repairs = 0;
+
+  // Per-frame scratch: the record header, and the write position and flags.
+  private readonly pkthdr = new Uint8Array(PKTHDR_SIZE);
+  private pos = 0;
+  private wrapped = false;
+  private recordStart = 0;
+  private firstRepaired = false;
+
+  constructor(map: BusMapping, senderLo: number, senderHi: number) {
+    this.map = map;
+    this.bytes = map.bytes;
+    this.hdr = new BusHeaderView(map.bytes);
+    this.senderLo = senderLo >>> 0;
+    this.senderHi = senderHi >>> 0;
+  }
+
+  /** Take the bus lock for a batch of put()s. False (and counted) if it stayed held. */
+  lock(): boolean {
+    if (busLock(this.map, this.lockSpins)) return true;
+    this.lockFailures++;
+    return false;
+  }
+
+  unlock(): void {
+    busUnlock(this.map);
+  }
+
+  /**
+   * Lock, put one frame, unlock. False if the frame was refused (too long)
+   * or the lock could not be taken; the counters say which. Call
+   * busWakeup() after the batch.
+   */
+  writeFrame(buf: Uint8Array, off: number, len: number, sec: number, usec: number): boolean {
+    if (!(len >= 0 && len <= MAX_FRAME)) {
+      this.tooLong++;
+      return false;
+    }
+    if (!this.lock()) return false;
+    try {
+      return this.put(buf, off, len, sec, usec);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /**
+   * Write one frame, `buf[off, off+len)`, stamped `sec`.`usec` (the kernel's
+   * uptime, as NetBSD does). The caller holds the lock. False, and counted,
+   * for a frame longer than MAX_FRAME: it is not written.
+   */
+  put(buf: Uint8Array, off: number, len: number, sec: number, usec: number): boolean {
+    if (!(len >= 0 && len <= MAX_FRAME)) {
+      this.tooLong++;
+      return false;
+    }
+    if (!(off >= 0 && off + len <= buf.length)) {
+      throw new RangeError(`frame [${off}, ${off + len}) is outside a buffer of ${buf.length} bytes`);
+    }
+    const b = this.bytes;
+    const hdr = this.hdr;
+    let last = hdr.last;
+    const first = hdr.first;
+    let lastLen = last < DATASIZE ? ringGetU32(b, last + PKT_OFF_LEN, HOST_LITTLE_ENDIAN) : 0;
+    if (last >= DATASIZE || first > DATASIZE || lastLen > DATASIZE - PKTHDR_SIZE) {
+      // Not a bus any writer left behind; start the ring afresh (a new
+      // generation, so readers notice) rather than write at a wild offset.
+      this.resetRing();
+      last = 0;
+      lastLen = 0;
+    }
+    const at = (last + PKTHDR_SIZE + lastLen) % DATASIZE;
+    hdr.last = at;
+
+    const ph = this.pkthdr;
+    putU32(ph, PKT_OFF_LEN, len, HOST_LITTLE_ENDIAN);
+    putU32(ph, PKT_OFF_SEC, sec >>> 0, HOST_LITTLE_ENDIAN);
+    putU32(ph, PKT_OFF_USEC, usec >>> 0, HOST_LITTLE_ENDIAN);
+    putU32(ph, PKT_OFF_PAD, 0, HOST_LITTLE_ENDIAN);
+    putU32(ph, HOST_LITTLE_ENDIAN ? PKT_OFF_SENDER : PKT_OFF_SENDER + 4, this.senderLo, HOST_LITTLE_ENDIAN);
+    putU32(ph, HOST_LITTLE_ENDIAN ? PKT_OFF_SENDER + 4 : PKT_OFF_SENDER, this.senderHi, HOST_LITTLE_ENDIAN);
+
+    this.pos = at;
+    this.recordStart = at;
+    this.wrapped = false;
+    this.firstRepaired = false;
+    this.writeChunk(ph, 0, PKTHDR_SIZE);
+    this.writeChunk(buf, off, len);
+    if (this.wrapped) hdr.incGen();
+    this.frames++;
+    return true;
+  }
+
+  /**
+   * One chunk at this.pos, as NetBSD's shmif_buswrite: the part up to the
+   * end of the ring, then the rest from data offset 0. A chunk that reaches
+   * the end also claims one byte more when advancing `first`, so that the
+   * "none yet" value DATASIZE of a bus that never wrapped gets advanced.
+   */
+  private writeChunk(src: Uint8Array, srcOff: number, n: number): void {
+    const off = this.pos;
+    const room = DATASIZE - off;
+    const chunk = n < room ? n : room;
+    const filled = chunk === room;
+    this.advanceFirst(off, chunk + (filled ? 1 : 0));
+    ringCopyIn(this.bytes, off, src, srcOff, chunk);
+    if (filled) this.wrapped = true;
+    if (chunk === n) {
+      this.pos = filled ? 0 : off + chunk;
+      return;
+    }
+    this.advanceFirst(0, n - chunk);
+    ringCopyIn(this.bytes, 0, src, srcOff + chunk, n - chunk);
+    this.pos = n - chunk;
+  }
+
+  /**
+   * While [off, off+n) overlaps the header of the record at `first`, move
+   * `first` to the record after it (shmif_advancefirst). Bounded: on a
+   * corrupt ring, `first` becomes the record being written, which is valid
+   * once the write is done.
+   */
+  private advanceFirst(off: number, n: number): void {
+    if (this.firstRepaired) return;
+    const b = this.bytes;
+    let first = this.hdr.first;
+    let steps = 0;
+    while (off <= first + PKTHDR_SIZE && off + n > first) {
+      const len = first <= DATASIZE ? ringGetU32(b, first + PKT_OFF_LEN, HOST_LITTLE_ENDIAN) : DATASIZE;
+      if (len > DATASIZE - PKTHDR_SIZE || ++steps > MAX_ADVANCE) {
+        this.repairs++;
+        this.firstRepaired = true;
+        first = this.recordStart;
+        break;
+      }
+      first = (first + PKTHDR_SIZE + len) % DATASIZE;
+    }
+    this.hdr.first = first;
+  }
+
+  private resetRing(): void {
+    this.repairs++;
+    const hdr = this.hdr;
+    hdr.incGen();
+    hdr.first = DATASIZE;
+    hdr.last = 0;
+    this.bytes.fill(0, HDR_SIZE, HDR_SIZE + PKTHDR_SIZE);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Reader.
+
+/**
+ * Receives one frame from BusReader.poll. `buf[off, off+len)` is the frame,
+ * usually a view straight into the shared mapping: it is valid only until
+ * the callback returns, so copy what you keep. The callback runs with the
+ * bus lock held: do nothing slow, never await, and never write to the bus
+ * from it (busLock throws EDEADLK if you try). Queue the frame and process
+ * it after poll returns.
+ */
+export type BusDeliver = (buf: Uint8Array, off: number, len: number, sec: number, usec: number) => void;
+
+/**
+ * One interface's read position on a bus: `next` (data offset of the next
+ * record to read) and `gen` (the generation that offset belongs to).
+ */
+export class BusReader {
+  readonly map: BusMapping;
+  private readonly bytes: Uint8Array;
+  private readonly hdr: BusHeaderView;
+  /** Data offset of the next record to read. */
+  next = 0;
+  /** Generation of `next` (may be one below the bus's while the ring wraps). */
+  gen = 0;
+  /** Spins before poll() gives up on the lock (tests lower it). */
+  lockSpins = BUS_LOCK_MAX_SPINS;
+
+  /** Frames handed to deliver. */
+  delivered = 0;
+  /** Times the writers lapped us: we restarted at the oldest record. */
+  lapped = 0;
+  /**
+   * Frames lost to laps: a lower bound, since the overwritten records cannot
+   * be counted any more (lostBytes / the largest record size, at least 1 per lap).
+   */
+  lost = 0;
+  /** Ring bytes skipped by laps: exact. */
+  lostBytes = 0;
+  /** Records of 1..13 bytes: too short for an Ethernet header. */
+  runts = 0;
+  /** Records claiming more than MAX_FRAME bytes: garbage; we resynced to the newest position. */
+  oversized = 0;
+  /** Our own frames, skipped (a sender never hears itself). */
+  own = 0;
+  /** Polls that found the bus header unusable (offsets out of range). */
+  corrupt = 0;
+  /** Polls that could not take the lock. */
+  lockFailures = 0;
+
+  private readonly scratch = new Uint8Array(MAX_FRAME);
+
+  constructor(map: BusMapping) {
+    this.map = map;
+    this.bytes = map.bytes;
+    this.hdr = new BusHeaderView(map.bytes);
+  }
+
+  /**
+   * Start reading at the bus's newest record, as NetBSD does when an
+   * interface attaches or goes up: `next = last`. So the first poll looks at
+   * the record already at `last` and delivers it unless it is filtered (on a
+   * fresh bus it is the all-zero placeholder, silently skipped).
+   *
+   * Deliberate deviation: NetBSD also sets gen = bus gen; when the newest
+   * record itself wraps around the end, that puts the reader one ring ahead,
+   * and its first poll takes itself for lapped and replays the whole ring.
+   * We take gen - 1 in that case, the generation that record started in.
+   *
+   * False (and counted) when the lock could not be taken: call it again.
+   */
+  sync(): boolean {
+    if (!busLock(this.map, this.lockSpins)) {
+      this.lockFailures++;
+      return false;
+    }
+    try {
+      const last = this.hdr.last;
+      const gen = this.hdr.gen;
+      if (last >= DATASIZE) {
+        this.corrupt++;
+        this.next = 0;
+        this.gen = gen;
+        return true;
+      }
+      const len = ringGetU32(this.bytes, last + PKT_OFF_LEN, HOST_LITTLE_ENDIAN);
+      this.next = last;
+      this.gen = last + PKTHDR_SIZE + len >= DATASIZE && gen > 0 ? gen - 1 : gen;
+      return true;
+    } finally {
+      busUnlock(this.map);
+    }
+  }
+
+  /**
+   * Read every record written since the last poll, under the lock, and hand
+   * each frame to `deliver` (see BusDeliver), in bus order. Skips runts and
+   * frames whose sender is (ownSenderLo, ownSenderHi). At most `limit`
+   * frames per call; the rest wait for the next one. Returns the number of
+   * frames delivered, or -1 if the lock could not be taken (counted).
+   *
+   * If `deliver` throws, the lock is released and the error propagates; the
+   * frame it was given counts as read.
+   */
+  poll(deliver: BusDeliver, ownSenderLo: number, ownSenderHi: number, limit: number = 0x7fffffff): number {
+    if (!busLock(this.map, this.lockSpins)) {
+      this.lockFailures++;
+      return -1;
+    }
+    const b = this.bytes;
+    const hdr = this.hdr;
+    const lo = ownSenderLo >>> 0;
+    const hi = ownSenderHi >>> 0;
+    let n = 0;
+    let restarts = 0;
+    try {
+      for (let iter = 0; iter < MAX_RECORDS && n < limit; iter++) {
+        const first = hdr.first;
+        const last = hdr.last;
+        const busGen = hdr.gen;
+        if (last >= DATASIZE || first > DATASIZE) {
+          this.corrupt++;
+          break;
+        }
+        const lastLen = ringGetU32(b, last + PKT_OFF_LEN, HOST_LITTLE_ENDIAN);
+        if (lastLen > DATASIZE - PKTHDR_SIZE) {
+          this.corrupt++;
+          break;
+        }
+        const head = (last + PKTHDR_SIZE + lastLen) % DATASIZE;
+
+        // Nothing new: we stand at the writers' head.
+        if (this.gen === busGen && this.next === head) break;
+
+        if (!this.stillValid(first, head, busGen)) {
+          // A second lap within one poll cannot happen while we hold the
+          // lock: the ring does not describe itself consistently.
+          if (++restarts > 1) {
+            this.corrupt++;
+            break;
+          }
+          this.restart(first, head, busGen);
+        }
+
+        const at = this.next;
+        const len = ringGetU32(b, at + PKT_OFF_LEN, HOST_LITTLE_ENDIAN);
+        if (len > MAX_FRAME) {
+          // Garbage where a record should be: skip to the newest position.
+          this.oversized++;
+          this.next = head;
+          this.gen = busGen;
+          continue;
+        }
+        const end = at + PKTHDR_SIZE + len;
+        if (end >= DATASIZE) {
+          this.next = end - DATASIZE;
+          this.gen++;
+        } else {
+          this.next = end;
+        }
+        if (len < MIN_FRAME) {
+          // Zero-length is the placeholder record of a fresh bus: not a runt.
+          if (len !== 0) this.runts++;
+          continue;
+        }
+        const sLo = ringGetU32(b, at + (HOST_LITTLE_ENDIAN ? PKT_OFF_SENDER : PKT_OFF_SENDER + 4), HOST_LITTLE_ENDIAN);
+        const sHi = ringGetU32(b, at + (HOST_LITTLE_ENDIAN ? PKT_OFF_SENDER + 4 : PKT_OFF_SENDER), HOST_LITTLE_ENDIAN);
+        if (sLo === lo && sHi === hi) {
+          this.own++;
+          continue;
+        }
+        const sec = ringGetU32(b, at + PKT_OFF_SEC, HOST_LITTLE_ENDIAN);
+        const usec = ringGetU32(b, at + PKT_OFF_USEC, HOST_LITTLE_ENDIAN);
+        let payload = at + PKTHDR_SIZE;
+        if (payload >= DATASIZE) payload -= DATASIZE;
+        n++;
+        this.delivered++;
+        if (payload + len <= DATASIZE) {
+          deliver(b, HDR_SIZE + payload, len, sec, usec);
+        } else {
+          // The one case that copies: a frame split across the end of the ring.
+          ringCopyOut(b, payload, this.scratch, 0, len);
+          deliver(this.scratch, 0, len, sec, usec);
+        }
+      }
+    } finally {
+      busUnlock(this.map);
+    }
+    return n;
+  }
+
+  /**
+   * Whether our position still holds an unread record: the oldest record
+   * <= our position <= the writers' head, compared on a window of two ring
+   * lengths (NetBSD's stillvalid_p). `head` is next(last); the valid data
+   * wraps when first >= head, and then `first` belongs to generation gen - 1.
+   */
+  private stillValid(first: number, head: number, busGen: number): boolean {
+    const gendiff = busGen - this.gen;
+    if (gendiff < 0 || gendiff > 1) return false;
+    let devoff = this.next;
+    let lastoff = head;
+    if (first >= lastoff) {
+      lastoff += DATASIZE;
+      if (gendiff === 0) devoff += DATASIZE;
+    } else if (gendiff !== 0) {
+      return false;
+    }
+    return devoff >= first && devoff <= lastoff;
+  }
+
+  /**
+   * We were lapped: restart at the oldest record still on the bus. Its
+   * generation is gen - 1 when the valid data wraps (first >= head), which is
+   * NetBSD's `first > last` test except when the newest record itself wraps;
+   * there NetBSD's choice would leave the reader one ring ahead of the data.
+   */
+  private restart(first: number, head: number, busGen: number): void {
+    let off = first;
+    let gen = first >= head ? busGen - 1 : busGen;
+    if (off >= DATASIZE) {
+      // first = DATASIZE, "none yet": the oldest record is at offset 0.
+      off -= DATASIZE;
+      gen += 1;
+    }
+    const skipped = (gen - this.gen) * DATASIZE + (off - this.next);
+    this.lapped++;
+    if (skipped > 0 && Number.isFinite(skipped)) {
+      this.lostBytes += skipped;
+      this.lost += Math.max(1, Math.ceil(skipped / (PKTHDR_SIZE + MAX_FRAME)));
+    }
+    this.next = off;
+    this.gen = gen;
+  }
+}

@@ -1,0 +1,328 @@
+/*
+ * The sysproxy wire protocol between rump_server and its clients (NetBSD's
+ * rump_sp(7) in spirit, not in bytes). PROTOCOL.md is the specification;
+ * this file is its code: frame layout, frame types, the HELLO exchange,
+ * error payloads and a reassembler for frames split across reads.
+ *
+ * A frame:
+ *
+ *   0      4      5          9
+ *   +------+------+----------+-------------+
+ *   | len  | type | id       | payload ... |     len = 5 + payload bytes (u32 LE)
+ *   +------+------+----------+-------------+     id: u32 LE, the request it answers
+ *
+ * Call order on a connection: client HELLO -> server HELLO, then any number
+ * of CALL -> RESULT | ERROR, answered in any order and matched by id,
+ * and a CLOSE from either side before it hangs up.
+ */
+import { Errno, EINVAL, EIO, errnoName } from '../kern/errno.js';
+import { ProtocolError, decode, encodedSize, encodeExact, type Value } from './codec.js';
+
+export { ProtocolError } from './codec.js';
+
+export const PROTOCOL_VERSION = 1;
+/** "RUMP", the first bytes of both HELLO payloads. */
+export const MAGIC = Uint8Array.of(0x52, 0x55, 0x4d, 0x50);
+
+export const FRAME_HELLO = 1;
+export const FRAME_CALL = 2;
+export const FRAME_RESULT = 3;
+export const FRAME_ERROR = 4;
+export const FRAME_CLOSE = 5;
+
+/** The length field, the type and the request id. */
+export const HEADER_BYTES = 9;
+/** Type and id: what the length field counts besides the payload. */
+const LENGTH_OVERHEAD = 5;
+/** The largest payload a frame may carry (16 MiB). */
+export const MAX_PAYLOAD = 16 * 1024 * 1024;
+/** The largest length field accepted. */
+export const MAX_FRAME_LENGTH = MAX_PAYLOAD + LENGTH_OVERHEAD;
+
+/** HELLO and connection-wide ERRORs carry request id 0; calls use 1 .. 2^32-1. */
+export const CONNECTION_ID = 0;
+
+/** What a server says about itself in its HELLO. */
+export interface Banner {
+  /** The kernel's version string (kern.version). */
+  version: string;
+  /** kern.ostype. */
+  ostype: string;
+  /** kern.hostname. */
+  hostname: string;
+  /** The server's host process id. */
+  pid: number;
+}
+
+/** A payload too large for one frame; callers turn it into EMSGSIZE. */
+export class FrameTooLargeError extends ProtocolError {
+  constructor(readonly size: number) {
+    super(`payload of ${size} bytes exceeds the ${MAX_PAYLOAD}-byte frame limit`);
+    this.name = 'FrameTooLargeError';
+  }
+}
+
+export function frameTypeName(type: number): string {
+  switch (type) {
+    case FRAME_HELLO:
+      return 'HELLO';
+    case FRAME_CALL:
+      return 'CALL';
+    case FRAME_RESULT:
+      return 'RESULT';
+    case FRAME_ERROR:
+      return 'ERROR';
+    case FRAME_CLOSE:
+      return 'CLOSE';
+    default:
+      return `type ${type}`;
+  }
+}
+
+function header(buf: Buffer, type: number, id: number): void {
+  buf.writeUInt32LE(buf.length - 4, 0);
+  buf[4] = type;
+  buf.writeUInt32LE(id, 5);
+}
+
+/**
+ * A frame whose payload is one encoded value. Throws FrameTooLargeError past
+ * MAX_PAYLOAD and ProtocolError for a value the codec cannot carry.
+ */
+export function encodeFrame(type: number, id: number, value: unknown): Buffer {
+  const size = encodedSize(value);
+  if (size > MAX_PAYLOAD) throw new FrameTooLargeError(size);
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + size);
+  header(buf, type, id);
+  encodeExact(value, buf, HEADER_BYTES, size);
+  return buf;
+}
+
+/** A frame with no payload (CLOSE). */
+export function encodeEmptyFrame(type: number, id: number): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES);
+  header(buf, type, id);
+  return buf;
+}
+
+/** The client's HELLO: magic and the protocol version it speaks. */
+export function encodeClientHello(version: number = PROTOCOL_VERSION): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + 6);
+  header(buf, FRAME_HELLO, CONNECTION_ID);
+  buf.set(MAGIC, HEADER_BYTES);
+  buf.writeUInt16LE(version, HEADER_BYTES + 4);
+  return buf;
+}
+
+/** The server's HELLO: magic, the version it will speak, its banner. */
+export function encodeServerHello(banner: Banner): Buffer {
+  const b: Banner = { version: banner.version, ostype: banner.ostype, hostname: banner.hostname, pid: banner.pid };
+  const size = encodedSize(b);
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + 6 + size);
+  header(buf, FRAME_HELLO, CONNECTION_ID);
+  buf.set(MAGIC, HEADER_BYTES);
+  buf.writeUInt16LE(PROTOCOL_VERSION, HEADER_BYTES + 4);
+  encodeExact(b, buf, HEADER_BYTES + 6, size);
+  return buf;
+}
+
+function helloVersion(payload: Uint8Array): number {
+  if (payload.length < 6) throw new ProtocolError(`HELLO payload of ${payload.length} bytes is too short`);
+  for (let i = 0; i < 4; i++) {
+    if (payload[i] !== MAGIC[i]) throw new ProtocolError('HELLO without the "RUMP" magic');
+  }
+  return payload[4]! | (payload[5]! << 8);
+}
+
+/** The version a client asks for. Throws ProtocolError for a malformed HELLO. */
+export function parseClientHello(payload: Uint8Array): number {
+  const version = helloVersion(payload);
+  // A later version may say more in its HELLO; version 1 says exactly this much.
+  if (version === PROTOCOL_VERSION && payload.length !== 6) {
+    throw new ProtocolError(`client HELLO payload of ${payload.length} bytes, expected 6`);
+  }
+  return version;
+}
+
+/** The server's answer. Throws ProtocolError for a malformed HELLO or banner. */
+export function parseServerHello(payload: Uint8Array): { version: number; banner: Banner } {
+  const version = helloVersion(payload);
+  const v = decode(payload, 6);
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
+    throw new ProtocolError('server HELLO banner is not a record');
+  }
+  const rec = v as Record<string, Value>;
+  const str = (k: string): string => {
+    const x = rec[k];
+    if (typeof x !== 'string') throw new ProtocolError(`server HELLO banner has no string "${k}"`);
+    return x;
+  };
+  const pid = rec['pid'];
+  if (typeof pid !== 'number') throw new ProtocolError('server HELLO banner has no number "pid"');
+  return { version, banner: { version: str('version'), ostype: str('ostype'), hostname: str('hostname'), pid } };
+}
+
+/** The body of an ERROR frame. */
+export interface ErrorPayload {
+  errno: number;
+  code: string;
+  message: string;
+  syscall: string;
+}
+
+/**
+ * What a failed call sends back. A kernel Errno travels as it is; anything
+ * else that a call threw (a TypeError from arguments of the wrong shape, an
+ * Error from inside the kernel) becomes EINVAL with its message, because the
+ * client can only be given an errno.
+ */
+export function errorPayload(e: unknown, syscall: string): ErrorPayload {
+  if (e instanceof Errno) {
+    return { errno: e.errno, code: e.code, message: e.message, syscall: e.syscall ?? syscall };
+  }
+  const text = e instanceof Error ? e.message : String(e);
+  return { errno: EINVAL, code: errnoName(EINVAL), message: `${syscall}: ${text}`, syscall };
+}
+
+/**
+ * Rebuild the Errno of an ERROR payload on the client. A payload without a
+ * usable errno becomes EIO: the client must always get a real Errno.
+ */
+export function errnoFromPayload(v: Value, syscall: string): Errno {
+  const rec = v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array) ? (v as Record<string, Value>) : {};
+  const errno = rec['errno'];
+  const sc = typeof rec['syscall'] === 'string' ? (rec['syscall'] as string) : syscall;
+  const ok = typeof errno === 'number' && Number.isInteger(errno) && errno > 0 && errno < 0x10000;
+  const e = new Errno(ok ? errno : EIO, sc);
+  if (typeof rec['message'] === 'string' && rec['message'].length > 0) e.message = rec['message'];
+  return e;
+}
+
+/** Receives the frames a FrameReader reassembles. */
+export interface FrameSink {
+  /** `payload` is a view into the reader's input, valid for as long as the caller keeps it. */
+  frame(type: number, id: number, payload: Uint8Array): void;
+}
+
+/**
+ * Reassembles frames from a byte stream. A read that holds whole frames is
+ * handed out as views without copying; a frame split across reads is
+ * collected into one buffer of its announced size (never by repeated
+ * concatenation). A bad length field throws ProtocolError; the caller closes
+ * the connection, since the stream can no longer be trusted to be in step.
+ *
+ * Input chunks must not be reused after push(): payload views point into them.
+ */
+export class FrameReader {
+  /** The partial length field of a frame split inside its first four bytes. */
+  private readonly head = new Uint8Array(4);
+  private headFill = 0;
+  /** A frame (without its length field) being collected across reads. */
+  private partial: Uint8Array | null = null;
+  private partialFill = 0;
+  private stopped = false;
+
+  constructor(private readonly sink: FrameSink) {}
+
+  /** Stop delivering frames (the connection is closing). */
+  stop(): void {
+    this.stopped = true;
+    this.partial = null;
+  }
+
+  /** Bytes held for an incomplete frame. */
+  get buffered(): number {
+    return this.headFill + this.partialFill;
+  }
+
+  private checkLength(len: number): void {
+    if (len < LENGTH_OVERHEAD) throw new ProtocolError(`frame length ${len} is shorter than its header`);
+    if (len > MAX_FRAME_LENGTH) throw new ProtocolError(`frame length ${len} exceeds the limit of ${MAX_FRAME_LENGTH}`);
+  }
+
+  private deliver(bytes: Uint8Array, off: number, len: number): void {
+    const type = bytes[off]!;
+    const id = (bytes[off + 1]! | (bytes[off + 2]! << 8) | (bytes[off + 3]! << 16) | (bytes[off + 4]! << 24)) >>> 0;
+    this.sink.frame(type, id, bytes.subarray(off + LENGTH_OVERHEAD, off + len));
+  }
+
+  push(chunk: Uint8Array): void {
+    const end = chunk.length;
+    let off = 0;
+    while (!this.stopped) {
+      if (this.partial !== null) {
+        const want = this.partial.length - this.partialFill;
+        const n = Math.min(want, end - off);
+        this.partial.set(chunk.subarray(off, off + n), this.partialFill);
+        this.partialFill += n;
+        off += n;
+        if (this.partialFill < this.partial.length) return;
+        const f = this.partial;
+        this.partial = null;
+        this.partialFill = 0;
+        this.deliver(f, 0, f.length);
+        continue;
+      }
+      if (this.headFill > 0) {
+        while (this.headFill < 4 && off < end) this.head[this.headFill++] = chunk[off++]!;
+        if (this.headFill < 4) return;
+        this.headFill = 0;
+        const len = (this.head[0]! | (this.head[1]! << 8) | (this.head[2]! << 16) | (this.head[3]! << 24)) >>> 0;
+        this.checkLength(len);
+        this.partial = new Uint8Array(len);
+        continue;
+      }
+      const avail = end - off;
+      if (avail === 0) return;
+      if (avail < 4) {
+        while (off < end) this.head[this.headFill++] = chunk[off++]!;
+        return;
+      }
+      const len = (chunk[off]! | (chunk[off + 1]! << 8) | (chunk[off + 2]! << 16) | (chunk[off + 3]! << 24)) >>> 0;
+      this.checkLength(len);
+      off += 4;
+      if (end - off >= len) {
+        const at = off;
+        off += len;
+        this.deliver(chunk, at, len);
+      } else {
+        this.partial = new Uint8Array(len);
+      }
+    }
+  }
+}
+
+/**
+ * The calls a client may make: exactly the system calls of kern/sys.ts `Sys`
+ * (its bookkeeping methods, such as `fdalloc` or `closeAll`, stay private to
+ * the server), plus `halt`, which the server handles itself.
+ */
+export const SYSCALL_NAMES = [
+  'socket', 'bind', 'listen', 'accept', 'connect', 'shutdown', 'close',
+  'read', 'write', 'send', 'sendto', 'recv', 'recvfrom',
+  'setsockopt', 'getsockopt', 'getsockname', 'getpeername',
+  'fcntl', 'ioctl', 'poll', 'sysctl', 'sysctlSet', 'sysctlList', 'ext',
+] as const;
+export type SyscallName = (typeof SYSCALL_NAMES)[number];
+
+const syscallSet: ReadonlySet<string> = new Set(SYSCALL_NAMES);
+export function isSyscallName(name: string): name is SyscallName {
+  return syscallSet.has(name);
+}
+
+/** The server-side call that halts the kernel (rump.halt). */
+export const HALT_METHOD = 'halt';
+
+/** halt's argument: `exit: false` is rump.halt -h (halt the kernel, keep the host process). */
+export interface HaltOptions {
+  exit?: boolean;
+}
+
+/**
+ * The most a read, recv or recvfrom asks of the server's kernel in one call,
+ * and the most data a write, send or sendto carries in one frame: what fits
+ * a frame with room left for the rest of the result record. A stream read or
+ * write may be short, as read(2) and write(2) allow; a datagram that large
+ * does not exist (IPv4 stops at 64 KiB).
+ */
+export const MAX_IO = MAX_PAYLOAD - 4096;

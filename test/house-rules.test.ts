@@ -1,0 +1,71 @@
+/*
+ * The rules of DESIGN.md that can be checked by reading the source:
+ * only hypercall/ touches host time and randomness, and imports point down
+ * the layers (hypercall <- kern <- net <- net/if, net/inet <- shmif <- sysproxy <- bin).
+ */
+import test from 'ava';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+function tsFiles(dir: string): string[] {
+  const out: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(join(root, dir));
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = join(dir, e);
+    if (statSync(join(root, p)).isDirectory()) out.push(...tsFiles(p));
+    else if (p.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+const kernelSide = ['kern', 'net', 'shmif', 'sysproxy'].flatMap(tsFiles);
+
+test('only hypercall/ reads a clock, arms a host timer or draws randomness', (t) => {
+  const banned = /\b(Date\.now|new Date\(|performance\.now|process\.hrtime|setTimeout|setInterval|setImmediate|Math\.random)\b/;
+  const offenders: string[] = [];
+  for (const f of kernelSide) {
+    const lines = readFileSync(join(root, f), 'utf8').split('\n');
+    lines.forEach((line, i) => {
+      const code = line.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
+      if (banned.test(code)) offenders.push(`${f}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  t.true(kernelSide.length > 10, 'the kernel sources were found');
+  t.deepEqual(offenders, []);
+});
+
+function rank(p: string): number {
+  if (p.startsWith('hypercall')) return 0;
+  if (p.startsWith('kern')) return 1;
+  if (p.startsWith('net/if/') || p.startsWith('net/inet/')) return 3;
+  if (p.startsWith('net')) return 2;
+  if (p.startsWith('shmif')) return 4;
+  if (p.startsWith('sysproxy')) return 5;
+  if (p.startsWith('bin')) return 6;
+  return -1;
+}
+
+test('imports point down the layers', (t) => {
+  const files = ['hypercall', 'kern', 'net', 'shmif', 'sysproxy', 'bin'].flatMap(tsFiles);
+  const up: string[] = [];
+  for (const f of files) {
+    const from = rank(f);
+    const src = readFileSync(join(root, f), 'utf8');
+    for (const m of src.matchAll(/from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)) {
+      const spec = m[1] ?? m[2]!;
+      const target = relative(root, resolve(root, dirname(f), spec));
+      const to = rank(target);
+      if (to > from) up.push(`${f} imports ${spec}`);
+    }
+  }
+  t.true(files.length > 10);
+  t.deepEqual(up, []);
+});
