@@ -16,18 +16,18 @@
  *
  * Chaining rule: every call starts a new 16-bit word, i.e. buf[off] is the
  * high-order byte. So every piece except the last must have an even length.
- * (RFC 1071 §2(A) allows odd pieces with byte swapping; our packets are
- * contiguous views over headroom, so we never need it.)
+ * (RFC 1071 §2(B) shows how odd pieces could be joined by byte swapping;
+ * our packets are contiguous views over headroom, so we never need it.)
  *
- * Why two code paths: the sum is byte-order independent (RFC 1071 §2(B)), so
- * we may add 16-bit or 32-bit big-endian words and fold at the end. Below
- * SMALL_LEN bytes (IP/ICMP/UDP headers) plain byte loads win because
- * nothing needs setting up; above it a DataView reading 32-bit words is about
- * 3x faster on V8 (1500 bytes: ~210 ns vs ~620 ns on the dev box). The
- * DataView over a packet's ArrayBuffer is cached (one entry): packet buffers
- * come from a few large arenas, so this avoids an allocation per packet.
- * The cache keeps the last ArrayBuffer reachable; that is one buffer, and the
- * kernel holds its arenas anyway.
+ * Why two code paths: the sum is byte-order independent and may be
+ * accumulated in wider words and folded at the end (RFC 1071 §2(B), §2(C)).
+ * Below SMALL_LEN bytes (IP, ICMP, UDP headers) plain byte loads win because
+ * nothing needs setting up; above it a DataView reading 32-bit words is
+ * 2.5-3.5x faster on V8 (Node 20: 1500 bytes in ~250 ns against ~650 ns,
+ * 64 KiB in ~8 us against ~27 us). The DataView over a packet's ArrayBuffer
+ * is cached (one entry): packet buffers come from a few large arenas, so
+ * this avoids an allocation per packet. The cache keeps the last ArrayBuffer
+ * reachable; that is one buffer, and the kernel holds its arenas anyway.
  *
  * Nothing here throws: a range that runs past the end of `buf` is clipped to
  * the bytes that exist (the checksum then fails to verify and the caller

@@ -58,6 +58,16 @@ test('the same bytes give the same sum at any offset and any byteOffset (odd or 
   }
 });
 
+test('buffers over a SharedArrayBuffer and Node Buffers from the pool sum the same', (t) => {
+  const next = makePrng(31337);
+  const data = randomBytes(next, 3001);
+  const shared = new Uint8Array(new SharedArrayBuffer(3010), 3, 3001);
+  shared.set(data);
+  t.is(cksumAdd(0, shared, 0, 3001), naiveSum(data));
+  const pooled = Buffer.from(data);
+  t.is(cksumAdd(0, pooled, 1, 3000), naiveSum(data.subarray(1)));
+});
+
 test('agrees with a naive RFC 1071 implementation on seeded random buffers', (t) => {
   const next = makePrng(20240607);
   for (let round = 0; round < 600; round++) {

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const REFERENCE_DIR = fileURLToPath(new URL('../../../shared/reference/netbsd/', import.meta.url));
+export const REFERENCE_DIR = fileURLToPath(new URL('../fixtures/netbsd/', import.meta.url));
 
 export interface PcapRecord {
   tsSec: number;
