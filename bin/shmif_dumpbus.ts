@@ -6,6 +6,11 @@
  * shmif_dumpbus does, and with -p write the frames as a pcap file ("-" for
  * stdout; the text then goes to stderr). -h prints only the header line.
  * The bus is read as a snapshot, without the lock, like NetBSD's.
+ *
+ * With "-p -" NetBSD's tool prints no text at all; we print it on stderr
+ * (shmif.md), so the pcap on stdout stays clean and the listing is not lost.
+ * Errors read "shmif_dumpbus: PATH: reason" and exit 1; usage errors print
+ * the usage line and exit 1.
  */
 
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';

@@ -154,9 +154,14 @@ export function ringCopyOut(b: Uint8Array, dataOff: number, dst: Uint8Array, dst
 
 /** Copy `src[srcOff, srcOff+n)` into the ring at data offset `dataOff` (< DATASIZE), wrapping. */
 function ringCopyIn(b: Uint8Array, dataOff: number, src: Uint8Array, srcOff: number, n: number): void {
-  const chunk = n < DATASIZE - dataOff ? n : DATASIZE - dataOff;
+  if (n <= DATASIZE - dataOff) {
+    // The common case; a whole-array source needs no view object.
+    b.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), HDR_SIZE + dataOff);
+    return;
+  }
+  const chunk = DATASIZE - dataOff;
   b.set(src.subarray(srcOff, srcOff + chunk), HDR_SIZE + dataOff);
-  if (chunk < n) b.set(src.subarray(srcOff + chunk, srcOff + n), HDR_SIZE);
+  b.set(src.subarray(srcOff + chunk, srcOff + n), HDR_SIZE);
 }
 
 // ---------------------------------------------------------------------------
@@ -410,7 +415,7 @@ export class BusWriter {
       this.tooLong++;
       return false;
     }
-    if (!(off >= 0 && off + len <= buf.length)) {
+    if (!(off >= 0 && off + len <= buf.length) || (off | 0) !== off || (len | 0) !== len) {
       throw new RangeError(`frame [${off}, ${off + len}) is outside a buffer of ${buf.length} bytes`);
     }
     const b = this.bytes;

@@ -16,6 +16,13 @@
  * zero-length records, without the lock: it reads a snapshot. A bus of the
  * other byte order (byte-swapped magic) is read by swapping every field.
  * pcap: link type Ethernet, snaplen 1518, caplen = len, ts = the record's.
+ *
+ * Where we differ from NetBSD's tool: a bus of version 0 (attached, nothing
+ * sent yet) is dumped rather than refused, as shmif.md says readers accept
+ * it; a record longer than the snaplen goes into the pcap cut to 1518 bytes
+ * (NetBSD writes caplen > snaplen, which readers may reject; only a corrupt
+ * or jumbo-carrying bus has one); and the walk stops after the record at
+ * `last` (see the loop), where NetBSD could run on into stale bytes.
  */
 
 import { EINVAL, ENOEXEC, Errno } from '../kern/errno.js';

@@ -111,7 +111,7 @@ export class PcapWriter {
     if (this.sink !== null) {
       const hdr = new Uint8Array(PCAP_FILE_HEADER_SIZE);
       writePcapFileHeader(hdr, 0, this.snaplen, this.linktype);
-      this.buf = hdr;  // unused afterwards; keeps the field's type simple
+      this.buf = new Uint8Array(0);  // no buffer: every chunk goes to the sink
       this.used = 0;
       this.sink(hdr);
     } else {

@@ -107,11 +107,10 @@ test('a record claiming more than the ring stops the walk with an error, not a c
 
 test('garbage header offsets are reported, not followed', (t) => {
   const b = fixture('bus-small');
-  b[HDR_SIZE - 32 + 20 + 3] = 0x7f; // lastoff far outside the ring
+  b[20 + 3] = 0x7f; // lastoff (file offset 20) far outside the ring
   const res = dumpBus(b);
   t.not(res.error, null);
   t.is(res.packets, 0);
-  t.true(DATASIZE > 0);
 });
 
 test('pcap-parser, an independent reader, accepts our pcap of the wrapped bus', async (t) => {
