@@ -93,6 +93,9 @@ export interface Protosw {
   ioctl(so: Socket, cmd: string, arg: unknown): unknown;
 }
 
+/** What a queued record costs beyond its data: its address (sizeof(struct sockaddr_in)). */
+const SB_RECORD_OVERHEAD = 16;
+
 /** One queued record of a socket buffer. */
 export interface SbRecord {
   m: Mbuf;
@@ -185,9 +188,15 @@ export class Socket implements KFile {
     this.wakeup();
   }
 
-  /** Queue a received record (sbappendaddr); false (and the caller counts a drop) when full. */
+  /**
+   * Queue a received record (sbappendaddr); false (and the caller counts a
+   * drop) when full or when the socket reads no more. Each record is charged
+   * its address besides its data, as sbappendaddr charges the sockaddr, so a
+   * flood of empty datagrams cannot queue without bound.
+   */
   appendRecord(m: Mbuf, from: Sockaddr | null): boolean {
-    if (m.len > this.rcv.space) return false;
+    if (this.state & SS_CANTRCVMORE) return false;
+    if (m.len + SB_RECORD_OVERHEAD * (this.rcv.q.length + 1) > this.rcv.space) return false;
     this.rcv.append(m, from);
     this.wakeup();
     return true;

@@ -13,6 +13,7 @@ import { SlotKey, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../if.js';
 import type { NetStack } from '../netstack.js';
+import { InPcbTable } from './in_pcb.js';
 
 /** An IPv4 address on an interface (struct in_ifaddr). Addresses are u32. */
 export class InIfaddr {
@@ -54,12 +55,16 @@ export class IpStat {
   noproto = 0; delivered = 0; localout = 0; odropped = 0; reassembled = 0; fragmented = 0;
   ofragments = 0; cantfrag = 0; badoptions = 0; noroute = 0; badvers = 0; rawout = 0;
   toolong = 0; notmember = 0; nogif = 0; badaddr = 0;
+  /** Malformed fragments dropped (ips_badfrags): MF set with a length not a multiple of 8, empty. */
+  badfrags = 0;
 }
 
 /** struct icmpstat. `outhist`/`inhist` are per ICMP type. */
 export class IcmpStat {
   error = 0; oldshort = 0; oldicmp = 0; badcode = 0; tooshort = 0; checksum = 0; badlen = 0;
   reflect = 0; bmcastecho = 0; ratelimit = 0;
+  /** Replies not sent for a bad return address (icps_badaddr): source 0, broadcast or multicast. */
+  badaddr = 0;
   readonly outhist: number[] = new Array(41).fill(0);
   readonly inhist: number[] = new Array(41).fill(0);
 }
@@ -75,6 +80,8 @@ export class ArpStat {
   snd_request = 0; snd_reply = 0; rcv_request = 0; rcv_reply = 0; rcv_badproto = 0; rcv_badlen = 0;
   rcv_badaddr = 0; rcv_ours = 0; rcv_mcast = 0; rcv_bcast_sha = 0; rcv_lladdr_changed = 0;
   dfrsent = 0; dfrdropped = 0; allocfail = 0; rcv_total = 0; timeouts = 0; ratelimit = 0;
+  /** Someone else sent our IP address as theirs (arps_rcvlocalspa, "duplicate IP address"). */
+  rcv_localspa = 0;
 }
 
 export class Inet {
@@ -101,6 +108,20 @@ export class Inet {
 
   /** IP id counter for outgoing datagrams. */
   ipId = 0;
+
+  /* The transport side (in_pcb.ts, udp.ts, raw_ip.ts, domain.ts). */
+  /** net.inet.ip.anonportmin / anonportmax: the ephemeral port range (RFC 6056 §2.1). */
+  anonPortMin = 49152;
+  anonPortMax = 65535;
+  /** net.inet.udp.sendspace / recvspace: default UDP socket buffer sizes (NetBSD's). */
+  udpSendspace = 9216;
+  udpRecvspace = 41600;
+  /** net.inet.udp.checksum: compute UDP checksums on output. */
+  udpChecksum = 1;
+  /** UDP's PCBs (udbtable): the UDP port namespace. */
+  readonly udbtable: InPcbTable = new InPcbTable(this);
+  /** Raw IP sockets' PCBs (rawcbtable). */
+  readonly rawcbtable: InPcbTable = new InPcbTable(this);
 
   constructor(
     readonly kernel: Kernel,

@@ -1,0 +1,107 @@
+/*
+ * The component net_netinet (NetBSD librumpnet_netinet): IPv4, ARP, ICMP and
+ * (through D2's inetDomainAttach) the sockets of AF_INET.
+ *
+ * init, in order: the Inet state in the kernel's INET slot; ARP cache;
+ * ICMP in protox; input handlers (ETHERTYPE_IP, ETHERTYPE_ARP, lo0 AF_INET);
+ * the ARP resolver for Ethernet output; address ioctls and the address
+ * listing; interface listeners (detach, down); the admin calls (`rtmsg`,
+ * `rtdump`, `arpdump`, `arpmsg`); sysctls with NetBSD's names; lo0 gets
+ * 127.0.0.1/8; then the socket layer of the family.
+ */
+import { registerComponent, InitLevel } from '../../kern/component.js';
+import type { Kernel } from '../../kern/kernel.js';
+import { AF_INET } from '../../kern/sys.js';
+import { netstack } from '../netstack.js';
+import type { ArpMsg, RtMsg } from '../ioctl.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IP } from '../wire/ether.js';
+import { INADDR_LOOPBACK } from '../wire/inaddr.js';
+import { IPPROTO_ICMP } from '../wire/ipv4.js';
+import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve } from './arp.js';
+import { inetDomainAttach } from './domain.js';
+import { icmpInput } from './icmp.js';
+import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
+import { INET, Inet } from './inet.js';
+import { ipInput } from './ip_input.js';
+import { ipReassDrain } from './ip_reass.js';
+import { rtdump, rtmsg } from './route_ops.js';
+
+function statsObject(o: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[k] = v;
+  return out;
+}
+
+/** icmpstat with the histograms flattened to `inhist.N` / `outhist.N` (types seen only). */
+function icmpStats(inet: Inet): Record<string, number> {
+  const st = inet.icmpstat;
+  const out = statsObject(st);
+  st.inhist.forEach((n, type) => {
+    if (n) out[`inhist.${type}`] = n;
+  });
+  st.outhist.forEach((n, type) => {
+    if (n) out[`outhist.${type}`] = n;
+  });
+  return out;
+}
+
+registerComponent({
+  name: 'net_netinet',
+  requires: ['net', 'net_net'],
+  level: InitLevel.NET,
+  init(k: Kernel) {
+    const ns = netstack(k);
+    const inet = new Inet(k, ns);
+    k.setSlot(INET, inet);
+    inet.ipId = k.host.random32() & 0xffff;
+    k.setSlot(ARP, new ArpTable(inet));
+
+    inet.protox[IPPROTO_ICMP] = icmpInput;
+    ns.etherInput.set(ETHERTYPE_IP, ipInput);
+    ns.etherInput.set(ETHERTYPE_ARP, arpInput);
+    ns.loopInput.set(AF_INET, ipInput);
+    ns.etherResolve.set(AF_INET, arpResolve);
+    ns.familyIoctl.set('SIOCAIFADDR', (ifp, cmd, arg) => inControl(inet, ifp, cmd, arg));
+    ns.familyIoctl.set('SIOCDIFADDR', (ifp, cmd, arg) => inControl(inet, ifp, cmd, arg));
+    ns.inetAddrs = (ifp) => inAddrInfos(inet, ifp);
+    ns.ifs.listeners.push({
+      detaching: (ifp) => inIfDetach(inet, ifp),
+      changed: (ifp) => {
+        if (!ifp.isUp) arpIfDown(inet, ifp);
+      },
+    });
+
+    k.sys.extend('rtmsg', (msg: RtMsg) => rtmsg(inet, msg));
+    k.sys.extend('rtdump', () => rtdump(inet));
+    k.sys.extend('arpdump', () => arpDump(inet));
+    k.sys.extend('arpmsg', (msg: ArpMsg) => arpMsg(inet, msg));
+
+    const sc = k.sysctl;
+    sc.int('net.inet.ip.forwarding', () => inet.forwarding, (v) => {
+      inet.forwarding = v;
+    }, 0, 1, 'Enable IP forwarding');
+    sc.int('net.inet.ip.ttl', () => inet.defttl, (v) => {
+      inet.defttl = v;
+    }, 1, 255, 'Default TTL for an INET datagram');
+    sc.int('net.inet.arp.keep', () => inet.arpKeep, (v) => {
+      inet.arpKeep = v;
+    }, 1, 0x7fffffff, 'Valid ARP entry lifetime in seconds');
+    sc.int('net.inet.icmp.errppslimit', () => inet.icmpErrPpsLimit, (v) => {
+      inet.icmpErrPpsLimit = v;
+    }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
+    sc.create('net.inet.ip.stats', { type: 'struct', description: 'IP statistics', get: () => statsObject(inet.ipstat) });
+    sc.create('net.inet.icmp.stats', { type: 'struct', description: 'ICMP statistics', get: () => icmpStats(inet) });
+    sc.create('net.inet.arp.stats', { type: 'struct', description: 'ARP statistics', get: () => statsObject(inet.arpstat) });
+
+    // lo0 is up already (net_net); it gets 127.0.0.1/8 and its host route.
+    if (ns.lo0) inAddAddress(inet, ns.lo0, INADDR_LOOPBACK, 8, null, false);
+
+    inetDomainAttach(inet);
+  },
+  fini(k: Kernel) {
+    const inet = k.trySlot(INET);
+    if (!inet) return;
+    ipReassDrain(inet);
+    arpDrain(inet);
+  },
+});

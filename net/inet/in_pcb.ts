@@ -1,0 +1,458 @@
+/*
+ * Internet protocol control blocks (NetBSD netinet/in_pcb.c): the port
+ * namespace of one transport protocol in one kernel.
+ *
+ * A PCB (InPcb) is the protocol's half of a socket: local and foreign
+ * address and port, plus the per-socket IP options (TTL, TOS, IP_HDRINCL).
+ * A table (InPcbTable, BSD's inpcbtable) holds every PCB of a protocol and
+ * three indexes, as NetBSD does:
+ *
+ *   portHash  lport → every PCB with that local port (inp_lhash). Used only
+ *             when binding (conflict checks, ephemeral port choice), so a
+ *             listener with thousands of connections costs nothing per packet.
+ *   bindHash  lport → bound but not connected PCBs (the bind hash). Input's
+ *             wildcard lookup.
+ *   connHash  hash(faddr, fport, laddr, lport) → connected PCBs (the connect
+ *             hash). Input's exact lookup.
+ *
+ * Keys are small integers (Smi) so Map lookups never build strings or box
+ * numbers. A PCB is in bindHash or connHash by its state (in_pcbstate), and
+ * in portHash while it has a local port.
+ *
+ * Call order:
+ *   socket() → table.attach → bind()/connect()/sendto() → table.bind (port 0:
+ *   ephemeral, RFC 6056) → table.connect (source from the route, inSelectSrc)
+ *   input: table.lookupConnect, then table.lookupBind (BSD's best match)
+ *   ICMP errors: table.notify (exact) / table.notifyAll (by foreign address)
+ *   close() → table.detach
+ */
+import { Errno, EADDRINUSE, EADDRNOTAVAIL, EAGAIN, EINVAL, ENETUNREACH, ENOPROTOOPT } from '../../kern/errno.js';
+import type { SockoptValue } from '../../kern/sys.js';
+import { SO_REUSEADDR, SO_REUSEPORT, type Socket } from '../socket.js';
+import { INADDR_ANY, inAddrIsMulticast } from '../wire/inaddr.js';
+import type { Inet } from './inet.js';
+import { inSelectSrc } from './ip_output.js';
+
+/* IPPROTO_IP socket options (netinet/in.h) that every IPv4 socket takes. */
+/** The user supplies the IP header on output (raw sockets only). */
+export const IP_HDRINCL = 2;
+/** Type of service for outgoing datagrams. */
+export const IP_TOS = 3;
+/** Time to live for outgoing unicast datagrams. */
+export const IP_TTL = 4;
+
+/* inp_flags */
+/** IP_HDRINCL is on. */
+export const INP_HDRINCL = 0x1;
+/**
+ * The local address was chosen by bind(), not by connect(). Disconnecting
+ * keeps it. Deliberate deviation: NetBSD's udp_disconnect clears inp_laddr
+ * unconditionally (marked XXX there), which silently unbinds a socket the
+ * user bound to an address; Linux and FreeBSD keep an explicit binding.
+ */
+export const INP_BOUNDADDR = 0x2;
+
+/* in_pcbstate states. */
+export const INP_ATTACHED = 0;
+export const INP_BOUND = 1;
+export const INP_CONNECTED = 2;
+
+/** The lowest port an unprivileged process could bind in BSD (IPPORT_RESERVED). */
+export const IPPORT_RESERVED = 1024;
+/** The ephemeral range NetBSD uses by default (net.inet.ip.anonportmin/anonportmax; RFC 6056 §2.1). */
+export const IPPORT_ANONMIN = 49152;
+export const IPPORT_ANONMAX = 65535;
+
+export class InPcb {
+  /** Local address (0: any), local port (0: unbound). */
+  laddr = 0;
+  lport = 0;
+  /** Foreign address and port; faddr 0 while unconnected. */
+  faddr = 0;
+  fport = 0;
+  /** IP_TTL and IP_TOS for what this socket sends. */
+  ttl: number;
+  tos = 0;
+  /** INP_HDRINCL | INP_BOUNDADDR */
+  flags = 0;
+  /** INP_ATTACHED, INP_BOUND or INP_CONNECTED: which hash holds it. */
+  state = INP_ATTACHED;
+  /** Its connHash key while connected. */
+  connKey = 0;
+  /** In portHash (it has a local port). */
+  inPortHash = false;
+  detached = false;
+
+  constructor(
+    readonly table: InPcbTable,
+    readonly so: Socket,
+    /** Protocol number: what a raw socket sends and receives; 17 for UDP. */
+    readonly proto: number,
+    ttl: number,
+  ) {
+    this.ttl = ttl;
+  }
+}
+
+/**
+ * Mixes a connection's four-tuple into a small non-negative integer. Any
+ * collision is resolved by comparing the fields, so this only has to spread
+ * connections that differ in one port well (a client's many connections to
+ * one server differ only in lport).
+ */
+function connHashKey(faddr: number, fport: number, laddr: number, lport: number): number {
+  let h = Math.imul(faddr ^ ((fport << 16) | lport), 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ laddr, 0x85ebca77);
+  h ^= h >>> 13;
+  return h & 0x3fffffff;
+}
+
+function bucketRemove(b: InPcb[] | undefined, inp: InPcb): void {
+  if (b === undefined) return;
+  const i = b.indexOf(inp);
+  if (i >= 0) b.splice(i, 1);
+}
+
+export class InPcbTable {
+  /** Every PCB, in the order attached (raw input, ctlinput by address and netstat walk it). */
+  readonly all = new Set<InPcb>();
+  private readonly portHash = new Map<number, Set<InPcb>>();
+  private readonly bindHash = new Map<number, InPcb[]>();
+  private readonly connHash = new Map<number, InPcb[]>();
+  /**
+   * Raw IP: copies dropped because a socket's receive buffer was full or no
+   * memory was left for the copy (NetBSD only marks the socket, soroverflow;
+   * UDP counts its own in udps_fullsock).
+   */
+  rcvfull = 0;
+
+  constructor(readonly inet: Inet) {}
+
+  /** Live PCBs (leak checks, netstat). */
+  get size(): number {
+    return this.all.size;
+  }
+
+  /** in_pcballoc: a PCB for `so`, unbound. */
+  attach(so: Socket, proto: number): InPcb {
+    const inp = new InPcb(this, so, proto, this.inet.defttl);
+    this.all.add(inp);
+    return inp;
+  }
+
+  /** in_pcbdetach: forget the PCB. Idempotent. */
+  detach(inp: InPcb): void {
+    if (inp.detached) return;
+    inp.detached = true;
+    this.unhash(inp);
+    if (inp.inPortHash) {
+      const s = this.portHash.get(inp.lport);
+      if (s !== undefined) {
+        s.delete(inp);
+        if (s.size === 0) this.portHash.delete(inp.lport);
+      }
+      inp.inPortHash = false;
+    }
+    this.all.delete(inp);
+  }
+
+  /** Take the PCB out of whichever of bindHash/connHash holds it. */
+  private unhash(inp: InPcb): void {
+    if (inp.state === INP_BOUND) {
+      const b = this.bindHash.get(inp.lport);
+      bucketRemove(b, inp);
+      if (b !== undefined && b.length === 0) this.bindHash.delete(inp.lport);
+    } else if (inp.state === INP_CONNECTED) {
+      const b = this.connHash.get(inp.connKey);
+      bucketRemove(b, inp);
+      if (b !== undefined && b.length === 0) this.connHash.delete(inp.connKey);
+    }
+    inp.state = INP_ATTACHED;
+  }
+
+  /** in_pcbstate: put the PCB in the hash its addresses call for. */
+  private setState(inp: InPcb, state: number): void {
+    this.unhash(inp);
+    if (state === INP_BOUND) {
+      let b = this.bindHash.get(inp.lport);
+      if (b === undefined) {
+        b = [];
+        this.bindHash.set(inp.lport, b);
+      }
+      b.push(inp);
+    } else if (state === INP_CONNECTED) {
+      const key = connHashKey(inp.faddr, inp.fport, inp.laddr, inp.lport);
+      let b = this.connHash.get(key);
+      if (b === undefined) {
+        b = [];
+        this.connHash.set(key, b);
+      }
+      b.push(inp);
+      inp.connKey = key;
+    }
+    inp.state = state;
+  }
+
+  private addToPortHash(inp: InPcb): void {
+    let s = this.portHash.get(inp.lport);
+    if (s === undefined) {
+      s = new Set();
+      this.portHash.set(inp.lport, s);
+    }
+    s.add(inp);
+    inp.inPortHash = true;
+  }
+
+  /**
+   * May `addr` be a local address? Ours (127/8 included while lo0 is up),
+   * a multicast group, or one of our directed broadcast addresses (BSD's
+   * ifa_ifwithaddr matches those on broadcast interfaces).
+   */
+  isBindable(addr: number): boolean {
+    if (addr === INADDR_ANY || inAddrIsMulticast(addr)) return true;
+    const inet = this.inet;
+    if (inet.isLocal(addr)) return true;
+    const a = inet.addrs;
+    for (let i = 0; i < a.length; i++) if (a[i]!.broadaddr !== 0 && a[i]!.broadaddr === addr) return true;
+    return false;
+  }
+
+  /**
+   * in_pcbbind: give the PCB a local address and port. Port 0 picks an
+   * ephemeral port. Throws EINVAL when already bound, EADDRNOTAVAIL for an
+   * address that is not ours, EADDRINUSE per the reuse rules below, EAGAIN
+   * when the ephemeral range is exhausted. Ports below 1024 need no
+   * privilege: a rump kernel's caller is root.
+   */
+  bind(inp: InPcb, laddr: number, lport: number): void {
+    if (inp.lport !== 0 || inp.laddr !== INADDR_ANY) throw new Errno(EINVAL);
+    if (!this.isBindable(laddr)) throw new Errno(EADDRNOTAVAIL);
+    if (lport === 0) lport = this.pickPort(laddr);
+    else this.checkPortFree(inp.so, laddr, lport);
+    inp.laddr = laddr;
+    inp.lport = lport;
+    if (laddr !== INADDR_ANY) inp.flags |= INP_BOUNDADDR;
+    this.addToPortHash(inp);
+    this.setState(inp, INP_BOUND);
+  }
+
+  /**
+   * The BSD reuse rules (in_pcbbind_port):
+   * - Without SO_REUSEADDR/SO_REUSEPORT the lookup is wildcard: any PCB on
+   *   the port whose address overlaps ours (same address, or either is
+   *   INADDR_ANY) is a conflict.
+   * - With either option the lookup is exact: a specific address beside a
+   *   wildcard binding on the same port is allowed (SO_REUSEADDR's purpose).
+   * - An exact duplicate is allowed only when both sockets set SO_REUSEPORT
+   *   (for a multicast address SO_REUSEADDR counts as SO_REUSEPORT, so
+   *   several listeners can share a group and port).
+   */
+  private checkPortFree(so: Socket, laddr: number, lport: number): void {
+    let reuseport = so.options & SO_REUSEPORT;
+    if (inAddrIsMulticast(laddr) && so.options & SO_REUSEADDR) reuseport = SO_REUSEADDR | SO_REUSEPORT;
+    const wild = (so.options & (SO_REUSEADDR | SO_REUSEPORT)) === 0;
+    const t = this.lookupPort(laddr, lport, wild);
+    if (t !== null && (reuseport & t.so.options) === 0) throw new Errno(EADDRINUSE);
+  }
+
+  /**
+   * in_pcblookup_port: the PCB on `lport` that best matches `laddr`, counting
+   * a wildcard for each side that is INADDR_ANY where the other is not and
+   * for a connected PCB; fewest wildcards wins. With `wild` false only exact
+   * matches (no wildcard) count.
+   */
+  lookupPort(laddr: number, lport: number, wild: boolean): InPcb | null {
+    const s = this.portHash.get(lport);
+    if (s === undefined) return null;
+    let match: InPcb | null = null;
+    let matchwild = 3;
+    for (const inp of s) {
+      let wildcard = 0;
+      if (inp.faddr !== INADDR_ANY) wildcard++;
+      if (inp.laddr === INADDR_ANY) {
+        if (laddr !== INADDR_ANY) wildcard++;
+      } else if (laddr === INADDR_ANY) {
+        wildcard++;
+      } else if (inp.laddr !== laddr) {
+        continue;
+      }
+      if (wildcard !== 0 && !wild) continue;
+      if (wildcard < matchwild) {
+        match = inp;
+        matchwild = wildcard;
+        if (wildcard === 0) break;
+      }
+    }
+    return match;
+  }
+
+  /**
+   * An ephemeral port, RFC 6056 §3.3.1 (Algorithm 1, simple port
+   * randomization): start at a random point of
+   * [net.inet.ip.anonportmin, anonportmax] and take the first port nobody
+   * overlapping `laddr` holds. Randomness comes only from the host
+   * (kernel.host.random32), so the sim host makes it reproducible.
+   */
+  pickPort(laddr: number): number {
+    const min = this.inet.anonPortMin;
+    const max = this.inet.anonPortMax;
+    const n = max - min + 1;
+    let next = min + (this.inet.kernel.host.random32() % n);
+    for (let count = n; count > 0; count--) {
+      if (this.lookupPort(laddr, next, true) === null) return next;
+      next = next === max ? min : next + 1;
+    }
+    // NetBSD's portalgo returns EAGAIN when every port of the range is taken.
+    throw new Errno(EAGAIN);
+  }
+
+  /**
+   * in_pcbconnect: fix the foreign address and port, choose the local
+   * address from the route (inSelectSrc) unless bound to one, and bind an
+   * ephemeral port if the PCB has none. Throws EADDRNOTAVAIL for port 0,
+   * ENETUNREACH without a route, EADDRINUSE when the four-tuple is taken.
+   */
+  connect(inp: InPcb, faddr: number, fport: number): void {
+    if (fport === 0) throw new Errno(EADDRNOTAVAIL);
+    faddr = this.resolveAny(faddr);
+    let laddr = inp.laddr;
+    if (laddr === INADDR_ANY) {
+      laddr = inSelectSrc(this.inet, faddr);
+      if (laddr === 0) throw new Errno(ENETUNREACH);
+    }
+    if (inp.lport !== 0 && this.lookupConnect(faddr, fport, laddr, inp.lport) !== null) throw new Errno(EADDRINUSE);
+    if (inp.lport === 0) {
+      // BSD binds the wildcard address first, then fills in the source.
+      inp.lport = this.pickPort(INADDR_ANY);
+      this.addToPortHash(inp);
+    }
+    inp.laddr = laddr;
+    inp.faddr = faddr;
+    inp.fport = fport;
+    this.setState(inp, INP_CONNECTED);
+  }
+
+  /**
+   * A destination of INADDR_ANY means this host: BSD's in_pcbconnect
+   * substitutes the first configured address (127.0.0.1 on a rump kernel,
+   * where lo0 is configured first).
+   */
+  resolveAny(faddr: number): number {
+    if (faddr !== INADDR_ANY) return faddr;
+    const first = this.inet.addrs[0];
+    return first !== undefined ? first.addr : INADDR_ANY;
+  }
+
+  /** in_pcbdisconnect: forget the foreign side; keep an address bind() chose. */
+  disconnect(inp: InPcb): void {
+    inp.faddr = INADDR_ANY;
+    inp.fport = 0;
+    if (!(inp.flags & INP_BOUNDADDR)) inp.laddr = INADDR_ANY;
+    this.setState(inp, inp.lport !== 0 ? INP_BOUND : INP_ATTACHED);
+  }
+
+  /** in_pcblookup_connect: the connected PCB with exactly this four-tuple. */
+  lookupConnect(faddr: number, fport: number, laddr: number, lport: number): InPcb | null {
+    const b = this.connHash.get(connHashKey(faddr, fport, laddr, lport));
+    if (b === undefined) return null;
+    for (let i = 0; i < b.length; i++) {
+      const inp = b[i]!;
+      if (inp.faddr === faddr && inp.fport === fport && inp.laddr === laddr && inp.lport === lport) return inp;
+    }
+    return null;
+  }
+
+  /**
+   * in_pcblookup_bind: an unconnected PCB on `lport` bound to `laddr`,
+   * else one bound to INADDR_ANY (the more specific binding wins).
+   */
+  lookupBind(laddr: number, lport: number): InPcb | null {
+    const b = this.bindHash.get(lport);
+    if (b === undefined) return null;
+    let wildcard: InPcb | null = null;
+    for (let i = 0; i < b.length; i++) {
+      const inp = b[i]!;
+      if (inp.laddr === laddr) return inp;
+      if (inp.laddr === INADDR_ANY && wildcard === null) wildcard = inp;
+    }
+    return wildcard;
+  }
+
+  /** Every PCB on `lport`, bound or connected, in bind order (broadcast delivery walks them). */
+  onPort(lport: number): ReadonlySet<InPcb> | undefined {
+    return this.portHash.get(lport);
+  }
+
+  /**
+   * in_pcbnotify: report `errno` to the connected socket with this
+   * four-tuple (an ICMP error about a datagram it sent). Returns how many.
+   */
+  notify(faddr: number, fport: number, laddr: number, lport: number, errno: number): number {
+    if (faddr === INADDR_ANY || errno === 0) return 0;
+    const inp = this.lookupConnect(faddr, fport, laddr, lport);
+    if (inp === null) return 0;
+    inp.so.setError(errno);
+    return 1;
+  }
+
+  /** in_pcbnotifyall: report `errno` to every socket connected to `faddr`. */
+  notifyAll(faddr: number, errno: number): number {
+    if (faddr === INADDR_ANY || errno === 0) return 0;
+    let n = 0;
+    for (const inp of this.all) {
+      if (inp.faddr === faddr && inp.state === INP_CONNECTED) {
+        inp.so.setError(errno);
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
+/** A socket's PCB, or EINVAL once it is gone (closed). */
+export function sotoinpcb(so: Socket): InPcb {
+  const inp = so.pcb;
+  if (!(inp instanceof InPcb) || inp.detached) throw new Errno(EINVAL);
+  return inp;
+}
+
+function optInt(value: SockoptValue, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new Errno(EINVAL);
+  return value;
+}
+
+/**
+ * ip_ctloutput (set) for the options every IPv4 socket has; IP_HDRINCL only
+ * where the protocol allows it (raw sockets, rip_ctloutput). Anything else
+ * is ENOPROTOOPT, as NetBSD answers.
+ */
+export function inPcbSetopt(inp: InPcb, name: number, value: SockoptValue, hdrincl: boolean): void {
+  switch (name) {
+    case IP_TOS:
+      inp.tos = optInt(value, 0, 255);
+      return;
+    case IP_TTL:
+      inp.ttl = optInt(value, 0, 255);
+      return;
+    case IP_HDRINCL:
+      if (!hdrincl) break;
+      if (optInt(value, -0x80000000, 0x7fffffff)) inp.flags |= INP_HDRINCL;
+      else inp.flags &= ~INP_HDRINCL;
+      return;
+  }
+  throw new Errno(ENOPROTOOPT);
+}
+
+/** ip_ctloutput (get). */
+export function inPcbGetopt(inp: InPcb, name: number, hdrincl: boolean): SockoptValue {
+  switch (name) {
+    case IP_TOS:
+      return inp.tos;
+    case IP_TTL:
+      return inp.ttl;
+    case IP_HDRINCL:
+      if (!hdrincl) break;
+      return inp.flags & INP_HDRINCL ? 1 : 0;
+  }
+  throw new Errno(ENOPROTOOPT);
+}

@@ -1,0 +1,316 @@
+/*
+ * IPv4 output (NetBSD netinet/ip_output.c).
+ *
+ *   udpOutput / icmp / raw / ipForward
+ *     → ipOutput: header into headroom (or the caller's, IP_RAWOUTPUT /
+ *       IP_FORWARDING) → route lookup (longest prefix) → reject / blackhole
+ *       → source address → broadcast check → fits the MTU?
+ *         yes: ifp.output (etherOutput → arpResolve → driver, or lo0)
+ *         no:  DF → EMSGSIZE; else ipFragment → ifp.output per fragment
+ *
+ * The route MTU is the route's own (`route add -mtu`) when set, else the
+ * interface's. Local destinations reach lo0 through their RTF_LOCAL host
+ * routes, which in.ts adds with every address.
+ */
+import { EACCES, EADDRNOTAVAIL, EHOSTUNREACH, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
+import { M_BCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
+import { AF_INET } from '../../kern/sys.js';
+import { IFF_BROADCAST, IFF_LOOPBACK, type Ifnet } from '../if.js';
+import { Rtentry, RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT, RTF_UP } from '../route.js';
+import { INADDR_LOOPBACK, inAddrIsLoopback } from '../wire/inaddr.js';
+import {
+  IP_DF, IP_HDR_MIN, IP_MAXPACKET, IP_MF, IP_OFFMASK, IPVERSION, ipHlen, ipId, ipOff, ipSetChecksum,
+  ipSetId, ipSetLen, ipSetOff, ipSetSrc, ipSrc, ipDst, ipVersion, ipWriteHeader,
+} from '../wire/ipv4.js';
+import { inBroadcast } from './in.js';
+import type { Inet } from './inet.js';
+
+/** The packet is being forwarded: its header is complete and already adjusted (TTL, checksum). */
+export const IP_FORWARDING = 0x1;
+/** `m` starts with the caller's IP header (raw sockets with IP_HDRINCL, ICMP). */
+export const IP_RAWOUTPUT = 0x2;
+/** Bypass the routing table: the destination must be on a connected network (SO_DONTROUTE). */
+export const IP_ROUTETOIF = 0x10;
+/** Sending to a broadcast address is allowed (SO_BROADCAST). */
+export const IP_ALLOWBROADCAST = 0x20;
+
+/*
+ * 127/8 never leaves the host (RFC 1122 §3.2.1.3(g)); NetBSD lists only
+ * 127.0.0.1 in the table, so the rest of the net goes to lo0 through a
+ * route kept outside it.
+ */
+const loopRoutes = new WeakMap<Inet, Rtentry>();
+
+/**
+ * The route for `dst` (rtalloc): longest-prefix match, except that 127/8
+ * always stays on lo0. Null when there is none.
+ */
+export function ipRouteLookup(inet: Inet, dst: number): Rtentry | null {
+  const rt = inet.ns.rt4.lookup(dst);
+  if ((dst >>> 24) !== 127) return rt;
+  if (rt && rt.ifp.flags & IFF_LOOPBACK) return rt;
+  const lo0 = inet.ns.lo0;
+  if (!lo0) return rt;
+  let lr = loopRoutes.get(inet);
+  if (!lr || lr.ifp !== lo0) {
+    lr = new Rtentry(0x7f000000, 8, 0, RTF_UP, lo0, INADDR_LOOPBACK);
+    loopRoutes.set(inet, lr);
+  }
+  return lr;
+}
+
+/** The source address to use over `rt` (the route's ifaddr while it is still ours, else the interface's first). */
+export function ipRouteSource(inet: Inet, rt: Rtentry): number {
+  const a = inet.addrs;
+  const want = rt.ifaddr;
+  if (want !== 0) {
+    for (let i = 0; i < a.length; i++) if (a[i]!.addr === want) return want;
+    if (inAddrIsLoopback(want) && rt.ifp.flags & IFF_LOOPBACK) return want;
+  }
+  const ia = inet.firstAddr(rt.ifp);
+  return ia ? ia.addr : 0;
+}
+
+/** in_selectsrc: the source address for `dst` (0 when there is no route). */
+export function inSelectSrc(inet: Inet, dst: number): number {
+  const rt = ipRouteLookup(inet, dst);
+  return rt ? ipRouteSource(inet, rt) : 0;
+}
+
+/** The connected route for `dst` (ifa_ifwithnet), for IP_ROUTETOIF. */
+function connectedRoute(inet: Inet, dst: number): Rtentry | null {
+  const rt = ipRouteLookup(inet, dst);
+  return rt && !(rt.flags & (RTF_GATEWAY | RTF_REJECT | RTF_BLACKHOLE)) ? rt : null;
+}
+
+/** Next IP id (sequential, seeded at boot from the host's randomness). */
+function nextId(inet: Inet): number {
+  const id = (inet.ipId + 1) & 0xffff;
+  inet.ipId = id;
+  return id;
+}
+
+/**
+ * ip_output. `m` holds the transport header and data (with headroom), or a
+ * complete IP header first with IP_RAWOUTPUT / IP_FORWARDING. Always owns
+ * `m`. Returns 0 or an errno: ENETUNREACH (no route), EHOSTUNREACH (reject
+ * route), EMSGSIZE (DF and too big, or more than 65535 bytes), ENOBUFS,
+ * EACCES (broadcast without IP_ALLOWBROADCAST), ENETDOWN, EADDRNOTAVAIL (no
+ * source address), EINVAL (a raw header that is not one). Blackhole routes
+ * swallow the packet and return 0.
+ */
+export function ipOutput(inet: Inet, m: Mbuf, src: number, dst: number, proto: number, ttl: number, tos: number, flags: number): number {
+  const k = inet.kernel;
+  const st = inet.ipstat;
+  let hlen = IP_HDR_MIN;
+  const hdrIncluded = (flags & (IP_RAWOUTPUT | IP_FORWARDING)) !== 0;
+  if (hdrIncluded) {
+    if (m.len < IP_HDR_MIN || ipVersion(m.buf, m.off) !== IPVERSION) {
+      k.mbufs.free(m);
+      return EINVAL;
+    }
+    hlen = ipHlen(m.buf, m.off);
+    if (hlen < IP_HDR_MIN || hlen > m.len) {
+      k.mbufs.free(m);
+      return EINVAL;
+    }
+    if (m.len > IP_MAXPACKET) {
+      k.mbufs.free(m);
+      return EMSGSIZE;
+    }
+    src = ipSrc(m.buf, m.off);
+    dst = ipDst(m.buf, m.off);
+  } else {
+    if (m.len + IP_HDR_MIN > IP_MAXPACKET) {
+      k.mbufs.free(m);
+      return EMSGSIZE;
+    }
+    const r = k.mbufs.prepend(m, IP_HDR_MIN);
+    if (!r) {
+      st.odropped++;
+      return ENOBUFS;
+    }
+    m = r;
+  }
+
+  const rt = flags & IP_ROUTETOIF ? connectedRoute(inet, dst) : ipRouteLookup(inet, dst);
+  if (!rt) {
+    st.noroute++;
+    k.mbufs.free(m);
+    return ENETUNREACH;
+  }
+  return ipOutputRoute(inet, m, rt, hlen, src, dst, proto, ttl, tos, flags);
+}
+
+/**
+ * The rest of ip_output once the route is known (ipForward looked it up
+ * itself). `m` starts at the IP header slot (written here unless hdrIncluded).
+ */
+export function ipOutputRoute(
+  inet: Inet, m: Mbuf, rt: Rtentry, hlen: number, src: number, dst: number, proto: number, ttl: number, tos: number, flags: number,
+): number {
+  const k = inet.kernel;
+  const st = inet.ipstat;
+  if (rt.flags & RTF_BLACKHOLE) {
+    k.mbufs.free(m);
+    return 0;
+  }
+  if (rt.flags & RTF_REJECT) {
+    k.mbufs.free(m);
+    return EHOSTUNREACH;
+  }
+  const ifp = rt.ifp;
+  if (!ifp.isUp) {
+    k.mbufs.free(m);
+    return ENETDOWN;
+  }
+  let nexthop = rt.flags & RTF_GATEWAY ? rt.gateway : dst;
+  rt.use++;
+
+  if (src === 0 && !(flags & IP_FORWARDING)) {
+    src = rt.flags & RTF_LOCAL ? dst : ipRouteSource(inet, rt);
+    if (src === 0) {
+      k.mbufs.free(m);
+      return EADDRNOTAVAIL;
+    }
+    if (flags & IP_RAWOUTPUT) ipSetSrc(m.buf, m.off, src);
+  }
+
+  let bcast = false;
+  if (!(rt.flags & RTF_LOCAL) && inBroadcast(inet, dst, ifp)) {
+    if (!(ifp.flags & IFF_BROADCAST)) {
+      k.mbufs.free(m);
+      return EADDRNOTAVAIL;
+    }
+    if (!(flags & IP_ALLOWBROADCAST)) {
+      k.mbufs.free(m);
+      return EACCES;
+    }
+    bcast = true;
+    nexthop = dst;
+    m.flags |= M_BCAST;
+  } else {
+    m.flags &= ~M_BCAST;
+  }
+
+  const buf = m.buf;
+  const off = m.off;
+  if (!(flags & (IP_RAWOUTPUT | IP_FORWARDING))) {
+    ipWriteHeader(buf, off, tos, m.len, nextId(inet), 0, ttl, proto, src, dst);
+    st.localout++;
+  } else if (flags & IP_RAWOUTPUT) {
+    ipSetLen(buf, off, m.len);
+    if (ipId(buf, off) === 0) ipSetId(buf, off, nextId(inet));
+    ipSetChecksum(buf, off);
+    st.rawout++;
+    st.localout++;
+  }
+
+  const mtu = rt.mtu || ifp.mtu;
+  if (m.len <= mtu) return ifp.output(ifp, m, AF_INET, nexthop);
+  // Too big. Broadcasts are not fragmented (NetBSD), nor DF datagrams
+  // (RFC 791; a forwarded one earned ICMP "fragmentation needed" upstream).
+  if (bcast || ipOff(buf, off) & IP_DF) {
+    st.cantfrag++;
+    k.mbufs.free(m);
+    return EMSGSIZE;
+  }
+  return ipFragment(inet, m, hlen, mtu, ifp, nexthop);
+}
+
+/** The copied options of the datagram being fragmented (at most 40 bytes). */
+const optScratch = new Uint8Array(40);
+
+/*
+ * Options that go into every fragment: those with the "copied" bit
+ * (RFC 791 §3.1, the high bit of the type). Returns the bytes written to
+ * `to` at `toOff`, padded to a 4-byte multiple with End of Option List.
+ */
+function ipOptCopy(buf: Uint8Array, off: number, hlen: number, to: Uint8Array, toOff: number): number {
+  let n = 0;
+  let i = IP_HDR_MIN;
+  while (i < hlen) {
+    const opt = buf[off + i]!;
+    if (opt === 0) break; // EOL
+    if (opt === 1) {
+      i++; // NOP is not copied
+      continue;
+    }
+    if (i + 1 >= hlen) break;
+    const olen = buf[off + i + 1]!;
+    if (olen < 2 || i + olen > hlen) break;
+    if (opt & 0x80) {
+      to.set(buf.subarray(off + i, off + i + olen), toOff + n);
+      n += olen;
+    }
+    i += olen;
+  }
+  while (n & 3) to[toOff + n++] = 0;
+  return n;
+}
+
+/**
+ * ip_fragment (RFC 791 §3.2, "An Example Fragmentation Procedure"): the
+ * first fragment keeps `m` (trimmed), the others are copies with the copied
+ * options. Offsets add to the datagram's own (we may be re-fragmenting a
+ * fragment we forward), and the last keeps its MF bit.
+ */
+function ipFragment(inet: Inet, m: Mbuf, hlen: number, mtu: number, ifp: Ifnet, nexthop: number): number {
+  const k = inet.kernel;
+  const st = inet.ipstat;
+  const buf = m.buf;
+  const off = m.off;
+  const dataLen = m.len - hlen;
+  const offWord = ipOff(buf, off);
+  const baseOff = (offWord & IP_OFFMASK) << 3;
+  const lastMf = offWord & IP_MF;
+  const keepFlags = offWord & ~(IP_MF | IP_OFFMASK);
+  const firstLen = (mtu - hlen) & ~7;
+  // Non-first fragments carry only the copied options.
+  const optLen = hlen > IP_HDR_MIN ? ipOptCopy(buf, off, hlen, optScratch, 0) : 0;
+  const fhlen = IP_HDR_MIN + optLen;
+  const restLen = (mtu - fhlen) & ~7;
+  if (firstLen < 8 || restLen < 8) {
+    st.cantfrag++;
+    k.mbufs.free(m);
+    return EMSGSIZE;
+  }
+
+  const frags: Mbuf[] = [];
+  for (let pos = firstLen; pos < dataLen; pos += restLen) {
+    const len = Math.min(restLen, dataLen - pos);
+    const f = k.mbufs.get(fhlen + len, MAX_LINKHDR);
+    if (!f) {
+      for (const g of frags) k.mbufs.free(g);
+      k.mbufs.free(m);
+      st.odropped++;
+      return ENOBUFS;
+    }
+    const fb = f.buf;
+    const fo = f.off;
+    fb.set(buf.subarray(off, off + IP_HDR_MIN), fo);
+    if (optLen) fb.set(optScratch.subarray(0, optLen), fo + IP_HDR_MIN);
+    fb[fo] = (IPVERSION << 4) | (fhlen >>> 2);
+    ipSetLen(fb, fo, fhlen + len);
+    const more = pos + len < dataLen ? IP_MF : lastMf;
+    ipSetOff(fb, fo, keepFlags | more | ((baseOff + pos) >>> 3));
+    fb.set(buf.subarray(off + hlen + pos, off + hlen + pos + len), fo + fhlen);
+    ipSetChecksum(fb, fo);
+    f.flags = m.flags;
+    f.rcvif = m.rcvif;
+    frags.push(f);
+  }
+  m.len = hlen + firstLen;
+  ipSetLen(buf, off, m.len);
+  ipSetOff(buf, off, keepFlags | IP_MF | (baseOff >>> 3));
+  ipSetChecksum(buf, off);
+  st.fragmented++;
+  st.ofragments += frags.length + 1;
+
+  let err = ifp.output(ifp, m, AF_INET, nexthop);
+  for (const f of frags) {
+    if (err) k.mbufs.free(f);
+    else err = ifp.output(ifp, f, AF_INET, nexthop);
+  }
+  return err;
+}

@@ -1,0 +1,210 @@
+/*
+ * Raw IP sockets (NetBSD netinet/raw_ip.c): SOCK_RAW for any protocol, what
+ * rump.ping uses with IPPROTO_ICMP.
+ *
+ * Call order:
+ *   in:  ipInput → (no protox entry for the protocol) rawInput; icmpInput →
+ *        rawInput for every ICMP message. rawInput copies the whole packet,
+ *        IP header included, to every raw socket that matches.
+ *   out: Socket.sendto → RawUsrreqs.send → ipOutput with the socket's
+ *        protocol, or with IP_HDRINCL the user's own header (IP_RAWOUTPUT).
+ */
+import { Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP } from '../../kern/errno.js';
+import type { Mbuf } from '../../kern/mbuf.js';
+import { MSG_DONTROUTE, SOCK_RAW, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
+import { ifioctl } from '../ifioctl.js';
+import {
+  PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SOL_SOCKET, SS_CANTRCVMORE, SS_ISCONNECTED, type Protosw,
+  type Socket,
+} from '../socket.js';
+import { INADDR_ANY } from '../wire/inaddr.js';
+import {
+  IP_HDR_MIN, IP_MAXPACKET, IPPROTO_IP, IPVERSION, ipDst, ipHlen, ipLen, ipP, ipSrc, ipVersion,
+} from '../wire/ipv4.js';
+import { INP_BOUNDADDR, INP_HDRINCL, InPcb, inPcbGetopt, inPcbSetopt, sotoinpcb } from './in_pcb.js';
+import type { Inet } from './inet.js';
+import { IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF, ipOutput } from './ip_output.js';
+import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
+
+/** NetBSD's rip_sendspace and rip_recvspace. */
+export const RIP_SENDSPACE = 9216;
+export const RIP_RECVSPACE = 9216;
+
+/**
+ * rip_input: give a copy of the packet (`m` starts at its IP header) to
+ * every raw socket whose protocol is 0 or the packet's, whose bound address
+ * (if any) is the destination and whose connected address (if any) is the
+ * source. Never frees `m`. Returns whether any socket matched, so ipInput
+ * knows whether to answer protocol unreachable (a socket whose buffer was
+ * full still counts: the protocol is in use).
+ */
+export function rawInput(inet: Inet, m: Mbuf, _hlen: number): boolean {
+  const table = inet.rawcbtable;
+  if (table.size === 0) return false;
+  const k = inet.kernel;
+  const buf = m.buf;
+  const off = m.off;
+  const p = ipP(buf, off);
+  const src = ipSrc(buf, off);
+  const dst = ipDst(buf, off);
+  let matched = false;
+  for (const inp of table.all) {
+    if (inp.proto !== 0 && inp.proto !== p) continue;
+    if (inp.laddr !== INADDR_ANY && inp.laddr !== dst) continue;
+    if (inp.faddr !== INADDR_ANY && inp.faddr !== src) continue;
+    matched = true;
+    const so = inp.so;
+    if (so.state & SS_CANTRCVMORE || m.len > so.rcv.space) {
+      table.rcvfull++;
+      continue;
+    }
+    const n = k.mbufs.copyin(buf, off, m.len, 0);
+    if (n === null) {
+      table.rcvfull++;
+      continue;
+    }
+    n.flags = m.flags;
+    n.rcvif = m.rcvif;
+    if (!so.appendRecord(n, inToSockaddr(src, 0))) {
+      table.rcvfull++;
+      k.mbufs.free(n);
+    }
+  }
+  return matched;
+}
+
+const scratchSin: InAddrPort = { addr: 0, port: 0 };
+
+/** The user requests of a raw socket of one protocol (rip_usrreqs). */
+export class RawUsrreqs implements Protosw {
+  readonly type = SOCK_RAW;
+  readonly flags = PR_ATOMIC | PR_ADDR;
+
+  constructor(
+    readonly inet: Inet,
+    /** 0: every protocol (receive), protocol 0 in what it sends. */
+    readonly protocol: number,
+  ) {}
+
+  sendspace(): number {
+    return RIP_SENDSPACE;
+  }
+
+  recvspace(): number {
+    return RIP_RECVSPACE;
+  }
+
+  attach(so: Socket): void {
+    so.pcb = this.inet.rawcbtable.attach(so, this.protocol);
+  }
+
+  detach(so: Socket): void {
+    const inp = so.pcb;
+    if (inp instanceof InPcb) inp.table.detach(inp);
+    so.pcb = null;
+    so.flushSnd();
+  }
+
+  /** rip_bind: only filters input by destination and fixes the source; no ports, may be repeated. */
+  bind(so: Socket, addr: Sockaddr): void {
+    const inp = sotoinpcb(so);
+    const sin = sockaddrToIn(addr, scratchSin);
+    if (!this.inet.rawcbtable.isBindable(sin.addr)) throw new Errno(EADDRNOTAVAIL);
+    inp.laddr = sin.addr;
+    if (sin.addr !== INADDR_ANY) inp.flags |= INP_BOUNDADDR;
+    else inp.flags &= ~INP_BOUNDADDR;
+  }
+
+  /** rip_connect: the default destination, and input only from it. */
+  connect(so: Socket, addr: Sockaddr): void {
+    const inp = sotoinpcb(so);
+    if (sockaddrIsUnspec(addr)) {
+      if (so.state & SS_ISCONNECTED) this.disconnect(so);
+      return;
+    }
+    const sin = sockaddrToIn(addr, scratchSin);
+    inp.faddr = this.inet.rawcbtable.resolveAny(sin.addr);
+    so.isConnected();
+  }
+
+  disconnect(so: Socket): void {
+    const inp = sotoinpcb(so);
+    if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
+    inp.faddr = INADDR_ANY;
+    so.state &= ~SS_ISCONNECTED;
+  }
+
+  listen(): void {
+    throw new Errno(EOPNOTSUPP);
+  }
+
+  shutdown(): void {}
+
+  /** rip_output. Owns `m`. */
+  send(so: Socket, m: Mbuf, to: Sockaddr | null, flags: number): void {
+    const inet = this.inet;
+    const k = inet.kernel;
+    let inp: InPcb;
+    let dst: number;
+    try {
+      inp = sotoinpcb(so);
+      dst = to ? inet.rawcbtable.resolveAny(sockaddrToIn(to, scratchSin).addr) : inp.faddr;
+    } catch (e) {
+      k.mbufs.free(m);
+      throw e;
+    }
+    let ipflags = 0;
+    if (so.options & SO_BROADCAST) ipflags |= IP_ALLOWBROADCAST;
+    if (so.options & SO_DONTROUTE || flags & MSG_DONTROUTE) ipflags |= IP_ROUTETOIF;
+    let error: number;
+    if (inp.flags & INP_HDRINCL) {
+      // The user built the header: check that it describes this packet
+      // (NetBSD refuses a length that disagrees with what was written; 0
+      // asks us to fill it in), then IP fills in id, length and checksum.
+      const len = m.len;
+      if (len > IP_MAXPACKET) {
+        k.mbufs.free(m);
+        throw new Errno(EMSGSIZE);
+      }
+      const buf = m.buf;
+      const off = m.off;
+      if (len < IP_HDR_MIN || ipVersion(buf, off) !== IPVERSION || ipHlen(buf, off) < IP_HDR_MIN || ipHlen(buf, off) > len || (ipLen(buf, off) !== len && ipLen(buf, off) !== 0)) {
+        k.mbufs.free(m);
+        throw new Errno(EINVAL);
+      }
+      error = ipOutput(inet, m, ipSrc(buf, off), ipDst(buf, off), ipP(buf, off), inp.ttl, inp.tos, ipflags | IP_RAWOUTPUT);
+    } else {
+      if (m.len > IP_MAXPACKET - IP_HDR_MIN) {
+        k.mbufs.free(m);
+        throw new Errno(EMSGSIZE);
+      }
+      error = ipOutput(inet, m, inp.laddr, dst, this.protocol, inp.ttl, inp.tos, ipflags);
+    }
+    if (error !== 0) throw new Errno(error);
+  }
+
+  rcvd(): void {}
+
+  setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
+    if (level === SOL_SOCKET) return;
+    if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
+    inPcbSetopt(sotoinpcb(so), name, value, true);
+  }
+
+  getopt(so: Socket, level: number, name: number): SockoptValue {
+    if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
+    return inPcbGetopt(sotoinpcb(so), name, true);
+  }
+
+  sockaddr(so: Socket): Sockaddr {
+    return inToSockaddr(sotoinpcb(so).laddr, 0);
+  }
+
+  peeraddr(so: Socket): Sockaddr {
+    return inToSockaddr(sotoinpcb(so).faddr, 0);
+  }
+
+  ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
+    return ifioctl(this.inet.ns, cmd, arg);
+  }
+}

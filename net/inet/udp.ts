@@ -1,0 +1,340 @@
+/*
+ * UDP (RFC 768; RFC 1122 §4.1; NetBSD netinet/udp_usrreq.c).
+ *
+ * Call order:
+ *   in:  ipInput → inet.protox[17] = udpInput → udpCheck (length, checksum;
+ *        drop and count) → unicast: table.lookupConnect, else lookupBind →
+ *        udpSendup (sbappendaddr); broadcast/multicast: every matching socket;
+ *        nobody: ICMP port unreachable (unless broadcast)
+ *   out: Socket.sendto → UdpUsrreqs.send → udpOutput → ipOutput
+ *   err: icmp input → inet.ctlinput[17] = udpCtlinput → table.notify → so_error
+ */
+import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
+import type { Mbuf } from '../../kern/mbuf.js';
+import { MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
+import { ifioctl } from '../ifioctl.js';
+import {
+  PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET, SS_ISBOUND,
+  SS_ISCONNECTED, SS_CANTRCVMORE, type Protosw, type Socket,
+} from '../socket.js';
+import { ICMP_UNREACH, ICMP_UNREACH_PORT } from '../wire/icmp.js';
+import { INADDR_ANY, INADDR_BROADCAST, inAddrIsMulticast } from '../wire/inaddr.js';
+import { IP_HDR_MIN, IP_MAXPACKET, IPPROTO_IP, IPPROTO_UDP, ipDst, ipSrc } from '../wire/ipv4.js';
+import {
+  UDP_HDR_LEN, UdpCheck, udpCheck, udpDport, udpLength, udpSetChecksum, udpSport, udpWriteHeader,
+} from '../wire/udp.js';
+import { icmpError } from './icmp.js';
+import { INP_CONNECTED, InPcb, inPcbGetopt, inPcbSetopt, sotoinpcb } from './in_pcb.js';
+import type { Inet } from './inet.js';
+import { IP_ALLOWBROADCAST, IP_ROUTETOIF, inSelectSrc, ipOutput } from './ip_output.js';
+import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
+
+/** The largest UDP payload: 65535 less the IP and UDP headers (RFC 768 length field, RFC 791 total length). */
+export const UDP_MAXDATA = IP_MAXPACKET - IP_HDR_MIN - UDP_HDR_LEN;
+
+/** NetBSD's defaults for net.inet.udp.sendspace / recvspace. */
+export const UDP_SENDSPACE = 9216;
+export const UDP_RECVSPACE = 41600;
+
+/*
+ * Broadcast or multicast destination, for input: the limited broadcast,
+ * INADDR_ANY (the 4.2BSD broadcast), class D, or the directed broadcast or
+ * subnet number of any of our broadcast-capable addresses. BSD's
+ * in_broadcast looks at the receiving interface only; we look at every
+ * address so a broadcast we sent ourselves and got back through lo0 counts
+ * as one too.
+ */
+function udpIsBroadcast(inet: Inet, dst: number): boolean {
+  if (dst === INADDR_BROADCAST || dst === INADDR_ANY || inAddrIsMulticast(dst)) return true;
+  const a = inet.addrs;
+  for (let i = 0; i < a.length; i++) {
+    const ia = a[i]!;
+    if (ia.broadaddr !== 0 && (dst === ia.broadaddr || (dst === ia.subnet && ia.prefixLen < 31))) return true;
+  }
+  return false;
+}
+
+/**
+ * Queue a datagram on a socket (udp4_sendup → sbappendaddr). `m` holds the
+ * payload only. A full buffer (or a socket that reads no more) drops it
+ * and counts udps_fullsock.
+ */
+function udpSendup(inet: Inet, so: Socket, m: Mbuf, src: number, sport: number): void {
+  if (so.state & SS_CANTRCVMORE || !so.appendRecord(m, inToSockaddr(src, sport))) {
+    inet.udpstat.fullsock++;
+    inet.kernel.mbufs.free(m);
+  }
+}
+
+/** udp_input: `m` starts at the IP header, `hlen` bytes long. Owns `m`. */
+export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
+  const k = inet.kernel;
+  const us = inet.udpstat;
+  us.ipackets++;
+  const buf = m.buf;
+  const ipoff = m.off;
+  const uoff = ipoff + hlen;
+  const len = m.len - hlen;
+  const src = ipSrc(buf, ipoff);
+  const dst = ipDst(buf, ipoff);
+  // RFC 768 length and checksum, in NetBSD udp_input's order; a checksum of
+  // 0 means the sender computed none (RFC 768), which RFC 1122 §4.1.3.4
+  // lets us accept.
+  const check = udpCheck(buf, uoff, len, src, dst);
+  if (check !== UdpCheck.Ok) {
+    if (check === UdpCheck.TooShort) us.hdrops++;
+    else if (check === UdpCheck.BadLen) us.badlen++;
+    else us.badsum++;
+    k.mbufs.free(m);
+    return;
+  }
+  const ulen = udpLength(buf, uoff);
+  // The UDP length rules over a longer IP payload (link padding): trim.
+  if (ulen < len) m.len = hlen + ulen;
+  const sport = udpSport(buf, uoff);
+  const dport = udpDport(buf, uoff);
+  const table = inet.udbtable;
+
+  if (udpIsBroadcast(inet, dst)) {
+    udpInputBroadcast(inet, m, hlen, ulen, src, sport, dst, dport);
+    return;
+  }
+
+  let inp = table.lookupConnect(src, sport, dst, dport);
+  if (inp === null) {
+    us.pcbhashmiss++;
+    inp = table.lookupBind(dst, dport);
+    if (inp === null) {
+      // RFC 1122 §4.1.3.1: no one listens, say so with port unreachable.
+      us.noport++;
+      icmpError(inet, m, ICMP_UNREACH, ICMP_UNREACH_PORT, 0);
+      return;
+    }
+  }
+  m.adj(hlen + UDP_HDR_LEN);
+  udpSendup(inet, inp.so, m, src, sport);
+}
+
+/**
+ * A broadcast or multicast datagram goes to every socket on the port whose
+ * local address is INADDR_ANY or the destination and whose foreign side (if
+ * connected) is the sender. As in BSD, the walk stops at the first socket
+ * that did not set SO_REUSEPORT or SO_REUSEADDR: sharing is opt-in.
+ * Nobody at all: counted in udps_noportbcast, no ICMP (RFC 1122 §3.2.2).
+ */
+function udpInputBroadcast(inet: Inet, m: Mbuf, hlen: number, ulen: number, src: number, sport: number, dst: number, dport: number): void {
+  const k = inet.kernel;
+  const set = inet.udbtable.onPort(dport);
+  let last: InPcb | null = null;
+  if (set !== undefined) {
+    for (const inp of set) {
+      if (inp.laddr !== INADDR_ANY && inp.laddr !== dst) continue;
+      if (inp.faddr !== INADDR_ANY && (inp.faddr !== src || inp.fport !== sport)) continue;
+      if (last !== null) {
+        // Everyone before the last gets a copy of the payload; a copy that
+        // cannot be had at the memory limit is a drop the pool counts.
+        const n = k.mbufs.copyin(m.buf, m.off + hlen + UDP_HDR_LEN, ulen - UDP_HDR_LEN, 0);
+        if (n !== null) udpSendup(inet, last.so, n, src, sport);
+      }
+      last = inp;
+      if ((inp.so.options & (SO_REUSEPORT | SO_REUSEADDR)) === 0) break;
+    }
+  }
+  if (last === null) {
+    inet.udpstat.noportbcast++;
+    k.mbufs.free(m);
+    return;
+  }
+  m.adj(hlen + UDP_HDR_LEN);
+  udpSendup(inet, last.so, m, src, sport);
+}
+
+/**
+ * udp_ctlinput: an ICMP error quoting a datagram we sent. `src`/`dst` are
+ * the quoted datagram's addresses (ours and the peer's), `quoted` from
+ * `quotedOff` its IP header followed by at least the 8 bytes of UDP header
+ * RFC 792 promises. BSD (in_pcbnotify) reports the error only to a socket
+ * connected with exactly that four-tuple: an unconnected socket could not
+ * tell which of its sends failed. EHOSTDOWN (PRC_HOSTDEAD) goes to every
+ * socket connected to the host.
+ */
+export function udpCtlinput(inet: Inet, errno: number, src: number, dst: number, quoted: Uint8Array, quotedOff: number, quotedLen: number, _mtu: number): void {
+  if (errno === 0) return;
+  const table = inet.udbtable;
+  if (errno === EHOSTDOWN) {
+    table.notifyAll(dst, errno);
+    return;
+  }
+  if (quotedLen < IP_HDR_MIN || quotedOff < 0 || quotedOff + quotedLen > quoted.length) return;
+  const qhl = (quoted[quotedOff]! & 0x0f) << 2;
+  if (qhl < IP_HDR_MIN || quotedLen < qhl + 4) return;
+  const uoff = quotedOff + qhl;
+  table.notify(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff), errno);
+}
+
+/**
+ * udp_output: prepend the header to the payload in `m`, checksum it
+ * (net.inet.udp.checksum, on by default; RFC 1122 §4.1.3.4 says SHOULD),
+ * and hand it to IP. Owns `m`. Returns 0 or an errno.
+ */
+export function udpOutput(inp: InPcb, m: Mbuf, faddr: number, fport: number, flags: number): number {
+  const inet = inp.table.inet;
+  const k = inet.kernel;
+  if (m.len > UDP_MAXDATA) {
+    k.mbufs.free(m);
+    return EMSGSIZE;
+  }
+  // The checksum covers the source address, so pick it now rather than
+  // letting ipOutput do it: the bound address, else the route's.
+  let src = inp.laddr;
+  if (src === INADDR_ANY || inAddrIsMulticast(src)) {
+    src = inSelectSrc(inet, faddr);
+    if (src === 0) {
+      k.mbufs.free(m);
+      return ENETUNREACH;
+    }
+  }
+  const r = k.mbufs.prepend(m, UDP_HDR_LEN);
+  if (r === null) return ENOBUFS;
+  udpWriteHeader(r.buf, r.off, inp.lport, fport, r.len);
+  if (inet.udpChecksum) udpSetChecksum(r.buf, r.off, src, faddr);
+  inet.udpstat.opackets++;
+  const so = inp.so;
+  let ipflags = 0;
+  // Broadcast needs SO_BROADCAST; ipOutput refuses it (EACCES) otherwise.
+  if (so.options & SO_BROADCAST) ipflags |= IP_ALLOWBROADCAST;
+  if (so.options & SO_DONTROUTE || flags & MSG_DONTROUTE) ipflags |= IP_ROUTETOIF;
+  return ipOutput(inet, r, src, faddr, IPPROTO_UDP, inp.ttl, inp.tos, ipflags);
+}
+
+/** Reused by the send path: sendto parses its address without allocating. */
+const scratchSin: InAddrPort = { addr: 0, port: 0 };
+
+/** UDP's user requests (udp_usrreqs), one per kernel. */
+export class UdpUsrreqs implements Protosw {
+  readonly type = SOCK_DGRAM;
+  readonly protocol = IPPROTO_UDP;
+  readonly flags = PR_ATOMIC | PR_ADDR;
+
+  constructor(readonly inet: Inet) {}
+
+  sendspace(): number {
+    return this.inet.udpSendspace;
+  }
+
+  recvspace(): number {
+    return this.inet.udpRecvspace;
+  }
+
+  attach(so: Socket): void {
+    so.pcb = this.inet.udbtable.attach(so, IPPROTO_UDP);
+  }
+
+  detach(so: Socket): void {
+    const inp = so.pcb;
+    if (inp instanceof InPcb) inp.table.detach(inp);
+    so.pcb = null;
+    so.flushSnd();
+  }
+
+  bind(so: Socket, addr: Sockaddr): void {
+    const inp = sotoinpcb(so);
+    const sin = sockaddrToIn(addr, scratchSin);
+    this.inet.udbtable.bind(inp, sin.addr, sin.port);
+  }
+
+  /**
+   * connect(2) on a datagram socket sets the default destination and
+   * filters input to it. Connecting again replaces the association
+   * (NetBSD's soconnect disconnects first); AF_UNSPEC just dissolves it.
+   */
+  connect(so: Socket, addr: Sockaddr): void {
+    const inp = sotoinpcb(so);
+    if (sockaddrIsUnspec(addr)) {
+      if (inp.state === INP_CONNECTED) this.disconnect(so);
+      return;
+    }
+    const sin = sockaddrToIn(addr, scratchSin);
+    const faddr = sin.addr;
+    const fport = sin.port;
+    if (inp.state === INP_CONNECTED) this.disconnect(so);
+    this.inet.udbtable.connect(inp, faddr, fport);
+    so.state |= SS_ISBOUND;
+    so.isConnected();
+  }
+
+  disconnect(so: Socket): void {
+    const inp = sotoinpcb(so);
+    if (inp.state !== INP_CONNECTED) throw new Errno(ENOTCONN);
+    this.inet.udbtable.disconnect(inp);
+    // Only the association goes: the socket can still send and receive.
+    so.state &= ~SS_ISCONNECTED;
+  }
+
+  listen(): void {
+    throw new Errno(EOPNOTSUPP);
+  }
+
+  shutdown(): void {
+    // SS_CANTSENDMORE, already set, is all UDP needs: sends fail with EPIPE.
+  }
+
+  send(so: Socket, m: Mbuf, to: Sockaddr | null, flags: number): void {
+    const k = this.inet.kernel;
+    let inp: InPcb;
+    let faddr: number;
+    let fport: number;
+    try {
+      inp = sotoinpcb(so);
+      const table = this.inet.udbtable;
+      // Socket.sendto treats any falsy address as none; so do we.
+      if (to) {
+        const sin = sockaddrToIn(to, scratchSin);
+        faddr = table.resolveAny(sin.addr);
+        fport = sin.port;
+        // What in_pcbconnect would say about a temporary association.
+        if (fport === 0) throw new Errno(EADDRNOTAVAIL);
+      } else {
+        faddr = inp.faddr;
+        fport = inp.fport;
+      }
+      if (inp.lport === 0) {
+        // An unbound socket gets an ephemeral port on first send, and keeps it.
+        table.bind(inp, INADDR_ANY, 0);
+        so.state |= SS_ISBOUND;
+      }
+    } catch (e) {
+      k.mbufs.free(m);
+      throw e;
+    }
+    const error = udpOutput(inp, m, faddr, fport, flags);
+    if (error !== 0) throw new Errno(error);
+  }
+
+  rcvd(): void {}
+
+  setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
+    if (level === SOL_SOCKET) return;
+    if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
+    inPcbSetopt(sotoinpcb(so), name, value, false);
+  }
+
+  getopt(so: Socket, level: number, name: number): SockoptValue {
+    if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
+    return inPcbGetopt(sotoinpcb(so), name, false);
+  }
+
+  sockaddr(so: Socket): Sockaddr {
+    const inp = sotoinpcb(so);
+    return inToSockaddr(inp.laddr, inp.lport);
+  }
+
+  peeraddr(so: Socket): Sockaddr {
+    const inp = sotoinpcb(so);
+    return inToSockaddr(inp.faddr, inp.fport);
+  }
+
+  ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
+    return ifioctl(this.inet.ns, cmd, arg);
+  }
+}
