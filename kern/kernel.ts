@@ -31,6 +31,8 @@ export class Kernel {
   readonly sys: Sys;
   /** Protocol families by AF_ number, filled by the networking components. */
   readonly domains = new Map<number, Domain>();
+  /** Calls components add to every `Sys` of this kernel (`rtmsg`, `pcblist`, ...). */
+  readonly sysExtensions = new Map<string, (...args: unknown[]) => unknown>();
   readonly components: Component[] = [];
   readonly bootTime: number;
   hostname: string;

@@ -105,13 +105,16 @@ const FIRST_FD = 3;
 
 export class Sys {
   private readonly files: Array<KFile | undefined> = [];
-  private readonly extensions = new Map<string, (...args: unknown[]) => unknown>();
 
   constructor(private readonly kernel: Kernel) {}
 
-  /** Let a component add a call (e.g. `rtmsg` for the routing socket). */
+  /**
+   * Let a component add a call (e.g. `rtmsg` for the routing socket). Calls
+   * belong to the kernel, so every process's `Sys` (each rump_server client
+   * has its own) sees them.
+   */
   extend(name: string, fn: (...args: never[]) => unknown): void {
-    this.extensions.set(name, fn as (...args: unknown[]) => unknown);
+    this.kernel.sysExtensions.set(name, fn as (...args: unknown[]) => unknown);
   }
 
   /** Open descriptors, for leak checks and `sockstat`. */
@@ -268,9 +271,12 @@ export class Sys {
       return new Promise<PollFd[]>((resolve) => {
         const cancels: Array<() => void> = [];
         let timer: ReturnType<typeof this.kernel.callouts.create<null>> | null = null;
+        // Asleep in poll: keep the host process alive until it returns.
+        const release = this.kernel.host.hold();
         const finish = (): void => {
           for (const c of cancels) c();
           timer?.stop();
+          release();
           resolve(fds);
         };
         const recheck = (): void => {
@@ -314,7 +320,7 @@ export class Sys {
   /** A call added by a component (`rtmsg`, ...); ENOSYS when none added it. */
   ext(name: string, ...args: unknown[]): Promise<unknown> {
     return this.run(name, () => {
-      const fn = this.extensions.get(name);
+      const fn = this.kernel.sysExtensions.get(name);
       if (!fn) throw new Errno(ENOSYS);
       return fn(...args);
     });

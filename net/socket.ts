@@ -223,9 +223,13 @@ export class Socket implements KFile {
     return new Promise<void>((resolve, reject) => {
       let timer: Callout<null> | null = null;
       let cancel: () => void = () => {};
+      // A thread asleep in the kernel keeps its host process alive, as a
+      // pending read on a Node handle does.
+      const release = this.kernel.host.hold();
       const check = (): void => {
         if (ready()) {
           timer?.stop();
+          release();
           resolve();
         } else {
           cancel = this.sel.wait(check);
@@ -234,6 +238,7 @@ export class Socket implements KFile {
       if (sb.timeo > 0) {
         const t = this.kernel.callouts.create(() => {
           cancel();
+          release();
           reject(new Errno(EAGAIN));
         }, null);
         t.reset(sb.timeo);

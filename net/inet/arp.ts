@@ -44,11 +44,14 @@ export const ARPT_DOWN = 20_000;
 /** At most one request per second per destination (RFC 1122 §2.3.2.1). */
 export const ARP_REXMT = 1_000;
 /**
- * Packets held per unresolved entry. NetBSD holds one; a few more let a
- * fragmented datagram's tail survive a resolution. The oldest is dropped
- * first (counted in arpstat.dfrdropped).
+ * Packets held per unresolved entry. NetBSD holds one, so the first large
+ * datagram to a new neighbour loses all but its last fragment; we hold as many
+ * as the largest datagram has fragments at MTU 1500 (45), like FreeBSD's
+ * net.link.arp.maxhold, so a first 60000-byte ping works. The memory is
+ * bounded by RUMP_MEMLIMIT like any packet's. The oldest is dropped first
+ * (counted in arpstat.dfrdropped).
  */
-export const ARP_MAXHOLD = 4;
+export const ARP_MAXHOLD = 48;
 /** Bound on the cache (entries per kernel), so a sweep of addresses cannot grow it without limit. */
 export const ARP_MAXENTRIES = 4096;
 

@@ -12,6 +12,7 @@
  * match: EPROTOTYPE for an unknown type asked without a protocol, else
  * EPROTONOSUPPORT.
  */
+import { formatInAddr } from '../wire/inaddr.js';
 import { Errno, EINVAL, EPROTONOSUPPORT, EPROTOTYPE } from '../../kern/errno.js';
 import { AF_INET, O_NONBLOCK, SOCK_RAW, SOCK_STREAM, type Domain, type KFile } from '../../kern/sys.js';
 import { Socket, type Protosw } from '../socket.js';
@@ -110,6 +111,18 @@ export function inetDomainAttach(inet: Inet): void {
   inet.protox[IPPROTO_UDP] = udpInput;
   inet.ctlinput[IPPROTO_UDP] = udpCtlinput;
   k.domains.set(AF_INET, new InetDomain(inet));
+  // netstat -a reads the PCBs (NetBSD: sysctl net.inet.udp.pcblist).
+  k.sys.extend('pcblist', () => {
+    const out: Array<{ proto: string; laddr: string; lport: number; faddr: string; fport: number; recvQ: number; sendQ: number }> = [];
+    for (const inp of inet.udbtable.all) {
+      const so = inp.so;
+      out.push({
+        proto: 'udp', laddr: formatInAddr(inp.laddr), lport: inp.lport, faddr: formatInAddr(inp.faddr),
+        fport: inp.fport, recvQ: so ? so.rcv.cc : 0, sendQ: so ? so.snd.cc : 0,
+      });
+    }
+    return out;
+  });
 
   const sc = k.sysctl;
   sc.int('net.inet.udp.checksum', () => inet.udpChecksum, (v) => {

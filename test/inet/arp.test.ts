@@ -11,6 +11,7 @@ import { EHOSTDOWN, EHOSTUNREACH } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { IFF_UP } from '../../net/if.js';
 import { netstack } from '../../net/netstack.js';
+import { ARP_MAXHOLD } from '../../net/inet/arp.js';
 import { ICMP_ECHOREPLY } from '../../net/wire/icmp.js';
 import { Hub, attachEther } from '../helpers/hub.js';
 import { busSmallFrame } from '../wire/helpers.js';
@@ -113,15 +114,16 @@ test('entries expire after net.inet.arp.keep seconds on the kernel clock', async
 
 test('the hold queue keeps the newest few packets and counts the ones it drops', async (t) => {
   const l = await lan();
-  for (let seq = 0; seq < 6; seq++) t.is(sendEcho(l.a, '192.0.2.2', { seq }), 0);
-  // One request for six packets: the rest wait for the same answer.
+  const n = ARP_MAXHOLD + 2;
+  for (let seq = 0; seq < n; seq++) t.is(sendEcho(l.a, '192.0.2.2', { seq }), 0);
+  // One request for all of them: the rest wait for the same answer.
   t.is(arpstat(l.a).snd_request, 2); // the announcement and this request
-  t.is(arpstat(l.a).ratelimit, 5);
+  t.is(arpstat(l.a).ratelimit, n - 1);
   await l.ks.sim.settle();
   t.is(arpstat(l.a).dfrdropped, 2);
-  t.is(arpstat(l.a).dfrsent, 4);
+  t.is(arpstat(l.a).dfrsent, ARP_MAXHOLD);
   const seqs = l.seen.filter((f) => f.ip?.icmpType === 8).map((f) => f.frame[14 + 20 + 7]);
-  t.deepEqual(seqs, [2, 3, 4, 5]);
+  t.deepEqual(seqs, Array.from({ length: ARP_MAXHOLD }, (_, i) => i + 2));
   t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
 

@@ -1,0 +1,383 @@
+#!/usr/bin/env node
+/*
+ * rump.ifconfig: NetBSD's ifconfig(8) against a rump kernel.
+ *
+ *   rump.ifconfig [-a [-bdu] [-v] [inet]]          every interface (also with no arguments)
+ *   rump.ifconfig [-v] interface [inet]            one interface
+ *   rump.ifconfig interface create | destroy       cloning (shmif0, virt0)
+ *   rump.ifconfig interface [create] [inet] [address[/prefixlen] [netmask-or-dest [broadcast]]]
+ *       [netmask mask] [prefixlen n] [broadcast addr] [alias | -alias | delete]
+ *       [up] [down] [arp | -arp] [debug | -debug] [link0..2 | -link0..2]
+ *       [mtu n] [linkstr str | -linkstr]
+ *   rump.ifconfig -l [-bdu]                        interface names
+ *   rump.ifconfig -C                               interface cloners
+ *
+ * As on NetBSD, the commands run in the order given and the address is
+ * committed last (SIOCAIFADDR, which also brings the interface up); an
+ * address without `alias` replaces the interface's first one. Errors are
+ * reported the way NetBSD's ifconfig reports them ("SIOCSLINKSTR: Device
+ * busy", "clone_command: ..." then "exec_matches: ..."), exit status 1.
+ */
+import { EADDRNOTAVAIL, strerror } from '../kern/errno.js';
+import type { IfInfo } from '../net/ioctl.js';
+import {
+  IFF_BROADCAST, IFF_DEBUG, IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_NAMES, IFF_NOARP, IFF_UP,
+} from '../net/if.js';
+import { classfulPrefixLen, formatInAddr, formatMaskHex, parseInAddr, parseInAddrPrefix, prefixToMask } from '../net/wire/inaddr.js';
+import {
+  err, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
+  withInetSocket, withSys, type SysLike, type ToolIO,
+} from './common.js';
+
+const PROG = 'rump.ifconfig';
+const USAGE =
+  `usage: ${PROG} [-h] [-v] interface\n` +
+  '\t[ af [ address [ dest_addr ] ] [ netmask mask ] [ prefixlen n ]\n' +
+  '\t\t[ alias | -alias ] ]\n' +
+  '\t[ up ] [ down ] [ mtu n ] [ broadcast addr ]\n' +
+  '\t[ arp | -arp ] [ debug | -debug ]\n' +
+  '\t[ link0 | -link0 ] [ link1 | -link1 ] [ link2 | -link2 ]\n' +
+  '\t[ linkstr str | -linkstr ]\n' +
+  `       ${PROG} -a [-b] [-d] [-h] [-u] [-v] [ af ]\n` +
+  `       ${PROG} -l [-b] [-d] [-s] [-u]\n` +
+  `       ${PROG} -C\n` +
+  `       ${PROG} interface create\n` +
+  `       ${PROG} interface destroy\n`;
+
+/** Flag keywords: the bits they set (positive) or clear (negative), as NetBSD's ifflagskw. */
+const FLAG_WORDS: Record<string, number> = {
+  up: IFF_UP, down: -IFF_UP,
+  arp: -IFF_NOARP, '-arp': IFF_NOARP,
+  debug: IFF_DEBUG, '-debug': -IFF_DEBUG,
+  link0: IFF_LINK0, '-link0': -IFF_LINK0,
+  link1: IFF_LINK1, '-link1': -IFF_LINK1,
+  link2: IFF_LINK2, '-link2': -IFF_LINK2,
+};
+
+/** One command, run in order. */
+type Action =
+  | { kind: 'flag'; bits: number }
+  | { kind: 'mtu'; mtu: number }
+  | { kind: 'linkstr'; linkstr: string | null }
+  | { kind: 'clone'; cmd: 'SIOCIFCREATE' | 'SIOCIFDESTROY' }
+  | { kind: 'trailers' };
+
+/** The address parts collected from the command line, committed last. */
+interface AddrSpec {
+  addr: number | null;
+  prefixLen: number | null;
+  netmask: number | null;
+  broadcast: number | null;
+  /** true: alias, false: -alias/delete, null: replace the first address. */
+  alias: boolean | null;
+}
+
+interface IfCommand {
+  ifname: string;
+  actions: Action[];
+  address: AddrSpec;
+  /** Nothing to do but show the interface. */
+  statusOnly: boolean;
+}
+
+function usage(io: ToolIO): never {
+  io.stderr(USAGE);
+  exit(1);
+}
+
+/** The words after the interface name, as NetBSD's parser reads them. */
+function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
+  const cmd: IfCommand = {
+    ifname,
+    actions: [],
+    address: { addr: null, prefixLen: null, netmask: null, broadcast: null, alias: null },
+    statusOnly: false,
+  };
+  let i = 0;
+  if (words[0] === 'create' || words[0] === 'destroy') {
+    cmd.actions.push({ kind: 'clone', cmd: words[0] === 'create' ? 'SIOCIFCREATE' : 'SIOCIFDESTROY' });
+    i++;
+    if (words[0] === 'destroy' && words.length > 1) usage(io);
+  }
+  if (words[i] === 'inet') i++;
+  if (i === words.length) {
+    cmd.statusOnly = cmd.actions.length === 0;
+    return cmd;
+  }
+  const a = cmd.address;
+  let positional = 0;
+  const next = (): string => {
+    if (i + 1 >= words.length) usage(io);
+    return words[++i]!;
+  };
+  for (; i < words.length; i++) {
+    const w = words[i]!;
+    if (w in FLAG_WORDS) {
+      cmd.actions.push({ kind: 'flag', bits: FLAG_WORDS[w]! });
+      continue;
+    }
+    switch (w) {
+      case 'alias':
+        a.alias = true;
+        break;
+      case '-alias':
+      case 'delete':
+        a.alias = false;
+        break;
+      case 'netmask': {
+        const m = parseMask(next());
+        if (m === null) usage(io);
+        a.netmask = m;
+        break;
+      }
+      case 'prefixlen': {
+        const n = parseDecimal(next());
+        if (n === null || n < 0 || n > 32) usage(io);
+        a.prefixLen = n;
+        break;
+      }
+      case 'broadcast': {
+        const b = parseInAddr(next());
+        if (b === null) usage(io);
+        a.broadcast = b;
+        break;
+      }
+      case 'mtu': {
+        const n = parseDecimal(next());
+        if (n === null) usage(io);
+        cmd.actions.push({ kind: 'mtu', mtu: n });
+        break;
+      }
+      case 'linkstr':
+        cmd.actions.push({ kind: 'linkstr', linkstr: next() });
+        break;
+      case '-linkstr':
+        cmd.actions.push({ kind: 'linkstr', linkstr: null });
+        break;
+      case 'trailers':
+      case '-trailers':
+        cmd.actions.push({ kind: 'trailers' });
+        break;
+      default:
+        // Positional addresses: local address, then netmask (on a
+        // broadcast interface), then broadcast address.
+        if (positional === 0) {
+          const p = parseInAddrPrefix(w);
+          if (p === null) errx(`${w}: bad value`);
+          a.addr = p.addr;
+          if (p.prefixLen !== null) a.prefixLen = p.prefixLen;
+        } else if (positional === 1) {
+          const m = parseMask(w);
+          if (m === null) errx(`${w}: bad value`);
+          a.netmask = m;
+        } else if (positional === 2) {
+          const b = parseInAddr(w);
+          if (b === null) errx(`${w}: bad value`);
+          a.broadcast = b;
+        } else {
+          usage(io);
+        }
+        positional++;
+    }
+  }
+  return cmd;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                   */
+
+/** print_plural(): "12 packets", "1 byte". */
+function count(n: number, unit: string): string {
+  return `${n} ${unit}${plural(n)}`;
+}
+
+/**
+ * One interface as NetBSD's ifconfig status() prints it:
+ *
+ *   shmif0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500
+ *   \taddress: b2:a0:49:01:90:32
+ *   \tlinkstr: bus-small
+ *   \tinet 192.0.2.1 netmask 0xffffff00 broadcast 192.0.2.255
+ */
+export function formatStatus(info: IfInfo, verbose = false): string {
+  let out = `${info.name}: flags=${formatBits(info.flags, IFF_NAMES)}`;
+  if (info.mtu !== 0) out += ` mtu ${info.mtu}`;
+  out += '\n';
+  if (info.lladdr) out += `\taddress: ${info.lladdr}\n`;
+  if (info.linkstr !== null) out += `\tlinkstr: ${info.linkstr}\n`;
+  if (verbose) {
+    const s = info.stats;
+    out += `\tinput: ${count(s.ipackets, 'packet')}, ${count(s.ibytes, 'byte')}`;
+    if (s.imcasts) out += `, ${count(s.imcasts, 'multicast')}`;
+    if (s.ierrors) out += `, ${count(s.ierrors, 'error')}`;
+    if (s.iqdrops) out += `, ${count(s.iqdrops, 'queue drop')}`;
+    if (s.noproto) out += `, ${s.noproto} unknown protocol`;
+    out += `\n\toutput: ${count(s.opackets, 'packet')}, ${count(s.obytes, 'byte')}`;
+    if (s.omcasts) out += `, ${count(s.omcasts, 'multicast')}`;
+    if (s.oerrors) out += `, ${count(s.oerrors, 'error')}`;
+    if (s.collisions) out += `, ${count(s.collisions, 'collision')}`;
+    out += '\n';
+  }
+  info.inet.forEach((ia, i) => {
+    // The first address is the interface's; the others are aliases.
+    out += `\tinet ${i > 0 ? 'alias ' : ''}${ia.addr} netmask ${formatMaskHex(parseInAddr(ia.mask) ?? prefixToMask(ia.prefixLen))}`;
+    if (info.flags & IFF_BROADCAST && ia.broadaddr) out += ` broadcast ${ia.broadaddr}`;
+    out += '\n';
+  });
+  return out;
+}
+
+async function getIfconf(sys: SysLike, fd: number, name?: string): Promise<IfInfo[]> {
+  return (await sys.ioctl(fd, 'SIOCGIFCONF', name === undefined ? undefined : { name })) as IfInfo[];
+}
+
+/* ------------------------------------------------------------------------ */
+/* Commands                                                                 */
+
+async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO): Promise<void> {
+  const name = cmd.ifname;
+  for (const act of cmd.actions) {
+    switch (act.kind) {
+      case 'clone':
+        try {
+          await sys.ioctl(fd, act.cmd, { name });
+        } catch (e) {
+          io.stderr(`${PROG}: clone_command: ${errText(e)}\n`);
+          err('exec_matches', e);
+        }
+        break;
+      case 'flag':
+        try {
+          const { flags } = (await sys.ioctl(fd, 'SIOCGIFFLAGS', { name })) as { flags: number };
+          const next = act.bits < 0 ? flags & ~-act.bits : flags | act.bits;
+          await sys.ioctl(fd, 'SIOCSIFFLAGS', { name, flags: next });
+        } catch (e) {
+          err('exec_matches', e);
+        }
+        break;
+      case 'mtu':
+        // NetBSD warns and carries on.
+        await sys.ioctl(fd, 'SIOCSIFMTU', { name, mtu: act.mtu }).catch((e: unknown) => io.stderr(`${PROG}: SIOCSIFMTU: ${errText(e)}\n`));
+        break;
+      case 'linkstr':
+        try {
+          await sys.ioctl(fd, 'SIOCSLINKSTR', { name, linkstr: act.linkstr });
+        } catch (e) {
+          err('SIOCSLINKSTR', e);
+        }
+        break;
+      case 'trailers':
+        io.stdout('Note: trailers are no longer sent, but always received\n');
+        break;
+    }
+  }
+}
+
+/** The address commit (NetBSD's commit_address): add, replace or delete. */
+async function commitAddress(sys: SysLike, fd: number, cmd: IfCommand): Promise<void> {
+  const a = cmd.address;
+  const name = cmd.ifname;
+  const nothing = a.addr === null && a.alias !== false && a.netmask === null && a.broadcast === null && a.prefixLen === null;
+  if (nothing) return;
+  let flags: number;
+  try {
+    flags = ((await sys.ioctl(fd, 'SIOCGIFFLAGS', { name })) as { flags: number }).flags;
+  } catch (e) {
+    err(`SIOCGIFFLAGS ${name}`, e);
+  }
+  if (a.broadcast !== null && !(flags & IFF_BROADCAST)) errx('not a broadcast interface');
+  if (a.addr === null) {
+    if (a.alias !== false) return;
+    // -alias with no address: remove the interface's first address.
+    const [info] = await getIfconf(sys, fd, name).catch((e: unknown) => err('SIOCGIFADDR', e));
+    const first = info?.inet[0];
+    if (!first) errx(`SIOCGIFADDR: ${strerror(EADDRNOTAVAIL)}`);
+    await sys.ioctl(fd, 'SIOCDIFADDR', { name, addr: first.addr }).catch((e: unknown) => err('SIOCDIFADDR', e));
+    return;
+  }
+  const addr = formatInAddr(a.addr);
+  if (a.alias === false) {
+    await sys.ioctl(fd, 'SIOCDIFADDR', { name, addr }).catch((e: unknown) => err('SIOCDIFADDR', e));
+    return;
+  }
+  // Without a mask, NetBSD's in_ifinit() picks the classful one.
+  const mask = a.prefixLen !== null ? prefixToMask(a.prefixLen) : a.netmask ?? prefixToMask(classfulPrefixLen(a.addr));
+  const req: { name: string; addr: string; mask: string; broadaddr?: string; alias?: boolean } = { name, addr, mask: formatInAddr(mask) };
+  if (a.broadcast !== null) req.broadaddr = formatInAddr(a.broadcast);
+  if (a.alias === true) req.alias = true;
+  await sys.ioctl(fd, 'SIOCAIFADDR', req).catch((e: unknown) => err('SIOCAIFADDR', e));
+}
+
+interface ListFilter {
+  broadcastOnly: boolean;
+  downOnly: boolean;
+  upOnly: boolean;
+}
+
+function keep(info: IfInfo, f: ListFilter): boolean {
+  if (f.broadcastOnly && !(info.flags & IFF_BROADCAST)) return false;
+  if (f.downOnly && info.flags & IFF_UP) return false;
+  if (f.upOnly && !(info.flags & IFF_UP)) return false;
+  return true;
+}
+
+export async function main(argv: string[], io: ToolIO): Promise<number> {
+  return guard(PROG, io, async () => {
+    const g = getopt(PROG, io, argv, 'abCdhlNsuv');
+    if (!g) usage(io);
+    const has = (c: string): boolean => g.opts.some(([o]) => o === c);
+    // No arguments at all means -a, as on NetBSD.
+    const aflag = has('a') || argv.length === 0;
+    const lflag = has('l');
+    const Cflag = has('C');
+    const vflag = has('v');
+    const filter: ListFilter = { broadcastOnly: has('b'), downOnly: has('d'), upOnly: has('u') };
+    if ((lflag || Cflag) && (aflag || vflag)) usage(io);
+    if (lflag && Cflag) usage(io);
+    const rest = g.rest;
+
+    if (Cflag) {
+      if (rest.length) usage(io);
+      return withSys(PROG, io, (sys) => withInetSocket(sys, async (fd) => {
+        const names = (await sys.ioctl(fd, 'SIOCIFGCLONERS').catch((e: unknown) => err('SIOCIFGCLONERS for names', e))) as string[];
+        io.stdout(names.join(' ') + '\n');
+        return 0;
+      }));
+    }
+    if (aflag || lflag) {
+      if (rest.length > 1 || (rest.length === 1 && (lflag || rest[0] !== 'inet'))) usage(io);
+      return withSys(PROG, io, (sys) => withInetSocket(sys, async (fd) => {
+        const list = (await getIfconf(sys, fd).catch((e: unknown) => err('getifaddrs', e))).filter((i) => keep(i, filter));
+        if (lflag) io.stdout(list.map((i) => i.name).join(' ') + '\n');
+        else for (const info of list) io.stdout(formatStatus(info, vflag));
+        return 0;
+      }));
+    }
+    if (rest.length === 0) usage(io);
+    const ifname = rest[0]!;
+    if (ifname.length > 16) usage(io);
+    const cmd = parseCommand(ifname, rest.slice(1), io);
+    return withSys(PROG, io, (sys) => withInetSocket(sys, async (fd) => {
+      if (has('s')) {
+        // Carrier status: interfaces here report no media, which NetBSD counts as up.
+        await sys.ioctl(fd, 'SIOCGIFFLAGS', { name: ifname }).catch((e: unknown) => err(`SIOCGIFFLAGS ${ifname}`, e));
+        return 0;
+      }
+      if (cmd.statusOnly) {
+        let info: IfInfo[];
+        try {
+          info = await getIfconf(sys, fd, ifname);
+        } catch (e) {
+          err(`SIOCGIFFLAGS ${ifname}`, e);
+        }
+        for (const i of info) io.stdout(formatStatus(i, vflag));
+        return 0;
+      }
+      await runActions(sys, fd, cmd, io);
+      await commitAddress(sys, fd, cmd);
+      return 0;
+    }));
+  });
+}
+
+runIfMain(import.meta.url, PROG, main);

@@ -1,0 +1,479 @@
+#!/usr/bin/env node
+/*
+ * rump.netstat: NetBSD's netstat(1) against a rump kernel.
+ *
+ *   rump.netstat [-an]                 sockets (-a: listening and unconnected ones too)
+ *   rump.netstat -r [-n]               the routing table, as `route -n show`
+ *   rump.netstat -s [-s] [-p proto]    protocol statistics (tcp, udp, ip, icmp, arp);
+ *                                      -ss leaves out the zero counters
+ *   rump.netstat -i [-bnv] [-I if]     interfaces and their packet counters
+ *
+ * Statistics come from the kernel's sysctl records (net.inet.ip.stats,
+ * net.inet.icmp.stats, net.inet.udp.stats, net.inet.tcp.stats,
+ * net.inet.arp.stats) and are printed with NetBSD's wording, one line per
+ * counter, all of them with one -s (NetBSD's convention) and only the
+ * non-zero ones with -ss. A counter the kernel has and NetBSD does not is
+ * printed after the others under its own name. Sockets come from
+ * `sys.ext('pcblist')` (see PcbInfo below); a kernel without that call
+ * shows the header only.
+ */
+import { ENOSYS } from '../kern/errno.js';
+import type { IfInfo, RouteInfo } from '../net/ioctl.js';
+import { IFF_UP } from '../net/if.js';
+import { formatNetShort, parseInAddr } from '../net/wire/inaddr.js';
+import {
+  errText, errnoOf, errx, exit, formatRouteTable, getopt, guard, padLeft, padRight, plural, runIfMain,
+  withInetSocket, withSys, type SysLike, type ToolIO,
+} from './common.js';
+
+const PROG = 'rump.netstat';
+const USAGE =
+  `usage: ${PROG} [-an] [-f address_family]\n` +
+  `       ${PROG} [-binrsv] [-f address_family]\n` +
+  `       ${PROG} [-bn] [-I interface]\n` +
+  `       ${PROG} [-s] [-p protocol]\n`;
+
+/**
+ * A protocol control block as `sys.ext('pcblist')` should return it (the
+ * structured form of NetBSD's net.inet.{tcp,udp}.pcblist sysctl).
+ */
+export interface PcbInfo {
+  proto: 'tcp' | 'udp' | string;
+  laddr: string;
+  lport: number;
+  faddr: string;
+  fport: number;
+  /** Bytes in the receive and send buffers. */
+  recvQ: number;
+  sendQ: number;
+  /** TCP state name ("ESTABLISHED", "LISTEN", ...); absent for UDP. */
+  state?: string;
+}
+
+function usage(io: ToolIO): never {
+  io.stderr(USAGE);
+  exit(1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* -s                                                                       */
+
+type Stats = Record<string, unknown>;
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/**
+ * Prints one section. `p(key, fmt)` prints a counter the kernel has, as
+ * NetBSD's p()/ps() macros do: `%N` is the value, `%S` its plural "s".
+ */
+class Section {
+  out = '';
+  private readonly used = new Set<string>();
+
+  constructor(
+    readonly s: Stats,
+    readonly sflag: number,
+  ) {}
+
+  has(key: string): boolean {
+    return key in this.s;
+  }
+
+  get(key: string): number {
+    this.used.add(key);
+    return num(this.s[key]);
+  }
+
+  /** Mark keys as printed by a custom line. */
+  use(...keys: string[]): void {
+    for (const k of keys) this.used.add(k);
+  }
+
+  show(n: number): boolean {
+    return n !== 0 || this.sflag <= 1;
+  }
+
+  line(n: number, fmt: string, n2 = 0): void {
+    if (this.show(n)) this.out += fill(fmt, n, n2);
+  }
+
+  /** A counter with one value. */
+  p(key: string, fmt: string): void {
+    if (this.has(key)) this.line(this.get(key), fmt);
+  }
+
+  /** Two counters on one line, printed when either is non-zero. */
+  p2(k1: string, k2: string, fmt: string): void {
+    if (!this.has(k1) || !this.has(k2)) return;
+    const a = this.get(k1);
+    const b = this.get(k2);
+    if (a || b || this.sflag <= 1) this.out += fill(fmt, a, b);
+  }
+
+  /** Counters this tool has no words for, under their own names. */
+  rest(indent = '\t'): void {
+    for (const [k, v] of Object.entries(this.s)) {
+      if (this.used.has(k) || typeof v !== 'number') continue;
+      if (this.show(v)) this.out += `${indent}${v} ${k}\n`;
+    }
+  }
+}
+
+/** Replace %N/%S (first value) and %M/%T (second value) in a NetBSD-style line. */
+function fill(fmt: string, n: number, m = 0): string {
+  return fmt.replace('%N', String(n)).replace('%S', plural(n)).replace('%M', String(m)).replace('%T', plural(m));
+}
+
+function ipStats(x: Section): void {
+  x.p('total', '\t%N total packet%S received\n');
+  x.p('badsum', '\t%N bad header checksum%S\n');
+  x.p('toosmall', '\t%N with size smaller than minimum\n');
+  x.p('tooshort', '\t%N with data size < data length\n');
+  x.p('toolong', '\t%N with length > max ip packet size\n');
+  x.p('badhlen', '\t%N with header length < data size\n');
+  x.p('badlen', '\t%N with data length < header length\n');
+  x.p('badoptions', '\t%N with bad options\n');
+  x.p('badvers', '\t%N with incorrect version number\n');
+  x.p('fragments', '\t%N fragment%S received\n');
+  x.p('fragdropped', '\t%N fragment%S dropped (dup or out of space)\n');
+  x.p('rcvmemdrop', '\t%N fragment%S dropped (out of ipqent)\n');
+  x.p('badfrags', '\t%N malformed fragment%S dropped\n');
+  x.p('fragtimeout', '\t%N fragment%S dropped after timeout\n');
+  x.p('reassembled', '\t%N packet%S reassembled ok\n');
+  x.p('delivered', '\t%N packet%S for this host\n');
+  x.p('noproto', '\t%N packet%S for unknown/unsupported protocol\n');
+  if (x.has('forward')) {
+    const fwd = x.get('forward');
+    const fast = x.has('fastforward') ? x.get('fastforward') : 0;
+    if (x.show(fwd) || x.show(fast)) {
+      x.out += fill('\t%N packet%S forwarded', fwd);
+      if (x.has('fastforward') && x.show(fast)) x.out += fill(' (%N packet%S fast forwarded)', fast);
+      x.out += '\n';
+    }
+  }
+  x.p('cantforward', '\t%N packet%S not forwardable\n');
+  x.p('redirectsent', '\t%N redirect%S sent\n');
+  x.p('nogif', '\t%N packet%S no matching gif found\n');
+  x.p('localout', '\t%N packet%S sent from this host\n');
+  x.p('rawout', '\t%N packet%S sent with fabricated ip header\n');
+  x.p('odropped', '\t%N output packet%S dropped due to no bufs, etc.\n');
+  x.p('noroute', '\t%N output packet%S discarded due to no route\n');
+  x.p('fragmented', '\t%N output datagram%S fragmented\n');
+  x.p('ofragments', '\t%N fragment%S created\n');
+  x.p('cantfrag', '\t%N datagram%S that can\'t be fragmented\n');
+  x.p('badaddr', '\t%N datagram%S with bad address in header\n');
+  x.p('notmember', '\t%N multicast packet%S for groups not joined\n');
+}
+
+/** ICMP type names for the histograms (NetBSD's icmpnames). */
+const ICMP_NAMES = [
+  'echo reply', '#1', '#2', 'destination unreachable', 'source quench', 'routing redirect',
+  'alternate host address', '#7', 'echo', 'router advertisement', 'router solicitation', 'time exceeded',
+  'parameter problem', 'time stamp', 'time stamp reply', 'information request', 'information request reply',
+  'address mask request', 'address mask reply',
+];
+
+/**
+ * A histogram per ICMP type: an array under `name`, or keys `name.N`,
+ * `name_N` or `nameN` (the struct record may flatten it).
+ */
+function histogram(x: Section, name: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const v = x.s[name];
+  if (Array.isArray(v)) {
+    x.use(name);
+    v.forEach((n, i) => out.push([i, num(n)]));
+    return out;
+  }
+  const re = new RegExp(`^${name}[._]?(\\d+)$`);
+  for (const k of Object.keys(x.s)) {
+    const m = re.exec(k);
+    if (m) {
+      x.use(k);
+      out.push([Number(m[1]), num(x.s[k])]);
+    }
+  }
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+function printHistogram(x: Section, name: string, title: string): void {
+  let first = true;
+  for (const [type, n] of histogram(x, name)) {
+    if (n === 0) continue;
+    if (first) {
+      x.out += `\t${title}:\n`;
+      first = false;
+    }
+    x.out += `\t\t${ICMP_NAMES[type] ?? `#${type}`}: ${n}\n`;
+  }
+}
+
+function icmpStats(x: Section): void {
+  x.p('error', '\t%N call%S to icmp_error\n');
+  x.p('oldicmp', '\t%N error%S not generated because old message was icmp\n');
+  x.p('oldshort', '\t%N error%S not generated because old ip message was too short\n');
+  x.p('ratelimit', '\t%N error%S not generated because of rate limitation\n');
+  printHistogram(x, 'outhist', 'Output histogram');
+  x.p('badcode', '\t%N message%S with bad code fields\n');
+  x.p('tooshort', '\t%N message%S < minimum length\n');
+  x.p('checksum', '\t%N bad checksum%S\n');
+  x.p('badlen', '\t%N message%S with bad length\n');
+  x.p('bmcastecho', '\t%N multicast echo request%S ignored\n');
+  x.p('bmcasttstamp', '\t%N multicast timestamp request%S ignored\n');
+  x.p('badaddr', '\t%N message%S with a bad source address\n');
+  printHistogram(x, 'inhist', 'Input histogram');
+  x.p('reflect', '\t%N message response%S generated\n');
+  x.p('pmtuchg', '\t%N path MTU change%S\n');
+}
+
+function udpStats(x: Section): void {
+  x.p('ipackets', '\t%N datagram%S received\n');
+  x.p('hdrops', '\t%N with incomplete header\n');
+  x.p('badlen', '\t%N with bad data length field\n');
+  x.p('badsum', '\t%N with bad checksum\n');
+  x.p('noport', '\t%N dropped due to no socket\n');
+  x.p('noportbcast', '\t%N broadcast/multicast datagram%S dropped due to no socket\n');
+  x.p('fullsock', '\t%N dropped due to full socket buffers\n');
+  if (x.has('ipackets')) {
+    const s = x.s;
+    const delivered = num(s['ipackets']) - num(s['hdrops']) - num(s['badlen']) - num(s['badsum']) -
+      num(s['noport']) - num(s['noportbcast']) - num(s['fullsock']);
+    x.line(delivered, '\t%N delivered\n');
+  }
+  if (x.has('pcbhashmiss')) {
+    const n = x.get('pcbhashmiss');
+    x.line(n, `\t%N PCB hash miss${n === 1 ? '' : 'es'}\n`);
+  }
+  x.p('opackets', '\t%N datagram%S output\n');
+}
+
+function tcpStats(x: Section): void {
+  x.p('sndtotal', '\t%N packet%S sent\n');
+  x.p2('sndpack', 'sndbyte', '\t\t%N data packet%S (%M byte%T)\n');
+  x.p2('sndrexmitpack', 'sndrexmitbyte', '\t\t%N data packet%S (%M byte%T) retransmitted\n');
+  if (x.has('sndacks') && x.has('delack')) {
+    const a = x.get('sndacks');
+    const d = x.get('delack');
+    if (a || d || x.sflag <= 1) x.out += fill('\t\t%N ack-only packet%S (%M delayed)\n', a, d);
+  }
+  x.p('sndurg', '\t\t%N URG only packet%S\n');
+  x.p('sndprobe', '\t\t%N window probe packet%S\n');
+  x.p('sndwinup', '\t\t%N window update packet%S\n');
+  x.p('sndctrl', '\t\t%N control packet%S\n');
+  x.p('selfquench', '\t\t%N send attempt%S resulted in self-quench\n');
+  x.p('rcvtotal', '\t%N packet%S received\n');
+  x.p2('rcvackpack', 'rcvackbyte', '\t\t%N ack%S (for %M byte%T)\n');
+  x.p('rcvdupack', '\t\t%N duplicate ack%S\n');
+  x.p('rcvacktoomuch', '\t\t%N ack%S for unsent data\n');
+  x.p2('rcvpack', 'rcvbyte', '\t\t%N packet%S (%M byte%T) received in-sequence\n');
+  x.p2('rcvduppack', 'rcvdupbyte', '\t\t%N completely duplicate packet%S (%M byte%T)\n');
+  x.p('pawsdrop', '\t\t%N old duplicate packet%S\n');
+  x.p2('rcvpartduppack', 'rcvpartdupbyte', '\t\t%N packet%S with some dup. data (%M byte%T duped)\n');
+  x.p2('rcvoopack', 'rcvoobyte', '\t\t%N out-of-order packet%S (%M byte%T)\n');
+  x.p2('rcvpackafterwin', 'rcvbyteafterwin', '\t\t%N packet%S (%M byte%T) of data after window\n');
+  x.p('rcvwinprobe', '\t\t%N window probe%S\n');
+  x.p('rcvwinupd', '\t\t%N window update packet%S\n');
+  x.p('rcvafterclose', '\t\t%N packet%S received after close\n');
+  x.p('rcvbadsum', '\t\t%N discarded for bad checksum%S\n');
+  x.p('rcvbadoff', '\t\t%N discarded for bad header offset field%S\n');
+  x.p('rcvshort', '\t\t%N discarded because packet too short\n');
+  x.p('connattempt', '\t%N connection request%S\n');
+  x.p('accepts', '\t%N connection accept%S\n');
+  x.p('connects', '\t%N connection%S established (including accepts)\n');
+  x.p2('closed', 'drops', '\t%N connection%S closed (including %M drop%T)\n');
+  x.p('conndrops', '\t%N embryonic connection%S dropped\n');
+  x.p2('rttupdated', 'segstimed', '\t%N segment%S updated rtt (of %M attempt%T)\n');
+  x.p('rexmttimeo', '\t%N retransmit timeout%S\n');
+  x.p('timeoutdrop', '\t\t%N connection%S dropped by rexmit timeout\n');
+  x.p2('persisttimeo', 'persistdrops', '\t%N persist timeout%S (resulting in %M dropped connection%T)\n');
+  x.p('keeptimeo', '\t%N keepalive timeout%S\n');
+  x.p('keepprobe', '\t\t%N keepalive probe%S sent\n');
+  x.p('keepdrops', '\t\t%N connection%S dropped by keepalive\n');
+  x.p('predack', '\t%N correct ACK header prediction%S\n');
+  x.p('preddat', '\t%N correct data packet header prediction%S\n');
+  if (x.has('pcbhashmiss')) {
+    const n = x.get('pcbhashmiss');
+    x.line(n, `\t%N PCB hash miss${n === 1 ? '' : 'es'}\n`);
+  }
+  x.p('noport', '\t%N dropped due to no socket\n');
+  x.p('connsdrained', '\t%N connection%S drained due to memory shortage\n');
+  x.p('pmtublackhole', '\t%N PMTUD blackhole%S detected\n');
+  x.p('badsyn', '\t%N bad connection attempt%S\n');
+  x.p('sc_added', '\t%N SYN cache entries added\n');
+  x.p('sc_collisions', '\t\t%N hash collision%S\n');
+  x.p('sc_completed', '\t\t%N completed\n');
+  x.p('sc_aborted', '\t\t%N aborted (no space to build PCB)\n');
+  x.p('sc_timed_out', '\t\t%N timed out\n');
+  x.p('sc_overflowed', '\t\t%N dropped due to overflow\n');
+  x.p('sc_bucketoverflow', '\t\t%N dropped due to bucket overflow\n');
+  x.p('sc_reset', '\t\t%N dropped due to RST\n');
+  x.p('sc_unreach', '\t\t%N dropped due to ICMP unreachable\n');
+  x.p('sc_retransmitted', '\t%N SYN,ACK%S retransmitted\n');
+  x.p('sc_dupesyn', '\t%N duplicate SYN%S received for entries already in the cache\n');
+  x.p('sc_dropped', '\t%N SYN%S dropped (no route or no space)\n');
+}
+
+function arpStats(x: Section): void {
+  if (x.has('snd_request') || x.has('snd_reply')) {
+    x.line(num(x.s['snd_request']) + num(x.s['snd_reply']), '\t%N packet%S sent\n');
+  }
+  x.p('snd_reply', '\t\t%N reply packet%S\n');
+  x.p('snd_request', '\t\t%N request packet%S\n');
+  x.p('rcv_total', '\t%N packet%S received\n');
+  x.p('rcv_reply', '\t\t%N reply packet%S\n');
+  x.p('rcv_request', '\t\t%N valid request packet%S\n');
+  x.p('rcv_mcast', '\t\t%N broadcast/multicast packet%S\n');
+  x.p('rcv_badproto', '\t\t%N packet%S with unknown protocol type\n');
+  x.p('rcv_badlen', '\t\t%N packet%S with bad (short) length\n');
+  x.p('rcv_badaddr', '\t\t%N packet%S with a bad IP address\n');
+  x.p('rcv_ours', '\t\t%N packet%S for one of our addresses\n');
+  x.p('rcv_bcast_sha', '\t\t%N packet%S with a broadcast source hardware address\n');
+  x.p('rcv_localspa', '\t\t%N duplicate%S for a local IP address\n');
+  if (x.has('rcv_lladdr_changed')) {
+    // NetBSD prints "entrys"; we spell the plural.
+    const n = x.get('rcv_lladdr_changed');
+    x.line(n, `\t\t%N ${n === 1 ? 'entry' : 'entries'} overwritten\n`);
+  }
+  if (x.has('dfrsent') || x.has('dfrdropped')) {
+    x.line(num(x.s['dfrsent']) + num(x.s['dfrdropped']), '\t%N packet%S deferred pending ARP resolution\n');
+  }
+  x.p('dfrsent', '\t\t%N sent\n');
+  x.p('dfrdropped', '\t\t%N dropped\n');
+  x.p('allocfail', '\t%N failure%S to allocate llinfo\n');
+  x.p('timeouts', '\t%N resolution%S timed out\n');
+  x.p('ratelimit', '\t%N request%S not sent because of rate limitation\n');
+}
+
+/** The protocols of -s, in NetBSD's order, with their sysctl records. */
+const PROTOCOLS: ReadonlyArray<readonly [string, string, (x: Section) => void]> = [
+  ['tcp', 'net.inet.tcp.stats', tcpStats],
+  ['udp', 'net.inet.udp.stats', udpStats],
+  ['ip', 'net.inet.ip.stats', ipStats],
+  ['icmp', 'net.inet.icmp.stats', icmpStats],
+  ['arp', 'net.inet.arp.stats', arpStats],
+];
+
+/** Every section of `netstat -s` (or only `proto`'s), as text. */
+export async function formatStats(sys: SysLike, sflag: number, proto: string | null): Promise<string> {
+  let out = '';
+  for (const [name, mib, fn] of PROTOCOLS) {
+    if (proto !== null && proto !== name) continue;
+    let s: unknown;
+    try {
+      s = await sys.sysctl(mib);
+    } catch {
+      continue; // not in this kernel (NetBSD skips it silently too)
+    }
+    if (s === null || typeof s !== 'object') continue;
+    const x = new Section(s as Stats, sflag);
+    fn(x);
+    x.rest();
+    out += `${name}:\n${x.out}`;
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* -i                                                                       */
+
+/** `netstat -i` (NetBSD's intpr()): a <Link> row and one per IPv4 address. */
+export function formatInterfaces(list: readonly IfInfo[], opts: { bytes?: boolean; wide?: boolean } = {}): string {
+  const wide = opts.wide ?? false;
+  const col = (s: string, w: number): string => padRight(s, wide ? Math.max(w, s.length) : w, !wide);
+  let out = `${padRight('Name', 5)} ${padRight('Mtu', 5)} ${padRight('Network', 13)} ${padRight('Address', 17)} `;
+  out += opts.bytes
+    ? `${padLeft('Ibytes', 10)} ${padLeft('Obytes', 10)}\n`
+    : `${padLeft('Ipkts', 8)} ${padLeft('Ierrs', 5)} ${padLeft('Opkts', 8)} ${padLeft('Oerrs', 5)} ${padLeft('Colls', 5)}\n`;
+  for (const info of list) {
+    const name = info.flags & IFF_UP ? info.name : `${info.name}*`;
+    const s = info.stats;
+    const counters = opts.bytes
+      ? `${padLeft(s.ibytes, 10)} ${padLeft(s.obytes, 10)}`
+      : `${padLeft(s.ipackets, 8)} ${padLeft(s.ierrors, 5)} ${padLeft(s.opackets, 8)} ${padLeft(s.oerrors, 5)} ${padLeft(s.collisions, 5)}`;
+    const row = (network: string, address: string): string =>
+      `${col(name, 5)} ${padRight(String(info.mtu), 5, false)} ${col(network, 13)} ${col(address, 17)} ${counters}\n`;
+    out += row('<Link>', info.lladdr ?? '');
+    for (const ia of info.inet) {
+      const addr = parseInAddr(ia.addr) ?? 0;
+      const net = (addr & (parseInAddr(ia.mask) ?? 0)) >>> 0;
+      out += row(formatNetShort(net, ia.prefixLen, ia.prefixLen === 32), ia.addr);
+    }
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* sockets                                                                  */
+
+/** inetprint(): "192.0.2.1.7", "*.*", "*.53". */
+function endpoint(addr: string, port: number): string {
+  const host = addr === '0.0.0.0' || addr === '' ? '*' : addr.slice(0, 16);
+  return `${host}.${port === 0 ? '*' : port}`;
+}
+
+/** `netstat [-a]`'s Internet connections (NetBSD's protopr()). */
+export function formatSockets(pcbs: readonly PcbInfo[], all: boolean): string {
+  let out = `Active Internet connections${all ? ' (including servers)' : ''}\n`;
+  out += `${padRight('Proto', 5)} ${padRight('Recv-Q', 6)} ${padRight('Send-Q', 6)}  ${padRight('Local Address', 22)} ${padRight('Foreign Address', 22)} State\n`;
+  // TCP first, then UDP, as NetBSD walks its protocols.
+  const order = (p: string): number => (p === 'tcp' ? 0 : p === 'udp' ? 1 : 2);
+  const list = pcbs.filter((p) => p.proto === 'tcp' || p.proto === 'udp').sort((a, b) => order(a.proto) - order(b.proto));
+  for (const p of list) {
+    if (!all && (p.faddr === '0.0.0.0' || p.faddr === '')) continue;
+    let line = `${padRight(p.proto, 5)} ${padLeft(p.recvQ, 6)} ${padLeft(p.sendQ, 6)}  ${padRight(endpoint(p.laddr, p.lport), 22)} ${padRight(endpoint(p.faddr, p.fport), 22)}`;
+    if (p.proto === 'tcp') line += ` ${p.state ?? ''}`;
+    out += line + '\n';
+  }
+  return out;
+}
+
+export async function main(argv: string[], io: ToolIO): Promise<number> {
+  return guard(PROG, io, async () => {
+    const g = getopt(PROG, io, argv, 'abf:I:inp:rsv');
+    if (!g) usage(io);
+    if (g.rest.length) usage(io);
+    let sflag = 0;
+    let family: string | null = null;
+    let proto: string | null = null;
+    let iface: string | null = null;
+    const has = (c: string): boolean => g.opts.some(([o]) => o === c);
+    for (const [c, arg] of g.opts) {
+      if (c === 's') sflag++;
+      else if (c === 'f') family = arg!;
+      else if (c === 'p') proto = arg!;
+      else if (c === 'I') iface = arg!;
+    }
+    if (family !== null && !['inet', 'inet6', 'local', 'unix'].includes(family)) errx(`${family}: unknown address family`);
+    const inet = family === null || family === 'inet';
+    if (proto !== null && !PROTOCOLS.some(([n]) => n === proto)) errx(`${proto}: unknown or uninstrumented protocol`);
+
+    return withSys(PROG, io, async (sys) => {
+      if (has('r')) {
+        if (inet) io.stdout(formatRouteTable((await sys.ext('rtdump').catch((e: unknown) => errx(`route-sysctl-estimate: ${errText(e)}`))) as RouteInfo[]));
+        return 0;
+      }
+      if (sflag || proto !== null) {
+        if (inet) io.stdout(await formatStats(sys, Math.max(sflag, 1), proto));
+        return 0;
+      }
+      if (has('i') || iface !== null) {
+        const list = await withInetSocket(sys, async (fd) => (await sys.ioctl(fd, 'SIOCGIFCONF')) as IfInfo[]);
+        io.stdout(formatInterfaces(iface === null ? list : list.filter((i) => i.name === iface), { bytes: has('b'), wide: has('v') }));
+        return 0;
+      }
+      if (!inet) return 0;
+      let pcbs: PcbInfo[] = [];
+      try {
+        pcbs = (await sys.ext('pcblist')) as PcbInfo[];
+      } catch (e) {
+        if (errnoOf(e) !== ENOSYS) errx(`sysctl (copy): ${errText(e)}`);
+      }
+      io.stdout(formatSockets(pcbs, has('a')));
+      return 0;
+    });
+  });
+}
+
+runIfMain(import.meta.url, PROG, main);

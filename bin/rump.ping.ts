@@ -1,0 +1,564 @@
+#!/usr/bin/env node
+/*
+ * rump.ping [-aCdLnoPQqrv] [-c count] [-h host] [-I addr] [-i interval]
+ *           [-l preload] [-p pattern] [-s size] [-T ttl] [-t tos] [-w maxwait] host
+ *
+ * NetBSD's ping(8) against a rump kernel: ICMP echo requests (RFC 792) on a
+ * raw ICMP socket, replies matched by identifier, one line per reply, the
+ * statistics block at the end. Exit status 0 when any reply came back, 2
+ * when none did, 1 for usage and errors (as NetBSD's).
+ *
+ * The loop is NetBSD's doit(): send when the next transmit time is due,
+ * otherwise poll the socket until then; after the last request, wait for
+ * replies max(2 * the longest round trip, 10 * interval) or until the -w
+ * deadline. The poll timeout runs on the kernel's clock and the times on
+ * `io.clock`; on the sim host both are the virtual clock.
+ *
+ * Each request carries an 8-byte timestamp (the sender's clock in ms, a
+ * float64) at the start of its data, so the round trip is measured from
+ * the reply itself; the rest of the data is the byte pattern i & 0xff.
+ * Deliberate deviation: NetBSD stores a struct timespec (16 bytes); our
+ * clock is not seconds+nanoseconds, and only this program reads it.
+ */
+import { EAGAIN } from '../kern/errno.js';
+import { POLLIN } from '../kern/select.js';
+import { AF_INET, MSG_DONTROUTE, MSG_DONTWAIT, SOCK_RAW } from '../kern/sys.js';
+import {
+  ICMP_ECHO, ICMP_ECHOREPLY, ICMP_HDR_LEN, ICMP_MINLEN, ICMP_PARAMPROB, ICMP_REDIRECT, ICMP_SOURCEQUENCH,
+  ICMP_TIMXCEED, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, icmpCode, icmpGateway, icmpId, icmpNextMtu, icmpPptr,
+  icmpSeq, icmpSetChecksum, icmpType, icmpWriteEcho,
+} from '../net/wire/icmp.js';
+import { IPPROTO_ICMP, IPPROTO_IP, IP_HDR_MIN, IP_MAXPACKET, ipHlen, ipP, ipSrc, ipTtl } from '../net/wire/ipv4.js';
+import { formatInAddr, parseInAddr } from '../net/wire/inaddr.js';
+import { SOL_SOCKET, SO_DEBUG, SO_RCVBUF, SO_SNDBUF } from '../net/socket.js';
+import {
+  errText, errnoOf, errx, exit, getopt, guard, parseCDouble, parseCInt, realClock, runIfMain, withSys,
+  type SysLike, type ToolClock, type ToolIO,
+} from './common.js';
+
+const PROG = 'rump.ping';
+const USAGE =
+  'usage: \n' +
+  `${PROG} [-aCDdfLnoPQqRrv] [-c count] [-g gateway] [-h host] [-I addr] [-i interval]\n` +
+  '     [-l preload] [-p pattern] [-s size] [-T ttl] [-t tos] [-w maxwait] \n' +
+  '     [-E policy] host\n';
+
+/** Largest data size: an IP datagram with a maximal header and the ICMP header. */
+const MAXPACKET = IP_MAXPACKET - 60 - 8;
+/** NetBSD's IP_TOS and IP_TTL socket options (netinet/in.h). */
+const IP_TOS = 3;
+const IP_TTL = 4;
+/** Bytes of the timestamp at the start of the data. */
+const TIMESTAMP_LEN = 8;
+/** Data sizes from which NetBSD times replies to the microsecond (a timespec fits) or at all. */
+const TIMING64_MIN = 16;
+/** Sequence numbers remembered for duplicate detection (NetBSD's MAX_DUP_CHK). */
+const MAX_DUP_CHK = 8 * 2048;
+/** Send when the next transmit time is this close (NetBSD: 100 µs). */
+const SEND_SLACK_MS = 0.1;
+/** Behind schedule by more than this, skip sends instead of bursting (NetBSD: 100 ms). */
+const CATCH_UP_MS = 100;
+
+/** Options this ping takes but cannot honour (no IP_HDRINCL, source routing, flood or IPsec). */
+const UNSUPPORTED = 'DfgRE';
+
+interface PingOptions {
+  host: string;
+  /** Requests to send; Infinity without -c. */
+  npackets: number;
+  /** ms between requests. */
+  interval: number;
+  /** ms until giving up, 0 for none (-w). */
+  maxwait: number;
+  datalen: number;
+  preload: number;
+  quiet: boolean;
+  semiQuiet: boolean;
+  verbose: boolean;
+  once: boolean;
+  audible: boolean;
+  compat: boolean;
+  debug: boolean;
+  dontroute: boolean;
+  randomFill: boolean;
+  pattern: number[] | null;
+  patternText: string;
+  ttl: number;
+  tos: number;
+  source: string | null;
+}
+
+let identSeq = 0;
+
+/** Parse the command line as NetBSD's ping does; errors leave through errx/exit. */
+function parseArgs(argv: string[], io: ToolIO): PingOptions {
+  const g = getopt(PROG, io, argv, 'ac:CdDfg:h:i:I:l:Lnop:PqQrRs:t:T:vw:E:');
+  if (!g) usage(io);
+  const o: PingOptions = {
+    host: '', npackets: Infinity, interval: 0, maxwait: 0, datalen: 64 - TIMESTAMP_LEN, preload: 0,
+    quiet: false, semiQuiet: false, verbose: false, once: false, audible: false, compat: false, debug: false,
+    dontroute: false, randomFill: false, pattern: null, patternText: '', ttl: 0, tos: -1, source: null,
+  };
+  let hostOpt: string | null = null;
+  for (const [c, arg] of g.opts) {
+    const a = arg ?? '';
+    switch (c) {
+      case 'a': o.audible = true; break;
+      case 'C': o.compat = true; break;
+      case 'c': {
+        const n = parseCInt(a);
+        if (n === null || n <= 0) errx(`Bad/invalid number of packets: ${a}`);
+        o.npackets = n;
+        break;
+      }
+      case 'd': o.debug = true; break;
+      case 'h': hostOpt = a; break;
+      case 'i': {
+        const s = parseCDouble(a);
+        if (s === null || s <= 0) errx(`Bad/invalid interval: ${a}`);
+        o.interval = s * 1000;
+        break;
+      }
+      case 'I': o.source = a; break;
+      case 'l': {
+        const n = parseCInt(a);
+        if (n === null || n < 0) errx(`Bad/invalid preload value: ${a}`);
+        o.preload = n;
+        break;
+      }
+      case 'L': break; // multicast loopback: no multicast here
+      case 'n': break; // names are never looked up
+      case 'o': o.once = true; break;
+      case 'p':
+        if (o.randomFill) errx('Only one of -P and -p allowed');
+        o.patternText = a;
+        break;
+      case 'P':
+        if (o.patternText) errx('Only one of -P and -p allowed');
+        o.randomFill = true;
+        break;
+      case 'q': o.quiet = true; break;
+      case 'Q': o.semiQuiet = true; break;
+      case 'r': o.dontroute = true; break;
+      case 's': {
+        const n = parseCInt(a);
+        if (n === null || n < 0) errx(`Bad/invalid packet size: ${a}`);
+        if (n > MAXPACKET) errx('packet size is too large');
+        o.datalen = n;
+        break;
+      }
+      case 't': {
+        const n = parseCInt(a);
+        if (n === null || n < 0 || n > 0xff) errx(`bad tos value: ${a}`);
+        o.tos = n;
+        break;
+      }
+      case 'T': {
+        const n = parseCInt(a);
+        if (n === null || n > 255 || n <= 0) errx(`ttl out of range: ${a}`);
+        o.ttl = n;
+        break;
+      }
+      case 'v': o.verbose = true; break;
+      case 'w': {
+        const s = parseCDouble(a);
+        if (s === null || s <= 0) errx(`Bad/invalid maxwait time: ${a}`);
+        o.maxwait = s * 1000;
+        break;
+      }
+      default:
+        if (UNSUPPORTED.includes(c)) errx(`-${c} is not supported`);
+        usage(io);
+    }
+  }
+  if (o.interval === 0) o.interval = 1000;
+  if (hostOpt !== null) {
+    if (g.rest.length !== 0) usage(io);
+    o.host = hostOpt;
+  } else {
+    if (g.rest.length !== 1) usage(io);
+    o.host = g.rest[0]!;
+  }
+  if (o.patternText) o.pattern = parsePattern(o.patternText);
+  if (Number.isFinite(o.npackets)) o.npackets += o.preload;
+  return o;
+}
+
+function usage(io: ToolIO): never {
+  io.stderr(USAGE);
+  exit(1);
+}
+
+/** -p: 1 to 32 hex digits, read as up to 16 bytes. */
+function parsePattern(text: string): number[] {
+  if (!/^[0-9a-fA-F]{1,32}$/.test(text)) {
+    errx(`"-p ${text}": patterns must be specified with 1-32 hex digits\n`);
+  }
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i += 2) bytes.push(parseInt(text.slice(i, i + 2), 16));
+  return bytes;
+}
+
+/** The target: a dotted quad (or localhost); we resolve no other names. */
+function resolveHost(host: string): number {
+  const a = parseInAddr(host);
+  if (a !== null) return a;
+  if (host === 'localhost') return 0x7f000001;
+  errx(`Cannot resolve "${host}" (Unknown host)`);
+}
+
+/** Statistics and state of one run (NetBSD ping's globals). */
+class Ping {
+  ntransmitted = 0;
+  nreceived = 0;
+  nrepeats = 0;
+  tmin = Infinity;
+  tmax = 0;
+  tsum = 0;
+  tsumsq = 0;
+  /** The newest request has been answered (prefinish's test). */
+  lastrcvd = true;
+  /** Next transmit time, ms; -1 before the first. */
+  nextTx = -1;
+  lastTx = 0;
+  private readonly rcvd = new Uint8Array(MAX_DUP_CHK / 8);
+  /** The request, rebuilt in place for each send. */
+  readonly packet: Uint8Array;
+  /** Where replies are read. */
+  readonly packlen: number;
+  readonly timing: boolean;
+  readonly precision: number;
+  readonly phdrlen: number;
+  private rnd = 0;
+
+  constructor(
+    readonly o: PingOptions,
+    readonly io: ToolIO,
+    readonly sys: SysLike,
+    readonly fd: number,
+    readonly dst: number,
+    readonly ident: number,
+    readonly clock: ToolClock,
+  ) {
+    // NetBSD sends the ICMP header and max(datalen, ICMP_MINLEN) bytes of data.
+    this.packet = new Uint8Array(ICMP_HDR_LEN + Math.max(o.datalen, ICMP_MINLEN));
+    this.packlen = o.datalen + 60 + 76;
+    this.timing = o.datalen >= TIMESTAMP_LEN;
+    this.precision = this.timing && !o.compat && o.datalen >= TIMING64_MIN ? 6 : 3;
+    this.phdrlen = this.timing ? TIMESTAMP_LEN : 0;
+    const data = this.packet.subarray(ICMP_HDR_LEN);
+    if (o.pattern) {
+      for (let k = this.phdrlen, j = 0; k < o.datalen; k++, j = (j + 1) % o.pattern.length) data[k] = o.pattern[j]!;
+    } else if (!o.randomFill) {
+      for (let i = this.phdrlen; i < o.datalen; i++) data[i] = i & 0xff;
+    }
+  }
+
+  private testSeen(seq: number): boolean {
+    return (this.rcvd[(seq >>> 3) % this.rcvd.length]! & (1 << (seq & 7))) !== 0;
+  }
+
+  private markSeen(seq: number, seen: boolean): void {
+    const i = (seq >>> 3) % this.rcvd.length;
+    if (seen) this.rcvd[i]! |= 1 << (seq & 7);
+    else this.rcvd[i]! &= ~(1 << (seq & 7));
+  }
+
+  /** NetBSD's rnd_fill(): a cheap LCG over the data after the timestamp. */
+  private fillRandom(): void {
+    const data = this.packet.subarray(ICMP_HDR_LEN);
+    for (let i = this.phdrlen; i < this.o.datalen; i++) {
+      this.rnd = (Math.imul(3141592621, this.rnd) + 663896637) >>> 0;
+      data[i] = this.rnd >>> 24;
+    }
+  }
+
+  /** Compose and send one echo request (NetBSD's pinger()). */
+  async pinger(now: number): Promise<void> {
+    const seq = this.ntransmitted & 0xffff;
+    const pkt = this.packet;
+    if (this.o.randomFill) this.fillRandom();
+    icmpWriteEcho(pkt, 0, ICMP_ECHO, this.ident, seq);
+    if (this.timing) new DataView(pkt.buffer, pkt.byteOffset + ICMP_HDR_LEN, TIMESTAMP_LEN).setFloat64(0, now);
+    icmpSetChecksum(pkt, 0, pkt.length);
+    try {
+      await this.sys.sendto(this.fd, pkt, this.o.dontroute ? MSG_DONTROUTE : 0, { family: AF_INET, addr: formatInAddr(this.dst), port: 0 });
+    } catch (e) {
+      this.io.stderr(`${PROG}: sendto: ${errText(e)}\n`);
+    }
+    this.lastrcvd = false;
+    this.markSeen(seq, false);
+    this.ntransmitted++;
+    this.lastTx = now;
+    if (this.nextTx < 0) this.nextTx = now;
+    // Keep a steady rhythm; at most 100 ms behind, send the missed ones,
+    // further behind, skip them.
+    if (this.nextTx - now <= this.o.interval) {
+      do this.nextTx += this.o.interval;
+      while (this.nextTx - now < -CATCH_UP_MS);
+    }
+  }
+
+  /** Handle one datagram from the raw socket: IP header, then ICMP (NetBSD's pr_pack()). */
+  prPack(buf: Uint8Array, fromAddr: string | null, now: number): void {
+    if (buf.length < IP_HDR_MIN) return;
+    const hlen = ipHlen(buf, 0);
+    const from = fromAddr ?? formatInAddr(ipSrc(buf, 0));
+    if (hlen < IP_HDR_MIN || buf.length < hlen + ICMP_MINLEN) {
+      if (this.o.verbose) this.io.stdout(`packet too short (${buf.length} bytes) from ${from}\n`);
+      return;
+    }
+    const netLen = buf.length - hlen;
+    const type = icmpType(buf, hlen);
+    if (type === ICMP_ECHOREPLY && icmpId(buf, hlen) === this.ident) {
+      const seq = icmpSeq(buf, hlen);
+      if (seq === ((this.ntransmitted - 1) & 0xffff)) this.lastrcvd = true;
+      this.nreceived++;
+      let triptime = 0;
+      if (this.timing && netLen >= ICMP_HDR_LEN + TIMESTAMP_LEN) {
+        const sent = new DataView(buf.buffer, buf.byteOffset + hlen + ICMP_HDR_LEN, TIMESTAMP_LEN).getFloat64(0);
+        triptime = now - sent;
+        this.tsum += triptime;
+        this.tsumsq += triptime * triptime;
+        if (triptime < this.tmin) this.tmin = triptime;
+        if (triptime > this.tmax) this.tmax = triptime;
+      }
+      let dup = false;
+      if (this.testSeen(seq)) {
+        this.nrepeats++;
+        this.nreceived--;
+        dup = true;
+      } else {
+        this.markSeen(seq, true);
+      }
+      if (this.o.quiet) return;
+      let line = `${netLen} bytes from ${from}: icmp_seq=${seq}`;
+      if (dup) line += ' DUP!';
+      line += ` ttl=${ipTtl(buf, 0)}`;
+      if (this.timing) line += ` time=${triptime.toFixed(this.precision)} ms`;
+      this.io.stdout(line + '\n');
+      if (this.o.audible && !dup) this.io.stderr('\x07');
+      return;
+    }
+    const text = this.describeIcmp(buf, hlen, netLen, from);
+    if (text !== null) this.io.stdout(text + '\n');
+  }
+
+  /**
+   * Other ICMP messages (NetBSD's pr_icmph()): errors about our own
+   * requests are shown unless -q or -Q; anything else only with -v.
+   */
+  private describeIcmp(buf: Uint8Array, hlen: number, netLen: number, from: string): string | null {
+    const type = icmpType(buf, hlen);
+    const code = icmpCode(buf, hlen);
+    const isError = type === ICMP_UNREACH || type === ICMP_SOURCEQUENCH || type === ICMP_REDIRECT ||
+      type === ICMP_TIMXCEED || type === ICMP_PARAMPROB;
+    // The quoted datagram: its IP header, then (for ours) our echo request.
+    const q = hlen + ICMP_HDR_LEN;
+    let ours = false;
+    let quotedSeq = -1;
+    if (isError && buf.length >= q + IP_HDR_MIN) {
+      const qhlen = ipHlen(buf, q);
+      if (ipP(buf, q) === IPPROTO_ICMP && qhlen >= IP_HDR_MIN && buf.length >= q + qhlen + ICMP_HDR_LEN) {
+        ours = icmpId(buf, q + qhlen) === this.ident;
+        if (icmpType(buf, q + qhlen) === ICMP_ECHO) quotedSeq = icmpSeq(buf, q + qhlen);
+      }
+    }
+    const show = this.o.verbose || (ours && isError && !this.o.quiet && !this.o.semiQuiet);
+    if (!show || type === ICMP_ECHOREPLY) return null;
+    let desc: string;
+    switch (type) {
+      case ICMP_UNREACH:
+        desc = UNREACH_TEXT[code] ?? `Bad Destination Unreachable Code: ${code}`;
+        if (code === ICMP_UNREACH_NEEDFRAG) desc = `frag needed and DF set.  Next MTU=${icmpNextMtu(buf, hlen)}`;
+        break;
+      case ICMP_SOURCEQUENCH: desc = 'Source Quench'; break;
+      case ICMP_REDIRECT:
+        desc = `${REDIRECT_TEXT[code] ?? `Redirect--Bad Code: ${code}`} New router addr: ${formatInAddr(icmpGateway(buf, hlen))}`;
+        break;
+      case ICMP_TIMXCEED:
+        desc = code === 0 ? 'Time To Live exceeded' : code === 1 ? 'Frag reassembly time exceeded' : `Time exceeded, Bad Code: ${code}`;
+        break;
+      case ICMP_PARAMPROB: desc = `Parameter problem: pointer = 0x${icmpPptr(buf, hlen).toString(16).padStart(2, '0')}`; break;
+      case ICMP_ECHO: desc = `Echo Request: ID=${icmpId(buf, hlen)} seq=${icmpSeq(buf, hlen)}`; break;
+      default: desc = OTHER_TEXT[type] ?? `Bad ICMP type: ${type}`;
+    }
+    if (isError && quotedSeq >= 0) desc += this.o.verbose ? `\n  ID=${icmpId(buf, q + ipHlen(buf, q))} icmp_seq=${quotedSeq}` : ` for icmp_seq=${quotedSeq}`;
+    return `${netLen} bytes from ${from}: ${desc}`;
+  }
+
+  /** The statistics block (NetBSD's summary(1)). */
+  summary(hostname: string): string {
+    let out = `\n----${hostname} PING Statistics----\n`;
+    out += `${this.ntransmitted} packets transmitted, ${this.nreceived} packets received, `;
+    if (this.nrepeats) out += `+${this.nrepeats} duplicates, `;
+    if (this.ntransmitted) {
+      if (this.nreceived > this.ntransmitted) out += "-- somebody's duplicating packets!";
+      else out += `${(((this.ntransmitted - this.nreceived) * 100) / this.ntransmitted).toFixed(1)}% packet loss`;
+    }
+    out += '\n';
+    if (this.nreceived && this.timing) {
+      const n = this.nreceived + this.nrepeats;
+      const avg = this.tsum / n;
+      // The sample standard deviation, as NetBSD computes it.
+      const variance = n > 1 ? Math.max(0, (this.tsumsq - n * avg * avg) / (n - 1)) : 0;
+      const p = this.precision;
+      out += `round-trip min/avg/max/stddev = ${this.tmin.toFixed(p)}/${avg.toFixed(p)}/${this.tmax.toFixed(p)}/${Math.sqrt(variance).toFixed(p)} ms\n`;
+    }
+    return out;
+  }
+}
+
+const UNREACH_TEXT: Record<number, string> = {
+  0: 'Destination Net Unreachable',
+  1: 'Destination Host Unreachable',
+  2: 'Destination Protocol Unreachable',
+  3: 'Destination Port Unreachable',
+  5: 'Source Route Failed',
+  6: 'Unreachable unknown net',
+  7: 'Unreachable unknown host',
+  8: 'Unreachable host isolated',
+  9: 'Net prohibited access',
+  10: 'Host prohibited access',
+  11: 'Bad TOS for net',
+  12: 'Bad TOS for host',
+  13: 'Communication prohibited',
+  14: 'Host precedence violation',
+  15: 'Precedence cutoff',
+};
+
+const REDIRECT_TEXT: Record<number, string> = {
+  0: 'Redirect Network',
+  1: 'Redirect Host',
+  2: 'Redirect Type of Service and Network',
+  3: 'Redirect Type of Service and Host',
+};
+
+const OTHER_TEXT: Record<number, string> = {
+  9: 'Router Discovery Advert',
+  10: 'Router Discovery Solicit',
+  13: 'Timestamp',
+  14: 'Timestamp Reply',
+  15: 'Information Request',
+  16: 'Information Reply',
+  17: 'Address Mask Request',
+  18: 'Address Mask Reply',
+};
+
+/**
+ * Wait until the socket is readable or `ms` passed; false on timeout or
+ * interrupt. The poll's timeout runs on the kernel's clock; our own clock's
+ * sleep, a millisecond longer, runs beside it so that a kernel whose timers
+ * do not keep the host process alive (an in-process node host) cannot let
+ * the process exit under us, and so that we never wait past the deadline.
+ */
+async function waitReadable(sys: SysLike, fd: number, ms: number, clock: ToolClock, signal: AbortSignal | undefined): Promise<boolean> {
+  // Whole milliseconds, rounded up: a timeout that rounds to 0 would spin.
+  const wait = Math.max(0, Math.ceil(ms));
+  const polled = sys.poll([{ fd, events: POLLIN }], wait).then((r) => ((r[0]?.revents ?? 0) & POLLIN) !== 0);
+  const bounded = wait === 0 ? polled : Promise.race([polled, clock.sleep(wait + 1).then(() => false)]);
+  if (!signal) return bounded;
+  if (signal.aborted) return false;
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<boolean>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([bounded, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Read every datagram waiting on the socket. */
+async function drain(p: Ping): Promise<void> {
+  for (;;) {
+    let r;
+    try {
+      r = await p.sys.recvfrom(p.fd, p.packlen, MSG_DONTWAIT);
+    } catch (e) {
+      if (errnoOf(e) !== EAGAIN) p.io.stderr(`${PROG}: recvfrom: ${errText(e)}\n`);
+      return;
+    }
+    p.prPack(r.data, r.from?.addr ?? null, p.clock.now());
+  }
+}
+
+/** NetBSD's doit(): send on schedule, collect replies, stop at the count or the deadline. */
+async function run(p: Ping, signal: AbortSignal | undefined): Promise<void> {
+  const { o, clock } = p;
+  for (let i = 0; i < o.preload; i++) await p.pinger(clock.now());
+  const last = o.maxwait ? clock.now() + o.maxwait : 0;
+  do {
+    if (signal?.aborted) return;
+    let now = clock.now();
+    const dLast = last ? last - now : Infinity;
+    let wait: number;
+    if (p.ntransmitted < o.npackets && dLast > 0) {
+      let ms = p.nextTx < 0 ? 0 : p.nextTx - now;
+      if (ms <= SEND_SLACK_MS) {
+        await p.pinger(now);
+        now = clock.now();
+        ms = p.nextTx - now;
+      }
+      wait = Math.min(Math.max(ms, 0), dLast);
+    } else {
+      // For the last reply, wait twice the worst round trip seen or ten
+      // intervals, whichever is longer.
+      wait = Math.min(Math.max(2 * p.tmax, 10 * o.interval) - (now - p.lastTx), dLast);
+      if (wait <= 0) return;
+    }
+    if (await waitReadable(p.sys, p.fd, wait, clock, signal)) await drain(p);
+  } while (p.nreceived < o.npackets && (p.nreceived === 0 || !o.once));
+}
+
+export async function main(argv: string[], io: ToolIO): Promise<number> {
+  return guard(PROG, io, async () => {
+    const o = parseArgs(argv, io);
+    const dst = resolveHost(o.host);
+    const source = o.source === null ? null : parseInAddr(o.source);
+    if (o.source !== null && source === null) errx(`Cannot resolve "${o.source}" (Unknown host)`);
+    return withSys(PROG, io, async (sys) => {
+      let fd: number;
+      try {
+        fd = await sys.socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+      } catch (e) {
+        errx(`Cannot create socket: ${errText(e)}`);
+      }
+      try {
+        return await ping(o, io, sys, fd, dst, source);
+      } finally {
+        await sys.close(fd).catch(() => undefined);
+      }
+    });
+  });
+}
+
+async function ping(o: PingOptions, io: ToolIO, sys: SysLike, fd: number, dst: number, source: number | null): Promise<number> {
+  if (o.debug) {
+    await sys.setsockopt(fd, SOL_SOCKET, SO_DEBUG, 1).catch((e: unknown) => io.stderr(`${PROG}: Can't turn on socket debugging: ${errText(e)}\n`));
+  }
+  if (source !== null) {
+    await sys.bind(fd, { family: AF_INET, addr: formatInAddr(source), port: 0 }).catch((e: unknown) => errx(`Can't set source interface/address: ${errText(e)}`));
+  }
+  // As BSD ping: room for the largest datagram both ways (a 65507-byte -s, or the reply to it).
+  const bufspace = IP_MAXPACKET + 128;
+  await sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, bufspace).catch(() => undefined);
+  await sys.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, bufspace).catch(() => undefined);
+  if (o.ttl) await sys.setsockopt(fd, IPPROTO_IP, IP_TTL, o.ttl).catch((e: unknown) => errx(`Can't set time-to-live: ${errText(e)}`));
+  if (o.tos >= 0) await sys.setsockopt(fd, IPPROTO_IP, IP_TOS, o.tos).catch((e: unknown) => errx(`Can't set type-of-service: ${errText(e)}`));
+
+  const clock = io.clock ?? realClock;
+  const ident = (process.pid + identSeq++) & 0xffff;
+  const p = new Ping(o, io, sys, fd, dst, ident, clock);
+  if (o.pattern && !o.quiet) {
+    io.stdout(`PATTERN: 0x${o.pattern.map((b) => b.toString(16).padStart(2, '0')).join('')}\n`);
+  }
+  io.stdout(`PING ${o.host} (${formatInAddr(dst)}): ${o.datalen} data bytes\n`);
+  await run(p, io.signal);
+  io.stdout(p.summary(o.host));
+  return p.nreceived > 0 ? 0 : 2;
+}
+
+runIfMain(import.meta.url, PROG, main, { interruptible: true });
