@@ -1,0 +1,276 @@
+/*
+ * The client side of sysproxy (NetBSD's rumpclient(3)): connect to a
+ * rump_server named by RUMP_SERVER and get a `sys` with the same calls as a
+ * kernel's own `kernel.sys`, each one frame to the server and one back.
+ *
+ *   const c = await rumpClient();                   // RUMP_SERVER=unix:///tmp/s1
+ *   const fd = await c.sys.socket(AF_INET, SOCK_DGRAM, 0);
+ *   await c.sys.sendto(fd, bytes, 0, { family: AF_INET, addr: '192.0.2.2', port: 7 });
+ *   await c.close();
+ *
+ * Failures reject with the server kernel's Errno (number, code, syscall and
+ * message as the server saw them). When the connection is lost, every call
+ * in flight and every later call rejects with ENOTCONN ("Socket is not
+ * connected"), as rumpclient's calls fail once their server is gone.
+ */
+import net from 'node:net';
+import { Errno, ENOTCONN, EMSGSIZE, errnoByName } from '../kern/errno.js';
+import type { PollFd, Sys } from '../kern/sys.js';
+import { ProtocolError, decode, type Value } from './codec.js';
+import {
+  CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
+  HALT_METHOD, MAX_IO, PROTOCOL_VERSION, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
+  errnoFromPayload, frameTypeName, parseServerHello, type Banner, type FrameSink, type HaltOptions, type SyscallName,
+} from './protocol.js';
+import { formatRumpUrl, parseRumpUrl } from './url.js';
+
+/**
+ * The system calls of a remote kernel: the same names, arguments and results
+ * as kern/sys.ts `Sys`, every one a promise. Code written against
+ * `Pick<Sys, ...>` (netconfig, the tools) runs on either.
+ */
+export interface RemoteSys extends Pick<Sys, SyscallName> {}
+
+export interface RumpClient {
+  /** The remote kernel's system calls. */
+  readonly sys: RemoteSys;
+  /** What the server said about itself when we connected. */
+  readonly banner: Banner;
+  /** The server's URL (unix paths absolute). */
+  readonly url: string;
+  /** Calls sent and not answered yet. */
+  readonly pending: number;
+  /**
+   * Halt the server's kernel (rump.halt). By default the server then exits
+   * and removes its socket; `{ exit: false }` keeps the host process (-h).
+   * Resolves once the kernel has halted (and the socket is gone).
+   */
+  halt(opts?: HaltOptions): Promise<void>;
+  /** Say goodbye and disconnect; the server closes this client's descriptors. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  method: string;
+  resolve: (v: Value) => void;
+  reject: (e: Errno) => void;
+}
+
+function uncork(c: Client): void {
+  c.corked = false;
+  c.socket.uncork();
+}
+
+/** Methods whose data argument a frame must be able to hold. */
+const DATA_ARG: Partial<Record<SyscallName, number>> = { write: 1, send: 1, sendto: 1 };
+
+class Client implements FrameSink, RumpClient {
+  readonly sys: RemoteSys;
+  banner!: Banner;
+  corked = false;
+  private readonly reader = new FrameReader(this);
+  private readonly calls = new Map<number, Pending>();
+  private nextId = 1;
+  /** Why the connection is unusable, once it is. */
+  private lost: string | null = null;
+  private closed: Promise<void>;
+  private hello: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly url: string,
+  ) {
+    this.sys = this.makeSys();
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.reader.push(chunk);
+      } catch (e) {
+        this.fail(`protocol error from the server: ${(e as Error).message}`);
+      }
+    });
+    socket.on('error', (e: Error) => this.fail(`connection to ${url} failed: ${e.message}`));
+    socket.on('close', () => this.fail(`connection to ${url} closed`));
+  }
+
+  get pending(): number {
+    return this.calls.size;
+  }
+
+  private makeSys(): RemoteSys {
+    const sys: Record<string, unknown> = {};
+    for (const name of SYSCALL_NAMES) {
+      sys[name] = (...args: unknown[]) => this.call(name, args);
+    }
+    // poll(2) fills in the caller's array; the server filled in a copy.
+    sys['poll'] = async (fds: PollFd[], timeoutMs?: number) => {
+      const answered = (await this.call('poll', [fds, timeoutMs])) as unknown as PollFd[];
+      if (Array.isArray(fds) && Array.isArray(answered)) {
+        for (let i = 0; i < fds.length && i < answered.length; i++) fds[i]!.revents = answered[i]!.revents;
+        return fds;
+      }
+      return answered;
+    };
+    return sys as unknown as RemoteSys;
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.hello = { resolve, reject };
+      this.socket.write(encodeClientHello());
+    });
+  }
+
+  frame(type: number, id: number, payload: Uint8Array): void {
+    if (this.hello !== null) {
+      this.helloFrame(type, id, payload);
+      return;
+    }
+    if (type === FRAME_RESULT || type === FRAME_ERROR) {
+      if (id === CONNECTION_ID && type === FRAME_ERROR) {
+        this.fail(this.connectionError(payload));
+        return;
+      }
+      const p = this.calls.get(id);
+      if (p === undefined) return; // an answer to nothing we asked: ignore it
+      let v: Value;
+      try {
+        v = decode(payload);
+      } catch (e) {
+        this.fail(`undecodable ${frameTypeName(type)} from the server: ${(e as Error).message}`);
+        return;
+      }
+      this.calls.delete(id);
+      if (type === FRAME_RESULT) p.resolve(v);
+      else p.reject(errnoFromPayload(v, p.method));
+      return;
+    }
+    if (type === FRAME_CLOSE) {
+      this.socket.end();
+      this.fail(`the server at ${this.url} closed the connection`);
+      return;
+    }
+    this.fail(`unexpected ${frameTypeName(type)} frame from the server`);
+  }
+
+  private connectionError(payload: Uint8Array): string {
+    try {
+      return errnoFromPayload(decode(payload), 'hello').message;
+    } catch {
+      return 'the server refused the connection';
+    }
+  }
+
+  private helloFrame(type: number, id: number, payload: Uint8Array): void {
+    const h = this.hello!;
+    this.hello = null;
+    try {
+      if (type === FRAME_ERROR && id === CONNECTION_ID) throw new ProtocolError(this.connectionError(payload));
+      if (type !== FRAME_HELLO) throw new ProtocolError(`the server answered HELLO with ${frameTypeName(type)}`);
+      const { version, banner } = parseServerHello(payload);
+      if (version !== PROTOCOL_VERSION) {
+        throw new ProtocolError(`the server speaks sysproxy protocol version ${version}, not ${PROTOCOL_VERSION}`);
+      }
+      this.banner = banner;
+      h.resolve();
+    } catch (e) {
+      const msg = `${this.url}: ${(e as Error).message}`;
+      this.fail(msg);
+      h.reject(new Error(msg));
+    }
+  }
+
+  /** The connection is unusable: reject everything in flight, hang up. */
+  private fail(reason: string): void {
+    if (this.hello !== null) {
+      const h = this.hello;
+      this.hello = null;
+      h.reject(new Error(reason));
+    }
+    if (this.lost === null) this.lost = reason;
+    this.reader.stop();
+    if (this.calls.size > 0) {
+      const calls = [...this.calls.values()];
+      this.calls.clear();
+      for (const p of calls) p.reject(new Errno(ENOTCONN, p.method, this.lost));
+    }
+    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
+  }
+
+  call(method: string, args: unknown[]): Promise<Value> {
+    if (this.lost !== null) return Promise.reject(new Errno(ENOTCONN, method, this.lost));
+    const dataArg = DATA_ARG[method as SyscallName];
+    if (dataArg !== undefined) {
+      const data = args[dataArg];
+      // One frame per call: a stream write larger than a frame goes out
+      // short, as write(2) may; the caller sees the count and sends the rest.
+      if (data instanceof Uint8Array && data.length > MAX_IO) args[dataArg] = data.subarray(0, MAX_IO);
+    }
+    const id = this.nextId;
+    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(FRAME_CALL, id, [method, args]);
+    } catch (e) {
+      if (e instanceof FrameTooLargeError) return Promise.reject(new Errno(EMSGSIZE, method, 'arguments too large for one frame'));
+      return Promise.reject(new TypeError(`${method}: cannot send arguments: ${(e as Error).message}`));
+    }
+    return new Promise<Value>((resolve, reject) => {
+      this.calls.set(id, { method, resolve, reject });
+      // Calls made in the same turn leave in one writev.
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(uncork, this);
+      }
+      this.socket.write(frame);
+    });
+  }
+
+  async halt(opts: HaltOptions = {}): Promise<void> {
+    await this.call(HALT_METHOD, [{ exit: opts.exit !== false }]);
+  }
+
+  async close(): Promise<void> {
+    if (this.lost === null) {
+      this.lost = 'the client closed the connection';
+      if (!this.socket.destroyed) {
+        this.socket.write(encodeEmptyFrame(FRAME_CLOSE, CONNECTION_ID));
+        this.socket.end();
+      }
+      this.fail(this.lost);
+    }
+    await this.closed;
+  }
+}
+
+/**
+ * Connect to the rump server at `url` (default: the RUMP_SERVER environment
+ * variable) and say HELLO. Rejects with an Error when RUMP_SERVER is not set
+ * or the URL is bad, with an Errno when the connection fails (ENOENT for a
+ * missing unix socket, ECONNREFUSED), and with an Error when the other end
+ * does not speak this protocol.
+ */
+export async function rumpClient(url?: string): Promise<RumpClient> {
+  const spec = url ?? process.env['RUMP_SERVER'];
+  if (spec === undefined || spec === '') throw new Error('RUMP_SERVER is not set');
+  const addr = parseRumpUrl(spec);
+  if (addr.kind === 'tcp' && addr.port === 0) throw new Error(`bad rump server URL "${spec}": port 0`);
+  const where = formatRumpUrl(addr);
+  const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const s = addr.kind === 'unix' ? net.connect(addr.path) : net.connect({ host: addr.host, port: addr.port });
+    s.once('connect', () => {
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      s.destroy();
+      const n = e.code !== undefined ? errnoByName(e.code) : undefined;
+      reject(n !== undefined ? new Errno(n, 'connect', where) : e);
+    });
+  });
+  socket.setNoDelay(true);
+  const client = new Client(socket, where);
+  await client.start();
+  return client;
+}

@@ -1,0 +1,473 @@
+/*
+ * The server side of sysproxy: what rump_server runs. It listens on a unix
+ * socket or a loopback TCP port and lets each client make system calls on
+ * one kernel.
+ *
+ * Each connection is a process of the rump kernel, as in NetBSD's rumpuser_sp:
+ * it gets its own descriptor table (a `Sys` of its own), so two clients both
+ * see their first socket as fd 3, and when a client goes away its descriptors
+ * are closed the way a process's are at exit.
+ *
+ *   accept -> Connection: HELLO check -> CALL -> dispatch -> Sys method -> RESULT | ERROR
+ *
+ * Calls run concurrently: a recvfrom that waits for a datagram does not hold
+ * up the sendto behind it, and replies go out as calls finish, matched by
+ * request id.
+ *
+ * A client that breaks the protocol (garbage, an oversized length, a bad
+ * version, a CALL before HELLO, an undecodable payload) is disconnected; the
+ * server and its other clients carry on.
+ */
+import net from 'node:net';
+import { lstatSync, unlinkSync, chmodSync } from 'node:fs';
+import { Sys } from '../kern/sys.js';
+import { OSTYPE, RUMP_VERSION, type Kernel } from '../kern/kernel.js';
+import { Errno, EADDRINUSE, EMSGSIZE, ENOSYS, EPROTONOSUPPORT, ESHUTDOWN, EIO, errnoByName } from '../kern/errno.js';
+import { ProtocolError, decode, type Value } from './codec.js';
+import {
+  CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
+  HALT_METHOD, MAX_IO, PROTOCOL_VERSION, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
+  frameTypeName, isSyscallName, parseClientHello, type Banner, type FrameSink,
+} from './protocol.js';
+import { formatRumpUrl, parseRumpUrl, type RumpUrl } from './url.js';
+
+export interface RumpServerOptions {
+  /**
+   * Called after a client's `halt` has halted the kernel, been answered and
+   * the server has closed (rump_server exits here). Not called for
+   * `halt({ exit: false })` (rump.halt -h).
+   */
+  onHalt?: () => void;
+}
+
+export interface RumpServer {
+  /** Where it listens: an absolute `unix://` path, or `tcp://host:port` with the real port. */
+  readonly url: string;
+  /** Connected clients. */
+  readonly clients: number;
+  /** Stop listening, disconnect every client (closing its descriptors), remove the unix socket. */
+  close(): Promise<void>;
+}
+
+/** Unix socket mode: the socket is the kernel's front door (rump_sp(7)), so only its owner may open it. */
+export const SOCKET_MODE = 0o600;
+
+/** How long a closing connection may take to flush before it is cut (host milliseconds). */
+const CLOSE_FLUSH_MS = 2000;
+
+const enum ConnState {
+  HELLO,
+  READY,
+  CLOSED,
+}
+
+/** Longest method name quoted back in an error or a log line. */
+const NAME_QUOTE_MAX = 64;
+
+function quoteName(name: string): string {
+  return name.length > NAME_QUOTE_MAX ? `${name.slice(0, NAME_QUOTE_MAX)}...` : name;
+}
+
+function uncork(c: Connection): void {
+  c.corked = false;
+  c.socket.uncork();
+}
+
+class Connection implements FrameSink {
+  readonly sys: Sys;
+  state = ConnState.HELLO;
+  corked = false;
+  /** Resolves once the socket is gone and the descriptors are closed. */
+  readonly gone: Promise<void>;
+  private readonly reader = new FrameReader(this);
+  private markGone!: () => void;
+
+  constructor(
+    private readonly server: Server,
+    readonly socket: net.Socket,
+    readonly serial: number,
+  ) {
+    this.sys = new Sys(server.kernel);
+    this.gone = new Promise((resolve) => {
+      this.markGone = resolve;
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => socket.resume());
+    socket.on('error', (e: Error) => this.server.log(`client ${this.serial}: ${e.message}`));
+    socket.on('close', () => this.onClose());
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.reader.push(chunk);
+    } catch (e) {
+      this.abort(e instanceof ProtocolError ? e.message : `internal error: ${(e as Error).message}`);
+    }
+  }
+
+  private onClose(): void {
+    this.state = ConnState.CLOSED;
+    this.reader.stop();
+    this.server.forget(this);
+    // Like a process exiting: every descriptor it left open is closed.
+    this.sys
+      .closeAll()
+      .catch((e: unknown) => this.server.log(`client ${this.serial}: closing descriptors: ${(e as Error).message}`))
+      .finally(() => this.markGone());
+  }
+
+  frame(type: number, id: number, payload: Uint8Array): void {
+    if (this.state === ConnState.HELLO) {
+      this.hello(type, payload);
+      return;
+    }
+    switch (type) {
+      case FRAME_CALL: {
+        let v: Value;
+        try {
+          v = decode(payload);
+        } catch (e) {
+          this.abort(`undecodable CALL: ${(e as Error).message}`);
+          return;
+        }
+        if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || !Array.isArray(v[1])) {
+          this.abort('CALL payload is not [method, args]');
+          return;
+        }
+        if (id === CONNECTION_ID) {
+          this.abort('CALL with request id 0');
+          return;
+        }
+        void this.server.dispatch(this, id, v[0], v[1]);
+        return;
+      }
+      case FRAME_CLOSE:
+        this.finish();
+        return;
+      default:
+        this.abort(`unexpected ${frameTypeName(type)} frame from a client`);
+    }
+  }
+
+  private hello(type: number, payload: Uint8Array): void {
+    if (type !== FRAME_HELLO) {
+      this.abort(`${frameTypeName(type)} frame before HELLO`);
+      return;
+    }
+    let version: number;
+    try {
+      version = parseClientHello(payload);
+    } catch (e) {
+      this.abort((e as Error).message);
+      return;
+    }
+    if (version !== PROTOCOL_VERSION) {
+      // Say why before hanging up, so the client can tell its user.
+      const msg = `unsupported sysproxy protocol version ${version} (this server speaks ${PROTOCOL_VERSION})`;
+      this.sendError(CONNECTION_ID, 'hello', new Errno(EPROTONOSUPPORT, 'hello', msg));
+      this.server.log(`client ${this.serial}: ${msg}; disconnecting`);
+      this.finish();
+      return;
+    }
+    this.state = ConnState.READY;
+    this.send(encodeServerHello(this.server.banner()));
+  }
+
+  send(buf: Buffer): void {
+    if (this.state === ConnState.CLOSED || this.socket.destroyed || this.socket.writableEnded) return;
+    // Replies finished in the same turn go out in one writev.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(uncork, this);
+    }
+    if (!this.socket.write(buf)) {
+      // A client that does not read its replies stops being read from
+      // until it catches up, instead of growing our write queue without bound.
+      this.socket.pause();
+    }
+  }
+
+  sendResult(id: number, method: string, result: unknown): void {
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(FRAME_RESULT, id, result);
+    } catch (e) {
+      const errno = e instanceof FrameTooLargeError ? EMSGSIZE : EIO;
+      this.server.log(`client ${this.serial}: ${method}: cannot send result: ${(e as Error).message}`);
+      this.sendError(id, method, new Errno(errno, method, `cannot send result: ${(e as Error).message}`));
+      return;
+    }
+    this.send(frame);
+  }
+
+  sendError(id: number, method: string, e: unknown): void {
+    if (!(e instanceof Errno)) this.server.log(`client ${this.serial}: ${method}: ${(e as Error)?.message ?? String(e)}`);
+    this.send(encodeFrame(FRAME_ERROR, id, errorPayload(e, method)));
+  }
+
+  /** Break the connection for a protocol violation: one log line, no reply. */
+  abort(reason: string): void {
+    if (this.state === ConnState.CLOSED) return;
+    this.server.log(`client ${this.serial}: ${reason}; disconnecting`);
+    this.state = ConnState.CLOSED;
+    this.reader.stop();
+    this.socket.destroy();
+  }
+
+  /** Hang up politely: CLOSE, then FIN once everything queued is written. */
+  finish(): void {
+    if (this.state === ConnState.CLOSED) return;
+    this.send(encodeEmptyFrame(FRAME_CLOSE, CONNECTION_ID));
+    this.state = ConnState.CLOSED;
+    this.reader.stop();
+    const socket = this.socket;
+    socket.end(() => socket.destroy());
+    if (socket.destroyed) return;
+    // A peer that never reads would keep the flush, and close(), waiting forever.
+    const host = this.server.kernel.host;
+    const t = host.armTimer(host.now() + CLOSE_FLUSH_MS, () => socket.destroy());
+    socket.once('close', () => host.cancelTimer(t));
+  }
+}
+
+class Server implements RumpServer {
+  url: string;
+  private readonly conns = new Set<Connection>();
+  private listener: net.Server | null = null;
+  private listenerClosed: Promise<void> = Promise.resolve();
+  private serial = 0;
+  private closing: Promise<void> | null = null;
+  private halting: Promise<void> | null = null;
+
+  constructor(
+    readonly kernel: Kernel,
+    private readonly addr: RumpUrl,
+    private readonly opts: RumpServerOptions,
+  ) {
+    this.url = formatRumpUrl(addr);
+  }
+
+  get clients(): number {
+    return this.conns.size;
+  }
+
+  log(msg: string): void {
+    this.kernel.verbose(`rump_server: ${msg}`);
+  }
+
+  banner(): Banner {
+    return { version: RUMP_VERSION, ostype: OSTYPE, hostname: this.kernel.hostname, pid: this.kernel.host.pid() };
+  }
+
+  forget(c: Connection): void {
+    this.conns.delete(c);
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing !== null) {
+      socket.destroy();
+      return;
+    }
+    this.conns.add(new Connection(this, socket, ++this.serial));
+  }
+
+  async dispatch(conn: Connection, id: number, method: string, args: Value[]): Promise<void> {
+    try {
+      if (method === HALT_METHOD) {
+        await this.halt(conn, id, args[0]);
+        return;
+      }
+      if (!isSyscallName(method)) {
+        throw new Errno(ENOSYS, quoteName(method), `no system call "${quoteName(method)}"`);
+      }
+      if (this.kernel.halted) throw new Errno(ESHUTDOWN, method, 'the rump kernel has halted');
+      if ((method === 'read' || method === 'recv' || method === 'recvfrom') && typeof args[1] === 'number' && args[1] > MAX_IO) {
+        // A read may be short; a result must fit one frame.
+        args[1] = MAX_IO;
+      }
+      const fn = conn.sys[method] as (...a: unknown[]) => Promise<unknown>;
+      const result = await fn.apply(conn.sys, args);
+      conn.sendResult(id, method, result);
+    } catch (e) {
+      try {
+        conn.sendError(id, method, e);
+      } catch (e2) {
+        // Not even the error fits a frame: nothing sensible is left to say.
+        conn.abort(`${quoteName(method)}: cannot send the error: ${(e2 as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * rump.halt: close every client's descriptors, halt the kernel, stop
+   * listening and remove the socket, and only then answer, so that when
+   * rump.halt returns the socket is already gone. Then disconnect everyone
+   * and let the host exit (onHalt).
+   */
+  private async halt(conn: Connection, id: number, arg: Value): Promise<void> {
+    const exit = !(arg !== null && typeof arg === 'object' && !Array.isArray(arg) && (arg as Record<string, Value>)['exit'] === false);
+    if (this.halting === null) {
+      this.halting = (async () => {
+        this.log(`halt requested by client ${conn.serial}`);
+        await Promise.all([...this.conns].map((c) => c.sys.closeAll()));
+        await this.kernel.halt();
+      })();
+    }
+    await this.halting;
+    if (!exit) {
+      conn.sendResult(id, HALT_METHOD, null);
+      return;
+    }
+    this.stopListening();
+    conn.sendResult(id, HALT_METHOD, null);
+    await this.close();
+    this.opts.onHalt?.();
+  }
+
+  listen(): Promise<void> {
+    return this.addr.kind === 'unix' ? this.listenUnix(this.addr.path, true) : this.listenTcp(this.addr.host, this.addr.port);
+  }
+
+  private newListener(): net.Server {
+    const s = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    s.on('error', (e) => this.log(`listener: ${e.message}`));
+    return s;
+  }
+
+  private bindError(e: NodeJS.ErrnoException, detail: string): Error {
+    const n = e.code !== undefined ? errnoByName(e.code) : undefined;
+    return n !== undefined ? new Errno(n, 'bind', detail) : e;
+  }
+
+  private listenTcp(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const s = this.newListener();
+      s.once('error', (e: NodeJS.ErrnoException) => reject(this.bindError(e, this.url)));
+      s.listen({ host, port, exclusive: true }, () => {
+        this.listener = s;
+        const a = s.address() as net.AddressInfo;
+        this.url = formatRumpUrl({ kind: 'tcp', host, port: a.port });
+        resolve();
+      });
+    });
+  }
+
+  private listenUnix(path: string, mayReclaim: boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const s = this.newListener();
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EADDRINUSE' && mayReclaim) {
+          this.reclaim(path).then(() => this.listenUnix(path, false).then(resolve, reject), reject);
+        } else {
+          reject(this.bindError(e, this.url));
+        }
+      });
+      s.once('listening', () => {
+        // The umask below already made it 0700; 0600 is the conventional mode.
+        // This runs before the first accept, so nobody got in in between.
+        try {
+          chmodSync(path, SOCKET_MODE);
+        } catch (e) {
+          s.close();
+          reject(this.bindError(e as NodeJS.ErrnoException, this.url));
+          return;
+        }
+        this.listener = s;
+        resolve();
+      });
+      // bind(2) happens inside listen(); with umask 077 the socket is never
+      // reachable by others, not even for the moment before chmod.
+      let oldMask: number | null = null;
+      try {
+        oldMask = process.umask(0o077);
+      } catch {
+        // worker threads cannot change the umask; chmod alone closes the gap.
+      }
+      try {
+        s.listen(path);
+      } finally {
+        if (oldMask !== null) process.umask(oldMask);
+      }
+    });
+  }
+
+  /**
+   * A socket file is in the way. If a server answers on it, it is live and
+   * ours must not start; if nothing does, it was left by a server that died
+   * and is removed. Anything that is not a socket is never removed.
+   */
+  private reclaim(path: string): Promise<void> {
+    let isSocket = false;
+    try {
+      isSocket = lstatSync(path).isSocket();
+    } catch {
+      return Promise.resolve(); // gone meanwhile: just try again
+    }
+    if (!isSocket) {
+      return Promise.reject(new Errno(EADDRINUSE, 'bind', `${this.url}: the path exists and is not a socket`));
+    }
+    return new Promise((resolve, reject) => {
+      const probe = net.connect(path);
+      probe.once('connect', () => {
+        probe.destroy();
+        reject(new Errno(EADDRINUSE, 'bind', `${this.url}: a rump server is already listening there`));
+      });
+      probe.once('error', (e: NodeJS.ErrnoException) => {
+        probe.destroy();
+        if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') {
+          try {
+            unlinkSync(path);
+          } catch {
+            // someone else removed it first
+          }
+          this.log(`removed stale socket ${path}`);
+          resolve();
+        } else {
+          reject(this.bindError(e, this.url));
+        }
+      });
+    });
+  }
+
+  /** Stop accepting and remove the socket file (idempotent). */
+  private stopListening(): void {
+    const s = this.listener;
+    if (s === null) return;
+    this.listener = null;
+    // Calls back once the connections it accepted have ended too (close() ends them).
+    this.listenerClosed = new Promise<void>((resolve) => s.close(() => resolve()));
+    if (this.addr.kind === 'unix') {
+      // libuv removes the socket when the handle closes; make sure of it.
+      try {
+        unlinkSync(this.addr.path);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closing === null) {
+      this.closing = (async () => {
+        this.stopListening();
+        const conns = [...this.conns];
+        for (const c of conns) c.finish();
+        await Promise.all(conns.map((c) => c.gone));
+        await this.listenerClosed;
+      })();
+    }
+    return this.closing;
+  }
+}
+
+/**
+ * Serve `kernel` on `url` (rump_sp(7)). Resolves once it listens; rejects
+ * with an Errno (EADDRINUSE when a live server already has the socket,
+ * EACCES, ...) or an Error for a bad URL.
+ */
+export async function startRumpServer(kernel: Kernel, url: string, opts: RumpServerOptions = {}): Promise<RumpServer> {
+  const server = new Server(kernel, parseRumpUrl(url), opts);
+  await server.listen();
+  return server;
+}
