@@ -22,7 +22,7 @@ import { EADDRNOTAVAIL, strerror } from '../kern/errno.js';
 import type { IfInfo } from '../net/ioctl.js';
 import {
   IFF_BROADCAST, IFF_DEBUG, IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_NAMES, IFF_NOARP, IFF_UP,
-} from '../net/if.js';
+} from '../net/interface.js';
 import { classfulPrefixLen, formatInAddr, formatMaskHex, parseInAddr, parseInAddrPrefix, prefixToMask } from '../net/wire/inaddr.js';
 import {
   err, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,

@@ -19,7 +19,7 @@
  */
 import { ENOSYS } from '../kern/errno.js';
 import type { IfInfo, RouteInfo } from '../net/ioctl.js';
-import { IFF_UP } from '../net/if.js';
+import { IFF_UP } from '../net/interface.js';
 import { formatNetShort, parseInAddr } from '../net/wire/inaddr.js';
 import {
   errText, errnoOf, errx, exit, formatRouteTable, getopt, guard, padLeft, padRight, plural, runIfMain,

@@ -5,7 +5,7 @@
  * as ifconfig does, and closes it again.
  */
 import { AF_INET, SOCK_DGRAM, type Sys } from '../kern/sys.js';
-import { IFF_UP } from './if.js';
+import { IFF_UP } from './interface.js';
 import type { RtMsg } from './ioctl.js';
 
 /** The calls of `Sys` that netconfig needs (a RemoteSys fits too). */

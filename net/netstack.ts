@@ -7,7 +7,7 @@
  */
 import { SlotKey, type Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
-import { IfTable, type Ifnet } from './if.js';
+import { IfTable, type Ifnet } from './interface.js';
 import { RouteTable } from './route.js';
 import type { InAddrInfo } from './ioctl.js';
 

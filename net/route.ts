@@ -7,7 +7,7 @@
  *
  * IPv4 addresses are unsigned 32-bit numbers.
  */
-import type { Ifnet } from './if.js';
+import type { Ifnet } from './interface.js';
 import { Errno, EEXIST, ESRCH, EINVAL } from '../kern/errno.js';
 
 export const RTF_UP = 0x1;

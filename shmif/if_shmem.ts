@@ -17,7 +17,7 @@ import type { Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
 import { Errno, EBUSY, EINVAL, EIO, ENXIO, ENOEXEC, EOPNOTSUPP, errnoByName } from '../kern/errno.js';
 import type { BusMapping } from '../hypercall/types.js';
-import { Ifnet, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, type IfDriver, type IfTable } from '../net/if.js';
+import { Ifnet, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, type IfDriver, type IfTable } from '../net/interface.js';
 import { etherIfattach, randomMac } from '../net/if/ether.js';
 import type { NetStack } from '../net/netstack.js';
 import { BUS_SIZE, BusReader, BusWriter, busAttach, busWakeup } from './bus.js';

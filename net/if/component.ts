@@ -4,7 +4,7 @@
  */
 import { registerComponent, InitLevel } from '../../kern/component.js';
 import type { Kernel } from '../../kern/kernel.js';
-import { IFF_UP } from '../if.js';
+import { IFF_UP } from '../interface.js';
 import { netstack } from '../netstack.js';
 import { loopAttach } from './loop.js';
 

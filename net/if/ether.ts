@@ -8,7 +8,7 @@
 import type { Mbuf } from '../../kern/mbuf.js';
 import { M_BCAST, M_MCAST } from '../../kern/mbuf.js';
 import { ENOBUFS, ENETDOWN, EWOULDBLOCK } from '../../kern/errno.js';
-import { Ifnet, IFF_PROMISC, IFF_RUNNING, IFF_UP, TAP_IN, TAP_OUT } from '../if.js';
+import { Ifnet, IFF_PROMISC, IFF_RUNNING, IFF_UP, TAP_IN, TAP_OUT } from '../interface.js';
 import type { NetStack } from '../netstack.js';
 import {
   ETHER_HDR_LEN, etherType, etherWriteHeader, macEquals, macIsBroadcast, macIsMulticast,

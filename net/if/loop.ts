@@ -6,7 +6,7 @@
 import type { Mbuf } from '../../kern/mbuf.js';
 import { M_LOOP } from '../../kern/mbuf.js';
 import { ENETDOWN } from '../../kern/errno.js';
-import { Ifnet, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP, TAP_OUT, type IfDriver } from '../if.js';
+import { Ifnet, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP, TAP_OUT, type IfDriver } from '../interface.js';
 import type { NetStack } from '../netstack.js';
 
 /** lo0's MTU as NetBSD sets it (LOMTU). */

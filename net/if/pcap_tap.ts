@@ -6,7 +6,7 @@
  *   const cap = pcapCapture(ifp);  ...  writeFileSync('x.pcap', cap.bytes()); cap.detach();
  */
 import { PcapWriter, PCAP_LINKTYPE_ETHERNET, type PcapWriterOptions } from '../wire/pcap.js';
-import type { Ifnet, IfTap } from '../if.js';
+import type { Ifnet, IfTap } from '../interface.js';
 
 export interface PcapCapture {
   readonly writer: PcapWriter;

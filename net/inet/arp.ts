@@ -19,7 +19,7 @@ import { SlotKey } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import { Errno, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
 import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
-import { IFF_LOOPBACK, IFF_RUNNING, IFF_UP, type Ifnet } from '../if.js';
+import { IFF_LOOPBACK, IFF_RUNNING, IFF_UP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
 import type { ArpInfo, ArpMsg } from '../ioctl.js';
 import { RTF_GATEWAY, RTF_LOCAL } from '../route.js';

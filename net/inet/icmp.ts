@@ -12,7 +12,7 @@
 import { SlotKey } from '../../kern/kernel.js';
 import { ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, ENOPROTOOPT } from '../../kern/errno.js';
 import { M_BCAST, M_LOOP, M_MCAST, type Mbuf } from '../../kern/mbuf.js';
-import { IFF_LOOPBACK, type Ifnet } from '../if.js';
+import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import {
   ICMP_ECHO, ICMP_ECHOREPLY, ICMP_HDR_LEN, ICMP_MAXTYPE, ICMP_MINLEN, ICMP_PARAMPROB, ICMP_REDIRECT,
   ICMP_SOURCEQUENCH, ICMP_TIMXCEED, ICMP_TSLEN, ICMP_TSTAMP, ICMP_TSTAMPREPLY, ICMP_UNREACH,

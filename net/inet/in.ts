@@ -14,7 +14,7 @@
  *   interface detach → inIfDetach: every address, route and ARP entry of it.
  */
 import { Errno, EADDRNOTAVAIL, EEXIST, EINVAL, ENOTTY } from '../../kern/errno.js';
-import { IFF_BROADCAST, IFF_LOOPBACK, IFF_NOARP, IFF_UP, type Ifnet } from '../if.js';
+import { IFF_BROADCAST, IFF_LOOPBACK, IFF_NOARP, IFF_UP, type Ifnet } from '../interface.js';
 import type { InAddrInfo } from '../ioctl.js';
 import { Rtentry, RTF_CONNECTED, RTF_HOST, RTF_LOCAL, RTF_UP } from '../route.js';
 import {

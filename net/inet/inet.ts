@@ -11,7 +11,7 @@
  */
 import { SlotKey, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import type { Ifnet } from '../if.js';
+import type { Ifnet } from '../interface.js';
 import type { NetStack } from '../netstack.js';
 import { InPcbTable } from './in_pcb.js';
 

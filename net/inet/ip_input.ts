@@ -13,7 +13,7 @@
  */
 import { M_BCAST, M_LOOP, M_MCAST, type Mbuf } from '../../kern/mbuf.js';
 import { INET, type Inet } from './inet.js';
-import { IFF_LOOPBACK, type Ifnet } from '../if.js';
+import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import { RTF_BLACKHOLE, RTF_REJECT } from '../route.js';
 import {
   ICMP_PARAMPROB, ICMP_PARAMPROB_ERRATPTR, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_HOST,

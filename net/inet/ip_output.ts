@@ -15,7 +15,7 @@
 import { EACCES, EADDRNOTAVAIL, EHOSTUNREACH, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
 import { M_BCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET } from '../../kern/sys.js';
-import { IFF_BROADCAST, IFF_LOOPBACK, type Ifnet } from '../if.js';
+import { IFF_BROADCAST, IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import { Rtentry, RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT, RTF_UP } from '../route.js';
 import { INADDR_LOOPBACK, inAddrIsLoopback } from '../wire/inaddr.js';
 import {

@@ -12,7 +12,7 @@
 import { Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { MSG_DONTROUTE, SOCK_RAW, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
-import { ifioctl } from '../ifioctl.js';
+import { ifioctl } from '../interface_ioctl.js';
 import {
   PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SOL_SOCKET, SS_CANTRCVMORE, SS_ISCONNECTED, type Protosw,
   type Socket,

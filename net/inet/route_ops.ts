@@ -15,7 +15,7 @@
  * kernel's answer to RTM_GET does.
  */
 import { Errno, EINVAL, ENETUNREACH, ENXIO, ESRCH } from '../../kern/errno.js';
-import { IFF_LOOPBACK, type Ifnet } from '../if.js';
+import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import type { RouteInfo, RtMsg } from '../ioctl.js';
 import {
   Rtentry, RTF_BLACKHOLE, RTF_CONNECTED, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_PROTO1, RTF_PROTO2,

@@ -12,7 +12,7 @@
 import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
-import { ifioctl } from '../ifioctl.js';
+import { ifioctl } from '../interface_ioctl.js';
 import {
   PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET, SS_ISBOUND,
   SS_ISCONNECTED, SS_CANTRCVMORE, type Protosw, type Socket,

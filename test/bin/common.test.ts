@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSimHost } from '../../hypercall/sim.js';
 import { bootKernel } from '../../kern/init.js';
-import { IFF_NAMES } from '../../net/if.js';
+import { IFF_NAMES } from '../../net/interface.js';
 import { startRumpServer } from '../../sysproxy/server.js';
 import { formatBits, getopt, parseCDouble, parseCInt, parseMask } from '../../bin/common.js';
 import { main as sysctl } from '../../bin/rump.sysctl.js';

@@ -9,7 +9,7 @@ import { Errno, ENOSYS } from '../../kern/errno.js';
 import type { IfInfo, RouteInfo } from '../../net/ioctl.js';
 import {
   IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFF_UP,
-} from '../../net/if.js';
+} from '../../net/interface.js';
 import { RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_STATIC, RTF_UP } from '../../net/route.js';
 import type { SysLike, ToolIO, ToolMain } from '../../bin/common.js';
 

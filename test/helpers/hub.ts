@@ -17,7 +17,7 @@
 import { ENXIO } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import { Ifnet, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER, type IfDriver } from '../../net/if.js';
+import { Ifnet, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER, type IfDriver } from '../../net/interface.js';
 import { etherIfattach } from '../../net/if/ether.js';
 import { netstack } from '../../net/netstack.js';
 

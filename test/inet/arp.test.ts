@@ -9,7 +9,7 @@
 import test from 'ava';
 import { EHOSTDOWN, EHOSTUNREACH } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
-import { IFF_UP } from '../../net/if.js';
+import { IFF_UP } from '../../net/interface.js';
 import { netstack } from '../../net/netstack.js';
 import { ARP_MAXHOLD } from '../../net/inet/arp.js';
 import { ICMP_ECHOREPLY } from '../../net/wire/icmp.js';

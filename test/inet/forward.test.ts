@@ -11,7 +11,7 @@
  */
 import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
-import { ifioctl } from '../../net/ifioctl.js';
+import { ifioctl } from '../../net/interface_ioctl.js';
 import { inet } from '../../net/inet/inet.js';
 import { IP_RAWOUTPUT, ipOutput } from '../../net/inet/ip_output.js';
 import { netstack } from '../../net/netstack.js';

@@ -10,7 +10,7 @@
 import test from 'ava';
 import { EACCES, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
-import { IFF_UP } from '../../net/if.js';
+import { IFF_UP } from '../../net/interface.js';
 import { inet } from '../../net/inet/inet.js';
 import { IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF, inSelectSrc, ipOutput } from '../../net/inet/ip_output.js';
 import { netstack } from '../../net/netstack.js';

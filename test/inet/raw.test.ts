@@ -21,7 +21,7 @@ import { Errno } from '../../kern/errno.js';
 import { AF_INET, AF_UNSPEC, MSG_DONTWAIT, SOCK_DGRAM, SOCK_RAW, type Sockaddr } from '../../kern/sys.js';
 import { inet } from '../../net/inet/inet.js';
 import { IP_HDRINCL, IP_TOS, IP_TTL } from '../../net/inet/in_pcb.js';
-import { TAP_OUT } from '../../net/if.js';
+import { TAP_OUT } from '../../net/interface.js';
 import { inCksum } from '../../net/wire/cksum.js';
 import {
   ICMP_ECHO, ICMP_ECHOREPLY, ICMP_UNREACH, ICMP_UNREACH_PROTOCOL, icmpCode, icmpId, icmpSeq, icmpSetChecksum, icmpType,

@@ -10,7 +10,7 @@
 import test from 'ava';
 import { EHOSTUNREACH, ENETUNREACH } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
-import { ifioctl } from '../../net/ifioctl.js';
+import { ifioctl } from '../../net/interface_ioctl.js';
 import type { IfInfo, RouteInfo } from '../../net/ioctl.js';
 import { netstack } from '../../net/netstack.js';
 import { RTF_BLACKHOLE, RTF_LETTERS, RTF_NAMES, RTF_REJECT } from '../../net/route.js';

@@ -24,7 +24,7 @@ import { POLLERR, POLLIN } from '../../kern/select.js';
 import { inet } from '../../net/inet/inet.js';
 import { IP_HDRINCL } from '../../net/inet/in_pcb.js';
 import { MSG_TRUNC, SO_ERROR, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from '../../net/socket.js';
-import { TAP_OUT } from '../../net/if.js';
+import { TAP_OUT } from '../../net/interface.js';
 import { IPPROTO_IP, IPPROTO_UDP, ipWriteHeader } from '../../net/wire/ipv4.js';
 import { udpSetChecksum, udpSum, udpWriteHeader } from '../../net/wire/udp.js';
 import { parseInAddr } from '../../net/wire/inaddr.js';

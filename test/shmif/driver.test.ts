@@ -12,8 +12,8 @@ import { createSimHost } from '../../hypercall/sim.js';
 import { bootKernel } from '../../kern/init.js';
 import { Errno, EBUSY, ENXIO, ENOEXEC, EINVAL, EEXIST } from '../../kern/errno.js';
 import { netstack } from '../../net/netstack.js';
-import { ifioctl } from '../../net/ifioctl.js';
-import { IFF_UP, IFF_BROADCAST, IFF_SIMPLEX, IFF_MULTICAST, IFF_RUNNING, type Ifnet } from '../../net/if.js';
+import { ifioctl } from '../../net/interface_ioctl.js';
+import { IFF_UP, IFF_BROADCAST, IFF_SIMPLEX, IFF_MULTICAST, IFF_RUNNING, type Ifnet } from '../../net/interface.js';
 import { dumpBus } from '../../shmif/dumpbus.js';
 import { BUS_SIZE } from '../../shmif/bus.js';
 

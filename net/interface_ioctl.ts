@@ -4,7 +4,7 @@
  * passed to the family that registered them (in_control for SIOCAIFADDR).
  */
 import { Errno, EINVAL, EOPNOTSUPP, ENOTTY } from '../kern/errno.js';
-import type { Ifnet } from './if.js';
+import type { Ifnet } from './interface.js';
 import type { NetStack } from './netstack.js';
 import type { IfInfo } from './ioctl.js';
 
