@@ -55,4 +55,5 @@ export { NetConfig } from './net/netconfig.js';
 export type * from './net/ioctl.js';
 export { createNodeHost, createSimHost, SimHost, NodeHost, BootParamError } from './hypercall/index.js';
 export type { Hypercall, BootParams, BusMapping } from './hypercall/types.js';
-export { rumpClient } from './sysproxy/client.js';
+export { rumpClient, type RumpClient, type RemoteSys } from './sysproxy/client.js';
+export { startRumpServer, type RumpServer } from './sysproxy/server.js';

@@ -23,6 +23,7 @@ import {
   errnoFromPayload, frameTypeName, parseServerHello, type Banner, type FrameSink, type HaltOptions, type SyscallName,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
+import { NetConfig } from '../net/netconfig.js';
 
 /**
  * The system calls of a remote kernel: the same names, arguments and results
@@ -34,6 +35,8 @@ export interface RemoteSys extends Pick<Sys, SyscallName> {}
 export interface RumpClient {
   /** The remote kernel's system calls. */
   readonly sys: RemoteSys;
+  /** buildrump's netconfig calls on the remote kernel, as `kernel.netconfig` in-process. */
+  readonly netconfig: NetConfig;
   /** What the server said about itself when we connected. */
   readonly banner: Banner;
   /** The server's URL (unix paths absolute). */
@@ -66,6 +69,10 @@ const DATA_ARG: Partial<Record<SyscallName, number>> = { write: 1, send: 1, send
 
 class Client implements FrameSink, RumpClient {
   readonly sys: RemoteSys;
+  private netconfigCache: NetConfig | null = null;
+  get netconfig(): NetConfig {
+    return (this.netconfigCache ??= new NetConfig(this.sys));
+  }
   banner!: Banner;
   corked = false;
   private readonly reader = new FrameReader(this);
