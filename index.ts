@@ -13,11 +13,16 @@ import './net/components.js';
 import './net/if/component.js';
 import './net/inet/component.js';
 import './shmif/component.js';
+import './net/if/virt_component.js';
 import { bootKernel } from './kern/init.js';
 import type { Kernel } from './kern/kernel.js';
 import type { Hypercall } from './hypercall/types.js';
 import { createNodeHost } from './hypercall/node.js';
 import { NetConfig } from './net/netconfig.js';
+import { kernelHandleEnv } from './net/node/handle.js';
+import { hostLookup4 } from './sysproxy/client.js';
+import { createNet, type NetModule } from './net/node/net.js';
+import { createDgram, type DgramModule } from './net/node/dgram.js';
 
 export interface RumpInitOptions {
   /** Components to link (NetBSD spellings accepted: `rumpnet_shmif`). Default: net, net_net, net_netinet, net_shmif. */
@@ -28,8 +33,11 @@ export interface RumpInitOptions {
   host?: Hypercall;
 }
 
-/** A booted kernel with buildrump's netconfig calls attached. */
-export type RumpKernel = Kernel & { readonly netconfig: NetConfig };
+/**
+ * A booted kernel with buildrump's netconfig calls attached, and Node's
+ * `net` and `dgram` modules on its sockets (`k.net.createServer()`, ...).
+ */
+export type RumpKernel = Kernel & { readonly netconfig: NetConfig; readonly net: NetModule; readonly dgram: DgramModule };
 
 export const DEFAULT_COMPONENTS = ['net', 'net_net', 'net_netinet', 'net_shmif'] as const;
 
@@ -37,7 +45,10 @@ export const DEFAULT_COMPONENTS = ['net', 'net_net', 'net_netinet', 'net_shmif']
 export async function rumpInit(opts: RumpInitOptions = {}): Promise<RumpKernel> {
   const host = opts.host ?? createNodeHost();
   const k = bootKernel({ components: opts.components ?? DEFAULT_COMPONENTS, env: opts.env ?? {}, host });
-  return Object.assign(k, { netconfig: new NetConfig(k.sys) });
+  // Host names resolve as the host resolves them (IPv4: the kernel's family);
+  // a simulated host keeps to address literals, so runs stay reproducible.
+  const env = { ...kernelHandleEnv(k), lookup: host.kind === 'node' ? hostLookup4 : undefined };
+  return Object.assign(k, { netconfig: new NetConfig(k.sys), net: createNet(env), dgram: createDgram(env) });
 }
 
 export { Kernel } from './kern/kernel.js';
@@ -53,7 +64,9 @@ export { POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL } from './kern/select.js';
 export * from './net/socket.js';
 export { NetConfig } from './net/netconfig.js';
 export type * from './net/ioctl.js';
-export { createNodeHost, createSimHost, SimHost, NodeHost, BootParamError } from './hypercall/index.js';
-export type { Hypercall, BootParams, BusMapping } from './hypercall/types.js';
+export { createNodeHost, createSimHost, SimHost, SimTap, NodeHost, BootParamError } from './hypercall/index.js';
+export type { Hypercall, BootParams, BusMapping, TapBatch, TapDevice, TapOpenOptions } from './hypercall/types.js';
 export { rumpClient, type RumpClient, type RemoteSys } from './sysproxy/client.js';
 export { startRumpServer, type RumpServer } from './sysproxy/server.js';
+export type { NetModule, NetSocket, NetServer } from './net/node/net.js';
+export type { DgramModule, DgramSocket } from './net/node/dgram.js';

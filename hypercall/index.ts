@@ -4,7 +4,7 @@
  * network on a virtual clock.
  */
 
-export type { BootParams, BusMapping, HostTimer, Hypercall } from './types.js';
+export type { BootParams, BusMapping, HostTimer, Hypercall, TapBatch, TapDevice, TapOpenOptions } from './types.js';
 export {
   BootParamError,
   DEFAULT_NCPU,
@@ -13,5 +13,5 @@ export {
   parseNcpu,
   parseVerbose,
 } from './params.js';
-export { NodeHost, createNodeHost, type NodeHostOptions } from './node.js';
-export { SimHost, createSimHost, type SimHostOptions } from './sim.js';
+export { NodeHost, NodeTapDevice, TAP_MAX_FRAME, createNodeHost, type NodeHostOptions } from './node.js';
+export { SimHost, SimTap, SimTapDevice, SIM_TAP_QUEUE, createSimHost, type SimHostOptions } from './sim.js';

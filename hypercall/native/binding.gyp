@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "rumpnet_native",
-      "sources": ["src/addon.cc"],
+      "sources": ["src/addon.cc", "src/tap.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # napi_detach_arraybuffer needs N-API 7; 8 is in every Node >= 12.22.
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

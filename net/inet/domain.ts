@@ -21,6 +21,9 @@ import { IPPORT_RESERVED } from './in_pcb.js';
 import type { Inet } from './inet.js';
 import { RawUsrreqs } from './raw_ip.js';
 import { UdpUsrreqs, udpCtlinput, udpInput } from './udp.js';
+import { tcpInput } from './tcp/input.js';
+import { tcpCtlinput, tcpPcbList } from './tcp/subr.js';
+import { TcpUsrreqs, tcpAttach, tcpDropCommand } from './tcp/usrreq.js';
 
 /* Flags NetBSD lets socket(2) or into the type (sys/socket.h). */
 export const SOCK_CLOEXEC = 0x10000000;
@@ -102,18 +105,28 @@ export function inetDomain(inet: Inet): InetDomain {
 }
 
 /**
- * Register AF_INET: the domain, UDP in the IP protocol switch, and the
- * sysctls of the transport side (net.inet.udp.*, and the ephemeral port
- * range net.inet.ip.anonportmin/anonportmax unless the IP side made them).
+ * Register AF_INET: the domain, UDP and TCP in the IP protocol switch, and
+ * the sysctls of the transport side (net.inet.udp.*, net.inet.tcp.*, and
+ * the ephemeral port range net.inet.ip.anonportmin/anonportmax unless the
+ * IP side made them).
  */
 export function inetDomainAttach(inet: Inet): void {
   const k = inet.kernel;
   inet.protox[IPPROTO_UDP] = udpInput;
   inet.ctlinput[IPPROTO_UDP] = udpCtlinput;
-  k.domains.set(AF_INET, new InetDomain(inet));
-  // netstat -a reads the PCBs (NetBSD: sysctl net.inet.udp.pcblist).
+  const domain = new InetDomain(inet);
+  k.domains.set(AF_INET, domain);
+  // TCP (net/inet/tcp/): its state, sysctls, and its place in both switches.
+  const tcp = tcpAttach(inet);
+  domain.addProtosw(new TcpUsrreqs(tcp));
+  inet.protox[IPPROTO_TCP] = tcpInput;
+  inet.ctlinput[IPPROTO_TCP] = tcpCtlinput;
+  k.sys.extend('tcpdrop', (arg: unknown) => tcpDropCommand(tcp, arg));
+  // netstat -a reads the PCBs (NetBSD: sysctl net.inet.{tcp,udp}.pcblist),
+  // TCP first as NetBSD lists them, with each connection's state.
   k.sys.extend('pcblist', () => {
-    const out: Array<{ proto: string; laddr: string; lport: number; faddr: string; fport: number; recvQ: number; sendQ: number }> = [];
+    const out: Array<{ proto: string; laddr: string; lport: number; faddr: string; fport: number; recvQ: number; sendQ: number; state?: string }> = [];
+    out.push(...tcpPcbList(tcp));
     for (const inp of inet.udbtable.all) {
       const so = inp.so;
       out.push({

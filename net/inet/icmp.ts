@@ -220,10 +220,11 @@ export function icmpInput(inet: Inet, m: Mbuf, hlen: number): void {
         st.badcode++;
         break;
       }
-      // A TTL or reassembly timer expiring on the way is a soft error
-      // (RFC 1122 4.2.3.9): NetBSD's inetctlerrmap maps it to 0, so sockets
-      // are not told.
-      errno = 0;
+      // Passed up as EHOSTUNREACH with the ICMP type and code (the quoted
+      // datagram follows the 8-byte ICMP header): each protocol decides. UDP
+      // ignores it, as NetBSD's inetctlerrmap does; TCP treats it as FreeBSD
+      // does (a hard error while connecting, RFC 1122 4.2.3.9).
+      errno = EHOSTUNREACH;
       break;
     case ICMP_PARAMPROB:
       if (code > 1) {

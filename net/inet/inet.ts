@@ -14,6 +14,7 @@ import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
 import type { NetStack } from '../netstack.js';
 import { InPcbTable } from './in_pcb.js';
+import type { Tcp } from './tcp/var.js';
 
 /** An IPv4 address on an interface (struct in_ifaddr). Addresses are u32. */
 export class InIfaddr {
@@ -46,6 +47,10 @@ export type ProtoInput = (inet: Inet, m: Mbuf, hlen: number) => void;
  * with `mtu` for fragmentation needed), addresses and ports from the quoted
  * header.
  */
+/*
+ * (The ICMP header is the 8 bytes in front of `quotedOff` in `quoted`, so a
+ * protocol can tell a time-exceeded from a host-unreachable.)
+ */
 export type ProtoCtlInput = (inet: Inet, errno: number, src: number, dst: number, quoted: Uint8Array, quotedOff: number, quotedLen: number, mtu: number) => void;
 
 /** BSD's struct ipstat (netstat -s "ip:"). */
@@ -73,6 +78,63 @@ export class IcmpStat {
 export class UdpStat {
   ipackets = 0; hdrops = 0; badsum = 0; badlen = 0; noport = 0; noportbcast = 0; fullsock = 0;
   pcbhashmiss = 0; opackets = 0;
+}
+
+/**
+ * struct tcpstat (BSD names without the tcps_ prefix; netstat -s "tcp:").
+ * Every drop on the TCP input path bumps one of these.
+ */
+export class TcpStat {
+  connattempt = 0; accepts = 0; connects = 0; drops = 0; conndrops = 0; closed = 0;
+  segstimed = 0; rttupdated = 0; delack = 0; timeoutdrop = 0; rexmttimeo = 0;
+  persisttimeo = 0; keeptimeo = 0; keepprobe = 0; keepdrops = 0;
+  sndtotal = 0; sndpack = 0; sndbyte = 0; sndrexmitpack = 0; sndrexmitbyte = 0;
+  sndacks = 0; sndprobe = 0; sndurg = 0; sndwinup = 0; sndctrl = 0;
+  rcvtotal = 0; rcvpack = 0; rcvbyte = 0; rcvbadsum = 0; rcvbadoff = 0; rcvshort = 0;
+  rcvduppack = 0; rcvdupbyte = 0; rcvpartduppack = 0; rcvpartdupbyte = 0;
+  rcvoopack = 0; rcvoobyte = 0; rcvpackafterwin = 0; rcvbyteafterwin = 0;
+  rcvafterclose = 0; rcvwinprobe = 0; rcvdupack = 0; rcvacktoomuch = 0;
+  rcvackpack = 0; rcvackbyte = 0; rcvwinupd = 0; pawsdrop = 0;
+  predack = 0; preddat = 0; persistdrops = 0; badsyn = 0;
+  /** Segments for no connection or listener (tcps_noport). */
+  noport = 0;
+  /** Exact-match lookups that missed and fell back to the listeners (tcps_pcbhashmiss). */
+  pcbhashmiss = 0;
+  /** Segments with malformed options, dropped. */
+  rcvbadopt = 0;
+  /** Segments that were not acceptable (RFC 9293 §3.10.7.4) or otherwise dropped after an ACK. */
+  rcvnotacceptable = 0;
+  /** Connections whose path MTU an ICMP "fragmentation needed" lowered. */
+  mturesent = 0;
+  /** Fast retransmits (3 dup ACKs or SACK loss detection). */
+  fastrexmit = 0;
+  /** Limited transmit segments sent (RFC 3042). */
+  limitedtransmit = 0;
+  /** NewReno partial ACKs (RFC 6582). */
+  newreno_partialack = 0;
+  sc_added = 0; sc_completed = 0; sc_timed_out = 0; sc_overflowed = 0; sc_reset = 0;
+  sc_unreach = 0; sc_bucketoverflow = 0; sc_aborted = 0; sc_dupesyn = 0; sc_dropped = 0;
+  sc_collisions = 0; sc_retransmitted = 0; sc_delayed_free = 0; sc_sendcookie = 0;
+  sc_recvcookie = 0;
+  /** Cookies that did not validate (FreeBSD tcps_sc_spurcookie). */
+  sc_badcookie = 0;
+  sack_recovery_episode = 0; sack_rexmits = 0; sack_rexmit_bytes = 0; sack_rcv_blocks = 0;
+  sack_send_blocks = 0;
+  /** D-SACK blocks received (RFC 2883). */
+  dsack_rcv = 0;
+  /** Challenge ACKs sent (RFC 5961 §3, §4) and those the rate limit held back. */
+  challenge_ack = 0;
+  challenge_ack_limited = 0;
+  /** RSTs sent and RSTs not sent because of rate limiting or blackhole. */
+  sndrst = 0;
+  rstlimited = 0;
+  /** Segments for a TIME_WAIT connection acknowledged or dropped there. */
+  tw_acks = 0;
+  /** TIME_WAIT connections reopened by a new SYN (RFC 6191) or recycled by a connect. */
+  tw_reuse = 0;
+  /** ICMP errors acted on and ignored (quoted sequence not SND.UNA, RFC 5927). */
+  icmp_honoured = 0;
+  icmp_ignored = 0;
 }
 
 /** ARP counters (NetBSD arpstat). */
@@ -122,6 +184,12 @@ export class Inet {
   readonly udbtable: InPcbTable = new InPcbTable(this);
   /** Raw IP sockets' PCBs (rawcbtable). */
   readonly rawcbtable: InPcbTable = new InPcbTable(this);
+  /** TCP's PCBs (tcbtable): the TCP port namespace. */
+  readonly tcbtable: InPcbTable = new InPcbTable(this);
+  /** BSD's tcpstat. */
+  readonly tcpstat = new TcpStat();
+  /** TCP's per-kernel state (tunables, SYN cache, keys), set by tcpAttach. */
+  tcp: Tcp | null = null;
 
   constructor(
     readonly kernel: Kernel,

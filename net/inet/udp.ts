@@ -9,6 +9,7 @@
  *   out: Socket.sendto → UdpUsrreqs.send → udpOutput → ipOutput
  *   err: icmp input → inet.ctlinput[17] = udpCtlinput → table.notify → so_error
  */
+import { ICMP_TIMXCEED } from '../wire/icmp.js';
 import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
@@ -160,6 +161,9 @@ function udpInputBroadcast(inet: Inet, m: Mbuf, hlen: number, ulen: number, src:
  */
 export function udpCtlinput(inet: Inet, errno: number, src: number, dst: number, quoted: Uint8Array, quotedOff: number, quotedLen: number, _mtu: number): void {
   if (errno === 0) return;
+  // Time exceeded is transient (RFC 1122 4.2.3.9); NetBSD's inetctlerrmap
+  // does not report it to sockets. The ICMP header sits just before the quote.
+  if (quotedOff >= 8 && quoted[quotedOff - 8] === ICMP_TIMXCEED) return;
   const table = inet.udbtable;
   if (errno === EHOSTDOWN) {
     table.notifyAll(dst, errno);

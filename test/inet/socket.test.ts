@@ -61,8 +61,8 @@ test('socket(): the type and protocol pick UDP or raw; everything else fails as 
     [SOCK_RAW, 255, 'ok'],
     [SOCK_RAW, 256, 'EPROTONOSUPPORT'],
     [SOCK_RAW, -1, 'EPROTONOSUPPORT'],
-    [SOCK_STREAM, 0, 'EPROTONOSUPPORT'], // no TCP in the switch yet
-    [SOCK_STREAM, IPPROTO_TCP, 'EPROTONOSUPPORT'],
+    [SOCK_STREAM, 0, 'ok'], // TCP
+    [SOCK_STREAM, IPPROTO_TCP, 'ok'],
     [SOCK_STREAM, IPPROTO_UDP, 'EPROTONOSUPPORT'],
     [5, 0, 'EPROTOTYPE'], // SOCK_SEQPACKET: no such type in AF_INET
     [99, 0, 'EPROTOTYPE'],

@@ -14,9 +14,10 @@
 // name, `errno` its negative number, `syscall`, `path`), so callers handle
 // `err.code === 'EACCES'` exactly as they would from `fs`.
 //
-// Later: the TAP functions (open /dev/net/tun with IFF_TAP | IFF_NO_PI, a
-// non-blocking fd read through a uv_poll_t handle, batched reads and writes
-// on the main thread) are added here, next to the mapping code.
+// The TAP functions (tapOpen, tapReadStart, tapReadStop, tapWrite, tapClose:
+// /dev/net/tun with IFF_TAP | IFF_NO_PI, a non-blocking fd read through a
+// uv_poll_t handle, batched reads and writes on the main thread) live in
+// tap.cc and are registered by InitTap.
 
 #include <napi.h>
 #include <uv.h>
@@ -34,6 +35,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+namespace rumpnet {
+void InitTap(Napi::Env env, Napi::Object exports);
+}
 
 namespace {
 
@@ -218,7 +223,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cas32", Napi::Function::New(env, Cas32, "cas32"));
   exports.Set("store32", Napi::Function::New(env, Store32, "store32"));
   exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
-  // TAP: exports.Set("tapOpen", ...), tapRead/tapWrite/tapClose go here.
+  rumpnet::InitTap(env, exports);
   return exports;
 }
 

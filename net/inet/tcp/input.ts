@@ -1,0 +1,1174 @@
+/*
+ * TCP input (BSD netinet/tcp_input.c), RFC 9293 §3.10.7 "SEGMENT ARRIVES".
+ *
+ *   ipInput → inet.protox[6] = tcpInput
+ *     → tcpCheck (length, checksum, offset: each failure counted)
+ *     → options (tcpParseOptions into the kernel's reusable TcpOptions)
+ *     → PCB lookup: exact four-tuple (connHash), else a listener (bindHash)
+ *         none / CLOSED → RST (RFC 9293 §3.10.7.1)
+ *         LISTEN        → tcpInputListen: SYN → SYN cache; ACK → expand the
+ *                         cache entry (or a SYN cookie) into a connection
+ *         otherwise     → tcpDoSegment:
+ *             header prediction (pure ACK / pure in-order data)
+ *             SYN_SENT (§3.10.7.3)
+ *             RST, SYN (RFC 5961 §3, §4), PAWS (RFC 7323 §5), window trim
+ *             ACK: SYN_RECEIVED → ESTABLISHED, duplicate ACKs, fast
+ *               retransmit and recovery (RFC 5681, 6582, 6675, 3042), RTT,
+ *               the send buffer, FIN_WAIT/CLOSING/LAST_ACK/TIME_WAIT
+ *             window update, data (reassembly, SACK, delayed ACK), FIN
+ *             → tcpOutput for whatever is owed
+ *
+ * The segment's fields live in tcp.seg for the duration of one call; the
+ * mbuf is trimmed to the data and, if the data is kept, appended to the
+ * socket's receive buffer as is (no copy).
+ */
+import { ECONNREFUSED, ECONNRESET } from '../../../kern/errno.js';
+import { M_BCAST, M_LOOP, M_MCAST, type Mbuf } from '../../../kern/mbuf.js';
+import { SO_KEEPALIVE, SS_CANTRCVMORE } from '../../socket.js';
+import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
+import { ipDst, ipSrc } from '../../wire/ipv4.js';
+import {
+  TCP_HDR_MIN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, TcpCheck, tcpAck, tcpCheck, tcpDport, tcpFlags, tcpHlen,
+  tcpParseOptions, tcpSeq, tcpSport, tcpWin,
+} from '../../wire/tcp.js';
+import { INP_CONNECTED } from '../in_pcb.js';
+import type { Inet } from '../inet.js';
+import {
+  TCPS_CLOSED, TCPS_CLOSE_WAIT, TCPS_CLOSING, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1, TCPS_FIN_WAIT_2, TCPS_LAST_ACK,
+  TCPS_LISTEN, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpsHaveRcvdFin,
+} from './fsm.js';
+import { tcpOutput } from './output.js';
+import { DUP_THRESH, SackReceiver, SackScoreboard } from './sack.js';
+import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import {
+  tcpChallengeAck, tcpClose, tcpDrop, tcpDropWithReset, tcpMss, tcpRecvSpace, tcpSbDrop,
+} from './subr.js';
+import { tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt } from './timer.js';
+import {
+  ReassSeg, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_NEEDFIN, TF_NOOPT, TF_RCVD_SCALE, TF_RCVD_TSTMP,
+  TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TcpCb, type Tcp, type TcpSegment,
+} from './var.js';
+
+/** RFC 7323 §5.5: a ts_recent idle for 24 days is too old for PAWS. */
+const TCP_PAWS_IDLE = 24 * 24 * 60 * 60 * 1000;
+
+/** The timestamp clock (Tcp.tsNow) at host time `now`. */
+function tsAt(tcp: Tcp, now: number): number {
+  return Math.floor(now - tcp.kernel.bootTime) >>> 0;
+}
+
+/** TSTMP_LT: timestamps compare modulo 2^32 too (RFC 7323 §5.2). */
+function tstmpLt(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/** Outcome of the ACK and data steps, telling the tail what to do. */
+const DROP = 0;
+const DROP_AFTER_ACK = 1;
+const DROP_WITH_RESET = 2;
+const DONE = 3;
+
+/** inet.protox[IPPROTO_TCP]. `m` starts at the IP header; owns `m`. */
+export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
+  const tcp = inet.tcp;
+  const k = inet.kernel;
+  if (tcp === null) {
+    k.mbufs.free(m);
+    return;
+  }
+  const st = tcp.stat;
+  st.rcvtotal++;
+  const buf = m.buf;
+  const ipoff = m.off;
+  const toff = ipoff + hlen;
+  const len = m.len - hlen;
+  const src = ipSrc(buf, ipoff);
+  const dst = ipDst(buf, ipoff);
+  // Our own segments coming back through lo0 were checksummed by output a
+  // moment ago: like ipInput for the IP header, skip the sum (Linux treats
+  // loopback as CHECKSUM_UNNECESSARY) and check only the lengths.
+  const c = m.flags & M_LOOP ? tcpCheckLengths(buf, toff, len) : tcpCheck(buf, toff, len, src, dst);
+  if (c !== TcpCheck.Ok) {
+    if (c === TcpCheck.TooShort) st.rcvshort++;
+    else if (c === TcpCheck.BadSum) st.rcvbadsum++;
+    else st.rcvbadoff++;
+    k.mbufs.free(m);
+    return;
+  }
+  // RFC 1122 §4.2.3.10: TCP is unicast only.
+  if (m.flags & (M_BCAST | M_MCAST) || inAddrIsMulticast(dst) || dst === INADDR_BROADCAST) {
+    k.mbufs.free(m);
+    return;
+  }
+  const seg = tcp.seg;
+  const thlen = tcpHlen(buf, toff);
+  seg.src = src;
+  seg.dst = dst;
+  seg.sport = tcpSport(buf, toff);
+  seg.dport = tcpDport(buf, toff);
+  seg.seq = tcpSeq(buf, toff);
+  seg.ack = tcpAck(buf, toff);
+  seg.win = tcpWin(buf, toff);
+  seg.flags = tcpFlags(buf, toff);
+  seg.tlen = len - thlen;
+  seg.dataOff = toff + thlen;
+  if (thlen > TCP_HDR_MIN) {
+    seg.optsOk = tcpParseOptions(buf, toff + TCP_HDR_MIN, thlen - TCP_HDR_MIN, (seg.flags & TH_SYN) !== 0, seg.opts);
+    if (!seg.optsOk) st.rcvbadopt++;
+  } else {
+    seg.opts.reset();
+    seg.optsOk = true;
+  }
+  // From here on `m` holds only the data.
+  m.off = seg.dataOff;
+  m.len = seg.tlen;
+
+  const table = inet.tcbtable;
+  let inp = table.lookupConnect(src, seg.sport, dst, seg.dport);
+  let tp: TcpCb | null = null;
+  if (inp !== null) {
+    const p = inp.so.pcb;
+    tp = p instanceof TcpCb ? p : null;
+    // RFC 6191 / RFC 1122 §4.2.2.13: a new SYN may reopen a connection in
+    // TIME_WAIT when it is clearly newer (higher sequence, or timestamp).
+    if (tp !== null && tp.state === TCPS_TIME_WAIT && (seg.flags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN && twReopenable(tp, seg)) {
+      tcpClose(tp);
+      st.tw_reuse++;
+      tp = null;
+      inp = null;
+    }
+  }
+  if (inp === null) {
+    st.pcbhashmiss++;
+    inp = table.lookupBind(dst, seg.dport);
+    if (inp !== null) {
+      const p = inp.so.pcb;
+      tp = p instanceof TcpCb ? p : null;
+    }
+  }
+  if (tp === null || tp.state === TCPS_CLOSED || (inp !== null && inp.state !== INP_CONNECTED && tp.state !== TCPS_LISTEN)) {
+    st.noport++;
+    tcpDropWithReset(tcp, m, null);
+    return;
+  }
+  if (tp.state === TCPS_LISTEN) {
+    tcpInputListen(tcp, tp, m, seg);
+    return;
+  }
+  tcpDoSegment(tp, m, seg);
+}
+
+/** tcpCheck without the checksum: a whole header, a sane data offset. */
+function tcpCheckLengths(buf: Uint8Array, off: number, len: number): TcpCheck {
+  if (len < TCP_HDR_MIN || len > buf.length - off) return TcpCheck.TooShort;
+  const hlen = tcpHlen(buf, off);
+  if (hlen < TCP_HDR_MIN || hlen > len) return TcpCheck.BadOff;
+  return TcpCheck.Ok;
+}
+
+/**
+ * RFC 6191 §2 (and RFC 1122 §4.2.2.13): may this SYN reopen `tp`, now in
+ * TIME_WAIT? With timestamps, a newer TSval says so; with an equal one
+ * (the 1 ms clock has not ticked) or none, a sequence number above what
+ * the old incarnation used (RFC 6528's ISN clock runs at 4 µs).
+ */
+function twReopenable(tp: TcpCb, seg: TcpSegment): boolean {
+  const o = seg.opts;
+  if (tp.flags & TF_RCVD_TSTMP && o.tsPresent && o.tsVal !== tp.ts_recent) return tstmpLt(tp.ts_recent, o.tsVal);
+  return seqGt(seg.seq, tp.rcv_nxt);
+}
+
+/**
+ * A segment for a listening socket (FreeBSD tcp_input's LISTEN branch):
+ * an ACK completes a handshake from the SYN cache; a SYN goes into it; an
+ * RST concerns a cache entry; anything else is dropped (a SYN-ACK or a FIN
+ * silently, as FreeBSD does; a bare ACK nobody expects gets an RST).
+ */
+function tcpInputListen(tcp: Tcp, ltp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  const k = tcp.kernel;
+  const st = tcp.stat;
+  const fl = seg.flags;
+  if (fl & TH_RST) {
+    tcp.syncache.rst(seg);
+    k.mbufs.free(m);
+    return;
+  }
+  if ((fl & (TH_ACK | TH_SYN)) === TH_ACK) {
+    const tp = tcp.syncache.expand(ltp, seg);
+    if (tp === null) {
+      tcpDropWithReset(tcp, m, null);
+      return;
+    }
+    tcpDoSegment(tp, m, seg);
+    return;
+  }
+  if (!(fl & TH_SYN)) {
+    // "SYN is missing": a FIN or a bare segment to a listener.
+    k.mbufs.free(m);
+    return;
+  }
+  if (fl & TH_ACK) {
+    // A SYN-ACK to a listener is bogus.
+    st.badsyn++;
+    k.mbufs.free(m);
+    return;
+  }
+  if (fl & TH_FIN && tcp.cfg.dropSynfin) {
+    st.badsyn++;
+    k.mbufs.free(m);
+    return;
+  }
+  // A SYN from ourselves to ourselves on the same port (the "LAND" attack).
+  if (seg.src === seg.dst && seg.sport === seg.dport) {
+    st.badsyn++;
+    k.mbufs.free(m);
+    return;
+  }
+  // Data on a SYN is not kept (no TCP Fast Open): the peer resends it.
+  k.mbufs.free(m);
+  tcp.syncache.add(ltp, seg);
+}
+
+/**
+ * Take the peer's SYN options into `tp` (tcp_dooptions for a SYN): window
+ * scale, timestamps and SACK are on only if both sides asked (RFC 7323
+ * §2.2, §3.2; RFC 2018 §2).
+ */
+function tcpSynOptions(tp: TcpCb, seg: TcpSegment): void {
+  const o = seg.opts;
+  if (tp.flags & TF_NOOPT) {
+    tp.flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_REQ_SACK);
+    return;
+  }
+  if (o.wscale >= 0 && tp.flags & TF_REQ_SCALE) {
+    tp.flags |= TF_RCVD_SCALE;
+    tp.requested_s_scale = o.wscale;
+  }
+  if (o.tsPresent && tp.flags & TF_REQ_TSTMP) {
+    tp.flags |= TF_RCVD_TSTMP;
+    tp.ts_recent = o.tsVal;
+    tp.ts_recent_age = tp.tcp.tsNow();
+  }
+  if (o.sackPermitted && tp.flags & TF_REQ_SACK) tp.flags |= TF_SACK_PERMIT;
+}
+
+/** The connection is synchronized: windows scaled, SACK state created. */
+function tcpSynchronized(tp: TcpCb): void {
+  if ((tp.flags & (TF_RCVD_SCALE | TF_REQ_SCALE)) === (TF_RCVD_SCALE | TF_REQ_SCALE)) {
+    tp.snd_scale = tp.requested_s_scale;
+    tp.rcv_scale = tp.request_r_scale;
+  } else {
+    tp.snd_scale = 0;
+    tp.rcv_scale = 0;
+  }
+  // The SACK scoreboard and block list are created when first needed
+  // (most short connections never lose or reorder anything).
+}
+
+/** ESTABLISHED (or FIN_WAIT_1 for a shutdown during the handshake). */
+function tcpEstablish(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  const so = tp.so;
+  tcp.stat.connects++;
+  tp.t_rxtshift = 0;
+  const cc = tp.cc;
+  cc.maxseg = tp.t_maxseg;
+  cc.synRexmits = tp.t_synrexmits;
+  cc.now = tcp.kernel.host.now();
+  cc.srtt = tp.rtt.srtt;
+  tp.ccAlgo.init(cc);
+  if (tp.flags & TF_NEEDFIN) {
+    tp.state = TCPS_FIN_WAIT_1;
+    tp.flags &= ~TF_NEEDFIN;
+  } else {
+    tp.state = TCPS_ESTABLISHED;
+  }
+  // The establishment timer gave way; keepalive (if asked for) takes over.
+  tp.keepAt = 0;
+  if (so.options & SO_KEEPALIVE) tcpTimerKeepArm(tp, tp.t_keepidle);
+  so.isConnected();
+}
+
+/** An RTT measurement (tcp_xmit_timer): the estimator, then a fresh RTO. */
+function tcpXmitTimer(tp: TcpCb, rtt: number): void {
+  const st = tp.tcp.stat;
+  st.rttupdated++;
+  tp.rtt.sample(rtt);
+  tp.t_rxtshift = 0;
+  tp.t_rxtcur = tp.rtt.backoff(0);
+  tp.cc.srtt = tp.rtt.srtt;
+}
+
+/** tcp_do_segment: every state but LISTEN and CLOSED. Owns `m` (the data). */
+export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  const tcp = tp.tcp;
+  const k = tcp.kernel;
+  const st = tcp.stat;
+  const so = tp.so;
+  const o = seg.opts;
+  let thflags = seg.flags;
+  let tlen = seg.tlen;
+  let sseq = seg.seq;
+  const now = k.host.now();
+  seg.dsackDone = false;
+  tp.t_rcvtime = now;
+  tp.t_keepprobes = 0;
+  if (tp.keepAt !== 0 && tp.state >= TCPS_ESTABLISHED) tp.keepAt = now + tp.t_keepidle;
+
+  // The peer's window, scaled (never on a SYN, RFC 7323 §2.2).
+  const tiwin = thflags & TH_SYN ? seg.win : seg.win << tp.snd_scale;
+
+  // The receive window for the acceptability tests: what we could take,
+  // at least what we already offered (RFC 9293 §3.10.7.4; FreeBSD).
+  {
+    let win = tcpRecvSpace(tp);
+    const offered = seqDiff(tp.rcv_adv, tp.rcv_nxt);
+    if (win < offered) win = offered;
+    tp.rcv_wnd = win;
+  }
+
+  // Timestamps on a synchronized connection: note for PAWS and RTT below.
+  const tsOk = (tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && o.tsPresent;
+
+  /*
+   * Header prediction (Van Jacobson): ESTABLISHED, nothing unusual, the
+   * next expected segment, the window unchanged, not retransmitting. Then
+   * it is either a pure ACK for outstanding data or pure in-order data.
+   */
+  if (tp.state === TCPS_ESTABLISHED && (thflags & (TH_SYN | TH_FIN | TH_RST | TH_URG | TH_ACK)) === TH_ACK &&
+      (!tsOk || !tstmpLt(o.tsVal, tp.ts_recent)) && sseq === tp.rcv_nxt && tiwin !== 0 && tiwin === tp.snd_wnd &&
+      tp.snd_nxt === tp.snd_max && !(tp.flags & TF_FASTRECOVERY) && o.nsack === 0) {
+    if (tsOk && seqLeq(sseq, tp.last_ack_sent)) {
+      tp.ts_recent_age = tsAt(tcp, now);
+      tp.ts_recent = o.tsVal;
+    }
+    const ack = seg.ack;
+    if (tlen === 0) {
+      if (seqGt(ack, tp.snd_una) && seqLeq(ack, tp.snd_max) && tp.cc.cwnd >= tp.snd_wnd && tp.t_dupacks === 0) {
+        st.predack++;
+        const acked = seqDiff(ack, tp.snd_una);
+        if (tsOk && o.tsEcr !== 0) tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + tp.ts_offset) >>> 0, o.tsEcr)));
+        else if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
+          tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
+          tp.t_rtttime = 0;
+        }
+        st.rcvackpack++;
+        st.rcvackbyte += acked;
+        ccAck(tp, acked, now);
+        tcpSbDrop(tp, acked);
+        tp.snd_una = ack;
+        tp.snd_wl2 = ack;
+        tp.sackSb?.update(ack, o.sack, 0, tp.snd_una, tp.snd_max);
+        if (tp.snd_una === tp.snd_max) tp.rexmtAt = 0;
+        else if (tp.persistAt === 0) tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
+        so.wakeup();
+        k.mbufs.free(m);
+        if (so.snd.cc > 0) tcpOutput(tp);
+        return;
+      }
+    } else if (ack === tp.snd_una && tp.segq.length === 0 && tlen <= tcpRecvSpace(tp)) {
+      st.preddat++;
+      tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
+      st.rcvpack++;
+      st.rcvbyte += tlen;
+      tcpSbAppend(tp, m);
+      // ACK every second full segment, otherwise delay (RFC 1122 §4.2.3.2).
+      if (tp.flags & TF_DELACK || tlen > tp.t_maxseg) {
+        tp.flags |= TF_ACKNOW;
+        tcpOutput(tp);
+      } else {
+        tp.flags |= TF_DELACK;
+        tcpTimerDelackArm(tp, tcp.cfg.delacktime);
+      }
+      return;
+    }
+  }
+
+  let outcome = DONE;
+  let needoutput = false;
+
+  stateSwitch: {
+    if (tp.state !== TCPS_SYN_SENT) break stateSwitch;
+    /* RFC 9293 §3.10.7.3: SYN-SENT. */
+    if (thflags & TH_ACK && (seqLeq(seg.ack, tp.iss) || seqGt(seg.ack, tp.snd_max))) {
+      // An ACK for something we never sent: RST it (unless it is an RST).
+      outcome = thflags & TH_RST ? DROP : DROP_WITH_RESET;
+      break stateSwitch;
+    }
+    if (thflags & TH_RST) {
+      // RFC 5961 §3.2 / RFC 9293: acceptable only with an acceptable ACK.
+      if (thflags & TH_ACK) {
+        tcpDrop(tp, ECONNREFUSED);
+        k.mbufs.free(m);
+        return;
+      }
+      outcome = DROP;
+      break stateSwitch;
+    }
+    if (!(thflags & TH_SYN)) {
+      outcome = DROP;
+      break stateSwitch;
+    }
+    tp.irs = sseq;
+    tp.rcv_nxt = (sseq + 1) >>> 0;
+    tp.rcv_adv = tp.rcv_nxt;
+    tcpSynOptions(tp, seg);
+    tcpMss(tp, o.mss);
+    if (thflags & TH_ACK) {
+      // Our SYN is acknowledged: ESTABLISHED.
+      tp.snd_una = seg.ack;
+      if (seqLt(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
+      tcpSynchronized(tp);
+      if (tp.t_rtttime !== 0 && seqGt(seg.ack, tp.t_rtseq)) {
+        tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
+        tp.t_rtttime = 0;
+      }
+      tp.rexmtAt = 0;
+      tcpEstablish(tp);
+      tp.flags |= TF_ACKNOW;
+    } else {
+      // Simultaneous open (RFC 9293 §3.5, figure 8): SYN_RECEIVED, and our
+      // SYN goes again with an ACK.
+      tp.state = TCPS_SYN_RECEIVED;
+      tcpSynchronized(tp);
+      tp.rexmtAt = 0;
+      tp.t_rxtshift = 0;
+      tp.snd_nxt = tp.iss;
+      tp.flags |= TF_ACKNOW;
+    }
+    // The SYN occupies a sequence number; data beyond the window goes.
+    sseq = (sseq + 1) >>> 0;
+    if (tlen > tp.rcv_wnd) {
+      const todrop = tlen - tp.rcv_wnd;
+      m.adj(-todrop);
+      tlen = tp.rcv_wnd;
+      thflags &= ~TH_FIN;
+      st.rcvpackafterwin++;
+      st.rcvbyteafterwin += todrop;
+    }
+    tp.snd_wl1 = (sseq - 1) >>> 0;
+    tp.rcv_up = sseq;
+    // Go on to the window update and data steps (step 6).
+    outcome = step6(tp, m, seg, sseq, tlen, thflags, tiwin);
+    finish(tp, m, seg, outcome, needoutput);
+    return;
+  }
+  if (outcome !== DONE) {
+    finish(tp, m, seg, outcome, false);
+    return;
+  }
+
+  /*
+   * Synchronized states (and SYN_RECEIVED). First the RST (RFC 5961 §3.2):
+   * only an RST exactly at the next expected sequence resets; one elsewhere
+   * in the window gets a challenge ACK. net.inet.tcp.insecure_rst restores
+   * RFC 793's "anywhere in the window".
+   */
+  if (thflags & TH_RST) {
+    // RFC 1337: an RST must not cut TIME_WAIT short (FreeBSD ignores it).
+    if (tp.state === TCPS_TIME_WAIT) {
+      k.mbufs.free(m);
+      return;
+    }
+    const inWin = (seqGeq(sseq, tp.last_ack_sent) && seqLt(sseq, (tp.last_ack_sent + tp.rcv_wnd) >>> 0)) ||
+      (tp.rcv_wnd === 0 && sseq === tp.last_ack_sent);
+    if (inWin) {
+      if (tcp.cfg.insecureRst || sseq === tp.last_ack_sent) {
+        let err = ECONNRESET;
+        if (tp.state === TCPS_SYN_RECEIVED) err = ECONNREFUSED;
+        else if (tp.state === TCPS_TIME_WAIT || tp.state > TCPS_CLOSE_WAIT && so.closed) err = 0;
+        st.drops++;
+        if (err) so.setError(err);
+        tcpClose(tp);
+      } else {
+        tcpChallengeAck(tp);
+      }
+    }
+    k.mbufs.free(m);
+    return;
+  }
+
+  // TIME_WAIT, as FreeBSD's tcp_twcheck: a SYN that could not reopen the
+  // connection (tcpInput tried) and anything without ACK are dropped; the
+  // peer's FIN again restarts 2MSL; anything but the exact final ACK gets
+  // our ACK (RFC 9293 §3.10.7.4: "acknowledge it").
+  if (tp.state === TCPS_TIME_WAIT) {
+    k.mbufs.free(m);
+    if (thflags & TH_SYN || !(thflags & TH_ACK)) return;
+    if (thflags & TH_FIN) tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
+    if (thflags !== TH_ACK || tlen !== 0 || sseq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) {
+      st.tw_acks++;
+      tp.flags |= TF_ACKNOW;
+      tcpOutput(tp);
+    }
+    return;
+  }
+
+  // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK;
+  // insecure_syn restores RFC 793's reset for one in the window.
+  if (thflags & TH_SYN && tp.state !== TCPS_SYN_RECEIVED) {
+    st.badsyn++;
+    if (tcp.cfg.insecureSyn && seqGeq(sseq, tp.last_ack_sent) && seqLt(sseq, (tp.last_ack_sent + tp.rcv_wnd) >>> 0)) {
+      tcpDrop(tp, ECONNRESET);
+    } else {
+      tcpChallengeAck(tp);
+    }
+    k.mbufs.free(m);
+    return;
+  }
+
+  // RFC 7323 §5.3 PAWS: an old timestamp means an old duplicate.
+  if (tsOk && tp.ts_recent !== 0 && tstmpLt(o.tsVal, tp.ts_recent)) {
+    if (tcp.tsNow() - tp.ts_recent_age > TCP_PAWS_IDLE) {
+      tp.ts_recent = 0;
+    } else {
+      st.rcvduppack++;
+      st.rcvdupbyte += tlen;
+      st.pawsdrop++;
+      finish(tp, m, seg, tlen > 0 ? DROP_AFTER_ACK : DROP, false);
+      return;
+    }
+  }
+
+  // In SYN_RECEIVED the segment must come after the peer's ISN (LAND).
+  if (tp.state === TCPS_SYN_RECEIVED && seqLt(sseq, tp.irs)) {
+    finish(tp, m, seg, DROP_WITH_RESET, false);
+    return;
+  }
+
+  // Trim what we already have off the front (RFC 9293 §3.10.7.4).
+  let todrop = seqDiff(tp.rcv_nxt, sseq);
+  if (todrop > 0) {
+    if (thflags & TH_SYN) {
+      thflags &= ~TH_SYN;
+      sseq = (sseq + 1) >>> 0;
+      todrop--;
+    }
+    const dupStart = sseq;
+    if (todrop > tlen || (todrop === tlen && !(thflags & TH_FIN))) {
+      // Entirely old: any FIN is a duplicate too. ACK to resynchronize.
+      thflags &= ~TH_FIN;
+      tp.flags |= TF_ACKNOW;
+      todrop = tlen;
+      st.rcvduppack++;
+      st.rcvdupbyte += todrop;
+    } else {
+      st.rcvpartduppack++;
+      st.rcvpartdupbyte += todrop;
+    }
+    // RFC 2883: report the duplicate range in a D-SACK, promptly.
+    if (todrop > 0 && tp.flags & TF_SACK_PERMIT) {
+      if (tp.sackRcv === null) tp.sackRcv = new SackReceiver();
+      tp.sackRcv.dsack(dupStart, (dupStart + todrop) >>> 0);
+      seg.dsackDone = true;
+      tp.flags |= TF_ACKNOW;
+    }
+    m.adj(todrop);
+    sseq = (sseq + todrop) >>> 0;
+    tlen -= todrop;
+  }
+
+  // Data for a socket nobody reads any more: the user is gone, reset.
+  if (so.closed && tp.state > TCPS_CLOSE_WAIT && tlen > 0) {
+    st.rcvafterclose++;
+    tcpClose(tp);
+    tcpDropWithReset(tcp, m, null);
+    return;
+  }
+
+  // Trim what lies beyond the window off the end.
+  todrop = seqDiff((sseq + tlen) >>> 0, (tp.rcv_nxt + tp.rcv_wnd) >>> 0);
+  if (todrop > 0) {
+    st.rcvpackafterwin++;
+    if (todrop >= tlen) {
+      st.rcvbyteafterwin += tlen;
+      // A closed window takes only a probe at its edge (and ACKs it).
+      if (tp.rcv_wnd === 0 && sseq === tp.rcv_nxt) {
+        tp.flags |= TF_ACKNOW;
+        st.rcvwinprobe++;
+      } else {
+        finish(tp, m, seg, DROP_AFTER_ACK, false);
+        return;
+      }
+    } else {
+      st.rcvbyteafterwin += todrop;
+    }
+    m.adj(-todrop);
+    tlen -= todrop;
+    thflags &= ~(TH_PUSH | TH_FIN);
+  }
+
+  // RFC 7323 §4.3: remember the timestamp of the segment our last ACK
+  // acknowledged (the test FreeBSD uses, <= on the right edge).
+  if (tsOk && seqLeq(sseq, tp.last_ack_sent) &&
+      seqLeq(tp.last_ack_sent, (sseq + tlen + (thflags & (TH_SYN | TH_FIN) ? 1 : 0)) >>> 0)) {
+    tp.ts_recent_age = tcp.tsNow();
+    tp.ts_recent = o.tsVal;
+  }
+
+  // Without ACK a segment means nothing here (RFC 9293 §3.10.7.4 fifth).
+  if (!(thflags & TH_ACK)) {
+    finish(tp, m, seg, tp.flags & TF_ACKNOW ? DROP_AFTER_ACK : DROP, false);
+    return;
+  }
+
+  /* ACK processing. */
+  const ack = seg.ack;
+  if (tp.state === TCPS_SYN_RECEIVED) {
+    // Our SYN must be what it acknowledges (RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED).
+    if (seqGt(tp.snd_una, ack) || seqGt(ack, tp.snd_max)) {
+      finish(tp, m, seg, DROP_WITH_RESET, false);
+      return;
+    }
+    tcpSynchronized(tp);
+    tp.snd_wnd = tiwin;
+    tp.snd_wl1 = (sseq - 1) >>> 0;
+    tp.snd_wl2 = ack;
+    // The SYN is acknowledged: count it off before the data.
+    if (seqGt(ack, tp.snd_una)) tp.snd_una = (tp.snd_una + 1) >>> 0;
+    if (tp.snd_una === tp.snd_max) tp.rexmtAt = 0;
+    if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
+      tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
+      tp.t_rtttime = 0;
+    }
+    tcpEstablish(tp);
+    // Data that came with the SYN or before the ACK waits in the queue.
+    if (tp.segq.length > 0 && tlen === 0 && !(thflags & TH_FIN)) deliverReass(tp);
+  }
+
+  if (tp.state >= TCPS_ESTABLISHED) {
+    const r = tcpAckProcess(tp, seg, tlen, thflags, tiwin, now);
+    if (r.outcome !== DONE) {
+      finish(tp, m, seg, r.outcome, false);
+      return;
+    }
+    needoutput = r.needoutput;
+    if (!tcp.tcbs.has(tp)) {
+      // LAST_ACK completed: the connection is gone.
+      k.mbufs.free(m);
+      return;
+    }
+  }
+
+  outcome = step6(tp, m, seg, sseq, tlen, thflags, tiwin);
+  finish(tp, m, seg, outcome, needoutput);
+}
+
+/** What ACK processing decided. */
+interface AckResult {
+  outcome: number;
+  needoutput: boolean;
+  ourfinisacked: boolean;
+}
+const ackResult: AckResult = { outcome: DONE, needoutput: false, ourfinisacked: false };
+
+/** Hand the congestion control an ACK of `acked` new bytes (outside recovery). */
+function ccAck(tp: TcpCb, acked: number, now: number): void {
+  const cc = tp.cc;
+  cc.flightsize = seqDiff(tp.snd_max, tp.snd_una);
+  cc.now = now;
+  cc.srtt = tp.rtt.srtt;
+  tp.ccAlgo.ackReceived(cc, acked, 'ack');
+}
+
+/**
+ * The ACK of a synchronized segment: duplicate ACKs and loss recovery,
+ * new data acknowledged, RTT, the send buffer, and what our FIN being
+ * acknowledged means in each closing state (RFC 9293 §3.10.7.4 fifth).
+ */
+function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number, tiwin: number, now: number): AckResult {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  const so = tp.so;
+  const o = seg.opts;
+  const ack = seg.ack;
+  const r = ackResult;
+  r.outcome = DONE;
+  r.needoutput = false;
+  r.ourfinisacked = false;
+  let sack: SackScoreboard | null = null;
+  if (tp.flags & TF_SACK_PERMIT) {
+    if (tp.sackSb === null && o.nsack > 0) tp.sackSb = new SackScoreboard();
+    sack = tp.sackSb;
+    if (sack !== null) sack.maxseg = tp.t_maxseg;
+  }
+
+  if (seqGt(ack, tp.snd_max)) {
+    // An ACK for data not yet sent (RFC 9293: send an ACK, drop).
+    st.rcvacktoomuch++;
+    r.outcome = DROP_AFTER_ACK;
+    return r;
+  }
+  // RFC 5961 §5.2: an ACK far below what is outstanding is suspect.
+  if (seqLt(ack, (tp.snd_una - tp.max_sndwnd) >>> 0)) {
+    tcpChallengeAck(tp);
+    r.outcome = DROP;
+    return r;
+  }
+
+  let newlySacked = 0;
+  if (sack !== null) {
+    if (o.nsack > 0) st.sack_rcv_blocks++;
+    const u = sack.update(ack, o.sack, o.nsack, tp.snd_una, tp.snd_max);
+    newlySacked = u.newlySacked;
+    if (u.dsack) st.dsack_rcv++;
+  }
+
+  if (seqLeq(ack, tp.snd_una)) {
+    /*
+     * Not new. A duplicate ACK (RFC 5681 §2; with SACK, RFC 6675 §2: one
+     * that SACKs something new) counts toward fast retransmit.
+     */
+    const isDup = ack === tp.snd_una && tlen === 0 && !(thflags & (TH_SYN | TH_FIN)) && tp.snd_max !== tp.snd_una &&
+      (sack !== null ? newlySacked > 0 || (o.nsack === 0 && tiwin === tp.snd_wnd) : tiwin === tp.snd_wnd);
+    if (isDup) {
+      st.rcvdupack++;
+      if (tp.rexmtAt === 0) {
+        tp.t_dupacks = 0;
+      } else {
+        tp.t_dupacks++;
+        tcpDupAck(tp, sack);
+        r.outcome = DROP;
+        return r;
+      }
+    } else if (ack === tp.snd_una && tlen === 0 && tiwin === tp.snd_wnd) {
+      // Not a duplicate, not news either.
+    } else {
+      if (!(tp.flags & TF_FASTRECOVERY)) tp.t_dupacks = 0;
+    }
+    return r;
+  }
+
+  /* New data acknowledged: snd_una < ack <= snd_max. */
+  const acked = seqDiff(ack, tp.snd_una);
+  st.rcvackpack++;
+  st.rcvackbyte += acked;
+
+  // RTT: the timestamp echo, else the timed segment (Karn: t_rtttime was
+  // cleared if it was retransmitted).
+  if ((tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && o.tsPresent && o.tsEcr !== 0) {
+    tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + tp.ts_offset) >>> 0, o.tsEcr)));
+    tp.t_rtttime = 0;
+  } else if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
+    tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
+    tp.t_rtttime = 0;
+  }
+
+  // Recovery bookkeeping before the window moves.
+  let partial = false;
+  if (tp.flags & TF_FASTRECOVERY) {
+    if (seqLt(ack, tp.snd_recover)) {
+      partial = true;
+      st.newreno_partialack++;
+    } else {
+      // Full ACK: recovery is over (RFC 6582 §3.2 (6), RFC 6675 §5).
+      tp.flags &= ~TF_FASTRECOVERY;
+      tp.t_dupacks = 0;
+      const cc = tp.cc;
+      cc.flightsize = seqDiff(tp.snd_max, ack);
+      cc.now = now;
+      tp.ccAlgo.postRecovery(cc);
+      sack?.exitRecovery();
+    }
+  } else {
+    tp.t_dupacks = 0;
+  }
+
+  if (partial) {
+    // RFC 6582 §3.2 (5): deflate by what was acknowledged (the algorithm).
+    const cc = tp.cc;
+    cc.flightsize = seqDiff(tp.snd_max, tp.snd_una);
+    cc.now = now;
+    tp.ccAlgo.ackReceived(cc, acked, 'ack');
+  } else if (!(tp.flags & TF_FASTRECOVERY)) {
+    ccAck(tp, acked, now);
+  }
+
+  // The send buffer gives up what was acknowledged; the FIN is not in it.
+  const snd = so.snd;
+  if (acked > snd.cc) {
+    tp.snd_wnd -= snd.cc;
+    tcpSbDrop(tp, snd.cc);
+    r.ourfinisacked = true;
+  } else {
+    tcpSbDrop(tp, acked);
+    tp.snd_wnd -= acked;
+  }
+  so.wakeup();
+  tp.snd_una = ack;
+  if (seqLt(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
+
+  // All acknowledged: stop the retransmission timer; else restart it with
+  // the current (possibly backed-off) RTO.
+  if (ack === tp.snd_max) {
+    tp.rexmtAt = 0;
+    r.needoutput = true;
+  } else if (tp.persistAt === 0) {
+    tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
+  }
+
+  if (partial) {
+    if (sack !== null) {
+      // RFC 6675: keep going from the scoreboard.
+      r.needoutput = true;
+    } else {
+      // RFC 6582 §3.2 (5): retransmit the first unacknowledged segment now.
+      const onxt = tp.snd_nxt;
+      const ocwnd = tp.cc.cwnd;
+      tp.snd_nxt = tp.snd_una;
+      tp.cc.cwnd = tp.t_maxseg;
+      tp.flags |= TF_ACKNOW;
+      tcpOutput(tp);
+      tp.cc.cwnd = ocwnd;
+      if (seqGt(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
+    }
+  }
+
+  // Our FIN acknowledged: the closing states move on.
+  switch (tp.state) {
+    case TCPS_FIN_WAIT_1:
+      if (r.ourfinisacked) {
+        // The socket will hear nothing more if the user cannot read: the
+        // FIN_WAIT_2 timer keeps an unanswered close from lasting forever.
+        if (so.state & SS_CANTRCVMORE) {
+          so.isDisconnected();
+          tcpTimer2mslArm(tp, 60000);
+        }
+        tp.state = TCPS_FIN_WAIT_2;
+      }
+      break;
+    case TCPS_CLOSING:
+      if (r.ourfinisacked) {
+        tcpEnterTimeWait(tp);
+        r.outcome = DROP;
+      }
+      break;
+    case TCPS_LAST_ACK:
+      if (r.ourfinisacked) {
+        tcpClose(tp);
+        r.outcome = DROP;
+      }
+      break;
+    case TCPS_TIME_WAIT:
+      // A retransmitted FIN: ACK it and restart the 2MSL wait.
+      tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
+      r.outcome = DROP_AFTER_ACK;
+      break;
+  }
+  return r;
+}
+
+/**
+ * Another duplicate ACK: fast retransmit at the third (RFC 5681 §3.2,
+ * RFC 6582 §3.2, or when SACK says snd_una is lost: RFC 6675 §5), window
+ * inflation during NewReno recovery, limited transmit for the first two
+ * (RFC 3042).
+ */
+function tcpDupAck(tp: TcpCb, sack: SackScoreboard | null): void {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  const cc = tp.cc;
+  const now = tcp.kernel.host.now();
+  if (tp.flags & TF_FASTRECOVERY) {
+    if (sack === null) {
+      cc.now = now;
+      tp.ccAlgo.ackReceived(cc, 0, 'dupack');
+    }
+    tcpOutput(tp);
+    return;
+  }
+  const lost = sack !== null && sack.isLost(tp.snd_una);
+  if (tp.t_dupacks >= DUP_THRESH || lost) {
+    // RFC 6582 §3.2 (2): no new recovery while the ACK does not cover the
+    // last recovery point (the dup ACKs may be from the previous episode).
+    if (sack === null && seqLeq(tp.snd_una, tp.snd_recover) && tp.snd_recover !== tp.snd_una && tp.t_rxtshift > 0) {
+      tp.t_dupacks = 0;
+      return;
+    }
+    st.fastrexmit++;
+    tp.snd_recover = tp.snd_max;
+    tp.flags |= TF_FASTRECOVERY;
+    tp.rexmtAt = 0;
+    tp.t_rtttime = 0;
+    // RFC 5681 (4) / RFC 6675 (4.2): ssthresh from FlightSize, what is
+    // outstanding (not the pipe).
+    cc.flightsize = seqDiff(tp.snd_max, tp.snd_una);
+    cc.now = now;
+    cc.sack = sack !== null;
+    tp.ccAlgo.congSignal(cc, 'dupack');
+    if (sack !== null) {
+      // RFC 6675 (4): retransmit the first hole, then let the pipe decide.
+      st.sack_recovery_episode++;
+      sack.maxseg = tp.t_maxseg;
+      const first = sack.enterRecovery(tp.snd_una, tp.snd_max);
+      const seq = first.seq;
+      const len = Math.min(first.len, tp.t_maxseg);
+      if (len > 0) {
+        tcpRetransmitAt(tp, seq, len);
+        sack.sent(seq, len, first.rule);
+      }
+      tcpOutput(tp);
+    } else {
+      // RFC 6582 §3.2 (3): retransmit snd_una, one segment.
+      const onxt = tp.snd_nxt;
+      const ocwnd = cc.cwnd;
+      tp.snd_nxt = tp.snd_una;
+      cc.cwnd = tp.t_maxseg;
+      tcpOutput(tp);
+      cc.cwnd = ocwnd;
+      if (seqGt(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
+    }
+    if (tp.rexmtAt === 0) tcpTimerRexmtArm(tp, tp.t_rxtcur);
+    return;
+  }
+  if (tcp.cfg.rfc3042 && tp.t_dupacks <= 2 && tp.snd_nxt === tp.snd_max) {
+    // RFC 3042: each of the first two dup ACKs may clock out one new segment.
+    const ocwnd = cc.cwnd;
+    cc.cwnd = ocwnd + tp.t_dupacks * tp.t_maxseg;
+    const before = tp.snd_max;
+    tcpOutput(tp);
+    cc.cwnd = ocwnd;
+    if (tp.snd_max !== before) st.limitedtransmit++;
+  }
+}
+
+/** Retransmit [seq, seq+len) now without moving snd_nxt. */
+function tcpRetransmitAt(tp: TcpCb, seq: number, len: number): void {
+  const onxt = tp.snd_nxt;
+  const ocwnd = tp.cc.cwnd;
+  tp.snd_nxt = seq;
+  tp.cc.cwnd = seqDiff(seq, tp.snd_una) + len;
+  tcpOutput(tp);
+  tp.cc.cwnd = ocwnd;
+  if (seqGt(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
+}
+
+/**
+ * Step 6 on: the send window update (RFC 9293 §3.10.7.4 sixth, with
+ * snd_wl1/snd_wl2), then data and FIN (seventh, eighth).
+ */
+function step6(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: number, thflags: number, tiwin: number): number {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  const so = tp.so;
+  let needoutput = false;
+  if (thflags & TH_ACK && (seqLt(tp.snd_wl1, sseq) || (tp.snd_wl1 === sseq &&
+      (seqLt(tp.snd_wl2, seg.ack) || (tp.snd_wl2 === seg.ack && tiwin > tp.snd_wnd))))) {
+    if (tlen === 0 && tp.snd_wl2 === seg.ack && tiwin > tp.snd_wnd) st.rcvwinupd++;
+    tp.snd_wnd = tiwin;
+    tp.snd_wl1 = sseq;
+    tp.snd_wl2 = seg.ack;
+    if (tp.snd_wnd > tp.max_sndwnd) tp.max_sndwnd = tp.snd_wnd;
+    needoutput = true;
+  }
+
+  // Data and FIN (RFC 9293 §3.10.7.4 seventh and eighth).
+  if ((tlen > 0 || thflags & TH_FIN) && !tcpsHaveRcvdFin(tp.state)) {
+    if (sseq === tp.rcv_nxt && tp.segq.length === 0 && tp.state >= TCPS_ESTABLISHED) {
+      if (tlen > 0) {
+        // In order: deliver; delay the ACK unless one is already owed
+        // (every second segment, RFC 1122 §4.2.3.2; RFC 5681 §4.2).
+        if (tp.flags & TF_DELACK || tlen > tp.t_maxseg) tp.flags |= TF_ACKNOW;
+        else {
+          tp.flags |= TF_DELACK;
+        }
+        tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
+        st.rcvpack++;
+        st.rcvbyte += tlen;
+        tcpSbAppend(tp, m);
+      } else {
+        tcp.kernel.mbufs.free(m);
+      }
+    } else {
+      // Out of order (or before ESTABLISHED): queue and ACK at once so the
+      // sender learns of the hole (RFC 5681 §4.2, RFC 2018).
+      thflags = tcpReass(tp, m, seg, sseq, tlen, thflags);
+      tp.flags |= TF_ACKNOW;
+    }
+  } else {
+    tcp.kernel.mbufs.free(m);
+    thflags &= ~TH_FIN;
+  }
+
+  if (thflags & TH_FIN) {
+    if (!tcpsHaveRcvdFin(tp.state)) {
+      so.cantRcvMore();
+      tp.flags |= TF_ACKNOW;
+      tp.rcv_nxt = (tp.rcv_nxt + 1) >>> 0;
+    }
+    switch (tp.state) {
+      case TCPS_SYN_RECEIVED:
+      case TCPS_ESTABLISHED:
+        tp.state = TCPS_CLOSE_WAIT;
+        break;
+      case TCPS_FIN_WAIT_1:
+        tp.state = TCPS_CLOSING;
+        break;
+      case TCPS_FIN_WAIT_2:
+        tcpEnterTimeWait(tp);
+        break;
+      case TCPS_TIME_WAIT:
+        tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
+        break;
+    }
+  }
+  return needoutput ? DONE + 1 : DONE;
+}
+
+/** TIME_WAIT for 2×MSL (RFC 9293 §3.6.1). */
+function tcpEnterTimeWait(tp: TcpCb): void {
+  tp.state = TCPS_TIME_WAIT;
+  // Nothing more to recover or reassemble: give back what that took.
+  tp.sackSb = null;
+  tp.sackRcv = null;
+  tp.rexmtAt = 0;
+  tp.persistAt = 0;
+  tp.keepAt = 0;
+  tp.delackAt = 0;
+  tcpTimer2mslArm(tp, 2 * tp.tcp.cfg.msl);
+  tp.so.isDisconnected();
+}
+
+/**
+ * The tail of tcp_do_segment: send what is owed (dropafterack), answer with
+ * an RST (dropwithreset), arm the delayed ACK, free what was not kept.
+ */
+function finish(tp: TcpCb, m: Mbuf, seg: TcpSegment, outcome: number, needoutput: boolean): void {
+  const tcp = tp.tcp;
+  const k = tcp.kernel;
+  if (outcome === DROP_WITH_RESET) {
+    tcpDropWithReset(tcp, m, tp);
+    return;
+  }
+  if (outcome === DROP) {
+    k.mbufs.free(m);
+    return;
+  }
+  if (outcome === DROP_AFTER_ACK) {
+    // In SYN_RECEIVED an ACK outside what we sent must not be ACKed back
+    // (an ACK storm with a peer in the same state): RST instead.
+    if (tp.state === TCPS_SYN_RECEIVED && seg.flags & TH_ACK && (seqGt(tp.snd_una, seg.ack) || seqGt(seg.ack, tp.snd_max))) {
+      tcpDropWithReset(tcp, m, tp);
+      return;
+    }
+    k.mbufs.free(m);
+    tp.flags |= TF_ACKNOW;
+    tcpOutput(tp);
+    return;
+  }
+  // DONE (m already consumed by step 6), DONE + 1: the window moved.
+  if (!tcp.tcbs.has(tp)) return;
+  if (needoutput || outcome === DONE + 1 || tp.flags & TF_ACKNOW) tcpOutput(tp);
+  if (tp.flags & TF_DELACK && tcp.tcbs.has(tp)) tcpTimerDelackArm(tp, tcp.cfg.delacktime);
+}
+
+/** Append in-order data to the receive buffer (sbappendstream), or drop it if the user stopped reading. */
+function tcpSbAppend(tp: TcpCb, m: Mbuf): void {
+  const so = tp.so;
+  if (so.state & SS_CANTRCVMORE || m.len === 0) {
+    tp.tcp.kernel.mbufs.free(m);
+    return;
+  }
+  so.rcv.append(m, null);
+  so.wakeup();
+}
+
+/**
+ * tcp_reass: queue [sseq, sseq+tlen) (with FIN if set), trim overlaps with
+ * what is queued (RFC 2883 D-SACK for duplicates), then hand everything
+ * that has become contiguous at rcv_nxt to the socket. Returns TH_FIN when
+ * the FIN is now in sequence. `m` is consumed.
+ */
+function tcpReass(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: number, thflags: number): number {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  const pool = tcp.kernel.mbufs;
+  const q = tp.segq;
+  const fin = (thflags & TH_FIN) !== 0;
+  if (tlen > 0 || fin) {
+    // Find the first queued segment that starts after us.
+    let i = 0;
+    while (i < q.length && seqLeq(q[i]!.seq, sseq)) i++;
+    // The one before may cover our front.
+    if (i > 0) {
+      const p = q[i - 1]!;
+      const over = seqDiff((p.seq + p.len) >>> 0, sseq);
+      if (over > 0) {
+        if (over >= tlen) {
+          // Entirely a duplicate of queued data.
+          st.rcvduppack++;
+          st.rcvdupbyte += tlen;
+          if (tlen > 0) dsack(tp, seg, sseq, (sseq + tlen) >>> 0);
+          if (fin && !p.fin && over === tlen) p.fin = true;
+          pool.free(m);
+          return deliverReass(tp);
+        }
+        dsack(tp, seg, sseq, (sseq + over) >>> 0);
+        m.adj(over);
+        sseq = (sseq + over) >>> 0;
+        tlen -= over;
+      }
+    }
+    // Those after us that we cover go (their data is ours now).
+    while (i < q.length) {
+      const n = q[i]!;
+      const over = seqDiff((sseq + tlen) >>> 0, n.seq);
+      if (over <= 0) break;
+      const dupEnd = over < n.len ? (n.seq + over) >>> 0 : (n.seq + n.len) >>> 0;
+      dsack(tp, seg, n.seq, dupEnd);
+      if (over < n.len) {
+        n.m.adj(over);
+        n.seq = (n.seq + over) >>> 0;
+        n.len -= over;
+        break;
+      }
+      pool.free(n.m);
+      q.splice(i, 1);
+    }
+    st.rcvoopack++;
+    st.rcvoobyte += tlen;
+    q.splice(i, 0, new ReassSeg(sseq, tlen, m, fin));
+    if (tlen > 0 && seqGt(sseq, tp.rcv_nxt) && tp.flags & TF_SACK_PERMIT) {
+      if (tp.sackRcv === null) tp.sackRcv = new SackReceiver();
+      tp.sackRcv.add(sseq, (sseq + tlen) >>> 0);
+    }
+  } else {
+    pool.free(m);
+  }
+  return deliverReass(tp);
+}
+
+/**
+ * RFC 2883 §4: the first duplicate range a segment brought is reported
+ * (once) as a D-SACK; later overlaps of the same segment are not.
+ */
+function dsack(tp: TcpCb, seg: TcpSegment, start: number, end: number): void {
+  if (seg.dsackDone || !(tp.flags & TF_SACK_PERMIT)) return;
+  seg.dsackDone = true;
+  if (tp.sackRcv === null) tp.sackRcv = new SackReceiver();
+  tp.sackRcv.dsack(start, end);
+}
+
+/** Move the contiguous front of the reassembly queue to the socket. */
+function deliverReass(tp: TcpCb): number {
+  if (tp.state < TCPS_ESTABLISHED) return 0;
+  const q = tp.segq;
+  const st = tp.tcp.stat;
+  let flags = 0;
+  let n = 0;
+  while (n < q.length && q[n]!.seq === tp.rcv_nxt) {
+    const e = q[n]!;
+    tp.rcv_nxt = (tp.rcv_nxt + e.len) >>> 0;
+    st.rcvpack++;
+    st.rcvbyte += e.len;
+    tcpSbAppend(tp, e.m);
+    n++;
+    if (e.fin) {
+      flags = TH_FIN;
+      break;
+    }
+  }
+  if (n > 0) q.splice(0, n);
+  return flags;
+}
+

@@ -1,0 +1,428 @@
+/*
+ * TCP output (BSD netinet/tcp_output.c).
+ *
+ * tcpOutput decides from the connection's state what, if anything, to send
+ * now: new data the windows allow (RFC 9293 §3.8.6, Nagle RFC 1122
+ * §4.2.3.4, sender SWS avoidance §4.2.3.4), a SYN or FIN the state calls
+ * for (tcp_outflags), a window update (§4.2.3.3), an ACK that is owed, or
+ * a SACK-recovery retransmission (RFC 6675 NextSeg). Input, timers and
+ * user requests change state and call it; nothing else builds segments.
+ *
+ *   tcpOutput → tcpSendSegment → options (FreeBSD's layout) → header →
+ *   checksum → ipOutput
+ *
+ * A segment is one new mbuf with headroom for the IP and link headers; its
+ * data is copied from the send buffer (which keeps it for retransmission).
+ */
+import { ENOBUFS } from '../../../kern/errno.js';
+import { SS_CANTRCVMORE } from '../../socket.js';
+import { IPPROTO_TCP } from '../../wire/ipv4.js';
+import {
+  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
+  tcpOptSackPermitted, tcpOptTimestamp, tcpOptWscale, tcpSetChecksum, tcpWriteHeader,
+} from '../../wire/tcp.js';
+import { ipOutput } from '../ip_output.js';
+import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
+import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
+import { seqDiff, seqGt, seqLt } from './seq.js';
+import { TCP_HEADROOM, tcpRecvSpace, tcpSbCopy } from './subr.js';
+import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
+import {
+  TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
+  TF_RCVD_SCALE, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TF_SENTFIN, type TcpCb,
+} from './var.js';
+
+/* FreeBSD's TOF_* bits: which options a segment carries, in emission order. */
+const TOF_MSS = 0x1;
+const TOF_SCALE = 0x2;
+const TOF_SACKPERM = 0x4;
+const TOF_TS = 0x10;
+const TOF_SACK = 0x80;
+
+/** Options are built here first (their length sizes the mbuf). */
+const optbuf = new Uint8Array(TCP_MAXOLEN);
+/** SACK blocks for the option being built. */
+const sackBlocks = new Uint32Array(2 * TCP_MAX_SACK);
+
+/**
+ * Write the options in `mask` into optbuf the way FreeBSD's tcp_addoptions
+ * does: MSS, window scale, SACK-permitted, timestamps, SACK blocks, each
+ * padded with NOPs to its natural alignment, the whole padded with EOLs to
+ * a multiple of 4. This is what gives `mss,nop,wscale,sackOK,TS` on a SYN,
+ * `mss,sackOK,eol,eol` on a SYN-ACK to a peer without timestamps, and
+ * `nop,nop,TS` / `nop,nop,sack` on data and ACKs. Returns the length.
+ */
+export function tcpAddOptions(
+  out: Uint8Array, mask: number, mss: number, wscale: number, tsval: number, tsecr: number, blocks: Uint32Array, nblocks: number,
+): number {
+  let n = 0;
+  if (mask & TOF_MSS) {
+    while (n % 4) n = tcpOptNop(out, n);
+    n = tcpOptMss(out, n, mss);
+  }
+  if (mask & TOF_SCALE) {
+    while (n === 0 || n % 2 !== 1) n = tcpOptNop(out, n);
+    n = tcpOptWscale(out, n, wscale);
+  }
+  if (mask & TOF_SACKPERM) {
+    while (n % 2) n = tcpOptNop(out, n);
+    n = tcpOptSackPermitted(out, n);
+  }
+  if (mask & TOF_TS) {
+    while (n === 0 || n % 4 !== 2) n = tcpOptNop(out, n);
+    n = tcpOptTimestamp(out, n, tsval, tsecr);
+  }
+  if (mask & TOF_SACK && nblocks > 0) {
+    let pad = 0;
+    while ((n + pad === 0 || (n + pad) % 4 !== 2)) pad++;
+    const room = Math.floor((TCP_MAXOLEN - n - pad - 2) / 8);
+    const k = Math.min(nblocks, room);
+    if (k > 0) {
+      for (let i = 0; i < pad; i++) n = tcpOptNop(out, n);
+      n = tcpOptSack(out, n, blocks, k);
+    }
+  }
+  if (n % 4) n = tcpOptEol(out, n);
+  while (n % 4) n = tcpOptEol(out, n);
+  return n;
+}
+
+/** The window to advertise now, in bytes (before scaling), with receiver SWS avoidance. */
+function tcpRecvWindow(tp: TcpCb): number {
+  const so = tp.so;
+  let win = tcpRecvSpace(tp);
+  // RFC 1122 §4.2.3.3: do not advertise a small window increment.
+  if (win < so.rcv.hiwat / 4 && win < tp.t_maxseg) win = 0;
+  const max = TCP_MAXWIN << tp.rcv_scale;
+  if (win > max) win = max;
+  // Never shrink a window already offered (RFC 9293 §3.8.6.2.2).
+  const offered = seqDiff(tp.rcv_adv, tp.rcv_nxt);
+  if (win < offered) win = offered;
+  return win;
+}
+
+/** Bytes of the send buffer not yet covered by snd_una (the SYN counts as none). */
+function sndDataOffset(tp: TcpCb, seq: number): number {
+  // Before the SYN is acknowledged snd_una is the ISS and data starts one later.
+  let off = seqDiff(seq, tp.snd_una);
+  if (tp.state < TCPS_ESTABLISHED) off--;
+  return off;
+}
+
+/**
+ * tcp_output. Sends as many segments as the state and the windows call for.
+ * Returns 0 or an errno from IP (ENOBUFS...); a failure is recovered by the
+ * retransmission timer, so callers may ignore it.
+ */
+export function tcpOutput(tp: TcpCb): number {
+  const tcp = tp.tcp;
+  const so = tp.so;
+  const cc = tp.cc;
+  if (tp.flags & TF_INOUTPUT) return 0;
+  tp.flags |= TF_INOUTPUT;
+  try {
+    // RFC 5681 §4.1: after an idle period longer than an RTO, restart from
+    // the restart window (the ACK clock is gone).
+    if (tp.snd_max === tp.snd_una && tp.state >= TCPS_ESTABLISHED && so.snd.cc > 0 && tcp.kernel.host.now() - tp.t_rcvtime >= tp.t_rxtcur) {
+      cc.now = tcp.kernel.host.now();
+      cc.srtt = tp.rtt.srtt;
+      cc.flightsize = 0;
+      tp.ccAlgo.afterIdle(cc);
+    }
+
+    // SACK loss recovery (RFC 6675 §5): while the pipe leaves room, send
+    // what NextSeg picks; new data goes through the normal path below.
+    if (tp.flags & TF_FASTRECOVERY && tp.sackSb !== null && tp.flags & TF_SACK_PERMIT) {
+      if (sackRecoverySend(tp)) tp.flags &= ~(TF_ACKNOW | TF_DELACK);
+    }
+
+    // Nagle's "idle" is decided once per call, as BSD's tcp_output does:
+    // one write on an idle connection goes out whole, tail included.
+    const idle = tp.snd_max === tp.snd_una;
+    for (let guard = 0; guard < 100000; guard++) {
+      const r = tcpOutputOne(tp, idle);
+      if (r <= 0) return r < 0 ? -r : 0;
+    }
+    return 0;
+  } finally {
+    tp.flags &= ~TF_INOUTPUT;
+  }
+}
+
+/**
+ * RFC 6675 (C): send while cwnd − pipe ≥ 1 SMSS. Retransmissions of holes
+ * go out here; when NextSeg says "new data" the normal path sends it.
+ * Returns whether anything was sent.
+ */
+function sackRecoverySend(tp: TcpCb): boolean {
+  const sb = tp.sackSb!;
+  const cc = tp.cc;
+  const st = tp.tcp.stat;
+  let sent = false;
+  sb.maxseg = tp.t_maxseg;
+  for (let guard = 0; guard < 1000; guard++) {
+    const pipe = sb.pipe(tp.snd_una, tp.snd_max);
+    if (cc.cwnd - pipe < tp.t_maxseg) break;
+    const sndwin = Math.min(tp.snd_wnd, tp.so.snd.cc);
+    const limit = (tp.snd_una + sndwin) >>> 0;
+    const seg = sb.nextSeg(tp.snd_una, tp.snd_max, limit);
+    if (seg === null || seg.rule === SACK_RULE_NEW) break;
+    const seq = seg.seq;
+    const len = Math.min(seg.len, tp.t_maxseg);
+    const rule = seg.rule;
+    if (len <= 0) break;
+    if (tcpSendSegment(tp, seq, len, TH_ACK, false, tcpRecvWindow(tp), false) !== 0) break;
+    sb.sent(seq, len, rule);
+    st.sack_rexmits++;
+    st.sack_rexmit_bytes += len;
+    sent = true;
+  }
+  return sent;
+}
+
+/**
+ * One round of tcp_output's decision: returns 1 when a segment was sent
+ * and another may follow (sendalot), 0 when there is nothing (more) to
+ * send, or −errno on failure.
+ */
+function tcpOutputOne(tp: TcpCb, idle: boolean): number {
+  const so = tp.so;
+  const snd = so.snd;
+  let flags = TCP_OUTFLAGS[tp.state]!;
+  if (tp.flags & TF_NEEDFIN && tp.state >= TCPS_ESTABLISHED) flags |= TH_FIN;
+  const off = seqDiff(tp.snd_nxt, tp.snd_una);
+  let sendwin = Math.min(tp.snd_wnd, tp.cc.cwnd);
+  if (tp.flags & TF_FORCEDATA) {
+    // A window probe (persist) or a forced retransmission: one octet into a
+    // closed window (RFC 9293 §3.8.6.1).
+    if (sendwin === 0) {
+      if (sndDataOffset(tp, tp.snd_nxt) < snd.cc) flags &= ~TH_FIN;
+      sendwin = 1;
+    } else {
+      tp.persistAt = 0;
+      tp.t_rxtshift = 0;
+      tp.t_persistStart = 0;
+    }
+  }
+
+  // Data may go out once the connection is synchronized (no data on SYNs).
+  let len = 0;
+  let sendalot = false;
+  if (tp.state >= TCPS_ESTABLISHED) {
+    len = Math.min(snd.cc, sendwin) - off;
+    if (len < 0) {
+      // FIN already sent, or the window shrank below what we sent. A window
+      // closed to zero pulls snd_nxt back and starts the persist timer.
+      len = 0;
+      if (sendwin === 0) {
+        tp.rexmtAt = 0;
+        tp.t_rxtshift = 0;
+        tp.snd_nxt = tp.snd_una;
+        if (tp.persistAt === 0) tcpSetPersist(tp);
+      }
+    }
+  }
+  if (len > tp.t_maxseg) {
+    len = tp.t_maxseg;
+    sendalot = true;
+  }
+  // No FIN while data remains to be sent after this segment.
+  if (flags & TH_FIN && tp.state >= TCPS_ESTABLISHED && seqLt((tp.snd_nxt + len) >>> 0, (tp.snd_una + snd.cc) >>> 0)) flags &= ~TH_FIN;
+  // The SYN goes once: a SYN_SENT/SYN_RECEIVED connection that already
+  // sent it only resends it from the retransmission timer (snd_nxt pulled
+  // back to the ISS).
+  if (flags & TH_SYN && tp.snd_nxt !== tp.iss) flags &= ~TH_SYN;
+  // A connection still in SYN_SENT has nothing else to say.
+  if (tp.state === TCPS_SYN_SENT && !(flags & TH_SYN)) return 0;
+
+  const recwin = tcpRecvWindow(tp);
+
+  let send = false;
+  let winup = false;
+  if (len > 0) {
+    if (len === tp.t_maxseg) send = true;
+    // Nagle (RFC 1122 §4.2.3.4): a short segment only when nothing is
+    // unacknowledged (or TCP_NODELAY) and it empties the buffer.
+    else if ((idle || tp.flags & TF_NODELAY) && !(tp.flags & TF_NOPUSH) && len + off >= snd.cc) send = true;
+    else if (tp.flags & TF_FORCEDATA) send = true;
+    else if (tp.max_sndwnd > 0 && len >= tp.max_sndwnd / 2) send = true;
+    else if (seqLt(tp.snd_nxt, tp.snd_max)) send = true;
+  }
+  if (!send && recwin > 0 && tp.state >= TCPS_ESTABLISHED && !tcpsHaveRcvdFin(tp.state) && !(so.state & SS_CANTRCVMORE)) {
+    // A window update worth sending: two segments' worth or half the buffer.
+    const maxwin = TCP_MAXWIN << tp.rcv_scale;
+    const adv = Math.min(recwin, maxwin) - seqDiff(tp.rcv_adv, tp.rcv_nxt);
+    if (adv >= 2 * tp.t_maxseg || 2 * adv >= so.rcv.hiwat) {
+      send = true;
+      winup = !(tp.flags & TF_ACKNOW);
+    }
+  }
+  if (!send && tp.flags & TF_ACKNOW) send = true;
+  if (!send && flags & (TH_SYN | TH_RST)) send = true;
+  if (!send && flags & TH_FIN && (!(tp.flags & TF_SENTFIN) || tp.snd_nxt === tp.snd_una)) send = true;
+
+  if (!send) {
+    // Data waits and nothing will time out: the persist timer makes sure a
+    // window update lost on the way cannot deadlock us (RFC 9293 §3.8.6.1).
+    if (snd.cc > 0 && tp.rexmtAt === 0 && tp.persistAt === 0 && tp.state >= TCPS_ESTABLISHED) {
+      tp.t_rxtshift = 0;
+      tcpSetPersist(tp);
+    }
+    return 0;
+  }
+
+  // Retransmitting a FIN: back up over it.
+  if (flags & TH_FIN && tp.flags & TF_SENTFIN && tp.snd_nxt === tp.snd_max) tp.snd_nxt = (tp.snd_nxt - 1) >>> 0;
+
+  let seq: number;
+  if (len > 0 || flags & (TH_SYN | TH_FIN) || tp.persistAt !== 0) seq = tp.snd_nxt;
+  else seq = tp.snd_max;
+  if (len > 0 && snd.cc - sndDataOffset(tp, seq) === len) flags |= TH_PUSH;
+
+  if (winup && len === 0 && !(flags & (TH_SYN | TH_FIN | TH_RST))) tp.tcp.stat.sndwinup++;
+  const err = tcpSendSegment(tp, seq, len, flags, true, recwin, winup);
+  if (err !== 0) return -err;
+  return sendalot ? 1 : 0;
+}
+
+/**
+ * Build and send one segment [seq, seq + len) with `flags`. With
+ * `advance`, snd_nxt/snd_max, RTT timing and the retransmission timer move
+ * as for a regular transmission (SACK retransmissions pass false).
+ * Returns 0 or an errno.
+ */
+export function tcpSendSegment(
+  tp: TcpCb, seq: number, len: number, flags: number, advance: boolean, recwin: number, winup: boolean,
+): number {
+  const tcp = tp.tcp;
+  const k = tcp.kernel;
+  const st = tcp.stat;
+  const inp = tp.inp;
+
+  // Options.
+  let mask = 0;
+  if (!(tp.flags & TF_NOOPT)) {
+    if (flags & TH_SYN) {
+      mask |= TOF_MSS;
+      const synack = (flags & TH_ACK) !== 0;
+      if (tp.flags & TF_REQ_SCALE && (!synack || tp.flags & TF_RCVD_SCALE)) mask |= TOF_SCALE;
+      if (tp.flags & TF_REQ_SACK && (!synack || tp.flags & TF_SACK_PERMIT)) mask |= TOF_SACKPERM;
+      if (tp.flags & TF_REQ_TSTMP && (!synack || tp.flags & TF_RCVD_TSTMP)) mask |= TOF_TS;
+    } else if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) && !(flags & TH_RST)) {
+      mask |= TOF_TS;
+    }
+  }
+  let nblocks = 0;
+  if (tp.flags & TF_SACK_PERMIT && tp.sackRcv !== null && !(flags & (TH_SYN | TH_RST)) && tp.state >= TCPS_ESTABLISHED) {
+    nblocks = tp.sackRcv.blocks(tp.rcv_nxt, sackBlocks, mask & TOF_TS ? TCP_MAX_SACK_TS : TCP_MAX_SACK);
+    if (nblocks > 0) {
+      mask |= TOF_SACK;
+      st.sack_send_blocks++;
+    }
+  }
+  const tsval = mask & TOF_TS ? (tcp.tsNow() + tp.ts_offset) >>> 0 : 0;
+  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, sackBlocks, nblocks);
+  // The peer's MSS bounds data and options together (RFC 6691): SACK
+  // blocks beyond the timestamps t_maxseg allows for take from the data.
+  if (len > 0 && len + optlen > tp.t_maxopd) {
+    len = tp.t_maxopd - optlen;
+    flags &= ~(TH_FIN | TH_PUSH);
+  }
+
+  const hlen = TCP_HDR_MIN + optlen;
+  const m = k.mbufs.get(hlen + len, TCP_HEADROOM);
+  if (m === null) {
+    // No memory: pretend it went and let the retransmission timer retry.
+    if (advance && tp.rexmtAt === 0 && tp.persistAt === 0 && (len > 0 || flags & (TH_SYN | TH_FIN))) tcpTimerRexmtArm(tp, tp.t_rxtcur);
+    return ENOBUFS;
+  }
+  const b = m.buf;
+  const o = m.off;
+  for (let i = 0; i < optlen; i++) b[o + TCP_HDR_MIN + i] = optbuf[i]!;
+  if (len > 0) tcpSbCopy(tp, sndDataOffset(tp, seq), len, b, o + hlen);
+
+  // The window: unscaled on SYNs (RFC 7323 §2.2), none on an RST.
+  let win = 0;
+  if (!(flags & TH_RST)) {
+    if (flags & TH_SYN) win = Math.min(recwin, TCP_MAXWIN);
+    else win = Math.min(recwin >>> tp.rcv_scale, TCP_MAXWIN);
+    if (recwin > 0 && seqGt((tp.rcv_nxt + recwin) >>> 0, tp.rcv_adv)) tp.rcv_adv = (tp.rcv_nxt + recwin) >>> 0;
+  }
+  const ack = flags & TH_ACK ? tp.rcv_nxt : 0;
+  tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, 0);
+  tcpSetChecksum(b, o, hlen + len, inp.laddr, inp.faddr);
+
+  // Statistics.
+  st.sndtotal++;
+  if (len > 0) {
+    if (tp.flags & TF_FORCEDATA && len === 1 && tp.snd_wnd === 0) st.sndprobe++;
+    if (seqLt(seq, tp.snd_max)) {
+      st.sndrexmitpack++;
+      st.sndrexmitbyte += len;
+    } else {
+      st.sndpack++;
+      st.sndbyte += len;
+    }
+  } else if (flags & (TH_SYN | TH_FIN | TH_RST)) st.sndctrl++;
+  else if (!winup) st.sndacks++;
+
+  if (advance) {
+    if (!(tp.flags & TF_FORCEDATA) || tp.persistAt === 0) {
+      if (len > 0 || flags & (TH_SYN | TH_FIN)) {
+        // Output sent from snd_nxt: SYN, data, then FIN.
+        let next = seq;
+        if (flags & TH_SYN) next = (next + 1) >>> 0;
+        next = (next + len) >>> 0;
+        if (flags & TH_FIN) {
+          next = (next + 1) >>> 0;
+          tp.flags |= TF_SENTFIN;
+        }
+        tp.snd_nxt = next;
+        if (seqGt(next, tp.snd_max)) {
+          tp.snd_max = next;
+          // Time this segment if nothing is being timed (RFC 6298 §3: one
+          // at a time, and only new data, never a retransmission: Karn).
+          if (tp.t_rtttime === 0) {
+            tp.t_rtttime = tcp.kernel.host.now() + 1;
+            tp.t_rtseq = seq;
+            st.segstimed++;
+          }
+        }
+      }
+      // Something is outstanding: the retransmission timer must run.
+      if (tp.rexmtAt === 0 && tp.snd_nxt !== tp.snd_una) {
+        if (tp.persistAt !== 0) {
+          tp.persistAt = 0;
+          tp.t_rxtshift = 0;
+        }
+        tcpTimerRexmtArm(tp, tp.t_rxtcur);
+      }
+    } else {
+      // A window probe: the octet is in flight but snd_nxt stays.
+      let xlen = len;
+      if (flags & TH_SYN) xlen++;
+      if (flags & TH_FIN) {
+        xlen++;
+        tp.flags |= TF_SENTFIN;
+      }
+      if (seqGt((tp.snd_nxt + xlen) >>> 0, tp.snd_max)) tp.snd_max = (tp.snd_nxt + xlen) >>> 0;
+    }
+  }
+  if (flags & TH_ACK) {
+    tp.last_ack_sent = tp.rcv_nxt;
+    tp.flags &= ~(TF_ACKNOW | TF_DELACK);
+    tp.delackAt = 0;
+  }
+
+  const err = ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, 0);
+  if (err !== 0) {
+    // BSD counts the segment as sent and lets the retransmission timer
+    // recover; an unreachable route is remembered as the soft error the
+    // connection reports if it times out (RFC 1122 §4.2.3.9).
+    if (err !== ENOBUFS) tp.t_softerror = err;
+    if (advance && tp.rexmtAt === 0 && tp.persistAt === 0 && tp.snd_nxt !== tp.snd_una) tcpTimerRexmtArm(tp, tp.t_rxtcur);
+    return err;
+  }
+  return 0;
+}
+

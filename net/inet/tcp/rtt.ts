@@ -1,0 +1,172 @@
+/*
+ * Round-trip time estimation and the retransmission timeout (RFC 6298;
+ * BSD tcp_xmit_timer / TCP_REXMTVAL / TCPT_RANGESET / tcp_backoff[]).
+ *
+ * Call order (T1):
+ *   connection start        → new RttEstimator(profile)  (rto = rtoInitial)
+ *   ACK of a timed segment  → sample(ms)  (Karn's rule is the caller's: only
+ *                              never-retransmitted segments or TS echoes, RFC 6298 §3)
+ *   arming the rexmt timer  → backoff(t_rxtshift)  (ms; shift 0 = rto)
+ *   deep into backoff       → discard()  (BSD: after TCP_MAXRXTSHIFT/4 timeouts)
+ *
+ * Units are milliseconds. SRTT and RTTVAR are kept as exact (fractional)
+ * values; the timeouts handed out are whole milliseconds, rounded up so a
+ * timer never fires before the RFC's RTO.
+ */
+
+/** NetBSD netinet/tcp_timer.c tcp_backoff[]: the exponent stops growing at 64. */
+export const TCP_BACKOFF_NETBSD: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 64, 64, 64, 64, 64, 64];
+/** FreeBSD netinet/tcp_timer.c tcp_backoff[]: grows to 512 (the 64 s cap binds first for RTO ≥ 125 ms). */
+export const TCP_BACKOFF_FREEBSD: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
+
+/** BSD TCP_MAXRXTSHIFT: the highest index of the backoff tables (12 retransmissions). */
+export const TCP_MAXRXTSHIFT = 12;
+
+export interface RttParams {
+  /** RTO before the first sample (RFC 6298 (2.1): 1 s). */
+  rtoInitial: number;
+  /** Floor of a computed RTO (RFC 6298 (2.4) says 1 s; FreeBSD TCPTV_MIN is 30 ms). */
+  rtoMin: number;
+  /** Ceiling (RFC 6298 (2.5): at least 60 s; BSD TCPTV_REXMTMAX is 64 s). */
+  rtoMax: number;
+  /** Added to every computed timeout (FreeBSD net.inet.tcp.rexmit_slop, 200 ms; 0 elsewhere). */
+  rtoSlop: number;
+  /** G, the clock granularity (RFC 6298 §2): our clock ticks in 1 ms. */
+  granularity: number;
+  /** Multipliers by retransmission count. */
+  backoffTable: readonly number[];
+}
+
+/** RFC 6298 with NetBSD's 1 s floor and 64 s ceiling. The default. */
+export const RTT_NETBSD: Readonly<RttParams> = Object.freeze({
+  rtoInitial: 1000,
+  rtoMin: 1000,
+  rtoMax: 64000,
+  rtoSlop: 0,
+  granularity: 1,
+  backoffTable: TCP_BACKOFF_NETBSD,
+});
+
+/**
+ * FreeBSD's defaults (the `freebsd` profile the packetdrill scripts assume):
+ * a 30 ms floor plus 200 ms slop, so SYNs go out at 0, +1.0 s, +2.2 s, +4.2 s.
+ */
+export const RTT_FREEBSD: Readonly<RttParams> = Object.freeze({
+  rtoInitial: 1000,
+  rtoMin: 30,
+  rtoMax: 64000,
+  rtoSlop: 200,
+  granularity: 1,
+  backoffTable: TCP_BACKOFF_FREEBSD,
+});
+
+/** RFC 6298 §2 gains: alpha = 1/8, beta = 1/4, K = 4. */
+const ALPHA = 1 / 8;
+const BETA = 1 / 4;
+const K = 4;
+
+export class RttEstimator {
+  /** Smoothed RTT in ms; 0 until the first sample (and after discard()). */
+  srtt = 0;
+  /** RTT variation in ms. */
+  rttvar = 0;
+  /** The timeout for a first transmission, in whole ms (backoff(0)). */
+  rto: number;
+  rtoMin: number;
+  rtoMax: number;
+  rtoInitial: number;
+  rtoSlop: number;
+  granularity: number;
+  backoffTable: readonly number[];
+  /** Samples taken since construction or reset() (BSD t_rttupdated). */
+  samples = 0;
+  /** Samples refused as nonsense (negative, NaN, infinite). */
+  badSamples = 0;
+
+  /*
+   * RTO before slop, backoff and rounding: rtoInitial until the first
+   * sample, then max(rtoMin, SRTT + max(G, K·RTTVAR)). Kept apart from
+   * `rto` because FreeBSD arms the very first timer with exactly
+   * rexmit_initial but adds the slop on every backoff.
+   */
+  private base: number;
+  /** The next sample initialises SRTT/RTTVAR (RFC 6298 (2.2)) instead of smoothing. */
+  private first = true;
+
+  constructor(params: Partial<RttParams> = RTT_NETBSD) {
+    const p = { ...RTT_NETBSD, ...params };
+    this.rtoInitial = p.rtoInitial;
+    this.rtoMin = p.rtoMin;
+    this.rtoMax = p.rtoMax;
+    this.rtoSlop = p.rtoSlop;
+    this.granularity = p.granularity;
+    this.backoffTable = p.backoffTable.length > 0 ? p.backoffTable : TCP_BACKOFF_NETBSD;
+    this.base = this.rtoInitial;
+    this.rto = this.clampCeil(this.rtoInitial);
+  }
+
+  /** Forget every measurement: back to RFC 6298 (2.1). */
+  reset(): void {
+    this.srtt = 0;
+    this.rttvar = 0;
+    this.samples = 0;
+    this.first = true;
+    this.base = this.rtoInitial;
+    this.rto = this.clampCeil(this.rtoInitial);
+  }
+
+  /**
+   * Take one RTT measurement R (ms). RFC 6298 (2.2) for the first, (2.3)
+   * after: RTTVAR is updated with the old SRTT before SRTT moves.
+   */
+  sample(rttMs: number): void {
+    if (!(rttMs >= 0) || rttMs === Infinity) {
+      this.badSamples++;
+      return;
+    }
+    if (this.first) {
+      this.srtt = rttMs;
+      this.rttvar = rttMs / 2;
+      this.first = false;
+    } else {
+      this.rttvar = (1 - BETA) * this.rttvar + BETA * Math.abs(this.srtt - rttMs);
+      this.srtt = (1 - ALPHA) * this.srtt + ALPHA * rttMs;
+    }
+    this.samples++;
+    // RFC 6298 (2.2)/(2.3): RTO = SRTT + max(G, K·RTTVAR); (2.4) the floor.
+    this.base = Math.max(this.rtoMin, this.srtt + Math.max(this.granularity, K * this.rttvar));
+    this.rto = this.clampCeil(this.base + this.rtoSlop);
+  }
+
+  /**
+   * The timeout to arm for retransmission number `n` (BSD t_rxtshift; 0 is
+   * the first transmission): RFC 6298 (5.5) doubling through the backoff
+   * table, then slop, then the [rtoMin, rtoMax] range (RFC 6298 (2.5)).
+   */
+  backoff(n: number): number {
+    if (!(n >= 1)) return this.rto;
+    const table = this.backoffTable;
+    const i = n < table.length ? Math.floor(n) : table.length - 1;
+    return this.clampCeil(this.base * table[i]! + this.rtoSlop);
+  }
+
+  /**
+   * BSD's answer to a long run of timeouts (tcp_timer_rexmt, after
+   * TCP_MAXRXTSHIFT/4 retransmissions): the SRTT is probably stale, so the
+   * next sample starts over as a first measurement, while the timeouts
+   * already in use stay as they are (SRTT is folded into RTTVAR).
+   */
+  discard(): void {
+    if (this.first) return;
+    this.rttvar += this.srtt / K;
+    this.srtt = 0;
+    this.first = true;
+  }
+
+  private clampCeil(ms: number): number {
+    const v = Math.ceil(ms);
+    if (v > this.rtoMax) return this.rtoMax;
+    if (v < this.rtoMin) return Math.ceil(this.rtoMin);
+    return v;
+  }
+}

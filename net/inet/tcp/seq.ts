@@ -1,0 +1,50 @@
+/*
+ * TCP sequence numbers (RFC 9293 §3.4; BSD netinet/tcp_seq.h).
+ *
+ * A sequence number is a u32 carried as a JS number in [0, 2^32). Two of
+ * them are compared modulo 2^32: a is "less than" b when b - a, taken as a
+ * signed 32-bit value, is positive. Never compare them with `<`.
+ */
+
+/** A sequence number: a u32 compared modulo 2^32 with the functions below. */
+export type Seq = number;
+
+/** SEQ_LT: a < b modulo 2^32. */
+export function seqLt(a: Seq, b: Seq): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/** SEQ_LEQ: a <= b modulo 2^32. */
+export function seqLeq(a: Seq, b: Seq): boolean {
+  return ((a - b) | 0) <= 0;
+}
+
+/** SEQ_GT: a > b modulo 2^32. */
+export function seqGt(a: Seq, b: Seq): boolean {
+  return ((a - b) | 0) > 0;
+}
+
+/** SEQ_GEQ: a >= b modulo 2^32. */
+export function seqGeq(a: Seq, b: Seq): boolean {
+  return ((a - b) | 0) >= 0;
+}
+
+/** SEQ_MIN. */
+export function seqMin(a: Seq, b: Seq): Seq {
+  return seqLt(a, b) ? a : b;
+}
+
+/** SEQ_MAX. */
+export function seqMax(a: Seq, b: Seq): Seq {
+  return seqGt(a, b) ? a : b;
+}
+
+/** a + n, wrapped to a u32. */
+export function seqAdd(a: Seq, n: number): Seq {
+  return (a + n) >>> 0;
+}
+
+/** a - b as a signed distance (the number of octets from b to a). */
+export function seqDiff(a: Seq, b: Seq): number {
+  return (a - b) | 0;
+}

@@ -1,0 +1,529 @@
+/*
+ * TCP support routines (BSD netinet/tcp_subr.c): creating and closing
+ * control blocks, dropping a connection, segments sent without a control
+ * block (RST, challenge and keepalive ACKs), the MSS, the send buffer
+ * helpers output and input share, ICMP errors (ctlinput), and the PCB
+ * listing netstat and sockstat read.
+ *
+ *   attach → tcpNewTcpcb;  close/timeout/RST → tcpDrop → tcpClose
+ *   icmpInput → inet.ctlinput[6] = tcpCtlinput → tcpDrop / tcpMtuDisc
+ */
+import { EHOSTDOWN, EHOSTUNREACH, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ETIMEDOUT } from '../../../kern/errno.js';
+import { MAX_LINKHDR, M_BCAST, M_MCAST } from '../../../kern/mbuf.js';
+import { SS_CANTRCVMORE, SS_ISCONNECTING, type Socket } from '../../socket.js';
+import { INADDR_BROADCAST, formatInAddr, inAddrIsMulticast } from '../../wire/inaddr.js';
+import { IPPROTO_TCP, IP_HDR_MIN } from '../../wire/ipv4.js';
+import {
+  TCP_HDR_MIN, TH_ACK, TH_FIN, TH_RST, TH_SYN, tcpOptNop, tcpOptTimestamp, tcpSetChecksum, tcpWriteHeader,
+  tcpDport, tcpSeq, tcpSport,
+} from '../../wire/tcp.js';
+import type { Mbuf } from '../../../kern/mbuf.js';
+import type { Inet } from '../inet.js';
+import { ipOutput, ipRouteLookup } from '../ip_output.js';
+import { ccByName, CC_DEFAULT, TCP_INFINITE_SSTHRESH } from './cc/cc.js';
+import {
+  TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpStateName, tcpsHaveRcvdSyn,
+} from './fsm.js';
+import { seqGeq, seqLt } from './seq.js';
+import { TCP_TIMER_FNS, tcpCancelTimers } from './timer.js';
+import {
+  TCPIP_HDRLEN, TCP_MAXWIN, TF_NOOPT, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TcpCb,
+  type Tcp,
+} from './var.js';
+import { tcpOutput } from './output.js';
+
+/** Headroom for what goes in front of a TCP header: Ethernet and a plain IP header. */
+export const TCP_HEADROOM = MAX_LINKHDR + IP_HDR_MIN;
+
+/** The per-kernel TCP state; TCP input only runs once tcpAttach set it. */
+export function tcpState(inet: Inet): Tcp {
+  return inet.tcp!;
+}
+
+/**
+ * tcp_newtcpcb: a control block in CLOSED for a fresh socket, with the
+ * PCB in the TCP port namespace and the options the sysctls ask for.
+ */
+export function tcpNewTcpcb(tcp: Tcp, so: Socket): TcpCb {
+  const inp = tcp.inet.tcbtable.attach(so, IPPROTO_TCP);
+  const cfg = tcp.cfg;
+  const algo = ccByName(cfg.congctl) ?? ccByName(CC_DEFAULT)!;
+  const tp = new TcpCb(tcp, inp, so, TCP_TIMER_FNS, algo);
+  if (cfg.rfc1323) tp.flags |= TF_REQ_SCALE | TF_REQ_TSTMP;
+  if (cfg.sack) tp.flags |= TF_REQ_SACK;
+  tp.t_maxseg = tp.t_maxopd = tp.t_ourmss = cfg.mssdflt;
+  tp.cc.maxseg = cfg.mssdflt;
+  tp.cc.ssthresh = TCP_INFINITE_SSTHRESH;
+  so.pcb = tp;
+  tcp.tcbs.add(tp);
+  return tp;
+}
+
+/**
+ * tcp_close: the connection is gone. Timers stop, buffered segments are
+ * freed, the PCB leaves the port namespace and the socket learns it is
+ * disconnected. The TcpCb stays as the socket's pcb (state CLOSED) until
+ * the descriptor is closed, so TCP_INFO still answers.
+ */
+export function tcpClose(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  if (!tcp.tcbs.has(tp)) return;
+  tcp.tcbs.delete(tp);
+  tcpCancelTimers(tp);
+  tcpReassFree(tp);
+  tp.sackSb?.clear();
+  const so = tp.so;
+  so.flushSnd();
+  tp.sndptrIdx = 0;
+  tp.sndptrOff = 0;
+  tp.state = TCPS_CLOSED;
+  tcp.inet.tcbtable.detach(tp.inp);
+  tcp.syncache.listenerGone(tp);
+  tcp.stat.closed++;
+  // A connection that dies in a listener's accept queue leaves it
+  // (soqremque): accept never hands out a corpse.
+  const head = so.head;
+  if (head !== null) {
+    const i = head.acceptq.indexOf(so);
+    if (i >= 0) head.acceptq.splice(i, 1);
+    so.head = null;
+  }
+  so.isDisconnected();
+}
+
+/**
+ * tcp_drop: abort a connection. A synchronized one gets an RST (output in
+ * CLOSED sends RST|ACK); the socket gets `errno` (a timeout reports the
+ * soft error an ICMP left, RFC 1122 §4.2.3.9).
+ */
+export function tcpDrop(tp: TcpCb, errno: number): void {
+  const st = tp.tcp.stat;
+  if (tcpsHaveRcvdSyn(tp.state)) {
+    tp.state = TCPS_CLOSED;
+    tcpOutput(tp);
+    st.drops++;
+  } else {
+    st.conndrops++;
+  }
+  if (errno === ETIMEDOUT && tp.t_softerror) errno = tp.t_softerror;
+  if (errno) tp.so.setError(errno);
+  tcpClose(tp);
+}
+
+/** Free the reassembly queue (tcp_reass_flush). */
+export function tcpReassFree(tp: TcpCb): void {
+  const q = tp.segq;
+  if (q.length === 0) return;
+  const pool = tp.tcp.kernel.mbufs;
+  for (let i = 0; i < q.length; i++) pool.free(q[i]!.m);
+  q.length = 0;
+}
+
+/** The MTU towards `faddr`: the route's own, else its interface's (0: no route). */
+export function tcpRouteMtu(inet: Inet, faddr: number): number {
+  const rt = ipRouteLookup(inet, faddr);
+  if (rt === null) return 0;
+  return rt.mtu || rt.ifp.mtu;
+}
+
+/**
+ * tcp_mssopt: the MSS we advertise, the route MTU less the IP and TCP
+ * headers (RFC 9293 §3.7.1, RFC 6691), never below minmss.
+ */
+export function tcpMssOpt(tcp: Tcp, faddr: number): number {
+  const mtu = tcpRouteMtu(tcp.inet, faddr);
+  const mss = mtu > TCPIP_HDRLEN ? mtu - TCPIP_HDRLEN : tcp.cfg.mssdflt;
+  return Math.max(Math.min(mss, 65535), tcp.cfg.minmss);
+}
+
+/** The smallest window scale that lets `bufmax` bytes be advertised (RFC 7323 §2.3). */
+export function tcpRequestScale(bufmax: number): number {
+  let s = 0;
+  while (s < 14 && TCP_MAXWIN * 2 ** s < bufmax) s++;
+  return s;
+}
+
+/**
+ * tcp_mss: the send MSS once the peer's offer is known (`offer` -1: none,
+ * RFC 9293 §3.7.1 says assume 536). Bounded by our route and by
+ * TCP_MAXSEG, less the timestamp option when timestamps are on. Then, as
+ * FreeBSD does, round both socket buffers up to a multiple of the MSS so a
+ * window holds whole segments (65536 becomes 65700 at MSS 1460).
+ */
+export function tcpMss(tp: TcpCb, offer: number): void {
+  const tcp = tp.tcp;
+  const cfg = tcp.cfg;
+  let mss: number;
+  if (tp.flags & TF_NOOPT) mss = cfg.mssdflt;
+  else {
+    mss = offer > 0 ? offer : cfg.mssdflt;
+    const ours = tcpMssOpt(tcp, tp.inp.faddr);
+    if (mss > ours) mss = ours;
+  }
+  if (tp.t_usermss > 0 && mss > tp.t_usermss) mss = tp.t_usermss;
+  if (mss < cfg.minmss) mss = cfg.minmss;
+  tp.t_maxopd = mss;
+  if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP | TF_NOOPT)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP)) mss -= 12;
+  tp.t_maxseg = mss;
+  tp.cc.maxseg = mss;
+  const so = tp.so;
+  const max = cfg.maxsockbuf;
+  so.snd.hiwat = roundToMss(so.snd.hiwat, mss, max);
+  so.rcv.hiwat = roundToMss(so.rcv.hiwat, mss, max);
+}
+
+function roundToMss(hiwat: number, mss: number, max: number): number {
+  if (hiwat < mss) return hiwat;
+  let b = Math.ceil(hiwat / mss) * mss;
+  if (b > max) b = max;
+  return b > hiwat ? b : hiwat;
+}
+
+/** The receive window to offer now (before scaling): the space left, never negative. */
+export function tcpRecvSpace(tp: TcpCb): number {
+  const sb = tp.so.rcv;
+  const w = sb.hiwat - sb.cc;
+  return w > 0 ? w : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The send buffer: data from snd_una on, as a queue of mbufs. */
+
+/**
+ * sbdrop for the send buffer: `n` acknowledged bytes leave the front. The
+ * output pointer cache (sb_sndptr) moves with them so output never walks
+ * the buffer from the start.
+ */
+export function tcpSbDrop(tp: TcpCb, n: number): void {
+  const sb = tp.so.snd;
+  const pool = tp.tcp.kernel.mbufs;
+  if (n >= sb.cc) {
+    for (let i = 0; i < sb.q.length; i++) pool.free(sb.q[i]!.m);
+    sb.q.length = 0;
+    sb.cc = 0;
+    sb.headOff = 0;
+    tp.sndptrIdx = 0;
+    tp.sndptrOff = 0;
+    return;
+  }
+  sb.cc -= n;
+  let drop = 0;
+  let off = sb.headOff + n;
+  while (drop < sb.q.length && off >= sb.q[drop]!.m.len) {
+    off -= sb.q[drop]!.m.len;
+    pool.free(sb.q[drop]!.m);
+    drop++;
+  }
+  if (drop > 0) sb.q.splice(0, drop);
+  sb.headOff = off;
+  tp.sndptrIdx -= drop;
+  tp.sndptrOff -= n;
+  if (tp.sndptrIdx < 0 || tp.sndptrOff > 0) {
+    tp.sndptrIdx = 0;
+    tp.sndptrOff = -sb.headOff;
+  }
+}
+
+/**
+ * Copy `len` bytes starting `doff` bytes after snd_una's byte out of the
+ * send buffer into `dst` at `dstOff` (m_copydata on the send buffer).
+ */
+export function tcpSbCopy(tp: TcpCb, doff: number, len: number, dst: Uint8Array, dstOff: number): void {
+  const sb = tp.so.snd;
+  const q = sb.q;
+  let idx = tp.sndptrIdx;
+  let start = tp.sndptrOff;
+  if (idx >= q.length || start > doff) {
+    idx = 0;
+    start = -sb.headOff;
+  }
+  // Walk to the record holding doff.
+  while (idx < q.length && start + q[idx]!.m.len <= doff) {
+    start += q[idx]!.m.len;
+    idx++;
+  }
+  tp.sndptrIdx = idx;
+  tp.sndptrOff = start;
+  let at = doff - start;
+  while (len > 0 && idx < q.length) {
+    const m = q[idx]!.m;
+    const n = Math.min(len, m.len - at);
+    dst.set(m.buf.subarray(m.off + at, m.off + at + n), dstOff);
+    dstOff += n;
+    len -= n;
+    at = 0;
+    idx++;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Segments without a control block. */
+
+/**
+ * tcp_respond: a bare segment (no data) to `dst`/`dport` from
+ * `src`/`sport`. With a control block the window and timestamps are its
+ * own; without one the window is 0 (an RST for a segment nobody owns).
+ */
+export function tcpRespond(
+  tcp: Tcp, tp: TcpCb | null, src: number, sport: number, dst: number, dport: number, seq: number, ack: number, flags: number,
+): void {
+  const inet = tcp.inet;
+  const k = inet.kernel;
+  let optlen = 0;
+  const useTs = tp !== null && (tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP | TF_NOOPT)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) && !(flags & TH_RST);
+  if (useTs) optlen = 12;
+  const hlen = TCP_HDR_MIN + optlen;
+  const m = k.mbufs.get(hlen, TCP_HEADROOM);
+  if (m === null) return;
+  const b = m.buf;
+  const o = m.off;
+  let win = 0;
+  if (tp !== null && !(flags & TH_RST)) {
+    win = tcpRecvSpace(tp);
+    const max = TCP_MAXWIN << tp.rcv_scale;
+    if (win > max) win = max;
+    win >>>= tp.rcv_scale;
+  }
+  if (useTs) {
+    let p = tcpOptNop(b, o + TCP_HDR_MIN);
+    p = tcpOptNop(b, p);
+    tcpOptTimestamp(b, p, (tcp.tsNow() + tp!.ts_offset) >>> 0, tp!.ts_recent);
+  }
+  tcpWriteHeader(b, o, sport, dport, seq >>> 0, flags & TH_ACK ? ack >>> 0 : 0, hlen, flags, win, 0);
+  tcpSetChecksum(b, o, hlen, src, dst);
+  const st = tcp.stat;
+  st.sndtotal++;
+  if (flags & TH_RST) {
+    st.sndrst++;
+    st.sndctrl++;
+  } else st.sndacks++;
+  const ttl = tp !== null ? tp.inp.ttl : inet.defttl;
+  const tos = tp !== null ? tp.inp.tos : 0;
+  ipOutput(inet, m, src, dst, IPPROTO_TCP, ttl, tos, 0);
+}
+
+/**
+ * The RST for a segment that no connection accepts (tcp_dropwithreset,
+ * RFC 9293 §3.10.7.1): never for an RST, never to a broadcast or multicast
+ * address; if the segment had an ACK, <SEQ=SEG.ACK><CTL=RST>, else
+ * <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. net.inet.tcp.blackhole 1
+ * keeps quiet about SYNs, 2 about everything.
+ */
+export function tcpDropWithReset(tcp: Tcp, m: Mbuf, tp: TcpCb | null): void {
+  const seg = tcp.seg;
+  const flags = seg.flags;
+  const k = tcp.kernel;
+  if (flags & TH_RST || m.flags & (M_BCAST | M_MCAST) || inAddrIsMulticast(seg.dst) || seg.dst === INADDR_BROADCAST ||
+      inAddrIsMulticast(seg.src) || seg.src === INADDR_BROADCAST || seg.src === 0) {
+    k.mbufs.free(m);
+    return;
+  }
+  k.mbufs.free(m);
+  const bh = tcp.cfg.blackhole;
+  if (tp === null && (bh === 2 || (bh === 1 && flags & TH_SYN))) {
+    tcp.stat.rstlimited++;
+    return;
+  }
+  if (flags & TH_ACK) {
+    tcpRespond(tcp, null, seg.dst, seg.dport, seg.src, seg.sport, seg.ack, 0, TH_RST);
+  } else {
+    let len = seg.tlen;
+    if (flags & TH_SYN) len++;
+    if (flags & TH_FIN) len++;
+    tcpRespond(tcp, null, seg.dst, seg.dport, seg.src, seg.sport, 0, (seg.seq + len) >>> 0, TH_RST | TH_ACK);
+  }
+}
+
+/**
+ * RFC 5961 §3.2, §4.2, §5.2: answer a suspicious RST, SYN or ACK with an
+ * ACK of what we expect, rate limited per connection the way FreeBSD
+ * limits its "ACK war" (net.inet.tcp.ack_war_cnt per ack_war_timewindow).
+ */
+export function tcpChallengeAck(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  const cfg = tcp.cfg;
+  const now = tcp.kernel.uptime();
+  if (cfg.ackWarCnt > 0 && cfg.ackWarTimewindow > 0) {
+    if (now - tp.ackWarStart >= cfg.ackWarTimewindow) {
+      tp.ackWarStart = now;
+      tp.ackWarCount = 0;
+    }
+    if (tp.ackWarCount >= cfg.ackWarCnt) {
+      tcp.stat.challenge_ack_limited++;
+      return;
+    }
+    tp.ackWarCount++;
+  }
+  tcp.stat.challenge_ack++;
+  const inp = tp.inp;
+  tcpRespond(tcp, tp, inp.laddr, inp.lport, inp.faddr, inp.fport, tp.snd_nxt, tp.rcv_nxt, TH_ACK);
+  tp.last_ack_sent = tp.rcv_nxt;
+}
+
+/* ------------------------------------------------------------------------ */
+/* ICMP errors (tcp_ctlinput, RFC 5927, RFC 1122 §4.2.3.9, RFC 1191). */
+
+/* ICMP types/codes read from the message in front of the quote. */
+const ICMP_UNREACH = 3;
+const ICMP_TIMXCEED = 11;
+const UNREACH_NET_PROHIB = 9;
+const UNREACH_HOST_PROHIB = 10;
+const UNREACH_FILTER_PROHIB = 13;
+
+/**
+ * Is this error "hard" in FreeBSD's sense (tcp_ctlinput with icmp_may_rst:
+ * port and protocol unreachable, administratively prohibited, TTL exceeded
+ * in transit), and which errno does it report? Returns 0 for a soft error.
+ *
+ * icmpInput hands us the errno of NetBSD's inetctlerrmap and the message
+ * buffer with the quoted datagram at `qoff`; the ICMP header sits in the 8
+ * bytes before it, which tells "prohibited" apart from the other host
+ * unreachables that map to the same errno.
+ */
+function hardIcmpErrno(errno: number, buf: Uint8Array, qoff: number): number {
+  if (errno === ECONNREFUSED) return ECONNREFUSED;
+  if (qoff >= 8) {
+    const type = buf[qoff - 8]!;
+    const code = buf[qoff - 7]!;
+    if (type === ICMP_UNREACH && (code === UNREACH_NET_PROHIB || code === UNREACH_HOST_PROHIB || code === UNREACH_FILTER_PROHIB)) {
+      return ECONNREFUSED;
+    }
+    if (type === ICMP_TIMXCEED && code === 0) return EHOSTUNREACH;
+  }
+  return 0;
+}
+
+/** tcp_ctlinput: inet.ctlinput[IPPROTO_TCP]. */
+export function tcpCtlinput(
+  inet: Inet, errno: number, src: number, dst: number, quoted: Uint8Array, qoff: number, qlen: number, mtu: number,
+): void {
+  const tcp = inet.tcp;
+  if (tcp === null || errno === 0) return;
+  if (errno === EHOSTDOWN) return;
+  if (qlen < IP_HDR_MIN || qoff < 0 || qoff + qlen > quoted.length) return;
+  const qhl = (quoted[qoff]! & 0x0f) << 2;
+  // RFC 792 promises 8 bytes of the offending datagram: ports and sequence.
+  if (qhl < IP_HDR_MIN || qlen < qhl + 8) return;
+  const t = qoff + qhl;
+  const sport = tcpSport(quoted, t);
+  const dport = tcpDport(quoted, t);
+  const seq = tcpSeq(quoted, t);
+  // The quoted datagram went from us (src) to the peer (dst).
+  const inp = inet.tcbtable.lookupConnect(dst, dport, src, sport);
+  if (inp === null) {
+    tcp.syncache.unreach(src, sport, dst, dport, seq);
+    return;
+  }
+  const tp = inp.so.pcb;
+  if (!(tp instanceof TcpCb) || tp.state === TCPS_LISTEN || tp.state === TCPS_TIME_WAIT) return;
+  const st = tcp.stat;
+  if (errno === EMSGSIZE) {
+    // RFC 5927 §7.2 / RFC 1191: the quoted segment must be one in flight.
+    if (!tcp.cfg.mtudisc || !(seqGeq(seq, tp.snd_una) && seqLt(seq, tp.snd_max))) {
+      st.icmp_ignored++;
+      return;
+    }
+    st.icmp_honoured++;
+    tcpMtuDisc(tp, mtu);
+    return;
+  }
+  // RFC 5927 §4.1 (as FreeBSD): only an error about the oldest unacknowledged
+  // segment is believed; anything else may be forged.
+  if (seq !== tp.snd_una) {
+    st.icmp_ignored++;
+    return;
+  }
+  st.icmp_honoured++;
+  const hard = hardIcmpErrno(errno, quoted, qoff);
+  if (hard !== 0 && tcp.cfg.icmpMayRst) {
+    // RFC 1122 §4.2.3.9 leaves hard errors during connection setup to us;
+    // FreeBSD aborts a connect with them and ignores them later.
+    if (tp.state === TCPS_SYN_SENT) tcpDrop(tp, hard);
+    return;
+  }
+  // Soft errors (tcp_notify): remembered and reported only if the
+  // connection times out (RFC 1122 §4.2.3.9). An established connection
+  // ignores unreachables (the route may come back); a connect that has
+  // already retransmitted a few times gives up on a second one.
+  if (tp.state === TCPS_ESTABLISHED && (errno === EHOSTUNREACH || errno === ENETUNREACH)) return;
+  if (tp.state < TCPS_ESTABLISHED && tp.t_rxtshift > 3 && tp.t_softerror !== 0) {
+    tcpDrop(tp, errno);
+    return;
+  }
+  tp.t_softerror = errno;
+}
+
+/**
+ * tcp_mtudisc: the path MTU is `mtu` (0 from an old router: guess the next
+ * plateau down, RFC 1191 §5). Shrink the segment size and resend what is in
+ * flight at the new size.
+ */
+export function tcpMtuDisc(tp: TcpCb, mtu: number): void {
+  const tcp = tp.tcp;
+  if (mtu === 0) mtu = mtuPlateau(tp.t_maxopd + TCPIP_HDRLEN);
+  let mss = mtu - TCPIP_HDRLEN;
+  if (mss < tcp.cfg.minmss) mss = tcp.cfg.minmss;
+  if (mss >= tp.t_maxopd) return;
+  const tsLen = tp.t_maxopd - tp.t_maxseg;
+  tp.t_maxopd = mss;
+  tp.t_maxseg = mss - tsLen;
+  tp.cc.maxseg = tp.t_maxseg;
+  tcp.stat.mturesent++;
+  if (tp.snd_una !== tp.snd_max) {
+    tp.snd_nxt = tp.snd_una;
+    tp.t_rtttime = 0;
+    tcpOutput(tp);
+  }
+}
+
+/** RFC 1191 §7's table of MTU plateaus: the largest below `mtu`. */
+function mtuPlateau(mtu: number): number {
+  const plateaus = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+  for (const p of plateaus) if (p < mtu) return p;
+  return 68;
+}
+
+/* ------------------------------------------------------------------------ */
+/* netstat, sockstat, tcpdrop. */
+
+/** What `sys.ext('pcblist')` lists for TCP (bin/rump.netstat.ts PcbInfo). */
+export interface TcpPcbInfo {
+  proto: 'tcp';
+  laddr: string;
+  lport: number;
+  faddr: string;
+  fport: number;
+  recvQ: number;
+  sendQ: number;
+  state: string;
+}
+
+/** TCP's PCBs and SYN cache entries (FreeBSD lists the latter as SYN_RCVD). */
+export function tcpPcbList(tcp: Tcp): TcpPcbInfo[] {
+  const out: TcpPcbInfo[] = [];
+  for (const inp of tcp.inet.tcbtable.all) {
+    const tp = inp.so.pcb;
+    const state = tp instanceof TcpCb ? tp.state : TCPS_CLOSED;
+    out.push({
+      proto: 'tcp', laddr: formatInAddr(inp.laddr), lport: inp.lport, faddr: formatInAddr(inp.faddr), fport: inp.fport,
+      recvQ: inp.so.rcv.cc, sendQ: inp.so.snd.cc, state: tcpStateName(state),
+    });
+  }
+  for (const sc of tcp.syncache.entries()) {
+    out.push({
+      proto: 'tcp', laddr: formatInAddr(sc.laddr), lport: sc.lport, faddr: formatInAddr(sc.faddr), fport: sc.fport,
+      recvQ: 0, sendQ: 0, state: 'SYN_RCVD',
+    });
+  }
+  return out;
+}
+
+/** Whether the socket is still in the middle of connecting (for poll and connect). */
+export function tcpIsConnecting(so: Socket): boolean {
+  return (so.state & SS_ISCONNECTING) !== 0;
+}
+
+/** Whether the user can no longer read (shutdown(SHUT_RD) or close). */
+export function tcpCantRcvMore(so: Socket): boolean {
+  return (so.state & SS_CANTRCVMORE) !== 0;
+}

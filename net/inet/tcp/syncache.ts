@@ -1,0 +1,541 @@
+/*
+ * The SYN cache and SYN cookies (BSD netinet/tcp_syncache.c; RFC 4987 §3.3,
+ * §3.6).
+ *
+ * A SYN to a listener does not create a socket: it becomes a small entry
+ * here (the peer's ISN and options, our ISN) and a SYN-ACK. Only the ACK
+ * that completes the handshake creates the socket and control block
+ * (`expand`), which then processes that ACK like any other. When the cache
+ * is full (or net.inet.tcp.syncookies_only) the SYN-ACK carries a cookie
+ * instead: our ISN encodes the MSS, window scale and SACK-permitted the peer
+ * offered, under a keyed hash of the four-tuple, the peer's ISN and a
+ * secret that rotates every 15 s, so the ACK alone is enough to rebuild the
+ * entry and nothing is stored.
+ *
+ *   tcpInput (LISTEN): SYN → add → SYN-ACK (entry, or cookie)
+ *                      ACK → expand → new socket + TcpCb (SYN_RECEIVED)
+ *                            → tcpDoSegment (ESTABLISHED, accept queue)
+ *                      RST → rst (RFC 5961 §3 for SYN_RECEIVED)
+ *   callout per entry: SYN-ACK retransmission, then timeout
+ *   tcpCtlinput → unreach (ICMP about our SYN-ACK)
+ */
+import type { Callout } from '../../../kern/callout.js';
+import { SO_ACCEPTCONN, Socket } from '../../socket.js';
+import { IPPROTO_TCP } from '../../wire/ipv4.js';
+import { TCP_HDR_MIN, TH_ACK, TH_SYN, tcpSetChecksum, tcpWriteHeader } from '../../wire/tcp.js';
+import { INP_CONNECTED, type InPcb, type InPcbTable } from '../in_pcb.js';
+import { ipOutput } from '../ip_output.js';
+import { TCPS_SYN_RECEIVED } from './fsm.js';
+import { HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
+import { tcpAddOptions } from './output.js';
+import { seqGeq, seqLt } from './seq.js';
+import { TCP_HEADROOM, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale, tcpRespond } from './subr.js';
+import { tcpTimerKeepArm } from './timer.js';
+import {
+  SYNCOOKIE_MSSTAB, TCP_MAXWIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH, TF_RCVD_SCALE, TF_RCVD_TSTMP, TF_REQ_SACK,
+  TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, type Tcp, type TcpCb, type TcpSegment,
+} from './var.js';
+
+/** A cookie's secret is good for two periods of this long (FreeBSD SYNCOOKIE_LIFETIME). */
+export const SYNCOOKIE_LIFETIME = 15000;
+/** The window scales a cookie can encode; index 0 means "the peer sent none". */
+const COOKIE_WSTAB: readonly number[] = [-1, 0, 1, 2, 4, 6, 7, 8];
+
+/* SYN-ACK option bits (FreeBSD's TOF_*), as output.ts lays them out. */
+const TOF_MSS = 0x1;
+const TOF_SCALE = 0x2;
+const TOF_SACKPERM = 0x4;
+const TOF_TS = 0x10;
+
+const optbuf = new Uint8Array(40);
+const noBlocks = new Uint32Array(0);
+
+/** One half-open connection (struct syncache). */
+export class SynCacheEntry {
+  laddr = 0;
+  lport = 0;
+  faddr = 0;
+  fport = 0;
+  key = 0;
+  irs = 0;
+  iss = 0;
+  /** The peer's MSS offer, -1 when it sent none. */
+  peerMss = -1;
+  /** The peer's window shift, -1 when it sent none. */
+  peerWscale = -1;
+  /** Our window shift (offered only when the peer offered one). */
+  wscale = 0;
+  sackOk = false;
+  tsOk = false;
+  tsRecent = 0;
+  tsOffset = 0;
+  /** The window we advertised in the SYN-ACK (unscaled, RFC 7323 §2.2). */
+  wnd = 0;
+  /** SYN-ACK retransmissions so far. */
+  rxmits = 0;
+  /** An ICMP error about our SYN-ACK was seen once (FreeBSD SCF_UNREACH). */
+  unreach = false;
+  listener: TcpCb | null = null;
+  callout: Callout<SynCacheEntry> | null = null;
+  cache: SynCache | null = null;
+}
+
+/** Four-tuple → bucket key (as in_pcb's connection hash). */
+function tupleKey(faddr: number, fport: number, laddr: number, lport: number): number {
+  let h = Math.imul(faddr ^ ((fport << 16) | lport), 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ laddr, 0x85ebca77);
+  h ^= h >>> 13;
+  return h & 0x3fffffff;
+}
+
+export class SynCache {
+  private readonly buckets = new Map<number, SynCacheEntry[]>();
+  private count = 0;
+  /** A scratch entry for SYN-ACKs answered with a cookie (nothing stored). */
+  private readonly scratch = new SynCacheEntry();
+  /** Entries (with their callouts) kept for reuse: no allocation per SYN in steady state. */
+  private readonly spare: SynCacheEntry[] = [];
+
+  constructor(readonly tcp: Tcp) {}
+
+  /** Entries held (leak checks, netstat). */
+  get size(): number {
+    return this.count;
+  }
+
+  *entries(): Iterable<SynCacheEntry> {
+    for (const b of this.buckets.values()) yield* b;
+  }
+
+  private lookup(faddr: number, fport: number, laddr: number, lport: number): SynCacheEntry | null {
+    const b = this.buckets.get(tupleKey(faddr, fport, laddr, lport));
+    if (b === undefined) return null;
+    for (let i = 0; i < b.length; i++) {
+      const sc = b[i]!;
+      if (sc.faddr === faddr && sc.fport === fport && sc.laddr === laddr && sc.lport === lport) return sc;
+    }
+    return null;
+  }
+
+  /** Remove an entry, stop its timer, keep it for reuse. */
+  private remove(sc: SynCacheEntry): void {
+    const b = this.buckets.get(sc.key);
+    const i = b === undefined ? -1 : b.indexOf(sc);
+    if (i < 0) return;
+    b!.splice(i, 1);
+    this.count--;
+    if (b!.length === 0) this.buckets.delete(sc.key);
+    sc.callout?.stop();
+    sc.listener = null;
+    if (this.spare.length < 1024) this.spare.push(sc);
+  }
+
+  /** A listener closed: its half-open connections go with it. */
+  listenerGone(tp: TcpCb): void {
+    if (this.count === 0) return;
+    for (const b of [...this.buckets.values()]) {
+      for (const sc of [...b]) if (sc.listener === tp) this.remove(sc);
+    }
+  }
+
+  /** Drop everything (kernel halt). */
+  clear(): void {
+    for (const b of [...this.buckets.values()]) for (const sc of [...b]) this.remove(sc);
+  }
+
+  /**
+   * syncache_add: a SYN for listener `ltp`. A duplicate SYN for an entry
+   * resends its SYN-ACK; a new one makes an entry, unless the cache or the
+   * bucket is full, when a cookie answers (or, without cookies, the oldest
+   * entry of the bucket makes room).
+   */
+  add(ltp: TcpCb, seg: TcpSegment): void {
+    const tcp = this.tcp;
+    const cfg = tcp.cfg;
+    const st = tcp.stat;
+    const o = seg.opts;
+    const old = this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
+    if (old !== null) {
+      st.sc_dupesyn++;
+      // A SYN with another ISN is a new attempt: take its ISN.
+      old.irs = seg.seq;
+      if (old.tsOk && o.tsPresent) old.tsRecent = o.tsVal;
+      if (this.respond(old)) {
+        old.rxmits = 0;
+        this.armTimer(old);
+      }
+      return;
+    }
+    const key = tupleKey(seg.src, seg.sport, seg.dst, seg.dport);
+    let b = this.buckets.get(key);
+    const full = this.count >= cfg.syncacheLimit || (b !== undefined && b.length >= cfg.syncacheBucketLimit);
+    const cookie = cfg.syncookies !== 0 && (cfg.syncookiesOnly !== 0 || full);
+    const sc = cookie ? this.scratch : this.spare.pop() ?? new SynCacheEntry();
+    this.fill(sc, ltp, seg, key);
+    if (cookie) {
+      sc.iss = this.cookieIss(sc);
+      st.sc_sendcookie++;
+      this.respond(sc);
+      sc.listener = null;
+      return;
+    }
+    if (full) {
+      // Make room: the oldest entry of the bucket, or of the whole cache.
+      let victim: SynCacheEntry | undefined;
+      if (b !== undefined && b.length >= cfg.syncacheBucketLimit) {
+        victim = b[0];
+        st.sc_bucketoverflow++;
+      } else {
+        for (const bb of this.buckets.values()) {
+          victim = bb[0];
+          break;
+        }
+        st.sc_overflowed++;
+      }
+      if (victim !== undefined) this.remove(victim);
+      b = this.buckets.get(key);
+    }
+    if (b === undefined) {
+      b = [];
+      this.buckets.set(key, b);
+    } else st.sc_collisions++;
+    b.push(sc);
+    this.count++;
+    st.sc_added++;
+    sc.cache = this;
+    if (sc.callout === null) sc.callout = tcp.kernel.callouts.create(syncacheTimer, sc);
+    this.respond(sc);
+    this.armTimer(sc);
+  }
+
+  /** The entry's fields from a SYN for `ltp`, with our ISN (RFC 6528). */
+  private fill(sc: SynCacheEntry, ltp: TcpCb, seg: TcpSegment, key: number): void {
+    const tcp = this.tcp;
+    const cfg = tcp.cfg;
+    const o = seg.opts;
+    sc.laddr = seg.dst;
+    sc.lport = seg.dport;
+    sc.faddr = seg.src;
+    sc.fport = seg.sport;
+    sc.key = key;
+    sc.irs = seg.seq;
+    sc.rxmits = 0;
+    sc.unreach = false;
+    sc.listener = ltp;
+    const noopt = (ltp.flags & TF_NOOPT) !== 0;
+    sc.peerMss = o.mss;
+    sc.peerWscale = !noopt && ltp.flags & TF_REQ_SCALE ? o.wscale : -1;
+    sc.wscale = sc.peerWscale >= 0 ? tcpRequestScale(cfg.maxsockbuf) : 0;
+    sc.sackOk = !noopt && (ltp.flags & TF_REQ_SACK) !== 0 && o.sackPermitted;
+    sc.tsOk = !noopt && (ltp.flags & TF_REQ_TSTMP) !== 0 && o.tsPresent;
+    sc.tsRecent = sc.tsOk ? o.tsVal : 0;
+    sc.tsOffset = cfg.tsOffsetPerConn ? tcpNewTsOffset(tcp.isnKey, sc.laddr, sc.lport, sc.faddr, sc.fport) : 0;
+    sc.wnd = Math.min(ltp.so.rcv.hiwat, TCP_MAXWIN);
+    sc.iss = tcpNewIsn(tcp.isnKey, tcp.kernel.host.now(), sc.laddr, sc.lport, sc.faddr, sc.fport);
+  }
+
+  /**
+   * syncache_respond: the SYN-ACK, with the options the peer offered and
+   * the listener allows, in FreeBSD's layout. Returns whether it went out.
+   */
+  private respond(sc: SynCacheEntry): boolean {
+    const tcp = this.tcp;
+    const inet = tcp.inet;
+    const ltp = sc.listener;
+    const noopt = ltp !== null && (ltp.flags & TF_NOOPT) !== 0;
+    let mask = 0;
+    if (!noopt) {
+      mask |= TOF_MSS;
+      if (sc.peerWscale >= 0) mask |= TOF_SCALE;
+      if (sc.sackOk) mask |= TOF_SACKPERM;
+      if (sc.tsOk) mask |= TOF_TS;
+    }
+    const mss = tcpMssOpt(tcp, sc.faddr);
+    const tsval = (tcp.tsNow() + sc.tsOffset) >>> 0;
+    const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0);
+    const hlen = TCP_HDR_MIN + optlen;
+    const m = tcp.kernel.mbufs.get(hlen, TCP_HEADROOM);
+    if (m === null) {
+      tcp.stat.sc_dropped++;
+      return false;
+    }
+    if (optlen > 0) m.buf.set(optbuf.subarray(0, optlen), m.off + TCP_HDR_MIN);
+    tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, sc.iss, (sc.irs + 1) >>> 0, hlen, TH_SYN | TH_ACK, sc.wnd, 0);
+    tcpSetChecksum(m.buf, m.off, hlen, sc.laddr, sc.faddr);
+    const st = tcp.stat;
+    st.sndtotal++;
+    st.sndctrl++;
+    const ttl = ltp !== null ? ltp.inp.ttl : inet.defttl;
+    const tos = ltp !== null ? ltp.inp.tos : 0;
+    const err = ipOutput(inet, m, sc.laddr, sc.faddr, IPPROTO_TCP, ttl, tos, 0);
+    if (err !== 0) {
+      st.sc_dropped++;
+      return false;
+    }
+    return true;
+  }
+
+  /** SYN-ACK retransmission: the initial RTO, backed off (FreeBSD syncache_timeout). */
+  private armTimer(sc: SynCacheEntry): void {
+    const cfg = this.tcp.cfg;
+    let t = cfg.rexmitInitial * 2 ** sc.rxmits + (sc.rxmits > 0 ? cfg.rexmitSlop : 0);
+    if (t > cfg.rexmitMax) t = cfg.rexmitMax;
+    sc.callout!.reset(t);
+  }
+
+  /** The entry's timer: resend the SYN-ACK, or give up after rexmtlimit resends. */
+  timeout(sc: SynCacheEntry): void {
+    const st = this.tcp.stat;
+    if (sc.listener === null) return;
+    if (sc.rxmits >= this.tcp.cfg.syncacheRexmtLimit) {
+      st.sc_timed_out++;
+      this.remove(sc);
+      return;
+    }
+    sc.rxmits++;
+    st.sc_retransmitted++;
+    this.respond(sc);
+    this.armTimer(sc);
+  }
+
+  /**
+   * syncache_chkrst: an RST for a half-open connection. RFC 5961 §3.2: it
+   * removes the entry only at exactly the expected sequence (anywhere in
+   * the window with insecure_rst); elsewhere in the window it draws a
+   * challenge ACK.
+   */
+  rst(seg: TcpSegment): void {
+    const sc = this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
+    if (sc === null) return;
+    const exp = (sc.irs + 1) >>> 0;
+    if (!(seqGeq(seg.seq, exp) && seqLt(seg.seq, (exp + Math.max(sc.wnd, 1)) >>> 0))) return;
+    if (seg.seq === exp || this.tcp.cfg.insecureRst) {
+      this.tcp.stat.sc_reset++;
+      this.remove(sc);
+    } else {
+      this.tcp.stat.challenge_ack++;
+      tcpRespond(this.tcp, null, sc.laddr, sc.lport, sc.faddr, sc.fport, (sc.iss + 1) >>> 0, exp, TH_ACK);
+    }
+  }
+
+  /** An ICMP error quoting our SYN-ACK: drop the entry once it keeps happening. */
+  unreach(laddr: number, lport: number, faddr: number, fport: number, seq: number): void {
+    const sc = this.lookup(faddr, fport, laddr, lport);
+    if (sc === null || seq !== sc.iss) return;
+    if (!sc.unreach || sc.rxmits < 3) {
+      sc.unreach = true;
+      return;
+    }
+    this.tcp.stat.sc_unreach++;
+    this.remove(sc);
+  }
+
+  /**
+   * syncache_expand: the ACK of a SYN-ACK. Finds the entry (or validates a
+   * cookie), checks the ACK acknowledges our SYN, and builds the socket and
+   * control block in SYN_RECEIVED. Null when nothing matches (the caller
+   * answers with an RST) or the listen queue is full.
+   */
+  expand(ltp: TcpCb, seg: TcpSegment): TcpCb | null {
+    const tcp = this.tcp;
+    const st = tcp.stat;
+    let sc = this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
+    let fromCookie = false;
+    if (sc === null) {
+      if (!tcp.cfg.syncookies) return null;
+      sc = this.cookieCheck(ltp, seg);
+      if (sc === null) {
+        st.sc_badcookie++;
+        return null;
+      }
+      fromCookie = true;
+      st.sc_recvcookie++;
+    } else {
+      if (seg.ack !== ((sc.iss + 1) >>> 0)) return null;
+      // The ACK's sequence must be within what we offered.
+      if (!(seqGeq(seg.seq, (sc.irs + 1) >>> 0) && seqLt(seg.seq, (sc.irs + 1 + Math.max(sc.wnd, 1)) >>> 0))) return null;
+    }
+    const head = ltp.so;
+    // sonewconn: NetBSD's limit, 3/2 of the backlog.
+    if (head.acceptq.length > (3 * head.qlimit) >> 1 || head.closed) {
+      st.sc_aborted++;
+      if (!fromCookie) this.remove(sc);
+      return null;
+    }
+    const tp = this.socket(ltp, sc);
+    if (!fromCookie) this.remove(sc);
+    st.sc_completed++;
+    st.accepts++;
+    return tp;
+  }
+
+  /** syncache_socket: a new socket on `ltp`'s accept side, connected to the entry's peer. */
+  private socket(ltp: TcpCb, sc: SynCacheEntry): TcpCb {
+    const tcp = this.tcp;
+    const head = ltp.so;
+    const so = new Socket(head.kernel, head.proto);
+    so.options = head.options & ~SO_ACCEPTCONN;
+    so.linger = head.linger;
+    so.snd.hiwat = head.snd.hiwat;
+    so.rcv.hiwat = head.rcv.hiwat;
+    so.snd.lowat = head.snd.lowat;
+    so.rcv.lowat = head.rcv.lowat;
+    so.snd.timeo = head.snd.timeo;
+    so.rcv.timeo = head.rcv.timeo;
+    so.head = head;
+    const tp = tcpNewTcpcb(tcp, so);
+    const inp = tp.inp;
+    inp.ttl = ltp.inp.ttl;
+    inp.tos = ltp.inp.tos;
+    pcbInsertConnected(tcp.inet.tcbtable, inp, sc.laddr, sc.lport, sc.faddr, sc.fport);
+    so.state |= 0x1000; // SS_ISBOUND
+    // What the listener's user asked for carries over (FreeBSD tcp_newtcpcb on accept).
+    tp.flags = (tp.flags & ~(TF_NODELAY | TF_NOPUSH | TF_NOOPT)) | (ltp.flags & (TF_NODELAY | TF_NOPUSH | TF_NOOPT));
+    tp.t_keepinit = ltp.t_keepinit;
+    tp.t_keepidle = ltp.t_keepidle;
+    tp.t_keepintvl = ltp.t_keepintvl;
+    tp.t_keepcnt = ltp.t_keepcnt;
+    tp.t_usermss = ltp.t_usermss;
+    tp.ccAlgo = ltp.ccAlgo;
+    tp.state = TCPS_SYN_RECEIVED;
+    tp.iss = sc.iss;
+    tp.irs = sc.irs;
+    tp.snd_una = sc.iss;
+    tp.snd_nxt = tp.snd_max = tp.snd_up = (sc.iss + 1) >>> 0;
+    tp.rcv_nxt = tp.rcv_up = (sc.irs + 1) >>> 0;
+    tp.rcv_adv = (tp.rcv_nxt + sc.wnd) >>> 0;
+    tp.last_ack_sent = tp.rcv_nxt;
+    tp.flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_REQ_SACK);
+    if (sc.peerWscale >= 0) {
+      tp.flags |= TF_REQ_SCALE | TF_RCVD_SCALE;
+      tp.requested_s_scale = sc.peerWscale;
+      tp.request_r_scale = sc.wscale;
+      tp.snd_scale = sc.peerWscale;
+      tp.rcv_scale = sc.wscale;
+    }
+    if (sc.tsOk) {
+      tp.flags |= TF_REQ_TSTMP | TF_RCVD_TSTMP;
+      tp.ts_recent = sc.tsRecent;
+      tp.ts_recent_age = tcp.tsNow();
+    }
+    tp.ts_offset = sc.tsOffset;
+    if (sc.sackOk) tp.flags |= TF_REQ_SACK | TF_SACK_PERMIT;
+    tp.t_ourmss = tcpMssOpt(tcp, sc.faddr);
+    tcpMss(tp, sc.peerMss);
+    tcpTimerKeepArm(tp, tp.t_keepinit);
+    return tp;
+  }
+
+  /* ---------------------------------------------------------------------- */
+  /* SYN cookies. */
+
+  /** The secret of generation parity `gen`: the current one or the one before. */
+  private cookieKey(gen: number): SipHash24 {
+    return this.tcp.cookieKeys[gen & 1];
+  }
+
+  /**
+   * Rotate the cookie secret every SYNCOOKIE_LIFETIME, lazily on use. The
+   * slot of the other parity holds the previous secret, so a cookie is good
+   * for between one and two periods; after two idle periods both are new.
+   */
+  private cookieRotate(): void {
+    const tcp = this.tcp;
+    const now = tcp.kernel.host.now();
+    const elapsed = now - tcp.cookieRotatedAt;
+    if (elapsed < SYNCOOKIE_LIFETIME) return;
+    const periods = Math.floor(elapsed / SYNCOOKIE_LIFETIME);
+    for (let i = 0; i < Math.min(periods, 2); i++) {
+      tcp.cookieGen++;
+      const key = new Uint8Array(16);
+      tcp.kernel.host.randomFill(key);
+      tcp.cookieKeys[tcp.cookieGen & 1] = new SipHash24(key);
+    }
+    tcp.cookieRotatedAt = now - (elapsed % SYNCOOKIE_LIFETIME);
+  }
+
+  /**
+   * Our ISN as a cookie: 24 bits of keyed hash over the four-tuple and the
+   * peer's ISN, then the secret's generation bit and 7 bits (MSS index,
+   * window scale index, SACK-permitted) masked by the hash's low byte.
+   */
+  private cookieIss(sc: SynCacheEntry): number {
+    const tcp = this.tcp;
+    this.cookieRotate();
+    const gen = tcp.cookieGen & 1;
+    const h = tupleHash(this.cookieKey(gen), HASH_COOKIE, sc.laddr, sc.lport, sc.faddr, sc.fport, sc.irs);
+    let mssIdx = 0;
+    const mss = sc.peerMss > 0 ? sc.peerMss : tcp.cfg.mssdflt;
+    for (let i = SYNCOOKIE_MSSTAB.length - 1; i >= 0; i--) {
+      if (SYNCOOKIE_MSSTAB[i]! <= mss) {
+        mssIdx = i;
+        break;
+      }
+    }
+    let wsIdx = 0;
+    if (sc.peerWscale >= 0) {
+      wsIdx = 1;
+      for (let i = COOKIE_WSTAB.length - 1; i >= 1; i--) {
+        if (COOKIE_WSTAB[i]! <= sc.peerWscale) {
+          wsIdx = i;
+          break;
+        }
+      }
+    }
+    const bits = (mssIdx | (wsIdx << 3) | (sc.sackOk ? 0x40 : 0)) & 0x7f;
+    return ((h & 0xffffff00) | (gen << 7) | ((bits ^ h) & 0x7f)) >>> 0;
+  }
+
+  /** Rebuild an entry from the ACK of a cookie SYN-ACK, or null if it does not validate. */
+  private cookieCheck(ltp: TcpCb, seg: TcpSegment): SynCacheEntry | null {
+    const tcp = this.tcp;
+    this.cookieRotate();
+    const iss = (seg.ack - 1) >>> 0;
+    const irs = (seg.seq - 1) >>> 0;
+    const gen = (iss >>> 7) & 1;
+    const h = tupleHash(this.cookieKey(gen), HASH_COOKIE, seg.dst, seg.dport, seg.src, seg.sport, irs);
+    if ((h & 0xffffff00) >>> 0 !== (iss & 0xffffff00) >>> 0) return null;
+    const bits = (iss ^ h) & 0x7f;
+    const sc = this.scratch;
+    const o = seg.opts;
+    sc.laddr = seg.dst;
+    sc.lport = seg.dport;
+    sc.faddr = seg.src;
+    sc.fport = seg.sport;
+    sc.irs = irs;
+    sc.iss = iss;
+    sc.peerMss = SYNCOOKIE_MSSTAB[bits & 7]!;
+    const ws = COOKIE_WSTAB[(bits >>> 3) & 7]!;
+    sc.peerWscale = ws;
+    sc.wscale = ws >= 0 ? tcpRequestScale(tcp.cfg.maxsockbuf) : 0;
+    sc.sackOk = (bits & 0x40) !== 0;
+    // Timestamps were on if the ACK carries them (we only send them back
+    // to a SYN that had them).
+    sc.tsOk = o.tsPresent && (ltp.flags & TF_REQ_TSTMP) !== 0 && !(ltp.flags & TF_NOOPT);
+    sc.tsRecent = sc.tsOk ? o.tsVal : 0;
+    sc.tsOffset = tcp.cfg.tsOffsetPerConn ? tcpNewTsOffset(tcp.isnKey, sc.laddr, sc.lport, sc.faddr, sc.fport) : 0;
+    sc.wnd = Math.min(ltp.so.rcv.hiwat, TCP_MAXWIN);
+    sc.listener = ltp;
+    return sc;
+  }
+}
+
+function syncacheTimer(sc: SynCacheEntry): void {
+  sc.cache?.timeout(sc);
+}
+
+/**
+ * Put `inp` in the table's connection hash with this four-tuple, beside the
+ * listener on the same port (BSD in_pcbinshash after syncache_socket sets
+ * the addresses). in_pcb.ts has no public call for it yet, so this reaches
+ * its bookkeeping methods; see the report to the lead.
+ */
+export function pcbInsertConnected(table: InPcbTable, inp: InPcb, laddr: number, lport: number, faddr: number, fport: number): void {
+  const t = table as unknown as { addToPortHash(inp: InPcb): void; setState(inp: InPcb, state: number): void };
+  inp.laddr = laddr;
+  inp.lport = lport;
+  inp.faddr = faddr;
+  inp.fport = fport;
+  t.addToPortHash(inp);
+  t.setState(inp, INP_CONNECTED);
+}

@@ -1,0 +1,288 @@
+/*
+ * TCP timers (BSD netinet/tcp_timer.c): retransmission, persist,
+ * keepalive (also the connection-establishment and FIN_WAIT_2 limits),
+ * 2MSL, and the delayed ACK.
+ *
+ * Timers are data (smoltcp, gVisor's lazy timers): `tp.rexmtAt` etc. hold
+ * each timer's deadline (host ms, 0 = off), and each connection has ONE
+ * callout, created with the TcpCb, armed no later than the earliest
+ * deadline. Restarting the retransmission timer on every ACK only moves a
+ * number; when the callout fires it runs the timers that are due and
+ * re-arms itself for the next. Stopping a timer clears its deadline;
+ * tcpClose stops the callout so nothing stays in the kernel's heap.
+ *
+ *   callout → tcpTimersFire → tcpTimer* → state change / tcpOutput / tcpDrop
+ */
+import { ETIMEDOUT } from '../../../kern/errno.js';
+import { SO_KEEPALIVE } from '../../socket.js';
+import { TH_ACK } from '../../wire/tcp.js';
+import {
+  TCPS_CLOSING, TCPS_ESTABLISHED, TCPS_FIN_WAIT_2, TCPS_SYN_SENT, TCPS_TIME_WAIT,
+} from './fsm.js';
+import { tcpOutput } from './output.js';
+import { tcpClose, tcpDrop, tcpRespond } from './subr.js';
+import {
+  TCP_MAXRXTSHIFT, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_FORCEDATA, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP,
+  type TcpCb, type TcpTimerFns,
+} from './var.js';
+
+/** BSD TCPTV_PERSMIN / TCPTV_PERSMAX: the persist timer stays in [5 s, 60 s]. */
+export const TCPTV_PERSMIN = 5000;
+export const TCPTV_PERSMAX = 60000;
+/** FreeBSD net.inet.tcp.fin_wait_2_timeout: an orphaned FIN_WAIT_2 lasts this long idle. */
+export const TCP_FINWAIT2_TIMEOUT = 60000;
+
+function now(tp: TcpCb): number {
+  return tp.tcp.kernel.host.now();
+}
+
+/** Make sure the connection's callout fires no later than `at`. */
+function arm(tp: TcpCb, at: number): void {
+  const co = tp.timerCo;
+  if (co.heapIndex < 0 || co.deadline > at) co.resetAt(at);
+}
+
+export function tcpTimerRexmtArm(tp: TcpCb, ms: number): void {
+  tp.rexmtAt = now(tp) + ms;
+  arm(tp, tp.rexmtAt);
+}
+
+/** The same, when the caller already read the clock. */
+export function tcpTimerRexmtArmAt(tp: TcpCb, now: number, ms: number): void {
+  tp.rexmtAt = now + ms;
+  arm(tp, tp.rexmtAt);
+}
+
+export function tcpTimerPersistArm(tp: TcpCb, ms: number): void {
+  tp.persistAt = now(tp) + ms;
+  arm(tp, tp.persistAt);
+}
+
+export function tcpTimerKeepArm(tp: TcpCb, ms: number): void {
+  tp.keepAt = now(tp) + ms;
+  arm(tp, tp.keepAt);
+}
+
+export function tcpTimer2mslArm(tp: TcpCb, ms: number): void {
+  tp.msl2At = now(tp) + ms;
+  arm(tp, tp.msl2At);
+}
+
+export function tcpTimerDelackArm(tp: TcpCb, ms: number): void {
+  if (tp.delackAt !== 0) return;
+  tp.delackAt = now(tp) + ms;
+  arm(tp, tp.delackAt);
+}
+
+/** tcp_canceltimers, and the callout itself. */
+export function tcpCancelTimers(tp: TcpCb): void {
+  tp.rexmtAt = tp.persistAt = tp.keepAt = tp.msl2At = tp.delackAt = 0;
+  tp.timerCo.stop();
+}
+
+/** A timer is due when it is set and its deadline has come. */
+function due(at: number, t: number): boolean {
+  return at !== 0 && at <= t;
+}
+
+/**
+ * The connection's callout fired: run every timer that is due, in BSD's
+ * order (retransmission, persist, keepalive, 2MSL, delayed ACK), stopping
+ * if one of them closes the connection; then re-arm for the earliest
+ * deadline left.
+ */
+function tcpTimersFire(tp: TcpCb): void {
+  const alive = tp.tcp.tcbs;
+  let t = now(tp);
+  if (alive.has(tp) && due(tp.rexmtAt, t)) {
+    tp.rexmtAt = 0;
+    tcpTimerRexmt(tp);
+  }
+  if (alive.has(tp) && due(tp.persistAt, t)) {
+    tp.persistAt = 0;
+    tcpTimerPersist(tp);
+  }
+  if (alive.has(tp) && due(tp.keepAt, t)) {
+    tp.keepAt = 0;
+    tcpTimerKeep(tp);
+  }
+  if (alive.has(tp) && due(tp.msl2At, t)) {
+    tp.msl2At = 0;
+    tcpTimer2msl(tp);
+  }
+  if (alive.has(tp) && due(tp.delackAt, t)) {
+    tp.delackAt = 0;
+    tcpTimerDelack(tp);
+  }
+  if (!alive.has(tp)) return;
+  let next = earlier(0, tp.rexmtAt);
+  next = earlier(next, tp.persistAt);
+  next = earlier(next, tp.keepAt);
+  next = earlier(next, tp.msl2At);
+  next = earlier(next, tp.delackAt);
+  t = now(tp);
+  if (next !== 0) arm(tp, next < t ? t : next);
+}
+
+/** The earlier of two deadlines, 0 meaning "none". */
+function earlier(a: number, b: number): number {
+  if (a === 0) return b;
+  if (b === 0) return a;
+  return a < b ? a : b;
+}
+
+/**
+ * The retransmission timer (RFC 6298 §5, RFC 9293 §3.8.1): back off, give
+ * up after TCP_MAXRXTSHIFT, otherwise go back to snd_una, collapse the
+ * congestion window (RFC 5681 §3.1) and resend.
+ */
+function tcpTimerRexmt(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  st.rexmttimeo++;
+  if (++tp.t_rxtshift > TCP_MAXRXTSHIFT) {
+    tp.t_rxtshift = TCP_MAXRXTSHIFT;
+    st.timeoutdrop++;
+    tcpDrop(tp, ETIMEDOUT);
+    return;
+  }
+  if (tp.state === TCPS_SYN_SENT) {
+    tp.t_synrexmits++;
+    tp.cc.synRexmits = tp.t_synrexmits;
+    // Options a broken middlebox might choke on go after the third SYN
+    // (FreeBSD net.inet.tcp.rexmit_drop_options).
+    if (tcp.cfg.rexmitDropOptions && tp.t_rxtshift === 3) tp.flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_REQ_SACK);
+  } else if (tp.state < TCPS_ESTABLISHED) {
+    tp.t_synrexmits++;
+    tp.cc.synRexmits = tp.t_synrexmits;
+  }
+  // After a quarter of the retries the RTT estimate is probably stale
+  // (BSD: in_losing); measure afresh.
+  if (tp.t_rxtshift > TCP_MAXRXTSHIFT / 4) tp.rtt.discard();
+  tp.t_rxtcur = tp.rtt.backoff(tp.t_rxtshift);
+  // Go back N (RFC 9293 §3.8.1), Karn's rule (RFC 6298 §3): no RTT sample
+  // from what we are about to resend.
+  tp.snd_nxt = tp.snd_una;
+  tp.t_rtttime = 0;
+  tp.snd_recover = tp.snd_max;
+  tp.t_dupacks = 0;
+  if (tp.state >= TCPS_ESTABLISHED) {
+    // RFC 5681 §3.1 (4) and RFC 6675 §5.1: cwnd to one segment, forget
+    // SACK information for choosing what to resend.
+    const cc = tp.cc;
+    cc.flightsize = (tp.snd_max - tp.snd_una) >>> 0;
+    cc.now = now(tp);
+    cc.srtt = tp.rtt.srtt;
+    tp.ccAlgo.congSignal(cc, 'rto');
+    tp.flags &= ~TF_FASTRECOVERY;
+    tp.sackSb?.clear();
+  }
+  tcpOutput(tp);
+}
+
+/**
+ * tcp_setpersist: arm the persist timer with the backed-off RTO, clamped
+ * to [TCPTV_PERSMIN, TCPTV_PERSMAX] (RFC 9293 §3.8.6.1).
+ */
+export function tcpSetPersist(tp: TcpCb): void {
+  let t = tp.rtt.backoff(tp.t_rxtshift);
+  if (t < TCPTV_PERSMIN) t = TCPTV_PERSMIN;
+  if (t > TCPTV_PERSMAX) t = TCPTV_PERSMAX;
+  if (tp.t_persistStart === 0) tp.t_persistStart = now(tp);
+  tcpTimerPersistArm(tp, t);
+  if (tp.t_rxtshift < TCP_MAXRXTSHIFT) tp.t_rxtshift++;
+}
+
+/**
+ * The persist timer: send a window probe (one byte beyond the closed
+ * window). A peer that keeps the window shut and never answers for
+ * maxpersistidle is dropped (FreeBSD's tcp_maxpersistidle).
+ */
+function tcpTimerPersist(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  tcp.stat.persisttimeo++;
+  const idle = now(tp) - tp.t_rcvtime;
+  if (tp.t_rxtshift >= TCP_MAXRXTSHIFT && idle >= tcp.cfg.maxpersistidle) {
+    tcp.stat.persistdrops++;
+    tcpDrop(tp, ETIMEDOUT);
+    return;
+  }
+  tcpSetPersist(tp);
+  tp.flags |= TF_FORCEDATA;
+  tcpOutput(tp);
+  tp.flags &= ~TF_FORCEDATA;
+}
+
+/**
+ * The keepalive timer, which BSD also uses for the connection-establishment
+ * limit (keepinit): before ESTABLISHED, expiry drops the connection with
+ * ETIMEDOUT. With SO_KEEPALIVE, after keepidle of silence send probes
+ * (RFC 1122 §4.2.3.6: SEG.SEQ = SND.NXT-1 so the peer must answer) every
+ * keepintvl; keepcnt unanswered probes drop it.
+ */
+function tcpTimerKeep(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  st.keeptimeo++;
+  if (tp.state < TCPS_ESTABLISHED) {
+    st.keepdrops++;
+    tcpDrop(tp, ETIMEDOUT);
+    return;
+  }
+  if (tp.so.options & SO_KEEPALIVE && tp.state <= TCPS_CLOSING) {
+    const idle = now(tp) - tp.t_rcvtime;
+    if (idle < tp.t_keepidle) {
+      tcpTimerKeepArm(tp, tp.t_keepidle - idle);
+      return;
+    }
+    if (idle >= tp.t_keepidle + tp.t_keepcnt * tp.t_keepintvl) {
+      st.keepdrops++;
+      tcpDrop(tp, ETIMEDOUT);
+      return;
+    }
+    st.keepprobe++;
+    tp.t_keepprobes++;
+    const inp = tp.inp;
+    tcpRespond(tcp, tp, inp.laddr, inp.lport, inp.faddr, inp.fport, (tp.snd_una - 1) >>> 0, tp.rcv_nxt, TH_ACK);
+    tcpTimerKeepArm(tp, tp.t_keepintvl);
+  }
+}
+
+/**
+ * The 2MSL timer: TIME_WAIT ends (RFC 9293 §3.6.1); an orphaned
+ * FIN_WAIT_2 that heard nothing for the FIN_WAIT_2 timeout is closed.
+ */
+function tcpTimer2msl(tp: TcpCb): void {
+  if (tp.state === TCPS_TIME_WAIT) {
+    tcpClose(tp);
+    return;
+  }
+  if (tp.state === TCPS_FIN_WAIT_2) {
+    const idle = now(tp) - tp.t_rcvtime;
+    if (idle < TCP_FINWAIT2_TIMEOUT) {
+      tcpTimer2mslArm(tp, TCP_FINWAIT2_TIMEOUT - idle);
+      return;
+    }
+    tcpClose(tp);
+  }
+}
+
+/** The delayed ACK is due (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2). */
+function tcpTimerDelack(tp: TcpCb): void {
+  if (!(tp.flags & TF_DELACK)) return;
+  tp.flags |= TF_ACKNOW;
+  tp.tcp.stat.delack++;
+  tcpOutput(tp);
+}
+
+/** Whether the retransmission timer is running. */
+export function tcpRexmtPending(tp: TcpCb): boolean {
+  return tp.rexmtAt !== 0;
+}
+
+/** Whether the persist timer is running. */
+export function tcpPersistPending(tp: TcpCb): boolean {
+  return tp.persistAt !== 0;
+}
+
+export const TCP_TIMER_FNS: TcpTimerFns = { fire: tcpTimersFire };

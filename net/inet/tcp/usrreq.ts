@@ -1,0 +1,668 @@
+/*
+ * TCP user requests (BSD netinet/tcp_usrreq.c): what a socket call does to
+ * a connection, socket options (IPPROTO_TCP), and the attach of TCP to a
+ * kernel with its sysctls (net.inet.tcp.*, FreeBSD's names and units).
+ *
+ *   sys.socket(AF_INET, SOCK_STREAM) → InetDomain.socreate → attach (TcpCb in CLOSED)
+ *   bind → in_pcb bind;  listen → LISTEN
+ *   connect → ephemeral port (four-tuple unique) → ISN (RFC 6528) → SYN_SENT → tcpOutput
+ *     (net/socket.ts waits for ESTABLISHED, or answers EINPROGRESS)
+ *   write → Socket appends to so.snd → send → tcpOutput
+ *   read → Socket takes from so.rcv → rcvd → tcpOutput (window update)
+ *   shutdown(SHUT_WR) → tcpUsrClosed → FIN;  close → detach → tcpDisconnect
+ */
+import {
+  Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP,
+} from '../../../kern/errno.js';
+import type { Mbuf } from '../../../kern/mbuf.js';
+import { SOCK_STREAM, type Sockaddr, type SockoptValue } from '../../../kern/sys.js';
+import { ifioctl } from '../../interface_ioctl.js';
+import {
+  PR_CONNREQUIRED, PR_LISTEN, SO_KEEPALIVE, SO_LINGER, SOL_SOCKET, SS_ISBOUND, SS_ISCONNECTING,
+  SS_ISDISCONNECTING, type Protosw, type Socket,
+} from '../../socket.js';
+import { INADDR_ANY, INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
+import { IPPROTO_IP, IPPROTO_TCP } from '../../wire/ipv4.js';
+import { inPcbGetopt, inPcbSetopt } from '../in_pcb.js';
+import type { Inet } from '../inet.js';
+import { inSelectSrc } from '../ip_output.js';
+import { inToSockaddr, sockaddrToIn, type InAddrPort } from '../sockaddr.js';
+import { ccByName, ccNames } from './cc/cc.js';
+import {
+  TCPS_CLOSED, TCPS_CLOSE_WAIT, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1, TCPS_FIN_WAIT_2, TCPS_LAST_ACK, TCPS_LISTEN,
+  TCPS_SYN_RECEIVED, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCP_STATE_NAMES,
+} from './fsm.js';
+import { HASH_PORT_INDEX, HASH_PORT_OFFSET, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
+import { tcpOutput } from './output.js';
+import { seqGt } from './seq.js';
+import { tcpClose, tcpDrop, tcpMssOpt, tcpNewTcpcb, tcpRequestScale } from './subr.js';
+import { SynCache, pcbInsertConnected } from './syncache.js';
+import { TCP_FINWAIT2_TIMEOUT, tcpTimer2mslArm, tcpTimerKeepArm } from './timer.js';
+import {
+  TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH, TF_RCVD_SCALE, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP,
+  TF_SACK_PERMIT, Tcp, TcpCb, sototcpcb,
+} from './var.js';
+
+/* IPPROTO_TCP socket options, NetBSD's numbers (netinet/tcp.h). */
+export const TCP_NODELAY = 1;
+export const TCP_MAXSEG = 2;
+export const TCP_KEEPIDLE = 3;
+export const TCP_NOPUSH = 4;
+export const TCP_KEEPINTVL = 5;
+export const TCP_KEEPCNT = 6;
+export const TCP_KEEPINIT = 7;
+export const TCP_NOOPT = 8;
+export const TCP_INFO = 9;
+export const TCP_MD5SIG = 0x10;
+/** NetBSD's TCP_CONGCTL; FreeBSD and Linux call it TCP_CONGESTION. */
+export const TCP_CONGCTL = 0x20;
+export const TCP_CONGESTION = TCP_CONGCTL;
+
+/* tcpi_options bits (FreeBSD netinet/tcp.h). */
+export const TCPI_OPT_TIMESTAMPS = 0x01;
+export const TCPI_OPT_SACK = 0x02;
+export const TCPI_OPT_WSCALE = 0x04;
+export const TCPI_OPT_ECN = 0x08;
+
+/** The largest TCP_MAXSEG a user may set. */
+const TCP_MAXMSS = 65535 - 40;
+
+/** Reused by bind and connect: parsing an address allocates nothing. */
+const scratchSin: InAddrPort = { addr: 0, port: 0 };
+
+/** The TcpCb of a socket, or EINVAL when it has none (never attached). */
+function sototp(so: Socket): TcpCb {
+  const tp = sototcpcb(so);
+  if (tp === null) throw new Errno(EINVAL);
+  return tp;
+}
+
+function intOpt(value: SockoptValue, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new Errno(EINVAL);
+  return value;
+}
+
+/** A congestion-control name from a setsockopt value (bytes as C passes them, or {name}). */
+function ccNameOf(value: SockoptValue): string {
+  if (value instanceof Uint8Array) {
+    let end = value.indexOf(0);
+    if (end < 0) end = value.length;
+    return new TextDecoder().decode(value.subarray(0, end));
+  }
+  if (typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)['name'] === 'string') {
+    return (value as Record<string, string>)['name']!;
+  }
+  throw new Errno(EINVAL);
+}
+
+/**
+ * FreeBSD tcp_twrecycleable: a connection in TIME_WAIT may give its
+ * four-tuple to a new one once both sides' ISN clocks (250,000 per second,
+ * RFC 6528's 4 µs) have moved past what it used, so no old segment can be
+ * mistaken for a new one.
+ */
+function twRecycleable(tp: TcpCb, now: number): boolean {
+  const ticks = Math.floor((now - tp.t_starttime) * 250);
+  const newIss = (tp.iss + ticks) >>> 0;
+  const newIrs = (tp.irs + ticks) >>> 0;
+  return seqGt(newIss, tp.snd_nxt) && seqGt(newIrs, tp.rcv_nxt);
+}
+
+/** TCP's user requests (tcp_usrreqs), one per kernel. */
+export class TcpUsrreqs implements Protosw {
+  readonly type = SOCK_STREAM;
+  readonly protocol = IPPROTO_TCP;
+  readonly flags = PR_CONNREQUIRED | PR_LISTEN;
+
+  constructor(readonly tcp: Tcp) {}
+
+  sendspace(): number {
+    return this.tcp.cfg.sendspace;
+  }
+
+  recvspace(): number {
+    return this.tcp.cfg.recvspace;
+  }
+
+  attach(so: Socket): void {
+    tcpNewTcpcb(this.tcp, so);
+  }
+
+  /**
+   * The descriptor is closed (tcp_usr_detach → tcp_disconnect). A
+   * connection still waiting in a listener's queue is aborted with an RST
+   * (soabort); SO_LINGER with a zero timeout aborts too; otherwise the
+   * connection closes gracefully and lives on without its descriptor.
+   */
+  detach(so: Socket): void {
+    const tp = sototcpcb(so);
+    if (tp === null || !this.tcp.tcbs.has(tp)) return;
+    if (so.head !== null) {
+      tcpDrop(tp, 0);
+      return;
+    }
+    tcpDisconnect(tp);
+  }
+
+  bind(so: Socket, addr: Sockaddr): void {
+    const tp = sototp(so);
+    const sin = sockaddrToIn(addr, scratchSin);
+    if (inAddrIsMulticast(sin.addr) || sin.addr === INADDR_BROADCAST) throw new Errno(EAFNOSUPPORT);
+    if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp)) throw new Errno(EINVAL);
+    this.tcp.inet.tcbtable.bind(tp.inp, sin.addr, sin.port);
+  }
+
+  listen(so: Socket, _backlog: number): void {
+    const tp = sototp(so);
+    if (!this.tcp.tcbs.has(tp) || (tp.state !== TCPS_CLOSED && tp.state !== TCPS_LISTEN)) throw new Errno(EINVAL);
+    if (tp.inp.lport === 0) {
+      this.tcp.inet.tcbtable.bind(tp.inp, INADDR_ANY, 0);
+      so.state |= SS_ISBOUND;
+    }
+    tp.state = TCPS_LISTEN;
+  }
+
+  /**
+   * tcp_usr_connect: pick the local address and port, then tcp_connect:
+   * the ISN, the options to offer, SYN_SENT and the first SYN. The socket
+   * layer waits for the outcome (or answers EINPROGRESS).
+   */
+  connect(so: Socket, addr: Sockaddr): void {
+    const tcp = this.tcp;
+    const tp = sototp(so);
+    if (tp.state === TCPS_LISTEN) throw new Errno(EOPNOTSUPP);
+    if (tp.state !== TCPS_CLOSED || !tcp.tcbs.has(tp)) throw new Errno(EINVAL);
+    const sin = sockaddrToIn(addr, scratchSin);
+    const table = tcp.inet.tcbtable;
+    const faddr = table.resolveAny(sin.addr);
+    const fport = sin.port;
+    if (inAddrIsMulticast(faddr) || faddr === INADDR_BROADCAST) throw new Errno(EAFNOSUPPORT);
+    if (fport === 0) throw new Errno(EINVAL);
+    const inp = tp.inp;
+    if (inp.lport === 0) {
+      tcpConnectEphemeral(tcp, tp, faddr, fport);
+    } else {
+      try {
+        table.connect(inp, faddr, fport);
+      } catch (e) {
+        // The four-tuple is held by a connection in TIME_WAIT: take it over
+        // when that is safe (FreeBSD tcp_twrecycleable), else EADDRINUSE.
+        if (!(e instanceof Errno) || e.errno !== EADDRINUSE) throw e;
+        const laddr = inp.laddr !== INADDR_ANY ? inp.laddr : inSelectSrc(tcp.inet, faddr);
+        const old = table.lookupConnect(faddr, fport, laddr, inp.lport);
+        const otp = old !== null ? sototcpcb(old.so) : null;
+        if (otp === null || otp.state !== TCPS_TIME_WAIT || !twRecycleable(otp, tcp.kernel.host.now())) throw e;
+        tcpClose(otp);
+        tcp.stat.tw_reuse++;
+        table.connect(inp, faddr, fport);
+      }
+    }
+    so.state |= SS_ISBOUND;
+    tcpConnect(tp);
+  }
+
+  disconnect(so: Socket): void {
+    const tp = sototp(so);
+    if (this.tcp.tcbs.has(tp)) tcpDisconnect(tp);
+  }
+
+  /** shutdown(SHUT_WR): our FIN (tcp_usrclosed, then output). */
+  shutdown(so: Socket): void {
+    const tp = sototcpcb(so);
+    if (tp === null || !this.tcp.tcbs.has(tp)) return;
+    tcpUsrClosed(tp);
+    if (this.tcp.tcbs.has(tp)) tcpOutput(tp);
+  }
+
+  /** Data was appended to so.snd: send what the windows allow. */
+  send(so: Socket, _m: Mbuf, _to: Sockaddr | null, _flags: number): void {
+    const tp = sototcpcb(so);
+    if (tp === null || !this.tcp.tcbs.has(tp)) return;
+    tcpOutput(tp);
+  }
+
+  /** The user read: the window may have opened enough for an update. */
+  rcvd(so: Socket): void {
+    const tp = sototcpcb(so);
+    if (tp === null || !this.tcp.tcbs.has(tp) || tp.state < TCPS_ESTABLISHED) return;
+    tcpOutput(tp);
+  }
+
+  setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
+    const tp = sototp(so);
+    if (level === SOL_SOCKET) {
+      if (name === SO_KEEPALIVE) {
+        // Keepalive starts or stops with the option on a live connection.
+        if (so.options & SO_KEEPALIVE) {
+          if (tp.state >= TCPS_ESTABLISHED && tp.state <= TCPS_FIN_WAIT_2 && tp.keepAt === 0 && this.tcp.tcbs.has(tp)) {
+            tcpTimerKeepArm(tp, tp.t_keepidle);
+          }
+        } else if (tp.state >= TCPS_ESTABLISHED) {
+          tp.keepAt = 0;
+        }
+      }
+      return;
+    }
+    if (level === IPPROTO_IP) {
+      inPcbSetopt(tp.inp, name, value, false);
+      return;
+    }
+    if (level !== IPPROTO_TCP) throw new Errno(ENOPROTOOPT);
+    switch (name) {
+      case TCP_NODELAY:
+        if (intOpt(value, -0x80000000, 0x7fffffff)) tp.flags |= TF_NODELAY;
+        else tp.flags &= ~TF_NODELAY;
+        // Data held back by Nagle may go now.
+        if (tp.flags & TF_NODELAY && this.tcp.tcbs.has(tp) && tp.state >= TCPS_ESTABLISHED) tcpOutput(tp);
+        return;
+      case TCP_NOPUSH:
+        if (intOpt(value, -0x80000000, 0x7fffffff)) tp.flags |= TF_NOPUSH;
+        else {
+          tp.flags &= ~TF_NOPUSH;
+          if (this.tcp.tcbs.has(tp) && tp.state >= TCPS_ESTABLISHED) tcpOutput(tp);
+        }
+        return;
+      case TCP_NOOPT:
+        if (intOpt(value, -0x80000000, 0x7fffffff)) tp.flags |= TF_NOOPT;
+        else tp.flags &= ~TF_NOOPT;
+        return;
+      case TCP_MAXSEG: {
+        const v = intOpt(value, 0, TCP_MAXMSS);
+        if (v > 0 && v < this.tcp.cfg.minmss) throw new Errno(EINVAL);
+        tp.t_usermss = v;
+        if (v > 0 && tp.state < TCPS_ESTABLISHED) tp.t_maxseg = tp.t_maxopd = v;
+        return;
+      }
+      case TCP_KEEPIDLE:
+      case TCP_KEEPINTVL:
+      case TCP_KEEPINIT: {
+        const ms = intOpt(value, 1, 0x7fffffff / 1000) * 1000;
+        if (name === TCP_KEEPIDLE) {
+          tp.t_keepidle = ms;
+          if (tp.keepAt !== 0 && tp.state >= TCPS_ESTABLISHED) tcpTimerKeepArm(tp, ms);
+        } else if (name === TCP_KEEPINTVL) {
+          tp.t_keepintvl = ms;
+        } else {
+          tp.t_keepinit = ms;
+          // A connect already under way gets the new limit from now.
+          if (tp.keepAt !== 0 && tp.state < TCPS_ESTABLISHED) tcpTimerKeepArm(tp, ms);
+        }
+        return;
+      }
+      case TCP_KEEPCNT:
+        tp.t_keepcnt = intOpt(value, 1, 0x7fffffff);
+        return;
+      case TCP_CONGCTL: {
+        const algo = ccByName(ccNameOf(value));
+        if (algo === undefined) throw new Errno(ENOENT);
+        if (algo !== tp.ccAlgo) {
+          tp.ccAlgo = algo;
+          tp.cc.ccData = null;
+          if (tp.state >= TCPS_ESTABLISHED) {
+            const cwnd = tp.cc.cwnd;
+            const ssthresh = tp.cc.ssthresh;
+            algo.init(tp.cc);
+            // Switching algorithms keeps the window the connection has earned.
+            tp.cc.cwnd = cwnd;
+            tp.cc.ssthresh = ssthresh;
+          }
+        }
+        return;
+      }
+      case TCP_INFO:
+        throw new Errno(EINVAL);
+      default:
+        throw new Errno(ENOPROTOOPT);
+    }
+  }
+
+  getopt(so: Socket, level: number, name: number): SockoptValue {
+    const tp = sototp(so);
+    if (level === IPPROTO_IP) return inPcbGetopt(tp.inp, name, false);
+    if (level !== IPPROTO_TCP) throw new Errno(ENOPROTOOPT);
+    switch (name) {
+      case TCP_NODELAY:
+        return tp.flags & TF_NODELAY ? 1 : 0;
+      case TCP_NOPUSH:
+        return tp.flags & TF_NOPUSH ? 1 : 0;
+      case TCP_NOOPT:
+        return tp.flags & TF_NOOPT ? 1 : 0;
+      case TCP_MAXSEG:
+        return tp.t_maxseg;
+      case TCP_KEEPIDLE:
+        return Math.floor(tp.t_keepidle / 1000);
+      case TCP_KEEPINTVL:
+        return Math.floor(tp.t_keepintvl / 1000);
+      case TCP_KEEPINIT:
+        return Math.floor(tp.t_keepinit / 1000);
+      case TCP_KEEPCNT:
+        return tp.t_keepcnt;
+      case TCP_CONGCTL:
+        return new TextEncoder().encode(tp.ccAlgo.name);
+      case TCP_INFO:
+        return tcpInfo(tp);
+      default:
+        throw new Errno(ENOPROTOOPT);
+    }
+  }
+
+  sockaddr(so: Socket): Sockaddr {
+    const inp = sototp(so).inp;
+    return inToSockaddr(inp.laddr, inp.lport);
+  }
+
+  peeraddr(so: Socket): Sockaddr {
+    const inp = sototp(so).inp;
+    return inToSockaddr(inp.faddr, inp.fport);
+  }
+
+  ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
+    return ifioctl(this.tcp.inet.ns, cmd, arg);
+  }
+}
+
+/** TCP_INFO (FreeBSD struct tcp_info names; times in microseconds). */
+export function tcpInfo(tp: TcpCb): Record<string, number | string> {
+  let options = 0;
+  if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP)) options |= TCPI_OPT_TIMESTAMPS;
+  if (tp.flags & TF_SACK_PERMIT) options |= TCPI_OPT_SACK;
+  if ((tp.flags & (TF_REQ_SCALE | TF_RCVD_SCALE)) === (TF_REQ_SCALE | TF_RCVD_SCALE)) options |= TCPI_OPT_WSCALE;
+  if (tp.state < TCPS_ESTABLISHED && tp.state !== TCPS_SYN_RECEIVED) options = 0;
+  const k = tp.tcp.kernel;
+  return {
+    tcpi_state: tp.state,
+    tcpi_state_name: TCP_STATE_NAMES[tp.state] ?? 'CLOSED',
+    tcpi_options: options,
+    tcpi_snd_wscale: tp.snd_scale,
+    tcpi_rcv_wscale: tp.rcv_scale,
+    tcpi_rto: tp.t_rxtcur * 1000,
+    tcpi_last_data_recv: Math.max(0, Math.floor(k.host.now() - tp.t_rcvtime)) * 1000,
+    tcpi_rtt: Math.round(tp.rtt.srtt * 1000),
+    tcpi_rttvar: Math.round(tp.rtt.rttvar * 1000),
+    tcpi_snd_ssthresh: tp.cc.ssthresh,
+    tcpi_snd_cwnd: tp.cc.cwnd,
+    tcpi_rcv_space: Math.max(0, tp.so.rcv.hiwat - tp.so.rcv.cc),
+    tcpi_snd_wnd: tp.snd_wnd,
+    tcpi_snd_nxt: tp.snd_nxt,
+    tcpi_rcv_nxt: tp.rcv_nxt,
+    tcpi_snd_mss: tp.t_maxseg,
+    tcpi_rcv_mss: tp.t_ourmss,
+    tcpi_cc: tp.ccAlgo.name,
+  };
+}
+
+/**
+ * tcp_connect: the ISN (RFC 6528), window scale from kern.ipc.maxsockbuf
+ * (RFC 7323 §2.3), the per-connection timestamp offset (RFC 7323 §7.1),
+ * SYN_SENT with the establishment timer (keepinit), and the SYN.
+ */
+export function tcpConnect(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  const cfg = tcp.cfg;
+  const inp = tp.inp;
+  const now = tcp.kernel.host.now();
+  if (tp.flags & TF_NOOPT) tp.flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_REQ_SACK);
+  tp.iss = tcpNewIsn(tcp.isnKey, now, inp.laddr, inp.lport, inp.faddr, inp.fport);
+  tp.snd_una = tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = tp.iss;
+  tp.request_r_scale = tp.flags & TF_REQ_SCALE ? tcpRequestScale(cfg.maxsockbuf) : 0;
+  tp.ts_offset = cfg.tsOffsetPerConn ? tcpNewTsOffset(tcp.isnKey, inp.laddr, inp.lport, inp.faddr, inp.fport) : 0;
+  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOpt(tcp, inp.faddr);
+  tp.t_starttime = now;
+  tp.state = TCPS_SYN_SENT;
+  tcp.stat.connattempt++;
+  tp.so.state |= SS_ISCONNECTING;
+  tcpTimerKeepArm(tp, tp.t_keepinit);
+  tcpOutput(tp);
+}
+
+/**
+ * A local port for a connect without bind: RFC 6056 §3.3.4, Algorithm 4
+ * ("double-hash"). The search starts at an offset hashed from the
+ * destination with a secret key (unguessable by an outsider), plus a
+ * counter per hash bucket that moves on with every connection: connections
+ * to one peer walk the whole ephemeral range before a port comes round
+ * again, which keeps new connections away from four-tuples still in
+ * TIME_WAIT at the peer. A port is taken when no unconnected socket of
+ * ours overlaps it and no connection uses it with this same remote end
+ * (FreeBSD in_pcb_lport_dest: ports are shared between peers). When every
+ * port is taken for this peer, a TIME_WAIT connection to it that can
+ * safely be recycled gives up its port.
+ */
+function tcpConnectEphemeral(tcp: Tcp, tp: TcpCb, faddr: number, fport: number): void {
+  const inet = tcp.inet;
+  const table = inet.tcbtable;
+  const inp = tp.inp;
+  let laddr = inp.laddr;
+  if (laddr === INADDR_ANY) {
+    laddr = inSelectSrc(inet, faddr);
+    if (laddr === 0) throw new Errno(ENETUNREACH);
+  }
+  const min = inet.anonPortMin;
+  const max = inet.anonPortMax;
+  const n = max - min + 1;
+  const offset = tupleHash(tcp.isnKey, HASH_PORT_OFFSET, laddr, 0, faddr, fport, 0) % n;
+  const counters = tcp.portTable;
+  const idx = tupleHash(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, faddr, fport, 0) & (counters.length - 1);
+  const now = tcp.kernel.host.now();
+  let recycle: TcpCb | null = null;
+  let chosen = 0;
+  for (let count = n; count > 0 && chosen === 0; count--) {
+    const port = min + ((offset + (counters[idx]! % n)) % n);
+    counters[idx] = (counters[idx]! + 1) >>> 0;
+    const set = table.onPort(port);
+    if (set === undefined) {
+      chosen = port;
+      break;
+    }
+    let ok = true;
+    for (const o of set) {
+      if (o.faddr === INADDR_ANY) {
+        if (o.laddr === INADDR_ANY || o.laddr === laddr) {
+          ok = false;
+          break;
+        }
+      } else if (o.faddr === faddr && o.fport === fport && (o.laddr === laddr || o.laddr === INADDR_ANY)) {
+        ok = false;
+        if (recycle === null) {
+          const otp = sototcpcb(o.so);
+          if (otp !== null && otp.state === TCPS_TIME_WAIT && twRecycleable(otp, now)) recycle = otp;
+        }
+        break;
+      }
+    }
+    if (ok) chosen = port;
+  }
+  if (chosen === 0) {
+    if (recycle === null) throw new Errno(EAGAIN);
+    chosen = recycle.inp.lport;
+    tcpClose(recycle);
+    tcp.stat.tw_reuse++;
+  }
+  pcbInsertConnected(table, inp, laddr, chosen, faddr, fport);
+}
+
+/**
+ * tcp_disconnect: before ESTABLISHED the connection simply goes; SO_LINGER
+ * with a zero timeout aborts it with an RST; otherwise the socket is
+ * disconnecting and our FIN follows the queued data.
+ */
+export function tcpDisconnect(tp: TcpCb): void {
+  const so = tp.so;
+  if (tp.state < TCPS_ESTABLISHED) {
+    tcpClose(tp);
+    return;
+  }
+  if (so.options & SO_LINGER && so.linger === 0) {
+    tcpDrop(tp, 0);
+    return;
+  }
+  so.state |= SS_ISDISCONNECTING;
+  tcpUsrClosed(tp);
+  if (tp.tcp.tcbs.has(tp)) tcpOutput(tp);
+}
+
+/**
+ * tcp_usrclosed: the user will send no more. ESTABLISHED → FIN_WAIT_1,
+ * CLOSE_WAIT → LAST_ACK (the FIN goes when the data has); a connection
+ * still in its handshake either goes (SYN_SENT) or sends its FIN once
+ * established (SYN_RECEIVED, TF_NEEDFIN).
+ */
+export function tcpUsrClosed(tp: TcpCb): void {
+  switch (tp.state) {
+    case TCPS_CLOSED:
+    case TCPS_LISTEN:
+    case TCPS_SYN_SENT:
+      tcpClose(tp);
+      return;
+    case TCPS_SYN_RECEIVED:
+      tp.flags |= TF_NEEDFIN;
+      return;
+    case TCPS_ESTABLISHED:
+      tp.state = TCPS_FIN_WAIT_1;
+      break;
+    case TCPS_CLOSE_WAIT:
+      tp.state = TCPS_LAST_ACK;
+      break;
+  }
+  if (tp.state >= TCPS_FIN_WAIT_2) {
+    // Nothing more will come from the user or from the peer's side we wait on.
+    tp.so.isDisconnected();
+    if (tp.state === TCPS_FIN_WAIT_2) tcpTimer2mslArm(tp, TCP_FINWAIT2_TIMEOUT);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Attaching TCP to a kernel: state, keys, sysctls, netstat. */
+
+/** A FreeBSD-defaults profile, the preamble every FreeBSD packetdrill script sets. */
+export const FREEBSD_TCP_PROFILE: ReadonlyArray<readonly [string, number]> = [
+  ['net.inet.tcp.rfc1323', 1],
+  ['net.inet.tcp.sack.enable', 1],
+  ['net.inet.tcp.ecn.enable', 2],
+  ['net.inet.tcp.blackhole', 0],
+  ['kern.ipc.maxsockbuf', 2097152],
+  ['net.inet.tcp.recvspace', 65536],
+  ['net.inet.tcp.sendspace', 32768],
+  ['net.inet.tcp.mssdflt', 536],
+  ['net.inet.tcp.rexmit_initial', 1000],
+  ['net.inet.tcp.rexmit_min', 30],
+  ['net.inet.tcp.rexmit_slop', 200],
+  ['net.inet.tcp.rexmit_drop_options', 0],
+  ['net.inet.tcp.delacktime', 40],
+  ['net.inet.tcp.keepinit', 75000],
+  ['net.inet.tcp.keepidle', 7200000],
+  ['net.inet.tcp.keepintvl', 75000],
+  ['net.inet.tcp.keepcnt', 8],
+  ['net.inet.tcp.msl', 30000],
+  ['net.inet.tcp.insecure_rst', 0],
+  ['net.inet.tcp.insecure_syn', 0],
+  ['net.inet.tcp.icmp_may_rst', 1],
+  ['net.inet.tcp.drop_synfin', 0],
+  ['net.inet.tcp.syncookies', 1],
+  ['net.inet.tcp.syncookies_only', 0],
+];
+
+/** The per-kernel TCP: state, keys from the hypercall random source, SYN cache. */
+export function tcpAttach(inet: Inet): Tcp {
+  const k = inet.kernel;
+  const tcp = new Tcp(inet);
+  const key = new Uint8Array(16);
+  k.host.randomFill(key);
+  tcp.isnKey = new SipHash24(key);
+  const c0 = new Uint8Array(16);
+  const c1 = new Uint8Array(16);
+  k.host.randomFill(c0);
+  k.host.randomFill(c1);
+  tcp.cookieKeys = [new SipHash24(c0), new SipHash24(c1)];
+  tcp.cookieRotatedAt = k.host.now();
+  tcp.syncache = new SynCache(tcp);
+  inet.tcp = tcp;
+  tcpSysctls(tcp);
+  k.onHalt(() => tcp.syncache.clear());
+  return tcp;
+}
+
+/** `ext('tcpdrop', ...)`: drop connections by four-tuple or by state name (tcpdrop(8)). */
+export function tcpDropCommand(tcp: Tcp, arg: unknown): number {
+  const a = (arg ?? {}) as { laddr?: string; lport?: number; faddr?: string; fport?: number; state?: string };
+  let n = 0;
+  for (const tp of [...tcp.tcbs]) {
+    const inp = tp.inp;
+    if (typeof a.state === 'string') {
+      if (TCP_STATE_NAMES[tp.state] !== a.state) continue;
+    } else {
+      const l = sockaddrToIn({ family: 2, addr: a.laddr ?? '', port: a.lport ?? 0 }, { addr: 0, port: 0 });
+      const f = sockaddrToIn({ family: 2, addr: a.faddr ?? '', port: a.fport ?? 0 }, { addr: 0, port: 0 });
+      if (inp.laddr !== l.addr || inp.lport !== l.port || inp.faddr !== f.addr || inp.fport !== f.port) continue;
+    }
+    if (tp.state === TCPS_LISTEN) continue;
+    if (tp.state === TCPS_TIME_WAIT) tcpClose(tp);
+    else tcpDrop(tp, 53 /* ECONNABORTED */);
+    n++;
+  }
+  return n;
+}
+
+/** net.inet.tcp.* (FreeBSD's names; times in milliseconds as FreeBSD takes them). */
+function tcpSysctls(tcp: Tcp): void {
+  const sc = tcp.kernel.sysctl;
+  const cfg = tcp.cfg;
+  const int = (name: string, get: () => number, set: (v: number) => void, min: number, max: number, desc: string): void => {
+    sc.int(`net.inet.tcp.${name}`, get, set, min, max, desc);
+  };
+  const SB_MAX = 64 * 1024 * 1024;
+  int('sendspace', () => cfg.sendspace, (v) => { cfg.sendspace = v; }, 1, SB_MAX, 'Initial send socket buffer size');
+  int('recvspace', () => cfg.recvspace, (v) => { cfg.recvspace = v; }, 1, SB_MAX, 'Initial receive socket buffer size');
+  int('mssdflt', () => cfg.mssdflt, (v) => { cfg.mssdflt = v; }, 88, 65535, 'Default TCP Maximum Segment Size');
+  int('minmss', () => cfg.minmss, (v) => { cfg.minmss = v; }, 1, 65535, 'Minimum TCP Maximum Segment Size');
+  int('rfc1323', () => cfg.rfc1323, (v) => { cfg.rfc1323 = v; }, 0, 3, 'Enable RFC 7323 window scaling and timestamps');
+  int('sack.enable', () => cfg.sack, (v) => { cfg.sack = v; }, 0, 1, 'Enable RFC 2018 selective acknowledgments');
+  int('delacktime', () => cfg.delacktime, (v) => { cfg.delacktime = v; }, 1, 0x7fffffff, 'Delayed ACK timeout (ms)');
+  int('delack_ticks', () => Math.round(cfg.delacktime / 10), (v) => { cfg.delacktime = v * 10; }, 1, 0x7fffffff / 10,
+    'Delayed ACK timeout in ticks of 10 ms (NetBSD)');
+  int('rexmit_initial', () => cfg.rexmitInitial, (v) => { cfg.rexmitInitial = v; }, 1, 0x7fffffff, 'Initial retransmission timeout (ms)');
+  int('rexmit_min', () => cfg.rexmitMin, (v) => { cfg.rexmitMin = v; }, 1, 0x7fffffff, 'Minimum retransmission timeout (ms)');
+  int('rexmit_slop', () => cfg.rexmitSlop, (v) => { cfg.rexmitSlop = v; }, 0, 0x7fffffff, 'Retransmission timer slop (ms)');
+  int('rexmit_drop_options', () => cfg.rexmitDropOptions, (v) => { cfg.rexmitDropOptions = v; }, 0, 1,
+    'Drop TCP options from the 3rd and later retransmitted SYN');
+  int('keepinit', () => cfg.keepinit, (v) => { cfg.keepinit = v; }, 1, 0x7fffffff, 'Connection establishment timeout (ms)');
+  int('keepidle', () => cfg.keepidle, (v) => { cfg.keepidle = v; }, 1, 0x7fffffff, 'Time before keepalive probes begin (ms)');
+  int('keepintvl', () => cfg.keepintvl, (v) => { cfg.keepintvl = v; }, 1, 0x7fffffff, 'Time between keepalive probes (ms)');
+  int('keepcnt', () => cfg.keepcnt, (v) => { cfg.keepcnt = v; }, 1, 0x7fffffff, 'Number of keepalive probes before dropping');
+  int('msl', () => cfg.msl, (v) => { cfg.msl = v; }, 1, 0x7fffffff, 'Maximum segment lifetime (ms); TIME_WAIT is 2*msl');
+  int('insecure_rst', () => cfg.insecureRst, (v) => { cfg.insecureRst = v; }, 0, 1, 'Follow RFC 793 instead of RFC 5961 for RST');
+  int('insecure_syn', () => cfg.insecureSyn, (v) => { cfg.insecureSyn = v; }, 0, 1, 'Follow RFC 793 instead of RFC 5961 for SYN');
+  int('ack_war_timewindow', () => cfg.ackWarTimewindow, (v) => { cfg.ackWarTimewindow = v; }, 0, 0x7fffffff,
+    'Window (ms) in which at most ack_war_cnt challenge ACKs are sent');
+  int('ack_war_cnt', () => cfg.ackWarCnt, (v) => { cfg.ackWarCnt = v; }, 0, 0x7fffffff, 'Challenge ACKs per ack_war_timewindow');
+  int('syncookies', () => cfg.syncookies, (v) => { cfg.syncookies = v; }, 0, 1, 'Use SYN cookies when the SYN cache overflows');
+  int('syncookies_only', () => cfg.syncookiesOnly, (v) => { cfg.syncookiesOnly = v; }, 0, 1, 'Use only SYN cookies');
+  int('syncache.cachelimit', () => cfg.syncacheLimit, (v) => { cfg.syncacheLimit = v; }, 1, 0x7fffffff, 'SYN cache size');
+  int('syncache.bucketlimit', () => cfg.syncacheBucketLimit, (v) => { cfg.syncacheBucketLimit = v; }, 1, 0x7fffffff,
+    'SYN cache entries per hash bucket');
+  int('syncache.rexmtlimit', () => cfg.syncacheRexmtLimit, (v) => { cfg.syncacheRexmtLimit = v; }, 0, 100, 'SYN-ACK retransmissions');
+  sc.create('net.inet.tcp.syncache.count', { type: 'int', description: 'SYN cache entries', get: () => tcp.syncache.size });
+  int('blackhole', () => cfg.blackhole, (v) => { cfg.blackhole = v; }, 0, 2, 'Do not send RST to segments for closed ports');
+  int('drop_synfin', () => cfg.dropSynfin, (v) => { cfg.dropSynfin = v; }, 0, 1, 'Drop segments with both SYN and FIN');
+  int('icmp_may_rst', () => cfg.icmpMayRst, (v) => { cfg.icmpMayRst = v; }, 0, 1, 'Hard ICMP errors may abort a connect');
+  int('ecn.enable', () => cfg.ecn, (v) => { cfg.ecn = v; }, 0, 2, 'ECN (accepted; this TCP negotiates no ECN)');
+  int('rfc3042', () => cfg.rfc3042, (v) => { cfg.rfc3042 = v; }, 0, 1, 'Enable RFC 3042 limited transmit');
+  int('ts_offset_per_conn', () => cfg.tsOffsetPerConn, (v) => { cfg.tsOffsetPerConn = v; }, 0, 1, 'Per-connection timestamp offsets');
+  int('path_mtu_discovery', () => cfg.mtudisc, (v) => { cfg.mtudisc = v; }, 0, 1, 'Honour ICMP fragmentation needed');
+  int('hostcache.purgenow', () => 0, () => {}, 0, 1, 'Flush the host cache (there is none: no-op)');
+  sc.create('net.inet.tcp.congctl.selected', {
+    type: 'string', description: 'Congestion control of new connections',
+    get: () => cfg.congctl,
+    set: (v) => {
+      const name = String(v).trim();
+      if (ccByName(name) === undefined) throw new Errno(ENOENT, 'sysctl', 'net.inet.tcp.congctl.selected');
+      cfg.congctl = name;
+    },
+  });
+  sc.create('net.inet.tcp.congctl.available', { type: 'string', description: 'Congestion control algorithms', get: () => ccNames().join(' ') });
+  sc.create('net.inet.tcp.stats', { type: 'struct', description: 'TCP statistics', get: () => ({ ...tcp.stat }) });
+  if (!sc.has('kern.ipc.maxsockbuf')) {
+    sc.int('kern.ipc.maxsockbuf', () => cfg.maxsockbuf, (v) => { cfg.maxsockbuf = v; }, 512, 0xffffffff,
+      'Maximum socket buffer size (sets the window scale offered)');
+  }
+}

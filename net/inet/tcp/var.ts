@@ -1,0 +1,355 @@
+/*
+ * TCP's control block and per-kernel state (BSD netinet/tcp_var.h).
+ *
+ * One `Tcp` per kernel (inet.tcp): the tunables behind net.inet.tcp.*, the
+ * hash key of ISNs and SYN cookies, the SYN cache, the segment being
+ * processed. One `TcpCb` per connection: the RFC 9293 §3.3.1 variables
+ * under BSD's names (snd_una, rcv_nxt, ...), the option state, RTT and
+ * congestion control state (T2's modules), the reassembly queue and the
+ * timers (callouts created once per connection, kern/callout.ts).
+ *
+ *   socket(SOCK_STREAM) → usrreq attach → new TcpCb (CLOSED)
+ *   connect → SYN_SENT → input → ESTABLISHED ... → tcpClose → CLOSED
+ *   listen → LISTEN; SYN → syncache → ACK → syncache expand → new TcpCb
+ */
+import type { Callout } from '../../../kern/callout.js';
+import type { Kernel } from '../../../kern/kernel.js';
+import type { Mbuf } from '../../../kern/mbuf.js';
+import type { Socket } from '../../socket.js';
+import { TcpOptions } from '../../wire/tcp.js';
+import type { InPcb } from '../in_pcb.js';
+import type { Inet, TcpStat } from '../inet.js';
+import { CcVars, type CcAlgo } from './cc/cc.js';
+import { RttEstimator } from './rtt.js';
+import type { SackReceiver, SackScoreboard } from './sack.js';
+import { TCPS_CLOSED } from './fsm.js';
+import type { SipHash24 } from './isn.js';
+import type { SynCache } from './syncache.js';
+
+/* t_flags (BSD names). */
+/** Send an ACK now. */
+export const TF_ACKNOW = 0x0001;
+/** An ACK is owed; the delayed-ACK timer runs. */
+export const TF_DELACK = 0x0002;
+/** TCP_NODELAY: no Nagle. */
+export const TF_NODELAY = 0x0004;
+/** TCP_NOOPT: no options at all (and a send MSS of mssdflt). */
+export const TF_NOOPT = 0x0008;
+/** Our FIN has been sent. */
+export const TF_SENTFIN = 0x0010;
+/** We asked for / agreed to window scaling (RFC 7323 §2). */
+export const TF_REQ_SCALE = 0x0020;
+export const TF_RCVD_SCALE = 0x0040;
+/** We asked for / the peer sent timestamps (RFC 7323 §3). */
+export const TF_REQ_TSTMP = 0x0080;
+export const TF_RCVD_TSTMP = 0x0100;
+/** Both sides agreed to SACK (RFC 2018 §2). */
+export const TF_SACK_PERMIT = 0x0200;
+/** We offer SACK-permitted. */
+export const TF_REQ_SACK = 0x0400;
+/** Send a FIN once the send buffer drains (shutdown during SYN states). */
+export const TF_NEEDFIN = 0x0800;
+/** TCP_NOPUSH. */
+export const TF_NOPUSH = 0x1000;
+/** In fast recovery (RFC 5681 §3.2 / RFC 6582 / RFC 6675). */
+export const TF_FASTRECOVERY = 0x2000;
+/** Output is sending a window probe (persist) or a forced segment. */
+export const TF_FORCEDATA = 0x4000;
+/** tcpOutput is running (a nested call returns at once). */
+export const TF_INOUTPUT = 0x10000;
+
+/** BSD TCP_MAXWIN: the largest unscaled window. */
+export const TCP_MAXWIN = 65535;
+/** RFC 7323 §2.3. */
+export const TCP_MAX_WINSHIFT = 14;
+/** IPv4 + TCP headers without options. */
+export const TCPIP_HDRLEN = 40;
+/** Segments a retransmission timeout may back off through (BSD TCP_MAXRXTSHIFT). */
+export const TCP_MAXRXTSHIFT = 12;
+/** FreeBSD's tcp_sc_msstab: the MSS values a SYN cookie can encode. */
+export const SYNCOOKIE_MSSTAB: readonly number[] = [216, 536, 1200, 1360, 1400, 1440, 1452, 1460];
+
+/**
+ * The tunables (net.inet.tcp.*). Defaults are NetBSD's where NetBSD has the
+ * knob; times are in milliseconds, as FreeBSD's sysctls take them (the
+ * packetdrill scripts write `keepidle=7200000`).
+ */
+export class TcpConfig {
+  /** Default socket buffers (net.inet.tcp.sendspace / recvspace). */
+  sendspace = 32768;
+  recvspace = 32768;
+  /** Send MSS when the peer offers none (RFC 9293 §3.7.1: 536). */
+  mssdflt = 536;
+  /** Smallest MSS accepted from a peer or an ICMP (FreeBSD net.inet.tcp.minmss). */
+  minmss = 216;
+  /** Window scaling and timestamps (RFC 7323). */
+  rfc1323 = 1;
+  /** SACK (RFC 2018). */
+  sack = 1;
+  /** Delayed ACK timeout (net.inet.tcp.delacktime; NetBSD's 200 ms is delack_ticks 20 at hz 100). */
+  delacktime = 200;
+  /** RTO before the first sample (RFC 6298 (2.1)). */
+  rexmitInitial = 1000;
+  /** RTO floor (RFC 6298 (2.4)). */
+  rexmitMin = 1000;
+  /** Added to every computed RTO (FreeBSD rexmit_slop; 0 = NetBSD). */
+  rexmitSlop = 0;
+  /** RTO ceiling (BSD TCPTV_REXMTMAX). */
+  rexmitMax = 64000;
+  /** Drop WS/TS/SACK from the 4th SYN on (FreeBSD rexmit_drop_options). */
+  rexmitDropOptions = 0;
+  /** Connection-establishment timeout (TCPTV_KEEP_INIT). */
+  keepinit = 75000;
+  /** Idle time before keepalive probes (TCPTV_KEEP_IDLE, 2 h). */
+  keepidle = 7200000;
+  /** Between keepalive probes (TCPTV_KEEPINTVL). */
+  keepintvl = 75000;
+  /** Probes before dropping (TCPTV_KEEPCNT). */
+  keepcnt = 8;
+  /** Maximum segment lifetime; TIME_WAIT lasts 2×MSL (TCPTV_MSL, 30 s). */
+  msl = 30000;
+  /** RFC 793 RST handling instead of RFC 5961 §3 (net.inet.tcp.insecure_rst). */
+  insecureRst = 0;
+  /** RFC 793 SYN handling instead of RFC 5961 §4. */
+  insecureSyn = 0;
+  /** Challenge ACKs per connection per window (FreeBSD ack_war_cnt / ack_war_timewindow). */
+  ackWarCnt = 5;
+  ackWarTimewindow = 1000;
+  /** Send SYN cookies when the SYN cache overflows. */
+  syncookies = 1;
+  /** Answer every SYN with a cookie. */
+  syncookiesOnly = 0;
+  /** SYN cache size and per-bucket limit. */
+  syncacheLimit = 10240;
+  syncacheBucketLimit = 64;
+  /** SYN-ACK retransmissions before a cache entry is dropped (FreeBSD syncache.rexmtlimit). */
+  syncacheRexmtLimit = 3;
+  /** 1: no RST for a SYN to a closed port; 2: no RST at all (FreeBSD blackhole). */
+  blackhole = 0;
+  /** Drop SYN+FIN segments (FreeBSD drop_synfin). */
+  dropSynfin = 0;
+  /** Hard ICMP errors abort a connection in SYN_SENT (FreeBSD icmp_may_rst). */
+  icmpMayRst = 1;
+  /** ECN (accepted and stored; this TCP does not negotiate ECN). */
+  ecn = 0;
+  /** RFC 3042 limited transmit. */
+  rfc3042 = 1;
+  /** Per-connection timestamp offsets (RFC 7323 §7.1). */
+  tsOffsetPerConn = 1;
+  /** Path MTU discovery: honour ICMP fragmentation-needed. */
+  mtudisc = 1;
+  /** The congestion control of new connections (net.inet.tcp.congctl.selected). */
+  congctl = 'newreno';
+  /** kern.ipc.maxsockbuf: largest socket buffer; sets the window scale we ask for. */
+  maxsockbuf = 262144;
+  /** Give up on an unacknowledged window probe after this long without an ACK (FreeBSD tcp_maxpersistidle). */
+  maxpersistidle = 7200000;
+}
+
+/** A segment waiting in the reassembly queue (struct tseg_qent). */
+export class ReassSeg {
+  constructor(
+    public seq: number,
+    public len: number,
+    public m: Mbuf,
+    public fin: boolean,
+  ) {}
+}
+
+/**
+ * The fields of the segment being processed, parsed once by tcpInput and
+ * passed down (never a module global; one per kernel, input is never
+ * re-entered because every link defers delivery).
+ */
+export class TcpSegment {
+  src = 0;
+  dst = 0;
+  sport = 0;
+  dport = 0;
+  seq = 0;
+  ack = 0;
+  /** The window field as sent (unscaled). */
+  win = 0;
+  flags = 0;
+  /** Data bytes. */
+  tlen = 0;
+  /** Where the data starts in the mbuf (absolute offset into m.buf). */
+  dataOff = 0;
+  readonly opts = new TcpOptions();
+  optsOk = true;
+  /** A D-SACK was already noted for this segment (only the first range is reported). */
+  dsackDone = false;
+}
+
+/** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
+export class Tcp {
+  readonly cfg = new TcpConfig();
+  readonly stat: TcpStat;
+  /** The current segment (input). */
+  readonly seg = new TcpSegment();
+  /** ISN / timestamp-offset key (RFC 6528). */
+  isnKey!: SipHash24;
+  /** SYN cookie secrets, rotated every SYNCOOKIE_LIFETIME. */
+  cookieKeys!: [SipHash24, SipHash24];
+  cookieGen = 0;
+  cookieRotatedAt = 0;
+  syncache!: SynCache;
+  /** RFC 6056 Algorithm 4: per-destination-hash counters of the ephemeral port search. */
+  readonly portTable = new Uint32Array(256);
+  /** Every TcpCb not yet closed, for pcblist and the leak checks. */
+  readonly tcbs = new Set<TcpCb>();
+
+  constructor(readonly inet: Inet) {
+    this.stat = inet.tcpstat;
+  }
+
+  get kernel(): Kernel {
+    return this.inet.kernel;
+  }
+
+  /** The timestamp clock: milliseconds since boot (a 1 ms tick, RFC 7323 §5.4). */
+  tsNow(): number {
+    return Math.floor(this.inet.kernel.uptime()) >>> 0;
+  }
+}
+
+/** struct tcpcb. */
+export class TcpCb {
+  state = TCPS_CLOSED;
+  flags = 0;
+
+  /* Send sequence variables (RFC 9293 §3.3.1). */
+  snd_una = 0;
+  snd_nxt = 0;
+  /** Highest sequence sent (BSD: snd_nxt can be pulled back for retransmission). */
+  snd_max = 0;
+  snd_up = 0;
+  snd_wl1 = 0;
+  snd_wl2 = 0;
+  iss = 0;
+  /** Peer's window, scaled. */
+  snd_wnd = 0;
+  /** Largest window the peer offered (Nagle's "half the window" test). */
+  max_sndwnd = 0;
+
+  /* Receive sequence variables. */
+  rcv_nxt = 0;
+  /** Receive window as computed at the last segment (RST/SYN acceptability uses it). */
+  rcv_wnd = 0;
+  /** rcv_nxt + the window last advertised. */
+  rcv_adv = 0;
+  rcv_up = 0;
+  irs = 0;
+  last_ack_sent = 0;
+
+  /* Segment sizes. */
+  /** Data bytes per full-sized segment (SMSS less the timestamps option). */
+  t_maxseg = 536;
+  /** Data plus options per segment: what the peer's MSS and the path allow. */
+  t_maxopd = 536;
+  /** The MSS we advertised. */
+  t_ourmss = 536;
+  /** TCP_MAXSEG set by the user (0: none). */
+  t_usermss = 0;
+
+  /* Options (RFC 7323). */
+  snd_scale = 0;
+  rcv_scale = 0;
+  request_r_scale = 0;
+  requested_s_scale = 0;
+  ts_recent = 0;
+  /** When ts_recent was taken (ms, for the 24-day PAWS rule, RFC 7323 §5.5). */
+  ts_recent_age = 0;
+  ts_offset = 0;
+
+  /* Round-trip timing (RFC 6298). */
+  readonly rtt: RttEstimator;
+  /** When the timed segment was sent (ms since boot + 1; 0: none timed). */
+  t_rtttime = 0;
+  t_rtseq = 0;
+  /** The current retransmission timeout (ms). */
+  t_rxtcur = 0;
+  /** Retransmissions of the segment at snd_una (index into the backoff table). */
+  t_rxtshift = 0;
+  t_dupacks = 0;
+  /** A soft error (ICMP) to report if the connection times out. */
+  t_softerror = 0;
+  /** When the last segment arrived (ms since boot). */
+  t_rcvtime = 0;
+  /** When the persist timer started without an ACK (for maxpersistidle). */
+  t_persistStart = 0;
+  /** Keepalive probes sent without an answer. */
+  t_keepprobes = 0;
+  /** SYN (or SYN-ACK) retransmissions before the connection was established. */
+  t_synrexmits = 0;
+  /** When the connection started (ms, host clock), for TIME_WAIT recycling. */
+  t_starttime = 0;
+
+  /* Per-socket timer settings (TCP_KEEP*), ms. */
+  t_keepinit: number;
+  t_keepidle: number;
+  t_keepintvl: number;
+  t_keepcnt: number;
+
+  /* Congestion control (T2's cc/ modules: the tcpcb owns the state). */
+  readonly cc = new CcVars();
+  ccAlgo: CcAlgo;
+  /** NewReno's recover, or the SACK recovery point (RFC 6675 RecoveryPoint). */
+  snd_recover = 0;
+  /** SACK state, created when SACK is negotiated. */
+  sackSb: SackScoreboard | null = null;
+  sackRcv: SackReceiver | null = null;
+
+  /** Out-of-order segments, sorted by sequence (tcp_reass). */
+  readonly segq: ReassSeg[] = [];
+
+  /* The send buffer pointer cache (BSD sb_sndptr): record index and its data offset. */
+  sndptrIdx = 0;
+  sndptrOff = 0;
+
+  /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
+  ackWarStart = 0;
+  ackWarCount = 0;
+
+  /*
+   * Timers as data: a deadline per timer (host ms, 0: off) and ONE callout
+   * per connection, armed for the earliest and re-armed lazily.
+   */
+  rexmtAt = 0;
+  persistAt = 0;
+  keepAt = 0;
+  msl2At = 0;
+  delackAt = 0;
+  readonly timerCo: Callout<TcpCb>;
+
+  constructor(
+    readonly tcp: Tcp,
+    readonly inp: InPcb,
+    readonly so: Socket,
+    fns: TcpTimerFns,
+    ccAlgo: CcAlgo,
+  ) {
+    const cfg = tcp.cfg;
+    this.rtt = new RttEstimator({
+      rtoInitial: cfg.rexmitInitial, rtoMin: cfg.rexmitMin, rtoMax: cfg.rexmitMax, rtoSlop: cfg.rexmitSlop,
+    });
+    this.t_rxtcur = cfg.rexmitInitial;
+    this.t_keepinit = cfg.keepinit;
+    this.t_keepidle = cfg.keepidle;
+    this.t_keepintvl = cfg.keepintvl;
+    this.t_keepcnt = cfg.keepcnt;
+    this.ccAlgo = ccAlgo;
+    this.timerCo = tcp.kernel.callouts.create<TcpCb>(fns.fire, this);
+  }
+}
+
+/** What a TcpCb's callout calls (timer.ts): runs whichever timers are due. */
+export interface TcpTimerFns {
+  fire(tp: TcpCb): void;
+}
+
+/** The TcpCb of a TCP socket (null once it was never attached). */
+export function sototcpcb(so: Socket): TcpCb | null {
+  const p = so.pcb;
+  return p instanceof TcpCb ? p : null;
+}

@@ -1,0 +1,121 @@
+/*
+ * Errors of the Node-compatible faces (kernel.net, kernel.dgram), shaped
+ * the way Node's own `net` and `dgram` shape theirs, so that code written
+ * for Node reads them unchanged:
+ *
+ *   err.code     'ECONNREFUSED'            the symbolic name
+ *   err.syscall  'connect'                 the call that failed
+ *   err.errno    -111 (on Linux)           Node's number: the negative libuv
+ *                                          value of that code on this host
+ *   err.rumpErrno 61                       NetBSD's errno, as the rump kernel
+ *                                          returned it (kern/errno.ts)
+ *   err.address, err.port                  where connect/bind/listen/send went
+ *   message      'connect ECONNREFUSED 192.0.2.1:80'
+ *
+ * Why `errno` follows Node rather than NetBSD: a program run under the
+ * hijack cannot know it is talking to a rump kernel, and Node's contract
+ * is that `errno` is negative and names a libuv error
+ * (`util.getSystemErrorName(err.errno)` throws on a positive number). The
+ * kernel's own number stays available, unambiguously, as `rumpErrno`.
+ *
+ * Handles (handle.ts) report failures the way Node's C++ handles do, as a
+ * negative number, but in NetBSD's numbering: `-ECONNREFUSED` is -61.
+ * UV_EOF is outside that range.
+ */
+import { getSystemErrorMap } from 'node:util';
+import { EIO, Errno, errnoName, strerror } from '../../kern/errno.js';
+
+/** End of stream, as libuv's UV_EOF: what a handle's `onread` gets at EOF. */
+export const UV_EOF = -4095;
+
+/** NetBSD's ECANCELED (sys/errno.h): a request cut short by close. */
+export const ECANCELED = 87;
+
+let hostNumbers: Map<string, number> | null = null;
+let hostMessages: Map<string, string> | null = null;
+
+function loadHostMap(): void {
+  hostNumbers = new Map();
+  hostMessages = new Map();
+  for (const [n, [name, msg]] of getSystemErrorMap()) {
+    hostNumbers.set(name, n);
+    hostMessages.set(name, msg);
+  }
+}
+
+/** Node's `errno` for a code on this host (negative), or UV_UNKNOWN's when the host has no such code. */
+export function nodeErrno(code: string): number {
+  if (hostNumbers === null) loadHostMap();
+  return hostNumbers!.get(code) ?? hostNumbers!.get('UNKNOWN') ?? -4094;
+}
+
+/** libuv's text for a code (`address already in use`), falling back to NetBSD's strerror. */
+function uvMessage(code: string, rumpErrno: number): string {
+  if (hostMessages === null) loadHostMap();
+  return hostMessages!.get(code) ?? strerror(rumpErrno).toLowerCase();
+}
+
+/** A kernel failure as a handle reports it: -errno (NetBSD numbering). */
+export function statusOf(e: unknown): number {
+  if (e instanceof Errno) return -e.errno;
+  const n = (e as { errno?: unknown } | null)?.errno;
+  if (typeof n === 'number' && n > 0 && n < 4096) return -n;
+  return -EIO;
+}
+
+/** A Node system error: `code`, `errno` (Node's), `syscall`, and `rumpErrno`. */
+export interface NodeSystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  rumpErrno: number;
+  address?: string;
+  port?: number;
+  localAddress?: string;
+  localPort?: number;
+}
+
+function make(message: string, status: number, syscall: string): NodeSystemError {
+  const rumpErrno = -status;
+  const code = errnoName(rumpErrno);
+  const err = new Error(message) as NodeSystemError;
+  err.errno = nodeErrno(code);
+  err.code = code;
+  err.syscall = syscall;
+  err.rumpErrno = rumpErrno;
+  return err;
+}
+
+/** `read ECONNRESET` (Node's ErrnoException). */
+export function errnoException(status: number, syscall: string, detail?: string): NodeSystemError {
+  const code = errnoName(-status);
+  return make(detail ? `${syscall} ${code} ${detail}` : `${syscall} ${code}`, status, syscall);
+}
+
+/** `connect ECONNREFUSED 192.0.2.1:80` (Node's ExceptionWithHostPort). */
+export function exceptionWithHostPort(status: number, syscall: string, address: string, port: number, local?: string): NodeSystemError {
+  const code = errnoName(-status);
+  let where = port > 0 ? `${address}:${port}` : address;
+  if (local) where += ` - Local (${local})`;
+  const err = make(`${syscall} ${code} ${where}`, status, syscall);
+  err.address = address;
+  if (port) err.port = port;
+  return err;
+}
+
+/** `listen EADDRINUSE: address already in use 0.0.0.0:80` (Node's UVExceptionWithHostPort). */
+export function uvExceptionWithHostPort(status: number, syscall: string, address: string, port: number): NodeSystemError {
+  const code = errnoName(-status);
+  const where = port > 0 ? ` ${address}:${port}` : address ? ` ${address}` : '';
+  const err = make(`${syscall} ${code}: ${uvMessage(code, -status)}${where}`, status, syscall);
+  err.address = address;
+  if (port) err.port = port;
+  return err;
+}
+
+/** An error with one of Node's `ERR_*` codes (argument and state errors, not system errors). */
+export function nodeError(code: string, message: string, kind: 'Error' | 'TypeError' | 'RangeError' = 'Error'): Error & { code: string } {
+  const err = (kind === 'TypeError' ? new TypeError(message) : kind === 'RangeError' ? new RangeError(message) : new Error(message)) as Error & { code: string };
+  err.code = code;
+  return err;
+}

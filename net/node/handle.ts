@@ -1,0 +1,1125 @@
+/*
+ * Handles with the shape of Node's TCPWrap and UDPWrap, over a rump
+ * kernel's system calls: the boundary between the Node-compatible faces
+ * (net.ts, dgram.ts) and the BSD face (`sys`), as Node's net.js sits on its
+ * C++ handles and Deno re-implements that contract in TypeScript.
+ *
+ *   net.Socket ── TcpHandle ─┐                       in-process: Sys + the socket's
+ *   net.Server ── TcpServerHandle ── FdHandle ── sys ─ SelInfo (no poll round trip)
+ *   dgram.Socket ─ UdpHandle ─┘                       remote: RemoteSys, sys.poll
+ *
+ * Every descriptor is O_NONBLOCK, as libuv keeps its sockets: a read that
+ * finds nothing fails with EAGAIN and the handle waits for readiness, so a
+ * stream that stops reading leaves the data in the kernel's receive buffer
+ * and TCP's advertised window closes (backpressure reaches the peer). A
+ * connect answers EINPROGRESS, then POLLOUT and SO_ERROR say how it went.
+ *
+ * The shape follows Node's handles: `readStart`/`readStop` and `onread`,
+ * write requests completed through `oncomplete`, `shutdown`, `close(cb)`,
+ * `getsockname(out)`, `ref`/`unref`. Failures are negative numbers as in
+ * Node, but NetBSD's (errors.ts): -61 is ECONNREFUSED. Where Node's handle
+ * call is synchronous and ours must ask the kernel (socket, bind, listen,
+ * connect), the call takes a completion instead.
+ *
+ * Wake-ups from the kernel (SelInfo.notify) arrive inside the kernel's own
+ * packet processing; handles defer their work to a microtask so that user
+ * code never runs on the kernel's stack.
+ */
+import { Buffer } from 'node:buffer';
+import { executionAsyncId } from 'node:async_hooks';
+import {
+  AF_INET, AF_INET6, AF_UNSPEC, F_SETFL, MSG_DONTWAIT, O_NONBLOCK, SHUT_WR, SOCK_DGRAM, SOCK_STREAM, Sys,
+  type KFile, type RecvResult, type Sockaddr, type SockoptValue,
+} from '../../kern/sys.js';
+import { POLLIN, POLLOUT } from '../../kern/select.js';
+import { EAGAIN, EBADF, ECONNABORTED, EINPROGRESS, EINVAL, ENOBUFS, ENOTCONN, Errno } from '../../kern/errno.js';
+import {
+  SOL_SOCKET, SO_BROADCAST, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF,
+  SS_CANTSENDMORE, SS_ISCONNECTED, Socket,
+} from '../socket.js';
+import { ECANCELED, UV_EOF, nodeErrno, statusOf } from './errors.js';
+import { parseInAddr } from '../wire/inaddr.js';
+import type { Kernel } from '../../kern/kernel.js';
+
+/* Protocol levels and options (netinet/in.h, netinet/tcp.h); net/inet is a layer above us. */
+const IPPROTO_IP = 0;
+const IPPROTO_TCP = 6;
+const IP_TTL = 4;
+const IP_MULTICAST_TTL = 10;
+const IP_MULTICAST_LOOP = 11;
+const TCP_NODELAY = 1;
+const TCP_KEEPIDLE = 3;
+
+/** What one read asks for: libuv reads into 64 KiB buffers too. */
+const READ_SIZE = 65536;
+/** The largest datagram we take in one receive (IPv4's limit, rounded up). */
+const DGRAM_SIZE = 65536;
+/** After an accept failure other than EAGAIN (EMFILE...), wait this long before trying again. */
+const ACCEPT_BACKOFF_MS = 100;
+
+/** The system calls the handles use: a kernel's `Sys` or a sysproxy `RemoteSys`. */
+export type SysLike = Pick<
+  Sys,
+  | 'socket' | 'bind' | 'listen' | 'accept' | 'connect' | 'shutdown' | 'close' | 'recv' | 'recvfrom' | 'send'
+  | 'sendto' | 'setsockopt' | 'getsockopt' | 'getsockname' | 'getpeername' | 'fcntl' | 'poll'
+>;
+
+/** A re-armable one-shot timer on the kernel's clock (a callout). */
+export interface HandleTimer {
+  reset(ms: number): void;
+  stop(): boolean;
+}
+
+/** dns.lookup's shape, for IPv4: `cb(null, '192.0.2.1', 4)`. */
+export type LookupFunction = (
+  hostname: string,
+  options: { family?: number; hints?: number; all?: boolean },
+  cb: (err: Error | null, address: string, family: number) => void,
+) => void;
+
+/** Where handles get their kernel, clock and keep-alive. */
+export interface HandleEnv {
+  readonly sys: SysLike;
+  /** A timer on the kernel's clock: `fn` runs each time it fires. */
+  timer(fn: () => void): HandleTimer;
+  /** Run `fn(arg)` on a later turn (a softint), as libuv runs close callbacks. */
+  defer<T>(fn: (arg: T) => void, arg: T): void;
+  /** Keep the process alive until the returned function is called. */
+  hold(): () => void;
+  /**
+   * Name resolution for host names that are not address literals
+   * (dns.lookup's shape). Absent: only literals and `localhost` resolve;
+   * the kernel has no resolver of its own.
+   */
+  readonly lookup?: LookupFunction;
+}
+
+/** The environment of an in-process kernel: its sys, callouts, softints and host. */
+export function kernelHandleEnv(k: Kernel): HandleEnv {
+  return {
+    sys: k.sys,
+    timer: (fn) => k.callouts.create(fn, null),
+    defer: (fn, arg) => k.host.defer(fn, arg),
+    hold: () => k.host.hold(),
+  };
+}
+
+/** getsockname/getpeername as Node reports them. */
+export interface AddressInfo {
+  address: string;
+  family: string;
+  port: number;
+}
+
+const noop = (): void => {};
+
+function fillAddress(out: Partial<AddressInfo>, sa: Sockaddr): void {
+  out.address = sa.addr;
+  out.family = 'IPv4';
+  out.port = sa.port;
+}
+
+function sockaddr(address: string, port: number): Sockaddr {
+  return { family: isIPv6(address) ? AF_INET6 : AF_INET, addr: address, port };
+}
+
+/** A strict dotted quad (what the kernel's sockaddr accepts). */
+export function isIPv4(s: string): boolean {
+  return parseInAddr(s) !== null;
+}
+
+/** An IPv6 literal, loosely: the kernel checks it properly (and has no IPv6 today). */
+export function isIPv6(s: string): boolean {
+  return /^[0-9a-fA-F:.]*:[0-9a-fA-F:.%a-zA-Z]*$/.test(s) && s.includes(':');
+}
+
+/** 4, 6 or 0, as node:net's isIP. */
+export function isIP(s: string): number {
+  return isIPv4(s) ? 4 : isIPv6(s) ? 6 : 0;
+}
+
+/**
+ * Resolve `host` for a socket of `family` (4 or 6): literals as they are,
+ * `localhost` to the loopback address, anything else through the
+ * environment's lookup. Answers on a later tick, as dns.lookup does.
+ */
+export function lookupHost(
+  env: HandleEnv,
+  host: string,
+  family: number,
+  cb: (err: Error | null, address: string, family: number) => void,
+): void {
+  const literal = isIP(host);
+  if (literal !== 0) {
+    process.nextTick(cb, null, host, literal);
+    return;
+  }
+  if (host === 'localhost' || host === 'localhost.') {
+    process.nextTick(cb, null, family === 6 ? '::1' : '127.0.0.1', family === 6 ? 6 : 4);
+    return;
+  }
+  if (env.lookup) {
+    env.lookup(host, { family: family === 6 ? 6 : 4 }, cb);
+    return;
+  }
+  const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), {
+    errno: nodeErrno('EAI_NONAME'),
+    code: 'ENOTFOUND',
+    syscall: 'getaddrinfo',
+    hostname: host,
+  });
+  process.nextTick(cb, err, '', 0);
+}
+
+/**
+ * A stream write: `oncomplete(status)` once the kernel took every byte, or
+ * failed. When the kernel took it all at once (`async` false after writev
+ * returned), oncomplete is not called: the caller completes it, as Node's
+ * stream code does after a synchronous libuv write.
+ */
+export class WriteReq {
+  /** Bytes in the request. */
+  bytes = 0;
+  /** False when writev finished the request before returning. */
+  async = true;
+  /** @internal */ chunks: Uint8Array[] = [];
+  /** @internal */ index = 0;
+  /** @internal */ offset = 0;
+  constructor(public oncomplete: (status: number) => void) {}
+}
+
+/** A stream shutdown (FIN after what was written). */
+export class ShutdownReq {
+  constructor(public oncomplete: (status: number) => void) {}
+}
+
+/** An outgoing connection: `oncomplete(status, handle, req, readable, writable)`. */
+export class ConnectReq {
+  /** The call that failed, when one did: `connect`, or `bind` for a local address. */
+  syscall = 'connect';
+  localAddress: string | undefined = undefined;
+  localPort: number | undefined = undefined;
+  constructor(
+    public oncomplete: (status: number, handle: TcpHandle, req: ConnectReq, readable: boolean, writable: boolean) => void,
+    readonly address: string,
+    readonly port: number,
+  ) {}
+}
+
+/** A datagram send: `oncomplete(status, sent)`. */
+export class SendReq {
+  constructor(public oncomplete: (status: number, sent: number) => void) {}
+}
+
+/**
+ * What every handle shares: a descriptor, readiness waits (SelInfo in
+ * process, sys.poll remotely), the process hold, ref/unref and close.
+ */
+abstract class FdHandle {
+  fd = -1;
+  /** The kernel file behind `fd` when the kernel is in this process (the fast path). */
+  protected file: KFile | null = null;
+  protected closed = false;
+  /** connect, write, shutdown, bind, send requests in flight: they keep the process alive even when unref'd, as libuv's active requests do. */
+  protected pendingReqs = 0;
+  private refd = true;
+  private release: (() => void) | null = null;
+  private selArmed = false;
+  private cancelSel: (() => void) | null = null;
+  private readPollPending = false;
+  private writePollPending = false;
+  private closeCb: (() => void) | null = null;
+  private closing = false;
+  /** Who owns the handle (the Socket or Server), as Node's `handle[owner_symbol]`. */
+  owner: unknown = null;
+  /** The async context the handle was made in: Node's http asks handles for one (keep-alive). */
+  private readonly asyncId = executionAsyncId();
+
+  /** AF_INET, or AF_INET6 for udp6 sockets and IPv6 peers (the kernel says whether it has IPv6). */
+  constructor(
+    readonly env: HandleEnv,
+    readonly family: number = AF_INET,
+  ) {}
+
+  /** Work to redo when the descriptor may have become ready. */
+  protected abstract ready(): void;
+  /** Whether the handle is doing something that keeps a ref'd process alive (reading, listening). */
+  protected abstract get active(): boolean;
+  /** Requests cut short by close get ECANCELED here, before the close callback. */
+  protected abstract cancelRequests(): void;
+
+  /** The kernel's SelInfo fired: defer the work off the kernel's stack. */
+  private readonly onSel = (): void => {
+    this.selArmed = false;
+    this.cancelSel = null;
+    queueMicrotask(this.onWake);
+  };
+
+  private readonly onWake = (): void => {
+    if (!this.closed) this.ready();
+  };
+
+  private readonly onReadPoll = (): void => {
+    this.readPollPending = false;
+    if (!this.closed) this.ready();
+  };
+
+  private readonly onWritePoll = (): void => {
+    this.writePollPending = false;
+    if (!this.closed) this.ready();
+  };
+
+  /** Take a descriptor (from socket() or accept()). */
+  protected attach(fd: number): void {
+    this.fd = fd;
+    const sys = this.env.sys;
+    if (sys instanceof Sys) {
+      try {
+        this.file = sys.file(fd);
+      } catch {
+        this.file = null;
+      }
+    }
+  }
+
+  /** socket(2) and O_NONBLOCK; a handle closed meanwhile closes the new descriptor again. */
+  protected async open(type: number): Promise<void> {
+    if (this.fd >= 0) return;
+    const sys = this.env.sys;
+    const fd = await sys.socket(this.family, type, 0);
+    if (this.closed) {
+      sys.close(fd).catch(noop);
+      throw new Errno(ECANCELED);
+    }
+    this.attach(fd);
+    if (this.file) this.file.fflags |= O_NONBLOCK;
+    else await sys.fcntl(fd, F_SETFL, O_NONBLOCK);
+  }
+
+  /** Wait for `events` (POLLIN or POLLOUT) and call `ready()` once they might hold. */
+  protected wait(events: number): void {
+    if (this.closed || this.fd < 0) return;
+    if (this.file) {
+      if (this.selArmed) return;
+      this.selArmed = true;
+      this.cancelSel = this.file.sel.wait(this.onSel);
+      return;
+    }
+    if (events & POLLIN) {
+      if (this.readPollPending) return;
+      this.readPollPending = true;
+      this.env.sys.poll([{ fd: this.fd, events: POLLIN }], -1).then(this.onReadPoll, this.onReadPoll);
+    } else {
+      if (this.writePollPending) return;
+      this.writePollPending = true;
+      this.env.sys.poll([{ fd: this.fd, events: POLLOUT }], -1).then(this.onWritePoll, this.onWritePoll);
+    }
+  }
+
+  /** Resolve once `events` hold (or the handle closed): for connect, which happens once per handle. */
+  protected async waitFor(events: number): Promise<void> {
+    const f = this.file;
+    if (f) {
+      while (!this.closed && f.poll(events) === 0) await new Promise<void>((resolve) => f.sel.wait(resolve));
+      return;
+    }
+    await this.env.sys.poll([{ fd: this.fd, events }], -1);
+  }
+
+  /** setsockopt: in process synchronously, with the kernel's answer; remotely in order, answer dropped. */
+  protected setopt(level: number, name: number, value: SockoptValue): number {
+    if (this.closed || this.fd < 0) return -EBADF;
+    if (this.file) {
+      try {
+        this.file.setsockopt(level, name, value);
+        return 0;
+      } catch (e) {
+        return statusOf(e);
+      }
+    }
+    this.env.sys.setsockopt(this.fd, level, name, value).catch(noop);
+    return 0;
+  }
+
+  /** Take the process hold when active and ref'd, or while requests are in flight. */
+  protected updateHold(): void {
+    // A closing handle keeps the process alive until its close callback has run, as in libuv.
+    const want = this.closing || (!this.closed && ((this.refd && this.active) || this.pendingReqs > 0));
+    if (want && this.release === null) this.release = this.env.hold();
+    else if (!want && this.release !== null) {
+      this.release();
+      this.release = null;
+    }
+  }
+
+  protected reqStarted(): void {
+    this.pendingReqs++;
+    this.updateHold();
+  }
+
+  protected reqDone(): void {
+    this.pendingReqs--;
+    this.updateHold();
+  }
+
+  ref(): void {
+    this.refd = true;
+    this.updateHold();
+  }
+
+  unref(): void {
+    this.refd = false;
+    this.updateHold();
+  }
+
+  hasRef(): boolean {
+    return this.refd;
+  }
+
+  getAsyncId(): number {
+    return this.asyncId;
+  }
+
+  /** Whether `close` was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Close the descriptor now; `cb` runs on a later turn, after requests in
+   * flight were completed with ECANCELED (libuv's order).
+   */
+  close(cb?: () => void): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closing = true;
+    this.updateHold();
+    this.closeCb = cb ?? null;
+    if (this.cancelSel) {
+      this.cancelSel();
+      this.cancelSel = null;
+      this.selArmed = false;
+    }
+    const fd = this.fd;
+    this.fd = -1;
+    this.file = null;
+    const finish = (): void => this.env.defer(finishClose, this);
+    if (fd >= 0) this.env.sys.close(fd).then(finish, finish);
+    else finish();
+  }
+
+  /** @internal */
+  finishClose(): void {
+    this.cancelRequests();
+    this.pendingReqs = 0;
+    const cb = this.closeCb;
+    this.closeCb = null;
+    cb?.();
+    this.closing = false;
+    this.updateHold();
+  }
+}
+
+function finishClose(h: FdHandle): void {
+  h.finishClose();
+}
+
+/** A TCP connection: Node's TCPWrap (stream side). */
+export class TcpHandle extends FdHandle {
+  /** Node's net.js keeps this flag: set before readStart, cleared before readStop. */
+  reading = false;
+  /** Data (`nread` > 0 bytes in `buf`), UV_EOF, or a failure (-errno). */
+  onread: (nread: number, buf?: Buffer) => void = noop;
+  bytesRead = 0;
+  bytesWritten = 0;
+  /** Bytes handed to writes and not yet taken by the kernel. */
+  writeQueueSize = 0;
+  private wantRead = false;
+  private readBusy = false;
+  private eof = false;
+  private writeBusy = false;
+  private readonly writes: WriteReq[] = [];
+  private shutdownReq: ShutdownReq | null = null;
+  private sockname: Sockaddr | null = null;
+  private peername: Sockaddr | null = null;
+
+  protected get active(): boolean {
+    return this.wantRead && !this.eof;
+  }
+
+  protected ready(): void {
+    this.pumpRead();
+    this.pumpWrite();
+  }
+
+  /**
+   * Connect to `req.address:req.port` (binding `req.localAddress`/`localPort`
+   * first when given). Completes through `req.oncomplete`, unless the handle
+   * was closed meanwhile.
+   */
+  connect(req: ConnectReq): number {
+    if (this.closed) return -EBADF;
+    this.reqStarted();
+    this.doConnect(req).then(
+      () => this.connected(req, 0),
+      (e) => this.connected(req, statusOf(e)),
+    );
+    return 0;
+  }
+
+  private async doConnect(req: ConnectReq): Promise<void> {
+    const sys = this.env.sys;
+    await this.open(SOCK_STREAM);
+    if (req.localAddress !== undefined || req.localPort !== undefined) {
+      req.syscall = 'bind';
+      await sys.bind(this.fd, sockaddr(req.localAddress ?? '0.0.0.0', req.localPort ?? 0));
+      req.syscall = 'connect';
+    }
+    try {
+      await sys.connect(this.fd, sockaddr(req.address, req.port));
+    } catch (e) {
+      if (!(e instanceof Errno && e.errno === EINPROGRESS)) throw e;
+      // Non-blocking connect (connect(2)): writable once it is decided; SO_ERROR says how.
+      await this.waitFor(POLLOUT);
+      if (this.closed) throw new Errno(ECANCELED);
+      const soerr = await sys.getsockopt(this.fd, SOL_SOCKET, SO_ERROR);
+      if (typeof soerr === 'number' && soerr !== 0) throw new Errno(soerr);
+    }
+    await this.refreshNames();
+  }
+
+  private connected(req: ConnectReq, status: number): void {
+    this.reqDone();
+    if (this.closed) return;
+    req.oncomplete(status, this, req, status === 0, status === 0);
+    // Someone may have started reading before there was a connection (http does, on 'resume').
+    if (status === 0) this.pumpRead();
+  }
+
+  /** Adopt a descriptor from accept(): non-blocking, names known before anyone asks. */
+  async adopt(fd: number): Promise<void> {
+    this.attach(fd);
+    if (this.file) {
+      this.file.fflags |= O_NONBLOCK;
+      this.sockname = this.file.getsockname();
+      try {
+        this.peername = this.file.getpeername();
+      } catch {
+        this.peername = null;
+      }
+      return;
+    }
+    const sys = this.env.sys;
+    const [, name, peer] = await Promise.all([
+      sys.fcntl(fd, F_SETFL, O_NONBLOCK),
+      sys.getsockname(fd),
+      sys.getpeername(fd).catch(() => null),
+    ]);
+    this.sockname = name;
+    this.peername = peer;
+  }
+
+  private async refreshNames(): Promise<void> {
+    if (this.file) {
+      this.sockname = this.file.getsockname();
+      this.peername = this.file.getpeername();
+      return;
+    }
+    const sys = this.env.sys;
+    const [name, peer] = await Promise.all([sys.getsockname(this.fd), sys.getpeername(this.fd)]);
+    this.sockname = name;
+    this.peername = peer;
+  }
+
+  getsockname(out: Partial<AddressInfo>): number {
+    if (this.sockname === null) return -EBADF;
+    fillAddress(out, this.sockname);
+    return 0;
+  }
+
+  getpeername(out: Partial<AddressInfo>): number {
+    if (this.peername === null) return -ENOTCONN;
+    fillAddress(out, this.peername);
+    return 0;
+  }
+
+  readStart(): number {
+    if (this.closed) return -EBADF;
+    this.wantRead = true;
+    this.updateHold();
+    this.pumpRead();
+    return 0;
+  }
+
+  readStop(): number {
+    this.wantRead = false;
+    this.updateHold();
+    return 0;
+  }
+
+  private pumpRead(): void {
+    if (!this.wantRead || this.readBusy || this.eof || this.closed || this.fd < 0) return;
+    const f = this.file;
+    if (f !== null) {
+      // Nothing queued, no EOF, no error: wait, and leave the window as it is.
+      if (f.poll(POLLIN) === 0) {
+        this.wait(POLLIN);
+        return;
+      }
+      this.readBusy = true;
+      const r = f.recvfrom(READ_SIZE, MSG_DONTWAIT);
+      if (r instanceof Promise) r.then(this.onReadResult, this.onReadError);
+      else this.onReadResult(r);
+      return;
+    }
+    this.readBusy = true;
+    this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then(this.onReadData, this.onReadError);
+  }
+
+  private readonly onReadResult = (r: RecvResult): void => this.onReadData(r.data);
+
+  private readonly onReadData = (data: Uint8Array): void => {
+    this.readBusy = false;
+    if (this.closed) return;
+    const n = data.length;
+    if (n === 0) {
+      this.eof = true;
+      this.updateHold();
+      this.onread(UV_EOF);
+      return;
+    }
+    this.bytesRead += n;
+    this.onread(n, Buffer.from(data.buffer, data.byteOffset, n));
+    this.pumpRead();
+  };
+
+  private readonly onReadError = (e: unknown): void => {
+    this.readBusy = false;
+    if (this.closed) return;
+    const status = statusOf(e);
+    if (status === -EAGAIN) {
+      this.wait(POLLIN);
+      return;
+    }
+    // A failed stream reads no more (libuv stops reading on error too).
+    this.eof = true;
+    this.updateHold();
+    this.onread(status);
+  };
+
+  writeBuffer(req: WriteReq, data: Uint8Array): number {
+    return this.writev(req, [data]);
+  }
+
+  writeUtf8String(req: WriteReq, s: string): number {
+    return this.writev(req, [Buffer.from(s, 'utf8')]);
+  }
+
+  /** Queue `chunks`; `req.oncomplete(0)` once the kernel's send buffer holds them all. */
+  writev(req: WriteReq, chunks: Uint8Array[]): number {
+    if (this.closed || this.fd < 0) return -EBADF;
+    let bytes = 0;
+    for (const c of chunks) bytes += c.length;
+    // Remotely every send is a round trip: one buffer, one call.
+    req.chunks = this.file === null && chunks.length > 1 ? [Buffer.concat(chunks, bytes)] : chunks;
+    req.index = 0;
+    req.offset = 0;
+    req.bytes = bytes;
+    req.async = true;
+    if (this.writes.length === 0 && !this.writeBusy && this.writeNow(req)) {
+      req.async = false;
+      return 0;
+    }
+    this.writeQueueSize += bytes - this.sentNow(req);
+    this.writes.push(req);
+    this.reqStarted();
+    this.pumpWrite();
+    return 0;
+  }
+
+  /** Bytes of `req` already taken by writeNow. */
+  private sentNow(req: WriteReq): number {
+    let n = req.offset;
+    for (let i = 0; i < req.index; i++) n += req.chunks[i]!.length;
+    return n;
+  }
+
+  /**
+   * In process, give the kernel what its send buffer has room for right
+   * now, as libuv tries a write before queueing it: a write the kernel
+   * takes whole completes at once (Node's write() then returns true below
+   * the high-water mark). Returns whether all of `req` went.
+   *
+   * Socket.sendto on a non-blocking stream copies min(room, length) into
+   * the send buffer before it returns its promise; with no pending error
+   * and the socket connected and open for sending, that is `snd.space`.
+   * The promise's count is checked anyway: a shortfall (ENOBUFS at the
+   * memory limit) fails the stream.
+   */
+  private writeNow(req: WriteReq): boolean {
+    const f = this.file;
+    if (!(f instanceof Socket)) return false;
+    while (req.index < req.chunks.length) {
+      if (f.error !== 0 || (f.state & (SS_ISCONNECTED | SS_CANTSENDMORE)) !== SS_ISCONNECTED) return false;
+      const chunk = req.chunks[req.index]!;
+      const data = req.offset === 0 ? chunk : chunk.subarray(req.offset);
+      const room = f.snd.space;
+      if (room <= 0) return false;
+      const n = data.length <= room ? data.length : room;
+      if (n > 0) {
+        const r = f.sendto(n === data.length ? data : data.subarray(0, n), MSG_DONTWAIT, null);
+        if (r instanceof Promise) r.then((got) => this.checkWriteNow(got, n), (e) => this.checkWriteNow(e, n));
+        this.bytesWritten += n;
+      }
+      if (n < data.length) {
+        req.offset += n;
+        return false;
+      }
+      req.index++;
+      req.offset = 0;
+    }
+    return true;
+  }
+
+  private checkWriteNow(got: unknown, expected: number): void {
+    if (got === expected || this.closed) return;
+    this.eof = true;
+    this.onread(typeof got === 'number' ? -ENOBUFS : statusOf(got));
+  }
+
+  private pumpWrite(): void {
+    if (this.writeBusy || this.closed || this.fd < 0) return;
+    const req = this.writes[0];
+    if (req === undefined) {
+      if (this.shutdownReq !== null) this.doShutdown();
+      return;
+    }
+    while (req.index < req.chunks.length && req.offset >= req.chunks[req.index]!.length) {
+      req.index++;
+      req.offset = 0;
+    }
+    if (req.index >= req.chunks.length) {
+      this.completeWrite(0);
+      this.pumpWrite();
+      return;
+    }
+    const chunk = req.offset === 0 ? req.chunks[req.index]! : req.chunks[req.index]!.subarray(req.offset);
+    const f = this.file;
+    if (f !== null) {
+      if (f.poll(POLLOUT) === 0) {
+        this.wait(POLLOUT);
+        return;
+      }
+      this.writeBusy = true;
+      const r = f.sendto(chunk, MSG_DONTWAIT, null);
+      if (r instanceof Promise) r.then(this.onWrote, this.onWriteError);
+      else this.onWrote(r);
+      return;
+    }
+    this.writeBusy = true;
+    this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then(this.onWrote, this.onWriteError);
+  }
+
+  private readonly onWrote = (n: number): void => {
+    this.writeBusy = false;
+    if (this.closed) return;
+    const req = this.writes[0]!;
+    req.offset += n;
+    this.bytesWritten += n;
+    this.writeQueueSize -= n;
+    this.pumpWrite();
+  };
+
+  private readonly onWriteError = (e: unknown): void => {
+    this.writeBusy = false;
+    if (this.closed) return;
+    const status = statusOf(e);
+    if (status === -EAGAIN) {
+      this.wait(POLLOUT);
+      return;
+    }
+    this.completeWrite(status);
+    this.pumpWrite();
+  };
+
+  private completeWrite(status: number): void {
+    const req = this.writes.shift()!;
+    let left = 0;
+    for (let i = req.index; i < req.chunks.length; i++) left += req.chunks[i]!.length;
+    this.writeQueueSize -= left - req.offset;
+    this.reqDone();
+    req.oncomplete(status);
+  }
+
+  /** Send FIN once every queued write is in the kernel (shutdown(SHUT_WR)). */
+  shutdown(req: ShutdownReq): number {
+    if (this.closed || this.fd < 0) return -ENOTCONN;
+    this.shutdownReq = req;
+    this.reqStarted();
+    this.pumpWrite();
+    return 0;
+  }
+
+  private doShutdown(): void {
+    const req = this.shutdownReq!;
+    this.shutdownReq = null;
+    const done = (status: number): void => {
+      this.reqDone();
+      if (!this.closed) req.oncomplete(status);
+    };
+    this.env.sys.shutdown(this.fd, SHUT_WR).then(() => done(0), (e) => done(statusOf(e)));
+  }
+
+  /** Abortive close: SO_LINGER with a zero timeout, then close, so the peer gets a RST. */
+  reset(cb?: () => void): number {
+    if (this.fd >= 0) this.setopt(SOL_SOCKET, SO_LINGER, { l_onoff: 1, l_linger: 0 });
+    this.close(cb);
+    return 0;
+  }
+
+  setNoDelay(on: boolean): number {
+    if (this.fd < 0) return 0;
+    return this.setopt(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0);
+  }
+
+  /** SO_KEEPALIVE, and TCP_KEEPIDLE in seconds when given (Node passes seconds too). */
+  setKeepAlive(on: boolean, delaySecs: number): number {
+    if (this.fd < 0) return 0;
+    const err = this.setopt(SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0);
+    if (err === 0 && on && delaySecs > 0) this.setopt(IPPROTO_TCP, TCP_KEEPIDLE, delaySecs);
+    return err;
+  }
+
+  protected cancelRequests(): void {
+    const writes = this.writes.splice(0);
+    this.writeQueueSize = 0;
+    for (const w of writes) w.oncomplete(-ECANCELED);
+    const sd = this.shutdownReq;
+    this.shutdownReq = null;
+    sd?.oncomplete(-ECANCELED);
+  }
+}
+
+/** A listening TCP socket: Node's TCPWrap (server side). */
+export class TcpServerHandle extends FdHandle {
+  /** A new connection (status 0), or a failure to accept one (-errno). */
+  onconnection: (status: number, client?: TcpHandle) => void = noop;
+  private listening = false;
+  private acceptBusy = false;
+  private sockname: Sockaddr | null = null;
+  private backoff: HandleTimer | null = null;
+
+  protected get active(): boolean {
+    return this.listening;
+  }
+
+  protected ready(): void {
+    this.pumpAccept();
+  }
+
+  /**
+   * socket, SO_REUSEADDR (libuv sets it on every TCP socket it binds, so a
+   * restarted server is not kept out by TIME_WAIT), bind, listen.
+   * `cb(status, syscall)` names the call that failed.
+   */
+  listen(address: string, port: number, backlog: number, cb: (status: number, syscall: string) => void): void {
+    let syscall = 'socket';
+    this.reqStarted();
+    const run = async (): Promise<void> => {
+      const sys = this.env.sys;
+      await this.open(SOCK_STREAM);
+      syscall = 'setsockopt';
+      if (this.setopt(SOL_SOCKET, SO_REUSEADDR, 1) !== 0) throw new Errno(EINVAL);
+      syscall = 'bind';
+      await sys.bind(this.fd, sockaddr(address, port));
+      syscall = 'listen';
+      await sys.listen(this.fd, backlog);
+      this.sockname = this.file ? this.file.getsockname() : await sys.getsockname(this.fd);
+    };
+    run().then(
+      () => {
+        this.reqDone();
+        if (this.closed) return;
+        this.listening = true;
+        this.updateHold();
+        cb(0, syscall);
+        this.pumpAccept();
+      },
+      (e) => {
+        this.reqDone();
+        if (!this.closed) cb(statusOf(e), syscall);
+      },
+    );
+  }
+
+  getsockname(out: Partial<AddressInfo>): number {
+    if (this.sockname === null) return -EINVAL;
+    fillAddress(out, this.sockname);
+    return 0;
+  }
+
+  private pumpAccept(): void {
+    if (!this.listening || this.acceptBusy || this.closed) return;
+    if (this.file !== null && this.file.poll(POLLIN) === 0) {
+      this.wait(POLLIN);
+      return;
+    }
+    this.acceptBusy = true;
+    this.env.sys.accept(this.fd).then(this.onAccepted, this.onAcceptError);
+  }
+
+  private readonly onAccepted = (r: { fd: number }): void => {
+    this.acceptBusy = false;
+    if (this.closed) {
+      this.env.sys.close(r.fd).catch(noop);
+      return;
+    }
+    const client = new TcpHandle(this.env);
+    client.adopt(r.fd).then(
+      () => {
+        if (this.closed) client.close();
+        else this.onconnection(0, client);
+      },
+      () => client.close(),
+    );
+    this.pumpAccept();
+  };
+
+  private readonly onAcceptError = (e: unknown): void => {
+    this.acceptBusy = false;
+    if (this.closed) return;
+    const status = statusOf(e);
+    if (status === -EAGAIN) {
+      this.wait(POLLIN);
+      return;
+    }
+    // The connection went away before we took it: nothing to report.
+    if (status === -ECONNABORTED) {
+      this.pumpAccept();
+      return;
+    }
+    // The listening socket itself is gone (the kernel halted): stop quietly, as a closed listener does.
+    if (status === -EBADF || status === -EINVAL) {
+      this.listening = false;
+      this.updateHold();
+      return;
+    }
+    this.onconnection(status);
+    // EMFILE and friends would fail again at once: back off instead of spinning.
+    this.backoff ??= this.env.timer(() => this.pumpAccept());
+    this.backoff.reset(ACCEPT_BACKOFF_MS);
+  };
+
+  protected cancelRequests(): void {
+    this.listening = false;
+    this.backoff?.stop();
+  }
+}
+
+/** A UDP socket: Node's UDPWrap. */
+export class UdpHandle extends FdHandle {
+  /** A datagram (`nread` bytes, sender in `rinfo`), or a failure (-errno, e.g. ECONNREFUSED on a connected socket). */
+  onmessage: (nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: AddressInfo & { size: number }) => void = noop;
+  private receiving = false;
+  private recvBusy = false;
+  private sockname: Sockaddr | null = null;
+  private peername: Sockaddr | null = null;
+  private rcvbuf = 0;
+  private sndbuf = 0;
+
+  protected get active(): boolean {
+    return this.receiving;
+  }
+
+  protected ready(): void {
+    this.pumpRecv();
+  }
+
+  /** Open and bind; `flags` & 4 (UV_UDP_REUSEADDR) sets SO_REUSEADDR and SO_REUSEPORT, as libuv does on BSD. */
+  bind(address: string, port: number, flags: number, cb: (status: number) => void): void {
+    this.reqStarted();
+    const run = async (): Promise<void> => {
+      await this.open(SOCK_DGRAM);
+      if (flags & UV_UDP_REUSEADDR) {
+        this.setopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        this.setopt(SOL_SOCKET, SO_REUSEPORT, 1);
+      }
+      await this.env.sys.bind(this.fd, sockaddr(address, port));
+      await this.refreshNames();
+    };
+    run().then(
+      () => this.reqFinished(cb, 0),
+      (e) => this.reqFinished(cb, statusOf(e)),
+    );
+  }
+
+  private reqFinished(cb: (status: number) => void, status: number): void {
+    this.reqDone();
+    if (!this.closed) cb(status);
+  }
+
+  private async refreshNames(): Promise<void> {
+    const sys = this.env.sys;
+    if (this.file) {
+      this.sockname = this.file.getsockname();
+      try {
+        this.peername = this.file.getpeername();
+      } catch {
+        this.peername = null;
+      }
+      this.rcvbuf = this.file.getsockopt(SOL_SOCKET, SO_RCVBUF) as number;
+      this.sndbuf = this.file.getsockopt(SOL_SOCKET, SO_SNDBUF) as number;
+      return;
+    }
+    const [name, peer, rcv, snd] = await Promise.all([
+      sys.getsockname(this.fd),
+      sys.getpeername(this.fd).catch(() => null),
+      sys.getsockopt(this.fd, SOL_SOCKET, SO_RCVBUF),
+      sys.getsockopt(this.fd, SOL_SOCKET, SO_SNDBUF),
+    ]);
+    this.sockname = name;
+    this.peername = peer;
+    this.rcvbuf = rcv as number;
+    this.sndbuf = snd as number;
+  }
+
+  /** Set the default destination (connect(2) on a datagram socket). */
+  connect(address: string, port: number, cb: (status: number) => void): void {
+    if (this.closed || this.fd < 0) {
+      cb(-EBADF);
+      return;
+    }
+    this.reqStarted();
+    const run = async (): Promise<void> => {
+      await this.env.sys.connect(this.fd, sockaddr(address, port));
+      await this.refreshNames();
+    };
+    run().then(
+      () => this.reqFinished(cb, 0),
+      (e) => this.reqFinished(cb, statusOf(e)),
+    );
+  }
+
+  /** Dissolve the association (connect with AF_UNSPEC). Later calls go to the kernel after it. */
+  disconnect(): number {
+    if (this.closed || this.fd < 0) return -EBADF;
+    this.peername = null;
+    this.env.sys.connect(this.fd, { family: AF_UNSPEC, addr: '0.0.0.0', port: 0 }).catch(noop);
+    return 0;
+  }
+
+  /** Send one datagram made of `chunks`; to `address:port`, or to the connected peer when `port` is undefined. */
+  send(req: SendReq, chunks: Uint8Array[], port?: number, address?: string): number {
+    if (this.closed || this.fd < 0) return -EBADF;
+    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const to = port === undefined ? null : sockaddr(address ?? '127.0.0.1', port);
+    this.reqStarted();
+    const done = (status: number, sent: number): void => {
+      this.reqDone();
+      if (!this.closed) req.oncomplete(status, sent);
+    };
+    const r = this.file ? this.file.sendto(data, 0, to) : this.env.sys.sendto(this.fd, data, 0, to);
+    if (r instanceof Promise) r.then((n) => done(0, n), (e) => done(statusOf(e), 0));
+    else done(0, r);
+    return 0;
+  }
+
+  recvStart(): number {
+    if (this.closed || this.fd < 0) return -EBADF;
+    this.receiving = true;
+    this.updateHold();
+    this.pumpRecv();
+    return 0;
+  }
+
+  recvStop(): number {
+    this.receiving = false;
+    this.updateHold();
+    return 0;
+  }
+
+  private pumpRecv(): void {
+    if (!this.receiving || this.recvBusy || this.closed || this.fd < 0) return;
+    const f = this.file;
+    if (f !== null) {
+      // No poll() first: a zero-length datagram queues no bytes, and
+      // Socket.poll counts bytes; the receive itself sees the record.
+      this.recvBusy = true;
+      const r = f.recvfrom(DGRAM_SIZE, MSG_DONTWAIT);
+      if (r instanceof Promise) r.then(this.onDatagram, this.onRecvError);
+      else this.onDatagram(r);
+      return;
+    }
+    this.recvBusy = true;
+    this.env.sys.recvfrom(this.fd, DGRAM_SIZE, MSG_DONTWAIT).then(this.onDatagram, this.onRecvError);
+  }
+
+  private readonly onDatagram = (r: RecvResult): void => {
+    this.recvBusy = false;
+    if (this.closed) return;
+    const d = r.data;
+    const from = r.from;
+    const rinfo = { address: from ? from.addr : '', family: 'IPv4', port: from ? from.port : 0, size: d.length };
+    this.onmessage(d.length, this, Buffer.from(d.buffer, d.byteOffset, d.length), rinfo);
+    this.pumpRecv();
+  };
+
+  private readonly onRecvError = (e: unknown): void => {
+    this.recvBusy = false;
+    if (this.closed) return;
+    const status = statusOf(e);
+    if (status === -EAGAIN) {
+      this.wait(POLLIN);
+      return;
+    }
+    // An asynchronous error (ICMP port unreachable on a connected socket) is reported once; receiving goes on.
+    this.onmessage(status, this);
+    this.pumpRecv();
+  };
+
+  getsockname(out: Partial<AddressInfo>): number {
+    if (this.sockname === null) return -EBADF;
+    fillAddress(out, this.sockname);
+    return 0;
+  }
+
+  getpeername(out: Partial<AddressInfo>): number {
+    if (this.peername === null) return -ENOTCONN;
+    fillAddress(out, this.peername);
+    return 0;
+  }
+
+  setBroadcast(on: boolean): number {
+    return this.setopt(SOL_SOCKET, SO_BROADCAST, on ? 1 : 0);
+  }
+
+  setTTL(ttl: number): number {
+    return this.setopt(IPPROTO_IP, IP_TTL, ttl);
+  }
+
+  setMulticastTTL(ttl: number): number {
+    return this.setopt(IPPROTO_IP, IP_MULTICAST_TTL, ttl);
+  }
+
+  setMulticastLoopback(on: boolean): number {
+    return this.setopt(IPPROTO_IP, IP_MULTICAST_LOOP, on ? 1 : 0);
+  }
+
+  /** SO_RCVBUF (`recv`) or SO_SNDBUF: read with `size` 0, else set. Returns the size, or -errno. */
+  bufferSize(size: number, recv: boolean): number {
+    if (this.closed || this.fd < 0) return -EBADF;
+    if (size === 0) return recv ? this.rcvbuf : this.sndbuf;
+    const err = this.setopt(SOL_SOCKET, recv ? SO_RCVBUF : SO_SNDBUF, size);
+    if (err !== 0) return err;
+    if (recv) this.rcvbuf = size;
+    else this.sndbuf = size;
+    return size;
+  }
+
+  protected cancelRequests(): void {
+    this.receiving = false;
+  }
+}
+
+/** libuv's UV_UDP_REUSEADDR bind flag. */
+export const UV_UDP_REUSEADDR = 4;

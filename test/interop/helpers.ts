@@ -1,0 +1,256 @@
+/*
+ * Interop helpers: a private network namespace per test, commands run in
+ * it, rumpnet's tools run from source, and a capture that can be stopped.
+ *
+ * Every namespace is `rumpnet-test-<pid>-<n>` (unique per process and test,
+ * no randomness needed), has only `lo` and the TAP device its test makes,
+ * IPv6 off (so Linux sends no router solicitations or MLD reports into the
+ * captures), and is deleted at teardown with everything still running in it.
+ * Addresses are 10.199.0.0/24, inside the namespace only: no frame leaves it.
+ *
+ * These tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN for `ip netns`).
+ * CI runs as root, so there they run; elsewhere each test says why it skips.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** tsx by its full URL: children run from scratch directories and other namespaces. */
+export const TSX = import.meta.resolve('tsx');
+
+export interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Why interop tests cannot run here (not root), or null when they can and
+ * must. A missing tool is not a reason to skip: `requireTools` fails the
+ * test as root, since CI (root) installs them in .ci/run.
+ */
+export function interopUnavailable(): string | null {
+  if (process.getuid?.() !== 0) {
+    return 'not root: interop tests need network namespaces and TAP devices (CAP_SYS_ADMIN, CAP_NET_ADMIN); CI runs them as root';
+  }
+  return null;
+}
+
+const TOOLS = [['ip', 'iproute2'], ['ping', 'iputils-ping'], ['tcpdump', 'tcpdump'], ['tshark', 'tshark'], ['setpriv', 'util-linux'], ['timeout', 'coreutils']] as const;
+
+/** The host tools the interop tests use that are missing, as `apt-get install` names. */
+export function missingTools(): string[] {
+  return TOOLS.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
+}
+
+/** Run a command to completion, collecting its output. */
+export function run(cmd: string, args: readonly string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ status: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Run and require exit status 0 (setup steps whose failure makes the test meaningless). */
+export async function must(cmd: string, args: readonly string[]): Promise<string> {
+  const r = await run(cmd, args);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+let serial = 0;
+
+/** Stop what runs in namespace `name` and delete it. */
+async function removeNamespace(name: string): Promise<void> {
+  const pids = await run('ip', ['netns', 'pids', name]);
+  for (const p of pids.stdout.split('\n').filter((l) => /^\d+$/.test(l))) {
+    try {
+      process.kill(Number(p), 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  await run('ip', ['netns', 'del', name]);
+}
+
+/**
+ * Namespaces of earlier runs whose process is gone (a run killed at a test
+ * timeout cannot clean up): remove them, so none pile up on the machine.
+ */
+async function reapStale(): Promise<void> {
+  const list = await run('ip', ['netns', 'list']);
+  for (const line of list.stdout.split('\n')) {
+    const m = /^(rumpnet-test-(\d+)-\d+)\b/.exec(line);
+    if (m === null || Number(m[2]) === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[2]), 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) await removeNamespace(m[1]!);
+  }
+}
+
+export class Netns {
+  readonly dir: string;
+  private readonly children: ChildProcess[] = [];
+
+  private constructor(readonly name: string) {
+    this.dir = mkdtempSync(join(tmpdir(), `${name}-`));
+  }
+
+  /** `ip netns add`, loopback up, IPv6 off. */
+  static async create(): Promise<Netns> {
+    if (serial === 0) await reapStale();
+    const ns = new Netns(`rumpnet-test-${process.pid}-${++serial}`);
+    await must('ip', ['netns', 'add', ns.name]);
+    try {
+      await ns.must('ip', ['link', 'set', 'lo', 'up']);
+      await ns.must('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    } catch (e) {
+      await ns.destroy();
+      throw e;
+    }
+    return ns;
+  }
+
+  /** A command inside the namespace, in the scratch directory (root's only) unless `cwd` says otherwise. */
+  exec(cmd: string, args: readonly string[], env?: Record<string, string>, cwd = this.dir): Promise<Run> {
+    return run('ip', ['netns', 'exec', this.name, cmd, ...args], { env, cwd });
+  }
+
+  async must(cmd: string, args: readonly string[]): Promise<string> {
+    const r = await this.exec(cmd, args);
+    if (r.status !== 0) throw new Error(`[${this.name}] ${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  /**
+   * A TypeScript script (path from the repo root) run by node inside the
+   * namespace, killed after `limitSeconds` (coreutils `timeout`, status 124)
+   * so that a hang fails with the script's output rather than a test timeout.
+   */
+  node(script: string, args: readonly string[] = [], env?: Record<string, string>, limitSeconds = 40): Promise<Run> {
+    return this.exec('timeout', [String(limitSeconds), process.execPath, `--import=${TSX}`, join(ROOT, script), ...args], env);
+  }
+
+  /** A rumpnet tool (`rump.ifconfig`, `rump_server`, ...) run from source inside the namespace. */
+  tool(name: string, args: readonly string[], env?: Record<string, string>): Promise<Run> {
+    return this.node(join('bin', `${name}.ts`), args, env);
+  }
+
+  /**
+   * Start a long-running command in the namespace; resolves once a line of
+   * its stderr matches `ready` (tcpdump's "listening on ..."). Stopped by
+   * `stop()` or at teardown.
+   */
+  start(cmd: string, args: readonly string[], ready: RegExp): Promise<Background> {
+    return new Promise((ok, fail) => {
+      const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      this.children.push(child);
+      const bg = new Background(child);
+      let seen = false;
+      child.stderr!.on('data', (d: Buffer) => {
+        bg.stderr += d.toString();
+        if (!seen && ready.test(bg.stderr)) {
+          seen = true;
+          ok(bg);
+        }
+      });
+      child.stdout!.on('data', (d: Buffer) => (bg.stdout += d.toString()));
+      child.on('error', fail);
+      child.on('close', () => {
+        if (!seen) fail(new Error(`${cmd} exited before it was ready: ${bg.stderr}`));
+      });
+    });
+  }
+
+  /** Stop what is left, delete the namespace (its TAP devices go with it) and the scratch directory. */
+  async destroy(): Promise<void> {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    // And what our children started in it (a detached rump_server).
+    await removeNamespace(this.name);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class Background {
+  stdout = '';
+  stderr = '';
+  private readonly exited: Promise<number>;
+
+  constructor(private readonly child: ChildProcess) {
+    this.exited = new Promise((done) => child.on('close', (code, signal) => done(code ?? (signal ? 128 : -1))));
+  }
+
+  /** SIGINT (tcpdump writes out its capture and exits) and wait for the exit. */
+  async stop(): Promise<number> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGINT');
+    return this.exited;
+  }
+}
+
+/**
+ * What both sides say about the link, for a failed step's message: the
+ * rump kernel's interface counters and ARP cache, Linux's link counters and
+ * neighbours. Frames counted on one side and not the other show where they
+ * were lost.
+ */
+export async function linkState(ns: Netns, env: Record<string, string>, rumpIf: string, linuxDev: string): Promise<string> {
+  const parts = await Promise.all([
+    ns.tool('rump.ifconfig', ['-v', rumpIf], env),
+    ns.tool('rump.arp', ['-an'], env),
+    ns.exec('ip', ['-s', 'link', 'show', 'dev', linuxDev]),
+    ns.exec('ip', ['neigh', 'show']),
+  ]);
+  return parts.map((r) => r.stdout + r.stderr).join('');
+}
+
+/** The link-layer address of a Linux interface in the namespace. */
+export async function linuxMac(ns: Netns, dev: string): Promise<string> {
+  const out = await ns.must('cat', [`/sys/class/net/${dev}/address`]);
+  return out.trim();
+}
+
+/** Whether a network device exists in the namespace. */
+export async function linkExists(ns: Netns, dev: string): Promise<boolean> {
+  return (await ns.exec('ip', ['link', 'show', 'dev', dev])).status === 0;
+}
+
+export interface TsharkRow {
+  protocols: string;
+  ipChecksum: string;
+  icmpChecksum: string;
+  malformed: string;
+  expert: string;
+}
+
+/**
+ * Decode a capture with tshark, checksums verified: one row per frame with
+ * the protocol stack, the IP and ICMP checksum status (tshark: 1 = good, 0 = bad, empty = none),
+ * the malformed marker and the highest expert severity.
+ */
+export async function tsharkRows(pcap: string): Promise<TsharkRow[]> {
+  const r = await run('tshark', [
+    '-r', pcap, '-o', 'ip.check_checksum:TRUE', '-T', 'fields', '-E', 'occurrence=f',
+    '-e', 'frame.protocols', '-e', 'ip.checksum.status', '-e', 'icmp.checksum.status', '-e', '_ws.malformed', '-e', '_ws.expert.severity',
+  ]);
+  if (r.status !== 0) throw new Error(`tshark: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.length > 0).map((l) => {
+    const [protocols = '', ipChecksum = '', icmpChecksum = '', malformed = '', expert = ''] = l.split('\t');
+    return { protocols, ipChecksum, icmpChecksum, malformed, expert };
+  });
+}
