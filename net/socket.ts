@@ -251,7 +251,7 @@ export class Socket implements KFile {
   poll(events: number): number {
     let r = 0;
     if (events & (POLLIN | POLLRDNORM)) {
-      if (this.rcv.cc > 0 || this.state & SS_CANTRCVMORE || this.acceptq.length > 0 || this.error) r |= events & (POLLIN | POLLRDNORM);
+      if (this.rcv.q.length > 0 || this.state & SS_CANTRCVMORE || this.acceptq.length > 0 || this.error) r |= events & (POLLIN | POLLRDNORM);
     }
     if (events & POLLOUT) {
       const connReq = (this.proto.flags & PR_CONNREQUIRED) !== 0;
