@@ -18,14 +18,14 @@
  * reported the way NetBSD's ifconfig reports them ("SIOCSLINKSTR: Device
  * busy", "clone_command: ..." then "exec_matches: ..."), exit status 1.
  */
-import { EADDRNOTAVAIL, strerror } from '../kern/errno.js';
+import { EADDRNOTAVAIL, EPERM, strerror } from '../kern/errno.js';
 import type { IfInfo } from '../net/ioctl.js';
 import {
   IFF_BROADCAST, IFF_DEBUG, IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_NAMES, IFF_NOARP, IFF_UP,
 } from '../net/interface.js';
 import { classfulPrefixLen, formatInAddr, formatMaskHex, parseInAddr, parseInAddrPrefix, prefixToMask } from '../net/wire/inaddr.js';
 import {
-  err, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
+  err, errnoOf, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
   withInetSocket, withSys, type SysLike, type ToolIO,
 } from './common.js';
 
@@ -243,6 +243,8 @@ async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO):
           await sys.ioctl(fd, act.cmd, { name });
         } catch (e) {
           io.stderr(`${PROG}: clone_command: ${errText(e)}\n`);
+          // A refused privilege says what is needed (virt0 needs CAP_NET_ADMIN).
+          if (errnoOf(e) === EPERM && e instanceof Error) io.stderr(`${PROG}: ${e.message}\n`);
           err('exec_matches', e);
         }
         break;

@@ -25,6 +25,7 @@ export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
 
+export const O_RDWR = 0x2;
 export const O_NONBLOCK = 0x4;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
@@ -238,7 +239,8 @@ export class Sys {
   fcntl(fd: number, cmd: number, arg = 0): Promise<number> {
     return this.run('fcntl', () => {
       const f = this.file(fd);
-      if (cmd === F_GETFL) return f.fflags;
+      // A socket is always open for reading and writing (BSD's falloc: FREAD|FWRITE).
+      if (cmd === F_GETFL) return f.fflags | O_RDWR;
       if (cmd === F_SETFL) {
         f.fflags = arg & O_NONBLOCK;
         return 0;

@@ -355,8 +355,7 @@ export async function runSyscall(call: SyscallSpec, env: SyscallEnv, expectFd: n
       const fd = fdArg(call, env);
       const cmd = intOf(arg(call, 1, 'command'), 'fcntl command');
       if (cmd === F_GETFL) {
-        // kern/sys.ts keeps only the status flags; the access mode of a socket is always O_RDWR (BSD's falloc: FREAD|FWRITE).
-        return (await sys.fcntl(fd, F_GETFL)) | O_RDWR;
+        return sys.fcntl(fd, F_GETFL);
       }
       if (cmd === F_SETFL) {
         const flags = intOf(arg(call, 2, 'flags'), 'fcntl flags');
