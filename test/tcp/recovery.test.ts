@@ -14,6 +14,8 @@
  */
 import test from 'ava';
 import { inet } from '../../net/inet/inet.js';
+import { TCP_INFO } from '../../net/inet/tcp/usrreq.js';
+import { IPPROTO_TCP } from '../../net/wire/ipv4.js';
 import { Peer, type OptSpec } from './harness.js';
 
 const NO_SACK: OptSpec[] = [['mss', 1000]];
@@ -83,6 +85,35 @@ test('SACK recovery (RFC 6675): several holes repaired in the first round trip',
   t.true(r2.includes(seg(4001)), `the second hole follows without waiting for a partial ACK: ${r2.join(', ')}`);
   await p.send('.', 1, 10001, { win: WIN });
   t.true(st.sack_rexmits >= 1);
+  t.is(st.rexmttimeo, 0);
+});
+
+test('SACK recovery (RFC 6675 §5): ssthresh from FlightSize at entry, new data while the pipe has room', async (t) => {
+  const { p, fd } = await sending(SACK, 30_000);
+  // Segment 1 is lost. Limited transmit sends 10001 and 11001 on the first
+  // two dup ACKs; the third enters recovery with 12 segments outstanding.
+  await p.send('.', 1, 1, { win: WIN, opts: [['nop'], ['nop'], ['sack', [1001, 2001]]] });
+  await p.send('.', 1, 1, { win: WIN, opts: [['nop'], ['nop'], ['sack', [1001, 3001]]] });
+  await p.send('.', 1, 1, { win: WIN, opts: [['nop'], ['nop'], ['sack', [1001, 4001]]] });
+  t.deepEqual(p.drain().map((s) => s.replace(/ ack 1 win \d+/, '')), [seg(10001), seg(11001), seg(1)]);
+  const info = (await p.k.sys.getsockopt(fd, IPPROTO_TCP, TCP_INFO)) as Record<string, number>;
+  // RFC 6675 (4.2) / RFC 5681 (4): FlightSize = snd_max − snd_una = 12000,
+  // not the pipe (9000 here): ssthresh = max(12000 / 2, 2·SMSS), cwnd = ssthresh.
+  t.is(info['tcpi_snd_ssthresh'], 6000);
+  t.is(info['tcpi_snd_cwnd'], 6000);
+  // Everything up to 8001 is SACKed: the pipe is the retransmission plus
+  // 8001..12001 = 5000, cwnd − pipe = 1 SMSS and no hole is lost, so
+  // NextSeg rule (2) sends one new segment (RFC 6675 (C)).
+  await p.send('.', 1, 1, { win: WIN, opts: [['nop'], ['nop'], ['sack', [1001, 8001]]] });
+  t.deepEqual(p.drain().map((s) => s.replace(/ ack 1 win \d+/, '')), [seg(12001)], 'new data during recovery');
+  // Two more segments SACKed: room for two more new ones.
+  await p.send('.', 1, 1, { win: WIN, opts: [['nop'], ['nop'], ['sack', [1001, 10001]]] });
+  t.deepEqual(p.drain().map((s) => s.replace(/ ack 1 win \d+/, '')), [seg(13001), seg(14001)]);
+  const st = inet(p.k).tcpstat;
+  t.is(st.sack_rexmits, 0, 'new data is not counted as a retransmission');
+  t.is(st.sndrexmitpack, 1);
+  // The retransmission arrives: the ACK covers the recovery point (12001).
+  await p.send('.', 1, 12001, { win: WIN });
   t.is(st.rexmttimeo, 0);
 });
 

@@ -131,7 +131,9 @@ export function tcpOutput(tp: TcpCb): number {
     }
 
     // SACK loss recovery (RFC 6675 §5): while the pipe leaves room, send
-    // what NextSeg picks; new data goes through the normal path below.
+    // what NextSeg picks, new data included. The normal path below limits
+    // by cwnd against snd_nxt − snd_una, which during recovery counts
+    // SACKed and lost octets as in flight, so it must not decide here.
     if (tp.flags & TF_FASTRECOVERY && tp.sackSb !== null && tp.flags & TF_SACK_PERMIT) {
       if (sackRecoverySend(tp)) tp.flags &= ~(TF_ACKNOW | TF_DELACK);
     }
@@ -150,9 +152,10 @@ export function tcpOutput(tp: TcpCb): number {
 }
 
 /**
- * RFC 6675 (C): send while cwnd − pipe ≥ 1 SMSS. Retransmissions of holes
- * go out here; when NextSeg says "new data" the normal path sends it.
- * Returns whether anything was sent.
+ * RFC 6675 (C): send while cwnd − pipe ≥ 1 SMSS, whatever rule NextSeg
+ * answers: retransmissions of holes (rules 1, 3, 4) leave snd_nxt alone;
+ * new data (rule 2) goes out at snd_max and advances it, so the pipe
+ * counts it on the next round. Returns whether anything was sent.
  */
 function sackRecoverySend(tp: TcpCb): boolean {
   const sb = tp.sackSb!;
@@ -166,11 +169,28 @@ function sackRecoverySend(tp: TcpCb): boolean {
     const sndwin = Math.min(tp.snd_wnd, tp.so.snd.cc);
     const limit = (tp.snd_una + sndwin) >>> 0;
     const seg = sb.nextSeg(tp.snd_una, tp.snd_max, limit);
-    if (seg === null || seg.rule === SACK_RULE_NEW) break;
+    if (seg === null) break;
     const seq = seg.seq;
     const len = Math.min(seg.len, tp.t_maxseg);
     const rule = seg.rule;
     if (len <= 0) break;
+    if (rule === SACK_RULE_NEW) {
+      // Rule (2): a regular transmission from snd_max (RTT timing and the
+      // retransmission timer as usual). snd_nxt is snd_max during
+      // recovery; put back any other value so go-back-N state survives.
+      const onxt = tp.snd_nxt;
+      const omax = tp.snd_max;
+      tp.snd_nxt = seq;
+      const push = seqDiff((seq + len) >>> 0, tp.snd_una) >= tp.so.snd.cc ? TH_PUSH : 0;
+      const err = tcpSendSegment(tp, seq, len, TH_ACK | push, true, tcpRecvWindow(tp), false);
+      if (onxt !== omax) tp.snd_nxt = onxt;
+      // tcpSendSegment may have trimmed the data to make room for options.
+      const out = seqDiff(tp.snd_max, omax);
+      sb.sent(seq, out, rule);
+      if (out > 0) sent = true;
+      if (err !== 0 || out <= 0) break;
+      continue;
+    }
     if (tcpSendSegment(tp, seq, len, TH_ACK, false, tcpRecvWindow(tp), false) !== 0) break;
     sb.sent(seq, len, rule);
     st.sack_rexmits++;
