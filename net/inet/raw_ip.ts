@@ -9,20 +9,19 @@
  *   out: Socket.sendto → RawUsrreqs.send → ipOutput with the socket's
  *        protocol, or with IP_HDRINCL the user's own header (IP_RAWOUTPUT).
  */
-import { Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP } from '../../kern/errno.js';
+import { Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOTCONN, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import { MSG_DONTROUTE, SOCK_RAW, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
-import { ifioctl } from '../interface_ioctl.js';
+import { MSG_DONTROUTE, SOCK_RAW, type Sockaddr } from '../../kern/sys.js';
 import {
-  PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SOL_SOCKET, SS_CANTRCVMORE, SS_ISCONNECTED, type Protosw,
-  type Socket,
+  PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SS_CANTRCVMORE, SS_ISCONNECTED, type Socket,
 } from '../socket.js';
 import { INADDR_ANY } from '../wire/inaddr.js';
 import {
-  IP_HDR_MIN, IP_MAXPACKET, IPPROTO_IP, IPVERSION, ipDst, ipHlen, ipLen, ipP, ipSrc, ipVersion,
+  IP_HDR_MIN, IP_MAXPACKET, IPVERSION, ipDst, ipHlen, ipLen, ipP, ipSrc, ipVersion,
 } from '../wire/ipv4.js';
-import { INP_BOUNDADDR, INP_HDRINCL, InPcb, inPcbGetopt, inPcbSetopt, sotoinpcb } from './in_pcb.js';
+import { INP_BOUNDADDR, INP_HDRINCL, InPcb, sotoinpcb } from './in_pcb.js';
 import type { Inet } from './inet.js';
+import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF, ipOutput } from './ip_output.js';
 import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
 
@@ -76,15 +75,18 @@ export function rawInput(inet: Inet, m: Mbuf, _hlen: number): boolean {
 const scratchSin: InAddrPort = { addr: 0, port: 0 };
 
 /** The user requests of a raw socket of one protocol (rip_usrreqs). */
-export class RawUsrreqs implements Protosw {
+export class RawUsrreqs extends InPcbUsrreqs {
   readonly type = SOCK_RAW;
   readonly flags = PR_ATOMIC | PR_ADDR;
+  protected readonly hdrincl = true;
 
   constructor(
-    readonly inet: Inet,
+    inet: Inet,
     /** 0: every protocol (receive), protocol 0 in what it sends. */
     readonly protocol: number,
-  ) {}
+  ) {
+    super(inet);
+  }
 
   sendspace(): number {
     return RIP_SENDSPACE;
@@ -96,13 +98,6 @@ export class RawUsrreqs implements Protosw {
 
   attach(so: Socket): void {
     so.pcb = this.inet.rawcbtable.attach(so, this.protocol);
-  }
-
-  detach(so: Socket): void {
-    const inp = so.pcb;
-    if (inp instanceof InPcb) inp.table.detach(inp);
-    so.pcb = null;
-    so.flushSnd();
   }
 
   /** rip_bind: only filters input by destination and fixes the source; no ports, may be repeated. */
@@ -181,30 +176,5 @@ export class RawUsrreqs implements Protosw {
       error = ipOutput(inet, m, inp.laddr, dst, this.protocol, inp.ttl, inp.tos, ipflags);
     }
     if (error !== 0) throw new Errno(error);
-  }
-
-  rcvd(): void {}
-
-  setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
-    if (level === SOL_SOCKET) return;
-    if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
-    inPcbSetopt(sotoinpcb(so), name, value, true);
-  }
-
-  getopt(so: Socket, level: number, name: number): SockoptValue {
-    if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
-    return inPcbGetopt(sotoinpcb(so), name, true);
-  }
-
-  sockaddr(so: Socket): Sockaddr {
-    return inToSockaddr(sotoinpcb(so).laddr, 0);
-  }
-
-  peeraddr(so: Socket): Sockaddr {
-    return inToSockaddr(sotoinpcb(so).faddr, 0);
-  }
-
-  ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
-    return ifioctl(this.inet.ns, cmd, arg);
   }
 }

@@ -10,23 +10,23 @@
  *   err: icmp input → inet.ctlinput[17] = udpCtlinput → table.notify → so_error
  */
 import { ICMP_TIMXCEED } from '../wire/icmp.js';
-import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
+import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EMSGSIZE, ENOBUFS, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import { MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
-import { ifioctl } from '../interface_ioctl.js';
+import { MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
 import {
-  PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET, SS_ISBOUND,
-  SS_ISCONNECTED, SS_CANTRCVMORE, type Protosw, type Socket,
+  PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT, SS_ISBOUND,
+  SS_ISCONNECTED, SS_CANTRCVMORE, type Socket,
 } from '../socket.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PORT } from '../wire/icmp.js';
 import { INADDR_ANY, INADDR_BROADCAST, inAddrIsMulticast } from '../wire/inaddr.js';
-import { IP_HDR_MIN, IP_MAXPACKET, IPPROTO_IP, IPPROTO_UDP, ipDst, ipSrc } from '../wire/ipv4.js';
+import { IP_HDR_MIN, IP_MAXPACKET, IPPROTO_UDP, ipDst, ipSrc } from '../wire/ipv4.js';
 import {
   UDP_HDR_LEN, UdpCheck, udpCheck, udpDport, udpLength, udpSetChecksum, udpSport, udpWriteHeader,
 } from '../wire/udp.js';
 import { icmpError } from './icmp.js';
-import { INP_CONNECTED, InPcb, inPcbGetopt, inPcbSetopt, sotoinpcb } from './in_pcb.js';
+import { INP_CONNECTED, InPcb, sotoinpcb } from './in_pcb.js';
 import type { Inet } from './inet.js';
+import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_ROUTETOIF, inSelectSrc, ipOutput } from './ip_output.js';
 import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
 
@@ -215,12 +215,11 @@ export function udpOutput(inp: InPcb, m: Mbuf, faddr: number, fport: number, fla
 const scratchSin: InAddrPort = { addr: 0, port: 0 };
 
 /** UDP's user requests (udp_usrreqs), one per kernel. */
-export class UdpUsrreqs implements Protosw {
+export class UdpUsrreqs extends InPcbUsrreqs {
   readonly type = SOCK_DGRAM;
   readonly protocol = IPPROTO_UDP;
   readonly flags = PR_ATOMIC | PR_ADDR;
-
-  constructor(readonly inet: Inet) {}
+  protected readonly hdrincl = false;
 
   sendspace(): number {
     return this.inet.udpSendspace;
@@ -232,13 +231,6 @@ export class UdpUsrreqs implements Protosw {
 
   attach(so: Socket): void {
     so.pcb = this.inet.udbtable.attach(so, IPPROTO_UDP);
-  }
-
-  detach(so: Socket): void {
-    const inp = so.pcb;
-    if (inp instanceof InPcb) inp.table.detach(inp);
-    so.pcb = null;
-    so.flushSnd();
   }
 
   bind(so: Socket, addr: Sockaddr): void {
@@ -313,32 +305,5 @@ export class UdpUsrreqs implements Protosw {
     }
     const error = udpOutput(inp, m, faddr, fport, flags);
     if (error !== 0) throw new Errno(error);
-  }
-
-  rcvd(): void {}
-
-  setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
-    if (level === SOL_SOCKET) return;
-    if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
-    inPcbSetopt(sotoinpcb(so), name, value, false);
-  }
-
-  getopt(so: Socket, level: number, name: number): SockoptValue {
-    if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
-    return inPcbGetopt(sotoinpcb(so), name, false);
-  }
-
-  sockaddr(so: Socket): Sockaddr {
-    const inp = sotoinpcb(so);
-    return inToSockaddr(inp.laddr, inp.lport);
-  }
-
-  peeraddr(so: Socket): Sockaddr {
-    const inp = sotoinpcb(so);
-    return inToSockaddr(inp.faddr, inp.fport);
-  }
-
-  ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
-    return ifioctl(this.inet.ns, cmd, arg);
   }
 }
