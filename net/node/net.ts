@@ -21,7 +21,7 @@
  * - destroy(): the descriptor closes at once; 'error' (if any) and then
  *   'close' (hadError) follow, 'close' after the kernel has closed it.
  *   resetAndDestroy() closes with SO_LINGER 0, so the peer sees a RST.
- * - setTimeout(): 'timeout' after that long without activity, on the
+ * - the idle timeout (Node's method of that name): 'timeout' after that long without activity, on the
  *   kernel's clock (simulated time on a sim host).
  *
  * Server has Node's listen() forms for TCP, address(), close() that waits

@@ -20,6 +20,8 @@
 // tap.cc and are registered by InitTap.
 
 #include <napi.h>
+
+#include "errors.h"
 #include <uv.h>
 
 #include <cerrno>
@@ -56,19 +58,7 @@ std::mutex g_live_lock;
 std::unordered_map<void*, Mapping*> g_live;
 
 Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path) {
-  // libuv's names and texts are the ones Node's own fs errors carry.
-  char name[64];
-  char text[128];
-  uv_err_name_r(-err, name, sizeof name);
-  uv_strerror_r(-err, text, sizeof text);
-  std::string msg = std::string(name) + ": " + text + ", " + syscall;
-  if (!path.empty()) msg += " '" + path + "'";
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("code", Napi::String::New(env, name));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  e.ThrowAsJavaScriptException();
+  rumpnet::SyscallError(env, err, syscall, path).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 

@@ -34,6 +34,8 @@
 // as the bus functions in addon.cc throw them.
 
 #include <napi.h>
+
+#include "errors.h"
 #include <uv.h>
 
 #include <cerrno>
@@ -57,17 +59,7 @@ namespace {
 // about ownership of that device, not about creating one).
 Napi::Value ThrowTapErrno(Napi::Env env, int err, const char* syscall, const std::string& path,
                           bool existing = false) {
-  char name[64];
-  char text[128];
-  uv_err_name_r(-err, name, sizeof name);
-  uv_strerror_r(-err, text, sizeof text);
-  std::string msg = std::string(name) + ": " + text + ", " + syscall;
-  if (!path.empty()) msg += " '" + path + "'";
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("code", Napi::String::New(env, name));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
+  Napi::Error e = SyscallError(env, err, syscall, path);
   if (existing) e.Set("existing", Napi::Boolean::New(env, true));
   e.ThrowAsJavaScriptException();
   return env.Undefined();
