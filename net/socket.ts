@@ -592,7 +592,44 @@ export class Socket implements KFile {
     return this.proto.peeraddr(this);
   }
 
-  close(): void {
+  /**
+   * soclose. With SO_LINGER set to a non-zero interval on a blocking,
+   * connected socket, close first starts the disconnect (our FIN follows
+   * the queued data) and sleeps until the connection is gone or the
+   * interval has passed (setsockopt(2): "block ... until it is able to
+   * transmit the data or until it decides it is unable to deliver"); then
+   * the descriptor goes and the connection, if still there, closes on
+   * gracefully without it. A halting kernel does not linger. A zero
+   * interval aborts (the protocol's detach sends an RST).
+   */
+  close(): void | Promise<void> {
+    if (this.closed) return;
+    if (
+      this.options & SO_LINGER && this.linger > 0 && this.state & SS_ISCONNECTED && this.head === null &&
+      !(this.fflags & O_NONBLOCK) && this.proto.flags & PR_CONNREQUIRED && !this.kernel.halted
+    ) {
+      return this.lingerClose();
+    }
+    this.closeNow();
+  }
+
+  private async lingerClose(): Promise<void> {
+    if (!(this.state & SS_ISDISCONNECTING)) this.proto.disconnect(this);
+    const interval = this.linger * 1000;
+    const saved = this.snd.timeo;
+    this.snd.timeo = interval;
+    try {
+      await this.sleep(this.snd, () => !(this.state & SS_ISCONNECTED) || this.error !== 0);
+    } catch (e) {
+      // The interval ran out (EAGAIN from sleep): the descriptor goes anyway.
+      if (!(e instanceof Errno) || e.errno !== EAGAIN) throw e;
+    } finally {
+      this.snd.timeo = saved;
+      this.closeNow();
+    }
+  }
+
+  private closeNow(): void {
     if (this.closed) return;
     this.closed = true;
     for (const so of this.acceptq.splice(0)) so.close();
