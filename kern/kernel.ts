@@ -34,6 +34,13 @@ export class Kernel {
   /** Calls components add to every `Sys` of this kernel (`rtmsg`, `pcblist`, ...). */
   readonly sysExtensions = new Map<string, (...args: unknown[]) => unknown>();
   readonly components: Component[] = [];
+  /**
+   * The processes with descriptors here: the kernel's own (proc0, for
+   * in-process calls) and one per rump_server client, as NetBSD gives each
+   * rumpclient a process of the rump kernel's own (sockstat reads them).
+   */
+  readonly procs = new Set<Sys>();
+  private lastPid = 0;
   readonly bootTime: number;
   hostname: string;
   halted = false;
@@ -50,6 +57,11 @@ export class Kernel {
     this.mbufs = new MbufPool(this.mem);
     this.hostname = `rump-${host.pid()}.${host.hostName()}`;
     this.sys = new Sys(this);
+  }
+
+  /** A process id for a new client process: 1, 2, … in this kernel's own pid space. */
+  allocPid(): number {
+    return ++this.lastPid;
   }
 
   /** Milliseconds since boot (what a rump kernel calls uptime). */

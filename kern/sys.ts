@@ -107,7 +107,19 @@ const FIRST_FD = 3;
 export class Sys {
   private readonly files: Array<KFile | undefined> = [];
 
-  constructor(private readonly kernel: Kernel) {}
+  /**
+   * @param pid  the process id inside the rump kernel (0: proc0, the
+   *             kernel's own, which in-process calls run as)
+   * @param comm the command name sockstat shows (NetBSD's p_comm; a
+   *             rumpclient sends its program name at HELLO)
+   */
+  constructor(
+    private readonly kernel: Kernel,
+    readonly pid = 0,
+    public comm = 'system',
+  ) {
+    kernel.procs.add(this);
+  }
 
   /**
    * Let a component add a call (e.g. `rtmsg` for the routing socket). Calls
@@ -341,6 +353,8 @@ export class Sys {
         }
       }
     }
+    // Like an exiting process: gone from the process table with its files.
+    if (this !== this.kernel.sys) this.kernel.procs.delete(this);
   }
 }
 

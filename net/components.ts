@@ -6,6 +6,7 @@
 import { registerComponent, InitLevel } from '../kern/component.js';
 import type { Kernel } from '../kern/kernel.js';
 import { NetStack, NETSTACK, netstack } from './netstack.js';
+import { sockstatEntries } from './sockstat.js';
 
 registerComponent({
   name: 'net',
@@ -17,5 +18,7 @@ registerComponent({
       type: 'struct',
       get: () => ({ ...netstack(k).stats }),
     });
+    // Every process's sockets, for sockstat (NetBSD: kern.file2 joined with the PCB lists).
+    k.sys.extend('sockstat', () => sockstatEntries(k));
   },
 });

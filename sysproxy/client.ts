@@ -191,7 +191,7 @@ class Client implements FrameSink, RumpClient {
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.hello = { resolve, reject };
-      this.socket.write(encodeClientHello());
+      this.socket.write(encodeClientHello(PROTOCOL_VERSION, { comm: programName() }));
     });
   }
 
@@ -316,6 +316,18 @@ class Client implements FrameSink, RumpClient {
     }
     await this.closed;
   }
+}
+
+/**
+ * This program's name, as getprogname(3) gives it: the script's file name
+ * without its directory and extension (`rump.sockstat`, `app`), or the
+ * executable's.
+ */
+function programName(): string {
+  const script = process.argv[1];
+  const base = (script !== undefined && script !== '' ? script : process.argv0).replace(/^.*[\\/]/, '');
+  const name = base.replace(/\.(?:[cm]?js|[cm]?ts)$/, '');
+  return name !== '' ? name : 'node';
 }
 
 /** dns.lookup for an IPv4 address, the family a rump kernel speaks: how the Node faces resolve names. */

@@ -105,12 +105,24 @@ export function encodeEmptyFrame(type: number, id: number): Buffer {
   return buf;
 }
 
-/** The client's HELLO: magic and the protocol version it speaks. */
-export function encodeClientHello(version: number = PROTOCOL_VERSION): Buffer {
-  const buf = Buffer.allocUnsafe(HEADER_BYTES + 6);
+/** What a client may say of itself at HELLO (NetBSD's rumpclient handshake sends its program name). */
+export interface ClientInfo {
+  /** The command name the rump kernel shows for the client's process (sockstat's COMMAND). */
+  comm: string;
+}
+
+/** The longest command name kept (NetBSD's MAXCOMLEN). */
+export const MAXCOMLEN = 16;
+
+/** The client's HELLO: magic, the protocol version it speaks, and optionally who it is. */
+export function encodeClientHello(version: number = PROTOCOL_VERSION, info?: ClientInfo): Buffer {
+  const rec = info === undefined ? undefined : { comm: info.comm.slice(0, MAXCOMLEN) };
+  const size = rec === undefined ? 0 : encodedSize(rec);
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + 6 + size);
   header(buf, FRAME_HELLO, CONNECTION_ID);
   buf.set(MAGIC, HEADER_BYTES);
   buf.writeUInt16LE(version, HEADER_BYTES + 4);
+  if (rec !== undefined) encodeExact(rec, buf, HEADER_BYTES + 6, size);
   return buf;
 }
 
@@ -134,14 +146,20 @@ function helloVersion(payload: Uint8Array): number {
   return payload[4]! | (payload[5]! << 8);
 }
 
-/** The version a client asks for. Throws ProtocolError for a malformed HELLO. */
-export function parseClientHello(payload: Uint8Array): number {
+/**
+ * The version a client asks for and what it says of itself (null when it
+ * says nothing). Throws ProtocolError for a malformed HELLO.
+ */
+export function parseClientHello(payload: Uint8Array): { version: number; info: ClientInfo | null } {
   const version = helloVersion(payload);
-  // A later version may say more in its HELLO; version 1 says exactly this much.
-  if (version === PROTOCOL_VERSION && payload.length !== 6) {
-    throw new ProtocolError(`client HELLO payload of ${payload.length} bytes, expected 6`);
+  if (version !== PROTOCOL_VERSION || payload.length === 6) return { version, info: null };
+  const v = decode(payload, 6);
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
+    throw new ProtocolError('client HELLO: what follows the version is not a record');
   }
-  return version;
+  const comm = (v as Record<string, Value>)['comm'];
+  if (typeof comm !== 'string' || comm.length === 0) throw new ProtocolError('client HELLO record has no string "comm"');
+  return { version, info: { comm: comm.slice(0, MAXCOMLEN) } };
 }
 
 /** The server's answer. Throws ProtocolError for a malformed HELLO or banner. */

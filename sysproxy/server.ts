@@ -87,7 +87,8 @@ class Connection implements FrameSink {
     readonly socket: net.Socket,
     readonly serial: number,
   ) {
-    this.sys = new Sys(server.kernel);
+    // A process of the rump kernel's own for this client; its name comes with HELLO.
+    this.sys = new Sys(server.kernel, server.kernel.allocPid(), 'rumpclient');
     this.gone = new Promise((resolve) => {
       this.markGone = resolve;
     });
@@ -156,7 +157,9 @@ class Connection implements FrameSink {
     }
     let version: number;
     try {
-      version = parseClientHello(payload);
+      const hello = parseClientHello(payload);
+      version = hello.version;
+      if (hello.info !== null) this.sys.comm = hello.info.comm;
     } catch (e) {
       this.abort((e as Error).message);
       return;
