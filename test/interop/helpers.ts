@@ -41,9 +41,13 @@ export function interopUnavailable(): string | null {
 
 const TOOLS = [['ip', 'iproute2'], ['ping', 'iputils-ping'], ['tcpdump', 'tcpdump'], ['tshark', 'tshark'], ['setpriv', 'util-linux'], ['timeout', 'coreutils']] as const;
 
-/** The host tools the interop tests use that are missing, as `apt-get install` names. */
-export function missingTools(): string[] {
-  return TOOLS.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
+/**
+ * The host tools the interop tests use that are missing, as `apt-get install`
+ * names; `extra` adds what one test file needs beyond the common ones
+ * (tcp.test.ts: socat, curl, python3), as [command, package] pairs.
+ */
+export function missingTools(extra: ReadonlyArray<readonly [string, string]> = []): string[] {
+  return [...TOOLS, ...extra].filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
 }
 
 /** Run a command to completion, collecting its output. */
@@ -178,6 +182,26 @@ export class Netns {
     });
   }
 
+  /**
+   * Start a long-running command in the namespace with a line protocol: it
+   * reads lines on stdin (`send`), and the test waits for lines of its
+   * stdout (`next`). Killed at teardown if still running.
+   */
+  spawnLines(cmd: string, args: readonly string[], env?: Record<string, string>): LineChild {
+    const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], {
+      cwd: this.dir,
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.children.push(child);
+    return new LineChild(child);
+  }
+
+  /** `spawnLines` for a TypeScript script (path from the repo root), killed after `limitSeconds` like `node`. */
+  nodeLines(script: string, args: readonly string[] = [], env?: Record<string, string>, limitSeconds = 60): LineChild {
+    return this.spawnLines('timeout', [String(limitSeconds), process.execPath, `--import=${TSX}`, join(ROOT, script), ...args], env);
+  }
+
   /** Stop what is left, delete the namespace (its TAP devices go with it) and the scratch directory. */
   async destroy(): Promise<void> {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -194,6 +218,11 @@ export class Background {
 
   constructor(private readonly child: ChildProcess) {
     this.exited = new Promise((done) => child.on('close', (code, signal) => done(code ?? (signal ? 128 : -1))));
+  }
+
+  /** Wait for the command to exit by itself; resolves with its status (128 when a signal ended it). */
+  wait(): Promise<number> {
+    return this.exited;
   }
 
   /** SIGINT (tcpdump writes out its capture and exits) and wait for the exit. */
@@ -253,4 +282,105 @@ export async function tsharkRows(pcap: string): Promise<TsharkRow[]> {
     const [protocols = '', ipChecksum = '', icmpChecksum = '', malformed = '', expert = ''] = l.split('\t');
     return { protocols, ipChecksum, icmpChecksum, malformed, expert };
   });
+}
+
+/**
+ * A child spoken to in lines: `send` writes one to its stdin, `next` waits
+ * for the next line of its stdout that matches (lines are taken in order, so
+ * two replies alike are told apart by when they came). A child that exits
+ * before printing what is awaited rejects the wait with its stderr, so a
+ * failure shows why rather than hanging until the test's timeout.
+ */
+export class LineChild {
+  readonly lines: string[] = [];
+  stderr = '';
+  readonly exited: Promise<number>;
+  private taken = 0;
+  private partial = '';
+  private waiter: { re: RegExp; ok: (line: string) => void; fail: (e: Error) => void } | null = null;
+  private done = false;
+
+  constructor(private readonly child: ChildProcess) {
+    child.stdout!.on('data', (d: Buffer) => {
+      this.partial += d.toString();
+      let nl: number;
+      while ((nl = this.partial.indexOf('\n')) >= 0) {
+        this.lines.push(this.partial.slice(0, nl));
+        this.partial = this.partial.slice(nl + 1);
+      }
+      this.match();
+    });
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    // A child gone before reading all of stdin: its EPIPE is reported by `exited`.
+    child.stdin!.on('error', () => {});
+    this.exited = new Promise((resolveExit) =>
+      child.on('close', (code, signal) => {
+        this.done = true;
+        this.match();
+        resolveExit(code ?? (signal ? 128 : -1));
+      }),
+    );
+  }
+
+  send(line: string): void {
+    this.child.stdin!.write(line + '\n');
+  }
+
+  /** The next line (after those already taken) that matches `re`. */
+  next(re: RegExp): Promise<string> {
+    if (this.waiter !== null) return Promise.reject(new Error('LineChild.next: one wait at a time'));
+    return new Promise((ok, fail) => {
+      this.waiter = { re, ok, fail };
+      this.match();
+    });
+  }
+
+  /** `next` for a JSON line whose `event` is `event` (an `error` event rejects with its message). */
+  async event<T = Record<string, unknown>>(event: string): Promise<T> {
+    const line = await this.next(new RegExp(`^\\{"event":"(${event}|error)"`));
+    const obj = JSON.parse(line) as { event: string; message?: string };
+    if (obj.event === 'error' && event !== 'error') throw new Error(`peer: ${obj.message}\n${this.stderr}`);
+    return obj as T;
+  }
+
+  /** Close stdin (the peer's signal to finish). */
+  end(): void {
+    this.child.stdin!.end();
+  }
+
+  private match(): void {
+    const w = this.waiter;
+    if (w === null) return;
+    for (; this.taken < this.lines.length; this.taken++) {
+      const line = this.lines[this.taken]!;
+      if (w.re.test(line)) {
+        this.taken++;
+        this.waiter = null;
+        w.ok(line);
+        return;
+      }
+    }
+    if (this.done) {
+      this.waiter = null;
+      w.fail(new Error(`exited (${this.child.exitCode ?? this.child.signalCode}) before printing ${w.re}: ${this.stderr}`));
+    }
+  }
+}
+
+/** Bytes of the bulk transfers' data in one pattern call: 1 MiB, a multiple of 4. */
+export const PATTERN_CHUNK = 1 << 20;
+
+/**
+ * The bulk tests' data, `length` bytes from stream offset `offset` (both
+ * multiples of 4): little-endian 32-bit words, word i = i × 0x9E3779B1 mod
+ * 2³². The multiplier is odd, so no two words of the first 16 GiB are alike:
+ * a segment delivered at the wrong offset, twice, or not at all changes the
+ * hash (a repeating pattern could hide that).
+ */
+export function pattern(offset: number, length: number): Buffer {
+  if (offset % 4 !== 0 || length % 4 !== 0) throw new RangeError('pattern: offset and length must be multiples of 4');
+  const out = Buffer.allocUnsafe(length);
+  const first = offset / 4;
+  for (let i = 0; i < length / 4; i++) out.writeUInt32LE(Math.imul(first + i, 0x9e3779b1) >>> 0, i * 4);
+  return out;
 }
