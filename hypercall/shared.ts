@@ -9,21 +9,33 @@
  * so queueing a call allocates nothing. `runBatch` runs what was queued
  * before it started; work queued meanwhile waits for the next batch, so a
  * softint that re-queues itself cannot starve the host's event loop.
+ *
+ * The arrays keep their length between batches and count their used slots
+ * instead: truncating an array (`length = 0`) gives its backing store back,
+ * and the next push allocates a new one, once per batch, hundreds of
+ * thousands of times a second under load.
  */
 export class DeferQueue {
-  private fns: Array<(arg: unknown) => void> = [];
+  private fns: Array<((arg: unknown) => void) | undefined> = [];
   private args: unknown[] = [];
-  // The arrays of the batch that ran last, kept empty for reuse.
-  private spareFns: Array<(arg: unknown) => void> = [];
+  private count = 0;
+  // The arrays of the batch that ran last, kept (cleared) for reuse.
+  private spareFns: Array<((arg: unknown) => void) | undefined> = [];
   private spareArgs: unknown[] = [];
 
   get length(): number {
-    return this.fns.length;
+    return this.count;
   }
 
   push<T>(fn: (arg: T) => void, arg: T): void {
-    this.fns.push(fn as (arg: unknown) => void);
-    this.args.push(arg);
+    const i = this.count++;
+    if (i < this.fns.length) {
+      this.fns[i] = fn as (arg: unknown) => void;
+      this.args[i] = arg;
+    } else {
+      this.fns.push(fn as (arg: unknown) => void);
+      this.args.push(arg);
+    }
   }
 
   /**
@@ -34,15 +46,18 @@ export class DeferQueue {
   runBatch(): void {
     const fns = this.fns;
     const args = this.args;
+    const n = this.count;
     this.fns = this.spareFns;
     this.args = this.spareArgs;
+    this.count = 0;
     let failed = false;
     let firstError: unknown;
-    const n = fns.length;
     for (let i = 0; i < n; i++) {
       const fn = fns[i]!;
       const arg = args[i];
-      args[i] = undefined;  // drop the reference early: args may be packets
+      // Drop the references early: args may be packets.
+      fns[i] = undefined;
+      args[i] = undefined;
       try {
         fn(arg);
       } catch (err) {
@@ -52,17 +67,20 @@ export class DeferQueue {
         }
       }
     }
-    fns.length = 0;
-    args.length = 0;
     this.spareFns = fns;
     this.spareArgs = args;
     if (failed) throw firstError;
   }
 }
 
-/** What a watch entry needs of its host: the softint queue. */
+/**
+ * What a watch entry needs of its host: a softint queue for bus wake-ups.
+ * The node host runs these sooner than `defer` (microtasks, a bounded
+ * number per turn of the event loop, see hypercall/node.ts); the sim host
+ * queues them with everything else.
+ */
 export interface Deferrer {
-  defer<T>(fn: (arg: T) => void, arg: T): void;
+  deferWake<T>(fn: (arg: T) => void, arg: T): void;
 }
 
 /**
@@ -92,7 +110,7 @@ export function runWatchEntry(entry: WatchEntry): void {
 export function wakeEntry(entry: WatchEntry): void {
   if (!entry.active || entry.queued) return;
   entry.queued = true;
-  entry.host.defer(runWatchEntry, entry);
+  entry.host.deferWake(runWatchEntry, entry);
 }
 
 /** Wake every entry except those registered by `except` (pass null for all). */

@@ -523,6 +523,16 @@ export class SimHost implements Hypercall {
   defer<T>(fn: (arg: T) => void, arg: T): void {
     this.deferred.push(fn, arg);
   }
+  /** Bus wake-ups queue with every other softint here (one FIFO, deterministic). */
+  deferWake<T>(fn: (arg: T) => void, arg: T): void {
+    this.defer(fn, arg);
+  }
+
+
+  /** Zeroed, always: a simulation must not depend on what memory held before. */
+  allocUninit(n: number): Uint8Array {
+    return new Uint8Array(n);
+  }
 
   random32(): number {
     return this.rng.next();

@@ -133,6 +133,14 @@ export interface Hypercall {
    */
   defer<T>(fn: (arg: T) => void, arg: T): void;
 
+  /**
+   * A byte array of `n` bytes that the caller overwrites in full before
+   * anyone reads it: the node host skips zeroing it (Node's
+   * Buffer.allocUnsafe), which for a 256 KiB read costs as much as copying
+   * the data in. Never hand out such an array before it is overwritten.
+   */
+  allocUninit(n: number): Uint8Array;
+
   /** A uniformly distributed unsigned 32-bit integer. */
   random32(): number;
   /** Fill `buf` with random bytes. */

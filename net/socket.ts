@@ -7,7 +7,7 @@
  * (`Protosw`, NetBSD's pr_usrreqs), so UDP, raw IP and TCP share this code.
  */
 import type { Kernel } from '../kern/kernel.js';
-import type { Mbuf } from '../kern/mbuf.js';
+import { MJUMBYTES, type Mbuf } from '../kern/mbuf.js';
 import type { Callout } from '../kern/callout.js';
 import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
 import {
@@ -129,6 +129,32 @@ export class Sockbuf {
   }
 }
 
+/* What a blocked call waits for (Socket.ready). Any error ends every wait. */
+const UNTIL_ACCEPT = 0;
+const UNTIL_CONNECTED = 1;
+const UNTIL_SEND_SPACE = 2;
+const UNTIL_RECORD = 3;
+const UNTIL_DATA = 4;
+const UNTIL_DISCONNECTED = 5;
+
+function noop(): void {}
+
+/** One blocked call: its promise, its timeout, its hold on the host. */
+class Sleeper {
+  resolve: () => void = noop;
+  reject: (e: Errno) => void = noop;
+  release: () => void = noop;
+  timer: Callout<Sleeper> | null = null;
+  constructor(
+    readonly so: Socket,
+    readonly until: number,
+  ) {}
+}
+
+function sleepTimedOut(s: Sleeper): void {
+  s.so.timedOut(s);
+}
+
 export class Socket implements KFile {
   readonly sel = new SelInfo();
   fflags = 0;
@@ -147,6 +173,8 @@ export class Socket implements KFile {
   /** The listening socket that this one waits on, until accepted. */
   head: Socket | null = null;
   closed = false;
+  /** Blocked calls (accept, connect, send, recv, a lingering close); created when first needed. */
+  private sleepers: Sleeper[] | null = null;
 
   constructor(
     readonly kernel: Kernel,
@@ -163,6 +191,8 @@ export class Socket implements KFile {
   /** Wake readers, writers and pollers (sorwakeup/sowwakeup). */
   wakeup(): void {
     this.sel.notify();
+    const ss = this.sleepers;
+    if (ss !== null && ss.length !== 0) this.wakeSleepers(ss);
   }
 
   /** soisconnected(). */
@@ -218,34 +248,73 @@ export class Socket implements KFile {
     return (this.fflags & O_NONBLOCK) !== 0 || (flags & MSG_DONTWAIT) !== 0;
   }
 
-  /** Sleep until `ready()` holds, with the buffer's timeout (none without a buffer). */
-  private sleep(sb: Sockbuf | null, ready: () => boolean): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let timer: Callout<null> | null = null;
-      let cancel: () => void = () => {};
-      // A thread asleep in the kernel keeps its host process alive, as a
-      // pending read on a Node handle does.
-      const release = this.kernel.host.hold();
-      const check = (): void => {
-        if (ready()) {
-          timer?.stop();
-          release();
-          resolve();
-        } else {
-          cancel = this.sel.wait(check);
-        }
-      };
-      if (sb !== null && sb.timeo > 0) {
-        const t = this.kernel.callouts.create(() => {
-          cancel();
-          release();
-          reject(new Errno(EAGAIN));
-        }, null);
-        t.reset(sb.timeo);
-        timer = t;
-      }
-      cancel = this.sel.wait(check);
+  /**
+   * Sleep until the condition `until` (UNTIL_*) holds, with the buffer's
+   * timeout (none without a buffer). A blocked call is a Sleeper on the
+   * socket's own list, woken by `wakeup` after the SelInfo waiters: no
+   * closure per call for the condition, the wake-up or its cancellation.
+   */
+  private sleep(sb: Sockbuf | null, until: number): Promise<void> {
+    const s = new Sleeper(this, until);
+    const p = new Promise<void>((resolve, reject) => {
+      s.resolve = resolve;
+      s.reject = reject;
     });
+    // A thread asleep in the kernel keeps its host process alive, as a
+    // pending read on a Node handle does.
+    s.release = this.kernel.host.hold();
+    if (sb !== null && sb.timeo > 0) {
+      const t = this.kernel.callouts.create(sleepTimedOut, s);
+      t.reset(sb.timeo);
+      s.timer = t;
+    }
+    (this.sleepers ??= []).push(s);
+    return p;
+  }
+
+  /** Whether a blocked call waiting for `until` may go on. */
+  private ready(until: number): boolean {
+    if (this.error !== 0) return true;
+    switch (until) {
+      case UNTIL_ACCEPT:
+        return this.acceptq.length > 0 || this.closed;
+      case UNTIL_CONNECTED:
+        return !(this.state & SS_ISCONNECTING);
+      case UNTIL_SEND_SPACE:
+        return this.snd.space > 0 || (this.state & SS_CANTSENDMORE) !== 0;
+      case UNTIL_RECORD:
+        return this.rcv.q.length > 0 || (this.state & SS_CANTRCVMORE) !== 0;
+      case UNTIL_DATA:
+        return this.rcv.cc > 0 || (this.state & SS_CANTRCVMORE) !== 0;
+      default: // UNTIL_DISCONNECTED
+        return !(this.state & SS_ISCONNECTED);
+    }
+  }
+
+  /** Let go of the sleepers whose condition now holds. */
+  private wakeSleepers(ss: Sleeper[]): void {
+    let kept = 0;
+    for (let i = 0; i < ss.length; i++) {
+      const s = ss[i]!;
+      if (this.ready(s.until)) {
+        s.timer?.stop();
+        s.release();
+        s.resolve();
+      } else {
+        ss[kept++] = s;
+      }
+    }
+    ss.length = kept;
+  }
+
+  /** @internal A sleeper's timeout ran out (SO_RCVTIMEO, SO_SNDTIMEO, the linger time): EAGAIN. */
+  timedOut(s: Sleeper): void {
+    const ss = this.sleepers;
+    const i = ss === null ? -1 : ss.indexOf(s);
+    if (i < 0) return;
+    ss!.splice(i, 1);
+    s.release();
+    s.reject(new Errno(EAGAIN));
   }
 
   poll(events: number): number {
@@ -296,7 +365,7 @@ export class Socket implements KFile {
       const e = this.takeError();
       if (e) throw new Errno(e);
       if (this.wouldBlock(0)) throw new Errno(EAGAIN);
-      await this.sleep(this.rcv, () => this.acceptq.length > 0 || this.error !== 0 || this.closed);
+      await this.sleep(this.rcv, UNTIL_ACCEPT);
       if (this.closed) throw new Errno(EINVAL);
     }
   }
@@ -319,7 +388,7 @@ export class Socket implements KFile {
     if (!connReq) return;
     if (this.state & SS_ISCONNECTING) {
       if (this.wouldBlock(0)) throw new Errno(EINPROGRESS);
-      await this.sleep(null, () => !(this.state & SS_ISCONNECTING) || this.error !== 0);
+      await this.sleep(null, UNTIL_CONNECTED);
     }
     const e = this.takeError();
     if (e) throw new Errno(e);
@@ -380,18 +449,30 @@ export class Socket implements KFile {
           if (sent > 0) return sent;
           throw new Errno(EAGAIN);
         }
-        await this.sleep(this.snd, () => this.snd.space > 0 || (this.state & SS_CANTSENDMORE) !== 0 || this.error !== 0);
+        await this.sleep(this.snd, UNTIL_SEND_SPACE);
         continue;
       }
-      const n = Math.min(space, data.length - sent);
-      const m = this.kernel.mbufs.copyin(data, sent, n, 0);
-      if (!m) {
+      // Copy what fits a jumbo cluster at a time (the pool reuses those,
+      // kern/mbuf.ts), then tell the protocol once, as for one buffer: a
+      // send per cluster would let Nagle's "idle" send each cluster's tail
+      // as a short segment of its own.
+      let last: Mbuf | null = null;
+      let room = Math.min(space, data.length - sent);
+      while (room > 0) {
+        const n = Math.min(room, MJUMBYTES);
+        const m = this.kernel.mbufs.copyin(data, sent, n, 0);
+        if (!m) break;
+        this.snd.append(m, null);
+        sent += n;
+        room -= n;
+        last = m;
+      }
+      if (last === null) {
         if (sent > 0) return sent;
         throw new Errno(ENOBUFS);
       }
-      this.snd.append(m, null);
-      sent += n;
-      this.proto.send(this, m, null, flags);
+      this.proto.send(this, last, null, flags);
+      if (room > 0) return sent; // out of memory part way: a short write
     }
     return sent;
   }
@@ -412,7 +493,7 @@ export class Socket implements KFile {
       if (len === 0) return { data: new Uint8Array(0), from: null, flags: 0 };
       if (this.wouldBlock(flags)) throw new Errno(EAGAIN);
       try {
-        await this.sleep(rcv, () => rcv.q.length > 0 || this.error !== 0 || (this.state & SS_CANTRCVMORE) !== 0);
+        await this.sleep(rcv, UNTIL_RECORD);
       } catch (err) {
         if (err instanceof Errno && err.errno === EAGAIN && rcv.timeo > 0) throw new Errno(EAGAIN);
         throw err;
@@ -443,7 +524,9 @@ export class Socket implements KFile {
    */
   private async recvWaitAll(len: number, flags: number): Promise<RecvResult> {
     const rcv = this.rcv;
-    const out = new Uint8Array(len);
+    // Handed out whole only once every byte was copied in; a short result
+    // is a copy of the part that was.
+    const out = this.kernel.host.allocUninit(len);
     let got = 0;
     const partial = (): RecvResult => ({ data: got === len ? out : out.slice(0, got), from: null, flags: 0 });
     for (;;) {
@@ -465,7 +548,7 @@ export class Socket implements KFile {
         throw new Errno(EAGAIN);
       }
       try {
-        await this.sleep(rcv, () => rcv.cc > 0 || this.error !== 0 || (this.state & SS_CANTRCVMORE) !== 0);
+        await this.sleep(rcv, UNTIL_DATA);
       } catch (err) {
         if (got > 0) return partial();
         throw err;
@@ -475,7 +558,8 @@ export class Socket implements KFile {
 
   private takeStream(len: number, flags: number): RecvResult {
     const n = Math.min(len, this.rcv.cc);
-    const data = new Uint8Array(n);
+    // Every byte is copied in below: no need to zero it first.
+    const data = this.kernel.host.allocUninit(n);
     this.copyOutStream(data, 0, n, (flags & MSG_PEEK) !== 0);
     return { data, from: null, flags: 0 };
   }
@@ -619,7 +703,7 @@ export class Socket implements KFile {
     const saved = this.snd.timeo;
     this.snd.timeo = interval;
     try {
-      await this.sleep(this.snd, () => !(this.state & SS_ISCONNECTED) || this.error !== 0);
+      await this.sleep(this.snd, UNTIL_DISCONNECTED);
     } catch (e) {
       // The interval ran out (EAGAIN from sleep): the descriptor goes anyway.
       if (!(e instanceof Errno) || e.errno !== EAGAIN) throw e;

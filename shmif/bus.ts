@@ -287,9 +287,11 @@ function checkMagic(magic: number): void {
  * caller tried to take it inside a critical section (say, sending a frame
  * from a reader's deliver callback): that would spin until timeout and then
  * fail, so it is refused at once with EDEADLK instead. Keyed by the
- * ArrayBuffer because mappings of one file in one process share it.
+ * ArrayBuffer because mappings of one file in one process share it. A plain
+ * array: it holds at most a lock or two at a time (none between frames),
+ * and a WeakSet's hashing cost more than the lock itself.
  */
-const heldHere = new WeakSet<ArrayBufferLike>();
+const heldHere: ArrayBufferLike[] = [];
 
 /**
  * Take the bus lock: compare-and-swap 0 -> 1 (the atomic has a full
@@ -300,12 +302,12 @@ const heldHere = new WeakSet<ArrayBufferLike>();
  */
 export function busLock(map: BusMapping, maxSpins: number = BUS_LOCK_MAX_SPINS): boolean {
   const buffer = map.bytes.buffer;
-  if (heldHere.has(buffer)) {
+  if (heldHere.length !== 0 && heldHere.indexOf(buffer) >= 0) {
     throw busErrno(EDEADLK, 'bus lock already held by this process (no bus I/O inside a bus callback)');
   }
   for (let i = 0; i < maxSpins; i++) {
     if (map.cas32(BUS_OFF_LOCK, LOCK_UNLOCKED, LOCK_LOCKED) === LOCK_UNLOCKED) {
-      heldHere.add(buffer);
+      heldHere.push(buffer);
       return true;
     }
   }
@@ -314,7 +316,11 @@ export function busLock(map: BusMapping, maxSpins: number = BUS_LOCK_MAX_SPINS):
 
 /** Release the bus lock (the store has a barrier before it). */
 export function busUnlock(map: BusMapping): void {
-  heldHere.delete(map.bytes.buffer);
+  const i = heldHere.indexOf(map.bytes.buffer);
+  if (i >= 0) {
+    if (i === heldHere.length - 1) heldHere.pop();
+    else heldHere.splice(i, 1);
+  }
   map.store32(BUS_OFF_LOCK, LOCK_UNLOCKED);
 }
 
@@ -560,11 +566,31 @@ export class BusReader {
   lockFailures = 0;
 
   private readonly scratch = new Uint8Array(MAX_FRAME);
+  /**
+   * The writers' position (last, gen) when a poll last read everything up
+   * to it; seenLast -1 when the last poll stopped early. See mayHaveNew.
+   */
+  private seenLast = -1;
+  private seenGen = 0;
 
   constructor(map: BusMapping) {
     this.map = map;
     this.bytes = map.bytes;
     this.hdr = new BusHeaderView(map.bytes);
+  }
+
+  /**
+   * Whether a poll could find anything: false when the bus header's (last,
+   * gen) is still what our last poll read up to. No lock is taken, so this
+   * may be looking at a writer mid-update; that errs towards true (last
+   * moves before the frame is written) or, at worst, towards a false that
+   * the writer's own wake-up, sent after it unlocks, corrects. (last, gen)
+   * never repeats: gen counts every wrap of the ring.
+   */
+  mayHaveNew(): boolean {
+    if (this.seenLast < 0) return true;
+    const hdr = this.hdr;
+    return hdr.last !== this.seenLast || hdr.gen !== this.seenGen;
   }
 
   /**
@@ -581,6 +607,7 @@ export class BusReader {
    * False (and counted) when the lock could not be taken: call it again.
    */
   sync(): boolean {
+    this.seenLast = -1;
     if (!busLock(this.map, this.lockSpins)) {
       this.lockFailures++;
       return false;
@@ -624,6 +651,7 @@ export class BusReader {
     const hi = ownSenderHi >>> 0;
     let n = 0;
     let restarts = 0;
+    this.seenLast = -1;
     try {
       for (let iter = 0; iter < MAX_RECORDS && n < limit; iter++) {
         const first = hdr.first;
@@ -641,7 +669,11 @@ export class BusReader {
         const head = (last + PKTHDR_SIZE + lastLen) % DATASIZE;
 
         // Nothing new: we stand at the writers' head.
-        if (this.gen === busGen && this.next === head) break;
+        if (this.gen === busGen && this.next === head) {
+          this.seenLast = last;
+          this.seenGen = busGen;
+          break;
+        }
 
         if (!this.stillValid(first, head, busGen)) {
           // A second lap within one poll cannot happen while we hold the

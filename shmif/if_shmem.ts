@@ -8,10 +8,19 @@
  *   ifconfig shmif0 up            ENXIO without a bus; start reading at the newest record
  *
  * Transmit writes each frame into the ring under the bus lock at once and
- * wakes the readers once per batch (deferred), the way NetBSD's shmif_start
- * does one wake-up write after its queue drains. Receive runs when woken:
- * drain every new record, copy each frame into a packet buffer, then hand
- * them to ether input after the lock is released.
+ * wakes the readers right away: the host coalesces wake-ups (a reader is
+ * queued once however many frames arrive before it runs, and the wake-up
+ * file write other processes watch goes once per turn of the event loop,
+ * as NetBSD's shmif_start does one after its queue drains). Waking at once rather than
+ * from a deferred call saves a softint per hop: a frame reaches the reader
+ * on the next one (bus wake-ups run as microtasks on the node host), which
+ * is what a connect, an echo and a close mostly wait for.
+ *
+ * Receive runs when woken (the host already defers the call): a lock-free
+ * look at the bus header first, since most wake-ups in one process echo a
+ * write we have already read (the wake-up file write comes back through
+ * inotify); then drain every new record, copy each frame into a packet
+ * buffer, and hand them to ether input after the lock is released.
  */
 import type { Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
@@ -20,7 +29,7 @@ import type { BusMapping } from '../hypercall/types.js';
 import { Ifnet, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, type IfDriver, type IfTable } from '../net/interface.js';
 import { etherIfattach, randomMac } from '../net/if/ether.js';
 import type { NetStack } from '../net/netstack.js';
-import { BUS_SIZE, BusReader, BusWriter, busAttach, busWakeup } from './bus.js';
+import { BUS_OFF_VERSION, BUS_SIZE, BusReader, BusWriter, HOST_LITTLE_ENDIAN, SHMIF_VERSION, busAttach, getU32 } from './bus.js';
 
 /** Counters of one shmif interface beyond if_data (netstat -s "shmif:"). */
 export class ShmifStats {
@@ -40,8 +49,9 @@ export class ShmifSoftc {
   unwatch: (() => void) | null = null;
   readonly senderLo: number;
   readonly senderHi: number;
-  wakeupPending = false;
+  /** A receive is queued on the softint (rxPending) or running (inRx). */
   rxPending = false;
+  private inRx = false;
   readonly stats = new ShmifStats();
   /** Frames copied out of the ring during one poll, handed to ether input after it. */
   private readonly rxq: Mbuf[] = [];
@@ -93,7 +103,7 @@ export class ShmifSoftc {
     this.reader!.sync();
     this.unwatch = map.watch(this.wakeFn);
     // Frames written between sync and watch would otherwise wait for the next wake-up.
-    this.kernel.host.defer(shmifRx, this);
+    this.scheduleRx();
   }
 
   stopReading(): void {
@@ -118,13 +128,37 @@ export class ShmifSoftc {
       this.stats.txrefused++;
     }
     k.mbufs.free(m);
-    if (!this.wakeupPending) {
-      this.wakeupPending = true;
-      k.host.defer(shmifWakeup, this);
-    }
+    this.wakeReaders();
   }
 
+  /**
+   * busWakeup for one frame, cheaply: the version word reads 3 once anything
+   * was sent (as NetBSD's wake-up write leaves it; dumpbus checks it), and
+   * the host wakes the other readers, coalescing as described above.
+   */
+  private wakeReaders(): void {
+    const map = this.map!;
+    if (getU32(map.bytes, BUS_OFF_VERSION, HOST_LITTLE_ENDIAN) !== SHMIF_VERSION) map.store32(BUS_OFF_VERSION, SHMIF_VERSION);
+    map.wakeup();
+  }
+
+  /**
+   * The bus woke us. The host runs this deferred, so receive now, unless a
+   * receive is already running (a host that wakes synchronously) or queued.
+   */
   private onWake(): void {
+    if (this.inRx || this.rxPending) {
+      this.scheduleRx();
+      return;
+    }
+    const r = this.reader;
+    // Nothing written since our last poll: an echo of a wake-up we have seen.
+    if (r !== null && !r.mayHaveNew()) return;
+    this.receive();
+  }
+
+  /** Receive on the next softint (coalesced). */
+  private scheduleRx(): void {
     if (!this.rxPending) {
       this.rxPending = true;
       this.kernel.host.defer(shmifRx, this);
@@ -146,31 +180,32 @@ export class ShmifSoftc {
     this.rxPending = false;
     const r = this.reader;
     const ifp = this.ifp;
-    if (!r || !ifp || !(ifp.flags & IFF_UP) || this.kernel.halted) return;
+    if (!r || !ifp || !(ifp.flags & IFF_UP) || this.kernel.halted || this.inRx) return;
     const lappedBefore = r.lapped;
     const lostBefore = r.lost;
     const n = r.poll(this.deliverFn, this.senderLo, this.senderHi);
     if (n < 0) {
       // Lock held too long by another process: try again on the next softint.
-      this.onWake();
+      this.scheduleRx();
       return;
     }
     this.stats.laps += r.lapped - lappedBefore;
     this.stats.lost += r.lost - lostBefore;
     ifp.stats.iqdrops += r.lost - lostBefore;
     const q = this.rxq;
-    for (let i = 0; i < q.length; i++) ifp.input(ifp, q[i]!);
-    q.length = 0;
+    if (q.length === 0) return;
+    this.inRx = true;
+    try {
+      for (let i = 0; i < q.length; i++) ifp.input(ifp, q[i]!);
+    } finally {
+      q.length = 0;
+      this.inRx = false;
+    }
   }
 }
 
 function shmifRx(sc: ShmifSoftc): void {
   sc.receive();
-}
-
-function shmifWakeup(sc: ShmifSoftc): void {
-  sc.wakeupPending = false;
-  if (sc.map) busWakeup(sc.map);
 }
 
 const softcs = new WeakMap<Ifnet, ShmifSoftc>();

@@ -13,7 +13,7 @@
  * routes, which in.ts adds with every address.
  */
 import { EACCES, EADDRNOTAVAIL, EHOSTUNREACH, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
-import { M_BCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
+import { M_BCAST, M_CSUM_TCPv4, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET } from '../../kern/sys.js';
 import { IFF_BROADCAST, IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import { Rtentry, RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT, RTF_UP } from '../route.js';
@@ -22,6 +22,7 @@ import {
   IP_DF, IP_HDR_MIN, IP_MAXPACKET, IP_MF, IP_OFFMASK, IPVERSION, ipHlen, ipId, ipOff, ipSetChecksum,
   ipSetId, ipSetLen, ipSetOff, ipSetSrc, ipSrc, ipDst, ipVersion, ipWriteHeader,
 } from '../wire/ipv4.js';
+import { TCP_HDR_MIN, tcpSetChecksum } from '../wire/tcp.js';
 import { inBroadcast } from './in.js';
 import type { Inet } from './inet.js';
 
@@ -206,6 +207,10 @@ export function ipOutputRoute(
     st.localout++;
   }
 
+  // A TCP checksum TCP left to the interface (M_CSUM_TCPv4): lo0 takes it
+  // (the packet never leaves the host); anything else gets it computed now,
+  // before fragmentation copies the data (NetBSD's in_delayed_cksum).
+  if (m.csumFlags & M_CSUM_TCPv4 && !(ifp.flags & IFF_LOOPBACK)) ipDelayedCksum(m, hlen);
   const mtu = rt.mtu || ifp.mtu;
   if (m.len <= mtu) return ifp.output(ifp, m, AF_INET, nexthop);
   // Too big. Broadcasts are not fragmented (NetBSD), nor DF datagrams
@@ -216,6 +221,15 @@ export function ipOutputRoute(
     return EMSGSIZE;
   }
   return ipFragment(inet, m, hlen, mtu, ifp, nexthop);
+}
+
+/** in_delayed_cksum: the TCP checksum of `m` (IP header first, `hlen` long), in software. */
+function ipDelayedCksum(m: Mbuf, hlen: number): void {
+  const buf = m.buf;
+  const off = m.off;
+  m.csumFlags &= ~M_CSUM_TCPv4;
+  if (m.len < hlen + TCP_HDR_MIN) return;
+  tcpSetChecksum(buf, off + hlen, m.len - hlen, ipSrc(buf, off), ipDst(buf, off));
 }
 
 /** The copied options of the datagram being fragmented (at most 40 bytes). */

@@ -83,6 +83,39 @@ test('defer runs later, in FIFO order, and work deferred meanwhile still runs', 
   t.deepEqual(order, [1, 2, 3]);
 });
 
+test('deferWake runs later, in FIFO order; a wake-up that re-queues itself forever does not starve timers', async (t) => {
+  const host = createNodeHost();
+  const order: number[] = [];
+  host.deferWake((n: number) => order.push(n), 1);
+  host.deferWake((n: number) => order.push(n), 2);
+  t.deepEqual(order, [], 'never re-entrant');
+  await new Promise<void>((resolve) => host.deferWake(resolve, undefined));
+  t.deepEqual(order, [1, 2]);
+  // Wake-ups run as microtasks, a bounded number of batches per turn of the
+  // event loop: a timer still fires while a chain of them never ends.
+  let spins = 0;
+  let stop = false;
+  const spin = (): void => {
+    spins++;
+    if (!stop) host.deferWake(spin, undefined);
+  };
+  host.deferWake(spin, undefined);
+  await new Promise<void>((resolve) => host.armTimer(host.now() + 5, resolve));
+  stop = true;
+  t.true(spins > 1);
+});
+
+test('allocUninit hands out arrays of the asked length, their own memory', (t) => {
+  const host = createNodeHost();
+  for (const n of [0, 1, 100, 4096, 65536, 300_000]) {
+    const a = host.allocUninit(n);
+    t.true(a instanceof Uint8Array);
+    t.is(a.constructor, Uint8Array, 'a plain Uint8Array, not a Buffer');
+    t.is(a.length, n);
+    if (n >= 4096) t.is(a.buffer.byteLength, n, 'not a slice of a shared pool');
+  }
+});
+
 test('getparam reads the options object when given, else the environment', (t) => {
   process.env.RUMP_NODE_TEST_PARAM = 'from-env';
   t.is(createNodeHost().getparam('RUMP_NODE_TEST_PARAM'), 'from-env');
@@ -177,9 +210,9 @@ test('a wake-up runs the other mappings watchers (deferred, coalesced) and write
   t.is(runs, 0, 'never re-entrant');
   await woken;
   t.is(runs, 1, 'two wake-ups in one tick wake a reader once');
-  // The file write is deferred on the writer's host; anything deferred there
-  // now runs after it (FIFO).
-  await new Promise<void>((resolve) => writerHost.defer(resolve, undefined));
+  // The file write goes once per turn of the event loop, before the next
+  // turn's timers (a timer due in 1 ms fires in a later turn).
+  await new Promise<void>((resolve) => writerHost.armTimer(writerHost.now() + 1, resolve));
   const fd = openSync(path, 'r');
   const word = Buffer.alloc(4);
   readSync(fd, word, 0, 4, 4);
@@ -248,7 +281,7 @@ test('another process sees our stores, and its wake-up write fires our watch', a
     console.log(new Uint32Array(bus.bytes.buffer)[16].toString(16));
     bus.store32(68, 0x1234);
     bus.wakeup();
-    host.defer(() => bus.close(), undefined); // after the deferred wake-up write
+    bus.close(); // the pending wake-up write goes before the file is closed
     `,
     [path],
   );

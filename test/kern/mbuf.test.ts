@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { MemAccount } from '../../kern/mem.js';
-import { DEFAULT_HEADROOM, MCLBYTES, MCL_POOL_MAX, M_BCAST, MbufPool } from '../../kern/mbuf.js';
+import { DEFAULT_HEADROOM, MCLBYTES, MCL_POOL_MAX, MJUMBYTES, MJUM_POOL_MAX, M_BCAST, M_CSUM_TCPv4, MbufPool } from '../../kern/mbuf.js';
 
 test('a reused buffer comes back zeroed, of the asked size, with fresh packet header fields', (t) => {
   const mem = new MemAccount(1 << 20);
@@ -46,13 +46,17 @@ test('the memory account is charged the asked size on get and released on free, 
   const mem = new MemAccount(1 << 20);
   const pool = new MbufPool(mem);
   const small = pool.get(100)!;
-  const big = pool.get(MCLBYTES)!; // larger than a cluster: a buffer of its own
-  t.is(mem.used, DEFAULT_HEADROOM + 100 + DEFAULT_HEADROOM + MCLBYTES);
+  const big = pool.get(MCLBYTES)!; // larger than a cluster: a jumbo cluster
+  const huge = pool.get(MJUMBYTES)!; // larger than a jumbo cluster: a buffer of its own
+  t.is(mem.used, DEFAULT_HEADROOM + 100 + DEFAULT_HEADROOM + MCLBYTES + DEFAULT_HEADROOM + MJUMBYTES);
   t.is(big.buf.length, DEFAULT_HEADROOM + MCLBYTES);
+  t.is(huge.buf.length, DEFAULT_HEADROOM + MJUMBYTES);
   pool.free(small);
   pool.free(big);
+  pool.free(huge);
   t.is(mem.used, 0, 'idle clusters are not charged');
-  t.is(pool.idleClusters, 1, 'only the cluster-sized buffer is kept');
+  t.is(pool.idleClusters, 1, 'one cluster kept');
+  t.is(pool.idleJumbos, 1, 'one jumbo cluster kept; the oversized buffer is not');
   t.is(pool.inUse, 0);
   const again = pool.get(100)!;
   t.is(mem.used, DEFAULT_HEADROOM + 100);
@@ -99,4 +103,48 @@ test('at the memory limit get fails and takes nothing from the free list', (t) =
   t.is(pool.get(1001), null);
   t.is(pool.idleClusters, 1);
   t.not(pool.get(1000), null);
+});
+
+test('a jumbo cluster (lo0 segments, stream writes) is reused like a cluster: zeroed, exact size, capped', (t) => {
+  const pool = new MbufPool(new MemAccount(1 << 30));
+  const m = pool.get(33_000)!;
+  m.buf.fill(0xab);
+  const backing = m.buf.buffer;
+  pool.free(m);
+  const n = pool.get(20_000, 40)!;
+  t.is(n.buf.buffer, backing, 'the freed jumbo cluster is reused');
+  t.is(n.buf.length, 20_040);
+  t.is(n.trailing, 0);
+  t.true(n.buf.every((b) => b === 0), 'zeroed like a new buffer');
+  pool.free(n);
+  const ms = [];
+  for (let i = 0; i < MJUM_POOL_MAX + 5; i++) ms.push(pool.get(30_000)!);
+  for (const x of ms) pool.free(x);
+  t.is(pool.idleJumbos, MJUM_POOL_MAX);
+  t.is(pool.idleClusters, 0, 'the two free lists are apart');
+});
+
+test('getRaw zeroes the headroom and the header, not the payload the caller copies in', (t) => {
+  const pool = new MbufPool(new MemAccount(1 << 20));
+  const m = pool.get(1400, 36)!;
+  m.buf.fill(0xff);
+  pool.free(m);
+  const n = pool.getRaw(1400, 36, 32)!;
+  t.is(n.buf.length, 1436);
+  t.is(n.off, 36);
+  t.is(n.len, 1400);
+  t.true(n.buf.subarray(0, 36 + 32).every((b) => b === 0), 'headroom and header bytes are zero');
+  t.is(n.csumFlags, 0);
+});
+
+test('checksum-offload flags start clear and travel with dup and a prepend that moves the packet', (t) => {
+  const pool = new MbufPool(new MemAccount(1 << 20));
+  const m = pool.get(100, 0)!;
+  t.is(m.csumFlags, 0);
+  m.csumFlags = M_CSUM_TCPv4;
+  const d = pool.dup(m)!;
+  t.is(d.csumFlags, M_CSUM_TCPv4);
+  const p = pool.prepend(m, 20)!;
+  t.not(p, m, 'no headroom: moved into a new buffer');
+  t.is(p.csumFlags, M_CSUM_TCPv4);
 });

@@ -419,6 +419,35 @@ test('poll honours its limit and leaves the rest for the next call', (t) => {
   t.deepEqual(c.got.map((g) => g.sec), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
 
+test('mayHaveNew: false once a poll has read up to the writers, true after any write, a sync or a short poll', (t) => {
+  const map = freshBus();
+  const w = new BusWriter(map, 1, 0);
+  const r = new BusReader(map);
+  r.sync();
+  t.true(r.mayHaveNew(), 'nothing polled yet');
+  const c = collector();
+  r.poll(c.deliver, 2, 0);
+  t.false(r.mayHaveNew(), 'a wake-up now would find nothing');
+  writeMany(w, 1, 100);
+  t.true(r.mayHaveNew(), 'a frame was written since');
+  r.poll(c.deliver, 2, 0);
+  t.false(r.mayHaveNew());
+  writeMany(w, 3, 100);
+  t.is(r.poll(c.deliver, 2, 0, 2), 2);
+  t.true(r.mayHaveNew(), 'a poll cut short by its limit left frames behind');
+  r.poll(c.deliver, 2, 0);
+  t.false(r.mayHaveNew());
+  // Our own frames move the writers' position too: a poll skips them, then knows.
+  const own = new BusWriter(map, 2, 0);
+  writeMany(own, 1, 100);
+  t.true(r.mayHaveNew());
+  t.is(r.poll(c.deliver, 2, 0), 0);
+  t.false(r.mayHaveNew());
+  r.sync();
+  t.true(r.mayHaveNew(), 'after a sync the next poll decides');
+  t.is(c.got.length, 4);
+});
+
 test('a frame split across the end is delivered contiguous; others are views into the bus', (t) => {
   const map = freshBus();
   const w = new BusWriter(map, 1, 0);
