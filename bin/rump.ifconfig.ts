@@ -7,6 +7,9 @@
  *   rump.ifconfig interface create | destroy       cloning (shmif0, virt0)
  *   rump.ifconfig interface [create] [inet] [address[/prefixlen] [netmask-or-dest [broadcast]]]
  *       [netmask mask] [prefixlen n] [broadcast addr] [alias | -alias | delete]
+ *   rump.ifconfig interface inet6 address[/prefixlen] [prefixlen n] [alias | -alias | delete]
+ *       (with net_netinet6; the prefix length defaults to 64, and an IPv6
+ *       address is added beside the interface's others, alias or not)
  *       [up] [down] [arp | -arp] [debug | -debug] [link0..2 | -link0..2]
  *       [mtu n] [linkstr str | -linkstr]
  *   rump.ifconfig -l [-bdu]                        interface names
@@ -24,6 +27,7 @@ import {
   IFF_BROADCAST, IFF_DEBUG, IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_NAMES, IFF_NOARP, IFF_UP,
 } from '../net/interface.js';
 import { classfulPrefixLen, formatInAddr, formatMaskHex, parseInAddr, parseInAddrPrefix, prefixToMask } from '../net/wire/inaddr.js';
+import { formatIn6Addr, parseIn6Prefix } from '../net/wire/in6addr.js';
 import {
   err, errnoOf, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
   withInetSocket, withSys, type SysLike, type ToolIO,
@@ -64,7 +68,11 @@ type Action =
 
 /** The address parts collected from the command line, committed last. */
 interface AddrSpec {
+  /** The address family word given (inet unless `inet6`). */
+  family: 'inet' | 'inet6';
   addr: number | null;
+  /** The IPv6 address of an `inet6` command. */
+  addr6: Uint8Array | null;
   prefixLen: number | null;
   netmask: number | null;
   broadcast: number | null;
@@ -90,7 +98,7 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
   const cmd: IfCommand = {
     ifname,
     actions: [],
-    address: { addr: null, prefixLen: null, netmask: null, broadcast: null, alias: null },
+    address: { family: 'inet', addr: null, addr6: null, prefixLen: null, netmask: null, broadcast: null, alias: null },
     statusOnly: false,
   };
   let i = 0;
@@ -100,6 +108,10 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
     if (words[0] === 'destroy' && words.length > 1) usage(io);
   }
   if (words[i] === 'inet') i++;
+  else if (words[i] === 'inet6') {
+    cmd.address.family = 'inet6';
+    i++;
+  }
   if (i === words.length) {
     cmd.statusOnly = cmd.actions.length === 0;
     return cmd;
@@ -132,7 +144,7 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
       }
       case 'prefixlen': {
         const n = parseDecimal(next());
-        if (n === null || n < 0 || n > 32) usage(io);
+        if (n === null || n < 0 || n > (a.family === 'inet6' ? 128 : 32)) usage(io);
         a.prefixLen = n;
         break;
       }
@@ -161,7 +173,14 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
       default:
         // Positional addresses: local address, then netmask (on a
         // broadcast interface), then broadcast address.
-        if (positional === 0) {
+        if (positional === 0 && a.family === 'inet6') {
+          const p = parseIn6Prefix(w.replace(/%[^/]*/, ''));
+          if (p === null) errx(`${w}: bad value`);
+          a.addr6 = p.addr;
+          if (p.prefixLen !== null) a.prefixLen = p.prefixLen;
+        } else if (a.family === 'inet6') {
+          usage(io);
+        } else if (positional === 0) {
           const p = parseInAddrPrefix(w);
           if (p === null) errx(`${w}: bad value`);
           a.addr = p.addr;
@@ -198,6 +217,12 @@ function count(n: number, unit: string): string {
  *   \taddress: b2:a0:49:01:90:32
  *   \tlinkstr: bus-small
  *   \tinet 192.0.2.1 netmask 0xffffff00 broadcast 192.0.2.255
+ *   \tinet6 2001:db8::1 prefixlen 64
+ *   \tinet6 fe80::1%shmif0 prefixlen 64 scopeid 0x2
+ *
+ * (IPv6 lines as NetBSD 7's in6_alias prints them: the zone after a
+ * link-local address, the prefix length, the address flags as words, the
+ * scope id.)
  */
 export function formatStatus(info: IfInfo, verbose = false): string {
   let out = `${info.name}: flags=${formatBits(info.flags, IFF_NAMES)}`;
@@ -224,8 +249,20 @@ export function formatStatus(info: IfInfo, verbose = false): string {
     if (info.flags & IFF_BROADCAST && ia.broadaddr) out += ` broadcast ${ia.broadaddr}`;
     out += '\n';
   });
+  for (const ia of info.inet6 ?? []) {
+    out += `\tinet6 ${ia.addr}${ia.scopeId ? `%${info.name}` : ''} prefixlen ${ia.prefixLen}`;
+    for (const [bit, word] of IN6_IFF_WORDS) if (ia.flags & bit) out += ` ${word}`;
+    if (ia.scopeId) out += ` scopeid 0x${ia.scopeId.toString(16)}`;
+    out += '\n';
+  }
   return out;
 }
+
+/** IPv6 address flags as ifconfig names them (netinet6/in6_var.h IN6_IFF_*). */
+const IN6_IFF_WORDS: ReadonlyArray<readonly [number, string]> = [
+  [0x01, 'anycast'], [0x02, 'tentative'], [0x04, 'duplicated'], [0x08, 'detached'], [0x10, 'deprecated'],
+  [0x40, 'autoconf'], [0x80, 'temporary'],
+];
 
 async function getIfconf(sys: SysLike, fd: number, name?: string): Promise<IfInfo[]> {
   return (await sys.ioctl(fd, 'SIOCGIFCONF', name === undefined ? undefined : { name })) as IfInfo[];
@@ -279,6 +316,19 @@ async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO):
 async function commitAddress(sys: SysLike, fd: number, cmd: IfCommand): Promise<void> {
   const a = cmd.address;
   const name = cmd.ifname;
+  if (a.family === 'inet6') {
+    if (a.addr6 === null) {
+      if (a.alias === false || a.prefixLen !== null) errx('SIOCDIFADDR_IN6: an address is needed');
+      return;
+    }
+    const addr = formatIn6Addr(a.addr6);
+    if (a.alias === false) {
+      await sys.ioctl(fd, 'SIOCDIFADDR_IN6', { name, addr }).catch((e: unknown) => err('SIOCDIFADDR_IN6', e));
+      return;
+    }
+    await sys.ioctl(fd, 'SIOCAIFADDR_IN6', { name, addr, prefixlen: a.prefixLen ?? 64 }).catch((e: unknown) => err('SIOCAIFADDR_IN6', e));
+    return;
+  }
   const nothing = a.addr === null && a.alias !== false && a.netmask === null && a.broadcast === null && a.prefixLen === null;
   if (nothing) return;
   let flags: number;
@@ -347,7 +397,7 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
       }));
     }
     if (aflag || lflag) {
-      if (rest.length > 1 || (rest.length === 1 && (lflag || rest[0] !== 'inet'))) usage(io);
+      if (rest.length > 1 || (rest.length === 1 && (lflag || (rest[0] !== 'inet' && rest[0] !== 'inet6')))) usage(io);
       return withSys(PROG, io, (sys) => withInetSocket(sys, async (fd) => {
         const list = (await getIfconf(sys, fd).catch((e: unknown) => err('getifaddrs', e))).filter((i) => keep(i, filter));
         if (lflag) io.stdout(list.map((i) => i.name).join(' ') + '\n');

@@ -4,8 +4,9 @@
  *
  * Run packetdrill scripts against a rump kernel in this process, on a
  * virtual clock: each script gets a fresh kernel (net, net_net,
- * net_netinet) attached to a link the runner drives. Scripts are read
- * unedited; a directory stands for every *.pkt below it, in name order.
+ * net_netinet, and net_netinet6 for --ip_version=ipv6) attached to a link
+ * the runner drives. Scripts are read unedited; a directory stands for
+ * every *.pkt below it, in name order.
  *
  * Options are packetdrill's, as `--name=value` or `--name value`; they
  * override the script's own option lines:

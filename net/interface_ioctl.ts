@@ -14,7 +14,7 @@ function macString(mac: Uint8Array | null): string | null {
 
 export function ifInfo(ns: NetStack, ifp: Ifnet): IfInfo {
   const s = ifp.stats;
-  return {
+  const info: IfInfo = {
     name: ifp.name,
     index: ifp.index,
     flags: ifp.flags,
@@ -28,6 +28,9 @@ export function ifInfo(ns: NetStack, ifp: Ifnet): IfInfo {
       imcasts: s.imcasts, omcasts: s.omcasts, noproto: s.noproto,
     },
   };
+  const inet6 = ns.inet6Addrs(ifp);
+  if (inet6.length > 0) info.inet6 = inet6;
+  return info;
 }
 
 function argObject(arg: unknown): Record<string, unknown> {

@@ -41,6 +41,14 @@ export interface IoctlMap {
   SIOCAIFADDR: [{ name: string; addr: string; mask: string; broadaddr?: string; alias?: boolean }, void];
   /** Remove an IPv4 address (SIOCDIFADDR); EADDRNOTAVAIL if it is not there. */
   SIOCDIFADDR: [{ name: string; addr: string }, void];
+  /**
+   * Add an IPv6 address (SIOCAIFADDR_IN6, with net_netinet6), beside the
+   * interface's others; prefixlen defaults to 64. Brings the interface up
+   * and adds the connected and local routes.
+   */
+  SIOCAIFADDR_IN6: [{ name: string; addr: string; prefixlen?: number }, void];
+  /** Remove an IPv6 address (SIOCDIFADDR_IN6); EADDRNOTAVAIL if it is not there. */
+  SIOCDIFADDR_IN6: [{ name: string; addr: string }, void];
 }
 export type IoctlCmd = keyof IoctlMap;
 
@@ -49,6 +57,17 @@ export interface InAddrInfo {
   mask: string;
   prefixLen: number;
   broadaddr: string | null;
+}
+
+/** An interface's IPv6 address (SIOCGIFCONF with net_netinet6). */
+export interface In6AddrInfo {
+  /** RFC 5952 text, without a zone. */
+  addr: string;
+  prefixLen: number;
+  /** IN6_IFF_* flags (ifconfig's "flags 0x0"). */
+  flags: number;
+  /** The interface index for a link-local address (ifconfig's "scopeid 0x2"), else 0. */
+  scopeId: number;
 }
 
 export interface IfInfo {
@@ -60,6 +79,8 @@ export interface IfInfo {
   lladdr: string | null;
   linkstr: string | null;
   inet: InAddrInfo[];
+  /** IPv6 addresses; present only when the interface has some. */
+  inet6?: In6AddrInfo[];
   stats: {
     ipackets: number; ierrors: number; opackets: number; oerrors: number; collisions: number;
     ibytes: number; obytes: number; iqdrops: number; imcasts: number; omcasts: number; noproto: number;

@@ -9,7 +9,7 @@ import { SlotKey, type Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
 import { IfTable, type Ifnet } from './interface.js';
 import { RouteTable } from './route.js';
-import type { InAddrInfo } from './ioctl.js';
+import type { In6AddrInfo, InAddrInfo } from './ioctl.js';
 
 /** A protocol's input for one link type (netisr handler): owns `m`. */
 export type LinkInput = (ifp: Ifnet, m: Mbuf) => void;
@@ -50,6 +50,8 @@ export class NetStack {
   readonly familyIoctl = new Map<string, FamilyIoctl>();
   /** IPv4 addresses of an interface, for SIOCGIFCONF (set by inet). */
   inetAddrs: (ifp: Ifnet) => InAddrInfo[] = () => [];
+  /** IPv6 addresses of an interface, for SIOCGIFCONF (set by inet6). */
+  inet6Addrs: (ifp: Ifnet) => In6AddrInfo[] = () => [];
   /** The loopback interface, once net_net attached it. */
   lo0: Ifnet | null = null;
   readonly stats: NetStats = { ether_badlen: 0, ether_notours: 0, ether_noproto: 0, lo_drops: 0 };

@@ -100,6 +100,7 @@ export interface IcmpPacket {
   proto: 'icmp';
   typeName: string;
   codeName: string | null;
+  /** ICMP's type and code for the names; -1 when the name is ICMPv6's only (an IPv6 run maps the names again). */
   type: number;
   code: number;
   /** `mtu N` (fragmentation needed). */

@@ -1,18 +1,23 @@
 /*
- * Packets in and out of the runner: IPv4 datagrams built from script lines
- * (with correct checksums) and datagrams the kernel sent, parsed into a
- * small record the matcher compares field by field; plus the one-line
- * decodes the failure messages print (tcpdump's notation, which is also
- * packetdrill's).
+ * Packets in and out of the runner: IPv4 datagrams and IPv6 packets built
+ * from script lines (with correct checksums; IpFields with src6/dst6 makes
+ * an IPv6 one) and those the kernel sent, parsed into a small record the
+ * matcher compares field by field; plus the one-line decodes the failure
+ * messages print (tcpdump's notation, which is also packetdrill's).
  *
  * Inbound: the runner has mapped the script's numbers to the kernel's
  * (seq, ack, SACK blocks, TS ecr); this file only lays out bytes.
  */
 import type { IcmpPacket, IpInfo, PacketSpec, TcpOption, TcpPacket } from './ast.js';
 import { ScriptFailure, Unsupported } from './failure.js';
-import { icmpCodeName, icmpTypeName } from './icmp_names.js';
+import { icmp6CodeName, icmp6TypeName, icmpCodeName, icmpTypeName } from './icmp_names.js';
 import { ICMP_HDR_LEN, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, icmpSetChecksum, icmpWriteHeader } from '../net/wire/icmp.js';
 import { formatInAddr } from '../net/wire/inaddr.js';
+import { formatIn6Addr } from '../net/wire/in6addr.js';
+import {
+  IP6_HDR_LEN, IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_ICMPV6, ip6Cksum, ip6Hlim, ip6Nxt, ip6Plen, ip6Tclass, ip6WriteHeader,
+} from '../net/wire/ipv6.js';
+import { icmp6SetChecksum, icmp6WriteHeader } from '../net/wire/icmp6.js';
 import { inCksum, cksumAdd, cksumFinish, pseudoHeaderSum } from '../net/wire/cksum.js';
 import {
   IP_HDR_MIN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, ipDst, ipHlen, ipLen, ipP, ipSrc, ipTos, ipTtl, ipVersion,
@@ -131,8 +136,18 @@ export function formatScriptOptions(opts: readonly TcpOption[]): string {
 export interface IpFields {
   src: number;
   dst: number;
+  /** TOS, or an IPv6 traffic class. */
   tos: number;
+  /** TTL, or an IPv6 hop limit. */
   ttl: number;
+  /** IPv6: the addresses (src and dst are then unused): the packet is an IPv6 one. */
+  src6?: Uint8Array;
+  dst6?: Uint8Array;
+}
+
+/** The fixed IPv6 header for `plen` payload bytes of `nxt` at the start of `b`. */
+function writeIp6(b: Uint8Array, ip: IpFields, plen: number, nxt: number): void {
+  ip6WriteHeader(b, 0, ip.tos, 0, plen, nxt, ip.ttl, ip.src6!, 0, ip.dst6!, 0);
 }
 
 export interface TcpFields {
@@ -149,9 +164,23 @@ export interface TcpFields {
   payloadLen: number;
 }
 
-/** A whole IPv4 datagram carrying one TCP segment, checksums filled in. */
+/** A whole IPv4 datagram (IPv6 packet) carrying one TCP segment, checksums filled in. */
 export function buildTcpDatagram(ip: IpFields, t: TcpFields): Uint8Array {
   const hlen = TCP_HDR_MIN + t.options.length;
+  if (ip.src6 && ip.dst6) {
+    const plen = hlen + t.payloadLen;
+    if (plen > 0xffff) throw new ScriptFailure(`a ${plen}-byte payload does not fit IPv6 without a jumbogram`);
+    const b = new Uint8Array(IP6_HDR_LEN + plen);
+    writeIp6(b, ip, plen, IPPROTO_TCP);
+    const off = IP6_HDR_LEN;
+    b.set(t.options, off + TCP_HDR_MIN);
+    tcpWriteHeader(b, off, t.sport, t.dport, t.seq >>> 0, t.ack >>> 0, hlen, t.flags & 0xff, t.win, t.urg);
+    if (t.flags & TH_AE) b[off + 12]! |= 1;
+    const c = ip6Cksum(b, off, plen, IPPROTO_TCP, ip.src6, 0, ip.dst6, 0);
+    b[off + 16] = c >>> 8;
+    b[off + 17] = c & 0xff;
+    return b;
+  }
   const total = IP_HDR_MIN + hlen + t.payloadLen;
   if (total > 0xffff) throw new ScriptFailure(`a ${total}-byte datagram does not fit IPv4`);
   const b = new Uint8Array(total);
@@ -164,8 +193,19 @@ export function buildTcpDatagram(ip: IpFields, t: TcpFields): Uint8Array {
   return b;
 }
 
-/** A whole IPv4 datagram carrying one UDP datagram of `payloadLen` zeros. */
+/** A whole IPv4 datagram (IPv6 packet) carrying one UDP datagram of `payloadLen` zeros. */
 export function buildUdpDatagram(ip: IpFields, sport: number, dport: number, payloadLen: number): Uint8Array {
+  if (ip.src6 && ip.dst6) {
+    const plen = UDP_HDR_LEN + payloadLen;
+    const b = new Uint8Array(IP6_HDR_LEN + plen);
+    writeIp6(b, ip, plen, IPPROTO_UDP);
+    udpWriteHeader(b, IP6_HDR_LEN, sport, dport, plen);
+    // RFC 8200 §8.1: the UDP checksum is mandatory over IPv6 (0 is sent as 0xffff).
+    const c = ip6Cksum(b, IP6_HDR_LEN, plen, IPPROTO_UDP, ip.src6, 0, ip.dst6, 0) || 0xffff;
+    b[IP6_HDR_LEN + 6] = c >>> 8;
+    b[IP6_HDR_LEN + 7] = c & 0xff;
+    return b;
+  }
   const total = IP_HDR_MIN + UDP_HDR_LEN + payloadLen;
   const b = new Uint8Array(total);
   ipWriteHeader(b, 0, ip.tos, total, 0, 0, ip.ttl, IPPROTO_UDP, ip.src, ip.dst);
@@ -185,6 +225,30 @@ export function quoteDatagram(src: number, dst: number, proto: number, totalLen:
   ipWriteHeader(q, 0, 0, totalLen, 0, 0, INBOUND_TTL, proto, src, dst);
   q.set(l4.subarray(0, 8), IP_HDR_MIN);
   return q;
+}
+
+/**
+ * What an ICMPv6 error quotes of a packet we sent (RFC 4443 §2.4 (c): as
+ * much as fits; packetdrill quotes the header and 8 bytes): the IPv6 header
+ * with `plen`, the payload length of the quoted packet, then the first 8
+ * bytes of `l4`.
+ */
+export function quoteDatagram6(src6: Uint8Array, dst6: Uint8Array, nxt: number, plen: number, l4: Uint8Array): Uint8Array {
+  const q = new Uint8Array(IP6_HDR_LEN + 8);
+  ip6WriteHeader(q, 0, 0, 0, plen, nxt, INBOUND_TTL, src6, 0, dst6, 0);
+  q.set(l4.subarray(0, 8), IP6_HDR_LEN);
+  return q;
+}
+
+/** A whole IPv6 packet carrying an ICMPv6 message: header, rest-of-header word, data; checksum over the pseudo header. */
+export function buildIcmp6Datagram(ip: IpFields, type: number, code: number, restOfHeader: number, data: Uint8Array): Uint8Array {
+  const plen = ICMP_HDR_LEN + data.length;
+  const b = new Uint8Array(IP6_HDR_LEN + plen);
+  writeIp6(b, ip, plen, IPPROTO_ICMPV6);
+  icmp6WriteHeader(b, IP6_HDR_LEN, type, code, restOfHeader >>> 0);
+  b.set(data, IP6_HDR_LEN + ICMP_HDR_LEN);
+  icmp6SetChecksum(b, IP6_HDR_LEN, plen, ip.src6!, 0, ip.dst6!, 0);
+  return b;
 }
 
 /** A whole IPv4 datagram carrying an ICMP message: header, rest-of-header word, data. */
@@ -207,22 +271,27 @@ export function icmpRestOfHeader(p: IcmpPacket): number {
 /* ------------------------------------------------------------------------ */
 /* Datagrams the kernel sent */
 
-/** An outbound IPv4 datagram, as captured. */
+/** An outbound IPv4 datagram or IPv6 packet, as captured. */
 export interface LivePacket {
   /** Capture time, µs of virtual time since the script started. */
   timeUs: number;
   /** The IP datagram (a copy the runner owns). */
   bytes: Uint8Array;
+  /** IPv4 addresses (0 for IPv6). */
   src: number;
   dst: number;
+  /** IPv6: the addresses (views into `bytes`); null for IPv4. */
+  src6: Uint8Array | null;
+  dst6: Uint8Array | null;
   proto: number;
   tos: number;
   ttl: number;
+  /** IPv4 header length, or the 40 bytes of the IPv6 header. */
   ipHlen: number;
   /** Transport header offset (= ipHlen) and length (ip_len - ipHlen). */
   l4: number;
   l4Len: number;
-  /** The IP header checksum verified. */
+  /** The IP header checksum verified (IPv6 has none: always true). */
   ipSumOk: boolean;
   /** The transport checksum verified (TCP, UDP with a checksum, ICMP). */
   l4SumOk: boolean;
@@ -231,8 +300,41 @@ export interface LivePacket {
   dport: number;
 }
 
-/** Parse a datagram the kernel sent; null when it is not IPv4 or is too short to be one. */
+/**
+ * An IPv6 packet the kernel sent. Its upper layer follows the fixed header
+ * directly (this kernel sends TCP, UDP and ICMPv6 without extension
+ * headers); anything else is reported with its next header as `proto`.
+ */
+function parseOutbound6(bytes: Uint8Array, timeUs: number): LivePacket | null {
+  if (bytes.length < IP6_HDR_LEN) return null;
+  const plen = ip6Plen(bytes, 0);
+  if (IP6_HDR_LEN + plen > bytes.length) return null;
+  const proto = ip6Nxt(bytes, 0);
+  const src6 = bytes.subarray(IP6_OFF_SRC, IP6_OFF_SRC + 16);
+  const dst6 = bytes.subarray(IP6_OFF_DST, IP6_OFF_DST + 16);
+  const hl = IP6_HDR_LEN;
+  let l4SumOk = true;
+  let sport = 0;
+  let dport = 0;
+  if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+    if (plen < (proto === IPPROTO_TCP ? TCP_HDR_MIN : UDP_HDR_LEN)) return null;
+    sport = (bytes[hl]! << 8) | bytes[hl + 1]!;
+    dport = (bytes[hl + 2]! << 8) | bytes[hl + 3]!;
+    // Mandatory for both over IPv6 (RFC 8200 §8.1).
+    l4SumOk = ip6Cksum(bytes, hl, plen, proto, bytes, IP6_OFF_SRC, bytes, IP6_OFF_DST) === 0;
+  } else if (proto === IPPROTO_ICMPV6) {
+    if (plen < ICMP_HDR_LEN) return null;
+    l4SumOk = ip6Cksum(bytes, hl, plen, proto, bytes, IP6_OFF_SRC, bytes, IP6_OFF_DST) === 0;
+  }
+  return {
+    timeUs, bytes, src: 0, dst: 0, src6, dst6, proto, tos: ip6Tclass(bytes, 0), ttl: ip6Hlim(bytes, 0), ipHlen: hl, l4: hl,
+    l4Len: plen, ipSumOk: true, l4SumOk, sport, dport,
+  };
+}
+
+/** Parse a datagram the kernel sent; null when it is not IPv4 or IPv6 or is too short to be one. */
 export function parseOutbound(bytes: Uint8Array, timeUs: number): LivePacket | null {
+  if (bytes.length >= 1 && bytes[0]! >>> 4 === 6) return parseOutbound6(bytes, timeUs);
   if (bytes.length < IP_HDR_MIN || ipVersion(bytes, 0) !== 4) return null;
   const hl = ipHlen(bytes, 0);
   const len = ipLen(bytes, 0);
@@ -258,7 +360,7 @@ export function parseOutbound(bytes: Uint8Array, timeUs: number): LivePacket | n
     l4SumOk = inCksum(bytes, hl, l4Len) === 0;
   }
   return {
-    timeUs, bytes, src, dst, proto, tos: ipTos(bytes, 0), ttl: ipTtl(bytes, 0), ipHlen: hl, l4: hl, l4Len,
+    timeUs, bytes, src, dst, src6: null, dst6: null, proto, tos: ipTos(bytes, 0), ttl: ipTtl(bytes, 0), ipHlen: hl, l4: hl, l4Len,
     ipSumOk: inCksum(bytes, 0, hl) === 0, l4SumOk, sport, dport,
   };
 }
@@ -278,7 +380,9 @@ export function tcpPayloadLen(p: LivePacket): number {
  * which the script writes as they are on the wire.
  */
 export function formatLive(p: LivePacket, seqBase = 0): string {
-  const ip = `${formatInAddr(p.src)} > ${formatInAddr(p.dst)}`;
+  const ip = p.src6 !== null && p.dst6 !== null
+    ? `${formatIn6Addr(p.src6)} > ${formatIn6Addr(p.dst6)}`
+    : `${formatInAddr(p.src)} > ${formatInAddr(p.dst)}`;
   const info: string[] = [];
   if (p.tos & 3) info.push(['noecn', 'ect1', 'ect0', 'ce'][p.tos & 3]!);
   const ipPart = info.length ? `[${info.join(',')}] ` : '';
@@ -288,10 +392,15 @@ export function formatLive(p: LivePacket, seqBase = 0): string {
     return `${ipPart}${s}  (${ip}:${p.sport}>${p.dport})`;
   }
   if (p.proto === IPPROTO_UDP) return `${ipPart}udp (${p.l4Len - UDP_HDR_LEN})  (${ip}:${p.sport}>${p.dport})`;
-  if (p.proto === IPPROTO_ICMP) {
+  if (p.proto === IPPROTO_ICMP && p.src6 === null) {
     const type = p.bytes[p.l4]!;
     const code = p.bytes[p.l4 + 1]!;
     return `${ipPart}icmp ${icmpTypeName(type)} ${icmpCodeName(type, code)}  (${ip})`;
+  }
+  if (p.proto === IPPROTO_ICMPV6 && p.src6 !== null) {
+    const type = p.bytes[p.l4]!;
+    const code = p.bytes[p.l4 + 1]!;
+    return `${ipPart}icmp6 ${icmp6TypeName(type)} ${icmp6CodeName(type, code)}  (${ip})`;
   }
   return `protocol ${p.proto}, ${p.l4Len} bytes  (${ip})`;
 }

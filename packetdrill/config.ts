@@ -6,6 +6,7 @@
 import { ScriptFailure, Unsupported } from './failure.js';
 import { PROFILES, FREEBSD_PROFILE, type Profile } from './profile.js';
 import { parseInAddr } from '../net/wire/inaddr.js';
+import { formatIn6Addr, parseIn6Prefix } from '../net/wire/in6addr.js';
 
 export interface RunConfig {
   ipVersion: 'ipv4' | 'ipv4-mapped-ipv6' | 'ipv6';
@@ -13,6 +14,16 @@ export interface RunConfig {
   remoteIp: string;
   gatewayIp: string;
   netmask: string;
+  /**
+   * The IPv6 addresses of an `--ip_version=ipv6` run: packetdrill's defaults
+   * (local fd3d:fa7b:d17d::0/48, its gateway fd3d:fa7b:d17d:8888::0, the
+   * remote 2001:db8::1 behind it); --local_ip and friends set these when
+   * given an IPv6 address.
+   */
+  localIp6: string;
+  remoteIp6: string;
+  gatewayIp6: string;
+  prefixLen6: number;
   bindPort: number;
   connectPort: number;
   mtu: number;
@@ -41,6 +52,10 @@ export function defaultConfig(): RunConfig {
     remoteIp: '192.0.2.1',
     gatewayIp: '192.168.0.2',
     netmask: '255.255.0.0',
+    localIp6: 'fd3d:fa7b:d17d::',
+    remoteIp6: '2001:db8::1',
+    gatewayIp6: 'fd3d:fa7b:d17d:8888::',
+    prefixLen6: 48,
     bindPort: 8080,
     connectPort: 8080,
     mtu: 1500,
@@ -70,6 +85,13 @@ function ipv4(name: string, v: string | null): string {
   return a;
 }
 
+/** An IPv6 address option (`addr` or `addr/len`): the address in RFC 5952 text and the length given, if any. */
+function ipv6(name: string, v: string | null): { addr: string; prefixLen: number | null } {
+  const p = parseIn6Prefix(v ?? '');
+  if (p === null) throw new ScriptFailure(`--${name} needs an IPv4 or IPv6 address, got ${v ?? 'nothing'}`);
+  return { addr: formatIn6Addr(p.addr), prefixLen: p.prefixLen };
+}
+
 /** Options packetdrill has that mean nothing on a virtual link and a virtual clock. */
 const NO_OPS = new Set(['speed', 'strict_segments']);
 
@@ -83,13 +105,19 @@ export function applyOption(cfg: RunConfig, name: string, value: string | null):
       cfg.ipVersion = value;
       return;
     case 'local_ip':
-      cfg.localIp = ipv4(name, value);
+      if (value?.includes(':')) {
+        const a = ipv6(name, value);
+        cfg.localIp6 = a.addr;
+        if (a.prefixLen !== null) cfg.prefixLen6 = a.prefixLen;
+      } else cfg.localIp = ipv4(name, value);
       return;
     case 'remote_ip':
-      cfg.remoteIp = ipv4(name, value);
+      if (value?.includes(':')) cfg.remoteIp6 = ipv6(name, value).addr;
+      else cfg.remoteIp = ipv4(name, value);
       return;
     case 'gateway_ip':
-      cfg.gatewayIp = ipv4(name, value);
+      if (value?.includes(':')) cfg.gatewayIp6 = ipv6(name, value).addr;
+      else cfg.gatewayIp = ipv4(name, value);
       return;
     case 'netmask_ip':
       cfg.netmask = ipv4(name, value);

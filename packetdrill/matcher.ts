@@ -23,6 +23,7 @@
 import type { IpInfo, TcpPacket, UdpPacket } from './ast.js';
 import { ECN_BITS, TH_AE, encodeTcpOptions, formatScriptOptions, tcpPayloadLen, type LivePacket } from './codec.js';
 import { IP_HDR_MIN, IPPROTO_TCP, IPPROTO_UDP } from '../net/wire/ipv4.js';
+import { IP6_HDR_LEN } from '../net/wire/ipv6.js';
 import {
   TCP_HDR_MIN, TCPOPT_EOL, TCPOPT_NOP, TCPOPT_TIMESTAMP, formatTcpFlags, formatTcpOptions, tcpAck, tcpFlags, tcpHlen, tcpSeq, tcpUrp, tcpWin,
 } from '../net/wire/tcp.js';
@@ -94,7 +95,9 @@ function write32(b: Uint8Array, at: number, v: number): void {
 function diffIp(ip: IpInfo, live: LivePacket, proto: number, out: Difference[]): void {
   if (!live.ipSumOk) out.push({ field: 'IP checksum', expected: 'valid', actual: 'bad' });
   if (!live.l4SumOk) out.push({ field: `${proto === IPPROTO_TCP ? 'TCP' : 'UDP'} checksum`, expected: 'valid', actual: 'bad' });
-  if (live.ipHlen !== IP_HDR_MIN) out.push({ field: 'IP header length', expected: `${IP_HDR_MIN}`, actual: `${live.ipHlen}` });
+  // The kernel sends no IP options and no IPv6 extension headers.
+  const hlen = live.src6 !== null ? IP6_HDR_LEN : IP_HDR_MIN;
+  if (live.ipHlen !== hlen) out.push({ field: 'IP header length', expected: `${hlen}`, actual: `${live.ipHlen}` });
   if (ip.ecn) {
     const got = live.tos & 3;
     const ok = ip.ecn === 'ect01' ? got === 1 || got === 2 : got === ECN_BITS[ip.ecn];

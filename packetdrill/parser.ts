@@ -20,7 +20,7 @@ import {
   type Action, type EventTime, type Expr, type IcmpPacket, type IcmpQuote, type IpInfo, type PacketSpec,
   type Script, type ScriptEvent, type ScriptOption, type SeqRange, type SyscallSpec, type TcpOption, type TcpPacket,
 } from './ast.js';
-import { ICMP_TYPES, icmpCodeByName } from './icmp_names.js';
+import { ICMP6_TYPES, ICMP_TYPES, icmp6ByName, icmpCodeByName } from './icmp_names.js';
 import { tokenize, type LexOptions, type Token } from './lexer.js';
 
 export type ParseOptions = LexOptions;
@@ -441,13 +441,19 @@ class Parser {
     const typeTok = this.peek();
     if (!this.isWord(typeTok)) this.fail(`expected an ICMP type (unreachable, time_exceeded, …), found ${this.describe(typeTok)}`);
     this.next();
-    const type = ICMP_TYPES.get(typeTok.text);
-    if (type === undefined) this.fail(`unknown ICMP type '${typeTok.text}'`, typeTok);
+    // The numbers are ICMP's; an IPv6 run maps the names again (icmp6ByName),
+    // so a name only ICMPv6 has is accepted here too.
+    const type4 = ICMP_TYPES.get(typeTok.text);
+    const type6 = ICMP6_TYPES.get(typeTok.text);
+    if (type4 === undefined && type6 === undefined) this.fail(`unknown ICMP type '${typeTok.text}'`, typeTok);
+    const type = type4 ?? -1;
     let codeName: string | null = null;
     let code = 0;
     const codeTok = this.peek();
     if (this.isWord(codeTok) && codeTok.text !== 'mtu' && codeTok.text !== 'id') {
-      const c = icmpCodeByName(type, codeTok.text);
+      const c4 = type4 !== undefined ? icmpCodeByName(type4, codeTok.text) : null;
+      const c6 = icmp6ByName(typeTok.text, codeTok.text);
+      const c = c4 ?? (c6 !== null ? -1 : null);
       if (c === null) this.fail(`unknown code '${codeTok.text}' for ICMP ${typeTok.text}`, codeTok);
       this.next();
       codeName = codeTok.text;

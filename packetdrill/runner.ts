@@ -3,10 +3,12 @@
  * sim host's virtual clock.
  *
  *   runScriptFile(path) → parse (parser.ts) → boot a kernel (net, net_net,
- *   net_netinet) → attach the script link (link.ts), address it as
- *   packetdrill does (local 192.168.0.1/16, gateway 192.168.0.2, remote
- *   192.0.2.1 behind it) → apply the profile (profile.ts) → run the events
- *   in order → evaluate the code snippets → halt.
+ *   net_netinet, and net_netinet6 for --ip_version=ipv6) → attach the
+ *   script link (link.ts), address it as packetdrill does (local
+ *   192.168.0.1/16, gateway 192.168.0.2, remote 192.0.2.1 behind it; over
+ *   IPv6 local fd3d:fa7b:d17d::/48, gateway fd3d:fa7b:d17d:8888::, remote
+ *   2001:db8::1) → apply the profile (profile.ts) → run the events in order
+ *   → evaluate the code snippets → halt.
  *
  * Time. Every event has a time in script time (µs since the script
  * started). The runner advances the virtual clock to it with `sim.run`,
@@ -35,6 +37,7 @@
 import '../net/components.js';
 import '../net/if/component.js';
 import '../net/inet/component.js';
+import '../net/inet6/component.js';
 
 import { readFile } from 'node:fs/promises';
 
@@ -42,8 +45,8 @@ import type { IcmpPacket, PacketSpec, Script, ScriptEvent, SyscallSpec, TcpPacke
 import { ScriptSyntaxError } from './ast.js';
 import { runCode, codeConstants } from './code.js';
 import {
-  INBOUND_TTL, buildIcmpDatagram, buildTcpDatagram, buildUdpDatagram, formatLive, formatScriptPacket,
-  formatSeconds, icmpRestOfHeader, inboundTos, parseOutbound, quoteDatagram, type IpFields, type LivePacket,
+  INBOUND_TTL, buildIcmp6Datagram, buildIcmpDatagram, buildTcpDatagram, buildUdpDatagram, formatLive, formatScriptPacket,
+  formatSeconds, icmpRestOfHeader, inboundTos, parseOutbound, quoteDatagram, quoteDatagram6, type IpFields, type LivePacket,
 } from './codec.js';
 import { applyOption, defaultConfig, parseDefine, prescanOptions, type RunConfig } from './config.js';
 import { ScriptFailure, Unsupported } from './failure.js';
@@ -58,16 +61,20 @@ import { createSimHost, type SimHost } from '../hypercall/sim.js';
 import { Errno, errnoByName, errnoName, strerror } from '../kern/errno.js';
 import { bootKernel } from '../kern/init.js';
 import type { Kernel } from '../kern/kernel.js';
-import { AF_INET } from '../kern/sys.js';
+import { AF_INET, AF_INET6 } from '../kern/sys.js';
 import { ifioctl } from '../net/interface_ioctl.js';
 import { netstack } from '../net/netstack.js';
 import { ICMP_IREQ, icmpIsError } from '../net/wire/icmp.js';
 import { formatMac, parseInAddr } from '../net/wire/inaddr.js';
+import { in6Equal, in6PrefixEqual, parseIn6Addr } from '../net/wire/in6addr.js';
+import { icmp6ByName } from './icmp_names.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../net/wire/ipv4.js';
 import { TCP_HDR_MIN, TH_ACK, TH_SYN, tcpFlags, tcpSeq } from '../net/wire/tcp.js';
 import { UDP_HDR_LEN } from '../net/wire/udp.js';
 
 export const RUNNER_COMPONENTS = ['net', 'net_net', 'net_netinet'] as const;
+/** What an `--ip_version=ipv6` script runs on. */
+export const RUNNER_COMPONENTS6 = [...RUNNER_COMPONENTS, 'net_netinet6'] as const;
 
 /** How long an outbound line waits past the end of its window before giving up (packetdrill's sniff timeout). */
 const OUTBOUND_GRACE_US = 2_000_000;
@@ -209,6 +216,9 @@ class ScriptRun {
   private readonly snapshots: Array<{ ev: ScriptEvent; vars: Map<string, number> }> = [];
   private local = 0;
   private remote = 0;
+  /** The IPv6 addresses of an IPv6 run (null otherwise). */
+  private local6: Uint8Array | null = null;
+  private remote6: Uint8Array | null = null;
   private started = false;
 
   constructor(
@@ -224,10 +234,14 @@ class ScriptRun {
 
   private async setup(): Promise<void> {
     const cfg = this.cfg;
-    if (cfg.ipVersion !== 'ipv4') {
+    if (cfg.ipVersion === 'ipv4-mapped-ipv6') {
       throw new Unsupported(
-        `--ip_version=${cfg.ipVersion}: this kernel has no IPv6 (the net_netinet6 component does not exist yet), so the script cannot run`,
+        '--ip_version=ipv4-mapped-ipv6: IPv6 sockets in this kernel are IPv6-only (net.inet6.ip6.v6only = 1), there is no v4-mapped service',
       );
+    }
+    if (cfg.ipVersion === 'ipv6') {
+      await this.setup6();
+      return;
     }
     const k = bootKernel({ components: RUNNER_COMPONENTS, host: this.sim });
     this.kernel = k;
@@ -258,6 +272,41 @@ class ScriptRun {
     } catch (e) {
       if (e instanceof Errno) throw new ScriptFailure(`cannot set up the route to ${cfg.remoteIp}: ${e.message}`);
       throw e;
+    }
+  }
+
+  /**
+   * The IPv6 setup: pd0 gets the local address and prefix, the peer answers
+   * Neighbor Solicitations for the gateway and the remote address, and the
+   * remote address is reached on-link or through a default route via the
+   * gateway, as packetdrill arranges it.
+   */
+  private async setup6(): Promise<void> {
+    const cfg = this.cfg;
+    const k = bootKernel({ components: RUNNER_COMPONENTS6, host: this.sim });
+    this.kernel = k;
+    if (!k.domains.has(AF_INET6)) throw new Unsupported('the kernel has no AF_INET6 sockets');
+    this.local6 = parseIn6Addr(cfg.localIp6)!;
+    this.remote6 = parseIn6Addr(cfg.remoteIp6)!;
+    const gateway = parseIn6Addr(cfg.gatewayIp6)!;
+    const link = new ScriptLink(k, 'pd0', cfg.mtu, (d) => this.capture(d));
+    this.link = link;
+    link.peerAddrs6.add(cfg.gatewayIp6);
+    link.peerAddrs6.add(cfg.remoteIp6);
+    try {
+      ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: 'pd0', addr: cfg.localIp6, prefixlen: cfg.prefixLen6 });
+    } catch (e) {
+      throw new ScriptFailure(`cannot give pd0 the address ${cfg.localIp6}/${cfg.prefixLen6}: ${(e as Error).message}`);
+    }
+    const onLink = (a: Uint8Array): boolean => in6PrefixEqual(a, 0, this.local6!, 0, cfg.prefixLen6);
+    if (!onLink(this.remote6)) {
+      if (!onLink(gateway)) throw new ScriptFailure(`--gateway_ip ${cfg.gatewayIp6} is not on the local network ${cfg.localIp6}/${cfg.prefixLen6}`);
+      try {
+        await k.sys.ext('rt6msg', { type: 'add', dst: 'default', gateway: cfg.gatewayIp6 });
+      } catch (e) {
+        if (e instanceof Errno) throw new ScriptFailure(`cannot set up the route to ${cfg.remoteIp6}: ${e.message}`);
+        throw e;
+      }
     }
   }
 
@@ -452,6 +501,10 @@ class ScriptRun {
   private async inbound(p: PacketSpec): Promise<void> {
     const s = this.socketForInbound(p);
     const ip: IpFields = { src: this.remote, dst: this.local, tos: inboundTos(p.ip), ttl: p.ip.ttl ?? INBOUND_TTL };
+    if (this.local6 !== null) {
+      ip.src6 = this.remote6!;
+      ip.dst6 = this.local6;
+    }
     const sport = p.ports?.src ?? s.remotePort;
     const dport = p.ports?.dst ?? s.localPort ?? this.cfg.bindPort;
     const b = p.body;
@@ -471,6 +524,8 @@ class ScriptRun {
   }
 
   private inboundIcmp(s: ScriptSocket, c: IcmpPacket, ip: IpFields): Uint8Array {
+    if (this.local6 !== null) return this.inboundIcmp6(s, c, ip);
+    if (c.type < 0) throw new ScriptFailure(`ICMP ${c.typeName}${c.codeName ? ` ${c.codeName}` : ''} is ICMPv6 only; this is an IPv4 script`);
     let data: Uint8Array = new Uint8Array(0);
     const q = c.quote;
     if (q) {
@@ -494,6 +549,36 @@ class ScriptRun {
     return buildIcmpDatagram(ip, c.type, c.code, icmpRestOfHeader(c), data);
   }
 
+  /**
+   * An ICMP line of an IPv6 script: the names mean ICMPv6's type and code
+   * (packetdrill's IPv6 table: `unreachable port_unreachable` is type 1
+   * code 4), the quote is our IPv6 header and the first 8 bytes of what we
+   * sent (RFC 4443 §2.4 (c)); packet_too_big carries its `mtu`.
+   */
+  private inboundIcmp6(s: ScriptSocket, c: IcmpPacket, ip: IpFields): Uint8Array {
+    const tc = icmp6ByName(c.typeName, c.codeName);
+    if (tc === null) throw new ScriptFailure(`ICMP ${c.typeName}${c.codeName ? ` ${c.codeName}` : ''} has no ICMPv6 meaning in this IPv6 script`);
+    let data: Uint8Array = new Uint8Array(0);
+    const q = c.quote;
+    const lport = s.localPort ?? this.cfg.bindPort;
+    if (q) {
+      const l4 = new Uint8Array(8);
+      if (q.proto === 'tcp') {
+        const seq = (q.seq.start + s.seqOffset) >>> 0;
+        l4.set([lport >>> 8, lport & 0xff, s.remotePort >>> 8, s.remotePort & 0xff, seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff]);
+        data = quoteDatagram6(this.local6!, this.remote6!, IPPROTO_TCP, TCP_HDR_MIN + q.seq.len, l4);
+      } else {
+        const ulen = UDP_HDR_LEN + q.len;
+        l4.set([lport >>> 8, lport & 0xff, s.remotePort >>> 8, s.remotePort & 0xff, ulen >>> 8, ulen & 0xff, 0, 0]);
+        data = quoteDatagram6(this.local6!, this.remote6!, IPPROTO_UDP, ulen, l4);
+      }
+    } else if (tc.type < 128) {
+      throw new ScriptFailure(`ICMPv6 ${c.typeName} quotes a packet: write it after the code, e.g. [1:1(0)] for TCP or [udp (10)]`);
+    }
+    const rest = tc.type === 2 ? (c.mtu ?? 0) >>> 0 : 0;
+    return buildIcmp6Datagram(ip, tc.type, tc.code, rest, data);
+  }
+
   /* ---------------------------------------------------------------------- */
   /* Outbound packets */
 
@@ -509,7 +594,9 @@ class ScriptRun {
    * socket, which teaches the runner the local port the kernel chose.
    */
   private belongsTo(p: LivePacket, s: ScriptSocket): boolean {
-    if (p.src !== this.local || p.dst !== this.remote) return false;
+    if (this.local6 !== null) {
+      if (p.src6 === null || p.dst6 === null || !in6Equal(p.src6, 0, this.local6, 0) || !in6Equal(p.dst6, 0, this.remote6!, 0)) return false;
+    } else if (p.src6 !== null || p.src !== this.local || p.dst !== this.remote) return false;
     const proto = s.proto === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP;
     if (p.proto !== proto) return false;
     if (s.localPort !== null && p.sport === s.localPort && p.dport === s.remotePort) return true;
@@ -634,8 +721,10 @@ class ScriptRun {
   /* System calls */
 
   private syscallEnv(): SyscallEnv {
+    const v6 = this.local6 !== null;
     return {
-      sys: this.kernel!.sys, sockets: this.sockets, family: AF_INET, localIp: this.cfg.localIp, remoteIp: this.cfg.remoteIp,
+      sys: this.kernel!.sys, sockets: this.sockets, family: v6 ? AF_INET6 : AF_INET,
+      localIp: v6 ? this.cfg.localIp6 : this.cfg.localIp, remoteIp: v6 ? this.cfg.remoteIp6 : this.cfg.remoteIp,
       bindPort: this.cfg.bindPort, connectPort: this.cfg.connectPort,
     };
   }

@@ -229,22 +229,27 @@ async function sockstat(args: string[], env: ShellEnv): Promise<Output> {
     return n;
   });
   const want4 = flags.has('4') || !flags.has('6');
+  const want6 = flags.has('6') || !flags.has('4');
   const cmdName = (env.command ?? 'packetdrill').slice(0, 10);
   const lines: string[] = [];
   if (!flags.has('q')) lines.push(`USER     COMMAND    PID   FD PROTO  LOCAL ADDRESS         FOREIGN ADDRESS${flags.has('s') ? '       PATH STATE   CONN STATE' : ''}`);
   if (flags.has('u') && !flags.has('4') && !flags.has('6')) return { lines, status: 0 };
+  // The kernel lists IPv6 PCBs as tcp6/udp6; sockstat's PROTO column says tcp4 or tcp6.
+  const wildcard = (a: string): boolean => a === '0.0.0.0' || a === '::' || a === '*';
   for (const p of await pcblist(env)) {
-    const proto = p.proto.toLowerCase();
-    if (!want4) continue;
+    const listed = p.proto.toLowerCase();
+    const v6 = listed.endsWith('6');
+    const proto = v6 ? listed.slice(0, -1) : listed;
+    if (v6 ? !want6 : !want4) continue;
     if (protos && !protos.includes(proto)) continue;
     if (ports && !ports.includes(p.lport) && !ports.includes(p.fport)) continue;
     const state = proto === 'tcp' ? bsdStateName(p.state) : '';
-    const listening = proto === 'tcp' ? state === 'LISTEN' : p.faddr === '0.0.0.0' || p.faddr === '*';
+    const listening = proto === 'tcp' ? state === 'LISTEN' : wildcard(p.faddr);
     if (flags.has('l') && !listening) continue;
     if (flags.has('c') && listening) continue;
-    const local = `${p.laddr === '0.0.0.0' ? '*' : p.laddr}:${p.lport === 0 ? '*' : p.lport}`;
-    const foreign = `${p.faddr === '0.0.0.0' ? '*' : p.faddr}:${p.fport === 0 ? '*' : p.fport}`;
-    let line = `root     ${cmdName.padEnd(10)} ${'1'.padStart(5)} ${'??'.padStart(4)} ${(proto + '4').padEnd(6)} ${local.padEnd(21)} ${foreign.padEnd(21)}`;
+    const local = `${wildcard(p.laddr) ? '*' : p.laddr}:${p.lport === 0 ? '*' : p.lport}`;
+    const foreign = `${wildcard(p.faddr) ? '*' : p.faddr}:${p.fport === 0 ? '*' : p.fport}`;
+    let line = `root     ${cmdName.padEnd(10)} ${'1'.padStart(5)} ${'??'.padStart(4)} ${(proto + (v6 ? '6' : '4')).padEnd(6)} ${local.padEnd(21)} ${foreign.padEnd(21)}`;
     if (flags.has('s')) line += ` ${state}`;
     lines.push(line.trimEnd());
   }
@@ -255,7 +260,7 @@ async function sockstat(args: string[], env: ShellEnv): Promise<Output> {
 async function tcpdrop(args: string[], env: ShellEnv): Promise<Output> {
   const { flags, rest } = getopts('tcpdrop', args, 'al', 's');
   const all = await pcblist(env);
-  const tcp = all.filter((p) => p.proto.toLowerCase() === 'tcp' && bsdStateName(p.state) !== 'LISTEN');
+  const tcp = all.filter((p) => /^tcp6?$/.test(p.proto.toLowerCase()) && bsdStateName(p.state) !== 'LISTEN');
   let victims: PcbEntry[];
   if (flags.has('a') || flags.has('s')) {
     if (rest.length) throw new ScriptFailure(`tcpdrop: -a and -s take no addresses`);

@@ -290,7 +290,8 @@ export async function runSyscall(call: SyscallSpec, env: SyscallEnv, expectFd: n
       argCount(call, 3);
       const fd = fdArg(call, env);
       // packetdrill binds to the wildcard address and --bind_port.
-      const addr = sockaddrArg(arg(call, 1, 'address'), { family: env.family, addr: '0.0.0.0', port: env.bindPort }, 'bind');
+      const wildcard = env.family === AF_INET6 ? '::' : '0.0.0.0';
+      const addr = sockaddrArg(arg(call, 1, 'address'), { family: env.family, addr: wildcard, port: env.bindPort }, 'bind');
       ignoreLen(call.args[2]);
       await sys.bind(fd, addr);
       const s = sockets.byFd(intOf(call.args[0]!, 'bind descriptor'));

@@ -25,11 +25,25 @@
  *   input: table.lookupConnect, then table.lookupBind (BSD's best match)
  *   ICMP errors: table.notify (exact) / table.notifyAll (by foreign address)
  *   close() → table.detach
+ *
+ * Families (NetBSD's inpcb with inp_af): a table serves one family, AF_INET
+ * or AF_INET6, so an IPv6 socket never conflicts with an IPv4 one on a port
+ * (NetBSD's default net.inet6.ip6.v6only = 1; there are no v4-mapped
+ * sockets). An AF_INET6 PCB keeps its addresses in laddr6/faddr6 (16 bytes
+ * each, struct in6_addr) and leaves the u32 laddr/faddr at 0; the IPv6
+ * methods carry a 6 (bind6, connect6, lookupConnect6, lookupBind6), so the
+ * IPv4 paths are what they were. What the PCB layer needs from IPv6 itself
+ * (its addresses, source selection) comes through In6Ops, which the
+ * net_netinet6 component supplies: net/inet never imports net/inet6.
  */
 import { Errno, EADDRINUSE, EADDRNOTAVAIL, EAGAIN, EINVAL, ENETUNREACH, ENOPROTOOPT } from '../../kern/errno.js';
-import type { SockoptValue } from '../../kern/sys.js';
+import type { Mbuf } from '../../kern/mbuf.js';
+import { AF_INET, AF_INET6, type SockoptValue } from '../../kern/sys.js';
 import { SO_REUSEADDR, SO_REUSEPORT, type Socket } from '../socket.js';
 import { INADDR_ANY, inAddrIsMulticast } from '../wire/inaddr.js';
+import {
+  IN6ADDR_ANY, IN6ADDR_LOOPBACK, in6Copy, in6Equal, in6Hash, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped,
+} from '../wire/in6addr.js';
 import type { Inet } from './inet.js';
 import { inSelectSrc } from './ip_output.js';
 
@@ -63,14 +77,43 @@ export const IPPORT_RESERVED = 1024;
 export const IPPORT_ANONMIN = 49152;
 export const IPPORT_ANONMAX = 65535;
 
+/** An all-zero address AF_INET PCBs show as laddr6/faddr6. Never written. */
+const NO_ADDR6 = new Uint8Array(16);
+
+/**
+ * What the PCB layer and the transports over it need from IPv6
+ * (net_netinet6 fills it in when it attaches; null in a kernel without it).
+ */
+export interface In6Ops {
+  /** net.inet6.ip6.hlim: the hop limit of new PCBs. */
+  defHlim(): number;
+  /** Is `addr` one of our addresses (in6_ifawithifp)? */
+  isLocal(addr: Uint8Array): boolean;
+  /** in6_selectsrc: the source address for `dst` into `out`; false when nothing routes there. */
+  selectSrc(dst: Uint8Array, out: Uint8Array): boolean;
+  /** The MTU of the path towards `dst` (the route's, else its interface's); 0 without a route. */
+  routeMtu(dst: Uint8Array): number;
+  /**
+   * ip6_output for a transport: `m` holds the upper-layer header and data
+   * with headroom; the IPv6 header (addresses read where they lie) is
+   * prepended here. Owns `m`; returns 0 or an errno.
+   */
+  output(m: Mbuf, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number, nxt: number, hlim: number, tclass: number): number;
+}
+
 export class InPcb {
+  /** AF_INET or AF_INET6 (inp_af): the family of its table. */
+  readonly af: number;
+  /** IPv6 local and foreign addresses (AF_INET6 only; AF_INET PCBs share an all-zero array). */
+  readonly laddr6: Uint8Array;
+  readonly faddr6: Uint8Array;
   /** Local address (0: any), local port (0: unbound). */
   laddr = 0;
   lport = 0;
   /** Foreign address and port; faddr 0 while unconnected. */
   faddr = 0;
   fport = 0;
-  /** IP_TTL and IP_TOS for what this socket sends. */
+  /** IP_TTL and IP_TOS for what this socket sends (IPv6: hop limit and traffic class). */
   ttl: number;
   tos = 0;
   /** INP_HDRINCL | INP_BOUNDADDR */
@@ -90,8 +133,18 @@ export class InPcb {
     readonly proto: number,
     ttl: number,
   ) {
+    this.af = table.af;
+    const v6 = table.af === AF_INET6;
+    this.laddr6 = v6 ? new Uint8Array(16) : NO_ADDR6;
+    this.faddr6 = v6 ? new Uint8Array(16) : NO_ADDR6;
     this.ttl = ttl;
   }
+}
+
+/** The connection hash of an IPv6 four-tuple, with the addresses where they lie. */
+function connHashKey6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): number {
+  const h = in6Hash(l, lOff, in6Hash(f, fOff, (fport << 16) | lport));
+  return (h ^ (h >>> 13)) & 0x3fffffff;
 }
 
 /**
@@ -126,7 +179,12 @@ export class InPcbTable {
    */
   rcvfull = 0;
 
-  constructor(readonly inet: Inet) {}
+  constructor(
+    readonly inet: Inet,
+    /** AF_INET, or AF_INET6 for a table of IPv6 PCBs (which then needs `ops6`). */
+    readonly af: number = AF_INET,
+    readonly ops6: In6Ops | null = null,
+  ) {}
 
   /** Live PCBs (leak checks, netstat). */
   get size(): number {
@@ -135,7 +193,7 @@ export class InPcbTable {
 
   /** in_pcballoc: a PCB for `so`, unbound. */
   attach(so: Socket, proto: number): InPcb {
-    const inp = new InPcb(this, so, proto, this.inet.defttl);
+    const inp = new InPcb(this, so, proto, this.ops6 !== null ? this.ops6.defHlim() : this.inet.defttl);
     this.all.add(inp);
     return inp;
   }
@@ -181,7 +239,9 @@ export class InPcbTable {
       }
       b.push(inp);
     } else if (state === INP_CONNECTED) {
-      const key = connHashKey(inp.faddr, inp.fport, inp.laddr, inp.lport);
+      const key = inp.af === AF_INET6
+        ? connHashKey6(inp.faddr6, 0, inp.fport, inp.laddr6, 0, inp.lport)
+        : connHashKey(inp.faddr, inp.fport, inp.laddr, inp.lport);
       let b = this.connHash.get(key);
       if (b === undefined) {
         b = [];
@@ -348,7 +408,166 @@ export class InPcbTable {
     inp.faddr = INADDR_ANY;
     inp.fport = 0;
     if (!(inp.flags & INP_BOUNDADDR)) inp.laddr = INADDR_ANY;
+    if (inp.af === AF_INET6) {
+      inp.faddr6.fill(0);
+      if (!(inp.flags & INP_BOUNDADDR)) inp.laddr6.fill(0);
+    }
     this.setState(inp, inp.lport !== 0 ? INP_BOUND : INP_ATTACHED);
+  }
+
+  /**
+   * Put a PCB straight into the connection hash with this four-tuple, beside
+   * a listener on the same port (in_pcbinshash after syncache_socket set
+   * the addresses; or a connect that chose its own port).
+   */
+  insertConnected(inp: InPcb, laddr: number, lport: number, faddr: number, fport: number): void {
+    inp.laddr = laddr;
+    inp.lport = lport;
+    inp.faddr = faddr;
+    inp.fport = fport;
+    if (!inp.inPortHash) this.addToPortHash(inp);
+    this.setState(inp, INP_CONNECTED);
+  }
+
+  /** insertConnected for an AF_INET6 PCB; the addresses are copied from where they lie. */
+  insertConnected6(inp: InPcb, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number): void {
+    in6Copy(inp.laddr6, 0, laddr, lOff);
+    in6Copy(inp.faddr6, 0, faddr, fOff);
+    inp.lport = lport;
+    inp.fport = fport;
+    if (!inp.inPortHash) this.addToPortHash(inp);
+    this.setState(inp, INP_CONNECTED);
+  }
+
+  /* ---------------------------------------------------------------------- */
+  /* IPv6 (NetBSD in6_pcb.c), for a table of family AF_INET6. */
+
+  /** May `addr` be a local IPv6 address: unspecified, multicast, or ours. */
+  isBindable6(addr: Uint8Array): boolean {
+    if (in6IsUnspecified(addr, 0) || in6IsMulticast(addr, 0)) return true;
+    return this.ops6 !== null && this.ops6.isLocal(addr);
+  }
+
+  /**
+   * in6_pcbbind: as bind, for IPv6. A v4-mapped address is EINVAL: every
+   * IPv6 socket here is IPV6_V6ONLY (NetBSD's default, and its answer).
+   */
+  bind6(inp: InPcb, laddr: Uint8Array, lport: number): void {
+    if (inp.lport !== 0 || !in6IsUnspecified(inp.laddr6, 0)) throw new Errno(EINVAL);
+    if (in6IsV4Mapped(laddr, 0)) throw new Errno(EINVAL);
+    if (!this.isBindable6(laddr)) throw new Errno(EADDRNOTAVAIL);
+    if (lport === 0) lport = this.pickPort6(laddr);
+    else this.checkPortFree6(inp.so, laddr, lport);
+    in6Copy(inp.laddr6, 0, laddr, 0);
+    inp.lport = lport;
+    if (!in6IsUnspecified(laddr, 0)) inp.flags |= INP_BOUNDADDR;
+    this.addToPortHash(inp);
+    this.setState(inp, INP_BOUND);
+  }
+
+  /** The reuse rules of checkPortFree, for IPv6 addresses. */
+  private checkPortFree6(so: Socket, laddr: Uint8Array, lport: number): void {
+    let reuseport = so.options & SO_REUSEPORT;
+    if (in6IsMulticast(laddr, 0) && so.options & SO_REUSEADDR) reuseport = SO_REUSEADDR | SO_REUSEPORT;
+    const wild = (so.options & (SO_REUSEADDR | SO_REUSEPORT)) === 0;
+    const t = this.lookupPort6(laddr, lport, wild);
+    if (t !== null && (reuseport & t.so.options) === 0) throw new Errno(EADDRINUSE);
+  }
+
+  /** in6_pcblookup_port: lookupPort's wildcard counting, for IPv6 addresses. */
+  lookupPort6(laddr: Uint8Array, lport: number, wild: boolean): InPcb | null {
+    const s = this.portHash.get(lport);
+    if (s === undefined) return null;
+    const any = in6IsUnspecified(laddr, 0);
+    let match: InPcb | null = null;
+    let matchwild = 3;
+    for (const inp of s) {
+      let wildcard = 0;
+      if (!in6IsUnspecified(inp.faddr6, 0)) wildcard++;
+      if (in6IsUnspecified(inp.laddr6, 0)) {
+        if (!any) wildcard++;
+      } else if (any) {
+        wildcard++;
+      } else if (!in6Equal(inp.laddr6, 0, laddr, 0)) {
+        continue;
+      }
+      if (wildcard !== 0 && !wild) continue;
+      if (wildcard < matchwild) {
+        match = inp;
+        matchwild = wildcard;
+        if (wildcard === 0) break;
+      }
+    }
+    return match;
+  }
+
+  /** pickPort (RFC 6056 §3.3.1) for an IPv6 local address. */
+  pickPort6(laddr: Uint8Array): number {
+    const min = this.inet.anonPortMin;
+    const max = this.inet.anonPortMax;
+    const n = max - min + 1;
+    let next = min + (this.inet.kernel.host.random32() % n);
+    for (let count = n; count > 0; count--) {
+      if (this.lookupPort6(laddr, next, true) === null) return next;
+      next = next === max ? min : next + 1;
+    }
+    throw new Errno(EAGAIN);
+  }
+
+  /**
+   * in6_pcbconnect: as connect, for IPv6. A destination of :: means this
+   * host (NetBSD substitutes ::1); the source comes from in6_selectsrc
+   * unless bound. Throws EADDRNOTAVAIL for port 0, ENETUNREACH without a
+   * route, EADDRINUSE when the four-tuple is taken.
+   */
+  connect6(inp: InPcb, faddr: Uint8Array, fport: number): void {
+    if (fport === 0) throw new Errno(EADDRNOTAVAIL);
+    if (in6IsV4Mapped(faddr, 0)) throw new Errno(EINVAL);
+    const dst = this.resolveAny6(faddr);
+    const src = scratchSrc6;
+    if (in6IsUnspecified(inp.laddr6, 0)) {
+      if (this.ops6 === null || !this.ops6.selectSrc(dst, src)) throw new Errno(ENETUNREACH);
+    } else {
+      in6Copy(src, 0, inp.laddr6, 0);
+    }
+    if (inp.lport !== 0 && this.lookupConnect6(dst, 0, fport, src, 0, inp.lport) !== null) throw new Errno(EADDRINUSE);
+    if (inp.lport === 0) {
+      inp.lport = this.pickPort6(IN6ADDR_ANY);
+      this.addToPortHash(inp);
+    }
+    in6Copy(inp.laddr6, 0, src, 0);
+    in6Copy(inp.faddr6, 0, dst, 0);
+    inp.fport = fport;
+    this.setState(inp, INP_CONNECTED);
+  }
+
+  /** :: as a destination is the loopback address (a shared constant: copy it, never write it). */
+  resolveAny6(faddr: Uint8Array): Uint8Array {
+    return in6IsUnspecified(faddr, 0) ? IN6ADDR_LOOPBACK : faddr;
+  }
+
+  /** in6_pcblookup_connect: the connected PCB with exactly this four-tuple (addresses where they lie). */
+  lookupConnect6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): InPcb | null {
+    const b = this.connHash.get(connHashKey6(f, fOff, fport, l, lOff, lport));
+    if (b === undefined) return null;
+    for (let i = 0; i < b.length; i++) {
+      const inp = b[i]!;
+      if (inp.fport === fport && inp.lport === lport && in6Equal(inp.faddr6, 0, f, fOff) && in6Equal(inp.laddr6, 0, l, lOff)) return inp;
+    }
+    return null;
+  }
+
+  /** in6_pcblookup_bind: bound to `l` on `lport`, else bound to :: on it. */
+  lookupBind6(l: Uint8Array, lOff: number, lport: number): InPcb | null {
+    const b = this.bindHash.get(lport);
+    if (b === undefined) return null;
+    let wildcard: InPcb | null = null;
+    for (let i = 0; i < b.length; i++) {
+      const inp = b[i]!;
+      if (in6Equal(inp.laddr6, 0, l, lOff)) return inp;
+      if (wildcard === null && in6IsUnspecified(inp.laddr6, 0)) wildcard = inp;
+    }
+    return wildcard;
   }
 
   /** in_pcblookup_connect: the connected PCB with exactly this four-tuple. */
@@ -409,6 +628,9 @@ export class InPcbTable {
   }
 }
 
+/** Where connect6 builds the source address before committing it (never kept). */
+const scratchSrc6 = new Uint8Array(16);
+
 /** A socket's PCB, or EINVAL once it is gone (closed). */
 export function sotoinpcb(so: Socket): InPcb {
   const inp = so.pcb;
@@ -453,6 +675,52 @@ export function inPcbGetopt(inp: InPcb, name: number, hdrincl: boolean): Sockopt
     case IP_HDRINCL:
       if (!hdrincl) break;
       return inp.flags & INP_HDRINCL ? 1 : 0;
+  }
+  throw new Errno(ENOPROTOOPT);
+}
+
+/* IPPROTO_IPV6 socket options (netinet6/in6.h, NetBSD's numbers). */
+export const IPPROTO_IPV6 = 41;
+/** Hop limit of unicast packets; -1 restores net.inet6.ip6.hlim. */
+export const IPV6_UNICAST_HOPS = 4;
+/** Only IPv6: always 1 here (no v4-mapped sockets), as NetBSD's default net.inet6.ip6.v6only. */
+export const IPV6_V6ONLY = 27;
+/** Traffic class of what the socket sends (RFC 3542 §6.5); -1 restores 0. */
+export const IPV6_TCLASS = 61;
+
+/**
+ * ip6_ctloutput (set) for every AF_INET6 PCB. Clearing IPV6_V6ONLY would
+ * ask for v4-mapped service this stack does not give: EINVAL rather than a
+ * socket that silently stays v6-only.
+ */
+export function in6PcbSetopt(inp: InPcb, name: number, value: SockoptValue): void {
+  switch (name) {
+    case IPV6_UNICAST_HOPS: {
+      const v = optInt(value, -1, 255);
+      inp.ttl = v === -1 ? (inp.table.ops6?.defHlim() ?? 64) : v;
+      return;
+    }
+    case IPV6_TCLASS: {
+      const v = optInt(value, -1, 255);
+      inp.tos = v === -1 ? 0 : v;
+      return;
+    }
+    case IPV6_V6ONLY:
+      if (optInt(value, -0x80000000, 0x7fffffff) === 0) throw new Errno(EINVAL);
+      return;
+  }
+  throw new Errno(ENOPROTOOPT);
+}
+
+/** ip6_ctloutput (get). */
+export function in6PcbGetopt(inp: InPcb, name: number): SockoptValue {
+  switch (name) {
+    case IPV6_UNICAST_HOPS:
+      return inp.ttl;
+    case IPV6_TCLASS:
+      return inp.tos;
+    case IPV6_V6ONLY:
+      return 1;
   }
   throw new Errno(ENOPROTOOPT);
 }

@@ -15,8 +15,9 @@
  * sockets have no ports; their callers often leave it out).
  */
 import { Errno, EAFNOSUPPORT, EINVAL } from '../../kern/errno.js';
-import { AF_INET, AF_UNSPEC, type Sockaddr } from '../../kern/sys.js';
+import { AF_INET, AF_INET6, AF_UNSPEC, type Sockaddr } from '../../kern/sys.js';
 import { formatInAddr, parseInAddr } from '../wire/inaddr.js';
+import { formatIn6Addr, parseIn6Addr } from '../wire/in6addr.js';
 
 /** A parsed IPv4 socket address: address as u32, port in host order. */
 export interface InAddrPort {
@@ -62,4 +63,61 @@ export function inToSockaddr(addr: number, port: number): Sockaddr {
     lastAddr = addr;
   }
   return { family: AF_INET, addr: lastText, port };
+}
+
+/* ------------------------------------------------------------------------ */
+/*
+ * IPv6 socket addresses (struct sockaddr_in6, netinet6/in6.h): callers hand
+ * us `{ family: AF_INET6, addr: '2001:db8::1', port: 80 }` (optionally
+ * `flowinfo` and `scope_id`, as the C struct has them); PCBs keep the
+ * address as 16 bytes. TCP and UDP over IPv6 live in net/inet like their
+ * IPv4 halves (NetBSD's netinet/tcp_usrreq.c serves both), so the parsing
+ * lives here too.
+ *
+ *   not an object, or a port that is not an integer 0..65535   EINVAL
+ *   family other than AF_INET6                                   EAFNOSUPPORT
+ *   address that inet_pton(AF_INET6) refuses                     EINVAL
+ *   a zone ("fe80::1%shmif0"): the address without it, scope_id from the
+ *   zone when it is a number (interface names are not resolved here)
+ */
+
+/** A parsed IPv6 socket address: the address into `addr` (16 bytes, reused), port in host order. */
+export interface In6AddrPort {
+  readonly addr: Uint8Array;
+  port: number;
+  scopeId: number;
+}
+
+/** A fresh holder for sockaddrToIn6 (callers keep one and reuse it). */
+export function newIn6AddrPort(): In6AddrPort {
+  return { addr: new Uint8Array(16), port: 0, scopeId: 0 };
+}
+
+/** Parse and validate an AF_INET6 sockaddr into `out`. Throws `Errno`. */
+export function sockaddrToIn6(sa: unknown, out: In6AddrPort): In6AddrPort {
+  if (typeof sa !== 'object' || sa === null) throw new Errno(EINVAL);
+  const s = sa as { family?: unknown; addr?: unknown; port?: unknown; scope_id?: unknown };
+  if (s.family !== AF_INET6) throw new Errno(EAFNOSUPPORT);
+  if (typeof s.addr !== 'string') throw new Errno(EINVAL);
+  let text = s.addr;
+  let scope = typeof s.scope_id === 'number' && Number.isInteger(s.scope_id) && s.scope_id >= 0 ? s.scope_id : 0;
+  const pct = text.indexOf('%');
+  if (pct >= 0) {
+    const zone = text.slice(pct + 1);
+    text = text.slice(0, pct);
+    if (/^[0-9]{1,5}$/.test(zone)) scope = Number(zone);
+  }
+  const addr = parseIn6Addr(text);
+  if (addr === null) throw new Errno(EINVAL);
+  const port = s.port === undefined ? 0 : s.port;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 0xffff) throw new Errno(EINVAL);
+  out.addr.set(addr);
+  out.port = port;
+  out.scopeId = scope;
+  return out;
+}
+
+/** The API form of an IPv6 (addr, port), the address read at `off`: a fresh object, the address in RFC 5952 text. */
+export function in6ToSockaddr(addr: Uint8Array, port: number, off = 0): Sockaddr {
+  return { family: AF_INET6, addr: formatIn6Addr(addr, off), port };
 }

@@ -37,10 +37,9 @@ test('every IPv4 script of the FreeBSD TCP suite passes', async (t) => {
   t.is(suite.failed, 0, summaryLine(suite));
 });
 
-// The kernel has no IPv6 yet (net_netinet6 is a later component): these fail
-// at start naming the missing component. A known failure, so that the day
-// they pass AVA says so and this marker goes.
-test.failing('every IPv6 script of the FreeBSD TCP suite passes (needs net_netinet6)', async (t) => {
+// Run on a kernel with net_netinet6: the runner resolves the gateway by
+// Neighbor Discovery and speaks ICMPv6 for the script's ICMP lines.
+test('every IPv6 script of the FreeBSD TCP suite passes', async (t) => {
   const suite = await runScripts(ipv6);
   for (const r of suite.results) if (!r.passed) t.log(`${r.failure}\n`);
   t.is(suite.failed, 0, summaryLine(suite));

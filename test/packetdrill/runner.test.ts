@@ -180,7 +180,7 @@ test('what the runner cannot interpret is a failure, not a skip', async (t) => {
     ['+0.00 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0.00 epoll_create(1) = 4\n', /system call epoll_create\(\) is not supported/],
     ['+0.00 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0.00 setsockopt(3, SOL_SOCKET, SO_WEIRD, [1], 4) = 0\n', /does not know the symbol SO_WEIRD/],
     ['--wire_client\n+0 close(3) = -1 EBADF\n', /option --wire_client is not supported/],
-    ['--ip_version=ipv6\n+0 close(3) = -1 EBADF\n', /this kernel has no IPv6/],
+    ['--ip_version=ipv4-mapped-ipv6\n+0 close(3) = -1 EBADF\n', /there is no v4-mapped service/],
     ['+0.00 > S 0:0(0)\n', /no socket is expected to send this packet/],
     [' 1.00 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n', /the first event should be at time 0/],
     ['+0.00 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0.00 > icmp echo_reply\n', /outbound ICMP lines are not supported/],
@@ -246,4 +246,42 @@ test('TCP: 70 s and more of SYN retransmissions run on the virtual clock', async
   const r = await runScriptFile('test/fixtures/freebsd-tcp-testsuite/snd-syn/snd-syn-rtx-max-number-ipv4.pkt');
   t.is(r.failure, null);
   t.true(r.virtualUs > 70_000_000, `${r.virtualUs} µs of virtual time`);
+});
+
+test('IPv6: a passive open, data and close, the gateway found by Neighbor Discovery, nothing stray', async (t) => {
+  // packetdrill's IPv6 addresses: local fd3d:fa7b:d17d::/48, remote 2001:db8::1 behind fd3d:fa7b:d17d:8888::.
+  const r = await run(`--ip_version=ipv6
+--strict_packets
+ 0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.00 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0.00 bind(3, ..., ...) = 0
++0.00 listen(3, 1) = 0
++0.10 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>
++0.00 > S. 0:0(0) ack 1 <mss 1440,nop,wscale 3>
++0.10 < . 1:1(0) ack 1 win 257
++0.00 accept(3, ..., ...) = 4
++0.00 write(4, ..., 100) = 100
++0.00 > P. 1:101(100) ack 1
++0.05 < . 1:1(0) ack 101 win 257
++0.00 close(4) = 0
++0.00 > F. 101:101(0) ack 1
++0.05 < F. 1:1(0) ack 102 win 257
++0.00 > . 102:102(0) ack 2
+`);
+  t.is(r.failure, null);
+  t.true(r.passed);
+});
+
+test('IPv6: an ICMPv6-only name is refused in an IPv4 script, and an IPv6 quote reads back', async (t) => {
+  const v4 = await run(`${UDP_SETUP}+0.00 write(3, ..., 20) = 20\n+0.00 > udp (20)\n+0.01 < icmp packet_too_big mtu 1300 [udp (20)]\n`);
+  t.regex(v4.failure ?? '', /packet_too_big is ICMPv6 only; this is an IPv4 script/);
+  const v6 = await run(`--ip_version=ipv6
+ 0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.00 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0.00 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0.00 > S 0:0(0) <...>
++0.01 < icmp unreachable port_unreachable [0:0(0)]
++0.00 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0
+`);
+  t.is(v6.failure, null);
 });

@@ -21,12 +21,20 @@
  * The segment's fields live in tcp.seg for the duration of one call; the
  * mbuf is trimmed to the data and, if the data is kept, appended to the
  * socket's receive buffer as is (no copy).
+ *
+ * IPv6 (NetBSD tcp6_input): ip6Input → inet6.protox[6] → tcpInput6, which
+ * checks the segment under the IPv6 pseudo header, copies the addresses
+ * into seg.src6/dst6 (seg.af = AF_INET6), looks up the AF_INET6 table
+ * (tcp.tcbtable6) and joins the same path at tcpInputListen/tcpDoSegment.
  */
 import { ECONNREFUSED, ECONNRESET } from '../../../kern/errno.js';
 import { M_BCAST, M_LOOP, M_MCAST, type Mbuf } from '../../../kern/mbuf.js';
+import { AF_INET, AF_INET6 } from '../../../kern/sys.js';
 import { SO_KEEPALIVE, SS_CANTRCVMORE } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
-import { ipDst, ipSrc } from '../../wire/ipv4.js';
+import { in6Copy, in6Equal, in6IsMulticast } from '../../wire/in6addr.js';
+import { IPPROTO_TCP, ipDst, ipSrc } from '../../wire/ipv4.js';
+import { IP6_OFF_DST, IP6_OFF_SRC, ip6Cksum } from '../../wire/ipv6.js';
 import {
   TCP_HDR_MIN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, TcpCheck, tcpAck, tcpCheck, tcpDport, tcpFlags, tcpHlen,
   tcpParseOptions, tcpSeq, tcpSport, tcpWin,
@@ -102,6 +110,7 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
   }
   const seg = tcp.seg;
   const thlen = tcpHlen(buf, toff);
+  seg.af = AF_INET;
   seg.src = src;
   seg.dst = dst;
   seg.sport = tcpSport(buf, toff);
@@ -141,6 +150,100 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
   if (inp === null) {
     st.pcbhashmiss++;
     inp = table.lookupBind(dst, seg.dport);
+    if (inp !== null) {
+      const p = inp.so.pcb;
+      tp = p instanceof TcpCb ? p : null;
+    }
+  }
+  if (tp === null || tp.state === TCPS_CLOSED || (inp !== null && inp.state !== INP_CONNECTED && tp.state !== TCPS_LISTEN)) {
+    st.noport++;
+    tcpDropWithReset(tcp, m, null);
+    return;
+  }
+  if (tp.state === TCPS_LISTEN) {
+    tcpInputListen(tcp, tp, m, seg);
+    return;
+  }
+  tcpDoSegment(tp, m, seg);
+}
+
+/**
+ * inet6.protox[IPPROTO_TCP] (tcp6_input): `m` starts at the IPv6 header,
+ * the TCP header is `toffRel` bytes into it (after any extension headers
+ * ip6Input walked). Owns `m`.
+ */
+export function tcpInput6(tcp: Tcp, m: Mbuf, toffRel: number): void {
+  const k = tcp.kernel;
+  const table = tcp.tcbtable6;
+  if (table === null) {
+    k.mbufs.free(m);
+    return;
+  }
+  const st = tcp.stat;
+  st.rcvtotal++;
+  const buf = m.buf;
+  const ipoff = m.off;
+  const toff = ipoff + toffRel;
+  const len = m.len - toffRel;
+  // The checksum is mandatory over IPv6 (RFC 8200 §8.1); loopback traffic
+  // was summed by output a moment ago, as in tcpInput.
+  let c: TcpCheck;
+  if (m.flags & M_LOOP) c = tcpCheckLengths(buf, toff, len);
+  else if (len < TCP_HDR_MIN || len > buf.length - toff) c = TcpCheck.TooShort;
+  else if (ip6Cksum(buf, toff, len, IPPROTO_TCP, buf, ipoff + IP6_OFF_SRC, buf, ipoff + IP6_OFF_DST) !== 0) c = TcpCheck.BadSum;
+  else c = tcpCheckLengths(buf, toff, len);
+  if (c !== TcpCheck.Ok) {
+    if (c === TcpCheck.TooShort) st.rcvshort++;
+    else if (c === TcpCheck.BadSum) st.rcvbadsum++;
+    else st.rcvbadoff++;
+    k.mbufs.free(m);
+    return;
+  }
+  // TCP is unicast only (RFC 1122 §4.2.3.10; ip6Input already refused a multicast source).
+  if (m.flags & (M_BCAST | M_MCAST) || in6IsMulticast(buf, ipoff + IP6_OFF_DST)) {
+    k.mbufs.free(m);
+    return;
+  }
+  const seg = tcp.seg;
+  const thlen = tcpHlen(buf, toff);
+  seg.af = AF_INET6;
+  seg.src = 0;
+  seg.dst = 0;
+  in6Copy(seg.src6, 0, buf, ipoff + IP6_OFF_SRC);
+  in6Copy(seg.dst6, 0, buf, ipoff + IP6_OFF_DST);
+  seg.sport = tcpSport(buf, toff);
+  seg.dport = tcpDport(buf, toff);
+  seg.seq = tcpSeq(buf, toff);
+  seg.ack = tcpAck(buf, toff);
+  seg.win = tcpWin(buf, toff);
+  seg.flags = tcpFlags(buf, toff);
+  seg.tlen = len - thlen;
+  seg.dataOff = toff + thlen;
+  if (thlen > TCP_HDR_MIN) {
+    seg.optsOk = tcpParseOptions(buf, toff + TCP_HDR_MIN, thlen - TCP_HDR_MIN, (seg.flags & TH_SYN) !== 0, seg.opts);
+    if (!seg.optsOk) st.rcvbadopt++;
+  } else {
+    seg.opts.reset();
+    seg.optsOk = true;
+  }
+  m.off = seg.dataOff;
+  m.len = seg.tlen;
+
+  let inp = table.lookupConnect6(seg.src6, 0, seg.sport, seg.dst6, 0, seg.dport);
+  let tp: TcpCb | null = null;
+  if (inp !== null) {
+    const p = inp.so.pcb;
+    tp = p instanceof TcpCb ? p : null;
+    if (tp !== null && tp.state === TCPS_TIME_WAIT && (seg.flags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN && twReopenable(tp, seg)) {
+      tcpClose(tp);
+      st.tw_reuse++;
+      tp = null;
+      inp = null;
+    }
+  }
+  if (inp === null) {
+    st.pcbhashmiss++;
+    inp = table.lookupBind6(seg.dst6, 0, seg.dport);
     if (inp !== null) {
       const p = inp.so.pcb;
       tp = p instanceof TcpCb ? p : null;
@@ -219,7 +322,7 @@ function tcpInputListen(tcp: Tcp, ltp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     return;
   }
   // A SYN from ourselves to ourselves on the same port (the "LAND" attack).
-  if (seg.src === seg.dst && seg.sport === seg.dport) {
+  if (seg.sport === seg.dport && (seg.af === AF_INET6 ? in6Equal(seg.src6, 0, seg.dst6, 0) : seg.src === seg.dst)) {
     st.badsyn++;
     k.mbufs.free(m);
     return;

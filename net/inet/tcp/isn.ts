@@ -148,3 +148,32 @@ export function tcpNewIsn(h: SipHash24, nowMs: number, laddr: number, lport: num
 export function tcpNewTsOffset(h: SipHash24, laddr: number, lport: number, faddr: number, fport: number): number {
   return tupleHash(h, HASH_TSOFF, laddr, lport, faddr, fport, 0);
 }
+
+/* ------------------------------------------------------------------------ */
+/* The same over IPv6 four-tuples: RFC 6528 §3's F() takes the 128-bit addresses whole. */
+
+/** Two addresses, the ports, one extra word and the domain byte. */
+const scratch6 = new Uint8Array(16 + 16 + 4 + 4 + 1);
+
+/** F() over an IPv6 four-tuple (addresses read where they lie) and `extra`. */
+export function tupleHash6(
+  h: SipHash24, domain: number, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number, extra: number,
+): number {
+  for (let i = 0; i < 16; i++) scratch6[i] = laddr[lOff + i]!;
+  for (let i = 0; i < 16; i++) scratch6[16 + i] = faddr[fOff + i]!;
+  put32(scratch6, 32, ((lport & 0xffff) << 16) | (fport & 0xffff));
+  put32(scratch6, 36, extra);
+  scratch6[40] = domain;
+  return h.hash(scratch6, 41);
+}
+
+/** tcpNewIsn for an IPv6 connection. */
+export function tcpNewIsn6(h: SipHash24, nowMs: number, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number): number {
+  const m = Math.floor(nowMs * 250);
+  return (m + tupleHash6(h, HASH_ISN, laddr, lOff, lport, faddr, fOff, fport, 0)) >>> 0;
+}
+
+/** tcpNewTsOffset for an IPv6 connection. */
+export function tcpNewTsOffset6(h: SipHash24, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number): number {
+  return tupleHash6(h, HASH_TSOFF, laddr, lOff, lport, faddr, fOff, fport, 0);
+}

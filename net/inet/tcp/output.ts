@@ -9,23 +9,26 @@
  * user requests change state and call it; nothing else builds segments.
  *
  *   tcpOutput → tcpSendSegment → options (FreeBSD's layout) → header →
- *   checksum → ipOutput
+ *   checksum → ipOutput (or, for an AF_INET6 PCB, the IPv6 pseudo-header
+ *   checksum and the IPv6 layer's output through the table's In6Ops)
  *
  * A segment is one new mbuf with headroom for the IP and link headers; its
  * data is copied from the send buffer (which keeps it for retransmission).
  */
-import { ENOBUFS } from '../../../kern/errno.js';
+import { ENETUNREACH, ENOBUFS } from '../../../kern/errno.js';
+import { M_CSUM_TCPv4 } from '../../../kern/mbuf.js';
+import { AF_INET6 } from '../../../kern/sys.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
   TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
-  tcpOptSackPermitted, tcpOptTimestamp, tcpOptWscale, tcpSetChecksum, tcpWriteHeader,
+  tcpOptSackPermitted, tcpOptTimestamp, tcpOptWscale, tcpWriteHeader,
 } from '../../wire/tcp.js';
 import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
 import { seqDiff, seqGt, seqLt } from './seq.js';
-import { TCP_HEADROOM, tcpRecvSpace, tcpSbCopy } from './subr.js';
+import { TCP6_HEADROOM, TCP_HEADROOM, tcp6SetChecksum, tcpRecvSpace, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
   TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
@@ -350,7 +353,9 @@ export function tcpSendSegment(
   }
 
   const hlen = TCP_HDR_MIN + optlen;
-  const m = k.mbufs.get(hlen + len, TCP_HEADROOM);
+  const v6 = inp.af === AF_INET6;
+  // Header and options are written below and the data copied over the rest.
+  const m = k.mbufs.getRaw(hlen + len, v6 ? TCP6_HEADROOM : TCP_HEADROOM, hlen);
   if (m === null) {
     // No memory: pretend it went and let the retransmission timer retry.
     if (advance && tp.rexmtAt === 0 && tp.persistAt === 0 && (len > 0 || flags & (TH_SYN | TH_FIN))) tcpTimerRexmtArm(tp, tp.t_rxtcur);
@@ -370,7 +375,10 @@ export function tcpSendSegment(
   }
   const ack = flags & TH_ACK ? tp.rcv_nxt : 0;
   tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, 0);
-  tcpSetChecksum(b, o, hlen + len, inp.laddr, inp.faddr);
+  if (v6) tcp6SetChecksum(b, o, hlen + len, inp.laddr6, 0, inp.faddr6, 0);
+  // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
+  // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4).
+  else m.csumFlags = M_CSUM_TCPv4;
 
   // Statistics.
   st.sndtotal++;
@@ -434,7 +442,16 @@ export function tcpSendSegment(
     tp.delackAt = 0;
   }
 
-  const err = ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, 0);
+  let err: number;
+  if (!v6) err = ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, 0);
+  else {
+    const ops = inp.table.ops6;
+    if (ops !== null) err = ops.output(m, inp.laddr6, 0, inp.faddr6, 0, IPPROTO_TCP, inp.ttl, inp.tos);
+    else {
+      k.mbufs.free(m);
+      err = ENETUNREACH;
+    }
+  }
   if (err !== 0) {
     // BSD counts the segment as sent and lets the retransmission timer
     // recover; an unreachable route is remembered as the soft error the

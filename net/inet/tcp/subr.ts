@@ -7,17 +7,31 @@
  *
  *   attach → tcpNewTcpcb;  close/timeout/RST → tcpDrop → tcpClose
  *   icmpInput → inet.ctlinput[6] = tcpCtlinput → tcpDrop / tcpMtuDisc
+ *   icmp6Input → tcpCtlinput6 (the same decisions, ICMPv6's types)
+ *
+ * IPv6 (NetBSD's tcp6_* beside each): a connection whose PCB is AF_INET6
+ * sends through the table's In6Ops with its laddr6/faddr6; the segments
+ * sent without a connection (tcpRespond6) take their addresses from the
+ * segment being answered.
  */
 import { EHOSTDOWN, EHOSTUNREACH, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ETIMEDOUT } from '../../../kern/errno.js';
 import { MAX_LINKHDR, M_BCAST, M_MCAST } from '../../../kern/mbuf.js';
+import { AF_INET6 } from '../../../kern/sys.js';
 import { SS_CANTRCVMORE, SS_ISCONNECTING, type Socket } from '../../socket.js';
 import { INADDR_BROADCAST, formatInAddr, inAddrIsMulticast } from '../../wire/inaddr.js';
+import { formatIn6Addr, in6IsMulticast, in6IsUnspecified } from '../../wire/in6addr.js';
 import { IPPROTO_TCP, IP_HDR_MIN } from '../../wire/ipv4.js';
+import { IP6_HDR_LEN, ip6Cksum } from '../../wire/ipv6.js';
+import {
+  ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_ADMIN, ICMP6_DST_UNREACH_NOPORT, ICMP6_PARAM_PROB, ICMP6_PARAMPROB_NEXTHEADER,
+  ICMP6_TIME_EXCEEDED, ICMP6_TIME_EXCEED_TRANSIT,
+} from '../../wire/icmp6.js';
 import {
   TCP_HDR_MIN, TH_ACK, TH_FIN, TH_RST, TH_SYN, tcpOptNop, tcpOptTimestamp, tcpSetChecksum, tcpWriteHeader,
   tcpDport, tcpSeq, tcpSport,
 } from '../../wire/tcp.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
+import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import { ipOutput, ipRouteLookup } from '../ip_output.js';
 import { ccByName, CC_DEFAULT, TCP_INFINITE_SSTHRESH } from './cc/cc.js';
@@ -27,13 +41,15 @@ import {
 import { seqGeq, seqLt } from './seq.js';
 import { TCP_TIMER_FNS, tcpCancelTimers } from './timer.js';
 import {
-  TCPIP_HDRLEN, TCP_MAXWIN, TF_NOOPT, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TcpCb,
+  TCPIP6_HDRLEN, TCPIP_HDRLEN, TCP_MAXWIN, TF_NOOPT, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TcpCb,
   type Tcp,
 } from './var.js';
 import { tcpOutput } from './output.js';
 
 /** Headroom for what goes in front of a TCP header: Ethernet and a plain IP header. */
 export const TCP_HEADROOM = MAX_LINKHDR + IP_HDR_MIN;
+/** The same in front of an IPv6 header. */
+export const TCP6_HEADROOM = MAX_LINKHDR + IP6_HDR_LEN;
 
 /** The per-kernel TCP state; TCP input only runs once tcpAttach set it. */
 export function tcpState(inet: Inet): Tcp {
@@ -42,10 +58,11 @@ export function tcpState(inet: Inet): Tcp {
 
 /**
  * tcp_newtcpcb: a control block in CLOSED for a fresh socket, with the
- * PCB in the TCP port namespace and the options the sysctls ask for.
+ * PCB in the TCP port namespace of its family (`table`: the IPv4 one unless
+ * given) and the options the sysctls ask for.
  */
-export function tcpNewTcpcb(tcp: Tcp, so: Socket): TcpCb {
-  const inp = tcp.inet.tcbtable.attach(so, IPPROTO_TCP);
+export function tcpNewTcpcb(tcp: Tcp, so: Socket, table: InPcbTable = tcp.inet.tcbtable): TcpCb {
+  const inp = table.attach(so, IPPROTO_TCP);
   const cfg = tcp.cfg;
   const algo = ccByName(cfg.congctl) ?? ccByName(CC_DEFAULT)!;
   const tp = new TcpCb(tcp, inp, so, TCP_TIMER_FNS, algo);
@@ -77,7 +94,7 @@ export function tcpClose(tp: TcpCb): void {
   tp.sndptrIdx = 0;
   tp.sndptrOff = 0;
   tp.state = TCPS_CLOSED;
-  tcp.inet.tcbtable.detach(tp.inp);
+  tp.inp.table.detach(tp.inp);
   tcp.syncache.listenerGone(tp);
   tcp.stat.closed++;
   // A connection that dies in a listener's accept queue leaves it
@@ -136,6 +153,19 @@ export function tcpMssOpt(tcp: Tcp, faddr: number): number {
   return Math.max(Math.min(mss, 65535), tcp.cfg.minmss);
 }
 
+/** tcp_mssopt over IPv6: the route MTU less 60 (a 40-byte IPv6 header, RFC 8200 §8.3). */
+export function tcpMssOpt6(tcp: Tcp, faddr: Uint8Array): number {
+  const ops = tcp.tcbtable6?.ops6 ?? null;
+  const mtu = ops !== null ? ops.routeMtu(faddr) : 0;
+  const mss = mtu > TCPIP6_HDRLEN ? mtu - TCPIP6_HDRLEN : tcp.cfg.mssdflt;
+  return Math.max(Math.min(mss, 65535), tcp.cfg.minmss);
+}
+
+/** tcp_mssopt for a PCB's foreign address, whatever its family. */
+export function tcpMssOptInp(tcp: Tcp, inp: InPcb): number {
+  return inp.af === AF_INET6 ? tcpMssOpt6(tcp, inp.faddr6) : tcpMssOpt(tcp, inp.faddr);
+}
+
 /** The smallest window scale that lets `bufmax` bytes be advertised (RFC 7323 §2.3). */
 export function tcpRequestScale(bufmax: number): number {
   let s = 0;
@@ -157,7 +187,7 @@ export function tcpMss(tp: TcpCb, offer: number): void {
   if (tp.flags & TF_NOOPT) mss = cfg.mssdflt;
   else {
     mss = offer > 0 ? offer : cfg.mssdflt;
-    const ours = tcpMssOpt(tcp, tp.inp.faddr);
+    const ours = tcpMssOptInp(tcp, tp.inp);
     if (mss > ours) mss = ours;
   }
   if (tp.t_usermss > 0 && mss > tp.t_usermss) mss = tp.t_usermss;
@@ -227,6 +257,9 @@ export function tcpSbDrop(tp: TcpCb, n: number): void {
 /**
  * Copy `len` bytes starting `doff` bytes after snd_una's byte out of the
  * send buffer into `dst` at `dstOff` (m_copydata on the send buffer).
+ * Output builds segments in buffers it does not zero (MbufPool.getRaw):
+ * should the buffer ever hold fewer bytes than asked, the rest is zeroed
+ * rather than leaking what the buffer held before.
  */
 export function tcpSbCopy(tp: TcpCb, doff: number, len: number, dst: Uint8Array, dstOff: number): void {
   const sb = tp.so.snd;
@@ -254,6 +287,7 @@ export function tcpSbCopy(tp: TcpCb, doff: number, len: number, dst: Uint8Array,
     at = 0;
     idx++;
   }
+  if (len > 0) dst.fill(0, dstOff, dstOff + len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -262,19 +296,61 @@ export function tcpSbCopy(tp: TcpCb, doff: number, len: number, dst: Uint8Array,
 /**
  * tcp_respond: a bare segment (no data) to `dst`/`dport` from
  * `src`/`sport`. With a control block the window and timestamps are its
- * own; without one the window is 0 (an RST for a segment nobody owns).
+ * own; without one the window is 0 (an RST for a segment nobody owns). A
+ * control block of an IPv6 connection answers from its own addresses
+ * (tcpRespond6): the callers that pass one pass its PCB's ports.
  */
 export function tcpRespond(
   tcp: Tcp, tp: TcpCb | null, src: number, sport: number, dst: number, dport: number, seq: number, ack: number, flags: number,
 ): void {
+  if (tp !== null && tp.inp.af === AF_INET6) {
+    tcpRespond6(tcp, tp, tp.inp.laddr6, 0, sport, tp.inp.faddr6, 0, dport, seq, ack, flags);
+    return;
+  }
   const inet = tcp.inet;
-  const k = inet.kernel;
+  const m = respondSegment(tcp, tp, sport, dport, seq, ack, flags, TCP_HEADROOM);
+  if (m === null) return;
+  tcpSetChecksum(m.buf, m.off, m.len, src, dst);
+  const ttl = tp !== null ? tp.inp.ttl : inet.defttl;
+  const tos = tp !== null ? tp.inp.tos : 0;
+  ipOutput(inet, m, src, dst, IPPROTO_TCP, ttl, tos, 0);
+}
+
+/** tcp_respond over IPv6, the addresses read where they lie (a segment's header, a PCB, a SYN cache entry). */
+export function tcpRespond6(
+  tcp: Tcp, tp: TcpCb | null, src: Uint8Array, srcOff: number, sport: number, dst: Uint8Array, dstOff: number, dport: number,
+  seq: number, ack: number, flags: number,
+): void {
+  const ops = tcp.tcbtable6?.ops6 ?? null;
+  if (ops === null) return;
+  const m = respondSegment(tcp, tp, sport, dport, seq, ack, flags, TCP6_HEADROOM);
+  if (m === null) return;
+  tcp6SetChecksum(m.buf, m.off, m.len, src, srcOff, dst, dstOff);
+  const hlim = tp !== null ? tp.inp.ttl : ops.defHlim();
+  const tclass = tp !== null ? tp.inp.tos : 0;
+  ops.output(m, src, srcOff, dst, dstOff, IPPROTO_TCP, hlim, tclass);
+}
+
+/** The TCP checksum of `len` bytes at `off` over the IPv6 pseudo header (RFC 8200 §8.1). */
+export function tcp6SetChecksum(buf: Uint8Array, off: number, len: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
+  buf[off + 16] = 0;
+  buf[off + 17] = 0;
+  const c = ip6Cksum(buf, off, len, IPPROTO_TCP, src, srcOff, dst, dstOff);
+  buf[off + 16] = c >>> 8;
+  buf[off + 17] = c;
+}
+
+/** The header (and timestamps) of a tcp_respond segment, counted; the checksum is the caller's. */
+function respondSegment(
+  tcp: Tcp, tp: TcpCb | null, sport: number, dport: number, seq: number, ack: number, flags: number, headroom: number,
+): Mbuf | null {
+  const k = tcp.inet.kernel;
   let optlen = 0;
   const useTs = tp !== null && (tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP | TF_NOOPT)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) && !(flags & TH_RST);
   if (useTs) optlen = 12;
   const hlen = TCP_HDR_MIN + optlen;
-  const m = k.mbufs.get(hlen, TCP_HEADROOM);
-  if (m === null) return;
+  const m = k.mbufs.get(hlen, headroom);
+  if (m === null) return null;
   const b = m.buf;
   const o = m.off;
   let win = 0;
@@ -290,16 +366,13 @@ export function tcpRespond(
     tcpOptTimestamp(b, p, (tcp.tsNow() + tp!.ts_offset) >>> 0, tp!.ts_recent);
   }
   tcpWriteHeader(b, o, sport, dport, seq >>> 0, flags & TH_ACK ? ack >>> 0 : 0, hlen, flags, win, 0);
-  tcpSetChecksum(b, o, hlen, src, dst);
   const st = tcp.stat;
   st.sndtotal++;
   if (flags & TH_RST) {
     st.sndrst++;
     st.sndctrl++;
   } else st.sndacks++;
-  const ttl = tp !== null ? tp.inp.ttl : inet.defttl;
-  const tos = tp !== null ? tp.inp.tos : 0;
-  ipOutput(inet, m, src, dst, IPPROTO_TCP, ttl, tos, 0);
+  return m;
 }
 
 /**
@@ -313,6 +386,10 @@ export function tcpDropWithReset(tcp: Tcp, m: Mbuf, tp: TcpCb | null): void {
   const seg = tcp.seg;
   const flags = seg.flags;
   const k = tcp.kernel;
+  if (seg.af === AF_INET6) {
+    tcpDropWithReset6(tcp, m, tp);
+    return;
+  }
   if (flags & TH_RST || m.flags & (M_BCAST | M_MCAST) || inAddrIsMulticast(seg.dst) || seg.dst === INADDR_BROADCAST ||
       inAddrIsMulticast(seg.src) || seg.src === INADDR_BROADCAST || seg.src === 0) {
     k.mbufs.free(m);
@@ -331,6 +408,32 @@ export function tcpDropWithReset(tcp: Tcp, m: Mbuf, tp: TcpCb | null): void {
     if (flags & TH_SYN) len++;
     if (flags & TH_FIN) len++;
     tcpRespond(tcp, null, seg.dst, seg.dport, seg.src, seg.sport, 0, (seg.seq + len) >>> 0, TH_RST | TH_ACK);
+  }
+}
+
+/** tcpDropWithReset for an IPv6 segment: never to a multicast or unspecified address (RFC 4443 §2.4 spirit, NetBSD tcp6). */
+function tcpDropWithReset6(tcp: Tcp, m: Mbuf, tp: TcpCb | null): void {
+  const seg = tcp.seg;
+  const flags = seg.flags;
+  const k = tcp.kernel;
+  const mflags = m.flags;
+  k.mbufs.free(m);
+  if (flags & TH_RST || mflags & (M_BCAST | M_MCAST) || in6IsMulticast(seg.dst6, 0) || in6IsMulticast(seg.src6, 0) ||
+      in6IsUnspecified(seg.src6, 0)) {
+    return;
+  }
+  const bh = tcp.cfg.blackhole;
+  if (tp === null && (bh === 2 || (bh === 1 && flags & TH_SYN))) {
+    tcp.stat.rstlimited++;
+    return;
+  }
+  if (flags & TH_ACK) {
+    tcpRespond6(tcp, null, seg.dst6, 0, seg.dport, seg.src6, 0, seg.sport, seg.ack, 0, TH_RST);
+  } else {
+    let len = seg.tlen;
+    if (flags & TH_SYN) len++;
+    if (flags & TH_FIN) len++;
+    tcpRespond6(tcp, null, seg.dst6, 0, seg.dport, seg.src6, 0, seg.sport, 0, (seg.seq + len) >>> 0, TH_RST | TH_ACK);
   }
 }
 
@@ -414,6 +517,15 @@ export function tcpCtlinput(
     tcp.syncache.unreach(src, sport, dst, dport, seq);
     return;
   }
+  tcpNotify(tcp, inp, errno, errno === EMSGSIZE ? 0 : hardIcmpErrno(errno, quoted, qoff), seq, mtu);
+}
+
+/**
+ * What ICMP and ICMPv6 errors do to the connection `inp` (the rest of
+ * tcp_ctlinput, shared by both families): `hard` is the errno of a hard
+ * error (0: soft), `seq` the quoted sequence number.
+ */
+function tcpNotify(tcp: Tcp, inp: InPcb, errno: number, hard: number, seq: number, mtu: number): void {
   const tp = inp.so.pcb;
   if (!(tp instanceof TcpCb) || tp.state === TCPS_LISTEN || tp.state === TCPS_TIME_WAIT) return;
   const st = tcp.stat;
@@ -434,7 +546,6 @@ export function tcpCtlinput(
     return;
   }
   st.icmp_honoured++;
-  const hard = hardIcmpErrno(errno, quoted, qoff);
   if (hard !== 0 && tcp.cfg.icmpMayRst) {
     // RFC 1122 §4.2.3.9 leaves hard errors during connection setup to us;
     // FreeBSD aborts a connect with them and ignores them later.
@@ -454,14 +565,53 @@ export function tcpCtlinput(
 }
 
 /**
+ * FreeBSD's hard errors in ICMPv6 terms (tcp6_ctlinput): port unreachable
+ * and administratively prohibited refuse the connection, as do an
+ * unrecognised next header (IPv6's "protocol unreachable", RFC 4443 §3.4);
+ * hop limit exceeded in transit is EHOSTUNREACH. 0 for a soft error.
+ */
+function hardIcmp6Errno(type: number, code: number): number {
+  if (type === ICMP6_DST_UNREACH && (code === ICMP6_DST_UNREACH_NOPORT || code === ICMP6_DST_UNREACH_ADMIN)) return ECONNREFUSED;
+  if (type === ICMP6_PARAM_PROB && code === ICMP6_PARAMPROB_NEXTHEADER) return ECONNREFUSED;
+  if (type === ICMP6_TIME_EXCEEDED && code === ICMP6_TIME_EXCEED_TRANSIT) return EHOSTUNREACH;
+  return 0;
+}
+
+/**
+ * tcp6_ctlinput: an ICMPv6 error quoting a segment we sent. `buf` holds the
+ * quoted IPv6 header at `ip6off` and its TCP header at `toff` (after any
+ * extension headers the ICMPv6 layer walked), `end` bounds the quote;
+ * `errno` is icmp6's mapping (ECONNREFUSED, EHOSTUNREACH, EMSGSIZE with
+ * `mtu` for packet too big). RFC 4443 §2.4 (c) promises at least the
+ * 8 bytes of ports and sequence number.
+ */
+export function tcpCtlinput6(
+  tcp: Tcp, errno: number, type: number, code: number, buf: Uint8Array, ip6off: number, toff: number, end: number, mtu: number,
+): void {
+  const table = tcp.tcbtable6;
+  if (table === null || errno === 0 || toff + 8 > end || end > buf.length) return;
+  const sport = tcpSport(buf, toff);
+  const dport = tcpDport(buf, toff);
+  const seq = tcpSeq(buf, toff);
+  // From us (the quoted source) to the peer (its destination).
+  const inp = table.lookupConnect6(buf, ip6off + 24, dport, buf, ip6off + 8, sport);
+  if (inp === null) {
+    tcp.syncache.unreach6(buf, ip6off + 8, sport, buf, ip6off + 24, dport, seq);
+    return;
+  }
+  tcpNotify(tcp, inp, errno, errno === EMSGSIZE ? 0 : hardIcmp6Errno(type, code), seq, mtu);
+}
+
+/**
  * tcp_mtudisc: the path MTU is `mtu` (0 from an old router: guess the next
  * plateau down, RFC 1191 §5). Shrink the segment size and resend what is in
  * flight at the new size.
  */
 export function tcpMtuDisc(tp: TcpCb, mtu: number): void {
   const tcp = tp.tcp;
-  if (mtu === 0) mtu = mtuPlateau(tp.t_maxopd + TCPIP_HDRLEN);
-  let mss = mtu - TCPIP_HDRLEN;
+  const hdrlen = tp.inp.af === AF_INET6 ? TCPIP6_HDRLEN : TCPIP_HDRLEN;
+  if (mtu === 0) mtu = mtuPlateau(tp.t_maxopd + hdrlen);
+  let mss = mtu - hdrlen;
   if (mss < tcp.cfg.minmss) mss = tcp.cfg.minmss;
   if (mss >= tp.t_maxopd) return;
   const tsLen = tp.t_maxopd - tp.t_maxseg;
@@ -486,9 +636,9 @@ function mtuPlateau(mtu: number): number {
 /* ------------------------------------------------------------------------ */
 /* netstat, sockstat, tcpdrop. */
 
-/** What `sys.ext('pcblist')` lists for TCP (bin/rump.netstat.ts PcbInfo). */
+/** What `sys.ext('pcblist')` lists for TCP (bin/rump.netstat.ts PcbInfo); IPv6 connections are `tcp6`, as netstat shows them. */
 export interface TcpPcbInfo {
-  proto: 'tcp';
+  proto: 'tcp' | 'tcp6';
   laddr: string;
   lport: number;
   faddr: string;
@@ -509,10 +659,21 @@ export function tcpPcbList(tcp: Tcp): TcpPcbInfo[] {
       recvQ: inp.so.rcv.cc, sendQ: inp.so.snd.cc, state: tcpStateName(state),
     });
   }
+  if (tcp.tcbtable6 !== null) {
+    for (const inp of tcp.tcbtable6.all) {
+      const tp = inp.so.pcb;
+      const state = tp instanceof TcpCb ? tp.state : TCPS_CLOSED;
+      out.push({
+        proto: 'tcp6', laddr: formatIn6Addr(inp.laddr6), lport: inp.lport, faddr: formatIn6Addr(inp.faddr6), fport: inp.fport,
+        recvQ: inp.so.rcv.cc, sendQ: inp.so.snd.cc, state: tcpStateName(state),
+      });
+    }
+  }
   for (const sc of tcp.syncache.entries()) {
+    const v6 = sc.af === AF_INET6;
     out.push({
-      proto: 'tcp', laddr: formatInAddr(sc.laddr), lport: sc.lport, faddr: formatInAddr(sc.faddr), fport: sc.fport,
-      recvQ: 0, sendQ: 0, state: 'SYN_RCVD',
+      proto: v6 ? 'tcp6' : 'tcp', laddr: v6 ? formatIn6Addr(sc.laddr6) : formatInAddr(sc.laddr), lport: sc.lport,
+      faddr: v6 ? formatIn6Addr(sc.faddr6) : formatInAddr(sc.faddr), fport: sc.fport, recvQ: 0, sendQ: 0, state: 'SYN_RCVD',
     });
   }
   return out;

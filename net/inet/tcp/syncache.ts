@@ -17,19 +17,30 @@
  *                            → tcpDoSegment (ESTABLISHED, accept queue)
  *                      RST → rst (RFC 5961 §3 for SYN_RECEIVED)
  *   callout per entry: SYN-ACK retransmission, then timeout
- *   tcpCtlinput → unreach (ICMP about our SYN-ACK)
+ *   tcpCtlinput → unreach (ICMP about our SYN-ACK); tcpCtlinput6 → unreach6
+ *
+ * IPv6 entries (seg.af === AF_INET6) keep their addresses in laddr6/faddr6
+ * and hash them whole (tupleKey6, tupleHash6 for ISNs and cookies); the
+ * entry's family picks the output path and the PCB table of the new socket.
  */
 import type { Callout } from '../../../kern/callout.js';
+import { AF_INET, AF_INET6 } from '../../../kern/sys.js';
 import { SO_ACCEPTCONN, Socket } from '../../socket.js';
+import { in6Copy, in6Equal, in6Hash } from '../../wire/in6addr.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import { TCP_HDR_MIN, TH_ACK, TH_SYN, tcpSetChecksum, tcpWriteHeader } from '../../wire/tcp.js';
-import { INP_CONNECTED, type InPcb, type InPcbTable } from '../in_pcb.js';
+import type { InPcb, InPcbTable } from '../in_pcb.js';
 import { ipOutput } from '../ip_output.js';
 import { TCPS_SYN_RECEIVED } from './fsm.js';
-import { HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
+import {
+  HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewIsn6, tcpNewTsOffset, tcpNewTsOffset6, tupleHash, tupleHash6,
+} from './isn.js';
 import { tcpAddOptions } from './output.js';
 import { seqGeq, seqLt } from './seq.js';
-import { TCP_HEADROOM, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale, tcpRespond } from './subr.js';
+import {
+  TCP6_HEADROOM, TCP_HEADROOM, tcp6SetChecksum, tcpMss, tcpMssOpt, tcpMssOpt6, tcpNewTcpcb, tcpRequestScale, tcpRespond,
+  tcpRespond6,
+} from './subr.js';
 import { tcpTimerKeepArm } from './timer.js';
 import {
   SYNCOOKIE_MSSTAB, TCP_MAXWIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH, TF_RCVD_SCALE, TF_RCVD_TSTMP, TF_REQ_SACK,
@@ -52,10 +63,14 @@ const noBlocks = new Uint32Array(0);
 
 /** One half-open connection (struct syncache). */
 export class SynCacheEntry {
+  /** AF_INET (laddr/faddr) or AF_INET6 (laddr6/faddr6). */
+  af = AF_INET;
   laddr = 0;
   lport = 0;
   faddr = 0;
   fport = 0;
+  readonly laddr6 = new Uint8Array(16);
+  readonly faddr6 = new Uint8Array(16);
   key = 0;
   irs = 0;
   iss = 0;
@@ -88,6 +103,19 @@ function tupleKey(faddr: number, fport: number, laddr: number, lport: number): n
   return h & 0x3fffffff;
 }
 
+/** The bucket key of an IPv6 four-tuple (addresses where they lie). */
+function tupleKey6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): number {
+  const h = in6Hash(l, lOff, in6Hash(f, fOff, (fport << 16) | lport));
+  return (h ^ (h >>> 13)) & 0x3fffffff;
+}
+
+/** The bucket key of the segment's four-tuple, from the peer's side (faddr = the segment's source). */
+function segKey(seg: TcpSegment): number {
+  return seg.af === AF_INET6
+    ? tupleKey6(seg.src6, 0, seg.sport, seg.dst6, 0, seg.dport)
+    : tupleKey(seg.src, seg.sport, seg.dst, seg.dport);
+}
+
 export class SynCache {
   private readonly buckets = new Map<number, SynCacheEntry[]>();
   private count = 0;
@@ -112,9 +140,26 @@ export class SynCache {
     if (b === undefined) return null;
     for (let i = 0; i < b.length; i++) {
       const sc = b[i]!;
-      if (sc.faddr === faddr && sc.fport === fport && sc.laddr === laddr && sc.lport === lport) return sc;
+      if (sc.faddr === faddr && sc.fport === fport && sc.laddr === laddr && sc.lport === lport && sc.af === AF_INET) return sc;
     }
     return null;
+  }
+
+  private lookup6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): SynCacheEntry | null {
+    const b = this.buckets.get(tupleKey6(f, fOff, fport, l, lOff, lport));
+    if (b === undefined) return null;
+    for (let i = 0; i < b.length; i++) {
+      const sc = b[i]!;
+      if (sc.af === AF_INET6 && sc.fport === fport && sc.lport === lport && in6Equal(sc.faddr6, 0, f, fOff) && in6Equal(sc.laddr6, 0, l, lOff)) return sc;
+    }
+    return null;
+  }
+
+  /** The entry for the segment being processed, whatever its family. */
+  private lookupSeg(seg: TcpSegment): SynCacheEntry | null {
+    return seg.af === AF_INET6
+      ? this.lookup6(seg.src6, 0, seg.sport, seg.dst6, 0, seg.dport)
+      : this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
   }
 
   /** Remove an entry, stop its timer, keep it for reuse. */
@@ -154,7 +199,7 @@ export class SynCache {
     const cfg = tcp.cfg;
     const st = tcp.stat;
     const o = seg.opts;
-    const old = this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
+    const old = this.lookupSeg(seg);
     if (old !== null) {
       st.sc_dupesyn++;
       // A SYN with another ISN is a new attempt: take its ISN.
@@ -166,7 +211,7 @@ export class SynCache {
       }
       return;
     }
-    const key = tupleKey(seg.src, seg.sport, seg.dst, seg.dport);
+    const key = segKey(seg);
     let b = this.buckets.get(key);
     const full = this.count >= cfg.syncacheLimit || (b !== undefined && b.length >= cfg.syncacheBucketLimit);
     const cookie = cfg.syncookies !== 0 && (cfg.syncookiesOnly !== 0 || full);
@@ -213,10 +258,15 @@ export class SynCache {
     const tcp = this.tcp;
     const cfg = tcp.cfg;
     const o = seg.opts;
+    sc.af = seg.af;
     sc.laddr = seg.dst;
     sc.lport = seg.dport;
     sc.faddr = seg.src;
     sc.fport = seg.sport;
+    if (seg.af === AF_INET6) {
+      in6Copy(sc.laddr6, 0, seg.dst6, 0);
+      in6Copy(sc.faddr6, 0, seg.src6, 0);
+    }
     sc.key = key;
     sc.irs = seg.seq;
     sc.rxmits = 0;
@@ -229,9 +279,11 @@ export class SynCache {
     sc.sackOk = !noopt && (ltp.flags & TF_REQ_SACK) !== 0 && o.sackPermitted;
     sc.tsOk = !noopt && (ltp.flags & TF_REQ_TSTMP) !== 0 && o.tsPresent;
     sc.tsRecent = sc.tsOk ? o.tsVal : 0;
-    sc.tsOffset = cfg.tsOffsetPerConn ? tcpNewTsOffset(tcp.isnKey, sc.laddr, sc.lport, sc.faddr, sc.fport) : 0;
+    sc.tsOffset = cfg.tsOffsetPerConn ? entryTsOffset(tcp, sc) : 0;
     sc.wnd = Math.min(ltp.so.rcv.hiwat, TCP_MAXWIN);
-    sc.iss = tcpNewIsn(tcp.isnKey, tcp.kernel.host.now(), sc.laddr, sc.lport, sc.faddr, sc.fport);
+    sc.iss = sc.af === AF_INET6
+      ? tcpNewIsn6(tcp.isnKey, tcp.kernel.host.now(), sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport)
+      : tcpNewIsn(tcp.isnKey, tcp.kernel.host.now(), sc.laddr, sc.lport, sc.faddr, sc.fport);
   }
 
   /**
@@ -250,24 +302,36 @@ export class SynCache {
       if (sc.sackOk) mask |= TOF_SACKPERM;
       if (sc.tsOk) mask |= TOF_TS;
     }
-    const mss = tcpMssOpt(tcp, sc.faddr);
+    const v6 = sc.af === AF_INET6;
+    const mss = v6 ? tcpMssOpt6(tcp, sc.faddr6) : tcpMssOpt(tcp, sc.faddr);
     const tsval = (tcp.tsNow() + sc.tsOffset) >>> 0;
     const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0);
     const hlen = TCP_HDR_MIN + optlen;
-    const m = tcp.kernel.mbufs.get(hlen, TCP_HEADROOM);
+    const m = tcp.kernel.mbufs.get(hlen, v6 ? TCP6_HEADROOM : TCP_HEADROOM);
     if (m === null) {
       tcp.stat.sc_dropped++;
       return false;
     }
     if (optlen > 0) m.buf.set(optbuf.subarray(0, optlen), m.off + TCP_HDR_MIN);
     tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, sc.iss, (sc.irs + 1) >>> 0, hlen, TH_SYN | TH_ACK, sc.wnd, 0);
-    tcpSetChecksum(m.buf, m.off, hlen, sc.laddr, sc.faddr);
     const st = tcp.stat;
     st.sndtotal++;
     st.sndctrl++;
-    const ttl = ltp !== null ? ltp.inp.ttl : inet.defttl;
     const tos = ltp !== null ? ltp.inp.tos : 0;
-    const err = ipOutput(inet, m, sc.laddr, sc.faddr, IPPROTO_TCP, ttl, tos, 0);
+    let err: number;
+    if (v6) {
+      tcp6SetChecksum(m.buf, m.off, hlen, sc.laddr6, 0, sc.faddr6, 0);
+      const ops = tcp.tcbtable6?.ops6 ?? null;
+      if (ops === null) {
+        tcp.kernel.mbufs.free(m);
+        return false;
+      }
+      err = ops.output(m, sc.laddr6, 0, sc.faddr6, 0, IPPROTO_TCP, ltp !== null ? ltp.inp.ttl : ops.defHlim(), tos);
+    } else {
+      tcpSetChecksum(m.buf, m.off, hlen, sc.laddr, sc.faddr);
+      const ttl = ltp !== null ? ltp.inp.ttl : inet.defttl;
+      err = ipOutput(inet, m, sc.laddr, sc.faddr, IPPROTO_TCP, ttl, tos, 0);
+    }
     if (err !== 0) {
       st.sc_dropped++;
       return false;
@@ -305,7 +369,7 @@ export class SynCache {
    * challenge ACK.
    */
   rst(seg: TcpSegment): void {
-    const sc = this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
+    const sc = this.lookupSeg(seg);
     if (sc === null) return;
     const exp = (sc.irs + 1) >>> 0;
     if (!(seqGeq(seg.seq, exp) && seqLt(seg.seq, (exp + Math.max(sc.wnd, 1)) >>> 0))) return;
@@ -314,13 +378,22 @@ export class SynCache {
       this.remove(sc);
     } else {
       this.tcp.stat.challenge_ack++;
-      tcpRespond(this.tcp, null, sc.laddr, sc.lport, sc.faddr, sc.fport, (sc.iss + 1) >>> 0, exp, TH_ACK);
+      if (sc.af === AF_INET6) tcpRespond6(this.tcp, null, sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport, (sc.iss + 1) >>> 0, exp, TH_ACK);
+      else tcpRespond(this.tcp, null, sc.laddr, sc.lport, sc.faddr, sc.fport, (sc.iss + 1) >>> 0, exp, TH_ACK);
     }
   }
 
   /** An ICMP error quoting our SYN-ACK: drop the entry once it keeps happening. */
   unreach(laddr: number, lport: number, faddr: number, fport: number, seq: number): void {
-    const sc = this.lookup(faddr, fport, laddr, lport);
+    this.unreachEntry(this.lookup(faddr, fport, laddr, lport), seq);
+  }
+
+  /** unreach for an ICMPv6 error (addresses where they lie in the quote). */
+  unreach6(laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number, seq: number): void {
+    this.unreachEntry(this.lookup6(faddr, fOff, fport, laddr, lOff, lport), seq);
+  }
+
+  private unreachEntry(sc: SynCacheEntry | null, seq: number): void {
     if (sc === null || seq !== sc.iss) return;
     if (!sc.unreach || sc.rxmits < 3) {
       sc.unreach = true;
@@ -339,7 +412,7 @@ export class SynCache {
   expand(ltp: TcpCb, seg: TcpSegment): TcpCb | null {
     const tcp = this.tcp;
     const st = tcp.stat;
-    let sc = this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
+    let sc = this.lookupSeg(seg);
     let fromCookie = false;
     if (sc === null) {
       if (!tcp.cfg.syncookies) return null;
@@ -383,11 +456,13 @@ export class SynCache {
     so.snd.timeo = head.snd.timeo;
     so.rcv.timeo = head.rcv.timeo;
     so.head = head;
-    const tp = tcpNewTcpcb(tcp, so);
+    const table = ltp.inp.table;
+    const tp = tcpNewTcpcb(tcp, so, table);
     const inp = tp.inp;
     inp.ttl = ltp.inp.ttl;
     inp.tos = ltp.inp.tos;
-    pcbInsertConnected(tcp.inet.tcbtable, inp, sc.laddr, sc.lport, sc.faddr, sc.fport);
+    if (sc.af === AF_INET6) table.insertConnected6(inp, sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport);
+    else pcbInsertConnected(table, inp, sc.laddr, sc.lport, sc.faddr, sc.fport);
     so.state |= 0x1000; // SS_ISBOUND
     // What the listener's user asked for carries over (FreeBSD tcp_newtcpcb on accept).
     tp.flags = (tp.flags & ~(TF_NODELAY | TF_NOPUSH | TF_NOOPT)) | (ltp.flags & (TF_NODELAY | TF_NOPUSH | TF_NOOPT));
@@ -420,7 +495,7 @@ export class SynCache {
     }
     tp.ts_offset = sc.tsOffset;
     if (sc.sackOk) tp.flags |= TF_REQ_SACK | TF_SACK_PERMIT;
-    tp.t_ourmss = tcpMssOpt(tcp, sc.faddr);
+    tp.t_ourmss = sc.af === AF_INET6 ? tcpMssOpt6(tcp, sc.faddr6) : tcpMssOpt(tcp, sc.faddr);
     tcpMss(tp, sc.peerMss);
     tcpTimerKeepArm(tp, tp.t_keepinit);
     return tp;
@@ -463,7 +538,10 @@ export class SynCache {
     const tcp = this.tcp;
     this.cookieRotate();
     const gen = tcp.cookieGen & 1;
-    const h = tupleHash(this.cookieKey(gen), HASH_COOKIE, sc.laddr, sc.lport, sc.faddr, sc.fport, sc.irs);
+    const key = this.cookieKey(gen);
+    const h = sc.af === AF_INET6
+      ? tupleHash6(key, HASH_COOKIE, sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport, sc.irs)
+      : tupleHash(key, HASH_COOKIE, sc.laddr, sc.lport, sc.faddr, sc.fport, sc.irs);
     let mssIdx = 0;
     const mss = sc.peerMss > 0 ? sc.peerMss : tcp.cfg.mssdflt;
     for (let i = SYNCOOKIE_MSSTAB.length - 1; i >= 0; i--) {
@@ -493,15 +571,23 @@ export class SynCache {
     const iss = (seg.ack - 1) >>> 0;
     const irs = (seg.seq - 1) >>> 0;
     const gen = (iss >>> 7) & 1;
-    const h = tupleHash(this.cookieKey(gen), HASH_COOKIE, seg.dst, seg.dport, seg.src, seg.sport, irs);
+    const key = this.cookieKey(gen);
+    const h = seg.af === AF_INET6
+      ? tupleHash6(key, HASH_COOKIE, seg.dst6, 0, seg.dport, seg.src6, 0, seg.sport, irs)
+      : tupleHash(key, HASH_COOKIE, seg.dst, seg.dport, seg.src, seg.sport, irs);
     if ((h & 0xffffff00) >>> 0 !== (iss & 0xffffff00) >>> 0) return null;
     const bits = (iss ^ h) & 0x7f;
     const sc = this.scratch;
     const o = seg.opts;
+    sc.af = seg.af;
     sc.laddr = seg.dst;
     sc.lport = seg.dport;
     sc.faddr = seg.src;
     sc.fport = seg.sport;
+    if (seg.af === AF_INET6) {
+      in6Copy(sc.laddr6, 0, seg.dst6, 0);
+      in6Copy(sc.faddr6, 0, seg.src6, 0);
+    }
     sc.irs = irs;
     sc.iss = iss;
     sc.peerMss = SYNCOOKIE_MSSTAB[bits & 7]!;
@@ -513,11 +599,18 @@ export class SynCache {
     // to a SYN that had them).
     sc.tsOk = o.tsPresent && (ltp.flags & TF_REQ_TSTMP) !== 0 && !(ltp.flags & TF_NOOPT);
     sc.tsRecent = sc.tsOk ? o.tsVal : 0;
-    sc.tsOffset = tcp.cfg.tsOffsetPerConn ? tcpNewTsOffset(tcp.isnKey, sc.laddr, sc.lport, sc.faddr, sc.fport) : 0;
+    sc.tsOffset = tcp.cfg.tsOffsetPerConn ? entryTsOffset(tcp, sc) : 0;
     sc.wnd = Math.min(ltp.so.rcv.hiwat, TCP_MAXWIN);
     sc.listener = ltp;
     return sc;
   }
+}
+
+/** The entry's timestamp offset (RFC 7323 §7.1), over its family's four-tuple. */
+function entryTsOffset(tcp: Tcp, sc: SynCacheEntry): number {
+  return sc.af === AF_INET6
+    ? tcpNewTsOffset6(tcp.isnKey, sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport)
+    : tcpNewTsOffset(tcp.isnKey, sc.laddr, sc.lport, sc.faddr, sc.fport);
 }
 
 function syncacheTimer(sc: SynCacheEntry): void {
@@ -527,15 +620,8 @@ function syncacheTimer(sc: SynCacheEntry): void {
 /**
  * Put `inp` in the table's connection hash with this four-tuple, beside the
  * listener on the same port (BSD in_pcbinshash after syncache_socket sets
- * the addresses). in_pcb.ts has no public call for it yet, so this reaches
- * its bookkeeping methods; see the report to the lead.
+ * the addresses): InPcbTable.insertConnected.
  */
 export function pcbInsertConnected(table: InPcbTable, inp: InPcb, laddr: number, lport: number, faddr: number, fport: number): void {
-  const t = table as unknown as { addToPortHash(inp: InPcb): void; setState(inp: InPcb, state: number): void };
-  inp.laddr = laddr;
-  inp.lport = lport;
-  inp.faddr = faddr;
-  inp.fport = fport;
-  t.addToPortHash(inp);
-  t.setState(inp, INP_CONNECTED);
+  table.insertConnected(inp, laddr, lport, faddr, fport);
 }

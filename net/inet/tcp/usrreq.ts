@@ -10,32 +10,47 @@
  *   write → Socket appends to so.snd → send → tcpOutput
  *   read → Socket takes from so.rcv → rcvd → tcpOutput (window update)
  *   shutdown(SHUT_WR) → tcpUsrClosed → FIN;  close → detach → tcpDisconnect
+ *
+ * One TcpUsrreqs per family, as NetBSD's tcp_usrreqs serves both through
+ * the socket's domain: the AF_INET6 one (net_netinet6's domain) keeps its
+ * PCBs in tcp.tcbtable6, takes sockaddr_in6 and IPPROTO_IPV6 options;
+ * everything after the addresses (states, timers, output) is shared.
  */
 import {
   Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP,
 } from '../../../kern/errno.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
-import { SOCK_STREAM, type Sockaddr, type SockoptValue } from '../../../kern/sys.js';
+import { AF_INET, AF_INET6, SOCK_STREAM, type Sockaddr, type SockoptValue } from '../../../kern/sys.js';
 import { ifioctl } from '../../interface_ioctl.js';
 import {
   PR_CONNREQUIRED, PR_LISTEN, SO_KEEPALIVE, SO_LINGER, SOL_SOCKET, SS_ISBOUND, SS_ISCONNECTING,
   SS_ISDISCONNECTING, type Protosw, type Socket,
 } from '../../socket.js';
-import { INADDR_ANY, INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
+import { INADDR_ANY, INADDR_BROADCAST, inAddrIsMulticast, parseInAddr } from '../../wire/inaddr.js';
+import {
+  IN6ADDR_ANY, in6Equal, in6IsMulticast, in6IsUnspecified, parseIn6Addr,
+} from '../../wire/in6addr.js';
 import { IPPROTO_IP, IPPROTO_TCP } from '../../wire/ipv4.js';
-import { inPcbGetopt, inPcbSetopt } from '../in_pcb.js';
+import {
+  IPPROTO_IPV6, in6PcbGetopt, in6PcbSetopt, inPcbGetopt, inPcbSetopt, type InPcbTable,
+} from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import { inSelectSrc } from '../ip_output.js';
-import { inToSockaddr, sockaddrToIn, type InAddrPort } from '../sockaddr.js';
+import {
+  in6ToSockaddr, inToSockaddr, newIn6AddrPort, sockaddrToIn, sockaddrToIn6, type In6AddrPort, type InAddrPort,
+} from '../sockaddr.js';
 import { ccByName, ccNames } from './cc/cc.js';
 import {
   TCPS_CLOSED, TCPS_CLOSE_WAIT, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1, TCPS_FIN_WAIT_2, TCPS_LAST_ACK, TCPS_LISTEN,
   TCPS_SYN_RECEIVED, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCP_STATE_NAMES,
 } from './fsm.js';
-import { HASH_PORT_INDEX, HASH_PORT_OFFSET, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
+import {
+  HASH_PORT_INDEX, HASH_PORT_OFFSET, SipHash24, tcpNewIsn, tcpNewIsn6, tcpNewTsOffset, tcpNewTsOffset6, tupleHash,
+  tupleHash6,
+} from './isn.js';
 import { tcpOutput } from './output.js';
 import { seqGt } from './seq.js';
-import { tcpClose, tcpDrop, tcpMssOpt, tcpNewTcpcb, tcpRequestScale } from './subr.js';
+import { tcpClose, tcpDrop, tcpMssOptInp, tcpNewTcpcb, tcpRequestScale } from './subr.js';
 import { SynCache, pcbInsertConnected } from './syncache.js';
 import { TCP_FINWAIT2_TIMEOUT, tcpTimer2mslArm, tcpTimerKeepArm } from './timer.js';
 import {
@@ -69,6 +84,9 @@ const TCP_MAXMSS = 65535 - 40;
 
 /** Reused by bind and connect: parsing an address allocates nothing. */
 const scratchSin: InAddrPort = { addr: 0, port: 0 };
+const scratchSin6: In6AddrPort = newIn6AddrPort();
+/** Where an IPv6 connect builds its source address. */
+const scratchSrc6 = new Uint8Array(16);
 
 /** The TcpCb of a socket, or EINVAL when it has none (never attached). */
 function sototp(so: Socket): TcpCb {
@@ -108,13 +126,25 @@ function twRecycleable(tp: TcpCb, now: number): boolean {
   return seqGt(newIss, tp.snd_nxt) && seqGt(newIrs, tp.rcv_nxt);
 }
 
-/** TCP's user requests (tcp_usrreqs), one per kernel. */
+/** TCP's user requests (tcp_usrreqs), one per kernel and family. */
 export class TcpUsrreqs implements Protosw {
   readonly type = SOCK_STREAM;
   readonly protocol = IPPROTO_TCP;
   readonly flags = PR_CONNREQUIRED | PR_LISTEN;
 
-  constructor(readonly tcp: Tcp) {}
+  constructor(
+    readonly tcp: Tcp,
+    /** AF_INET, or AF_INET6 once net_netinet6 has set tcp.tcbtable6. */
+    readonly family: number = AF_INET,
+  ) {}
+
+  /** The PCB table of this family. */
+  private table(): InPcbTable {
+    if (this.family !== AF_INET6) return this.tcp.inet.tcbtable;
+    const t = this.tcp.tcbtable6;
+    if (t === null) throw new Errno(EAFNOSUPPORT);
+    return t;
+  }
 
   sendspace(): number {
     return this.tcp.cfg.sendspace;
@@ -125,7 +155,7 @@ export class TcpUsrreqs implements Protosw {
   }
 
   attach(so: Socket): void {
-    tcpNewTcpcb(this.tcp, so);
+    tcpNewTcpcb(this.tcp, so, this.table());
   }
 
   /**
@@ -146,6 +176,13 @@ export class TcpUsrreqs implements Protosw {
 
   bind(so: Socket, addr: Sockaddr): void {
     const tp = sototp(so);
+    if (this.family === AF_INET6) {
+      const sin6 = sockaddrToIn6(addr, scratchSin6);
+      if (in6IsMulticast(sin6.addr, 0)) throw new Errno(EAFNOSUPPORT);
+      if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp)) throw new Errno(EINVAL);
+      this.table().bind6(tp.inp, sin6.addr, sin6.port);
+      return;
+    }
     const sin = sockaddrToIn(addr, scratchSin);
     if (inAddrIsMulticast(sin.addr) || sin.addr === INADDR_BROADCAST) throw new Errno(EAFNOSUPPORT);
     if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp)) throw new Errno(EINVAL);
@@ -156,7 +193,8 @@ export class TcpUsrreqs implements Protosw {
     const tp = sototp(so);
     if (!this.tcp.tcbs.has(tp) || (tp.state !== TCPS_CLOSED && tp.state !== TCPS_LISTEN)) throw new Errno(EINVAL);
     if (tp.inp.lport === 0) {
-      this.tcp.inet.tcbtable.bind(tp.inp, INADDR_ANY, 0);
+      if (this.family === AF_INET6) this.table().bind6(tp.inp, IN6ADDR_ANY, 0);
+      else this.tcp.inet.tcbtable.bind(tp.inp, INADDR_ANY, 0);
       so.state |= SS_ISBOUND;
     }
     tp.state = TCPS_LISTEN;
@@ -172,6 +210,12 @@ export class TcpUsrreqs implements Protosw {
     const tp = sototp(so);
     if (tp.state === TCPS_LISTEN) throw new Errno(EOPNOTSUPP);
     if (tp.state !== TCPS_CLOSED || !tcp.tcbs.has(tp)) throw new Errno(EINVAL);
+    if (this.family === AF_INET6) {
+      tcpUsrConnect6(tcp, tp, this.table(), sockaddrToIn6(addr, scratchSin6));
+      so.state |= SS_ISBOUND;
+      tcpConnect(tp);
+      return;
+    }
     const sin = sockaddrToIn(addr, scratchSin);
     const table = tcp.inet.tcbtable;
     const faddr = table.resolveAny(sin.addr);
@@ -243,8 +287,12 @@ export class TcpUsrreqs implements Protosw {
       }
       return;
     }
-    if (level === IPPROTO_IP) {
+    if (level === IPPROTO_IP && this.family === AF_INET) {
       inPcbSetopt(tp.inp, name, value, false);
+      return;
+    }
+    if (level === IPPROTO_IPV6 && this.family === AF_INET6) {
+      in6PcbSetopt(tp.inp, name, value);
       return;
     }
     if (level !== IPPROTO_TCP) throw new Errno(ENOPROTOOPT);
@@ -318,7 +366,8 @@ export class TcpUsrreqs implements Protosw {
 
   getopt(so: Socket, level: number, name: number): SockoptValue {
     const tp = sototp(so);
-    if (level === IPPROTO_IP) return inPcbGetopt(tp.inp, name, false);
+    if (level === IPPROTO_IP && this.family === AF_INET) return inPcbGetopt(tp.inp, name, false);
+    if (level === IPPROTO_IPV6 && this.family === AF_INET6) return in6PcbGetopt(tp.inp, name);
     if (level !== IPPROTO_TCP) throw new Errno(ENOPROTOOPT);
     switch (name) {
       case TCP_NODELAY:
@@ -348,12 +397,12 @@ export class TcpUsrreqs implements Protosw {
 
   sockaddr(so: Socket): Sockaddr {
     const inp = sototp(so).inp;
-    return inToSockaddr(inp.laddr, inp.lport);
+    return inp.af === AF_INET6 ? in6ToSockaddr(inp.laddr6, inp.lport) : inToSockaddr(inp.laddr, inp.lport);
   }
 
   peeraddr(so: Socket): Sockaddr {
     const inp = sototp(so).inp;
-    return inToSockaddr(inp.faddr, inp.fport);
+    return inp.af === AF_INET6 ? in6ToSockaddr(inp.faddr6, inp.fport) : inToSockaddr(inp.faddr, inp.fport);
   }
 
   ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
@@ -402,11 +451,16 @@ export function tcpConnect(tp: TcpCb): void {
   const inp = tp.inp;
   const now = tcp.kernel.host.now();
   if (tp.flags & TF_NOOPT) tp.flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_REQ_SACK);
-  tp.iss = tcpNewIsn(tcp.isnKey, now, inp.laddr, inp.lport, inp.faddr, inp.fport);
+  const v6 = inp.af === AF_INET6;
+  tp.iss = v6
+    ? tcpNewIsn6(tcp.isnKey, now, inp.laddr6, 0, inp.lport, inp.faddr6, 0, inp.fport)
+    : tcpNewIsn(tcp.isnKey, now, inp.laddr, inp.lport, inp.faddr, inp.fport);
   tp.snd_una = tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = tp.iss;
   tp.request_r_scale = tp.flags & TF_REQ_SCALE ? tcpRequestScale(cfg.maxsockbuf) : 0;
-  tp.ts_offset = cfg.tsOffsetPerConn ? tcpNewTsOffset(tcp.isnKey, inp.laddr, inp.lport, inp.faddr, inp.fport) : 0;
-  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOpt(tcp, inp.faddr);
+  if (!cfg.tsOffsetPerConn) tp.ts_offset = 0;
+  else if (v6) tp.ts_offset = tcpNewTsOffset6(tcp.isnKey, inp.laddr6, 0, inp.lport, inp.faddr6, 0, inp.fport);
+  else tp.ts_offset = tcpNewTsOffset(tcp.isnKey, inp.laddr, inp.lport, inp.faddr, inp.fport);
+  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOptInp(tcp, inp);
   tp.t_starttime = now;
   tp.state = TCPS_SYN_SENT;
   tcp.stat.connattempt++;
@@ -479,6 +533,89 @@ function tcpConnectEphemeral(tcp: Tcp, tp: TcpCb, faddr: number, fport: number):
     tcp.stat.tw_reuse++;
   }
   pcbInsertConnected(table, inp, laddr, chosen, faddr, fport);
+}
+
+/**
+ * tcp6_usr_connect up to tcp_connect: the destination checked (:: means this
+ * host; multicast is EAFNOSUPPORT as for IPv4), then either a bound port
+ * (connect6, recycling a TIME_WAIT holder of the four-tuple as the IPv4
+ * path does) or an ephemeral one chosen by tcpConnectEphemeral6.
+ */
+function tcpUsrConnect6(tcp: Tcp, tp: TcpCb, table: InPcbTable, sin6: In6AddrPort): void {
+  const faddr = table.resolveAny6(sin6.addr);
+  const fport = sin6.port;
+  if (in6IsMulticast(faddr, 0)) throw new Errno(EAFNOSUPPORT);
+  if (fport === 0) throw new Errno(EINVAL);
+  const inp = tp.inp;
+  if (inp.lport === 0) {
+    tcpConnectEphemeral6(tcp, tp, table, faddr, fport);
+    return;
+  }
+  try {
+    table.connect6(inp, faddr, fport);
+  } catch (e) {
+    if (!(e instanceof Errno) || e.errno !== EADDRINUSE) throw e;
+    const src = scratchSrc6;
+    if (!in6IsUnspecified(inp.laddr6, 0)) src.set(inp.laddr6);
+    else if (table.ops6 === null || !table.ops6.selectSrc(faddr, src)) throw e;
+    const old = table.lookupConnect6(faddr, 0, fport, src, 0, inp.lport);
+    const otp = old !== null ? sototcpcb(old.so) : null;
+    if (otp === null || otp.state !== TCPS_TIME_WAIT || !twRecycleable(otp, tcp.kernel.host.now())) throw e;
+    tcpClose(otp);
+    tcp.stat.tw_reuse++;
+    table.connect6(inp, faddr, fport);
+  }
+}
+
+/** tcpConnectEphemeral (RFC 6056 §3.3.4 Algorithm 4) over an IPv6 four-tuple. */
+function tcpConnectEphemeral6(tcp: Tcp, tp: TcpCb, table: InPcbTable, faddr: Uint8Array, fport: number): void {
+  const inet = tcp.inet;
+  const inp = tp.inp;
+  const laddr = scratchSrc6;
+  if (!in6IsUnspecified(inp.laddr6, 0)) laddr.set(inp.laddr6);
+  else if (table.ops6 === null || !table.ops6.selectSrc(faddr, laddr)) throw new Errno(ENETUNREACH);
+  const min = inet.anonPortMin;
+  const max = inet.anonPortMax;
+  const n = max - min + 1;
+  const offset = tupleHash6(tcp.isnKey, HASH_PORT_OFFSET, laddr, 0, 0, faddr, 0, fport, 0) % n;
+  const counters = tcp.portTable;
+  const idx = tupleHash6(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, 0, faddr, 0, fport, 0) & (counters.length - 1);
+  const now = tcp.kernel.host.now();
+  let recycle: TcpCb | null = null;
+  let chosen = 0;
+  for (let count = n; count > 0 && chosen === 0; count--) {
+    const port = min + ((offset + (counters[idx]! % n)) % n);
+    counters[idx] = (counters[idx]! + 1) >>> 0;
+    const set = table.onPort(port);
+    if (set === undefined) {
+      chosen = port;
+      break;
+    }
+    let ok = true;
+    for (const o of set) {
+      if (in6IsUnspecified(o.faddr6, 0)) {
+        if (in6IsUnspecified(o.laddr6, 0) || in6Equal(o.laddr6, 0, laddr, 0)) {
+          ok = false;
+          break;
+        }
+      } else if (o.fport === fport && in6Equal(o.faddr6, 0, faddr, 0) && (in6IsUnspecified(o.laddr6, 0) || in6Equal(o.laddr6, 0, laddr, 0))) {
+        ok = false;
+        if (recycle === null) {
+          const otp = sototcpcb(o.so);
+          if (otp !== null && otp.state === TCPS_TIME_WAIT && twRecycleable(otp, now)) recycle = otp;
+        }
+        break;
+      }
+    }
+    if (ok) chosen = port;
+  }
+  if (chosen === 0) {
+    if (recycle === null) throw new Errno(EAGAIN);
+    chosen = recycle.inp.lport;
+    tcpClose(recycle);
+    tcp.stat.tw_reuse++;
+  }
+  table.insertConnected6(inp, laddr, 0, chosen, faddr, 0, fport);
 }
 
 /**
@@ -582,18 +719,38 @@ export function tcpAttach(inet: Inet): Tcp {
   return tcp;
 }
 
-/** `ext('tcpdrop', ...)`: drop connections by four-tuple or by state name (tcpdrop(8)). */
+/** `ext('tcpdrop', ...)`: drop connections by four-tuple (IPv4 or IPv6 text) or by state name (tcpdrop(8)). */
 export function tcpDropCommand(tcp: Tcp, arg: unknown): number {
   const a = (arg ?? {}) as { laddr?: string; lport?: number; faddr?: string; fport?: number; state?: string };
   let n = 0;
+  const byTuple = typeof a.state !== 'string';
+  const v6 = byTuple && (a.laddr ?? '').includes(':');
+  let l4 = 0;
+  let f4 = 0;
+  let l6: Uint8Array | null = null;
+  let f6: Uint8Array | null = null;
+  if (byTuple) {
+    if (v6) {
+      l6 = parseIn6Addr(a.laddr ?? '');
+      f6 = parseIn6Addr(a.faddr ?? '');
+      if (l6 === null || f6 === null) throw new Errno(EINVAL);
+    } else {
+      const l = parseInAddr(a.laddr ?? '');
+      const f = parseInAddr(a.faddr ?? '');
+      if (l === null || f === null) throw new Errno(EINVAL);
+      l4 = l;
+      f4 = f;
+    }
+  }
   for (const tp of [...tcp.tcbs]) {
     const inp = tp.inp;
-    if (typeof a.state === 'string') {
+    if (!byTuple) {
       if (TCP_STATE_NAMES[tp.state] !== a.state) continue;
     } else {
-      const l = sockaddrToIn({ family: 2, addr: a.laddr ?? '', port: a.lport ?? 0 }, { addr: 0, port: 0 });
-      const f = sockaddrToIn({ family: 2, addr: a.faddr ?? '', port: a.fport ?? 0 }, { addr: 0, port: 0 });
-      if (inp.laddr !== l.addr || inp.lport !== l.port || inp.faddr !== f.addr || inp.fport !== f.port) continue;
+      if (inp.lport !== (a.lport ?? 0) || inp.fport !== (a.fport ?? 0)) continue;
+      if (v6) {
+        if (inp.af !== AF_INET6 || !in6Equal(inp.laddr6, 0, l6!, 0) || !in6Equal(inp.faddr6, 0, f6!, 0)) continue;
+      } else if (inp.af !== AF_INET || inp.laddr !== l4 || inp.faddr !== f4) continue;
     }
     if (tp.state === TCPS_LISTEN) continue;
     if (tp.state === TCPS_TIME_WAIT) tcpClose(tp);

@@ -15,9 +15,10 @@
 import type { Callout } from '../../../kern/callout.js';
 import type { Kernel } from '../../../kern/kernel.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
+import { AF_INET } from '../../../kern/sys.js';
 import type { Socket } from '../../socket.js';
 import { TcpOptions } from '../../wire/tcp.js';
-import type { InPcb } from '../in_pcb.js';
+import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet, TcpStat } from '../inet.js';
 import { CcVars, type CcAlgo } from './cc/cc.js';
 import { RttEstimator } from './rtt.js';
@@ -64,6 +65,8 @@ export const TCP_MAXWIN = 65535;
 export const TCP_MAX_WINSHIFT = 14;
 /** IPv4 + TCP headers without options. */
 export const TCPIP_HDRLEN = 40;
+/** IPv6 + TCP headers without options: an IPv6 MSS is the MTU less 60 (RFC 8200 §8.3, RFC 6691). */
+export const TCPIP6_HDRLEN = 60;
 /** Segments a retransmission timeout may back off through (BSD TCP_MAXRXTSHIFT). */
 export const TCP_MAXRXTSHIFT = 12;
 /** FreeBSD's tcp_sc_msstab: the MSS values a SYN cookie can encode. */
@@ -162,8 +165,13 @@ export class ReassSeg {
  * re-entered because every link defers delivery).
  */
 export class TcpSegment {
+  /** AF_INET (addresses in src/dst) or AF_INET6 (in src6/dst6). */
+  af = AF_INET;
   src = 0;
   dst = 0;
+  /** The IPv6 addresses, copied out of the header (AF_INET6 segments). */
+  readonly src6 = new Uint8Array(16);
+  readonly dst6 = new Uint8Array(16);
   sport = 0;
   dport = 0;
   seq = 0;
@@ -198,6 +206,11 @@ export class Tcp {
   readonly portTable = new Uint32Array(256);
   /** Every TcpCb not yet closed, for pcblist and the leak checks. */
   readonly tcbs = new Set<TcpCb>();
+  /**
+   * TCP's IPv6 PCBs (its AF_INET6 port namespace, with the IPv6 layer's
+   * In6Ops), set when net_netinet6 attaches; null without IPv6.
+   */
+  tcbtable6: InPcbTable | null = null;
 
   constructor(readonly inet: Inet) {
     this.stat = inet.tcpstat;

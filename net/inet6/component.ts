@@ -1,0 +1,160 @@
+/*
+ * The component net_netinet6 (NetBSD librumpnet_netinet6): IPv6, ICMPv6,
+ * Neighbor Discovery, and TCP over IPv6 through the AF_INET6 socket family.
+ * It needs net_netinet: TCP (and the PCB layer) live there, as in NetBSD,
+ * where netinet6 reuses netinet's TCP. A kernel linked without it has no
+ * AF_INET6: socket(AF_INET6, ...) fails with EAFNOSUPPORT.
+ *
+ * init, in order: the Inet6 state in the kernel's INET6 slot; ICMPv6 in
+ * protox; the link hooks (ETHERTYPE_IPV6 input, lo0 AF_INET6 input, the
+ * Neighbor Discovery resolver for Ethernet output); address ioctls
+ * (SIOCAIFADDR_IN6, SIOCDIFADDR_IN6) and the address listing; interface
+ * listeners (detach, down); TCP's AF_INET6 PCB table with the In6Ops the
+ * PCB layer and TCP call (net/inet never imports net/inet6), TCP in protox
+ * and ctlinput; UDP over IPv6 (udp6.ts) likewise; the AF_INET6 domain; sysctls with NetBSD's names; the admin
+ * calls (`rt6msg`, `rt6dump`, `ndpdump`); lo0 gets ::1/128.
+ */
+import { registerComponent, InitLevel } from '../../kern/component.js';
+import type { Kernel } from '../../kern/kernel.js';
+import type { Mbuf } from '../../kern/mbuf.js';
+import { AF_INET6 } from '../../kern/sys.js';
+import { netstack } from '../netstack.js';
+import { INET } from '../inet/inet.js';
+import { InPcbTable, type In6Ops } from '../inet/in_pcb.js';
+import { tcpInput6 } from '../inet/tcp/input.js';
+import { tcpCtlinput6 } from '../inet/tcp/subr.js';
+import { TcpUsrreqs } from '../inet/tcp/usrreq.js';
+import { ETHERTYPE_IPV6 } from '../wire/ether.js';
+import { IN6ADDR_LOOPBACK } from '../wire/in6addr.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
+import { IPPROTO_ICMPV6 } from '../wire/ipv6.js';
+import { Inet6Domain } from './domain6.js';
+import { icmp6Input } from './icmp6.js';
+import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
+import { INET6, Inet6 } from './inet6.js';
+import { ip6Input } from './ip6_input.js';
+import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
+import { nd6Dump, nd6Purge, nd6Resolve } from './nd6.js';
+import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
+import { Udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input } from './udp6.js';
+
+/** protox[IPPROTO_TCP]: TCP's IPv6 input, on the kernel's TCP. */
+function tcp6Input(inet6: Inet6, m: Mbuf, off: number): void {
+  const tcp = inet6.inet.tcp;
+  if (tcp === null) {
+    inet6.kernel.mbufs.free(m);
+    return;
+  }
+  tcpInput6(tcp, m, off);
+}
+
+/** ctlinput[IPPROTO_TCP]. */
+function tcp6Ctlinput(
+  inet6: Inet6, errno: number, type: number, code: number, buf: Uint8Array, ip6off: number, uloff: number, end: number, mtu: number,
+): void {
+  const tcp = inet6.inet.tcp;
+  if (tcp !== null) tcpCtlinput6(tcp, errno, type, code, buf, ip6off, uloff, end, mtu);
+}
+
+function statsObject(o: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[k] = v;
+  return out;
+}
+
+/** icmp6stat with the histograms flattened to `inhist.N` / `outhist.N` (types seen only). */
+function icmp6Stats(inet6: Inet6): Record<string, number> {
+  const st = inet6.icmp6stat;
+  const out = statsObject(st);
+  st.inhist.forEach((n, type) => {
+    if (n) out[`inhist.${type}`] = n;
+  });
+  st.outhist.forEach((n, type) => {
+    if (n) out[`outhist.${type}`] = n;
+  });
+  return out;
+}
+
+/** The IPv6 layer as the PCB layer and TCP see it. */
+function in6Ops(inet6: Inet6): In6Ops {
+  return {
+    defHlim: () => inet6.defhlim,
+    isLocal: (addr) => inet6.isLocal(addr, 0),
+    selectSrc: (dst, out) => in6SelectSrc(inet6, dst, 0, out),
+    routeMtu: (dst) => ip6RouteMtu(inet6, dst, 0),
+    output: (m, src, srcOff, dst, dstOff, nxt, hlim, tclass) => ip6Output(inet6, m, src, srcOff, dst, dstOff, nxt, hlim, tclass),
+  };
+}
+
+registerComponent({
+  name: 'net_netinet6',
+  requires: ['net', 'net_net', 'net_netinet'],
+  level: InitLevel.NET,
+  init(k: Kernel) {
+    const ns = netstack(k);
+    const inet = k.slot(INET);
+    const inet6 = new Inet6(k, ns, inet);
+    k.setSlot(INET6, inet6);
+
+    inet6.protox[IPPROTO_ICMPV6] = icmp6Input;
+    ns.etherInput.set(ETHERTYPE_IPV6, ip6Input);
+    ns.loopInput.set(AF_INET6, ip6Input);
+    ns.etherResolve.set(AF_INET6, nd6Resolve);
+    ns.familyIoctl.set('SIOCAIFADDR_IN6', (ifp, cmd, arg) => in6Control(inet6, ifp, cmd, arg));
+    ns.familyIoctl.set('SIOCDIFADDR_IN6', (ifp, cmd, arg) => in6Control(inet6, ifp, cmd, arg));
+    ns.inet6Addrs = (ifp) => in6AddrInfos(inet6, ifp);
+    ns.ifs.listeners.push({
+      detaching: (ifp) => in6IfDetach(inet6, ifp),
+      changed: (ifp) => {
+        if (!ifp.isUp) nd6Purge(inet6, ifp);
+      },
+    });
+
+    // TCP over IPv6: its own port namespace (v6only), the IPv6 layer behind In6Ops.
+    const tcp = inet.tcp;
+    const domain = new Inet6Domain(inet6);
+    const ops = in6Ops(inet6);
+    if (tcp !== null) {
+      const table = new InPcbTable(inet, AF_INET6, ops);
+      tcp.tcbtable6 = table;
+      inet6.tcbtable = table;
+      inet6.protox[IPPROTO_TCP] = tcp6Input;
+      inet6.ctlinput[IPPROTO_TCP] = tcp6Ctlinput;
+      domain.addProtosw(new TcpUsrreqs(tcp, AF_INET6));
+    }
+    // UDP over IPv6: its own PCBs and counters.
+    const udp6 = udp6Attach(inet6, new InPcbTable(inet, AF_INET6, ops));
+    inet6.protox[IPPROTO_UDP] = udp6Input;
+    inet6.ctlinput[IPPROTO_UDP] = udp6Ctlinput;
+    domain.addProtosw(new Udp6Usrreqs(udp6));
+    k.domains.set(AF_INET6, domain);
+
+    k.sys.extend('ndpdump', () => nd6Dump(inet6));
+    k.sys.extend('rt6msg', (msg: Rt6Msg) => rt6msg(inet6, msg));
+    k.sys.extend('rt6dump', () => rt6dump(inet6));
+
+    const sc = k.sysctl;
+    sc.int('net.inet6.ip6.forwarding', () => inet6.forwarding, (v) => {
+      inet6.forwarding = v;
+    }, 0, 0, 'Enable IPv6 forwarding (not supported: 0 only)');
+    sc.int('net.inet6.ip6.hlim', () => inet6.defhlim, (v) => {
+      inet6.defhlim = v;
+    }, 1, 255, 'Default hop limit of an IPv6 packet');
+    sc.int('net.inet6.ip6.v6only', () => 1, () => {}, 1, 1, 'IPv6 sockets are IPv6 only (no v4-mapped service)');
+    sc.int('net.inet6.icmp6.errppslimit', () => inet6.icmp6ErrPpsLimit, (v) => {
+      inet6.icmp6ErrPpsLimit = v;
+    }, -1, 0x7fffffff, 'Maximum number of outgoing ICMPv6 error messages per second (-1: no limit)');
+    sc.create('net.inet6.ip6.stats', { type: 'struct', description: 'IPv6 statistics', get: () => statsObject(inet6.ip6stat) });
+    sc.create('net.inet6.icmp6.stats', { type: 'struct', description: 'ICMPv6 statistics', get: () => icmp6Stats(inet6) });
+    sc.create('net.inet6.udp6.stats', { type: 'struct', description: 'UDP over IPv6 statistics', get: () => statsObject(udp6.stat) });
+    sc.create('net.inet6.icmp6.nd6_stats', { type: 'struct', description: 'Neighbor Discovery statistics', get: () => statsObject(inet6.nd6stat) });
+
+    // lo0 is up already (net_net); it gets ::1/128, as NetBSD's in6_ifattach gives it.
+    if (ns.lo0) in6AddAddress(inet6, ns.lo0, IN6ADDR_LOOPBACK.slice(), 128);
+  },
+  fini(k: Kernel) {
+    const inet6 = k.trySlot(INET6);
+    if (!inet6) return;
+    nd6Purge(inet6, null);
+  },
+});

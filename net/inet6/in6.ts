@@ -1,0 +1,163 @@
+/*
+ * IPv6 addresses on interfaces (NetBSD netinet6/in6.c: in6_control,
+ * in6_update_ifa, in6_purgeaddr).
+ *
+ *   ifconfig shmif0 inet6 2001:db8::1/64
+ *     → ifioctl → ns.familyIoctl SIOCAIFADDR_IN6 → in6Control → in6AddAddress:
+ *         bring the interface up (the driver may refuse: ENXIO without a bus),
+ *         add the address (beside the others: an interface has several IPv6
+ *         addresses, and `ifconfig inet6` adds one as NetBSD's does),
+ *         the connected route   2001:db8::/64  link#2  U    shmif0
+ *         and the local route   2001:db8::1    link#2  UHl  lo0
+ *         (the solicited-node group is joined implicitly: ip6Input accepts it)
+ *   ifconfig shmif0 inet6 2001:db8::1 delete
+ *     → SIOCDIFADDR_IN6 → in6PurgeAddr: its routes and neighbor entries go.
+ *   interface detach → in6IfDetach.
+ *
+ * Not done: Duplicate Address Detection (the address is usable at once,
+ * see nd6.ts), link-local autoconfiguration when an interface comes up
+ * (in6_ifattach), lifetimes. There are no scope zones: a second interface's
+ * link-local prefix shares the first one's connected route.
+ */
+import { Errno, EADDRNOTAVAIL, EEXIST, EINVAL, ENOTTY } from '../../kern/errno.js';
+import { IFF_LOOPBACK, IFF_UP, type Ifnet } from '../interface.js';
+import type { In6AddrInfo } from '../ioctl.js';
+import { RTF_CONNECTED, RTF_HOST, RTF_LOCAL, RTF_UP } from '../route.js';
+import {
+  formatIn6Addr, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped, in6MaskInto, in6PrefixEqual, parseIn6Addr,
+} from '../wire/in6addr.js';
+import { In6Ifaddr, type Inet6 } from './inet6.js';
+import { nd6Cache, nd6Purge } from './nd6.js';
+import { Rtentry6 } from './route6.js';
+
+
+/** The family ioctl handler for SIOCAIFADDR_IN6 and SIOCDIFADDR_IN6. Throws Errno. */
+export function in6Control(inet6: Inet6, ifp: Ifnet, cmd: string, arg: Record<string, unknown>): unknown {
+  switch (cmd) {
+    case 'SIOCAIFADDR_IN6': {
+      const addr = argAddr(arg.addr);
+      let plen = 64;
+      if (arg.prefixlen !== undefined && arg.prefixlen !== null) {
+        const p = arg.prefixlen;
+        if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 128) throw new Errno(EINVAL);
+        plen = p;
+      }
+      in6AddAddress(inet6, ifp, addr, plen);
+      return undefined;
+    }
+    case 'SIOCDIFADDR_IN6': {
+      const addr = argAddr(arg.addr);
+      const ia = inet6.ifaddrOn(ifp, addr);
+      if (ia === null) throw new Errno(EADDRNOTAVAIL);
+      in6PurgeAddr(inet6, ia);
+      return undefined;
+    }
+    default:
+      throw new Errno(ENOTTY);
+  }
+}
+
+function argAddr(v: unknown): Uint8Array {
+  const a = typeof v === 'string' ? parseIn6Addr(v.replace(/%.*$/, '')) : null;
+  if (a === null) throw new Errno(EINVAL);
+  return a;
+}
+
+/**
+ * Add an address, or change the prefix length of one the interface has.
+ * Everything that can fail is checked before anything changes.
+ */
+export function in6AddAddress(inet6: Inet6, ifp: Ifnet, addr: Uint8Array, plen: number): In6Ifaddr {
+  if (in6IsUnspecified(addr, 0) || in6IsMulticast(addr, 0) || in6IsV4Mapped(addr, 0)) throw new Errno(EINVAL);
+  if (!Number.isInteger(plen) || plen < 0 || plen > 128) throw new Errno(EINVAL);
+  for (const other of inet6.addrs) {
+    if (other.ifp !== ifp && in6Equal(other.addr, 0, addr, 0)) throw new Errno(EEXIST);
+  }
+  if (!ifp.isUp) inet6.ns.ifs.setFlags(ifp, ifp.flags | IFF_UP);
+  let ia = inet6.ifaddrOn(ifp, addr);
+  if (ia !== null) {
+    in6RemoveRoutes(inet6, ia);
+    ia.prefixLen = plen;
+  } else {
+    // DAD is not run (nd6.ts): the address is not left tentative.
+    ia = new In6Ifaddr(ifp, addr.slice(), plen, 0);
+    inet6.addrs.push(ia);
+    ifp.addrs.push(ia);
+  }
+  in6AddRoutes(inet6, ia);
+  return ia;
+}
+
+/** The connected prefix route (unless another address has it, or on a loopback, or a /128) and the local /128 via lo0. */
+function in6AddRoutes(inet6: Inet6, ia: In6Ifaddr): void {
+  const rt6 = inet6.rt6;
+  const ifp = ia.ifp;
+  if (!(ifp.flags & IFF_LOOPBACK) && ia.prefixLen < 128 && rt6.exact(ia.addr, ia.prefixLen) === null) {
+    const net = new Uint8Array(16);
+    in6MaskInto(ia.addr, 0, ia.prefixLen, net, 0);
+    rt6.add(new Rtentry6(net, ia.prefixLen, null, RTF_UP | RTF_CONNECTED, ifp, ia.addr));
+  }
+  if (rt6.exact(ia.addr, 128) === null) {
+    const lo0 = inet6.ns.lo0 ?? ifp;
+    const rt = new Rtentry6(ia.addr.slice(), 128, null, RTF_UP | RTF_HOST | RTF_LOCAL, lo0, ia.addr);
+    if (ifp.flags & IFF_LOOPBACK) rt.mtu = ifp.mtu;
+    rt6.add(rt);
+  }
+}
+
+/** Remove the routes of `ia`, handing its prefix to another address that has it. */
+function in6RemoveRoutes(inet6: Inet6, ia: In6Ifaddr): void {
+  const rt6 = inet6.rt6;
+  const local = rt6.exact(ia.addr, 128);
+  if (local !== null && local.flags & RTF_LOCAL && local.ifaddr === ia.addr) rt6.delete(ia.addr, 128);
+  if (ia.prefixLen === 128) return;
+  const conn = rt6.exact(ia.addr, ia.prefixLen);
+  if (conn !== null && conn.flags & RTF_CONNECTED && conn.ifaddr === ia.addr) {
+    rt6.delete(conn.dst, conn.plen);
+    for (const other of inet6.addrs) {
+      if (other !== ia && other.prefixLen === ia.prefixLen && in6PrefixEqual(other.addr, 0, ia.addr, 0, ia.prefixLen) &&
+          !(other.ifp.flags & IFF_LOOPBACK)) {
+        const net = new Uint8Array(16);
+        in6MaskInto(other.addr, 0, other.prefixLen, net, 0);
+        rt6.add(new Rtentry6(net, other.prefixLen, null, RTF_UP | RTF_CONNECTED, other.ifp, other.addr));
+        break;
+      }
+    }
+  }
+}
+
+/** Remove an address: its routes, the neighbor entries only its prefix covered, the address. */
+export function in6PurgeAddr(inet6: Inet6, ia: In6Ifaddr): void {
+  in6RemoveRoutes(inet6, ia);
+  let i = inet6.addrs.indexOf(ia);
+  if (i >= 0) inet6.addrs.splice(i, 1);
+  const ifp = ia.ifp;
+  i = ifp.addrs.indexOf(ia);
+  if (i >= 0) ifp.addrs.splice(i, 1);
+  for (const rt of inet6.rt6.all()) if (rt.ifaddr === ia.addr) rt.ifaddr = null;
+  const cache = nd6Cache(inet6);
+  for (const e of cache.entries()) {
+    if (e.ifp !== ifp || !in6PrefixEqual(e.addr, 0, ia.addr, 0, ia.prefixLen)) continue;
+    if (inet6.addrs.some((o) => o.ifp === ifp && in6PrefixEqual(e.addr, 0, o.addr, 0, o.prefixLen))) continue;
+    cache.remove(e);
+  }
+  inet6.rt6.generation++;
+}
+
+/** The interface is going away: every address, route and neighbor entry of it. */
+export function in6IfDetach(inet6: Inet6, ifp: Ifnet): void {
+  for (const ia of inet6.addrs.filter((a) => a.ifp === ifp)) in6PurgeAddr(inet6, ia);
+  inet6.rt6.purge((rt) => rt.ifp === ifp);
+  nd6Purge(inet6, ifp);
+}
+
+/** SIOCGIFCONF's view of an interface's IPv6 addresses. */
+export function in6AddrInfos(inet6: Inet6, ifp: Ifnet): In6AddrInfo[] {
+  const out: In6AddrInfo[] = [];
+  for (const ia of inet6.addrs) {
+    if (ia.ifp !== ifp) continue;
+    const ll = ia.addr[0] === 0xfe && (ia.addr[1]! & 0xc0) === 0x80;
+    out.push({ addr: formatIn6Addr(ia.addr), prefixLen: ia.prefixLen, flags: ia.flags, scopeId: ll ? ifp.index : 0 });
+  }
+  return out;
+}

@@ -1,0 +1,191 @@
+/*
+ * IPv6 output (NetBSD netinet6/ip6_output.c, in6_src.c).
+ *
+ *   TCP (In6Ops.output) / icmp6 → ip6Output: route lookup (rt6, longest
+ *     prefix) → reject / blackhole → source address (in6SelectSrc when the
+ *     caller left it unspecified) → header into headroom (hop limit, traffic
+ *     class) → fits the path MTU? → ifp.output with the next hop in
+ *     inet6.nexthop (etherOutput → nd6Resolve, or lo0)
+ *   nd6 / multicast → ip6OutputIf: the same, on a given interface, no route.
+ *
+ * Local destinations reach lo0 through the RTF_LOCAL /128 routes in6.ts adds
+ * with every address, as IPv4's do.
+ *
+ * Deliberate limits: this stack never fragments what it sends (RFC 8200
+ * §4.5 lets a source do so; TCP sizes its segments from the path MTU and
+ * ICMPv6 errors are cut to the minimum MTU): a packet larger than the path
+ * MTU is EMSGSIZE, counted in ip6s_toobig. There are no scope zones: a
+ * link-local destination goes out of the interface its route names.
+ */
+import { EHOSTUNREACH, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS, EADDRNOTAVAIL } from '../../kern/errno.js';
+import { M_MCAST, type Mbuf } from '../../kern/mbuf.js';
+import { AF_INET6 } from '../../kern/sys.js';
+import type { Ifnet } from '../interface.js';
+import { RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT } from '../route.js';
+import {
+  in6CommonPrefixLen, in6Copy, in6IsLinkLocal, in6IsLoopback, in6IsMulticast, in6IsUnspecified, in6MulticastScope,
+  IPV6_ADDR_SCOPE_LINKLOCAL,
+} from '../wire/in6addr.js';
+import { IP6_HDR_LEN, IPV6_MAXPACKET, ip6WriteHeader } from '../wire/ipv6.js';
+import type { In6Ifaddr, Inet6 } from './inet6.js';
+import type { Rtentry6 } from './route6.js';
+
+/** The route for the address at b[off] (rtalloc), or null. */
+export function ip6RouteLookup(inet6: Inet6, b: Uint8Array, off: number): Rtentry6 | null {
+  return inet6.rt6.lookup(b, off);
+}
+
+/** The MTU towards the address at b[off]: the route's own, else its interface's; 0 without a route. */
+export function ip6RouteMtu(inet6: Inet6, b: Uint8Array, off: number): number {
+  const rt = inet6.rt6.lookup(b, off);
+  return rt === null ? 0 : rt.mtu || rt.ifp.mtu;
+}
+
+/** 2 for link-local unicast and link-scope multicast, 1 for ::1, else 14 (global): RFC 6724 §3.1's scopes. */
+function scopeOf(b: Uint8Array, off: number): number {
+  if (in6IsMulticast(b, off)) return in6MulticastScope(b, off);
+  if (in6IsLinkLocal(b, off) || in6IsLoopback(b, off)) return IPV6_ADDR_SCOPE_LINKLOCAL;
+  return 0xe;
+}
+
+/**
+ * The source for a destination reached over `ifp` (RFC 6724 §5, the rules
+ * that matter to a host with static addresses, in their order): an address
+ * of the destination's scope (rule 2), on the outgoing interface (rule 5),
+ * sharing the longest prefix with the destination (rule 8).
+ */
+export function in6SourceFor(inet6: Inet6, ifp: Ifnet, dst: Uint8Array, dOff: number): In6Ifaddr | null {
+  const want = scopeOf(dst, dOff);
+  let best: In6Ifaddr | null = null;
+  let bestScore = -1;
+  for (const ia of inet6.addrs) {
+    const onIf = ia.ifp === ifp;
+    const sameScope = scopeOf(ia.addr, 0) === want;
+    const score = (sameScope ? 1024 : 0) + (onIf ? 512 : 0) + in6CommonPrefixLen(ia.addr, 0, dst, dOff);
+    if (score > bestScore) {
+      best = ia;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/**
+ * in6_selectsrc: the source address for the destination at dst[dOff] into
+ * `out`. Through a local route the destination itself (we are talking to
+ * ourselves); otherwise the route's address while it is ours, else the
+ * RFC 6724 choice on the route's interface. False when nothing routes there.
+ */
+export function in6SelectSrc(inet6: Inet6, dst: Uint8Array, dOff: number, out: Uint8Array): boolean {
+  const rt = inet6.rt6.lookup(dst, dOff);
+  if (rt === null) return false;
+  return routeSource(inet6, rt, dst, dOff, out);
+}
+
+function routeSource(inet6: Inet6, rt: Rtentry6, dst: Uint8Array, dOff: number, out: Uint8Array): boolean {
+  if (rt.flags & RTF_LOCAL) {
+    in6Copy(out, 0, dst, dOff);
+    return true;
+  }
+  if (rt.ifaddr !== null && inet6.findLocal(rt.ifaddr, 0) !== null) {
+    in6Copy(out, 0, rt.ifaddr, 0);
+    return true;
+  }
+  const ia = in6SourceFor(inet6, rt.ifp, dst, dOff);
+  if (ia === null) return false;
+  in6Copy(out, 0, ia.addr, 0);
+  return true;
+}
+
+/** Where ip6Output puts a source it chose (written into the header at once). */
+const chosenSrc = new Uint8Array(16);
+
+/**
+ * ip6_output. `m` holds the upper-layer header and data (with headroom);
+ * the IPv6 header goes in front. An unspecified source is chosen here.
+ * Always owns `m`. Returns 0 or an errno: ENETUNREACH (no route),
+ * EHOSTUNREACH (reject route), EMSGSIZE (larger than the path MTU or than
+ * IPv6 carries), ENOBUFS, ENETDOWN, EADDRNOTAVAIL (no source address).
+ * Blackhole routes swallow the packet and return 0.
+ */
+export function ip6Output(
+  inet6: Inet6, m: Mbuf, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number, nxt: number, hlim: number, tclass: number,
+): number {
+  const k = inet6.kernel;
+  const st = inet6.ip6stat;
+  if (m.len > IPV6_MAXPACKET) {
+    k.mbufs.free(m);
+    return EMSGSIZE;
+  }
+  const rt = inet6.rt6.lookup(dst, dstOff);
+  if (rt === null) {
+    st.noroute++;
+    k.mbufs.free(m);
+    return ENETUNREACH;
+  }
+  if (rt.flags & RTF_BLACKHOLE) {
+    k.mbufs.free(m);
+    return 0;
+  }
+  if (rt.flags & RTF_REJECT) {
+    k.mbufs.free(m);
+    return EHOSTUNREACH;
+  }
+  if (in6IsUnspecified(src, srcOff)) {
+    if (!routeSource(inet6, rt, dst, dstOff, chosenSrc)) {
+      k.mbufs.free(m);
+      return EADDRNOTAVAIL;
+    }
+    src = chosenSrc;
+    srcOff = 0;
+  }
+  rt.use++;
+  const nexthop = rt.flags & RTF_GATEWAY && rt.gateway !== null ? rt.gateway : dst;
+  const nhOff = nexthop === dst ? dstOff : 0;
+  return ip6Send(inet6, m, rt.ifp, rt.mtu || rt.ifp.mtu, src, srcOff, dst, dstOff, nexthop, nhOff, nxt, hlim, tclass);
+}
+
+/**
+ * ip6_output with IPV6_MULTICAST_IF / a link-local scope: straight out of
+ * `ifp` to the on-link `dst` (Neighbor Discovery, replies to link-local
+ * and multicast addresses). Owns `m`.
+ */
+export function ip6OutputIf(
+  inet6: Inet6, m: Mbuf, ifp: Ifnet, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number, nxt: number, hlim: number, tclass: number,
+): number {
+  if (m.len > IPV6_MAXPACKET) {
+    inet6.kernel.mbufs.free(m);
+    return EMSGSIZE;
+  }
+  return ip6Send(inet6, m, ifp, ifp.mtu, src, srcOff, dst, dstOff, dst, dstOff, nxt, hlim, tclass);
+}
+
+function ip6Send(
+  inet6: Inet6, m: Mbuf, ifp: Ifnet, mtu: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number,
+  nexthop: Uint8Array, nhOff: number, nxt: number, hlim: number, tclass: number,
+): number {
+  const k = inet6.kernel;
+  const st = inet6.ip6stat;
+  if (!ifp.isUp) {
+    k.mbufs.free(m);
+    return ENETDOWN;
+  }
+  const plen = m.len;
+  const r = k.mbufs.prepend(m, IP6_HDR_LEN);
+  if (r === null) {
+    st.odropped++;
+    return ENOBUFS;
+  }
+  m = r;
+  ip6WriteHeader(m.buf, m.off, tclass, 0, plen, nxt, hlim, src, srcOff, dst, dstOff);
+  st.localout++;
+  if (m.len > mtu) {
+    st.toobig++;
+    k.mbufs.free(m);
+    return EMSGSIZE;
+  }
+  if (in6IsMulticast(dst, dstOff)) m.flags |= M_MCAST;
+  else m.flags &= ~M_MCAST;
+  in6Copy(inet6.nexthop, 0, nexthop, nhOff);
+  return ifp.output(ifp, m, AF_INET6, 0);
+}

@@ -1,0 +1,122 @@
+/*
+ * The IPv6 side of the routing socket (NetBSD net/rtsock.c + rtrequest for
+ * AF_INET6): `route add -inet6` and friends as Rt6Msg values, and the dump
+ * `netstat -rn -f inet6` reads, in the same RouteInfo shape as IPv4's.
+ *
+ *   sys.ext('rt6msg', { type: 'add', dst: 'default', gateway: 'fd00::1' })
+ *     → rt6msg → (gateway on a connected prefix, else ENETUNREACH)
+ *     → rt6.add with RTF_UP | RTF_GATEWAY | RTF_STATIC
+ *   sys.ext('rt6dump') → RouteInfo[]
+ */
+import { Errno, EINVAL, ENETUNREACH, ENXIO, ESRCH } from '../../kern/errno.js';
+import { IFF_LOOPBACK } from '../interface.js';
+import type { RouteInfo } from '../ioctl.js';
+import { RTF_BLACKHOLE, RTF_CONNECTED, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_REJECT, RTF_STATIC, RTF_UP } from '../route.js';
+import { formatIn6Addr, in6Equal, in6IsMulticast, parseIn6Addr } from '../wire/in6addr.js';
+import type { Inet6 } from './inet6.js';
+import { Rtentry6 } from './route6.js';
+
+/** A routing message for IPv6 (struct rt_msghdr with sockaddr_in6s). */
+export interface Rt6Msg {
+  type: 'add' | 'delete' | 'get';
+  /** Destination address, or 'default' (::/0). */
+  dst: string;
+  /** Prefix length; absent: 128 (a host), or 0 for 'default'. */
+  prefixLen?: number;
+  /** Next hop (RTF_GATEWAY), or absent for an interface route. */
+  gateway?: string;
+  /** Interface for an interface route. */
+  ifname?: string;
+  /** RTF_REJECT, RTF_BLACKHOLE. */
+  flags?: number;
+  mtu?: number;
+}
+
+const RTF_USERFLAGS = RTF_REJECT | RTF_BLACKHOLE | RTF_STATIC;
+
+function addr(s: unknown): Uint8Array {
+  const a = typeof s === 'string' ? parseIn6Addr(s) : null;
+  if (a === null) throw new Errno(EINVAL);
+  return a;
+}
+
+/** One IPv6 route as the tools see it (connected routes shown plain, as rtdump does for IPv4). */
+export function route6Info(inet6: Inet6, rt: Rtentry6, extraFlags = 0): RouteInfo {
+  let gw: string;
+  if (rt.flags & RTF_GATEWAY && rt.gateway !== null) gw = formatIn6Addr(rt.gateway);
+  else {
+    let ifp = rt.ifp;
+    if (rt.flags & RTF_LOCAL) {
+      const ia = inet6.findLocal(rt.dst, 0);
+      if (ia !== null) ifp = ia.ifp;
+    }
+    gw = ifp.flags & IFF_LOOPBACK ? ifp.name : `link#${ifp.index}`;
+  }
+  return {
+    dst: rt.plen === 0 ? 'default' : formatIn6Addr(rt.dst),
+    prefixLen: rt.plen,
+    gateway: gw,
+    flags: ((rt.flags & ~RTF_CONNECTED) | extraFlags) >>> 0,
+    refs: 0,
+    use: rt.use,
+    mtu: rt.mtu,
+    ifname: rt.ifp.name,
+    ifaddr: rt.ifaddr !== null ? formatIn6Addr(rt.ifaddr) : null,
+  };
+}
+
+export function rt6dump(inet6: Inet6): RouteInfo[] {
+  return inet6.rt6.all().map((rt) => route6Info(inet6, rt));
+}
+
+/** Handle one message; `get` answers the route a packet to `dst` would take. Throws Errno. */
+export function rt6msg(inet6: Inet6, msg: Rt6Msg): RouteInfo | undefined {
+  if (typeof msg !== 'object' || msg === null) throw new Errno(EINVAL);
+  const isDefault = msg.dst === 'default';
+  const dst = isDefault ? new Uint8Array(16) : addr(msg.dst);
+  const plen = msg.prefixLen ?? (isDefault ? 0 : 128);
+  if (!Number.isInteger(plen) || plen < 0 || plen > 128 || in6IsMulticast(dst, 0)) throw new Errno(EINVAL);
+  const rt6 = inet6.rt6;
+  switch (msg.type) {
+    case 'get': {
+      const rt = rt6.lookup(dst, 0);
+      if (rt === null) throw new Errno(ESRCH);
+      return route6Info(inet6, rt, RTF_DONE);
+    }
+    case 'delete': {
+      const rt = rt6.exact(dst, plen);
+      if (rt === null || rt.flags & RTF_LOCAL) throw new Errno(ESRCH);
+      rt6.delete(dst, plen);
+      return route6Info(inet6, rt);
+    }
+    case 'add': {
+      const flags = (msg.flags ?? 0) & RTF_USERFLAGS;
+      let rt: Rtentry6;
+      if (msg.gateway !== undefined) {
+        const gw = addr(msg.gateway);
+        // The next hop must be on a link we are on (NetBSD: ENETUNREACH otherwise).
+        const via = rt6.lookup(gw, 0);
+        if (via === null || via.flags & (RTF_GATEWAY | RTF_LOCAL) || in6Equal(gw, 0, dst, 0) && plen === 128) throw new Errno(ENETUNREACH);
+        rt = new Rtentry6(dst, plen, gw, RTF_UP | RTF_GATEWAY | RTF_STATIC | flags | (plen === 128 ? RTF_HOST : 0), via.ifp, null);
+      } else if (msg.ifname !== undefined) {
+        const ifp = inet6.ns.ifs.get(msg.ifname);
+        if (ifp === undefined) throw new Errno(ENXIO);
+        rt = new Rtentry6(dst, plen, null, RTF_UP | RTF_STATIC | flags | (plen === 128 ? RTF_HOST : 0), ifp, null);
+      } else if (flags & (RTF_REJECT | RTF_BLACKHOLE)) {
+        const lo0 = inet6.ns.lo0;
+        if (lo0 === null) throw new Errno(ENXIO);
+        rt = new Rtentry6(dst, plen, null, RTF_UP | RTF_STATIC | flags, lo0, null);
+      } else {
+        throw new Errno(EINVAL);
+      }
+      if (msg.mtu !== undefined) {
+        if (!Number.isInteger(msg.mtu) || msg.mtu < 1280 || msg.mtu > 65535) throw new Errno(EINVAL);
+        rt.mtu = msg.mtu;
+      }
+      rt6.add(rt);
+      return route6Info(inet6, rt);
+    }
+    default:
+      throw new Errno(EINVAL);
+  }
+}

@@ -1,0 +1,318 @@
+/*
+ * UDP over IPv6 (RFC 768 with RFC 8200 §8.1; NetBSD netinet6/udp6_usrreq.c
+ * and udp6_output.c).
+ *
+ * Call order:
+ *   in:  ip6Input → inet6.protox[17] = udp6Input → length and checksum
+ *        (mandatory over IPv6: a zero checksum is dropped) → unicast:
+ *        lookupConnect6, else lookupBind6 → the socket (sbappendaddr);
+ *        multicast: every matching socket; nobody: ICMPv6 port unreachable
+ *   out: Socket.sendto → Udp6Usrreqs.send → udp6Output → ip6Output
+ *   err: icmp6Input → inet6.ctlinput[17] = udp6Ctlinput → the connected
+ *        socket of that four-tuple gets so_error
+ *
+ * The PCBs are an AF_INET6 InPcbTable of their own (v6only: an IPv4 UDP
+ * socket on the same port is another namespace).
+ */
+import { Errno, EADDRNOTAVAIL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
+import { M_LOOP, type Mbuf } from '../../kern/mbuf.js';
+import { SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
+import { ifioctl } from '../interface_ioctl.js';
+import {
+  PR_ADDR, PR_ATOMIC, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, SS_CANTRCVMORE, SS_ISBOUND, SS_ISCONNECTED,
+  type Protosw, type Socket,
+} from '../socket.js';
+import { INP_CONNECTED, IPPROTO_IPV6, InPcb, InPcbTable, in6PcbGetopt, in6PcbSetopt, sotoinpcb } from '../inet/in_pcb.js';
+import { in6ToSockaddr, newIn6AddrPort, sockaddrIsUnspec, sockaddrToIn6 } from '../inet/sockaddr.js';
+import { IN6ADDR_ANY, in6Equal, in6IsMulticast, in6IsUnspecified } from '../wire/in6addr.js';
+import { ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT } from '../wire/icmp6.js';
+import { IPPROTO_UDP } from '../wire/ipv4.js';
+import { IP6_OFF_DST, IP6_OFF_SRC, IPV6_MAXPACKET, ip6Cksum } from '../wire/ipv6.js';
+import { UDP_HDR_LEN, udpDport, udpLength, udpSport, udpWriteHeader } from '../wire/udp.js';
+import { icmp6Error } from './icmp6.js';
+import type { Inet6 } from './inet6.js';
+import { in6SelectSrc, ip6Output } from './ip6_output.js';
+
+/** The largest payload: the IPv6 payload length less the UDP header. */
+export const UDP6_MAXDATA = IPV6_MAXPACKET - UDP_HDR_LEN;
+
+/** struct udpstat for IPv6 (udp6stat; netstat -s "udp6:"). */
+export class Udp6Stat {
+  ipackets = 0; hdrops = 0; badsum = 0; nosum = 0; badlen = 0; noport = 0; noportmcast = 0; fullsock = 0;
+  pcbhashmiss = 0; opackets = 0;
+}
+
+/** Queue a datagram (the payload in `m`) on a socket, or drop and count it; the sender's address is read where it lies. */
+function udp6Sendup(inet6: Inet6, st: Udp6Stat, so: Socket, m: Mbuf, src: Uint8Array, srcOff: number, sport: number): void {
+  if (so.state & SS_CANTRCVMORE || !so.appendRecord(m, in6ToSockaddr(src, sport, srcOff))) {
+    st.fullsock++;
+    inet6.kernel.mbufs.free(m);
+  }
+}
+
+/** The UDP state of an IPv6 kernel: its PCBs and counters. */
+export class Udp6 {
+  readonly stat = new Udp6Stat();
+  constructor(
+    readonly inet6: Inet6,
+    readonly table: InPcbTable,
+  ) {}
+}
+
+const udp6s = new WeakMap<Inet6, Udp6>();
+
+export function udp6Attach(inet6: Inet6, table: InPcbTable): Udp6 {
+  const u = new Udp6(inet6, table);
+  udp6s.set(inet6, u);
+  return u;
+}
+
+/** inet6.protox[IPPROTO_UDP]: `m` starts at the IPv6 header, UDP `off` bytes in. Owns `m`. */
+export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
+  const u = udp6s.get(inet6);
+  const k = inet6.kernel;
+  if (u === undefined) {
+    k.mbufs.free(m);
+    return;
+  }
+  const st = u.stat;
+  st.ipackets++;
+  const buf = m.buf;
+  const ip6 = m.off;
+  const uo = ip6 + off;
+  const len = m.len - off;
+  if (len < UDP_HDR_LEN) {
+    st.hdrops++;
+    k.mbufs.free(m);
+    return;
+  }
+  const ulen = udpLength(buf, uo);
+  if (ulen < UDP_HDR_LEN || ulen > len) {
+    st.badlen++;
+    k.mbufs.free(m);
+    return;
+  }
+  // RFC 8200 §8.1: the checksum is not optional over IPv6, and a zero one is discarded.
+  if (!(m.flags & M_LOOP)) {
+    if (buf[uo + 6] === 0 && buf[uo + 7] === 0) {
+      st.nosum++;
+      k.mbufs.free(m);
+      return;
+    }
+    if (ip6Cksum(buf, uo, ulen, IPPROTO_UDP, buf, ip6 + IP6_OFF_SRC, buf, ip6 + IP6_OFF_DST) !== 0) {
+      st.badsum++;
+      k.mbufs.free(m);
+      return;
+    }
+  }
+  if (ulen < len) m.len = off + ulen;
+  const sport = udpSport(buf, uo);
+  const dport = udpDport(buf, uo);
+  const table = u.table;
+  const src = ip6 + IP6_OFF_SRC;
+  const dst = ip6 + IP6_OFF_DST;
+
+  if (in6IsMulticast(buf, dst)) {
+    // Every socket on the port bound to :: or the group, connected (if at
+    // all) to the sender; sharing is opt-in (SO_REUSEPORT/SO_REUSEADDR).
+    const set = table.onPort(dport);
+    let last: InPcb | null = null;
+    if (set !== undefined) {
+      for (const inp of set) {
+        if (!in6IsUnspecified(inp.laddr6, 0) && !in6Equal(inp.laddr6, 0, buf, dst)) continue;
+        if (!in6IsUnspecified(inp.faddr6, 0) && (!in6Equal(inp.faddr6, 0, buf, src) || inp.fport !== sport)) continue;
+        if (last !== null) {
+          const n = k.mbufs.copyin(buf, uo + UDP_HDR_LEN, ulen - UDP_HDR_LEN, 0);
+          if (n !== null) udp6Sendup(inet6, st, last.so, n, buf, src, sport);
+        }
+        last = inp;
+        if ((inp.so.options & (SO_REUSEPORT | SO_REUSEADDR)) === 0) break;
+      }
+    }
+    if (last === null) {
+      st.noportmcast++;
+      k.mbufs.free(m);
+      return;
+    }
+    // m_adj moves the start only: the header (and its source) stays where it is.
+    m.adj(off + UDP_HDR_LEN);
+    udp6Sendup(inet6, st, last.so, m, buf, src, sport);
+    return;
+  }
+
+  let inp = table.lookupConnect6(buf, src, sport, buf, dst, dport);
+  if (inp === null) {
+    st.pcbhashmiss++;
+    inp = table.lookupBind6(buf, dst, dport);
+    if (inp === null) {
+      // RFC 4443 §3.1: nobody listens on the port.
+      st.noport++;
+      icmp6Error(inet6, m, ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT, 0);
+      return;
+    }
+  }
+  m.adj(off + UDP_HDR_LEN);
+  udp6Sendup(inet6, st, inp.so, m, buf, src, sport);
+}
+
+/** inet6.ctlinput[IPPROTO_UDP]: the connected socket of the quoted four-tuple learns of the error. */
+export function udp6Ctlinput(
+  inet6: Inet6, errno: number, _type: number, _code: number, buf: Uint8Array, ip6off: number, uloff: number, end: number, _mtu: number,
+): void {
+  const u = udp6s.get(inet6);
+  if (u === undefined || errno === 0 || uloff + 4 > end) return;
+  // From us (the quoted source) to the peer.
+  const inp = u.table.lookupConnect6(buf, ip6off + IP6_OFF_DST, udpDport(buf, uloff), buf, ip6off + IP6_OFF_SRC, udpSport(buf, uloff));
+  if (inp !== null) inp.so.setError(errno);
+}
+
+const srcScratch = new Uint8Array(16);
+
+/** udp6_output: header, mandatory checksum, ip6Output. Owns `m`; returns 0 or an errno. */
+export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Uint8Array, fport: number): number {
+  const k = inet6.kernel;
+  if (m.len > UDP6_MAXDATA) {
+    k.mbufs.free(m);
+    return EMSGSIZE;
+  }
+  let src = inp.laddr6;
+  if (in6IsUnspecified(src, 0) || in6IsMulticast(src, 0)) {
+    if (!in6SelectSrc(inet6, faddr, 0, srcScratch)) {
+      k.mbufs.free(m);
+      return ENETUNREACH;
+    }
+    src = srcScratch;
+  }
+  const r = k.mbufs.prepend(m, UDP_HDR_LEN);
+  if (r === null) return ENOBUFS;
+  udpWriteHeader(r.buf, r.off, inp.lport, fport, r.len);
+  // A computed zero goes out as all ones (RFC 768; zero would mean "none", which IPv6 forbids).
+  const c = ip6Cksum(r.buf, r.off, r.len, IPPROTO_UDP, src, 0, faddr, 0) || 0xffff;
+  r.buf[r.off + 6] = c >>> 8;
+  r.buf[r.off + 7] = c;
+  u.stat.opackets++;
+  return ip6Output(inet6, r, src, 0, faddr, 0, IPPROTO_UDP, inp.ttl, inp.tos);
+}
+
+const scratchSin6 = newIn6AddrPort();
+
+/** UDP's user requests for AF_INET6 (udp6_usrreqs). */
+export class Udp6Usrreqs implements Protosw {
+  readonly type = SOCK_DGRAM;
+  readonly protocol = IPPROTO_UDP;
+  readonly flags = PR_ATOMIC | PR_ADDR;
+
+  constructor(readonly u: Udp6) {}
+
+  private get inet6(): Inet6 {
+    return this.u.inet6;
+  }
+
+  sendspace(): number {
+    return this.inet6.inet.udpSendspace;
+  }
+
+  recvspace(): number {
+    return this.inet6.inet.udpRecvspace;
+  }
+
+  attach(so: Socket): void {
+    so.pcb = this.u.table.attach(so, IPPROTO_UDP);
+  }
+
+  detach(so: Socket): void {
+    const inp = so.pcb;
+    if (inp instanceof InPcb) inp.table.detach(inp);
+    so.pcb = null;
+    so.flushSnd();
+  }
+
+  bind(so: Socket, addr: Sockaddr): void {
+    const inp = sotoinpcb(so);
+    const sin6 = sockaddrToIn6(addr, scratchSin6);
+    this.u.table.bind6(inp, sin6.addr, sin6.port);
+  }
+
+  connect(so: Socket, addr: Sockaddr): void {
+    const inp = sotoinpcb(so);
+    if (sockaddrIsUnspec(addr)) {
+      if (inp.state === INP_CONNECTED) this.disconnect(so);
+      return;
+    }
+    const sin6 = sockaddrToIn6(addr, scratchSin6);
+    if (inp.state === INP_CONNECTED) this.disconnect(so);
+    this.u.table.connect6(inp, sin6.addr, sin6.port);
+    so.state |= SS_ISBOUND;
+    so.isConnected();
+  }
+
+  disconnect(so: Socket): void {
+    const inp = sotoinpcb(so);
+    if (inp.state !== INP_CONNECTED) throw new Errno(ENOTCONN);
+    this.u.table.disconnect(inp);
+    so.state &= ~SS_ISCONNECTED;
+  }
+
+  listen(): void {
+    throw new Errno(EOPNOTSUPP);
+  }
+
+  shutdown(): void {}
+
+  send(so: Socket, m: Mbuf, to: Sockaddr | null, _flags: number): void {
+    const k = this.inet6.kernel;
+    let inp: InPcb;
+    let faddr: Uint8Array;
+    let fport: number;
+    try {
+      inp = sotoinpcb(so);
+      const table = this.u.table;
+      if (to) {
+        const sin6 = sockaddrToIn6(to, scratchSin6);
+        faddr = table.resolveAny6(sin6.addr);
+        fport = sin6.port;
+        if (fport === 0) throw new Errno(EADDRNOTAVAIL);
+      } else {
+        if (inp.state !== INP_CONNECTED) throw new Errno(ENOTCONN);
+        faddr = inp.faddr6;
+        fport = inp.fport;
+      }
+      if (inp.lport === 0) {
+        table.bind6(inp, IN6ADDR_ANY, 0);
+        so.state |= SS_ISBOUND;
+      }
+    } catch (e) {
+      k.mbufs.free(m);
+      throw e;
+    }
+    const error = udp6Output(this.inet6, this.u, inp, m, faddr, fport);
+    if (error !== 0) throw new Errno(error);
+  }
+
+  rcvd(): void {}
+
+  setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
+    if (level === SOL_SOCKET) return;
+    if (level !== IPPROTO_IPV6) throw new Errno(ENOPROTOOPT);
+    in6PcbSetopt(sotoinpcb(so), name, value);
+  }
+
+  getopt(so: Socket, level: number, name: number): SockoptValue {
+    if (level !== IPPROTO_IPV6) throw new Errno(ENOPROTOOPT);
+    return in6PcbGetopt(sotoinpcb(so), name);
+  }
+
+  sockaddr(so: Socket): Sockaddr {
+    const inp = sotoinpcb(so);
+    return in6ToSockaddr(inp.laddr6, inp.lport);
+  }
+
+  peeraddr(so: Socket): Sockaddr {
+    const inp = sotoinpcb(so);
+    return in6ToSockaddr(inp.faddr6, inp.fport);
+  }
+
+  ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
+    return ifioctl(this.inet6.ns, cmd, arg);
+  }
+}

@@ -1,0 +1,82 @@
+/*
+ * IPv6 addresses on interfaces, through the tool and the kernel's ioctls:
+ * `rump.ifconfig IF inet6 ADDR/PLEN` adds one beside the others with its
+ * connected and local routes, the listing shows NetBSD's inet6 lines, and
+ * `delete` takes it and its routes away. lo0 has ::1 from the start.
+ */
+import test from 'ava';
+import type { Kernel } from '../../kern/kernel.js';
+import { main } from '../../bin/rump.ifconfig.js';
+import type { RouteInfo } from '../../net/ioctl.js';
+import { RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_STATIC, RTF_UP } from '../../net/route.js';
+import { ifioctl } from '../../net/interface_ioctl.js';
+import { netstack } from '../../net/netstack.js';
+import { Hub, attachEther } from '../helpers/hub.js';
+import { run } from '../bin/helpers.js';
+import { bootKernels6 } from './helpers.js';
+
+function kernel(): Kernel {
+  const k = bootKernels6(1).kernels[0]!;
+  attachEther(k, new Hub('lan'), { mac: Uint8Array.of(0xb2, 0xa0, 0, 0, 0, 9) });
+  return k;
+}
+
+const rt6 = async (k: Kernel): Promise<RouteInfo[]> => (await k.sys.ext('rt6dump')) as RouteInfo[];
+
+test('rump.ifconfig IF inet6 ADDR/PLEN: added, listed as NetBSD lists it, routed, deleted', async (t) => {
+  const k = kernel();
+  t.is((await run(main, ['hub0', 'inet6', '2001:db8::1/64'], k.sys)).status, 0);
+  // Without a length, /64 (NetBSD's in6_defmask).
+  t.is((await run(main, ['hub0', 'inet6', 'fd00:1::9'], k.sys)).status, 0);
+  t.is((await run(main, ['hub0', 'inet', '192.0.2.1/24'], k.sys)).status, 0);
+  const r = await run(main, ['hub0'], k.sys);
+  t.is(r.out,
+    'hub0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n' +
+    '\taddress: b2:a0:00:00:00:09\n' +
+    '\tinet 192.0.2.1 netmask 0xffffff00 broadcast 192.0.2.255\n' +
+    '\tinet6 2001:db8::1 prefixlen 64\n' +
+    '\tinet6 fd00:1::9 prefixlen 64\n');
+  t.true((await run(main, ['lo0'], k.sys)).out.includes('\tinet6 ::1 prefixlen 128\n'));
+  const routes = await rt6(k);
+  t.deepEqual(routes.map((x) => [x.dst, x.prefixLen, x.gateway, x.flags, x.ifname]), [
+    ['::1', 128, 'lo0', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
+    ['2001:db8::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['2001:db8::1', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
+    ['fd00:1::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['fd00:1::9', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
+  ]);
+  t.is((await run(main, ['hub0', 'inet6', '2001:db8::1', 'delete'], k.sys)).status, 0);
+  t.false((await run(main, ['hub0'], k.sys)).out.includes('2001:db8::1'));
+  t.false((await rt6(k)).some((x) => x.dst.startsWith('2001:db8::')));
+  const again = await run(main, ['hub0', 'inet6', '2001:db8::1', 'delete'], k.sys);
+  t.is(again.err, 'rump.ifconfig: SIOCDIFADDR_IN6: Can\'t assign requested address\n');
+  t.is(again.status, 1);
+  await k.halt();
+});
+
+test('SIOCAIFADDR_IN6 refuses what cannot be an interface address', async (t) => {
+  const k = kernel();
+  const ns = netstack(k);
+  for (const addr of ['::', 'ff02::1', '::ffff:10.0.0.1', 'nonsense', '2001:db8::1/64']) {
+    t.throws(() => ifioctl(ns, 'SIOCAIFADDR_IN6', { name: 'hub0', addr, prefixlen: 64 }), { code: 'EINVAL' } as never, addr);
+  }
+  t.throws(() => ifioctl(ns, 'SIOCAIFADDR_IN6', { name: 'hub0', addr: '2001:db8::1', prefixlen: 129 }), { code: 'EINVAL' } as never);
+  // The same address on a second interface: EEXIST.
+  attachEther(k, new Hub('other'));
+  ifioctl(ns, 'SIOCAIFADDR_IN6', { name: 'hub0', addr: '2001:db8::1', prefixlen: 64 });
+  t.throws(() => ifioctl(ns, 'SIOCAIFADDR_IN6', { name: 'hub1', addr: '2001:db8::1', prefixlen: 64 }), { code: 'EEXIST' } as never);
+  await k.halt();
+});
+
+test('rt6msg: a default route through an on-link gateway; an off-link one is ENETUNREACH', async (t) => {
+  const k = kernel();
+  await run(main, ['hub0', 'inet6', '2001:db8::1/64'], k.sys);
+  await t.throwsAsync(k.sys.ext('rt6msg', { type: 'add', dst: 'default', gateway: '2001:db9::1' }) as Promise<unknown>, { code: 'ENETUNREACH' } as never);
+  await k.sys.ext('rt6msg', { type: 'add', dst: 'default', gateway: '2001:db8::fe' });
+  const got = (await k.sys.ext('rt6msg', { type: 'get', dst: '2001:4860::8888' })) as RouteInfo;
+  t.like(got, { dst: 'default', prefixLen: 0, gateway: '2001:db8::fe', ifname: 'hub0' });
+  t.is(got.flags & (RTF_GATEWAY | RTF_STATIC), RTF_GATEWAY | RTF_STATIC);
+  await k.sys.ext('rt6msg', { type: 'delete', dst: 'default' });
+  await t.throwsAsync(k.sys.ext('rt6msg', { type: 'get', dst: '2001:4860::8888' }) as Promise<unknown>, { code: 'ESRCH' } as never);
+  await k.halt();
+});

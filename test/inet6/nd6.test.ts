@@ -1,0 +1,191 @@
+/*
+ * Neighbor Discovery between two kernels (RFC 4861): resolution by a
+ * multicast solicitation and a solicited advertisement, the neighbor
+ * cache's states and timers on the virtual clock, resolution failure, and
+ * the validity checks that drop and count bad messages.
+ *
+ *      a                               b                "stranger"
+ *   hub0 2001:db8::1/64           hub0 2001:db8::2/64    (frames injected by the test)
+ *      |                               |
+ *   ===+=============lan===============+=====================
+ */
+import test from 'ava';
+import type { Kernel } from '../../kern/kernel.js';
+import { EHOSTUNREACH } from '../../kern/errno.js';
+import { AF_INET6, SOCK_STREAM } from '../../kern/sys.js';
+import type { NdpInfo } from '../../net/inet6/nd6.js';
+import { ND_NA_FLAG_OVERRIDE, ND_NA_FLAG_SOLICITED, icmp6SetChecksum, ndWriteNa, ndWriteNs } from '../../net/wire/icmp6.js';
+import { formatIn6Addr, in6SolicitedNode } from '../../net/wire/in6addr.js';
+import { ip6WriteHeader } from '../../net/wire/ipv6.js';
+import { Hub, attachEther } from '../helpers/hub.js';
+import { haltAll, ifnet, type Kernels } from '../helpers/kernels.js';
+import { bootKernels6, decode6, ether6, ifconfig6, ip6, sendEcho6, stats6, type Seen6 } from './helpers.js';
+
+interface Lan {
+  ks: Kernels;
+  a: Kernel;
+  b: Kernel;
+  hub: Hub;
+  seen: Seen6[];
+}
+
+async function lan(): Promise<Lan> {
+  const ks = bootKernels6(2);
+  const [a, b] = ks.kernels as [Kernel, Kernel];
+  const hub = new Hub('lan');
+  const seen: Seen6[] = [];
+  hub.tap((f) => {
+    const d = decode6(f);
+    if (d) seen.push(d);
+  });
+  attachEther(a, hub);
+  attachEther(b, hub);
+  ifconfig6(a, 'hub0', '2001:db8::1/64');
+  ifconfig6(b, 'hub0', '2001:db8::2/64');
+  await ks.sim.settle();
+  seen.length = 0;
+  return { ks, a, b, hub, seen };
+}
+
+const mac = (k: Kernel): string => [...ifnet(k, 'hub0').lladdr!].map((x) => x.toString(16).padStart(2, '0')).join(':');
+const ndp = async (k: Kernel): Promise<NdpInfo[]> => (await k.sys.ext('ndpdump')) as NdpInfo[];
+
+test('resolution: a multicast solicitation to the solicited-node group, a solicited advertisement back, then the packet', async (t) => {
+  const l = await lan();
+  t.is(sendEcho6(l.a, '2001:db8::2'), 0);
+  await l.ks.sim.settle();
+  const [ns, na, req, rep, ...rest] = l.seen;
+  // RFC 4861 §7.2.2: to ff02::1:ff00:2, its 33:33 MAC, hop limit 255, our MAC in the option.
+  t.like(ns, { icmpType: 135, icmpCode: 0, src: '2001:db8::1', dst: 'ff02::1:ff00:2', dstMac: '33:33:ff:00:00:02', hlim: 255, target: '2001:db8::2', lla: mac(l.a) });
+  // §7.2.4: unicast back to the solicitor, solicited and override, the target's MAC.
+  t.like(na, { icmpType: 136, src: '2001:db8::2', dst: '2001:db8::1', dstMac: mac(l.a), hlim: 255, target: '2001:db8::2', lla: mac(l.b) });
+  t.is(na!.naFlags, ND_NA_FLAG_SOLICITED | ND_NA_FLAG_OVERRIDE);
+  t.like(req, { icmpType: 128, src: '2001:db8::1', dst: '2001:db8::2', dstMac: mac(l.b), hlim: 64 });
+  // b learnt a's MAC from the solicitation (§7.2.3): the reply needs no solicitation of its own.
+  t.like(rep, { icmpType: 129, src: '2001:db8::2', dst: '2001:db8::1', dstMac: mac(l.a) });
+  t.is(rest.length, 0);
+  t.deepEqual(await ndp(l.a), [{ addr: '2001:db8::2', lladdr: mac(l.b), ifname: 'hub0', state: 'REACHABLE', router: false }]);
+  // Used while STALE, b's entry waits in DELAY for confirmation (§7.3.3).
+  t.deepEqual(await ndp(l.b), [{ addr: '2001:db8::1', lladdr: mac(l.a), ifname: 'hub0', state: 'DELAY', router: false }]);
+  t.like(stats6(l.a).nd6stat, { ns_out: 1, na_in: 1 });
+  t.like(stats6(l.b).nd6stat, { ns_in: 1, na_out: 1 });
+  t.is(stats6(l.a).icmp6stat.inhist[129], 1);
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+test('timers: REACHABLE turns STALE, a use starts DELAY, then a unicast probe that the neighbor confirms', async (t) => {
+  const l = await lan();
+  sendEcho6(l.a, '2001:db8::2');
+  await l.ks.sim.settle();
+  // ReachableTime is 30 s × [0.5, 1.5): after 45 s it has run out (§6.3.2).
+  await l.ks.sim.run(45_000);
+  t.is((await ndp(l.a))[0]!.state, 'STALE');
+  l.seen.length = 0;
+  sendEcho6(l.a, '2001:db8::2');
+  await l.ks.sim.settle();
+  t.is((await ndp(l.a))[0]!.state, 'DELAY');
+  t.is(l.seen.filter((f) => f.icmpType === 135).length, 0, 'a STALE entry is used at once');
+  await l.ks.sim.run(5_000);
+  // DELAY_FIRST_PROBE_TIME later: a unicast solicitation to the cached MAC.
+  const probe = l.seen.find((f) => f.icmpType === 135 && f.src === '2001:db8::1');
+  t.like(probe, { dst: '2001:db8::2', dstMac: mac(l.b), target: '2001:db8::2' });
+  await l.ks.sim.settle();
+  t.is((await ndp(l.a))[0]!.state, 'REACHABLE');
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+test('resolution failure: three solicitations a second apart, then ICMPv6 address unreachable and the entry goes', async (t) => {
+  const l = await lan();
+  t.is(sendEcho6(l.a, '2001:db8::99'), 0, 'held, not an error yet');
+  t.is(sendEcho6(l.a, '2001:db8::99', { seq: 1 }), 0);
+  await l.ks.sim.run(10_000);
+  const ns = l.seen.filter((f) => f.icmpType === 135);
+  t.is(ns.length, 3, 'MAX_MULTICAST_SOLICIT');
+  t.deepEqual(ns.map((f) => f.target), ['2001:db8::99', '2001:db8::99', '2001:db8::99']);
+  t.deepEqual(await ndp(l.a), []);
+  const st = stats6(l.a);
+  t.is(st.nd6stat.timeouts, 1);
+  // §7.2.2: each held packet is answered with destination unreachable, code 3, to its (our own) source.
+  t.is(st.icmp6stat.outhist[1], 2);
+  t.is(st.icmp6stat.inhist[1], 2);
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+test('a TCP connect to a neighbor that never answers fails with EHOSTUNREACH', async (t) => {
+  const l = await lan();
+  const fd = await l.a.sys.socket(AF_INET6, SOCK_STREAM, 0);
+  const p = l.a.sys.connect(fd, { family: AF_INET6, addr: '2001:db8::99', port: 80 });
+  p.catch(() => {});
+  await l.ks.sim.run(60_000);
+  const err = await p.then(() => null, (e: unknown) => e as { errno?: number });
+  t.is(err?.errno, EHOSTUNREACH);
+  await l.a.sys.close(fd);
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+/** A solicitation or advertisement from a stranger, as a frame for the hub. */
+function ndFrame(kind: 'ns' | 'na', o: { src: string; dst: string; target: string; hlim?: number; flags?: number; lla?: Uint8Array | null }): Uint8Array {
+  const body = new Uint8Array(32);
+  const mac = o.lla === undefined ? STRANGER : o.lla;
+  const len = kind === 'ns' ? ndWriteNs(body, 0, ip6(o.target), 0, mac) : ndWriteNa(body, 0, o.flags ?? 0, ip6(o.target), 0, mac);
+  const pkt = new Uint8Array(40 + len);
+  pkt.set(body.subarray(0, len), 40);
+  ip6WriteHeader(pkt, 0, 0, 0, len, 58, o.hlim ?? 255, ip6(o.src), 0, ip6(o.dst), 0);
+  icmp6SetChecksum(pkt, 40, len, ip6(o.src), 0, ip6(o.dst), 0);
+  const dstMac = new Uint8Array(6);
+  if (o.dst.startsWith('ff02')) dstMac.set([0x33, 0x33, ...ip6(o.dst).subarray(12)]);
+  else dstMac.fill(0xff);
+  return ether6(dstMac, STRANGER, pkt);
+}
+
+const STRANGER = Uint8Array.of(0x02, 0x00, 0x5e, 0x10, 0x20, 0x30);
+
+test('solicitations: answered only when valid and for our address; the sender is learnt from its option', async (t) => {
+  const l = await lan();
+  // 2001:db8::1's solicited-node group (RFC 4291 §2.7.1).
+  const sn = new Uint8Array(16);
+  in6SolicitedNode(ip6('2001:db8::1'), 0, sn, 0);
+  const group = 'ff02::1:ff00:1';
+  // Forwarded (hop limit 64): not believed (§7.1.1).
+  l.hub.inject(ndFrame('ns', { src: '2001:db8::50', dst: group, target: '2001:db8::1', hlim: 64 }));
+  // Not ours: ignored.
+  l.hub.inject(ndFrame('ns', { src: '2001:db8::50', dst: 'ff02::1:ff00:77', target: '2001:db8::77' }));
+  // From :: with a link-layer address option: invalid (§7.1.1).
+  l.hub.inject(ndFrame('ns', { src: '::', dst: group, target: '2001:db8::1' }));
+  await l.ks.sim.settle();
+  t.is(l.seen.filter((f) => f.icmpType === 136).length, 0);
+  t.is(stats6(l.a).icmp6stat.badns, 2);
+  l.hub.inject(ndFrame('ns', { src: '2001:db8::50', dst: group, target: '2001:db8::1' }));
+  await l.ks.sim.settle();
+  const na = l.seen.filter((f) => f.icmpType === 136);
+  t.is(na.length, 1);
+  t.like(na[0], { src: '2001:db8::1', dst: '2001:db8::50', dstMac: '02:00:5e:10:20:30', naFlags: 0x60 });
+  // Learnt as STALE (§7.2.3), then used for the answer at once: DELAY (§7.3.3).
+  t.deepEqual(await ndp(l.a), [{ addr: '2001:db8::50', lladdr: '02:00:5e:10:20:30', ifname: 'hub0', state: 'DELAY', router: false }]);
+  // A duplicate address probe (from ::, no option) is defended with an advertisement to all nodes, not solicited.
+  l.seen.length = 0;
+  l.hub.inject(ndFrame('ns', { src: '::', dst: group, target: '2001:db8::1', lla: null }));
+  await l.ks.sim.settle();
+  t.like(l.seen.find((f) => f.icmpType === 136), { src: '2001:db8::1', dst: 'ff02::1', naFlags: ND_NA_FLAG_OVERRIDE });
+  t.is(formatIn6Addr(sn), group);
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+test('advertisements: invalid ones counted, unsolicited ones for unknown neighbors ignored, a claim of our address kept off', async (t) => {
+  const l = await lan();
+  l.hub.inject(ndFrame('na', { src: '2001:db8::50', dst: 'ff02::1', target: '2001:db8::50', flags: ND_NA_FLAG_SOLICITED }));
+  l.hub.inject(ndFrame('na', { src: '2001:db8::50', dst: '2001:db8::1', target: 'ff02::1', flags: 0 }));
+  l.hub.inject(ndFrame('na', { src: '2001:db8::50', dst: '2001:db8::1', target: '2001:db8::50', hlim: 254 }));
+  await l.ks.sim.settle();
+  t.is(stats6(l.a).icmp6stat.badna, 3);
+  l.hub.inject(ndFrame('na', { src: '2001:db8::50', dst: 'ff02::1', target: '2001:db8::50', flags: ND_NA_FLAG_OVERRIDE }));
+  l.hub.inject(ndFrame('na', { src: '2001:db8::50', dst: 'ff02::1', target: '2001:db8::1', flags: ND_NA_FLAG_OVERRIDE }));
+  await l.ks.sim.settle();
+  t.deepEqual(await ndp(l.a), [], 'nothing asked, nothing cached (§7.2.5)');
+  t.is(stats6(l.a).nd6stat.duplicates, 1);
+  // Our own traffic still goes out from our address.
+  sendEcho6(l.a, '2001:db8::2');
+  await l.ks.sim.settle();
+  t.is(stats6(l.a).icmp6stat.inhist[129], 1);
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
