@@ -39,7 +39,7 @@ import {
   TCP_HDR_MIN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, TcpCheck, tcpAck, tcpCheck, tcpDport, tcpFlags, tcpHlen,
   tcpParseOptions, tcpSeq, tcpSport, tcpWin,
 } from '../../wire/tcp.js';
-import { INP_CONNECTED } from '../in_pcb.js';
+import { INP_CONNECTED, type InPcb } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import {
   TCPS_CLOSED, TCPS_CLOSE_WAIT, TCPS_CLOSING, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1, TCPS_FIN_WAIT_2, TCPS_LAST_ACK,
@@ -97,10 +97,7 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
   // loopback as CHECKSUM_UNNECESSARY) and check only the lengths.
   const c = m.flags & M_LOOP ? tcpCheckLengths(buf, toff, len) : tcpCheck(buf, toff, len, src, dst);
   if (c !== TcpCheck.Ok) {
-    if (c === TcpCheck.TooShort) st.rcvshort++;
-    else if (c === TcpCheck.BadSum) st.rcvbadsum++;
-    else st.rcvbadoff++;
-    k.mbufs.free(m);
+    tcpBadSegment(tcp, m, c);
     return;
   }
   // RFC 1122 §4.2.3.10: TCP is unicast only.
@@ -109,10 +106,38 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
     return;
   }
   const seg = tcp.seg;
-  const thlen = tcpHlen(buf, toff);
   seg.af = AF_INET;
   seg.src = src;
   seg.dst = dst;
+  tcpParseSegment(tcp, m, toff, len);
+
+  const table = inet.tcbtable;
+  const inp = table.lookupConnect(src, seg.sport, dst, seg.dport);
+  if (inp !== null && !tcpTimeWaitReopened(tcp, inp, seg)) {
+    tcpDispatch(tcp, inp, m, seg);
+    return;
+  }
+  tcp.stat.pcbhashmiss++;
+  tcpDispatch(tcp, table.lookupBind(dst, seg.dport), m, seg);
+}
+
+/** A segment that failed tcpCheck: counted by reason and dropped. */
+function tcpBadSegment(tcp: Tcp, m: Mbuf, c: TcpCheck): void {
+  const st = tcp.stat;
+  if (c === TcpCheck.TooShort) st.rcvshort++;
+  else if (c === TcpCheck.BadSum) st.rcvbadsum++;
+  else st.rcvbadoff++;
+  tcp.kernel.mbufs.free(m);
+}
+
+/**
+ * The TCP header of a checked segment into `tcp.seg` (the addresses are
+ * the caller's, by family); afterwards `m` holds only the data.
+ */
+function tcpParseSegment(tcp: Tcp, m: Mbuf, toff: number, len: number): void {
+  const buf = m.buf;
+  const seg = tcp.seg;
+  const thlen = tcpHlen(buf, toff);
   seg.sport = tcpSport(buf, toff);
   seg.dport = tcpDport(buf, toff);
   seg.seq = tcpSeq(buf, toff);
@@ -123,40 +148,40 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
   seg.dataOff = toff + thlen;
   if (thlen > TCP_HDR_MIN) {
     seg.optsOk = tcpParseOptions(buf, toff + TCP_HDR_MIN, thlen - TCP_HDR_MIN, (seg.flags & TH_SYN) !== 0, seg.opts);
-    if (!seg.optsOk) st.rcvbadopt++;
+    if (!seg.optsOk) tcp.stat.rcvbadopt++;
   } else {
     seg.opts.reset();
     seg.optsOk = true;
   }
-  // From here on `m` holds only the data.
   m.off = seg.dataOff;
   m.len = seg.tlen;
+}
 
-  const table = inet.tcbtable;
-  let inp = table.lookupConnect(src, seg.sport, dst, seg.dport);
-  let tp: TcpCb | null = null;
-  if (inp !== null) {
-    const p = inp.so.pcb;
-    tp = p instanceof TcpCb ? p : null;
-    // RFC 6191 / RFC 1122 §4.2.2.13: a new SYN may reopen a connection in
-    // TIME_WAIT when it is clearly newer (higher sequence, or timestamp).
-    if (tp !== null && tp.state === TCPS_TIME_WAIT && (seg.flags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN && twReopenable(tp, seg)) {
-      tcpClose(tp);
-      st.tw_reuse++;
-      tp = null;
-      inp = null;
-    }
-  }
-  if (inp === null) {
-    st.pcbhashmiss++;
-    inp = table.lookupBind(dst, seg.dport);
-    if (inp !== null) {
-      const p = inp.so.pcb;
-      tp = p instanceof TcpCb ? p : null;
-    }
-  }
-  if (tp === null || tp.state === TCPS_CLOSED || (inp !== null && inp.state !== INP_CONNECTED && tp.state !== TCPS_LISTEN)) {
-    st.noport++;
+/**
+ * RFC 6191 / RFC 1122 §4.2.2.13: a new SYN may reopen a connection in
+ * TIME_WAIT when it is clearly newer (higher sequence, or timestamp).
+ * True when the connection of `inp` was closed for it: look for a
+ * listener instead.
+ */
+function tcpTimeWaitReopened(tcp: Tcp, inp: InPcb, seg: TcpSegment): boolean {
+  const p = inp.so.pcb;
+  if (!(p instanceof TcpCb) || p.state !== TCPS_TIME_WAIT) return false;
+  if ((seg.flags & (TH_SYN | TH_ACK | TH_RST)) !== TH_SYN || !twReopenable(p, seg)) return false;
+  tcpClose(p);
+  tcp.stat.tw_reuse++;
+  return true;
+}
+
+/**
+ * The segment to the PCB the lookups found (exact or bound; null: none):
+ * a listener's SYN handling, a connection's state machine, or an RST for
+ * no one listening (RFC 9293 §3.10.7.1).
+ */
+function tcpDispatch(tcp: Tcp, inp: InPcb | null, m: Mbuf, seg: TcpSegment): void {
+  const p = inp !== null ? inp.so.pcb : null;
+  const tp = p instanceof TcpCb ? p : null;
+  if (tp === null || tp.state === TCPS_CLOSED || (inp!.state !== INP_CONNECTED && tp.state !== TCPS_LISTEN)) {
+    tcp.stat.noport++;
     tcpDropWithReset(tcp, m, null);
     return;
   }
@@ -193,10 +218,7 @@ export function tcpInput6(tcp: Tcp, m: Mbuf, toffRel: number): void {
   else if (ip6Cksum(buf, toff, len, IPPROTO_TCP, buf, ipoff + IP6_OFF_SRC, buf, ipoff + IP6_OFF_DST) !== 0) c = TcpCheck.BadSum;
   else c = tcpCheckLengths(buf, toff, len);
   if (c !== TcpCheck.Ok) {
-    if (c === TcpCheck.TooShort) st.rcvshort++;
-    else if (c === TcpCheck.BadSum) st.rcvbadsum++;
-    else st.rcvbadoff++;
-    k.mbufs.free(m);
+    tcpBadSegment(tcp, m, c);
     return;
   }
   // TCP is unicast only (RFC 1122 §4.2.3.10; ip6Input already refused a multicast source).
@@ -205,60 +227,20 @@ export function tcpInput6(tcp: Tcp, m: Mbuf, toffRel: number): void {
     return;
   }
   const seg = tcp.seg;
-  const thlen = tcpHlen(buf, toff);
   seg.af = AF_INET6;
   seg.src = 0;
   seg.dst = 0;
   in6Copy(seg.src6, 0, buf, ipoff + IP6_OFF_SRC);
   in6Copy(seg.dst6, 0, buf, ipoff + IP6_OFF_DST);
-  seg.sport = tcpSport(buf, toff);
-  seg.dport = tcpDport(buf, toff);
-  seg.seq = tcpSeq(buf, toff);
-  seg.ack = tcpAck(buf, toff);
-  seg.win = tcpWin(buf, toff);
-  seg.flags = tcpFlags(buf, toff);
-  seg.tlen = len - thlen;
-  seg.dataOff = toff + thlen;
-  if (thlen > TCP_HDR_MIN) {
-    seg.optsOk = tcpParseOptions(buf, toff + TCP_HDR_MIN, thlen - TCP_HDR_MIN, (seg.flags & TH_SYN) !== 0, seg.opts);
-    if (!seg.optsOk) st.rcvbadopt++;
-  } else {
-    seg.opts.reset();
-    seg.optsOk = true;
-  }
-  m.off = seg.dataOff;
-  m.len = seg.tlen;
+  tcpParseSegment(tcp, m, toff, len);
 
-  let inp = table.lookupConnect6(seg.src6, 0, seg.sport, seg.dst6, 0, seg.dport);
-  let tp: TcpCb | null = null;
-  if (inp !== null) {
-    const p = inp.so.pcb;
-    tp = p instanceof TcpCb ? p : null;
-    if (tp !== null && tp.state === TCPS_TIME_WAIT && (seg.flags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN && twReopenable(tp, seg)) {
-      tcpClose(tp);
-      st.tw_reuse++;
-      tp = null;
-      inp = null;
-    }
-  }
-  if (inp === null) {
-    st.pcbhashmiss++;
-    inp = table.lookupBind6(seg.dst6, 0, seg.dport);
-    if (inp !== null) {
-      const p = inp.so.pcb;
-      tp = p instanceof TcpCb ? p : null;
-    }
-  }
-  if (tp === null || tp.state === TCPS_CLOSED || (inp !== null && inp.state !== INP_CONNECTED && tp.state !== TCPS_LISTEN)) {
-    st.noport++;
-    tcpDropWithReset(tcp, m, null);
+  const inp = table.lookupConnect6(seg.src6, 0, seg.sport, seg.dst6, 0, seg.dport);
+  if (inp !== null && !tcpTimeWaitReopened(tcp, inp, seg)) {
+    tcpDispatch(tcp, inp, m, seg);
     return;
   }
-  if (tp.state === TCPS_LISTEN) {
-    tcpInputListen(tcp, tp, m, seg);
-    return;
-  }
-  tcpDoSegment(tp, m, seg);
+  tcp.stat.pcbhashmiss++;
+  tcpDispatch(tcp, table.lookupBind6(seg.dst6, 0, seg.dport), m, seg);
 }
 
 /** tcpCheck without the checksum: a whole header, a sane data offset. */
