@@ -350,16 +350,18 @@ export class InPcbTable {
    * An ephemeral port, RFC 6056 §3.3.1 (Algorithm 1, simple port
    * randomization): start at a random point of
    * [net.inet.ip.anonportmin, anonportmax] and take the first port nobody
-   * overlapping `laddr` holds. Randomness comes only from the host
+   * overlapping `laddr` (`laddr6` in an IPv6 table) holds. Randomness comes only from the host
    * (kernel.host.random32), so the sim host makes it reproducible.
    */
-  pickPort(laddr: number): number {
+  pickPort(laddr: number, laddr6: Uint8Array = NO_ADDR6): number {
+    const v6 = this.af === AF_INET6;
     const min = this.inet.anonPortMin;
     const max = this.inet.anonPortMax;
     const n = max - min + 1;
     let next = min + (this.inet.kernel.host.random32() % n);
     for (let count = n; count > 0; count--) {
-      if (this.lookupPort(laddr, next, true) === null) return next;
+      const holder = v6 ? this.lookupPort6(laddr6, next, true) : this.lookupPort(laddr, next, true);
+      if (holder === null) return next;
       next = next === max ? min : next + 1;
     }
     // NetBSD's portalgo returns EAGAIN when every port of the range is taken.
@@ -456,7 +458,7 @@ export class InPcbTable {
     if (inp.lport !== 0 || !in6IsUnspecified(inp.laddr6, 0)) throw new Errno(EINVAL);
     if (in6IsV4Mapped(laddr, 0)) throw new Errno(EINVAL);
     if (!this.isBindable6(laddr)) throw new Errno(EADDRNOTAVAIL);
-    if (lport === 0) lport = this.pickPort6(laddr);
+    if (lport === 0) lport = this.pickPort(INADDR_ANY, laddr);
     else this.checkPortFree6(inp.so, laddr, lport);
     in6Copy(inp.laddr6, 0, laddr, 0);
     inp.lport = lport;
@@ -501,19 +503,6 @@ export class InPcbTable {
     return match;
   }
 
-  /** pickPort (RFC 6056 §3.3.1) for an IPv6 local address. */
-  pickPort6(laddr: Uint8Array): number {
-    const min = this.inet.anonPortMin;
-    const max = this.inet.anonPortMax;
-    const n = max - min + 1;
-    let next = min + (this.inet.kernel.host.random32() % n);
-    for (let count = n; count > 0; count--) {
-      if (this.lookupPort6(laddr, next, true) === null) return next;
-      next = next === max ? min : next + 1;
-    }
-    throw new Errno(EAGAIN);
-  }
-
   /**
    * in6_pcbconnect: as connect, for IPv6. A destination of :: means this
    * host (NetBSD substitutes ::1); the source comes from in6_selectsrc
@@ -532,7 +521,7 @@ export class InPcbTable {
     }
     if (inp.lport !== 0 && this.lookupConnect6(dst, 0, fport, src, 0, inp.lport) !== null) throw new Errno(EADDRINUSE);
     if (inp.lport === 0) {
-      inp.lport = this.pickPort6(IN6ADDR_ANY);
+      inp.lport = this.pickPort(INADDR_ANY, IN6ADDR_ANY);
       this.addToPortHash(inp);
     }
     in6Copy(inp.laddr6, 0, src, 0);
