@@ -249,12 +249,13 @@ export class Socket implements KFile {
   }
 
   /**
-   * Sleep until the condition `until` (UNTIL_*) holds, with the buffer's
-   * timeout (none without a buffer). A blocked call is a Sleeper on the
+   * Sleep until the condition `until` (UNTIL_*) holds, or `timeo` ms pass
+   * (EAGAIN; by default the buffer's SO_SNDTIMEO/SO_RCVTIMEO, none without
+   * a buffer; a lingering close passes its interval). A blocked call is a Sleeper on the
    * socket's own list, woken by `wakeup` after the SelInfo waiters: no
    * closure per call for the condition, the wake-up or its cancellation.
    */
-  private sleep(sb: Sockbuf | null, until: number): Promise<void> {
+  private sleep(sb: Sockbuf | null, until: number, timeo: number = sb !== null ? sb.timeo : 0): Promise<void> {
     const s = new Sleeper(this, until);
     const p = new Promise<void>((resolve, reject) => {
       s.resolve = resolve;
@@ -263,9 +264,9 @@ export class Socket implements KFile {
     // A thread asleep in the kernel keeps its host process alive, as a
     // pending read on a Node handle does.
     s.release = this.kernel.host.hold();
-    if (sb !== null && sb.timeo > 0) {
+    if (timeo > 0) {
       const t = this.kernel.callouts.create(sleepTimedOut, s);
-      t.reset(sb.timeo);
+      t.reset(timeo);
       s.timer = t;
     }
     (this.sleepers ??= []).push(s);
@@ -699,16 +700,12 @@ export class Socket implements KFile {
 
   private async lingerClose(): Promise<void> {
     if (!(this.state & SS_ISDISCONNECTING)) this.proto.disconnect(this);
-    const interval = this.linger * 1000;
-    const saved = this.snd.timeo;
-    this.snd.timeo = interval;
     try {
-      await this.sleep(this.snd, UNTIL_DISCONNECTED);
+      await this.sleep(null, UNTIL_DISCONNECTED, this.linger * 1000);
     } catch (e) {
       // The interval ran out (EAGAIN from sleep): the descriptor goes anyway.
       if (!(e instanceof Errno) || e.errno !== EAGAIN) throw e;
     } finally {
-      this.snd.timeo = saved;
       this.closeNow();
     }
   }
