@@ -2,8 +2,10 @@
 /*
  * rump.netstat: NetBSD's netstat(1) against a rump kernel.
  *
- *   rump.netstat [-an]                 sockets (-a: listening and unconnected ones too)
- *   rump.netstat -r [-n]               the routing table, as `route -n show`
+ *   rump.netstat [-an] [-f af]         sockets (-a: listening and unconnected ones too);
+ *                                      IPv4 then IPv6 (tcp6, udp6), -f inet or -f inet6 one
+ *   rump.netstat -r [-n] [-f af]       the routing tables: Internet (as `route -n show`)
+ *                                      from `rtdump`, then Internet6 from `rt6dump`
  *   rump.netstat -s [-s] [-p proto]    protocol statistics (tcp, udp, ip, icmp, arp);
  *                                      -ss leaves out the zero counters
  *   rump.netstat -i [-bnv] [-I if]     interfaces and their packet counters
@@ -15,14 +17,17 @@
  * non-zero ones with -ss. A counter the kernel has and NetBSD does not is
  * printed after the others under its own name. Sockets come from
  * `sys.ext('pcblist')` (see PcbInfo below); a kernel without that call
- * shows the header only.
+ * shows the header only. IPv6 sockets get their own section, as NetBSD's
+ * ip6protopr() prints them, shown when there are any (or with -f inet6).
  */
 import { ENOSYS } from '../kern/errno.js';
+import { AF_INET6 } from '../kern/sys.js';
 import type { IfInfo, RouteInfo } from '../net/ioctl.js';
 import { IFF_UP } from '../net/interface.js';
 import { formatNetShort, parseInAddr } from '../net/wire/inaddr.js';
+import { formatIn6Addr, parseIn6Addr } from '../net/wire/in6addr.js';
 import {
-  errText, errnoOf, errx, exit, formatRouteTable, getopt, guard, padLeft, padRight, plural, runIfMain,
+  errText, errnoOf, errx, exit, formatRouteTable, getopt, guard, padLeft, padRight, plural, routeFlagLetters, runIfMain,
   withInetSocket, withSys, type SysLike, type ToolIO,
 } from './common.js';
 
@@ -38,7 +43,8 @@ const USAGE =
  * structured form of NetBSD's net.inet.{tcp,udp}.pcblist sysctl).
  */
 export interface PcbInfo {
-  proto: 'tcp' | 'udp' | string;
+  /** tcp, udp; tcp6, udp6 for IPv6 PCBs. */
+  proto: 'tcp' | 'udp' | 'tcp6' | 'udp6' | string;
   laddr: string;
   lport: number;
   faddr: string;
@@ -48,6 +54,13 @@ export interface PcbInfo {
   sendQ: number;
   /** TCP state name ("ESTABLISHED", "LISTEN", ...); absent for UDP. */
   state?: string;
+  /** AF_INET or AF_INET6 (addresses then in RFC 5952 text); absent: told by `proto`. */
+  family?: number;
+}
+
+/** Whether a PCB is an IPv6 one (its family, or a kernel that only says tcp6/udp6). */
+export function isInet6Pcb(p: PcbInfo): boolean {
+  return p.family !== undefined ? p.family === AF_INET6 : p.proto.endsWith('6');
 }
 
 function usage(io: ToolIO): never {
@@ -407,24 +420,75 @@ export function formatInterfaces(list: readonly IfInfo[], opts: { bytes?: boolea
 /* ------------------------------------------------------------------------ */
 /* sockets                                                                  */
 
-/** inetprint(): "192.0.2.1.7", "*.*", "*.53". */
+/** inetprint()/inet6print(): "192.0.2.1.7", "::1.22", "*.*", "*.53"; the host cut to 16 characters, as NetBSD's. */
 function endpoint(addr: string, port: number): string {
-  const host = addr === '0.0.0.0' || addr === '' ? '*' : addr.slice(0, 16);
+  const host = addr === '0.0.0.0' || addr === '::' || addr === '' ? '*' : addr.slice(0, 16);
   return `${host}.${port === 0 ? '*' : port}`;
 }
 
-/** `netstat [-a]`'s Internet connections (NetBSD's protopr()). */
-export function formatSockets(pcbs: readonly PcbInfo[], all: boolean): string {
-  let out = `Active Internet connections${all ? ' (including servers)' : ''}\n`;
+/** One protocol family's section: its title, the column header, TCP then UDP (as NetBSD walks its protocols). */
+function socketSection(title: string, tcp: string, udp: string, pcbs: readonly PcbInfo[], all: boolean): string {
+  let out = `${title}${all ? ' (including servers)' : ''}\n`;
   out += `${padRight('Proto', 5)} ${padRight('Recv-Q', 6)} ${padRight('Send-Q', 6)}  ${padRight('Local Address', 22)} ${padRight('Foreign Address', 22)} State\n`;
-  // TCP first, then UDP, as NetBSD walks its protocols.
-  const order = (p: string): number => (p === 'tcp' ? 0 : p === 'udp' ? 1 : 2);
-  const list = pcbs.filter((p) => p.proto === 'tcp' || p.proto === 'udp').sort((a, b) => order(a.proto) - order(b.proto));
+  const order = (p: string): number => (p === tcp ? 0 : p === udp ? 1 : 2);
+  const list = pcbs.filter((p) => p.proto === tcp || p.proto === udp).sort((a, b) => order(a.proto) - order(b.proto));
   for (const p of list) {
-    if (!all && (p.faddr === '0.0.0.0' || p.faddr === '')) continue;
+    if (!all && (p.faddr === '0.0.0.0' || p.faddr === '::' || p.faddr === '')) continue;
     let line = `${padRight(p.proto, 5)} ${padLeft(p.recvQ, 6)} ${padLeft(p.sendQ, 6)}  ${padRight(endpoint(p.laddr, p.lport), 22)} ${padRight(endpoint(p.faddr, p.fport), 22)}`;
-    if (p.proto === 'tcp') line += ` ${p.state ?? ''}`;
+    if (p.proto === tcp) line += ` ${p.state ?? ''}`;
     out += line + '\n';
+  }
+  return out;
+}
+
+/** `netstat [-a]`'s Internet connections (NetBSD's protopr()): the IPv4 PCBs only. */
+export function formatSockets(pcbs: readonly PcbInfo[], all: boolean): string {
+  return socketSection('Active Internet connections', 'tcp', 'udp', pcbs.filter((p) => !isInet6Pcb(p)), all);
+}
+
+/** `netstat [-a]`'s Internet6 connections (NetBSD's ip6protopr()): tcp6 and udp6 PCBs. */
+export function formatSockets6(pcbs: readonly PcbInfo[], all: boolean): string {
+  return socketSection('Active Internet6 connections', 'tcp6', 'udp6', pcbs.filter(isInet6Pcb), all);
+}
+
+/* ------------------------------------------------------------------------ */
+/* -r for IPv6                                                              */
+
+/* NetBSD's WID_DST/WID_GW for AF_INET6 with -n (rtutil.c). */
+const WID_DST6 = 34;
+const WID_GW6 = 30;
+
+/** An IPv6 destination column: "default", "2001:db8::/64", "::1" (a host route has no length). */
+function route6Destination(r: RouteInfo): string {
+  if (r.dst === 'default' || (r.prefixLen === 0 && (r.dst === '::' || r.dst === ''))) return 'default';
+  const a = parseIn6Addr(r.dst);
+  const text = a === null ? r.dst : formatIn6Addr(a);
+  return r.prefixLen === 128 ? text : `${text}/${r.prefixLen}`;
+}
+
+/** 16 bytes of a route's destination for sorting ('default' and unparsable ones are ::). */
+function route6Key(r: RouteInfo): Uint8Array {
+  return (r.dst === 'default' ? null : parseIn6Addr(r.dst)) ?? new Uint8Array(16);
+}
+
+/**
+ * The "Internet6:" table of `netstat -rn` (the title, the column header,
+ * one line per route by destination then prefix length), with IPv4's
+ * conventions: every flag, Refs and Use "-", Mtu "-" for the interface's.
+ */
+export function formatRouteTable6(routes: readonly RouteInfo[]): string {
+  let out = 'Internet6:\n';
+  out += `${padRight('Destination', WID_DST6)} ${padRight('Gateway', WID_GW6)} ${padRight('Flags', 6)} ` +
+    `${padLeft('Refs', 6)} ${padLeft('Use', 8)} ${padLeft('Mtu', 6)} Interface\n`;
+  const sorted = [...routes].sort((a, b) => {
+    const ka = route6Key(a);
+    const kb = route6Key(b);
+    for (let i = 0; i < 16; i++) if (ka[i] !== kb[i]) return ka[i]! - kb[i]!;
+    return a.prefixLen - b.prefixLen;
+  });
+  for (const r of sorted) {
+    out += `${padRight(route6Destination(r), WID_DST6, false)} ${padRight(r.gateway, WID_GW6, false)} ${padRight(routeFlagLetters(r.flags), 6)} ` +
+      `${padLeft('-', 6)} ${padLeft('-', 8)} ${padLeft(r.mtu > 0 ? r.mtu : '-', 6)}  ${r.ifname}\n`;
   }
   return out;
 }
@@ -447,11 +511,25 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
     }
     if (family !== null && !['inet', 'inet6', 'local', 'unix'].includes(family)) errx(`${family}: unknown address family`);
     const inet = family === null || family === 'inet';
+    const inet6 = family === null || family === 'inet6';
     if (proto !== null && !PROTOCOLS.some(([n]) => n === proto)) errx(`${proto}: unknown or uninstrumented protocol`);
 
     return withSys(PROG, io, async (sys) => {
       if (has('r')) {
-        if (inet) io.stdout(formatRouteTable((await sys.ext('rtdump').catch((e: unknown) => errx(`route-sysctl-estimate: ${errText(e)}`))) as RouteInfo[]));
+        let out = '';
+        if (inet) out += formatRouteTable((await sys.ext('rtdump').catch((e: unknown) => errx(`route-sysctl-estimate: ${errText(e)}`))) as RouteInfo[]);
+        if (inet6) {
+          // A kernel without net_netinet6 has no Internet6 table (ENOSYS); NetBSD omits an empty family too.
+          let routes6: RouteInfo[] | null = null;
+          try {
+            routes6 = (await sys.ext('rt6dump')) as RouteInfo[];
+          } catch (e) {
+            if (errnoOf(e) !== ENOSYS) errx(`route-sysctl-estimate: ${errText(e)}`);
+          }
+          if (routes6 !== null) out += `${inet ? '\n' : 'Routing tables\n\n'}${formatRouteTable6(routes6)}`;
+          else if (!inet) out += 'Routing tables\n';
+        }
+        io.stdout(out);
         return 0;
       }
       if (sflag || proto !== null) {
@@ -463,14 +541,18 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
         io.stdout(formatInterfaces(iface === null ? list : list.filter((i) => i.name === iface), { bytes: has('b'), wide: has('v') }));
         return 0;
       }
-      if (!inet) return 0;
+      if (!inet && !inet6) return 0;
       let pcbs: PcbInfo[] = [];
       try {
         pcbs = (await sys.ext('pcblist')) as PcbInfo[];
       } catch (e) {
         if (errnoOf(e) !== ENOSYS) errx(`sysctl (copy): ${errText(e)}`);
       }
-      io.stdout(formatSockets(pcbs, has('a')));
+      let out = '';
+      if (inet) out += formatSockets(pcbs, has('a'));
+      // Without -f, the Internet6 section appears when there are IPv6 sockets (an IPv4-only kernel prints what it did before).
+      if (inet6 && (!inet || pcbs.some(isInet6Pcb))) out += formatSockets6(pcbs, has('a'));
+      io.stdout(out);
       return 0;
     });
   });

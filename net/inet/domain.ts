@@ -14,7 +14,7 @@
  */
 import { formatInAddr } from '../wire/inaddr.js';
 import { Errno, EINVAL, EPROTONOSUPPORT, EPROTOTYPE } from '../../kern/errno.js';
-import { AF_INET, O_NONBLOCK, SOCK_RAW, SOCK_STREAM, type Domain, type KFile } from '../../kern/sys.js';
+import { AF_INET, AF_INET6, O_NONBLOCK, SOCK_RAW, SOCK_STREAM, type Domain, type KFile } from '../../kern/sys.js';
 import { Socket, type Protosw } from '../socket.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { IPPORT_RESERVED } from './in_pcb.js';
@@ -97,6 +97,22 @@ export class InetDomain implements Domain {
   }
 }
 
+/**
+ * One PCB as `sys.ext('pcblist')` returns it (bin/rump.netstat.ts PcbInfo):
+ * `proto` is tcp/udp, or tcp6/udp6 for AF_INET6 PCBs; `state` for TCP only.
+ */
+export interface PcbListEntry {
+  proto: string;
+  laddr: string;
+  lport: number;
+  faddr: string;
+  fport: number;
+  recvQ: number;
+  sendQ: number;
+  state?: string;
+  family: number;
+}
+
 /** The AF_INET domain of a kernel that has net_netinet. */
 export function inetDomain(inet: Inet): InetDomain {
   const d = inet.kernel.domains.get(AF_INET);
@@ -123,15 +139,17 @@ export function inetDomainAttach(inet: Inet): void {
   inet.ctlinput[IPPROTO_TCP] = tcpCtlinput;
   k.sys.extend('tcpdrop', (arg: unknown) => tcpDropCommand(tcp, arg));
   // netstat -a reads the PCBs (NetBSD: sysctl net.inet.{tcp,udp}.pcblist),
-  // TCP first as NetBSD lists them, with each connection's state.
+  // TCP first as NetBSD lists them, with each connection's state. Each entry
+  // says its family (AF_INET, or AF_INET6 for TCP's tcp6 PCBs); IPv6
+  // addresses are RFC 5952 text. net_netinet6 appends its udp6 PCBs.
   k.sys.extend('pcblist', () => {
-    const out: Array<{ proto: string; laddr: string; lport: number; faddr: string; fport: number; recvQ: number; sendQ: number; state?: string }> = [];
-    out.push(...tcpPcbList(tcp));
+    const out: PcbListEntry[] = [];
+    for (const p of tcpPcbList(tcp)) out.push({ ...p, family: p.proto === 'tcp6' ? AF_INET6 : AF_INET });
     for (const inp of inet.udbtable.all) {
       const so = inp.so;
       out.push({
         proto: 'udp', laddr: formatInAddr(inp.laddr), lport: inp.lport, faddr: formatInAddr(inp.faddr),
-        fport: inp.fport, recvQ: so ? so.rcv.cc : 0, sendQ: so ? so.snd.cc : 0,
+        fport: inp.fport, recvQ: so ? so.rcv.cc : 0, sendQ: so ? so.snd.cc : 0, family: AF_INET,
       });
     }
     return out;

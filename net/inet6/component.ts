@@ -12,7 +12,7 @@
  * listeners (detach, down); TCP's AF_INET6 PCB table with the In6Ops the
  * PCB layer and TCP call (net/inet never imports net/inet6), TCP in protox
  * and ctlinput; UDP over IPv6 (udp6.ts) likewise; the AF_INET6 domain; sysctls with NetBSD's names; the admin
- * calls (`rt6msg`, `rt6dump`, `ndpdump`); lo0 gets ::1/128.
+ * calls (`rt6msg`, `rt6dump`, `ndpdump`) and udp6 PCBs in `pcblist`; lo0 gets ::1/128.
  */
 import { registerComponent, InitLevel } from '../../kern/component.js';
 import type { Kernel } from '../../kern/kernel.js';
@@ -36,7 +36,7 @@ import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
 import { nd6Dump, nd6Purge, nd6Resolve } from './nd6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
-import { Udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input } from './udp6.js';
+import { Udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
 
 /** protox[IPPROTO_TCP]: TCP's IPv6 input, on the kernel's TCP. */
 function tcp6Input(inet6: Inet6, m: Mbuf, off: number): void {
@@ -129,6 +129,9 @@ registerComponent({
     domain.addProtosw(new Udp6Usrreqs(udp6));
     k.domains.set(AF_INET6, domain);
 
+    // netstat -a: net_netinet's pcblist (TCP over both families, UDP) and then the udp6 PCBs.
+    const inetPcbList = k.sysExtensions.get('pcblist');
+    k.sys.extend('pcblist', () => [...((inetPcbList?.() as unknown[] | undefined) ?? []), ...udp6PcbList(udp6)]);
     k.sys.extend('ndpdump', () => nd6Dump(inet6));
     k.sys.extend('rt6msg', (msg: Rt6Msg) => rt6msg(inet6, msg));
     k.sys.extend('rt6dump', () => rt6dump(inet6));

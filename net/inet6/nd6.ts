@@ -493,6 +493,8 @@ export interface NdpInfo {
   ifname: string;
   state: string;
   router: boolean;
+  /** Seconds until the entry's state changes or it is dropped (its timer); -1 when no timer runs. */
+  expire: number;
 }
 
 export function nd6Dump(inet6: Inet6): NdpInfo[] {
@@ -502,6 +504,7 @@ export function nd6Dump(inet6: Inet6): NdpInfo[] {
     ifname: e.ifp.name,
     state: STATE_NAMES[e.state]!,
     router: e.isRouter,
+    expire: e.timer.pending ? Math.ceil(e.timer.remaining() / 1000) : -1,
   }));
 }
 

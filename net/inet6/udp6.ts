@@ -16,7 +16,7 @@
  */
 import { Errno, EADDRNOTAVAIL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
 import { M_LOOP, type Mbuf } from '../../kern/mbuf.js';
-import { SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
+import { AF_INET6, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
 import { ifioctl } from '../interface_ioctl.js';
 import {
   PR_ADDR, PR_ATOMIC, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, SS_CANTRCVMORE, SS_ISBOUND, SS_ISCONNECTED,
@@ -24,7 +24,7 @@ import {
 } from '../socket.js';
 import { INP_CONNECTED, IPPROTO_IPV6, InPcb, InPcbTable, in6PcbGetopt, in6PcbSetopt, sotoinpcb } from '../inet/in_pcb.js';
 import { in6ToSockaddr, newIn6AddrPort, sockaddrIsUnspec, sockaddrToIn6 } from '../inet/sockaddr.js';
-import { IN6ADDR_ANY, in6Equal, in6IsMulticast, in6IsUnspecified } from '../wire/in6addr.js';
+import { IN6ADDR_ANY, formatIn6Addr, in6Equal, in6IsMulticast, in6IsUnspecified } from '../wire/in6addr.js';
 import { ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT } from '../wire/icmp6.js';
 import { IPPROTO_UDP } from '../wire/ipv4.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPV6_MAXPACKET, ip6Cksum } from '../wire/ipv6.js';
@@ -65,6 +65,31 @@ export function udp6Attach(inet6: Inet6, table: InPcbTable): Udp6 {
   const u = new Udp6(inet6, table);
   udp6s.set(inet6, u);
   return u;
+}
+
+/** One udp6 PCB as `sys.ext('pcblist')` lists it. */
+export interface Udp6PcbInfo {
+  proto: 'udp6';
+  laddr: string;
+  lport: number;
+  faddr: string;
+  fport: number;
+  recvQ: number;
+  sendQ: number;
+  family: number;
+}
+
+/** What `sys.ext('pcblist')` lists for UDP over IPv6 (netstat's udp6 lines; addresses in RFC 5952 text). */
+export function udp6PcbList(u: Udp6): Udp6PcbInfo[] {
+  const out: Udp6PcbInfo[] = [];
+  for (const inp of u.table.all) {
+    const so = inp.so;
+    out.push({
+      proto: 'udp6', laddr: formatIn6Addr(inp.laddr6), lport: inp.lport, faddr: formatIn6Addr(inp.faddr6),
+      fport: inp.fport, recvQ: so ? so.rcv.cc : 0, sendQ: so ? so.snd.cc : 0, family: AF_INET6,
+    });
+  }
+  return out;
 }
 
 /** inet6.protox[IPPROTO_UDP]: `m` starts at the IPv6 header, UDP `off` bytes in. Owns `m`. */

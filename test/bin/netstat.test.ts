@@ -4,9 +4,10 @@
  * -i, and the socket listing.
  */
 import test from 'ava';
-import { Errno, ENOENT } from '../../kern/errno.js';
+import { Errno, ENOENT, ENOSYS } from '../../kern/errno.js';
 import { ArpStat, IcmpStat, IpStat, UdpStat } from '../../net/inet/inet.js';
-import type { IfInfo } from '../../net/ioctl.js';
+import type { IfInfo, RouteInfo } from '../../net/ioctl.js';
+import { RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_STATIC, RTF_UP } from '../../net/route.js';
 import { main, type PcbInfo } from '../../bin/rump.netstat.js';
 import { fakeSys, netbsdInterfaces, netbsdRoutes, netbsdTranscript, run } from './helpers.js';
 
@@ -167,4 +168,96 @@ test('usage errors exit 1', async (t) => {
   const af = await run(main, ['-f', 'appletalk'], statsKernel());
   t.is(af.err, 'rump.netstat: appletalk: unknown address family\n');
   t.is(af.status, 1);
+});
+
+/* ------------------------------------------------------------------------ */
+/* IPv6 */
+
+const PCBS6: PcbInfo[] = [
+  { proto: 'tcp', laddr: '192.0.2.1', lport: 80, faddr: '0.0.0.0', fport: 0, recvQ: 0, sendQ: 0, state: 'LISTEN', family: 2 },
+  { proto: 'udp6', laddr: '::', lport: 53, faddr: '::', fport: 0, recvQ: 0, sendQ: 0, family: 24 },
+  { proto: 'tcp6', laddr: '::', lport: 80, faddr: '::', fport: 0, recvQ: 0, sendQ: 0, state: 'LISTEN', family: 24 },
+  { proto: 'tcp6', laddr: '::1', lport: 22, faddr: '::1', fport: 65000, recvQ: 3, sendQ: 5, state: 'ESTABLISHED', family: 24 },
+  { proto: 'tcp6', laddr: '2001:db8:1234:5678::1', lport: 8080, faddr: '2001:db8::2', fport: 49152, recvQ: 0, sendQ: 0, state: 'SYN_SENT', family: 24 },
+];
+
+const HEADER = 'Proto Recv-Q Send-Q  Local Address          Foreign Address        State\n';
+
+test('netstat -an: an Internet6 section after the IPv4 one, tcp6 then udp6, NetBSD\'s columns', async (t) => {
+  const r = await run(main, ['-an'], statsKernel(PCBS6));
+  t.is(r.status, 0);
+  t.is(
+    r.out,
+    'Active Internet connections (including servers)\n' + HEADER +
+      'tcp        0      0  192.0.2.1.80           *.*                    LISTEN\n' +
+      'Active Internet6 connections (including servers)\n' + HEADER +
+      'tcp6       0      0  *.80                   *.*                    LISTEN\n' +
+      'tcp6       3      5  ::1.22                 ::1.65000              ESTABLISHED\n' +
+      // inet6print cuts the host to 16 characters before the port.
+      'tcp6       0      0  2001:db8:1234:56.8080  2001:db8::2.49152      SYN_SENT\n' +
+      'udp6       0      0  *.53                   *.*                   \n',
+  );
+  const connected = await run(main, ['-n'], statsKernel(PCBS6));
+  t.is(
+    connected.out,
+    'Active Internet connections\n' + HEADER +
+      'Active Internet6 connections\n' + HEADER +
+      'tcp6       3      5  ::1.22                 ::1.65000              ESTABLISHED\n' +
+      'tcp6       0      0  2001:db8:1234:56.8080  2001:db8::2.49152      SYN_SENT\n',
+  );
+});
+
+test('netstat -f inet6 shows only the IPv6 sockets, -f inet only the IPv4 ones', async (t) => {
+  const six = await run(main, ['-an', '-f', 'inet6'], statsKernel(PCBS6));
+  t.true(six.out.startsWith('Active Internet6 connections (including servers)\n' + HEADER + 'tcp6 '));
+  t.false(six.out.includes('Active Internet connections'));
+  const four = await run(main, ['-an', '-f', 'inet'], statsKernel(PCBS6));
+  t.is(four.out, 'Active Internet connections (including servers)\n' + HEADER + 'tcp        0      0  192.0.2.1.80           *.*                    LISTEN\n');
+  // An IPv4-only kernel with -f inet6: the header, as for IPv4.
+  const none = await run(main, ['-an', '-f', 'inet6'], statsKernel(null));
+  t.is(none.out, 'Active Internet6 connections (including servers)\n' + HEADER);
+});
+
+test('netstat: a kernel that only says tcp6/udp6 (no family) is still split by protocol name', async (t) => {
+  const bare = PCBS6.map(({ family: _f, ...p }) => p);
+  const r = await run(main, ['-an'], statsKernel(bare));
+  t.is(r.out, (await run(main, ['-an'], statsKernel(PCBS6))).out);
+});
+
+const ROUTES6: RouteInfo[] = [
+  { dst: 'fe80::', prefixLen: 64, gateway: 'link#2', flags: RTF_UP, refs: 0, use: 0, mtu: 0, ifname: 'shmif0', ifaddr: 'fe80::1' },
+  { dst: '::1', prefixLen: 128, gateway: 'lo0', flags: RTF_UP | RTF_HOST | RTF_LOCAL, refs: 0, use: 4, mtu: 33624, ifname: 'lo0', ifaddr: '::1' },
+  { dst: 'default', prefixLen: 0, gateway: '2001:db8::fe', flags: RTF_UP | RTF_GATEWAY | RTF_STATIC, refs: 0, use: 0, mtu: 0, ifname: 'shmif0', ifaddr: null },
+  { dst: '2001:db8::', prefixLen: 64, gateway: 'link#2', flags: RTF_UP, refs: 0, use: 0, mtu: 1280, ifname: 'shmif0', ifaddr: '2001:db8::1' },
+];
+
+function routeKernel(routes6: RouteInfo[] | null) {
+  return fakeSys({
+    ext: ((name: string) => {
+      if (name === 'rtdump') return netbsdRoutes();
+      if (name === 'rt6dump' && routes6) return routes6;
+      throw new Errno(ENOSYS, name);
+    }) as never,
+  });
+}
+
+const INET6_ROUTES =
+  'Internet6:\n' +
+  'Destination                        Gateway                        Flags    Refs      Use    Mtu Interface\n' +
+  'default                            2001:db8::fe                   UGS         -        -      -  shmif0\n' +
+  '::1                                lo0                            UHl         -        -  33624  lo0\n' +
+  '2001:db8::/64                      link#2                         U           -        -   1280  shmif0\n' +
+  'fe80::/64                          link#2                         U           -        -      -  shmif0\n';
+
+test('netstat -rn: Internet6 after Internet, by destination; -f picks one', async (t) => {
+  const ipv4 = netbsdTranscript('rump.route -n show').text;
+  const r = await run(main, ['-rn'], routeKernel(ROUTES6));
+  t.is(r.status, 0);
+  t.is(r.out, `${ipv4}\n${INET6_ROUTES}`);
+  const six = await run(main, ['-rn', '-f', 'inet6'], routeKernel(ROUTES6));
+  t.is(six.out, `Routing tables\n\n${INET6_ROUTES}`);
+  const four = await run(main, ['-rn', '-f', 'inet'], routeKernel(ROUTES6));
+  t.is(four.out, ipv4);
+  const noV6 = await run(main, ['-rn'], routeKernel(null));
+  t.is(noV6.out, ipv4, 'a kernel without net_netinet6: no Internet6 section');
 });

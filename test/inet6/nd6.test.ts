@@ -64,9 +64,13 @@ test('resolution: a multicast solicitation to the solicited-node group, a solici
   // b learnt a's MAC from the solicitation (§7.2.3): the reply needs no solicitation of its own.
   t.like(rep, { icmpType: 129, src: '2001:db8::2', dst: '2001:db8::1', dstMac: mac(l.a) });
   t.is(rest.length, 0);
-  t.deepEqual(await ndp(l.a), [{ addr: '2001:db8::2', lladdr: mac(l.b), ifname: 'hub0', state: 'REACHABLE', router: false }]);
+  const [reachable, ...others] = await ndp(l.a);
+  t.is(others.length, 0);
+  t.like(reachable, { addr: '2001:db8::2', lladdr: mac(l.b), ifname: 'hub0', state: 'REACHABLE', router: false });
+  // ndp's Expire: ReachableTime, drawn from 0.5–1.5 × REACHABLE_TIME (RFC 4861 §6.3.2).
+  t.true(reachable!.expire >= 15 && reachable!.expire <= 45, `expire ${reachable!.expire}`);
   // Used while STALE, b's entry waits in DELAY for confirmation (§7.3.3).
-  t.deepEqual(await ndp(l.b), [{ addr: '2001:db8::1', lladdr: mac(l.a), ifname: 'hub0', state: 'DELAY', router: false }]);
+  t.deepEqual(await ndp(l.b), [{ addr: '2001:db8::1', lladdr: mac(l.a), ifname: 'hub0', state: 'DELAY', router: false, expire: 5 }]);
   t.like(stats6(l.a).nd6stat, { ns_out: 1, na_in: 1 });
   t.like(stats6(l.b).nd6stat, { ns_in: 1, na_out: 1 });
   t.is(stats6(l.a).icmp6stat.inhist[129], 1);
@@ -161,7 +165,7 @@ test('solicitations: answered only when valid and for our address; the sender is
   t.is(na.length, 1);
   t.like(na[0], { src: '2001:db8::1', dst: '2001:db8::50', dstMac: '02:00:5e:10:20:30', naFlags: 0x60 });
   // Learnt as STALE (§7.2.3), then used for the answer at once: DELAY (§7.3.3).
-  t.deepEqual(await ndp(l.a), [{ addr: '2001:db8::50', lladdr: '02:00:5e:10:20:30', ifname: 'hub0', state: 'DELAY', router: false }]);
+  t.deepEqual(await ndp(l.a), [{ addr: '2001:db8::50', lladdr: '02:00:5e:10:20:30', ifname: 'hub0', state: 'DELAY', router: false, expire: 5 }]);
   // A duplicate address probe (from ::, no option) is defended with an advertisement to all nodes, not solicited.
   l.seen.length = 0;
   l.hub.inject(ndFrame('ns', { src: '::', dst: group, target: '2001:db8::1', lla: null }));
