@@ -32,7 +32,7 @@ import {
 } from '../../wire/in6addr.js';
 import { IPPROTO_IP, IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
-  IPPROTO_IPV6, in6PcbGetopt, in6PcbSetopt, inPcbGetopt, inPcbSetopt, type InPcbTable,
+  IPPROTO_IPV6, in6PcbGetopt, in6PcbSetopt, inPcbGetopt, inPcbSetopt, type InPcb, type InPcbTable,
 } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import { inSelectSrc } from '../ip_output.js';
@@ -491,47 +491,10 @@ function tcpConnectEphemeral(tcp: Tcp, tp: TcpCb, faddr: number, fport: number):
     laddr = inSelectSrc(inet, faddr);
     if (laddr === 0) throw new Errno(ENETUNREACH);
   }
-  const min = inet.anonPortMin;
-  const max = inet.anonPortMax;
-  const n = max - min + 1;
-  const offset = tupleHash(tcp.isnKey, HASH_PORT_OFFSET, laddr, 0, faddr, fport, 0) % n;
-  const counters = tcp.portTable;
-  const idx = tupleHash(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, faddr, fport, 0) & (counters.length - 1);
-  const now = tcp.kernel.host.now();
-  let recycle: TcpCb | null = null;
-  let chosen = 0;
-  for (let count = n; count > 0 && chosen === 0; count--) {
-    const port = min + ((offset + (counters[idx]! % n)) % n);
-    counters[idx] = (counters[idx]! + 1) >>> 0;
-    const set = table.onPort(port);
-    if (set === undefined) {
-      chosen = port;
-      break;
-    }
-    let ok = true;
-    for (const o of set) {
-      if (o.faddr === INADDR_ANY) {
-        if (o.laddr === INADDR_ANY || o.laddr === laddr) {
-          ok = false;
-          break;
-        }
-      } else if (o.faddr === faddr && o.fport === fport && (o.laddr === laddr || o.laddr === INADDR_ANY)) {
-        ok = false;
-        if (recycle === null) {
-          const otp = sototcpcb(o.so);
-          if (otp !== null && otp.state === TCPS_TIME_WAIT && twRecycleable(otp, now)) recycle = otp;
-        }
-        break;
-      }
-    }
-    if (ok) chosen = port;
-  }
-  if (chosen === 0) {
-    if (recycle === null) throw new Errno(EAGAIN);
-    chosen = recycle.inp.lport;
-    tcpClose(recycle);
-    tcp.stat.tw_reuse++;
-  }
+  const chosen = tcpEphemeralPort(
+    tcp, table, tupleHash(tcp.isnKey, HASH_PORT_OFFSET, laddr, 0, faddr, fport, 0),
+    tupleHash(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, faddr, fport, 0), laddr, IN6ADDR_ANY, faddr, IN6ADDR_ANY, fport,
+  );
   pcbInsertConnected(table, inp, laddr, chosen, faddr, fport);
 }
 
@@ -569,53 +532,82 @@ function tcpUsrConnect6(tcp: Tcp, tp: TcpCb, table: InPcbTable, sin6: In6AddrPor
 
 /** tcpConnectEphemeral (RFC 6056 §3.3.4 Algorithm 4) over an IPv6 four-tuple. */
 function tcpConnectEphemeral6(tcp: Tcp, tp: TcpCb, table: InPcbTable, faddr: Uint8Array, fport: number): void {
-  const inet = tcp.inet;
   const inp = tp.inp;
   const laddr = scratchSrc6;
   if (!in6IsUnspecified(inp.laddr6, 0)) laddr.set(inp.laddr6);
   else if (table.ops6 === null || !table.ops6.selectSrc(faddr, laddr)) throw new Errno(ENETUNREACH);
-  const min = inet.anonPortMin;
-  const max = inet.anonPortMax;
-  const n = max - min + 1;
-  const offset = tupleHash6(tcp.isnKey, HASH_PORT_OFFSET, laddr, 0, 0, faddr, 0, fport, 0) % n;
+  const chosen = tcpEphemeralPort(
+    tcp, table, tupleHash6(tcp.isnKey, HASH_PORT_OFFSET, laddr, 0, 0, faddr, 0, fport, 0),
+    tupleHash6(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, 0, faddr, 0, fport, 0), 0, laddr, 0, faddr, fport,
+  );
+  table.insertConnected6(inp, laddr, 0, chosen, faddr, 0, fport);
+}
+
+/** What a PCB on a candidate port says about our four-tuple (tcpEphemeralPort). */
+const PORT_SHARED = 0;
+const PORT_OVERLAPS = 1;
+const PORT_SAME_PEER = 2;
+
+/**
+ * Does `o` stop us using its port towards this peer? A listener or
+ * unconnected PCB overlapping our local address does (PORT_OVERLAPS); a
+ * connection to the same peer from an overlapping address does
+ * (PORT_SAME_PEER: one in TIME_WAIT may be recycled); others share it.
+ * IPv4 tables compare the u32 addresses, IPv6 tables the 16-byte ones.
+ */
+function portConflict(o: InPcb, laddr: number, laddr6: Uint8Array, faddr: number, faddr6: Uint8Array, fport: number): number {
+  if (o.af === AF_INET6) {
+    const localOverlaps = in6IsUnspecified(o.laddr6, 0) || in6Equal(o.laddr6, 0, laddr6, 0);
+    if (in6IsUnspecified(o.faddr6, 0)) return localOverlaps ? PORT_OVERLAPS : PORT_SHARED;
+    return o.fport === fport && in6Equal(o.faddr6, 0, faddr6, 0) && localOverlaps ? PORT_SAME_PEER : PORT_SHARED;
+  }
+  const localOverlaps = o.laddr === INADDR_ANY || o.laddr === laddr;
+  if (o.faddr === INADDR_ANY) return localOverlaps ? PORT_OVERLAPS : PORT_SHARED;
+  return o.faddr === faddr && o.fport === fport && localOverlaps ? PORT_SAME_PEER : PORT_SHARED;
+}
+
+/**
+ * RFC 6056 §3.3.4's search, for either family: walk the range from the
+ * tuple's offset (F(), `offsetHash`), advancing the counter table[G()]
+ * (`indexHash`), and take the first port
+ * no PCB on it forbids (portConflict). When all are taken, a TIME_WAIT
+ * connection to this peer that can safely be recycled gives up its port;
+ * otherwise EAGAIN.
+ */
+function tcpEphemeralPort(
+  tcp: Tcp, table: InPcbTable, offsetHash: number, indexHash: number,
+  laddr: number, laddr6: Uint8Array, faddr: number, faddr6: Uint8Array, fport: number,
+): number {
+  const min = tcp.inet.anonPortMin;
+  const n = tcp.inet.anonPortMax - min + 1;
+  const offset = offsetHash % n;
   const counters = tcp.portTable;
-  const idx = tupleHash6(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, 0, faddr, 0, fport, 0) & (counters.length - 1);
+  const idx = indexHash & (counters.length - 1);
   const now = tcp.kernel.host.now();
   let recycle: TcpCb | null = null;
-  let chosen = 0;
-  for (let count = n; count > 0 && chosen === 0; count--) {
+  for (let count = n; count > 0; count--) {
     const port = min + ((offset + (counters[idx]! % n)) % n);
     counters[idx] = (counters[idx]! + 1) >>> 0;
     const set = table.onPort(port);
-    if (set === undefined) {
-      chosen = port;
-      break;
-    }
+    if (set === undefined) return port;
     let ok = true;
     for (const o of set) {
-      if (in6IsUnspecified(o.faddr6, 0)) {
-        if (in6IsUnspecified(o.laddr6, 0) || in6Equal(o.laddr6, 0, laddr, 0)) {
-          ok = false;
-          break;
-        }
-      } else if (o.fport === fport && in6Equal(o.faddr6, 0, faddr, 0) && (in6IsUnspecified(o.laddr6, 0) || in6Equal(o.laddr6, 0, laddr, 0))) {
-        ok = false;
-        if (recycle === null) {
-          const otp = sototcpcb(o.so);
-          if (otp !== null && otp.state === TCPS_TIME_WAIT && twRecycleable(otp, now)) recycle = otp;
-        }
-        break;
+      const c = portConflict(o, laddr, laddr6, faddr, faddr6, fport);
+      if (c === PORT_SHARED) continue;
+      ok = false;
+      if (c === PORT_SAME_PEER && recycle === null) {
+        const otp = sototcpcb(o.so);
+        if (otp !== null && otp.state === TCPS_TIME_WAIT && twRecycleable(otp, now)) recycle = otp;
       }
+      break;
     }
-    if (ok) chosen = port;
+    if (ok) return port;
   }
-  if (chosen === 0) {
-    if (recycle === null) throw new Errno(EAGAIN);
-    chosen = recycle.inp.lport;
-    tcpClose(recycle);
-    tcp.stat.tw_reuse++;
-  }
-  table.insertConnected6(inp, laddr, 0, chosen, faddr, 0, fport);
+  if (recycle === null) throw new Errno(EAGAIN);
+  const port = recycle.inp.lport;
+  tcpClose(recycle);
+  tcp.stat.tw_reuse++;
+  return port;
 }
 
 /**
