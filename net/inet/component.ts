@@ -21,29 +21,10 @@ import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResol
 import { inetDomainAttach } from './domain.js';
 import { icmpInput } from './icmp.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
-import { INET, Inet } from './inet.js';
+import { INET, Inet, icmpStatsObject, statsObject } from './inet.js';
 import { ipInput } from './ip_input.js';
 import { ipReassDrain } from './ip_reass.js';
 import { rtdump, rtmsg } from './route_ops.js';
-
-function statsObject(o: object): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[k] = v;
-  return out;
-}
-
-/** icmpstat with the histograms flattened to `inhist.N` / `outhist.N` (types seen only). */
-function icmpStats(inet: Inet): Record<string, number> {
-  const st = inet.icmpstat;
-  const out = statsObject(st);
-  st.inhist.forEach((n, type) => {
-    if (n) out[`inhist.${type}`] = n;
-  });
-  st.outhist.forEach((n, type) => {
-    if (n) out[`outhist.${type}`] = n;
-  });
-  return out;
-}
 
 registerComponent({
   name: 'net_netinet',
@@ -90,7 +71,7 @@ registerComponent({
       inet.icmpErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
     sc.create('net.inet.ip.stats', { type: 'struct', description: 'IP statistics', get: () => statsObject(inet.ipstat) });
-    sc.create('net.inet.icmp.stats', { type: 'struct', description: 'ICMP statistics', get: () => icmpStats(inet) });
+    sc.create('net.inet.icmp.stats', { type: 'struct', description: 'ICMP statistics', get: () => icmpStatsObject(inet.icmpstat) });
     sc.create('net.inet.arp.stats', { type: 'struct', description: 'ARP statistics', get: () => statsObject(inet.arpstat) });
 
     // lo0 is up already (net_net); it gets 127.0.0.1/8 and its host route.

@@ -221,3 +221,25 @@ export const INET = new SlotKey<Inet>('IPv4 (component net_netinet)');
 export function inet(k: Kernel): Inet {
   return k.slot(INET);
 }
+
+/** A statistics struct as a sysctl value: its number fields. */
+export function statsObject(o: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[k] = v;
+  return out;
+}
+
+/**
+ * icmpstat or icmp6stat as a sysctl value: the counters, and the per-type
+ * histograms flattened to `inhist.N` / `outhist.N` (types seen only).
+ */
+export function icmpStatsObject(st: { readonly inhist: readonly number[]; readonly outhist: readonly number[] }): Record<string, number> {
+  const out = statsObject(st);
+  st.inhist.forEach((n, type) => {
+    if (n) out[`inhist.${type}`] = n;
+  });
+  st.outhist.forEach((n, type) => {
+    if (n) out[`outhist.${type}`] = n;
+  });
+  return out;
+}

@@ -19,7 +19,7 @@ import type { Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { AF_INET6 } from '../../kern/sys.js';
 import { netstack } from '../netstack.js';
-import { INET } from '../inet/inet.js';
+import { INET, icmpStatsObject, statsObject } from '../inet/inet.js';
 import { InPcbTable, type In6Ops } from '../inet/in_pcb.js';
 import { tcpInput6 } from '../inet/tcp/input.js';
 import { tcpCtlinput6 } from '../inet/tcp/subr.js';
@@ -54,25 +54,6 @@ function tcp6Ctlinput(
 ): void {
   const tcp = inet6.inet.tcp;
   if (tcp !== null) tcpCtlinput6(tcp, errno, type, code, buf, ip6off, uloff, end, mtu);
-}
-
-function statsObject(o: object): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[k] = v;
-  return out;
-}
-
-/** icmp6stat with the histograms flattened to `inhist.N` / `outhist.N` (types seen only). */
-function icmp6Stats(inet6: Inet6): Record<string, number> {
-  const st = inet6.icmp6stat;
-  const out = statsObject(st);
-  st.inhist.forEach((n, type) => {
-    if (n) out[`inhist.${type}`] = n;
-  });
-  st.outhist.forEach((n, type) => {
-    if (n) out[`outhist.${type}`] = n;
-  });
-  return out;
 }
 
 /** The IPv6 layer as the PCB layer and TCP see it. */
@@ -148,7 +129,7 @@ registerComponent({
       inet6.icmp6ErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMPv6 error messages per second (-1: no limit)');
     sc.create('net.inet6.ip6.stats', { type: 'struct', description: 'IPv6 statistics', get: () => statsObject(inet6.ip6stat) });
-    sc.create('net.inet6.icmp6.stats', { type: 'struct', description: 'ICMPv6 statistics', get: () => icmp6Stats(inet6) });
+    sc.create('net.inet6.icmp6.stats', { type: 'struct', description: 'ICMPv6 statistics', get: () => icmpStatsObject(inet6.icmp6stat) });
     sc.create('net.inet6.udp6.stats', { type: 'struct', description: 'UDP over IPv6 statistics', get: () => statsObject(udp6.stat) });
     sc.create('net.inet6.icmp6.nd6_stats', { type: 'struct', description: 'Neighbor Discovery statistics', get: () => statsObject(inet6.nd6stat) });
 
