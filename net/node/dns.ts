@@ -412,7 +412,16 @@ export class Resolver {
 
   /** @internal The configuration, read fresh (in-process: directly; remote: one sysctl call). */
   async conf(): Promise<ResolvConf> {
-    const c = this.env.resolvConf?.() ?? resolvFromSysctl(await this.env.sys.sysctlList('net.resolv'));
+    let c = this.env.resolvConf?.();
+    if (c === undefined) {
+      // A remote kernel: one call, during which the process stays up (a lookup in flight keeps it alive).
+      const release = this.env.hold();
+      try {
+        c = resolvFromSysctl(await this.env.sys.sysctlList('net.resolv'));
+      } finally {
+        release();
+      }
+    }
     this.lastConf = c;
     return c;
   }
