@@ -11,7 +11,7 @@
  *   │ no upstream, no /etc/hosts               10.199.0.1, search lab.example│
  *   └──────────────────────────────────────────────────────────────────────┘
  *
- * dnsmasq is an independent implementation of the wire format: A, AAAA,
+ * dnsmasq (Debian package dnsmasq-base: the binary, no system service) is an independent implementation of the wire format: A, AAAA,
  * CNAME, MX, TXT, SRV, PTR, NXDOMAIN, and a 40-address answer that does not
  * fit 512 bytes, so it answers UDP truncated and the kernel asks over TCP.
  */
@@ -26,7 +26,7 @@ const LINUX = '10.199.0.1';
 const RUMP = '10.199.0.2';
 
 const unavailable = interopUnavailable();
-const missing = missingTools([['dnsmasq', 'dnsmasq']]);
+const missing = missingTools([['dnsmasq', 'dnsmasq-base']]);
 
 test.serial('kernel.dns resolves against dnsmasq on a Linux peer over TAP (UDP, TC → TCP, every record type)', async (t) => {
   if (unavailable !== null) {
