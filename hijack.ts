@@ -130,7 +130,7 @@ export function parseRumpHijackDns(value: string | undefined): HijackDns {
 /** The node:dns calls the hijack answers from the kernel (dns and dns.promises alike). */
 const DNS_CALLS = [
   'lookup', 'lookupService', 'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname', 'resolveMx',
-  'resolveNs', 'resolvePtr', 'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse', 'getServers', 'setServers', 'Resolver',
+  'resolveNaptr', 'resolveNs', 'resolvePtr', 'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse', 'getServers', 'setServers', 'Resolver',
   'getDefaultResultOrder', 'setDefaultResultOrder',
 ] as const;
 

@@ -33,7 +33,7 @@ import hostDns from 'node:dns';
 import { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM, type Sys } from '../../kern/sys.js';
 import {
   DnsRcode, DnsType, dnsNameEqual, dnsNameValid, encodeDnsQuery, parseDnsMessage, reverseName, type DnsCaa,
-  type DnsMessage, type DnsMx, type DnsRecord, type DnsSoa, type DnsSrv,
+  type DnsMessage, type DnsMx, type DnsNaptr, type DnsRecord, type DnsSoa, type DnsSrv,
 } from '../wire/dns.js';
 import {
   emptyResolvConf, isAddressLiteral, parseServer, resolvFromSysctl, type ResolvConf,
@@ -292,6 +292,7 @@ const RRTYPES: Record<string, { type: number; syscall: string }> = {
   CAA: { type: DnsType.CAA, syscall: 'queryCaa' },
   CNAME: { type: DnsType.CNAME, syscall: 'queryCname' },
   MX: { type: DnsType.MX, syscall: 'queryMx' },
+  NAPTR: { type: DnsType.NAPTR, syscall: 'queryNaptr' },
   NS: { type: DnsType.NS, syscall: 'queryNs' },
   PTR: { type: DnsType.PTR, syscall: 'queryPtr' },
   SOA: { type: DnsType.SOA, syscall: 'querySoa' },
@@ -313,7 +314,8 @@ function present(r: DnsRecord, ttl: boolean): unknown {
     }
     case DnsType.MX:
     case DnsType.SRV:
-      return { ...(r.data as DnsMx | DnsSrv) };
+    case DnsType.NAPTR:
+      return { ...(r.data as DnsMx | DnsSrv | DnsNaptr) };
     case DnsType.SOA:
       return { ...(r.data as DnsSoa) };
     default:
@@ -492,6 +494,7 @@ export class Resolver {
   resolveCaa(hostname: string, cb: unknown): void { this.typed('CAA', hostname, cb, undefined); }
   resolveCname(hostname: string, cb: unknown): void { this.typed('CNAME', hostname, cb, undefined); }
   resolveMx(hostname: string, cb: unknown): void { this.typed('MX', hostname, cb, undefined); }
+  resolveNaptr(hostname: string, cb: unknown): void { this.typed('NAPTR', hostname, cb, undefined); }
   resolveNs(hostname: string, cb: unknown): void { this.typed('NS', hostname, cb, undefined); }
   resolvePtr(hostname: string, cb: unknown): void { this.typed('PTR', hostname, cb, undefined); }
   resolveSoa(hostname: string, cb: unknown): void { this.typed('SOA', hostname, cb, undefined); }
@@ -622,6 +625,7 @@ export interface DnsModule {
   resolveCaa(hostname: string, cb: Cb<Array<{ critical: number }>>): void;
   resolveCname(hostname: string, cb: Cb<string[]>): void;
   resolveMx(hostname: string, cb: Cb<DnsMx[]>): void;
+  resolveNaptr(hostname: string, cb: Cb<DnsNaptr[]>): void;
   resolveNs(hostname: string, cb: Cb<string[]>): void;
   resolvePtr(hostname: string, cb: Cb<string[]>): void;
   resolveSoa(hostname: string, cb: Cb<DnsSoa>): void;
@@ -648,6 +652,7 @@ export interface DnsPromises {
   resolveCaa(hostname: string): P<Array<{ critical: number }>>;
   resolveCname(hostname: string): P<string[]>;
   resolveMx(hostname: string): P<DnsMx[]>;
+  resolveNaptr(hostname: string): P<DnsNaptr[]>;
   resolveNs(hostname: string): P<string[]>;
   resolvePtr(hostname: string): P<string[]>;
   resolveSoa(hostname: string): P<DnsSoa>;
@@ -663,7 +668,7 @@ export interface DnsPromises {
 }
 
 export type PromiseResolver = {
-  [K in 'resolve4' | 'resolve6' | 'resolveAny' | 'resolveCaa' | 'resolveCname' | 'resolveMx' | 'resolveNs' | 'resolvePtr'
+  [K in 'resolve4' | 'resolve6' | 'resolveAny' | 'resolveCaa' | 'resolveCname' | 'resolveMx' | 'resolveNaptr' | 'resolveNs' | 'resolvePtr'
     | 'resolveSoa' | 'resolveSrv' | 'resolveTxt' | 'reverse']: (name: string, options?: ResolveOptions) => P<unknown>;
 } & {
   resolve(hostname: string, rrtype?: string): P<unknown>;
@@ -680,7 +685,7 @@ const SERVICES: Record<number, string> = {
 };
 
 const METHODS = [
-  'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname', 'resolveMx', 'resolveNs', 'resolvePtr',
+  'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname', 'resolveMx', 'resolveNaptr', 'resolveNs', 'resolvePtr',
   'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse',
 ] as const;
 

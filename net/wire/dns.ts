@@ -43,13 +43,14 @@ export interface DnsSoa {
   nsname: string; hostmaster: string; serial: number; refresh: number; retry: number; expire: number; minttl: number;
 }
 export interface DnsCaa { critical: number; tag: string; value: string }
+export interface DnsNaptr { flags: string; service: string; regexp: string; replacement: string; order: number; preference: number }
 
 /**
  * The data of one record, by type: A/AAAA an address literal; NS, CNAME,
  * PTR a name; TXT its strings; MX, SRV, SOA, CAA their fields; anything
  * else the raw RDATA.
  */
-export type DnsRdata = string | string[] | DnsMx | DnsSrv | DnsSoa | DnsCaa | Uint8Array;
+export type DnsRdata = string | string[] | DnsMx | DnsSrv | DnsSoa | DnsCaa | DnsNaptr | Uint8Array;
 
 export interface DnsRecord {
   name: string;
@@ -205,6 +206,20 @@ function readRdata(b: Uint8Array, type: number, off: number, len: number): DnsRd
         nsname: m.name, hostmaster: r.name, serial: u32(b, q), refresh: u32(b, q + 4), retry: u32(b, q + 8),
         expire: u32(b, q + 12), minttl: u32(b, q + 16),
       };
+    }
+    case DnsType.NAPTR: {
+      // RFC 3403 4.1: order, preference, three character-strings, a name.
+      if (len < 7) return null;
+      const strs: string[] = [];
+      let p = off + 4;
+      for (let i = 0; i < 3; i++) {
+        if (p >= end || p + 1 + b[p]! > end) return null;
+        strs.push(Buffer.from(b.buffer, b.byteOffset + p + 1, b[p]!).toString('utf8'));
+        p += 1 + b[p]!;
+      }
+      const r = nameAt(p);
+      if (r === null) return null;
+      return { flags: strs[0]!, service: strs[1]!, regexp: strs[2]!, replacement: r.name, order: u16(b, off), preference: u16(b, off + 2) };
     }
     case DnsType.CAA: {
       if (len < 2 || 2 + b[off + 1]! > len) return null;
@@ -379,6 +394,16 @@ function writeRdata(w: Writer, type: number, data: DnsRdata): void {
       w.name(s.nsname);
       w.name(s.hostmaster);
       for (const v of [s.serial, s.refresh, s.retry, s.expire, s.minttl]) w.u32(v >>> 0);
+      return;
+    }
+    case DnsType.NAPTR: {
+      const n = data as DnsNaptr;
+      w.u16(n.order);
+      w.u16(n.preference);
+      w.charString(n.flags);
+      w.charString(n.service);
+      w.charString(n.regexp);
+      w.name(n.replacement, false); // RFC 3403: not compressed
       return;
     }
     case DnsType.CAA: {

@@ -29,6 +29,9 @@ const ZONE: DnsServerOptions['zone'] = {
       data: { nsname: 'ns1.lab.example', hostmaster: 'root.lab.example', serial: 7, refresh: 3600, retry: 600, expire: 86400, minttl: 60 },
     },
   ],
+  'sip.lab.example': [
+    { type: DnsType.NAPTR, data: { flags: 'S', service: 'SIP+D2U', regexp: '', replacement: '_sip._udp.lab.example', order: 100, preference: 10 } },
+  ],
   '_http._tcp.lab.example': [{ type: DnsType.SRV, data: { priority: 1, weight: 5, port: 8080, name: 'www.lab.example' } }],
   '80.2.0.192.in-addr.arpa': [{ type: DnsType.PTR, data: 'www.lab.example' }],
   'big.lab.example': Array.from({ length: 40 }, (_, i) => ({ type: DnsType.A, data: `198.51.100.${i + 1}` })),
@@ -78,6 +81,7 @@ test('lookup, resolve4/resolve6 and the other record types come from the kernel\
     ns: await d.resolveNs('lab.example'),
     soa: await d.resolveSoa('lab.example'),
     srv: await d.resolveSrv('_http._tcp.lab.example'),
+    naptr: await d.resolveNaptr('sip.lab.example'),
     cnameRec: await d.resolveCname('web.lab.example'),
     reverse: await d.reverse('192.0.2.80'),
     generic: await d.resolve('lab.example', 'MX'),
@@ -94,6 +98,7 @@ test('lookup, resolve4/resolve6 and the other record types come from the kernel\
   t.deepEqual(got.ns, ['ns1.lab.example']);
   t.deepEqual(got.soa, { nsname: 'ns1.lab.example', hostmaster: 'root.lab.example', serial: 7, refresh: 3600, retry: 600, expire: 86400, minttl: 60 });
   t.deepEqual(got.srv, [{ priority: 1, weight: 5, port: 8080, name: 'www.lab.example' }]);
+  t.deepEqual(got.naptr, [{ flags: 'S', service: 'SIP+D2U', regexp: '', replacement: '_sip._udp.lab.example', order: 100, preference: 10 }]);
   t.deepEqual(got.cnameRec, ['www.lab.example']);
   t.deepEqual(got.reverse, ['www.lab.example']);
   t.deepEqual(got.generic, [{ priority: 10, exchange: 'mail.lab.example' }]);

@@ -35,6 +35,10 @@ test('every record type round-trips', (t) => {
       { name: '_s._tcp.lab.example', type: DnsType.SRV, class: 1, ttl: 4, data: { priority: 1, weight: 2, port: 3, name: 't.lab.example' } },
       { name: 'x.lab.example', type: DnsType.CNAME, class: 1, ttl: 5, data: 'lab.example' },
       { name: 'lab.example', type: DnsType.CAA, class: 1, ttl: 6, data: { critical: 0, tag: 'issue', value: 'ca.example' } },
+      {
+        name: 'lab.example', type: DnsType.NAPTR, class: 1, ttl: 10,
+        data: { flags: 'S', service: 'SIP+D2U', regexp: '', replacement: '_sip._udp.lab.example', order: 100, preference: 10 },
+      },
       { name: 'lab.example', type: 99, class: 1, ttl: 7, data: new Uint8Array([1, 2, 3]) },
     ],
     authorities: [
