@@ -29,7 +29,9 @@
  * Resolver, promises) and the hijacked sockets' host names ask the
  * kernel's resolver (its net.resolv configuration, rump.resolvconf), and
  * nothing reaches the host's resolver. Our own key `dns=host` (as in
- * RUMPHIJACK='socket=all:nolocal,dns=host') opts back into the host's.
+ * RUMPHIJACK='socket=all:nolocal,dns=host') opts back into the host's;
+ * without IPv4 or IPv6 sockets hijacked (socket=none) names stay with the
+ * host unless `dns=kernel` says otherwise.
  *
  * Families: inet, inet6, local (alias unix), route. What is not hijacked
  * stays on the host: by default, unix sockets and pipes (IPC, stdio,
@@ -116,8 +118,9 @@ export function parseRumpHijack(value: string | undefined): Set<HijackFamily> {
  */
 export type HijackDns = 'kernel' | 'host';
 
-export function parseRumpHijackDns(value: string | undefined): HijackDns {
-  let out: HijackDns = 'kernel';
+export function parseRumpHijackDns(value: string | undefined, families: ReadonlySet<HijackFamily>): HijackDns {
+  // Without a dns key, names go where the Internet sockets go: socket=none (or local only) keeps the host's.
+  let out: HijackDns = families.has('inet') || families.has('inet6') ? 'kernel' : 'host';
   for (const part of (value ?? '').split(',')) {
     if (!part.startsWith('dns=')) continue;
     const v = part.slice(4);
@@ -442,4 +445,4 @@ if (process.env['RUMP_SERVER'] === undefined || process.env['RUMP_SERVER'] === '
 }
 const client = await rumpClient();
 client.unref();
-export const hijack: Hijack = installHijack(client, families, parseRumpHijackDns(process.env['RUMPHIJACK']));
+export const hijack: Hijack = installHijack(client, families, parseRumpHijackDns(process.env['RUMPHIJACK'], families));

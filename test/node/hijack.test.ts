@@ -330,6 +330,18 @@ test('under the hijack names resolve in the kernel: node:dns, http.get and fetch
       'http.get: kernel web /http',
       'fetch: kernel web /fetch',
     ]);
+
+    // socket=none: nothing hijacked, names included, unless dns=kernel asks for them.
+    const none = run('dns-client.mjs', { RUMP_SERVER: s.url, WEB: 'hostname', NO_WEB: '1', RUMPHIJACK: 'socket=none' });
+    t.is((await none.exit).code, 0);
+    t.deepEqual(none.lines, [`host's own name: ${JSON.stringify(hostAnswer)}`]);
+    const noneKernel = run('dns-client.mjs', { RUMP_SERVER: s.url, WEB: 'www.lab.example', NO_WEB: '1', RUMPHIJACK: 'socket=none,dns=kernel' });
+    t.is((await noneKernel.exit).code, 0);
+    t.deepEqual(noneKernel.lines.slice(0, 3), ['lookup: {"address":"127.0.0.1","family":4}', 'named lookup: 127.0.0.1', 'resolve4: ["127.0.0.9"]']);
+    const bad = run('dns-client.mjs', { RUMP_SERVER: s.url, WEB: 'hostname', NO_WEB: '1', RUMPHIJACK: 'dns=bogus' });
+    const badExit = await bad.exit;
+    t.not(badExit.code, 0);
+    t.regex(badExit.stderr, /RUMPHIJACK: unknown dns "bogus"/);
   } finally {
     dnsServer.close();
     web.close();
