@@ -275,3 +275,38 @@ test('the configuration is sysctl state: rumpInit options, net.resolv.*, and bad
   t.deepEqual(k.dns.getServers(), ['192.0.2.53', '[2001:db8::53]:5353']);
   await k.halt();
 });
+
+test('a server port with nothing behind it (ICMP port unreachable) is ECONNREFUSED at once, not a timeout', async (t) => {
+  const l = await lab(12);
+  await l.client.resolver.set({ nameservers: ['192.0.2.54:5300'], timeout: 5, attempts: 1 });
+  const t0 = l.sim.now();
+  const e = await drive(l.sim, l.client.dns.promises.resolve4('www.lab.example').catch((x: unknown) => x));
+  t.like(e, { code: 'ECONNREFUSED', syscall: 'queryA' });
+  t.true(l.sim.now() - t0 < 1000, `refused in ${l.sim.now() - t0} ms of virtual time, not after the 5 s timeout`);
+  // Then the next server is asked.
+  await l.client.resolver.set({ nameservers: ['192.0.2.54:5300', '192.0.2.53'] });
+  t.deepEqual(await drive(l.sim, l.client.dns.promises.resolve4('www.lab.example')), ['192.0.2.80']);
+  await done(l);
+});
+
+test('queries leave from random ports with random IDs; lookupService names an address and a port', async (t) => {
+  const l = await lab(13);
+  await l.client.resolver.set({ nameservers: ['192.0.2.53'] });
+  const seen: Array<{ port: number; id: number }> = [];
+  const spy = l.ns2.dgram.createSocket('udp4');
+  spy.on('message', (msg: Buffer, rinfo: { port: number }) => {
+    seen.push({ port: rinfo.port, id: msg.readUInt16BE(0) });
+    spy.send(msg.subarray(0, 2), rinfo.port, '192.0.2.1'); // nonsense back: dropped, the query times out
+  });
+  spy.bind(5353);
+  await l.client.resolver.set({ nameservers: ['192.0.2.54:5353'], timeout: 1, attempts: 1 });
+  for (let i = 0; i < 4; i++) await drive(l.sim, l.client.dns.promises.resolve4('www.lab.example').catch(() => null));
+  t.is(seen.length, 4);
+  t.is(new Set(seen.map((s) => s.port)).size, 4, `source ports ${seen.map((s) => s.port).join(' ')}`);
+  t.is(new Set(seen.map((s) => s.id)).size, 4, `IDs ${seen.map((s) => s.id).join(' ')}`);
+  spy.close();
+  await l.client.resolver.set({ nameservers: ['192.0.2.53'] });
+  t.deepEqual(await drive(l.sim, l.client.dns.promises.lookupService('192.0.2.80', 80)), { hostname: 'www.lab.example', service: 'http' });
+  t.deepEqual(await drive(l.sim, l.client.dns.promises.lookupService('192.0.2.99', 8081)), { hostname: '192.0.2.99', service: '8081' });
+  await done(l);
+});
