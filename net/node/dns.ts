@@ -30,6 +30,7 @@
  *    configuration (`k.resolver`, `rump.resolvconf`, `rump.sysctl`).
  */
 import hostDns from 'node:dns';
+import { domainToASCII } from 'node:url';
 import { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM, type Sys } from '../../kern/sys.js';
 import {
   DnsRcode, DnsType, dnsNameEqual, dnsNameValid, encodeDnsQuery, parseDnsMessage, reverseName, type DnsCaa,
@@ -188,6 +189,14 @@ async function ask(
     pending.fds.delete(fd);
     if (!timedOut) void closeQuietly(sys, fd);
   }
+}
+
+/** An internationalised name in its ASCII (punycode) form, as Node hands names to c-ares and getaddrinfo. */
+function toASCII(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(name)) return name;
+  const a = domainToASCII(name);
+  return a === '' ? name : a;
 }
 
 /** Which failure to report when every server failed: the most telling one seen. */
@@ -433,6 +442,7 @@ export class Resolver {
    * `useKernel` forces the kernel's servers (lookup ignores setServers).
    */
   async ask(name: string, type: number, useKernel = false): Promise<DnsMessage> {
+    name = toASCII(name);
     const pending: Pending = { cancelled: false, fds: new Set() };
     this.pending.add(pending);
     const release = this.env.hold();

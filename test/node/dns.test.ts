@@ -20,6 +20,7 @@ const ZONE: DnsServerOptions['zone'] = {
   'www.lab.example': [{ type: DnsType.A, data: '192.0.2.80' }, { type: DnsType.AAAA, data: '2001:db8::80' }],
   'web.lab.example': [{ type: DnsType.CNAME, data: 'www.lab.example' }],
   'v6only.lab.example': [{ type: DnsType.AAAA, data: '2001:db8::6' }],
+  'xn--bcher-kva.lab.example': [{ type: DnsType.A, data: '192.0.2.88' }],
   'lab.example': [
     { type: DnsType.MX, data: { priority: 10, exchange: 'mail.lab.example' } },
     { type: DnsType.TXT, data: ['v=spf1 -all', 'second'] },
@@ -172,6 +173,9 @@ test('search domains and ndots: a short name is tried with each domain first', a
   l.s1.log.length = 0;
   await drive(l.sim, l.client.dns.promises.lookup('www.lab.example.', 4));
   t.deepEqual(l.s1.log, ['udp A www.lab.example']);
+  // An internationalised name is asked in its punycode form (as Node gives names to getaddrinfo/c-ares).
+  t.deepEqual(await drive(l.sim, l.client.dns.promises.lookup('bücher.lab.example', 4)), { address: '192.0.2.88', family: 4 });
+  t.deepEqual(await drive(l.sim, l.client.dns.promises.resolve4('bücher.lab.example')), ['192.0.2.88']);
   await done(l);
 });
 
