@@ -28,6 +28,8 @@ export interface DnsServerOptions {
   forgeFirst?: boolean;
   /** Answer every query with this rcode. */
   rcode?: number;
+  /** Serve UDP on an IPv6 socket (udp6) instead of udp4. */
+  udp6?: boolean;
 }
 
 export interface TestDnsServer {
@@ -64,7 +66,7 @@ export function startDnsServer(k: RumpKernel, opts: DnsServerOptions): TestDnsSe
   const port = opts.port ?? 53;
   const log: string[] = [];
   const typeName = (t: number): string => Object.entries(DnsType).find(([, v]) => v === t)?.[0] ?? String(t);
-  const udp = k.dgram.createSocket('udp4');
+  const udp = k.dgram.createSocket(opts.udp6 ? 'udp6' : 'udp4');
   udp.on('message', (buf: Buffer, rinfo: { address: string; port: number }) => {
     const q = parseDnsMessage(buf);
     if (q === null || q.qr || q.questions.length !== 1) return;
@@ -103,9 +105,12 @@ export function startDnsServer(k: RumpKernel, opts: DnsServerOptions): TestDnsSe
     sock.on('error', () => {});
   });
   tcp.listen(port);
+  let closed = false;
   return {
     log,
     close(): void {
+      if (closed) return;
+      closed = true;
       udp.close();
       tcp.close();
     },

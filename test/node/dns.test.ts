@@ -147,6 +147,10 @@ test('every server silent: resolve gives ETIMEOUT after attempts × servers trie
   const e2 = await drive(l.sim, l.client.dns.promises.lookup('www.lab.example', 4).catch((x: unknown) => x));
   t.like(e2, { code: 'EAI_AGAIN', syscall: 'getaddrinfo' });
   t.deepEqual(l.client.sys.openFds(), [], 'timed-out query sockets are closed');
+  l.s1.close();
+  l.s2.close();
+  await l.sim.run(1);
+  t.is(l.sim.holds(), 0, 'nothing of the queries keeps the process alive');
   await done(l);
 });
 
@@ -313,4 +317,30 @@ test('queries leave from random ports with random IDs; lookupService names an ad
   t.deepEqual(await drive(l.sim, l.client.dns.promises.lookupService('192.0.2.80', 80)), { hostname: 'www.lab.example', service: 'http' });
   t.deepEqual(await drive(l.sim, l.client.dns.promises.lookupService('192.0.2.99', 8081)), { hostname: '192.0.2.99', service: '8081' });
   await done(l);
+});
+
+test('a name server at an IPv6 address is asked over IPv6 (same resolver, the address a value)', async (t) => {
+  const sim = createSimHost({ seed: 14 });
+  const { rumpInit } = await import('../../index.js');
+  const { ifioctl } = await import('../../net/interface_ioctl.js');
+  const { netstack } = await import('../../net/netstack.js');
+  const boot = async (addr6: string): Promise<RumpKernel> => {
+    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_shmif'], host: sim });
+    const ifname = await k.netconfig.ifcreate('shmif');
+    await k.netconfig.ifsetlinkstr(ifname, 'dns6');
+    ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: ifname, addr: addr6, prefixlen: 64 });
+    return k;
+  };
+  const client = await boot('2001:db8::1');
+  const ns = await boot('2001:db8::53');
+  const server = startDnsServer(ns, { zone: ZONE, udp6: true });
+  await sim.run(3000); // duplicate address detection
+  await client.resolver.set({ nameservers: ['2001:db8::53'] });
+  t.deepEqual(await drive(sim, client.dns.promises.resolve6('www.lab.example')), ['2001:db8::80']);
+  t.deepEqual(await drive(sim, client.dns.promises.lookup('www.lab.example', 4)), { address: '192.0.2.80', family: 4 });
+  t.deepEqual(server.log, ['udp AAAA www.lab.example', 'udp A www.lab.example']);
+  server.close();
+  await sim.run(1);
+  await client.halt();
+  await ns.halt();
 });
