@@ -132,7 +132,13 @@ async function ask(
 ): Promise<DnsMessage> {
   const { sys } = env;
   const family = parseInAddr(server.address) !== null ? AF_INET : AF_INET6;
-  const fd = await sys.socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+  let fd: number;
+  try {
+    fd = await sys.socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+  } catch {
+    // No such family in this kernel (an IPv6 server, no net_netinet6), or no descriptors: not reachable.
+    throw new QueryFailure('ECONNREFUSED');
+  }
   pending.fds.add(fd);
   let timedOut = false;
   const timer = env.timer(() => {
