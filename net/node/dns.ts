@@ -111,8 +111,6 @@ interface Pending {
   fds: Set<number>;
 }
 
-const noop = (): void => {};
-
 async function closeQuietly(sys: DnsSys, fd: number): Promise<void> {
   try {
     await sys.close(fd);
@@ -132,12 +130,23 @@ async function ask(
 ): Promise<DnsMessage> {
   const { sys } = env;
   const family = parseInAddr(server.address) !== null ? AF_INET : AF_INET6;
+  const id = env.random32() & 0xffff;
+  let query: Uint8Array;
+  try {
+    query = encodeDnsQuery(id, name, type);
+  } catch {
+    throw new QueryFailure('EBADNAME');
+  }
   let fd: number;
   try {
     fd = await sys.socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
   } catch {
     // No such family in this kernel (an IPv6 server, no net_netinet6), or no descriptors: not reachable.
     throw new QueryFailure('ECONNREFUSED');
+  }
+  if (pending.cancelled) {
+    void closeQuietly(sys, fd);
+    throw new QueryFailure('ECANCELLED');
   }
   pending.fds.add(fd);
   let timedOut = false;
@@ -146,8 +155,6 @@ async function ask(
     void closeQuietly(sys, fd);
   });
   timer.reset(ms);
-  const id = env.random32() & 0xffff;
-  const query = encodeDnsQuery(id, name, type);
   try {
     await sys.connect(fd, { family, addr: server.address, port: server.port });
     if (tcp) {
