@@ -86,6 +86,7 @@ test('lookup, resolve4/resolve6 and the other record types come from the kernel\
     cnameRec: await d.resolveCname('web.lab.example'),
     reverse: await d.reverse('192.0.2.80'),
     generic: await d.resolve('lab.example', 'MX'),
+    any: await d.resolveAny('lab.example'),
   }))());
   t.deepEqual(got.lookup, { address: '192.0.2.80', family: 4 });
   t.deepEqual(got.lookup6, { address: '2001:db8::80', family: 6 });
@@ -103,6 +104,12 @@ test('lookup, resolve4/resolve6 and the other record types come from the kernel\
   t.deepEqual(got.cnameRec, ['www.lab.example']);
   t.deepEqual(got.reverse, ['www.lab.example']);
   t.deepEqual(got.generic, [{ priority: 10, exchange: 'mail.lab.example' }]);
+  t.deepEqual(got.any, [
+    { priority: 10, exchange: 'mail.lab.example', type: 'MX' },
+    { entries: ['v=spf1 -all', 'second'], type: 'TXT' },
+    { value: 'ns1.lab.example', type: 'NS' },
+    { nsname: 'ns1.lab.example', hostmaster: 'root.lab.example', serial: 7, refresh: 3600, retry: 600, expire: 86400, minttl: 60, type: 'SOA' },
+  ]);
   t.true(l.s1.log.includes('udp A www.lab.example'));
   await done(l);
 });
