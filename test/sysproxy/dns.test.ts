@@ -100,3 +100,28 @@ test('a rumpClient\'s dns and net resolve in the served kernel: its DNS server, 
     tmp.remove();
   }
 });
+
+test('a remote query that times out ends on the client\'s clock, and its socket on the server is closed', async (t) => {
+  const tmp = tempDir();
+  // A name server that reads queries and never answers.
+  const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet'], resolvConf: 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' });
+  const server = await startRumpServer(k, `unix://${join(tmp.dir, 'sock')}`);
+  const silent = startDnsServer(k, { zone: {}, silent: true });
+  try {
+    const c = await rumpClient(server.url);
+    const e = await c.dns.promises.resolve4('www.lab.example').catch((x: unknown) => x);
+    t.like(e, { code: 'ETIMEOUT', syscall: 'queryA' });
+    const l = await c.dns.promises.lookup('www.lab.example').catch((x: unknown) => x);
+    t.like(l, { code: 'EAI_AGAIN', syscall: 'getaddrinfo' });
+    t.deepEqual(silent.log, ['udp A www.lab.example', 'udp A www.lab.example', 'udp AAAA www.lab.example']);
+    await c.sys.sysctl('kern.ostype'); // after the closes the client sent
+    const proc = [...k.procs].find((p) => p !== k.sys)!;
+    t.deepEqual(proc.openFds(), [], 'the client process has no query sockets left in the kernel');
+    await c.close();
+  } finally {
+    silent.close();
+    await server.close();
+    await k.halt();
+    tmp.remove();
+  }
+});
