@@ -95,14 +95,16 @@ export function parseResolvConf(text: string, into: ResolvConf = emptyResolvConf
     };
     switch (key) {
       case 'nameserver':
+        // A scoped link-local server (fe80::1%eth0) names a host interface; the kernel's sockaddr carries no scope: skipped.
+        if (args.length === 1 && /^[^%]+%[^%]+$/.test(args[0]!) && parseIn6Addr(args[0]!.split('%')[0]!) !== null) break;
         if (args.length !== 1 || parseServer(args[0]!) === null) bad(`bad nameserver "${args.join(' ')}"`);
         if (into.nameservers.length < MAXNS) into.nameservers.push(args[0]!);
         break;
       case 'domain':
       case 'search':
-        // The last of domain/search wins (resolv.conf(5)).
-        for (const d of args) if (!isHostName(d)) bad(`bad domain "${d}"`);
-        into.search = args.slice(0, MAXDNSRCH).map((d) => d.replace(/\.$/, ''));
+        // The last of domain/search wins (resolv.conf(5)); "." (the root, as systemd writes it) adds nothing.
+        for (const d of args) if (d !== '.' && !isHostName(d)) bad(`bad domain "${d}"`);
+        into.search = args.filter((d) => d !== '.').slice(0, MAXDNSRCH).map((d) => d.replace(/\.$/, ''));
         break;
       case 'options':
         for (const o of args) {

@@ -13,6 +13,7 @@
 import test from 'ava';
 import { createSimHost, type RumpKernel, type SimHost } from '../../index.js';
 import { DnsType } from '../../net/wire/dns.js';
+import { parseResolvConf } from '../../net/resolv.js';
 import { startDnsServer, type DnsServerOptions, type TestDnsServer } from '../helpers/dns-server.js';
 import { drive, simKernel } from './helpers.js';
 
@@ -287,6 +288,10 @@ test('the configuration is sysctl state: rumpInit options, net.resolv.*, and bad
   await t.throwsAsync(k.sys.sysctlSet('net.resolv.timeout', 0), { code: 'EINVAL' });
   await t.throwsAsync(k.sys.sysctlSet('net.resolv.hosts', 'nonsense here'), { code: 'EINVAL' });
   await t.throwsAsync(rumpInit({ host: sim, resolvConf: 'nameserver dns.google\n' }), { message: /resolv.conf line 1: bad nameserver/ });
+  // A host's resolv.conf as systemd or NetworkManager write it loads: comments, a scoped link-local server (skipped), unknown keywords.
+  const parsed = parseResolvConf('# Generated\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\noptions edns0 trust-ad\nsearch .\nsortlist 10.0.0.0\n');
+  t.deepEqual(parsed.nameservers, ['127.0.0.53']);
+  t.deepEqual(parsed.search, []);
   t.deepEqual(k.dns.getServers(), ['192.0.2.53', '[2001:db8::53]:5353']);
   await k.halt();
 });
