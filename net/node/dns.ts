@@ -212,6 +212,15 @@ function toASCII(name: string): string {
   return a === '' ? name : a;
 }
 
+/** Two address literals for the same address ('2001:db8::1' and '2001:DB8:0::1'). */
+function sameAddress(a: string, b: string): boolean {
+  const a4 = parseInAddr(a);
+  if (a4 !== null) return a4 === parseInAddr(b);
+  const a6 = parseIn6Addr(a);
+  const b6 = parseIn6Addr(b);
+  return a6 !== null && b6 !== null && a6.every((x, i) => x === b6[i]);
+}
+
 /** Which failure to report when every server failed: the most telling one seen. */
 function worse(a: string | null, b: string): string {
   const rank = ['ECONNREFUSED', 'ETIMEOUT', 'EBADRESP', 'EFORMERR', 'ENOTIMP', 'EREFUSED', 'ESERVFAIL'];
@@ -524,7 +533,10 @@ export class Resolver {
   resolveSrv(hostname: string, cb: unknown): void { this.typed('SRV', hostname, cb, undefined); }
   resolveTxt(hostname: string, cb: unknown): void { this.typed('TXT', hostname, cb, undefined); }
 
-  /** The names of an address (PTR in in-addr.arpa / ip6.arpa). */
+  /**
+   * The names of an address: the hosts table's, else PTR in in-addr.arpa /
+   * ip6.arpa (c-ares's gethostbyaddr looks in the hosts file first, too).
+   */
   reverse(ip: string, cb: unknown): void {
     validateString(ip, 'ip');
     validateFunction(cb, 'callback');
@@ -534,12 +546,20 @@ export class Resolver {
       process.nextTick(done, dnsError('EINVAL', 'getHostByAddr', ip), undefined);
       return;
     }
-    this.run(name, 'PTR', {}, (err, v) => {
-      if (err !== null) (err as { hostname?: string }).hostname = ip;
-      if (err !== null) err.message = `getHostByAddr ${err.code} ${ip}`;
-      if (err !== null) err.syscall = 'getHostByAddr';
-      done(err, v as string[] | undefined);
-    });
+    const fromDns = (): void =>
+      this.run(name, 'PTR', {}, (err, v) => {
+        if (err !== null) {
+          (err as { hostname?: string }).hostname = ip;
+          err.message = `getHostByAddr ${err.code} ${ip}`;
+          err.syscall = 'getHostByAddr';
+        }
+        done(err, v as string[] | undefined);
+      });
+    this.conf().then((c) => {
+      const entry = c.hosts.find((e) => sameAddress(e.address, ip));
+      if (entry !== undefined) done(null, [...entry.names]);
+      else fromDns();
+    }, fromDns);
   }
 }
 
@@ -786,21 +806,15 @@ export function createDns(env: DnsEnv): DnsModule {
     validateFunction(cb, 'callback');
     const done = cb as (err: Error | null, hostname?: string, service?: string) => void;
     const service = SERVICES[p] ?? String(p);
-    void base.conf().then((conf) => {
-      const entry = conf.hosts.find((e) => e.address === address);
-      if (entry !== undefined) {
-        done(null, entry.names[0], service);
-        return;
-      }
-      base.reverse(address, (err: Error | null, names?: string[]) => {
-        // getnameinfo without NI_NAMEREQD gives the address itself when no name is known.
-        if (err !== null && !['ENOTFOUND', 'ENODATA'].includes((err as NodeJS.ErrnoException).code ?? '')) {
-          const e = err as NodeJS.ErrnoException;
-          e.syscall = 'getnameinfo';
-          e.message = `getnameinfo ${e.code} ${address}`;
-          done(e);
-        } else done(null, names?.[0] ?? address, service);
-      });
+    // The hosts table, then PTR (reverse does both), as getnameinfo asks.
+    base.reverse(address, (err: Error | null, names?: string[]) => {
+      // getnameinfo without NI_NAMEREQD gives the address itself when no name is known.
+      if (err !== null && !['ENOTFOUND', 'ENODATA'].includes((err as NodeJS.ErrnoException).code ?? '')) {
+        const e = err as NodeJS.ErrnoException;
+        e.syscall = 'getnameinfo';
+        e.message = `getnameinfo ${e.code} ${address}`;
+        done(e);
+      } else done(null, names?.[0] ?? address, service);
     });
   }
 

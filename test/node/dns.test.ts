@@ -206,6 +206,8 @@ test('the hosts table and localhost answer without asking the network', async (t
     { address: '::1', family: 6 },
     [{ address: '192.0.2.77', family: 4 }, { address: '2001:db8::77', family: 6 }],
   ]);
+  t.deepEqual(await drive(l.sim, d.reverse('2001:DB8:0::77')), ['www.lab.example']);
+  t.deepEqual(await drive(l.sim, d.lookupService('192.0.2.77', 22)), { hostname: 'www.lab.example', service: 'ssh' });
   t.deepEqual(l.s1.log, [], 'no query left the kernel');
   await done(l);
 });
