@@ -791,7 +791,15 @@ export function createDns(env: DnsEnv): DnsModule {
       process.nextTick(answer, [{ address: hostname as string, family: literal }]);
       return;
     }
-    lookupAll(base, hostname as string, family, order).then(answer, (e: Error) => cb(e));
+    // AI_V4MAPPED (dns.V4MAPPED): an IPv6 question with only IPv4 answers gets them as ::ffff:a.b.c.d.
+    const v4mapped = family === 6 && ((options.hints ?? 0) & hostDns.V4MAPPED) !== 0;
+    lookupAll(base, hostname as string, family, order).then(answer, (e: NodeJS.ErrnoException) => {
+      if (!v4mapped || e.code !== 'ENOTFOUND') return cb(e);
+      lookupAll(base, hostname as string, 4, order).then(
+        (list) => answer(list.map((a) => ({ address: `::ffff:${a.address}`, family: 6 }))),
+        () => cb(e),
+      );
+    });
   }
 
   function lookupService(address: unknown, port: unknown, cb: unknown): void {

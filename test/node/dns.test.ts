@@ -194,7 +194,7 @@ test('search domains and ndots: a short name is tried with each domain first', a
 test('the hosts table and localhost answer without asking the network', async (t) => {
   const l = await lab(7);
   await l.client.resolver.set({ nameservers: ['192.0.2.53'] });
-  await l.client.resolver.loadHosts('# the kernel\'s own /etc/hosts\n192.0.2.77  www.lab.example  www\n2001:db8::77 www.lab.example\n');
+  await l.client.resolver.loadHosts('# the kernel\'s own /etc/hosts\n192.0.2.77  www.lab.example  www\n2001:db8::77 www.lab.example\n192.0.2.7 gw.lab.example\n');
   const d = l.client.dns.promises;
   const got = await drive(l.sim, Promise.all([
     d.lookup('www.lab.example'), d.lookup('WWW', 4), d.lookup('localhost'), d.lookup('foo.localhost', 6), d.lookup('www.lab.example', { all: true }),
@@ -209,6 +209,8 @@ test('the hosts table and localhost answer without asking the network', async (t
   t.deepEqual(await drive(l.sim, d.reverse('2001:DB8:0::77')), ['www.lab.example']);
   t.deepEqual(await drive(l.sim, d.lookupService('192.0.2.77', 22)), { hostname: 'www.lab.example', service: 'ssh' });
   t.deepEqual(l.s1.log, [], 'no query left the kernel');
+  // AI_V4MAPPED: no IPv6 address in the table or DNS, the IPv4 one mapped.
+  t.deepEqual(await drive(l.sim, d.lookup('gw.lab.example', { family: 6, hints: l.client.dns.V4MAPPED as number })), { address: '::ffff:192.0.2.7', family: 6 });
   await done(l);
 });
 
