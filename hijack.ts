@@ -25,11 +25,18 @@
  *                                     none, so they fail (EAFNOSUPPORT)
  *   RUMPHIJACK='socket=none'          nothing (hijack loaded, host used)
  *
+ * Names resolve in the kernel's world: node:dns (lookup, resolve*,
+ * Resolver, promises) and the hijacked sockets' host names ask the
+ * kernel's resolver (its net.resolv configuration, rump.resolvconf), and
+ * nothing reaches the host's resolver. Our own key `dns=host` (as in
+ * RUMPHIJACK='socket=all:nolocal,dns=host') opts back into the host's;
+ * without IPv4 or IPv6 sockets hijacked (socket=none) names stay with the
+ * host unless `dns=kernel` says otherwise.
+ *
  * Families: inet, inet6, local (alias unix), route. What is not hijacked
  * stays on the host: by default, unix sockets and pipes (IPC, stdio,
  * child processes). The rump kernel has IPv4 only, so a hijacked IPv6
- * destination fails as it would on such a kernel; host names resolve to
- * IPv4 with the host's resolver. `listen()` without a host, or on `::`,
+ * destination fails as it would on such a kernel. `listen()` without a host, or on `::`,
  * listens on 0.0.0.0.
  *
  * The connection to the server does not keep the process alive by itself
@@ -44,11 +51,14 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import tls from 'node:tls';
+import dns from 'node:dns';
+import { syncBuiltinESMExports } from 'node:module';
 import { Buffer } from 'node:buffer';
 import { executionAsyncId } from 'node:async_hooks';
 import { rumpClient, type RumpClient } from './sysproxy/client.js';
 import { createNet, type NetModule, type StreamHandle } from './net/node/net.js';
 import { createDgram, type DgramModule } from './net/node/dgram.js';
+import type { DnsModule } from './net/node/dns.js';
 import { isIP, type AddressInfo, type ConnectReq, type ShutdownReq, type WriteReq } from './net/node/handle.js';
 import { UV_EOF } from './net/node/errors.js';
 import { EIO, errnoByName } from './kern/errno.js';
@@ -74,7 +84,7 @@ export function parseRumpHijack(value: string | undefined): Set<HijackFamily> {
     const eq = part.indexOf('=');
     const key = eq < 0 ? part : part.slice(0, eq);
     const val = eq < 0 ? '' : part.slice(eq + 1);
-    if (IGNORED_KEYS.has(key)) continue;
+    if (IGNORED_KEYS.has(key) || key === 'dns') continue;
     if (key !== 'socket') throw new Error(`RUMPHIJACK: unknown key "${key}" in "${spec}"`);
     families = new Set();
     const items = val.split(':');
@@ -97,6 +107,50 @@ export function parseRumpHijack(value: string | undefined): Set<HijackFamily> {
   }
   // No socket= at all: NetBSD's default for sockets.
   return families ?? parseRumpHijack('socket=all:nolocal');
+}
+
+/**
+ * Where node:dns asks (our `dns` key; rumphijack has no resolver to take):
+ * `dns=kernel`, the default, sends dns.lookup, dns.resolve*, dns.promises
+ * and the hijacked sockets' host names to the kernel's resolver
+ * (its resolv.conf and hosts, over its sockets); `dns=host` leaves them all
+ * with the host's resolver.
+ */
+export type HijackDns = 'kernel' | 'host';
+
+export function parseRumpHijackDns(value: string | undefined, families: ReadonlySet<HijackFamily>): HijackDns {
+  // Without a dns key, names go where the Internet sockets go: socket=none (or local only) keeps the host's.
+  let out: HijackDns = families.has('inet') || families.has('inet6') ? 'kernel' : 'host';
+  for (const part of (value ?? '').split(',')) {
+    if (!part.startsWith('dns=')) continue;
+    const v = part.slice(4);
+    if (v !== 'kernel' && v !== 'host') throw new Error(`RUMPHIJACK: unknown dns "${v}" in "${value}" (kernel or host)`);
+    out = v;
+  }
+  return out;
+}
+
+/** The node:dns calls the hijack answers from the kernel (dns and dns.promises alike). */
+const DNS_CALLS = [
+  'lookup', 'lookupService', 'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname', 'resolveMx',
+  'resolveNaptr', 'resolveNs', 'resolvePtr', 'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse', 'getServers', 'setServers', 'Resolver',
+  'getDefaultResultOrder', 'setDefaultResultOrder',
+] as const;
+
+/** Point node:dns (and node:dns/promises) at `kdns`; returns the undo. */
+function hijackDns(kdns: DnsModule): () => void {
+  const targets: Array<[Record<string, unknown>, Record<string, unknown>]> = [
+    [dns as unknown as Record<string, unknown>, kdns as unknown as Record<string, unknown>],
+    [dns.promises as unknown as Record<string, unknown>, kdns.promises as unknown as Record<string, unknown>],
+  ];
+  const saved = targets.map(([host]) => Object.fromEntries(DNS_CALLS.map((n) => [n, host[n]])));
+  for (const [host, kernel] of targets) for (const n of DNS_CALLS) if (kernel[n] !== undefined) host[n] = kernel[n];
+  // `import { lookup } from 'node:dns'` sees the new functions too.
+  syncBuiltinESMExports();
+  return () => {
+    targets.forEach(([host], i) => Object.assign(host, saved[i]));
+    syncBuiltinESMExports();
+  };
 }
 
 function isPipeName(s: unknown): boolean {
@@ -224,8 +278,12 @@ export interface Hijack {
   uninstall(): void;
 }
 
-/** Patch node:net, node:dgram, node:http and node:tls so that the families in `families` use `client`'s kernel. */
-export function installHijack(client: RumpClient, families: ReadonlySet<HijackFamily>): Hijack {
+/**
+ * Patch node:net, node:dgram, node:http and node:tls so that the families in
+ * `families` use `client`'s kernel, and node:dns so that names resolve there
+ * (unless `dnsFrom` is 'host').
+ */
+export function installHijack(client: RumpClient, families: ReadonlySet<HijackFamily>, dnsFrom: HijackDns = 'kernel'): Hijack {
   const orig = {
     connect: net.connect,
     createConnection: net.createConnection,
@@ -238,7 +296,11 @@ export function installHijack(client: RumpClient, families: ReadonlySet<HijackFa
     tlsConnect: tls.connect,
   };
   const hostConnect = orig.connect.bind(net) as typeof net.connect;
-  const env = families.has('local') ? client.faceEnv : { ...client.faceEnv, localStream: () => new HostStreamHandle(hostConnect) };
+  const hostLookup = dns.lookup;
+  let env = families.has('local') ? client.faceEnv : { ...client.faceEnv, localStream: () => new HostStreamHandle(hostConnect) };
+  // dns=host: the kernel's sockets resolve with the host's resolver, as node:dns does.
+  if (dnsFrom === 'host') env = { ...env, lookup: (h, o, cb) => hostLookup(h, { family: o.family ?? 0, hints: o.hints ?? 0 }, cb) };
+  const undoDns = dnsFrom === 'kernel' ? hijackDns(client.dns) : (): void => {};
   const rnet = createNet(env);
   const rdgram = createDgram(env);
 
@@ -368,6 +430,7 @@ export function installHijack(client: RumpClient, families: ReadonlySet<HijackFa
       (tls as unknown as Record<string, unknown>).connect = orig.tlsConnect;
       d.createSocket = orig.createSocket;
       d.Socket = orig.DgramSocket;
+      undoDns();
     },
   };
 }
@@ -382,4 +445,4 @@ if (process.env['RUMP_SERVER'] === undefined || process.env['RUMP_SERVER'] === '
 }
 const client = await rumpClient();
 client.unref();
-export const hijack: Hijack = installHijack(client, families);
+export const hijack: Hijack = installHijack(client, families, parseRumpHijackDns(process.env['RUMPHIJACK'], families));

@@ -21,9 +21,10 @@ import type { Hypercall } from './hypercall/types.js';
 import { createNodeHost } from './hypercall/node.js';
 import { NetConfig } from './net/netconfig.js';
 import { kernelHandleEnv } from './net/node/handle.js';
-import { hostLookup4 } from './sysproxy/client.js';
 import { createNet, type NetModule } from './net/node/net.js';
 import { createDgram, type DgramModule } from './net/node/dgram.js';
+import { createDns, faceLookup, type DnsModule } from './net/node/dns.js';
+import { ResolverConfig, kernelResolv, parseHosts, parseResolvConf, type HostsEntry, type ResolvConf } from './net/resolv.js';
 
 export interface RumpInitOptions {
   /** Components to link (NetBSD spellings accepted: `rumpnet_shmif`). Default: net, net_net, net_netinet, net_shmif. */
@@ -32,13 +33,29 @@ export interface RumpInitOptions {
   env?: Record<string, string | undefined>;
   /** The host: a real process (default) or a `createSimHost()` for simulated networks. */
   host?: Hypercall;
+  /**
+   * The kernel's resolver configuration: resolv.conf(5) text or fields
+   * (nameservers, search, ndots, timeout, attempts). Absent: no nameservers,
+   * so names resolve from the hosts table and `localhost` only.
+   */
+  resolvConf?: string | Partial<ResolvConf>;
+  /** The kernel's hosts table: hosts(5) text or entries. */
+  hosts?: string | HostsEntry[];
 }
 
 /**
  * A booted kernel with buildrump's netconfig calls attached, and Node's
  * `net` and `dgram` modules on its sockets (`k.net.createServer()`, ...).
  */
-export type RumpKernel = Kernel & { readonly netconfig: NetConfig; readonly net: NetModule; readonly dgram: DgramModule };
+export type RumpKernel = Kernel & {
+  readonly netconfig: NetConfig;
+  readonly net: NetModule;
+  readonly dgram: DgramModule;
+  /** Node's `dns`, resolving in this kernel's world (its resolver configuration, hosts table and sockets). */
+  readonly dns: DnsModule;
+  /** This kernel's resolv.conf and hosts table. */
+  readonly resolver: ResolverConfig;
+};
 
 export const DEFAULT_COMPONENTS = ['net', 'net_net', 'net_netinet', 'net_shmif'] as const;
 
@@ -46,10 +63,29 @@ export const DEFAULT_COMPONENTS = ['net', 'net_net', 'net_netinet', 'net_shmif']
 export async function rumpInit(opts: RumpInitOptions = {}): Promise<RumpKernel> {
   const host = opts.host ?? createNodeHost();
   const k = bootKernel({ components: opts.components ?? DEFAULT_COMPONENTS, env: opts.env ?? {}, host });
-  // Host names resolve as the host resolves them (IPv4: the kernel's family);
-  // a simulated host keeps to address literals, so runs stay reproducible.
-  const env = { ...kernelHandleEnv(k), lookup: host.kind === 'node' ? hostLookup4 : undefined };
-  return Object.assign(k, { netconfig: new NetConfig(k.sys), net: createNet(env), dgram: createDgram(env) });
+  const resolver = new ResolverConfig(k.sys);
+  try {
+    if (opts.resolvConf !== undefined) {
+      await resolver.set(typeof opts.resolvConf === 'string' ? stripHosts(parseResolvConf(opts.resolvConf)) : opts.resolvConf);
+    }
+    if (opts.hosts !== undefined) await resolver.set({ hosts: typeof opts.hosts === 'string' ? parseHosts(opts.hosts) : opts.hosts });
+  } catch (e) {
+    await k.halt();
+    throw e;
+  }
+  const handleEnv = kernelHandleEnv(k);
+  // Host names resolve in the kernel's world: its hosts table and its DNS
+  // servers, asked over its own sockets on its own clock (a sim host too).
+  const dns = createDns({
+    sys: k.sys, timer: handleEnv.timer, hold: handleEnv.hold, random32: () => host.random32(), resolvConf: () => kernelResolv(k),
+  });
+  const env = { ...handleEnv, lookup: faceLookup(dns) };
+  return Object.assign(k, { netconfig: new NetConfig(k.sys), net: createNet(env), dgram: createDgram(env), dns, resolver });
+}
+
+function stripHosts(c: ResolvConf): Partial<ResolvConf> {
+  const { hosts: _hosts, ...rest } = c;
+  return rest;
 }
 
 export { Kernel } from './kern/kernel.js';
@@ -71,3 +107,5 @@ export { rumpClient, type RumpClient, type RemoteSys } from './sysproxy/client.j
 export { startRumpServer, type RumpServer } from './sysproxy/server.js';
 export type { NetModule, NetSocket, NetServer } from './net/node/net.js';
 export type { DgramModule, DgramSocket } from './net/node/dgram.js';
+export type { DnsModule, DnsPromises, Resolver as DnsResolver, LookupAddress, LookupOptions } from './net/node/dns.js';
+export { ResolverConfig, parseResolvConf, parseHosts, formatResolvConf, formatHosts, type ResolvConf, type HostsEntry } from './net/resolv.js';

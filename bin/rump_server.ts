@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * rump_server [-sv] [-c ncpu] [-l lib] [-r ram] url
+ * rump_server [-sv] [-c ncpu] [-l lib] [-r ram] [-R resolv.conf] [-H hosts] url
  *
  * NetBSD's rump_server(1): boot a rump kernel linked with the components
  * named by -l and serve its system calls to clients at `url`
@@ -14,6 +14,10 @@
  *   -r ram    RUMP_MEMLIMIT (bytes, with an optional k, m or g)
  *   -s        stay in the foreground (do not detach)
  *   -v        RUMP_VERBOSE: boot messages
+ *   -R file   the kernel's resolver configuration, resolv.conf(5) text
+ *             (nameserver, search, options ndots/timeout/attempts); ours,
+ *             NetBSD's rump_server has none: its kernels resolve nothing
+ *   -H file   the kernel's hosts table, hosts(5) text
  *
  * Without -s the command returns only once the server listens, so a script
  * can use the server on its next line: it starts itself again detached
@@ -24,7 +28,7 @@
  * here as `rump_server: reason`, exit 1.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
@@ -37,7 +41,7 @@ import { parseRumpUrl } from '../sysproxy/url.js';
 import { getopt, runIfMain, type ToolIO } from './common.js';
 
 const PROG = 'rump_server';
-const USAGE = `usage: ${PROG} [-sv] [-c ncpu] [-l libs] [-r ram] url\n`;
+const USAGE = `usage: ${PROG} [-sv] [-c ncpu] [-l libs] [-r ram] [-R resolv.conf] [-H hosts] url\n`;
 
 /**
  * Set in the detached child's environment: the descriptor of the pipe on
@@ -52,6 +56,9 @@ export interface ServerArgs {
   ram: string | undefined;
   libs: string[];
   url: string;
+  /** -R, -H: files for the kernel's resolver. */
+  resolvConf?: string;
+  hosts?: string;
 }
 
 /** What the detached child tells its parent. */
@@ -63,9 +70,9 @@ interface Readiness {
   log: string[];
 }
 
-/** getopt "c:l:r:sv" and one operand; null (usage printed) on a usage error. */
+/** getopt "c:l:r:svR:H:" and one operand; null (usage printed) on a usage error. */
 export function parseServerArgs(argv: readonly string[], io: ToolIO): ServerArgs | null {
-  const g = getopt(PROG, io, argv, 'c:l:r:sv');
+  const g = getopt(PROG, io, argv, 'c:l:r:svR:H:');
   if (g === null || g.rest.length !== 1) return null;
   const a: ServerArgs = { foreground: false, verbose: false, ncpu: undefined, ram: undefined, libs: [], url: g.rest[0]! };
   for (const [opt, val] of g.opts) {
@@ -74,6 +81,8 @@ export function parseServerArgs(argv: readonly string[], io: ToolIO): ServerArgs
     else if (opt === 'c') a.ncpu = val;
     else if (opt === 'r') a.ram = val;
     else if (opt === 'l') a.libs.push(val!);
+    else if (opt === 'R') a.resolvConf = val;
+    else if (opt === 'H') a.hosts = val;
   }
   return a;
 }
@@ -244,7 +253,8 @@ async function serve(args: ServerArgs, io: ToolIO, notifyFd: number | null): Pro
 
   let kernel: Kernel;
   try {
-    kernel = await rumpInit({ components: args.libs, env, host });
+    const read = (f: string | undefined): string | undefined => (f === undefined ? undefined : readFileSync(f, 'utf8'));
+    kernel = await rumpInit({ components: args.libs, env, host, resolvConf: read(args.resolvConf), hosts: read(args.hosts) });
   } catch (e) {
     return fail(message(e));
   }

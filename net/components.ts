@@ -7,6 +7,7 @@ import { registerComponent, InitLevel } from '../kern/component.js';
 import type { Kernel } from '../kern/kernel.js';
 import { NetStack, NETSTACK, netstack } from './netstack.js';
 import { sockstatEntries } from './sockstat.js';
+import { resolvAttach } from './resolv.js';
 
 registerComponent({
   name: 'net',
@@ -20,5 +21,7 @@ registerComponent({
     });
     // Every process's sockets, for sockstat (NetBSD: kern.file2 joined with the PCB lists).
     k.sys.extend('sockstat', () => sockstatEntries(k));
+    // The resolver's configuration (resolv.conf, hosts): names resolve in the kernel's world.
+    resolvAttach(k);
   },
 });

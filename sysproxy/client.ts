@@ -24,10 +24,10 @@ import {
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
 import { NetConfig } from '../net/netconfig.js';
-import { lookup as dnsLookup } from 'node:dns';
 import { createNodeHost } from '../hypercall/node.js';
 import { CalloutWheel } from '../kern/callout.js';
-import type { HandleEnv, LookupFunction } from '../net/node/handle.js';
+import type { HandleEnv } from '../net/node/handle.js';
+import { createDns, faceLookup, type DnsModule } from '../net/node/dns.js';
 import { createNet, type NetModule } from '../net/node/net.js';
 import { createDgram, type DgramModule } from '../net/node/dgram.js';
 
@@ -51,6 +51,8 @@ export interface RumpClient {
   readonly net: NetModule;
   /** Node's `dgram` on the remote kernel, as `kernel.dgram` in-process. */
   readonly dgram: DgramModule;
+  /** Node's `dns` resolving in the remote kernel's world (its resolver configuration, over its sockets). */
+  readonly dns: DnsModule;
   /** What `net` and `dgram` run on (this client's sys, a clock, the keep-alive), for faces with extra options (the hijack). */
   readonly faceEnv: HandleEnv;
   /** Calls sent and not answered yet. */
@@ -101,18 +103,21 @@ class Client implements FrameSink, RumpClient {
   get dgram(): DgramModule {
     return (this.faces ??= { net: createNet(this.faceEnv), dgram: createDgram(this.faceEnv) }).dgram;
   }
+  private dnsCache: DnsModule | null = null;
+  get dns(): DnsModule {
+    void this.faceEnv;
+    return this.dnsCache!;
+  }
   /** The Node faces run here, so their timers and softints are this process's (a node host's). */
   get faceEnv(): HandleEnv {
     if (this.envCache === null) {
       const host = createNodeHost();
       const wheel = new CalloutWheel(host);
-      this.envCache = {
-        sys: this.sys,
-        timer: (fn) => wheel.create(fn, null),
-        defer: (fn, arg) => host.defer(fn, arg),
-        hold: () => this.hold(),
-        lookup: hostLookup4,
-      };
+      const timer: HandleEnv['timer'] = (fn) => wheel.create(fn, null);
+      const hold = (): (() => void) => this.hold();
+      // Names resolve in the server kernel's world: its configuration, its sockets.
+      this.dnsCache = createDns({ sys: this.sys, timer, hold, random32: () => host.random32() });
+      this.envCache = { sys: this.sys, timer, defer: (fn, arg) => host.defer(fn, arg), hold, lookup: faceLookup(this.dnsCache) };
     }
     return this.envCache;
   }
@@ -329,12 +334,6 @@ function programName(): string {
   const name = base.replace(/\.(?:[cm]?js|[cm]?ts)$/, '');
   return name !== '' ? name : 'node';
 }
-
-/** dns.lookup for an IPv4 address, the family a rump kernel speaks: how the Node faces resolve names. */
-export const hostLookup4: LookupFunction = (hostname, options, cb) => {
-  dnsLookup(hostname, { family: options.family === 6 ? 6 : 4, hints: options.hints ?? 0 }, (err, address, family) =>
-    cb(err, address, family));
-};
 
 /**
  * Connect to the rump server at `url` (default: the RUMP_SERVER environment

@@ -26,6 +26,10 @@ import { fileURLToPath } from 'node:url';
 import { Buffer } from 'node:buffer';
 import { rumpInit, startRumpServer, type RumpKernel, type RumpServer } from '../../index.js';
 import { once } from './helpers.js';
+import hostDns from 'node:dns';
+import { hostname } from 'node:os';
+import { DnsType } from '../../net/wire/dns.js';
+import { startDnsServer } from '../helpers/dns-server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -282,6 +286,65 @@ test('https under the hijack: TLS in the program, its TCP in the kernel, to an h
   } finally {
     stop();
     secure.close();
+    await s.done();
+  }
+});
+
+test('under the hijack names resolve in the kernel: node:dns, http.get and fetch ask its resolver, never the host\'s', async (t) => {
+  const s = await served();
+  const dnsServer = startDnsServer(s.k, {
+    zone: {
+      'www.lab.example': [{ type: DnsType.A, data: '127.0.0.1' }],
+      'db.lab.example': [{ type: DnsType.A, data: '127.0.0.9' }],
+      'lab.example': [{ type: DnsType.MX, data: { priority: 5, exchange: 'mail.lab.example' } }],
+    },
+  });
+  const web = s.k.net.listen(http.createServer((req, res) => res.end(`kernel web ${req.url}`)), 0);
+  try {
+    await once(web, 'listening');
+    const port = (web.address() as { port: number }).port;
+    // The kernel's resolver: its DNS server at its own 127.0.0.1:53.
+    await s.k.resolver.set({ nameservers: ['127.0.0.1'] });
+    const child = run('dns-client.mjs', { RUMP_SERVER: s.url, PORT: String(port), WEB: 'www.lab.example' });
+    const { code, stderr } = await child.exit;
+    t.is(code, 0, stderr);
+    t.deepEqual(child.lines, [
+      'lookup: {"address":"127.0.0.1","family":4}',
+      'named lookup: 127.0.0.1',
+      'resolve4: ["127.0.0.9"]',
+      'resolveMx: [{"priority":5,"exchange":"mail.lab.example"}]',
+      // The host knows its own name (/etc/hosts); the kernel does not, and the host was not asked.
+      "host's own name: error ENOTFOUND",
+      'http.get: kernel web /http',
+      'fetch: kernel web /fetch',
+    ]);
+    t.true(dnsServer.log.includes(`udp A ${hostname()}`), 'the host name was asked of the kernel\'s DNS server');
+
+    // RUMPHIJACK dns=host: the host's resolver again, for node:dns and the kernel's sockets.
+    const hostMode = run('dns-client.mjs', { RUMP_SERVER: s.url, PORT: String(port), WEB: 'hostname', RUMPHIJACK: 'socket=all:nolocal,dns=host' });
+    const r2 = await hostMode.exit;
+    t.is(r2.code, 0, r2.stderr);
+    const hostAnswer = await hostDns.promises.lookup(hostname(), 4);
+    t.deepEqual(hostMode.lines, [
+      `host's own name: ${JSON.stringify(hostAnswer)}`,
+      'http.get: kernel web /http',
+      'fetch: kernel web /fetch',
+    ]);
+
+    // socket=none: nothing hijacked, names included, unless dns=kernel asks for them.
+    const none = run('dns-client.mjs', { RUMP_SERVER: s.url, WEB: 'hostname', NO_WEB: '1', RUMPHIJACK: 'socket=none' });
+    t.is((await none.exit).code, 0);
+    t.deepEqual(none.lines, [`host's own name: ${JSON.stringify(hostAnswer)}`]);
+    const noneKernel = run('dns-client.mjs', { RUMP_SERVER: s.url, WEB: 'www.lab.example', NO_WEB: '1', RUMPHIJACK: 'socket=none,dns=kernel' });
+    t.is((await noneKernel.exit).code, 0);
+    t.deepEqual(noneKernel.lines.slice(0, 3), ['lookup: {"address":"127.0.0.1","family":4}', 'named lookup: 127.0.0.1', 'resolve4: ["127.0.0.9"]']);
+    const bad = run('dns-client.mjs', { RUMP_SERVER: s.url, WEB: 'hostname', NO_WEB: '1', RUMPHIJACK: 'dns=bogus' });
+    const badExit = await bad.exit;
+    t.not(badExit.code, 0);
+    t.regex(badExit.stderr, /RUMPHIJACK: unknown dns "bogus"/);
+  } finally {
+    dnsServer.close();
+    web.close();
     await s.done();
   }
 });

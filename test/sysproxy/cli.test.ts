@@ -59,7 +59,7 @@ function stderrLine(child: ChildProcess, re: RegExp): Promise<string> {
 }
 
 const NET = ['-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet'];
-const USAGE = 'usage: rump_server [-sv] [-c ncpu] [-l libs] [-r ram] url\n';
+const USAGE = 'usage: rump_server [-sv] [-c ncpu] [-l libs] [-r ram] [-R resolv.conf] [-H hosts] url\n';
 
 /** Run a tool's main() in this process, collecting what it prints. */
 async function inProcess(main: (argv: string[], io: ToolIO) => Promise<number>, argv: string[]) {
