@@ -29,6 +29,7 @@ import { IN6ADDR_LOOPBACK } from '../wire/in6addr.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { IPPROTO_ICMPV6 } from '../wire/ipv6.js';
 import { Inet6Domain } from './domain6.js';
+import { frag6Drain } from './frag6.js';
 import { icmp6Input } from './icmp6.js';
 import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
 import { INET6, Inet6 } from './inet6.js';
@@ -140,5 +141,6 @@ registerComponent({
     const inet6 = k.trySlot(INET6);
     if (!inet6) return;
     nd6Purge(inet6, null);
+    frag6Drain(inet6);
   },
 });

@@ -1,6 +1,6 @@
 /*
- * IPv6 input (NetBSD netinet6/ip6_input.c, dest6.c, route6.c, frag6.c for a
- * host that does not reassemble).
+ * IPv6 input (NetBSD netinet6/ip6_input.c, dest6.c, route6.c; reassembly
+ * in frag6.ts).
  *
  *   etherInput (ETHERTYPE_IPV6) / lo0 (AF_INET6) → ip6Input
  *     → ip6Check: each failure counted in its own ip6stat counter
@@ -19,8 +19,8 @@
  *         Routing: with segments left 0 it is skipped; otherwise parameter
  *           problem at its type (§4.4; we route nothing, RFC 5095)
  *         Fragment: an atomic fragment (offset 0, no more) is just its
- *           header (RFC 6946); any other fragment is dropped and counted
- *           (fragdropped): no reassembly here
+ *           header (RFC 6946); any other goes to reassembly (frag6.ts),
+ *           and the whole packet, once complete, is walked again
  *         No Next Header: the packet ends
  *     → protox[nxt] (ICMPv6, TCP) | parameter problem "unrecognized next
  *       header" pointing at the field that named it (noproto)
@@ -39,6 +39,7 @@ import {
   IP6OPT_TYPE_ICMP, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_NONE, IPPROTO_ROUTING, Ip6Check,
   ip6Check, ip6FragMore, ip6FragOffset, ip6Plen,
 } from '../wire/ipv6.js';
+import { frag6Input } from './frag6.js';
 import { icmp6Error } from './icmp6.js';
 import { INET6, type Inet6 } from './inet6.js';
 
@@ -167,9 +168,9 @@ function ip6Deliver(inet6: Inet6, m: Mbuf): void {
         if (off + 8 > len) return drop(inet6, m, 'tooshort');
         st.fragments++;
         if (ip6FragOffset(buf, base + off) !== 0 || ip6FragMore(buf, base + off)) {
-          // No reassembly in this stack: a real fragment is dropped.
-          st.fragdropped++;
-          k.mbufs.free(m);
+          // A real fragment: reassemble, then walk the whole packet again.
+          const whole = frag6Input(inet6, m, off, nxtField);
+          if (whole !== null) ip6Deliver(inet6, whole);
           return;
         }
         // RFC 6946: an atomic fragment is the whole packet.
