@@ -198,13 +198,10 @@ export function etherMultiIoctl(ifp: Ifnet, cmd: string, arg: unknown): boolean 
 /**
  * The receive filter for a multicast frame whose destination is at
  * `buf[off]`: broadcast, a group on the list, or anything in promiscuous
- * or all-multicast mode. IPv6 groups (33:33:...) pass: the IPv6 side
- * (ip6_input) joins all-nodes and its solicited-node groups implicitly,
- * without SIOCADDMULTI, so the filter cannot know them.
+ * or all-multicast mode.
  */
 export function etherMulticastAccept(ifp: Ifnet, buf: Uint8Array, off: number): boolean {
   if (ifp.flags & (IFF_PROMISC | IFF_ALLMULTI) || macIsBroadcast(buf, off)) return true;
-  if (buf[off] === 0x33 && buf[off + 1] === 0x33) return true;
   const list = etherMultis.get(ifp);
   if (list === undefined) return false;
   for (let i = 0; i < list.length; i++) if (macEquals(list[i]!.mac, 0, buf, off)) return true;

@@ -8,8 +8,8 @@
  *     → addresses sane (RFC 4291): no multicast or v4-mapped source, no ::
  *       destination, ::1 only on lo0
  *     → for us? our unicast addresses (any interface: the weak host model,
- *       NetBSD's default), ff02::1 and the solicited-node groups of the
- *       receiving interface's addresses (all a host without MLD joins)
+ *       NetBSD's default), groups joined on the receiving interface
+ *       (mld6.ts: ff02::1, solicited-node groups, IPV6_JOIN_GROUP's)
  *       otherwise dropped: notmember (multicast) or cantforward (this stack
  *       does not forward IPv6)
  *     → extension headers in order (RFC 8200 §4.1):
@@ -26,7 +26,7 @@
  *       header" pointing at the field that named it (noproto)
  */
 import type { Mbuf } from '../../kern/mbuf.js';
-import { M_MCAST } from '../../kern/mbuf.js';
+import { M_LOOP, M_MCAST } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import {
   in6IsLoopback, in6IsMulticast, in6IsSolicitedNodeOf, in6IsUnspecified, in6IsV4Mapped,
@@ -40,6 +40,7 @@ import {
   ip6Check, ip6FragMore, ip6FragOffset, ip6Plen,
 } from '../wire/ipv6.js';
 import { frag6Input } from './frag6.js';
+import { in6MultiLookup } from './mld6.js';
 import { icmp6Error } from './icmp6.js';
 import { INET6, type Inet6 } from './inet6.js';
 
@@ -86,7 +87,10 @@ export function ip6Input(ifp: Ifnet, m: Mbuf): void {
     return;
   }
   if (in6IsMulticast(buf, dst)) {
-    if (!isAllNodes(buf, dst) && !joinedSolicitedNode(inet6, ifp, buf, dst)) {
+    // A group joined on the receiving interface (mld6.ts), or our own
+    // looped back (the sender checked the membership).
+    if (!(m.flags & M_LOOP) && in6MultiLookup(inet6, ifp, buf, dst) === null && !isAllNodes(buf, dst) &&
+        !joinedSolicitedNode(inet6, ifp, buf, dst)) {
       st.notmember++;
       k.mbufs.free(m);
       return;
