@@ -19,8 +19,8 @@
  * MLD never speaks of ff02::1 or of groups of scope 0 or 1 (RFC 2710 §5).
  * Messages go with hop limit 1 and a Hop-by-Hop Router Alert (RFC 2711),
  * from the interface's link-local address when it has one (§3), else from
- * the address source selection gives (this stack does not configure
- * link-local addresses by itself).
+ * another of its addresses (this stack does not configure link-local
+ * addresses by itself).
  */
 import { SlotKey } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
@@ -33,8 +33,8 @@ import {
 } from '../wire/in6addr.js';
 import { MLD_LISTENER_DONE, MLD_LISTENER_QUERY, MLD_LISTENER_REPORT, icmp6SetChecksum } from '../wire/icmp6.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_HOPOPTS } from '../wire/ipv6.js';
-import type { Inet6 } from './inet6.js';
-import { in6SourceFor, ip6OutputIf } from './ip6_output.js';
+import type { In6Ifaddr, Inet6 } from './inet6.js';
+import { ip6OutputIf } from './ip6_output.js';
 
 /** ff02::2, where Done messages go. */
 export const IN6ADDR_LINKLOCAL_ALLROUTERS: Uint8Array = Uint8Array.of(0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2);
@@ -185,6 +185,23 @@ export function in6LeaveAllNodes(inet6: Inet6, ifp: Ifnet): void {
   in6DelMulti(inet6, inm);
 }
 
+/**
+ * The source of what we send to the group at dst[0..16) out of `ifp`: an
+ * address of that interface (never one of another, such as lo0's ::1,
+ * whatever its scope), link-local first for a link-scope group (RFC 2710
+ * §3), else RFC 6724's choice among the interface's own. Null without one.
+ */
+export function in6IfSource(inet6: Inet6, ifp: Ifnet, dst: Uint8Array): In6Ifaddr | null {
+  const linkScope = in6MulticastScope(dst, 0) <= 2;
+  let best: In6Ifaddr | null = null;
+  for (const ia of inet6.addrs) {
+    if (ia.ifp !== ifp) continue;
+    if (in6IsLinkLocal(ia.addr, 0) === linkScope) return ia;
+    best ??= ia;
+  }
+  return best;
+}
+
 /** Groups MLD reports: not all-nodes, not of scope 0 or 1, not on a loopback (RFC 2710 §5). */
 function mldReported(inm: In6Multi): boolean {
   return !in6Equal(inm.group, 0, IN6ADDR_LINKLOCAL_ALLNODES, 0) && in6MulticastScope(inm.group, 0) > 1 && !(inm.ifp.flags & IFF_LOOPBACK);
@@ -216,19 +233,9 @@ const srcScratch = new Uint8Array(16);
 function mld6Send(st: Mld6State, ifp: Ifnet, type: number, group: Uint8Array, dst: Uint8Array): boolean {
   const inet6 = st.inet6;
   if (!ifp.isUp) return false;
-  let src: Uint8Array | null = null;
-  for (const ia of inet6.addrs) {
-    if (ia.ifp === ifp && in6IsLinkLocal(ia.addr, 0)) {
-      src = ia.addr;
-      break;
-    }
-  }
-  if (src === null) {
-    const ia = in6SourceFor(inet6, ifp, dst, 0);
-    if (ia === null) return false;
-    src = ia.addr;
-  }
-  in6Copy(srcScratch, 0, src, 0);
+  const ia = in6IfSource(inet6, ifp, dst);
+  if (ia === null) return false;
+  in6Copy(srcScratch, 0, ia.addr, 0);
   const k = inet6.kernel;
   const m = k.mbufs.get(HBH_LEN + MLD_MINLEN);
   if (m === null) return false;
