@@ -1,7 +1,8 @@
 /*
  * kernel.dgram as Node users use UDP: multicast groups (join, receive,
  * leave, stop receiving; TTL; loopback; the interface to send from) and
- * datagrams up to 65,507 bytes, between kernels on a simulated bus:
+ * datagrams up to 65,507 bytes (65,527 over IPv6), between kernels on a
+ * simulated bus:
  *
  *     A 192.0.2.1 ── shmif0 ══╗
  *     B 192.0.2.2 ── shmif0 ══╬══ bus1
@@ -11,7 +12,8 @@
  * and decoded here from the bytes.
  */
 import test from 'ava';
-import { createSimHost, type RumpKernel, type SimHost } from '../../index.js';
+import { createSimHost, rumpInit, type RumpKernel, type SimHost } from '../../index.js';
+import { ifioctl } from '../../net/interface_ioctl.js';
 import { dumpBus } from '../../shmif/dumpbus.js';
 import { shmifSoftc } from '../../shmif/if_shmem.js';
 import { readPcap } from '../../net/wire/pcap.js';
@@ -289,4 +291,46 @@ test('a 65,507-byte datagram crosses the bus in fragments and arrives whole; 65,
   const st = b.sysctl.get('net.inet.ip.stats') as Record<string, number>;
   t.is(st.reassembled, 1);
   for (const k of [a, b, c]) await k.halt();
+});
+
+test('udp6: addMembership on an IPv6 group, and a 65,527-byte datagram to it, fragmented and reassembled', async (t) => {
+  const sim = createSimHost({ seed: 25 });
+  const host6 = async (addr: string): Promise<RumpKernel> => {
+    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_shmif'], host: sim });
+    const ifname = await k.netconfig.ifcreate('shmif');
+    await k.netconfig.ifsetlinkstr(ifname, 'bus1');
+    ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: ifname, addr, prefixlen: 64 });
+    return k;
+  };
+  const a = await host6('2001:db8::1');
+  const b = await host6('2001:db8::2');
+  const G6 = 'ff0e::1:2:3';
+  const big = Buffer.alloc(65527);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 11) & 0xff;
+  const run = async (): Promise<Array<{ text: string; address: string; size: number }>> => {
+    const rb = b.dgram.createSocket({ type: 'udp6', reuseAddr: true });
+    const got: Array<{ text: string; address: string; size: number }> = [];
+    rb.on('message', (m: Buffer, r: { address: string; size: number }) => {
+      got.push({ text: m.length > 64 ? (big.equals(m) ? 'big, intact' : 'big, damaged') : String(m), address: r.address, size: r.size });
+    });
+    await bound(rb, PORT);
+    rb.addMembership(G6);
+    const tx = a.dgram.createSocket('udp6');
+    const first = once(rb, 'message');
+    tx.send('hello6', PORT, G6);
+    await first;
+    const second = once(rb, 'message');
+    tx.send(big, PORT, G6);
+    await second;
+    rb.dropMembership(G6);
+    t.throws(() => rb.dropMembership(G6), { code: 'EADDRNOTAVAIL' });
+    await closeAll(rb, tx);
+    return got;
+  };
+  t.deepEqual(await drive(sim, run()), [
+    { text: 'hello6', address: '2001:db8::1', size: 6 },
+    { text: 'big, intact', address: '2001:db8::1', size: 65527 },
+  ]);
+  await a.halt();
+  await b.halt();
 });
