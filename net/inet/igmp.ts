@@ -34,6 +34,7 @@ import { INADDR_ANY, inAddrIsMulticast } from '../wire/inaddr.js';
 import { IPPROTO_IGMP, IPVERSION, ipDst, ipSrc, ipWriteHeader } from '../wire/ipv4.js';
 import type { Inet } from './inet.js';
 import { IP_RAWOUTPUT, ipOutput } from './ip_output.js';
+import { rawInput } from './raw_ip.js';
 
 /** 224.0.0.1: every host on the link (RFC 1112 §4). */
 export const INADDR_ALLHOSTS_GROUP = 0xe0000001;
@@ -261,12 +262,15 @@ export function igmpInput(inet: Inet, m: Mbuf, hlen: number): void {
   const src = ipSrc(buf, m.off);
   const type = igmpType(buf, off);
   const group = igmpGroup(buf, off);
+  const code = igmpCode(buf, off);
+  // Raw IGMP sockets (a routing daemon) see every good message too, as igmp_input ends in rip_input.
+  rawInput(inet, m, hlen);
   k.mbufs.free(m);
   if (ifp === undefined || ifp.flags & IFF_LOOPBACK) return;
   switch (type) {
     case IGMP_HOST_MEMBERSHIP_QUERY:
       s.rcv_queries++;
-      igmpQuery(st, ifp, igmpCode(buf, off), group, dst);
+      igmpQuery(st, ifp, code, group, dst);
       return;
     case IGMP_v1_HOST_MEMBERSHIP_REPORT:
     case IGMP_v2_HOST_MEMBERSHIP_REPORT: {

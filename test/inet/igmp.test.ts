@@ -235,3 +235,16 @@ test('tshark reads our IGMP as IGMPv2 with Router Alert', async (t) => {
   }
   for (const k of [a, b, r]) await k.halt();
 });
+
+test('a raw IGMP socket hears the queries too (igmp_input ends in rip_input)', async (t) => {
+  const { sim, a, b, r } = await lan(37);
+  const raw = await b.sys.socket(AF_INET, SOCK_RAW, IPPROTO_IGMP);
+  await sim.run(100);
+  await query(r, 10);
+  await sim.run(100);
+  const got = await b.sys.recvfrom(raw, 100, 0x80);
+  const hl = (got.data[0]! & 0x0f) * 4;
+  t.is(got.from!.addr, '192.0.2.254');
+  t.deepEqual([...got.data.subarray(hl, hl + 2)], [0x11, 10], 'the query, behind its IP header');
+  for (const k of [a, b, r]) await k.halt();
+});
