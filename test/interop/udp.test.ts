@@ -18,6 +18,12 @@
  *      report and leave.
  *   2. 65,507 bytes each way, fragmented by one stack and reassembled by
  *      the other, compared by sha256.
+ *   3. The same over IPv6 (this namespace turns IPv6 on for it; Linux at
+ *      2001:db8::1, virt0 at 2001:db8::2): a group joined on each side
+ *      hears the other's datagram, and 65,527 bytes go each way in IPv6
+ *      fragments. Linux's Neighbor Discovery reaches the kernel through
+ *      virt0's filter (the solicited-node group is joined), and the
+ *      capture shows the kernel's MLD report.
  */
 import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
@@ -46,15 +52,18 @@ function runnable(t: ExecutionContext): boolean {
   return true;
 }
 
-/* Linux's end: python3 sockets, one JSON line per event. */
+/* Linux's end: python3 sockets, one JSON line per event (a ':' in the group, or group '-6': IPv6). */
 const PY_RECV = `
-import socket, sys, json, hashlib
+import socket, sys, json, hashlib, struct
 group, port, iface, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+v6 = ':' in group or group == '-6'
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
 s.bind(('', port))
-if group != '-':
+if v6 and group != '-6':
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, socket.inet_pton(socket.AF_INET6, group) + struct.pack('@I', socket.if_nametoindex(iface)))
+elif group not in ('-', '-6'):
     s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(iface))
 print(json.dumps({'event': 'listening'}), flush=True)
 s.settimeout(30)
@@ -71,8 +80,12 @@ words = bytearray()
 for i in range((n + 3) // 4):
     words += ((i * 0x9E3779B1) & 0xffffffff).to_bytes(4, 'little')
 data = bytes(words[:n]) if n > 0 else text.encode()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+if ':' in host:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(iface))
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
 s.sendto(data, (host, port))
 print(json.dumps({'event': 'sent', 'bytes': len(data), 'sha256': hashlib.sha256(data).hexdigest()}), flush=True)
 `;
@@ -88,7 +101,8 @@ async function next(c: LineChild, re: RegExp): Promise<Record<string, unknown>> 
 }
 
 async function pySend(ns: Netns, host: string, port: number, opts: { bytes?: number; text?: string }): Promise<Record<string, unknown>> {
-  const r = await ns.exec('timeout', ['30', 'python3', '-c', PY_SEND, host, String(port), LINUX, String(opts.bytes ?? 0), opts.text ?? '']);
+  const iface = host.includes(':') ? TAP : LINUX;
+  const r = await ns.exec('timeout', ['30', 'python3', '-c', PY_SEND, host, String(port), iface, String(opts.bytes ?? 0), opts.text ?? '']);
   if (r.status !== 0) throw new Error(`python3 send: exit ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
 }
@@ -99,7 +113,7 @@ test.serial('multicast between Linux and kernel.dgram over TAP, both ways; IGMPv
   const ns = await Netns.create();
   try {
     await linuxTap(ns);
-    const cap = await ns.start('tcpdump', ['-i', TAP, '-U', '-w', join(ns.dir, 'mc.pcap'), 'igmp or udp'], /listening on/);
+    const cap = await ns.start('tcpdump', ['-i', TAP, '--immediate-mode', '-U', '-w', join(ns.dir, 'mc.pcap'), 'igmp or udp'], /listening on/);
     const peer = ns.nodeLines(PEER, [TAP, `${RUMP}/24`]);
     await peer.next(/"ready"/);
 
@@ -173,6 +187,60 @@ test.serial('65,507-byte datagrams both ways between Linux and kernel.dgram: fra
     t.like(st.ip as Record<string, number>, { reassembled: 1, fragmented: 1 });
     peer.end();
     await peer.exited;
+  } finally {
+    await ns.destroy();
+  }
+});
+
+const LINUX6 = '2001:db8::1';
+const RUMP6 = '2001:db8::2';
+const GROUP6 = 'ff0e::1:2:3';
+
+test.serial('over IPv6: multicast both ways with MLD, and 65,527-byte datagrams both ways in IPv6 fragments', async (t) => {
+  if (!runnable(t)) return;
+  t.timeout(90_000);
+  const ns = await Netns.create();
+  try {
+    await ns.must('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
+    await linuxTap(ns);
+    await ns.must('ip', ['-6', 'addr', 'add', `${LINUX6}/64`, 'dev', TAP, 'nodad']);
+    const cap = await ns.start('tcpdump', ['-i', TAP, '--immediate-mode', '-U', '-w', join(ns.dir, 'v6.pcap'), 'ip6'], /listening on/);
+    const peer = ns.nodeLines(PEER, [TAP, `${RUMP}/24`, `${RUMP6}/64`]);
+    await peer.next(/"ready"/);
+    const N = 65527;
+    const want = (await import('node:crypto')).createHash('sha256').update(pattern(0, N + 1).subarray(0, N)).digest('hex');
+
+    // Linux joins, kernel.dgram (udp6) sends to the group.
+    const lin = ns.spawnLines('timeout', ['40', 'python3', '-c', PY_RECV, GROUP6, '5100', TAP, '1']);
+    await lin.next(/listening/);
+    peer.send(JSON.stringify({ op: 'send', host: GROUP6, port: 5100, text: 'from rump to the v6 group' }));
+    await peer.next(/"sent"/);
+    t.like(await next(lin, /message/), { text: 'from rump to the v6 group', from: RUMP6 });
+
+    // kernel.dgram joins; Linux sends to the group, then 65,527 bytes to the kernel's address (ND first).
+    peer.send(JSON.stringify({ op: 'listen', port: 5101, group: GROUP6, family: 6 }));
+    await peer.next(/"listening"/);
+    await pySend(ns, GROUP6, 5101, { text: 'from linux to the v6 group' });
+    t.like(await next(peer, /"message"/), { text: 'from linux to the v6 group', from: LINUX6 });
+    t.like(await pySend(ns, RUMP6, 5101, { bytes: N }), { bytes: N, sha256: want });
+    t.like(await next(peer, /"message"/), { bytes: N, sha256: want, from: LINUX6 });
+
+    // And 65,527 bytes the other way.
+    const lin2 = ns.spawnLines('timeout', ['40', 'python3', '-c', PY_RECV, '-6', '5102', TAP, '1']);
+    await lin2.next(/listening/);
+    peer.send(JSON.stringify({ op: 'send', host: LINUX6, port: 5102, bytes: N }));
+    t.like(await next(peer, /"sent"/), { bytes: N, sha256: want });
+    t.like(await next(lin2, /message/), { bytes: N, sha256: want, from: RUMP6 });
+
+    peer.send(JSON.stringify({ op: 'stats' }));
+    const st = await next(peer, /"stats"/);
+    t.like(st.ip6 as Record<string, number>, { reassembled: 1, fragmented: 1 });
+    peer.end();
+    await peer.exited;
+    await cap.stop();
+    const mld = await run('tshark', ['-r', join(ns.dir, 'v6.pcap'), '-Y', `icmpv6.type == 131 && ipv6.src == ${RUMP6}`, '-T', 'fields', '-e', 'ipv6.dst', '-e', 'ipv6.hlim', '-e', 'icmpv6.mld.multicast_address']);
+    t.is(mld.status, 0, mld.stderr);
+    t.true(mld.stdout.split('\n').includes(`${GROUP6}\t1\t${GROUP6}`), mld.stdout);
   } finally {
     await ns.destroy();
   }

@@ -4,15 +4,17 @@
  * stdin, one JSON command a line; each reply is one JSON line on stdout.
  * Everything goes through kernel.dgram, as an application would use it.
  *
- *   udp-peer.ts TAPNAME ADDR/PREFIX
- *     → {"event":"ready"}   once virt0 is on TAPNAME with ADDR
+ *   udp-peer.ts TAPNAME ADDR/PREFIX [ADDR6/PREFIX]
+ *     → {"event":"ready"}   once virt0 is on TAPNAME with ADDR (and ADDR6)
  *
- *   {"op":"listen","port":P,"group":G?}
- *     → {"event":"listening","port":P}  (bound with reuseAddr; G joined when given)
+ *   {"op":"listen","port":P,"group":G?,"family":6?}
+ *     → {"event":"listening","port":P}  (udp4, or udp6 with family 6; bound
+ *       with reuseAddr; G joined when given)
  *       then for every datagram {"event":"message","bytes":N,"sha256":H,"text":…,"from":A}
  *   {"op":"leave","group":G}      → {"event":"left"}
  *   {"op":"send","host":A,"port":P,"text":T?,"bytes":N?}
- *     → {"event":"sent","bytes":N,"sha256":H} (the helpers' pattern when `bytes`)
+ *     → {"event":"sent","bytes":N,"sha256":H} (the helpers' pattern when `bytes`;
+ *       udp6 when A is an IPv6 address)
  *   {"op":"stats"} → {"event":"stats","igmp":{…},"ip":{…},"virt":{…}}
  *   end of stdin → halt the kernel and exit 0
  *
@@ -22,20 +24,26 @@ import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 
 import { rumpInit } from '../../../index.js';
+import { ifioctl } from '../../../net/interface_ioctl.js';
+import { netstack } from '../../../net/netstack.js';
 import type { DgramSocket } from '../../../net/node/dgram.js';
 import { pattern } from '../helpers.js';
 
-const [tapName, cidr] = process.argv.slice(2);
-if (tapName === undefined || cidr === undefined || !/^[\d.]+\/\d+$/.test(cidr)) {
-  process.stderr.write('usage: udp-peer.ts TAPNAME ADDR/PREFIX\n');
+const [tapName, cidr, cidr6] = process.argv.slice(2);
+if (tapName === undefined || cidr === undefined || !/^[\d.]+\/\d+$/.test(cidr) || (cidr6 !== undefined && !/^[\da-f:]+\/\d+$/i.test(cidr6))) {
+  process.stderr.write('usage: udp-peer.ts TAPNAME ADDR/PREFIX [ADDR6/PREFIX]\n');
   process.exit(2);
 }
 const [addr, prefix] = cidr.split('/') as [string, string];
 
-const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_virtif'], env: {} });
+const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_virtif'], env: {} });
 await k.netconfig.ifcreate('virt0');
 await k.netconfig.ifsetlinkstr('virt0', tapName);
 await k.netconfig.ipv4IfaddrCidr('virt0', addr, Number(prefix));
+if (cidr6 !== undefined) {
+  const [a6, p6] = cidr6.split('/') as [string, string];
+  ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: 'virt0', addr: a6, prefixlen: Number(p6) });
+}
 
 const say = (obj: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(obj) + '\n');
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -43,6 +51,7 @@ say({ event: 'ready' });
 
 let listener: DgramSocket | null = null;
 const sender = k.dgram.createSocket('udp4');
+const sender6 = k.dgram.createSocket('udp6');
 
 interface Cmd {
   op: string;
@@ -51,6 +60,7 @@ interface Cmd {
   host?: string;
   text?: string;
   bytes?: number;
+  family?: number;
 }
 
 function fail(e: unknown): void {
@@ -61,7 +71,7 @@ function fail(e: unknown): void {
 async function handle(c: Cmd): Promise<void> {
   switch (c.op) {
     case 'listen': {
-      const s = k.dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      const s = k.dgram.createSocket({ type: c.family === 6 ? 'udp6' : 'udp4', reuseAddr: true });
       listener = s;
       s.on('message', (msg: Buffer, rinfo) => {
         say({ event: 'message', bytes: msg.length, sha256: sha(msg), text: msg.length <= 64 ? msg.toString() : null, from: rinfo.address });
@@ -78,8 +88,9 @@ async function handle(c: Cmd): Promise<void> {
       return;
     case 'send': {
       const data = c.bytes !== undefined ? pattern(0, (c.bytes + 3) & ~3).subarray(0, c.bytes) : Buffer.from(c.text ?? "");
+      const tx = c.host!.includes(':') ? sender6 : sender;
       await new Promise<void>((done, bad) => {
-        sender.send(data, c.port!, c.host!, (err: Error | null) => {
+        tx.send(data, c.port!, c.host!, (err: Error | null) => {
           if (err) bad(err);
           else done();
         });
@@ -93,6 +104,8 @@ async function handle(c: Cmd): Promise<void> {
         igmp: k.sysctl.get('net.inet.igmp.stats'),
         ip: k.sysctl.get('net.inet.ip.stats'),
         virt: k.sysctl.get('net.virtif.stats'),
+        ip6: k.sysctl.get('net.inet6.ip6.stats'),
+        mld6: k.sysctl.get('net.inet6.mld6.stats'),
       });
       return;
     default:
@@ -109,6 +122,7 @@ rl.on('close', () => {
   void chain.then(async () => {
     listener?.close();
     sender.close();
+    sender6.close();
     await k.halt();
     process.exit(0);
   });
