@@ -25,6 +25,8 @@ import { inMultiAll } from '../../net/inet/igmp.js';
 import { inet } from '../../net/inet/inet.js';
 import { IPPROTO_IP } from '../../net/wire/ipv4.js';
 import { simKernel } from '../node/helpers.js';
+import { Hub, attachEther } from '../helpers/hub.js';
+import { STRANGER_MAC, bootKernels, etherFrame, haltAll, ifconfig, ipPacket } from '../helpers/kernels.js';
 
 const IPPROTO_IGMP = 2;
 const GROUP = '239.1.2.3';
@@ -247,4 +249,35 @@ test('a raw IGMP socket hears the queries too (igmp_input ends in rip_input)', a
   t.is(got.from!.addr, '192.0.2.254');
   t.deepEqual([...got.data.subarray(hl, hl + 2)], [0x11, 10], 'the query, behind its IP header');
   for (const k of [a, b, r]) await k.halt();
+});
+
+test('thousands of random IGMP messages to a member: nothing throws, timers stay bounded, nothing leaks', async (t) => {
+  const ks = bootKernels(1, 38);
+  const k = ks.kernels[0]!;
+  const hub = new Hub('fuzz');
+  const ifp = attachEther(k, hub);
+  ifconfig(k, 'hub0', '192.0.2.2/24');
+  const fd = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  await k.sys.setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq(GROUP));
+  const rnd = (n: number): number => ks.sim.random32() % n;
+  const types = [0x11, 0x12, 0x16, 0x17, 0x22, 0x00, 0xff];
+  const groups = [0xef010203, 0, 0xe0000001, 0xc0000202, 0xef090909];
+  const dsts = ['224.0.0.1', GROUP, '224.0.0.2', '192.0.2.2', '239.9.9.9'];
+  for (let i = 0; i < 3000; i++) {
+    const len = rnd(5) === 0 ? rnd(16) : 8 + 4 * rnd(3);
+    const msg = new Uint8Array(len);
+    if (len >= 8) igmpWrite(msg, 0, types[rnd(types.length)]!, rnd(4) === 0 ? 0 : rnd(256), groups[rnd(groups.length)]!);
+    for (let n = rnd(3); n > 0 && len > 0; n--) msg[rnd(len)] = ks.sim.random32() & 0xff;
+    const pkt = ipPacket({ src: `192.0.2.${1 + rnd(3)}`, dst: dsts[rnd(dsts.length)]!, p: IPPROTO_IGMP, ttl: 1, payload: msg });
+    const dst = pkt[16] === 224 || pkt[16] === 239 ? Uint8Array.of(1, 0, 0x5e, pkt[17]! & 0x7f, pkt[18]!, pkt[19]!) : ifp.lladdr!;
+    hub.inject(etherFrame(dst, STRANGER_MAC, 0x0800, pkt));
+    if (i % 100 === 99) await ks.sim.run(500);
+  }
+  await ks.sim.run(30_000);
+  const st = k.sysctl.get('net.inet.igmp.stats') as Record<string, number>;
+  t.true(st.rcv_total! > 1000, JSON.stringify(st));
+  t.true(st.rcv_queries! > 50 && st.rcv_reports! > 50, JSON.stringify(st));
+  t.true(k.callouts.count <= 2, 'at most the group\'s report timer (and ARP) pending');
+  await k.sys.close(fd);
+  t.deepEqual(await haltAll(ks), { mbufsInUse: [0], callouts: [0] });
 });

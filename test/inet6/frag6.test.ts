@@ -176,3 +176,28 @@ test('an incomplete packet is dropped after 60 s; with its first fragment in, th
   t.is(stats6(n.b).ip6stat.fragtimeout, 2);
   t.deepEqual(await haltAll(n.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
+
+test('thousands of random fragments: nothing throws, queues stay within their bounds, all expire, nothing leaks', async (t) => {
+  const n = await pair();
+  const rnd = (x: number): number => n.ks.sim.random32() % x;
+  let maxQueues = 0;
+  for (let i = 0; i < 4000; i++) {
+    const len = rnd(6) === 0 ? rnd(40) : 8 * (1 + rnd(8));
+    const p = new Uint8Array(8 + len);
+    p[0] = [58, 17, 6, 44, 0][rnd(5)]!;
+    const off = rnd(3) === 0 ? 0 : 8 * rnd(9000);
+    const word = off | (rnd(3) === 0 ? 0 : 1);
+    p[2] = word >>> 8;
+    p[3] = word & 0xff;
+    p[7] = rnd(100); // a hundred Identifications: more than IP6_MAXFRAGPACKETS queues wanted
+    for (let j = 0; j < len; j++) p[8 + j] = n.ks.sim.random32() & 0xff;
+    inject(n, ip6Packet({ src: `2001:db8::${1 + rnd(3)}`, dst: B, nxt: 44, payload: p }));
+    maxQueues = Math.max(maxQueues, frag6Counts(inet6(n.b)).queues);
+    if (i % 200 === 199) await n.ks.sim.run(1000);
+  }
+  t.true(maxQueues <= 64, `at most IP6_MAXFRAGPACKETS queues (${maxQueues})`);
+  t.true(stats6(n.b).ip6stat.fragments > 3000);
+  await n.ks.sim.run(61_000);
+  t.deepEqual(frag6Counts(inet6(n.b)), { queues: 0, fragments: 0 });
+  t.deepEqual(await haltAll(n.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
