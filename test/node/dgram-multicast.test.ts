@@ -173,6 +173,12 @@ test('setMulticastTTL sets the TTL on the wire, setTTL does not touch multicast;
     const both = Promise.all([once(ra, 'message'), once(rb, 'message')]);
     tx.send('looped', PORT, GROUP);
     await both;
+    // TTL 0: this host only (RFC 1112 §6.1): our member hears it, the wire never sees it.
+    tx.setMulticastTTL(0);
+    const local = once(ra, 'message');
+    tx.send('ttl 0', PORT, GROUP);
+    await local;
+    tx.setMulticastTTL(7);
     tx.setMulticastLoopback(false);
     const heard = once(rb, 'message');
     tx.send('not looped', PORT, GROUP);
@@ -182,7 +188,7 @@ test('setMulticastTTL sets the TTL on the wire, setTTL does not touch multicast;
     return { a: gotA, b: gotB };
   };
   const r = await drive(sim, run());
-  t.deepEqual(r.a, ['looped from 192.0.2.1'], "A's own member hears it only while IP_MULTICAST_LOOP is on");
+  t.deepEqual(r.a, ['looped from 192.0.2.1', 'ttl 0 from 192.0.2.1'], "A's own member hears it only while IP_MULTICAST_LOOP is on");
   t.deepEqual(r.b, ['looped from 192.0.2.1', 'not looped from 192.0.2.1']);
   const data = busFrames(sim).filter((f) => f.proto === 17 && f.dport === PORT);
   t.deepEqual(data.map((f) => f.ttl), [7, 7]);
@@ -316,6 +322,8 @@ test('udp6: addMembership on an IPv6 group, and a 65,527-byte datagram to it, fr
     await bound(rb, PORT);
     rb.addMembership(G6);
     const tx = a.dgram.createSocket('udp6');
+    await bound(tx);
+    tx.setMulticastInterface('::%shmif0'); // Node's form for udp6: the interface as a scope
     const first = once(rb, 'message');
     tx.send('hello6', PORT, G6);
     await first;
