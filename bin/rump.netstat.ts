@@ -6,13 +6,13 @@
  *                                      IPv4 then IPv6 (tcp6, udp6), -f inet or -f inet6 one
  *   rump.netstat -r [-n] [-f af]       the routing tables: Internet (as `route -n show`)
  *                                      from `rtdump`, then Internet6 from `rt6dump`
- *   rump.netstat -s [-s] [-p proto]    protocol statistics (tcp, udp, ip, icmp, arp);
+ *   rump.netstat -s [-s] [-p proto]    protocol statistics (tcp, udp, ip, icmp, igmp, arp);
  *                                      -ss leaves out the zero counters
  *   rump.netstat -i [-bnv] [-I if]     interfaces and their packet counters
  *
  * Statistics come from the kernel's sysctl records (net.inet.ip.stats,
- * net.inet.icmp.stats, net.inet.udp.stats, net.inet.tcp.stats,
- * net.inet.arp.stats) and are printed with NetBSD's wording, one line per
+ * net.inet.icmp.stats, net.inet.igmp.stats, net.inet.udp.stats,
+ * net.inet.tcp.stats, net.inet.arp.stats) and are printed with NetBSD's wording, one line per
  * counter, all of them with one -s (NetBSD's convention) and only the
  * non-zero ones with -ss. A counter the kernel has and NetBSD does not is
  * printed after the others under its own name. Sockets come from
@@ -262,6 +262,24 @@ function udpStats(x: Section): void {
   x.p('opackets', '\t%N datagram%S output\n');
 }
 
+function igmpStats(x: Section): void {
+  const quer = (key: string, fmt: string): void => {
+    if (!x.has(key)) return;
+    const n = x.get(key);
+    x.line(n, fmt.replace('%Y', n === 1 ? 'y' : 'ies'));
+  };
+  x.p('rcv_total', '\t%N message%S received\n');
+  x.p('rcv_tooshort', '\t%N message%S received with too few bytes\n');
+  x.p('rcv_badsum', '\t%N message%S received with bad checksum\n');
+  quer('rcv_queries', '\t%N membership quer%Y received\n');
+  quer('rcv_badqueries', '\t%N membership quer%Y received with invalid field(s)\n');
+  x.p('rcv_reports', '\t%N membership report%S received\n');
+  x.p('rcv_badreports', '\t%N membership report%S received with invalid field(s)\n');
+  x.p('rcv_ourreports', '\t%N membership report%S received for groups to which we belong\n');
+  x.p('snd_reports', '\t%N membership report%S sent\n');
+  x.p('snd_leaves', '\t%N leave message%S sent\n');
+}
+
 function tcpStats(x: Section): void {
   x.p('sndtotal', '\t%N packet%S sent\n');
   x.p2('sndpack', 'sndbyte', '\t\t%N data packet%S (%M byte%T)\n');
@@ -365,6 +383,7 @@ const PROTOCOLS: ReadonlyArray<readonly [string, string, (x: Section) => void]> 
   ['udp', 'net.inet.udp.stats', udpStats],
   ['ip', 'net.inet.ip.stats', ipStats],
   ['icmp', 'net.inet.icmp.stats', icmpStats],
+  ['igmp', 'net.inet.igmp.stats', igmpStats],
   ['arp', 'net.inet.arp.stats', arpStats],
 ];
 

@@ -14,7 +14,8 @@
  * kernel asks. Over IPv6 nothing is preloaded: the kernel resolves the
  * gateway with a Neighbor Solicitation (RFC 4861 §7.2.2) and the link
  * answers it with a solicited advertisement carrying the peer's MAC; the
- * solicitation never reaches the capture queue (it is not the script's).
+ * solicitation never reaches the capture queue (it is not the script's),
+ * nor do the MLD reports of the kernel's solicited-node groups.
  * Frames reach the kernel through the host's softint queue, as a driver's
  * receive path does, never re-entrantly.
  */
@@ -87,7 +88,7 @@ export class ScriptLink implements IfDriver {
         this.onDatagram(buf.slice(off + ETHER_HDR_LEN, off + len));
       } else if (type === ETHERTYPE_IPV6) {
         const p = off + ETHER_HDR_LEN;
-        if (!this.answerNs(buf, p, len - ETHER_HDR_LEN)) this.onDatagram(buf.slice(p, off + len));
+        if (!this.answerNs(buf, p, len - ETHER_HDR_LEN) && !isMld(buf, p, len - ETHER_HDR_LEN)) this.onDatagram(buf.slice(p, off + len));
       } else if (type === ETHERTYPE_ARP && len >= ETHER_HDR_LEN + ARP_ETHER_IP_LEN) {
         const a = off + ETHER_HDR_LEN;
         if (arpOp(buf, a) === ARPOP_REQUEST && this.peerAddrs.has(arpTpa(buf, a))) this.answerArp(buf, a);
@@ -157,4 +158,15 @@ export class ScriptLink implements IfDriver {
   stop(): void {}
 
   detach(): void {}
+}
+
+/** Is the IPv6 packet at buf[p…] an MLD message (Hop-by-Hop first, then ICMPv6 130–132 or 143)? Link-layer business, like ND. */
+function isMld(buf: Uint8Array, p: number, len: number): boolean {
+  if (len < IP6_HDR_LEN + 8 + 4 || ip6Nxt(buf, p) !== 0) return false;
+  const h = p + IP6_HDR_LEN;
+  if (buf[h] !== IPPROTO_ICMPV6) return false;
+  const at = IP6_HDR_LEN + ((buf[h + 1]! + 1) << 3);
+  if (at >= len) return false;
+  const type = buf[p + at];
+  return type === 130 || type === 131 || type === 132 || type === 143;
 }

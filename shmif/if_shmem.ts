@@ -27,7 +27,7 @@ import type { Mbuf } from '../kern/mbuf.js';
 import { Errno, EBUSY, EINVAL, EIO, ENXIO, ENOEXEC, EOPNOTSUPP, errnoByName } from '../kern/errno.js';
 import type { BusMapping } from '../hypercall/types.js';
 import { Ifnet, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, type IfDriver, type IfTable } from '../net/interface.js';
-import { etherIfattach, randomMac } from '../net/if/ether.js';
+import { etherIfattach, etherMulticastAccept, etherMultiIoctl, randomMac } from '../net/if/ether.js';
 import type { NetStack } from '../net/netstack.js';
 import { BUS_OFF_VERSION, BUS_SIZE, BusReader, BusWriter, HOST_LITTLE_ENDIAN, SHMIF_VERSION, busAttach, getU32 } from './bus.js';
 
@@ -40,6 +40,8 @@ export class ShmifStats {
   txrefused = 0;
   /** Received frames dropped for lack of memory. */
   rxnobufs = 0;
+  /** Multicast frames for groups nobody joined, left on the bus as a NIC's filter would. */
+  rxmcastfiltered = 0;
 }
 
 export class ShmifSoftc {
@@ -166,6 +168,11 @@ export class ShmifSoftc {
   }
 
   private deliver(buf: Uint8Array, off: number, len: number): void {
+    // Everything on the bus reaches every reader: our multicast filter decides (before the copy).
+    if (len >= 6 && buf[off]! & 1 && !etherMulticastAccept(this.ifp!, buf, off)) {
+      this.stats.rxmcastfiltered++;
+      return;
+    }
     const m = this.kernel.mbufs.copyin(buf, off, len);
     if (!m) {
       this.stats.rxnobufs++;
@@ -250,6 +257,7 @@ const shmifDriver: IfDriver = {
       ifp.mtu = mtu;
       return undefined;
     }
+    if (etherMultiIoctl(ifp, cmd, arg)) return undefined;
     throw new Errno(EOPNOTSUPP);
   },
   detach(ifp) {

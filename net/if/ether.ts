@@ -7,11 +7,11 @@
  */
 import type { Mbuf } from '../../kern/mbuf.js';
 import { M_BCAST, M_MCAST } from '../../kern/mbuf.js';
-import { ENOBUFS, ENETDOWN, EWOULDBLOCK } from '../../kern/errno.js';
-import { Ifnet, IFF_PROMISC, IFF_RUNNING, IFF_UP, TAP_IN, TAP_OUT } from '../interface.js';
+import { Errno, EINVAL, ENOBUFS, ENETDOWN, ENXIO, EOPNOTSUPP, EWOULDBLOCK } from '../../kern/errno.js';
+import { Ifnet, IFF_ALLMULTI, IFF_PROMISC, IFF_RUNNING, IFF_UP, TAP_IN, TAP_OUT } from '../interface.js';
 import type { NetStack } from '../netstack.js';
 import {
-  ETHER_HDR_LEN, etherType, etherWriteHeader, macEquals, macIsBroadcast, macIsMulticast,
+  ETHER_HDR_LEN, etherType, etherWriteHeader, macCopy, macEquals, macIsBroadcast, macIsMulticast,
 } from '../wire/ether.js';
 
 /** Attach Ethernet framing to an interface (ether_ifattach). */
@@ -116,4 +116,110 @@ export function randomMac(k: { host: { randomFill(b: Uint8Array): void } }, b0: 
   mac[0] = b0;
   mac[1] = b1;
   return mac;
+}
+
+/* ------------------------------------------------------------------------ */
+/*
+ * Multicast filters (NetBSD ether_addmulti / ether_delmulti and the
+ * ethercom's ec_multiaddrs). A protocol that joins a group asks the
+ * interface for its link group address with SIOCADDMULTI (ifMcastOp); the
+ * driver keeps the list here, counted, and receives only the group
+ * addresses on it. Our drivers have no hardware filter (a shmif bus and a
+ * TAP hand us every frame), so they ask etherMulticastAccept for each
+ * multicast frame before copying it: what a NIC's filter would have kept
+ * from the host.
+ */
+
+/** One link group address an interface listens to (struct ether_multi), with how many joins hold it. */
+export interface EtherMulti {
+  readonly mac: Uint8Array;
+  refcount: number;
+}
+
+const etherMultis = new WeakMap<Ifnet, EtherMulti[]>();
+
+function multiArg(arg: unknown): Uint8Array {
+  const mac = (arg as { mac?: unknown } | null)?.mac;
+  if (!(mac instanceof Uint8Array) || mac.length !== 6 || !macIsMulticast(mac, 0)) throw new Errno(EINVAL);
+  return mac;
+}
+
+/** ether_addmulti: hold `mac` on `ifp`'s filter. True when it is new there (the driver's filter changes). */
+export function etherAddMulti(ifp: Ifnet, mac: Uint8Array): boolean {
+  let list = etherMultis.get(ifp);
+  if (list === undefined) {
+    list = [];
+    etherMultis.set(ifp, list);
+  }
+  for (const e of list) {
+    if (macEquals(e.mac, 0, mac, 0)) {
+      e.refcount++;
+      return false;
+    }
+  }
+  const copy = new Uint8Array(6);
+  macCopy(mac, 0, copy, 0);
+  list.push({ mac: copy, refcount: 1 });
+  return true;
+}
+
+/** ether_delmulti: release one hold of `mac`. True when the last went; ENXIO when it was not held. */
+export function etherDelMulti(ifp: Ifnet, mac: Uint8Array): boolean {
+  const list = etherMultis.get(ifp);
+  const i = list === undefined ? -1 : list.findIndex((e) => macEquals(e.mac, 0, mac, 0));
+  if (i < 0) throw new Errno(ENXIO);
+  const e = list![i]!;
+  if (--e.refcount > 0) return false;
+  list!.splice(i, 1);
+  return true;
+}
+
+/** The group addresses `ifp` listens to (netstat -g's link layer part). */
+export function etherMultiList(ifp: Ifnet): readonly EtherMulti[] {
+  return etherMultis.get(ifp) ?? [];
+}
+
+/**
+ * SIOCADDMULTI / SIOCDELMULTI for a driver's ioctl: `arg` is `{ mac }`.
+ * Returns true when `cmd` was one of them.
+ */
+export function etherMultiIoctl(ifp: Ifnet, cmd: string, arg: unknown): boolean {
+  if (cmd === 'SIOCADDMULTI') {
+    etherAddMulti(ifp, multiArg(arg));
+    return true;
+  }
+  if (cmd === 'SIOCDELMULTI') {
+    etherDelMulti(ifp, multiArg(arg));
+    return true;
+  }
+  return false;
+}
+
+/**
+ * The receive filter for a multicast frame whose destination is at
+ * `buf[off]`: broadcast, a group on the list, or anything in promiscuous
+ * or all-multicast mode.
+ */
+export function etherMulticastAccept(ifp: Ifnet, buf: Uint8Array, off: number): boolean {
+  if (ifp.flags & (IFF_PROMISC | IFF_ALLMULTI) || macIsBroadcast(buf, off)) return true;
+  const list = etherMultis.get(ifp);
+  if (list === undefined) return false;
+  for (let i = 0; i < list.length; i++) if (macEquals(list[i]!.mac, 0, buf, off)) return true;
+  return false;
+}
+
+/**
+ * if_mcast_op: ask `ifp`'s driver to add or remove a link group address.
+ * A driver without a filter (lo0, or one that passes every frame up)
+ * answers EOPNOTSUPP or has no ioctl: that is success, it hears the group anyway.
+ */
+export function ifMcastOp(ifp: Ifnet, cmd: 'SIOCADDMULTI' | 'SIOCDELMULTI', mac: Uint8Array): void {
+  const ioctl = ifp.driver.ioctl;
+  if (ioctl === undefined) return;
+  try {
+    ioctl.call(ifp.driver, ifp, cmd, { mac });
+  } catch (e) {
+    if (e instanceof Errno && e.errno === EOPNOTSUPP) return;
+    throw e;
+  }
 }

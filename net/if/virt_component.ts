@@ -26,6 +26,7 @@ registerComponent({
           total.rxtoolong += s.rxtoolong;
           total.txrefused += s.txrefused;
           total.rxerrors += s.rxerrors;
+          total.rxmcastfiltered += s.rxmcastfiltered;
         }
         return { ...total };
       },

@@ -27,7 +27,7 @@ import {
   ARPOP_REPLY, ARPOP_REQUEST, ARP_ETHER_IP_LEN, ArpCheck, arpCheck, arpCopySha, arpOp, arpSetOp,
   arpSetSha, arpSetSpa, arpSetTha, arpSetTpa, arpShaEquals, arpShaIsBroadcast, arpSpa, arpTpa, arpWrite,
 } from '../wire/arp.js';
-import { ETHERTYPE_ARP, ETHERTYPE_IP, ETHER_ADDR_BROADCAST, macCopy } from '../wire/ether.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IP, ETHER_ADDR_BROADCAST, etherMapIpMulticast, macCopy } from '../wire/ether.js';
 import {
   INADDR_ANY, INADDR_BROADCAST, formatInAddr, formatMac, inAddrIsMulticast, parseInAddr, parseMac,
 } from '../wire/inaddr.js';
@@ -143,12 +143,7 @@ export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array
   }
   if (inAddrIsMulticast(nexthop)) {
     // RFC 1112 §6.4: 01:00:5e and the low 23 bits of the group.
-    mac[0] = 0x01;
-    mac[1] = 0x00;
-    mac[2] = 0x5e;
-    mac[3] = (nexthop >>> 16) & 0x7f;
-    mac[4] = (nexthop >>> 8) & 0xff;
-    mac[5] = nexthop & 0xff;
+    etherMapIpMulticast(nexthop, mac, 0);
     m.flags |= M_MCAST;
     return 0;
   }

@@ -3,7 +3,7 @@
  * (through D2's inetDomainAttach) the sockets of AF_INET.
  *
  * init, in order: the Inet state in the kernel's INET slot; ARP cache;
- * ICMP in protox; input handlers (ETHERTYPE_IP, ETHERTYPE_ARP, lo0 AF_INET);
+ * ICMP and IGMP in protox; input handlers (ETHERTYPE_IP, ETHERTYPE_ARP, lo0 AF_INET);
  * the ARP resolver for Ethernet output; address ioctls and the address
  * listing; interface listeners (detach, down); the admin calls (`rtmsg`,
  * `rtdump`, `arpdump`, `arpmsg`); sysctls with NetBSD's names; lo0 gets
@@ -16,10 +16,11 @@ import { netstack } from '../netstack.js';
 import type { ArpMsg, RtMsg } from '../ioctl.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IP } from '../wire/ether.js';
 import { INADDR_LOOPBACK } from '../wire/inaddr.js';
-import { IPPROTO_ICMP } from '../wire/ipv4.js';
+import { IPPROTO_ICMP, IPPROTO_IGMP } from '../wire/ipv4.js';
 import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve } from './arp.js';
 import { inetDomainAttach } from './domain.js';
 import { icmpInput } from './icmp.js';
+import { igmpDrain, igmpInput, igmpState } from './igmp.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
 import { INET, Inet, icmpStatsObject, statsObject } from './inet.js';
 import { ipInput } from './ip_input.js';
@@ -38,6 +39,7 @@ registerComponent({
     k.setSlot(ARP, new ArpTable(inet));
 
     inet.protox[IPPROTO_ICMP] = icmpInput;
+    inet.protox[IPPROTO_IGMP] = igmpInput;
     ns.etherInput.set(ETHERTYPE_IP, ipInput);
     ns.etherInput.set(ETHERTYPE_ARP, arpInput);
     ns.loopInput.set(AF_INET, ipInput);
@@ -72,6 +74,7 @@ registerComponent({
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
     sc.create('net.inet.ip.stats', { type: 'struct', description: 'IP statistics', get: () => statsObject(inet.ipstat) });
     sc.create('net.inet.icmp.stats', { type: 'struct', description: 'ICMP statistics', get: () => icmpStatsObject(inet.icmpstat) });
+    sc.create('net.inet.igmp.stats', { type: 'struct', description: 'IGMP statistics', get: () => statsObject(igmpState(inet).stat) });
     sc.create('net.inet.arp.stats', { type: 'struct', description: 'ARP statistics', get: () => statsObject(inet.arpstat) });
 
     // lo0 is up already (net_net); it gets 127.0.0.1/8 and its host route.
@@ -83,6 +86,7 @@ registerComponent({
     const inet = k.trySlot(INET);
     if (!inet) return;
     ipReassDrain(inet);
+    igmpDrain(inet);
     arpDrain(inet);
   },
 });

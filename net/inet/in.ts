@@ -9,6 +9,7 @@
  *         add the connected route   192.0.2/24  link#2  U    shmif0
  *         and the local host route  192.0.2.1   link#2  UHl  lo0
  *         announce with a gratuitous ARP (RFC 5227 §2.3 "ARP Announcement")
+ *         join 224.0.0.1 with the interface's first address (igmp.ts)
  *   ifconfig shmif0 inet 192.0.2.1 delete
  *     → SIOCDIFADDR → inPurgeAddr: routes and ARP entries of the address go.
  *   interface detach → inIfDetach: every address, route and ARP entry of it.
@@ -22,6 +23,7 @@ import {
   parseInAddr, prefixToMask,
 } from '../wire/inaddr.js';
 import { arpAnnounce, arpPurge } from './arp.js';
+import { inJoinAllHosts, inLeaveAllHosts, inMultiIfDetach } from './igmp.js';
 import { InIfaddr, type Inet } from './inet.js';
 
 /** The family ioctl handler (ns.familyIoctl) for SIOCAIFADDR and SIOCDIFADDR. Throws Errno. */
@@ -98,6 +100,7 @@ export function inAddAddress(inet: Inet, ifp: Ifnet, addr: number, plen: number,
     ia = new InIfaddr(ifp, addr, mask, plen, broadaddr);
     inet.addrs.push(ia);
     ifp.addrs.push(ia);
+    inJoinAllHosts(inet, ifp);
   }
   inAddRoutes(inet, ia);
   if (ifp.lladdr && !(ifp.flags & (IFF_NOARP | IFF_LOOPBACK))) arpAnnounce(inet, ifp, addr);
@@ -153,6 +156,7 @@ export function inPurgeAddr(inet: Inet, ia: InIfaddr): void {
   // Static routes that used this address as their source move to another
   // address of the interface (or pick one at output time).
   const other = inet.firstAddr(ifp);
+  if (other === null) inLeaveAllHosts(inet, ifp);
   for (const rt of inet.ns.rt4.all()) {
     if (rt.ifaddr === ia.addr) rt.ifaddr = rt.ifp === ifp && other ? other.addr : 0;
   }
@@ -169,6 +173,7 @@ export function inIfDetach(inet: Inet, ifp: Ifnet): void {
   for (const ia of inet.addrs.filter((a) => a.ifp === ifp)) inPurgeAddr(inet, ia);
   inet.ns.rt4.purge((rt) => rt.ifp === ifp);
   arpPurge(inet, ifp, null);
+  inMultiIfDetach(inet, ifp);
 }
 
 /**

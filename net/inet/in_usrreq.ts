@@ -1,17 +1,18 @@
 /*
  * The user requests every inpcb-based datagram protocol answers the same way
  * (NetBSD's udp_usrreq and rip_usrreq share them through in_pcb): detach,
- * IPPROTO_IP options, socket and peer names, interface ioctls. UDP and raw IP
+ * IPPROTO_IP options (multicast ones in ip_mopts.ts), socket and peer names, interface ioctls. UDP and raw IP
  * extend this and add what differs (attach, bind, connect, send).
  */
 import { Errno, ENOPROTOOPT } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import type { Sockaddr, SockoptValue } from '../../kern/sys.js';
+import { AF_INET, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
 import { ifioctl } from '../interface_ioctl.js';
 import { SOL_SOCKET, type Protosw, type Socket } from '../socket.js';
 import { IPPROTO_IP } from '../wire/ipv4.js';
 import { InPcb, inPcbGetopt, inPcbSetopt, sotoinpcb } from './in_pcb.js';
 import type { Inet } from './inet.js';
+import { inMoptionsFree, inMulticastGetopt, inMulticastSetopt } from './ip_mopts.js';
 import { inToSockaddr } from './sockaddr.js';
 
 export abstract class InPcbUsrreqs implements Protosw {
@@ -35,7 +36,10 @@ export abstract class InPcbUsrreqs implements Protosw {
 
   detach(so: Socket): void {
     const inp = so.pcb;
-    if (inp instanceof InPcb) inp.table.detach(inp);
+    if (inp instanceof InPcb) {
+      inMoptionsFree(inp);
+      inp.table.detach(inp);
+    }
     so.pcb = null;
     so.flushSnd();
   }
@@ -45,12 +49,16 @@ export abstract class InPcbUsrreqs implements Protosw {
   setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
     if (level === SOL_SOCKET) return;
     if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
-    inPcbSetopt(sotoinpcb(so), name, value, this.hdrincl);
+    const inp = sotoinpcb(so);
+    if (inp.af === AF_INET && inMulticastSetopt(inp, name, value)) return;
+    inPcbSetopt(inp, name, value, this.hdrincl);
   }
 
   getopt(so: Socket, level: number, name: number): SockoptValue {
     if (level !== IPPROTO_IP) throw new Errno(ENOPROTOOPT);
-    return inPcbGetopt(sotoinpcb(so), name, this.hdrincl);
+    const inp = sotoinpcb(so);
+    const mv = inp.af === AF_INET ? inMulticastGetopt(inp, name) : undefined;
+    return mv !== undefined ? mv : inPcbGetopt(inp, name, this.hdrincl);
   }
 
   /** Raw PCBs never get ports, so theirs read 0. */

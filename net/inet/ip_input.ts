@@ -6,7 +6,7 @@
  *     → trim link padding to ip_len
  *     → 127/8 only on lo0, sane source, options well formed
  *     → for us (our addresses, broadcasts of the receiving interface,
- *       127/8 on lo0)? → [ipReass] → protox[p] | rawInput | ICMP protocol
+ *       127/8 on lo0, groups joined on it)? → [ipReass] → protox[p] | rawInput | ICMP protocol
  *       unreachable
  *     → else, with net.inet.ip.forwarding=1 and a unicast link frame:
  *       ipForward (TTL, route, DF/MTU, ipOutput); otherwise cantforward.
@@ -26,6 +26,7 @@ import {
 } from '../wire/ipv4.js';
 import { icmpError } from './icmp.js';
 import { IP_FORWARDING, ipOutputRoute, ipRouteLookup } from './ip_output.js';
+import { inMultiLookup } from './igmp.js';
 import { ipReass } from './ip_reass.js';
 import { rawInput } from './raw_ip.js';
 
@@ -77,7 +78,12 @@ export function ipInput(ifp: Ifnet, m: Mbuf): void {
     return;
   }
   if (inAddrIsMulticast(dst)) {
-    // No multicast memberships beyond all-hosts (no IGMP), no multicast routing.
+    // A group joined on the receiving interface, or our own looped back
+    // (ip_mloopback checked the membership). No multicast routing.
+    if (m.flags & M_LOOP || inMultiLookup(inet, ifp, dst) !== null) {
+      ipLocal(inet, m, hlen);
+      return;
+    }
     st.notmember++;
     k.mbufs.free(m);
     return;

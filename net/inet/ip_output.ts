@@ -7,22 +7,25 @@
  *       → source address → broadcast check → fits the MTU?
  *         yes: ifp.output (etherOutput → arpResolve → driver, or lo0)
  *         no:  DF → EMSGSIZE; else ipFragment → ifp.output per fragment
+ *     → multicast (not forwarded): ipOutputMulticast, the interface from
+ *       IP_MULTICAST_IF or the route, [ipMloopback], ifp.output / ipFragment
  *
  * The route MTU is the route's own (`route add -mtu`) when set, else the
  * interface's. Local destinations reach lo0 through their RTF_LOCAL host
  * routes, which in.ts adds with every address.
  */
 import { EACCES, EADDRNOTAVAIL, EHOSTUNREACH, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
-import { M_BCAST, M_CSUM_TCPv4, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
+import { M_BCAST, M_CSUM_TCPv4, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET } from '../../kern/sys.js';
-import { IFF_BROADCAST, IFF_LOOPBACK, type Ifnet } from '../interface.js';
+import { IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
 import { Rtentry, RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT, RTF_UP } from '../route.js';
-import { INADDR_LOOPBACK, inAddrIsLoopback } from '../wire/inaddr.js';
+import { INADDR_LOOPBACK, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
 import {
   IP_DF, IP_HDR_MIN, IP_MAXPACKET, IP_MF, IP_OFFMASK, IPVERSION, ipHlen, ipId, ipOff, ipSetChecksum,
-  ipSetId, ipSetLen, ipSetOff, ipSetSrc, ipSrc, ipDst, ipVersion, ipWriteHeader,
+  ipSetId, ipSetLen, ipSetOff, ipSetSrc, ipSrc, ipDst, ipTtl, ipVersion, ipWriteHeader,
 } from '../wire/ipv4.js';
 import { TCP_HDR_MIN, tcpSetChecksum } from '../wire/tcp.js';
+import { inMultiLookup } from './igmp.js';
 import { inBroadcast } from './in.js';
 import type { Inet } from './inet.js';
 
@@ -100,7 +103,10 @@ function nextId(inet: Inet): number {
  * source address), EINVAL (a raw header that is not one). Blackhole routes
  * swallow the packet and return 0.
  */
-export function ipOutput(inet: Inet, m: Mbuf, src: number, dst: number, proto: number, ttl: number, tos: number, flags: number): number {
+export function ipOutput(
+  inet: Inet, m: Mbuf, src: number, dst: number, proto: number, ttl: number, tos: number, flags: number,
+  mopts: IpMoptions | null = null,
+): number {
   const k = inet.kernel;
   const st = inet.ipstat;
   let hlen = IP_HDR_MIN;
@@ -133,6 +139,7 @@ export function ipOutput(inet: Inet, m: Mbuf, src: number, dst: number, proto: n
     }
     m = r;
   }
+  if (inAddrIsMulticast(dst) && !(flags & IP_FORWARDING)) return ipOutputMulticast(inet, m, hlen, src, dst, proto, tos, flags, mopts);
 
   const rt = flags & IP_ROUTETOIF ? connectedRoute(inet, dst) : ipRouteLookup(inet, dst);
   if (!rt) {
@@ -221,6 +228,118 @@ export function ipOutputRoute(
     return EMSGSIZE;
   }
   return ipFragment(inet, m, hlen, mtu, ifp, nexthop);
+}
+
+/** A socket's multicast options (the part of struct ip_moptions ip_output reads). */
+export interface IpMoptions {
+  /** IP_MULTICAST_IF: the interface to send from; null picks it by route. */
+  readonly ifp: Ifnet | null;
+  /** IP_MULTICAST_TTL (default 1: the link only, RFC 1112 §6.1). */
+  readonly ttl: number;
+  /** IP_MULTICAST_LOOP (default on): a copy to our own members of the group. */
+  readonly loop: boolean;
+}
+
+/** IP_DEFAULT_MULTICAST_TTL and IP_DEFAULT_MULTICAST_LOOP (netinet/in.h). */
+export const IP_DEFAULT_MULTICAST_TTL = 1;
+export const IP_DEFAULT_MULTICAST_LOOP = true;
+
+/**
+ * The interface a datagram to `group` leaves by when no IP_MULTICAST_IF
+ * says (and where IP_ADD_MEMBERSHIP with INADDR_ANY joins): the route's,
+ * as BSD; with no route, the first multicast-capable interface that is up
+ * and has an address, so one LAN without a default route works as a user
+ * expects (BSD would say ENETUNREACH there). Null when there is none.
+ */
+export function inMulticastIfp(inet: Inet, group: number): Ifnet | null {
+  const rt = ipRouteLookup(inet, group);
+  if (rt !== null && !(rt.flags & (RTF_REJECT | RTF_BLACKHOLE))) return rt.ifp;
+  for (const ia of inet.addrs) {
+    const ifp = ia.ifp;
+    if (ifp.isUp && ifp.flags & IFF_MULTICAST && !(ifp.flags & IFF_LOOPBACK)) return ifp;
+  }
+  return null;
+}
+
+/**
+ * ip_output's multicast branch: no routing table beyond picking the
+ * interface; TTL from the options (the caller's header with IP_RAWOUTPUT);
+ * a looped copy when IP_MULTICAST_LOOP is on and the interface has joined
+ * the group (ip_mloopback); a TTL of 0 never leaves the host (RFC 1112
+ * §6.1); then out as a link multicast, fragmented if need be. Owns `m`.
+ */
+function ipOutputMulticast(
+  inet: Inet, m: Mbuf, hlen: number, src: number, dst: number, proto: number, tos: number, flags: number, mopts: IpMoptions | null,
+): number {
+  const k = inet.kernel;
+  const st = inet.ipstat;
+  const ifp = mopts?.ifp ?? inMulticastIfp(inet, dst);
+  if (ifp === null || !(ifp.flags & IFF_MULTICAST)) {
+    st.noroute++;
+    k.mbufs.free(m);
+    return ENETUNREACH;
+  }
+  if (!ifp.isUp) {
+    k.mbufs.free(m);
+    return ENETDOWN;
+  }
+  if (src === 0) {
+    const ia = inet.firstAddr(ifp);
+    if (ia === null) {
+      k.mbufs.free(m);
+      return EADDRNOTAVAIL;
+    }
+    src = ia.addr;
+    if (flags & IP_RAWOUTPUT) ipSetSrc(m.buf, m.off, src);
+  }
+  const buf = m.buf;
+  const off = m.off;
+  let ttl: number;
+  if (flags & IP_RAWOUTPUT) {
+    ipSetLen(buf, off, m.len);
+    if (ipId(buf, off) === 0) ipSetId(buf, off, nextId(inet));
+    ipSetChecksum(buf, off);
+    ttl = ipTtl(buf, off);
+    st.rawout++;
+  } else {
+    ttl = mopts !== null ? mopts.ttl : IP_DEFAULT_MULTICAST_TTL;
+    ipWriteHeader(buf, off, tos, m.len, nextId(inet), 0, ttl, proto, src, dst);
+  }
+  st.localout++;
+  m.flags = (m.flags & ~M_BCAST) | M_MCAST;
+  if ((mopts !== null ? mopts.loop : IP_DEFAULT_MULTICAST_LOOP) && !(ifp.flags & IFF_LOOPBACK) && inMultiLookup(inet, ifp, dst) !== null) {
+    ipMloopback(inet, m);
+  }
+  if (ttl === 0) {
+    k.mbufs.free(m);
+    return 0;
+  }
+  const mtu = ifp.mtu;
+  if (m.len <= mtu) return ifp.output(ifp, m, AF_INET, dst);
+  if (ipOff(buf, off) & IP_DF) {
+    st.cantfrag++;
+    k.mbufs.free(m);
+    return EMSGSIZE;
+  }
+  return ipFragment(inet, m, hlen, mtu, ifp, dst);
+}
+
+/**
+ * ip_mloopback: a copy of the whole datagram to lo0's input, marked as
+ * looped so ip_input takes it for the group (the members are sockets of
+ * this host). At the memory limit the copy is skipped: the wire copy
+ * still goes.
+ */
+function ipMloopback(inet: Inet, m: Mbuf): void {
+  const lo0 = inet.ns.lo0;
+  if (lo0 === null) return;
+  const c = inet.kernel.mbufs.copyin(m.buf, m.off, m.len);
+  if (c === null) {
+    inet.ipstat.odropped++;
+    return;
+  }
+  c.flags |= M_MCAST;
+  lo0.output(lo0, c, AF_INET, ipDst(m.buf, m.off));
 }
 
 /** in_delayed_cksum: the TCP checksum of `m` (IP header first, `hlen` long), in software. */

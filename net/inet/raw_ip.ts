@@ -23,6 +23,7 @@ import { INP_BOUNDADDR, INP_HDRINCL, InPcb, sotoinpcb } from './in_pcb.js';
 import type { Inet } from './inet.js';
 import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF, ipOutput } from './ip_output.js';
+import { inpMoptions } from './ip_mopts.js';
 import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
 
 /** NetBSD's rip_sendspace and rip_recvspace. */
@@ -167,13 +168,13 @@ export class RawUsrreqs extends InPcbUsrreqs {
         k.mbufs.free(m);
         throw new Errno(EINVAL);
       }
-      error = ipOutput(inet, m, ipSrc(buf, off), ipDst(buf, off), ipP(buf, off), inp.ttl, inp.tos, ipflags | IP_RAWOUTPUT);
+      error = ipOutput(inet, m, ipSrc(buf, off), ipDst(buf, off), ipP(buf, off), inp.ttl, inp.tos, ipflags | IP_RAWOUTPUT, inpMoptions(inp));
     } else {
       if (m.len > IP_MAXPACKET - IP_HDR_MIN) {
         k.mbufs.free(m);
         throw new Errno(EMSGSIZE);
       }
-      error = ipOutput(inet, m, inp.laddr, dst, this.protocol, inp.ttl, inp.tos, ipflags);
+      error = ipOutput(inet, m, inp.laddr, dst, this.protocol, inp.ttl, inp.tos, ipflags, inpMoptions(inp));
     }
     if (error !== 0) throw new Errno(error);
   }

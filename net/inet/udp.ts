@@ -28,6 +28,7 @@ import { INP_CONNECTED, InPcb, sotoinpcb } from './in_pcb.js';
 import type { Inet } from './inet.js';
 import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_ROUTETOIF, inSelectSrc, ipOutput } from './ip_output.js';
+import { inMulticastSrc, inpMoptions } from './ip_mopts.js';
 import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
 
 /** The largest UDP payload: 65535 less the IP and UDP headers (RFC 768 length field, RFC 791 total length). */
@@ -191,8 +192,9 @@ export function udpOutput(inp: InPcb, m: Mbuf, faddr: number, fport: number, fla
   // The checksum covers the source address, so pick it now rather than
   // letting ipOutput do it: the bound address, else the route's.
   let src = inp.laddr;
+  const mopts = inAddrIsMulticast(faddr) ? inpMoptions(inp) : null;
   if (src === INADDR_ANY || inAddrIsMulticast(src)) {
-    src = inSelectSrc(inet, faddr);
+    src = inAddrIsMulticast(faddr) ? inMulticastSrc(inet, faddr, mopts) : inSelectSrc(inet, faddr);
     if (src === 0) {
       k.mbufs.free(m);
       return ENETUNREACH;
@@ -208,7 +210,7 @@ export function udpOutput(inp: InPcb, m: Mbuf, faddr: number, fport: number, fla
   // Broadcast needs SO_BROADCAST; ipOutput refuses it (EACCES) otherwise.
   if (so.options & SO_BROADCAST) ipflags |= IP_ALLOWBROADCAST;
   if (so.options & SO_DONTROUTE || flags & MSG_DONTROUTE) ipflags |= IP_ROUTETOIF;
-  return ipOutput(inet, r, src, faddr, IPPROTO_UDP, inp.ttl, inp.tos, ipflags);
+  return ipOutput(inet, r, src, faddr, IPPROTO_UDP, inp.ttl, inp.tos, ipflags, mopts);
 }
 
 /** Reused by the send path: sendto parses its address without allocating. */

@@ -29,6 +29,8 @@ import { IN6ADDR_LOOPBACK } from '../wire/in6addr.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { IPPROTO_ICMPV6 } from '../wire/ipv6.js';
 import { Inet6Domain } from './domain6.js';
+import { frag6Drain } from './frag6.js';
+import { mld6Drain, mld6State } from './mld6.js';
 import { icmp6Input } from './icmp6.js';
 import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
 import { INET6, Inet6 } from './inet6.js';
@@ -131,6 +133,7 @@ registerComponent({
     sc.create('net.inet6.ip6.stats', { type: 'struct', description: 'IPv6 statistics', get: () => statsObject(inet6.ip6stat) });
     sc.create('net.inet6.icmp6.stats', { type: 'struct', description: 'ICMPv6 statistics', get: () => icmpStatsObject(inet6.icmp6stat) });
     sc.create('net.inet6.udp6.stats', { type: 'struct', description: 'UDP over IPv6 statistics', get: () => statsObject(udp6.stat) });
+    sc.create('net.inet6.mld6.stats', { type: 'struct', description: 'MLD statistics', get: () => statsObject(mld6State(inet6).stat) });
     sc.create('net.inet6.icmp6.nd6_stats', { type: 'struct', description: 'Neighbor Discovery statistics', get: () => statsObject(inet6.nd6stat) });
 
     // lo0 is up already (net_net); it gets ::1/128, as NetBSD's in6_ifattach gives it.
@@ -140,5 +143,7 @@ registerComponent({
     const inet6 = k.trySlot(INET6);
     if (!inet6) return;
     nd6Purge(inet6, null);
+    frag6Drain(inet6);
+    mld6Drain(inet6);
   },
 });

@@ -6,7 +6,8 @@
  *        → errors: the quoted packet's upper layer found (its extension
  *          headers walked) → inet6.ctlinput[nxt] (TCP's tcpCtlinput6)
  *        → Neighbor Solicitation / Advertisement: nd6.ts
- *        → router solicitations and advertisements, redirects, MLD:
+ *        → MLD queries and reports: mld6Input (mld6.ts)
+ *        → router solicitations and advertisements, redirects, MLDv2 reports:
  *          counted and ignored (no autoconfiguration, no multicast routing)
  *   out: ip6Input / nd6 → icmp6Error → RFC 4443 §2.4 (e) rules, rate limit
  *        (§2.4 (f), net.inet6.icmp6.errppslimit) → ip6Output
@@ -28,6 +29,7 @@ import {
   IPPROTO_ROUTING, IPV6_MMTU, ip6ExtLen, ip6FragOffset, ip6Nxt, ip6Plen,
 } from '../wire/ipv6.js';
 import type { Inet6 } from './inet6.js';
+import { mld6Input } from './mld6.js';
 import { in6SelectSrc, in6SourceFor, ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6.js';
 
@@ -240,12 +242,14 @@ export function icmp6Input(inet6: Inet6, m: Mbuf, off: number): void {
     case ND_NEIGHBOR_ADVERT:
       nd6NaInput(inet6, m, off, len);
       return;
-    case ND_ROUTER_SOLICIT:
-    case ND_ROUTER_ADVERT:
-    case ND_REDIRECT:
     case MLD_LISTENER_QUERY:
     case MLD_LISTENER_REPORT:
     case MLD_LISTENER_DONE:
+      mld6Input(inet6, m, off, len);
+      return;
+    case ND_ROUTER_SOLICIT:
+    case ND_ROUTER_ADVERT:
+    case ND_REDIRECT:
     case MLDV2_LISTENER_REPORT:
       // A host with static addresses and no multicast routing: nothing to do.
       st.nd_ignored++;

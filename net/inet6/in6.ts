@@ -9,7 +9,7 @@
  *         addresses, and `ifconfig inet6` adds one as NetBSD's does),
  *         the connected route   2001:db8::/64  link#2  U    shmif0
  *         and the local route   2001:db8::1    link#2  UHl  lo0
- *         (the solicited-node group is joined implicitly: ip6Input accepts it)
+ *         join all-nodes and the address's solicited-node group (mld6.ts)
  *   ifconfig shmif0 inet6 2001:db8::1 delete
  *     → SIOCDIFADDR_IN6 → in6PurgeAddr: its routes and neighbor entries go.
  *   interface detach → in6IfDetach.
@@ -20,13 +20,15 @@
  * link-local prefix shares the first one's connected route.
  */
 import { Errno, EADDRNOTAVAIL, EEXIST, EINVAL, ENOTTY } from '../../kern/errno.js';
-import { IFF_LOOPBACK, IFF_UP, type Ifnet } from '../interface.js';
+import { IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, type Ifnet } from '../interface.js';
 import type { In6AddrInfo } from '../ioctl.js';
 import { RTF_CONNECTED, RTF_HOST, RTF_LOCAL, RTF_UP } from '../route.js';
 import {
-  formatIn6Addr, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped, in6MaskInto, in6PrefixEqual, parseIn6Addr,
+  formatIn6Addr, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped, in6MaskInto, in6PrefixEqual, in6SolicitedNode,
+  parseIn6Addr,
 } from '../wire/in6addr.js';
 import { In6Ifaddr, type Inet6 } from './inet6.js';
+import { In6Multi, in6AddMulti, in6DelMulti, in6JoinAllNodes, in6LeaveAllNodes, in6MultiIfDetach } from './mld6.js';
 import { nd6Cache, nd6Purge } from './nd6.js';
 import { Rtentry6 } from './route6.js';
 
@@ -83,6 +85,7 @@ export function in6AddAddress(inet6: Inet6, ifp: Ifnet, addr: Uint8Array, plen: 
     ia = new In6Ifaddr(ifp, addr.slice(), plen, 0);
     inet6.addrs.push(ia);
     ifp.addrs.push(ia);
+    in6JoinAddrGroups(inet6, ia);
   }
   in6AddRoutes(inet6, ia);
   return ia;
@@ -134,6 +137,7 @@ export function in6PurgeAddr(inet6: Inet6, ia: In6Ifaddr): void {
   const ifp = ia.ifp;
   i = ifp.addrs.indexOf(ia);
   if (i >= 0) ifp.addrs.splice(i, 1);
+  in6LeaveAddrGroups(inet6, ia);
   for (const rt of inet6.rt6.all()) if (rt.ifaddr === ia.addr) rt.ifaddr = null;
   const cache = nd6Cache(inet6);
   for (const e of cache.entries()) {
@@ -149,6 +153,33 @@ export function in6IfDetach(inet6: Inet6, ifp: Ifnet): void {
   for (const ia of inet6.addrs.filter((a) => a.ifp === ifp)) in6PurgeAddr(inet6, ia);
   inet6.rt6.purge((rt) => rt.ifp === ifp);
   nd6Purge(inet6, ifp);
+  in6MultiIfDetach(inet6, ifp);
+}
+
+/*
+ * The groups an address brings (in6_ifattach, in6_update_ifa): all-nodes
+ * on its interface (once) and its solicited-node group, so the driver's
+ * filter hears Neighbor Discovery for it (RFC 4861 §7.2.1) and MLD reports
+ * the latter. They go with the address.
+ */
+const solicited = new WeakMap<In6Ifaddr, In6Multi>();
+const solScratch = new Uint8Array(16);
+
+function in6JoinAddrGroups(inet6: Inet6, ia: In6Ifaddr): void {
+  const ifp = ia.ifp;
+  if (!(ifp.flags & IFF_MULTICAST)) return;
+  in6JoinAllNodes(inet6, ifp);
+  in6SolicitedNode(ia.addr, 0, solScratch, 0);
+  solicited.set(ia, in6AddMulti(inet6, ifp, solScratch));
+}
+
+function in6LeaveAddrGroups(inet6: Inet6, ia: In6Ifaddr): void {
+  const inm = solicited.get(ia);
+  if (inm !== undefined) {
+    solicited.delete(ia);
+    in6DelMulti(inet6, inm);
+  }
+  if (!inet6.addrs.some((o) => o.ifp === ia.ifp)) in6LeaveAllNodes(inet6, ia.ifp);
 }
 
 /** SIOCGIFCONF's view of an interface's IPv6 addresses. */

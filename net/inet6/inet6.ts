@@ -70,7 +70,7 @@ export class Ip6Stat {
   noproto = 0;
   /** Source or destination not acceptable on the wire (multicast or unspecified source, ::1 off lo0). */
   badaddr = 0;
-  /** Payload too big for the path MTU (this stack does not fragment what it sends). */
+  /** Payload too big for a link below IPv6's minimum MTU (what cannot be fragmented for it). */
   toobig = 0;
 }
 

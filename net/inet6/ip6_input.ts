@@ -1,6 +1,6 @@
 /*
- * IPv6 input (NetBSD netinet6/ip6_input.c, dest6.c, route6.c, frag6.c for a
- * host that does not reassemble).
+ * IPv6 input (NetBSD netinet6/ip6_input.c, dest6.c, route6.c; reassembly
+ * in frag6.ts).
  *
  *   etherInput (ETHERTYPE_IPV6) / lo0 (AF_INET6) → ip6Input
  *     → ip6Check: each failure counted in its own ip6stat counter
@@ -8,8 +8,8 @@
  *     → addresses sane (RFC 4291): no multicast or v4-mapped source, no ::
  *       destination, ::1 only on lo0
  *     → for us? our unicast addresses (any interface: the weak host model,
- *       NetBSD's default), ff02::1 and the solicited-node groups of the
- *       receiving interface's addresses (all a host without MLD joins)
+ *       NetBSD's default), groups joined on the receiving interface
+ *       (mld6.ts: ff02::1, solicited-node groups, IPV6_JOIN_GROUP's)
  *       otherwise dropped: notmember (multicast) or cantforward (this stack
  *       does not forward IPv6)
  *     → extension headers in order (RFC 8200 §4.1):
@@ -19,14 +19,14 @@
  *         Routing: with segments left 0 it is skipped; otherwise parameter
  *           problem at its type (§4.4; we route nothing, RFC 5095)
  *         Fragment: an atomic fragment (offset 0, no more) is just its
- *           header (RFC 6946); any other fragment is dropped and counted
- *           (fragdropped): no reassembly here
+ *           header (RFC 6946); any other goes to reassembly (frag6.ts),
+ *           and the whole packet, once complete, is walked again
  *         No Next Header: the packet ends
  *     → protox[nxt] (ICMPv6, TCP) | parameter problem "unrecognized next
  *       header" pointing at the field that named it (noproto)
  */
 import type { Mbuf } from '../../kern/mbuf.js';
-import { M_MCAST } from '../../kern/mbuf.js';
+import { M_LOOP, M_MCAST } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import {
   in6IsLoopback, in6IsMulticast, in6IsSolicitedNodeOf, in6IsUnspecified, in6IsV4Mapped,
@@ -39,6 +39,8 @@ import {
   IP6OPT_TYPE_ICMP, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_NONE, IPPROTO_ROUTING, Ip6Check,
   ip6Check, ip6FragMore, ip6FragOffset, ip6Plen,
 } from '../wire/ipv6.js';
+import { frag6Input } from './frag6.js';
+import { in6MultiLookup } from './mld6.js';
 import { icmp6Error } from './icmp6.js';
 import { INET6, type Inet6 } from './inet6.js';
 
@@ -85,7 +87,10 @@ export function ip6Input(ifp: Ifnet, m: Mbuf): void {
     return;
   }
   if (in6IsMulticast(buf, dst)) {
-    if (!isAllNodes(buf, dst) && !joinedSolicitedNode(inet6, ifp, buf, dst)) {
+    // A group joined on the receiving interface (mld6.ts), or our own
+    // looped back (the sender checked the membership).
+    if (!(m.flags & M_LOOP) && in6MultiLookup(inet6, ifp, buf, dst) === null && !isAllNodes(buf, dst) &&
+        !joinedSolicitedNode(inet6, ifp, buf, dst)) {
       st.notmember++;
       k.mbufs.free(m);
       return;
@@ -167,9 +172,9 @@ function ip6Deliver(inet6: Inet6, m: Mbuf): void {
         if (off + 8 > len) return drop(inet6, m, 'tooshort');
         st.fragments++;
         if (ip6FragOffset(buf, base + off) !== 0 || ip6FragMore(buf, base + off)) {
-          // No reassembly in this stack: a real fragment is dropped.
-          st.fragdropped++;
-          k.mbufs.free(m);
+          // A real fragment: reassemble, then walk the whole packet again.
+          const whole = frag6Input(inet6, m, off, nxtField);
+          if (whole !== null) ip6Deliver(inet6, whole);
           return;
         }
         // RFC 6946: an atomic fragment is the whole packet.

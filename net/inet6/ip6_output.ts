@@ -11,11 +11,11 @@
  * Local destinations reach lo0 through the RTF_LOCAL /128 routes in6.ts adds
  * with every address, as IPv4's do.
  *
- * Deliberate limits: this stack never fragments what it sends (RFC 8200
- * §4.5 lets a source do so; TCP sizes its segments from the path MTU and
- * ICMPv6 errors are cut to the minimum MTU): a packet larger than the path
- * MTU is EMSGSIZE, counted in ip6s_toobig. There are no scope zones: a
- * link-local destination goes out of the interface its route names.
+ * A packet larger than the path MTU is fragmented here (RFC 8200 §4.5,
+ * frag6.ts): UDP sends datagrams up to 65,527 bytes; TCP sizes its
+ * segments from the path MTU and ICMPv6 errors are cut to the minimum MTU,
+ * so for them it does not happen. There are no scope zones: a link-local
+ * destination goes out of the interface its route names.
  */
 import { EHOSTUNREACH, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS, EADDRNOTAVAIL } from '../../kern/errno.js';
 import { M_MCAST, type Mbuf } from '../../kern/mbuf.js';
@@ -26,7 +26,8 @@ import {
   in6CommonPrefixLen, in6Copy, in6IsLinkLocal, in6IsLoopback, in6IsMulticast, in6IsUnspecified, in6MulticastScope,
   IPV6_ADDR_SCOPE_LINKLOCAL,
 } from '../wire/in6addr.js';
-import { IP6_HDR_LEN, IPV6_MAXPACKET, ip6WriteHeader } from '../wire/ipv6.js';
+import { IP6_HDR_LEN, IPV6_MAXPACKET, IPV6_MMTU, ip6WriteHeader } from '../wire/ipv6.js';
+import { ip6Fragment } from './frag6.js';
 import type { In6Ifaddr, Inet6 } from './inet6.js';
 import type { Rtentry6 } from './route6.js';
 
@@ -179,13 +180,17 @@ function ip6Send(
   m = r;
   ip6WriteHeader(m.buf, m.off, tclass, 0, plen, nxt, hlim, src, srcOff, dst, dstOff);
   st.localout++;
-  if (m.len > mtu) {
-    st.toobig++;
-    k.mbufs.free(m);
-    return EMSGSIZE;
-  }
   if (in6IsMulticast(dst, dstOff)) m.flags |= M_MCAST;
   else m.flags &= ~M_MCAST;
+  if (m.len > mtu) {
+    // RFC 8200 §4.5: the source fragments. A link below the minimum MTU cannot carry even that.
+    if (mtu < IPV6_MMTU) {
+      st.toobig++;
+      k.mbufs.free(m);
+      return EMSGSIZE;
+    }
+    return ip6Fragment(inet6, m, mtu, ifp, nexthop, nhOff);
+  }
   in6Copy(inet6.nexthop, 0, nexthop, nhOff);
   return ifp.output(ifp, m, AF_INET6, 0);
 }

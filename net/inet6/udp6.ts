@@ -7,7 +7,8 @@
  *        (mandatory over IPv6: a zero checksum is dropped) → unicast:
  *        lookupConnect6, else lookupBind6 → the socket (sbappendaddr);
  *        multicast: every matching socket; nobody: ICMPv6 port unreachable
- *   out: Socket.sendto → Udp6Usrreqs.send → udp6Output → ip6Output
+ *   out: Socket.sendto → Udp6Usrreqs.send → udp6Output → ip6Output (a
+ *        group: ip6MulticastOutput, ip6_mopts.ts)
  *   err: icmp6Input → inet6.ctlinput[17] = udp6Ctlinput → the connected
  *        socket of that four-tuple gets so_error
  *
@@ -32,6 +33,9 @@ import { UDP_HDR_LEN, udpDport, udpLength, udpSport, udpWriteHeader } from '../w
 import { icmp6Error } from './icmp6.js';
 import type { Inet6 } from './inet6.js';
 import { in6SelectSrc, ip6Output } from './ip6_output.js';
+import {
+  in6MoptionsFree, in6MulticastGetopt, in6MulticastSetopt, in6MulticastSrc, in6pMoptions, ip6MulticastOutput,
+} from './ip6_mopts.js';
 
 /** The largest payload: the IPv6 payload length less the UDP header. */
 export const UDP6_MAXDATA = IPV6_MAXPACKET - UDP_HDR_LEN;
@@ -201,12 +205,15 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
     return EMSGSIZE;
   }
   let src = inp.laddr6;
+  const mcast = in6IsMulticast(faddr, 0);
+  const mo = mcast ? in6pMoptions(inp) : null;
   if (in6IsUnspecified(src, 0) || in6IsMulticast(src, 0)) {
-    if (!in6SelectSrc(inet6, faddr, 0, srcScratch)) {
+    const chosen = mcast ? in6MulticastSrc(inet6, mo, faddr) : in6SelectSrc(inet6, faddr, 0, srcScratch) ? srcScratch : null;
+    if (chosen === null) {
       k.mbufs.free(m);
       return ENETUNREACH;
     }
-    src = srcScratch;
+    src = chosen;
   }
   const r = k.mbufs.prepend(m, UDP_HDR_LEN);
   if (r === null) return ENOBUFS;
@@ -216,6 +223,7 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
   r.buf[r.off + 6] = c >>> 8;
   r.buf[r.off + 7] = c;
   u.stat.opackets++;
+  if (mcast) return ip6MulticastOutput(inet6, mo, r, src, faddr, IPPROTO_UDP, inp.tos);
   return ip6Output(inet6, r, src, 0, faddr, 0, IPPROTO_UDP, inp.ttl, inp.tos);
 }
 
@@ -247,7 +255,10 @@ export class Udp6Usrreqs implements Protosw {
 
   detach(so: Socket): void {
     const inp = so.pcb;
-    if (inp instanceof InPcb) inp.table.detach(inp);
+    if (inp instanceof InPcb) {
+      in6MoptionsFree(inp, this.inet6);
+      inp.table.detach(inp);
+    }
     so.pcb = null;
     so.flushSnd();
   }
@@ -319,12 +330,15 @@ export class Udp6Usrreqs implements Protosw {
   setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
     if (level === SOL_SOCKET) return;
     if (level !== IPPROTO_IPV6) throw new Errno(ENOPROTOOPT);
-    in6PcbSetopt(sotoinpcb(so), name, value);
+    const inp = sotoinpcb(so);
+    if (in6MulticastSetopt(inp, this.inet6, name, value)) return;
+    in6PcbSetopt(inp, name, value);
   }
 
   getopt(so: Socket, level: number, name: number): SockoptValue {
     if (level !== IPPROTO_IPV6) throw new Errno(ENOPROTOOPT);
-    return in6PcbGetopt(sotoinpcb(so), name);
+    const inp = sotoinpcb(so);
+    return in6MulticastGetopt(inp, name) ?? in6PcbGetopt(inp, name);
   }
 
   sockaddr(so: Socket): Sockaddr {

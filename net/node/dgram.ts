@@ -68,6 +68,17 @@ function validPort(port: unknown, name: string, allowZero: boolean): number {
   return n;
 }
 
+function missingArgs(name: string): Error {
+  return nodeError('ERR_MISSING_ARGS', `The "${name}" argument must be specified`, 'TypeError');
+}
+
+function validateString(value: unknown, name: string): void {
+  if (typeof value !== 'string') throw nodeError('ERR_INVALID_ARG_TYPE', `The "${name}" argument must be of type string`, 'TypeError');
+}
+
+/** NetBSD's ENOSYS (sys/errno.h). */
+const ENOSYS = 78;
+
 function notRunning(): Error {
   return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
 }
@@ -99,6 +110,21 @@ function slice(msg: unknown, offset: unknown, length: unknown): Uint8Array {
   if (off > buf.byteLength) throw nodeError('ERR_BUFFER_OUT_OF_BOUNDS', '"offset" is outside of buffer bounds', 'RangeError');
   if (off + len > buf.byteLength) throw nodeError('ERR_BUFFER_OUT_OF_BOUNDS', '"length" is outside of buffer bounds', 'RangeError');
   return new Uint8Array(buf.buffer, buf.byteOffset + off, len);
+}
+
+/**
+ * The buffer sizes a dgram socket starts with: Linux's defaults
+ * (net.core.rmem_default / wmem_default), which Node users' programs rely
+ * on, where NetBSD's (net.inet.udp.sendspace 9216, recvspace 41600) would
+ * refuse a send above 9,216 bytes and drop a received datagram above
+ * ~41,000. Then a 65,507-byte datagram goes and arrives, as on Node. The
+ * sysctls still rule the BSD face (kernel.sys).
+ */
+const DGRAM_DEFAULT_BUFSIZE = 212992;
+
+function raiseBuffer(handle: UdpHandle, recv: boolean): void {
+  const now = handle.bufferSize(0, recv);
+  if (now >= 0 && now < DGRAM_DEFAULT_BUFSIZE) handle.bufferSize(DGRAM_DEFAULT_BUFSIZE, recv);
 }
 
 /** A UDP socket on a rump kernel, with Node's dgram.Socket API. */
@@ -219,7 +245,9 @@ export class DgramSocket extends EventEmitter {
     handle.recvStart();
     this.bindState = BIND_BOUND;
     if (this.recvBufferSize) this.bufferSize(this.recvBufferSize, true, 'recv');
+    else raiseBuffer(handle, true);
     if (this.sendBufferSize) this.bufferSize(this.sendBufferSize, false, 'send');
+    else raiseBuffer(handle, false);
     if (this.unrefd) handle.unref();
     this.emit('listening');
   }
@@ -440,20 +468,46 @@ export class DgramSocket extends EventEmitter {
     return flag;
   }
 
-  /** The kernel has no multicast group membership (no IGMP): these fail as a kernel without it answers. */
-  addMembership(_group: string, _iface?: string): void {
-    this.running();
-    throw errnoException(-42, 'addMembership'); // ENOPROTOOPT
+  /** IP_ADD_MEMBERSHIP: join `group` on the interface with address `iface` (none: the route's). */
+  addMembership(multicastAddress: string, interfaceAddress?: string): void {
+    const handle = this.running();
+    if (!multicastAddress) throw missingArgs('multicastAddress');
+    const err = handle.setMembership(multicastAddress, interfaceAddress, true);
+    if (err) throw errnoException(err, 'addMembership');
   }
 
-  dropMembership(_group: string, _iface?: string): void {
-    this.running();
-    throw errnoException(-42, 'dropMembership');
+  dropMembership(multicastAddress: string, interfaceAddress?: string): void {
+    const handle = this.running();
+    if (!multicastAddress) throw missingArgs('multicastAddress');
+    const err = handle.setMembership(multicastAddress, interfaceAddress, false);
+    if (err) throw errnoException(err, 'dropMembership');
   }
 
-  setMulticastInterface(_iface: string): void {
+  /**
+   * Source-specific membership needs IGMPv3/MLDv2 (RFC 4604), which the
+   * kernel does not speak (NetBSD has no IP_ADD_SOURCE_MEMBERSHIP either):
+   * ENOSYS, as libuv answers on such a system.
+   */
+  addSourceSpecificMembership(sourceAddress: string, groupAddress: string, _interfaceAddress?: string): void {
     this.running();
-    throw errnoException(-42, 'setMulticastInterface');
+    validateString(sourceAddress, 'sourceAddress');
+    validateString(groupAddress, 'groupAddress');
+    throw errnoException(-ENOSYS, 'addSourceSpecificMembership');
+  }
+
+  dropSourceSpecificMembership(sourceAddress: string, groupAddress: string, _interfaceAddress?: string): void {
+    this.running();
+    validateString(sourceAddress, 'sourceAddress');
+    validateString(groupAddress, 'groupAddress');
+    throw errnoException(-ENOSYS, 'dropSourceSpecificMembership');
+  }
+
+  /** IP_MULTICAST_IF: send multicast from the interface with this address ('0.0.0.0': by route again). */
+  setMulticastInterface(interfaceAddress: string): void {
+    const handle = this.running();
+    validateString(interfaceAddress, 'interfaceAddress');
+    const err = handle.setMulticastInterface(interfaceAddress);
+    if (err) throw errnoException(err, 'setMulticastInterface');
   }
 
   private bufferSize(size: number, recv: boolean, which: 'recv' | 'send'): number {

@@ -47,6 +47,15 @@ const IPPROTO_TCP = 6;
 const IP_TTL = 4;
 const IP_MULTICAST_TTL = 10;
 const IP_MULTICAST_LOOP = 11;
+const IP_MULTICAST_IF = 9;
+const IP_ADD_MEMBERSHIP = 12;
+const IP_DROP_MEMBERSHIP = 13;
+const IPPROTO_IPV6 = 41;
+const IPV6_MULTICAST_IF = 9;
+const IPV6_MULTICAST_HOPS = 10;
+const IPV6_MULTICAST_LOOP = 11;
+const IPV6_JOIN_GROUP = 12;
+const IPV6_LEAVE_GROUP = 13;
 const TCP_NODELAY = 1;
 const TCP_KEEPIDLE = 3;
 
@@ -1093,16 +1102,37 @@ export class UdpHandle extends FdHandle {
     return this.setopt(SOL_SOCKET, SO_BROADCAST, on ? 1 : 0);
   }
 
+  /* libuv's ranges: a unicast TTL of 1..255, a multicast one of 0..255 (uv_udp_set_ttl, uv_udp_set_multicast_ttl). */
   setTTL(ttl: number): number {
-    return this.setopt(IPPROTO_IP, IP_TTL, ttl);
+    if (!(ttl >= 1 && ttl <= 255)) return -EINVAL;
+    return this.setopt(IPPROTO_IP, IP_TTL, Math.trunc(ttl));
   }
 
   setMulticastTTL(ttl: number): number {
-    return this.setopt(IPPROTO_IP, IP_MULTICAST_TTL, ttl);
+    if (!(ttl >= 0 && ttl <= 255)) return -EINVAL;
+    if (this.family === AF_INET6) return this.setopt(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, Math.trunc(ttl));
+    return this.setopt(IPPROTO_IP, IP_MULTICAST_TTL, Math.trunc(ttl));
   }
 
   setMulticastLoopback(on: boolean): number {
+    if (this.family === AF_INET6) return this.setopt(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, on ? 1 : 0);
     return this.setopt(IPPROTO_IP, IP_MULTICAST_LOOP, on ? 1 : 0);
+  }
+
+  /** IP_MULTICAST_IF by the interface's address (uv_udp_set_multicast_interface); '0.0.0.0' for the route's again. */
+  setMulticastInterface(address: string): number {
+    if (this.family === AF_INET6) return this.setopt(IPPROTO_IPV6, IPV6_MULTICAST_IF, { addr: address });
+    if (parseInAddr(address) === null) return -EINVAL;
+    return this.setopt(IPPROTO_IP, IP_MULTICAST_IF, { addr: address });
+  }
+
+  /** IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (uv_udp_set_membership); no interface: the route chooses. */
+  setMembership(group: string, iface: string | undefined, join: boolean): number {
+    if (this.family === AF_INET6) {
+      return this.setopt(IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, { ipv6mr_multiaddr: group, ipv6mr_interface: iface ?? '' });
+    }
+    if (parseInAddr(group) === null || (iface !== undefined && parseInAddr(iface) === null)) return -EINVAL;
+    return this.setopt(IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, { imr_multiaddr: group, imr_interface: iface ?? '0.0.0.0' });
   }
 
   /** SO_RCVBUF (`recv`) or SO_SNDBUF: read with `size` 0, else set. Returns the size, or -errno. */

@@ -152,3 +152,16 @@ export function macIsMulticast(buf: Uint8Array, off: number): boolean {
 export function macIsZero(buf: Uint8Array, off: number): boolean {
   return (buf[off]! | buf[off + 1]! | buf[off + 2]! | buf[off + 3]! | buf[off + 4]! | buf[off + 5]!) === 0;
 }
+
+/**
+ * The Ethernet group address of an IPv4 multicast group (RFC 1112 §6.4):
+ * 01:00:5e followed by the low 23 bits of the group, into `to` at `toOff`.
+ */
+export function etherMapIpMulticast(group: number, to: Uint8Array, toOff: number): void {
+  to[toOff] = 0x01;
+  to[toOff + 1] = 0x00;
+  to[toOff + 2] = 0x5e;
+  to[toOff + 3] = (group >>> 16) & 0x7f;
+  to[toOff + 4] = (group >>> 8) & 0xff;
+  to[toOff + 5] = group & 0xff;
+}

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { Errno, ENOENT, ENOSYS } from '../../kern/errno.js';
 import { ArpStat, IcmpStat, IpStat, UdpStat } from '../../net/inet/inet.js';
+import { IgmpStat } from '../../net/inet/igmp.js';
 import type { IfInfo, RouteInfo } from '../../net/ioctl.js';
 import { RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_STATIC, RTF_UP } from '../../net/route.js';
 import { main, type PcbInfo } from '../../bin/rump.netstat.js';
@@ -104,6 +105,29 @@ test('netstat -s -p icmp shows one protocol; an unknown one is an error', async 
   const bad = await run(main, ['-s', '-p', 'xtp'], statsKernel());
   t.is(bad.err, 'rump.netstat: xtp: unknown or uninstrumented protocol\n');
   t.is(bad.status, 1);
+});
+
+test('netstat -s -p igmp: NetBSD\'s words for the IGMP counters of a kernel that joined and was queried', async (t) => {
+  const igmp = new IgmpStat();
+  igmp.rcv_total = 2;
+  igmp.rcv_queries = 1;
+  igmp.rcv_reports = 1;
+  igmp.rcv_ourreports = 1;
+  igmp.snd_reports = 2;
+  igmp.snd_leaves = 1;
+  const sys = fakeSys({
+    sysctl: ((name: string) => {
+      if (name !== 'net.inet.igmp.stats') throw new Errno(ENOENT, 'sysctl');
+      return record(igmp);
+    }) as never,
+  });
+  const r = await run(main, ['-ss', '-p', 'igmp'], sys);
+  t.is(
+    r.out,
+    'igmp:\n\t2 messages received\n\t1 membership query received\n\t1 membership report received\n' +
+      '\t1 membership report received for groups to which we belong\n\t2 membership reports sent\n\t1 leave message sent\n',
+  );
+  t.is(r.status, 0);
 });
 
 test('netstat -i: a <Link> row and one per address, NetBSD\'s columns', async (t) => {

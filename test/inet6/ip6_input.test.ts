@@ -106,7 +106,7 @@ test('malformed or misaddressed packets are dropped, each in its own counter, wi
     ['a v4-mapped source', echoPkt({ src: '::ffff:192.0.2.1' }), 'badaddr'],
     ['a group not joined', echoPkt({ dst: 'ff02::2' }), 'notmember'],
     ['someone else\'s address (no IPv6 forwarding)', echoPkt({ dst: '2001:db8::77' }), 'cantforward'],
-    ['a fragment (no reassembly)', echoPkt({ nxt: 44, ext: Uint8Array.of(58, 0, 0, 1, 0, 0, 0, 9) }), 'fragdropped'],
+    ['a first fragment (held for reassembly, no reply yet)', echoPkt({ nxt: 44, ext: Uint8Array.of(58, 0, 0, 1, 0, 0, 0, 9) }), 'fragments'],
     ['No Next Header', ip6Packet({ src: S, dst: A, nxt: 59, payload: new Uint8Array(8) }), 'total'],
     ['Hop-by-Hop with an unknown "discard" option', echoPkt({ nxt: 0, ext: Uint8Array.of(58, 0, 0x7e, 2, 0, 0, 1, 0) }), 'badoptions'],
   ];
