@@ -339,7 +339,7 @@ async function bulkBothWays(t: ExecutionContext, impaired: boolean): Promise<voi
     // Not --immediate-mode or -U: a frame per wake-up and a write per frame
     // lose frames at this rate. SIGINT at the end writes out what is buffered.
     const capture = join(ns.dir, `${TAP}.pcap`);
-    const tcpdump = await ns.start('tcpdump', ['-i', TAP, '-n', '-B', '65536', '-w', capture], new RegExp(`listening on ${TAP}`));
+    const tcpdump = await ns.start('tcpdump', ['-i', TAP, '-n', '-U', '--immediate-mode', '-B', '65536', '-w', capture], new RegExp(`listening on ${TAP}`));
     const peer = ns.nodeLines(PEER, [TAP, `${RUMP}/24`], undefined, 100);
     await peer.event('ready');
 
