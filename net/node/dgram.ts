@@ -21,7 +21,7 @@ import { AF_INET, AF_INET6 } from '../../kern/sys.js';
 import {
   SendReq, UdpHandle, UV_UDP_REUSEADDR, lookupHost, type AddressInfo, type HandleEnv, type LookupFunction,
 } from './handle.js';
-import { errnoException, exceptionWithHostPort, nodeError } from './errors.js';
+import { errnoException, exceptionWithHostPort, isHaltedStatus, nodeError } from './errors.js';
 
 const BIND_UNBOUND = 0;
 const BIND_BINDING = 1;
@@ -512,7 +512,9 @@ export class DgramSocket extends EventEmitter {
 function onMessage(nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: AddressInfo & { size: number }): void {
   const self = handle.owner as DgramSocket;
   if (nread < 0) {
-    self.emit('error', errnoException(nread, 'recvmsg'));
+    // The kernel halted: the socket closes ('close'), as if close() had been called.
+    if (isHaltedStatus(nread)) self.close();
+    else self.emit('error', errnoException(nread, 'recvmsg'));
     return;
   }
   self.emit('message', buf!, { address: rinfo!.address, family: rinfo!.family, port: rinfo!.port, size: buf!.length });

@@ -43,7 +43,7 @@ import {
   type AddressInfo, type HandleEnv, type HandleTimer, type LookupFunction,
 } from './handle.js';
 import {
-  UV_EOF, errnoException, exceptionWithHostPort, nodeError, uvExceptionWithHostPort,
+  UV_EOF, errnoException, exceptionWithHostPort, isHaltedStatus, nodeError, uvExceptionWithHostPort,
 } from './errors.js';
 
 /** What a Socket needs of its handle: TcpHandle, or a local stream the environment provides. */
@@ -692,7 +692,9 @@ function onStreamRead(this: StreamHandle, nread: number, buf?: Buffer): void {
   }
   if (nread === 0) return;
   if (nread !== UV_EOF) {
-    stream.destroy(errnoException(nread, 'read'));
+    // The program halted the kernel: its connections end as destroy() ends them ('close', no error).
+    if (isHaltedStatus(nread)) stream.destroy();
+    else stream.destroy(errnoException(nread, 'read'));
     return;
   }
   if (!stream.readableEnded) {
@@ -1038,7 +1040,9 @@ function setupListenHandle(env: NetEnv, server: ServerLike, address: string, por
 function onconnection(this: TcpServerHandle, status: number, clientHandle?: TcpHandle): void {
   const self = this.owner as ServerLike;
   if (status) {
-    self.emit('error', errnoException(status, 'accept'));
+    // The kernel halted: the server closes ('close'), as if close() had been called.
+    if (isHaltedStatus(status)) (self as ServerLike & { close(): unknown }).close();
+    else self.emit('error', errnoException(status, 'accept'));
     return;
   }
   const client = clientHandle!;
