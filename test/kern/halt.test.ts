@@ -137,3 +137,22 @@ test('halting closes net connections and servers; a later connect fails with "ke
   t.is(err.syscall, 'connect');
   t.regex(err.message, /^connect ENOTCONN: kernel halted/);
 });
+
+test('a connection still being made when the kernel halts fails with "kernel halted" and holds nothing', async (t) => {
+  const sim = createSimHost({ seed: 5 });
+  const k = await rumpInit({ host: sim });
+  await k.netconfig.ifcreate('shmif0');
+  await k.netconfig.ifsetlinkstr('shmif0', 'bus-nobody');
+  await k.netconfig.ipv4IfaddrCidr('shmif0', '192.0.2.1', 24);
+  const c = k.net.connect(80, '192.0.2.9'); // nobody answers ARP: the connect waits
+  const events: string[] = [];
+  c.on('error', (e: Error & { code?: string; syscall?: string }) => events.push(`error ${e.code} ${e.syscall} ${e.message}`));
+  c.on('close', (hadError: boolean) => events.push(`close hadError=${hadError}`));
+  await sim.run(100);
+  t.deepEqual(events, []);
+  await k.halt();
+  await drive(sim, once(c, 'close'), 1000);
+  t.deepEqual(events, ['error ENOTCONN connect connect ENOTCONN: kernel halted 192.0.2.9:80', 'close hadError=true']);
+  t.is(sim.holds(), 0);
+  t.is(sim.pending(), 0);
+});
