@@ -156,3 +156,18 @@ test('a connection still being made when the kernel halts fails with "kernel hal
   t.is(sim.holds(), 0);
   t.is(sim.pending(), 0);
 });
+
+test('an http.Server listening on a kernel closes when the kernel halts', async (t) => {
+  const sim = createSimHost({ seed: 6 });
+  const k = await rumpInit({ host: sim });
+  const { createServer } = await import('node:http');
+  const web = k.net.listen(createServer((_req, res) => res.end('hi')), 80);
+  await drive(sim, once(web, 'listening'), 1000);
+  t.true(web.listening);
+  const closed = once(web, 'close');
+  await k.halt();
+  await drive(sim, closed, 1000);
+  t.false(web.listening);
+  await sim.run(10); // the handle's close callback runs on a later turn (a softint)
+  t.is(sim.holds(), 0);
+});
