@@ -874,7 +874,8 @@ export class NetServer extends EventEmitter implements ServerLike {
   keepAlive: boolean;
   keepAliveInitialDelay: number;
   highWaterMark: number;
-  maxConnections: number | null = null;
+  /** Unset (undefined) until the program sets it, as on a node:net Server; typed as @types/node types it. */
+  declare maxConnections: number;
   private readonly [kEnv]: NetEnv;
 
   constructor(env: NetEnv, options?: ServerOpts | ((socket: NetSocket) => void), connectionListener?: (socket: NetSocket) => void) {
@@ -912,6 +913,11 @@ export class NetServer extends EventEmitter implements ServerLike {
 
   get listening(): boolean {
     return !!this._handle;
+  }
+
+  /** Node's deprecated count of connections (DEP0020); getConnections() is the call to use. */
+  get connections(): number {
+    return this._connections;
   }
 
   address(): AddressInfo | string | null {
