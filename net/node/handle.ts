@@ -250,9 +250,11 @@ abstract class FdHandle {
   protected abstract get active(): boolean;
   /** Requests cut short by close get ECANCELED here, before the close callback. */
   protected abstract cancelRequests(): void;
-  /** The kernel halted under the handle (its descriptor is gone): report it once, do nothing more. */
+  /**
+   * The kernel halted under the handle (its descriptor is gone): report it
+   * and do nothing more. The owner closes the handle in answer, so this runs once.
+   */
   protected abstract kernelHalted(): void;
-  private haltSeen = false;
 
   /**
    * Readiness woke the handle: do its work, unless the wake-up was the
@@ -261,8 +263,6 @@ abstract class FdHandle {
   protected wake(): void {
     if (this.closed) return;
     if (this.env.halted?.() === true) {
-      if (this.haltSeen) return;
-      this.haltSeen = true;
       this.kernelHalted();
       return;
     }
