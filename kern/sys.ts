@@ -169,7 +169,7 @@ export class Sys {
       if (this.kernel.halted) throw new KernelHaltedError(syscall);
       return r;
     } catch (e) {
-      if (this.kernel.halted && !(e instanceof KernelHaltedError)) throw new KernelHaltedError(syscall);
+      if (this.kernel.halted) throw new KernelHaltedError(syscall);
       if (e instanceof Errno) {
         if (!e.syscall) e.syscall = syscall;
         throw e;
