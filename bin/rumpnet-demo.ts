@@ -6,9 +6,11 @@
  *
  * Two rump kernels in this process attach to one shmif bus file in a
  * temporary directory, ping each other with NetBSD's ping, exchange UDP
- * datagrams through the BSD socket calls, and the bus is dumped to a pcap
- * that tcpdump, tshark or Wireshark can open.
+ * datagrams through the BSD socket calls, an ordinary http.createServer
+ * listening on B is fetched by http.get from A over TCP across the bus,
+ * and the bus is dumped to a pcap that tcpdump, tshark or Wireshark can open.
  */
+import http from 'node:http';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +32,7 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'rumpnet-'));
   const bus = join(dir, 'bus1');
   const pcap = join(dir, 'bus1.pcap');
-  out(`rumpnet demo: two rump kernels on the shmif bus ${bus}\n\n`);
+  out(`rumpnet demo: two rump kernels in one process on the shmif bus ${bus}\n\n`);
 
   const a = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_shmif'] });
   const b = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_shmif'] });
@@ -71,6 +73,31 @@ async function main(): Promise<number> {
   await a.sys.close(client);
   await b.sys.close(server);
 
+  // HTTP: an ordinary Node http server listening in kernel B, fetched from kernel A.
+  const web = http.createServer((req, res) => {
+    res.setHeader('content-type', 'text/plain');
+    res.end(`hello from kernel B, you are ${req.socket.remoteAddress}, you asked for ${req.url}\n`);
+  });
+  await new Promise<void>((resolve) => b.net.listen(web, 80, '0.0.0.0', resolve));
+  out('\nB: http.createServer(...) listening on 192.0.2.2:80 in kernel B\n');
+  out('A$ http.get http://192.0.2.2/rump  (its TCP connection is kernel A\'s)\n');
+  // No `agent`: http then calls createConnection itself (an Agent would dial from the host).
+  const page = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.get(
+      { host: '192.0.2.2', port: 80, path: '/rump', createConnection: (o) => a.net.createConnection(o) },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+  });
+  out(`HTTP ${page.status}: ${page.body}`);
+  const httpOk = page.status === 200 && page.body === 'hello from kernel B, you are 192.0.2.1, you asked for /rump\n';
+  await new Promise<void>((resolve) => web.close(() => resolve()));
+
   const dump = dumpBus(new Uint8Array(readFileSync(bus)), {});
   writeFileSync(pcap, dump.pcap);
   const frames = dump.text.split('\n').filter((l) => l.startsWith('packet ')).length;
@@ -79,7 +106,7 @@ async function main(): Promise<number> {
 
   await a.halt();
   await b.halt();
-  const ok = pingStatus === 0 && pingBack === 0 && udpOk === 3;
+  const ok = pingStatus === 0 && pingBack === 0 && udpOk === 3 && httpOk;
   out(ok ? '\nall good\n' : '\nsomething failed (see above)\n');
   return ok ? 0 : 1;
 }

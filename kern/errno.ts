@@ -129,6 +129,18 @@ export class Errno extends Error {
   }
 }
 
+/**
+ * What every call on a halted kernel rejects with: ENOTCONN, the errno a
+ * rumpclient process gets once its kernel is gone (NetBSD's rumpclient
+ * answers ENOTCONN when the connection to the server is dying), with a
+ * message that says why: `socket: kernel halted: Socket is not connected`.
+ */
+export class KernelHaltedError extends Errno {
+  constructor(syscall?: string) {
+    super(ENOTCONN, syscall, 'kernel halted');
+  }
+}
+
 export function isErrno(e: unknown): e is Errno {
   return e instanceof Errno;
 }

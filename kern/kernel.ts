@@ -11,6 +11,7 @@ import { Sysctl } from './sysctl.js';
 import { MemAccount } from './mem.js';
 import { MbufPool } from './mbuf.js';
 import { Sys, type Domain } from './sys.js';
+import { SelInfo } from './select.js';
 import type { Component } from './component.js';
 
 export const RUMP_VERSION = 'rumpnet 0.1.0';
@@ -44,6 +45,8 @@ export class Kernel {
   readonly bootTime: number;
   hostname: string;
   halted = false;
+  /** Notified once, at halt: sleepers that wait on no socket (poll) wake on it. */
+  readonly haltSel = new SelInfo();
   private readonly slots = new Map<SlotKey<unknown>, unknown>();
   private readonly haltHooks: Array<() => void> = [];
 
@@ -102,7 +105,9 @@ export class Kernel {
   async halt(): Promise<void> {
     if (this.halted) return;
     this.halted = true;
-    await this.sys.closeAll();
+    // Every process's files (proc0's and each rump_server client's) go.
+    for (const p of [...this.procs]) await p.closeAll();
+    this.haltSel.notify();
     for (let i = this.haltHooks.length - 1; i >= 0; i--) {
       try {
         this.haltHooks[i]!();

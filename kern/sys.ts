@@ -9,7 +9,7 @@
  * with O_NONBLOCK they fail with EAGAIN instead. Failures reject with an
  * `Errno` whose `syscall` names the call.
  */
-import { Errno, EAFNOSUPPORT, EBADF, EINVAL, EMFILE, ENOSYS } from './errno.js';
+import { Errno, EAFNOSUPPORT, EBADF, EINVAL, EMFILE, ENOSYS, KernelHaltedError } from './errno.js';
 import { SelInfo, POLLNVAL } from './select.js';
 import type { Kernel } from './kernel.js';
 
@@ -157,10 +157,19 @@ export class Sys {
     throw new Errno(EMFILE);
   }
 
+  /**
+   * Run a call. A halted kernel takes no calls, and a call that was asleep
+   * when the kernel halted (its socket closed under it) or that finishes
+   * after it fails the same way: KernelHaltedError.
+   */
   private async run<T>(syscall: string, fn: () => T | Promise<T>): Promise<T> {
+    if (this.kernel.halted) throw new KernelHaltedError(syscall);
     try {
-      return await fn();
+      const r = await fn();
+      if (this.kernel.halted) throw new KernelHaltedError(syscall);
+      return r;
     } catch (e) {
+      if (this.kernel.halted) throw new KernelHaltedError(syscall);
       if (e instanceof Errno) {
         if (!e.syscall) e.syscall = syscall;
         throw e;
@@ -295,10 +304,12 @@ export class Sys {
         };
         const recheck = (): void => {
           cancels.length = 0;
-          if (scan() > 0) finish();
+          if (scan() > 0 || this.kernel.halted) finish();
           else arm();
         };
         const arm = (): void => {
+          // A halt wakes every poll, whatever it waits for.
+          cancels.push(this.kernel.haltSel.wait(recheck));
           for (const p of fds) {
             const f = this.files[p.fd];
             if (f) cancels.push(f.sel.wait(recheck));

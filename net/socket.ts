@@ -12,7 +12,7 @@ import type { Callout } from '../kern/callout.js';
 import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
 import {
   Errno, EAGAIN, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE,
-  EDESTADDRREQ, EISCONN, EALREADY, EINPROGRESS,
+  EDESTADDRREQ, EISCONN, EALREADY, EINPROGRESS, EBADF, KernelHaltedError,
 } from '../kern/errno.js';
 import {
   MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, O_NONBLOCK, SHUT_RD, SHUT_RDWR, SHUT_WR,
@@ -717,6 +717,17 @@ export class Socket implements KFile {
     this.flushRcv();
     this.proto.detach(this);
     this.wakeup();
+    // Calls still asleep here (a receive on a datagram socket, which no
+    // state change wakes) lost their file: EBADF, or the halt's error.
+    const ss = this.sleepers;
+    if (ss !== null && ss.length !== 0) {
+      this.sleepers = null;
+      for (const s of ss) {
+        s.timer?.stop();
+        s.release();
+        s.reject(this.kernel.halted ? new KernelHaltedError() : new Errno(EBADF));
+      }
+    }
   }
 
   /** Free what the send buffer still holds (the protocol calls this at detach). */

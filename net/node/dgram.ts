@@ -21,7 +21,7 @@ import { AF_INET, AF_INET6 } from '../../kern/sys.js';
 import {
   SendReq, UdpHandle, UV_UDP_REUSEADDR, lookupHost, type AddressInfo, type HandleEnv, type LookupFunction,
 } from './handle.js';
-import { errnoException, exceptionWithHostPort, nodeError } from './errors.js';
+import { errnoException, exceptionWithHostPort, isHaltedStatus, nodeError } from './errors.js';
 
 const BIND_UNBOUND = 0;
 const BIND_BINDING = 1;
@@ -51,10 +51,13 @@ export interface BindOptions {
 }
 
 export interface RemoteInfo extends AddressInfo {
+  family: 'IPv4' | 'IPv6';
   size: number;
 }
 
 type SendCallback = (error: Error | null, bytes?: number) => void;
+/** send()'s callback as @types/node types it (a failed send passes no count). */
+type SendListener = (error: Error | null, bytes: number) => void;
 type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
 
 function badPort(name: string, value: unknown, allowZero: boolean): Error {
@@ -185,6 +188,10 @@ export class DgramSocket extends EventEmitter {
     else lookupHost(this.env, address, family, done);
   }
 
+  bind(port?: number, address?: string, callback?: () => void): this;
+  bind(port?: number, callback?: () => void): this;
+  bind(callback?: () => void): this;
+  bind(options: BindOptions, callback?: () => void): this;
   bind(port?: number | BindOptions | (() => void) | null, address?: string | (() => void), callback?: () => void): this {
     const handle = this.running();
     if (this.bindState !== BIND_UNBOUND) throw nodeError('ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
@@ -272,6 +279,8 @@ export class DgramSocket extends EventEmitter {
     this.queue.push(fn);
   }
 
+  connect(port: number, address?: string, callback?: () => void): void;
+  connect(port: number, callback: () => void): void;
   connect(port: number, address?: string | (() => void), callback?: () => void): void {
     const portNum = validPort(port, 'Port', false);
     let cb = callback;
@@ -335,6 +344,12 @@ export class DgramSocket extends EventEmitter {
    * send(msg[, offset, length][, port][, address][, callback]), as Node:
    * on a connected socket without port and address.
    */
+  send(msg: string | NodeJS.ArrayBufferView | readonly unknown[], port?: number, address?: string, callback?: SendListener): void;
+  send(msg: string | NodeJS.ArrayBufferView | readonly unknown[], port?: number, callback?: SendListener): void;
+  send(msg: string | NodeJS.ArrayBufferView | readonly unknown[], callback?: SendListener): void;
+  send(msg: string | NodeJS.ArrayBufferView, offset: number, length: number, port?: number, address?: string, callback?: SendListener): void;
+  send(msg: string | NodeJS.ArrayBufferView, offset: number, length: number, port?: number, callback?: SendListener): void;
+  send(msg: string | NodeJS.ArrayBufferView, offset: number, length: number, callback?: SendListener): void;
   send(msg: unknown, ...rest: unknown[]): void {
     let offset: unknown = rest[0];
     let length: unknown = rest[1];
@@ -510,6 +525,16 @@ export class DgramSocket extends EventEmitter {
     if (err) throw errnoException(err, 'setMulticastInterface');
   }
 
+  addSourceSpecificMembership(_source: string, _group: string, _iface?: string): void {
+    this.running();
+    throw errnoException(-42, 'addSourceSpecificMembership');
+  }
+
+  dropSourceSpecificMembership(_source: string, _group: string, _iface?: string): void {
+    this.running();
+    throw errnoException(-42, 'dropSourceSpecificMembership');
+  }
+
   private bufferSize(size: number, recv: boolean, which: 'recv' | 'send'): number {
     const handle = this.handle;
     const r = handle ? handle.bufferSize(size, recv) : -9;
@@ -566,7 +591,9 @@ export class DgramSocket extends EventEmitter {
 function onMessage(nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: AddressInfo & { size: number }): void {
   const self = handle.owner as DgramSocket;
   if (nread < 0) {
-    self.emit('error', errnoException(nread, 'recvmsg'));
+    // The kernel halted: the socket closes ('close'), as if close() had been called.
+    if (isHaltedStatus(nread)) self.close();
+    else self.emit('error', errnoException(nread, 'recvmsg'));
     return;
   }
   self.emit('message', buf!, { address: rinfo!.address, family: rinfo!.family, port: rinfo!.port, size: buf!.length });
@@ -591,3 +618,37 @@ export function createDgram(env: HandleEnv): DgramModule {
     createSocket: (type, listener) => new Socket(type, listener),
   };
 }
+
+/*
+ * The events of a dgram socket, typed as @types/node types node:dgram's
+ * (declaration merging: overloads for the listener methods, no code).
+ */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type DgramEvents = {
+  close: () => void;
+  connect: () => void;
+  error: (err: Error) => void;
+  listening: () => void;
+  message: (msg: Buffer, rinfo: RemoteInfo) => void;
+};
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface DgramSocket {
+  on<K extends keyof DgramEvents>(event: K, listener: DgramEvents[K]): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends keyof DgramEvents>(event: K, listener: DgramEvents[K]): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<K extends keyof DgramEvents>(event: K, listener: DgramEvents[K]): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependListener<K extends keyof DgramEvents>(event: K, listener: DgramEvents[K]): this;
+  prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependOnceListener<K extends keyof DgramEvents>(event: K, listener: DgramEvents[K]): this;
+  prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends keyof DgramEvents>(event: K, listener: DgramEvents[K]): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  removeListener<K extends keyof DgramEvents>(event: K, listener: DgramEvents[K]): this;
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  emit<K extends keyof DgramEvents>(event: K, ...args: Parameters<DgramEvents[K]>): boolean;
+  emit(event: string | symbol, ...args: any[]): boolean;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */

@@ -23,7 +23,7 @@
  * UV_EOF is outside that range.
  */
 import { getSystemErrorMap } from 'node:util';
-import { EIO, Errno, errnoName, strerror } from '../../kern/errno.js';
+import { EIO, ENOTCONN, Errno, KernelHaltedError, errnoName, strerror } from '../../kern/errno.js';
 
 /** End of stream, as libuv's UV_EOF: what a handle's `onread` gets at EOF. */
 export const UV_EOF = -4095;
@@ -55,8 +55,33 @@ function uvMessage(code: string, rumpErrno: number): string {
   return hostMessages!.get(code) ?? strerror(rumpErrno).toLowerCase();
 }
 
+/**
+ * A failure because the kernel halted: the handle's status is
+ * `HALTED - errno`, below every other status, so the error built from it
+ * keeps the errno's code and says `kernel halted` (`read ECONNRESET: kernel
+ * halted`). Calls report the kernel's ENOTCONN (KernelHaltedError); a
+ * stream's read reports ECONNRESET, which the faces take as the end of
+ * the socket: the program halted its kernel itself, so its sockets, servers
+ * and dgram sockets close as destroy() and close() close them.
+ */
+export const HALTED = -0x10000;
+
+export function haltedStatus(errno: number): number {
+  return HALTED - errno;
+}
+
+export function isHaltedStatus(status: number): boolean {
+  return status <= HALTED;
+}
+
+/** The NetBSD errno in a status, halted or not. */
+function errnoOf(status: number): number {
+  return status <= HALTED ? HALTED - status : -status;
+}
+
 /** A kernel failure as a handle reports it: -errno (NetBSD numbering). */
 export function statusOf(e: unknown): number {
+  if (e instanceof KernelHaltedError) return haltedStatus(ENOTCONN);
   if (e instanceof Errno) return -e.errno;
   const n = (e as { errno?: unknown } | null)?.errno;
   if (typeof n === 'number' && n > 0 && n < 4096) return -n;
@@ -76,7 +101,7 @@ export interface NodeSystemError extends Error {
 }
 
 function make(message: string, status: number, syscall: string): NodeSystemError {
-  const rumpErrno = -status;
+  const rumpErrno = errnoOf(status);
   const code = errnoName(rumpErrno);
   const err = new Error(message) as NodeSystemError;
   err.errno = nodeErrno(code);
@@ -88,13 +113,17 @@ function make(message: string, status: number, syscall: string): NodeSystemError
 
 /** `read ECONNRESET` (Node's ErrnoException). */
 export function errnoException(status: number, syscall: string, detail?: string): NodeSystemError {
-  const code = errnoName(-status);
+  const code = errnoName(errnoOf(status)) + haltedNote(status);
   return make(detail ? `${syscall} ${code} ${detail}` : `${syscall} ${code}`, status, syscall);
+}
+
+function haltedNote(status: number): string {
+  return status <= HALTED ? ': kernel halted' : '';
 }
 
 /** `connect ECONNREFUSED 192.0.2.1:80` (Node's ExceptionWithHostPort). */
 export function exceptionWithHostPort(status: number, syscall: string, address: string, port: number, local?: string): NodeSystemError {
-  const code = errnoName(-status);
+  const code = errnoName(errnoOf(status)) + haltedNote(status);
   let where = port > 0 ? `${address}:${port}` : address;
   if (local) where += ` - Local (${local})`;
   const err = make(`${syscall} ${code} ${where}`, status, syscall);
@@ -105,9 +134,10 @@ export function exceptionWithHostPort(status: number, syscall: string, address: 
 
 /** `listen EADDRINUSE: address already in use 0.0.0.0:80` (Node's UVExceptionWithHostPort). */
 export function uvExceptionWithHostPort(status: number, syscall: string, address: string, port: number): NodeSystemError {
-  const code = errnoName(-status);
+  const code = errnoName(errnoOf(status));
   const where = port > 0 ? ` ${address}:${port}` : address ? ` ${address}` : '';
-  const err = make(`${syscall} ${code}: ${uvMessage(code, -status)}${where}`, status, syscall);
+  const why = status <= HALTED ? 'kernel halted' : uvMessage(code, errnoOf(status));
+  const err = make(`${syscall} ${code}: ${why}${where}`, status, syscall);
   err.address = address;
   if (port) err.port = port;
   return err;

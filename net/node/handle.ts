@@ -32,12 +32,12 @@ import {
   type KFile, type RecvResult, type Sockaddr, type SockoptValue,
 } from '../../kern/sys.js';
 import { POLLIN, POLLOUT } from '../../kern/select.js';
-import { EAGAIN, EBADF, ECONNABORTED, EINPROGRESS, EINVAL, ENOBUFS, ENOTCONN, Errno } from '../../kern/errno.js';
+import { EAGAIN, EBADF, ECONNABORTED, ECONNRESET, EINPROGRESS, EINVAL, ENOBUFS, ENOTCONN, Errno } from '../../kern/errno.js';
 import {
   SOL_SOCKET, SO_BROADCAST, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF,
   SS_CANTSENDMORE, SS_ISCONNECTED, Socket,
 } from '../socket.js';
-import { ECANCELED, UV_EOF, nodeErrno, statusOf } from './errors.js';
+import { ECANCELED, UV_EOF, haltedStatus, isHaltedStatus, nodeErrno, statusOf } from './errors.js';
 import { parseInAddr } from '../wire/inaddr.js';
 import type { Kernel } from '../../kern/kernel.js';
 
@@ -101,12 +101,15 @@ export interface HandleEnv {
    * the kernel has no resolver of its own.
    */
   readonly lookup?: LookupFunction;
+  /** Whether the kernel has halted (its handles then stop, with 'kernel halted'). */
+  halted?(): boolean;
 }
 
 /** The environment of an in-process kernel: its sys, callouts, softints and host. */
 export function kernelHandleEnv(k: Kernel): HandleEnv {
   return {
     sys: k.sys,
+    halted: () => k.halted,
     timer: (fn) => k.callouts.create(fn, null),
     defer: (fn, arg) => k.host.defer(fn, arg),
     hold: () => k.host.hold(),
@@ -256,6 +259,24 @@ abstract class FdHandle {
   protected abstract get active(): boolean;
   /** Requests cut short by close get ECANCELED here, before the close callback. */
   protected abstract cancelRequests(): void;
+  /**
+   * The kernel halted under the handle (its descriptor is gone): report it
+   * and do nothing more. The owner closes the handle in answer, so this runs once.
+   */
+  protected abstract kernelHalted(): void;
+
+  /**
+   * Readiness woke the handle: do its work, unless the wake-up was the
+   * kernel halting (halt closes every file, which wakes its waiters).
+   */
+  protected wake(): void {
+    if (this.closed) return;
+    if (this.env.halted?.() === true) {
+      this.kernelHalted();
+      return;
+    }
+    this.ready();
+  }
 
   /** The kernel's SelInfo fired: defer the work off the kernel's stack. */
   private readonly onSel = (): void => {
@@ -265,17 +286,17 @@ abstract class FdHandle {
   };
 
   private readonly onWake = (): void => {
-    if (!this.closed) this.ready();
+    this.wake();
   };
 
   private readonly onReadPoll = (): void => {
     this.readPollPending = false;
-    if (!this.closed) this.ready();
+    this.wake();
   };
 
   private readonly onWritePoll = (): void => {
     this.writePollPending = false;
-    if (!this.closed) this.ready();
+    this.wake();
   };
 
   /** Take a descriptor (from socket() or accept()). */
@@ -592,6 +613,11 @@ export class TcpHandle extends FdHandle {
     if (this.closed) return;
     const n = data.length;
     if (n === 0) {
+      // A halted kernel's sockets read as closed: that is no orderly EOF.
+      if (this.env.halted?.() === true) {
+        this.wake();
+        return;
+      }
       this.eof = true;
       this.updateHold();
       this.onread(UV_EOF);
@@ -799,6 +825,14 @@ export class TcpHandle extends FdHandle {
     return err;
   }
 
+  /** The connection went with the kernel: the reader hears it (as ECONNRESET, "kernel halted"). */
+  protected kernelHalted(): void {
+    if (this.eof) return;
+    this.eof = true;
+    this.updateHold();
+    this.onread(haltedStatus(ECONNRESET));
+  }
+
   protected cancelRequests(): void {
     const writes = this.writes.splice(0);
     this.writeQueueSize = 0;
@@ -922,6 +956,14 @@ export class TcpServerHandle extends FdHandle {
   protected cancelRequests(): void {
     this.listening = false;
     this.backoff?.stop();
+  }
+
+  /** The listener went with the kernel: stop, and say so (the server closes). */
+  protected kernelHalted(): void {
+    if (!this.listening) return;
+    this.listening = false;
+    this.updateHold();
+    this.onconnection(haltedStatus(ENOTCONN));
   }
 }
 
@@ -1067,6 +1109,11 @@ export class UdpHandle extends FdHandle {
     this.recvBusy = false;
     if (this.closed) return;
     const d = r.data;
+    // A halted kernel's socket answers every receive with an empty record: stop, do not spin.
+    if (d.length === 0 && this.env.halted?.() === true) {
+      this.wake();
+      return;
+    }
     const from = r.from;
     const rinfo = { address: from ? from.addr : '', family: 'IPv4', port: from ? from.port : 0, size: d.length };
     this.onmessage(d.length, this, Buffer.from(d.buffer, d.byteOffset, d.length), rinfo);
@@ -1079,6 +1126,10 @@ export class UdpHandle extends FdHandle {
     const status = statusOf(e);
     if (status === -EAGAIN) {
       this.wait(POLLIN);
+      return;
+    }
+    if (isHaltedStatus(status)) {
+      this.wake();
       return;
     }
     // An asynchronous error (ICMP port unreachable on a connected socket) is reported once; receiving goes on.
@@ -1148,6 +1199,13 @@ export class UdpHandle extends FdHandle {
 
   protected cancelRequests(): void {
     this.receiving = false;
+  }
+
+  /** The socket went with the kernel: stop receiving, and say so (the socket closes). */
+  protected kernelHalted(): void {
+    this.receiving = false;
+    this.updateHold();
+    this.onmessage(haltedStatus(ENOTCONN), this);
   }
 }
 

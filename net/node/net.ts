@@ -34,6 +34,7 @@
  * provides them (the hijack leaves those on the host).
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
+import type { LookupFunction as NodeLookupFunction } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { Buffer } from 'node:buffer';
 import { AF_INET, AF_INET6 } from '../../kern/sys.js';
@@ -43,7 +44,7 @@ import {
   type AddressInfo, type HandleEnv, type HandleTimer, type LookupFunction,
 } from './handle.js';
 import {
-  UV_EOF, errnoException, exceptionWithHostPort, nodeError, uvExceptionWithHostPort,
+  UV_EOF, errnoException, exceptionWithHostPort, isHaltedStatus, nodeError, uvExceptionWithHostPort,
 } from './errors.js';
 
 /** What a Socket needs of its handle: TcpHandle, or a local stream the environment provides. */
@@ -89,15 +90,21 @@ export interface SocketConstructorOpts extends DuplexOptions {
   keepAliveInitialDelay?: number;
 }
 
+/**
+ * connect()'s options. `null` is taken where http's ClientRequestArgs may
+ * carry it, so `createConnection: (o) => k.net.createConnection(o)` fits
+ * (a null port fails with ERR_SOCKET_BAD_PORT, as in Node).
+ */
 export interface TcpConnectOpts {
-  port?: number | string;
-  host?: string;
+  port?: number | string | null;
+  host?: string | null;
   localAddress?: string;
   localPort?: number;
   family?: number | string;
   hints?: number;
-  lookup?: LookupFunction;
-  path?: string;
+  /** dns.lookup's shape; node:net's LookupFunction type is taken too (it is called without `all`, so answers one address). */
+  lookup?: LookupFunction | NodeLookupFunction;
+  path?: string | null;
   timeout?: number;
   noDelay?: boolean;
   keepAlive?: boolean;
@@ -203,6 +210,8 @@ export class NetSocket extends Duplex {
   _server: ServerLike | null = null;
   /** The inactivity timeout in ms (0: none), as Node's socket.timeout. */
   timeout = 0;
+  /** The addresses tried by autoSelectFamily (RFC 8305), as Node's socket has them. */
+  autoSelectFamilyAttemptedAddresses: string[] = [];
   private [kLastWriteQueueSize] = 0;
   private [kSetNoDelay]: boolean;
   private [kSetKeepAlive]: boolean;
@@ -254,6 +263,7 @@ export class NetSocket extends Duplex {
   /* --- connect ---------------------------------------------------------- */
 
   connect(options: TcpConnectOpts, connectListener?: () => void): this;
+  connect(port: number, connectListener?: () => void): this;
   connect(port: number, host?: string, connectListener?: () => void): this;
   connect(path: string, connectListener?: () => void): this;
   connect(...args: unknown[]): this {
@@ -551,7 +561,7 @@ export class NetSocket extends Duplex {
     return !this._handle || this.connecting;
   }
 
-  get readyState(): string {
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
     if (this.connecting) return 'opening';
     if (this.readable && this.writable) return 'open';
     if (this.readable && !this.writable) return 'readOnly';
@@ -559,8 +569,9 @@ export class NetSocket extends Duplex {
     return 'closed';
   }
 
-  get bufferSize(): number | undefined {
-    return this._handle ? this.writableLength : undefined;
+  /** Typed `number` as @types/node types it; undefined without a handle, as in Node. */
+  get bufferSize(): number {
+    return (this._handle ? this.writableLength : undefined) as number;
   }
 
   get bytesRead(): number {
@@ -571,10 +582,11 @@ export class NetSocket extends Duplex {
     return this._handle ? this._handle.bytesWritten + this._handle.writeQueueSize : this[kBytesWritten];
   }
 
-  get bytesWritten(): number | undefined {
+  /** Typed `number` as @types/node types it; undefined once destroyed, as in Node. */
+  get bytesWritten(): number {
     let bytes = this._bytesDispatched;
     const buffered = (this as unknown as { writableBuffer?: unknown[] }).writableBuffer;
-    if (!buffered) return undefined;
+    if (!buffered) return undefined as unknown as number;
     for (const el of buffered as Array<{ chunk: unknown; encoding: BufferEncoding }>) bytes += byteLength(el.chunk, el.encoding);
     const data = this._pendingData;
     if (Array.isArray(data)) {
@@ -692,7 +704,9 @@ function onStreamRead(this: StreamHandle, nread: number, buf?: Buffer): void {
   }
   if (nread === 0) return;
   if (nread !== UV_EOF) {
-    stream.destroy(errnoException(nread, 'read'));
+    // The program halted the kernel: its connections end as destroy() ends them ('close', no error).
+    if (isHaltedStatus(nread)) stream.destroy();
+    else stream.destroy(errnoException(nread, 'read'));
     return;
   }
   if (!stream.readableEnded) {
@@ -751,7 +765,7 @@ function lookupAndConnect(self: NetSocket, options: TcpConnectOpts): void {
       internalConnect(self, ip, port, type, localAddress, localPort);
     }
   };
-  if (options.lookup) options.lookup(host, { family, hints: options.hints ?? 0 }, done);
+  if (options.lookup) (options.lookup as LookupFunction)(host, { family, hints: options.hints ?? 0 }, done);
   else lookupHost(self.env, host, family, done);
 }
 
@@ -860,7 +874,8 @@ export class NetServer extends EventEmitter implements ServerLike {
   keepAlive: boolean;
   keepAliveInitialDelay: number;
   highWaterMark: number;
-  maxConnections: number | null = null;
+  /** Unset (undefined) until the program sets it, as on a node:net Server; typed as @types/node types it. */
+  declare maxConnections: number;
   private readonly [kEnv]: NetEnv;
 
   constructor(env: NetEnv, options?: ServerOpts | ((socket: NetSocket) => void), connectionListener?: (socket: NetSocket) => void) {
@@ -885,6 +900,12 @@ export class NetServer extends EventEmitter implements ServerLike {
     this.highWaterMark = opts.highWaterMark !== undefined && opts.highWaterMark >= 0 ? opts.highWaterMark : 16384;
   }
 
+  listen(port?: number | string | null, hostname?: string, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number | string | null, hostname?: string, listeningListener?: () => void): this;
+  listen(port?: number | string | null, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number | string | null, listeningListener?: () => void): this;
+  listen(options: ListenOpts, listeningListener?: () => void): this;
+  listen(listeningListener?: () => void): this;
   listen(...args: unknown[]): this {
     listenOn(this[kEnv], this, args);
     return this;
@@ -892,6 +913,11 @@ export class NetServer extends EventEmitter implements ServerLike {
 
   get listening(): boolean {
     return !!this._handle;
+  }
+
+  /** Node's deprecated count of connections (DEP0020); getConnections() is the call to use. */
+  get connections(): number {
+    return this._connections;
   }
 
   address(): AddressInfo | string | null {
@@ -1038,7 +1064,9 @@ function setupListenHandle(env: NetEnv, server: ServerLike, address: string, por
 function onconnection(this: TcpServerHandle, status: number, clientHandle?: TcpHandle): void {
   const self = this.owner as ServerLike;
   if (status) {
-    self.emit('error', errnoException(status, 'accept'));
+    // The kernel halted: the server closes ('close'), as if close() had been called.
+    if (isHaltedStatus(status)) (self as ServerLike & { close(): unknown }).close();
+    else self.emit('error', errnoException(status, 'accept'));
     return;
   }
   const client = clientHandle!;
@@ -1094,8 +1122,10 @@ export interface NetModule {
   createServer(options?: ServerOpts | ((socket: NetSocket) => void), listener?: (socket: NetSocket) => void): NetServer;
   connect(options: TcpConnectOpts, listener?: () => void): NetSocket;
   connect(port: number, host?: string, listener?: () => void): NetSocket;
+  connect(path: string, listener?: () => void): NetSocket;
   createConnection(options: TcpConnectOpts, listener?: () => void): NetSocket;
   createConnection(port: number, host?: string, listener?: () => void): NetSocket;
+  createConnection(path: string, listener?: () => void): NetSocket;
   /**
    * Make a server made elsewhere listen on this kernel: any net.Server,
    * e.g. `kernel.net.listen(http.createServer(app), 80)`. Takes listen()'s
@@ -1143,3 +1173,73 @@ export function createNet(env: NetEnv): NetModule {
     isIPv6,
   };
 }
+
+/*
+ * The events of sockets and servers, typed as @types/node types node:net's,
+ * so listeners get their arguments' types (and a socket from a kernel is
+ * accepted where a net.Socket is). The last form takes any other event.
+ */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type SocketEvents = {
+  close: (hadError: boolean) => void;
+  connect: () => void;
+  connectionAttempt: (ip: string, port: number, family: number) => void;
+  connectionAttemptFailed: (ip: string, port: number, family: number, error: Error) => void;
+  connectionAttemptTimeout: (ip: string, port: number, family: number) => void;
+  data: (data: Buffer) => void;
+  drain: () => void;
+  end: () => void;
+  error: (err: Error) => void;
+  lookup: (err: Error | null, address: string, family: string | number, host: string) => void;
+  ready: () => void;
+  timeout: () => void;
+};
+
+type ServerEvents = {
+  close: () => void;
+  connection: (socket: NetSocket) => void;
+  error: (err: Error) => void;
+  listening: () => void;
+  drop: (data?: { localAddress?: string; localPort?: number; remoteAddress?: string; remotePort?: number; remoteFamily?: string }) => void;
+};
+
+// Declaration merging: typed overloads for the classes' listener methods, no code.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface NetSocket {
+  on<K extends keyof SocketEvents>(event: K, listener: SocketEvents[K]): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends keyof SocketEvents>(event: K, listener: SocketEvents[K]): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<K extends keyof SocketEvents>(event: K, listener: SocketEvents[K]): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependListener<K extends keyof SocketEvents>(event: K, listener: SocketEvents[K]): this;
+  prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependOnceListener<K extends keyof SocketEvents>(event: K, listener: SocketEvents[K]): this;
+  prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends keyof SocketEvents>(event: K, listener: SocketEvents[K]): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  removeListener<K extends keyof SocketEvents>(event: K, listener: SocketEvents[K]): this;
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  emit<K extends keyof SocketEvents>(event: K, ...args: Parameters<SocketEvents[K]>): boolean;
+  emit(event: string | symbol, ...args: any[]): boolean;
+}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface NetServer {
+  on<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependListener<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): this;
+  prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependOnceListener<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): this;
+  prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  removeListener<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): this;
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  emit<K extends keyof ServerEvents>(event: K, ...args: Parameters<ServerEvents[K]>): boolean;
+  emit(event: string | symbol, ...args: any[]): boolean;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */

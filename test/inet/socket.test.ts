@@ -157,8 +157,10 @@ test('halt closes every socket: no PCBs or packet buffers are left', async (t) =
   t.true(k.mbufs.inUse > base);
   const pending = k.sys.recv(await k.sys.socket(AF_INET, SOCK_DGRAM, 0), 10);
   await k.halt();
-  // A reader blocked at halt sees end of file, as after close.
-  t.is((await pending).length, 0);
+  // A reader blocked at halt fails, saying why (issue 9: pending calls reject).
+  const err = await pending.then(() => null, (e: unknown) => e as Errno);
+  t.is(err?.code, 'ENOTCONN');
+  t.is(err?.message, 'recv: kernel halted: Socket is not connected');
   t.is(inet(k).udbtable.size, 0);
   t.is(inet(k).rawcbtable.size, 0);
   t.is(k.mbufs.inUse, base);
