@@ -525,16 +525,6 @@ export class DgramSocket extends EventEmitter {
     if (err) throw errnoException(err, 'setMulticastInterface');
   }
 
-  addSourceSpecificMembership(_source: string, _group: string, _iface?: string): void {
-    this.running();
-    throw errnoException(-42, 'addSourceSpecificMembership');
-  }
-
-  dropSourceSpecificMembership(_source: string, _group: string, _iface?: string): void {
-    this.running();
-    throw errnoException(-42, 'dropSourceSpecificMembership');
-  }
-
   private bufferSize(size: number, recv: boolean, which: 'recv' | 'send'): number {
     const handle = this.handle;
     const r = handle ? handle.bufferSize(size, recv) : -9;
