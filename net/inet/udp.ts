@@ -12,7 +12,7 @@
 import { ICMP_TIMXCEED } from '../wire/icmp.js';
 import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EMSGSIZE, ENOBUFS, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import { MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
+import { AF_INET6, MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
 import {
   PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT, SS_ISBOUND,
   SS_ISCONNECTED, SS_CANTRCVMORE, type Socket,
@@ -28,7 +28,7 @@ import { INP_CONNECTED, InPcb, sotoinpcb } from './in_pcb.js';
 import type { Inet } from './inet.js';
 import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_ROUTETOIF, inSelectSrc, ipOutput } from './ip_output.js';
-import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
+import { inToSockaddr, inToSockaddrMapped, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
 
 /** The largest UDP payload: 65535 less the IP and UDP headers (RFC 768 length field, RFC 791 total length). */
 export const UDP_MAXDATA = IP_MAXPACKET - IP_HDR_MIN - UDP_HDR_LEN;
@@ -60,8 +60,9 @@ function udpIsBroadcast(inet: Inet, dst: number): boolean {
  * payload only. A full buffer (or a socket that reads no more) drops it
  * and counts udps_fullsock.
  */
-function udpSendup(inet: Inet, so: Socket, m: Mbuf, src: number, sport: number): void {
-  if (so.state & SS_CANTRCVMORE || !so.appendRecord(m, inToSockaddr(src, sport))) {
+function udpSendup(inet: Inet, so: Socket, m: Mbuf, src: number, sport: number, mapped = false): void {
+  const from = mapped ? inToSockaddrMapped(src, sport) : inToSockaddr(src, sport);
+  if (so.state & SS_CANTRCVMORE || !so.appendRecord(m, from)) {
     inet.udpstat.fullsock++;
     inet.kernel.mbufs.free(m);
   }
@@ -104,7 +105,9 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
   let inp = table.lookupConnect(src, sport, dst, dport);
   if (inp === null) {
     us.pcbhashmiss++;
-    inp = table.lookupBind(dst, dport);
+    // Then the dual-stack IPv6 sockets (IPV6_V6ONLY off), which see the
+    // sender v4-mapped (RFC 3493 §3.7).
+    inp = table.lookupConnectMapped(src, sport, dst, dport) ?? table.lookupBind(dst, dport) ?? table.lookupBindMapped(dst, dport);
     if (inp === null) {
       // RFC 1122 §4.1.3.1: no one listens, say so with port unreachable.
       us.noport++;
@@ -113,7 +116,7 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
     }
   }
   m.adj(hlen + UDP_HDR_LEN);
-  udpSendup(inet, inp.so, m, src, sport);
+  udpSendup(inet, inp.so, m, src, sport, inp.af === AF_INET6);
 }
 
 /**
