@@ -39,7 +39,7 @@ import { Buffer } from 'node:buffer';
 import { AF_INET, AF_INET6 } from '../../kern/sys.js';
 import { ENOTCONN, EAFNOSUPPORT } from '../../kern/errno.js';
 import {
-  ConnectReq, ShutdownReq, TcpHandle, TcpServerHandle, WriteReq, isIP, isIPv4, isIPv6, lookupHost,
+  ConnectReq, ShutdownReq, TcpHandle, TcpServerHandle, UV_TCP_IPV6ONLY, WriteReq, isIP, isIPv4, isIPv6, lookupHost,
   type AddressInfo, type HandleEnv, type HandleTimer, type LookupFunction,
 } from './handle.js';
 import {
@@ -973,8 +973,10 @@ export function listenOn(env: NetEnv, server: ServerLike, args: unknown[]): void
   if (typeof options.port === 'number' || typeof options.port === 'string') {
     const port = validPort(options.port);
     const backlog = options.backlog || backlogFromArgs;
-    if (options.host) lookupAndListen(env, server, port, options.host, backlog);
-    else setupListenHandle(env, server, '0.0.0.0', port, 4, backlog);
+    // ipv6Only applies to a host of :: (Node 20 passes no flags without a host).
+    if (options.host) lookupAndListen(env, server, port, options.host, backlog, options.ipv6Only ? UV_TCP_IPV6ONLY : 0);
+    // No host: every address of both families (:: dual-stack), as Node on Linux.
+    else setupListenHandle(env, server, '::', port, 6, backlog, 0);
     return;
   }
   if (options.path && isPipeName(options.path)) {
@@ -990,22 +992,18 @@ export function listenOn(env: NetEnv, server: ServerLike, args: unknown[]): void
   throw nodeError('ERR_INVALID_ARG_VALUE', 'The argument \'options\' is invalid', 'TypeError');
 }
 
-function lookupAndListen(env: NetEnv, server: ServerLike, port: number, host: string, backlog: number): void {
+function lookupAndListen(env: NetEnv, server: ServerLike, port: number, host: string, backlog: number, flags: number): void {
   const id = server._listeningId;
   lookupHost(env, host, 4, (err, address, family) => {
     if (id !== server._listeningId) return;
     if (err) server.emit('error', err);
-    else setupListenHandle(env, server, address, port, family, backlog);
+    else setupListenHandle(env, server, address, port, family, backlog, flags);
   });
 }
 
-function setupListenHandle(env: NetEnv, server: ServerLike, address: string, port: number, addressType: number, backlog: number): void {
-  // '::' asks for every address of both families: on an IPv4-only kernel that is 0.0.0.0.
-  let addr = address;
-  if (addressType === 6 && (addr === '::' || addr === '::0')) {
-    addr = '0.0.0.0';
-    addressType = 4;
-  }
+function setupListenHandle(
+  env: NetEnv, server: ServerLike, addr: string, port: number, addressType: number, backlog: number, flags: number,
+): void {
   const s = server as ServerLike & { [kListenPending]?: boolean };
   const id = server._listeningId;
   const handle = new TcpServerHandle(env, addressType === 6 ? AF_INET6 : AF_INET);
@@ -1020,6 +1018,17 @@ function setupListenHandle(env: NetEnv, server: ServerLike, address: string, por
       return;
     }
     if (status !== 0) {
+      // '::' asks for every address of both families: a kernel without
+      // net_netinet6 has only 0.0.0.0 (Node falls back so when IPv6 is
+      // unavailable). The failed handle is gone first, as Node's never was.
+      if (status === -EAFNOSUPPORT && addressType === 6 && (addr === '::' || addr === '::0')) {
+        s[kListenPending] = true;
+        handle.close(() => {
+          if (id === server._listeningId) setupListenHandle(env, server, '0.0.0.0', port, 4, backlog, flags);
+          else s[kListenPending] = false;
+        });
+        return;
+      }
       handle.close();
       const ex = uvExceptionWithHostPort(status, 'listen', addr, port);
       process.nextTick(() => server.emit('error', ex));
@@ -1031,7 +1040,7 @@ function setupListenHandle(env: NetEnv, server: ServerLike, address: string, por
     process.nextTick(() => {
       if (server._handle) server.emit('listening');
     });
-  });
+  }, flags);
 }
 
 /** A connection arrived (`this` is the listening handle), as Node's onconnection. */
