@@ -76,9 +76,11 @@ function run(app: string, env: Record<string, string>): Child {
   };
 }
 
-async function served(): Promise<{ k: RumpKernel; server: RumpServer; url: string; dir: string; done: () => Promise<void> }> {
+async function served(
+  components = ['net', 'net_net', 'net_netinet'],
+): Promise<{ k: RumpKernel; server: RumpServer; url: string; dir: string; done: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'rumpnet-hijack-'));
-  const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet'] });
+  const k = await rumpInit({ components });
   const url = `unix://${join(dir, 'sock')}`;
   const server = await startRumpServer(k, url);
   return {
@@ -100,10 +102,10 @@ async function freeHostPort(): Promise<number> {
   return port;
 }
 
-function get(net: { createConnection: (o: never) => unknown }, port: number, path: string): Promise<string> {
+function get(net: { createConnection: (o: never) => unknown }, port: number, path: string, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolveGet, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path, createConnection: (o: object) => net.createConnection(o as never) as never }, (res) => {
+      .get({ host, port, path, createConnection: (o: object) => net.createConnection(o as never) as never }, (res) => {
         let b = '';
         res.on('data', (d: Buffer) => (b += d));
         res.on('end', () => resolveGet(b));
@@ -282,6 +284,80 @@ test('https under the hijack: TLS in the program, its TCP in the kernel, to an h
   } finally {
     stop();
     secure.close();
+    await s.done();
+  }
+});
+
+const NET6 = ['net', 'net_net', 'net_netinet', 'net_netinet6'];
+
+/** Whether a host connection to `port` at `host` is refused (nothing of the program's on the host). */
+function hostRefused(port: number, host: string): Promise<string> {
+  return new Promise<string>((r) => {
+    const c = hostNet.connect(port, host);
+    c.on('connect', () => {
+      c.destroy();
+      r('connected');
+    });
+    c.on('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error'));
+  });
+}
+
+test('IPv6 under the hijack: listen() without a host is :: in the kernel, dual-stack; socket=inet keeps it to 0.0.0.0', async (t) => {
+  const s = await served(NET6);
+  try {
+    const port = await freeHostPort();
+    const child = run('http-server.mjs', { RUMP_SERVER: s.url, PORT: String(port) });
+    t.is(await child.line(/^listening /), `listening {"address":"::","family":"IPv6","port":${port}}`);
+    t.is(await get(s.k.net, port, '/v4', '127.0.0.1'), 'hello /v4 from ::ffff:127.0.0.1');
+    t.is(await get(s.k.net, port, '/v6', '::1'), 'hello /v6 from ::1');
+    t.is(await hostRefused(port, '127.0.0.1'), 'ECONNREFUSED');
+    t.is(await hostRefused(port, '::1'), 'ECONNREFUSED');
+    await get(s.k.net, port, '/quit', '::1');
+    const { code, stderr } = await child.exit;
+    t.is(code, 0, stderr);
+
+    const v4 = run('http-server.mjs', { RUMP_SERVER: s.url, PORT: String(port), RUMPHIJACK: 'socket=inet' });
+    t.is(await v4.line(/^listening /), `listening {"address":"0.0.0.0","family":"IPv4","port":${port}}`);
+    t.is(await get(s.k.net, port, '/quit', '127.0.0.1'), 'hello /quit from 127.0.0.1');
+    const r = await v4.exit;
+    t.is(r.code, 0, r.stderr);
+  } finally {
+    await s.done();
+  }
+});
+
+test('IPv6 clients under the hijack (net, new net.Socket, http.get, fetch, udp6) reach servers on ::1 that exist only in the kernel', async (t) => {
+  const s = await served(NET6);
+  const k = s.k;
+  const port = await freeHostPort();
+  const tcp = k.net.createServer({ allowHalfOpen: true }, (sock) => {
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d));
+    sock.on('end', () => sock.end(`echo:${got}`));
+  });
+  tcp.listen(port, '::1');
+  await once(tcp, 'listening');
+  const web = http.createServer((req, res) => res.end(`web:${req.url}`));
+  k.net.listen(web, port + 1, '::1');
+  await once(web, 'listening');
+  const udp = k.dgram.createSocket('udp6');
+  udp.on('message', (m, r) => udp.send(`echo:${m}`, r.port, r.address));
+  udp.bind(port + 2, '::1');
+  await once(udp, 'listening');
+  try {
+    const child = run('clients.mjs', { RUMP_SERVER: s.url, HOST: '::1', PORT: String(port) });
+    const { code, stderr } = await child.exit;
+    t.is(code, 0, stderr);
+    t.deepEqual(child.lines, [...EXPECTED, 'done']);
+    // socket=inet: IPv6 stays on the host, where nothing listens on those ports.
+    const v4only = run('clients.mjs', { RUMP_SERVER: s.url, RUMPHIJACK: 'socket=inet', HOST: '::1', PORT: String(port), STOP_AFTER_NET: '1' });
+    const r = await v4only.exit;
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(v4only.lines, ['net.connect: error ECONNREFUSED connect', 'done']);
+  } finally {
+    tcp.close();
+    web.close();
+    udp.close();
     await s.done();
   }
 });
