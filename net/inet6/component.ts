@@ -35,6 +35,7 @@ import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
 import { nd6Dump, nd6Purge, nd6Resolve } from './nd6.js';
+import { Raw6Usrreqs } from './raw6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
 import { Udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
 
@@ -114,6 +115,8 @@ registerComponent({
     inet6.protox[IPPROTO_UDP] = udp6Input;
     inet6.ctlinput[IPPROTO_UDP] = udp6Ctlinput;
     domain.addProtosw(new Udp6Usrreqs(udp6));
+    // Raw ICMPv6 sockets (rump.ping6).
+    domain.addProtosw(new Raw6Usrreqs(inet6, new InPcbTable(inet, AF_INET6, ops)));
     k.domains.set(AF_INET6, domain);
 
     // netstat -a: net_netinet's pcblist (TCP over both families, UDP) and then the udp6 PCBs.
