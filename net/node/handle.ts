@@ -72,11 +72,27 @@ export interface HandleTimer {
   stop(): boolean;
 }
 
-/** dns.lookup's shape, for IPv4: `cb(null, '192.0.2.1', 4)`. */
+/** One answer of dns.lookup with `all: true`. */
+export interface LookupAddress {
+  address: string;
+  family: number;
+}
+
+/**
+ * dns.lookup's shape: `cb(null, '192.0.2.1', 4)`; asked with `all: true`
+ * it answers every address instead (LookupAllFunction, autoSelectFamily).
+ */
 export type LookupFunction = (
   hostname: string,
   options: { family?: number; hints?: number; all?: boolean },
   cb: (err: Error | null, address: string, family: number) => void,
+) => void;
+
+/** A LookupFunction called with `all: true`: `cb(null, [{ address: '2001:db8::1', family: 6 }, ...])`. */
+export type LookupAllFunction = (
+  hostname: string,
+  options: { family?: number; hints?: number; all: true },
+  cb: (err: Error | null, addresses: LookupAddress[]) => void,
 ) => void;
 
 /** Where handles get their kernel, clock and keep-alive. */
