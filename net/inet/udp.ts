@@ -24,7 +24,8 @@ import {
   UDP_HDR_LEN, UdpCheck, udpCheck, udpDport, udpLength, udpSetChecksum, udpSport, udpWriteHeader,
 } from '../wire/udp.js';
 import { icmpError } from './icmp.js';
-import { INP_CONNECTED, InPcb, sotoinpcb } from './in_pcb.js';
+import { INP_CONNECTED, INP_IPV6_V6ONLY, InPcb, sotoinpcb } from './in_pcb.js';
+import { in6IsUnspecified, in6IsV4Mapped } from '../wire/in6addr.js';
 import type { Inet } from './inet.js';
 import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_ROUTETOIF, inSelectSrc, ipOutput } from './ip_output.js';
@@ -122,27 +123,37 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
 /**
  * A broadcast or multicast datagram goes to every socket on the port whose
  * local address is INADDR_ANY or the destination and whose foreign side (if
- * connected) is the sender. As in BSD, the walk stops at the first socket
- * that did not set SO_REUSEPORT or SO_REUSEADDR: sharing is opt-in.
- * Nobody at all: counted in udps_noportbcast, no ICMP (RFC 1122 §3.2.2).
+ * connected) is the sender, then to the dual-stack IPv6 sockets that match
+ * likewise (NetBSD's udp6_realinput for a mapped destination). As in BSD,
+ * the walk stops at the first socket that did not set SO_REUSEPORT or
+ * SO_REUSEADDR: sharing is opt-in. Nobody at all: counted in
+ * udps_noportbcast, no ICMP (RFC 1122 §3.2.2).
  */
 function udpInputBroadcast(inet: Inet, m: Mbuf, hlen: number, ulen: number, src: number, sport: number, dst: number, dport: number): void {
   const k = inet.kernel;
-  const set = inet.udbtable.onPort(dport);
+  const peer = inet.udbtable.peer;
   let last: InPcb | null = null;
-  if (set !== undefined) {
+  for (let pass = 0; pass < 2; pass++) {
+    const set = pass === 0 ? inet.udbtable.onPort(dport) : peer?.onPort(dport);
+    if (set === undefined) continue;
+    let stop = false;
     for (const inp of set) {
+      if (pass === 1 && !inpTakesMapped(inp)) continue;
       if (inp.laddr !== INADDR_ANY && inp.laddr !== dst) continue;
       if (inp.faddr !== INADDR_ANY && (inp.faddr !== src || inp.fport !== sport)) continue;
       if (last !== null) {
         // Everyone before the last gets a copy of the payload; a copy that
         // cannot be had at the memory limit is a drop the pool counts.
         const n = k.mbufs.copyin(m.buf, m.off + hlen + UDP_HDR_LEN, ulen - UDP_HDR_LEN, 0);
-        if (n !== null) udpSendup(inet, last.so, n, src, sport);
+        if (n !== null) udpSendup(inet, last.so, n, src, sport, last.af === AF_INET6);
       }
       last = inp;
-      if ((inp.so.options & (SO_REUSEPORT | SO_REUSEADDR)) === 0) break;
+      if ((inp.so.options & (SO_REUSEPORT | SO_REUSEADDR)) === 0) {
+        stop = true;
+        break;
+      }
     }
+    if (stop) break;
   }
   if (last === null) {
     inet.udpstat.noportbcast++;
@@ -150,7 +161,18 @@ function udpInputBroadcast(inet: Inet, m: Mbuf, hlen: number, ulen: number, src:
     return;
   }
   m.adj(hlen + UDP_HDR_LEN);
-  udpSendup(inet, last.so, m, src, sport);
+  udpSendup(inet, last.so, m, src, sport, last.af === AF_INET6);
+}
+
+/**
+ * Does this IPv6 PCB take IPv4 (IPV6_V6ONLY off, bound to :: or a v4-mapped
+ * address, connected, if at all, to a v4-mapped one)? Its laddr/faddr then
+ * hold the IPv4 view (0 for ::).
+ */
+function inpTakesMapped(inp: InPcb): boolean {
+  if (inp.flags & INP_IPV6_V6ONLY) return false;
+  if (!in6IsUnspecified(inp.laddr6, 0) && !in6IsV4Mapped(inp.laddr6, 0)) return false;
+  return in6IsUnspecified(inp.faddr6, 0) || in6IsV4Mapped(inp.faddr6, 0);
 }
 
 /**
@@ -176,7 +198,10 @@ export function udpCtlinput(inet: Inet, errno: number, src: number, dst: number,
   const qhl = (quoted[quotedOff]! & 0x0f) << 2;
   if (qhl < IP_HDR_MIN || quotedLen < qhl + 4) return;
   const uoff = quotedOff + qhl;
-  table.notify(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff), errno);
+  if (table.notify(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff), errno) !== 0) return;
+  // A dual-stack IPv6 socket connected to the v4-mapped peer learns of it too.
+  const inp = table.lookupConnectMapped(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff));
+  if (inp !== null) inp.so.setError(errno);
 }
 
 /**

@@ -11,6 +11,7 @@ import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
 import { IPPROTO_IPV6, IPV6_V6ONLY } from '../../net/inet/in_pcb.js';
+import { SOL_SOCKET, SO_BROADCAST } from '../../net/socket.js';
 import { connectKernels } from '../helpers/link.js';
 import { haltAll, ifconfig, type Kernels } from '../helpers/kernels.js';
 import { bootKernels6, ifconfig6 } from './helpers.js';
@@ -186,6 +187,21 @@ test('a dual-stack UDP socket: IPv4 datagrams arrive from v4-mapped senders, and
   t.is(text(got.data), 'connected');
   await n.b.sys.sendto(u4, bytes('answer'), 0, sin('192.0.2.1', cport));
   t.deepEqual((await until(n, n.a.sys.recvfrom(c, 100))).from, sin6('::ffff:192.0.2.2', 9001));
+
+  // IPv4 broadcasts reach a dual-stack socket on :: too (NetBSD's udp6_realinput for mapped).
+  await n.b.sys.setsockopt(u4, SOL_SOCKET, SO_BROADCAST, 1);
+  await n.b.sys.sendto(u4, bytes('all'), 0, sin('192.0.2.255', 9000));
+  const bc = await until(n, n.a.sys.recvfrom(s, 100));
+  t.is(text(bc.data), 'all');
+  t.deepEqual(bc.from, sin6('::ffff:192.0.2.2', 9001));
+
+  // An ICMP port unreachable about a mapped association reaches its socket.
+  const lost = await n.a.sys.socket(AF_INET6, SOCK_DGRAM, 0);
+  await n.a.sys.setsockopt(lost, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+  await n.a.sys.connect(lost, sin6('::ffff:192.0.2.2', 9999));
+  await n.a.sys.write(lost, bytes('anyone?'));
+  await n.sim.run(100);
+  await t.throwsAsync(n.a.sys.write(lost, bytes('again')), { code: 'ECONNREFUSED' });
 
   // A v6-only socket cannot send to a v4-mapped address.
   const only6 = await n.a.sys.socket(AF_INET6, SOCK_DGRAM, 0);
