@@ -746,7 +746,11 @@ function lookupAndConnect(self: NetSocket, options: TcpConnectOpts): void {
     let timeout = defaultAutoSelectFamilyAttemptTimeout;
     if (options.autoSelectFamilyAttemptTimeout !== undefined) timeout = Math.max(validAttemptTimeout(options.autoSelectFamilyAttemptTimeout), 10);
     const hints = options.hints ?? 0;
-    const answer = (err: Error | null, addresses: LookupAddress[]): void => connectToAddresses(self, host, port, localPort, timeout, err, addresses);
+    // A lookup that ignores `all` answers one address: take it as a list of one.
+    const answer = (err: Error | null, addresses: LookupAddress[] | string, family?: number): void => {
+      const list = Array.isArray(addresses) ? addresses : typeof addresses === 'string' ? [{ address: addresses, family: family ?? isIP(addresses) }] : [];
+      connectToAddresses(self, host, port, localPort, timeout, err, list);
+    };
     if (options.lookup) (options.lookup as unknown as LookupAllFunction)(host, { family: 0, hints, all: true }, answer);
     else lookupAll(self.env, host, hints, answer);
     return;
