@@ -269,6 +269,19 @@ export function installHijack(client: RumpClient, families: ReadonlySet<HijackFa
   const env = families.has('local') ? client.faceEnv : { ...client.faceEnv, localStream: () => new HostStreamHandle(hostConnect) };
   const rnet = createNet(env);
   const rdgram = createDgram(env);
+  // The program's autoSelectFamily defaults (--no-network-family-autoselection, net.setDefault…) apply in the kernel too.
+  rnet.setDefaultAutoSelectFamily(net.getDefaultAutoSelectFamily());
+  rnet.setDefaultAutoSelectFamilyAttemptTimeout(net.getDefaultAutoSelectFamilyAttemptTimeout());
+  const hostSetAuto = net.setDefaultAutoSelectFamily;
+  const hostSetAutoTimeout = net.setDefaultAutoSelectFamilyAttemptTimeout;
+  (net as unknown as Record<string, unknown>).setDefaultAutoSelectFamily = (v: boolean): void => {
+    hostSetAuto.call(net, v);
+    rnet.setDefaultAutoSelectFamily(v);
+  };
+  (net as unknown as Record<string, unknown>).setDefaultAutoSelectFamilyAttemptTimeout = (v: number): void => {
+    hostSetAutoTimeout.call(net, v);
+    rnet.setDefaultAutoSelectFamilyAttemptTimeout(v);
+  };
 
   /** Whether a stream to this target goes to the kernel. */
   const tcpToKernel = (t: { path?: unknown; host?: unknown }): boolean => {
@@ -396,6 +409,8 @@ export function installHijack(client: RumpClient, families: ReadonlySet<HijackFa
       (tls as unknown as Record<string, unknown>).connect = orig.tlsConnect;
       d.createSocket = orig.createSocket;
       d.Socket = orig.DgramSocket;
+      (net as unknown as Record<string, unknown>).setDefaultAutoSelectFamily = hostSetAuto;
+      (net as unknown as Record<string, unknown>).setDefaultAutoSelectFamilyAttemptTimeout = hostSetAutoTimeout;
     },
   };
 }

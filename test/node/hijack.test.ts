@@ -361,3 +361,20 @@ test('IPv6 clients under the hijack (net, new net.Socket, http.get, fetch, udp6)
     await s.done();
   }
 });
+
+test('under the hijack the program\'s net.setDefaultAutoSelectFamily applies to its kernel connections', async (t) => {
+  const s = await served(NET6);
+  const port = await freeHostPort();
+  const server = s.k.net.createServer((sock) => sock.end());
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const child = run('autoselect.mjs', { RUMP_SERVER: s.url, PORT: String(port) });
+    const { code, stderr } = await child.exit;
+    t.is(code, 0, stderr);
+    t.deepEqual(child.lines, ['default true', 'lookup dual.test all=false', 'connected 127.0.0.1']);
+  } finally {
+    server.close();
+    await s.done();
+  }
+});
