@@ -180,7 +180,8 @@ export class TcpUsrreqs implements Protosw {
     if (this.family === AF_INET6) {
       const sin6 = sockaddrToIn6(addr, scratchSin6);
       if (in6IsMulticast(sin6.addr, 0)) throw new Errno(EAFNOSUPPORT);
-      if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp)) throw new Errno(EINVAL);
+      // (An IPv4 PCB here came from a v4-mapped connect: that socket is spoken for.)
+      if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp) || tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
       this.table().bind6(tp.inp, sin6.addr, sin6.port);
       return;
     }
@@ -193,6 +194,7 @@ export class TcpUsrreqs implements Protosw {
   listen(so: Socket, _backlog: number): void {
     const tp = sototp(so);
     if (!this.tcp.tcbs.has(tp) || (tp.state !== TCPS_CLOSED && tp.state !== TCPS_LISTEN)) throw new Errno(EINVAL);
+    if (this.family === AF_INET6 && tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
     if (tp.inp.lport === 0) {
       if (this.family === AF_INET6) this.table().bind6(tp.inp, IN6ADDR_ANY, 0);
       else this.tcp.inet.tcbtable.bind(tp.inp, INADDR_ANY, 0);
@@ -215,6 +217,7 @@ export class TcpUsrreqs implements Protosw {
     if (this.family === AF_INET6) {
       const sin6 = sockaddrToIn6(addr, scratchSin6);
       if (!in6IsV4Mapped(sin6.addr, 0)) {
+        if (tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
         tcpUsrConnect6(tcp, tp, this.table(), sin6);
         so.state |= SS_ISBOUND;
         tcpConnect(tp);
