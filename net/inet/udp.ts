@@ -107,8 +107,10 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
   if (inp === null) {
     us.pcbhashmiss++;
     // Then the dual-stack IPv6 sockets (IPV6_V6ONLY off), which see the
-    // sender v4-mapped (RFC 3493 §3.7).
-    inp = table.lookupConnectMapped(src, sport, dst, dport) ?? table.lookupBind(dst, dport) ?? table.lookupBindMapped(dst, dport);
+    // sender v4-mapped (RFC 3493 §3.7); only after our own bound ones, so a
+    // datagram for an IPv4 server costs nothing more (the two cannot share
+    // a port without SO_REUSEADDR).
+    inp = table.lookupBind(dst, dport) ?? table.lookupConnectMapped(src, sport, dst, dport) ?? table.lookupBindMapped(dst, dport);
     if (inp === null) {
       // RFC 1122 §4.1.3.1: no one listens, say so with port unreachable.
       us.noport++;
