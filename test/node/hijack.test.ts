@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Buffer } from 'node:buffer';
 import { rumpInit, startRumpServer, type RumpKernel, type RumpServer } from '../../index.js';
 import { once } from './helpers.js';
@@ -375,6 +375,32 @@ test('under the hijack the program\'s net.setDefaultAutoSelectFamily applies to 
     t.deepEqual(child.lines, ['default true', 'lookup dual.test all=false', 'connected 127.0.0.1']);
   } finally {
     server.close();
+    await s.done();
+  }
+});
+
+test('RUMPHIJACK socket= selectors as rumphijack spells them: inet, inet6, combinations, no-prefixes, none', async (t) => {
+  const s = await served(NET6);
+  try {
+    const cases: Array<[string | undefined, string]> = [
+      [undefined, 'inet,inet6,route'],
+      ['socket=inet', 'inet'],
+      ['socket=inet6', 'inet6'],
+      ['socket=inet:inet6', 'inet,inet6'],
+      ['socket=all:noinet6', 'inet,local,route'],
+      ['path=/rump,socket=all:nolocal:noinet', 'inet6,route'],
+      ['socket=none', ''],
+    ];
+    const got = await Promise.all(cases.map(async ([spec]) => {
+      const env: Record<string, string> = { RUMP_SERVER: s.url, HIJACK_URL: pathToFileURL(HIJACK).href };
+      if (spec !== undefined) env.RUMPHIJACK = spec;
+      const child = run('families.mjs', env);
+      const { code, stderr } = await child.exit;
+      t.is(code, 0, stderr);
+      return child.lines.join('|');
+    }));
+    t.deepEqual(got, cases.map(([, want]) => `families ${want}`));
+  } finally {
     await s.done();
   }
 });
