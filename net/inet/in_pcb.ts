@@ -595,7 +595,8 @@ export class InPcbTable {
    */
   connect6(inp: InPcb, faddr: Uint8Array, fport: number): void {
     if (fport === 0) throw new Errno(EADDRNOTAVAIL);
-    if (in6IsV4Mapped(faddr, 0)) throw new Errno(EINVAL);
+    // Mapped to mapped only: IPv6 from an IPv4 address (or the reverse) is EINVAL, as NetBSD answers.
+    if (in6IsV4Mapped(faddr, 0) || in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL);
     const dst = this.resolveAny6(faddr);
     const src = scratchSrc6;
     if (in6IsUnspecified(inp.laddr6, 0)) {

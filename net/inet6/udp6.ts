@@ -343,6 +343,7 @@ export class Udp6Usrreqs implements Protosw {
         fport = inp.fport;
       }
       if (in6IsV4Mapped(faddr, 0)) udp6CheckMapped(inp);
+      else if (in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL); // IPv6 from an IPv4 address
       if (inp.lport === 0) {
         table.bind6(inp, IN6ADDR_ANY, 0);
         so.state |= SS_ISBOUND;

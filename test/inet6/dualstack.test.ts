@@ -125,6 +125,13 @@ test('one port space: a dual-stack :: bind and an IPv4 bind of the port conflict
   await t.throwsAsync(k.sys.bind(m, sin6('::ffff:192.0.2.99', 8004)), { code: 'EADDRNOTAVAIL' });
   await k.sys.bind(m, sin6('::ffff:192.0.2.1', 8004));
   t.deepEqual(await k.sys.getsockname(m), sin6('::ffff:192.0.2.1', 8004));
+  // Bound to an IPv4 address, it cannot speak IPv6.
+  await t.throwsAsync(k.sys.sendto(m, new Uint8Array(1), 0, sin6('2001:db8::2', 9)), { code: 'EINVAL' });
+  await t.throwsAsync(k.sys.connect(m, sin6('2001:db8::2', 9)), { code: 'EINVAL' });
+  const mt = await k.sys.socket(AF_INET6, SOCK_STREAM, 0);
+  await k.sys.setsockopt(mt, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+  await k.sys.bind(mt, sin6('::ffff:192.0.2.1', 0));
+  await t.throwsAsync(k.sys.connect(mt, sin6('2001:db8::2', 9)), { code: 'EINVAL' });
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
 
