@@ -93,13 +93,25 @@ async function served(
   };
 }
 
-/** A host port nobody uses right now. */
-async function freeHostPort(): Promise<number> {
-  const s = hostNet.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/** `count` consecutive host ports nobody uses right now (other tests' host connections take ephemeral ports too). */
+async function freeHostPort(count = 1): Promise<number> {
+  for (;;) {
+    const held: hostNet.Server[] = [];
+    const hold = (p: number): Promise<boolean> => new Promise((r) => {
+      const s = hostNet.createServer();
+      s.once('error', () => r(false));
+      s.listen(p, '127.0.0.1', () => {
+        held.push(s);
+        r(true);
+      });
+    });
+    await hold(0);
+    const port = (held[0]!.address() as { port: number }).port;
+    let ok = port + count - 1 <= 65535;
+    for (let i = 1; i < count && ok; i++) ok = await hold(port + i);
+    await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    if (ok) return port;
+  }
 }
 
 function get(net: { createConnection: (o: never) => unknown }, port: number, path: string, host = '127.0.0.1'): Promise<string> {
@@ -203,7 +215,7 @@ test('unmodified clients under the hijack (net, new net.Socket, http.get, fetch,
 test('RUMPHIJACK=socket=none leaves every socket on the host; socket=all sends local ones to the kernel, which has none', async (t) => {
   const s = await served();
   const unix = await unixEcho(s.dir);
-  const port = await freeHostPort();
+  const port = await freeHostPort(3);
   const stop = await echoServers(hostNet as never, (srv, p) => srv.listen(p, '127.0.0.1'), (await import('node:dgram')).default as never, port);
   try {
     const none = run('clients.mjs', { RUMP_SERVER: s.url, RUMPHIJACK: 'socket=none', HOST: '127.0.0.1', PORT: String(port), UNIX_PATH: unix.path });
@@ -302,7 +314,8 @@ function hostRefused(port: number, host: string): Promise<string> {
   });
 }
 
-test('IPv6 under the hijack: listen() without a host is :: in the kernel, dual-stack; socket=inet keeps it to 0.0.0.0', async (t) => {
+// Serial (before the concurrent tests): its host port must stay free, and the socket=none test listens on the host.
+test.serial('IPv6 under the hijack: listen() without a host is :: in the kernel, dual-stack; socket=inet keeps it to 0.0.0.0', async (t) => {
   const s = await served(NET6);
   try {
     const port = await freeHostPort();
@@ -329,7 +342,8 @@ test('IPv6 under the hijack: listen() without a host is :: in the kernel, dual-s
 test('IPv6 clients under the hijack (net, new net.Socket, http.get, fetch, udp6) reach servers on ::1 that exist only in the kernel', async (t) => {
   const s = await served(NET6);
   const k = s.k;
-  const port = await freeHostPort();
+  // Kernel ports; nothing listens on the host's ::1 (socket=inet goes there and is refused).
+  const port = 7400;
   const tcp = k.net.createServer({ allowHalfOpen: true }, (sock) => {
     let got = '';
     sock.on('data', (d: Buffer) => (got += d));
@@ -364,7 +378,7 @@ test('IPv6 clients under the hijack (net, new net.Socket, http.get, fetch, udp6)
 
 test('under the hijack the program\'s net.setDefaultAutoSelectFamily applies to its kernel connections', async (t) => {
   const s = await served(NET6);
-  const port = await freeHostPort();
+  const port = 7500;
   const server = s.k.net.createServer((sock) => sock.end());
   server.listen(port, '127.0.0.1');
   await once(server, 'listening');
