@@ -21,6 +21,9 @@
  *
  *   RUMPHIJACK='socket=all:nolocal'   the default: every family but local
  *   RUMPHIJACK='socket=inet'          IPv4 only (TCP and UDP)
+ *   RUMPHIJACK='socket=inet6'         IPv6 only (udp6, IPv6 peers, listen on ::)
+ *   RUMPHIJACK='socket=inet:inet6'    both, as the default
+ *   RUMPHIJACK='socket=all:noinet6'   every family but inet6 (and local)
  *   RUMPHIJACK='socket=all'           local sockets too: the kernel has
  *                                     none, so they fail (EAFNOSUPPORT)
  *   RUMPHIJACK='socket=none'          nothing (hijack loaded, host used)
@@ -35,9 +38,12 @@
  *
  * Families: inet, inet6, local (alias unix), route. What is not hijacked
  * stays on the host: by default, unix sockets and pipes (IPC, stdio,
- * child processes). The rump kernel has IPv4 only, so a hijacked IPv6
- * destination fails as it would on such a kernel. `listen()` without a host, or on `::`,
- * listens on 0.0.0.0.
+ * child processes). An IPv6 destination (and udp6) is inet6, anything
+ * else inet. `listen()` without a host, or on `::`, is an AF_INET6 socket
+ * as in Node: with inet6 hijacked it listens on :: in the kernel,
+ * dual-stack (IPv4 peers show as ::ffff:a.b.c.d), or on 0.0.0.0 when the
+ * kernel has no net_netinet6; with only inet hijacked it listens on
+ * 0.0.0.0 in the kernel.
  *
  * The connection to the server does not keep the process alive by itself
  * (it is unref'd); the program's own ref'd sockets and servers do, as they
@@ -151,6 +157,29 @@ function hijackDns(kdns: DnsModule): () => void {
     targets.forEach(([host], i) => Object.assign(host, saved[i]));
     syncBuiltinESMExports();
   };
+}
+
+/** listen()'s "every address": no host, or :: (either spelling). */
+function anyHost(host: unknown): boolean {
+  return host === undefined || host === null || host === '' || host === '::' || host === '::0';
+}
+
+/**
+ * listen()'s arguments with "every address" made 0.0.0.0: with inet
+ * hijacked and inet6 not, the program's listening socket is the kernel's
+ * IPv4 one.
+ */
+function ipv4AnyArgs(args: unknown[]): unknown[] {
+  const a0 = args[0];
+  if (typeof a0 === 'object' && a0 !== null) {
+    const o = a0 as { host?: unknown };
+    return anyHost(o.host) ? [{ ...o, host: '0.0.0.0' }, ...args.slice(1)] : args;
+  }
+  if (typeof a0 === 'function') return [0, '0.0.0.0', ...args];
+  if (typeof a0 !== 'number' && typeof a0 !== 'string' && a0 !== undefined && a0 !== null) return args;
+  // listen(port?, host?, backlog?, cb?): the host is the string after the port.
+  if (typeof args[1] === 'string') return anyHost(args[1]) ? [a0, '0.0.0.0', ...args.slice(2)] : args;
+  return [a0 ?? 0, '0.0.0.0', ...args.slice(1)];
 }
 
 function isPipeName(s: unknown): boolean {
@@ -303,6 +332,19 @@ export function installHijack(client: RumpClient, families: ReadonlySet<HijackFa
   const undoDns = dnsFrom === 'kernel' ? hijackDns(client.dns) : (): void => {};
   const rnet = createNet(env);
   const rdgram = createDgram(env);
+  // The program's autoSelectFamily defaults (--no-network-family-autoselection, net.setDefault…) apply in the kernel too.
+  rnet.setDefaultAutoSelectFamily(net.getDefaultAutoSelectFamily());
+  rnet.setDefaultAutoSelectFamilyAttemptTimeout(net.getDefaultAutoSelectFamilyAttemptTimeout());
+  const hostSetAuto = net.setDefaultAutoSelectFamily;
+  const hostSetAutoTimeout = net.setDefaultAutoSelectFamilyAttemptTimeout;
+  (net as unknown as Record<string, unknown>).setDefaultAutoSelectFamily = (v: boolean): void => {
+    hostSetAuto.call(net, v);
+    rnet.setDefaultAutoSelectFamily(v);
+  };
+  (net as unknown as Record<string, unknown>).setDefaultAutoSelectFamilyAttemptTimeout = (v: number): void => {
+    hostSetAutoTimeout.call(net, v);
+    rnet.setDefaultAutoSelectFamilyAttemptTimeout(v);
+  };
 
   /** Whether a stream to this target goes to the kernel. */
   const tcpToKernel = (t: { path?: unknown; host?: unknown }): boolean => {
@@ -360,13 +402,13 @@ export function installHijack(client: RumpClient, families: ReadonlySet<HijackFa
     } else {
       host = typeof args[1] === 'string' ? args[1] : undefined;
     }
-    // No host, or '::' (any address of either family): 0.0.0.0 in the kernel.
-    if (host === undefined || host === null || host === '' || host === '::') return families.has('inet');
+    // No host, or '::' (any address of either family): the kernel's :: (or 0.0.0.0, below).
+    if (anyHost(host)) return families.has('inet') || families.has('inet6');
     return tcpToKernel({ host });
   };
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]): net.Server {
     if (!listenToKernel(args)) return (orig.listen as (...a: unknown[]) => net.Server).apply(this, args);
-    rnet.listen(this, ...args);
+    rnet.listen(this, ...(families.has('inet6') ? args : ipv4AnyArgs(args)));
     return this;
   } as typeof net.Server.prototype.listen;
 
@@ -431,6 +473,8 @@ export function installHijack(client: RumpClient, families: ReadonlySet<HijackFa
       d.createSocket = orig.createSocket;
       d.Socket = orig.DgramSocket;
       undoDns();
+      (net as unknown as Record<string, unknown>).setDefaultAutoSelectFamily = hostSetAuto;
+      (net as unknown as Record<string, unknown>).setDefaultAutoSelectFamilyAttemptTimeout = hostSetAutoTimeout;
     },
   };
 }

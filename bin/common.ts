@@ -31,7 +31,7 @@ import { formatNetShort, parseInAddr } from '../net/wire/inaddr.js';
 export type SysLike = Pick<
   Sys,
   'socket' | 'close' | 'bind' | 'ioctl' | 'sendto' | 'recvfrom' | 'poll' | 'setsockopt' |
-  'sysctl' | 'sysctlSet' | 'sysctlList' | 'ext'
+  'sysctl' | 'sysctlSet' | 'sysctlList' | 'ext' | 'connect' | 'getsockname'
 >;
 
 /** Milliseconds on some monotonic clock, and a way to wait on it. */

@@ -207,8 +207,47 @@ function resolveHost(host: string): number {
   errx(`Cannot resolve "${host}" (Unknown host)`);
 }
 
+/**
+ * What NetBSD's doit() loop (run, below) needs of a ping: rump.ping6
+ * shares the loop with its own packets, lines and statistics.
+ */
+export interface PingLoop {
+  readonly o: { npackets: number; interval: number; maxwait: number; preload: number; once: boolean };
+  readonly io: ToolIO;
+  readonly sys: SysLike;
+  readonly fd: number;
+  readonly clock: ToolClock;
+  /** The program name for messages. */
+  readonly prog: string;
+  /** How much one receive asks for. */
+  readonly packlen: number;
+  ntransmitted: number;
+  nreceived: number;
+  nextTx: number;
+  lastTx: number;
+  tmax: number;
+  /** Send one request at `now` and schedule the next (nextTx). */
+  pinger(now: number): Promise<void>;
+  /** One datagram read from the socket; `hoplimit` is -1 unless the socket reports it. */
+  prPack(buf: Uint8Array, fromAddr: string | null, now: number, hoplimit: number): void;
+}
+
+/**
+ * The next transmit time after a send at `now` (NetBSD's): keep a steady
+ * rhythm; at most 100 ms behind, send the missed ones, further behind, skip them.
+ */
+export function nextTransmit(p: PingLoop, now: number): void {
+  p.lastTx = now;
+  if (p.nextTx < 0) p.nextTx = now;
+  if (p.nextTx - now <= p.o.interval) {
+    do p.nextTx += p.o.interval;
+    while (p.nextTx - now < -CATCH_UP_MS);
+  }
+}
+
 /** Statistics and state of one run (NetBSD ping's globals). */
-class Ping {
+class Ping implements PingLoop {
+  readonly prog = PROG;
   ntransmitted = 0;
   nreceived = 0;
   nrepeats = 0;
@@ -289,14 +328,7 @@ class Ping {
     this.lastrcvd = false;
     this.markSeen(seq, false);
     this.ntransmitted++;
-    this.lastTx = now;
-    if (this.nextTx < 0) this.nextTx = now;
-    // Keep a steady rhythm; at most 100 ms behind, send the missed ones,
-    // further behind, skip them.
-    if (this.nextTx - now <= this.o.interval) {
-      do this.nextTx += this.o.interval;
-      while (this.nextTx - now < -CATCH_UP_MS);
-    }
+    nextTransmit(this, now);
   }
 
   /** Handle one datagram from the raw socket: IP header, then ICMP (NetBSD's pr_pack()). */
@@ -452,7 +484,7 @@ const OTHER_TEXT: Record<number, string> = {
  * do not keep the host process alive (an in-process node host) cannot let
  * the process exit under us, and so that we never wait past the deadline.
  */
-async function waitReadable(sys: SysLike, fd: number, ms: number, clock: ToolClock, signal: AbortSignal | undefined): Promise<boolean> {
+export async function waitReadable(sys: SysLike, fd: number, ms: number, clock: ToolClock, signal: AbortSignal | undefined): Promise<boolean> {
   // Whole milliseconds, rounded up: a timeout that rounds to 0 would spin.
   const wait = Math.max(0, Math.ceil(ms));
   const polled = sys.poll([{ fd, events: POLLIN }], wait).then((r) => ((r[0]?.revents ?? 0) & POLLIN) !== 0);
@@ -472,21 +504,21 @@ async function waitReadable(sys: SysLike, fd: number, ms: number, clock: ToolClo
 }
 
 /** Read every datagram waiting on the socket. */
-async function drain(p: Ping): Promise<void> {
+async function drain(p: PingLoop): Promise<void> {
   for (;;) {
     let r;
     try {
       r = await p.sys.recvfrom(p.fd, p.packlen, MSG_DONTWAIT);
     } catch (e) {
-      if (errnoOf(e) !== EAGAIN) p.io.stderr(`${PROG}: recvfrom: ${errText(e)}\n`);
+      if (errnoOf(e) !== EAGAIN) p.io.stderr(`${p.prog}: recvfrom: ${errText(e)}\n`);
       return;
     }
-    p.prPack(r.data, r.from?.addr ?? null, p.clock.now());
+    p.prPack(r.data, r.from?.addr ?? null, p.clock.now(), r.hoplimit ?? -1);
   }
 }
 
 /** NetBSD's doit(): send on schedule, collect replies, stop at the count or the deadline. */
-async function run(p: Ping, signal: AbortSignal | undefined): Promise<void> {
+export async function run(p: PingLoop, signal: AbortSignal | undefined): Promise<void> {
   const { o, clock } = p;
   for (let i = 0; i < o.preload; i++) await p.pinger(clock.now());
   const last = o.maxwait ? clock.now() + o.maxwait : 0;

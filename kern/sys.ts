@@ -54,6 +54,11 @@ export interface RecvResult {
   from: Sockaddr | null;
   /** MSG_TRUNC when a datagram was longer than asked for. */
   flags: number;
+  /**
+   * The datagram's hop limit, for a raw IPv6 socket with IPV6_RECVHOPLIMIT
+   * on (what recvmsg(2) gives as IPV6_HOPLIMIT ancillary data, RFC 3542 §6.3).
+   */
+  hoplimit?: number;
 }
 
 export interface PollFd {

@@ -100,6 +100,8 @@ const SB_RECORD_OVERHEAD = 16;
 export interface SbRecord {
   m: Mbuf;
   from: Sockaddr | null;
+  /** IPV6_RECVHOPLIMIT's hop limit, -1 for none. */
+  hoplimit: number;
 }
 
 /** A socket buffer (struct sockbuf). */
@@ -123,8 +125,8 @@ export class Sockbuf {
     return this.hiwat - this.cc;
   }
 
-  append(m: Mbuf, from: Sockaddr | null): void {
-    this.q.push({ m, from });
+  append(m: Mbuf, from: Sockaddr | null, hoplimit = -1): void {
+    this.q.push({ m, from, hoplimit });
     this.cc += m.len;
   }
 }
@@ -224,10 +226,10 @@ export class Socket implements KFile {
    * its address besides its data, as sbappendaddr charges the sockaddr, so a
    * flood of empty datagrams cannot queue without bound.
    */
-  appendRecord(m: Mbuf, from: Sockaddr | null): boolean {
+  appendRecord(m: Mbuf, from: Sockaddr | null, hoplimit = -1): boolean {
     if (this.state & SS_CANTRCVMORE) return false;
     if (m.len + SB_RECORD_OVERHEAD * (this.rcv.q.length + 1) > this.rcv.space) return false;
-    this.rcv.append(m, from);
+    this.rcv.append(m, from, hoplimit);
     this.wakeup();
     return true;
   }
@@ -508,6 +510,7 @@ export class Socket implements KFile {
     const n = Math.min(len, r.m.len);
     const data = r.m.buf.slice(r.m.off, r.m.off + n);
     const out: RecvResult = { data, from: r.from, flags: r.m.len > len ? MSG_TRUNC : 0 };
+    if (r.hoplimit >= 0) out.hoplimit = r.hoplimit;
     if (!(flags & MSG_PEEK)) {
       rcv.q.shift();
       rcv.cc -= r.m.len;

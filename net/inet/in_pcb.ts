@@ -27,14 +27,23 @@
  *   close() → table.detach
  *
  * Families (NetBSD's inpcb with inp_af): a table serves one family, AF_INET
- * or AF_INET6, so an IPv6 socket never conflicts with an IPv4 one on a port
- * (NetBSD's default net.inet6.ip6.v6only = 1; there are no v4-mapped
- * sockets). An AF_INET6 PCB keeps its addresses in laddr6/faddr6 (16 bytes
+ * or AF_INET6. An AF_INET6 PCB keeps its addresses in laddr6/faddr6 (16 bytes
  * each, struct in6_addr) and leaves the u32 laddr/faddr at 0; the IPv6
  * methods carry a 6 (bind6, connect6, lookupConnect6, lookupBind6), so the
  * IPv4 paths are what they were. What the PCB layer needs from IPv6 itself
  * (its addresses, source selection) comes through In6Ops, which the
  * net_netinet6 component supplies: net/inet never imports net/inet6.
+ *
+ * Dual stack (RFC 3493 §3.7 and §5.3, RFC 4038 §4.2): an AF_INET6 PCB with
+ * IPV6_V6ONLY off (INP_IPV6_V6ONLY clear; new PCBs take
+ * net.inet6.ip6.v6only, 1 by default as on NetBSD) bound to :: or to a
+ * v4-mapped address (::ffff:a.b.c.d) also takes IPv4. The two tables of a
+ * protocol are each other's `peer`: IPv4 input that finds nothing in its own
+ * table asks lookupBindMapped / lookupConnectMapped, and the port checks of
+ * either family see the other's dual-stack PCBs (a v6 :: P with V6ONLY off
+ * and an IPv4 bind of P conflict, as on NetBSD and Linux). A v6 PCB with a
+ * v4-mapped local or foreign address keeps the IPv4 form in laddr/faddr as
+ * well, so IPv4 output (UDP) reads it from where it always does.
  */
 import { Errno, EADDRINUSE, EADDRNOTAVAIL, EAGAIN, EINVAL, ENETUNREACH, ENOPROTOOPT } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
@@ -65,6 +74,8 @@ export const INP_HDRINCL = 0x1;
  * user bound to an address; Linux and FreeBSD keep an explicit binding.
  */
 export const INP_BOUNDADDR = 0x2;
+/** AF_INET6 only: IPV6_V6ONLY is on, the PCB takes no IPv4 (NetBSD's IN6P_IPV6_V6ONLY). */
+export const INP_IPV6_V6ONLY = 0x4;
 
 /* in_pcbstate states. */
 export const INP_ATTACHED = 0;
@@ -87,6 +98,8 @@ const NO_ADDR6 = new Uint8Array(16);
 export interface In6Ops {
   /** net.inet6.ip6.hlim: the hop limit of new PCBs. */
   defHlim(): number;
+  /** net.inet6.ip6.v6only: do new AF_INET6 PCBs start with IPV6_V6ONLY on? */
+  v6only(): boolean;
   /** Is `addr` one of our addresses (in6_ifawithifp)? */
   isLocal(addr: Uint8Array): boolean;
   /** in6_selectsrc: the source address for `dst` into `out`; false when nothing routes there. */
@@ -141,6 +154,33 @@ export class InPcb {
   }
 }
 
+/** The IPv4 address of a v4-mapped IPv6 address (::ffff:a.b.c.d) at `off`. */
+export function in6MappedV4(b: Uint8Array, off: number): number {
+  return ((b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!) >>> 0;
+}
+
+/** Write ::ffff:`addr` into `out` at `off`. */
+export function in6SetMapped(out: Uint8Array, off: number, addr: number): void {
+  out.fill(0, off, off + 10);
+  out[off + 10] = 0xff;
+  out[off + 11] = 0xff;
+  out[off + 12] = addr >>> 24;
+  out[off + 13] = (addr >>> 16) & 0xff;
+  out[off + 14] = (addr >>> 8) & 0xff;
+  out[off + 15] = addr & 0xff;
+}
+
+/**
+ * The IPv4 local address an AF_INET6 PCB answers on: INADDR_ANY when it is
+ * dual-stack and bound to ::, the address when bound to a v4-mapped one,
+ * -1 when it takes no IPv4 (IPV6_V6ONLY, or a real IPv6 address).
+ */
+function inpV4Laddr(inp: InPcb): number {
+  if (inp.flags & INP_IPV6_V6ONLY) return -1;
+  if (in6IsUnspecified(inp.laddr6, 0)) return INADDR_ANY;
+  return in6IsV4Mapped(inp.laddr6, 0) ? inp.laddr : -1;
+}
+
 /** The connection hash of an IPv6 four-tuple, with the addresses where they lie. */
 function connHashKey6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): number {
   const h = in6Hash(l, lOff, in6Hash(f, fOff, (fport << 16) | lport));
@@ -178,6 +218,11 @@ export class InPcbTable {
    * UDP counts its own in udps_fullsock).
    */
   rcvfull = 0;
+  /**
+   * The same protocol's table of the other family (TCP's or UDP's IPv4 ↔
+   * IPv6), linked by net_netinet6: one port space for dual-stack sockets.
+   */
+  peer: InPcbTable | null = null;
 
   constructor(
     readonly inet: Inet,
@@ -194,6 +239,7 @@ export class InPcbTable {
   /** in_pcballoc: a PCB for `so`, unbound. */
   attach(so: Socket, proto: number): InPcb {
     const inp = new InPcb(this, so, proto, this.ops6 !== null ? this.ops6.defHlim() : this.inet.defttl);
+    if (this.ops6 !== null && this.ops6.v6only()) inp.flags |= INP_IPV6_V6ONLY;
     this.all.add(inp);
     return inp;
   }
@@ -321,26 +367,32 @@ export class InPcbTable {
    * for a connected PCB; fewest wildcards wins. With `wild` false only exact
    * matches (no wildcard) count.
    */
-  lookupPort(laddr: number, lport: number, wild: boolean): InPcb | null {
-    const s = this.portHash.get(lport);
-    if (s === undefined) return null;
+  lookupPort(laddr: number, lport: number, wild: boolean, withPeer = true): InPcb | null {
     let match: InPcb | null = null;
     let matchwild = 3;
-    for (const inp of s) {
-      let wildcard = 0;
-      if (inp.faddr !== INADDR_ANY) wildcard++;
-      if (inp.laddr === INADDR_ANY) {
-        if (laddr !== INADDR_ANY) wildcard++;
-      } else if (laddr === INADDR_ANY) {
-        wildcard++;
-      } else if (inp.laddr !== laddr) {
-        continue;
+    const s = this.portHash.get(lport);
+    if (s !== undefined) {
+      for (const inp of s) {
+        const wildcard = portWildcards(inp.laddr, inp.faddr !== INADDR_ANY, laddr, wild);
+        if (wildcard >= 0 && wildcard < matchwild) {
+          match = inp;
+          matchwild = wildcard;
+          if (wildcard === 0) return match;
+        }
       }
-      if (wildcard !== 0 && !wild) continue;
-      if (wildcard < matchwild) {
-        match = inp;
-        matchwild = wildcard;
-        if (wildcard === 0) break;
+    }
+    // The dual-stack IPv6 PCBs on the port hold it for IPv4 too.
+    const ps = withPeer && this.af === AF_INET && this.peer !== null ? this.peer.portHash.get(lport) : undefined;
+    if (ps !== undefined) {
+      for (const inp of ps) {
+        const l = inpV4Laddr(inp);
+        if (l < 0) continue;
+        const wildcard = portWildcards(l, !in6IsUnspecified(inp.faddr6, 0), laddr, wild);
+        if (wildcard >= 0 && wildcard < matchwild) {
+          match = inp;
+          matchwild = wildcard;
+          if (wildcard === 0) break;
+        }
       }
     }
     return match;
@@ -353,14 +405,14 @@ export class InPcbTable {
    * overlapping `laddr` (`laddr6` in an IPv6 table) holds. Randomness comes only from the host
    * (kernel.host.random32), so the sim host makes it reproducible.
    */
-  pickPort(laddr: number, laddr6: Uint8Array = NO_ADDR6): number {
+  pickPort(laddr: number, laddr6: Uint8Array = NO_ADDR6, dual = false): number {
     const v6 = this.af === AF_INET6;
     const min = this.inet.anonPortMin;
     const max = this.inet.anonPortMax;
     const n = max - min + 1;
     let next = min + (this.inet.kernel.host.random32() % n);
     for (let count = n; count > 0; count--) {
-      const holder = v6 ? this.lookupPort6(laddr6, next, true) : this.lookupPort(laddr, next, true);
+      const holder = v6 ? this.lookupPort6(laddr6, next, true, dual) : this.lookupPort(laddr, next, true);
       if (holder === null) return next;
       next = next === max ? min : next + 1;
     }
@@ -431,6 +483,20 @@ export class InPcbTable {
     this.setState(inp, INP_CONNECTED);
   }
 
+  /**
+   * Give a fresh PCB the local address and port another table's PCB held
+   * (a dual-stack IPv6 socket connecting to a v4-mapped address moves to
+   * the IPv4 table). No conflict check: the dual-stack bind checked the
+   * port against this table already.
+   */
+  adoptBound(inp: InPcb, laddr: number, lport: number): void {
+    inp.laddr = laddr;
+    inp.lport = lport;
+    if (laddr !== INADDR_ANY) inp.flags |= INP_BOUNDADDR;
+    this.addToPortHash(inp);
+    this.setState(inp, INP_BOUND);
+  }
+
   /** insertConnected for an AF_INET6 PCB; the addresses are copied from where they lie. */
   insertConnected6(inp: InPcb, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number): void {
     in6Copy(inp.laddr6, 0, laddr, lOff);
@@ -451,16 +517,22 @@ export class InPcbTable {
   }
 
   /**
-   * in6_pcbbind: as bind, for IPv6. A v4-mapped address is EINVAL: every
-   * IPv6 socket here is IPV6_V6ONLY (NetBSD's default, and its answer).
+   * in6_pcbbind: as bind, for IPv6. A v4-mapped address binds the IPv4
+   * address it carries, and only with IPV6_V6ONLY off (EINVAL otherwise, as
+   * NetBSD answers). A dual-stack PCB's port must be free for IPv4 too.
    */
   bind6(inp: InPcb, laddr: Uint8Array, lport: number): void {
     if (inp.lport !== 0 || !in6IsUnspecified(inp.laddr6, 0)) throw new Errno(EINVAL);
-    if (in6IsV4Mapped(laddr, 0)) throw new Errno(EINVAL);
-    if (!this.isBindable6(laddr)) throw new Errno(EADDRNOTAVAIL);
-    if (lport === 0) lport = this.pickPort(INADDR_ANY, laddr);
-    else this.checkPortFree6(inp.so, laddr, lport);
+    const dual = (inp.flags & INP_IPV6_V6ONLY) === 0;
+    const mapped = in6IsV4Mapped(laddr, 0);
+    if (mapped) {
+      if (!dual) throw new Errno(EINVAL);
+      if (!this.isBindable(in6MappedV4(laddr, 0))) throw new Errno(EADDRNOTAVAIL);
+    } else if (!this.isBindable6(laddr)) throw new Errno(EADDRNOTAVAIL);
+    if (lport === 0) lport = this.pickPort(INADDR_ANY, laddr, dual);
+    else this.checkPortFree6(inp.so, laddr, lport, dual);
     in6Copy(inp.laddr6, 0, laddr, 0);
+    if (mapped) inp.laddr = in6MappedV4(laddr, 0);
     inp.lport = lport;
     if (!in6IsUnspecified(laddr, 0)) inp.flags |= INP_BOUNDADDR;
     this.addToPortHash(inp);
@@ -468,16 +540,28 @@ export class InPcbTable {
   }
 
   /** The reuse rules of checkPortFree, for IPv6 addresses. */
-  private checkPortFree6(so: Socket, laddr: Uint8Array, lport: number): void {
+  private checkPortFree6(so: Socket, laddr: Uint8Array, lport: number, dual: boolean): void {
     let reuseport = so.options & SO_REUSEPORT;
     if (in6IsMulticast(laddr, 0) && so.options & SO_REUSEADDR) reuseport = SO_REUSEADDR | SO_REUSEPORT;
     const wild = (so.options & (SO_REUSEADDR | SO_REUSEPORT)) === 0;
-    const t = this.lookupPort6(laddr, lport, wild);
+    const t = this.lookupPort6(laddr, lport, wild, dual);
     if (t !== null && (reuseport & t.so.options) === 0) throw new Errno(EADDRINUSE);
   }
 
-  /** in6_pcblookup_port: lookupPort's wildcard counting, for IPv6 addresses. */
-  lookupPort6(laddr: Uint8Array, lport: number, wild: boolean): InPcb | null {
+  /**
+   * in6_pcblookup_port: lookupPort's wildcard counting, for IPv6 addresses.
+   * With `dual` (a PCB that will take IPv4 too, bound to :: or a v4-mapped
+   * address) the IPv4 table's holders of the port count as well.
+   */
+  lookupPort6(laddr: Uint8Array, lport: number, wild: boolean, dual = false): InPcb | null {
+    const own = this.lookupPort6Own(laddr, lport, wild);
+    if (own !== null || !dual || this.peer === null) return own;
+    const any = in6IsUnspecified(laddr, 0);
+    if (!any && !in6IsV4Mapped(laddr, 0)) return null;
+    return this.peer.lookupPort(any ? INADDR_ANY : in6MappedV4(laddr, 0), lport, wild, false);
+  }
+
+  private lookupPort6Own(laddr: Uint8Array, lport: number, wild: boolean): InPcb | null {
     const s = this.portHash.get(lport);
     if (s === undefined) return null;
     const any = in6IsUnspecified(laddr, 0);
@@ -511,7 +595,8 @@ export class InPcbTable {
    */
   connect6(inp: InPcb, faddr: Uint8Array, fport: number): void {
     if (fport === 0) throw new Errno(EADDRNOTAVAIL);
-    if (in6IsV4Mapped(faddr, 0)) throw new Errno(EINVAL);
+    // Mapped to mapped only: IPv6 from an IPv4 address (or the reverse) is EINVAL, as NetBSD answers.
+    if (in6IsV4Mapped(faddr, 0) || in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL);
     const dst = this.resolveAny6(faddr);
     const src = scratchSrc6;
     if (in6IsUnspecified(inp.laddr6, 0)) {
@@ -586,6 +671,34 @@ export class InPcbTable {
     return wildcard;
   }
 
+  /**
+   * IPv4 input's last resort (NetBSD tcp_input/udp_input's "mapped addr
+   * case"): an unconnected dual-stack PCB of the IPv6 peer table on `lport`
+   * bound to ::ffff:`laddr`, else to ::.
+   */
+  lookupBindMapped(laddr: number, lport: number): InPcb | null {
+    const b = this.peer !== null ? this.peer.bindHash.get(lport) : undefined;
+    if (b === undefined) return null;
+    let wildcard: InPcb | null = null;
+    for (let i = 0; i < b.length; i++) {
+      const inp = b[i]!;
+      const l = inpV4Laddr(inp);
+      if (l === laddr && l !== INADDR_ANY) return inp;
+      if (l === INADDR_ANY && wildcard === null) wildcard = inp;
+    }
+    return wildcard;
+  }
+
+  /** A dual-stack IPv6 PCB of the peer table connected to ::ffff:`faddr` from ::ffff:`laddr`. */
+  lookupConnectMapped(faddr: number, fport: number, laddr: number, lport: number): InPcb | null {
+    const peer = this.peer;
+    if (peer === null || peer.connHash.size === 0) return null;
+    in6SetMapped(scratchMappedF, 0, faddr);
+    in6SetMapped(scratchMappedL, 0, laddr);
+    const inp = peer.lookupConnect6(scratchMappedF, 0, fport, scratchMappedL, 0, lport);
+    return inp !== null && !(inp.flags & INP_IPV6_V6ONLY) ? inp : null;
+  }
+
   /** Every PCB on `lport`, bound or connected, in bind order (broadcast delivery walks them). */
   onPort(lport: number): ReadonlySet<InPcb> | undefined {
     return this.portHash.get(lport);
@@ -616,6 +729,26 @@ export class InPcbTable {
     return n;
   }
 }
+
+/**
+ * lookupPort's count for one PCB (its IPv4 view: local `l`, connected or
+ * not) against a wanted local address: the wildcards, or -1 when the
+ * addresses differ or `wild` is off and it is not exact.
+ */
+function portWildcards(l: number, connected: boolean, laddr: number, wild: boolean): number {
+  let wildcard = connected ? 1 : 0;
+  if (l === INADDR_ANY) {
+    if (laddr !== INADDR_ANY) wildcard++;
+  } else if (laddr === INADDR_ANY) {
+    wildcard++;
+  } else if (l !== laddr) {
+    return -1;
+  }
+  return wildcard !== 0 && !wild ? -1 : wildcard;
+}
+
+const scratchMappedF = new Uint8Array(16);
+const scratchMappedL = new Uint8Array(16);
 
 /** Where connect6 builds the source address before committing it (never kept). */
 const scratchSrc6 = new Uint8Array(16);
@@ -672,15 +805,15 @@ export function inPcbGetopt(inp: InPcb, name: number, hdrincl: boolean): Sockopt
 export const IPPROTO_IPV6 = 41;
 /** Hop limit of unicast packets; -1 restores net.inet6.ip6.hlim. */
 export const IPV6_UNICAST_HOPS = 4;
-/** Only IPv6: always 1 here (no v4-mapped sockets), as NetBSD's default net.inet6.ip6.v6only. */
+/** Only IPv6 (RFC 3493 §5.3): off, a socket bound to :: takes IPv4 too, as v4-mapped addresses. */
 export const IPV6_V6ONLY = 27;
 /** Traffic class of what the socket sends (RFC 3542 §6.5); -1 restores 0. */
 export const IPV6_TCLASS = 61;
 
 /**
- * ip6_ctloutput (set) for every AF_INET6 PCB. Clearing IPV6_V6ONLY would
- * ask for v4-mapped service this stack does not give: EINVAL rather than a
- * socket that silently stays v6-only.
+ * ip6_ctloutput (set) for every AF_INET6 PCB. IPV6_V6ONLY changes only
+ * before the socket has a port or address (NetBSD: EINVAL after bind),
+ * since the port space it was checked against depends on it.
  */
 export function in6PcbSetopt(inp: InPcb, name: number, value: SockoptValue): void {
   switch (name) {
@@ -694,9 +827,13 @@ export function in6PcbSetopt(inp: InPcb, name: number, value: SockoptValue): voi
       inp.tos = v === -1 ? 0 : v;
       return;
     }
-    case IPV6_V6ONLY:
-      if (optInt(value, -0x80000000, 0x7fffffff) === 0) throw new Errno(EINVAL);
+    case IPV6_V6ONLY: {
+      const on = optInt(value, -0x80000000, 0x7fffffff) !== 0;
+      if (inp.af !== AF_INET6 || inp.lport !== 0 || !in6IsUnspecified(inp.laddr6, 0)) throw new Errno(EINVAL);
+      if (on) inp.flags |= INP_IPV6_V6ONLY;
+      else inp.flags &= ~INP_IPV6_V6ONLY;
       return;
+    }
   }
   throw new Errno(ENOPROTOOPT);
 }
@@ -709,7 +846,7 @@ export function in6PcbGetopt(inp: InPcb, name: number): SockoptValue {
     case IPV6_TCLASS:
       return inp.tos;
     case IPV6_V6ONLY:
-      return 1;
+      return inp.af === AF_INET6 ? (inp.flags & INP_IPV6_V6ONLY ? 1 : 0) : 0;
   }
   throw new Errno(ENOPROTOOPT);
 }

@@ -65,6 +65,20 @@ export function inToSockaddr(addr: number, port: number): Sockaddr {
   return { family: AF_INET, addr: lastText, port };
 }
 
+/**
+ * The API form of an IPv4 (addr, port) seen by an AF_INET6 socket: the
+ * v4-mapped address (RFC 4291 §2.5.5.2) in the text form Node and
+ * inet_ntop give it, `::ffff:192.0.2.1`.
+ */
+export function inToSockaddrMapped(addr: number, port: number): Sockaddr {
+  addr >>>= 0;
+  if (addr !== lastAddr) {
+    lastText = formatInAddr(addr);
+    lastAddr = addr;
+  }
+  return { family: AF_INET6, addr: `::ffff:${lastText}`, port };
+}
+
 /* ------------------------------------------------------------------------ */
 /*
  * IPv6 socket addresses (struct sockaddr_in6, netinet6/in6.h): callers hand

@@ -12,7 +12,7 @@
 import { ICMP_TIMXCEED } from '../wire/icmp.js';
 import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EMSGSIZE, ENOBUFS, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import { MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
+import { AF_INET6, MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
 import {
   PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT, SS_ISBOUND,
   SS_ISCONNECTED, SS_CANTRCVMORE, type Socket,
@@ -24,12 +24,13 @@ import {
   UDP_HDR_LEN, UdpCheck, udpCheck, udpDport, udpLength, udpSetChecksum, udpSport, udpWriteHeader,
 } from '../wire/udp.js';
 import { icmpError } from './icmp.js';
-import { INP_CONNECTED, InPcb, sotoinpcb } from './in_pcb.js';
+import { INP_CONNECTED, INP_IPV6_V6ONLY, InPcb, sotoinpcb } from './in_pcb.js';
+import { in6IsUnspecified, in6IsV4Mapped } from '../wire/in6addr.js';
 import type { Inet } from './inet.js';
 import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_ROUTETOIF, inSelectSrc, ipOutput } from './ip_output.js';
 import { inMulticastSrc, inpMoptions } from './ip_mopts.js';
-import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
+import { inToSockaddr, inToSockaddrMapped, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
 
 /** The largest UDP payload: 65535 less the IP and UDP headers (RFC 768 length field, RFC 791 total length). */
 export const UDP_MAXDATA = IP_MAXPACKET - IP_HDR_MIN - UDP_HDR_LEN;
@@ -61,8 +62,9 @@ function udpIsBroadcast(inet: Inet, dst: number): boolean {
  * payload only. A full buffer (or a socket that reads no more) drops it
  * and counts udps_fullsock.
  */
-function udpSendup(inet: Inet, so: Socket, m: Mbuf, src: number, sport: number): void {
-  if (so.state & SS_CANTRCVMORE || !so.appendRecord(m, inToSockaddr(src, sport))) {
+function udpSendup(inet: Inet, so: Socket, m: Mbuf, src: number, sport: number, mapped = false): void {
+  const from = mapped ? inToSockaddrMapped(src, sport) : inToSockaddr(src, sport);
+  if (so.state & SS_CANTRCVMORE || !so.appendRecord(m, from)) {
     inet.udpstat.fullsock++;
     inet.kernel.mbufs.free(m);
   }
@@ -105,7 +107,11 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
   let inp = table.lookupConnect(src, sport, dst, dport);
   if (inp === null) {
     us.pcbhashmiss++;
-    inp = table.lookupBind(dst, dport);
+    // Then the dual-stack IPv6 sockets (IPV6_V6ONLY off), which see the
+    // sender v4-mapped (RFC 3493 §3.7); only after our own bound ones, so a
+    // datagram for an IPv4 server costs nothing more (the two cannot share
+    // a port without SO_REUSEADDR).
+    inp = table.lookupBind(dst, dport) ?? table.lookupConnectMapped(src, sport, dst, dport) ?? table.lookupBindMapped(dst, dport);
     if (inp === null) {
       // RFC 1122 §4.1.3.1: no one listens, say so with port unreachable.
       us.noport++;
@@ -114,33 +120,43 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
     }
   }
   m.adj(hlen + UDP_HDR_LEN);
-  udpSendup(inet, inp.so, m, src, sport);
+  udpSendup(inet, inp.so, m, src, sport, inp.af === AF_INET6);
 }
 
 /**
  * A broadcast or multicast datagram goes to every socket on the port whose
  * local address is INADDR_ANY or the destination and whose foreign side (if
- * connected) is the sender. As in BSD, the walk stops at the first socket
- * that did not set SO_REUSEPORT or SO_REUSEADDR: sharing is opt-in.
- * Nobody at all: counted in udps_noportbcast, no ICMP (RFC 1122 §3.2.2).
+ * connected) is the sender, then to the dual-stack IPv6 sockets that match
+ * likewise (NetBSD's udp6_realinput for a mapped destination). As in BSD,
+ * the walk stops at the first socket that did not set SO_REUSEPORT or
+ * SO_REUSEADDR: sharing is opt-in. Nobody at all: counted in
+ * udps_noportbcast, no ICMP (RFC 1122 §3.2.2).
  */
 function udpInputBroadcast(inet: Inet, m: Mbuf, hlen: number, ulen: number, src: number, sport: number, dst: number, dport: number): void {
   const k = inet.kernel;
-  const set = inet.udbtable.onPort(dport);
+  const peer = inet.udbtable.peer;
   let last: InPcb | null = null;
-  if (set !== undefined) {
+  for (let pass = 0; pass < 2; pass++) {
+    const set = pass === 0 ? inet.udbtable.onPort(dport) : peer?.onPort(dport);
+    if (set === undefined) continue;
+    let stop = false;
     for (const inp of set) {
+      if (pass === 1 && !inpTakesMapped(inp)) continue;
       if (inp.laddr !== INADDR_ANY && inp.laddr !== dst) continue;
       if (inp.faddr !== INADDR_ANY && (inp.faddr !== src || inp.fport !== sport)) continue;
       if (last !== null) {
         // Everyone before the last gets a copy of the payload; a copy that
         // cannot be had at the memory limit is a drop the pool counts.
         const n = k.mbufs.copyin(m.buf, m.off + hlen + UDP_HDR_LEN, ulen - UDP_HDR_LEN, 0);
-        if (n !== null) udpSendup(inet, last.so, n, src, sport);
+        if (n !== null) udpSendup(inet, last.so, n, src, sport, last.af === AF_INET6);
       }
       last = inp;
-      if ((inp.so.options & (SO_REUSEPORT | SO_REUSEADDR)) === 0) break;
+      if ((inp.so.options & (SO_REUSEPORT | SO_REUSEADDR)) === 0) {
+        stop = true;
+        break;
+      }
     }
+    if (stop) break;
   }
   if (last === null) {
     inet.udpstat.noportbcast++;
@@ -148,7 +164,18 @@ function udpInputBroadcast(inet: Inet, m: Mbuf, hlen: number, ulen: number, src:
     return;
   }
   m.adj(hlen + UDP_HDR_LEN);
-  udpSendup(inet, last.so, m, src, sport);
+  udpSendup(inet, last.so, m, src, sport, last.af === AF_INET6);
+}
+
+/**
+ * Does this IPv6 PCB take IPv4 (IPV6_V6ONLY off, bound to :: or a v4-mapped
+ * address, connected, if at all, to a v4-mapped one)? Its laddr/faddr then
+ * hold the IPv4 view (0 for ::).
+ */
+function inpTakesMapped(inp: InPcb): boolean {
+  if (inp.flags & INP_IPV6_V6ONLY) return false;
+  if (!in6IsUnspecified(inp.laddr6, 0) && !in6IsV4Mapped(inp.laddr6, 0)) return false;
+  return in6IsUnspecified(inp.faddr6, 0) || in6IsV4Mapped(inp.faddr6, 0);
 }
 
 /**
@@ -174,7 +201,10 @@ export function udpCtlinput(inet: Inet, errno: number, src: number, dst: number,
   const qhl = (quoted[quotedOff]! & 0x0f) << 2;
   if (qhl < IP_HDR_MIN || quotedLen < qhl + 4) return;
   const uoff = quotedOff + qhl;
-  table.notify(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff), errno);
+  if (table.notify(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff), errno) !== 0) return;
+  // A dual-stack IPv6 socket connected to the v4-mapped peer learns of it too.
+  const inp = table.lookupConnectMapped(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff));
+  if (inp !== null) inp.so.setError(errno);
 }
 
 /**

@@ -37,6 +37,7 @@ import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
 import { nd6Dump, nd6Purge, nd6Resolve } from './nd6.js';
+import { Raw6Usrreqs } from './raw6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
 import { Udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
 
@@ -62,6 +63,7 @@ function tcp6Ctlinput(
 function in6Ops(inet6: Inet6): In6Ops {
   return {
     defHlim: () => inet6.defhlim,
+    v6only: () => inet6.v6only !== 0,
     isLocal: (addr) => inet6.isLocal(addr, 0),
     selectSrc: (dst, out) => in6SelectSrc(inet6, dst, 0, out),
     routeMtu: (dst) => ip6RouteMtu(inet6, dst, 0),
@@ -93,12 +95,15 @@ registerComponent({
       },
     });
 
-    // TCP over IPv6: its own port namespace (v6only), the IPv6 layer behind In6Ops.
+    // TCP over IPv6: its PCB table, sharing ports with IPv4 for dual-stack sockets, the IPv6 layer behind In6Ops.
     const tcp = inet.tcp;
     const domain = new Inet6Domain(inet6);
     const ops = in6Ops(inet6);
     if (tcp !== null) {
       const table = new InPcbTable(inet, AF_INET6, ops);
+      // One port space with IPv4 for dual-stack sockets (in_pcb.ts).
+      table.peer = inet.tcbtable;
+      inet.tcbtable.peer = table;
       tcp.tcbtable6 = table;
       inet6.tcbtable = table;
       inet6.protox[IPPROTO_TCP] = tcp6Input;
@@ -107,9 +112,13 @@ registerComponent({
     }
     // UDP over IPv6: its own PCBs and counters.
     const udp6 = udp6Attach(inet6, new InPcbTable(inet, AF_INET6, ops));
+    udp6.table.peer = inet.udbtable;
+    inet.udbtable.peer = udp6.table;
     inet6.protox[IPPROTO_UDP] = udp6Input;
     inet6.ctlinput[IPPROTO_UDP] = udp6Ctlinput;
     domain.addProtosw(new Udp6Usrreqs(udp6));
+    // Raw ICMPv6 sockets (rump.ping6).
+    domain.addProtosw(new Raw6Usrreqs(inet6, new InPcbTable(inet, AF_INET6, ops)));
     k.domains.set(AF_INET6, domain);
 
     // netstat -a: net_netinet's pcblist (TCP over both families, UDP) and then the udp6 PCBs.
@@ -126,7 +135,9 @@ registerComponent({
     sc.int('net.inet6.ip6.hlim', () => inet6.defhlim, (v) => {
       inet6.defhlim = v;
     }, 1, 255, 'Default hop limit of an IPv6 packet');
-    sc.int('net.inet6.ip6.v6only', () => 1, () => {}, 1, 1, 'IPv6 sockets are IPv6 only (no v4-mapped service)');
+    sc.int('net.inet6.ip6.v6only', () => inet6.v6only, (v) => {
+      inet6.v6only = v;
+    }, 0, 1, 'New IPv6 sockets are IPv6 only (IPV6_V6ONLY); 0: they take IPv4 too, as v4-mapped addresses');
     sc.int('net.inet6.icmp6.errppslimit', () => inet6.icmp6ErrPpsLimit, (v) => {
       inet6.icmp6ErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMPv6 error messages per second (-1: no limit)');

@@ -32,6 +32,7 @@ import type { Inet6 } from './inet6.js';
 import { mld6Input } from './mld6.js';
 import { in6SelectSrc, in6SourceFor, ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6.js';
+import { rip6Input } from './raw6.js';
 
 /**
  * ppsratecheck against net.inet6.icmp6.errppslimit (RFC 4443 §2.4 (f)): at
@@ -228,6 +229,9 @@ export function icmp6Input(inet6: Inet6, m: Mbuf, off: number): void {
   const type = icmp6Type(buf, io);
   const code = icmp6Code(buf, io);
   st.inhist[type]!++;
+  // Raw ICMPv6 sockets (ping6) get a copy of every valid message, before
+  // the echo reply reuses the buffer (NetBSD passes them on after icmp6_input).
+  rip6Input(inet6, m, off);
   switch (type) {
     case ICMP6_ECHO_REQUEST:
       if (code !== 0) {

@@ -127,6 +127,8 @@ export class Inet6 {
   forwarding = 0;
   /** net.inet6.ip6.hlim */
   defhlim = IPV6_DEFHLIM;
+  /** net.inet6.ip6.v6only: new AF_INET6 sockets start IPV6_V6ONLY (NetBSD's default 1). */
+  v6only = 1;
   /** net.inet6.icmp6.errppslimit: ICMPv6 errors per second (NetBSD 100; -1: no limit). */
   icmp6ErrPpsLimit = 100;
   /** The rate limiter's state. */

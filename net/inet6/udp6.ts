@@ -15,7 +15,9 @@
  * The PCBs are an AF_INET6 InPcbTable of their own (v6only: an IPv4 UDP
  * socket on the same port is another namespace).
  */
-import { Errno, EADDRNOTAVAIL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
+import {
+  Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP,
+} from '../../kern/errno.js';
 import { M_LOOP, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET6, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
 import { ifioctl } from '../interface_ioctl.js';
@@ -23,9 +25,14 @@ import {
   PR_ADDR, PR_ATOMIC, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, SS_CANTRCVMORE, SS_ISBOUND, SS_ISCONNECTED,
   type Protosw, type Socket,
 } from '../socket.js';
-import { INP_CONNECTED, IPPROTO_IPV6, InPcb, InPcbTable, in6PcbGetopt, in6PcbSetopt, sotoinpcb } from '../inet/in_pcb.js';
+import {
+  INP_CONNECTED, INP_IPV6_V6ONLY, IPPROTO_IPV6, InPcb, InPcbTable, in6MappedV4, in6PcbGetopt, in6PcbSetopt, in6SetMapped,
+  sotoinpcb,
+} from '../inet/in_pcb.js';
+import { inSelectSrc } from '../inet/ip_output.js';
+import { udpOutput } from '../inet/udp.js';
 import { in6ToSockaddr, newIn6AddrPort, sockaddrIsUnspec, sockaddrToIn6 } from '../inet/sockaddr.js';
-import { IN6ADDR_ANY, formatIn6Addr, in6Equal, in6IsMulticast, in6IsUnspecified } from '../wire/in6addr.js';
+import { IN6ADDR_ANY, formatIn6Addr, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped } from '../wire/in6addr.js';
 import { ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT } from '../wire/icmp6.js';
 import { IPPROTO_UDP } from '../wire/ipv4.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPV6_MAXPACKET, ip6Cksum } from '../wire/ipv6.js';
@@ -228,6 +235,17 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
 }
 
 const scratchSin6 = newIn6AddrPort();
+const scratchMapped = new Uint8Array(16);
+
+/**
+ * May this PCB speak IPv4 to a v4-mapped address (NetBSD udp6_output's
+ * mapped case)? Not with IPV6_V6ONLY on, nor when bound to a real IPv6
+ * address: EINVAL, as NetBSD answers.
+ */
+function udp6CheckMapped(inp: InPcb): void {
+  if (inp.flags & INP_IPV6_V6ONLY) throw new Errno(EINVAL);
+  if (!in6IsUnspecified(inp.laddr6, 0) && !in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL);
+}
 
 /** UDP's user requests for AF_INET6 (udp6_usrreqs). */
 export class Udp6Usrreqs implements Protosw {
@@ -277,9 +295,31 @@ export class Udp6Usrreqs implements Protosw {
     }
     const sin6 = sockaddrToIn6(addr, scratchSin6);
     if (inp.state === INP_CONNECTED) this.disconnect(so);
-    this.u.table.connect6(inp, sin6.addr, sin6.port);
+    if (in6IsV4Mapped(sin6.addr, 0)) this.connectMapped(inp, in6MappedV4(sin6.addr, 0), sin6.port);
+    else this.u.table.connect6(inp, sin6.addr, sin6.port);
     so.state |= SS_ISBOUND;
     so.isConnected();
+  }
+
+  /**
+   * connect(2) to ::ffff:a.b.c.d: the association is IPv4 (source from the
+   * IPv4 route), kept v4-mapped in the PCB so IPv4 input finds it
+   * (lookupConnectMapped) and the IPv4 form in laddr/faddr for udpOutput.
+   */
+  private connectMapped(inp: InPcb, faddr: number, fport: number): void {
+    udp6CheckMapped(inp);
+    if (fport === 0) throw new Errno(EADDRNOTAVAIL);
+    const inet = this.inet6.inet;
+    faddr = inet.udbtable.resolveAny(faddr);
+    const laddr = inp.laddr !== 0 ? inp.laddr : inSelectSrc(inet, faddr);
+    if (laddr === 0) throw new Errno(ENETUNREACH);
+    if (inp.lport === 0) this.u.table.bind6(inp, IN6ADDR_ANY, 0);
+    in6SetMapped(scratchMapped, 0, faddr);
+    const l6 = new Uint8Array(16);
+    in6SetMapped(l6, 0, laddr);
+    this.u.table.insertConnected6(inp, l6, 0, inp.lport, scratchMapped, 0, fport);
+    inp.laddr = laddr;
+    inp.faddr = faddr;
   }
 
   disconnect(so: Socket): void {
@@ -295,7 +335,7 @@ export class Udp6Usrreqs implements Protosw {
 
   shutdown(): void {}
 
-  send(so: Socket, m: Mbuf, to: Sockaddr | null, _flags: number): void {
+  send(so: Socket, m: Mbuf, to: Sockaddr | null, flags: number): void {
     const k = this.inet6.kernel;
     let inp: InPcb;
     let faddr: Uint8Array;
@@ -313,6 +353,8 @@ export class Udp6Usrreqs implements Protosw {
         faddr = inp.faddr6;
         fport = inp.fport;
       }
+      if (in6IsV4Mapped(faddr, 0)) udp6CheckMapped(inp);
+      else if (in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL); // IPv6 from an IPv4 address
       if (inp.lport === 0) {
         table.bind6(inp, IN6ADDR_ANY, 0);
         so.state |= SS_ISBOUND;
@@ -321,7 +363,10 @@ export class Udp6Usrreqs implements Protosw {
       k.mbufs.free(m);
       throw e;
     }
-    const error = udp6Output(this.inet6, this.u, inp, m, faddr, fport);
+    // To a v4-mapped address the datagram is IPv4 (RFC 3493 §3.7).
+    const error = in6IsV4Mapped(faddr, 0)
+      ? udpOutput(inp, m, this.inet6.inet.udbtable.resolveAny(in6MappedV4(faddr, 0)), fport, flags)
+      : udp6Output(this.inet6, this.u, inp, m, faddr, fport);
     if (error !== 0) throw new Errno(error);
   }
 

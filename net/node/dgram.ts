@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { Buffer } from 'node:buffer';
 import { AF_INET, AF_INET6 } from '../../kern/sys.js';
 import {
-  SendReq, UdpHandle, UV_UDP_REUSEADDR, lookupHost, type AddressInfo, type HandleEnv, type LookupFunction,
+  SendReq, UdpHandle, UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR, lookupHost, type AddressInfo, type HandleEnv, type LookupFunction,
 } from './handle.js';
 import { errnoException, exceptionWithHostPort, isHaltedStatus, nodeError } from './errors.js';
 
@@ -139,6 +139,8 @@ export class DgramSocket extends EventEmitter {
   /** Sends and connects waiting for the implicit bind to finish. */
   private queue: Array<() => void> | null = null;
   private readonly reuseAddr: boolean;
+  /** udp6 with ipv6Only: IPV6_V6ONLY on (otherwise a udp6 socket on :: takes IPv4 too, as on Linux). */
+  private readonly ipv6Only: boolean;
   private readonly recvBufferSize: number;
   private readonly sendBufferSize: number;
   private readonly lookupFn: LookupFunction | undefined;
@@ -156,6 +158,7 @@ export class DgramSocket extends EventEmitter {
     }
     this.type = opts.type;
     this.reuseAddr = Boolean(opts.reuseAddr);
+    this.ipv6Only = Boolean(opts.ipv6Only);
     this.recvBufferSize = opts.recvBufferSize ?? 0;
     this.sendBufferSize = opts.sendBufferSize ?? 0;
     this.lookupFn = opts.lookup;
@@ -235,7 +238,8 @@ export class DgramSocket extends EventEmitter {
         this.emit('error', err);
         return;
       }
-      handle.bind(ip, portNum, this.reuseAddr ? UV_UDP_REUSEADDR : 0, (status) => {
+      const flags = (this.reuseAddr ? UV_UDP_REUSEADDR : 0) | (this.ipv6Only ? UV_UDP_IPV6ONLY : 0);
+      handle.bind(ip, portNum, flags, (status) => {
         if (this.handle !== handle) return;
         if (status !== 0) {
           this.bindState = BIND_UNBOUND;

@@ -880,12 +880,15 @@ export function createDns(env: DnsEnv): DnsModule {
   return mod as unknown as DnsModule;
 }
 
-/** dns.lookup's shape for the net/dgram faces (handle.ts LookupFunction), over a kernel's dns. */
+/**
+ * dns.lookup's shape for the net/dgram faces (handle.ts LookupFunction), over a kernel's dns.
+ * Asked with `all` (autoSelectFamily), the callback gets every address, as dns.lookup gives them.
+ */
 export function faceLookup(dns: DnsModule): (
   hostname: string, options: { family?: number; hints?: number; all?: boolean },
   cb: (err: Error | null, address: string, family: number) => void,
 ) => void {
   return (hostname, options, cb) =>
-    dns.lookup(hostname, { family: options.family, hints: options.hints }, (err, address, family) =>
+    dns.lookup(hostname, { family: options.family, hints: options.hints, all: options.all === true }, (err, address, family) =>
       cb(err, address as string, family ?? 0));
 }

@@ -58,6 +58,7 @@ const IPV6_JOIN_GROUP = 12;
 const IPV6_LEAVE_GROUP = 13;
 const TCP_NODELAY = 1;
 const TCP_KEEPIDLE = 3;
+const IPV6_V6ONLY = 27;
 
 /** What one read asks for: libuv reads into 64 KiB buffers too. */
 const READ_SIZE = 65536;
@@ -79,11 +80,27 @@ export interface HandleTimer {
   stop(): boolean;
 }
 
-/** dns.lookup's shape, for IPv4: `cb(null, '192.0.2.1', 4)`. */
+/** One answer of dns.lookup with `all: true`. */
+export interface LookupAddress {
+  address: string;
+  family: number;
+}
+
+/**
+ * dns.lookup's shape: `cb(null, '192.0.2.1', 4)`; asked with `all: true`
+ * it answers every address instead (LookupAllFunction, autoSelectFamily).
+ */
 export type LookupFunction = (
   hostname: string,
   options: { family?: number; hints?: number; all?: boolean },
   cb: (err: Error | null, address: string, family: number) => void,
+) => void;
+
+/** A LookupFunction called with `all: true`: `cb(null, [{ address: '2001:db8::1', family: 6 }, ...])`. */
+export type LookupAllFunction = (
+  hostname: string,
+  options: { family?: number; hints?: number; all: true },
+  cb: (err: Error | null, addresses: LookupAddress[]) => void,
 ) => void;
 
 /** Where handles get their kernel, clock and keep-alive. */
@@ -127,8 +144,13 @@ const noop = (): void => {};
 
 function fillAddress(out: Partial<AddressInfo>, sa: Sockaddr): void {
   out.address = sa.addr;
-  out.family = 'IPv4';
+  out.family = sa.family === AF_INET6 ? 'IPv6' : 'IPv4';
   out.port = sa.port;
+}
+
+/** `::ffff:a.b.c.d` (any case, any spelling of the zeros the kernel parses): an IPv4 peer for an IPv6 socket. */
+export function isV4MappedText(s: string): boolean {
+  return /^[0:]*:ffff:\d+\.\d+\.\d+\.\d+$/i.test(s);
 }
 
 function sockaddr(address: string, port: number): Sockaddr {
@@ -140,7 +162,7 @@ export function isIPv4(s: string): boolean {
   return parseInAddr(s) !== null;
 }
 
-/** An IPv6 literal, loosely: the kernel checks it properly (and has no IPv6 today). */
+/** An IPv6 literal, loosely: the kernel checks it properly. */
 export function isIPv6(s: string): boolean {
   return /^[0-9a-fA-F:.]*:[0-9a-fA-F:.%a-zA-Z]*$/.test(s) && s.includes(':');
 }
@@ -326,6 +348,16 @@ abstract class FdHandle {
     else await sys.fcntl(fd, F_SETFL, O_NONBLOCK);
   }
 
+  /**
+   * IPV6_V6ONLY on an AF_INET6 socket before bind, as libuv sets it on
+   * every IPv6 bind (on only with UV_TCP_IPV6ONLY / UV_UDP_IPV6ONLY): off,
+   * a socket on :: takes IPv4 too, as Node's do on Linux whatever the
+   * kernel's net.inet6.ip6.v6only.
+   */
+  protected async setV6Only(on: boolean): Promise<void> {
+    if (this.family === AF_INET6) await this.env.sys.setsockopt(this.fd, IPPROTO_IPV6, IPV6_V6ONLY, on ? 1 : 0);
+  }
+
   /** Wait for `events` (POLLIN or POLLOUT) and call `ready()` once they might hold. */
   protected wait(events: number): void {
     if (this.closed || this.fd < 0) return;
@@ -500,7 +532,10 @@ export class TcpHandle extends FdHandle {
   private async doConnect(req: ConnectReq): Promise<void> {
     const sys = this.env.sys;
     await this.open(SOCK_STREAM);
-    if (req.localAddress !== undefined || req.localPort !== undefined) {
+    const bind = req.localAddress !== undefined || req.localPort !== undefined;
+    // A bound or v4-mapped IPv6 connection is dual-stack, as Linux's default makes it.
+    if (bind || isV4MappedText(req.address)) await this.setV6Only(false);
+    if (bind) {
       req.syscall = 'bind';
       await sys.bind(this.fd, sockaddr(req.localAddress ?? '0.0.0.0', req.localPort ?? 0));
       req.syscall = 'connect';
@@ -862,10 +897,11 @@ export class TcpServerHandle extends FdHandle {
 
   /**
    * socket, SO_REUSEADDR (libuv sets it on every TCP socket it binds, so a
-   * restarted server is not kept out by TIME_WAIT), bind, listen.
+   * restarted server is not kept out by TIME_WAIT), IPV6_V6ONLY for an
+   * IPv6 one (on only with `flags` & UV_TCP_IPV6ONLY), bind, listen.
    * `cb(status, syscall)` names the call that failed.
    */
-  listen(address: string, port: number, backlog: number, cb: (status: number, syscall: string) => void): void {
+  listen(address: string, port: number, backlog: number, cb: (status: number, syscall: string) => void, flags = 0): void {
     let syscall = 'socket';
     this.reqStarted();
     const run = async (): Promise<void> => {
@@ -873,6 +909,7 @@ export class TcpServerHandle extends FdHandle {
       await this.open(SOCK_STREAM);
       syscall = 'setsockopt';
       if (this.setopt(SOL_SOCKET, SO_REUSEADDR, 1) !== 0) throw new Errno(EINVAL);
+      await this.setV6Only((flags & UV_TCP_IPV6ONLY) !== 0);
       syscall = 'bind';
       await sys.bind(this.fd, sockaddr(address, port));
       syscall = 'listen';
@@ -917,7 +954,7 @@ export class TcpServerHandle extends FdHandle {
       this.env.sys.close(r.fd).catch(noop);
       return;
     }
-    const client = new TcpHandle(this.env);
+    const client = new TcpHandle(this.env, this.family);
     client.adopt(r.fd).then(
       () => {
         if (this.closed) client.close();
@@ -986,7 +1023,11 @@ export class UdpHandle extends FdHandle {
     this.pumpRecv();
   }
 
-  /** Open and bind; `flags` & 4 (UV_UDP_REUSEADDR) sets SO_REUSEADDR and SO_REUSEPORT, as libuv does on BSD. */
+  /**
+   * Open and bind; `flags` & 4 (UV_UDP_REUSEADDR) sets SO_REUSEADDR and
+   * SO_REUSEPORT, as libuv does on BSD; an IPv6 socket is dual-stack unless
+   * `flags` & 1 (UV_UDP_IPV6ONLY).
+   */
   bind(address: string, port: number, flags: number, cb: (status: number) => void): void {
     this.reqStarted();
     const run = async (): Promise<void> => {
@@ -995,6 +1036,7 @@ export class UdpHandle extends FdHandle {
         this.setopt(SOL_SOCKET, SO_REUSEADDR, 1);
         this.setopt(SOL_SOCKET, SO_REUSEPORT, 1);
       }
+      await this.setV6Only((flags & UV_UDP_IPV6ONLY) !== 0);
       await this.env.sys.bind(this.fd, sockaddr(address, port));
       await this.refreshNames();
     };
@@ -1115,7 +1157,7 @@ export class UdpHandle extends FdHandle {
       return;
     }
     const from = r.from;
-    const rinfo = { address: from ? from.addr : '', family: 'IPv4', port: from ? from.port : 0, size: d.length };
+    const rinfo = { address: from ? from.addr : '', family: from?.family === AF_INET6 ? 'IPv6' : 'IPv4', port: from ? from.port : 0, size: d.length };
     this.onmessage(d.length, this, Buffer.from(d.buffer, d.byteOffset, d.length), rinfo);
     this.pumpRecv();
   };
@@ -1211,3 +1253,7 @@ export class UdpHandle extends FdHandle {
 
 /** libuv's UV_UDP_REUSEADDR bind flag. */
 export const UV_UDP_REUSEADDR = 4;
+/** libuv's UV_UDP_IPV6ONLY bind flag (dgram's ipv6Only). */
+export const UV_UDP_IPV6ONLY = 1;
+/** libuv's UV_TCP_IPV6ONLY bind flag (listen's ipv6Only). */
+export const UV_TCP_IPV6ONLY = 1;

@@ -38,13 +38,13 @@ import type { LookupFunction as NodeLookupFunction } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { Buffer } from 'node:buffer';
 import { AF_INET, AF_INET6 } from '../../kern/sys.js';
-import { ENOTCONN, EAFNOSUPPORT } from '../../kern/errno.js';
+import { ENOTCONN, EAFNOSUPPORT, ETIMEDOUT } from '../../kern/errno.js';
 import {
-  ConnectReq, ShutdownReq, TcpHandle, TcpServerHandle, WriteReq, isIP, isIPv4, isIPv6, lookupHost,
-  type AddressInfo, type HandleEnv, type HandleTimer, type LookupFunction,
+  ConnectReq, ShutdownReq, TcpHandle, TcpServerHandle, UV_TCP_IPV6ONLY, WriteReq, isIP, isIPv4, isIPv6, lookupHost,
+  type AddressInfo, type HandleEnv, type HandleTimer, type LookupAddress, type LookupAllFunction, type LookupFunction,
 } from './handle.js';
 import {
-  UV_EOF, errnoException, exceptionWithHostPort, isHaltedStatus, nodeError, uvExceptionWithHostPort,
+  ECANCELED, UV_EOF, errnoException, exceptionWithHostPort, isHaltedStatus, nodeError, uvExceptionWithHostPort,
 } from './errors.js';
 
 /** What a Socket needs of its handle: TcpHandle, or a local stream the environment provides. */
@@ -196,6 +196,8 @@ function validPort(port: unknown, allowZero = true): number {
 
 export class NetSocket extends Duplex {
   connecting = false;
+  /** autoSelectFamily: every `address:port` tried, in order (Node 20). */
+  autoSelectFamilyAttemptedAddresses: string[] = [];
   _hadError = false;
   _handle: StreamHandle | null = null;
   _parent: NetSocket | null = null;
@@ -210,8 +212,6 @@ export class NetSocket extends Duplex {
   _server: ServerLike | null = null;
   /** The inactivity timeout in ms (0: none), as Node's socket.timeout. */
   timeout = 0;
-  /** The addresses tried by autoSelectFamily (RFC 8305), as Node's socket has them. */
-  autoSelectFamilyAttemptedAddresses: string[] = [];
   private [kLastWriteQueueSize] = 0;
   private [kSetNoDelay]: boolean;
   private [kSetKeepAlive]: boolean;
@@ -752,7 +752,22 @@ function lookupAndConnect(self: NetSocket, options: TcpConnectOpts): void {
     throw nodeError('ERR_INVALID_ARG_TYPE', 'The "options.lookup" property must be of type function', 'TypeError');
   }
   self._host = host;
-  const family = options.family === 6 || options.family === 'IPv6' ? 6 : 4;
+  const asked = options.family === 6 || options.family === 'IPv6' ? 6 : options.family === 4 || options.family === 'IPv4' ? 4 : 0;
+  // RFC 8305 as Node 20: no family asked, no local address: every address, families alternating.
+  if (asked === 0 && !localAddress && (options.autoSelectFamily ?? defaultAutoSelectFamily)) {
+    let timeout = defaultAutoSelectFamilyAttemptTimeout;
+    if (options.autoSelectFamilyAttemptTimeout !== undefined) timeout = Math.max(validAttemptTimeout(options.autoSelectFamilyAttemptTimeout), 10);
+    const hints = options.hints ?? 0;
+    // A lookup that ignores `all` answers one address: take it as a list of one.
+    const answer = (err: Error | null, addresses: LookupAddress[] | string, family?: number): void => {
+      const list = Array.isArray(addresses) ? addresses : typeof addresses === 'string' ? [{ address: addresses, family: family ?? isIP(addresses) }] : [];
+      connectToAddresses(self, host, port, localPort, timeout, err, list);
+    };
+    if (options.lookup) (options.lookup as unknown as LookupAllFunction)(host, { family: 0, hints, all: true }, answer);
+    else lookupAll(self.env, host, hints, answer);
+    return;
+  }
+  const family = asked === 6 ? 6 : 4;
   const done = (err: Error | null, ip: string, type: number): void => {
     self.emit('lookup', err, ip, type, host);
     if (!self.connecting) return;
@@ -765,9 +780,182 @@ function lookupAndConnect(self: NetSocket, options: TcpConnectOpts): void {
       internalConnect(self, ip, port, type, localAddress, localPort);
     }
   };
-  if (options.lookup) (options.lookup as LookupFunction)(host, { family, hints: options.hints ?? 0 }, done);
+  // A lookup of the caller's gets the family as asked (0: either), as Node passes it.
+  if (options.lookup) (options.lookup as LookupFunction)(host, { family: asked, hints: options.hints ?? 0 }, done);
   else lookupHost(self.env, host, family, done);
 }
+
+/* ------------------------------------------------------------------------ */
+/*
+ * autoSelectFamily (RFC 8305, "Happy Eyeballs v2", as Node 20 does it):
+ * the lookup's addresses, deduplicated and grouped by family, alternate
+ * families starting with the first answer's (§4); one attempt at a time,
+ * each given autoSelectFamilyAttemptTimeout ms (on the kernel's clock)
+ * before the next starts and it is abandoned (Node's simplification of
+ * §5's racing); the first connection wins. Events as Node's:
+ * 'connectionAttempt', 'connectionAttemptFailed', 'connectionAttemptTimeout';
+ * every attempt failing is an AggregateError of them all.
+ */
+
+/** Node 20's defaults (net.getDefaultAutoSelectFamily(), ...AttemptTimeout()). */
+let defaultAutoSelectFamily = true;
+let defaultAutoSelectFamilyAttemptTimeout = 250;
+
+function validAttemptTimeout(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+    throw nodeError('ERR_OUT_OF_RANGE', `The value of "autoSelectFamilyAttemptTimeout" is out of range. It must be an integer. Received ${String(v)}`, 'RangeError');
+  }
+  return v;
+}
+
+/** lookupHost with `all: true`: the environment's lookup, else lookupHost's one answer. */
+function lookupAll(env: NetEnv, host: string, hints: number, cb: (err: Error | null, addresses: LookupAddress[]) => void): void {
+  if (env.lookup) (env.lookup as unknown as LookupAllFunction)(host, { family: 0, hints, all: true }, cb);
+  else lookupHost(env, host, 4, (err, address, family) => cb(err, err ? [] : [{ address, family }]));
+}
+
+interface AttemptContext {
+  socket: NetSocket;
+  addresses: LookupAddress[];
+  /** The next address to try. */
+  current: number;
+  port: number;
+  localPort: number | undefined;
+  timeout: number;
+  timer: HandleTimer | null;
+  errors: Error[];
+  /** The attempt under way (what its timeout abandons). */
+  req: ConnectReq | null;
+  handle: TcpHandle | null;
+}
+
+/** The lookup answered: order the addresses and start, as Node's lookupAndConnectMultiple. */
+function connectToAddresses(
+  self: NetSocket, host: string, port: number, localPort: number | undefined, timeout: number, err: Error | null, addresses: LookupAddress[],
+): void {
+  if (!self.connecting) return;
+  if (err) {
+    self.emit('lookup', err, undefined, undefined, host);
+    process.nextTick(() => self.destroy(err));
+    return;
+  }
+  // [first answer's family, the other]; each address once.
+  const groups: LookupAddress[][] = [[], []];
+  let firstFamily = 0;
+  for (const a of addresses) {
+    self.emit('lookup', null, a.address, a.family, host);
+    if (!self.connecting) return;
+    if (isIP(a.address) === 0 || (a.family !== 4 && a.family !== 6)) continue;
+    if (firstFamily === 0) firstFamily = a.family;
+    const g = groups[a.family === firstFamily ? 0 : 1]!;
+    if (!g.some((b) => b.address === a.address)) g.push(a);
+  }
+  if (groups[0]!.length === 0) {
+    const first = addresses[0];
+    let e: Error;
+    if (first === undefined) e = nodeError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
+    else if (isIP(first.address) === 0) e = nodeError('ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${first.address}`, 'TypeError');
+    else e = nodeError('ERR_INVALID_ADDRESS_FAMILY', `Invalid address family: ${first.family} ${host}:${port}`, 'RangeError');
+    process.nextTick(() => self.destroy(e));
+    return;
+  }
+  const order: LookupAddress[] = [];
+  for (let i = 0; i < Math.max(groups[0]!.length, groups[1]!.length); i++) {
+    if (i < groups[0]!.length) order.push(groups[0]![i]!);
+    if (i < groups[1]!.length) order.push(groups[1]![i]!);
+  }
+  self._unrefTimer();
+  if (order.length === 1) {
+    internalConnect(self, order[0]!.address, port, order[0]!.family, undefined, localPort);
+    return;
+  }
+  self.autoSelectFamilyAttemptedAddresses = [];
+  const ctx: AttemptContext = {
+    socket: self, addresses: order, current: 0, port, localPort, timeout, timer: null, errors: [], req: null, handle: null,
+  };
+  attemptNext(ctx, false);
+}
+
+/** Try the next address, or fail with every attempt's error (Node's internalConnectMultiple). */
+function attemptNext(ctx: AttemptContext, canceled: boolean): void {
+  ctx.timer?.stop();
+  const self = ctx.socket;
+  if (self.destroyed) return;
+  if (canceled || ctx.current === ctx.addresses.length) {
+    if (ctx.errors.length === 0) self.destroy(nodeError('ERR_SOCKET_CONNECTION_TIMEOUT', 'Socket connection timeout'));
+    else {
+      const agg = new AggregateError(ctx.errors) as AggregateError & { code?: string };
+      agg.code = (ctx.errors[0] as { code?: string }).code;
+      self.destroy(agg);
+    }
+    return;
+  }
+  const i = ctx.current++;
+  const { address, family } = ctx.addresses[i]!;
+  // Each attempt gets a socket of its address's family; the last one's is closed.
+  self._handle?.close();
+  const handle = new TcpHandle(self.env, family === 6 ? AF_INET6 : AF_INET);
+  self._handle = handle;
+  initSocketHandle(self);
+  self.emit('connectionAttempt', address, ctx.port, family);
+  const req = new ConnectReq((status, h, r, readable, writable) => attemptDone(ctx, i, family, status, h, r, readable, writable), address, ctx.port);
+  if (ctx.localPort) {
+    req.localAddress = family === 6 ? '::' : '0.0.0.0';
+    req.localPort = ctx.localPort;
+  }
+  ctx.req = req;
+  ctx.handle = handle;
+  self.autoSelectFamilyAttemptedAddresses.push(`${address}:${ctx.port}`);
+  const err = handle.connect(req);
+  if (err) {
+    const ex = exceptionWithHostPort(err, 'connect', address, ctx.port);
+    ctx.errors.push(ex);
+    self.emit('connectionAttemptFailed', address, ctx.port, family, ex);
+    attemptNext(ctx, false);
+    return;
+  }
+  if (i < ctx.addresses.length - 1) {
+    ctx.timer ??= self.env.timer(() => attemptTimedOut(ctx));
+    ctx.timer.reset(ctx.timeout);
+  }
+}
+
+/** An attempt finished (Node's afterConnectMultiple). */
+function attemptDone(
+  ctx: AttemptContext, i: number, family: number, status: number, handle: TcpHandle, req: ConnectReq, readable: boolean, writable: boolean,
+): void {
+  ctx.timer?.stop();
+  // Connected after its time was up and the next attempt started: not ours any more.
+  if (status === 0 && i !== ctx.current - 1) {
+    handle.close();
+    return;
+  }
+  const self = ctx.socket;
+  if (status !== 0) {
+    const ex = exceptionWithHostPort(status, req.syscall, req.syscall === 'bind' ? req.localAddress ?? '' : req.address, req.syscall === 'bind' ? req.localPort ?? 0 : req.port);
+    ctx.errors.push(ex);
+    self.emit('connectionAttemptFailed', req.address, req.port, family, ex);
+    if (self.connecting) attemptNext(ctx, status === -ECANCELED);
+    return;
+  }
+  afterConnect(status, handle, req, readable, writable);
+}
+
+/** The attempt's time is up: abandon it and start the next (Node's internalConnectMultipleTimeout). */
+function attemptTimedOut(ctx: AttemptContext): void {
+  const self = ctx.socket;
+  const req = ctx.req;
+  const handle = ctx.handle;
+  if (req === null || handle === null || self.destroyed) return;
+  const family = handle.family === AF_INET6 ? 6 : 4;
+  self.emit('connectionAttemptTimeout', req.address, req.port, family);
+  req.oncomplete = noopConnect;
+  ctx.errors.push(exceptionWithHostPort(-ETIMEDOUT, 'connect', req.address, req.port));
+  handle.close();
+  if (self.connecting) attemptNext(ctx, false);
+}
+
+const noopConnect = (): void => {};
 
 function internalConnect(
   self: NetSocket, address: string, port: number, addressType: number, localAddress: string | undefined, localPort: number | undefined,
@@ -999,8 +1187,10 @@ export function listenOn(env: NetEnv, server: ServerLike, args: unknown[]): void
   if (typeof options.port === 'number' || typeof options.port === 'string') {
     const port = validPort(options.port);
     const backlog = options.backlog || backlogFromArgs;
-    if (options.host) lookupAndListen(env, server, port, options.host, backlog);
-    else setupListenHandle(env, server, '0.0.0.0', port, 4, backlog);
+    // ipv6Only applies to a host of :: (Node 20 passes no flags without a host).
+    if (options.host) lookupAndListen(env, server, port, options.host, backlog, options.ipv6Only ? UV_TCP_IPV6ONLY : 0);
+    // No host: every address of both families (:: dual-stack), as Node on Linux.
+    else setupListenHandle(env, server, '::', port, 6, backlog, 0);
     return;
   }
   if (options.path && isPipeName(options.path)) {
@@ -1016,22 +1206,18 @@ export function listenOn(env: NetEnv, server: ServerLike, args: unknown[]): void
   throw nodeError('ERR_INVALID_ARG_VALUE', 'The argument \'options\' is invalid', 'TypeError');
 }
 
-function lookupAndListen(env: NetEnv, server: ServerLike, port: number, host: string, backlog: number): void {
+function lookupAndListen(env: NetEnv, server: ServerLike, port: number, host: string, backlog: number, flags: number): void {
   const id = server._listeningId;
   lookupHost(env, host, 4, (err, address, family) => {
     if (id !== server._listeningId) return;
     if (err) server.emit('error', err);
-    else setupListenHandle(env, server, address, port, family, backlog);
+    else setupListenHandle(env, server, address, port, family, backlog, flags);
   });
 }
 
-function setupListenHandle(env: NetEnv, server: ServerLike, address: string, port: number, addressType: number, backlog: number): void {
-  // '::' asks for every address of both families: on an IPv4-only kernel that is 0.0.0.0.
-  let addr = address;
-  if (addressType === 6 && (addr === '::' || addr === '::0')) {
-    addr = '0.0.0.0';
-    addressType = 4;
-  }
+function setupListenHandle(
+  env: NetEnv, server: ServerLike, addr: string, port: number, addressType: number, backlog: number, flags: number,
+): void {
   const s = server as ServerLike & { [kListenPending]?: boolean };
   const id = server._listeningId;
   const handle = new TcpServerHandle(env, addressType === 6 ? AF_INET6 : AF_INET);
@@ -1046,6 +1232,17 @@ function setupListenHandle(env: NetEnv, server: ServerLike, address: string, por
       return;
     }
     if (status !== 0) {
+      // '::' asks for every address of both families: a kernel without
+      // net_netinet6 has only 0.0.0.0 (Node falls back so when IPv6 is
+      // unavailable). The failed handle is gone first, as Node's never was.
+      if (status === -EAFNOSUPPORT && addressType === 6 && (addr === '::' || addr === '::0')) {
+        s[kListenPending] = true;
+        handle.close(() => {
+          if (id === server._listeningId) setupListenHandle(env, server, '0.0.0.0', port, 4, backlog, flags);
+          else s[kListenPending] = false;
+        });
+        return;
+      }
       handle.close();
       const ex = uvExceptionWithHostPort(status, 'listen', addr, port);
       process.nextTick(() => server.emit('error', ex));
@@ -1057,7 +1254,7 @@ function setupListenHandle(env: NetEnv, server: ServerLike, address: string, por
     process.nextTick(() => {
       if (server._handle) server.emit('listening');
     });
-  });
+  }, flags);
 }
 
 /** A connection arrived (`this` is the listening handle), as Node's onconnection. */
@@ -1135,6 +1332,12 @@ export interface NetModule {
   isIP(input: string): number;
   isIPv4(input: string): boolean;
   isIPv6(input: string): boolean;
+  /** autoSelectFamily's default for connect() (Node 20: true), for every kernel's net in this process as in Node. */
+  getDefaultAutoSelectFamily(): boolean;
+  setDefaultAutoSelectFamily(value: boolean): void;
+  /** The time each attempt gets, ms (Node's default 250; at least 10). */
+  getDefaultAutoSelectFamilyAttemptTimeout(): number;
+  setDefaultAutoSelectFamilyAttemptTimeout(value: number): void;
 }
 
 /** Node's `net` over the kernel behind `env`. */
@@ -1171,6 +1374,17 @@ export function createNet(env: NetEnv): NetModule {
     isIP,
     isIPv4,
     isIPv6,
+    getDefaultAutoSelectFamily: () => defaultAutoSelectFamily,
+    setDefaultAutoSelectFamily: (value) => {
+      if (typeof value !== 'boolean') throw nodeError('ERR_INVALID_ARG_TYPE', 'The "value" argument must be of type boolean', 'TypeError');
+      defaultAutoSelectFamily = value;
+    },
+    getDefaultAutoSelectFamilyAttemptTimeout: () => defaultAutoSelectFamilyAttemptTimeout,
+    setDefaultAutoSelectFamilyAttemptTimeout: (value) => {
+      const v = validAttemptTimeout(value);
+      if (v < 1) throw nodeError('ERR_OUT_OF_RANGE', `The value of "value" is out of range. It must be >= 1. Received ${v}`, 'RangeError');
+      defaultAutoSelectFamilyAttemptTimeout = Math.max(v, 10);
+    },
   };
 }
 

@@ -227,12 +227,12 @@ test('IPv4 and IPv6 ports are apart (v6only); IPv6 options; what AF_INET6 does n
   const syn = n.seen.find((f) => f.tcpFlags === 0x02)!;
   t.is(syn.hlim, 7);
   t.is(((syn.frame[14]! & 0x0f) << 4) | (syn.frame[15]! >>> 4), 0x20, 'traffic class');
-  // A v4-mapped address is refused (no dual-stack sockets); no raw IPv6 sockets.
+  // A v4-mapped address is refused with IPV6_V6ONLY on (the default); raw IPv6 sockets are ICMPv6 only.
   const s = await n.a.sys.socket(AF_INET6, SOCK_STREAM, 0);
   t.like(await n.a.sys.bind(s, sin6('::ffff:10.0.0.1', 0)).catch((x: unknown) => x), { code: 'EINVAL' });
   t.like(await n.a.sys.bind(s, sin6('2001:db8::77', 0)).catch((x: unknown) => x), { code: 'EADDRNOTAVAIL' });
   t.like(await n.a.sys.bind(s, { family: AF_INET, addr: '0.0.0.0', port: 0 }).catch((x: unknown) => x), { code: 'EAFNOSUPPORT' });
-  t.like(await n.a.sys.socket(AF_INET6, SOCK_RAW, 58).catch((x: unknown) => x), { code: 'EPROTONOSUPPORT' });
+  t.like(await n.a.sys.socket(AF_INET6, SOCK_RAW, 17).catch((x: unknown) => x), { code: 'EPROTONOSUPPORT' });
   t.like(await n.a.sys.socket(AF_INET6, SOCK_STREAM, 17).catch((x: unknown) => x), { code: 'EPROTONOSUPPORT' });
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });

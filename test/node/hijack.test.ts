@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Buffer } from 'node:buffer';
 import { rumpInit, startRumpServer, type RumpKernel, type RumpServer } from '../../index.js';
 import { once } from './helpers.js';
@@ -80,9 +80,11 @@ function run(app: string, env: Record<string, string>): Child {
   };
 }
 
-async function served(): Promise<{ k: RumpKernel; server: RumpServer; url: string; dir: string; done: () => Promise<void> }> {
+async function served(
+  components = ['net', 'net_net', 'net_netinet'],
+): Promise<{ k: RumpKernel; server: RumpServer; url: string; dir: string; done: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'rumpnet-hijack-'));
-  const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet'] });
+  const k = await rumpInit({ components });
   const url = `unix://${join(dir, 'sock')}`;
   const server = await startRumpServer(k, url);
   return {
@@ -95,19 +97,31 @@ async function served(): Promise<{ k: RumpKernel; server: RumpServer; url: strin
   };
 }
 
-/** A host port nobody uses right now. */
-async function freeHostPort(): Promise<number> {
-  const s = hostNet.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/** `count` consecutive host ports nobody uses right now (other tests' host connections take ephemeral ports too). */
+async function freeHostPort(count = 1): Promise<number> {
+  for (;;) {
+    const held: hostNet.Server[] = [];
+    const hold = (p: number): Promise<boolean> => new Promise((r) => {
+      const s = hostNet.createServer();
+      s.once('error', () => r(false));
+      s.listen(p, '127.0.0.1', () => {
+        held.push(s);
+        r(true);
+      });
+    });
+    await hold(0);
+    const port = (held[0]!.address() as { port: number }).port;
+    let ok = port + count - 1 <= 65535;
+    for (let i = 1; i < count && ok; i++) ok = await hold(port + i);
+    await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    if (ok) return port;
+  }
 }
 
-function get(net: { createConnection: (o: never) => unknown }, port: number, path: string): Promise<string> {
+function get(net: { createConnection: (o: never) => unknown }, port: number, path: string, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolveGet, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path, createConnection: (o: object) => net.createConnection(o as never) as never }, (res) => {
+      .get({ host, port, path, createConnection: (o: object) => net.createConnection(o as never) as never }, (res) => {
         let b = '';
         res.on('data', (d: Buffer) => (b += d));
         res.on('end', () => resolveGet(b));
@@ -205,7 +219,7 @@ test('unmodified clients under the hijack (net, new net.Socket, http.get, fetch,
 test('RUMPHIJACK=socket=none leaves every socket on the host; socket=all sends local ones to the kernel, which has none', async (t) => {
   const s = await served();
   const unix = await unixEcho(s.dir);
-  const port = await freeHostPort();
+  const port = await freeHostPort(3);
   const stop = await echoServers(hostNet as never, (srv, p) => srv.listen(p, '127.0.0.1'), (await import('node:dgram')).default as never, port);
   try {
     const none = run('clients.mjs', { RUMP_SERVER: s.url, RUMPHIJACK: 'socket=none', HOST: '127.0.0.1', PORT: String(port), UNIX_PATH: unix.path });
@@ -345,6 +359,125 @@ test('under the hijack names resolve in the kernel: node:dns, http.get and fetch
   } finally {
     dnsServer.close();
     web.close();
+    await s.done();
+  }
+});
+
+const NET6 = ['net', 'net_net', 'net_netinet', 'net_netinet6'];
+
+/** Whether a host connection to `port` at `host` is refused (nothing of the program's on the host). */
+function hostRefused(port: number, host: string): Promise<string> {
+  return new Promise<string>((r) => {
+    const c = hostNet.connect(port, host);
+    c.on('connect', () => {
+      c.destroy();
+      r('connected');
+    });
+    c.on('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error'));
+  });
+}
+
+// Serial (before the concurrent tests): its host port must stay free, and the socket=none test listens on the host.
+test.serial('IPv6 under the hijack: listen() without a host is :: in the kernel, dual-stack; socket=inet keeps it to 0.0.0.0', async (t) => {
+  const s = await served(NET6);
+  try {
+    const port = await freeHostPort();
+    const child = run('http-server.mjs', { RUMP_SERVER: s.url, PORT: String(port) });
+    t.is(await child.line(/^listening /), `listening {"address":"::","family":"IPv6","port":${port}}`);
+    t.is(await get(s.k.net, port, '/v4', '127.0.0.1'), 'hello /v4 from ::ffff:127.0.0.1');
+    t.is(await get(s.k.net, port, '/v6', '::1'), 'hello /v6 from ::1');
+    t.is(await hostRefused(port, '127.0.0.1'), 'ECONNREFUSED');
+    t.is(await hostRefused(port, '::1'), 'ECONNREFUSED');
+    await get(s.k.net, port, '/quit', '::1');
+    const { code, stderr } = await child.exit;
+    t.is(code, 0, stderr);
+
+    const v4 = run('http-server.mjs', { RUMP_SERVER: s.url, PORT: String(port), RUMPHIJACK: 'socket=inet' });
+    t.is(await v4.line(/^listening /), `listening {"address":"0.0.0.0","family":"IPv4","port":${port}}`);
+    t.is(await get(s.k.net, port, '/quit', '127.0.0.1'), 'hello /quit from 127.0.0.1');
+    const r = await v4.exit;
+    t.is(r.code, 0, r.stderr);
+  } finally {
+    await s.done();
+  }
+});
+
+test('IPv6 clients under the hijack (net, new net.Socket, http.get, fetch, udp6) reach servers on ::1 that exist only in the kernel', async (t) => {
+  const s = await served(NET6);
+  const k = s.k;
+  // Kernel ports; nothing listens on the host's ::1 (socket=inet goes there and is refused).
+  const port = 7400;
+  const tcp = k.net.createServer({ allowHalfOpen: true }, (sock) => {
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d));
+    sock.on('end', () => sock.end(`echo:${got}`));
+  });
+  tcp.listen(port, '::1');
+  await once(tcp, 'listening');
+  const web = http.createServer((req, res) => res.end(`web:${req.url}`));
+  k.net.listen(web, port + 1, '::1');
+  await once(web, 'listening');
+  const udp = k.dgram.createSocket('udp6');
+  udp.on('message', (m, r) => udp.send(`echo:${m}`, r.port, r.address));
+  udp.bind(port + 2, '::1');
+  await once(udp, 'listening');
+  try {
+    const child = run('clients.mjs', { RUMP_SERVER: s.url, HOST: '::1', PORT: String(port) });
+    const { code, stderr } = await child.exit;
+    t.is(code, 0, stderr);
+    t.deepEqual(child.lines, [...EXPECTED, 'done']);
+    // socket=inet: IPv6 stays on the host, where nothing listens on those ports.
+    const v4only = run('clients.mjs', { RUMP_SERVER: s.url, RUMPHIJACK: 'socket=inet', HOST: '::1', PORT: String(port), STOP_AFTER_NET: '1' });
+    const r = await v4only.exit;
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(v4only.lines, ['net.connect: error ECONNREFUSED connect', 'done']);
+  } finally {
+    tcp.close();
+    web.close();
+    udp.close();
+    await s.done();
+  }
+});
+
+test('under the hijack the program\'s net.setDefaultAutoSelectFamily applies to its kernel connections', async (t) => {
+  const s = await served(NET6);
+  const port = 7500;
+  const server = s.k.net.createServer((sock) => sock.end());
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const child = run('autoselect.mjs', { RUMP_SERVER: s.url, PORT: String(port) });
+    const { code, stderr } = await child.exit;
+    t.is(code, 0, stderr);
+    t.deepEqual(child.lines, ['default true', 'lookup dual.test all=false', 'connected 127.0.0.1']);
+  } finally {
+    server.close();
+    await s.done();
+  }
+});
+
+test('RUMPHIJACK socket= selectors as rumphijack spells them: inet, inet6, combinations, no-prefixes, none', async (t) => {
+  const s = await served(NET6);
+  try {
+    const cases: Array<[string | undefined, string]> = [
+      [undefined, 'inet,inet6,route'],
+      ['socket=inet', 'inet'],
+      ['socket=inet6', 'inet6'],
+      ['socket=inet:inet6', 'inet,inet6'],
+      ['socket=all:noinet6', 'inet,local,route'],
+      ['path=/rump,socket=all:nolocal:noinet', 'inet6,route'],
+      ['socket=none', ''],
+    ];
+    const got = await Promise.all(cases.map(async ([spec]) => {
+      const env: Record<string, string> = { RUMP_SERVER: s.url, HIJACK_URL: pathToFileURL(HIJACK).href };
+      if (spec !== undefined) env.RUMPHIJACK = spec;
+      const child = run('families.mjs', env);
+      const { code, stderr } = await child.exit;
+      t.is(code, 0, stderr);
+      return child.lines.join('|');
+    }));
+    t.deepEqual(got, cases.map(([, want]) => `families ${want}`));
+  } finally {
     await s.done();
   }
 });

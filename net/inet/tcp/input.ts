@@ -118,7 +118,9 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
     return;
   }
   tcp.stat.pcbhashmiss++;
-  tcpDispatch(tcp, table.lookupBind(dst, seg.dport), m, seg);
+  // Last, a dual-stack IPv6 listener (IPV6_V6ONLY off): the connection it
+  // accepts lives in this table, its socket shows v4-mapped addresses.
+  tcpDispatch(tcp, table.lookupBind(dst, seg.dport) ?? table.lookupBindMapped(dst, seg.dport), m, seg);
 }
 
 /** A segment that failed tcpCheck: counted by reason and dropped. */

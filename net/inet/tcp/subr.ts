@@ -648,14 +648,22 @@ export interface TcpPcbInfo {
   state: string;
 }
 
+/** An IPv4 address as netstat shows it, v4-mapped for an AF_INET6 socket (0 is then ::). */
+function v4Text(addr: number, mapped: boolean): string {
+  if (!mapped) return formatInAddr(addr);
+  return addr === 0 ? '::' : `::ffff:${formatInAddr(addr)}`;
+}
+
 /** TCP's PCBs and SYN cache entries (FreeBSD lists the latter as SYN_RCVD). */
 export function tcpPcbList(tcp: Tcp): TcpPcbInfo[] {
   const out: TcpPcbInfo[] = [];
   for (const inp of tcp.inet.tcbtable.all) {
     const tp = inp.so.pcb;
     const state = tp instanceof TcpCb ? tp.state : TCPS_CLOSED;
+    // An IPv4 connection of a dual-stack AF_INET6 socket: tcp6 with v4-mapped addresses, as NetBSD lists it.
+    const mapped = (inp.so.proto as { family?: number }).family === AF_INET6;
     out.push({
-      proto: 'tcp', laddr: formatInAddr(inp.laddr), lport: inp.lport, faddr: formatInAddr(inp.faddr), fport: inp.fport,
+      proto: mapped ? 'tcp6' : 'tcp', laddr: v4Text(inp.laddr, mapped), lport: inp.lport, faddr: v4Text(inp.faddr, mapped), fport: inp.fport,
       recvQ: inp.so.rcv.cc, sendQ: inp.so.snd.cc, state: tcpStateName(state),
     });
   }

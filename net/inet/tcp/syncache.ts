@@ -456,7 +456,9 @@ export class SynCache {
     so.snd.timeo = head.snd.timeo;
     so.rcv.timeo = head.rcv.timeo;
     so.head = head;
-    const table = ltp.inp.table;
+    // An IPv4 connection to a dual-stack IPv6 listener is an IPv4 PCB (its
+    // socket, of the listener's family, shows the addresses v4-mapped).
+    const table = sc.af === ltp.inp.af ? ltp.inp.table : tcp.inet.tcbtable;
     const tp = tcpNewTcpcb(tcp, so, table);
     const inp = tp.inp;
     inp.ttl = ltp.inp.ttl;

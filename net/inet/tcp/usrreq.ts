@@ -28,16 +28,17 @@ import {
 } from '../../socket.js';
 import { INADDR_ANY, INADDR_BROADCAST, inAddrIsMulticast, parseInAddr } from '../../wire/inaddr.js';
 import {
-  IN6ADDR_ANY, in6Equal, in6IsMulticast, in6IsUnspecified, parseIn6Addr,
+  IN6ADDR_ANY, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped, parseIn6Addr,
 } from '../../wire/in6addr.js';
 import { IPPROTO_IP, IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
-  IPPROTO_IPV6, in6PcbGetopt, in6PcbSetopt, inPcbGetopt, inPcbSetopt, type InPcb, type InPcbTable,
+  INP_BOUNDADDR, INP_IPV6_V6ONLY, IPPROTO_IPV6, in6MappedV4, in6PcbGetopt, in6PcbSetopt, inPcbGetopt, inPcbSetopt,
+  type InPcb, type InPcbTable,
 } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import { inSelectSrc } from '../ip_output.js';
 import {
-  in6ToSockaddr, inToSockaddr, newIn6AddrPort, sockaddrToIn, sockaddrToIn6, type In6AddrPort, type InAddrPort,
+  in6ToSockaddr, inToSockaddr, inToSockaddrMapped, newIn6AddrPort, sockaddrToIn, sockaddrToIn6, type In6AddrPort, type InAddrPort,
 } from '../sockaddr.js';
 import { ccByName, ccNames } from './cc/cc.js';
 import {
@@ -179,7 +180,8 @@ export class TcpUsrreqs implements Protosw {
     if (this.family === AF_INET6) {
       const sin6 = sockaddrToIn6(addr, scratchSin6);
       if (in6IsMulticast(sin6.addr, 0)) throw new Errno(EAFNOSUPPORT);
-      if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp)) throw new Errno(EINVAL);
+      // (An IPv4 PCB here came from a v4-mapped connect: that socket is spoken for.)
+      if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp) || tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
       this.table().bind6(tp.inp, sin6.addr, sin6.port);
       return;
     }
@@ -192,6 +194,7 @@ export class TcpUsrreqs implements Protosw {
   listen(so: Socket, _backlog: number): void {
     const tp = sototp(so);
     if (!this.tcp.tcbs.has(tp) || (tp.state !== TCPS_CLOSED && tp.state !== TCPS_LISTEN)) throw new Errno(EINVAL);
+    if (this.family === AF_INET6 && tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
     if (tp.inp.lport === 0) {
       if (this.family === AF_INET6) this.table().bind6(tp.inp, IN6ADDR_ANY, 0);
       else this.tcp.inet.tcbtable.bind(tp.inp, INADDR_ANY, 0);
@@ -210,18 +213,29 @@ export class TcpUsrreqs implements Protosw {
     const tp = sototp(so);
     if (tp.state === TCPS_LISTEN) throw new Errno(EOPNOTSUPP);
     if (tp.state !== TCPS_CLOSED || !tcp.tcbs.has(tp)) throw new Errno(EINVAL);
+    let sin: InAddrPort;
     if (this.family === AF_INET6) {
-      tcpUsrConnect6(tcp, tp, this.table(), sockaddrToIn6(addr, scratchSin6));
-      so.state |= SS_ISBOUND;
-      tcpConnect(tp);
-      return;
+      const sin6 = sockaddrToIn6(addr, scratchSin6);
+      if (!in6IsV4Mapped(sin6.addr, 0)) {
+        if (tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
+        tcpUsrConnect6(tcp, tp, this.table(), sin6);
+        so.state |= SS_ISBOUND;
+        tcpConnect(tp);
+        return;
+      }
+      // RFC 3493 §3.7: a v4-mapped destination is an IPv4 connection.
+      sin = scratchSin;
+      sin.addr = in6MappedV4(sin6.addr, 0);
+      sin.port = sin6.port;
+    } else {
+      sin = sockaddrToIn(addr, scratchSin);
     }
-    const sin = sockaddrToIn(addr, scratchSin);
     const table = tcp.inet.tcbtable;
     const faddr = table.resolveAny(sin.addr);
     const fport = sin.port;
     if (inAddrIsMulticast(faddr) || faddr === INADDR_BROADCAST) throw new Errno(EAFNOSUPPORT);
     if (fport === 0) throw new Errno(EINVAL);
+    if (tp.inp.af === AF_INET6) tcpMoveToInet(tcp, tp, faddr);
     const inp = tp.inp;
     if (inp.lport === 0) {
       tcpConnectEphemeral(tcp, tp, faddr, fport);
@@ -395,14 +409,17 @@ export class TcpUsrreqs implements Protosw {
     }
   }
 
+  /** An AF_INET6 socket whose connection is IPv4 (dual stack) shows it v4-mapped. */
   sockaddr(so: Socket): Sockaddr {
     const inp = sototp(so).inp;
-    return inp.af === AF_INET6 ? in6ToSockaddr(inp.laddr6, inp.lport) : inToSockaddr(inp.laddr, inp.lport);
+    if (inp.af === AF_INET6) return in6ToSockaddr(inp.laddr6, inp.lport);
+    return this.family === AF_INET6 ? inToSockaddrMapped(inp.laddr, inp.lport) : inToSockaddr(inp.laddr, inp.lport);
   }
 
   peeraddr(so: Socket): Sockaddr {
     const inp = sototp(so).inp;
-    return inp.af === AF_INET6 ? in6ToSockaddr(inp.faddr6, inp.fport) : inToSockaddr(inp.faddr, inp.fport);
+    if (inp.af === AF_INET6) return in6ToSockaddr(inp.faddr6, inp.fport);
+    return this.family === AF_INET6 ? inToSockaddrMapped(inp.faddr, inp.fport) : inToSockaddr(inp.faddr, inp.fport);
   }
 
   ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
@@ -528,6 +545,29 @@ function tcpUsrConnect6(tcp: Tcp, tp: TcpCb, table: InPcbTable, sin6: In6AddrPor
     tcp.stat.tw_reuse++;
     table.connect6(inp, faddr, fport);
   }
+}
+
+/**
+ * A dual-stack AF_INET6 socket connecting to a v4-mapped address (NetBSD
+ * in6_pcbconnect's mapped case): its connection is IPv4, so it trades its
+ * IPv6 PCB for one in the IPv4 table, keeping the port (and a v4-mapped
+ * address) it was bound to. EINVAL with IPV6_V6ONLY on or bound to an IPv6
+ * address, as NetBSD answers; ENETUNREACH (nothing moved) without a route.
+ */
+function tcpMoveToInet(tcp: Tcp, tp: TcpCb, faddr: number): void {
+  const old = tp.inp;
+  if (old.flags & INP_IPV6_V6ONLY) throw new Errno(EINVAL);
+  if (!in6IsUnspecified(old.laddr6, 0) && !in6IsV4Mapped(old.laddr6, 0)) throw new Errno(EINVAL);
+  if (old.laddr === INADDR_ANY && inSelectSrc(tcp.inet, faddr) === 0) throw new Errno(ENETUNREACH);
+  const table = tcp.inet.tcbtable;
+  const inp = table.attach(tp.so, IPPROTO_TCP);
+  inp.ttl = old.ttl;
+  inp.tos = old.tos;
+  const { laddr, lport } = old;
+  const bound = (old.flags & INP_BOUNDADDR) !== 0;
+  old.table.detach(old);
+  if (lport !== 0) table.adoptBound(inp, bound ? laddr : INADDR_ANY, lport);
+  tp.inp = inp;
 }
 
 /** tcpConnectEphemeral (RFC 6056 §3.3.4 Algorithm 4) over an IPv6 four-tuple. */

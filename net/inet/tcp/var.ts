@@ -337,7 +337,8 @@ export class TcpCb {
 
   constructor(
     readonly tcp: Tcp,
-    readonly inp: InPcb,
+    /** The PCB; a dual-stack IPv6 socket connecting to a v4-mapped address swaps in an IPv4 one. */
+    public inp: InPcb,
     readonly so: Socket,
     fns: TcpTimerFns,
     ccAlgo: CcAlgo,
