@@ -120,6 +120,11 @@ export interface HandleEnv {
   readonly lookup?: LookupFunction;
   /** Whether the kernel has halted (its handles then stop, with 'kernel halted'). */
   halted?(): boolean;
+  /**
+   * Whether the kernel has IPv6 (net_netinet6), when that is known without
+   * asking it (in process). Absent: try, and fall back on EAFNOSUPPORT.
+   */
+  readonly inet6?: boolean;
 }
 
 /** The environment of an in-process kernel: its sys, callouts, softints and host. */
@@ -127,6 +132,7 @@ export function kernelHandleEnv(k: Kernel): HandleEnv {
   return {
     sys: k.sys,
     halted: () => k.halted,
+    inet6: k.domains.has(AF_INET6),
     timer: (fn) => k.callouts.create(fn, null),
     defer: (fn, arg) => k.host.defer(fn, arg),
     hold: () => k.host.hold(),

@@ -1189,7 +1189,9 @@ export function listenOn(env: NetEnv, server: ServerLike, args: unknown[]): void
     const backlog = options.backlog || backlogFromArgs;
     // ipv6Only applies to a host of :: (Node 20 passes no flags without a host).
     if (options.host) lookupAndListen(env, server, port, options.host, backlog, options.ipv6Only ? UV_TCP_IPV6ONLY : 0);
-    // No host: every address of both families (:: dual-stack), as Node on Linux.
+    // No host: every address of both families (:: dual-stack), as Node on Linux;
+    // a kernel known to have no IPv6 listens on 0.0.0.0 straight away.
+    else if (env.inet6 === false) setupListenHandle(env, server, '0.0.0.0', port, 4, backlog, 0);
     else setupListenHandle(env, server, '::', port, 6, backlog, 0);
     return;
   }
