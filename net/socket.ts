@@ -139,6 +139,9 @@ const UNTIL_DISCONNECTED = 5;
 
 function noop(): void {}
 
+/** What a read at end of file returns (zero bytes: nothing to share or change). */
+const EMPTY = new Uint8Array(0);
+
 /** One blocked call: its promise, its timeout, its hold on the host. */
 class Sleeper {
   resolve: () => void = noop;
@@ -453,29 +456,72 @@ export class Socket implements KFile {
         await this.sleep(this.snd, UNTIL_SEND_SPACE);
         continue;
       }
-      // Copy what fits a jumbo cluster at a time (the pool reuses those,
-      // kern/mbuf.ts), then tell the protocol once, as for one buffer: a
-      // send per cluster would let Nagle's "idle" send each cluster's tail
-      // as a short segment of its own.
-      let last: Mbuf | null = null;
-      let room = Math.min(space, data.length - sent);
-      while (room > 0) {
-        const n = Math.min(room, MJUMBYTES);
-        const m = this.kernel.mbufs.copyin(data, sent, n, 0);
-        if (!m) break;
-        this.snd.append(m, null);
-        sent += n;
-        room -= n;
-        last = m;
-      }
-      if (last === null) {
+      const room = Math.min(space, data.length - sent);
+      const n = this.appendStream(data, sent, room, flags);
+      if (n === 0) {
         if (sent > 0) return sent;
         throw new Errno(ENOBUFS);
       }
-      this.proto.send(this, last, null, flags);
-      if (room > 0) return sent; // out of memory part way: a short write
+      sent += n;
+      if (n < room) return sent; // out of memory part way: a short write
     }
     return sent;
+  }
+
+  /**
+   * Copy `room` bytes of `data` from `at` into the stream send buffer, a
+   * jumbo cluster at a time (the pool reuses those, kern/mbuf.ts), then
+   * tell the protocol once, as for one buffer: a send per cluster would let
+   * Nagle's "idle" send each cluster's tail as a short segment of its own.
+   * Returns the bytes queued: fewer than `room` at the memory limit.
+   */
+  private appendStream(data: Uint8Array, at: number, room: number, flags: number): number {
+    let last: Mbuf | null = null;
+    let done = 0;
+    while (done < room) {
+      const n = Math.min(room - done, MJUMBYTES);
+      const m = this.kernel.mbufs.copyin(data, at + done, n, 0);
+      if (!m) break;
+      this.snd.append(m, null);
+      done += n;
+      last = m;
+    }
+    if (last !== null) this.proto.send(this, last, null, flags);
+    return done;
+  }
+
+  /**
+   * A non-blocking stream send that answers at once (no promise), for the
+   * in-process Node face, which makes one per write: queue what the send
+   * buffer has room for and return the count, 0 when it has none, or
+   * -errno (EPIPE after shutdown, a pending error, ENOTCONN, ENOBUFS at the
+   * memory limit). The same checks as sendto, in the same order.
+   */
+  sendNow(data: Uint8Array): number {
+    if (this.proto.flags & PR_ATOMIC || !(this.proto.flags & PR_CONNREQUIRED)) return -EOPNOTSUPP;
+    if (this.state & SS_CANTSENDMORE) return -EPIPE;
+    const e = this.takeError();
+    if (e) return -e;
+    if (!(this.state & SS_ISCONNECTED)) return -ENOTCONN;
+    const room = Math.min(this.snd.space, data.length);
+    if (room <= 0) return 0;
+    const n = this.appendStream(data, 0, room, 0);
+    return n === 0 ? -ENOBUFS : n;
+  }
+
+  /**
+   * A non-blocking stream receive that answers at once (no promise): up to
+   * `len` bytes, an empty array at end of file, or -errno (EAGAIN when
+   * nothing is queued yet, a pending error, ENOTCONN). As recvfrom.
+   */
+  recvNow(len: number): Uint8Array | number {
+    if (this.proto.flags & PR_ATOMIC) return -EOPNOTSUPP;
+    if (this.rcv.q.length > 0) return this.takeStream(len, 0).data;
+    const e = this.takeError();
+    if (e) return -e;
+    if (this.state & SS_CANTRCVMORE) return EMPTY;
+    if (this.proto.flags & PR_CONNREQUIRED && !(this.state & (SS_ISCONNECTED | SS_ISCONNECTING))) return -ENOTCONN;
+    return -EAGAIN;
   }
 
   async recvfrom(len: number, flags: number): Promise<RecvResult> {

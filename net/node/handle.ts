@@ -52,6 +52,12 @@ const TCP_KEEPIDLE = 3;
 
 /** What one read asks for: libuv reads into 64 KiB buffers too. */
 const READ_SIZE = 65536;
+/**
+ * In process a read costs no round trip, only the copy: take up to this
+ * much of what is queued at once, so a large receive buffer reaches the
+ * reader in a few large chunks rather than many 64 KiB ones.
+ */
+const LOCAL_READ_SIZE = 256 * 1024;
 /** The largest datagram we take in one receive (IPv4's limit, rounded up). */
 const DGRAM_SIZE = 65536;
 /** After an accept failure other than EAGAIN (EMFILE...), wait this long before trying again. */
@@ -475,6 +481,21 @@ export class TcpHandle extends FdHandle {
       await sys.bind(this.fd, sockaddr(req.localAddress ?? '0.0.0.0', req.localPort ?? 0));
       req.syscall = 'connect';
     }
+    const f = this.file;
+    if (f instanceof Socket) {
+      // In process, connect as a blocking socket does (sleep until it is
+      // decided, then so_error), without an EINPROGRESS thrown and caught
+      // per connection; every other call the handle makes says MSG_DONTWAIT.
+      f.fflags &= ~O_NONBLOCK;
+      try {
+        await f.connect(sockaddr(req.address, req.port));
+      } finally {
+        f.fflags |= O_NONBLOCK;
+      }
+      if (this.closed) throw new Errno(ECANCELED);
+      await this.refreshNames();
+      return;
+    }
     try {
       await sys.connect(this.fd, sockaddr(req.address, req.port));
     } catch (e) {
@@ -560,6 +581,27 @@ export class TcpHandle extends FdHandle {
   private pumpRead(): void {
     if (!this.wantRead || this.readBusy || this.eof || this.closed || this.fd < 0) return;
     const f = this.file;
+    if (f instanceof Socket) {
+      // In process: take what is queued, in a loop, with no promise per
+      // read; nothing queued (EAGAIN) waits for the kernel's wake-up and
+      // leaves the window as it is. Failures are reported on a later
+      // microtask, as a read that failed in the kernel would be.
+      while (this.wantRead && !this.readBusy && !this.eof && !this.closed) {
+        const r = f.recvNow(LOCAL_READ_SIZE);
+        if (typeof r !== 'number') {
+          this.deliver(r);
+          continue;
+        }
+        if (r === -EAGAIN) this.wait(POLLIN);
+        else {
+          this.readBusy = true;
+          this.readFailure = r;
+          queueMicrotask(this.onReadFailed);
+        }
+        return;
+      }
+      return;
+    }
     if (f !== null) {
       // Nothing queued, no EOF, no error: wait, and leave the window as it is.
       if (f.poll(POLLIN) === 0) {
@@ -576,11 +618,21 @@ export class TcpHandle extends FdHandle {
     this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then(this.onReadData, this.onReadError);
   }
 
+  private readFailure = 0;
+
+  private readonly onReadFailed = (): void => this.onReadError(new Errno(-this.readFailure));
+
   private readonly onReadResult = (r: RecvResult): void => this.onReadData(r.data);
 
   private readonly onReadData = (data: Uint8Array): void => {
     this.readBusy = false;
     if (this.closed) return;
+    this.deliver(data);
+    this.pumpRead();
+  };
+
+  /** Hand `data` to onread: bytes, or EOF when empty. */
+  private deliver(data: Uint8Array): void {
     const n = data.length;
     if (n === 0) {
       this.eof = true;
@@ -590,8 +642,7 @@ export class TcpHandle extends FdHandle {
     }
     this.bytesRead += n;
     this.onread(n, Buffer.from(data.buffer, data.byteOffset, n));
-    this.pumpRead();
-  };
+  }
 
   private readonly onReadError = (e: unknown): void => {
     this.readBusy = false;
@@ -660,17 +711,14 @@ export class TcpHandle extends FdHandle {
     const f = this.file;
     if (!(f instanceof Socket)) return false;
     while (req.index < req.chunks.length) {
+      // A pending error or a socket that cannot send: pumpWrite reports it.
       if (f.error !== 0 || (f.state & (SS_ISCONNECTED | SS_CANTSENDMORE)) !== SS_ISCONNECTED) return false;
       const chunk = req.chunks[req.index]!;
       const data = req.offset === 0 ? chunk : chunk.subarray(req.offset);
-      const room = f.snd.space;
-      if (room <= 0) return false;
-      const n = data.length <= room ? data.length : room;
-      if (n > 0) {
-        const r = f.sendto(n === data.length ? data : data.subarray(0, n), MSG_DONTWAIT, null);
-        if (r instanceof Promise) r.then((got) => this.checkWriteNow(got, n), (e) => this.checkWriteNow(e, n));
-        this.bytesWritten += n;
-      }
+      // The only failure left is ENOBUFS with nothing taken: pumpWrite meets it again and reports it.
+      const n = data.length === 0 ? 0 : f.sendNow(data);
+      if (n < 0) return false;
+      this.bytesWritten += n;
       if (n < data.length) {
         req.offset += n;
         return false;
@@ -679,12 +727,6 @@ export class TcpHandle extends FdHandle {
       req.offset = 0;
     }
     return true;
-  }
-
-  private checkWriteNow(got: unknown, expected: number): void {
-    if (got === expected || this.closed) return;
-    this.eof = true;
-    this.onread(typeof got === 'number' ? -ENOBUFS : statusOf(got));
   }
 
   private pumpWrite(): void {
@@ -705,6 +747,18 @@ export class TcpHandle extends FdHandle {
     }
     const chunk = req.offset === 0 ? req.chunks[req.index]! : req.chunks[req.index]!.subarray(req.offset);
     const f = this.file;
+    if (f instanceof Socket) {
+      // In process: no promise per send (see writeNow); a failure completes the write on a later microtask.
+      const n = f.sendNow(chunk);
+      if (n > 0) this.onWrote(n);
+      else if (n === 0) this.wait(POLLOUT);
+      else {
+        this.writeBusy = true;
+        this.writeFailure = n;
+        queueMicrotask(this.onWriteFailed);
+      }
+      return;
+    }
     if (f !== null) {
       if (f.poll(POLLOUT) === 0) {
         this.wait(POLLOUT);
@@ -729,6 +783,10 @@ export class TcpHandle extends FdHandle {
     this.writeQueueSize -= n;
     this.pumpWrite();
   };
+
+  private writeFailure = 0;
+
+  private readonly onWriteFailed = (): void => this.onWriteError(new Errno(-this.writeFailure));
 
   private readonly onWriteError = (e: unknown): void => {
     this.writeBusy = false;
