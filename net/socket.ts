@@ -113,6 +113,8 @@ export class Sockbuf {
   readonly q: SbRecord[] = [];
   /** Bytes of the first record already consumed (streams). */
   headOff = 0;
+  /** SB_AUTOSIZE: the protocol may grow hiwat (TCP); cleared when the application sets the size. */
+  autosize = true;
 
   constructor(hiwat: number, lowat: number) {
     this.hiwat = hiwat;
@@ -418,8 +420,33 @@ export class Socket implements KFile {
     this.rcv.headOff = 0;
   }
 
-  async sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
-    const atomic = (this.proto.flags & PR_ATOMIC) !== 0;
+  sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
+    if (this.proto.flags & PR_ATOMIC) {
+      try {
+        return Promise.resolve(this.sendRecord(data, flags, to));
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
+    return this.sendStream(data, flags, to);
+  }
+
+  /**
+   * sendto for a datagram (atomic) protocol, which never sleeps: the
+   * length sent, or an Errno thrown. The in-process dgram face calls it
+   * directly, without a promise per datagram.
+   */
+  sendRecord(data: Uint8Array, flags: number, to: Sockaddr | null): number {
+    this.sendCheck(to);
+    if (data.length > this.snd.hiwat) throw new Errno(EMSGSIZE);
+    const m = this.kernel.mbufs.copyin(data, 0, data.length);
+    if (!m) throw new Errno(ENOBUFS);
+    this.proto.send(this, m, to, flags);
+    return data.length;
+  }
+
+  /** What sendto checks first, for every protocol: shutdown, a pending error, the destination. */
+  private sendCheck(to: Sockaddr | null): void {
     if (this.state & SS_CANTSENDMORE) throw new Errno(EPIPE);
     const e = this.takeError();
     if (e) throw new Errno(e);
@@ -431,13 +458,10 @@ export class Socket implements KFile {
     } else if (to && this.state & SS_ISCONNECTED) {
       throw new Errno(EISCONN);
     }
-    if (atomic) {
-      if (data.length > this.snd.hiwat) throw new Errno(EMSGSIZE);
-      const m = this.kernel.mbufs.copyin(data, 0, data.length);
-      if (!m) throw new Errno(ENOBUFS);
-      this.proto.send(this, m, to, flags);
-      return data.length;
-    }
+  }
+
+  private async sendStream(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
+    this.sendCheck(to);
     // Streams: copy into the send buffer as space allows; the protocol drains it.
     let sent = 0;
     while (sent < data.length) {
@@ -548,6 +572,20 @@ export class Socket implements KFile {
     }
   }
 
+  /**
+   * A non-blocking datagram receive that answers at once (no promise), for
+   * the in-process dgram face: the next record, or -errno (EAGAIN when none
+   * is queued, a pending error such as ECONNREFUSED). As recvfrom.
+   */
+  recvRecordNow(len: number): RecvResult | number {
+    if (!(this.proto.flags & PR_ATOMIC)) return -EOPNOTSUPP;
+    if (this.rcv.q.length > 0) return this.takeRecord(len, 0);
+    const e = this.takeError();
+    if (e) return -e;
+    if (this.state & SS_CANTRCVMORE) return { data: EMPTY, from: null, flags: 0 };
+    return -EAGAIN;
+  }
+
   private takeRecord(len: number, flags: number): RecvResult {
     const rcv = this.rcv;
     const r = rcv.q[0]!;
@@ -656,7 +694,9 @@ export class Socket implements KFile {
       case SO_SNDBUF:
       case SO_RCVBUF: {
         if (!Number.isInteger(num) || num <= 0 || num > 64 * 1024 * 1024) throw new Errno(num > 0 ? ENOBUFS : EINVAL);
-        (name === SO_SNDBUF ? this.snd : this.rcv).hiwat = num;
+        const sb = name === SO_SNDBUF ? this.snd : this.rcv;
+        sb.hiwat = num;
+        sb.autosize = false;
         this.proto.setopt(this, level, name, value);
         return;
       }
