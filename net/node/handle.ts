@@ -1072,14 +1072,29 @@ export class UdpHandle extends FdHandle {
     const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     const to = port === undefined ? null : sockaddr(address ?? '127.0.0.1', port);
     this.reqStarted();
-    const done = (status: number, sent: number): void => {
-      this.reqDone();
-      if (!this.closed) req.oncomplete(status, sent);
-    };
-    const r = this.file ? this.file.sendto(data, 0, to) : this.env.sys.sendto(this.fd, data, 0, to);
+    const f = this.file;
+    if (f instanceof Socket) {
+      // In process a datagram send never sleeps: answer at once, no promise.
+      let sent = 0;
+      let status = 0;
+      try {
+        sent = f.sendRecord(data, 0, to);
+      } catch (e) {
+        status = statusOf(e);
+      }
+      this.sendDone(req, status, sent);
+      return 0;
+    }
+    const done = (status: number, sent: number): void => this.sendDone(req, status, sent);
+    const r = f ? f.sendto(data, 0, to) : this.env.sys.sendto(this.fd, data, 0, to);
     if (r instanceof Promise) r.then((n) => done(0, n), (e) => done(statusOf(e), 0));
     else done(0, r);
     return 0;
+  }
+
+  private sendDone(req: SendReq, status: number, sent: number): void {
+    this.reqDone();
+    if (!this.closed) req.oncomplete(status, sent);
   }
 
   recvStart(): number {
@@ -1099,6 +1114,19 @@ export class UdpHandle extends FdHandle {
   private pumpRecv(): void {
     if (!this.receiving || this.recvBusy || this.closed || this.fd < 0) return;
     const f = this.file;
+    if (f instanceof Socket) {
+      // In process: take the next datagram with no promise (onDatagram
+      // comes back for the one after, until the queue is empty).
+      const r = f.recvRecordNow(DGRAM_SIZE);
+      if (typeof r !== 'number') this.onDatagram(r);
+      else if (r === -EAGAIN) this.wait(POLLIN);
+      else {
+        // An asynchronous error (ICMP port unreachable on a connected socket) is reported once; receiving goes on.
+        this.onmessage(r, this);
+        this.pumpRecv();
+      }
+      return;
+    }
     if (f !== null) {
       // No poll() first: a zero-length datagram queues no bytes, and
       // Socket.poll counts bytes; the receive itself sees the record.
