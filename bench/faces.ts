@@ -27,6 +27,12 @@
  * the machine's noise falls on all of them alike; ratios are taken against
  * the Node row of the same round.
  *
+ * Every case records wall time and the process's CPU time (user + system,
+ * so the host kernel's share of Node's loopback counts) over the same
+ * window; on a machine shared with other work the CPU figures, and the
+ * ratios of the same round, are the ones that hold still. The load average
+ * at each round is recorded beside them.
+ *
  * Run:     node --import=tsx bench/faces.ts [short|long|all] [bulk|conns] [RUNS=3]
  *   e.g.   node --import=tsx bench/faces.ts short          (both suites, 3 rounds)
  *          RUNS=1 node --import=tsx bench/faces.ts long bulk
@@ -36,7 +42,7 @@
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -48,6 +54,21 @@ const resultsDir = join(here, 'results');
 const CHUNK = 64 * 1024;
 const ECHO = Buffer.from('ping');
 const PORT = 5001;
+
+/** Wall and CPU time from one instant: the CPU figure moves less than wall time on a loaded machine. */
+interface Took {
+  seconds: number;
+  cpuSeconds: number;
+}
+
+function startClock(): () => Took {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  return () => {
+    const c = process.cpuUsage(c0);
+    return { seconds: (performance.now() - t0) / 1000, cpuSeconds: (c.user + c.system) / 1e6 };
+  };
+}
 
 const SIZES = {
   short: { bulk: 64 * 1024 * 1024, conns: 3000 },
@@ -116,14 +137,14 @@ function closeServer(server: net.Server): Promise<void> {
 }
 
 /** Bulk through a net face; returns seconds from connect to the client's 'close'. */
-async function netBulk(client: NetLike, server: NetLike, host: string, total: number): Promise<number> {
+async function netBulk(client: NetLike, server: NetLike, host: string, total: number): Promise<Took> {
   let received = 0;
   const srv = await listenNet(server, PORT, host, (s) => {
     s.on('data', (d: Buffer) => (received += d.length));
     s.on('error', () => {});
   });
   const chunk = Buffer.alloc(CHUNK, 0x61);
-  const t0 = performance.now();
+  const stop = startClock();
   await new Promise<void>((resolve, reject) => {
     const c = client.connect(srv.port, host);
     let sent = 0;
@@ -140,10 +161,10 @@ async function netBulk(client: NetLike, server: NetLike, host: string, total: nu
     c.on('close', () => resolve());
     c.on('error', reject);
   });
-  const dt = (performance.now() - t0) / 1000;
+  const took = stop();
   await closeServer(srv.server);
   if (received !== total) throw new Error(`bulk: the server read ${received} of ${total} bytes`);
-  return dt;
+  return took;
 }
 
 /** One echo connection through a net face: connect, 4 bytes, echo, end, wait for 'close'. */
@@ -161,16 +182,16 @@ function netOneConnection(client: NetLike, port: number, host: string): Promise<
   });
 }
 
-async function netConns(client: NetLike, server: NetLike, host: string, n: number): Promise<number> {
+async function netConns(client: NetLike, server: NetLike, host: string, n: number): Promise<Took> {
   const srv = await listenNet(server, PORT, host, (s) => {
     s.on('data', (d: Buffer) => s.write(d));
     s.on('error', () => {});
   });
-  const t0 = performance.now();
+  const stop = startClock();
   for (let i = 0; i < n; i++) await netOneConnection(client, srv.port, host);
-  const dt = (performance.now() - t0) / 1000;
+  const took = stop();
   await closeServer(srv.server);
-  return dt;
+  return took;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -199,7 +220,7 @@ async function sysDrain(k: RumpKernel, fd: number): Promise<number> {
   }
 }
 
-async function sysBulk(p: Pair, total: number): Promise<number> {
+async function sysBulk(p: Pair, total: number): Promise<Took> {
   const lfd = await sysListen(p.b, PORT);
   const server = (async () => {
     const { fd } = await p.b.sys.accept(lfd);
@@ -209,21 +230,21 @@ async function sysBulk(p: Pair, total: number): Promise<number> {
     return n;
   })();
   const chunk = new Uint8Array(CHUNK).fill(0x61);
-  const t0 = performance.now();
+  const stop = startClock();
   const fd = await p.a.sys.socket(AF_INET, SOCK_STREAM, 0);
   await p.a.sys.connect(fd, sin(p.addr, PORT));
   for (let sent = 0; sent < total; sent += CHUNK) await sysWriteAll(p.a, fd, chunk);
   await p.a.sys.shutdown(fd, SHUT_WR);
   await sysDrain(p.a, fd);
   await p.a.sys.close(fd);
-  const dt = (performance.now() - t0) / 1000;
+  const took = stop();
   const received = await server;
   await p.b.sys.close(lfd);
   if (received !== total) throw new Error(`bulk: the server read ${received} of ${total} bytes`);
-  return dt;
+  return took;
 }
 
-async function sysConns(p: Pair, n: number): Promise<number> {
+async function sysConns(p: Pair, n: number): Promise<Took> {
   const lfd = await sysListen(p.b, PORT);
   let running = true;
   const serve = async (fd: number): Promise<void> => {
@@ -240,7 +261,7 @@ async function sysConns(p: Pair, n: number): Promise<number> {
       void serve(r.fd).catch(() => {});
     }
   })();
-  const t0 = performance.now();
+  const stop = startClock();
   for (let i = 0; i < n; i++) {
     const fd = await p.a.sys.socket(AF_INET, SOCK_STREAM, 0);
     await p.a.sys.connect(fd, sin(p.addr, PORT));
@@ -255,11 +276,11 @@ async function sysConns(p: Pair, n: number): Promise<number> {
     await sysDrain(p.a, fd);
     await p.a.sys.close(fd);
   }
-  const dt = (performance.now() - t0) / 1000;
+  const took = stop();
   running = false;
   await p.b.sys.close(lfd);
   await acceptor;
-  return dt;
+  return took;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -271,14 +292,14 @@ interface Case {
   suite: Suite;
   name: string;
   label: string;
-  /** Seconds for `amount` (bytes or connections). */
-  run(amount: number): Promise<number>;
+  /** Wall and CPU seconds for `amount` (bytes or connections), from the connect of the first to the 'close' of the last. */
+  run(amount: number): Promise<Took>;
 }
 
 const nodeNet: NetLike = net as unknown as NetLike;
 const kernelNet = (k: RumpKernel): NetLike => k.net as unknown as NetLike;
 
-async function onPair(make: () => Promise<Pair>, fn: (p: Pair) => Promise<number>): Promise<number> {
+async function onPair(make: () => Promise<Pair>, fn: (p: Pair) => Promise<Took>): Promise<Took> {
   const p = await make();
   try {
     return await fn(p);
@@ -305,19 +326,16 @@ const CASES: Case[] = [
 async function child(name: string, amount: number): Promise<void> {
   const c = CASES.find((x) => x.name === name);
   if (!c) throw new Error(`unknown case ${name}`);
-  const cpu0 = process.cpuUsage();
-  const seconds = await c.run(amount);
-  const cpu = process.cpuUsage(cpu0);
-  // CPU time of the whole case (set-up included): on a loaded machine it moves less than wall time.
-  process.stdout.write(JSON.stringify({ name, amount, seconds, cpu_seconds: (cpu.user + cpu.system) / 1e6 }) + '\n');
+  const took = await c.run(amount);
+  process.stdout.write(JSON.stringify({ name, amount, ...took }) + '\n');
 }
 
-function runChild(name: string, amount: number): number {
+function runChild(name: string, amount: number): Took {
   const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--case', name, String(amount)], {
     encoding: 'utf8',
     timeout: 600_000,
   });
-  return (JSON.parse(out.trim().split('\n').pop()!) as { seconds: number }).seconds;
+  return JSON.parse(out.trim().split('\n').pop()!) as Took;
 }
 
 function median(xs: number[]): number {
@@ -347,20 +365,31 @@ async function main(): Promise<void> {
   for (const length of wantLengths) {
     const cases = CASES.filter((c) => suites.length === 0 || suites.includes(c.suite));
     const rounds: Record<string, number[]> = {};
-    for (const c of cases) rounds[c.name] = [];
+    const cpuRounds: Record<string, number[]> = {};
+    const loads: number[] = [];
+    for (const c of cases) {
+      rounds[c.name] = [];
+      cpuRounds[c.name] = [];
+    }
+    const rateOf = (c: Case, amount: number, s: number): number => (c.suite === 'bulk' ? (amount * 8) / s / 1e9 : amount / s);
     for (let r = 0; r < runs; r++) {
+      loads.push(loadavg()[0]!);
       for (const c of cases) {
         const amount = SIZES[length][c.suite];
-        const s = runChild(c.name, amount);
-        const rate = c.suite === 'bulk' ? (amount * 8) / s / 1e9 : amount / s;
+        const took = runChild(c.name, amount);
+        const rate = rateOf(c, amount, took.seconds);
         rounds[c.name]!.push(rate);
-        console.log(`${length} round ${r + 1}: ${c.name.padEnd(16)} ${rate.toFixed(c.suite === 'bulk' ? 2 : 0)} ${c.suite === 'bulk' ? 'Gbit/s' : 'conns/s'}  (${c.label})`);
+        cpuRounds[c.name]!.push(rateOf(c, amount, took.cpuSeconds));
+        console.log(`${length} round ${r + 1}: ${c.name.padEnd(16)} ${rate.toFixed(c.suite === 'bulk' ? 2 : 0)} ${c.suite === 'bulk' ? 'Gbit/s' : 'conns/s'}, ${took.cpuSeconds.toFixed(3)} s CPU  (${c.label})`);
       }
     }
     const rows = cases.map((c) => {
       const rates = rounds[c.name]!;
       const base = rounds[`${c.suite}:node`];
       const ratios = base ? rates.map((x, i) => x / base[i]!) : [];
+      const perCpu = cpuRounds[c.name]!;
+      const cpuBase = cpuRounds[`${c.suite}:node`];
+      const cpuRatios = cpuBase ? perCpu.map((x, i) => x / cpuBase[i]!) : [];
       return {
         case: c.name,
         label: c.label,
@@ -370,11 +399,17 @@ async function main(): Promise<void> {
         median: median(rates),
         ratio_to_node_same_round: ratios,
         ratio_median: ratios.length ? median(ratios) : null,
+        // The same work per second of CPU (user + system, so Node's loopback in the host kernel counts too).
+        per_cpu_second: perCpu,
+        cpu_ratio_to_node_same_round: cpuRatios,
+        cpu_ratio_median: cpuRatios.length ? median(cpuRatios) : null,
       };
     });
     // Same-pair comparisons the issue asks for: shmif net vs shmif sys.
-    const ratioOf = (x: string, y: string): number[] | null =>
-      rounds[x] && rounds[y] ? rounds[x]!.map((v, i) => v / rounds[y]![i]!) : null;
+    const ratioOf = (x: string, y: string): { wall: number[]; cpu: number[] } | null =>
+      rounds[x] && rounds[y]
+        ? { wall: rounds[x]!.map((v, i) => v / rounds[y]![i]!), cpu: cpuRounds[x]!.map((v, i) => v / cpuRounds[y]![i]!) }
+        : null;
     const file = join(resultsDir, `faces-${length}.json`);
     let previous: unknown = null;
     try {
@@ -388,7 +423,8 @@ async function main(): Promise<void> {
       write_bytes: CHUNK,
       command: `RUNS=${runs} node --import=tsx bench/faces.ts ${length}${suites.length ? ' ' + suites.join(' ') : ''}`,
       date: new Date().toISOString(),
-      machine: `${process.platform} ${process.arch}, node ${process.version}`,
+      machine: `${process.platform} ${process.arch}, node ${process.version}, ${cpus().length} CPUs`,
+      load_average_at_each_round: loads,
       rows,
       shmif_net_to_shmif_sys: { bulk: ratioOf('bulk:shmif-net', 'bulk:shmif-sys'), conns: ratioOf('conns:shmif-net', 'conns:shmif-sys') },
       lo0_net_to_lo0_sys: { bulk: ratioOf('bulk:lo0-net', 'bulk:lo0-sys'), conns: ratioOf('conns:lo0-net', 'conns:lo0-sys') },
@@ -400,7 +436,9 @@ async function main(): Promise<void> {
     }
     writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
     console.log(`${length}: ${file}`);
-    for (const r of rows) console.log(`  ${r.case.padEnd(16)} median ${r.median.toFixed(r.unit === 'Gbit/s' ? 2 : 0)} ${r.unit}, ×node ${r.ratio_median?.toFixed(2)}`);
+    for (const r of rows) {
+      console.log(`  ${r.case.padEnd(16)} median ${r.median.toFixed(r.unit === 'Gbit/s' ? 2 : 0)} ${r.unit}, ×node ${r.ratio_median?.toFixed(2)} (per CPU second ×node ${r.cpu_ratio_median?.toFixed(2)})`);
+    }
   }
 }
 
