@@ -132,13 +132,6 @@ export interface Hypercall {
    * deferred work (a softint). No closure needed on the hot path.
    */
   defer<T>(fn: (arg: T) => void, arg: T): void;
-  /**
-   * A softint for traffic between kernels (or a kernel and itself) in this
-   * process: sooner than `defer` on the node host (microtasks, a bounded
-   * number of batches per turn of the event loop), in order with every
-   * other softint on the sim host.
-   */
-  deferWake<T>(fn: (arg: T) => void, arg: T): void;
 
   /**
    * A byte array of `n` bytes that the caller overwrites in full before

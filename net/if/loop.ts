@@ -69,10 +69,7 @@ export function loopOutput(ifp: Ifnet, m: Mbuf, family: number): number {
   sc.fam.push(family);
   if (!sc.scheduled) {
     sc.scheduled = true;
-    // As a frame between kernels on a bus in this process: the whole
-    // exchange of a connect, an echo and a close runs in one turn of the
-    // event loop instead of a turn per hop (hypercall/node.ts deferWake).
-    k.host.deferWake(loopDrain, sc);
+    k.host.defer(loopDrain, sc);
   }
   return 0;
 }
