@@ -731,6 +731,11 @@ export class TcpHandle extends FdHandle {
 
   private pumpWrite(): void {
     if (this.writeBusy || this.closed || this.fd < 0) return;
+    const local = this.file;
+    if (local instanceof Socket) {
+      this.pumpWriteLocal(local);
+      return;
+    }
     const req = this.writes[0];
     if (req === undefined) {
       if (this.shutdownReq !== null) this.doShutdown();
@@ -747,18 +752,6 @@ export class TcpHandle extends FdHandle {
     }
     const chunk = req.offset === 0 ? req.chunks[req.index]! : req.chunks[req.index]!.subarray(req.offset);
     const f = this.file;
-    if (f instanceof Socket) {
-      // In process: no promise per send (see writeNow); a failure completes the write on a later microtask.
-      const n = f.sendNow(chunk);
-      if (n > 0) this.onWrote(n);
-      else if (n === 0) this.wait(POLLOUT);
-      else {
-        this.writeBusy = true;
-        this.writeFailure = n;
-        queueMicrotask(this.onWriteFailed);
-      }
-      return;
-    }
     if (f !== null) {
       if (f.poll(POLLOUT) === 0) {
         this.wait(POLLOUT);
@@ -772,6 +765,46 @@ export class TcpHandle extends FdHandle {
     }
     this.writeBusy = true;
     this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then(this.onWrote, this.onWriteError);
+  }
+
+  /**
+   * In process: give the kernel queued writes, chunk after chunk, in a loop
+   * with no promise per send (a writev of many chunks must not recurse once
+   * per chunk); a full send buffer waits for POLLOUT, a failure completes the
+   * write on a later microtask, as a send that failed in the kernel would.
+   */
+  private pumpWriteLocal(f: Socket): void {
+    while (!this.writeBusy && !this.closed) {
+      const req = this.writes[0];
+      if (req === undefined) {
+        if (this.shutdownReq !== null) this.doShutdown();
+        return;
+      }
+      if (req.index >= req.chunks.length) {
+        this.completeWrite(0);
+        continue;
+      }
+      const chunk = req.chunks[req.index]!;
+      if (req.offset >= chunk.length) {
+        req.index++;
+        req.offset = 0;
+        continue;
+      }
+      const n = f.sendNow(req.offset === 0 ? chunk : chunk.subarray(req.offset));
+      if (n > 0) {
+        req.offset += n;
+        this.bytesWritten += n;
+        this.writeQueueSize -= n;
+      } else if (n === 0) {
+        this.wait(POLLOUT);
+        return;
+      } else {
+        this.writeBusy = true;
+        this.writeFailure = n;
+        queueMicrotask(this.onWriteFailed);
+        return;
+      }
+    }
   }
 
   private readonly onWrote = (n: number): void => {
@@ -980,6 +1013,7 @@ export class UdpHandle extends FdHandle {
   onmessage: (nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: AddressInfo & { size: number }) => void = noop;
   private receiving = false;
   private recvBusy = false;
+  private recvLooping = false;
   private sockname: Sockaddr | null = null;
   private peername: Sockaddr | null = null;
   private rcvbuf = 0;
@@ -1115,15 +1149,25 @@ export class UdpHandle extends FdHandle {
     if (!this.receiving || this.recvBusy || this.closed || this.fd < 0) return;
     const f = this.file;
     if (f instanceof Socket) {
-      // In process: take the next datagram with no promise (onDatagram
-      // comes back for the one after, until the queue is empty).
-      const r = f.recvRecordNow(DGRAM_SIZE);
-      if (typeof r !== 'number') this.onDatagram(r);
-      else if (r === -EAGAIN) this.wait(POLLIN);
-      else {
-        // An asynchronous error (ICMP port unreachable on a connected socket) is reported once; receiving goes on.
-        this.onmessage(r, this);
-        this.pumpRecv();
+      // In process: take what is queued in a loop, no promise per datagram;
+      // onDatagram's own pumpRecv returns at once meanwhile, so a queue of
+      // thousands of small datagrams does not recurse once per datagram.
+      if (this.recvLooping) return;
+      this.recvLooping = true;
+      try {
+        while (this.receiving && !this.closed) {
+          const r = f.recvRecordNow(DGRAM_SIZE);
+          if (typeof r !== 'number') this.onDatagram(r);
+          else if (r === -EAGAIN) {
+            this.wait(POLLIN);
+            break;
+          } else {
+            // An asynchronous error (ICMP port unreachable on a connected socket) is reported once; receiving goes on.
+            this.onmessage(r, this);
+          }
+        }
+      } finally {
+        this.recvLooping = false;
       }
       return;
     }
