@@ -574,15 +574,17 @@ export class Socket implements KFile {
 
   /**
    * A non-blocking datagram receive that answers at once (no promise), for
-   * the in-process dgram face: the next record, or -errno (EAGAIN when none
-   * is queued, a pending error such as ECONNREFUSED). As recvfrom.
+   * the in-process dgram face: the next record; 0 when nothing more will
+   * come (shut down for reading, closed: where recvfrom returns an empty
+   * result with no sender); or -errno (EAGAIN when none is queued, a
+   * pending error such as ECONNREFUSED).
    */
   recvRecordNow(len: number): RecvResult | number {
     if (!(this.proto.flags & PR_ATOMIC)) return -EOPNOTSUPP;
     if (this.rcv.q.length > 0) return this.takeRecord(len, 0);
     const e = this.takeError();
     if (e) return -e;
-    if (this.state & SS_CANTRCVMORE) return { data: EMPTY, from: null, flags: 0 };
+    if (this.state & SS_CANTRCVMORE) return 0;
     return -EAGAIN;
   }
 

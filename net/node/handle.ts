@@ -1158,6 +1158,7 @@ export class UdpHandle extends FdHandle {
         while (this.receiving && !this.closed) {
           const r = f.recvRecordNow(DGRAM_SIZE);
           if (typeof r !== 'number') this.onDatagram(r);
+          else if (r === 0) break; // shut down for reading: nothing more will come, nothing to wait for
           else if (r === -EAGAIN) {
             this.wait(POLLIN);
             break;

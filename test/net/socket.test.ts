@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
-import { AF_INET, SHUT_WR, SOCK_DGRAM, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
+import { AF_INET, SHUT_RD, SHUT_WR, SOCK_DGRAM, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
 import { EAGAIN, ECONNREFUSED, EOPNOTSUPP, EPIPE, ENOTCONN, Errno } from '../../kern/errno.js';
 import { Socket } from '../../net/socket.js';
 import { bootKernels, haltAll, type Kernels } from '../helpers/kernels.js';
@@ -119,6 +119,9 @@ test('sendRecord sends a datagram at once; recvRecordNow takes it with its sende
   await ks.sim.run(1);
   t.is(a.recvRecordNow(100), -ECONNREFUSED);
   t.is(a.recvRecordNow(100), -EAGAIN);
+  // Shut down for reading: 0, nothing more will come (not an endless stream of empty records).
+  await k.sys.shutdown(bfd, SHUT_RD);
+  t.is(b.recvRecordNow(100), 0);
   await k.sys.close(afd);
   await k.sys.close(bfd);
   await haltAll(ks);

@@ -7,6 +7,7 @@ import test from 'ava';
 import { Buffer } from 'node:buffer';
 import { createSimHost, type RumpKernel } from '../../index.js';
 import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
+import { SHUT_RD } from '../../kern/sys.js';
 import type { NetSocket } from '../../net/node/net.js';
 import { deferred, drive, once, simKernel } from './helpers.js';
 
@@ -175,6 +176,25 @@ test('thousands of datagrams queued while nobody listened are all delivered once
   await sim.run(10);
   t.is(got, N);
   tx.close();
+  rx.close();
+  await sim.run(10);
+  await a.halt();
+  await b.halt();
+});
+
+test('a dgram socket whose kernel socket no longer receives (shut down for reading) stops receiving instead of spinning', async (t) => {
+  const { sim, a, b } = await pair(37);
+  const rx = b.dgram.createSocket('udp4');
+  await drive(sim, new Promise<void>((r) => rx.bind(9998, () => r())));
+  const handle = (rx as unknown as { handle: { fd: number; recvStop(): number; recvStart(): number } }).handle;
+  handle.recvStop();
+  await b.sys.shutdown(handle.fd, SHUT_RD);
+  const events: string[] = [];
+  rx.on('message', (m: Buffer) => events.push(`message ${m.length}`));
+  rx.on('error', (e: Error) => events.push(`error ${e.message}`));
+  handle.recvStart();
+  await sim.run(10);
+  t.deepEqual(events, [], 'no empty messages, no error: the loop ended');
   rx.close();
   await sim.run(10);
   await a.halt();
