@@ -1108,7 +1108,8 @@ export class UdpHandle extends FdHandle {
     this.reqStarted();
     const f = this.file;
     if (f instanceof Socket) {
-      // In process a datagram send never sleeps: answer at once, no promise.
+      // In process a datagram send never sleeps: done at once, no promise;
+      // the completion still comes on a later tick, as Node's send callback does.
       let sent = 0;
       let status = 0;
       try {
@@ -1116,7 +1117,7 @@ export class UdpHandle extends FdHandle {
       } catch (e) {
         status = statusOf(e);
       }
-      this.sendDone(req, status, sent);
+      process.nextTick(sendDone, this, req, status, sent);
       return 0;
     }
     const done = (status: number, sent: number): void => this.sendDone(req, status, sent);
@@ -1126,7 +1127,8 @@ export class UdpHandle extends FdHandle {
     return 0;
   }
 
-  private sendDone(req: SendReq, status: number, sent: number): void {
+  /** @internal */
+  sendDone(req: SendReq, status: number, sent: number): void {
     this.reqDone();
     if (!this.closed) req.oncomplete(status, sent);
   }
@@ -1250,6 +1252,10 @@ export class UdpHandle extends FdHandle {
   protected cancelRequests(): void {
     this.receiving = false;
   }
+}
+
+function sendDone(h: UdpHandle, req: SendReq, status: number, sent: number): void {
+  h.sendDone(req, status, sent);
 }
 
 /** libuv's UV_UDP_REUSEADDR bind flag. */

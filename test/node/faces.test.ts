@@ -200,3 +200,25 @@ test('a dgram socket whose kernel socket no longer receives (shut down for readi
   await a.halt();
   await b.halt();
 });
+
+test('a send on a connected dgram socket calls back on a later tick, never inside send() (as node:dgram)', async (t) => {
+  const { sim, a, b } = await pair(38);
+  const rx = b.dgram.createSocket('udp4');
+  await drive(sim, new Promise<void>((r) => rx.bind(9997, () => r())));
+  const tx = a.dgram.createSocket('udp4');
+  await drive(sim, new Promise<void>((r) => tx.connect(9997, '192.0.2.2', () => r())));
+  const order: string[] = [];
+  const sent = deferred();
+  tx.send(Buffer.from('x'), (err: Error | null) => {
+    order.push(`callback ${err === null ? 'ok' : err}`);
+    sent.resolve();
+  });
+  order.push('send returned');
+  await drive(sim, sent.promise);
+  t.deepEqual(order, ['send returned', 'callback ok']);
+  tx.close();
+  rx.close();
+  await sim.run(10);
+  await a.halt();
+  await b.halt();
+});
