@@ -115,6 +115,8 @@ export class Sockbuf {
   readonly q: SbRecord[] = [];
   /** Bytes of the first record already consumed (streams). */
   headOff = 0;
+  /** SB_AUTOSIZE: the protocol may grow hiwat (TCP); cleared when the application sets the size. */
+  autosize = true;
 
   constructor(hiwat: number, lowat: number) {
     this.hiwat = hiwat;
@@ -140,6 +142,9 @@ const UNTIL_DATA = 4;
 const UNTIL_DISCONNECTED = 5;
 
 function noop(): void {}
+
+/** What a read at end of file returns (zero bytes: nothing to share or change). */
+const EMPTY = new Uint8Array(0);
 
 /** One blocked call: its promise, its timeout, its hold on the host. */
 class Sleeper {
@@ -417,8 +422,33 @@ export class Socket implements KFile {
     this.rcv.headOff = 0;
   }
 
-  async sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
-    const atomic = (this.proto.flags & PR_ATOMIC) !== 0;
+  sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
+    if (this.proto.flags & PR_ATOMIC) {
+      try {
+        return Promise.resolve(this.sendRecord(data, flags, to));
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
+    return this.sendStream(data, flags, to);
+  }
+
+  /**
+   * sendto for a datagram (atomic) protocol, which never sleeps: the
+   * length sent, or an Errno thrown. The in-process dgram face calls it
+   * directly, without a promise per datagram.
+   */
+  sendRecord(data: Uint8Array, flags: number, to: Sockaddr | null): number {
+    this.sendCheck(to);
+    if (data.length > this.snd.hiwat) throw new Errno(EMSGSIZE);
+    const m = this.kernel.mbufs.copyin(data, 0, data.length);
+    if (!m) throw new Errno(ENOBUFS);
+    this.proto.send(this, m, to, flags);
+    return data.length;
+  }
+
+  /** What sendto checks first, for every protocol: shutdown, a pending error, the destination. */
+  private sendCheck(to: Sockaddr | null): void {
     if (this.state & SS_CANTSENDMORE) throw new Errno(EPIPE);
     const e = this.takeError();
     if (e) throw new Errno(e);
@@ -430,13 +460,10 @@ export class Socket implements KFile {
     } else if (to && this.state & SS_ISCONNECTED) {
       throw new Errno(EISCONN);
     }
-    if (atomic) {
-      if (data.length > this.snd.hiwat) throw new Errno(EMSGSIZE);
-      const m = this.kernel.mbufs.copyin(data, 0, data.length);
-      if (!m) throw new Errno(ENOBUFS);
-      this.proto.send(this, m, to, flags);
-      return data.length;
-    }
+  }
+
+  private async sendStream(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
+    this.sendCheck(to);
     // Streams: copy into the send buffer as space allows; the protocol drains it.
     let sent = 0;
     while (sent < data.length) {
@@ -455,29 +482,72 @@ export class Socket implements KFile {
         await this.sleep(this.snd, UNTIL_SEND_SPACE);
         continue;
       }
-      // Copy what fits a jumbo cluster at a time (the pool reuses those,
-      // kern/mbuf.ts), then tell the protocol once, as for one buffer: a
-      // send per cluster would let Nagle's "idle" send each cluster's tail
-      // as a short segment of its own.
-      let last: Mbuf | null = null;
-      let room = Math.min(space, data.length - sent);
-      while (room > 0) {
-        const n = Math.min(room, MJUMBYTES);
-        const m = this.kernel.mbufs.copyin(data, sent, n, 0);
-        if (!m) break;
-        this.snd.append(m, null);
-        sent += n;
-        room -= n;
-        last = m;
-      }
-      if (last === null) {
+      const room = Math.min(space, data.length - sent);
+      const n = this.appendStream(data, sent, room, flags);
+      if (n === 0) {
         if (sent > 0) return sent;
         throw new Errno(ENOBUFS);
       }
-      this.proto.send(this, last, null, flags);
-      if (room > 0) return sent; // out of memory part way: a short write
+      sent += n;
+      if (n < room) return sent; // out of memory part way: a short write
     }
     return sent;
+  }
+
+  /**
+   * Copy `room` bytes of `data` from `at` into the stream send buffer, a
+   * jumbo cluster at a time (the pool reuses those, kern/mbuf.ts), then
+   * tell the protocol once, as for one buffer: a send per cluster would let
+   * Nagle's "idle" send each cluster's tail as a short segment of its own.
+   * Returns the bytes queued: fewer than `room` at the memory limit.
+   */
+  private appendStream(data: Uint8Array, at: number, room: number, flags: number): number {
+    let last: Mbuf | null = null;
+    let done = 0;
+    while (done < room) {
+      const n = Math.min(room - done, MJUMBYTES);
+      const m = this.kernel.mbufs.copyin(data, at + done, n, 0);
+      if (!m) break;
+      this.snd.append(m, null);
+      done += n;
+      last = m;
+    }
+    if (last !== null) this.proto.send(this, last, null, flags);
+    return done;
+  }
+
+  /**
+   * A non-blocking stream send that answers at once (no promise), for the
+   * in-process Node face, which makes one per write: queue what the send
+   * buffer has room for and return the count, 0 when it has none, or
+   * -errno (EPIPE after shutdown, a pending error, ENOTCONN, ENOBUFS at the
+   * memory limit). The same checks as sendto, in the same order.
+   */
+  sendNow(data: Uint8Array): number {
+    if (this.proto.flags & PR_ATOMIC || !(this.proto.flags & PR_CONNREQUIRED)) return -EOPNOTSUPP;
+    if (this.state & SS_CANTSENDMORE) return -EPIPE;
+    const e = this.takeError();
+    if (e) return -e;
+    if (!(this.state & SS_ISCONNECTED)) return -ENOTCONN;
+    const room = Math.min(this.snd.space, data.length);
+    if (room <= 0) return 0;
+    const n = this.appendStream(data, 0, room, 0);
+    return n === 0 ? -ENOBUFS : n;
+  }
+
+  /**
+   * A non-blocking stream receive that answers at once (no promise): up to
+   * `len` bytes, an empty array at end of file, or -errno (EAGAIN when
+   * nothing is queued yet, a pending error, ENOTCONN). As recvfrom.
+   */
+  recvNow(len: number): Uint8Array | number {
+    if (this.proto.flags & PR_ATOMIC) return -EOPNOTSUPP;
+    if (this.rcv.q.length > 0) return this.takeStream(len, 0).data;
+    const e = this.takeError();
+    if (e) return -e;
+    if (this.state & SS_CANTRCVMORE) return EMPTY;
+    if (this.proto.flags & PR_CONNREQUIRED && !(this.state & (SS_ISCONNECTED | SS_ISCONNECTING))) return -ENOTCONN;
+    return -EAGAIN;
   }
 
   async recvfrom(len: number, flags: number): Promise<RecvResult> {
@@ -502,6 +572,22 @@ export class Socket implements KFile {
         throw err;
       }
     }
+  }
+
+  /**
+   * A non-blocking datagram receive that answers at once (no promise), for
+   * the in-process dgram face: the next record; 0 when nothing more will
+   * come (shut down for reading, closed: where recvfrom returns an empty
+   * result with no sender); or -errno (EAGAIN when none is queued, a
+   * pending error such as ECONNREFUSED).
+   */
+  recvRecordNow(len: number): RecvResult | number {
+    if (!(this.proto.flags & PR_ATOMIC)) return -EOPNOTSUPP;
+    if (this.rcv.q.length > 0) return this.takeRecord(len, 0);
+    const e = this.takeError();
+    if (e) return -e;
+    if (this.state & SS_CANTRCVMORE) return 0;
+    return -EAGAIN;
   }
 
   private takeRecord(len: number, flags: number): RecvResult {
@@ -613,7 +699,9 @@ export class Socket implements KFile {
       case SO_SNDBUF:
       case SO_RCVBUF: {
         if (!Number.isInteger(num) || num <= 0 || num > 64 * 1024 * 1024) throw new Errno(num > 0 ? ENOBUFS : EINVAL);
-        (name === SO_SNDBUF ? this.snd : this.rcv).hiwat = num;
+        const sb = name === SO_SNDBUF ? this.snd : this.rcv;
+        sb.hiwat = num;
+        sb.autosize = false;
         this.proto.setopt(this, level, name, value);
         return;
       }

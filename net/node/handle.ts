@@ -62,6 +62,12 @@ const IPV6_V6ONLY = 27;
 
 /** What one read asks for: libuv reads into 64 KiB buffers too. */
 const READ_SIZE = 65536;
+/**
+ * In process a read costs no round trip, only the copy: take up to this
+ * much of what is queued at once, so a large receive buffer reaches the
+ * reader in a few large chunks rather than many 64 KiB ones.
+ */
+const LOCAL_READ_SIZE = 256 * 1024;
 /** The largest datagram we take in one receive (IPv4's limit, rounded up). */
 const DGRAM_SIZE = 65536;
 /** After an accept failure other than EAGAIN (EMFILE...), wait this long before trying again. */
@@ -546,6 +552,21 @@ export class TcpHandle extends FdHandle {
       await sys.bind(this.fd, sockaddr(req.localAddress ?? '0.0.0.0', req.localPort ?? 0));
       req.syscall = 'connect';
     }
+    const f = this.file;
+    if (f instanceof Socket) {
+      // In process, connect as a blocking socket does (sleep until it is
+      // decided, then so_error), without an EINPROGRESS thrown and caught
+      // per connection; every other call the handle makes says MSG_DONTWAIT.
+      f.fflags &= ~O_NONBLOCK;
+      try {
+        await f.connect(sockaddr(req.address, req.port));
+      } finally {
+        f.fflags |= O_NONBLOCK;
+      }
+      if (this.closed) throw new Errno(ECANCELED);
+      await this.refreshNames();
+      return;
+    }
     try {
       await sys.connect(this.fd, sockaddr(req.address, req.port));
     } catch (e) {
@@ -631,6 +652,27 @@ export class TcpHandle extends FdHandle {
   private pumpRead(): void {
     if (!this.wantRead || this.readBusy || this.eof || this.closed || this.fd < 0) return;
     const f = this.file;
+    if (f instanceof Socket) {
+      // In process: take what is queued, in a loop, with no promise per
+      // read; nothing queued (EAGAIN) waits for the kernel's wake-up and
+      // leaves the window as it is. Failures are reported on a later
+      // microtask, as a read that failed in the kernel would be.
+      while (this.wantRead && !this.readBusy && !this.eof && !this.closed) {
+        const r = f.recvNow(LOCAL_READ_SIZE);
+        if (typeof r !== 'number') {
+          this.deliver(r);
+          continue;
+        }
+        if (r === -EAGAIN) this.wait(POLLIN);
+        else {
+          this.readBusy = true;
+          this.readFailure = r;
+          queueMicrotask(this.onReadFailed);
+        }
+        return;
+      }
+      return;
+    }
     if (f !== null) {
       // Nothing queued, no EOF, no error: wait, and leave the window as it is.
       if (f.poll(POLLIN) === 0) {
@@ -647,11 +689,21 @@ export class TcpHandle extends FdHandle {
     this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then(this.onReadData, this.onReadError);
   }
 
+  private readFailure = 0;
+
+  private readonly onReadFailed = (): void => this.onReadError(new Errno(-this.readFailure));
+
   private readonly onReadResult = (r: RecvResult): void => this.onReadData(r.data);
 
   private readonly onReadData = (data: Uint8Array): void => {
     this.readBusy = false;
     if (this.closed) return;
+    this.deliver(data);
+    this.pumpRead();
+  };
+
+  /** Hand `data` to onread: bytes, or EOF when empty. */
+  private deliver(data: Uint8Array): void {
     const n = data.length;
     if (n === 0) {
       // A halted kernel's sockets read as closed: that is no orderly EOF.
@@ -666,8 +718,7 @@ export class TcpHandle extends FdHandle {
     }
     this.bytesRead += n;
     this.onread(n, Buffer.from(data.buffer, data.byteOffset, n));
-    this.pumpRead();
-  };
+  }
 
   private readonly onReadError = (e: unknown): void => {
     this.readBusy = false;
@@ -736,17 +787,14 @@ export class TcpHandle extends FdHandle {
     const f = this.file;
     if (!(f instanceof Socket)) return false;
     while (req.index < req.chunks.length) {
+      // A pending error or a socket that cannot send: pumpWrite reports it.
       if (f.error !== 0 || (f.state & (SS_ISCONNECTED | SS_CANTSENDMORE)) !== SS_ISCONNECTED) return false;
       const chunk = req.chunks[req.index]!;
       const data = req.offset === 0 ? chunk : chunk.subarray(req.offset);
-      const room = f.snd.space;
-      if (room <= 0) return false;
-      const n = data.length <= room ? data.length : room;
-      if (n > 0) {
-        const r = f.sendto(n === data.length ? data : data.subarray(0, n), MSG_DONTWAIT, null);
-        if (r instanceof Promise) r.then((got) => this.checkWriteNow(got, n), (e) => this.checkWriteNow(e, n));
-        this.bytesWritten += n;
-      }
+      // The only failure left is ENOBUFS with nothing taken: pumpWrite meets it again and reports it.
+      const n = data.length === 0 ? 0 : f.sendNow(data);
+      if (n < 0) return false;
+      this.bytesWritten += n;
       if (n < data.length) {
         req.offset += n;
         return false;
@@ -757,14 +805,13 @@ export class TcpHandle extends FdHandle {
     return true;
   }
 
-  private checkWriteNow(got: unknown, expected: number): void {
-    if (got === expected || this.closed) return;
-    this.eof = true;
-    this.onread(typeof got === 'number' ? -ENOBUFS : statusOf(got));
-  }
-
   private pumpWrite(): void {
     if (this.writeBusy || this.closed || this.fd < 0) return;
+    const local = this.file;
+    if (local instanceof Socket) {
+      this.pumpWriteLocal(local);
+      return;
+    }
     const req = this.writes[0];
     if (req === undefined) {
       if (this.shutdownReq !== null) this.doShutdown();
@@ -796,6 +843,46 @@ export class TcpHandle extends FdHandle {
     this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then(this.onWrote, this.onWriteError);
   }
 
+  /**
+   * In process: give the kernel queued writes, chunk after chunk, in a loop
+   * with no promise per send (a writev of many chunks must not recurse once
+   * per chunk); a full send buffer waits for POLLOUT, a failure completes the
+   * write on a later microtask, as a send that failed in the kernel would.
+   */
+  private pumpWriteLocal(f: Socket): void {
+    while (!this.writeBusy && !this.closed) {
+      const req = this.writes[0];
+      if (req === undefined) {
+        if (this.shutdownReq !== null) this.doShutdown();
+        return;
+      }
+      if (req.index >= req.chunks.length) {
+        this.completeWrite(0);
+        continue;
+      }
+      const chunk = req.chunks[req.index]!;
+      if (req.offset >= chunk.length) {
+        req.index++;
+        req.offset = 0;
+        continue;
+      }
+      const n = f.sendNow(req.offset === 0 ? chunk : chunk.subarray(req.offset));
+      if (n > 0) {
+        req.offset += n;
+        this.bytesWritten += n;
+        this.writeQueueSize -= n;
+      } else if (n === 0) {
+        this.wait(POLLOUT);
+        return;
+      } else {
+        this.writeBusy = true;
+        this.writeFailure = n;
+        queueMicrotask(this.onWriteFailed);
+        return;
+      }
+    }
+  }
+
   private readonly onWrote = (n: number): void => {
     this.writeBusy = false;
     if (this.closed) return;
@@ -805,6 +892,10 @@ export class TcpHandle extends FdHandle {
     this.writeQueueSize -= n;
     this.pumpWrite();
   };
+
+  private writeFailure = 0;
+
+  private readonly onWriteFailed = (): void => this.onWriteError(new Errno(-this.writeFailure));
 
   private readonly onWriteError = (e: unknown): void => {
     this.writeBusy = false;
@@ -1016,6 +1107,7 @@ export class UdpHandle extends FdHandle {
   onmessage: (nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: AddressInfo & { size: number }) => void = noop;
   private receiving = false;
   private recvBusy = false;
+  private recvLooping = false;
   private sockname: Sockaddr | null = null;
   private peername: Sockaddr | null = null;
   private rcvbuf = 0;
@@ -1113,14 +1205,31 @@ export class UdpHandle extends FdHandle {
     const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     const to = port === undefined ? null : sockaddr(address ?? '127.0.0.1', port);
     this.reqStarted();
-    const done = (status: number, sent: number): void => {
-      this.reqDone();
-      if (!this.closed) req.oncomplete(status, sent);
-    };
-    const r = this.file ? this.file.sendto(data, 0, to) : this.env.sys.sendto(this.fd, data, 0, to);
+    const f = this.file;
+    if (f instanceof Socket) {
+      // In process a datagram send never sleeps: done at once, no promise;
+      // the completion still comes on a later tick, as Node's send callback does.
+      let sent = 0;
+      let status = 0;
+      try {
+        sent = f.sendRecord(data, 0, to);
+      } catch (e) {
+        status = statusOf(e);
+      }
+      process.nextTick(sendDone, this, req, status, sent);
+      return 0;
+    }
+    const done = (status: number, sent: number): void => this.sendDone(req, status, sent);
+    const r = f ? f.sendto(data, 0, to) : this.env.sys.sendto(this.fd, data, 0, to);
     if (r instanceof Promise) r.then((n) => done(0, n), (e) => done(statusOf(e), 0));
     else done(0, r);
     return 0;
+  }
+
+  /** @internal */
+  sendDone(req: SendReq, status: number, sent: number): void {
+    this.reqDone();
+    if (!this.closed) req.oncomplete(status, sent);
   }
 
   recvStart(): number {
@@ -1140,6 +1249,30 @@ export class UdpHandle extends FdHandle {
   private pumpRecv(): void {
     if (!this.receiving || this.recvBusy || this.closed || this.fd < 0) return;
     const f = this.file;
+    if (f instanceof Socket) {
+      // In process: take what is queued in a loop, no promise per datagram;
+      // onDatagram's own pumpRecv returns at once meanwhile, so a queue of
+      // thousands of small datagrams does not recurse once per datagram.
+      if (this.recvLooping) return;
+      this.recvLooping = true;
+      try {
+        while (this.receiving && !this.closed) {
+          const r = f.recvRecordNow(DGRAM_SIZE);
+          if (typeof r !== 'number') this.onDatagram(r);
+          else if (r === 0) break; // shut down for reading: nothing more will come, nothing to wait for
+          else if (r === -EAGAIN) {
+            this.wait(POLLIN);
+            break;
+          } else {
+            // An asynchronous error (ICMP port unreachable on a connected socket) is reported once; receiving goes on.
+            this.onmessage(r, this);
+          }
+        }
+      } finally {
+        this.recvLooping = false;
+      }
+      return;
+    }
     if (f !== null) {
       // No poll() first: a zero-length datagram queues no bytes, and
       // Socket.poll counts bytes; the receive itself sees the record.
@@ -1255,6 +1388,10 @@ export class UdpHandle extends FdHandle {
     this.updateHold();
     this.onmessage(haltedStatus(ENOTCONN), this);
   }
+}
+
+function sendDone(h: UdpHandle, req: SendReq, status: number, sent: number): void {
+  h.sendDone(req, status, sent);
 }
 
 /** libuv's UV_UDP_REUSEADDR bind flag. */

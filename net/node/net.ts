@@ -194,6 +194,21 @@ function validPort(port: unknown, allowZero = true): number {
 /* ------------------------------------------------------------------------ */
 /* Socket */
 
+/** A write request that knows its socket and callback: no closure per write (Node's WriteWrap keeps them as fields too). */
+class SocketWriteReq extends WriteReq {
+  constructor(
+    readonly socket: NetSocket,
+    readonly callback: (error?: Error | null) => void,
+  ) {
+    super(onWriteComplete);
+  }
+}
+
+function onWriteComplete(this: WriteReq, status: number): void {
+  const req = this as SocketWriteReq;
+  req.socket.afterWrite(status, req.callback);
+}
+
 export class NetSocket extends Duplex {
   connecting = false;
   /** autoSelectFamily: every `address:port` tried, in order (Node 20). */
@@ -344,7 +359,7 @@ export class NetSocket extends Duplex {
     } else {
       chunks.push(toBytes(data, encoding as BufferEncoding));
     }
-    const req = new WriteReq((status) => this.afterWrite(status, cb));
+    const req = new SocketWriteReq(this, cb);
     const err = handle.writev(req, chunks);
     if (err !== 0) {
       cb(errnoException(err, 'write'));
@@ -358,7 +373,8 @@ export class NetSocket extends Duplex {
     this[kLastWriteQueueSize] = req.bytes;
   }
 
-  private afterWrite(status: number, cb: (error?: Error | null) => void): void {
+  /** @internal a write request completed (SocketWriteReq). */
+  afterWrite(status: number, cb: (error?: Error | null) => void): void {
     // Cancelled by destroy: Node completes it quietly.
     if (this.destroyed) {
       cb(null);

@@ -458,6 +458,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
       tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
       st.rcvpack++;
       st.rcvbyte += tlen;
+      if (tsOk && o.tsEcr !== 0 && so.rcv.autosize && tcp.cfg.recvbufAuto) tcpAutoRcvbuf(tp, o.tsEcr, tlen);
       tcpSbAppend(tp, m);
       // ACK every second full segment, otherwise delay (RFC 1122 §4.2.3.2).
       if (tp.flags & TF_DELACK || tlen > tp.t_maxseg) {
@@ -1147,6 +1148,26 @@ function finish(tp: TcpCb, m: Mbuf, seg: TcpSegment, outcome: number, needoutput
   if (!tcp.tcbs.has(tp)) return;
   if (needoutput || outcome === DONE + 1 || tp.flags & TF_ACKNOW) tcpOutput(tp);
   if (tp.flags & TF_DELACK && tcp.tcbs.has(tp)) tcpTimerDelackArm(tp, tcp.cfg.delacktime);
+}
+
+/**
+ * Receive buffer autosizing (NetBSD's and FreeBSD's tcp_input, on the
+ * in-order data path): count what arrives until our first timestamp of the
+ * round comes back echoed (one RTT, if under a second); if more than 7/8
+ * of the buffer arrived in that RTT, the buffer limits the stream, so grow
+ * it a step. The window scale asked for at the SYN already allows
+ * maxsockbuf. Nothing shrinks it again: an idle buffer holds no memory.
+ */
+function tcpAutoRcvbuf(tp: TcpCb, tsEcr: number, tlen: number): void {
+  const sb = tp.so.rcv;
+  const cfg = tp.tcp.cfg;
+  const since = (tsEcr - tp.rfbuf_ts) | 0;
+  if (tp.rfbuf_ts !== 0 && since > 0 && since < 1000) {
+    const max = Math.min(cfg.recvbufMax, cfg.maxsockbuf);
+    if (tp.rfbuf_cnt > (sb.hiwat / 8) * 7 && sb.hiwat < max) sb.hiwat = Math.min(sb.hiwat + cfg.recvbufInc, max);
+    tp.rfbuf_ts = 0;
+    tp.rfbuf_cnt = 0;
+  } else tp.rfbuf_cnt += tlen;
 }
 
 /** Append in-order data to the receive buffer (sbappendstream), or drop it if the user stopped reading. */

@@ -141,6 +141,8 @@ export function tcpOutput(tp: TcpCb): number {
       if (sackRecoverySend(tp)) tp.flags &= ~(TF_ACKNOW | TF_DELACK);
     }
 
+    if (so.snd.autosize && tcp.cfg.sendbufAuto) tcpAutoSndbuf(tp);
+
     // Nagle's "idle" is decided once per call, as BSD's tcp_output does:
     // one write on an idle connection goes out whole, tail included.
     const idle = tp.snd_max === tp.snd_una;
@@ -152,6 +154,22 @@ export function tcpOutput(tp: TcpCb): number {
   } finally {
     tp.flags &= ~TF_INOUTPUT;
   }
+}
+
+/**
+ * Send buffer autosizing (NetBSD's tcp_output): one step up when the
+ * peer's window would take a bigger buffer, the application keeps this one
+ * 7/8 full, and the usable window covers what is queued and not yet sent,
+ * so the buffer is what holds the stream back.
+ */
+function tcpAutoSndbuf(tp: TcpCb): void {
+  const sb = tp.so.snd;
+  const cfg = tp.tcp.cfg;
+  const max = Math.min(cfg.sendbufMax, cfg.maxsockbuf);
+  if (sb.hiwat >= max || sb.cc < (sb.hiwat / 8) * 7 || (tp.snd_wnd / 4) * 5 < sb.hiwat) return;
+  const win = Math.min(tp.snd_wnd, tp.cc.cwnd);
+  if (win < sb.cc - seqDiff(tp.snd_nxt, tp.snd_una)) return;
+  sb.hiwat = Math.min(sb.hiwat + cfg.sendbufInc, max);
 }
 
 /**
@@ -344,6 +362,8 @@ export function tcpSendSegment(
     }
   }
   const tsval = mask & TOF_TS ? (tcp.tsNow() + tp.ts_offset) >>> 0 : 0;
+  // Receive buffer autosizing measures from the first timestamp sent (tcpAutoRcvbuf).
+  if (tsval !== 0 && tp.rfbuf_ts === 0 && tp.so.rcv.autosize) tp.rfbuf_ts = tsval;
   const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, sackBlocks, nblocks);
   // The peer's MSS bounds data and options together (RFC 6691): SACK
   // blocks beyond the timestamps t_maxseg allows for take from the data.

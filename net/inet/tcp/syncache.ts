@@ -451,6 +451,8 @@ export class SynCache {
     so.linger = head.linger;
     so.snd.hiwat = head.snd.hiwat;
     so.rcv.hiwat = head.rcv.hiwat;
+    so.snd.autosize = head.snd.autosize;
+    so.rcv.autosize = head.rcv.autosize;
     so.snd.lowat = head.snd.lowat;
     so.rcv.lowat = head.rcv.lowat;
     so.snd.timeo = head.snd.timeo;

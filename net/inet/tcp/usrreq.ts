@@ -802,6 +802,12 @@ function tcpSysctls(tcp: Tcp): void {
   const SB_MAX = 64 * 1024 * 1024;
   int('sendspace', () => cfg.sendspace, (v) => { cfg.sendspace = v; }, 1, SB_MAX, 'Initial send socket buffer size');
   int('recvspace', () => cfg.recvspace, (v) => { cfg.recvspace = v; }, 1, SB_MAX, 'Initial receive socket buffer size');
+  int('sendbuf_auto', () => cfg.sendbufAuto, (v) => { cfg.sendbufAuto = v; }, 0, 1, 'Enable automatic send socket buffer sizing');
+  int('sendbuf_inc', () => cfg.sendbufInc, (v) => { cfg.sendbufInc = v; }, 1, SB_MAX, 'Incrementor step size of automatic send socket buffer');
+  int('sendbuf_max', () => cfg.sendbufMax, (v) => { cfg.sendbufMax = v; }, 1, SB_MAX, 'Maximum size of automatic send socket buffer');
+  int('recvbuf_auto', () => cfg.recvbufAuto, (v) => { cfg.recvbufAuto = v; }, 0, 1, 'Enable automatic receive socket buffer sizing');
+  int('recvbuf_inc', () => cfg.recvbufInc, (v) => { cfg.recvbufInc = v; }, 1, SB_MAX, 'Incrementor step size of automatic receive socket buffer');
+  int('recvbuf_max', () => cfg.recvbufMax, (v) => { cfg.recvbufMax = v; }, 1, SB_MAX, 'Maximum size of automatic receive socket buffer');
   int('mssdflt', () => cfg.mssdflt, (v) => { cfg.mssdflt = v; }, 88, 65535, 'Default TCP Maximum Segment Size');
   int('minmss', () => cfg.minmss, (v) => { cfg.minmss = v; }, 1, 65535, 'Minimum TCP Maximum Segment Size');
   int('rfc1323', () => cfg.rfc1323, (v) => { cfg.rfc1323 = v; }, 0, 3, 'Enable RFC 7323 window scaling and timestamps');

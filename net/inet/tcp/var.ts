@@ -81,6 +81,18 @@ export class TcpConfig {
   /** Default socket buffers (net.inet.tcp.sendspace / recvspace). */
   sendspace = 32768;
   recvspace = 32768;
+  /**
+   * Socket buffer autosizing (NetBSD's and FreeBSD's net.inet.tcp.
+   * sendbuf_auto / recvbuf_auto, on by default in both, with NetBSD's
+   * steps and ceilings): a buffer the application did not size itself
+   * grows while a bulk stream keeps it full (tcp_output, tcp_input).
+   */
+  sendbufAuto = 1;
+  sendbufInc = 8 * 1024;
+  sendbufMax = 256 * 1024;
+  recvbufAuto = 1;
+  recvbufInc = 16 * 1024;
+  recvbufMax = 256 * 1024;
   /** Send MSS when the peer offers none (RFC 9293 §3.7.1: 536). */
   mssdflt = 536;
   /** Smallest MSS accepted from a peer or an ICMP (FreeBSD net.inet.tcp.minmss). */
@@ -274,6 +286,9 @@ export class TcpCb {
   /** When ts_recent was taken (ms, for the 24-day PAWS rule, RFC 7323 §5.5). */
   ts_recent_age = 0;
   ts_offset = 0;
+  /** Receive buffer autosizing: the timestamp that opened this measuring round (0: none) and the bytes received in it. */
+  rfbuf_ts = 0;
+  rfbuf_cnt = 0;
 
   /* Round-trip timing (RFC 6298). */
   readonly rtt: RttEstimator;
