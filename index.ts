@@ -78,6 +78,7 @@ export async function rumpInit(opts: RumpInitOptions = {}): Promise<RumpKernel> 
   // servers, asked over its own sockets on its own clock (a sim host too).
   const dns = createDns({
     sys: k.sys, timer: handleEnv.timer, hold: handleEnv.hold, random32: () => host.random32(), resolvConf: () => kernelResolv(k),
+    inet6: handleEnv.inet6,
   });
   const env = { ...handleEnv, lookup: faceLookup(dns) };
   return Object.assign(k, { netconfig: new NetConfig(k.sys), net: createNet(env), dgram: createDgram(env), dns, resolver });

@@ -58,6 +58,11 @@ export interface DnsEnv {
   random32(): number;
   /** The configuration without a system call, where it is at hand (an in-process kernel). */
   resolvConf?(): ResolvConf;
+  /**
+   * Whether the kernel has IPv6, where that is known without asking it (in
+   * process): AI_ADDRCONFIG then leaves AAAA out on a kernel without it.
+   */
+  readonly inet6?: boolean;
 }
 
 type Cb<T> = (err: NodeJS.ErrnoException | null, result: T) => void;
@@ -774,7 +779,10 @@ export function createDns(env: DnsEnv): DnsModule {
     else if (a !== undefined && typeof a !== 'function') {
       throw nodeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${describe(a)}`, 'TypeError');
     }
-    const family = familyOf(options.family);
+    let family = familyOf(options.family);
+    // AI_ADDRCONFIG (RFC 3493 §6.1; Node's net passes it when no family is asked):
+    // no AAAA question from a kernel that has no IPv6.
+    if (family === 0 && ((options.hints ?? 0) & hostDns.ADDRCONFIG) !== 0 && env.inet6 === false) family = 4;
     const all = options.all === true;
     const order = options.order ?? (options.verbatim === false ? 'ipv4first' : defaultOrder);
     const answer = (list: LookupAddress[]): void => {

@@ -536,7 +536,8 @@ export class TcpHandle extends FdHandle {
     this.reqStarted();
     this.doConnect(req).then(
       () => this.connected(req, 0),
-      (e) => this.connected(req, statusOf(e)),
+      // A connect the halt woke (in process it sleeps in the socket) failed because the kernel went.
+      (e) => this.connected(req, this.env.halted?.() === true ? haltedStatus(ENOTCONN) : statusOf(e)),
     );
     return 0;
   }

@@ -36,6 +36,7 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { LookupFunction as NodeLookupFunction } from 'node:net';
 import { EventEmitter } from 'node:events';
+import hostDns from 'node:dns';
 import { Buffer } from 'node:buffer';
 import { AF_INET, AF_INET6 } from '../../kern/sys.js';
 import { ENOTCONN, EAFNOSUPPORT, ETIMEDOUT } from '../../kern/errno.js';
@@ -773,7 +774,8 @@ function lookupAndConnect(self: NetSocket, options: TcpConnectOpts): void {
   if (asked === 0 && !localAddress && (options.autoSelectFamily ?? defaultAutoSelectFamily)) {
     let timeout = defaultAutoSelectFamilyAttemptTimeout;
     if (options.autoSelectFamilyAttemptTimeout !== undefined) timeout = Math.max(validAttemptTimeout(options.autoSelectFamilyAttemptTimeout), 10);
-    const hints = options.hints ?? 0;
+    // As Node's net on Linux: no family asked and no hints, AI_ADDRCONFIG.
+    const hints = options.hints || hostDns.ADDRCONFIG;
     // A lookup that ignores `all` answers one address: take it as a list of one.
     const answer = (err: Error | null, addresses: LookupAddress[] | string, family?: number): void => {
       const list = Array.isArray(addresses) ? addresses : typeof addresses === 'string' ? [{ address: addresses, family: family ?? isIP(addresses) }] : [];
@@ -797,7 +799,8 @@ function lookupAndConnect(self: NetSocket, options: TcpConnectOpts): void {
     }
   };
   // A lookup of the caller's gets the family as asked (0: either), as Node passes it.
-  if (options.lookup) (options.lookup as LookupFunction)(host, { family: asked, hints: options.hints ?? 0 }, done);
+  const hints = options.hints || (asked === 0 ? hostDns.ADDRCONFIG : 0);
+  if (options.lookup) (options.lookup as LookupFunction)(host, { family: asked, hints }, done);
   else lookupHost(self.env, host, family, done);
 }
 
