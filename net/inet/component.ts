@@ -24,7 +24,7 @@ import { igmpDrain, igmpInput, igmpState } from './igmp.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
 import { INET, Inet, icmpStatsObject, statsObject } from './inet.js';
 import { ipInput } from './ip_input.js';
-import { ipReassDrain } from './ip_reass.js';
+import { ipReassDrain, ipReassSysctls } from './ip_reass.js';
 import { rtdump, rtmsg } from './route_ops.js';
 
 registerComponent({
@@ -72,6 +72,7 @@ registerComponent({
     sc.int('net.inet.icmp.errppslimit', () => inet.icmpErrPpsLimit, (v) => {
       inet.icmpErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
+    ipReassSysctls(inet);
     sc.create('net.inet.ip.stats', { type: 'struct', description: 'IP statistics', get: () => statsObject(inet.ipstat) });
     sc.create('net.inet.icmp.stats', { type: 'struct', description: 'ICMP statistics', get: () => icmpStatsObject(inet.icmpstat) });
     sc.create('net.inet.igmp.stats', { type: 'struct', description: 'IGMP statistics', get: () => statsObject(igmpState(inet).stat) });

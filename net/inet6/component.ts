@@ -29,7 +29,7 @@ import { IN6ADDR_LOOPBACK } from '../wire/in6addr.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { IPPROTO_ICMPV6 } from '../wire/ipv6.js';
 import { Inet6Domain } from './domain6.js';
-import { frag6Drain } from './frag6.js';
+import { frag6Drain, frag6Sysctls } from './frag6.js';
 import { mld6Drain, mld6State } from './mld6.js';
 import { icmp6Input } from './icmp6.js';
 import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
@@ -130,6 +130,7 @@ registerComponent({
     sc.int('net.inet6.icmp6.errppslimit', () => inet6.icmp6ErrPpsLimit, (v) => {
       inet6.icmp6ErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMPv6 error messages per second (-1: no limit)');
+    frag6Sysctls(inet6);
     sc.create('net.inet6.ip6.stats', { type: 'struct', description: 'IPv6 statistics', get: () => statsObject(inet6.ip6stat) });
     sc.create('net.inet6.icmp6.stats', { type: 'struct', description: 'ICMPv6 statistics', get: () => icmpStatsObject(inet6.icmp6stat) });
     sc.create('net.inet6.udp6.stats', { type: 'struct', description: 'UDP over IPv6 statistics', get: () => statsObject(udp6.stat) });
