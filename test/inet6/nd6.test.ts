@@ -193,3 +193,24 @@ test('advertisements: invalid ones counted, unsolicited ones for unknown neighbo
   t.is(stats6(l.a).icmp6stat.inhist[129], 1);
   t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
+
+test('a flood to unresolved neighbors stays within net.inet6.ip6.neighborgcthresh and nd6_maxqueuelen, counted, memory flat', async (t) => {
+  const l = await lan();
+  await l.a.sys.sysctlSet('net.inet6.ip6.neighborgcthresh', 50);
+  await l.a.sys.sysctlSet('net.inet6.icmp6.nd6_maxqueuelen', 4);
+  let memAt = 0;
+  let refused = 0;
+  // 16,000 echo requests to 200 silent neighbors, 80 each.
+  for (let i = 0; i < 16_000; i++) {
+    if (sendEcho6(l.a, `2001:db8::${(0x100 + (i % 200)).toString(16)}`, { seq: i & 0xffff }) !== 0) refused++;
+    if (i === 999) memAt = l.a.mem.used;
+  }
+  await l.ks.sim.settle();
+  t.is((await ndp(l.a)).length, 50, 'the cache stops at neighborgcthresh');
+  const st = stats6(l.a).nd6stat;
+  t.is(st.allocfail, 150 * 80, 'packets to neighbors beyond it are refused and counted');
+  t.is(refused, 150 * 80);
+  t.is(st.dropped, 50 * (80 - 4), 'each entry keeps the newest nd6_maxqueuelen');
+  t.is(l.a.mem.used, memAt, 'memory flat');
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
