@@ -790,6 +790,10 @@ function tcpSysctls(tcp: Tcp): void {
   int('syncache.bucketlimit', () => cfg.syncacheBucketLimit, (v) => { cfg.syncacheBucketLimit = v; }, 1, 0x7fffffff,
     'SYN cache entries per hash bucket');
   int('syncache.rexmtlimit', () => cfg.syncacheRexmtLimit, (v) => { cfg.syncacheRexmtLimit = v; }, 0, 100, 'SYN-ACK retransmissions');
+  // NetBSD's names for the same two bounds.
+  int('syn_cache_limit', () => cfg.syncacheLimit, (v) => { cfg.syncacheLimit = v; }, 1, 0x7fffffff, 'SYN cache size (NetBSD)');
+  int('syn_bucket_limit', () => cfg.syncacheBucketLimit, (v) => { cfg.syncacheBucketLimit = v; }, 1, 0x7fffffff,
+    'SYN cache entries per hash bucket (NetBSD)');
   sc.create('net.inet.tcp.syncache.count', { type: 'int', description: 'SYN cache entries', get: () => tcp.syncache.size });
   int('reass.maxqueuelen', () => cfg.reassMaxqueuelen, (v) => { cfg.reassMaxqueuelen = v; }, 1, 0x7fffffff,
     'Out-of-order segments held per connection');
