@@ -90,6 +90,7 @@ test('16,000 out-of-order one-byte segments: the queue stays at maxqueuelen, mem
   p.drain();
   await p.send('.', 2 * N + 3, 2);
   t.is(k.mbufs.inUse, 0, 'nothing held once closed');
+  await p.finish(t);
 });
 
 test('net.inet.tcp.reass.maxqueuelen is writable and a segment at rcv_nxt always gets in', async (t) => {
@@ -105,6 +106,7 @@ test('net.inet.tcp.reass.maxqueuelen is writable and a segment at rcv_nxt always
   t.is(p.next(), '. 1:1(0) ack 111 win 65535 <nop,nop,sack 301:311 201:211>');
   t.is(tp.segq.length, 2);
   t.is((await p.k.sys.read(fd, 1000)).length, 110);
+  await p.finish(t);
 });
 
 test('the byte bound: out-of-order data beyond the receive buffer\'s free space is dropped, not queued', async (t) => {
@@ -122,6 +124,7 @@ test('the byte bound: out-of-order data beyond the receive buffer\'s free space 
   await p.send('.', 1, 1, { data: 1000 });
   t.regex(p.next()!, /^\. 1:1\(0\) ack 5001 /);
   t.is((await p.k.sys.read(fd, 10000)).length, 5000);
+  await p.finish(t);
 });
 
 test('a contiguous flood of one-byte segments is one block, bounded by buffer storage (8 × the receive buffer, BSD sb_mbmax)', async (t) => {
@@ -150,4 +153,5 @@ test('a contiguous flood of one-byte segments is one block, bounded by buffer st
   t.is(tp.segq.length, 0);
   t.is(tp.segqMem, 0);
   t.is(tp.segqBytes, 0);
+  await p.finish(t);
 });

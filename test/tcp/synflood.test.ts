@@ -48,5 +48,5 @@ test('16,000 SYNs from as many ports: the SYN cache stays at syn_cache_limit, ov
   await p.send('.', 1, 1, { sport: 40_000 });
   const { fd } = await k.sys.accept(lfd);
   t.true(fd >= 0);
-  await k.sys.sysctlSet('net.inet.tcp.syn_cache_limit', 10240);
+  await p.finish(t);
 });
