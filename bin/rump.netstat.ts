@@ -303,6 +303,7 @@ function tcpStats(x: Section): void {
   x.p('pawsdrop', '\t\t%N old duplicate packet%S\n');
   x.p2('rcvpartduppack', 'rcvpartdupbyte', '\t\t%N packet%S with some dup. data (%M byte%T duped)\n');
   x.p2('rcvoopack', 'rcvoobyte', '\t\t%N out-of-order packet%S (%M byte%T)\n');
+  x.p('rcvreassfull', '\t\t%N segment%S discarded due to full reassembly queue\n');
   x.p2('rcvpackafterwin', 'rcvbyteafterwin', '\t\t%N packet%S (%M byte%T) of data after window\n');
   x.p('rcvwinprobe', '\t\t%N window probe%S\n');
   x.p('rcvwinupd', '\t\t%N window update packet%S\n');

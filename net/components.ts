@@ -19,6 +19,9 @@ registerComponent({
       type: 'struct',
       get: () => ({ ...netstack(k).stats }),
     });
+    const ns = netstack(k);
+    k.sysctl.int('kern.somaxconn', () => ns.somaxconn, (v) => { ns.somaxconn = v; }, 1, 0x7fff,
+      'Largest listen backlog (larger ones are cut to it)');
     // Every process's sockets, for sockstat (NetBSD: kern.file2 joined with the PCB lists).
     k.sys.extend('sockstat', () => sockstatEntries(k));
     // The resolver's configuration (resolv.conf, hosts): names resolve in the kernel's world.

@@ -55,11 +55,16 @@ export class NetStack {
   /** The loopback interface, once net_net attached it. */
   lo0: Ifnet | null = null;
   readonly stats: NetStats = { ether_badlen: 0, ether_notours: 0, ether_noproto: 0, lo_drops: 0 };
+  /** kern.somaxconn: the largest listen backlog (NetBSD SOMAXCONN, 128). */
+  somaxconn = SOMAXCONN;
 
   constructor(readonly kernel: Kernel) {
     this.ifs = new IfTable(kernel);
   }
 }
+
+/** NetBSD's default for kern.somaxconn (sys/socket.h). */
+export const SOMAXCONN = 128;
 
 export const NETSTACK = new SlotKey<NetStack>('networking (component net)');
 

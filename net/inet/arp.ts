@@ -85,7 +85,25 @@ class ArpEntry {
 /** The ARP cache of one kernel. */
 export class ArpTable {
   readonly entries = new Map<number, ArpEntry>();
+  /* The bounds, as sysctls (net.inet.arp.maxhold, net.inet.arp.maxentries). */
+  maxhold = ARP_MAXHOLD;
+  maxentries = ARP_MAXENTRIES;
   constructor(readonly inet: Inet) {}
+}
+
+/**
+ * The bounds as sysctls. NetBSD has neither; FreeBSD calls the first
+ * net.link.arp.maxhold. Past maxhold the oldest held packet goes
+ * (arpstat.dfrdropped); past maxentries a new address is refused
+ * (arpstat.allocfail, ENOBUFS to the sender).
+ */
+export function arpSysctls(inet: Inet): void {
+  const table = arpTable(inet);
+  const sc = inet.kernel.sysctl;
+  sc.int('net.inet.arp.maxhold', () => table.maxhold, (v) => { table.maxhold = v; }, 1, 0x7fffffff,
+    'Packets held per unresolved address');
+  sc.int('net.inet.arp.maxentries', () => table.maxentries, (v) => { table.maxentries = v; }, 1, 0x7fffffff,
+    'ARP cache entries');
 }
 
 export const ARP = new SlotKey<ArpTable>('ARP (component net_netinet)');
@@ -160,7 +178,7 @@ export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array
     return err;
   }
   if (!la) {
-    if (table.entries.size >= ARP_MAXENTRIES) {
+    if (table.entries.size >= table.maxentries) {
       inet.arpstat.allocfail++;
       inet.kernel.mbufs.free(m);
       return ENOBUFS;
@@ -168,7 +186,7 @@ export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array
     la = new ArpEntry(table, ifp, nexthop);
     table.entries.set(key(ifp, nexthop), la);
   }
-  if (la.hold.length >= ARP_MAXHOLD) {
+  if (la.hold.length >= table.maxhold) {
     inet.kernel.mbufs.free(la.hold.shift()!);
     inet.arpstat.dfrdropped++;
   }
@@ -325,7 +343,7 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
         arpSetResolved(inet, la, buf, off + 8);
       }
     } else if (myia) {
-      if (table.entries.size >= ARP_MAXENTRIES) {
+      if (table.entries.size >= table.maxentries) {
         st.allocfail++;
       } else {
         const nla = new ArpEntry(table, ifp, spa);
@@ -445,7 +463,7 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
     la = undefined;
   }
   if (!la) {
-    if (table.entries.size >= ARP_MAXENTRIES) throw new Errno(ENOBUFS);
+    if (table.entries.size >= table.maxentries) throw new Errno(ENOBUFS);
     la = new ArpEntry(table, ifp, addr);
     table.entries.set(key(ifp, addr), la);
   }

@@ -17,14 +17,14 @@ import type { ArpMsg, RtMsg } from '../ioctl.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IP } from '../wire/ether.js';
 import { INADDR_LOOPBACK } from '../wire/inaddr.js';
 import { IPPROTO_ICMP, IPPROTO_IGMP } from '../wire/ipv4.js';
-import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve } from './arp.js';
+import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve, arpSysctls } from './arp.js';
 import { inetDomainAttach } from './domain.js';
 import { icmpInput } from './icmp.js';
 import { igmpDrain, igmpInput, igmpState } from './igmp.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
 import { INET, Inet, icmpStatsObject, statsObject } from './inet.js';
 import { ipInput } from './ip_input.js';
-import { ipReassDrain } from './ip_reass.js';
+import { ipReassDrain, ipReassSysctls } from './ip_reass.js';
 import { rtdump, rtmsg } from './route_ops.js';
 
 registerComponent({
@@ -72,6 +72,8 @@ registerComponent({
     sc.int('net.inet.icmp.errppslimit', () => inet.icmpErrPpsLimit, (v) => {
       inet.icmpErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
+    ipReassSysctls(inet);
+    arpSysctls(inet);
     sc.create('net.inet.ip.stats', { type: 'struct', description: 'IP statistics', get: () => statsObject(inet.ipstat) });
     sc.create('net.inet.icmp.stats', { type: 'struct', description: 'ICMP statistics', get: () => icmpStatsObject(inet.icmpstat) });
     sc.create('net.inet.igmp.stats', { type: 'struct', description: 'IGMP statistics', get: () => statsObject(igmpState(inet).stat) });

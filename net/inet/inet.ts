@@ -93,6 +93,8 @@ export class TcpStat {
   rcvtotal = 0; rcvpack = 0; rcvbyte = 0; rcvbadsum = 0; rcvbadoff = 0; rcvshort = 0;
   rcvduppack = 0; rcvdupbyte = 0; rcvpartduppack = 0; rcvpartdupbyte = 0;
   rcvoopack = 0; rcvoobyte = 0; rcvpackafterwin = 0; rcvbyteafterwin = 0;
+  /** Out-of-order segments dropped because the reassembly queue was full (FreeBSD tcps_rcvreassfull). */
+  rcvreassfull = 0;
   rcvafterclose = 0; rcvwinprobe = 0; rcvdupack = 0; rcvacktoomuch = 0;
   rcvackpack = 0; rcvackbyte = 0; rcvwinupd = 0; pawsdrop = 0;
   predack = 0; preddat = 0; persistdrops = 0; badsyn = 0;

@@ -65,6 +65,10 @@ class ReassState {
   readonly queues = new Map<string, ReassQueue>();
   /** Fragments held, all queues. */
   nfrags = 0;
+  /* The bounds, as sysctls (net.inet.ip.maxfragpackets, maxfrags, maxfragsperpacket). */
+  maxfragpackets = IP_MAXFRAGPACKETS;
+  maxfrags = IP_MAXFRAGS;
+  maxfragsperpacket = IP_MAXFRAGSPERPACKET;
   constructor(readonly inet: Inet) {}
 }
 
@@ -78,6 +82,21 @@ function reassState(inet: Inet): ReassState {
     k.setSlot(REASS, s);
   }
   return s;
+}
+
+/**
+ * The bounds as sysctls: NetBSD's net.inet.ip.maxfragpackets and maxfrags,
+ * FreeBSD's maxfragsperpacket. Lowering one leaves what is queued alone;
+ * the next fragment meets the new bound (drops: ipstat.fragdropped).
+ */
+export function ipReassSysctls(inet: Inet): void {
+  const s = reassState(inet);
+  const sc = inet.kernel.sysctl;
+  sc.int('net.inet.ip.maxfragpackets', () => s.maxfragpackets, (v) => { s.maxfragpackets = v; }, 0, 0x7fffffff,
+    'Datagrams being reassembled at once');
+  sc.int('net.inet.ip.maxfrags', () => s.maxfrags, (v) => { s.maxfrags = v; }, 0, 0x7fffffff, 'Fragments held for reassembly');
+  sc.int('net.inet.ip.maxfragsperpacket', () => s.maxfragsperpacket, (v) => { s.maxfragsperpacket = v; }, 1, 0x7fffffff,
+    'Fragments held for one datagram');
 }
 
 function dropQueue(s: ReassState, q: ReassQueue, countDropped: boolean): void {
@@ -125,7 +144,7 @@ export function ipReass(inet: Inet, m: Mbuf, hlen: number): Mbuf | null {
     return null;
   }
   if (!q) {
-    if (s.queues.size >= IP_MAXFRAGPACKETS || s.nfrags >= IP_MAXFRAGS) {
+    if (s.queues.size >= s.maxfragpackets || s.nfrags >= s.maxfrags) {
       st.fragdropped++;
       k.mbufs.free(m);
       return null;
@@ -133,7 +152,7 @@ export function ipReass(inet: Inet, m: Mbuf, hlen: number): Mbuf | null {
     q = new ReassQueue(s, key);
     s.queues.set(key, q);
     q.timer.reset(IPFRAGTTL_MS);
-  } else if (q.frags.length >= IP_MAXFRAGSPERPACKET || s.nfrags >= IP_MAXFRAGS) {
+  } else if (q.frags.length >= s.maxfragsperpacket || s.nfrags >= s.maxfrags) {
     st.fragdropped++;
     k.mbufs.free(m);
     return null;

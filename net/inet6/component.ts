@@ -29,14 +29,14 @@ import { IN6ADDR_LOOPBACK } from '../wire/in6addr.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { IPPROTO_ICMPV6 } from '../wire/ipv6.js';
 import { Inet6Domain } from './domain6.js';
-import { frag6Drain } from './frag6.js';
+import { frag6Drain, frag6Sysctls } from './frag6.js';
 import { mld6Drain, mld6State } from './mld6.js';
 import { icmp6Input } from './icmp6.js';
 import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
 import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
-import { nd6Dump, nd6Purge, nd6Resolve } from './nd6.js';
+import { nd6Cache, nd6Dump, nd6Purge, nd6Resolve } from './nd6.js';
 import { Raw6Usrreqs } from './raw6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
 import { Udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
@@ -141,6 +141,12 @@ registerComponent({
     sc.int('net.inet6.icmp6.errppslimit', () => inet6.icmp6ErrPpsLimit, (v) => {
       inet6.icmp6ErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMPv6 error messages per second (-1: no limit)');
+    frag6Sysctls(inet6);
+    const nd = nd6Cache(inet6);
+    sc.int('net.inet6.icmp6.nd6_maxqueuelen', () => nd.maxhold, (v) => { nd.maxhold = v; }, 1, 0x7fffffff,
+      'Packets held per unresolved neighbor');
+    sc.int('net.inet6.ip6.neighborgcthresh', () => nd.maxentries, (v) => { nd.maxentries = v; }, 1, 0x7fffffff,
+      'Neighbor cache entries (new neighbors beyond it are refused)');
     sc.create('net.inet6.ip6.stats', { type: 'struct', description: 'IPv6 statistics', get: () => statsObject(inet6.ip6stat) });
     sc.create('net.inet6.icmp6.stats', { type: 'struct', description: 'ICMPv6 statistics', get: () => icmpStatsObject(inet6.icmp6stat) });
     sc.create('net.inet6.udp6.stats', { type: 'struct', description: 'UDP over IPv6 statistics', get: () => statsObject(udp6.stat) });

@@ -78,6 +78,10 @@ class Reass6Queue {
 class Reass6State {
   readonly queues = new Map<string, Reass6Queue>();
   nfrags = 0;
+  /* The bounds, as sysctls (net.inet6.ip6.maxfragpackets, maxfrags, maxfragsperpacket). */
+  maxfragpackets = IP6_MAXFRAGPACKETS;
+  maxfrags = IP6_MAXFRAGS;
+  maxfragsperpacket = IP6_MAXFRAGSPERPACKET;
   constructor(readonly inet6: Inet6) {}
 }
 
@@ -97,6 +101,17 @@ function hex(b: Uint8Array, off: number, len: number): string {
   let s = '';
   for (let i = 0; i < len; i++) s += b[off + i]!.toString(16).padStart(2, '0');
   return s;
+}
+
+/** The bounds as sysctls: NetBSD's net.inet6.ip6.maxfragpackets and maxfrags, FreeBSD's maxfragsperpacket. */
+export function frag6Sysctls(inet6: Inet6): void {
+  const s = reassState(inet6);
+  const sc = inet6.kernel.sysctl;
+  sc.int('net.inet6.ip6.maxfragpackets', () => s.maxfragpackets, (v) => { s.maxfragpackets = v; }, 0, 0x7fffffff,
+    'Packets being reassembled at once');
+  sc.int('net.inet6.ip6.maxfrags', () => s.maxfrags, (v) => { s.maxfrags = v; }, 0, 0x7fffffff, 'Fragments held for reassembly');
+  sc.int('net.inet6.ip6.maxfragsperpacket', () => s.maxfragsperpacket, (v) => { s.maxfragsperpacket = v; }, 1, 0x7fffffff,
+    'Fragments held for one packet');
 }
 
 function dropQueue(s: Reass6State, q: Reass6Queue, countDropped: boolean): void {
@@ -149,7 +164,7 @@ export function frag6Input(inet6: Inet6, m: Mbuf, fragOff: number, nxtField: num
   const key = `${hex(buf, base + IP6_OFF_SRC, 16)},${hex(buf, base + IP6_OFF_DST, 16)},${hex(buf, f + 4, 4)}`;
   let q = s.queues.get(key);
   if (!q) {
-    if (s.queues.size >= IP6_MAXFRAGPACKETS || s.nfrags >= IP6_MAXFRAGS) {
+    if (s.queues.size >= s.maxfragpackets || s.nfrags >= s.maxfrags) {
       st.fragoverflow++;
       k.mbufs.free(m);
       return null;
@@ -157,7 +172,7 @@ export function frag6Input(inet6: Inet6, m: Mbuf, fragOff: number, nxtField: num
     q = new Reass6Queue(s, key);
     s.queues.set(key, q);
     q.timer.reset(IPV6_FRAGTTL_MS);
-  } else if (q.frags.length >= IP6_MAXFRAGSPERPACKET || s.nfrags >= IP6_MAXFRAGS) {
+  } else if (q.frags.length >= s.maxfragsperpacket || s.nfrags >= s.maxfrags) {
     st.fragoverflow++;
     k.mbufs.free(m);
     return null;

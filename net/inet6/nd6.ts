@@ -98,6 +98,9 @@ class Nd6Entry {
 export class Nd6Cache {
   private readonly buckets = new Map<number, Nd6Entry[]>();
   private count = 0;
+  /* The bounds, as sysctls (net.inet6.icmp6.nd6_maxqueuelen, net.inet6.ip6.neighborgcthresh). */
+  maxhold = ND6_MAXHOLD;
+  maxentries = ND6_MAXENTRIES;
   constructor(readonly inet6: Inet6) {}
 
   get size(): number {
@@ -120,7 +123,7 @@ export class Nd6Cache {
 
   /** A new INCOMPLETE entry, or null when the cache is full. */
   create(ifp: Ifnet, b: Uint8Array, off: number): Nd6Entry | null {
-    if (this.count >= ND6_MAXENTRIES) return null;
+    if (this.count >= this.maxentries) return null;
     const key = Nd6Cache.key(ifp, b, off);
     const e = new Nd6Entry(this, ifp, b, off, key);
     const bucket = this.buckets.get(key);
@@ -207,7 +210,7 @@ export function nd6Resolve(ifp: Ifnet, m: Mbuf, _nexthop: number, mac: Uint8Arra
       return ENOBUFS;
     }
   }
-  if (e.hold.length >= ND6_MAXHOLD) {
+  if (e.hold.length >= cache.maxhold) {
     inet6.kernel.mbufs.free(e.hold.shift()!);
     inet6.nd6stat.dropped++;
   }

@@ -9,6 +9,7 @@ import '../../net/components.js';
 import '../../net/if/component.js';
 import '../../net/inet/component.js';
 
+import type { ExecutionContext } from 'ava';
 import { createSimHost, type SimHost } from '../../hypercall/sim.js';
 import { bootKernel } from '../../kern/init.js';
 import type { Kernel } from '../../kern/kernel.js';
@@ -98,11 +99,65 @@ export function sendEcho(k: Kernel, dst: string, opts: { id?: number; seq?: numb
   return ipOutput(st, m, opts.src ? ip(opts.src) : 0, ip(dst), IPPROTO_ICMP, opts.ttl ?? st.defttl, 0, 0);
 }
 
-/** Halt every kernel and check nothing leaked: packet buffers and callouts. */
-export async function haltAll(ks: Kernels): Promise<{ mbufsInUse: number[]; callouts: number[] }> {
+/** What a kernel still holds: PCBs (as netstat -a lists them), armed callouts, packet buffers in use. */
+export interface Held {
+  pcbs: number;
+  callouts: number;
+  mbufs: number;
+}
+
+export async function held(k: Kernel): Promise<Held> {
+  let pcbs = 0;
+  if (k.sysExtensions.has('pcblist')) pcbs = ((await k.sys.ext('pcblist')) as unknown[]).length;
+  return { pcbs, callouts: k.callouts.count, mbufs: k.mbufs.inUse };
+}
+
+/**
+ * Long enough for every timer a closed kernel may still run: TIME_WAIT,
+ * FIN_WAIT_2, reassembly (60 s), ARP entries (20 min), a STALE neighbor
+ * (NetBSD's nd6_gctimer, one day).
+ */
+export const QUIESCE_MS = 25 * 3_600_000;
+
+/**
+ * Close every descriptor and run the clock until no kernel has a callout
+ * armed (or `maxMs` passed). What is left after that is a leak.
+ */
+export async function quiesce(ks: Kernels, maxMs = QUIESCE_MS): Promise<void> {
   await ks.sim.settle();
+  for (const k of ks.kernels) for (const fd of k.sys.openFds()) await k.sys.close(fd);
+  const idle = (): boolean => ks.kernels.every((k) => k.callouts.count === 0);
+  const end = ks.sim.now() + maxMs;
+  // Deferred work (frames in flight) does not show as a callout: settle
+  // after each stretch, and go on if that armed something again.
+  do {
+    await ks.sim.runUntil(idle, Math.max(0, end - ks.sim.now()));
+    await ks.sim.settle();
+  } while (!idle() && ks.sim.now() < end);
+}
+
+/**
+ * The teardown check (lwIP style): close everything, let every timer run
+ * out, then fail the test if any kernel still holds a PCB, a callout or a
+ * packet buffer, counted before halt (halt empties the callout heap, so a
+ * count after it proves nothing). Halts the kernels either way.
+ */
+export async function leakCheck(t: ExecutionContext, ks: Kernels, maxMs = QUIESCE_MS): Promise<void> {
+  await quiesce(ks, maxMs);
+  const left = await Promise.all(ks.kernels.map(held));
   for (const k of ks.kernels) await k.halt();
-  return { mbufsInUse: ks.kernels.map((k) => k.mbufs.inUse), callouts: ks.kernels.map((k) => k.callouts.count) };
+  left.forEach((h, i) => t.deepEqual(h, { pcbs: 0, callouts: 0, mbufs: 0 }, `kernel ${i} leaked`));
+}
+
+/**
+ * Close everything, let the timers run out, count packet buffers and
+ * callouts (before halt, so the count can fail), then halt every kernel.
+ */
+export async function haltAll(ks: Kernels): Promise<{ mbufsInUse: number[]; callouts: number[] }> {
+  await quiesce(ks);
+  const out = { mbufsInUse: ks.kernels.map((k) => k.mbufs.inUse), callouts: ks.kernels.map((k) => k.callouts.count) };
+  for (const k of ks.kernels) await k.halt();
+  return out;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -274,3 +274,26 @@ test('announces and answers byte for byte as NetBSD did on bus-small', async (t)
   t.deepEqual(mine, theirs, 'the echo reply');
   await haltAll(ks);
 });
+
+test('a flood to unresolved addresses stays within net.inet.arp.maxentries and maxhold, counted, memory flat', async (t) => {
+  const l = await lan();
+  t.is(await l.a.sys.sysctl('net.inet.arp.maxhold'), ARP_MAXHOLD);
+  await l.a.sys.sysctlSet('net.inet.arp.maxentries', 50);
+  await l.a.sys.sysctlSet('net.inet.arp.maxhold', 4);
+  // 16,000 echo requests to 200 silent addresses, 80 each.
+  let memAt = 0;
+  const refused: number[] = [];
+  for (let i = 0; i < 16_000; i++) {
+    const err = sendEcho(l.a, `192.0.2.${10 + (i % 200)}`, { seq: i });
+    if (err !== 0) refused.push(err);
+    if (i === 999) memAt = l.a.mem.used;
+  }
+  await l.ks.sim.settle();
+  t.is((await arpTable(l.a)).length, 50, 'the cache stops at maxentries');
+  t.is(arpstat(l.a).allocfail, 150 * 80, 'packets to addresses beyond it are refused and counted');
+  t.is(refused.length, 150 * 80);
+  t.is(arpstat(l.a).dfrdropped, 50 * (80 - 4), 'each entry keeps the newest maxhold');
+  t.is(l.a.mem.used, memAt, 'memory flat');
+  t.true(l.a.mbufs.inUse <= 50 * 4, `${l.a.mbufs.inUse} packets held`);
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});

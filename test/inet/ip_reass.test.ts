@@ -185,3 +185,38 @@ test('at most IP_MAXFRAGPACKETS datagrams are reassembled at once; malformed fra
   t.deepEqual(ipReassCounts(inet(l.a)), { queues: 0, fragments: 0 });
   t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
+
+test('a flood of fragments stays within net.inet.ip.maxfragsperpacket and maxfrags, memory flat; the datagram still completes', async (t) => {
+  const l = await lan();
+  t.is(await l.a.sys.sysctl('net.inet.ip.maxfragpackets'), IP_MAXFRAGPACKETS);
+  await l.a.sys.sysctlSet('net.inet.ip.maxfragsperpacket', 8);
+  await l.a.sys.sysctlSet('net.inet.ip.maxfrags', 20);
+  const req = echoRequest(64_000);
+  // 16,000 eight-byte fragments of one datagram (id 1), the last missing;
+  // offsets wrap at 64,000 bytes (the field's reach), so some repeat.
+  let memAt100 = 0;
+  for (let i = 0; i < 16_000; i++) {
+    const o = 8 * (i % 8000);
+    injectPieces(l, 1, req, [[o, o + 8, true]]);
+    if (i % 100 === 99) await l.ks.sim.settle();
+    if (i === 99) memAt100 = l.a.mem.used;
+  }
+  await l.ks.sim.settle();
+  t.deepEqual(ipReassCounts(inet(l.a)), { queues: 1, fragments: 8 });
+  t.is(ipstat(l.a).fragdropped, 16_000 - 8);
+  t.is(l.a.mem.used, memAt100, 'memory flat');
+  // Fragments of other datagrams meet the total bound.
+  for (let id = 2; id < 20; id++) injectPieces(l, id, req, [[0, 8, true]]);
+  await l.ks.sim.settle();
+  t.deepEqual(ipReassCounts(inet(l.a)), { queues: 13, fragments: 20 });
+  // A datagram of few fragments still completes and is answered.
+  await l.a.sys.sysctlSet('net.inet.ip.maxfrags', 1024);
+  const small = echoRequest(40);
+  l.seen.length = 0;
+  injectPieces(l, 99, small, [[0, 24, true], [24, small.length, false]]);
+  await l.ks.sim.settle();
+  t.is(ipstat(l.a).reassembled, 1);
+  t.true(l.seen.some((f) => f.ip?.dst === '192.0.2.50'), 'the echo reply went out');
+  await l.ks.sim.run(IPFRAGTTL_MS);
+  t.deepEqual(ipReassCounts(inet(l.a)), { queues: 0, fragments: 0 });
+});

@@ -201,3 +201,33 @@ test('thousands of random fragments: nothing throws, queues stay within their bo
   t.deepEqual(frag6Counts(inet6(n.b)), { queues: 0, fragments: 0 });
   t.deepEqual(await haltAll(n.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
+
+test('a flood of fragments of one packet stays within net.inet6.ip6.maxfragsperpacket and maxfrags, memory flat', async (t) => {
+  const n = await pair();
+  t.is(await n.b.sys.sysctl('net.inet6.ip6.maxfragpackets'), 64);
+  await n.b.sys.sysctlSet('net.inet6.ip6.maxfragsperpacket', 8);
+  await n.b.sys.sysctlSet('net.inet6.ip6.maxfrags', 20);
+  const frag = (id: number, off: number): Uint8Array => {
+    const p = new Uint8Array(16);
+    p[0] = 17;
+    p[2] = off >>> 8;
+    p[3] = (off & 0xf8) | 1; // M set: the last fragment never comes
+    p[7] = id;
+    return ip6Packet({ src: A, dst: B, nxt: 44, payload: p });
+  };
+  let memAt100 = 0;
+  for (let i = 0; i < 16_000; i++) {
+    inject(n, frag(1, 8 * (i % 8000)));
+    if (i % 100 === 99) await n.ks.sim.settle();
+    if (i === 99) memAt100 = n.b.mem.used;
+  }
+  await n.ks.sim.settle();
+  t.deepEqual(frag6Counts(inet6(n.b)), { queues: 1, fragments: 8 });
+  t.is(stats6(n.b).ip6stat.fragoverflow, 16_000 - 8, 'netstat -s: fragments that exceeded limit');
+  t.is(n.b.mem.used, memAt100, 'memory flat');
+  for (let id = 2; id < 20; id++) inject(n, frag(id, 0));
+  await n.ks.sim.settle();
+  t.deepEqual(frag6Counts(inet6(n.b)), { queues: 13, fragments: 20 });
+  await n.ks.sim.run(61_000);
+  t.deepEqual(frag6Counts(inet6(n.b)), { queues: 0, fragments: 0 });
+});

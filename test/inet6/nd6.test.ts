@@ -19,7 +19,7 @@ import { formatIn6Addr, in6SolicitedNode } from '../../net/wire/in6addr.js';
 import { ip6WriteHeader } from '../../net/wire/ipv6.js';
 import { Hub, attachEther } from '../helpers/hub.js';
 import { haltAll, ifnet, type Kernels } from '../helpers/kernels.js';
-import { bootKernels6, decode6, ether6, ifconfig6, ip6, sendEcho6, stats6, type Seen6 } from './helpers.js';
+import { bootKernels6, decode6, ether6, ifconfig6, ip6, ip6Packet, sendEcho6, stats6, type Seen6 } from './helpers.js';
 
 interface Lan {
   ks: Kernels;
@@ -191,5 +191,48 @@ test('advertisements: invalid ones counted, unsolicited ones for unknown neighbo
   sendEcho6(l.a, '2001:db8::2');
   await l.ks.sim.settle();
   t.is(stats6(l.a).icmp6stat.inhist[129], 1);
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+test('a flood to unresolved neighbors stays within net.inet6.ip6.neighborgcthresh and nd6_maxqueuelen, counted, memory flat', async (t) => {
+  const l = await lan();
+  await l.a.sys.sysctlSet('net.inet6.ip6.neighborgcthresh', 50);
+  await l.a.sys.sysctlSet('net.inet6.icmp6.nd6_maxqueuelen', 4);
+  let memAt = 0;
+  let refused = 0;
+  // 16,000 echo requests to 200 silent neighbors, 80 each.
+  for (let i = 0; i < 16_000; i++) {
+    if (sendEcho6(l.a, `2001:db8::${(0x100 + (i % 200)).toString(16)}`, { seq: i & 0xffff }) !== 0) refused++;
+    if (i === 999) memAt = l.a.mem.used;
+  }
+  await l.ks.sim.settle();
+  t.is((await ndp(l.a)).length, 50, 'the cache stops at neighborgcthresh');
+  const st = stats6(l.a).nd6stat;
+  t.is(st.allocfail, 150 * 80, 'packets to neighbors beyond it are refused and counted');
+  t.is(refused, 150 * 80);
+  t.is(st.dropped, 50 * (80 - 4), 'each entry keeps the newest nd6_maxqueuelen');
+  t.is(l.a.mem.used, memAt, 'memory flat');
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+test('16,000 Router Advertisements with as many prefixes change nothing: counted as ignored, no route, memory flat', async (t) => {
+  const l = await lan();
+  const before = await l.a.sys.ext('rt6dump');
+  let memAt = 0;
+  for (let i = 0; i < 16_000; i++) {
+    // RFC 4861 §4.2 with one Prefix Information option (§4.6.2): 2001:db8:<i>::/64, on-link, autonomous.
+    const ra = new Uint8Array(16 + 32);
+    ra.set([134, 0, 0, 0, 64, 0, 0x07, 0x08]);
+    ra.set([3, 4, 64, 0xc0, 0, 0, 0x0e, 0x10, 0, 0, 0x07, 0x08], 16);
+    ra.set([0x20, 0x01, 0x0d, 0xb8, i >>> 8, i & 0xff], 32);
+    const pkt = ip6Packet({ src: 'fe80::1', dst: 'ff02::1', nxt: 58, hlim: 255, payload: ra, csumAt: 2 });
+    l.hub.inject(ether6(Uint8Array.of(0x33, 0x33, 0, 0, 0, 1), STRANGER, pkt));
+    if (i % 100 === 99) await l.ks.sim.settle();
+    if (i === 999) memAt = l.a.mem.used;
+  }
+  await l.ks.sim.settle();
+  t.is(stats6(l.a).icmp6stat.nd_ignored, 16_000);
+  t.deepEqual(await l.a.sys.ext('rt6dump'), before, 'no route or prefix learnt');
+  t.is(l.a.mem.used, memAt, 'memory flat');
   t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });

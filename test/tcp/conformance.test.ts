@@ -61,6 +61,7 @@ test('snippets/established: the handshake, SO_RCVBUF rounded, close and TIME_WAI
   await p.send('F.', 1, 2, { win: 32767 });
   t.is(p.next(), '. 2:2(0) ack 2 win 65535');
   t.deepEqual(await p.states(), ['TIME_WAIT']);
+  await p.finish(t);
 });
 
 test('snippets/closed-initially: a new socket is CLOSED', async (t) => {
@@ -71,6 +72,7 @@ test('snippets/closed-initially: a new socket is CLOSED', async (t) => {
   t.is(await p.state(fd), 'CLOSED');
   await p.k.sys.close(fd);
   t.deepEqual(await p.states(), []);
+  await p.finish(t);
 });
 
 test('snippets/listen: listen gives LISTEN', async (t) => {
@@ -80,6 +82,7 @@ test('snippets/listen: listen gives LISTEN', async (t) => {
   t.is(await soError(p, fd), 0);
   t.is(await p.state(fd), 'LISTEN');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snippets/syn-sent: connect leaves SYN_SENT', async (t) => {
@@ -93,6 +96,7 @@ test('snippets/syn-sent: connect leaves SYN_SENT', async (t) => {
   t.is(await p.state(fd), 'SYN_SENT');
   await p.k.sys.close(fd);
   t.deepEqual(p.drain(), [], 'closing in SYN_SENT sends nothing');
+  await p.finish(t);
 });
 
 test('snippets/syn-rcvd-via-listen: a SYN to a listener gets mss,sackOK,eol,eol and a SYN_RCVD entry', async (t) => {
@@ -105,6 +109,7 @@ test('snippets/syn-rcvd-via-listen: a SYN to a listener gets mss,sackOK,eol,eol 
   t.is(await soError(p, fd), 0);
   await p.k.sys.close(fd);
   t.deepEqual(await p.states(), []);
+  await p.finish(t);
 });
 
 test('snippets/syn-rcvd-via-syn-sent: simultaneous open answers with SYN-ACK', async (t) => {
@@ -120,6 +125,7 @@ test('snippets/syn-rcvd-via-syn-sent: simultaneous open answers with SYN-ACK', a
   t.is(await soError(p, fd), 0);
   t.is(await p.state(fd), 'SYN_RCVD');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snippets/noopt-syn-rcvd-via-syn-sent: TCP_NOOPT sends no options, simultaneous open completes', async (t) => {
@@ -140,6 +146,7 @@ test('snippets/noopt-syn-rcvd-via-syn-sent: TCP_NOOPT sends no options, simultan
   t.is(info['tcpi_options'], 0);
   t.is(info['tcpi_snd_mss'], 536, 'TCP_NOOPT: send MSS 536');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snippets/close-wait: the peer FIN gives CLOSE_WAIT, close sends FIN', async (t) => {
@@ -155,6 +162,7 @@ test('snippets/close-wait: the peer FIN gives CLOSE_WAIT, close sends FIN', asyn
   await p.run(100);
   await p.send('.', 2, 2, { win: 32767 });
   t.deepEqual(await p.states(), []);
+  await p.finish(t);
 });
 
 test('snippets/last-ack: CLOSE_WAIT + shutdown gives LAST_ACK; the ACK closes', async (t) => {
@@ -172,6 +180,7 @@ test('snippets/last-ack: CLOSE_WAIT + shutdown gives LAST_ACK; the ACK closes', 
   t.is(await p.state(fd), 'CLOSED');
   await p.k.sys.close(fd);
   t.deepEqual(await p.states(), []);
+  await p.finish(t);
 });
 
 test('snippets/fin-wait-1 and time-wait-via-fin-wait-1: shutdown, then FIN+ACK', async (t) => {
@@ -187,6 +196,7 @@ test('snippets/fin-wait-1 and time-wait-via-fin-wait-1: shutdown, then FIN+ACK',
   t.is(await soError(p, fd), 0);
   t.deepEqual(await p.states(), ['TIME_WAIT']);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snippets/fin-wait-2 and time-wait-via-fin-wait-2', async (t) => {
@@ -202,6 +212,7 @@ test('snippets/fin-wait-2 and time-wait-via-fin-wait-2', async (t) => {
   t.is(p.next(), '. 2:2(0) ack 2 win 65535');
   t.deepEqual(await p.states(), ['TIME_WAIT']);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snippets/closing: simultaneous close', async (t) => {
@@ -219,6 +230,7 @@ test('snippets/closing: simultaneous close', async (t) => {
   await p.send('.', 2, 2, { win: 32767 });
   t.deepEqual(await p.states(), ['TIME_WAIT']);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 /* ------------------------------------------------------------------------ */
@@ -236,6 +248,7 @@ test('snd-syn: SYN retransmissions at 0, +1.0 s, +2.2 s with unchanged options',
   t.deepEqual(segs.map((s) => s.text), [SYN_DEFAULT, SYN_DEFAULT]);
   t.deepEqual(segs.map((s) => s.t - t0), [1000, 3200]);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snd-syn-rtx-max-number: retransmissions back off to 64 s, then ETIMEDOUT (keepinit 363 s)', async (t) => {
@@ -251,6 +264,7 @@ test('snd-syn-rtx-max-number: retransmissions back off to 64 s, then ETIMEDOUT (
   t.deepEqual(times.slice(0, 11), [0, 1000, 3200, 7400, 15600, 31800, 64000, 128000, 192000, 256000, 320000]);
   t.is(await soError(p, fd), ETIMEDOUT);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snd-syn-rtx-drop-options: rexmit_drop_options=1 keeps only the MSS from the 4th SYN on', async (t) => {
@@ -260,6 +274,7 @@ test('snd-syn-rtx-drop-options: rexmit_drop_options=1 keeps only the MSS from th
   await p.run(20_000);
   t.deepEqual(p.drain(), [SYN_DEFAULT, SYN_DEFAULT, SYN_DEFAULT, 'S 0:0(0) win 65535 <mss 1460>', 'S 0:0(0) win 65535 <mss 1460>']);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snd-syn-without-options: TCP_NOOPT', async (t) => {
@@ -270,6 +285,7 @@ test('snd-syn-without-options: TCP_NOOPT', async (t) => {
   await p.sim.settle();
   t.is(p.next(), 'S 0:0(0) win 65535');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('snd-syn-without-sack / without-ws-and-ts / window scale 1 and 14 / MSS from MTU 9000', async (t) => {
@@ -306,6 +322,7 @@ test('rcv-ack-closed / rcv-ack-listen: an ACK nobody expects gets <SEQ=SEG.ACK><
   await p.send('.', 17, 34, { win: 32767 });
   t.is(p.next(), 'R 34:34(0) win 0');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-fin-closed / rcv-syn-closed: RST-ACK acking SEG.SEQ+SEG.LEN', async (t) => {
@@ -318,6 +335,7 @@ test('rcv-fin-closed / rcv-syn-closed: RST-ACK acking SEG.SEQ+SEG.LEN', async (t
   await p.send('S', 0, 0, { win: 32767, opts: MSS_SACK });
   t.is(p.next(), 'R. 0:0(0) ack 1 win 0');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-fin-listen / rcv-syn-ack-listen / rcv-rst-listen: dropped; the listener still answers SYNs', async (t) => {
@@ -331,6 +349,7 @@ test('rcv-fin-listen / rcv-syn-ack-listen / rcv-rst-listen: dropped; the listene
   await p.send('S', 27, 0, { win: 32767, opts: MSS_SACK, absSeq: false });
   t.is(p.next(), 'S. 0:0(0) ack 28 win 65535 <mss 1460,sackOK,eol,eol>');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-syn-ack-listen: a SYN with only an MSS gets a SYN-ACK with only an MSS', async (t) => {
@@ -339,6 +358,7 @@ test('rcv-syn-ack-listen: a SYN with only an MSS gets a SYN-ACK with only an MSS
   await p.send('S', 0, 0, { win: 32767, opts: [['mss', 1460]] });
   t.is(p.next(), 'S. 0:0(0) ack 1 win 65535 <mss 1460>');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-syn-listen: data on a SYN is not acknowledged', async (t) => {
@@ -347,6 +367,7 @@ test('rcv-syn-listen: data on a SYN is not acknowledged', async (t) => {
   await p.send('S', 17, 0, { win: 32767, opts: MSS_SACK, data: 3 });
   t.is(p.next(), 'S. 0:0(0) ack 18 win 65535 <mss 1460,sackOK,eol,eol>');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-syn-fin-listen: drop_synfin drops SYN+FIN', async (t) => {
@@ -358,6 +379,7 @@ test('rcv-syn-fin-listen: drop_synfin drops SYN+FIN', async (t) => {
   await p.send('S', 27, 0, { win: 32767, opts: MSS_SACK });
   t.is(p.next(), 'S. 0:0(0) ack 28 win 65535 <mss 1460,sackOK,eol,eol>');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-fin-syn-sent / rcv-rst-syn-sent: ignored; the SYN is retransmitted and the handshake completes', async (t) => {
@@ -462,6 +484,7 @@ test('rcv-syn-syn-sent: simultaneous open through SYN_RCVD to ESTABLISHED', asyn
   t.is(p.next(), 'F. 1:1(0) ack 1 win 65535');
   await p.send('F.', 1, 2, { win: 32767 });
   t.is(p.next(), '. 2:2(0) ack 2 win 65535');
+  await p.finish(t);
 });
 
 test('rcv-rst-*: RST at the left edge resets ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, CLOSING, LAST_ACK', async (t) => {
@@ -522,6 +545,7 @@ test('rcv-rst-syn-rcvd: an RST at IRS+1 removes the SYN cache entry', async (t) 
   await p.run(100);
   t.deepEqual(await p.states(), ['LISTEN']);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-rst-time-wait: an RST does not end TIME_WAIT (RFC 1337)', async (t) => {
@@ -537,6 +561,7 @@ test('rcv-rst-time-wait: an RST does not end TIME_WAIT (RFC 1337)', async (t) =>
   await p.run(100);
   t.deepEqual(await p.states(), ['TIME_WAIT']);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-ack-time-wait: a segment in TIME_WAIT is answered with an ACK', async (t) => {
@@ -553,6 +578,7 @@ test('rcv-ack-time-wait: a segment in TIME_WAIT is answered with an ACK', async 
   await p.run(100);
   t.deepEqual(await p.states(), ['TIME_WAIT']);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-syn-established: RFC 5961 challenge ACK; insecure_syn resets with RST-ACK', async (t) => {
@@ -604,6 +630,7 @@ test('rcv-syn-time-wait (FreeBSD branch): a SYN at rcv_nxt in TIME_WAIT is dropp
   await p.k.sys.close(fd);
   await p.k.sys.close(lfd);
   t.deepEqual(await p.states(), []);
+  await p.finish(t);
 });
 
 /* ------------------------------------------------------------------------ */
@@ -660,6 +687,7 @@ test('rcv-icmp-hard-error-ignored: with icmp_may_rst=0 no ICMP error aborts a co
   await p.run(1000 - 10 * errors.length);
   t.is(p.next(), SYN_DEFAULT, 'the SYN is retransmitted on schedule');
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('rcv-icmp-hard-error-ttl-exceeded: EHOSTUNREACH (needs icmp.ts to pass time-exceeded to TCP)', async (t) => {
@@ -674,6 +702,7 @@ test('rcv-icmp-hard-error-ttl-exceeded: EHOSTUNREACH (needs icmp.ts to pass time
   if (err === 0) t.log('icmp.ts maps time exceeded to no errno, so TCP never hears of it (reported to the lead)');
   t.true(err === 0 || err === EHOSTUNREACH);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 /* ------------------------------------------------------------------------ */
@@ -721,6 +750,7 @@ test('rcv-data-segments/overlapping-100-300: SACK blocks, most recent first, and
   await p.run(10);
   await p.send('.', 801, 2);
   t.deepEqual(await p.states(), []);
+  await p.finish(t);
 });
 
 test('rcv-data-segments/reordering-21435 and -54321: immediate SACKs, delayed ACK 40 ms in order', async (t) => {
@@ -783,5 +813,6 @@ test('socket-api getsockopt: TCP_KEEPIDLE and TCP_KEEPINIT inherited from the sy
   t.is(await p.k.sys.getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), 15);
   t.is(await p.k.sys.getsockopt(fd, IPPROTO_TCP, TCP_KEEPINIT), 15);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 

@@ -18,6 +18,7 @@
  * kernel sends is decoded by net/wire/tcp.ts's formatTcpSegment, with the
  * timestamp value replaced by `*` unless asked for.
  */
+import type { ExecutionContext } from 'ava';
 import { Errno } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET, F_SETFL, O_NONBLOCK, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
@@ -32,7 +33,7 @@ import {
 } from '../../net/wire/tcp.js';
 import { IPPROTO_TCP } from '../../net/wire/ipv4.js';
 import { Hub, attachEther } from '../helpers/hub.js';
-import { bootKernels, etherFrame, ifconfig, ip, ipPacket, type Kernels } from '../helpers/kernels.js';
+import { bootKernels, etherFrame, ifconfig, ip, ipPacket, leakCheck, type Kernels } from '../helpers/kernels.js';
 
 export const KERNEL_ADDR = '10.0.0.1';
 export const PEER_ADDR = '10.0.0.2';
@@ -301,6 +302,15 @@ export class Peer {
     await this.send('.', 1, 1, { win });
     const { fd } = await this.k.sys.accept(lfd);
     return { lfd, fd, synack };
+  }
+
+  /**
+   * The teardown check: close every descriptor, let the clock run out every
+   * timer (the peer stays silent, so the kernel's FINs time out), then fail
+   * `t` if a PCB, callout or packet buffer is left (counted before halt).
+   */
+  finish(t: ExecutionContext): Promise<void> {
+    return leakCheck(t, this.ks);
   }
 
   /** The kernel's counters. */

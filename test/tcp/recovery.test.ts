@@ -54,6 +54,7 @@ test('three duplicate ACKs: limited transmit for the first two, fast retransmit 
   // The full ACK ends recovery: cwnd = min(ssthresh, flight + 1 segment).
   await p.send('.', 1, 13001, { win: WIN });
   t.is(st.sndrexmitpack, 1);
+  await p.finish(t);
 });
 
 test('NewReno partial ACKs (RFC 6582): each retransmits the next hole at once', async (t) => {
@@ -68,6 +69,7 @@ test('NewReno partial ACKs (RFC 6582): each retransmits the next hole at once', 
   await p.send('.', 1, 10001, { win: WIN });
   t.is(inet(p.k).tcpstat.newreno_partialack, 2);
   t.is(inet(p.k).tcpstat.rexmttimeo, 0, 'no timeout needed');
+  await p.finish(t);
 });
 
 test('SACK recovery (RFC 6675): several holes repaired in the first round trip', async (t) => {
@@ -86,6 +88,7 @@ test('SACK recovery (RFC 6675): several holes repaired in the first round trip',
   await p.send('.', 1, 10001, { win: WIN });
   t.true(st.sack_rexmits >= 1);
   t.is(st.rexmttimeo, 0);
+  await p.finish(t);
 });
 
 test('SACK recovery (RFC 6675 §5): ssthresh from FlightSize at entry, new data while the pipe has room', async (t) => {
@@ -115,6 +118,7 @@ test('SACK recovery (RFC 6675 §5): ssthresh from FlightSize at entry, new data 
   // The retransmission arrives: the ACK covers the recovery point (12001).
   await p.send('.', 1, 12001, { win: WIN });
   t.is(st.rexmttimeo, 0);
+  await p.finish(t);
 });
 
 test('a D-SACK from the peer is counted and starts nothing', async (t) => {
@@ -123,6 +127,7 @@ test('a D-SACK from the peer is counted and starts nothing', async (t) => {
   await p.send('.', 1, 2001, { win: WIN, opts: [['nop'], ['nop'], ['sack', [1, 1001]]] });
   t.is(inet(p.k).tcpstat.dsack_rcv, 1);
   t.deepEqual(p.drain(), []);
+  await p.finish(t);
 });
 
 test('retransmission timeout: go back to snd_una with one segment, then slow start', async (t) => {
@@ -135,4 +140,5 @@ test('retransmission timeout: go back to snd_una with one segment, then slow sta
   await p.send('.', 1, 1001, { win: WIN });
   t.deepEqual(p.drain().map((s) => s.replace(/ ack 1 win \d+/, '')), [seg(1001), seg(2001)], 'slow start: two');
   t.is(inet(p.k).tcpstat.rexmttimeo, 1);
+  await p.finish(t);
 });

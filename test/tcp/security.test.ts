@@ -68,6 +68,7 @@ test('SYN cookies: with syncookies_only a listener keeps no state, the ACK alone
   await p.send('.', 1, 12345);
   t.is(p.next(), 'R 12345:12345(0) win 0');
   t.is(inet(p.k).tcpstat.sc_badcookie, 1);
+  await p.finish(t);
 });
 
 test('a full SYN cache answers with cookies (syncache.cachelimit)', async (t) => {
@@ -85,6 +86,7 @@ test('a full SYN cache answers with cookies (syncache.cachelimit)', async (t) =>
   t.is(inet(p.k).tcpstat.sc_timed_out, 2);
   t.deepEqual(await p.states(), ['LISTEN']);
   t.is(p.k.callouts.count > 0, true);
+  await p.finish(t);
 });
 
 test('ephemeral ports: random start (RFC 6056), shared between peers, unique per four-tuple', async (t) => {
@@ -142,6 +144,7 @@ test('ICMP fragmentation needed (RFC 1191) lowers the segment size and resends a
     'P. 2881:3001(120) ack 1 win 33580',
   ], 'MTU 1000: back to snd_una, everything again in 960-byte segments');
   t.is(inet(p.k).tcpstat.mturesent, 1);
+  await p.finish(t);
 });
 
 test('rump.netstat -an lists TCP states; -s -p tcp prints the counters', async (t) => {

@@ -148,6 +148,27 @@ test('data sent to a closed socket draws an RST (rcvafterclose)', async (t) => {
   await n.closeAllAndCheck(t);
 });
 
+test('kern.somaxconn cuts a larger backlog (NetBSD solisten): the accept queue stays bounded', async (t) => {
+  const n = await pair(8);
+  t.is(await n.b.sys.sysctl('kern.somaxconn'), 128, 'NetBSD SOMAXCONN');
+  await n.b.sys.sysctlSet('kern.somaxconn', 2);
+  const lfd = await n.b.sys.socket(AF_INET, SOCK_STREAM, 0);
+  await n.b.sys.bind(lfd, sin('0.0.0.0', PORT));
+  await n.b.sys.listen(lfd, 1000);
+  const fds: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const fd = await n.a.sys.socket(AF_INET, SOCK_STREAM, 0);
+    fds.push(fd);
+    void errnoOf(n.a.sys.connect(fd, sin(B_ADDR, PORT)));
+    await n.sim.run(1);
+  }
+  await n.sim.run(10);
+  const reads = await Promise.all(fds.map((fd) => errnoOf(n.a.sys.recv(fd, 1, MSG_DONTWAIT))));
+  t.deepEqual(reads, ['EAGAIN', 'EAGAIN', 'EAGAIN', 'EAGAIN', 'ECONNRESET', 'ECONNRESET'], 'as with backlog 2: 3/2 · 2 + 1 queued');
+  t.is(inet(n.b).tcpstat.sc_aborted, 2, 'netstat -s: aborted (no space to build PCB)');
+  await n.closeAllAndCheck(t);
+});
+
 test('listen backlog: connections beyond 3/2 of it are refused with RST; accepted ones work', async (t) => {
   const n = await pair(8);
   const lfd = await n.b.sys.socket(AF_INET, SOCK_STREAM, 0);

@@ -57,6 +57,7 @@ test('retransmission timeout: RFC 6298 backoff doubling to 64 s, 12 retransmissi
   t.is(await errnoOf(p.k.sys.read(fd, 10)), 'ETIMEDOUT');
   t.is(inet(p.k).tcpstat.timeoutdrop, 1);
   t.is(await p.state(fd), 'CLOSED');
+  await p.finish(t);
 });
 
 test('SYN schedule 0, 1, 3, 7, 15, 31, 63 s (NetBSD defaults), and keepinit gives up at 75 s', async (t) => {
@@ -69,6 +70,7 @@ test('SYN schedule 0, 1, 3, 7, 15, 31, 63 s (NetBSD defaults), and keepinit give
   t.deepEqual(times(p, t0), [0, 1000, 3000, 7000, 15000, 31000, 63000]);
   t.is(await soError(p, fd), ETIMEDOUT);
   t.is(inet(p.k).tcpstat.keepdrops, 1);
+  await p.finish(t);
 });
 
 test('keepalive: probes after TCP_KEEPIDLE every TCP_KEEPINTVL; an answer keeps the connection, TCP_KEEPCNT silences drop it', async (t) => {
@@ -96,6 +98,7 @@ test('keepalive: probes after TCP_KEEPIDLE every TCP_KEEPINTVL; an answer keeps 
   t.is(await errnoOf(p.k.sys.read(fd, 1)), 'ETIMEDOUT');
   t.is(inet(p.k).tcpstat.keepdrops, 1);
   t.is(inet(p.k).tcpstat.keepprobe, 4);
+  await p.finish(t);
 });
 
 test('persist: a zero window gets 1-byte probes, backing off from 5 s; the window opening resumes the data', async (t) => {
@@ -114,6 +117,7 @@ test('persist: a zero window gets 1-byte probes, backing off from 5 s; the windo
   // The peer keeps the probe byte and opens its window: the rest follows.
   await p.send('.', 1, 2, { win: 65535 });
   t.deepEqual(p.drain(), ['. 2:1462(1460) ack 1 win 33580', '. 1462:2922(1460) ack 1 win 33580', 'P. 2922:3001(79) ack 1 win 33580']);
+  await p.finish(t);
 });
 
 test('delayed ACK: one segment is acknowledged after delacktime, the second full segment at once', async (t) => {
@@ -132,6 +136,7 @@ test('delayed ACK: one segment is acknowledged after delacktime, the second full
   t.deepEqual(p.drain(), ['. 1:1(0) ack 3921 win 29660'], 'every second full segment');
   t.is(inet(p.k).tcpstat.delack, 1);
   await p.k.sys.close(fd);
+  await p.finish(t);
 });
 
 test('FIN_WAIT_2 of a closed socket ends after 60 s of silence', async (t) => {
@@ -145,4 +150,5 @@ test('FIN_WAIT_2 of a closed socket ends after 60 s of silence', async (t) => {
   t.deepEqual(await p.states(), ['FIN_WAIT_2']);
   await p.run(1);
   t.deepEqual(await p.states(), []);
+  await p.finish(t);
 });

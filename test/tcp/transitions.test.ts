@@ -29,6 +29,7 @@ test('CLOSED → LISTEN (listen) and CLOSED → SYN_SENT (connect sends SYN)', a
   t.is(await p.state(fd), 'SYN_SENT');
   const l = await inState('LISTEN');
   t.is(await l.p.state(l.fd), 'LISTEN');
+  await p.finish(t);
 });
 
 test('LISTEN → SYN_RCVD (SYN; a SYN cache entry) → ESTABLISHED (ACK; accept returns it)', async (t) => {
@@ -40,6 +41,7 @@ test('LISTEN → SYN_RCVD (SYN; a SYN cache entry) → ESTABLISHED (ACK; accept 
   t.deepEqual(p.drain(), []);
   const { fd: afd } = await p.k.sys.accept(fd);
   t.is(await p.state(afd), 'ESTABLISHED');
+  await p.finish(t);
 });
 
 test('SYN_RCVD → LISTEN: an RST from the peer removes the half-open connection only', async (t) => {
@@ -50,6 +52,7 @@ test('SYN_RCVD → LISTEN: an RST from the peer removes the half-open connection
   t.deepEqual(await p.states(), ['LISTEN']);
   t.is(await p.state(fd), 'LISTEN');
   t.is(inet(p.k).tcpstat.sc_reset, 1);
+  await p.finish(t);
 });
 
 test('SYN_SENT → ESTABLISHED (SYN-ACK, ACK sent); SYN_SENT → SYN_RCVD (SYN, SYN-ACK sent); SYN_SENT → CLOSED (close)', async (t) => {
@@ -151,6 +154,7 @@ test('CLOSE_WAIT → LAST_ACK (close sends FIN) → CLOSED (ACK of FIN)', async 
   await p.send('.', 2, 2);
   t.is(await p.state(fd), 'CLOSED');
   t.is(inet(p.k).tcbtable.size, 0);
+  await p.finish(t);
 });
 
 test('TIME_WAIT reopened by a SYN with a higher sequence number (RFC 6191) for a listener', async (t) => {
@@ -169,6 +173,7 @@ test('TIME_WAIT reopened by a SYN with a higher sequence number (RFC 6191) for a
   const synack = p.nextSeg()!;
   t.is(synack.text.replace(/^S\. \d+:\d+/, 'S. x:x'), 'S. x:x(0) ack 1001 win 32768 <mss 1460>');
   t.is(inet(p.k).tcpstat.tw_reuse, 1);
+  await p.finish(t);
 });
 
 /* ------------------------------------------------------------------------ */
@@ -195,6 +200,7 @@ test('sequence acceptability: old, beyond the window, partly old, partly beyond'
   await p.run(500);
   t.is((await p.k.sys.read(fd, 100_000)).length, rcvbuf);
   t.is(inet(p.k).tcpstat.rcvbyteafterwin, 10 + 100);
+  await p.finish(t);
 });
 
 test('a zero window takes no data but ACKs a probe at its edge', async (t) => {
@@ -209,6 +215,7 @@ test('a zero window takes no data but ACKs a probe at its edge', async (t) => {
   // Reading opens the window: an update goes out.
   await p.k.sys.read(fd, rcvbuf);
   t.is(p.next(), `. 1:1(0) ack ${1 + rcvbuf} ${W}`);
+  await p.finish(t);
 });
 
 test('ACK acceptability: beyond snd_max is ACKed and dropped; far below snd_una draws a challenge ACK (RFC 5961 §5)', async (t) => {
@@ -222,6 +229,7 @@ test('ACK acceptability: beyond snd_max is ACKed and dropped; far below snd_una 
   await p.send('.', 1, (11 - 200_000) >>> 0);
   t.is(p.next(), `. 11:11(0) ack 1 ${W}`);
   t.is(inet(p.k).tcpstat.challenge_ack, 1);
+  await p.finish(t);
 });
 
 test('RST outside the window is ignored; inside but not exact draws a challenge ACK; challenge ACKs are rate limited (5/s)', async (t) => {
@@ -237,6 +245,7 @@ test('RST outside the window is ignored; inside but not exact draws a challenge 
   t.is(await p.state(fd), 'ESTABLISHED');
   await p.send('R', 1, 0);
   t.is(await errnoOf(p.k.sys.read(fd, 1)), 'ECONNRESET');
+  await p.finish(t);
 });
 
 test('PAWS (RFC 7323 §5): a segment with an older timestamp is dropped and ACKed', async (t) => {
@@ -251,4 +260,5 @@ test('PAWS (RFC 7323 §5): a segment with an older timestamp is dropped and ACKe
   await p.run(300);
   t.is((await p.k.sys.read(fd, 100)).length, 5, 'the old-stamped segment was not taken');
   t.is(inet(p.k).tcpstat.pawsdrop, 1);
+  await p.finish(t);
 });

@@ -1217,6 +1217,16 @@ function tcpReass(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: numbe
         tlen -= over;
       }
     }
+    if (sseq !== tp.rcv_nxt && reassFull(tp, i, sseq, tlen, m)) {
+      // Full (FreeBSD tcp_reass): a peer must not grow the queue without
+      // limit. Only the segment that fills the hole at rcv_nxt gets past;
+      // this one is dropped unqueued and unSACKed, so the ACK the caller
+      // sends at once still says exactly what we hold (RFC 9293 §3.10.7.4,
+      // RFC 2018 §4) and the peer sends it again later.
+      st.rcvreassfull++;
+      pool.free(m);
+      return deliverReass(tp);
+    }
     // Those after us that we cover go (their data is ours now).
     while (i < q.length) {
       const n = q[i]!;
@@ -1228,14 +1238,19 @@ function tcpReass(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: numbe
         n.m.adj(over);
         n.seq = (n.seq + over) >>> 0;
         n.len -= over;
+        tp.segqBytes -= over;
         break;
       }
+      tp.segqBytes -= n.len;
+      tp.segqMem -= n.m.charged;
       pool.free(n.m);
       q.splice(i, 1);
     }
     st.rcvoopack++;
     st.rcvoobyte += tlen;
     q.splice(i, 0, new ReassSeg(sseq, tlen, m, fin));
+    tp.segqBytes += tlen;
+    tp.segqMem += m.charged;
     if (tlen > 0 && seqGt(sseq, tp.rcv_nxt) && tp.flags & TF_SACK_PERMIT) {
       if (tp.sackRcv === null) tp.sackRcv = new SackReceiver();
       tp.sackRcv.add(sseq, (sseq + tlen) >>> 0);
@@ -1244,6 +1259,34 @@ function tcpReass(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: numbe
     pool.free(m);
   }
   return deliverReass(tp);
+}
+
+/** Buffer storage allowed per byte of socket buffer (BSD sb_efficiency, sb_mbmax = 8 × hiwat). */
+const SB_EFFICIENCY = 8;
+
+/**
+ * Whether [sseq, sseq+tlen), to be inserted at q[i], finds the queue full.
+ * Three bounds: the data must fit the receive buffer's free space (FreeBSD
+ * t_segqlen against sbspace); the buffers holding it at most SB_EFFICIENCY
+ * times the receive buffer (BSD's sb_mbmax, against many tiny segments);
+ * and a segment that opens a new block (touches no queued neighbour) only
+ * while fewer than net.inet.tcp.reass.maxqueuelen blocks are queued.
+ * FreeBSD's queue merges contiguous segments into one entry, so its bound
+ * counts holes, not segments: a big window with one loss stays in.
+ */
+function reassFull(tp: TcpCb, i: number, sseq: number, tlen: number, m: Mbuf): boolean {
+  const q = tp.segq;
+  if (tp.segqBytes + tlen > tcpRecvSpace(tp)) return true;
+  if (tp.segqMem + m.charged > SB_EFFICIENCY * tp.so.rcv.hiwat) return true;
+  const end = (sseq + tlen) >>> 0;
+  const prev = i > 0 ? q[i - 1]! : null;
+  const next = i < q.length ? q[i]! : null;
+  if ((prev !== null && ((prev.seq + prev.len) >>> 0) === sseq) || (next !== null && seqGeq(end, next.seq))) return false;
+  let blocks = 0;
+  for (let j = 0; j < q.length; j++) {
+    if (j === 0 || ((q[j - 1]!.seq + q[j - 1]!.len) >>> 0) !== q[j]!.seq) blocks++;
+  }
+  return blocks >= tp.tcp.cfg.reassMaxqueuelen;
 }
 
 /**
@@ -1267,6 +1310,8 @@ function deliverReass(tp: TcpCb): number {
   while (n < q.length && q[n]!.seq === tp.rcv_nxt) {
     const e = q[n]!;
     tp.rcv_nxt = (tp.rcv_nxt + e.len) >>> 0;
+    tp.segqBytes -= e.len;
+    tp.segqMem -= e.m.charged;
     st.rcvpack++;
     st.rcvbyte += e.len;
     tcpSbAppend(tp, e.m);

@@ -134,6 +134,8 @@ export function tcpReassFree(tp: TcpCb): void {
   const pool = tp.tcp.kernel.mbufs;
   for (let i = 0; i < q.length; i++) pool.free(q[i]!.m);
   q.length = 0;
+  tp.segqBytes = 0;
+  tp.segqMem = 0;
 }
 
 /** The MTU towards `faddr`: the route's own, else its interface's (0: no route). */

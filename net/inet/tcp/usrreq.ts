@@ -836,7 +836,13 @@ function tcpSysctls(tcp: Tcp): void {
   int('syncache.bucketlimit', () => cfg.syncacheBucketLimit, (v) => { cfg.syncacheBucketLimit = v; }, 1, 0x7fffffff,
     'SYN cache entries per hash bucket');
   int('syncache.rexmtlimit', () => cfg.syncacheRexmtLimit, (v) => { cfg.syncacheRexmtLimit = v; }, 0, 100, 'SYN-ACK retransmissions');
+  // NetBSD's names for the same two bounds.
+  int('syn_cache_limit', () => cfg.syncacheLimit, (v) => { cfg.syncacheLimit = v; }, 1, 0x7fffffff, 'SYN cache size (NetBSD)');
+  int('syn_bucket_limit', () => cfg.syncacheBucketLimit, (v) => { cfg.syncacheBucketLimit = v; }, 1, 0x7fffffff,
+    'SYN cache entries per hash bucket (NetBSD)');
   sc.create('net.inet.tcp.syncache.count', { type: 'int', description: 'SYN cache entries', get: () => tcp.syncache.size });
+  int('reass.maxqueuelen', () => cfg.reassMaxqueuelen, (v) => { cfg.reassMaxqueuelen = v; }, 1, 0x7fffffff,
+    'Out-of-order segments held per connection');
   int('blackhole', () => cfg.blackhole, (v) => { cfg.blackhole = v; }, 0, 2, 'Do not send RST to segments for closed ports');
   int('drop_synfin', () => cfg.dropSynfin, (v) => { cfg.dropSynfin = v; }, 0, 1, 'Drop segments with both SYN and FIN');
   int('icmp_may_rst', () => cfg.icmpMayRst, (v) => { cfg.icmpMayRst = v; }, 0, 1, 'Hard ICMP errors may abort a connect');

@@ -153,6 +153,13 @@ export class TcpConfig {
   tsOffsetPerConn = 1;
   /** Path MTU discovery: honour ICMP fragmentation-needed. */
   mtudisc = 1;
+  /**
+   * Blocks of out-of-order data one connection may hold (FreeBSD
+   * net.inet.tcp.reass.maxqueuelen, default 100; contiguous segments count
+   * once, as FreeBSD's queue merges them); beyond it a segment that opens a
+   * new block is dropped and counted (rcvreassfull).
+   */
+  reassMaxqueuelen = 100;
   /** The congestion control of new connections (net.inet.tcp.congctl.selected). */
   congctl = 'newreno';
   /** kern.ipc.maxsockbuf: largest socket buffer; sets the window scale we ask for. */
@@ -330,6 +337,10 @@ export class TcpCb {
 
   /** Out-of-order segments, sorted by sequence (tcp_reass). */
   readonly segq: ReassSeg[] = [];
+  /** Data bytes held in segq (FreeBSD t_segqlen), bounded by the receive buffer's free space. */
+  segqBytes = 0;
+  /** Buffer bytes charged for segq (FreeBSD t_segqmbuflen). */
+  segqMem = 0;
 
   /* The send buffer pointer cache (BSD sb_sndptr): record index and its data offset. */
   sndptrIdx = 0;
