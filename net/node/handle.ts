@@ -225,7 +225,6 @@ abstract class FdHandle {
   private refd = true;
   private release: (() => void) | null = null;
   private selArmed = false;
-  private cancelSel: (() => void) | null = null;
   private readPollPending = false;
   private writePollPending = false;
   private closeCb: (() => void) | null = null;
@@ -251,7 +250,6 @@ abstract class FdHandle {
   /** The kernel's SelInfo fired: defer the work off the kernel's stack. */
   private readonly onSel = (): void => {
     this.selArmed = false;
-    this.cancelSel = null;
     queueMicrotask(this.onWake);
   };
 
@@ -259,15 +257,16 @@ abstract class FdHandle {
     if (!this.closed) this.ready();
   };
 
-  private readonly onReadPoll = (): void => {
+  // Methods, not per-handle closures: an idle server holds many thousands of handles.
+  private onReadPoll(): void {
     this.readPollPending = false;
     if (!this.closed) this.ready();
-  };
+  }
 
-  private readonly onWritePoll = (): void => {
+  private onWritePoll(): void {
     this.writePollPending = false;
     if (!this.closed) this.ready();
-  };
+  }
 
   /** Take a descriptor (from socket() or accept()). */
   protected attach(fd: number): void {
@@ -302,17 +301,19 @@ abstract class FdHandle {
     if (this.file) {
       if (this.selArmed) return;
       this.selArmed = true;
-      this.cancelSel = this.file.sel.wait(this.onSel);
+      this.file.sel.add(this.onSel);
       return;
     }
     if (events & POLLIN) {
       if (this.readPollPending) return;
       this.readPollPending = true;
-      this.env.sys.poll([{ fd: this.fd, events: POLLIN }], -1).then(this.onReadPoll, this.onReadPoll);
+      const done = (): void => this.onReadPoll();
+      this.env.sys.poll([{ fd: this.fd, events: POLLIN }], -1).then(done, done);
     } else {
       if (this.writePollPending) return;
       this.writePollPending = true;
-      this.env.sys.poll([{ fd: this.fd, events: POLLOUT }], -1).then(this.onWritePoll, this.onWritePoll);
+      const done = (): void => this.onWritePoll();
+      this.env.sys.poll([{ fd: this.fd, events: POLLOUT }], -1).then(done, done);
     }
   }
 
@@ -395,9 +396,8 @@ abstract class FdHandle {
     this.closing = true;
     this.updateHold();
     this.closeCb = cb ?? null;
-    if (this.cancelSel) {
-      this.cancelSel();
-      this.cancelSel = null;
+    if (this.selArmed) {
+      this.file?.sel.remove(this.onSel);
       this.selArmed = false;
     }
     const fd = this.fd;
@@ -568,17 +568,19 @@ export class TcpHandle extends FdHandle {
       }
       this.readBusy = true;
       const r = f.recvfrom(READ_SIZE, MSG_DONTWAIT);
-      if (r instanceof Promise) r.then(this.onReadResult, this.onReadError);
+      if (r instanceof Promise) r.then((v) => this.onReadResult(v), (e) => this.onReadError(e));
       else this.onReadResult(r);
       return;
     }
     this.readBusy = true;
-    this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then(this.onReadData, this.onReadError);
+    this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then((d) => this.onReadData(d), (e) => this.onReadError(e));
   }
 
-  private readonly onReadResult = (r: RecvResult): void => this.onReadData(r.data);
+  private onReadResult(r: RecvResult): void {
+    this.onReadData(r.data);
+  }
 
-  private readonly onReadData = (data: Uint8Array): void => {
+  private onReadData(data: Uint8Array): void {
     this.readBusy = false;
     if (this.closed) return;
     const n = data.length;
@@ -591,9 +593,9 @@ export class TcpHandle extends FdHandle {
     this.bytesRead += n;
     this.onread(n, Buffer.from(data.buffer, data.byteOffset, n));
     this.pumpRead();
-  };
+  }
 
-  private readonly onReadError = (e: unknown): void => {
+  private onReadError(e: unknown): void {
     this.readBusy = false;
     if (this.closed) return;
     const status = statusOf(e);
@@ -605,7 +607,7 @@ export class TcpHandle extends FdHandle {
     this.eof = true;
     this.updateHold();
     this.onread(status);
-  };
+  }
 
   writeBuffer(req: WriteReq, data: Uint8Array): number {
     return this.writev(req, [data]);
@@ -712,15 +714,15 @@ export class TcpHandle extends FdHandle {
       }
       this.writeBusy = true;
       const r = f.sendto(chunk, MSG_DONTWAIT, null);
-      if (r instanceof Promise) r.then(this.onWrote, this.onWriteError);
+      if (r instanceof Promise) r.then((n) => this.onWrote(n), (e) => this.onWriteError(e));
       else this.onWrote(r);
       return;
     }
     this.writeBusy = true;
-    this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then(this.onWrote, this.onWriteError);
+    this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then((n) => this.onWrote(n), (e) => this.onWriteError(e));
   }
 
-  private readonly onWrote = (n: number): void => {
+  private onWrote(n: number): void {
     this.writeBusy = false;
     if (this.closed) return;
     const req = this.writes[0]!;
@@ -728,9 +730,9 @@ export class TcpHandle extends FdHandle {
     this.bytesWritten += n;
     this.writeQueueSize -= n;
     this.pumpWrite();
-  };
+  }
 
-  private readonly onWriteError = (e: unknown): void => {
+  private onWriteError(e: unknown): void {
     this.writeBusy = false;
     if (this.closed) return;
     const status = statusOf(e);
@@ -740,7 +742,7 @@ export class TcpHandle extends FdHandle {
     }
     this.completeWrite(status);
     this.pumpWrite();
-  };
+  }
 
   private completeWrite(status: number): void {
     const req = this.writes.shift()!;
