@@ -1096,6 +1096,8 @@ export class UdpHandle extends FdHandle {
   }
 
   setTTL(ttl: number): number {
+    // libuv checks the range before it looks at the descriptor (uv_udp_set_ttl).
+    if (ttl < 1 || ttl > 255) return -EINVAL;
     return this.setopt(IPPROTO_IP, IP_TTL, ttl);
   }
 
