@@ -227,12 +227,17 @@ export class Sys {
    * all (BSD's two errors: this process's table full, the system's).
    */
   fdalloc(f: KFile): number {
-    if (this.free.lowest() >= this.nofile.cur) throw new Errno(EMFILE);
-    if (this.kernel.nfiles >= this.kernel.maxfiles) throw new Errno(ENFILE);
+    this.fdcheck();
     const fd = this.free.take();
     this.files[fd] = f;
     this.kernel.nfiles++;
     return fd;
+  }
+
+  /** Throw what fdalloc would throw now (EMFILE, ENFILE), taking nothing. */
+  private fdcheck(): void {
+    if (this.free.lowest() >= this.nofile.cur) throw new Errno(EMFILE);
+    if (this.kernel.nfiles >= this.kernel.maxfiles) throw new Errno(ENFILE);
   }
 
   /** Empty a descriptor slot and hand its number back. */
@@ -298,8 +303,20 @@ export class Sys {
 
   accept(fd: number): Promise<{ fd: number; addr: Sockaddr }> {
     return this.run('accept', async () => {
+      // As BSD's sys_accept, find the descriptor before taking a connection
+      // off the queue: out of descriptors, the connection stays queued for
+      // a later accept instead of being dropped.
+      this.fdcheck();
       const f = await this.file(fd).accept();
-      return { fd: this.fdalloc(f), addr: f.getpeername() };
+      let nfd: number;
+      try {
+        nfd = this.fdalloc(f);
+      } catch (e) {
+        // Another call took the last descriptor while this one slept.
+        await f.close();
+        throw e;
+      }
+      return { fd: nfd, addr: f.getpeername() };
     });
   }
 
