@@ -238,7 +238,18 @@ abstract class FdHandle {
   constructor(
     readonly env: HandleEnv,
     readonly family: number = AF_INET,
-  ) {}
+  ) {
+    // Assigned here, not as class fields: a field's arrow function gets a
+    // name, and under tsx (esbuild keepNames) a name costs each of them a
+    // property store of its own, on every handle of an idle server.
+    this.onSel = () => {
+      this.selArmed = false;
+      queueMicrotask(this.onWake);
+    };
+    this.onWake = () => {
+      if (!this.closed) this.ready();
+    };
+  }
 
   /** Work to redo when the descriptor may have become ready. */
   protected abstract ready(): void;
@@ -248,14 +259,8 @@ abstract class FdHandle {
   protected abstract cancelRequests(): void;
 
   /** The kernel's SelInfo fired: defer the work off the kernel's stack. */
-  private readonly onSel = (): void => {
-    this.selArmed = false;
-    queueMicrotask(this.onWake);
-  };
-
-  private readonly onWake = (): void => {
-    if (!this.closed) this.ready();
-  };
+  private readonly onSel: () => void;
+  private readonly onWake: () => void;
 
   // Methods, not per-handle closures: an idle server holds many thousands of handles.
   private onReadPoll(): void {
