@@ -95,7 +95,7 @@ export * from './kern/errno.js';
 export {
   Sys, AF_UNSPEC, AF_INET, AF_INET6, AF_ROUTE, PF_INET, PF_ROUTE, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW,
   O_NONBLOCK, F_GETFL, F_SETFL, SHUT_RD, SHUT_WR, SHUT_RDWR, MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL,
-  MSG_OOB, MSG_DONTROUTE, MSG_NOSIGNAL,
+  MSG_OOB, MSG_DONTROUTE, MSG_NOSIGNAL, RLIMIT_NOFILE, RLIM_INFINITY, type Rlimit,
   type Sockaddr, type SockaddrIn, type RecvResult, type PollFd,
 } from './kern/sys.js';
 export { POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL } from './kern/select.js';

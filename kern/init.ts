@@ -4,7 +4,7 @@
  */
 import type { Hypercall } from '../hypercall/types.js';
 import { parseBootParams, BootParamError } from '../hypercall/params.js';
-import { Kernel, OSTYPE, OSRELEASE, RUMP_VERSION } from './kernel.js';
+import { Kernel, OSTYPE, OSRELEASE, RUMP_VERSION, MAXFILES_MAX } from './kernel.js';
 import { resolveComponents, BootError } from './component.js';
 
 export interface BootOptions {
@@ -40,6 +40,10 @@ export function bootKernel(opts: BootOptions): Kernel {
   k.sysctl.create('kern.ostype', { type: 'string', get: () => OSTYPE });
   k.sysctl.create('kern.osrelease', { type: 'string', get: () => OSRELEASE });
   k.sysctl.create('kern.version', { type: 'string', get: () => RUMP_VERSION });
+  // NetBSD lets root lower kern.maxfiles below the files open: those stay open, new ones get ENFILE.
+  k.sysctl.int('kern.maxfiles', () => k.maxfiles, (v) => {
+    k.maxfiles = v;
+  }, 1, MAXFILES_MAX, 'maximum number of open files');
   k.sysctl.create('hw.memlimit', {
     type: 'struct',
     get: () => ({ limit: Number.isFinite(k.mem.limit) ? k.mem.limit : -1, used: k.mem.used, peak: k.mem.peak, failures: k.mem.failures }),

@@ -18,6 +18,24 @@ export const RUMP_VERSION = 'rumpnet 0.1.0';
 export const OSTYPE = 'NetBSD';
 export const OSRELEASE = '7.99.34';
 
+/** The most kern.maxfiles a kernel takes (and its default without RUMP_MEMLIMIT). */
+export const MAXFILES_MAX = 1 << 20;
+/** The least it defaults to: NetBSD's historical per-process 1,024. */
+export const MAXFILES_MIN = 1024;
+
+/**
+ * kern.maxfiles by default. A rump kernel is typically one server, so the
+ * default has to hold a server's connections (100,000 idle pairs in one
+ * process is 200,000 descriptors): 1,048,576 with no memory limit. Under
+ * RUMP_MEMLIMIT, one file per 2 KiB of the limit (an idle connection costs
+ * its two ends a few KiB of heap), never below 1,024. NetBSD likewise sizes
+ * maxfiles from the machine's memory at boot.
+ */
+export function defaultMaxfiles(memlimit: number): number {
+  if (!Number.isFinite(memlimit)) return MAXFILES_MAX;
+  return Math.max(MAXFILES_MIN, Math.min(MAXFILES_MAX, Math.floor(memlimit / 2048)));
+}
+
 /** A typed slot where a component keeps its per-kernel state. */
 export class SlotKey<T> {
   declare readonly _t: T;
@@ -42,6 +60,13 @@ export class Kernel {
    */
   readonly procs = new Set<Sys>();
   private lastPid = 0;
+  /**
+   * kern.maxfiles: open files the whole kernel may hold (ENFILE past it), and
+   * the RLIMIT_NOFILE a new process starts with. See defaultMaxfiles.
+   */
+  maxfiles: number;
+  /** Open files in all processes (NetBSD's nfiles). */
+  nfiles = 0;
   readonly bootTime: number;
   hostname: string;
   halted = false;
@@ -58,6 +83,7 @@ export class Kernel {
     this.callouts = new CalloutWheel(host);
     this.mem = new MemAccount(params.memlimit);
     this.mbufs = new MbufPool(this.mem);
+    this.maxfiles = defaultMaxfiles(params.memlimit);
     this.hostname = `rump-${host.pid()}.${host.hostName()}`;
     this.sys = new Sys(this);
   }

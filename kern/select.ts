@@ -15,26 +15,51 @@ export const POLLNVAL = 0x0020;
 export type Waiter = () => void;
 
 export class SelInfo {
-  private waiters: Waiter[] = [];
+  /*
+   * Most sockets have one sleeper at a time (the face's handle, or one
+   * blocked call), and an idle server holds many thousands of sockets: keep
+   * the first sleeper in a field and allocate a list only for a second one.
+   */
+  private w0: Waiter | null = null;
+  private more: Waiter[] | null = null;
 
   /** Call `w` at the next notify (once). Returns a function that cancels. */
   wait(w: Waiter): () => void {
-    this.waiters.push(w);
-    return () => {
-      const i = this.waiters.indexOf(w);
-      if (i >= 0) this.waiters.splice(i, 1);
-    };
+    this.add(w);
+    return () => this.remove(w);
+  }
+
+  /** wait() without the cancel function: undo with remove(w). */
+  add(w: Waiter): void {
+    if (this.w0 === null) this.w0 = w;
+    else if (this.more === null) this.more = [w];
+    else this.more.push(w);
+  }
+
+  /** Forget one registration of `w` (no-op when it already ran). */
+  remove(w: Waiter): void {
+    if (this.w0 === w) {
+      this.w0 = null;
+      return;
+    }
+    const m = this.more;
+    if (m === null) return;
+    const i = m.indexOf(w);
+    if (i >= 0) m.splice(i, 1);
   }
 
   get sleeping(): number {
-    return this.waiters.length;
+    return (this.w0 !== null ? 1 : 0) + (this.more !== null ? this.more.length : 0);
   }
 
   /** Wake everyone waiting (they re-check their condition). */
   notify(): void {
-    if (this.waiters.length === 0) return;
-    const ws = this.waiters;
-    this.waiters = [];
-    for (const w of ws) w();
+    const w0 = this.w0;
+    const m = this.more;
+    if (w0 === null && m === null) return;
+    this.w0 = null;
+    this.more = null;
+    if (w0 !== null) w0();
+    if (m !== null) for (const w of m) w();
   }
 }

@@ -9,7 +9,7 @@
  * with O_NONBLOCK they fail with EAGAIN instead. Failures reject with an
  * `Errno` whose `syscall` names the call.
  */
-import { Errno, EAFNOSUPPORT, EBADF, EINVAL, EMFILE, ENOSYS, KernelHaltedError } from './errno.js';
+import { Errno, EAFNOSUPPORT, EBADF, EINVAL, EMFILE, ENFILE, ENOSYS, EPERM, KernelHaltedError } from './errno.js';
 import { SelInfo, POLLNVAL } from './select.js';
 import type { Kernel } from './kernel.js';
 
@@ -104,13 +104,87 @@ export interface Domain {
 /** Calls a component adds to `sys` (the routing socket, for one). */
 export type SysExtension = (...args: never[]) => unknown;
 
-/** NetBSD's default per-process descriptor limit. */
-const OPEN_MAX = 1024;
 /** 0, 1 and 2 are a process's stdio: a rump kernel's first socket is 3, as packetdrill expects. */
 const FIRST_FD = 3;
 
+/** getrlimit/setrlimit resources (NetBSD sys/resource.h); only the descriptor limit is kept. */
+export const RLIMIT_NOFILE = 8;
+/** "No limit": setrlimit clamps it to kern.maxfiles for RLIMIT_NOFILE, as NetBSD does. */
+export const RLIM_INFINITY = Infinity;
+
+export interface Rlimit {
+  /** The soft limit: what the process gets now. */
+  cur: number;
+  /** The hard limit: how far an unprivileged process may raise `cur`. */
+  max: number;
+}
+
+/**
+ * The lowest free descriptor in O(log n) (POSIX: open/socket/accept return
+ * the lowest-numbered free descriptor). Every descriptor below `top` is open
+ * or sits in a binary min-heap of freed ones; everything from `top` up is
+ * free. So the lowest free descriptor is the heap's root, or `top`.
+ */
+class FdFreeList {
+  top = FIRST_FD;
+  private readonly heap: number[] = [];
+
+  lowest(): number {
+    return this.heap.length > 0 ? this.heap[0]! : this.top;
+  }
+
+  /** Take `lowest()`. */
+  take(): number {
+    const h = this.heap;
+    if (h.length === 0) return this.top++;
+    const fd = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      // Sift the last element down from the root.
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const c = l + 1 < h.length && h[l + 1]! < h[l]! ? l + 1 : l;
+        if (h[c]! >= last) break;
+        h[i] = h[c]!;
+        i = c;
+      }
+      h[i] = last;
+    }
+    return fd;
+  }
+
+  give(fd: number): void {
+    const h = this.heap;
+    // Sift up from the end.
+    let i = h.length;
+    h.push(fd);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p]! <= fd) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = fd;
+  }
+}
+
 export class Sys {
   private readonly files: Array<KFile | undefined> = [];
+  private readonly free = new FdFreeList();
+  /**
+   * RLIMIT_NOFILE. A new process may open up to kern.maxfiles descriptors:
+   * a rump kernel is usually one server, and NetBSD's historical 1,024 stops
+   * an in-process server at 511 connection pairs. Lower it with setrlimit.
+   */
+  private readonly nofile: Rlimit;
+  /**
+   * Whether this process may raise its hard limits (NetBSD: kauth, i.e.
+   * root). Processes of a rump kernel run with root credentials, as
+   * rump_server's clients do on NetBSD; clear it to run one as a user.
+   */
+  privileged = true;
 
   /**
    * @param pid  the process id inside the rump kernel (0: proc0, the
@@ -124,6 +198,7 @@ export class Sys {
     public comm = 'system',
   ) {
     kernel.procs.add(this);
+    this.nofile = { cur: kernel.maxfiles, max: kernel.maxfiles };
   }
 
   /**
@@ -151,15 +226,56 @@ export class Sys {
     return f;
   }
 
-  /** Install a file in the lowest free descriptor. */
+  /**
+   * Install a file in the lowest free descriptor: EMFILE past this process's
+   * RLIMIT_NOFILE, ENFILE when the kernel holds kern.maxfiles open files in
+   * all (BSD's two errors: this process's table full, the system's).
+   */
   fdalloc(f: KFile): number {
-    for (let i = FIRST_FD; i < OPEN_MAX; i++) {
-      if (!this.files[i]) {
-        this.files[i] = f;
-        return i;
-      }
-    }
-    throw new Errno(EMFILE);
+    this.fdcheck();
+    const fd = this.free.take();
+    this.files[fd] = f;
+    this.kernel.nfiles++;
+    return fd;
+  }
+
+  /** Throw what fdalloc would throw now (EMFILE, ENFILE), taking nothing. */
+  private fdcheck(): void {
+    if (this.free.lowest() >= this.nofile.cur) throw new Errno(EMFILE);
+    if (this.kernel.nfiles >= this.kernel.maxfiles) throw new Errno(ENFILE);
+  }
+
+  /** Empty a descriptor slot and hand its number back. */
+  private fdrelease(fd: number): void {
+    this.files[fd] = undefined;
+    this.free.give(fd);
+    this.kernel.nfiles--;
+  }
+
+  /** getrlimit(2). Only RLIMIT_NOFILE is kept; other resources are EINVAL. */
+  getrlimit(resource: number): Promise<Rlimit> {
+    return this.run('getrlimit', () => {
+      if (resource !== RLIMIT_NOFILE) throw new Errno(EINVAL);
+      return { cur: this.nofile.cur, max: this.nofile.max };
+    });
+  }
+
+  /**
+   * setrlimit(2), NetBSD's rules (kern_resource.c dosetrlimit): a soft limit
+   * above the hard one is EINVAL; raising the hard limit needs privilege
+   * (EPERM); both are clamped to kern.maxfiles. Descriptors already open
+   * above a lowered limit stay open; new ones fail with EMFILE.
+   */
+  setrlimit(resource: number, limit: Rlimit): Promise<void> {
+    return this.run('setrlimit', () => {
+      if (resource !== RLIMIT_NOFILE) throw new Errno(EINVAL);
+      const { cur, max } = limit ?? ({} as Rlimit);
+      const ok = (v: unknown): v is number => typeof v === 'number' && (Number.isInteger(v) || v === Infinity) && v >= 0;
+      if (!ok(cur) || !ok(max) || cur > max) throw new Errno(EINVAL);
+      if (max > this.nofile.max && !this.privileged) throw new Errno(EPERM);
+      this.nofile.cur = Math.min(cur, this.kernel.maxfiles);
+      this.nofile.max = Math.min(max, this.kernel.maxfiles);
+    });
   }
 
   /**
@@ -201,8 +317,20 @@ export class Sys {
 
   accept(fd: number): Promise<{ fd: number; addr: Sockaddr }> {
     return this.run('accept', async () => {
+      // As BSD's sys_accept, find the descriptor before taking a connection
+      // off the queue: out of descriptors, the connection stays queued for
+      // a later accept instead of being dropped.
+      this.fdcheck();
       const f = await this.file(fd).accept();
-      return { fd: this.fdalloc(f), addr: f.getpeername() };
+      let nfd: number;
+      try {
+        nfd = this.fdalloc(f);
+      } catch (e) {
+        // Another call took the last descriptor while this one slept.
+        await f.close();
+        throw e;
+      }
+      return { fd: nfd, addr: f.getpeername() };
     });
   }
 
@@ -217,7 +345,7 @@ export class Sys {
   close(fd: number): Promise<void> {
     return this.run('close', async () => {
       const f = this.file(fd);
-      this.files[fd] = undefined;
+      this.fdrelease(fd);
       await f.close();
     });
   }
@@ -361,7 +489,7 @@ export class Sys {
     for (let i = 0; i < this.files.length; i++) {
       const f = this.files[i];
       if (f) {
-        this.files[i] = undefined;
+        this.fdrelease(i);
         try {
           await f.close();
         } catch {

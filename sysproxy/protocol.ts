@@ -319,7 +319,7 @@ export const SYSCALL_NAMES = [
   'socket', 'bind', 'listen', 'accept', 'connect', 'shutdown', 'close',
   'read', 'write', 'send', 'sendto', 'recv', 'recvfrom',
   'setsockopt', 'getsockopt', 'getsockname', 'getpeername',
-  'fcntl', 'ioctl', 'poll', 'sysctl', 'sysctlSet', 'sysctlList', 'ext',
+  'fcntl', 'ioctl', 'poll', 'sysctl', 'sysctlSet', 'sysctlList', 'ext', 'getrlimit', 'setrlimit',
 ] as const;
 export type SyscallName = (typeof SYSCALL_NAMES)[number];
 

@@ -13,7 +13,9 @@
  *   bindHash  lport → bound but not connected PCBs (the bind hash). Input's
  *             wildcard lookup.
  *   connHash  hash(faddr, fport, laddr, lport) → connected PCBs (the connect
- *             hash). Input's exact lookup.
+ *             hash). Input's exact lookup. A key holds its one PCB itself and
+ *             an array only on a collision: a server with 100,000 idle
+ *             connections holds 100,000 keys, not 100,000 small arrays.
  *
  * Keys are small integers (Smi) so Map lookups never build strings or box
  * numbers. A PCB is in bindHash or connHash by its state (in_pcbstate), and
@@ -193,7 +195,7 @@ function connHashKey6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array,
  * connections that differ in one port well (a client's many connections to
  * one server differ only in lport).
  */
-function connHashKey(faddr: number, fport: number, laddr: number, lport: number): number {
+export function connHashKey(faddr: number, fport: number, laddr: number, lport: number): number {
   let h = Math.imul(faddr ^ ((fport << 16) | lport), 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 15) ^ laddr, 0x85ebca77);
   h ^= h >>> 13;
@@ -211,7 +213,7 @@ export class InPcbTable {
   readonly all = new Set<InPcb>();
   private readonly portHash = new Map<number, Set<InPcb>>();
   private readonly bindHash = new Map<number, InPcb[]>();
-  private readonly connHash = new Map<number, InPcb[]>();
+  private readonly connHash = new Map<number, InPcb | InPcb[]>();
   /**
    * Raw IP: copies dropped because a socket's receive buffer was full or no
    * memory was left for the copy (NetBSD only marks the socket, soroverflow;
@@ -268,8 +270,11 @@ export class InPcbTable {
       if (b !== undefined && b.length === 0) this.bindHash.delete(inp.lport);
     } else if (inp.state === INP_CONNECTED) {
       const b = this.connHash.get(inp.connKey);
-      bucketRemove(b, inp);
-      if (b !== undefined && b.length === 0) this.connHash.delete(inp.connKey);
+      if (b === inp) this.connHash.delete(inp.connKey);
+      else if (b !== undefined && b instanceof Array) {
+        bucketRemove(b, inp);
+        if (b.length === 0) this.connHash.delete(inp.connKey);
+      }
     }
     inp.state = INP_ATTACHED;
   }
@@ -288,12 +293,10 @@ export class InPcbTable {
       const key = inp.af === AF_INET6
         ? connHashKey6(inp.faddr6, 0, inp.fport, inp.laddr6, 0, inp.lport)
         : connHashKey(inp.faddr, inp.fport, inp.laddr, inp.lport);
-      let b = this.connHash.get(key);
-      if (b === undefined) {
-        b = [];
-        this.connHash.set(key, b);
-      }
-      b.push(inp);
+      const b = this.connHash.get(key);
+      if (b === undefined) this.connHash.set(key, inp);
+      else if (b instanceof Array) b.push(inp);
+      else this.connHash.set(key, [b, inp]);
       inp.connKey = key;
     }
     inp.state = state;
@@ -624,8 +627,9 @@ export class InPcbTable {
   lookupConnect6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): InPcb | null {
     const b = this.connHash.get(connHashKey6(f, fOff, fport, l, lOff, lport));
     if (b === undefined) return null;
-    for (let i = 0; i < b.length; i++) {
-      const inp = b[i]!;
+    const n = b instanceof Array ? b.length : 1;
+    for (let i = 0; i < n; i++) {
+      const inp = b instanceof Array ? b[i]! : b;
       if (inp.fport === fport && inp.lport === lport && in6Equal(inp.faddr6, 0, f, fOff) && in6Equal(inp.laddr6, 0, l, lOff)) return inp;
     }
     return null;
@@ -648,8 +652,9 @@ export class InPcbTable {
   lookupConnect(faddr: number, fport: number, laddr: number, lport: number): InPcb | null {
     const b = this.connHash.get(connHashKey(faddr, fport, laddr, lport));
     if (b === undefined) return null;
-    for (let i = 0; i < b.length; i++) {
-      const inp = b[i]!;
+    const n = b instanceof Array ? b.length : 1;
+    for (let i = 0; i < n; i++) {
+      const inp = b instanceof Array ? b[i]! : b;
       if (inp.faddr === faddr && inp.fport === fport && inp.laddr === laddr && inp.lport === lport) return inp;
     }
     return null;

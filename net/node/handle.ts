@@ -271,7 +271,6 @@ abstract class FdHandle {
   private refd = true;
   private release: (() => void) | null = null;
   private selArmed = false;
-  private cancelSel: (() => void) | null = null;
   private readPollPending = false;
   private writePollPending = false;
   private closeCb: (() => void) | null = null;
@@ -285,7 +284,18 @@ abstract class FdHandle {
   constructor(
     readonly env: HandleEnv,
     readonly family: number = AF_INET,
-  ) {}
+  ) {
+    // Assigned here, not as class fields: a field's arrow function gets a
+    // name, and under tsx (esbuild keepNames) a name costs each of them a
+    // property store of its own, on every handle of an idle server.
+    this.onSel = () => {
+      this.selArmed = false;
+      queueMicrotask(this.onWake);
+    };
+    this.onWake = () => {
+      this.wake();
+    };
+  }
 
   /** Work to redo when the descriptor may have become ready. */
   protected abstract ready(): void;
@@ -313,25 +323,19 @@ abstract class FdHandle {
   }
 
   /** The kernel's SelInfo fired: defer the work off the kernel's stack. */
-  private readonly onSel = (): void => {
-    this.selArmed = false;
-    this.cancelSel = null;
-    queueMicrotask(this.onWake);
-  };
+  private readonly onSel: () => void;
+  private readonly onWake: () => void;
 
-  private readonly onWake = (): void => {
-    this.wake();
-  };
-
-  private readonly onReadPoll = (): void => {
+  // Methods, not per-handle closures: an idle server holds many thousands of handles.
+  private onReadPoll(): void {
     this.readPollPending = false;
     this.wake();
-  };
+  }
 
-  private readonly onWritePoll = (): void => {
+  private onWritePoll(): void {
     this.writePollPending = false;
     this.wake();
-  };
+  }
 
   /** Take a descriptor (from socket() or accept()). */
   protected attach(fd: number): void {
@@ -376,17 +380,19 @@ abstract class FdHandle {
     if (this.file) {
       if (this.selArmed) return;
       this.selArmed = true;
-      this.cancelSel = this.file.sel.wait(this.onSel);
+      this.file.sel.add(this.onSel);
       return;
     }
     if (events & POLLIN) {
       if (this.readPollPending) return;
       this.readPollPending = true;
-      this.env.sys.poll([{ fd: this.fd, events: POLLIN }], -1).then(this.onReadPoll, this.onReadPoll);
+      const done = (): void => this.onReadPoll();
+      this.env.sys.poll([{ fd: this.fd, events: POLLIN }], -1).then(done, done);
     } else {
       if (this.writePollPending) return;
       this.writePollPending = true;
-      this.env.sys.poll([{ fd: this.fd, events: POLLOUT }], -1).then(this.onWritePoll, this.onWritePoll);
+      const done = (): void => this.onWritePoll();
+      this.env.sys.poll([{ fd: this.fd, events: POLLOUT }], -1).then(done, done);
     }
   }
 
@@ -469,9 +475,8 @@ abstract class FdHandle {
     this.closing = true;
     this.updateHold();
     this.closeCb = cb ?? null;
-    if (this.cancelSel) {
-      this.cancelSel();
-      this.cancelSel = null;
+    if (this.selArmed) {
+      this.file?.sel.remove(this.onSel);
       this.selArmed = false;
     }
     const fd = this.fd;
@@ -682,26 +687,28 @@ export class TcpHandle extends FdHandle {
       }
       this.readBusy = true;
       const r = f.recvfrom(READ_SIZE, MSG_DONTWAIT);
-      if (r instanceof Promise) r.then(this.onReadResult, this.onReadError);
+      if (r instanceof Promise) r.then((v) => this.onReadResult(v), (e) => this.onReadError(e));
       else this.onReadResult(r);
       return;
     }
     this.readBusy = true;
-    this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then(this.onReadData, this.onReadError);
+    this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then((d) => this.onReadData(d), (e) => this.onReadError(e));
   }
 
   private readFailure = 0;
 
   private readonly onReadFailed = (): void => this.onReadError(new Errno(-this.readFailure));
 
-  private readonly onReadResult = (r: RecvResult): void => this.onReadData(r.data);
+  private onReadResult(r: RecvResult): void {
+    this.onReadData(r.data);
+  }
 
-  private readonly onReadData = (data: Uint8Array): void => {
+  private onReadData(data: Uint8Array): void {
     this.readBusy = false;
     if (this.closed) return;
     this.deliver(data);
     this.pumpRead();
-  };
+  }
 
   /** Hand `data` to onread: bytes, or EOF when empty. */
   private deliver(data: Uint8Array): void {
@@ -721,7 +728,7 @@ export class TcpHandle extends FdHandle {
     this.onread(n, Buffer.from(data.buffer, data.byteOffset, n));
   }
 
-  private readonly onReadError = (e: unknown): void => {
+  private onReadError(e: unknown): void {
     this.readBusy = false;
     if (this.closed) return;
     const status = statusOf(e);
@@ -733,7 +740,7 @@ export class TcpHandle extends FdHandle {
     this.eof = true;
     this.updateHold();
     this.onread(status);
-  };
+  }
 
   writeBuffer(req: WriteReq, data: Uint8Array): number {
     return this.writev(req, [data]);
@@ -836,12 +843,12 @@ export class TcpHandle extends FdHandle {
       }
       this.writeBusy = true;
       const r = f.sendto(chunk, MSG_DONTWAIT, null);
-      if (r instanceof Promise) r.then(this.onWrote, this.onWriteError);
+      if (r instanceof Promise) r.then((n) => this.onWrote(n), (e) => this.onWriteError(e));
       else this.onWrote(r);
       return;
     }
     this.writeBusy = true;
-    this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then(this.onWrote, this.onWriteError);
+    this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then((n) => this.onWrote(n), (e) => this.onWriteError(e));
   }
 
   /**
@@ -884,7 +891,7 @@ export class TcpHandle extends FdHandle {
     }
   }
 
-  private readonly onWrote = (n: number): void => {
+  private onWrote(n: number): void {
     this.writeBusy = false;
     if (this.closed) return;
     const req = this.writes[0]!;
@@ -892,13 +899,13 @@ export class TcpHandle extends FdHandle {
     this.bytesWritten += n;
     this.writeQueueSize -= n;
     this.pumpWrite();
-  };
+  }
 
   private writeFailure = 0;
 
   private readonly onWriteFailed = (): void => this.onWriteError(new Errno(-this.writeFailure));
 
-  private readonly onWriteError = (e: unknown): void => {
+  private onWriteError(e: unknown): void {
     this.writeBusy = false;
     if (this.closed) return;
     const status = statusOf(e);
@@ -908,7 +915,7 @@ export class TcpHandle extends FdHandle {
     }
     this.completeWrite(status);
     this.pumpWrite();
-  };
+  }
 
   private completeWrite(status: number): void {
     const req = this.writes.shift()!;
@@ -1337,6 +1344,7 @@ export class UdpHandle extends FdHandle {
 
   /* libuv's ranges: a unicast TTL of 1..255, a multicast one of 0..255 (uv_udp_set_ttl, uv_udp_set_multicast_ttl). */
   setTTL(ttl: number): number {
+    // libuv checks the range before it looks at the descriptor (uv_udp_set_ttl).
     if (!(ttl >= 1 && ttl <= 255)) return -EINVAL;
     return this.setopt(IPPROTO_IP, IP_TTL, Math.trunc(ttl));
   }

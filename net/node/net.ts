@@ -765,6 +765,8 @@ function lookupAndConnect(self: NetSocket, options: TcpConnectOpts): void {
     });
     return;
   }
+  // Node's dns.lookup refuses a host that is not a string before any lookup function runs.
+  if (typeof host !== 'string') throw nodeError('ERR_INVALID_ARG_TYPE', `The "hostname" argument must be of type string. Received type ${typeof host}`, 'TypeError');
   if (options.lookup != null && typeof options.lookup !== 'function') {
     throw nodeError('ERR_INVALID_ARG_TYPE', 'The "options.lookup" property must be of type function', 'TypeError');
   }

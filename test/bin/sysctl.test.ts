@@ -38,7 +38,7 @@ test('a record prints one line per counter; one counter can be named', async (t)
 test('a node prints every leaf under it; -a prints them all', async (t) => {
   const k = kernel();
   const kern = await run(main, ['kern'], k.sys);
-  t.deepEqual(kern.out.split('\n').filter(Boolean).map((l) => l.split(' = ')[0]), ['kern.hostname', 'kern.osrelease', 'kern.ostype', 'kern.somaxconn', 'kern.version']);
+  t.deepEqual(kern.out.split('\n').filter(Boolean).map((l) => l.split(' = ')[0]), ['kern.hostname', 'kern.maxfiles', 'kern.osrelease', 'kern.ostype', 'kern.somaxconn', 'kern.version']);
   const all = await run(main, ['-a'], k.sys);
   t.true(all.out.includes('kern.ostype = NetBSD\n'));
   t.true(all.out.includes('net.inet.ip.forwarding = 0\n'));
@@ -53,6 +53,8 @@ test('-w name=value prints "name: old -> new" and the kernel has the new value',
   t.is(await k.sys.sysctl('net.inet.ip.forwarding'), 1);
   t.is((await run(main, ['-w', 'kern.hostname=router'], k.sys)).out, 'kern.hostname: rump-7.sim -> router\n');
   t.is((await run(main, ['-q', '-w', 'net.inet.ip.forwarding=0'], k.sys)).out, '');
+  t.is((await run(main, ['-w', 'kern.maxfiles=200000'], k.sys)).out, 'kern.maxfiles: 1048576 -> 200000\n');
+  t.is(await k.sys.sysctl('kern.maxfiles'), 200000);
 });
 
 test('errors as NetBSD words them, exit 1', async (t) => {
