@@ -19,7 +19,7 @@ import type { PollFd, Sys } from '../kern/sys.js';
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  HALT_METHOD, MAX_IO, PROTOCOL_VERSION, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
+  FEATURE_STREAM, HALT_METHOD, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
   errnoFromPayload, frameTypeName, parseServerHello, type Banner, type FrameSink, type HaltOptions, type SyscallName,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
@@ -85,7 +85,7 @@ function uncork(c: Client): void {
 }
 
 /** Methods whose data argument a frame must be able to hold. */
-const DATA_ARG: Partial<Record<SyscallName, number>> = { write: 1, send: 1, sendto: 1 };
+const DATA_ARG: Partial<Record<string, number>> = { write: 1, send: 1, sendto: 1, [SENDALL_METHOD]: 1 };
 
 class Client implements FrameSink, RumpClient {
   readonly sys: RemoteSys;
@@ -112,10 +112,16 @@ class Client implements FrameSink, RumpClient {
         defer: (fn, arg) => host.defer(fn, arg),
         hold: () => this.hold(),
         lookup: hostLookup4,
+        streams: this.banner.features?.includes(FEATURE_STREAM) ? this.streams : undefined,
       };
     }
     return this.envCache;
   }
+  /** The server's stream calls (PROTOCOL.md "Stream calls"), for the Node faces. */
+  private readonly streams = {
+    sendall: (fd: number, data: Uint8Array): Promise<number> => this.call(SENDALL_METHOD, [fd, data]) as Promise<number>,
+    recvwait: (fd: number, len: number): Promise<Uint8Array> => this.call(RECVWAIT_METHOD, [fd, len]) as Promise<Uint8Array>,
+  };
   private holds = 0;
   private unrefd = false;
   private hold(): () => void {
@@ -273,7 +279,7 @@ class Client implements FrameSink, RumpClient {
 
   call(method: string, args: unknown[]): Promise<Value> {
     if (this.lost !== null) return Promise.reject(new Errno(ENOTCONN, method, this.lost));
-    const dataArg = DATA_ARG[method as SyscallName];
+    const dataArg = DATA_ARG[method];
     if (dataArg !== undefined) {
       const data = args[dataArg];
       // One frame per call: a stream write larger than a frame goes out

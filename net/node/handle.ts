@@ -92,6 +92,50 @@ export interface HandleEnv {
    * the kernel has no resolver of its own.
    */
   readonly lookup?: LookupFunction;
+  /**
+   * A remote kernel's stream calls (sysproxy's `stream` feature): TCP
+   * writes and reads pipelined, several in flight, instead of a round trip
+   * per send and a poll per read. Absent in process and on older servers.
+   */
+  readonly streams?: StreamCalls;
+}
+
+/** sysproxy's stream calls (sysproxy/PROTOCOL.md). */
+export interface StreamCalls {
+  /** Resolves once every byte is in the send buffer of `fd`, in call order. */
+  sendall(fd: number, data: Uint8Array): Promise<number>;
+  /** Resolves with data as soon as `fd` has some (empty at EOF), in call order. */
+  recvwait(fd: number, len: number): Promise<Uint8Array>;
+}
+
+/*
+ * Remote stream windows: a write goes out in pieces of STREAM_PIECE with at
+ * most STREAM_WINDOW bytes unanswered (the server holds them until the send
+ * buffer has room; it refuses more than 4 MiB per socket), and STREAM_READS
+ * reads of STREAM_READ_SIZE wait in the server at once, so data flows both
+ * ways without a round trip per call and nothing is sent twice.
+ */
+const STREAM_PIECE = 256 << 10;
+const STREAM_WINDOW = 1 << 20;
+const STREAM_READ_SIZE = 256 << 10;
+const STREAM_READS = 2;
+
+/** A TcpHandle's pipelined remote I/O, made when first used. */
+class StreamState {
+  /** sendall bytes sent and not answered. */
+  inflight = 0;
+  /** Answered bytes of the handle's first write request. */
+  acked = 0;
+  /** Index in the handle's `writes` of the first request not wholly sent. */
+  next = 0;
+  /** A sendall failed: nothing more goes out. */
+  writeFailed = false;
+  /** recvwaits in flight. */
+  reads = 0;
+  /** EOF or an error came back: no more recvwaits. */
+  readDone = false;
+  /** What came back while reading was stopped: data, EOF (empty), a failure status. */
+  held: Array<Uint8Array | number> = [];
 }
 
 /** The environment of an in-process kernel: its sys, callouts, softints and host. */
@@ -572,8 +616,51 @@ export class TcpHandle extends FdHandle {
       else this.onReadResult(r);
       return;
     }
+    if (this.env.streams !== undefined) {
+      this.pumpStreamRead(this.env.streams);
+      return;
+    }
     this.readBusy = true;
     this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then(this.onReadData, this.onReadError);
+  }
+
+  private streamState: StreamState | null = null;
+
+  /** Hand up what came while stopped, then keep STREAM_READS recvwaits in the server. */
+  private pumpStreamRead(streams: StreamCalls): void {
+    const st = (this.streamState ??= new StreamState());
+    while (st.held.length > 0) {
+      this.deliverStream(st.held.shift()!);
+      if (!this.wantRead || this.eof || this.closed) return;
+    }
+    while (st.reads < STREAM_READS && !st.readDone) {
+      st.reads++;
+      streams.recvwait(this.fd, STREAM_READ_SIZE).then(this.onStreamData, this.onStreamReadError);
+    }
+  }
+
+  private deliverStream(x: Uint8Array | number): void {
+    if (typeof x === 'number' || x.length === 0) {
+      this.eof = true;
+      this.updateHold();
+      this.onread(typeof x === 'number' ? x : UV_EOF);
+      return;
+    }
+    this.bytesRead += x.length;
+    this.onread(x.length, Buffer.from(x.buffer, x.byteOffset, x.length));
+  }
+
+  private readonly onStreamData = (data: Uint8Array): void => this.streamArrived(data);
+  private readonly onStreamReadError = (e: unknown): void => this.streamArrived(statusOf(e));
+
+  private streamArrived(x: Uint8Array | number): void {
+    const st = this.streamState!;
+    st.reads--;
+    if (this.closed || st.readDone) return;
+    if (typeof x === 'number' || x.length === 0) st.readDone = true;
+    if (this.wantRead && st.held.length === 0 && !this.eof) this.deliverStream(x);
+    else st.held.push(x);
+    this.pumpRead();
   }
 
   private readonly onReadResult = (r: RecvResult): void => this.onReadData(r.data);
@@ -689,6 +776,10 @@ export class TcpHandle extends FdHandle {
 
   private pumpWrite(): void {
     if (this.writeBusy || this.closed || this.fd < 0) return;
+    if (this.file === null && this.env.streams !== undefined) {
+      this.pumpStreamWrite(this.env.streams);
+      return;
+    }
     const req = this.writes[0];
     if (req === undefined) {
       if (this.shutdownReq !== null) this.doShutdown();
@@ -740,6 +831,62 @@ export class TcpHandle extends FdHandle {
     }
     this.completeWrite(status);
     this.pumpWrite();
+  };
+
+  /**
+   * Remote writes: send the queued requests in pieces while the window has
+   * room, each byte once; complete requests in order as their bytes are
+   * answered; FIN once all are.
+   */
+  private pumpStreamWrite(streams: StreamCalls): void {
+    const st = (this.streamState ??= new StreamState());
+    if (st.writeFailed) return;
+    const writes = this.writes;
+    while (st.inflight < STREAM_WINDOW && st.next < writes.length) {
+      const req = writes[st.next]!;
+      if (req.index >= req.chunks.length) {
+        st.next++;
+        continue;
+      }
+      const chunk = req.chunks[req.index]!;
+      const n = Math.min(chunk.length - req.offset, STREAM_PIECE);
+      const piece = n === chunk.length ? chunk : chunk.subarray(req.offset, req.offset + n);
+      req.offset += n;
+      if (req.offset >= chunk.length) {
+        req.index++;
+        req.offset = 0;
+      }
+      if (n === 0) continue;
+      st.inflight += n;
+      streams.sendall(this.fd, piece).then(this.onStreamWrote, this.onStreamWriteError);
+    }
+    while (st.next > 0) {
+      const req = writes[0]!;
+      if (req.index < req.chunks.length || st.acked < req.bytes) break;
+      st.acked -= req.bytes;
+      st.next--;
+      this.completeWrite(0);
+      if (this.closed || st.writeFailed) return;
+    }
+    if (writes.length === 0 && this.shutdownReq !== null) this.doShutdown();
+  }
+
+  private readonly onStreamWrote = (n: number): void => {
+    const st = this.streamState!;
+    st.inflight -= n;
+    if (this.closed || st.writeFailed) return;
+    st.acked += n;
+    this.bytesWritten += n;
+    this.writeQueueSize -= n;
+    this.pumpWrite();
+  };
+
+  private readonly onStreamWriteError = (e: unknown): void => {
+    const st = this.streamState!;
+    if (this.closed || st.writeFailed) return;
+    // The stream is broken; what else is queued is cancelled when Node destroys the socket.
+    st.writeFailed = true;
+    this.completeWrite(statusOf(e));
   };
 
   private completeWrite(status: number): void {
