@@ -14,7 +14,7 @@
  * connected"), as rumpclient's calls fail once their server is gone.
  */
 import net from 'node:net';
-import { Errno, ENOTCONN, EMSGSIZE, errnoByName } from '../kern/errno.js';
+import { Errno, ECONNRESET, ENOTCONN, EMSGSIZE, EPIPE, errnoByName } from '../kern/errno.js';
 import type { PollFd, Sys } from '../kern/sys.js';
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
@@ -75,6 +75,8 @@ export interface RumpClient {
 
 interface Pending {
   method: string;
+  /** Made by the Node faces: a lost connection fails it as a lost peer (ECONNRESET, EPIPE), not ENOTCONN. */
+  face: boolean;
   resolve: (v: Value) => void;
   reject: (e: Errno) => void;
 }
@@ -85,6 +87,9 @@ function uncork(c: Client): void {
 }
 
 /** Methods whose data argument a frame must be able to hold. */
+/** Calls that send: the Node faces see a lost server as EPIPE on these, ECONNRESET on the rest. */
+const SEND_CALLS: ReadonlySet<string> = new Set(['write', 'send', 'sendto', SENDALL_METHOD]);
+
 const DATA_ARG: Partial<Record<string, number>> = { write: 1, send: 1, sendto: 1, [SENDALL_METHOD]: 1 };
 
 class Client implements FrameSink, RumpClient {
@@ -107,21 +112,25 @@ class Client implements FrameSink, RumpClient {
       const host = createNodeHost();
       const wheel = new CalloutWheel(host);
       this.envCache = {
-        sys: this.sys,
+        sys: this.makeSys(true),
         timer: (fn) => wheel.create(fn, null),
         defer: (fn, arg) => host.defer(fn, arg),
         hold: () => this.hold(),
         lookup: hostLookup4,
         streams: this.banner.features?.includes(FEATURE_STREAM) ? this.streams : undefined,
+        handles: this.handles,
+        lost: () => (this.lost === null ? undefined : `(${this.lost})`),
       };
     }
     return this.envCache;
   }
   /** The server's stream calls (PROTOCOL.md "Stream calls"), for the Node faces. */
   private readonly streams = {
-    sendall: (fd: number, data: Uint8Array): Promise<number> => this.call(SENDALL_METHOD, [fd, data]) as Promise<number>,
-    recvwait: (fd: number, len: number): Promise<Uint8Array> => this.call(RECVWAIT_METHOD, [fd, len]) as Promise<Uint8Array>,
+    sendall: (fd: number, data: Uint8Array): Promise<number> => this.call(SENDALL_METHOD, [fd, data], true) as Promise<number>,
+    recvwait: (fd: number, len: number): Promise<Uint8Array> => this.call(RECVWAIT_METHOD, [fd, len], true) as Promise<Uint8Array>,
   };
+  /** The open handles of `net` and `dgram`: close() closes them. */
+  private readonly handles = new Set<OpenHandle>();
   private holds = 0;
   private unrefd = false;
   private hold(): () => void {
@@ -160,13 +169,13 @@ class Client implements FrameSink, RumpClient {
     readonly socket: net.Socket,
     readonly url: string,
   ) {
-    this.sys = this.makeSys();
+    this.sys = this.makeSys(false);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => {
       try {
         this.reader.push(chunk);
       } catch (e) {
-        this.fail(`protocol error from the server: ${(e as Error).message}`);
+        this.fail(`protocol error from the server at ${url}: ${(e as Error).message}`);
       }
     });
     socket.on('error', (e: Error) => this.fail(`connection to ${url} failed: ${e.message}`));
@@ -177,14 +186,14 @@ class Client implements FrameSink, RumpClient {
     return this.calls.size;
   }
 
-  private makeSys(): RemoteSys {
+  private makeSys(face: boolean): RemoteSys {
     const sys: Record<string, unknown> = {};
     for (const name of SYSCALL_NAMES) {
-      sys[name] = (...args: unknown[]) => this.call(name, args);
+      sys[name] = (...args: unknown[]) => this.call(name, args, face);
     }
     // poll(2) fills in the caller's array; the server filled in a copy.
     sys['poll'] = async (fds: PollFd[], timeoutMs?: number) => {
-      const answered = (await this.call('poll', [fds, timeoutMs])) as unknown as PollFd[];
+      const answered = (await this.call('poll', [fds, timeoutMs], face)) as unknown as PollFd[];
       if (Array.isArray(fds) && Array.isArray(answered)) {
         for (let i = 0; i < fds.length && i < answered.length; i++) fds[i]!.revents = answered[i]!.revents;
         return fds;
@@ -217,7 +226,7 @@ class Client implements FrameSink, RumpClient {
       try {
         v = decode(payload);
       } catch (e) {
-        this.fail(`undecodable ${frameTypeName(type)} from the server: ${(e as Error).message}`);
+        this.fail(`undecodable ${frameTypeName(type)} from the server at ${this.url}: ${(e as Error).message}`);
         return;
       }
       this.calls.delete(id);
@@ -230,7 +239,7 @@ class Client implements FrameSink, RumpClient {
       this.fail(`the server at ${this.url} closed the connection`);
       return;
     }
-    this.fail(`unexpected ${frameTypeName(type)} frame from the server`);
+    this.fail(`unexpected ${frameTypeName(type)} frame from the server at ${this.url}`);
   }
 
   private connectionError(payload: Uint8Array): string {
@@ -272,13 +281,19 @@ class Client implements FrameSink, RumpClient {
     if (this.calls.size > 0) {
       const calls = [...this.calls.values()];
       this.calls.clear();
-      for (const p of calls) p.reject(new Errno(ENOTCONN, p.method, this.lost));
+      for (const p of calls) p.reject(this.lostErrno(p.method, p.face));
     }
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
   }
 
-  call(method: string, args: unknown[]): Promise<Value> {
-    if (this.lost !== null) return Promise.reject(new Errno(ENOTCONN, method, this.lost));
+  /** What a call fails with once the connection is gone. */
+  private lostErrno(method: string, face: boolean): Errno {
+    const errno = !face ? ENOTCONN : SEND_CALLS.has(method) ? EPIPE : ECONNRESET;
+    return new Errno(errno, method, this.lost ?? undefined);
+  }
+
+  call(method: string, args: unknown[], face = false): Promise<Value> {
+    if (this.lost !== null) return Promise.reject(this.lostErrno(method, face));
     const dataArg = DATA_ARG[method];
     if (dataArg !== undefined) {
       const data = args[dataArg];
@@ -296,7 +311,7 @@ class Client implements FrameSink, RumpClient {
       return Promise.reject(new TypeError(`${method}: cannot send arguments: ${(e as Error).message}`));
     }
     return new Promise<Value>((resolve, reject) => {
-      this.calls.set(id, { method, resolve, reject });
+      this.calls.set(id, { method, face, resolve, reject });
       // Calls made in the same turn leave in one writev.
       if (!this.corked) {
         this.corked = true;
@@ -313,6 +328,8 @@ class Client implements FrameSink, RumpClient {
 
   async close(): Promise<void> {
     if (this.lost === null) {
+      // Sockets of the faces close as destroy() closes them, before the connection goes.
+      for (const h of [...this.handles]) closeHandle(h);
       this.lost = 'the client closed the connection';
       if (!this.socket.destroyed) {
         this.socket.write(encodeEmptyFrame(FRAME_CLOSE, CONNECTION_ID));
@@ -322,6 +339,17 @@ class Client implements FrameSink, RumpClient {
     }
     await this.closed;
   }
+}
+
+/** What the client needs of an open handle of its Node faces (net/node/handle.ts FdHandle). */
+type OpenHandle = NonNullable<HandleEnv['handles']> extends Set<infer H> ? H : never;
+
+/** Close a handle the way its owner would: a net.Socket is destroyed, a Server or dgram socket closed. */
+function closeHandle(h: OpenHandle): void {
+  const owner = h.owner as { destroy?: () => void; close?: () => void } | null;
+  if (owner !== null && typeof owner.destroy === 'function') owner.destroy();
+  else if (owner !== null && typeof owner.close === 'function') owner.close();
+  else h.close();
 }
 
 /**

@@ -98,6 +98,10 @@ export interface HandleEnv {
    * per send and a poll per read. Absent in process and on older servers.
    */
   readonly streams?: StreamCalls;
+  /** Where open handles register (a remote client, so that closing it closes them). */
+  readonly handles?: Set<{ owner: unknown; close(): void }>;
+  /** Why the kernel is out of reach (a server that went away), for error messages; undefined while it is not. */
+  lost?(): string | undefined;
 }
 
 /** sysproxy's stream calls (sysproxy/PROTOCOL.md). */
@@ -283,7 +287,14 @@ abstract class FdHandle {
   constructor(
     readonly env: HandleEnv,
     readonly family: number = AF_INET,
-  ) {}
+  ) {
+    env.handles?.add(this);
+  }
+
+  /** Why the kernel is out of reach, when it is: what Node's error message adds after the code. */
+  lostDetail(): string | undefined {
+    return this.env.lost?.();
+  }
 
   /** Work to redo when the descriptor may have become ready. */
   protected abstract ready(): void;
@@ -461,6 +472,7 @@ abstract class FdHandle {
     cb?.();
     this.closing = false;
     this.updateHold();
+    this.env.handles?.delete(this);
   }
 }
 
@@ -808,7 +820,9 @@ export class TcpHandle extends FdHandle {
       return;
     }
     this.writeBusy = true;
-    this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then(this.onWrote, this.onWriteError);
+    // A short send means the rest goes again: at most a piece at a time, so that costs a piece, not the whole write.
+    const piece = chunk.length > STREAM_PIECE ? chunk.subarray(0, STREAM_PIECE) : chunk;
+    this.env.sys.send(this.fd, piece, MSG_DONTWAIT).then(this.onWrote, this.onWriteError);
   }
 
   private readonly onWrote = (n: number): void => {
@@ -1049,6 +1063,13 @@ export class TcpServerHandle extends FdHandle {
     if (status === -EBADF || status === -EINVAL) {
       this.listening = false;
       this.updateHold();
+      return;
+    }
+    if (this.lostDetail() !== undefined) {
+      // The kernel is out of reach (its server went away): say so once and accept no more.
+      this.listening = false;
+      this.updateHold();
+      this.onconnection(status);
       return;
     }
     this.onconnection(status);

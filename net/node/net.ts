@@ -68,6 +68,8 @@ export interface StreamHandle {
   ref(): void;
   unref(): void;
   getAsyncId?(): number;
+  /** Why the kernel is out of reach (a remote server gone), appended to error messages. */
+  lostDetail?(): string | undefined;
 }
 
 /** What the environment may add for the net face: local streams kept on the host (the hijack). */
@@ -355,7 +357,7 @@ export class NetSocket extends Duplex {
       return;
     }
     if (status < 0) {
-      cb(errnoException(status, 'write'));
+      cb(errnoException(status, 'write', this._handle?.lostDetail?.()));
       return;
     }
     this._unrefTimer();
@@ -692,7 +694,7 @@ function onStreamRead(this: StreamHandle, nread: number, buf?: Buffer): void {
   }
   if (nread === 0) return;
   if (nread !== UV_EOF) {
-    stream.destroy(errnoException(nread, 'read'));
+    stream.destroy(errnoException(nread, 'read', this.lostDetail?.()));
     return;
   }
   if (!stream.readableEnded) {

@@ -1,0 +1,164 @@
+// The `stream` feature of sysproxy (PROTOCOL.md, "Stream calls"): rumpClient's
+// Node faces writing and reading TCP on a served kernel without a round trip
+// per call, each byte crossing the unix socket once.
+import test from 'ava';
+import type net from 'node:net';
+import { join } from 'node:path';
+
+import { rumpInit } from '../../index.js';
+import { startRumpServer } from '../../sysproxy/server.js';
+import { rumpClient, type RumpClient } from '../../sysproxy/client.js';
+import { EBADF, ENOBUFS, Errno } from '../../kern/errno.js';
+import { AF_INET, SOCK_STREAM } from '../../kern/sys.js';
+import { tempDir } from './helpers.js';
+
+async function served() {
+  const tmp = tempDir();
+  const kernel = await rumpInit({ components: ['net', 'net_net', 'net_netinet'], env: {} });
+  const server = await startRumpServer(kernel, `unix://${join(tmp.dir, 'sock')}`);
+  const c = await rumpClient(server.url);
+  return {
+    c,
+    async done() {
+      await c.close();
+      await server.close();
+      await kernel.halt();
+      tmp.remove();
+    },
+  };
+}
+
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 7 + seed + (i >> 12)) & 0xff;
+  return b;
+}
+
+/** Bytes the client has written to its server so far. */
+function wireBytes(c: RumpClient): number {
+  return (c as unknown as { socket: net.Socket }).socket.bytesWritten;
+}
+
+/** A sink server on the served kernel; resolves with what it received once the writer ended. */
+function sink(c: RumpClient, port: number): Promise<{ listening: Promise<void>; got: Promise<Buffer> }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let gotIt!: (b: Buffer) => void;
+    const got = new Promise<Buffer>((r) => (gotIt = r));
+    const server = c.net.createServer((s) => {
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('end', () => {
+        s.end();
+        server.close();
+        gotIt(Buffer.concat(chunks));
+      });
+    });
+    const listening = new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    resolve({ listening, got });
+  });
+}
+
+test('the server offers the stream feature in its banner', async (t) => {
+  const s = await served();
+  t.deepEqual(s.c.banner.features, ['stream']);
+  t.truthy(s.c.faceEnv.streams);
+  await s.done();
+});
+
+test('one 8 MiB write arrives intact, and each byte crosses the unix socket once', async (t) => {
+  const s = await served();
+  const payload = pattern(8 << 20, 1);
+  const { listening, got } = await sink(s.c, 7001);
+  await listening;
+  const before = wireBytes(s.c);
+  const sock = s.c.net.connect(7001, '127.0.0.1');
+  sock.end(payload);
+  const received = await got;
+  t.is(received.length, payload.length);
+  t.true(received.equals(payload), 'the bytes arrive in order');
+  // Frames and the other calls add a little; a write re-sent in part would add megabytes.
+  const sent = wireBytes(s.c) - before;
+  t.true(sent < payload.length * 1.02, `${sent} bytes on the wire for ${payload.length}`);
+  await s.done();
+});
+
+test('512 writes made without waiting for drain arrive in order, and an echo comes back intact', async (t) => {
+  const s = await served();
+  const server = s.c.net.createServer((sock) => sock.pipe(sock));
+  await new Promise<void>((r) => server.listen(7002, '127.0.0.1', () => r()));
+  const sock = s.c.net.connect(7002, '127.0.0.1');
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < 512; i++) pieces.push(pattern(4096 + (i % 7) * 1000, i));
+  const want = Buffer.concat(pieces);
+  const chunks: Buffer[] = [];
+  sock.on('data', (d: Buffer) => chunks.push(d));
+  const ended = new Promise<void>((r) => sock.on('end', () => r()));
+  for (const p of pieces) sock.write(p);
+  sock.end();
+  await ended;
+  const back = Buffer.concat(chunks);
+  t.is(back.length, want.length);
+  t.true(back.equals(want));
+  server.close();
+  await s.done();
+});
+
+test('a reader that pauses holds the data back and gets all of it on resume', async (t) => {
+  const s = await served();
+  const payload = pattern(3 << 20, 9);
+  const server = s.c.net.createServer((sock) => sock.end(payload));
+  await new Promise<void>((r) => server.listen(7003, '127.0.0.1', () => r()));
+  const sock = s.c.net.connect(7003, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  let paused = false;
+  sock.on('data', (d: Buffer) => {
+    chunks.push(d);
+    if (!paused) {
+      paused = true;
+      sock.pause();
+      setTimeout(() => sock.resume(), 50);
+    }
+  });
+  await new Promise<void>((r) => sock.on('end', () => r()));
+  t.true(Buffer.concat(chunks).equals(payload));
+  server.close();
+  await s.done();
+});
+
+test('without the feature (an older server) the faces fall back to send and recv, and still deliver', async (t) => {
+  const s = await served();
+  s.c.banner.features = undefined; // before the faces are first made
+  t.is(s.c.faceEnv.streams, undefined);
+  const payload = pattern(1 << 20, 3);
+  const { listening, got } = await sink(s.c, 7004);
+  await listening;
+  s.c.net.connect(7004, '127.0.0.1').end(payload);
+  t.true((await got).equals(payload));
+  await s.done();
+});
+
+test('a recvwait on a descriptor that is closed ends with EBADF; sendall beyond what the server holds is ENOBUFS', async (t) => {
+  const s = await served();
+  const sys = s.c.sys;
+  const streams = s.c.faceEnv.streams!;
+  const lfd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  const sin = { family: AF_INET, addr: '127.0.0.1', port: 7005 };
+  await sys.bind(lfd, sin);
+  await sys.listen(lfd, 1);
+  const cfd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  const accepted = sys.accept(lfd);
+  await sys.connect(cfd, sin);
+  const { fd } = await accepted;
+
+  const waiting = streams.recvwait(fd, 100);
+  await sys.close(fd);
+  const e = await t.throwsAsync(waiting);
+  t.true(e instanceof Errno && e.errno === EBADF, String(e));
+
+  // Nobody reads cfd's peer (closed): one sendall bigger than the 4 MiB the server holds per socket.
+  const big = await t.throwsAsync(streams.sendall(cfd, new Uint8Array((4 << 20) + 1)));
+  t.true(big instanceof Errno && big.errno === ENOBUFS, String(big));
+  // The connection goes on.
+  t.is(await sys.sysctl('hw.ncpu'), 2);
+  await s.done();
+});
