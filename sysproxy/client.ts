@@ -14,7 +14,7 @@
  * connected"), as rumpclient's calls fail once their server is gone.
  */
 import net from 'node:net';
-import { Errno, ECONNRESET, ENOTCONN, EMSGSIZE, EPIPE, errnoByName } from '../kern/errno.js';
+import { Errno, ECONNRESET, ENOTCONN, EMSGSIZE, EPIPE, ETIMEDOUT, errnoByName } from '../kern/errno.js';
 import type { PollFd, Sys } from '../kern/sys.js';
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
@@ -370,21 +370,63 @@ export const hostLookup4: LookupFunction = (hostname, options, cb) => {
     cb(err, address, family));
 };
 
+export interface RumpClientOptions {
+  /**
+   * Milliseconds to wait for the connection and the server's HELLO before
+   * giving up with ETIMEDOUT (default 10,000): a server that accepts and
+   * never answers, a process stopped in a debugger, something that is not a
+   * rump server and says nothing. Calls after HELLO have no time limit (a
+   * recvfrom may wait for ever, as it does in process).
+   */
+  timeout?: number;
+}
+
+/** How long rumpClient waits for the connection and the server's HELLO by default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * Connect to the rump server at `url` (default: the RUMP_SERVER environment
  * variable) and say HELLO. Rejects with an Error when RUMP_SERVER is not set
  * or the URL is bad, with an Errno when the connection fails (ENOENT for a
- * missing unix socket, ECONNREFUSED), and with an Error when the other end
- * does not speak this protocol.
+ * missing unix socket, ECONNREFUSED) or the server does not answer in time
+ * (ETIMEDOUT), and with an Error when the other end does not speak this
+ * protocol.
  */
-export async function rumpClient(url?: string): Promise<RumpClient> {
+export async function rumpClient(url?: string, opts: RumpClientOptions = {}): Promise<RumpClient> {
   const spec = url ?? process.env['RUMP_SERVER'];
   if (spec === undefined || spec === '') throw new Error('RUMP_SERVER is not set');
   const addr = parseRumpUrl(spec);
   if (addr.kind === 'tcp' && addr.port === 0) throw new Error(`bad rump server URL "${spec}": port 0`);
+  const ms = opts.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (!(ms > 0)) throw new RangeError(`rumpClient: timeout must be a positive number of milliseconds, not ${ms}`);
   const where = formatRumpUrl(addr);
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
+  const host = createNodeHost();
+  let socket: net.Socket | null = null;
+  let timer: ReturnType<typeof host.armTimer> | null = null;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = host.armTimer(host.now() + ms, () => {
+      socket?.destroy();
+      reject(new Errno(ETIMEDOUT, 'connect', `${where}: the server did not answer within ${ms} ms`));
+    });
+  });
+  const open = async (): Promise<Client> => {
+    socket = await connectTo(addr, where, (s) => (socket = s));
+    socket.setNoDelay(true);
+    const client = new Client(socket, where);
+    await client.start();
+    return client;
+  };
+  try {
+    return await Promise.race([open(), timedOut]);
+  } finally {
+    host.cancelTimer(timer!);
+  }
+}
+
+function connectTo(addr: ReturnType<typeof parseRumpUrl>, where: string, started: (s: net.Socket) => void): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
     const s = addr.kind === 'unix' ? net.connect(addr.path) : net.connect({ host: addr.host, port: addr.port });
+    started(s);
     s.once('connect', () => {
       s.removeAllListeners('error');
       resolve(s);
@@ -395,8 +437,4 @@ export async function rumpClient(url?: string): Promise<RumpClient> {
       reject(n !== undefined ? new Errno(n, 'connect', where) : e);
     });
   });
-  socket.setNoDelay(true);
-  const client = new Client(socket, where);
-  await client.start();
-  return client;
 }

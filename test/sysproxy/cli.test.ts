@@ -3,6 +3,7 @@
 // temporary directory. Waits are on process exits and output lines, never sleeps.
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +146,20 @@ test('rump_server returns once it listens; the detached server serves; rump.halt
     if (pid !== 0) process.kill(pid, 'SIGTERM');
     tmp.remove();
   }
+});
+
+test('a tool gives up on a server that never answers, with a message and status 1', async (t) => {
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'mute');
+  const held: net.Socket[] = [];
+  const mute = net.createServer((s) => void held.push(s.resume()));
+  await new Promise<void>((resolve) => mute.listen(path, resolve));
+  const r = await run('rump.sysctl', ['hw.ncpu'], { RUMP_SERVER: `unix://${path}` });
+  t.is(r.code, 1);
+  t.is(r.stderr, `rump.sysctl: RUMP_SERVER unix://${path}: Connection timed out\n`);
+  for (const s of held) s.destroy();
+  await new Promise((resolve) => mute.close(resolve));
+  tmp.remove();
 });
 
 test('rump_server -s stays in the foreground; -v prints boot messages; SIGTERM stops it and removes the socket', async (t) => {
