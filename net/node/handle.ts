@@ -123,6 +123,15 @@ const STREAM_PIECE = 256 << 10;
 const STREAM_WINDOW = 1 << 20;
 const STREAM_READ_SIZE = 256 << 10;
 const STREAM_READS = 2;
+/**
+ * The receive buffer of a remote TCP socket. In process the kernel's
+ * receive buffer is drained in the same turn that fills it; remotely the
+ * data waits for a recvwait to come back across the unix socket and the
+ * program's process to be scheduled, and a 32 KiB window (NetBSD's default
+ * recvspace) stalls the sender meanwhile. Set before SYN (on the listener,
+ * whose accepted sockets inherit it), so the window scale covers it.
+ */
+const STREAM_RCVBUF = 256 << 10;
 
 /** A TcpHandle's pipelined remote I/O, made when first used. */
 class StreamState {
@@ -526,6 +535,7 @@ export class TcpHandle extends FdHandle {
   private async doConnect(req: ConnectReq): Promise<void> {
     const sys = this.env.sys;
     await this.open(SOCK_STREAM);
+    if (this.env.streams !== undefined) this.setopt(SOL_SOCKET, SO_RCVBUF, STREAM_RCVBUF);
     if (req.localAddress !== undefined || req.localPort !== undefined) {
       req.syscall = 'bind';
       await sys.bind(this.fd, sockaddr(req.localAddress ?? '0.0.0.0', req.localPort ?? 0));
@@ -991,6 +1001,7 @@ export class TcpServerHandle extends FdHandle {
       await this.open(SOCK_STREAM);
       syscall = 'setsockopt';
       if (this.setopt(SOL_SOCKET, SO_REUSEADDR, 1) !== 0) throw new Errno(EINVAL);
+      if (this.env.streams !== undefined) this.setopt(SOL_SOCKET, SO_RCVBUF, STREAM_RCVBUF);
       syscall = 'bind';
       await sys.bind(this.fd, sockaddr(address, port));
       syscall = 'listen';
