@@ -6,7 +6,6 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -69,22 +68,19 @@ test('when rump_server dies, a reading socket gets ECONNRESET and a writing one 
   const tmp = tempDir();
   const sock = join(tmp.dir, 'sock');
   const url = `unix://${sock}`;
-  const child = spawn(process.execPath, ['--import=tsx', join('bin', 'rump_server.ts'), '-s', ...NET, url], {
+  const child = spawn(process.execPath, ['--import=tsx', join('bin', 'rump_server.ts'), '-sv', ...NET, url], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   try {
+    // -v: it says when it listens.
     await new Promise<void>((r, j) => {
-      const poll = setInterval(() => {
-        if (existsSync(sock)) {
-          clearInterval(poll);
-          r();
-        }
-      }, 20);
-      child.once('exit', (code) => {
-        clearInterval(poll);
-        j(new Error(`rump_server exited ${code}`));
+      let text = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        text += d;
+        if (text.includes('listening on')) r();
       });
+      child.once('exit', (code) => j(new Error(`rump_server exited ${code}: ${text}`)));
     });
     const c = await rumpClient(url);
     // reader: reads, writes nothing; writer: paused, its peer paused, writing more than the buffers hold.

@@ -141,7 +141,7 @@ test('when the rump server goes away, a hijacked socket fails with ECONNRESET na
   const s = await served();
   let stopped = false;
   try {
-    const port = await freeHostPort();
+    const port = 7300; // in the kernel, not on the host
     const srv = s.k.net.createServer((sock) => sock.write('hi'));
     await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
     const child = run('server-gone.mjs', { RUMP_SERVER: s.url, PORT: String(port) });
