@@ -124,14 +124,18 @@ const STREAM_WINDOW = 1 << 20;
 const STREAM_READ_SIZE = 256 << 10;
 const STREAM_READS = 2;
 /**
- * The receive buffer of a remote TCP socket. In process the kernel's
+ * The socket buffers of a remote TCP socket. In process the kernel's
  * receive buffer is drained in the same turn that fills it; remotely the
  * data waits for a recvwait to come back across the unix socket and the
  * program's process to be scheduled, and a 32 KiB window (NetBSD's default
- * recvspace) stalls the sender meanwhile. Set before SYN (on the listener,
- * whose accepted sockets inherit it), so the window scale covers it.
+ * recvspace) stalls the sender meanwhile. The send buffer grows with it:
+ * a send buffer smaller than lo0's MSS and half the peer's window never
+ * holds a segment that the sender's silly window avoidance lets go while
+ * data is in flight (RFC 1122 4.2.3.4), and the stream crawls on timers.
+ * Set before SYN (on the listener, whose accepted sockets inherit them),
+ * so the window scale covers them.
  */
-const STREAM_RCVBUF = 256 << 10;
+const STREAM_BUFFER = 256 << 10;
 
 /** A TcpHandle's pipelined remote I/O, made when first used. */
 class StreamState {
@@ -405,6 +409,12 @@ abstract class FdHandle {
     return 0;
   }
 
+  /** A remote TCP socket's buffers (STREAM_BUFFER), before SYN. */
+  protected remoteBuffers(): void {
+    this.setopt(SOL_SOCKET, SO_RCVBUF, STREAM_BUFFER);
+    this.setopt(SOL_SOCKET, SO_SNDBUF, STREAM_BUFFER);
+  }
+
   /** Take the process hold when active and ref'd, or while requests are in flight. */
   protected updateHold(): void {
     // A closing handle keeps the process alive until its close callback has run, as in libuv.
@@ -535,7 +545,7 @@ export class TcpHandle extends FdHandle {
   private async doConnect(req: ConnectReq): Promise<void> {
     const sys = this.env.sys;
     await this.open(SOCK_STREAM);
-    if (this.env.streams !== undefined) this.setopt(SOL_SOCKET, SO_RCVBUF, STREAM_RCVBUF);
+    if (this.env.streams !== undefined) this.remoteBuffers();
     if (req.localAddress !== undefined || req.localPort !== undefined) {
       req.syscall = 'bind';
       await sys.bind(this.fd, sockaddr(req.localAddress ?? '0.0.0.0', req.localPort ?? 0));
@@ -1001,7 +1011,7 @@ export class TcpServerHandle extends FdHandle {
       await this.open(SOCK_STREAM);
       syscall = 'setsockopt';
       if (this.setopt(SOL_SOCKET, SO_REUSEADDR, 1) !== 0) throw new Errno(EINVAL);
-      if (this.env.streams !== undefined) this.setopt(SOL_SOCKET, SO_RCVBUF, STREAM_RCVBUF);
+      if (this.env.streams !== undefined) this.remoteBuffers();
       syscall = 'bind';
       await sys.bind(this.fd, sockaddr(address, port));
       syscall = 'listen';
