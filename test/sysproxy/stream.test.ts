@@ -19,6 +19,7 @@ async function served() {
   const c = await rumpClient(server.url);
   return {
     c,
+    kernel,
     async done() {
       await c.close();
       await server.close();
@@ -71,6 +72,8 @@ test('one 8 MiB write arrives intact, and each byte crosses the unix socket once
   const { listening, got } = await sink(s.c, 7001);
   await listening;
   const before = wireBytes(s.c);
+  const stats = async (): Promise<Record<string, number>> => (await s.kernel.sys.sysctl('net.inet.tcp.stats')) as Record<string, number>;
+  const delackBefore = (await stats())['delack'] ?? 0;
   const sock = s.c.net.connect(7001, '127.0.0.1');
   sock.end(payload);
   const received = await got;
@@ -79,6 +82,10 @@ test('one 8 MiB write arrives intact, and each byte crosses the unix socket once
   // Frames and the other calls add a little; a write re-sent in part would add megabytes.
   const sent = wireBytes(s.c) - before;
   t.true(sent < payload.length * 1.02, `${sent} bytes on the wire for ${payload.length}`);
+  // The stream kept moving by itself: with a send buffer below lo0's MSS, every one of
+  // the 256 segments waited for the 200 ms delayed-ACK timer instead.
+  const delacks = ((await stats())['delack'] ?? 0) - delackBefore;
+  t.true(delacks <= 8, `${delacks} delayed ACKs for 8 MiB over lo0`);
   await s.done();
 });
 
