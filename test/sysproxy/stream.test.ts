@@ -169,3 +169,48 @@ test('a recvwait on a descriptor that is closed ends with EBADF; sendall beyond 
   t.is(await sys.sysctl('hw.ncpu'), 2);
   await s.done();
 });
+
+test('a server that sends a malformed frame after HELLO is dropped: sys calls fail with ENOTCONN, face sockets with ECONNRESET', async (t) => {
+  const { encodeServerHello } = await import('../../sysproxy/protocol.js');
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'evil');
+  const netm = await import('node:net');
+  let peer: import('node:net').Socket | null = null;
+  const evil = netm.default.createServer((s) => {
+    peer = s;
+    s.once('data', () => {
+      s.write(encodeServerHello({ version: 'evil', ostype: 'NetBSD', hostname: 'x', pid: 1, features: ['stream'] }));
+      // The first calls are answered with a frame length beyond the limit.
+      s.once('data', () => s.write(Buffer.from([0xff, 0xff, 0xff, 0x7f, 3])));
+    });
+  });
+  await new Promise<void>((r) => evil.listen(path, () => r()));
+  const c = await rumpClient(`unix://${path}`);
+  const pending = c.sys.sysctl('hw.ncpu');
+  const sock = c.net.connect(7, '127.0.0.1');
+  const err = await new Promise<NodeJS.ErrnoException>((r) => sock.on('error', r));
+  const e = await t.throwsAsync(pending);
+  t.true(e instanceof Errno && e.code === 'ENOTCONN', String(e));
+  t.true(e!.message.includes(`unix://${path}`), e!.message);
+  t.is(err.code, 'ECONNRESET');
+  (peer as import('node:net').Socket | null)?.destroy();
+  await new Promise((r) => evil.close(r));
+  tmp.remove();
+});
+
+test('stream calls with arguments of the wrong shape get EINVAL or EBADF, and the client goes on', async (t) => {
+  const s = await served();
+  const call = (s.c as unknown as { call(m: string, a: unknown[]): Promise<unknown> }).call.bind(s.c);
+  for (const [method, args, code] of [
+    ['sendall', [3, 'not bytes'], 'EINVAL'],
+    ['sendall', ['3', new Uint8Array(1)], 'EBADF'],
+    ['recvwait', [3, 0], 'EINVAL'],
+    ['recvwait', [3, 'many'], 'EINVAL'],
+    ['sendall', [999, new Uint8Array(1)], 'EBADF'],
+  ] as const) {
+    const e = await t.throwsAsync(call(method, [...args]));
+    t.is((e as Errno).code, code, `${method}(${JSON.stringify(args)}): ${String(e)}`);
+  }
+  t.is(await s.c.sys.sysctl('hw.ncpu'), 2);
+  await s.done();
+});
