@@ -123,6 +123,8 @@ const STREAM_PIECE = 256 << 10;
 const STREAM_WINDOW = 1 << 20;
 const STREAM_READ_SIZE = 256 << 10;
 const STREAM_READS = 2;
+/** Chunks of a writev shorter than this are copied together into one sendall. */
+const STREAM_GATHER = 16 << 10;
 /**
  * The socket buffers of a remote TCP socket. In process the kernel's
  * receive buffer is drained in the same turn that fills it; remotely the
@@ -740,7 +742,8 @@ export class TcpHandle extends FdHandle {
     let bytes = 0;
     for (const c of chunks) bytes += c.length;
     // Remotely every send is a round trip: one buffer, one call.
-    req.chunks = this.file === null && chunks.length > 1 ? [Buffer.concat(chunks, bytes)] : chunks;
+    // Remotely without stream calls every send is a round trip: one buffer, one call.
+    req.chunks = this.file === null && this.env.streams === undefined && chunks.length > 1 ? [Buffer.concat(chunks, bytes)] : chunks;
     req.index = 0;
     req.offset = 0;
     req.bytes = bytes;
@@ -883,14 +886,26 @@ export class TcpHandle extends FdHandle {
         continue;
       }
       const chunk = req.chunks[req.index]!;
-      const n = Math.min(chunk.length - req.offset, STREAM_PIECE);
-      const piece = n === chunk.length ? chunk : chunk.subarray(req.offset, req.offset + n);
+      let n = Math.min(chunk.length - req.offset, STREAM_PIECE);
+      let piece = n === chunk.length ? chunk : chunk.subarray(req.offset, req.offset + n);
       req.offset += n;
       if (req.offset >= chunk.length) {
         req.index++;
         req.offset = 0;
       }
       if (n === 0) continue;
+      // Large chunks go as views; short ones (a writev of many small writes) travel together.
+      if (n < STREAM_GATHER && req.index < req.chunks.length && req.chunks[req.index]!.length < STREAM_GATHER) {
+        const parts = [piece];
+        while (req.index < req.chunks.length) {
+          const c = req.chunks[req.index]!;
+          if (c.length >= STREAM_GATHER || n + c.length > STREAM_PIECE) break;
+          parts.push(c);
+          n += c.length;
+          req.index++;
+        }
+        piece = Buffer.concat(parts, n);
+      }
       st.inflight += n;
       streams.sendall(this.fd, piece).then(this.onStreamWrote, this.onStreamWriteError);
     }
