@@ -119,7 +119,7 @@ export interface StreamCalls {
  * reads of STREAM_READ_SIZE wait in the server at once, so data flows both
  * ways without a round trip per call and nothing is sent twice.
  */
-const STREAM_PIECE = 256 << 10;
+const STREAM_PIECE = 64 << 10;
 const STREAM_WINDOW = 1 << 20;
 const STREAM_READ_SIZE = 256 << 10;
 const STREAM_READS = 2;
