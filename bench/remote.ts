@@ -20,7 +20,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -123,6 +123,8 @@ async function main(): Promise<void> {
   const remote = await rumpClient(url);
   const local = await rumpInit({ components: ['net', 'net_net', 'net_netinet'] });
   const payload = Buffer.alloc(BULK, 0x5a);
+  // Figures from a busy machine are low (the remote side is three busy processes), and this says so.
+  const loadBefore = loadavg()[0];
   const cases: Array<[string, (net: NetModule, sys: RemoteSys, port: number) => Promise<number>]> = [
     ['net one write', (n, _s, p) => netTransfer(n, p, payload, 'one')],
     ['net 64K writes', (n, _s, p) => netTransfer(n, p, payload, 'many')],
@@ -151,7 +153,10 @@ async function main(): Promise<void> {
   }
   const linearity = Math.round((rows['net 64K writes']!.remoteMbits / rows['net one write']!.remoteMbits) * 100) / 100;
   say(`remote linearity (64K writes / one write, goal within 1.2): ${linearity}`);
-  const out = { bytes: BULK, rounds: ROUNDS, rows, linearity, goal: 'one write and 64 KiB writes within 1.2x' };
+  const out = {
+    bytes: BULK, rounds: ROUNDS, rows, linearity, goal: 'one write and 64 KiB writes within 1.2x',
+    load_average_1min: { before: loadBefore, after: loadavg()[0], cores: availableParallelism() },
+  };
   writeFileSync(join(here, 'results', 'remote.json'), `${JSON.stringify(out, null, 2)}\n`);
 }
 
