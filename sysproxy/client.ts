@@ -19,7 +19,7 @@ import type { PollFd, Sys } from '../kern/sys.js';
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  FEATURE_STREAM, HALT_METHOD, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
+  FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
   errnoFromPayload, frameTypeName, parseServerHello, type Banner, type FrameSink, type HaltOptions, type SyscallName,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
@@ -304,8 +304,16 @@ class Client implements FrameSink, RumpClient {
     const id = this.nextId;
     this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
     let frame: Buffer;
+    let tail: Uint8Array | null = null;
     try {
-      frame = encodeFrame(FRAME_CALL, id, [method, args]);
+      const data = args[1];
+      if (method === SENDALL_METHOD && args.length === 2 && data instanceof Uint8Array && data.length >= TAIL_BYTES_MIN) {
+        // The data goes out as the caller gave it, after its header: no copy into a frame.
+        frame = encodeFrameHead(FRAME_CALL, id, (b) => [method, [args[0], b]], data);
+        tail = data;
+      } else {
+        frame = encodeFrame(FRAME_CALL, id, [method, args]);
+      }
     } catch (e) {
       if (e instanceof FrameTooLargeError) return Promise.reject(new Errno(EMSGSIZE, method, 'arguments too large for one frame'));
       return Promise.reject(new TypeError(`${method}: cannot send arguments: ${(e as Error).message}`));
@@ -319,6 +327,7 @@ class Client implements FrameSink, RumpClient {
         process.nextTick(uncork, this);
       }
       this.socket.write(frame);
+      if (tail !== null) this.socket.write(tail);
     });
   }
 

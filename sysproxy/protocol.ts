@@ -103,6 +103,26 @@ export function encodeFrame(type: number, id: number, value: unknown): Buffer {
   return buf;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
+/** From this size on, bytes at the end of a value travel without being copied into the frame. */
+export const TAIL_BYTES_MIN = 4096;
+
+/**
+ * The head of a frame whose value ends with a bytes value `data` (`build`
+ * puts its placeholder where the data goes, as the value's last element):
+ * everything up to the data. Write the head, then `data` itself: the same
+ * bytes as encodeFrame(type, id, build(data)), without copying the data.
+ */
+export function encodeFrameHead(type: number, id: number, build: (placeholder: Uint8Array) => unknown, data: Uint8Array): Buffer {
+  const head = encodeFrame(type, id, build(NO_BYTES));
+  const size = head.length - HEADER_BYTES + data.length;
+  if (size > MAX_PAYLOAD) throw new FrameTooLargeError(size);
+  head.writeUInt32LE(head.length - 4 + data.length, 0);
+  head.writeUInt32LE(data.length, head.length - 4); // the bytes value's length, its last field
+  return head;
+}
+
 /** A frame with no payload (CLOSE). */
 export function encodeEmptyFrame(type: number, id: number): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES);

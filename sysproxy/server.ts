@@ -26,7 +26,7 @@ import { Errno, EADDRINUSE, EBADF, EINVAL, EMSGSIZE, ENOBUFS, ENOSYS, EPROTONOSU
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  FEATURE_STREAM, HALT_METHOD, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
+  FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
   frameTypeName, isSyscallName, parseClientHello, type Banner, type FrameSink,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl, type RumpUrl } from './url.js';
@@ -240,7 +240,7 @@ class Connection implements FrameSink {
     if (typeof fd === 'number') this.tails.delete(fd);
   }
 
-  send(buf: Buffer): void {
+  send(buf: Uint8Array): void {
     if (this.state === ConnState.CLOSED || this.socket.destroyed || this.socket.writableEnded) return;
     // Replies finished in the same turn go out in one writev.
     if (!this.corked) {
@@ -256,6 +256,12 @@ class Connection implements FrameSink {
   }
 
   sendResult(id: number, method: string, result: unknown): void {
+    if (result instanceof Uint8Array && result.length >= TAIL_BYTES_MIN && result.length <= MAX_IO) {
+      // Read data goes out as it came from the kernel, after its header: no copy into a frame.
+      this.send(encodeFrameHead(FRAME_RESULT, id, (b) => b, result));
+      this.send(result);
+      return;
+    }
     let frame: Buffer;
     try {
       frame = encodeFrame(FRAME_RESULT, id, result);
