@@ -334,15 +334,18 @@ function lineReader(child: ChildProcess): (re: RegExp) => Promise<string> {
 async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<void> {
   const root = join(here, '..');
   const dir = mkdtempSync(join(tmpdir(), 'rumpnet-bench-hijack-'));
+  // RUMPNET_BENCH_PROF: profile the server and the program too.
+  const prof = process.env[PROF_ENV];
+  const profArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
   const url = `unix://${join(dir, 'sock')}`;
-  execFileSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--cpu-prof')), join(root, 'bin', 'rump_server.ts'),
+  execFileSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--cpu-prof')), ...profArgs, join(root, 'bin', 'rump_server.ts'),
     '-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet', '-lrumpnet_virtif', url], { stdio: 'inherit' });
   const remote = await rumpClient(url);
   await remote.netconfig.ifcreate('virt1');
   ip('addr', 'add', `${HIJACK_LINUX}/24`, 'dev', 'tun1');
   ip('link', 'set', 'tun1', 'up');
   await remote.netconfig.ipv4IfaddrCidr('virt1', HIJACK_RUMP, 24);
-  const app = spawn(process.execPath, ['--import', 'tsx', '--import', join(root, 'hijack.ts'), join(here, 'fixtures', 'sink.mjs')], {
+  const app = spawn(process.execPath, [...profArgs, '--import', 'tsx', '--import', join(root, 'hijack.ts'), join(here, 'fixtures', 'sink.mjs')], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     env: { ...process.env, RUMP_SERVER: url, PORT: '5010', HOST: HIJACK_RUMP, STEP: String(HIJACK_BYTES) },
   });
