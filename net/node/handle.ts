@@ -139,8 +139,29 @@ const STREAM_GATHER = 16 << 10;
  */
 const STREAM_BUFFER = 256 << 10;
 
-/** A TcpHandle's pipelined remote I/O, made when first used. */
+/** What StreamState's completions call back into (TcpHandle). */
+interface StreamOwner {
+  streamArrived(x: Uint8Array | number): void;
+  streamWrote(n: number): void;
+  streamWriteFailed(e: unknown): void;
+}
+
+/**
+ * A TcpHandle's pipelined remote I/O, made when first used, with the
+ * completions of its calls: in-process handles carry none of it.
+ */
 class StreamState {
+  readonly onData: (data: Uint8Array) => void;
+  readonly onReadError: (e: unknown) => void;
+  readonly onWrote: (n: number) => void;
+  readonly onWriteError: (e: unknown) => void;
+  constructor(h: StreamOwner) {
+    this.onData = (data) => h.streamArrived(data);
+    this.onReadError = (e) => h.streamArrived(statusOf(e));
+    this.onWrote = (n) => h.streamWrote(n);
+    this.onWriteError = (e) => h.streamWriteFailed(e);
+  }
+
   /** sendall bytes sent and not answered. */
   inflight = 0;
   /** Answered bytes of the handle's first write request. */
@@ -662,14 +683,14 @@ export class TcpHandle extends FdHandle {
 
   /** Hand up what came while stopped, then keep STREAM_READS recvwaits in the server. */
   private pumpStreamRead(streams: StreamCalls): void {
-    const st = (this.streamState ??= new StreamState());
+    const st = (this.streamState ??= new StreamState(this));
     while (st.held.length > 0) {
       this.deliverStream(st.held.shift()!);
       if (!this.wantRead || this.eof || this.closed) return;
     }
     while (st.reads < STREAM_READS && !st.readDone) {
       st.reads++;
-      streams.recvwait(this.fd, STREAM_READ_SIZE).then(this.onStreamData, this.onStreamReadError);
+      streams.recvwait(this.fd, STREAM_READ_SIZE).then(st.onData, st.onReadError);
     }
   }
 
@@ -684,10 +705,8 @@ export class TcpHandle extends FdHandle {
     this.onread(x.length, Buffer.from(x.buffer, x.byteOffset, x.length));
   }
 
-  private readonly onStreamData = (data: Uint8Array): void => this.streamArrived(data);
-  private readonly onStreamReadError = (e: unknown): void => this.streamArrived(statusOf(e));
-
-  private streamArrived(x: Uint8Array | number): void {
+  /** @internal A recvwait came back: data, EOF (empty) or a failure status. */
+  streamArrived(x: Uint8Array | number): void {
     const st = this.streamState!;
     st.reads--;
     if (this.closed || st.readDone) return;
@@ -876,7 +895,7 @@ export class TcpHandle extends FdHandle {
    * answered; FIN once all are.
    */
   private pumpStreamWrite(streams: StreamCalls): void {
-    const st = (this.streamState ??= new StreamState());
+    const st = (this.streamState ??= new StreamState(this));
     if (st.writeFailed) return;
     const writes = this.writes;
     while (st.inflight < STREAM_WINDOW && st.next < writes.length) {
@@ -907,7 +926,7 @@ export class TcpHandle extends FdHandle {
         piece = Buffer.concat(parts, n);
       }
       st.inflight += n;
-      streams.sendall(this.fd, piece).then(this.onStreamWrote, this.onStreamWriteError);
+      streams.sendall(this.fd, piece).then(st.onWrote, st.onWriteError);
     }
     while (st.next > 0) {
       const req = writes[0]!;
@@ -920,7 +939,8 @@ export class TcpHandle extends FdHandle {
     if (writes.length === 0 && this.shutdownReq !== null) this.doShutdown();
   }
 
-  private readonly onStreamWrote = (n: number): void => {
+  /** @internal A sendall was answered: `n` more bytes are in the kernel. */
+  streamWrote(n: number): void {
     const st = this.streamState!;
     st.inflight -= n;
     if (this.closed || st.writeFailed) return;
@@ -928,15 +948,16 @@ export class TcpHandle extends FdHandle {
     this.bytesWritten += n;
     this.writeQueueSize -= n;
     this.pumpWrite();
-  };
+  }
 
-  private readonly onStreamWriteError = (e: unknown): void => {
+  /** @internal A sendall failed. */
+  streamWriteFailed(e: unknown): void {
     const st = this.streamState!;
     if (this.closed || st.writeFailed) return;
     // The stream is broken; what else is queued is cancelled when Node destroys the socket.
     st.writeFailed = true;
     this.completeWrite(statusOf(e));
-  };
+  }
 
   private completeWrite(status: number): void {
     const req = this.writes.shift()!;
