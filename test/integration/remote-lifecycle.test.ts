@@ -36,7 +36,7 @@ function events(e: NodeJS.EventEmitter): { errors: Error[]; closed: Promise<void
   return { errors, closed: new Promise((r) => e.once('close', () => r())) };
 }
 
-test('rumpClient.close() with sockets and a server open closes them, without errors', async (t) => {
+test('rumpClient.close() with sockets, a server and a dgram socket open closes them, without errors', async (t) => {
   const tmp = tempDir();
   const kernel = await rumpInit({ components: ['net', 'net_net', 'net_netinet'], env: {} });
   const srv = await startRumpServer(kernel, `unix://${join(tmp.dir, 'sock')}`);
@@ -45,10 +45,13 @@ test('rumpClient.close() with sockets and a server open closes them, without err
   const ea = events(a);
   const eb = events(b);
   const es = events(server);
+  const udp = c.dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(7101, '127.0.0.1', () => r()));
+  const eu = events(udp);
   a.write('some bytes in flight');
   await c.close();
-  await Promise.all([ea.closed, eb.closed, es.closed]);
-  t.deepEqual([...ea.errors, ...eb.errors, ...es.errors], []);
+  await Promise.all([ea.closed, eb.closed, es.closed, eu.closed]);
+  t.deepEqual([...ea.errors, ...eb.errors, ...es.errors, ...eu.errors], []);
   t.true(a.destroyed && b.destroyed);
   t.false(server.listening);
   // The client's descriptors are gone from the kernel (the server closes what a client leaves).
