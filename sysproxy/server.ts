@@ -211,6 +211,12 @@ class Connection implements FrameSink {
     }
     let t = this.tails.get(fd);
     if (t === undefined) {
+      // Only open descriptors get a queue: a peer cannot grow the map with numbers.
+      try {
+        this.sys.file(fd);
+      } catch (e) {
+        return Promise.reject(e instanceof Errno ? new Errno(e.errno, method) : e);
+      }
       t = { send: Promise.resolve(), recv: Promise.resolve(), held: 0 };
       this.tails.set(fd, t);
     }
