@@ -47,7 +47,10 @@
  *
  * The connection to the server does not keep the process alive by itself
  * (it is unref'd); the program's own ref'd sockets and servers do, as they
- * would on the host, so a program exits when it is done.
+ * would on the host, so a program exits when it is done. If the server
+ * goes away, the program's sockets fail as sockets whose peer vanished
+ * ('error' with ECONNRESET, EPIPE for a write, the reason in the message);
+ * a server that never answers makes the import fail after 10 s (ETIMEDOUT).
  *
  * Limits: a hijacked socket is not `instanceof net.Socket` (Node's TLS
  * would take it for a native stream), and host file descriptors cannot be

@@ -3,7 +3,7 @@
  * per second between Linux and a rump kernel, beside Linux to Linux over a
  * veth pair measured in the same run. Needs root.
  *
- *   node --import=tsx bench/virtif_tcp.ts [bulk | bulk-in | bulk-out] [conns] [iperf]   (default: all)
+ *   node --import=tsx bench/virtif_tcp.ts [bulk | bulk-in | bulk-out] [conns] [iperf] [hijack]   (default: all)
  *
  *   namespace A (this process and a Linux peer)                namespace B
  *   rump kernel virt0 10.199.0.2 ══TAP══ tun0 10.199.0.1 Linux peer A
@@ -25,6 +25,14 @@
  *              server; rump kernel → Linux peer A server; peer A → peer B
  *   iperf:     iperf3 over the veth (A → B and -R), the kernel-only reference
  *              the issue quotes (6.77 Gbit/s on this machine class)
+ *   hijack:    HIJACK_BYTES per op, Linux peer A → an unmodified Node program
+ *              (bench/fixtures/sink.mjs) under `--import hijack.ts`, its
+ *              socket in a rump_server process whose kernel has virt1 on TAP
+ *              tun1 (10.199.2.2); beside the same kernel configuration in
+ *              this process, the data read through `sys` (256 KiB reads,
+ *              2 MiB buffers, as bulk in) and through `kernel.net` (a 'data'
+ *              listener, default buffers, as the program has). Goal (issue 9):
+ *              the hijacked program >= 70 % of the in-process `sys` figure.
  *
  * Results: bench/results/virtif-tcp-{bulk-in,bulk-out,conns}.json (benny)
  * and bench/results/virtif-tcp.json (Mbit/s, connections/s, ratios against
@@ -37,12 +45,12 @@
 import b from 'benny';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { availableParallelism, loadavg } from 'node:os';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { AF_INET, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, rumpInit, type RumpKernel, type Sockaddr } from '../index.js';
+import { AF_INET, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, rumpClient, rumpInit, type RumpKernel, type Sockaddr } from '../index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, 'results');
@@ -57,6 +65,9 @@ const PROF_ENV = 'RUMPNET_BENCH_PROF';
 
 const RUMP = '10.199.0.2';
 const TAP_LINUX = '10.199.0.1';
+const HIJACK_RUMP = '10.199.2.2';
+const HIJACK_LINUX = '10.199.2.1';
+const HIJACK_BYTES = 64 << 20;
 const VETH_A = '10.199.1.1';
 const VETH_B = '10.199.1.2';
 
@@ -294,6 +305,124 @@ async function rumpOneConnection(k: RumpKernel, host: string, port: number): Pro
 }
 
 /* ------------------------------------------------------------------------ */
+/* The hijack: a program's socket in a rump_server's kernel, beside this process's kernel. */
+
+/** Lines a child prints, and a wait for the next one matching. */
+function lineReader(child: ChildProcess): (re: RegExp) => Promise<string> {
+  const lines: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  let buf = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const w = waiters.findIndex((x) => x.re.test(l));
+      if (w >= 0) waiters.splice(w, 1)[0]!.resolve(l);
+      else lines.push(l);
+    }
+  });
+  return (re) =>
+    new Promise((resolve) => {
+      const i = lines.findIndex((l) => re.test(l));
+      if (i >= 0) resolve(lines.splice(i, 1)[0]!);
+      else waiters.push({ re, resolve });
+    });
+}
+
+async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<void> {
+  const root = join(here, '..');
+  const dir = mkdtempSync(join(tmpdir(), 'rumpnet-bench-hijack-'));
+  // RUMPNET_BENCH_PROF: profile the server and the program too.
+  const prof = process.env[PROF_ENV];
+  const profArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const url = `unix://${join(dir, 'sock')}`;
+  execFileSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--cpu-prof')), ...profArgs, join(root, 'bin', 'rump_server.ts'),
+    '-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet', '-lrumpnet_virtif', url], { stdio: 'inherit' });
+  const remote = await rumpClient(url);
+  await remote.netconfig.ifcreate('virt1');
+  ip('addr', 'add', `${HIJACK_LINUX}/24`, 'dev', 'tun1');
+  ip('link', 'set', 'tun1', 'up');
+  await remote.netconfig.ipv4IfaddrCidr('virt1', HIJACK_RUMP, 24);
+  const app = spawn(process.execPath, [...profArgs, '--import', 'tsx', '--import', join(root, 'hijack.ts'), join(here, 'fixtures', 'sink.mjs')], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    env: { ...process.env, RUMP_SERVER: url, PORT: '5010', HOST: HIJACK_RUMP, STEP: String(HIJACK_BYTES) },
+  });
+  const line = lineReader(app);
+  await line(/^listening$/);
+  await peerA.call({ op: 'source', host: HIJACK_RUMP, port: 5010 });
+  let appTotal = 0;
+
+  // In process, through sys: as bulk in, on port 5011.
+  const lfd = await tcpSocket(k);
+  await k.sys.bind(lfd, sin(RUMP, 5011));
+  await k.sys.listen(lfd, 8);
+  const acceptP = k.sys.accept(lfd);
+  await peerA.call({ op: 'source', host: RUMP, port: 5011 });
+  const { fd } = await acceptP;
+
+  // In process, through kernel.net: a 'data' listener, as the program has, on port 5012.
+  let netGot = 0;
+  let netWant = 0;
+  let netDone: (() => void) | null = null;
+  const netServer = k.net.createServer((s) =>
+    s.on('data', (d: Buffer) => {
+      netGot += d.length;
+      if (netDone !== null && netGot >= netWant) {
+        const f = netDone;
+        netDone = null;
+        f();
+      }
+    }),
+  );
+  await new Promise<void>((r) => netServer.listen(5012, RUMP, () => r()));
+  await peerA.call({ op: 'source', host: RUMP, port: 5012 });
+  say('hijack: connections up');
+
+  const r = (await b.suite(
+    `TCP bulk in over TAP, ${HIJACK_BYTES >> 20} MiB per op: a hijacked program vs the same kernel in process`,
+    b.add('hijack: Linux → TAP → rump_server kernel → program under --import hijack', async () => {
+      appTotal += HIJACK_BYTES;
+      const got = line(new RegExp(`^got ${appTotal}$`));
+      await peerA.call({ op: 'send', port: 5010, bytes: HIJACK_BYTES });
+      await got;
+    }),
+    b.add('in process: Linux → TAP → kernel socket, sys reads', async () => {
+      const sent = peerA.call({ op: 'send', port: 5011, bytes: HIJACK_BYTES });
+      await readExactly(k, fd, HIJACK_BYTES);
+      await sent;
+    }),
+    b.add('in process: Linux → TAP → kernel socket, kernel.net data events', async () => {
+      netWant += HIJACK_BYTES;
+      const got = new Promise<void>((res) => (netDone = res));
+      await peerA.call({ op: 'send', port: 5012, bytes: HIJACK_BYTES });
+      await got;
+    }),
+    b.cycle(),
+    b.complete(),
+    b.save({ file: 'virtif-tcp-hijack', folder: resultsDir, format: 'json' }),
+  )) as unknown as BennyResult;
+  const [hj, sysr, netr] = r.results as [BennyResult['results'][0], BennyResult['results'][0], BennyResult['results'][0]];
+  const hm = (x: { details: { mean: number } }): number => (rate(x) * HIJACK_BYTES * 8) / 1e6;
+  out.hijack_bulk_in_mbit_per_second = {
+    hijacked_program: hm(hj),
+    in_process_sys: hm(sysr),
+    in_process_kernel_net: hm(netr),
+    ratio_to_in_process_sys: rate(hj) / rate(sysr),
+    ratio_to_in_process_kernel_net: rate(hj) / rate(netr),
+    goal: 'hijacked program >= 0.7 x in-process sys',
+    margin_percent: { hijack: hj.margin, sys: sysr.margin, net: netr.margin },
+  };
+  netServer.close();
+  await k.sys.close(fd);
+  await k.sys.close(lfd);
+  app.disconnect();
+  await remote.halt();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/* ------------------------------------------------------------------------ */
 /* Inside namespace A. */
 
 interface BennyResult {
@@ -468,6 +597,7 @@ async function inside(nsB: string): Promise<void> {
   if (run('bulk') || run('bulk-out')) await bulkOutSuite(k, peerA, peerB, summary);
   if (run('conns')) await connsSuite(k, peerA, peerB, summary);
   if (run('iperf')) await iperfSuite(nsB, summary);
+  if (run('hijack')) await hijackSuite(k, peerA, summary);
   const bin = summary.bulk_in_mbit_per_second as Record<string, number> | undefined;
   const bout = summary.bulk_out_mbit_per_second as Record<string, number> | undefined;
   const iperf = summary.iperf3_veth_mbit_per_second as Record<string, number> | undefined;

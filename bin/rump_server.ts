@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * rump_server [-sv] [-c ncpu] [-l lib] [-r ram] [-R resolv.conf] [-H hosts] url
+ * rump_server [-sv] [-c ncpu] [-l lib] [-o log] [-r ram] [-R resolv.conf] [-H hosts] url
  *
  * NetBSD's rump_server(1): boot a rump kernel linked with the components
  * named by -l and serve its system calls to clients at `url`
@@ -11,6 +11,9 @@
  *   -c ncpu   RUMP_NCPU (hw.ncpu)
  *   -l lib    link a component; NetBSD spellings, value glued or not:
  *             -lrumpnet -lrumpnet_net -l rumpnet_netinet -llibrumpnet_shmif.so
+ *   -o log    after detaching, append the server's messages (-v's, a crash's)
+ *             to the file `log` instead of discarding them (NetBSD's
+ *             rump_server has no such flag; its messages go to syslog)
  *   -r ram    RUMP_MEMLIMIT (bytes, with an optional k, m or g)
  *   -s        stay in the foreground (do not detach)
  *   -v        RUMP_VERBOSE: boot messages
@@ -26,9 +29,12 @@
  * before that are passed back and printed here, as NetBSD's rump_server
  * prints them before it daemonizes. A boot or listen failure is reported
  * here as `rump_server: reason`, exit 1.
+ *
+ * `tcp://127.0.0.1:0` lets the host pick a free port; the server then prints
+ * the URL it listens on (`tcp://127.0.0.1:PORT`) on stdout, one line.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
@@ -38,10 +44,10 @@ import { createNodeHost } from '../hypercall/node.js';
 import type { Kernel } from '../kern/kernel.js';
 import { startRumpServer, type RumpServer } from '../sysproxy/server.js';
 import { parseRumpUrl } from '../sysproxy/url.js';
-import { getopt, runIfMain, type ToolIO } from './common.js';
+import { errText, getopt, runIfMain, type ToolIO } from './common.js';
 
 const PROG = 'rump_server';
-const USAGE = `usage: ${PROG} [-sv] [-c ncpu] [-l libs] [-r ram] [-R resolv.conf] [-H hosts] url\n`;
+const USAGE = `usage: ${PROG} [-sv] [-c ncpu] [-l libs] [-o log] [-r ram] [-R resolv.conf] [-H hosts] url\n`;
 
 /**
  * Set in the detached child's environment: the descriptor of the pipe on
@@ -55,6 +61,8 @@ export interface ServerArgs {
   ncpu: string | undefined;
   ram: string | undefined;
   libs: string[];
+  /** -o: where the detached server's messages go. */
+  log: string | undefined;
   url: string;
   /** -R, -H: files for the kernel's resolver. */
   resolvConf?: string;
@@ -70,11 +78,13 @@ interface Readiness {
   log: string[];
 }
 
-/** getopt "c:l:r:svR:H:" and one operand; null (usage printed) on a usage error. */
+/** getopt "c:l:o:r:svR:H:" and one operand; null (usage printed) on a usage error. */
 export function parseServerArgs(argv: readonly string[], io: ToolIO): ServerArgs | null {
-  const g = getopt(PROG, io, argv, 'c:l:r:svR:H:');
+  const g = getopt(PROG, io, argv, 'c:l:o:r:svR:H:');
   if (g === null || g.rest.length !== 1) return null;
-  const a: ServerArgs = { foreground: false, verbose: false, ncpu: undefined, ram: undefined, libs: [], url: g.rest[0]! };
+  const a: ServerArgs = {
+    foreground: false, verbose: false, ncpu: undefined, ram: undefined, libs: [], log: undefined, url: g.rest[0]!,
+  };
   for (const [opt, val] of g.opts) {
     if (opt === 's') a.foreground = true;
     else if (opt === 'v') a.verbose = true;
@@ -83,6 +93,7 @@ export function parseServerArgs(argv: readonly string[], io: ToolIO): ServerArgs
     else if (opt === 'l') a.libs.push(val!);
     else if (opt === 'R') a.resolvConf = val;
     else if (opt === 'H') a.hosts = val;
+    else if (opt === 'o') a.log = val!;
   }
   return a;
 }
@@ -98,8 +109,11 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
     return 1;
   }
   let kind: 'unix' | 'tcp';
+  let anyPort = false;
   try {
-    kind = parseRumpUrl(args.url).kind;
+    const u = parseRumpUrl(args.url);
+    kind = u.kind;
+    anyPort = u.kind === 'tcp' && u.port === 0;
   } catch (e) {
     io.stderr(`${PROG}: ${message(e)}\n`);
     return 1;
@@ -113,10 +127,10 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
   }
   if (notifyFd !== undefined) {
     delete process.env[NOTIFY_FD_ENV];
-    return serve(args, io, Number(notifyFd));
+    return serve(args, io, Number(notifyFd), false);
   }
-  if (args.foreground) return serve(args, io, null);
-  return detach(argv, io);
+  if (args.foreground) return serve(args, io, null, anyPort);
+  return detach(argv, args, io, anyPort);
 }
 
 /** Flags that load a module by name, resolved against this file rather than the working directory. */
@@ -165,11 +179,20 @@ function childExecArgv(): string[] {
  * Start this program again, detached, with the same arguments, and wait
  * for it to report. Resolves 0 once the child listens.
  */
-async function detach(argv: readonly string[], io: ToolIO): Promise<number> {
+async function detach(argv: readonly string[], args: ServerArgs, io: ToolIO, anyPort: boolean): Promise<number> {
   const script = fileURLToPath(import.meta.url);
+  let logFd: number | 'ignore' = 'ignore';
+  if (args.log !== undefined) {
+    try {
+      logFd = openSync(args.log, 'a', 0o600);
+    } catch (e) {
+      io.stderr(`${PROG}: ${args.log}: ${errText(e)}\n`);
+      return 1;
+    }
+  }
   const child = spawn(process.execPath, [...childExecArgv(), script, ...argv], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', logFd, logFd, 'pipe'],
     env: { ...process.env, [NOTIFY_FD_ENV]: '3' },
     cwd: process.cwd(),
   });
@@ -209,6 +232,8 @@ async function detach(argv: readonly string[], io: ToolIO): Promise<number> {
     return 1;
   }
   child.unref();
+  if (typeof logFd === 'number') closeSync(logFd);
+  if (anyPort) io.stdout(`${report.message}\n`);
   return 0;
 }
 
@@ -224,7 +249,7 @@ function notify(fd: number | null, r: Readiness): void {
 }
 
 /** Boot, listen, and serve until halted or signalled. */
-async function serve(args: ServerArgs, io: ToolIO, notifyFd: number | null): Promise<number> {
+async function serve(args: ServerArgs, io: ToolIO, notifyFd: number | null, anyPort: boolean): Promise<number> {
   const host = createNodeHost();
   const bootLog: string[] = [];
   let collecting = notifyFd !== null;
@@ -273,6 +298,7 @@ async function serve(args: ServerArgs, io: ToolIO, notifyFd: number | null): Pro
   process.on('SIGINT', onSignal);
 
   kernel.verbose(`${PROG}: listening on ${server.url}`);
+  if (anyPort) io.stdout(`${server.url}\n`);
   collecting = false;
   notify(notifyFd, { ok: true, message: server.url, log: bootLog });
 

@@ -14,12 +14,12 @@
  * connected"), as rumpclient's calls fail once their server is gone.
  */
 import net from 'node:net';
-import { Errno, ENOTCONN, EMSGSIZE, errnoByName } from '../kern/errno.js';
+import { Errno, ECONNRESET, ENOTCONN, EMSGSIZE, EPIPE, ETIMEDOUT, errnoByName } from '../kern/errno.js';
 import type { PollFd, Sys } from '../kern/sys.js';
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  HALT_METHOD, MAX_IO, PROTOCOL_VERSION, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
+  FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
   errnoFromPayload, frameTypeName, parseServerHello, type Banner, type FrameSink, type HaltOptions, type SyscallName,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
@@ -77,6 +77,8 @@ export interface RumpClient {
 
 interface Pending {
   method: string;
+  /** Made by the Node faces: a lost connection fails it as a lost peer (ECONNRESET, EPIPE), not ENOTCONN. */
+  face: boolean;
   resolve: (v: Value) => void;
   reject: (e: Errno) => void;
 }
@@ -87,7 +89,10 @@ function uncork(c: Client): void {
 }
 
 /** Methods whose data argument a frame must be able to hold. */
-const DATA_ARG: Partial<Record<SyscallName, number>> = { write: 1, send: 1, sendto: 1 };
+/** Calls that send: the Node faces see a lost server as EPIPE on these, ECONNRESET on the rest. */
+const SEND_CALLS: ReadonlySet<string> = new Set(['write', 'send', 'sendto', SENDALL_METHOD]);
+
+const DATA_ARG: Partial<Record<string, number>> = { write: 1, send: 1, sendto: 1, [SENDALL_METHOD]: 1 };
 
 class Client implements FrameSink, RumpClient {
   readonly sys: RemoteSys;
@@ -117,10 +122,26 @@ class Client implements FrameSink, RumpClient {
       const hold = (): (() => void) => this.hold();
       // Names resolve in the server kernel's world: its configuration, its sockets.
       this.dnsCache = createDns({ sys: this.sys, timer, hold, random32: () => host.random32() });
-      this.envCache = { sys: this.sys, timer, defer: (fn, arg) => host.defer(fn, arg), hold, lookup: faceLookup(this.dnsCache) };
+      this.envCache = {
+        sys: this.makeSys(true),
+        timer,
+        defer: (fn, arg) => host.defer(fn, arg),
+        hold,
+        lookup: faceLookup(this.dnsCache),
+        streams: this.banner.features?.includes(FEATURE_STREAM) ? this.streams : undefined,
+        handles: this.handles,
+        lost: () => (this.lost === null ? undefined : `(${this.lost})`),
+      };
     }
     return this.envCache;
   }
+  /** The server's stream calls (PROTOCOL.md "Stream calls"), for the Node faces. */
+  private readonly streams = {
+    sendall: (fd: number, data: Uint8Array): Promise<number> => this.call(SENDALL_METHOD, [fd, data], true) as Promise<number>,
+    recvwait: (fd: number, len: number): Promise<Uint8Array> => this.call(RECVWAIT_METHOD, [fd, len], true) as Promise<Uint8Array>,
+  };
+  /** The open handles of `net` and `dgram`: close() closes them. */
+  private readonly handles = new Set<OpenHandle>();
   private holds = 0;
   private unrefd = false;
   private hold(): () => void {
@@ -159,13 +180,13 @@ class Client implements FrameSink, RumpClient {
     readonly socket: net.Socket,
     readonly url: string,
   ) {
-    this.sys = this.makeSys();
+    this.sys = this.makeSys(false);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => {
       try {
         this.reader.push(chunk);
       } catch (e) {
-        this.fail(`protocol error from the server: ${(e as Error).message}`);
+        this.fail(`protocol error from the server at ${url}: ${(e as Error).message}`);
       }
     });
     socket.on('error', (e: Error) => this.fail(`connection to ${url} failed: ${e.message}`));
@@ -176,14 +197,14 @@ class Client implements FrameSink, RumpClient {
     return this.calls.size;
   }
 
-  private makeSys(): RemoteSys {
+  private makeSys(face: boolean): RemoteSys {
     const sys: Record<string, unknown> = {};
     for (const name of SYSCALL_NAMES) {
-      sys[name] = (...args: unknown[]) => this.call(name, args);
+      sys[name] = (...args: unknown[]) => this.call(name, args, face);
     }
     // poll(2) fills in the caller's array; the server filled in a copy.
     sys['poll'] = async (fds: PollFd[], timeoutMs?: number) => {
-      const answered = (await this.call('poll', [fds, timeoutMs])) as unknown as PollFd[];
+      const answered = (await this.call('poll', [fds, timeoutMs], face)) as unknown as PollFd[];
       if (Array.isArray(fds) && Array.isArray(answered)) {
         for (let i = 0; i < fds.length && i < answered.length; i++) fds[i]!.revents = answered[i]!.revents;
         return fds;
@@ -216,7 +237,7 @@ class Client implements FrameSink, RumpClient {
       try {
         v = decode(payload);
       } catch (e) {
-        this.fail(`undecodable ${frameTypeName(type)} from the server: ${(e as Error).message}`);
+        this.fail(`undecodable ${frameTypeName(type)} from the server at ${this.url}: ${(e as Error).message}`);
         return;
       }
       this.calls.delete(id);
@@ -229,7 +250,7 @@ class Client implements FrameSink, RumpClient {
       this.fail(`the server at ${this.url} closed the connection`);
       return;
     }
-    this.fail(`unexpected ${frameTypeName(type)} frame from the server`);
+    this.fail(`unexpected ${frameTypeName(type)} frame from the server at ${this.url}`);
   }
 
   private connectionError(payload: Uint8Array): string {
@@ -271,14 +292,20 @@ class Client implements FrameSink, RumpClient {
     if (this.calls.size > 0) {
       const calls = [...this.calls.values()];
       this.calls.clear();
-      for (const p of calls) p.reject(new Errno(ENOTCONN, p.method, this.lost));
+      for (const p of calls) p.reject(this.lostErrno(p.method, p.face));
     }
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
   }
 
-  call(method: string, args: unknown[]): Promise<Value> {
-    if (this.lost !== null) return Promise.reject(new Errno(ENOTCONN, method, this.lost));
-    const dataArg = DATA_ARG[method as SyscallName];
+  /** What a call fails with once the connection is gone. */
+  private lostErrno(method: string, face: boolean): Errno {
+    const errno = !face ? ENOTCONN : SEND_CALLS.has(method) ? EPIPE : ECONNRESET;
+    return new Errno(errno, method, this.lost ?? undefined);
+  }
+
+  call(method: string, args: unknown[], face = false): Promise<Value> {
+    if (this.lost !== null) return Promise.reject(this.lostErrno(method, face));
+    const dataArg = DATA_ARG[method];
     if (dataArg !== undefined) {
       const data = args[dataArg];
       // One frame per call: a stream write larger than a frame goes out
@@ -288,14 +315,22 @@ class Client implements FrameSink, RumpClient {
     const id = this.nextId;
     this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
     let frame: Buffer;
+    let tail: Uint8Array | null = null;
     try {
-      frame = encodeFrame(FRAME_CALL, id, [method, args]);
+      const data = args[1];
+      if (method === SENDALL_METHOD && args.length === 2 && data instanceof Uint8Array && data.length >= TAIL_BYTES_MIN) {
+        // The data goes out as the caller gave it, after its header: no copy into a frame.
+        frame = encodeFrameHead(FRAME_CALL, id, (b) => [method, [args[0], b]], data);
+        tail = data;
+      } else {
+        frame = encodeFrame(FRAME_CALL, id, [method, args]);
+      }
     } catch (e) {
       if (e instanceof FrameTooLargeError) return Promise.reject(new Errno(EMSGSIZE, method, 'arguments too large for one frame'));
       return Promise.reject(new TypeError(`${method}: cannot send arguments: ${(e as Error).message}`));
     }
     return new Promise<Value>((resolve, reject) => {
-      this.calls.set(id, { method, resolve, reject });
+      this.calls.set(id, { method, face, resolve, reject });
       // Calls made in the same turn leave in one writev.
       if (!this.corked) {
         this.corked = true;
@@ -303,6 +338,7 @@ class Client implements FrameSink, RumpClient {
         process.nextTick(uncork, this);
       }
       this.socket.write(frame);
+      if (tail !== null) this.socket.write(tail);
     });
   }
 
@@ -312,6 +348,8 @@ class Client implements FrameSink, RumpClient {
 
   async close(): Promise<void> {
     if (this.lost === null) {
+      // Sockets of the faces close as destroy() closes them, before the connection goes.
+      for (const h of [...this.handles]) closeHandle(h);
       this.lost = 'the client closed the connection';
       if (!this.socket.destroyed) {
         this.socket.write(encodeEmptyFrame(FRAME_CLOSE, CONNECTION_ID));
@@ -321,6 +359,17 @@ class Client implements FrameSink, RumpClient {
     }
     await this.closed;
   }
+}
+
+/** What the client needs of an open handle of its Node faces (net/node/handle.ts FdHandle). */
+type OpenHandle = NonNullable<HandleEnv['handles']> extends Set<infer H> ? H : never;
+
+/** Close a handle the way its owner would: a net.Socket is destroyed, a Server or dgram socket closed. */
+function closeHandle(h: OpenHandle): void {
+  const owner = h.owner as { destroy?: () => void; close?: () => void } | null;
+  if (owner !== null && typeof owner.destroy === 'function') owner.destroy();
+  else if (owner !== null && typeof owner.close === 'function') owner.close();
+  else h.close();
 }
 
 /**
@@ -335,21 +384,63 @@ function programName(): string {
   return name !== '' ? name : 'node';
 }
 
+export interface RumpClientOptions {
+  /**
+   * Milliseconds to wait for the connection and the server's HELLO before
+   * giving up with ETIMEDOUT (default 10,000): a server that accepts and
+   * never answers, a process stopped in a debugger, something that is not a
+   * rump server and says nothing. Calls after HELLO have no time limit (a
+   * recvfrom may wait for ever, as it does in process).
+   */
+  timeout?: number;
+}
+
+/** How long rumpClient waits for the connection and the server's HELLO by default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * Connect to the rump server at `url` (default: the RUMP_SERVER environment
  * variable) and say HELLO. Rejects with an Error when RUMP_SERVER is not set
  * or the URL is bad, with an Errno when the connection fails (ENOENT for a
- * missing unix socket, ECONNREFUSED), and with an Error when the other end
- * does not speak this protocol.
+ * missing unix socket, ECONNREFUSED) or the server does not answer in time
+ * (ETIMEDOUT), and with an Error when the other end does not speak this
+ * protocol.
  */
-export async function rumpClient(url?: string): Promise<RumpClient> {
+export async function rumpClient(url?: string, opts: RumpClientOptions = {}): Promise<RumpClient> {
   const spec = url ?? process.env['RUMP_SERVER'];
   if (spec === undefined || spec === '') throw new Error('RUMP_SERVER is not set');
   const addr = parseRumpUrl(spec);
   if (addr.kind === 'tcp' && addr.port === 0) throw new Error(`bad rump server URL "${spec}": port 0`);
+  const ms = opts.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (!(ms > 0)) throw new RangeError(`rumpClient: timeout must be a positive number of milliseconds, not ${ms}`);
   const where = formatRumpUrl(addr);
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
+  const host = createNodeHost();
+  let socket: net.Socket | null = null;
+  let timer: ReturnType<typeof host.armTimer> | null = null;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = host.armTimer(host.now() + ms, () => {
+      socket?.destroy();
+      reject(new Errno(ETIMEDOUT, 'connect', `${where}: the server did not answer within ${ms} ms`));
+    });
+  });
+  const open = async (): Promise<Client> => {
+    socket = await connectTo(addr, where, (s) => (socket = s));
+    socket.setNoDelay(true);
+    const client = new Client(socket, where);
+    await client.start();
+    return client;
+  };
+  try {
+    return await Promise.race([open(), timedOut]);
+  } finally {
+    host.cancelTimer(timer!);
+  }
+}
+
+function connectTo(addr: ReturnType<typeof parseRumpUrl>, where: string, started: (s: net.Socket) => void): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
     const s = addr.kind === 'unix' ? net.connect(addr.path) : net.connect({ host: addr.host, port: addr.port });
+    started(s);
     s.once('connect', () => {
       s.removeAllListeners('error');
       resolve(s);
@@ -360,8 +451,4 @@ export async function rumpClient(url?: string): Promise<RumpClient> {
       reject(n !== undefined ? new Errno(n, 'connect', where) : e);
     });
   });
-  socket.setNoDelay(true);
-  const client = new Client(socket, where);
-  await client.start();
-  return client;
 }

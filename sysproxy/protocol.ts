@@ -52,6 +52,11 @@ export interface Banner {
   hostname: string;
   /** The server's host process id. */
   pid: number;
+  /**
+   * Optional protocol features the server offers (PROTOCOL.md, "Features"):
+   * `stream` for the pipelined stream calls. Absent from older servers.
+   */
+  features?: string[];
 }
 
 /** A payload too large for one frame; callers turn it into EMSGSIZE. */
@@ -98,6 +103,26 @@ export function encodeFrame(type: number, id: number, value: unknown): Buffer {
   return buf;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
+/** From this size on, bytes at the end of a value travel without being copied into the frame. */
+export const TAIL_BYTES_MIN = 4096;
+
+/**
+ * The head of a frame whose value ends with a bytes value `data` (`build`
+ * puts its placeholder where the data goes, as the value's last element):
+ * everything up to the data. Write the head, then `data` itself: the same
+ * bytes as encodeFrame(type, id, build(data)), without copying the data.
+ */
+export function encodeFrameHead(type: number, id: number, build: (placeholder: Uint8Array) => unknown, data: Uint8Array): Buffer {
+  const head = encodeFrame(type, id, build(NO_BYTES));
+  const size = head.length - HEADER_BYTES + data.length;
+  if (size > MAX_PAYLOAD) throw new FrameTooLargeError(size);
+  head.writeUInt32LE(head.length - 4 + data.length, 0);
+  head.writeUInt32LE(data.length, head.length - 4); // the bytes value's length, its last field
+  return head;
+}
+
 /** A frame with no payload (CLOSE). */
 export function encodeEmptyFrame(type: number, id: number): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES);
@@ -129,6 +154,7 @@ export function encodeClientHello(version: number = PROTOCOL_VERSION, info?: Cli
 /** The server's HELLO: magic, the version it will speak, its banner. */
 export function encodeServerHello(banner: Banner): Buffer {
   const b: Banner = { version: banner.version, ostype: banner.ostype, hostname: banner.hostname, pid: banner.pid };
+  if (banner.features !== undefined) b.features = banner.features;
   const size = encodedSize(b);
   const buf = Buffer.allocUnsafe(HEADER_BYTES + 6 + size);
   header(buf, FRAME_HELLO, CONNECTION_ID);
@@ -177,7 +203,16 @@ export function parseServerHello(payload: Uint8Array): { version: number; banner
   };
   const pid = rec['pid'];
   if (typeof pid !== 'number') throw new ProtocolError('server HELLO banner has no number "pid"');
-  return { version, banner: { version: str('version'), ostype: str('ostype'), hostname: str('hostname'), pid } };
+  const banner: Banner = { version: str('version'), ostype: str('ostype'), hostname: str('hostname'), pid };
+  // Features unknown to us are ignored, so a server may offer more than a client uses.
+  const features = rec['features'];
+  if (features !== undefined) {
+    if (!Array.isArray(features) || !features.every((f) => typeof f === 'string')) {
+      throw new ProtocolError('server HELLO banner: "features" is not a list of strings');
+    }
+    banner.features = features as string[];
+  }
+  return { version, banner };
 }
 
 /** The body of an ERROR frame. */
@@ -327,6 +362,18 @@ const syscallSet: ReadonlySet<string> = new Set(SYSCALL_NAMES);
 export function isSyscallName(name: string): name is SyscallName {
   return syscallSet.has(name);
 }
+
+/**
+ * The `stream` feature (PROTOCOL.md): calls the server runs itself on a
+ * connected stream socket, in call order per descriptor and kind, whatever
+ * O_NONBLOCK says, so a client can have several in flight.
+ *
+ *   sendall(fd, bytes) -> count   every byte is in the socket's send buffer
+ *   recvwait(fd, len)  -> bytes   waits until at least one byte, EOF (empty) or an error
+ */
+export const FEATURE_STREAM = 'stream';
+export const SENDALL_METHOD = 'sendall';
+export const RECVWAIT_METHOD = 'recvwait';
 
 /** The server-side call that halts the kernel (rump.halt). */
 export const HALT_METHOD = 'halt';

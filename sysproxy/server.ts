@@ -22,14 +22,15 @@ import net from 'node:net';
 import { lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { Sys } from '../kern/sys.js';
 import { OSTYPE, RUMP_VERSION, type Kernel } from '../kern/kernel.js';
-import { Errno, EADDRINUSE, EMSGSIZE, ENOSYS, EPROTONOSUPPORT, ESHUTDOWN, EIO, errnoByName } from '../kern/errno.js';
+import { Errno, EADDRINUSE, EBADF, EINVAL, EMSGSIZE, ENOBUFS, ENOSYS, EPROTONOSUPPORT, ESHUTDOWN, EIO, errnoByName } from '../kern/errno.js';
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  HALT_METHOD, MAX_IO, PROTOCOL_VERSION, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
+  FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
   frameTypeName, isSyscallName, parseClientHello, type Banner, type FrameSink,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl, type RumpUrl } from './url.js';
+import { recvWait, sendAll } from './stream.js';
 
 export interface RumpServerOptions {
   /**
@@ -61,6 +62,23 @@ const enum ConnState {
   CLOSED,
 }
 
+/**
+ * The most sendall data the server holds for one descriptor, and for one
+ * connection, waiting for room in send buffers: beyond it sendall fails with
+ * ENOBUFS, so a client that ignores its window cannot grow the server's
+ * memory. Four times the window our client keeps per socket (net/node/handle.ts).
+ */
+const SENDALL_HELD_PER_FD = 4 << 20;
+const SENDALL_HELD_PER_CONN = 64 << 20;
+
+/** Per descriptor, the last sendall and recvwait: each kind runs in call order. */
+interface StreamTails {
+  send: Promise<unknown>;
+  recv: Promise<unknown>;
+  /** sendall bytes of this descriptor held now. */
+  held: number;
+}
+
 /** Longest method name quoted back in an error or a log line. */
 const NAME_QUOTE_MAX = 64;
 
@@ -81,6 +99,9 @@ class Connection implements FrameSink {
   readonly gone: Promise<void>;
   private readonly reader = new FrameReader(this);
   private markGone!: () => void;
+  private readonly tails = new Map<number, StreamTails>();
+  /** sendall bytes held for this connection. */
+  private held = 0;
 
   constructor(
     private readonly server: Server,
@@ -176,7 +197,56 @@ class Connection implements FrameSink {
     this.send(encodeServerHello(this.server.banner()));
   }
 
-  send(buf: Buffer): void {
+  /**
+   * sendall or recvwait (stream.ts), queued behind the descriptor's earlier
+   * calls of the same kind, so that several in flight keep their order.
+   */
+  stream(method: string, args: Value[]): Promise<Value> {
+    const fd = args[0];
+    const arg = args[1];
+    if (typeof fd !== 'number') return Promise.reject(new Errno(EBADF, method));
+    const send = method === SENDALL_METHOD;
+    if (send ? !(arg instanceof Uint8Array) : typeof arg !== 'number') {
+      return Promise.reject(new Errno(EINVAL, method, `${method}: bad arguments`));
+    }
+    let t = this.tails.get(fd);
+    if (t === undefined) {
+      // Only open descriptors get a queue: a peer cannot grow the map with numbers.
+      try {
+        this.sys.file(fd);
+      } catch (e) {
+        return Promise.reject(e instanceof Errno ? new Errno(e.errno, method) : e);
+      }
+      t = { send: Promise.resolve(), recv: Promise.resolve(), held: 0 };
+      this.tails.set(fd, t);
+    }
+    const tails = t;
+    if (!send) {
+      const p = tails.recv.then(() => recvWait(this.sys, fd, Math.min(arg as number, MAX_IO)));
+      tails.recv = p.catch(() => undefined);
+      return p;
+    }
+    const data = arg as Uint8Array;
+    if (tails.held + data.length > SENDALL_HELD_PER_FD || this.held + data.length > SENDALL_HELD_PER_CONN) {
+      return Promise.reject(new Errno(ENOBUFS, method, `${method}: more unsent data than the server holds for a client`));
+    }
+    tails.held += data.length;
+    this.held += data.length;
+    const release = (): void => {
+      tails.held -= data.length;
+      this.held -= data.length;
+    };
+    const p = tails.send.then(() => sendAll(this.sys, fd, data)).finally(release);
+    tails.send = p.catch(() => undefined);
+    return p;
+  }
+
+  /** The descriptor is being closed: later stream calls on its number start a fresh queue. */
+  forgetStreams(fd: Value): void {
+    if (typeof fd === 'number') this.tails.delete(fd);
+  }
+
+  send(buf: Uint8Array): void {
     if (this.state === ConnState.CLOSED || this.socket.destroyed || this.socket.writableEnded) return;
     // Replies finished in the same turn go out in one writev.
     if (!this.corked) {
@@ -192,6 +262,12 @@ class Connection implements FrameSink {
   }
 
   sendResult(id: number, method: string, result: unknown): void {
+    if (result instanceof Uint8Array && result.length >= TAIL_BYTES_MIN && result.length <= MAX_IO) {
+      // Read data goes out as it came from the kernel, after its header: no copy into a frame.
+      this.send(encodeFrameHead(FRAME_RESULT, id, (b) => b, result));
+      this.send(result);
+      return;
+    }
     let frame: Buffer;
     try {
       frame = encodeFrame(FRAME_RESULT, id, result);
@@ -260,7 +336,9 @@ class Server implements RumpServer {
   }
 
   banner(): Banner {
-    return { version: RUMP_VERSION, ostype: OSTYPE, hostname: this.kernel.hostname, pid: this.kernel.host.pid() };
+    return {
+      version: RUMP_VERSION, ostype: OSTYPE, hostname: this.kernel.hostname, pid: this.kernel.host.pid(), features: [FEATURE_STREAM],
+    };
   }
 
   forget(c: Connection): void {
@@ -281,6 +359,11 @@ class Server implements RumpServer {
         await this.halt(conn, id, args[0]);
         return;
       }
+      if (method === SENDALL_METHOD || method === RECVWAIT_METHOD) {
+        if (this.kernel.halted) throw new Errno(ESHUTDOWN, method, 'the rump kernel has halted');
+        conn.sendResult(id, method, await conn.stream(method, args));
+        return;
+      }
       if (!isSyscallName(method)) {
         throw new Errno(ENOSYS, quoteName(method), `no system call "${quoteName(method)}"`);
       }
@@ -289,6 +372,7 @@ class Server implements RumpServer {
         // A read may be short; a result must fit one frame.
         args[1] = MAX_IO;
       }
+      if (method === 'close') conn.forgetStreams(args[0]!);
       const fn = conn.sys[method] as (...a: unknown[]) => Promise<unknown>;
       const result = await fn.apply(conn.sys, args);
       conn.sendResult(id, method, result);

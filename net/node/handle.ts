@@ -131,6 +131,90 @@ export interface HandleEnv {
    * asking it (in process). Absent: try, and fall back on EAFNOSUPPORT.
    */
   readonly inet6?: boolean;
+  /**
+   * A remote kernel's stream calls (sysproxy's `stream` feature): TCP
+   * writes and reads pipelined, several in flight, instead of a round trip
+   * per send and a poll per read. Absent in process and on older servers.
+   */
+  readonly streams?: StreamCalls;
+  /** Where open handles register (a remote client, so that closing it closes them). */
+  readonly handles?: Set<{ owner: unknown; close(): void }>;
+  /** Why the kernel is out of reach (a server that went away), for error messages; undefined while it is not. */
+  lost?(): string | undefined;
+}
+
+/** sysproxy's stream calls (sysproxy/PROTOCOL.md). */
+export interface StreamCalls {
+  /** Resolves once every byte is in the send buffer of `fd`, in call order. */
+  sendall(fd: number, data: Uint8Array): Promise<number>;
+  /** Resolves with data as soon as `fd` has some (empty at EOF), in call order. */
+  recvwait(fd: number, len: number): Promise<Uint8Array>;
+}
+
+/*
+ * Remote stream windows: a write goes out in pieces of STREAM_PIECE with at
+ * most STREAM_WINDOW bytes unanswered (the server holds them until the send
+ * buffer has room; it refuses more than 4 MiB per socket), and STREAM_READS
+ * reads of STREAM_READ_SIZE wait in the server at once, so data flows both
+ * ways without a round trip per call and nothing is sent twice.
+ */
+const STREAM_PIECE = 64 << 10;
+const STREAM_WINDOW = 1 << 20;
+const STREAM_READ_SIZE = 256 << 10;
+const STREAM_READS = 2;
+/** Chunks of a writev shorter than this are copied together into one sendall. */
+const STREAM_GATHER = 16 << 10;
+/**
+ * The socket buffers of a remote TCP socket. In process the kernel's
+ * receive buffer is drained in the same turn that fills it; remotely the
+ * data waits for a recvwait to come back across the unix socket and the
+ * program's process to be scheduled, and a 32 KiB window (NetBSD's default
+ * recvspace) stalls the sender meanwhile. The send buffer grows with it:
+ * a send buffer smaller than lo0's MSS and half the peer's window never
+ * holds a segment that the sender's silly window avoidance lets go while
+ * data is in flight (RFC 1122 4.2.3.4), and the stream crawls on timers.
+ * Set before SYN (on the listener, whose accepted sockets inherit them),
+ * so the window scale covers them.
+ */
+const STREAM_BUFFER = 256 << 10;
+
+/** What StreamState's completions call back into (TcpHandle). */
+interface StreamOwner {
+  streamArrived(x: Uint8Array | number): void;
+  streamWrote(n: number): void;
+  streamWriteFailed(e: unknown): void;
+}
+
+/**
+ * A TcpHandle's pipelined remote I/O, made when first used, with the
+ * completions of its calls: in-process handles carry none of it.
+ */
+class StreamState {
+  readonly onData: (data: Uint8Array) => void;
+  readonly onReadError: (e: unknown) => void;
+  readonly onWrote: (n: number) => void;
+  readonly onWriteError: (e: unknown) => void;
+  constructor(h: StreamOwner) {
+    this.onData = (data) => h.streamArrived(data);
+    this.onReadError = (e) => h.streamArrived(statusOf(e));
+    this.onWrote = (n) => h.streamWrote(n);
+    this.onWriteError = (e) => h.streamWriteFailed(e);
+  }
+
+  /** sendall bytes sent and not answered. */
+  inflight = 0;
+  /** Answered bytes of the handle's first write request. */
+  acked = 0;
+  /** Index in the handle's `writes` of the first request not wholly sent. */
+  next = 0;
+  /** A sendall failed: nothing more goes out. */
+  writeFailed = false;
+  /** recvwaits in flight. */
+  reads = 0;
+  /** EOF or an error came back: no more recvwaits. */
+  readDone = false;
+  /** What came back while reading was stopped: data, EOF (empty), a failure status. */
+  held: Array<Uint8Array | number> = [];
 }
 
 /** The environment of an in-process kernel: its sys, callouts, softints and host. */
@@ -295,6 +379,12 @@ abstract class FdHandle {
     this.onWake = () => {
       this.wake();
     };
+    env.handles?.add(this);
+  }
+
+  /** Why the kernel is out of reach, when it is: what Node's error message adds after the code. */
+  lostDetail(): string | undefined {
+    return this.env.lost?.();
   }
 
   /** Work to redo when the descriptor may have become ready. */
@@ -421,6 +511,12 @@ abstract class FdHandle {
     return 0;
   }
 
+  /** A remote TCP socket's buffers (STREAM_BUFFER), before SYN. */
+  protected remoteBuffers(): void {
+    this.setopt(SOL_SOCKET, SO_RCVBUF, STREAM_BUFFER);
+    this.setopt(SOL_SOCKET, SO_SNDBUF, STREAM_BUFFER);
+  }
+
   /** Take the process hold when active and ref'd, or while requests are in flight. */
   protected updateHold(): void {
     // A closing handle keeps the process alive until its close callback has run, as in libuv.
@@ -496,6 +592,7 @@ abstract class FdHandle {
     cb?.();
     this.closing = false;
     this.updateHold();
+    this.env.handles?.delete(this);
   }
 }
 
@@ -553,6 +650,7 @@ export class TcpHandle extends FdHandle {
     const bind = req.localAddress !== undefined || req.localPort !== undefined;
     // A bound or v4-mapped IPv6 connection is dual-stack, as Linux's default makes it.
     if (bind || isV4MappedText(req.address)) await this.setV6Only(false);
+    if (this.env.streams !== undefined) this.remoteBuffers();
     if (bind) {
       req.syscall = 'bind';
       await sys.bind(this.fd, sockaddr(req.localAddress ?? '0.0.0.0', req.localPort ?? 0));
@@ -691,11 +789,53 @@ export class TcpHandle extends FdHandle {
       else this.onReadResult(r);
       return;
     }
+    if (this.env.streams !== undefined) {
+      this.pumpStreamRead(this.env.streams);
+      return;
+    }
     this.readBusy = true;
     this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then((d) => this.onReadData(d), (e) => this.onReadError(e));
   }
 
   private readFailure = 0;
+
+  private streamState: StreamState | null = null;
+
+  /** Hand up what came while stopped, then keep STREAM_READS recvwaits in the server. */
+  private pumpStreamRead(streams: StreamCalls): void {
+    const st = (this.streamState ??= new StreamState(this));
+    while (st.held.length > 0) {
+      this.deliverStream(st.held.shift()!);
+      if (!this.wantRead || this.eof || this.closed) return;
+    }
+    while (st.reads < STREAM_READS && !st.readDone) {
+      st.reads++;
+      streams.recvwait(this.fd, STREAM_READ_SIZE).then(st.onData, st.onReadError);
+    }
+  }
+
+  private deliverStream(x: Uint8Array | number): void {
+    if (typeof x === 'number' || x.length === 0) {
+      this.eof = true;
+      this.updateHold();
+      this.onread(typeof x === 'number' ? x : UV_EOF);
+      return;
+    }
+    this.bytesRead += x.length;
+    this.onread(x.length, Buffer.from(x.buffer, x.byteOffset, x.length));
+  }
+
+  /** @internal A recvwait came back: data, EOF (empty) or a failure status. */
+  streamArrived(x: Uint8Array | number): void {
+    const st = this.streamState!;
+    st.reads--;
+    if (this.closed || st.readDone) return;
+    if (typeof x === 'number' || x.length === 0) st.readDone = true;
+    if (this.wantRead && st.held.length === 0 && !this.eof) this.deliverStream(x);
+    else st.held.push(x);
+    this.pumpRead();
+  }
+
 
   private readonly onReadFailed = (): void => this.onReadError(new Errno(-this.readFailure));
 
@@ -756,7 +896,8 @@ export class TcpHandle extends FdHandle {
     let bytes = 0;
     for (const c of chunks) bytes += c.length;
     // Remotely every send is a round trip: one buffer, one call.
-    req.chunks = this.file === null && chunks.length > 1 ? [Buffer.concat(chunks, bytes)] : chunks;
+    // Remotely without stream calls every send is a round trip: one buffer, one call.
+    req.chunks = this.file === null && this.env.streams === undefined && chunks.length > 1 ? [Buffer.concat(chunks, bytes)] : chunks;
     req.index = 0;
     req.offset = 0;
     req.bytes = bytes;
@@ -820,6 +961,10 @@ export class TcpHandle extends FdHandle {
       this.pumpWriteLocal(local);
       return;
     }
+    if (local === null && this.env.streams !== undefined) {
+      this.pumpStreamWrite(this.env.streams);
+      return;
+    }
     const req = this.writes[0];
     if (req === undefined) {
       if (this.shutdownReq !== null) this.doShutdown();
@@ -848,7 +993,9 @@ export class TcpHandle extends FdHandle {
       return;
     }
     this.writeBusy = true;
-    this.env.sys.send(this.fd, chunk, MSG_DONTWAIT).then((n) => this.onWrote(n), (e) => this.onWriteError(e));
+    // A short send means the rest goes again: at most a piece at a time, so that costs a piece, not the whole write.
+    const piece = chunk.length > STREAM_PIECE ? chunk.subarray(0, STREAM_PIECE) : chunk;
+    this.env.sys.send(this.fd, piece, MSG_DONTWAIT).then((n) => this.onWrote(n), (e) => this.onWriteError(e));
   }
 
   /**
@@ -915,6 +1062,76 @@ export class TcpHandle extends FdHandle {
     }
     this.completeWrite(status);
     this.pumpWrite();
+  }
+
+  /**
+   * Remote writes: send the queued requests in pieces while the window has
+   * room, each byte once; complete requests in order as their bytes are
+   * answered; FIN once all are.
+   */
+  private pumpStreamWrite(streams: StreamCalls): void {
+    const st = (this.streamState ??= new StreamState(this));
+    if (st.writeFailed) return;
+    const writes = this.writes;
+    while (st.inflight < STREAM_WINDOW && st.next < writes.length) {
+      const req = writes[st.next]!;
+      if (req.index >= req.chunks.length) {
+        st.next++;
+        continue;
+      }
+      const chunk = req.chunks[req.index]!;
+      let n = Math.min(chunk.length - req.offset, STREAM_PIECE);
+      let piece = n === chunk.length ? chunk : chunk.subarray(req.offset, req.offset + n);
+      req.offset += n;
+      if (req.offset >= chunk.length) {
+        req.index++;
+        req.offset = 0;
+      }
+      if (n === 0) continue;
+      // Large chunks go as views; short ones (a writev of many small writes) travel together.
+      if (n < STREAM_GATHER && req.index < req.chunks.length && req.chunks[req.index]!.length < STREAM_GATHER) {
+        const parts = [piece];
+        while (req.index < req.chunks.length) {
+          const c = req.chunks[req.index]!;
+          if (c.length >= STREAM_GATHER || n + c.length > STREAM_PIECE) break;
+          parts.push(c);
+          n += c.length;
+          req.index++;
+        }
+        piece = Buffer.concat(parts, n);
+      }
+      st.inflight += n;
+      streams.sendall(this.fd, piece).then(st.onWrote, st.onWriteError);
+    }
+    while (st.next > 0) {
+      const req = writes[0]!;
+      if (req.index < req.chunks.length || st.acked < req.bytes) break;
+      st.acked -= req.bytes;
+      st.next--;
+      this.completeWrite(0);
+      if (this.closed || st.writeFailed) return;
+    }
+    if (writes.length === 0 && this.shutdownReq !== null) this.doShutdown();
+  }
+
+  /** @internal A sendall was answered: `n` more bytes are in the kernel. */
+  streamWrote(n: number): void {
+    const st = this.streamState!;
+    st.inflight -= n;
+    if (this.closed || st.writeFailed) return;
+    st.acked += n;
+    this.bytesWritten += n;
+    this.writeQueueSize -= n;
+    this.pumpWrite();
+  }
+
+  /** @internal A sendall failed. */
+  streamWriteFailed(e: unknown): void {
+    const st = this.streamState!;
+    if (this.closed || st.writeFailed) return;
+    // The stream is broken; what else is queued is cancelled when Node destroys the socket.
+    st.writeFailed = true;
+    this.completeWrite(statusOf(e));
   }
 
   private completeWrite(status: number): void {
@@ -1015,6 +1232,7 @@ export class TcpServerHandle extends FdHandle {
       syscall = 'setsockopt';
       if (this.setopt(SOL_SOCKET, SO_REUSEADDR, 1) !== 0) throw new Errno(EINVAL);
       await this.setV6Only((flags & UV_TCP_IPV6ONLY) !== 0);
+      if (this.env.streams !== undefined) this.remoteBuffers();
       syscall = 'bind';
       await sys.bind(this.fd, sockaddr(address, port));
       syscall = 'listen';
@@ -1087,6 +1305,13 @@ export class TcpServerHandle extends FdHandle {
     if (status === -EBADF || status === -EINVAL) {
       this.listening = false;
       this.updateHold();
+      return;
+    }
+    if (this.lostDetail() !== undefined) {
+      // The kernel is out of reach (its server went away): say so once and accept no more.
+      this.listening = false;
+      this.updateHold();
+      this.onconnection(status);
       return;
     }
     this.onconnection(status);

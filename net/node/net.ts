@@ -70,6 +70,8 @@ export interface StreamHandle {
   ref(): void;
   unref(): void;
   getAsyncId?(): number;
+  /** Why the kernel is out of reach (a remote server gone), appended to error messages. */
+  lostDetail?(): string | undefined;
 }
 
 /** What the environment may add for the net face: local streams kept on the host (the hijack). */
@@ -382,7 +384,7 @@ export class NetSocket extends Duplex {
       return;
     }
     if (status < 0) {
-      cb(errnoException(status, 'write'));
+      cb(errnoException(status, 'write', this._handle?.lostDetail?.()));
       return;
     }
     this._unrefTimer();
@@ -723,7 +725,7 @@ function onStreamRead(this: StreamHandle, nread: number, buf?: Buffer): void {
   if (nread !== UV_EOF) {
     // The program halted the kernel: its connections end as destroy() ends them ('close', no error).
     if (isHaltedStatus(nread)) stream.destroy();
-    else stream.destroy(errnoException(nread, 'read'));
+    else stream.destroy(errnoException(nread, 'read', this.lostDetail?.()));
     return;
   }
   if (!stream.readableEnded) {

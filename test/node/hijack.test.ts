@@ -155,6 +155,29 @@ test('an unmodified http server under the hijack listens in the rump kernel, and
   }
 });
 
+test('when the rump server goes away, a hijacked socket fails with ECONNRESET naming it, and the program exits normally', async (t) => {
+  const s = await served();
+  let stopped = false;
+  try {
+    const port = 7300; // in the kernel, not on the host
+    const srv = s.k.net.createServer((sock) => sock.write('hi'));
+    await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
+    const child = run('server-gone.mjs', { RUMP_SERVER: s.url, PORT: String(port) });
+    await child.line(/^data hi$/);
+    await s.done();
+    stopped = true;
+    const { code, stderr } = await child.exit;
+    t.is(code, 0, stderr);
+    const err = child.lines.find((l) => l.startsWith('error '));
+    t.truthy(err, child.lines.join('\n'));
+    t.true(err!.startsWith('error ECONNRESET read read ECONNRESET ('), err);
+    t.true(err!.includes(s.url), err);
+    t.is(child.lines.at(-1), 'closed');
+  } finally {
+    if (!stopped) await s.done();
+  }
+});
+
 /** Echo servers in `net`/`dgram`: TCP at port (echo after FIN), HTTP at port+1, UDP at port+2. */
 async function echoServers(
   net: { createServer: (o: object, l: (s: hostNet.Socket) => void) => { listen: (...a: unknown[]) => unknown; close: () => unknown }; listen?: unknown },

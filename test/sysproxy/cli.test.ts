@@ -3,7 +3,8 @@
 // temporary directory. Waits are on process exits and output lines, never sleeps.
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -59,7 +60,7 @@ function stderrLine(child: ChildProcess, re: RegExp): Promise<string> {
 }
 
 const NET = ['-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet'];
-const USAGE = 'usage: rump_server [-sv] [-c ncpu] [-l libs] [-r ram] [-R resolv.conf] [-H hosts] url\n';
+const USAGE = 'usage: rump_server [-sv] [-c ncpu] [-l libs] [-o log] [-r ram] [-R resolv.conf] [-H hosts] url\n';
 
 /** Run a tool's main() in this process, collecting what it prints. */
 async function inProcess(main: (argv: string[], io: ToolIO) => Promise<number>, argv: string[]) {
@@ -145,6 +146,48 @@ test('rump_server returns once it listens; the detached server serves; rump.halt
     if (pid !== 0) process.kill(pid, 'SIGTERM');
     tmp.remove();
   }
+});
+
+test('rump_server tcp://127.0.0.1:0 prints the URL with the port it chose; -o names the detached server\'s log', async (t) => {
+  const tmp = tempDir();
+  const log = join(tmp.dir, 'server.log');
+  const r = await run('rump_server', ['-v', '-o', log, ...NET, 'tcp://127.0.0.1:0']);
+  t.is(r.code, 0, r.stderr);
+  const m = /^tcp:\/\/127\.0\.0\.1:(\d+)\n$/.exec(r.stdout);
+  t.truthy(m, r.stdout);
+  const url = r.stdout.trim();
+  t.true(Number(m![1]) > 0);
+  // Boot messages printed before it detached came here; what it says after goes to the log.
+  t.regex(r.stderr, /listening on tcp:\/\/127\.0\.0\.1:\d+/);
+  const c = await rumpClient(url);
+  t.is(await c.sys.sysctl('hw.ncpu'), 2);
+  await c.close();
+  const halt = await run('rump.halt', [], { RUMP_SERVER: url });
+  t.is(halt.code, 0, halt.stderr);
+  t.regex(readFileSync(log, 'utf8'), /rump_server: halt requested by client 2\n/);
+  tmp.remove();
+});
+
+test('rump_server -o with a log it cannot open says so and exits 1', async (t) => {
+  const tmp = tempDir();
+  const r = await inProcess(serverMain, ['-o', join(tmp.dir, 'no', 'such', 'dir', 'log'), 'tcp://127.0.0.1:0']);
+  t.is(r.code, 1);
+  t.true(r.stderr.endsWith(`rump_server: ${join(tmp.dir, 'no', 'such', 'dir', 'log')}: No such file or directory\n`), r.stderr);
+  tmp.remove();
+});
+
+test('a tool gives up on a server that never answers, with a message and status 1', async (t) => {
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'mute');
+  const held: net.Socket[] = [];
+  const mute = net.createServer((s) => void held.push(s.resume()));
+  await new Promise<void>((resolve) => mute.listen(path, resolve));
+  const r = await run('rump.sysctl', ['hw.ncpu'], { RUMP_SERVER: `unix://${path}` });
+  t.is(r.code, 1);
+  t.is(r.stderr, `rump.sysctl: RUMP_SERVER unix://${path}: Connection timed out\n`);
+  for (const s of held) s.destroy();
+  await new Promise((resolve) => mute.close(resolve));
+  tmp.remove();
 });
 
 test('rump_server -s stays in the foreground; -v prints boot messages; SIGTERM stops it and removes the socket', async (t) => {

@@ -6,7 +6,7 @@ import test from 'ava';
 import {
   ProtocolError, MAX_DEPTH, TAG_ARRAY, TAG_BYTES, TAG_OBJECT, TAG_STRING, decode, encode, encodedSize,
 } from '../../sysproxy/codec.js';
-import { FrameReader, MAX_FRAME_LENGTH, encodeFrame, FRAME_CALL, parseServerHello, encodeServerHello } from '../../sysproxy/protocol.js';
+import { FrameReader, FrameTooLargeError, MAX_FRAME_LENGTH, MAX_PAYLOAD, encodeFrame, encodeFrameHead, FRAME_CALL, parseServerHello, encodeServerHello } from '../../sysproxy/protocol.js';
 
 const samples: Array<[string, unknown]> = [
   ['null', null],
@@ -188,4 +188,15 @@ test('the server banner round-trips through HELLO', (t) => {
   for (let len = 9; len < frame.length; len++) {
     t.throws(() => parseServerHello(frame.subarray(9, len)), { instanceOf: ProtocolError });
   }
+});
+
+test('a frame head with its bytes written after it is byte for byte the frame encodeFrame makes', (t) => {
+  const data = Uint8Array.from({ length: 70000 }, (_, i) => (i * 31) & 0xff);
+  for (const build of [(b: Uint8Array) => b, (b: Uint8Array) => ['sendall', [7, b]]]) {
+    const head = encodeFrameHead(FRAME_CALL, 42, build, data);
+    const whole = encodeFrame(FRAME_CALL, 42, build(data));
+    t.deepEqual(Buffer.concat([head, data]), whole);
+    t.true(head.length < 64);
+  }
+  t.throws(() => encodeFrameHead(FRAME_CALL, 1, (b) => b, new Uint8Array(MAX_PAYLOAD)), { instanceOf: FrameTooLargeError });
 });

@@ -12,7 +12,7 @@ import {
   FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, PROTOCOL_VERSION, MAX_IO, encodeEmptyFrame, encodeClientHello, encodeFrame, MAX_FRAME_LENGTH,
 } from '../../sysproxy/protocol.js';
 import { decode } from '../../sysproxy/codec.js';
-import { Errno, EINVAL, EIO, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EBADF, ENOENT, ENOSYS, ENOTCONN, EPROTONOSUPPORT, ESHUTDOWN } from '../../kern/errno.js';
+import { Errno, ETIMEDOUT, EINVAL, EIO, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EBADF, ENOENT, ENOSYS, ENOTCONN, EPROTONOSUPPORT, ESHUTDOWN } from '../../kern/errno.js';
 import { AF_INET, SOCK_DGRAM, F_SETFL, O_NONBLOCK, type PollFd } from '../../kern/sys.js';
 import { POLLIN } from '../../kern/select.js';
 import { createSimHost } from '../../hypercall/sim.js';
@@ -475,6 +475,25 @@ test('rumpClient: RUMP_SERVER unset, no such socket, and a peer that is not a ru
   await new Promise<void>((resolve) => other.listen(path, resolve));
   await t.throwsAsync(rumpClient(`unix://${path}`), { message: /frame length|HELLO|closed/ });
   await new Promise((resolve) => other.close(resolve));
+  tmp.remove();
+});
+
+test('rumpClient gives up on a server that accepts and never says HELLO: ETIMEDOUT naming it', async (t) => {
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'mute');
+  const held: net.Socket[] = [];
+  const mute = net.createServer((s) => void held.push(s.resume()));
+  await new Promise<void>((resolve) => mute.listen(path, resolve));
+  const t0 = process.hrtime.bigint();
+  const err = await t.throwsAsync(rumpClient(`unix://${path}`, { timeout: 300 }), { instanceOf: Errno });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  t.is(err.errno, ETIMEDOUT);
+  t.is(err.syscall, 'connect');
+  t.true(err.message.includes(`unix://${path}`), err.message);
+  t.true(ms >= 250 && ms < 5000, `gave up after ${ms} ms`);
+  for (const s of held) s.destroy();
+  await new Promise((resolve) => mute.close(resolve));
+  await t.throwsAsync(rumpClient(`unix://${path}`, { timeout: 0 }), { instanceOf: RangeError });
   tmp.remove();
 });
 

@@ -1,0 +1,163 @@
+/*
+ * Remote faces (issue 9, item 2): bulk TCP through `rumpClient` — server and
+ * client sockets on one kernel that a `rump_server` process serves over a
+ * unix socket — beside the same kernel configuration in this process, in
+ * the same run, through the same faces and with the same writes:
+ *
+ *   net one write     one write of BULK_BYTES, then end()
+ *   net 64K writes    BULK_BYTES / 64 KiB writes made at once (no waiting for 'drain'), then end()
+ *   net 64K waited    64 KiB writes, each after the last one's callback, then end()
+ *   sys 64K           write(2) loop of 64 KiB / read(2) loop of 64 KiB, then shutdown
+ *
+ * An op is one transfer: from the first write until the receiving side has
+ * read every byte and seen the end ('end' or read() returning 0), over a
+ * fresh connection on the lo0 of the kernel. Each case runs ROUNDS times,
+ * alternating remote and in-process; the figure is the median.
+ *
+ * Run:  node --import=tsx bench/remote.ts           (BULK_MIB=64 ROUNDS=3 by default)
+ * Results: bench/results/remote.json (Mbit/s and the remote/in-process ratios;
+ * "linearity" is one write against 64 KiB writes, remotely: goal within 1.2×).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { AF_INET, SHUT_WR, SOCK_STREAM, rumpClient, rumpInit } from '../index.js';
+import { createNodeHost } from '../hypercall/node.js';
+import type { NetModule } from '../net/node/net.js';
+import type { RemoteSys } from '../sysproxy/client.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BULK = Number(process.env['BULK_MIB'] ?? 64) << 20;
+const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
+const CHUNK = 64 << 10;
+const LIBS = ['-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet'];
+const host = createNodeHost();
+const say = (s: string): void => void process.stderr.write(`remote bench: ${s}\n`);
+
+type Mode = 'one' | 'many' | 'waited';
+
+/** One transfer through a `net` face: a sink server, a client writing `mode`; ms until the sink saw 'end'. */
+async function netTransfer(net: NetModule, port: number, payload: Buffer, mode: Mode): Promise<number> {
+  let t0 = 0;
+  let received = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    const server = net.createServer((s) => {
+      s.on('data', (d: Buffer) => (received += d.length));
+      s.on('end', () => {
+        s.end();
+        server.close();
+        resolve();
+      });
+      s.on('error', reject);
+    });
+    server.listen(port, '127.0.0.1', () => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        t0 = host.now();
+        if (mode === 'one') {
+          c.end(payload);
+        } else if (mode === 'many') {
+          for (let off = 0; off < payload.length; off += CHUNK) c.write(payload.subarray(off, off + CHUNK));
+          c.end();
+        } else {
+          let off = 0;
+          const next = (): void => {
+            if (off >= payload.length) {
+              c.end();
+              return;
+            }
+            const piece = payload.subarray(off, off + CHUNK);
+            off += CHUNK;
+            c.write(piece, next);
+          };
+          next();
+        }
+      });
+      c.on('error', reject);
+      c.resume();
+    });
+  });
+  await done;
+  const ms = host.now() - t0;
+  if (received !== payload.length) throw new Error(`received ${received} of ${payload.length} bytes`);
+  return ms;
+}
+
+/** The same through the BSD calls: a write loop and a read loop of 64 KiB. */
+async function sysTransfer(sys: RemoteSys, port: number, payload: Uint8Array): Promise<number> {
+  const sin = { family: AF_INET, addr: '127.0.0.1', port };
+  const lfd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  await sys.bind(lfd, sin);
+  await sys.listen(lfd, 1);
+  const cfd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  const accepted = sys.accept(lfd);
+  await sys.connect(cfd, sin);
+  const { fd } = await accepted;
+  const t0 = host.now();
+  const writer = (async () => {
+    for (let off = 0; off < payload.length; ) off += await sys.write(cfd, payload.subarray(off, Math.min(off + CHUNK, payload.length)));
+    await sys.shutdown(cfd, SHUT_WR);
+  })();
+  let got = 0;
+  for (;;) {
+    const d = await sys.read(fd, CHUNK);
+    if (d.length === 0) break;
+    got += d.length;
+  }
+  await writer;
+  const ms = host.now() - t0;
+  await Promise.all([sys.close(fd), sys.close(cfd), sys.close(lfd)]);
+  if (got !== payload.length) throw new Error(`read ${got} of ${payload.length} bytes`);
+  return ms;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mbits = (ms: number): number => Math.round((BULK * 8) / (ms / 1000) / 1e6);
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'rumpnet-remote-bench-'));
+  const url = `unix://${join(dir, 'sock')}`;
+  execFileSync(process.execPath, [...process.execArgv, join(here, '..', 'bin', 'rump_server.ts'), ...LIBS, url], { stdio: 'inherit' });
+  const remote = await rumpClient(url);
+  const local = await rumpInit({ components: ['net', 'net_net', 'net_netinet'] });
+  const payload = Buffer.alloc(BULK, 0x5a);
+  // Figures from a busy machine are low (the remote side is three busy processes), and this says so.
+  const loadBefore = loadavg()[0];
+  const cases: Array<[string, (net: NetModule, sys: RemoteSys, port: number) => Promise<number>]> = [
+    ['net one write', (n, _s, p) => netTransfer(n, p, payload, 'one')],
+    ['net 64K writes', (n, _s, p) => netTransfer(n, p, payload, 'many')],
+    ['net 64K waited', (n, _s, p) => netTransfer(n, p, payload, 'waited')],
+    ['sys 64K', (_n, s, p) => sysTransfer(s, p, payload)],
+  ];
+  const rows: Record<string, { remoteMbits: number; localMbits: number; ratio: number }> = {};
+  let port = 20000;
+  try {
+    for (const [name, run] of cases) {
+      const r: number[] = [];
+      const l: number[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        r.push(await run(remote.net, remote.sys, port++));
+        l.push(await run(local.net, local.sys, port++));
+      }
+      const rm = mbits(median(r));
+      const lm = mbits(median(l));
+      rows[name] = { remoteMbits: rm, localMbits: lm, ratio: Math.round((rm / lm) * 100) / 100 };
+      say(`${name}: remote ${rm} Mbit/s, in-process ${lm} Mbit/s (${rows[name].ratio})`);
+    }
+  } finally {
+    await remote.halt();
+    await local.halt();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const linearity = Math.round((rows['net 64K writes']!.remoteMbits / rows['net one write']!.remoteMbits) * 100) / 100;
+  say(`remote linearity (64K writes / one write, goal within 1.2): ${linearity}`);
+  const out = {
+    bytes: BULK, rounds: ROUNDS, rows, linearity, goal: 'one write and 64 KiB writes within 1.2x',
+    load_average_1min: { before: loadBefore, after: loadavg()[0], cores: availableParallelism() },
+  };
+  writeFileSync(join(here, 'results', 'remote.json'), `${JSON.stringify(out, null, 2)}\n`);
+}
+
+await main();

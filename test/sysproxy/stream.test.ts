@@ -1,0 +1,221 @@
+// The `stream` feature of sysproxy (PROTOCOL.md, "Stream calls"): rumpClient's
+// Node faces writing and reading TCP on a served kernel without a round trip
+// per call, each byte crossing the unix socket once.
+import test from 'ava';
+import type net from 'node:net';
+import { join } from 'node:path';
+
+import { rumpInit } from '../../index.js';
+import { startRumpServer } from '../../sysproxy/server.js';
+import { rumpClient, type RumpClient } from '../../sysproxy/client.js';
+import { EBADF, ENOBUFS, Errno } from '../../kern/errno.js';
+import { AF_INET, SOCK_STREAM } from '../../kern/sys.js';
+import { tempDir } from './helpers.js';
+
+async function served() {
+  const tmp = tempDir();
+  const kernel = await rumpInit({ components: ['net', 'net_net', 'net_netinet'], env: {} });
+  const server = await startRumpServer(kernel, `unix://${join(tmp.dir, 'sock')}`);
+  const c = await rumpClient(server.url);
+  return {
+    c,
+    kernel,
+    server,
+    async done() {
+      await c.close();
+      await server.close();
+      await kernel.halt();
+      tmp.remove();
+    },
+  };
+}
+
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 7 + seed + (i >> 12)) & 0xff;
+  return b;
+}
+
+/** Bytes the client has written to its server so far. */
+function wireBytes(c: RumpClient): number {
+  return (c as unknown as { socket: net.Socket }).socket.bytesWritten;
+}
+
+/** A sink server on the served kernel; resolves with what it received once the writer ended. */
+function sink(c: RumpClient, port: number): Promise<{ listening: Promise<void>; got: Promise<Buffer> }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let gotIt!: (b: Buffer) => void;
+    const got = new Promise<Buffer>((r) => (gotIt = r));
+    const server = c.net.createServer((s) => {
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('end', () => {
+        s.end();
+        server.close();
+        gotIt(Buffer.concat(chunks));
+      });
+    });
+    const listening = new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    resolve({ listening, got });
+  });
+}
+
+test('the server offers the stream feature in its banner', async (t) => {
+  const s = await served();
+  t.deepEqual(s.c.banner.features, ['stream']);
+  t.truthy(s.c.faceEnv.streams);
+  await s.done();
+});
+
+test('one 8 MiB write arrives intact, and each byte crosses the unix socket once', async (t) => {
+  const s = await served();
+  const payload = pattern(8 << 20, 1);
+  const { listening, got } = await sink(s.c, 7001);
+  await listening;
+  const before = wireBytes(s.c);
+  const stats = async (): Promise<Record<string, number>> => (await s.kernel.sys.sysctl('net.inet.tcp.stats')) as Record<string, number>;
+  const delackBefore = (await stats())['delack'] ?? 0;
+  const sock = s.c.net.connect(7001, '127.0.0.1');
+  sock.end(payload);
+  const received = await got;
+  t.is(received.length, payload.length);
+  t.true(received.equals(payload), 'the bytes arrive in order');
+  // Frames and the other calls add a little; a write re-sent in part would add megabytes.
+  const sent = wireBytes(s.c) - before;
+  t.true(sent < payload.length * 1.02, `${sent} bytes on the wire for ${payload.length}`);
+  // The stream kept moving by itself: with a send buffer below lo0's MSS, every one of
+  // the 256 segments waited for the 200 ms delayed-ACK timer instead.
+  const delacks = ((await stats())['delack'] ?? 0) - delackBefore;
+  t.true(delacks <= 8, `${delacks} delayed ACKs for 8 MiB over lo0`);
+  await s.done();
+});
+
+test('512 writes made without waiting for drain arrive in order, and an echo comes back intact', async (t) => {
+  const s = await served();
+  const server = s.c.net.createServer((sock) => sock.pipe(sock));
+  await new Promise<void>((r) => server.listen(7002, '127.0.0.1', () => r()));
+  const sock = s.c.net.connect(7002, '127.0.0.1');
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < 512; i++) pieces.push(pattern(4096 + (i % 7) * 1000, i));
+  const want = Buffer.concat(pieces);
+  const chunks: Buffer[] = [];
+  sock.on('data', (d: Buffer) => chunks.push(d));
+  const ended = new Promise<void>((r) => sock.on('end', () => r()));
+  for (const p of pieces) sock.write(p);
+  sock.end();
+  await ended;
+  const back = Buffer.concat(chunks);
+  t.is(back.length, want.length);
+  t.true(back.equals(want));
+  server.close();
+  await s.done();
+});
+
+test('a reader that pauses holds the data back and gets all of it on resume', async (t) => {
+  const s = await served();
+  const payload = pattern(3 << 20, 9);
+  const server = s.c.net.createServer((sock) => sock.end(payload));
+  await new Promise<void>((r) => server.listen(7003, '127.0.0.1', () => r()));
+  const sock = s.c.net.connect(7003, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  let paused = false;
+  sock.on('data', (d: Buffer) => {
+    chunks.push(d);
+    if (!paused) {
+      paused = true;
+      sock.pause();
+      setTimeout(() => sock.resume(), 50);
+    }
+  });
+  await new Promise<void>((r) => sock.on('end', () => r()));
+  t.true(Buffer.concat(chunks).equals(payload));
+  server.close();
+  await s.done();
+});
+
+test('without the feature (an older server) the faces fall back to send and recv, and still deliver', async (t) => {
+  const s = await served();
+  s.c.banner.features = undefined; // before the faces are first made
+  t.is(s.c.faceEnv.streams, undefined);
+  const payload = pattern(1 << 20, 3);
+  const { listening, got } = await sink(s.c, 7004);
+  await listening;
+  s.c.net.connect(7004, '127.0.0.1').end(payload);
+  t.true((await got).equals(payload));
+  await s.done();
+});
+
+test('a recvwait on a descriptor that is closed ends with EBADF; sendall beyond what the server holds is ENOBUFS', async (t) => {
+  const s = await served();
+  const sys = s.c.sys;
+  const streams = s.c.faceEnv.streams!;
+  const lfd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  const sin = { family: AF_INET, addr: '127.0.0.1', port: 7005 };
+  await sys.bind(lfd, sin);
+  await sys.listen(lfd, 1);
+  const cfd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  const accepted = sys.accept(lfd);
+  await sys.connect(cfd, sin);
+  const { fd } = await accepted;
+
+  const waiting = streams.recvwait(fd, 100);
+  await sys.close(fd);
+  const e = await t.throwsAsync(waiting);
+  t.true(e instanceof Errno && e.errno === EBADF, String(e));
+
+  // Nobody reads cfd's peer (closed): one sendall bigger than the 4 MiB the server holds per socket.
+  const big = await t.throwsAsync(streams.sendall(cfd, new Uint8Array((4 << 20) + 1)));
+  t.true(big instanceof Errno && big.errno === ENOBUFS, String(big));
+  // The connection goes on.
+  t.is(await sys.sysctl('hw.ncpu'), 2);
+  await s.done();
+});
+
+test('a server that sends a malformed frame after HELLO is dropped: sys calls fail with ENOTCONN, face sockets with ECONNRESET', async (t) => {
+  const { encodeServerHello } = await import('../../sysproxy/protocol.js');
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'evil');
+  const netm = await import('node:net');
+  let peer: import('node:net').Socket | null = null;
+  const evil = netm.default.createServer((s) => {
+    peer = s;
+    s.once('data', () => {
+      s.write(encodeServerHello({ version: 'evil', ostype: 'NetBSD', hostname: 'x', pid: 1, features: ['stream'] }));
+      // The first calls are answered with a frame length beyond the limit.
+      s.once('data', () => s.write(Buffer.from([0xff, 0xff, 0xff, 0x7f, 3])));
+    });
+  });
+  await new Promise<void>((r) => evil.listen(path, () => r()));
+  const c = await rumpClient(`unix://${path}`);
+  const pending = c.sys.sysctl('hw.ncpu');
+  const sock = c.net.connect(7, '127.0.0.1');
+  const err = await new Promise<NodeJS.ErrnoException>((r) => sock.on('error', r));
+  const e = await t.throwsAsync(pending);
+  t.true(e instanceof Errno && e.code === 'ENOTCONN', String(e));
+  t.true(e!.message.includes(`unix://${path}`), e!.message);
+  t.is(err.code, 'ECONNRESET');
+  (peer as import('node:net').Socket | null)?.destroy();
+  await new Promise((r) => evil.close(r));
+  tmp.remove();
+});
+
+test('stream calls with arguments of the wrong shape get EINVAL or EBADF, and the client goes on', async (t) => {
+  const s = await served();
+  const call = (s.c as unknown as { call(m: string, a: unknown[]): Promise<unknown> }).call.bind(s.c);
+  for (const [method, args, code] of [
+    ['sendall', [3, 'not bytes'], 'EINVAL'],
+    ['sendall', ['3', new Uint8Array(1)], 'EBADF'],
+    ['recvwait', [3, 0], 'EBADF'],
+    ['recvwait', [3, 'many'], 'EINVAL'],
+    ['sendall', [999, new Uint8Array(1)], 'EBADF'],
+  ] as const) {
+    const e = await t.throwsAsync(call(method, [...args]));
+    t.is((e as Errno).code, code, `${method}(${JSON.stringify(args)}): ${String(e)}`);
+  }
+  // Descriptor numbers that are not open leave nothing behind in the server.
+  for (let fd = 100; fd < 1100; fd++) call('recvwait', [fd, 10]).catch(() => {});
+  t.is(await s.c.sys.sysctl('hw.ncpu'), 2);
+  const conns = (s.server as unknown as { conns: Set<{ tails: Map<number, unknown> }> }).conns;
+  t.deepEqual([...conns].map((c) => c.tails.size), [0]);
+  await s.done();
+});
