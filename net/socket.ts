@@ -145,7 +145,8 @@ function noop(): void {}
 
 /**
  * A stream read hands a received record over as a view, not a copy, when
- * it holds at least this many bytes (Socket.lendHead). Below it the bytes
+ * it holds at least this many bytes (Socket.lendHead); so does a datagram
+ * read (takeRecord). Below it the bytes
  * are copied: a view pins its whole cluster (36 KiB on lo0, 2 KiB off a
  * bus) for as long as the reader keeps it, which for a few bytes would
  * cost more memory than the copy costs time.
@@ -602,14 +603,21 @@ export class Socket implements KFile {
   private takeRecord(len: number, flags: number): RecvResult {
     const rcv = this.rcv;
     const r = rcv.q[0]!;
-    const n = Math.min(len, r.m.len);
-    const data = r.m.buf.slice(r.m.off, r.m.off + n);
-    const out: RecvResult = { data, from: r.from, flags: r.m.len > len ? MSG_TRUNC : 0 };
+    const m = r.m;
+    const n = Math.min(len, m.len);
+    let data: Uint8Array;
+    if (n >= RCV_VIEW_MIN && !(flags & MSG_PEEK)) {
+      // A large datagram is handed over as it lies, as stream reads are
+      // (lendHead): its storage leaves the pool, since the reader keeps it.
+      m.cluster = null;
+      data = m.buf.subarray(m.off, m.off + n);
+    } else data = m.buf.slice(m.off, m.off + n);
+    const out: RecvResult = { data, from: r.from, flags: m.len > len ? MSG_TRUNC : 0 };
     if (r.hoplimit >= 0) out.hoplimit = r.hoplimit;
     if (!(flags & MSG_PEEK)) {
       rcv.q.shift();
-      rcv.cc -= r.m.len;
-      this.kernel.mbufs.free(r.m);
+      rcv.cc -= m.len;
+      this.kernel.mbufs.free(m);
       this.proto.rcvd(this);
     }
     return out;

@@ -6,9 +6,9 @@
  */
 import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
-import { AF_INET, SHUT_RD, SHUT_WR, SOCK_DGRAM, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
+import { AF_INET, MSG_PEEK, SHUT_RD, SHUT_WR, SOCK_DGRAM, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
 import { EAGAIN, ECONNREFUSED, EOPNOTSUPP, EPIPE, ENOTCONN, Errno } from '../../kern/errno.js';
-import { Socket } from '../../net/socket.js';
+import { Socket, SOL_SOCKET, SO_SNDBUF } from '../../net/socket.js';
 import { bootKernels, haltAll, type Kernels } from '../helpers/kernels.js';
 
 const sin = (port: number): Sockaddr => ({ family: AF_INET, addr: '127.0.0.1', port });
@@ -162,5 +162,44 @@ test('sendRecord sends a datagram at once; recvRecordNow takes it with its sende
   t.is(b.recvRecordNow(100), 0);
   await k.sys.close(afd);
   await k.sys.close(bfd);
+  await haltAll(ks);
+});
+
+test('a large datagram a read hands over stays as it was while more datagrams arrive (views of received buffers are never reused)', async (t) => {
+  const ks = bootKernels(1, 47, {});
+  const k = ks.kernels[0]!;
+  const afd = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  const bfd = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  await k.sys.bind(afd, sin(6101));
+  await k.sys.bind(bfd, sin(6102));
+  await k.sys.setsockopt(afd, SOL_SOCKET, SO_SNDBUF, 65536);
+  const a = k.sys.file(afd) as Socket;
+  const b = k.sys.file(bfd) as Socket;
+  // 16 KiB datagrams, one lo0 packet each, in pooled jumbo clusters; each a different value.
+  const kept: Uint8Array[] = [];
+  let views = 0;
+  for (let i = 0; i < 64; i++) {
+    t.is(a.sendRecord(new Uint8Array(16384).fill(i + 1), 0, sin(6102)), 16384);
+    await ks.sim.run(1);
+    const r = b.recvRecordNow(65536);
+    if (typeof r === 'number') {
+      t.fail(`datagram ${i}: ${r}`);
+      break;
+    }
+    if (r.data.buffer.byteLength > r.data.length) views++;
+    kept.push(r.data);
+  }
+  t.true(views > 0, `datagrams were handed over as views (${views} of ${kept.length})`);
+  const bad = kept.filter((d, i) => d.length !== 16384 || !d.every((x) => x === i + 1)).length;
+  t.is(bad, 0, 'no datagram changed after it was handed over');
+  // A peek copies and leaves the datagram for the read.
+  a.sendRecord(new Uint8Array(16384).fill(7), 0, sin(6102));
+  await ks.sim.run(1);
+  const peek = await k.sys.recvfrom(bfd, 65536, MSG_PEEK);
+  const read = await k.sys.recvfrom(bfd, 65536, 0);
+  t.deepEqual(peek.data, read.data);
+  await k.sys.close(afd);
+  await k.sys.close(bfd);
+  t.is(k.mbufs.inUse, 0, 'every mbuf freed');
   await haltAll(ks);
 });
