@@ -82,7 +82,7 @@ export class Kernel {
     this.bootTime = host.now();
     this.callouts = new CalloutWheel(host);
     this.mem = new MemAccount(params.memlimit);
-    this.mbufs = new MbufPool(this.mem);
+    this.mbufs = new MbufPool(this.mem, (n) => host.allocUninit(n));
     this.maxfiles = defaultMaxfiles(params.memlimit);
     this.hostname = `rump-${host.pid()}.${host.hostName()}`;
     this.sys = new Sys(this);

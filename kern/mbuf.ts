@@ -59,6 +59,10 @@ export const MCL_POOL_MAX = 256;
 export const MJUMBYTES = 36 * 1024;
 /** Idle jumbo clusters kept per kernel (2.25 MiB at most). */
 export const MJUM_POOL_MAX = 64;
+function zeroed(n: number): Uint8Array {
+  return new Uint8Array(n);
+}
+
 export class Mbuf {
   constructor(
     public buf: Uint8Array,
@@ -132,7 +136,16 @@ export class MbufPool {
   /** Idle jumbo clusters (at most MJUM_POOL_MAX). */
   private readonly jumbos: Uint8Array[] = [];
 
-  constructor(private readonly mem: MemAccount) {}
+  /**
+   * `fresh` makes a new backing buffer when a free list is empty. The host's
+   * allocUninit skips zeroing what `alloc` zeroes or the caller overwrites
+   * anyway; that matters once stream reads hand clusters over to readers
+   * (net/socket.ts lendHead) and the pool keeps making new ones.
+   */
+  constructor(
+    private readonly mem: MemAccount,
+    private readonly fresh: (n: number) => Uint8Array = zeroed,
+  ) {}
 
   /** Buffers allocated and not yet freed. */
   get inUse(): number {
@@ -180,12 +193,12 @@ export class MbufPool {
     let cluster: Uint8Array | undefined;
     if (size <= MCLBYTES) {
       cluster = this.clusters.pop();
-      if (cluster === undefined) cluster = new Uint8Array(MCLBYTES);
-      else if (zeroLen > 0) cluster.fill(0, 0, zeroLen);
+      if (cluster === undefined) cluster = this.fresh(MCLBYTES);
+      if (zeroLen > 0) cluster.fill(0, 0, zeroLen);
     } else if (size <= MJUMBYTES) {
       cluster = this.jumbos.pop();
-      if (cluster === undefined) cluster = new Uint8Array(MJUMBYTES);
-      else if (zeroLen > 0) cluster.fill(0, 0, zeroLen);
+      if (cluster === undefined) cluster = this.fresh(MJUMBYTES);
+      if (zeroLen > 0) cluster.fill(0, 0, zeroLen);
     } else {
       return new Mbuf(new Uint8Array(size), headroom, len, size);
     }

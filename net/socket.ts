@@ -144,6 +144,16 @@ const UNTIL_DISCONNECTED = 5;
 
 function noop(): void {}
 
+/**
+ * A stream read hands a received record over as a view, not a copy, when
+ * it holds at least this many bytes (Socket.lendHead); so does a datagram
+ * read (takeRecord). Below it the bytes
+ * are copied: a view pins its whole cluster (36 KiB on lo0, 2 KiB off a
+ * bus) for as long as the reader keeps it, which for a few bytes would
+ * cost more memory than the copy costs time.
+ */
+const RCV_VIEW_MIN = 8192;
+
 /** What a read at end of file returns (zero bytes: nothing to share or change). */
 const EMPTY = new Uint8Array(0);
 
@@ -597,14 +607,21 @@ export class Socket implements KFile {
   private takeRecord(len: number, flags: number): RecvResult {
     const rcv = this.rcv;
     const r = rcv.q[0]!;
-    const n = Math.min(len, r.m.len);
-    const data = r.m.buf.slice(r.m.off, r.m.off + n);
-    const out: RecvResult = { data, from: r.from, flags: r.m.len > len ? MSG_TRUNC : 0 };
+    const m = r.m;
+    const n = Math.min(len, m.len);
+    let data: Uint8Array;
+    if (n >= RCV_VIEW_MIN && !(flags & MSG_PEEK)) {
+      // A large datagram is handed over as it lies, as stream reads are
+      // (lendHead): its storage leaves the pool, since the reader keeps it.
+      m.cluster = null;
+      data = m.buf.subarray(m.off, m.off + n);
+    } else data = m.buf.slice(m.off, m.off + n);
+    const out: RecvResult = { data, from: r.from, flags: m.len > len ? MSG_TRUNC : 0 };
     if (r.hoplimit >= 0) out.hoplimit = r.hoplimit;
     if (!(flags & MSG_PEEK)) {
       rcv.q.shift();
-      rcv.cc -= r.m.len;
-      this.kernel.mbufs.free(r.m);
+      rcv.cc -= m.len;
+      this.kernel.mbufs.free(m);
       this.proto.rcvd(this);
     }
     return out;
@@ -651,11 +668,63 @@ export class Socket implements KFile {
   }
 
   private takeStream(len: number, flags: number): RecvResult {
-    const n = Math.min(len, this.rcv.cc);
+    const peek = (flags & MSG_PEEK) !== 0;
+    if (!peek) {
+      const view = this.lendHead(len);
+      if (view !== null) return { data: view, from: null, flags: 0 };
+    }
+    const n = this.coalesceLength(len, peek);
     // Every byte is copied in below: no need to zero it first.
     const data = this.kernel.host.allocUninit(n);
-    this.copyOutStream(data, 0, n, (flags & MSG_PEEK) !== 0);
+    this.copyOutStream(data, 0, n, peek);
     return { data, from: null, flags: 0 };
+  }
+
+  /**
+   * The first record's bytes (up to `len`), consumed and handed to the
+   * reader as a view of the record's own storage instead of a copy, when
+   * there are at least RCV_VIEW_MIN of them (a whole lo0 segment, or a
+   * coalesced run); null when the head is smaller and is copied instead.
+   * The record's cluster leaves the pool for good: the reader may keep
+   * the view (Node users keep their Buffers), so the kernel must never
+   * write into that storage again. Nothing else holds a received mbuf once
+   * it is in the receive buffer.
+   */
+  private lendHead(len: number): Uint8Array | null {
+    const rcv = this.rcv;
+    const m = rcv.q[0]!.m;
+    const start = rcv.headOff;
+    const avail = m.len - start;
+    const n = avail < len ? avail : len;
+    if (n < RCV_VIEW_MIN) return null;
+    m.cluster = null;
+    const view = m.buf.subarray(m.off + start, m.off + start + n);
+    if (n === avail) {
+      rcv.q.shift();
+      rcv.headOff = 0;
+      this.kernel.mbufs.free(m);
+    } else rcv.headOff = start + n;
+    rcv.cc -= n;
+    this.proto.rcvd(this);
+    return view;
+  }
+
+  /**
+   * How many bytes one copying read takes: up to `len`, but not into a
+   * record that `lendHead` would hand over as a view on the next read
+   * (copying it would be the copy the view saves).
+   */
+  private coalesceLength(len: number, peek: boolean): number {
+    const rcv = this.rcv;
+    let n = rcv.q[0]!.m.len - rcv.headOff;
+    if (!peek) {
+      for (let i = 1; i < rcv.q.length && n < len; i++) {
+        const l = rcv.q[i]!.m.len;
+        if (l >= RCV_VIEW_MIN) break;
+        n += l;
+      }
+    } else n = rcv.cc;
+    return n < len ? n : len;
   }
 
   /**

@@ -6,9 +6,9 @@
  */
 import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
-import { AF_INET, SHUT_RD, SHUT_WR, SOCK_DGRAM, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
+import { AF_INET, MSG_PEEK, SHUT_RD, SHUT_WR, SOCK_DGRAM, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
 import { EAGAIN, ECONNREFUSED, EOPNOTSUPP, EPIPE, ENOTCONN, Errno } from '../../kern/errno.js';
-import { Socket } from '../../net/socket.js';
+import { Socket, SOL_SOCKET, SO_SNDBUF } from '../../net/socket.js';
 import { bootKernels, haltAll, type Kernels } from '../helpers/kernels.js';
 
 const sin = (port: number): Sockaddr => ({ family: AF_INET, addr: '127.0.0.1', port });
@@ -77,6 +77,44 @@ test('sendNow takes what the send buffer has room for, 0 when full; recvNow hand
   await haltAll(ks);
 });
 
+test('bytes a stream read hands over stay as they were while the connection carries megabytes more (views of received clusters are never reused)', async (t) => {
+  const ks = bootKernels(1, 43, {});
+  const { k, c, s } = await streamPair(ks);
+  const kept: Uint8Array[] = [];
+  let views = 0;
+  // 64 rounds of 64 KiB, each round's bytes a different value: a cluster
+  // the pool handed out again would show a later round's value.
+  for (let round = 0; round < 64; round++) {
+    const data = new Uint8Array(64 * 1024).fill(round + 1);
+    let sent = 0;
+    for (let guard = 0; guard < 1000 && sent < data.length; guard++) {
+      const n = c.sendNow(data.subarray(sent));
+      if (n > 0) sent += n;
+      await ks.sim.run(1);
+      for (let r = s.recvNow(256 * 1024); typeof r !== 'number'; r = s.recvNow(256 * 1024)) {
+        kept.push(r);
+        if (r.length >= 8192 && r.buffer.byteLength > r.length) views++;
+      }
+    }
+    t.is(sent, data.length);
+  }
+  t.true(views > 0, `some reads were handed over as views of their clusters (${views} of ${kept.length})`);
+  // Checked only now, after all of it went through: byte p of the stream is p / 64 KiB + 1.
+  let total = 0;
+  let bad = 0;
+  for (const r of kept) {
+    for (let i = 0; i < r.length; i++) if (r[i] !== ((total + i) >>> 16) + 1) bad++;
+    total += r.length;
+  }
+  t.is(total, 64 * 64 * 1024);
+  t.is(bad, 0, 'no byte changed after it was handed over');
+  c.close();
+  s.close();
+  await ks.sim.run(5 * 60_000);
+  t.is(k.mbufs.inUse, 0, 'every mbuf freed: a view handed over is no leak');
+  await haltAll(ks);
+});
+
 test('sendNow on an unconnected stream socket is ENOTCONN; the stream calls refuse datagram sockets and the reverse', async (t) => {
   const ks = bootKernels(1, 42, {});
   const k = ks.kernels[0]!;
@@ -124,5 +162,44 @@ test('sendRecord sends a datagram at once; recvRecordNow takes it with its sende
   t.is(b.recvRecordNow(100), 0);
   await k.sys.close(afd);
   await k.sys.close(bfd);
+  await haltAll(ks);
+});
+
+test('a large datagram a read hands over stays as it was while more datagrams arrive (views of received buffers are never reused)', async (t) => {
+  const ks = bootKernels(1, 47, {});
+  const k = ks.kernels[0]!;
+  const afd = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  const bfd = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  await k.sys.bind(afd, sin(6101));
+  await k.sys.bind(bfd, sin(6102));
+  await k.sys.setsockopt(afd, SOL_SOCKET, SO_SNDBUF, 65536);
+  const a = k.sys.file(afd) as Socket;
+  const b = k.sys.file(bfd) as Socket;
+  // 16 KiB datagrams, one lo0 packet each, in pooled jumbo clusters; each a different value.
+  const kept: Uint8Array[] = [];
+  let views = 0;
+  for (let i = 0; i < 64; i++) {
+    t.is(a.sendRecord(new Uint8Array(16384).fill(i + 1), 0, sin(6102)), 16384);
+    await ks.sim.run(1);
+    const r = b.recvRecordNow(65536);
+    if (typeof r === 'number') {
+      t.fail(`datagram ${i}: ${r}`);
+      break;
+    }
+    if (r.data.buffer.byteLength > r.data.length) views++;
+    kept.push(r.data);
+  }
+  t.true(views > 0, `datagrams were handed over as views (${views} of ${kept.length})`);
+  const bad = kept.filter((d, i) => d.length !== 16384 || !d.every((x) => x === i + 1)).length;
+  t.is(bad, 0, 'no datagram changed after it was handed over');
+  // A peek copies and leaves the datagram for the read.
+  a.sendRecord(new Uint8Array(16384).fill(7), 0, sin(6102));
+  await ks.sim.run(1);
+  const peek = await k.sys.recvfrom(bfd, 65536, MSG_PEEK);
+  const read = await k.sys.recvfrom(bfd, 65536, 0);
+  t.deepEqual(peek.data, read.data);
+  await k.sys.close(afd);
+  await k.sys.close(bfd);
+  t.is(k.mbufs.inUse, 0, 'every mbuf freed');
   await haltAll(ks);
 });
