@@ -484,7 +484,8 @@ export class Lab {
    * default one hour); resolves or rejects as `p` does. Rejects with a
    * message when `p` has not settled by then.
    */
-  async runUntil<T>(p: Promise<T>, maxMs = 3_600_000): Promise<T> {
+  async runUntil<T>(p: PromiseLike<T>, maxMs = 3_600_000): Promise<T> {
+    if (p === null || typeof (p as { then?: unknown })?.then !== 'function') throw new TypeError('lab: runUntil takes a promise');
     let done = false;
     let failed = false;
     let value: T | undefined;
@@ -592,6 +593,10 @@ export class Lab {
     if (this.halted) throw new Error('lab: halted');
     const where = `lab: ${name}`;
     const faultOpts = checkConditions(name, conditions);
+    for (const h of hosts) {
+      // Addresses and routes are IPv4's: a kernel without it cannot join.
+      if (!h.kernel.sysExtensions.has('rtmsg')) throw new Error(`${where}: host ${h.name} has no IPv4 (its components need net_netinet)`);
+    }
     let network: number;
     let plen: number;
     if (opts.net !== undefined) {

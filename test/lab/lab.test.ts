@@ -126,6 +126,13 @@ test('conditions change at any time: loss, delay, MTU; bad conditions are reject
   t.throws(() => lab.bus('lan', [a, b], { net: '10.0.1.0/24' }), { message: /overlaps a-b/ });
   t.throws(() => lab.bus('lan', [a, b], { net: '192.0.2.0/24', addrs: ['192.0.2.9', '192.0.2.9'] }), { message: /192\.0\.2\.9 is already on host a/ });
   t.throws(() => lab.host('a'), { message: /already a host named a/ });
+  t.throws(() => lab.host('bad name'), { message: /a host name is a letter/ });
+  const bare = lab.host('bare', { components: ['net', 'net_net'] });
+  t.throws(() => lab.link(a, bare), { message: /host bare has no IPv4 \(its components need net_netinet\)/ });
+  t.throws(() => lab.host('x', { components: ['net_nosuch'] }), { message: /net_nosuch/ });
+  await t.throwsAsync(lab.runUntil(42 as never), { message: /runUntil takes a promise/ });
+  await t.throwsAsync(lab.runUntil(new Promise(() => {}), 1000), { message: /did not settle within 1000 ms of virtual time \(seed 1\)/ });
+  t.is(b.addresses.length, 1, 'nothing half-built by the rejected calls');
 }));
 
 test('a partition in the middle of a TCP connection: nothing crosses, then the data arrives after heal', withLab(async (t, lab) => {
