@@ -516,7 +516,9 @@ export class Lab {
   async quiesce(maxMs = 25 * 3_600_000): Promise<Map<string, Held>> {
     const sim = this.sim;
     await sim.settle();
-    for (const h of this.hosts.values()) for (const fd of h.sys.openFds()) await h.sys.close(fd);
+    for (const h of this.hosts.values()) {
+      if (!h.kernel.halted) for (const fd of h.sys.openFds()) await h.sys.close(fd);
+    }
     const idle = (): boolean => [...this.hosts.values()].every((h) => h.kernel.callouts.count === 0);
     const end = sim.now() + maxMs;
     do {
@@ -527,7 +529,8 @@ export class Lab {
     for (const h of this.hosts.values()) {
       const k = h.kernel;
       let pcbs = 0;
-      if (k.sysExtensions.has('pcblist')) pcbs = ((await k.sys.ext('pcblist')) as unknown[]).length;
+      // A halted kernel closed its sockets; its buffers still count.
+      if (!k.halted && k.sysExtensions.has('pcblist')) pcbs = ((await k.sys.ext('pcblist')) as unknown[]).length;
       out.set(h.name, { pcbs, callouts: k.callouts.count, mbufs: k.mbufs.inUse });
     }
     return out;

@@ -55,3 +55,12 @@ test.serial('the failing test left its pcapng (with the leaky host\'s interface)
 test('failure file names keep letters, digits, dot, dash, underscore', (t) => {
   t.is(failureFileName('a/b: c d'), 'a_b_c_d.pcapng');
 });
+
+test('a test that halts its own lab passes the teardown', withLab(async (t, lab) => {
+  const a = lab.host('a');
+  const b = lab.host('b');
+  lab.link(a, b);
+  await lab.run(10);
+  await lab.halt();
+  t.true(a.kernel.halted);
+}, { dir }));
