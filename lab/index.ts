@@ -157,15 +157,27 @@ export class LabHost {
     readonly lab: Lab,
     readonly name: string,
     readonly id: number,
-    readonly kernel: Kernel,
     readonly router: boolean,
-    /** Node's `net` on this kernel's sockets. */
-    readonly net: NetModule,
-    /** Node's `dgram` on this kernel's sockets. */
-    readonly dgram: DgramModule,
-    /** Node's `dns` in this kernel's world (the lab fills its hosts table). */
-    readonly dns: DnsModule,
-  ) {}
+    readonly components: readonly string[],
+    faces: Faces,
+  ) {
+    this.kernel = faces.kernel;
+    this.net = faces.net;
+    this.dgram = faces.dgram;
+    this.dns = faces.dns;
+  }
+
+  // A restart (lab.restart) boots a new kernel: these are replaced then.
+  /** The host's kernel (a new one after each restart). */
+  kernel: Kernel;
+  /** Node's `net` on this kernel's sockets. */
+  net: NetModule;
+  /** Node's `dgram` on this kernel's sockets. */
+  dgram: DgramModule;
+  /** Node's `dns` in this kernel's world (the lab fills its hosts table). */
+  dns: DnsModule;
+  /** Times this host was restarted. */
+  restarts = 0;
 
   /** The BSD system calls of this kernel. */
   get sys(): Sys {
@@ -192,10 +204,22 @@ export class LabHost {
   }
 }
 
+/** A kernel and Node's faces on it. */
+interface Faces {
+  kernel: Kernel;
+  net: NetModule;
+  dgram: DgramModule;
+  dns: DnsModule;
+}
+
 /** One host's interface on a segment: the wire under the fault stage. */
 export class Port implements IfDriver {
   ifp!: Ifnet;
   fault!: FaultyLink;
+  /** Kept across a restart, as a machine keeps its NIC's address (peers' ARP caches stay right). */
+  mac!: Uint8Array;
+  /** Its interface block in the capture (-1: no capture). */
+  captureId = -1;
   /** What this port asked for, so `set` can change one knob. */
   conditions: LinkConditions = {};
 
@@ -274,7 +298,8 @@ export class Segment {
         continue;
       }
       const ifp = p.ifp;
-      if (!ifp.isUp || ifp.kernel.halted) continue;
+      // (undefined: a port whose interface is being made, as the first port's announces itself)
+      if (ifp === undefined || !ifp.isUp || ifp.kernel.halted) continue;
       const c = ifp.kernel.mbufs.copyin(m.buf, m.off, m.len);
       if (c === null) {
         this.stats.nomem++;
@@ -578,7 +603,15 @@ export class Lab {
     }
     if (this.hosts.has(name)) throw new Error(`lab: there is already a host named ${name}`);
     if (this.hosts.size >= 65535) throw new RangeError('lab: at most 65535 hosts');
-    const k = bootKernel({ components: opts.components ?? LAB_COMPONENTS, env: {}, host: this.sim });
+    const components = [...(opts.components ?? LAB_COMPONENTS)];
+    const h = new LabHost(this, name, this.hosts.size, router, components, this.kernel(components, router));
+    this.hosts.set(name, h);
+    return h;
+  }
+
+  /** Boot a kernel with Node's faces on it (the same assembly rumpInit does). */
+  private kernel(components: readonly string[], router: boolean): Faces {
+    const k = bootKernel({ components, env: {}, host: this.sim });
     if (router) k.sysctl.set('net.inet.ip.forwarding', 1);
     const handleEnv = kernelHandleEnv(k);
     const sim = this.sim;
@@ -587,9 +620,37 @@ export class Lab {
       inet6: handleEnv.inet6,
     });
     const env = { ...handleEnv, lookup: faceLookup(dns) };
-    const h = new LabHost(this, name, this.hosts.size, k, router, createNet(env), createDgram(env), dns);
-    this.hosts.set(name, h);
-    return h;
+    return { kernel: k, net: createNet(env), dgram: createDgram(env), dns };
+  }
+
+  /**
+   * Crash a host: its kernel halts now, with no FIN or RST sent; frames in
+   * flight to it are lost. Its peers find out the way TCP finds out.
+   */
+  async crash(h: HostRef): Promise<void> {
+    const host = this.resolve(h);
+    if (!host.kernel.halted) await host.kernel.halt();
+  }
+
+  /**
+   * Restart a host (crashing it first if it runs): a new kernel with the
+   * same components, interfaces (same names and MACs), addresses and routes,
+   * and nothing else: no sockets, no ARP cache, new ISNs. `host.kernel`,
+   * `net`, `dgram` and `dns` are the new kernel's afterwards.
+   */
+  async restart(h: HostRef): Promise<LabHost> {
+    const host = this.resolve(h);
+    if (this.halted) throw new Error('lab: halted');
+    await this.crash(host);
+    Object.assign(host, this.kernel(host.components, host.router));
+    host.restarts++;
+    host.installed.clear();
+    for (const port of host.ports) {
+      const seg = port.segment;
+      this.attach(port, seg.ports.indexOf(port), this.segments.indexOf(seg) + 1, port.conditions, checkConditions(seg.name, port.conditions), seg);
+    }
+    this.route();
+    return host;
   }
 
   private segment(name: string, hosts: LabHost[], opts: SegmentOptions, conditions: LinkConditions): Segment {
@@ -643,37 +704,52 @@ export class Lab {
     if (opts.net === undefined) this.nextNet++;
     const seg = new Segment(this, name, network, plen);
     this.segments.push(seg);
-    const mask = formatAddr(maskOf(plen));
     hosts.forEach((h, i) => {
       const port = new Port(seg, h, addrs[i]!);
-      const k = h.kernel;
-      const ns = netstack(k);
-      const ifname = `eth${h.ports.length}`;
-      // The conditions are in place before the interface says anything (its ARP announcement).
-      port.fault = faultyLink(port, { seed: (Math.imul(this.seed, 0x9e3779b1) + this.segments.length * 4099 + i) | 0, ...faultOpts });
-      port.conditions = { ...conditions };
-      const ifp = new Ifnet(k, ifname, h.ports.length, IFT_ETHER, port.fault);
-      ifp.flags = IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST;
-      ifp.mtu = conditions.mtu ?? 1500;
-      etherIfattach(ns, ifp, randomMac(k, 0xb2, 0xa0));
-      ns.ifs.attach(ifp);
-      port.ifp = ifp;
       seg.ports.push(port);
       h.ports.push(port);
       this.addrOwner.set(addrs[i]!, h.name);
-      this.capture(h, ifp);
-      ifioctl(ns, 'SIOCAIFADDR', { name: ifname, addr: formatAddr(addrs[i]!), mask, alias: false });
+      this.attach(port, i, this.segments.length, conditions, faultOpts, seg);
     });
     this.route();
     return seg;
   }
 
+  /**
+   * Give `port` an interface in its host's kernel (now, or again after a
+   * restart), behind a fault stage with the segment's conditions, with its
+   * address; `i` and `segNo` pick the fault stage's seed.
+   */
+  private attach(port: Port, i: number, segNo: number, conditions: LinkConditions, faultOpts: Omit<FaultOptions, 'seed'>, seg: Segment): void {
+    const h = port.host;
+    const k = h.kernel;
+    const ns = netstack(k);
+    const unit = h.ports.indexOf(port);
+    const ifname = `eth${unit}`;
+    // The conditions are in place before the interface says anything (its ARP announcement).
+    const seed = (Math.imul(this.seed, 0x9e3779b1) + segNo * 4099 + i + h.restarts * 0x10001) | 0;
+    port.fault = faultyLink(port, { seed, ...faultOpts });
+    port.conditions = { ...conditions };
+    const ifp = new Ifnet(k, ifname, unit, IFT_ETHER, port.fault);
+    ifp.flags = IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST;
+    ifp.mtu = seg.ports.find((p) => p !== port && p.ifp !== undefined)?.ifp.mtu ?? conditions.mtu ?? 1500;
+    if (port.mac === undefined) port.mac = randomMac(k, 0xb2, 0xa0);
+    etherIfattach(ns, ifp, port.mac);
+    ns.ifs.attach(ifp);
+    port.ifp = ifp;
+    this.capture(port);
+    ifioctl(ns, 'SIOCAIFADDR', { name: ifname, addr: formatAddr(port.addr), mask: formatAddr(maskOf(seg.plen)), alias: false });
+  }
+
   /** One interface block per interface; a tap writes each frame it sees. */
-  private capture(h: LabHost, ifp: Ifnet): void {
+  private capture(port: Port): void {
     const w = this.writer;
     if (w === null) return;
+    const h = port.host;
+    const ifp = port.ifp;
     const label = `${h.name}/${ifp.name}`;
-    const id = w.addInterface(label, `lab host ${h.name}, interface ${ifp.name}`);
+    if (port.captureId < 0) port.captureId = w.addInterface(label, `lab host ${h.name}, interface ${ifp.name}`);
+    const id = port.captureId;
     const comment = new TextEncoder().encode(label);
     const sim = this.sim;
     ifp.taps.push((_ifp, dir, buf, off, len) => {

@@ -20,6 +20,19 @@ function ipstat(h: LabHost): Record<string, number> {
   return inet(h.kernel).ipstat as unknown as Record<string, number>;
 }
 
+/** The type of every block of a pcapng, walking the lengths (which must add up). */
+function blockTypes(b: Uint8Array): number[] {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out: number[] = [];
+  for (let at = 0; at < b.length;) {
+    const len = v.getUint32(at + 4, true);
+    if (len < 12 || len % 4 !== 0 || v.getUint32(at + len - 4, true) !== len) throw new Error(`bad block at ${at}`);
+    out.push(v.getUint32(at, true));
+    at += len;
+  }
+  return out;
+}
+
 /** a ── r ── b */
 function threeHosts(lab: Lab): { a: LabHost; r: LabHost; b: LabHost } {
   const a = lab.host('a');
@@ -256,4 +269,40 @@ test('a bus of three: conditions are per sender; a rate bounds a transfer', with
   t.true(lab.now() - t0 < 2000, `took ${lab.now() - t0} ms`);
   conn.destroy();
   server.close();
+}));
+
+test('a host crashed and restarted has lost its state: the old connection is reset, a new one works', withLab(async (t, lab) => {
+  const a = lab.host('a');
+  const r = lab.router('r');
+  const b = lab.host('b');
+  lab.link(a, r);
+  lab.link(r, b, { delay: 3 });
+  const serve = (h: LabHost): void => { h.net.createServer((s) => s.on('data', (d: Buffer) => s.write(d))).listen(7); };
+  serve(b);
+  const c = a.net.connect(7, 'b');
+  await lab.runUntil(new Promise((res) => c.once('connect', res)));
+  const old = b.kernel;
+  const mac = [...b.ports[0]!.ifp.lladdr!];
+  await lab.crash(b);
+  t.true(old.halted);
+  c.write('lost');
+  await lab.run(1000);
+  await lab.restart(b);
+  t.not(b.kernel, old);
+  t.is(b.restarts, 1);
+  t.deepEqual(b.addresses, ['10.0.2.2']);
+  t.deepEqual([...b.ports[0]!.ifp.lladdr!], mac, 'the same MAC');
+  t.is(b.ports[0]!.ifp.mtu, 1500);
+  t.deepEqual(b.sys.openFds(), [], 'no sockets survive');
+  // The retransmission reaches a kernel that never heard of the connection: RST.
+  const err = await lab.runUntil(new Promise<NodeJS.ErrnoException>((res) => c.once('error', res)));
+  t.is(err.code, 'ECONNRESET');
+  // Routes came back: a new connection by name, to a server on the new kernel.
+  serve(b);
+  const c2 = a.net.connect(7, 'b');
+  const echoed = await lab.runUntil(new Promise<Buffer>((res) => { c2.once('data', res); c2.write('again'); }));
+  t.is(echoed.toString(), 'again');
+  c2.destroy();
+  // One interface block for b's eth0 however often it restarts.
+  t.deepEqual(blockTypes(lab.pcapng()).filter((x) => x === 1).length, 4, 'a/eth0, r/eth0, r/eth1, b/eth0');
 }));
