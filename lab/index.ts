@@ -159,25 +159,42 @@ export class LabHost {
     readonly id: number,
     readonly router: boolean,
     readonly components: readonly string[],
-    faces: Faces,
-  ) {
-    this.kernel = faces.kernel;
-    this.net = faces.net;
-    this.dgram = faces.dgram;
-    this.dns = faces.dns;
-  }
+    /** @internal the kernel and its faces (a restart replaces them) */
+    public faces: Faces,
+  ) {}
 
-  // A restart (lab.restart) boots a new kernel: these are replaced then.
-  /** The host's kernel (a new one after each restart). */
-  kernel: Kernel;
-  /** Node's `net` on this kernel's sockets. */
-  net: NetModule;
-  /** Node's `dgram` on this kernel's sockets. */
-  dgram: DgramModule;
-  /** Node's `dns` in this kernel's world (the lab fills its hosts table). */
-  dns: DnsModule;
   /** Times this host was restarted. */
   restarts = 0;
+  /** @internal the hosts table last written to this kernel */
+  hostsTable = '';
+
+  // The routes and hosts tables are brought up to date before the test's
+  // code reaches a kernel (see Lab.sync), so building a network of n hosts
+  // computes them once, not n times.
+
+  /** The host's kernel (a new one after each restart). */
+  get kernel(): Kernel {
+    this.lab.sync();
+    return this.faces.kernel;
+  }
+
+  /** Node's `net` on this kernel's sockets. */
+  get net(): NetModule {
+    this.lab.sync();
+    return this.faces.net;
+  }
+
+  /** Node's `dgram` on this kernel's sockets. */
+  get dgram(): DgramModule {
+    this.lab.sync();
+    return this.faces.dgram;
+  }
+
+  /** Node's `dns` in this kernel's world (the lab fills its hosts table). */
+  get dns(): DnsModule {
+    this.lab.sync();
+    return this.faces.dns;
+  }
 
   /** The BSD system calls of this kernel. */
   get sys(): Sys {
@@ -422,6 +439,8 @@ export class Lab {
   private readonly addrOwner = new Map<number, string>();
   private nextNet = 1;
   private halted = false;
+  /** Topology changed since the routes and hosts tables were computed. */
+  private dirty = false;
 
   constructor(opts: LabOptions = {}) {
     const seed = opts.seed ?? 1;
@@ -499,8 +518,20 @@ export class Lab {
     }
   }
 
+  /**
+   * Bring routes and hosts tables up to date with the topology (done for
+   * you before run, runUntil, quiesce, and whenever a host's kernel or
+   * faces are reached through the LabHost).
+   */
+  sync(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.route();
+  }
+
   /** Advance virtual time by `ms`, running everything due. */
   run(ms: number): Promise<void> {
+    this.sync();
     return this.sim.run(ms);
   }
 
@@ -511,6 +542,7 @@ export class Lab {
    */
   async runUntil<T>(p: PromiseLike<T>, maxMs = 3_600_000): Promise<T> {
     if (p === null || typeof (p as { then?: unknown })?.then !== 'function') throw new TypeError('lab: runUntil takes a promise');
+    this.sync();
     let done = false;
     let failed = false;
     let value: T | undefined;
@@ -539,12 +571,13 @@ export class Lab {
    * leak.
    */
   async quiesce(maxMs = 25 * 3_600_000): Promise<Map<string, Held>> {
+    this.sync();
     const sim = this.sim;
     await sim.settle();
     for (const h of this.hosts.values()) {
-      if (!h.kernel.halted) for (const fd of h.sys.openFds()) await h.sys.close(fd);
+      if (!h.faces.kernel.halted) for (const fd of h.faces.kernel.sys.openFds()) await h.faces.kernel.sys.close(fd);
     }
-    const idle = (): boolean => [...this.hosts.values()].every((h) => h.kernel.callouts.count === 0);
+    const idle = (): boolean => [...this.hosts.values()].every((h) => h.faces.kernel.callouts.count === 0);
     const end = sim.now() + maxMs;
     do {
       await sim.runUntil(idle, Math.max(0, end - sim.now()));
@@ -552,7 +585,7 @@ export class Lab {
     } while (!idle() && sim.now() < end);
     const out = new Map<string, Held>();
     for (const h of this.hosts.values()) {
-      const k = h.kernel;
+      const k = h.faces.kernel;
       let pcbs = 0;
       // A halted kernel closed its sockets; its buffers still count.
       if (!k.halted && k.sysExtensions.has('pcblist')) pcbs = ((await k.sys.ext('pcblist')) as unknown[]).length;
@@ -564,7 +597,7 @@ export class Lab {
   /** Halt every kernel. */
   async halt(): Promise<void> {
     this.halted = true;
-    for (const h of this.hosts.values()) if (!h.kernel.halted) await h.kernel.halt();
+    for (const h of this.hosts.values()) if (!h.faces.kernel.halted) await h.faces.kernel.halt();
   }
 
   /* -------------------------------------------------------------------- */
@@ -629,7 +662,7 @@ export class Lab {
    */
   async crash(h: HostRef): Promise<void> {
     const host = this.resolve(h);
-    if (!host.kernel.halted) await host.kernel.halt();
+    if (!host.faces.kernel.halted) await host.faces.kernel.halt();
   }
 
   /**
@@ -642,14 +675,15 @@ export class Lab {
     const host = this.resolve(h);
     if (this.halted) throw new Error('lab: halted');
     await this.crash(host);
-    Object.assign(host, this.kernel(host.components, host.router));
+    host.faces = this.kernel(host.components, host.router);
     host.restarts++;
     host.installed.clear();
+    host.hostsTable = '';
     for (const port of host.ports) {
       const seg = port.segment;
       this.attach(port, seg.ports.indexOf(port), this.segments.indexOf(seg) + 1, port.conditions, checkConditions(seg.name, port.conditions), seg);
     }
-    this.route();
+    this.dirty = true;
     return host;
   }
 
@@ -659,7 +693,7 @@ export class Lab {
     const faultOpts = checkConditions(name, conditions);
     for (const h of hosts) {
       // Addresses and routes are IPv4's: a kernel without it cannot join.
-      if (!h.kernel.sysExtensions.has('rtmsg')) throw new Error(`${where}: host ${h.name} has no IPv4 (its components need net_netinet)`);
+      if (!h.faces.kernel.sysExtensions.has('rtmsg')) throw new Error(`${where}: host ${h.name} has no IPv4 (its components need net_netinet)`);
     }
     let network: number;
     let plen: number;
@@ -711,7 +745,7 @@ export class Lab {
       this.addrOwner.set(addrs[i]!, h.name);
       this.attach(port, i, this.segments.length, conditions, faultOpts, seg);
     });
-    this.route();
+    this.dirty = true;
     return seg;
   }
 
@@ -722,7 +756,7 @@ export class Lab {
    */
   private attach(port: Port, i: number, segNo: number, conditions: LinkConditions, faultOpts: Omit<FaultOptions, 'seed'>, seg: Segment): void {
     const h = port.host;
-    const k = h.kernel;
+    const k = h.faces.kernel;
     const ns = netstack(k);
     const unit = h.ports.indexOf(port);
     const ifname = `eth${unit}`;
@@ -773,13 +807,16 @@ export class Lab {
           queue.push(p.segment);
         }
       }
+      const expanded = new Set<LabHost>();
       let dflt = 0;
       for (let qi = 0; qi < queue.length; qi++) {
         const seg = queue[qi]!;
         const gw = gwOf.get(seg)!;
         for (const rp of seg.ports) {
           const r = rp.host;
-          if (r === h || !r.router) continue;
+          if (r === h || !r.router || expanded.has(r)) continue;
+          // A router is expanded once, from the first (nearest) segment it was met on.
+          expanded.add(r);
           const via = gw === 0 ? rp.addr : gw;
           if (dflt === 0) dflt = via;
           for (const next of r.ports) {
@@ -790,13 +827,20 @@ export class Lab {
           }
         }
       }
-      if (!h.router && dflt !== 0) want.set('default', formatAddr(dflt));
+      if (!h.router && dflt !== 0) {
+        // What the default route covers needs no route of its own (a leaf host holds one route, not one per network).
+        const d = formatAddr(dflt);
+        for (const [dst, gw] of want) if (gw === d && !h.installed.has(dst)) want.delete(dst);
+        want.set('default', d);
+      }
       this.install(h, want);
     }
     const table = [...this.hosts.values()].filter((h) => h.ports.length > 0).map((h) => `${h.address} ${h.name}`).join('; ');
     for (const h of this.hosts.values()) {
+      if (h.hostsTable === table) continue;
+      h.hostsTable = table;
       try {
-        h.kernel.sysctl.set('net.resolv.hosts', table);
+        h.faces.kernel.sysctl.set('net.resolv.hosts', table);
       } catch {
         // A kernel without the resolver's leaves (no networking components): nothing to name.
       }
@@ -804,7 +848,7 @@ export class Lab {
   }
 
   private install(h: LabHost, want: Map<string, string>): void {
-    const rtmsg = h.kernel.sysExtensions.get('rtmsg') as ((m: RtMsg) => unknown) | undefined;
+    const rtmsg = h.faces.kernel.sysExtensions.get('rtmsg') as ((m: RtMsg) => unknown) | undefined;
     if (rtmsg === undefined) return;
     for (const [dst, gateway] of want) {
       const had = h.installed.get(dst);

@@ -72,9 +72,21 @@ test('addresses and routes are assigned; an http server on b answers a across th
   t.deepEqual(b.addresses, ['10.0.2.2']);
   const routes = (await a.sys.ext('rtdump')) as Array<{ dst: string; prefixLen: number; gateway: string }>;
   t.truthy(routes.find((x) => x.dst === '0.0.0.0' && x.prefixLen === 0 && x.gateway === '10.0.1.2'));
-  t.truthy(routes.find((x) => x.dst === '10.0.2.0' && x.prefixLen === 24 && x.gateway === '10.0.1.2'));
+  t.falsy(routes.find((x) => x.dst === '10.0.2.0'), 'a leaf host needs no route its default route covers');
 
-  lab.link(a, r); // a second path does not break the first
+  lab.link(a, r); // a second path does not break the first: 10.0.3.0/24
+  // Two routers deep: r reaches 10.0.5.0/24 through r2.
+  const r2 = lab.router('r2');
+  const c = lab.host('c');
+  lab.link(r, r2); // 10.0.4.0/24
+  lab.link(r2, c); // 10.0.5.0/24
+  const rRoutes = (await r.sys.ext('rtdump')) as Array<{ dst: string; prefixLen: number; gateway: string }>;
+  t.truthy(rRoutes.find((x) => x.dst === '10.0.5.0' && x.prefixLen === 24 && x.gateway === '10.0.4.2'));
+  t.falsy(rRoutes.find((x) => x.dst === '0.0.0.0'), 'a router gets no default route');
+  const u = udp(c, a);
+  t.is((await lab.runUntil(u.got)).length, 8, 'c reaches a through two routers');
+  u.close();
+
   const server = http.createServer((req, res) => res.end(`hello ${req.socket.remoteAddress} ${req.url}`));
   b.net.listen(server, 80);
   const t0 = lab.now();
