@@ -470,7 +470,10 @@ export class Lab {
     const ha = this.resolve(a);
     const hb = this.resolve(b);
     if (ha === hb) throw new Error(`lab: a link from ${ha.name} to itself`);
-    return this.segment(`${ha.name}-${hb.name}`, [ha, hb], opts, conditions);
+    // A second link between the same two hosts is `a-b#2`, and so on.
+    let name = `${ha.name}-${hb.name}`;
+    for (let n = 2; this.segments.some((s) => s.name === name); n++) name = `${ha.name}-${hb.name}#${n}`;
+    return this.segment(name, [ha, hb], opts, conditions);
   }
 
   /** A bus (one Ethernet segment) named `name` joining `hosts`. */

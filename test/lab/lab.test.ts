@@ -74,7 +74,7 @@ test('addresses and routes are assigned; an http server on b answers a across th
   t.truthy(routes.find((x) => x.dst === '0.0.0.0' && x.prefixLen === 0 && x.gateway === '10.0.1.2'));
   t.falsy(routes.find((x) => x.dst === '10.0.2.0'), 'a leaf host needs no route its default route covers');
 
-  lab.link(a, r); // a second path does not break the first: 10.0.3.0/24
+  t.is(lab.link(a, r).name, 'a-r#2', 'a second path does not break the first: 10.0.3.0/24');
   // Two routers deep: r reaches 10.0.5.0/24 through r2.
   const r2 = lab.router('r2');
   const c = lab.host('c');
