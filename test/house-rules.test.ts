@@ -26,7 +26,7 @@ function tsFiles(dir: string): string[] {
   return out;
 }
 
-const kernelSide = ['kern', 'net', 'shmif', 'sysproxy'].flatMap(tsFiles);
+const kernelSide = ['kern', 'net', 'shmif', 'sysproxy', 'lab'].flatMap(tsFiles);
 
 test('only hypercall/ reads a clock, arms a host timer or draws randomness', (t) => {
   const banned = /\b(Date\.now|new Date\(|performance\.now|process\.hrtime|setTimeout|setInterval|setImmediate|Math\.random)\b/;
@@ -56,13 +56,14 @@ function rank(p: string): number {
   if (p.startsWith('net/if/') || p.startsWith('net/inet/') || p.startsWith('net/inet6/')) return 3;
   if (p.startsWith('net')) return 2;
   if (p.startsWith('shmif')) return 4;
-  if (p.startsWith('sysproxy')) return 5;
+  // lab sits beside sysproxy: both build on shmif, net and kern.
+  if (p.startsWith('sysproxy') || p.startsWith('lab/')) return 5;
   if (p.startsWith('bin')) return 6;
   return -1;
 }
 
 test('imports point down the layers', (t) => {
-  const files = ['hypercall', 'kern', 'net', 'shmif', 'sysproxy', 'bin'].flatMap(tsFiles);
+  const files = ['hypercall', 'kern', 'net', 'shmif', 'sysproxy', 'lab', 'bin'].flatMap(tsFiles);
   const up: string[] = [];
   for (const f of files) {
     const from = rank(f);

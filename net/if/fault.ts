@@ -276,15 +276,16 @@ function nonNegative(name: string, v: number | undefined, dflt: number): number 
 /** An IfDriver that adds faults in front of another; `stats` counts what it did. */
 export class FaultyLink implements IfDriver {
   readonly stats = new FaultStats();
-  readonly loss: number;
-  readonly reorder: number;
-  readonly reorderMs: number;
-  readonly duplicate: number;
-  readonly corrupt: number;
-  readonly delayMs: number;
-  readonly jitterMs: number;
-  readonly bandwidthBps: number;
-  readonly queueLimit: number;
+  // Changed only through configure(), which checks them.
+  loss = 0;
+  reorder = 0;
+  reorderMs = 2;
+  duplicate = 0;
+  corrupt = 0;
+  delayMs = 0;
+  jitterMs = 0;
+  bandwidthBps = 0;
+  queueLimit = 100;
   /** Present exactly when the inner driver has one (ifioctl tells "no ioctl" from "unknown ioctl"). */
   readonly ioctl?: (ifp: Ifnet, cmd: string, arg: unknown) => unknown;
   private readonly rng: SplitMix32;
@@ -298,19 +299,38 @@ export class FaultyLink implements IfDriver {
   ) {
     if (!Number.isInteger(opts.seed)) throw new RangeError(`faultyLink: seed must be an integer, not ${opts.seed}`);
     this.rng = new SplitMix32(opts.seed);
-    this.loss = probability('loss', opts.loss);
-    this.reorder = probability('reorder', opts.reorder);
-    this.duplicate = probability('duplicate', opts.duplicate);
-    this.corrupt = probability('corrupt', opts.corrupt);
-    this.reorderMs = nonNegative('reorderMs', opts.reorderMs, 2);
-    this.delayMs = nonNegative('delayMs', opts.delayMs, 0);
-    this.jitterMs = nonNegative('jitterMs', opts.jitterMs, 0);
-    this.bandwidthBps = nonNegative('bandwidthBps', opts.bandwidthBps, 0);
-    const limit = nonNegative('queueLimit', opts.queueLimit, 100);
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`faultyLink: queueLimit must be an integer >= 1, not ${limit}`);
-    this.queueLimit = limit;
+    this.configure(opts);
     const innerIoctl = inner.ioctl;
     if (innerIoctl) this.ioctl = (ifp, cmd, arg) => innerIoctl.call(inner, ifp, cmd, arg);
+  }
+
+  /**
+   * Set every fault at once (an absent one goes back to its default), at any
+   * time: frames already queued keep the times they were given, the next
+   * frame sees the new link. The PRNG goes on from where it was, so a seed
+   * and the same sequence of changes give the same faults. All values are
+   * checked before any is set: a RangeError leaves the link as it was.
+   */
+  configure(opts: Omit<FaultOptions, 'seed'>): void {
+    const loss = probability('loss', opts.loss);
+    const reorder = probability('reorder', opts.reorder);
+    const duplicate = probability('duplicate', opts.duplicate);
+    const corrupt = probability('corrupt', opts.corrupt);
+    const reorderMs = nonNegative('reorderMs', opts.reorderMs, 2);
+    const delayMs = nonNegative('delayMs', opts.delayMs, 0);
+    const jitterMs = nonNegative('jitterMs', opts.jitterMs, 0);
+    const bandwidthBps = nonNegative('bandwidthBps', opts.bandwidthBps, 0);
+    const limit = nonNegative('queueLimit', opts.queueLimit, 100);
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`faultyLink: queueLimit must be an integer >= 1, not ${limit}`);
+    this.loss = loss;
+    this.reorder = reorder;
+    this.duplicate = duplicate;
+    this.corrupt = corrupt;
+    this.reorderMs = reorderMs;
+    this.delayMs = delayMs;
+    this.jitterMs = jitterMs;
+    this.bandwidthBps = bandwidthBps;
+    this.queueLimit = limit;
   }
 
   /** Frames waiting in the link (in every interface it serves): 0 once it has drained. */

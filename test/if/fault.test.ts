@@ -331,6 +331,26 @@ test('bad options are refused with a RangeError; ioctl is there exactly when the
   t.is(rec.inits, 1);
 });
 
+test('configure changes the faults for the next frame: queued frames keep their times; a bad value changes nothing', async (t) => {
+  const b = bench({ seed: 5, delayMs: 10 });
+  send(b, frameBytes(0));
+  b.link.configure({ delayMs: 1, loss: 0 });
+  send(b, frameBytes(1));
+  await b.sim.run(20);
+  // Frames keep their order: the second waits behind the first (jitter never reorders, nor does a change).
+  t.deepEqual(b.rec.got.map((a) => [indexOf(a.frame), a.t]), [[0, 10], [1, 10]]);
+  b.link.configure({ loss: 1 });
+  send(b, frameBytes(2));
+  t.is(b.link.stats.lost, 1);
+  t.throws(() => b.link.configure({ loss: 0, delayMs: -5 }), { instanceOf: RangeError, message: /delayMs/ });
+  t.is(b.link.loss, 1, 'a rejected configure leaves every value as it was');
+  t.is(b.link.delayMs, 0);
+  b.link.configure({});
+  send(b, frameBytes(3));
+  t.is(b.rec.got.length, 3, 'defaults again: straight through');
+  t.is(b.k.mbufs.inUse, 0);
+});
+
 /* ------------------------------------------------------------------------ */
 /* Two kernels joined by connectKernels. */
 
