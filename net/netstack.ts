@@ -55,16 +55,23 @@ export class NetStack {
   /** The loopback interface, once net_net attached it. */
   lo0: Ifnet | null = null;
   readonly stats: NetStats = { ether_badlen: 0, ether_notours: 0, ether_noproto: 0, lo_drops: 0 };
-  /** kern.somaxconn: the largest listen backlog (NetBSD SOMAXCONN, 128). */
-  somaxconn = SOMAXCONN;
+  /** kern.somaxconn: the largest listen backlog (a server's default, DEFAULT_SOMAXCONN). */
+  somaxconn = DEFAULT_SOMAXCONN;
 
   constructor(readonly kernel: Kernel) {
     this.ifs = new IfTable(kernel);
   }
 }
 
-/** NetBSD's default for kern.somaxconn (sys/socket.h). */
-export const SOMAXCONN = 128;
+/**
+ * kern.somaxconn here: as kern.maxfiles, a default that fits a server
+ * (NetBSD's SOMAXCONN, sys/socket.h, is 128). A
+ * Node server listens with a backlog of 511 and expects to get it (Linux's
+ * somaxconn has been 4096 since 5.4); with NetBSD's 128 a burst of a few
+ * hundred connects overflows the accept queue and is reset. The sysctl
+ * still cuts it, as NetBSD's solisten does.
+ */
+export const DEFAULT_SOMAXCONN = 4096;
 
 export const NETSTACK = new SlotKey<NetStack>('networking (component net)');
 

@@ -10,7 +10,7 @@ import type { Kernel } from '../kern/kernel.js';
 import { MJUMBYTES, type Mbuf } from '../kern/mbuf.js';
 import type { Callout } from '../kern/callout.js';
 import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
-import { NETSTACK, SOMAXCONN } from './netstack.js';
+import { NETSTACK, DEFAULT_SOMAXCONN } from './netstack.js';
 import {
   Errno, EAGAIN, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE,
   EDESTADDRREQ, EISCONN, EALREADY, EINPROGRESS, EBADF, KernelHaltedError,
@@ -370,7 +370,7 @@ export class Socket implements KFile {
     this.proto.listen(this, backlog);
     // NetBSD solisten: the backlog is cut to kern.somaxconn; the accept
     // queue then holds at most 3/2 of it (sonewconn), counted as sc_aborted.
-    const max = this.kernel.trySlot(NETSTACK)?.somaxconn ?? SOMAXCONN;
+    const max = this.kernel.trySlot(NETSTACK)?.somaxconn ?? DEFAULT_SOMAXCONN;
     this.qlimit = backlog < 0 ? 0 : Math.min(backlog, max);
     this.options |= SO_ACCEPTCONN;
     this.wakeup();
