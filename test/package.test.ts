@@ -9,7 +9,8 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,12 +44,18 @@ if (!installed) {
 
 installedTest('npx --no-install finds the tools in the checkout (node_modules/.bin), without the registry', async (t) => {
   for (const name of Object.keys(pkg.bin)) t.true(existsSync(join(root, 'node_modules/.bin', name)), `${name} linked`);
+  // npm 11's npx runs a package's own bin by linking the package into its npx cache
+  // (libnpmexec); an empty cache of the test's own keeps this run from meeting an entry
+  // another run left half made, and shows that nothing comes from the registry (--offline).
+  const cache = mkdtempSync(join(tmpdir(), 'rumpnet-npx-cache-'));
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = execFile('npx', ['--no-install', '--offline', 'rump_server'], { cwd: root, timeout: 60_000 }, (err, _out, stderr) => {
+    const env = { ...process.env, npm_config_cache: cache };
+    const child = execFile('npx', ['--no-install', '--offline', 'rump_server'], { cwd: root, env, timeout: 120_000 }, (err, _out, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr });
     });
     child.stdin?.end();
   });
+  rmSync(cache, { recursive: true, force: true });
   t.is(r.code, 1);
   t.regex(r.stderr, /^usage: rump_server /m);
 });
