@@ -70,11 +70,24 @@ function tstmpLt(a: number, b: number): boolean {
   return ((a - b) | 0) < 0;
 }
 
-/** Outcome of the ACK and data steps, telling the tail what to do. */
-const DROP = 0;
-const DROP_AFTER_ACK = 1;
-const DROP_WITH_RESET = 2;
-const DONE = 3;
+/**
+ * What a step of segment processing decided, as a value it returns: RFC
+ * 9293 §3.10.7's "drop the segment", "send an ACK … and drop", "send a
+ * reset" (BSD tcp_input's goto labels drop, dropafterack, dropwithreset),
+ * or go on to the next step.
+ */
+const enum Verdict {
+  /** Acceptable so far: on to the next step (after the last, send only what is owed). */
+  Continue,
+  /** As Continue; the send window moved or all our data was acknowledged, so run tcpOutput at the end. */
+  ContinueOutput,
+  /** Drop the segment and say nothing. */
+  Drop,
+  /** Drop the segment and send an ACK. */
+  DropAfterAck,
+  /** Drop the segment and answer it with an RST. */
+  DropWithReset,
+}
 
 /** inet.protox[IPPROTO_TCP]. `m` starts at the IP header; owns `m`. */
 export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
@@ -472,7 +485,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     }
   }
 
-  let outcome = DONE;
+  let outcome = Verdict.Continue;
   let needoutput = false;
 
   stateSwitch: {
@@ -480,7 +493,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     /* RFC 9293 §3.10.7.3: SYN-SENT. */
     if (thflags & TH_ACK && (seqLeq(seg.ack, tp.iss) || seqGt(seg.ack, tp.snd_max))) {
       // An ACK for something we never sent: RST it (unless it is an RST).
-      outcome = thflags & TH_RST ? DROP : DROP_WITH_RESET;
+      outcome = thflags & TH_RST ? Verdict.Drop : Verdict.DropWithReset;
       break stateSwitch;
     }
     if (thflags & TH_RST) {
@@ -490,11 +503,11 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
         k.mbufs.free(m);
         return;
       }
-      outcome = DROP;
+      outcome = Verdict.Drop;
       break stateSwitch;
     }
     if (!(thflags & TH_SYN)) {
-      outcome = DROP;
+      outcome = Verdict.Drop;
       break stateSwitch;
     }
     tp.irs = sseq;
@@ -541,7 +554,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     finish(tp, m, seg, outcome, needoutput);
     return;
   }
-  if (outcome !== DONE) {
+  if (outcome !== Verdict.Continue) {
     finish(tp, m, seg, outcome, false);
     return;
   }
@@ -613,14 +626,14 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
       st.rcvduppack++;
       st.rcvdupbyte += tlen;
       st.pawsdrop++;
-      finish(tp, m, seg, tlen > 0 ? DROP_AFTER_ACK : DROP, false);
+      finish(tp, m, seg, tlen > 0 ? Verdict.DropAfterAck : Verdict.Drop, false);
       return;
     }
   }
 
   // In SYN_RECEIVED the segment must come after the peer's ISN (LAND).
   if (tp.state === TCPS_SYN_RECEIVED && seqLt(sseq, tp.irs)) {
-    finish(tp, m, seg, DROP_WITH_RESET, false);
+    finish(tp, m, seg, Verdict.DropWithReset, false);
     return;
   }
 
@@ -675,7 +688,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
         tp.flags |= TF_ACKNOW;
         st.rcvwinprobe++;
       } else {
-        finish(tp, m, seg, DROP_AFTER_ACK, false);
+        finish(tp, m, seg, Verdict.DropAfterAck, false);
         return;
       }
     } else {
@@ -696,7 +709,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
 
   // Without ACK a segment means nothing here (RFC 9293 §3.10.7.4 fifth).
   if (!(thflags & TH_ACK)) {
-    finish(tp, m, seg, tp.flags & TF_ACKNOW ? DROP_AFTER_ACK : DROP, false);
+    finish(tp, m, seg, tp.flags & TF_ACKNOW ? Verdict.DropAfterAck : Verdict.Drop, false);
     return;
   }
 
@@ -705,7 +718,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   if (tp.state === TCPS_SYN_RECEIVED) {
     // Our SYN must be what it acknowledges (RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED).
     if (seqGt(tp.snd_una, ack) || seqGt(ack, tp.snd_max)) {
-      finish(tp, m, seg, DROP_WITH_RESET, false);
+      finish(tp, m, seg, Verdict.DropWithReset, false);
       return;
     }
     tcpSynchronized(tp);
@@ -725,12 +738,12 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   }
 
   if (tp.state >= TCPS_ESTABLISHED) {
-    const r = tcpAckProcess(tp, seg, tlen, thflags, tiwin, now);
-    if (r.outcome !== DONE) {
-      finish(tp, m, seg, r.outcome, false);
+    const acked = tcpAckProcess(tp, seg, tlen, thflags, tiwin, now);
+    if (acked !== Verdict.Continue && acked !== Verdict.ContinueOutput) {
+      finish(tp, m, seg, acked, false);
       return;
     }
-    needoutput = r.needoutput;
+    needoutput = acked === Verdict.ContinueOutput;
     if (!tcp.tcbs.has(tp)) {
       // LAST_ACK completed: the connection is gone.
       k.mbufs.free(m);
@@ -741,14 +754,6 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   outcome = step6(tp, m, seg, sseq, tlen, thflags, tiwin);
   finish(tp, m, seg, outcome, needoutput);
 }
-
-/** What ACK processing decided. */
-interface AckResult {
-  outcome: number;
-  needoutput: boolean;
-  ourfinisacked: boolean;
-}
-const ackResult: AckResult = { outcome: DONE, needoutput: false, ourfinisacked: false };
 
 /** Hand the congestion control an ACK of `acked` new bytes (outside recovery). */
 function ccAck(tp: TcpCb, acked: number, now: number): void {
@@ -764,16 +769,12 @@ function ccAck(tp: TcpCb, acked: number, now: number): void {
  * new data acknowledged, RTT, the send buffer, and what our FIN being
  * acknowledged means in each closing state (RFC 9293 §3.10.7.4 fifth).
  */
-function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number, tiwin: number, now: number): AckResult {
+function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number, tiwin: number, now: number): Verdict {
   const tcp = tp.tcp;
   const st = tcp.stat;
   const so = tp.so;
   const o = seg.opts;
   const ack = seg.ack;
-  const r = ackResult;
-  r.outcome = DONE;
-  r.needoutput = false;
-  r.ourfinisacked = false;
   let sack: SackScoreboard | null = null;
   if (tp.flags & TF_SACK_PERMIT) {
     if (tp.sackSb === null && o.nsack > 0) tp.sackSb = new SackScoreboard();
@@ -784,14 +785,12 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   if (seqGt(ack, tp.snd_max)) {
     // An ACK for data not yet sent (RFC 9293: send an ACK, drop).
     st.rcvacktoomuch++;
-    r.outcome = DROP_AFTER_ACK;
-    return r;
+    return Verdict.DropAfterAck;
   }
   // RFC 5961 §5.2: an ACK far below what is outstanding is suspect.
   if (seqLt(ack, (tp.snd_una - tp.max_sndwnd) >>> 0)) {
     tcpChallengeAck(tp);
-    r.outcome = DROP;
-    return r;
+    return Verdict.Drop;
   }
 
   let newlySacked = 0;
@@ -816,19 +815,20 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
       } else {
         tp.t_dupacks++;
         tcpDupAck(tp, sack);
-        r.outcome = DROP;
-        return r;
+        return Verdict.Drop;
       }
     } else if (ack === tp.snd_una && tlen === 0 && tiwin === tp.snd_wnd) {
       // Not a duplicate, not news either.
     } else {
       if (!(tp.flags & TF_FASTRECOVERY)) tp.t_dupacks = 0;
     }
-    return r;
+    return Verdict.Continue;
   }
 
   /* New data acknowledged: snd_una < ack <= snd_max. */
   const acked = seqDiff(ack, tp.snd_una);
+  let ourfinisacked = false;
+  let verdict = Verdict.Continue;
   st.rcvackpack++;
   st.rcvackbyte += acked;
 
@@ -877,7 +877,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   if (acked > snd.cc) {
     tp.snd_wnd -= snd.cc;
     tcpSbDrop(tp, snd.cc);
-    r.ourfinisacked = true;
+    ourfinisacked = true;
   } else {
     tcpSbDrop(tp, acked);
     tp.snd_wnd -= acked;
@@ -890,7 +890,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   // the current (possibly backed-off) RTO.
   if (ack === tp.snd_max) {
     tp.rexmtAt = 0;
-    r.needoutput = true;
+    verdict = Verdict.ContinueOutput;
   } else if (tp.persistAt === 0) {
     tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
   }
@@ -898,7 +898,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   if (partial) {
     if (sack !== null) {
       // RFC 6675: keep going from the scoreboard.
-      r.needoutput = true;
+      verdict = Verdict.ContinueOutput;
     } else {
       // RFC 6582 §3.2 (5): retransmit the first unacknowledged segment now.
       const onxt = tp.snd_nxt;
@@ -915,7 +915,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   // Our FIN acknowledged: the closing states move on.
   switch (tp.state) {
     case TCPS_FIN_WAIT_1:
-      if (r.ourfinisacked) {
+      if (ourfinisacked) {
         // The socket will hear nothing more if the user cannot read: the
         // FIN_WAIT_2 timer keeps an unanswered close from lasting forever.
         if (so.state & SS_CANTRCVMORE) {
@@ -926,24 +926,23 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
       }
       break;
     case TCPS_CLOSING:
-      if (r.ourfinisacked) {
+      if (ourfinisacked) {
         tcpEnterTimeWait(tp);
-        r.outcome = DROP;
+        return Verdict.Drop;
       }
       break;
     case TCPS_LAST_ACK:
-      if (r.ourfinisacked) {
+      if (ourfinisacked) {
         tcpClose(tp);
-        r.outcome = DROP;
+        return Verdict.Drop;
       }
       break;
     case TCPS_TIME_WAIT:
       // A retransmitted FIN: ACK it and restart the 2MSL wait.
       tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
-      r.outcome = DROP_AFTER_ACK;
-      break;
+      return Verdict.DropAfterAck;
   }
-  return r;
+  return verdict;
 }
 
 /**
@@ -1035,7 +1034,7 @@ function tcpRetransmitAt(tp: TcpCb, seq: number, len: number): void {
  * Step 6 on: the send window update (RFC 9293 §3.10.7.4 sixth, with
  * snd_wl1/snd_wl2), then data and FIN (seventh, eighth).
  */
-function step6(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: number, thflags: number, tiwin: number): number {
+function step6(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: number, thflags: number, tiwin: number): Verdict {
   const tcp = tp.tcp;
   const st = tcp.stat;
   const so = tp.so;
@@ -1100,7 +1099,7 @@ function step6(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: number, 
         break;
     }
   }
-  return needoutput ? DONE + 1 : DONE;
+  return needoutput ? Verdict.ContinueOutput : Verdict.Continue;
 }
 
 /** TIME_WAIT for 2×MSL (RFC 9293 §3.6.1). */
@@ -1121,18 +1120,18 @@ function tcpEnterTimeWait(tp: TcpCb): void {
  * The tail of tcp_do_segment: send what is owed (dropafterack), answer with
  * an RST (dropwithreset), arm the delayed ACK, free what was not kept.
  */
-function finish(tp: TcpCb, m: Mbuf, seg: TcpSegment, outcome: number, needoutput: boolean): void {
+function finish(tp: TcpCb, m: Mbuf, seg: TcpSegment, outcome: Verdict, needoutput: boolean): void {
   const tcp = tp.tcp;
   const k = tcp.kernel;
-  if (outcome === DROP_WITH_RESET) {
+  if (outcome === Verdict.DropWithReset) {
     tcpDropWithReset(tcp, m, tp);
     return;
   }
-  if (outcome === DROP) {
+  if (outcome === Verdict.Drop) {
     k.mbufs.free(m);
     return;
   }
-  if (outcome === DROP_AFTER_ACK) {
+  if (outcome === Verdict.DropAfterAck) {
     // In SYN_RECEIVED an ACK outside what we sent must not be ACKed back
     // (an ACK storm with a peer in the same state): RST instead.
     if (tp.state === TCPS_SYN_RECEIVED && seg.flags & TH_ACK && (seqGt(tp.snd_una, seg.ack) || seqGt(seg.ack, tp.snd_max))) {
@@ -1144,9 +1143,9 @@ function finish(tp: TcpCb, m: Mbuf, seg: TcpSegment, outcome: number, needoutput
     tcpOutput(tp);
     return;
   }
-  // DONE (m already consumed by step 6), DONE + 1: the window moved.
+  // Continue (m already consumed by step 6); ContinueOutput: the window moved.
   if (!tcp.tcbs.has(tp)) return;
-  if (needoutput || outcome === DONE + 1 || tp.flags & TF_ACKNOW) tcpOutput(tp);
+  if (needoutput || outcome === Verdict.ContinueOutput || tp.flags & TF_ACKNOW) tcpOutput(tp);
   if (tp.flags & TF_DELACK && tcp.tcbs.has(tp)) tcpTimerDelackArm(tp, tcp.cfg.delacktime);
 }
 
