@@ -654,15 +654,13 @@ function tcpCheckRst(tp: TcpCb, seg: TcpSegment): Verdict {
   const tcp = tp.tcp;
   const so = tp.so;
   const sseq = seg.seq;
-  // RFC 1337: an RST must not cut TIME_WAIT short (FreeBSD ignores it).
-  if (tp.state === TCPS_TIME_WAIT) return Verdict.Drop;
   const inWin = (seqGeq(sseq, tp.last_ack_sent) && seqLt(sseq, (tp.last_ack_sent + tp.rcv_wnd) >>> 0)) ||
     (tp.rcv_wnd === 0 && sseq === tp.last_ack_sent);
   if (inWin) {
     if (tcp.cfg.insecureRst || sseq === tp.last_ack_sent) {
       let err = ECONNRESET;
       if (tp.state === TCPS_SYN_RECEIVED) err = ECONNREFUSED;
-      else if (tp.state === TCPS_TIME_WAIT || tp.state > TCPS_CLOSE_WAIT && so.closed) err = 0;
+      else if (tp.state > TCPS_CLOSE_WAIT && so.closed) err = 0;
       tcp.stat.drops++;
       if (err) so.setError(err);
       tcpClose(tp);
@@ -983,7 +981,9 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
     }
   }
 
-  // Our FIN acknowledged: the closing states move on.
+  // Our FIN acknowledged: the closing states move on. (TIME-WAIT's part of
+  // this step, a retransmitted FIN, is in tcpTimeWaitSegment: no segment
+  // in TIME_WAIT gets this far.)
   switch (tp.state) {
     case TCPS_FIN_WAIT_1:
       if (ourfinisacked) {
@@ -1008,10 +1008,6 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
         return Verdict.Drop;
       }
       break;
-    case TCPS_TIME_WAIT:
-      // A retransmitted FIN: ACK it and restart the 2MSL wait.
-      tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
-      return Verdict.DropAfterAck;
   }
   return verdict;
 }
@@ -1159,6 +1155,8 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
       tp.flags |= TF_ACKNOW;
       tp.rcv_nxt = (tp.rcv_nxt + 1) >>> 0;
     }
+    // RFC 9293 §3.10.7.4 eighth, by state (TIME-WAIT's is in
+    // tcpTimeWaitSegment; CLOSE-WAIT, CLOSING, LAST-ACK "remain").
     switch (tp.state) {
       case TCPS_SYN_RECEIVED:
       case TCPS_ESTABLISHED:
@@ -1169,9 +1167,6 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
         break;
       case TCPS_FIN_WAIT_2:
         tcpEnterTimeWait(tp);
-        break;
-      case TCPS_TIME_WAIT:
-        tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
         break;
     }
   }
