@@ -17,9 +17,11 @@
  *               second, RST    tcpCheckRst (RFC 5961 §3)
  *               fourth, SYN    tcpCheckSyn (RFC 5961 §4)
  *               first, seq     tcpCheckSequence (PAWS RFC 7323 §5, trims)
- *               fifth, ACK     tcpSynReceivedAck, tcpAckProcess: duplicate
- *                 ACKs, fast retransmit and recovery (RFC 5681, 6582,
- *                 6675, 3042), RTT, the send buffer, the closing states
+ *               fifth, ACK     tcpSynReceivedAck, tcpAckProcess →
+ *                 tcpAckOld: duplicate ACKs, fast retransmit (tcpDupAck;
+ *                   RFC 5681, 6582, 6675, 3042), or
+ *                 tcpAckNew: RTT, recovery, the send buffer, timers,
+ *                   then tcpOurFinAcked for the closing states
  *               window update, seventh (data: reassembly, SACK, delayed
  *               ACK) and eighth (FIN): tcpWindowAndText
  *             → tcpSegmentDone: drop, ACK, RST, or tcpOutput what is owed
@@ -830,18 +832,13 @@ function ccAck(tp: TcpCb, acked: number, now: number): void {
 }
 
 /**
- * The ACK of a synchronized segment: duplicate ACKs and loss recovery,
- * new data acknowledged, RTT, the send buffer, and what our FIN being
- * acknowledged means in each closing state (RFC 9293 §3.10.7.4 fifth).
+ * Fifth, the ACK field, in ESTABLISHED and the closing states (RFC 9293
+ * §3.10.7.4): an ACK of data not yet sent is answered; one far below
+ * snd_una draws a challenge ACK (RFC 5961 §5.2); the SACK blocks go to the
+ * scoreboard; then an old ACK (tcpAckOld) or one of new data (tcpAckNew).
  */
 function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
-  const tcp = tp.tcp;
-  const tlen = seg.curLen;
-  const thflags = seg.curFlags;
-  const tiwin = seg.tiwin;
-  const now = seg.now;
-  const st = tcp.stat;
-  const so = tp.so;
+  const st = tp.tcp.stat;
   const o = seg.opts;
   const ack = seg.ack;
   let sack: SackScoreboard | null = null;
@@ -870,31 +867,53 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
     if (u.dsack) st.dsack_rcv++;
   }
 
-  if (seqLeq(ack, tp.snd_una)) {
-    /*
-     * Not new. A duplicate ACK (RFC 5681 §2; with SACK, RFC 6675 §2: one
-     * that SACKs something new) counts toward fast retransmit.
-     */
-    const isDup = ack === tp.snd_una && tlen === 0 && !(thflags & (TH_SYN | TH_FIN)) && tp.snd_max !== tp.snd_una &&
-      (sack !== null ? newlySacked > 0 || (o.nsack === 0 && tiwin === tp.snd_wnd) : tiwin === tp.snd_wnd);
-    if (isDup) {
-      st.rcvdupack++;
-      if (tp.rexmtAt === 0) {
-        tp.t_dupacks = 0;
-      } else {
-        tp.t_dupacks++;
-        tcpDupAck(tp, sack);
-        return Verdict.Drop;
-      }
-    } else if (ack === tp.snd_una && tlen === 0 && tiwin === tp.snd_wnd) {
-      // Not a duplicate, not news either.
-    } else {
-      if (!(tp.flags & TF_FASTRECOVERY)) tp.t_dupacks = 0;
-    }
-    return Verdict.Continue;
-  }
+  if (seqLeq(ack, tp.snd_una)) return tcpAckOld(tp, seg, sack, newlySacked);
+  return tcpAckNew(tp, seg, sack);
+}
 
-  /* New data acknowledged: snd_una < ack <= snd_max. */
+/**
+ * An ACK that acknowledges nothing new ("SND.UNA >= SEG.ACK"). A duplicate
+ * ACK (RFC 5681 §2; with SACK, RFC 6675 §2: one that SACKs something new)
+ * counts toward fast retransmit (tcpDupAck) and is done with; anything
+ * else goes on to the window and data steps.
+ */
+function tcpAckOld(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null, newlySacked: number): Verdict {
+  const ack = seg.ack;
+  const tlen = seg.curLen;
+  const tiwin = seg.tiwin;
+  const o = seg.opts;
+  const isDup = ack === tp.snd_una && tlen === 0 && !(seg.curFlags & (TH_SYN | TH_FIN)) && tp.snd_max !== tp.snd_una &&
+    (sack !== null ? newlySacked > 0 || (o.nsack === 0 && tiwin === tp.snd_wnd) : tiwin === tp.snd_wnd);
+  if (isDup) {
+    tp.tcp.stat.rcvdupack++;
+    if (tp.rexmtAt === 0) {
+      tp.t_dupacks = 0;
+    } else {
+      tp.t_dupacks++;
+      tcpDupAck(tp, sack);
+      return Verdict.Drop;
+    }
+  } else if (ack === tp.snd_una && tlen === 0 && tiwin === tp.snd_wnd) {
+    // Not a duplicate, not news either.
+  } else {
+    if (!(tp.flags & TF_FASTRECOVERY)) tp.t_dupacks = 0;
+  }
+  return Verdict.Continue;
+}
+
+/**
+ * An ACK of new data ("SND.UNA < SEG.ACK =< SND.NXT"): the RTT sample,
+ * the end of (or progress in) loss recovery, congestion control, the send
+ * buffer, the retransmission timer; then what our FIN being acknowledged
+ * means in the closing states (tcpOurFinAcked).
+ */
+function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Verdict {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  const so = tp.so;
+  const o = seg.opts;
+  const ack = seg.ack;
+  const now = seg.now;
   const acked = seqDiff(ack, tp.snd_una);
   let ourfinisacked = false;
   let verdict = Verdict.Continue;
@@ -981,33 +1000,33 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
     }
   }
 
-  // Our FIN acknowledged: the closing states move on. (TIME-WAIT's part of
-  // this step, a retransmitted FIN, is in tcpTimeWaitSegment: no segment
-  // in TIME_WAIT gets this far.)
+  return ourfinisacked ? tcpOurFinAcked(tp, verdict) : verdict;
+}
+
+/**
+ * Our FIN is acknowledged (RFC 9293 §3.10.7.4 fifth, by state): FIN-WAIT-1
+ * moves to FIN-WAIT-2, CLOSING to TIME-WAIT, LAST-ACK to CLOSED (the
+ * segment is then done with). TIME-WAIT's part of this step, the peer's
+ * FIN again, is in tcpTimeWaitSegment: no segment in TIME_WAIT gets here.
+ */
+function tcpOurFinAcked(tp: TcpCb, verdict: Verdict): Verdict {
+  const so = tp.so;
   switch (tp.state) {
     case TCPS_FIN_WAIT_1:
-      if (ourfinisacked) {
-        // The socket will hear nothing more if the user cannot read: the
-        // FIN_WAIT_2 timer keeps an unanswered close from lasting forever.
-        if (so.state & SS_CANTRCVMORE) {
-          so.isDisconnected();
-          tcpTimer2mslArm(tp, 60000);
-        }
-        tp.state = TCPS_FIN_WAIT_2;
+      // The socket will hear nothing more if the user cannot read: the
+      // FIN_WAIT_2 timer keeps an unanswered close from lasting forever.
+      if (so.state & SS_CANTRCVMORE) {
+        so.isDisconnected();
+        tcpTimer2mslArm(tp, 60000);
       }
-      break;
+      tp.state = TCPS_FIN_WAIT_2;
+      return verdict;
     case TCPS_CLOSING:
-      if (ourfinisacked) {
-        tcpEnterTimeWait(tp);
-        return Verdict.Drop;
-      }
-      break;
+      tcpEnterTimeWait(tp);
+      return Verdict.Drop;
     case TCPS_LAST_ACK:
-      if (ourfinisacked) {
-        tcpClose(tp);
-        return Verdict.Drop;
-      }
-      break;
+      tcpClose(tp);
+      return Verdict.Drop;
   }
   return verdict;
 }
