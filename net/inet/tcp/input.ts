@@ -694,17 +694,15 @@ function tcpCheckSyn(tp: TcpCb, seg: TcpSegment): Verdict {
 
 /**
  * First, the sequence number (RFC 9293 §3.10.7.4): PAWS (RFC 7323 §5.3),
- * then the segment trimmed to the receive window, front and back, with
- * seg.curSeq/curLen/curFlags what is left; ts_recent (RFC 7323 §4.3).
+ * then the segment trimmed to the receive window, front (tcpTrimFront) and
+ * back (tcpTrimBack), leaving in seg.curSeq/curLen/curFlags what is left;
+ * then ts_recent (RFC 7323 §4.3).
  */
 function tcpCheckSequence(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   const tcp = tp.tcp;
   const st = tcp.stat;
   const o = seg.opts;
   const tsOk = seg.tsOk;
-  let sseq = seg.curSeq;
-  let tlen = seg.curLen;
-  let thflags = seg.curFlags;
 
   // RFC 7323 §5.3 PAWS: an old timestamp means an old duplicate.
   if (tsOk && tp.ts_recent !== 0 && tstmpLt(o.tsVal, tp.ts_recent)) {
@@ -712,90 +710,107 @@ function tcpCheckSequence(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
       tp.ts_recent = 0;
     } else {
       st.rcvduppack++;
-      st.rcvdupbyte += tlen;
+      st.rcvdupbyte += seg.curLen;
       st.pawsdrop++;
-      return tlen > 0 ? Verdict.DropAfterAck : Verdict.Drop;
+      return seg.curLen > 0 ? Verdict.DropAfterAck : Verdict.Drop;
     }
   }
 
   // In SYN_RECEIVED the segment must come after the peer's ISN (LAND).
-  if (tp.state === TCPS_SYN_RECEIVED && seqLt(sseq, tp.irs)) return Verdict.DropWithReset;
+  if (tp.state === TCPS_SYN_RECEIVED && seqLt(seg.curSeq, tp.irs)) return Verdict.DropWithReset;
 
-  // Trim what we already have off the front.
-  let todrop = seqDiff(tp.rcv_nxt, sseq);
-  if (todrop > 0) {
-    if (thflags & TH_SYN) {
-      thflags &= ~TH_SYN;
-      sseq = (sseq + 1) >>> 0;
-      todrop--;
-    }
-    const dupStart = sseq;
-    if (todrop > tlen || (todrop === tlen && !(thflags & TH_FIN))) {
-      // Entirely old: any FIN is a duplicate too. ACK to resynchronize.
-      thflags &= ~TH_FIN;
-      tp.flags |= TF_ACKNOW;
-      todrop = tlen;
-      st.rcvduppack++;
-      st.rcvdupbyte += todrop;
-    } else {
-      st.rcvpartduppack++;
-      st.rcvpartdupbyte += todrop;
-    }
-    // RFC 2883: report the duplicate range in a D-SACK, promptly.
-    if (todrop > 0 && tp.flags & TF_SACK_PERMIT) {
-      if (tp.sackRcv === null) tp.sackRcv = new SackReceiver();
-      tp.sackRcv.dsack(dupStart, (dupStart + todrop) >>> 0);
-      seg.dsackDone = true;
-      tp.flags |= TF_ACKNOW;
-    }
-    m.adj(todrop);
-    sseq = (sseq + todrop) >>> 0;
-    tlen -= todrop;
-  }
-  seg.curSeq = sseq;
-  seg.curLen = tlen;
-  seg.curFlags = thflags;
+  tcpTrimFront(tp, m, seg);
 
   // Data for a socket nobody reads any more: the user is gone, reset
   // (RFC 9293 §3.10.7.4 seventh, "the other side … is closing"; FreeBSD).
-  if (tp.so.closed && tp.state > TCPS_CLOSE_WAIT && tlen > 0) {
+  if (tp.so.closed && tp.state > TCPS_CLOSE_WAIT && seg.curLen > 0) {
     st.rcvafterclose++;
     tcpClose(tp);
     tcpDropWithReset(tcp, m, null);
     return Verdict.Consumed;
   }
 
-  // Trim what lies beyond the window off the end.
-  todrop = seqDiff((sseq + tlen) >>> 0, (tp.rcv_nxt + tp.rcv_wnd) >>> 0);
-  if (todrop > 0) {
-    st.rcvpackafterwin++;
-    if (todrop >= tlen) {
-      st.rcvbyteafterwin += tlen;
-      // A closed window takes only a probe at its edge (and ACKs it).
-      if (tp.rcv_wnd === 0 && sseq === tp.rcv_nxt) {
-        tp.flags |= TF_ACKNOW;
-        st.rcvwinprobe++;
-      } else {
-        return Verdict.DropAfterAck;
-      }
-    } else {
-      st.rcvbyteafterwin += todrop;
-    }
-    m.adj(-todrop);
-    tlen -= todrop;
-    thflags &= ~(TH_PUSH | TH_FIN);
-    seg.curLen = tlen;
-    seg.curFlags = thflags;
-  }
+  if (!tcpTrimBack(tp, m, seg)) return Verdict.DropAfterAck;
 
   // RFC 7323 §4.3: remember the timestamp of the segment our last ACK
   // acknowledged (the test FreeBSD uses, <= on the right edge).
+  const sseq = seg.curSeq;
   if (tsOk && seqLeq(sseq, tp.last_ack_sent) &&
-      seqLeq(tp.last_ack_sent, (sseq + tlen + (thflags & (TH_SYN | TH_FIN) ? 1 : 0)) >>> 0)) {
+      seqLeq(tp.last_ack_sent, (sseq + seg.curLen + (seg.curFlags & (TH_SYN | TH_FIN) ? 1 : 0)) >>> 0)) {
     tp.ts_recent_age = tcp.tsNow();
     tp.ts_recent = o.tsVal;
   }
   return Verdict.Continue;
+}
+
+/**
+ * Trim off the front of the segment what we already have (RFC 9293
+ * §3.10.7.4 first: "segments with higher beginning sequence numbers …";
+ * a SYN we already saw counts as one byte), counting it and reporting it
+ * as a D-SACK (RFC 2883). An entirely old segment is ACKed to resynchronize.
+ */
+function tcpTrimFront(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  const st = tp.tcp.stat;
+  let sseq = seg.curSeq;
+  let tlen = seg.curLen;
+  let thflags = seg.curFlags;
+  let todrop = seqDiff(tp.rcv_nxt, sseq);
+  if (todrop <= 0) return;
+  if (thflags & TH_SYN) {
+    thflags &= ~TH_SYN;
+    sseq = (sseq + 1) >>> 0;
+    todrop--;
+  }
+  const dupStart = sseq;
+  if (todrop > tlen || (todrop === tlen && !(thflags & TH_FIN))) {
+    // Entirely old: any FIN is a duplicate too. ACK to resynchronize.
+    thflags &= ~TH_FIN;
+    tp.flags |= TF_ACKNOW;
+    todrop = tlen;
+    st.rcvduppack++;
+    st.rcvdupbyte += todrop;
+  } else {
+    st.rcvpartduppack++;
+    st.rcvpartdupbyte += todrop;
+  }
+  // RFC 2883: report the duplicate range in a D-SACK, promptly.
+  if (todrop > 0 && tp.flags & TF_SACK_PERMIT) {
+    if (tp.sackRcv === null) tp.sackRcv = new SackReceiver();
+    tp.sackRcv.dsack(dupStart, (dupStart + todrop) >>> 0);
+    seg.dsackDone = true;
+    tp.flags |= TF_ACKNOW;
+  }
+  m.adj(todrop);
+  seg.curSeq = (sseq + todrop) >>> 0;
+  seg.curLen = tlen - todrop;
+  seg.curFlags = thflags;
+}
+
+/**
+ * Trim off the back of the segment what lies beyond the receive window
+ * (RFC 9293 §3.10.7.4 first), and with it any PSH and FIN. False when
+ * nothing is left in the window: drop it and send an ACK. A closed window
+ * still takes a probe at its edge (and ACKs it).
+ */
+function tcpTrimBack(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
+  const st = tp.tcp.stat;
+  const sseq = seg.curSeq;
+  const tlen = seg.curLen;
+  const todrop = seqDiff((sseq + tlen) >>> 0, (tp.rcv_nxt + tp.rcv_wnd) >>> 0);
+  if (todrop <= 0) return true;
+  st.rcvpackafterwin++;
+  if (todrop >= tlen) {
+    st.rcvbyteafterwin += tlen;
+    if (!(tp.rcv_wnd === 0 && sseq === tp.rcv_nxt)) return false;
+    tp.flags |= TF_ACKNOW;
+    st.rcvwinprobe++;
+  } else {
+    st.rcvbyteafterwin += todrop;
+  }
+  m.adj(-todrop);
+  seg.curLen = tlen - todrop;
+  seg.curFlags &= ~(TH_PUSH | TH_FIN);
+  return true;
 }
 
 /**
