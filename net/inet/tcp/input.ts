@@ -613,7 +613,8 @@ function tcpSynchronizedSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   }
   const acked = tcpAckProcess(tp, seg);
   if (acked !== Verdict.Continue && acked !== Verdict.ContinueOutput) return acked;
-  // LAST_ACK completed: the connection is gone.
+  // Closed meanwhile (tcpClose takes it out of tcbs): nothing more to do.
+  // (LAST_ACK completing is not this case: tcpOurFinAcked says Drop.)
   if (!tp.tcp.tcbs.has(tp)) return Verdict.Drop;
 
   // Sixth to eighth: the window, the data, the FIN.
