@@ -146,6 +146,23 @@ test('FIN_WAIT_2 → TIME_WAIT (FIN); CLOSING → TIME_WAIT (ACK of FIN); TIME_W
   }
 });
 
+test('TIME_WAIT: the peer\'s FIN again is ACKed and restarts the 2 MSL wait (RFC 9293 §3.10.7.4 eighth)', async (t) => {
+  const { p, fd } = await inState('FIN_WAIT_2');
+  await p.send('F.', 1, 2);
+  t.is(p.next(), `. 2:2(0) ack 2 ${W}`);
+  t.is(await p.state(fd), 'TIME_WAIT');
+  await p.run(50_000);
+  // Our ACK was lost: the peer retransmits its FIN, 50 s into the wait.
+  await p.send('F.', 1, 2);
+  t.is(p.next(), `. 2:2(0) ack 2 ${W}`);
+  await p.run(20_000);
+  // 70 s after the first FIN, 20 s after the second: still waiting.
+  t.is(await p.state(fd), 'TIME_WAIT');
+  await p.run(40_100);
+  t.is(await p.state(fd), 'CLOSED');
+  t.deepEqual(p.drain(), []);
+});
+
 test('CLOSE_WAIT → LAST_ACK (close sends FIN) → CLOSED (ACK of FIN)', async (t) => {
   const { p, fd } = await inState('CLOSE_WAIT');
   await p.k.sys.shutdown(fd, SHUT_WR);

@@ -9,14 +9,22 @@
  *         LISTEN        → tcpInputListen: SYN → SYN cache; ACK → expand the
  *                         cache entry (or a SYN cookie) into a connection
  *         otherwise     → tcpDoSegment:
- *             header prediction (pure ACK / pure in-order data)
- *             SYN_SENT (§3.10.7.3)
- *             RST, SYN (RFC 5961 §3, §4), PAWS (RFC 7323 §5), window trim
- *             ACK: SYN_RECEIVED → ESTABLISHED, duplicate ACKs, fast
- *               retransmit and recovery (RFC 5681, 6582, 6675, 3042), RTT,
- *               the send buffer, FIN_WAIT/CLOSING/LAST_ACK/TIME_WAIT
- *             window update, data (reassembly, SACK, delayed ACK), FIN
- *             → tcpOutput for whatever is owed
+ *             tcpHeaderPrediction (ESTABLISHED: pure ACK / in-order data)
+ *             or by state, each step returning a Verdict:
+ *             SYN_SENT   tcpSynSentSegment (§3.10.7.3)
+ *             TIME_WAIT  tcpTimeWaitSegment (§3.10.7.4, RFC 1337)
+ *             the others tcpSynchronizedSegment (§3.10.7.4):
+ *               second, RST    tcpCheckRst (RFC 5961 §3)
+ *               fourth, SYN    tcpCheckSyn (RFC 5961 §4)
+ *               first, seq     tcpCheckSequence (PAWS RFC 7323 §5, trims)
+ *               fifth, ACK     tcpSynReceivedAck, tcpAckProcess →
+ *                 tcpAckOld: duplicate ACKs, fast retransmit (tcpDupAck;
+ *                   RFC 5681, 6582, 6675, 3042), or
+ *                 tcpAckNew: RTT, recovery, the send buffer, timers,
+ *                   then tcpOurFinAcked for the closing states
+ *               window update, seventh (data: reassembly, SACK, delayed
+ *               ACK) and eighth (FIN): tcpWindowAndText
+ *             → tcpSegmentDone: drop, ACK, RST, or tcpOutput what is owed
  *
  * The segment's fields live in tcp.seg for the duration of one call; the
  * mbuf is trimmed to the data and, if the data is kept, appended to the
@@ -70,11 +78,26 @@ function tstmpLt(a: number, b: number): boolean {
   return ((a - b) | 0) < 0;
 }
 
-/** Outcome of the ACK and data steps, telling the tail what to do. */
-const DROP = 0;
-const DROP_AFTER_ACK = 1;
-const DROP_WITH_RESET = 2;
-const DONE = 3;
+/**
+ * What a step of segment processing decided, as a value it returns: RFC
+ * 9293 §3.10.7's "drop the segment", "send an ACK … and drop", "send a
+ * reset" (BSD tcp_input's goto labels drop, dropafterack, dropwithreset),
+ * or go on to the next step.
+ */
+const enum Verdict {
+  /** Acceptable so far: on to the next step (after the last, send only what is owed). */
+  Continue,
+  /** As Continue; the send window moved or all our data was acknowledged, so run tcpOutput at the end. */
+  ContinueOutput,
+  /** Drop the segment and say nothing. */
+  Drop,
+  /** Drop the segment and send an ACK. */
+  DropAfterAck,
+  /** Drop the segment and answer it with an RST. */
+  DropWithReset,
+  /** The step disposed of the segment itself (and perhaps of the connection): nothing is left to do. */
+  Consumed,
+}
 
 /** inet.protox[IPPROTO_TCP]. `m` starts at the IP header; owns `m`. */
 export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
@@ -386,24 +409,27 @@ function tcpXmitTimer(tp: TcpCb, rtt: number): void {
   tp.cc.srtt = tp.rtt.srtt;
 }
 
-/** tcp_do_segment: every state but LISTEN and CLOSED. Owns `m` (the data). */
+/**
+ * tcp_do_segment: a segment for a connection in any state but LISTEN and
+ * CLOSED, RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (the others), read
+ * beside the RFC: header prediction first, then one handler per state
+ * group, each a sequence of the RFC's steps returning a Verdict, and
+ * tcpSegmentDone acting on it. Owns `m` (the data).
+ */
 export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   const tcp = tp.tcp;
-  const k = tcp.kernel;
-  const st = tcp.stat;
-  const so = tp.so;
-  const o = seg.opts;
-  let thflags = seg.flags;
-  let tlen = seg.tlen;
-  let sseq = seg.seq;
-  const now = k.host.now();
+  const now = tcp.kernel.host.now();
   seg.dsackDone = false;
+  seg.now = now;
+  seg.curSeq = seg.seq;
+  seg.curLen = seg.tlen;
+  seg.curFlags = seg.flags;
   tp.t_rcvtime = now;
   tp.t_keepprobes = 0;
   if (tp.keepAt !== 0 && tp.state >= TCPS_ESTABLISHED) tp.keepAt = now + tp.t_keepidle;
 
   // The peer's window, scaled (never on a SYN, RFC 7323 §2.2).
-  const tiwin = thflags & TH_SYN ? seg.win : seg.win << tp.snd_scale;
+  seg.tiwin = seg.flags & TH_SYN ? seg.win : seg.win << tp.snd_scale;
 
   // The receive window for the acceptability tests: what we could take,
   // at least what we already offered (RFC 9293 §3.10.7.4; FreeBSD).
@@ -415,195 +441,269 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   }
 
   // Timestamps on a synchronized connection: note for PAWS and RTT below.
-  const tsOk = (tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && o.tsPresent;
+  seg.tsOk = (tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && seg.opts.tsPresent;
 
-  /*
-   * Header prediction (Van Jacobson): ESTABLISHED, nothing unusual, the
-   * next expected segment, the window unchanged, not retransmitting. Then
-   * it is either a pure ACK for outstanding data or pure in-order data.
-   */
-  if (tp.state === TCPS_ESTABLISHED && (thflags & (TH_SYN | TH_FIN | TH_RST | TH_URG | TH_ACK)) === TH_ACK &&
-      (!tsOk || !tstmpLt(o.tsVal, tp.ts_recent)) && sseq === tp.rcv_nxt && tiwin !== 0 && tiwin === tp.snd_wnd &&
-      tp.snd_nxt === tp.snd_max && !(tp.flags & TF_FASTRECOVERY) && o.nsack === 0) {
-    if (tsOk && seqLeq(sseq, tp.last_ack_sent)) {
-      tp.ts_recent_age = tsAt(tcp, now);
-      tp.ts_recent = o.tsVal;
-    }
-    const ack = seg.ack;
-    if (tlen === 0) {
-      if (seqGt(ack, tp.snd_una) && seqLeq(ack, tp.snd_max) && tp.cc.cwnd >= tp.snd_wnd && tp.t_dupacks === 0) {
-        st.predack++;
-        const acked = seqDiff(ack, tp.snd_una);
-        if (tsOk && o.tsEcr !== 0) tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + tp.ts_offset) >>> 0, o.tsEcr)));
-        else if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
-          tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
-          tp.t_rtttime = 0;
-        }
-        st.rcvackpack++;
-        st.rcvackbyte += acked;
-        ccAck(tp, acked, now);
-        tcpSbDrop(tp, acked);
-        tp.snd_una = ack;
-        tp.snd_wl2 = ack;
-        tp.sackSb?.update(ack, o.sack, 0, tp.snd_una, tp.snd_max);
-        if (tp.snd_una === tp.snd_max) tp.rexmtAt = 0;
-        else if (tp.persistAt === 0) tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
-        so.wakeup();
-        k.mbufs.free(m);
-        if (so.snd.cc > 0) tcpOutput(tp);
-        return;
-      }
-    } else if (ack === tp.snd_una && tp.segq.length === 0 && tlen <= tcpRecvSpace(tp)) {
-      st.preddat++;
-      tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
-      st.rcvpack++;
-      st.rcvbyte += tlen;
-      if (tsOk && o.tsEcr !== 0 && so.rcv.autosize && tcp.cfg.recvbufAuto) tcpAutoRcvbuf(tp, o.tsEcr, tlen);
-      tcpSbAppend(tp, m);
-      // ACK every second full segment, otherwise delay (RFC 1122 §4.2.3.2).
-      if (tp.flags & TF_DELACK || tlen > tp.t_maxseg) {
-        tp.flags |= TF_ACKNOW;
-        tcpOutput(tp);
-      } else {
-        tp.flags |= TF_DELACK;
-        tcpTimerDelackArm(tp, tcp.cfg.delacktime);
-      }
-      return;
-    }
+  if (tp.state === TCPS_ESTABLISHED && tcpHeaderPrediction(tp, m, seg)) return;
+
+  let verdict: Verdict;
+  switch (tp.state) {
+    case TCPS_SYN_SENT:
+      verdict = tcpSynSentSegment(tp, m, seg);
+      break;
+    case TCPS_TIME_WAIT:
+      verdict = tcpTimeWaitSegment(tp, seg);
+      break;
+    default:
+      verdict = tcpSynchronizedSegment(tp, m, seg);
+      break;
   }
+  tcpSegmentDone(tp, m, seg, verdict);
+}
 
-  let outcome = DONE;
-  let needoutput = false;
-
-  stateSwitch: {
-    if (tp.state !== TCPS_SYN_SENT) break stateSwitch;
-    /* RFC 9293 §3.10.7.3: SYN-SENT. */
-    if (thflags & TH_ACK && (seqLeq(seg.ack, tp.iss) || seqGt(seg.ack, tp.snd_max))) {
-      // An ACK for something we never sent: RST it (unless it is an RST).
-      outcome = thflags & TH_RST ? DROP : DROP_WITH_RESET;
-      break stateSwitch;
-    }
-    if (thflags & TH_RST) {
-      // RFC 5961 §3.2 / RFC 9293: acceptable only with an acceptable ACK.
-      if (thflags & TH_ACK) {
-        tcpDrop(tp, ECONNREFUSED);
-        k.mbufs.free(m);
-        return;
-      }
-      outcome = DROP;
-      break stateSwitch;
-    }
-    if (!(thflags & TH_SYN)) {
-      outcome = DROP;
-      break stateSwitch;
-    }
-    tp.irs = sseq;
-    tp.rcv_nxt = (sseq + 1) >>> 0;
-    tp.rcv_adv = tp.rcv_nxt;
-    tcpSynOptions(tp, seg);
-    tcpMss(tp, o.mss);
-    if (thflags & TH_ACK) {
-      // Our SYN is acknowledged: ESTABLISHED.
-      tp.snd_una = seg.ack;
-      if (seqLt(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
-      tcpSynchronized(tp);
-      if (tp.t_rtttime !== 0 && seqGt(seg.ack, tp.t_rtseq)) {
+/**
+ * Header prediction (Van Jacobson; FreeBSD tcp_do_segment): ESTABLISHED,
+ * nothing unusual, the next expected segment, the window unchanged, not
+ * retransmitting. Then it is either a pure ACK for outstanding data or pure
+ * in-order data, handled here in full (true); anything else (false) takes
+ * the steps of RFC 9293 §3.10.7.4.
+ */
+function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  const so = tp.so;
+  const o = seg.opts;
+  const tsOk = seg.tsOk;
+  const sseq = seg.seq;
+  const tlen = seg.tlen;
+  const tiwin = seg.tiwin;
+  const now = seg.now;
+  if ((seg.flags & (TH_SYN | TH_FIN | TH_RST | TH_URG | TH_ACK)) !== TH_ACK ||
+      (tsOk && tstmpLt(o.tsVal, tp.ts_recent)) || sseq !== tp.rcv_nxt || tiwin === 0 || tiwin !== tp.snd_wnd ||
+      tp.snd_nxt !== tp.snd_max || tp.flags & TF_FASTRECOVERY || o.nsack !== 0) {
+    return false;
+  }
+  if (tsOk && seqLeq(sseq, tp.last_ack_sent)) {
+    tp.ts_recent_age = tsAt(tcp, now);
+    tp.ts_recent = o.tsVal;
+  }
+  const ack = seg.ack;
+  if (tlen === 0) {
+    if (seqGt(ack, tp.snd_una) && seqLeq(ack, tp.snd_max) && tp.cc.cwnd >= tp.snd_wnd && tp.t_dupacks === 0) {
+      st.predack++;
+      const acked = seqDiff(ack, tp.snd_una);
+      if (tsOk && o.tsEcr !== 0) tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + tp.ts_offset) >>> 0, o.tsEcr)));
+      else if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
         tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
         tp.t_rtttime = 0;
       }
-      tp.rexmtAt = 0;
-      tcpEstablish(tp);
-      tp.flags |= TF_ACKNOW;
-    } else {
-      // Simultaneous open (RFC 9293 §3.5, figure 8): SYN_RECEIVED, and our
-      // SYN goes again with an ACK.
-      tp.state = TCPS_SYN_RECEIVED;
-      tcpSynchronized(tp);
-      tp.rexmtAt = 0;
-      tp.t_rxtshift = 0;
-      tp.snd_nxt = tp.iss;
-      tp.flags |= TF_ACKNOW;
+      st.rcvackpack++;
+      st.rcvackbyte += acked;
+      ccAck(tp, acked, now);
+      tcpSbDrop(tp, acked);
+      tp.snd_una = ack;
+      tp.snd_wl2 = ack;
+      tp.sackSb?.update(ack, o.sack, 0, tp.snd_una, tp.snd_max);
+      if (tp.snd_una === tp.snd_max) tp.rexmtAt = 0;
+      else if (tp.persistAt === 0) tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
+      so.wakeup();
+      tcp.kernel.mbufs.free(m);
+      if (so.snd.cc > 0) tcpOutput(tp);
+      return true;
     }
-    // The SYN occupies a sequence number; data beyond the window goes.
-    sseq = (sseq + 1) >>> 0;
-    if (tlen > tp.rcv_wnd) {
-      const todrop = tlen - tp.rcv_wnd;
-      m.adj(-todrop);
-      tlen = tp.rcv_wnd;
-      thflags &= ~TH_FIN;
-      st.rcvpackafterwin++;
-      st.rcvbyteafterwin += todrop;
-    }
-    tp.snd_wl1 = (sseq - 1) >>> 0;
-    tp.rcv_up = sseq;
-    // Go on to the window update and data steps (step 6).
-    outcome = step6(tp, m, seg, sseq, tlen, thflags, tiwin);
-    finish(tp, m, seg, outcome, needoutput);
-    return;
-  }
-  if (outcome !== DONE) {
-    finish(tp, m, seg, outcome, false);
-    return;
-  }
-
-  /*
-   * Synchronized states (and SYN_RECEIVED). First the RST (RFC 5961 §3.2):
-   * only an RST exactly at the next expected sequence resets; one elsewhere
-   * in the window gets a challenge ACK. net.inet.tcp.insecure_rst restores
-   * RFC 793's "anywhere in the window".
-   */
-  if (thflags & TH_RST) {
-    // RFC 1337: an RST must not cut TIME_WAIT short (FreeBSD ignores it).
-    if (tp.state === TCPS_TIME_WAIT) {
-      k.mbufs.free(m);
-      return;
-    }
-    const inWin = (seqGeq(sseq, tp.last_ack_sent) && seqLt(sseq, (tp.last_ack_sent + tp.rcv_wnd) >>> 0)) ||
-      (tp.rcv_wnd === 0 && sseq === tp.last_ack_sent);
-    if (inWin) {
-      if (tcp.cfg.insecureRst || sseq === tp.last_ack_sent) {
-        let err = ECONNRESET;
-        if (tp.state === TCPS_SYN_RECEIVED) err = ECONNREFUSED;
-        else if (tp.state === TCPS_TIME_WAIT || tp.state > TCPS_CLOSE_WAIT && so.closed) err = 0;
-        st.drops++;
-        if (err) so.setError(err);
-        tcpClose(tp);
-      } else {
-        tcpChallengeAck(tp);
-      }
-    }
-    k.mbufs.free(m);
-    return;
-  }
-
-  // TIME_WAIT, as FreeBSD's tcp_twcheck: a SYN that could not reopen the
-  // connection (tcpInput tried) and anything without ACK are dropped; the
-  // peer's FIN again restarts 2MSL; anything but the exact final ACK gets
-  // our ACK (RFC 9293 §3.10.7.4: "acknowledge it").
-  if (tp.state === TCPS_TIME_WAIT) {
-    k.mbufs.free(m);
-    if (thflags & TH_SYN || !(thflags & TH_ACK)) return;
-    if (thflags & TH_FIN) tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
-    if (thflags !== TH_ACK || tlen !== 0 || sseq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) {
-      st.tw_acks++;
+  } else if (ack === tp.snd_una && tp.segq.length === 0 && tlen <= tcpRecvSpace(tp)) {
+    st.preddat++;
+    tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
+    st.rcvpack++;
+    st.rcvbyte += tlen;
+    if (tsOk && o.tsEcr !== 0 && so.rcv.autosize && tcp.cfg.recvbufAuto) tcpAutoRcvbuf(tp, o.tsEcr, tlen);
+    tcpSbAppend(tp, m);
+    // ACK every second full segment, otherwise delay (RFC 1122 §4.2.3.2).
+    if (tp.flags & TF_DELACK || tlen > tp.t_maxseg) {
       tp.flags |= TF_ACKNOW;
       tcpOutput(tp);
+    } else {
+      tp.flags |= TF_DELACK;
+      tcpTimerDelackArm(tp, tcp.cfg.delacktime);
     }
-    return;
+    return true;
   }
+  return false;
+}
 
-  // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK;
-  // insecure_syn restores RFC 793's reset for one in the window.
-  if (thflags & TH_SYN && tp.state !== TCPS_SYN_RECEIVED) {
-    st.badsyn++;
-    if (tcp.cfg.insecureSyn && seqGeq(sseq, tp.last_ack_sent) && seqLt(sseq, (tp.last_ack_sent + tp.rcv_wnd) >>> 0)) {
-      tcpDrop(tp, ECONNRESET);
+/** RFC 9293 §3.10.7.3: a segment in SYN-SENT, the answer to our SYN. */
+function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
+  const st = tp.tcp.stat;
+  const thflags = seg.flags;
+  // First, the ACK bit: one for something we never sent gets an RST
+  // (unless it is an RST itself).
+  if (thflags & TH_ACK && (seqLeq(seg.ack, tp.iss) || seqGt(seg.ack, tp.snd_max))) {
+    return thflags & TH_RST ? Verdict.Drop : Verdict.DropWithReset;
+  }
+  // Second, the RST bit: acceptable only with an acceptable ACK (RFC 5961 §3.2).
+  if (thflags & TH_RST) {
+    if (thflags & TH_ACK) tcpDrop(tp, ECONNREFUSED);
+    return Verdict.Drop;
+  }
+  // Third, security (not kept here). Fourth, the SYN bit; neither SYN nor RST: drop (fifth).
+  if (!(thflags & TH_SYN)) return Verdict.Drop;
+  const o = seg.opts;
+  tp.irs = seg.seq;
+  tp.rcv_nxt = (seg.seq + 1) >>> 0;
+  tp.rcv_adv = tp.rcv_nxt;
+  tcpSynOptions(tp, seg);
+  tcpMss(tp, o.mss);
+  if (thflags & TH_ACK) {
+    // Our SYN is acknowledged: ESTABLISHED.
+    tp.snd_una = seg.ack;
+    if (seqLt(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
+    tcpSynchronized(tp);
+    if (tp.t_rtttime !== 0 && seqGt(seg.ack, tp.t_rtseq)) {
+      tcpXmitTimer(tp, seg.now - (tp.t_rtttime - 1));
+      tp.t_rtttime = 0;
+    }
+    tp.rexmtAt = 0;
+    tcpEstablish(tp);
+    tp.flags |= TF_ACKNOW;
+  } else {
+    // Simultaneous open (RFC 9293 §3.5, figure 8): SYN_RECEIVED, and our
+    // SYN goes again with an ACK.
+    tp.state = TCPS_SYN_RECEIVED;
+    tcpSynchronized(tp);
+    tp.rexmtAt = 0;
+    tp.t_rxtshift = 0;
+    tp.snd_nxt = tp.iss;
+    tp.flags |= TF_ACKNOW;
+  }
+  // The SYN occupies a sequence number; data beyond the window goes.
+  seg.curSeq = (seg.seq + 1) >>> 0;
+  if (seg.curLen > tp.rcv_wnd) {
+    const todrop = seg.curLen - tp.rcv_wnd;
+    m.adj(-todrop);
+    seg.curLen = tp.rcv_wnd;
+    seg.curFlags &= ~TH_FIN;
+    st.rcvpackafterwin++;
+    st.rcvbyteafterwin += todrop;
+  }
+  tp.snd_wl1 = (seg.curSeq - 1) >>> 0;
+  tp.rcv_up = seg.curSeq;
+  // "Continue processing at the sixth step below."
+  return tcpWindowAndText(tp, m, seg);
+}
+
+/**
+ * RFC 9293 §3.10.7.4 in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1/2,
+ * CLOSE-WAIT, CLOSING and LAST-ACK. The steps run in FreeBSD's order: the
+ * RST and SYN checks (RFC 5961 §3, §4) come before the sequence number
+ * check, so a blind RST or SYN draws a challenge ACK even when it falls
+ * outside the window.
+ */
+function tcpSynchronizedSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
+  let verdict = tcpCheckRst(tp, seg);
+  if (verdict !== Verdict.Continue) return verdict;
+  verdict = tcpCheckSyn(tp, seg);
+  if (verdict !== Verdict.Continue) return verdict;
+  verdict = tcpCheckSequence(tp, m, seg);
+  if (verdict !== Verdict.Continue) return verdict;
+
+  // Fifth, the ACK field: without ACK a segment means nothing here.
+  if (!(seg.curFlags & TH_ACK)) return tp.flags & TF_ACKNOW ? Verdict.DropAfterAck : Verdict.Drop;
+  if (tp.state === TCPS_SYN_RECEIVED) {
+    verdict = tcpSynReceivedAck(tp, seg);
+    if (verdict !== Verdict.Continue) return verdict;
+  }
+  const acked = tcpAckProcess(tp, seg);
+  if (acked !== Verdict.Continue && acked !== Verdict.ContinueOutput) return acked;
+  // Closed meanwhile (tcpClose takes it out of tcbs): nothing more to do.
+  // (LAST_ACK completing is not this case: tcpOurFinAcked says Drop.)
+  if (!tp.tcp.tcbs.has(tp)) return Verdict.Drop;
+
+  // Sixth to eighth: the window, the data, the FIN.
+  verdict = tcpWindowAndText(tp, m, seg);
+  return acked === Verdict.ContinueOutput ? Verdict.ContinueOutput : verdict;
+}
+
+/**
+ * TIME-WAIT (RFC 9293 §3.10.7.4 for TIME-WAIT; FreeBSD tcp_twcheck). A SYN
+ * clearly newer than the old connection never gets here: tcpInput closed
+ * the connection for it (tcpTimeWaitReopened) and found the listener.
+ */
+function tcpTimeWaitSegment(tp: TcpCb, seg: TcpSegment): Verdict {
+  const tcp = tp.tcp;
+  const thflags = seg.flags;
+  // Second, the RST bit: RFC 1337 (TIME-WAIT assassination) says an RST
+  // must not cut TIME-WAIT short; FreeBSD ignores it.
+  if (thflags & TH_RST) return Verdict.Drop;
+  // Fourth, a SYN that could not reopen the connection; fifth, "if the
+  // ACK bit is off drop the segment".
+  if (thflags & TH_SYN || !(thflags & TH_ACK)) return Verdict.Drop;
+  // Eighth, the peer's FIN again: "acknowledge it, and restart the 2 MSL
+  // timeout". Anything but the exact final ACK gets our ACK.
+  if (thflags & TH_FIN) tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
+  if (thflags !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) {
+    tcp.stat.tw_acks++;
+    return Verdict.DropAfterAck;
+  }
+  return Verdict.Drop;
+}
+
+/**
+ * Second, the RST bit (RFC 9293 §3.10.7.4 with RFC 5961 §3.2): only an RST
+ * exactly at the next expected sequence resets; one elsewhere in the
+ * window gets a challenge ACK, one outside it nothing.
+ * net.inet.tcp.insecure_rst restores RFC 793's "anywhere in the window".
+ */
+function tcpCheckRst(tp: TcpCb, seg: TcpSegment): Verdict {
+  if (!(seg.flags & TH_RST)) return Verdict.Continue;
+  const tcp = tp.tcp;
+  const so = tp.so;
+  const sseq = seg.seq;
+  const inWin = (seqGeq(sseq, tp.last_ack_sent) && seqLt(sseq, (tp.last_ack_sent + tp.rcv_wnd) >>> 0)) ||
+    (tp.rcv_wnd === 0 && sseq === tp.last_ack_sent);
+  if (inWin) {
+    if (tcp.cfg.insecureRst || sseq === tp.last_ack_sent) {
+      let err = ECONNRESET;
+      if (tp.state === TCPS_SYN_RECEIVED) err = ECONNREFUSED;
+      else if (tp.state > TCPS_CLOSE_WAIT && so.closed) err = 0;
+      tcp.stat.drops++;
+      if (err) so.setError(err);
+      tcpClose(tp);
     } else {
       tcpChallengeAck(tp);
     }
-    k.mbufs.free(m);
-    return;
   }
+  return Verdict.Drop;
+}
+
+/**
+ * Fourth, the SYN bit (RFC 9293 §3.10.7.4 with RFC 5961 §4.2): a SYN in a
+ * synchronized state gets a challenge ACK; net.inet.tcp.insecure_syn
+ * restores RFC 793's reset for one in the window. (SYN-RECEIVED: the
+ * peer's SYN again, which the sequence check below trims as old.)
+ */
+function tcpCheckSyn(tp: TcpCb, seg: TcpSegment): Verdict {
+  if (!(seg.flags & TH_SYN) || tp.state === TCPS_SYN_RECEIVED) return Verdict.Continue;
+  const tcp = tp.tcp;
+  const sseq = seg.seq;
+  tcp.stat.badsyn++;
+  if (tcp.cfg.insecureSyn && seqGeq(sseq, tp.last_ack_sent) && seqLt(sseq, (tp.last_ack_sent + tp.rcv_wnd) >>> 0)) {
+    tcpDrop(tp, ECONNRESET);
+  } else {
+    tcpChallengeAck(tp);
+  }
+  return Verdict.Drop;
+}
+
+/**
+ * First, the sequence number (RFC 9293 §3.10.7.4): PAWS (RFC 7323 §5.3),
+ * then the segment trimmed to the receive window, front (tcpTrimFront) and
+ * back (tcpTrimBack), leaving in seg.curSeq/curLen/curFlags what is left;
+ * then ts_recent (RFC 7323 §4.3).
+ */
+function tcpCheckSequence(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  const o = seg.opts;
+  const tsOk = seg.tsOk;
 
   // RFC 7323 §5.3 PAWS: an old timestamp means an old duplicate.
   if (tsOk && tp.ts_recent !== 0 && tstmpLt(o.tsVal, tp.ts_recent)) {
@@ -611,144 +711,132 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
       tp.ts_recent = 0;
     } else {
       st.rcvduppack++;
-      st.rcvdupbyte += tlen;
+      st.rcvdupbyte += seg.curLen;
       st.pawsdrop++;
-      finish(tp, m, seg, tlen > 0 ? DROP_AFTER_ACK : DROP, false);
-      return;
+      return seg.curLen > 0 ? Verdict.DropAfterAck : Verdict.Drop;
     }
   }
 
   // In SYN_RECEIVED the segment must come after the peer's ISN (LAND).
-  if (tp.state === TCPS_SYN_RECEIVED && seqLt(sseq, tp.irs)) {
-    finish(tp, m, seg, DROP_WITH_RESET, false);
-    return;
-  }
+  if (tp.state === TCPS_SYN_RECEIVED && seqLt(seg.curSeq, tp.irs)) return Verdict.DropWithReset;
 
-  // Trim what we already have off the front (RFC 9293 §3.10.7.4).
-  let todrop = seqDiff(tp.rcv_nxt, sseq);
-  if (todrop > 0) {
-    if (thflags & TH_SYN) {
-      thflags &= ~TH_SYN;
-      sseq = (sseq + 1) >>> 0;
-      todrop--;
-    }
-    const dupStart = sseq;
-    if (todrop > tlen || (todrop === tlen && !(thflags & TH_FIN))) {
-      // Entirely old: any FIN is a duplicate too. ACK to resynchronize.
-      thflags &= ~TH_FIN;
-      tp.flags |= TF_ACKNOW;
-      todrop = tlen;
-      st.rcvduppack++;
-      st.rcvdupbyte += todrop;
-    } else {
-      st.rcvpartduppack++;
-      st.rcvpartdupbyte += todrop;
-    }
-    // RFC 2883: report the duplicate range in a D-SACK, promptly.
-    if (todrop > 0 && tp.flags & TF_SACK_PERMIT) {
-      if (tp.sackRcv === null) tp.sackRcv = new SackReceiver();
-      tp.sackRcv.dsack(dupStart, (dupStart + todrop) >>> 0);
-      seg.dsackDone = true;
-      tp.flags |= TF_ACKNOW;
-    }
-    m.adj(todrop);
-    sseq = (sseq + todrop) >>> 0;
-    tlen -= todrop;
-  }
+  tcpTrimFront(tp, m, seg);
 
-  // Data for a socket nobody reads any more: the user is gone, reset.
-  if (so.closed && tp.state > TCPS_CLOSE_WAIT && tlen > 0) {
+  // Data for a socket nobody reads any more: the user is gone, reset
+  // (RFC 9293 §3.10.7.4 seventh, "the other side … is closing"; FreeBSD).
+  if (tp.so.closed && tp.state > TCPS_CLOSE_WAIT && seg.curLen > 0) {
     st.rcvafterclose++;
     tcpClose(tp);
     tcpDropWithReset(tcp, m, null);
-    return;
+    return Verdict.Consumed;
   }
 
-  // Trim what lies beyond the window off the end.
-  todrop = seqDiff((sseq + tlen) >>> 0, (tp.rcv_nxt + tp.rcv_wnd) >>> 0);
-  if (todrop > 0) {
-    st.rcvpackafterwin++;
-    if (todrop >= tlen) {
-      st.rcvbyteafterwin += tlen;
-      // A closed window takes only a probe at its edge (and ACKs it).
-      if (tp.rcv_wnd === 0 && sseq === tp.rcv_nxt) {
-        tp.flags |= TF_ACKNOW;
-        st.rcvwinprobe++;
-      } else {
-        finish(tp, m, seg, DROP_AFTER_ACK, false);
-        return;
-      }
-    } else {
-      st.rcvbyteafterwin += todrop;
-    }
-    m.adj(-todrop);
-    tlen -= todrop;
-    thflags &= ~(TH_PUSH | TH_FIN);
-  }
+  if (!tcpTrimBack(tp, m, seg)) return Verdict.DropAfterAck;
 
   // RFC 7323 §4.3: remember the timestamp of the segment our last ACK
   // acknowledged (the test FreeBSD uses, <= on the right edge).
+  const sseq = seg.curSeq;
   if (tsOk && seqLeq(sseq, tp.last_ack_sent) &&
-      seqLeq(tp.last_ack_sent, (sseq + tlen + (thflags & (TH_SYN | TH_FIN) ? 1 : 0)) >>> 0)) {
+      seqLeq(tp.last_ack_sent, (sseq + seg.curLen + (seg.curFlags & (TH_SYN | TH_FIN) ? 1 : 0)) >>> 0)) {
     tp.ts_recent_age = tcp.tsNow();
     tp.ts_recent = o.tsVal;
   }
+  return Verdict.Continue;
+}
 
-  // Without ACK a segment means nothing here (RFC 9293 §3.10.7.4 fifth).
-  if (!(thflags & TH_ACK)) {
-    finish(tp, m, seg, tp.flags & TF_ACKNOW ? DROP_AFTER_ACK : DROP, false);
-    return;
+/**
+ * Trim off the front of the segment what we already have (RFC 9293
+ * §3.10.7.4 first: "segments with higher beginning sequence numbers …";
+ * a SYN we already saw counts as one byte), counting it and reporting it
+ * as a D-SACK (RFC 2883). An entirely old segment is ACKed to resynchronize.
+ */
+function tcpTrimFront(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  const st = tp.tcp.stat;
+  let sseq = seg.curSeq;
+  let tlen = seg.curLen;
+  let thflags = seg.curFlags;
+  let todrop = seqDiff(tp.rcv_nxt, sseq);
+  if (todrop <= 0) return;
+  if (thflags & TH_SYN) {
+    thflags &= ~TH_SYN;
+    sseq = (sseq + 1) >>> 0;
+    todrop--;
   }
+  const dupStart = sseq;
+  if (todrop > tlen || (todrop === tlen && !(thflags & TH_FIN))) {
+    // Entirely old: any FIN is a duplicate too. ACK to resynchronize.
+    thflags &= ~TH_FIN;
+    tp.flags |= TF_ACKNOW;
+    todrop = tlen;
+    st.rcvduppack++;
+    st.rcvdupbyte += todrop;
+  } else {
+    st.rcvpartduppack++;
+    st.rcvpartdupbyte += todrop;
+  }
+  // RFC 2883: report the duplicate range in a D-SACK, promptly.
+  if (todrop > 0 && tp.flags & TF_SACK_PERMIT) {
+    if (tp.sackRcv === null) tp.sackRcv = new SackReceiver();
+    tp.sackRcv.dsack(dupStart, (dupStart + todrop) >>> 0);
+    seg.dsackDone = true;
+    tp.flags |= TF_ACKNOW;
+  }
+  m.adj(todrop);
+  seg.curSeq = (sseq + todrop) >>> 0;
+  seg.curLen = tlen - todrop;
+  seg.curFlags = thflags;
+}
 
-  /* ACK processing. */
+/**
+ * Trim off the back of the segment what lies beyond the receive window
+ * (RFC 9293 §3.10.7.4 first), and with it any PSH and FIN. False when
+ * nothing is left in the window: drop it and send an ACK. A closed window
+ * still takes a probe at its edge (and ACKs it).
+ */
+function tcpTrimBack(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
+  const st = tp.tcp.stat;
+  const sseq = seg.curSeq;
+  const tlen = seg.curLen;
+  const todrop = seqDiff((sseq + tlen) >>> 0, (tp.rcv_nxt + tp.rcv_wnd) >>> 0);
+  if (todrop <= 0) return true;
+  st.rcvpackafterwin++;
+  if (todrop >= tlen) {
+    st.rcvbyteafterwin += tlen;
+    if (!(tp.rcv_wnd === 0 && sseq === tp.rcv_nxt)) return false;
+    tp.flags |= TF_ACKNOW;
+    st.rcvwinprobe++;
+  } else {
+    st.rcvbyteafterwin += todrop;
+  }
+  m.adj(-todrop);
+  seg.curLen = tlen - todrop;
+  seg.curFlags &= ~(TH_PUSH | TH_FIN);
+  return true;
+}
+
+/**
+ * Fifth, the ACK field in SYN-RECEIVED (RFC 9293 §3.10.7.4): an ACK of our
+ * SYN makes the connection ESTABLISHED; one outside what we sent is reset.
+ */
+function tcpSynReceivedAck(tp: TcpCb, seg: TcpSegment): Verdict {
   const ack = seg.ack;
-  if (tp.state === TCPS_SYN_RECEIVED) {
-    // Our SYN must be what it acknowledges (RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED).
-    if (seqGt(tp.snd_una, ack) || seqGt(ack, tp.snd_max)) {
-      finish(tp, m, seg, DROP_WITH_RESET, false);
-      return;
-    }
-    tcpSynchronized(tp);
-    tp.snd_wnd = tiwin;
-    tp.snd_wl1 = (sseq - 1) >>> 0;
-    tp.snd_wl2 = ack;
-    // The SYN is acknowledged: count it off before the data.
-    if (seqGt(ack, tp.snd_una)) tp.snd_una = (tp.snd_una + 1) >>> 0;
-    if (tp.snd_una === tp.snd_max) tp.rexmtAt = 0;
-    if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
-      tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
-      tp.t_rtttime = 0;
-    }
-    tcpEstablish(tp);
-    // Data that came with the SYN or before the ACK waits in the queue.
-    if (tp.segq.length > 0 && tlen === 0 && !(thflags & TH_FIN)) deliverReass(tp);
+  if (seqGt(tp.snd_una, ack) || seqGt(ack, tp.snd_max)) return Verdict.DropWithReset;
+  tcpSynchronized(tp);
+  tp.snd_wnd = seg.tiwin;
+  tp.snd_wl1 = (seg.curSeq - 1) >>> 0;
+  tp.snd_wl2 = ack;
+  // The SYN is acknowledged: count it off before the data.
+  if (seqGt(ack, tp.snd_una)) tp.snd_una = (tp.snd_una + 1) >>> 0;
+  if (tp.snd_una === tp.snd_max) tp.rexmtAt = 0;
+  if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
+    tcpXmitTimer(tp, seg.now - (tp.t_rtttime - 1));
+    tp.t_rtttime = 0;
   }
-
-  if (tp.state >= TCPS_ESTABLISHED) {
-    const r = tcpAckProcess(tp, seg, tlen, thflags, tiwin, now);
-    if (r.outcome !== DONE) {
-      finish(tp, m, seg, r.outcome, false);
-      return;
-    }
-    needoutput = r.needoutput;
-    if (!tcp.tcbs.has(tp)) {
-      // LAST_ACK completed: the connection is gone.
-      k.mbufs.free(m);
-      return;
-    }
-  }
-
-  outcome = step6(tp, m, seg, sseq, tlen, thflags, tiwin);
-  finish(tp, m, seg, outcome, needoutput);
+  tcpEstablish(tp);
+  // Data that came with the SYN or before the ACK waits in the queue.
+  if (tp.segq.length > 0 && seg.curLen === 0 && !(seg.curFlags & TH_FIN)) deliverReass(tp);
+  return Verdict.Continue;
 }
-
-/** What ACK processing decided. */
-interface AckResult {
-  outcome: number;
-  needoutput: boolean;
-  ourfinisacked: boolean;
-}
-const ackResult: AckResult = { outcome: DONE, needoutput: false, ourfinisacked: false };
 
 /** Hand the congestion control an ACK of `acked` new bytes (outside recovery). */
 function ccAck(tp: TcpCb, acked: number, now: number): void {
@@ -760,20 +848,15 @@ function ccAck(tp: TcpCb, acked: number, now: number): void {
 }
 
 /**
- * The ACK of a synchronized segment: duplicate ACKs and loss recovery,
- * new data acknowledged, RTT, the send buffer, and what our FIN being
- * acknowledged means in each closing state (RFC 9293 §3.10.7.4 fifth).
+ * Fifth, the ACK field, in ESTABLISHED and the closing states (RFC 9293
+ * §3.10.7.4): an ACK of data not yet sent is answered; one far below
+ * snd_una draws a challenge ACK (RFC 5961 §5.2); the SACK blocks go to the
+ * scoreboard; then an old ACK (tcpAckOld) or one of new data (tcpAckNew).
  */
-function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number, tiwin: number, now: number): AckResult {
-  const tcp = tp.tcp;
-  const st = tcp.stat;
-  const so = tp.so;
+function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
+  const st = tp.tcp.stat;
   const o = seg.opts;
   const ack = seg.ack;
-  const r = ackResult;
-  r.outcome = DONE;
-  r.needoutput = false;
-  r.ourfinisacked = false;
   let sack: SackScoreboard | null = null;
   if (tp.flags & TF_SACK_PERMIT) {
     if (tp.sackSb === null && o.nsack > 0) tp.sackSb = new SackScoreboard();
@@ -784,14 +867,12 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   if (seqGt(ack, tp.snd_max)) {
     // An ACK for data not yet sent (RFC 9293: send an ACK, drop).
     st.rcvacktoomuch++;
-    r.outcome = DROP_AFTER_ACK;
-    return r;
+    return Verdict.DropAfterAck;
   }
   // RFC 5961 §5.2: an ACK far below what is outstanding is suspect.
   if (seqLt(ack, (tp.snd_una - tp.max_sndwnd) >>> 0)) {
     tcpChallengeAck(tp);
-    r.outcome = DROP;
-    return r;
+    return Verdict.Drop;
   }
 
   let newlySacked = 0;
@@ -802,33 +883,56 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
     if (u.dsack) st.dsack_rcv++;
   }
 
-  if (seqLeq(ack, tp.snd_una)) {
-    /*
-     * Not new. A duplicate ACK (RFC 5681 §2; with SACK, RFC 6675 §2: one
-     * that SACKs something new) counts toward fast retransmit.
-     */
-    const isDup = ack === tp.snd_una && tlen === 0 && !(thflags & (TH_SYN | TH_FIN)) && tp.snd_max !== tp.snd_una &&
-      (sack !== null ? newlySacked > 0 || (o.nsack === 0 && tiwin === tp.snd_wnd) : tiwin === tp.snd_wnd);
-    if (isDup) {
-      st.rcvdupack++;
-      if (tp.rexmtAt === 0) {
-        tp.t_dupacks = 0;
-      } else {
-        tp.t_dupacks++;
-        tcpDupAck(tp, sack);
-        r.outcome = DROP;
-        return r;
-      }
-    } else if (ack === tp.snd_una && tlen === 0 && tiwin === tp.snd_wnd) {
-      // Not a duplicate, not news either.
-    } else {
-      if (!(tp.flags & TF_FASTRECOVERY)) tp.t_dupacks = 0;
-    }
-    return r;
-  }
+  if (seqLeq(ack, tp.snd_una)) return tcpAckOld(tp, seg, sack, newlySacked);
+  return tcpAckNew(tp, seg, sack);
+}
 
-  /* New data acknowledged: snd_una < ack <= snd_max. */
+/**
+ * An ACK that acknowledges nothing new ("SND.UNA >= SEG.ACK"). A duplicate
+ * ACK (RFC 5681 §2; with SACK, RFC 6675 §2: one that SACKs something new)
+ * counts toward fast retransmit (tcpDupAck) and is done with; anything
+ * else goes on to the window and data steps.
+ */
+function tcpAckOld(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null, newlySacked: number): Verdict {
+  const ack = seg.ack;
+  const tlen = seg.curLen;
+  const tiwin = seg.tiwin;
+  const o = seg.opts;
+  const isDup = ack === tp.snd_una && tlen === 0 && !(seg.curFlags & (TH_SYN | TH_FIN)) && tp.snd_max !== tp.snd_una &&
+    (sack !== null ? newlySacked > 0 || (o.nsack === 0 && tiwin === tp.snd_wnd) : tiwin === tp.snd_wnd);
+  if (isDup) {
+    tp.tcp.stat.rcvdupack++;
+    if (tp.rexmtAt === 0) {
+      tp.t_dupacks = 0;
+    } else {
+      tp.t_dupacks++;
+      tcpDupAck(tp, sack);
+      return Verdict.Drop;
+    }
+  } else if (ack === tp.snd_una && tlen === 0 && tiwin === tp.snd_wnd) {
+    // Not a duplicate, not news either.
+  } else {
+    if (!(tp.flags & TF_FASTRECOVERY)) tp.t_dupacks = 0;
+  }
+  return Verdict.Continue;
+}
+
+/**
+ * An ACK of new data ("SND.UNA < SEG.ACK =< SND.NXT"): the RTT sample,
+ * the end of (or progress in) loss recovery, congestion control, the send
+ * buffer, the retransmission timer; then what our FIN being acknowledged
+ * means in the closing states (tcpOurFinAcked).
+ */
+function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Verdict {
+  const tcp = tp.tcp;
+  const st = tcp.stat;
+  const so = tp.so;
+  const o = seg.opts;
+  const ack = seg.ack;
+  const now = seg.now;
   const acked = seqDiff(ack, tp.snd_una);
+  let ourfinisacked = false;
+  let verdict = Verdict.Continue;
   st.rcvackpack++;
   st.rcvackbyte += acked;
 
@@ -877,7 +981,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   if (acked > snd.cc) {
     tp.snd_wnd -= snd.cc;
     tcpSbDrop(tp, snd.cc);
-    r.ourfinisacked = true;
+    ourfinisacked = true;
   } else {
     tcpSbDrop(tp, acked);
     tp.snd_wnd -= acked;
@@ -890,7 +994,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   // the current (possibly backed-off) RTO.
   if (ack === tp.snd_max) {
     tp.rexmtAt = 0;
-    r.needoutput = true;
+    verdict = Verdict.ContinueOutput;
   } else if (tp.persistAt === 0) {
     tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
   }
@@ -898,7 +1002,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
   if (partial) {
     if (sack !== null) {
       // RFC 6675: keep going from the scoreboard.
-      r.needoutput = true;
+      verdict = Verdict.ContinueOutput;
     } else {
       // RFC 6582 §3.2 (5): retransmit the first unacknowledged segment now.
       const onxt = tp.snd_nxt;
@@ -912,38 +1016,35 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment, tlen: number, thflags: number
     }
   }
 
-  // Our FIN acknowledged: the closing states move on.
+  return ourfinisacked ? tcpOurFinAcked(tp, verdict) : verdict;
+}
+
+/**
+ * Our FIN is acknowledged (RFC 9293 §3.10.7.4 fifth, by state): FIN-WAIT-1
+ * moves to FIN-WAIT-2, CLOSING to TIME-WAIT, LAST-ACK to CLOSED (the
+ * segment is then done with). TIME-WAIT's part of this step, the peer's
+ * FIN again, is in tcpTimeWaitSegment: no segment in TIME_WAIT gets here.
+ */
+function tcpOurFinAcked(tp: TcpCb, verdict: Verdict): Verdict {
+  const so = tp.so;
   switch (tp.state) {
     case TCPS_FIN_WAIT_1:
-      if (r.ourfinisacked) {
-        // The socket will hear nothing more if the user cannot read: the
-        // FIN_WAIT_2 timer keeps an unanswered close from lasting forever.
-        if (so.state & SS_CANTRCVMORE) {
-          so.isDisconnected();
-          tcpTimer2mslArm(tp, 60000);
-        }
-        tp.state = TCPS_FIN_WAIT_2;
+      // The socket will hear nothing more if the user cannot read: the
+      // FIN_WAIT_2 timer keeps an unanswered close from lasting forever.
+      if (so.state & SS_CANTRCVMORE) {
+        so.isDisconnected();
+        tcpTimer2mslArm(tp, 60000);
       }
-      break;
+      tp.state = TCPS_FIN_WAIT_2;
+      return verdict;
     case TCPS_CLOSING:
-      if (r.ourfinisacked) {
-        tcpEnterTimeWait(tp);
-        r.outcome = DROP;
-      }
-      break;
+      tcpEnterTimeWait(tp);
+      return Verdict.Drop;
     case TCPS_LAST_ACK:
-      if (r.ourfinisacked) {
-        tcpClose(tp);
-        r.outcome = DROP;
-      }
-      break;
-    case TCPS_TIME_WAIT:
-      // A retransmitted FIN: ACK it and restart the 2MSL wait.
-      tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
-      r.outcome = DROP_AFTER_ACK;
-      break;
+      tcpClose(tp);
+      return Verdict.Drop;
   }
-  return r;
+  return verdict;
 }
 
 /**
@@ -1032,11 +1133,16 @@ function tcpRetransmitAt(tp: TcpCb, seq: number, len: number): void {
 }
 
 /**
- * Step 6 on: the send window update (RFC 9293 §3.10.7.4 sixth, with
- * snd_wl1/snd_wl2), then data and FIN (seventh, eighth).
+ * The send window update (RFC 9293 §3.10.7.4 fifth, its last part, with
+ * snd_wl1/snd_wl2), then the sixth (URG: not kept), seventh (the segment
+ * text) and eighth (FIN) steps, for what is left of the segment.
  */
-function step6(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: number, thflags: number, tiwin: number): number {
+function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   const tcp = tp.tcp;
+  const sseq = seg.curSeq;
+  const tlen = seg.curLen;
+  const tiwin = seg.tiwin;
+  let thflags = seg.curFlags;
   const st = tcp.stat;
   const so = tp.so;
   let needoutput = false;
@@ -1084,6 +1190,8 @@ function step6(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: number, 
       tp.flags |= TF_ACKNOW;
       tp.rcv_nxt = (tp.rcv_nxt + 1) >>> 0;
     }
+    // RFC 9293 §3.10.7.4 eighth, by state (TIME-WAIT's is in
+    // tcpTimeWaitSegment; CLOSE-WAIT, CLOSING, LAST-ACK "remain").
     switch (tp.state) {
       case TCPS_SYN_RECEIVED:
       case TCPS_ESTABLISHED:
@@ -1095,12 +1203,9 @@ function step6(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: number, 
       case TCPS_FIN_WAIT_2:
         tcpEnterTimeWait(tp);
         break;
-      case TCPS_TIME_WAIT:
-        tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
-        break;
     }
   }
-  return needoutput ? DONE + 1 : DONE;
+  return needoutput ? Verdict.ContinueOutput : Verdict.Continue;
 }
 
 /** TIME_WAIT for 2×MSL (RFC 9293 §3.6.1). */
@@ -1118,36 +1223,40 @@ function tcpEnterTimeWait(tp: TcpCb): void {
 }
 
 /**
- * The tail of tcp_do_segment: send what is owed (dropafterack), answer with
- * an RST (dropwithreset), arm the delayed ACK, free what was not kept.
+ * The tail of tcp_do_segment, acting on the verdict of the steps: answer
+ * with an RST (dropwithreset), free the segment (drop), send what is owed
+ * (dropafterack), or, when the segment was taken (its data consumed by
+ * tcpWindowAndText), send what is owed and arm the delayed ACK.
  */
-function finish(tp: TcpCb, m: Mbuf, seg: TcpSegment, outcome: number, needoutput: boolean): void {
+function tcpSegmentDone(tp: TcpCb, m: Mbuf, seg: TcpSegment, verdict: Verdict): void {
   const tcp = tp.tcp;
-  const k = tcp.kernel;
-  if (outcome === DROP_WITH_RESET) {
-    tcpDropWithReset(tcp, m, tp);
-    return;
-  }
-  if (outcome === DROP) {
-    k.mbufs.free(m);
-    return;
-  }
-  if (outcome === DROP_AFTER_ACK) {
-    // In SYN_RECEIVED an ACK outside what we sent must not be ACKed back
-    // (an ACK storm with a peer in the same state): RST instead.
-    if (tp.state === TCPS_SYN_RECEIVED && seg.flags & TH_ACK && (seqGt(tp.snd_una, seg.ack) || seqGt(seg.ack, tp.snd_max))) {
+  switch (verdict) {
+    case Verdict.DropWithReset:
       tcpDropWithReset(tcp, m, tp);
       return;
-    }
-    k.mbufs.free(m);
-    tp.flags |= TF_ACKNOW;
-    tcpOutput(tp);
-    return;
+    case Verdict.Drop:
+      tcp.kernel.mbufs.free(m);
+      return;
+    case Verdict.DropAfterAck:
+      // In SYN_RECEIVED an ACK outside what we sent must not be ACKed back
+      // (an ACK storm with a peer in the same state): RST instead.
+      if (tp.state === TCPS_SYN_RECEIVED && seg.flags & TH_ACK && (seqGt(tp.snd_una, seg.ack) || seqGt(seg.ack, tp.snd_max))) {
+        tcpDropWithReset(tcp, m, tp);
+        return;
+      }
+      tcp.kernel.mbufs.free(m);
+      tp.flags |= TF_ACKNOW;
+      tcpOutput(tp);
+      return;
+    case Verdict.Consumed:
+      return;
+    case Verdict.Continue:
+    case Verdict.ContinueOutput:
+      if (!tcp.tcbs.has(tp)) return;
+      if (verdict === Verdict.ContinueOutput || tp.flags & TF_ACKNOW) tcpOutput(tp);
+      if (tp.flags & TF_DELACK && tcp.tcbs.has(tp)) tcpTimerDelackArm(tp, tcp.cfg.delacktime);
+      return;
   }
-  // DONE (m already consumed by step 6), DONE + 1: the window moved.
-  if (!tcp.tcbs.has(tp)) return;
-  if (needoutput || outcome === DONE + 1 || tp.flags & TF_ACKNOW) tcpOutput(tp);
-  if (tp.flags & TF_DELACK && tcp.tcbs.has(tp)) tcpTimerDelackArm(tp, tcp.cfg.delacktime);
 }
 
 /**

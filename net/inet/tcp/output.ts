@@ -203,7 +203,7 @@ function sackRecoverySend(tp: TcpCb): boolean {
       const omax = tp.snd_max;
       tp.snd_nxt = seq;
       const push = seqDiff((seq + len) >>> 0, tp.snd_una) >= tp.so.snd.cc ? TH_PUSH : 0;
-      const err = tcpSendSegment(tp, seq, len, TH_ACK | push, true, tcpRecvWindow(tp), false);
+      const err = tcpSendSegment(tp, seq, len, TH_ACK | push, tcpRecvWindow(tp), SEND_ADVANCE);
       if (onxt !== omax) tp.snd_nxt = onxt;
       // tcpSendSegment may have trimmed the data to make room for options.
       const out = seqDiff(tp.snd_max, omax);
@@ -212,7 +212,7 @@ function sackRecoverySend(tp: TcpCb): boolean {
       if (err !== 0 || out <= 0) break;
       continue;
     }
-    if (tcpSendSegment(tp, seq, len, TH_ACK, false, tcpRecvWindow(tp), false) !== 0) break;
+    if (tcpSendSegment(tp, seq, len, TH_ACK, tcpRecvWindow(tp), SEND_RESEND) !== 0) break;
     sb.sent(seq, len, rule);
     st.sack_rexmits++;
     st.sack_rexmit_bytes += len;
@@ -321,20 +321,26 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   if (len > 0 && snd.cc - sndDataOffset(tp, seq) === len) flags |= TH_PUSH;
 
   if (winup && len === 0 && !(flags & (TH_SYN | TH_FIN | TH_RST))) tp.tcp.stat.sndwinup++;
-  const err = tcpSendSegment(tp, seq, len, flags, true, recwin, winup);
+  const err = tcpSendSegment(tp, seq, len, flags, recwin, winup ? SEND_ADVANCE | SEND_WINUP : SEND_ADVANCE);
   if (err !== 0) return -err;
   return sendalot ? 1 : 0;
 }
 
+/** tcpSendSegment's `how`: a retransmission that leaves snd_nxt, snd_max, RTT timing and the timer alone (SACK recovery). */
+const SEND_RESEND = 0;
+/** tcpSendSegment's `how`: a regular transmission; snd_nxt/snd_max, RTT timing and the retransmission timer move. */
+const SEND_ADVANCE = 1;
+/** Or'ed into `how`: the segment goes out to update the window (counted as sndwinup, not sndacks). */
+const SEND_WINUP = 2;
+
 /**
- * Build and send one segment [seq, seq + len) with `flags`. With
- * `advance`, snd_nxt/snd_max, RTT timing and the retransmission timer move
- * as for a regular transmission (SACK retransmissions pass false).
- * Returns 0 or an errno.
+ * Build and send one segment [seq, seq + len) with `flags`, offering the
+ * receive window `recwin`; `how` is SEND_ADVANCE (optionally | SEND_WINUP)
+ * or SEND_RESEND. Returns 0 or an errno.
  */
-export function tcpSendSegment(
-  tp: TcpCb, seq: number, len: number, flags: number, advance: boolean, recwin: number, winup: boolean,
-): number {
+export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: number, recwin: number, how: number): number {
+  const advance = (how & SEND_ADVANCE) !== 0;
+  const winup = (how & SEND_WINUP) !== 0;
   const tcp = tp.tcp;
   const k = tcp.kernel;
   const st = tcp.stat;

@@ -206,6 +206,20 @@ export class TcpSegment {
   optsOk = true;
   /** A D-SACK was already noted for this segment (only the first range is reported). */
   dsackDone = false;
+  /**
+   * What tcpDoSegment still has of the segment as it trims it to the
+   * window (RFC 9293 §3.10.7.4 first): sequence number, data bytes, flags.
+   * seq/tlen/flags above keep what arrived (an RST answers that).
+   */
+  curSeq = 0;
+  curLen = 0;
+  curFlags = 0;
+  /** The peer's window, scaled (RFC 7323 §2.2). */
+  tiwin = 0;
+  /** Timestamps are on for the connection and the segment carries one. */
+  tsOk = false;
+  /** Host time at arrival. */
+  now = 0;
 }
 
 /** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
