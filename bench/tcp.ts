@@ -41,15 +41,11 @@
  */
 import b from 'benny';
 import net from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { AF_INET, SHUT_WR, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, rumpInit, type RumpKernel, type Sockaddr } from '../index.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const resultsDir = join(here, 'results');
+import { SHMIF_ADDRS, resultsDir, shmifKernels } from './common.js';
 const BULK_BYTES = 64 * 1024 * 1024;
 /** Bytes per write, for both stacks. */
 const CHUNK = 256 * 1024;
@@ -82,17 +78,8 @@ interface Pair {
 }
 
 async function shmifPair(): Promise<Pair> {
-  const bus = join(mkdtempSync(join(tmpdir(), 'rumpnet-bench-tcp-')), 'bus');
-  const ks: RumpKernel[] = [];
-  for (const addr of ['192.0.2.1', '192.0.2.2']) {
-    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_shmif'] });
-    await k.netconfig.ifcreate('shmif0');
-    await k.netconfig.ifsetlinkstr('shmif0', bus);
-    await k.netconfig.ipv4IfaddrCidr('shmif0', addr, 24);
-    ks.push(k);
-  }
-  const [a, bk] = ks as [RumpKernel, RumpKernel];
-  return { a, b: bk, addr: '192.0.2.2', halt: async () => void (await Promise.all([a.halt(), bk.halt()])) };
+  const [a, bk] = await shmifKernels('rumpnet-bench-tcp-');
+  return { a, b: bk, addr: SHMIF_ADDRS[1], halt: async () => void (await Promise.all([a.halt(), bk.halt()])) };
 }
 
 async function loPair(): Promise<Pair> {
