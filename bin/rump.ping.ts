@@ -62,30 +62,36 @@ const CATCH_UP_MS = 100;
 /** Options this ping takes but cannot honour (no IP_HDRINCL, source routing, flood or IPsec). */
 const UNSUPPORTED = 'DfgRE';
 
-interface PingOptions {
+/** The options rump.ping and rump.ping6 share (the same letters in NetBSD's two). */
+export interface PingCommonOptions {
   host: string;
   /** Requests to send; Infinity without -c. */
   npackets: number;
   /** ms between requests. */
   interval: number;
-  /** ms until giving up, 0 for none (-w). */
+  /** ms until giving up, 0 for none (ping -w, ping6 -X). */
   maxwait: number;
   datalen: number;
   preload: number;
   quiet: boolean;
-  semiQuiet: boolean;
   verbose: boolean;
   once: boolean;
+  debug: boolean;
+  /** -p: the fill bytes, or null. */
+  pattern: number[] | null;
+  /** -S: the source address, or null. */
+  source: string | null;
+}
+
+interface PingOptions extends PingCommonOptions {
+  semiQuiet: boolean;
   audible: boolean;
   compat: boolean;
-  debug: boolean;
   dontroute: boolean;
   randomFill: boolean;
-  pattern: number[] | null;
   patternText: string;
   ttl: number;
   tos: number;
-  source: string | null;
 }
 
 let identSeq = 0;

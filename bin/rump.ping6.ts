@@ -40,7 +40,7 @@ import {
   errText, errx, exit, getopt, guard, parseCDouble, parseCInt, realClock, runIfMain, withSys,
   type SysLike, type ToolClock, type ToolIO,
 } from './common.js';
-import { PingTally, nextTransmit, run, type PingLoop } from './rump.ping.js';
+import { PingTally, nextTransmit, run, type PingCommonOptions, type PingLoop } from './rump.ping.js';
 
 const PROG = 'rump.ping6';
 const USAGE =
@@ -56,20 +56,8 @@ const MAXDATALEN = IPV6_MAXPACKET - ICMP6_HDR_LEN;
 /** Options of NetBSD's ping6 that this one cannot honour. */
 const UNSUPPORTED = 'abfgHmNtwWxP';
 
-interface Ping6Options {
-  host: string;
-  npackets: number;
-  interval: number;
-  maxwait: number;
-  datalen: number;
-  preload: number;
-  quiet: boolean;
-  verbose: boolean;
-  once: boolean;
-  debug: boolean;
+interface Ping6Options extends PingCommonOptions {
   hoplimit: number;
-  pattern: number[] | null;
-  source: string | null;
   ifname: string | null;
 }
 
