@@ -12,29 +12,13 @@
  */
 import b from 'benny';
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { rumpInit, AF_INET, SOCK_DGRAM, SOCK_RAW, type RumpKernel } from '../index.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AF_INET, SOCK_DGRAM, SOCK_RAW } from '../index.js';
+import { resultsDir, shmifKernels } from './common.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const resultsDir = join(here, 'results');
 const BATCH = 64;
 const PAYLOAD = new Uint8Array(64);
-
-async function twoKernels(): Promise<[RumpKernel, RumpKernel]> {
-  const bus = join(mkdtempSync(join(tmpdir(), 'rumpnet-bench-')), 'bus');
-  const ks: RumpKernel[] = [];
-  for (const addr of ['192.0.2.1', '192.0.2.2']) {
-    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_shmif'] });
-    await k.netconfig.ifcreate('shmif0');
-    await k.netconfig.ifsetlinkstr('shmif0', bus);
-    await k.netconfig.ipv4IfaddrCidr('shmif0', addr, 24);
-    ks.push(k);
-  }
-  return [ks[0]!, ks[1]!];
-}
 
 function nodeUdpPair(): Promise<{ a: dgram.Socket; b: dgram.Socket; port: number; close(): void }> {
   return new Promise((resolve) => {
@@ -55,7 +39,7 @@ function opsOf(summary: { results: Array<{ name: string; ops: number }> }): Row[
 }
 
 async function main(): Promise<void> {
-  const [ka, kb] = await twoKernels();
+  const [ka, kb] = await shmifKernels();
   const sa = await ka.sys.socket(AF_INET, SOCK_DGRAM, 0);
   const sb = await kb.sys.socket(AF_INET, SOCK_DGRAM, 0);
   await kb.sys.bind(sb, { family: AF_INET, addr: '192.0.2.2', port: 9 });

@@ -103,6 +103,26 @@ async function windowed(n: number, one: (i: number) => Promise<void>): Promise<v
   await Promise.all(Array.from({ length: Math.min(WINDOW, n) }, worker));
 }
 
+/** What pairing needs of a client socket, Node's or a kernel's. */
+interface Connecting {
+  once(event: 'connect', fn: () => void): unknown;
+  once(event: 'error', fn: (e: Error) => void): unknown;
+}
+
+/**
+ * Settle once `c` is established at both ends: its own 'connect' and the
+ * server's 'connection', which calls the next function queued in `waiting`.
+ */
+function established(c: Connecting, waiting: Array<() => void>, resolve: () => void, reject: (e: Error) => void): void {
+  c.once('error', reject);
+  let parts = 0;
+  const done = (): void => {
+    if (++parts === 2) resolve();
+  };
+  c.once('connect', done);
+  waiting.push(done);
+}
+
 /** Pairs through a `net`-shaped module: Node's own or a kernel's `kernel.net`. */
 function netSide(name: string, mod: typeof net | RumpKernel['net'], clientAddr: (i: number) => string | undefined): Side {
   const clients: net.Socket[] = [];
@@ -120,14 +140,7 @@ function netSide(name: string, mod: typeof net | RumpKernel['net'], clientAddr: 
       await new Promise<void>((r) => server!.listen({ port: PORT, host: '127.0.0.1', backlog: 1024 }, r));
       await windowed(n, (i) => new Promise<void>((resolve, reject) => {
         const c = (mod as typeof net).connect({ port: PORT, host: '127.0.0.1', localAddress: clientAddr(i) });
-        c.once('error', reject);
-        // Established at both ends: the client's 'connect' and the server's 'connection'.
-        let parts = 0;
-        const done = (): void => {
-          if (++parts === 2) resolve();
-        };
-        c.once('connect', done);
-        waiting.push(done);
+        established(c, waiting, resolve, reject);
         clients.push(c);
       }));
     },
@@ -250,13 +263,7 @@ async function scaleSuite(k: RumpKernel, nodePerPair: number | undefined): Promi
   await windowed(pairs, (i) => new Promise<void>((resolve, reject) => {
     const localAddress = `127.0.${Math.floor(i / PER_ADDR / 250)}.${2 + (Math.floor(i / PER_ADDR) % 250)}`;
     const c = k.net.connect({ port: PORT + 2, host: '127.0.0.1', localAddress });
-    c.once('error', reject);
-    let parts = 0;
-    const done = (): void => {
-      if (++parts === 2) resolve();
-    };
-    c.once('connect', done);
-    waiting.push(done);
+    established(c, waiting, resolve, reject);
     clients.push(c);
     if ((i + 1) % 10_000 === 0) process.stderr.write(`  ${i + 1} open\n`);
   }));

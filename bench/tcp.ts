@@ -41,15 +41,11 @@
  */
 import b from 'benny';
 import net from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { AF_INET, SHUT_WR, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, rumpInit, type RumpKernel, type Sockaddr } from '../index.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const resultsDir = join(here, 'results');
+import { SHMIF_ADDRS, resultsDir, shmifKernels } from './common.js';
 const BULK_BYTES = 64 * 1024 * 1024;
 /** Bytes per write, for both stacks. */
 const CHUNK = 256 * 1024;
@@ -82,17 +78,8 @@ interface Pair {
 }
 
 async function shmifPair(): Promise<Pair> {
-  const bus = join(mkdtempSync(join(tmpdir(), 'rumpnet-bench-tcp-')), 'bus');
-  const ks: RumpKernel[] = [];
-  for (const addr of ['192.0.2.1', '192.0.2.2']) {
-    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_shmif'] });
-    await k.netconfig.ifcreate('shmif0');
-    await k.netconfig.ifsetlinkstr('shmif0', bus);
-    await k.netconfig.ipv4IfaddrCidr('shmif0', addr, 24);
-    ks.push(k);
-  }
-  const [a, bk] = ks as [RumpKernel, RumpKernel];
-  return { a, b: bk, addr: '192.0.2.2', halt: async () => void (await Promise.all([a.halt(), bk.halt()])) };
+  const [a, bk] = await shmifKernels('rumpnet-bench-tcp-');
+  return { a, b: bk, addr: SHMIF_ADDRS[1], halt: async () => void (await Promise.all([a.halt(), bk.halt()])) };
 }
 
 async function loPair(): Promise<Pair> {
@@ -473,40 +460,29 @@ async function collect(): Promise<boolean> {
   return true;
 }
 
-/** Descriptors one kernel gives out (kern/sys.ts OPEN_MAX is 1024); leave room for listeners. */
-const FDS_PER_KERNEL = 1000;
-
 async function idleSuite(out: Summary): Promise<void> {
-  // One kernel hands out at most OPEN_MAX descriptors, so spread the
-  // connections over as many kernel pairs (each on its own bus) as needed.
-  const pairs: Pair[] = [];
-  const listeners: number[] = [];
-  for (let open = 0; open < IDLE_CONNS; open += FDS_PER_KERNEL) {
-    const p = await shmifPair();
-    pairs.push(p);
-    listeners.push(await listen(p.b, PORT));
-  }
-  // Warm up: one connection opened and closed on each pair, so code, ARP and caches are in the baseline.
-  for (let i = 0; i < pairs.length; i++) {
-    const p = pairs[i]!;
-    const acceptP = p.b.sys.accept(listeners[i]!);
+  // One kernel pair holds them all: kern.maxfiles and RLIMIT_NOFILE default
+  // to 1,048,576 descriptors (kern/kernel.ts), a server's worth.
+  const p = await shmifPair();
+  const lfd = await listen(p.b, PORT);
+  // Warm up: one connection opened and closed, so code, ARP and caches are in the baseline.
+  {
+    const acceptP = p.b.sys.accept(lfd);
     const c = await connect(p.a, p.addr, PORT);
     const { fd: s } = await acceptP;
     await p.a.sys.close(c);
     await p.b.sys.close(s);
   }
-  const kernelUsed = (): number => pairs.reduce((n, p) => n + p.a.mem.used + p.b.mem.used, 0);
+  const kernelUsed = (): number => p.a.mem.used + p.b.mem.used;
   const gcForced = await collect();
   const mem0 = kernelUsed();
   const heap0 = process.memoryUsage().heapUsed;
-  const fds: Array<[Pair, number, number]> = [];
+  const fds: Array<[number, number]> = [];
   for (let i = 0; i < IDLE_CONNS; i++) {
-    const j = Math.floor(i / FDS_PER_KERNEL);
-    const p = pairs[j]!;
-    const acceptP = p.b.sys.accept(listeners[j]!);
+    const acceptP = p.b.sys.accept(lfd);
     const c = await connect(p.a, p.addr, PORT);
     const { fd: s } = await acceptP;
-    fds.push([p, c, s]);
+    fds.push([c, s]);
   }
   await collect();
   const kernelBytes = kernelUsed() - mem0;
@@ -514,18 +490,17 @@ async function idleSuite(out: Summary): Promise<void> {
   const ends = 2 * IDLE_CONNS;
   out.idle_connection_memory = {
     connections: IDLE_CONNS,
-    kernel_pairs: pairs.length,
     kernel_bytes_per_end: kernelBytes / ends,
     js_heap_bytes_per_end: heapBytes / ends,
     js_heap_bytes_per_connection_both_ends: heapBytes / IDLE_CONNS,
     gc_forced: gcForced,
     target: '<= 8192 bytes per idle connection',
   };
-  for (const [p, c, s] of fds) {
+  for (const [c, s] of fds) {
     await p.a.sys.close(c);
     await p.b.sys.close(s);
   }
-  for (const p of pairs) await p.halt();
+  await p.halt();
 }
 
 const SUITES: Record<string, (out: Summary) => Promise<void>> = {

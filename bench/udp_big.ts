@@ -14,29 +14,13 @@
  */
 import b from 'benny';
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { rumpInit, AF_INET, SOCK_DGRAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, type RumpKernel } from '../index.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rumpInit, AF_INET, SOCK_DGRAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF } from '../index.js';
+import { resultsDir, shmifKernels } from './common.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const resultsDir = join(here, 'results');
 const SIZE = 65507;
 const DATA = new Uint8Array(SIZE).map((_v, i) => i & 0xff);
-
-async function twoKernels(): Promise<[RumpKernel, RumpKernel]> {
-  const bus = join(mkdtempSync(join(tmpdir(), 'rumpnet-bench-')), 'bus');
-  const ks: RumpKernel[] = [];
-  for (const addr of ['192.0.2.1', '192.0.2.2']) {
-    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_shmif'] });
-    await k.netconfig.ifcreate('shmif0');
-    await k.netconfig.ifsetlinkstr('shmif0', bus);
-    await k.netconfig.ipv4IfaddrCidr('shmif0', addr, 24);
-    ks.push(k);
-  }
-  return [ks[0]!, ks[1]!];
-}
 
 /** What the bench uses of a dgram socket: node:dgram's and kernel.dgram's both fit. */
 interface DSock {
@@ -75,7 +59,7 @@ async function pair(
 }
 
 async function main(): Promise<void> {
-  const [ka, kb] = await twoKernels();
+  const [ka, kb] = await shmifKernels();
   const bus = await pair(kb.dgram, ka.dgram, '192.0.2.2', '192.0.2.1');
   const klo = await rumpInit({ components: ['net', 'net_net', 'net_netinet'] });
   const lo = await pair(klo.dgram, klo.dgram, '127.0.0.1', '127.0.0.1');

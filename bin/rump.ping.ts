@@ -62,30 +62,36 @@ const CATCH_UP_MS = 100;
 /** Options this ping takes but cannot honour (no IP_HDRINCL, source routing, flood or IPsec). */
 const UNSUPPORTED = 'DfgRE';
 
-interface PingOptions {
+/** The options rump.ping and rump.ping6 share (the same letters in NetBSD's two). */
+export interface PingCommonOptions {
   host: string;
   /** Requests to send; Infinity without -c. */
   npackets: number;
   /** ms between requests. */
   interval: number;
-  /** ms until giving up, 0 for none (-w). */
+  /** ms until giving up, 0 for none (ping -w, ping6 -X). */
   maxwait: number;
   datalen: number;
   preload: number;
   quiet: boolean;
-  semiQuiet: boolean;
   verbose: boolean;
   once: boolean;
+  debug: boolean;
+  /** -p: the fill bytes, or null. */
+  pattern: number[] | null;
+  /** -S: the source address, or null. */
+  source: string | null;
+}
+
+interface PingOptions extends PingCommonOptions {
+  semiQuiet: boolean;
   audible: boolean;
   compat: boolean;
-  debug: boolean;
   dontroute: boolean;
   randomFill: boolean;
-  pattern: number[] | null;
   patternText: string;
   ttl: number;
   tos: number;
-  source: string | null;
 }
 
 let identSeq = 0;
@@ -245,9 +251,12 @@ export function nextTransmit(p: PingLoop, now: number): void {
   }
 }
 
-/** Statistics and state of one run (NetBSD ping's globals). */
-class Ping implements PingLoop {
-  readonly prog = PROG;
+/**
+ * What ping and ping6 count alike (NetBSD's globals of both): requests sent,
+ * replies, duplicates told apart by a bitmap of the last MAX_DUP_CHK
+ * sequence numbers, round-trip times, and the loss line of the statistics.
+ */
+export class PingTally {
   ntransmitted = 0;
   nreceived = 0;
   nrepeats = 0;
@@ -255,12 +264,55 @@ class Ping implements PingLoop {
   tmax = 0;
   tsum = 0;
   tsumsq = 0;
+  private readonly rcvd = new Uint8Array(MAX_DUP_CHK / 8);
+
+  /** A request with sequence number `seq` went out: a reply to it is new again. */
+  protected countSent(seq: number): void {
+    this.rcvd[(seq >>> 3) % this.rcvd.length]! &= ~(1 << (seq & 7));
+    this.ntransmitted++;
+  }
+
+  /** A reply to `seq`; true when it is a duplicate (counted in nrepeats, not nreceived). */
+  protected countReply(seq: number): boolean {
+    const i = (seq >>> 3) % this.rcvd.length;
+    const bit = 1 << (seq & 7);
+    if ((this.rcvd[i]! & bit) !== 0) {
+      this.nrepeats++;
+      return true;
+    }
+    this.rcvd[i]! |= bit;
+    this.nreceived++;
+    return false;
+  }
+
+  /** One reply's round-trip time, ms, into min, max, sum and sum of squares. */
+  protected countTime(triptime: number): void {
+    this.tsum += triptime;
+    this.tsumsq += triptime * triptime;
+    if (triptime < this.tmin) this.tmin = triptime;
+    if (triptime > this.tmax) this.tmax = triptime;
+  }
+
+  /** "N packets transmitted, M packets received, [+D duplicates, ]L% packet loss\n". */
+  protected lossLine(): string {
+    let out = `${this.ntransmitted} packets transmitted, ${this.nreceived} packets received, `;
+    if (this.nrepeats) out += `+${this.nrepeats} duplicates, `;
+    if (this.ntransmitted) {
+      if (this.nreceived > this.ntransmitted) out += "-- somebody's duplicating packets!";
+      else out += `${(((this.ntransmitted - this.nreceived) * 100) / this.ntransmitted).toFixed(1)}% packet loss`;
+    }
+    return out + '\n';
+  }
+}
+
+/** Statistics and state of one run (NetBSD ping's globals). */
+class Ping extends PingTally implements PingLoop {
+  readonly prog = PROG;
   /** The newest request has been answered (prefinish's test). */
   lastrcvd = true;
   /** Next transmit time, ms; -1 before the first. */
   nextTx = -1;
   lastTx = 0;
-  private readonly rcvd = new Uint8Array(MAX_DUP_CHK / 8);
   /** The request, rebuilt in place for each send. */
   readonly packet: Uint8Array;
   /** Where replies are read. */
@@ -279,6 +331,7 @@ class Ping implements PingLoop {
     readonly ident: number,
     readonly clock: ToolClock,
   ) {
+    super();
     // NetBSD sends the ICMP header and max(datalen, ICMP_MINLEN) bytes of data.
     this.packet = new Uint8Array(ICMP_HDR_LEN + Math.max(o.datalen, ICMP_MINLEN));
     this.packlen = o.datalen + 60 + 76;
@@ -291,16 +344,6 @@ class Ping implements PingLoop {
     } else if (!o.randomFill) {
       for (let i = this.phdrlen; i < o.datalen; i++) data[i] = i & 0xff;
     }
-  }
-
-  private testSeen(seq: number): boolean {
-    return (this.rcvd[(seq >>> 3) % this.rcvd.length]! & (1 << (seq & 7))) !== 0;
-  }
-
-  private markSeen(seq: number, seen: boolean): void {
-    const i = (seq >>> 3) % this.rcvd.length;
-    if (seen) this.rcvd[i]! |= 1 << (seq & 7);
-    else this.rcvd[i]! &= ~(1 << (seq & 7));
   }
 
   /** NetBSD's rnd_fill(): a cheap LCG over the data after the timestamp. */
@@ -326,8 +369,7 @@ class Ping implements PingLoop {
       this.io.stderr(`${PROG}: sendto: ${errText(e)}\n`);
     }
     this.lastrcvd = false;
-    this.markSeen(seq, false);
-    this.ntransmitted++;
+    this.countSent(seq);
     nextTransmit(this, now);
   }
 
@@ -345,24 +387,13 @@ class Ping implements PingLoop {
     if (type === ICMP_ECHOREPLY && icmpId(buf, hlen) === this.ident) {
       const seq = icmpSeq(buf, hlen);
       if (seq === ((this.ntransmitted - 1) & 0xffff)) this.lastrcvd = true;
-      this.nreceived++;
       let triptime = 0;
       if (this.timing && netLen >= ICMP_HDR_LEN + TIMESTAMP_LEN) {
         const sent = new DataView(buf.buffer, buf.byteOffset + hlen + ICMP_HDR_LEN, TIMESTAMP_LEN).getFloat64(0);
         triptime = now - sent;
-        this.tsum += triptime;
-        this.tsumsq += triptime * triptime;
-        if (triptime < this.tmin) this.tmin = triptime;
-        if (triptime > this.tmax) this.tmax = triptime;
+        this.countTime(triptime);
       }
-      let dup = false;
-      if (this.testSeen(seq)) {
-        this.nrepeats++;
-        this.nreceived--;
-        dup = true;
-      } else {
-        this.markSeen(seq, true);
-      }
+      const dup = this.countReply(seq);
       if (this.o.quiet) return;
       let line = `${netLen} bytes from ${from}: icmp_seq=${seq}`;
       if (dup) line += ' DUP!';
@@ -421,14 +452,7 @@ class Ping implements PingLoop {
 
   /** The statistics block (NetBSD's summary(1)). */
   summary(hostname: string): string {
-    let out = `\n----${hostname} PING Statistics----\n`;
-    out += `${this.ntransmitted} packets transmitted, ${this.nreceived} packets received, `;
-    if (this.nrepeats) out += `+${this.nrepeats} duplicates, `;
-    if (this.ntransmitted) {
-      if (this.nreceived > this.ntransmitted) out += "-- somebody's duplicating packets!";
-      else out += `${(((this.ntransmitted - this.nreceived) * 100) / this.ntransmitted).toFixed(1)}% packet loss`;
-    }
-    out += '\n';
+    let out = `\n----${hostname} PING Statistics----\n` + this.lossLine();
     if (this.nreceived && this.timing) {
       const n = this.nreceived + this.nrepeats;
       const avg = this.tsum / n;

@@ -40,7 +40,7 @@ import {
   errText, errx, exit, getopt, guard, parseCDouble, parseCInt, realClock, runIfMain, withSys,
   type SysLike, type ToolClock, type ToolIO,
 } from './common.js';
-import { nextTransmit, run, type PingLoop } from './rump.ping.js';
+import { PingTally, nextTransmit, run, type PingCommonOptions, type PingLoop } from './rump.ping.js';
 
 const PROG = 'rump.ping6';
 const USAGE =
@@ -53,25 +53,11 @@ const DEFDATALEN = 8;
 const TIMESTAMP_LEN = 8;
 /** The largest data: an IPv6 payload less the ICMPv6 header. */
 const MAXDATALEN = IPV6_MAXPACKET - ICMP6_HDR_LEN;
-/** Sequence numbers remembered for duplicates (as rump.ping). */
-const MAX_DUP_CHK = 8 * 2048;
 /** Options of NetBSD's ping6 that this one cannot honour. */
 const UNSUPPORTED = 'abfgHmNtwWxP';
 
-interface Ping6Options {
-  host: string;
-  npackets: number;
-  interval: number;
-  maxwait: number;
-  datalen: number;
-  preload: number;
-  quiet: boolean;
-  verbose: boolean;
-  once: boolean;
-  debug: boolean;
+interface Ping6Options extends PingCommonOptions {
   hoplimit: number;
-  pattern: number[] | null;
-  source: string | null;
   ifname: string | null;
 }
 
@@ -163,21 +149,13 @@ function resolveHost(host: string): string {
 }
 
 /** Statistics and state of one run (ping6's globals). */
-class Ping6 implements PingLoop {
+class Ping6 extends PingTally implements PingLoop {
   readonly prog = PROG;
-  ntransmitted = 0;
-  nreceived = 0;
-  nrepeats = 0;
-  tmin = Infinity;
-  tmax = 0;
-  tsum = 0;
-  tsumsq = 0;
   nextTx = -1;
   lastTx = 0;
   readonly packlen: number;
   readonly timing: boolean;
   readonly packet: Uint8Array;
-  private readonly rcvd = new Uint8Array(MAX_DUP_CHK / 8);
 
   constructor(
     readonly o: Ping6Options,
@@ -188,21 +166,13 @@ class Ping6 implements PingLoop {
     readonly ident: number,
     readonly clock: ToolClock,
   ) {
+    super();
     this.packet = new Uint8Array(ICMP6_HDR_LEN + o.datalen);
     this.packlen = ICMP6_HDR_LEN + o.datalen + 512;
     this.timing = o.datalen >= TIMESTAMP_LEN;
     const start = this.timing ? TIMESTAMP_LEN : 0;
     const data = this.packet.subarray(ICMP6_HDR_LEN);
     for (let i = start, j = 0; i < o.datalen; i++, j++) data[i] = o.pattern ? o.pattern[j % o.pattern.length]! : i & 0xff;
-  }
-
-  private seen(seq: number, set: number): boolean {
-    const i = (seq >>> 3) % this.rcvd.length;
-    const bit = 1 << (seq & 7);
-    const was = (this.rcvd[i]! & bit) !== 0;
-    if (set > 0) this.rcvd[i]! |= bit;
-    else if (set < 0) this.rcvd[i]! &= ~bit;
-    return was;
   }
 
   /** One echo request; the kernel fills in the checksum (RFC 3542 §3.1). */
@@ -222,8 +192,7 @@ class Ping6 implements PingLoop {
     } catch (e) {
       this.io.stderr(`${PROG}: sendmsg: ${errText(e)}\n`);
     }
-    this.seen(seq, -1);
-    this.ntransmitted++;
+    this.countSent(seq);
     nextTransmit(this, now);
   }
 
@@ -239,20 +208,12 @@ class Ping6 implements PingLoop {
     const id = (buf[4]! << 8) | buf[5]!;
     if (type === ICMP6_ECHO_REPLY && id === this.ident) {
       const seq = (buf[6]! << 8) | buf[7]!;
-      this.nreceived++;
       let triptime = 0;
       if (this.timing && cc >= ICMP6_HDR_LEN + TIMESTAMP_LEN) {
         triptime = now - new DataView(buf.buffer, buf.byteOffset + ICMP6_HDR_LEN, TIMESTAMP_LEN).getFloat64(0);
-        this.tsum += triptime;
-        this.tsumsq += triptime * triptime;
-        if (triptime < this.tmin) this.tmin = triptime;
-        if (triptime > this.tmax) this.tmax = triptime;
+        this.countTime(triptime);
       }
-      const dup = this.seen(seq, 1);
-      if (dup) {
-        this.nrepeats++;
-        this.nreceived--;
-      }
+      const dup = this.countReply(seq);
       if (this.o.quiet) return;
       let line = `${cc} bytes from ${from}, icmp_seq=${seq}`;
       if (hoplimit >= 0) line += ` hlim=${hoplimit}`;
@@ -267,14 +228,7 @@ class Ping6 implements PingLoop {
 
   /** The statistics block (ping6's summary()). */
   summary(hostname: string): string {
-    let out = `\n--- ${hostname} ping6 statistics ---\n`;
-    out += `${this.ntransmitted} packets transmitted, ${this.nreceived} packets received, `;
-    if (this.nrepeats) out += `+${this.nrepeats} duplicates, `;
-    if (this.ntransmitted) {
-      if (this.nreceived > this.ntransmitted) out += "-- somebody's duplicating packets!";
-      else out += `${(((this.ntransmitted - this.nreceived) * 100) / this.ntransmitted).toFixed(1)}% packet loss`;
-    }
-    out += '\n';
+    let out = `\n--- ${hostname} ping6 statistics ---\n` + this.lossLine();
     if (this.nreceived && this.timing) {
       const n = this.nreceived + this.nrepeats;
       const avg = this.tsum / n;

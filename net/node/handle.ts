@@ -32,7 +32,7 @@ import {
   type KFile, type RecvResult, type Sockaddr, type SockoptValue,
 } from '../../kern/sys.js';
 import { POLLIN, POLLOUT } from '../../kern/select.js';
-import { EAGAIN, EBADF, ECONNABORTED, ECONNRESET, EINPROGRESS, EINVAL, ENOBUFS, ENOTCONN, Errno } from '../../kern/errno.js';
+import { EAGAIN, EBADF, ECONNABORTED, ECONNRESET, EINPROGRESS, EINVAL, ENOTCONN, Errno } from '../../kern/errno.js';
 import {
   SOL_SOCKET, SO_BROADCAST, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF,
   SS_CANTSENDMORE, SS_ISCONNECTED, Socket,

@@ -11,6 +11,7 @@ import '../../net/inet/component.js';
 
 import type { ExecutionContext } from 'ava';
 import { createSimHost, type SimHost } from '../../hypercall/sim.js';
+import { Errno } from '../../kern/errno.js';
 import { bootKernel } from '../../kern/init.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { ifioctl } from '../../net/interface_ioctl.js';
@@ -22,6 +23,17 @@ import { ipOutput } from '../../net/inet/ip_output.js';
 import { ICMP_ECHO, icmpSetChecksum, icmpWriteEcho } from '../../net/wire/icmp.js';
 import { parseInAddr } from '../../net/wire/inaddr.js';
 import { IPPROTO_ICMP } from '../../net/wire/ipv4.js';
+
+/** The errno a call fails with, by name ('EADDRINUSE'), or 'ok'; anything else is thrown on. */
+export async function errnoCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    if (e instanceof Errno) return e.code;
+    throw e;
+  }
+}
 
 export const NET_COMPONENTS = ['net', 'net_net', 'net_netinet'] as const;
 

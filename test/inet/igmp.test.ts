@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSimHost, AF_INET, SOCK_DGRAM, SOCK_RAW, Errno, type RumpKernel, type SimHost } from '../../index.js';
+import { createSimHost, AF_INET, SOCK_DGRAM, SOCK_RAW, type RumpKernel, type SimHost } from '../../index.js';
 import { dumpBus } from '../../shmif/dumpbus.js';
 import { readPcap } from '../../net/wire/pcap.js';
 import { IGMP_MINLEN, igmpWrite } from '../../net/wire/igmp.js';
@@ -26,7 +26,7 @@ import { inet } from '../../net/inet/inet.js';
 import { IPPROTO_IP } from '../../net/wire/ipv4.js';
 import { simKernel } from '../node/helpers.js';
 import { Hub, attachEther } from '../helpers/hub.js';
-import { STRANGER_MAC, bootKernels, etherFrame, haltAll, ifconfig, ipPacket } from '../helpers/kernels.js';
+import { STRANGER_MAC, bootKernels, etherFrame, haltAll, ifconfig, ipPacket, errnoCode as code } from '../helpers/kernels.js';
 
 const IPPROTO_IGMP = 2;
 const GROUP = '239.1.2.3';
@@ -77,16 +77,6 @@ async function query(r: RumpKernel, code: number, group = '0.0.0.0', dst = '224.
   igmpWrite(msg, 0, 0x11, code, ((g[0]! << 24) | (g[1]! << 16) | (g[2]! << 8) | g[3]!) >>> 0);
   await r.sys.sendto(fd, msg, 0, { family: AF_INET, addr: dst, port: 0 });
   await r.sys.close(fd);
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Errno) return e.code;
-    throw e;
-  }
 }
 
 test('a join reports at once and once more within 10 s; nothing after; leaving sends one Leave', async (t) => {

@@ -10,12 +10,12 @@ import '../../net/inet/component.js';
 import { createSimHost, type SimHost } from '../../hypercall/sim.js';
 import { bootKernel } from '../../kern/init.js';
 import type { Kernel } from '../../kern/kernel.js';
-import { Errno } from '../../kern/errno.js';
 import { AF_INET, MSG_DONTWAIT, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
 import { inet } from '../../net/inet/inet.js';
 import { connHashKey } from '../../net/inet/in_pcb.js';
 import { parseInAddr } from '../../net/wire/inaddr.js';
 import { SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../../net/socket.js';
+import { errnoCode as code } from '../helpers/kernels.js';
 
 function boot(seed = 1): { sim: SimHost; k: Kernel } {
   const sim = createSimHost({ seed });
@@ -24,16 +24,6 @@ function boot(seed = 1): { sim: SimHost; k: Kernel } {
 }
 
 const sin = (addr: string, port: number): Sockaddr => ({ family: AF_INET, addr, port });
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Errno) return e.code;
-    throw e;
-  }
-}
 
 async function socketWith(k: Kernel, opts: number): Promise<number> {
   const fd = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);

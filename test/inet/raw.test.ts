@@ -32,7 +32,7 @@ import {
   IPPROTO_ICMP, IPPROTO_IP, IPPROTO_UDP, ipDst, ipHlen, ipId, ipLen, ipP, ipSrc, ipTos, ipTtl, ipWriteHeader,
 } from '../../net/wire/ipv4.js';
 import { Hub, attachEther } from '../helpers/hub.js';
-import { bootKernels, haltAll, ifconfig } from '../helpers/kernels.js';
+import { bootKernels, haltAll, ifconfig, errnoCode as code } from '../helpers/kernels.js';
 
 function boot(seed = 1): { sim: SimHost; k: Kernel } {
   const sim = createSimHost({ seed });
@@ -41,16 +41,6 @@ function boot(seed = 1): { sim: SimHost; k: Kernel } {
 }
 
 const sin = (addr: string, port = 0): Sockaddr => ({ family: AF_INET, addr, port });
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Errno) return e.code;
-    throw e;
-  }
-}
 
 function echoRequest(id: number, seq: number, size = 16): Uint8Array {
   const pkt = new Uint8Array(8 + size);

@@ -21,6 +21,7 @@ import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn } from '../../net/inet/soc
 import { IP_TTL } from '../../net/inet/in_pcb.js';
 import { SO_BROADCAST, SO_TYPE, SOL_SOCKET } from '../../net/socket.js';
 import { IPPROTO_ICMP, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP } from '../../net/wire/ipv4.js';
+import { errnoCode as code } from '../helpers/kernels.js';
 
 function boot(components: readonly string[] = ['net', 'net_net', 'net_netinet']): { sim: SimHost; k: Kernel } {
   const sim = createSimHost({ seed: 5 });
@@ -29,16 +30,6 @@ function boot(components: readonly string[] = ['net', 'net_net', 'net_netinet'])
 }
 
 const sin = (addr: string, port: number): Sockaddr => ({ family: AF_INET, addr, port });
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Errno) return e.code;
-    throw e;
-  }
-}
 
 test('a kernel without net_netinet has no AF_INET: socket() fails with EAFNOSUPPORT', async (t) => {
   const { k } = boot(['net', 'net_net']);

@@ -18,21 +18,11 @@ import { AF_INET, MSG_DONTWAIT, SOCK_DGRAM, type Sockaddr } from '../../kern/sys
 import { inet } from '../../net/inet/inet.js';
 import { SO_BROADCAST, SO_REUSEPORT, SOL_SOCKET } from '../../net/socket.js';
 import { Hub, attachEther } from '../helpers/hub.js';
-import { bootKernels, haltAll, ifconfig, route, type Kernels } from '../helpers/kernels.js';
+import { bootKernels, haltAll, ifconfig, route, type Kernels, errnoCode as code } from '../helpers/kernels.js';
 
 const sin = (addr: string, port: number): Sockaddr => ({ family: AF_INET, addr, port });
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Errno) return e.code;
-    throw e;
-  }
-}
 
 interface Lan extends Kernels {
   a: Kernel;

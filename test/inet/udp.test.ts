@@ -28,6 +28,7 @@ import { TAP_OUT } from '../../net/interface.js';
 import { IPPROTO_IP, IPPROTO_UDP, ipWriteHeader } from '../../net/wire/ipv4.js';
 import { udpSetChecksum, udpSum, udpWriteHeader } from '../../net/wire/udp.js';
 import { parseInAddr } from '../../net/wire/inaddr.js';
+import { errnoCode as code } from '../helpers/kernels.js';
 
 function boot(seed = 1): { sim: SimHost; k: Kernel } {
   const sim = createSimHost({ seed });
@@ -40,16 +41,6 @@ const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 /** The errno code a call fails with, or 'ok'. */
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Errno) return e.code;
-    throw e;
-  }
-}
-
 async function udpSocket(k: Kernel, bindTo?: Sockaddr): Promise<number> {
   const fd = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);
   if (bindTo) await k.sys.bind(fd, bindTo);

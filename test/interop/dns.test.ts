@@ -27,14 +27,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { mkdirSync } from 'node:fs';
-import { Netns, ROOT, TSX, interopUnavailable, missingTools, type Run } from './helpers.js';
+import { Netns, ROOT, TSX, interopGate, linuxTap, ok, rumpOnTun } from './helpers.js';
 
 const TAP = 'rtap0';
 const LINUX = '10.199.0.1';
 const RUMP = '10.199.0.2';
 
-const unavailable = interopUnavailable();
-const missing = missingTools([['dnsmasq', 'dnsmasq-base'], ['python3', 'python3']]);
+const runnable = interopGate([['dnsmasq', 'dnsmasq-base'], ['python3', 'python3']]);
 const LIBS = ['-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet', '-lrumpnet_virtif'];
 const HIJACK = join(ROOT, 'hijack.ts');
 
@@ -48,21 +47,11 @@ function startDnsmasq(ns: Netns, records: string[]): ReturnType<Netns['start']> 
 }
 
 test.serial('kernel.dns resolves against dnsmasq on a Linux peer over TAP (UDP, TC → TCP, every record type)', async (t) => {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return;
-  }
+  if (!runnable(t)) return;
   t.timeout(90_000);
   const ns = await Netns.create();
   try {
-    await ns.must('ip', ['tuntap', 'add', 'dev', TAP, 'mode', 'tap']);
-    await ns.must('ip', ['addr', 'add', `${LINUX}/24`, 'dev', TAP]);
-    await ns.must('ip', ['link', 'set', TAP, 'up']);
+    await linuxTap(ns, TAP, `${LINUX}/24`);
     const big = join(ns.dir, 'big.hosts');
     writeFileSync(big, Array.from({ length: 40 }, (_, i) => `198.51.100.${i + 1} big.lab.example\n`).join(''));
     const dnsmasq = await startDnsmasq(ns, [
@@ -100,30 +89,13 @@ test.serial('kernel.dns resolves against dnsmasq on a Linux peer over TAP (UDP, 
   }
 });
 
-function ok(t: { is(a: unknown, b: unknown, m?: string): void }, r: Run, what: string): void {
-  t.is(r.status, 0, `${what}: exit ${r.status}: ${r.stderr}${r.stdout}`);
-}
-
 test.serial('an unmodified program under the hijack fetches http://www.lab.example from Linux: rump_server -R points its kernel at dnsmasq', async (t) => {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return;
-  }
+  if (!runnable(t)) return;
   t.timeout(90_000);
   const ns = await Netns.create();
-  const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
   try {
     writeFileSync(join(ns.dir, 'resolv.conf'), `nameserver ${LINUX}\nsearch lab.example\noptions timeout:2\n`);
-    ok(t, await ns.tool('rump_server', [...LIBS, '-R', join(ns.dir, 'resolv.conf'), env.RUMP_SERVER]), 'rump_server -R');
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'create'], env), 'ifconfig virt0 create');
-    await ns.must('ip', ['addr', 'add', `${LINUX}/24`, 'dev', 'tun0']);
-    await ns.must('ip', ['link', 'set', 'tun0', 'up']);
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet', `${RUMP}/24`], env), 'ifconfig virt0 inet');
+    const env = await rumpOnTun(t, ns, [...LIBS, '-R', join(ns.dir, 'resolv.conf')], { linux: `${LINUX}/24`, rump: `${RUMP}/24` });
     const shown = await ns.tool('rump.resolvconf', ['-l'], env);
     t.is(shown.stdout, `search lab.example\nnameserver ${LINUX}\noptions timeout:2\n`);
 

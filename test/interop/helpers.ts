@@ -11,6 +11,7 @@
  * These tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN for `ip netns`).
  * CI runs as root, so there they run; elsewhere each test says why it skips.
  */
+import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,34 @@ const TOOLS = [['ip', 'iproute2'], ['ping', 'iputils-ping'], ['tcpdump', 'tcpdum
  */
 export function missingTools(extra: ReadonlyArray<readonly [string, string]> = []): string[] {
   return [...TOOLS, ...extra].filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
+}
+
+/**
+ * The gate at the top of every interop test, for a file that also needs the
+ * `extra` tools: the returned check logs why and passes when the test cannot
+ * run here (not root), fails when it must run (root) but tools are missing,
+ * and otherwise says go.
+ */
+export function interopGate(extra: ReadonlyArray<readonly [string, string]> = []): (t: ExecutionContext) => boolean {
+  const unavailable = interopUnavailable();
+  const missing = missingTools(extra);
+  return (t) => {
+    if (unavailable !== null) {
+      t.log(`skipped: ${unavailable}`);
+      t.pass();
+      return false;
+    }
+    if (missing.length > 0) {
+      t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
+      return false;
+    }
+    return true;
+  };
+}
+
+/** A step that must exit 0; its output goes into the message when it did not. */
+export function ok(t: ExecutionContext, r: Run, what: string): void {
+  t.is(r.status, 0, `${what}: exit ${r.status}: ${r.stderr}${r.stdout}`);
 }
 
 /** Run a command to completion, collecting its output. */
@@ -209,6 +238,40 @@ export class Netns {
     await removeNamespace(this.name);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A persistent TAP device `dev` for Linux's side, with `cidr` and up (a rump kernel attaches with linkstr). */
+export async function linuxTap(ns: Netns, dev: string, cidr: string): Promise<void> {
+  await ns.must('ip', ['tuntap', 'add', 'dev', dev, 'mode', 'tap']);
+  await ns.must('ip', ['addr', 'add', cidr, 'dev', dev]);
+  await ns.must('ip', ['link', 'set', dev, 'up']);
+}
+
+/** Where rumpOnTun puts each side: Linux's and virt0's addresses with prefix length, IPv6 optional. */
+export interface TunAddrs {
+  linux: string;
+  rump: string;
+  linux6?: string;
+  rump6?: string;
+}
+
+/**
+ * A rump_server (`args`: its -l libraries and options) at unix://<dir>/s1,
+ * `virt0 create` (the host makes TAP device tun0), Linux's addresses on tun0
+ * and tun0 up, then virt0's addresses: the kernel and Linux on one link.
+ * Each step must succeed. Returns the RUMP_SERVER environment for the tools.
+ */
+export async function rumpOnTun(t: ExecutionContext, ns: Netns, args: readonly string[], a: TunAddrs): Promise<{ RUMP_SERVER: string }> {
+  const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
+  ok(t, await ns.tool('rump_server', [...args, env.RUMP_SERVER]), `rump_server ${args.join(' ')}`);
+  ok(t, await ns.tool('rump.ifconfig', ['virt0', 'create'], env), 'ifconfig virt0 create');
+  await ns.must('ip', ['addr', 'add', a.linux, 'dev', 'tun0']);
+  // nodad: the address is usable at once, the test need not wait out duplicate detection.
+  if (a.linux6 !== undefined) await ns.must('ip', ['-6', 'addr', 'add', a.linux6, 'dev', 'tun0', 'nodad']);
+  await ns.must('ip', ['link', 'set', 'tun0', 'up']);
+  ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet', a.rump], env), 'ifconfig virt0 inet');
+  if (a.rump6 !== undefined) ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet6', a.rump6], env), 'ifconfig virt0 inet6');
+  return env;
 }
 
 export class Background {

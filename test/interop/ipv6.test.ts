@@ -15,49 +15,24 @@
  * kernel, dual-stack: curl over IPv4 is seen as ::ffff:10.199.0.1, curl over
  * IPv6 as fd00:199::1, by the same server.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { join } from 'node:path';
 
-import { Netns, ROOT, TSX, interopUnavailable, missingTools, type Run } from './helpers.js';
+import { Netns, ROOT, TSX, interopGate, ok, rumpOnTun } from './helpers.js';
 
 const LIBS = ['-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet', '-lrumpnet_netinet6', '-lrumpnet_virtif'];
 const HIJACK = join(ROOT, 'hijack.ts');
 const APP = join(ROOT, 'test/interop/scripts/http-app.mjs');
 
-const unavailable = interopUnavailable();
-const missing = missingTools([['curl', 'curl']]);
-
-function runnable(t: ExecutionContext): boolean {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return false;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return false;
-  }
-  return true;
-}
-
-function ok(t: ExecutionContext, r: Run, what: string): void {
-  t.is(r.status, 0, `${what}: exit ${r.status}: ${r.stderr}${r.stdout}`);
-}
+const runnable = interopGate([['curl', 'curl']]);
 
 test.serial('IPv6 over TAP: rump.ping6 and ping -6 both ways; curl -4 and curl -6 reach one dual-stack server under the hijack', async (t) => {
   if (!runnable(t)) return;
   t.timeout(120_000);
   const ns = await Netns.create();
-  const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
   try {
     await ns.must('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
-    ok(t, await ns.tool('rump_server', [...LIBS, env.RUMP_SERVER]), 'rump_server');
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'create'], env), 'ifconfig virt0 create');
-    await ns.must('ip', ['addr', 'add', '10.199.0.1/24', 'dev', 'tun0']);
-    await ns.must('ip', ['-6', 'addr', 'add', 'fd00:199::1/64', 'dev', 'tun0', 'nodad']);
-    await ns.must('ip', ['link', 'set', 'tun0', 'up']);
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet', '10.199.0.2/24'], env), 'ifconfig virt0 inet');
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet6', 'fd00:199::2/64'], env), 'ifconfig virt0 inet6');
+    const env = await rumpOnTun(t, ns, LIBS, { linux: '10.199.0.1/24', rump: '10.199.0.2/24', linux6: 'fd00:199::1/64', rump6: 'fd00:199::2/64' });
 
     const rping = await ns.tool('rump.ping6', ['-c', '3', '-i', '0.2', '-X', '10', '-n', 'fd00:199::1'], env);
     ok(t, rping, 'rump.ping6');

@@ -16,21 +16,12 @@
  */
 import test from 'ava';
 
-import { Netns, interopUnavailable, missingTools } from './helpers.js';
+import { Netns, interopGate } from './helpers.js';
 
-const unavailable = interopUnavailable();
-const missing = missingTools();
+const runnable = interopGate();
 
 test('openTap on Linux: batched reads and writes, readStop, created vs existing, busy, deleted under the reader', async (t) => {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return;
-  }
+  if (!runnable(t)) return;
   t.timeout(60_000);
   const ns = await Netns.create();
   try {

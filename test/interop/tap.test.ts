@@ -18,15 +18,11 @@ import test from 'ava';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-import { Netns, ROOT, TSX, interopUnavailable, missingTools, linkExists, linkState, linuxMac, tsharkRows, type Run } from './helpers.js';
+import { Netns, ROOT, TSX, interopGate, linkExists, linkState, linuxMac, ok, tsharkRows, type Run } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const LIBS = ['-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet', '-lrumpnet_virtif'];
 const MAC = /[0-9a-f]{2}(?::[0-9a-f]{2}){5}/;
-
-function ok(t: { is(a: unknown, b: unknown, m?: string): void }, r: Run, what: string): void {
-  t.is(r.status, 0, `${what}: ${r.stderr}${r.stdout}`);
-}
 
 /** A ping that must succeed; when it does not, the state of both sides goes into the message. */
 async function pinged(
@@ -38,19 +34,10 @@ async function pinged(
   t.is(r.status, 0, r.status === 0 ? what : `${what}: ${r.stderr}${r.stdout}\n${await state()}`);
 }
 
-const unavailable = interopUnavailable();
-const missing = missingTools();
+const runnable = interopGate();
 
 test('Linux and rumpnet over a TAP device: ARP both ways, ping both ways, a clean capture', async (t) => {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return;
-  }
+  if (!runnable(t)) return;
   t.timeout(90_000);
   const ns = await Netns.create();
   const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
@@ -131,15 +118,7 @@ test('Linux and rumpnet over a TAP device: ARP both ways, ping both ways, a clea
 });
 
 test('linkstr names a TAP device that existed before: it is used, and left in place at destroy', async (t) => {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return;
-  }
+  if (!runnable(t)) return;
   t.timeout(90_000);
   const ns = await Netns.create();
   const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
@@ -184,15 +163,7 @@ test('linkstr names a TAP device that existed before: it is used, and left in pl
 });
 
 test('without privilege (as nobody): create fails with EPERM saying what is needed, and the kernel still pings lo0', async (t) => {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return;
-  }
+  if (!runnable(t)) return;
   t.timeout(60_000);
   const ns = await Netns.create();
   try {

@@ -66,7 +66,7 @@ import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, writeSync 
 import { join } from 'node:path';
 
 import {
-  Netns, PATTERN_CHUNK, ROOT, TSX, interopUnavailable, missingTools, pattern, run, type Run,
+  Netns, PATTERN_CHUNK, ROOT, TSX, interopGate, linuxTap as tap, ok, pattern, rumpOnTun, run,
 } from './helpers.js';
 
 const LIBS = ['-lrumpnet', '-lrumpnet_net', '-lrumpnet_netinet', '-lrumpnet_virtif'];
@@ -78,32 +78,12 @@ const LINUX = '10.199.0.1';
 const RUMP = '10.199.0.2';
 const BULK = 64 << 20;
 
-const unavailable = interopUnavailable();
-const missing = missingTools([['socat', 'socat'], ['curl', 'curl'], ['python3', 'python3'], ['tc', 'iproute2']]);
-
 /** Whether the test runs: false after logging why it skips (not root) or failing (root, tools missing). */
-function runnable(t: ExecutionContext): boolean {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return false;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return false;
-  }
-  return true;
-}
+const runnable = interopGate([['socat', 'socat'], ['curl', 'curl'], ['python3', 'python3'], ['tc', 'iproute2']]);
 
-function ok(t: ExecutionContext, r: Run, what: string): void {
-  t.is(r.status, 0, `${what}: exit ${r.status}: ${r.stderr}${r.stdout}`);
-}
-
-/** A persistent TAP device for Linux's side, addressed and up (the rump kernel attaches with linkstr). */
-async function linuxTap(ns: Netns): Promise<void> {
-  await ns.must('ip', ['tuntap', 'add', 'dev', TAP, 'mode', 'tap']);
-  await ns.must('ip', ['addr', 'add', `${LINUX}/24`, 'dev', TAP]);
-  await ns.must('ip', ['link', 'set', TAP, 'up']);
+/** Linux's side: the persistent TAP device rtap0, addressed and up. */
+function linuxTap(ns: Netns): Promise<void> {
+  return tap(ns, TAP, `${LINUX}/24`);
 }
 
 /** The fixture's /lines/N body. */
@@ -117,13 +97,8 @@ test.serial('curl on Linux fetches from an unmodified http.createServer program 
   if (!runnable(t)) return;
   t.timeout(90_000);
   const ns = await Netns.create();
-  const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
   try {
-    ok(t, await ns.tool('rump_server', [...LIBS, env.RUMP_SERVER]), 'rump_server');
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'create'], env), 'ifconfig virt0 create');
-    await ns.must('ip', ['addr', 'add', `${LINUX}/24`, 'dev', 'tun0']);
-    await ns.must('ip', ['link', 'set', 'tun0', 'up']);
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet', `${RUMP}/24`], env), 'ifconfig virt0 inet');
+    const env = await rumpOnTun(t, ns, LIBS, { linux: `${LINUX}/24`, rump: `${RUMP}/24` });
 
     // As a user would: RUMP_SERVER=… node --import rumpnet/hijack app.js (here from source, through tsx).
     const app = ns.spawnLines('timeout', ['60', process.execPath, `--import=${TSX}`, `--import=${HIJACK}`, APP], { ...env, PORT: '8080' });

@@ -25,10 +25,10 @@
  *      virt0's filter (the solicited-node group is joined), and the
  *      capture shows the kernel's MLD report.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { join } from 'node:path';
 
-import { Netns, interopUnavailable, missingTools, pattern, run, type LineChild } from './helpers.js';
+import { Netns, interopGate, linuxTap as tap, pattern, run, type LineChild } from './helpers.js';
 
 const PEER = 'test/interop/scripts/udp-peer.ts';
 const TAP = 'rtap0';
@@ -36,21 +36,7 @@ const LINUX = '10.199.0.1';
 const RUMP = '10.199.0.2';
 const GROUP = '239.1.2.3';
 
-const unavailable = interopUnavailable();
-const missing = missingTools([['python3', 'python3']]);
-
-function runnable(t: ExecutionContext): boolean {
-  if (unavailable !== null) {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-    return false;
-  }
-  if (missing.length > 0) {
-    t.fail(`running as root, so this test must run, but these are not installed: apt-get install ${missing.join(' ')} (.ci/run does)`);
-    return false;
-  }
-  return true;
-}
+const runnable = interopGate([['python3', 'python3']]);
 
 /* Linux's end: python3 sockets, one JSON line per event (a ':' in the group, or group '-6': IPv6). */
 const PY_RECV = `
@@ -90,10 +76,8 @@ s.sendto(data, (host, port))
 print(json.dumps({'event': 'sent', 'bytes': len(data), 'sha256': hashlib.sha256(data).hexdigest()}), flush=True)
 `;
 
-async function linuxTap(ns: Netns): Promise<void> {
-  await ns.must('ip', ['tuntap', 'add', 'dev', TAP, 'mode', 'tap']);
-  await ns.must('ip', ['addr', 'add', `${LINUX}/24`, 'dev', TAP]);
-  await ns.must('ip', ['link', 'set', TAP, 'up']);
+function linuxTap(ns: Netns): Promise<void> {
+  return tap(ns, TAP, `${LINUX}/24`);
 }
 
 async function next(c: LineChild, re: RegExp): Promise<Record<string, unknown>> {
