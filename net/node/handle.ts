@@ -52,6 +52,7 @@ const IP_ADD_MEMBERSHIP = 12;
 const IP_DROP_MEMBERSHIP = 13;
 const IPPROTO_IPV6 = 41;
 const IPV6_MULTICAST_IF = 9;
+const IPV6_UNICAST_HOPS = 4;
 const IPV6_MULTICAST_HOPS = 10;
 const IPV6_MULTICAST_LOOP = 11;
 const IPV6_JOIN_GROUP = 12;
@@ -1571,6 +1572,8 @@ export class UdpHandle extends FdHandle {
   setTTL(ttl: number): number {
     // libuv checks the range before it looks at the descriptor (uv_udp_set_ttl).
     if (!(ttl >= 1 && ttl <= 255)) return -EINVAL;
+    // A udp6 socket's unicast hop limit is IPV6_UNICAST_HOPS (RFC 3493 §5.1), as libuv sets it.
+    if (this.family === AF_INET6) return this.setopt(IPPROTO_IPV6, IPV6_UNICAST_HOPS, Math.trunc(ttl));
     return this.setopt(IPPROTO_IP, IP_TTL, Math.trunc(ttl));
   }
 

@@ -342,3 +342,38 @@ test('udp6: addMembership on an IPv6 group, and a 65,527-byte datagram to it, fr
   await a.halt();
   await b.halt();
 });
+
+test('udp6: setTTL sets the hop limit of unicast datagrams (IPV6_UNICAST_HOPS), not an IPv4 option', async (t) => {
+  const sim = createSimHost({ seed: 26 });
+  const host6 = async (addr: string): Promise<RumpKernel> => {
+    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_shmif'], host: sim });
+    const ifname = await k.netconfig.ifcreate('shmif');
+    await k.netconfig.ifsetlinkstr(ifname, 'bus1');
+    ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: ifname, addr, prefixlen: 64 });
+    return k;
+  };
+  const a = await host6('2001:db8::1');
+  const b = await host6('2001:db8::2');
+  const run = async (): Promise<void> => {
+    const rb = b.dgram.createSocket('udp6');
+    await bound(rb, PORT);
+    const tx = a.dgram.createSocket('udp6');
+    await bound(tx);
+    t.is(tx.setTTL(9), 9);
+    const got = once(rb, 'message');
+    tx.send('hop', PORT, '2001:db8::2');
+    await got;
+    await closeAll(rb, tx);
+  };
+  await drive(sim, run());
+  // The IPv6 frames on the bus with UDP (next header 17) to PORT: their hop limit.
+  const hops: number[] = [];
+  for (const r of readPcap(dumpBus(sim.files.get('bus1')!, {}).pcap).records) {
+    const f = r.data;
+    if (f[12] !== 0x86 || f[13] !== 0xdd || f[14 + 6] !== 17) continue;
+    if (((f[14 + 40 + 2]! << 8) | f[14 + 40 + 3]!) === PORT) hops.push(f[14 + 7]!);
+  }
+  t.deepEqual(hops, [9]);
+  await a.halt();
+  await b.halt();
+});
