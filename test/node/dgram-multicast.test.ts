@@ -70,6 +70,15 @@ function busFrames(sim: SimHost, bus = 'bus1'): Frame[] {
   return out;
 }
 
+/** A kernel with IPv6 on the sim host's bus1, at `addr`/64. */
+async function host6(sim: SimHost, addr: string): Promise<RumpKernel> {
+  const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_shmif'], host: sim });
+  const ifname = await k.netconfig.ifcreate('shmif');
+  await k.netconfig.ifsetlinkstr(ifname, 'bus1');
+  ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: ifname, addr, prefixlen: 64 });
+  return k;
+}
+
 async function lan(seed: number): Promise<{ sim: SimHost; a: RumpKernel; b: RumpKernel; c: RumpKernel }> {
   const sim = createSimHost({ seed });
   const a = await simKernel(sim, 'bus1', '192.0.2.1');
@@ -301,15 +310,8 @@ test('a 65,507-byte datagram crosses the bus in fragments and arrives whole; 65,
 
 test('udp6: addMembership on an IPv6 group, and a 65,527-byte datagram to it, fragmented and reassembled', async (t) => {
   const sim = createSimHost({ seed: 25 });
-  const host6 = async (addr: string): Promise<RumpKernel> => {
-    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_shmif'], host: sim });
-    const ifname = await k.netconfig.ifcreate('shmif');
-    await k.netconfig.ifsetlinkstr(ifname, 'bus1');
-    ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: ifname, addr, prefixlen: 64 });
-    return k;
-  };
-  const a = await host6('2001:db8::1');
-  const b = await host6('2001:db8::2');
+  const a = await host6(sim, '2001:db8::1');
+  const b = await host6(sim, '2001:db8::2');
   const G6 = 'ff0e::1:2:3';
   const big = Buffer.alloc(65527);
   for (let i = 0; i < big.length; i++) big[i] = (i * 11) & 0xff;
@@ -345,15 +347,8 @@ test('udp6: addMembership on an IPv6 group, and a 65,527-byte datagram to it, fr
 
 test('udp6: setTTL sets the hop limit of unicast datagrams (IPV6_UNICAST_HOPS), not an IPv4 option', async (t) => {
   const sim = createSimHost({ seed: 26 });
-  const host6 = async (addr: string): Promise<RumpKernel> => {
-    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_shmif'], host: sim });
-    const ifname = await k.netconfig.ifcreate('shmif');
-    await k.netconfig.ifsetlinkstr(ifname, 'bus1');
-    ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: ifname, addr, prefixlen: 64 });
-    return k;
-  };
-  const a = await host6('2001:db8::1');
-  const b = await host6('2001:db8::2');
+  const a = await host6(sim, '2001:db8::1');
+  const b = await host6(sim, '2001:db8::2');
   const run = async (): Promise<void> => {
     const rb = b.dgram.createSocket('udp6');
     await bound(rb, PORT);

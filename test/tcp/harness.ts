@@ -19,7 +19,6 @@
  * timestamp value replaced by `*` unless asked for.
  */
 import type { ExecutionContext } from 'ava';
-import { Errno } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET, F_SETFL, O_NONBLOCK, SOCK_STREAM, type Sockaddr } from '../../kern/sys.js';
 import type { Ifnet } from '../../net/interface.js';
@@ -33,7 +32,7 @@ import {
 } from '../../net/wire/tcp.js';
 import { IPPROTO_TCP } from '../../net/wire/ipv4.js';
 import { Hub, attachEther } from '../helpers/hub.js';
-import { bootKernels, etherFrame, ifconfig, ip, ipPacket, leakCheck, type Kernels } from '../helpers/kernels.js';
+import { bootKernels, errnoCode, etherFrame, ifconfig, ip, ipPacket, leakCheck, type Kernels } from '../helpers/kernels.js';
 
 export const KERNEL_ADDR = '10.0.0.1';
 export const PEER_ADDR = '10.0.0.2';
@@ -346,16 +345,8 @@ function buildOptions(spec: OptSpec[], sackBase: number): Uint8Array {
   return b.slice(0, n);
 }
 
-/** The errno name a promise rejects with ('ok' when it resolves). */
-export async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Errno) return e.code;
-    throw e;
-  }
-}
+/** The errno name a promise rejects with ('ok' when it resolves): the helpers' errnoCode. */
+export const errnoOf = errnoCode;
 
 export async function expectErrno(p: Promise<unknown>, code: string): Promise<void> {
   const got = await errnoOf(p);
