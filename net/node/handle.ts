@@ -771,8 +771,8 @@ export class TcpHandle extends FdHandle {
         if (r === -EAGAIN) this.wait(POLLIN);
         else {
           this.readBusy = true;
-          this.readFailure = r;
-          queueMicrotask(this.onReadFailed);
+          // Failures are rare: a closure here, none kept on every handle.
+          queueMicrotask(() => this.onReadError(new Errno(-r)));
         }
         return;
       }
@@ -798,7 +798,6 @@ export class TcpHandle extends FdHandle {
     this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then((d) => this.onReadData(d), (e) => this.onReadError(e));
   }
 
-  private readFailure = 0;
 
   private streamState: StreamState | null = null;
 
@@ -838,7 +837,6 @@ export class TcpHandle extends FdHandle {
   }
 
 
-  private readonly onReadFailed = (): void => this.onReadError(new Errno(-this.readFailure));
 
   private onReadResult(r: RecvResult): void {
     this.onReadData(r.data);
@@ -1032,8 +1030,7 @@ export class TcpHandle extends FdHandle {
         return;
       } else {
         this.writeBusy = true;
-        this.writeFailure = n;
-        queueMicrotask(this.onWriteFailed);
+        queueMicrotask(() => this.onWriteError(new Errno(-n)));
         return;
       }
     }
@@ -1048,10 +1045,6 @@ export class TcpHandle extends FdHandle {
     this.writeQueueSize -= n;
     this.pumpWrite();
   }
-
-  private writeFailure = 0;
-
-  private readonly onWriteFailed = (): void => this.onWriteError(new Errno(-this.writeFailure));
 
   private onWriteError(e: unknown): void {
     this.writeBusy = false;
