@@ -798,7 +798,6 @@ export class TcpHandle extends FdHandle {
     this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then((d) => this.onReadData(d), (e) => this.onReadError(e));
   }
 
-
   private streamState: StreamState | null = null;
 
   /** Hand up what came while stopped, then keep STREAM_READS recvwaits in the server. */
