@@ -288,7 +288,7 @@ function craft(sport: number, dport: number, payload: Uint8Array, opt: { ulen?: 
   udp.set(payload, 8);
   udpWriteHeader(udp, 0, sport, dport, full);
   if (opt.sum !== 'none') udpSetChecksum(udp, 0, LOCAL, LOCAL);
-  if (opt.sum === 'bad') udp[8] ^= 0x01;
+  if (opt.sum === 'bad') udp[8]! ^= 0x01;
   if (opt.ulen !== undefined) udp[4] = opt.ulen >>> 8, udp[5] = opt.ulen & 0xff;
   const carried = opt.cut ?? full;
   const pkt = new Uint8Array(20 + carried);

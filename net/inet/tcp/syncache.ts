@@ -510,7 +510,8 @@ export class SynCache {
 
   /** The secret of generation parity `gen`: the current one or the one before. */
   private cookieKey(gen: number): SipHash24 {
-    return this.tcp.cookieKeys[gen & 1];
+    const keys = this.tcp.cookieKeys;
+    return gen & 1 ? keys[1] : keys[0];
   }
 
   /**
