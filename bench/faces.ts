@@ -37,6 +37,7 @@
  *   e.g.   node --import=tsx bench/faces.ts short          (both suites, 3 rounds)
  *          RUNS=1 node --import=tsx bench/faces.ts long bulk
  * One case by hand: node --import=tsx bench/faces.ts --case bulk:lo0-net 67108864
+ * The kernel compiled: npm run build && BENCH_DIST=1 node --import=tsx bench/faces.ts short
  * Results: bench/results/faces-<length>.json (every round, the medians and the ratios).
  */
 import net from 'node:net';
@@ -47,7 +48,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 
-import { AF_INET, SHUT_WR, SOCK_STREAM, rumpInit, type RumpKernel, type Sockaddr } from '../index.js';
+import type { RumpKernel, Sockaddr } from '../index.js';
+
+/*
+ * BENCH_DIST=1 takes the kernel from the compiled build (`npm run build`,
+ * dist/) instead of the sources through tsx, to tell what tsx's transform
+ * costs a run from what the kernel costs. Node's rows are the same either way.
+ */
+const DIST = process.env.BENCH_DIST === '1';
+const lib = (DIST ? await import(['..', 'dist', 'index.js'].join('/')) : await import('../index.js')) as typeof import('../index.js');
+const { AF_INET, SHUT_WR, SOCK_STREAM, rumpInit } = lib;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, 'results');
@@ -421,7 +431,8 @@ async function main(): Promise<void> {
       length,
       runs,
       write_bytes: CHUNK,
-      command: `RUNS=${runs} node --import=tsx bench/faces.ts ${length}${suites.length ? ' ' + suites.join(' ') : ''}`,
+      command: `${DIST ? 'BENCH_DIST=1 ' : ''}RUNS=${runs} node --import=tsx bench/faces.ts ${length}${suites.length ? ' ' + suites.join(' ') : ''}`,
+      kernel_from: DIST ? 'dist/ (tsc build)' : 'sources through tsx',
       date: new Date().toISOString(),
       machine: `${process.platform} ${process.arch}, node ${process.version}, ${cpus().length} CPUs`,
       load_average_at_each_round: loads,
