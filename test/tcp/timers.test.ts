@@ -15,6 +15,8 @@ import { IPPROTO_TCP } from '../../net/wire/ipv4.js';
 import { TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL } from '../../net/inet/tcp/usrreq.js';
 import { inet } from '../../net/inet/inet.js';
 import { Peer, errnoOf } from './harness.js';
+import { createSimHost, rumpInit } from '../../index.js';
+import { AF_INET, SOCK_STREAM } from '../../kern/sys.js';
 
 async function soError(p: Peer, fd: number): Promise<number> {
   return (await p.k.sys.getsockopt(fd, SOL_SOCKET, SO_ERROR)) as number;
@@ -38,6 +40,35 @@ test('TIME_WAIT lasts exactly 2×MSL (net.inet.tcp.msl), then the PCB is gone', 
     await p.run(1);
     t.deepEqual(await p.states(), []);
     t.is(inet(p.k).tcbtable.size, 0);
+  }
+});
+
+test('TIME_WAIT on the loopback address lasts 2 × net.inet.tcp.mslt.loopback (NetBSD: 1 s); with mslt.enable 0, 2 × msl', async (t) => {
+  for (const [enable, wait] of [[1, 2_000], [0, 60_000]] as const) {
+    const sim = createSimHost({ seed: 9 });
+    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet'], host: sim });
+    await k.sys.sysctlSet('net.inet.tcp.mslt.enable', enable);
+    const lo = { family: AF_INET, addr: '127.0.0.1', port: 7 };
+    const lfd = await k.sys.socket(AF_INET, SOCK_STREAM, 0);
+    await k.sys.bind(lfd, lo);
+    await k.sys.listen(lfd, 5);
+    const cfd = await k.sys.socket(AF_INET, SOCK_STREAM, 0);
+    const connected = k.sys.connect(cfd, lo);
+    await sim.run(1);
+    await connected;
+    const { fd: sfd } = await k.sys.accept(lfd);
+    await k.sys.close(cfd);
+    await sim.run(1);
+    await k.sys.close(sfd);
+    await sim.run(1);
+    await k.sys.close(lfd);
+    const states = async (): Promise<string[]> => ((await k.sys.ext('pcblist')) as Array<{ state: string }>).map((p) => p.state);
+    t.deepEqual(await states(), ['TIME_WAIT'], 'the closer waits');
+    await sim.run(wait - 10);
+    t.deepEqual(await states(), ['TIME_WAIT'], `still waiting just before ${wait} ms`);
+    await sim.run(20);
+    t.deepEqual(await states(), [], `gone after ${wait} ms`);
+    await k.halt();
   }
 });
 

@@ -59,7 +59,7 @@ import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import {
   tcpChallengeAck, tcpClose, tcpDrop, tcpDropWithReset, tcpMss, tcpRecvSpace, tcpSbDrop,
 } from './subr.js';
-import { tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt } from './timer.js';
+import { tcpTimeWaitMs, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt } from './timer.js';
 import {
   ReassSeg, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_NEEDFIN, TF_NOOPT, TF_RCVD_SCALE, TF_RCVD_TSTMP,
   TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TcpCb, type Tcp, type TcpSegment,
@@ -638,7 +638,7 @@ function tcpTimeWaitSegment(tp: TcpCb, seg: TcpSegment): Verdict {
   if (thflags & TH_SYN || !(thflags & TH_ACK)) return Verdict.Drop;
   // Eighth, the peer's FIN again: "acknowledge it, and restart the 2 MSL
   // timeout". Anything but the exact final ACK gets our ACK.
-  if (thflags & TH_FIN) tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
+  if (thflags & TH_FIN) tcpTimer2mslArm(tp, tcpTimeWaitMs(tp));
   if (thflags !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) {
     tcp.stat.tw_acks++;
     return Verdict.DropAfterAck;
@@ -1218,7 +1218,7 @@ function tcpEnterTimeWait(tp: TcpCb): void {
   tp.persistAt = 0;
   tp.keepAt = 0;
   tp.delackAt = 0;
-  tcpTimer2mslArm(tp, 2 * tp.tcp.cfg.msl);
+  tcpTimer2mslArm(tp, tcpTimeWaitMs(tp));
   tp.so.isDisconnected();
 }
 

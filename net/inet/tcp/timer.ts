@@ -16,6 +16,8 @@
 import { ETIMEDOUT } from '../../../kern/errno.js';
 import { SO_KEEPALIVE } from '../../socket.js';
 import { TH_ACK } from '../../wire/tcp.js';
+import { INADDR_LOOPBACK } from '../../wire/inaddr.js';
+import { in6IsLoopback } from '../../wire/in6addr.js';
 import {
   TCPS_CLOSING, TCPS_ESTABLISHED, TCPS_FIN_WAIT_2, TCPS_SYN_SENT, TCPS_TIME_WAIT,
 } from './fsm.js';
@@ -61,6 +63,23 @@ export function tcpTimerPersistArm(tp: TcpCb, ms: number): void {
 export function tcpTimerKeepArm(tp: TcpCb, ms: number): void {
   tp.keepAt = now(tp) + ms;
   arm(tp, tp.keepAt);
+}
+
+/**
+ * How long TIME_WAIT lasts for this connection: 2 × its MSL. As NetBSD's
+ * tcp_established picks the MSL, a connection whose local address is the
+ * loopback address (127.0.0.1, ::1) uses net.inet.tcp.mslt.loopback, so a
+ * program that opens and closes many connections on lo0 keeps each for
+ * 2 s, not a minute; every other one uses net.inet.tcp.msl (FreeBSD's one
+ * knob, which the packetdrill suites set: NetBSD's mslt.local class for
+ * on-link peers is not applied).
+ */
+export function tcpTimeWaitMs(tp: TcpCb): number {
+  const cfg = tp.tcp.cfg;
+  const inp = tp.inp;
+  // An AF_INET PCB's laddr6 is all zeros; a v4-mapped one keeps the IPv4 form in laddr.
+  if (cfg.msltEnable && (inp.laddr === INADDR_LOOPBACK || in6IsLoopback(inp.laddr6, 0))) return 2 * cfg.msltLoopback;
+  return 2 * cfg.msl;
 }
 
 export function tcpTimer2mslArm(tp: TcpCb, ms: number): void {

@@ -825,6 +825,8 @@ function tcpSysctls(tcp: Tcp): void {
   int('keepintvl', () => cfg.keepintvl, (v) => { cfg.keepintvl = v; }, 1, 0x7fffffff, 'Time between keepalive probes (ms)');
   int('keepcnt', () => cfg.keepcnt, (v) => { cfg.keepcnt = v; }, 1, 0x7fffffff, 'Number of keepalive probes before dropping');
   int('msl', () => cfg.msl, (v) => { cfg.msl = v; }, 1, 0x7fffffff, 'Maximum segment lifetime (ms); TIME_WAIT is 2*msl');
+  int('mslt.enable', () => cfg.msltEnable, (v) => { cfg.msltEnable = v; }, 0, 1, 'Enable TIME_WAIT truncation');
+  int('mslt.loopback', () => cfg.msltLoopback, (v) => { cfg.msltLoopback = v; }, 1, 0x7fffffff, 'MSL value to use for loopback connections (ms)');
   int('insecure_rst', () => cfg.insecureRst, (v) => { cfg.insecureRst = v; }, 0, 1, 'Follow RFC 793 instead of RFC 5961 for RST');
   int('insecure_syn', () => cfg.insecureSyn, (v) => { cfg.insecureSyn = v; }, 0, 1, 'Follow RFC 793 instead of RFC 5961 for SYN');
   int('ack_war_timewindow', () => cfg.ackWarTimewindow, (v) => { cfg.ackWarTimewindow = v; }, 0, 0x7fffffff,

@@ -123,6 +123,13 @@ export class TcpConfig {
   keepcnt = 8;
   /** Maximum segment lifetime; TIME_WAIT lasts 2×MSL (TCPTV_MSL, 30 s). */
   msl = 30000;
+  /**
+   * NetBSD's TIME_WAIT truncation (net.inet.tcp.mslt.enable, .loopback):
+   * a connection on the loopback address waits 2 × 1 s, not 2 × msl
+   * (tcp_established; tcp_msl_loop is PR_SLOWHZ slow ticks, 1 s).
+   */
+  msltEnable = 1;
+  msltLoopback = 1000;
   /** RFC 793 RST handling instead of RFC 5961 §3 (net.inet.tcp.insecure_rst). */
   insecureRst = 0;
   /** RFC 793 SYN handling instead of RFC 5961 §4. */
