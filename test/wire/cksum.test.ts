@@ -166,3 +166,32 @@ test('real NetBSD packets verify: IP header and ICMP message checksums', (t) => 
     t.is(inCksum(frame, 14, 20), ipSum);
   }
 });
+
+test('bytes next to the piece in the same 32-bit word never count; a piece ending at an odd-sized buffer\'s end sums', (t) => {
+  const next = makePrng(0xc0ffee);
+  for (const len of [64, 65, 66, 67, 1480, 1481, 1482, 1483]) {
+    const data = randomBytes(next, len);
+    const expected = naiveSum(data);
+    for (let start = 0; start < 4; start++) {
+      for (let after = 0; after < 4; after++) {
+        // Neighbours all-ones, then all-zero: the sum must not move.
+        for (const fill of [0xff, 0x00]) {
+          const backing = new Uint8Array(start + len + after).fill(fill);
+          backing.set(data, start);
+          t.is(cksumAdd(0, backing, start, len), expected, `len ${len} start ${start} after ${after} fill ${fill}`);
+        }
+      }
+    }
+  }
+});
+
+test('summing many distinct buffers (pooled clusters) agrees with the naive sum for each', (t) => {
+  const next = makePrng(4242);
+  const clusters = Array.from({ length: 40 }, () => randomBytes(next, 2048));
+  for (let round = 0; round < 400; round++) {
+    const c = clusters[next() % clusters.length]!;
+    const off = next() % 200;
+    const len = 64 + (next() % 1700);
+    t.is(cksumAdd(0, c, off, len), naiveSum(c.subarray(off, off + len)), `round ${round}`);
+  }
+});
