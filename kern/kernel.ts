@@ -36,10 +36,47 @@ export function defaultMaxfiles(memlimit: number): number {
   return Math.max(MAXFILES_MIN, Math.min(MAXFILES_MAX, Math.floor(memlimit / 2048)));
 }
 
-/** A typed slot where a component keeps its per-kernel state. */
-export class SlotKey<T> {
-  declare readonly _t: T;
-  constructor(readonly name: string) {}
+/**
+ * Per-kernel state a component keeps, reached through a typed key: the one
+ * way state hangs off a kernel (NetBSD keeps such state in per-domain
+ * globals; here every kernel of a process has its own). Make one with
+ * defineKernelState at module level; the key is a constant, its values
+ * live in each kernel.
+ */
+export class KernelState<T> {
+  constructor(
+    readonly name: string,
+    private readonly init: ((k: Kernel) => T) | null,
+  ) {}
+
+  /** This kernel's value: set at attach, or made by `init` on first use; throws when neither (component not linked). */
+  get(k: Kernel): T {
+    const v = k.states.get(this);
+    if (v !== undefined) return v as T;
+    if (this.init === null) throw new Error(`kernel has no ${this.name} (component not linked)`);
+    const made = this.init(k);
+    k.states.set(this, made);
+    return made;
+  }
+
+  /** This kernel's value if it has one (never made here). */
+  peek(k: Kernel): T | undefined {
+    return k.states.get(this) as T | undefined;
+  }
+
+  /** Set this kernel's value (a component's attach). */
+  set(k: Kernel, v: T): void {
+    k.states.set(this, v);
+  }
+}
+
+/**
+ * A key for per-kernel state of type T. With `init`, a kernel's value is
+ * made on first `get`; without, the component `set`s it at attach and
+ * `get` on a kernel without it throws.
+ */
+export function defineKernelState<T>(name: string, init?: (k: Kernel) => T): KernelState<T> {
+  return new KernelState<T>(name, init ?? null);
 }
 
 export class Kernel {
@@ -72,7 +109,8 @@ export class Kernel {
   halted = false;
   /** Notified once, at halt: sleepers that wait on no socket (poll) wake on it. */
   readonly haltSel = new SelInfo();
-  private readonly slots = new Map<SlotKey<unknown>, unknown>();
+  /** @internal the values of KernelState keys (read them through the key). */
+  readonly states = new Map<KernelState<unknown>, unknown>();
   private readonly haltHooks: Array<() => void> = [];
 
   constructor(
@@ -100,21 +138,6 @@ export class Kernel {
 
   hasComponent(name: string): boolean {
     return this.components.some((c) => c.name === name);
-  }
-
-  setSlot<T>(key: SlotKey<T>, value: T): void {
-    this.slots.set(key as SlotKey<unknown>, value);
-  }
-
-  /** A component's state; throws if that component is not linked. */
-  slot<T>(key: SlotKey<T>): T {
-    const v = this.slots.get(key as SlotKey<unknown>);
-    if (v === undefined) throw new Error(`kernel has no ${key.name} (component not linked)`);
-    return v as T;
-  }
-
-  trySlot<T>(key: SlotKey<T>): T | undefined {
-    return this.slots.get(key as SlotKey<unknown>) as T | undefined;
   }
 
   /** Boot messages, printed only with RUMP_VERBOSE. */

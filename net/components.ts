@@ -14,7 +14,7 @@ registerComponent({
   requires: [],
   level: InitLevel.NET,
   init(k: Kernel) {
-    k.setSlot(NETSTACK, new NetStack(k));
+    NETSTACK.set(k, new NetStack(k));
     k.sysctl.create('net.stats', {
       type: 'struct',
       get: () => ({ ...netstack(k).stats }),

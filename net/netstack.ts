@@ -5,7 +5,7 @@
  * Every kernel has its own NetStack, which is what gives each rump kernel its
  * own interfaces, routes, ARP cache and port space.
  */
-import { SlotKey, type Kernel } from '../kern/kernel.js';
+import { defineKernelState, type Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
 import { IfTable, type Ifnet } from './interface.js';
 import { RouteTable } from './route.js';
@@ -73,8 +73,8 @@ export class NetStack {
  */
 export const DEFAULT_SOMAXCONN = 4096;
 
-export const NETSTACK = new SlotKey<NetStack>('networking (component net)');
+export const NETSTACK = defineKernelState<NetStack>('networking (component net)');
 
 export function netstack(k: Kernel): NetStack {
-  return k.slot(NETSTACK);
+  return NETSTACK.get(k);
 }

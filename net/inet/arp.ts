@@ -15,7 +15,7 @@
  * expire after net.inet.arp.keep seconds (a callout on the kernel clock);
  * `arp -s` entries are permanent, optionally published (proxy ARP).
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import { Errno, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
 import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
@@ -106,14 +106,14 @@ export function arpSysctls(inet: Inet): void {
     'ARP cache entries');
 }
 
-export const ARP = new SlotKey<ArpTable>('ARP (component net_netinet)');
+export const ARP = defineKernelState<ArpTable>('ARP (component net_netinet)');
 
 function key(ifp: Ifnet, addr: number): number {
   return ifp.index * 0x100000000 + addr;
 }
 
 function arpTable(inet: Inet): ArpTable {
-  return inet.kernel.slot(ARP);
+  return ARP.get(inet.kernel);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -153,7 +153,7 @@ export function arpAnnounce(inet: Inet, ifp: Ifnet, addr: number): void {
  * Returns 0, EWOULDBLOCK (we own `m`), or an errno (we freed `m`).
  */
 export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array): number {
-  const inet = ifp.kernel.slot(INET);
+  const inet = INET.get(ifp.kernel);
   if (m.flags & M_BCAST || nexthop === INADDR_BROADCAST || inBroadcast(inet, nexthop, ifp)) {
     macCopy(ETHER_ADDR_BROADCAST, 0, mac, 0);
     m.flags |= M_BCAST;
@@ -265,7 +265,7 @@ function arpSetResolved(inet: Inet, la: ArpEntry, mac: Uint8Array, macOff: numbe
 
 /** ETHERTYPE_ARP input (arpintr → in_arpinput). Owns `m`. */
 export function arpInput(ifp: Ifnet, m: Mbuf): void {
-  const inet = ifp.kernel.slot(INET);
+  const inet = INET.get(ifp.kernel);
   const st = inet.arpstat;
   const k = inet.kernel;
   const buf = m.buf;
@@ -394,7 +394,7 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
  * permanent entries only then, as at interface detach).
  */
 export function arpPurge(inet: Inet, ifp: Ifnet, pred: ((addr: number) => boolean) | null): void {
-  const table = inet.kernel.trySlot(ARP);
+  const table = ARP.peek(inet.kernel);
   if (!table) return;
   for (const la of [...table.entries.values()]) {
     if (la.ifp !== ifp) continue;
@@ -409,7 +409,7 @@ export function arpIfDown(inet: Inet, ifp: Ifnet): void {
 
 /** Free everything (kernel halt). */
 export function arpDrain(inet: Inet): void {
-  const table = inet.kernel.trySlot(ARP);
+  const table = ARP.peek(inet.kernel);
   if (!table) return;
   for (const la of [...table.entries.values()]) arpDelete(table, la);
 }

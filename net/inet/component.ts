@@ -34,9 +34,9 @@ registerComponent({
   init(k: Kernel) {
     const ns = netstack(k);
     const inet = new Inet(k, ns);
-    k.setSlot(INET, inet);
+    INET.set(k, inet);
     inet.ipId = k.host.random32() & 0xffff;
-    k.setSlot(ARP, new ArpTable(inet));
+    ARP.set(k, new ArpTable(inet));
 
     inet.protox[IPPROTO_ICMP] = icmpInput;
     inet.protox[IPPROTO_IGMP] = igmpInput;
@@ -85,7 +85,7 @@ registerComponent({
     inetDomainAttach(inet);
   },
   fini(k: Kernel) {
-    const inet = k.trySlot(INET);
+    const inet = INET.peek(k);
     if (!inet) return;
     ipReassDrain(inet);
     igmpDrain(inet);

@@ -19,7 +19,7 @@
  * 224.0.0.1 (all hosts) is joined on every interface with an IPv4 address
  * (in_ifinit does it) and never reported (RFC 2236 §6).
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -32,7 +32,7 @@ import {
 } from '../wire/igmp.js';
 import { INADDR_ANY, inAddrIsMulticast } from '../wire/inaddr.js';
 import { IPPROTO_IGMP, IPVERSION, ipDst, ipSrc, ipWriteHeader } from '../wire/ipv4.js';
-import type { Inet } from './inet.js';
+import { INET, type Inet } from './inet.js';
 import { IP_RAWOUTPUT, ipOutput } from './ip_output.js';
 import { rawInput } from './raw_ip.js';
 
@@ -82,16 +82,10 @@ export class IgmpState {
   constructor(readonly inet: Inet) {}
 }
 
-const IGMP = new SlotKey<IgmpState>('IGMP (component net_netinet)');
+const IGMP = defineKernelState('IGMP (component net_netinet)', (k) => new IgmpState(INET.get(k)));
 
 export function igmpState(inet: Inet): IgmpState {
-  const k = inet.kernel;
-  let s = k.trySlot(IGMP);
-  if (!s) {
-    s = new IgmpState(inet);
-    k.setSlot(IGMP, s);
-  }
-  return s;
+  return IGMP.get(inet.kernel);
 }
 
 /** IN_LOOKUP_MULTI: the membership of `group` on `ifp`, or null. */
@@ -173,7 +167,7 @@ export function inMultiAll(inet: Inet): InMulti[] {
 
 /** Stop every report timer (kernel halt). */
 export function igmpDrain(inet: Inet): void {
-  const s = inet.kernel.trySlot(IGMP);
+  const s = IGMP.peek(inet.kernel);
   if (!s) return;
   for (const groups of s.byIf.values()) for (const inm of groups.values()) inm.timer.stop();
 }

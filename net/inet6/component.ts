@@ -77,9 +77,9 @@ registerComponent({
   level: InitLevel.NET,
   init(k: Kernel) {
     const ns = netstack(k);
-    const inet = k.slot(INET);
+    const inet = INET.get(k);
     const inet6 = new Inet6(k, ns, inet);
-    k.setSlot(INET6, inet6);
+    INET6.set(k, inet6);
 
     inet6.protox[IPPROTO_ICMPV6] = icmp6Input;
     ns.etherInput.set(ETHERTYPE_IPV6, ip6Input);
@@ -157,7 +157,7 @@ registerComponent({
     if (ns.lo0) in6AddAddress(inet6, ns.lo0, IN6ADDR_LOOPBACK.slice(), 128);
   },
   fini(k: Kernel) {
-    const inet6 = k.trySlot(INET6);
+    const inet6 = INET6.peek(k);
     if (!inet6) return;
     nd6Purge(inet6, null);
     frag6Drain(inet6);

@@ -22,7 +22,7 @@
  * another of its addresses (this stack does not configure link-local
  * addresses by itself).
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -33,7 +33,7 @@ import {
 } from '../wire/in6addr.js';
 import { MLD_LISTENER_DONE, MLD_LISTENER_QUERY, MLD_LISTENER_REPORT, icmp6SetChecksum } from '../wire/icmp6.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_HOPOPTS } from '../wire/ipv6.js';
-import type { In6Ifaddr, Inet6 } from './inet6.js';
+import { INET6, type In6Ifaddr, type Inet6 } from './inet6.js';
 import { ip6OutputIf } from './ip6_output.js';
 
 /** ff02::2, where Done messages go. */
@@ -73,16 +73,10 @@ export class Mld6State {
   constructor(readonly inet6: Inet6) {}
 }
 
-const MLD6 = new SlotKey<Mld6State>('MLD (component net_netinet6)');
+const MLD6 = defineKernelState('MLD (component net_netinet6)', (k) => new Mld6State(INET6.get(k)));
 
 export function mld6State(inet6: Inet6): Mld6State {
-  const k = inet6.kernel;
-  let s = k.trySlot(MLD6);
-  if (!s) {
-    s = new Mld6State(inet6);
-    k.setSlot(MLD6, s);
-  }
-  return s;
+  return MLD6.get(inet6.kernel);
 }
 
 function groupKey(b: Uint8Array, off: number): string {
@@ -165,7 +159,7 @@ export function in6MultiAll(inet6: Inet6): In6Multi[] {
 
 /** Stop every report timer (kernel halt). */
 export function mld6Drain(inet6: Inet6): void {
-  const s = inet6.kernel.trySlot(MLD6);
+  const s = MLD6.peek(inet6.kernel);
   if (!s) return;
   for (const groups of s.byIf.values()) for (const inm of groups.values()) inm.timer.stop();
 }

@@ -183,7 +183,7 @@ function reachableTime(inet6: Inet6): number {
  * signature is unused.
  */
 export function nd6Resolve(ifp: Ifnet, m: Mbuf, _nexthop: number, mac: Uint8Array): number {
-  const inet6 = ifp.kernel.slot(INET6);
+  const inet6 = INET6.get(ifp.kernel);
   const nh = inet6.nexthop;
   if (in6IsMulticast(nh, 0)) {
     in6MulticastMac(nh, 0, mac);
