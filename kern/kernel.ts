@@ -37,38 +37,54 @@ export function defaultMaxfiles(memlimit: number): number {
 }
 
 /**
- * Per-kernel state a component keeps, reached through a typed key: the one
- * way state hangs off a kernel (NetBSD keeps such state in per-domain
- * globals; here every kernel of a process has its own). Make one with
- * defineKernelState at module level; the key is a constant, its values
- * live in each kernel.
+ * Something components hang typed state on: a kernel (its protocols'
+ * tables, caches, limiters) or an interface (its driver's softc, its
+ * multicast filter). The state is reached only through a StateKey.
  */
-export class KernelState<T> {
+export interface StateOwner {
+  /** @internal the values of StateKeys (read them through the key). */
+  readonly states: Map<object, unknown>;
+}
+
+/**
+ * A typed key for state a component keeps on an owner: the one way state
+ * hangs off a kernel or an interface (NetBSD keeps such state in
+ * per-domain globals and softcs; here every kernel of a process has its
+ * own). Keys are constants made at module level with defineKernelState or
+ * defineState; the values live in each owner.
+ */
+export class StateKey<O extends StateOwner, T> {
   constructor(
     readonly name: string,
-    private readonly init: ((k: Kernel) => T) | null,
+    private readonly init: ((owner: O) => T) | null,
   ) {}
 
-  /** This kernel's value: set at attach, or made by `init` on first use; throws when neither (component not linked). */
-  get(k: Kernel): T {
-    const v = k.states.get(this);
+  /** The owner's value: set at attach, or made by `init` on first use; throws when neither (component not linked). */
+  get(owner: O): T {
+    const v = owner.states.get(this);
     if (v !== undefined) return v as T;
-    if (this.init === null) throw new Error(`kernel has no ${this.name} (component not linked)`);
-    const made = this.init(k);
-    k.states.set(this, made);
+    if (this.init === null) throw new Error(`no ${this.name} here (component not linked)`);
+    const made = this.init(owner);
+    owner.states.set(this, made);
     return made;
   }
 
-  /** This kernel's value if it has one (never made here). */
-  peek(k: Kernel): T | undefined {
-    return k.states.get(this) as T | undefined;
+  /** The owner's value if it has one (never made here). */
+  peek(owner: O): T | undefined {
+    return owner.states.get(this) as T | undefined;
   }
 
-  /** Set this kernel's value (a component's attach). */
-  set(k: Kernel, v: T): void {
-    k.states.set(this, v);
+  set(owner: O, v: T): void {
+    owner.states.set(this, v);
+  }
+
+  delete(owner: O): void {
+    owner.states.delete(this);
   }
 }
+
+/** Per-kernel state of type T. */
+export type KernelState<T> = StateKey<Kernel, T>;
 
 /**
  * A key for per-kernel state of type T. With `init`, a kernel's value is
@@ -76,10 +92,15 @@ export class KernelState<T> {
  * `get` on a kernel without it throws.
  */
 export function defineKernelState<T>(name: string, init?: (k: Kernel) => T): KernelState<T> {
-  return new KernelState<T>(name, init ?? null);
+  return new StateKey<Kernel, T>(name, init ?? null);
 }
 
-export class Kernel {
+/** A key for state of type T on another owner (an interface: `defineState<Ifnet, T>`). */
+export function defineState<O extends StateOwner, T>(name: string, init?: (owner: O) => T): StateKey<O, T> {
+  return new StateKey<O, T>(name, init ?? null);
+}
+
+export class Kernel implements StateOwner {
   readonly callouts: CalloutWheel;
   readonly sysctl = new Sysctl();
   readonly mem: MemAccount;
@@ -109,8 +130,8 @@ export class Kernel {
   halted = false;
   /** Notified once, at halt: sleepers that wait on no socket (poll) wake on it. */
   readonly haltSel = new SelInfo();
-  /** @internal the values of KernelState keys (read them through the key). */
-  readonly states = new Map<KernelState<unknown>, unknown>();
+  /** @internal the values of StateKeys (read them through the key). */
+  readonly states = new Map<object, unknown>();
   private readonly haltHooks: Array<() => void> = [];
 
   constructor(

@@ -19,7 +19,7 @@
  * 224.0.0.1 (all hosts) is joined on every interface with an IPv4 address
  * (in_ifinit does it) and never reported (RFC 2236 §6).
  */
-import { defineKernelState } from '../../kern/kernel.js';
+import { defineKernelState, defineState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -322,18 +322,18 @@ function igmpQuery(st: IgmpState, ifp: Ifnet, code: number, group: number, dst: 
  * in_ifinit's all-hosts membership: held while the interface has an IPv4
  * address, so its filter hears 224.0.0.1 (queries come there).
  */
-const allHosts = new WeakMap<Ifnet, InMulti>();
+const ALLHOSTS = defineState<Ifnet, InMulti>('IPv4 all-hosts membership');
 
 /** The interface got an IPv4 address: make sure it is in all-hosts. */
 export function inJoinAllHosts(inet: Inet, ifp: Ifnet): void {
-  if (!(ifp.flags & IFF_MULTICAST) || allHosts.get(ifp)?.detached === false) return;
-  allHosts.set(ifp, inAddMulti(inet, ifp, INADDR_ALLHOSTS_GROUP));
+  if (!(ifp.flags & IFF_MULTICAST) || ALLHOSTS.peek(ifp)?.detached === false) return;
+  ALLHOSTS.set(ifp, inAddMulti(inet, ifp, INADDR_ALLHOSTS_GROUP));
 }
 
 /** Its last IPv4 address went: leave all-hosts. */
 export function inLeaveAllHosts(inet: Inet, ifp: Ifnet): void {
-  const inm = allHosts.get(ifp);
+  const inm = ALLHOSTS.peek(ifp);
   if (inm === undefined) return;
-  allHosts.delete(ifp);
+  ALLHOSTS.delete(ifp);
   inDelMulti(inet, inm);
 }

@@ -18,6 +18,7 @@
  * when IPV6_MULTICAST_LOOP is on and the interface has joined the group.
  */
 import { Errno, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENETUNREACH, ENXIO, ETOOMANYREFS } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { SockoptValue } from '../../kern/sys.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -44,17 +45,21 @@ export class In6Moptions {
   readonly memberships: In6Multi[] = [];
 }
 
-const moptions = new WeakMap<InPcb, In6Moptions>();
+const MOPTIONS = defineKernelState('IPv6 multicast options', () => new WeakMap<InPcb, In6Moptions>());
+
+function moptions(inp: InPcb): WeakMap<InPcb, In6Moptions> {
+  return MOPTIONS.get(inp.table.inet.kernel);
+}
 
 export function in6pMoptions(inp: InPcb): In6Moptions | null {
-  return moptions.get(inp) ?? null;
+  return moptions(inp).get(inp) ?? null;
 }
 
 function getMoptions(inp: InPcb): In6Moptions {
-  let mo = moptions.get(inp);
+  let mo = moptions(inp).get(inp);
   if (mo === undefined) {
     mo = new In6Moptions();
-    moptions.set(inp, mo);
+    moptions(inp).set(inp, mo);
   }
   return mo;
 }
@@ -149,7 +154,7 @@ export function in6MulticastSetopt(inp: InPcb, inet6: Inet6, name: number, value
         return true;
       }
       const ifp = ifpOf(inet6, value.ipv6mr_interface);
-      const mo = moptions.get(inp);
+      const mo = moptions(inp).get(inp);
       const key = keyOf(group);
       const i = mo === undefined ? -1 : mo.memberships.findIndex((inm) => inm.key === key && (ifp === null || inm.ifp === ifp));
       if (i < 0) throw new Errno(EADDRNOTAVAIL);
@@ -169,7 +174,7 @@ function keyOf(g: Uint8Array): string {
 
 /** ip6_getmoptions: the value, or undefined when `name` is not one of them. */
 export function in6MulticastGetopt(inp: InPcb, name: number): SockoptValue | undefined {
-  const mo = moptions.get(inp);
+  const mo = moptions(inp).get(inp);
   switch (name) {
     case IPV6_MULTICAST_IF:
       return mo?.ifp?.index ?? 0;
@@ -183,9 +188,9 @@ export function in6MulticastGetopt(inp: InPcb, name: number): SockoptValue | und
 
 /** The socket is closing: its memberships go. */
 export function in6MoptionsFree(inp: InPcb, inet6: Inet6): void {
-  const mo = moptions.get(inp);
+  const mo = moptions(inp).get(inp);
   if (mo === undefined) return;
-  moptions.delete(inp);
+  moptions(inp).delete(inp);
   for (const inm of mo.memberships) in6DelMulti(inet6, inm);
   mo.memberships.length = 0;
 }

@@ -22,7 +22,7 @@
  * another of its addresses (this stack does not configure link-local
  * addresses by itself).
  */
-import { defineKernelState } from '../../kern/kernel.js';
+import { defineKernelState, defineState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -147,7 +147,7 @@ export function in6MultiIfDetach(inet6: Inet6, ifp: Ifnet): void {
   const st = mld6State(inet6);
   const groups = st.byIf.get(ifp);
   if (groups !== undefined) for (const inm of [...groups.values()]) forget(st, inm);
-  allNodes.delete(ifp);
+  ALLNODES.delete(ifp);
 }
 
 /** Every membership (tests, tools). */
@@ -165,17 +165,17 @@ export function mld6Drain(inet6: Inet6): void {
 }
 
 /* all-nodes, held while the interface has an IPv6 address (NetBSD joins it in in6_ifattach). */
-const allNodes = new WeakMap<Ifnet, In6Multi>();
+const ALLNODES = defineState<Ifnet, In6Multi>('IPv6 all-nodes membership');
 
 export function in6JoinAllNodes(inet6: Inet6, ifp: Ifnet): void {
-  if (!(ifp.flags & IFF_MULTICAST) || allNodes.get(ifp)?.detached === false) return;
-  allNodes.set(ifp, in6AddMulti(inet6, ifp, IN6ADDR_LINKLOCAL_ALLNODES));
+  if (!(ifp.flags & IFF_MULTICAST) || ALLNODES.peek(ifp)?.detached === false) return;
+  ALLNODES.set(ifp, in6AddMulti(inet6, ifp, IN6ADDR_LINKLOCAL_ALLNODES));
 }
 
 export function in6LeaveAllNodes(inet6: Inet6, ifp: Ifnet): void {
-  const inm = allNodes.get(ifp);
+  const inm = ALLNODES.peek(ifp);
   if (inm === undefined) return;
-  allNodes.delete(ifp);
+  ALLNODES.delete(ifp);
   in6DelMulti(inet6, inm);
 }
 

@@ -32,6 +32,7 @@
  */
 import type { Callout } from '../../kern/callout.js';
 import { EWOULDBLOCK, ENOBUFS } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import { M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_NOARP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
@@ -155,16 +156,11 @@ export class Nd6Cache {
   }
 }
 
-const caches = new WeakMap<Inet6, Nd6Cache>();
+const ND6 = defineKernelState('IPv6 neighbor cache (component net_netinet6)', (k) => new Nd6Cache(INET6.get(k)));
 
 /** The neighbor cache of `inet6` (created on first use). */
 export function nd6Cache(inet6: Inet6): Nd6Cache {
-  let c = caches.get(inet6);
-  if (c === undefined) {
-    c = new Nd6Cache(inet6);
-    caches.set(inet6, c);
-  }
-  return c;
+  return ND6.get(inet6.kernel);
 }
 
 /** ReachableTime: REACHABLE_TIME × a uniform factor in [0.5, 1.5) (§6.3.2), from the host's random source. */

@@ -16,6 +16,7 @@
  * than the hop limit.
  */
 import { Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENETUNREACH, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { SOCK_RAW, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
 import { ifioctl } from '../interface_ioctl.js';
@@ -41,7 +42,7 @@ const INP_RECVHOPLIMIT = 0x100;
 const IP6_OFF_HLIM = 7;
 
 /** The raw ICMPv6 PCBs of a kernel. */
-const rip6Tables = new WeakMap<Inet6, InPcbTable>();
+const RIP6 = defineKernelState<InPcbTable>('raw ICMPv6 PCBs (component net_netinet6)');
 
 /**
  * rip6_input for ICMPv6: `m` starts at the IPv6 header, the message `off`
@@ -49,7 +50,7 @@ const rip6Tables = new WeakMap<Inet6, InPcbTable>();
  * are counted in the table's rcvfull.
  */
 export function rip6Input(inet6: Inet6, m: Mbuf, off: number): void {
-  const table = rip6Tables.get(inet6);
+  const table = RIP6.peek(inet6.kernel);
   if (table === undefined || table.size === 0) return;
   const k = inet6.kernel;
   const buf = m.buf;
@@ -90,7 +91,7 @@ export class Raw6Usrreqs implements Protosw {
     readonly inet6: Inet6,
     readonly table: InPcbTable,
   ) {
-    rip6Tables.set(inet6, table);
+    RIP6.set(inet6.kernel, table);
   }
 
   sendspace(): number {

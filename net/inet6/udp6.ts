@@ -18,6 +18,7 @@
 import {
   Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP,
 } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import { M_LOOP, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET6, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
 import { ifioctl } from '../interface_ioctl.js';
@@ -70,11 +71,11 @@ export class Udp6 {
   ) {}
 }
 
-const udp6s = new WeakMap<Inet6, Udp6>();
+const UDP6 = defineKernelState<Udp6>('UDP over IPv6 (component net_netinet6)');
 
 export function udp6Attach(inet6: Inet6, table: InPcbTable): Udp6 {
   const u = new Udp6(inet6, table);
-  udp6s.set(inet6, u);
+  UDP6.set(inet6.kernel, u);
   return u;
 }
 
@@ -105,7 +106,7 @@ export function udp6PcbList(u: Udp6): Udp6PcbInfo[] {
 
 /** inet6.protox[IPPROTO_UDP]: `m` starts at the IPv6 header, UDP `off` bytes in. Owns `m`. */
 export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
-  const u = udp6s.get(inet6);
+  const u = UDP6.peek(inet6.kernel);
   const k = inet6.kernel;
   if (u === undefined) {
     k.mbufs.free(m);
@@ -195,7 +196,7 @@ export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
 export function udp6Ctlinput(
   inet6: Inet6, errno: number, _type: number, _code: number, buf: Uint8Array, ip6off: number, uloff: number, end: number, _mtu: number,
 ): void {
-  const u = udp6s.get(inet6);
+  const u = UDP6.peek(inet6.kernel);
   if (u === undefined || errno === 0 || uloff + 4 > end) return;
   // From us (the quoted source) to the peer.
   const inp = u.table.lookupConnect6(buf, ip6off + IP6_OFF_DST, udpDport(buf, uloff), buf, ip6off + IP6_OFF_SRC, udpSport(buf, uloff));
