@@ -30,7 +30,6 @@ export function etherIfattach(ns: NetStack, ifp: Ifnet, mac: Uint8Array): void {
  */
 const ETHER_STACK = defineState<Ifnet, NetStack>('Ethernet (etherIfattach)');
 
-const scratchMac = new Uint8Array(6);
 
 /** ether_output: resolve the next hop's MAC, then frame and send. Owns `m`. */
 export function etherOutput(ifp: Ifnet, m: Mbuf, family: number, nexthop: number): number {
@@ -47,10 +46,11 @@ export function etherOutput(ifp: Ifnet, m: Mbuf, family: number, nexthop: number
     ifp.stats.oerrors++;
     return ENETDOWN;
   }
-  const err = resolve(ifp, m, nexthop, scratchMac);
+  const dst = ns.scratch.etherDst;
+  const err = resolve(ifp, m, nexthop, dst);
   if (err === EWOULDBLOCK) return 0; // held until the address resolves
   if (err) return err;
-  return etherSend(ifp, m, scratchMac, 0, family === 2 ? 0x0800 : 0x86dd);
+  return etherSend(ifp, m, dst, 0, family === 2 ? 0x0800 : 0x86dd);
 }
 
 /** Prepend the Ethernet header and hand the frame to the driver. Owns `m`. */

@@ -60,8 +60,6 @@ const LLE_RESOLVED = 1;
 const LLE_DOWN = 2;
 
 const ZERO_MAC = new Uint8Array(6);
-/** The requester's MAC while a request is turned into a reply (etherSend copies it at once). */
-const scratchMac = new Uint8Array(6);
 
 class ArpEntry {
   readonly mac = new Uint8Array(6);
@@ -372,7 +370,8 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
   // stripped left exactly the headroom etherSend needs.
   m.len = ARP_ETHER_IP_LEN;
   m.flags &= ~(M_BCAST | M_MCAST);
-  const requester = scratchMac;
+  // The requester's MAC while the request is turned into a reply (etherSend copies it at once).
+  const requester = new Uint8Array(6);
   arpCopySha(buf, off, requester, 0);
   arpSetOp(buf, off, ARPOP_REPLY);
   arpSetTha(buf, off, requester, 0);

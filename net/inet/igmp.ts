@@ -94,8 +94,6 @@ export function inMultiLookup(inet: Inet, ifp: Ifnet, group: number): InMulti | 
   return groups === undefined ? null : groups.get(group) ?? null;
 }
 
-const scratchMac = new Uint8Array(6);
-
 /**
  * in_addmulti: join `group` on `ifp` once more. The first join programs the
  * driver's filter (which may throw an Errno: nothing changes then) and
@@ -109,8 +107,9 @@ export function inAddMulti(inet: Inet, ifp: Ifnet, group: number): InMulti {
     have.refcount++;
     return have;
   }
-  etherMapIpMulticast(group, scratchMac, 0);
-  ifMcastOp(ifp, 'SIOCADDMULTI', scratchMac);
+  const mac = new Uint8Array(6);
+  etherMapIpMulticast(group, mac, 0);
+  ifMcastOp(ifp, 'SIOCADDMULTI', mac);
   if (groups === undefined) {
     groups = new Map();
     st.byIf.set(ifp, groups);
@@ -133,9 +132,10 @@ export function inDelMulti(inet: Inet, inm: InMulti): void {
   inm.timer.stop();
   if (igmpReported(inm) && inm.lastReporter && !v1RouterPresent(st, inm.ifp)) igmpSendLeave(st, inm);
   forget(st, inm);
-  etherMapIpMulticast(inm.group, scratchMac, 0);
+  const mac = new Uint8Array(6);
+  etherMapIpMulticast(inm.group, mac, 0);
   try {
-    ifMcastOp(inm.ifp, 'SIOCDELMULTI', scratchMac);
+    ifMcastOp(inm.ifp, 'SIOCDELMULTI', mac);
   } catch {
     // The filter entry was ours; a driver that lost it already hears nothing of the group.
   }

@@ -352,9 +352,6 @@ function ipDelayedCksum(m: Mbuf, hlen: number): void {
   tcpSetChecksum(buf, off + hlen, m.len - hlen, ipSrc(buf, off), ipDst(buf, off));
 }
 
-/** The copied options of the datagram being fragmented (at most 40 bytes). */
-const optScratch = new Uint8Array(40);
-
 /*
  * Options that go into every fragment: those with the "copied" bit
  * (RFC 791 §3.1, the high bit of the type). Returns the bytes written to
@@ -401,6 +398,8 @@ function ipFragment(inet: Inet, m: Mbuf, hlen: number, mtu: number, ifp: Ifnet, 
   const keepFlags = offWord & ~(IP_MF | IP_OFFMASK);
   const firstLen = (mtu - hlen) & ~7;
   // Non-first fragments carry only the copied options.
+  // The copied options (at most 40 bytes); datagrams with options are rare.
+  const optScratch = new Uint8Array(40);
   const optLen = hlen > IP_HDR_MIN ? ipOptCopy(buf, off, hlen, optScratch, 0) : 0;
   const fhlen = IP_HDR_MIN + optLen;
   const restLen = (mtu - fhlen) & ~7;

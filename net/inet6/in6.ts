@@ -164,14 +164,14 @@ export function in6IfDetach(inet6: Inet6, ifp: Ifnet): void {
  * the latter. They go with the address.
  */
 const SOLICITED = defineKernelState('IPv6 solicited-node memberships', () => new WeakMap<In6Ifaddr, In6Multi>());
-const solScratch = new Uint8Array(16);
 
 function in6JoinAddrGroups(inet6: Inet6, ia: In6Ifaddr): void {
   const ifp = ia.ifp;
   if (!(ifp.flags & IFF_MULTICAST)) return;
   in6JoinAllNodes(inet6, ifp);
-  in6SolicitedNode(ia.addr, 0, solScratch, 0);
-  SOLICITED.get(inet6.kernel).set(ia, in6AddMulti(inet6, ifp, solScratch));
+  const sol = new Uint8Array(16);
+  in6SolicitedNode(ia.addr, 0, sol, 0);
+  SOLICITED.get(inet6.kernel).set(ia, in6AddMulti(inet6, ifp, sol));
 }
 
 function in6LeaveAddrGroups(inet6: Inet6, ia: In6Ifaddr): void {

@@ -195,7 +195,6 @@ export function in6MoptionsFree(inp: InPcb, inet6: Inet6): void {
   mo.memberships.length = 0;
 }
 
-const srcScratch = new Uint8Array(16);
 
 /**
  * ip6_output for a group: `m` holds the upper-layer header and data, whose
@@ -227,13 +226,12 @@ export function ip6MulticastOutput(
   return ip6OutputIf(inet6, m, ifp, src, 0, dst, 0, nxt, hops, tclass);
 }
 
-/** The source for a packet to `group` (in6_selectsrc for multicast) into a scratch array, or null. */
+/** The source for a packet to `group` (in6_selectsrc for multicast): the interface address itself (callers only read it), or null. */
 export function in6MulticastSrc(inet6: Inet6, mo: In6Moptions | null, group: Uint8Array): Uint8Array | null {
   const ifp = mo?.ifp ?? in6MulticastIfp(inet6, group);
   if (ifp === null) return null;
   const ia = in6IfSource(inet6, ifp, group);
   if (ia === null) return null;
-  srcScratch.set(ia.addr);
-  return srcScratch;
+  return ia.addr;
 }
 

@@ -99,7 +99,6 @@ function routeSource(inet6: Inet6, rt: Rtentry6, dst: Uint8Array, dOff: number, 
 }
 
 /** Where ip6Output puts a source it chose (written into the header at once). */
-const chosenSrc = new Uint8Array(16);
 
 /**
  * ip6_output. `m` holds the upper-layer header and data (with headroom);
@@ -133,6 +132,7 @@ export function ip6Output(
     return EHOSTUNREACH;
   }
   if (in6IsUnspecified(src, srcOff)) {
+    const chosenSrc = inet6.ns.scratch.ip6Src;
     if (!routeSource(inet6, rt, dst, dstOff, chosenSrc)) {
       k.mbufs.free(m);
       return EADDRNOTAVAIL;

@@ -91,8 +91,6 @@ export function in6MultiLookup(inet6: Inet6, ifp: Ifnet, b: Uint8Array, off: num
   return groups === undefined ? null : groups.get(groupKey(b, off)) ?? null;
 }
 
-const scratchMac = new Uint8Array(6);
-
 /** in6_addmulti: join the group at group[0..16) on `ifp` once more (the first join programs the filter and reports). */
 export function in6AddMulti(inet6: Inet6, ifp: Ifnet, group: Uint8Array): In6Multi {
   const st = mld6State(inet6);
@@ -103,8 +101,9 @@ export function in6AddMulti(inet6: Inet6, ifp: Ifnet, group: Uint8Array): In6Mul
     have.refcount++;
     return have;
   }
-  in6MulticastMac(group, 0, scratchMac);
-  ifMcastOp(ifp, 'SIOCADDMULTI', scratchMac);
+  const mac = new Uint8Array(6);
+  in6MulticastMac(group, 0, mac);
+  ifMcastOp(ifp, 'SIOCADDMULTI', mac);
   if (groups === undefined) {
     groups = new Map();
     st.byIf.set(ifp, groups);
@@ -125,9 +124,10 @@ export function in6DelMulti(inet6: Inet6, inm: In6Multi): void {
   const st = mld6State(inet6);
   if (mldReported(inm) && inm.lastReporter && mld6Send(st, inm.ifp, MLD_LISTENER_DONE, inm.group, IN6ADDR_LINKLOCAL_ALLROUTERS)) st.stat.snd_dones++;
   forget(st, inm);
-  in6MulticastMac(inm.group, 0, scratchMac);
+  const mac = new Uint8Array(6);
+  in6MulticastMac(inm.group, 0, mac);
   try {
-    ifMcastOp(inm.ifp, 'SIOCDELMULTI', scratchMac);
+    ifMcastOp(inm.ifp, 'SIOCDELMULTI', mac);
   } catch {
     // The filter entry was ours; a driver that lost it hears nothing of the group already.
   }
@@ -221,7 +221,6 @@ function mld6SendReport(st: Mld6State, inm: In6Multi): void {
 
 /* Hop-by-Hop header with Router Alert (RFC 2711, value 0: MLD) and a PadN of 0 bytes: 8 bytes. */
 const HBH_LEN = 8;
-const srcScratch = new Uint8Array(16);
 
 /** One MLD message out of `ifp`, hop limit 1. Returns whether it went. */
 function mld6Send(st: Mld6State, ifp: Ifnet, type: number, group: Uint8Array, dst: Uint8Array): boolean {
@@ -229,7 +228,7 @@ function mld6Send(st: Mld6State, ifp: Ifnet, type: number, group: Uint8Array, ds
   if (!ifp.isUp) return false;
   const ia = in6IfSource(inet6, ifp, dst);
   if (ia === null) return false;
-  in6Copy(srcScratch, 0, ia.addr, 0);
+  const src = ia.addr;
   const k = inet6.kernel;
   const m = k.mbufs.get(HBH_LEN + MLD_MINLEN);
   if (m === null) return false;
@@ -241,9 +240,9 @@ function mld6Send(st: Mld6State, ifp: Ifnet, type: number, group: Uint8Array, ds
   b[msg + 1] = 0;
   for (let i = 2; i < 8; i++) b[msg + i] = 0;
   in6Copy(b, msg + 8, group, 0);
-  icmp6SetChecksum(b, msg, MLD_MINLEN, srcScratch, 0, dst, 0);
+  icmp6SetChecksum(b, msg, MLD_MINLEN, src, 0, dst, 0);
   inet6.icmp6stat.outhist[type]!++;
-  return ip6OutputIf(inet6, m, ifp, srcScratch, 0, dst, 0, IPPROTO_HOPOPTS, 1, 0) === 0;
+  return ip6OutputIf(inet6, m, ifp, src, 0, dst, 0, IPPROTO_HOPOPTS, 1, 0) === 0;
 }
 
 /**

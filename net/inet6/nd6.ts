@@ -281,7 +281,6 @@ function nd6Flush(e: Nd6Entry): void {
 /* ------------------------------------------------------------------------ */
 /* Sending solicitations and advertisements */
 
-const nsDst = new Uint8Array(16);
 
 /**
  * nd6_ns_output: a solicitation for `target` — to its solicited-node group
@@ -295,6 +294,7 @@ export function nd6NsOutput(inet6: Inet6, ifp: Ifnet, target: Uint8Array, unicas
   if (ia === null) return;
   const m = inet6.kernel.mbufs.get(ND_NS_LEN + ND_OPT_LLA_ETHER_LEN, MAX_LINKHDR + 40);
   if (m === null) return;
+  const nsDst = new Uint8Array(16);
   if (unicast) in6Copy(nsDst, 0, target, 0);
   else in6SolicitedNode(target, 0, nsDst, 0);
   const len = ndWriteNs(m.buf, m.off, target, 0, ifp.lladdr);
@@ -326,8 +326,6 @@ function nd6NaOutput(inet6: Inet6, ifp: Ifnet, target: Uint8Array, tOff: number,
 /* ------------------------------------------------------------------------ */
 /* Receiving */
 
-const naTarget = new Uint8Array(16);
-const naDst = new Uint8Array(16);
 
 function rcvifOf(inet6: Inet6, m: Mbuf): Ifnet | null {
   return m.rcvif ? inet6.ns.ifs.byIndex[m.rcvif] ?? null : null;
@@ -370,6 +368,9 @@ export function nd6NsInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
     const lla = ndFindLla(buf, io, ND_NS_LEN, len, ND_OPT_SOURCE_LINKADDR);
     if (lla >= 0) nd6Learn(inet6, ifp, buf, src, buf, lla);
   }
+  // Copied out: the solicitation is freed before the advertisement goes.
+  const naTarget = new Uint8Array(16);
+  const naDst = new Uint8Array(16);
   in6Copy(naTarget, 0, buf, t);
   if (fromAny) in6Copy(naDst, 0, IN6ADDR_LINKLOCAL_ALLNODES, 0);
   else in6Copy(naDst, 0, buf, src);

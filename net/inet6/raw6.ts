@@ -77,9 +77,6 @@ export function rip6Input(inet6: Inet6, m: Mbuf, off: number): void {
   }
 }
 
-const scratchSin6 = newIn6AddrPort();
-const scratchDst = new Uint8Array(16);
-const scratchSrc = new Uint8Array(16);
 
 /** The user requests of raw ICMPv6 sockets (rip6_usrreqs). */
 export class Raw6Usrreqs implements Protosw {
@@ -116,7 +113,7 @@ export class Raw6Usrreqs implements Protosw {
   /** rip6_bind: filters input by destination and fixes the source; no ports. */
   bind(so: Socket, addr: Sockaddr): void {
     const inp = sotoinpcb(so);
-    const a = sockaddrToIn6(addr, scratchSin6).addr;
+    const a = sockaddrToIn6(addr, newIn6AddrPort()).addr;
     if (in6IsV4Mapped(a, 0)) throw new Errno(EADDRNOTAVAIL);
     if (!in6IsUnspecified(a, 0) && !this.inet6.isLocal(a, 0)) throw new Errno(EADDRNOTAVAIL);
     in6Copy(inp.laddr6, 0, a, 0);
@@ -131,7 +128,7 @@ export class Raw6Usrreqs implements Protosw {
       if (so.state & SS_ISCONNECTED) this.disconnect(so);
       return;
     }
-    const a = this.table.resolveAny6(sockaddrToIn6(addr, scratchSin6).addr);
+    const a = this.table.resolveAny6(sockaddrToIn6(addr, newIn6AddrPort()).addr);
     in6Copy(inp.faddr6, 0, a, 0);
     so.isConnected();
   }
@@ -158,8 +155,8 @@ export class Raw6Usrreqs implements Protosw {
     try {
       inp = sotoinpcb(so);
       if (to) {
-        in6Copy(scratchDst, 0, this.table.resolveAny6(sockaddrToIn6(to, scratchSin6).addr), 0);
-        dst = scratchDst;
+        dst = this.inet6.ns.scratch.raw6Dst;
+        in6Copy(dst, 0, this.table.resolveAny6(sockaddrToIn6(to, newIn6AddrPort()).addr), 0);
       } else {
         if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
         dst = inp.faddr6;
@@ -170,8 +167,8 @@ export class Raw6Usrreqs implements Protosw {
       src = inp.laddr6;
       if (in6IsUnspecified(src, 0)) {
         // The checksum covers the source: choose it now, as rip6_output does.
-        if (!in6SelectSrc(this.inet6, dst, 0, scratchSrc)) throw new Errno(ENETUNREACH);
-        src = scratchSrc;
+        src = this.inet6.ns.scratch.raw6Src;
+        if (!in6SelectSrc(this.inet6, dst, 0, src)) throw new Errno(ENETUNREACH);
       }
     } catch (e) {
       k.mbufs.free(m);
