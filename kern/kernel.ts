@@ -10,7 +10,7 @@ import { CalloutWheel } from './callout.js';
 import { Sysctl } from './sysctl.js';
 import { MemAccount } from './mem.js';
 import { MbufPool } from './mbuf.js';
-import { Sys, type Domain } from './sys.js';
+import { Sys, type Domain, type SysExtName, type SysExtensions } from './sys.js';
 import { SelInfo } from './select.js';
 import type { Component } from './component.js';
 
@@ -108,7 +108,10 @@ export class Kernel implements StateOwner {
   readonly sys: Sys;
   /** Protocol families by AF_ number, filled by the networking components. */
   readonly domains = new Map<number, Domain>();
-  /** Calls components add to every `Sys` of this kernel (`rtmsg`, `pcblist`, ...). */
+  /**
+   * @internal Calls components add to every `Sys` of this kernel (`rtmsg`,
+   * `pcblist`, ...): typed through `sys.extend`, `sys.ext` and `extension`.
+   */
   readonly sysExtensions = new Map<string, (...args: unknown[]) => unknown>();
   readonly components: Component[] = [];
   /**
@@ -159,6 +162,11 @@ export class Kernel implements StateOwner {
 
   hasComponent(name: string): boolean {
     return this.components.some((c) => c.name === name);
+  }
+
+  /** The call a component added under `name` (typed by it), or undefined when none did. */
+  extension<N extends SysExtName>(name: N): SysExtensions[N] | undefined {
+    return this.sysExtensions.get(name) as SysExtensions[N] | undefined;
   }
 
   /** Boot messages, printed only with RUMP_VERBOSE. */

@@ -6,8 +6,15 @@
 import { registerComponent, InitLevel } from '../kern/component.js';
 import type { Kernel } from '../kern/kernel.js';
 import { NetStack, NETSTACK, netstack } from './netstack.js';
-import { sockstatEntries } from './sockstat.js';
+import { sockstatEntries, type SockstatEntry } from './sockstat.js';
 import { resolvAttach } from './resolv.js';
+
+declare module '../kern/sys.js' {
+  interface SysExtensions {
+    /** Every process's sockets (rump.sockstat). */
+    sockstat: () => SockstatEntry[];
+  }
+}
 
 registerComponent({
   name: 'net',

@@ -13,7 +13,7 @@ import { registerComponent, InitLevel } from '../../kern/component.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET } from '../../kern/sys.js';
 import { netstack } from '../netstack.js';
-import type { ArpMsg, RtMsg } from '../ioctl.js';
+import type { ArpInfo, ArpMsg, RouteInfo, RtMsg } from '../ioctl.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IP } from '../wire/ether.js';
 import { INADDR_LOOPBACK } from '../wire/inaddr.js';
 import { IPPROTO_ICMP, IPPROTO_IGMP } from '../wire/ipv4.js';
@@ -26,6 +26,19 @@ import { INET, Inet, icmpStatsObject, statsObject } from './inet.js';
 import { ipInput } from './ip_input.js';
 import { ipReassDrain, ipReassSysctls } from './ip_reass.js';
 import { rtdump, rtmsg } from './route_ops.js';
+
+declare module '../../kern/sys.js' {
+  interface SysExtensions {
+    /** The routing socket: add, delete, change or get an IPv4 route (rump.route). */
+    rtmsg: (msg: RtMsg) => RouteInfo;
+    /** The IPv4 routing table in netstat -r's order. */
+    rtdump: () => RouteInfo[];
+    /** The ARP cache (rump.arp -a). */
+    arpdump: () => ArpInfo[];
+    /** Add or delete an ARP entry (rump.arp -s / -d). */
+    arpmsg: (msg: ArpMsg) => void;
+  }
+}
 
 registerComponent({
   name: 'net_netinet',

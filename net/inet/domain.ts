@@ -23,7 +23,16 @@ import { RawUsrreqs } from './raw_ip.js';
 import { UdpUsrreqs, udpCtlinput, udpInput } from './udp.js';
 import { tcpInput } from './tcp/input.js';
 import { tcpCtlinput, tcpPcbList } from './tcp/subr.js';
-import { TcpUsrreqs, tcpAttach, tcpDropCommand } from './tcp/usrreq.js';
+import { TcpUsrreqs, tcpAttach, tcpDropCommand, type TcpDropArg } from './tcp/usrreq.js';
+
+declare module '../../kern/sys.js' {
+  interface SysExtensions {
+    /** tcpdrop(8): drop connections by four-tuple or by state name; how many went. */
+    tcpdrop: (arg: TcpDropArg) => number;
+    /** netstat -a's PCBs: TCP over both families, then UDP (net_netinet6 adds udp6). */
+    pcblist: () => PcbListEntry[];
+  }
+}
 
 /* Flags NetBSD lets socket(2) or into the type (sys/socket.h). */
 export const SOCK_CLOEXEC = 0x10000000;

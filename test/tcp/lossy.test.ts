@@ -112,7 +112,7 @@ function tcpStats(k: Kernel): Record<string, number> {
 }
 
 async function tcpPcbs(k: Kernel): Promise<number> {
-  const list = (await k.sys.ext('pcblist')) as Array<{ proto: string }>;
+  const list = await k.sys.ext('pcblist');
   return list.filter((p) => p.proto === 'tcp').length;
 }
 

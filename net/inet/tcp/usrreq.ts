@@ -747,9 +747,19 @@ export function tcpAttach(inet: Inet): Tcp {
   return tcp;
 }
 
+/** What `ext('tcpdrop', ...)` takes: a four-tuple (IPv4 or IPv6 text), or a state name (`TIME_WAIT`). */
+export interface TcpDropArg {
+  laddr?: string;
+  lport?: number;
+  faddr?: string;
+  fport?: number;
+  state?: string;
+}
+
 /** `ext('tcpdrop', ...)`: drop connections by four-tuple (IPv4 or IPv6 text) or by state name (tcpdrop(8)). */
 export function tcpDropCommand(tcp: Tcp, arg: unknown): number {
-  const a = (arg ?? {}) as { laddr?: string; lport?: number; faddr?: string; fport?: number; state?: string };
+  // It may come from a remote client: checked below, not trusted to be a TcpDropArg.
+  const a = (arg ?? {}) as TcpDropArg;
   let n = 0;
   const byTuple = typeof a.state !== 'string';
   const v6 = byTuple && (a.laddr ?? '').includes(':');
