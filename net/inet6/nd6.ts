@@ -71,7 +71,7 @@ export const ND6_LLINFO_REACHABLE = 1;
 export const ND6_LLINFO_STALE = 2;
 export const ND6_LLINFO_DELAY = 3;
 export const ND6_LLINFO_PROBE = 4;
-const STATE_NAMES = ['INCOMPLETE', 'REACHABLE', 'STALE', 'DELAY', 'PROBE'];
+const STATE_NAMES: readonly string[] = ['INCOMPLETE', 'REACHABLE', 'STALE', 'DELAY', 'PROBE'];
 
 class Nd6Entry {
   readonly addr = new Uint8Array(16);
