@@ -137,6 +137,3 @@ export class KernelHaltedError extends Errno {
   }
 }
 
-export function isErrno(e: unknown): e is Errno {
-  return e instanceof Errno;
-}

@@ -471,8 +471,3 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
   arpSetResolved(inet, la, mac, 0);
 }
 
-/** For tests and tools: is there a resolved entry for `addr` on `ifp`, and what MAC? */
-export function arpLookup(inet: Inet, ifp: Ifnet, addr: number): Uint8Array | null {
-  const la = arpTable(inet).entries.get(key(ifp, addr));
-  return la && la.state === LLE_RESOLVED ? la.mac : null;
-}

@@ -86,9 +86,6 @@ export const INP_CONNECTED = 2;
 
 /** The lowest port an unprivileged process could bind in BSD (IPPORT_RESERVED). */
 export const IPPORT_RESERVED = 1024;
-/** The ephemeral range NetBSD uses by default (net.inet.ip.anonportmin/anonportmax; RFC 6056 §2.1). */
-export const IPPORT_ANONMIN = 49152;
-export const IPPORT_ANONMAX = 65535;
 
 /** An all-zero address AF_INET PCBs show as laddr6/faddr6. Never written. */
 const NO_ADDR6 = new Uint8Array(16);

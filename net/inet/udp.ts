@@ -35,9 +35,6 @@ import { inToSockaddr, inToSockaddrMapped, sockaddrIsUnspec, sockaddrToIn } from
 /** The largest UDP payload: 65535 less the IP and UDP headers (RFC 768 length field, RFC 791 total length). */
 export const UDP_MAXDATA = IP_MAXPACKET - IP_HDR_MIN - UDP_HDR_LEN;
 
-/** NetBSD's defaults for net.inet.udp.sendspace / recvspace. */
-export const UDP_SENDSPACE = 9216;
-export const UDP_RECVSPACE = 41600;
 
 /*
  * Broadcast or multicast destination, for input: the limited broadcast,
