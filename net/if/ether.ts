@@ -30,7 +30,6 @@ export function etherIfattach(ns: NetStack, ifp: Ifnet, mac: Uint8Array): void {
  */
 const ETHER_STACK = defineState<Ifnet, NetStack>('Ethernet (etherIfattach)');
 
-
 /** ether_output: resolve the next hop's MAC, then frame and send. Owns `m`. */
 export function etherOutput(ifp: Ifnet, m: Mbuf, family: number, nexthop: number): number {
   const k = ifp.kernel;
