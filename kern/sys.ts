@@ -101,7 +101,6 @@ export interface Domain {
   socreate(type: number, protocol: number): KFile;
 }
 
-
 /** 0, 1 and 2 are a process's stdio: a rump kernel's first socket is 3, as packetdrill expects. */
 const FIRST_FD = 3;
 

@@ -756,7 +756,6 @@ function portWildcards(l: number, connected: boolean, laddr: number, wild: boole
   return wildcard !== 0 && !wild ? -1 : wildcard;
 }
 
-
 /** A socket's PCB, or EINVAL once it is gone (closed). */
 export function sotoinpcb(so: Socket): InPcb {
   const inp = so.pcb;

@@ -73,7 +73,6 @@ export function rawInput(inet: Inet, m: Mbuf, _hlen: number): boolean {
   return matched;
 }
 
-
 /** The user requests of a raw socket of one protocol (rip_usrreqs). */
 export class RawUsrreqs extends InPcbUsrreqs {
   readonly type = SOCK_RAW;

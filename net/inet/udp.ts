@@ -35,7 +35,6 @@ import { inToSockaddr, inToSockaddrMapped, sockaddrIsUnspec, sockaddrToIn } from
 /** The largest UDP payload: 65535 less the IP and UDP headers (RFC 768 length field, RFC 791 total length). */
 export const UDP_MAXDATA = IP_MAXPACKET - IP_HDR_MIN - UDP_HDR_LEN;
 
-
 /*
  * Broadcast or multicast destination, for input: the limited broadcast,
  * INADDR_ANY (the 4.2BSD broadcast), class D, or the directed broadcast or
@@ -239,7 +238,6 @@ export function udpOutput(inp: InPcb, m: Mbuf, faddr: number, fport: number, fla
   if (so.options & SO_DONTROUTE || flags & MSG_DONTROUTE) ipflags |= IP_ROUTETOIF;
   return ipOutput(inet, r, src, faddr, IPPROTO_UDP, inp.ttl, inp.tos, ipflags, mopts);
 }
-
 
 /** UDP's user requests (udp_usrreqs), one per kernel. */
 export class UdpUsrreqs extends InPcbUsrreqs {

@@ -195,7 +195,6 @@ export function in6MoptionsFree(inp: InPcb, inet6: Inet6): void {
   mo.memberships.length = 0;
 }
 
-
 /**
  * ip6_output for a group: `m` holds the upper-layer header and data, whose
  * checksum already covers `src` (in6MulticastSrc picks one). Owns `m`.

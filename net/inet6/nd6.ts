@@ -281,7 +281,6 @@ function nd6Flush(e: Nd6Entry): void {
 /* ------------------------------------------------------------------------ */
 /* Sending solicitations and advertisements */
 
-
 /**
  * nd6_ns_output: a solicitation for `target` — to its solicited-node group
  * (resolution), or to the neighbor itself with its known MAC (`unicast`,
@@ -325,7 +324,6 @@ function nd6NaOutput(inet6: Inet6, ifp: Ifnet, target: Uint8Array, tOff: number,
 
 /* ------------------------------------------------------------------------ */
 /* Receiving */
-
 
 function rcvifOf(inet6: Inet6, m: Mbuf): Ifnet | null {
   return m.rcvif ? inet6.ns.ifs.byIndex[m.rcvif] ?? null : null;

@@ -77,7 +77,6 @@ export function rip6Input(inet6: Inet6, m: Mbuf, off: number): void {
   }
 }
 
-
 /** The user requests of raw ICMPv6 sockets (rip6_usrreqs). */
 export class Raw6Usrreqs implements Protosw {
   readonly type = SOCK_RAW;

@@ -203,7 +203,6 @@ export function udp6Ctlinput(
   if (inp !== null) inp.so.setError(errno);
 }
 
-
 /** udp6_output: header, mandatory checksum, ip6Output. Owns `m`; returns 0 or an errno. */
 export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Uint8Array, fport: number): number {
   const k = inet6.kernel;
@@ -233,7 +232,6 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
   if (mcast) return ip6MulticastOutput(inet6, mo, r, src, faddr, IPPROTO_UDP, inp.tos);
   return ip6Output(inet6, r, src, 0, faddr, 0, IPPROTO_UDP, inp.ttl, inp.tos);
 }
-
 
 /**
  * May this PCB speak IPv4 to a v4-mapped address (NetBSD udp6_output's

@@ -42,7 +42,6 @@ const TOF_SACKPERM = 0x4;
 const TOF_TS = 0x10;
 const TOF_SACK = 0x80;
 
-
 /**
  * Write the options in `mask` into optbuf the way FreeBSD's tcp_addoptions
  * does: MSS, window scale, SACK-permitted, timestamps, SACK blocks, each

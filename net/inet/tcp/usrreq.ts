@@ -83,7 +83,6 @@ export const TCPI_OPT_ECN = 0x08;
 /** The largest TCP_MAXSEG a user may set. */
 const TCP_MAXMSS = 65535 - 40;
 
-
 /** The TcpCb of a socket, or EINVAL when it has none (never attached). */
 function sototp(so: Socket): TcpCb {
   const tp = sototcpcb(so);
