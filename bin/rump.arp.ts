@@ -57,7 +57,7 @@ export function formatArpEntry(e: ArpInfo): string {
 
 async function dump(sys: SysLike): Promise<ArpInfo[]> {
   try {
-    return (await sys.ext('arpdump')) as ArpInfo[];
+    return await sys.ext('arpdump');
   } catch (e) {
     errx(`actual retrieval of routing table: ${errText(e)}`);
   }

@@ -108,7 +108,7 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
     return withSys(PROG, io, async (sys) => {
       let list: NdpEntry[];
       try {
-        list = (await sys.ext('ndpdump')) as NdpEntry[];
+        list = await sys.ext('ndpdump');
       } catch (e) {
         errx(errnoOf(e) === ENOSYS ? 'sysctl(NET_RT_FLAGS): Protocol family not supported' : `sysctl(NET_RT_FLAGS): ${errText(e)}`);
       }

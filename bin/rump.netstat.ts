@@ -542,7 +542,7 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
           // A kernel without net_netinet6 has no Internet6 table (ENOSYS); NetBSD omits an empty family too.
           let routes6: RouteInfo[] | null = null;
           try {
-            routes6 = (await sys.ext('rt6dump')) as RouteInfo[];
+            routes6 = await sys.ext('rt6dump');
           } catch (e) {
             if (errnoOf(e) !== ENOSYS) errx(`route-sysctl-estimate: ${errText(e)}`);
           }
@@ -564,7 +564,7 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
       if (!inet && !inet6) return 0;
       let pcbs: PcbInfo[] = [];
       try {
-        pcbs = (await sys.ext('pcblist')) as PcbInfo[];
+        pcbs = await sys.ext('pcblist');
       } catch (e) {
         if (errnoOf(e) !== ENOSYS) errx(`sysctl (copy): ${errText(e)}`);
       }

@@ -264,7 +264,7 @@ async function newRoute(sys: SysLike, r: NewRoute, f: Flags, io: ToolIO): Promis
 
 /** `flush`: delete every gateway or static route (`flushall`: every route). */
 async function flush(sys: SysLike, all: boolean, f: Flags, io: ToolIO): Promise<number> {
-  const routes = (await sys.ext('rtdump')) as RouteInfo[];
+  const routes = await sys.ext('rtdump');
   for (const r of routes) {
     if (!all && !(r.flags & (RTF_GATEWAY | RTF_STATIC))) continue;
     if (f.debugOnly) continue;
@@ -305,7 +305,7 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
       case 'show':
         for (const a of args) if (a !== '-inet') usage(io, a.startsWith('-') ? a.slice(1) : a);
         return withSys(PROG, io, async (sys) => {
-          io.stdout(formatRouteTable((await sys.ext('rtdump')) as RouteInfo[], ROUTE_SHOW_FLAGS));
+          io.stdout(formatRouteTable(await sys.ext('rtdump'), ROUTE_SHOW_FLAGS));
           return 0;
         });
       case 'flush':

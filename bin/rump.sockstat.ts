@@ -129,7 +129,7 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
     return withSys(PROG, io, async (sys) => {
       let entries: SockstatEntry[];
       try {
-        entries = (await sys.ext('sockstat')) as SockstatEntry[];
+        entries = await sys.ext('sockstat');
       } catch (e) {
         io.stderr(`${PROG}: kern.file2: ${errText(e)}\n`);
         return 1;

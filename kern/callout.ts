@@ -50,6 +50,10 @@ export class Callout<T = unknown> {
   }
 }
 
+/**
+ * The callouts of one kernel. NetBSD's callout(9) keeps them in a timer
+ * wheel and the name stays; here they are the binary heap described above.
+ */
 export class CalloutWheel {
   private heap: Callout<unknown>[] = [];
   private timer: HostTimer | null = null;

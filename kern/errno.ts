@@ -85,15 +85,11 @@ const table: ReadonlyArray<readonly [number, string, string]> = [
   [ENOTSUP, 'ENOTSUP', 'Not supported'],
 ];
 
-const names = new Map<number, string>();
-const messages = new Map<number, string>();
-const numbers = new Map<string, number>();
-for (const [n, name, msg] of table) {
-  if (!names.has(n)) names.set(n, name);
-  messages.set(n, msg);
-  numbers.set(name, n);
-}
-numbers.set('EWOULDBLOCK', EAGAIN);
+/* The table by number and by name, built once (read-only: the same for every kernel). */
+/** The first name the table gives a number. */
+const names: ReadonlyMap<number, string> = new Map(table.map(([n, name]) => [n, name] as const).reverse());
+const messages: ReadonlyMap<number, string> = new Map(table.map(([n, , msg]) => [n, msg] as const));
+const numbers: ReadonlyMap<string, number> = new Map([...table.map(([n, name]) => [name, n] as const), ['EWOULDBLOCK', EAGAIN] as const]);
 
 /** The symbolic name of an errno value ("EINVAL"), or `E<number>` if unknown. */
 export function errnoName(errno: number): string {
@@ -141,6 +137,3 @@ export class KernelHaltedError extends Errno {
   }
 }
 
-export function isErrno(e: unknown): e is Errno {
-  return e instanceof Errno;
-}

@@ -10,7 +10,7 @@ import { CalloutWheel } from './callout.js';
 import { Sysctl } from './sysctl.js';
 import { MemAccount } from './mem.js';
 import { MbufPool } from './mbuf.js';
-import { Sys, type Domain } from './sys.js';
+import { Sys, type Domain, type SysExtName, type SysExtensions } from './sys.js';
 import { SelInfo } from './select.js';
 import type { Component } from './component.js';
 
@@ -36,13 +36,71 @@ export function defaultMaxfiles(memlimit: number): number {
   return Math.max(MAXFILES_MIN, Math.min(MAXFILES_MAX, Math.floor(memlimit / 2048)));
 }
 
-/** A typed slot where a component keeps its per-kernel state. */
-export class SlotKey<T> {
-  declare readonly _t: T;
-  constructor(readonly name: string) {}
+/**
+ * Something components hang typed state on: a kernel (its protocols'
+ * tables, caches, limiters) or an interface (its driver's softc, its
+ * multicast filter). The state is reached only through a StateKey.
+ */
+export interface StateOwner {
+  /** @internal the values of StateKeys (read them through the key). */
+  readonly states: Map<object, unknown>;
 }
 
-export class Kernel {
+/**
+ * A typed key for state a component keeps on an owner: the one way state
+ * hangs off a kernel or an interface (NetBSD keeps such state in
+ * per-domain globals and softcs; here every kernel of a process has its
+ * own). Keys are constants made at module level with defineKernelState or
+ * defineState; the values live in each owner.
+ */
+export class StateKey<O extends StateOwner, T> {
+  constructor(
+    readonly name: string,
+    private readonly init: ((owner: O) => T) | null,
+  ) {}
+
+  /** The owner's value: set at attach, or made by `init` on first use; throws when neither (component not linked). */
+  get(owner: O): T {
+    const v = owner.states.get(this);
+    if (v !== undefined) return v as T;
+    if (this.init === null) throw new Error(`no ${this.name} here (component not linked)`);
+    const made = this.init(owner);
+    owner.states.set(this, made);
+    return made;
+  }
+
+  /** The owner's value if it has one (never made here). */
+  peek(owner: O): T | undefined {
+    return owner.states.get(this) as T | undefined;
+  }
+
+  set(owner: O, v: T): void {
+    owner.states.set(this, v);
+  }
+
+  delete(owner: O): void {
+    owner.states.delete(this);
+  }
+}
+
+/** Per-kernel state of type T. */
+export type KernelState<T> = StateKey<Kernel, T>;
+
+/**
+ * A key for per-kernel state of type T. With `init`, a kernel's value is
+ * made on first `get`; without, the component `set`s it at attach and
+ * `get` on a kernel without it throws.
+ */
+export function defineKernelState<T>(name: string, init?: (k: Kernel) => T): KernelState<T> {
+  return new StateKey<Kernel, T>(name, init ?? null);
+}
+
+/** A key for state of type T on another owner (an interface: `defineState<Ifnet, T>`). */
+export function defineState<O extends StateOwner, T>(name: string, init?: (owner: O) => T): StateKey<O, T> {
+  return new StateKey<O, T>(name, init ?? null);
+}
+
+export class Kernel implements StateOwner {
   readonly callouts: CalloutWheel;
   readonly sysctl = new Sysctl();
   readonly mem: MemAccount;
@@ -50,7 +108,10 @@ export class Kernel {
   readonly sys: Sys;
   /** Protocol families by AF_ number, filled by the networking components. */
   readonly domains = new Map<number, Domain>();
-  /** Calls components add to every `Sys` of this kernel (`rtmsg`, `pcblist`, ...). */
+  /**
+   * @internal Calls components add to every `Sys` of this kernel (`rtmsg`,
+   * `pcblist`, ...): typed through `sys.extend`, `sys.ext` and `extension`.
+   */
   readonly sysExtensions = new Map<string, (...args: unknown[]) => unknown>();
   readonly components: Component[] = [];
   /**
@@ -72,7 +133,8 @@ export class Kernel {
   halted = false;
   /** Notified once, at halt: sleepers that wait on no socket (poll) wake on it. */
   readonly haltSel = new SelInfo();
-  private readonly slots = new Map<SlotKey<unknown>, unknown>();
+  /** @internal the values of StateKeys (read them through the key). */
+  readonly states = new Map<object, unknown>();
   private readonly haltHooks: Array<() => void> = [];
 
   constructor(
@@ -102,19 +164,9 @@ export class Kernel {
     return this.components.some((c) => c.name === name);
   }
 
-  setSlot<T>(key: SlotKey<T>, value: T): void {
-    this.slots.set(key as SlotKey<unknown>, value);
-  }
-
-  /** A component's state; throws if that component is not linked. */
-  slot<T>(key: SlotKey<T>): T {
-    const v = this.slots.get(key as SlotKey<unknown>);
-    if (v === undefined) throw new Error(`kernel has no ${key.name} (component not linked)`);
-    return v as T;
-  }
-
-  trySlot<T>(key: SlotKey<T>): T | undefined {
-    return this.slots.get(key as SlotKey<unknown>) as T | undefined;
+  /** The call a component added under `name` (typed by it), or undefined when none did. */
+  extension<N extends SysExtName>(name: N): SysExtensions[N] | undefined {
+    return this.sysExtensions.get(name) as SysExtensions[N] | undefined;
   }
 
   /** Boot messages, printed only with RUMP_VERBOSE. */

@@ -41,8 +41,13 @@ export const M_LOOP = 0x4;
 /** The TCP checksum of this IPv4 packet is still to be computed (M_CSUM_TCPv4). */
 export const M_CSUM_TCPv4 = 0x1;
 
-/** Headroom reserved by default: Ethernet 14 + IP 60 + TCP 60, rounded up. */
+/**
+ * Headroom for the link-level header: Ethernet's 14 bytes rounded up to 16.
+ * A protocol asks for its own headers on top of it (IPv6 output
+ * `MAX_LINKHDR + 40`; TCP_HEADROOM adds IP's 20).
+ */
 export const MAX_LINKHDR = 16;
+/** Headroom when the caller names none: Ethernet 14 + IP 60 + TCP 60, rounded up. */
 export const DEFAULT_HEADROOM = 144;
 
 /**

@@ -101,9 +101,6 @@ export interface Domain {
   socreate(type: number, protocol: number): KFile;
 }
 
-/** Calls a component adds to `sys` (the routing socket, for one). */
-export type SysExtension = (...args: never[]) => unknown;
-
 /** 0, 1 and 2 are a process's stdio: a rump kernel's first socket is 3, as packetdrill expects. */
 const FIRST_FD = 3;
 
@@ -170,6 +167,19 @@ class FdFreeList {
   }
 }
 
+/**
+ * The calls components add to `sys` (`sys.ext(name, ...args)`), by name.
+ * Empty here: each component declares the calls it adds beside the
+ * `extend` that adds them, as
+ * `declare module '../kern/sys.js' { interface SysExtensions { rtdump: () => RouteInfo[] } }`,
+ * so a caller's arguments and result are typed and a name no component
+ * declares does not compile.
+ */
+export interface SysExtensions {}
+export type SysExtName = keyof SysExtensions & string;
+export type SysExtArgs<N extends SysExtName> = SysExtensions[N] extends (...args: infer A) => unknown ? A : never;
+export type SysExtResult<N extends SysExtName> = SysExtensions[N] extends (...args: never[]) => infer R ? Awaited<R> : never;
+
 export class Sys {
   private readonly files: Array<KFile | undefined> = [];
   private readonly free = new FdFreeList();
@@ -204,9 +214,10 @@ export class Sys {
   /**
    * Let a component add a call (e.g. `rtmsg` for the routing socket). Calls
    * belong to the kernel, so every process's `Sys` (each rump_server client
-   * has its own) sees them.
+   * has its own) sees them. The component declares the call's type in
+   * SysExtensions.
    */
-  extend(name: string, fn: (...args: never[]) => unknown): void {
+  extend<N extends SysExtName>(name: N, fn: SysExtensions[N]): void {
     this.kernel.sysExtensions.set(name, fn as (...args: unknown[]) => unknown);
   }
 
@@ -475,13 +486,13 @@ export class Sys {
     return this.run('sysctl', () => this.kernel.sysctl.list(prefix));
   }
 
-  /** A call added by a component (`rtmsg`, ...); ENOSYS when none added it. */
-  ext(name: string, ...args: unknown[]): Promise<unknown> {
+  /** A call added by a component (`rtmsg`, ...), typed by its name; ENOSYS when none added it. */
+  ext<N extends SysExtName>(name: N, ...args: SysExtArgs<N>): Promise<SysExtResult<N>> {
     return this.run(name, () => {
       const fn = this.kernel.sysExtensions.get(name);
       if (!fn) throw new Errno(ENOSYS);
       return fn(...args);
-    });
+    }) as Promise<SysExtResult<N>>;
   }
 
   /** Close everything (halt). */

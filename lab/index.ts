@@ -47,7 +47,6 @@ import { etherIfattach, randomMac } from '../net/if/ether.js';
 import { faultyLink, FaultStats, type FaultOptions, type FaultyLink } from '../net/if/fault.js';
 import { ifioctl } from '../net/interface_ioctl.js';
 import { IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER, Ifnet, TAP_IN, type IfDriver } from '../net/interface.js';
-import type { RtMsg } from '../net/ioctl.js';
 import { netstack } from '../net/netstack.js';
 import { kernelHandleEnv } from '../net/node/handle.js';
 import { createNet, type NetModule } from '../net/node/net.js';
@@ -591,7 +590,7 @@ export class Lab {
       const k = h.faces.kernel;
       let pcbs = 0;
       // A halted kernel closed its sockets; its buffers still count.
-      if (!k.halted && k.sysExtensions.has('pcblist')) pcbs = ((await k.sys.ext('pcblist')) as unknown[]).length;
+      if (!k.halted && k.extension('pcblist') !== undefined) pcbs = (await k.sys.ext('pcblist')).length;
       out.set(h.name, { pcbs, callouts: k.callouts.count, mbufs: k.mbufs.inUse });
     }
     return out;
@@ -696,7 +695,7 @@ export class Lab {
     const faultOpts = checkConditions(name, conditions);
     for (const h of hosts) {
       // Addresses and routes are IPv4's: a kernel without it cannot join.
-      if (!h.faces.kernel.sysExtensions.has('rtmsg')) throw new Error(`${where}: host ${h.name} has no IPv4 (its components need net_netinet)`);
+      if (h.faces.kernel.extension('rtmsg') === undefined) throw new Error(`${where}: host ${h.name} has no IPv4 (its components need net_netinet)`);
     }
     let network: number;
     let plen: number;
@@ -851,7 +850,7 @@ export class Lab {
   }
 
   private install(h: LabHost, want: Map<string, string>): void {
-    const rtmsg = h.faces.kernel.sysExtensions.get('rtmsg') as ((m: RtMsg) => unknown) | undefined;
+    const rtmsg = h.faces.kernel.extension('rtmsg');
     if (rtmsg === undefined) return;
     for (const [dst, gateway] of want) {
       const had = h.installed.get(dst);

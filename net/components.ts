@@ -6,15 +6,22 @@
 import { registerComponent, InitLevel } from '../kern/component.js';
 import type { Kernel } from '../kern/kernel.js';
 import { NetStack, NETSTACK, netstack } from './netstack.js';
-import { sockstatEntries } from './sockstat.js';
+import { sockstatEntries, type SockstatEntry } from './sockstat.js';
 import { resolvAttach } from './resolv.js';
+
+declare module '../kern/sys.js' {
+  interface SysExtensions {
+    /** Every process's sockets (rump.sockstat). */
+    sockstat: () => SockstatEntry[];
+  }
+}
 
 registerComponent({
   name: 'net',
   requires: [],
   level: InitLevel.NET,
   init(k: Kernel) {
-    k.setSlot(NETSTACK, new NetStack(k));
+    NETSTACK.set(k, new NetStack(k));
     k.sysctl.create('net.stats', {
       type: 'struct',
       get: () => ({ ...netstack(k).stats }),

@@ -5,7 +5,7 @@
  * A link layer (Ethernet, loopback) installs `output` and `input` on the
  * interface; a driver (shmif, virt) supplies `IfDriver` to move frames.
  */
-import type { Kernel } from '../kern/kernel.js';
+import type { Kernel, StateOwner } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
 import { Errno, EEXIST, EINVAL, ENXIO, EOPNOTSUPP } from '../kern/errno.js';
 
@@ -82,7 +82,7 @@ export interface IfAddr {
   readonly family: number;
 }
 
-export class Ifnet {
+export class Ifnet implements StateOwner {
   flags = 0;
   mtu = 1500;
   /** The link-level address (Ethernet MAC), or null. */
@@ -98,6 +98,8 @@ export class Ifnet {
   input: (ifp: Ifnet, m: Mbuf) => void = notAttachedInput;
   /** Link-layer header length reserved in front of packets. */
   hdrlen = 0;
+  /** @internal the values of StateKeys (driver softcs, the multicast filter): read them through the key. */
+  readonly states = new Map<object, unknown>();
 
   constructor(
     readonly kernel: Kernel,

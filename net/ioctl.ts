@@ -50,7 +50,6 @@ export interface IoctlMap {
   /** Remove an IPv6 address (SIOCDIFADDR_IN6); EADDRNOTAVAIL if it is not there. */
   SIOCDIFADDR_IN6: [{ name: string; addr: string }, void];
 }
-export type IoctlCmd = keyof IoctlMap;
 
 export interface InAddrInfo {
   addr: string;

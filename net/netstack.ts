@@ -5,11 +5,12 @@
  * Every kernel has its own NetStack, which is what gives each rump kernel its
  * own interfaces, routes, ARP cache and port space.
  */
-import { SlotKey, type Kernel } from '../kern/kernel.js';
+import { defineKernelState, type Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
 import { IfTable, type Ifnet } from './interface.js';
 import { RouteTable } from './route.js';
 import type { In6AddrInfo, InAddrInfo } from './ioctl.js';
+import { NetScratch } from './scratch.js';
 
 /** A protocol's input for one link type (netisr handler): owns `m`. */
 export type LinkInput = (ifp: Ifnet, m: Mbuf) => void;
@@ -57,6 +58,8 @@ export class NetStack {
   readonly stats: NetStats = { ether_badlen: 0, ether_notours: 0, ether_noproto: 0, lo_drops: 0 };
   /** kern.somaxconn: the largest listen backlog (a server's default, DEFAULT_SOMAXCONN). */
   somaxconn = DEFAULT_SOMAXCONN;
+  /** The packet path's scratch buffers, this kernel's own. */
+  readonly scratch = new NetScratch();
 
   constructor(readonly kernel: Kernel) {
     this.ifs = new IfTable(kernel);
@@ -73,8 +76,8 @@ export class NetStack {
  */
 export const DEFAULT_SOMAXCONN = 4096;
 
-export const NETSTACK = new SlotKey<NetStack>('networking (component net)');
+export const NETSTACK = defineKernelState<NetStack>('networking (component net)');
 
 export function netstack(k: Kernel): NetStack {
-  return k.slot(NETSTACK);
+  return NETSTACK.get(k);
 }

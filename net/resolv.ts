@@ -21,7 +21,7 @@
  * loopback has no server, so asking it would only time out).
  */
 import { Errno, EINVAL } from '../kern/errno.js';
-import { SlotKey, type Kernel } from '../kern/kernel.js';
+import { defineKernelState, type Kernel } from '../kern/kernel.js';
 import { parseInAddr } from './wire/inaddr.js';
 import { parseIn6Addr } from './wire/in6addr.js';
 
@@ -201,11 +201,11 @@ export function resolvSysctlWrites(c: Partial<ResolvConf>): Array<[string, strin
   return w;
 }
 
-const RESOLV = new SlotKey<ResolvConf>('resolv');
+const RESOLV = defineKernelState<ResolvConf>('resolv');
 
 /** This kernel's configuration (the `net` component keeps it; a kernel without one has an empty one). */
 export function kernelResolv(k: Kernel): ResolvConf {
-  return k.trySlot(RESOLV) ?? emptyResolvConf();
+  return RESOLV.peek(k) ?? emptyResolvConf();
 }
 
 function einval(): never {
@@ -215,7 +215,7 @@ function einval(): never {
 /** Create the state and its `net.resolv` sysctl leaves (at `net` init). */
 export function resolvAttach(k: Kernel): void {
   const c = emptyResolvConf();
-  k.setSlot(RESOLV, c);
+  RESOLV.set(k, c);
   const words = (v: unknown): string[] => String(v).split(/\s+/).filter((s) => s !== '');
   k.sysctl.create('net.resolv.nameserver', {
     type: 'string',

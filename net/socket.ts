@@ -370,7 +370,7 @@ export class Socket implements KFile {
     this.proto.listen(this, backlog);
     // NetBSD solisten: the backlog is cut to kern.somaxconn; the accept
     // queue then holds at most 3/2 of it (sonewconn), counted as sc_aborted.
-    const max = this.kernel.trySlot(NETSTACK)?.somaxconn ?? DEFAULT_SOMAXCONN;
+    const max = NETSTACK.peek(this.kernel)?.somaxconn ?? DEFAULT_SOMAXCONN;
     this.qlimit = backlog < 0 ? 0 : Math.min(backlog, max);
     this.options |= SO_ACCEPTCONN;
     this.wakeup();

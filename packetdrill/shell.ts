@@ -203,7 +203,7 @@ function sysctl(args: string[], env: ShellEnv): Output {
 
 async function pcblist(env: ShellEnv): Promise<PcbEntry[]> {
   try {
-    return (await env.kernel.sys.ext('pcblist')) as PcbEntry[];
+    return await env.kernel.sys.ext('pcblist');
   } catch (e) {
     if (e instanceof Errno) throw new ScriptFailure(`sockstat: the kernel's pcblist call failed: ${e.message}`);
     throw e;

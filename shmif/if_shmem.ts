@@ -22,7 +22,7 @@
  * inotify); then drain every new record, copy each frame into a packet
  * buffer, and hand them to ether input after the lock is released.
  */
-import type { Kernel } from '../kern/kernel.js';
+import { defineState, type Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
 import { Errno, EBUSY, EINVAL, EIO, ENXIO, ENOEXEC, EOPNOTSUPP, errnoByName } from '../kern/errno.js';
 import type { BusMapping } from '../hypercall/types.js';
@@ -215,27 +215,27 @@ function shmifRx(sc: ShmifSoftc): void {
   sc.receive();
 }
 
-const softcs = new WeakMap<Ifnet, ShmifSoftc>();
+const SOFTC = defineState<Ifnet, ShmifSoftc>('shmif softc');
 
 export function shmifSoftc(ifp: Ifnet): ShmifSoftc | undefined {
-  return softcs.get(ifp);
+  return SOFTC.peek(ifp);
 }
 
 const shmifDriver: IfDriver = {
   transmit(ifp, m) {
-    softcs.get(ifp)!.transmit(m);
+    SOFTC.get(ifp).transmit(m);
   },
   init(ifp) {
-    const sc = softcs.get(ifp)!;
+    const sc = SOFTC.get(ifp);
     if (!sc.map) return ENXIO;
     sc.startReading();
     return 0;
   },
   stop(ifp) {
-    softcs.get(ifp)!.stopReading();
+    SOFTC.get(ifp).stopReading();
   },
   ioctl(ifp, cmd, arg) {
-    const sc = softcs.get(ifp)!;
+    const sc = SOFTC.get(ifp);
     if (cmd === 'SIOCSLINKSTR') {
       const linkstr = (arg as { linkstr: string | null }).linkstr;
       if (ifp.flags & IFF_UP) throw new Errno(EBUSY);
@@ -261,7 +261,7 @@ const shmifDriver: IfDriver = {
     throw new Errno(EOPNOTSUPP);
   },
   detach(ifp) {
-    softcs.get(ifp)?.detachBus();
+    SOFTC.peek(ifp)?.detachBus();
   },
 };
 
@@ -273,15 +273,15 @@ export function shmifCloner(ns: NetStack) {
       const k = ns.kernel;
       const ifp = new Ifnet(k, `shmif${unit}`, unit, IFT_ETHER, shmifDriver);
       const sc = new ShmifSoftc(k, ifp);
-      softcs.set(ifp, sc);
+      SOFTC.set(ifp, sc);
       ifp.mtu = 1500;
       ifp.flags = IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST;
       etherIfattach(ns, ifp, randomMac(k, 0xb2, 0xa0));
       return ifp;
     },
     destroy(ifp: Ifnet): void {
-      softcs.get(ifp)?.detachBus();
-      softcs.delete(ifp);
+      SOFTC.peek(ifp)?.detachBus();
+      SOFTC.delete(ifp);
     },
   };
 }

@@ -5,6 +5,7 @@
  *   output: ip_output → ifp.output = etherOutput → resolver (ARP) → etherSend → driver.transmit
  *   input:  driver → ifp.input = etherInput → filter → strip header → ARP or ip_input
  */
+import { defineState } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { M_BCAST, M_MCAST } from '../../kern/mbuf.js';
 import { Errno, EINVAL, ENOBUFS, ENETDOWN, ENXIO, EOPNOTSUPP, EWOULDBLOCK } from '../../kern/errno.js';
@@ -20,16 +21,14 @@ export function etherIfattach(ns: NetStack, ifp: Ifnet, mac: Uint8Array): void {
   ifp.hdrlen = ETHER_HDR_LEN;
   ifp.output = etherOutput;
   ifp.input = etherInput;
-  etherStacks.set(ifp, ns);
+  ETHER_STACK.set(ifp, ns);
 }
 
 /*
  * Interface → its NetStack, so output and input stay plain functions (no
  * closure per interface on the hot path, one map lookup per frame).
  */
-const etherStacks = new WeakMap<Ifnet, NetStack>();
-
-const scratchMac = new Uint8Array(6);
+const ETHER_STACK = defineState<Ifnet, NetStack>('Ethernet (etherIfattach)');
 
 /** ether_output: resolve the next hop's MAC, then frame and send. Owns `m`. */
 export function etherOutput(ifp: Ifnet, m: Mbuf, family: number, nexthop: number): number {
@@ -39,17 +38,18 @@ export function etherOutput(ifp: Ifnet, m: Mbuf, family: number, nexthop: number
     ifp.stats.oerrors++;
     return ENETDOWN;
   }
-  const ns = etherStacks.get(ifp)!;
+  const ns = ETHER_STACK.get(ifp);
   const resolve = ns.etherResolve.get(family);
   if (!resolve) {
     k.mbufs.free(m);
     ifp.stats.oerrors++;
     return ENETDOWN;
   }
-  const err = resolve(ifp, m, nexthop, scratchMac);
+  const dst = ns.scratch.etherDst;
+  const err = resolve(ifp, m, nexthop, dst);
   if (err === EWOULDBLOCK) return 0; // held until the address resolves
   if (err) return err;
-  return etherSend(ifp, m, scratchMac, 0, family === 2 ? 0x0800 : 0x86dd);
+  return etherSend(ifp, m, dst, 0, family === 2 ? 0x0800 : 0x86dd);
 }
 
 /** Prepend the Ethernet header and hand the frame to the driver. Owns `m`. */
@@ -72,7 +72,7 @@ export function etherSend(ifp: Ifnet, m: Mbuf, dst: Uint8Array, dstOff: number, 
 /** ether_input: filter, strip the header, demultiplex by ethertype. Owns `m`. */
 export function etherInput(ifp: Ifnet, m: Mbuf): void {
   const k = ifp.kernel;
-  const ns = etherStacks.get(ifp)!;
+  const ns = ETHER_STACK.get(ifp);
   if (!(ifp.flags & IFF_UP)) {
     k.mbufs.free(m);
     return;
@@ -136,7 +136,7 @@ export interface EtherMulti {
   refcount: number;
 }
 
-const etherMultis = new WeakMap<Ifnet, EtherMulti[]>();
+const MULTIS = defineState<Ifnet, EtherMulti[]>('Ethernet multicast filter', () => []);
 
 function multiArg(arg: unknown): Uint8Array {
   const mac = (arg as { mac?: unknown } | null)?.mac;
@@ -146,11 +146,7 @@ function multiArg(arg: unknown): Uint8Array {
 
 /** ether_addmulti: hold `mac` on `ifp`'s filter. True when it is new there (the driver's filter changes). */
 export function etherAddMulti(ifp: Ifnet, mac: Uint8Array): boolean {
-  let list = etherMultis.get(ifp);
-  if (list === undefined) {
-    list = [];
-    etherMultis.set(ifp, list);
-  }
+  const list = MULTIS.get(ifp);
   for (const e of list) {
     if (macEquals(e.mac, 0, mac, 0)) {
       e.refcount++;
@@ -165,7 +161,7 @@ export function etherAddMulti(ifp: Ifnet, mac: Uint8Array): boolean {
 
 /** ether_delmulti: release one hold of `mac`. True when the last went; ENXIO when it was not held. */
 export function etherDelMulti(ifp: Ifnet, mac: Uint8Array): boolean {
-  const list = etherMultis.get(ifp);
+  const list = MULTIS.peek(ifp);
   const i = list === undefined ? -1 : list.findIndex((e) => macEquals(e.mac, 0, mac, 0));
   if (i < 0) throw new Errno(ENXIO);
   const e = list![i]!;
@@ -176,7 +172,7 @@ export function etherDelMulti(ifp: Ifnet, mac: Uint8Array): boolean {
 
 /** The group addresses `ifp` listens to (netstat -g's link layer part). */
 export function etherMultiList(ifp: Ifnet): readonly EtherMulti[] {
-  return etherMultis.get(ifp) ?? [];
+  return MULTIS.peek(ifp) ?? [];
 }
 
 /**
@@ -202,7 +198,7 @@ export function etherMultiIoctl(ifp: Ifnet, cmd: string, arg: unknown): boolean 
  */
 export function etherMulticastAccept(ifp: Ifnet, buf: Uint8Array, off: number): boolean {
   if (ifp.flags & (IFF_PROMISC | IFF_ALLMULTI) || macIsBroadcast(buf, off)) return true;
-  const list = etherMultis.get(ifp);
+  const list = MULTIS.peek(ifp);
   if (list === undefined) return false;
   for (let i = 0; i < list.length; i++) if (macEquals(list[i]!.mac, 0, buf, off)) return true;
   return false;

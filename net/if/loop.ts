@@ -3,6 +3,7 @@
  * it, and to any of this host's own addresses (their host routes point at
  * lo0), come straight back as input on the next softint, never re-entrantly.
  */
+import { defineState } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { M_LOOP } from '../../kern/mbuf.js';
 import { ENETDOWN } from '../../kern/errno.js';
@@ -35,14 +36,14 @@ const loopDriver: IfDriver = {
   detach() {},
 };
 
-const softcs = new WeakMap<Ifnet, LoopSoftc>();
+const SOFTC = defineState<Ifnet, LoopSoftc>('lo softc');
 
 export function loopAttach(ns: NetStack, unit: number): Ifnet {
   const ifp = new Ifnet(ns.kernel, `lo${unit}`, unit, IFT_LOOP, loopDriver);
   ifp.mtu = LOMTU;
   ifp.flags = IFF_LOOPBACK | IFF_MULTICAST;
   ifp.output = loopOutput;
-  softcs.set(ifp, new LoopSoftc(ns, ifp));
+  SOFTC.set(ifp, new LoopSoftc(ns, ifp));
   return ifp;
 }
 
@@ -54,7 +55,7 @@ export function loopOutput(ifp: Ifnet, m: Mbuf, family: number): number {
     ifp.stats.oerrors++;
     return ENETDOWN;
   }
-  const sc = softcs.get(ifp)!;
+  const sc = SOFTC.get(ifp);
   if (sc.q.length >= LO_QMAX) {
     k.mbufs.free(m);
     ifp.stats.iqdrops++;

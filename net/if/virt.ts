@@ -28,7 +28,7 @@
  *   ip_output → ether_output → virtTransmit: TapDevice.write (queue a copy),
  *     free the mbuf → one deferred flush per softint batch (virtFlush)
  */
-import type { Kernel } from '../../kern/kernel.js';
+import { defineState, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import {
   Errno, EBUSY, EINVAL, EIO, ENXIO, EOPNOTSUPP, EPERM, errnoByName,
@@ -252,30 +252,30 @@ function virtFlush(sc: VirtSoftc): void {
   sc.flush();
 }
 
-const softcs = new WeakMap<Ifnet, VirtSoftc>();
+const SOFTC = defineState<Ifnet, VirtSoftc>('virt softc');
 
 /** The softc of a virt interface, or undefined for any other interface. */
 export function virtSoftc(ifp: Ifnet): VirtSoftc | undefined {
-  return softcs.get(ifp);
+  return SOFTC.peek(ifp);
 }
 
 const virtDriver: IfDriver = {
   transmit(ifp, m) {
-    softcs.get(ifp)!.transmit(m);
+    SOFTC.get(ifp).transmit(m);
   },
   init(ifp) {
-    const sc = softcs.get(ifp)!;
+    const sc = SOFTC.get(ifp);
     if (sc.tap === null) return ENXIO;
     sc.tap.readStart();
     return 0;
   },
   stop(ifp) {
-    const sc = softcs.get(ifp)!;
+    const sc = SOFTC.get(ifp);
     sc.flush();
     sc.tap?.readStop();
   },
   ioctl(ifp, cmd, arg) {
-    const sc = softcs.get(ifp)!;
+    const sc = SOFTC.get(ifp);
     if (cmd === 'SIOCSLINKSTR') {
       const linkstr = (arg as { linkstr: string | null }).linkstr;
       // As NetBSD: the medium changes only while the interface is down.
@@ -299,7 +299,7 @@ const virtDriver: IfDriver = {
     throw new Errno(EOPNOTSUPP);
   },
   detach(ifp) {
-    softcs.get(ifp)?.detach();
+    SOFTC.peek(ifp)?.detach();
   },
 };
 
@@ -315,13 +315,13 @@ export function virtCloner(ns: NetStack) {
       const sc = new VirtSoftc(k, ifp);
       // Throws (EPERM without CAP_NET_ADMIN) before anything is attached.
       sc.attach(defaultTapName(unit));
-      softcs.set(ifp, sc);
+      SOFTC.set(ifp, sc);
       etherIfattach(ns, ifp, randomMac(k, 0xb2, 0x0a));
       return ifp;
     },
     destroy(ifp: Ifnet): void {
-      softcs.get(ifp)?.detach();
-      softcs.delete(ifp);
+      SOFTC.peek(ifp)?.detach();
+      SOFTC.delete(ifp);
     },
   };
 }

@@ -15,7 +15,7 @@
  * expire after net.inet.arp.keep seconds (a callout on the kernel clock);
  * `arp -s` entries are permanent, optionally published (proxy ARP).
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import { Errno, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
 import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
@@ -60,8 +60,6 @@ const LLE_RESOLVED = 1;
 const LLE_DOWN = 2;
 
 const ZERO_MAC = new Uint8Array(6);
-/** The requester's MAC while a request is turned into a reply (etherSend copies it at once). */
-const scratchMac = new Uint8Array(6);
 
 class ArpEntry {
   readonly mac = new Uint8Array(6);
@@ -106,14 +104,14 @@ export function arpSysctls(inet: Inet): void {
     'ARP cache entries');
 }
 
-export const ARP = new SlotKey<ArpTable>('ARP (component net_netinet)');
+export const ARP = defineKernelState<ArpTable>('ARP (component net_netinet)');
 
 function key(ifp: Ifnet, addr: number): number {
   return ifp.index * 0x100000000 + addr;
 }
 
 function arpTable(inet: Inet): ArpTable {
-  return inet.kernel.slot(ARP);
+  return ARP.get(inet.kernel);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -153,7 +151,7 @@ export function arpAnnounce(inet: Inet, ifp: Ifnet, addr: number): void {
  * Returns 0, EWOULDBLOCK (we own `m`), or an errno (we freed `m`).
  */
 export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array): number {
-  const inet = ifp.kernel.slot(INET);
+  const inet = INET.get(ifp.kernel);
   if (m.flags & M_BCAST || nexthop === INADDR_BROADCAST || inBroadcast(inet, nexthop, ifp)) {
     macCopy(ETHER_ADDR_BROADCAST, 0, mac, 0);
     m.flags |= M_BCAST;
@@ -265,7 +263,7 @@ function arpSetResolved(inet: Inet, la: ArpEntry, mac: Uint8Array, macOff: numbe
 
 /** ETHERTYPE_ARP input (arpintr → in_arpinput). Owns `m`. */
 export function arpInput(ifp: Ifnet, m: Mbuf): void {
-  const inet = ifp.kernel.slot(INET);
+  const inet = INET.get(ifp.kernel);
   const st = inet.arpstat;
   const k = inet.kernel;
   const buf = m.buf;
@@ -372,7 +370,8 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
   // stripped left exactly the headroom etherSend needs.
   m.len = ARP_ETHER_IP_LEN;
   m.flags &= ~(M_BCAST | M_MCAST);
-  const requester = scratchMac;
+  // The requester's MAC while the request is turned into a reply (etherSend copies it at once).
+  const requester = new Uint8Array(6);
   arpCopySha(buf, off, requester, 0);
   arpSetOp(buf, off, ARPOP_REPLY);
   arpSetTha(buf, off, requester, 0);
@@ -394,7 +393,7 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
  * permanent entries only then, as at interface detach).
  */
 export function arpPurge(inet: Inet, ifp: Ifnet, pred: ((addr: number) => boolean) | null): void {
-  const table = inet.kernel.trySlot(ARP);
+  const table = ARP.peek(inet.kernel);
   if (!table) return;
   for (const la of [...table.entries.values()]) {
     if (la.ifp !== ifp) continue;
@@ -409,7 +408,7 @@ export function arpIfDown(inet: Inet, ifp: Ifnet): void {
 
 /** Free everything (kernel halt). */
 export function arpDrain(inet: Inet): void {
-  const table = inet.kernel.trySlot(ARP);
+  const table = ARP.peek(inet.kernel);
   if (!table) return;
   for (const la of [...table.entries.values()]) arpDelete(table, la);
 }
@@ -472,8 +471,3 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
   arpSetResolved(inet, la, mac, 0);
 }
 
-/** For tests and tools: is there a resolved entry for `addr` on `ifp`, and what MAC? */
-export function arpLookup(inet: Inet, ifp: Ifnet, addr: number): Uint8Array | null {
-  const la = arpTable(inet).entries.get(key(ifp, addr));
-  return la && la.state === LLE_RESOLVED ? la.mac : null;
-}

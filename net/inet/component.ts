@@ -13,7 +13,7 @@ import { registerComponent, InitLevel } from '../../kern/component.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET } from '../../kern/sys.js';
 import { netstack } from '../netstack.js';
-import type { ArpMsg, RtMsg } from '../ioctl.js';
+import type { ArpInfo, ArpMsg, RouteInfo, RtMsg } from '../ioctl.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IP } from '../wire/ether.js';
 import { INADDR_LOOPBACK } from '../wire/inaddr.js';
 import { IPPROTO_ICMP, IPPROTO_IGMP } from '../wire/ipv4.js';
@@ -27,6 +27,19 @@ import { ipInput } from './ip_input.js';
 import { ipReassDrain, ipReassSysctls } from './ip_reass.js';
 import { rtdump, rtmsg } from './route_ops.js';
 
+declare module '../../kern/sys.js' {
+  interface SysExtensions {
+    /** The routing socket: add, delete, change or get an IPv4 route (rump.route). */
+    rtmsg: (msg: RtMsg) => RouteInfo;
+    /** The IPv4 routing table in netstat -r's order. */
+    rtdump: () => RouteInfo[];
+    /** The ARP cache (rump.arp -a). */
+    arpdump: () => ArpInfo[];
+    /** Add or delete an ARP entry (rump.arp -s / -d). */
+    arpmsg: (msg: ArpMsg) => void;
+  }
+}
+
 registerComponent({
   name: 'net_netinet',
   requires: ['net', 'net_net'],
@@ -34,9 +47,9 @@ registerComponent({
   init(k: Kernel) {
     const ns = netstack(k);
     const inet = new Inet(k, ns);
-    k.setSlot(INET, inet);
+    INET.set(k, inet);
     inet.ipId = k.host.random32() & 0xffff;
-    k.setSlot(ARP, new ArpTable(inet));
+    ARP.set(k, new ArpTable(inet));
 
     inet.protox[IPPROTO_ICMP] = icmpInput;
     inet.protox[IPPROTO_IGMP] = igmpInput;
@@ -85,7 +98,7 @@ registerComponent({
     inetDomainAttach(inet);
   },
   fini(k: Kernel) {
-    const inet = k.trySlot(INET);
+    const inet = INET.peek(k);
     if (!inet) return;
     ipReassDrain(inet);
     igmpDrain(inet);

@@ -14,7 +14,7 @@
  */
 import { formatInAddr } from '../wire/inaddr.js';
 import { Errno, EINVAL, EPROTONOSUPPORT, EPROTOTYPE } from '../../kern/errno.js';
-import { AF_INET, AF_INET6, O_NONBLOCK, SOCK_RAW, SOCK_STREAM, type Domain, type KFile } from '../../kern/sys.js';
+import { AF_INET, AF_INET6, O_NONBLOCK, SOCK_RAW, type Domain, type KFile } from '../../kern/sys.js';
 import { Socket, type Protosw } from '../socket.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { IPPORT_RESERVED } from './in_pcb.js';
@@ -23,7 +23,16 @@ import { RawUsrreqs } from './raw_ip.js';
 import { UdpUsrreqs, udpCtlinput, udpInput } from './udp.js';
 import { tcpInput } from './tcp/input.js';
 import { tcpCtlinput, tcpPcbList } from './tcp/subr.js';
-import { TcpUsrreqs, tcpAttach, tcpDropCommand } from './tcp/usrreq.js';
+import { TcpUsrreqs, tcpAttach, tcpDropCommand, type TcpDropArg } from './tcp/usrreq.js';
+
+declare module '../../kern/sys.js' {
+  interface SysExtensions {
+    /** tcpdrop(8): drop connections by four-tuple or by state name; how many went. */
+    tcpdrop: (arg: TcpDropArg) => number;
+    /** netstat -a's PCBs: TCP over both families, then UDP (net_netinet6 adds udp6). */
+    pcblist: () => PcbListEntry[];
+  }
+}
 
 /* Flags NetBSD lets socket(2) or into the type (sys/socket.h). */
 export const SOCK_CLOEXEC = 0x10000000;
@@ -86,8 +95,6 @@ export class InetDomain implements Domain {
     if (protocol < 0 || protocol > 255) throw new Errno(EPROTONOSUPPORT);
     const pr = protocol !== 0 ? this.findProto(type, protocol) : this.findType(type);
     if (pr === null) {
-      // No TCP in the switch yet: the contract's answer for SOCK_STREAM.
-      if (type === SOCK_STREAM && (protocol === 0 || protocol === IPPROTO_TCP)) throw new Errno(EPROTONOSUPPORT);
       throw new Errno(protocol === 0 && type !== 0 ? EPROTOTYPE : EPROTONOSUPPORT);
     }
     const so = new Socket(this.inet.kernel, pr);
@@ -111,13 +118,6 @@ export interface PcbListEntry {
   sendQ: number;
   state?: string;
   family: number;
-}
-
-/** The AF_INET domain of a kernel that has net_netinet. */
-export function inetDomain(inet: Inet): InetDomain {
-  const d = inet.kernel.domains.get(AF_INET);
-  if (!(d instanceof InetDomain)) throw new Error('AF_INET is not attached');
-  return d;
 }
 
 /**

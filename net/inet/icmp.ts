@@ -9,7 +9,7 @@
  *   out: ipInput / ipForward / arp / reassembly → icmpError → RFC 1122 rules,
  *        rate limit (net.inet.icmp.errppslimit) → ipOutput
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import { ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, ENOPROTOOPT } from '../../kern/errno.js';
 import { M_BCAST, M_LOOP, M_MCAST, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
@@ -38,7 +38,7 @@ class IcmpLimiter {
   count = 0;
 }
 
-const LIMITER = new SlotKey<IcmpLimiter>('ICMP rate limiter (component net_netinet)');
+const LIMITER = defineKernelState('ICMP rate limiter (component net_netinet)', () => new IcmpLimiter());
 
 /**
  * ppsratecheck against net.inet.icmp.errppslimit: at most that many errors
@@ -48,11 +48,7 @@ function icmpRateCheck(inet: Inet): boolean {
   const limit = inet.icmpErrPpsLimit;
   if (limit < 0) return true;
   const k = inet.kernel;
-  let rl = k.trySlot(LIMITER);
-  if (!rl) {
-    rl = new IcmpLimiter();
-    k.setSlot(LIMITER, rl);
-  }
+  const rl = LIMITER.get(k);
   const sec = Math.floor(k.uptime() / 1000);
   if (sec !== rl.second) {
     rl.second = sec;

@@ -19,7 +19,7 @@
  * 224.0.0.1 (all hosts) is joined on every interface with an IPv4 address
  * (in_ifinit does it) and never reported (RFC 2236 §6).
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState, defineState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -32,7 +32,7 @@ import {
 } from '../wire/igmp.js';
 import { INADDR_ANY, inAddrIsMulticast } from '../wire/inaddr.js';
 import { IPPROTO_IGMP, IPVERSION, ipDst, ipSrc, ipWriteHeader } from '../wire/ipv4.js';
-import type { Inet } from './inet.js';
+import { INET, type Inet } from './inet.js';
 import { IP_RAWOUTPUT, ipOutput } from './ip_output.js';
 import { rawInput } from './raw_ip.js';
 
@@ -82,16 +82,10 @@ export class IgmpState {
   constructor(readonly inet: Inet) {}
 }
 
-const IGMP = new SlotKey<IgmpState>('IGMP (component net_netinet)');
+const IGMP = defineKernelState('IGMP (component net_netinet)', (k) => new IgmpState(INET.get(k)));
 
 export function igmpState(inet: Inet): IgmpState {
-  const k = inet.kernel;
-  let s = k.trySlot(IGMP);
-  if (!s) {
-    s = new IgmpState(inet);
-    k.setSlot(IGMP, s);
-  }
-  return s;
+  return IGMP.get(inet.kernel);
 }
 
 /** IN_LOOKUP_MULTI: the membership of `group` on `ifp`, or null. */
@@ -99,8 +93,6 @@ export function inMultiLookup(inet: Inet, ifp: Ifnet, group: number): InMulti | 
   const groups = igmpState(inet).byIf.get(ifp);
   return groups === undefined ? null : groups.get(group) ?? null;
 }
-
-const scratchMac = new Uint8Array(6);
 
 /**
  * in_addmulti: join `group` on `ifp` once more. The first join programs the
@@ -115,8 +107,9 @@ export function inAddMulti(inet: Inet, ifp: Ifnet, group: number): InMulti {
     have.refcount++;
     return have;
   }
-  etherMapIpMulticast(group, scratchMac, 0);
-  ifMcastOp(ifp, 'SIOCADDMULTI', scratchMac);
+  const mac = new Uint8Array(6);
+  etherMapIpMulticast(group, mac, 0);
+  ifMcastOp(ifp, 'SIOCADDMULTI', mac);
   if (groups === undefined) {
     groups = new Map();
     st.byIf.set(ifp, groups);
@@ -139,9 +132,10 @@ export function inDelMulti(inet: Inet, inm: InMulti): void {
   inm.timer.stop();
   if (igmpReported(inm) && inm.lastReporter && !v1RouterPresent(st, inm.ifp)) igmpSendLeave(st, inm);
   forget(st, inm);
-  etherMapIpMulticast(inm.group, scratchMac, 0);
+  const mac = new Uint8Array(6);
+  etherMapIpMulticast(inm.group, mac, 0);
   try {
-    ifMcastOp(inm.ifp, 'SIOCDELMULTI', scratchMac);
+    ifMcastOp(inm.ifp, 'SIOCDELMULTI', mac);
   } catch {
     // The filter entry was ours; a driver that lost it already hears nothing of the group.
   }
@@ -173,7 +167,7 @@ export function inMultiAll(inet: Inet): InMulti[] {
 
 /** Stop every report timer (kernel halt). */
 export function igmpDrain(inet: Inet): void {
-  const s = inet.kernel.trySlot(IGMP);
+  const s = IGMP.peek(inet.kernel);
   if (!s) return;
   for (const groups of s.byIf.values()) for (const inm of groups.values()) inm.timer.stop();
 }
@@ -328,18 +322,18 @@ function igmpQuery(st: IgmpState, ifp: Ifnet, code: number, group: number, dst: 
  * in_ifinit's all-hosts membership: held while the interface has an IPv4
  * address, so its filter hears 224.0.0.1 (queries come there).
  */
-const allHosts = new WeakMap<Ifnet, InMulti>();
+const ALLHOSTS = defineState<Ifnet, InMulti>('IPv4 all-hosts membership');
 
 /** The interface got an IPv4 address: make sure it is in all-hosts. */
 export function inJoinAllHosts(inet: Inet, ifp: Ifnet): void {
-  if (!(ifp.flags & IFF_MULTICAST) || allHosts.get(ifp)?.detached === false) return;
-  allHosts.set(ifp, inAddMulti(inet, ifp, INADDR_ALLHOSTS_GROUP));
+  if (!(ifp.flags & IFF_MULTICAST) || ALLHOSTS.peek(ifp)?.detached === false) return;
+  ALLHOSTS.set(ifp, inAddMulti(inet, ifp, INADDR_ALLHOSTS_GROUP));
 }
 
 /** Its last IPv4 address went: leave all-hosts. */
 export function inLeaveAllHosts(inet: Inet, ifp: Ifnet): void {
-  const inm = allHosts.get(ifp);
+  const inm = ALLHOSTS.peek(ifp);
   if (inm === undefined) return;
-  allHosts.delete(ifp);
+  ALLHOSTS.delete(ifp);
   inDelMulti(inet, inm);
 }

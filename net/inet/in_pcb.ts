@@ -86,9 +86,6 @@ export const INP_CONNECTED = 2;
 
 /** The lowest port an unprivileged process could bind in BSD (IPPORT_RESERVED). */
 export const IPPORT_RESERVED = 1024;
-/** The ephemeral range NetBSD uses by default (net.inet.ip.anonportmin/anonportmax; RFC 6056 §2.1). */
-export const IPPORT_ANONMIN = 49152;
-export const IPPORT_ANONMAX = 65535;
 
 /** An all-zero address AF_INET PCBs show as laddr6/faddr6. Never written. */
 const NO_ADDR6 = new Uint8Array(16);
@@ -225,6 +222,11 @@ export class InPcbTable {
    * IPv6), linked by net_netinet6: one port space for dual-stack sockets.
    */
   peer: InPcbTable | null = null;
+  /** lookupConnectMapped's scratch: the IPv4 four-tuple's addresses as ::ffff:a.b.c.d. */
+  private readonly scratchMappedF = new Uint8Array(16);
+  private readonly scratchMappedL = new Uint8Array(16);
+  /** Where connect6 builds the source address before committing it (never kept). */
+  private readonly scratchSrc6 = new Uint8Array(16);
 
   constructor(
     readonly inet: Inet,
@@ -601,7 +603,7 @@ export class InPcbTable {
     // Mapped to mapped only: IPv6 from an IPv4 address (or the reverse) is EINVAL, as NetBSD answers.
     if (in6IsV4Mapped(faddr, 0) || in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL);
     const dst = this.resolveAny6(faddr);
-    const src = scratchSrc6;
+    const src = this.scratchSrc6;
     if (in6IsUnspecified(inp.laddr6, 0)) {
       if (this.ops6 === null || !this.ops6.selectSrc(dst, src)) throw new Errno(ENETUNREACH);
     } else {
@@ -698,9 +700,11 @@ export class InPcbTable {
   lookupConnectMapped(faddr: number, fport: number, laddr: number, lport: number): InPcb | null {
     const peer = this.peer;
     if (peer === null || peer.connHash.size === 0) return null;
-    in6SetMapped(scratchMappedF, 0, faddr);
-    in6SetMapped(scratchMappedL, 0, laddr);
-    const inp = peer.lookupConnect6(scratchMappedF, 0, fport, scratchMappedL, 0, lport);
+    const f6 = this.scratchMappedF;
+    const l6 = this.scratchMappedL;
+    in6SetMapped(f6, 0, faddr);
+    in6SetMapped(l6, 0, laddr);
+    const inp = peer.lookupConnect6(f6, 0, fport, l6, 0, lport);
     return inp !== null && !(inp.flags & INP_IPV6_V6ONLY) ? inp : null;
   }
 
@@ -751,12 +755,6 @@ function portWildcards(l: number, connected: boolean, laddr: number, wild: boole
   }
   return wildcard !== 0 && !wild ? -1 : wildcard;
 }
-
-const scratchMappedF = new Uint8Array(16);
-const scratchMappedL = new Uint8Array(16);
-
-/** Where connect6 builds the source address before committing it (never kept). */
-const scratchSrc6 = new Uint8Array(16);
 
 /** A socket's PCB, or EINVAL once it is gone (closed). */
 export function sotoinpcb(so: Socket): InPcb {

@@ -9,7 +9,7 @@
  *   out: udpOutput / icmp / raw → ipOutput (ip_output.ts) → route lookup → [fragment] → ifp.output
  *        → etherOutput → arpResolve → driver
  */
-import { SlotKey, type Kernel } from '../../kern/kernel.js';
+import { defineKernelState, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
 import type { NetStack } from '../netstack.js';
@@ -218,10 +218,10 @@ export class Inet {
   }
 }
 
-export const INET = new SlotKey<Inet>('IPv4 (component net_netinet)');
+export const INET = defineKernelState<Inet>('IPv4 (component net_netinet)');
 
 export function inet(k: Kernel): Inet {
-  return k.slot(INET);
+  return INET.get(k);
 }
 
 /** A statistics struct as a sysctl value: its number fields. */

@@ -35,7 +35,7 @@ const INADDR_ALLHOSTS_GROUP = 0xe0000001;
 
 /** The ETHERTYPE_IP handler and lo0's AF_INET input. Owns `m`, which starts at the IP header. */
 export function ipInput(ifp: Ifnet, m: Mbuf): void {
-  const inet = ifp.kernel.slot(INET);
+  const inet = INET.get(ifp.kernel);
   const k = inet.kernel;
   const st = inet.ipstat;
   st.total++;

@@ -16,6 +16,7 @@
  * ip_freemoptions drops them. At most IP_MAX_MEMBERSHIPS per socket.
  */
 import { Errno, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ETOOMANYREFS } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { SockoptValue } from '../../kern/sys.js';
 import { IFF_MULTICAST, type Ifnet } from '../interface.js';
 import { INADDR_ANY, formatInAddr, inAddrIsMulticast, parseInAddr } from '../wire/inaddr.js';
@@ -42,18 +43,22 @@ export class InMoptions implements IpMoptions {
 }
 
 /* Kept beside the PCB rather than in it: most sockets never touch multicast. */
-const moptions = new WeakMap<InPcb, InMoptions>();
+const MOPTIONS = defineKernelState('IPv4 multicast options', () => new WeakMap<InPcb, InMoptions>());
+
+function moptions(inp: InPcb): WeakMap<InPcb, InMoptions> {
+  return MOPTIONS.get(inp.table.inet.kernel);
+}
 
 /** The socket's multicast options, or null when it never set any (defaults apply). */
 export function inpMoptions(inp: InPcb): InMoptions | null {
-  return moptions.get(inp) ?? null;
+  return moptions(inp).get(inp) ?? null;
 }
 
 function getMoptions(inp: InPcb): InMoptions {
-  let mo = moptions.get(inp);
+  let mo = moptions(inp).get(inp);
   if (mo === undefined) {
     mo = new InMoptions();
-    moptions.set(inp, mo);
+    moptions(inp).set(inp, mo);
   }
   return mo;
 }
@@ -143,7 +148,7 @@ export function inMulticastSetopt(inp: InPcb, name: number, value: SockoptValue)
       if (!inAddrIsMulticast(group)) throw new Errno(EINVAL);
       const ifp = iface === INADDR_ANY ? null : ifpWithAddr(inet, iface);
       if (iface !== INADDR_ANY && ifp === null) throw new Errno(EADDRNOTAVAIL);
-      const mo = moptions.get(inp);
+      const mo = moptions(inp).get(inp);
       const i = mo === undefined ? -1 : mo.memberships.findIndex((inm) => inm.group === group && (ifp === null || inm.ifp === ifp));
       if (i < 0) throw new Errno(EADDRNOTAVAIL);
       const [inm] = mo!.memberships.splice(i, 1);
@@ -156,7 +161,7 @@ export function inMulticastSetopt(inp: InPcb, name: number, value: SockoptValue)
 
 /** ip_getmoptions: the value, or undefined when `name` is not a multicast option it answers. */
 export function inMulticastGetopt(inp: InPcb, name: number): SockoptValue | undefined {
-  const mo = moptions.get(inp);
+  const mo = moptions(inp).get(inp);
   switch (name) {
     case IP_MULTICAST_IF:
       return { addr: formatInAddr(mo?.ifaddr ?? INADDR_ANY) };
@@ -170,9 +175,9 @@ export function inMulticastGetopt(inp: InPcb, name: number): SockoptValue | unde
 
 /** ip_freemoptions: the socket is closing; its memberships go. */
 export function inMoptionsFree(inp: InPcb): void {
-  const mo = moptions.get(inp);
+  const mo = moptions(inp).get(inp);
   if (mo === undefined) return;
-  moptions.delete(inp);
+  moptions(inp).delete(inp);
   const inet = inp.table.inet;
   for (const inm of mo.memberships) inDelMulti(inet, inm);
   mo.memberships.length = 0;

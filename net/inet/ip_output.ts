@@ -15,6 +15,7 @@
  * routes, which in.ts adds with every address.
  */
 import { EACCES, EADDRNOTAVAIL, EHOSTUNREACH, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import { M_BCAST, M_CSUM_TCPv4, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET } from '../../kern/sys.js';
 import { IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -43,7 +44,7 @@ export const IP_ALLOWBROADCAST = 0x20;
  * 127.0.0.1 in the table, so the rest of the net goes to lo0 through a
  * route kept outside it.
  */
-const loopRoutes = new WeakMap<Inet, Rtentry>();
+const LOOP_ROUTE = defineKernelState<Rtentry>('the 127/8 route (component net_netinet)');
 
 /**
  * The route for `dst` (rtalloc): longest-prefix match, except that 127/8
@@ -55,10 +56,10 @@ export function ipRouteLookup(inet: Inet, dst: number): Rtentry | null {
   if (rt && rt.ifp.flags & IFF_LOOPBACK) return rt;
   const lo0 = inet.ns.lo0;
   if (!lo0) return rt;
-  let lr = loopRoutes.get(inet);
+  let lr = LOOP_ROUTE.peek(inet.kernel);
   if (!lr || lr.ifp !== lo0) {
     lr = new Rtentry(0x7f000000, 8, 0, RTF_UP, lo0, INADDR_LOOPBACK);
-    loopRoutes.set(inet, lr);
+    LOOP_ROUTE.set(inet.kernel, lr);
   }
   return lr;
 }
@@ -351,9 +352,6 @@ function ipDelayedCksum(m: Mbuf, hlen: number): void {
   tcpSetChecksum(buf, off + hlen, m.len - hlen, ipSrc(buf, off), ipDst(buf, off));
 }
 
-/** The copied options of the datagram being fragmented (at most 40 bytes). */
-const optScratch = new Uint8Array(40);
-
 /*
  * Options that go into every fragment: those with the "copied" bit
  * (RFC 791 §3.1, the high bit of the type). Returns the bytes written to
@@ -400,6 +398,8 @@ function ipFragment(inet: Inet, m: Mbuf, hlen: number, mtu: number, ifp: Ifnet, 
   const keepFlags = offWord & ~(IP_MF | IP_OFFMASK);
   const firstLen = (mtu - hlen) & ~7;
   // Non-first fragments carry only the copied options.
+  // The copied options (at most 40 bytes); datagrams with options are rare.
+  const optScratch = new Uint8Array(40);
   const optLen = hlen > IP_HDR_MIN ? ipOptCopy(buf, off, hlen, optScratch, 0) : 0;
   const fhlen = IP_HDR_MIN + optLen;
   const restLen = (mtu - fhlen) & ~7;

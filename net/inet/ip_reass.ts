@@ -15,7 +15,7 @@
  * time exceeded, "fragment reassembly time exceeded" (RFC 1122 §3.3.2).
  * A datagram that would exceed 65535 bytes is dropped whole (ipstat.toolong).
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { ICMP_TIMXCEED, ICMP_TIMXCEED_REASS } from '../wire/icmp.js';
@@ -23,7 +23,7 @@ import {
   IP_MAXPACKET, IP_MF, ipFragOffset, ipId, ipLen, ipOff, ipP, ipSetChecksum, ipSetLen, ipSetOff, ipSrc, ipDst,
 } from '../wire/ipv4.js';
 import { icmpError } from './icmp.js';
-import type { Inet } from './inet.js';
+import { INET, type Inet } from './inet.js';
 
 /** Lifetime of a reassembly queue, ms (NetBSD IPFRAGTTL: 60 ticks of the 2 Hz slow timer). */
 export const IPFRAGTTL_MS = 30_000;
@@ -72,16 +72,10 @@ class ReassState {
   constructor(readonly inet: Inet) {}
 }
 
-const REASS = new SlotKey<ReassState>('IP reassembly (component net_netinet)');
+const REASS = defineKernelState('IP reassembly (component net_netinet)', (k) => new ReassState(INET.get(k)));
 
 function reassState(inet: Inet): ReassState {
-  const k = inet.kernel;
-  let s = k.trySlot(REASS);
-  if (!s) {
-    s = new ReassState(inet);
-    k.setSlot(REASS, s);
-  }
-  return s;
+  return REASS.get(inet.kernel);
 }
 
 /**
@@ -271,13 +265,13 @@ function reassTimeout(q: ReassQueue): void {
 
 /** Free every queue (kernel halt). */
 export function ipReassDrain(inet: Inet): void {
-  const s = inet.kernel.trySlot(REASS);
+  const s = REASS.peek(inet.kernel);
   if (!s) return;
   for (const q of [...s.queues.values()]) dropQueue(s, q, false);
 }
 
 /** Datagrams and fragments being held (for tests and leak checks). */
 export function ipReassCounts(inet: Inet): { queues: number; fragments: number } {
-  const s = inet.kernel.trySlot(REASS);
+  const s = REASS.peek(inet.kernel);
   return { queues: s ? s.queues.size : 0, fragments: s ? s.nfrags : 0 };
 }

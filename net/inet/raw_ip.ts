@@ -24,7 +24,7 @@ import type { Inet } from './inet.js';
 import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF, ipOutput } from './ip_output.js';
 import { inpMoptions } from './ip_mopts.js';
-import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
+import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn } from './sockaddr.js';
 
 /** NetBSD's rip_sendspace and rip_recvspace. */
 export const RIP_SENDSPACE = 9216;
@@ -73,8 +73,6 @@ export function rawInput(inet: Inet, m: Mbuf, _hlen: number): boolean {
   return matched;
 }
 
-const scratchSin: InAddrPort = { addr: 0, port: 0 };
-
 /** The user requests of a raw socket of one protocol (rip_usrreqs). */
 export class RawUsrreqs extends InPcbUsrreqs {
   readonly type = SOCK_RAW;
@@ -104,7 +102,7 @@ export class RawUsrreqs extends InPcbUsrreqs {
   /** rip_bind: only filters input by destination and fixes the source; no ports, may be repeated. */
   bind(so: Socket, addr: Sockaddr): void {
     const inp = sotoinpcb(so);
-    const sin = sockaddrToIn(addr, scratchSin);
+    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
     if (!this.inet.rawcbtable.isBindable(sin.addr)) throw new Errno(EADDRNOTAVAIL);
     inp.laddr = sin.addr;
     if (sin.addr !== INADDR_ANY) inp.flags |= INP_BOUNDADDR;
@@ -118,7 +116,7 @@ export class RawUsrreqs extends InPcbUsrreqs {
       if (so.state & SS_ISCONNECTED) this.disconnect(so);
       return;
     }
-    const sin = sockaddrToIn(addr, scratchSin);
+    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
     inp.faddr = this.inet.rawcbtable.resolveAny(sin.addr);
     so.isConnected();
   }
@@ -144,7 +142,7 @@ export class RawUsrreqs extends InPcbUsrreqs {
     let dst: number;
     try {
       inp = sotoinpcb(so);
-      dst = to ? inet.rawcbtable.resolveAny(sockaddrToIn(to, scratchSin).addr) : inp.faddr;
+      dst = to ? inet.rawcbtable.resolveAny(sockaddrToIn(to, { addr: 0, port: 0 }).addr) : inp.faddr;
     } catch (e) {
       k.mbufs.free(m);
       throw e;

@@ -30,14 +30,10 @@ import type { Inet } from './inet.js';
 import { InPcbUsrreqs } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_ROUTETOIF, inSelectSrc, ipOutput } from './ip_output.js';
 import { inMulticastSrc, inpMoptions } from './ip_mopts.js';
-import { inToSockaddr, inToSockaddrMapped, sockaddrIsUnspec, sockaddrToIn, type InAddrPort } from './sockaddr.js';
+import { inToSockaddr, inToSockaddrMapped, sockaddrIsUnspec, sockaddrToIn } from './sockaddr.js';
 
 /** The largest UDP payload: 65535 less the IP and UDP headers (RFC 768 length field, RFC 791 total length). */
 export const UDP_MAXDATA = IP_MAXPACKET - IP_HDR_MIN - UDP_HDR_LEN;
-
-/** NetBSD's defaults for net.inet.udp.sendspace / recvspace. */
-export const UDP_SENDSPACE = 9216;
-export const UDP_RECVSPACE = 41600;
 
 /*
  * Broadcast or multicast destination, for input: the limited broadcast,
@@ -243,9 +239,6 @@ export function udpOutput(inp: InPcb, m: Mbuf, faddr: number, fport: number, fla
   return ipOutput(inet, r, src, faddr, IPPROTO_UDP, inp.ttl, inp.tos, ipflags, mopts);
 }
 
-/** Reused by the send path: sendto parses its address without allocating. */
-const scratchSin: InAddrPort = { addr: 0, port: 0 };
-
 /** UDP's user requests (udp_usrreqs), one per kernel. */
 export class UdpUsrreqs extends InPcbUsrreqs {
   readonly type = SOCK_DGRAM;
@@ -267,7 +260,7 @@ export class UdpUsrreqs extends InPcbUsrreqs {
 
   bind(so: Socket, addr: Sockaddr): void {
     const inp = sotoinpcb(so);
-    const sin = sockaddrToIn(addr, scratchSin);
+    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
     this.inet.udbtable.bind(inp, sin.addr, sin.port);
   }
 
@@ -282,7 +275,7 @@ export class UdpUsrreqs extends InPcbUsrreqs {
       if (inp.state === INP_CONNECTED) this.disconnect(so);
       return;
     }
-    const sin = sockaddrToIn(addr, scratchSin);
+    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
     const faddr = sin.addr;
     const fport = sin.port;
     if (inp.state === INP_CONNECTED) this.disconnect(so);
@@ -317,7 +310,7 @@ export class UdpUsrreqs extends InPcbUsrreqs {
       const table = this.inet.udbtable;
       // Socket.sendto treats any falsy address as none; so do we.
       if (to) {
-        const sin = sockaddrToIn(to, scratchSin);
+        const sin = sockaddrToIn(to, { addr: 0, port: 0 });
         faddr = table.resolveAny(sin.addr);
         fport = sin.port;
         // What in_pcbconnect would say about a temporary association.

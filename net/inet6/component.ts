@@ -18,6 +18,7 @@ import { registerComponent, InitLevel } from '../../kern/component.js';
 import type { Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { AF_INET6 } from '../../kern/sys.js';
+import type { RouteInfo } from '../ioctl.js';
 import { netstack } from '../netstack.js';
 import { INET, icmpStatsObject, statsObject } from '../inet/inet.js';
 import { InPcbTable, type In6Ops } from '../inet/in_pcb.js';
@@ -36,10 +37,21 @@ import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
 import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
-import { nd6Cache, nd6Dump, nd6Purge, nd6Resolve } from './nd6.js';
+import { nd6Cache, nd6Dump, nd6Purge, nd6Resolve, type NdpInfo } from './nd6.js';
 import { Raw6Usrreqs } from './raw6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
 import { Udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
+
+declare module '../../kern/sys.js' {
+  interface SysExtensions {
+    /** The neighbor cache (rump.ndp -a). */
+    ndpdump: () => NdpInfo[];
+    /** The routing socket for IPv6 routes (rump.route -inet6); `get` answers the route, the others nothing. */
+    rt6msg: (msg: Rt6Msg) => RouteInfo | undefined;
+    /** The IPv6 routing table in netstat -r's order. */
+    rt6dump: () => RouteInfo[];
+  }
+}
 
 /** protox[IPPROTO_TCP]: TCP's IPv6 input, on the kernel's TCP. */
 function tcp6Input(inet6: Inet6, m: Mbuf, off: number): void {
@@ -77,9 +89,9 @@ registerComponent({
   level: InitLevel.NET,
   init(k: Kernel) {
     const ns = netstack(k);
-    const inet = k.slot(INET);
+    const inet = INET.get(k);
     const inet6 = new Inet6(k, ns, inet);
-    k.setSlot(INET6, inet6);
+    INET6.set(k, inet6);
 
     inet6.protox[IPPROTO_ICMPV6] = icmp6Input;
     ns.etherInput.set(ETHERTYPE_IPV6, ip6Input);
@@ -122,8 +134,8 @@ registerComponent({
     k.domains.set(AF_INET6, domain);
 
     // netstat -a: net_netinet's pcblist (TCP over both families, UDP) and then the udp6 PCBs.
-    const inetPcbList = k.sysExtensions.get('pcblist');
-    k.sys.extend('pcblist', () => [...((inetPcbList?.() as unknown[] | undefined) ?? []), ...udp6PcbList(udp6)]);
+    const inetPcbList = k.extension('pcblist');
+    k.sys.extend('pcblist', () => [...(inetPcbList?.() ?? []), ...udp6PcbList(udp6)]);
     k.sys.extend('ndpdump', () => nd6Dump(inet6));
     k.sys.extend('rt6msg', (msg: Rt6Msg) => rt6msg(inet6, msg));
     k.sys.extend('rt6dump', () => rt6dump(inet6));
@@ -157,7 +169,7 @@ registerComponent({
     if (ns.lo0) in6AddAddress(inet6, ns.lo0, IN6ADDR_LOOPBACK.slice(), 128);
   },
   fini(k: Kernel) {
-    const inet6 = k.trySlot(INET6);
+    const inet6 = INET6.peek(k);
     if (!inet6) return;
     nd6Purge(inet6, null);
     frag6Drain(inet6);

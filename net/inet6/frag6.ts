@@ -27,7 +27,7 @@
  * IP6_MAXFRAGS fragments in all, IP6_MAXFRAGSPERPACKET each; beyond them a
  * fragment is dropped (fragoverflow).
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import { EMSGSIZE, ENOBUFS } from '../../kern/errno.js';
 import { MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
@@ -37,7 +37,7 @@ import { in6Copy } from '../wire/in6addr.js';
 import { ICMP6_PARAM_PROB, ICMP6_PARAMPROB_HEADER, ICMP6_TIME_EXCEEDED, ICMP6_TIME_EXCEED_REASSEMBLY } from '../wire/icmp6.js';
 import { IP6_HDR_LEN, IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_FRAGMENT, IPV6_MAXPACKET, ip6Plen, ip6SetPlen } from '../wire/ipv6.js';
 import { icmp6Error } from './icmp6.js';
-import type { Inet6 } from './inet6.js';
+import { INET6, type Inet6 } from './inet6.js';
 
 /** Lifetime of a reassembly queue (RFC 8200 §4.5: 60 seconds). */
 export const IPV6_FRAGTTL_MS = 60_000;
@@ -85,16 +85,10 @@ class Reass6State {
   constructor(readonly inet6: Inet6) {}
 }
 
-const REASS6 = new SlotKey<Reass6State>('IPv6 reassembly (component net_netinet6)');
+const REASS6 = defineKernelState('IPv6 reassembly (component net_netinet6)', (k) => new Reass6State(INET6.get(k)));
 
 function reassState(inet6: Inet6): Reass6State {
-  const k = inet6.kernel;
-  let s = k.trySlot(REASS6);
-  if (!s) {
-    s = new Reass6State(inet6);
-    k.setSlot(REASS6, s);
-  }
-  return s;
+  return REASS6.get(inet6.kernel);
 }
 
 function hex(b: Uint8Array, off: number, len: number): string {
@@ -258,14 +252,14 @@ function frag6Timeout(q: Reass6Queue): void {
 
 /** Free every queue (kernel halt). */
 export function frag6Drain(inet6: Inet6): void {
-  const s = inet6.kernel.trySlot(REASS6);
+  const s = REASS6.peek(inet6.kernel);
   if (!s) return;
   for (const q of [...s.queues.values()]) dropQueue(s, q, false);
 }
 
 /** Packets and fragments being held (tests, leak checks). */
 export function frag6Counts(inet6: Inet6): { queues: number; fragments: number } {
-  const s = inet6.kernel.trySlot(REASS6);
+  const s = REASS6.peek(inet6.kernel);
   return { queues: s ? s.queues.size : 0, fragments: s ? s.nfrags : 0 };
 }
 

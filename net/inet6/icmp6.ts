@@ -53,9 +53,6 @@ function icmp6RateCheck(inet6: Inet6): boolean {
 }
 
 /** Where icmp6Error and the echo reply choose a source (copied into the header at once). */
-const srcScratch = new Uint8Array(16);
-const dstScratch = new Uint8Array(16);
-const chosenScratch = new Uint8Array(16);
 
 /**
  * The source of a message about a packet sent to b[off] (RFC 4443 §2.2):
@@ -64,8 +61,9 @@ const chosenScratch = new Uint8Array(16);
  */
 function replySource(inet6: Inet6, b: Uint8Array, off: number, rcvif: number, replyTo: Uint8Array): Uint8Array {
   if (!in6IsMulticast(b, off) && inet6.isLocal(b, off)) {
-    in6Copy(srcScratch, 0, b, off);
-    return srcScratch;
+    const src = inet6.ns.scratch.icmp6ReplySrc;
+    in6Copy(src, 0, b, off);
+    return src;
   }
   const ifp = rcvif ? inet6.ns.ifs.byIndex[rcvif] ?? null : null;
   const ia = ifp !== null ? in6SourceFor(inet6, ifp, replyTo, 0) : null;
@@ -126,22 +124,24 @@ export function icmp6Error(inet6: Inet6, m: Mbuf, type: number, code: number, pa
   }
   icmp6WriteHeader(n.buf, n.off, type, code, param >>> 0);
   n.buf.set(buf.subarray(off, off + quote), n.off + ICMP6_HDR_LEN);
-  in6Copy(dstScratch, 0, buf, s);
-  const src = replySource(inet6, buf, off + IP6_OFF_DST, m.rcvif, dstScratch);
+  const dst = inet6.ns.scratch.icmp6Dst;
+  in6Copy(dst, 0, buf, s);
+  const src = replySource(inet6, buf, off + IP6_OFF_DST, m.rcvif, dst);
   k.mbufs.free(m);
-  sendIcmp6(inet6, n, src, dstScratch, type);
+  sendIcmp6(inet6, n, src, dst, type);
 }
 
 /** Checksum (choosing the source first if need be) and send a message built in `n`. */
 function sendIcmp6(inet6: Inet6, n: Mbuf, src: Uint8Array, dst: Uint8Array, type: number): void {
   if (in6IsUnspecified(src, 0)) {
     // The checksum covers the source: pick it now rather than in ip6Output.
-    if (!in6SelectSrc(inet6, dst, 0, chosenScratch)) {
+    const chosen = inet6.ns.scratch.icmp6ChosenSrc;
+    if (!in6SelectSrc(inet6, dst, 0, chosen)) {
       inet6.kernel.mbufs.free(n);
       inet6.ip6stat.noroute++;
       return;
     }
-    src = chosenScratch;
+    src = chosen;
   }
   icmp6SetChecksum(n.buf, n.off, n.len, src, 0, dst, 0);
   inet6.icmp6stat.outhist[type]!++;
@@ -323,13 +323,14 @@ function icmp6Echo(inet6: Inet6, m: Mbuf, off: number): void {
     k.mbufs.free(m);
     return;
   }
-  in6Copy(dstScratch, 0, buf, s);
+  const dst = inet6.ns.scratch.icmp6Dst;
+  in6Copy(dst, 0, buf, s);
   // The source is chosen before the buffer is reused (it may be read from the request's header).
-  const src = replySource(inet6, buf, ip6 + IP6_OFF_DST, m.rcvif, dstScratch);
+  const src = replySource(inet6, buf, ip6 + IP6_OFF_DST, m.rcvif, dst);
   m.adj(off);
   icmp6SetType(buf, m.off, ICMP6_ECHO_REPLY);
   m.flags &= ~(M_BCAST | M_MCAST | M_LOOP);
   m.rcvif = 0;
   st.reflect++;
-  sendIcmp6(inet6, m, src, dstScratch, ICMP6_ECHO_REPLY);
+  sendIcmp6(inet6, m, src, dst, ICMP6_ECHO_REPLY);
 }

@@ -20,6 +20,7 @@
  * link-local prefix shares the first one's connected route.
  */
 import { Errno, EADDRNOTAVAIL, EEXIST, EINVAL, ENOTTY } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, type Ifnet } from '../interface.js';
 import type { In6AddrInfo } from '../ioctl.js';
 import { RTF_CONNECTED, RTF_HOST, RTF_LOCAL, RTF_UP } from '../route.js';
@@ -162,18 +163,19 @@ export function in6IfDetach(inet6: Inet6, ifp: Ifnet): void {
  * filter hears Neighbor Discovery for it (RFC 4861 §7.2.1) and MLD reports
  * the latter. They go with the address.
  */
-const solicited = new WeakMap<In6Ifaddr, In6Multi>();
-const solScratch = new Uint8Array(16);
+const SOLICITED = defineKernelState('IPv6 solicited-node memberships', () => new WeakMap<In6Ifaddr, In6Multi>());
 
 function in6JoinAddrGroups(inet6: Inet6, ia: In6Ifaddr): void {
   const ifp = ia.ifp;
   if (!(ifp.flags & IFF_MULTICAST)) return;
   in6JoinAllNodes(inet6, ifp);
-  in6SolicitedNode(ia.addr, 0, solScratch, 0);
-  solicited.set(ia, in6AddMulti(inet6, ifp, solScratch));
+  const sol = new Uint8Array(16);
+  in6SolicitedNode(ia.addr, 0, sol, 0);
+  SOLICITED.get(inet6.kernel).set(ia, in6AddMulti(inet6, ifp, sol));
 }
 
 function in6LeaveAddrGroups(inet6: Inet6, ia: In6Ifaddr): void {
+  const solicited = SOLICITED.get(inet6.kernel);
   const inm = solicited.get(ia);
   if (inm !== undefined) {
     solicited.delete(ia);

@@ -11,7 +11,7 @@
  *          → rt6 lookup → source → hop limit → ifp.output
  *          → etherOutput → nd6Resolve (nd6.ts) → driver
  */
-import { SlotKey, type Kernel } from '../../kern/kernel.js';
+import { defineKernelState, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
 import type { NetStack } from '../netstack.js';
@@ -172,8 +172,8 @@ export class Inet6 {
   }
 }
 
-export const INET6 = new SlotKey<Inet6>('IPv6 (component net_netinet6)');
+export const INET6 = defineKernelState<Inet6>('IPv6 (component net_netinet6)');
 
 export function inet6(k: Kernel): Inet6 {
-  return k.slot(INET6);
+  return INET6.get(k);
 }

@@ -56,7 +56,7 @@ function isAllNodes(b: Uint8Array, off: number): boolean {
 
 /** The ETHERTYPE_IPV6 handler and lo0's AF_INET6 input. Owns `m`, which starts at the IPv6 header. */
 export function ip6Input(ifp: Ifnet, m: Mbuf): void {
-  const inet6 = ifp.kernel.slot(INET6);
+  const inet6 = INET6.get(ifp.kernel);
   const k = inet6.kernel;
   const st = inet6.ip6stat;
   st.total++;

@@ -18,6 +18,7 @@
  * when IPV6_MULTICAST_LOOP is on and the interface has joined the group.
  */
 import { Errno, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENETUNREACH, ENXIO, ETOOMANYREFS } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { SockoptValue } from '../../kern/sys.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -44,17 +45,21 @@ export class In6Moptions {
   readonly memberships: In6Multi[] = [];
 }
 
-const moptions = new WeakMap<InPcb, In6Moptions>();
+const MOPTIONS = defineKernelState('IPv6 multicast options', () => new WeakMap<InPcb, In6Moptions>());
+
+function moptions(inp: InPcb): WeakMap<InPcb, In6Moptions> {
+  return MOPTIONS.get(inp.table.inet.kernel);
+}
 
 export function in6pMoptions(inp: InPcb): In6Moptions | null {
-  return moptions.get(inp) ?? null;
+  return moptions(inp).get(inp) ?? null;
 }
 
 function getMoptions(inp: InPcb): In6Moptions {
-  let mo = moptions.get(inp);
+  let mo = moptions(inp).get(inp);
   if (mo === undefined) {
     mo = new In6Moptions();
-    moptions.set(inp, mo);
+    moptions(inp).set(inp, mo);
   }
   return mo;
 }
@@ -149,7 +154,7 @@ export function in6MulticastSetopt(inp: InPcb, inet6: Inet6, name: number, value
         return true;
       }
       const ifp = ifpOf(inet6, value.ipv6mr_interface);
-      const mo = moptions.get(inp);
+      const mo = moptions(inp).get(inp);
       const key = keyOf(group);
       const i = mo === undefined ? -1 : mo.memberships.findIndex((inm) => inm.key === key && (ifp === null || inm.ifp === ifp));
       if (i < 0) throw new Errno(EADDRNOTAVAIL);
@@ -169,7 +174,7 @@ function keyOf(g: Uint8Array): string {
 
 /** ip6_getmoptions: the value, or undefined when `name` is not one of them. */
 export function in6MulticastGetopt(inp: InPcb, name: number): SockoptValue | undefined {
-  const mo = moptions.get(inp);
+  const mo = moptions(inp).get(inp);
   switch (name) {
     case IPV6_MULTICAST_IF:
       return mo?.ifp?.index ?? 0;
@@ -183,14 +188,12 @@ export function in6MulticastGetopt(inp: InPcb, name: number): SockoptValue | und
 
 /** The socket is closing: its memberships go. */
 export function in6MoptionsFree(inp: InPcb, inet6: Inet6): void {
-  const mo = moptions.get(inp);
+  const mo = moptions(inp).get(inp);
   if (mo === undefined) return;
-  moptions.delete(inp);
+  moptions(inp).delete(inp);
   for (const inm of mo.memberships) in6DelMulti(inet6, inm);
   mo.memberships.length = 0;
 }
-
-const srcScratch = new Uint8Array(16);
 
 /**
  * ip6_output for a group: `m` holds the upper-layer header and data, whose
@@ -222,13 +225,12 @@ export function ip6MulticastOutput(
   return ip6OutputIf(inet6, m, ifp, src, 0, dst, 0, nxt, hops, tclass);
 }
 
-/** The source for a packet to `group` (in6_selectsrc for multicast) into a scratch array, or null. */
+/** The source for a packet to `group` (in6_selectsrc for multicast): the interface address itself (callers only read it), or null. */
 export function in6MulticastSrc(inet6: Inet6, mo: In6Moptions | null, group: Uint8Array): Uint8Array | null {
   const ifp = mo?.ifp ?? in6MulticastIfp(inet6, group);
   if (ifp === null) return null;
   const ia = in6IfSource(inet6, ifp, group);
   if (ia === null) return null;
-  srcScratch.set(ia.addr);
-  return srcScratch;
+  return ia.addr;
 }
 

@@ -31,11 +31,6 @@ import { ip6Fragment } from './frag6.js';
 import type { In6Ifaddr, Inet6 } from './inet6.js';
 import type { Rtentry6 } from './route6.js';
 
-/** The route for the address at b[off] (rtalloc), or null. */
-export function ip6RouteLookup(inet6: Inet6, b: Uint8Array, off: number): Rtentry6 | null {
-  return inet6.rt6.lookup(b, off);
-}
-
 /** The MTU towards the address at b[off]: the route's own, else its interface's; 0 without a route. */
 export function ip6RouteMtu(inet6: Inet6, b: Uint8Array, off: number): number {
   const rt = inet6.rt6.lookup(b, off);
@@ -99,7 +94,6 @@ function routeSource(inet6: Inet6, rt: Rtentry6, dst: Uint8Array, dOff: number, 
 }
 
 /** Where ip6Output puts a source it chose (written into the header at once). */
-const chosenSrc = new Uint8Array(16);
 
 /**
  * ip6_output. `m` holds the upper-layer header and data (with headroom);
@@ -133,6 +127,7 @@ export function ip6Output(
     return EHOSTUNREACH;
   }
   if (in6IsUnspecified(src, srcOff)) {
+    const chosenSrc = inet6.ns.scratch.ip6Src;
     if (!routeSource(inet6, rt, dst, dstOff, chosenSrc)) {
       k.mbufs.free(m);
       return EADDRNOTAVAIL;

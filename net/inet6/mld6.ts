@@ -22,7 +22,7 @@
  * another of its addresses (this stack does not configure link-local
  * addresses by itself).
  */
-import { SlotKey } from '../../kern/kernel.js';
+import { defineKernelState, defineState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
@@ -33,7 +33,7 @@ import {
 } from '../wire/in6addr.js';
 import { MLD_LISTENER_DONE, MLD_LISTENER_QUERY, MLD_LISTENER_REPORT, icmp6SetChecksum } from '../wire/icmp6.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_HOPOPTS } from '../wire/ipv6.js';
-import type { In6Ifaddr, Inet6 } from './inet6.js';
+import { INET6, type In6Ifaddr, type Inet6 } from './inet6.js';
 import { ip6OutputIf } from './ip6_output.js';
 
 /** ff02::2, where Done messages go. */
@@ -73,16 +73,10 @@ export class Mld6State {
   constructor(readonly inet6: Inet6) {}
 }
 
-const MLD6 = new SlotKey<Mld6State>('MLD (component net_netinet6)');
+const MLD6 = defineKernelState('MLD (component net_netinet6)', (k) => new Mld6State(INET6.get(k)));
 
 export function mld6State(inet6: Inet6): Mld6State {
-  const k = inet6.kernel;
-  let s = k.trySlot(MLD6);
-  if (!s) {
-    s = new Mld6State(inet6);
-    k.setSlot(MLD6, s);
-  }
-  return s;
+  return MLD6.get(inet6.kernel);
 }
 
 function groupKey(b: Uint8Array, off: number): string {
@@ -97,8 +91,6 @@ export function in6MultiLookup(inet6: Inet6, ifp: Ifnet, b: Uint8Array, off: num
   return groups === undefined ? null : groups.get(groupKey(b, off)) ?? null;
 }
 
-const scratchMac = new Uint8Array(6);
-
 /** in6_addmulti: join the group at group[0..16) on `ifp` once more (the first join programs the filter and reports). */
 export function in6AddMulti(inet6: Inet6, ifp: Ifnet, group: Uint8Array): In6Multi {
   const st = mld6State(inet6);
@@ -109,8 +101,9 @@ export function in6AddMulti(inet6: Inet6, ifp: Ifnet, group: Uint8Array): In6Mul
     have.refcount++;
     return have;
   }
-  in6MulticastMac(group, 0, scratchMac);
-  ifMcastOp(ifp, 'SIOCADDMULTI', scratchMac);
+  const mac = new Uint8Array(6);
+  in6MulticastMac(group, 0, mac);
+  ifMcastOp(ifp, 'SIOCADDMULTI', mac);
   if (groups === undefined) {
     groups = new Map();
     st.byIf.set(ifp, groups);
@@ -131,9 +124,10 @@ export function in6DelMulti(inet6: Inet6, inm: In6Multi): void {
   const st = mld6State(inet6);
   if (mldReported(inm) && inm.lastReporter && mld6Send(st, inm.ifp, MLD_LISTENER_DONE, inm.group, IN6ADDR_LINKLOCAL_ALLROUTERS)) st.stat.snd_dones++;
   forget(st, inm);
-  in6MulticastMac(inm.group, 0, scratchMac);
+  const mac = new Uint8Array(6);
+  in6MulticastMac(inm.group, 0, mac);
   try {
-    ifMcastOp(inm.ifp, 'SIOCDELMULTI', scratchMac);
+    ifMcastOp(inm.ifp, 'SIOCDELMULTI', mac);
   } catch {
     // The filter entry was ours; a driver that lost it hears nothing of the group already.
   }
@@ -153,7 +147,7 @@ export function in6MultiIfDetach(inet6: Inet6, ifp: Ifnet): void {
   const st = mld6State(inet6);
   const groups = st.byIf.get(ifp);
   if (groups !== undefined) for (const inm of [...groups.values()]) forget(st, inm);
-  allNodes.delete(ifp);
+  ALLNODES.delete(ifp);
 }
 
 /** Every membership (tests, tools). */
@@ -165,23 +159,23 @@ export function in6MultiAll(inet6: Inet6): In6Multi[] {
 
 /** Stop every report timer (kernel halt). */
 export function mld6Drain(inet6: Inet6): void {
-  const s = inet6.kernel.trySlot(MLD6);
+  const s = MLD6.peek(inet6.kernel);
   if (!s) return;
   for (const groups of s.byIf.values()) for (const inm of groups.values()) inm.timer.stop();
 }
 
 /* all-nodes, held while the interface has an IPv6 address (NetBSD joins it in in6_ifattach). */
-const allNodes = new WeakMap<Ifnet, In6Multi>();
+const ALLNODES = defineState<Ifnet, In6Multi>('IPv6 all-nodes membership');
 
 export function in6JoinAllNodes(inet6: Inet6, ifp: Ifnet): void {
-  if (!(ifp.flags & IFF_MULTICAST) || allNodes.get(ifp)?.detached === false) return;
-  allNodes.set(ifp, in6AddMulti(inet6, ifp, IN6ADDR_LINKLOCAL_ALLNODES));
+  if (!(ifp.flags & IFF_MULTICAST) || ALLNODES.peek(ifp)?.detached === false) return;
+  ALLNODES.set(ifp, in6AddMulti(inet6, ifp, IN6ADDR_LINKLOCAL_ALLNODES));
 }
 
 export function in6LeaveAllNodes(inet6: Inet6, ifp: Ifnet): void {
-  const inm = allNodes.get(ifp);
+  const inm = ALLNODES.peek(ifp);
   if (inm === undefined) return;
-  allNodes.delete(ifp);
+  ALLNODES.delete(ifp);
   in6DelMulti(inet6, inm);
 }
 
@@ -227,7 +221,6 @@ function mld6SendReport(st: Mld6State, inm: In6Multi): void {
 
 /* Hop-by-Hop header with Router Alert (RFC 2711, value 0: MLD) and a PadN of 0 bytes: 8 bytes. */
 const HBH_LEN = 8;
-const srcScratch = new Uint8Array(16);
 
 /** One MLD message out of `ifp`, hop limit 1. Returns whether it went. */
 function mld6Send(st: Mld6State, ifp: Ifnet, type: number, group: Uint8Array, dst: Uint8Array): boolean {
@@ -235,7 +228,7 @@ function mld6Send(st: Mld6State, ifp: Ifnet, type: number, group: Uint8Array, ds
   if (!ifp.isUp) return false;
   const ia = in6IfSource(inet6, ifp, dst);
   if (ia === null) return false;
-  in6Copy(srcScratch, 0, ia.addr, 0);
+  const src = ia.addr;
   const k = inet6.kernel;
   const m = k.mbufs.get(HBH_LEN + MLD_MINLEN);
   if (m === null) return false;
@@ -247,9 +240,9 @@ function mld6Send(st: Mld6State, ifp: Ifnet, type: number, group: Uint8Array, ds
   b[msg + 1] = 0;
   for (let i = 2; i < 8; i++) b[msg + i] = 0;
   in6Copy(b, msg + 8, group, 0);
-  icmp6SetChecksum(b, msg, MLD_MINLEN, srcScratch, 0, dst, 0);
+  icmp6SetChecksum(b, msg, MLD_MINLEN, src, 0, dst, 0);
   inet6.icmp6stat.outhist[type]!++;
-  return ip6OutputIf(inet6, m, ifp, srcScratch, 0, dst, 0, IPPROTO_HOPOPTS, 1, 0) === 0;
+  return ip6OutputIf(inet6, m, ifp, src, 0, dst, 0, IPPROTO_HOPOPTS, 1, 0) === 0;
 }
 
 /**

@@ -32,6 +32,7 @@
  */
 import type { Callout } from '../../kern/callout.js';
 import { EWOULDBLOCK, ENOBUFS } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import { M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_NOARP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
@@ -70,7 +71,7 @@ export const ND6_LLINFO_REACHABLE = 1;
 export const ND6_LLINFO_STALE = 2;
 export const ND6_LLINFO_DELAY = 3;
 export const ND6_LLINFO_PROBE = 4;
-const STATE_NAMES = ['INCOMPLETE', 'REACHABLE', 'STALE', 'DELAY', 'PROBE'];
+const STATE_NAMES: readonly string[] = ['INCOMPLETE', 'REACHABLE', 'STALE', 'DELAY', 'PROBE'];
 
 class Nd6Entry {
   readonly addr = new Uint8Array(16);
@@ -155,16 +156,11 @@ export class Nd6Cache {
   }
 }
 
-const caches = new WeakMap<Inet6, Nd6Cache>();
+const ND6 = defineKernelState('IPv6 neighbor cache (component net_netinet6)', (k) => new Nd6Cache(INET6.get(k)));
 
 /** The neighbor cache of `inet6` (created on first use). */
 export function nd6Cache(inet6: Inet6): Nd6Cache {
-  let c = caches.get(inet6);
-  if (c === undefined) {
-    c = new Nd6Cache(inet6);
-    caches.set(inet6, c);
-  }
-  return c;
+  return ND6.get(inet6.kernel);
 }
 
 /** ReachableTime: REACHABLE_TIME × a uniform factor in [0.5, 1.5) (§6.3.2), from the host's random source. */
@@ -183,7 +179,7 @@ function reachableTime(inet6: Inet6): number {
  * signature is unused.
  */
 export function nd6Resolve(ifp: Ifnet, m: Mbuf, _nexthop: number, mac: Uint8Array): number {
-  const inet6 = ifp.kernel.slot(INET6);
+  const inet6 = INET6.get(ifp.kernel);
   const nh = inet6.nexthop;
   if (in6IsMulticast(nh, 0)) {
     in6MulticastMac(nh, 0, mac);
@@ -285,8 +281,6 @@ function nd6Flush(e: Nd6Entry): void {
 /* ------------------------------------------------------------------------ */
 /* Sending solicitations and advertisements */
 
-const nsDst = new Uint8Array(16);
-
 /**
  * nd6_ns_output: a solicitation for `target` — to its solicited-node group
  * (resolution), or to the neighbor itself with its known MAC (`unicast`,
@@ -299,6 +293,7 @@ export function nd6NsOutput(inet6: Inet6, ifp: Ifnet, target: Uint8Array, unicas
   if (ia === null) return;
   const m = inet6.kernel.mbufs.get(ND_NS_LEN + ND_OPT_LLA_ETHER_LEN, MAX_LINKHDR + 40);
   if (m === null) return;
+  const nsDst = new Uint8Array(16);
   if (unicast) in6Copy(nsDst, 0, target, 0);
   else in6SolicitedNode(target, 0, nsDst, 0);
   const len = ndWriteNs(m.buf, m.off, target, 0, ifp.lladdr);
@@ -329,9 +324,6 @@ function nd6NaOutput(inet6: Inet6, ifp: Ifnet, target: Uint8Array, tOff: number,
 
 /* ------------------------------------------------------------------------ */
 /* Receiving */
-
-const naTarget = new Uint8Array(16);
-const naDst = new Uint8Array(16);
 
 function rcvifOf(inet6: Inet6, m: Mbuf): Ifnet | null {
   return m.rcvif ? inet6.ns.ifs.byIndex[m.rcvif] ?? null : null;
@@ -374,6 +366,9 @@ export function nd6NsInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
     const lla = ndFindLla(buf, io, ND_NS_LEN, len, ND_OPT_SOURCE_LINKADDR);
     if (lla >= 0) nd6Learn(inet6, ifp, buf, src, buf, lla);
   }
+  // Copied out: the solicitation is freed before the advertisement goes.
+  const naTarget = new Uint8Array(16);
+  const naDst = new Uint8Array(16);
   in6Copy(naTarget, 0, buf, t);
   if (fromAny) in6Copy(naDst, 0, IN6ADDR_LINKLOCAL_ALLNODES, 0);
   else in6Copy(naDst, 0, buf, src);

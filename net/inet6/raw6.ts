@@ -16,6 +16,7 @@
  * than the hop limit.
  */
 import { Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENETUNREACH, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { SOCK_RAW, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
 import { ifioctl } from '../interface_ioctl.js';
@@ -41,7 +42,7 @@ const INP_RECVHOPLIMIT = 0x100;
 const IP6_OFF_HLIM = 7;
 
 /** The raw ICMPv6 PCBs of a kernel. */
-const rip6Tables = new WeakMap<Inet6, InPcbTable>();
+const RIP6 = defineKernelState<InPcbTable>('raw ICMPv6 PCBs (component net_netinet6)');
 
 /**
  * rip6_input for ICMPv6: `m` starts at the IPv6 header, the message `off`
@@ -49,7 +50,7 @@ const rip6Tables = new WeakMap<Inet6, InPcbTable>();
  * are counted in the table's rcvfull.
  */
 export function rip6Input(inet6: Inet6, m: Mbuf, off: number): void {
-  const table = rip6Tables.get(inet6);
+  const table = RIP6.peek(inet6.kernel);
   if (table === undefined || table.size === 0) return;
   const k = inet6.kernel;
   const buf = m.buf;
@@ -76,10 +77,6 @@ export function rip6Input(inet6: Inet6, m: Mbuf, off: number): void {
   }
 }
 
-const scratchSin6 = newIn6AddrPort();
-const scratchDst = new Uint8Array(16);
-const scratchSrc = new Uint8Array(16);
-
 /** The user requests of raw ICMPv6 sockets (rip6_usrreqs). */
 export class Raw6Usrreqs implements Protosw {
   readonly type = SOCK_RAW;
@@ -90,7 +87,7 @@ export class Raw6Usrreqs implements Protosw {
     readonly inet6: Inet6,
     readonly table: InPcbTable,
   ) {
-    rip6Tables.set(inet6, table);
+    RIP6.set(inet6.kernel, table);
   }
 
   sendspace(): number {
@@ -115,7 +112,7 @@ export class Raw6Usrreqs implements Protosw {
   /** rip6_bind: filters input by destination and fixes the source; no ports. */
   bind(so: Socket, addr: Sockaddr): void {
     const inp = sotoinpcb(so);
-    const a = sockaddrToIn6(addr, scratchSin6).addr;
+    const a = sockaddrToIn6(addr, newIn6AddrPort()).addr;
     if (in6IsV4Mapped(a, 0)) throw new Errno(EADDRNOTAVAIL);
     if (!in6IsUnspecified(a, 0) && !this.inet6.isLocal(a, 0)) throw new Errno(EADDRNOTAVAIL);
     in6Copy(inp.laddr6, 0, a, 0);
@@ -130,7 +127,7 @@ export class Raw6Usrreqs implements Protosw {
       if (so.state & SS_ISCONNECTED) this.disconnect(so);
       return;
     }
-    const a = this.table.resolveAny6(sockaddrToIn6(addr, scratchSin6).addr);
+    const a = this.table.resolveAny6(sockaddrToIn6(addr, newIn6AddrPort()).addr);
     in6Copy(inp.faddr6, 0, a, 0);
     so.isConnected();
   }
@@ -157,8 +154,8 @@ export class Raw6Usrreqs implements Protosw {
     try {
       inp = sotoinpcb(so);
       if (to) {
-        in6Copy(scratchDst, 0, this.table.resolveAny6(sockaddrToIn6(to, scratchSin6).addr), 0);
-        dst = scratchDst;
+        dst = this.inet6.ns.scratch.raw6Dst;
+        in6Copy(dst, 0, this.table.resolveAny6(sockaddrToIn6(to, newIn6AddrPort()).addr), 0);
       } else {
         if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
         dst = inp.faddr6;
@@ -169,8 +166,8 @@ export class Raw6Usrreqs implements Protosw {
       src = inp.laddr6;
       if (in6IsUnspecified(src, 0)) {
         // The checksum covers the source: choose it now, as rip6_output does.
-        if (!in6SelectSrc(this.inet6, dst, 0, scratchSrc)) throw new Errno(ENETUNREACH);
-        src = scratchSrc;
+        src = this.inet6.ns.scratch.raw6Src;
+        if (!in6SelectSrc(this.inet6, dst, 0, src)) throw new Errno(ENETUNREACH);
       }
     } catch (e) {
       k.mbufs.free(m);

@@ -18,6 +18,7 @@
 import {
   Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP,
 } from '../../kern/errno.js';
+import { defineKernelState } from '../../kern/kernel.js';
 import { M_LOOP, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET6, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
 import { ifioctl } from '../interface_ioctl.js';
@@ -70,11 +71,11 @@ export class Udp6 {
   ) {}
 }
 
-const udp6s = new WeakMap<Inet6, Udp6>();
+const UDP6 = defineKernelState<Udp6>('UDP over IPv6 (component net_netinet6)');
 
 export function udp6Attach(inet6: Inet6, table: InPcbTable): Udp6 {
   const u = new Udp6(inet6, table);
-  udp6s.set(inet6, u);
+  UDP6.set(inet6.kernel, u);
   return u;
 }
 
@@ -105,7 +106,7 @@ export function udp6PcbList(u: Udp6): Udp6PcbInfo[] {
 
 /** inet6.protox[IPPROTO_UDP]: `m` starts at the IPv6 header, UDP `off` bytes in. Owns `m`. */
 export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
-  const u = udp6s.get(inet6);
+  const u = UDP6.peek(inet6.kernel);
   const k = inet6.kernel;
   if (u === undefined) {
     k.mbufs.free(m);
@@ -195,14 +196,12 @@ export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
 export function udp6Ctlinput(
   inet6: Inet6, errno: number, _type: number, _code: number, buf: Uint8Array, ip6off: number, uloff: number, end: number, _mtu: number,
 ): void {
-  const u = udp6s.get(inet6);
+  const u = UDP6.peek(inet6.kernel);
   if (u === undefined || errno === 0 || uloff + 4 > end) return;
   // From us (the quoted source) to the peer.
   const inp = u.table.lookupConnect6(buf, ip6off + IP6_OFF_DST, udpDport(buf, uloff), buf, ip6off + IP6_OFF_SRC, udpSport(buf, uloff));
   if (inp !== null) inp.so.setError(errno);
 }
-
-const srcScratch = new Uint8Array(16);
 
 /** udp6_output: header, mandatory checksum, ip6Output. Owns `m`; returns 0 or an errno. */
 export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Uint8Array, fport: number): number {
@@ -215,7 +214,7 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
   const mcast = in6IsMulticast(faddr, 0);
   const mo = mcast ? in6pMoptions(inp) : null;
   if (in6IsUnspecified(src, 0) || in6IsMulticast(src, 0)) {
-    const chosen = mcast ? in6MulticastSrc(inet6, mo, faddr) : in6SelectSrc(inet6, faddr, 0, srcScratch) ? srcScratch : null;
+    const chosen = mcast ? in6MulticastSrc(inet6, mo, faddr) : in6SelectSrc(inet6, faddr, 0, inet6.ns.scratch.udp6Src) ? inet6.ns.scratch.udp6Src : null;
     if (chosen === null) {
       k.mbufs.free(m);
       return ENETUNREACH;
@@ -233,9 +232,6 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
   if (mcast) return ip6MulticastOutput(inet6, mo, r, src, faddr, IPPROTO_UDP, inp.tos);
   return ip6Output(inet6, r, src, 0, faddr, 0, IPPROTO_UDP, inp.ttl, inp.tos);
 }
-
-const scratchSin6 = newIn6AddrPort();
-const scratchMapped = new Uint8Array(16);
 
 /**
  * May this PCB speak IPv4 to a v4-mapped address (NetBSD udp6_output's
@@ -283,7 +279,7 @@ export class Udp6Usrreqs implements Protosw {
 
   bind(so: Socket, addr: Sockaddr): void {
     const inp = sotoinpcb(so);
-    const sin6 = sockaddrToIn6(addr, scratchSin6);
+    const sin6 = sockaddrToIn6(addr, newIn6AddrPort());
     this.u.table.bind6(inp, sin6.addr, sin6.port);
   }
 
@@ -293,7 +289,7 @@ export class Udp6Usrreqs implements Protosw {
       if (inp.state === INP_CONNECTED) this.disconnect(so);
       return;
     }
-    const sin6 = sockaddrToIn6(addr, scratchSin6);
+    const sin6 = sockaddrToIn6(addr, newIn6AddrPort());
     if (inp.state === INP_CONNECTED) this.disconnect(so);
     if (in6IsV4Mapped(sin6.addr, 0)) this.connectMapped(inp, in6MappedV4(sin6.addr, 0), sin6.port);
     else this.u.table.connect6(inp, sin6.addr, sin6.port);
@@ -314,10 +310,11 @@ export class Udp6Usrreqs implements Protosw {
     const laddr = inp.laddr !== 0 ? inp.laddr : inSelectSrc(inet, faddr);
     if (laddr === 0) throw new Errno(ENETUNREACH);
     if (inp.lport === 0) this.u.table.bind6(inp, IN6ADDR_ANY, 0);
-    in6SetMapped(scratchMapped, 0, faddr);
+    const f6 = this.inet6.ns.scratch.udp6Mapped;
+    in6SetMapped(f6, 0, faddr);
     const l6 = new Uint8Array(16);
     in6SetMapped(l6, 0, laddr);
-    this.u.table.insertConnected6(inp, l6, 0, inp.lport, scratchMapped, 0, fport);
+    this.u.table.insertConnected6(inp, l6, 0, inp.lport, f6, 0, fport);
     inp.laddr = laddr;
     inp.faddr = faddr;
   }
@@ -344,7 +341,7 @@ export class Udp6Usrreqs implements Protosw {
       inp = sotoinpcb(so);
       const table = this.u.table;
       if (to) {
-        const sin6 = sockaddrToIn6(to, scratchSin6);
+        const sin6 = sockaddrToIn6(to, newIn6AddrPort());
         faddr = table.resolveAny6(sin6.addr);
         fport = sin6.port;
         if (fport === 0) throw new Errno(EADDRNOTAVAIL);

@@ -336,7 +336,7 @@ const RRTYPES: Record<string, { type: number; syscall: string }> = {
   TXT: { type: DnsType.TXT, syscall: 'queryTxt' },
 };
 
-const TYPE_NAMES = new Map(Object.entries(DnsType).map(([k, v]) => [v as number, k]));
+const TYPE_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(DnsType).map(([k, v]) => [v as number, k]));
 
 /** One record as node:dns gives it for `rrtype`. */
 function present(r: DnsRecord, ttl: boolean): unknown {

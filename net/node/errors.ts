@@ -31,28 +31,19 @@ export const UV_EOF = -4095;
 /** NetBSD's ECANCELED (sys/errno.h): a request cut short by close. */
 export const ECANCELED = 87;
 
-let hostNumbers: Map<string, number> | null = null;
-let hostMessages: Map<string, string> | null = null;
-
-function loadHostMap(): void {
-  hostNumbers = new Map();
-  hostMessages = new Map();
-  for (const [n, [name, msg]] of getSystemErrorMap()) {
-    hostNumbers.set(name, n);
-    hostMessages.set(name, msg);
-  }
-}
+/* The host's errno table (libuv's codes and texts) by code, read once: a fact of the host, not of any kernel. */
+const hostErrors: ReadonlyArray<[number, [string, string]]> = [...getSystemErrorMap()];
+const hostNumbers: ReadonlyMap<string, number> = new Map(hostErrors.map(([n, [name]]) => [name, n] as const));
+const hostMessages: ReadonlyMap<string, string> = new Map(hostErrors.map(([, [name, msg]]) => [name, msg] as const));
 
 /** Node's `errno` for a code on this host (negative), or UV_UNKNOWN's when the host has no such code. */
 export function nodeErrno(code: string): number {
-  if (hostNumbers === null) loadHostMap();
-  return hostNumbers!.get(code) ?? hostNumbers!.get('UNKNOWN') ?? -4094;
+  return hostNumbers.get(code) ?? hostNumbers.get('UNKNOWN') ?? -4094;
 }
 
 /** libuv's text for a code (`address already in use`), falling back to NetBSD's strerror. */
 function uvMessage(code: string, rumpErrno: number): string {
-  if (hostMessages === null) loadHostMap();
-  return hostMessages!.get(code) ?? strerror(rumpErrno).toLowerCase();
+  return hostMessages.get(code) ?? strerror(rumpErrno).toLowerCase();
 }
 
 /**

@@ -70,16 +70,15 @@ function parseParts(s: string, start: number, end: number, out: number[]): numbe
   return count;
 }
 
-const scratchParts = [0, 0, 0, 0];
-
 /**
  * Strict dotted quad: exactly four decimal parts 0–255, no leading zeros, no
  * signs, no spaces, no empty parts. Returns the address as u32, or null.
  */
 export function parseInAddr(s: string): number | null {
   if (s.length < 7 || s.length > 15) return null;
-  if (parseParts(s, 0, s.length, scratchParts) !== 4) return null;
-  return ((scratchParts[0]! << 24) | (scratchParts[1]! << 16) | (scratchParts[2]! << 8) | scratchParts[3]!) >>> 0;
+  const parts = [0, 0, 0, 0];
+  if (parseParts(s, 0, s.length, parts) !== 4) return null;
+  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
 }
 
 /** "192.0.2.1" */
@@ -188,8 +187,7 @@ export function parseInNet(s: string): InNet | null {
   if (s === 'default') return { addr: 0, prefixLen: 0, host: false };
   const slash = s.indexOf('/');
   const end = slash < 0 ? s.length : slash;
-  const parts = scratchParts;
-  parts[0] = parts[1] = parts[2] = parts[3] = 0;
+  const parts = [0, 0, 0, 0];
   const count = parseParts(s, 0, end, parts);
   if (count < 1) return null;
   const addr = ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;

@@ -68,15 +68,15 @@ export function ifconfig(k: Kernel, name: string, cidr: string, alias = false): 
 
 /** The routing socket message, as rump.route sends it. */
 export function route(k: Kernel, msg: RtMsg): Promise<RouteInfo> {
-  return k.sys.ext('rtmsg', msg) as Promise<RouteInfo>;
+  return k.sys.ext('rtmsg', msg);
 }
 
 export function routes(k: Kernel): Promise<RouteInfo[]> {
-  return k.sys.ext('rtdump') as Promise<RouteInfo[]>;
+  return k.sys.ext('rtdump');
 }
 
 export function arpTable(k: Kernel): Promise<ArpInfo[]> {
-  return k.sys.ext('arpdump') as Promise<ArpInfo[]>;
+  return k.sys.ext('arpdump');
 }
 
 export function ipstat(k: Kernel): Inet['ipstat'] {
@@ -120,7 +120,7 @@ export interface Held {
 
 export async function held(k: Kernel): Promise<Held> {
   let pcbs = 0;
-  if (k.sysExtensions.has('pcblist')) pcbs = ((await k.sys.ext('pcblist')) as unknown[]).length;
+  if (k.extension('pcblist') !== undefined) pcbs = (await k.sys.ext('pcblist')).length;
   return { pcbs, callouts: k.callouts.count, mbufs: k.mbufs.inUse };
 }
 

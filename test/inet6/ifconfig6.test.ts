@@ -21,7 +21,7 @@ function kernel(): Kernel {
   return k;
 }
 
-const rt6 = async (k: Kernel): Promise<RouteInfo[]> => (await k.sys.ext('rt6dump')) as RouteInfo[];
+const rt6 = (k: Kernel): Promise<RouteInfo[]> => k.sys.ext('rt6dump');
 
 test('rump.ifconfig IF inet6 ADDR/PLEN: added, listed as NetBSD lists it, routed, deleted', async (t) => {
   const k = kernel();
@@ -71,12 +71,12 @@ test('SIOCAIFADDR_IN6 refuses what cannot be an interface address', async (t) =>
 test('rt6msg: a default route through an on-link gateway; an off-link one is ENETUNREACH', async (t) => {
   const k = kernel();
   await run(main, ['hub0', 'inet6', '2001:db8::1/64'], k.sys);
-  await t.throwsAsync(k.sys.ext('rt6msg', { type: 'add', dst: 'default', gateway: '2001:db9::1' }) as Promise<unknown>, { code: 'ENETUNREACH' } as never);
+  await t.throwsAsync(k.sys.ext('rt6msg', { type: 'add', dst: 'default', gateway: '2001:db9::1' }), { code: 'ENETUNREACH' } as never);
   await k.sys.ext('rt6msg', { type: 'add', dst: 'default', gateway: '2001:db8::fe' });
-  const got = (await k.sys.ext('rt6msg', { type: 'get', dst: '2001:4860::8888' })) as RouteInfo;
+  const got = await k.sys.ext('rt6msg', { type: 'get', dst: '2001:4860::8888' });
   t.like(got, { dst: 'default', prefixLen: 0, gateway: '2001:db8::fe', ifname: 'hub0' });
-  t.is(got.flags & (RTF_GATEWAY | RTF_STATIC), RTF_GATEWAY | RTF_STATIC);
+  t.is((got?.flags ?? 0) & (RTF_GATEWAY | RTF_STATIC), RTF_GATEWAY | RTF_STATIC);
   await k.sys.ext('rt6msg', { type: 'delete', dst: 'default' });
-  await t.throwsAsync(k.sys.ext('rt6msg', { type: 'get', dst: '2001:4860::8888' }) as Promise<unknown>, { code: 'ESRCH' } as never);
+  await t.throwsAsync(k.sys.ext('rt6msg', { type: 'get', dst: '2001:4860::8888' }), { code: 'ESRCH' } as never);
   await k.halt();
 });

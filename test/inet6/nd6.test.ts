@@ -48,7 +48,7 @@ async function lan(): Promise<Lan> {
 }
 
 const mac = (k: Kernel): string => [...ifnet(k, 'hub0').lladdr!].map((x) => x.toString(16).padStart(2, '0')).join(':');
-const ndp = async (k: Kernel): Promise<NdpInfo[]> => (await k.sys.ext('ndpdump')) as NdpInfo[];
+const ndp = (k: Kernel): Promise<NdpInfo[]> => k.sys.ext('ndpdump');
 
 test('resolution: a multicast solicitation to the solicited-node group, a solicited advertisement back, then the packet', async (t) => {
   const l = await lan();

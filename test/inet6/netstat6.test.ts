@@ -47,7 +47,7 @@ test('netstat -an shows a TCP6 connection as tcp6 ESTABLISHED, ndp -an the neigh
   const port = ((await a.sys.getsockname(cfd)) as { port: number }).port;
 
   // The kernel's list: each entry says its family, IPv6 addresses as text.
-  const pcbs = (await a.sys.ext('pcblist')) as Array<{ proto: string; family: number; laddr: string }>;
+  const pcbs = await a.sys.ext('pcblist');
   t.like(pcbs.find((p) => p.proto === 'tcp6'), { family: AF_INET6, laddr: A });
   t.like(pcbs.find((p) => p.proto === 'udp6'), { family: AF_INET6, laddr: '::' });
   t.false(pcbs.some((p) => p.family !== AF_INET6 && p.family !== AF_INET));

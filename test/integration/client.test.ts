@@ -26,7 +26,7 @@ test('a client configures a served kernel with netconfig and exchanges UDP with 
     await local.netconfig.ifsetlinkstr('shmif0', bus);
     await local.netconfig.ipv4IfaddrCidr('shmif0', '192.0.2.1', 24);
 
-    const routes = (await remote.sys.ext('rtdump')) as Array<{ dst: string; gateway: string }>;
+    const routes = await remote.sys.ext('rtdump');
     t.true(routes.some((r) => r.dst === '0.0.0.0' && r.gateway === '192.0.2.254'));
 
     const rfd = await remote.sys.socket(AF_INET, SOCK_DGRAM, 0);

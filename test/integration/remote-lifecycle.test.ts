@@ -57,7 +57,7 @@ test('rumpClient.close() with sockets, a server and a dgram socket open closes t
   // The client's descriptors are gone from the kernel (the server closes what a client leaves).
   let left: unknown[] = [];
   for (let i = 0; i < 50; i++) {
-    left = (await kernel.sys.ext('sockstat')) as unknown[];
+    left = await kernel.sys.ext('sockstat');
     if (left.length === 0) break;
     await new Promise((r) => setTimeout(r, 20));
   }

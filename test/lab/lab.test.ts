@@ -70,7 +70,7 @@ test('addresses and routes are assigned; an http server on b answers a across th
   t.deepEqual(a.addresses, ['10.0.1.1']);
   t.deepEqual(r.addresses, ['10.0.1.2', '10.0.2.1']);
   t.deepEqual(b.addresses, ['10.0.2.2']);
-  const routes = (await a.sys.ext('rtdump')) as Array<{ dst: string; prefixLen: number; gateway: string }>;
+  const routes = await a.sys.ext('rtdump');
   t.truthy(routes.find((x) => x.dst === '0.0.0.0' && x.prefixLen === 0 && x.gateway === '10.0.1.2'));
   t.falsy(routes.find((x) => x.dst === '10.0.2.0'), 'a leaf host needs no route its default route covers');
 
@@ -80,7 +80,7 @@ test('addresses and routes are assigned; an http server on b answers a across th
   const c = lab.host('c');
   lab.link(r, r2); // 10.0.4.0/24
   lab.link(r2, c); // 10.0.5.0/24
-  const rRoutes = (await r.sys.ext('rtdump')) as Array<{ dst: string; prefixLen: number; gateway: string }>;
+  const rRoutes = await r.sys.ext('rtdump');
   t.truthy(rRoutes.find((x) => x.dst === '10.0.5.0' && x.prefixLen === 24 && x.gateway === '10.0.4.2'));
   t.falsy(rRoutes.find((x) => x.dst === '0.0.0.0'), 'a router gets no default route');
   const u = udp(c, a);

@@ -140,7 +140,7 @@ test('without net_netinet6 listen() without a host falls back to 0.0.0.0; with i
   await once(s6, 'listening');
   t.like(s6.address(), { address: '::', family: 'IPv6' });
   // The kernel's own view: an AF_INET6 socket on :: with IPV6_V6ONLY off.
-  const rows = (await k6.sys.ext('pcblist')) as Array<{ proto: string; laddr: string; lport: number }>;
+  const rows = await k6.sys.ext('pcblist');
   t.true(rows.some((r) => r.proto === 'tcp6' && r.laddr === '::' && r.lport === (s6.address() as { port: number }).port));
   s6.close();
   // A udp6 socket with ipv6Only refuses to send to an IPv4 (v4-mapped) peer.

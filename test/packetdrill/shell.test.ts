@@ -12,6 +12,7 @@ import '../../net/inet/component.js';
 import { createSimHost } from '../../hypercall/sim.js';
 import { bootKernel } from '../../kern/init.js';
 import type { Kernel } from '../../kern/kernel.js';
+import { AF_INET } from '../../kern/sys.js';
 import { ScriptFailure, Unsupported } from '../../packetdrill/failure.js';
 import { FREEBSD_PROFILE, NO_PROFILE, applyProfile, writeSysctl, type Profile } from '../../packetdrill/profile.js';
 import { bsdStateName, runShellCommand, splitPipeline } from '../../packetdrill/shell.js';
@@ -32,8 +33,8 @@ const PCBS = [
 function fakeTcpKernel(): { k: Kernel; dropped: unknown[] } {
   const k = kernel();
   const dropped: unknown[] = [];
-  k.sys.extend('pcblist', () => PCBS);
-  k.sys.extend('tcpdrop', (tuple: unknown) => void dropped.push(tuple));
+  k.sys.extend('pcblist', () => PCBS.map((p) => ({ recvQ: 0, sendQ: 0, family: AF_INET, ...p })));
+  k.sys.extend('tcpdrop', (tuple) => dropped.push(tuple));
   return { k, dropped };
 }
 

@@ -690,7 +690,7 @@ test('rcv-icmp-hard-error-ignored: with icmp_may_rst=0 no ICMP error aborts a co
   await p.finish(t);
 });
 
-test('rcv-icmp-hard-error-ttl-exceeded: EHOSTUNREACH (needs icmp.ts to pass time-exceeded to TCP)', async (t) => {
+test('rcv-icmp-hard-error-ttl-exceeded: EHOSTUNREACH (icmp.ts passes time-exceeded to TCP)', async (t) => {
   const p = await Peer.create({ freebsd: true, sysctl: { 'net.inet.tcp.icmp_may_rst': 1 } });
   const fd = await p.socket();
   await errnoOf(p.k.sys.connect(fd, p.peerAddr()));

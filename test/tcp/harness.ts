@@ -264,7 +264,7 @@ export class Peer {
 
   /** States of every TCP PCB and SYN cache entry (sockstat). */
   async states(): Promise<string[]> {
-    const l = (await this.k.sys.ext('pcblist')) as Array<{ proto: string; state?: string }>;
+    const l = await this.k.sys.ext('pcblist');
     return l.filter((p) => p.proto === 'tcp').map((p) => p.state ?? '');
   }
 

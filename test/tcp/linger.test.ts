@@ -40,7 +40,7 @@ test('SO_LINGER 5 s: close waits for the peer to take the data and close, then r
   await n.sim.runUntil(() => closedAt >= 0, 10_000);
   await closing;
   t.true(closedAt >= 0 && closedAt - start < 5000, `close returned when the connection was gone (${closedAt - start} ms), before the interval`);
-  const states = (await n.a.sys.ext('pcblist')) as Array<{ proto: string; state: string }>;
+  const states = await n.a.sys.ext('pcblist');
   t.deepEqual(states.filter((p) => p.proto === 'tcp' && p.state !== 'LISTEN').map((p) => p.state), ['TIME_WAIT']);
   await n.closeAllAndCheck(t);
 });

@@ -37,11 +37,6 @@ export function tcpsHaveRcvdSyn(state: number): boolean {
   return state >= TCPS_SYN_RECEIVED;
 }
 
-/** TCPS_HAVEESTABLISHED. */
-export function tcpsHaveEstablished(state: number): boolean {
-  return state >= TCPS_ESTABLISHED;
-}
-
 /**
  * TCPS_HAVERCVDFIN: the peer's FIN was received (no more data will come).
  * States where it holds: CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT.

@@ -112,7 +112,6 @@ function put32(b: Uint8Array, at: number, v: number): void {
 }
 
 /** What the hashes cover: a four-tuple, a domain byte and one extra word. */
-const scratch = new Uint8Array(17);
 
 /** Domain bytes, so the same key gives unrelated ISNs, TS offsets and cookies. */
 export const HASH_ISN = 1;
@@ -123,6 +122,8 @@ export const HASH_PORT_INDEX = 5;
 
 /** F(): the keyed hash of a four-tuple (and `extra`) in one domain. */
 export function tupleHash(h: SipHash24, domain: number, laddr: number, lport: number, faddr: number, fport: number, extra: number): number {
+  // Once per connection or SYN: its own 17 bytes, shared with no one.
+  const scratch = new Uint8Array(17);
   put32(scratch, 0, laddr);
   put32(scratch, 4, faddr);
   put32(scratch, 8, ((lport & 0xffff) << 16) | (fport & 0xffff));
@@ -153,12 +154,12 @@ export function tcpNewTsOffset(h: SipHash24, laddr: number, lport: number, faddr
 /* The same over IPv6 four-tuples: RFC 6528 §3's F() takes the 128-bit addresses whole. */
 
 /** Two addresses, the ports, one extra word and the domain byte. */
-const scratch6 = new Uint8Array(16 + 16 + 4 + 4 + 1);
 
 /** F() over an IPv6 four-tuple (addresses read where they lie) and `extra`. */
 export function tupleHash6(
   h: SipHash24, domain: number, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number, extra: number,
 ): number {
+  const scratch6 = new Uint8Array(16 + 16 + 4 + 4 + 1);
   for (let i = 0; i < 16; i++) scratch6[i] = laddr[lOff + i]!;
   for (let i = 0; i < 16; i++) scratch6[16 + i] = faddr[fOff + i]!;
   put32(scratch6, 32, ((lport & 0xffff) << 16) | (fport & 0xffff));

@@ -42,11 +42,6 @@ const TOF_SACKPERM = 0x4;
 const TOF_TS = 0x10;
 const TOF_SACK = 0x80;
 
-/** Options are built here first (their length sizes the mbuf). */
-const optbuf = new Uint8Array(TCP_MAXOLEN);
-/** SACK blocks for the option being built. */
-const sackBlocks = new Uint32Array(2 * TCP_MAX_SACK);
-
 /**
  * Write the options in `mask` into optbuf the way FreeBSD's tcp_addoptions
  * does: MSS, window scale, SACK-permitted, timestamps, SACK blocks, each
@@ -361,7 +356,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   }
   let nblocks = 0;
   if (tp.flags & TF_SACK_PERMIT && tp.sackRcv !== null && !(flags & (TH_SYN | TH_RST)) && tp.state >= TCPS_ESTABLISHED) {
-    nblocks = tp.sackRcv.blocks(tp.rcv_nxt, sackBlocks, mask & TOF_TS ? TCP_MAX_SACK_TS : TCP_MAX_SACK);
+    nblocks = tp.sackRcv.blocks(tp.rcv_nxt, tcp.sackBlocks, mask & TOF_TS ? TCP_MAX_SACK_TS : TCP_MAX_SACK);
     if (nblocks > 0) {
       mask |= TOF_SACK;
       st.sack_send_blocks++;
@@ -370,7 +365,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   const tsval = mask & TOF_TS ? (tcp.tsNow() + tp.ts_offset) >>> 0 : 0;
   // Receive buffer autosizing measures from the first timestamp sent (tcpAutoRcvbuf).
   if (tsval !== 0 && tp.rfbuf_ts === 0 && tp.so.rcv.autosize) tp.rfbuf_ts = tsval;
-  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, sackBlocks, nblocks);
+  const optbuf = tcp.optbuf;
+  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, tcp.sackBlocks, nblocks);
   // The peer's MSS bounds data and options together (RFC 6691): SACK
   // blocks beyond the timestamps t_maxseg allows for take from the data.
   if (len > 0 && len + optlen > tp.t_maxopd) {

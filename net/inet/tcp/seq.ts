@@ -7,7 +7,7 @@
  */
 
 /** A sequence number: a u32 compared modulo 2^32 with the functions below. */
-export type Seq = number;
+type Seq = number;
 
 /** SEQ_LT: a < b modulo 2^32. */
 export function seqLt(a: Seq, b: Seq): boolean {
@@ -27,21 +27,6 @@ export function seqGt(a: Seq, b: Seq): boolean {
 /** SEQ_GEQ: a >= b modulo 2^32. */
 export function seqGeq(a: Seq, b: Seq): boolean {
   return ((a - b) | 0) >= 0;
-}
-
-/** SEQ_MIN. */
-export function seqMin(a: Seq, b: Seq): Seq {
-  return seqLt(a, b) ? a : b;
-}
-
-/** SEQ_MAX. */
-export function seqMax(a: Seq, b: Seq): Seq {
-  return seqGt(a, b) ? a : b;
-}
-
-/** a + n, wrapped to a u32. */
-export function seqAdd(a: Seq, n: number): Seq {
-  return (a + n) >>> 0;
 }
 
 /** a - b as a signed distance (the number of octets from b to a). */

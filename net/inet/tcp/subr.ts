@@ -17,7 +17,7 @@
 import { EHOSTDOWN, EHOSTUNREACH, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ETIMEDOUT } from '../../../kern/errno.js';
 import { MAX_LINKHDR, M_BCAST, M_MCAST } from '../../../kern/mbuf.js';
 import { AF_INET6 } from '../../../kern/sys.js';
-import { SS_CANTRCVMORE, SS_ISCONNECTING, type Socket } from '../../socket.js';
+import type { Socket } from '../../socket.js';
 import { INADDR_BROADCAST, formatInAddr, inAddrIsMulticast } from '../../wire/inaddr.js';
 import { formatIn6Addr, in6IsMulticast, in6IsUnspecified } from '../../wire/in6addr.js';
 import { IPPROTO_TCP, IP_HDR_MIN } from '../../wire/ipv4.js';
@@ -50,11 +50,6 @@ import { tcpOutput } from './output.js';
 export const TCP_HEADROOM = MAX_LINKHDR + IP_HDR_MIN;
 /** The same in front of an IPv6 header. */
 export const TCP6_HEADROOM = MAX_LINKHDR + IP6_HDR_LEN;
-
-/** The per-kernel TCP state; TCP input only runs once tcpAttach set it. */
-export function tcpState(inet: Inet): Tcp {
-  return inet.tcp!;
-}
 
 /**
  * tcp_newtcpcb: a control block in CLOSED for a fresh socket, with the
@@ -689,12 +684,3 @@ export function tcpPcbList(tcp: Tcp): TcpPcbInfo[] {
   return out;
 }
 
-/** Whether the socket is still in the middle of connecting (for poll and connect). */
-export function tcpIsConnecting(so: Socket): boolean {
-  return (so.state & SS_ISCONNECTING) !== 0;
-}
-
-/** Whether the user can no longer read (shutdown(SHUT_RD) or close). */
-export function tcpCantRcvMore(so: Socket): boolean {
-  return (so.state & SS_CANTRCVMORE) !== 0;
-}

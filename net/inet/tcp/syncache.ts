@@ -58,7 +58,6 @@ const TOF_SCALE = 0x2;
 const TOF_SACKPERM = 0x4;
 const TOF_TS = 0x10;
 
-const optbuf = new Uint8Array(40);
 const noBlocks = new Uint32Array(0);
 
 /** One half-open connection (struct syncache). */
@@ -305,14 +304,14 @@ export class SynCache {
     const v6 = sc.af === AF_INET6;
     const mss = v6 ? tcpMssOpt6(tcp, sc.faddr6) : tcpMssOpt(tcp, sc.faddr);
     const tsval = (tcp.tsNow() + sc.tsOffset) >>> 0;
-    const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0);
+    const optlen = mask === 0 ? 0 : tcpAddOptions(tcp.synOptbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0);
     const hlen = TCP_HDR_MIN + optlen;
     const m = tcp.kernel.mbufs.get(hlen, v6 ? TCP6_HEADROOM : TCP_HEADROOM);
     if (m === null) {
       tcp.stat.sc_dropped++;
       return false;
     }
-    if (optlen > 0) m.buf.set(optbuf.subarray(0, optlen), m.off + TCP_HDR_MIN);
+    if (optlen > 0) m.buf.set(tcp.synOptbuf.subarray(0, optlen), m.off + TCP_HDR_MIN);
     tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, sc.iss, (sc.irs + 1) >>> 0, hlen, TH_SYN | TH_ACK, sc.wnd, 0);
     const st = tcp.stat;
     st.sndtotal++;

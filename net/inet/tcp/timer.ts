@@ -294,14 +294,4 @@ function tcpTimerDelack(tp: TcpCb): void {
   tcpOutput(tp);
 }
 
-/** Whether the retransmission timer is running. */
-export function tcpRexmtPending(tp: TcpCb): boolean {
-  return tp.rexmtAt !== 0;
-}
-
-/** Whether the persist timer is running. */
-export function tcpPersistPending(tp: TcpCb): boolean {
-  return tp.persistAt !== 0;
-}
-
 export const TCP_TIMER_FNS: TcpTimerFns = { fire: tcpTimersFire };

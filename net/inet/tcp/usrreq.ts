@@ -83,12 +83,6 @@ export const TCPI_OPT_ECN = 0x08;
 /** The largest TCP_MAXSEG a user may set. */
 const TCP_MAXMSS = 65535 - 40;
 
-/** Reused by bind and connect: parsing an address allocates nothing. */
-const scratchSin: InAddrPort = { addr: 0, port: 0 };
-const scratchSin6: In6AddrPort = newIn6AddrPort();
-/** Where an IPv6 connect builds its source address. */
-const scratchSrc6 = new Uint8Array(16);
-
 /** The TcpCb of a socket, or EINVAL when it has none (never attached). */
 function sototp(so: Socket): TcpCb {
   const tp = sototcpcb(so);
@@ -178,14 +172,14 @@ export class TcpUsrreqs implements Protosw {
   bind(so: Socket, addr: Sockaddr): void {
     const tp = sototp(so);
     if (this.family === AF_INET6) {
-      const sin6 = sockaddrToIn6(addr, scratchSin6);
+      const sin6 = sockaddrToIn6(addr, newIn6AddrPort());
       if (in6IsMulticast(sin6.addr, 0)) throw new Errno(EAFNOSUPPORT);
       // (An IPv4 PCB here came from a v4-mapped connect: that socket is spoken for.)
       if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp) || tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
       this.table().bind6(tp.inp, sin6.addr, sin6.port);
       return;
     }
-    const sin = sockaddrToIn(addr, scratchSin);
+    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
     if (inAddrIsMulticast(sin.addr) || sin.addr === INADDR_BROADCAST) throw new Errno(EAFNOSUPPORT);
     if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp)) throw new Errno(EINVAL);
     this.tcp.inet.tcbtable.bind(tp.inp, sin.addr, sin.port);
@@ -215,7 +209,7 @@ export class TcpUsrreqs implements Protosw {
     if (tp.state !== TCPS_CLOSED || !tcp.tcbs.has(tp)) throw new Errno(EINVAL);
     let sin: InAddrPort;
     if (this.family === AF_INET6) {
-      const sin6 = sockaddrToIn6(addr, scratchSin6);
+      const sin6 = sockaddrToIn6(addr, newIn6AddrPort());
       if (!in6IsV4Mapped(sin6.addr, 0)) {
         if (tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
         tcpUsrConnect6(tcp, tp, this.table(), sin6);
@@ -224,11 +218,11 @@ export class TcpUsrreqs implements Protosw {
         return;
       }
       // RFC 3493 §3.7: a v4-mapped destination is an IPv4 connection.
-      sin = scratchSin;
+      sin = { addr: 0, port: 0 };
       sin.addr = in6MappedV4(sin6.addr, 0);
       sin.port = sin6.port;
     } else {
-      sin = sockaddrToIn(addr, scratchSin);
+      sin = sockaddrToIn(addr, { addr: 0, port: 0 });
     }
     const table = tcp.inet.tcbtable;
     const faddr = table.resolveAny(sin.addr);
@@ -535,7 +529,7 @@ function tcpUsrConnect6(tcp: Tcp, tp: TcpCb, table: InPcbTable, sin6: In6AddrPor
     table.connect6(inp, faddr, fport);
   } catch (e) {
     if (!(e instanceof Errno) || e.errno !== EADDRINUSE) throw e;
-    const src = scratchSrc6;
+    const src = new Uint8Array(16);
     if (!in6IsUnspecified(inp.laddr6, 0)) src.set(inp.laddr6);
     else if (table.ops6 === null || !table.ops6.selectSrc(faddr, src)) throw e;
     const old = table.lookupConnect6(faddr, 0, fport, src, 0, inp.lport);
@@ -573,7 +567,8 @@ function tcpMoveToInet(tcp: Tcp, tp: TcpCb, faddr: number): void {
 /** tcpConnectEphemeral (RFC 6056 §3.3.4 Algorithm 4) over an IPv6 four-tuple. */
 function tcpConnectEphemeral6(tcp: Tcp, tp: TcpCb, table: InPcbTable, faddr: Uint8Array, fport: number): void {
   const inp = tp.inp;
-  const laddr = scratchSrc6;
+  // Where the source is built; the PCB copies it.
+  const laddr = new Uint8Array(16);
   if (!in6IsUnspecified(inp.laddr6, 0)) laddr.set(inp.laddr6);
   else if (table.ops6 === null || !table.ops6.selectSrc(faddr, laddr)) throw new Errno(ENETUNREACH);
   const chosen = tcpEphemeralPort(
@@ -751,9 +746,19 @@ export function tcpAttach(inet: Inet): Tcp {
   return tcp;
 }
 
+/** What `ext('tcpdrop', ...)` takes: a four-tuple (IPv4 or IPv6 text), or a state name (`TIME_WAIT`). */
+export interface TcpDropArg {
+  laddr?: string;
+  lport?: number;
+  faddr?: string;
+  fport?: number;
+  state?: string;
+}
+
 /** `ext('tcpdrop', ...)`: drop connections by four-tuple (IPv4 or IPv6 text) or by state name (tcpdrop(8)). */
 export function tcpDropCommand(tcp: Tcp, arg: unknown): number {
-  const a = (arg ?? {}) as { laddr?: string; lport?: number; faddr?: string; fport?: number; state?: string };
+  // It may come from a remote client: checked below, not trusted to be a TcpDropArg.
+  const a = (arg ?? {}) as TcpDropArg;
   let n = 0;
   const byTuple = typeof a.state !== 'string';
   const v6 = byTuple && (a.laddr ?? '').includes(':');

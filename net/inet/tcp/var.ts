@@ -17,7 +17,7 @@ import type { Kernel } from '../../../kern/kernel.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
 import { AF_INET } from '../../../kern/sys.js';
 import type { Socket } from '../../socket.js';
-import { TcpOptions } from '../../wire/tcp.js';
+import { TCP_MAX_SACK, TCP_MAXOLEN, TcpOptions } from '../../wire/tcp.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet, TcpStat } from '../inet.js';
 import { CcVars, type CcAlgo } from './cc/cc.js';
@@ -246,6 +246,12 @@ export class Tcp {
   readonly portTable = new Uint32Array(256);
   /** Every TcpCb not yet closed, for pcblist and the leak checks. */
   readonly tcbs = new Set<TcpCb>();
+  /** tcpSendSegment's scratch: the options are built here first (their length sizes the mbuf). */
+  readonly optbuf = new Uint8Array(TCP_MAXOLEN);
+  /** tcpSendSegment's scratch: the SACK blocks of the option being built. */
+  readonly sackBlocks = new Uint32Array(2 * TCP_MAX_SACK);
+  /** The SYN cache's scratch: a SYN-ACK's options. */
+  readonly synOptbuf = new Uint8Array(TCP_MAXOLEN);
   /**
    * TCP's IPv6 PCBs (its AF_INET6 port namespace, with the IPv6 layer's
    * In6Ops), set when net_netinet6 attaches; null without IPv6.
