@@ -117,8 +117,10 @@ const MODULE_STATE_ALLOWED: Record<string, string> = {
   'net/wire/ether.ts:ETHER_ADDR_BROADCAST': 'ff:ff:ff:ff:ff:ff, read where a MAC is wanted; never written',
   'net/inet/sockaddr.ts:lastAddr': 'a one-entry memo of formatInAddr (a pure function): the same text whichever kernel filled it',
   'net/inet/sockaddr.ts:lastText': 'the text of that memo',
-  'net/wire/cksum.ts:cachedBuffer': 'a memo of the DataView over the last buffer summed: a view holds nothing of its own',
-  'net/wire/cksum.ts:cachedView': 'that view',
+  'net/wire/cksum.ts:HOST_LITTLE_ENDIAN': 'the host byte order, read once: never written',
+  'net/wire/cksum.ts:wordViews': 'a memo of the Uint32Array over each buffer summed (weakly held): a view holds nothing of its own',
+  'net/wire/cksum.ts:lastBuffer': 'the last entry of that memo',
+  'net/wire/cksum.ts:lastWords': 'its view',
   'net/inet/tcp/timer.ts:TCP_TIMER_FNS': 'a table of functions: a constant',
   'net/node/net.ts:defaultAutoSelectFamily':
     'Node\'s process-wide default (net.setDefaultAutoSelectFamily sets it for every net of the process, as node:net does)',
