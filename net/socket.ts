@@ -157,6 +157,9 @@ const RCV_VIEW_MIN = 8192;
 /** What a read at end of file returns (zero bytes: nothing to share or change). */
 const EMPTY = new Uint8Array(0);
 
+/** The accept queue of every socket that never listened: always empty, never pushed to. */
+const NO_SOCKETS: Socket[] = [];
+
 /** One blocked call: its promise, its timeout, its hold on the host. */
 class Sleeper {
   resolve: () => void = noop;
@@ -185,8 +188,8 @@ export class Socket implements KFile {
   readonly rcv: Sockbuf;
   /** The protocol control block (inpcb, tcpcb...). */
   pcb: unknown = null;
-  /** Completed connections waiting for accept (so_q). */
-  readonly acceptq: Socket[] = [];
+  /** Completed connections waiting for accept (so_q); a socket gets its own queue at listen(). */
+  acceptq: Socket[] = NO_SOCKETS;
   qlimit = 0;
   /** The listening socket that this one waits on, until accepted. */
   head: Socket | null = null;
@@ -372,6 +375,7 @@ export class Socket implements KFile {
     // queue then holds at most 3/2 of it (sonewconn), counted as sc_aborted.
     const max = this.kernel.trySlot(NETSTACK)?.somaxconn ?? DEFAULT_SOMAXCONN;
     this.qlimit = backlog < 0 ? 0 : Math.min(backlog, max);
+    if (this.acceptq === NO_SOCKETS) this.acceptq = [];
     this.options |= SO_ACCEPTCONN;
     this.wakeup();
   }
