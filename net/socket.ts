@@ -105,6 +105,9 @@ export interface SbRecord {
   hoplimit: number;
 }
 
+/** The records of every socket buffer that never held one: always empty, never pushed to. */
+const NO_RECORDS: SbRecord[] = [];
+
 /** A socket buffer (struct sockbuf). */
 export class Sockbuf {
   /** Bytes held. */
@@ -113,7 +116,8 @@ export class Sockbuf {
   lowat: number;
   /** Receive timeout or send timeout in ms, 0 for none. */
   timeo = 0;
-  readonly q: SbRecord[] = [];
+  /** The records; a buffer gets its own array at its first record (an idle connection's stay empty). */
+  q: SbRecord[] = NO_RECORDS;
   /** Bytes of the first record already consumed (streams). */
   headOff = 0;
   /** SB_AUTOSIZE: the protocol may grow hiwat (TCP); cleared when the application sets the size. */
@@ -129,7 +133,7 @@ export class Sockbuf {
   }
 
   append(m: Mbuf, from: Sockaddr | null, hoplimit = -1): void {
-    this.q.push({ m, from, hoplimit });
+    (this.q === NO_RECORDS ? (this.q = []) : this.q).push({ m, from, hoplimit });
     this.cc += m.len;
   }
 }
@@ -327,6 +331,8 @@ export class Socket implements KFile {
       }
     }
     ss.length = kept;
+    // No list kept for a socket nobody sleeps on (connect sleeps once, then the socket idles).
+    if (kept === 0) this.sleepers = null;
   }
 
   /** @internal A sleeper's timeout ran out (SO_RCVTIMEO, SO_SNDTIMEO, the linger time): EAGAIN. */
