@@ -345,10 +345,6 @@ export class SendReq {
   constructor(public oncomplete: (status: number, sent: number) => void) {}
 }
 
-/**
- * What every handle shares: a descriptor, readiness waits (SelInfo in
- * process, sys.poll remotely), the process hold, ref/unref and close.
- */
 /*
  * A handle's yes/no state, one bit each in `bits` behind accessors of the
  * same names (an idle server holds many thousands of handles: one number,
@@ -379,6 +375,10 @@ function bitAccessors(proto: object, bits: Record<string, number>): void {
   }
 }
 
+/**
+ * What every handle shares: a descriptor, readiness waits (SelInfo in
+ * process, sys.poll remotely), the process hold, ref/unref and close.
+ */
 abstract class FdHandle {
   fd = -1;
   /** The kernel file behind `fd` when the kernel is in this process (the fast path). */
