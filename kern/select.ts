@@ -12,7 +12,17 @@ export const POLLERR = 0x0008;
 export const POLLHUP = 0x0010;
 export const POLLNVAL = 0x0020;
 
-export type Waiter = () => void;
+/**
+ * Who waits: a function, or an object whose selwakeup() is called, so that
+ * a long-lived sleeper (a Node handle over an idle socket) needs no
+ * closure of its own.
+ */
+export type Waiter = (() => void) | { selwakeup(): void };
+
+function call(w: Waiter): void {
+  if (typeof w === 'function') w();
+  else w.selwakeup();
+}
 
 export class SelInfo {
   /*
@@ -59,7 +69,7 @@ export class SelInfo {
     if (w0 === null && m === null) return;
     this.w0 = null;
     this.more = null;
-    if (w0 !== null) w0();
-    if (m !== null) for (const w of m) w();
+    if (w0 !== null) call(w0);
+    if (m !== null) for (const w of m) call(w);
   }
 }

@@ -105,6 +105,9 @@ export interface SbRecord {
   hoplimit: number;
 }
 
+/** The records of every socket buffer that never held one: always empty, never pushed to. */
+const NO_RECORDS: SbRecord[] = [];
+
 /** A socket buffer (struct sockbuf). */
 export class Sockbuf {
   /** Bytes held. */
@@ -113,7 +116,8 @@ export class Sockbuf {
   lowat: number;
   /** Receive timeout or send timeout in ms, 0 for none. */
   timeo = 0;
-  readonly q: SbRecord[] = [];
+  /** The records; a buffer gets its own array at its first record (an idle connection's stay empty). */
+  q: SbRecord[] = NO_RECORDS;
   /** Bytes of the first record already consumed (streams). */
   headOff = 0;
   /** SB_AUTOSIZE: the protocol may grow hiwat (TCP); cleared when the application sets the size. */
@@ -129,7 +133,7 @@ export class Sockbuf {
   }
 
   append(m: Mbuf, from: Sockaddr | null, hoplimit = -1): void {
-    this.q.push({ m, from, hoplimit });
+    (this.q === NO_RECORDS ? (this.q = []) : this.q).push({ m, from, hoplimit });
     this.cc += m.len;
   }
 }
@@ -157,6 +161,9 @@ const RCV_VIEW_MIN = 8192;
 /** What a read at end of file returns (zero bytes: nothing to share or change). */
 const EMPTY = new Uint8Array(0);
 
+/** The accept queue of every socket that never listened: always empty, never pushed to. */
+const NO_SOCKETS: Socket[] = [];
+
 /** One blocked call: its promise, its timeout, its hold on the host. */
 class Sleeper {
   resolve: () => void = noop;
@@ -173,8 +180,11 @@ function sleepTimedOut(s: Sleeper): void {
   s.so.timedOut(s);
 }
 
-export class Socket implements KFile {
-  readonly sel = new SelInfo();
+/**
+ * A socket is its own SelInfo (BSD embeds the selinfo in the socket's
+ * buffers): one object fewer on every idle connection.
+ */
+export class Socket extends SelInfo implements KFile {
   fflags = 0;
   state = 0;
   options = 0;
@@ -185,8 +195,8 @@ export class Socket implements KFile {
   readonly rcv: Sockbuf;
   /** The protocol control block (inpcb, tcpcb...). */
   pcb: unknown = null;
-  /** Completed connections waiting for accept (so_q). */
-  readonly acceptq: Socket[] = [];
+  /** Completed connections waiting for accept (so_q); a socket gets its own queue at listen(). */
+  acceptq: Socket[] = NO_SOCKETS;
   qlimit = 0;
   /** The listening socket that this one waits on, until accepted. */
   head: Socket | null = null;
@@ -198,8 +208,14 @@ export class Socket implements KFile {
     readonly kernel: Kernel,
     readonly proto: Protosw,
   ) {
+    super();
     this.snd = new Sockbuf(proto.sendspace(), 2048);
     this.rcv = new Sockbuf(proto.recvspace(), 1);
+  }
+
+  /** Who waits for this socket (select, poll, blocked calls, the Node handle). */
+  get sel(): SelInfo {
+    return this;
   }
 
   get type(): number {
@@ -324,6 +340,8 @@ export class Socket implements KFile {
       }
     }
     ss.length = kept;
+    // No list kept for a socket nobody sleeps on (connect sleeps once, then the socket idles).
+    if (kept === 0) this.sleepers = null;
   }
 
   /** @internal A sleeper's timeout ran out (SO_RCVTIMEO, SO_SNDTIMEO, the linger time): EAGAIN. */
@@ -372,6 +390,7 @@ export class Socket implements KFile {
     // queue then holds at most 3/2 of it (sonewconn), counted as sc_aborted.
     const max = NETSTACK.peek(this.kernel)?.somaxconn ?? DEFAULT_SOMAXCONN;
     this.qlimit = backlog < 0 ? 0 : Math.min(backlog, max);
+    if (this.acceptq === NO_SOCKETS) this.acceptq = [];
     this.options |= SO_ACCEPTCONN;
     this.wakeup();
   }

@@ -7,7 +7,9 @@
  * A table (InPcbTable, BSD's inpcbtable) holds every PCB of a protocol and
  * three indexes, as NetBSD does:
  *
- *   portHash  lport → every PCB with that local port (inp_lhash). Used only
+ *   portHash  lport → every PCB with that local port (inp_lhash): the PCB
+ *             itself while it is the port's only one (a client's ephemeral
+ *             port), a Set from the second on. Used only
  *             when binding (conflict checks, ephemeral port choice), so a
  *             listener with thousands of connections costs nothing per packet.
  *   bindHash  lport → bound but not connected PCBs (the bind hash). Input's
@@ -208,7 +210,7 @@ function bucketRemove(b: InPcb[] | undefined, inp: InPcb): void {
 export class InPcbTable {
   /** Every PCB, in the order attached (raw input, ctlinput by address and netstat walk it). */
   readonly all = new Set<InPcb>();
-  private readonly portHash = new Map<number, Set<InPcb>>();
+  private readonly portHash = new Map<number, InPcb | Set<InPcb>>();
   private readonly bindHash = new Map<number, InPcb[]>();
   private readonly connHash = new Map<number, InPcb | InPcb[]>();
   /**
@@ -255,9 +257,10 @@ export class InPcbTable {
     this.unhash(inp);
     if (inp.inPortHash) {
       const s = this.portHash.get(inp.lport);
-      if (s !== undefined) {
+      if (s === inp) this.portHash.delete(inp.lport);
+      else if (s instanceof Set) {
         s.delete(inp);
-        if (s.size === 0) this.portHash.delete(inp.lport);
+        if (s.size === 1) this.portHash.set(inp.lport, s.values().next().value!);
       }
       inp.inPortHash = false;
     }
@@ -305,12 +308,10 @@ export class InPcbTable {
   }
 
   private addToPortHash(inp: InPcb): void {
-    let s = this.portHash.get(inp.lport);
-    if (s === undefined) {
-      s = new Set();
-      this.portHash.set(inp.lport, s);
-    }
-    s.add(inp);
+    const s = this.portHash.get(inp.lport);
+    if (s === undefined) this.portHash.set(inp.lport, inp);
+    else if (s instanceof Set) s.add(inp);
+    else this.portHash.set(inp.lport, new Set([s, inp]));
     inp.inPortHash = true;
   }
 
@@ -375,7 +376,7 @@ export class InPcbTable {
   lookupPort(laddr: number, lport: number, wild: boolean, withPeer = true): InPcb | null {
     let match: InPcb | null = null;
     let matchwild = 3;
-    const s = this.portHash.get(lport);
+    const s = this.onPort(lport);
     if (s !== undefined) {
       for (const inp of s) {
         const wildcard = portWildcards(inp.laddr, inp.faddr !== INADDR_ANY, laddr, wild);
@@ -387,7 +388,7 @@ export class InPcbTable {
       }
     }
     // The dual-stack IPv6 PCBs on the port hold it for IPv4 too.
-    const ps = withPeer && this.af === AF_INET && this.peer !== null ? this.peer.portHash.get(lport) : undefined;
+    const ps = withPeer && this.af === AF_INET && this.peer !== null ? this.peer.onPort(lport) : undefined;
     if (ps !== undefined) {
       for (const inp of ps) {
         const l = inpV4Laddr(inp);
@@ -567,7 +568,7 @@ export class InPcbTable {
   }
 
   private lookupPort6Own(laddr: Uint8Array, lport: number, wild: boolean): InPcb | null {
-    const s = this.portHash.get(lport);
+    const s = this.onPort(lport);
     if (s === undefined) return null;
     const any = in6IsUnspecified(laddr, 0);
     let match: InPcb | null = null;
@@ -709,8 +710,9 @@ export class InPcbTable {
   }
 
   /** Every PCB on `lport`, bound or connected, in bind order (broadcast delivery walks them). */
-  onPort(lport: number): ReadonlySet<InPcb> | undefined {
-    return this.portHash.get(lport);
+  onPort(lport: number): Iterable<InPcb> | undefined {
+    const s = this.portHash.get(lport);
+    return s instanceof InPcb ? [s] : s;
   }
 
   /**

@@ -239,6 +239,9 @@ export interface AddressInfo {
 
 const noop = (): void => {};
 
+/** The write queue of every TcpHandle that never queued a write: always empty, never pushed to. */
+const NO_WRITES: WriteReq[] = [];
+
 function fillAddress(out: Partial<AddressInfo>, sa: Sockaddr): void {
   out.address = sa.addr;
   out.family = sa.family === AF_INET6 ? 'IPv6' : 'IPv4';
@@ -342,6 +345,36 @@ export class SendReq {
   constructor(public oncomplete: (status: number, sent: number) => void) {}
 }
 
+/*
+ * A handle's yes/no state, one bit each in `bits` behind accessors of the
+ * same names (an idle server holds many thousands of handles: one number,
+ * not a field per flag).
+ */
+const H_CLOSED = 0x1;
+const H_REFD = 0x2;
+const H_HELD = 0x4;
+const H_SELARMED = 0x8;
+const H_READPOLL = 0x10;
+const H_WRITEPOLL = 0x20;
+const H_CLOSING = 0x40;
+const H_WANTREAD = 0x80;
+const H_READBUSY = 0x100;
+const H_EOF = 0x200;
+const H_WRITEBUSY = 0x400;
+
+function bitAccessors(proto: object, bits: Record<string, number>): void {
+  for (const [name, bit] of Object.entries(bits)) {
+    Object.defineProperty(proto, name, {
+      get(this: { bits: number }): boolean {
+        return (this.bits & bit) !== 0;
+      },
+      set(this: { bits: number }, on: boolean): void {
+        this.bits = on ? this.bits | bit : this.bits & ~bit;
+      },
+    });
+  }
+}
+
 /**
  * What every handle shares: a descriptor, readiness waits (SelInfo in
  * process, sys.poll remotely), the process hold, ref/unref and close.
@@ -350,36 +383,32 @@ abstract class FdHandle {
   fd = -1;
   /** The kernel file behind `fd` when the kernel is in this process (the fast path). */
   protected file: KFile | null = null;
-  protected closed = false;
+  /** The flags below and TcpHandle's (H_*). */
+  protected bits = H_REFD;
+  protected declare closed: boolean;
   /** connect, write, shutdown, bind, send requests in flight: they keep the process alive even when unref'd, as libuv's active requests do. */
   protected pendingReqs = 0;
-  private refd = true;
-  private release: (() => void) | null = null;
-  private selArmed = false;
-  private readPollPending = false;
-  private writePollPending = false;
+  private declare refd: boolean;
+  /** This handle counts in its environment's process hold. */
+  private declare held: boolean;
+  private declare selArmed: boolean;
+  private declare readPollPending: boolean;
+  private declare writePollPending: boolean;
   private closeCb: (() => void) | null = null;
-  private closing = false;
+  private declare closing: boolean;
   /** Who owns the handle (the Socket or Server), as Node's `handle[owner_symbol]`. */
   owner: unknown = null;
   /** The async context the handle was made in: Node's http asks handles for one (keep-alive). */
-  private readonly asyncId = executionAsyncId();
+  private readonly asyncId = smallId(executionAsyncId());
+  /** What the handles of `env` share: the wake-up batch and the process hold. */
+  private readonly shared: EnvShared;
 
   /** AF_INET, or AF_INET6 for udp6 sockets and IPv6 peers (the kernel says whether it has IPv6). */
   constructor(
     readonly env: HandleEnv,
     readonly family: number = AF_INET,
   ) {
-    // Assigned here, not as class fields: a field's arrow function gets a
-    // name, and under tsx (esbuild keepNames) a name costs each of them a
-    // property store of its own, on every handle of an idle server.
-    this.onSel = () => {
-      this.selArmed = false;
-      queueMicrotask(this.onWake);
-    };
-    this.onWake = () => {
-      this.wake();
-    };
+    this.shared = envShared(env);
     env.handles?.add(this);
   }
 
@@ -413,9 +442,20 @@ abstract class FdHandle {
     this.ready();
   }
 
-  /** The kernel's SelInfo fired: defer the work off the kernel's stack. */
-  private readonly onSel: () => void;
-  private readonly onWake: () => void;
+  /**
+   * The kernel's SelInfo fired (the handle itself is the waiter, so an idle
+   * handle carries no closure for it): defer the work off the kernel's
+   * stack, to a microtask.
+   */
+  selwakeup(): void {
+    this.selArmed = false;
+    this.shared.queueWake(this);
+  }
+
+  /** @internal The deferred wake-up (EnvShared's microtask). */
+  wakeNow(): void {
+    this.wake();
+  }
 
   // Methods, not per-handle closures: an idle server holds many thousands of handles.
   private onReadPoll(): void {
@@ -471,7 +511,7 @@ abstract class FdHandle {
     if (this.file) {
       if (this.selArmed) return;
       this.selArmed = true;
-      this.file.sel.add(this.onSel);
+      this.file.sel.add(this);
       return;
     }
     if (events & POLLIN) {
@@ -522,10 +562,12 @@ abstract class FdHandle {
   protected updateHold(): void {
     // A closing handle keeps the process alive until its close callback has run, as in libuv.
     const want = this.closing || (!this.closed && ((this.refd && this.active) || this.pendingReqs > 0));
-    if (want && this.release === null) this.release = this.env.hold();
-    else if (!want && this.release !== null) {
-      this.release();
-      this.release = null;
+    if (want && !this.held) {
+      this.held = true;
+      this.shared.hold();
+    } else if (!want && this.held) {
+      this.held = false;
+      this.shared.unhold();
     }
   }
 
@@ -573,7 +615,7 @@ abstract class FdHandle {
     this.updateHold();
     this.closeCb = cb ?? null;
     if (this.selArmed) {
-      this.file?.sel.remove(this.onSel);
+      this.file?.sel.remove(this);
       this.selArmed = false;
     }
     const fd = this.fd;
@@ -597,8 +639,92 @@ abstract class FdHandle {
   }
 }
 
+/** An in-process socket's own or peer name, null when it has none (ENOTCONN). */
+function nameOf(f: KFile, peer: boolean): Sockaddr | null {
+  try {
+    return peer ? f.getpeername() : f.getsockname();
+  } catch {
+    return null;
+  }
+}
+
 function finishClose(h: FdHandle): void {
   h.finishClose();
+}
+
+bitAccessors(FdHandle.prototype, {
+  closed: H_CLOSED, refd: H_REFD, held: H_HELD, selArmed: H_SELARMED,
+  readPollPending: H_READPOLL, writePollPending: H_WRITEPOLL, closing: H_CLOSING,
+});
+
+/** An async id as a small integer when it is one: Node hands them out as doubles, which a field would box. */
+function smallId(id: number): number {
+  return id >= 0 && id <= 0x3fffffff ? id | 0 : id;
+}
+
+/**
+ * What every handle of one environment (one kernel, one remote client)
+ * shares instead of carrying it, since an idle server holds many thousands
+ * of handles: the wake-ups waiting for their microtask (one microtask a
+ * batch, no closure per handle) and one process hold taken while any
+ * handle wants the process kept alive.
+ */
+class EnvShared {
+  private wakes: FdHandle[] = [];
+  private spare: FdHandle[] = [];
+  private scheduled = false;
+  private holds = 0;
+  private release: (() => void) | null = null;
+
+  constructor(private readonly env: HandleEnv) {}
+
+  queueWake(h: FdHandle): void {
+    this.wakes.push(h);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(this.drain);
+  }
+
+  /** Wake the handles queued so far; wake-ups queued meanwhile get a microtask of their own, as before. */
+  private readonly drain = (): void => {
+    const q = this.wakes;
+    this.wakes = this.spare;
+    this.scheduled = false;
+    for (let i = 0; i < q.length; i++) {
+      try {
+        q[i]!.wakeNow();
+      } catch (e) {
+        // As a throwing microtask would: reported, and the rest still run.
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    }
+    q.length = 0;
+    this.spare = q;
+  };
+
+  hold(): void {
+    if (this.holds++ === 0) this.release = this.env.hold();
+  }
+
+  unhold(): void {
+    if (--this.holds !== 0) return;
+    const r = this.release;
+    this.release = null;
+    r?.();
+  }
+}
+
+const envShares = new WeakMap<HandleEnv, EnvShared>();
+
+function envShared(env: HandleEnv): EnvShared {
+  let s = envShares.get(env);
+  if (s === undefined) {
+    s = new EnvShared(env);
+    envShares.set(env, s);
+  }
+  return s;
 }
 
 /** A TCP connection: Node's TCPWrap (stream side). */
@@ -611,12 +737,18 @@ export class TcpHandle extends FdHandle {
   bytesWritten = 0;
   /** Bytes handed to writes and not yet taken by the kernel. */
   writeQueueSize = 0;
-  private wantRead = false;
-  private readBusy = false;
-  private eof = false;
-  private writeBusy = false;
-  private readonly writes: WriteReq[] = [];
+  private declare wantRead: boolean;
+  private declare readBusy: boolean;
+  private declare eof: boolean;
+  private declare writeBusy: boolean;
+  /** Writes queued; a handle gets its own queue at its first write the kernel did not take at once. */
+  private writes: WriteReq[] = NO_WRITES;
   private shutdownReq: ShutdownReq | null = null;
+  /**
+   * The names of a remote socket, fetched once connected. In process the
+   * kernel is asked each time instead (as libuv asks its kernel), so an
+   * idle connection keeps no copies; the face caches what it was told.
+   */
   private sockname: Sockaddr | null = null;
   private peername: Sockaddr | null = null;
 
@@ -698,12 +830,6 @@ export class TcpHandle extends FdHandle {
     this.attach(fd);
     if (this.file) {
       this.file.fflags |= O_NONBLOCK;
-      this.sockname = this.file.getsockname();
-      try {
-        this.peername = this.file.getpeername();
-      } catch {
-        this.peername = null;
-      }
       return;
     }
     const sys = this.env.sys;
@@ -718,8 +844,9 @@ export class TcpHandle extends FdHandle {
 
   private async refreshNames(): Promise<void> {
     if (this.file) {
-      this.sockname = this.file.getsockname();
-      this.peername = this.file.getpeername();
+      // Nothing kept (getsockname asks the kernel), but a connect the halt
+      // woke is no connection: getpeername's ENOTCONN fails it.
+      this.file.getpeername();
       return;
     }
     const sys = this.env.sys;
@@ -729,14 +856,18 @@ export class TcpHandle extends FdHandle {
   }
 
   getsockname(out: Partial<AddressInfo>): number {
-    if (this.sockname === null) return -EBADF;
-    fillAddress(out, this.sockname);
+    const f = this.file;
+    const name = f !== null ? nameOf(f, false) : this.sockname;
+    if (name === null) return -EBADF;
+    fillAddress(out, name);
     return 0;
   }
 
   getpeername(out: Partial<AddressInfo>): number {
-    if (this.peername === null) return -ENOTCONN;
-    fillAddress(out, this.peername);
+    const f = this.file;
+    const name = f !== null ? nameOf(f, true) : this.peername;
+    if (name === null) return -ENOTCONN;
+    fillAddress(out, name);
     return 0;
   }
 
@@ -905,7 +1036,7 @@ export class TcpHandle extends FdHandle {
       return 0;
     }
     this.writeQueueSize += bytes - this.sentNow(req);
-    this.writes.push(req);
+    (this.writes === NO_WRITES ? (this.writes = []) : this.writes).push(req);
     this.reqStarted();
     this.pumpWrite();
     return 0;
@@ -1192,6 +1323,8 @@ export class TcpHandle extends FdHandle {
     sd?.oncomplete(-ECANCELED);
   }
 }
+
+bitAccessors(TcpHandle.prototype, { wantRead: H_WANTREAD, readBusy: H_READBUSY, eof: H_EOF, writeBusy: H_WRITEBUSY });
 
 /** A listening TCP socket: Node's TCPWrap (server side). */
 export class TcpServerHandle extends FdHandle {

@@ -214,8 +214,8 @@ function onWriteComplete(this: WriteReq, status: number): void {
 
 export class NetSocket extends Duplex {
   connecting = false;
-  /** autoSelectFamily: every `address:port` tried, in order (Node 20). */
-  autoSelectFamilyAttemptedAddresses: string[] = [];
+  /** autoSelectFamily: every `address:port` tried, in order (Node 20); absent, as in Node, on a socket that did not try several. */
+  declare autoSelectFamilyAttemptedAddresses: string[];
   _hadError = false;
   _handle: StreamHandle | null = null;
   _parent: NetSocket | null = null;

@@ -201,6 +201,25 @@ test('PCB lookups stay correct with many sockets on one port and many ports', as
   await k.halt();
 });
 
+test('a port held by one socket, then two, then one again, keeps its binding rules and frees when the last goes', async (t) => {
+  // A port's holders are one PCB or, from the second on, a set: each step must keep what bind sees.
+  const { k } = boot();
+  const a = await socketWith(k, RP);
+  await k.sys.bind(a, sin('0.0.0.0', 5300));
+  t.is(await code(k.sys.bind(await socketWith(k, NONE), sin('0.0.0.0', 5300))), 'EADDRINUSE', 'one holder');
+  const b = await socketWith(k, RP);
+  await k.sys.bind(b, sin('0.0.0.0', 5300));
+  t.is(await code(k.sys.bind(await socketWith(k, NONE), sin('0.0.0.0', 5300))), 'EADDRINUSE', 'two holders');
+  await k.sys.close(a);
+  t.is(await code(k.sys.bind(await socketWith(k, NONE), sin('0.0.0.0', 5300))), 'EADDRINUSE', 'one holder again');
+  const c = await socketWith(k, RP);
+  t.is(await code(k.sys.bind(c, sin('0.0.0.0', 5300))), 'ok', 'SO_REUSEPORT still shares with the one left');
+  await k.sys.close(b);
+  await k.sys.close(c);
+  t.is(await code(k.sys.bind(await socketWith(k, NONE), sin('0.0.0.0', 5300))), 'ok', 'free once the last holder went');
+  await k.halt();
+});
+
 test('connected PCBs whose four-tuples share a connection-hash key are each found, and stay found when the other goes', async (t) => {
   // The hash holds one PCB per key and a list only on a collision: find a
   // colliding pair of local (address, port) for one peer and connect both.

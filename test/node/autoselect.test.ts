@@ -47,6 +47,8 @@ async function attempt(n: AnyNet, opts: Record<string, unknown>, port: number): 
   if (err === null) lines.push(`connect ${c.remoteAddress} ${c.remoteFamily}`);
   else lines.push(`error ${err.name} ${err.code} [${(err.errors ?? []).map((e) => e.code).join(',')}]`);
   lines.push(`tried ${(c.autoSelectFamilyAttemptedAddresses ?? []).map((s: string) => s.replace(`:${port}`, ':PORT')).join(' ')}`);
+  // Node sets the list only on a socket that tried several addresses.
+  lines.push(`has autoSelectFamilyAttemptedAddresses ${'autoSelectFamilyAttemptedAddresses' in c}`);
   c.destroy();
   await once(c, 'close');
   return lines;
@@ -107,12 +109,15 @@ test('an attempt with no answer is abandoned after autoSelectFamilyAttemptTimeou
     'attempt 127.0.0.1:PORT family 4',
     'connect 127.0.0.1 IPv4',
     'tried ::1:PORT 127.0.0.1:PORT',
+    'has autoSelectFamilyAttemptedAddresses true',
   ]);
   t.true(elapsed >= 300 && elapsed < 400, `switched after the attempt timeout (${elapsed} ms)`);
   t.deepEqual(asked, ['lookup dual.test all=true family=0']);
   // A lookup that ignores `all` (answers one address) still connects.
   const single = (_h: string, _o: unknown, cb: (...a: unknown[]) => void): void => process.nextTick(cb, null, '127.0.0.1', 4);
-  t.deepEqual(await drive(sim, attempt(k.net, { host: 'one.test', port: 80, lookup: single }, 80)), ['attempt 127.0.0.1:PORT family 4', 'connect 127.0.0.1 IPv4', 'tried ']);
+  t.deepEqual(await drive(sim, attempt(k.net, { host: 'one.test', port: 80, lookup: single }, 80)), [
+    'attempt 127.0.0.1:PORT family 4', 'connect 127.0.0.1 IPv4', 'tried ', 'has autoSelectFamilyAttemptedAddresses false',
+  ]);
   // The timeout has a floor of 10 ms, as Node's; bad values are Node's errors.
   t.throws(() => k.net.setDefaultAutoSelectFamilyAttemptTimeout(0), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => k.net.setDefaultAutoSelectFamily('yes' as never), { code: 'ERR_INVALID_ARG_TYPE' });

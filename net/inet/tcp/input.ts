@@ -61,7 +61,7 @@ import {
 } from './subr.js';
 import { tcpTimeWaitMs, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt } from './timer.js';
 import {
-  ReassSeg, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_NEEDFIN, TF_NOOPT, TF_RCVD_SCALE, TF_RCVD_TSTMP,
+  NO_SEGQ, ReassSeg, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_NEEDFIN, TF_NOOPT, TF_RCVD_SCALE, TF_RCVD_TSTMP,
   TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TcpCb, type Tcp, type TcpSegment,
 } from './var.js';
 
@@ -1300,7 +1300,7 @@ function tcpReass(tp: TcpCb, m: Mbuf, seg: TcpSegment, sseq: number, tlen: numbe
   const tcp = tp.tcp;
   const st = tcp.stat;
   const pool = tcp.kernel.mbufs;
-  const q = tp.segq;
+  const q = tp.segq === NO_SEGQ ? (tp.segq = []) : tp.segq;
   const fin = (thflags & TH_FIN) !== 0;
   if (tlen > 0 || fin) {
     // Find the first queued segment that starts after us.

@@ -60,6 +60,23 @@ export const RTT_FREEBSD: Readonly<RttParams> = Object.freeze({
   backoffTable: TCP_BACKOFF_FREEBSD,
 });
 
+/**
+ * `params` completed from RTT_NETBSD: itself when it already is complete
+ * (so estimators made from one object share it), else a new frozen object.
+ */
+export function rttParams(params: Partial<RttParams>): Readonly<RttParams> {
+  if (
+    params.rtoInitial !== undefined && params.rtoMin !== undefined && params.rtoMax !== undefined &&
+    params.rtoSlop !== undefined && params.granularity !== undefined && params.backoffTable !== undefined &&
+    params.backoffTable.length > 0
+  ) {
+    return params as Readonly<RttParams>;
+  }
+  const p = { ...RTT_NETBSD, ...params };
+  if (p.backoffTable.length === 0) p.backoffTable = TCP_BACKOFF_NETBSD;
+  return Object.freeze(p);
+}
+
 /** RFC 6298 §2 gains: alpha = 1/8, beta = 1/4, K = 4. */
 const ALPHA = 1 / 8;
 const BETA = 1 / 4;
@@ -72,12 +89,11 @@ export class RttEstimator {
   rttvar = 0;
   /** The timeout for a first transmission, in whole ms (backoff(0)). */
   rto: number;
-  rtoMin: number;
-  rtoMax: number;
-  rtoInitial: number;
-  rtoSlop: number;
-  granularity: number;
-  backoffTable: readonly number[];
+  /**
+   * The parameters, complete: shared by every estimator made with the same
+   * object (a kernel's TCP hands its connections one), not copied into each.
+   */
+  private readonly p: Readonly<RttParams>;
   /** Samples taken since construction or reset() (BSD t_rttupdated). */
   samples = 0;
   /** Samples refused as nonsense (negative, NaN, infinite). */
@@ -94,15 +110,33 @@ export class RttEstimator {
   private first = true;
 
   constructor(params: Partial<RttParams> = RTT_NETBSD) {
-    const p = { ...RTT_NETBSD, ...params };
-    this.rtoInitial = p.rtoInitial;
-    this.rtoMin = p.rtoMin;
-    this.rtoMax = p.rtoMax;
-    this.rtoSlop = p.rtoSlop;
-    this.granularity = p.granularity;
-    this.backoffTable = p.backoffTable.length > 0 ? p.backoffTable : TCP_BACKOFF_NETBSD;
-    this.base = this.rtoInitial;
-    this.rto = this.clampCeil(this.rtoInitial);
+    this.p = rttParams(params);
+    this.base = this.p.rtoInitial;
+    this.rto = this.clampCeil(this.p.rtoInitial);
+  }
+
+  get rtoMin(): number {
+    return this.p.rtoMin;
+  }
+
+  get rtoMax(): number {
+    return this.p.rtoMax;
+  }
+
+  get rtoInitial(): number {
+    return this.p.rtoInitial;
+  }
+
+  get rtoSlop(): number {
+    return this.p.rtoSlop;
+  }
+
+  get granularity(): number {
+    return this.p.granularity;
+  }
+
+  get backoffTable(): readonly number[] {
+    return this.p.backoffTable;
   }
 
   /** Forget every measurement: back to RFC 6298 (2.1). */

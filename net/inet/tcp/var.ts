@@ -21,7 +21,7 @@ import { TCP_MAX_SACK, TCP_MAXOLEN, TcpOptions } from '../../wire/tcp.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet, TcpStat } from '../inet.js';
 import { CcVars, type CcAlgo } from './cc/cc.js';
-import { RttEstimator } from './rtt.js';
+import { RttEstimator, rttParams, type RttParams } from './rtt.js';
 import type { SackReceiver, SackScoreboard } from './sack.js';
 import { TCPS_CLOSED } from './fsm.js';
 import type { SipHash24 } from './isn.js';
@@ -266,40 +266,77 @@ export class Tcp {
     return this.inet.kernel;
   }
 
+  private rttp: Readonly<RttParams> | null = null;
+
+  /**
+   * The RTT parameters of a new connection, from the tunables as they are
+   * now: one object shared by every connection made while they stay so.
+   */
+  rttParams(): Readonly<RttParams> {
+    const c = this.cfg;
+    let p = this.rttp;
+    if (p === null || p.rtoInitial !== c.rexmitInitial || p.rtoMin !== c.rexmitMin || p.rtoMax !== c.rexmitMax || p.rtoSlop !== c.rexmitSlop) {
+      p = rttParams({ rtoInitial: c.rexmitInitial, rtoMin: c.rexmitMin, rtoMax: c.rexmitMax, rtoSlop: c.rexmitSlop });
+      this.rttp = p;
+    }
+    return p;
+  }
+
   /** The timestamp clock: milliseconds since boot (a 1 ms tick, RFC 7323 §5.4). */
   tsNow(): number {
     return Math.floor(this.inet.kernel.uptime()) >>> 0;
   }
 }
 
+/*
+ * The TcpCb fields that leave the small-integer range: sequence numbers and
+ * timestamps are 32-bit unsigned, times are fractional milliseconds. As
+ * object fields V8 boxes each of them in a heap number of its own (16 bytes
+ * more per field, on every idle connection); they live instead, unboxed, in
+ * one array of doubles per TcpCb (`v`), behind accessors of the same names.
+ */
+const NUMERIC_FIELDS = [
+  'snd_una', 'snd_nxt', 'snd_max', 'snd_up', 'snd_wl1', 'snd_wl2', 'iss',
+  'rcv_nxt', 'rcv_adv', 'rcv_up', 'irs', 'last_ack_sent', 'ts_recent', 'ts_recent_age',
+  'ts_offset', 'rfbuf_ts', 't_rtttime', 't_rtseq', 't_rcvtime', 't_persistStart', 't_starttime',
+  'snd_recover', 'ackWarStart', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt',
+] as const;
+/** The reassembly queue of every TcpCb that never queued a segment: always empty, never added to. */
+export const NO_SEGQ: ReassSeg[] = [];
+
+/** A TcpCb's `v` at creation: every field 0, the array already of doubles, so a copy starts with the right elements. */
+const NUMERIC_INIT: number[] = Array.from(NUMERIC_FIELDS, () => 0.5).fill(0);
+
 /** struct tcpcb. */
 export class TcpCb {
+  /** The fields of NUMERIC_FIELDS, by index. */
+  private readonly v = NUMERIC_INIT.slice();
   state = TCPS_CLOSED;
   flags = 0;
 
   /* Send sequence variables (RFC 9293 §3.3.1). */
-  snd_una = 0;
-  snd_nxt = 0;
+  declare snd_una: number;
+  declare snd_nxt: number;
   /** Highest sequence sent (BSD: snd_nxt can be pulled back for retransmission). */
-  snd_max = 0;
-  snd_up = 0;
-  snd_wl1 = 0;
-  snd_wl2 = 0;
-  iss = 0;
+  declare snd_max: number;
+  declare snd_up: number;
+  declare snd_wl1: number;
+  declare snd_wl2: number;
+  declare iss: number;
   /** Peer's window, scaled. */
   snd_wnd = 0;
   /** Largest window the peer offered (Nagle's "half the window" test). */
   max_sndwnd = 0;
 
   /* Receive sequence variables. */
-  rcv_nxt = 0;
+  declare rcv_nxt: number;
   /** Receive window as computed at the last segment (RST/SYN acceptability uses it). */
   rcv_wnd = 0;
   /** rcv_nxt + the window last advertised. */
-  rcv_adv = 0;
-  rcv_up = 0;
-  irs = 0;
-  last_ack_sent = 0;
+  declare rcv_adv: number;
+  declare rcv_up: number;
+  declare irs: number;
+  declare last_ack_sent: number;
 
   /* Segment sizes. */
   /** Data bytes per full-sized segment (SMSS less the timestamps option). */
@@ -316,19 +353,19 @@ export class TcpCb {
   rcv_scale = 0;
   request_r_scale = 0;
   requested_s_scale = 0;
-  ts_recent = 0;
+  declare ts_recent: number;
   /** When ts_recent was taken (ms, for the 24-day PAWS rule, RFC 7323 §5.5). */
-  ts_recent_age = 0;
-  ts_offset = 0;
+  declare ts_recent_age: number;
+  declare ts_offset: number;
   /** Receive buffer autosizing: the timestamp that opened this measuring round (0: none) and the bytes received in it. */
-  rfbuf_ts = 0;
+  declare rfbuf_ts: number;
   rfbuf_cnt = 0;
 
   /* Round-trip timing (RFC 6298). */
   readonly rtt: RttEstimator;
   /** When the timed segment was sent (ms since boot + 1; 0: none timed). */
-  t_rtttime = 0;
-  t_rtseq = 0;
+  declare t_rtttime: number;
+  declare t_rtseq: number;
   /** The current retransmission timeout (ms). */
   t_rxtcur = 0;
   /** Retransmissions of the segment at snd_una (index into the backoff table). */
@@ -337,15 +374,15 @@ export class TcpCb {
   /** A soft error (ICMP) to report if the connection times out. */
   t_softerror = 0;
   /** When the last segment arrived (ms since boot). */
-  t_rcvtime = 0;
+  declare t_rcvtime: number;
   /** When the persist timer started without an ACK (for maxpersistidle). */
-  t_persistStart = 0;
+  declare t_persistStart: number;
   /** Keepalive probes sent without an answer. */
   t_keepprobes = 0;
   /** SYN (or SYN-ACK) retransmissions before the connection was established. */
   t_synrexmits = 0;
   /** When the connection started (ms, host clock), for TIME_WAIT recycling. */
-  t_starttime = 0;
+  declare t_starttime: number;
 
   /* Per-socket timer settings (TCP_KEEP*), ms. */
   t_keepinit: number;
@@ -357,13 +394,13 @@ export class TcpCb {
   readonly cc = new CcVars();
   ccAlgo: CcAlgo;
   /** NewReno's recover, or the SACK recovery point (RFC 6675 RecoveryPoint). */
-  snd_recover = 0;
+  declare snd_recover: number;
   /** SACK state, created when SACK is negotiated. */
   sackSb: SackScoreboard | null = null;
   sackRcv: SackReceiver | null = null;
 
-  /** Out-of-order segments, sorted by sequence (tcp_reass). */
-  readonly segq: ReassSeg[] = [];
+  /** Out-of-order segments, sorted by sequence (tcp_reass); a connection gets its own queue when it first needs one. */
+  segq: ReassSeg[] = NO_SEGQ;
   /** Data bytes held in segq (FreeBSD t_segqlen), bounded by the receive buffer's free space. */
   segqBytes = 0;
   /** Buffer bytes charged for segq (FreeBSD t_segqmbuflen). */
@@ -374,18 +411,18 @@ export class TcpCb {
   sndptrOff = 0;
 
   /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
-  ackWarStart = 0;
+  declare ackWarStart: number;
   ackWarCount = 0;
 
   /*
    * Timers as data: a deadline per timer (host ms, 0: off) and ONE callout
    * per connection, armed for the earliest and re-armed lazily.
    */
-  rexmtAt = 0;
-  persistAt = 0;
-  keepAt = 0;
-  msl2At = 0;
-  delackAt = 0;
+  declare rexmtAt: number;
+  declare persistAt: number;
+  declare keepAt: number;
+  declare msl2At: number;
+  declare delackAt: number;
   readonly timerCo: Callout<TcpCb>;
 
   constructor(
@@ -397,9 +434,7 @@ export class TcpCb {
     ccAlgo: CcAlgo,
   ) {
     const cfg = tcp.cfg;
-    this.rtt = new RttEstimator({
-      rtoInitial: cfg.rexmitInitial, rtoMin: cfg.rexmitMin, rtoMax: cfg.rexmitMax, rtoSlop: cfg.rexmitSlop,
-    });
+    this.rtt = new RttEstimator(tcp.rttParams());
     this.t_rxtcur = cfg.rexmitInitial;
     this.t_keepinit = cfg.keepinit;
     this.t_keepidle = cfg.keepidle;
@@ -408,6 +443,18 @@ export class TcpCb {
     this.ccAlgo = ccAlgo;
     this.timerCo = tcp.kernel.callouts.create<TcpCb>(fns.fire, this);
   }
+}
+
+for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
+  const at = i;
+  Object.defineProperty(TcpCb.prototype, NUMERIC_FIELDS[i]!, {
+    get(this: { v: number[] }): number {
+      return this.v[at]!;
+    },
+    set(this: { v: number[] }, x: number): void {
+      this.v[at] = x;
+    },
+  });
 }
 
 /** What a TcpCb's callout calls (timer.ts): runs whichever timers are due. */
