@@ -309,8 +309,8 @@ const NUMERIC_INIT: number[] = Array.from(NUMERIC_FIELDS, () => 0.5).fill(0);
 
 /** struct tcpcb. */
 export class TcpCb {
-  /** The fields of NUMERIC_FIELDS, by index. */
-  private readonly v = NUMERIC_INIT.slice();
+  /** The fields of NUMERIC_FIELDS, by index (read and written by the accessors defined below the class). */
+  readonly v = NUMERIC_INIT.slice();
   state = TCPS_CLOSED;
   flags = 0;
 
