@@ -455,6 +455,17 @@ export class Lab {
     return this.sim.now();
   }
 
+  /**
+   * The lab's clock for code outside the kernels (bin/ tools' `io.clock`):
+   * `now()` is virtual time, `sleep(ms)` resolves when the clock gets there.
+   */
+  readonly clock = {
+    now: (): number => this.sim.now(),
+    sleep: (ms: number): Promise<void> => new Promise((resolve) => {
+      this.sim.armTimer(this.sim.now() + (ms > 0 ? ms : 0), resolve);
+    }),
+  };
+
   /** Boot a host (a kernel) named `name`. */
   host(name: string, opts: HostOptions = {}): LabHost {
     return this.boot(name, opts, false);
