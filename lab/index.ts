@@ -67,6 +67,11 @@ export interface LabOptions {
   seed?: number;
   /** Record the pcapng (default true). */
   capture?: boolean;
+  /**
+   * 'auto' (default): the lab gives every host its routes; 'none': only the
+   * routes of directly connected networks, the rest by hand (`rump.route`).
+   */
+  routes?: 'auto' | 'none';
 }
 
 export interface HostOptions {
@@ -439,6 +444,7 @@ export class Lab {
   private readonly addrOwner = new Map<number, string>();
   private nextNet = 1;
   private halted = false;
+  private readonly autoRoutes: boolean;
   /** Topology changed since the routes and hosts tables were computed. */
   private dirty = false;
 
@@ -448,6 +454,10 @@ export class Lab {
     this.seed = seed;
     this.sim = createSimHost({ seed });
     this.writer = opts.capture === false ? null : new PcapngWriter('rumpnet lab');
+    if (opts.routes !== undefined && opts.routes !== 'auto' && opts.routes !== 'none') {
+      throw new RangeError(`lab: routes must be 'auto' or 'none', not ${JSON.stringify(opts.routes)}`);
+    }
+    this.autoRoutes = opts.routes !== 'none';
   }
 
   /** Virtual time now (ms). */
@@ -811,7 +821,7 @@ export class Lab {
    * router for hosts that are not routers; then every hosts table.
    */
   private route(): void {
-    for (const h of this.hosts.values()) {
+    for (const h of this.autoRoutes ? this.hosts.values() : []) {
       const want = new Map<string, string>();
       const gwOf = new Map<Segment, number>();
       const queue: Segment[] = [];
