@@ -53,7 +53,7 @@ import { kernelHandleEnv } from '../net/node/handle.js';
 import { createNet, type NetModule } from '../net/node/net.js';
 import { createDgram, type DgramModule } from '../net/node/dgram.js';
 import { createDns, faceLookup, type DnsModule } from '../net/node/dns.js';
-import { kernelResolv } from '../net/resolv.js';
+import { kernelResolv, type HostsEntry } from '../net/resolv.js';
 import { EPB_INBOUND, EPB_OUTBOUND, PcapngWriter } from './pcapng.js';
 
 export { PcapngWriter, EPB_INBOUND, EPB_OUTBOUND, LINKTYPE_ETHERNET } from './pcapng.js';
@@ -170,8 +170,8 @@ export class LabHost {
 
   /** Times this host was restarted. */
   restarts = 0;
-  /** @internal the hosts table last written to this kernel */
-  hostsTable = '';
+  /** @internal the hosts table last given to this kernel (shared by every kernel of the lab) */
+  hostsTable: readonly HostsEntry[] | null = null;
 
   // The routes and hosts tables are brought up to date before the test's
   // code reaches a kernel (see Lab.sync), so building a network of n hosts
@@ -226,12 +226,42 @@ export class LabHost {
   }
 }
 
-/** A kernel and Node's faces on it. */
-interface Faces {
-  kernel: Kernel;
-  net: NetModule;
-  dgram: DgramModule;
-  dns: DnsModule;
+/**
+ * A kernel and Node's faces on it (the same assembly rumpInit does), the
+ * faces made when first reached: at 1,000 hosts most are never asked for
+ * them, and they were a fifth of an idle host's heap.
+ */
+class Faces {
+  private made: { net: NetModule; dgram: DgramModule; dns: DnsModule } | null = null;
+
+  constructor(
+    readonly kernel: Kernel,
+    private readonly sim: SimHost,
+  ) {}
+
+  get net(): NetModule {
+    return (this.made ??= this.make()).net;
+  }
+
+  get dgram(): DgramModule {
+    return (this.made ??= this.make()).dgram;
+  }
+
+  get dns(): DnsModule {
+    return (this.made ??= this.make()).dns;
+  }
+
+  private make(): { net: NetModule; dgram: DgramModule; dns: DnsModule } {
+    const k = this.kernel;
+    const sim = this.sim;
+    const handleEnv = kernelHandleEnv(k);
+    const dns = createDns({
+      sys: k.sys, timer: handleEnv.timer, hold: handleEnv.hold, random32: () => sim.random32(), resolvConf: () => kernelResolv(k),
+      inet6: handleEnv.inet6,
+    });
+    const env = { ...handleEnv, lookup: faceLookup(dns) };
+    return { net: createNet(env), dgram: createDgram(env), dns };
+  }
 }
 
 /** One host's interface on a segment: the wire under the fault stage. */
@@ -666,18 +696,11 @@ export class Lab {
     return h;
   }
 
-  /** Boot a kernel with Node's faces on it (the same assembly rumpInit does). */
+  /** Boot a kernel; Node's faces on it come when first reached. */
   private kernel(components: readonly string[], router: boolean): Faces {
     const k = bootKernel({ components, env: {}, host: this.sim });
     if (router) k.sysctl.set('net.inet.ip.forwarding', 1);
-    const handleEnv = kernelHandleEnv(k);
-    const sim = this.sim;
-    const dns = createDns({
-      sys: k.sys, timer: handleEnv.timer, hold: handleEnv.hold, random32: () => sim.random32(), resolvConf: () => kernelResolv(k),
-      inet6: handleEnv.inet6,
-    });
-    const env = { ...handleEnv, lookup: faceLookup(dns) };
-    return { kernel: k, net: createNet(env), dgram: createDgram(env), dns };
+    return new Faces(k, this.sim);
   }
 
   /**
@@ -702,7 +725,7 @@ export class Lab {
     host.faces = this.kernel(host.components, host.router);
     host.restarts++;
     host.installed.clear();
-    host.hostsTable = '';
+    host.hostsTable = null;
     for (const port of host.ports) {
       const seg = port.segment;
       this.attach(port, seg.ports.indexOf(port), this.segments.indexOf(seg) + 1, port.conditions, checkConditions(seg.name, port.conditions), seg);
@@ -821,54 +844,98 @@ export class Lab {
    * router for hosts that are not routers; then every hosts table.
    */
   private route(): void {
-    for (const h of this.autoRoutes ? this.hosts.values() : []) {
-      const want = new Map<string, string>();
-      const gwOf = new Map<Segment, number>();
-      const queue: Segment[] = [];
-      for (const p of h.ports) {
-        if (!gwOf.has(p.segment)) {
-          gwOf.set(p.segment, 0);
-          queue.push(p.segment);
-        }
-      }
-      const expanded = new Set<LabHost>();
-      let dflt = 0;
-      for (let qi = 0; qi < queue.length; qi++) {
-        const seg = queue[qi]!;
-        const gw = gwOf.get(seg)!;
-        for (const rp of seg.ports) {
-          const r = rp.host;
-          if (r === h || !r.router || expanded.has(r)) continue;
-          // A router is expanded once, from the first (nearest) segment it was met on.
-          expanded.add(r);
-          const via = gw === 0 ? rp.addr : gw;
-          if (dflt === 0) dflt = via;
-          for (const next of r.ports) {
-            if (gwOf.has(next.segment)) continue;
-            gwOf.set(next.segment, via);
-            queue.push(next.segment);
-            want.set(next.segment.net, formatAddr(via));
-          }
-        }
-      }
-      if (!h.router && dflt !== 0) {
-        // What the default route covers needs no route of its own (a leaf host holds one route, not one per network).
-        const d = formatAddr(dflt);
-        for (const [dst, gw] of want) if (gw === d && !h.installed.has(dst)) want.delete(dst);
-        want.set('default', d);
-      }
-      this.install(h, want);
+    const wants = new Map<LabHost, Map<string, string>>();
+    for (const h of this.autoRoutes ? this.hosts.values() : []) wants.set(h, this.routesOf(h));
+    // A stub router (every network it does not touch lies behind one
+    // neighbour: an access router) takes a default route through that
+    // neighbour instead of a route per network, as a leaf host does; unless
+    // the neighbour is a stub towards it too (two routers alone), where
+    // defaults both ways would loop what has no route.
+    const sole = new Map<LabHost, string>();
+    for (const [h, want] of wants) {
+      if (!h.router || want.size === 0) continue;
+      const gws = new Set(want.values());
+      if (gws.size === 1) sole.set(h, [...gws][0]!);
     }
-    const table = [...this.hosts.values()].filter((h) => h.ports.length > 0).map((h) => `${h.address} ${h.name}`).join('; ');
+    for (const [h, gw] of sole) {
+      const nb = this.hosts.get(this.addrOwner.get(parseAddr(gw)!) ?? '');
+      const back = nb === undefined ? undefined : sole.get(nb);
+      if (back !== undefined && this.addrOwner.get(parseAddr(back)!) === h.name) continue;
+      const want = wants.get(h)!;
+      for (const dst of [...want.keys()]) if (!h.installed.has(dst)) want.delete(dst);
+      want.set('default', gw);
+    }
+    for (const [h, want] of wants) this.install(h, want);
+    // One table for the whole lab, the same array in every kernel: 1,000
+    // hosts would otherwise hold 1,000 copies of 1,000 entries. Nothing
+    // changes a table in place (a kernel's `net.resolv.hosts` write gives it
+    // a new one of its own), so sharing is copy on write.
+    const table: HostsEntry[] = [];
+    for (const h of this.hosts.values()) if (h.ports.length > 0) table.push({ address: h.address, names: [h.name] });
     for (const h of this.hosts.values()) {
-      if (h.hostsTable === table) continue;
       h.hostsTable = table;
-      try {
-        h.faces.kernel.sysctl.set('net.resolv.hosts', table);
-      } catch {
-        // A kernel without the resolver's leaves (no networking components): nothing to name.
+      // (A kernel without the `net` component has no resolver: this lands in a throwaway.)
+      kernelResolv(h.faces.kernel).hosts = table;
+    }
+  }
+
+  /**
+   * The routes `h` needs: one to each segment it reaches through routers
+   * (breadth first: fewest routers, through the first router met), and for
+   * a host that is not a router a default route through the first router,
+   * covering what goes through that router.
+   */
+  private routesOf(h: LabHost): Map<string, string> {
+    const want = new Map<string, string>();
+    if (!h.router) {
+      // A host with one router on its segments sends everything through it: no need to walk the network.
+      let only: Port | null = null;
+      let several = false;
+      for (const p of h.ports) for (const rp of p.segment.ports) {
+        if (rp.host === h || !rp.host.router) continue;
+        if (only !== null && only.host !== rp.host) several = true;
+        only ??= rp;
+      }
+      if (only !== null && !several) {
+        want.set('default', formatAddr(only.addr));
+        return want;
       }
     }
+    const gwOf = new Map<Segment, number>();
+    const queue: Segment[] = [];
+    for (const p of h.ports) {
+      if (!gwOf.has(p.segment)) {
+        gwOf.set(p.segment, 0);
+        queue.push(p.segment);
+      }
+    }
+    const expanded = new Set<LabHost>();
+    let dflt = 0;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const seg = queue[qi]!;
+      const gw = gwOf.get(seg)!;
+      for (const rp of seg.ports) {
+        const r = rp.host;
+        if (r === h || !r.router || expanded.has(r)) continue;
+        // A router is expanded once, from the first (nearest) segment it was met on.
+        expanded.add(r);
+        const via = gw === 0 ? rp.addr : gw;
+        if (dflt === 0) dflt = via;
+        for (const next of r.ports) {
+          if (gwOf.has(next.segment)) continue;
+          gwOf.set(next.segment, via);
+          queue.push(next.segment);
+          want.set(next.segment.net, formatAddr(via));
+        }
+      }
+    }
+    if (!h.router && dflt !== 0) {
+      // What the default route covers needs no route of its own (a leaf host holds one route, not one per network).
+      const d = formatAddr(dflt);
+      for (const [dst, gw] of want) if (gw === d && !h.installed.has(dst)) want.delete(dst);
+      want.set('default', d);
+    }
+    return want;
   }
 
   private install(h: LabHost, want: Map<string, string>): void {

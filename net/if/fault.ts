@@ -111,10 +111,14 @@ class SplitMix32 {
   }
 }
 
-/** A growable ring of frames with their due times (monotone within one ring). */
+/**
+ * A growable ring of frames with their due times (monotone within one ring).
+ * It starts small and doubles: a lab holds three rings per interface, most
+ * of them never hold more than a few frames.
+ */
 class FrameRing {
-  private frames: Array<Mbuf | null> = new Array<Mbuf | null>(64).fill(null);
-  private due = new Float64Array(64);
+  private frames: Array<Mbuf | null> = new Array<Mbuf | null>(4).fill(null);
+  private due = new Float64Array(4);
   private head = 0;
   length = 0;
 
@@ -156,7 +160,7 @@ class FrameRing {
 
 /** A growable ring of numbers: when each frame in the bottleneck finishes serialising. */
 class TimeRing {
-  private t = new Float64Array(64);
+  private t = new Float64Array(4);
   private head = 0;
   length = 0;
 
