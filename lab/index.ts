@@ -406,6 +406,7 @@ export class Segment {
 
   /** Cut the segment: nothing crosses between its hosts (one way: only from `from`). */
   partition(opts: { from?: HostRef } = {}): this {
+    options(opts, `${this.name}: partition options`);
     const hosts = this.hosts;
     const senders = opts.from === undefined ? hosts : [this.portOf(opts.from).host];
     for (const a of senders) for (const b of hosts) if (a !== b) this.lab.block(a, b);
@@ -453,6 +454,18 @@ function checkConditions(segment: string, c: LinkConditions): Omit<FaultOptions,
   return opts;
 }
 
+/** An options argument: an object or nothing. */
+function options(o: unknown, what: string): void {
+  if (o !== undefined && (o === null || typeof o !== 'object' || Array.isArray(o))) throw new TypeError(`lab: ${what} must be an object`);
+}
+
+/** A span of virtual time: finite and not negative. */
+function span(ms: unknown, call: string): void {
+  if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
+    throw new RangeError(`lab: ${call} takes a finite number of ms >= 0, not ${String(ms)}`);
+  }
+}
+
 const NO_DRIVER: IfDriver = { transmit: () => {}, init: () => 0, stop: () => {}, detach: () => {} };
 
 function faultOptions(c: LinkConditions): Omit<FaultOptions, 'seed'> {
@@ -479,8 +492,10 @@ export class Lab {
   private dirty = false;
 
   constructor(opts: LabOptions = {}) {
+    options(opts, 'createLab options');
     const seed = opts.seed ?? 1;
     if (!Number.isInteger(seed)) throw new RangeError(`lab: seed must be an integer, not ${seed}`);
+    if (opts.capture !== undefined && typeof opts.capture !== 'boolean') throw new TypeError(`lab: capture must be true or false, not ${String(opts.capture)}`);
     this.seed = seed;
     this.sim = createSimHost({ seed });
     this.writer = opts.capture === false ? null : new PcapngWriter('rumpnet lab');
@@ -529,6 +544,7 @@ export class Lab {
 
   /** A bus (one Ethernet segment) named `name` joining `hosts`. */
   bus(name: string, hosts: readonly HostRef[], opts: SegmentOptions & { conditions?: LinkConditions } = {}): Segment {
+    options(opts, `bus ${String(name)}'s options`);
     if (typeof name !== 'string' || name === '') throw new TypeError('lab: a bus needs a name');
     if (this.segments.some((s) => s.name === name)) throw new Error(`lab: there is already a segment named ${name}`);
     if (!Array.isArray(hosts) || hosts.length < 1) throw new TypeError(`lab: bus ${name} needs an array of hosts`);
@@ -544,11 +560,12 @@ export class Lab {
    * every pair across the two sides.
    */
   partition(a: HostRef | readonly HostRef[], b: HostRef | readonly HostRef[], opts: { oneWay?: boolean } = {}): void {
+    options(opts, 'partition options');
     const as = (Array.isArray(a) ? a : [a]).map((h) => this.resolve(h as HostRef));
     const bs = (Array.isArray(b) ? b : [b]).map((h) => this.resolve(h as HostRef));
+    for (const x of as) for (const y of bs) if (x === y) throw new Error(`lab: cannot partition ${x.name} from itself`);
     for (const x of as) {
       for (const y of bs) {
-        if (x === y) throw new Error(`lab: cannot partition ${x.name} from itself`);
         this.block(x, y);
         if (!opts.oneWay) this.block(y, x);
       }
@@ -584,7 +601,8 @@ export class Lab {
   }
 
   /** Advance virtual time by `ms`, running everything due. */
-  run(ms: number): Promise<void> {
+  async run(ms: number): Promise<void> {
+    span(ms, 'run');
     this.sync();
     return this.sim.run(ms);
   }
@@ -596,6 +614,7 @@ export class Lab {
    */
   async runUntil<T>(p: PromiseLike<T>, maxMs = 3_600_000): Promise<T> {
     if (p === null || typeof (p as { then?: unknown })?.then !== 'function') throw new TypeError('lab: runUntil takes a promise');
+    span(maxMs, 'runUntil');
     this.sync();
     let done = false;
     let failed = false;
@@ -625,6 +644,7 @@ export class Lab {
    * leak.
    */
   async quiesce(maxMs = 25 * 3_600_000): Promise<Map<string, Held>> {
+    span(maxMs, 'quiesce');
     this.sync();
     const sim = this.sim;
     await sim.settle();
@@ -690,7 +710,10 @@ export class Lab {
     }
     if (this.hosts.has(name)) throw new Error(`lab: there is already a host named ${name}`);
     if (this.hosts.size >= 65535) throw new RangeError('lab: at most 65535 hosts');
-    const components = [...(opts.components ?? LAB_COMPONENTS)];
+    options(opts, `host ${name}'s options`);
+    const c = opts.components ?? LAB_COMPONENTS;
+    if (!Array.isArray(c) || c.some((x) => typeof x !== 'string')) throw new TypeError(`lab: host ${name}: components must be an array of names`);
+    const components = [...c];
     const h = new LabHost(this, name, this.hosts.size, router, components, this.kernel(components, router));
     this.hosts.set(name, h);
     return h;
@@ -737,6 +760,7 @@ export class Lab {
   private segment(name: string, hosts: LabHost[], opts: SegmentOptions, conditions: LinkConditions): Segment {
     if (this.halted) throw new Error('lab: halted');
     const where = `lab: ${name}`;
+    options(opts, `${name}'s options`);
     const faultOpts = checkConditions(name, conditions);
     for (const h of hosts) {
       // Addresses and routes are IPv4's: a kernel without it cannot join.
@@ -751,14 +775,17 @@ export class Lab {
       if (a === null || !(plen >= 8 && plen <= 30)) throw new RangeError(`${where}: net must be A.B.C.D/len with len 8..30, not ${opts.net}`);
       network = (a & maskOf(plen)) >>> 0;
     } else {
-      if (this.nextNet > 65535) throw new RangeError(`${where}: out of automatic networks (10.0.1.0/24 .. 10.255.255.0/24)`);
-      network = (0x0a000000 + this.nextNet * 256) >>> 0;
+      // The next 10.x.y.0/24 no segment given by hand already covers.
       plen = 24;
+      network = 0;
+      for (; this.nextNet <= 65535; this.nextNet++) {
+        network = (0x0a000000 + this.nextNet * 256) >>> 0;
+        if (this.overlapping(network, plen) === undefined) break;
+      }
+      if (this.nextNet > 65535) throw new RangeError(`${where}: out of automatic networks (10.0.1.0/24 .. 10.255.255.0/24)`);
     }
-    for (const s of this.segments) {
-      const p = Math.min(s.plen, plen);
-      if (((s.network ^ network) & maskOf(p)) === 0) throw new Error(`${where}: network ${formatAddr(network)}/${plen} overlaps ${s.name} (${s.net})`);
-    }
+    const clash = this.overlapping(network, plen);
+    if (clash !== undefined) throw new Error(`${where}: network ${formatAddr(network)}/${plen} overlaps ${clash.name} (${clash.net})`);
     const size = 2 ** (32 - plen);
     if (hosts.length > size - 2) throw new RangeError(`${where}: ${hosts.length} hosts do not fit in /${plen}`);
     let addrs: number[];
@@ -794,6 +821,11 @@ export class Lab {
     });
     this.dirty = true;
     return seg;
+  }
+
+  /** The segment whose network overlaps `network`/`plen`, if any. */
+  private overlapping(network: number, plen: number): Segment | undefined {
+    return this.segments.find((s) => ((s.network ^ network) & maskOf(Math.min(s.plen, plen))) === 0);
   }
 
   /**
