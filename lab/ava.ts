@@ -57,7 +57,7 @@ export function withLab<C = unknown>(
 ): (t: ExecutionContext<C>) => Promise<void> {
   return async (t) => {
     const seed = envSeed() ?? opts.seed ?? 1;
-    const lab = createLab({ seed, capture: opts.capture ?? true });
+    const lab = createLab({ seed, capture: opts.capture ?? true, clock: opts.clock, routes: opts.routes });
     let threw = false;
     let error: unknown;
     try {

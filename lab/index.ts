@@ -39,6 +39,8 @@ import '../net/inet/component.js';
 import '../net/inet6/component.js';
 
 import { createSimHost, type SimHost } from '../hypercall/sim.js';
+import { createNodeHost } from '../hypercall/node.js';
+import type { Hypercall } from '../hypercall/types.js';
 import { bootKernel } from '../kern/init.js';
 import type { Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
@@ -54,6 +56,7 @@ import { createNet, type NetModule } from '../net/node/net.js';
 import { createDgram, type DgramModule } from '../net/node/dgram.js';
 import { createDns, faceLookup, type DnsModule } from '../net/node/dns.js';
 import { kernelResolv, type HostsEntry } from '../net/resolv.js';
+import { startRumpServer, type RumpServer } from '../sysproxy/server.js';
 import { EPB_INBOUND, EPB_OUTBOUND, PcapngWriter } from './pcapng.js';
 
 export { PcapngWriter, EPB_INBOUND, EPB_OUTBOUND, LINKTYPE_ETHERNET } from './pcapng.js';
@@ -63,6 +66,13 @@ export { FaultStats } from '../net/if/fault.js';
 export const LAB_COMPONENTS = ['net', 'net_net', 'net_netinet'] as const;
 
 export interface LabOptions {
+  /**
+   * 'virtual' (default): the lab's own clock, which runs only in run,
+   * runUntil and quiesce, as fast as the work allows. 'real': the host's
+   * clock, for labs with child processes (`lab.serve`) or TAP devices; time
+   * passes whether or not the lab is driven, and nothing is reproducible.
+   */
+  clock?: 'virtual' | 'real';
   /** Seeds the sim host (MACs, ISNs, ports) and every link's faults. Default 1. */
   seed?: number;
   /** Record the pcapng (default true). */
@@ -236,7 +246,7 @@ class Faces {
 
   constructor(
     readonly kernel: Kernel,
-    private readonly sim: SimHost,
+    private readonly host: Hypercall,
   ) {}
 
   get net(): NetModule {
@@ -253,10 +263,10 @@ class Faces {
 
   private make(): { net: NetModule; dgram: DgramModule; dns: DnsModule } {
     const k = this.kernel;
-    const sim = this.sim;
+    const host = this.host;
     const handleEnv = kernelHandleEnv(k);
     const dns = createDns({
-      sys: k.sys, timer: handleEnv.timer, hold: handleEnv.hold, random32: () => sim.random32(), resolvConf: () => kernelResolv(k),
+      sys: k.sys, timer: handleEnv.timer, hold: handleEnv.hold, random32: () => host.random32(), resolvConf: () => kernelResolv(k),
       inet6: handleEnv.inet6,
     });
     const env = { ...handleEnv, lookup: faceLookup(dns) };
@@ -358,7 +368,7 @@ export class Segment {
         continue;
       }
       this.stats.delivered++;
-      lab.sim.defer(deliver, { ifp, m: c });
+      lab.hypercall.defer(deliver, { ifp, m: c });
     }
   }
 
@@ -478,7 +488,13 @@ function faultOptions(c: LinkConditions): Omit<FaultOptions, 'seed'> {
 /* ------------------------------------------------------------------------ */
 
 export class Lab {
-  readonly sim: SimHost;
+  /** What every kernel of the lab runs on: a sim host, or with clock 'real' a node host. */
+  readonly hypercall: Hypercall;
+  /** The clock's driver: the sim host's, or the host's own. */
+  private readonly driver: Driver;
+  private readonly simHost: SimHost | null;
+  /** rump servers `serve` started, closed by `halt`. */
+  private readonly servers: RumpServer[] = [];
   readonly seed: number;
   readonly hosts = new Map<string, LabHost>();
   readonly segments: Segment[] = [];
@@ -497,7 +513,19 @@ export class Lab {
     if (!Number.isInteger(seed)) throw new RangeError(`lab: seed must be an integer, not ${seed}`);
     if (opts.capture !== undefined && typeof opts.capture !== 'boolean') throw new TypeError(`lab: capture must be true or false, not ${String(opts.capture)}`);
     this.seed = seed;
-    this.sim = createSimHost({ seed });
+    if (opts.clock !== undefined && opts.clock !== 'virtual' && opts.clock !== 'real') {
+      throw new RangeError(`lab: clock must be 'virtual' or 'real', not ${JSON.stringify(opts.clock)}`);
+    }
+    if (opts.clock === 'real') {
+      this.simHost = null;
+      // env {}: the lab's kernels take no bootstrap parameters from this process's environment.
+      this.hypercall = createNodeHost({ env: {} });
+      this.driver = new RealDriver(this.hypercall);
+    } else {
+      this.simHost = createSimHost({ seed });
+      this.hypercall = this.simHost;
+      this.driver = this.simHost;
+    }
     this.writer = opts.capture === false ? null : new PcapngWriter('rumpnet lab');
     if (opts.routes !== undefined && opts.routes !== 'auto' && opts.routes !== 'none') {
       throw new RangeError(`lab: routes must be 'auto' or 'none', not ${JSON.stringify(opts.routes)}`);
@@ -505,9 +533,20 @@ export class Lab {
     this.autoRoutes = opts.routes !== 'none';
   }
 
-  /** Virtual time now (ms). */
+  /** Time now (ms): virtual, or with clock 'real' since the lab was made. */
   now(): number {
-    return this.sim.now();
+    return this.hypercall.now();
+  }
+
+  /** The sim host under a virtual-clock lab (its PRNG, its taps); a real-time lab has none. */
+  get sim(): SimHost {
+    if (this.simHost === null) throw new Error('lab: a real-time lab has no sim host');
+    return this.simHost;
+  }
+
+  /** True for a lab on the host's clock (`clock: 'real'`). */
+  get realTime(): boolean {
+    return this.simHost === null;
   }
 
   /**
@@ -515,10 +554,8 @@ export class Lab {
    * `now()` is virtual time, `sleep(ms)` resolves when the clock gets there.
    */
   readonly clock = {
-    now: (): number => this.sim.now(),
-    sleep: (ms: number): Promise<void> => new Promise((resolve) => {
-      this.sim.armTimer(this.sim.now() + (ms > 0 ? ms : 0), resolve);
-    }),
+    now: (): number => this.hypercall.now(),
+    sleep: (ms: number): Promise<void> => sleep(this.hypercall, ms),
   };
 
   /** Boot a host (a kernel) named `name`. */
@@ -604,7 +641,7 @@ export class Lab {
   async run(ms: number): Promise<void> {
     span(ms, 'run');
     this.sync();
-    return this.sim.run(ms);
+    return this.driver.run(ms);
   }
 
   /**
@@ -624,8 +661,10 @@ export class Lab {
       (v) => { done = true; value = v; },
       (e: unknown) => { done = true; failed = true; error = e; },
     );
-    await this.sim.runUntil(() => done, maxMs);
-    if (!done) throw new Error(`lab: the promise did not settle within ${maxMs} ms of virtual time (seed ${this.seed})`);
+    await this.driver.runUntil(() => done, maxMs);
+    if (!done) {
+      throw new Error(`lab: the promise did not settle within ${maxMs} ms of ${this.realTime ? 'real' : 'virtual'} time (seed ${this.seed})`);
+    }
     if (failed) throw error;
     return value as T;
   }
@@ -646,17 +685,18 @@ export class Lab {
   async quiesce(maxMs = 25 * 3_600_000): Promise<Map<string, Held>> {
     span(maxMs, 'quiesce');
     this.sync();
-    const sim = this.sim;
+    const sim = this.driver;
+    const now = (): number => this.hypercall.now();
     await sim.settle();
     for (const h of this.hosts.values()) {
       if (!h.faces.kernel.halted) for (const fd of h.faces.kernel.sys.openFds()) await h.faces.kernel.sys.close(fd);
     }
     const idle = (): boolean => [...this.hosts.values()].every((h) => h.faces.kernel.callouts.count === 0);
-    const end = sim.now() + maxMs;
+    const end = now() + maxMs;
     do {
-      await sim.runUntil(idle, Math.max(0, end - sim.now()));
+      await sim.runUntil(idle, Math.max(0, end - now()));
       await sim.settle();
-    } while (!idle() && sim.now() < end);
+    } while (!idle() && now() < end);
     const out = new Map<string, Held>();
     for (const h of this.hosts.values()) {
       const k = h.faces.kernel;
@@ -668,9 +708,29 @@ export class Lab {
     return out;
   }
 
-  /** Halt every kernel. */
+  /**
+   * Serve a host's kernel to other processes as rump_server does (sysproxy,
+   * `unix:///path` or `tcp://127.0.0.1:port`): `RUMP_SERVER=url rump.ping`,
+   * or any rumpClient, then makes system calls on the lab host. Real-time
+   * labs only (a child process's calls arrive on the host's clock). The
+   * server serves the kernel the host has now (not one a restart boots);
+   * `halt` closes it.
+   */
+  async serve(h: HostRef, url: string): Promise<RumpServer> {
+    const host = this.resolve(h);
+    if (this.halted) throw new Error('lab: halted');
+    if (!this.realTime) throw new Error(`lab: serve needs a real-time lab (createLab({ clock: 'real' })): a virtual clock stands still between run calls`);
+    if (typeof url !== 'string') throw new TypeError('lab: serve takes a unix:// or tcp:// URL');
+    this.sync();
+    const server = await startRumpServer(host.faces.kernel, url);
+    this.servers.push(server);
+    return server;
+  }
+
+  /** Halt every kernel (and close the servers `serve` started). */
   async halt(): Promise<void> {
     this.halted = true;
+    for (const s of this.servers.splice(0)) await s.close();
     for (const h of this.hosts.values()) if (!h.faces.kernel.halted) await h.faces.kernel.halt();
   }
 
@@ -721,9 +781,9 @@ export class Lab {
 
   /** Boot a kernel; Node's faces on it come when first reached. */
   private kernel(components: readonly string[], router: boolean): Faces {
-    const k = bootKernel({ components, env: {}, host: this.sim });
+    const k = bootKernel({ components, env: {}, host: this.hypercall });
     if (router) k.sysctl.set('net.inet.ip.forwarding', 1);
-    return new Faces(k, this.sim);
+    return new Faces(k, this.hypercall);
   }
 
   /**
@@ -864,9 +924,9 @@ export class Lab {
     if (port.captureId < 0) port.captureId = w.addInterface(label, `lab host ${h.name}, interface ${ifp.name}`);
     const id = port.captureId;
     const comment = new TextEncoder().encode(label);
-    const sim = this.sim;
+    const host = this.hypercall;
     ifp.taps.push((_ifp, dir, buf, off, len) => {
-      w.packet(id, sim.now() * 1000, buf, off, len, comment, dir === TAP_IN ? EPB_INBOUND : EPB_OUTBOUND);
+      w.packet(id, host.now() * 1000, buf, off, len, comment, dir === TAP_IN ? EPB_INBOUND : EPB_OUTBOUND);
     });
   }
 
@@ -982,7 +1042,54 @@ export class Lab {
   }
 }
 
-/** A new lab: an empty network on its own virtual clock. */
+/** What runs a lab's clock: the sim host, or RealDriver on the host's clock. */
+interface Driver {
+  run(ms: number): Promise<void>;
+  /** Until `pred()` or `maxMs` passed; whether `pred()` held. */
+  runUntil(pred: () => boolean, maxMs: number): Promise<boolean>;
+  /** Let work already queued run. */
+  settle(): Promise<void>;
+}
+
+/** Resolve after `ms` of the host's time, keeping a node host's process alive meanwhile. */
+function sleep(host: Hypercall, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const release = host.hold();
+    host.armTimer(host.now() + (ms > 0 ? ms : 0), () => {
+      release();
+      resolve();
+    });
+  });
+}
+
+/**
+ * A real-time lab's clock: time passes by itself; run and runUntil only
+ * wait (holding the process alive: kernel timers alone do not), checking
+ * the condition every few milliseconds.
+ */
+class RealDriver implements Driver {
+  constructor(private readonly host: Hypercall) {}
+
+  run(ms: number): Promise<void> {
+    return sleep(this.host, ms);
+  }
+
+  async runUntil(pred: () => boolean, maxMs: number): Promise<boolean> {
+    const end = this.host.now() + maxMs;
+    for (;;) {
+      if (pred()) return true;
+      const left = end - this.host.now();
+      if (left <= 0) return false;
+      await sleep(this.host, Math.min(5, left));
+    }
+  }
+
+  settle(): Promise<void> {
+    return sleep(this.host, 0);
+  }
+}
+
+/** A new lab: an empty network on its own virtual clock (or, with clock 'real', the host's). */
 export function createLab(opts: LabOptions = {}): Lab {
   return new Lab(opts);
 }
