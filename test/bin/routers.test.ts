@@ -12,6 +12,10 @@ import { main as netstat } from '../../bin/rump.netstat.js';
 import { main as traceroute } from '../../bin/rump.traceroute.js';
 import type { ToolMain } from '../../bin/common.js';
 import { run } from './helpers.js';
+import { AF_INET, MSG_DONTWAIT, SOCK_RAW } from '../../kern/sys.js';
+import { ICMP_REDIRECT, ICMP_REDIRECT_HOST, icmpCode, icmpGateway, icmpType } from '../../net/wire/icmp.js';
+import { IPPROTO_ICMP } from '../../net/wire/ipv4.js';
+import { formatInAddr } from '../../net/wire/inaddr.js';
 
 function tool(lab: Lab, main: ToolMain, h: LabHost, argv: string[]): Promise<{ status: number; out: string; err: string }> {
   return lab.runUntil(run(main, argv, h.sys, { clock: lab.clock }));
@@ -74,5 +78,36 @@ test('routes by hand through a router: route add, get, show and netstat -rn show
   t.regex(x.out, /\n\t0 redirects sent\n/);
   x = await tool(lab, netstat, r, ['-s', '-p', 'icmp']);
   t.regex(x.out, /\tOutput histogram:\n(\t\t.*\n)*\t\tdestination unreachable: 1\n(\t\t.*\n)*\t\ttime exceeded: 1\n/);
+  await lab.halt();
+});
+
+test('a router forwarding out the interface a datagram came in on sends a host redirect; netstat -s counts it; net.inet.ip.redirect=0 stops it', async (t) => {
+  //   a ── lan ── r1, r2 ── b     (a's default is r1; r1 knows b's network is through r2, on the same lan)
+  const lab = createLab({ seed: 10, routes: 'none' });
+  const a = lab.host('a');
+  const r1 = lab.router('r1');
+  const r2 = lab.router('r2');
+  const b = lab.host('b');
+  lab.bus('lan', [a, r1, r2]); // 10.0.1.0/24: a .1, r1 .2, r2 .3
+  lab.link(r2, b); // 10.0.2.0/24: r2 .1, b .2
+  await tool(lab, route, a, ['add', 'default', '10.0.1.2']);
+  await tool(lab, route, r1, ['add', '-net', '10.0.2.0/24', '10.0.1.3']);
+  await tool(lab, route, b, ['add', 'default', '10.0.2.1']);
+  const icmpIn = async (): Promise<string> => (await tool(lab, netstat, a, ['-s', '-p', 'icmp'])).out;
+  const raw = await a.sys.socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  t.true(await reaches(lab, a, b), 'the datagram is forwarded all the same');
+  // What a received names r2 as the better first hop (RFC 792: the gateway in the ICMP header).
+  const got = await a.sys.recvfrom(raw, 512, MSG_DONTWAIT);
+  await a.sys.close(raw);
+  t.is(got.from?.addr, '10.0.1.2', 'from r1');
+  t.deepEqual([icmpType(got.data, 20), icmpCode(got.data, 20)], [ICMP_REDIRECT, ICMP_REDIRECT_HOST]);
+  t.is(formatInAddr(icmpGateway(got.data, 20)), '10.0.1.3');
+  let x = await tool(lab, netstat, r1, ['-s', '-p', 'ip']);
+  t.regex(x.out, /\n\t1 redirect sent\n/);
+  t.regex(await icmpIn(), /\tInput histogram:\n(\t\t.*\n)*\t\trouting redirect: 1\n/);
+  await tool(lab, (await import('../../bin/rump.sysctl.js')).main, r1, ['-w', 'net.inet.ip.redirect=0']);
+  t.true(await reaches(lab, a, b));
+  x = await tool(lab, netstat, r1, ['-s', '-p', 'ip']);
+  t.regex(x.out, /\n\t1 redirect sent\n/, 'no more with net.inet.ip.redirect=0');
   await lab.halt();
 });
