@@ -37,6 +37,9 @@ import '../net/components.js';
 import '../net/if/component.js';
 import '../net/inet/component.js';
 import '../net/inet6/component.js';
+// A real-time lab's hosts may take TAP devices (net_virtif) or shmif buses shared with other processes (net_shmif).
+import '../net/if/virt_component.js';
+import '../shmif/component.js';
 
 import { createSimHost, type SimHost } from '../hypercall/sim.js';
 import { createNodeHost } from '../hypercall/node.js';
