@@ -258,9 +258,10 @@ class Trace {
     if (o.verbose) {
       let out = `\n${cc} bytes from ${from} to ${formatInAddr(ipDst(buf, 0))}: icmp type ${type} (${typeName(type)}) code ${code}\n`;
       const dv = new DataView(buf.buffer, buf.byteOffset);
+      // The words from the quoted datagram on (icmp_ip), numbered from 4 as
+      // NetBSD numbers them, read as the host reads them (little-endian here).
       for (let i = 4; i < cc; i += 4) {
-        const w = hlen + 4 + (i - 4);
-        // NetBSD prints the words as the host reads them (little-endian here).
+        const w = hlen + ICMP_HDR_LEN + (i - 4);
         const v = w + 4 <= buf.length ? dv.getUint32(w, true) : 0;
         out += `${String(i).padStart(2)}: x${v.toString(16).padStart(8, '0')}\n`;
       }

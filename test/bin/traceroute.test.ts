@@ -61,6 +61,8 @@ test('names from the kernel\'s hosts table without -n; -q, -m and -I', async (t)
   r = await traceroute(lab, a, ['-n', '-I', '-q', '1', 'b']);
   t.is(r.err, 'rump.traceroute to b (10.0.3.2), 64 hops max, 40 byte packets\n');
   t.is(r.out, ' 1  10.0.1.2  2.000 ms\n 2  10.0.2.2  4.000 ms\n 3  10.0.3.2  6.000 ms\n', 'ICMP echo probes: b answers with an echo reply');
+  r = await traceroute(lab, a, ['-v', '-n', '-q', '1', '-m', '1', 'b']);
+  t.is(r.out, ' 1  10.0.1.2 36 bytes to 10.0.1.1  2.000 ms\n', '-v: the ICMP message\'s size (8 + the quoted 20 + 8) and to whom');
   r = await traceroute(lab, a, ['-n', '-q', '1', 'b', '100']);
   t.regex(r.err, /, 100 byte packets\n$/);
   t.is(r.out.split('\n').length - 1, 3);
