@@ -33,6 +33,20 @@ export interface SysctlEntry {
   writable: boolean;
 }
 
+/**
+ * Node names and paths, one copy for every kernel of the process: each
+ * kernel builds the same few hundred names (many from template strings),
+ * and 1,000 kernels would otherwise hold 1,000 copies (strings never change).
+ */
+const names = new Map<string, string>();
+
+function intern(s: string): string {
+  const had = names.get(s);
+  if (had !== undefined) return had;
+  names.set(s, s);
+  return s;
+}
+
 export class Sysctl {
   private readonly root: SysctlNode = { name: '', children: new Map(), leaf: null };
 
@@ -41,12 +55,12 @@ export class Sysctl {
     const parts = path.split('.');
     let node = this.root;
     for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
+      const part = intern(parts[i]!);
       if (!node.children) throw new Error(`sysctl: ${path}: ${node.name} is a leaf`);
       let next = node.children.get(part);
       const last = i === parts.length - 1;
       if (!next) {
-        next = { name: parts.slice(0, i + 1).join('.'), children: last ? null : new Map(), leaf: null };
+        next = { name: intern(last ? path : parts.slice(0, i + 1).join('.')), children: last ? null : new Map(), leaf: null };
         node.children.set(part, next);
       } else if (last) {
         throw new Error(`sysctl: ${path} already exists`);

@@ -37,8 +37,13 @@ import '../net/components.js';
 import '../net/if/component.js';
 import '../net/inet/component.js';
 import '../net/inet6/component.js';
+// A real-time lab's hosts may take TAP devices (net_virtif) or shmif buses shared with other processes (net_shmif).
+import '../net/if/virt_component.js';
+import '../shmif/component.js';
 
 import { createSimHost, type SimHost } from '../hypercall/sim.js';
+import { createNodeHost } from '../hypercall/node.js';
+import type { Hypercall } from '../hypercall/types.js';
 import { bootKernel } from '../kern/init.js';
 import type { Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
@@ -52,7 +57,8 @@ import { kernelHandleEnv } from '../net/node/handle.js';
 import { createNet, type NetModule } from '../net/node/net.js';
 import { createDgram, type DgramModule } from '../net/node/dgram.js';
 import { createDns, faceLookup, type DnsModule } from '../net/node/dns.js';
-import { kernelResolv } from '../net/resolv.js';
+import { kernelResolv, type HostsEntry } from '../net/resolv.js';
+import { startRumpServer, type RumpServer } from '../sysproxy/server.js';
 import { EPB_INBOUND, EPB_OUTBOUND, PcapngWriter } from './pcapng.js';
 
 export { PcapngWriter, EPB_INBOUND, EPB_OUTBOUND, LINKTYPE_ETHERNET } from './pcapng.js';
@@ -62,10 +68,22 @@ export { FaultStats } from '../net/if/fault.js';
 export const LAB_COMPONENTS = ['net', 'net_net', 'net_netinet'] as const;
 
 export interface LabOptions {
+  /**
+   * 'virtual' (default): the lab's own clock, which runs only in run,
+   * runUntil and quiesce, as fast as the work allows. 'real': the host's
+   * clock, for labs with child processes (`lab.serve`) or TAP devices; time
+   * passes whether or not the lab is driven, and nothing is reproducible.
+   */
+  clock?: 'virtual' | 'real';
   /** Seeds the sim host (MACs, ISNs, ports) and every link's faults. Default 1. */
   seed?: number;
   /** Record the pcapng (default true). */
   capture?: boolean;
+  /**
+   * 'auto' (default): the lab gives every host its routes; 'none': only the
+   * routes of directly connected networks, the rest by hand (`rump.route`).
+   */
+  routes?: 'auto' | 'none';
 }
 
 export interface HostOptions {
@@ -164,8 +182,8 @@ export class LabHost {
 
   /** Times this host was restarted. */
   restarts = 0;
-  /** @internal the hosts table last written to this kernel */
-  hostsTable = '';
+  /** @internal the hosts table last given to this kernel (shared by every kernel of the lab) */
+  hostsTable: readonly HostsEntry[] | null = null;
 
   // The routes and hosts tables are brought up to date before the test's
   // code reaches a kernel (see Lab.sync), so building a network of n hosts
@@ -220,12 +238,42 @@ export class LabHost {
   }
 }
 
-/** A kernel and Node's faces on it. */
-interface Faces {
-  kernel: Kernel;
-  net: NetModule;
-  dgram: DgramModule;
-  dns: DnsModule;
+/**
+ * A kernel and Node's faces on it (the same assembly rumpInit does), the
+ * faces made when first reached: at 1,000 hosts most are never asked for
+ * them, and they were a fifth of an idle host's heap.
+ */
+class Faces {
+  private made: { net: NetModule; dgram: DgramModule; dns: DnsModule } | null = null;
+
+  constructor(
+    readonly kernel: Kernel,
+    private readonly host: Hypercall,
+  ) {}
+
+  get net(): NetModule {
+    return (this.made ??= this.make()).net;
+  }
+
+  get dgram(): DgramModule {
+    return (this.made ??= this.make()).dgram;
+  }
+
+  get dns(): DnsModule {
+    return (this.made ??= this.make()).dns;
+  }
+
+  private make(): { net: NetModule; dgram: DgramModule; dns: DnsModule } {
+    const k = this.kernel;
+    const host = this.host;
+    const handleEnv = kernelHandleEnv(k);
+    const dns = createDns({
+      sys: k.sys, timer: handleEnv.timer, hold: handleEnv.hold, random32: () => host.random32(), resolvConf: () => kernelResolv(k),
+      inet6: handleEnv.inet6,
+    });
+    const env = { ...handleEnv, lookup: faceLookup(dns) };
+    return { net: createNet(env), dgram: createDgram(env), dns };
+  }
 }
 
 /** One host's interface on a segment: the wire under the fault stage. */
@@ -322,7 +370,7 @@ export class Segment {
         continue;
       }
       this.stats.delivered++;
-      lab.sim.defer(deliver, { ifp, m: c });
+      lab.hypercall.defer(deliver, { ifp, m: c });
     }
   }
 
@@ -370,6 +418,7 @@ export class Segment {
 
   /** Cut the segment: nothing crosses between its hosts (one way: only from `from`). */
   partition(opts: { from?: HostRef } = {}): this {
+    options(opts, `${this.name}: partition options`);
     const hosts = this.hosts;
     const senders = opts.from === undefined ? hosts : [this.portOf(opts.from).host];
     for (const a of senders) for (const b of hosts) if (a !== b) this.lab.block(a, b);
@@ -417,6 +466,18 @@ function checkConditions(segment: string, c: LinkConditions): Omit<FaultOptions,
   return opts;
 }
 
+/** An options argument: an object or nothing. */
+function options(o: unknown, what: string): void {
+  if (o !== undefined && (o === null || typeof o !== 'object' || Array.isArray(o))) throw new TypeError(`lab: ${what} must be an object`);
+}
+
+/** A span of virtual time: finite and not negative. */
+function span(ms: unknown, call: string): void {
+  if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
+    throw new RangeError(`lab: ${call} takes a finite number of ms >= 0, not ${String(ms)}`);
+  }
+}
+
 const NO_DRIVER: IfDriver = { transmit: () => {}, init: () => 0, stop: () => {}, detach: () => {} };
 
 function faultOptions(c: LinkConditions): Omit<FaultOptions, 'seed'> {
@@ -429,7 +490,13 @@ function faultOptions(c: LinkConditions): Omit<FaultOptions, 'seed'> {
 /* ------------------------------------------------------------------------ */
 
 export class Lab {
-  readonly sim: SimHost;
+  /** What every kernel of the lab runs on: a sim host, or with clock 'real' a node host. */
+  readonly hypercall: Hypercall;
+  /** The clock's driver: the sim host's, or the host's own. */
+  private readonly driver: Driver;
+  private readonly simHost: SimHost | null;
+  /** rump servers `serve` started, closed by `halt`. */
+  private readonly servers: RumpServer[] = [];
   readonly seed: number;
   readonly hosts = new Map<string, LabHost>();
   readonly segments: Segment[] = [];
@@ -438,21 +505,60 @@ export class Lab {
   private readonly addrOwner = new Map<number, string>();
   private nextNet = 1;
   private halted = false;
+  private readonly autoRoutes: boolean;
   /** Topology changed since the routes and hosts tables were computed. */
   private dirty = false;
 
   constructor(opts: LabOptions = {}) {
+    options(opts, 'createLab options');
     const seed = opts.seed ?? 1;
     if (!Number.isInteger(seed)) throw new RangeError(`lab: seed must be an integer, not ${seed}`);
+    if (opts.capture !== undefined && typeof opts.capture !== 'boolean') throw new TypeError(`lab: capture must be true or false, not ${String(opts.capture)}`);
     this.seed = seed;
-    this.sim = createSimHost({ seed });
+    if (opts.clock !== undefined && opts.clock !== 'virtual' && opts.clock !== 'real') {
+      throw new RangeError(`lab: clock must be 'virtual' or 'real', not ${JSON.stringify(opts.clock)}`);
+    }
+    if (opts.clock === 'real') {
+      this.simHost = null;
+      // env {}: the lab's kernels take no bootstrap parameters from this process's environment.
+      this.hypercall = createNodeHost({ env: {} });
+      this.driver = new RealDriver(this.hypercall);
+    } else {
+      this.simHost = createSimHost({ seed });
+      this.hypercall = this.simHost;
+      this.driver = this.simHost;
+    }
     this.writer = opts.capture === false ? null : new PcapngWriter('rumpnet lab');
+    if (opts.routes !== undefined && opts.routes !== 'auto' && opts.routes !== 'none') {
+      throw new RangeError(`lab: routes must be 'auto' or 'none', not ${JSON.stringify(opts.routes)}`);
+    }
+    this.autoRoutes = opts.routes !== 'none';
   }
 
-  /** Virtual time now (ms). */
+  /** Time now (ms): virtual, or with clock 'real' since the lab was made. */
   now(): number {
-    return this.sim.now();
+    return this.hypercall.now();
   }
+
+  /** The sim host under a virtual-clock lab (its PRNG, its taps); a real-time lab has none. */
+  get sim(): SimHost {
+    if (this.simHost === null) throw new Error('lab: a real-time lab has no sim host');
+    return this.simHost;
+  }
+
+  /** True for a lab on the host's clock (`clock: 'real'`). */
+  get realTime(): boolean {
+    return this.simHost === null;
+  }
+
+  /**
+   * The lab's clock for code outside the kernels (bin/ tools' `io.clock`):
+   * `now()` is virtual time, `sleep(ms)` resolves when the clock gets there.
+   */
+  readonly clock = {
+    now: (): number => this.hypercall.now(),
+    sleep: (ms: number): Promise<void> => sleep(this.hypercall, ms),
+  };
 
   /** Boot a host (a kernel) named `name`. */
   host(name: string, opts: HostOptions = {}): LabHost {
@@ -477,6 +583,7 @@ export class Lab {
 
   /** A bus (one Ethernet segment) named `name` joining `hosts`. */
   bus(name: string, hosts: readonly HostRef[], opts: SegmentOptions & { conditions?: LinkConditions } = {}): Segment {
+    options(opts, `bus ${String(name)}'s options`);
     if (typeof name !== 'string' || name === '') throw new TypeError('lab: a bus needs a name');
     if (this.segments.some((s) => s.name === name)) throw new Error(`lab: there is already a segment named ${name}`);
     if (!Array.isArray(hosts) || hosts.length < 1) throw new TypeError(`lab: bus ${name} needs an array of hosts`);
@@ -492,11 +599,12 @@ export class Lab {
    * every pair across the two sides.
    */
   partition(a: HostRef | readonly HostRef[], b: HostRef | readonly HostRef[], opts: { oneWay?: boolean } = {}): void {
+    options(opts, 'partition options');
     const as = (Array.isArray(a) ? a : [a]).map((h) => this.resolve(h as HostRef));
     const bs = (Array.isArray(b) ? b : [b]).map((h) => this.resolve(h as HostRef));
+    for (const x of as) for (const y of bs) if (x === y) throw new Error(`lab: cannot partition ${x.name} from itself`);
     for (const x of as) {
       for (const y of bs) {
-        if (x === y) throw new Error(`lab: cannot partition ${x.name} from itself`);
         this.block(x, y);
         if (!opts.oneWay) this.block(y, x);
       }
@@ -532,9 +640,10 @@ export class Lab {
   }
 
   /** Advance virtual time by `ms`, running everything due. */
-  run(ms: number): Promise<void> {
+  async run(ms: number): Promise<void> {
+    span(ms, 'run');
     this.sync();
-    return this.sim.run(ms);
+    return this.driver.run(ms);
   }
 
   /**
@@ -544,6 +653,7 @@ export class Lab {
    */
   async runUntil<T>(p: PromiseLike<T>, maxMs = 3_600_000): Promise<T> {
     if (p === null || typeof (p as { then?: unknown })?.then !== 'function') throw new TypeError('lab: runUntil takes a promise');
+    span(maxMs, 'runUntil');
     this.sync();
     let done = false;
     let failed = false;
@@ -553,8 +663,10 @@ export class Lab {
       (v) => { done = true; value = v; },
       (e: unknown) => { done = true; failed = true; error = e; },
     );
-    await this.sim.runUntil(() => done, maxMs);
-    if (!done) throw new Error(`lab: the promise did not settle within ${maxMs} ms of virtual time (seed ${this.seed})`);
+    await this.driver.runUntil(() => done, maxMs);
+    if (!done) {
+      throw new Error(`lab: the promise did not settle within ${maxMs} ms of ${this.realTime ? 'real' : 'virtual'} time (seed ${this.seed})`);
+    }
     if (failed) throw error;
     return value as T;
   }
@@ -573,18 +685,20 @@ export class Lab {
    * leak.
    */
   async quiesce(maxMs = 25 * 3_600_000): Promise<Map<string, Held>> {
+    span(maxMs, 'quiesce');
     this.sync();
-    const sim = this.sim;
+    const sim = this.driver;
+    const now = (): number => this.hypercall.now();
     await sim.settle();
     for (const h of this.hosts.values()) {
       if (!h.faces.kernel.halted) for (const fd of h.faces.kernel.sys.openFds()) await h.faces.kernel.sys.close(fd);
     }
     const idle = (): boolean => [...this.hosts.values()].every((h) => h.faces.kernel.callouts.count === 0);
-    const end = sim.now() + maxMs;
+    const end = now() + maxMs;
     do {
-      await sim.runUntil(idle, Math.max(0, end - sim.now()));
+      await sim.runUntil(idle, Math.max(0, end - now()));
       await sim.settle();
-    } while (!idle() && sim.now() < end);
+    } while (!idle() && now() < end);
     const out = new Map<string, Held>();
     for (const h of this.hosts.values()) {
       const k = h.faces.kernel;
@@ -596,9 +710,29 @@ export class Lab {
     return out;
   }
 
-  /** Halt every kernel. */
+  /**
+   * Serve a host's kernel to other processes as rump_server does (sysproxy,
+   * `unix:///path` or `tcp://127.0.0.1:port`): `RUMP_SERVER=url rump.ping`,
+   * or any rumpClient, then makes system calls on the lab host. Real-time
+   * labs only (a child process's calls arrive on the host's clock). The
+   * server serves the kernel the host has now (not one a restart boots);
+   * `halt` closes it.
+   */
+  async serve(h: HostRef, url: string): Promise<RumpServer> {
+    const host = this.resolve(h);
+    if (this.halted) throw new Error('lab: halted');
+    if (!this.realTime) throw new Error(`lab: serve needs a real-time lab (createLab({ clock: 'real' })): a virtual clock stands still between run calls`);
+    if (typeof url !== 'string') throw new TypeError('lab: serve takes a unix:// or tcp:// URL');
+    this.sync();
+    const server = await startRumpServer(host.faces.kernel, url);
+    this.servers.push(server);
+    return server;
+  }
+
+  /** Halt every kernel (and close the servers `serve` started). */
   async halt(): Promise<void> {
     this.halted = true;
+    for (const s of this.servers.splice(0)) await s.close();
     for (const h of this.hosts.values()) if (!h.faces.kernel.halted) await h.faces.kernel.halt();
   }
 
@@ -638,24 +772,20 @@ export class Lab {
     }
     if (this.hosts.has(name)) throw new Error(`lab: there is already a host named ${name}`);
     if (this.hosts.size >= 65535) throw new RangeError('lab: at most 65535 hosts');
-    const components = [...(opts.components ?? LAB_COMPONENTS)];
+    options(opts, `host ${name}'s options`);
+    const c = opts.components ?? LAB_COMPONENTS;
+    if (!Array.isArray(c) || c.some((x) => typeof x !== 'string')) throw new TypeError(`lab: host ${name}: components must be an array of names`);
+    const components = [...c];
     const h = new LabHost(this, name, this.hosts.size, router, components, this.kernel(components, router));
     this.hosts.set(name, h);
     return h;
   }
 
-  /** Boot a kernel with Node's faces on it (the same assembly rumpInit does). */
+  /** Boot a kernel; Node's faces on it come when first reached. */
   private kernel(components: readonly string[], router: boolean): Faces {
-    const k = bootKernel({ components, env: {}, host: this.sim });
+    const k = bootKernel({ components, env: {}, host: this.hypercall });
     if (router) k.sysctl.set('net.inet.ip.forwarding', 1);
-    const handleEnv = kernelHandleEnv(k);
-    const sim = this.sim;
-    const dns = createDns({
-      sys: k.sys, timer: handleEnv.timer, hold: handleEnv.hold, random32: () => sim.random32(), resolvConf: () => kernelResolv(k),
-      inet6: handleEnv.inet6,
-    });
-    const env = { ...handleEnv, lookup: faceLookup(dns) };
-    return { kernel: k, net: createNet(env), dgram: createDgram(env), dns };
+    return new Faces(k, this.hypercall);
   }
 
   /**
@@ -680,7 +810,7 @@ export class Lab {
     host.faces = this.kernel(host.components, host.router);
     host.restarts++;
     host.installed.clear();
-    host.hostsTable = '';
+    host.hostsTable = null;
     for (const port of host.ports) {
       const seg = port.segment;
       this.attach(port, seg.ports.indexOf(port), this.segments.indexOf(seg) + 1, port.conditions, checkConditions(seg.name, port.conditions), seg);
@@ -692,6 +822,7 @@ export class Lab {
   private segment(name: string, hosts: LabHost[], opts: SegmentOptions, conditions: LinkConditions): Segment {
     if (this.halted) throw new Error('lab: halted');
     const where = `lab: ${name}`;
+    options(opts, `${name}'s options`);
     const faultOpts = checkConditions(name, conditions);
     for (const h of hosts) {
       // Addresses and routes are IPv4's: a kernel without it cannot join.
@@ -706,14 +837,17 @@ export class Lab {
       if (a === null || !(plen >= 8 && plen <= 30)) throw new RangeError(`${where}: net must be A.B.C.D/len with len 8..30, not ${opts.net}`);
       network = (a & maskOf(plen)) >>> 0;
     } else {
-      if (this.nextNet > 65535) throw new RangeError(`${where}: out of automatic networks (10.0.1.0/24 .. 10.255.255.0/24)`);
-      network = (0x0a000000 + this.nextNet * 256) >>> 0;
+      // The next 10.x.y.0/24 no segment given by hand already covers.
       plen = 24;
+      network = 0;
+      for (; this.nextNet <= 65535; this.nextNet++) {
+        network = (0x0a000000 + this.nextNet * 256) >>> 0;
+        if (this.overlapping(network, plen) === undefined) break;
+      }
+      if (this.nextNet > 65535) throw new RangeError(`${where}: out of automatic networks (10.0.1.0/24 .. 10.255.255.0/24)`);
     }
-    for (const s of this.segments) {
-      const p = Math.min(s.plen, plen);
-      if (((s.network ^ network) & maskOf(p)) === 0) throw new Error(`${where}: network ${formatAddr(network)}/${plen} overlaps ${s.name} (${s.net})`);
-    }
+    const clash = this.overlapping(network, plen);
+    if (clash !== undefined) throw new Error(`${where}: network ${formatAddr(network)}/${plen} overlaps ${clash.name} (${clash.net})`);
     const size = 2 ** (32 - plen);
     if (hosts.length > size - 2) throw new RangeError(`${where}: ${hosts.length} hosts do not fit in /${plen}`);
     let addrs: number[];
@@ -749,6 +883,11 @@ export class Lab {
     });
     this.dirty = true;
     return seg;
+  }
+
+  /** The segment whose network overlaps `network`/`plen`, if any. */
+  private overlapping(network: number, plen: number): Segment | undefined {
+    return this.segments.find((s) => ((s.network ^ network) & maskOf(Math.min(s.plen, plen))) === 0);
   }
 
   /**
@@ -787,9 +926,9 @@ export class Lab {
     if (port.captureId < 0) port.captureId = w.addInterface(label, `lab host ${h.name}, interface ${ifp.name}`);
     const id = port.captureId;
     const comment = new TextEncoder().encode(label);
-    const sim = this.sim;
+    const host = this.hypercall;
     ifp.taps.push((_ifp, dir, buf, off, len) => {
-      w.packet(id, sim.now() * 1000, buf, off, len, comment, dir === TAP_IN ? EPB_INBOUND : EPB_OUTBOUND);
+      w.packet(id, host.now() * 1000, buf, off, len, comment, dir === TAP_IN ? EPB_INBOUND : EPB_OUTBOUND);
     });
   }
 
@@ -799,54 +938,98 @@ export class Lab {
    * router for hosts that are not routers; then every hosts table.
    */
   private route(): void {
-    for (const h of this.hosts.values()) {
-      const want = new Map<string, string>();
-      const gwOf = new Map<Segment, number>();
-      const queue: Segment[] = [];
-      for (const p of h.ports) {
-        if (!gwOf.has(p.segment)) {
-          gwOf.set(p.segment, 0);
-          queue.push(p.segment);
-        }
-      }
-      const expanded = new Set<LabHost>();
-      let dflt = 0;
-      for (let qi = 0; qi < queue.length; qi++) {
-        const seg = queue[qi]!;
-        const gw = gwOf.get(seg)!;
-        for (const rp of seg.ports) {
-          const r = rp.host;
-          if (r === h || !r.router || expanded.has(r)) continue;
-          // A router is expanded once, from the first (nearest) segment it was met on.
-          expanded.add(r);
-          const via = gw === 0 ? rp.addr : gw;
-          if (dflt === 0) dflt = via;
-          for (const next of r.ports) {
-            if (gwOf.has(next.segment)) continue;
-            gwOf.set(next.segment, via);
-            queue.push(next.segment);
-            want.set(next.segment.net, formatAddr(via));
-          }
-        }
-      }
-      if (!h.router && dflt !== 0) {
-        // What the default route covers needs no route of its own (a leaf host holds one route, not one per network).
-        const d = formatAddr(dflt);
-        for (const [dst, gw] of want) if (gw === d && !h.installed.has(dst)) want.delete(dst);
-        want.set('default', d);
-      }
-      this.install(h, want);
+    const wants = new Map<LabHost, Map<string, string>>();
+    for (const h of this.autoRoutes ? this.hosts.values() : []) wants.set(h, this.routesOf(h));
+    // A stub router (every network it does not touch lies behind one
+    // neighbour: an access router) takes a default route through that
+    // neighbour instead of a route per network, as a leaf host does; unless
+    // the neighbour is a stub towards it too (two routers alone), where
+    // defaults both ways would loop what has no route.
+    const sole = new Map<LabHost, string>();
+    for (const [h, want] of wants) {
+      if (!h.router || want.size === 0) continue;
+      const gws = new Set(want.values());
+      if (gws.size === 1) sole.set(h, [...gws][0]!);
     }
-    const table = [...this.hosts.values()].filter((h) => h.ports.length > 0).map((h) => `${h.address} ${h.name}`).join('; ');
+    for (const [h, gw] of sole) {
+      const nb = this.hosts.get(this.addrOwner.get(parseAddr(gw)!) ?? '');
+      const back = nb === undefined ? undefined : sole.get(nb);
+      if (back !== undefined && this.addrOwner.get(parseAddr(back)!) === h.name) continue;
+      const want = wants.get(h)!;
+      for (const dst of [...want.keys()]) if (!h.installed.has(dst)) want.delete(dst);
+      want.set('default', gw);
+    }
+    for (const [h, want] of wants) this.install(h, want);
+    // One table for the whole lab, the same array in every kernel: 1,000
+    // hosts would otherwise hold 1,000 copies of 1,000 entries. Nothing
+    // changes a table in place (a kernel's `net.resolv.hosts` write gives it
+    // a new one of its own), so sharing is copy on write.
+    const table: HostsEntry[] = [];
+    for (const h of this.hosts.values()) if (h.ports.length > 0) table.push({ address: h.address, names: [h.name] });
     for (const h of this.hosts.values()) {
-      if (h.hostsTable === table) continue;
       h.hostsTable = table;
-      try {
-        h.faces.kernel.sysctl.set('net.resolv.hosts', table);
-      } catch {
-        // A kernel without the resolver's leaves (no networking components): nothing to name.
+      // (A kernel without the `net` component has no resolver: this lands in a throwaway.)
+      kernelResolv(h.faces.kernel).hosts = table;
+    }
+  }
+
+  /**
+   * The routes `h` needs: one to each segment it reaches through routers
+   * (breadth first: fewest routers, through the first router met), and for
+   * a host that is not a router a default route through the first router,
+   * covering what goes through that router.
+   */
+  private routesOf(h: LabHost): Map<string, string> {
+    const want = new Map<string, string>();
+    if (!h.router) {
+      // A host with one router on its segments sends everything through it: no need to walk the network.
+      let only: Port | null = null;
+      let several = false;
+      for (const p of h.ports) for (const rp of p.segment.ports) {
+        if (rp.host === h || !rp.host.router) continue;
+        if (only !== null && only.host !== rp.host) several = true;
+        only ??= rp;
+      }
+      if (only !== null && !several) {
+        want.set('default', formatAddr(only.addr));
+        return want;
       }
     }
+    const gwOf = new Map<Segment, number>();
+    const queue: Segment[] = [];
+    for (const p of h.ports) {
+      if (!gwOf.has(p.segment)) {
+        gwOf.set(p.segment, 0);
+        queue.push(p.segment);
+      }
+    }
+    const expanded = new Set<LabHost>();
+    let dflt = 0;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const seg = queue[qi]!;
+      const gw = gwOf.get(seg)!;
+      for (const rp of seg.ports) {
+        const r = rp.host;
+        if (r === h || !r.router || expanded.has(r)) continue;
+        // A router is expanded once, from the first (nearest) segment it was met on.
+        expanded.add(r);
+        const via = gw === 0 ? rp.addr : gw;
+        if (dflt === 0) dflt = via;
+        for (const next of r.ports) {
+          if (gwOf.has(next.segment)) continue;
+          gwOf.set(next.segment, via);
+          queue.push(next.segment);
+          want.set(next.segment.net, formatAddr(via));
+        }
+      }
+    }
+    if (!h.router && dflt !== 0) {
+      // What the default route covers needs no route of its own (a leaf host holds one route, not one per network).
+      const d = formatAddr(dflt);
+      for (const [dst, gw] of want) if (gw === d && !h.installed.has(dst)) want.delete(dst);
+      want.set('default', d);
+    }
+    return want;
   }
 
   private install(h: LabHost, want: Map<string, string>): void {
@@ -861,7 +1044,54 @@ export class Lab {
   }
 }
 
-/** A new lab: an empty network on its own virtual clock. */
+/** What runs a lab's clock: the sim host, or RealDriver on the host's clock. */
+interface Driver {
+  run(ms: number): Promise<void>;
+  /** Until `pred()` or `maxMs` passed; whether `pred()` held. */
+  runUntil(pred: () => boolean, maxMs: number): Promise<boolean>;
+  /** Let work already queued run. */
+  settle(): Promise<void>;
+}
+
+/** Resolve after `ms` of the host's time, keeping a node host's process alive meanwhile. */
+function sleep(host: Hypercall, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const release = host.hold();
+    host.armTimer(host.now() + (ms > 0 ? ms : 0), () => {
+      release();
+      resolve();
+    });
+  });
+}
+
+/**
+ * A real-time lab's clock: time passes by itself; run and runUntil only
+ * wait (holding the process alive: kernel timers alone do not), checking
+ * the condition every few milliseconds.
+ */
+class RealDriver implements Driver {
+  constructor(private readonly host: Hypercall) {}
+
+  run(ms: number): Promise<void> {
+    return sleep(this.host, ms);
+  }
+
+  async runUntil(pred: () => boolean, maxMs: number): Promise<boolean> {
+    const end = this.host.now() + maxMs;
+    for (;;) {
+      if (pred()) return true;
+      const left = end - this.host.now();
+      if (left <= 0) return false;
+      await sleep(this.host, Math.min(5, left));
+    }
+  }
+
+  settle(): Promise<void> {
+    return sleep(this.host, 0);
+  }
+}
+
+/** A new lab: an empty network on its own virtual clock (or, with clock 'real', the host's). */
 export function createLab(opts: LabOptions = {}): Lab {
   return new Lab(opts);
 }

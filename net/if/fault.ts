@@ -111,10 +111,15 @@ class SplitMix32 {
   }
 }
 
-/** A growable ring of frames with their due times (monotone within one ring). */
+/**
+ * A growable ring of frames with their due times (monotone within one ring).
+ * It starts small and doubles: a lab holds three rings per interface, most
+ * of them never hold more than a few frames. Times are plain number arrays
+ * (packed doubles): a typed array costs half a KiB of buffer objects each.
+ */
 class FrameRing {
-  private frames: Array<Mbuf | null> = new Array<Mbuf | null>(64).fill(null);
-  private due = new Float64Array(64);
+  private frames: Array<Mbuf | null> = new Array<Mbuf | null>(4).fill(null);
+  private due: number[] = [0, 0, 0, 0];
   private head = 0;
   length = 0;
 
@@ -142,7 +147,7 @@ class FrameRing {
   private grow(): void {
     const n = this.frames.length;
     const frames = new Array<Mbuf | null>(2 * n).fill(null);
-    const due = new Float64Array(2 * n);
+    const due: number[] = Array.from({ length: 2 * n }, () => 0);
     for (let i = 0; i < n; i++) {
       const j = (this.head + i) & (n - 1);
       frames[i] = this.frames[j]!;
@@ -156,14 +161,14 @@ class FrameRing {
 
 /** A growable ring of numbers: when each frame in the bottleneck finishes serialising. */
 class TimeRing {
-  private t = new Float64Array(64);
+  private t: number[] = [0, 0, 0, 0];
   private head = 0;
   length = 0;
 
   push(v: number): void {
     if (this.length === this.t.length) {
       const n = this.t.length;
-      const t = new Float64Array(2 * n);
+      const t: number[] = Array.from({ length: 2 * n }, () => 0);
       for (let i = 0; i < n; i++) t[i] = this.t[(this.head + i) & (n - 1)]!;
       this.t = t;
       this.head = 0;

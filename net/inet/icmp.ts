@@ -94,7 +94,8 @@ function reflectSource(inet: Inet, origDst: number, rcvif: Ifnet | null, replyTo
 /**
  * icmp_error: tell the sender of `m` (which starts at its IP header) about
  * it. Owns and frees `m`. `mtu` is the next-hop MTU for
- * ICMP_UNREACH_NEEDFRAG and the pointer for ICMP_PARAMPROB.
+ * ICMP_UNREACH_NEEDFRAG, the pointer for ICMP_PARAMPROB and the better
+ * gateway for ICMP_REDIRECT.
  *
  * RFC 1122 §3.2.2: never about an ICMP error, a datagram sent to a
  * broadcast or multicast address (IP or link), a non-first fragment, or
@@ -144,6 +145,7 @@ export function icmpError(inet: Inet, m: Mbuf, type: number, code: number, mtu: 
   let rest = 0;
   if (type === ICMP_UNREACH && code === ICMP_UNREACH_NEEDFRAG) rest = mtu & 0xffff;
   else if (type === ICMP_PARAMPROB) rest = ((mtu & 0xff) << 24) >>> 0;
+  else if (type === ICMP_REDIRECT) rest = mtu >>> 0;
   icmpWriteHeader(n.buf, n.off, type, code, rest);
   n.buf.set(buf.subarray(off, off + quoteLen), n.off + ICMP_HDR_LEN);
   icmpSetChecksum(n.buf, n.off, n.len);

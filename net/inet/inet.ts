@@ -163,6 +163,8 @@ export class Inet {
   /* Tunables (sysctl net.inet.*); defaults as NetBSD's. */
   /** net.inet.ip.forwarding */
   forwarding = 0;
+  /** net.inet.ip.redirect: a router sends ICMP redirects (NetBSD ipsendredirects). */
+  sendRedirects = 1;
   /** net.inet.ip.ttl */
   defttl = 64;
   /** net.inet.arp.keep: seconds a resolved entry lives (NetBSD: 20 minutes). */

@@ -14,9 +14,9 @@
 import { M_BCAST, M_LOOP, M_MCAST, type Mbuf } from '../../kern/mbuf.js';
 import { INET, type Inet } from './inet.js';
 import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
-import { RTF_BLACKHOLE, RTF_REJECT } from '../route.js';
+import { RTF_BLACKHOLE, RTF_DYNAMIC, RTF_GATEWAY, RTF_MODIFIED, RTF_REJECT, type Rtentry } from '../route.js';
 import {
-  ICMP_PARAMPROB, ICMP_PARAMPROB_ERRATPTR, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_HOST,
+  ICMP_PARAMPROB, ICMP_PARAMPROB_ERRATPTR, ICMP_REDIRECT, ICMP_REDIRECT_HOST, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_HOST,
   ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PROTOCOL, ICMP_UNREACH_SRCFAIL,
 } from '../wire/icmp.js';
 import { INADDR_ANY, INADDR_BROADCAST, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
@@ -229,7 +229,33 @@ function ipForward(inet: Inet, m: Mbuf, hlen: number): void {
     return;
   }
   ipDecrementTtl(buf, off);
+  const gw = redirectGateway(inet, m, rt, hlen, dst);
+  // The redirect quotes the datagram: a copy, since output consumes it.
+  const quote = gw !== 0 ? k.mbufs.dup(m) : null;
   const err = ipOutputRoute(inet, m, rt, hlen, ipSrc(buf, off), dst, 0, 0, 0, IP_FORWARDING);
   if (err) st.cantforward++;
   else st.forward++;
+  if (quote === null) return;
+  if (err) {
+    k.mbufs.free(quote);
+    return;
+  }
+  st.redirectsent++;
+  icmpError(inet, quote, ICMP_REDIRECT, ICMP_REDIRECT_HOST, gw);
+}
+
+/**
+ * The gateway to name in an ICMP redirect for a datagram forwarded along
+ * `rt`, or 0 for none (NetBSD's ip_forward; RFC 1812 §5.2.7.2): it leaves
+ * through the interface it came in on, from a sender on that interface's
+ * subnet, with no IP options, along a route that is neither the default
+ * nor one a redirect made; routers send host redirects only.
+ */
+function redirectGateway(inet: Inet, m: Mbuf, rt: Rtentry, hlen: number, dst: number): number {
+  if (!inet.sendRedirects || hlen !== IP_HDR_MIN || rt.plen === 0 || rt.flags & (RTF_DYNAMIC | RTF_MODIFIED)) return 0;
+  if (m.rcvif !== rt.ifp.index) return 0;
+  const src = ipSrc(m.buf, m.off);
+  const ia = inet.firstAddr(rt.ifp);
+  if (ia === null || ((src & ia.mask) >>> 0) !== ia.subnet) return 0;
+  return rt.flags & RTF_GATEWAY ? rt.gateway : dst;
 }
