@@ -7,7 +7,8 @@
  *          headers walked) → inet6.ctlinput[nxt] (TCP's tcpCtlinput6)
  *        → Neighbor Solicitation / Advertisement: nd6.ts
  *        → MLD queries and reports: mld6Input (mld6.ts)
- *        → router solicitations and advertisements, redirects, MLDv2 reports:
+ *        → redirects: icmp6_redirect.ts (a host's route to the destination)
+ *        → router solicitations and advertisements, MLDv2 reports:
  *          counted and ignored (no autoconfiguration, no multicast routing)
  *   out: ip6Input / nd6 → icmp6Error → RFC 4443 §2.4 (e) rules, rate limit
  *        (§2.4 (f), net.inet6.icmp6.errppslimit) → ip6Output
@@ -29,6 +30,7 @@ import {
   IPPROTO_ROUTING, IPV6_MMTU, ip6ExtLen, ip6FragOffset, ip6Nxt, ip6Plen,
 } from '../wire/ipv6.js';
 import type { Inet6 } from './inet6.js';
+import { icmp6RedirectInput } from './icmp6_redirect.js';
 import { mld6Input } from './mld6.js';
 import { in6SelectSrc, in6SourceFor, ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6.js';
@@ -39,7 +41,7 @@ import { rip6Input } from './raw6.js';
  * most that many errors in each second of the kernel clock; 0 sends none,
  * a negative limit any.
  */
-function icmp6RateCheck(inet6: Inet6): boolean {
+export function icmp6RateCheck(inet6: Inet6): boolean {
   const limit = inet6.icmp6ErrPpsLimit;
   if (limit < 0) return true;
   const sec = Math.floor(inet6.kernel.uptime() / 1000);
@@ -251,9 +253,11 @@ export function icmp6Input(inet6: Inet6, m: Mbuf, off: number): void {
     case MLD_LISTENER_DONE:
       mld6Input(inet6, m, off, len);
       return;
+    case ND_REDIRECT:
+      icmp6RedirectInput(inet6, m, off, len);
+      return;
     case ND_ROUTER_SOLICIT:
     case ND_ROUTER_ADVERT:
-    case ND_REDIRECT:
     case MLDV2_LISTENER_REPORT:
       // A host with static addresses and no multicast routing: nothing to do.
       st.nd_ignored++;

@@ -28,7 +28,7 @@ import {
 } from '../wire/in6addr.js';
 import { IP6_HDR_LEN, IPV6_MAXPACKET, IPV6_MMTU, ip6WriteHeader } from '../wire/ipv6.js';
 import { ip6Fragment } from './frag6.js';
-import type { In6Ifaddr, Inet6 } from './inet6.js';
+import { IN6_IFF_NOTREADY, type In6Ifaddr, type Inet6 } from './inet6.js';
 import type { Rtentry6 } from './route6.js';
 
 /** The route for the address at b[off] (rtalloc), or null. */
@@ -60,6 +60,8 @@ export function in6SourceFor(inet6: Inet6, ifp: Ifnet, dst: Uint8Array, dOff: nu
   let best: In6Ifaddr | null = null;
   let bestScore = -1;
   for (const ia of inet6.addrs) {
+    // Rule 1 of a kind: a tentative or duplicated address is no candidate (RFC 4862 §5.4).
+    if (ia.flags & IN6_IFF_NOTREADY) continue;
     const onIf = ia.ifp === ifp;
     const sameScope = scopeOf(ia.addr, 0) === want;
     const score = (sameScope ? 1024 : 0) + (onIf ? 512 : 0) + in6CommonPrefixLen(ia.addr, 0, dst, dOff);

@@ -10,7 +10,7 @@ import type { Kernel } from '../../kern/kernel.js';
 import { main } from '../../bin/rump.ping6.js';
 import { connectKernels } from '../helpers/link.js';
 import { haltAll, type Kernels } from '../helpers/kernels.js';
-import { bootKernels6, ifconfig6 } from '../inet6/helpers.js';
+import { bootKernels6, dadDone, ifconfig6 } from '../inet6/helpers.js';
 import { capture } from './helpers.js';
 
 interface Net extends Kernels {
@@ -26,7 +26,7 @@ async function net(): Promise<Net> {
   const link = connectKernels(ks.sim, a, b);
   ifconfig6(a, link.a.name, '2001:db8::1/64');
   ifconfig6(b, link.b.name, '2001:db8::2/64');
-  await ks.sim.settle();
+  await dadDone(ks);
   const sim = ks.sim;
   const tool = async (k: Kernel, argv: string[]): Promise<{ status: number | undefined; out: string; err: string }> => {
     const c = capture(k.sys, { clock: { now: () => sim.now(), sleep: (ms) => new Promise((r) => sim.armTimer(sim.now() + ms, r)) } });

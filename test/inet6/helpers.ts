@@ -14,7 +14,7 @@ import { bootKernel } from '../../kern/init.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { ifioctl } from '../../net/interface_ioctl.js';
 import { netstack } from '../../net/netstack.js';
-import { inet6, type Inet6 } from '../../net/inet6/inet6.js';
+import { IN6_IFF_TENTATIVE, INET6, inet6, type Inet6 } from '../../net/inet6/inet6.js';
 import { formatIn6Addr, parseIn6Addr } from '../../net/wire/in6addr.js';
 import { ip6Cksum, ip6WriteHeader } from '../../net/wire/ipv6.js';
 import { icmp6SetChecksum, icmp6WriteHeader } from '../../net/wire/icmp6.js';
@@ -35,6 +35,16 @@ export function bootKernels6(n: number, seed = 1): Kernels {
 export function ifconfig6(k: Kernel, name: string, cidr: string): void {
   const [addr, len] = cidr.split('/');
   ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name, addr, prefixlen: Number(len ?? 64) });
+}
+
+/**
+ * Run the clock until no kernel has a tentative IPv6 address: DAD
+ * (RFC 4862 §5.4) has passed for every address configured, as NetBSD's
+ * tests wait with `ifconfig -w`. Fails loudly when it does not end.
+ */
+export async function dadDone(ks: Kernels, maxMs = 5_000): Promise<void> {
+  const tentative = (): boolean => ks.kernels.some((k) => k.trySlot(INET6)?.addrs.some((ia) => ia.flags & IN6_IFF_TENTATIVE) ?? false);
+  if (!(await ks.sim.runUntil(() => !tentative(), maxMs))) throw new Error('DAD did not finish');
 }
 
 /** Parse an IPv6 address or fail the test loudly. */
