@@ -20,7 +20,7 @@
 import { EHOSTUNREACH, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS, EADDRNOTAVAIL } from '../../kern/errno.js';
 import { M_MCAST, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET6 } from '../../kern/sys.js';
-import type { Ifnet } from '../interface.js';
+import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import { RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT } from '../route.js';
 import {
   in6CommonPrefixLen, in6Copy, in6IsLinkLocal, in6IsLoopback, in6IsMulticast, in6IsUnspecified, in6MulticastScope,
@@ -60,8 +60,9 @@ export function in6SourceFor(inet6: Inet6, ifp: Ifnet, dst: Uint8Array, dOff: nu
   let best: In6Ifaddr | null = null;
   let bestScore = -1;
   for (const ia of inet6.addrs) {
-    // Rule 1 of a kind: a tentative or duplicated address is no candidate (RFC 4862 §5.4).
-    if (ia.flags & IN6_IFF_NOTREADY) continue;
+    // A tentative or duplicated address is no candidate (RFC 4862 §5.4), nor
+    // a loopback's (::1, fe80::1%lo0) for a packet that leaves the node.
+    if (ia.flags & IN6_IFF_NOTREADY || (ia.ifp.flags & IFF_LOOPBACK && !(ifp.flags & IFF_LOOPBACK))) continue;
     const onIf = ia.ifp === ifp;
     const sameScope = scopeOf(ia.addr, 0) === want;
     const score = (sameScope ? 1024 : 0) + (onIf ? 512 : 0) + in6CommonPrefixLen(ia.addr, 0, dst, dOff);

@@ -152,7 +152,10 @@ export function sendEcho6(k: Kernel, dst: string, opts: { id?: number; seq?: num
   if (!m) throw new Error('no memory for the echo request');
   const d = ip6(dst);
   const s = opts.src ? ip6(opts.src) : new Uint8Array(16);
-  if (!opts.src && !in6SelectSrc(i6, d, 0, s)) return 51; // ENETUNREACH
+  if (!opts.src && !in6SelectSrc(i6, d, 0, s)) {
+    k.mbufs.free(m);
+    return 51; // ENETUNREACH
+  }
   icmp6WriteHeader(m.buf, m.off, 128, 0, (((opts.id ?? 0x4242) << 16) | (opts.seq ?? 0)) >>> 0);
   for (let i = 0; i < size; i++) m.buf[m.off + 8 + i] = i & 0xff;
   icmp6SetChecksum(m.buf, m.off, m.len, s, 0, d, 0);
