@@ -130,15 +130,20 @@ export function icmp6Error(inet6: Inet6, m: Mbuf, type: number, code: number, pa
   n.buf.set(buf.subarray(off, off + quote), n.off + ICMP6_HDR_LEN);
   in6Copy(dstScratch, 0, buf, s);
   const src = replySource(inet6, buf, off + IP6_OFF_DST, m.rcvif, dstScratch);
+  const zone = m.rcvif;
   k.mbufs.free(m);
-  sendIcmp6(inet6, n, src, dstScratch, type);
+  sendIcmp6(inet6, n, src, dstScratch, type, zone);
 }
 
-/** Checksum (choosing the source first if need be) and send a message built in `n`. */
-function sendIcmp6(inet6: Inet6, n: Mbuf, src: Uint8Array, dst: Uint8Array, type: number): void {
+/**
+ * Checksum (choosing the source first if need be) and send a message built
+ * in `n`; `zone`, the interface the message answers (a link-local sender
+ * is reached back through it).
+ */
+function sendIcmp6(inet6: Inet6, n: Mbuf, src: Uint8Array, dst: Uint8Array, type: number, zone: number): void {
   if (in6IsUnspecified(src, 0)) {
     // The checksum covers the source: pick it now rather than in ip6Output.
-    if (!in6SelectSrc(inet6, dst, 0, chosenScratch)) {
+    if (!in6SelectSrc(inet6, dst, 0, chosenScratch, zone)) {
       inet6.kernel.mbufs.free(n);
       inet6.ip6stat.noroute++;
       return;
@@ -147,7 +152,7 @@ function sendIcmp6(inet6: Inet6, n: Mbuf, src: Uint8Array, dst: Uint8Array, type
   }
   icmp6SetChecksum(n.buf, n.off, n.len, src, 0, dst, 0);
   inet6.icmp6stat.outhist[type]!++;
-  ip6Output(inet6, n, src, 0, dst, 0, IPPROTO_ICMPV6, inet6.defhlim, 0);
+  ip6Output(inet6, n, src, 0, dst, 0, IPPROTO_ICMPV6, inet6.defhlim, 0, zone);
 }
 
 /**
@@ -330,10 +335,11 @@ function icmp6Echo(inet6: Inet6, m: Mbuf, off: number): void {
   in6Copy(dstScratch, 0, buf, s);
   // The source is chosen before the buffer is reused (it may be read from the request's header).
   const src = replySource(inet6, buf, ip6 + IP6_OFF_DST, m.rcvif, dstScratch);
+  const zone = m.rcvif;
   m.adj(off);
   icmp6SetType(buf, m.off, ICMP6_ECHO_REPLY);
   m.flags &= ~(M_BCAST | M_MCAST | M_LOOP);
   m.rcvif = 0;
   st.reflect++;
-  sendIcmp6(inet6, m, src, dstScratch, ICMP6_ECHO_REPLY);
+  sendIcmp6(inet6, m, src, dstScratch, ICMP6_ECHO_REPLY, zone);
 }

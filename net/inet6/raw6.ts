@@ -154,10 +154,13 @@ export class Raw6Usrreqs implements Protosw {
     let inp: InPcb;
     let dst: Uint8Array;
     let src: Uint8Array;
+    /** sin6_scope_id: the interface of a link-local destination (RFC 4007 §6). */
+    let zone = 0;
     try {
       inp = sotoinpcb(so);
       if (to) {
         in6Copy(scratchDst, 0, this.table.resolveAny6(sockaddrToIn6(to, scratchSin6).addr), 0);
+        zone = scratchSin6.scopeId;
         dst = scratchDst;
       } else {
         if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
@@ -169,7 +172,7 @@ export class Raw6Usrreqs implements Protosw {
       src = inp.laddr6;
       if (in6IsUnspecified(src, 0)) {
         // The checksum covers the source: choose it now, as rip6_output does.
-        if (!in6SelectSrc(this.inet6, dst, 0, scratchSrc)) throw new Errno(ENETUNREACH);
+        if (!in6SelectSrc(this.inet6, dst, 0, scratchSrc, zone)) throw new Errno(ENETUNREACH);
         src = scratchSrc;
       }
     } catch (e) {
@@ -181,7 +184,7 @@ export class Raw6Usrreqs implements Protosw {
     this.inet6.icmp6stat.outhist[type]!++;
     // RFC 3542 §6.3: a multicast destination goes one hop unless asked otherwise.
     const hlim = in6IsMulticast(dst, 0) ? 1 : inp.ttl;
-    const error = ip6Output(this.inet6, m, src, 0, dst, 0, IPPROTO_ICMPV6, hlim, inp.tos);
+    const error = ip6Output(this.inet6, m, src, 0, dst, 0, IPPROTO_ICMPV6, hlim, inp.tos, zone);
     if (error !== 0) throw new Errno(error);
   }
 
