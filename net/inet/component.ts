@@ -63,6 +63,12 @@ registerComponent({
     sc.int('net.inet.ip.forwarding', () => inet.forwarding, (v) => {
       inet.forwarding = v;
     }, 0, 1, 'Enable IP forwarding');
+    sc.int('net.inet.ip.redirect', () => inet.sendRedirects, (v) => {
+      inet.sendRedirects = v;
+    }, 0, 1, 'Enable sending of ICMP redirect messages');
+    sc.int('net.inet.icmp.rediraccept', () => inet.redirAccept, (v) => {
+      inet.redirAccept = v;
+    }, 0, 1, 'Accept ICMP_REDIRECT messages');
     sc.int('net.inet.ip.ttl', () => inet.defttl, (v) => {
       inet.defttl = v;
     }, 1, 255, 'Default TTL for an INET datagram');

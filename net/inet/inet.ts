@@ -70,6 +70,8 @@ export class IcmpStat {
   reflect = 0; bmcastecho = 0; ratelimit = 0;
   /** Replies not sent for a bad return address (icps_badaddr): source 0, broadcast or multicast. */
   badaddr = 0;
+  /** Redirects not acted on: not from our router for the destination, a gateway off the link (icps_badredirect). */
+  badredirect = 0;
   readonly outhist: number[] = new Array(41).fill(0);
   readonly inhist: number[] = new Array(41).fill(0);
 }
@@ -163,6 +165,10 @@ export class Inet {
   /* Tunables (sysctl net.inet.*); defaults as NetBSD's. */
   /** net.inet.ip.forwarding */
   forwarding = 0;
+  /** net.inet.ip.redirect: a router sends ICMP redirects (ip_redirect.ts), NetBSD's default 1. */
+  sendRedirects = 1;
+  /** net.inet.icmp.rediraccept: a host takes them, NetBSD's default 1. */
+  redirAccept = 1;
   /** net.inet.ip.ttl */
   defttl = 64;
   /** net.inet.arp.keep: seconds a resolved entry lives (NetBSD: 20 minutes). */

@@ -17,7 +17,7 @@ import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import { RTF_BLACKHOLE, RTF_REJECT } from '../route.js';
 import {
   ICMP_PARAMPROB, ICMP_PARAMPROB_ERRATPTR, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_HOST,
-  ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PROTOCOL, ICMP_UNREACH_SRCFAIL,
+  ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PROTOCOL, ICMP_UNREACH_SRCFAIL, ICMP_REDIRECT, ICMP_REDIRECT_HOST,
 } from '../wire/icmp.js';
 import { INADDR_ANY, INADDR_BROADCAST, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
 import {
@@ -25,6 +25,7 @@ import {
   ipSrc, ipTtl,
 } from '../wire/ipv4.js';
 import { icmpError } from './icmp.js';
+import { ipRedirectCopy, ipRedirectGateway } from './ip_redirect.js';
 import { IP_FORWARDING, ipOutputRoute, ipRouteLookup } from './ip_output.js';
 import { inMultiLookup } from './igmp.js';
 import { ipReass } from './ip_reass.js';
@@ -228,8 +229,16 @@ function ipForward(inet: Inet, m: Mbuf, hlen: number): void {
     icmpError(inet, m, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, mtu);
     return;
   }
+  // RFC 1812 §5.2.7.2: back out of the interface it came in on, to a
+  // neighbor: redirect it (ip_redirect.ts), quoting the packet as it came.
+  const rdGw = ipRedirectGateway(inet, m, hlen, rt);
+  const rdCopy = rdGw !== 0 ? ipRedirectCopy(inet, m, hlen) : null;
   ipDecrementTtl(buf, off);
   const err = ipOutputRoute(inet, m, rt, hlen, ipSrc(buf, off), dst, 0, 0, 0, IP_FORWARDING);
   if (err) st.cantforward++;
   else st.forward++;
+  if (rdCopy !== null) {
+    st.redirectsent++;
+    icmpError(inet, rdCopy, ICMP_REDIRECT, ICMP_REDIRECT_HOST, rdGw);
+  }
 }
