@@ -19,6 +19,8 @@ import type { RouteInfo } from '../../net/ioctl.js';
 import { inet6 } from '../../net/inet6/inet6.js';
 import { netstack } from '../../net/netstack.js';
 import { formatIn6Addr } from '../../net/wire/in6addr.js';
+import { main as netstat } from '../../bin/rump.netstat.js';
+import { run } from '../bin/helpers.js';
 import { Hub, attachEther } from '../helpers/hub.js';
 import { haltAll, type Kernels } from '../helpers/kernels.js';
 import { bootKernels6, dadDone, decode6, ether6, ifconfig6, ip6Packet, sendEcho6, type Seen6 } from './helpers.js';
@@ -85,6 +87,12 @@ test('off by default: the router drops what is not for it; on, echo A → B and 
   t.like(n.lan1.find((f) => f.icmpType === 129), { src: '2001:db8:2::2', dst: '2001:db8:1::1', hlim: 63 });
   t.is(inet6(n.a).icmp6stat.inhist[129], 1, 'A has its reply');
   t.like(inet6(n.r).ip6stat, { forward: 2, cantforward: 0, redirectsent: 0 });
+  // rump.netstat -s shows them under ip6: and icmp6:, in NetBSD's words.
+  const ip6s = (await run(netstat, ['-s', '-p', 'ip6'], n.r.sys)).out;
+  t.true(ip6s.startsWith('ip6:\n'), ip6s);
+  t.true(ip6s.includes('\t2 packets forwarded\n'), ip6s);
+  t.true(ip6s.includes('\t0 packets not forwardable\n'), ip6s);
+  t.true((await run(netstat, ['-s', '-p', 'icmp6'], n.a.sys)).out.includes('\tInput packet histogram:\n\t\techo reply: 1\n'));
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0, 0], callouts: [0, 0, 0] });
 });
 
