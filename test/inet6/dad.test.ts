@@ -12,6 +12,9 @@
  * address in use finds it duplicated; dad_count 0 makes it usable at once.
  */
 import test from 'ava';
+import { createSimHost, rumpInit, type RumpKernel } from '../../index.js';
+import { main as ifconfigMain } from '../../bin/rump.ifconfig.js';
+import { run } from '../bin/helpers.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET6, SOCK_DGRAM } from '../../kern/sys.js';
 import { IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, inet6 } from '../../net/inet6/inet6.js';
@@ -167,4 +170,30 @@ test('a solicitation from a unicast source for a tentative address is not answer
   await n.sim.run(3_000);
   t.is(flagsOf(n.a, '2001:db8::1'), 0);
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+test('over a shmif bus, through rump.ifconfig: the second kernel to take an address sees it duplicated, and ifconfig says so', async (t) => {
+  const sim = createSimHost({ seed: 3 });
+  const boot = async (): Promise<RumpKernel> => {
+    const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_shmif'], host: sim });
+    await k.netconfig.ifcreate('shmif');
+    await k.netconfig.ifsetlinkstr('shmif0', 'bus1');
+    return k;
+  };
+  const a = await boot();
+  const b = await boot();
+  const ifconfig = async (k: RumpKernel, argv: string[]): Promise<string> => {
+    const r = await run(ifconfigMain, argv, k.sys);
+    t.is(r.status, 0, r.err);
+    return r.out;
+  };
+  await ifconfig(a, ['shmif0', 'inet6', '2001:db8::1/64']);
+  await sim.run(3_000);
+  await ifconfig(b, ['shmif0', 'inet6', '2001:db8::1/64']);
+  t.regex(await ifconfig(b, ['shmif0']), /\tinet6 2001:db8::1 prefixlen 64 tentative\n/);
+  await sim.run(3_000);
+  t.regex(await ifconfig(b, ['shmif0']), /\tinet6 2001:db8::1 prefixlen 64 duplicated\n/);
+  t.regex(await ifconfig(a, ['shmif0']), /\tinet6 2001:db8::1 prefixlen 64\n/);
+  t.true(sim.logged.includes('shmif0: DAD detected duplicate IPv6 address 2001:db8::1: NS in/out/loopback=0/1/0, NA in=1'));
+  for (const k of [a, b]) await k.halt();
 });
