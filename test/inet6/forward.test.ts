@@ -197,6 +197,11 @@ test('redirect (RFC 4861 §8): the router forwards and tells A that B is on the 
   t.is(r.prefixLen, 128);
   t.is(r.flags & (RTF_UP | RTF_HOST | RTF_DYNAMIC | RTF_GATEWAY), RTF_UP | RTF_HOST | RTF_DYNAMIC);
   t.is(inet6(n.a).icmp6stat.inhist[129], 1, 'the first echo was forwarded and answered');
+  // B's reply went through R too and earned B a redirect to A, carrying A's
+  // link-layer address (R had learnt it): B's neighbor cache has A without asking (§8.3).
+  const ndpB = (await n.b.sys.ext('ndpdump')) as Array<{ addr: string; lladdr: string }>;
+  t.like(ndpB.find((e) => e.addr === '2001:db8:1::1'), { lladdr: hexMac(macOf(n.a, 'hub0')) });
+  t.false(n.lan.some((x) => x.icmpType === 135 && x.target === '2001:db8:1::1' && x.srcMac === hexMac(macOf(n.b, 'hub0'))), 'B never asked');
   n.lan.length = 0;
   t.is(sendEcho6(n.a, '2001:db8:2::2', { seq: 2 }), 0);
   await n.sim.run(100);
