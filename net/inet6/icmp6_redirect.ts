@@ -30,7 +30,7 @@ import {
   ND_OPT_LLA_ETHER_LEN, ND_OPT_REDIRECTED_HEADER, ND_OPT_TARGET_LINKADDR, ND_REDIRECT, icmp6Code, icmp6SetChecksum,
   icmp6WriteHeader, ndFindLla, ndOptionsOk, ndWriteLlaOption,
 } from '../wire/icmp6.js';
-import { IP6_HDR_LEN, IP6_OFF_SRC, IPPROTO_ICMPV6, IPV6_MAXHLIM, IPV6_MMTU, ip6Hlim } from '../wire/ipv6.js';
+import { IP6_HDR_LEN, IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_ICMPV6, IPV6_MAXHLIM, IPV6_MMTU, ip6Hlim } from '../wire/ipv6.js';
 import { icmp6RateCheck } from './icmp6.js';
 import { IN6_IFF_NOTREADY, type Inet6 } from './inet6.js';
 import { ip6OutputIf } from './ip6_output.js';
@@ -77,7 +77,7 @@ export function icmp6RedirectOutput(inet6: Inet6, ifp: Ifnet, m: Mbuf, router: U
   }
   const buf = m.buf;
   const ip6 = m.off;
-  const target = router ?? buf.subarray(ip6 + 24, ip6 + 40);
+  const target = router ?? buf.subarray(ip6 + IP6_OFF_DST, ip6 + IP6_OFF_DST + 16);
   const e = nd6Cache(inet6).lookup(ifp, target, 0);
   const tlla = e !== null && e.state !== ND6_LLINFO_INCOMPLETE ? e.mac : null;
   const fixed = ND_REDIRECT_LEN + (tlla !== null ? ND_OPT_LLA_ETHER_LEN : 0);
@@ -93,7 +93,7 @@ export function icmp6RedirectOutput(inet6: Inet6, ifp: Ifnet, m: Mbuf, router: U
   n.len = len;
   icmp6WriteHeader(b, o, ND_REDIRECT, 0, 0);
   in6Copy(b, o + OFF_TARGET, target, 0);
-  in6Copy(b, o + OFF_DST, buf, ip6 + 24);
+  in6Copy(b, o + OFF_DST, buf, ip6 + IP6_OFF_DST);
   let p = o + ND_REDIRECT_LEN;
   if (tlla !== null) p += ndWriteLlaOption(b, p, ND_OPT_TARGET_LINKADDR, tlla);
   b[p] = ND_OPT_REDIRECTED_HEADER;
