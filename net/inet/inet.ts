@@ -9,6 +9,7 @@
  *   out: udpOutput / icmp / raw → ipOutput (ip_output.ts) → route lookup → [fragment] → ifp.output
  *        → etherOutput → arpResolve → driver
  */
+import type { Callout } from '../../kern/callout.js';
 import { SlotKey, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
@@ -169,6 +170,10 @@ export class Inet {
   sendRedirects = 1;
   /** net.inet.icmp.rediraccept: a host takes them, NetBSD's default 1. */
   redirAccept = 1;
+  /** net.inet.icmp.redirtimeout: seconds a route made by a redirect lives (NetBSD's 600; 0: forever). */
+  redirTimeout = 600;
+  /** Removes expired redirect routes (ip_redirect.ts), made on first use. */
+  redirTimer: Callout<Inet> | null = null;
   /** net.inet.ip.ttl */
   defttl = 64;
   /** net.inet.arp.keep: seconds a resolved entry lives (NetBSD: 20 minutes). */

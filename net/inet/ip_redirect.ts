@@ -15,8 +15,8 @@
  *     us → a host route for the destination through it (RTF_DYNAMIC); every
  *     code is taken as a host redirect (RFC 1812 §5.2.7.2).
  *
- * Not done: the routes a redirect makes do not expire (NetBSD's
- * net.inet.icmp.redirtimeout).
+ * The routes a redirect makes go after net.inet.icmp.redirtimeout seconds
+ * (NetBSD's 600).
  */
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
@@ -87,6 +87,24 @@ export function icmpRedirectInput(inet: Inet, m: Mbuf, ioff: number, icmplen: nu
     }
     rt4.delete(dst, 32);
   }
-  rt4.add(new Rtentry(dst, 32, gw, RTF_UP | RTF_GATEWAY | RTF_HOST | RTF_DYNAMIC, rcvif, 0));
+  const made = rt4.add(new Rtentry(dst, 32, gw, RTF_UP | RTF_GATEWAY | RTF_HOST | RTF_DYNAMIC, rcvif, 0));
+  if (inet.redirTimeout > 0) {
+    const k = inet.kernel;
+    made.expire = k.uptime() + inet.redirTimeout * 1000;
+    const timer = inet.redirTimer ?? (inet.redirTimer = k.callouts.create(redirExpire, inet));
+    if (!timer.pending) timer.reset(inet.redirTimeout * 1000);
+  }
   return true;
+}
+
+/** Remove the redirect routes whose time is up; come back for the next one. */
+function redirExpire(inet: Inet): void {
+  const now = inet.kernel.uptime();
+  let next = 0;
+  for (const rt of inet.ns.rt4.all()) {
+    if (rt.expire === 0 || !(rt.flags & RTF_DYNAMIC)) continue;
+    if (rt.expire <= now) inet.ns.rt4.delete(rt.dst, rt.plen);
+    else if (next === 0 || rt.expire < next) next = rt.expire;
+  }
+  if (next !== 0) inet.redirTimer!.reset(next - now);
 }

@@ -140,6 +140,9 @@ registerComponent({
     sc.int('net.inet6.icmp6.rediraccept', () => inet6.redirAccept, (v) => {
       inet6.redirAccept = v;
     }, 0, 1, 'Accept and process redirect messages');
+    sc.int('net.inet6.icmp6.redirtimeout', () => inet6.redirTimeout, (v) => {
+      inet6.redirTimeout = v;
+    }, 0, 0x7fffffff, 'Redirect generated route lifetime');
     sc.int('net.inet6.ip6.dad_count', () => inet6.dadCount, (v) => {
       inet6.dadCount = v;
     }, 0, 15, 'Number of Duplicate Address Detection probes to send');

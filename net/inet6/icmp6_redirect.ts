@@ -19,8 +19,8 @@
  *     Ignored by a router (forwarding on) and with
  *     net.inet6.icmp6.rediraccept = 0.
  *
- * Not done: the routes a redirect makes do not expire
- * (net.inet6.icmp6.redirtimeout).
+ * The routes a redirect makes go after net.inet6.icmp6.redirtimeout
+ * seconds (NetBSD's 600), as its icmp6_redirect_timeout_q removes them.
  */
 import { MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
@@ -158,8 +158,25 @@ export function icmp6RedirectInput(inet6: Inet6, m: Mbuf, off: number, len: numb
     }
     inet6.rt6.delete(dst, 128);
   }
-  inet6.rt6.add(new Rtentry6(dst, 128, gw, RTF_UP | RTF_HOST | RTF_DYNAMIC | (gw !== null ? RTF_GATEWAY : 0), ifp, null));
+  const made = inet6.rt6.add(new Rtentry6(dst, 128, gw, RTF_UP | RTF_HOST | RTF_DYNAMIC | (gw !== null ? RTF_GATEWAY : 0), ifp, null));
+  if (inet6.redirTimeout > 0) {
+    made.expire = k.uptime() + inet6.redirTimeout * 1000;
+    const timer = inet6.redirTimer ?? (inet6.redirTimer = k.callouts.create(redirExpire, inet6));
+    if (!timer.pending) timer.reset(inet6.redirTimeout * 1000);
+  }
   const lla = ndFindLla(buf, io, ND_REDIRECT_LEN, len, ND_OPT_TARGET_LINKADDR);
   if (lla >= 0) nd6Learn(inet6, ifp, buf, t, buf, lla, !onLink);
   k.mbufs.free(m);
+}
+
+/** Remove the redirect routes whose time is up; come back for the next one. */
+function redirExpire(inet6: Inet6): void {
+  const now = inet6.kernel.uptime();
+  let next = 0;
+  for (const rt of inet6.rt6.all()) {
+    if (rt.expire === 0 || !(rt.flags & RTF_DYNAMIC)) continue;
+    if (rt.expire <= now) inet6.rt6.delete(rt.dst, rt.plen);
+    else if (next === 0 || rt.expire < next) next = rt.expire;
+  }
+  if (next !== 0) inet6.redirTimer!.reset(next - now);
 }

@@ -148,6 +148,10 @@ export class Inet6 {
   sendRedirects = 1;
   /** net.inet6.icmp6.rediraccept: a host acts on redirects (§8.3), NetBSD's default 1. */
   redirAccept = 1;
+  /** net.inet6.icmp6.redirtimeout: seconds a route made by a redirect lives (NetBSD's 600; 0: forever). */
+  redirTimeout = 600;
+  /** Removes expired redirect routes (icmp6_redirect.ts), made on first use. */
+  redirTimer: Callout<Inet6> | null = null;
   /** net.inet6.ip6.dad_count: DAD probes per new address (RFC 4862 DupAddrDetectTransmits), NetBSD's 1. */
   dadCount = 1;
   /** net.inet6.ip6.auto_linklocal: an interface coming up gets its fe80:: address (in6_ifattach). */

@@ -81,6 +81,11 @@ test('a router redirects a host to the better router on its link; the host takes
   t.is(reqs[0]!.dstMac, mac(n.r2), 'straight to R2');
   t.is(ipstat(n.r1).forward, 1, 'R1 saw no more of it');
   t.is(icmpstat(n.a).inhist[0], 2);
+  // The route lives net.inet.icmp.redirtimeout (600 s), then goes.
+  await n.sim.run(590_000);
+  t.true((await routes(n.a)).some((x) => x.dst === '10.0.9.2'));
+  await n.sim.run(20_000);
+  t.false((await routes(n.a)).some((x) => x.dst === '10.0.9.2'));
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0, 0, 0], callouts: [0, 0, 0, 0] });
 });
 

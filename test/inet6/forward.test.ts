@@ -210,6 +210,11 @@ test('redirect (RFC 4861 §8): the router forwards and tells A that B is on the 
   t.like(reqs[0], { dstMac: bMac, hlim: 64 }, 'straight to B');
   t.false(n.lan.some((x) => x.icmpType === 128 && x.dstMac === rMac && x.src === '2001:db8:1::1'));
   t.is(inet6(n.a).icmp6stat.inhist[129], 2);
+  // The route lives net.inet6.icmp6.redirtimeout (600 s), then goes.
+  await n.sim.run(590_000);
+  t.true((await rt6(n.a)).some((x) => x.dst === '2001:db8:2::2'));
+  await n.sim.run(20_000);
+  t.false((await rt6(n.a)).some((x) => x.dst === '2001:db8:2::2'));
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0, 0], callouts: [0, 0, 0] });
 });
 
