@@ -14,6 +14,7 @@ import { SlotKey, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
 import type { NetStack } from '../netstack.js';
+import type { Rtentry } from '../route.js';
 import { InPcbTable } from './in_pcb.js';
 import type { Tcp } from './tcp/var.js';
 
@@ -73,6 +74,8 @@ export class IcmpStat {
   badaddr = 0;
   /** Redirects not acted on: not from our router for the destination, a gateway off the link (icps_badredirect). */
   badredirect = 0;
+  /** Redirects not acted on because REDIRECT_MAX_ROUTES routes made by redirects exist. */
+  redirfull = 0;
   readonly outhist: number[] = new Array(41).fill(0);
   readonly inhist: number[] = new Array(41).fill(0);
 }
@@ -174,6 +177,8 @@ export class Inet {
   redirTimeout = 600;
   /** Removes expired redirect routes (ip_redirect.ts), made on first use. */
   redirTimer: Callout<Inet> | null = null;
+  /** The routes redirects made, oldest first (at most REDIRECT_MAX_ROUTES). */
+  readonly redirRoutes: Rtentry[] = [];
   /** net.inet.ip.ttl */
   defttl = 64;
   /** net.inet.arp.keep: seconds a resolved entry lives (NetBSD: 20 minutes). */

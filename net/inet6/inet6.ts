@@ -20,7 +20,7 @@ import type { Inet } from '../inet/inet.js';
 import type { InPcbTable } from '../inet/in_pcb.js';
 import { in6Equal, in6IsLoopback, in6PrefixEqual } from '../wire/in6addr.js';
 import { IPV6_DEFHLIM } from '../wire/ipv6.js';
-import { Route6Table } from './route6.js';
+import { Route6Table, type Rtentry6 } from './route6.js';
 
 /* in6_ifaddr flags (netinet6/in6_var.h). */
 /** The address is still being checked for duplicates (RFC 4862 §5.4, nd6_dad.ts). */
@@ -98,6 +98,8 @@ export class Icmp6Stat {
   nd_ignored = 0;
   /** Redirects that failed RFC 4861 §8.1's checks (icp6s_badredirect). */
   badredirect = 0;
+  /** Redirects not acted on because REDIRECT_MAX_ROUTES routes made by redirects exist. */
+  redirfull = 0;
   readonly outhist: number[] = new Array(256).fill(0);
   readonly inhist: number[] = new Array(256).fill(0);
 }
@@ -152,6 +154,8 @@ export class Inet6 {
   redirTimeout = 600;
   /** Removes expired redirect routes (icmp6_redirect.ts), made on first use. */
   redirTimer: Callout<Inet6> | null = null;
+  /** The routes redirects made, oldest first (at most REDIRECT_MAX_ROUTES). */
+  readonly redirRoutes: Rtentry6[] = [];
   /** net.inet6.ip6.dad_count: DAD probes per new address (RFC 4862 DupAddrDetectTransmits), NetBSD's 1. */
   dadCount = 1;
   /** net.inet6.ip6.auto_linklocal: an interface coming up gets its fe80:: address (in6_ifattach). */

@@ -17,7 +17,8 @@ import type { Kernel } from '../../kern/kernel.js';
 import { RTF_DYNAMIC, RTF_GATEWAY, RTF_HOST } from '../../net/route.js';
 import { Hub, attachEther } from '../helpers/hub.js';
 import {
-  bootKernels, decodeFrame, haltAll, icmpstat, ifconfig, ifnet, ipstat, route, routes, sendEcho, type Kernels, type SeenFrame,
+  bootKernels, decodeFrame, etherFrame, haltAll, icmpMessage, icmpstat, ifconfig, ifnet, ipPacket, ipstat, route, routes, sendEcho,
+  type Kernels, type SeenFrame,
 } from '../helpers/kernels.js';
 
 interface Net extends Kernels {
@@ -119,5 +120,31 @@ test('net.inet.ip.redirect = 0: forwarded, no redirect; rediraccept = 0 or a red
   t.like(n.lan1.find((f) => f.ip?.icmpType === 5 && f.ip.src === '10.0.1.253')?.ip, { dst: '10.0.1.1' });
   t.is(icmpstat(n.a).badredirect, bad + 1);
   t.false((await routes(n.a)).some((x) => x.dst === '10.0.8.1'));
+  t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0, 0, 0], callouts: [0, 0, 0, 0] });
+});
+
+test('a flood of redirects for distinct destinations: at most 4,096 routes kept, the rest counted, all gone after redirtimeout', async (t) => {
+  const n = await net();
+  const hubA = ifnet(n.a, 'hub0').lladdr!;
+  const port = ifnet(n.r1, 'hub0');
+  for (let i = 0; i < 5000; i++) {
+    // A quoted datagram from A to 10.100.x.y, a destination of its own each, which A reaches through R1.
+    const dst = `10.${100 + (i >>> 16)}.${(i >>> 8) & 0xff}.${i & 0xff}`;
+    const quoted = ipPacket({ src: '10.0.1.1', dst, p: 17, payload: new Uint8Array(8) });
+    const msg = icmpMessage(5, 1, ((10 << 24) | (0 << 16) | (1 << 8) | 253) >>> 0, quoted);
+    const pkt = ipPacket({ src: '10.0.1.254', dst: '10.0.1.1', p: 1, payload: msg });
+    const f = etherFrame(hubA, port.lladdr!, 0x0800, pkt);
+    const m = n.r1.mbufs.get(f.length)!;
+    m.buf.set(f, m.off);
+    m.len = f.length;
+    port.driver.transmit(port, m);
+    if (i % 500 === 499) await n.sim.settle();
+  }
+  await n.sim.settle();
+  const dyn = (await routes(n.a)).filter((x) => x.flags & RTF_DYNAMIC);
+  t.is(dyn.length, 4096);
+  t.is(icmpstat(n.a).redirfull, 5000 - 4096);
+  await n.sim.run(601_000);
+  t.is((await routes(n.a)).filter((x) => x.flags & RTF_DYNAMIC).length, 0, 'all expired');
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0, 0, 0], callouts: [0, 0, 0, 0] });
 });

@@ -262,3 +262,34 @@ test('redirects a host does not take: from a node that is not its router, with r
   t.true((await rt6(n.a)).some((x) => x.dst === '2001:db8:3::3'));
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0, 0], callouts: [0, 0, 0] });
 });
+
+test('a flood of redirects for distinct destinations: at most 4,096 routes kept, the rest counted, all gone after redirtimeout', async (t) => {
+  const n = await oneLink();
+  const hubA = macOf(n.a, 'hub0');
+  const llR = linkLocal(n.r, 'hub0');
+  const port = netstack(n.r).ifs.get('hub0')!;
+  const body = new Uint8Array(40);
+  body[0] = 137;
+  for (let i = 0; i < 5000; i++) {
+    const dst = new Uint8Array(16);
+    dst.set([0x20, 0x01, 0x0d, 0xb8, 0, 7], 0);
+    dst[14] = i >>> 8;
+    dst[15] = i & 0xff;
+    body.set(dst, 8);
+    body.set(dst, 24);
+    const pkt = ip6Packet({ src: llR, dst: '2001:db8:1::1', nxt: 58, payload: body, hlim: 255, csumAt: 2 });
+    const m = n.r.mbufs.get(pkt.length + 14)!;
+    m.buf.set(ether6(hubA, macOf(n.r, 'hub0'), pkt), m.off);
+    m.len = pkt.length + 14;
+    port.driver.transmit(port, m);
+    if (i % 500 === 499) await n.sim.settle();
+  }
+  await n.sim.settle();
+  const dyn = (await rt6(n.a)).filter((x) => x.flags & RTF_DYNAMIC);
+  t.is(dyn.length, 4096);
+  t.is(inet6(n.a).icmp6stat.redirfull, 5000 - 4096);
+  await n.sim.run(601_000);
+  t.is((await rt6(n.a)).filter((x) => x.flags & RTF_DYNAMIC).length, 0, 'all expired');
+  t.is(inet6(n.a).redirRoutes.length, 0);
+  t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0, 0], callouts: [0, 0, 0] });
+});
