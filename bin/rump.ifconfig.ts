@@ -14,6 +14,8 @@
  *       [mtu n] [linkstr str | -linkstr]
  *   rump.ifconfig -l [-bdu]                        interface names
  *   rump.ifconfig -C                               interface cloners
+ *   rump.ifconfig -w secs [...]                    then wait up to secs seconds
+ *       until no IPv6 address is tentative (DAD done, as NetBSD's -w)
  *
  * As on NetBSD, the commands run in the order given and the address is
  * committed last (SIOCAIFADDR, which also brings the interface up); an
@@ -30,7 +32,7 @@ import { classfulPrefixLen, formatInAddr, formatMaskHex, parseInAddr, parseInAdd
 import { formatIn6Addr, parseIn6Prefix } from '../net/wire/in6addr.js';
 import {
   err, errnoOf, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
-  withInetSocket, withSys, type SysLike, type ToolIO,
+  realClock, withInetSocket, withSys, type SysLike, type ToolClock, type ToolIO,
 } from './common.js';
 
 const PROG = 'rump.ifconfig';
@@ -45,6 +47,7 @@ const USAGE =
   `       ${PROG} -a [-b] [-d] [-h] [-u] [-v] [ af ]\n` +
   `       ${PROG} -l [-b] [-d] [-s] [-u]\n` +
   `       ${PROG} -C\n` +
+  `       ${PROG} -w n\n` +
   `       ${PROG} interface create\n` +
   `       ${PROG} interface destroy\n`;
 
@@ -360,6 +363,20 @@ async function commitAddress(sys: SysLike, fd: number, cmd: IfCommand): Promise<
   await sys.ioctl(fd, 'SIOCAIFADDR', req).catch((e: unknown) => err('SIOCAIFADDR', e));
 }
 
+/** NetBSD's wait_dad_exec: poll every tenth of a second until no address is tentative, at most `ms`. */
+async function waitDad(sys: SysLike, fd: number, ms: number, clock: ToolClock): Promise<number> {
+  const end = clock.now() + ms;
+  for (;;) {
+    const list = await getIfconf(sys, fd).catch((e: unknown) => err('getifaddrs', e));
+    if (!list.some((i) => (i.inet6 ?? []).some((a) => a.flags & IN6_IFF_TENTATIVE))) return 0;
+    if (clock.now() >= end) return 0;
+    await clock.sleep(100);
+  }
+}
+
+/** IN6_IFF_TENTATIVE (netinet6/in6_var.h). */
+const IN6_IFF_TENTATIVE = 0x02;
+
 interface ListFilter {
   broadcastOnly: boolean;
   downOnly: boolean;
@@ -375,9 +392,19 @@ function keep(info: IfInfo, f: ListFilter): boolean {
 
 export async function main(argv: string[], io: ToolIO): Promise<number> {
   return guard(PROG, io, async () => {
-    const g = getopt(PROG, io, argv, 'abCdhlNsuv');
+    const g = getopt(PROG, io, argv, 'abCdhlNsuvw:');
     if (!g) usage(io);
     const has = (c: string): boolean => g.opts.some(([o]) => o === c);
+    const wOpt = g.opts.find(([o]) => o === 'w')?.[1];
+    const wait = wOpt === undefined ? 0 : parseDecimal(wOpt);
+    if (wait === null || wait < 0) usage(io);
+    if (wOpt !== undefined) {
+      // The command without -w first; -w alone only waits (NetBSD's `ifconfig -w 10` after configuring).
+      const inner = [...g.opts.filter(([o]) => o !== 'w').map(([o]) => `-${o}`), ...g.rest];
+      const st = inner.length === 0 ? 0 : await main(inner, io);
+      if (st !== 0) return st;
+      return withSys(PROG, io, (sys) => withInetSocket(sys, (fd) => waitDad(sys, fd, wait * 1000, io.clock ?? realClock)));
+    }
     // No arguments at all means -a, as on NetBSD.
     const aflag = has('a') || argv.length === 0;
     const lflag = has('l');

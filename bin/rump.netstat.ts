@@ -211,7 +211,7 @@ function histogram(x: Section, name: string): Array<[number, number]> {
   return out.sort((a, b) => a[0] - b[0]);
 }
 
-function printHistogram(x: Section, name: string, title: string): void {
+function printHistogram(x: Section, name: string, title: string, names: Readonly<Record<number, string>> = ICMP_NAMES): void {
   let first = true;
   for (const [type, n] of histogram(x, name)) {
     if (n === 0) continue;
@@ -219,7 +219,7 @@ function printHistogram(x: Section, name: string, title: string): void {
       x.out += `\t${title}:\n`;
       first = false;
     }
-    x.out += `\t\t${ICMP_NAMES[type] ?? `#${type}`}: ${n}\n`;
+    x.out += `\t\t${names[type] ?? `#${type}`}: ${n}\n`;
   }
 }
 
@@ -378,6 +378,59 @@ function arpStats(x: Section): void {
   x.p('ratelimit', '\t%N request%S not sent because of rate limitation\n');
 }
 
+/** ip6: NetBSD's ip6_stats() lines for the counters this kernel keeps. */
+function ip6Stats(x: Section): void {
+  x.p('total', '\t%N total packet%S received\n');
+  x.p('toosmall', '\t%N with size smaller than minimum\n');
+  x.p('tooshort', '\t%N with data size < data length\n');
+  x.p('badoptions', '\t%N with bad options\n');
+  x.p('badvers', '\t%N with incorrect version number\n');
+  x.p('fragments', '\t%N fragment%S received\n');
+  x.p('fragdropped', '\t%N fragment%S dropped (dup or out of space)\n');
+  x.p('fragtimeout', '\t%N fragment%S dropped after timeout\n');
+  x.p('fragoverflow', '\t%N fragment%S that exceeded limit\n');
+  x.p('reassembled', '\t%N packet%S reassembled ok\n');
+  x.p('delivered', '\t%N packet%S for this host\n');
+  x.p('forward', '\t%N packet%S forwarded\n');
+  x.p('cantforward', '\t%N packet%S not forwardable\n');
+  x.p('redirectsent', '\t%N redirect%S sent\n');
+  x.p('localout', '\t%N packet%S sent from this host\n');
+  x.p('rawout', '\t%N packet%S sent with fabricated ip header\n');
+  x.p('odropped', '\t%N output packet%S dropped due to no bufs, etc.\n');
+  x.p('noroute', '\t%N output packet%S discarded due to no route\n');
+  x.p('fragmented', '\t%N output datagram%S fragmented\n');
+  x.p('ofragments', '\t%N fragment%S created\n');
+  x.p('cantfrag', '\t%N datagram%S that can\'t be fragmented\n');
+  x.p('badscope', '\t%N packet%S that violated scope rules\n');
+  x.p('notmember', '\t%N multicast packet%S which we don\'t join\n');
+  x.p('toomanyhdr', '\t%N packet%S discarded due to too many headers\n');
+}
+
+/** ICMPv6 type names for the histograms (NetBSD's icmp6names). */
+const ICMP6_NAMES: Readonly<Record<number, string>> = {
+  1: 'unreach', 2: 'packet too big', 3: 'time exceed', 4: 'parameter problem', 128: 'echo', 129: 'echo reply',
+  130: 'multicast listener query', 131: 'MLDv1 listener report', 132: 'multicast listener done',
+  133: 'router solicitation', 134: 'router advertisement', 135: 'neighbor solicitation', 136: 'neighbor advertisement',
+  137: 'redirect', 143: 'MLDv2 listener report',
+};
+
+/** icmp6: NetBSD's icmp6_stats() lines for the counters this kernel keeps. */
+function icmp6Stats(x: Section): void {
+  x.p('error', '\t%N call%S to icmp6_error\n');
+  x.p('canterror', '\t%N error%S not generated because old message was icmp6 or so\n');
+  x.p('toofreq', '\t%N error%S not generated because of rate limitation\n');
+  printHistogram(x, 'outhist', 'Output packet histogram', ICMP6_NAMES);
+  x.p('badcode', '\t%N message%S with bad code fields\n');
+  x.p('tooshort', '\t%N message%S < minimum length\n');
+  x.p('checksum', '\t%N bad checksum%S\n');
+  x.p('badlen', '\t%N message%S with bad length\n');
+  printHistogram(x, 'inhist', 'Input packet histogram', ICMP6_NAMES);
+  x.p('reflect', '\t%N message response%S generated\n');
+  x.p('badns', '\t%N bad neighbor solicitation message%S\n');
+  x.p('badna', '\t%N bad neighbor advertisement message%S\n');
+  x.p('badredirect', '\t%N bad redirect message%S\n');
+}
+
 /** The protocols of -s, in NetBSD's order, with their sysctl records. */
 const PROTOCOLS: ReadonlyArray<readonly [string, string, (x: Section) => void]> = [
   ['tcp', 'net.inet.tcp.stats', tcpStats],
@@ -386,6 +439,8 @@ const PROTOCOLS: ReadonlyArray<readonly [string, string, (x: Section) => void]> 
   ['icmp', 'net.inet.icmp.stats', icmpStats],
   ['igmp', 'net.inet.igmp.stats', igmpStats],
   ['arp', 'net.inet.arp.stats', arpStats],
+  ['ip6', 'net.inet6.ip6.stats', ip6Stats],
+  ['icmp6', 'net.inet6.icmp6.stats', icmp6Stats],
 ];
 
 /** Every section of `netstat -s` (or only `proto`'s), as text. */

@@ -156,6 +156,10 @@ class Ping6 extends PingTally implements PingLoop {
   readonly packlen: number;
   readonly timing: boolean;
   readonly packet: Uint8Array;
+  /** What sendto gets: the target, with its zone as an index (sin6_scope_id) when it has one. */
+  target: string;
+  /** The interface's name ping6 shows after link-scope addresses, or ''. */
+  zone = '';
 
   constructor(
     readonly o: Ping6Options,
@@ -167,6 +171,7 @@ class Ping6 extends PingTally implements PingLoop {
     readonly clock: ToolClock,
   ) {
     super();
+    this.target = dst;
     this.packet = new Uint8Array(ICMP6_HDR_LEN + o.datalen);
     this.packlen = ICMP6_HDR_LEN + o.datalen + 512;
     this.timing = o.datalen >= TIMESTAMP_LEN;
@@ -188,7 +193,7 @@ class Ping6 extends PingTally implements PingLoop {
     pkt[7] = seq & 0xff;
     if (this.timing) new DataView(pkt.buffer, pkt.byteOffset + ICMP6_HDR_LEN, TIMESTAMP_LEN).setFloat64(0, now);
     try {
-      await this.sys.sendto(this.fd, pkt, 0, { family: AF_INET6, addr: this.dst, port: 0 });
+      await this.sys.sendto(this.fd, pkt, 0, { family: AF_INET6, addr: this.target, port: 0 });
     } catch (e) {
       this.io.stderr(`${PROG}: sendmsg: ${errText(e)}\n`);
     }
@@ -198,7 +203,7 @@ class Ping6 extends PingTally implements PingLoop {
 
   /** One ICMPv6 message from the raw socket (no IPv6 header), ping6's pr_pack(). */
   prPack(buf: Uint8Array, fromAddr: string | null, now: number, hoplimit: number): void {
-    const from = fromAddr ?? '?';
+    const from = fromAddr === null ? '?' : fromAddr + (this.zone !== '' && isLinkScope(fromAddr) ? `%${this.zone}` : '');
     const cc = buf.length;
     if (cc < ICMP6_HDR_LEN) {
       if (this.o.verbose) this.io.stdout(`packet too short (${cc} bytes) from ${from}\n`);
@@ -303,11 +308,35 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
   });
 }
 
+/** fe80::/10 or a multicast group of interface- or link-local scope: an address that needs its zone (RFC 4007). */
+function isLinkScope(a: string): boolean {
+  return /^fe[89ab]/i.test(a) || /^ff[0-9a-f][12]:/i.test(a);
+}
+
+/**
+ * The zone of a link-scope target: its `%zone` (an interface name or index,
+ * as getaddrinfo and if_nametoindex take it), else -I's interface. Null for
+ * a target that needs none.
+ */
+async function targetZone(o: Ping6Options, sys: SysLike, fd: number, dst: string): Promise<IfInfo | null> {
+  const pct = dst.indexOf('%');
+  const zone = pct >= 0 ? dst.slice(pct + 1) : isLinkScope(dst) ? o.ifname : null;
+  if (zone === null) return null;
+  const all = (await sys.ioctl(fd, 'SIOCGIFCONF', {}).catch(() => [])) as IfInfo[];
+  const ifp = all.find((i) => i.name === zone || String(i.index) === zone);
+  if (ifp === undefined) errx(`${o.host}: no address associated with name`);
+  return ifp;
+}
+
 async function ping6(o: Ping6Options, io: ToolIO, sys: SysLike, fd: number, dst: string): Promise<number> {
   if (o.debug) await sys.setsockopt(fd, SOL_SOCKET, SO_DEBUG, 1).catch(() => undefined);
-  const src = await sourceFor(o, sys, fd, dst);
+  const zone = await targetZone(o, sys, fd, dst);
+  const bare = dst.replace(/%.*$/, '');
+  // A scoped target's source is an address of its interface, as the kernel would choose.
+  let src = zone !== null && o.source === null && o.ifname === null ? await interfaceSource(sys, fd, zone.name, bare) : await sourceFor(o, sys, fd, dst);
+  if (zone !== null && isLinkScope(src) && !src.includes('%')) src += `%${zone.name}`;
   if (o.source !== null || o.ifname !== null) {
-    await sys.bind(fd, { family: AF_INET6, addr: src, port: 0 }).catch((e: unknown) => errx(`bind: ${errText(e)}`));
+    await sys.bind(fd, { family: AF_INET6, addr: src.replace(/%.*$/, ''), port: 0 }).catch((e: unknown) => errx(`bind: ${errText(e)}`));
   }
   const bufspace = IPV6_MAXPACKET + 512;
   await sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, bufspace).catch(() => undefined);
@@ -319,6 +348,10 @@ async function ping6(o: Ping6Options, io: ToolIO, sys: SysLike, fd: number, dst:
   const clock = io.clock ?? realClock;
   const ident = (process.pid + identSeq++) & 0xffff;
   const p = new Ping6(o, io, sys, fd, dst, ident, clock);
+  if (zone !== null) {
+    p.target = `${bare}%${zone.index}`;
+    p.zone = zone.name;
+  }
   io.stdout(`PING6(${40 + ICMP6_HDR_LEN + o.datalen}=40+8+${o.datalen} bytes) ${src} --> ${dst}\n`);
   await run(p, io.signal);
   io.stdout(p.summary(o.host));

@@ -12,7 +12,9 @@
  * Pieces:
  * - a host is a kernel booted on the lab's sim host (one clock, one seeded
  *   PRNG, one softint queue), with Node's `net`, `dgram` and `dns` on its
- *   sockets; a router is a host with net.inet.ip.forwarding=1;
+ *   sockets; a router is a host with net.inet.ip.forwarding=1 (and
+ *   net.inet6.ip6.forwarding=1; a host booted with net_netinet6 gets IPv6
+ *   addresses and routes beside its IPv4 ones, lab/inet6.ts);
  * - a link (two hosts) or a bus (any number) is a segment: an Ethernet
  *   medium whose ports copy each frame into every other port's kernel
  *   through the host's softint queue (never re-entrantly). Each port's
@@ -59,6 +61,7 @@ import { createDgram, type DgramModule } from '../net/node/dgram.js';
 import { createDns, faceLookup, type DnsModule } from '../net/node/dns.js';
 import { kernelResolv, type HostsEntry } from '../net/resolv.js';
 import { startRumpServer, type RumpServer } from '../sysproxy/server.js';
+import { labAddr6, labAttach6, labInstall6, labRouter6, labV6Of } from './inet6.js';
 import { EPB_INBOUND, EPB_OUTBOUND, PcapngWriter } from './pcapng.js';
 
 export { PcapngWriter, EPB_INBOUND, EPB_OUTBOUND, LINKTYPE_ETHERNET } from './pcapng.js';
@@ -228,6 +231,14 @@ export class LabHost {
   /** Every address of the host, in the order it joined segments. */
   get addresses(): string[] {
     return this.ports.map((p) => formatAddr(p.addr));
+  }
+
+  /** The host's first IPv6 address (lab/inet6.ts: fd00:0:0:N::host); throws for a host without IPv6 or on no segment. */
+  get address6(): string {
+    const p = this.ports[0];
+    if (p === undefined) throw new Error(`lab: host ${this.name} is on no link or bus`);
+    if (!this.faces.kernel.sysExtensions.has('rt6msg')) throw new Error(`lab: host ${this.name} has no IPv6 (its components need net_netinet6)`);
+    return labAddr6(this.lab.segments.indexOf(p.segment) + 1, p.addr - p.segment.network);
   }
 
   /** This host's address on `segment`. */
@@ -784,7 +795,10 @@ export class Lab {
   /** Boot a kernel; Node's faces on it come when first reached. */
   private kernel(components: readonly string[], router: boolean): Faces {
     const k = bootKernel({ components, env: {}, host: this.hypercall });
-    if (router) k.sysctl.set('net.inet.ip.forwarding', 1);
+    if (router) {
+      k.sysctl.set('net.inet.ip.forwarding', 1);
+      labRouter6(k);
+    }
     return new Faces(k, this.hypercall);
   }
 
@@ -914,6 +928,7 @@ export class Lab {
     port.ifp = ifp;
     this.capture(port);
     ifioctl(ns, 'SIOCAIFADDR', { name: ifname, addr: formatAddr(port.addr), mask: formatAddr(maskOf(seg.plen)), alias: false });
+    labAttach6(k, ns, ifname, segNo, port.addr - seg.network);
   }
 
   /** One interface block per interface; a tap writes each frame it sees. */
@@ -1041,6 +1056,7 @@ export class Lab {
       rtmsg({ type: had ? 'change' : 'add', dst, gateway });
       h.installed.set(dst, gateway);
     }
+    labInstall6(h.faces.kernel, want, (v4) => labV6Of(this.segments, v4));
   }
 }
 

@@ -52,6 +52,8 @@ export class Rtentry {
   use = 0;
   /** 0: the interface's MTU. */
   mtu = 0;
+  /** Kernel uptime (ms) at which a route a redirect made goes; 0: never (rt_expire). */
+  expire = 0;
   constructor(
     /** Destination, already masked. */
     readonly dst: number,

@@ -38,6 +38,7 @@ import '../net/components.js';
 import '../net/if/component.js';
 import '../net/inet/component.js';
 import '../net/inet6/component.js';
+import { IN6_IFF_NODAD } from '../net/inet6/inet6.js';
 
 import { readFile } from 'node:fs/promises';
 
@@ -294,7 +295,8 @@ class ScriptRun {
     link.peerAddrs6.add(cfg.gatewayIp6);
     link.peerAddrs6.add(cfg.remoteIp6);
     try {
-      ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: 'pd0', addr: cfg.localIp6, prefixlen: cfg.prefixLen6 });
+      // No DAD, as packetdrill's own tun set-up asks of Linux (IFA_F_NODAD): the script starts at once.
+      ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: 'pd0', addr: cfg.localIp6, prefixlen: cfg.prefixLen6, flags: IN6_IFF_NODAD });
     } catch (e) {
       throw new ScriptFailure(`cannot give pd0 the address ${cfg.localIp6}/${cfg.prefixLen6}: ${(e as Error).message}`);
     }

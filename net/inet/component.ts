@@ -78,7 +78,13 @@ registerComponent({
     }, 0, 1, 'Enable IP forwarding');
     sc.int('net.inet.ip.redirect', () => inet.sendRedirects, (v) => {
       inet.sendRedirects = v;
-    }, 0, 1, 'Enable sending IP redirects');
+    }, 0, 1, 'Enable sending of ICMP redirect messages');
+    sc.int('net.inet.icmp.rediraccept', () => inet.redirAccept, (v) => {
+      inet.redirAccept = v;
+    }, 0, 1, 'Accept ICMP_REDIRECT messages');
+    sc.int('net.inet.icmp.redirtimeout', () => inet.redirTimeout, (v) => {
+      inet.redirTimeout = v;
+    }, 0, 0x7fffffff, 'Lifetime of ICMP_REDIRECT generated routes (seconds)');
     sc.int('net.inet.ip.ttl', () => inet.defttl, (v) => {
       inet.defttl = v;
     }, 1, 255, 'Default TTL for an INET datagram');

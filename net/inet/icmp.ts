@@ -27,6 +27,7 @@ import {
 import { inBroadcast } from './in.js';
 import type { Inet } from './inet.js';
 import { inSelectSrc, ipOutput } from './ip_output.js';
+import { icmpRedirectInput } from './ip_redirect.js';
 import { rawInput } from './raw_ip.js';
 
 /** Bytes of the offending datagram's data quoted after its header (RFC 792; NetBSD icmpreturndatabytes). */
@@ -144,6 +145,7 @@ export function icmpError(inet: Inet, m: Mbuf, type: number, code: number, mtu: 
   }
   let rest = 0;
   if (type === ICMP_UNREACH && code === ICMP_UNREACH_NEEDFRAG) rest = mtu & 0xffff;
+  else if (type === ICMP_REDIRECT) rest = mtu >>> 0; // the gateway address (RFC 792)
   else if (type === ICMP_PARAMPROB) rest = ((mtu & 0xff) << 24) >>> 0;
   else if (type === ICMP_REDIRECT) rest = mtu >>> 0;
   icmpWriteHeader(n.buf, n.off, type, code, rest);
@@ -236,8 +238,9 @@ export function icmpInput(inet: Inet, m: Mbuf, hlen: number): void {
       if (code !== 0) st.badcode++;
       break;
     case ICMP_REDIRECT:
-      // Hosts here keep their routes; redirects only reach raw sockets.
+      // A host takes the better first hop (ip_redirect.ts); raw sockets saw it already.
       if (code > 3) st.badcode++;
+      else icmpRedirectInput(inet, m, ioff, icmplen);
       break;
     default:
       break;

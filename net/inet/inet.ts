@@ -9,10 +9,12 @@
  *   out: udpOutput / icmp / raw → ipOutput (ip_output.ts) → route lookup → [fragment] → ifp.output
  *        → etherOutput → arpResolve → driver
  */
+import type { Callout } from '../../kern/callout.js';
 import { defineKernelState, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
 import type { NetStack } from '../netstack.js';
+import type { Rtentry } from '../route.js';
 import { InPcbTable } from './in_pcb.js';
 import type { Tcp } from './tcp/var.js';
 
@@ -70,6 +72,10 @@ export class IcmpStat {
   reflect = 0; bmcastecho = 0; ratelimit = 0;
   /** Replies not sent for a bad return address (icps_badaddr): source 0, broadcast or multicast. */
   badaddr = 0;
+  /** Redirects not acted on: not from our router for the destination, a gateway off the link (icps_badredirect). */
+  badredirect = 0;
+  /** Redirects not acted on because REDIRECT_MAX_ROUTES routes made by redirects exist. */
+  redirfull = 0;
   readonly outhist: number[] = new Array(41).fill(0);
   readonly inhist: number[] = new Array(41).fill(0);
 }
@@ -163,8 +169,16 @@ export class Inet {
   /* Tunables (sysctl net.inet.*); defaults as NetBSD's. */
   /** net.inet.ip.forwarding */
   forwarding = 0;
-  /** net.inet.ip.redirect: a router sends ICMP redirects (NetBSD ipsendredirects). */
+  /** net.inet.ip.redirect: a router sends ICMP redirects (ip_redirect.ts), NetBSD's default 1. */
   sendRedirects = 1;
+  /** net.inet.icmp.rediraccept: a host takes them, NetBSD's default 1. */
+  redirAccept = 1;
+  /** net.inet.icmp.redirtimeout: seconds a route made by a redirect lives (NetBSD's 600; 0: forever). */
+  redirTimeout = 600;
+  /** Removes expired redirect routes (ip_redirect.ts), made on first use. */
+  redirTimer: Callout<Inet> | null = null;
+  /** The routes redirects made, oldest first (at most REDIRECT_MAX_ROUTES). */
+  readonly redirRoutes: Rtentry[] = [];
   /** net.inet.ip.ttl */
   defttl = 64;
   /** net.inet.arp.keep: seconds a resolved entry lives (NetBSD: 20 minutes). */

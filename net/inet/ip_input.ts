@@ -25,6 +25,7 @@ import {
   ipSrc, ipTtl,
 } from '../wire/ipv4.js';
 import { icmpError } from './icmp.js';
+import { ipRedirectCopy } from './ip_redirect.js';
 import { IP_FORWARDING, ipOutputRoute, ipRouteLookup } from './ip_output.js';
 import { inMultiLookup } from './igmp.js';
 import { ipReass } from './ip_reass.js';
@@ -228,10 +229,11 @@ function ipForward(inet: Inet, m: Mbuf, hlen: number): void {
     icmpError(inet, m, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, mtu);
     return;
   }
-  ipDecrementTtl(buf, off);
   const gw = redirectGateway(inet, m, rt, hlen, dst);
-  // The redirect quotes the datagram: a copy, since output consumes it.
-  const quote = gw !== 0 ? k.mbufs.dup(m) : null;
+  // The redirect quotes the datagram as it came (TTL not yet decremented, as
+  // NetBSD's ip_forward copies it): a copy, since output consumes it.
+  const quote = gw !== 0 ? ipRedirectCopy(inet, m, hlen) : null;
+  ipDecrementTtl(buf, off);
   const err = ipOutputRoute(inet, m, rt, hlen, ipSrc(buf, off), dst, 0, 0, 0, IP_FORWARDING);
   if (err) st.cantforward++;
   else st.forward++;

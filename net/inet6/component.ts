@@ -34,6 +34,7 @@ import { frag6Drain, frag6Sysctls } from './frag6.js';
 import { mld6Drain, mld6State } from './mld6.js';
 import { icmp6Input } from './icmp6.js';
 import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
+import { in6IfAttach } from './in6_ifattach.js';
 import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
@@ -104,6 +105,7 @@ registerComponent({
       detaching: (ifp) => in6IfDetach(inet6, ifp),
       changed: (ifp) => {
         if (!ifp.isUp) nd6Purge(inet6, ifp);
+        else in6IfAttach(inet6, ifp);
       },
     });
 
@@ -143,7 +145,22 @@ registerComponent({
     const sc = k.sysctl;
     sc.int('net.inet6.ip6.forwarding', () => inet6.forwarding, (v) => {
       inet6.forwarding = v;
-    }, 0, 0, 'Enable IPv6 forwarding (not supported: 0 only)');
+    }, 0, 1, 'Enable forwarding of INET6 datagrams');
+    sc.int('net.inet6.ip6.redirect', () => inet6.sendRedirects, (v) => {
+      inet6.sendRedirects = v;
+    }, 0, 1, 'Enable sending of ICMPv6 redirect messages');
+    sc.int('net.inet6.icmp6.rediraccept', () => inet6.redirAccept, (v) => {
+      inet6.redirAccept = v;
+    }, 0, 1, 'Accept and process redirect messages');
+    sc.int('net.inet6.icmp6.redirtimeout', () => inet6.redirTimeout, (v) => {
+      inet6.redirTimeout = v;
+    }, 0, 0x7fffffff, 'Redirect generated route lifetime');
+    sc.int('net.inet6.ip6.dad_count', () => inet6.dadCount, (v) => {
+      inet6.dadCount = v;
+    }, 0, 15, 'Number of Duplicate Address Detection probes to send');
+    sc.int('net.inet6.ip6.auto_linklocal', () => inet6.autoLinklocal, (v) => {
+      inet6.autoLinklocal = v;
+    }, 0, 1, 'Default value of per-interface flag for automatically adding an IPv6 link-local address to interfaces when attached');
     sc.int('net.inet6.ip6.hlim', () => inet6.defhlim, (v) => {
       inet6.defhlim = v;
     }, 1, 255, 'Default hop limit of an IPv6 packet');
@@ -165,8 +182,11 @@ registerComponent({
     sc.create('net.inet6.mld6.stats', { type: 'struct', description: 'MLD statistics', get: () => statsObject(mld6State(inet6).stat) });
     sc.create('net.inet6.icmp6.nd6_stats', { type: 'struct', description: 'Neighbor Discovery statistics', get: () => statsObject(inet6.nd6stat) });
 
-    // lo0 is up already (net_net); it gets ::1/128, as NetBSD's in6_ifattach gives it.
-    if (ns.lo0) in6AddAddress(inet6, ns.lo0, IN6ADDR_LOOPBACK.slice(), 128);
+    // lo0 is up already (net_net); it gets ::1/128 and fe80::1/64, as NetBSD's in6_ifattach gives it.
+    if (ns.lo0) {
+      in6AddAddress(inet6, ns.lo0, IN6ADDR_LOOPBACK.slice(), 128);
+      in6IfAttach(inet6, ns.lo0);
+    }
   },
   fini(k: Kernel) {
     const inet6 = INET6.peek(k);

@@ -7,7 +7,8 @@
  *          headers walked) → inet6.ctlinput[nxt] (TCP's tcpCtlinput6)
  *        → Neighbor Solicitation / Advertisement: nd6.ts
  *        → MLD queries and reports: mld6Input (mld6.ts)
- *        → router solicitations and advertisements, redirects, MLDv2 reports:
+ *        → redirects: icmp6_redirect.ts (a host's route to the destination)
+ *        → router solicitations and advertisements, MLDv2 reports:
  *          counted and ignored (no autoconfiguration, no multicast routing)
  *   out: ip6Input / nd6 → icmp6Error → RFC 4443 §2.4 (e) rules, rate limit
  *        (§2.4 (f), net.inet6.icmp6.errppslimit) → ip6Output
@@ -29,6 +30,7 @@ import {
   IPPROTO_ROUTING, IPV6_MMTU, ip6ExtLen, ip6FragOffset, ip6Nxt, ip6Plen,
 } from '../wire/ipv6.js';
 import type { Inet6 } from './inet6.js';
+import { icmp6RedirectInput } from './icmp6_redirect.js';
 import { mld6Input } from './mld6.js';
 import { in6SelectSrc, in6SourceFor, ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6.js';
@@ -39,7 +41,7 @@ import { rip6Input } from './raw6.js';
  * most that many errors in each second of the kernel clock; 0 sends none,
  * a negative limit any.
  */
-function icmp6RateCheck(inet6: Inet6): boolean {
+export function icmp6RateCheck(inet6: Inet6): boolean {
   const limit = inet6.icmp6ErrPpsLimit;
   if (limit < 0) return true;
   const sec = Math.floor(inet6.kernel.uptime() / 1000);
@@ -127,16 +129,21 @@ export function icmp6Error(inet6: Inet6, m: Mbuf, type: number, code: number, pa
   const dst = inet6.ns.scratch.icmp6Dst;
   in6Copy(dst, 0, buf, s);
   const src = replySource(inet6, buf, off + IP6_OFF_DST, m.rcvif, dst);
+  const zone = m.rcvif;
   k.mbufs.free(m);
-  sendIcmp6(inet6, n, src, dst, type);
+  sendIcmp6(inet6, n, src, dst, type, zone);
 }
 
-/** Checksum (choosing the source first if need be) and send a message built in `n`. */
-function sendIcmp6(inet6: Inet6, n: Mbuf, src: Uint8Array, dst: Uint8Array, type: number): void {
+/**
+ * Checksum (choosing the source first if need be) and send a message built
+ * in `n`; `zone`, the interface the message answers (a link-local sender
+ * is reached back through it).
+ */
+function sendIcmp6(inet6: Inet6, n: Mbuf, src: Uint8Array, dst: Uint8Array, type: number, zone: number): void {
   if (in6IsUnspecified(src, 0)) {
     // The checksum covers the source: pick it now rather than in ip6Output.
     const chosen = inet6.ns.scratch.icmp6ChosenSrc;
-    if (!in6SelectSrc(inet6, dst, 0, chosen)) {
+    if (!in6SelectSrc(inet6, dst, 0, chosen, zone)) {
       inet6.kernel.mbufs.free(n);
       inet6.ip6stat.noroute++;
       return;
@@ -145,7 +152,7 @@ function sendIcmp6(inet6: Inet6, n: Mbuf, src: Uint8Array, dst: Uint8Array, type
   }
   icmp6SetChecksum(n.buf, n.off, n.len, src, 0, dst, 0);
   inet6.icmp6stat.outhist[type]!++;
-  ip6Output(inet6, n, src, 0, dst, 0, IPPROTO_ICMPV6, inet6.defhlim, 0);
+  ip6Output(inet6, n, src, 0, dst, 0, IPPROTO_ICMPV6, inet6.defhlim, 0, zone);
 }
 
 /**
@@ -251,9 +258,11 @@ export function icmp6Input(inet6: Inet6, m: Mbuf, off: number): void {
     case MLD_LISTENER_DONE:
       mld6Input(inet6, m, off, len);
       return;
+    case ND_REDIRECT:
+      icmp6RedirectInput(inet6, m, off, len);
+      return;
     case ND_ROUTER_SOLICIT:
     case ND_ROUTER_ADVERT:
-    case ND_REDIRECT:
     case MLDV2_LISTENER_REPORT:
       // A host with static addresses and no multicast routing: nothing to do.
       st.nd_ignored++;
@@ -327,10 +336,11 @@ function icmp6Echo(inet6: Inet6, m: Mbuf, off: number): void {
   in6Copy(dst, 0, buf, s);
   // The source is chosen before the buffer is reused (it may be read from the request's header).
   const src = replySource(inet6, buf, ip6 + IP6_OFF_DST, m.rcvif, dst);
+  const zone = m.rcvif;
   m.adj(off);
   icmp6SetType(buf, m.off, ICMP6_ECHO_REPLY);
   m.flags &= ~(M_BCAST | M_MCAST | M_LOOP);
   m.rcvif = 0;
   st.reflect++;
-  sendIcmp6(inet6, m, src, dst, ICMP6_ECHO_REPLY);
+  sendIcmp6(inet6, m, src, dst, ICMP6_ECHO_REPLY, zone);
 }

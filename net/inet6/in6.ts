@@ -14,10 +14,14 @@
  *     → SIOCDIFADDR_IN6 → in6PurgeAddr: its routes and neighbor entries go.
  *   interface detach → in6IfDetach.
  *
- * Not done: Duplicate Address Detection (the address is usable at once,
- * see nd6.ts), link-local autoconfiguration when an interface comes up
- * (in6_ifattach), lifetimes. There are no scope zones: a second interface's
- * link-local prefix shares the first one's connected route.
+ * A new address is tentative while Duplicate Address Detection runs
+ * (nd6_dad.ts; not on loopbacks, nor with dad_count 0 or the NODAD flag).
+ * An interface coming up gets its link-local address (in6_ifattach.ts).
+ *
+ * Not done: lifetimes. There are no scope zones in the routing table: a
+ * second interface's link-local prefix shares the first one's connected
+ * route, and a link-local destination names its interface by its zone
+ * (sin6_scope_id, ip6Output's `zone`) or goes where that route does.
  */
 import { Errno, EADDRNOTAVAIL, EEXIST, EINVAL, ENOTTY } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
@@ -28,9 +32,10 @@ import {
   formatIn6Addr, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped, in6MaskInto, in6PrefixEqual, in6SolicitedNode,
   parseIn6Addr,
 } from '../wire/in6addr.js';
-import { In6Ifaddr, type Inet6 } from './inet6.js';
+import { IN6_IFF_NODAD, IN6_IFF_TENTATIVE, In6Ifaddr, type Inet6 } from './inet6.js';
 import { In6Multi, in6AddMulti, in6DelMulti, in6JoinAllNodes, in6LeaveAllNodes, in6MultiIfDetach } from './mld6.js';
 import { nd6Cache, nd6Purge } from './nd6.js';
+import { nd6DadStart, nd6DadStop, nd6DadWanted } from './nd6_dad.js';
 import { Rtentry6 } from './route6.js';
 
 
@@ -45,7 +50,9 @@ export function in6Control(inet6: Inet6, ifp: Ifnet, cmd: string, arg: Record<st
         if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 128) throw new Errno(EINVAL);
         plen = p;
       }
-      in6AddAddress(inet6, ifp, addr, plen);
+      const f = arg.flags ?? 0;
+      if (typeof f !== 'number' || !Number.isInteger(f)) throw new Errno(EINVAL);
+      in6AddAddress(inet6, ifp, addr, plen, f & IN6_IFF_NODAD);
       return undefined;
     }
     case 'SIOCDIFADDR_IN6': {
@@ -68,9 +75,11 @@ function argAddr(v: unknown): Uint8Array {
 
 /**
  * Add an address, or change the prefix length of one the interface has.
- * Everything that can fail is checked before anything changes.
+ * Everything that can fail is checked before anything changes. A new
+ * address starts DAD `dadDelay` ms from now (NetBSD in6_update_ifa: one
+ * tick for an address the user adds) unless `flags` has IN6_IFF_NODAD.
  */
-export function in6AddAddress(inet6: Inet6, ifp: Ifnet, addr: Uint8Array, plen: number): In6Ifaddr {
+export function in6AddAddress(inet6: Inet6, ifp: Ifnet, addr: Uint8Array, plen: number, flags = 0, dadDelay = 1): In6Ifaddr {
   if (in6IsUnspecified(addr, 0) || in6IsMulticast(addr, 0) || in6IsV4Mapped(addr, 0)) throw new Errno(EINVAL);
   if (!Number.isInteger(plen) || plen < 0 || plen > 128) throw new Errno(EINVAL);
   for (const other of inet6.addrs) {
@@ -82,11 +91,17 @@ export function in6AddAddress(inet6: Inet6, ifp: Ifnet, addr: Uint8Array, plen: 
     in6RemoveRoutes(inet6, ia);
     ia.prefixLen = plen;
   } else {
-    // DAD is not run (nd6.ts): the address is not left tentative.
-    ia = new In6Ifaddr(ifp, addr.slice(), plen, 0);
+    // RFC 4862 §5.4: tentative until DAD says it is unique; the
+    // solicited-node group is joined first so that a defender's answer
+    // and another node's probe reach us (§5.4.2).
+    const dad = nd6DadWanted(inet6, ifp, flags);
+    ia = new In6Ifaddr(ifp, addr.slice(), plen, dad ? IN6_IFF_TENTATIVE : 0);
     inet6.addrs.push(ia);
     ifp.addrs.push(ia);
     in6JoinAddrGroups(inet6, ia);
+    in6AddRoutes(inet6, ia);
+    if (dad) nd6DadStart(inet6, ia, dadDelay);
+    return ia;
   }
   in6AddRoutes(inet6, ia);
   return ia;
@@ -132,6 +147,7 @@ function in6RemoveRoutes(inet6: Inet6, ia: In6Ifaddr): void {
 
 /** Remove an address: its routes, the neighbor entries only its prefix covered, the address. */
 export function in6PurgeAddr(inet6: Inet6, ia: In6Ifaddr): void {
+  nd6DadStop(inet6, ia);
   in6RemoveRoutes(inet6, ia);
   let i = inet6.addrs.indexOf(ia);
   if (i >= 0) inet6.addrs.splice(i, 1);

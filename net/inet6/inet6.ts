@@ -11,6 +11,7 @@
  *          → rt6 lookup → source → hop limit → ifp.output
  *          → etherOutput → nd6Resolve (nd6.ts) → driver
  */
+import type { Callout } from '../../kern/callout.js';
 import { defineKernelState, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
@@ -19,18 +20,32 @@ import type { Inet } from '../inet/inet.js';
 import type { InPcbTable } from '../inet/in_pcb.js';
 import { in6Equal, in6IsLoopback, in6PrefixEqual } from '../wire/in6addr.js';
 import { IPV6_DEFHLIM } from '../wire/ipv6.js';
-import { Route6Table } from './route6.js';
+import { Route6Table, type Rtentry6 } from './route6.js';
 
 /* in6_ifaddr flags (netinet6/in6_var.h). */
-/** The address is still being checked for duplicates (DAD is not run here: never set). */
+/** The address is still being checked for duplicates (RFC 4862 §5.4, nd6_dad.ts). */
 export const IN6_IFF_TENTATIVE = 0x02;
-/** DAD found another node using it. */
+/** DAD found another node using it: unusable until removed. */
 export const IN6_IFF_DUPLICATED = 0x04;
-/** Do not perform DAD (what every address here effectively is). */
+/** Do not perform DAD (asked for when the address is added; never kept on it). */
 export const IN6_IFF_NODAD = 0x20;
+/** Not to be used as a source, bound, or answered for (IN6_IFF_NOTREADY). */
+export const IN6_IFF_NOTREADY = IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED;
+
+/** The state of a running Duplicate Address Detection (nd6_dad.ts, NetBSD's struct dadq). */
+export interface Dad6 {
+  readonly inet6: Inet6;
+  readonly timer: Callout<In6Ifaddr>;
+  /** Probes sent, solicitations and advertisements heard for the address. */
+  sent: number;
+  nsIn: number;
+  naIn: number;
+}
 
 /** An IPv6 address on an interface (struct in6_ifaddr). */
 export class In6Ifaddr {
+  /** DAD while it runs, else null. */
+  dad: Dad6 | null = null;
   constructor(
     readonly ifp: Ifnet,
     /** The address (its own 16 bytes). */
@@ -79,8 +94,12 @@ export class Icmp6Stat {
   error = 0; canterror = 0; toofreq = 0; badcode = 0; tooshort = 0; checksum = 0; badlen = 0; reflect = 0;
   /** Malformed Neighbor Discovery messages (icp6s_badns, icp6s_badna). */
   badns = 0; badna = 0;
-  /** Router solicitations and advertisements, redirects: accepted by a host, not acted on here. */
+  /** Router solicitations and advertisements (and redirects a router or rediraccept=0 ignores): not acted on here. */
   nd_ignored = 0;
+  /** Redirects that failed RFC 4861 §8.1's checks (icp6s_badredirect). */
+  badredirect = 0;
+  /** Redirects not acted on because REDIRECT_MAX_ROUTES routes made by redirects exist. */
+  redirfull = 0;
   readonly outhist: number[] = new Array(256).fill(0);
   readonly inhist: number[] = new Array(256).fill(0);
 }
@@ -99,6 +118,8 @@ export class Nd6Stat {
   allocfail = 0;
   /** Advertisements from another node for one of our addresses. */
   duplicates = 0;
+  /** Duplicate Address Detection: probes sent, addresses found duplicated, addresses that passed. */
+  dad_out = 0; dad_duplicated = 0; dad_done = 0;
 }
 
 export class Inet6 {
@@ -123,8 +144,22 @@ export class Inet6 {
   tcbtable: InPcbTable | null = null;
 
   /* Tunables (sysctl net.inet6.*); NetBSD's defaults. */
-  /** net.inet6.ip6.forwarding (no IPv6 forwarding here: only 0 is accepted). */
+  /** net.inet6.ip6.forwarding: forward packets not for us (ip6_forward.ts). */
   forwarding = 0;
+  /** net.inet6.ip6.redirect: a router sends redirects (RFC 4861 §8.2), NetBSD's default 1. */
+  sendRedirects = 1;
+  /** net.inet6.icmp6.rediraccept: a host acts on redirects (§8.3), NetBSD's default 1. */
+  redirAccept = 1;
+  /** net.inet6.icmp6.redirtimeout: seconds a route made by a redirect lives (NetBSD's 600; 0: forever). */
+  redirTimeout = 600;
+  /** Removes expired redirect routes (icmp6_redirect.ts), made on first use. */
+  redirTimer: Callout<Inet6> | null = null;
+  /** The routes redirects made, oldest first (at most REDIRECT_MAX_ROUTES). */
+  readonly redirRoutes: Rtentry6[] = [];
+  /** net.inet6.ip6.dad_count: DAD probes per new address (RFC 4862 DupAddrDetectTransmits), NetBSD's 1. */
+  dadCount = 1;
+  /** net.inet6.ip6.auto_linklocal: an interface coming up gets its fe80:: address (in6_ifattach). */
+  autoLinklocal = 1;
   /** net.inet6.ip6.hlim */
   defhlim = IPV6_DEFHLIM;
   /** net.inet6.ip6.v6only: new AF_INET6 sockets start IPV6_V6ONLY (NetBSD's default 1). */
@@ -147,10 +182,17 @@ export class Inet6 {
     return null;
   }
 
-  /** Our address equal to b[off] on any interface (the weak host model), or null. */
+  /**
+   * Our address equal to b[off] on any interface (the weak host model), or
+   * null. A tentative or duplicated address is not ours yet (RFC 4862
+   * §5.4: packets to it are dropped, it is not bound or used as a source).
+   */
   findLocal(b: Uint8Array, off: number): In6Ifaddr | null {
     const a = this.addrs;
-    for (let i = 0; i < a.length; i++) if (in6Equal(a[i]!.addr, 0, b, off)) return a[i]!;
+    for (let i = 0; i < a.length; i++) {
+      const ia = a[i]!;
+      if (in6Equal(ia.addr, 0, b, off) && (ia.flags & IN6_IFF_NOTREADY) === 0) return ia;
+    }
     return null;
   }
 
@@ -160,11 +202,11 @@ export class Inet6 {
     return in6IsLoopback(b, off) && this.ns.lo0 !== null && this.ns.lo0.isUp;
   }
 
-  /** The address of `ifp` sharing the longest prefix with `dst` (ties: the first), else null. */
+  /** The usable address of `ifp` sharing the longest prefix with `dst` (ties: the first), else null. */
   bestAddrOn(ifp: Ifnet, dst: Uint8Array, dOff: number): In6Ifaddr | null {
     let best: In6Ifaddr | null = null;
     for (const ia of this.addrs) {
-      if (ia.ifp !== ifp) continue;
+      if (ia.ifp !== ifp || ia.flags & IN6_IFF_NOTREADY) continue;
       if (in6PrefixEqual(ia.addr, 0, dst, dOff, ia.prefixLen)) return ia;
       best ??= ia;
     }

@@ -10,8 +10,8 @@
  *     → for us? our unicast addresses (any interface: the weak host model,
  *       NetBSD's default), groups joined on the receiving interface
  *       (mld6.ts: ff02::1, solicited-node groups, IPV6_JOIN_GROUP's)
- *       otherwise dropped: notmember (multicast) or cantforward (this stack
- *       does not forward IPv6)
+ *       otherwise: notmember (multicast), forwarded by a router
+ *       (net.inet6.ip6.forwarding, ip6_forward.ts), else cantforward
  *     → extension headers in order (RFC 8200 §4.1):
  *         Hop-by-Hop (first only) and Destination Options: each option
  *           checked, an unknown one handled as its type's two high bits say
@@ -40,6 +40,7 @@ import {
   ip6Check, ip6FragMore, ip6FragOffset, ip6Plen,
 } from '../wire/ipv6.js';
 import { frag6Input } from './frag6.js';
+import { ip6Forward } from './ip6_forward.js';
 import { in6MultiLookup } from './mld6.js';
 import { icmp6Error } from './icmp6.js';
 import { INET6, type Inet6 } from './inet6.js';
@@ -97,6 +98,11 @@ export function ip6Input(ifp: Ifnet, m: Mbuf): void {
     }
     m.flags |= M_MCAST;
   } else if (!inet6.isLocal(buf, dst)) {
+    // A router passes it on (ip6_forward.ts); a host drops it.
+    if (inet6.forwarding && !loop) {
+      ip6Forward(inet6, ifp, m);
+      return;
+    }
     st.cantforward++;
     k.mbufs.free(m);
     return;

@@ -14,13 +14,18 @@
  * A packet larger than the path MTU is fragmented here (RFC 8200 §4.5,
  * frag6.ts): UDP sends datagrams up to 65,527 bytes; TCP sizes its
  * segments from the path MTU and ICMPv6 errors are cut to the minimum MTU,
- * so for them it does not happen. There are no scope zones: a link-local
- * destination goes out of the interface its route names.
+ * so for them it does not happen.
+ *
+ * Scope zones (RFC 4007): the routing table has none (one fe80::/64 route,
+ * the first interface's). A link-local destination given with its zone
+ * (sin6_scope_id, `fe80::1%shmif0`; the receiving interface for a reply)
+ * goes straight out of that interface (`zone`, an interface index);
+ * without one, where the route says.
  */
-import { EHOSTUNREACH, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS, EADDRNOTAVAIL } from '../../kern/errno.js';
+import { EHOSTUNREACH, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS, ENXIO, EADDRNOTAVAIL } from '../../kern/errno.js';
 import { M_MCAST, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET6 } from '../../kern/sys.js';
-import type { Ifnet } from '../interface.js';
+import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import { RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT } from '../route.js';
 import {
   in6CommonPrefixLen, in6Copy, in6IsLinkLocal, in6IsLoopback, in6IsMulticast, in6IsUnspecified, in6MulticastScope,
@@ -28,7 +33,7 @@ import {
 } from '../wire/in6addr.js';
 import { IP6_HDR_LEN, IPV6_MAXPACKET, IPV6_MMTU, ip6WriteHeader } from '../wire/ipv6.js';
 import { ip6Fragment } from './frag6.js';
-import type { In6Ifaddr, Inet6 } from './inet6.js';
+import { IN6_IFF_NOTREADY, type In6Ifaddr, type Inet6 } from './inet6.js';
 import type { Rtentry6 } from './route6.js';
 
 /** The MTU towards the address at b[off]: the route's own, else its interface's; 0 without a route. */
@@ -55,6 +60,9 @@ export function in6SourceFor(inet6: Inet6, ifp: Ifnet, dst: Uint8Array, dOff: nu
   let best: In6Ifaddr | null = null;
   let bestScore = -1;
   for (const ia of inet6.addrs) {
+    // A tentative or duplicated address is no candidate (RFC 4862 §5.4), nor
+    // a loopback's (::1, fe80::1%lo0) for a packet that leaves the node.
+    if (ia.flags & IN6_IFF_NOTREADY || (ia.ifp.flags & IFF_LOOPBACK && !(ifp.flags & IFF_LOOPBACK))) continue;
     const onIf = ia.ifp === ifp;
     const sameScope = scopeOf(ia.addr, 0) === want;
     const score = (sameScope ? 1024 : 0) + (onIf ? 512 : 0) + in6CommonPrefixLen(ia.addr, 0, dst, dOff);
@@ -72,7 +80,14 @@ export function in6SourceFor(inet6: Inet6, ifp: Ifnet, dst: Uint8Array, dOff: nu
  * ourselves); otherwise the route's address while it is ours, else the
  * RFC 6724 choice on the route's interface. False when nothing routes there.
  */
-export function in6SelectSrc(inet6: Inet6, dst: Uint8Array, dOff: number, out: Uint8Array): boolean {
+export function in6SelectSrc(inet6: Inet6, dst: Uint8Array, dOff: number, out: Uint8Array, zone = 0): boolean {
+  const zif = zoneIfp(inet6, dst, dOff, zone);
+  if (zif !== null) {
+    const ia = zif === undefined ? null : in6SourceFor(inet6, zif, dst, dOff);
+    if (ia === null) return false;
+    in6Copy(out, 0, ia.addr, 0);
+    return true;
+  }
   const rt = inet6.rt6.lookup(dst, dOff);
   if (rt === null) return false;
   return routeSource(inet6, rt, dst, dOff, out);
@@ -93,6 +108,16 @@ function routeSource(inet6: Inet6, rt: Rtentry6, dst: Uint8Array, dOff: number, 
   return true;
 }
 
+/**
+ * The interface a scoped destination names: null when the destination is
+ * not of link scope (or no zone was given), undefined for a zone that
+ * names no interface.
+ */
+function zoneIfp(inet6: Inet6, dst: Uint8Array, dOff: number, zone: number): Ifnet | null | undefined {
+  if (zone === 0 || scopeOf(dst, dOff) > IPV6_ADDR_SCOPE_LINKLOCAL) return null;
+  return inet6.ns.ifs.byIndex[zone] ?? undefined;
+}
+
 /** Where ip6Output puts a source it chose (written into the header at once). */
 
 /**
@@ -105,6 +130,7 @@ function routeSource(inet6: Inet6, rt: Rtentry6, dst: Uint8Array, dOff: number, 
  */
 export function ip6Output(
   inet6: Inet6, m: Mbuf, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number, nxt: number, hlim: number, tclass: number,
+  zone = 0,
 ): number {
   const k = inet6.kernel;
   const st = inet6.ip6stat;
@@ -112,6 +138,8 @@ export function ip6Output(
     k.mbufs.free(m);
     return EMSGSIZE;
   }
+  const zif = zoneIfp(inet6, dst, dstOff, zone);
+  if (zif !== null) return ip6OutputZone(inet6, m, zif, src, srcOff, dst, dstOff, nxt, hlim, tclass);
   const rt = inet6.rt6.lookup(dst, dstOff);
   if (rt === null) {
     st.noroute++;
@@ -139,6 +167,27 @@ export function ip6Output(
   const nexthop = rt.flags & RTF_GATEWAY && rt.gateway !== null ? rt.gateway : dst;
   const nhOff = nexthop === dst ? dstOff : 0;
   return ip6Send(inet6, m, rt.ifp, rt.mtu || rt.ifp.mtu, src, srcOff, dst, dstOff, nexthop, nhOff, nxt, hlim, tclass);
+}
+
+/** A link-scope destination in the zone of `ifp` (undefined: no such interface): out of it, to the neighbor itself. Owns `m`. */
+function ip6OutputZone(
+  inet6: Inet6, m: Mbuf, ifp: Ifnet | undefined, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number,
+  nxt: number, hlim: number, tclass: number,
+): number {
+  if (ifp === undefined) {
+    inet6.kernel.mbufs.free(m);
+    return ENXIO;
+  }
+  if (in6IsUnspecified(src, srcOff)) {
+    const ia = in6SourceFor(inet6, ifp, dst, dstOff);
+    if (ia === null) {
+      inet6.kernel.mbufs.free(m);
+      return EADDRNOTAVAIL;
+    }
+    src = ia.addr;
+    srcOff = 0;
+  }
+  return ip6Send(inet6, m, ifp, ifp.mtu, src, srcOff, dst, dstOff, dst, dstOff, nxt, hlim, tclass);
 }
 
 /**

@@ -28,12 +28,12 @@ import type { Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
 import { ifMcastOp } from '../if/ether.js';
 import {
-  IN6ADDR_LINKLOCAL_ALLNODES, in6Copy, in6Equal, in6IsLinkLocal, in6IsMulticast, in6IsUnspecified, in6MulticastMac,
+  IN6ADDR_ANY, IN6ADDR_LINKLOCAL_ALLNODES, in6Copy, in6Equal, in6IsLinkLocal, in6IsMulticast, in6IsUnspecified, in6MulticastMac,
   in6MulticastScope,
 } from '../wire/in6addr.js';
 import { MLD_LISTENER_DONE, MLD_LISTENER_QUERY, MLD_LISTENER_REPORT, icmp6SetChecksum } from '../wire/icmp6.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_HOPOPTS } from '../wire/ipv6.js';
-import { INET6, type In6Ifaddr, type Inet6 } from './inet6.js';
+import { IN6_IFF_NOTREADY, INET6, type In6Ifaddr, type Inet6 } from './inet6.js';
 import { ip6OutputIf } from './ip6_output.js';
 
 /** ff02::2, where Done messages go. */
@@ -189,7 +189,7 @@ export function in6IfSource(inet6: Inet6, ifp: Ifnet, dst: Uint8Array): In6Ifadd
   const linkScope = in6MulticastScope(dst, 0) <= 2;
   let best: In6Ifaddr | null = null;
   for (const ia of inet6.addrs) {
-    if (ia.ifp !== ifp) continue;
+    if (ia.ifp !== ifp || ia.flags & IN6_IFF_NOTREADY) continue;
     if (in6IsLinkLocal(ia.addr, 0) === linkScope) return ia;
     best ??= ia;
   }
@@ -226,9 +226,9 @@ const HBH_LEN = 8;
 function mld6Send(st: Mld6State, ifp: Ifnet, type: number, group: Uint8Array, dst: Uint8Array): boolean {
   const inet6 = st.inet6;
   if (!ifp.isUp) return false;
+  // No usable address yet (its DAD still running): from :: (RFC 3590 §4, as NetBSD's mld_sendpkt).
   const ia = in6IfSource(inet6, ifp, dst);
-  if (ia === null) return false;
-  const src = ia.addr;
+  const src = ia === null ? IN6ADDR_ANY : ia.addr;
   const k = inet6.kernel;
   const m = k.mbufs.get(HBH_LEN + MLD_MINLEN);
   if (m === null) return false;

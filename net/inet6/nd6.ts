@@ -24,11 +24,11 @@
  * (5 s) then PROBE (unicast solicitations); unanswered, it goes. STALE
  * entries nobody uses are collected after a day (NetBSD's nd6_gctimer).
  *
- * Not done: Duplicate Address Detection (§5.4 of RFC 4862) — an address is
- * usable at once, as with NetBSD's net.inet6.ip6.dad_count = 0; a
- * solicitation from the unspecified address for one of our addresses (a
- * peer's DAD probe) is answered to all-nodes, which defends it. No router
- * discovery, redirects or proxy advertisements.
+ * Duplicate Address Detection (RFC 4862 §5.4) is nd6_dad.ts: a solicitation
+ * or advertisement for one of our tentative addresses goes there; a
+ * solicitation from :: for an address we have (a peer's probe) is answered
+ * to all-nodes, which defends it. Redirects are icmp6_redirect.ts. No
+ * router discovery or proxy advertisements.
  */
 import type { Callout } from '../../kern/callout.js';
 import { EWOULDBLOCK, ENOBUFS } from '../../kern/errno.js';
@@ -49,7 +49,8 @@ import {
 } from '../wire/icmp6.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_ICMPV6, IPV6_MAXHLIM, ip6Hlim } from '../wire/ipv6.js';
 import { icmp6Error } from './icmp6.js';
-import { INET6, type Inet6 } from './inet6.js';
+import { IN6_IFF_NOTREADY, IN6_IFF_TENTATIVE, INET6, type Inet6 } from './inet6.js';
+import { nd6DadNaInput, nd6DadNsInput } from './nd6_dad.js';
 import { ip6OutputIf } from './ip6_output.js';
 
 /* RFC 4861 §10 protocol constants (ms where they are times). */
@@ -361,6 +362,13 @@ export function nd6NsInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
     k.mbufs.free(m);
     return;
   }
+  if (ia.flags & IN6_IFF_NOTREADY) {
+    // RFC 4862 §5.4.3: a tentative address answers nobody; another node's
+    // probe for it makes it a duplicate. A duplicated one is not ours.
+    if (ia.flags & IN6_IFF_TENTATIVE) nd6DadNsInput(inet6, ia, m, fromAny);
+    k.mbufs.free(m);
+    return;
+  }
   // §7.2.3: the sender's link-layer address goes into the cache (STALE).
   if (!fromAny) {
     const lla = ndFindLla(buf, io, ND_NS_LEN, len, ND_OPT_SOURCE_LINKADDR);
@@ -378,10 +386,11 @@ export function nd6NsInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
 
 /**
  * Learn (or refresh) a neighbor's link-layer address from a solicitation
- * (§7.2.3): a new entry, or one whose address changed, becomes STALE; an
- * INCOMPLETE one sends what it held.
+ * (§7.2.3) or a redirect (§8.3, which also says whether it is a router): a
+ * new entry, or one whose address changed, becomes STALE; an INCOMPLETE one
+ * sends what it held.
  */
-function nd6Learn(inet6: Inet6, ifp: Ifnet, b: Uint8Array, aOff: number, lla: Uint8Array, lOff: number): void {
+export function nd6Learn(inet6: Inet6, ifp: Ifnet, b: Uint8Array, aOff: number, lla: Uint8Array, lOff: number, isRouter?: boolean): void {
   const cache = nd6Cache(inet6);
   let e = cache.lookup(ifp, b, aOff);
   if (e === null) {
@@ -391,8 +400,10 @@ function nd6Learn(inet6: Inet6, ifp: Ifnet, b: Uint8Array, aOff: number, lla: Ui
       return;
     }
   } else if (e.state !== ND6_LLINFO_INCOMPLETE && macEquals(e.mac, 0, lla, lOff)) {
+    if (isRouter !== undefined) e.isRouter = isRouter;
     return;
   }
+  if (isRouter !== undefined) e.isRouter = isRouter;
   macCopy(lla, lOff, e.mac, 0);
   e.state = ND6_LLINFO_STALE;
   e.asked = 0;
@@ -420,6 +431,13 @@ export function nd6NaInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
     return;
   }
   inet6.nd6stat.na_in++;
+  const tentative = inet6.ifaddrOn(ifp, buf, t);
+  if (tentative !== null && tentative.flags & IN6_IFF_TENTATIVE) {
+    // RFC 4862 §5.4.4: a node already has the address we are probing.
+    nd6DadNaInput(inet6, tentative);
+    k.mbufs.free(m);
+    return;
+  }
   if (inet6.findLocal(buf, t) !== null) {
     // Someone else claims our address (a duplicate, RFC 4862 §5.4.4): keep ours.
     const p = ndFindLla(buf, io, ND_NA_LEN, len, ND_OPT_TARGET_LINKADDR);

@@ -151,11 +151,15 @@ export class Raw6Usrreqs implements Protosw {
     let inp: InPcb;
     let dst: Uint8Array;
     let src: Uint8Array;
+    /** sin6_scope_id: the interface of a link-local destination (RFC 4007 §6). */
+    let zone = 0;
     try {
       inp = sotoinpcb(so);
       if (to) {
         dst = this.inet6.ns.scratch.raw6Dst;
-        in6Copy(dst, 0, this.table.resolveAny6(sockaddrToIn6(to, newIn6AddrPort()).addr), 0);
+        const sin6 = sockaddrToIn6(to, newIn6AddrPort());
+        in6Copy(dst, 0, this.table.resolveAny6(sin6.addr), 0);
+        zone = sin6.scopeId;
       } else {
         if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
         dst = inp.faddr6;
@@ -167,7 +171,7 @@ export class Raw6Usrreqs implements Protosw {
       if (in6IsUnspecified(src, 0)) {
         // The checksum covers the source: choose it now, as rip6_output does.
         src = this.inet6.ns.scratch.raw6Src;
-        if (!in6SelectSrc(this.inet6, dst, 0, src)) throw new Errno(ENETUNREACH);
+        if (!in6SelectSrc(this.inet6, dst, 0, src, zone)) throw new Errno(ENETUNREACH);
       }
     } catch (e) {
       k.mbufs.free(m);
@@ -178,7 +182,7 @@ export class Raw6Usrreqs implements Protosw {
     this.inet6.icmp6stat.outhist[type]!++;
     // RFC 3542 §6.3: a multicast destination goes one hop unless asked otherwise.
     const hlim = in6IsMulticast(dst, 0) ? 1 : inp.ttl;
-    const error = ip6Output(this.inet6, m, src, 0, dst, 0, IPPROTO_ICMPV6, hlim, inp.tos);
+    const error = ip6Output(this.inet6, m, src, 0, dst, 0, IPPROTO_ICMPV6, hlim, inp.tos, zone);
     if (error !== 0) throw new Errno(error);
   }
 

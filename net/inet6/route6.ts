@@ -21,6 +21,8 @@ export class Rtentry6 {
   use = 0;
   /** 0: the interface's MTU. */
   mtu = 0;
+  /** Kernel uptime (ms) at which a route a redirect made goes; 0: never (rt_expire). */
+  expire = 0;
   constructor(
     /** Destination, already masked (its own 16 bytes). */
     readonly dst: Uint8Array,

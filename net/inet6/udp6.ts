@@ -204,7 +204,7 @@ export function udp6Ctlinput(
 }
 
 /** udp6_output: header, mandatory checksum, ip6Output. Owns `m`; returns 0 or an errno. */
-export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Uint8Array, fport: number): number {
+export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Uint8Array, fport: number, zone = 0): number {
   const k = inet6.kernel;
   if (m.len > UDP6_MAXDATA) {
     k.mbufs.free(m);
@@ -214,7 +214,7 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
   const mcast = in6IsMulticast(faddr, 0);
   const mo = mcast ? in6pMoptions(inp) : null;
   if (in6IsUnspecified(src, 0) || in6IsMulticast(src, 0)) {
-    const chosen = mcast ? in6MulticastSrc(inet6, mo, faddr) : in6SelectSrc(inet6, faddr, 0, inet6.ns.scratch.udp6Src) ? inet6.ns.scratch.udp6Src : null;
+    const chosen = mcast ? in6MulticastSrc(inet6, mo, faddr) : in6SelectSrc(inet6, faddr, 0, inet6.ns.scratch.udp6Src, zone) ? inet6.ns.scratch.udp6Src : null;
     if (chosen === null) {
       k.mbufs.free(m);
       return ENETUNREACH;
@@ -230,7 +230,7 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
   r.buf[r.off + 7] = c;
   u.stat.opackets++;
   if (mcast) return ip6MulticastOutput(inet6, mo, r, src, faddr, IPPROTO_UDP, inp.tos);
-  return ip6Output(inet6, r, src, 0, faddr, 0, IPPROTO_UDP, inp.ttl, inp.tos);
+  return ip6Output(inet6, r, src, 0, faddr, 0, IPPROTO_UDP, inp.ttl, inp.tos, zone);
 }
 
 /**
@@ -337,6 +337,7 @@ export class Udp6Usrreqs implements Protosw {
     let inp: InPcb;
     let faddr: Uint8Array;
     let fport: number;
+    let zone = 0;
     try {
       inp = sotoinpcb(so);
       const table = this.u.table;
@@ -344,6 +345,7 @@ export class Udp6Usrreqs implements Protosw {
         const sin6 = sockaddrToIn6(to, newIn6AddrPort());
         faddr = table.resolveAny6(sin6.addr);
         fport = sin6.port;
+        zone = sin6.scopeId;
         if (fport === 0) throw new Errno(EADDRNOTAVAIL);
       } else {
         if (inp.state !== INP_CONNECTED) throw new Errno(ENOTCONN);
@@ -363,7 +365,7 @@ export class Udp6Usrreqs implements Protosw {
     // To a v4-mapped address the datagram is IPv4 (RFC 3493 §3.7).
     const error = in6IsV4Mapped(faddr, 0)
       ? udpOutput(inp, m, this.inet6.inet.udbtable.resolveAny(in6MappedV4(faddr, 0)), fport, flags)
-      : udp6Output(this.inet6, this.u, inp, m, faddr, fport);
+      : udp6Output(this.inet6, this.u, inp, m, faddr, fport, zone);
     if (error !== 0) throw new Errno(error);
   }
 

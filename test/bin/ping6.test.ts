@@ -10,8 +10,11 @@ import type { Kernel } from '../../kern/kernel.js';
 import { main } from '../../bin/rump.ping6.js';
 import { connectKernels } from '../helpers/link.js';
 import { haltAll, type Kernels } from '../helpers/kernels.js';
-import { bootKernels6, ifconfig6 } from '../inet6/helpers.js';
+import { bootKernels6, dadDone, ifconfig6 } from '../inet6/helpers.js';
 import { capture } from './helpers.js';
+import { inet6 } from '../../net/inet6/inet6.js';
+import { netstack } from '../../net/netstack.js';
+import { formatIn6Addr } from '../../net/wire/in6addr.js';
 
 interface Net extends Kernels {
   a: Kernel;
@@ -26,7 +29,7 @@ async function net(): Promise<Net> {
   const link = connectKernels(ks.sim, a, b);
   ifconfig6(a, link.a.name, '2001:db8::1/64');
   ifconfig6(b, link.b.name, '2001:db8::2/64');
-  await ks.sim.settle();
+  await dadDone(ks);
   const sim = ks.sim;
   const tool = async (k: Kernel, argv: string[]): Promise<{ status: number | undefined; out: string; err: string }> => {
     const c = capture(k.sys, { clock: { now: () => sim.now(), sleep: (ms) => new Promise((r) => sim.armTimer(sim.now() + ms, r)) } });
@@ -100,4 +103,41 @@ test('rump.ping6 usage and bad values: a usage line or a message, exit 1', async
   t.is(hops.status, 1);
   t.is(hops.err, 'rump.ping6: illegal hoplimit 300\n');
   await haltAll(n);
+});
+
+test('rump.ping6 fe80::…%IF: a neighbor\'s link-local address through the interface named, the second of two (scoped, RFC 4007)', async (t) => {
+  const ks = bootKernels6(3, 9);
+  const [a, b, c] = ks.kernels as [Kernel, Kernel, Kernel];
+  const ab = connectKernels(ks.sim, a, b);
+  const ac = connectKernels(ks.sim, a, c);
+  ifconfig6(a, ab.a.name, '2001:db8::1/64');
+  ifconfig6(a, ac.a.name, '2001:db8:1::1/64');
+  ifconfig6(b, ab.b.name, '2001:db8::2/64');
+  ifconfig6(c, ac.b.name, '2001:db8:1::2/64');
+  await dadDone(ks);
+  const ll = (k: Kernel, ifname: string): string =>
+    formatIn6Addr(inet6(k).addrs.find((ia) => ia.ifp.name === ifname && ia.addr[0] === 0xfe)!.addr);
+  const target = ll(c, ac.b.name);
+  const sim = ks.sim;
+  const tool = async (argv: string[]): Promise<{ status: number | undefined; out: string; err: string }> => {
+    const cap = capture(a.sys, { clock: { now: () => sim.now(), sleep: (ms) => new Promise((r) => sim.armTimer(sim.now() + ms, r)) } });
+    let status: number | undefined;
+    void main(argv, cap.io).then((s) => (status = s));
+    await sim.runUntil(() => status !== undefined, 120_000);
+    return { status, out: cap.out(), err: cap.err() };
+  };
+  // a's fe80::/64 route is its first interface's: only the zone finds c.
+  const r = await tool(['-c', '2', '-n', `${target}%${ac.a.name}`]);
+  t.is(r.status, 0, r.err);
+  const lines = r.out.split('\n');
+  t.is(lines[0], `PING6(56=40+8+8 bytes) ${ll(a, ac.a.name)}%${ac.a.name} --> ${target}%${ac.a.name}`);
+  t.regex(lines[1]!, new RegExp(`^16 bytes from ${target}%${ac.a.name}, icmp_seq=0 hlim=64 time=`));
+  // By index too (sin6_scope_id as a number), and -I naming the interface.
+  const index = String(netstack(a).ifs.get(ac.a.name)!.index);
+  t.is((await tool(['-c', '1', '-n', `${target}%${index}`])).status, 0);
+  t.is((await tool(['-c', '1', '-n', '-I', ac.a.name, target])).status, 0);
+  const bad = await tool(['-c', '1', '-n', `${target}%nosuch0`]);
+  t.is(bad.status, 1);
+  t.is(bad.err, `rump.ping6: ${target}%nosuch0: no address associated with name\n`);
+  t.deepEqual(await haltAll(ks), { mbufsInUse: [0, 0, 0], callouts: [0, 0, 0] });
 });

@@ -14,7 +14,7 @@ import { IPPROTO_IPV6, IPV6_V6ONLY } from '../../net/inet/in_pcb.js';
 import { SOL_SOCKET, SO_BROADCAST } from '../../net/socket.js';
 import { connectKernels } from '../helpers/link.js';
 import { haltAll, ifconfig, type Kernels } from '../helpers/kernels.js';
-import { bootKernels6, ifconfig6 } from './helpers.js';
+import { bootKernels6, dadDone, ifconfig6 } from './helpers.js';
 
 const sin = (addr: string, port: number): Sockaddr => ({ family: AF_INET, addr, port });
 const sin6 = (addr: string, port: number): Sockaddr => ({ family: AF_INET6, addr, port });
@@ -34,7 +34,7 @@ async function net(): Promise<Net> {
   ifconfig(b, link.b.name, '192.0.2.2/24');
   ifconfig6(a, link.a.name, '2001:db8::1/64');
   ifconfig6(b, link.b.name, '2001:db8::2/64');
-  await ks.sim.settle();
+  await dadDone(ks);
   return { ...ks, a, b };
 }
 

@@ -18,7 +18,7 @@ import { inet6 } from '../../net/inet6/inet6.js';
 import { ip6Input } from '../../net/inet6/ip6_input.js';
 import { connectKernels, type Link } from '../helpers/link.js';
 import { haltAll } from '../helpers/kernels.js';
-import { bootKernels6, decode6, ifconfig6, ip6Packet, stats6, type Seen6 } from './helpers.js';
+import { bootKernels6, dadDone, decode6, ifconfig6, ip6Packet, type Seen6, stats6 } from './helpers.js';
 
 const sin6 = (addr: string, port: number): Sockaddr => ({ family: AF_INET6, addr, port });
 const A = '2001:db8::1';
@@ -40,7 +40,7 @@ async function pair() {
   });
   ifconfig6(a, link.a.name, `${A}/64`);
   ifconfig6(b, link.b.name, `${B}/64`);
-  await ks.sim.settle();
+  await dadDone(ks);
   return { ks, a, b, link, fromA, fromB };
 }
 

@@ -14,7 +14,7 @@ import { bootKernel } from '../../kern/init.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { ifioctl } from '../../net/interface_ioctl.js';
 import { netstack } from '../../net/netstack.js';
-import { inet6, type Inet6 } from '../../net/inet6/inet6.js';
+import { IN6_IFF_TENTATIVE, INET6, inet6, type Inet6 } from '../../net/inet6/inet6.js';
 import { formatIn6Addr, parseIn6Addr } from '../../net/wire/in6addr.js';
 import { ip6Cksum, ip6WriteHeader } from '../../net/wire/ipv6.js';
 import { icmp6SetChecksum, icmp6WriteHeader } from '../../net/wire/icmp6.js';
@@ -35,6 +35,16 @@ export function bootKernels6(n: number, seed = 1): Kernels {
 export function ifconfig6(k: Kernel, name: string, cidr: string): void {
   const [addr, len] = cidr.split('/');
   ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name, addr, prefixlen: Number(len ?? 64) });
+}
+
+/**
+ * Run the clock until no kernel has a tentative IPv6 address: DAD
+ * (RFC 4862 §5.4) has passed for every address configured, as NetBSD's
+ * tests wait with `ifconfig -w`. Fails loudly when it does not end.
+ */
+export async function dadDone(ks: Kernels, maxMs = 5_000): Promise<void> {
+  const tentative = (): boolean => ks.kernels.some((k) => INET6.peek(k)?.addrs.some((ia) => ia.flags & IN6_IFF_TENTATIVE) ?? false);
+  if (!(await ks.sim.runUntil(() => !tentative(), maxMs))) throw new Error('DAD did not finish');
 }
 
 /** Parse an IPv6 address or fail the test loudly. */
@@ -142,7 +152,10 @@ export function sendEcho6(k: Kernel, dst: string, opts: { id?: number; seq?: num
   if (!m) throw new Error('no memory for the echo request');
   const d = ip6(dst);
   const s = opts.src ? ip6(opts.src) : new Uint8Array(16);
-  if (!opts.src && !in6SelectSrc(i6, d, 0, s)) return 51; // ENETUNREACH
+  if (!opts.src && !in6SelectSrc(i6, d, 0, s)) {
+    k.mbufs.free(m);
+    return 51; // ENETUNREACH
+  }
   icmp6WriteHeader(m.buf, m.off, 128, 0, (((opts.id ?? 0x4242) << 16) | (opts.seq ?? 0)) >>> 0);
   for (let i = 0; i < size; i++) m.buf[m.off + 8 + i] = i & 0xff;
   icmp6SetChecksum(m.buf, m.off, m.len, s, 0, d, 0);

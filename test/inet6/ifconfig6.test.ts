@@ -2,7 +2,8 @@
  * IPv6 addresses on interfaces, through the tool and the kernel's ioctls:
  * `rump.ifconfig IF inet6 ADDR/PLEN` adds one beside the others with its
  * connected and local routes, the listing shows NetBSD's inet6 lines, and
- * `delete` takes it and its routes away. lo0 has ::1 from the start.
+ * `delete` takes it and its routes away. lo0 has ::1 and fe80::1 from the
+ * start; an interface that comes up gets its link-local address.
  */
 import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
@@ -13,30 +14,44 @@ import { ifioctl } from '../../net/interface_ioctl.js';
 import { netstack } from '../../net/netstack.js';
 import { Hub, attachEther } from '../helpers/hub.js';
 import { run } from '../bin/helpers.js';
-import { bootKernels6 } from './helpers.js';
+import type { Kernels } from '../helpers/kernels.js';
+import { bootKernels6, dadDone } from './helpers.js';
+
+function kernels(): Kernels {
+  const ks = bootKernels6(1);
+  attachEther(ks.kernels[0]!, new Hub('lan'), { mac: Uint8Array.of(0xb2, 0xa0, 0, 0, 0, 9) });
+  return ks;
+}
 
 function kernel(): Kernel {
-  const k = bootKernels6(1).kernels[0]!;
-  attachEther(k, new Hub('lan'), { mac: Uint8Array.of(0xb2, 0xa0, 0, 0, 0, 9) });
-  return k;
+  return kernels().kernels[0]!;
 }
 
 const rt6 = (k: Kernel): Promise<RouteInfo[]> => k.sys.ext('rt6dump');
 
 test('rump.ifconfig IF inet6 ADDR/PLEN: added, listed as NetBSD lists it, routed, deleted', async (t) => {
-  const k = kernel();
+  const ks = kernels();
+  const k = ks.kernels[0]!;
   t.is((await run(main, ['hub0', 'inet6', '2001:db8::1/64'], k.sys)).status, 0);
   // Without a length, /64 (NetBSD's in6_defmask).
   t.is((await run(main, ['hub0', 'inet6', 'fd00:1::9'], k.sys)).status, 0);
   t.is((await run(main, ['hub0', 'inet', '192.0.2.1/24'], k.sys)).status, 0);
-  const r = await run(main, ['hub0'], k.sys);
-  t.is(r.out,
-    'hub0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n' +
+  // Up, the interface got its link-local address (modified EUI-64 of its MAC,
+  // RFC 4291 appendix A) first; every address is tentative while DAD runs.
+  const head = 'hub0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n' +
     '\taddress: b2:a0:00:00:00:09\n' +
-    '\tinet 192.0.2.1 netmask 0xffffff00 broadcast 192.0.2.255\n' +
+    '\tinet 192.0.2.1 netmask 0xffffff00 broadcast 192.0.2.255\n';
+  t.is((await run(main, ['hub0'], k.sys)).out, head +
+    '\tinet6 fe80::b0a0:ff:fe00:9%hub0 prefixlen 64 tentative scopeid 0x2\n' +
+    '\tinet6 2001:db8::1 prefixlen 64 tentative\n' +
+    '\tinet6 fd00:1::9 prefixlen 64 tentative\n');
+  await dadDone(ks);
+  t.is((await run(main, ['hub0'], k.sys)).out, head +
+    '\tinet6 fe80::b0a0:ff:fe00:9%hub0 prefixlen 64 scopeid 0x2\n' +
     '\tinet6 2001:db8::1 prefixlen 64\n' +
     '\tinet6 fd00:1::9 prefixlen 64\n');
-  t.true((await run(main, ['lo0'], k.sys)).out.includes('\tinet6 ::1 prefixlen 128\n'));
+  // lo0: ::1 and fe80::1%lo0, as NetBSD's in6_ifattach gives a loopback; no DAD there.
+  t.true((await run(main, ['lo0'], k.sys)).out.includes('\tinet6 ::1 prefixlen 128\n\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1\n'));
   const routes = await rt6(k);
   t.deepEqual(routes.map((x) => [x.dst, x.prefixLen, x.gateway, x.flags, x.ifname]), [
     ['::1', 128, 'lo0', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
@@ -44,6 +59,9 @@ test('rump.ifconfig IF inet6 ADDR/PLEN: added, listed as NetBSD lists it, routed
     ['2001:db8::1', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
     ['fd00:1::', 64, 'link#2', RTF_UP, 'hub0'],
     ['fd00:1::9', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
+    ['fe80::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['fe80::1', 128, 'lo0', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
+    ['fe80::b0a0:ff:fe00:9', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
   ]);
   t.is((await run(main, ['hub0', 'inet6', '2001:db8::1', 'delete'], k.sys)).status, 0);
   t.false((await run(main, ['hub0'], k.sys)).out.includes('2001:db8::1'));

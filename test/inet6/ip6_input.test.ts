@@ -15,7 +15,7 @@ import { ndWriteNs, icmp6SetChecksum } from '../../net/wire/icmp6.js';
 import { ip6WriteHeader } from '../../net/wire/ipv6.js';
 import { Hub, attachEther } from '../helpers/hub.js';
 import { haltAll, ifnet, type Kernels } from '../helpers/kernels.js';
-import { bootKernels6, decode6, ether6, ifconfig6, ip6, ip6Packet, stats6, type Seen6 } from './helpers.js';
+import { bootKernels6, dadDone, decode6, ether6, ifconfig6, ip6, ip6Packet, stats6, type Seen6 } from './helpers.js';
 
 const STRANGER = Uint8Array.of(0x02, 0x00, 0x5e, 0x10, 0x20, 0x30);
 const S = '2001:db8::50';
@@ -41,6 +41,7 @@ async function lan(): Promise<Lan> {
     if (d && from === ifp) out.push(d);
   });
   ifconfig6(a, 'hub0', `${A}/64`);
+  await dadDone(ks);
   const macA = ifnet(a, 'hub0').lladdr!;
   const l: Lan = { ks, a, hub, out, send: (pkt, dst = macA) => hub.inject(ether6(dst, STRANGER, pkt)) };
   // The stranger introduces itself with a solicitation (a learns its MAC, RFC 4861 §7.2.3).

@@ -23,7 +23,7 @@ import {
   IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_LOOP,
 } from '../../net/inet6/ip6_mopts.js';
 import { in6MultiAll } from '../../net/inet6/mld6.js';
-import { inet6 } from '../../net/inet6/inet6.js';
+import { IN6_IFF_TENTATIVE, inet6 } from '../../net/inet6/inet6.js';
 import { icmp6SetChecksum } from '../../net/wire/icmp6.js';
 
 const IPPROTO_IPV6 = 41;
@@ -78,7 +78,9 @@ async function lan(seed: number): Promise<{ sim: SimHost; a: RumpKernel; b: Rump
   const a = await host(sim, '2001:db8::1');
   const b = await host(sim, '2001:db8::2');
   const c = await host(sim, '2001:db8::3');
-  await sim.run(1);
+  // Until DAD has passed (RFC 4862 §5.4) the addresses are not usable.
+  const tentative = (): boolean => [a, b, c].some((k) => inet6(k).addrs.some((ia) => ia.flags & IN6_IFF_TENTATIVE));
+  if (!(await sim.runUntil(() => !tentative(), 5_000))) throw new Error('DAD did not finish');
   return { sim, a, b, c };
 }
 
@@ -103,6 +105,9 @@ async function drain(k: RumpKernel, fd: number): Promise<string[]> {
     }
   }
 }
+
+/** The link-local address shmif0 got when it came up. */
+const linkLocal = (k: RumpKernel): Uint8Array => inet6(k).addrs.find((ia) => ia.ifp.name === 'shmif0' && ia.addr[0] === 0xfe)!.addr;
 
 const filtered = (k: RumpKernel): number => shmifSoftc(netstack(k).ifs.unit('shmif0'))!.stats.rxmcastfiltered;
 
@@ -132,7 +137,10 @@ test('Neighbor Discovery through the strict filter; join, receive, leave, stop r
   t.is(filtered(b) - fb, 1);
 
   const seen = onBus(sim);
-  const mld = seen.filter((s) => s.mldType !== undefined && s.src === '2001:db8::2');
+  // b's reports: from its link-local for link-scope groups, from :: while
+  // its addresses were still tentative (RFC 3590 §4), else 2001:db8::2.
+  const bSrc = new Set(['2001:db8::2', formatIn6Addr(linkLocal(b)), '::']);
+  const mld = seen.filter((s) => s.mldType !== undefined && bSrc.has(s.src));
   const report = mld.find((s) => s.mldType === 131 && s.mldGroup === GROUP);
   t.like(report!, { dst: GROUP, hlim: 1, dstMac: '33:33:00:02:00:03' });
   const done = mld.find((s) => s.mldType === 132);
@@ -197,8 +205,11 @@ test('a general MLD query is answered within Maximum Response Delay; the options
   t.is(await code(s.setsockopt(rb, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 256)), 'EINVAL');
   t.is(await code(s.setsockopt(rb, IPPROTO_IPV6, IPV6_JOIN_GROUP, { ipv6mr_multiaddr: 'ff02::7', ipv6mr_interface: '%shmif0' })), 'ok');
   const groups = (): string[] => in6MultiAll(inet6(b)).filter((m) => m.ifp.name === 'shmif0').map((m) => formatIn6Addr(m.group)).sort();
-  t.deepEqual(groups(), ['ff02::1', 'ff02::1:ff00:2', 'ff02::7', GROUP].sort());
+  // The solicited-node groups of its two addresses (2001:db8::2 and its link-local), ff02::1, and what was joined.
+  const ll = linkLocal(b);
+  const llGroup = `ff02::1:ff${ll[13]!.toString(16).padStart(2, '0')}:${((ll[14]! << 8) | ll[15]!).toString(16)}`;
+  t.deepEqual(groups(), ['ff02::1', 'ff02::1:ff00:2', llGroup, 'ff02::7', GROUP].sort());
   await s.close(rb);
-  t.deepEqual(groups(), ['ff02::1', 'ff02::1:ff00:2'], 'close leaves the socket\'s groups, the address\'s stay');
+  t.deepEqual(groups(), ['ff02::1', 'ff02::1:ff00:2', llGroup].sort(), 'close leaves the socket\'s groups, the address\'s stay');
   for (const k of [a, b, c]) await k.halt();
 });

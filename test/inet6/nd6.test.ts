@@ -19,7 +19,7 @@ import { formatIn6Addr, in6SolicitedNode } from '../../net/wire/in6addr.js';
 import { ip6WriteHeader } from '../../net/wire/ipv6.js';
 import { Hub, attachEther } from '../helpers/hub.js';
 import { haltAll, ifnet, type Kernels } from '../helpers/kernels.js';
-import { bootKernels6, decode6, ether6, ifconfig6, ip6, ip6Packet, sendEcho6, stats6, type Seen6 } from './helpers.js';
+import { bootKernels6, dadDone, decode6, ether6, ifconfig6, ip6, ip6Packet, type Seen6, sendEcho6, stats6 } from './helpers.js';
 
 interface Lan {
   ks: Kernels;
@@ -42,7 +42,7 @@ async function lan(): Promise<Lan> {
   attachEther(b, hub);
   ifconfig6(a, 'hub0', '2001:db8::1/64');
   ifconfig6(b, 'hub0', '2001:db8::2/64');
-  await ks.sim.settle();
+  await dadDone(ks);
   seen.length = 0;
   return { ks, a, b, hub, seen };
 }
@@ -52,6 +52,7 @@ const ndp = (k: Kernel): Promise<NdpInfo[]> => k.sys.ext('ndpdump');
 
 test('resolution: a multicast solicitation to the solicited-node group, a solicited advertisement back, then the packet', async (t) => {
   const l = await lan();
+  const nsOut = stats6(l.a).nd6stat.ns_out;
   t.is(sendEcho6(l.a, '2001:db8::2'), 0);
   await l.ks.sim.settle();
   const [ns, na, req, rep, ...rest] = l.seen;
@@ -71,7 +72,8 @@ test('resolution: a multicast solicitation to the solicited-node group, a solici
   t.true(reachable!.expire >= 15 && reachable!.expire <= 45, `expire ${reachable!.expire}`);
   // Used while STALE, b's entry waits in DELAY for confirmation (§7.3.3).
   t.deepEqual(await ndp(l.b), [{ addr: '2001:db8::1', lladdr: mac(l.a), ifname: 'hub0', state: 'DELAY', router: false, expire: 5 }]);
-  t.like(stats6(l.a).nd6stat, { ns_out: 1, na_in: 1 });
+  // The DAD probes of a's two addresses went before (nd6_dad.ts), to groups b is not in.
+  t.like(stats6(l.a).nd6stat, { ns_out: nsOut + 1, na_in: 1, dad_out: 2, dad_done: 2 });
   t.like(stats6(l.b).nd6stat, { ns_in: 1, na_out: 1 });
   t.is(stats6(l.a).icmp6stat.inhist[129], 1);
   t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });

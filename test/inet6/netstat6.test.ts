@@ -15,7 +15,7 @@ import { connectKernels } from '../helpers/link.js';
 import { haltAll, type Kernels } from '../helpers/kernels.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { run } from '../bin/helpers.js';
-import { bootKernels6, ifconfig6 } from './helpers.js';
+import { bootKernels6, dadDone, ifconfig6 } from './helpers.js';
 
 const A = '2001:db8::1';
 const B = '2001:db8::2';
@@ -34,7 +34,7 @@ test('netstat -an shows a TCP6 connection as tcp6 ESTABLISHED, ndp -an the neigh
   const link = connectKernels(ks.sim, a, b);
   ifconfig6(a, link.a.name, `${A}/64`);
   ifconfig6(b, link.b.name, `${B}/64`);
-  await ks.sim.settle();
+  await dadDone(ks);
 
   const lfd = await b.sys.socket(AF_INET6, SOCK_STREAM, 0);
   await b.sys.bind(lfd, sin6('::', 8080));

@@ -12,7 +12,7 @@ import { AF_INET6, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
 import { SOL_SOCKET, SO_ERROR } from '../../net/socket.js';
 import { connectKernels } from '../helpers/link.js';
 import { haltAll } from '../helpers/kernels.js';
-import { bootKernels6, decode6, ether6, ifconfig6, ip6Packet, stats6, type Seen6 } from './helpers.js';
+import { bootKernels6, dadDone, decode6, ether6, ifconfig6, ip6Packet, type Seen6, stats6 } from './helpers.js';
 
 const sin6 = (addr: string, port: number): Sockaddr => ({ family: AF_INET6, addr, port });
 
@@ -27,7 +27,7 @@ async function pair() {
   });
   ifconfig6(a, link.a.name, '2001:db8::1/64');
   ifconfig6(b, link.b.name, '2001:db8::2/64');
-  await ks.sim.settle();
+  await dadDone(ks);
   return { ks, a, b, link, seen };
 }
 

@@ -270,7 +270,11 @@ export async function rumpOnTun(t: ExecutionContext, ns: Netns, args: readonly s
   if (a.linux6 !== undefined) await ns.must('ip', ['-6', 'addr', 'add', a.linux6, 'dev', 'tun0', 'nodad']);
   await ns.must('ip', ['link', 'set', 'tun0', 'up']);
   ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet', a.rump], env), 'ifconfig virt0 inet');
-  if (a.rump6 !== undefined) ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet6', a.rump6], env), 'ifconfig virt0 inet6');
+  if (a.rump6 !== undefined) {
+    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet6', a.rump6], env), 'ifconfig virt0 inet6');
+    // DAD (RFC 4862 §5.4): wait until the address is usable, as NetBSD's tests do.
+    ok(t, await ns.tool('rump.ifconfig', ['-w', '10'], env), 'ifconfig -w 10');
+  }
   return env;
 }
 

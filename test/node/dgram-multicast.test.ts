@@ -20,6 +20,7 @@ import { readPcap } from '../../net/wire/pcap.js';
 import { netstack } from '../../net/netstack.js';
 import type { DgramSocket } from '../../net/node/dgram.js';
 import { deferred, drive, once, simKernel } from './helpers.js';
+import { dadDone } from '../inet6/helpers.js';
 
 const GROUP = '239.1.2.3';
 const PORT = 5000;
@@ -312,6 +313,7 @@ test('udp6: addMembership on an IPv6 group, and a 65,527-byte datagram to it, fr
   const sim = createSimHost({ seed: 25 });
   const a = await host6(sim, '2001:db8::1');
   const b = await host6(sim, '2001:db8::2');
+  await dadDone({ sim, kernels: [a, b] });
   const G6 = 'ff0e::1:2:3';
   const big = Buffer.alloc(65527);
   for (let i = 0; i < big.length; i++) big[i] = (i * 11) & 0xff;
@@ -349,6 +351,7 @@ test('udp6: setTTL sets the hop limit of unicast datagrams (IPV6_UNICAST_HOPS), 
   const sim = createSimHost({ seed: 26 });
   const a = await host6(sim, '2001:db8::1');
   const b = await host6(sim, '2001:db8::2');
+  await dadDone({ sim, kernels: [a, b] });
   const run = async (): Promise<void> => {
     const rb = b.dgram.createSocket('udp6');
     await bound(rb, PORT);

@@ -26,6 +26,7 @@ import { createInterface } from 'node:readline';
 import { rumpInit } from '../../../index.js';
 import { ifioctl } from '../../../net/interface_ioctl.js';
 import { netstack } from '../../../net/netstack.js';
+import { IN6_IFF_TENTATIVE, inet6 } from '../../../net/inet6/inet6.js';
 import type { DgramSocket } from '../../../net/node/dgram.js';
 import { pattern } from '../helpers.js';
 
@@ -43,6 +44,8 @@ await k.netconfig.ipv4IfaddrCidr('virt0', addr, Number(prefix));
 if (cidr6 !== undefined) {
   const [a6, p6] = cidr6.split('/') as [string, string];
   ifioctl(netstack(k), 'SIOCAIFADDR_IN6', { name: 'virt0', addr: a6, prefixlen: Number(p6) });
+  // Ready once DAD (RFC 4862 §5.4) has passed: a tentative address is no source.
+  while (inet6(k).addrs.some((ia) => ia.flags & IN6_IFF_TENTATIVE)) await new Promise((r) => setTimeout(r, 100));
 }
 
 const say = (obj: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(obj) + '\n');
