@@ -87,3 +87,33 @@ test.serial('rump.dhcpcd gets a lease from dnsmasq over a TAP: address, mask, de
     await ns.destroy();
   }
 });
+
+test.serial('the kernel renews its dnsmasq lease at T1 (a unicast REQUEST from the leased address) and keeps the address', async (t) => {
+  if (!runnable(t)) return;
+  t.timeout(110_000);
+  const ns = await Netns.create();
+  try {
+    const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
+    ok(t, await ns.tool('rump_server', [...LIBS, env.RUMP_SERVER]), 'rump_server');
+    await linuxTap(ns, TAP, `${LINUX}/24`);
+    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'create'], env), 'ifconfig virt0 create');
+    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'linkstr', TAP], env), 'ifconfig virt0 linkstr');
+    const dnsmasq = await startDnsmasq(ns);
+    const r = await ns.tool('rump.dhcpcd', ['virt0'], env);
+    ok(t, r, 'rump.dhcpcd virt0');
+    const addr = /leased (\S+) for 120 seconds/.exec(r.stdout)![1]!;
+    const esc = addr.replaceAll('.', '\\.');
+    // dnsmasq's 2-minute lease: T1 at 60 s. The renewal is a second REQUEST/ACK for the same address.
+    const acks = (): number => (dnsmasq.stderr.match(new RegExp(`DHCPACK\\(rtap0\\) ${esc} `, 'g')) ?? []).length;
+    for (let i = 0; i < 80 && acks() < 2; i++) await new Promise((res) => setTimeout(res, 1000));
+    t.is(acks(), 2, dnsmasq.stderr);
+    // A renewal is unicast from the client's address: dnsmasq logs the REQUEST without a preceding DISCOVER.
+    t.is((dnsmasq.stderr.match(/DHCPDISCOVER\(rtap0\)/g) ?? []).length, 1);
+    const u = await ns.tool('rump.dhcpcd', ['-U', 'virt0'], env);
+    t.regex(u.stdout, new RegExp(`state='bound'\nip_address='${esc}'`));
+    t.regex((await ns.tool('rump.sysctl', ['net.inet.dhcp.stats.renewed'], env)).stdout, /= 1\n/);
+    ok(t, await ns.tool('rump.halt', [], env), 'rump.halt');
+  } finally {
+    await ns.destroy();
+  }
+});
