@@ -91,8 +91,14 @@ class DhcpClient {
     this.so.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
     this.so.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
     this.so.setsockopt(IPPROTO_IP, IP_MULTICAST_IF, { addr: formatInAddr(ifp.index) });
-    const b = this.so.bind({ family: AF_INET, addr: '0.0.0.0', port: DHCP_CLIENT_PORT });
-    if (b instanceof Promise) b.catch(() => {});
+    try {
+      // UDP binds at once; a port 68 held by a socket without SO_REUSEPORT is EADDRINUSE to the caller.
+      const r = this.so.bind({ family: AF_INET, addr: '0.0.0.0', port: DHCP_CLIENT_PORT });
+      if (r instanceof Promise) r.catch(() => {});
+    } catch (e) {
+      void Promise.resolve(this.so.close()).catch(() => {});
+      throw e;
+    }
     this.so.sel.add(this.onReadable);
     this.timer = k.callouts.create((c) => c.timeout(), this as DhcpClient);
     this.giveUp = k.callouts.create((c) => c.acquireTimedOut(), this as DhcpClient);
@@ -163,10 +169,12 @@ class DhcpClient {
     if (type === DHCPDISCOVER) this.d.stat.discovers++;
     else if (type === DHCPREQUEST) this.d.stat.requests++;
     else if (type === DHCPRELEASE) this.d.stat.releases++;
+    // Down, no buffer, no route: the retransmission timer tries again.
     try {
-      void this.so.sendto(msg, MSG_DONTWAIT, { family: AF_INET, addr: formatInAddr(to), port: DHCP_SERVER_PORT });
+      const r = this.so.sendto(msg, MSG_DONTWAIT, { family: AF_INET, addr: formatInAddr(to), port: DHCP_SERVER_PORT });
+      if (r instanceof Promise) r.catch(() => {});
     } catch {
-      // Down, no buffer: the retransmission timer tries again.
+      // counted by IP and UDP already
     }
   }
 
@@ -315,7 +323,8 @@ class DhcpClient {
           st.unexpected++;
           return;
         }
-        if (!usable(m) || (this.state === State.REQUESTING && m.yiaddr !== this.offer!.yiaddr)) {
+        // While requesting, only the chosen server's ACK for the offered address counts.
+        if (!usable(m) || (this.state === State.REQUESTING && (m.yiaddr !== this.offer!.yiaddr || m.serverId !== this.offer!.serverId))) {
           st.badlease++;
           return;
         }

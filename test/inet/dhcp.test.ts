@@ -205,3 +205,20 @@ test('bad calls: no such interface, no hardware address, a second start while ac
   await c.halt();
   await s.halt();
 });
+
+test('an interface taken down while acquiring: sends fail quietly, the call times out; port 68 held by another socket: EADDRINUSE', async (t) => {
+  const { sim, s, c, srv } = await lan(10);
+  srv.ignore.set(1, 100);
+  const p = c.netconfig.dhcpIpv4Oneshot('shmif0', { timeoutMs: 20_000 });
+  await c.netconfig.ifdown('shmif0');
+  await t.throwsAsync(drive(sim, p), { message: /timed out/ });
+  t.like(await dhcpStats(c), { discovers: 3, bound: 0 });
+
+  const fd = await c.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  await c.sys.bind(fd, { family: AF_INET, addr: '0.0.0.0', port: 68 });
+  await t.throwsAsync(c.netconfig.dhcpIpv4Oneshot('shmif0'), { message: /Address already in use/ });
+  await c.sys.close(fd);
+  await c.halt();
+  await s.halt();
+  t.is(sim.pending(), 0);
+});
