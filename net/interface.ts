@@ -146,6 +146,8 @@ export interface IfCloner {
 export interface IfListener {
   attached?(ifp: Ifnet): void;
   detaching?(ifp: Ifnet): void;
+  /** Before detach takes it down: a last word on the wire (a DHCP release). */
+  destroying?(ifp: Ifnet): void;
   /** Flags changed (up/down). */
   changed?(ifp: Ifnet): void;
 }
@@ -197,6 +199,7 @@ export class IfTable {
 
   /** if_detach: down, tell the families (routes and addresses go), forget. */
   detach(ifp: Ifnet): void {
+    for (const l of this.listeners) l.destroying?.(ifp);
     if (ifp.isUp) this.setFlags(ifp, ifp.flags & ~IFF_UP);
     for (const l of this.listeners) l.detaching?.(ifp);
     ifp.driver.detach(ifp);

@@ -138,3 +138,29 @@ export interface ArpMsg {
   temp?: boolean;
   pub?: boolean;
 }
+
+/** What `dhcpIpv4Oneshot` resolves with. Times are seconds. */
+export interface DhcpLeaseInfo {
+  ifname: string;
+  address: string;
+  mask: string;
+  prefixLen: number;
+  server: string;
+  routers: string[];
+  dns: string[];
+  domain: string | null;
+  lease: number;
+  t1: number;
+  t2: number;
+  state: string;
+}
+
+/** The `dhcp` call (sys.ext) arguments. */
+export interface DhcpMsg {
+  op: 'start' | 'release' | 'status';
+  ifname: string;
+  /** Keep the lease (renew at T1, rebind at T2); false: configure once, as dhcpcd -1 without the daemon. Default true. */
+  renew?: boolean;
+  /** Give up acquiring after this many ms (ETIMEDOUT). Default 30 s, dhcpcd's. */
+  timeoutMs?: number;
+}

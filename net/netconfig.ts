@@ -6,7 +6,7 @@
  */
 import { AF_INET, SOCK_DGRAM, type Sys } from '../kern/sys.js';
 import { IFF_UP } from './interface.js';
-import type { RtMsg } from './ioctl.js';
+import type { DhcpLeaseInfo, RtMsg } from './ioctl.js';
 
 /** The calls of `Sys` that netconfig needs (a RemoteSys fits too). */
 export type NetconfigSys = Pick<Sys, 'socket' | 'ioctl' | 'close' | 'ext'>;
@@ -82,6 +82,31 @@ export class NetConfig {
     const m = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
     const mask = [24, 16, 8, 0].map((s) => (m >>> s) & 0xff).join('.');
     return this.ipv4Ifaddr(ifname, addr, mask);
+  }
+
+  /**
+   * rump_pub_netconfig_dhcp_ipv4_oneshot: bring the interface up, get a
+   * lease (DISCOVER, OFFER, REQUEST, ACK; RFC 2131) and configure the
+   * address, mask, default route and DNS servers and domain (net.resolv).
+   * The kernel keeps the lease (renews at T1, rebinds at T2, drops it at
+   * expiry) and releases it when the interface is destroyed or the kernel
+   * halts; `renew: false` configures once and keeps nothing running.
+   * Rejects with ETIMEDOUT when no server answers within `timeoutMs` (30 s).
+   */
+  async dhcpIpv4Oneshot(ifname: string, opts: { renew?: boolean; timeoutMs?: number } = {}): Promise<DhcpLeaseInfo> {
+    const lease = await this.sys.ext('dhcp', { op: 'start', ifname, ...opts });
+    if (lease === null) throw new Error(`dhcp: ${ifname}: no lease`); // start resolves with the lease or rejects
+    return lease;
+  }
+
+  /** Release the interface's DHCP lease (DHCPRELEASE) and remove its address, as `dhcpcd -k`. */
+  async dhcpRelease(ifname: string): Promise<void> {
+    await this.sys.ext('dhcp', { op: 'release', ifname });
+  }
+
+  /** The interface's DHCP lease, or null when it has none. */
+  async dhcpStatus(ifname: string): Promise<DhcpLeaseInfo | null> {
+    return this.sys.ext('dhcp', { op: 'status', ifname });
   }
 
   /** Set the default route. */

@@ -166,6 +166,8 @@ export class VirtSoftc {
   detach(): void {
     const tap = this.tap;
     if (tap === null) return;
+    // Frames queued this batch go first (a DHCP release at halt).
+    if (this.flushPending) this.flush();
     this.tap = null;
     this.ifp.linkstr = null;
     tap.close();

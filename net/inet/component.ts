@@ -13,12 +13,13 @@ import { registerComponent, InitLevel } from '../../kern/component.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET } from '../../kern/sys.js';
 import { netstack } from '../netstack.js';
-import type { ArpInfo, ArpMsg, RouteInfo, RtMsg } from '../ioctl.js';
+import type { ArpInfo, ArpMsg, DhcpLeaseInfo, DhcpMsg, RouteInfo, RtMsg } from '../ioctl.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IP } from '../wire/ether.js';
 import { INADDR_LOOPBACK } from '../wire/inaddr.js';
 import { IPPROTO_ICMP, IPPROTO_IGMP } from '../wire/ipv4.js';
 import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve, arpSysctls } from './arp.js';
 import { inetDomainAttach } from './domain.js';
+import { DhcpState, dhcpStatsObject } from './dhcp.js';
 import { icmpInput } from './icmp.js';
 import { igmpDrain, igmpInput, igmpState } from './igmp.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
@@ -37,6 +38,8 @@ declare module '../../kern/sys.js' {
     arpdump: () => ArpInfo[];
     /** Add or delete an ARP entry (rump.arp -s / -d). */
     arpmsg: (msg: ArpMsg) => void;
+    /** The DHCP client (dhcp.ts): start, release or show an interface's lease; null: no lease. */
+    dhcp: (msg: DhcpMsg) => DhcpLeaseInfo | null | Promise<DhcpLeaseInfo | null>;
   }
 }
 
@@ -71,6 +74,10 @@ registerComponent({
     k.sys.extend('rtdump', () => rtdump(inet));
     k.sys.extend('arpdump', () => arpDump(inet));
     k.sys.extend('arpmsg', (msg: ArpMsg) => arpMsg(inet, msg));
+    const dhcp = new DhcpState(inet);
+    k.sys.extend('dhcp', (msg: DhcpMsg) => dhcp.call(msg));
+    ns.ifs.listeners.push({ destroying: (ifp) => dhcp.destroying(ifp) });
+    k.sysctl.create('net.inet.dhcp.stats', { type: 'struct', description: 'DHCP client statistics', get: () => dhcpStatsObject(dhcp.stat) });
 
     const sc = k.sysctl;
     sc.int('net.inet.ip.forwarding', () => inet.forwarding, (v) => {

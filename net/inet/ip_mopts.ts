@@ -121,7 +121,9 @@ export function inMulticastSetopt(inp: InPcb, name: number, value: SockoptValue)
         mo.ifaddr = INADDR_ANY;
         return true;
       }
-      const ifp = ifpWithAddr(inet, addr);
+      // An address in 0.0.0.0/8 names the interface by its index (NetBSD's
+      // ip_multicast_if, RFC 1724 §3.3): one with no address yet.
+      const ifp = addr >>> 24 === 0 ? (inet.ns.ifs.byIndex[addr] ?? null) : ifpWithAddr(inet, addr);
       if (ifp === null || !(ifp.flags & IFF_MULTICAST)) throw new Errno(EADDRNOTAVAIL);
       mo.ifp = ifp;
       mo.ifaddr = addr;

@@ -20,7 +20,7 @@ import { M_BCAST, M_CSUM_TCPv4, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../ke
 import { AF_INET } from '../../kern/sys.js';
 import { IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
 import { Rtentry, RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT, RTF_UP } from '../route.js';
-import { INADDR_LOOPBACK, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
+import { INADDR_BROADCAST, INADDR_LOOPBACK, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
 import {
   IP_DF, IP_HDR_MIN, IP_MAXPACKET, IP_MF, IP_OFFMASK, IPVERSION, ipHlen, ipId, ipOff, ipSetChecksum,
   ipSetId, ipSetLen, ipSetOff, ipSetSrc, ipSrc, ipDst, ipTtl, ipVersion, ipWriteHeader,
@@ -141,6 +141,9 @@ export function ipOutput(
     m = r;
   }
   if (inAddrIsMulticast(dst) && !(flags & IP_FORWARDING)) return ipOutputMulticast(inet, m, hlen, src, dst, proto, tos, flags, mopts);
+  if (dst === INADDR_BROADCAST && mopts !== null && mopts.ifp !== null && !(flags & IP_FORWARDING)) {
+    return ipOutputIfBroadcast(inet, m, mopts.ifp, src, proto, ttl, tos, flags);
+  }
 
   const rt = flags & IP_ROUTETOIF ? connectedRoute(inet, dst) : ipRouteLookup(inet, dst);
   if (!rt) {
@@ -229,6 +232,47 @@ export function ipOutputRoute(
     return EMSGSIZE;
   }
   return ipFragment(inet, m, hlen, mtu, ifp, nexthop);
+}
+
+/**
+ * The limited broadcast out of the interface IP_MULTICAST_IF names, as
+ * NetBSD's ip_output sends it: no route is needed, so a DHCP client can
+ * speak on an interface that has no address yet. Its source may then be
+ * 0.0.0.0 (RFC 1122 §3.2.1.3 (a): "this host" while it learns its address;
+ * RFC 2131 §4.1). Broadcasts are not fragmented. Owns `m`.
+ */
+function ipOutputIfBroadcast(inet: Inet, m: Mbuf, ifp: Ifnet, src: number, proto: number, ttl: number, tos: number, flags: number): number {
+  const k = inet.kernel;
+  if (!ifp.isUp) {
+    k.mbufs.free(m);
+    return ENETDOWN;
+  }
+  if (!(ifp.flags & IFF_BROADCAST)) {
+    k.mbufs.free(m);
+    return EADDRNOTAVAIL;
+  }
+  if (!(flags & IP_ALLOWBROADCAST)) {
+    k.mbufs.free(m);
+    return EACCES;
+  }
+  if (m.len > ifp.mtu) {
+    inet.ipstat.cantfrag++;
+    k.mbufs.free(m);
+    return EMSGSIZE;
+  }
+  if (src === 0) src = inet.firstAddr(ifp)?.addr ?? 0;
+  if (flags & IP_RAWOUTPUT) {
+    ipSetSrc(m.buf, m.off, src);
+    ipSetLen(m.buf, m.off, m.len);
+    if (ipId(m.buf, m.off) === 0) ipSetId(m.buf, m.off, nextId(inet));
+    ipSetChecksum(m.buf, m.off);
+    inet.ipstat.rawout++;
+  } else {
+    ipWriteHeader(m.buf, m.off, tos, m.len, nextId(inet), 0, ttl, proto, src, INADDR_BROADCAST);
+  }
+  inet.ipstat.localout++;
+  m.flags = (m.flags & ~M_MCAST) | M_BCAST;
+  return ifp.output(ifp, m, AF_INET, INADDR_BROADCAST);
 }
 
 /** A socket's multicast options (the part of struct ip_moptions ip_output reads). */

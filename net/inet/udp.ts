@@ -218,10 +218,14 @@ export function udpOutput(inp: InPcb, m: Mbuf, faddr: number, fport: number, fla
   // The checksum covers the source address, so pick it now rather than
   // letting ipOutput do it: the bound address, else the route's.
   let src = inp.laddr;
-  const mopts = inAddrIsMulticast(faddr) ? inpMoptions(inp) : null;
+  // IP_MULTICAST_IF also picks the interface of a limited broadcast (NetBSD).
+  const mopts = inAddrIsMulticast(faddr) || faddr === INADDR_BROADCAST ? inpMoptions(inp) : null;
+  const ifBcast = faddr === INADDR_BROADCAST && mopts !== null && mopts.ifp !== null;
   if (src === INADDR_ANY || inAddrIsMulticast(src)) {
-    src = inAddrIsMulticast(faddr) ? inMulticastSrc(inet, faddr, mopts) : inSelectSrc(inet, faddr);
-    if (src === 0) {
+    // A broadcast on a named interface may go from 0.0.0.0 (DHCP, RFC 2131 §4.1).
+    src = ifBcast ? (inet.firstAddr(mopts.ifp!)?.addr ?? 0)
+      : inAddrIsMulticast(faddr) ? inMulticastSrc(inet, faddr, mopts) : inSelectSrc(inet, faddr);
+    if (src === 0 && !ifBcast) {
       k.mbufs.free(m);
       return ENETUNREACH;
     }
