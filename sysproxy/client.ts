@@ -27,7 +27,7 @@ import { NetConfig } from '../net/netconfig.js';
 import { createNodeHost } from '../hypercall/node.js';
 import { CalloutWheel } from '../kern/callout.js';
 import type { HandleEnv, StreamCalls } from '../net/node/handle.js';
-import { createDns, faceLookup, type DnsModule } from '../net/node/dns.js';
+import { createDns, faceLookup, kernelAddrconfig, type DnsModule } from '../net/node/dns.js';
 import { createNet, type NetModule } from '../net/node/net.js';
 import { createDgram, type DgramModule } from '../net/node/dgram.js';
 
@@ -121,7 +121,7 @@ class Client implements FrameSink, RumpClient {
       const timer: HandleEnv['timer'] = (fn) => wheel.create(fn, null);
       const hold = (): (() => void) => this.hold();
       // Names resolve in the server kernel's world: its configuration, its sockets.
-      this.dnsCache = createDns({ sys: this.sys, timer, hold, random32: () => host.random32() });
+      this.dnsCache = createDns({ sys: this.sys, timer, hold, random32: () => host.random32(), addrconfig: () => kernelAddrconfig(this.sys) });
       this.envCache = {
         sys: this.makeSys(true),
         timer,
