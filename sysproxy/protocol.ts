@@ -364,8 +364,12 @@ export class FrameReader {
   }
 }
 
-/** What a frame split across reads gets at first; it doubles as its bytes arrive. */
-const PARTIAL_FIRST = 256 << 10;
+/**
+ * What a frame split across reads gets at first; it doubles as its bytes
+ * arrive. Room for the stream calls' frames (a 256 KiB recvwait answer,
+ * a 64 KiB sendall) at once, so they are never copied twice.
+ */
+const PARTIAL_FIRST = 1 << 20;
 
 /**
  * The calls a client may make: exactly the system calls of kern/sys.ts `Sys`

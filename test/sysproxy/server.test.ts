@@ -381,14 +381,14 @@ test('a peer flooding calls without reading the answers stops being read from: t
   await s.done();
 });
 
-test('a half frame that announces 16 MiB holds what arrived, not 16 MiB; the frame still arrives whole in pieces', (t) => {
+test('a half frame that announces 16 MiB holds at most 1 MiB until more arrives, not 16 MiB; the frame still arrives whole in pieces', (t) => {
   const got: Uint8Array[] = [];
   const reader = new FrameReader({ frame: (_type, _id, payload) => got.push(payload.slice()) });
   const payload = Buffer.alloc(MAX_FRAME_LENGTH - 5, 0x5a);
   const frame = Buffer.concat([frameWithLength(MAX_FRAME_LENGTH, Uint8Array.of(FRAME_CALL, 1, 0, 0, 0)), payload]);
   reader.push(frame.subarray(0, 20));
   const held = (reader as unknown as { partial: Uint8Array }).partial.length;
-  t.true(held <= 256 << 10, `bytes allocated for a 10-byte start: ${held}`);
+  t.true(held <= 1 << 20, `bytes allocated for a 10-byte start: ${held}`);
   for (let off = 20; off < frame.length; off += 1 << 20) reader.push(frame.subarray(off, off + (1 << 20)));
   t.is(got.length, 1);
   t.is(got[0]!.length, payload.length);
