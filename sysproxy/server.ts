@@ -30,8 +30,9 @@ import {
   frameTypeName, isSyscallName, parseClientHello, type Banner, type FrameSink,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl, type RumpUrl } from './url.js';
-import { acceptWait, recvWait, recvfromWait, sendAll } from './stream.js';
-import type { KFile } from '../kern/sys.js';
+import { InputQueue, acceptWait, recvWait, recvfromWait, sendAll, type InputSink } from './stream.js';
+import { Socket } from '../net/socket.js';
+import type { KFile, RecvResult } from '../kern/sys.js';
 
 export interface RumpServerOptions {
   /**
@@ -88,6 +89,8 @@ interface StreamTails {
   held: number;
   /** Input calls queued and not answered: at most INPUT_CALLS_PER_FD. */
   waiting: number;
+  /** recvwait and recvfromwait on a socket of the kernel: queued without a promise each. */
+  inputs: InputQueue | null;
 }
 
 /**
@@ -120,7 +123,7 @@ function uncork(c: Connection): void {
   c.socket.uncork();
 }
 
-class Connection implements FrameSink {
+class Connection implements FrameSink, InputSink {
   readonly sys: Sys;
   state = ConnState.HELLO;
   corked = false;
@@ -242,19 +245,12 @@ class Connection implements FrameSink {
     if (send ? !(arg instanceof Uint8Array) : !accept && typeof arg !== 'number') {
       return Promise.reject(new Errno(EINVAL, method, `${method}: bad arguments`));
     }
-    let t = this.tails.get(fd);
-    if (t === undefined) {
-      // Only open descriptors get a queue: a peer cannot grow the map with numbers.
-      let file: KFile;
-      try {
-        file = this.sys.file(fd);
-      } catch (e) {
-        return Promise.reject(e instanceof Errno ? new Errno(e.errno, method) : e);
-      }
-      t = { file, send: Promise.resolve(), recv: Promise.resolve(), held: 0, waiting: 0 };
-      this.tails.set(fd, t);
+    let tails: StreamTails;
+    try {
+      tails = this.tailsOf(fd, method);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const tails = t;
     const file = tails.file;
     if (!send) {
       if (tails.waiting >= INPUT_CALLS_PER_FD) {
@@ -284,6 +280,58 @@ class Connection implements FrameSink {
     const p = tails.send.then(() => sendAll(this.sys, fd, data, file)).finally(release);
     tails.send = p.catch(() => undefined);
     return p;
+  }
+
+  get closed(): boolean {
+    return this.state === ConnState.CLOSED;
+  }
+
+  /**
+   * recvwait or recvfromwait on a socket of the kernel, queued on its
+   * InputQueue and answered from there (no promise per call). False when
+   * the descriptor is some other file: stream() then runs it.
+   */
+  input(id: number, method: string, args: Value[]): boolean {
+    const fd = args[0];
+    const len = args[1];
+    if (typeof fd !== 'number') throw new Errno(EBADF, method);
+    if (typeof len !== 'number') throw new Errno(EINVAL, method, `${method}: bad arguments`);
+    const t = this.tailsOf(fd, method);
+    if (!Number.isInteger(len) || len <= 0) throw new Errno(EINVAL, method);
+    if (!(t.file instanceof Socket)) return false;
+    const q = (t.inputs ??= new InputQueue(this.sys, fd, t.file, this));
+    if (q.length >= INPUT_CALLS_PER_FD) {
+      throw new Errno(ENOBUFS, method, `${method}: more calls waiting on one descriptor than the server keeps`);
+    }
+    this.inflight++;
+    q.push(id, method, Math.min(len, MAX_IO));
+    return true;
+  }
+
+  inputDone(id: number, method: string, result: Uint8Array | RecvResult): void {
+    this.inflight--;
+    this.sendResult(id, method, result);
+  }
+
+  inputFailed(id: number, method: string, e: Errno): void {
+    this.inflight--;
+    this.sendError(id, method, e);
+  }
+
+  /** The queues of descriptor `fd`, made for an open descriptor only (a peer cannot grow the map with numbers). */
+  private tailsOf(fd: number, method: string): StreamTails {
+    let t = this.tails.get(fd);
+    if (t === undefined) {
+      let file: KFile;
+      try {
+        file = this.sys.file(fd);
+      } catch (e) {
+        throw e instanceof Errno ? new Errno(e.errno, method) : e;
+      }
+      t = { file, send: Promise.resolve(), recv: Promise.resolve(), held: 0, waiting: 0, inputs: null };
+      this.tails.set(fd, t);
+    }
+    return t;
   }
 
   /** The descriptor is being closed: later stream calls on its number start a fresh queue. */
@@ -410,6 +458,8 @@ class Server implements RumpServer {
       }
       if (STREAM_METHODS.has(method)) {
         if (this.kernel.halted) throw new Errno(ESHUTDOWN, method, 'the rump kernel has halted');
+        // Queued and answered by the descriptor's InputQueue.
+        if ((method === RECVWAIT_METHOD || method === RECVFROMWAIT_METHOD) && conn.input(id, method, args)) return;
         conn.sendResult(id, method, await conn.stream(method, args));
         return;
       }

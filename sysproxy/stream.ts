@@ -17,6 +17,7 @@
 import { EAGAIN, EBADF, EINVAL, Errno } from '../kern/errno.js';
 import { POLLIN, POLLOUT } from '../kern/select.js';
 import { MSG_DONTWAIT, O_NONBLOCK, type KFile, type RecvResult, type Sockaddr, type Sys } from '../kern/sys.js';
+import type { Socket } from '../net/socket.js';
 
 function selWait(file: KFile): Promise<void> {
   return new Promise<void>((resolve) => file.sel.wait(resolve));
@@ -130,5 +131,83 @@ export async function recvfromWait(sys: Sys, fd: number, len: number, queued?: K
       if (!isEagain(e)) throw e;
     }
     await waitReady(sys, fd, file, POLLIN, 'recvfromwait');
+  }
+}
+
+/** Where an InputQueue sends its answers (the server's connection). */
+export interface InputSink {
+  /** The connection is gone: drop the answers. */
+  readonly closed: boolean;
+  inputDone(id: number, method: string, result: Uint8Array | RecvResult): void;
+  inputFailed(id: number, method: string, e: Errno): void;
+}
+
+/** One recvwait or recvfromwait waiting. */
+interface InputCall {
+  id: number;
+  method: string;
+  len: number;
+}
+
+/**
+ * recvwait and recvfromwait on one socket of the kernel, without a promise
+ * per call: the calls wait in a queue, in call order, and one wake-up on the
+ * socket (a SelInfo registration, no closure per call) answers as many as
+ * the data allows. An idle connection of a server holding 100,000 costs
+ * this object and its two queued calls.
+ */
+export class InputQueue {
+  private readonly calls: InputCall[] = [];
+  private armed = false;
+  private readonly wake: () => void;
+
+  constructor(
+    private readonly sys: Sys,
+    private readonly fd: number,
+    private readonly file: Socket,
+    private readonly sink: InputSink,
+  ) {
+    this.wake = () => {
+      this.armed = false;
+      this.pump();
+    };
+  }
+
+  get length(): number {
+    return this.calls.length;
+  }
+
+  push(id: number, method: string, len: number): void {
+    this.calls.push({ id, method, len });
+    if (!this.armed) this.pump();
+  }
+
+  /** Answer what can be answered now; sleep on the socket for the rest. */
+  private pump(): void {
+    const calls = this.calls;
+    while (calls.length > 0) {
+      if (this.sink.closed) {
+        calls.length = 0;
+        return;
+      }
+      const c = calls[0]!;
+      if (!isOpen(this.sys, this.fd, this.file)) {
+        // Closed meanwhile: every call waiting on it ends with EBADF.
+        const all = calls.splice(0);
+        for (const x of all) this.sink.inputFailed(x.id, x.method, new Errno(EBADF, x.method));
+        return;
+      }
+      const r = c.method === 'recvwait' ? this.file.recvNow(c.len) : this.file.recvRecordNow(c.len);
+      if (r === -EAGAIN) {
+        // Taken in the same synchronous step as the failed receive: no wake-up falls between.
+        this.armed = true;
+        this.file.sel.add(this.wake);
+        return;
+      }
+      calls.shift();
+      if (typeof r !== 'number') this.sink.inputDone(c.id, c.method, r);
+      else if (r === 0) this.sink.inputDone(c.id, c.method, { data: new Uint8Array(0), from: null, flags: 0 });
+      else this.sink.inputFailed(c.id, c.method, new Errno(-r, c.method));
+    }
   }
 }

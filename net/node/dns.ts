@@ -856,9 +856,17 @@ export function createDns(env: DnsEnv): DnsModule {
     };
     if (family === 0 && ((options.hints ?? 0) & hostDns.ADDRCONFIG) !== 0 && env.inet6 === undefined && env.addrconfig !== undefined) {
       // A remote kernel: ask it which families it has addresses of (neither: ask both).
+      // The question keeps the process alive, as the query after it does.
+      const release = env.hold();
       env.addrconfig().then(
-        (have) => ask(have.inet === have.inet6 ? 0 : have.inet ? 4 : 6),
-        () => ask(0),
+        (have) => {
+          ask(have.inet === have.inet6 ? 0 : have.inet ? 4 : 6);
+          release();
+        },
+        () => {
+          ask(0);
+          release();
+        },
       );
       return;
     }

@@ -177,6 +177,13 @@ const STREAM_PIECE = 64 << 10;
 const STREAM_WINDOW = 1 << 20;
 const STREAM_READ_SIZE = 256 << 10;
 const STREAM_READS = 2;
+/**
+ * Reads kept waiting once a read came back full (the socket had more):
+ * a busy stream must not drain both reads before the program's next ones
+ * reach the server (the window would close meanwhile); an idle socket, of
+ * which a server may hold 100,000, keeps two.
+ */
+const STREAM_READS_BUSY = 4;
 /** Chunks of a writev shorter than this are copied together into one sendall. */
 const STREAM_GATHER = 16 << 10;
 /**
@@ -191,7 +198,7 @@ const STREAM_GATHER = 16 << 10;
  * Set before SYN (on the listener, whose accepted sockets inherit them),
  * so the window scale covers them.
  */
-const STREAM_BUFFER = 256 << 10;
+const STREAM_BUFFER = 1 << 20;
 
 /** What StreamState's completions call back into (TcpHandle). */
 interface StreamOwner {
@@ -236,8 +243,9 @@ class StreamState {
   next = 0;
   /** A sendall failed: nothing more goes out. */
   writeFailed = false;
-  /** recvwaits in flight. */
+  /** recvwaits in flight, and how many to keep (STREAM_READS, STREAM_READS_BUSY once a read came back full). */
   reads = 0;
+  readsWanted = STREAM_READS;
   /** EOF or an error came back: no more recvwaits. */
   readDone = false;
   /** What came back while reading was stopped: data, EOF (empty), a failure status. */
@@ -845,7 +853,7 @@ export class TcpHandle extends FdHandle {
       this.deliverStream(st.held.shift()!);
       if (!this.wantRead || this.eof || this.closed) return;
     }
-    while (st.reads < STREAM_READS && !st.readDone) {
+    while (st.reads < st.readsWanted && !st.readDone) {
       st.reads++;
       streams.recvwait(this.fd, STREAM_READ_SIZE).then(st.onData, st.onReadError);
     }
@@ -868,6 +876,7 @@ export class TcpHandle extends FdHandle {
     st.reads--;
     if (this.closed || st.readDone) return;
     if (typeof x === 'number' || x.length === 0) st.readDone = true;
+    else if (x.length === STREAM_READ_SIZE) st.readsWanted = STREAM_READS_BUSY;
     if (this.wantRead && st.held.length === 0 && !this.eof) this.deliverStream(x);
     else st.held.push(x);
     this.pumpRead();
