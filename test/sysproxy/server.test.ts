@@ -381,6 +381,33 @@ test('a peer flooding calls without reading the answers stops being read from: t
   await s.done();
 });
 
+test('fifty peers sending random bytes after HELLO are each dropped; the server serves a client throughout', async (t) => {
+  const s = await serve();
+  const good = await rumpClient(s.url);
+  let x = 12345;
+  const random = (n: number): Uint8Array => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
+    return b;
+  };
+  const peers = await Promise.all(Array.from({ length: 50 }, () => RawPeer.connect(s.path)));
+  for (const p of peers) {
+    p.write(encodeClientHello());
+    p.write(random(4096));
+  }
+  t.is(await good.sys.sysctl('hw.ncpu'), 2);
+  // Garbage that happens to parse as a frame in progress keeps its connection only until the peer goes.
+  for (const p of peers) p.socket.end();
+  await Promise.all(peers.map((p) => p.closed));
+  t.is(await good.sys.sysctl('kern.ostype'), 'NetBSD');
+  t.is(s.server.clients, 1);
+  await good.close();
+  await s.done();
+});
+
 test('a half frame that announces 16 MiB holds at most 1 MiB until more arrives, not 16 MiB; the frame still arrives whole in pieces', (t) => {
   const got: Uint8Array[] = [];
   const reader = new FrameReader({ frame: (_type, _id, payload) => got.push(payload.slice()) });
