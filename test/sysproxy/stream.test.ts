@@ -9,7 +9,7 @@ import { rumpInit } from '../../index.js';
 import { startRumpServer } from '../../sysproxy/server.js';
 import { rumpClient, type RumpClient } from '../../sysproxy/client.js';
 import { EBADF, ENOBUFS, Errno } from '../../kern/errno.js';
-import { AF_INET, SOCK_STREAM } from '../../kern/sys.js';
+import { AF_INET, RLIMIT_NOFILE, SOCK_STREAM } from '../../kern/sys.js';
 import { tempDir } from './helpers.js';
 
 async function served() {
@@ -320,5 +320,31 @@ test('a server without the accept and dgram features (older) still gets connecti
   t.true((counts.get('recvfrom') ?? 0) > 0);
   rx.close();
   server.close();
+  await s.done();
+});
+
+test('a remote listener out of descriptors reports EMFILE once per backoff, not once per waiting accept, and takes the connections once there is room', async (t) => {
+  const s = await served();
+  const other = await rumpClient(s.server.url);
+  const accepted: net.Socket[] = [];
+  const errors: string[] = [];
+  const server = s.c.net.createServer((sock) => accepted.push(sock));
+  server.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? String(e)));
+  await new Promise<void>((r) => server.listen(7040, '127.0.0.1', () => r()));
+  const lim = await s.c.sys.getrlimit(RLIMIT_NOFILE);
+  // The listener is descriptor 3: room for two more.
+  await s.c.sys.setrlimit(RLIMIT_NOFILE, { cur: 6, max: lim.max });
+  const clients = Array.from({ length: 5 }, () => other.net.connect(7040, '127.0.0.1').on('error', () => {}));
+  while (accepted.length < 2 || errors.length === 0) await new Promise((r) => setImmediate(r));
+  // The 31 other accepts waiting in the server fail at once too; they are not reported.
+  await new Promise((r) => setTimeout(r, 30));
+  t.deepEqual(errors, ['EMFILE']);
+  t.is(accepted.length, 2);
+  await s.c.sys.setrlimit(RLIMIT_NOFILE, lim);
+  while (accepted.length < 5) await new Promise((r) => setImmediate(r));
+  t.is(accepted.length, 5);
+  for (const c of clients) c.destroy();
+  server.close();
+  await other.close();
   await s.done();
 });
