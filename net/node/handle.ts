@@ -1366,7 +1366,8 @@ export class TcpServerHandle extends FdHandle {
 
   private readonly onAcceptAheadError = (e: unknown): void => {
     this.acceptsAhead--;
-    if (this.closed) return;
+    // Stopped by the first of the failures (a lost server, the listener gone): the rest say nothing.
+    if (this.closed || !this.listening) return;
     const status = statusOf(e);
     // The rest of a failing round fail the same way: report the first, retry after the backoff.
     if (this.acceptFailing && status !== -ECONNABORTED) return;
