@@ -8,6 +8,10 @@
  *   net 64K writes    BULK_BYTES / 64 KiB writes made at once (no waiting for 'drain'), then end()
  *   net 64K waited    64 KiB writes, each after the last one's callback, then end()
  *   sys 64K           write(2) loop of 64 KiB / read(2) loop of 64 KiB, then shutdown
+ *   dgram 1K          DGRAMS datagrams of 1 KiB through `dgram` over lo0, sent 32 at a
+ *                     time, each batch once the receiver has all of it ('message'
+ *                     events); datagrams per second (no loss: the batch fits the
+ *                     receive buffer)
  *
  * An op is one transfer: from the first write until the receiving side has
  * read every byte and seen the end ('end' or read() returning 0), over a
@@ -15,7 +19,8 @@
  * alternating remote and in-process; the figure is the median.
  *
  * Run:  node --import=tsx bench/remote.ts           (BULK_MIB=64 ROUNDS=3 by default)
- * Results: bench/results/remote.json (Mbit/s and the remote/in-process ratios;
+ * Results: bench/results/remote.json (Mbit/s and the remote/in-process ratios,
+ * each remote row also against the in-process `sys 64K` row;
  * "linearity" is one write against 64 KiB writes, remotely: goal within 1.2×).
  */
 import { execFileSync } from 'node:child_process';
@@ -27,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { AF_INET, SHUT_WR, SOCK_STREAM, rumpClient, rumpInit } from '../index.js';
 import { createNodeHost } from '../hypercall/node.js';
 import type { NetModule } from '../net/node/net.js';
+import type { DgramModule } from '../net/node/dgram.js';
 import type { RemoteSys } from '../sysproxy/client.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,6 +119,35 @@ async function sysTransfer(sys: RemoteSys, port: number, payload: Uint8Array): P
   return ms;
 }
 
+const DGRAMS = Number(process.env['DGRAMS'] ?? 20_000);
+const DGRAM_BATCH = 32;
+
+/** DGRAMS datagrams of 1 KiB from one `dgram` socket to another on lo0; ms until the last arrived. */
+async function dgramTransfer(dgram: DgramModule, port: number): Promise<number> {
+  const rx = dgram.createSocket('udp4');
+  const tx = dgram.createSocket('udp4');
+  let got = 0;
+  let wake: (() => void) | null = null;
+  rx.on('message', (m) => {
+    if (m.length !== 1024) throw new Error(`datagram of ${m.length} bytes`);
+    got++;
+    wake?.();
+  });
+  await new Promise<void>((r) => rx.bind(port, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
+  const payload = Buffer.alloc(1024, 0x5a);
+  const t0 = host.now();
+  for (let sent = 0; sent < DGRAMS; ) {
+    for (let i = 0; i < DGRAM_BATCH && sent < DGRAMS; i++, sent++) tx.send(payload, port, '127.0.0.1');
+    while (got < sent) await new Promise<void>((r) => (wake = r));
+    wake = null;
+  }
+  const ms = host.now() - t0;
+  rx.close();
+  tx.close();
+  return ms;
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mbits = (ms: number): number => Math.round((BULK * 8) / (ms / 1000) / 1e6);
 
@@ -133,6 +168,7 @@ async function main(): Promise<void> {
   ];
   const rows: Record<string, { remoteMbits: number; localMbits: number; ratio: number }> = {};
   let port = 20000;
+  let dgramRow: { remotePerSecond: number; remoteWithoutFeaturePerSecond: number; localPerSecond: number; ratio: number } | null = null;
   try {
     for (const [name, run] of cases) {
       const r: number[] = [];
@@ -146,15 +182,38 @@ async function main(): Promise<void> {
       rows[name] = { remoteMbits: rm, localMbits: lm, ratio: Math.round((rm / lm) * 100) / 100 };
       say(`${name}: remote ${rm} Mbit/s, in-process ${lm} Mbit/s (${rows[name].ratio})`);
     }
+    // The same client as an older server's would be (no `dgram` feature): poll + recvfrom per datagram.
+    const older = await rumpClient(url);
+    older.banner.features = ['stream'];
+    const r: number[] = [];
+    const o: number[] = [];
+    const l: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      r.push(await dgramTransfer(remote.dgram, port++));
+      o.push(await dgramTransfer(older.dgram, port++));
+      l.push(await dgramTransfer(local.dgram, port++));
+    }
+    await older.close();
+    const perSec = (ms: number): number => Math.round(DGRAMS / (ms / 1000));
+    dgramRow = {
+      remotePerSecond: perSec(median(r)), remoteWithoutFeaturePerSecond: perSec(median(o)), localPerSecond: perSec(median(l)),
+      ratio: Math.round((median(l) / median(r)) * 100) / 100,
+    };
+    say(`dgram 1K: remote ${dgramRow.remotePerSecond}/s (poll + recvfrom: ${dgramRow.remoteWithoutFeaturePerSecond}/s), in-process ${dgramRow.localPerSecond}/s (${dgramRow.ratio})`);
   } finally {
     await remote.halt();
     await local.halt();
     rmSync(dir, { recursive: true, force: true });
   }
+  // The remote faces against the in-process kernel's own BSD calls too: what an app gives up by being remote.
+  const sysLocal = rows['sys 64K']!.localMbits;
+  const toSys: Record<string, number> = {};
+  for (const [name, row] of Object.entries(rows)) toSys[name] = Math.round((row.remoteMbits / sysLocal) * 100) / 100;
+  say(`remote rows / in-process sys 64K: ${JSON.stringify(toSys)}`);
   const linearity = Math.round((rows['net 64K writes']!.remoteMbits / rows['net one write']!.remoteMbits) * 100) / 100;
   say(`remote linearity (64K writes / one write, goal within 1.2): ${linearity}`);
   const out = {
-    bytes: BULK, rounds: ROUNDS, rows, linearity, goal: 'one write and 64 KiB writes within 1.2x',
+    bytes: BULK, rounds: ROUNDS, rows, remoteToInProcessSys: toSys, dgram1K: { datagrams: DGRAMS, ...dgramRow }, linearity, goal: 'one write and 64 KiB writes within 1.2x',
     load_average_1min: { before: loadBefore, after: loadavg()[0], cores: availableParallelism() },
   };
   writeFileSync(join(here, 'results', 'remote.json'), `${JSON.stringify(out, null, 2)}\n`);

@@ -19,15 +19,15 @@ import type { PollFd, Sys } from '../kern/sys.js';
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
+  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
   errnoFromPayload, frameTypeName, parseServerHello, type Banner, type FrameSink, type HaltOptions, type SyscallName,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
 import { NetConfig } from '../net/netconfig.js';
 import { createNodeHost } from '../hypercall/node.js';
 import { CalloutWheel } from '../kern/callout.js';
-import type { HandleEnv } from '../net/node/handle.js';
-import { createDns, faceLookup, type DnsModule } from '../net/node/dns.js';
+import type { HandleEnv, StreamCalls } from '../net/node/handle.js';
+import { createDns, faceLookup, kernelAddrconfig, type DnsModule } from '../net/node/dns.js';
 import { createNet, type NetModule } from '../net/node/net.js';
 import { createDgram, type DgramModule } from '../net/node/dgram.js';
 
@@ -121,25 +121,30 @@ class Client implements FrameSink, RumpClient {
       const timer: HandleEnv['timer'] = (fn) => wheel.create(fn, null);
       const hold = (): (() => void) => this.hold();
       // Names resolve in the server kernel's world: its configuration, its sockets.
-      this.dnsCache = createDns({ sys: this.sys, timer, hold, random32: () => host.random32() });
+      this.dnsCache = createDns({ sys: this.sys, timer, hold, random32: () => host.random32(), addrconfig: () => kernelAddrconfig(this.sys) });
       this.envCache = {
         sys: this.makeSys(true),
         timer,
         defer: (fn, arg) => host.defer(fn, arg),
         hold,
         lookup: faceLookup(this.dnsCache),
-        streams: this.banner.features?.includes(FEATURE_STREAM) ? this.streams : undefined,
+        streams: this.banner.features?.includes(FEATURE_STREAM) ? this.streamCalls() : undefined,
         handles: this.handles,
         lost: () => (this.lost === null ? undefined : `(${this.lost})`),
       };
     }
     return this.envCache;
   }
-  /** The server's stream calls (PROTOCOL.md "Stream calls"), for the Node faces. */
-  private readonly streams = {
-    sendall: (fd: number, data: Uint8Array): Promise<number> => this.call(SENDALL_METHOD, [fd, data], true) as Promise<number>,
-    recvwait: (fd: number, len: number): Promise<Uint8Array> => this.call(RECVWAIT_METHOD, [fd, len], true) as Promise<Uint8Array>,
-  };
+  /** The server's stream calls (PROTOCOL.md "Stream calls"), for the Node faces: those its banner offers. */
+  private streamCalls(): StreamCalls {
+    const features = this.banner.features ?? [];
+    return {
+      sendall: (fd, data) => this.call(SENDALL_METHOD, [fd, data], true) as Promise<number>,
+      recvwait: (fd, len) => this.call(RECVWAIT_METHOD, [fd, len], true) as Promise<Uint8Array>,
+      acceptwait: features.includes(FEATURE_ACCEPT) ? (fd) => this.call(ACCEPTWAIT_METHOD, [fd], true) as Promise<never> : undefined,
+      recvfromwait: features.includes(FEATURE_DGRAM) ? (fd, len) => this.call(RECVFROMWAIT_METHOD, [fd, len], true) as Promise<never> : undefined,
+    };
+  }
   /** The open handles of `net` and `dgram`: close() closes them. */
   private readonly handles = new Set<OpenHandle>();
   private holds = 0;
@@ -367,9 +372,14 @@ type OpenHandle = NonNullable<HandleEnv['handles']> extends Set<infer H> ? H : n
 /** Close a handle the way its owner would: a net.Socket is destroyed, a Server or dgram socket closed. */
 function closeHandle(h: OpenHandle): void {
   const owner = h.owner as { destroy?: () => void; close?: () => void } | null;
-  if (owner !== null && typeof owner.destroy === 'function') owner.destroy();
-  else if (owner !== null && typeof owner.close === 'function') owner.close();
-  else h.close();
+  try {
+    if (owner !== null && typeof owner.destroy === 'function') owner.destroy();
+    else if (owner !== null && typeof owner.close === 'function') owner.close();
+    else h.close();
+  } catch {
+    // Already closing (a dgram socket's close() throws then): its handle closes anyway.
+    h.close();
+  }
 }
 
 /**

@@ -270,8 +270,13 @@ export class FrameReader {
   /** The partial length field of a frame split inside its first four bytes. */
   private readonly head = new Uint8Array(4);
   private headFill = 0;
-  /** A frame (without its length field) being collected across reads. */
+  /**
+   * A frame (without its length field) being collected across reads, and
+   * its length. The buffer grows as bytes arrive: a peer that announces
+   * 16 MiB and sends ten bytes makes us hold ten bytes' worth, not 16 MiB.
+   */
   private partial: Uint8Array | null = null;
+  private partialLen = 0;
   private partialFill = 0;
   private stopped = false;
 
@@ -304,16 +309,17 @@ export class FrameReader {
     let off = 0;
     while (!this.stopped) {
       if (this.partial !== null) {
-        const want = this.partial.length - this.partialFill;
+        const want = this.partialLen - this.partialFill;
         const n = Math.min(want, end - off);
+        if (this.partialFill + n > this.partial.length) this.grow(this.partialFill + n);
         this.partial.set(chunk.subarray(off, off + n), this.partialFill);
         this.partialFill += n;
         off += n;
-        if (this.partialFill < this.partial.length) return;
+        if (this.partialFill < this.partialLen) return;
         const f = this.partial;
         this.partial = null;
         this.partialFill = 0;
-        this.deliver(f, 0, f.length);
+        this.deliver(f, 0, this.partialLen);
         continue;
       }
       if (this.headFill > 0) {
@@ -322,7 +328,7 @@ export class FrameReader {
         this.headFill = 0;
         const len = (this.head[0]! | (this.head[1]! << 8) | (this.head[2]! << 16) | (this.head[3]! << 24)) >>> 0;
         this.checkLength(len);
-        this.partial = new Uint8Array(len);
+        this.startPartial(len);
         continue;
       }
       const avail = end - off;
@@ -339,11 +345,31 @@ export class FrameReader {
         off += len;
         this.deliver(chunk, at, len);
       } else {
-        this.partial = new Uint8Array(len);
+        this.startPartial(len);
       }
     }
   }
+
+  private startPartial(len: number): void {
+    this.partialLen = len;
+    this.partial = new Uint8Array(Math.min(len, PARTIAL_FIRST));
+  }
+
+  /** Room for at least `need` bytes of the partial frame: doubling, never past its length. */
+  private grow(need: number): void {
+    const old = this.partial!;
+    const next = new Uint8Array(Math.min(this.partialLen, Math.max(need, old.length * 2)));
+    next.set(old.subarray(0, this.partialFill));
+    this.partial = next;
+  }
 }
+
+/**
+ * What a frame split across reads gets at first; it doubles as its bytes
+ * arrive. Room for the stream calls' frames (a 256 KiB recvwait answer,
+ * a 64 KiB sendall) at once, so they are never copied twice.
+ */
+const PARTIAL_FIRST = 1 << 20;
 
 /**
  * The calls a client may make: exactly the system calls of kern/sys.ts `Sys`
@@ -374,6 +400,24 @@ export function isSyscallName(name: string): name is SyscallName {
 export const FEATURE_STREAM = 'stream';
 export const SENDALL_METHOD = 'sendall';
 export const RECVWAIT_METHOD = 'recvwait';
+
+/**
+ * The `accept` feature: acceptwait(fd) -> { fd, sockname, peername }, an
+ * accept(2) that waits, on a listening socket, in call order per
+ * descriptor; the new descriptor comes non-blocking, with its names. A
+ * client keeps several waiting, so connections arrive without a round trip
+ * each (PROTOCOL.md, "Accept and datagram calls").
+ */
+export const FEATURE_ACCEPT = 'accept';
+export const ACCEPTWAIT_METHOD = 'acceptwait';
+
+/**
+ * The `dgram` feature: recvfromwait(fd, len) -> { data, from, flags }, one
+ * datagram with its source as soon as there is one, in call order per
+ * descriptor.
+ */
+export const FEATURE_DGRAM = 'dgram';
+export const RECVFROMWAIT_METHOD = 'recvfromwait';
 
 /** The server-side call that halts the kernel (rump.halt). */
 export const HALT_METHOD = 'halt';

@@ -26,11 +26,13 @@ import { Errno, EADDRINUSE, EBADF, EINVAL, EMSGSIZE, ENOBUFS, ENOSYS, EPROTONOSU
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
+  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
   frameTypeName, isSyscallName, parseClientHello, type Banner, type FrameSink,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl, type RumpUrl } from './url.js';
-import { recvWait, sendAll } from './stream.js';
+import { InputQueue, acceptWait, recvWait, recvfromWait, sendAll, type InputSink } from './stream.js';
+import { Socket } from '../net/socket.js';
+import type { KFile, RecvResult } from '../kern/sys.js';
 
 export interface RumpServerOptions {
   /**
@@ -39,6 +41,11 @@ export interface RumpServerOptions {
    * `halt({ exit: false })` (rump.halt -h).
    */
   onHalt?: () => void;
+  /**
+   * The most calls one client may have in flight (default 1,048,576):
+   * beyond it a call is answered ENOBUFS at once.
+   */
+  maxCallsInFlight?: number;
 }
 
 export interface RumpServer {
@@ -71,13 +78,38 @@ const enum ConnState {
 const SENDALL_HELD_PER_FD = 4 << 20;
 const SENDALL_HELD_PER_CONN = 64 << 20;
 
-/** Per descriptor, the last sendall and recvwait: each kind runs in call order. */
+/** Per descriptor, the last sendall and the last call that waits for input: each kind runs in call order. */
 interface StreamTails {
+  /** The file the queue belongs to: calls queued on it never act on a later socket with its number. */
+  file: KFile;
   send: Promise<unknown>;
+  /** recvwait, recvfromwait or acceptwait: one of them, by the socket's kind. */
   recv: Promise<unknown>;
   /** sendall bytes of this descriptor held now. */
   held: number;
+  /** Input calls queued and not answered: at most INPUT_CALLS_PER_FD. */
+  waiting: number;
+  /** recvwait and recvfromwait on a socket of the kernel: queued without a promise each. */
+  inputs: InputQueue | null;
 }
+
+/**
+ * The most input calls (recvwait, recvfromwait, acceptwait) one descriptor
+ * may have queued in the server: our client keeps 2 to 64; beyond it a call
+ * is answered ENOBUFS at once, so a peer cannot queue calls without bound.
+ */
+const INPUT_CALLS_PER_FD = 256;
+
+/**
+ * The most calls of one connection in flight at once (waiting in the kernel
+ * or queued): beyond it a call is answered ENOBUFS at once. Room for a
+ * client holding 100,000 connections, each with its reads waiting, and a
+ * bound on what a peer flooding calls that never finish can make us keep.
+ */
+const CALLS_IN_FLIGHT_MAX = 1 << 20;
+
+/** Methods Connection.stream runs, with the feature that offers each. */
+const STREAM_METHODS: ReadonlySet<string> = new Set([SENDALL_METHOD, RECVWAIT_METHOD, ACCEPTWAIT_METHOD, RECVFROMWAIT_METHOD]);
 
 /** Longest method name quoted back in an error or a log line. */
 const NAME_QUOTE_MAX = 64;
@@ -91,7 +123,7 @@ function uncork(c: Connection): void {
   c.socket.uncork();
 }
 
-class Connection implements FrameSink {
+class Connection implements FrameSink, InputSink {
   readonly sys: Sys;
   state = ConnState.HELLO;
   corked = false;
@@ -102,6 +134,8 @@ class Connection implements FrameSink {
   private readonly tails = new Map<number, StreamTails>();
   /** sendall bytes held for this connection. */
   private held = 0;
+  /** Calls started and not answered (CALLS_IN_FLIGHT_MAX). */
+  inflight = 0;
 
   constructor(
     private readonly server: Server,
@@ -198,31 +232,38 @@ class Connection implements FrameSink {
   }
 
   /**
-   * sendall or recvwait (stream.ts), queued behind the descriptor's earlier
-   * calls of the same kind, so that several in flight keep their order.
+   * sendall, recvwait, recvfromwait or acceptwait (stream.ts), queued behind
+   * the descriptor's earlier calls of the same kind, so that several in
+   * flight keep their order.
    */
   stream(method: string, args: Value[]): Promise<Value> {
     const fd = args[0];
     const arg = args[1];
     if (typeof fd !== 'number') return Promise.reject(new Errno(EBADF, method));
     const send = method === SENDALL_METHOD;
-    if (send ? !(arg instanceof Uint8Array) : typeof arg !== 'number') {
+    const accept = method === ACCEPTWAIT_METHOD;
+    if (send ? !(arg instanceof Uint8Array) : !accept && typeof arg !== 'number') {
       return Promise.reject(new Errno(EINVAL, method, `${method}: bad arguments`));
     }
-    let t = this.tails.get(fd);
-    if (t === undefined) {
-      // Only open descriptors get a queue: a peer cannot grow the map with numbers.
-      try {
-        this.sys.file(fd);
-      } catch (e) {
-        return Promise.reject(e instanceof Errno ? new Errno(e.errno, method) : e);
-      }
-      t = { send: Promise.resolve(), recv: Promise.resolve(), held: 0 };
-      this.tails.set(fd, t);
+    let tails: StreamTails;
+    try {
+      tails = this.tailsOf(fd, method);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const tails = t;
+    const file = tails.file;
     if (!send) {
-      const p = tails.recv.then(() => recvWait(this.sys, fd, Math.min(arg as number, MAX_IO)));
+      if (tails.waiting >= INPUT_CALLS_PER_FD) {
+        return Promise.reject(new Errno(ENOBUFS, method, `${method}: more calls waiting on one descriptor than the server keeps`));
+      }
+      tails.waiting++;
+      const sys = this.sys;
+      const len = Math.min(arg as number, MAX_IO);
+      const p = tails.recv.then((): Promise<Value> => {
+        if (accept) return acceptWait(sys, fd, file) as unknown as Promise<Value>;
+        if (method === RECVWAIT_METHOD) return recvWait(sys, fd, len, file);
+        return recvfromWait(sys, fd, len, file) as unknown as Promise<Value>;
+      }).finally(() => tails.waiting--);
       tails.recv = p.catch(() => undefined);
       return p;
     }
@@ -236,9 +277,61 @@ class Connection implements FrameSink {
       tails.held -= data.length;
       this.held -= data.length;
     };
-    const p = tails.send.then(() => sendAll(this.sys, fd, data)).finally(release);
+    const p = tails.send.then(() => sendAll(this.sys, fd, data, file)).finally(release);
     tails.send = p.catch(() => undefined);
     return p;
+  }
+
+  get closed(): boolean {
+    return this.state === ConnState.CLOSED;
+  }
+
+  /**
+   * recvwait or recvfromwait on a socket of the kernel, queued on its
+   * InputQueue and answered from there (no promise per call). False when
+   * the descriptor is some other file: stream() then runs it.
+   */
+  input(id: number, method: string, args: Value[]): boolean {
+    const fd = args[0];
+    const len = args[1];
+    if (typeof fd !== 'number') throw new Errno(EBADF, method);
+    if (typeof len !== 'number') throw new Errno(EINVAL, method, `${method}: bad arguments`);
+    const t = this.tailsOf(fd, method);
+    if (!Number.isInteger(len) || len <= 0) throw new Errno(EINVAL, method);
+    if (!(t.file instanceof Socket)) return false;
+    const q = (t.inputs ??= new InputQueue(this.sys, fd, t.file, this));
+    if (q.length >= INPUT_CALLS_PER_FD) {
+      throw new Errno(ENOBUFS, method, `${method}: more calls waiting on one descriptor than the server keeps`);
+    }
+    this.inflight++;
+    q.push(id, method, Math.min(len, MAX_IO));
+    return true;
+  }
+
+  inputDone(id: number, method: string, result: Uint8Array | RecvResult): void {
+    this.inflight--;
+    this.sendResult(id, method, result);
+  }
+
+  inputFailed(id: number, method: string, e: Errno): void {
+    this.inflight--;
+    this.sendError(id, method, e);
+  }
+
+  /** The queues of descriptor `fd`, made for an open descriptor only (a peer cannot grow the map with numbers). */
+  private tailsOf(fd: number, method: string): StreamTails {
+    let t = this.tails.get(fd);
+    if (t === undefined) {
+      let file: KFile;
+      try {
+        file = this.sys.file(fd);
+      } catch (e) {
+        throw e instanceof Errno ? new Errno(e.errno, method) : e;
+      }
+      t = { file, send: Promise.resolve(), recv: Promise.resolve(), held: 0, waiting: 0, inputs: null };
+      this.tails.set(fd, t);
+    }
+    return t;
   }
 
   /** The descriptor is being closed: later stream calls on its number start a fresh queue. */
@@ -337,7 +430,7 @@ class Server implements RumpServer {
 
   banner(): Banner {
     return {
-      version: RUMP_VERSION, ostype: OSTYPE, hostname: this.kernel.hostname, pid: this.kernel.host.pid(), features: [FEATURE_STREAM],
+      version: RUMP_VERSION, ostype: OSTYPE, hostname: this.kernel.hostname, pid: this.kernel.host.pid(), features: [FEATURE_STREAM, FEATURE_ACCEPT, FEATURE_DGRAM],
     };
   }
 
@@ -354,13 +447,19 @@ class Server implements RumpServer {
   }
 
   async dispatch(conn: Connection, id: number, method: string, args: Value[]): Promise<void> {
+    conn.inflight++;
     try {
+      if (conn.inflight > (this.opts.maxCallsInFlight ?? CALLS_IN_FLIGHT_MAX)) {
+        throw new Errno(ENOBUFS, quoteName(method), 'more calls in flight than the server keeps for a client');
+      }
       if (method === HALT_METHOD) {
         await this.halt(conn, id, args[0]);
         return;
       }
-      if (method === SENDALL_METHOD || method === RECVWAIT_METHOD) {
+      if (STREAM_METHODS.has(method)) {
         if (this.kernel.halted) throw new Errno(ESHUTDOWN, method, 'the rump kernel has halted');
+        // Queued and answered by the descriptor's InputQueue.
+        if ((method === RECVWAIT_METHOD || method === RECVFROMWAIT_METHOD) && conn.input(id, method, args)) return;
         conn.sendResult(id, method, await conn.stream(method, args));
         return;
       }
@@ -383,6 +482,8 @@ class Server implements RumpServer {
         // Not even the error fits a frame: nothing sensible is left to say.
         conn.abort(`${quoteName(method)}: cannot send the error: ${(e2 as Error).message}`);
       }
+    } finally {
+      conn.inflight--;
     }
   }
 

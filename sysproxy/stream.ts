@@ -16,7 +16,8 @@
  */
 import { EAGAIN, EBADF, EINVAL, Errno } from '../kern/errno.js';
 import { POLLIN, POLLOUT } from '../kern/select.js';
-import { MSG_DONTWAIT, type KFile, type Sys } from '../kern/sys.js';
+import { MSG_DONTWAIT, O_NONBLOCK, type KFile, type RecvResult, type Sockaddr, type Sys } from '../kern/sys.js';
+import type { Socket } from '../net/socket.js';
 
 function selWait(file: KFile): Promise<void> {
   return new Promise<void>((resolve) => file.sel.wait(resolve));
@@ -41,9 +42,20 @@ function isEagain(e: unknown): boolean {
   return e instanceof Errno && e.errno === EAGAIN;
 }
 
-/** Copy every byte of `data` into the send buffer of `fd`, waiting for room as write(2) does; the count. */
-export async function sendAll(sys: Sys, fd: number, data: Uint8Array): Promise<number> {
+/**
+ * The file `fd` refers to, which must still be `queued`, the file the call
+ * was queued on: a call that waited behind others must not act on a socket
+ * that took the number of one closed meanwhile.
+ */
+function fileOf(sys: Sys, fd: number, queued: KFile | undefined, syscall: string): KFile {
   const file = sys.file(fd);
+  if (queued !== undefined && file !== queued) throw new Errno(EBADF, syscall);
+  return file;
+}
+
+/** Copy every byte of `data` into the send buffer of `fd`, waiting for room as write(2) does; the count. */
+export async function sendAll(sys: Sys, fd: number, data: Uint8Array, queued?: KFile): Promise<number> {
+  const file = fileOf(sys, fd, queued, 'sendall');
   let off = 0;
   while (off < data.length) {
     let n = 0;
@@ -59,9 +71,9 @@ export async function sendAll(sys: Sys, fd: number, data: Uint8Array): Promise<n
 }
 
 /** Wait until `fd` has data, EOF (empty result) or an error; at most `len` bytes. */
-export async function recvWait(sys: Sys, fd: number, len: number): Promise<Uint8Array> {
+export async function recvWait(sys: Sys, fd: number, len: number, queued?: KFile): Promise<Uint8Array> {
   if (!Number.isInteger(len) || len <= 0) throw new Errno(EINVAL, 'recvwait');
-  const file = sys.file(fd);
+  const file = fileOf(sys, fd, queued, 'recvwait');
   for (;;) {
     try {
       return (await file.recvfrom(len, MSG_DONTWAIT)).data;
@@ -69,5 +81,133 @@ export async function recvWait(sys: Sys, fd: number, len: number): Promise<Uint8
       if (!isEagain(e)) throw e;
     }
     await waitReady(sys, fd, file, POLLIN, 'recvwait');
+  }
+}
+
+/** What acceptwait answers: the new descriptor (already non-blocking) and both its names. */
+export interface Accepted {
+  fd: number;
+  sockname: Sockaddr;
+  peername: Sockaddr | null;
+}
+
+/**
+ * accept(2) that waits for a connection whatever O_NONBLOCK says, and hands
+ * back what the client would otherwise ask in three more calls: the new
+ * descriptor set non-blocking, its local and its peer's address.
+ */
+export async function acceptWait(sys: Sys, fd: number, queued?: KFile): Promise<Accepted> {
+  const file = fileOf(sys, fd, queued, 'acceptwait');
+  for (;;) {
+    await waitReady(sys, fd, file, POLLIN, 'acceptwait');
+    let r: { fd: number };
+    try {
+      r = await sys.accept(fd);
+    } catch (e) {
+      // Another accept took it first, or nothing was queued after all.
+      if (isEagain(e)) continue;
+      throw e;
+    }
+    const nf = sys.file(r.fd);
+    nf.fflags |= O_NONBLOCK;
+    let peername: Sockaddr | null = null;
+    try {
+      peername = nf.getpeername();
+    } catch {
+      // Reset before we got here: the client's first read says so.
+    }
+    return { fd: r.fd, sockname: nf.getsockname(), peername };
+  }
+}
+
+/** One datagram (its bytes, its source, MSG_TRUNC), as soon as `fd` has one: recvfrom(2) that waits. */
+export async function recvfromWait(sys: Sys, fd: number, len: number, queued?: KFile): Promise<RecvResult> {
+  if (!Number.isInteger(len) || len <= 0) throw new Errno(EINVAL, 'recvfromwait');
+  const file = fileOf(sys, fd, queued, 'recvfromwait');
+  for (;;) {
+    try {
+      return await file.recvfrom(len, MSG_DONTWAIT);
+    } catch (e) {
+      if (!isEagain(e)) throw e;
+    }
+    await waitReady(sys, fd, file, POLLIN, 'recvfromwait');
+  }
+}
+
+/** Where an InputQueue sends its answers (the server's connection). */
+export interface InputSink {
+  /** The connection is gone: drop the answers. */
+  readonly closed: boolean;
+  inputDone(id: number, method: string, result: Uint8Array | RecvResult): void;
+  inputFailed(id: number, method: string, e: Errno): void;
+}
+
+/** One recvwait or recvfromwait waiting. */
+interface InputCall {
+  id: number;
+  method: string;
+  len: number;
+}
+
+/**
+ * recvwait and recvfromwait on one socket of the kernel, without a promise
+ * per call: the calls wait in a queue, in call order, and one wake-up on the
+ * socket (a SelInfo registration, no closure per call) answers as many as
+ * the data allows. An idle connection of a server holding 100,000 costs
+ * this object and its two queued calls.
+ */
+export class InputQueue {
+  private readonly calls: InputCall[] = [];
+  private armed = false;
+  private readonly wake: () => void;
+
+  constructor(
+    private readonly sys: Sys,
+    private readonly fd: number,
+    private readonly file: Socket,
+    private readonly sink: InputSink,
+  ) {
+    this.wake = () => {
+      this.armed = false;
+      this.pump();
+    };
+  }
+
+  get length(): number {
+    return this.calls.length;
+  }
+
+  push(id: number, method: string, len: number): void {
+    this.calls.push({ id, method, len });
+    if (!this.armed) this.pump();
+  }
+
+  /** Answer what can be answered now; sleep on the socket for the rest. */
+  private pump(): void {
+    const calls = this.calls;
+    while (calls.length > 0) {
+      if (this.sink.closed) {
+        calls.length = 0;
+        return;
+      }
+      const c = calls[0]!;
+      if (!isOpen(this.sys, this.fd, this.file)) {
+        // Closed meanwhile: every call waiting on it ends with EBADF.
+        const all = calls.splice(0);
+        for (const x of all) this.sink.inputFailed(x.id, x.method, new Errno(EBADF, x.method));
+        return;
+      }
+      const r = c.method === 'recvwait' ? this.file.recvNow(c.len) : this.file.recvRecordNow(c.len);
+      if (r === -EAGAIN) {
+        // Taken in the same synchronous step as the failed receive: no wake-up falls between.
+        this.armed = true;
+        this.file.sel.add(this.wake);
+        return;
+      }
+      calls.shift();
+      if (typeof r !== 'number') this.sink.inputDone(c.id, c.method, r);
+      else if (r === 0) this.sink.inputDone(c.id, c.method, { data: new Uint8Array(0), from: null, flags: 0 });
+      else this.sink.inputFailed(c.id, c.method, new Errno(-r, c.method));
+    }
   }
 }

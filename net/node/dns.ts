@@ -63,6 +63,50 @@ export interface DnsEnv {
    * process): AI_ADDRCONFIG then leaves AAAA out on a kernel without it.
    */
   readonly inet6?: boolean;
+  /**
+   * Which families have an address on the kernel's interfaces, asked each
+   * time (a remote kernel, whose interfaces change
+   * without our knowing): AI_ADDRCONFIG follows it when `inet6` is absent.
+   */
+  addrconfig?(): Promise<{ inet: boolean; inet6: boolean }>;
+}
+
+/** What kernelAddrconfig asks of the kernel. */
+export type AddrconfigSys = Pick<Sys, 'socket' | 'ioctl' | 'close'>;
+
+/**
+ * AI_ADDRCONFIG's question (RFC 3493 §6.1) put to a kernel: does one of its
+ * interfaces have an IPv4 address, an IPv6 address? Every address counts,
+ * lo0's too, as glibc's getifaddrs-based check counts them: a kernel without
+ * net_netinet6 has no IPv6 address at all (lo0 gets ::1 with it), so it is
+ * never asked for AAAA, as in process. One whose interfaces cannot be listed
+ * is taken to have both, as getaddrinfo is pessimistic then.
+ */
+export async function kernelAddrconfig(sys: AddrconfigSys): Promise<{ inet: boolean; inet6: boolean }> {
+  let fd: number;
+  try {
+    fd = await sys.socket(AF_INET, SOCK_DGRAM, 0);
+  } catch {
+    try {
+      fd = await sys.socket(AF_INET6, SOCK_DGRAM, 0);
+    } catch {
+      return { inet: false, inet6: false };
+    }
+  }
+  try {
+    const list = (await sys.ioctl(fd, 'SIOCGIFCONF', undefined)) as Array<{ inet?: Array<{ addr: string }>; inet6?: Array<{ addr: string }> }>;
+    let inet = false;
+    let inet6 = false;
+    for (const i of list) {
+      if (i.inet !== undefined && i.inet.length > 0) inet = true;
+      if (i.inet6 !== undefined && i.inet6.length > 0) inet6 = true;
+    }
+    return { inet, inet6 };
+  } catch {
+    return { inet: true, inet6: true };
+  } finally {
+    sys.close(fd).catch(() => {});
+  }
 }
 
 type Cb<T> = (err: NodeJS.ErrnoException | null, result: T) => void;
@@ -799,15 +843,34 @@ export function createDns(env: DnsEnv): DnsModule {
       process.nextTick(answer, [{ address: hostname as string, family: literal }]);
       return;
     }
-    // AI_V4MAPPED (dns.V4MAPPED): an IPv6 question with only IPv4 answers gets them as ::ffff:a.b.c.d.
-    const v4mapped = family === 6 && ((options.hints ?? 0) & hostDns.V4MAPPED) !== 0;
-    lookupAll(base, hostname as string, family, order).then(answer, (e: NodeJS.ErrnoException) => {
-      if (!v4mapped || e.code !== 'ENOTFOUND') return cb(e);
-      lookupAll(base, hostname as string, 4, order).then(
-        (list) => answer(list.map((a) => ({ address: `::ffff:${a.address}`, family: 6 }))),
-        () => cb(e),
+    const ask = (family: number): void => {
+      // AI_V4MAPPED (dns.V4MAPPED): an IPv6 question with only IPv4 answers gets them as ::ffff:a.b.c.d.
+      const v4mapped = family === 6 && ((options.hints ?? 0) & hostDns.V4MAPPED) !== 0;
+      lookupAll(base, hostname as string, family, order).then(answer, (e: NodeJS.ErrnoException) => {
+        if (!v4mapped || e.code !== 'ENOTFOUND') return cb(e);
+        lookupAll(base, hostname as string, 4, order).then(
+          (list) => answer(list.map((a) => ({ address: `::ffff:${a.address}`, family: 6 }))),
+          () => cb(e),
+        );
+      });
+    };
+    if (family === 0 && ((options.hints ?? 0) & hostDns.ADDRCONFIG) !== 0 && env.inet6 === undefined && env.addrconfig !== undefined) {
+      // A remote kernel: ask it which families it has addresses of (neither: ask both).
+      // The question keeps the process alive, as the query after it does.
+      const release = env.hold();
+      env.addrconfig().then(
+        (have) => {
+          ask(have.inet === have.inet6 ? 0 : have.inet ? 4 : 6);
+          release();
+        },
+        () => {
+          ask(0);
+          release();
+        },
       );
-    });
+      return;
+    }
+    ask(family);
   }
 
   function lookupService(address: unknown, port: unknown, cb: unknown): void {

@@ -32,7 +32,7 @@ import {
   type KFile, type RecvResult, type Sockaddr, type SockoptValue,
 } from '../../kern/sys.js';
 import { POLLIN, POLLOUT } from '../../kern/select.js';
-import { EAGAIN, EBADF, ECONNABORTED, ECONNRESET, EINPROGRESS, EINVAL, ENOTCONN, Errno } from '../../kern/errno.js';
+import { EAGAIN, EBADF, ECONNABORTED, ECONNRESET, EINPROGRESS, EINVAL, ENOTCONN, ESHUTDOWN, Errno } from '../../kern/errno.js';
 import {
   SOL_SOCKET, SO_BROADCAST, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF,
   SS_CANTSENDMORE, SS_ISCONNECTED, Socket,
@@ -71,8 +71,15 @@ const READ_SIZE = 65536;
 const LOCAL_READ_SIZE = 256 * 1024;
 /** The largest datagram we take in one receive (IPv4's limit, rounded up). */
 const DGRAM_SIZE = 65536;
+/** recvfromwaits a remote UDP socket keeps waiting in its server (the `dgram` feature). */
+const DGRAMS_AHEAD = 4;
 /** After an accept failure other than EAGAIN (EMFILE...), wait this long before trying again. */
 const ACCEPT_BACKOFF_MS = 100;
+/**
+ * acceptwaits a remote listener keeps waiting in its server (the `accept`
+ * feature): a burst of connections is taken without a round trip each.
+ */
+const ACCEPTS_AHEAD = 32;
 
 /** The system calls the handles use: a kernel's `Sys` or a sysproxy `RemoteSys`. */
 export type SysLike = Pick<
@@ -150,6 +157,13 @@ export interface StreamCalls {
   sendall(fd: number, data: Uint8Array): Promise<number>;
   /** Resolves with data as soon as `fd` has some (empty at EOF), in call order. */
   recvwait(fd: number, len: number): Promise<Uint8Array>;
+  /**
+   * The `accept` feature: the next connection on listening `fd`, its
+   * descriptor already non-blocking, with its names; several wait at once.
+   */
+  acceptwait?(fd: number): Promise<{ fd: number; sockname: Sockaddr; peername: Sockaddr | null }>;
+  /** The `dgram` feature: the next datagram on `fd` with its source, in call order. */
+  recvfromwait?(fd: number, len: number): Promise<RecvResult>;
 }
 
 /*
@@ -163,6 +177,13 @@ const STREAM_PIECE = 64 << 10;
 const STREAM_WINDOW = 1 << 20;
 const STREAM_READ_SIZE = 256 << 10;
 const STREAM_READS = 2;
+/**
+ * Reads kept waiting once a read came back full (the socket had more):
+ * a busy stream must not drain both reads before the program's next ones
+ * reach the server (the window would close meanwhile); an idle socket, of
+ * which a server may hold 100,000, keeps two.
+ */
+const STREAM_READS_BUSY = 4;
 /** Chunks of a writev shorter than this are copied together into one sendall. */
 const STREAM_GATHER = 16 << 10;
 /**
@@ -177,13 +198,25 @@ const STREAM_GATHER = 16 << 10;
  * Set before SYN (on the listener, whose accepted sockets inherit them),
  * so the window scale covers them.
  */
-const STREAM_BUFFER = 256 << 10;
+const STREAM_BUFFER = 1 << 20;
 
 /** What StreamState's completions call back into (TcpHandle). */
 interface StreamOwner {
   streamArrived(x: Uint8Array | number): void;
   streamWrote(n: number): void;
   streamWriteFailed(e: unknown): void;
+  recvDone(data: Uint8Array): void;
+  recvFailed(e: unknown): void;
+}
+
+/** The completions of a remote recv on a server without the `stream` feature. */
+class RecvCompletions {
+  readonly onData: (data: Uint8Array) => void;
+  readonly onError: (e: unknown) => void;
+  constructor(h: StreamOwner) {
+    this.onData = (data) => h.recvDone(data);
+    this.onError = (e) => h.recvFailed(e);
+  }
 }
 
 /**
@@ -210,12 +243,15 @@ class StreamState {
   next = 0;
   /** A sendall failed: nothing more goes out. */
   writeFailed = false;
-  /** recvwaits in flight. */
+  /** recvwaits in flight, and how many to keep (STREAM_READS, STREAM_READS_BUSY once a read came back full). */
   reads = 0;
+  readsWanted = STREAM_READS;
   /** EOF or an error came back: no more recvwaits. */
   readDone = false;
   /** What came back while reading was stopped: data, EOF (empty), a failure status. */
   held: Array<Uint8Array | number> = [];
+  /** recv's completions, against a server without the `stream` feature. */
+  recv: RecvCompletions | undefined = undefined;
 }
 
 /** The environment of an in-process kernel: its sys, callouts, softints and host. */
@@ -825,6 +861,13 @@ export class TcpHandle extends FdHandle {
     if (status === 0) this.pumpRead();
   }
 
+  /** Adopt a descriptor a remote acceptwait handed over: already non-blocking, with its names. */
+  adoptAccepted(fd: number, sockname: Sockaddr, peername: Sockaddr | null): void {
+    this.attach(fd);
+    this.sockname = sockname;
+    this.peername = peername;
+  }
+
   /** Adopt a descriptor from accept(): non-blocking, names known before anyone asks. */
   async adopt(fd: number): Promise<void> {
     this.attach(fd);
@@ -926,7 +969,10 @@ export class TcpHandle extends FdHandle {
       return;
     }
     this.readBusy = true;
-    this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then((d) => this.onReadData(d), (e) => this.onReadError(e));
+    // An older server: recv and poll, with completions made once per handle, not per call.
+    const st = (this.streamState ??= new StreamState(this));
+    st.recv ??= new RecvCompletions(this);
+    this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then(st.recv.onData, st.recv.onError);
   }
 
   private streamState: StreamState | null = null;
@@ -938,7 +984,7 @@ export class TcpHandle extends FdHandle {
       this.deliverStream(st.held.shift()!);
       if (!this.wantRead || this.eof || this.closed) return;
     }
-    while (st.reads < STREAM_READS && !st.readDone) {
+    while (st.reads < st.readsWanted && !st.readDone) {
       st.reads++;
       streams.recvwait(this.fd, STREAM_READ_SIZE).then(st.onData, st.onReadError);
     }
@@ -961,12 +1007,23 @@ export class TcpHandle extends FdHandle {
     st.reads--;
     if (this.closed || st.readDone) return;
     if (typeof x === 'number' || x.length === 0) st.readDone = true;
+    else if (x.length === STREAM_READ_SIZE) st.readsWanted = STREAM_READS_BUSY;
     if (this.wantRead && st.held.length === 0 && !this.eof) this.deliverStream(x);
     else st.held.push(x);
     this.pumpRead();
   }
 
 
+
+  /** @internal A remote recv came back with data (empty at EOF). */
+  recvDone(data: Uint8Array): void {
+    this.onReadData(data);
+  }
+
+  /** @internal A remote recv failed (EAGAIN: nothing yet). */
+  recvFailed(e: unknown): void {
+    this.onReadError(e);
+  }
 
   private onReadResult(r: RecvResult): void {
     this.onReadData(r.data);
@@ -1389,6 +1446,15 @@ export class TcpServerHandle extends FdHandle {
 
   private pumpAccept(): void {
     if (!this.listening || this.acceptBusy || this.closed) return;
+    const streams = this.env.streams;
+    if (streams?.acceptwait !== undefined) {
+      // A remote kernel with the `accept` feature: connections come ahead of our calls.
+      while (this.acceptsAhead < ACCEPTS_AHEAD) {
+        this.acceptsAhead++;
+        streams.acceptwait(this.fd).then(this.onAcceptedAhead, this.onAcceptAheadError);
+      }
+      return;
+    }
     if (this.file !== null && this.file.poll(POLLIN) === 0) {
       this.wait(POLLIN);
       return;
@@ -1414,10 +1480,40 @@ export class TcpServerHandle extends FdHandle {
     this.pumpAccept();
   };
 
+  /** acceptwaits waiting in the remote server. */
+  private acceptsAhead = 0;
+  /** An accept failure was reported and the backoff has not run yet: the others waiting fail quietly. */
+  private acceptFailing = false;
+
+  private readonly onAcceptedAhead = (r: { fd: number; sockname: Sockaddr; peername: Sockaddr | null }): void => {
+    this.acceptsAhead--;
+    if (this.closed) {
+      this.env.sys.close(r.fd).catch(noop);
+      return;
+    }
+    const client = new TcpHandle(this.env, this.family);
+    client.adoptAccepted(r.fd, r.sockname, r.peername);
+    this.onconnection(0, client);
+    this.pumpAccept();
+  };
+
+  private readonly onAcceptAheadError = (e: unknown): void => {
+    this.acceptsAhead--;
+    // Stopped by the first of the failures (a lost server, the listener gone): the rest say nothing.
+    if (this.closed || !this.listening) return;
+    const status = statusOf(e);
+    // The rest of a failing round fail the same way: report the first, retry after the backoff.
+    if (this.acceptFailing && status !== -ECONNABORTED) return;
+    this.acceptFailed(status);
+  };
+
   private readonly onAcceptError = (e: unknown): void => {
     this.acceptBusy = false;
     if (this.closed) return;
-    const status = statusOf(e);
+    this.acceptFailed(statusOf(e));
+  };
+
+  private acceptFailed(status: number): void {
     if (status === -EAGAIN) {
       this.wait(POLLIN);
       return;
@@ -1442,9 +1538,13 @@ export class TcpServerHandle extends FdHandle {
     }
     this.onconnection(status);
     // EMFILE and friends would fail again at once: back off instead of spinning.
-    this.backoff ??= this.env.timer(() => this.pumpAccept());
+    this.acceptFailing = true;
+    this.backoff ??= this.env.timer(() => {
+      this.acceptFailing = false;
+      this.pumpAccept();
+    });
     this.backoff.reset(ACCEPT_BACKOFF_MS);
-  };
+  }
 
   protected cancelRequests(): void {
     this.listening = false;
@@ -1641,24 +1741,86 @@ export class UdpHandle extends FdHandle {
       else this.onDatagram(r);
       return;
     }
+    const streams = this.env.streams;
+    if (streams?.recvfromwait !== undefined) {
+      this.pumpRecvAhead(streams.recvfromwait);
+      return;
+    }
     this.recvBusy = true;
     this.env.sys.recvfrom(this.fd, DGRAM_SIZE, MSG_DONTWAIT).then(this.onDatagram, this.onRecvError);
   }
 
+  /** recvfromwaits in the remote server; datagrams that came while receiving was stopped. */
+  private dgramsAhead = 0;
+  private dgramsHeld: RecvResult[] | null = null;
+
+  /**
+   * A remote kernel with the `dgram` feature: DGRAMS_AHEAD recvfromwaits
+   * wait in the server, each answered with a datagram as it comes, so none
+   * costs a poll and a recvfrom. What comes while receiving is stopped is
+   * held (at most DGRAMS_AHEAD) and handed up on the next recvStart.
+   */
+  private pumpRecvAhead(recvfromwait: NonNullable<StreamCalls['recvfromwait']>): void {
+    const held = this.dgramsHeld;
+    while (held !== null && held.length > 0) {
+      this.emitDatagram(held.shift()!);
+      if (!this.receiving || this.closed) return;
+    }
+    while (this.dgramsAhead < DGRAMS_AHEAD) {
+      this.dgramsAhead++;
+      recvfromwait(this.fd, DGRAM_SIZE).then(this.onDatagramAhead, this.onRecvAheadError);
+    }
+  }
+
+  private readonly onDatagramAhead = (r: RecvResult): void => {
+    this.dgramsAhead--;
+    if (this.closed) return;
+    if (!this.receiving || (this.dgramsHeld !== null && this.dgramsHeld.length > 0)) {
+      (this.dgramsHeld ??= []).push(r);
+      return;
+    }
+    this.emitDatagram(r);
+    this.pumpRecv();
+  };
+
+  private readonly onRecvAheadError = (e: unknown): void => {
+    this.dgramsAhead--;
+    if (this.closed) return;
+    const status = statusOf(e);
+    if (status === -EBADF || isHaltedStatus(status)) {
+      this.wake();
+      return;
+    }
+    this.onmessage(status, this);
+    // An asynchronous error (ICMP port unreachable on a connected socket) is
+    // reported once and receiving goes on; a kernel out of reach or halted stops it.
+    if (this.lostDetail() !== undefined || status === -ESHUTDOWN) {
+      this.receiving = false;
+      this.updateHold();
+      return;
+    }
+    this.pumpRecv();
+  };
+
   private readonly onDatagram = (r: RecvResult): void => {
     this.recvBusy = false;
     if (this.closed) return;
+    if (this.emitDatagram(r)) this.pumpRecv();
+  };
+
+  /** Hand a datagram to onmessage with its rinfo; false for a halted kernel's empty record (receiving stops). */
+  private emitDatagram(r: RecvResult): boolean {
     const d = r.data;
     // A halted kernel's socket answers every receive with an empty record: stop, do not spin.
     if (d.length === 0 && this.env.halted?.() === true) {
       this.wake();
-      return;
+      return false;
     }
     const from = r.from;
     const rinfo = { address: from ? from.addr : '', family: from?.family === AF_INET6 ? 'IPv6' : 'IPv4', port: from ? from.port : 0, size: d.length };
     this.onmessage(d.length, this, Buffer.from(d.buffer, d.byteOffset, d.length), rinfo);
-    this.pumpRecv();
-  };
+    return true;
+  }
 
   private readonly onRecvError = (e: unknown): void => {
     this.recvBusy = false;

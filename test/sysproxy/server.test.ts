@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { startRumpServer, SOCKET_MODE } from '../../sysproxy/server.js';
 import { rumpClient } from '../../sysproxy/client.js';
 import {
-  FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, PROTOCOL_VERSION, MAX_IO, encodeEmptyFrame, encodeClientHello, encodeFrame, MAX_FRAME_LENGTH,
+  FrameReader, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, PROTOCOL_VERSION, MAX_IO, encodeEmptyFrame, encodeClientHello, encodeFrame, MAX_FRAME_LENGTH,
 } from '../../sysproxy/protocol.js';
 import { decode } from '../../sysproxy/codec.js';
-import { Errno, ETIMEDOUT, EINVAL, EIO, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EBADF, ENOENT, ENOSYS, ENOTCONN, EPROTONOSUPPORT, ESHUTDOWN } from '../../kern/errno.js';
+import { Errno, ENOBUFS, ETIMEDOUT, EINVAL, EIO, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EBADF, ENOENT, ENOSYS, ENOTCONN, EPROTONOSUPPORT, ESHUTDOWN } from '../../kern/errno.js';
 import { AF_INET, SOCK_DGRAM, F_SETFL, O_NONBLOCK, type PollFd } from '../../kern/sys.js';
 import { POLLIN } from '../../kern/select.js';
 import { createSimHost } from '../../hypercall/sim.js';
@@ -325,6 +325,101 @@ test('a client that hangs up mid-frame costs the server nothing', async (t) => {
   t.is(await c.sys.sysctl('hw.ncpu'), 2);
   await c.close();
   await s.done();
+});
+
+test('a flood of calls that never finish is bounded: past the limit calls are answered ENOBUFS at once, and the client and others go on', async (t) => {
+  const tmp = tempDir();
+  const { kernel } = mailboxKernel();
+  const server = await startRumpServer(kernel, `unix://${join(tmp.dir, 'sock')}`, { maxCallsInFlight: 100 });
+  const c = await rumpClient(server.url);
+  const rx = await c.sys.socket(AF_LOCAL, SOCK_DGRAM, 0);
+  await c.sys.bind(rx, box(1));
+  // 100 blocking receives wait in the kernel; the 101st and later are refused.
+  const waiting = Array.from({ length: 100 }, () => c.sys.recvfrom(rx, 10));
+  const refused = await Promise.allSettled(Array.from({ length: 50 }, () => c.sys.recvfrom(rx, 10)));
+  for (const r of refused) t.true(r.status === 'rejected' && (r.reason as Errno).errno === ENOBUFS, String((r as PromiseRejectedResult).reason));
+  // Another client is served meanwhile.
+  const other = await rumpClient(server.url);
+  t.is(await other.sys.sysctl('hw.ncpu'), 2);
+  const tx = await other.sys.socket(AF_LOCAL, SOCK_DGRAM, 0);
+  for (let i = 0; i < 100; i++) await other.sys.sendto(tx, Uint8Array.of(i), 0, box(1));
+  t.is((await Promise.all(waiting)).length, 100);
+  // Answered, they make room again.
+  t.is(await c.sys.sysctl('hw.ncpu'), 2);
+  await other.close();
+  await c.close();
+  await server.close();
+  await kernel.halt();
+  tmp.remove();
+});
+
+test('a peer flooding calls without reading the answers stops being read from: the server queues little and serves others', async (t) => {
+  const s = await serve();
+  const raw = await RawPeer.connect(s.path);
+  raw.socket.pause(); // never reads the answers
+  raw.write(encodeClientHello());
+  const call = encodeFrame(FRAME_CALL, 1, ['sysctl', ['kern.hostname']]);
+  // 64 MiB of calls, written as fast as our side takes them.
+  const batch = Buffer.concat(Array.from({ length: 4096 }, () => call));
+  let sent = 0;
+  while (sent < 64 << 20 && !raw.socket.destroyed) {
+    raw.socket.write(batch);
+    sent += batch.length;
+    // Once our writes pile up the server has stopped reading us: enough.
+    if (raw.socket.writableLength > 8 << 20) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const conns = [...(s.server as unknown as { conns: Set<{ socket: net.Socket }> }).conns];
+  t.is(conns.length, 1);
+  t.true(conns[0]!.socket.isPaused(), 'the server stopped reading the flooding client');
+  t.true(conns[0]!.socket.writableLength < 16 << 20, `answers queued: ${conns[0]!.socket.writableLength}`);
+  const c = await rumpClient(s.url);
+  t.is(await c.sys.sysctl('hw.ncpu'), 2);
+  await c.close();
+  raw.socket.destroy();
+  await s.done();
+});
+
+test('fifty peers sending random bytes after HELLO are each dropped; the server serves a client throughout', async (t) => {
+  const s = await serve();
+  const good = await rumpClient(s.url);
+  let x = 12345;
+  const random = (n: number): Uint8Array => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
+    return b;
+  };
+  const peers = await Promise.all(Array.from({ length: 50 }, () => RawPeer.connect(s.path)));
+  for (const p of peers) {
+    p.write(encodeClientHello());
+    p.write(random(4096));
+  }
+  t.is(await good.sys.sysctl('hw.ncpu'), 2);
+  // Garbage that happens to parse as a frame in progress keeps its connection only until the peer goes.
+  for (const p of peers) p.socket.end();
+  await Promise.all(peers.map((p) => p.closed));
+  t.is(await good.sys.sysctl('kern.ostype'), 'NetBSD');
+  t.is(s.server.clients, 1);
+  await good.close();
+  await s.done();
+});
+
+test('a half frame that announces 16 MiB holds at most 1 MiB until more arrives, not 16 MiB; the frame still arrives whole in pieces', (t) => {
+  const got: Uint8Array[] = [];
+  const reader = new FrameReader({ frame: (_type, _id, payload) => got.push(payload.slice()) });
+  const payload = Buffer.alloc(MAX_FRAME_LENGTH - 5, 0x5a);
+  const frame = Buffer.concat([frameWithLength(MAX_FRAME_LENGTH, Uint8Array.of(FRAME_CALL, 1, 0, 0, 0)), payload]);
+  reader.push(frame.subarray(0, 20));
+  const held = (reader as unknown as { partial: Uint8Array }).partial.length;
+  t.true(held <= 1 << 20, `bytes allocated for a 10-byte start: ${held}`);
+  for (let off = 20; off < frame.length; off += 1 << 20) reader.push(frame.subarray(off, off + (1 << 20)));
+  t.is(got.length, 1);
+  t.is(got[0]!.length, payload.length);
+  t.true(Buffer.from(got[0]!).equals(payload));
 });
 
 test('CLOSE from the client ends its connection and closes its descriptors', async (t) => {

@@ -9,7 +9,7 @@ import { rumpInit } from '../../index.js';
 import { startRumpServer } from '../../sysproxy/server.js';
 import { rumpClient, type RumpClient } from '../../sysproxy/client.js';
 import { EBADF, ENOBUFS, Errno } from '../../kern/errno.js';
-import { AF_INET, SOCK_STREAM } from '../../kern/sys.js';
+import { AF_INET, RLIMIT_NOFILE, SOCK_STREAM } from '../../kern/sys.js';
 import { tempDir } from './helpers.js';
 
 async function served() {
@@ -60,9 +60,9 @@ function sink(c: RumpClient, port: number): Promise<{ listening: Promise<void>; 
   });
 }
 
-test('the server offers the stream feature in its banner', async (t) => {
+test('the server offers the stream, accept and dgram features in its banner', async (t) => {
   const s = await served();
-  t.deepEqual(s.c.banner.features, ['stream']);
+  t.deepEqual(s.c.banner.features, ['stream', 'accept', 'dgram']);
   t.truthy(s.c.faceEnv.streams);
   await s.done();
 });
@@ -217,5 +217,134 @@ test('stream calls with arguments of the wrong shape get EINVAL or EBADF, and th
   t.is(await s.c.sys.sysctl('hw.ncpu'), 2);
   const conns = (s.server as unknown as { conns: Set<{ tails: Map<number, unknown> }> }).conns;
   t.deepEqual([...conns].map((c) => c.tails.size), [0]);
+  await s.done();
+});
+
+/** Count the calls a client makes, by method. */
+function countCalls(c: RumpClient): Map<string, number> {
+  const counts = new Map<string, number>();
+  const inner = c as unknown as { call(m: string, a: unknown[], f?: boolean): Promise<unknown> };
+  const call = inner.call.bind(c);
+  inner.call = (m, a, f) => {
+    counts.set(m, (counts.get(m) ?? 0) + 1);
+    return call(m, a, f);
+  };
+  return counts;
+}
+
+test('a remote listener takes a burst of connections from acceptwaits waiting ahead: no accept, poll or name call per connection', async (t) => {
+  const s = await served();
+  const other = await rumpClient(s.server.url);
+  const N = 300;
+  const counts = countCalls(s.c);
+  const peers = new Map<number, number>();
+  const server = s.c.net.createServer((sock) => {
+    peers.set(sock.remotePort!, sock.localPort!);
+    t.is(sock.remoteAddress, '127.0.0.1');
+    sock.end();
+  });
+  await new Promise<void>((r) => server.listen(7010, '127.0.0.1', () => r()));
+  const before = new Map(counts);
+  // Every connection from the other client (another process on the same kernel), all at once.
+  const locals = await Promise.all(Array.from({ length: N }, () => new Promise<number>((resolve, reject) => {
+    const c = other.net.connect(7010, '127.0.0.1', () => resolve(c.localPort!));
+    c.on('error', reject);
+    c.resume();
+  })));
+  while (peers.size < N) await new Promise((r) => setImmediate(r));
+  // Each accepted socket knows its peer (the connecting socket's port) and its own port.
+  t.deepEqual([...peers.keys()].sort(), [...locals].sort());
+  t.true([...peers.values()].every((p) => p === 7010));
+  const made = (m: string): number => (counts.get(m) ?? 0) - (before.get(m) ?? 0);
+  for (const m of ['accept', 'poll', 'fcntl', 'getsockname', 'getpeername']) t.is(made(m), 0, `${m} calls`);
+  t.true(made('acceptwait') <= N + 32, `acceptwait calls: ${made('acceptwait')}`);
+  server.close();
+  await other.close();
+  await s.done();
+});
+
+test('datagrams to a remote dgram socket come from recvfromwaits waiting ahead: boundaries, sources and empty datagrams kept, no poll or recvfrom', async (t) => {
+  const s = await served();
+  const other = await rumpClient(s.server.url);
+  const counts = countCalls(s.c);
+  const rx = s.c.dgram.createSocket('udp4');
+  await new Promise<void>((r) => rx.bind(7020, '127.0.0.1', () => r()));
+  const N = 200;
+  const got: Array<{ len: number; first: number; port: number; address: string }> = [];
+  const all = new Promise<void>((resolve) => rx.on('message', (m, rinfo) => {
+    got.push({ len: m.length, first: m.length > 0 ? m[0]! : -1, port: rinfo.port, address: rinfo.address });
+    if (got.length === N) resolve();
+  }));
+  const before = new Map(counts);
+  const tx = other.dgram.createSocket('udp4');
+  await new Promise<void>((r) => tx.bind(7021, '127.0.0.1', () => r()));
+  for (let i = 0; i < N; i++) {
+    // Sizes 0 .. 1990 bytes; each waits for the last so the receive buffer never overflows.
+    const b = Buffer.alloc((i * 10) % 2000, i & 0xff);
+    await new Promise<void>((r, j) => tx.send(b, 7020, '127.0.0.1', (e) => (e ? j(e) : r())));
+  }
+  await all;
+  got.forEach((g, i) => {
+    const len = (i * 10) % 2000;
+    t.deepEqual(g, { len, first: len > 0 ? i & 0xff : -1, port: 7021, address: '127.0.0.1' });
+  });
+  const made = (m: string): number => (counts.get(m) ?? 0) - (before.get(m) ?? 0);
+  t.is(made('poll'), 0);
+  t.is(made('recvfrom'), 0);
+  t.true(made('recvfromwait') <= N + 4, `recvfromwait calls: ${made('recvfromwait')}`);
+  rx.close();
+  tx.close();
+  await other.close();
+  await s.done();
+});
+
+test('a server without the accept and dgram features (older) still gets connections and datagrams through accept and recvfrom', async (t) => {
+  const s = await served();
+  s.c.banner.features = ['stream'];
+  t.is(s.c.faceEnv.streams!.acceptwait, undefined);
+  t.is(s.c.faceEnv.streams!.recvfromwait, undefined);
+  const counts = countCalls(s.c);
+  const server = s.c.net.createServer((sock) => sock.end('hi'));
+  await new Promise<void>((r) => server.listen(7030, '127.0.0.1', () => r()));
+  const c = s.c.net.connect(7030, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  c.on('data', (d: Buffer) => chunks.push(d));
+  await new Promise<void>((r) => c.on('end', () => r()));
+  t.is(Buffer.concat(chunks).toString(), 'hi');
+  const rx = s.c.dgram.createSocket('udp4');
+  await new Promise<void>((r) => rx.bind(7031, '127.0.0.1', () => r()));
+  const msg = new Promise<Buffer>((r) => rx.once('message', (m) => r(m)));
+  rx.send('ping', 7031, '127.0.0.1');
+  t.is((await msg).toString(), 'ping');
+  t.true((counts.get('accept') ?? 0) > 0);
+  t.true((counts.get('recvfrom') ?? 0) > 0);
+  rx.close();
+  server.close();
+  await s.done();
+});
+
+test('a remote listener out of descriptors reports EMFILE once per backoff, not once per waiting accept, and takes the connections once there is room', async (t) => {
+  const s = await served();
+  const other = await rumpClient(s.server.url);
+  const accepted: net.Socket[] = [];
+  const errors: string[] = [];
+  const server = s.c.net.createServer((sock) => accepted.push(sock));
+  server.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? String(e)));
+  await new Promise<void>((r) => server.listen(7040, '127.0.0.1', () => r()));
+  const lim = await s.c.sys.getrlimit(RLIMIT_NOFILE);
+  // The listener is descriptor 3: room for two more.
+  await s.c.sys.setrlimit(RLIMIT_NOFILE, { cur: 6, max: lim.max });
+  const clients = Array.from({ length: 5 }, () => other.net.connect(7040, '127.0.0.1').on('error', () => {}));
+  while (accepted.length < 2 || errors.length === 0) await new Promise((r) => setImmediate(r));
+  // The 31 other accepts waiting in the server fail at once too; they are not reported.
+  await new Promise((r) => setTimeout(r, 30));
+  t.deepEqual(errors, ['EMFILE']);
+  t.is(accepted.length, 2);
+  await s.c.sys.setrlimit(RLIMIT_NOFILE, lim);
+  while (accepted.length < 5) await new Promise((r) => setImmediate(r));
+  t.is(accepted.length, 5);
+  for (const c of clients) c.destroy();
+  server.close();
+  await other.close();
   await s.done();
 });
