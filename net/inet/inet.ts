@@ -9,12 +9,12 @@
  *   out: udpOutput / icmp / raw → ipOutput (ip_output.ts) → route lookup → [fragment] → ifp.output
  *        → etherOutput → arpResolve → driver
  */
-import type { Callout } from '../../kern/callout.js';
 import { defineKernelState, type Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import type { Ifnet } from '../interface.js';
 import type { NetStack } from '../netstack.js';
 import type { Rtentry } from '../route.js';
+import type { RedirectRoutes } from '../redirect_routes.js';
 import { InPcbTable } from './in_pcb.js';
 import type { Tcp } from './tcp/var.js';
 
@@ -175,10 +175,8 @@ export class Inet {
   redirAccept = 1;
   /** net.inet.icmp.redirtimeout: seconds a route made by a redirect lives (NetBSD's 600; 0: forever). */
   redirTimeout = 600;
-  /** Removes expired redirect routes (ip_redirect.ts), made on first use. */
-  redirTimer: Callout<Inet> | null = null;
-  /** The routes redirects made, oldest first (at most REDIRECT_MAX_ROUTES). */
-  readonly redirRoutes: Rtentry[] = [];
+  /** The host routes redirects made (ip_redirect.ts), bounded and expiring; made on first use. */
+  redirects: RedirectRoutes<number, Rtentry> | null = null;
   /** net.inet.ip.ttl */
   defttl = 64;
   /** net.inet.arp.keep: seconds a resolved entry lives (NetBSD: 20 minutes). */

@@ -24,6 +24,7 @@ import { RTF_DYNAMIC, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_UP, Rtentry } from '
 import { ICMP_ADVLENMIN, ICMP_HDR_LEN } from '../wire/icmp.js';
 import { ipDst, ipHlen, ipSrc } from '../wire/ipv4.js';
 import type { Inet } from './inet.js';
+import { RedirectRoutes } from '../redirect_routes.js';
 import { ipRouteLookup } from './ip_output.js';
 
 /** The first bytes of `m` that an ICMP error quotes, in a buffer of its own with `m`'s receiving interface and flags. */
@@ -62,64 +63,15 @@ export function icmpRedirectInput(inet: Inet, m: Mbuf, ioff: number, icmplen: nu
     return false;
   }
   // A router can name any destination: what it makes us keep is bounded.
-  if (!redirRoom(inet)) {
+  const routes = inet.redirects ?? (inet.redirects = new RedirectRoutes(inet.kernel, inet.ns.rt4));
+  if (!routes.hasRoom()) {
     st.redirfull++;
     return false;
   }
-  const rt4 = inet.ns.rt4;
-  const old = rt4.exact(dst, 32);
-  if (old !== null) {
-    // A host route the user made stays; one a redirect made is changed.
-    if (!(old.flags & RTF_DYNAMIC)) {
-      st.badredirect++;
-      return false;
-    }
-    rt4.delete(dst, 32);
-  }
-  const made = rt4.add(new Rtentry(dst, 32, gw, RTF_UP | RTF_GATEWAY | RTF_HOST | RTF_DYNAMIC, rcvif, 0));
-  inet.redirRoutes.push(made);
-  if (inet.redirTimeout > 0) {
-    const k = inet.kernel;
-    made.expire = k.uptime() + inet.redirTimeout * 1000;
-    const timer = inet.redirTimer ?? (inet.redirTimer = k.callouts.create(redirExpire, inet));
-    if (!timer.pending) timer.reset(inet.redirTimeout * 1000);
+  // A host route the user made stays; one a redirect made is changed.
+  if (!routes.install(new Rtentry(dst, 32, gw, RTF_UP | RTF_GATEWAY | RTF_HOST | RTF_DYNAMIC, rcvif, 0), inet.redirTimeout)) {
+    st.badredirect++;
+    return false;
   }
   return true;
-}
-
-/** Routes redirects may make and keep at once (a bound on what a router can make a host hold). */
-export const REDIRECT_MAX_ROUTES = 4096;
-
-/** Is a redirect route still in the table (the user may have deleted it, another redirect replaced it)? */
-function live(inet: Inet, rt: Rtentry): boolean {
-  return inet.ns.rt4.exact(rt.dst, rt.plen) === rt;
-}
-
-/** Room for one more redirect route, forgetting those already gone from the table. */
-function redirRoom(inet: Inet): boolean {
-  const list = inet.redirRoutes;
-  if (list.length < REDIRECT_MAX_ROUTES) return true;
-  let j = 0;
-  for (const rt of list) if (live(inet, rt)) list[j++] = rt;
-  list.length = j;
-  return j < REDIRECT_MAX_ROUTES;
-}
-
-/** Remove the redirect routes whose time is up; come back for the next one. */
-function redirExpire(inet: Inet): void {
-  const now = inet.kernel.uptime();
-  const list = inet.redirRoutes;
-  let next = 0;
-  let j = 0;
-  for (const rt of list) {
-    if (!live(inet, rt)) continue;
-    if (rt.expire !== 0 && rt.expire <= now) {
-      inet.ns.rt4.delete(rt.dst, rt.plen);
-      continue;
-    }
-    list[j++] = rt;
-    if (rt.expire !== 0 && (next === 0 || rt.expire < next)) next = rt.expire;
-  }
-  list.length = j;
-  if (next !== 0) inet.redirTimer!.reset(next - now);
 }

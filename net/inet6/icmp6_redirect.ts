@@ -36,6 +36,7 @@ import { IN6_IFF_NOTREADY, type Inet6 } from './inet6.js';
 import { ip6OutputIf } from './ip6_output.js';
 import { ND6_LLINFO_INCOMPLETE, nd6Cache, nd6Learn } from './nd6.js';
 import { Rtentry6 } from './route6.js';
+import { RedirectRoutes } from '../redirect_routes.js';
 
 /** The fixed part of a redirect: header, reserved word, Target, Destination (§4.5). */
 export const ND_REDIRECT_LEN = 40;
@@ -144,69 +145,23 @@ export function icmp6RedirectInput(inet6: Inet6, m: Mbuf, off: number, len: numb
     return;
   }
   // A router can name any destination: what it makes us keep is bounded.
-  if (!redirRoom(inet6)) {
+  const routes = inet6.redirects ?? (inet6.redirects = new RedirectRoutes(k, inet6.rt6));
+  if (!routes.hasRoom()) {
     st.redirfull++;
     k.mbufs.free(m);
     return;
   }
   const dst = buf.slice(d, d + 16);
   const gw = onLink ? null : buf.slice(t, t + 16);
-  // A host route for the destination (NetBSD's rtredirect makes or changes one).
-  const old = inet6.rt6.exact(dst, 128);
-  if (old !== null) {
-    if (!(old.flags & RTF_DYNAMIC)) {
-      // A route the user made for this very host stays as it is.
-      st.badredirect++;
-      k.mbufs.free(m);
-      return;
-    }
-    inet6.rt6.delete(dst, 128);
-  }
-  const made = inet6.rt6.add(new Rtentry6(dst, 128, gw, RTF_UP | RTF_HOST | RTF_DYNAMIC | (gw !== null ? RTF_GATEWAY : 0), ifp, null));
-  inet6.redirRoutes.push(made);
-  if (inet6.redirTimeout > 0) {
-    made.expire = k.uptime() + inet6.redirTimeout * 1000;
-    const timer = inet6.redirTimer ?? (inet6.redirTimer = k.callouts.create(redirExpire, inet6));
-    if (!timer.pending) timer.reset(inet6.redirTimeout * 1000);
+  // A host route for the destination (NetBSD's rtredirect makes or changes
+  // one); a route the user made for this very host stays as it is.
+  const rt6 = new Rtentry6(dst, 128, gw, RTF_UP | RTF_HOST | RTF_DYNAMIC | (gw !== null ? RTF_GATEWAY : 0), ifp, null);
+  if (!routes.install(rt6, inet6.redirTimeout)) {
+    st.badredirect++;
+    k.mbufs.free(m);
+    return;
   }
   const lla = ndFindLla(buf, io, ND_REDIRECT_LEN, len, ND_OPT_TARGET_LINKADDR);
   if (lla >= 0) nd6Learn(inet6, ifp, buf, t, buf, lla, !onLink);
   k.mbufs.free(m);
-}
-
-/** Routes redirects may make and keep at once (a bound on what a router can make a host hold). */
-export const REDIRECT_MAX_ROUTES = 4096;
-
-/** Is a redirect route still in the table (the user may have deleted it, another redirect replaced it)? */
-function live(inet6: Inet6, rt: Rtentry6): boolean {
-  return inet6.rt6.exact(rt.dst, rt.plen) === rt;
-}
-
-/** Room for one more redirect route, forgetting those already gone from the table. */
-function redirRoom(inet6: Inet6): boolean {
-  const list = inet6.redirRoutes;
-  if (list.length < REDIRECT_MAX_ROUTES) return true;
-  let j = 0;
-  for (const rt of list) if (live(inet6, rt)) list[j++] = rt;
-  list.length = j;
-  return j < REDIRECT_MAX_ROUTES;
-}
-
-/** Remove the redirect routes whose time is up; come back for the next one. */
-function redirExpire(inet6: Inet6): void {
-  const now = inet6.kernel.uptime();
-  const list = inet6.redirRoutes;
-  let next = 0;
-  let j = 0;
-  for (const rt of list) {
-    if (!live(inet6, rt)) continue;
-    if (rt.expire !== 0 && rt.expire <= now) {
-      inet6.rt6.delete(rt.dst, rt.plen);
-      continue;
-    }
-    list[j++] = rt;
-    if (rt.expire !== 0 && (next === 0 || rt.expire < next)) next = rt.expire;
-  }
-  list.length = j;
-  if (next !== 0) inet6.redirTimer!.reset(next - now);
 }

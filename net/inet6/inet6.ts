@@ -21,6 +21,7 @@ import type { InPcbTable } from '../inet/in_pcb.js';
 import { in6Equal, in6IsLoopback, in6PrefixEqual } from '../wire/in6addr.js';
 import { IPV6_DEFHLIM } from '../wire/ipv6.js';
 import { Route6Table, type Rtentry6 } from './route6.js';
+import type { RedirectRoutes } from '../redirect_routes.js';
 
 /* in6_ifaddr flags (netinet6/in6_var.h). */
 /** The address is still being checked for duplicates (RFC 4862 §5.4, nd6_dad.ts). */
@@ -152,10 +153,8 @@ export class Inet6 {
   redirAccept = 1;
   /** net.inet6.icmp6.redirtimeout: seconds a route made by a redirect lives (NetBSD's 600; 0: forever). */
   redirTimeout = 600;
-  /** Removes expired redirect routes (icmp6_redirect.ts), made on first use. */
-  redirTimer: Callout<Inet6> | null = null;
-  /** The routes redirects made, oldest first (at most REDIRECT_MAX_ROUTES). */
-  readonly redirRoutes: Rtentry6[] = [];
+  /** The host routes redirects made (icmp6_redirect.ts), bounded and expiring; made on first use. */
+  redirects: RedirectRoutes<Uint8Array, Rtentry6> | null = null;
   /** net.inet6.ip6.dad_count: DAD probes per new address (RFC 4862 DupAddrDetectTransmits), NetBSD's 1. */
   dadCount = 1;
   /** net.inet6.ip6.auto_linklocal: an interface coming up gets its fe80:: address (in6_ifattach). */

@@ -291,6 +291,6 @@ test('a flood of redirects for distinct destinations: at most 4,096 routes kept,
   t.is(inet6(n.a).icmp6stat.redirfull, 5000 - 4096);
   await n.sim.run(601_000);
   t.is((await rt6(n.a)).filter((x) => x.flags & RTF_DYNAMIC).length, 0, 'all expired');
-  t.is(inet6(n.a).redirRoutes.length, 0);
+  t.is(inet6(n.a).redirects?.list.length, 0);
   t.deepEqual(await haltAll(n), { mbufsInUse: [0, 0, 0], callouts: [0, 0, 0] });
 });
