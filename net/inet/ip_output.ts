@@ -207,16 +207,7 @@ export function ipOutputRoute(
 
   const buf = m.buf;
   const off = m.off;
-  if (!(flags & (IP_RAWOUTPUT | IP_FORWARDING))) {
-    ipWriteHeader(buf, off, tos, m.len, nextId(inet), 0, ttl, proto, src, dst);
-    st.localout++;
-  } else if (flags & IP_RAWOUTPUT) {
-    ipSetLen(buf, off, m.len);
-    if (ipId(buf, off) === 0) ipSetId(buf, off, nextId(inet));
-    ipSetChecksum(buf, off);
-    st.rawout++;
-    st.localout++;
-  }
+  if (!(flags & IP_FORWARDING)) ipOutputHeader(inet, m, flags, tos, ttl, proto, src, dst);
 
   // A TCP checksum TCP left to the interface (M_CSUM_TCPv4): lo0 takes it
   // (the packet never leaves the host); anything else gets it computed now,
@@ -232,6 +223,24 @@ export function ipOutputRoute(
     return EMSGSIZE;
   }
   return ipFragment(inet, m, hlen, mtu, ifp, nexthop);
+}
+
+/**
+ * The header of a datagram we send: written whole, or, for IP_RAWOUTPUT
+ * (the caller wrote it), finished: length, an ID where it left 0, checksum.
+ */
+function ipOutputHeader(inet: Inet, m: Mbuf, flags: number, tos: number, ttl: number, proto: number, src: number, dst: number): void {
+  const buf = m.buf;
+  const off = m.off;
+  if (flags & IP_RAWOUTPUT) {
+    ipSetLen(buf, off, m.len);
+    if (ipId(buf, off) === 0) ipSetId(buf, off, nextId(inet));
+    ipSetChecksum(buf, off);
+    inet.ipstat.rawout++;
+  } else {
+    ipWriteHeader(buf, off, tos, m.len, nextId(inet), 0, ttl, proto, src, dst);
+  }
+  inet.ipstat.localout++;
 }
 
 /**
@@ -261,16 +270,8 @@ function ipOutputIfBroadcast(inet: Inet, m: Mbuf, ifp: Ifnet, src: number, proto
     return EMSGSIZE;
   }
   if (src === 0) src = inet.firstAddr(ifp)?.addr ?? 0;
-  if (flags & IP_RAWOUTPUT) {
-    ipSetSrc(m.buf, m.off, src);
-    ipSetLen(m.buf, m.off, m.len);
-    if (ipId(m.buf, m.off) === 0) ipSetId(m.buf, m.off, nextId(inet));
-    ipSetChecksum(m.buf, m.off);
-    inet.ipstat.rawout++;
-  } else {
-    ipWriteHeader(m.buf, m.off, tos, m.len, nextId(inet), 0, ttl, proto, src, INADDR_BROADCAST);
-  }
-  inet.ipstat.localout++;
+  if (flags & IP_RAWOUTPUT) ipSetSrc(m.buf, m.off, src);
+  ipOutputHeader(inet, m, flags, tos, ttl, proto, src, INADDR_BROADCAST);
   m.flags = (m.flags & ~M_MCAST) | M_BCAST;
   return ifp.output(ifp, m, AF_INET, INADDR_BROADCAST);
 }
