@@ -5,7 +5,6 @@
  *   a 10.0.1.1 ── r ── 10.0.2.2 b      (r: 10.0.1.2, 10.0.2.1)
  */
 import test from 'ava';
-import { Buffer } from 'node:buffer';
 import { createLab, type Lab, type LabHost } from '../../lab/index.js';
 import { main as route } from '../../bin/rump.route.js';
 import { main as netstat } from '../../bin/rump.netstat.js';
@@ -16,23 +15,10 @@ import { AF_INET, MSG_DONTWAIT, SOCK_RAW } from '../../kern/sys.js';
 import { ICMP_REDIRECT, ICMP_REDIRECT_HOST, icmpCode, icmpGateway, icmpType } from '../../net/wire/icmp.js';
 import { IPPROTO_ICMP } from '../../net/wire/ipv4.js';
 import { formatInAddr } from '../../net/wire/inaddr.js';
+import { reaches } from '../helpers/lab.js';
 
 function tool(lab: Lab, main: ToolMain, h: LabHost, argv: string[]): Promise<{ status: number; out: string; err: string }> {
   return lab.runUntil(run(main, argv, h.sys, { clock: lab.clock }));
-}
-
-/** Does a UDP datagram from `from` reach `to`? */
-async function reaches(lab: Lab, from: LabHost, to: LabHost): Promise<boolean> {
-  const srv = to.dgram.createSocket('udp4');
-  const cli = from.dgram.createSocket('udp4');
-  let got = false;
-  srv.on('message', () => { got = true; });
-  srv.bind(7, () => cli.send(Buffer.from('x'), 7, to.address));
-  await lab.run(2000);
-  srv.close();
-  cli.close();
-  await lab.run(1);
-  return got;
 }
 
 test('routes by hand through a router: route add, get, show and netstat -rn show the gateway; traffic flows', async (t) => {
@@ -42,14 +28,14 @@ test('routes by hand through a router: route add, get, show and netstat -rn show
   const b = lab.host('b');
   lab.link(a, r);
   lab.link(r, b);
-  t.false(await reaches(lab, a, b), 'no route yet');
+  t.false(await reaches(lab, a, b, 2000), 'no route yet');
 
   let x = await tool(lab, route, a, ['add', '-net', '10.0.2.0/24', '10.0.1.2']);
   t.deepEqual(x, { status: 0, out: 'add net 10.0.2.0/24: gateway 10.0.1.2\n', err: '' });
   x = await tool(lab, route, b, ['add', 'default', '10.0.2.1']);
   t.deepEqual(x, { status: 0, out: 'add net default: gateway 10.0.2.1\n', err: '' });
-  t.true(await reaches(lab, a, b));
-  t.true(await reaches(lab, b, a));
+  t.true(await reaches(lab, a, b, 2000));
+  t.true(await reaches(lab, b, a, 2000));
 
   x = await tool(lab, route, a, ['-n', 'get', '10.0.2.2']);
   t.is(x.status, 0);
@@ -95,7 +81,7 @@ test('a router forwarding out the interface a datagram came in on sends a host r
   await tool(lab, route, b, ['add', 'default', '10.0.2.1']);
   const icmpIn = async (): Promise<string> => (await tool(lab, netstat, a, ['-s', '-p', 'icmp'])).out;
   const raw = await a.sys.socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-  t.true(await reaches(lab, a, b), 'the datagram is forwarded all the same');
+  t.true(await reaches(lab, a, b, 2000), 'the datagram is forwarded all the same');
   // What a received names r2 as the better first hop (RFC 792: the gateway in the ICMP header).
   const got = await a.sys.recvfrom(raw, 512, MSG_DONTWAIT);
   await a.sys.close(raw);
@@ -106,7 +92,7 @@ test('a router forwarding out the interface a datagram came in on sends a host r
   t.regex(x.out, /\n\t1 redirect sent\n/);
   t.regex(await icmpIn(), /\tInput histogram:\n(\t\t.*\n)*\t\trouting redirect: 1\n/);
   await tool(lab, (await import('../../bin/rump.sysctl.js')).main, r1, ['-w', 'net.inet.ip.redirect=0']);
-  t.true(await reaches(lab, a, b));
+  t.true(await reaches(lab, a, b, 2000));
   x = await tool(lab, netstat, r1, ['-s', '-p', 'ip']);
   t.regex(x.out, /\n\t1 redirect sent\n/, 'no more with net.inet.ip.redirect=0');
   await lab.halt();

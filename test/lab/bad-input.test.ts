@@ -6,21 +6,8 @@
  */
 import test from 'ava';
 import { Buffer } from 'node:buffer';
-import { createLab, type Lab, type LabHost, type Segment } from '../../lab/index.js';
-
-/** Does a datagram from `from` reach `to` within a second? */
-async function reaches(lab: Lab, from: LabHost, to: LabHost): Promise<boolean> {
-  const srv = to.dgram.createSocket('udp4');
-  const cli = from.dgram.createSocket('udp4');
-  let got = false;
-  srv.on('message', () => { got = true; });
-  srv.bind(7, () => cli.send(Buffer.from('x'), 7, to.address));
-  await lab.run(1000);
-  srv.close();
-  cli.close();
-  await lab.run(1);
-  return got;
-}
+import { createLab, type LabHost, type Segment } from '../../lab/index.js';
+import { reaches } from '../helpers/lab.js';
 
 test('impossible topologies: each rejected naming the part, nothing half-built', async (t) => {
   const lab = createLab();
