@@ -12,6 +12,8 @@
  *       address is added beside the interface's others, alias or not)
  *       [up] [down] [arp | -arp] [debug | -debug] [link0..2 | -link0..2]
  *       [mtu n] [linkstr str | -linkstr]
+ *       [tso4 | -tso4] [tcp4csum[-rx|-tx] | -tcp4csum[-rx|-tx]] [udp4csum-rx ...]
+ *       [tcp6csum-rx ...] [udp6csum-rx ...] [lro | -lro]  (offloads, SIOCSIFCAP)
  *   rump.ifconfig -l [-bdu]                        interface names
  *   rump.ifconfig -C                               interface cloners
  *   rump.ifconfig -w secs [...]                    then wait up to secs seconds
@@ -23,15 +25,17 @@
  * reported the way NetBSD's ifconfig reports them ("SIOCSLINKSTR: Device
  * busy", "clone_command: ..." then "exec_matches: ..."), exit status 1.
  */
-import { EADDRNOTAVAIL, EPERM, strerror } from '../kern/errno.js';
+import { EADDRNOTAVAIL, strerror } from '../kern/errno.js';
 import type { IfInfo } from '../net/ioctl.js';
 import {
-  IFF_BROADCAST, IFF_DEBUG, IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_NAMES, IFF_NOARP, IFF_UP,
+  IFCAP_CSUM_IPv4_Rx, IFCAP_CSUM_IPv4_Tx, IFCAP_CSUM_TCPv4_Rx, IFCAP_CSUM_TCPv4_Tx, IFCAP_CSUM_TCPv6_Rx, IFCAP_CSUM_TCPv6_Tx,
+  IFCAP_CSUM_UDPv4_Rx, IFCAP_CSUM_UDPv4_Tx, IFCAP_CSUM_UDPv6_Rx, IFCAP_CSUM_UDPv6_Tx, IFCAP_LRO, IFCAP_NAMES, IFCAP_TSOv4,
+  IFCAP_TSOv6, IFF_BROADCAST, IFF_DEBUG, IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_NAMES, IFF_NOARP, IFF_UP,
 } from '../net/interface.js';
 import { classfulPrefixLen, formatInAddr, formatMaskHex, parseInAddr, parseInAddrPrefix, prefixToMask } from '../net/wire/inaddr.js';
 import { formatIn6Addr, parseIn6Prefix } from '../net/wire/in6addr.js';
 import {
-  err, errnoOf, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
+  err, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
   realClock, withInetSocket, withSys, type SysLike, type ToolClock, type ToolIO,
 } from './common.js';
 
@@ -44,6 +48,9 @@ const USAGE =
   '\t[ arp | -arp ] [ debug | -debug ]\n' +
   '\t[ link0 | -link0 ] [ link1 | -link1 ] [ link2 | -link2 ]\n' +
   '\t[ linkstr str | -linkstr ]\n' +
+  '\t[ tso4 | -tso4 ] [ tso6 | -tso6 ] [ lro | -lro ]\n' +
+  '\t[ ip4csum | -ip4csum ] [ tcp4csum | -tcp4csum ] [ udp4csum | -udp4csum ]\n' +
+  '\t[ tcp6csum | -tcp6csum ] [ udp6csum | -udp6csum ] (each csum also -rx, -tx)\n' +
   `       ${PROG} -a [-b] [-d] [-h] [-u] [-v] [ af ]\n` +
   `       ${PROG} -l [-b] [-d] [-s] [-u]\n` +
   `       ${PROG} -C\n` +
@@ -61,9 +68,20 @@ const FLAG_WORDS: Record<string, number> = {
   link2: IFF_LINK2, '-link2': -IFF_LINK2,
 };
 
+/** Offload keywords (NetBSD ifconfig's ifcapskw): the IFCAP_* bits they switch. */
+const CAP_WORDS: Record<string, number> = {
+  tso4: IFCAP_TSOv4, tso6: IFCAP_TSOv6, lro: IFCAP_LRO,
+  'ip4csum-rx': IFCAP_CSUM_IPv4_Rx, 'ip4csum-tx': IFCAP_CSUM_IPv4_Tx, ip4csum: IFCAP_CSUM_IPv4_Rx | IFCAP_CSUM_IPv4_Tx,
+  'tcp4csum-rx': IFCAP_CSUM_TCPv4_Rx, 'tcp4csum-tx': IFCAP_CSUM_TCPv4_Tx, tcp4csum: IFCAP_CSUM_TCPv4_Rx | IFCAP_CSUM_TCPv4_Tx,
+  'udp4csum-rx': IFCAP_CSUM_UDPv4_Rx, 'udp4csum-tx': IFCAP_CSUM_UDPv4_Tx, udp4csum: IFCAP_CSUM_UDPv4_Rx | IFCAP_CSUM_UDPv4_Tx,
+  'tcp6csum-rx': IFCAP_CSUM_TCPv6_Rx, 'tcp6csum-tx': IFCAP_CSUM_TCPv6_Tx, tcp6csum: IFCAP_CSUM_TCPv6_Rx | IFCAP_CSUM_TCPv6_Tx,
+  'udp6csum-rx': IFCAP_CSUM_UDPv6_Rx, 'udp6csum-tx': IFCAP_CSUM_UDPv6_Tx, udp6csum: IFCAP_CSUM_UDPv6_Rx | IFCAP_CSUM_UDPv6_Tx,
+};
+
 /** One command, run in order. */
 type Action =
   | { kind: 'flag'; bits: number }
+  | { kind: 'cap'; on: number; off: number }
   | { kind: 'mtu'; mtu: number }
   | { kind: 'linkstr'; linkstr: string | null }
   | { kind: 'clone'; cmd: 'SIOCIFCREATE' | 'SIOCIFDESTROY' }
@@ -129,6 +147,12 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
     const w = words[i]!;
     if (w in FLAG_WORDS) {
       cmd.actions.push({ kind: 'flag', bits: FLAG_WORDS[w]! });
+      continue;
+    }
+    const capOff = w.startsWith('-');
+    const capBits = CAP_WORDS[capOff ? w.slice(1) : w];
+    if (capBits !== undefined) {
+      cmd.actions.push({ kind: 'cap', on: capOff ? 0 : capBits, off: capOff ? capBits : 0 });
       continue;
     }
     switch (w) {
@@ -231,6 +255,11 @@ export function formatStatus(info: IfInfo, verbose = false): string {
   let out = `${info.name}: flags=${formatBits(info.flags, IFF_NAMES)}`;
   if (info.mtu !== 0) out += ` mtu ${info.mtu}`;
   out += '\n';
+  if (info.capabilities) {
+    // NetBSD prints the capabilities and the enabled ones right after the flags.
+    out += `\tcapabilities=${formatBits(info.capabilities, IFCAP_NAMES)}\n`;
+    out += `\tenabled=${formatBits(info.capenable ?? 0, IFCAP_NAMES)}\n`;
+  }
   if (info.lladdr) out += `\taddress: ${info.lladdr}\n`;
   if (info.linkstr !== null) out += `\tlinkstr: ${info.linkstr}\n`;
   if (verbose) {
@@ -283,8 +312,9 @@ async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO):
           await sys.ioctl(fd, act.cmd, { name });
         } catch (e) {
           io.stderr(`${PROG}: clone_command: ${errText(e)}\n`);
-          // A refused privilege says what is needed (virt0 needs CAP_NET_ADMIN).
-          if (errnoOf(e) === EPERM && e instanceof Error) io.stderr(`${PROG}: ${e.message}\n`);
+          // A driver that said what is wrong and what to do (virt0: a TUN
+          // of that name, a busy TAP, no /dev/net/tun, no CAP_NET_ADMIN).
+          if (e instanceof Error && !e.message.endsWith(errText(e))) io.stderr(`${PROG}: ${e.message}\n`);
           err('exec_matches', e);
         }
         break;
@@ -295,6 +325,16 @@ async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO):
           await sys.ioctl(fd, 'SIOCSIFFLAGS', { name, flags: next });
         } catch (e) {
           err('exec_matches', e);
+        }
+        break;
+      case 'cap':
+        // As NetBSD's setifcaps: read the enabled set, change it, write it back.
+        try {
+          const [info] = await getIfconf(sys, fd, name);
+          const cur = info?.capenable ?? 0;
+          await sys.ioctl(fd, 'SIOCSIFCAP', { name, capenable: (cur | act.on) & ~act.off });
+        } catch (e) {
+          err('SIOCSIFCAP', e);
         }
         break;
       case 'mtu':

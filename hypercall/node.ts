@@ -60,6 +60,8 @@ export interface NativeTap {
   readonly handle: object;
   readonly name: string;
   readonly created: boolean;
+  /** 12 with the virtio-net header, 0 without (an addon built before it: undefined). */
+  readonly vnetHdrLen?: number;
 }
 
 /** What the native addon exports (hypercall/native/src/addon.cc, tap.cc). */
@@ -73,7 +75,8 @@ export interface NativeAddon {
    * reading stopped. `perFrame` (measurement only, bench/virtif.ts): one
    * call per frame, always n = 1 with the frame at offset 0.
    */
-  tapOpen(name: string, rxBytes: ArrayBuffer, rxLengths: ArrayBuffer, onBatch: (n: number) => void, perFrame?: boolean): NativeTap;
+  tapOpen(name: string, rxBytes: ArrayBuffer, rxLengths: ArrayBuffer, onBatch: (n: number) => void, perFrame?: boolean, vnetHdr?: boolean): NativeTap;
+  tapSetOffload(handle: object, flags: number): void;
   tapReadStart(handle: object): void;
   tapReadStop(handle: object): void;
   /** Write `count` frames packed in `bytes` with `lengths`; returns how many the host took. */
@@ -429,6 +432,7 @@ class NodeTapBatch implements TapBatch {
 export class NodeTapDevice implements TapDevice {
   readonly name: string;
   readonly created: boolean;
+  readonly vnetHdrLen: number;
   private handle: object | null;
   private readonly batch: NodeTapBatch;
   private readonly txBuffer = new ArrayBuffer(TAP_TX_BYTES);
@@ -455,10 +459,15 @@ export class NodeTapDevice implements TapDevice {
     const lengths = new Uint32Array(TAP_RX_FRAMES);
     this.batch = new NodeTapBatch(new Uint8Array(rx), lengths);
     this.onBatchFn = (n) => this.onBatch(n);
-    const tap = native.tapOpen(name, rx, lengths.buffer as ArrayBuffer, this.onBatchFn);
+    const tap = native.tapOpen(name, rx, lengths.buffer as ArrayBuffer, this.onBatchFn, false, opts.vnetHdr === true);
     this.handle = tap.handle;
     this.name = tap.name;
     this.created = tap.created;
+    this.vnetHdrLen = tap.vnetHdrLen ?? 0;
+  }
+
+  setOffload(flags: number): void {
+    if (this.handle !== null && this.vnetHdrLen > 0) this.native.tapSetOffload(this.handle, flags);
   }
 
   get queued(): number {
@@ -475,7 +484,7 @@ export class NodeTapDevice implements TapDevice {
   }
 
   write(buf: Uint8Array, off: number, len: number): boolean {
-    if (this.handle === null || !(len > 0 && len <= TAP_MAX_FRAME)) return false;
+    if (this.handle === null || !(len > 0 && len <= TAP_MAX_FRAME + this.vnetHdrLen)) return false;
     if (this.txCount === TAP_TX_FRAMES || TAP_TX_BYTES - this.txUsed < len) this.refusedEarlier += this.flush();
     this.txBytes.set(buf.subarray(off, off + len), this.txUsed);
     this.txLengths[this.txCount++] = len;

@@ -329,6 +329,8 @@ function simTapFail(dev: SimTapDevice): void {
 /** The kernel's end of a simulated TAP device. */
 export class SimTapDevice implements TapDevice {
   readonly name: string;
+  /** The simulated TAP carries plain frames: no virtio-net header, no offloads. */
+  readonly vnetHdrLen = 0;
   private tap: SimTap | null;
   private reading = false;
   private scheduled = false;
@@ -349,6 +351,8 @@ export class SimTapDevice implements TapDevice {
   get queued(): number {
     return this.txq.length;
   }
+
+  setOffload(): void {}
 
   /** @internal frames are waiting: deliver them in the next softint batch. */
   kick(): void {

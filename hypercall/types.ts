@@ -65,7 +65,19 @@ export interface TapOpenOptions {
    * the device is still to be closed.
    */
   onError(code: string): void;
+  /**
+   * Open with the 12-byte virtio-net header (Linux IFF_VNET_HDR, struct
+   * virtio_net_hdr_v1, little-endian) in front of every frame both ways,
+   * for checksum and segmentation offload. The device's `vnetHdrLen` says
+   * whether the host gave it (0: plain frames).
+   */
+  vnetHdr?: boolean;
 }
+
+/** TUNSETOFFLOAD bits (linux/if_tun.h): offloaded frames the reader accepts. */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
 
 /**
  * An open host TAP device (Linux: /dev/net/tun with IFF_TAP | IFF_NO_PI):
@@ -87,6 +99,13 @@ export interface TapDevice {
    * `ip tuntap add`): `close` leaves it in place.
    */
   readonly created: boolean;
+  /**
+   * Bytes of virtio-net header in front of every frame read and written
+   * (12), or 0 when the device was opened without one.
+   */
+  readonly vnetHdrLen: number;
+  /** Which offloaded frames the host may hand us (TUN_F_* bits; TUNSETOFFLOAD). Throws a host error. */
+  setOffload(flags: number): void;
   /**
    * Queue a copy of the frame `buf[off, off + len)`; when the queue is full
    * it is flushed first. False when the frame was not queued: the device is

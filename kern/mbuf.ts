@@ -40,13 +40,26 @@ export const M_LOOP = 0x4;
  */
 /** The TCP checksum of this IPv4 packet is still to be computed (M_CSUM_TCPv4). */
 export const M_CSUM_TCPv4 = 0x1;
+/**
+ * This IPv4 TCP packet is larger than the MTU and the interface cuts it into
+ * `segsz`-byte segments (M_CSUM_TSOv4, IFCAP_TSOv4); implies M_CSUM_TCPv4.
+ */
+export const M_CSUM_TSOv4 = 0x2;
+/**
+ * Received: the interface vouched for the TCP or UDP checksum (the host's
+ * virtio-net header said NEEDS_CSUM or DATA_VALID), so input skips the sum
+ * (NetBSD: M_CSUM_TCPv4 etc. on input without M_CSUM_TCP_UDP_BAD).
+ */
+export const M_CSUM_DATA_VALID = 0x4;
 
 /**
- * Headroom for the link-level header: Ethernet's 14 bytes rounded up to 16.
- * A protocol asks for its own headers on top of it (IPv6 output
- * `MAX_LINKHDR + 40`; TCP_HEADROOM adds IP's 20).
+ * max_linkhdr: room for the longest link header, Ethernet 14 plus the
+ * 12-byte virtio-net header virt puts in front of a frame to a TAP
+ * (NetBSD raises max_linkhdr for such drivers), rounded up. A protocol
+ * asks for its own headers on top of it (IPv6 output `MAX_LINKHDR + 40`;
+ * TCP_HEADROOM adds IP's 20).
  */
-export const MAX_LINKHDR = 16;
+export const MAX_LINKHDR = 32;
 /** Headroom when the caller names none: Ethernet 14 + IP 60 + TCP 60, rounded up. */
 export const DEFAULT_HEADROOM = 144;
 
@@ -80,6 +93,8 @@ export class Mbuf {
   flags = 0;
   /** M_CSUM_TCPv4: checksums left to the interface (m_pkthdr.csum_flags). */
   csumFlags = 0;
+  /** With M_CSUM_TSOv4: the TCP payload bytes of each segment (m_pkthdr.segsz, the MSS). */
+  segsz = 0;
   /** if_index of the receiving interface (m_pkthdr.rcvif_index), 0 when locally generated. */
   rcvif = 0;
   /** Next packet in a queue (m_nextpkt). */
@@ -229,6 +244,7 @@ export class MbufPool {
     if (n) {
       n.flags = m.flags;
       n.csumFlags = m.csumFlags;
+      n.segsz = m.segsz;
       n.rcvif = m.rcvif;
     }
     return n;
@@ -249,6 +265,7 @@ export class MbufPool {
     r.buf.set(m.buf.subarray(m.off, m.off + m.len), r.off + n);
     r.flags = m.flags;
     r.csumFlags = m.csumFlags;
+    r.segsz = m.segsz;
     r.rcvif = m.rcvif;
     this.free(m);
     return r;

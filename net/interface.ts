@@ -38,6 +38,34 @@ export const IFF_NAMES: ReadonlyArray<readonly [number, string]> = [
   [IFF_MULTICAST, 'MULTICAST'],
 ];
 
+/*
+ * Interface capabilities (NetBSD net/if.h IFCAP_*): offloads a driver can
+ * do (if_capabilities) and the ones switched on (if_capenable), shown by
+ * ifconfig as capabilities=/enabled= and switched with its tso4, tcp4csum,
+ * ... words (SIOCSIFCAP).
+ */
+export const IFCAP_TSOv4 = 0x00080;
+export const IFCAP_CSUM_IPv4_Rx = 0x00100;
+export const IFCAP_CSUM_IPv4_Tx = 0x00200;
+export const IFCAP_CSUM_TCPv4_Rx = 0x00400;
+export const IFCAP_CSUM_TCPv4_Tx = 0x00800;
+export const IFCAP_CSUM_UDPv4_Rx = 0x01000;
+export const IFCAP_CSUM_UDPv4_Tx = 0x02000;
+export const IFCAP_CSUM_TCPv6_Rx = 0x04000;
+export const IFCAP_CSUM_TCPv6_Tx = 0x08000;
+export const IFCAP_CSUM_UDPv6_Rx = 0x10000;
+export const IFCAP_CSUM_UDPv6_Tx = 0x20000;
+export const IFCAP_TSOv6 = 0x40000;
+export const IFCAP_LRO = 0x80000;
+
+/** Names in NetBSD's IFCAPBITS order for `ifconfig`'s capabilities=0x...<...>. */
+export const IFCAP_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [IFCAP_TSOv4, 'TSO4'], [IFCAP_CSUM_IPv4_Rx, 'IP4CSUM_Rx'], [IFCAP_CSUM_IPv4_Tx, 'IP4CSUM_Tx'],
+  [IFCAP_CSUM_TCPv4_Rx, 'TCP4CSUM_Rx'], [IFCAP_CSUM_TCPv4_Tx, 'TCP4CSUM_Tx'], [IFCAP_CSUM_UDPv4_Rx, 'UDP4CSUM_Rx'],
+  [IFCAP_CSUM_UDPv4_Tx, 'UDP4CSUM_Tx'], [IFCAP_CSUM_TCPv6_Rx, 'TCP6CSUM_Rx'], [IFCAP_CSUM_TCPv6_Tx, 'TCP6CSUM_Tx'],
+  [IFCAP_CSUM_UDPv6_Rx, 'UDP6CSUM_Rx'], [IFCAP_CSUM_UDPv6_Tx, 'UDP6CSUM_Tx'], [IFCAP_TSOv6, 'TSO6'], [IFCAP_LRO, 'LRO'],
+];
+
 /** if_type values (net/if_types.h). */
 export const IFT_ETHER = 0x06;
 export const IFT_LOOP = 0x18;
@@ -92,6 +120,10 @@ export class Ifnet implements StateOwner {
   readonly taps: IfTap[] = [];
   /** Driver-specific: the bus path or TAP name, printed as `linkstr:`. */
   linkstr: string | null = null;
+  /** IFCAP_* offloads the driver can do (if_capabilities). */
+  capabilities = 0;
+  /** IFCAP_* offloads switched on (if_capenable, a subset of `capabilities`). */
+  capenable = 0;
   /** Link-layer output: set by the link layer (ether_output, looutput). Returns an errno or 0. */
   output: (ifp: Ifnet, m: Mbuf, family: number, nexthop: number) => number = notAttachedOutput;
   /** Link-layer input: what the driver calls for each received frame. */

@@ -28,6 +28,10 @@ export function ifInfo(ns: NetStack, ifp: Ifnet): IfInfo {
       imcasts: s.imcasts, omcasts: s.omcasts, noproto: s.noproto,
     },
   };
+  if (ifp.capabilities !== 0) {
+    info.capabilities = ifp.capabilities;
+    info.capenable = ifp.capenable;
+  }
   const inet6 = ns.inet6Addrs(ifp);
   if (inet6.length > 0) info.inet6 = inet6;
   return info;
@@ -92,6 +96,17 @@ export function ifioctl(ns: NetStack, cmd: string, arg: unknown): unknown {
       }
       ifp.mtu = mtu;
       return undefined;
+    }
+    case 'SIOCSIFCAP': {
+      // ifioctl's SIOCSIFCAP: only bits the interface has; the driver
+      // applies them (ENETRESET there means "reprogram the hardware").
+      const a = argObject(arg);
+      const ifp = ifs.unit(argName(a));
+      const cap = a.capenable;
+      if (typeof cap !== 'number' || !Number.isInteger(cap) || cap < 0 || (cap & ~ifp.capabilities) !== 0) throw new Errno(EINVAL);
+      if (cap === ifp.capenable) return undefined;
+      if (!ifp.driver.ioctl) throw new Errno(EINVAL);
+      return ifp.driver.ioctl(ifp, cmd, a);
     }
     case 'SIOCSLINKSTR':
     case 'SIOCGLINKSTR': {

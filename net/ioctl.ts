@@ -33,6 +33,11 @@ export interface IoctlMap {
   SIOCSLINKSTR: [{ name: string; linkstr: string | null }, void];
   SIOCGLINKSTR: [{ name: string }, { linkstr: string | null }];
   /**
+   * Switch offloads on and off (IFCAP_* bits, `ifconfig virt0 -tso4`): EINVAL
+   * for a bit the interface does not have.
+   */
+  SIOCSIFCAP: [{ name: string; capenable: number }, void];
+  /**
    * Add an IPv4 address (SIOCAIFADDR). Without `alias`, replaces the
    * interface's first address, as `ifconfig shmif0 inet A/N` does. Brings the
    * interface up, adds the connected and local routes, announces with a
@@ -77,6 +82,9 @@ export interface IfInfo {
   /** Colon-separated MAC, or null. */
   lladdr: string | null;
   linkstr: string | null;
+  /** IFCAP_* the interface can do, and those enabled; present only when it has some. */
+  capabilities?: number;
+  capenable?: number;
   inet: InAddrInfo[];
   /** IPv6 addresses; present only when the interface has some. */
   inet6?: In6AddrInfo[];

@@ -20,6 +20,18 @@
  * `up` works as with shmif. A device that existed before (a persistent
  * `ip tuntap add` device) is attached to and left in place at close.
  *
+ * Offloads (issue 12): the TAP is opened with the 12-byte virtio-net header
+ * (struct virtio_net_hdr_v1) in front of every frame. Out: a TCP/IPv4 packet
+ * whose checksum TCP left (M_CSUM_TCPv4) goes with NEEDS_CSUM, csum_start and
+ * csum_offset and only the pseudo-header sum in the field (the host fills the
+ * rest); a TSO packet (M_CSUM_TSOv4, up to 64 KB) goes as one frame with
+ * gso_type TCPV4 and gso_size = the MSS, which the host cuts into segments
+ * (or hands whole to its own stack). In: frames marked NEEDS_CSUM or
+ * DATA_VALID are passed up with M_CSUM_DATA_VALID (no second sum), and with
+ * LRO the host may hand us TCP segments up to 64 KB (gso_type set), taken
+ * as one. Capabilities as NetBSD's (`ifconfig virt0 -tso4`); TUNSETOFFLOAD
+ * follows the receive ones.
+ *
  * Frames, both directions batched:
  *
  *   host poll wake-up → TapDevice onFrames(batch) → virtInput: copy each frame
@@ -33,13 +45,34 @@ import type { Mbuf } from '../../kern/mbuf.js';
 import {
   Errno, EBUSY, EINVAL, EIO, ENXIO, EOPNOTSUPP, EPERM, errnoByName,
 } from '../../kern/errno.js';
-import type { TapBatch, TapDevice } from '../../hypercall/types.js';
-import { Ifnet, IFF_BROADCAST, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFF_UP, IFT_ETHER, type IfDriver, type IfTable } from '../interface.js';
+import { M_CSUM_DATA_VALID, M_CSUM_TCPv4, M_CSUM_TSOv4 } from '../../kern/mbuf.js';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, type TapBatch, type TapDevice } from '../../hypercall/types.js';
+import {
+  Ifnet, IFCAP_CSUM_TCPv4_Rx, IFCAP_CSUM_TCPv4_Tx, IFCAP_CSUM_TCPv6_Rx, IFCAP_CSUM_UDPv4_Rx, IFCAP_CSUM_UDPv6_Rx,
+  IFCAP_LRO, IFCAP_TSOv4, IFF_BROADCAST, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFF_UP, IFT_ETHER,
+  type IfDriver, type IfTable,
+} from '../interface.js';
+import { cksumAdd, cksumFinish, pseudoHeaderSum } from '../wire/cksum.js';
 import type { NetStack } from '../netstack.js';
 import { etherIfattach, etherMulticastAccept, etherMultiIoctl, randomMac } from './ether.js';
 
 /** ETHER_HDR_LEN plus a VLAN tag: the longest frame header ether_input accepts. */
 const FRAME_OVERHEAD = 14 + 4;
+/** The longest frame a GSO (LRO) receive can be: an IP datagram of 65535 plus the Ethernet header. */
+const GSO_MAX_FRAME = 65535 + 14;
+
+/* struct virtio_net_hdr_v1 (virtio 1.0 §5.1.6), little-endian. */
+const VNET_HDR_LEN = 12;
+const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+const VIRTIO_NET_HDR_F_DATA_VALID = 2;
+const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+
+/** Receive checksum capabilities: any of them lets the host leave checksums to us (TUN_F_CSUM). */
+// (UDP's are not offered: its input always sums, so the driver fills a UDP
+// checksum the host left, as it does for a protocol whose -rx is off.)
+const VIRT_CAPS_RX = IFCAP_CSUM_TCPv4_Rx | IFCAP_CSUM_TCPv6_Rx;
+/** What a virt interface with the virtio-net header can do (and does, by default). */
+export const VIRT_CAPS = IFCAP_TSOv4 | IFCAP_CSUM_TCPv4_Tx | VIRT_CAPS_RX | IFCAP_LRO;
 
 /** Counters of the virt interfaces beyond if_data (sysctl net.virtif.stats). */
 export class VirtStats {
@@ -53,6 +86,16 @@ export class VirtStats {
   rxerrors = 0;
   /** Multicast frames for groups nobody joined, left in the batch as a NIC's filter would. */
   rxmcastfiltered = 0;
+  /** Frames sent as one TSO frame of several segments (gso_type TCPV4). */
+  txtso = 0;
+  /** Frames sent with the TCP checksum left to the host (NEEDS_CSUM). */
+  txcsum = 0;
+  /** Frames received whose checksum the host vouched for (NEEDS_CSUM, DATA_VALID). */
+  rxcsumok = 0;
+  /** Received frames with a checksum left to fill that we filled (its protocol's -rx capability is off). */
+  rxcsumsw = 0;
+  /** Received GSO frames larger than the MTU (LRO), taken as one segment. */
+  rxgso = 0;
 }
 
 /** The host's name for the TAP device of `virtN` when no linkstr names one. */
@@ -93,16 +136,24 @@ export function tapOpenError(ifname: string, tapName: string, e: unknown): Errno
       break;
     case 'EBUSY':
       errno = EBUSY;
-      msg = `${ifname}: TAP device ${tapName} is in use by another process`;
+      msg = `${ifname}: TAP device ${tapName} is in use by another process (stop it, or pick another device: ifconfig ${ifname} linkstr NAME)`;
       break;
-    case 'EINVAL':
+    case 'EINVAL': {
       errno = EINVAL;
-      msg = `${ifname}: host device ${tapName} cannot be a TAP device (bad name, or it exists and is not a TAP)`;
+      const kind = (e as { kind?: unknown }).kind;
+      if (kind === 'tun') {
+        msg = `${ifname}: host interface ${tapName} is a TUN (layer 3) device, not a TAP: pick another name (ifconfig ${ifname} linkstr NAME, or another unit) or remove it (ip link del ${tapName})`;
+      } else if (kind === 'other') {
+        msg = `${ifname}: host interface ${tapName} exists and is not a TAP device: pick another name (ifconfig ${ifname} linkstr NAME, or another unit)`;
+      } else {
+        msg = `${ifname}: host device ${tapName} cannot be a TAP device (bad name, or it exists and is not a TAP)`;
+      }
       break;
+    }
     case 'ENOENT':
     case 'ENODEV':
       errno = ENXIO;
-      msg = `${ifname}: the host has no /dev/net/tun (load the tun module)`;
+      msg = `${ifname}: the host has no /dev/net/tun (load the tun module: modprobe tun; in a container, give it the device /dev/net/tun)`;
       break;
     case 'ENOTSUP':
       errno = EOPNOTSUPP;
@@ -121,6 +172,8 @@ export function tapOpenError(ifname: string, tapName: string, e: unknown): Errno
 
 export class VirtSoftc {
   tap: TapDevice | null = null;
+  /** Bytes of virtio-net header on the open device's frames (0 or 12). */
+  vnetHdrLen = 0;
   flushPending = false;
   readonly stats = new VirtStats();
   private readonly onFramesFn: (batch: TapBatch) => void;
@@ -150,7 +203,7 @@ export class VirtSoftc {
     }
     let tap: TapDevice;
     try {
-      tap = this.kernel.host.openTap(name, { onFrames: this.onFramesFn, onError: this.onErrorFn });
+      tap = this.kernel.host.openTap(name, { onFrames: this.onFramesFn, onError: this.onErrorFn, vnetHdr: true });
     } catch (e) {
       const err = tapOpenError(ifp.name, name, e);
       this.kernel.host.log(err.message);
@@ -158,8 +211,31 @@ export class VirtSoftc {
     }
     this.detach();
     this.tap = tap;
+    this.vnetHdrLen = tap.vnetHdrLen;
     ifp.linkstr = tap.name;
+    // The offloads come with the header: keep what the user switched off
+    // (a first attach enables them all).
+    const had = ifp.capabilities;
+    ifp.capabilities = tap.vnetHdrLen === VNET_HDR_LEN ? VIRT_CAPS : 0;
+    ifp.capenable = had === 0 ? ifp.capabilities : ifp.capenable & ifp.capabilities;
+    this.setOffload();
     this.kernel.verbose(`${ifp.name}: ${tap.created ? 'created' : 'attached to'} TAP device ${tap.name}`);
+  }
+
+  /**
+   * TUNSETOFFLOAD from the receive capabilities: a checksum left to fill
+   * when any -rx checksum is on, GSO frames (both TSO kinds) with LRO too.
+   */
+  setOffload(): void {
+    const tap = this.tap;
+    if (tap === null || this.vnetHdrLen === 0) return;
+    const cap = this.ifp.capenable;
+    let f = 0;
+    if (cap & VIRT_CAPS_RX) {
+      f = TUN_F_CSUM;
+      if (cap & IFCAP_LRO) f |= TUN_F_TSO4 | TUN_F_TSO6;
+    }
+    tap.setOffload(f);
   }
 
   /** Close the TAP device (removed by the host if we created it). */
@@ -177,6 +253,14 @@ export class VirtSoftc {
   transmit(m: Mbuf): void {
     const k = this.kernel;
     const tap = this.tap;
+    if (tap !== null && this.vnetHdrLen !== 0) {
+      const r = this.vnetHeader(m);
+      if (r === null) {
+        this.ifp.stats.oerrors++;
+        return;
+      }
+      m = r;
+    }
     if (tap === null || !tap.write(m.buf, m.off, m.len)) {
       this.ifp.stats.oerrors++;
       this.stats.txrefused++;
@@ -185,6 +269,54 @@ export class VirtSoftc {
       k.host.defer(virtFlush, this);
     }
     k.mbufs.free(m);
+  }
+
+  /**
+   * Put the virtio-net header in front of frame `m` (in its headroom), with
+   * the checksum and segmentation the host is to do. Null when out of
+   * memory (`m` freed).
+   */
+  private vnetHeader(m: Mbuf): Mbuf | null {
+    const k = this.kernel;
+    const r = k.mbufs.prepend(m, VNET_HDR_LEN);
+    if (r === null) return null;
+    const b = r.buf;
+    const h = r.off;
+    b.fill(0, h, h + VNET_HDR_LEN);
+    const csum = r.csumFlags;
+    if (csum & (M_CSUM_TCPv4 | M_CSUM_TSOv4)) {
+      // ipOutput left the TCP checksum to us (IFCAP_CSUM_TCPv4_Tx): the
+      // field gets the pseudo-header sum, the host adds the rest from
+      // csum_start (virtio 1.0 §5.1.6.2). ether_output made no VLAN tag.
+      const ip = h + VNET_HDR_LEN + 14;
+      const iphl = (b[ip]! & 0x0f) << 2;
+      const ipLen = (b[ip + 2]! << 8) | b[ip + 3]!;
+      const th = ip + iphl;
+      const src = ((b[ip + 12]! << 24) | (b[ip + 13]! << 16) | (b[ip + 14]! << 8) | b[ip + 15]!) >>> 0;
+      const dst = ((b[ip + 16]! << 24) | (b[ip + 17]! << 16) | (b[ip + 18]! << 8) | b[ip + 19]!) >>> 0;
+      const ph = pseudoHeaderSum(src, dst, 6, ipLen - iphl);
+      b[th + 16] = ph >>> 8;
+      b[th + 17] = ph & 0xff;
+      const start = 14 + iphl;
+      b[h] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+      b[h + 6] = start & 0xff;
+      b[h + 7] = start >>> 8;
+      b[h + 8] = 16;
+      if (csum & M_CSUM_TSOv4) {
+        // One frame, cut by the host into segsz-byte segments, each with a
+        // copy of these headers (hdr_len of them).
+        const hdrLen = start + ((b[th + 12]! >>> 4) << 2);
+        b[h + 1] = VIRTIO_NET_HDR_GSO_TCPV4;
+        b[h + 2] = hdrLen & 0xff;
+        b[h + 3] = hdrLen >>> 8;
+        b[h + 4] = r.segsz & 0xff;
+        b[h + 5] = r.segsz >>> 8;
+        this.stats.txtso++;
+      } else {
+        this.stats.txcsum++;
+      }
+    }
+    return r;
   }
 
   /** Hand the queued frames to the host. */
@@ -208,12 +340,25 @@ export class VirtSoftc {
     const bytes = batch.bytes;
     const lengths = batch.lengths;
     const maxLen = ifp.mtu + FRAME_OVERHEAD;
+    const hl = this.vnetHdrLen;
     let off = 0;
     for (let i = 0; i < batch.count; i++) {
-      const len = lengths[i]!;
-      const at = off;
+      let len = lengths[i]!;
+      let at = off;
       off += len;
-      if (len > maxLen) {
+      let vflags = 0;
+      let gso = 0;
+      if (hl !== 0) {
+        if (len < hl) {
+          ifp.stats.ierrors++;
+          continue;
+        }
+        vflags = bytes[at]!;
+        gso = bytes[at + 1]!;
+        at += hl;
+        len -= hl;
+      }
+      if (len > (gso !== 0 && ifp.capenable & IFCAP_LRO ? GSO_MAX_FRAME : maxLen)) {
         this.stats.rxtoolong++;
         ifp.stats.ierrors++;
         continue;
@@ -223,17 +368,42 @@ export class VirtSoftc {
         this.stats.rxmcastfiltered++;
         continue;
       }
+      if (vflags !== 0 && !(ifp.capenable & rxCapOf(bytes, at, len))) {
+        // The protocol's -rx capability is off: a checksum the host left
+        // to fill is filled here, as the host would have; one it vouched
+        // for is summed again by the protocol.
+        if (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) this.fillCsum(bytes, at, len, at - hl);
+        vflags = 0;
+      }
       const m = k.mbufs.copyin(bytes, at, len);
       if (m === null) {
         this.stats.rxnobufs++;
         ifp.stats.iqdrops++;
         continue;
       }
+      if (vflags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) {
+        m.csumFlags = M_CSUM_DATA_VALID;
+        this.stats.rxcsumok++;
+      }
+      if (gso !== 0) this.stats.rxgso++;
       ifp.input(ifp, m);
     }
     // Replies made while processing the batch (ARP, echo replies) go out now
     // rather than after another turn of the event loop.
     if (this.flushPending) this.flush();
+  }
+
+  /** Complete a NEEDS_CSUM frame's checksum in software (its header is at `h`). */
+  private fillCsum(bytes: Uint8Array, at: number, len: number, h: number): void {
+    const start = bytes[h + 6]! | (bytes[h + 7]! << 8);
+    const field = start + (bytes[h + 8]! | (bytes[h + 9]! << 8));
+    if (field + 2 > len) return;
+    // The field holds the pseudo-header sum: summing from csum_start with
+    // it in place gives the whole checksum.
+    const c = cksumFinish(cksumAdd(0, bytes, at + start, len - start));
+    bytes[at + field] = c >>> 8;
+    bytes[at + field + 1] = c & 0xff;
+    this.stats.rxcsumsw++;
   }
 
   /**
@@ -248,6 +418,24 @@ export class VirtSoftc {
     ifp.flags &= ~IFF_RUNNING;
     this.kernel.host.log(`${ifp.name}: TAP device ${this.tap?.name ?? '?'}: read failed (${code}); reading stopped`);
   }
+}
+
+/**
+ * The receive checksum capability a frame's checksum belongs to (TCP or UDP
+ * over IPv4 or IPv6 without extension headers), 0 for anything else.
+ */
+function rxCapOf(b: Uint8Array, at: number, len: number): number {
+  if (len < 14 + 40) return 0;
+  const type = (b[at + 12]! << 8) | b[at + 13]!;
+  if (type === 0x0800) {
+    const p = b[at + 14 + 9];
+    return p === 6 ? IFCAP_CSUM_TCPv4_Rx : p === 17 ? IFCAP_CSUM_UDPv4_Rx : 0;
+  }
+  if (type === 0x86dd) {
+    const p = b[at + 14 + 6];
+    return p === 6 ? IFCAP_CSUM_TCPv6_Rx : p === 17 ? IFCAP_CSUM_UDPv6_Rx : 0;
+  }
+  return 0;
 }
 
 function virtFlush(sc: VirtSoftc): void {
@@ -289,6 +477,15 @@ const virtDriver: IfDriver = {
       }
       if (sc.tap !== null && sc.tap.name === linkstr) return undefined;
       sc.attach(linkstr);
+      return undefined;
+    }
+    if (cmd === 'SIOCSIFCAP') {
+      // ifioctl checked the bits against the capabilities; TSO needs the
+      // transmit checksum it is built on (NetBSD drivers tie them too).
+      let cap = (arg as { capenable: number }).capenable;
+      if (!(cap & IFCAP_CSUM_TCPv4_Tx)) cap &= ~IFCAP_TSOv4;
+      ifp.capenable = cap;
+      sc.setOffload();
       return undefined;
     }
     if (cmd === 'SIOCSIFMTU') {

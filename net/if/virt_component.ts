@@ -27,6 +27,11 @@ registerComponent({
           total.txrefused += s.txrefused;
           total.rxerrors += s.rxerrors;
           total.rxmcastfiltered += s.rxmcastfiltered;
+          total.txtso += s.txtso;
+          total.txcsum += s.txcsum;
+          total.rxcsumok += s.rxcsumok;
+          total.rxcsumsw += s.rxcsumsw;
+          total.rxgso += s.rxgso;
         }
         return { ...total };
       },

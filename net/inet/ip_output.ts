@@ -16,9 +16,9 @@
  */
 import { EACCES, EADDRNOTAVAIL, EHOSTUNREACH, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
-import { M_BCAST, M_CSUM_TCPv4, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
+import { M_BCAST, M_CSUM_TCPv4, M_CSUM_TSOv4, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET } from '../../kern/sys.js';
-import { IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
+import { IFCAP_CSUM_TCPv4_Tx, IFCAP_TSOv4, IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, type Ifnet } from '../interface.js';
 import { Rtentry, RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT, RTF_UP } from '../route.js';
 import { INADDR_BROADCAST, INADDR_LOOPBACK, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
 import {
@@ -212,9 +212,12 @@ export function ipOutputRoute(
   // A TCP checksum TCP left to the interface (M_CSUM_TCPv4): lo0 takes it
   // (the packet never leaves the host); anything else gets it computed now,
   // before fragmentation copies the data (NetBSD's in_delayed_cksum).
-  if (m.csumFlags & M_CSUM_TCPv4 && !(ifp.flags & IFF_LOOPBACK)) ipDelayedCksum(m, hlen);
+  // An interface with IFCAP_CSUM_TCPv4_Tx fills it itself (virt: the host).
+  if (m.csumFlags & M_CSUM_TCPv4 && !(ifp.flags & IFF_LOOPBACK || ifp.capenable & IFCAP_CSUM_TCPv4_Tx)) ipDelayedCksum(m, hlen);
   const mtu = rt.mtu || ifp.mtu;
-  if (m.len <= mtu) return ifp.output(ifp, m, AF_INET, nexthop);
+  // A TSO packet is cut into MTU-sized segments by the interface (NetBSD's
+  // ip_output lets M_CSUM_TSOv4 past the MTU check).
+  if (m.len <= mtu || (m.csumFlags & M_CSUM_TSOv4 && ifp.capenable & IFCAP_TSOv4)) return ifp.output(ifp, m, AF_INET, nexthop);
   // Too big. Broadcasts are not fragmented (NetBSD), nor DF datagrams
   // (RFC 791; a forwarded one earned ICMP "fragmentation needed" upstream).
   if (bcast || ipOff(buf, off) & IP_DF) {

@@ -161,7 +161,7 @@ test('a device another kernel has open is EBUSY with a message', (t) => {
   a.io('SIOCIFCREATE', { name: 'virt0' });
   const e = errnoOf(t, () => b.io('SIOCIFCREATE', { name: 'virt0' }));
   t.is(e.errno, EBUSY);
-  t.is(e.message, 'virt0: TAP device tun0 is in use by another process');
+  t.is(e.message, 'virt0: TAP device tun0 is in use by another process (stop it, or pick another device: ifconfig virt0 linkstr NAME)');
   b.io('SIOCIFCREATE', { name: 'virt1' });
   t.is(info(b.io, 'virt1').linkstr, 'tun1');
 });
@@ -282,7 +282,9 @@ test('reading holds the host only while up; a device deleted under the kernel is
   t.is(sim.holds(), 0);
   t.is(info(io, 'virt0').flags & (IFF_UP | IFF_RUNNING), IFF_UP, 'up, but the link is not running');
   t.is(sendEcho(k, '10.199.0.1'), ENETDOWN, 'output says so rather than vanishing');
-  t.deepEqual(k.sysctl.get('net.virtif.stats'), { rxnobufs: 0, rxtoolong: 0, txrefused: 0, rxerrors: 1, rxmcastfiltered: 0 });
+  t.deepEqual(k.sysctl.get('net.virtif.stats'), {
+    rxnobufs: 0, rxtoolong: 0, txrefused: 0, rxerrors: 1, rxmcastfiltered: 0, txtso: 0, txcsum: 0, rxcsumok: 0, rxcsumsw: 0, rxgso: 0,
+  });
 });
 
 test('halt closes the TAP devices: those the kernel created go away, others stay', async (t) => {

@@ -54,9 +54,17 @@ test('Linux and rumpnet over a TAP device: ARP both ways, ping both ways, a clea
 
     ok(t, await ns.tool('rump.ifconfig', ['virt0', 'inet', '10.199.0.2/24'], env), 'inet');
     const ifc = await ns.tool('rump.ifconfig', ['virt0'], env);
-    const m = /^virt0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n\taddress: (b2:0a:[0-9a-f:]{11})\n\tlinkstr: tun0\n\tinet 10\.199\.0\.2 netmask 0xffffff00 broadcast 10\.199\.0\.255\n$/.exec(ifc.stdout);
+    const m = /^virt0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n\tcapabilities=0x84c80<TSO4,TCP4CSUM_Rx,TCP4CSUM_Tx,TCP6CSUM_Rx,LRO>\n\tenabled=0x84c80<TSO4,TCP4CSUM_Rx,TCP4CSUM_Tx,TCP6CSUM_Rx,LRO>\n\taddress: (b2:0a:[0-9a-f:]{11})\n\tlinkstr: tun0\n\tinet 10\.199\.0\.2 netmask 0xffffff00 broadcast 10\.199\.0\.255\n$/.exec(ifc.stdout);
     t.truthy(m, ifc.stdout + ifc.stderr);
     const rumpLl = m?.[1] ?? '';
+    // Offloads switched as NetBSD's ifconfig switches them; one virt0 lacks is EINVAL.
+    ok(t, await ns.tool('rump.ifconfig', ['virt0', '-tso4', '-lro'], env), '-tso4 -lro');
+    t.regex((await ns.tool('rump.ifconfig', ['virt0'], env)).stdout, /\n\tenabled=0x4c00<TCP4CSUM_Rx,TCP4CSUM_Tx,TCP6CSUM_Rx>\n/);
+    const tso6 = await ns.tool('rump.ifconfig', ['virt0', 'tso6'], env);
+    t.is(tso6.status, 1);
+    t.is(tso6.stderr, 'rump.ifconfig: SIOCSIFCAP: Invalid argument\n');
+    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'tso4', 'lro'], env), 'tso4 lro');
+    t.regex((await ns.tool('rump.ifconfig', ['virt0'], env)).stdout, /\n\tenabled=0x84c80<TSO4,TCP4CSUM_Rx,TCP4CSUM_Tx,TCP6CSUM_Rx,LRO>\n/);
 
     // rumpnet resolves Linux and pings it.
     const rping = await ns.tool('rump.ping', ['-c', '3', '-i', '0.2', '-w', '10', '-n', '10.199.0.1'], env);
@@ -204,3 +212,58 @@ async function readPcap(path: string): Promise<Buffer[]> {
   });
   return frames;
 }
+
+test('clear TAP errors through rump.ifconfig: a TUN of that name, a busy TAP, no /dev/net/tun', async (t) => {
+  if (!runnable(t)) return;
+  t.timeout(110_000);
+  const ns = await Netns.create();
+  const s1 = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
+  const s2 = { RUMP_SERVER: `unix://${join(ns.dir, 's2')}` };
+  const s3 = { RUMP_SERVER: `unix://${join(ns.dir, 's3')}` };
+  try {
+    ok(t, await ns.tool('rump_server', [...LIBS, s1.RUMP_SERVER]), 'rump_server s1');
+
+    // A VPN's tun0 (layer 3): the TAP cannot be it.
+    await ns.must('ip', ['tuntap', 'add', 'dev', 'tun0', 'mode', 'tun']);
+    const tun = await ns.tool('rump.ifconfig', ['virt0', 'create'], s1);
+    t.is(tun.status, 1);
+    t.is(
+      tun.stderr,
+      'rump.ifconfig: clone_command: Invalid argument\n' +
+        'rump.ifconfig: virt0: host interface tun0 is a TUN (layer 3) device, not a TAP: pick another name (ifconfig virt0 linkstr NAME, or another unit) or remove it (ip link del tun0)\n' +
+        'rump.ifconfig: exec_matches: Invalid argument\n',
+    );
+    t.true(await linkExists(ns, 'tun0'), 'the TUN is left alone');
+
+    // Another kernel has tun1 open.
+    ok(t, await ns.tool('rump_server', [...LIBS, s2.RUMP_SERVER]), 'rump_server s2');
+    ok(t, await ns.tool('rump.ifconfig', ['virt1', 'create'], s2), 's2 virt1 create');
+    const busy = await ns.tool('rump.ifconfig', ['virt1', 'create'], s1);
+    t.is(busy.status, 1);
+    t.is(
+      busy.stderr,
+      'rump.ifconfig: clone_command: Device busy\n' +
+        'rump.ifconfig: virt1: TAP device tun1 is in use by another process (stop it, or pick another device: ifconfig virt1 linkstr NAME)\n' +
+        'rump.ifconfig: exec_matches: Device busy\n',
+    );
+
+    // A host without /dev/net/tun (a container without the device): the
+    // server runs in a mount namespace of its own where /dev/net is empty.
+    const hidden = await ns.exec('unshare', [
+      '-m', '--propagation', 'private', 'sh', '-c',
+      `mount -t tmpfs none /dev/net && exec timeout 40 ${process.execPath} --import=${TSX} ${join(ROOT, 'bin/rump_server.ts')} ${LIBS.join(' ')} ${s3.RUMP_SERVER}`,
+    ]);
+    t.is(hidden.status, 0, hidden.stderr);
+    const none = await ns.tool('rump.ifconfig', ['virt0', 'create'], s3);
+    t.is(none.status, 1);
+    t.is(
+      none.stderr,
+      'rump.ifconfig: clone_command: Device not configured\n' +
+        'rump.ifconfig: virt0: the host has no /dev/net/tun (load the tun module: modprobe tun; in a container, give it the device /dev/net/tun)\n' +
+        'rump.ifconfig: exec_matches: Device not configured\n',
+    );
+    for (const env of [s1, s2, s3]) ok(t, await ns.tool('rump.halt', [], env), 'rump.halt');
+  } finally {
+    await ns.destroy();
+  }
+});

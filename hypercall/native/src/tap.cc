@@ -1,6 +1,8 @@
 // rumpnet_native, TAP devices: a Linux TAP fd read on the main thread.
 //
-//   tapOpen(name, rxBytes, rxLengths, onBatch[, perFrame]) -> { handle, name, created }
+//   tapOpen(name, rxBytes, rxLengths, onBatch[, perFrame[, vnetHdr]])
+//                                  -> { handle, name, created, vnetHdrLen }
+//   tapSetOffload(handle, flags)   TUNSETOFFLOAD (TUN_F_* bits): what we accept
 //   tapReadStart(handle)           poll the fd; each wake-up drains it into rxBytes
 //   tapReadStop(handle)            stop polling (frames wait in the kernel's queue)
 //   tapWrite(handle, txBytes, txLengths, count) -> frames written
@@ -30,6 +32,18 @@
 // attaches to it and leaves it in place at close. Race-free, unlike a look
 // at /sys/class/net first.
 //
+// The virtio-net header (vnetHdr true): IFF_VNET_HDR, then TUNSETVNETHDRSZ
+// 12 (struct virtio_net_hdr_v1: the virtio 1.0 layout, always little-endian,
+// which TUNSETVNETLE makes the device use on any host; the legacy 10-byte
+// header is in host byte order) and TUNSETVNETLE. Every frame read or written
+// then starts with that header: checksum and segmentation offload
+// (TUNSETOFFLOAD says which offloaded frames we can take). A kernel that
+// refuses the header size leaves the device without it (vnetHdrLen 0).
+//
+// Why a TUNSETIFF failed is told by the error's `kind` where it matters:
+// "tun" when the name is a TUN (layer 3) device, "other" when it is some
+// other kind of interface (/sys/class/net/NAME/tun_flags says which).
+//
 // Errors are thrown shaped like Node's fs errors (code, errno, syscall, path),
 // as the bus functions in addon.cc throw them.
 
@@ -49,6 +63,8 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#include <cstdio>
+#include <sys/stat.h>
 #endif
 
 namespace rumpnet {
@@ -58,9 +74,10 @@ namespace {
 // `existing`: the device exists and attaching to it failed (so an EPERM is
 // about ownership of that device, not about creating one).
 Napi::Value ThrowTapErrno(Napi::Env env, int err, const char* syscall, const std::string& path,
-                          bool existing = false) {
+                          bool existing = false, const char* kind = nullptr) {
   Napi::Error e = SyscallError(env, err, syscall, path);
   if (existing) e.Set("existing", Napi::Boolean::New(env, true));
+  if (kind != nullptr) e.Set("kind", Napi::String::New(env, kind));
   e.ThrowAsJavaScriptException();
   return env.Undefined();
 }
@@ -72,9 +89,26 @@ Napi::Value ThrowTapType(Napi::Env env, const char* msg) {
 
 #if defined(__linux__)
 
-// Room a read must have: the largest frame a TAP can hand us without
-// IFF_VNET_HDR (MTU at most 65535, plus the Ethernet header, plus slack).
+// Room a read must have: the largest frame a TAP can hand us (MTU or a GSO
+// frame at most 65535, plus the Ethernet header, plus the 12-byte virtio-net
+// header, plus slack).
 constexpr size_t kMaxFrame = 65536 + 32;
+constexpr int kVnetHdrLen = 12;
+
+// What an existing interface `name` is, when attaching as a TAP failed with
+// EINVAL: "tun" (a TUN device), "other" (not a tun/tap device), or nullptr.
+const char* ExistingKind(const std::string& name) {
+  std::string dir = "/sys/class/net/" + name;
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return nullptr;
+  FILE* f = fopen((dir + "/tun_flags").c_str(), "r");
+  if (f == nullptr) return "other";
+  unsigned int flags = 0;
+  int got = fscanf(f, "%x", &flags);
+  fclose(f);
+  if (got == 1 && (flags & IFF_TUN) != 0) return "tun";
+  return nullptr;
+}
 // Batches delivered per wake-up before letting other handles run.
 constexpr int kMaxBatchesPerWake = 8;
 
@@ -331,6 +365,7 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   if (info.Length() < 4 || !info[0].IsString() || !info[3].IsFunction())
     return ThrowTapType(env, "tapOpen(name: string, rxBytes: ArrayBuffer, rxLengths: ArrayBuffer, onBatch: function, perFrame?: boolean)");
   bool perFrame = info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
+  bool vnetHdr = info.Length() > 5 && info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value();
   std::string name = info[0].As<Napi::String>().Utf8Value();
   size_t rxCap = 0;
   size_t rxLenBytes = 0;
@@ -354,20 +389,44 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name.data(), name.size());
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL;
+  const short base = static_cast<short>(IFF_TAP | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0));
+  ifr.ifr_flags = base | IFF_TUN_EXCL;
   bool created = true;
   if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
     int err = errno;
     if (err == EBUSY) {
       // It exists: attach to it (EBUSY again: another process has it).
       created = false;
-      ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+      ifr.ifr_flags = base;
       if (ioctl(fd, TUNSETIFF, &ifr) != 0) err = errno;
       else err = 0;
     }
     if (err != 0) {
       close(fd);
-      return ThrowTapErrno(env, err, "ioctl TUNSETIFF", name, !created);
+      const char* kind = err == EINVAL && !created ? ExistingKind(name) : nullptr;
+      return ThrowTapErrno(env, err, "ioctl TUNSETIFF", name, !created, kind);
+    }
+  }
+  int vnetHdrLen = 0;
+  if (vnetHdr) {
+    int sz = kVnetHdrLen;
+    int le = 1;
+    unsigned int none = 0;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) == 0 && ioctl(fd, TUNSETVNETLE, &le) == 0 &&
+        ioctl(fd, TUNSETOFFLOAD, none) == 0) {
+      vnetHdrLen = kVnetHdrLen;
+    } else {
+      // An old kernel: go on without the header (the device was opened
+      // with IFF_VNET_HDR, so reopen without it).
+      close(fd);
+      fd = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) return ThrowTapErrno(env, errno, "open", dev);
+      ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+      if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+        int err = errno;
+        close(fd);
+        return ThrowTapErrno(env, err, "ioctl TUNSETIFF", name, true);
+      }
     }
   }
   char actual[IFNAMSIZ + 1];
@@ -407,7 +466,21 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   out.Set("handle", Napi::External<Tap>::New(env, t, [](Napi::Env e, Tap* p) { FinalizeTap(e, p, nullptr); }));
   out.Set("name", Napi::String::New(env, actual));
   out.Set("created", Napi::Boolean::New(env, created));
+  out.Set("vnetHdrLen", Napi::Number::New(env, vnetHdrLen));
   return out;
+}
+
+// TUNSETOFFLOAD: which offloaded frames the device may hand us (TUN_F_CSUM:
+// a checksum left to fill; TUN_F_TSO4/6: a TCP segment larger than the MTU).
+Napi::Value TapSetOffload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tap* t = TapOf(info);
+  if (t == nullptr) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsNumber()) return ThrowTapType(env, "tapSetOffload(handle, flags)");
+  if (t->closed) return ThrowTapErrno(env, EBADF, "ioctl TUNSETOFFLOAD", "");
+  unsigned int flags = info[1].As<Napi::Number>().Uint32Value();
+  if (ioctl(t->fd, TUNSETOFFLOAD, flags) != 0) return ThrowTapErrno(env, errno, "ioctl TUNSETOFFLOAD", "");
+  return env.Undefined();
 }
 
 Napi::Value TapReadStart(const Napi::CallbackInfo& info) {
@@ -490,8 +563,9 @@ void InitTap(Napi::Env env, Napi::Object exports) {
   exports.Set("tapReadStop", Napi::Function::New(env, TapReadStop, "tapReadStop"));
   exports.Set("tapWrite", Napi::Function::New(env, TapWrite, "tapWrite"));
   exports.Set("tapClose", Napi::Function::New(env, TapClose, "tapClose"));
+  exports.Set("tapSetOffload", Napi::Function::New(env, TapSetOffload, "tapSetOffload"));
 #else
-  for (const char* n : {"tapOpen", "tapReadStart", "tapReadStop", "tapWrite", "tapClose"})
+  for (const char* n : {"tapOpen", "tapReadStart", "tapReadStop", "tapWrite", "tapClose", "tapSetOffload"})
     exports.Set(n, Napi::Function::New(env, TapUnsupported, n));
 #endif
 }

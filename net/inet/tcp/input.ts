@@ -36,7 +36,7 @@
  * (tcp.tcbtable6) and joins the same path at tcpInputListen/tcpDoSegment.
  */
 import { ECONNREFUSED, ECONNRESET } from '../../../kern/errno.js';
-import { M_BCAST, M_LOOP, M_MCAST, type Mbuf } from '../../../kern/mbuf.js';
+import { M_BCAST, M_CSUM_DATA_VALID, M_LOOP, M_MCAST, type Mbuf } from '../../../kern/mbuf.js';
 import { AF_INET, AF_INET6 } from '../../../kern/sys.js';
 import { SO_KEEPALIVE, SS_CANTRCVMORE } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
@@ -117,8 +117,9 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
   const dst = ipDst(buf, ipoff);
   // Our own segments coming back through lo0 were checksummed by output a
   // moment ago: like ipInput for the IP header, skip the sum (Linux treats
-  // loopback as CHECKSUM_UNNECESSARY) and check only the lengths.
-  const c = m.flags & M_LOOP ? tcpCheckLengths(buf, toff, len) : tcpCheck(buf, toff, len, src, dst);
+  // loopback as CHECKSUM_UNNECESSARY) and check only the lengths. So does
+  // a segment whose interface vouched for it (M_CSUM_DATA_VALID).
+  const c = m.flags & M_LOOP || m.csumFlags & M_CSUM_DATA_VALID ? tcpCheckLengths(buf, toff, len) : tcpCheck(buf, toff, len, src, dst);
   if (c !== TcpCheck.Ok) {
     tcpBadSegment(tcp, m, c);
     return;
@@ -238,7 +239,7 @@ export function tcpInput6(tcp: Tcp, m: Mbuf, toffRel: number): void {
   // The checksum is mandatory over IPv6 (RFC 8200 §8.1); loopback traffic
   // was summed by output a moment ago, as in tcpInput.
   let c: TcpCheck;
-  if (m.flags & M_LOOP) c = tcpCheckLengths(buf, toff, len);
+  if (m.flags & M_LOOP || m.csumFlags & M_CSUM_DATA_VALID) c = tcpCheckLengths(buf, toff, len);
   else if (len < TCP_HDR_MIN || len > buf.length - toff) c = TcpCheck.TooShort;
   else if (ip6Cksum(buf, toff, len, IPPROTO_TCP, buf, ipoff + IP6_OFF_SRC, buf, ipoff + IP6_OFF_DST) !== 0) c = TcpCheck.BadSum;
   else c = tcpCheckLengths(buf, toff, len);

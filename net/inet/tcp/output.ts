@@ -16,7 +16,8 @@
  * data is copied from the send buffer (which keeps it for retransmission).
  */
 import { ENETUNREACH, ENOBUFS } from '../../../kern/errno.js';
-import { M_CSUM_TCPv4 } from '../../../kern/mbuf.js';
+import { M_CSUM_TCPv4, M_CSUM_TSOv4 } from '../../../kern/mbuf.js';
+import { IFCAP_TSOv4 } from '../../interface.js';
 import { AF_INET6 } from '../../../kern/sys.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
@@ -259,7 +260,10 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
     }
   }
   if (len > tp.t_maxseg) {
-    len = tp.t_maxseg;
+    // With TSO on the way out, whole segments up to 64 KB in one (the
+    // interface cuts them): NetBSD tcp_output's use_tso. Never a probe.
+    const tso = tp.t_tsoifp;
+    len = tso !== null && tso.capenable & IFCAP_TSOv4 && !(tp.flags & TF_FORCEDATA) ? tcpTsoLen(tp, len) : tp.t_maxseg;
     sendalot = true;
   }
   // No FIN while data remains to be sent after this segment.
@@ -276,7 +280,7 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   let send = false;
   let winup = false;
   if (len > 0) {
-    if (len === tp.t_maxseg) send = true;
+    if (len >= tp.t_maxseg) send = true;
     // Nagle (RFC 1122 §4.2.3.4): a short segment only when nothing is
     // unacknowledged (or TCP_NODELAY) and it empties the buffer.
     else if ((idle || tp.flags & TF_NODELAY) && !(tp.flags & TF_NOPUSH) && len + off >= snd.cc) send = true;
@@ -319,6 +323,15 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   const err = tcpSendSegment(tp, seq, len, flags, recwin, winup ? SEND_ADVANCE | SEND_WINUP : SEND_ADVANCE);
   if (err !== 0) return -err;
   return sendalot ? 1 : 0;
+}
+
+/** The most data one TSO send carries: an IP datagram of 65535 less the IP and largest TCP headers. */
+const TCP_TSO_MAX = 65535 - 20 - 60;
+
+/** The data of a TSO send: whole segments (NetBSD: equal sizes down the stack), at most TCP_TSO_MAX; `len` > t_maxseg. */
+function tcpTsoLen(tp: TcpCb, len: number): number {
+  const seg = tp.t_maxseg;
+  return Math.floor(Math.min(len, TCP_TSO_MAX) / seg) * seg;
 }
 
 /** tcpSendSegment's `how`: a retransmission that leaves snd_nxt, snd_max, RTT timing and the timer alone (SACK recovery). */
@@ -369,7 +382,10 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, tcp.sackBlocks, nblocks);
   // The peer's MSS bounds data and options together (RFC 6691): SACK
   // blocks beyond the timestamps t_maxseg allows for take from the data.
-  if (len > 0 && len + optlen > tp.t_maxopd) {
+  // More than one segment's worth is a TSO send (only tcpOutputOne asks
+  // for it): each of its segments carries these options.
+  const segsz = len > tp.t_maxseg ? tp.t_maxopd - optlen : 0;
+  if (segsz === 0 && len > 0 && len + optlen > tp.t_maxopd) {
     len = tp.t_maxopd - optlen;
     flags &= ~(TH_FIN | TH_PUSH);
   }
@@ -400,7 +416,11 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   if (v6) tcp6SetChecksum(b, o, hlen + len, inp.laddr6, 0, inp.faddr6, 0);
   // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
   // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4).
-  else m.csumFlags = M_CSUM_TCPv4;
+  else if (segsz === 0) m.csumFlags = M_CSUM_TCPv4;
+  else {
+    m.csumFlags = M_CSUM_TCPv4 | M_CSUM_TSOv4;
+    m.segsz = segsz;
+  }
 
   // Statistics.
   st.sndtotal++;

@@ -34,6 +34,7 @@ import type { Mbuf } from '../../../kern/mbuf.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import { ipOutput, ipRouteLookup } from '../ip_output.js';
+import { IFCAP_TSOv4 } from '../../interface.js';
 import { ccByName, CC_DEFAULT, TCP_INFINITE_SSTHRESH } from './cc/cc.js';
 import {
   TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpStateName, tcpsHaveRcvdSyn,
@@ -193,6 +194,10 @@ export function tcpMss(tp: TcpCb, offer: number): void {
   if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP | TF_NOOPT)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP)) mss -= 12;
   tp.t_maxseg = mss;
   tp.cc.maxseg = mss;
+  if (tp.inp.af !== AF_INET6) {
+    const rt = ipRouteLookup(tcp.inet, tp.inp.faddr);
+    tp.t_tsoifp = rt !== null && rt.ifp.capabilities & IFCAP_TSOv4 ? rt.ifp : null;
+  }
   const so = tp.so;
   const max = cfg.maxsockbuf;
   so.snd.hiwat = roundToMss(so.snd.hiwat, mss, max);

@@ -12,6 +12,7 @@
  *   connect → SYN_SENT → input → ESTABLISHED ... → tcpClose → CLOSED
  *   listen → LISTEN; SYN → syncache → ACK → syncache expand → new TcpCb
  */
+import type { Ifnet } from '../../interface.js';
 import type { Callout } from '../../../kern/callout.js';
 import type { Kernel } from '../../../kern/kernel.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
@@ -345,6 +346,12 @@ export class TcpCb {
   t_maxopd = 536;
   /** The MSS we advertised. */
   t_ourmss = 536;
+  /**
+   * The interface of the route when tcp_mss ran, if it can do TSO
+   * (IFCAP_TSOv4): while its TSO is enabled, output builds segments of up
+   * to 64 KB for it to cut (NetBSD tcp_output's use_tso). Null otherwise.
+   */
+  t_tsoifp: Ifnet | null = null;
   /** TCP_MAXSEG set by the user (0: none). */
   t_usermss = 0;
 

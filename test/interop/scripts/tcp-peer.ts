@@ -27,13 +27,13 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 
-import { rumpInit } from '../../../index.js';
+import { AF_INET, SOCK_DGRAM, rumpInit } from '../../../index.js';
 import { netstack } from '../../../net/netstack.js';
 import { PATTERN_CHUNK, pattern } from '../helpers.js';
 
-const [tapName, cidr] = process.argv.slice(2);
-if (tapName === undefined || cidr === undefined || !/^[\d.]+\/\d+$/.test(cidr)) {
-  process.stderr.write('usage: tcp-peer.ts TAPNAME ADDR/PREFIX\n');
+const [tapName, cidr, offloads] = process.argv.slice(2);
+if (tapName === undefined || cidr === undefined || !/^[\d.]+\/\d+$/.test(cidr) || (offloads !== undefined && offloads !== 'no-offloads')) {
+  process.stderr.write('usage: tcp-peer.ts TAPNAME ADDR/PREFIX [no-offloads]\n');
   process.exit(2);
 }
 const [addr, prefix] = cidr.split('/') as [string, string];
@@ -43,6 +43,13 @@ await k.netconfig.ifcreate('virt0');
 await k.netconfig.ifsetlinkstr('virt0', tapName);
 await k.netconfig.ipv4IfaddrCidr('virt0', addr, Number(prefix));
 const ifp = netstack(k).ifs.list.find((i) => i.name === 'virt0')!;
+// no-offloads: every checksum and segment made in software on both sides
+// (`ifconfig virt0 -tso4 -tcp4csum -tcp6csum-rx -lro`).
+if (offloads === 'no-offloads') {
+  const s = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  await k.sys.ioctl(s, 'SIOCSIFCAP', { name: 'virt0', capenable: 0 });
+  await k.sys.close(s);
+}
 
 const say = (obj: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(obj) + '\n');
 say({ event: 'ready', mac: [...ifp.lladdr!].map((b) => b.toString(16).padStart(2, '0')).join(':') });
