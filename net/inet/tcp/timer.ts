@@ -20,7 +20,7 @@ import {
   TCPS_CLOSING, TCPS_ESTABLISHED, TCPS_FIN_WAIT_2, TCPS_SYN_SENT, TCPS_TIME_WAIT,
 } from './fsm.js';
 import { tcpOutput } from './output.js';
-import { tcpClose, tcpDrop, tcpRespond } from './subr.js';
+import { tcpClose, tcpDrop, tcpRespondConn } from './subr.js';
 import {
   TCP_MAXRXTSHIFT, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_FORCEDATA, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP,
   type TcpCb, type TcpTimerFns,
@@ -243,7 +243,7 @@ function tcpTimerKeep(tp: TcpCb): void {
     st.keepprobe++;
     tp.t_keepprobes++;
     const inp = tp.inp;
-    tcpRespond(tcp, tp, inp.laddr, inp.lport, inp.faddr, inp.fport, (tp.snd_una - 1) >>> 0, tp.rcv_nxt, TH_ACK);
+    tcpRespondConn(tcp, tp, inp, (tp.snd_una - 1) >>> 0, tp.rcv_nxt, TH_ACK);
     tcpTimerKeepArm(tp, tp.t_keepintvl);
   }
 }
