@@ -26,7 +26,7 @@ import {
   ICMP6_TIME_EXCEEDED, ICMP6_TIME_EXCEED_TRANSIT,
 } from '../../wire/icmp6.js';
 import {
-  TCP_HDR_MIN, TH_ACK, TH_FIN, TH_RST, TH_SYN, tcpOptNop, tcpOptTimestamp, tcpSetChecksum, tcpWriteHeader,
+  TCP_HDR_MIN, TCP_MAX_WINSHIFT, TH_ACK, TH_FIN, TH_RST, TH_SYN, tcpOptNop, tcpOptTimestamp, tcpSetChecksum, tcpWriteHeader,
   tcpDport, tcpSeq, tcpSport,
 } from '../../wire/tcp.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
@@ -169,7 +169,7 @@ export function tcpMssOpt(tcp: Tcp, faddr: InAddr): number {
 /** The smallest window scale that lets `bufmax` bytes be advertised (RFC 7323 §2.3). */
 export function tcpRequestScale(bufmax: number): number {
   let s = 0;
-  while (s < 14 && TCP_MAXWIN * 2 ** s < bufmax) s++;
+  while (s < TCP_MAX_WINSHIFT && TCP_MAXWIN * 2 ** s < bufmax) s++;
   return s;
 }
 

@@ -61,8 +61,6 @@ export const TF_INOUTPUT = 0x10000;
 
 /** BSD TCP_MAXWIN: the largest unscaled window. */
 export const TCP_MAXWIN = 65535;
-/** RFC 7323 §2.3. */
-export const TCP_MAX_WINSHIFT = 14;
 /** IPv4 + TCP headers without options. */
 export const TCPIP_HDRLEN = 40;
 /** IPv6 + TCP headers without options: an IPv6 MSS is the MTU less 60 (RFC 8200 §8.3, RFC 6691). */
