@@ -119,8 +119,6 @@ export interface In6Ops {
  * sends, and where the table holds it.
  */
 export class InPcb extends InConnInfo {
-  /** AF_INET or AF_INET6 (inp_af): the family of its table and its socket's addresses. */
-  readonly af: number;
   /** IP_TTL and IP_TOS for what this socket sends (IPv6: hop limit and traffic class). */
   ttl: number;
   tos = 0;
@@ -128,8 +126,6 @@ export class InPcb extends InConnInfo {
   flags = 0;
   /** INP_ATTACHED, INP_BOUND or INP_CONNECTED: which hash holds it. */
   state = INP_ATTACHED;
-  /** Its connHash key while connected. */
-  connKey = 0;
   /** In portHash (it has a local port). */
   inPortHash = false;
   detached = false;
@@ -142,8 +138,12 @@ export class InPcb extends InConnInfo {
     ttl: number,
   ) {
     super();
-    this.af = table.af;
     this.ttl = ttl;
+  }
+
+  /** AF_INET or AF_INET6 (inp_af): the family of its table and its socket's addresses. */
+  get af(): number {
+    return this.table.af;
   }
 
   /**
@@ -231,18 +231,23 @@ export class InPcbTable {
     this.all.delete(inp);
   }
 
-  /** Take the PCB out of whichever of bindHash/connHash holds it. */
+  /**
+   * Take the PCB out of whichever of bindHash/connHash holds it. The
+   * connHash key is its four-tuple's, so a connected PCB leaves before its
+   * addresses change (nothing stores the key: one field less per PCB).
+   */
   private unhash(inp: InPcb): void {
     if (inp.state === INP_BOUND) {
       const b = this.bindHash.get(inp.lport);
       bucketRemove(b, inp);
       if (b !== undefined && b.length === 0) this.bindHash.delete(inp.lport);
     } else if (inp.state === INP_CONNECTED) {
-      const b = this.connHash.get(inp.connKey);
-      if (b === inp) this.connHash.delete(inp.connKey);
+      const key = inp.connKeyOf();
+      const b = this.connHash.get(key);
+      if (b === inp) this.connHash.delete(key);
       else if (b !== undefined && b instanceof Array) {
         bucketRemove(b, inp);
-        if (b.length === 0) this.connHash.delete(inp.connKey);
+        if (b.length === 0) this.connHash.delete(key);
       }
     }
     inp.state = INP_ATTACHED;
@@ -264,7 +269,6 @@ export class InPcbTable {
       if (b === undefined) this.connHash.set(key, inp);
       else if (b instanceof Array) b.push(inp);
       else this.connHash.set(key, [b, inp]);
-      inp.connKey = key;
     }
     inp.state = state;
   }
@@ -322,6 +326,7 @@ export class InPcbTable {
     if (!this.isBindable(laddr)) throw new Errno(EADDRNOTAVAIL);
     if (lport === 0) lport = this.pickPort(laddr, dual);
     else this.checkPortFree(inp.so, laddr, lport, dual);
+    this.unhash(inp);
     inp.setLocal(laddr);
     inp.lport = lport;
     if (!laddr.isAny()) inp.flags |= INP_BOUNDADDR;
@@ -455,6 +460,7 @@ export class InPcbTable {
       inp.lport = this.pickPort(INADDR_ANY_ADDR, dual);
       this.addToPortHash(inp);
     }
+    this.unhash(inp);
     inp.setLocal(src);
     inp.setForeign(dst);
     inp.fport = fport;
@@ -476,6 +482,7 @@ export class InPcbTable {
 
   /** in_pcbdisconnect: forget the foreign side; keep an address bind() chose. */
   disconnect(inp: InPcb): void {
+    this.unhash(inp);
     inp.clearAddrs((inp.flags & INP_BOUNDADDR) !== 0);
     this.setState(inp, inp.lport !== 0 ? INP_BOUND : INP_ATTACHED);
   }
@@ -486,6 +493,7 @@ export class InPcbTable {
    * the addresses; or a connect that chose its own port).
    */
   insertConnected(inp: InPcb, laddr: InAddr, lport: number, faddr: InAddr, fport: number): void {
+    this.unhash(inp);
     inp.setLocal(laddr);
     inp.lport = lport;
     inp.setForeign(faddr);
@@ -501,6 +509,7 @@ export class InPcbTable {
    * port against this table already.
    */
   adoptBound(inp: InPcb, laddr: InAddr, lport: number): void {
+    this.unhash(inp);
     inp.setLocal(laddr);
     inp.lport = lport;
     if (!laddr.isAny()) inp.flags |= INP_BOUNDADDR;
