@@ -59,3 +59,19 @@ test('a four-tuple held inline compares and hashes as the values it was set from
   c.clearAddrs(false);
   t.true(c.localIsAny());
 });
+
+test('the loopback test TIME_WAIT uses: 127.0.0.1 (v4-mapped) and ::1, nothing else', (t) => {
+  const c = new InConnInfo();
+  const local = (a: InAddr): boolean => {
+    c.setLocal(a);
+    return c.localIsLoopback();
+  };
+  t.true(local(v4('127.0.0.1')));
+  t.true(local(v6('::ffff:127.0.0.1')));
+  t.true(local(v6('::1')));
+  t.false(local(v4('127.0.0.2')), 'only the loopback address, as NetBSD tests it');
+  t.false(local(v4('0.0.0.1')), '::ffff:0.0.0.1 is not ::1');
+  t.false(local(v6('::')));
+  t.false(local(v6('1::1')));
+  t.false(local(v6('2001:db8::7f00:1')), 'the low word alone is not 127.0.0.1');
+});
