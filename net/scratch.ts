@@ -4,7 +4,8 @@
  * enough that allocating them per packet would show. Never kept, never
  * returned. Each buffer has one user, named beside it, so no two call sites
  * share one, and no two kernels of a process share any. (Colder paths
- * allocate theirs per call; TCP's live in its Tcp.)
+ * allocate theirs per call; TCP's live in its Tcp, udp6's and raw6's in
+ * their Udp6 and Raw6Usrreqs.)
  */
 export class NetScratch {
   /** ether_output: the next hop's MAC, from the resolver into the header. */
@@ -17,12 +18,4 @@ export class NetScratch {
   readonly icmp6ReplySrc = new Uint8Array(16);
   /** icmp6: its source when one had to be chosen (the checksum covers it). */
   readonly icmp6ChosenSrc = new Uint8Array(16);
-  /** udp6 output: the source chosen for an unbound or multicast-bound socket. */
-  readonly udp6Src = new Uint8Array(16);
-  /** udp6 connect of a dual-stack socket to an IPv4 peer: the peer as ::ffff:a.b.c.d. */
-  readonly udp6Mapped = new Uint8Array(16);
-  /** raw6 output: the destination of a sendto. */
-  readonly raw6Dst = new Uint8Array(16);
-  /** raw6 output: the source chosen for an unbound socket (the checksum covers it). */
-  readonly raw6Src = new Uint8Array(16);
 }

@@ -117,7 +117,6 @@ const MODULE_STATE_ALLOWED: Record<string, string> = {
     'the components this process can link (NetBSD\'s rump component linker set): code, not any kernel\'s state; each kernel links its own choice',
   'net/inet/tcp/cc/cc.ts:registry':
     'the congestion control algorithms this process has (FreeBSD\'s cc module list): code; each kernel selects one by sysctl',
-  'net/inet/in_pcb.ts:NO_ADDR6': 'the all-zero IPv6 address every IPv4 PCB points at; never written',
   'net/inet/arp.ts:ZERO_MAC': 'the all-zero MAC of an ARP request\'s target; never written',
   'net/wire/in6addr.ts:IN6ADDR_ANY': 'the address ::, read where an address is wanted; never written',
   'net/wire/ether.ts:ETHER_ADDR_BROADCAST': 'ff:ff:ff:ff:ff:ff, read where a MAC is wanted; never written',

@@ -31,11 +31,13 @@
  *   close() → table.detach
  *
  * Families (NetBSD's inpcb with inp_af): a table serves one family, AF_INET
- * or AF_INET6. An AF_INET6 PCB keeps its addresses in laddr6/faddr6 (16 bytes
- * each, struct in6_addr) and leaves the u32 laddr/faddr at 0; the IPv6
- * methods carry a 6 (bind6, connect6, lookupConnect6, lookupBind6), so the
- * IPv4 paths are what they were. What the PCB layer needs from IPv6 itself
- * (its addresses, source selection) comes through In6Ops, which the
+ * or AF_INET6, but its PCBs, methods and lookups are one code for both: an
+ * address is an InAddr (in_addr.ts: the IPv6 form as four words, IPv4
+ * held v4-mapped, any as ::) and a PCB carries its four-tuple inline
+ * (InConnInfo). What differs by family is only what the address belongs
+ * to: which addresses are ours (isBindable), the source for a destination
+ * (selectSrc) and what "any" means as a destination (resolveAny). What the
+ * PCB layer needs from IPv6 itself comes through In6Ops, which the
  * net_netinet6 component supplies: net/inet never imports net/inet6.
  *
  * Dual stack (RFC 3493 §3.7 and §5.3, RFC 4038 §4.2): an AF_INET6 PCB with
@@ -43,20 +45,18 @@
  * net.inet6.ip6.v6only, 1 by default as on NetBSD) bound to :: or to a
  * v4-mapped address (::ffff:a.b.c.d) also takes IPv4. The two tables of a
  * protocol are each other's `peer`: IPv4 input that finds nothing in its own
- * table asks lookupBindMapped / lookupConnectMapped, and the port checks of
+ * table asks lookupBindMapped / lookupConnectMapped (the same lookups on
+ * the peer, with the same v4-mapped addresses), and the port checks of
  * either family see the other's dual-stack PCBs (a v6 :: P with V6ONLY off
- * and an IPv4 bind of P conflict, as on NetBSD and Linux). A v6 PCB with a
- * v4-mapped local or foreign address keeps the IPv4 form in laddr/faddr as
- * well, so IPv4 output (UDP) reads it from where it always does.
+ * and an IPv4 bind of P conflict, as on NetBSD and Linux).
  */
 import { Errno, EADDRINUSE, EADDRNOTAVAIL, EAGAIN, EINVAL, ENETUNREACH, ENOPROTOOPT } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { AF_INET, AF_INET6, type SockoptValue } from '../../kern/sys.js';
 import { SO_REUSEADDR, SO_REUSEPORT, type Socket } from '../socket.js';
 import { INADDR_ANY, inAddrIsMulticast } from '../wire/inaddr.js';
-import {
-  IN6ADDR_ANY, IN6ADDR_LOOPBACK, in6Copy, in6Equal, in6Hash, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped,
-} from '../wire/in6addr.js';
+import { IN6ADDR_LOOPBACK } from '../wire/in6addr.js';
+import { InAddr, InConnInfo, connHashKey } from './in_addr.js';
 import type { Inet } from './inet.js';
 import { inSelectSrc } from './ip_output.js';
 
@@ -89,9 +89,6 @@ export const INP_CONNECTED = 2;
 /** The lowest port an unprivileged process could bind in BSD (IPPORT_RESERVED). */
 export const IPPORT_RESERVED = 1024;
 
-/** An all-zero address AF_INET PCBs show as laddr6/faddr6. Never written. */
-const NO_ADDR6 = new Uint8Array(16);
-
 /**
  * What the PCB layer and the transports over it need from IPv6
  * (net_netinet6 fills it in when it attaches; null in a kernel without it).
@@ -115,27 +112,19 @@ export interface In6Ops {
   output(m: Mbuf, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number, nxt: number, hlim: number, tclass: number): number;
 }
 
-export class InPcb {
-  /** AF_INET or AF_INET6 (inp_af): the family of its table. */
-  readonly af: number;
-  /** IPv6 local and foreign addresses (AF_INET6 only; AF_INET PCBs share an all-zero array). */
-  readonly laddr6: Uint8Array;
-  readonly faddr6: Uint8Array;
-  /** Local address (0: any), local port (0: unbound). */
-  laddr = 0;
-  lport = 0;
-  /** Foreign address and port; faddr 0 while unconnected. */
-  faddr = 0;
-  fport = 0;
+/**
+ * A PCB: the four-tuple inline (InConnInfo: one address type for both
+ * families, IPv4 held v4-mapped, any as ::), the IP options of what it
+ * sends, and where the table holds it.
+ */
+export class InPcb extends InConnInfo {
   /** IP_TTL and IP_TOS for what this socket sends (IPv6: hop limit and traffic class). */
   ttl: number;
   tos = 0;
-  /** INP_HDRINCL | INP_BOUNDADDR */
+  /** INP_HDRINCL | INP_BOUNDADDR | INP_IPV6_V6ONLY */
   flags = 0;
   /** INP_ATTACHED, INP_BOUND or INP_CONNECTED: which hash holds it. */
   state = INP_ATTACHED;
-  /** Its connHash key while connected. */
-  connKey = 0;
   /** In portHash (it has a local port). */
   inPortHash = false;
   detached = false;
@@ -147,59 +136,31 @@ export class InPcb {
     readonly proto: number,
     ttl: number,
   ) {
-    this.af = table.af;
-    const v6 = table.af === AF_INET6;
-    this.laddr6 = v6 ? new Uint8Array(16) : NO_ADDR6;
-    this.faddr6 = v6 ? new Uint8Array(16) : NO_ADDR6;
+    super();
     this.ttl = ttl;
+  }
+
+  /** AF_INET or AF_INET6 (inp_af): the family of its table and its socket's addresses. */
+  get af(): number {
+    return this.table.af;
+  }
+
+  /**
+   * Does this PCB take IPv4? Every AF_INET one; an AF_INET6 one with
+   * IPV6_V6ONLY off bound to :: or a v4-mapped address (RFC 3493 §3.7).
+   */
+  takesV4(): boolean {
+    return this.af === AF_INET || ((this.flags & INP_IPV6_V6ONLY) === 0 && this.localIsV4OrAny());
   }
 }
 
-/** The IPv4 address of a v4-mapped IPv6 address (::ffff:a.b.c.d) at `off`. */
-export function in6MappedV4(b: Uint8Array, off: number): number {
-  return ((b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!) >>> 0;
+/** A multicast address of either family (224/4, ff00::/8). */
+export function inAddrMulticast(a: InAddr): boolean {
+  return a.isV4() ? inAddrIsMulticast(a.v4()) : a.w0 >>> 24 === 0xff;
 }
 
-/** Write ::ffff:`addr` into `out` at `off`. */
-export function in6SetMapped(out: Uint8Array, off: number, addr: number): void {
-  out.fill(0, off, off + 10);
-  out[off + 10] = 0xff;
-  out[off + 11] = 0xff;
-  out[off + 12] = addr >>> 24;
-  out[off + 13] = (addr >>> 16) & 0xff;
-  out[off + 14] = (addr >>> 8) & 0xff;
-  out[off + 15] = addr & 0xff;
-}
-
-/**
- * The IPv4 local address an AF_INET6 PCB answers on: INADDR_ANY when it is
- * dual-stack and bound to ::, the address when bound to a v4-mapped one,
- * -1 when it takes no IPv4 (IPV6_V6ONLY, or a real IPv6 address).
- */
-function inpV4Laddr(inp: InPcb): number {
-  if (inp.flags & INP_IPV6_V6ONLY) return -1;
-  if (in6IsUnspecified(inp.laddr6, 0)) return INADDR_ANY;
-  return in6IsV4Mapped(inp.laddr6, 0) ? inp.laddr : -1;
-}
-
-/** The connection hash of an IPv6 four-tuple, with the addresses where they lie. */
-function connHashKey6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): number {
-  const h = in6Hash(l, lOff, in6Hash(f, fOff, (fport << 16) | lport));
-  return (h ^ (h >>> 13)) & 0x3fffffff;
-}
-
-/**
- * Mixes a connection's four-tuple into a small non-negative integer. Any
- * collision is resolved by comparing the fields, so this only has to spread
- * connections that differ in one port well (a client's many connections to
- * one server differ only in lport).
- */
-export function connHashKey(faddr: number, fport: number, laddr: number, lport: number): number {
-  let h = Math.imul(faddr ^ ((fport << 16) | lport), 0x9e3779b1);
-  h = Math.imul(h ^ (h >>> 15) ^ laddr, 0x85ebca77);
-  h ^= h >>> 13;
-  return h & 0x3fffffff;
-}
+/** The unspecified address (INADDR_ANY, ::): never written. */
+export const INADDR_ANY_ADDR: Readonly<InAddr> = new InAddr();
 
 function bucketRemove(b: InPcb[] | undefined, inp: InPcb): void {
   if (b === undefined) return;
@@ -224,11 +185,14 @@ export class InPcbTable {
    * IPv6), linked by net_netinet6: one port space for dual-stack sockets.
    */
   peer: InPcbTable | null = null;
-  /** lookupConnectMapped's scratch: the IPv4 four-tuple's addresses as ::ffff:a.b.c.d. */
-  private readonly scratchMappedF = new Uint8Array(16);
-  private readonly scratchMappedL = new Uint8Array(16);
-  /** Where connect6 builds the source address before committing it (never kept). */
-  private readonly scratchSrc6 = new Uint8Array(16);
+  /** The addresses of the packet its protocol's input is looking up (one packet at a time; never kept). */
+  readonly inSrc = new InAddr();
+  readonly inDst = new InAddr();
+  /* Scratch: connect's addresses, the 16-byte forms In6Ops takes. Never kept. */
+  private readonly scratchDst = new InAddr();
+  private readonly scratchSrc = new InAddr();
+  private readonly bytesA = new Uint8Array(16);
+  private readonly bytesB = new Uint8Array(16);
 
   constructor(
     readonly inet: Inet,
@@ -267,18 +231,23 @@ export class InPcbTable {
     this.all.delete(inp);
   }
 
-  /** Take the PCB out of whichever of bindHash/connHash holds it. */
+  /**
+   * Take the PCB out of whichever of bindHash/connHash holds it. The
+   * connHash key is its four-tuple's, so a connected PCB leaves before its
+   * addresses change (nothing stores the key: one field less per PCB).
+   */
   private unhash(inp: InPcb): void {
     if (inp.state === INP_BOUND) {
       const b = this.bindHash.get(inp.lport);
       bucketRemove(b, inp);
       if (b !== undefined && b.length === 0) this.bindHash.delete(inp.lport);
     } else if (inp.state === INP_CONNECTED) {
-      const b = this.connHash.get(inp.connKey);
-      if (b === inp) this.connHash.delete(inp.connKey);
+      const key = inp.connKeyOf();
+      const b = this.connHash.get(key);
+      if (b === inp) this.connHash.delete(key);
       else if (b !== undefined && b instanceof Array) {
         bucketRemove(b, inp);
-        if (b.length === 0) this.connHash.delete(inp.connKey);
+        if (b.length === 0) this.connHash.delete(key);
       }
     }
     inp.state = INP_ATTACHED;
@@ -295,14 +264,11 @@ export class InPcbTable {
       }
       b.push(inp);
     } else if (state === INP_CONNECTED) {
-      const key = inp.af === AF_INET6
-        ? connHashKey6(inp.faddr6, 0, inp.fport, inp.laddr6, 0, inp.lport)
-        : connHashKey(inp.faddr, inp.fport, inp.laddr, inp.lport);
+      const key = inp.connKeyOf();
       const b = this.connHash.get(key);
       if (b === undefined) this.connHash.set(key, inp);
       else if (b instanceof Array) b.push(inp);
       else this.connHash.set(key, [b, inp]);
-      inp.connKey = key;
     }
     inp.state = state;
   }
@@ -316,11 +282,11 @@ export class InPcbTable {
   }
 
   /**
-   * May `addr` be a local address? Ours (127/8 included while lo0 is up),
-   * a multicast group, or one of our directed broadcast addresses (BSD's
-   * ifa_ifwithaddr matches those on broadcast interfaces).
+   * May `addr` be a local IPv4 address? Ours (127/8 included while lo0 is
+   * up), a multicast group, or one of our directed broadcast addresses
+   * (BSD's ifa_ifwithaddr matches those on broadcast interfaces).
    */
-  isBindable(addr: number): boolean {
+  isBindableV4(addr: number): boolean {
     if (addr === INADDR_ANY || inAddrIsMulticast(addr)) return true;
     const inet = this.inet;
     if (inet.isLocal(addr)) return true;
@@ -330,20 +296,38 @@ export class InPcbTable {
   }
 
   /**
-   * in_pcbbind: give the PCB a local address and port. Port 0 picks an
-   * ephemeral port. Throws EINVAL when already bound, EADDRNOTAVAIL for an
-   * address that is not ours, EADDRINUSE per the reuse rules below, EAGAIN
-   * when the ephemeral range is exhausted. Ports below 1024 need no
-   * privilege: a rump kernel's caller is root.
+   * May `a` be a local address of a PCB of this table? IPv4 (or any) in an
+   * AF_INET table; in an AF_INET6 one ::, multicast, or ours (a v4-mapped
+   * address is bind's business: it needs IPV6_V6ONLY off).
    */
-  bind(inp: InPcb, laddr: number, lport: number): void {
-    if (inp.lport !== 0 || inp.laddr !== INADDR_ANY) throw new Errno(EINVAL);
+  isBindable(a: InAddr): boolean {
+    if (this.af === AF_INET) return a.isV4OrAny() && this.isBindableV4(a.v4());
+    if (a.isAny() || inAddrMulticast(a)) return true;
+    if (a.isV4()) return this.isBindableV4(a.v4());
+    a.store(this.bytesA, 0);
+    return this.ops6 !== null && this.ops6.isLocal(this.bytesA);
+  }
+
+  /**
+   * in_pcbbind / in6_pcbbind: give the PCB a local address and port. Port 0
+   * picks an ephemeral port. Throws EINVAL when already bound (or, on an
+   * AF_INET6 PCB with IPV6_V6ONLY on, for a v4-mapped address, as NetBSD
+   * answers), EADDRNOTAVAIL for an address that is not ours, EADDRINUSE per
+   * the reuse rules below, EAGAIN when the ephemeral range is exhausted.
+   * Ports below 1024 need no privilege: a rump kernel's caller is root. A
+   * dual-stack PCB's port must be free for IPv4 too.
+   */
+  bind(inp: InPcb, laddr: InAddr, lport: number): void {
+    if (inp.lport !== 0 || !inp.localIsAny()) throw new Errno(EINVAL);
+    const dual = this.af === AF_INET6 && (inp.flags & INP_IPV6_V6ONLY) === 0;
+    if (this.af === AF_INET6 && laddr.isV4() && !dual) throw new Errno(EINVAL);
     if (!this.isBindable(laddr)) throw new Errno(EADDRNOTAVAIL);
-    if (lport === 0) lport = this.pickPort(laddr);
-    else this.checkPortFree(inp.so, laddr, lport);
-    inp.laddr = laddr;
+    if (lport === 0) lport = this.pickPort(laddr, dual);
+    else this.checkPortFree(inp.so, laddr, lport, dual);
+    this.unhash(inp);
+    inp.setLocal(laddr);
     inp.lport = lport;
-    if (laddr !== INADDR_ANY) inp.flags |= INP_BOUNDADDR;
+    if (!laddr.isAny()) inp.flags |= INP_BOUNDADDR;
     this.addToPortHash(inp);
     this.setState(inp, INP_BOUND);
   }
@@ -359,27 +343,30 @@ export class InPcbTable {
    *   (for a multicast address SO_REUSEADDR counts as SO_REUSEPORT, so
    *   several listeners can share a group and port).
    */
-  private checkPortFree(so: Socket, laddr: number, lport: number): void {
+  private checkPortFree(so: Socket, laddr: InAddr, lport: number, dual: boolean): void {
     let reuseport = so.options & SO_REUSEPORT;
-    if (inAddrIsMulticast(laddr) && so.options & SO_REUSEADDR) reuseport = SO_REUSEADDR | SO_REUSEPORT;
+    if (inAddrMulticast(laddr) && so.options & SO_REUSEADDR) reuseport = SO_REUSEADDR | SO_REUSEPORT;
     const wild = (so.options & (SO_REUSEADDR | SO_REUSEPORT)) === 0;
-    const t = this.lookupPort(laddr, lport, wild);
+    const t = this.lookupPort(laddr, lport, wild, dual);
     if (t !== null && (reuseport & t.so.options) === 0) throw new Errno(EADDRINUSE);
   }
 
   /**
    * in_pcblookup_port: the PCB on `lport` that best matches `laddr`, counting
-   * a wildcard for each side that is INADDR_ANY where the other is not and
-   * for a connected PCB; fewest wildcards wins. With `wild` false only exact
-   * matches (no wildcard) count.
+   * a wildcard for each side that is any where the other is not and for a
+   * connected PCB; fewest wildcards wins. With `wild` false only exact
+   * matches (no wildcard) count. The other family's table counts too where
+   * the port is shared: in an IPv4 table, the dual-stack IPv6 PCBs (they
+   * hold the port for IPv4 too); in an IPv6 table, for a `dual` PCB bound
+   * to :: or a v4-mapped address, the IPv4 PCBs.
    */
-  lookupPort(laddr: number, lport: number, wild: boolean, withPeer = true): InPcb | null {
+  lookupPort(laddr: InAddr, lport: number, wild: boolean, dual = false): InPcb | null {
     let match: InPcb | null = null;
     let matchwild = 3;
     const s = this.onPort(lport);
     if (s !== undefined) {
       for (const inp of s) {
-        const wildcard = portWildcards(inp.laddr, inp.faddr !== INADDR_ANY, laddr, wild);
+        const wildcard = portWildcards(inp, laddr, wild);
         if (wildcard >= 0 && wildcard < matchwild) {
           match = inp;
           matchwild = wildcard;
@@ -387,13 +374,13 @@ export class InPcbTable {
         }
       }
     }
-    // The dual-stack IPv6 PCBs on the port hold it for IPv4 too.
-    const ps = withPeer && this.af === AF_INET && this.peer !== null ? this.peer.onPort(lport) : undefined;
+    const peer = this.peer;
+    if (peer === null || (this.af === AF_INET6 && !(dual && laddr.isV4OrAny()))) return match;
+    const ps = peer.onPort(lport);
     if (ps !== undefined) {
       for (const inp of ps) {
-        const l = inpV4Laddr(inp);
-        if (l < 0) continue;
-        const wildcard = portWildcards(l, !in6IsUnspecified(inp.faddr6, 0), laddr, wild);
+        if (!inp.takesV4()) continue;
+        const wildcard = portWildcards(inp, laddr, wild);
         if (wildcard >= 0 && wildcard < matchwild) {
           match = inp;
           matchwild = wildcard;
@@ -408,18 +395,16 @@ export class InPcbTable {
    * An ephemeral port, RFC 6056 §3.3.1 (Algorithm 1, simple port
    * randomization): start at a random point of
    * [net.inet.ip.anonportmin, anonportmax] and take the first port nobody
-   * overlapping `laddr` (`laddr6` in an IPv6 table) holds. Randomness comes only from the host
+   * overlapping `laddr` holds. Randomness comes only from the host
    * (kernel.host.random32), so the sim host makes it reproducible.
    */
-  pickPort(laddr: number, laddr6: Uint8Array = NO_ADDR6, dual = false): number {
-    const v6 = this.af === AF_INET6;
+  pickPort(laddr: InAddr, dual = false): number {
     const min = this.inet.anonPortMin;
     const max = this.inet.anonPortMax;
     const n = max - min + 1;
     let next = min + (this.inet.kernel.host.random32() % n);
     for (let count = n; count > 0; count--) {
-      const holder = v6 ? this.lookupPort6(laddr6, next, true, dual) : this.lookupPort(laddr, next, true);
-      if (holder === null) return next;
+      if (this.lookupPort(laddr, next, true, dual) === null) return next;
       next = next === max ? min : next + 1;
     }
     // NetBSD's portalgo returns EAGAIN when every port of the range is taken.
@@ -427,51 +412,76 @@ export class InPcbTable {
   }
 
   /**
-   * in_pcbconnect: fix the foreign address and port, choose the local
-   * address from the route (inSelectSrc) unless bound to one, and bind an
-   * ephemeral port if the PCB has none. Throws EADDRNOTAVAIL for port 0,
-   * ENETUNREACH without a route, EADDRINUSE when the four-tuple is taken.
+   * The source address for `dst` into `out` (in_selectsrc, in6_selectsrc):
+   * by the route of the destination's family. False when nothing routes there.
    */
-  connect(inp: InPcb, faddr: number, fport: number): void {
-    if (fport === 0) throw new Errno(EADDRNOTAVAIL);
-    faddr = this.resolveAny(faddr);
-    let laddr = inp.laddr;
-    if (laddr === INADDR_ANY) {
-      laddr = inSelectSrc(this.inet, faddr);
-      if (laddr === 0) throw new Errno(ENETUNREACH);
+  selectSrc(dst: InAddr, out: InAddr): boolean {
+    if (dst.isV4OrAny()) {
+      const a = inSelectSrc(this.inet, dst.v4());
+      out.setV4(a);
+      return a !== 0;
     }
-    if (inp.lport !== 0 && this.lookupConnect(faddr, fport, laddr, inp.lport) !== null) throw new Errno(EADDRINUSE);
+    dst.store(this.bytesA, 0);
+    if (this.ops6 === null || !this.ops6.selectSrc(this.bytesA, this.bytesB)) return false;
+    out.load(this.bytesB, 0);
+    return true;
+  }
+
+  /**
+   * in_pcbconnect / in6_pcbconnect: fix the foreign address and port, choose
+   * the local address from the route unless bound to one, and bind an
+   * ephemeral port if the PCB has none. A destination of any means this
+   * host (resolveAny). Throws EADDRNOTAVAIL for port 0, ENETUNREACH without
+   * a route, EADDRINUSE when the four-tuple is taken. An AF_INET6 PCB may
+   * connect to a v4-mapped address (RFC 3493 §3.7: the association is
+   * IPv4, its source from the IPv4 route, its port free for IPv4 too) only
+   * with IPV6_V6ONLY off and not bound to an IPv6 address; mapped to real
+   * IPv6 or the reverse is EINVAL, as NetBSD answers.
+   */
+  connect(inp: InPcb, faddr: InAddr, fport: number): void {
+    let dual = false;
+    if (this.af === AF_INET6 && (faddr.isV4() || inp.localIsV4())) {
+      if (!faddr.isV4() || !inp.takesV4()) throw new Errno(EINVAL);
+      dual = true;
+    }
+    if (fport === 0) throw new Errno(EADDRNOTAVAIL);
+    const dst = this.resolveAny(faddr, this.scratchDst);
+    const src = this.scratchSrc;
+    if (inp.localIsAny()) {
+      if (!this.selectSrc(dst, src)) throw new Errno(ENETUNREACH);
+    } else {
+      inp.localInto(src);
+    }
+    if (inp.lport !== 0 && this.lookupConnect(dst, fport, src, inp.lport) !== null) throw new Errno(EADDRINUSE);
     if (inp.lport === 0) {
       // BSD binds the wildcard address first, then fills in the source.
-      inp.lport = this.pickPort(INADDR_ANY);
+      inp.lport = this.pickPort(INADDR_ANY_ADDR, dual);
       this.addToPortHash(inp);
     }
-    inp.laddr = laddr;
-    inp.faddr = faddr;
+    this.unhash(inp);
+    inp.setLocal(src);
+    inp.setForeign(dst);
     inp.fport = fport;
     this.setState(inp, INP_CONNECTED);
   }
 
   /**
-   * A destination of INADDR_ANY means this host: BSD's in_pcbconnect
+   * A destination of any means this host: for IPv4 BSD's in_pcbconnect
    * substitutes the first configured address (127.0.0.1 on a rump kernel,
-   * where lo0 is configured first).
+   * where lo0 is configured first); for IPv6 NetBSD substitutes ::1.
+   * Returns `faddr` itself, or `out` holding the substitute.
    */
-  resolveAny(faddr: number): number {
-    if (faddr !== INADDR_ANY) return faddr;
+  resolveAny(faddr: InAddr, out: InAddr): InAddr {
+    if (!faddr.isAny()) return faddr;
+    if (this.af === AF_INET6) return out.load(IN6ADDR_LOOPBACK, 0);
     const first = this.inet.addrs[0];
-    return first !== undefined ? first.addr : INADDR_ANY;
+    return out.setV4(first !== undefined ? first.addr : INADDR_ANY);
   }
 
   /** in_pcbdisconnect: forget the foreign side; keep an address bind() chose. */
   disconnect(inp: InPcb): void {
-    inp.faddr = INADDR_ANY;
-    inp.fport = 0;
-    if (!(inp.flags & INP_BOUNDADDR)) inp.laddr = INADDR_ANY;
-    if (inp.af === AF_INET6) {
-      inp.faddr6.fill(0);
-      if (!(inp.flags & INP_BOUNDADDR)) inp.laddr6.fill(0);
-    }
+    this.unhash(inp);
+    inp.clearAddrs((inp.flags & INP_BOUNDADDR) !== 0);
     this.setState(inp, inp.lport !== 0 ? INP_BOUND : INP_ATTACHED);
   }
 
@@ -480,10 +490,11 @@ export class InPcbTable {
    * a listener on the same port (in_pcbinshash after syncache_socket set
    * the addresses; or a connect that chose its own port).
    */
-  insertConnected(inp: InPcb, laddr: number, lport: number, faddr: number, fport: number): void {
-    inp.laddr = laddr;
+  insertConnected(inp: InPcb, laddr: InAddr, lport: number, faddr: InAddr, fport: number): void {
+    this.unhash(inp);
+    inp.setLocal(laddr);
     inp.lport = lport;
-    inp.faddr = faddr;
+    inp.setForeign(faddr);
     inp.fport = fport;
     if (!inp.inPortHash) this.addToPortHash(inp);
     this.setState(inp, INP_CONNECTED);
@@ -495,186 +506,38 @@ export class InPcbTable {
    * the IPv4 table). No conflict check: the dual-stack bind checked the
    * port against this table already.
    */
-  adoptBound(inp: InPcb, laddr: number, lport: number): void {
-    inp.laddr = laddr;
+  adoptBound(inp: InPcb, laddr: InAddr, lport: number): void {
+    this.unhash(inp);
+    inp.setLocal(laddr);
     inp.lport = lport;
-    if (laddr !== INADDR_ANY) inp.flags |= INP_BOUNDADDR;
+    if (!laddr.isAny()) inp.flags |= INP_BOUNDADDR;
     this.addToPortHash(inp);
     this.setState(inp, INP_BOUND);
-  }
-
-  /** insertConnected for an AF_INET6 PCB; the addresses are copied from where they lie. */
-  insertConnected6(inp: InPcb, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number): void {
-    in6Copy(inp.laddr6, 0, laddr, lOff);
-    in6Copy(inp.faddr6, 0, faddr, fOff);
-    inp.lport = lport;
-    inp.fport = fport;
-    if (!inp.inPortHash) this.addToPortHash(inp);
-    this.setState(inp, INP_CONNECTED);
-  }
-
-  /* ---------------------------------------------------------------------- */
-  /* IPv6 (NetBSD in6_pcb.c), for a table of family AF_INET6. */
-
-  /** May `addr` be a local IPv6 address: unspecified, multicast, or ours. */
-  isBindable6(addr: Uint8Array): boolean {
-    if (in6IsUnspecified(addr, 0) || in6IsMulticast(addr, 0)) return true;
-    return this.ops6 !== null && this.ops6.isLocal(addr);
-  }
-
-  /**
-   * in6_pcbbind: as bind, for IPv6. A v4-mapped address binds the IPv4
-   * address it carries, and only with IPV6_V6ONLY off (EINVAL otherwise, as
-   * NetBSD answers). A dual-stack PCB's port must be free for IPv4 too.
-   */
-  bind6(inp: InPcb, laddr: Uint8Array, lport: number): void {
-    if (inp.lport !== 0 || !in6IsUnspecified(inp.laddr6, 0)) throw new Errno(EINVAL);
-    const dual = (inp.flags & INP_IPV6_V6ONLY) === 0;
-    const mapped = in6IsV4Mapped(laddr, 0);
-    if (mapped) {
-      if (!dual) throw new Errno(EINVAL);
-      if (!this.isBindable(in6MappedV4(laddr, 0))) throw new Errno(EADDRNOTAVAIL);
-    } else if (!this.isBindable6(laddr)) throw new Errno(EADDRNOTAVAIL);
-    if (lport === 0) lport = this.pickPort(INADDR_ANY, laddr, dual);
-    else this.checkPortFree6(inp.so, laddr, lport, dual);
-    in6Copy(inp.laddr6, 0, laddr, 0);
-    if (mapped) inp.laddr = in6MappedV4(laddr, 0);
-    inp.lport = lport;
-    if (!in6IsUnspecified(laddr, 0)) inp.flags |= INP_BOUNDADDR;
-    this.addToPortHash(inp);
-    this.setState(inp, INP_BOUND);
-  }
-
-  /** The reuse rules of checkPortFree, for IPv6 addresses. */
-  private checkPortFree6(so: Socket, laddr: Uint8Array, lport: number, dual: boolean): void {
-    let reuseport = so.options & SO_REUSEPORT;
-    if (in6IsMulticast(laddr, 0) && so.options & SO_REUSEADDR) reuseport = SO_REUSEADDR | SO_REUSEPORT;
-    const wild = (so.options & (SO_REUSEADDR | SO_REUSEPORT)) === 0;
-    const t = this.lookupPort6(laddr, lport, wild, dual);
-    if (t !== null && (reuseport & t.so.options) === 0) throw new Errno(EADDRINUSE);
-  }
-
-  /**
-   * in6_pcblookup_port: lookupPort's wildcard counting, for IPv6 addresses.
-   * With `dual` (a PCB that will take IPv4 too, bound to :: or a v4-mapped
-   * address) the IPv4 table's holders of the port count as well.
-   */
-  lookupPort6(laddr: Uint8Array, lport: number, wild: boolean, dual = false): InPcb | null {
-    const own = this.lookupPort6Own(laddr, lport, wild);
-    if (own !== null || !dual || this.peer === null) return own;
-    const any = in6IsUnspecified(laddr, 0);
-    if (!any && !in6IsV4Mapped(laddr, 0)) return null;
-    return this.peer.lookupPort(any ? INADDR_ANY : in6MappedV4(laddr, 0), lport, wild, false);
-  }
-
-  private lookupPort6Own(laddr: Uint8Array, lport: number, wild: boolean): InPcb | null {
-    const s = this.onPort(lport);
-    if (s === undefined) return null;
-    const any = in6IsUnspecified(laddr, 0);
-    let match: InPcb | null = null;
-    let matchwild = 3;
-    for (const inp of s) {
-      let wildcard = 0;
-      if (!in6IsUnspecified(inp.faddr6, 0)) wildcard++;
-      if (in6IsUnspecified(inp.laddr6, 0)) {
-        if (!any) wildcard++;
-      } else if (any) {
-        wildcard++;
-      } else if (!in6Equal(inp.laddr6, 0, laddr, 0)) {
-        continue;
-      }
-      if (wildcard !== 0 && !wild) continue;
-      if (wildcard < matchwild) {
-        match = inp;
-        matchwild = wildcard;
-        if (wildcard === 0) break;
-      }
-    }
-    return match;
-  }
-
-  /**
-   * in6_pcbconnect: as connect, for IPv6. A destination of :: means this
-   * host (NetBSD substitutes ::1); the source comes from in6_selectsrc
-   * unless bound. Throws EADDRNOTAVAIL for port 0, ENETUNREACH without a
-   * route, EADDRINUSE when the four-tuple is taken.
-   */
-  connect6(inp: InPcb, faddr: Uint8Array, fport: number): void {
-    if (fport === 0) throw new Errno(EADDRNOTAVAIL);
-    // Mapped to mapped only: IPv6 from an IPv4 address (or the reverse) is EINVAL, as NetBSD answers.
-    if (in6IsV4Mapped(faddr, 0) || in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL);
-    const dst = this.resolveAny6(faddr);
-    const src = this.scratchSrc6;
-    if (in6IsUnspecified(inp.laddr6, 0)) {
-      if (this.ops6 === null || !this.ops6.selectSrc(dst, src)) throw new Errno(ENETUNREACH);
-    } else {
-      in6Copy(src, 0, inp.laddr6, 0);
-    }
-    if (inp.lport !== 0 && this.lookupConnect6(dst, 0, fport, src, 0, inp.lport) !== null) throw new Errno(EADDRINUSE);
-    if (inp.lport === 0) {
-      inp.lport = this.pickPort(INADDR_ANY, IN6ADDR_ANY);
-      this.addToPortHash(inp);
-    }
-    in6Copy(inp.laddr6, 0, src, 0);
-    in6Copy(inp.faddr6, 0, dst, 0);
-    inp.fport = fport;
-    this.setState(inp, INP_CONNECTED);
-  }
-
-  /** :: as a destination is the loopback address (a shared constant: copy it, never write it). */
-  resolveAny6(faddr: Uint8Array): Uint8Array {
-    return in6IsUnspecified(faddr, 0) ? IN6ADDR_LOOPBACK : faddr;
-  }
-
-  /** in6_pcblookup_connect: the connected PCB with exactly this four-tuple (addresses where they lie). */
-  lookupConnect6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): InPcb | null {
-    const b = this.connHash.get(connHashKey6(f, fOff, fport, l, lOff, lport));
-    if (b === undefined) return null;
-    const n = b instanceof Array ? b.length : 1;
-    for (let i = 0; i < n; i++) {
-      const inp = b instanceof Array ? b[i]! : b;
-      if (inp.fport === fport && inp.lport === lport && in6Equal(inp.faddr6, 0, f, fOff) && in6Equal(inp.laddr6, 0, l, lOff)) return inp;
-    }
-    return null;
-  }
-
-  /** in6_pcblookup_bind: bound to `l` on `lport`, else bound to :: on it. */
-  lookupBind6(l: Uint8Array, lOff: number, lport: number): InPcb | null {
-    const b = this.bindHash.get(lport);
-    if (b === undefined) return null;
-    let wildcard: InPcb | null = null;
-    for (let i = 0; i < b.length; i++) {
-      const inp = b[i]!;
-      if (in6Equal(inp.laddr6, 0, l, lOff)) return inp;
-      if (wildcard === null && in6IsUnspecified(inp.laddr6, 0)) wildcard = inp;
-    }
-    return wildcard;
   }
 
   /** in_pcblookup_connect: the connected PCB with exactly this four-tuple. */
-  lookupConnect(faddr: number, fport: number, laddr: number, lport: number): InPcb | null {
+  lookupConnect(faddr: InAddr, fport: number, laddr: InAddr, lport: number): InPcb | null {
     const b = this.connHash.get(connHashKey(faddr, fport, laddr, lport));
     if (b === undefined) return null;
-    const n = b instanceof Array ? b.length : 1;
-    for (let i = 0; i < n; i++) {
-      const inp = b instanceof Array ? b[i]! : b;
-      if (inp.faddr === faddr && inp.fport === fport && inp.laddr === laddr && inp.lport === lport) return inp;
-    }
+    if (!(b instanceof Array)) return b.is(faddr, fport, laddr, lport) ? b : null;
+    for (let i = 0; i < b.length; i++) if (b[i]!.is(faddr, fport, laddr, lport)) return b[i]!;
     return null;
   }
 
   /**
    * in_pcblookup_bind: an unconnected PCB on `lport` bound to `laddr`,
-   * else one bound to INADDR_ANY (the more specific binding wins).
+   * else one bound to any (the more specific binding wins). With `v4`,
+   * only PCBs that take IPv4 (a dual-stack IPv6 table asked for IPv4).
    */
-  lookupBind(laddr: number, lport: number): InPcb | null {
+  lookupBind(laddr: InAddr, lport: number, v4 = false): InPcb | null {
     const b = this.bindHash.get(lport);
     if (b === undefined) return null;
     let wildcard: InPcb | null = null;
     for (let i = 0; i < b.length; i++) {
       const inp = b[i]!;
-      if (inp.laddr === laddr) return inp;
-      if (inp.laddr === INADDR_ANY && wildcard === null) wildcard = inp;
+      if (v4 && !inp.takesV4()) continue;
+      if (inp.localIs(laddr)) return inp;
+      if (wildcard === null && inp.localIsAny()) wildcard = inp;
     }
     return wildcard;
   }
@@ -684,28 +547,15 @@ export class InPcbTable {
    * case"): an unconnected dual-stack PCB of the IPv6 peer table on `lport`
    * bound to ::ffff:`laddr`, else to ::.
    */
-  lookupBindMapped(laddr: number, lport: number): InPcb | null {
-    const b = this.peer !== null ? this.peer.bindHash.get(lport) : undefined;
-    if (b === undefined) return null;
-    let wildcard: InPcb | null = null;
-    for (let i = 0; i < b.length; i++) {
-      const inp = b[i]!;
-      const l = inpV4Laddr(inp);
-      if (l === laddr && l !== INADDR_ANY) return inp;
-      if (l === INADDR_ANY && wildcard === null) wildcard = inp;
-    }
-    return wildcard;
+  lookupBindMapped(laddr: InAddr, lport: number): InPcb | null {
+    return this.af === AF_INET && this.peer !== null ? this.peer.lookupBind(laddr, lport, true) : null;
   }
 
   /** A dual-stack IPv6 PCB of the peer table connected to ::ffff:`faddr` from ::ffff:`laddr`. */
-  lookupConnectMapped(faddr: number, fport: number, laddr: number, lport: number): InPcb | null {
+  lookupConnectMapped(faddr: InAddr, fport: number, laddr: InAddr, lport: number): InPcb | null {
     const peer = this.peer;
-    if (peer === null || peer.connHash.size === 0) return null;
-    const f6 = this.scratchMappedF;
-    const l6 = this.scratchMappedL;
-    in6SetMapped(f6, 0, faddr);
-    in6SetMapped(l6, 0, laddr);
-    const inp = peer.lookupConnect6(f6, 0, fport, l6, 0, lport);
+    if (this.af !== AF_INET || peer === null || peer.connHash.size === 0) return null;
+    const inp = peer.lookupConnect(faddr, fport, laddr, lport);
     return inp !== null && !(inp.flags & INP_IPV6_V6ONLY) ? inp : null;
   }
 
@@ -719,8 +569,8 @@ export class InPcbTable {
    * in_pcbnotify: report `errno` to the connected socket with this
    * four-tuple (an ICMP error about a datagram it sent). Returns how many.
    */
-  notify(faddr: number, fport: number, laddr: number, lport: number, errno: number): number {
-    if (faddr === INADDR_ANY || errno === 0) return 0;
+  notify(faddr: InAddr, fport: number, laddr: InAddr, lport: number, errno: number): number {
+    if (faddr.isAny() || errno === 0) return 0;
     const inp = this.lookupConnect(faddr, fport, laddr, lport);
     if (inp === null) return 0;
     inp.so.setError(errno);
@@ -728,11 +578,11 @@ export class InPcbTable {
   }
 
   /** in_pcbnotifyall: report `errno` to every socket connected to `faddr`. */
-  notifyAll(faddr: number, errno: number): number {
-    if (faddr === INADDR_ANY || errno === 0) return 0;
+  notifyAll(faddr: InAddr, errno: number): number {
+    if (faddr.isAny() || errno === 0) return 0;
     let n = 0;
     for (const inp of this.all) {
-      if (inp.faddr === faddr && inp.state === INP_CONNECTED) {
+      if (inp.foreignIs(faddr) && inp.state === INP_CONNECTED) {
         inp.so.setError(errno);
         n++;
       }
@@ -742,17 +592,17 @@ export class InPcbTable {
 }
 
 /**
- * lookupPort's count for one PCB (its IPv4 view: local `l`, connected or
- * not) against a wanted local address: the wildcards, or -1 when the
- * addresses differ or `wild` is off and it is not exact.
+ * lookupPort's count for one PCB against a wanted local address: the
+ * wildcards, or -1 when the addresses differ or `wild` is off and it is
+ * not exact.
  */
-function portWildcards(l: number, connected: boolean, laddr: number, wild: boolean): number {
-  let wildcard = connected ? 1 : 0;
-  if (l === INADDR_ANY) {
-    if (laddr !== INADDR_ANY) wildcard++;
-  } else if (laddr === INADDR_ANY) {
+function portWildcards(inp: InPcb, laddr: InAddr, wild: boolean): number {
+  let wildcard = inp.foreignIsAny() ? 0 : 1;
+  if (inp.localIsAny()) {
+    if (!laddr.isAny()) wildcard++;
+  } else if (laddr.isAny()) {
     wildcard++;
-  } else if (l !== laddr) {
+  } else if (!inp.localIs(laddr)) {
     return -1;
   }
   return wildcard !== 0 && !wild ? -1 : wildcard;
@@ -834,7 +684,7 @@ export function in6PcbSetopt(inp: InPcb, name: number, value: SockoptValue): voi
     }
     case IPV6_V6ONLY: {
       const on = optInt(value, -0x80000000, 0x7fffffff) !== 0;
-      if (inp.af !== AF_INET6 || inp.lport !== 0 || !in6IsUnspecified(inp.laddr6, 0)) throw new Errno(EINVAL);
+      if (inp.af !== AF_INET6 || inp.lport !== 0 || !inp.localIsAny()) throw new Errno(EINVAL);
       if (on) inp.flags |= INP_IPV6_V6ONLY;
       else inp.flags &= ~INP_IPV6_V6ONLY;
       return;

@@ -11,20 +11,19 @@
  */
 import { Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOTCONN, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import { MSG_DONTROUTE, SOCK_RAW, type Sockaddr } from '../../kern/sys.js';
+import { AF_INET, AF_INET6, MSG_DONTROUTE, SOCK_RAW, type Sockaddr } from '../../kern/sys.js';
 import {
   PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SS_CANTRCVMORE, SS_ISCONNECTED, type Socket,
 } from '../socket.js';
-import { INADDR_ANY } from '../wire/inaddr.js';
 import {
   IP_HDR_MIN, IP_MAXPACKET, IPVERSION, ipDst, ipHlen, ipLen, ipP, ipSrc, ipVersion,
 } from '../wire/ipv4.js';
-import { INP_BOUNDADDR, INP_HDRINCL, InPcb, sotoinpcb } from './in_pcb.js';
+import { INP_BOUNDADDR, INP_HDRINCL, InPcb, inAddrMulticast, sotoinpcb, type InPcbTable } from './in_pcb.js';
 import type { Inet } from './inet.js';
-import { InPcbUsrreqs } from './in_usrreq.js';
+import { InPcbUsrreqs, type In6UsrOps } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF, ipOutput } from './ip_output.js';
 import { inpMoptions } from './ip_mopts.js';
-import { inToSockaddr, sockaddrIsUnspec, sockaddrToIn } from './sockaddr.js';
+import { inToSockaddr, sockaddrIsUnspec } from './sockaddr.js';
 
 /** NetBSD's rip_sendspace and rip_recvspace. */
 export const RIP_SENDSPACE = 9216;
@@ -46,12 +45,13 @@ export function rawInput(inet: Inet, m: Mbuf, _hlen: number): boolean {
   const off = m.off;
   const p = ipP(buf, off);
   const src = ipSrc(buf, off);
-  const dst = ipDst(buf, off);
+  const fa = table.inSrc.setV4(src);
+  const la = table.inDst.setV4(ipDst(buf, off));
   let matched = false;
   for (const inp of table.all) {
     if (inp.proto !== 0 && inp.proto !== p) continue;
-    if (inp.laddr !== INADDR_ANY && inp.laddr !== dst) continue;
-    if (inp.faddr !== INADDR_ANY && inp.faddr !== src) continue;
+    if (!inp.localIsAny() && !inp.localIs(la)) continue;
+    if (!inp.foreignIsAny() && !inp.foreignIs(fa)) continue;
     matched = true;
     const so = inp.so;
     if (so.state & SS_CANTRCVMORE || m.len > so.rcv.space) {
@@ -73,7 +73,10 @@ export function rawInput(inet: Inet, m: Mbuf, _hlen: number): boolean {
   return matched;
 }
 
-/** The user requests of a raw socket of one protocol (rip_usrreqs). */
+/**
+ * The user requests of a raw socket of one protocol (rip_usrreqs). The
+ * AF_INET6 raw sockets (net/inet6/raw6.ts) extend this and send their own way.
+ */
 export class RawUsrreqs extends InPcbUsrreqs {
   readonly type = SOCK_RAW;
   readonly flags = PR_ATOMIC | PR_ADDR;
@@ -83,8 +86,11 @@ export class RawUsrreqs extends InPcbUsrreqs {
     inet: Inet,
     /** 0: every protocol (receive), protocol 0 in what it sends. */
     readonly protocol: number,
+    table: InPcbTable = inet.rawcbtable,
+    family = AF_INET,
+    ops6: In6UsrOps | null = null,
   ) {
-    super(inet);
+    super(inet, table, family, ops6);
   }
 
   sendspace(): number {
@@ -95,17 +101,18 @@ export class RawUsrreqs extends InPcbUsrreqs {
     return RIP_RECVSPACE;
   }
 
-  attach(so: Socket): void {
-    so.pcb = this.inet.rawcbtable.attach(so, this.protocol);
-  }
-
-  /** rip_bind: only filters input by destination and fixes the source; no ports, may be repeated. */
+  /**
+   * rip_bind, rip6_bind: only filters input by destination and fixes the
+   * source; no ports, may be repeated. An AF_INET6 raw socket takes neither
+   * a v4-mapped nor a multicast address (EADDRNOTAVAIL, as NetBSD answers).
+   */
   bind(so: Socket, addr: Sockaddr): void {
     const inp = sotoinpcb(so);
-    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
-    if (!this.inet.rawcbtable.isBindable(sin.addr)) throw new Errno(EADDRNOTAVAIL);
-    inp.laddr = sin.addr;
-    if (sin.addr !== INADDR_ANY) inp.flags |= INP_BOUNDADDR;
+    const a = this.sa.parse(addr, this.family).addr;
+    if (this.family === AF_INET6 && (a.isV4() || inAddrMulticast(a))) throw new Errno(EADDRNOTAVAIL);
+    if (!this.table.isBindable(a)) throw new Errno(EADDRNOTAVAIL);
+    inp.setLocal(a);
+    if (!a.isAny()) inp.flags |= INP_BOUNDADDR;
     else inp.flags &= ~INP_BOUNDADDR;
   }
 
@@ -116,16 +123,21 @@ export class RawUsrreqs extends InPcbUsrreqs {
       if (so.state & SS_ISCONNECTED) this.disconnect(so);
       return;
     }
-    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
-    inp.faddr = this.inet.rawcbtable.resolveAny(sin.addr);
+    inp.setForeign(this.table.resolveAny(this.sa.parse(addr, this.family).addr, this.dst));
     so.isConnected();
   }
 
   disconnect(so: Socket): void {
     const inp = sotoinpcb(so);
     if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
-    inp.faddr = INADDR_ANY;
+    inp.clearAddrs(true);
     so.state &= ~SS_ISCONNECTED;
+  }
+
+  /** An AF_INET6 raw socket has no peer until connected (ENOTCONN, as rip6_peeraddr answers). */
+  override peeraddr(so: Socket): Sockaddr {
+    if (this.family === AF_INET6 && !(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
+    return super.peeraddr(so);
   }
 
   listen(): void {
@@ -142,7 +154,7 @@ export class RawUsrreqs extends InPcbUsrreqs {
     let dst: number;
     try {
       inp = sotoinpcb(so);
-      dst = to ? inet.rawcbtable.resolveAny(sockaddrToIn(to, { addr: 0, port: 0 }).addr) : inp.faddr;
+      dst = to ? this.table.resolveAny(this.sa.parse(to, AF_INET).addr, this.dst).v4() : inp.faddr;
     } catch (e) {
       k.mbufs.free(m);
       throw e;

@@ -18,6 +18,7 @@ import { Errno, EAFNOSUPPORT, EINVAL } from '../../kern/errno.js';
 import { AF_INET, AF_INET6, AF_UNSPEC, type Sockaddr } from '../../kern/sys.js';
 import { formatInAddr, parseInAddr } from '../wire/inaddr.js';
 import { formatIn6Addr, parseIn6Addr } from '../wire/in6addr.js';
+import { InAddr, formatAddr } from './in_addr.js';
 
 /** A parsed IPv4 socket address: address as u32, port in host order. */
 export interface InAddrPort {
@@ -134,4 +135,44 @@ export function sockaddrToIn6(sa: unknown, out: In6AddrPort): In6AddrPort {
 /** The API form of an IPv6 (addr, port), the address read at `off`: a fresh object, the address in RFC 5952 text. */
 export function in6ToSockaddr(addr: Uint8Array, port: number, off = 0): Sockaddr {
   return { family: AF_INET6, addr: formatIn6Addr(addr, off), port };
+}
+
+/* ------------------------------------------------------------------------ */
+/* Either family as one address type (in_addr.ts). */
+
+/** A parsed socket address of either family: the address as an InAddr (IPv4 v4-mapped), the port. Callers keep one and reuse it. */
+export class AddrPort {
+  readonly addr = new InAddr();
+  port = 0;
+  /** AF_INET6: sin6_scope_id (RFC 4007 §6: the zone of a link-local address); 0 otherwise. */
+  scopeId = 0;
+  private readonly sin: InAddrPort = { addr: 0, port: 0 };
+  private readonly sin6 = newIn6AddrPort();
+
+  /** Parse and validate a sockaddr of family `af` (AF_INET or AF_INET6) into this. Throws `Errno`. */
+  parse(sa: unknown, af: number): this {
+    if (af === AF_INET6) {
+      const s6 = sockaddrToIn6(sa, this.sin6);
+      this.addr.load(s6.addr, 0);
+      this.port = s6.port;
+      this.scopeId = s6.scopeId;
+    } else {
+      const s = sockaddrToIn(sa, this.sin);
+      this.addr.setV4(s.addr);
+      this.port = s.port;
+      this.scopeId = 0;
+    }
+    return this;
+  }
+}
+
+/**
+ * The API form of (addr, port) for a socket of family `af`: a dotted quad
+ * for AF_INET; for AF_INET6 the RFC 5952 text, an IPv4 address v4-mapped
+ * (`::ffff:192.0.2.1`, as Node and inet_ntop give it). A fresh object.
+ */
+export function addrToSockaddr(a: InAddr, port: number, af: number): Sockaddr {
+  if (af !== AF_INET6) return inToSockaddr(a.v4(), port);
+  if (a.isV4()) return inToSockaddrMapped(a.v4(), port);
+  return { family: AF_INET6, addr: formatAddr(a, true), port };
 }

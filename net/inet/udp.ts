@@ -10,9 +10,9 @@
  *   err: icmp input → inet.ctlinput[17] = udpCtlinput → table.notify → so_error
  */
 import { ICMP_TIMXCEED } from '../wire/icmp.js';
-import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EMSGSIZE, ENOBUFS, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
+import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EINVAL, EMSGSIZE, ENOBUFS, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import { AF_INET6, MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
+import { AF_INET, AF_INET6, MSG_DONTROUTE, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
 import {
   PR_ADDR, PR_ATOMIC, SO_BROADCAST, SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT, SS_ISBOUND,
   SS_ISCONNECTED, SS_CANTRCVMORE, type Socket,
@@ -24,13 +24,13 @@ import {
   UDP_HDR_LEN, UdpCheck, udpCheck, udpDport, udpLength, udpSetChecksum, udpSport, udpWriteHeader,
 } from '../wire/udp.js';
 import { icmpError } from './icmp.js';
-import { INP_CONNECTED, INP_IPV6_V6ONLY, InPcb, sotoinpcb } from './in_pcb.js';
-import { in6IsUnspecified, in6IsV4Mapped } from '../wire/in6addr.js';
+import type { InAddr } from './in_addr.js';
+import { INADDR_ANY_ADDR, INP_CONNECTED, InPcb, sotoinpcb, type InPcbTable } from './in_pcb.js';
 import type { Inet } from './inet.js';
-import { InPcbUsrreqs } from './in_usrreq.js';
+import { InPcbUsrreqs, type In6UsrOps } from './in_usrreq.js';
 import { IP_ALLOWBROADCAST, IP_ROUTETOIF, inSelectSrc, ipOutput } from './ip_output.js';
 import { inMulticastSrc, inpMoptions } from './ip_mopts.js';
-import { inToSockaddr, inToSockaddrMapped, sockaddrIsUnspec, sockaddrToIn } from './sockaddr.js';
+import { inToSockaddr, inToSockaddrMapped, sockaddrIsUnspec } from './sockaddr.js';
 
 /** The largest UDP payload: 65535 less the IP and UDP headers (RFC 768 length field, RFC 791 total length). */
 export const UDP_MAXDATA = IP_MAXPACKET - IP_HDR_MIN - UDP_HDR_LEN;
@@ -100,14 +100,16 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
     return;
   }
 
-  let inp = table.lookupConnect(src, sport, dst, dport);
+  const fa = table.inSrc.setV4(src);
+  const la = table.inDst.setV4(dst);
+  let inp = table.lookupConnect(fa, sport, la, dport);
   if (inp === null) {
     us.pcbhashmiss++;
     // Then the dual-stack IPv6 sockets (IPV6_V6ONLY off), which see the
     // sender v4-mapped (RFC 3493 §3.7); only after our own bound ones, so a
     // datagram for an IPv4 server costs nothing more (the two cannot share
     // a port without SO_REUSEADDR).
-    inp = table.lookupBind(dst, dport) ?? table.lookupConnectMapped(src, sport, dst, dport) ?? table.lookupBindMapped(dst, dport);
+    inp = table.lookupBind(la, dport) ?? table.lookupConnectMapped(fa, sport, la, dport) ?? table.lookupBindMapped(la, dport);
     if (inp === null) {
       // RFC 1122 §4.1.3.1: no one listens, say so with port unreachable.
       us.noport++;
@@ -131,15 +133,17 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
 function udpInputBroadcast(inet: Inet, m: Mbuf, hlen: number, ulen: number, src: number, sport: number, dst: number, dport: number): void {
   const k = inet.kernel;
   const peer = inet.udbtable.peer;
+  const fa = inet.udbtable.inSrc.setV4(src);
+  const la = inet.udbtable.inDst.setV4(dst);
   let last: InPcb | null = null;
   for (let pass = 0; pass < 2; pass++) {
     const set = pass === 0 ? inet.udbtable.onPort(dport) : peer?.onPort(dport);
     if (set === undefined) continue;
     let stop = false;
     for (const inp of set) {
-      if (pass === 1 && !inpTakesMapped(inp)) continue;
-      if (inp.laddr !== INADDR_ANY && inp.laddr !== dst) continue;
-      if (inp.faddr !== INADDR_ANY && (inp.faddr !== src || inp.fport !== sport)) continue;
+      if (pass === 1 && !inp.takesV4()) continue;
+      if (!inp.localIsAny() && !inp.localIs(la)) continue;
+      if (!inp.foreignIsAny() && (!inp.foreignIs(fa) || inp.fport !== sport)) continue;
       if (last !== null) {
         // Everyone before the last gets a copy of the payload; a copy that
         // cannot be had at the memory limit is a drop the pool counts.
@@ -164,17 +168,6 @@ function udpInputBroadcast(inet: Inet, m: Mbuf, hlen: number, ulen: number, src:
 }
 
 /**
- * Does this IPv6 PCB take IPv4 (IPV6_V6ONLY off, bound to :: or a v4-mapped
- * address, connected, if at all, to a v4-mapped one)? Its laddr/faddr then
- * hold the IPv4 view (0 for ::).
- */
-function inpTakesMapped(inp: InPcb): boolean {
-  if (inp.flags & INP_IPV6_V6ONLY) return false;
-  if (!in6IsUnspecified(inp.laddr6, 0) && !in6IsV4Mapped(inp.laddr6, 0)) return false;
-  return in6IsUnspecified(inp.faddr6, 0) || in6IsV4Mapped(inp.faddr6, 0);
-}
-
-/**
  * udp_ctlinput: an ICMP error quoting a datagram we sent. `src`/`dst` are
  * the quoted datagram's addresses (ours and the peer's), `quoted` from
  * `quotedOff` its IP header followed by at least the 8 bytes of UDP header
@@ -189,17 +182,19 @@ export function udpCtlinput(inet: Inet, errno: number, src: number, dst: number,
   // does not report it to sockets. The ICMP header sits just before the quote.
   if (quotedOff >= 8 && quoted[quotedOff - 8] === ICMP_TIMXCEED) return;
   const table = inet.udbtable;
+  const f = table.inSrc.setV4(dst);
+  const l = table.inDst.setV4(src);
   if (errno === EHOSTDOWN) {
-    table.notifyAll(dst, errno);
+    table.notifyAll(f, errno);
     return;
   }
   if (quotedLen < IP_HDR_MIN || quotedOff < 0 || quotedOff + quotedLen > quoted.length) return;
   const qhl = (quoted[quotedOff]! & 0x0f) << 2;
   if (qhl < IP_HDR_MIN || quotedLen < qhl + 4) return;
   const uoff = quotedOff + qhl;
-  if (table.notify(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff), errno) !== 0) return;
+  if (table.notify(f, udpDport(quoted, uoff), l, udpSport(quoted, uoff), errno) !== 0) return;
   // A dual-stack IPv6 socket connected to the v4-mapped peer learns of it too.
-  const inp = table.lookupConnectMapped(dst, udpDport(quoted, uoff), src, udpSport(quoted, uoff));
+  const inp = table.lookupConnectMapped(f, udpDport(quoted, uoff), l, udpSport(quoted, uoff));
   if (inp !== null) inp.so.setError(errno);
 }
 
@@ -243,12 +238,29 @@ export function udpOutput(inp: InPcb, m: Mbuf, faddr: number, fport: number, fla
   return ipOutput(inet, r, src, faddr, IPPROTO_UDP, inp.ttl, inp.tos, ipflags, mopts);
 }
 
-/** UDP's user requests (udp_usrreqs), one per kernel. */
+/**
+ * UDP over IPv6 output (udp6_output, net/inet6/udp6.ts) for a destination
+ * that is not v4-mapped; `zone` is a sendto's sin6_scope_id (0: none).
+ * Owns `m`; 0 or an errno.
+ */
+export type Udp6Output = (inp: InPcb, m: Mbuf, faddr: InAddr, fport: number, zone: number) => number;
+
+/**
+ * UDP's user requests (udp_usrreqs, udp6_usrreqs), one per kernel and
+ * family. An AF_INET6 socket (net_netinet6 makes it with the IPv6 table,
+ * udp6Output and the IPv6 options) speaks IPv4 to a v4-mapped address when
+ * IPV6_V6ONLY is off (RFC 3493 §3.7): the datagram goes out through
+ * udpOutput.
+ */
 export class UdpUsrreqs extends InPcbUsrreqs {
   readonly type = SOCK_DGRAM;
   readonly protocol = IPPROTO_UDP;
   readonly flags = PR_ATOMIC | PR_ADDR;
   protected readonly hdrincl = false;
+
+  constructor(inet: Inet, table: InPcbTable = inet.udbtable, family = AF_INET, ops6: In6UsrOps | null = null, private readonly output6: Udp6Output | null = null) {
+    super(inet, table, family, ops6);
+  }
 
   sendspace(): number {
     return this.inet.udpSendspace;
@@ -258,14 +270,10 @@ export class UdpUsrreqs extends InPcbUsrreqs {
     return this.inet.udpRecvspace;
   }
 
-  attach(so: Socket): void {
-    so.pcb = this.inet.udbtable.attach(so, IPPROTO_UDP);
-  }
-
   bind(so: Socket, addr: Sockaddr): void {
     const inp = sotoinpcb(so);
-    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
-    this.inet.udbtable.bind(inp, sin.addr, sin.port);
+    const sa = this.sa.parse(addr, this.family);
+    this.table.bind(inp, sa.addr, sa.port);
   }
 
   /**
@@ -279,11 +287,9 @@ export class UdpUsrreqs extends InPcbUsrreqs {
       if (inp.state === INP_CONNECTED) this.disconnect(so);
       return;
     }
-    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
-    const faddr = sin.addr;
-    const fport = sin.port;
+    const sa = this.sa.parse(addr, this.family);
     if (inp.state === INP_CONNECTED) this.disconnect(so);
-    this.inet.udbtable.connect(inp, faddr, fport);
+    this.table.connect(inp, sa.addr, sa.port);
     so.state |= SS_ISBOUND;
     so.isConnected();
   }
@@ -291,7 +297,7 @@ export class UdpUsrreqs extends InPcbUsrreqs {
   disconnect(so: Socket): void {
     const inp = sotoinpcb(so);
     if (inp.state !== INP_CONNECTED) throw new Errno(ENOTCONN);
-    this.inet.udbtable.disconnect(inp);
+    this.table.disconnect(inp);
     // Only the association goes: the socket can still send and receive.
     so.state &= ~SS_ISCONNECTED;
   }
@@ -307,32 +313,45 @@ export class UdpUsrreqs extends InPcbUsrreqs {
   send(so: Socket, m: Mbuf, to: Sockaddr | null, flags: number): void {
     const k = this.inet.kernel;
     let inp: InPcb;
-    let faddr: number;
+    let faddr: InAddr;
     let fport: number;
+    /** sin6_scope_id: the interface of a link-local destination (RFC 4007 §6). */
+    let zone = 0;
     try {
       inp = sotoinpcb(so);
-      const table = this.inet.udbtable;
+      const table = this.table;
       // Socket.sendto treats any falsy address as none; so do we.
       if (to) {
-        const sin = sockaddrToIn(to, { addr: 0, port: 0 });
-        faddr = table.resolveAny(sin.addr);
-        fport = sin.port;
+        const sa = this.sa.parse(to, this.family);
+        faddr = table.resolveAny(sa.addr, this.dst);
+        fport = sa.port;
+        zone = sa.scopeId;
         // What in_pcbconnect would say about a temporary association.
         if (fport === 0) throw new Errno(EADDRNOTAVAIL);
       } else {
-        faddr = inp.faddr;
+        if (this.family === AF_INET6 && inp.state !== INP_CONNECTED) throw new Errno(ENOTCONN);
+        faddr = inp.foreignInto(this.dst);
         fport = inp.fport;
       }
+      // IPv4 only from a dual-stack socket, IPv6 only from an IPv6 address: EINVAL, as NetBSD answers.
+      if (this.family === AF_INET6 && (faddr.isV4() ? !inp.takesV4() : inp.localIsV4())) throw new Errno(EINVAL);
       if (inp.lport === 0) {
         // An unbound socket gets an ephemeral port on first send, and keeps it.
-        table.bind(inp, INADDR_ANY, 0);
+        table.bind(inp, INADDR_ANY_ADDR, 0);
         so.state |= SS_ISBOUND;
       }
     } catch (e) {
       k.mbufs.free(m);
       throw e;
     }
-    const error = udpOutput(inp, m, faddr, fport, flags);
+    // To an IPv4 (or v4-mapped, RFC 3493 §3.7) address the datagram is IPv4.
+    let error: number;
+    if (this.family !== AF_INET6 || faddr.isV4()) error = udpOutput(inp, m, faddr.v4(), fport, flags);
+    else if (this.output6 !== null) error = this.output6(inp, m, faddr, fport, zone);
+    else {
+      k.mbufs.free(m);
+      error = ENETUNREACH;
+    }
     if (error !== 0) throw new Errno(error);
   }
 }

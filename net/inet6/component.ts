@@ -41,7 +41,7 @@ import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
 import { nd6Cache, nd6Dump, nd6Purge, nd6Resolve, type NdpInfo } from './nd6.js';
 import { Raw6Usrreqs } from './raw6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
-import { Udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
+import { udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
 
 declare module '../../kern/sys.js' {
   interface SysExtensions {
@@ -130,7 +130,7 @@ registerComponent({
     inet.udbtable.peer = udp6.table;
     inet6.protox[IPPROTO_UDP] = udp6Input;
     inet6.ctlinput[IPPROTO_UDP] = udp6Ctlinput;
-    domain.addProtosw(new Udp6Usrreqs(udp6));
+    domain.addProtosw(udp6Usrreqs(udp6));
     // Raw ICMPv6 sockets (rump.ping6).
     domain.addProtosw(new Raw6Usrreqs(inet6, new InPcbTable(inet, AF_INET6, ops)));
     k.domains.set(AF_INET6, domain);

@@ -7,7 +7,8 @@
  *     family AF_INET6 (net/inet/tcp/usrreq.ts, shared with IPv4 as NetBSD
  *     shares tcp_usrreqs)
  *
- *   socket(AF_INET6, SOCK_DGRAM, 0 | IPPROTO_UDP) → Udp6Usrreqs (udp6.ts)
+ *   socket(AF_INET6, SOCK_DGRAM, 0 | IPPROTO_UDP) → UDP's user requests of
+ *     family AF_INET6 (net/inet/udp.ts UdpUsrreqs, made by udp6Usrreqs)
  *
  * Selection follows socreate() as InetDomain does. Raw IPv6 sockets are not
  * in the switch: SOCK_RAW is EPROTONOSUPPORT.

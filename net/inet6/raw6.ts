@@ -15,21 +15,21 @@
  * not its own), IPV6_CHECKSUM for other protocols, ancillary data other
  * than the hop limit.
  */
-import { Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENETUNREACH, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP } from '../../kern/errno.js';
+import { Errno, EINVAL, EMSGSIZE, ENETUNREACH, ENOTCONN } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
-import { SOCK_RAW, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
-import { ifioctl } from '../interface_ioctl.js';
-import {
-  PR_ADDR, PR_ATOMIC, SOL_SOCKET, SS_CANTRCVMORE, SS_ISCONNECTED, type Protosw, type Socket,
-} from '../socket.js';
-import { INP_BOUNDADDR, IPPROTO_IPV6, InPcb, InPcbTable, in6PcbGetopt, in6PcbSetopt, sotoinpcb } from '../inet/in_pcb.js';
-import { in6ToSockaddr, newIn6AddrPort, sockaddrIsUnspec, sockaddrToIn6 } from '../inet/sockaddr.js';
-import { in6Copy, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped } from '../wire/in6addr.js';
+import { AF_INET6, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
+import { SS_CANTRCVMORE, SS_ISCONNECTED, type Socket } from '../socket.js';
+import type { InAddr } from '../inet/in_addr.js';
+import { IPPROTO_IPV6, sotoinpcb, type InPcb, type InPcbTable } from '../inet/in_pcb.js';
+import { RawUsrreqs } from '../inet/raw_ip.js';
+import { in6ToSockaddr } from '../inet/sockaddr.js';
+import { in6IsMulticast } from '../wire/in6addr.js';
 import { ICMP6_HDR_LEN, icmp6SetChecksum } from '../wire/icmp6.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_ICMPV6, IPV6_MAXPACKET } from '../wire/ipv6.js';
 import type { Inet6 } from './inet6.js';
 import { in6SelectSrc, ip6Output } from './ip6_output.js';
+import { in6UsrOps } from './udp6.js';
 
 /** NetBSD's rip6_sendspace and rip6_recvspace. */
 export const RIP6_SENDSPACE = 9216;
@@ -56,9 +56,11 @@ export function rip6Input(inet6: Inet6, m: Mbuf, off: number): void {
   const buf = m.buf;
   const ip6 = m.off;
   const len = m.len - off;
+  const fa = table.inSrc.load(buf, ip6 + IP6_OFF_SRC);
+  const la = table.inDst.load(buf, ip6 + IP6_OFF_DST);
   for (const inp of table.all) {
-    if (!in6IsUnspecified(inp.laddr6, 0) && !in6Equal(inp.laddr6, 0, buf, ip6 + IP6_OFF_DST)) continue;
-    if (!in6IsUnspecified(inp.faddr6, 0) && !in6Equal(inp.faddr6, 0, buf, ip6 + IP6_OFF_SRC)) continue;
+    if (!inp.localIsAny() && !inp.localIs(la)) continue;
+    if (!inp.foreignIsAny() && !inp.foreignIs(fa)) continue;
     const so = inp.so;
     if (so.state & SS_CANTRCVMORE || len > so.rcv.space) {
       table.rcvfull++;
@@ -77,102 +79,58 @@ export function rip6Input(inet6: Inet6, m: Mbuf, off: number): void {
   }
 }
 
-/** The user requests of raw ICMPv6 sockets (rip6_usrreqs). */
-export class Raw6Usrreqs implements Protosw {
-  readonly type = SOCK_RAW;
-  readonly protocol = IPPROTO_ICMPV6;
-  readonly flags = PR_ATOMIC | PR_ADDR;
+/**
+ * The user requests of raw ICMPv6 sockets (rip6_usrreqs): net/inet's raw
+ * socket requests for AF_INET6 (bind, connect, names, options), with the
+ * send ICMPv6 needs and IPV6_RECVHOPLIMIT.
+ */
+export class Raw6Usrreqs extends RawUsrreqs {
+  /** rip6_output's addresses in the 16-byte form (one message at a time). */
+  private readonly srcBytes = new Uint8Array(16);
+  private readonly dstBytes = new Uint8Array(16);
 
   constructor(
     readonly inet6: Inet6,
-    readonly table: InPcbTable,
+    table: InPcbTable,
   ) {
+    super(inet6.inet, IPPROTO_ICMPV6, table, AF_INET6, in6UsrOps(inet6));
     RIP6.set(inet6.kernel, table);
   }
 
-  sendspace(): number {
+  override sendspace(): number {
     return RIP6_SENDSPACE;
   }
 
-  recvspace(): number {
+  override recvspace(): number {
     return RIP6_RECVSPACE;
   }
 
-  attach(so: Socket): void {
-    so.pcb = this.table.attach(so, IPPROTO_ICMPV6);
-  }
-
-  detach(so: Socket): void {
-    const inp = so.pcb;
-    if (inp instanceof InPcb) inp.table.detach(inp);
-    so.pcb = null;
-    so.flushSnd();
-  }
-
-  /** rip6_bind: filters input by destination and fixes the source; no ports. */
-  bind(so: Socket, addr: Sockaddr): void {
-    const inp = sotoinpcb(so);
-    const a = sockaddrToIn6(addr, newIn6AddrPort()).addr;
-    if (in6IsV4Mapped(a, 0)) throw new Errno(EADDRNOTAVAIL);
-    if (!in6IsUnspecified(a, 0) && !this.inet6.isLocal(a, 0)) throw new Errno(EADDRNOTAVAIL);
-    in6Copy(inp.laddr6, 0, a, 0);
-    if (in6IsUnspecified(a, 0)) inp.flags &= ~INP_BOUNDADDR;
-    else inp.flags |= INP_BOUNDADDR;
-  }
-
-  /** rip6_connect: the default destination, and input only from it. */
-  connect(so: Socket, addr: Sockaddr): void {
-    const inp = sotoinpcb(so);
-    if (sockaddrIsUnspec(addr)) {
-      if (so.state & SS_ISCONNECTED) this.disconnect(so);
-      return;
-    }
-    const a = this.table.resolveAny6(sockaddrToIn6(addr, newIn6AddrPort()).addr);
-    in6Copy(inp.faddr6, 0, a, 0);
-    so.isConnected();
-  }
-
-  disconnect(so: Socket): void {
-    const inp = sotoinpcb(so);
-    if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
-    inp.faddr6.fill(0);
-    so.state &= ~SS_ISCONNECTED;
-  }
-
-  listen(): void {
-    throw new Errno(EOPNOTSUPP);
-  }
-
-  shutdown(): void {}
-
   /** rip6_output: owns `m`, the ICMPv6 message the user wrote. */
-  send(so: Socket, m: Mbuf, to: Sockaddr | null, _flags: number): void {
+  override send(so: Socket, m: Mbuf, to: Sockaddr | null, _flags: number): void {
     const k = this.inet6.kernel;
     let inp: InPcb;
-    let dst: Uint8Array;
-    let src: Uint8Array;
+    const dst = this.dstBytes;
+    const src = this.srcBytes;
     /** sin6_scope_id: the interface of a link-local destination (RFC 4007 §6). */
     let zone = 0;
     try {
       inp = sotoinpcb(so);
+      let d: InAddr;
       if (to) {
-        dst = this.inet6.ns.scratch.raw6Dst;
-        const sin6 = sockaddrToIn6(to, newIn6AddrPort());
-        in6Copy(dst, 0, this.table.resolveAny6(sin6.addr), 0);
-        zone = sin6.scopeId;
+        const sa = this.sa.parse(to, AF_INET6);
+        d = this.table.resolveAny(sa.addr, this.dst);
+        zone = sa.scopeId;
       } else {
         if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
-        dst = inp.faddr6;
+        d = inp.foreignInto(this.dst);
       }
-      if (in6IsV4Mapped(dst, 0)) throw new Errno(EINVAL);
+      if (d.isV4()) throw new Errno(EINVAL);
       if (m.len < ICMP6_HDR_LEN) throw new Errno(EINVAL);
       if (m.len > IPV6_MAXPACKET) throw new Errno(EMSGSIZE);
-      src = inp.laddr6;
-      if (in6IsUnspecified(src, 0)) {
-        // The checksum covers the source: choose it now, as rip6_output does.
-        src = this.inet6.ns.scratch.raw6Src;
-        if (!in6SelectSrc(this.inet6, dst, 0, src, zone)) throw new Errno(ENETUNREACH);
-      }
+      d.store(dst, 0);
+      // The checksum covers the source: choose it now, as rip6_output does.
+      if (!inp.localIsAny()) inp.localInto(this.dst).store(src, 0);
+      else if (!in6SelectSrc(this.inet6, dst, 0, src, zone)) throw new Errno(ENETUNREACH);
     } catch (e) {
       k.mbufs.free(m);
       throw e;
@@ -186,39 +144,19 @@ export class Raw6Usrreqs implements Protosw {
     if (error !== 0) throw new Errno(error);
   }
 
-  rcvd(): void {}
-
-  setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
-    if (level === SOL_SOCKET) return;
-    if (level !== IPPROTO_IPV6) throw new Errno(ENOPROTOOPT);
-    const inp = sotoinpcb(so);
-    if (name === IPV6_RECVHOPLIMIT) {
+  override setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
+    if (level === IPPROTO_IPV6 && name === IPV6_RECVHOPLIMIT) {
+      const inp = sotoinpcb(so);
       if (typeof value !== 'number' || !Number.isInteger(value)) throw new Errno(EINVAL);
       if (value) inp.flags |= INP_RECVHOPLIMIT;
       else inp.flags &= ~INP_RECVHOPLIMIT;
       return;
     }
-    in6PcbSetopt(inp, name, value);
+    super.setopt(so, level, name, value);
   }
 
-  getopt(so: Socket, level: number, name: number): SockoptValue {
-    if (level !== IPPROTO_IPV6) throw new Errno(ENOPROTOOPT);
-    const inp = sotoinpcb(so);
-    if (name === IPV6_RECVHOPLIMIT) return inp.flags & INP_RECVHOPLIMIT ? 1 : 0;
-    return in6PcbGetopt(inp, name);
-  }
-
-  sockaddr(so: Socket): Sockaddr {
-    return in6ToSockaddr(sotoinpcb(so).laddr6, 0);
-  }
-
-  peeraddr(so: Socket): Sockaddr {
-    const inp = sotoinpcb(so);
-    if (!(so.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
-    return in6ToSockaddr(inp.faddr6, 0);
-  }
-
-  ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
-    return ifioctl(this.inet6.ns, cmd, arg);
+  override getopt(so: Socket, level: number, name: number): SockoptValue {
+    if (level === IPPROTO_IPV6 && name === IPV6_RECVHOPLIMIT) return sotoinpcb(so).flags & INP_RECVHOPLIMIT ? 1 : 0;
+    return super.getopt(so, level, name);
   }
 }

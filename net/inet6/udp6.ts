@@ -5,35 +5,28 @@
  * Call order:
  *   in:  ip6Input → inet6.protox[17] = udp6Input → length and checksum
  *        (mandatory over IPv6: a zero checksum is dropped) → unicast:
- *        lookupConnect6, else lookupBind6 → the socket (sbappendaddr);
+ *        lookupConnect, else lookupBind → the socket (sbappendaddr);
  *        multicast: every matching socket; nobody: ICMPv6 port unreachable
- *   out: Socket.sendto → Udp6Usrreqs.send → udp6Output → ip6Output (a
- *        group: ip6MulticastOutput, ip6_mopts.ts)
+ *   out: Socket.sendto → UdpUsrreqs.send (net/inet/udp.ts, one for both
+ *        families) → udp6Output → ip6Output (a group: ip6MulticastOutput,
+ *        ip6_mopts.ts); to a v4-mapped address udpOutput, IPv4
  *   err: icmp6Input → inet6.ctlinput[17] = udp6Ctlinput → the connected
  *        socket of that four-tuple gets so_error
  *
- * The PCBs are an AF_INET6 InPcbTable of their own (v6only: an IPv4 UDP
- * socket on the same port is another namespace).
+ * The PCBs are an AF_INET6 InPcbTable of their own, the IPv4 table's peer
+ * (dual-stack sockets share the IPv4 port space).
  */
-import {
-  Errno, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENETUNREACH, EOPNOTSUPP,
-} from '../../kern/errno.js';
+import { EMSGSIZE, ENOBUFS, ENETUNREACH } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
 import { M_LOOP, type Mbuf } from '../../kern/mbuf.js';
-import { AF_INET6, SOCK_DGRAM, type Sockaddr, type SockoptValue } from '../../kern/sys.js';
-import { ifioctl } from '../interface_ioctl.js';
-import {
-  PR_ADDR, PR_ATOMIC, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, SS_CANTRCVMORE, SS_ISBOUND, SS_ISCONNECTED,
-  type Protosw, type Socket,
-} from '../socket.js';
-import {
-  INP_CONNECTED, INP_IPV6_V6ONLY, IPPROTO_IPV6, InPcb, InPcbTable, in6MappedV4, in6PcbGetopt, in6PcbSetopt, in6SetMapped,
-  sotoinpcb,
-} from '../inet/in_pcb.js';
-import { inSelectSrc } from '../inet/ip_output.js';
-import { udpOutput } from '../inet/udp.js';
-import { in6ToSockaddr, newIn6AddrPort, sockaddrIsUnspec, sockaddrToIn6 } from '../inet/sockaddr.js';
-import { IN6ADDR_ANY, formatIn6Addr, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped } from '../wire/in6addr.js';
+import { AF_INET6 } from '../../kern/sys.js';
+import { SO_REUSEADDR, SO_REUSEPORT, SS_CANTRCVMORE, type Socket } from '../socket.js';
+import { InAddr, formatAddr } from '../inet/in_addr.js';
+import type { InPcb, InPcbTable } from '../inet/in_pcb.js';
+import type { In6UsrOps } from '../inet/in_usrreq.js';
+import { UdpUsrreqs } from '../inet/udp.js';
+import { in6ToSockaddr } from '../inet/sockaddr.js';
+import { in6IsMulticast, in6IsUnspecified } from '../wire/in6addr.js';
 import { ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT } from '../wire/icmp6.js';
 import { IPPROTO_UDP } from '../wire/ipv4.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, IPV6_MAXPACKET, ip6Cksum } from '../wire/ipv6.js';
@@ -65,6 +58,10 @@ function udp6Sendup(inet6: Inet6, st: Udp6Stat, so: Socket, m: Mbuf, src: Uint8A
 /** The UDP state of an IPv6 kernel: its PCBs and counters. */
 export class Udp6 {
   readonly stat = new Udp6Stat();
+  /** udp6Output's addresses in the 16-byte form the IPv6 header takes (one datagram at a time). */
+  readonly laddr = new Uint8Array(16);
+  readonly faddr = new Uint8Array(16);
+  readonly scratch = new InAddr();
   constructor(
     readonly inet6: Inet6,
     readonly table: InPcbTable,
@@ -94,10 +91,11 @@ export interface Udp6PcbInfo {
 /** What `sys.ext('pcblist')` lists for UDP over IPv6 (netstat's udp6 lines; addresses in RFC 5952 text). */
 export function udp6PcbList(u: Udp6): Udp6PcbInfo[] {
   const out: Udp6PcbInfo[] = [];
+  const a = new InAddr();
   for (const inp of u.table.all) {
     const so = inp.so;
     out.push({
-      proto: 'udp6', laddr: formatIn6Addr(inp.laddr6), lport: inp.lport, faddr: formatIn6Addr(inp.faddr6),
+      proto: 'udp6', laddr: formatAddr(inp.localInto(a), true), lport: inp.lport, faddr: formatAddr(inp.foreignInto(a), true),
       fport: inp.fport, recvQ: so ? so.rcv.cc : 0, sendQ: so ? so.snd.cc : 0, family: AF_INET6,
     });
   }
@@ -148,6 +146,8 @@ export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
   const table = u.table;
   const src = ip6 + IP6_OFF_SRC;
   const dst = ip6 + IP6_OFF_DST;
+  const fa = table.inSrc.load(buf, src);
+  const la = table.inDst.load(buf, dst);
 
   if (in6IsMulticast(buf, dst)) {
     // Every socket on the port bound to :: or the group, connected (if at
@@ -156,8 +156,8 @@ export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
     let last: InPcb | null = null;
     if (set !== undefined) {
       for (const inp of set) {
-        if (!in6IsUnspecified(inp.laddr6, 0) && !in6Equal(inp.laddr6, 0, buf, dst)) continue;
-        if (!in6IsUnspecified(inp.faddr6, 0) && (!in6Equal(inp.faddr6, 0, buf, src) || inp.fport !== sport)) continue;
+        if (!inp.localIsAny() && !inp.localIs(la)) continue;
+        if (!inp.foreignIsAny() && (!inp.foreignIs(fa) || inp.fport !== sport)) continue;
         if (last !== null) {
           const n = k.mbufs.copyin(buf, uo + UDP_HDR_LEN, ulen - UDP_HDR_LEN, 0);
           if (n !== null) udp6Sendup(inet6, st, last.so, n, buf, src, sport);
@@ -177,10 +177,10 @@ export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
     return;
   }
 
-  let inp = table.lookupConnect6(buf, src, sport, buf, dst, dport);
+  let inp = table.lookupConnect(fa, sport, la, dport);
   if (inp === null) {
     st.pcbhashmiss++;
-    inp = table.lookupBind6(buf, dst, dport);
+    inp = table.lookupBind(la, dport);
     if (inp === null) {
       // RFC 4443 §3.1: nobody listens on the port.
       st.noport++;
@@ -199,22 +199,30 @@ export function udp6Ctlinput(
   const u = UDP6.peek(inet6.kernel);
   if (u === undefined || errno === 0 || uloff + 4 > end) return;
   // From us (the quoted source) to the peer.
-  const inp = u.table.lookupConnect6(buf, ip6off + IP6_OFF_DST, udpDport(buf, uloff), buf, ip6off + IP6_OFF_SRC, udpSport(buf, uloff));
+  const t = u.table;
+  const inp = t.lookupConnect(t.inSrc.load(buf, ip6off + IP6_OFF_DST), udpDport(buf, uloff), t.inDst.load(buf, ip6off + IP6_OFF_SRC), udpSport(buf, uloff));
   if (inp !== null) inp.so.setError(errno);
 }
 
-/** udp6_output: header, mandatory checksum, ip6Output. Owns `m`; returns 0 or an errno. */
-export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Uint8Array, fport: number, zone = 0): number {
+/**
+ * udp6_output: header, mandatory checksum, ip6Output. `zone` is a sendto's
+ * sin6_scope_id (the interface of a link-local destination, RFC 4007 §6).
+ * Owns `m`; returns 0 or an errno.
+ */
+export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, fa: InAddr, fport: number, zone = 0): number {
   const k = inet6.kernel;
   if (m.len > UDP6_MAXDATA) {
     k.mbufs.free(m);
     return EMSGSIZE;
   }
-  let src = inp.laddr6;
+  const faddr = u.faddr;
+  fa.store(faddr, 0);
+  let src: Uint8Array = u.laddr;
+  inp.localInto(u.scratch).store(src, 0);
   const mcast = in6IsMulticast(faddr, 0);
   const mo = mcast ? in6pMoptions(inp) : null;
   if (in6IsUnspecified(src, 0) || in6IsMulticast(src, 0)) {
-    const chosen = mcast ? in6MulticastSrc(inet6, mo, faddr) : in6SelectSrc(inet6, faddr, 0, inet6.ns.scratch.udp6Src, zone) ? inet6.ns.scratch.udp6Src : null;
+    const chosen = mcast ? in6MulticastSrc(inet6, mo, faddr) : in6SelectSrc(inet6, faddr, 0, src, zone) ? src : null;
     if (chosen === null) {
       k.mbufs.free(m);
       return ENETUNREACH;
@@ -233,169 +241,17 @@ export function udp6Output(inet6: Inet6, u: Udp6, inp: InPcb, m: Mbuf, faddr: Ui
   return ip6Output(inet6, r, src, 0, faddr, 0, IPPROTO_UDP, inp.ttl, inp.tos, zone);
 }
 
-/**
- * May this PCB speak IPv4 to a v4-mapped address (NetBSD udp6_output's
- * mapped case)? Not with IPV6_V6ONLY on, nor when bound to a real IPv6
- * address: EINVAL, as NetBSD answers.
- */
-function udp6CheckMapped(inp: InPcb): void {
-  if (inp.flags & INP_IPV6_V6ONLY) throw new Errno(EINVAL);
-  if (!in6IsUnspecified(inp.laddr6, 0) && !in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL);
+/** What an AF_INET6 datagram socket takes from the IPv6 layer: the multicast options (RFC 3493 §5.2) and their memberships. */
+export function in6UsrOps(inet6: Inet6): In6UsrOps {
+  return {
+    setopt: (inp, name, value) => in6MulticastSetopt(inp, inet6, name, value),
+    getopt: (inp, name) => in6MulticastGetopt(inp, name),
+    free: (inp) => in6MoptionsFree(inp, inet6),
+  };
 }
 
-/** UDP's user requests for AF_INET6 (udp6_usrreqs). */
-export class Udp6Usrreqs implements Protosw {
-  readonly type = SOCK_DGRAM;
-  readonly protocol = IPPROTO_UDP;
-  readonly flags = PR_ATOMIC | PR_ADDR;
-
-  constructor(readonly u: Udp6) {}
-
-  private get inet6(): Inet6 {
-    return this.u.inet6;
-  }
-
-  sendspace(): number {
-    return this.inet6.inet.udpSendspace;
-  }
-
-  recvspace(): number {
-    return this.inet6.inet.udpRecvspace;
-  }
-
-  attach(so: Socket): void {
-    so.pcb = this.u.table.attach(so, IPPROTO_UDP);
-  }
-
-  detach(so: Socket): void {
-    const inp = so.pcb;
-    if (inp instanceof InPcb) {
-      in6MoptionsFree(inp, this.inet6);
-      inp.table.detach(inp);
-    }
-    so.pcb = null;
-    so.flushSnd();
-  }
-
-  bind(so: Socket, addr: Sockaddr): void {
-    const inp = sotoinpcb(so);
-    const sin6 = sockaddrToIn6(addr, newIn6AddrPort());
-    this.u.table.bind6(inp, sin6.addr, sin6.port);
-  }
-
-  connect(so: Socket, addr: Sockaddr): void {
-    const inp = sotoinpcb(so);
-    if (sockaddrIsUnspec(addr)) {
-      if (inp.state === INP_CONNECTED) this.disconnect(so);
-      return;
-    }
-    const sin6 = sockaddrToIn6(addr, newIn6AddrPort());
-    if (inp.state === INP_CONNECTED) this.disconnect(so);
-    if (in6IsV4Mapped(sin6.addr, 0)) this.connectMapped(inp, in6MappedV4(sin6.addr, 0), sin6.port);
-    else this.u.table.connect6(inp, sin6.addr, sin6.port);
-    so.state |= SS_ISBOUND;
-    so.isConnected();
-  }
-
-  /**
-   * connect(2) to ::ffff:a.b.c.d: the association is IPv4 (source from the
-   * IPv4 route), kept v4-mapped in the PCB so IPv4 input finds it
-   * (lookupConnectMapped) and the IPv4 form in laddr/faddr for udpOutput.
-   */
-  private connectMapped(inp: InPcb, faddr: number, fport: number): void {
-    udp6CheckMapped(inp);
-    if (fport === 0) throw new Errno(EADDRNOTAVAIL);
-    const inet = this.inet6.inet;
-    faddr = inet.udbtable.resolveAny(faddr);
-    const laddr = inp.laddr !== 0 ? inp.laddr : inSelectSrc(inet, faddr);
-    if (laddr === 0) throw new Errno(ENETUNREACH);
-    if (inp.lport === 0) this.u.table.bind6(inp, IN6ADDR_ANY, 0);
-    const f6 = this.inet6.ns.scratch.udp6Mapped;
-    in6SetMapped(f6, 0, faddr);
-    const l6 = new Uint8Array(16);
-    in6SetMapped(l6, 0, laddr);
-    this.u.table.insertConnected6(inp, l6, 0, inp.lport, f6, 0, fport);
-    inp.laddr = laddr;
-    inp.faddr = faddr;
-  }
-
-  disconnect(so: Socket): void {
-    const inp = sotoinpcb(so);
-    if (inp.state !== INP_CONNECTED) throw new Errno(ENOTCONN);
-    this.u.table.disconnect(inp);
-    so.state &= ~SS_ISCONNECTED;
-  }
-
-  listen(): void {
-    throw new Errno(EOPNOTSUPP);
-  }
-
-  shutdown(): void {}
-
-  send(so: Socket, m: Mbuf, to: Sockaddr | null, flags: number): void {
-    const k = this.inet6.kernel;
-    let inp: InPcb;
-    let faddr: Uint8Array;
-    let fport: number;
-    let zone = 0;
-    try {
-      inp = sotoinpcb(so);
-      const table = this.u.table;
-      if (to) {
-        const sin6 = sockaddrToIn6(to, newIn6AddrPort());
-        faddr = table.resolveAny6(sin6.addr);
-        fport = sin6.port;
-        zone = sin6.scopeId;
-        if (fport === 0) throw new Errno(EADDRNOTAVAIL);
-      } else {
-        if (inp.state !== INP_CONNECTED) throw new Errno(ENOTCONN);
-        faddr = inp.faddr6;
-        fport = inp.fport;
-      }
-      if (in6IsV4Mapped(faddr, 0)) udp6CheckMapped(inp);
-      else if (in6IsV4Mapped(inp.laddr6, 0)) throw new Errno(EINVAL); // IPv6 from an IPv4 address
-      if (inp.lport === 0) {
-        table.bind6(inp, IN6ADDR_ANY, 0);
-        so.state |= SS_ISBOUND;
-      }
-    } catch (e) {
-      k.mbufs.free(m);
-      throw e;
-    }
-    // To a v4-mapped address the datagram is IPv4 (RFC 3493 §3.7).
-    const error = in6IsV4Mapped(faddr, 0)
-      ? udpOutput(inp, m, this.inet6.inet.udbtable.resolveAny(in6MappedV4(faddr, 0)), fport, flags)
-      : udp6Output(this.inet6, this.u, inp, m, faddr, fport, zone);
-    if (error !== 0) throw new Errno(error);
-  }
-
-  rcvd(): void {}
-
-  setopt(so: Socket, level: number, name: number, value: SockoptValue): void {
-    if (level === SOL_SOCKET) return;
-    if (level !== IPPROTO_IPV6) throw new Errno(ENOPROTOOPT);
-    const inp = sotoinpcb(so);
-    if (in6MulticastSetopt(inp, this.inet6, name, value)) return;
-    in6PcbSetopt(inp, name, value);
-  }
-
-  getopt(so: Socket, level: number, name: number): SockoptValue {
-    if (level !== IPPROTO_IPV6) throw new Errno(ENOPROTOOPT);
-    const inp = sotoinpcb(so);
-    return in6MulticastGetopt(inp, name) ?? in6PcbGetopt(inp, name);
-  }
-
-  sockaddr(so: Socket): Sockaddr {
-    const inp = sotoinpcb(so);
-    return in6ToSockaddr(inp.laddr6, inp.lport);
-  }
-
-  peeraddr(so: Socket): Sockaddr {
-    const inp = sotoinpcb(so);
-    return in6ToSockaddr(inp.faddr6, inp.fport);
-  }
-
-  ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
-    return ifioctl(this.inet6.ns, cmd, arg);
-  }
+/** UDP's user requests for AF_INET6 (udp6_usrreqs): net/inet's UdpUsrreqs over the IPv6 table, with udp6Output. */
+export function udp6Usrreqs(u: Udp6): UdpUsrreqs {
+  const inet6 = u.inet6;
+  return new UdpUsrreqs(inet6.inet, u.table, AF_INET6, in6UsrOps(inet6), (inp, m, faddr, fport, zone) => udp6Output(inet6, u, inp, m, faddr, fport, zone));
 }

@@ -12,7 +12,7 @@ import { bootKernel } from '../../kern/init.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET, MSG_DONTWAIT, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
 import { inet } from '../../net/inet/inet.js';
-import { connHashKey } from '../../net/inet/in_pcb.js';
+import { InAddr, connHashKey } from '../../net/inet/in_addr.js';
 import { parseInAddr } from '../../net/wire/inaddr.js';
 import { SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../../net/socket.js';
 import { errnoCode as code } from '../helpers/kernels.js';
@@ -24,6 +24,7 @@ function boot(seed = 1): { sim: SimHost; k: Kernel } {
 }
 
 const sin = (addr: string, port: number): Sockaddr => ({ family: AF_INET, addr, port });
+const v4 = (a: number): InAddr => new InAddr().setV4(a);
 
 async function socketWith(k: Kernel, opts: number): Promise<number> {
   const fd = await k.sys.socket(AF_INET, SOCK_DGRAM, 0);
@@ -197,7 +198,7 @@ test('PCB lookups stay correct with many sockets on one port and many ports', as
   t.deepEqual([...(await k.sys.recv(peers[123]!, 10, MSG_DONTWAIT))], [123]);
   for (const fd of peers) await k.sys.close(fd);
   t.is(table.size, 1);
-  t.is(table.lookupPort(0, 4200, true), null);
+  t.is(table.lookupPort(new InAddr(), 4200, true), null);
   await k.halt();
 });
 
@@ -223,12 +224,12 @@ test('a port held by one socket, then two, then one again, keeps its binding rul
 test('connected PCBs whose four-tuples share a connection-hash key are each found, and stay found when the other goes', async (t) => {
   // The hash holds one PCB per key and a list only on a collision: find a
   // colliding pair of local (address, port) for one peer and connect both.
-  const faddr = parseInAddr('127.0.0.1')!;
+  const faddr = new InAddr().setV4(parseInAddr('127.0.0.1')!);
   const fport = 53;
   const seen = new Map<number, [number, number]>();
   let pair: [[number, number], [number, number]] | null = null;
   for (let a = 1; a < 255 && pair === null; a++) {
-    const laddr = parseInAddr(`127.0.0.${a}`)!;
+    const laddr = new InAddr().setV4(parseInAddr(`127.0.0.${a}`)!);
     for (let lport = 1024; lport < 65536; lport++) {
       const key = connHashKey(faddr, fport, laddr, lport);
       const other = seen.get(key);
@@ -253,7 +254,7 @@ test('connected PCBs whose four-tuples share a connection-hash key are each foun
   await k.sys.bind(tx, sin('127.0.0.1', fport));
   for (let i = 0; i < 2; i++) {
     const [a, lport] = pair![i]!;
-    t.is(table.lookupConnect(faddr, fport, parseInAddr(`127.0.0.${a}`)!, lport)?.so as unknown, k.sys.file(fds[i]!) as unknown);
+    t.is(table.lookupConnect(faddr, fport, v4(parseInAddr(`127.0.0.${a}`)!), lport)?.so as unknown, k.sys.file(fds[i]!) as unknown);
     await k.sys.sendto(tx, new Uint8Array([i + 1]), 0, sin(`127.0.0.${a}`, lport));
   }
   await sim.run(1);
@@ -262,12 +263,12 @@ test('connected PCBs whose four-tuples share a connection-hash key are each foun
   // Either one leaving the shared key leaves the other reachable.
   await k.sys.close(fds[0]!);
   const [a1, p1] = pair![1]!;
-  t.truthy(table.lookupConnect(faddr, fport, parseInAddr(`127.0.0.${a1}`)!, p1));
-  t.is(table.lookupConnect(faddr, fport, parseInAddr(`127.0.0.${pair![0]![0]}`)!, pair![0]![1]), null);
+  t.truthy(table.lookupConnect(faddr, fport, v4(parseInAddr(`127.0.0.${a1}`)!), p1));
+  t.is(table.lookupConnect(faddr, fport, v4(parseInAddr(`127.0.0.${pair![0]![0]}`)!), pair![0]![1]), null);
   await k.sys.sendto(tx, new Uint8Array([9]), 0, sin(`127.0.0.${a1}`, p1));
   await sim.run(1);
   t.deepEqual([...(await k.sys.recv(fds[1]!, 10, MSG_DONTWAIT))], [9]);
   await k.sys.close(fds[1]!);
-  t.is(table.lookupConnect(faddr, fport, parseInAddr(`127.0.0.${a1}`)!, p1), null);
+  t.is(table.lookupConnect(faddr, fport, v4(parseInAddr(`127.0.0.${a1}`)!), p1), null);
   await k.halt();
 });

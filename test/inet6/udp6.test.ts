@@ -13,6 +13,9 @@ import { SOL_SOCKET, SO_ERROR } from '../../net/socket.js';
 import { connectKernels } from '../helpers/link.js';
 import { haltAll } from '../helpers/kernels.js';
 import { bootKernels6, dadDone, decode6, ether6, ifconfig6, ip6Packet, type Seen6, stats6 } from './helpers.js';
+import { inet6 } from '../../net/inet6/inet6.js';
+import { netstack } from '../../net/netstack.js';
+import { formatIn6Addr } from '../../net/wire/in6addr.js';
 
 const sin6 = (addr: string, port: number): Sockaddr => ({ family: AF_INET6, addr, port });
 
@@ -100,4 +103,33 @@ test('a zero checksum, a wrong one and a bad length are dropped and counted; not
   t.is(stats6(n.b).ip6stat.delivered, 5);
   for (const fd of n.b.sys.openFds()) await n.b.sys.close(fd);
   t.deepEqual(await haltAll(n.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
+});
+
+test('sendto a neighbor\'s link-local address through the interface its zone names (sin6_scope_id or %IF index; RFC 4007 §6)', async (t) => {
+  const ks = bootKernels6(3, 9);
+  const [a, b, c] = ks.kernels as [Kernel, Kernel, Kernel];
+  const ab = connectKernels(ks.sim, a, b);
+  const ac = connectKernels(ks.sim, a, c);
+  ifconfig6(a, ab.a.name, '2001:db8::1/64');
+  ifconfig6(a, ac.a.name, '2001:db8:1::1/64');
+  ifconfig6(b, ab.b.name, '2001:db8::2/64');
+  ifconfig6(c, ac.b.name, '2001:db8:1::2/64');
+  await dadDone(ks);
+  const ll = (k: Kernel, ifname: string): string =>
+    formatIn6Addr(inet6(k).addrs.find((ia) => ia.ifp.name === ifname && ia.addr[0] === 0xfe)!.addr);
+  const target = ll(c, ac.b.name);
+  const index = netstack(a).ifs.get(ac.a.name)!.index;
+  const sc = await c.sys.socket(AF_INET6, SOCK_DGRAM, 0);
+  await c.sys.bind(sc, sin6('::', 7));
+  const sa = await a.sys.socket(AF_INET6, SOCK_DGRAM, 0);
+  // a's fe80::/64 route is its first interface's: only the zone reaches c.
+  for (const to of [{ ...sin6(target, 7), scope_id: index }, sin6(`${target}%${index}`, 7)]) {
+    t.is(await a.sys.sendto(sa, new TextEncoder().encode('hi'), 0, to), 2);
+    await ks.sim.settle();
+    const got = await c.sys.recvfrom(sc, 100, 0);
+    t.is(new TextDecoder().decode(got.data), 'hi');
+    t.is(got.from?.addr, ll(a, ac.a.name), 'from a\'s link-local address on that link');
+  }
+  for (const k of [a, b, c]) for (const fd of k.sys.openFds()) await k.sys.close(fd);
+  t.deepEqual(await haltAll(ks), { mbufsInUse: [0, 0, 0], callouts: [0, 0, 0] });
 });

@@ -12,6 +12,7 @@ import test from 'ava';
 import { AF_INET, SOCK_STREAM } from '../../kern/sys.js';
 import { SOL_SOCKET, SO_REUSEADDR } from '../../net/socket.js';
 import { inet } from '../../net/inet/inet.js';
+import { InAddr } from '../../net/inet/in_addr.js';
 import { SipHash24, tcpNewIsn } from '../../net/inet/tcp/isn.js';
 import { main as netstat } from '../../bin/rump.netstat.js';
 import { icmpMessage, ipPacket } from '../helpers/kernels.js';
@@ -32,10 +33,12 @@ test('SipHash-2-4 matches the reference vectors (the ISN and cookie hash)', (t) 
 test('ISN (RFC 6528): M + F(tuple, key): grows with a 4 µs clock per tuple, unrelated across tuples and keys', (t) => {
   const k1 = new SipHash24(new Uint8Array(16).fill(1));
   const k2 = new SipHash24(new Uint8Array(16).fill(2));
-  const a = tcpNewIsn(k1, 1000, 1, 1000, 2, 80);
-  t.is((tcpNewIsn(k1, 1001, 1, 1000, 2, 80) - a) >>> 0, 250, '250 ticks per millisecond');
-  t.not(tcpNewIsn(k1, 1000, 1, 1001, 2, 80), (a + 0) >>> 0);
-  t.not(tcpNewIsn(k2, 1000, 1, 1000, 2, 80), a);
+  const l = new InAddr().setV4(1);
+  const f = new InAddr().setV4(2);
+  const a = tcpNewIsn(k1, 1000, l, 1000, f, 80);
+  t.is((tcpNewIsn(k1, 1001, l, 1000, f, 80) - a) >>> 0, 250, '250 ticks per millisecond');
+  t.not(tcpNewIsn(k1, 1000, l, 1001, f, 80), (a + 0) >>> 0);
+  t.not(tcpNewIsn(k2, 1000, l, 1000, f, 80), a);
 });
 
 test('kernels with different host randomness choose different ISNs and ports for the same connection', async (t) => {

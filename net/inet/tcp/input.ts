@@ -30,24 +30,24 @@
  * mbuf is trimmed to the data and, if the data is kept, appended to the
  * socket's receive buffer as is (no copy).
  *
- * IPv6 (NetBSD tcp6_input): ip6Input → inet6.protox[6] → tcpInput6, which
- * checks the segment under the IPv6 pseudo header, copies the addresses
- * into seg.src6/dst6 (seg.af = AF_INET6), looks up the AF_INET6 table
- * (tcp.tcbtable6) and joins the same path at tcpInputListen/tcpDoSegment.
+ * IPv6 (NetBSD tcp6_input): ip6Input → inet6.protox[6] → tcpInput6. The
+ * two entry points differ only where the wire does (the pseudo header of
+ * the checksum, where the addresses lie, what multicast is); each loads
+ * seg.src/seg.dst (one address type, IPv4 v4-mapped: in_addr.ts) and
+ * both go on through tcpInputSegment with their family's PCB table.
  */
 import { ECONNREFUSED, ECONNRESET } from '../../../kern/errno.js';
 import { M_BCAST, M_CSUM_DATA_VALID, M_LOOP, M_MCAST, type Mbuf } from '../../../kern/mbuf.js';
-import { AF_INET, AF_INET6 } from '../../../kern/sys.js';
 import { SO_KEEPALIVE, SS_CANTRCVMORE } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
-import { in6Copy, in6Equal, in6IsMulticast } from '../../wire/in6addr.js';
+import { in6IsMulticast } from '../../wire/in6addr.js';
 import { IPPROTO_TCP, ipDst, ipSrc } from '../../wire/ipv4.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, ip6Cksum } from '../../wire/ipv6.js';
 import {
   TCP_HDR_MIN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, TcpCheck, tcpAck, tcpCheck, tcpDport, tcpFlags, tcpHlen,
   tcpParseOptions, tcpSeq, tcpSport, tcpWin,
 } from '../../wire/tcp.js';
-import { INP_CONNECTED, type InPcb } from '../in_pcb.js';
+import { INP_CONNECTED, type InPcb, type InPcbTable } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import {
   TCPS_CLOSED, TCPS_CLOSE_WAIT, TCPS_CLOSING, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1, TCPS_FIN_WAIT_2, TCPS_LAST_ACK,
@@ -130,21 +130,28 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
     return;
   }
   const seg = tcp.seg;
-  seg.af = AF_INET;
-  seg.src = src;
-  seg.dst = dst;
-  tcpParseSegment(tcp, m, toff, len);
+  seg.src.setV4(src);
+  seg.dst.setV4(dst);
+  tcpInputSegment(tcp, inet.tcbtable, m, toff, len);
+}
 
-  const table = inet.tcbtable;
-  const inp = table.lookupConnect(src, seg.sport, dst, seg.dport);
+/**
+ * A checked segment whose addresses are in seg.src/seg.dst: parse it, find
+ * its PCB in `table` (the exact four-tuple, else a listener; for IPv4 last
+ * a dual-stack IPv6 listener, IPV6_V6ONLY off, whose accepted connection
+ * lives in the IPv4 table and whose socket shows v4-mapped addresses) and
+ * dispatch it.
+ */
+function tcpInputSegment(tcp: Tcp, table: InPcbTable, m: Mbuf, toff: number, len: number): void {
+  const seg = tcp.seg;
+  tcpParseSegment(tcp, m, toff, len);
+  const inp = table.lookupConnect(seg.src, seg.sport, seg.dst, seg.dport);
   if (inp !== null && !tcpTimeWaitReopened(tcp, inp, seg)) {
     tcpDispatch(tcp, inp, m, seg);
     return;
   }
   tcp.stat.pcbhashmiss++;
-  // Last, a dual-stack IPv6 listener (IPV6_V6ONLY off): the connection it
-  // accepts lives in this table, its socket shows v4-mapped addresses.
-  tcpDispatch(tcp, table.lookupBind(dst, seg.dport) ?? table.lookupBindMapped(dst, seg.dport), m, seg);
+  tcpDispatch(tcp, table.lookupBind(seg.dst, seg.dport) ?? table.lookupBindMapped(seg.dst, seg.dport), m, seg);
 }
 
 /** A segment that failed tcpCheck: counted by reason and dropped. */
@@ -253,20 +260,9 @@ export function tcpInput6(tcp: Tcp, m: Mbuf, toffRel: number): void {
     return;
   }
   const seg = tcp.seg;
-  seg.af = AF_INET6;
-  seg.src = 0;
-  seg.dst = 0;
-  in6Copy(seg.src6, 0, buf, ipoff + IP6_OFF_SRC);
-  in6Copy(seg.dst6, 0, buf, ipoff + IP6_OFF_DST);
-  tcpParseSegment(tcp, m, toff, len);
-
-  const inp = table.lookupConnect6(seg.src6, 0, seg.sport, seg.dst6, 0, seg.dport);
-  if (inp !== null && !tcpTimeWaitReopened(tcp, inp, seg)) {
-    tcpDispatch(tcp, inp, m, seg);
-    return;
-  }
-  tcp.stat.pcbhashmiss++;
-  tcpDispatch(tcp, table.lookupBind6(seg.dst6, 0, seg.dport), m, seg);
+  seg.src.load(buf, ipoff + IP6_OFF_SRC);
+  seg.dst.load(buf, ipoff + IP6_OFF_DST);
+  tcpInputSegment(tcp, table, m, toff, len);
 }
 
 /** tcpCheck without the checksum: a whole header, a sane data offset. */
@@ -330,7 +326,7 @@ function tcpInputListen(tcp: Tcp, ltp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     return;
   }
   // A SYN from ourselves to ourselves on the same port (the "LAND" attack).
-  if (seg.sport === seg.dport && (seg.af === AF_INET6 ? in6Equal(seg.src6, 0, seg.dst6, 0) : seg.src === seg.dst)) {
+  if (seg.sport === seg.dport && seg.src.equals(seg.dst)) {
     st.badsyn++;
     k.mbufs.free(m);
     return;

@@ -13,6 +13,7 @@
  * successive incarnations of one four-tuple increase, which is what lets a
  * SYN reopen a connection in TIME_WAIT (RFC 1122 §4.2.2.13, RFC 6191).
  */
+import type { InAddr } from '../in_addr.js';
 
 /**
  * SipHash-2-4 with a 128-bit key. `hash` reads `len` bytes of `msg` and
@@ -120,23 +121,38 @@ export const HASH_COOKIE = 3;
 export const HASH_PORT_OFFSET = 4;
 export const HASH_PORT_INDEX = 5;
 
-/** F(): the keyed hash of a four-tuple (and `extra`) in one domain. */
-export function tupleHash(h: SipHash24, domain: number, laddr: number, lport: number, faddr: number, fport: number, extra: number): number {
-  // Once per connection or SYN: its own 17 bytes, shared with no one.
-  const scratch = new Uint8Array(17);
-  put32(scratch, 0, laddr);
-  put32(scratch, 4, faddr);
-  put32(scratch, 8, ((lport & 0xffff) << 16) | (fport & 0xffff));
-  put32(scratch, 12, extra);
-  scratch[16] = domain;
-  return h.hash(scratch, 17);
+/**
+ * F(): the keyed hash of a four-tuple (and `extra`) in one domain. An IPv4
+ * four-tuple hashes its 4-byte addresses; any other, RFC 6528 §3's F()
+ * over the 128-bit addresses whole.
+ */
+export function tupleHash(h: SipHash24, domain: number, laddr: InAddr, lport: number, faddr: InAddr, fport: number, extra: number): number {
+  const ports = ((lport & 0xffff) << 16) | (fport & 0xffff);
+  // Once per connection or SYN: its own bytes, shared with no one (no module-level scratch).
+  if (laddr.isV4OrAny() && faddr.isV4OrAny()) {
+    const scratch = new Uint8Array(17);
+    put32(scratch, 0, laddr.v4());
+    put32(scratch, 4, faddr.v4());
+    put32(scratch, 8, ports);
+    put32(scratch, 12, extra);
+    scratch[16] = domain;
+    return h.hash(scratch, 17);
+  }
+  // Two addresses, the ports, one extra word and the domain byte.
+  const scratch6 = new Uint8Array(16 + 16 + 4 + 4 + 1);
+  laddr.store(scratch6, 0);
+  faddr.store(scratch6, 16);
+  put32(scratch6, 32, ports);
+  put32(scratch6, 36, extra);
+  scratch6[40] = domain;
+  return h.hash(scratch6, 41);
 }
 
 /**
  * RFC 6528 §3: ISN = M + F(four-tuple, key), M a 4 µs clock (`nowMs` is
  * the host clock in milliseconds; 250 ticks per ms).
  */
-export function tcpNewIsn(h: SipHash24, nowMs: number, laddr: number, lport: number, faddr: number, fport: number): number {
+export function tcpNewIsn(h: SipHash24, nowMs: number, laddr: InAddr, lport: number, faddr: InAddr, fport: number): number {
   const m = Math.floor(nowMs * 250);
   return (m + tupleHash(h, HASH_ISN, laddr, lport, faddr, fport, 0)) >>> 0;
 }
@@ -146,35 +162,6 @@ export function tcpNewIsn(h: SipHash24, nowMs: number, laddr: number, lport: num
  * added to the timestamp clock, so TSval reveals neither uptime nor how
  * other connections' clocks run.
  */
-export function tcpNewTsOffset(h: SipHash24, laddr: number, lport: number, faddr: number, fport: number): number {
+export function tcpNewTsOffset(h: SipHash24, laddr: InAddr, lport: number, faddr: InAddr, fport: number): number {
   return tupleHash(h, HASH_TSOFF, laddr, lport, faddr, fport, 0);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The same over IPv6 four-tuples: RFC 6528 §3's F() takes the 128-bit addresses whole. */
-
-/** Two addresses, the ports, one extra word and the domain byte. */
-
-/** F() over an IPv6 four-tuple (addresses read where they lie) and `extra`. */
-export function tupleHash6(
-  h: SipHash24, domain: number, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number, extra: number,
-): number {
-  const scratch6 = new Uint8Array(16 + 16 + 4 + 4 + 1);
-  for (let i = 0; i < 16; i++) scratch6[i] = laddr[lOff + i]!;
-  for (let i = 0; i < 16; i++) scratch6[16 + i] = faddr[fOff + i]!;
-  put32(scratch6, 32, ((lport & 0xffff) << 16) | (fport & 0xffff));
-  put32(scratch6, 36, extra);
-  scratch6[40] = domain;
-  return h.hash(scratch6, 41);
-}
-
-/** tcpNewIsn for an IPv6 connection. */
-export function tcpNewIsn6(h: SipHash24, nowMs: number, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number): number {
-  const m = Math.floor(nowMs * 250);
-  return (m + tupleHash6(h, HASH_ISN, laddr, lOff, lport, faddr, fOff, fport, 0)) >>> 0;
-}
-
-/** tcpNewTsOffset for an IPv6 connection. */
-export function tcpNewTsOffset6(h: SipHash24, laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number): number {
-  return tupleHash6(h, HASH_TSOFF, laddr, lOff, lport, faddr, fOff, fport, 0);
 }

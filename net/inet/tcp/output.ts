@@ -9,16 +9,15 @@
  * user requests change state and call it; nothing else builds segments.
  *
  *   tcpOutput → tcpSendSegment → options (FreeBSD's layout) → header →
- *   checksum → ipOutput (or, for an AF_INET6 PCB, the IPv6 pseudo-header
- *   checksum and the IPv6 layer's output through the table's In6Ops)
+ *   checksum → ipOutput (or, for a connection over IPv6, tcpIpOutput: the
+ *   IPv6 pseudo-header checksum and the IPv6 layer's output)
  *
  * A segment is one new mbuf with headroom for the IP and link headers; its
  * data is copied from the send buffer (which keeps it for retransmission).
  */
-import { ENETUNREACH, ENOBUFS } from '../../../kern/errno.js';
+import { ENOBUFS } from '../../../kern/errno.js';
 import { M_CSUM_TCPv4, M_CSUM_TSOv4 } from '../../../kern/mbuf.js';
 import { IFCAP_TSOv4 } from '../../interface.js';
-import { AF_INET6 } from '../../../kern/sys.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
@@ -29,7 +28,7 @@ import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
 import { seqDiff, seqGt, seqLt } from './seq.js';
-import { TCP6_HEADROOM, TCP_HEADROOM, tcp6SetChecksum, tcpRecvSpace, tcpSbCopy } from './subr.js';
+import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpRecvSpace, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
   TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
@@ -391,9 +390,9 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   }
 
   const hlen = TCP_HDR_MIN + optlen;
-  const v6 = inp.af === AF_INET6;
+  const v4 = inp.foreignIsV4();
   // Header and options are written below and the data copied over the rest.
-  const m = k.mbufs.getRaw(hlen + len, v6 ? TCP6_HEADROOM : TCP_HEADROOM, hlen);
+  const m = k.mbufs.getRaw(hlen + len, v4 ? TCP_HEADROOM : TCP6_HEADROOM, hlen);
   if (m === null) {
     // No memory: pretend it went and let the retransmission timer retry.
     if (advance && tp.rexmtAt === 0 && tp.persistAt === 0 && (len > 0 || flags & (TH_SYN | TH_FIN))) tcpTimerRexmtArm(tp, tp.t_rxtcur);
@@ -413,12 +412,11 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   }
   const ack = flags & TH_ACK ? tp.rcv_nxt : 0;
   tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, 0);
-  if (v6) tcp6SetChecksum(b, o, hlen + len, inp.laddr6, 0, inp.faddr6, 0);
   // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
-  // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4).
-  else if (segsz === 0) m.csumFlags = M_CSUM_TCPv4;
-  else {
-    m.csumFlags = M_CSUM_TCPv4 | M_CSUM_TSOv4;
+  // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4), and with TSO the
+  // cutting into segsz-byte segments too (M_CSUM_TSOv4); IPv6 sums it in tcpIpOutput.
+  if (v4) {
+    m.csumFlags = segsz === 0 ? M_CSUM_TCPv4 : M_CSUM_TCPv4 | M_CSUM_TSOv4;
     m.segsz = segsz;
   }
 
@@ -484,16 +482,9 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     tp.delackAt = 0;
   }
 
-  let err: number;
-  if (!v6) err = ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, 0);
-  else {
-    const ops = inp.table.ops6;
-    if (ops !== null) err = ops.output(m, inp.laddr6, 0, inp.faddr6, 0, IPPROTO_TCP, inp.ttl, inp.tos);
-    else {
-      k.mbufs.free(m);
-      err = ENETUNREACH;
-    }
-  }
+  const err = v4
+    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, 0)
+    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp);
   if (err !== 0) {
     // BSD counts the segment as sent and lets the retransmission timer
     // recover; an unreachable route is remembered as the soft error the

@@ -25,12 +25,13 @@
  * highest blocks are forgotten first when it runs out, which can only cost
  * a needless retransmission, never a missed one).
  */
+import { TCP_MAX_SACK } from '../../wire/tcp.js';
 import { seqGt, seqLeq, seqLt } from './seq.js';
 
 /** RFC 6675 §2 DupThresh. */
 export const DUP_THRESH = 3;
-/** Blocks an option can carry without timestamps (RFC 2018 §3: 40 bytes of options). */
-export const TCP_MAX_SACK = 4;
+/** Blocks an option can carry without timestamps (RFC 2018 §3): defined once, with the option's layout. */
+export { TCP_MAX_SACK };
 /** Blocks beside the 10-byte timestamp option (RFC 2018 §3). */
 export const TCP_MAX_SACK_TS = 3;
 /** Default sender scoreboard capacity, in blocks (512 bytes of arrays). */

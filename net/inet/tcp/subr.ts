@@ -9,17 +9,16 @@
  *   icmpInput → inet.ctlinput[6] = tcpCtlinput → tcpDrop / tcpMtuDisc
  *   icmp6Input → tcpCtlinput6 (the same decisions, ICMPv6's types)
  *
- * IPv6 (NetBSD's tcp6_* beside each): a connection whose PCB is AF_INET6
- * sends through the table's In6Ops with its laddr6/faddr6; the segments
- * sent without a connection (tcpRespond6) take their addresses from the
- * segment being answered.
+ * Both families are one code: addresses are InAddr values (in_addr.ts);
+ * only tcpIpOutput (the pseudo-header checksum, IP or IPv6 output),
+ * tcpMssOpt (the header size, the route) and the two ctlinputs (ICMP and
+ * ICMPv6 quote their datagrams differently) look at the family.
  */
 import { EHOSTDOWN, EHOSTUNREACH, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ETIMEDOUT } from '../../../kern/errno.js';
 import { MAX_LINKHDR, M_BCAST, M_MCAST } from '../../../kern/mbuf.js';
 import { AF_INET6 } from '../../../kern/sys.js';
 import type { Socket } from '../../socket.js';
-import { INADDR_BROADCAST, formatInAddr, inAddrIsMulticast } from '../../wire/inaddr.js';
-import { formatIn6Addr, in6IsMulticast, in6IsUnspecified } from '../../wire/in6addr.js';
+import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
 import { IPPROTO_TCP, IP_HDR_MIN } from '../../wire/ipv4.js';
 import { IP6_HDR_LEN, ip6Cksum } from '../../wire/ipv6.js';
 import {
@@ -27,10 +26,11 @@ import {
   ICMP6_TIME_EXCEEDED, ICMP6_TIME_EXCEED_TRANSIT,
 } from '../../wire/icmp6.js';
 import {
-  TCP_HDR_MIN, TH_ACK, TH_FIN, TH_RST, TH_SYN, tcpOptNop, tcpOptTimestamp, tcpSetChecksum, tcpWriteHeader,
+  TCP_HDR_MIN, TCP_MAX_WINSHIFT, TH_ACK, TH_FIN, TH_RST, TH_SYN, tcpOptNop, tcpOptTimestamp, tcpSetChecksum, tcpWriteHeader,
   tcpDport, tcpSeq, tcpSport,
 } from '../../wire/tcp.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
+import { InAddr, formatAddr, type InConnInfo } from '../in_addr.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import { ipOutput, ipRouteLookup } from '../ip_output.js';
@@ -142,32 +142,30 @@ export function tcpRouteMtu(inet: Inet, faddr: number): number {
 }
 
 /**
- * tcp_mssopt: the MSS we advertise, the route MTU less the IP and TCP
- * headers (RFC 9293 §3.7.1, RFC 6691), never below minmss.
+ * tcp_mssopt: the MSS we advertise towards `faddr`, the route MTU less the
+ * IP (or IPv6, RFC 8200 §8.3) and TCP headers (RFC 9293 §3.7.1, RFC 6691),
+ * never below minmss.
  */
-export function tcpMssOpt(tcp: Tcp, faddr: number): number {
-  const mtu = tcpRouteMtu(tcp.inet, faddr);
-  const mss = mtu > TCPIP_HDRLEN ? mtu - TCPIP_HDRLEN : tcp.cfg.mssdflt;
+export function tcpMssOpt(tcp: Tcp, faddr: InAddr): number {
+  let mtu: number;
+  let hdrlen: number;
+  if (faddr.isV4()) {
+    mtu = tcpRouteMtu(tcp.inet, faddr.v4());
+    hdrlen = TCPIP_HDRLEN;
+  } else {
+    const ops = tcp.tcbtable6?.ops6 ?? null;
+    faddr.store(tcp.bytesDst, 0);
+    mtu = ops !== null ? ops.routeMtu(tcp.bytesDst) : 0;
+    hdrlen = TCPIP6_HDRLEN;
+  }
+  const mss = mtu > hdrlen ? mtu - hdrlen : tcp.cfg.mssdflt;
   return Math.max(Math.min(mss, 65535), tcp.cfg.minmss);
-}
-
-/** tcp_mssopt over IPv6: the route MTU less 60 (a 40-byte IPv6 header, RFC 8200 §8.3). */
-export function tcpMssOpt6(tcp: Tcp, faddr: Uint8Array): number {
-  const ops = tcp.tcbtable6?.ops6 ?? null;
-  const mtu = ops !== null ? ops.routeMtu(faddr) : 0;
-  const mss = mtu > TCPIP6_HDRLEN ? mtu - TCPIP6_HDRLEN : tcp.cfg.mssdflt;
-  return Math.max(Math.min(mss, 65535), tcp.cfg.minmss);
-}
-
-/** tcp_mssopt for a PCB's foreign address, whatever its family. */
-export function tcpMssOptInp(tcp: Tcp, inp: InPcb): number {
-  return inp.af === AF_INET6 ? tcpMssOpt6(tcp, inp.faddr6) : tcpMssOpt(tcp, inp.faddr);
 }
 
 /** The smallest window scale that lets `bufmax` bytes be advertised (RFC 7323 §2.3). */
 export function tcpRequestScale(bufmax: number): number {
   let s = 0;
-  while (s < 14 && TCP_MAXWIN * 2 ** s < bufmax) s++;
+  while (s < TCP_MAX_WINSHIFT && TCP_MAXWIN * 2 ** s < bufmax) s++;
   return s;
 }
 
@@ -185,7 +183,7 @@ export function tcpMss(tp: TcpCb, offer: number): void {
   if (tp.flags & TF_NOOPT) mss = cfg.mssdflt;
   else {
     mss = offer > 0 ? offer : cfg.mssdflt;
-    const ours = tcpMssOptInp(tcp, tp.inp);
+    const ours = tcpMssOpt(tcp, tp.inp.foreignInto(tcp.scratchDst));
     if (mss > ours) mss = ours;
   }
   if (tp.t_usermss > 0 && mss > tp.t_usermss) mss = tp.t_usermss;
@@ -297,49 +295,52 @@ export function tcpSbCopy(tp: TcpCb, doff: number, len: number, dst: Uint8Array,
 
 /**
  * tcp_respond: a bare segment (no data) to `dst`/`dport` from
- * `src`/`sport`. With a control block the window and timestamps are its
- * own; without one the window is 0 (an RST for a segment nobody owns). A
- * control block of an IPv6 connection answers from its own addresses
- * (tcpRespond6): the callers that pass one pass its PCB's ports.
+ * `src`/`sport`, either family. With a control block the window and
+ * timestamps are its own; without one the window is 0 (an RST for a
+ * segment nobody owns).
  */
 export function tcpRespond(
-  tcp: Tcp, tp: TcpCb | null, src: number, sport: number, dst: number, dport: number, seq: number, ack: number, flags: number,
+  tcp: Tcp, tp: TcpCb | null, src: InAddr, sport: number, dst: InAddr, dport: number, seq: number, ack: number, flags: number,
 ): void {
-  if (tp !== null && tp.inp.af === AF_INET6) {
-    tcpRespond6(tcp, tp, tp.inp.laddr6, 0, sport, tp.inp.faddr6, 0, dport, seq, ack, flags);
-    return;
+  const m = respondSegment(tcp, tp, sport, dport, seq, ack, flags, dst.isV4() ? TCP_HEADROOM : TCP6_HEADROOM);
+  if (m === null) return;
+  tcpIpOutput(tcp, m, src, dst, tp !== null ? tp.inp : null);
+}
+
+/** tcpRespond from the four-tuple of a connection or SYN cache entry `c` (ours is its local side). */
+export function tcpRespondConn(tcp: Tcp, tp: TcpCb | null, c: InConnInfo, seq: number, ack: number, flags: number): void {
+  tcpRespond(tcp, tp, c.localInto(tcp.scratchSrc), c.lport, c.foreignInto(tcp.scratchDst), c.fport, seq, ack, flags);
+}
+
+/**
+ * Where TCP's wire differs by family: a whole segment in `m` (header at
+ * m.off) from `src` to `dst`, checksummed over its pseudo header (RFC
+ * 9293 §3.1, RFC 8200 §8.1) and handed to IP or IPv6 output with the TTL
+ * (hop limit) and TOS (traffic class) of `inp`, or the defaults. Owns `m`;
+ * returns 0 or an errno.
+ */
+export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: InPcb | null): number {
+  const tos = inp !== null ? inp.tos : 0;
+  if (dst.isV4()) {
+    const inet = tcp.inet;
+    tcpSetChecksum(m.buf, m.off, m.len, src.v4(), dst.v4());
+    return ipOutput(inet, m, src.v4(), dst.v4(), IPPROTO_TCP, inp !== null ? inp.ttl : inet.defttl, tos, 0);
   }
-  const inet = tcp.inet;
-  const m = respondSegment(tcp, tp, sport, dport, seq, ack, flags, TCP_HEADROOM);
-  if (m === null) return;
-  tcpSetChecksum(m.buf, m.off, m.len, src, dst);
-  const ttl = tp !== null ? tp.inp.ttl : inet.defttl;
-  const tos = tp !== null ? tp.inp.tos : 0;
-  ipOutput(inet, m, src, dst, IPPROTO_TCP, ttl, tos, 0);
-}
-
-/** tcp_respond over IPv6, the addresses read where they lie (a segment's header, a PCB, a SYN cache entry). */
-export function tcpRespond6(
-  tcp: Tcp, tp: TcpCb | null, src: Uint8Array, srcOff: number, sport: number, dst: Uint8Array, dstOff: number, dport: number,
-  seq: number, ack: number, flags: number,
-): void {
   const ops = tcp.tcbtable6?.ops6 ?? null;
-  if (ops === null) return;
-  const m = respondSegment(tcp, tp, sport, dport, seq, ack, flags, TCP6_HEADROOM);
-  if (m === null) return;
-  tcp6SetChecksum(m.buf, m.off, m.len, src, srcOff, dst, dstOff);
-  const hlim = tp !== null ? tp.inp.ttl : ops.defHlim();
-  const tclass = tp !== null ? tp.inp.tos : 0;
-  ops.output(m, src, srcOff, dst, dstOff, IPPROTO_TCP, hlim, tclass);
-}
-
-/** The TCP checksum of `len` bytes at `off` over the IPv6 pseudo header (RFC 8200 §8.1). */
-export function tcp6SetChecksum(buf: Uint8Array, off: number, len: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-  buf[off + 16] = 0;
-  buf[off + 17] = 0;
-  const c = ip6Cksum(buf, off, len, IPPROTO_TCP, src, srcOff, dst, dstOff);
-  buf[off + 16] = c >>> 8;
-  buf[off + 17] = c;
+  if (ops === null) {
+    tcp.kernel.mbufs.free(m);
+    return ENETUNREACH;
+  }
+  const s = tcp.bytesSrc;
+  const d = tcp.bytesDst;
+  src.store(s, 0);
+  dst.store(d, 0);
+  m.buf[m.off + 16] = 0;
+  m.buf[m.off + 17] = 0;
+  const c = ip6Cksum(m.buf, m.off, m.len, IPPROTO_TCP, s, 0, d, 0);
+  m.buf[m.off + 16] = c >>> 8;
+  m.buf[m.off + 17] = c;
+  return ops.output(m, s, 0, d, 0, IPPROTO_TCP, inp !== null ? inp.ttl : ops.defHlim(), tos);
 }
 
 /** The header (and timestamps) of a tcp_respond segment, counted; the checksum is the caller's. */
@@ -387,17 +388,9 @@ function respondSegment(
 export function tcpDropWithReset(tcp: Tcp, m: Mbuf, tp: TcpCb | null): void {
   const seg = tcp.seg;
   const flags = seg.flags;
-  const k = tcp.kernel;
-  if (seg.af === AF_INET6) {
-    tcpDropWithReset6(tcp, m, tp);
-    return;
-  }
-  if (flags & TH_RST || m.flags & (M_BCAST | M_MCAST) || inAddrIsMulticast(seg.dst) || seg.dst === INADDR_BROADCAST ||
-      inAddrIsMulticast(seg.src) || seg.src === INADDR_BROADCAST || seg.src === 0) {
-    k.mbufs.free(m);
-    return;
-  }
-  k.mbufs.free(m);
+  const mflags = m.flags;
+  tcp.kernel.mbufs.free(m);
+  if (flags & TH_RST || mflags & (M_BCAST | M_MCAST) || !tcpUnicast(seg.dst) || !tcpUnicast(seg.src) || seg.src.isAny()) return;
   const bh = tcp.cfg.blackhole;
   if (tp === null && (bh === 2 || (bh === 1 && flags & TH_SYN))) {
     tcp.stat.rstlimited++;
@@ -413,30 +406,11 @@ export function tcpDropWithReset(tcp: Tcp, m: Mbuf, tp: TcpCb | null): void {
   }
 }
 
-/** tcpDropWithReset for an IPv6 segment: never to a multicast or unspecified address (RFC 4443 §2.4 spirit, NetBSD tcp6). */
-function tcpDropWithReset6(tcp: Tcp, m: Mbuf, tp: TcpCb | null): void {
-  const seg = tcp.seg;
-  const flags = seg.flags;
-  const k = tcp.kernel;
-  const mflags = m.flags;
-  k.mbufs.free(m);
-  if (flags & TH_RST || mflags & (M_BCAST | M_MCAST) || in6IsMulticast(seg.dst6, 0) || in6IsMulticast(seg.src6, 0) ||
-      in6IsUnspecified(seg.src6, 0)) {
-    return;
-  }
-  const bh = tcp.cfg.blackhole;
-  if (tp === null && (bh === 2 || (bh === 1 && flags & TH_SYN))) {
-    tcp.stat.rstlimited++;
-    return;
-  }
-  if (flags & TH_ACK) {
-    tcpRespond6(tcp, null, seg.dst6, 0, seg.dport, seg.src6, 0, seg.sport, seg.ack, 0, TH_RST);
-  } else {
-    let len = seg.tlen;
-    if (flags & TH_SYN) len++;
-    if (flags & TH_FIN) len++;
-    tcpRespond6(tcp, null, seg.dst6, 0, seg.dport, seg.src6, 0, seg.sport, 0, (seg.seq + len) >>> 0, TH_RST | TH_ACK);
-  }
+/** Neither multicast nor (IPv4) the limited broadcast address: an address an RST may concern. */
+function tcpUnicast(a: InAddr): boolean {
+  if (!a.isV4()) return a.w0 >>> 24 !== 0xff;
+  const v4 = a.v4();
+  return !inAddrIsMulticast(v4) && v4 !== INADDR_BROADCAST;
 }
 
 /**
@@ -461,7 +435,7 @@ export function tcpChallengeAck(tp: TcpCb): void {
   }
   tcp.stat.challenge_ack++;
   const inp = tp.inp;
-  tcpRespond(tcp, tp, inp.laddr, inp.lport, inp.faddr, inp.fport, tp.snd_nxt, tp.rcv_nxt, TH_ACK);
+  tcpRespondConn(tcp, tp, inp, tp.snd_nxt, tp.rcv_nxt, TH_ACK);
   tp.last_ack_sent = tp.rcv_nxt;
 }
 
@@ -514,12 +488,25 @@ export function tcpCtlinput(
   const dport = tcpDport(quoted, t);
   const seq = tcpSeq(quoted, t);
   // The quoted datagram went from us (src) to the peer (dst).
-  const inp = inet.tcbtable.lookupConnect(dst, dport, src, sport);
+  const l = tcp.scratchSrc.setV4(src);
+  const f = tcp.scratchDst.setV4(dst);
+  tcpCtlinputTuple(tcp, inet.tcbtable, l, sport, f, dport, seq, errno, errno === EMSGSIZE ? 0 : hardIcmpErrno(errno, quoted, qoff), mtu);
+}
+
+/**
+ * The quoted four-tuple of an ICMP or ICMPv6 error, ours `l`/`lport`, the
+ * peer's `f`/`fport`: the connection learns of it (tcpNotify), else the
+ * SYN cache entry of a SYN-ACK we sent.
+ */
+function tcpCtlinputTuple(
+  tcp: Tcp, table: InPcbTable, l: InAddr, lport: number, f: InAddr, fport: number, seq: number, errno: number, hard: number, mtu: number,
+): void {
+  const inp = table.lookupConnect(f, fport, l, lport);
   if (inp === null) {
-    tcp.syncache.unreach(src, sport, dst, dport, seq);
+    tcp.syncache.unreach(l, lport, f, fport, seq);
     return;
   }
-  tcpNotify(tcp, inp, errno, errno === EMSGSIZE ? 0 : hardIcmpErrno(errno, quoted, qoff), seq, mtu);
+  tcpNotify(tcp, inp, errno, hard, seq, mtu);
 }
 
 /**
@@ -596,12 +583,9 @@ export function tcpCtlinput6(
   const dport = tcpDport(buf, toff);
   const seq = tcpSeq(buf, toff);
   // From us (the quoted source) to the peer (its destination).
-  const inp = table.lookupConnect6(buf, ip6off + 24, dport, buf, ip6off + 8, sport);
-  if (inp === null) {
-    tcp.syncache.unreach6(buf, ip6off + 8, sport, buf, ip6off + 24, dport, seq);
-    return;
-  }
-  tcpNotify(tcp, inp, errno, errno === EMSGSIZE ? 0 : hardIcmp6Errno(type, code), seq, mtu);
+  const l = tcp.scratchSrc.load(buf, ip6off + 8);
+  const f = tcp.scratchDst.load(buf, ip6off + 24);
+  tcpCtlinputTuple(tcp, table, l, sport, f, dport, seq, errno, errno === EMSGSIZE ? 0 : hardIcmp6Errno(type, code), mtu);
 }
 
 /**
@@ -611,7 +595,7 @@ export function tcpCtlinput6(
  */
 export function tcpMtuDisc(tp: TcpCb, mtu: number): void {
   const tcp = tp.tcp;
-  const hdrlen = tp.inp.af === AF_INET6 ? TCPIP6_HDRLEN : TCPIP_HDRLEN;
+  const hdrlen = tp.inp.foreignIsV4() ? TCPIP_HDRLEN : TCPIP6_HDRLEN;
   if (mtu === 0) mtu = mtuPlateau(tp.t_maxopd + hdrlen);
   let mss = mtu - hdrlen;
   if (mss < tcp.cfg.minmss) mss = tcp.cfg.minmss;
@@ -650,41 +634,29 @@ export interface TcpPcbInfo {
   state: string;
 }
 
-/** An IPv4 address as netstat shows it, v4-mapped for an AF_INET6 socket (0 is then ::). */
-function v4Text(addr: number, mapped: boolean): string {
-  if (!mapped) return formatInAddr(addr);
-  return addr === 0 ? '::' : `::ffff:${formatInAddr(addr)}`;
+/** One TCP four-tuple as netstat lists it: `tcp` with dotted quads, or `tcp6` in RFC 5952 text (v4-mapped for an IPv4 connection of an AF_INET6 socket, as NetBSD lists it). */
+function tcpPcbInfo(c: InConnInfo, v6: boolean, state: string, recvQ: number, sendQ: number): TcpPcbInfo {
+  const a = new InAddr();
+  return {
+    proto: v6 ? 'tcp6' : 'tcp', laddr: formatAddr(c.localInto(a), v6), lport: c.lport, faddr: formatAddr(c.foreignInto(a), v6),
+    fport: c.fport, recvQ, sendQ, state,
+  };
 }
 
 /** TCP's PCBs and SYN cache entries (FreeBSD lists the latter as SYN_RCVD). */
 export function tcpPcbList(tcp: Tcp): TcpPcbInfo[] {
   const out: TcpPcbInfo[] = [];
-  for (const inp of tcp.inet.tcbtable.all) {
-    const tp = inp.so.pcb;
-    const state = tp instanceof TcpCb ? tp.state : TCPS_CLOSED;
-    // An IPv4 connection of a dual-stack AF_INET6 socket: tcp6 with v4-mapped addresses, as NetBSD lists it.
-    const mapped = (inp.so.proto as { family?: number }).family === AF_INET6;
-    out.push({
-      proto: mapped ? 'tcp6' : 'tcp', laddr: v4Text(inp.laddr, mapped), lport: inp.lport, faddr: v4Text(inp.faddr, mapped), fport: inp.fport,
-      recvQ: inp.so.rcv.cc, sendQ: inp.so.snd.cc, state: tcpStateName(state),
-    });
-  }
-  if (tcp.tcbtable6 !== null) {
-    for (const inp of tcp.tcbtable6.all) {
+  for (const table of [tcp.inet.tcbtable, tcp.tcbtable6]) {
+    if (table === null) continue;
+    for (const inp of table.all) {
       const tp = inp.so.pcb;
       const state = tp instanceof TcpCb ? tp.state : TCPS_CLOSED;
-      out.push({
-        proto: 'tcp6', laddr: formatIn6Addr(inp.laddr6), lport: inp.lport, faddr: formatIn6Addr(inp.faddr6), fport: inp.fport,
-        recvQ: inp.so.rcv.cc, sendQ: inp.so.snd.cc, state: tcpStateName(state),
-      });
+      const v6 = (inp.so.proto as { family?: number }).family === AF_INET6;
+      out.push(tcpPcbInfo(inp, v6, tcpStateName(state), inp.so.rcv.cc, inp.so.snd.cc));
     }
   }
   for (const sc of tcp.syncache.entries()) {
-    const v6 = sc.af === AF_INET6;
-    out.push({
-      proto: v6 ? 'tcp6' : 'tcp', laddr: v6 ? formatIn6Addr(sc.laddr6) : formatInAddr(sc.laddr), lport: sc.lport,
-      faddr: v6 ? formatIn6Addr(sc.faddr6) : formatInAddr(sc.faddr), fport: sc.fport, recvQ: 0, sendQ: 0, state: 'SYN_RCVD',
-    });
+    out.push(tcpPcbInfo(sc, !sc.foreignIsV4(), 'SYN_RCVD', 0, 0));
   }
   return out;
 }

@@ -17,29 +17,23 @@
  *                            → tcpDoSegment (ESTABLISHED, accept queue)
  *                      RST → rst (RFC 5961 §3 for SYN_RECEIVED)
  *   callout per entry: SYN-ACK retransmission, then timeout
- *   tcpCtlinput → unreach (ICMP about our SYN-ACK); tcpCtlinput6 → unreach6
+ *   tcpCtlinput, tcpCtlinput6 → unreach (ICMP about our SYN-ACK)
  *
- * IPv6 entries (seg.af === AF_INET6) keep their addresses in laddr6/faddr6
- * and hash them whole (tupleKey6, tupleHash6 for ISNs and cookies); the
- * entry's family picks the output path and the PCB table of the new socket.
+ * Entries of both families are one kind: the four-tuple inline
+ * (InConnInfo, IPv4 v4-mapped), hashed and compared as the PCB table does;
+ * the family shows only in the output (tcpIpOutput) and in which PCB table
+ * the new socket's PCB goes.
  */
 import type { Callout } from '../../../kern/callout.js';
-import { AF_INET, AF_INET6 } from '../../../kern/sys.js';
 import { SO_ACCEPTCONN, Socket } from '../../socket.js';
-import { in6Copy, in6Equal, in6Hash } from '../../wire/in6addr.js';
-import { IPPROTO_TCP } from '../../wire/ipv4.js';
-import { TCP_HDR_MIN, TH_ACK, TH_SYN, tcpSetChecksum, tcpWriteHeader } from '../../wire/tcp.js';
-import type { InPcb, InPcbTable } from '../in_pcb.js';
-import { ipOutput } from '../ip_output.js';
+import { TCP_HDR_MIN, TH_ACK, TH_SYN, tcpWriteHeader } from '../../wire/tcp.js';
+import { InConnInfo, connHashKey, type InAddr } from '../in_addr.js';
 import { TCPS_SYN_RECEIVED } from './fsm.js';
-import {
-  HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewIsn6, tcpNewTsOffset, tcpNewTsOffset6, tupleHash, tupleHash6,
-} from './isn.js';
+import { HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
 import { tcpAddOptions } from './output.js';
 import { seqGeq, seqLt } from './seq.js';
 import {
-  TCP6_HEADROOM, TCP_HEADROOM, tcp6SetChecksum, tcpMss, tcpMssOpt, tcpMssOpt6, tcpNewTcpcb, tcpRequestScale, tcpRespond,
-  tcpRespond6,
+  TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale, tcpRespondConn,
 } from './subr.js';
 import { tcpTimerKeepArm } from './timer.js';
 import {
@@ -60,16 +54,8 @@ const TOF_TS = 0x10;
 
 const noBlocks = new Uint32Array(0);
 
-/** One half-open connection (struct syncache). */
-export class SynCacheEntry {
-  /** AF_INET (laddr/faddr) or AF_INET6 (laddr6/faddr6). */
-  af = AF_INET;
-  laddr = 0;
-  lport = 0;
-  faddr = 0;
-  fport = 0;
-  readonly laddr6 = new Uint8Array(16);
-  readonly faddr6 = new Uint8Array(16);
+/** One half-open connection (struct syncache): its four-tuple inline, as a PCB's. */
+export class SynCacheEntry extends InConnInfo {
   key = 0;
   irs = 0;
   iss = 0;
@@ -94,25 +80,9 @@ export class SynCacheEntry {
   cache: SynCache | null = null;
 }
 
-/** Four-tuple → bucket key (as in_pcb's connection hash). */
-function tupleKey(faddr: number, fport: number, laddr: number, lport: number): number {
-  let h = Math.imul(faddr ^ ((fport << 16) | lport), 0x9e3779b1);
-  h = Math.imul(h ^ (h >>> 15) ^ laddr, 0x85ebca77);
-  h ^= h >>> 13;
-  return h & 0x3fffffff;
-}
-
-/** The bucket key of an IPv6 four-tuple (addresses where they lie). */
-function tupleKey6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): number {
-  const h = in6Hash(l, lOff, in6Hash(f, fOff, (fport << 16) | lport));
-  return (h ^ (h >>> 13)) & 0x3fffffff;
-}
-
 /** The bucket key of the segment's four-tuple, from the peer's side (faddr = the segment's source). */
 function segKey(seg: TcpSegment): number {
-  return seg.af === AF_INET6
-    ? tupleKey6(seg.src6, 0, seg.sport, seg.dst6, 0, seg.dport)
-    : tupleKey(seg.src, seg.sport, seg.dst, seg.dport);
+  return connHashKey(seg.src, seg.sport, seg.dst, seg.dport);
 }
 
 export class SynCache {
@@ -134,31 +104,16 @@ export class SynCache {
     for (const b of this.buckets.values()) yield* b;
   }
 
-  private lookup(faddr: number, fport: number, laddr: number, lport: number): SynCacheEntry | null {
-    const b = this.buckets.get(tupleKey(faddr, fport, laddr, lport));
+  private lookup(faddr: InAddr, fport: number, laddr: InAddr, lport: number): SynCacheEntry | null {
+    const b = this.buckets.get(connHashKey(faddr, fport, laddr, lport));
     if (b === undefined) return null;
-    for (let i = 0; i < b.length; i++) {
-      const sc = b[i]!;
-      if (sc.faddr === faddr && sc.fport === fport && sc.laddr === laddr && sc.lport === lport && sc.af === AF_INET) return sc;
-    }
+    for (let i = 0; i < b.length; i++) if (b[i]!.is(faddr, fport, laddr, lport)) return b[i]!;
     return null;
   }
 
-  private lookup6(f: Uint8Array, fOff: number, fport: number, l: Uint8Array, lOff: number, lport: number): SynCacheEntry | null {
-    const b = this.buckets.get(tupleKey6(f, fOff, fport, l, lOff, lport));
-    if (b === undefined) return null;
-    for (let i = 0; i < b.length; i++) {
-      const sc = b[i]!;
-      if (sc.af === AF_INET6 && sc.fport === fport && sc.lport === lport && in6Equal(sc.faddr6, 0, f, fOff) && in6Equal(sc.laddr6, 0, l, lOff)) return sc;
-    }
-    return null;
-  }
-
-  /** The entry for the segment being processed, whatever its family. */
+  /** The entry for the segment being processed. */
   private lookupSeg(seg: TcpSegment): SynCacheEntry | null {
-    return seg.af === AF_INET6
-      ? this.lookup6(seg.src6, 0, seg.sport, seg.dst6, 0, seg.dport)
-      : this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
+    return this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
   }
 
   /** Remove an entry, stop its timer, keep it for reuse. */
@@ -257,15 +212,10 @@ export class SynCache {
     const tcp = this.tcp;
     const cfg = tcp.cfg;
     const o = seg.opts;
-    sc.af = seg.af;
-    sc.laddr = seg.dst;
+    sc.setLocal(seg.dst);
     sc.lport = seg.dport;
-    sc.faddr = seg.src;
+    sc.setForeign(seg.src);
     sc.fport = seg.sport;
-    if (seg.af === AF_INET6) {
-      in6Copy(sc.laddr6, 0, seg.dst6, 0);
-      in6Copy(sc.faddr6, 0, seg.src6, 0);
-    }
     sc.key = key;
     sc.irs = seg.seq;
     sc.rxmits = 0;
@@ -280,9 +230,7 @@ export class SynCache {
     sc.tsRecent = sc.tsOk ? o.tsVal : 0;
     sc.tsOffset = cfg.tsOffsetPerConn ? entryTsOffset(tcp, sc) : 0;
     sc.wnd = Math.min(ltp.so.rcv.hiwat, TCP_MAXWIN);
-    sc.iss = sc.af === AF_INET6
-      ? tcpNewIsn6(tcp.isnKey, tcp.kernel.host.now(), sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport)
-      : tcpNewIsn(tcp.isnKey, tcp.kernel.host.now(), sc.laddr, sc.lport, sc.faddr, sc.fport);
+    sc.iss = tcpNewIsn(tcp.isnKey, tcp.kernel.host.now(), seg.dst, sc.lport, seg.src, sc.fport);
   }
 
   /**
@@ -291,7 +239,6 @@ export class SynCache {
    */
   private respond(sc: SynCacheEntry): boolean {
     const tcp = this.tcp;
-    const inet = tcp.inet;
     const ltp = sc.listener;
     const noopt = ltp !== null && (ltp.flags & TF_NOOPT) !== 0;
     let mask = 0;
@@ -301,12 +248,12 @@ export class SynCache {
       if (sc.sackOk) mask |= TOF_SACKPERM;
       if (sc.tsOk) mask |= TOF_TS;
     }
-    const v6 = sc.af === AF_INET6;
-    const mss = v6 ? tcpMssOpt6(tcp, sc.faddr6) : tcpMssOpt(tcp, sc.faddr);
+    const faddr = sc.foreignInto(tcp.scratchDst);
+    const mss = tcpMssOpt(tcp, faddr);
     const tsval = (tcp.tsNow() + sc.tsOffset) >>> 0;
     const optlen = mask === 0 ? 0 : tcpAddOptions(tcp.synOptbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0);
     const hlen = TCP_HDR_MIN + optlen;
-    const m = tcp.kernel.mbufs.get(hlen, v6 ? TCP6_HEADROOM : TCP_HEADROOM);
+    const m = tcp.kernel.mbufs.get(hlen, faddr.isV4() ? TCP_HEADROOM : TCP6_HEADROOM);
     if (m === null) {
       tcp.stat.sc_dropped++;
       return false;
@@ -316,21 +263,7 @@ export class SynCache {
     const st = tcp.stat;
     st.sndtotal++;
     st.sndctrl++;
-    const tos = ltp !== null ? ltp.inp.tos : 0;
-    let err: number;
-    if (v6) {
-      tcp6SetChecksum(m.buf, m.off, hlen, sc.laddr6, 0, sc.faddr6, 0);
-      const ops = tcp.tcbtable6?.ops6 ?? null;
-      if (ops === null) {
-        tcp.kernel.mbufs.free(m);
-        return false;
-      }
-      err = ops.output(m, sc.laddr6, 0, sc.faddr6, 0, IPPROTO_TCP, ltp !== null ? ltp.inp.ttl : ops.defHlim(), tos);
-    } else {
-      tcpSetChecksum(m.buf, m.off, hlen, sc.laddr, sc.faddr);
-      const ttl = ltp !== null ? ltp.inp.ttl : inet.defttl;
-      err = ipOutput(inet, m, sc.laddr, sc.faddr, IPPROTO_TCP, ttl, tos, 0);
-    }
+    const err = tcpIpOutput(tcp, m, sc.localInto(tcp.scratchSrc), faddr, ltp !== null ? ltp.inp : null);
     if (err !== 0) {
       st.sc_dropped++;
       return false;
@@ -377,22 +310,13 @@ export class SynCache {
       this.remove(sc);
     } else {
       this.tcp.stat.challenge_ack++;
-      if (sc.af === AF_INET6) tcpRespond6(this.tcp, null, sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport, (sc.iss + 1) >>> 0, exp, TH_ACK);
-      else tcpRespond(this.tcp, null, sc.laddr, sc.lport, sc.faddr, sc.fport, (sc.iss + 1) >>> 0, exp, TH_ACK);
+      tcpRespondConn(this.tcp, null, sc, (sc.iss + 1) >>> 0, exp, TH_ACK);
     }
   }
 
   /** An ICMP error quoting our SYN-ACK: drop the entry once it keeps happening. */
-  unreach(laddr: number, lport: number, faddr: number, fport: number, seq: number): void {
-    this.unreachEntry(this.lookup(faddr, fport, laddr, lport), seq);
-  }
-
-  /** unreach for an ICMPv6 error (addresses where they lie in the quote). */
-  unreach6(laddr: Uint8Array, lOff: number, lport: number, faddr: Uint8Array, fOff: number, fport: number, seq: number): void {
-    this.unreachEntry(this.lookup6(faddr, fOff, fport, laddr, lOff, lport), seq);
-  }
-
-  private unreachEntry(sc: SynCacheEntry | null, seq: number): void {
+  unreach(laddr: InAddr, lport: number, faddr: InAddr, fport: number, seq: number): void {
+    const sc = this.lookup(faddr, fport, laddr, lport);
     if (sc === null || seq !== sc.iss) return;
     if (!sc.unreach || sc.rxmits < 3) {
       sc.unreach = true;
@@ -459,13 +383,12 @@ export class SynCache {
     so.head = head;
     // An IPv4 connection to a dual-stack IPv6 listener is an IPv4 PCB (its
     // socket, of the listener's family, shows the addresses v4-mapped).
-    const table = sc.af === ltp.inp.af ? ltp.inp.table : tcp.inet.tcbtable;
+    const table = sc.foreignIsV4() ? tcp.inet.tcbtable : ltp.inp.table;
     const tp = tcpNewTcpcb(tcp, so, table);
     const inp = tp.inp;
     inp.ttl = ltp.inp.ttl;
     inp.tos = ltp.inp.tos;
-    if (sc.af === AF_INET6) table.insertConnected6(inp, sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport);
-    else pcbInsertConnected(table, inp, sc.laddr, sc.lport, sc.faddr, sc.fport);
+    table.insertConnected(inp, sc.localInto(tcp.scratchSrc), sc.lport, sc.foreignInto(tcp.scratchDst), sc.fport);
     so.state |= 0x1000; // SS_ISBOUND
     // What the listener's user asked for carries over (FreeBSD tcp_newtcpcb on accept).
     tp.flags = (tp.flags & ~(TF_NODELAY | TF_NOPUSH | TF_NOOPT)) | (ltp.flags & (TF_NODELAY | TF_NOPUSH | TF_NOOPT));
@@ -498,7 +421,7 @@ export class SynCache {
     }
     tp.ts_offset = sc.tsOffset;
     if (sc.sackOk) tp.flags |= TF_REQ_SACK | TF_SACK_PERMIT;
-    tp.t_ourmss = sc.af === AF_INET6 ? tcpMssOpt6(tcp, sc.faddr6) : tcpMssOpt(tcp, sc.faddr);
+    tp.t_ourmss = tcpMssOpt(tcp, sc.foreignInto(tcp.scratchDst));
     tcpMss(tp, sc.peerMss);
     tcpTimerKeepArm(tp, tp.t_keepinit);
     return tp;
@@ -543,9 +466,7 @@ export class SynCache {
     this.cookieRotate();
     const gen = tcp.cookieGen & 1;
     const key = this.cookieKey(gen);
-    const h = sc.af === AF_INET6
-      ? tupleHash6(key, HASH_COOKIE, sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport, sc.irs)
-      : tupleHash(key, HASH_COOKIE, sc.laddr, sc.lport, sc.faddr, sc.fport, sc.irs);
+    const h = tupleHash(key, HASH_COOKIE, sc.localInto(tcp.scratchSrc), sc.lport, sc.foreignInto(tcp.scratchDst), sc.fport, sc.irs);
     let mssIdx = 0;
     const mss = sc.peerMss > 0 ? sc.peerMss : tcp.cfg.mssdflt;
     for (let i = SYNCOOKIE_MSSTAB.length - 1; i >= 0; i--) {
@@ -576,22 +497,15 @@ export class SynCache {
     const irs = (seg.seq - 1) >>> 0;
     const gen = (iss >>> 7) & 1;
     const key = this.cookieKey(gen);
-    const h = seg.af === AF_INET6
-      ? tupleHash6(key, HASH_COOKIE, seg.dst6, 0, seg.dport, seg.src6, 0, seg.sport, irs)
-      : tupleHash(key, HASH_COOKIE, seg.dst, seg.dport, seg.src, seg.sport, irs);
+    const h = tupleHash(key, HASH_COOKIE, seg.dst, seg.dport, seg.src, seg.sport, irs);
     if ((h & 0xffffff00) >>> 0 !== (iss & 0xffffff00) >>> 0) return null;
     const bits = (iss ^ h) & 0x7f;
     const sc = this.scratch;
     const o = seg.opts;
-    sc.af = seg.af;
-    sc.laddr = seg.dst;
+    sc.setLocal(seg.dst);
     sc.lport = seg.dport;
-    sc.faddr = seg.src;
+    sc.setForeign(seg.src);
     sc.fport = seg.sport;
-    if (seg.af === AF_INET6) {
-      in6Copy(sc.laddr6, 0, seg.dst6, 0);
-      in6Copy(sc.faddr6, 0, seg.src6, 0);
-    }
     sc.irs = irs;
     sc.iss = iss;
     sc.peerMss = SYNCOOKIE_MSSTAB[bits & 7]!;
@@ -610,22 +524,11 @@ export class SynCache {
   }
 }
 
-/** The entry's timestamp offset (RFC 7323 §7.1), over its family's four-tuple. */
+/** The entry's timestamp offset (RFC 7323 §7.1) over its four-tuple. */
 function entryTsOffset(tcp: Tcp, sc: SynCacheEntry): number {
-  return sc.af === AF_INET6
-    ? tcpNewTsOffset6(tcp.isnKey, sc.laddr6, 0, sc.lport, sc.faddr6, 0, sc.fport)
-    : tcpNewTsOffset(tcp.isnKey, sc.laddr, sc.lport, sc.faddr, sc.fport);
+  return tcpNewTsOffset(tcp.isnKey, sc.localInto(tcp.scratchSrc), sc.lport, sc.foreignInto(tcp.scratchDst), sc.fport);
 }
 
 function syncacheTimer(sc: SynCacheEntry): void {
   sc.cache?.timeout(sc);
-}
-
-/**
- * Put `inp` in the table's connection hash with this four-tuple, beside the
- * listener on the same port (BSD in_pcbinshash after syncache_socket sets
- * the addresses): InPcbTable.insertConnected.
- */
-export function pcbInsertConnected(table: InPcbTable, inp: InPcb, laddr: number, lport: number, faddr: number, fport: number): void {
-  table.insertConnected(inp, laddr, lport, faddr, fport);
 }

@@ -16,13 +16,11 @@
 import { ETIMEDOUT } from '../../../kern/errno.js';
 import { SO_KEEPALIVE } from '../../socket.js';
 import { TH_ACK } from '../../wire/tcp.js';
-import { INADDR_LOOPBACK } from '../../wire/inaddr.js';
-import { in6IsLoopback } from '../../wire/in6addr.js';
 import {
   TCPS_CLOSING, TCPS_ESTABLISHED, TCPS_FIN_WAIT_2, TCPS_SYN_SENT, TCPS_TIME_WAIT,
 } from './fsm.js';
 import { tcpOutput } from './output.js';
-import { tcpClose, tcpDrop, tcpRespond } from './subr.js';
+import { tcpClose, tcpDrop, tcpRespondConn } from './subr.js';
 import {
   TCP_MAXRXTSHIFT, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_FORCEDATA, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP,
   type TcpCb, type TcpTimerFns,
@@ -76,9 +74,8 @@ export function tcpTimerKeepArm(tp: TcpCb, ms: number): void {
  */
 export function tcpTimeWaitMs(tp: TcpCb): number {
   const cfg = tp.tcp.cfg;
-  const inp = tp.inp;
-  // An AF_INET PCB's laddr6 is all zeros; a v4-mapped one keeps the IPv4 form in laddr.
-  if (cfg.msltEnable && (inp.laddr === INADDR_LOOPBACK || in6IsLoopback(inp.laddr6, 0))) return 2 * cfg.msltLoopback;
+  // Either family: the local address is 127.0.0.1 (v4-mapped in an AF_INET6 PCB too) or ::1.
+  if (cfg.msltEnable && tp.inp.localIsLoopback()) return 2 * cfg.msltLoopback;
   return 2 * cfg.msl;
 }
 
@@ -262,7 +259,7 @@ function tcpTimerKeep(tp: TcpCb): void {
     st.keepprobe++;
     tp.t_keepprobes++;
     const inp = tp.inp;
-    tcpRespond(tcp, tp, inp.laddr, inp.lport, inp.faddr, inp.fport, (tp.snd_una - 1) >>> 0, tp.rcv_nxt, TH_ACK);
+    tcpRespondConn(tcp, tp, inp, (tp.snd_una - 1) >>> 0, tp.rcv_nxt, TH_ACK);
     tcpTimerKeepArm(tp, tp.t_keepintvl);
   }
 }

@@ -26,33 +26,27 @@ import {
   PR_CONNREQUIRED, PR_LISTEN, SO_KEEPALIVE, SO_LINGER, SOL_SOCKET, SS_ISBOUND, SS_ISCONNECTING,
   SS_ISDISCONNECTING, type Protosw, type Socket,
 } from '../../socket.js';
-import { INADDR_ANY, INADDR_BROADCAST, inAddrIsMulticast, parseInAddr } from '../../wire/inaddr.js';
-import {
-  IN6ADDR_ANY, in6Equal, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped, parseIn6Addr,
-} from '../../wire/in6addr.js';
+import { INADDR_BROADCAST, parseInAddr } from '../../wire/inaddr.js';
+import { parseIn6Addr } from '../../wire/in6addr.js';
 import { IPPROTO_IP, IPPROTO_TCP } from '../../wire/ipv4.js';
+import { InAddr } from '../in_addr.js';
 import {
-  INP_BOUNDADDR, INP_IPV6_V6ONLY, IPPROTO_IPV6, in6MappedV4, in6PcbGetopt, in6PcbSetopt, inPcbGetopt, inPcbSetopt,
+  INADDR_ANY_ADDR, IPPROTO_IPV6, in6PcbGetopt, in6PcbSetopt, inAddrMulticast, inPcbGetopt, inPcbSetopt,
   type InPcb, type InPcbTable,
 } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import { inSelectSrc } from '../ip_output.js';
-import {
-  in6ToSockaddr, inToSockaddr, inToSockaddrMapped, newIn6AddrPort, sockaddrToIn, sockaddrToIn6, type In6AddrPort, type InAddrPort,
-} from '../sockaddr.js';
+import { AddrPort, addrToSockaddr } from '../sockaddr.js';
 import { ccByName, ccNames } from './cc/cc.js';
 import {
   TCPS_CLOSED, TCPS_CLOSE_WAIT, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1, TCPS_FIN_WAIT_2, TCPS_LAST_ACK, TCPS_LISTEN,
   TCPS_SYN_RECEIVED, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCP_STATE_NAMES,
 } from './fsm.js';
-import {
-  HASH_PORT_INDEX, HASH_PORT_OFFSET, SipHash24, tcpNewIsn, tcpNewIsn6, tcpNewTsOffset, tcpNewTsOffset6, tupleHash,
-  tupleHash6,
-} from './isn.js';
+import { HASH_PORT_INDEX, HASH_PORT_OFFSET, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
 import { tcpOutput } from './output.js';
 import { seqGt } from './seq.js';
-import { tcpClose, tcpDrop, tcpMssOptInp, tcpNewTcpcb, tcpRequestScale } from './subr.js';
-import { SynCache, pcbInsertConnected } from './syncache.js';
+import { tcpClose, tcpDrop, tcpMssOpt, tcpNewTcpcb, tcpRequestScale } from './subr.js';
+import { SynCache } from './syncache.js';
 import { TCP_FINWAIT2_TIMEOUT, tcpTimer2mslArm, tcpTimerKeepArm } from './timer.js';
 import {
   TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH, TF_RCVD_SCALE, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP,
@@ -133,6 +127,12 @@ export class TcpUsrreqs implements Protosw {
     readonly family: number = AF_INET,
   ) {}
 
+  /** Reused by bind and connect: parsing an address allocates nothing. */
+  private readonly sa = new AddrPort();
+  /** connect's destination (when it stands for "this host") and source. */
+  private readonly dst = new InAddr();
+  private readonly src = new InAddr();
+
   /** The PCB table of this family. */
   private table(): InPcbTable {
     if (this.family !== AF_INET6) return this.tcp.inet.tcbtable;
@@ -171,27 +171,19 @@ export class TcpUsrreqs implements Protosw {
 
   bind(so: Socket, addr: Sockaddr): void {
     const tp = sototp(so);
-    if (this.family === AF_INET6) {
-      const sin6 = sockaddrToIn6(addr, newIn6AddrPort());
-      if (in6IsMulticast(sin6.addr, 0)) throw new Errno(EAFNOSUPPORT);
-      // (An IPv4 PCB here came from a v4-mapped connect: that socket is spoken for.)
-      if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp) || tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
-      this.table().bind6(tp.inp, sin6.addr, sin6.port);
-      return;
-    }
-    const sin = sockaddrToIn(addr, { addr: 0, port: 0 });
-    if (inAddrIsMulticast(sin.addr) || sin.addr === INADDR_BROADCAST) throw new Errno(EAFNOSUPPORT);
-    if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp)) throw new Errno(EINVAL);
-    this.tcp.inet.tcbtable.bind(tp.inp, sin.addr, sin.port);
+    const a = this.sa.parse(addr, this.family).addr;
+    if (inAddrMulticast(a) || (a.isV4() && a.v4() === INADDR_BROADCAST)) throw new Errno(EAFNOSUPPORT);
+    // (In an AF_INET6 socket an IPv4 PCB came from a v4-mapped connect: that socket is spoken for.)
+    if (tp.state !== TCPS_CLOSED || !this.tcp.tcbs.has(tp) || tp.inp.af !== this.family) throw new Errno(EINVAL);
+    this.table().bind(tp.inp, a, this.sa.port);
   }
 
   listen(so: Socket, _backlog: number): void {
     const tp = sototp(so);
     if (!this.tcp.tcbs.has(tp) || (tp.state !== TCPS_CLOSED && tp.state !== TCPS_LISTEN)) throw new Errno(EINVAL);
-    if (this.family === AF_INET6 && tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
+    if (tp.inp.af !== this.family) throw new Errno(EINVAL);
     if (tp.inp.lport === 0) {
-      if (this.family === AF_INET6) this.table().bind6(tp.inp, IN6ADDR_ANY, 0);
-      else this.tcp.inet.tcbtable.bind(tp.inp, INADDR_ANY, 0);
+      this.table().bind(tp.inp, INADDR_ANY_ADDR, 0);
       so.state |= SS_ISBOUND;
     }
     tp.state = TCPS_LISTEN;
@@ -207,32 +199,20 @@ export class TcpUsrreqs implements Protosw {
     const tp = sototp(so);
     if (tp.state === TCPS_LISTEN) throw new Errno(EOPNOTSUPP);
     if (tp.state !== TCPS_CLOSED || !tcp.tcbs.has(tp)) throw new Errno(EINVAL);
-    let sin: InAddrPort;
-    if (this.family === AF_INET6) {
-      const sin6 = sockaddrToIn6(addr, newIn6AddrPort());
-      if (!in6IsV4Mapped(sin6.addr, 0)) {
-        if (tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
-        tcpUsrConnect6(tcp, tp, this.table(), sin6);
-        so.state |= SS_ISBOUND;
-        tcpConnect(tp);
-        return;
-      }
-      // RFC 3493 §3.7: a v4-mapped destination is an IPv4 connection.
-      sin = { addr: 0, port: 0 };
-      sin.addr = in6MappedV4(sin6.addr, 0);
-      sin.port = sin6.port;
-    } else {
-      sin = sockaddrToIn(addr, { addr: 0, port: 0 });
-    }
-    const table = tcp.inet.tcbtable;
-    const faddr = table.resolveAny(sin.addr);
-    const fport = sin.port;
-    if (inAddrIsMulticast(faddr) || faddr === INADDR_BROADCAST) throw new Errno(EAFNOSUPPORT);
+    const sa = this.sa.parse(addr, this.family);
+    // RFC 3493 §3.7: from an AF_INET6 socket a v4-mapped destination is an IPv4 connection.
+    const v4 = sa.addr.isV4OrAny() && (this.family === AF_INET || sa.addr.isV4());
+    if (!v4 && tp.inp.af !== AF_INET6) throw new Errno(EINVAL);
+    if (v4) sa.addr.setV4(sa.addr.v4());
+    const table = v4 ? tcp.inet.tcbtable : this.table();
+    const faddr = table.resolveAny(sa.addr, this.dst);
+    const fport = sa.port;
+    if (inAddrMulticast(faddr) || (faddr.isV4() && faddr.v4() === INADDR_BROADCAST)) throw new Errno(EAFNOSUPPORT);
     if (fport === 0) throw new Errno(EINVAL);
-    if (tp.inp.af === AF_INET6) tcpMoveToInet(tcp, tp, faddr);
+    if (tp.inp.af === AF_INET6 && v4) tcpMoveToInet(tcp, tp, faddr);
     const inp = tp.inp;
     if (inp.lport === 0) {
-      tcpConnectEphemeral(tcp, tp, faddr, fport);
+      tcpConnectEphemeral(tcp, tp, table, faddr, fport, this.src);
     } else {
       try {
         table.connect(inp, faddr, fport);
@@ -240,7 +220,9 @@ export class TcpUsrreqs implements Protosw {
         // The four-tuple is held by a connection in TIME_WAIT: take it over
         // when that is safe (FreeBSD tcp_twrecycleable), else EADDRINUSE.
         if (!(e instanceof Errno) || e.errno !== EADDRINUSE) throw e;
-        const laddr = inp.laddr !== INADDR_ANY ? inp.laddr : inSelectSrc(tcp.inet, faddr);
+        const laddr = this.src;
+        if (!inp.localIsAny()) inp.localInto(laddr);
+        else if (!table.selectSrc(faddr, laddr)) throw e;
         const old = table.lookupConnect(faddr, fport, laddr, inp.lport);
         const otp = old !== null ? sototcpcb(old.so) : null;
         if (otp === null || otp.state !== TCPS_TIME_WAIT || !twRecycleable(otp, tcp.kernel.host.now())) throw e;
@@ -406,14 +388,12 @@ export class TcpUsrreqs implements Protosw {
   /** An AF_INET6 socket whose connection is IPv4 (dual stack) shows it v4-mapped. */
   sockaddr(so: Socket): Sockaddr {
     const inp = sototp(so).inp;
-    if (inp.af === AF_INET6) return in6ToSockaddr(inp.laddr6, inp.lport);
-    return this.family === AF_INET6 ? inToSockaddrMapped(inp.laddr, inp.lport) : inToSockaddr(inp.laddr, inp.lport);
+    return addrToSockaddr(inp.localInto(this.dst), inp.lport, this.family);
   }
 
   peeraddr(so: Socket): Sockaddr {
     const inp = sototp(so).inp;
-    if (inp.af === AF_INET6) return in6ToSockaddr(inp.faddr6, inp.fport);
-    return this.family === AF_INET6 ? inToSockaddrMapped(inp.faddr, inp.fport) : inToSockaddr(inp.faddr, inp.fport);
+    return addrToSockaddr(inp.foreignInto(this.dst), inp.fport, this.family);
   }
 
   ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
@@ -462,16 +442,14 @@ export function tcpConnect(tp: TcpCb): void {
   const inp = tp.inp;
   const now = tcp.kernel.host.now();
   if (tp.flags & TF_NOOPT) tp.flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_REQ_SACK);
-  const v6 = inp.af === AF_INET6;
-  tp.iss = v6
-    ? tcpNewIsn6(tcp.isnKey, now, inp.laddr6, 0, inp.lport, inp.faddr6, 0, inp.fport)
-    : tcpNewIsn(tcp.isnKey, now, inp.laddr, inp.lport, inp.faddr, inp.fport);
+  const laddr = inp.localInto(tcp.scratchSrc);
+  const faddr = inp.foreignInto(tcp.scratchDst);
+  tp.iss = tcpNewIsn(tcp.isnKey, now, laddr, inp.lport, faddr, inp.fport);
   tp.snd_una = tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = tp.iss;
   tp.request_r_scale = tp.flags & TF_REQ_SCALE ? tcpRequestScale(cfg.maxsockbuf) : 0;
   if (!cfg.tsOffsetPerConn) tp.ts_offset = 0;
-  else if (v6) tp.ts_offset = tcpNewTsOffset6(tcp.isnKey, inp.laddr6, 0, inp.lport, inp.faddr6, 0, inp.fport);
-  else tp.ts_offset = tcpNewTsOffset(tcp.isnKey, inp.laddr, inp.lport, inp.faddr, inp.fport);
-  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOptInp(tcp, inp);
+  else tp.ts_offset = tcpNewTsOffset(tcp.isnKey, laddr, inp.lport, faddr, inp.fport);
+  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOpt(tcp, faddr);
   tp.t_starttime = now;
   tp.state = TCPS_SYN_SENT;
   tcp.stat.connattempt++;
@@ -493,52 +471,15 @@ export function tcpConnect(tp: TcpCb): void {
  * port is taken for this peer, a TIME_WAIT connection to it that can
  * safely be recycled gives up its port.
  */
-function tcpConnectEphemeral(tcp: Tcp, tp: TcpCb, faddr: number, fport: number): void {
-  const inet = tcp.inet;
-  const table = inet.tcbtable;
+function tcpConnectEphemeral(tcp: Tcp, tp: TcpCb, table: InPcbTable, faddr: InAddr, fport: number, laddr: InAddr): void {
   const inp = tp.inp;
-  let laddr = inp.laddr;
-  if (laddr === INADDR_ANY) {
-    laddr = inSelectSrc(inet, faddr);
-    if (laddr === 0) throw new Errno(ENETUNREACH);
-  }
+  if (!inp.localIsAny()) inp.localInto(laddr);
+  else if (!table.selectSrc(faddr, laddr)) throw new Errno(ENETUNREACH);
   const chosen = tcpEphemeralPort(
     tcp, table, tupleHash(tcp.isnKey, HASH_PORT_OFFSET, laddr, 0, faddr, fport, 0),
-    tupleHash(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, faddr, fport, 0), laddr, IN6ADDR_ANY, faddr, IN6ADDR_ANY, fport,
+    tupleHash(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, faddr, fport, 0), laddr, faddr, fport,
   );
-  pcbInsertConnected(table, inp, laddr, chosen, faddr, fport);
-}
-
-/**
- * tcp6_usr_connect up to tcp_connect: the destination checked (:: means this
- * host; multicast is EAFNOSUPPORT as for IPv4), then either a bound port
- * (connect6, recycling a TIME_WAIT holder of the four-tuple as the IPv4
- * path does) or an ephemeral one chosen by tcpConnectEphemeral6.
- */
-function tcpUsrConnect6(tcp: Tcp, tp: TcpCb, table: InPcbTable, sin6: In6AddrPort): void {
-  const faddr = table.resolveAny6(sin6.addr);
-  const fport = sin6.port;
-  if (in6IsMulticast(faddr, 0)) throw new Errno(EAFNOSUPPORT);
-  if (fport === 0) throw new Errno(EINVAL);
-  const inp = tp.inp;
-  if (inp.lport === 0) {
-    tcpConnectEphemeral6(tcp, tp, table, faddr, fport);
-    return;
-  }
-  try {
-    table.connect6(inp, faddr, fport);
-  } catch (e) {
-    if (!(e instanceof Errno) || e.errno !== EADDRINUSE) throw e;
-    const src = new Uint8Array(16);
-    if (!in6IsUnspecified(inp.laddr6, 0)) src.set(inp.laddr6);
-    else if (table.ops6 === null || !table.ops6.selectSrc(faddr, src)) throw e;
-    const old = table.lookupConnect6(faddr, 0, fport, src, 0, inp.lport);
-    const otp = old !== null ? sototcpcb(old.so) : null;
-    if (otp === null || otp.state !== TCPS_TIME_WAIT || !twRecycleable(otp, tcp.kernel.host.now())) throw e;
-    tcpClose(otp);
-    tcp.stat.tw_reuse++;
-    table.connect6(inp, faddr, fport);
-  }
+  table.insertConnected(inp, laddr, chosen, faddr, fport);
 }
 
 /**
@@ -548,34 +489,19 @@ function tcpUsrConnect6(tcp: Tcp, tp: TcpCb, table: InPcbTable, sin6: In6AddrPor
  * address) it was bound to. EINVAL with IPV6_V6ONLY on or bound to an IPv6
  * address, as NetBSD answers; ENETUNREACH (nothing moved) without a route.
  */
-function tcpMoveToInet(tcp: Tcp, tp: TcpCb, faddr: number): void {
+function tcpMoveToInet(tcp: Tcp, tp: TcpCb, faddr: InAddr): void {
   const old = tp.inp;
-  if (old.flags & INP_IPV6_V6ONLY) throw new Errno(EINVAL);
-  if (!in6IsUnspecified(old.laddr6, 0) && !in6IsV4Mapped(old.laddr6, 0)) throw new Errno(EINVAL);
-  if (old.laddr === INADDR_ANY && inSelectSrc(tcp.inet, faddr) === 0) throw new Errno(ENETUNREACH);
+  if (!old.takesV4()) throw new Errno(EINVAL);
+  if (old.localIsAny() && inSelectSrc(tcp.inet, faddr.v4()) === 0) throw new Errno(ENETUNREACH);
   const table = tcp.inet.tcbtable;
   const inp = table.attach(tp.so, IPPROTO_TCP);
   inp.ttl = old.ttl;
   inp.tos = old.tos;
-  const { laddr, lport } = old;
-  const bound = (old.flags & INP_BOUNDADDR) !== 0;
+  const laddr = old.localInto(new InAddr());
+  const lport = old.lport;
   old.table.detach(old);
-  if (lport !== 0) table.adoptBound(inp, bound ? laddr : INADDR_ANY, lport);
+  if (lport !== 0) table.adoptBound(inp, laddr, lport);
   tp.inp = inp;
-}
-
-/** tcpConnectEphemeral (RFC 6056 §3.3.4 Algorithm 4) over an IPv6 four-tuple. */
-function tcpConnectEphemeral6(tcp: Tcp, tp: TcpCb, table: InPcbTable, faddr: Uint8Array, fport: number): void {
-  const inp = tp.inp;
-  // Where the source is built; the PCB copies it.
-  const laddr = new Uint8Array(16);
-  if (!in6IsUnspecified(inp.laddr6, 0)) laddr.set(inp.laddr6);
-  else if (table.ops6 === null || !table.ops6.selectSrc(faddr, laddr)) throw new Errno(ENETUNREACH);
-  const chosen = tcpEphemeralPort(
-    tcp, table, tupleHash6(tcp.isnKey, HASH_PORT_OFFSET, laddr, 0, 0, faddr, 0, fport, 0),
-    tupleHash6(tcp.isnKey, HASH_PORT_INDEX, laddr, 0, 0, faddr, 0, fport, 0), 0, laddr, 0, faddr, fport,
-  );
-  table.insertConnected6(inp, laddr, 0, chosen, faddr, 0, fport);
 }
 
 /** What a PCB on a candidate port says about our four-tuple (tcpEphemeralPort). */
@@ -588,21 +514,15 @@ const PORT_SAME_PEER = 2;
  * unconnected PCB overlapping our local address does (PORT_OVERLAPS); a
  * connection to the same peer from an overlapping address does
  * (PORT_SAME_PEER: one in TIME_WAIT may be recycled); others share it.
- * IPv4 tables compare the u32 addresses, IPv6 tables the 16-byte ones.
  */
-function portConflict(o: InPcb, laddr: number, laddr6: Uint8Array, faddr: number, faddr6: Uint8Array, fport: number): number {
-  if (o.af === AF_INET6) {
-    const localOverlaps = in6IsUnspecified(o.laddr6, 0) || in6Equal(o.laddr6, 0, laddr6, 0);
-    if (in6IsUnspecified(o.faddr6, 0)) return localOverlaps ? PORT_OVERLAPS : PORT_SHARED;
-    return o.fport === fport && in6Equal(o.faddr6, 0, faddr6, 0) && localOverlaps ? PORT_SAME_PEER : PORT_SHARED;
-  }
-  const localOverlaps = o.laddr === INADDR_ANY || o.laddr === laddr;
-  if (o.faddr === INADDR_ANY) return localOverlaps ? PORT_OVERLAPS : PORT_SHARED;
-  return o.faddr === faddr && o.fport === fport && localOverlaps ? PORT_SAME_PEER : PORT_SHARED;
+function portConflict(o: InPcb, laddr: InAddr, faddr: InAddr, fport: number): number {
+  const localOverlaps = o.localIsAny() || o.localIs(laddr);
+  if (o.foreignIsAny()) return localOverlaps ? PORT_OVERLAPS : PORT_SHARED;
+  return o.fport === fport && o.foreignIs(faddr) && localOverlaps ? PORT_SAME_PEER : PORT_SHARED;
 }
 
 /**
- * RFC 6056 §3.3.4's search, for either family: walk the range from the
+ * RFC 6056 §3.3.4's search: walk the range from the
  * tuple's offset (F(), `offsetHash`), advancing the counter table[G()]
  * (`indexHash`), and take the first port
  * no PCB on it forbids (portConflict). When all are taken, a TIME_WAIT
@@ -610,8 +530,7 @@ function portConflict(o: InPcb, laddr: number, laddr6: Uint8Array, faddr: number
  * otherwise EAGAIN.
  */
 function tcpEphemeralPort(
-  tcp: Tcp, table: InPcbTable, offsetHash: number, indexHash: number,
-  laddr: number, laddr6: Uint8Array, faddr: number, faddr6: Uint8Array, fport: number,
+  tcp: Tcp, table: InPcbTable, offsetHash: number, indexHash: number, laddr: InAddr, faddr: InAddr, fport: number,
 ): number {
   const min = tcp.inet.anonPortMin;
   const n = tcp.inet.anonPortMax - min + 1;
@@ -627,7 +546,7 @@ function tcpEphemeralPort(
     if (set === undefined) return port;
     let ok = true;
     for (const o of set) {
-      const c = portConflict(o, laddr, laddr6, faddr, faddr6, fport);
+      const c = portConflict(o, laddr, faddr, fport);
       if (c === PORT_SHARED) continue;
       ok = false;
       if (c === PORT_SAME_PEER && recycle === null) {
@@ -761,33 +680,16 @@ export function tcpDropCommand(tcp: Tcp, arg: unknown): number {
   const a = (arg ?? {}) as TcpDropArg;
   let n = 0;
   const byTuple = typeof a.state !== 'string';
-  const v6 = byTuple && (a.laddr ?? '').includes(':');
-  let l4 = 0;
-  let f4 = 0;
-  let l6: Uint8Array | null = null;
-  let f6: Uint8Array | null = null;
-  if (byTuple) {
-    if (v6) {
-      l6 = parseIn6Addr(a.laddr ?? '');
-      f6 = parseIn6Addr(a.faddr ?? '');
-      if (l6 === null || f6 === null) throw new Errno(EINVAL);
-    } else {
-      const l = parseInAddr(a.laddr ?? '');
-      const f = parseInAddr(a.faddr ?? '');
-      if (l === null || f === null) throw new Errno(EINVAL);
-      l4 = l;
-      f4 = f;
-    }
-  }
+  const l = new InAddr();
+  const f = new InAddr();
+  if (byTuple && (!parseAddr(a.laddr ?? '', l) || !parseAddr(a.faddr ?? '', f))) throw new Errno(EINVAL);
   for (const tp of [...tcp.tcbs]) {
     const inp = tp.inp;
     if (!byTuple) {
       if (TCP_STATE_NAMES[tp.state] !== a.state) continue;
     } else {
       if (inp.lport !== (a.lport ?? 0) || inp.fport !== (a.fport ?? 0)) continue;
-      if (v6) {
-        if (inp.af !== AF_INET6 || !in6Equal(inp.laddr6, 0, l6!, 0) || !in6Equal(inp.faddr6, 0, f6!, 0)) continue;
-      } else if (inp.af !== AF_INET || inp.laddr !== l4 || inp.faddr !== f4) continue;
+      if (!inp.localIs(l) || !inp.foreignIs(f)) continue;
     }
     if (tp.state === TCPS_LISTEN) continue;
     if (tp.state === TCPS_TIME_WAIT) tcpClose(tp);
@@ -795,6 +697,19 @@ export function tcpDropCommand(tcp: Tcp, arg: unknown): number {
     n++;
   }
   return n;
+}
+
+/** An address in either family's text into `out` (IPv4 v4-mapped); false when it is neither. */
+function parseAddr(text: string, out: InAddr): boolean {
+  const v4 = parseInAddr(text);
+  if (v4 !== null) {
+    out.setV4(v4);
+    return true;
+  }
+  const v6 = parseIn6Addr(text);
+  if (v6 === null) return false;
+  out.load(v6, 0);
+  return true;
 }
 
 /** net.inet.tcp.* (FreeBSD's names; times in milliseconds as FreeBSD takes them). */

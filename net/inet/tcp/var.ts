@@ -16,7 +16,7 @@ import type { Ifnet } from '../../interface.js';
 import type { Callout } from '../../../kern/callout.js';
 import type { Kernel } from '../../../kern/kernel.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
-import { AF_INET } from '../../../kern/sys.js';
+import { InAddr } from '../in_addr.js';
 import type { Socket } from '../../socket.js';
 import { TCP_MAX_SACK, TCP_MAXOLEN, TcpOptions } from '../../wire/tcp.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
@@ -62,8 +62,6 @@ export const TF_INOUTPUT = 0x10000;
 
 /** BSD TCP_MAXWIN: the largest unscaled window. */
 export const TCP_MAXWIN = 65535;
-/** RFC 7323 §2.3. */
-export const TCP_MAX_WINSHIFT = 14;
 /** IPv4 + TCP headers without options. */
 export const TCPIP_HDRLEN = 40;
 /** IPv6 + TCP headers without options: an IPv6 MSS is the MTU less 60 (RFC 8200 §8.3, RFC 6691). */
@@ -192,13 +190,9 @@ export class ReassSeg {
  * re-entered because every link defers delivery).
  */
 export class TcpSegment {
-  /** AF_INET (addresses in src/dst) or AF_INET6 (in src6/dst6). */
-  af = AF_INET;
-  src = 0;
-  dst = 0;
-  /** The IPv6 addresses, copied out of the header (AF_INET6 segments). */
-  readonly src6 = new Uint8Array(16);
-  readonly dst6 = new Uint8Array(16);
+  /** Source and destination, either family (IPv4 v4-mapped: in_addr.ts). */
+  readonly src = new InAddr();
+  readonly dst = new InAddr();
   sport = 0;
   dport = 0;
   seq = 0;
@@ -258,6 +252,12 @@ export class Tcp {
    * In6Ops), set when net_netinet6 attaches; null without IPv6.
    */
   tcbtable6: InPcbTable | null = null;
+  /** Scratch addresses for one call (a PCB's tuple read out, an ICMP quote's); never kept. */
+  readonly scratchSrc = new InAddr();
+  readonly scratchDst = new InAddr();
+  /** The 16-byte forms IPv6 output and routes take; never kept. */
+  readonly bytesSrc = new Uint8Array(16);
+  readonly bytesDst = new Uint8Array(16);
 
   constructor(readonly inet: Inet) {
     this.stat = inet.tcpstat;
