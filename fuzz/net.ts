@@ -191,6 +191,7 @@ export async function openNet(kind: NetCorpus, seed: number): Promise<Session> {
 
   return {
     corpus,
+    kernel: b,
     maxLen: 1514,
     fix: fixChecksums,
     feed(input) {

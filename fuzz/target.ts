@@ -8,11 +8,14 @@
  * input that does it, and stops the round. close() returns the invariants
  * that failed (leaked buffers, PCBs or callouts, counters that disagree).
  */
+import type { Kernel } from '../kern/kernel.js';
 import { Rng, hex, mutate } from './engine.js';
 
 export interface Session {
   corpus: readonly Uint8Array[];
   maxLen: number;
+  /** The kernel under test, for network targets. */
+  kernel?: Kernel;
   /** Repair checksums after mutation (most inputs), so the code behind them is reached. */
   fix?: (input: Uint8Array) => void;
   feed(input: Uint8Array): void;
@@ -110,6 +113,7 @@ export async function runTarget(t: Target, opts: RunOptions): Promise<TargetResu
           message: (e as Error).stack ?? String(e),
           ...(bad ? { input: hex(bad) } : {}),
         });
+        await s.close().catch(() => []);
       }
     }
     if (!crashed) {
