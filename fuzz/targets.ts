@@ -4,6 +4,7 @@
  * decoders.
  */
 import { packetdrillTarget, sysproxyTarget } from './decoders.js';
+import { pcapTarget, shmifTarget } from './files.js';
 import { openNet, type NetCorpus } from './net.js';
 import type { Target } from './target.js';
 
@@ -13,6 +14,8 @@ export const TARGETS: Target[] = [
   ...NET.map((kind): Target => ({ name: kind, open: (seed) => openNet(kind, seed) })),
   sysproxyTarget,
   packetdrillTarget,
+  shmifTarget,
+  pcapTarget,
 ];
 
 export function targetByName(name: string): Target | undefined {
