@@ -18,7 +18,7 @@ export interface Session {
   kernel?: Kernel;
   /** Repair checksums after mutation (most inputs), so the code behind them is reached. */
   fix?: (input: Uint8Array) => void;
-  feed(input: Uint8Array): void;
+  feed(input: Uint8Array): void | Promise<void>;
   /** Run what the batch queued; `ms` of virtual time pass (timers fire). */
   batchEnd(ms: number): Promise<void>;
   /** Tear down; the invariants that failed, as sentences. */
@@ -61,7 +61,7 @@ export interface RunOptions {
 }
 
 async function feedAll(s: Session, inputs: readonly Uint8Array[]): Promise<void> {
-  for (const x of inputs) s.feed(x);
+  for (const x of inputs) await s.feed(x);
   await s.batchEnd(1);
 }
 
@@ -100,7 +100,7 @@ export async function runTarget(t: Target, opts: RunOptions): Promise<TargetResu
       batch.push(x);
       done++;
       try {
-        s.feed(x);
+        await s.feed(x);
         if (batch.length === batchSize || i === n - 1) {
           await s.batchEnd(rng.below(200));
           batch = [];

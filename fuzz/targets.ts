@@ -5,6 +5,7 @@
  */
 import { packetdrillTarget, sysproxyTarget } from './decoders.js';
 import { pcapTarget, shmifTarget } from './files.js';
+import { toolsTarget } from './tools.js';
 import { openNet, type NetCorpus } from './net.js';
 import type { Target } from './target.js';
 
@@ -16,6 +17,7 @@ export const TARGETS: Target[] = [
   packetdrillTarget,
   shmifTarget,
   pcapTarget,
+  toolsTarget,
 ];
 
 export function targetByName(name: string): Target | undefined {
