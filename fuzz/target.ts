@@ -113,7 +113,7 @@ export async function runTarget(t: Target, opts: RunOptions): Promise<TargetResu
           message: (e as Error).stack ?? String(e),
           ...(bad ? { input: hex(bad) } : {}),
         });
-        await s.close().catch(() => []);
+        // The crashed world is dropped, not closed: it may be storming.
       }
     }
     if (!crashed) {
