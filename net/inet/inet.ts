@@ -133,6 +133,8 @@ export class TcpStat {
   /** Challenge ACKs sent (RFC 5961 §3, §4) and those the rate limit held back. */
   challenge_ack = 0;
   challenge_ack_limited = 0;
+  /** ACKs for dropped out-of-window segments the same limit held back (NetBSD's tcp_ackdrop_ppslim). */
+  dropafterack_limited = 0;
   /** RSTs sent and RSTs not sent because of rate limiting or blackhole. */
   sndrst = 0;
   rstlimited = 0;

@@ -57,7 +57,7 @@ import { tcpOutput } from './output.js';
 import { DUP_THRESH, SackReceiver, SackScoreboard } from './sack.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import {
-  tcpChallengeAck, tcpClose, tcpDrop, tcpDropWithReset, tcpMss, tcpRecvSpace, tcpSbDrop,
+  tcpAckWarAllows, tcpChallengeAck, tcpClose, tcpDrop, tcpDropWithReset, tcpMss, tcpRecvSpace, tcpSbDrop,
 } from './subr.js';
 import { tcpTimeWaitMs, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt } from './timer.js';
 import {
@@ -1242,6 +1242,12 @@ function tcpSegmentDone(tp: TcpCb, m: Mbuf, seg: TcpSegment, verdict: Verdict): 
         return;
       }
       tcp.kernel.mbufs.free(m);
+      // Rate limited: a peer out of step with us answers our ACK with one
+      // that draws another (an ACK storm between two hosts, at link speed).
+      if (!tcpAckWarAllows(tp)) {
+        tcp.stat.dropafterack_limited++;
+        return;
+      }
       tp.flags |= TF_ACKNOW;
       tcpOutput(tp);
       return;

@@ -414,24 +414,36 @@ function tcpUnicast(a: InAddr): boolean {
 }
 
 /**
+ * Whether one more ACK of the kind a peer can draw at will (a challenge
+ * ACK, the ACK that answers a dropped out-of-window segment) may go out on
+ * this connection: at most net.inet.tcp.ack_war_cnt per ack_war_timewindow
+ * ms (FreeBSD's ack war limit; NetBSD limits the latter with
+ * tcp_ackdrop_ppslim). Without it two ends that disagree on a sequence
+ * number ACK each other's ACKs for ever.
+ */
+export function tcpAckWarAllows(tp: TcpCb): boolean {
+  const cfg = tp.tcp.cfg;
+  if (cfg.ackWarCnt <= 0 || cfg.ackWarTimewindow <= 0) return true;
+  const now = tp.tcp.kernel.uptime();
+  if (now - tp.ackWarStart >= cfg.ackWarTimewindow) {
+    tp.ackWarStart = now;
+    tp.ackWarCount = 0;
+  }
+  if (tp.ackWarCount >= cfg.ackWarCnt) return false;
+  tp.ackWarCount++;
+  return true;
+}
+
+/**
  * RFC 5961 §3.2, §4.2, §5.2: answer a suspicious RST, SYN or ACK with an
  * ACK of what we expect, rate limited per connection the way FreeBSD
  * limits its "ACK war" (net.inet.tcp.ack_war_cnt per ack_war_timewindow).
  */
 export function tcpChallengeAck(tp: TcpCb): void {
   const tcp = tp.tcp;
-  const cfg = tcp.cfg;
-  const now = tcp.kernel.uptime();
-  if (cfg.ackWarCnt > 0 && cfg.ackWarTimewindow > 0) {
-    if (now - tp.ackWarStart >= cfg.ackWarTimewindow) {
-      tp.ackWarStart = now;
-      tp.ackWarCount = 0;
-    }
-    if (tp.ackWarCount >= cfg.ackWarCnt) {
-      tcp.stat.challenge_ack_limited++;
-      return;
-    }
-    tp.ackWarCount++;
+  if (!tcpAckWarAllows(tp)) {
+    tcp.stat.challenge_ack_limited++;
+    return;
   }
   tcp.stat.challenge_ack++;
   const inp = tp.inp;

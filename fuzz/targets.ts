@@ -1,0 +1,25 @@
+/*
+ * Every fuzz target by name: the network input paths first (each a corpus
+ * of one protocol's frames fed to a fresh dual-stack kernel), then the
+ * decoders.
+ */
+import { packetdrillTarget, sysproxyTarget } from './decoders.js';
+import { pcapTarget, shmifTarget } from './files.js';
+import { toolsTarget } from './tools.js';
+import { openNet, type NetCorpus } from './net.js';
+import type { Target } from './target.js';
+
+const NET: NetCorpus[] = ['ether', 'ipv4', 'ipv6', 'icmp', 'icmp6', 'udp', 'tcp-listen', 'tcp-established'];
+
+export const TARGETS: Target[] = [
+  ...NET.map((kind): Target => ({ name: kind, open: (seed) => openNet(kind, seed) })),
+  sysproxyTarget,
+  packetdrillTarget,
+  shmifTarget,
+  pcapTarget,
+  toolsTarget,
+];
+
+export function targetByName(name: string): Target | undefined {
+  return TARGETS.find((t) => t.name === name);
+}
