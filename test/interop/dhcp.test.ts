@@ -103,12 +103,16 @@ test.serial('the kernel renews its dnsmasq lease at T1 (a unicast REQUEST from t
     ok(t, r, 'rump.dhcpcd virt0');
     const addr = /leased (\S+) for 120 seconds/.exec(r.stdout)![1]!;
     const esc = addr.replaceAll('.', '\\.');
+    // DISCOVERs up to the lease: more than one when the first went before dnsmasq answered (§4.1 retransmits it).
+    const discovers = (): number => (dnsmasq.stderr.match(/DHCPDISCOVER\(rtap0\)/g) ?? []).length;
     // dnsmasq's 2-minute lease: T1 at 60 s. The renewal is a second REQUEST/ACK for the same address.
     const acks = (): number => (dnsmasq.stderr.match(new RegExp(`DHCPACK\\(rtap0\\) ${esc} `, 'g')) ?? []).length;
+    for (let i = 0; i < 10 && acks() < 1; i++) await new Promise((res) => setTimeout(res, 100)); // dnsmasq's log has the first ACK
+    const discoversAtBind = discovers();
     for (let i = 0; i < 80 && acks() < 2; i++) await new Promise((res) => setTimeout(res, 1000));
     t.is(acks(), 2, dnsmasq.stderr);
-    // A renewal is unicast from the client's address: dnsmasq logs the REQUEST without a preceding DISCOVER.
-    t.is((dnsmasq.stderr.match(/DHCPDISCOVER\(rtap0\)/g) ?? []).length, 1);
+    // A renewal is unicast from the client's address: dnsmasq logs the REQUEST without a new DISCOVER.
+    t.is(discovers(), discoversAtBind, dnsmasq.stderr);
     const u = await ns.tool('rump.dhcpcd', ['-U', 'virt0'], env);
     t.regex(u.stdout, new RegExp(`state='bound'\nip_address='${esc}'`));
     t.regex((await ns.tool('rump.sysctl', ['net.inet.dhcp.stats.renewed'], env)).stdout, /= 1\n/);
