@@ -10,8 +10,10 @@
  *   socket(AF_INET6, SOCK_DGRAM, 0 | IPPROTO_UDP) → UDP's user requests of
  *     family AF_INET6 (net/inet/udp.ts UdpUsrreqs, made by udp6Usrreqs)
  *
- * Selection follows socreate() as InetDomain does. Raw IPv6 sockets are not
- * in the switch: SOCK_RAW is EPROTONOSUPPORT.
+ *   socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6) → raw ICMPv6 (raw6.ts, what
+ *     rump.ping6 uses); a raw socket of any other protocol is EPROTONOSUPPORT
+ *
+ * Selection follows socreate() as InetDomain does.
  */
 import { Errno, EINVAL, EPROTONOSUPPORT, EPROTOTYPE } from '../../kern/errno.js';
 import { AF_INET6, O_NONBLOCK, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, type Domain, type KFile } from '../../kern/sys.js';
