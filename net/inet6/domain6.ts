@@ -11,7 +11,8 @@
  *     family AF_INET6 (net/inet/udp.ts UdpUsrreqs, made by udp6Usrreqs)
  *
  *   socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6) → raw ICMPv6 (raw6.ts, what
- *     rump.ping6 uses); a raw socket of any other protocol is EPROTONOSUPPORT
+ *     rump.ping6 uses; protocol 0 picks it too); any other raw protocol is
+ *     EPROTONOSUPPORT
  *
  * Selection follows socreate() as InetDomain does.
  */
