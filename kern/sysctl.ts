@@ -72,10 +72,12 @@ export class Sysctl {
 
   /** An int leaf backed by a getter/setter pair with bounds. */
   int(path: string, get: () => number, set: ((v: number) => void) | null, min = -0x80000000, max = 0x7fffffff, description?: string): void {
-    this.create(path, {
-      type: 'int', min, max, get, description,
-      ...(set ? { set: (v: SysctlValue) => set(v as number) } : {}),
-    });
+    // The setter itself, not a wrapper closure: Sysctl.set hands int leaves
+    // numbers only (checked and bounded there), and a wrapper per leaf costs
+    // every kernel some 60 closures (a lab of 1,000 hosts holds 1,111 kernels).
+    const spec: SysctlLeafSpec = { type: 'int', min, max, get, description };
+    if (set) spec.set = set as (v: SysctlValue) => void;
+    this.create(path, spec);
   }
 
   /** Remove a leaf or a subtree (a component or interface going away). */
