@@ -19,7 +19,7 @@ import { INADDR_LOOPBACK } from '../wire/inaddr.js';
 import { IPPROTO_ICMP, IPPROTO_IGMP } from '../wire/ipv4.js';
 import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve, arpSysctls } from './arp.js';
 import { inetDomainAttach } from './domain.js';
-import { DhcpState, dhcpStatsObject } from './dhcp.js';
+import { DhcpStat, DhcpState, dhcpStatsObject } from './dhcp.js';
 import { icmpInput } from './icmp.js';
 import { igmpDrain, igmpInput, igmpState } from './igmp.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
@@ -74,10 +74,12 @@ registerComponent({
     k.sys.extend('rtdump', () => rtdump(inet));
     k.sys.extend('arpdump', () => arpDump(inet));
     k.sys.extend('arpmsg', (msg: ArpMsg) => arpMsg(inet, msg));
-    const dhcp = new DhcpState(inet);
-    k.sys.extend('dhcp', (msg: DhcpMsg) => dhcp.call(msg));
-    ns.ifs.listeners.push({ destroying: (ifp) => dhcp.destroying(ifp) });
-    k.sysctl.create('net.inet.dhcp.stats', { type: 'struct', description: 'DHCP client statistics', get: () => dhcpStatsObject(dhcp.stat) });
+    // Made at the first DHCP call: most kernels (a lab's routers and hosts
+    // with static addresses) never run a client.
+    let dhcp: DhcpState | null = null;
+    k.sys.extend('dhcp', (msg: DhcpMsg) => (dhcp ??= new DhcpState(inet)).call(msg));
+    ns.ifs.listeners.push({ destroying: (ifp) => dhcp?.destroying(ifp) });
+    k.sysctl.create('net.inet.dhcp.stats', { type: 'struct', description: 'DHCP client statistics', get: () => dhcpStatsObject(dhcp?.stat ?? new DhcpStat()) });
 
     const sc = k.sysctl;
     sc.int('net.inet.ip.forwarding', () => inet.forwarding, (v) => {
