@@ -80,6 +80,22 @@ export class Sysctl {
     this.create(path, spec);
   }
 
+  /*
+   * String and struct leaves from their functions. Callers pass the
+   * functions as arguments rather than in a spec literal: under tsx each
+   * function in an object literal has its name set at run time and so
+   * carries a property store (~310 B), in every kernel.
+   */
+  string(path: string, get: () => string, set: ((v: string) => void) | null, description?: string): void {
+    const spec: SysctlLeafSpec = { type: 'string', get, description };
+    if (set) spec.set = set as (v: SysctlValue) => void;
+    this.create(path, spec);
+  }
+
+  struct(path: string, get: () => Record<string, number>, description?: string): void {
+    this.create(path, { type: 'struct', get, description });
+  }
+
   /** Remove a leaf or a subtree (a component or interface going away). */
   destroy(path: string): void {
     const parts = path.split('.');
