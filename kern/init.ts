@@ -15,6 +15,17 @@ export interface BootOptions {
   host: Hypercall;
 }
 
+/* The constant leaves' getters: one function each for every kernel of the process. */
+function ostype(): string {
+  return OSTYPE;
+}
+function osrelease(): string {
+  return OSRELEASE;
+}
+function version(): string {
+  return RUMP_VERSION;
+}
+
 export function bootKernel(opts: BootOptions): Kernel {
   const { host } = opts;
   const env = opts.env ?? {};
@@ -30,24 +41,17 @@ export function bootKernel(opts: BootOptions): Kernel {
   const k = new Kernel(host, params);
 
   k.sysctl.int('hw.ncpu', () => k.params.ncpu, null, 1, 0x7fffffff, 'number of CPUs');
-  k.sysctl.create('kern.hostname', {
-    type: 'string',
-    get: () => k.hostname,
-    set: (v) => {
-      k.hostname = String(v);
-    },
+  k.sysctl.string('kern.hostname', () => k.hostname, (v) => {
+    k.hostname = String(v);
   });
-  k.sysctl.create('kern.ostype', { type: 'string', get: () => OSTYPE });
-  k.sysctl.create('kern.osrelease', { type: 'string', get: () => OSRELEASE });
-  k.sysctl.create('kern.version', { type: 'string', get: () => RUMP_VERSION });
+  k.sysctl.string('kern.ostype', ostype, null);
+  k.sysctl.string('kern.osrelease', osrelease, null);
+  k.sysctl.string('kern.version', version, null);
   // NetBSD lets root lower kern.maxfiles below the files open: those stay open, new ones get ENFILE.
   k.sysctl.int('kern.maxfiles', () => k.maxfiles, (v) => {
     k.maxfiles = v;
   }, 1, MAXFILES_MAX, 'maximum number of open files');
-  k.sysctl.create('hw.memlimit', {
-    type: 'struct',
-    get: () => ({ limit: Number.isFinite(k.mem.limit) ? k.mem.limit : -1, used: k.mem.used, peak: k.mem.peak, failures: k.mem.failures }),
-  });
+  k.sysctl.struct('hw.memlimit', () => ({ limit: Number.isFinite(k.mem.limit) ? k.mem.limit : -1, used: k.mem.used, peak: k.mem.peak, failures: k.mem.failures }));
 
   k.verbose(`${RUMP_VERSION}: a rump kernel on the ${host.kind} host`);
   k.verbose(`ncpu ${params.ncpu}, memlimit ${Number.isFinite(params.memlimit) ? params.memlimit : 'none'}`);

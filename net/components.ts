@@ -22,10 +22,7 @@ registerComponent({
   level: InitLevel.NET,
   init(k: Kernel) {
     NETSTACK.set(k, new NetStack(k));
-    k.sysctl.create('net.stats', {
-      type: 'struct',
-      get: () => ({ ...netstack(k).stats }),
-    });
+    k.sysctl.struct('net.stats', () => ({ ...netstack(k).stats }));
     const ns = netstack(k);
     k.sysctl.int('kern.somaxconn', () => ns.somaxconn, (v) => { ns.somaxconn = v; }, 1, 0x7fff,
       'Largest listen backlog (larger ones are cut to it)');

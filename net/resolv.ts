@@ -217,41 +217,26 @@ export function resolvAttach(k: Kernel): void {
   const c = emptyResolvConf();
   RESOLV.set(k, c);
   const words = (v: unknown): string[] => String(v).split(/\s+/).filter((s) => s !== '');
-  k.sysctl.create('net.resolv.nameserver', {
-    type: 'string',
-    description: 'DNS servers (resolv.conf nameserver)',
-    get: () => c.nameservers.join(' '),
-    set: (v) => {
-      const ns = words(v);
-      if (ns.length > MAXNS || ns.some((s) => parseServer(s) === null)) einval();
-      c.nameservers = ns;
-    },
-  });
-  k.sysctl.create('net.resolv.search', {
-    type: 'string',
-    description: 'search domains (resolv.conf search)',
-    get: () => c.search.join(' '),
-    set: (v) => {
-      const d = words(v);
-      if (d.length > MAXDNSRCH || d.some((s) => !isHostName(s))) einval();
-      c.search = d.map((s) => s.replace(/\.$/, ''));
-    },
-  });
+  k.sysctl.string('net.resolv.nameserver', () => c.nameservers.join(' '), (v) => {
+    const ns = words(v);
+    if (ns.length > MAXNS || ns.some((s) => parseServer(s) === null)) einval();
+    c.nameservers = ns;
+  }, 'DNS servers (resolv.conf nameserver)');
+  k.sysctl.string('net.resolv.search', () => c.search.join(' '), (v) => {
+    const d = words(v);
+    if (d.length > MAXDNSRCH || d.some((s) => !isHostName(s))) einval();
+    c.search = d.map((s) => s.replace(/\.$/, ''));
+  }, 'search domains (resolv.conf search)');
   k.sysctl.int('net.resolv.ndots', () => c.ndots, (v) => (c.ndots = v), 0, RES_MAXNDOTS, 'dots that make a name absolute first');
   k.sysctl.int('net.resolv.timeout', () => c.timeout, (v) => (c.timeout = v), 1, RES_MAXRETRANS, 'seconds per query and server');
   k.sysctl.int('net.resolv.attempts', () => c.attempts, (v) => (c.attempts = v), 1, RES_MAXRETRY, 'rounds over the servers');
-  k.sysctl.create('net.resolv.hosts', {
-    type: 'string',
-    description: 'the hosts table (hosts(5) lines split by ";")',
-    get: () => formatHosts(c.hosts, '; '),
-    set: (v) => {
-      try {
-        c.hosts = parseHosts(String(v), ';');
-      } catch {
-        einval();
-      }
-    },
-  });
+  k.sysctl.string('net.resolv.hosts', () => formatHosts(c.hosts, '; '), (v) => {
+    try {
+      c.hosts = parseHosts(String(v), ';');
+    } catch {
+      einval();
+    }
+  }, 'the hosts table (hosts(5) lines split by ";")');
 }
 
 /**

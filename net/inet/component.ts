@@ -19,7 +19,7 @@ import { INADDR_LOOPBACK } from '../wire/inaddr.js';
 import { IPPROTO_ICMP, IPPROTO_IGMP } from '../wire/ipv4.js';
 import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve, arpSysctls } from './arp.js';
 import { inetDomainAttach } from './domain.js';
-import { DhcpState, dhcpStatsObject } from './dhcp.js';
+import { DhcpStat, DhcpState, dhcpStatsObject } from './dhcp.js';
 import { icmpInput } from './icmp.js';
 import { igmpDrain, igmpInput, igmpState } from './igmp.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
@@ -74,10 +74,12 @@ registerComponent({
     k.sys.extend('rtdump', () => rtdump(inet));
     k.sys.extend('arpdump', () => arpDump(inet));
     k.sys.extend('arpmsg', (msg: ArpMsg) => arpMsg(inet, msg));
-    const dhcp = new DhcpState(inet);
-    k.sys.extend('dhcp', (msg: DhcpMsg) => dhcp.call(msg));
-    ns.ifs.listeners.push({ destroying: (ifp) => dhcp.destroying(ifp) });
-    k.sysctl.create('net.inet.dhcp.stats', { type: 'struct', description: 'DHCP client statistics', get: () => dhcpStatsObject(dhcp.stat) });
+    // Made at the first DHCP call: most kernels (a lab's routers and hosts
+    // with static addresses) never run a client.
+    let dhcp: DhcpState | null = null;
+    k.sys.extend('dhcp', (msg: DhcpMsg) => (dhcp ??= new DhcpState(inet)).call(msg));
+    ns.ifs.listeners.push({ destroying: (ifp) => dhcp?.destroying(ifp) });
+    k.sysctl.struct('net.inet.dhcp.stats', () => dhcpStatsObject(dhcp?.stat ?? new DhcpStat()), 'DHCP client statistics');
 
     const sc = k.sysctl;
     sc.int('net.inet.ip.forwarding', () => inet.forwarding, (v) => {
@@ -103,10 +105,10 @@ registerComponent({
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
     ipReassSysctls(inet);
     arpSysctls(inet);
-    sc.create('net.inet.ip.stats', { type: 'struct', description: 'IP statistics', get: () => statsObject(inet.ipstat) });
-    sc.create('net.inet.icmp.stats', { type: 'struct', description: 'ICMP statistics', get: () => icmpStatsObject(inet.icmpstat) });
-    sc.create('net.inet.igmp.stats', { type: 'struct', description: 'IGMP statistics', get: () => statsObject(igmpState(inet).stat) });
-    sc.create('net.inet.arp.stats', { type: 'struct', description: 'ARP statistics', get: () => statsObject(inet.arpstat) });
+    sc.struct('net.inet.ip.stats', () => statsObject(inet.ipstat), 'IP statistics');
+    sc.struct('net.inet.icmp.stats', () => icmpStatsObject(inet.icmpstat), 'ICMP statistics');
+    sc.struct('net.inet.igmp.stats', () => statsObject(igmpState(inet).stat), 'IGMP statistics');
+    sc.struct('net.inet.arp.stats', () => statsObject(inet.arpstat), 'ARP statistics');
 
     // lo0 is up already (net_net); it gets 127.0.0.1/8 and its host route.
     if (ns.lo0) inAddAddress(inet, ns.lo0, INADDR_LOOPBACK, 8, null, false);

@@ -165,7 +165,7 @@ export function inetDomainAttach(inet: Inet): void {
   sc.int('net.inet.udp.recvspace', () => inet.udpRecvspace, (v) => {
     inet.udpRecvspace = v;
   }, 1, SB_MAX, 'default UDP receive buffer size');
-  sc.create('net.inet.udp.stats', { type: 'struct', description: 'UDP statistics', get: () => ({ ...inet.udpstat }) });
+  sc.struct('net.inet.udp.stats', () => ({ ...inet.udpstat }), 'UDP statistics');
 
   // NetBSD's sysctl_net_inet_ip_ports: each end within [IPPORT_RESERVED,
   // 65535] and the range not empty.

@@ -773,17 +773,13 @@ function tcpSysctls(tcp: Tcp): void {
   int('ts_offset_per_conn', () => cfg.tsOffsetPerConn, (v) => { cfg.tsOffsetPerConn = v; }, 0, 1, 'Per-connection timestamp offsets');
   int('path_mtu_discovery', () => cfg.mtudisc, (v) => { cfg.mtudisc = v; }, 0, 1, 'Honour ICMP fragmentation needed');
   int('hostcache.purgenow', () => 0, () => {}, 0, 1, 'Flush the host cache (there is none: no-op)');
-  sc.create('net.inet.tcp.congctl.selected', {
-    type: 'string', description: 'Congestion control of new connections',
-    get: () => cfg.congctl,
-    set: (v) => {
-      const name = String(v).trim();
-      if (ccByName(name) === undefined) throw new Errno(ENOENT, 'sysctl', 'net.inet.tcp.congctl.selected');
-      cfg.congctl = name;
-    },
-  });
-  sc.create('net.inet.tcp.congctl.available', { type: 'string', description: 'Congestion control algorithms', get: () => ccNames().join(' ') });
-  sc.create('net.inet.tcp.stats', { type: 'struct', description: 'TCP statistics', get: () => ({ ...tcp.stat }) });
+  sc.string('net.inet.tcp.congctl.selected', () => cfg.congctl, (v) => {
+    const name = String(v).trim();
+    if (ccByName(name) === undefined) throw new Errno(ENOENT, 'sysctl', 'net.inet.tcp.congctl.selected');
+    cfg.congctl = name;
+  }, 'Congestion control of new connections');
+  sc.string('net.inet.tcp.congctl.available', () => ccNames().join(' '), null, 'Congestion control algorithms');
+  sc.struct('net.inet.tcp.stats', () => ({ ...tcp.stat }), 'TCP statistics');
   if (!sc.has('kern.ipc.maxsockbuf')) {
     sc.int('kern.ipc.maxsockbuf', () => cfg.maxsockbuf, (v) => { cfg.maxsockbuf = v; }, 512, 0xffffffff,
       'Maximum socket buffer size (sets the window scale offered)');
