@@ -10,11 +10,9 @@ import type { Kernel } from '../../kern/kernel.js';
 import { main } from '../../bin/rump.ping6.js';
 import { connectKernels } from '../helpers/link.js';
 import { haltAll, type Kernels } from '../helpers/kernels.js';
-import { bootKernels6, dadDone, ifconfig6 } from '../inet6/helpers.js';
+import { bootKernels6, dadDone, ifconfig6, linkLocalOf, scopedTrio } from '../inet6/helpers.js';
 import { capture } from './helpers.js';
-import { inet6 } from '../../net/inet6/inet6.js';
 import { netstack } from '../../net/netstack.js';
-import { formatIn6Addr } from '../../net/wire/in6addr.js';
 
 interface Net extends Kernels {
   a: Kernel;
@@ -106,17 +104,8 @@ test('rump.ping6 usage and bad values: a usage line or a message, exit 1', async
 });
 
 test('rump.ping6 fe80::…%IF: a neighbor\'s link-local address through the interface named, the second of two (scoped, RFC 4007)', async (t) => {
-  const ks = bootKernels6(3, 9);
-  const [a, b, c] = ks.kernels as [Kernel, Kernel, Kernel];
-  const ab = connectKernels(ks.sim, a, b);
-  const ac = connectKernels(ks.sim, a, c);
-  ifconfig6(a, ab.a.name, '2001:db8::1/64');
-  ifconfig6(a, ac.a.name, '2001:db8:1::1/64');
-  ifconfig6(b, ab.b.name, '2001:db8::2/64');
-  ifconfig6(c, ac.b.name, '2001:db8:1::2/64');
-  await dadDone(ks);
-  const ll = (k: Kernel, ifname: string): string =>
-    formatIn6Addr(inet6(k).addrs.find((ia) => ia.ifp.name === ifname && ia.addr[0] === 0xfe)!.addr);
+  const { ks, a, c, ac } = await scopedTrio(9);
+  const ll = linkLocalOf;
   const target = ll(c, ac.b.name);
   const sim = ks.sim;
   const tool = async (argv: string[]): Promise<{ status: number | undefined; out: string; err: string }> => {

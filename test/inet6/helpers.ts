@@ -20,6 +20,7 @@ import { ip6Cksum, ip6WriteHeader } from '../../net/wire/ipv6.js';
 import { icmp6SetChecksum, icmp6WriteHeader } from '../../net/wire/icmp6.js';
 import { in6SelectSrc, ip6Output } from '../../net/inet6/ip6_output.js';
 import type { Kernels } from '../helpers/kernels.js';
+import { connectKernels } from '../helpers/link.js';
 
 export const NET6_COMPONENTS = ['net', 'net_net', 'net_netinet', 'net_netinet6'] as const;
 
@@ -171,4 +172,27 @@ export function ether6(dst: Uint8Array, src: Uint8Array, pkt: Uint8Array): Uint8
   f[13] = 0xdd;
   f.set(pkt, 14);
   return f;
+}
+
+/**
+ * Three kernels, a on two links: to b (2001:db8::/64) and to c
+ * (2001:db8:1::/64), DAD done. For scoped (link-local) tests: a's fe80::/64
+ * route is its first interface's, so only a zone reaches c.
+ */
+export async function scopedTrio(seed: number) {
+  const ks = bootKernels6(3, seed);
+  const [a, b, c] = ks.kernels as [Kernel, Kernel, Kernel];
+  const ab = connectKernels(ks.sim, a, b);
+  const ac = connectKernels(ks.sim, a, c);
+  ifconfig6(a, ab.a.name, '2001:db8::1/64');
+  ifconfig6(a, ac.a.name, '2001:db8:1::1/64');
+  ifconfig6(b, ab.b.name, '2001:db8::2/64');
+  ifconfig6(c, ac.b.name, '2001:db8:1::2/64');
+  await dadDone(ks);
+  return { ks, a, b, c, ab, ac };
+}
+
+/** `k`'s link-local address on `ifname`, as text. */
+export function linkLocalOf(k: Kernel, ifname: string): string {
+  return formatIn6Addr(inet6(k).addrs.find((ia) => ia.ifp.name === ifname && ia.addr[0] === 0xfe)!.addr);
 }

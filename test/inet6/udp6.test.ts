@@ -12,10 +12,8 @@ import { AF_INET6, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
 import { SOL_SOCKET, SO_ERROR } from '../../net/socket.js';
 import { connectKernels } from '../helpers/link.js';
 import { haltAll } from '../helpers/kernels.js';
-import { bootKernels6, dadDone, decode6, ether6, ifconfig6, ip6Packet, type Seen6, stats6 } from './helpers.js';
-import { inet6 } from '../../net/inet6/inet6.js';
+import { bootKernels6, dadDone, decode6, ether6, ifconfig6, ip6Packet, type Seen6, stats6, linkLocalOf, scopedTrio } from './helpers.js';
 import { netstack } from '../../net/netstack.js';
-import { formatIn6Addr } from '../../net/wire/in6addr.js';
 
 const sin6 = (addr: string, port: number): Sockaddr => ({ family: AF_INET6, addr, port });
 
@@ -106,17 +104,8 @@ test('a zero checksum, a wrong one and a bad length are dropped and counted; not
 });
 
 test('sendto a neighbor\'s link-local address through the interface its zone names (sin6_scope_id or %IF index; RFC 4007 §6)', async (t) => {
-  const ks = bootKernels6(3, 9);
-  const [a, b, c] = ks.kernels as [Kernel, Kernel, Kernel];
-  const ab = connectKernels(ks.sim, a, b);
-  const ac = connectKernels(ks.sim, a, c);
-  ifconfig6(a, ab.a.name, '2001:db8::1/64');
-  ifconfig6(a, ac.a.name, '2001:db8:1::1/64');
-  ifconfig6(b, ab.b.name, '2001:db8::2/64');
-  ifconfig6(c, ac.b.name, '2001:db8:1::2/64');
-  await dadDone(ks);
-  const ll = (k: Kernel, ifname: string): string =>
-    formatIn6Addr(inet6(k).addrs.find((ia) => ia.ifp.name === ifname && ia.addr[0] === 0xfe)!.addr);
+  const { ks, a, b, c, ac } = await scopedTrio(9);
+  const ll = linkLocalOf;
   const target = ll(c, ac.b.name);
   const index = netstack(a).ifs.get(ac.a.name)!.index;
   const sc = await c.sys.socket(AF_INET6, SOCK_DGRAM, 0);
