@@ -142,7 +142,7 @@ async function rumpBulk(p: Pair, port: number): Promise<{ op(): Promise<void>; c
 }
 
 /** A server on b that echoes one byte per connection and closes first (its side keeps TIME_WAIT). */
-async function rumpEchoServer(p: Pair, port: number): Promise<{ stop(): void }> {
+async function rumpEchoServer(p: Pair, port: number): Promise<{ stop(): Promise<void> }> {
   const lfd = await listen(p.b, port);
   let running = true;
   void (async () => {
@@ -157,9 +157,10 @@ async function rumpEchoServer(p: Pair, port: number): Promise<{ stop(): void }> 
     }
   })();
   return {
-    stop() {
+    /** Close the listener; awaited before the kernel halts, so its close is not refused by a halted kernel. */
+    async stop() {
       running = false;
-      void p.b.sys.close(lfd);
+      await p.b.sys.close(lfd);
     },
   };
 }
@@ -347,8 +348,8 @@ async function connsSuite(out: Summary): Promise<void> {
     connections_per_op: CONN_BATCH,
     target: '>= 10000',
   };
-  srv.stop();
-  srvLo.stop();
+  await srv.stop();
+  await srvLo.stop();
   node.close();
   await shm.halt();
   await lo.halt();
@@ -445,7 +446,7 @@ async function sequentialSuite(out: Summary): Promise<void> {
     per_second: (n / elapsed) * 1000,
     failed,
   };
-  srv.stop();
+  await srv.stop();
   await shm.halt();
 }
 
