@@ -2,6 +2,7 @@
 // Node faces writing and reading TCP on a served kernel without a round trip
 // per call, each byte crossing the unix socket once.
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import type net from 'node:net';
 import { join } from 'node:path';
 
@@ -88,6 +89,63 @@ test('one 8 MiB write arrives intact, and each byte crosses the unix socket once
   const delacks = ((await stats())['delack'] ?? 0) - delackBefore;
   t.true(delacks <= 8, `${delacks} delayed ACKs for 8 MiB over lo0`);
   await s.done();
+});
+
+/** Record every sendall the faces make: its size, whether it is a view of `payload`, the most unanswered at once. */
+interface Sendalls {
+  sizes: number[];
+  copies: number;
+  inflight: number;
+  maxInflight: number;
+  restore: () => void;
+}
+
+function countSendalls(c: RumpClient, payload: Buffer): Sendalls {
+  const streams = c.faceEnv.streams!;
+  const real = streams.sendall.bind(streams);
+  const seen: Sendalls = { sizes: [], copies: 0, inflight: 0, maxInflight: 0, restore: () => undefined };
+  streams.sendall = (fd, data) => {
+    seen.sizes.push(data.length);
+    if (data.buffer !== payload.buffer) seen.copies++;
+    seen.inflight += data.length;
+    seen.maxInflight = Math.max(seen.maxInflight, seen.inflight);
+    return real(fd, data).finally(() => (seen.inflight -= data.length));
+  };
+  seen.restore = () => void (streams.sendall = real);
+  return seen;
+}
+
+test('one 32 MiB write goes out as the same 64 KiB views, with the same window, as 512 writes of 64 KiB, and arrives intact (sha256)', async (t) => {
+  const s = await served();
+  t.teardown(() => s.done());
+  const payload = pattern(32 << 20, 3);
+  const want = createHash('sha256').update(payload).digest('hex');
+  const runs: Sendalls[] = [];
+  for (const [port, one] of [[7011, true], [7012, false]] as const) {
+    const { listening, got } = await sink(s.c, port);
+    await listening;
+    const sock = s.c.net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.on('connect', () => r()));
+    const seen = countSendalls(s.c, payload);
+    if (one) sock.end(payload);
+    else {
+      for (let off = 0; off < payload.length; off += 64 << 10) sock.write(payload.subarray(off, off + (64 << 10)));
+      sock.end();
+    }
+    const received = await got;
+    t.is(received.length, payload.length);
+    t.is(createHash('sha256').update(received).digest('hex'), want, 'every byte arrives, in order');
+    seen.restore();
+    runs.push(seen);
+  }
+  const [single, many] = runs as [Sendalls, Sendalls];
+  // A big write cut into copied pieces, or sent in smaller pieces or a smaller window than small writes, shows here.
+  t.is(single.copies, 0, 'the pieces of one write are views of it, not copies');
+  t.is(single.sizes.length, 512);
+  t.true(single.sizes.every((n) => n === 64 << 10), 'pieces of 64 KiB');
+  t.deepEqual(single.sizes, many.sizes);
+  t.is(single.maxInflight, 1 << 20, 'a window of 1 MiB for one write');
+  t.is(many.maxInflight, 1 << 20, 'and for many');
 });
 
 test('512 writes made without waiting for drain arrive in order, and an echo comes back intact', async (t) => {
