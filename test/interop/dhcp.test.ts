@@ -15,7 +15,7 @@
  * the kernel's DISCOVER and REQUEST, leases it an address, and logs the
  * RELEASE sent by `rump.dhcpcd -k` and the one sent at halt.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Netns, interopGate, linuxTap, ok } from './helpers.js';
@@ -36,19 +36,26 @@ function startDnsmasq(ns: Netns): ReturnType<Netns['start']> {
   ], /DHCP, IP range/);
 }
 
+/**
+ * rump_server in `ns` with virt0 on Linux's own TAP device (it outlives the
+ * kernel: the release sent at halt must not go down with a device the
+ * kernel made and removes), and dnsmasq serving that TAP.
+ */
+async function serverOnTap(t: ExecutionContext, ns: Netns): Promise<{ env: { RUMP_SERVER: string }; dnsmasq: Awaited<ReturnType<typeof startDnsmasq>> }> {
+  const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
+  ok(t, await ns.tool('rump_server', [...LIBS, env.RUMP_SERVER]), 'rump_server');
+  await linuxTap(ns, TAP, `${LINUX}/24`);
+  ok(t, await ns.tool('rump.ifconfig', ['virt0', 'create'], env), 'ifconfig virt0 create');
+  ok(t, await ns.tool('rump.ifconfig', ['virt0', 'linkstr', TAP], env), 'ifconfig virt0 linkstr');
+  return { env, dnsmasq: await startDnsmasq(ns) };
+}
+
 test.serial('rump.dhcpcd gets a lease from dnsmasq over a TAP: address, mask, default route, DNS; released by -k and at halt', async (t) => {
   if (!runnable(t)) return;
   t.timeout(100_000);
   const ns = await Netns.create();
   try {
-    const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
-    ok(t, await ns.tool('rump_server', [...LIBS, env.RUMP_SERVER]), 'rump_server');
-    // Linux's own TAP device, which outlives the kernel: the release sent at
-    // halt must not go down with a device the kernel made and removes.
-    await linuxTap(ns, TAP, `${LINUX}/24`);
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'create'], env), 'ifconfig virt0 create');
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'linkstr', TAP], env), 'ifconfig virt0 linkstr');
-    const dnsmasq = await startDnsmasq(ns);
+    const { env, dnsmasq } = await serverOnTap(t, ns);
 
     const r = await ns.tool('rump.dhcpcd', ['virt0'], env);
     ok(t, r, `rump.dhcpcd virt0 (dnsmasq: ${dnsmasq.stderr})`);
@@ -93,12 +100,7 @@ test.serial('the kernel renews its dnsmasq lease at T1 (a unicast REQUEST from t
   t.timeout(110_000);
   const ns = await Netns.create();
   try {
-    const env = { RUMP_SERVER: `unix://${join(ns.dir, 's1')}` };
-    ok(t, await ns.tool('rump_server', [...LIBS, env.RUMP_SERVER]), 'rump_server');
-    await linuxTap(ns, TAP, `${LINUX}/24`);
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'create'], env), 'ifconfig virt0 create');
-    ok(t, await ns.tool('rump.ifconfig', ['virt0', 'linkstr', TAP], env), 'ifconfig virt0 linkstr');
-    const dnsmasq = await startDnsmasq(ns);
+    const { env, dnsmasq } = await serverOnTap(t, ns);
     const r = await ns.tool('rump.dhcpcd', ['virt0'], env);
     ok(t, r, 'rump.dhcpcd virt0');
     const addr = /leased (\S+) for 120 seconds/.exec(r.stdout)![1]!;
