@@ -15,6 +15,23 @@
           "xcode_settings": { "CLANG_CXX_LANGUAGE_STANDARD": "c++17" }
         }]
       ]
+    },
+    {
+      # librumphijack.so: the LD_PRELOAD hijack for any dynamically linked
+      # program (sysproxy/native/rumphijack.c, docs/HIJACK-NATIVE.md). Linux only.
+      "target_name": "rumphijack",
+      "product_name": "rumphijack",
+      "product_prefix": "lib",
+      "conditions": [
+        ["OS=='linux'", {
+          "type": "shared_library",
+          "sources": ["../../sysproxy/native/rumphijack.c"],
+          "cflags": ["-std=gnu11", "-fvisibility=hidden", "-Wall", "-Wextra"],
+          "libraries": ["-ldl", "-lpthread"]
+        }, {
+          "type": "none"
+        }]
+      ]
     }
   ]
 }
