@@ -103,6 +103,7 @@ export * from './net/socket.js';
 export { NetConfig } from './net/netconfig.js';
 export type * from './net/ioctl.js';
 export { createNodeHost, createSimHost, SimHost, SimTap, NodeHost, BootParamError } from './hypercall/index.js';
+export { hijackLibraryPath } from './hypercall/node.js';
 export type { Hypercall, BootParams, BusMapping, TapBatch, TapDevice, TapOpenOptions } from './hypercall/types.js';
 export { rumpClient, type RumpClient, type RemoteSys } from './sysproxy/client.js';
 export { startRumpServer, type RumpServer } from './sysproxy/server.js';

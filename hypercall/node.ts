@@ -103,6 +103,17 @@ function packageRoot(): string {
   }
 }
 
+const HIJACK_LIB_PATH = 'hypercall/native/build/Release/librumphijack.so';
+
+/**
+ * Where librumphijack.so is (the LD_PRELOAD hijack, sysproxy/native/), or
+ * null when it was not built (it is built with the addon, on Linux only).
+ */
+export function hijackLibraryPath(): string | null {
+  const path = join(packageRoot(), HIJACK_LIB_PATH);
+  return existsSync(path) ? path : null;
+}
+
 /** Load the addon on first use, so hosts that never map a bus do not need it. */
 export function nativeAddon(): NativeAddon {
   if (addon === null) {

@@ -73,6 +73,7 @@ static ssize_t (*h_recvfrom)(int, void *, size_t, int, struct sockaddr *, sockle
 static ssize_t (*h_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 static ssize_t (*h_recvmsg)(int, struct msghdr *, int);
 static ssize_t (*h_sendmsg)(int, const struct msghdr *, int);
+static ssize_t (*h_sendfile)(int, int, off_t *, size_t);
 static int (*h_getsockopt)(int, int, int, void *, socklen_t *);
 static int (*h_setsockopt)(int, int, int, const void *, socklen_t);
 static int (*h_getsockname)(int, struct sockaddr *, socklen_t *);
@@ -99,7 +100,7 @@ static int (*h_gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, 
 static void lookup_host(void) {
   LOOKUP(socket); LOOKUP(bind); LOOKUP(connect); LOOKUP(listen); LOOKUP(accept); LOOKUP(accept4);
   LOOKUP(shutdown); LOOKUP(close); LOOKUP(read); LOOKUP(write); LOOKUP(readv); LOOKUP(writev);
-  LOOKUP(recv); LOOKUP(send); LOOKUP(recvfrom); LOOKUP(sendto); LOOKUP(recvmsg); LOOKUP(sendmsg);
+  LOOKUP(recv); LOOKUP(send); LOOKUP(recvfrom); LOOKUP(sendto); LOOKUP(recvmsg); LOOKUP(sendmsg); LOOKUP(sendfile);
   LOOKUP(getsockopt); LOOKUP(setsockopt); LOOKUP(getsockname); LOOKUP(getpeername); LOOKUP(fcntl);
   LOOKUP(ioctl); LOOKUP(dup); LOOKUP(dup2); LOOKUP(dup3); LOOKUP(poll); LOOKUP(ppoll); LOOKUP(select);
   LOOKUP(pselect); LOOKUP(epoll_ctl); LOOKUP(epoll_wait); LOOKUP(epoll_pwait); LOOKUP(getaddrinfo);
@@ -109,7 +110,7 @@ static void lookup_host(void) {
 /* ------------------------------------------------------------------ */
 /* Configuration: RUMP_SERVER and RUMPHIJACK.                          */
 
-static int hijack_inet = 1, hijack_inet6 = 1, dns_kernel = 1, verbose;
+static int hijack_inet = 1, hijack_inet6 = 1, dns_kernel = 1, verbose, die_on_loss = 1;
 static char server_url[512];
 
 static void die_config(const char *what, const char *v) {
@@ -161,6 +162,21 @@ static void parse_rumphijack(const char *spec) {
   }
   (void)saw_socket;
   if (!hijack_inet && !hijack_inet6) dns_kernel = 0;
+}
+
+/*
+ * RUMPHIJACK_RETRYCONNECT, NetBSD's name: what a lost server means. `die`
+ * (the default here) ends the program with a message, since its kernel
+ * sockets are gone and a program polling them would only spin; `once` keeps
+ * it running with every kernel call failing (ECONNRESET, EPIPE for writes)
+ * and its kernel descriptors reported as hung up. NetBSD's `inftime` and a
+ * number of seconds reconnect; a new connection here would be a new process
+ * of the kernel without the old descriptors, so they are refused.
+ */
+static void parse_retryconnect(const char *v) {
+  if (v == NULL || *v == '\0' || strcmp(v, "die") == 0) die_on_loss = 1;
+  else if (strcmp(v, "once") == 0) die_on_loss = 0;
+  else die_config("RUMPHIJACK_RETRYCONNECT: reconnecting is not supported; use die or once, not", v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -463,6 +479,18 @@ static void wake(pending_t *p) {
 /* Under mu: the connection is gone; every waiting call ends. */
 static void conn_lost(const char *why) {
   if (conn_state == 2) return;
+  if (conn_state == 1 && die_on_loss) {
+    /*
+     * Before any waiting call wakes to fail. _exit, not exit: the program's
+     * threads may hold stdio or our own locks, and atexit handlers would
+     * call back into them.
+     */
+    char m[512];
+    int n = snprintf(m, sizeof m, "rumphijack: lost RUMP_SERVER %s (%s); exiting (RUMPHIJACK_RETRYCONNECT=die)\n", server_url, why);
+    ssize_t w = h_write(2, m, n > 0 && (size_t)n < sizeof m ? (size_t)n : sizeof m - 1);
+    (void)w;
+    _exit(1);
+  }
   conn_state = 2;
   snprintf(conn_why, sizeof conn_why, "%s", why);
   for (pending_t *p = pendings; p != NULL; p = p->next)
@@ -897,6 +925,7 @@ static void init(void) {
   lookup_host();
   parse_rumphijack(getenv("RUMPHIJACK"));
   verbose = getenv("RUMPHIJACK_VERBOSE") != NULL;
+  parse_retryconnect(getenv("RUMPHIJACK_RETRYCONNECT"));
   fdtab = calloc(FDMAX, sizeof *fdtab); /* the kernel gives pages on first touch */
   if (fdtab == NULL) abort();
   pthread_atfork(NULL, NULL, child_after_fork);
@@ -1250,6 +1279,23 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags) {
   }
   return r;
 }
+
+/* sendfile to a kernel socket: the file's bytes read here, sent there (at most 1 MiB a call). */
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count) {
+  ensure_init();
+  int kfd = kfd_of(out);
+  if (kfd < 0) return h_sendfile(out, in, off, count);
+  size_t n = count < (1u << 20) ? count : (1u << 20);
+  char *b = malloc(n ? n : 1);
+  if (b == NULL) { errno = ENOMEM; return -1; }
+  ssize_t r = off != NULL ? pread(in, b, n, *off) : h_read(in, b, n);
+  ssize_t w = r > 0 ? ksend(kfd, b, (size_t)r, 0, NULL, 0) : r;
+  if (w > 0 && off != NULL) *off += w;
+  else if (w >= 0 && r > w && off == NULL) lseek(in, w - r, SEEK_CUR); /* give back what was not sent */
+  free(b);
+  return w;
+}
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count) { return sendfile(out, in, off, count); }
 
 EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len) {
   ensure_init();

@@ -272,3 +272,39 @@ need(['nc'])('RUMPHIJACK=socket=none leaves sockets on the host; a bad RUMP_SERV
     await s.close();
   }
 });
+
+need(['nc'])('a server that goes away ends the program with a message (RUMPHIJACK_RETRYCONNECT=die), or fails its calls (once)', async (t) => {
+  for (const mode of ['die', 'once']) {
+    const s = await served();
+    try {
+      // nc is connected to a kernel server that took its byte and says nothing; then the server halts under it.
+      const connected = new Promise<void>((r) => s.k.net.createServer((c) => c.once('data', () => r())).listen(7030, '127.0.0.1'));
+      const nc = run(['nc', '127.0.0.1', '7030'], { ...s.env, RUMPHIJACK_RETRYCONNECT: mode }, 'x');
+      await connected;
+      await s.close();
+      const r = await nc; // it ends either way, rather than waiting on a kernel that is gone
+      if (mode === 'die') t.is(r.code, 1);
+      if (mode === 'die') t.regex(r.err, /^rumphijack: lost RUMP_SERVER unix:\/\/.* \(the server closed the connection\); exiting/m);
+      else t.notRegex(r.err, /exiting/, 'once: the program goes on, its kernel socket hung up');
+    } finally {
+      await s.close().catch(() => {});
+    }
+  }
+});
+
+test('rumphijack: -p prints the library; bad arguments get a usage line and status 1', async (t) => {
+  const tool = (args: string[], env: Record<string, string> = {}) =>
+    run([process.execPath, '--import=tsx', join(root, 'bin/rumphijack.ts'), ...args], env);
+  const usage = await tool([]);
+  t.is(usage.code, 1);
+  t.regex(usage.err, /^usage: rumphijack -p\n/);
+  t.is((await tool(['-x'])).code, 1);
+  if (!built) return t.pass('librumphijack.so is not built here');
+  t.deepEqual(await tool(['-p']), { code: 0, out: `${LIB}\n`, err: '' });
+  const noServer = await tool(['true'], { RUMP_SERVER: '' });
+  t.is(noServer.code, 1);
+  t.is(noServer.err, 'rumphijack: RUMP_SERVER is not set\n');
+  const missing = await tool(['no-such-program-here'], { RUMP_SERVER: 'unix:///nonexistent' });
+  t.is(missing.code, 127);
+  t.is(missing.err, 'rumphijack: no-such-program-here: not found\n');
+});
