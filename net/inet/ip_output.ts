@@ -315,7 +315,8 @@ export function inMulticastIfp(inet: Inet, group: number): Ifnet | null {
  * interface; TTL from the options (the caller's header with IP_RAWOUTPUT);
  * a looped copy when IP_MULTICAST_LOOP is on and the interface has joined
  * the group (ip_mloopback); a TTL of 0 never leaves the host (RFC 1112
- * §6.1); then out as a link multicast, fragmented if need be. Owns `m`.
+ * §6.1), nor does anything sent out lo0; then out as a link multicast,
+ * fragmented if need be. Owns `m`.
  */
 function ipOutputMulticast(
   inet: Inet, m: Mbuf, hlen: number, src: number, dst: number, proto: number, tos: number, flags: number, mopts: IpMoptions | null,
@@ -356,10 +357,12 @@ function ipOutputMulticast(
   }
   st.localout++;
   m.flags = (m.flags & ~M_BCAST) | M_MCAST;
-  if ((mopts !== null ? mopts.loop : IP_DEFAULT_MULTICAST_LOOP) && !(ifp.flags & IFF_LOOPBACK) && inMultiLookup(inet, ifp, dst) !== null) {
+  if ((mopts !== null ? mopts.loop : IP_DEFAULT_MULTICAST_LOOP) && inMultiLookup(inet, ifp, dst) !== null) {
     ipMloopback(inet, m);
   }
-  if (ttl === 0) {
+  // As BSD's ip_output: nothing is sent out the loopback interface itself; the looped copy
+  // above is all its members get, and only while the interface is in the group.
+  if (ttl === 0 || ifp.flags & IFF_LOOPBACK) {
     k.mbufs.free(m);
     return 0;
   }

@@ -218,7 +218,9 @@ export function ip6MulticastOutput(
     if (c === null) inet6.ip6stat.odropped++;
     else ip6OutputIf(inet6, c, lo0, src, 0, dst, 0, nxt, hops, tclass);
   }
-  if (hops === 0) {
+  // A hop limit of 0 never leaves the node; nor is anything sent out the loopback interface
+  // itself (ip6_output): the looped copy above is all its members get.
+  if (hops === 0 || ifp.flags & IFF_LOOPBACK) {
     k.mbufs.free(m);
     return 0;
   }

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -209,7 +210,7 @@ static int errno_from_nb(int nb) {
 }
 
 /* Socket options: Linux (level, name) -> NetBSD's. Kind says how the value crosses. */
-enum { OPT_INT, OPT_LINGER, OPT_TIMEVAL };
+enum { OPT_INT, OPT_LINGER, OPT_TIMEVAL, OPT_MREQ, OPT_MCAST_IF, OPT_MREQ6 };
 static const struct optmap { int level, name, nblevel, nbname, kind; } opt_map[] = {
   {SOL_SOCKET, SO_DEBUG, NB_SOL_SOCKET, 0x0001, OPT_INT},
   {SOL_SOCKET, SO_ACCEPTCONN, NB_SOL_SOCKET, 0x0002, OPT_INT},
@@ -235,7 +236,13 @@ static const struct optmap { int level, name, nblevel, nbname, kind; } opt_map[]
   {IPPROTO_TCP, TCP_KEEPCNT, IPPROTO_TCP, 6, OPT_INT},
   {IPPROTO_IP, IP_TOS, IPPROTO_IP, 3, OPT_INT},
   {IPPROTO_IP, IP_TTL, IPPROTO_IP, 4, OPT_INT},
+  {IPPROTO_IP, IP_MULTICAST_IF, IPPROTO_IP, 9, OPT_MCAST_IF},
   {IPPROTO_IP, IP_MULTICAST_TTL, IPPROTO_IP, 10, OPT_INT},
+  {IPPROTO_IP, IP_ADD_MEMBERSHIP, IPPROTO_IP, 12, OPT_MREQ},
+  {IPPROTO_IP, IP_DROP_MEMBERSHIP, IPPROTO_IP, 13, OPT_MREQ},
+  {IPPROTO_IPV6, IPV6_MULTICAST_IF, IPPROTO_IPV6, 9, OPT_INT},
+  {IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, IPPROTO_IPV6, 12, OPT_MREQ6},
+  {IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, IPPROTO_IPV6, 13, OPT_MREQ6},
   {IPPROTO_IP, IP_MULTICAST_LOOP, IPPROTO_IP, 11, OPT_INT},
   {IPPROTO_IPV6, IPV6_V6ONLY, IPPROTO_IPV6, 27, OPT_INT},
   {IPPROTO_IPV6, IPV6_UNICAST_HOPS, IPPROTO_IPV6, 4, OPT_INT},
@@ -1343,6 +1350,31 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
     b_rec(&c.a, 2);
     b_key(&c.a, "l_onoff"); b_num(&c.a, l->l_onoff);
     b_key(&c.a, "l_linger"); b_num(&c.a, l->l_linger);
+  } else if (o->kind == OPT_MREQ || o->kind == OPT_MCAST_IF) {
+    /*
+     * struct ip_mreq is the kernel's 8 bytes; Linux's ip_mreqn adds an
+     * interface index after them. IP_MULTICAST_IF takes an in_addr or an
+     * ip_mreqn, whose address, or else index (as 0.0.0.index, RFC 1724
+     * §3.3, which the kernel takes), names the interface.
+     */
+    uint8_t m[8];
+    if (len < (socklen_t)(o->kind == OPT_MREQ ? 8 : 4)) { free(c.a.p); errno = EINVAL; return -1; }
+    if (o->kind == OPT_MREQ) memcpy(m, val, 8);
+    else if (len >= (socklen_t)sizeof(struct ip_mreqn)) {
+      const struct ip_mreqn *mn = val;
+      uint32_t a = mn->imr_address.s_addr != 0 ? mn->imr_address.s_addr : htonl((uint32_t)mn->imr_ifindex);
+      memcpy(m, &a, 4);
+    } else memcpy(m, val, 4);
+    b_bytes_head(&c.a, o->kind == OPT_MREQ ? 8 : 4);
+    b_put(&c.a, m, o->kind == OPT_MREQ ? 8 : 4);
+  } else if (o->kind == OPT_MREQ6) {
+    if (len < (socklen_t)sizeof(struct ipv6_mreq)) { free(c.a.p); errno = EINVAL; return -1; }
+    const struct ipv6_mreq *m6 = val;
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &m6->ipv6mr_multiaddr, text, sizeof text);
+    b_rec(&c.a, 2);
+    b_key(&c.a, "ipv6mr_multiaddr"); b_str(&c.a, text);
+    b_key(&c.a, "ipv6mr_interface"); b_num(&c.a, m6->ipv6mr_interface);
   } else if (o->kind == OPT_TIMEVAL) {
     if (len < (socklen_t)sizeof(struct timeval)) { free(c.a.p); errno = EINVAL; return -1; }
     const struct timeval *tv = val;
@@ -1390,6 +1422,23 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
     memcpy(val, &l, *len < sizeof l ? *len : sizeof l);
     *len = sizeof l;
     free(r.frame);
+    return 0;
+  }
+  if (o->kind == OPT_MREQ || o->kind == OPT_MREQ6) { free(r.frame); errno = ENOPROTOOPT; return -1; }
+  if (o->kind == OPT_MCAST_IF) {
+    cur_t av;
+    const uint8_t *t;
+    uint32_t tn;
+    char text[INET_ADDRSTRLEN] = "0.0.0.0";
+    if (c_field(&r.v, "addr", &av) == 0 && c_blob(&av, V_STR, &t, &tn) == 0 && tn < sizeof text) {
+      memcpy(text, t, tn);
+      text[tn] = '\0';
+    }
+    struct in_addr a = {0};
+    inet_pton(AF_INET, text, &a);
+    free(r.frame);
+    memcpy(val, &a, *len < sizeof a ? *len : sizeof a);
+    *len = sizeof a;
     return 0;
   }
   int v = reply_int(&r);
@@ -1452,6 +1501,98 @@ EXPORT int fcntl(int fd, int cmd, ...) {
   }
 }
 
+/* The kernel's interfaces (SIOCGIFCONF's array of records), the reply kept in *r. */
+static int kinterfaces(int kfd, reply_t *r, uint32_t *count) {
+  call_t c;
+  call_begin(&c, "ioctl", 2);
+  b_num(&c.a, kfd);
+  b_str(&c.a, "SIOCGIFCONF");
+  if (call(&c, r, ECONNRESET) < 0) return -1;
+  if (r->v.p >= r->v.end || *r->v.p != V_ARR) { free(r->frame); errno = EIO; return -1; }
+  r->v.p++;
+  return c_u32(&r->v, count);
+}
+
+static int c_field_str(const cur_t *rec, const char *key, char *out, size_t cap) {
+  cur_t v;
+  const uint8_t *t;
+  uint32_t n;
+  if (c_field(rec, key, &v) < 0 || c_blob(&v, V_STR, &t, &n) < 0 || n >= cap) return -1;
+  memcpy(out, t, n);
+  out[n] = '\0';
+  return 0;
+}
+
+/*
+ * SIOCGIFCONF as Linux gives it: one ifreq per IPv4 address of the
+ * kernel's interfaces (none for an interface without one); a null buffer
+ * asks for the length needed.
+ */
+static int kifconf(int kfd, struct ifconf *ifc) {
+  reply_t r;
+  uint32_t n;
+  if (kinterfaces(kfd, &r, &n) < 0) return -1;
+  int used = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    cur_t rec = r.v, in;
+    char name[IFNAMSIZ];
+    if (c_skip(&r.v, 1) < 0) break;
+    if (c_field_str(&rec, "name", name, sizeof name) < 0 || c_field(&rec, "inet", &in) < 0 || *in.p != V_ARR) continue;
+    in.p++;
+    uint32_t na;
+    if (c_u32(&in, &na) < 0) continue;
+    for (uint32_t j = 0; j < na; j++) {
+      cur_t a = in;
+      char text[INET_ADDRSTRLEN];
+      if (c_skip(&in, 2) < 0) break;
+      if (c_field_str(&a, "addr", text, sizeof text) < 0) continue;
+      if (ifc->ifc_req != NULL) {
+        if (used + (int)sizeof(struct ifreq) > ifc->ifc_len) break;
+        struct ifreq *q = (struct ifreq *)(ifc->ifc_buf + used);
+        memset(q, 0, sizeof *q);
+        snprintf(q->ifr_name, IFNAMSIZ, "%s", name);
+        struct sockaddr_in *sin = (struct sockaddr_in *)&q->ifr_addr;
+        sin->sin_family = AF_INET;
+        inet_pton(AF_INET, text, &sin->sin_addr);
+      }
+      used += sizeof(struct ifreq);
+    }
+  }
+  free(r.frame);
+  ifc->ifc_len = used;
+  return 0;
+}
+
+/* SIOCGIFFLAGS, SIOCGIFMTU, SIOCGIFINDEX for ifr_name, from the kernel's interface list. */
+static int kifreq(int kfd, unsigned long req, struct ifreq *q) {
+  reply_t r;
+  uint32_t n;
+  if (kinterfaces(kfd, &r, &n) < 0) return -1;
+  for (uint32_t i = 0; i < n; i++) {
+    cur_t rec = r.v;
+    char name[IFNAMSIZ];
+    if (c_skip(&r.v, 1) < 0) break;
+    if (c_field_str(&rec, "name", name, sizeof name) < 0 || strncmp(name, q->ifr_name, IFNAMSIZ) != 0) continue;
+    double v = 0;
+    if (req == SIOCGIFFLAGS) {
+      c_field_num(&rec, "flags", &v);
+      int nb = (int)v; /* NetBSD's IFF_*: the same below 0x400; IFF_MULTICAST is 0x8000 there */
+      q->ifr_flags = (short)((nb & 0x3ff) | (nb & 0x8000 ? IFF_MULTICAST : 0));
+    } else if (req == SIOCGIFMTU) {
+      c_field_num(&rec, "mtu", &v);
+      q->ifr_mtu = (int)v;
+    } else {
+      c_field_num(&rec, "index", &v);
+      q->ifr_ifindex = (int)v;
+    }
+    free(r.frame);
+    return 0;
+  }
+  free(r.frame);
+  errno = ENXIO;
+  return -1;
+}
+
 EXPORT int ioctl(int fd, unsigned long req, ...) {
   ensure_init();
   va_list ap;
@@ -1471,6 +1612,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...) {
     *(int *)arg = reply_int(&r);
     return 0;
   }
+  if (req == SIOCGIFCONF) return kifconf(kfd, arg);
+  if (req == SIOCGIFFLAGS || req == SIOCGIFMTU || req == SIOCGIFINDEX) return kifreq(kfd, req, arg);
   errno = ENOTTY;
   return -1;
 }

@@ -308,3 +308,34 @@ test('rumphijack: -p prints the library; bad arguments get a usage line and stat
   t.is(missing.code, 127);
   t.is(missing.err, 'rumphijack: no-such-program-here: not found\n');
 });
+
+/*
+ * The programs NetBSD compiles for some tests/net scripts (ifconf, mcast, tcp_shutdown,
+ * inpcb_bind), written again in Python (test/fixtures/hijack/) and run under the hijack.
+ * in_cksum has no socket calls to hijack: the checksum's own tests are test/wire/.
+ */
+const programs: Record<string, string[]> = {
+  ifconf: ['lo0 127.0.0.1'],
+  mcast: ['v4 joined', 'v4 left', 'v6 joined', 'v6 left'],
+  tcp_shutdown: [
+    'unconnected shutdown: ENOTCONN', "peer reads: b'before' b''", 'send after SHUT_WR: EPIPE',
+    "read after own SHUT_WR: b'still open the other way'", "recv after SHUT_RD: b''", 'bad how: EINVAL',
+  ],
+  inpcb_bind: [
+    'loopback ok', 'same again EADDRINUSE', 'any, same port EADDRINUSE', 'any, same port, SO_REUSEADDR ok',
+    'not ours EADDRNOTAVAIL', 'multicast, udp ok', 'multicast, tcp EAFNOSUPPORT', 'ephemeral ok True', 'v6 loopback ok',
+    'v6 not ours EADDRNOTAVAIL', 'v6 any on a port v4 holds ok',
+  ],
+};
+for (const [name, want] of Object.entries(programs)) {
+  need(['python3'])(`NetBSD's ${name} test program, in Python, under the hijack`, async (t) => {
+    const s = await served();
+    try {
+      const r = await run(['python3', join(root, 'test/fixtures/hijack', `${name}.py`)], s.env);
+      t.is(r.code, 0, r.err);
+      t.deepEqual(r.out.trim().split('\n'), want);
+    } finally {
+      await s.close();
+    }
+  });
+}
