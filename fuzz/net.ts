@@ -19,8 +19,9 @@
  */
 import type { Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
-import { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM } from '../kern/sys.js';
-import type { Ifnet } from '../net/interface.js';
+import { AF_INET, AF_INET6, SHUT_WR, SOCK_DGRAM, SOCK_STREAM } from '../kern/sys.js';
+import { IFF_UP, type Ifnet } from '../net/interface.js';
+import { netstack } from '../net/netstack.js';
 import { Hub, attachEther } from '../test/helpers/hub.js';
 import { etherFrame, icmpMessage, ifconfig, ipPacket, held, quiesce, sendEcho } from '../test/helpers/kernels.js';
 import { bootKernels6, ifconfig6, ip6Packet } from '../test/inet6/helpers.js';
@@ -32,9 +33,10 @@ const B4 = '10.0.0.2';
 const A6 = 'fd00::1';
 const B6 = 'fd00::2';
 const PORT = 7777;
+const A_PORT = 7778;
 const STORM_FRAMES = 20_000;
 
-export type NetCorpus = 'ether' | 'ipv4' | 'ipv6' | 'icmp' | 'icmp6' | 'udp' | 'tcp-listen' | 'tcp-established';
+export type NetCorpus = 'ether' | 'ipv4' | 'ipv6' | 'icmp' | 'icmp6' | 'udp' | 'tcp-listen' | 'tcp-established' | 'tcp-states';
 
 interface Delivery {
   ifp: Ifnet;
@@ -64,7 +66,7 @@ function classify(f: Uint8Array): NetCorpus[] {
     if (p === 58) out.push('icmp6');
   }
   if (p === 17) out.push('udp');
-  if (p === 6) out.push(tcpFlags & 0x02 ? 'tcp-listen' : 'tcp-established');
+  if (p === 6) out.push(tcpFlags & 0x02 ? 'tcp-listen' : 'tcp-established', 'tcp-states');
   return out;
 }
 
@@ -136,6 +138,88 @@ function handBuilt(macA: Uint8Array, macB: Uint8Array): Uint8Array[] {
   return out;
 }
 
+/**
+ * For 'tcp-states': B holds a connection in every state a peer's segment
+ * can find it in, each with A as the peer, so mutated segments from A's
+ * corpus reach every state's input handling (tcp_input's per-state cases):
+ *
+ *   ESTABLISHED (the common setup), FIN_WAIT_2 (B shut its side, A did
+ *   not), TIME_WAIT (B closed, then A), CLOSE_WAIT (A shut its side);
+ *   then A goes silent (its interface down) and B is left with LAST_ACK
+ *   (B closes after A's FIN), FIN_WAIT_1 (B closes, no ACK comes),
+ *   SYN_SENT (B connects, nobody answers) and a SYN-RECEIVED entry in its
+ *   SYN cache (A's SYN came, B's SYN-ACK finds A gone).
+ *
+ * Both families. A's frames from all of it are the corpus.
+ */
+async function holdTcpStates(a: Kernel, b: Kernel, ifA: Ifnet, sim: ReturnType<typeof bootKernels6>['sim'], listeners: Map<number, number>): Promise<void> {
+  const fams = [[AF_INET, A4, B4, '0.0.0.0'], [AF_INET6, A6, B6, '::']] as const;
+  const sa = (fam: number, addr: string, port: number) => ({ family: fam, addr, port });
+  const later: Array<() => Promise<void>> = [];
+  for (const [fam, aAddr, bAddr, any] of fams) {
+    const l = await a.sys.socket(fam, SOCK_STREAM, 0);
+    await a.sys.bind(l, sa(fam, any, A_PORT));
+    await a.sys.listen(l, 16);
+    const bToA = async (): Promise<number> => {
+      const fd = await b.sys.socket(fam, SOCK_STREAM, 0);
+      const p = b.sys.connect(fd, sa(fam, aAddr, A_PORT));
+      await sim.run(50);
+      await p;
+      return fd;
+    };
+    const aToB = async (): Promise<{ a: number; b: number }> => {
+      const fd = await a.sys.socket(fam, SOCK_STREAM, 0);
+      const p = a.sys.connect(fd, sa(fam, bAddr, PORT));
+      await sim.run(50);
+      await p;
+      // B's queue also holds the common setup's connection, never accepted: take ours.
+      const port = (await a.sys.getsockname(fd)).port;
+      for (;;) {
+        const got = await b.sys.accept(listeners.get(fam)!);
+        if (got.addr.port === port) return { a: fd, b: got.fd };
+      }
+    };
+    const fw2 = await bToA();
+    const tw = await bToA();
+    await a.sys.accept(l);
+    const atw = (await a.sys.accept(l)).fd;
+    await b.sys.write(fw2, bytes(100));
+    await b.sys.shutdown(fw2, SHUT_WR);
+    await b.sys.close(tw);
+    await sim.run(50);
+    await a.sys.close(atw);
+    const cw = await aToB();
+    await a.sys.write(cw.a, bytes(50));
+    await a.sys.shutdown(cw.a, SHUT_WR);
+    const la = await aToB();
+    await a.sys.shutdown(la.a, SHUT_WR);
+    const fw1 = await aToB();
+    await sim.run(50);
+    later.push(async () => {
+      await b.sys.close(la.b);
+      await b.sys.close(fw1.b);
+      const ss = await b.sys.socket(fam, SOCK_STREAM, 0);
+      void b.sys.connect(ss, sa(fam, aAddr, A_PORT)).catch(() => {});
+    });
+    // A SYN to B whose SYN-ACK finds A gone: A falls silent as its SYN leaves.
+    if (fam === AF_INET6) {
+      const syn = await a.sys.socket(fam, SOCK_STREAM, 0);
+      const ns = netstack(a);
+      const orig = ifA.output;
+      ifA.output = (ifp, m, af, dst) => {
+        const r = orig.call(ifA, ifp, m, af, dst);
+        ifA.output = orig;
+        ns.ifs.setFlags(ifA, ifA.flags & ~IFF_UP);
+        return r;
+      };
+      void a.sys.connect(syn, sa(fam, bAddr, PORT)).catch(() => {});
+    }
+  }
+  await sim.run(10);
+  for (const f of later) await f();
+  await sim.run(100);
+}
+
 /** A fresh world for one round of a network target. */
 export async function openNet(kind: NetCorpus, seed: number): Promise<Session> {
   const ks = bootKernels6(2, seed);
@@ -153,13 +237,14 @@ export async function openNet(kind: NetCorpus, seed: number): Promise<Session> {
   hub.tap((frame, from) => {
     if (from !== ifA) return;
     fromA++;
-    if (captured.length < 200) captured.push(frame);
+    if (captured.length < (kind === 'tcp-states' ? 600 : 200)) captured.push(frame);
   });
   await sim.run(5_000); // DAD
 
   // What B serves: UDP :53 and TCP :7777, on both families.
   const sin4 = (addr: string, port: number) => ({ family: AF_INET, addr, port });
   const sin6 = (addr: string, port: number) => ({ family: AF_INET6, addr, port });
+  const listeners = new Map<number, number>();
   for (const [fam, any] of [[AF_INET, '0.0.0.0'], [AF_INET6, '::']] as const) {
     const sa = fam === AF_INET ? sin4 : sin6;
     const u = await b.sys.socket(fam, SOCK_DGRAM, 0);
@@ -167,6 +252,7 @@ export async function openNet(kind: NetCorpus, seed: number): Promise<Session> {
     const l = await b.sys.socket(fam, SOCK_STREAM, 0);
     await b.sys.bind(l, sa(any, PORT));
     await b.sys.listen(l, 16);
+    listeners.set(fam, l);
   }
   // What A sends: echo, datagrams, two connections with data both ways.
   sendEcho(a, B4, { size: 32 });
@@ -183,6 +269,7 @@ export async function openNet(kind: NetCorpus, seed: number): Promise<Session> {
     await sim.run(50);
   }
   await sim.run(500);
+  if (kind === 'tcp-states') await holdTcpStates(a, b, ifA, sim, listeners);
 
   const corpus = [...captured, ...handBuilt(ifA.lladdr!, ifB.lladdr!)].filter((f) => classify(f).includes(kind));
   if (corpus.length === 0) throw new Error(`no ${kind} frames in the corpus`);

@@ -15,6 +15,9 @@ import '../net/components.js';
 import { main as arp } from '../bin/rump.arp.js';
 import { main as ifconfig } from '../bin/rump.ifconfig.js';
 import { main as ndp } from '../bin/rump.ndp.js';
+import { main as ping } from '../bin/rump.ping.js';
+import { main as ping6 } from '../bin/rump.ping6.js';
+import { main as traceroute } from '../bin/rump.traceroute.js';
 import { main as netstat } from '../bin/rump.netstat.js';
 import { main as route } from '../bin/rump.route.js';
 import { main as sockstat } from '../bin/rump.sockstat.js';
@@ -29,6 +32,7 @@ import type { Target } from './target.js';
 const TOOLS: [string, ToolMain][] = [
   ['ifconfig', ifconfig], ['route', route], ['arp', arp], ['ndp', ndp],
   ['netstat', netstat], ['sockstat', sockstat], ['sysctl', sysctl],
+  ['ping', ping], ['ping6', ping6], ['traceroute', traceroute],
 ];
 
 const LINES = [
@@ -41,6 +45,9 @@ const LINES = [
   'netstat -rn', 'netstat -s', 'netstat -an', 'netstat -i', 'netstat -s -p tcp', 'netstat -f inet6 -rn',
   'sockstat', 'sockstat -4 -l', 'sockstat -6 -c',
   'sysctl -a', 'sysctl net.inet.tcp.mssdflt', 'sysctl -w net.inet.ip.ttl=32', 'sysctl -n kern.hostname', 'sysctl -w net.inet.tcp.sendspace=65536',
+  'ping -c 2 10.0.0.2', 'ping -c 3 -i 0.2 -s 100 -t 2 10.0.0.1', 'ping -n -c 1 -w 1 127.0.0.1', 'ping -c 1 -R -g 10.0.0.1 10.0.0.2',
+  'ping6 -c 2 fd00::2', 'ping6 -n -c 1 -s 64 ::1', 'ping6 -c 1 -h 3 fe80::1%hub0',
+  'traceroute -n -q 1 -m 3 10.0.0.1', 'traceroute -n -w 1 -p 33500 127.0.0.1',
 ];
 
 const SUSPECT = /Cannot read prop|Cannot set prop|is not a function|is not iterable|is not defined|Maximum call stack|Invalid array length|Invalid string length|\bundefined\b|\bNaN\b/;
@@ -60,7 +67,8 @@ export const toolsTarget: Target = {
     const problems: string[] = [];
     let out = '';
     let err = '';
-    const io: ToolIO = { stdout: (s) => void (out += s), stderr: (s) => void (err += s), sys: k.sys as unknown as SysLike };
+    const clock = { now: () => ks.sim.now(), sleep: (ms: number) => new Promise<void>((r) => ks.sim.armTimer(ks.sim.now() + ms, r)) };
+    const io: ToolIO = { stdout: (s) => void (out += s), stderr: (s) => void (err += s), sys: k.sys as unknown as SysLike, clock };
     return {
       corpus,
       kernel: k,
@@ -73,11 +81,20 @@ export const toolsTarget: Target = {
         err = '';
         let status: number | undefined;
         let thrown: unknown;
+        // ping and traceroute run as long as their arguments say (-c 1000000): after a minute
+        // of virtual time they are interrupted as ^C would, and must then stop.
+        const ac = new AbortController();
+        io.signal = ac.signal;
         tool[1](words.slice(1), io).then((s) => (status = s), (e: unknown) => (thrown = e));
-        await ks.sim.runUntil(() => status !== undefined || thrown !== undefined, 60_000);
+        const ended = () => status !== undefined || thrown !== undefined;
+        await ks.sim.runUntil(ended, 60_000);
+        if (!ended()) {
+          ac.abort();
+          await ks.sim.runUntil(ended, 60_000);
+        }
         const line = `rump.${tool[0]} ${JSON.stringify(words.slice(1))}`;
         if (thrown !== undefined) throw thrown;
-        if (status === undefined) throw new Error(`${line} did not return in a minute of virtual time`);
+        if (status === undefined) throw new Error(`${line} did not return in a minute of virtual time after an interrupt`);
         if (process.env["FUZZ_DEBUG"]) process.stderr.write(`${line} -> ${status}: ${(err || out).slice(0, 120).replace(/\n/g, " | ")}\n`);
         if (SUSPECT.test(err) || SUSPECT.test(out)) throw new Error(`${line} (status ${status}) printed: ${(err || out).slice(0, 300)}`);
       },
