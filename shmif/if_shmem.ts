@@ -30,9 +30,9 @@ import { Ifnet, IFCAP_LRO, IFCAP_TSOv4, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLE
 import { etherIfattach, etherMulticastAccept, etherMultiIoctl, randomMac } from '../net/if/ether.js';
 import type { NetStack } from '../net/netstack.js';
 import { DEFAULT_HEADROOM, M_CSUM_DATA_VALID, M_CSUM_TSOv4, MJUMBYTES } from '../kern/mbuf.js';
-import { cksumAdd, cksumFinish, inCksum, pseudoHeaderSum } from '../net/wire/cksum.js';
+import { cksumAdd, cksumFinish, pseudoHeaderSum } from '../net/wire/cksum.js';
 import { ETHER_HDR_LEN, macEquals } from '../net/wire/ether.js';
-import { IPPROTO_TCP, ipDst, ipId, ipSetChecksum, ipSetId, ipSetLen, ipSrc } from '../net/wire/ipv4.js';
+import { IPPROTO_TCP, ipDst, ipHdrSum20, ipId, ipSetChecksum, ipSetId, ipSetLen, ipSrc } from '../net/wire/ipv4.js';
 import { TH_ACK, TH_CWR, TH_FIN, TH_PUSH, tcpSeq, tcpSetAck, tcpSetSeq, tcpSetSum, tcpSetWin } from '../net/wire/tcp.js';
 import { BUS_OFF_VERSION, BUS_SIZE, BusReader, BusWriter, HOST_LITTLE_ENDIAN, MAX_FRAME, SHMIF_VERSION, busAttach, getU32 } from './bus.js';
 
@@ -130,7 +130,7 @@ class ShmifLro {
     }
     const tlen = tl - 20 - thl;
     if (tlen <= 0) return false;
-    if (inCksum(b, ip, 20) !== 0) return false;
+    if (ipHdrSum20(b, ip) !== 0xffff) return false;
     const src = ipSrc(b, ip);
     const dst = ipDst(b, ip);
     // A bad sum is left for TCP input to find and count.
