@@ -29,7 +29,7 @@ import type { BusMapping } from '../hypercall/types.js';
 import { Ifnet, IFCAP_LRO, IFCAP_TSOv4, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, type IfDriver, type IfTable } from '../net/interface.js';
 import { etherIfattach, etherMulticastAccept, etherMultiIoctl, randomMac } from '../net/if/ether.js';
 import type { NetStack } from '../net/netstack.js';
-import { DEFAULT_HEADROOM, M_CSUM_DATA_VALID, M_CSUM_TSOv4, MJUMBYTES } from '../kern/mbuf.js';
+import { DEFAULT_HEADROOM, M64BYTES, M_CSUM_DATA_VALID, M_CSUM_TSOv4 } from '../kern/mbuf.js';
 import { cksumAdd, cksumFinish, pseudoHeaderSum } from '../net/wire/cksum.js';
 import { ETHER_HDR_LEN, macEquals } from '../net/wire/ether.js';
 import { IPPROTO_TCP, ipDst, ipHdrSum20, ipId, ipSetChecksum, ipSetId, ipSetLen, ipSrc } from '../net/wire/ipv4.js';
@@ -197,8 +197,14 @@ class ShmifLro {
   }
 }
 
-/** Segments in one LRO packet at most; a jumbo cluster bounds it anyway (about 25 of 1,448 bytes). */
-const LRO_MAX_SEGS = 64;
+/**
+ * The buffer an LRO packet is gathered in: a 64 KiB cluster, so about 45
+ * segments of 1,448 bytes make one packet and one ACK; its IP length stays
+ * below 65,536 (LRO_MAX_SEGS keeps tiny segments from adding up past it).
+ */
+const LRO_BUF = M64BYTES;
+/** Segments in one LRO packet at most. */
+const LRO_MAX_SEGS = 44;
 
 function tcpRead32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
@@ -445,7 +451,7 @@ export class ShmifSoftc {
     const n = lro.tlen;
     if (lro.segs === 1) {
       const pool = this.kernel.mbufs;
-      const big = pool.getRaw(MJUMBYTES - DEFAULT_HEADROOM, DEFAULT_HEADROOM, 0);
+      const big = pool.getRaw(LRO_BUF - DEFAULT_HEADROOM, DEFAULT_HEADROOM, 0);
       if (big === null) return false;
       big.buf.set(head.buf.subarray(head.off, head.off + head.len), big.off);
       big.len = head.len;
@@ -454,7 +460,7 @@ export class ShmifSoftc {
       this.rxq[this.rxq.length - 1] = big;
       lro.head = head = big;
     }
-    if (head.trailing < n) return false;
+    if (head.trailing < n || head.len - ETHER_HDR_LEN + n > 65535) return false;
     const data = off + ETHER_HDR_LEN + lro.hlen;
     head.buf.set(buf.subarray(data, data + n), head.off + head.len);
     head.len += n;
