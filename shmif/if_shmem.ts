@@ -128,6 +128,8 @@ class ShmifLro {
     const thl = (b[th + 12]! >>> 4) << 2;
     const flags = b[th + 13]!;
     if ((b[th + 12]! & 0x0f) !== 0 || (flags & ~TH_PUSH) !== TH_ACK) return false;
+    const tlen = tl - 20 - thl;
+    if (tlen <= 0) return false;
     let tsval = 0;
     let tsecr = 0;
     if (thl === 32 && tcpRead32(b, th + 20) === LRO_TS_OPT) {
@@ -136,8 +138,6 @@ class ShmifLro {
     } else if (thl !== 20) {
       return false;
     }
-    const tlen = tl - 20 - thl;
-    if (tlen <= 0) return false;
     if (ipHdrSum20(b, ip) !== 0xffff) return false;
     const src = ipSrc(b, ip);
     const dst = ipDst(b, ip);
