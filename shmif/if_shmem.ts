@@ -341,7 +341,8 @@ export class ShmifSoftc {
     const hl = ETHER_HDR_LEN + ihl + thl;
     const segsz = m.segsz;
     if (b[ip]! >>> 4 !== 4 || b[ip + 9] !== IPPROTO_TCP || ihl < 20 || thl < 20 || hl >= m.len || !(segsz > 0) || hl + segsz > MAX_FRAME) return false;
-    const h = this.segHdr;
+    // The headers as a view of exactly their length: the ring takes it whole, with no view per frame.
+    const h = this.segHdr.subarray(0, hl);
     h.set(b.subarray(o, o + hl), 0);
     const hip = ETHER_HDR_LEN;
     const hth = hip + ihl;
