@@ -36,6 +36,7 @@ import { etherIfattach, etherMulticastAccept, etherMultiIoctl, randomMac } from 
 import type { NetStack } from '../net/netstack.js';
 import { DEFAULT_HEADROOM, M64BYTES, M_CSUM_DATA_VALID, M_CSUM_TSOv4 } from '../kern/mbuf.js';
 import { cksumAdd, cksumFinish, pseudoHeaderSum } from '../net/wire/cksum.js';
+import { INET } from '../net/inet/inet.js';
 import { ETHER_HDR_LEN, macEquals } from '../net/wire/ether.js';
 import { IPPROTO_TCP, ipDst, ipHdrSum20, ipId, ipSetChecksum, ipSetId, ipSetLen, ipSrc } from '../net/wire/ipv4.js';
 import { TH_ACK, TH_CWR, TH_FIN, TH_PUSH, tcpSeq, tcpSetAck, tcpSetSeq, tcpSetSum, tcpSetWin } from '../net/wire/tcp.js';
@@ -238,8 +239,9 @@ export class ShmifSoftc {
   readonly stats = new ShmifStats();
   /** Frames copied out of the ring during one poll, handed to ether input after it. */
   private readonly rxq: Mbuf[] = [];
-  /** The receive side's segment coalescing (deliver). */
+  /** The receive side's segment coalescing (deliver), and whether it is on for this poll. */
   private readonly lro = new ShmifLro();
+  private lroOn = false;
   /** One cut segment's Ethernet, IP and TCP headers (transmitTso). */
   private readonly segHdr = new Uint8Array(ETHER_HDR_LEN + 60 + 60);
   private readonly deliverFn: (buf: Uint8Array, off: number, len: number) => void;
@@ -426,7 +428,7 @@ export class ShmifSoftc {
     }
     // LRO: a TCP segment that continues the one before it joins it.
     const lro = this.lro;
-    if (ifp.capenable & IFCAP_LRO && lro.check(buf, off, len, ifp.lladdr!)) {
+    if (this.lroOn && lro.check(buf, off, len, ifp.lladdr!)) {
       if (lro.head !== null && lro.follows() && this.lroAppend(buf, off)) return;
       this.lroFlush();
     } else {
@@ -496,6 +498,9 @@ export class ShmifSoftc {
     if (!r || !ifp || !(ifp.flags & IFF_UP) || this.kernel.halted || this.inRx) return;
     const lappedBefore = r.lapped;
     const lostBefore = r.lost;
+    // A router does not coalesce (Linux turns LRO off when forwarding is
+    // on): a packet it forwards must leave in the segments that came.
+    this.lroOn = (ifp.capenable & IFCAP_LRO) !== 0 && !(INET.peek(this.kernel)?.forwarding);
     const n = r.poll(this.deliverFn, this.senderLo, this.senderHi);
     if (n < 0) {
       // Lock held too long by another process: try again on the next softint.

@@ -177,9 +177,10 @@ test('LRO: consecutive segments go up to TCP as one packet; the data arrives who
  * nobody listens on: TCP input answers each packet it gets with a reset,
  * so the count of resets and of bad sums says what LRO passed up.
  */
-async function injected(build: (seg: (seq: number, opts?: { badSum?: boolean; sport?: number; flags?: number }) => Uint8Array) => Uint8Array[]) {
+async function injected(build: (seg: (seq: number, opts?: { badSum?: boolean; sport?: number; flags?: number }) => Uint8Array) => Uint8Array[], router = false) {
   const sim = createSimHost({ seed: 24 });
   const b = await host(sim, '192.0.2.2');
+  if (router) inet(b).forwarding = 1;
   await sim.run(10);
   const ifp = netstack(b).ifs.unit('shmif0');
   const mac = ifp.lladdr!;
@@ -219,6 +220,11 @@ test('LRO takes only in-order segments of one connection with right checksums; t
   t.is(bad.st.rcvbadsum, 1, 'TCP input still finds and counts it');
   t.is(bad.st.rcvtotal, 3);
   await bad.halt();
+
+  const routed = await injected((seg) => [seg(1000), seg(2000), seg(3000)], true);
+  t.is(routed.rxlro, 0, 'a router (net.inet.ip.forwarding=1) merges nothing: what it forwards leaves as it came');
+  t.is(routed.st.rcvtotal, 3);
+  await routed.halt();
 
   const mixed = await injected((seg) => [seg(1000), seg(5000), seg(6000, { sport: 40001 }), seg(7000, { sport: 40001, flags: TH_ACK | 0x01 })]);
   t.is(mixed.rxlro, 0, 'a gap, another connection, a FIN: nothing merges');
