@@ -77,6 +77,15 @@ export const MCL_POOL_MAX = 256;
 export const MJUMBYTES = 36 * 1024;
 /** Idle jumbo clusters kept per kernel (2.25 MiB at most). */
 export const MJUM_POOL_MAX = 64;
+/**
+ * Size of a pooled 64 KiB cluster (FreeBSD's MJUM16BYTES plays this part):
+ * a whole TSO or LRO packet, an IP datagram of up to 65,535 bytes, with
+ * headroom in front. Made fresh for each, a TCP stream's 64 KB sends cost
+ * a zeroed allocation apiece and the collections their garbage brings on.
+ */
+export const M64BYTES = 66 * 1024;
+/** Idle 64 KiB clusters kept per kernel (1 MiB at most). */
+export const M64_POOL_MAX = 16;
 function zeroed(n: number): Uint8Array {
   return new Uint8Array(n);
 }
@@ -155,6 +164,8 @@ export class MbufPool {
   private readonly clusters: Uint8Array[] = [];
   /** Idle jumbo clusters (at most MJUM_POOL_MAX). */
   private readonly jumbos: Uint8Array[] = [];
+  /** Idle 64 KiB clusters (at most M64_POOL_MAX). */
+  private readonly bigs: Uint8Array[] = [];
 
   /**
    * `fresh` makes a new backing buffer when a free list is empty. The host's
@@ -219,6 +230,10 @@ export class MbufPool {
       cluster = this.jumbos.pop();
       if (cluster === undefined) cluster = this.fresh(MJUMBYTES);
       if (zeroLen > 0) cluster.fill(0, 0, zeroLen);
+    } else if (size <= M64BYTES) {
+      cluster = this.bigs.pop();
+      if (cluster === undefined) cluster = this.fresh(M64BYTES);
+      if (zeroLen > 0) cluster.fill(0, 0, zeroLen);
     } else {
       return new Mbuf(new Uint8Array(size), headroom, len, size);
     }
@@ -236,6 +251,11 @@ export class MbufPool {
   /** Idle jumbo clusters waiting for reuse. */
   get idleJumbos(): number {
     return this.jumbos.length;
+  }
+
+  /** Idle 64 KiB clusters waiting for reuse. */
+  get idleBigs(): number {
+    return this.bigs.length;
   }
 
   /** Copy a packet (m_dup), with fresh headroom. */
@@ -282,8 +302,10 @@ export class MbufPool {
       m.cluster = null;
       if (cluster.length === MCLBYTES) {
         if (this.clusters.length < MCL_POOL_MAX) this.clusters.push(cluster);
-      } else if (this.jumbos.length < MJUM_POOL_MAX) {
-        this.jumbos.push(cluster);
+      } else if (cluster.length === MJUMBYTES) {
+        if (this.jumbos.length < MJUM_POOL_MAX) this.jumbos.push(cluster);
+      } else if (this.bigs.length < M64_POOL_MAX) {
+        this.bigs.push(cluster);
       }
     }
   }

@@ -448,12 +448,22 @@ export class BusWriter {
    * for a frame longer than MAX_FRAME: it is not written.
    */
   put(buf: Uint8Array, off: number, len: number, sec: number, usec: number): boolean {
-    if (!(len >= 0 && len <= MAX_FRAME)) {
+    return this.putv(buf, off, len, buf, off + len, 0, sec, usec);
+  }
+
+  /**
+   * Write one frame gathered from two pieces, `h[hoff, hoff+hlen)` then
+   * `p[poff, poff+plen)` (a segment's headers and its data, cut from a
+   * larger packet without first copying them together), otherwise as put().
+   */
+  putv(h: Uint8Array, hoff: number, hlen: number, p: Uint8Array, poff: number, plen: number, sec: number, usec: number): boolean {
+    const len = hlen + plen;
+    if (!(hlen >= 0 && plen >= 0 && len <= MAX_FRAME)) {
       this.tooLong++;
       return false;
     }
-    if (!(off >= 0 && off + len <= buf.length) || (off | 0) !== off || (len | 0) !== len) {
-      throw new RangeError(`frame [${off}, ${off + len}) is outside a buffer of ${buf.length} bytes`);
+    if (!(hoff >= 0 && hoff + hlen <= h.length && poff >= 0 && poff + plen <= p.length) || (hoff | 0) !== hoff || (hlen | 0) !== hlen || (poff | 0) !== poff || (plen | 0) !== plen) {
+      throw new RangeError(`frame [${hoff}, ${hoff + hlen}) + [${poff}, ${poff + plen}) is outside its buffers of ${h.length} and ${p.length} bytes`);
     }
     const b = this.bytes;
     const hdr = this.hdr;
@@ -485,7 +495,8 @@ export class BusWriter {
       writeRecordHeader(ph, 0, len, sec, usec, this.senderLo, this.senderHi);
       this.writeChunk(ph, 0, PKTHDR_SIZE);
     }
-    this.writeChunk(buf, off, len);
+    this.writeChunk(h, hoff, hlen);
+    if (plen > 0) this.writeChunk(p, poff, plen);
     if (this.wrapped) hdr.incGen();
     this.frames++;
     return true;

@@ -21,15 +21,37 @@
  * write we have already read (the wake-up file write comes back through
  * inotify); then drain every new record, copy each frame into a packet
  * buffer, and hand them to ether input after the lock is released.
+ *
+ * TCP segmentation and receive coalescing are done here in software
+ * (SHMIF_CAPS): a TCP packet of up to 64 KB is cut into frames on its way
+ * onto the bus, and consecutive segments of a connection read in one poll
+ * are joined into one packet on their way up.
  */
 import { defineState, type Kernel } from '../kern/kernel.js';
 import type { Mbuf } from '../kern/mbuf.js';
 import { Errno, EBUSY, EINVAL, EIO, ENXIO, ENOEXEC, EOPNOTSUPP, errnoByName } from '../kern/errno.js';
 import type { BusMapping } from '../hypercall/types.js';
-import { Ifnet, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, type IfDriver, type IfTable } from '../net/interface.js';
+import { Ifnet, IFCAP_LRO, IFCAP_TSOv4, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, type IfDriver, type IfTable } from '../net/interface.js';
 import { etherIfattach, etherMulticastAccept, etherMultiIoctl, randomMac } from '../net/if/ether.js';
 import type { NetStack } from '../net/netstack.js';
-import { BUS_OFF_VERSION, BUS_SIZE, BusReader, BusWriter, HOST_LITTLE_ENDIAN, SHMIF_VERSION, busAttach, getU32 } from './bus.js';
+import { DEFAULT_HEADROOM, M64BYTES, M_CSUM_DATA_VALID, M_CSUM_TSOv4 } from '../kern/mbuf.js';
+import { cksumAdd, cksumFinish, pseudoHeaderSum } from '../net/wire/cksum.js';
+import { INET } from '../net/inet/inet.js';
+import { ETHER_HDR_LEN, macEquals } from '../net/wire/ether.js';
+import { IPPROTO_TCP, ipDst, ipHdrSum20, ipId, ipSetChecksum, ipSetId, ipSetLen, ipSrc } from '../net/wire/ipv4.js';
+import { TH_ACK, TH_CWR, TH_FIN, TH_PUSH, tcpSeq, tcpSetAck, tcpSetSeq, tcpSetSum, tcpSetWin } from '../net/wire/tcp.js';
+import { BUS_OFF_VERSION, BUS_SIZE, BusReader, BusWriter, HOST_LITTLE_ENDIAN, MAX_FRAME, SHMIF_VERSION, busAttach, getU32 } from './bus.js';
+
+/**
+ * Offloads done in software by the driver (NetBSD's shmif has none; see
+ * transmitTso and ShmifLro): TCP segmentation and receive coalescing. On by
+ * default, `ifconfig shmif0 -tso4 -lro` switches them off; the frames on
+ * the bus are the same either way. They, not a larger MTU, are how bulk
+ * TCP gets fewer trips through the stack: NetBSD's shmif_rcv reads each
+ * record into one 2 KiB cluster and asserts sp_len <= ETHERMTU +
+ * ETHER_HDR_LEN, so a NetBSD kernel on the bus takes no longer frame.
+ */
+export const SHMIF_CAPS = IFCAP_TSOv4 | IFCAP_LRO;
 
 /** Counters of one shmif interface beyond if_data (netstat -s "shmif:"). */
 export class ShmifStats {
@@ -42,6 +64,166 @@ export class ShmifStats {
   rxnobufs = 0;
   /** Multicast frames for groups nobody joined, left on the bus as a NIC's filter would. */
   rxmcastfiltered = 0;
+  /** TCP packets larger than the MTU cut into frames here (software TSO). */
+  txtso = 0;
+  /** Received TCP segments added to the one before them (LRO). */
+  rxlro = 0;
+}
+
+/** The IP and TCP header words of an LRO segment: no IP options, none or only timestamps in TCP. */
+const LRO_TS_OPT = 0x0101080a;
+
+/**
+ * Large receive offload in software (NetBSD and FreeBSD's tcp_lro): of the
+ * frames one poll reads from the bus, consecutive in-order TCP/IPv4 data
+ * segments of one connection go up as one packet, so IP and TCP input, the
+ * socket buffer and the ACK run once for them all (TCP ACKs a packet longer
+ * than its MSS at once). Only what tcp_lro takes: unicast to us, IPv4
+ * without options or fragments, TCP with only ACK (and PSH, which ends a
+ * packet) and no options or only timestamps laid out as RFC 7323 appendix
+ * A has them, the checksums right, the same TOS, the sequence number next,
+ * ACK and timestamp not going back. The merged packet carries the newest
+ * segment's ACK, window and timestamps. Anything else is passed up as it
+ * came and ends the packet before it, so order is kept.
+ */
+class ShmifLro {
+  /** The packet being added to (the last one queued), or null. */
+  head: Mbuf | null = null;
+  /** Segments in it. */
+  segs = 0;
+  /** check(): whether the frame is a segment LRO takes, and its fields. */
+  valid = false;
+  hlen = 0;
+  tlen = 0;
+  private src = 0;
+  private dst = 0;
+  private ports = 0;
+  private tos = 0;
+  private seq = 0;
+  private ack = 0;
+  private win = 0;
+  private flags = 0;
+  private tsval = 0;
+  private tsecr = 0;
+  // The head's: what the next segment must continue.
+  private hSrc = 0;
+  private hDst = 0;
+  private hPorts = 0;
+  private hTos = 0;
+  private hHlen = 0;
+  private hNext = 0;
+  private hAck = 0;
+  private hTsval = 0;
+  private hWin = 0;
+  private hFlags = 0;
+  private hTsecr = 0;
+
+  /** Whether the frame `b[off, off+len)` is a segment LRO takes (see the class); sets the fields. */
+  check(b: Uint8Array, off: number, len: number, mac: Uint8Array): boolean {
+    this.valid = false;
+    const ip = off + ETHER_HDR_LEN;
+    if (len < ETHER_HDR_LEN + 40 || b[off + 12] !== 0x08 || b[off + 13] !== 0x00 || b[ip] !== 0x45 || b[ip + 9] !== IPPROTO_TCP) return false;
+    const tl = (b[ip + 2]! << 8) | b[ip + 3]!;
+    if (tl !== len - ETHER_HDR_LEN || ((b[ip + 6]! << 8) | b[ip + 7]!) & 0x3fff || !macEquals(b, off, mac, 0)) return false;
+    const th = ip + 20;
+    const thl = (b[th + 12]! >>> 4) << 2;
+    const flags = b[th + 13]!;
+    if ((b[th + 12]! & 0x0f) !== 0 || (flags & ~TH_PUSH) !== TH_ACK) return false;
+    const tlen = tl - 20 - thl;
+    if (tlen <= 0) return false;
+    let tsval = 0;
+    let tsecr = 0;
+    if (thl === 32 && tcpRead32(b, th + 20) === LRO_TS_OPT) {
+      tsval = tcpRead32(b, th + 24);
+      tsecr = tcpRead32(b, th + 28);
+    } else if (thl !== 20) {
+      return false;
+    }
+    if (ipHdrSum20(b, ip) !== 0xffff) return false;
+    const src = ipSrc(b, ip);
+    const dst = ipDst(b, ip);
+    // A bad sum is left for TCP input to find and count.
+    if (cksumFinish(cksumAdd(pseudoHeaderSum(src, dst, IPPROTO_TCP, tl - 20), b, th, tl - 20)) !== 0) return false;
+    this.src = src;
+    this.dst = dst;
+    this.ports = tcpRead32(b, th);
+    this.tos = b[ip + 1]!;
+    this.seq = tcpRead32(b, th + 4);
+    this.ack = tcpRead32(b, th + 8);
+    this.win = (b[th + 14]! << 8) | b[th + 15]!;
+    this.flags = flags;
+    this.tsval = tsval;
+    this.tsecr = tsecr;
+    this.hlen = 20 + thl;
+    this.tlen = tlen;
+    this.valid = true;
+    return true;
+  }
+
+  /** The checked segment starts a packet (`m`, just queued). */
+  start(m: Mbuf): void {
+    this.head = m;
+    this.segs = 1;
+    this.hSrc = this.src;
+    this.hDst = this.dst;
+    this.hPorts = this.ports;
+    this.hTos = this.tos;
+    this.hHlen = this.hlen;
+    this.merged();
+  }
+
+  /** Whether the checked segment continues the head packet. */
+  follows(): boolean {
+    return this.src === this.hSrc && this.dst === this.hDst && this.ports === this.hPorts && this.tos === this.hTos &&
+      this.hlen === this.hHlen && this.seq === this.hNext && !(this.hFlags & TH_PUSH) && this.segs < LRO_MAX_SEGS &&
+      ((this.ack - this.hAck) | 0) >= 0 && ((this.tsval - this.hTsval) | 0) >= 0;
+  }
+
+  /** The checked segment is now part of the head packet. */
+  merged(): void {
+    this.hNext = (this.seq + this.tlen) >>> 0;
+    this.hAck = this.ack;
+    this.hWin = this.win;
+    this.hFlags = this.flags;
+    this.hTsval = this.tsval;
+    this.hTsecr = this.tsecr;
+  }
+
+  /** Write the merged packet's IP length and checksum, and the newest TCP ACK, window, flags and timestamps. */
+  finish(m: Mbuf): void {
+    const b = m.buf;
+    const ip = m.off + ETHER_HDR_LEN;
+    const th = ip + 20;
+    ipSetLen(b, ip, m.len - ETHER_HDR_LEN);
+    ipSetChecksum(b, ip);
+    tcpSetAck(b, th, this.hAck);
+    tcpSetWin(b, th, this.hWin);
+    b[th + 13] = this.hFlags;
+    if (this.hHlen === 32) {
+      tcpWrite32(b, th + 24, this.hTsval);
+      tcpWrite32(b, th + 28, this.hTsecr);
+    }
+  }
+}
+
+/**
+ * The buffer an LRO packet is gathered in: a 64 KiB cluster, so about 45
+ * segments of 1,448 bytes make one packet and one ACK; its IP length stays
+ * below 65,536 (LRO_MAX_SEGS keeps tiny segments from adding up past it).
+ */
+const LRO_BUF = M64BYTES;
+/** Segments in one LRO packet at most. */
+const LRO_MAX_SEGS = 44;
+
+function tcpRead32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+function tcpWrite32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
 }
 
 export class ShmifSoftc {
@@ -57,6 +239,11 @@ export class ShmifSoftc {
   readonly stats = new ShmifStats();
   /** Frames copied out of the ring during one poll, handed to ether input after it. */
   private readonly rxq: Mbuf[] = [];
+  /** The receive side's segment coalescing (deliver), and whether it is on for this poll. */
+  private readonly lro = new ShmifLro();
+  private lroOn = false;
+  /** One cut segment's Ethernet, IP and TCP headers (transmitTso). */
+  private readonly segHdr = new Uint8Array(ETHER_HDR_LEN + 60 + 60);
   private readonly deliverFn: (buf: Uint8Array, off: number, len: number) => void;
   private readonly wakeFn: () => void;
 
@@ -125,12 +312,77 @@ export class ShmifSoftc {
     const up = k.uptime();
     const sec = Math.floor(up / 1000);
     const usec = Math.floor((up - sec * 1000) * 1000);
-    if (!w.writeFrame(m.buf, m.off, m.len, sec, usec)) {
+    const ok = m.csumFlags & M_CSUM_TSOv4 && m.len > MAX_FRAME ? this.transmitTso(m, w, sec, usec) : w.writeFrame(m.buf, m.off, m.len, sec, usec);
+    if (!ok) {
       ifp.stats.oerrors++;
       this.stats.txrefused++;
     }
     k.mbufs.free(m);
     this.wakeReaders();
+  }
+
+  /**
+   * TSO in software (IFCAP_TSOv4; NetBSD's tcp4_segment does the same for
+   * an interface without it): `m` is one TCP/IPv4 packet larger than the
+   * MTU; cut it into m.segsz-byte segments, each with a copy of its headers
+   * (IP length, an ID per segment, the IP checksum; TCP sequence number,
+   * FIN and PSH only on the last, CWR only on the first, the checksum),
+   * written straight into the ring from the packet's data under one taking
+   * of the lock. The bus sees ordinary frames of at most MAX_FRAME bytes,
+   * as a NetBSD reader expects; what TCP, IP and Ethernet output do once
+   * per segment is done once per packet. False (nothing written) for a
+   * packet that is not such a segment, or when the lock stayed held.
+   */
+  private transmitTso(m: Mbuf, w: BusWriter, sec: number, usec: number): boolean {
+    const b = m.buf;
+    const o = m.off;
+    const ip = o + ETHER_HDR_LEN;
+    const ihl = (b[ip]! & 0x0f) << 2;
+    const th = ip + ihl;
+    const thl = (b[th + 12]! >>> 4) << 2;
+    const hl = ETHER_HDR_LEN + ihl + thl;
+    const segsz = m.segsz;
+    if (b[ip]! >>> 4 !== 4 || b[ip + 9] !== IPPROTO_TCP || ihl < 20 || thl < 20 || hl >= m.len || !(segsz > 0) || hl + segsz > MAX_FRAME) return false;
+    // The headers as a view of exactly their length: the ring takes it whole, with no view per frame.
+    const h = this.segHdr.subarray(0, hl);
+    h.set(b.subarray(o, o + hl), 0);
+    const hip = ETHER_HDR_LEN;
+    const hth = hip + ihl;
+    const id0 = ipId(h, hip);
+    const seq0 = tcpSeq(h, hth);
+    const flags0 = h[hth + 13]!;
+    const src = ipSrc(h, hip);
+    const dst = ipDst(h, hip);
+    const start = o + hl;
+    const end = o + m.len;
+    if (!w.lock()) return false;
+    let frames = 0;
+    try {
+      for (let data = start; data < end; data += segsz) {
+        const n = end - data < segsz ? end - data : segsz;
+        ipSetLen(h, hip, ihl + thl + n);
+        ipSetId(h, hip, (id0 + frames) & 0xffff);
+        ipSetChecksum(h, hip);
+        tcpSetSeq(h, hth, (seq0 + (data - start)) >>> 0);
+        let flags = flags0;
+        if (data + n < end) flags &= ~(TH_FIN | TH_PUSH);
+        if (frames > 0) flags &= ~TH_CWR;
+        h[hth + 13] = flags;
+        tcpSetSum(h, hth, 0);
+        const sum = cksumAdd(cksumAdd(pseudoHeaderSum(src, dst, IPPROTO_TCP, thl + n), h, hth, thl), b, data, n);
+        tcpSetSum(h, hth, cksumFinish(sum));
+        if (!w.putv(h, 0, hl, b, data, n, sec, usec)) break;
+        frames++;
+      }
+    } finally {
+      w.unlock();
+    }
+    // ether output counted one packet of m.len bytes; the bus carries these.
+    const ifp = this.ifp!;
+    ifp.stats.opackets += frames - 1;
+    ifp.stats.obytes += (frames - 1) * hl;
+    this.stats.txtso++;
+    return frames > 0;
   }
 
   /**
@@ -168,18 +420,74 @@ export class ShmifSoftc {
   }
 
   private deliver(buf: Uint8Array, off: number, len: number): void {
+    const ifp = this.ifp!;
     // Everything on the bus reaches every reader: our multicast filter decides (before the copy).
-    if (len >= 6 && buf[off]! & 1 && !etherMulticastAccept(this.ifp!, buf, off)) {
+    if (len >= 6 && buf[off]! & 1 && !etherMulticastAccept(ifp, buf, off)) {
       this.stats.rxmcastfiltered++;
       return;
+    }
+    // LRO: a TCP segment that continues the one before it joins it.
+    const lro = this.lro;
+    if (this.lroOn && lro.check(buf, off, len, ifp.lladdr!)) {
+      if (lro.head !== null && lro.follows() && this.lroAppend(buf, off)) return;
+      this.lroFlush();
+    } else {
+      this.lroFlush();
+      lro.valid = false;
     }
     const m = this.kernel.mbufs.copyin(buf, off, len);
     if (!m) {
       this.stats.rxnobufs++;
-      this.ifp!.stats.iqdrops++;
+      ifp.stats.iqdrops++;
       return;
     }
+    if (lro.valid) {
+      // Its checksum was verified on the way (TCP input need not again),
+      // and the next segment of its connection may join it.
+      m.csumFlags = M_CSUM_DATA_VALID;
+      lro.start(m);
+    }
     this.rxq.push(m);
+  }
+
+  /**
+   * Add the segment just checked to the packet lro.head (the last one
+   * queued), moving that into a jumbo cluster first when it is still the
+   * copy of a single frame. False when there is no room (or no memory):
+   * the segment starts a packet of its own.
+   */
+  private lroAppend(buf: Uint8Array, off: number): boolean {
+    const lro = this.lro;
+    let head = lro.head!;
+    const n = lro.tlen;
+    if (lro.segs === 1) {
+      const pool = this.kernel.mbufs;
+      const big = pool.getRaw(LRO_BUF - DEFAULT_HEADROOM, DEFAULT_HEADROOM, 0);
+      if (big === null) return false;
+      big.buf.set(head.buf.subarray(head.off, head.off + head.len), big.off);
+      big.len = head.len;
+      big.csumFlags = head.csumFlags;
+      pool.free(head);
+      this.rxq[this.rxq.length - 1] = big;
+      lro.head = head = big;
+    }
+    if (head.trailing < n || head.len - ETHER_HDR_LEN + n > 65535) return false;
+    const data = off + ETHER_HDR_LEN + lro.hlen;
+    head.buf.set(buf.subarray(data, data + n), head.off + head.len);
+    head.len += n;
+    lro.segs++;
+    lro.merged();
+    this.stats.rxlro++;
+    return true;
+  }
+
+  /** Write the merged packet's headers (lengths, the newest ACK, window, timestamps, PSH) and stop adding to it. */
+  private lroFlush(): void {
+    const lro = this.lro;
+    const head = lro.head;
+    if (head === null) return;
+    lro.head = null;
+    if (lro.segs > 1) lro.finish(head);
   }
 
   /** Drain the bus into ether input. */
@@ -190,6 +498,9 @@ export class ShmifSoftc {
     if (!r || !ifp || !(ifp.flags & IFF_UP) || this.kernel.halted || this.inRx) return;
     const lappedBefore = r.lapped;
     const lostBefore = r.lost;
+    // A router does not coalesce (Linux turns LRO off when forwarding is
+    // on): a packet it forwards must leave in the segments that came.
+    this.lroOn = (ifp.capenable & IFCAP_LRO) !== 0 && !(INET.peek(this.kernel)?.forwarding);
     const n = r.poll(this.deliverFn, this.senderLo, this.senderHi);
     if (n < 0) {
       // Lock held too long by another process: try again on the next softint.
@@ -199,6 +510,7 @@ export class ShmifSoftc {
     this.stats.laps += r.lapped - lappedBefore;
     this.stats.lost += r.lost - lostBefore;
     ifp.stats.iqdrops += r.lost - lostBefore;
+    this.lroFlush();
     const q = this.rxq;
     if (q.length === 0) return;
     this.inRx = true;
@@ -250,6 +562,12 @@ const shmifDriver: IfDriver = {
       ifp.linkstr = linkstr;
       return undefined;
     }
+    if (cmd === 'SIOCSIFCAP') {
+      // ifioctl checked the bits against the capabilities; both are done
+      // here in software, so nothing else needs reprogramming.
+      ifp.capenable = (arg as { capenable: number }).capenable;
+      return undefined;
+    }
     if (cmd === 'SIOCSIFMTU') {
       const mtu = (arg as { mtu: number }).mtu;
       // The bus carries frames of at most 1514 bytes.
@@ -276,6 +594,8 @@ export function shmifCloner(ns: NetStack) {
       SOFTC.set(ifp, sc);
       ifp.mtu = 1500;
       ifp.flags = IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST;
+      ifp.capabilities = SHMIF_CAPS;
+      ifp.capenable = SHMIF_CAPS;
       etherIfattach(ns, ifp, randomMac(k, 0xb2, 0xa0));
       return ifp;
     },

@@ -213,7 +213,8 @@ export function ipOutputRoute(
   // (the packet never leaves the host); anything else gets it computed now,
   // before fragmentation copies the data (NetBSD's in_delayed_cksum).
   // An interface with IFCAP_CSUM_TCPv4_Tx fills it itself (virt: the host).
-  if (m.csumFlags & M_CSUM_TCPv4 && !(ifp.flags & IFF_LOOPBACK || ifp.capenable & IFCAP_CSUM_TCPv4_Tx)) ipDelayedCksum(m, hlen);
+  // A TSO packet's segments are summed where they are cut (shmif does it in software).
+  if (m.csumFlags & M_CSUM_TCPv4 && !(ifp.flags & IFF_LOOPBACK || ifp.capenable & IFCAP_CSUM_TCPv4_Tx || (m.csumFlags & M_CSUM_TSOv4 && ifp.capenable & IFCAP_TSOv4))) ipDelayedCksum(m, hlen);
   const mtu = rt.mtu || ifp.mtu;
   // A TSO packet is cut into MTU-sized segments by the interface (NetBSD's
   // ip_output lets M_CSUM_TSOv4 past the MTU check).
@@ -242,6 +243,12 @@ function ipOutputHeader(inet: Inet, m: Mbuf, flags: number, tos: number, ttl: nu
     inet.ipstat.rawout++;
   } else {
     ipWriteHeader(buf, off, tos, m.len, nextId(inet), 0, ttl, proto, src, dst);
+    // A TSO packet's segments are numbered up from this ID where they are
+    // cut (shmif, or the host behind virt): keep those IDs for them.
+    if (m.csumFlags & M_CSUM_TSOv4 && m.segsz > 0) {
+      const data = m.len - IP_HDR_MIN - ((buf[off + IP_HDR_MIN + 12]! >>> 4) << 2);
+      inet.ipId = (inet.ipId + Math.ceil(data / m.segsz) - 1) & 0xffff;
+    }
   }
   inet.ipstat.localout++;
 }

@@ -94,7 +94,7 @@ export function ipCheck(buf: Uint8Array, off: number, len: number, verifySum = t
   if (vhl >>> 4 !== IPVERSION) return IpCheck.BadVers;
   const hlen = (vhl & 0x0f) << 2;
   if (hlen < IP_HDR_MIN || hlen > len) return IpCheck.BadHlen;
-  if (verifySum && inCksum(buf, off, hlen) !== 0) return IpCheck.BadSum;
+  if (verifySum && (hlen === IP_HDR_MIN ? ipHdrSum20(buf, off) !== 0xffff : inCksum(buf, off, hlen) !== 0)) return IpCheck.BadSum;
   const total = ipLen(buf, off);
   if (total < hlen) return IpCheck.BadLen;
   if (total > len) return IpCheck.TooShort;
@@ -235,10 +235,27 @@ export function ipSetDst(buf: Uint8Array, off: number, addr: number): void {
   write32(buf, off + OFF_DST, addr);
 }
 
+/**
+ * The folded, uncomplemented sum of a 20-byte header (no options) at
+ * `off`: ten words added in one expression, which for the header of
+ * every packet costs a fraction of the general loop (RFC 1071 §4.1).
+ * 0xffff means a header whose checksum field verifies. The caller has
+ * checked that the 20 bytes are there.
+ */
+export function ipHdrSum20(b: Uint8Array, o: number): number {
+  let s = ((b[o]! << 8) | b[o + 1]!) + ((b[o + 2]! << 8) | b[o + 3]!) + ((b[o + 4]! << 8) | b[o + 5]!) +
+    ((b[o + 6]! << 8) | b[o + 7]!) + ((b[o + 8]! << 8) | b[o + 9]!) + ((b[o + 10]! << 8) | b[o + 11]!) +
+    ((b[o + 12]! << 8) | b[o + 13]!) + ((b[o + 14]! << 8) | b[o + 15]!) + ((b[o + 16]! << 8) | b[o + 17]!) +
+    ((b[o + 18]! << 8) | b[o + 19]!);
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
+}
+
 /** Recomputes and stores the header checksum over ipHlen() bytes (options included). */
 export function ipSetChecksum(buf: Uint8Array, off: number): void {
   write16(buf, off + OFF_SUM, 0);
-  write16(buf, off + OFF_SUM, inCksum(buf, off, ipHlen(buf, off)));
+  const hlen = ipHlen(buf, off);
+  write16(buf, off + OFF_SUM, hlen === IP_HDR_MIN ? ~ipHdrSum20(buf, off) & 0xffff : inCksum(buf, off, hlen));
 }
 
 /**
@@ -267,7 +284,7 @@ export function ipWriteHeader(
   write16(buf, off + OFF_SUM, 0);
   write32(buf, off + OFF_SRC, src);
   write32(buf, off + OFF_DST, dst);
-  write16(buf, off + OFF_SUM, inCksum(buf, off, IP_HDR_MIN));
+  write16(buf, off + OFF_SUM, ~ipHdrSum20(buf, off) & 0xffff);
   return IP_HDR_MIN;
 }
 

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { MemAccount } from '../../kern/mem.js';
-import { DEFAULT_HEADROOM, MCLBYTES, MCL_POOL_MAX, MJUMBYTES, MJUM_POOL_MAX, M_BCAST, M_CSUM_TCPv4, MbufPool } from '../../kern/mbuf.js';
+import { DEFAULT_HEADROOM, M64BYTES, MCLBYTES, MCL_POOL_MAX, MJUMBYTES, MJUM_POOL_MAX, M_BCAST, M_CSUM_TCPv4, MbufPool } from '../../kern/mbuf.js';
 
 test('a reused buffer comes back zeroed, of the asked size, with fresh packet header fields', (t) => {
   const mem = new MemAccount(1 << 20);
@@ -47,16 +47,23 @@ test('the memory account is charged the asked size on get and released on free, 
   const pool = new MbufPool(mem);
   const small = pool.get(100)!;
   const big = pool.get(MCLBYTES)!; // larger than a cluster: a jumbo cluster
-  const huge = pool.get(MJUMBYTES)!; // larger than a jumbo cluster: a buffer of its own
-  t.is(mem.used, DEFAULT_HEADROOM + 100 + DEFAULT_HEADROOM + MCLBYTES + DEFAULT_HEADROOM + MJUMBYTES);
+  const huge = pool.get(MJUMBYTES)!; // larger than a jumbo cluster: a 64 KiB cluster
+  const giant = pool.get(M64BYTES)!; // larger than that: a buffer of its own
+  t.is(mem.used, DEFAULT_HEADROOM + 100 + DEFAULT_HEADROOM + MCLBYTES + DEFAULT_HEADROOM + MJUMBYTES + DEFAULT_HEADROOM + M64BYTES);
   t.is(big.buf.length, DEFAULT_HEADROOM + MCLBYTES);
   t.is(huge.buf.length, DEFAULT_HEADROOM + MJUMBYTES);
+  t.is(giant.buf.length, DEFAULT_HEADROOM + M64BYTES);
   pool.free(small);
   pool.free(big);
   pool.free(huge);
+  pool.free(giant);
   t.is(mem.used, 0, 'idle clusters are not charged');
   t.is(pool.idleClusters, 1, 'one cluster kept');
-  t.is(pool.idleJumbos, 1, 'one jumbo cluster kept; the oversized buffer is not');
+  t.is(pool.idleJumbos, 1, 'one jumbo cluster kept');
+  t.is(pool.idleBigs, 1, 'one 64 KiB cluster kept; the oversized buffer is not');
+  const again64 = pool.get(60_000)!;
+  t.is(pool.idleBigs, 0, 'and handed out again');
+  pool.free(again64);
   t.is(pool.inUse, 0);
   const again = pool.get(100)!;
   t.is(mem.used, DEFAULT_HEADROOM + 100);

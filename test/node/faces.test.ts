@@ -7,6 +7,8 @@ import test from 'ava';
 import { Buffer } from 'node:buffer';
 import { createSimHost, type RumpKernel } from '../../index.js';
 import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
+import { netstack } from '../../net/netstack.js';
+import { IFCAP_LRO } from '../../net/interface.js';
 import { SHUT_RD } from '../../kern/sys.js';
 import type { NetSocket } from '../../net/node/net.js';
 import { deferred, drive, once, simKernel } from './helpers.js';
@@ -93,8 +95,12 @@ test('a write the kernel takes whole completes before write() returns; a bigger 
   await b.halt();
 });
 
-test('reads hand up what is queued in large chunks: 200 KB waiting arrive as one chunk, not 64 KiB pieces', async (t) => {
+for (const lro of [false, true]) test(`reads hand up what is queued in large chunks: 200 KB waiting arrive as one chunk, not 64 KiB pieces${lro ? ' (with shmif LRO: a handful, the packets it made)' : ''}`, async (t) => {
   const { sim, a, b } = await pair(34);
+  // The bus's 1,448-byte segments are gathered by the read; with the
+  // driver's LRO they come as packets of up to 64 KiB, handed over as views.
+  const ifp = netstack(b).ifs.unit('shmif0');
+  if (!lro) ifp.capenable &= ~IFCAP_LRO;
   const conn = deferred<NetSocket>();
   const srv = b.net.createServer({ pauseOnConnect: true }, (s) => conn.resolve(s));
   await drive(sim, new Promise<void>((r) => srv.listen(10, () => r())));
@@ -111,7 +117,13 @@ test('reads hand up what is queued in large chunks: 200 KB waiting arrive as one
   s.on('data', (d: Buffer) => sizes.push(d.length));
   s.resume();
   await sim.run(10);
-  t.deepEqual(sizes, [size]);
+  if (lro) {
+    t.is(sizes.reduce((x, y) => x + y, 0), size);
+    // 139 segments of 1,448 bytes came as a handful of packets while the window opened.
+    t.true(sizes.length <= 16, sizes.join(' '));
+  } else {
+    t.deepEqual(sizes, [size]);
+  }
   c.destroy();
   s.destroy();
   await drive(sim, Promise.all([once(c, 'close'), once(s, 'close')]));
