@@ -15,45 +15,9 @@ import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET, SOCK_STREAM } from '../../kern/sys.js';
 import { inet } from '../../net/inet/inet.js';
-import { fixChecksums } from '../../fuzz/engine.js';
-import { STRANGER_MAC, etherFrame, ifnet, ipPacket, route } from '../helpers/kernels.js';
+import { SpoofedSyns } from '../../bench/flood_frames.js';
+import { STRANGER_MAC, ifnet, ip, route } from '../helpers/kernels.js';
 import { B_ADDR, PORT, bytes, pair, sin, text } from './pair.js';
-
-/** A SYN from 172.16.0.0/12 (source `n` spread over address and port), MSS 1460, to B:PORT. */
-class SpoofedSyns {
-  private readonly frame: Uint8Array;
-  constructor(dstMac: Uint8Array) {
-    const tcp = new Uint8Array(24);
-    tcp[2] = PORT >>> 8;
-    tcp[3] = PORT & 0xff;
-    tcp[12] = 6 << 4; // data offset: 24 bytes
-    tcp[13] = 0x02; // SYN
-    tcp[14] = 0xff; // window 65535
-    tcp[15] = 0xff;
-    tcp.set([2, 4, 0x05, 0xb4], 20); // MSS 1460
-    this.frame = etherFrame(dstMac, STRANGER_MAC, 0x0800, ipPacket({ src: '172.16.0.1', dst: B_ADDR, p: 6, payload: tcp }));
-  }
-
-  /** The n-th SYN (a fresh copy the hub may keep). */
-  make(n: number): Uint8Array {
-    const f = this.frame;
-    const src = (0xac100000 | ((n * 2654435761) >>> 12)) >>> 0; // 172.16/12, scattered
-    f[26] = src >>> 24;
-    f[27] = (src >>> 16) & 0xff;
-    f[28] = (src >>> 8) & 0xff;
-    f[29] = src & 0xff;
-    const sport = 1024 + (n % 60000);
-    f[34] = sport >>> 8;
-    f[35] = sport & 0xff;
-    const seq = (n * 40503) >>> 0;
-    f[38] = seq >>> 24;
-    f[39] = (seq >>> 16) & 0xff;
-    f[40] = (seq >>> 8) & 0xff;
-    f[41] = seq & 0xff;
-    fixChecksums(f);
-    return f;
-  }
-}
 
 /** B's server: accept, write "hi", close, for every connection, until the listener closes. */
 async function serve(k: Kernel, lfd: number): Promise<number> {
@@ -99,7 +63,7 @@ test('100,000 spoofed SYNs per second for 2 s: >= 90 % of 200 real clients serve
   await b.sys.bind(lfd, sin('0.0.0.0', PORT));
   await b.sys.listen(lfd, 128);
   const server = serve(b, lfd);
-  const syns = new SpoofedSyns(ifnet(b, 'hub0').lladdr!);
+  const syns = new SpoofedSyns(ifnet(b, 'hub0').lladdr!, STRANGER_MAC, ip(B_ADDR), PORT);
 
   const RATE_PER_MS = 100; // 100,000 per second
   const FLOOD_MS = 2000;
@@ -109,7 +73,7 @@ test('100,000 spoofed SYNs per second for 2 s: >= 90 % of 200 real clients serve
   let mbufsMid = 0;
   let calloutsMid = 0;
   for (let ms = 0; ms < FLOOD_MS; ms++) {
-    for (let i = 0; i < RATE_PER_MS; i++) hub.inject(syns.make(sent++));
+    for (let i = 0; i < RATE_PER_MS; i++) hub.inject(syns.make(sent++)); // the hub copies it
     // A real client every 10 ms; served means "hi" within 3 s (one SYN retransmission at most).
     if (ms % 10 === 0) clients.push(client(a, a.uptime() + 3000));
     await sim.run(1);
