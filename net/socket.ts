@@ -7,7 +7,7 @@
  * (`Protosw`, NetBSD's pr_usrreqs), so UDP, raw IP and TCP share this code.
  */
 import type { Kernel } from '../kern/kernel.js';
-import { MJUMBYTES, type Mbuf } from '../kern/mbuf.js';
+import { DEFAULT_HEADROOM, MJUMBYTES, type Mbuf } from '../kern/mbuf.js';
 import type { Callout } from '../kern/callout.js';
 import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
 import { NETSTACK, DEFAULT_SOMAXCONN } from './netstack.js';
@@ -474,7 +474,7 @@ export class Socket extends SelInfo implements KFile {
   sendRecord(data: Uint8Array, flags: number, to: Sockaddr | null): number {
     this.sendCheck(to);
     if (data.length > this.snd.hiwat) throw new Errno(EMSGSIZE);
-    const m = this.kernel.mbufs.copyin(data, 0, data.length);
+    const m = this.kernel.mbufs.copyin(data, 0, data.length, DEFAULT_HEADROOM, true);
     if (!m) throw new Errno(ENOBUFS);
     this.proto.send(this, m, to, flags);
     return data.length;
@@ -539,7 +539,7 @@ export class Socket extends SelInfo implements KFile {
     let done = 0;
     while (done < room) {
       const n = Math.min(room - done, MJUMBYTES);
-      const m = this.kernel.mbufs.copyin(data, at + done, n, 0);
+      const m = this.kernel.mbufs.copyin(data, at + done, n, 0, true);
       if (!m) break;
       this.snd.append(m, null);
       done += n;
