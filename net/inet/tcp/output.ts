@@ -28,7 +28,7 @@ import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
 import { seqDiff, seqGt, seqLt } from './seq.js';
-import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpRecvSpace, tcpSbCopy } from './subr.js';
+import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpRecvSpace, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
   TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
@@ -483,7 +483,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   }
 
   const err = v4
-    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, 0)
+    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, tcpMtudiscFlag(tcp))
     : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp);
   if (err !== 0) {
     // BSD counts the segment as sent and lets the retransmission timer

@@ -33,7 +33,8 @@ import type { Mbuf } from '../../../kern/mbuf.js';
 import { InAddr, formatAddr, type InConnInfo } from '../in_addr.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
-import { ipOutput, ipRouteLookup } from '../ip_output.js';
+import { ipMtudisc } from '../ip_mtudisc.js';
+import { IP_MTUDISC, ipOutput, ipRouteLookup } from '../ip_output.js';
 import { IFCAP_TSOv4 } from '../../interface.js';
 import { ccByName, CC_DEFAULT, TCP_INFINITE_SSTHRESH } from './cc/cc.js';
 import {
@@ -324,7 +325,8 @@ export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: In
   if (dst.isV4()) {
     const inet = tcp.inet;
     tcpSetChecksum(m.buf, m.off, m.len, src.v4(), dst.v4());
-    return ipOutput(inet, m, src.v4(), dst.v4(), IPPROTO_TCP, inp !== null ? inp.ttl : inet.defttl, tos, 0);
+    // DF on what a connection or listener sends (SYN-ACKs, ACKs), not on resets for nobody (NetBSD's tcp_respond).
+    return ipOutput(inet, m, src.v4(), dst.v4(), IPPROTO_TCP, inp !== null ? inp.ttl : inet.defttl, tos, inp !== null ? tcpMtudiscFlag(tcp) : 0);
   }
   const ops = tcp.tcbtable6?.ops6 ?? null;
   if (ops === null) {
@@ -532,12 +534,30 @@ function tcpNotify(tcp: Tcp, inp: InPcb, errno: number, hard: number, seq: numbe
   const st = tcp.stat;
   if (errno === EMSGSIZE) {
     // RFC 5927 §7.2 / RFC 1191: the quoted segment must be one in flight.
-    if (!tcp.cfg.mtudisc || !(seqGeq(seq, tp.snd_una) && seqLt(seq, tp.snd_max))) {
+    if (!tcp.cfg.mtudisc || (inp.foreignIsV4() && !tcp.inet.mtudisc) || !(seqGeq(seq, tp.snd_una) && seqLt(seq, tp.snd_max))) {
       st.icmp_ignored++;
       return;
     }
     st.icmp_honoured++;
-    tcpMtuDisc(tp, mtu);
+    if (!inp.foreignIsV4()) {
+      tcpMtuDisc(tp, mtu);
+      return;
+    }
+    // IPv4 (RFC 1191): the host route learns the path MTU, and every
+    // connection to that host shrinks to it (NetBSD's icmp_mtudisc and its
+    // tcp_mtudisc_callback).
+    const dst = inp.faddr;
+    const pmtu = ipMtudisc(tcp.inet, dst, mtu, 0);
+    if (pmtu === 0) return;
+    for (const table of [tcp.inet.tcbtable, tcp.tcbtable6]) {
+      if (table === null) continue;
+      for (const other of table.all) {
+        const otp = other.so.pcb;
+        if (otp instanceof TcpCb && other.foreignIsV4() && other.faddr === dst && otp.state !== TCPS_LISTEN && otp.state !== TCPS_TIME_WAIT) {
+          tcpMtuDisc(otp, pmtu);
+        }
+      }
+    }
     return;
   }
   // RFC 5927 §4.1 (as FreeBSD): only an error about the oldest unacknowledged
@@ -598,6 +618,11 @@ export function tcpCtlinput6(
   const l = tcp.scratchSrc.load(buf, ip6off + 8);
   const f = tcp.scratchDst.load(buf, ip6off + 24);
   tcpCtlinputTuple(tcp, table, l, sport, f, dport, seq, errno, errno === EMSGSIZE ? 0 : hardIcmp6Errno(type, code), mtu);
+}
+
+/** The ipOutput flag for a connection's segments: DF while path MTU discovery is on (net.inet.ip.mtudisc, net.inet.tcp.path_mtu_discovery). */
+export function tcpMtudiscFlag(tcp: Tcp): number {
+  return tcp.inet.mtudisc !== 0 && tcp.cfg.mtudisc !== 0 ? IP_MTUDISC : 0;
 }
 
 /**
