@@ -539,23 +539,23 @@ function tcpNotify(tcp: Tcp, inp: InPcb, errno: number, hard: number, seq: numbe
       return;
     }
     st.icmp_honoured++;
-    if (!inp.foreignIsV4()) {
-      tcpMtuDisc(tp, mtu);
-      return;
+    // The host route learns the path MTU (RFC 1191, RFC 8201), and every
+    // connection to that host shrinks to it (NetBSD's icmp_mtudisc and
+    // icmp6_mtudisc_update with their tcp_mtudisc callbacks).
+    const f = inp.foreignInto(new InAddr());
+    let pmtu: number;
+    if (f.isV4()) pmtu = ipMtudisc(tcp.inet, f.v4(), mtu, 0);
+    else {
+      const ops = tcp.tcbtable6?.ops6 ?? null;
+      f.store(tcp.bytesDst, 0);
+      pmtu = ops !== null ? ops.pmtuUpdate(tcp.bytesDst, mtu) : 0;
     }
-    // IPv4 (RFC 1191): the host route learns the path MTU, and every
-    // connection to that host shrinks to it (NetBSD's icmp_mtudisc and its
-    // tcp_mtudisc_callback).
-    const dst = inp.faddr;
-    const pmtu = ipMtudisc(tcp.inet, dst, mtu, 0);
     if (pmtu === 0) return;
     for (const table of [tcp.inet.tcbtable, tcp.tcbtable6]) {
       if (table === null) continue;
       for (const other of table.all) {
         const otp = other.so.pcb;
-        if (otp instanceof TcpCb && other.foreignIsV4() && other.faddr === dst && otp.state !== TCPS_LISTEN && otp.state !== TCPS_TIME_WAIT) {
-          tcpMtuDisc(otp, pmtu);
-        }
+        if (otp instanceof TcpCb && other.foreignIs(f) && otp.state !== TCPS_LISTEN && otp.state !== TCPS_TIME_WAIT) tcpMtuDisc(otp, pmtu);
       }
     }
     return;
