@@ -16,7 +16,7 @@ import {
   EDESTADDRREQ, EISCONN, EALREADY, EINPROGRESS, EBADF, KernelHaltedError,
 } from '../kern/errno.js';
 import {
-  MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, O_NONBLOCK, SHUT_RD, SHUT_RDWR, SHUT_WR,
+  MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_WAITALL, O_NONBLOCK, SHUT_RD, SHUT_RDWR, SHUT_WR,
   type KFile, type RecvResult, type Sockaddr, type SockoptValue,
 } from '../kern/sys.js';
 
@@ -456,6 +456,8 @@ export class Socket extends SelInfo implements KFile {
   }
 
   sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
+    // No protocol here keeps urgent data apart (TCP delivers it inline, as SO_OOBINLINE does).
+    if (flags & MSG_OOB) return Promise.reject(new Errno(EOPNOTSUPP));
     if (this.proto.flags & PR_ATOMIC) {
       try {
         return Promise.resolve(this.sendRecord(data, flags, to));
@@ -585,6 +587,7 @@ export class Socket extends SelInfo implements KFile {
 
   async recvfrom(len: number, flags: number): Promise<RecvResult> {
     if (!Number.isInteger(len) || len < 0) throw new Errno(EINVAL);
+    if (flags & MSG_OOB) throw new Errno(EOPNOTSUPP);
     const rcv = this.rcv;
     if (flags & MSG_WAITALL && !(flags & MSG_PEEK) && !(this.proto.flags & PR_ATOMIC) && len > 0) return this.recvWaitAll(len, flags);
     for (;;) {
