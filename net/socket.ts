@@ -56,6 +56,7 @@ export const PR_ATOMIC = 0x01; // messages are sent whole (datagrams)
 export const PR_ADDR = 0x02; // addresses travel with data
 export const PR_CONNREQUIRED = 0x04; // must connect before sending
 export const PR_LISTEN = 0x08; // supports listen/accept
+export const PR_URGENT = 0x10; // sends urgent data (MSG_OOB: TCP's urgent pointer)
 
 /** MSG_TRUNC in recvfrom's returned flags. */
 export const MSG_TRUNC = 0x10;
@@ -456,8 +457,7 @@ export class Socket extends SelInfo implements KFile {
   }
 
   sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
-    // No protocol here keeps urgent data apart (TCP delivers it inline, as SO_OOBINLINE does).
-    if (flags & MSG_OOB) return Promise.reject(new Errno(EOPNOTSUPP));
+    if (flags & MSG_OOB && !(this.proto.flags & PR_URGENT)) return Promise.reject(new Errno(EOPNOTSUPP));
     if (this.proto.flags & PR_ATOMIC) {
       try {
         return Promise.resolve(this.sendRecord(data, flags, to));
@@ -587,7 +587,9 @@ export class Socket extends SelInfo implements KFile {
 
   async recvfrom(len: number, flags: number): Promise<RecvResult> {
     if (!Number.isInteger(len) || len < 0) throw new Errno(EINVAL);
-    if (flags & MSG_OOB) throw new Errno(EOPNOTSUPP);
+    // Received urgent data stays inline (TCP behaves as if SO_OOBINLINE were set, RFC 6093 §6),
+    // so there is never a byte apart to take: EINVAL, as BSD answers with SO_OOBINLINE on.
+    if (flags & MSG_OOB) throw new Errno(this.proto.flags & PR_URGENT ? EINVAL : EOPNOTSUPP);
     const rcv = this.rcv;
     if (flags & MSG_WAITALL && !(flags & MSG_PEEK) && !(this.proto.flags & PR_ATOMIC) && len > 0) return this.recvWaitAll(len, flags);
     for (;;) {

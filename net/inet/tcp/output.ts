@@ -21,7 +21,7 @@ import { IFCAP_TSOv4 } from '../../interface.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
-  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
+  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
   tcpOptSackPermitted, tcpOptTimestamp, tcpOptWscale, tcpWriteHeader,
 } from '../../wire/tcp.js';
 import { ipOutput } from '../ip_output.js';
@@ -298,6 +298,8 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   }
   if (!send && tp.flags & TF_ACKNOW) send = true;
   if (!send && flags & (TH_SYN | TH_RST)) send = true;
+  // Urgent data not yet sent goes now, even into a closed window as the pointer alone (RFC 9293 §3.8.5).
+  if (!send && seqGt(tp.snd_up, tp.snd_nxt)) send = true;
   if (!send && flags & TH_FIN && (!(tp.flags & TF_SENTFIN) || tp.snd_nxt === tp.snd_una)) send = true;
 
   if (!send) {
@@ -411,7 +413,13 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     if (recwin > 0 && seqGt((tp.rcv_nxt + recwin) >>> 0, tp.rcv_adv)) tp.rcv_adv = (tp.rcv_nxt + recwin) >>> 0;
   }
   const ack = flags & TH_ACK ? tp.rcv_nxt : 0;
-  tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, 0);
+  // The urgent pointer while urgent data lies ahead (BSD: one past the urgent byte); else it follows snd_una.
+  let urp = 0;
+  if (seqGt(tp.snd_up, seq) && !(flags & (TH_SYN | TH_RST))) {
+    urp = Math.min(seqDiff(tp.snd_up, seq), 0xffff);
+    flags |= TH_URG;
+  } else tp.snd_up = tp.snd_una;
+  tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, urp);
   // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
   // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4), and with TSO the
   // cutting into segsz-byte segments too (M_CSUM_TSOv4); IPv6 sums it in tcpIpOutput.
