@@ -178,3 +178,21 @@ test('a forged "fragmentation needed" (not quoting a segment in flight), one abo
   t.true(sizes.length > 0 && sizes.every((x) => x <= 296 - 40), `segments ${sizes.join(',')}`);
   await p.finish(t);
 });
+
+test('a route whose MTU is lowered under a connection (route -mtu): DF segments too big for it shrink, and the data goes at the new size', async (t) => {
+  const { p, fd } = await inState('ESTABLISHED');
+  await route(p.k, { type: 'add', dst: PEER_ADDR, ifname: 'hub0', mtu: 1000 });
+  await p.k.sys.write(fd, new Uint8Array(3000));
+  const segs: RegExpExecArray[] = [];
+  for (let i = 0; i < 6; i++) {
+    await p.run(1500);
+    const now = p.drain().map((l) => /^\S+ (\d+):(\d+)\((\d+)\)/.exec(l)).filter((m) => m !== null);
+    segs.push(...now);
+    if (now.length > 0) await p.send('.', 1, Math.max(...now.map((m) => Number(m[2]))));
+  }
+  const lens = segs.map((m) => Number(m![3]));
+  t.true(lens.length > 0 && lens.every((x) => x <= 1000 - 40), `segments ${lens.join(',')}`);
+  t.is(Math.max(...segs.map((m) => Number(m![2]))), 3001, 'all 3000 bytes went');
+  t.is(inet(p.k).ipstat.cantfrag > 0, true, 'the first try was refused (DF, too big)');
+  await p.finish(t);
+});

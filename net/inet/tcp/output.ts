@@ -15,7 +15,7 @@
  * A segment is one new mbuf with headroom for the IP and link headers; its
  * data is copied from the send buffer (which keeps it for retransmission).
  */
-import { ENOBUFS } from '../../../kern/errno.js';
+import { EMSGSIZE, ENOBUFS } from '../../../kern/errno.js';
 import { M_CSUM_TCPv4, M_CSUM_TSOv4 } from '../../../kern/mbuf.js';
 import { IFCAP_TSOv4 } from '../../interface.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
@@ -28,7 +28,7 @@ import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
 import { seqDiff, seqGt, seqLt } from './seq.js';
-import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpRecvSpace, tcpSbCopy } from './subr.js';
+import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpMtuShrink, tcpRecvSpace, tcpRouteMtu, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
   TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
@@ -497,7 +497,11 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     // BSD counts the segment as sent and lets the retransmission timer
     // recover; an unreachable route is remembered as the soft error the
     // connection reports if it times out (RFC 1122 §4.2.3.9).
-    if (err !== ENOBUFS) tp.t_softerror = err;
+    // EMSGSIZE: DF, and the route's MTU is below our segments (lowered
+    // under us, by `route change -mtu`): take it, and the retransmission
+    // timer resends at it (NetBSD's tcp_output calls tcp_mtudisc).
+    if (err === EMSGSIZE) tcpMtuShrink(tp, v4 ? tcpRouteMtu(tcp.inet, inp.faddr) : 0);
+    else if (err !== ENOBUFS) tp.t_softerror = err;
     if (advance && tp.rexmtAt === 0 && tp.persistAt === 0 && tp.snd_nxt !== tp.snd_una) tcpTimerRexmtArm(tp, tp.t_rxtcur);
     return err;
   }

@@ -631,22 +631,27 @@ export function tcpMtudiscFlag(tcp: Tcp): number {
  * flight at the new size.
  */
 export function tcpMtuDisc(tp: TcpCb, mtu: number): void {
-  const tcp = tp.tcp;
-  const hdrlen = tp.inp.foreignIsV4() ? TCPIP_HDRLEN : TCPIP6_HDRLEN;
-  if (mtu === 0) mtu = mtuPlateau(tp.t_maxopd + hdrlen);
-  let mss = mtu - hdrlen;
-  if (mss < tcp.cfg.minmss) mss = tcp.cfg.minmss;
-  if (mss >= tp.t_maxopd) return;
-  const tsLen = tp.t_maxopd - tp.t_maxseg;
-  tp.t_maxopd = mss;
-  tp.t_maxseg = mss - tsLen;
-  tp.cc.maxseg = tp.t_maxseg;
-  tcp.stat.mturesent++;
+  if (!tcpMtuShrink(tp, mtu)) return;
+  tp.tcp.stat.mturesent++;
   if (tp.snd_una !== tp.snd_max) {
     tp.snd_nxt = tp.snd_una;
     tp.t_rtttime = 0;
     tcpOutput(tp);
   }
+}
+
+/** The segment size for a path MTU of `mtu` (0: the plateau below ours); whether it shrank. */
+export function tcpMtuShrink(tp: TcpCb, mtu: number): boolean {
+  const hdrlen = tp.inp.foreignIsV4() ? TCPIP_HDRLEN : TCPIP6_HDRLEN;
+  if (mtu === 0) mtu = mtuPlateau(tp.t_maxopd + hdrlen);
+  let mss = mtu - hdrlen;
+  if (mss < tp.tcp.cfg.minmss) mss = tp.tcp.cfg.minmss;
+  if (mss >= tp.t_maxopd) return false;
+  const tsLen = tp.t_maxopd - tp.t_maxseg;
+  tp.t_maxopd = mss;
+  tp.t_maxseg = mss - tsLen;
+  tp.cc.maxseg = tp.t_maxseg;
+  return true;
 }
 
 /** RFC 1191 §7's table of MTU plateaus: the largest below `mtu`. */
