@@ -36,7 +36,8 @@ const USAGE =
   `usage: ${PROG} [-an] [-f address_family]\n` +
   `       ${PROG} [-binrsv] [-f address_family]\n` +
   `       ${PROG} [-bn] [-I interface]\n` +
-  `       ${PROG} [-s] [-p protocol]\n`;
+  `       ${PROG} [-s] [-p protocol]\n` +
+  `       ${PROG} -m\n`;
 
 /**
  * A protocol control block as `sys.ext('pcblist')` should return it (the
@@ -61,6 +62,25 @@ export interface PcbInfo {
 /** Whether a PCB is an IPv6 one (its family, or a kernel that only says tcp6/udp6). */
 export function isInet6Pcb(p: PcbInfo): boolean {
   return p.family !== undefined ? p.family === AF_INET6 : p.proto.endsWith('6');
+}
+
+interface MbufStatsInfo { allocs: number; frees: number; drops: number; inUse: number }
+interface MemLimitInfo { limit: number; used: number; peak: number; failures: number }
+
+/**
+ * -m: packet buffer use, in NetBSD's lines (mbpr), over the kernel's memory
+ * account: "Kbytes allocated to network" is what packet and socket buffers
+ * hold, its share of RUMP_MEMLIMIT when there is one, and every allocation
+ * refused at the limit is a "request for memory denied".
+ */
+export function formatMbufStats(m: MbufStatsInfo, mem: MemLimitInfo): string {
+  const kb = (n: number): number => Math.ceil(n / 1024);
+  let out = `${m.inUse} mbuf${m.inUse === 1 ? '' : 's'} in use:\n\t${m.inUse} mbuf${m.inUse === 1 ? '' : 's'} allocated to data\n`;
+  out += mem.limit >= 0
+    ? `${kb(mem.used)} Kbytes allocated to network (${Math.round((100 * mem.used) / mem.limit)}% of the ${kb(mem.limit)} Kbyte limit, peak ${kb(mem.peak)})\n`
+    : `${kb(mem.used)} Kbytes allocated to network (no limit, peak ${kb(mem.peak)})\n`;
+  out += `${m.drops} requests for memory denied\n0 requests for memory delayed\n0 calls to protocol drain routines\n`;
+  return out;
 }
 
 function usage(io: ToolIO): never {
@@ -570,7 +590,7 @@ export function formatRouteTable6(routes: readonly RouteInfo[]): string {
 
 export async function main(argv: string[], io: ToolIO): Promise<number> {
   return guard(PROG, io, async () => {
-    const g = getopt(PROG, io, argv, 'abf:I:inp:rsv');
+    const g = getopt(PROG, io, argv, 'abf:I:imnp:rsv');
     if (!g) usage(io);
     if (g.rest.length) usage(io);
     let sflag = 0;
@@ -605,6 +625,10 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
           else if (!inet) out += 'Routing tables\n';
         }
         io.stdout(out);
+        return 0;
+      }
+      if (has('m')) {
+        io.stdout(formatMbufStats((await sys.sysctl('kern.mbuf.stats')) as MbufStatsInfo, (await sys.sysctl('hw.memlimit')) as MemLimitInfo));
         return 0;
       }
       if (sflag || proto !== null) {

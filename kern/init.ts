@@ -52,6 +52,8 @@ export function bootKernel(opts: BootOptions): Kernel {
     k.maxfiles = v;
   }, 1, MAXFILES_MAX, 'maximum number of open files');
   k.sysctl.struct('hw.memlimit', () => ({ limit: Number.isFinite(k.mem.limit) ? k.mem.limit : -1, used: k.mem.used, peak: k.mem.peak, failures: k.mem.failures }));
+  // What netstat -m prints (NetBSD's kern.mbuf.stats, struct mbstat, in this kernel's terms).
+  k.sysctl.struct('kern.mbuf.stats', () => ({ ...k.mbufs.stats, inUse: k.mbufs.inUse }));
 
   k.verbose(`${RUMP_VERSION}: a rump kernel on the ${host.kind} host`);
   k.verbose(`ncpu ${params.ncpu}, memlimit ${Number.isFinite(params.memlimit) ? params.memlimit : 'none'}`);

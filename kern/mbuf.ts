@@ -201,10 +201,14 @@ export class MbufPool {
     return this.alloc(len, headroom, headroom + zeroed);
   }
 
-  /** A packet buffer holding a copy of `src[off, off+len)` behind `headroom`. */
-  copyin(src: Uint8Array, off: number, len: number, headroom = DEFAULT_HEADROOM): Mbuf | null {
+  /**
+   * A packet buffer holding a copy of `src[off, off+len)` behind `headroom`;
+   * `user` for data a caller writes (socket sends), which leaves the memory
+   * account's reserve to the packet path (kern/mem.ts).
+   */
+  copyin(src: Uint8Array, off: number, len: number, headroom = DEFAULT_HEADROOM, user = false): Mbuf | null {
     // Only the headroom needs zeroing: the copy overwrites the rest.
-    const m = this.alloc(len, headroom, headroom);
+    const m = this.alloc(len, headroom, headroom, user);
     if (m) m.buf.set(src.subarray(off, off + len), headroom);
     return m;
   }
@@ -214,9 +218,9 @@ export class MbufPool {
    * fit a cluster or a jumbo cluster, with `[0, zeroLen)` zeroed as a new
    * Uint8Array would be (headers written field by field rely on it).
    */
-  private alloc(len: number, headroom: number, zeroLen: number): Mbuf | null {
+  private alloc(len: number, headroom: number, zeroLen: number, user = false): Mbuf | null {
     const size = headroom + len;
-    if (!this.mem.charge(size)) {
+    if (!this.mem.charge(size, user)) {
       this.stats.drops++;
       return null;
     }

@@ -11,9 +11,20 @@ export class MemAccount {
 
   constructor(readonly limit: number) {}
 
-  charge(n: number): boolean {
+  /**
+   * What data callers write may not take: an eighth of the limit is kept for
+   * the packet path, so that send buffers filled to the limit never leave
+   * the kernel without a buffer for the ACKs that would empty them (a NIC's
+   * receive ring is allocated before anyone writes, for the same reason).
+   */
+  get reserve(): number {
+    return Number.isFinite(this.limit) ? Math.floor(this.limit / 8) : 0;
+  }
+
+  /** Charge `n` bytes; `user` (data a caller writes) stops short of the reserve. */
+  charge(n: number, user = false): boolean {
     const next = this.used + n;
-    if (next > this.limit) {
+    if (next > (user ? this.limit - this.reserve : this.limit)) {
       this.failures++;
       return false;
     }

@@ -7,7 +7,7 @@
  * (`Protosw`, NetBSD's pr_usrreqs), so UDP, raw IP and TCP share this code.
  */
 import type { Kernel } from '../kern/kernel.js';
-import { MJUMBYTES, type Mbuf } from '../kern/mbuf.js';
+import { DEFAULT_HEADROOM, MJUMBYTES, type Mbuf } from '../kern/mbuf.js';
 import type { Callout } from '../kern/callout.js';
 import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
 import { NETSTACK, DEFAULT_SOMAXCONN } from './netstack.js';
@@ -16,7 +16,7 @@ import {
   EDESTADDRREQ, EISCONN, EALREADY, EINPROGRESS, EBADF, KernelHaltedError,
 } from '../kern/errno.js';
 import {
-  MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, O_NONBLOCK, SHUT_RD, SHUT_RDWR, SHUT_WR,
+  MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_WAITALL, O_NONBLOCK, SHUT_RD, SHUT_RDWR, SHUT_WR,
   type KFile, type RecvResult, type Sockaddr, type SockoptValue,
 } from '../kern/sys.js';
 
@@ -56,6 +56,7 @@ export const PR_ATOMIC = 0x01; // messages are sent whole (datagrams)
 export const PR_ADDR = 0x02; // addresses travel with data
 export const PR_CONNREQUIRED = 0x04; // must connect before sending
 export const PR_LISTEN = 0x08; // supports listen/accept
+export const PR_URGENT = 0x10; // sends urgent data (MSG_OOB: TCP's urgent pointer)
 
 /** MSG_TRUNC in recvfrom's returned flags. */
 export const MSG_TRUNC = 0x10;
@@ -456,6 +457,7 @@ export class Socket extends SelInfo implements KFile {
   }
 
   sendto(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
+    if (flags & MSG_OOB && !(this.proto.flags & PR_URGENT)) return Promise.reject(new Errno(EOPNOTSUPP));
     if (this.proto.flags & PR_ATOMIC) {
       try {
         return Promise.resolve(this.sendRecord(data, flags, to));
@@ -474,7 +476,7 @@ export class Socket extends SelInfo implements KFile {
   sendRecord(data: Uint8Array, flags: number, to: Sockaddr | null): number {
     this.sendCheck(to);
     if (data.length > this.snd.hiwat) throw new Errno(EMSGSIZE);
-    const m = this.kernel.mbufs.copyin(data, 0, data.length);
+    const m = this.kernel.mbufs.copyin(data, 0, data.length, DEFAULT_HEADROOM, true);
     if (!m) throw new Errno(ENOBUFS);
     this.proto.send(this, m, to, flags);
     return data.length;
@@ -539,7 +541,7 @@ export class Socket extends SelInfo implements KFile {
     let done = 0;
     while (done < room) {
       const n = Math.min(room - done, MJUMBYTES);
-      const m = this.kernel.mbufs.copyin(data, at + done, n, 0);
+      const m = this.kernel.mbufs.copyin(data, at + done, n, 0, true);
       if (!m) break;
       this.snd.append(m, null);
       done += n;
@@ -585,6 +587,9 @@ export class Socket extends SelInfo implements KFile {
 
   async recvfrom(len: number, flags: number): Promise<RecvResult> {
     if (!Number.isInteger(len) || len < 0) throw new Errno(EINVAL);
+    // Received urgent data stays inline (TCP behaves as if SO_OOBINLINE were set, RFC 6093 §6),
+    // so there is never a byte apart to take: EINVAL, as BSD answers with SO_OOBINLINE on.
+    if (flags & MSG_OOB) throw new Errno(this.proto.flags & PR_URGENT ? EINVAL : EOPNOTSUPP);
     const rcv = this.rcv;
     if (flags & MSG_WAITALL && !(flags & MSG_PEEK) && !(this.proto.flags & PR_ATOMIC) && len > 0) return this.recvWaitAll(len, flags);
     for (;;) {

@@ -25,6 +25,7 @@ import { igmpDrain, igmpInput, igmpState } from './igmp.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
 import { INET, Inet, icmpStatsObject, statsObject } from './inet.js';
 import { ipInput } from './ip_input.js';
+import { ipMtudiscSysctls } from './ip_mtudisc.js';
 import { ipReassDrain, ipReassSysctls } from './ip_reass.js';
 import { rtdump, rtmsg } from './route_ops.js';
 
@@ -104,6 +105,7 @@ registerComponent({
       inet.icmpErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
     ipReassSysctls(inet);
+    ipMtudiscSysctls(inet);
     arpSysctls(inet);
     sc.struct('net.inet.ip.stats', () => statsObject(inet.ipstat), 'IP statistics');
     sc.struct('net.inet.icmp.stats', () => icmpStatsObject(inet.icmpstat), 'ICMP statistics');

@@ -104,6 +104,8 @@ export interface In6Ops {
   selectSrc(dst: Uint8Array, out: Uint8Array): boolean;
   /** The MTU of the path towards `dst` (the route's, else its interface's); 0 without a route. */
   routeMtu(dst: Uint8Array): number;
+  /** RFC 8201: the path to `dst` takes at most `mtu` bytes (ip6_mtudisc.ts); the path MTU now, 0 when that does not apply. */
+  pmtuUpdate(dst: Uint8Array, mtu: number): number;
   /**
    * ip6_output for a transport: `m` holds the upper-layer header and data
    * with headroom; the IPv6 header (addresses read where they lie) is

@@ -15,6 +15,7 @@ import type { Ifnet } from '../interface.js';
 import type { NetStack } from '../netstack.js';
 import type { Rtentry } from '../route.js';
 import type { RedirectRoutes } from '../redirect_routes.js';
+import type { PmtuRoutes } from '../pmtu_routes.js';
 import { InPcbTable } from './in_pcb.js';
 import type { Tcp } from './tcp/var.js';
 
@@ -179,6 +180,12 @@ export class Inet {
   redirTimeout = 600;
   /** The host routes redirects made (ip_redirect.ts), bounded and expiring; made on first use. */
   redirects: RedirectRoutes<number, Rtentry> | null = null;
+  /** net.inet.ip.mtudisc: DF on TCP segments and path MTUs from ICMP (ip_mtudisc.ts), NetBSD's default 1. */
+  mtudisc = 1;
+  /** net.inet.ip.mtudisctimeout: seconds a learnt path MTU holds (NetBSD's 600). */
+  mtudiscTimeout = 600;
+  /** The routes holding path MTUs (ip_mtudisc.ts); made on first use. */
+  pmtu: PmtuRoutes<number, Rtentry> | null = null;
   /** net.inet.ip.ttl */
   defttl = 64;
   /** net.inet.arp.keep: seconds a resolved entry lives (NetBSD: 20 minutes). */

@@ -38,6 +38,8 @@ export const IP_RAWOUTPUT = 0x2;
 export const IP_ROUTETOIF = 0x10;
 /** Sending to a broadcast address is allowed (SO_BROADCAST). */
 export const IP_ALLOWBROADCAST = 0x20;
+/** Path MTU discovery: set DF (TCP with net.inet.ip.mtudisc on; ip_mtudisc.ts). */
+export const IP_MTUDISC = 0x400;
 
 /*
  * 127/8 never leaves the host (RFC 1122 §3.2.1.3(g)); NetBSD lists only
@@ -242,7 +244,7 @@ function ipOutputHeader(inet: Inet, m: Mbuf, flags: number, tos: number, ttl: nu
     ipSetChecksum(buf, off);
     inet.ipstat.rawout++;
   } else {
-    ipWriteHeader(buf, off, tos, m.len, nextId(inet), 0, ttl, proto, src, dst);
+    ipWriteHeader(buf, off, tos, m.len, nextId(inet), flags & IP_MTUDISC ? IP_DF : 0, ttl, proto, src, dst);
     // A TSO packet's segments are numbered up from this ID where they are
     // cut (shmif, or the host behind virt): keep those IDs for them.
     if (m.csumFlags & M_CSUM_TSOv4 && m.segsz > 0) {
@@ -360,7 +362,7 @@ function ipOutputMulticast(
     st.rawout++;
   } else {
     ttl = mopts !== null ? mopts.ttl : IP_DEFAULT_MULTICAST_TTL;
-    ipWriteHeader(buf, off, tos, m.len, nextId(inet), 0, ttl, proto, src, dst);
+    ipWriteHeader(buf, off, tos, m.len, nextId(inet), flags & IP_MTUDISC ? IP_DF : 0, ttl, proto, src, dst);
   }
   st.localout++;
   m.flags = (m.flags & ~M_BCAST) | M_MCAST;

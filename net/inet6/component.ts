@@ -38,6 +38,7 @@ import { in6IfAttach } from './in6_ifattach.js';
 import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
+import { ip6Mtudisc } from './ip6_mtudisc.js';
 import { nd6Cache, nd6Dump, nd6Purge, nd6Resolve, type NdpInfo } from './nd6.js';
 import { Raw6Usrreqs } from './raw6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
@@ -80,6 +81,7 @@ function in6Ops(inet6: Inet6): In6Ops {
     isLocal: (addr) => inet6.isLocal(addr, 0),
     selectSrc: (dst, out) => in6SelectSrc(inet6, dst, 0, out),
     routeMtu: (dst) => ip6RouteMtu(inet6, dst, 0),
+    pmtuUpdate: (dst, mtu) => ip6Mtudisc(inet6, dst, mtu),
     output: (m, src, srcOff, dst, dstOff, nxt, hlim, tclass) => ip6Output(inet6, m, src, srcOff, dst, dstOff, nxt, hlim, tclass),
   };
 }

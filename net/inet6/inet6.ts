@@ -22,6 +22,7 @@ import { in6Equal, in6IsLoopback, in6PrefixEqual } from '../wire/in6addr.js';
 import { IPV6_DEFHLIM } from '../wire/ipv6.js';
 import { Route6Table, type Rtentry6 } from './route6.js';
 import type { RedirectRoutes } from '../redirect_routes.js';
+import type { PmtuRoutes } from '../pmtu_routes.js';
 
 /* in6_ifaddr flags (netinet6/in6_var.h). */
 /** The address is still being checked for duplicates (RFC 4862 §5.4, nd6_dad.ts). */
@@ -155,6 +156,8 @@ export class Inet6 {
   redirTimeout = 600;
   /** The host routes redirects made (icmp6_redirect.ts), bounded and expiring; made on first use. */
   redirects: RedirectRoutes<Uint8Array, Rtentry6> | null = null;
+  /** The routes holding path MTUs (ip6_mtudisc.ts); made on first use. */
+  pmtu: PmtuRoutes<Uint8Array, Rtentry6> | null = null;
   /** net.inet6.ip6.dad_count: DAD probes per new address (RFC 4862 DupAddrDetectTransmits), NetBSD's 1. */
   dadCount = 1;
   /** net.inet6.ip6.auto_linklocal: an interface coming up gets its fe80:: address (in6_ifattach). */

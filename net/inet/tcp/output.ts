@@ -15,20 +15,20 @@
  * A segment is one new mbuf with headroom for the IP and link headers; its
  * data is copied from the send buffer (which keeps it for retransmission).
  */
-import { ENOBUFS } from '../../../kern/errno.js';
+import { EMSGSIZE, ENOBUFS } from '../../../kern/errno.js';
 import { M_CSUM_TCPv4, M_CSUM_TSOv4 } from '../../../kern/mbuf.js';
 import { IFCAP_TSOv4 } from '../../interface.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
-  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
+  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
   tcpOptSackPermitted, tcpOptTimestamp, tcpOptWscale, tcpWriteHeader,
 } from '../../wire/tcp.js';
 import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
 import { seqDiff, seqGt, seqLt } from './seq.js';
-import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpRecvSpace, tcpSbCopy } from './subr.js';
+import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpMtuShrink, tcpRecvSpace, tcpRouteMtu, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
   TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
@@ -298,6 +298,8 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   }
   if (!send && tp.flags & TF_ACKNOW) send = true;
   if (!send && flags & (TH_SYN | TH_RST)) send = true;
+  // Urgent data not yet sent goes now, even into a closed window as the pointer alone (RFC 9293 §3.8.5).
+  if (!send && seqGt(tp.snd_up, tp.snd_nxt)) send = true;
   if (!send && flags & TH_FIN && (!(tp.flags & TF_SENTFIN) || tp.snd_nxt === tp.snd_una)) send = true;
 
   if (!send) {
@@ -411,7 +413,13 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     if (recwin > 0 && seqGt((tp.rcv_nxt + recwin) >>> 0, tp.rcv_adv)) tp.rcv_adv = (tp.rcv_nxt + recwin) >>> 0;
   }
   const ack = flags & TH_ACK ? tp.rcv_nxt : 0;
-  tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, 0);
+  // The urgent pointer while urgent data lies ahead (BSD: one past the urgent byte); else it follows snd_una.
+  let urp = 0;
+  if (seqGt(tp.snd_up, seq) && !(flags & (TH_SYN | TH_RST))) {
+    urp = Math.min(seqDiff(tp.snd_up, seq), 0xffff);
+    flags |= TH_URG;
+  } else tp.snd_up = tp.snd_una;
+  tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, urp);
   // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
   // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4), and with TSO the
   // cutting into segsz-byte segments too (M_CSUM_TSOv4); IPv6 sums it in tcpIpOutput.
@@ -483,13 +491,17 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   }
 
   const err = v4
-    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, 0)
+    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, tcpMtudiscFlag(tcp))
     : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp);
   if (err !== 0) {
     // BSD counts the segment as sent and lets the retransmission timer
     // recover; an unreachable route is remembered as the soft error the
     // connection reports if it times out (RFC 1122 §4.2.3.9).
-    if (err !== ENOBUFS) tp.t_softerror = err;
+    // EMSGSIZE: DF, and the route's MTU is below our segments (lowered
+    // under us, by `route change -mtu`): take it, and the retransmission
+    // timer resends at it (NetBSD's tcp_output calls tcp_mtudisc).
+    if (err === EMSGSIZE) tcpMtuShrink(tp, v4 ? tcpRouteMtu(tcp.inet, inp.faddr) : 0);
+    else if (err !== ENOBUFS) tp.t_softerror = err;
     if (advance && tp.rexmtAt === 0 && tp.persistAt === 0 && tp.snd_nxt !== tp.snd_una) tcpTimerRexmtArm(tp, tp.t_rxtcur);
     return err;
   }

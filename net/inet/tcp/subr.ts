@@ -33,7 +33,8 @@ import type { Mbuf } from '../../../kern/mbuf.js';
 import { InAddr, formatAddr, type InConnInfo } from '../in_addr.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
-import { ipOutput, ipRouteLookup } from '../ip_output.js';
+import { ipMtudisc } from '../ip_mtudisc.js';
+import { IP_MTUDISC, ipOutput, ipRouteLookup } from '../ip_output.js';
 import { IFCAP_TSOv4 } from '../../interface.js';
 import { ccByName, CC_DEFAULT, TCP_INFINITE_SSTHRESH } from './cc/cc.js';
 import {
@@ -324,7 +325,8 @@ export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: In
   if (dst.isV4()) {
     const inet = tcp.inet;
     tcpSetChecksum(m.buf, m.off, m.len, src.v4(), dst.v4());
-    return ipOutput(inet, m, src.v4(), dst.v4(), IPPROTO_TCP, inp !== null ? inp.ttl : inet.defttl, tos, 0);
+    // DF on what a connection or listener sends (SYN-ACKs, ACKs), not on resets for nobody (NetBSD's tcp_respond).
+    return ipOutput(inet, m, src.v4(), dst.v4(), IPPROTO_TCP, inp !== null ? inp.ttl : inet.defttl, tos, inp !== null ? tcpMtudiscFlag(tcp) : 0);
   }
   const ops = tcp.tcbtable6?.ops6 ?? null;
   if (ops === null) {
@@ -532,12 +534,30 @@ function tcpNotify(tcp: Tcp, inp: InPcb, errno: number, hard: number, seq: numbe
   const st = tcp.stat;
   if (errno === EMSGSIZE) {
     // RFC 5927 §7.2 / RFC 1191: the quoted segment must be one in flight.
-    if (!tcp.cfg.mtudisc || !(seqGeq(seq, tp.snd_una) && seqLt(seq, tp.snd_max))) {
+    if (!tcp.cfg.mtudisc || (inp.foreignIsV4() && !tcp.inet.mtudisc) || !(seqGeq(seq, tp.snd_una) && seqLt(seq, tp.snd_max))) {
       st.icmp_ignored++;
       return;
     }
     st.icmp_honoured++;
-    tcpMtuDisc(tp, mtu);
+    // The host route learns the path MTU (RFC 1191, RFC 8201), and every
+    // connection to that host shrinks to it (NetBSD's icmp_mtudisc and
+    // icmp6_mtudisc_update with their tcp_mtudisc callbacks).
+    const f = inp.foreignInto(new InAddr());
+    let pmtu: number;
+    if (f.isV4()) pmtu = ipMtudisc(tcp.inet, f.v4(), mtu, 0);
+    else {
+      const ops = tcp.tcbtable6?.ops6 ?? null;
+      f.store(tcp.bytesDst, 0);
+      pmtu = ops !== null ? ops.pmtuUpdate(tcp.bytesDst, mtu) : 0;
+    }
+    if (pmtu === 0) return;
+    for (const table of [tcp.inet.tcbtable, tcp.tcbtable6]) {
+      if (table === null) continue;
+      for (const other of table.all) {
+        const otp = other.so.pcb;
+        if (otp instanceof TcpCb && other.foreignIs(f) && otp.state !== TCPS_LISTEN && otp.state !== TCPS_TIME_WAIT) tcpMtuDisc(otp, pmtu);
+      }
+    }
     return;
   }
   // RFC 5927 §4.1 (as FreeBSD): only an error about the oldest unacknowledged
@@ -600,28 +620,38 @@ export function tcpCtlinput6(
   tcpCtlinputTuple(tcp, table, l, sport, f, dport, seq, errno, errno === EMSGSIZE ? 0 : hardIcmp6Errno(type, code), mtu);
 }
 
+/** The ipOutput flag for a connection's segments: DF while path MTU discovery is on (net.inet.ip.mtudisc, net.inet.tcp.path_mtu_discovery). */
+export function tcpMtudiscFlag(tcp: Tcp): number {
+  return tcp.inet.mtudisc !== 0 && tcp.cfg.mtudisc !== 0 ? IP_MTUDISC : 0;
+}
+
 /**
  * tcp_mtudisc: the path MTU is `mtu` (0 from an old router: guess the next
  * plateau down, RFC 1191 §5). Shrink the segment size and resend what is in
  * flight at the new size.
  */
 export function tcpMtuDisc(tp: TcpCb, mtu: number): void {
-  const tcp = tp.tcp;
-  const hdrlen = tp.inp.foreignIsV4() ? TCPIP_HDRLEN : TCPIP6_HDRLEN;
-  if (mtu === 0) mtu = mtuPlateau(tp.t_maxopd + hdrlen);
-  let mss = mtu - hdrlen;
-  if (mss < tcp.cfg.minmss) mss = tcp.cfg.minmss;
-  if (mss >= tp.t_maxopd) return;
-  const tsLen = tp.t_maxopd - tp.t_maxseg;
-  tp.t_maxopd = mss;
-  tp.t_maxseg = mss - tsLen;
-  tp.cc.maxseg = tp.t_maxseg;
-  tcp.stat.mturesent++;
+  if (!tcpMtuShrink(tp, mtu)) return;
+  tp.tcp.stat.mturesent++;
   if (tp.snd_una !== tp.snd_max) {
     tp.snd_nxt = tp.snd_una;
     tp.t_rtttime = 0;
     tcpOutput(tp);
   }
+}
+
+/** The segment size for a path MTU of `mtu` (0: the plateau below ours); whether it shrank. */
+export function tcpMtuShrink(tp: TcpCb, mtu: number): boolean {
+  const hdrlen = tp.inp.foreignIsV4() ? TCPIP_HDRLEN : TCPIP6_HDRLEN;
+  if (mtu === 0) mtu = mtuPlateau(tp.t_maxopd + hdrlen);
+  let mss = mtu - hdrlen;
+  if (mss < tp.tcp.cfg.minmss) mss = tp.tcp.cfg.minmss;
+  if (mss >= tp.t_maxopd) return false;
+  const tsLen = tp.t_maxopd - tp.t_maxseg;
+  tp.t_maxopd = mss;
+  tp.t_maxseg = mss - tsLen;
+  tp.cc.maxseg = tp.t_maxseg;
+  return true;
 }
 
 /** RFC 1191 §7's table of MTU plateaus: the largest below `mtu`. */

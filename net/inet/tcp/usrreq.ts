@@ -20,10 +20,10 @@ import {
   Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP,
 } from '../../../kern/errno.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
-import { AF_INET, AF_INET6, SOCK_STREAM, type Sockaddr, type SockoptValue } from '../../../kern/sys.js';
+import { AF_INET, AF_INET6, MSG_OOB, SOCK_STREAM, type Sockaddr, type SockoptValue } from '../../../kern/sys.js';
 import { ifioctl } from '../../interface_ioctl.js';
 import {
-  PR_CONNREQUIRED, PR_LISTEN, SO_KEEPALIVE, SO_LINGER, SOL_SOCKET, SS_ISBOUND, SS_ISCONNECTING,
+  PR_CONNREQUIRED, PR_LISTEN, PR_URGENT, SO_KEEPALIVE, SO_LINGER, SOL_SOCKET, SS_ISBOUND, SS_ISCONNECTING,
   SS_ISDISCONNECTING, type Protosw, type Socket,
 } from '../../socket.js';
 import { INADDR_BROADCAST, parseInAddr } from '../../wire/inaddr.js';
@@ -119,7 +119,7 @@ function twRecycleable(tp: TcpCb, now: number): boolean {
 export class TcpUsrreqs implements Protosw {
   readonly type = SOCK_STREAM;
   readonly protocol = IPPROTO_TCP;
-  readonly flags = PR_CONNREQUIRED | PR_LISTEN;
+  readonly flags = PR_CONNREQUIRED | PR_LISTEN | PR_URGENT;
 
   constructor(
     readonly tcp: Tcp,
@@ -249,9 +249,12 @@ export class TcpUsrreqs implements Protosw {
   }
 
   /** Data was appended to so.snd: send what the windows allow. */
-  send(so: Socket, _m: Mbuf, _to: Sockaddr | null, _flags: number): void {
+  send(so: Socket, _m: Mbuf, _to: Sockaddr | null, flags: number): void {
     const tp = sototcpcb(so);
     if (tp === null || !this.tcp.tcbs.has(tp)) return;
+    // PRU_SENDOOB: the urgent pointer just past the last byte written (BSD's
+    // convention, RFC 6093 §2), sent at once and on every segment before it.
+    if (flags & MSG_OOB) tp.snd_up = (tp.snd_una + so.snd.cc) >>> 0;
     tcpOutput(tp);
   }
 
