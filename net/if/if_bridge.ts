@@ -12,8 +12,8 @@
  * wrapped, as NetBSD's ether_output calls bridge_output):
  *
  *   member rx ─ bridgeInput: learn source → port
- *                 ├─ group (broadcast, multicast): a copy to every other port, one
- *                 │    to the bridge interface itself, the frame to the member's own input
+ *                 ├─ group (broadcast, multicast): a copy to every other port, and
+ *                 │    up on every member and the bridge interface itself
  *                 ├─ for a member's or the bridge's MAC: that interface's Ether input
  *                 └─ else: the learned port (never back out the one it came in on),
  *                      or every other port when unknown (flooding)
@@ -30,8 +30,8 @@
  *
  * The bridge interface has a MAC of its own and takes addresses (an IP on
  * bridge0), as FreeBSD's does: frames for its MAC and every group frame reach
- * its Ether input. NetBSD's ARP and ND answer, on a member, for an address of
- * another member of the same bridge (PR kern/48104): `bridgeMemberWith`.
+ * its Ether input. A group frame also goes up on every member, as NetBSD's
+ * bridge_broadcast does, so ARP and ND find an address on any member.
  */
 import { defineState, type Kernel } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
@@ -284,23 +284,6 @@ export function bridgeSoftc(ifp: Ifnet): BridgeSoftc | undefined {
   return SOFTC.peek(ifp);
 }
 
-/**
- * For ARP and ND on a bridge member: another member of the same bridge
- * (or the bridge itself) for which `has` is true, or null. NetBSD's
- * in_arpinput and nd6_ns_input answer for an address on any member of
- * the receiving interface's bridge (PR kern/48104).
- */
-export function bridgeMemberWith<T>(ifp: Ifnet, has: (other: Ifnet) => T | null): { ifp: Ifnet; value: T } | null {
-  const port = PORT.peek(ifp);
-  if (port === undefined) return null;
-  for (const p of port.sc.ports) {
-    if (p === port) continue;
-    const v = has(p.ifp);
-    if (v !== null) return { ifp: p.ifp, value: v };
-  }
-  return null;
-}
-
 /** A member's transmit: the kernel's frame goes by the bridge (bridge_output). */
 function bridgeMemberTransmit(ifp: Ifnet, m: Mbuf): void {
   const port = PORT.get(ifp);
@@ -340,15 +323,18 @@ function bridgeInput(ifp: Ifnet, m: Mbuf): void {
   bif.stats.ipackets++;
   bif.stats.ibytes += m.len;
   if (macIsMulticast(buf, off)) {
-    // Group: every other port, the bridge interface, and the member itself.
+    // Group: out every other port, and up on every member and the bridge
+    // interface (NetBSD's bridge_broadcast delivers it on each member, so a
+    // solicitation for another member's address finds it: PR kern/48104).
     const fwd = k.mbufs.dup(m);
     if (fwd !== null) sc.flood(fwd, port, true);
     else sc.stats.dropped++;
-    if (bif.flags & IFF_UP) {
-      const own = k.mbufs.dup(m);
-      if (own !== null) bif.input(bif, own);
-      else sc.stats.dropped++;
+    const ports = sc.ports;
+    for (let i = 0; i < ports.length; i++) {
+      const p = ports[i]!;
+      if (p !== port && p.ifp.flags & IFF_UP) deliverCopy(sc, p.ifp, p.origInput, m);
     }
+    if (bif.flags & IFF_UP) deliverCopy(sc, bif, bif.input, m);
     port.origInput(ifp, m);
     return;
   }
@@ -376,6 +362,13 @@ function bridgeInput(ifp: Ifnet, m: Mbuf): void {
     return;
   }
   sc.flood(m, port, false);
+}
+
+/** Hand a copy of `m` to `input` as received on `ifp`. */
+function deliverCopy(sc: BridgeSoftc, ifp: Ifnet, input: (ifp: Ifnet, m: Mbuf) => void, m: Mbuf): void {
+  const c = ifp.kernel.mbufs.dup(m);
+  if (c === null) sc.stats.dropped++;
+  else input(ifp, c);
 }
 
 function macIsZeroAt(buf: Uint8Array, off: number): boolean {

@@ -21,7 +21,6 @@ import { Errno, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EW
 import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_RUNNING, IFF_UP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
-import { bridgeMemberWith } from '../if/if_bridge.js';
 import type { ArpInfo, ArpMsg } from '../ioctl.js';
 import { RTF_GATEWAY, RTF_LOCAL } from '../route.js';
 import {
@@ -307,15 +306,7 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
     k.mbufs.free(m);
     return;
   }
-  let myia = inet.ifaddrOn(ifp, tpa);
-  if (myia === null) {
-    // On a bridge member, another member's address is answered for as that member (NetBSD PR kern/48104).
-    const other = bridgeMemberWith(ifp, (o) => inet.ifaddrOn(o, tpa));
-    if (other !== null) {
-      myia = other.value;
-      ifp = other.ifp;
-    }
-  }
+  const myia = inet.ifaddrOn(ifp, tpa);
 
   if (spa !== INADDR_ANY && inet.ifaddrOn(ifp, spa)) {
     // Someone else claims our address (RFC 5227 §2.4): log it and, when
@@ -366,7 +357,7 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
   }
   let answerMac: Uint8Array | null = null;
   if (myia) {
-    answerMac = ifp.lladdr;
+    answerMac = lladdr;
   } else {
     const pub = arpTable(inet).entries.get(key(ifp, tpa));
     if (pub && pub.published && pub.state === LLE_RESOLVED) answerMac = pub.mac;

@@ -36,7 +36,6 @@ import { defineKernelState } from '../../kern/kernel.js';
 import { M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_NOARP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
-import { bridgeMemberWith } from '../if/if_bridge.js';
 import { ETHERTYPE_IPV6, macCopy, macEquals } from '../wire/ether.js';
 import {
   IN6ADDR_LINKLOCAL_ALLNODES, formatIn6Addr, in6Copy, in6Equal, in6Hash, in6IsMulticast, in6IsSolicitedNodeOf,
@@ -343,7 +342,7 @@ export function nd6NsInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
   const io = ip6 + off;
   const src = ip6 + IP6_OFF_SRC;
   const dst = ip6 + IP6_OFF_DST;
-  let ifp = rcvifOf(inet6, m);
+  const ifp = rcvifOf(inet6, m);
   const t = io + ND_OFF_TARGET;
   // §7.1.1: hop limit 255 (it was not forwarded), code 0, 24 bytes or more,
   // target not multicast, options sane; from :: only to a solicited-node
@@ -357,15 +356,7 @@ export function nd6NsInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
     return;
   }
   inet6.nd6stat.ns_in++;
-  let ia = inet6.ifaddrOn(ifp, buf, t);
-  if (ia === null) {
-    // On a bridge member, another member's address is answered for as that member (NetBSD PR kern/48104).
-    const other = bridgeMemberWith(ifp, (o) => inet6.ifaddrOn(o, buf, t));
-    if (other !== null) {
-      ia = other.value;
-      ifp = other.ifp;
-    }
-  }
+  const ia = inet6.ifaddrOn(ifp, buf, t);
   if (ia === null) {
     inet6.nd6stat.ns_notours++;
     k.mbufs.free(m);

@@ -273,7 +273,7 @@ test('the bridge\'s own address: a host on either bus pings an IP on bridge0, an
   }
 });
 
-test('PR kern/48104: an address on one member answers on the other bus too', async (t) => {
+test('PR kern/48104: an address on one member answers on the other bus too (IPv4 and IPv6)', async (t) => {
   const n = await topology(106);
   const { sim, a, b, c } = n;
   try {
@@ -285,6 +285,15 @@ test('PR kern/48104: an address on one member answers on the other bus too', asy
     for (const [k, name] of [[a, 'A'], [c, 'C']] as const) {
       t.is(await pings(sim, k, '192.0.2.11'), 0, `${name} → shmif0's address`);
       t.is(await pings(sim, k, '192.0.2.12'), 0, `${name} → shmif1's address`);
+    }
+    // The same with IPv6 (t_bridge's bridge_member_ipv6): neighbour solicitations are multicast.
+    for (const [k, ifname, addr] of [[a, 'shmif0', 'fc00::1'], [c, 'shmif0', 'fc00::2'], [b, 'shmif0', 'fc00::11'], [b, 'shmif1', 'fc00::12']] as const) {
+      await k.sys.ioctl(await k.sys.socket(24, 2, 0), 'SIOCAIFADDR_IN6', { name: ifname, addr, prefixlen: 64 });
+    }
+    await sim.run(5000);
+    for (const [k, name] of [[a, 'A'], [c, 'C']] as const) {
+      t.is(await pings(sim, k, 'fc00::11', true), 0, `${name} → shmif0's IPv6 address`);
+      t.is(await pings(sim, k, 'fc00::12', true), 0, `${name} → shmif1's IPv6 address`);
     }
   } finally {
     await haltAll(n);
