@@ -81,6 +81,7 @@ function in6Ops(inet6: Inet6): In6Ops {
     isLocal: (addr) => inet6.isLocal(addr, 0),
     selectSrc: (dst, out) => in6SelectSrc(inet6, dst, 0, out),
     routeMtu: (dst) => ip6RouteMtu(inet6, dst, 0),
+    routeIfp: (dst) => inet6.rt6.lookup(dst, 0)?.ifp ?? null,
     output: (m, src, srcOff, dst, dstOff, nxt, hlim, tclass) => ip6Output(inet6, m, src, srcOff, dst, dstOff, nxt, hlim, tclass),
   };
 }
