@@ -12,6 +12,7 @@
 import './net/components.js';
 import './net/if/component.js';
 import './net/inet/component.js';
+import './net/if/bridge_component.js';
 import './net/inet6/component.js';
 import './shmif/component.js';
 import './net/if/virt_component.js';

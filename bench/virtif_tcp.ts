@@ -3,7 +3,7 @@
  * per second between Linux and a rump kernel, beside Linux to Linux over a
  * veth pair measured in the same run. Needs root.
  *
- *   node --import=tsx bench/virtif_tcp.ts [bulk | bulk-in | bulk-out] [conns] [iperf] [hijack]   (default: all)
+ *   node --import=tsx bench/virtif_tcp.ts [bulk | bulk-in | bulk-out] [bulk6] [conns] [iperf] [hijack]   (default: all)
  *
  *   namespace A (this process and a Linux peer)                namespace B
  *   rump kernel virt0 10.199.0.2 ══TAP══ tun0 10.199.0.1 Linux peer A
@@ -24,6 +24,12 @@
  *              host, LRO; issue 12) and without (`ifconfig virt0 -tso4
  *              -tcp4csum -tcp6csum-rx -lro`) in a suite of its own after, on the
  *              same connection; target >= 3 Gbit/s each way.
+ *   bulk6:     IPv6 bulk out, rump kernel → TAP → Linux peer A, on a kernel
+ *              of its own (net_netinet6, virt1 fd00:199:3::2 on tun1, IPv6
+ *              on in namespace A for it), with virt1's IPv6 transmit offloads
+ *              (TSO6, TCP6CSUM_Tx) and without them (`ifconfig virt1 -tso6
+ *              -tcp6csum-tx`: what virt did before it had them), on the
+ *              same connection, in suites of their own
  *   conns:     CONNS_PER_OP sequential connections per op (connect, 1-byte
  *              echo, the server closes first), Linux peer A → rump kernel
  *              server; rump kernel → Linux peer A server; peer A → peer B
@@ -54,7 +60,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { AF_INET, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, rumpClient, rumpInit, type RumpKernel, type Sockaddr } from '../index.js';
+import { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, rumpClient, rumpInit, type RumpKernel, type Sockaddr } from '../index.js';
+import { IFCAP_CSUM_TCPv6_Tx, IFCAP_TSOv6 } from '../net/interface.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, 'results');
@@ -72,6 +79,8 @@ const TAP_LINUX = '10.199.0.1';
 const HIJACK_RUMP = '10.199.2.2';
 const HIJACK_LINUX = '10.199.2.1';
 const HIJACK_BYTES = 64 << 20;
+const V6_RUMP = 'fd00:199:3::2';
+const V6_LINUX = 'fd00:199:3::1';
 const VETH_A = '10.199.1.1';
 const VETH_B = '10.199.1.2';
 
@@ -564,6 +573,62 @@ async function bulkOutSuite(k: RumpKernel, peerA: Peer, peerB: Peer, out: Summar
   await k.sys.close(fd);
 }
 
+/**
+ * IPv6 bulk out with and without virt's IPv6 transmit offloads, on a kernel
+ * of its own so the IPv4 rows' kernel stays as it was (no IPv6 on it).
+ */
+async function bulk6Suite(peerA: Peer, out: Summary): Promise<void> {
+  const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_netinet6', 'net_virtif'], env: {} });
+  execFileSync('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
+  await k.netconfig.ifcreate('virt1');
+  execFileSync('sysctl', ['-qw', 'net.ipv6.conf.tun1.disable_ipv6=0']);
+  ip('-6', 'addr', 'add', `${V6_LINUX}/64`, 'dev', 'tun1', 'nodad');
+  ip('link', 'set', 'tun1', 'up');
+  const cfd = await k.sys.socket(AF_INET6, SOCK_DGRAM, 0);
+  await k.sys.ioctl(cfd, 'SIOCAIFADDR_IN6', { name: 'virt1', addr: V6_RUMP, prefixlen: 64, flags: 0x20 /* IN6_IFF_NODAD */ });
+  await peerA.call({ op: 'sink', addr: V6_LINUX, port: 5012 });
+  const fd = await k.sys.socket(AF_INET6, SOCK_STREAM, 0);
+  await k.sys.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, BUF);
+  await k.sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, BUF);
+  await k.sys.connect(fd, { family: AF_INET6, addr: V6_LINUX, port: 5012 });
+  let total = 0;
+  const chunk = new Uint8Array(CHUNK);
+  const once = async (): Promise<void> => {
+    total += BULK_BYTES;
+    const got = peerA.call({ op: 'expect', port: 5012, total });
+    for (let off = 0; off < BULK_BYTES; off += CHUNK) await writeAll(k, fd, chunk);
+    await got;
+  };
+  const [info] = (await k.sys.ioctl(cfd, 'SIOCGIFCONF', { name: 'virt1' })) as Array<{ capabilities?: number }>;
+  const all = info?.capabilities ?? 0;
+  const setCaps = (capenable: number) => k.sys.ioctl(cfd, 'SIOCSIFCAP', { name: 'virt1', capenable });
+  say('bulk6: connection up');
+  const suite = async (name: string, file: string): Promise<BennyResult['results'][0]> =>
+    ((await b.suite(
+      `TCP over IPv6 bulk out, one stream, ${BULK_BYTES >> 20} MiB per op, MTU 1500${name}`,
+      b.add(`rumpnet IPv6${name}: kernel socket → virt1 → TAP → Linux`, once),
+      b.cycle(),
+      b.complete(),
+      b.save({ file, folder: resultsDir, format: 'json' }),
+    )) as unknown as BennyResult).results[0]!;
+  // Without first, then with: each in a suite of its own on the same connection.
+  await setCaps(all & ~(IFCAP_TSOv6 | IFCAP_CSUM_TCPv6_Tx));
+  const before = await suite(', virt1 -tso6 -tcp6csum-tx', 'virtif-tcp-bulk6-out-no-tso6');
+  await setCaps(all);
+  const after = await suite('', 'virtif-tcp-bulk6-out');
+  const v = (await k.sys.sysctl('net.virtif.stats')) as Record<string, number>;
+  out.bulk6_out_mbit_per_second = {
+    rumpnet_to_linux_tap_tso6: mbps(rate(after)),
+    rumpnet_to_linux_tap_no_tso6: mbps(rate(before)),
+    tso6_gain: rate(after) / rate(before),
+    margin_percent: { tso6: after.margin, no_tso6: before.margin },
+    tso_frames: v.txtso,
+  };
+  await k.sys.close(fd);
+  await k.sys.close(cfd);
+  await k.halt();
+}
+
 async function connsSuite(k: RumpKernel, peerA: Peer, peerB: Peer, out: Summary): Promise<void> {
   const stopEcho = await rumpEchoServer(k, 5005);
   await peerA.call({ op: 'echo', addr: TAP_LINUX, port: 5006 });
@@ -641,6 +706,7 @@ async function inside(nsB: string): Promise<void> {
   }
   if (run('bulk') || run('bulk-in')) await bulkInSuite(k, peerA, peerB, summary);
   if (run('bulk') || run('bulk-out')) await bulkOutSuite(k, peerA, peerB, summary);
+  if (run('bulk6')) await bulk6Suite(peerA, summary);
   if (run('conns')) await connsSuite(k, peerA, peerB, summary);
   if (run('iperf')) await iperfSuite(nsB, summary);
   if (run('hijack')) await hijackSuite(k, peerA, summary);

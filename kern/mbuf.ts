@@ -51,6 +51,10 @@ export const M_CSUM_TSOv4 = 0x2;
  * (NetBSD: M_CSUM_TCPv4 etc. on input without M_CSUM_TCP_UDP_BAD).
  */
 export const M_CSUM_DATA_VALID = 0x4;
+/** The TCP checksum of this IPv6 packet is left to the interface (M_CSUM_TCPv6, IFCAP_CSUM_TCPv6_Tx). */
+export const M_CSUM_TCPv6 = 0x8;
+/** As M_CSUM_TSOv4 for IPv6 (M_CSUM_TSOv6, IFCAP_TSOv6); implies M_CSUM_TCPv6. */
+export const M_CSUM_TSOv6 = 0x10;
 
 /**
  * max_linkhdr: room for the longest link header, Ethernet 14 plus the

@@ -26,10 +26,11 @@
  * csum_offset and only the pseudo-header sum in the field (the host fills the
  * rest); a TSO packet (M_CSUM_TSOv4, up to 64 KB) goes as one frame with
  * gso_type TCPV4 and gso_size = the MSS, which the host cuts into segments
- * (or hands whole to its own stack). In: frames marked NEEDS_CSUM or
+ * (or hands whole to its own stack); TCP/IPv6 the same way (M_CSUM_TCPv6,
+ * M_CSUM_TSOv6, gso_type TCPV6: IFCAP_CSUM_TCPv6_Tx, IFCAP_TSOv6). In: frames marked NEEDS_CSUM or
  * DATA_VALID are passed up with M_CSUM_DATA_VALID (no second sum), and with
  * LRO the host may hand us TCP segments up to 64 KB (gso_type set), taken
- * as one. Capabilities as NetBSD's (`ifconfig virt0 -tso4`); TUNSETOFFLOAD
+ * as one. Capabilities as NetBSD's (`ifconfig virt0 -tso4 -tso6`); TUNSETOFFLOAD
  * follows the receive ones.
  *
  * Frames, both directions batched:
@@ -45,14 +46,14 @@ import type { Mbuf } from '../../kern/mbuf.js';
 import {
   Errno, EBUSY, EINVAL, EIO, ENXIO, EOPNOTSUPP, EPERM, errnoByName,
 } from '../../kern/errno.js';
-import { M_CSUM_DATA_VALID, M_CSUM_TCPv4, M_CSUM_TSOv4 } from '../../kern/mbuf.js';
+import { M_CSUM_DATA_VALID, M_CSUM_TCPv4, M_CSUM_TCPv6, M_CSUM_TSOv4, M_CSUM_TSOv6 } from '../../kern/mbuf.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, type TapBatch, type TapDevice } from '../../hypercall/types.js';
 import {
-  Ifnet, IFCAP_CSUM_TCPv4_Rx, IFCAP_CSUM_TCPv4_Tx, IFCAP_CSUM_TCPv6_Rx, IFCAP_CSUM_UDPv4_Rx, IFCAP_CSUM_UDPv6_Rx,
-  IFCAP_LRO, IFCAP_TSOv4, IFF_BROADCAST, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFF_UP, IFT_ETHER,
+  Ifnet, IFCAP_CSUM_TCPv4_Rx, IFCAP_CSUM_TCPv4_Tx, IFCAP_CSUM_TCPv6_Rx, IFCAP_CSUM_TCPv6_Tx, IFCAP_CSUM_UDPv4_Rx, IFCAP_CSUM_UDPv6_Rx,
+  IFCAP_LRO, IFCAP_TSOv4, IFCAP_TSOv6, IFF_BROADCAST, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFF_UP, IFT_ETHER,
   type IfDriver, type IfTable,
 } from '../interface.js';
-import { cksumAdd, cksumFinish, pseudoHeaderSum } from '../wire/cksum.js';
+import { cksumAdd, cksumFinish, cksumFold, pseudoHeaderSum } from '../wire/cksum.js';
 import type { NetStack } from '../netstack.js';
 import { etherIfattach, etherMulticastAccept, etherMultiIoctl, randomMac } from './ether.js';
 
@@ -66,13 +67,14 @@ const VNET_HDR_LEN = 12;
 const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 const VIRTIO_NET_HDR_F_DATA_VALID = 2;
 const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 
 /** Receive checksum capabilities: any of them lets the host leave checksums to us (TUN_F_CSUM). */
 // (UDP's are not offered: its input always sums, so the driver fills a UDP
 // checksum the host left, as it does for a protocol whose -rx is off.)
 const VIRT_CAPS_RX = IFCAP_CSUM_TCPv4_Rx | IFCAP_CSUM_TCPv6_Rx;
 /** What a virt interface with the virtio-net header can do (and does, by default). */
-export const VIRT_CAPS = IFCAP_TSOv4 | IFCAP_CSUM_TCPv4_Tx | VIRT_CAPS_RX | IFCAP_LRO;
+export const VIRT_CAPS = IFCAP_TSOv4 | IFCAP_CSUM_TCPv4_Tx | IFCAP_TSOv6 | IFCAP_CSUM_TCPv6_Tx | VIRT_CAPS_RX | IFCAP_LRO;
 
 /** Counters of the virt interfaces beyond if_data (sysctl net.virtif.stats). */
 export class VirtStats {
@@ -86,7 +88,7 @@ export class VirtStats {
   rxerrors = 0;
   /** Multicast frames for groups nobody joined, left in the batch as a NIC's filter would. */
   rxmcastfiltered = 0;
-  /** Frames sent as one TSO frame of several segments (gso_type TCPV4). */
+  /** Frames sent as one TSO frame of several segments (gso_type TCPV4 or TCPV6). */
   txtso = 0;
   /** Frames sent with the TCP checksum left to the host (NEEDS_CSUM). */
   txcsum = 0;
@@ -284,7 +286,9 @@ export class VirtSoftc {
     const h = r.off;
     b.fill(0, h, h + VNET_HDR_LEN);
     const csum = r.csumFlags;
-    if (csum & (M_CSUM_TCPv4 | M_CSUM_TSOv4)) {
+    if (csum & (M_CSUM_TCPv6 | M_CSUM_TSOv6)) {
+      this.vnetTcp6(b, h, r, (csum & M_CSUM_TSOv6) !== 0);
+    } else if (csum & (M_CSUM_TCPv4 | M_CSUM_TSOv4)) {
       // ipOutput left the TCP checksum to us (IFCAP_CSUM_TCPv4_Tx): the
       // field gets the pseudo-header sum, the host adds the rest from
       // csum_start (virtio 1.0 §5.1.6.2). ether_output made no VLAN tag.
@@ -317,6 +321,37 @@ export class VirtSoftc {
       }
     }
     return r;
+  }
+
+  /**
+   * The IPv6 half of vnetHeader: the same fields for a TCP/IPv6 frame
+   * (IFCAP_CSUM_TCPv6_Tx, IFCAP_TSOv6): the pseudo-header sum of RFC 8200
+   * §8.1 in the checksum field, csum_start after the 40-byte header (TCP
+   * output adds no extension headers), gso_type TCPV6 for a TSO frame.
+   */
+  private vnetTcp6(b: Uint8Array, h: number, r: Mbuf, tso: boolean): void {
+    const ip = h + VNET_HDR_LEN + 14;
+    const th = ip + 40;
+    const plen = (b[ip + 4]! << 8) | b[ip + 5]!;
+    const ph = cksumFold(cksumAdd(plen + 6, b, ip + 8, 32));
+    b[th + 16] = ph >>> 8;
+    b[th + 17] = ph & 0xff;
+    const start = 14 + 40;
+    b[h] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    b[h + 6] = start & 0xff;
+    b[h + 7] = start >>> 8;
+    b[h + 8] = 16;
+    if (tso) {
+      const hdrLen = start + ((b[th + 12]! >>> 4) << 2);
+      b[h + 1] = VIRTIO_NET_HDR_GSO_TCPV6;
+      b[h + 2] = hdrLen & 0xff;
+      b[h + 3] = hdrLen >>> 8;
+      b[h + 4] = r.segsz & 0xff;
+      b[h + 5] = r.segsz >>> 8;
+      this.stats.txtso++;
+    } else {
+      this.stats.txcsum++;
+    }
   }
 
   /** Hand the queued frames to the host. */
@@ -484,6 +519,7 @@ const virtDriver: IfDriver = {
       // transmit checksum it is built on (NetBSD drivers tie them too).
       let cap = (arg as { capenable: number }).capenable;
       if (!(cap & IFCAP_CSUM_TCPv4_Tx)) cap &= ~IFCAP_TSOv4;
+      if (!(cap & IFCAP_CSUM_TCPv6_Tx)) cap &= ~IFCAP_TSOv6;
       ifp.capenable = cap;
       sc.setOffload();
       return undefined;

@@ -52,6 +52,7 @@
  */
 import { Errno, EADDRINUSE, EADDRNOTAVAIL, EAGAIN, EINVAL, ENETUNREACH, ENOPROTOOPT } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
+import type { Ifnet } from '../interface.js';
 import { AF_INET, AF_INET6, type SockoptValue } from '../../kern/sys.js';
 import { SO_REUSEADDR, SO_REUSEPORT, type Socket } from '../socket.js';
 import { INADDR_ANY, inAddrIsMulticast } from '../wire/inaddr.js';
@@ -106,6 +107,8 @@ export interface In6Ops {
   routeMtu(dst: Uint8Array): number;
   /** RFC 8201: the path to `dst` takes at most `mtu` bytes (ip6_mtudisc.ts); the path MTU now, 0 when that does not apply. */
   pmtuUpdate(dst: Uint8Array, mtu: number): number;
+  /** The interface of the route towards `dst`, or null (TCP's TSO: IFCAP_TSOv6). */
+  routeIfp(dst: Uint8Array): Ifnet | null;
   /**
    * ip6_output for a transport: `m` holds the upper-layer header and data
    * with headroom; the IPv6 header (addresses read where they lie) is

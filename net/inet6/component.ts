@@ -40,6 +40,7 @@ import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
 import { ip6Mtudisc } from './ip6_mtudisc.js';
 import { nd6Cache, nd6Dump, nd6Purge, nd6Resolve, type NdpInfo } from './nd6.js';
+import { nd6RtrAttach, nd6RtrIfDetach, rtsolStart, rtsolStop } from './nd6_rtr.js';
 import { Raw6Usrreqs } from './raw6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
 import { udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
@@ -82,6 +83,7 @@ function in6Ops(inet6: Inet6): In6Ops {
     selectSrc: (dst, out) => in6SelectSrc(inet6, dst, 0, out),
     routeMtu: (dst) => ip6RouteMtu(inet6, dst, 0),
     pmtuUpdate: (dst, mtu) => ip6Mtudisc(inet6, dst, mtu),
+    routeIfp: (dst) => inet6.rt6.lookup(dst, 0)?.ifp ?? null,
     output: (m, src, srcOff, dst, dstOff, nxt, hlim, tclass) => ip6Output(inet6, m, src, srcOff, dst, dstOff, nxt, hlim, tclass),
   };
 }
@@ -104,10 +106,18 @@ registerComponent({
     ns.familyIoctl.set('SIOCDIFADDR_IN6', (ifp, cmd, arg) => in6Control(inet6, ifp, cmd, arg));
     ns.inet6Addrs = (ifp) => in6AddrInfos(inet6, ifp);
     ns.ifs.listeners.push({
-      detaching: (ifp) => in6IfDetach(inet6, ifp),
+      detaching: (ifp) => {
+        in6IfDetach(inet6, ifp);
+        nd6RtrIfDetach(inet6, ifp);
+      },
       changed: (ifp) => {
-        if (!ifp.isUp) nd6Purge(inet6, ifp);
-        else in6IfAttach(inet6, ifp);
+        if (!ifp.isUp) {
+          nd6Purge(inet6, ifp);
+          rtsolStop(inet6, ifp);
+        } else {
+          in6IfAttach(inet6, ifp);
+          rtsolStart(inet6, ifp);
+        }
       },
     });
 
@@ -173,6 +183,7 @@ registerComponent({
       inet6.icmp6ErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMPv6 error messages per second (-1: no limit)');
     frag6Sysctls(inet6);
+    nd6RtrAttach(inet6);
     const nd = nd6Cache(inet6);
     sc.int('net.inet6.icmp6.nd6_maxqueuelen', () => nd.maxhold, (v) => { nd.maxhold = v; }, 1, 0x7fffffff,
       'Packets held per unresolved neighbor');

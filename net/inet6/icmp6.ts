@@ -34,6 +34,7 @@ import { icmp6RedirectInput } from './icmp6_redirect.js';
 import { mld6Input } from './mld6.js';
 import { in6SelectSrc, in6SourceFor, ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6.js';
+import { nd6RaInput } from './nd6_rtr.js';
 import { rip6Input } from './raw6.js';
 
 /**
@@ -261,8 +262,10 @@ export function icmp6Input(inet6: Inet6, m: Mbuf, off: number): void {
     case ND_REDIRECT:
       icmp6RedirectInput(inet6, m, off, len);
       return;
-    case ND_ROUTER_SOLICIT:
     case ND_ROUTER_ADVERT:
+      nd6RaInput(inet6, m, off, len);
+      return;
+    case ND_ROUTER_SOLICIT:
     case MLDV2_LISTENER_REPORT:
       // A host with static addresses and no multicast routing: nothing to do.
       st.nd_ignored++;

@@ -23,15 +23,16 @@
  * without one, where the route says.
  */
 import { EHOSTUNREACH, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS, ENXIO, EADDRNOTAVAIL } from '../../kern/errno.js';
-import { M_MCAST, type Mbuf } from '../../kern/mbuf.js';
+import { M_CSUM_TCPv6, M_CSUM_TSOv6, M_MCAST, type Mbuf } from '../../kern/mbuf.js';
 import { AF_INET6 } from '../../kern/sys.js';
-import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
+import { IFCAP_CSUM_TCPv6_Tx, IFCAP_TSOv6, IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import { RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT } from '../route.js';
 import {
   in6CommonPrefixLen, in6Copy, in6IsLinkLocal, in6IsLoopback, in6IsMulticast, in6IsUnspecified, in6MulticastScope,
   IPV6_ADDR_SCOPE_LINKLOCAL,
 } from '../wire/in6addr.js';
-import { IP6_HDR_LEN, IPV6_MAXPACKET, IPV6_MMTU, ip6WriteHeader } from '../wire/ipv6.js';
+import { IP6_HDR_LEN, IP6_OFF_DST, IP6_OFF_SRC, IPV6_MAXPACKET, IPV6_MMTU, ip6Cksum, ip6WriteHeader } from '../wire/ipv6.js';
+import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { ip6Fragment } from './frag6.js';
 import { IN6_IFF_NOTREADY, type In6Ifaddr, type Inet6 } from './inet6.js';
 import type { Rtentry6 } from './route6.js';
@@ -205,6 +206,19 @@ export function ip6OutputIf(
   return ip6Send(inet6, m, ifp, ifp.mtu, src, srcOff, dst, dstOff, dst, dstOff, nxt, hlim, tclass);
 }
 
+/** The TCP checksum of the IPv6 packet `m` (no extension headers: TCP output adds none), as the interface would have. */
+function ip6DelayedCksum(m: Mbuf): void {
+  const b = m.buf;
+  const o = m.off;
+  const th = o + IP6_HDR_LEN;
+  b[th + 16] = 0;
+  b[th + 17] = 0;
+  const c = ip6Cksum(b, th, m.len - IP6_HDR_LEN, IPPROTO_TCP, b, o + IP6_OFF_SRC, b, o + IP6_OFF_DST);
+  b[th + 16] = c >>> 8;
+  b[th + 17] = c & 0xff;
+  m.csumFlags &= ~(M_CSUM_TCPv6 | M_CSUM_TSOv6);
+}
+
 function ip6Send(
   inet6: Inet6, m: Mbuf, ifp: Ifnet, mtu: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number,
   nexthop: Uint8Array, nhOff: number, nxt: number, hlim: number, tclass: number,
@@ -226,6 +240,16 @@ function ip6Send(
   st.localout++;
   if (in6IsMulticast(dst, dstOff)) m.flags |= M_MCAST;
   else m.flags &= ~M_MCAST;
+  if (m.csumFlags & (M_CSUM_TCPv6 | M_CSUM_TSOv6)) {
+    // TCP left its checksum (and with TSO the cutting) to the interface
+    // it routed by; one that cannot, or a packet to be fragmented, gets
+    // both done here (NetBSD's in6_delayed_cksum).
+    if (m.csumFlags & M_CSUM_TSOv6 && ifp.capenable & IFCAP_TSOv6) {
+      in6Copy(inet6.nexthop, 0, nexthop, nhOff);
+      return ifp.output(ifp, m, AF_INET6, 0);
+    }
+    if (!(ifp.capenable & IFCAP_CSUM_TCPv6_Tx) || m.len > mtu) ip6DelayedCksum(m);
+  }
   if (m.len > mtu) {
     // RFC 8200 §4.5: the source fragments. A link below the minimum MTU cannot carry even that.
     if (mtu < IPV6_MMTU) {

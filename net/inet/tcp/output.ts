@@ -16,8 +16,8 @@
  * data is copied from the send buffer (which keeps it for retransmission).
  */
 import { EMSGSIZE, ENOBUFS } from '../../../kern/errno.js';
-import { M_CSUM_TCPv4, M_CSUM_TSOv4 } from '../../../kern/mbuf.js';
-import { IFCAP_TSOv4 } from '../../interface.js';
+import { M_CSUM_TCPv4, M_CSUM_TCPv6, M_CSUM_TSOv4, M_CSUM_TSOv6 } from '../../../kern/mbuf.js';
+import { IFCAP_CSUM_TCPv6_Tx, IFCAP_TSOv4, IFCAP_TSOv6 } from '../../interface.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
@@ -262,7 +262,7 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
     // With TSO on the way out, whole segments up to 64 KB in one (the
     // interface cuts them): NetBSD tcp_output's use_tso. Never a probe.
     const tso = tp.t_tsoifp;
-    len = tso !== null && tso.capenable & IFCAP_TSOv4 && !(tp.flags & TF_FORCEDATA) ? tcpTsoLen(tp, len) : tp.t_maxseg;
+    len = tso !== null && tso.capenable & (tp.inp.foreignIsV4() ? IFCAP_TSOv4 : IFCAP_TSOv6) && !(tp.flags & TF_FORCEDATA) ? tcpTsoLen(tp, len) : tp.t_maxseg;
     sendalot = true;
   }
   // No FIN while data remains to be sent after this segment.
@@ -422,10 +422,17 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, urp);
   // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
   // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4), and with TSO the
-  // cutting into segsz-byte segments too (M_CSUM_TSOv4); IPv6 sums it in tcpIpOutput.
+  // cutting into segsz-byte segments too (M_CSUM_TSOv4). IPv6 sums it in
+  // tcpIpOutput unless the route's interface takes it (IFCAP_CSUM_TCPv6_Tx,
+  // M_CSUM_TCPv6) or the cutting (IFCAP_TSOv6, M_CSUM_TSOv6).
   if (v4) {
     m.csumFlags = segsz === 0 ? M_CSUM_TCPv4 : M_CSUM_TCPv4 | M_CSUM_TSOv4;
     m.segsz = segsz;
+  } else if (segsz !== 0) {
+    m.csumFlags = M_CSUM_TCPv6 | M_CSUM_TSOv6;
+    m.segsz = segsz;
+  } else if (tp.t_tsoifp !== null && tp.t_tsoifp.capenable & IFCAP_CSUM_TCPv6_Tx) {
+    m.csumFlags = M_CSUM_TCPv6;
   }
 
   // Statistics.

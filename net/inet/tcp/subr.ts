@@ -15,7 +15,7 @@
  * ICMPv6 quote their datagrams differently) look at the family.
  */
 import { EHOSTDOWN, EHOSTUNREACH, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ETIMEDOUT } from '../../../kern/errno.js';
-import { MAX_LINKHDR, M_BCAST, M_MCAST } from '../../../kern/mbuf.js';
+import { MAX_LINKHDR, M_BCAST, M_CSUM_TCPv6, M_MCAST } from '../../../kern/mbuf.js';
 import { AF_INET6 } from '../../../kern/sys.js';
 import type { Socket } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
@@ -35,7 +35,7 @@ import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
 import { ipMtudisc } from '../ip_mtudisc.js';
 import { IP_MTUDISC, ipOutput, ipRouteLookup } from '../ip_output.js';
-import { IFCAP_TSOv4 } from '../../interface.js';
+import { IFCAP_TSOv4, IFCAP_TSOv6 } from '../../interface.js';
 import { ccByName, CC_DEFAULT, TCP_INFINITE_SSTHRESH } from './cc/cc.js';
 import {
   TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpStateName, tcpsHaveRcvdSyn,
@@ -196,6 +196,10 @@ export function tcpMss(tp: TcpCb, offer: number): void {
   if (tp.inp.af !== AF_INET6) {
     const rt = ipRouteLookup(tcp.inet, tp.inp.faddr);
     tp.t_tsoifp = rt !== null && rt.ifp.capabilities & IFCAP_TSOv4 ? rt.ifp : null;
+  } else {
+    tp.inp.foreignInto(tcp.scratchDst).store(tcp.bytesDst, 0);
+    const ifp = tcp.tcbtable6?.ops6?.routeIfp(tcp.bytesDst) ?? null;
+    tp.t_tsoifp = ifp !== null && ifp.capabilities & IFCAP_TSOv6 ? ifp : null;
   }
   const so = tp.so;
   const max = cfg.maxsockbuf;
@@ -337,11 +341,15 @@ export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: In
   const d = tcp.bytesDst;
   src.store(s, 0);
   dst.store(d, 0);
-  m.buf[m.off + 16] = 0;
-  m.buf[m.off + 17] = 0;
-  const c = ip6Cksum(m.buf, m.off, m.len, IPPROTO_TCP, s, 0, d, 0);
-  m.buf[m.off + 16] = c >>> 8;
-  m.buf[m.off + 17] = c;
+  // Left to the interface (M_CSUM_TCPv6): ip6 output sums it if the packet
+  // ends up on one that cannot.
+  if (!(m.csumFlags & M_CSUM_TCPv6)) {
+    m.buf[m.off + 16] = 0;
+    m.buf[m.off + 17] = 0;
+    const c = ip6Cksum(m.buf, m.off, m.len, IPPROTO_TCP, s, 0, d, 0);
+    m.buf[m.off + 16] = c >>> 8;
+    m.buf[m.off + 17] = c;
+  }
   return ops.output(m, s, 0, d, 0, IPPROTO_TCP, inp !== null ? inp.ttl : ops.defHlim(), tos);
 }
 

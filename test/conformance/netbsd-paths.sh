@@ -1,0 +1,28 @@
+#!/bin/sh
+# Run a command where the absolute NetBSD paths some tests/net scripts name exist:
+#
+#   test/conformance/netbsd-paths.sh ../shared/conformance/netbsd-tests-net/run if_bridge/t_bridge
+#
+# if_bridge/t_bridge.sh runs `/sbin/brconfig` with LD_PRELOAD=/usr/lib/librumphijack.so
+# exported, so that NetBSD's brconfig (a host program) reaches the rump kernel. Ours,
+# rump.brconfig, is a rump client already (as run's $HIJACKING passes rump.* tools
+# through), so here /sbin/brconfig runs rump.brconfig without the preload, and
+# /usr/lib/librumphijack.so is an empty library: the loader finds what it was told to
+# preload (no warning on stderr for atf_check to see) and nothing is hijacked.
+#
+# Both files exist only inside a private mount namespace made for the command
+# (overlays on /usr/sbin and /usr/lib); the host's own paths are not touched.
+# Needs root (unshare -m) and a C compiler (cc), as the addon's build does.
+set -eu
+[ $# -gt 0 ] || { echo "usage: $0 command [args ...]" >&2; exit 1; }
+w=$(mktemp -d)
+trap 'rm -rf "$w"' EXIT
+mkdir -p "$w/sbin" "$w/lib"
+printf '#!/bin/sh\nunset LD_PRELOAD\nexec rump.brconfig "$@"\n' >"$w/sbin/brconfig"
+chmod +x "$w/sbin/brconfig"
+echo 'int rumpnet_empty_preload;' >"$w/empty.c"
+cc -shared -fPIC -o "$w/lib/librumphijack.so" "$w/empty.c"
+W="$w" unshare -m --propagation private sh -c '
+  mount -t overlay overlay -o "lowerdir=$W/sbin:/usr/sbin" /usr/sbin &&
+  mount -t overlay overlay -o "lowerdir=$W/lib:/usr/lib" /usr/lib &&
+  exec "$@"' sh "$@"
