@@ -517,6 +517,21 @@ abstract class FdHandle {
     }
   }
 
+  /**
+   * In process, socket(2) and O_NONBLOCK at once, with no promise (a
+   * client makes one per connection); false when the kernel is remote and
+   * the caller awaits `open` instead. Throws what socket(2) fails with.
+   */
+  protected openNow(type: number): boolean {
+    const sys = this.env.sys;
+    if (!(sys instanceof Sys)) return false;
+    if (this.fd < 0) {
+      this.attach(sys.socketNow(this.family, type, 0));
+      if (this.file) this.file.fflags |= O_NONBLOCK;
+    }
+    return true;
+  }
+
   /** socket(2) and O_NONBLOCK; a handle closed meanwhile closes the new descriptor again. */
   protected async open(type: number): Promise<void> {
     if (this.fd >= 0) return;
@@ -655,11 +670,28 @@ abstract class FdHandle {
       this.selArmed = false;
     }
     const fd = this.fd;
+    const sys = this.env.sys;
     this.fd = -1;
     this.file = null;
-    const finish = (): void => this.env.defer(finishClose, this);
-    if (fd >= 0) this.env.sys.close(fd).then(finish, finish);
-    else finish();
+    if (fd >= 0 && sys instanceof Sys) {
+      // In process the descriptor goes at once; only a lingering close waits.
+      let lingering: void | Promise<void> = undefined;
+      try {
+        lingering = sys.closeNow(fd);
+      } catch {
+        // Already gone with the halted kernel: nothing left to close.
+      }
+      if (lingering instanceof Promise) lingering.then(() => this.deferFinish(), () => this.deferFinish());
+      else this.deferFinish();
+      return;
+    }
+    if (fd >= 0) sys.close(fd).then(() => this.deferFinish(), () => this.deferFinish());
+    else this.deferFinish();
+  }
+
+  /** The close callback runs on a later turn (a softint), as libuv runs close callbacks. */
+  private deferFinish(): void {
+    this.env.defer(finishClose, this);
   }
 
   /** @internal */
@@ -815,7 +847,7 @@ export class TcpHandle extends FdHandle {
 
   private async doConnect(req: ConnectReq): Promise<void> {
     const sys = this.env.sys;
-    await this.open(SOCK_STREAM);
+    if (!this.openNow(SOCK_STREAM)) await this.open(SOCK_STREAM);
     const bind = req.localAddress !== undefined || req.localPort !== undefined;
     // A bound or v4-mapped IPv6 connection is dual-stack, as Linux's default makes it.
     if (bind || isV4MappedText(req.address)) await this.setV6Only(false);
@@ -837,7 +869,8 @@ export class TcpHandle extends FdHandle {
         f.fflags |= O_NONBLOCK;
       }
       if (this.closed) throw new Errno(ECANCELED);
-      await this.refreshNames();
+      // A connect the halt woke is no connection: getpeername's ENOTCONN fails it.
+      f.getpeername();
       return;
     }
     try {
@@ -866,6 +899,11 @@ export class TcpHandle extends FdHandle {
     this.attach(fd);
     this.sockname = sockname;
     this.peername = peername;
+  }
+
+  /** Adopt an in-process descriptor accept() made, already non-blocking. */
+  adoptLocal(fd: number): void {
+    this.attach(fd);
   }
 
   /** Adopt a descriptor from accept(): non-blocking, names known before anyone asks. */
@@ -1336,11 +1374,24 @@ export class TcpHandle extends FdHandle {
   private doShutdown(): void {
     const req = this.shutdownReq!;
     this.shutdownReq = null;
-    const done = (status: number): void => {
-      this.reqDone();
-      if (!this.closed) req.oncomplete(status);
-    };
-    this.env.sys.shutdown(this.fd, SHUT_WR).then(() => done(0), (e) => done(statusOf(e)));
+    const f = this.file;
+    if (f !== null && this.env.halted?.() !== true) {
+      // In process: FIN now, completed on a microtask as a kernel call's would be.
+      let status = 0;
+      try {
+        f.shutdown(SHUT_WR);
+      } catch (e) {
+        status = statusOf(e);
+      }
+      queueMicrotask(() => this.shutdownDone(req, status));
+      return;
+    }
+    this.env.sys.shutdown(this.fd, SHUT_WR).then(() => this.shutdownDone(req, 0), (e) => this.shutdownDone(req, statusOf(e)));
+  }
+
+  private shutdownDone(req: ShutdownReq, status: number): void {
+    this.reqDone();
+    if (!this.closed) req.oncomplete(status);
   }
 
   /** Abortive close: SO_LINGER with a zero timeout, then close, so the peer gets a RST. */
@@ -1455,12 +1506,47 @@ export class TcpServerHandle extends FdHandle {
       }
       return;
     }
-    if (this.file !== null && this.file.poll(POLLIN) === 0) {
+    const f = this.file;
+    const sys = this.env.sys;
+    if (f instanceof Socket && sys instanceof Sys && f.error === 0) {
+      this.acceptNow(f, sys);
+      return;
+    }
+    if (f !== null && f.poll(POLLIN) === 0) {
       this.wait(POLLIN);
       return;
     }
     this.acceptBusy = true;
     this.env.sys.accept(this.fd).then(this.onAccepted, this.onAcceptError);
+  }
+
+  /**
+   * In process: take every queued connection now, with no promise per
+   * accept (a server takes one per connection), as accept(2) does: the
+   * descriptor first, so that out of descriptors (EMFILE) the connection
+   * stays queued for later; then the connection off the queue.
+   */
+  private acceptNow(f: Socket, sys: Sys): void {
+    while (this.listening && !this.closed) {
+      const so = f.acceptq[0];
+      if (so === undefined) {
+        this.wait(POLLIN);
+        return;
+      }
+      let fd: number;
+      try {
+        fd = sys.fdalloc(so);
+      } catch (e) {
+        this.acceptFailed(statusOf(e));
+        return;
+      }
+      f.acceptq.shift();
+      so.head = null;
+      so.fflags |= O_NONBLOCK;
+      const client = new TcpHandle(this.env, this.family);
+      client.adoptLocal(fd);
+      this.onconnection(0, client);
+    }
   }
 
   private readonly onAccepted = (r: { fd: number }): void => {
