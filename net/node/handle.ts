@@ -470,7 +470,7 @@ abstract class FdHandle {
    * kernel halting (halt closes every file, which wakes its waiters).
    */
   protected wake(): void {
-    if (this.closed) return;
+    if (this.bits & H_CLOSED) return;
     if (this.env.halted?.() === true) {
       this.kernelHalted();
       return;
@@ -484,7 +484,7 @@ abstract class FdHandle {
    * stack, to a microtask.
    */
   selwakeup(): void {
-    this.selArmed = false;
+    this.bits &= ~H_SELARMED;
     this.shared.queueWake(this);
   }
 
@@ -558,10 +558,10 @@ abstract class FdHandle {
 
   /** Wait for `events` (POLLIN or POLLOUT) and call `ready()` once they might hold. */
   protected wait(events: number): void {
-    if (this.closed || this.fd < 0) return;
+    if (this.bits & H_CLOSED || this.fd < 0) return;
     if (this.file) {
-      if (this.selArmed) return;
-      this.selArmed = true;
+      if (this.bits & H_SELARMED) return;
+      this.bits |= H_SELARMED;
       this.file.sel.add(this);
       return;
     }
@@ -612,12 +612,13 @@ abstract class FdHandle {
   /** Take the process hold when active and ref'd, or while requests are in flight. */
   protected updateHold(): void {
     // A closing handle keeps the process alive until its close callback has run, as in libuv.
-    const want = this.closing || (!this.closed && ((this.refd && this.active) || this.pendingReqs > 0));
-    if (want && !this.held) {
-      this.held = true;
+    const bits = this.bits;
+    const want = (bits & H_CLOSING) !== 0 || ((bits & H_CLOSED) === 0 && (((bits & H_REFD) !== 0 && this.active) || this.pendingReqs > 0));
+    if (want && !(bits & H_HELD)) {
+      this.bits = bits | H_HELD;
       this.shared.hold();
-    } else if (!want && this.held) {
-      this.held = false;
+    } else if (!want && bits & H_HELD) {
+      this.bits = bits & ~H_HELD;
       this.shared.unhold();
     }
   }
@@ -821,7 +822,7 @@ export class TcpHandle extends FdHandle {
   private peername: Sockaddr | null = null;
 
   protected get active(): boolean {
-    return this.wantRead && !this.eof;
+    return (this.bits & (H_WANTREAD | H_EOF)) === H_WANTREAD;
   }
 
   protected ready(): void {
@@ -967,14 +968,16 @@ export class TcpHandle extends FdHandle {
   }
 
   private pumpRead(): void {
-    if (!this.wantRead || this.readBusy || this.eof || this.closed || this.fd < 0) return;
+    // Reading wanted, no read under way, no EOF, not closed.
+    const READABLE = H_WANTREAD | H_READBUSY | H_EOF | H_CLOSED;
+    if ((this.bits & READABLE) !== H_WANTREAD || this.fd < 0) return;
     const f = this.file;
     if (f instanceof Socket) {
       // In process: take what is queued, in a loop, with no promise per
       // read; nothing queued (EAGAIN) waits for the kernel's wake-up and
       // leaves the window as it is. Failures are reported on a later
       // microtask, as a read that failed in the kernel would be.
-      while (this.wantRead && !this.readBusy && !this.eof && !this.closed) {
+      while ((this.bits & READABLE) === H_WANTREAD) {
         const r = f.recvNow(LOCAL_READ_SIZE);
         if (typeof r !== 'number') {
           this.deliver(r);
@@ -1116,7 +1119,7 @@ export class TcpHandle extends FdHandle {
 
   /** Queue `chunks`; `req.oncomplete(0)` once the kernel's send buffer holds them all. */
   writev(req: WriteReq, chunks: Uint8Array[]): number {
-    if (this.closed || this.fd < 0) return -EBADF;
+    if (this.bits & H_CLOSED || this.fd < 0) return -EBADF;
     let bytes = 0;
     for (const c of chunks) bytes += c.length;
     // Remotely every send is a round trip: one buffer, one call.
@@ -1126,7 +1129,7 @@ export class TcpHandle extends FdHandle {
     req.offset = 0;
     req.bytes = bytes;
     req.async = true;
-    if (this.writes.length === 0 && !this.writeBusy && this.writeNow(req)) {
+    if (this.writes.length === 0 && !(this.bits & H_WRITEBUSY) && this.writeNow(req)) {
       req.async = false;
       return 0;
     }
@@ -1179,7 +1182,7 @@ export class TcpHandle extends FdHandle {
   }
 
   private pumpWrite(): void {
-    if (this.writeBusy || this.closed || this.fd < 0) return;
+    if (this.bits & (H_WRITEBUSY | H_CLOSED) || this.fd < 0) return;
     const local = this.file;
     if (local instanceof Socket) {
       this.pumpWriteLocal(local);
@@ -1229,7 +1232,7 @@ export class TcpHandle extends FdHandle {
    * write on a later microtask, as a send that failed in the kernel would.
    */
   private pumpWriteLocal(f: Socket): void {
-    while (!this.writeBusy && !this.closed) {
+    while (!(this.bits & (H_WRITEBUSY | H_CLOSED))) {
       const req = this.writes[0];
       if (req === undefined) {
         if (this.shutdownReq !== null) this.doShutdown();
