@@ -993,6 +993,15 @@ export class TcpHandle extends FdHandle {
       }
       return;
     }
+    this.pumpReadRemote(f);
+  }
+
+  /**
+   * pumpRead for a kernel file that is no in-process Socket, or a remote
+   * kernel. Apart so that pumpRead stays small: V8 optimises a function
+   * after running its bytecode a number of times that grows with its size.
+   */
+  private pumpReadRemote(f: KFile | null): void {
     if (f !== null) {
       // Nothing queued, no EOF, no error: wait, and leave the window as it is.
       if (f.poll(POLLIN) === 0) {
@@ -1184,10 +1193,12 @@ export class TcpHandle extends FdHandle {
   private pumpWrite(): void {
     if (this.bits & (H_WRITEBUSY | H_CLOSED) || this.fd < 0) return;
     const local = this.file;
-    if (local instanceof Socket) {
-      this.pumpWriteLocal(local);
-      return;
-    }
+    if (local instanceof Socket) this.pumpWriteLocal(local);
+    else this.pumpWriteRemote(local);
+  }
+
+  /** pumpWrite for any other file or a remote kernel (apart, as pumpReadRemote, to keep pumpWrite small). */
+  private pumpWriteRemote(local: KFile | null): void {
     if (local === null && this.env.streams !== undefined) {
       this.pumpStreamWrite(this.env.streams);
       return;
