@@ -40,6 +40,7 @@
  *   e.g.   node --import=tsx bench/faces.ts short          (both suites, 3 rounds)
  *          RUNS=1 node --import=tsx bench/faces.ts long bulk
  * One case by hand: node --import=tsx bench/faces.ts --case bulk:lo0-net 67108864
+ *   with FACES_CALLS=1: the JS calls it made, counted (startCallCount)
  * The kernel compiled: npm run build && BENCH_DIST=1 node --import=tsx bench/faces.ts short
  * A change against the tree before it, in the same rounds (kernel rows twice, NAME@base from DIR):
  *          FACES_BASE=DIR node --import=tsx bench/faces.ts short   (DIR: a checkout with node_modules)
@@ -359,8 +360,41 @@ const CASES: Case[] = [
 async function child(name: string, amount: number): Promise<void> {
   const c = CASES.find((x) => x.name === name);
   if (!c) throw new Error(`unknown case ${name}`);
+  const counting = process.env.FACES_CALLS === '1' ? await startCallCount() : null;
   const took = await c.run(amount);
-  process.stdout.write(JSON.stringify({ name, amount, ...took }) + '\n');
+  const calls = counting === null ? {} : { calls: await counting() };
+  process.stdout.write(JSON.stringify({ name, amount, ...took, ...calls }) + '\n');
+}
+
+/*
+ * FACES_CALLS=1 with --case: how many JS function calls the case made
+ * (boot and listen included), counted by V8's precise coverage, with the
+ * 15 most called functions. The count does not depend on the machine's
+ * load, unlike the times; unoptimised, every call is paid for in full,
+ * which is what a short run is made of. Coverage slows the run: the times
+ * printed beside it mean nothing.
+ */
+async function startCallCount(): Promise<() => Promise<{ total: number; top: string[] }>> {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params: object = {}): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
+  await post('Profiler.enable');
+  await post('Profiler.startPreciseCoverage', { callCount: true, detailed: false });
+  return async () => {
+    const cov = (await post('Profiler.takePreciseCoverage')) as {
+      result: Array<{ url: string; functions: Array<{ functionName: string; ranges: Array<{ count: number }> }> }>;
+    };
+    session.disconnect();
+    const rows: Array<[number, string]> = [];
+    for (const script of cov.result) {
+      const where = script.url.split('/').slice(-2).join('/');
+      for (const fn of script.functions) if (fn.ranges[0]!.count > 0) rows.push([fn.ranges[0]!.count, `${fn.functionName || '(anonymous)'} ${where}`]);
+    }
+    rows.sort((a, b) => b[0] - a[0]);
+    return { total: rows.reduce((n, r) => n + r[0], 0), top: rows.slice(0, 15).map(([n, f]) => `${n} ${f}`) };
+  };
 }
 
 /*
