@@ -224,7 +224,7 @@ export class Socket extends SelInfo implements KFile {
 
   /** Wake readers, writers and pollers (sorwakeup/sowwakeup). */
   wakeup(): void {
-    this.sel.notify();
+    this.notify(); // the socket is its own SelInfo (sel)
     const ss = this.sleepers;
     if (ss !== null && ss.length !== 0) this.wakeSleepers(ss);
   }
