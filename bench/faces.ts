@@ -40,8 +40,12 @@
  *   e.g.   node --import=tsx bench/faces.ts short          (both suites, 3 rounds)
  *          RUNS=1 node --import=tsx bench/faces.ts long bulk
  * One case by hand: node --import=tsx bench/faces.ts --case bulk:lo0-net 67108864
+ *   with FACES_CALLS=1: the JS calls it made, counted (startCallCount)
  * The kernel compiled: npm run build && BENCH_DIST=1 node --import=tsx bench/faces.ts short
- * Results: bench/results/faces-<length>.json (every round, the medians and the ratios).
+ * A change against the tree before it, in the same rounds (kernel rows twice, NAME@base from DIR):
+ *          FACES_BASE=DIR node --import=tsx bench/faces.ts short   (DIR: a checkout with node_modules)
+ * Results: bench/results/faces-<length>.json (every round, the medians and the ratios),
+ *          faces-<length>-ab.json with FACES_BASE.
  */
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
@@ -356,14 +360,60 @@ const CASES: Case[] = [
 async function child(name: string, amount: number): Promise<void> {
   const c = CASES.find((x) => x.name === name);
   if (!c) throw new Error(`unknown case ${name}`);
+  const counting = process.env.FACES_CALLS === '1' ? await startCallCount() : null;
   const took = await c.run(amount);
-  process.stdout.write(JSON.stringify({ name, amount, ...took }) + '\n');
+  const calls = counting === null ? {} : { calls: await counting() };
+  process.stdout.write(JSON.stringify({ name, amount, ...took, ...calls }) + '\n');
 }
 
+/*
+ * FACES_CALLS=1 with --case: how many JS function calls the case made
+ * (boot and listen included), counted by V8's precise coverage, with the
+ * 15 most called functions. The count does not depend on the machine's
+ * load, unlike the times; unoptimised, every call is paid for in full,
+ * which is what a short run is made of. Coverage slows the run: the times
+ * printed beside it mean nothing.
+ */
+async function startCallCount(): Promise<() => Promise<{ total: number; top: string[] }>> {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params: object = {}): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
+  await post('Profiler.enable');
+  await post('Profiler.startPreciseCoverage', { callCount: true, detailed: false });
+  return async () => {
+    const cov = (await post('Profiler.takePreciseCoverage')) as {
+      result: Array<{ url: string; functions: Array<{ functionName: string; ranges: Array<{ count: number }> }> }>;
+    };
+    session.disconnect();
+    const rows: Array<[number, string]> = [];
+    for (const script of cov.result) {
+      const where = script.url.split('/').slice(-2).join('/');
+      for (const fn of script.functions) if (fn.ranges[0]!.count > 0) rows.push([fn.ranges[0]!.count, `${fn.functionName || '(anonymous)'} ${where}`]);
+    }
+    rows.sort((a, b) => b[0] - a[0]);
+    return { total: rows.reduce((n, r) => n + r[0], 0), top: rows.slice(0, 15).map(([n, f]) => `${n} ${f}`) };
+  };
+}
+
+/*
+ * FACES_BASE=DIR runs every kernel case a second time in the same round
+ * from the checkout in DIR (its own bench/faces.ts, a fresh process too),
+ * as the row NAME@base: a change measured against the tree before it in
+ * the same rounds, beside the same Node row. The two run in turn, the
+ * first of them alternating between rounds.
+ */
+const BASE_TREE = process.env.FACES_BASE;
+const BASE_SUFFIX = '@base';
+
 function runChild(name: string, amount: number): Took {
-  const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--case', name, String(amount)], {
+  const base = name.endsWith(BASE_SUFFIX);
+  const script = base ? join(BASE_TREE!, 'bench', 'faces.ts') : fileURLToPath(import.meta.url);
+  const out = execFileSync(process.execPath, [...process.execArgv, script, '--case', base ? name.slice(0, -BASE_SUFFIX.length) : name, String(amount)], {
     encoding: 'utf8',
     timeout: 600_000,
+    cwd: base ? BASE_TREE : undefined,
   });
   return JSON.parse(out.trim().split('\n').pop()!) as Took;
 }
@@ -393,7 +443,9 @@ async function main(): Promise<void> {
   if (!Number.isInteger(runs) || runs < 1) usage();
   const wantLengths = lengths.length === 0 || lengths.includes('all') ? (['short', 'long'] as const) : (lengths as Array<'short' | 'long'>);
   for (const length of wantLengths) {
-    const cases = CASES.filter((c) => suites.length === 0 || suites.includes(c.suite));
+    const cases = CASES.filter((c) => suites.length === 0 || suites.includes(c.suite)).flatMap((c) =>
+      BASE_TREE === undefined || c.name.endsWith(':node') ? [c] : [c, { ...c, name: c.name + BASE_SUFFIX, label: `${c.label}, the FACES_BASE tree` }],
+    );
     const rounds: Record<string, number[]> = {};
     const cpuRounds: Record<string, number[]> = {};
     const mainRounds: Record<string, Array<number | null>> = {};
@@ -406,7 +458,9 @@ async function main(): Promise<void> {
     const rateOf = (c: Case, amount: number, s: number): number => (c.suite === 'bulk' ? (amount * 8) / s / 1e9 : amount / s);
     for (let r = 0; r < runs; r++) {
       loads.push(loadavg()[0]!);
-      for (const c of cases) {
+      // With FACES_BASE, each case and its @base twin swap places every other round.
+      const order = r % 2 === 0 ? cases : cases.map((c, i) => (c.name.endsWith(BASE_SUFFIX) ? cases[i - 1]! : cases[i + 1]?.name.endsWith(BASE_SUFFIX) ? cases[i + 1]! : c));
+      for (const c of order) {
         const amount = SIZES[length][c.suite];
         const took = runChild(c.name, amount);
         const rate = rateOf(c, amount, took.seconds);
@@ -451,7 +505,7 @@ async function main(): Promise<void> {
       rounds[x] && rounds[y]
         ? { wall: rounds[x]!.map((v, i) => v / rounds[y]![i]!), cpu: cpuRounds[x]!.map((v, i) => v / cpuRounds[y]![i]!) }
         : null;
-    const file = join(resultsDir, `faces-${length}.json`);
+    const file = join(resultsDir, `faces-${length}${BASE_TREE !== undefined ? '-ab' : ''}.json`);
     let previous: unknown = null;
     try {
       previous = JSON.parse(readFileSync(file, 'utf8'));
@@ -462,7 +516,7 @@ async function main(): Promise<void> {
       length,
       runs,
       write_bytes: CHUNK,
-      command: `${DIST ? 'BENCH_DIST=1 ' : ''}RUNS=${runs} node --import=tsx bench/faces.ts ${length}${suites.length ? ' ' + suites.join(' ') : ''}`,
+      command: `${DIST ? 'BENCH_DIST=1 ' : ''}${BASE_TREE !== undefined ? `FACES_BASE=${BASE_TREE} ` : ''}RUNS=${runs} node --import=tsx bench/faces.ts ${length}${suites.length ? ' ' + suites.join(' ') : ''}`,
       kernel_from: DIST ? 'dist/ (tsc build)' : 'sources through tsx',
       date: new Date().toISOString(),
       machine: `${process.platform} ${process.arch}, node ${process.version}, ${cpus().length} CPUs`,

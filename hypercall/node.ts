@@ -565,8 +565,26 @@ export class NodeHost implements Hypercall {
     this.env = opts.env;
   }
 
+  /**
+   * The clock as read at the first now() since the last microtask
+   * checkpoint, -1 when not read since. TCP reads the time several times a
+   * segment (timestamps, RTT timing, timers: BSD reads its tick counter);
+   * performance.now() is a handful of JS calls each time, which the
+   * kernel's first packets pay for in full before V8 has compiled them.
+   * The value is at most as stale as the synchronous run that read it.
+   */
+  private nowCache = -1;
+  private readonly forgetNow = (): void => {
+    this.nowCache = -1;
+  };
+
   now(): number {
-    return performance.now() - this.origin;
+    let t = this.nowCache;
+    if (t < 0) {
+      t = this.nowCache = performance.now() - this.origin;
+      void RESOLVED.then(this.forgetNow);
+    }
+    return t;
   }
 
   armTimer(deadline: number, fn: () => void): HostTimer {

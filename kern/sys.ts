@@ -311,11 +311,19 @@ export class Sys {
   }
 
   socket(domain: number, type: number, protocol = 0): Promise<number> {
-    return this.run('socket', () => {
-      const d = this.kernel.domains.get(domain);
-      if (!d) throw new Errno(EAFNOSUPPORT);
-      return this.fdalloc(d.socreate(type, protocol));
-    });
+    return this.run('socket', () => this.socketNow(domain, type, protocol));
+  }
+
+  /**
+   * socket(2) answered at once, for the in-process Node faces (which make
+   * one per connection and need no promise for it): the descriptor, or a
+   * thrown Errno (KernelHaltedError once halted), as socket() rejects.
+   */
+  socketNow(domain: number, type: number, protocol = 0): number {
+    if (this.kernel.halted) throw new KernelHaltedError('socket');
+    const d = this.kernel.domains.get(domain);
+    if (!d) throw new Errno(EAFNOSUPPORT);
+    return this.fdalloc(d.socreate(type, protocol));
   }
 
   bind(fd: number, addr: Sockaddr): Promise<void> {
@@ -354,11 +362,18 @@ export class Sys {
   }
 
   close(fd: number): Promise<void> {
-    return this.run('close', async () => {
-      const f = this.file(fd);
-      this.fdrelease(fd);
-      await f.close();
-    });
+    return this.run('close', () => this.closeNow(fd));
+  }
+
+  /**
+   * close(2) started at once, for the in-process Node faces: the
+   * descriptor is gone on return; a promise only while SO_LINGER holds the
+   * close (the file's own close). Throws EBADF for a descriptor not open.
+   */
+  closeNow(fd: number): void | Promise<void> {
+    const f = this.file(fd);
+    this.fdrelease(fd);
+    return f.close();
   }
 
   read(fd: number, len: number): Promise<Uint8Array> {

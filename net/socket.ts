@@ -225,7 +225,7 @@ export class Socket extends SelInfo implements KFile {
 
   /** Wake readers, writers and pollers (sorwakeup/sowwakeup). */
   wakeup(): void {
-    this.sel.notify();
+    this.notify(); // the socket is its own SelInfo (sel)
     const ss = this.sleepers;
     if (ss !== null && ss.length !== 0) this.wakeSleepers(ss);
   }
@@ -426,7 +426,9 @@ export class Socket extends SelInfo implements KFile {
       if (this.state & SS_ISCONNECTING) throw new Errno(EALREADY);
       if (this.state & SS_ISCONNECTED) throw new Errno(EISCONN);
     }
-    await this.proto.connect(this, addr);
+    // Awaited only when the protocol answers with a promise (TCP and UDP answer at once).
+    const started = this.proto.connect(this, addr);
+    if (started instanceof Promise) await started;
     if (!connReq) return;
     if (this.state & SS_ISCONNECTING) {
       if (this.wouldBlock(0)) throw new Errno(EINPROGRESS);

@@ -470,7 +470,7 @@ abstract class FdHandle {
    * kernel halting (halt closes every file, which wakes its waiters).
    */
   protected wake(): void {
-    if (this.closed) return;
+    if (this.bits & H_CLOSED) return;
     if (this.env.halted?.() === true) {
       this.kernelHalted();
       return;
@@ -484,7 +484,7 @@ abstract class FdHandle {
    * stack, to a microtask.
    */
   selwakeup(): void {
-    this.selArmed = false;
+    this.bits &= ~H_SELARMED;
     this.shared.queueWake(this);
   }
 
@@ -517,6 +517,21 @@ abstract class FdHandle {
     }
   }
 
+  /**
+   * In process, socket(2) and O_NONBLOCK at once, with no promise (a
+   * client makes one per connection); false when the kernel is remote and
+   * the caller awaits `open` instead. Throws what socket(2) fails with.
+   */
+  protected openNow(type: number): boolean {
+    const sys = this.env.sys;
+    if (!(sys instanceof Sys)) return false;
+    if (this.fd < 0) {
+      this.attach(sys.socketNow(this.family, type, 0));
+      if (this.file) this.file.fflags |= O_NONBLOCK;
+    }
+    return true;
+  }
+
   /** socket(2) and O_NONBLOCK; a handle closed meanwhile closes the new descriptor again. */
   protected async open(type: number): Promise<void> {
     if (this.fd >= 0) return;
@@ -543,10 +558,10 @@ abstract class FdHandle {
 
   /** Wait for `events` (POLLIN or POLLOUT) and call `ready()` once they might hold. */
   protected wait(events: number): void {
-    if (this.closed || this.fd < 0) return;
+    if (this.bits & H_CLOSED || this.fd < 0) return;
     if (this.file) {
-      if (this.selArmed) return;
-      this.selArmed = true;
+      if (this.bits & H_SELARMED) return;
+      this.bits |= H_SELARMED;
       this.file.sel.add(this);
       return;
     }
@@ -597,12 +612,13 @@ abstract class FdHandle {
   /** Take the process hold when active and ref'd, or while requests are in flight. */
   protected updateHold(): void {
     // A closing handle keeps the process alive until its close callback has run, as in libuv.
-    const want = this.closing || (!this.closed && ((this.refd && this.active) || this.pendingReqs > 0));
-    if (want && !this.held) {
-      this.held = true;
+    const bits = this.bits;
+    const want = (bits & H_CLOSING) !== 0 || ((bits & H_CLOSED) === 0 && (((bits & H_REFD) !== 0 && this.active) || this.pendingReqs > 0));
+    if (want && !(bits & H_HELD)) {
+      this.bits = bits | H_HELD;
       this.shared.hold();
-    } else if (!want && this.held) {
-      this.held = false;
+    } else if (!want && bits & H_HELD) {
+      this.bits = bits & ~H_HELD;
       this.shared.unhold();
     }
   }
@@ -655,11 +671,28 @@ abstract class FdHandle {
       this.selArmed = false;
     }
     const fd = this.fd;
+    const sys = this.env.sys;
     this.fd = -1;
     this.file = null;
-    const finish = (): void => this.env.defer(finishClose, this);
-    if (fd >= 0) this.env.sys.close(fd).then(finish, finish);
-    else finish();
+    if (fd >= 0 && sys instanceof Sys) {
+      // In process the descriptor goes at once; only a lingering close waits.
+      let lingering: void | Promise<void> = undefined;
+      try {
+        lingering = sys.closeNow(fd);
+      } catch {
+        // Already gone with the halted kernel: nothing left to close.
+      }
+      if (lingering instanceof Promise) lingering.then(() => this.deferFinish(), () => this.deferFinish());
+      else this.deferFinish();
+      return;
+    }
+    if (fd >= 0) sys.close(fd).then(() => this.deferFinish(), () => this.deferFinish());
+    else this.deferFinish();
+  }
+
+  /** The close callback runs on a later turn (a softint), as libuv runs close callbacks. */
+  private deferFinish(): void {
+    this.env.defer(finishClose, this);
   }
 
   /** @internal */
@@ -789,7 +822,7 @@ export class TcpHandle extends FdHandle {
   private peername: Sockaddr | null = null;
 
   protected get active(): boolean {
-    return this.wantRead && !this.eof;
+    return (this.bits & (H_WANTREAD | H_EOF)) === H_WANTREAD;
   }
 
   protected ready(): void {
@@ -815,7 +848,7 @@ export class TcpHandle extends FdHandle {
 
   private async doConnect(req: ConnectReq): Promise<void> {
     const sys = this.env.sys;
-    await this.open(SOCK_STREAM);
+    if (!this.openNow(SOCK_STREAM)) await this.open(SOCK_STREAM);
     const bind = req.localAddress !== undefined || req.localPort !== undefined;
     // A bound or v4-mapped IPv6 connection is dual-stack, as Linux's default makes it.
     if (bind || isV4MappedText(req.address)) await this.setV6Only(false);
@@ -837,7 +870,8 @@ export class TcpHandle extends FdHandle {
         f.fflags |= O_NONBLOCK;
       }
       if (this.closed) throw new Errno(ECANCELED);
-      await this.refreshNames();
+      // A connect the halt woke is no connection: getpeername's ENOTCONN fails it.
+      f.getpeername();
       return;
     }
     try {
@@ -866,6 +900,11 @@ export class TcpHandle extends FdHandle {
     this.attach(fd);
     this.sockname = sockname;
     this.peername = peername;
+  }
+
+  /** Adopt an in-process descriptor accept() made, already non-blocking. */
+  adoptLocal(fd: number): void {
+    this.attach(fd);
   }
 
   /** Adopt a descriptor from accept(): non-blocking, names known before anyone asks. */
@@ -929,14 +968,16 @@ export class TcpHandle extends FdHandle {
   }
 
   private pumpRead(): void {
-    if (!this.wantRead || this.readBusy || this.eof || this.closed || this.fd < 0) return;
+    // Reading wanted, no read under way, no EOF, not closed.
+    const READABLE = H_WANTREAD | H_READBUSY | H_EOF | H_CLOSED;
+    if ((this.bits & READABLE) !== H_WANTREAD || this.fd < 0) return;
     const f = this.file;
     if (f instanceof Socket) {
       // In process: take what is queued, in a loop, with no promise per
       // read; nothing queued (EAGAIN) waits for the kernel's wake-up and
       // leaves the window as it is. Failures are reported on a later
       // microtask, as a read that failed in the kernel would be.
-      while (this.wantRead && !this.readBusy && !this.eof && !this.closed) {
+      while ((this.bits & READABLE) === H_WANTREAD) {
         const r = f.recvNow(LOCAL_READ_SIZE);
         if (typeof r !== 'number') {
           this.deliver(r);
@@ -952,6 +993,15 @@ export class TcpHandle extends FdHandle {
       }
       return;
     }
+    this.pumpReadRemote(f);
+  }
+
+  /**
+   * pumpRead for a kernel file that is no in-process Socket, or a remote
+   * kernel. Apart so that pumpRead stays small: V8 optimises a function
+   * after running its bytecode a number of times that grows with its size.
+   */
+  private pumpReadRemote(f: KFile | null): void {
     if (f !== null) {
       // Nothing queued, no EOF, no error: wait, and leave the window as it is.
       if (f.poll(POLLIN) === 0) {
@@ -1078,7 +1128,7 @@ export class TcpHandle extends FdHandle {
 
   /** Queue `chunks`; `req.oncomplete(0)` once the kernel's send buffer holds them all. */
   writev(req: WriteReq, chunks: Uint8Array[]): number {
-    if (this.closed || this.fd < 0) return -EBADF;
+    if (this.bits & H_CLOSED || this.fd < 0) return -EBADF;
     let bytes = 0;
     for (const c of chunks) bytes += c.length;
     // Remotely every send is a round trip: one buffer, one call.
@@ -1088,7 +1138,7 @@ export class TcpHandle extends FdHandle {
     req.offset = 0;
     req.bytes = bytes;
     req.async = true;
-    if (this.writes.length === 0 && !this.writeBusy && this.writeNow(req)) {
+    if (this.writes.length === 0 && !(this.bits & H_WRITEBUSY) && this.writeNow(req)) {
       req.async = false;
       return 0;
     }
@@ -1141,12 +1191,14 @@ export class TcpHandle extends FdHandle {
   }
 
   private pumpWrite(): void {
-    if (this.writeBusy || this.closed || this.fd < 0) return;
+    if (this.bits & (H_WRITEBUSY | H_CLOSED) || this.fd < 0) return;
     const local = this.file;
-    if (local instanceof Socket) {
-      this.pumpWriteLocal(local);
-      return;
-    }
+    if (local instanceof Socket) this.pumpWriteLocal(local);
+    else this.pumpWriteRemote(local);
+  }
+
+  /** pumpWrite for any other file or a remote kernel (apart, as pumpReadRemote, to keep pumpWrite small). */
+  private pumpWriteRemote(local: KFile | null): void {
     if (local === null && this.env.streams !== undefined) {
       this.pumpStreamWrite(this.env.streams);
       return;
@@ -1191,7 +1243,7 @@ export class TcpHandle extends FdHandle {
    * write on a later microtask, as a send that failed in the kernel would.
    */
   private pumpWriteLocal(f: Socket): void {
-    while (!this.writeBusy && !this.closed) {
+    while (!(this.bits & (H_WRITEBUSY | H_CLOSED))) {
       const req = this.writes[0];
       if (req === undefined) {
         if (this.shutdownReq !== null) this.doShutdown();
@@ -1336,11 +1388,24 @@ export class TcpHandle extends FdHandle {
   private doShutdown(): void {
     const req = this.shutdownReq!;
     this.shutdownReq = null;
-    const done = (status: number): void => {
-      this.reqDone();
-      if (!this.closed) req.oncomplete(status);
-    };
-    this.env.sys.shutdown(this.fd, SHUT_WR).then(() => done(0), (e) => done(statusOf(e)));
+    const f = this.file;
+    if (f !== null && this.env.halted?.() !== true) {
+      // In process: FIN now, completed on a microtask as a kernel call's would be.
+      let status = 0;
+      try {
+        f.shutdown(SHUT_WR);
+      } catch (e) {
+        status = statusOf(e);
+      }
+      queueMicrotask(() => this.shutdownDone(req, status));
+      return;
+    }
+    this.env.sys.shutdown(this.fd, SHUT_WR).then(() => this.shutdownDone(req, 0), (e) => this.shutdownDone(req, statusOf(e)));
+  }
+
+  private shutdownDone(req: ShutdownReq, status: number): void {
+    this.reqDone();
+    if (!this.closed) req.oncomplete(status);
   }
 
   /** Abortive close: SO_LINGER with a zero timeout, then close, so the peer gets a RST. */
@@ -1455,12 +1520,47 @@ export class TcpServerHandle extends FdHandle {
       }
       return;
     }
-    if (this.file !== null && this.file.poll(POLLIN) === 0) {
+    const f = this.file;
+    const sys = this.env.sys;
+    if (f instanceof Socket && sys instanceof Sys && f.error === 0) {
+      this.acceptNow(f, sys);
+      return;
+    }
+    if (f !== null && f.poll(POLLIN) === 0) {
       this.wait(POLLIN);
       return;
     }
     this.acceptBusy = true;
     this.env.sys.accept(this.fd).then(this.onAccepted, this.onAcceptError);
+  }
+
+  /**
+   * In process: take every queued connection now, with no promise per
+   * accept (a server takes one per connection), as accept(2) does: the
+   * descriptor first, so that out of descriptors (EMFILE) the connection
+   * stays queued for later; then the connection off the queue.
+   */
+  private acceptNow(f: Socket, sys: Sys): void {
+    while (this.listening && !this.closed) {
+      const so = f.acceptq[0];
+      if (so === undefined) {
+        this.wait(POLLIN);
+        return;
+      }
+      let fd: number;
+      try {
+        fd = sys.fdalloc(so);
+      } catch (e) {
+        this.acceptFailed(statusOf(e));
+        return;
+      }
+      f.acceptq.shift();
+      so.head = null;
+      so.fflags |= O_NONBLOCK;
+      const client = new TcpHandle(this.env, this.family);
+      client.adoptLocal(fd);
+      this.onconnection(0, client);
+    }
   }
 
   private readonly onAccepted = (r: { fd: number }): void => {

@@ -54,6 +54,22 @@ test('now() is monotonic milliseconds since the host was created', (t) => {
   t.is(host.kind, 'node');
 });
 
+test('now() is read afresh on every later turn, however long the synchronous run before it', async (t) => {
+  const host = createNodeHost();
+  const a = host.now();
+  // 3 ms of synchronous work: a read in the same run may still answer the time it began.
+  for (const t0 = performance.now(); performance.now() - t0 < 3; );
+  t.true(host.now() >= a);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const c = host.now();
+  t.true(c - a >= 3, `now() moved ${c - a} ms over 3 ms of work and a turn`);
+  // And within promise continuations too (a microtask checkpoint later).
+  for (const t0 = performance.now(); performance.now() - t0 < 3; );
+  await null;
+  await null;
+  t.true(host.now() - c >= 3);
+});
+
 test('a timer never fires before its deadline; a cancelled one never fires', async (t) => {
   t.timeout(10_000);
   const host = createNodeHost();

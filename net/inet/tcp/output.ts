@@ -228,18 +228,12 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   if (tp.flags & TF_NEEDFIN && tp.state >= TCPS_ESTABLISHED) flags |= TH_FIN;
   const off = seqDiff(tp.snd_nxt, tp.snd_una);
   let sendwin = Math.min(tp.snd_wnd, tp.cc.cwnd);
-  if (tp.flags & TF_FORCEDATA) {
+  if (tp.flags & TF_FORCEDATA && sendwin === 0) {
     // A window probe (persist) or a forced retransmission: one octet into a
     // closed window (RFC 9293 §3.8.6.1).
-    if (sendwin === 0) {
-      if (sndDataOffset(tp, tp.snd_nxt) < snd.cc) flags &= ~TH_FIN;
-      sendwin = 1;
-    } else {
-      tp.persistAt = 0;
-      tp.t_rxtshift = 0;
-      tp.t_persistStart = 0;
-    }
-  }
+    if (sndDataOffset(tp, tp.snd_nxt) < snd.cc) flags &= ~TH_FIN;
+    sendwin = 1;
+  } else if (tp.flags & TF_FORCEDATA) tcpPersistEnds(tp);
 
   // Data may go out once the connection is synchronized (no data on SYNs).
   let len = 0;
@@ -247,15 +241,9 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   if (tp.state >= TCPS_ESTABLISHED) {
     len = Math.min(snd.cc, sendwin) - off;
     if (len < 0) {
-      // FIN already sent, or the window shrank below what we sent. A window
-      // closed to zero pulls snd_nxt back and starts the persist timer.
+      // FIN already sent, or the window shrank below what we sent.
       len = 0;
-      if (sendwin === 0) {
-        tp.rexmtAt = 0;
-        tp.t_rxtshift = 0;
-        tp.snd_nxt = tp.snd_una;
-        if (tp.persistAt === 0) tcpSetPersist(tp);
-      }
+      if (sendwin === 0) tcpWindowClosed(tp);
     }
   }
   if (len > tp.t_maxseg) {
@@ -303,12 +291,7 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   if (!send && flags & TH_FIN && (!(tp.flags & TF_SENTFIN) || tp.snd_nxt === tp.snd_una)) send = true;
 
   if (!send) {
-    // Data waits and nothing will time out: the persist timer makes sure a
-    // window update lost on the way cannot deadlock us (RFC 9293 §3.8.6.1).
-    if (snd.cc > 0 && tp.rexmtAt === 0 && tp.persistAt === 0 && tp.state >= TCPS_ESTABLISHED) {
-      tp.t_rxtshift = 0;
-      tcpSetPersist(tp);
-    }
+    if (snd.cc > 0) tcpNothingSent(tp);
     return 0;
   }
 
@@ -324,6 +307,35 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   const err = tcpSendSegment(tp, seq, len, flags, recwin, winup ? SEND_ADVANCE | SEND_WINUP : SEND_ADVANCE);
   if (err !== 0) return -err;
   return sendalot ? 1 : 0;
+}
+
+/* Branches of tcpOutputOne that few calls take, apart (as tcpSendSegment's) to keep it small. */
+
+/** A forced send into an open window: persisting is over. */
+function tcpPersistEnds(tp: TcpCb): void {
+  tp.persistAt = 0;
+  tp.t_rxtshift = 0;
+  tp.t_persistStart = 0;
+}
+
+/** A window closed to zero pulls snd_nxt back and starts the persist timer. */
+function tcpWindowClosed(tp: TcpCb): void {
+  tp.rexmtAt = 0;
+  tp.t_rxtshift = 0;
+  tp.snd_nxt = tp.snd_una;
+  if (tp.persistAt === 0) tcpSetPersist(tp);
+}
+
+/**
+ * Data waits and nothing went: unless something will time out, the persist
+ * timer makes sure a window update lost on the way cannot deadlock us
+ * (RFC 9293 §3.8.6.1).
+ */
+function tcpNothingSent(tp: TcpCb): void {
+  if (tp.rexmtAt === 0 && tp.persistAt === 0 && tp.state >= TCPS_ESTABLISHED) {
+    tp.t_rxtshift = 0;
+    tcpSetPersist(tp);
+  }
 }
 
 /** The most data one TSO send carries: an IP datagram of 65535 less the IP and largest TCP headers. */
@@ -342,6 +354,59 @@ const SEND_ADVANCE = 1;
 /** Or'ed into `how`: the segment goes out to update the window (counted as sndwinup, not sndacks). */
 const SEND_WINUP = 2;
 
+/*
+ * Parts of tcpSendSegment that most segments skip, kept apart so that the
+ * function every segment runs stays small: V8 optimises a function after
+ * running its bytecode a number of times that grows with its size, and a
+ * short transfer is over before a large one gets there.
+ */
+
+/** The options of a SYN or SYN-ACK (TOF_* bits): what we ask for, or what the peer asked for and we grant. */
+function tcpSynOptionMask(tp: TcpCb, flags: number): number {
+  let mask = TOF_MSS;
+  const synack = (flags & TH_ACK) !== 0;
+  if (tp.flags & TF_REQ_SCALE && (!synack || tp.flags & TF_RCVD_SCALE)) mask |= TOF_SCALE;
+  if (tp.flags & TF_REQ_SACK && (!synack || tp.flags & TF_SACK_PERMIT)) mask |= TOF_SACKPERM;
+  if (tp.flags & TF_REQ_TSTMP && (!synack || tp.flags & TF_RCVD_TSTMP)) mask |= TOF_TS;
+  return mask;
+}
+
+/** The SACK blocks to send (into tcp.sackBlocks), fewer beside timestamps; counted when any. */
+function tcpSackOptionBlocks(tp: TcpCb, mask: number): number {
+  const tcp = tp.tcp;
+  const nblocks = tp.sackRcv!.blocks(tp.rcv_nxt, tcp.sackBlocks, mask & TOF_TS ? TCP_MAX_SACK_TS : TCP_MAX_SACK);
+  if (nblocks > 0) tcp.stat.sack_send_blocks++;
+  return nblocks;
+}
+
+/** Count a segment about to go (netstat -s's "sent" lines). */
+function tcpSendStats(tp: TcpCb, seq: number, len: number, flags: number, winup: boolean): void {
+  const st = tp.tcp.stat;
+  st.sndtotal++;
+  if (len > 0) {
+    if (tp.flags & TF_FORCEDATA && len === 1 && tp.snd_wnd === 0) st.sndprobe++;
+    if (seqLt(seq, tp.snd_max)) {
+      st.sndrexmitpack++;
+      st.sndrexmitbyte += len;
+    } else {
+      st.sndpack++;
+      st.sndbyte += len;
+    }
+  } else if (flags & (TH_SYN | TH_FIN | TH_RST)) st.sndctrl++;
+  else if (!winup) st.sndacks++;
+}
+
+/** A window probe went: the octet is in flight but snd_nxt stays. */
+function tcpProbeSent(tp: TcpCb, len: number, flags: number): void {
+  let xlen = len;
+  if (flags & TH_SYN) xlen++;
+  if (flags & TH_FIN) {
+    xlen++;
+    tp.flags |= TF_SENTFIN;
+  }
+  if (seqGt((tp.snd_nxt + xlen) >>> 0, tp.snd_max)) tp.snd_max = (tp.snd_nxt + xlen) >>> 0;
+}
+
 /**
  * Build and send one segment [seq, seq + len) with `flags`, offering the
  * receive window `recwin`; `how` is SEND_ADVANCE (optionally | SEND_WINUP)
@@ -358,23 +423,13 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // Options.
   let mask = 0;
   if (!(tp.flags & TF_NOOPT)) {
-    if (flags & TH_SYN) {
-      mask |= TOF_MSS;
-      const synack = (flags & TH_ACK) !== 0;
-      if (tp.flags & TF_REQ_SCALE && (!synack || tp.flags & TF_RCVD_SCALE)) mask |= TOF_SCALE;
-      if (tp.flags & TF_REQ_SACK && (!synack || tp.flags & TF_SACK_PERMIT)) mask |= TOF_SACKPERM;
-      if (tp.flags & TF_REQ_TSTMP && (!synack || tp.flags & TF_RCVD_TSTMP)) mask |= TOF_TS;
-    } else if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) && !(flags & TH_RST)) {
-      mask |= TOF_TS;
-    }
+    if (flags & TH_SYN) mask = tcpSynOptionMask(tp, flags);
+    else if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) && !(flags & TH_RST)) mask = TOF_TS;
   }
   let nblocks = 0;
   if (tp.flags & TF_SACK_PERMIT && tp.sackRcv !== null && !(flags & (TH_SYN | TH_RST)) && tp.state >= TCPS_ESTABLISHED) {
-    nblocks = tp.sackRcv.blocks(tp.rcv_nxt, tcp.sackBlocks, mask & TOF_TS ? TCP_MAX_SACK_TS : TCP_MAX_SACK);
-    if (nblocks > 0) {
-      mask |= TOF_SACK;
-      st.sack_send_blocks++;
-    }
+    nblocks = tcpSackOptionBlocks(tp, mask);
+    if (nblocks > 0) mask |= TOF_SACK;
   }
   const tsval = mask & TOF_TS ? (tcp.tsNow() + tp.ts_offset) >>> 0 : 0;
   // Receive buffer autosizing measures from the first timestamp sent (tcpAutoRcvbuf).
@@ -435,19 +490,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     m.csumFlags = M_CSUM_TCPv6;
   }
 
-  // Statistics.
-  st.sndtotal++;
-  if (len > 0) {
-    if (tp.flags & TF_FORCEDATA && len === 1 && tp.snd_wnd === 0) st.sndprobe++;
-    if (seqLt(seq, tp.snd_max)) {
-      st.sndrexmitpack++;
-      st.sndrexmitbyte += len;
-    } else {
-      st.sndpack++;
-      st.sndbyte += len;
-    }
-  } else if (flags & (TH_SYN | TH_FIN | TH_RST)) st.sndctrl++;
-  else if (!winup) st.sndacks++;
+  tcpSendStats(tp, seq, len, flags, winup);
 
   if (advance) {
     if (!(tp.flags & TF_FORCEDATA) || tp.persistAt === 0) {
@@ -481,14 +524,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
         tcpTimerRexmtArm(tp, tp.t_rxtcur);
       }
     } else {
-      // A window probe: the octet is in flight but snd_nxt stays.
-      let xlen = len;
-      if (flags & TH_SYN) xlen++;
-      if (flags & TH_FIN) {
-        xlen++;
-        tp.flags |= TF_SENTFIN;
-      }
-      if (seqGt((tp.snd_nxt + xlen) >>> 0, tp.snd_max)) tp.snd_max = (tp.snd_nxt + xlen) >>> 0;
+      tcpProbeSent(tp, len, flags);
     }
   }
   if (flags & TH_ACK) {

@@ -261,11 +261,11 @@ export class Tcp {
 
   constructor(readonly inet: Inet) {
     this.stat = inet.tcpstat;
+    this.kernel = inet.kernel;
   }
 
-  get kernel(): Kernel {
-    return this.inet.kernel;
-  }
+  /** The kernel (inet's): a field, not a getter, since every segment asks for it (one per kernel). */
+  readonly kernel: Kernel;
 
   private rttp: Readonly<RttParams> | null = null;
 
