@@ -188,7 +188,8 @@ function pumpLater(q: InputQueue): void {
  * segment's worth while the rest of the batch lands behind it. From the
  * softint, after the batch, a call takes all that arrived (up to its
  * length), so the calls in flight cover the window instead of a few
- * segments, and the client sends fewer of them.
+ * segments, and the client sends fewer of them. recvfromwait answers at
+ * once: a datagram is a whole answer.
  */
 export class InputQueue {
   private readonly calls: InputCall[] = [];
@@ -208,6 +209,11 @@ export class InputQueue {
     this.wake = () => {
       this.armed = false;
       if (this.deferred) return;
+      // A datagram is an answer of its own: no batch to wait for.
+      if (this.calls.length > 0 && this.calls[0]!.method !== 'recvwait') {
+        this.pump();
+        return;
+      }
       this.deferred = true;
       this.defer(pumpLater, this);
     };
