@@ -111,6 +111,16 @@ const CALLS_IN_FLIGHT_MAX = 1 << 20;
 /** Methods Connection.stream runs, with the feature that offers each. */
 const STREAM_METHODS: ReadonlySet<string> = new Set([SENDALL_METHOD, RECVWAIT_METHOD, ACCEPTWAIT_METHOD, RECVFROMWAIT_METHOD]);
 
+/**
+ * Answers a connection may have queued in the server (beyond what its
+ * socket buffer took) before the server stops reading its calls. A client
+ * keeps up to 1 MiB of recvwait answers per stream socket coming; past
+ * Node's default of 16 KiB nearly every answer would stop the reading, and
+ * the client's next recvwaits, which keep the stream's window open, would
+ * wait in the socket until every queued answer was written.
+ */
+const ANSWERS_QUEUED = 2 << 20;
+
 /** Longest method name quoted back in an error or a log line. */
 const NAME_QUOTE_MAX = 64;
 
@@ -536,7 +546,7 @@ class Server implements RumpServer {
   }
 
   private newListener(): net.Server {
-    const s = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const s = net.createServer({ noDelay: true, highWaterMark: ANSWERS_QUEUED }, (socket) => this.accept(socket));
     s.on('error', (e) => this.log(`listener: ${e.message}`));
     return s;
   }
