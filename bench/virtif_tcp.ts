@@ -43,6 +43,10 @@
  *              2 MiB buffers, as bulk in) and through `kernel.net` (a 'data'
  *              listener, default buffers, as the program has). Goal (issue 9):
  *              the hijacked program >= 70 % of the in-process `sys` figure.
+ *              Beside it, CPU seconds per GiB moved: the server and the
+ *              program (from /proc) against this process in the `sys` case,
+ *              steadier than the rates on a busy machine (three processes
+ *              share the cores where in process two do).
  *
  * Results: bench/results/virtif-tcp-{bulk-in,bulk-out,conns}.json (benny)
  * and bench/results/virtif-tcp.json (Mbit/s, connections/s, ratios against
@@ -344,6 +348,13 @@ function lineReader(child: ChildProcess): (re: RegExp) => Promise<string> {
     });
 }
 
+/** User and system CPU seconds process `pid` has used (/proc/PID/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<void> {
   const root = join(here, '..');
   const dir = mkdtempSync(join(tmpdir(), 'rumpnet-bench-hijack-'));
@@ -364,8 +375,12 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
   });
   const line = lineReader(app);
   await line(/^listening$/);
+  // CPU seconds of the server and the program over the suite: only the hijack case makes them work.
+  const cpuBefore = [cpuSeconds(remote.banner.pid), cpuSeconds(app.pid!)];
   await peerA.call({ op: 'source', host: HIJACK_RUMP, port: 5010 });
   let appTotal = 0;
+  let sysCpu = 0;
+  let sysTotal = 0;
 
   // In process, through sys: as bulk in, on port 5011.
   const lfd = await tcpSocket(k);
@@ -402,9 +417,13 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
       await got;
     }),
     b.add('in process: Linux → TAP → kernel socket, sys reads', async () => {
+      const t = process.cpuUsage();
       const sent = peerA.call({ op: 'send', port: 5011, bytes: HIJACK_BYTES });
       await readExactly(k, fd, HIJACK_BYTES);
       await sent;
+      const d = process.cpuUsage(t);
+      sysCpu += (d.user + d.system) / 1e6;
+      sysTotal += HIJACK_BYTES;
     }),
     b.add('in process: Linux → TAP → kernel socket, kernel.net data events', async () => {
       netWant += HIJACK_BYTES;
@@ -416,6 +435,8 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
     b.complete(),
     b.save({ file: 'virtif-tcp-hijack', folder: resultsDir, format: 'json' }),
   )) as unknown as BennyResult;
+  const cpuAfter = [cpuSeconds(remote.banner.pid), cpuSeconds(app.pid!)];
+  const perGiB = (i: number): number => ((cpuAfter[i]! - cpuBefore[i]!) * (1 << 30)) / appTotal;
   const [hj, sysr, netr] = r.results as [BennyResult['results'][0], BennyResult['results'][0], BennyResult['results'][0]];
   const hm = (x: { details: { mean: number } }): number => (rate(x) * HIJACK_BYTES * 8) / 1e6;
   out.hijack_bulk_in_mbit_per_second = {
@@ -426,6 +447,7 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
     ratio_to_in_process_kernel_net: rate(hj) / rate(netr),
     goal: 'hijacked program >= 0.7 x in-process sys',
     margin_percent: { hijack: hj.margin, sys: sysr.margin, net: netr.margin },
+    cpu_seconds_per_gib: { rump_server: perGiB(0), program: perGiB(1), in_process_sys: (sysCpu * (1 << 30)) / sysTotal },
   };
   netServer.close();
   await k.sys.close(fd);

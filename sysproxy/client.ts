@@ -16,7 +16,7 @@
 import net from 'node:net';
 import { Errno, ECONNRESET, ENOTCONN, EMSGSIZE, EPIPE, ETIMEDOUT, errnoByName } from '../kern/errno.js';
 import type { PollFd, Sys } from '../kern/sys.js';
-import { ProtocolError, decode, type Value } from './codec.js';
+import { ProtocolError, TAG_BYTES, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
   ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
@@ -140,7 +140,7 @@ class Client implements FrameSink, RumpClient {
     const features = this.banner.features ?? [];
     return {
       sendall: (fd, data) => this.call(SENDALL_METHOD, [fd, data], true) as Promise<number>,
-      recvwait: (fd, len) => this.call(RECVWAIT_METHOD, [fd, len], true) as Promise<Uint8Array>,
+      recvwait: (fd, len) => this.call(RECVWAIT_METHOD, [fd, len], true) as Promise<Uint8Array | Uint8Array[]>,
       acceptwait: features.includes(FEATURE_ACCEPT) ? (fd) => this.call(ACCEPTWAIT_METHOD, [fd], true) as Promise<never> : undefined,
       recvfromwait: features.includes(FEATURE_DGRAM) ? (fd, len) => this.call(RECVFROMWAIT_METHOD, [fd, len], true) as Promise<never> : undefined,
     };
@@ -256,6 +256,26 @@ class Client implements FrameSink, RumpClient {
       return;
     }
     this.fail(`unexpected ${frameTypeName(type)} frame from the server at ${this.url}`);
+  }
+
+  /**
+   * A frame that came in pieces: a recvwait's answer, a lone bytes value,
+   * is resolved with the pieces themselves (views of the reads), not a
+   * copy joined from them; anything else is joined and goes to frame().
+   */
+  framePieces(type: number, id: number, pieces: Uint8Array[], length: number): boolean {
+    if (this.hello !== null || type !== FRAME_RESULT) return false;
+    const p = this.calls.get(id);
+    const first = pieces[0]!;
+    if (p === undefined || p.method !== RECVWAIT_METHOD || first.length < 5 || first[0] !== TAG_BYTES) return false;
+    const n = (first[1]! | (first[2]! << 8) | (first[3]! << 16) | (first[4]! << 24)) >>> 0;
+    // Not exactly one bytes value: the decoder judges it (and fails the connection).
+    if (n !== length - 5) return false;
+    if (first.length === 5) pieces.shift();
+    else pieces[0] = first.subarray(5);
+    this.calls.delete(id);
+    p.resolve(pieces);
+    return true;
   }
 
   private connectionError(payload: Uint8Array): string {

@@ -115,11 +115,16 @@ export const TAIL_BYTES_MIN = 4096;
  * bytes as encodeFrame(type, id, build(data)), without copying the data.
  */
 export function encodeFrameHead(type: number, id: number, build: (placeholder: Uint8Array) => unknown, data: Uint8Array): Buffer {
+  return encodeFrameHeadLength(type, id, build, data.length);
+}
+
+/** encodeFrameHead for data of `length` bytes that follows in pieces (written one after another). */
+export function encodeFrameHeadLength(type: number, id: number, build: (placeholder: Uint8Array) => unknown, length: number): Buffer {
   const head = encodeFrame(type, id, build(NO_BYTES));
-  const size = head.length - HEADER_BYTES + data.length;
+  const size = head.length - HEADER_BYTES + length;
   if (size > MAX_PAYLOAD) throw new FrameTooLargeError(size);
-  head.writeUInt32LE(head.length - 4 + data.length, 0);
-  head.writeUInt32LE(data.length, head.length - 4); // the bytes value's length, its last field
+  head.writeUInt32LE(head.length - 4 + length, 0);
+  head.writeUInt32LE(length, head.length - 4); // the bytes value's length, its last field
   return head;
 }
 
@@ -255,14 +260,35 @@ export function errnoFromPayload(v: Value, syscall: string): Errno {
 export interface FrameSink {
   /** `payload` is a view into the reader's input, valid for as long as the caller keeps it. */
   frame(type: number, id: number, payload: Uint8Array): void;
+  /**
+   * Optional: a frame that came in pieces (views of the reads it spans,
+   * in order, `length` payload bytes in all), offered before they are
+   * copied into one buffer. True when the sink took them; false makes the
+   * reader join them and call frame(). A bulk answer (a recvwait's bytes)
+   * reaches its reader as the views, never copied.
+   */
+  framePieces?(type: number, id: number, pieces: Uint8Array[], length: number): boolean;
 }
 
 /**
+ * A frame split across reads is kept as views of the reads while they are
+ * at least this large (the first and the last may be shorter), at most
+ * PIECES_MAX of them: then, or for smaller pieces, it is copied into one
+ * buffer instead, so a peer trickling bytes cannot make us keep a view
+ * object per byte.
+ */
+const PIECE_MIN = 16 << 10;
+const PIECES_MAX = 1024;
+
+/**
  * Reassembles frames from a byte stream. A read that holds whole frames is
- * handed out as views without copying; a frame split across reads is
- * collected into one buffer of its announced size (never by repeated
- * concatenation). A bad length field throws ProtocolError; the caller closes
- * the connection, since the stream can no longer be trusted to be in step.
+ * handed out as views without copying; a frame split across reads is kept
+ * as views of the reads it spans, offered to the sink as they are
+ * (framePieces), else joined into one buffer of its size; a peer trickling
+ * small reads gets its frame collected into one buffer that grows as
+ * bytes arrive (never by repeated concatenation). A bad length field
+ * throws ProtocolError; the caller closes the connection, since the stream
+ * can no longer be trusted to be in step.
  *
  * Input chunks must not be reused after push(): payload views point into them.
  */
@@ -270,10 +296,14 @@ export class FrameReader {
   /** The partial length field of a frame split inside its first four bytes. */
   private readonly head = new Uint8Array(4);
   private headFill = 0;
+  /** A frame (without its length field) is being collected across reads. */
+  private collecting = false;
+  /** Its pieces, as views of the reads, while they are large enough (PIECE_MIN). */
+  private pieces: Uint8Array[] | null = null;
   /**
-   * A frame (without its length field) being collected across reads, and
-   * its length. The buffer grows as bytes arrive: a peer that announces
-   * 16 MiB and sends ten bytes makes us hold ten bytes' worth, not 16 MiB.
+   * Or its bytes copied into one buffer, which grows as bytes arrive: a
+   * peer that announces 16 MiB and sends ten bytes makes us hold ten
+   * bytes' worth, not 16 MiB.
    */
   private partial: Uint8Array | null = null;
   private partialLen = 0;
@@ -285,7 +315,9 @@ export class FrameReader {
   /** Stop delivering frames (the connection is closing). */
   stop(): void {
     this.stopped = true;
+    this.collecting = false;
     this.partial = null;
+    this.pieces = null;
   }
 
   /** Bytes held for an incomplete frame. */
@@ -308,18 +340,13 @@ export class FrameReader {
     const end = chunk.length;
     let off = 0;
     while (!this.stopped) {
-      if (this.partial !== null) {
+      if (this.collecting) {
         const want = this.partialLen - this.partialFill;
         const n = Math.min(want, end - off);
-        if (this.partialFill + n > this.partial.length) this.grow(this.partialFill + n);
-        this.partial.set(chunk.subarray(off, off + n), this.partialFill);
-        this.partialFill += n;
+        this.collect(chunk.subarray(off, off + n), n < want);
         off += n;
         if (this.partialFill < this.partialLen) return;
-        const f = this.partial;
-        this.partial = null;
-        this.partialFill = 0;
-        this.deliver(f, 0, this.partialLen);
+        this.complete();
         continue;
       }
       if (this.headFill > 0) {
@@ -351,25 +378,77 @@ export class FrameReader {
   }
 
   private startPartial(len: number): void {
+    this.collecting = true;
     this.partialLen = len;
-    this.partial = new Uint8Array(Math.min(len, PARTIAL_FIRST));
+    this.partialFill = 0;
+    this.pieces = [];
+  }
+
+  /** Keep `piece` of the frame being collected; `more`: it is not the last. */
+  private collect(piece: Uint8Array, more: boolean): void {
+    if (piece.length === 0) return;
+    const pieces = this.pieces;
+    if (pieces !== null && (pieces.length === 0 || piece.length >= PIECE_MIN || !more) && pieces.length < PIECES_MAX) {
+      pieces.push(piece);
+    } else {
+      if (pieces !== null) {
+        // From here on one buffer: what was kept as views is copied in first.
+        this.pieces = null;
+        this.partial = new Uint8Array(0);
+        let at = 0;
+        this.grow(this.partialFill + piece.length);
+        for (const p of pieces) {
+          this.partial.set(p, at);
+          at += p.length;
+        }
+      } else if (this.partialFill + piece.length > this.partial!.length) this.grow(this.partialFill + piece.length);
+      this.partial!.set(piece, this.partialFill);
+    }
+    this.partialFill += piece.length;
+  }
+
+  /** The frame being collected is whole: hand it on. */
+  private complete(): void {
+    const len = this.partialLen;
+    const pieces = this.pieces;
+    const buf = this.partial;
+    this.collecting = false;
+    this.pieces = null;
+    this.partial = null;
+    this.partialFill = 0;
+    if (pieces === null) {
+      this.deliver(buf!, 0, len);
+      return;
+    }
+    if (pieces.length === 1) {
+      this.deliver(pieces[0]!, 0, len);
+      return;
+    }
+    const first = pieces[0]!;
+    if (first.length > LENGTH_OVERHEAD && this.sink.framePieces !== undefined) {
+      const type = first[0]!;
+      const id = (first[1]! | (first[2]! << 8) | (first[3]! << 16) | (first[4]! << 24)) >>> 0;
+      pieces[0] = first.subarray(LENGTH_OVERHEAD);
+      if (this.sink.framePieces(type, id, pieces, len - LENGTH_OVERHEAD)) return;
+      pieces[0] = first;
+    }
+    this.deliver(Buffer.concat(pieces, len), 0, len);
   }
 
   /** Room for at least `need` bytes of the partial frame: doubling, never past its length. */
   private grow(need: number): void {
     const old = this.partial!;
-    const next = new Uint8Array(Math.min(this.partialLen, Math.max(need, old.length * 2)));
+    const next = Buffer.allocUnsafeSlow(Math.min(this.partialLen, Math.max(need, old.length * 2, PARTIAL_FIRST)));
     next.set(old.subarray(0, this.partialFill));
     this.partial = next;
   }
 }
 
 /**
- * What a frame split across reads gets at first; it doubles as its bytes
- * arrive. Room for the stream calls' frames (a 256 KiB recvwait answer,
- * a 64 KiB sendall) at once, so they are never copied twice.
+ * What a frame collected into one buffer gets at first (when small
+ * reads made it leave views); it doubles as its bytes arrive.
  */
-const PARTIAL_FIRST = 1 << 20;
+const PARTIAL_FIRST = 64 << 10;
 
 /**
  * The calls a client may make: exactly the system calls of kern/sys.ts `Sys`

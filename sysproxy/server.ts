@@ -26,7 +26,7 @@ import { Errno, EADDRINUSE, EBADF, EINVAL, EMSGSIZE, ENOBUFS, ENOSYS, EPROTONOSU
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
+  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, encodeFrameHeadLength, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
   frameTypeName, isSyscallName, parseClientHello, type Banner, type FrameSink,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl, type RumpUrl } from './url.js';
@@ -111,11 +111,25 @@ const CALLS_IN_FLIGHT_MAX = 1 << 20;
 /** Methods Connection.stream runs, with the feature that offers each. */
 const STREAM_METHODS: ReadonlySet<string> = new Set([SENDALL_METHOD, RECVWAIT_METHOD, ACCEPTWAIT_METHOD, RECVFROMWAIT_METHOD]);
 
+/**
+ * Answers a connection may have queued in the server (beyond what its
+ * socket buffer took) before the server stops reading its calls. A client
+ * keeps up to 1 MiB of recvwait answers per stream socket coming; past
+ * Node's default of 16 KiB nearly every answer would stop the reading, and
+ * the client's next recvwaits, which keep the stream's window open, would
+ * wait in the socket until every queued answer was written.
+ */
+const ANSWERS_QUEUED = 2 << 20;
+
 /** Longest method name quoted back in an error or a log line. */
 const NAME_QUOTE_MAX = 64;
 
 function quoteName(name: string): string {
   return name.length > NAME_QUOTE_MAX ? `${name.slice(0, NAME_QUOTE_MAX)}...` : name;
+}
+
+function identity<T>(x: T): T {
+  return x;
 }
 
 function uncork(c: Connection): void {
@@ -136,6 +150,8 @@ class Connection implements FrameSink, InputSink {
   private held = 0;
   /** Calls started and not answered (CALLS_IN_FLIGHT_MAX). */
   inflight = 0;
+  /** The kernel's softint queue, for the InputQueues' deferred answers. */
+  private readonly defer: <T>(fn: (arg: T) => void, arg: T) => void;
 
   constructor(
     private readonly server: Server,
@@ -144,6 +160,8 @@ class Connection implements FrameSink, InputSink {
   ) {
     // A process of the rump kernel's own for this client; its name comes with HELLO.
     this.sys = new Sys(server.kernel, server.kernel.allocPid(), 'rumpclient');
+    const host = server.kernel.host;
+    this.defer = (fn, arg) => host.defer(fn, arg);
     this.gone = new Promise((resolve) => {
       this.markGone = resolve;
     });
@@ -299,7 +317,7 @@ class Connection implements FrameSink, InputSink {
     const t = this.tailsOf(fd, method);
     if (!Number.isInteger(len) || len <= 0) throw new Errno(EINVAL, method);
     if (!(t.file instanceof Socket)) return false;
-    const q = (t.inputs ??= new InputQueue(this.sys, fd, t.file, this));
+    const q = (t.inputs ??= new InputQueue(this.sys, fd, t.file, this, this.defer));
     if (q.length >= INPUT_CALLS_PER_FD) {
       throw new Errno(ENOBUFS, method, `${method}: more calls waiting on one descriptor than the server keeps`);
     }
@@ -308,9 +326,19 @@ class Connection implements FrameSink, InputSink {
     return true;
   }
 
-  inputDone(id: number, method: string, result: Uint8Array | RecvResult): void {
+  inputDone(id: number, method: string, result: Uint8Array | Uint8Array[] | RecvResult): void {
     this.inflight--;
-    this.sendResult(id, method, result);
+    if (Array.isArray(result)) this.sendPieces(id, result);
+    else this.sendResult(id, method, result);
+  }
+
+  /** A RESULT whose value is one bytes value made of `pieces`: its header, then each piece as it lies (one writev under the cork). */
+  private sendPieces(id: number, pieces: Uint8Array[]): void {
+    let n = 0;
+    for (let i = 0; i < pieces.length; i++) n += pieces[i]!.length;
+    // At most MAX_IO bytes were gathered: the frame fits.
+    this.send(encodeFrameHeadLength(FRAME_RESULT, id, identity, n));
+    for (let i = 0; i < pieces.length; i++) this.send(pieces[i]!);
   }
 
   inputFailed(id: number, method: string, e: Errno): void {
@@ -518,7 +546,7 @@ class Server implements RumpServer {
   }
 
   private newListener(): net.Server {
-    const s = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const s = net.createServer({ noDelay: true, highWaterMark: ANSWERS_QUEUED }, (socket) => this.accept(socket));
     s.on('error', (e) => this.log(`listener: ${e.message}`));
     return s;
   }

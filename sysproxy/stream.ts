@@ -138,7 +138,8 @@ export async function recvfromWait(sys: Sys, fd: number, len: number, queued?: K
 export interface InputSink {
   /** The connection is gone: drop the answers. */
   readonly closed: boolean;
-  inputDone(id: number, method: string, result: Uint8Array | RecvResult): void;
+  /** `result` as an array: the pieces of one bytes value (a recvwait answer gathered from several records). */
+  inputDone(id: number, method: string, result: Uint8Array | Uint8Array[] | RecvResult): void;
   inputFailed(id: number, method: string, e: Errno): void;
 }
 
@@ -150,15 +151,52 @@ interface InputCall {
 }
 
 /**
+ * A recvwait's answer past its first piece: what else the receive buffer
+ * holds, up to `len` bytes in all, as the views (or coalesced copies of
+ * small records) the socket hands out, not copied into one buffer. A
+ * received record is at most one segment (64 KB with LRO): one each would
+ * spend the client's calls in flight on a fraction of the window.
+ */
+function gather(file: Socket, first: Uint8Array, len: number): Uint8Array[] {
+  const parts = [first];
+  let total = first.length;
+  // Data only: an error or EOF behind it is for the next call to find.
+  while (total < len && file.rcv.cc > 0) {
+    const r = file.recvNow(len - total);
+    if (typeof r === 'number' || r.length === 0) break;
+    parts.push(r);
+    total += r.length;
+  }
+  return parts;
+}
+
+/** A deferred pump of an InputQueue (a softint: no closure per wake-up). */
+function pumpLater(q: InputQueue): void {
+  q.runDeferred();
+}
+
+/**
  * recvwait and recvfromwait on one socket of the kernel, without a promise
  * per call: the calls wait in a queue, in call order, and one wake-up on the
  * socket (a SelInfo registration, no closure per call) answers as many as
  * the data allows. An idle connection of a server holding 100,000 costs
  * this object and its two queued calls.
+ *
+ * A wake-up answers from a softint, not at once: a TAP batch (or a softint
+ * batch of lo0) hands TCP many segments in one go, each waking the socket,
+ * and answering the first wake-up would spend a waiting call on one
+ * segment's worth while the rest of the batch lands behind it. From the
+ * softint, after the batch, a call takes all that arrived (up to its
+ * length), so the calls in flight cover the window instead of a few
+ * segments, and the client sends fewer of them. recvfromwait answers at
+ * once: a datagram is a whole answer.
  */
 export class InputQueue {
   private readonly calls: InputCall[] = [];
+  /** Registered on the socket's SelInfo. */
   private armed = false;
+  /** A deferred pump is queued. */
+  private deferred = false;
   private readonly wake: () => void;
 
   constructor(
@@ -166,10 +204,18 @@ export class InputQueue {
     private readonly fd: number,
     private readonly file: Socket,
     private readonly sink: InputSink,
+    private readonly defer: <T>(fn: (arg: T) => void, arg: T) => void,
   ) {
     this.wake = () => {
       this.armed = false;
-      this.pump();
+      if (this.deferred) return;
+      // A datagram is an answer of its own: no batch to wait for.
+      if (this.calls.length > 0 && this.calls[0]!.method !== 'recvwait') {
+        this.pump();
+        return;
+      }
+      this.deferred = true;
+      this.defer(pumpLater, this);
     };
   }
 
@@ -179,7 +225,13 @@ export class InputQueue {
 
   push(id: number, method: string, len: number): void {
     this.calls.push({ id, method, len });
-    if (!this.armed) this.pump();
+    if (!this.armed && !this.deferred) this.pump();
+  }
+
+  /** @internal The softint queued by a wake-up. */
+  runDeferred(): void {
+    this.deferred = false;
+    this.pump();
   }
 
   /** Answer what can be answered now; sleep on the socket for the rest. */
@@ -200,12 +252,16 @@ export class InputQueue {
       const r = c.method === 'recvwait' ? this.file.recvNow(c.len) : this.file.recvRecordNow(c.len);
       if (r === -EAGAIN) {
         // Taken in the same synchronous step as the failed receive: no wake-up falls between.
-        this.armed = true;
-        this.file.sel.add(this.wake);
+        if (!this.armed) {
+          this.armed = true;
+          this.file.sel.add(this.wake);
+        }
         return;
       }
       calls.shift();
-      if (typeof r !== 'number') this.sink.inputDone(c.id, c.method, r);
+      if (r instanceof Uint8Array && r.length > 0 && r.length < c.len && this.file.rcv.cc > 0) {
+        this.sink.inputDone(c.id, c.method, gather(this.file, r, c.len));
+      } else if (typeof r !== 'number') this.sink.inputDone(c.id, c.method, r);
       else if (r === 0) this.sink.inputDone(c.id, c.method, { data: new Uint8Array(0), from: null, flags: 0 });
       else this.sink.inputFailed(c.id, c.method, new Errno(-r, c.method));
     }

@@ -155,8 +155,11 @@ export interface HandleEnv {
 export interface StreamCalls {
   /** Resolves once every byte is in the send buffer of `fd`, in call order. */
   sendall(fd: number, data: Uint8Array): Promise<number>;
-  /** Resolves with data as soon as `fd` has some (empty at EOF), in call order. */
-  recvwait(fd: number, len: number): Promise<Uint8Array>;
+  /**
+   * Resolves with data as soon as `fd` has some (empty at EOF), in call
+   * order: one array, or the pieces it came in across the connection.
+   */
+  recvwait(fd: number, len: number): Promise<Uint8Array | Uint8Array[]>;
   /**
    * The `accept` feature: the next connection on listening `fd`, its
    * descriptor already non-blocking, with its names; several wait at once.
@@ -200,9 +203,20 @@ const STREAM_GATHER = 16 << 10;
  */
 const STREAM_BUFFER = 1 << 20;
 
+/** What a recvwait brings: bytes (in one array or the pieces they crossed the connection in; empty at EOF) or a failure status. */
+type StreamRead = Uint8Array | Uint8Array[] | number;
+
+/** Bytes in what a recvwait brought. */
+function streamBytes(x: Uint8Array | Uint8Array[]): number {
+  if (!Array.isArray(x)) return x.length;
+  let n = 0;
+  for (let i = 0; i < x.length; i++) n += x[i]!.length;
+  return n;
+}
+
 /** What StreamState's completions call back into (TcpHandle). */
 interface StreamOwner {
-  streamArrived(x: Uint8Array | number): void;
+  streamArrived(x: StreamRead): void;
   streamWrote(n: number): void;
   streamWriteFailed(e: unknown): void;
   recvDone(data: Uint8Array): void;
@@ -224,7 +238,7 @@ class RecvCompletions {
  * completions of its calls: in-process handles carry none of it.
  */
 class StreamState {
-  readonly onData: (data: Uint8Array) => void;
+  readonly onData: (data: Uint8Array | Uint8Array[]) => void;
   readonly onReadError: (e: unknown) => void;
   readonly onWrote: (n: number) => void;
   readonly onWriteError: (e: unknown) => void;
@@ -249,7 +263,7 @@ class StreamState {
   /** EOF or an error came back: no more recvwaits. */
   readDone = false;
   /** What came back while reading was stopped: data, EOF (empty), a failure status. */
-  held: Array<Uint8Array | number> = [];
+  held: StreamRead[] = [];
   /** recv's completions, against a server without the `stream` feature. */
   recv: RecvCompletions | undefined = undefined;
 }
@@ -1040,24 +1054,39 @@ export class TcpHandle extends FdHandle {
     }
   }
 
-  private deliverStream(x: Uint8Array | number): void {
+  private deliverStream(x: StreamRead): void {
     if (typeof x === 'number' || x.length === 0) {
       this.eof = true;
       this.updateHold();
       this.onread(typeof x === 'number' ? x : UV_EOF);
       return;
     }
-    this.bytesRead += x.length;
-    this.onread(x.length, Buffer.from(x.buffer, x.byteOffset, x.length));
+    if (!Array.isArray(x)) {
+      this.bytesRead += x.length;
+      this.onread(x.length, Buffer.from(x.buffer, x.byteOffset, x.length));
+      return;
+    }
+    // Pieces as they crossed the connection, each a chunk of its own (as a
+    // host socket hands up what each read got); what a pause leaves is held.
+    for (let i = 0; i < x.length; i++) {
+      const p = x[i]!;
+      this.bytesRead += p.length;
+      this.onread(p.length, Buffer.from(p.buffer, p.byteOffset, p.length));
+      if (this.closed) return;
+      if (!this.wantRead && i + 1 < x.length) {
+        this.streamState!.held.unshift(x.slice(i + 1));
+        return;
+      }
+    }
   }
 
   /** @internal A recvwait came back: data, EOF (empty) or a failure status. */
-  streamArrived(x: Uint8Array | number): void {
+  streamArrived(x: StreamRead): void {
     const st = this.streamState!;
     st.reads--;
     if (this.closed || st.readDone) return;
     if (typeof x === 'number' || x.length === 0) st.readDone = true;
-    else if (x.length === STREAM_READ_SIZE) st.readsWanted = STREAM_READS_BUSY;
+    else if (streamBytes(x) === STREAM_READ_SIZE) st.readsWanted = STREAM_READS_BUSY;
     if (this.wantRead && st.held.length === 0 && !this.eof) this.deliverStream(x);
     else st.held.push(x);
     this.pumpRead();

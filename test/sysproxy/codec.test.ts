@@ -6,7 +6,7 @@ import test from 'ava';
 import {
   ProtocolError, MAX_DEPTH, TAG_ARRAY, TAG_BYTES, TAG_OBJECT, TAG_STRING, decode, encode, encodedSize,
 } from '../../sysproxy/codec.js';
-import { FrameReader, FrameTooLargeError, MAX_FRAME_LENGTH, MAX_PAYLOAD, encodeFrame, encodeFrameHead, FRAME_CALL, parseServerHello, encodeServerHello } from '../../sysproxy/protocol.js';
+import { FrameReader, FrameTooLargeError, MAX_FRAME_LENGTH, MAX_PAYLOAD, encodeFrame, encodeFrameHead, FRAME_CALL, FRAME_RESULT, parseServerHello, encodeServerHello } from '../../sysproxy/protocol.js';
 
 const samples: Array<[string, unknown]> = [
   ['null', null],
@@ -170,6 +170,58 @@ test('frames reassemble from reads of any size, one byte at a time included', (t
     ], `reads of ${step} bytes`);
     t.is(r.buffered, 0);
   }
+});
+
+test('a frame split across large reads is offered as views of those reads, not a copy; declined, it is joined', (t) => {
+  const data = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7) & 0xff);
+  const stream = Buffer.concat([encodeFrame(FRAME_RESULT, 9, data), encodeFrame(FRAME_RESULT, 10, 5)]);
+  const reads: Buffer[] = [];
+  for (let off = 0; off < stream.length; off += 65536) reads.push(Buffer.from(stream.subarray(off, off + 65536)));
+  for (const take of [true, false]) {
+    const offered: Uint8Array[][] = [];
+    const frames: Array<[number, unknown]> = [];
+    const r = new FrameReader({
+      frame: (_type, id, payload) => frames.push([id, decode(payload)]),
+      framePieces: (type, id, pieces, length) => {
+        t.is(type, FRAME_RESULT);
+        t.is(id, 9);
+        t.is(length, 5 + data.length);
+        offered.push(pieces.slice());
+        return take;
+      },
+    });
+    for (const c of reads) r.push(c);
+    t.is(offered.length, 1);
+    const pieces = offered[0]!;
+    t.true(pieces.length > 1);
+    // Each piece lies in the read it came in: nothing was copied.
+    for (const p of pieces) t.true(reads.some((c) => c.buffer === p.buffer), 'a piece is a view of a read');
+    const joined = Buffer.concat(pieces);
+    t.deepEqual(decode(joined), data);
+    t.deepEqual(frames, take ? [[10, 5]] : [[9, data], [10, 5]]);
+    t.is(r.buffered, 0);
+  }
+});
+
+test('a frame trickled in small reads is collected into one buffer, not kept as a view per read', (t) => {
+  const data = new Uint8Array(100_000).fill(3);
+  const stream = encodeFrame(FRAME_RESULT, 1, data);
+  let offered = 0;
+  const got: unknown[] = [];
+  const r = new FrameReader({
+    frame: (_type, _id, payload) => got.push(decode(payload)),
+    framePieces: () => {
+      offered++;
+      return true;
+    },
+  });
+  for (let off = 0; off < stream.length; off += 100) {
+    r.push(stream.subarray(off, off + 100));
+    const pieces = (r as unknown as { pieces: Uint8Array[] | null }).pieces;
+    t.true(pieces === null || pieces.length <= 2, `views kept: ${pieces?.length}`);
+  }
+  t.is(offered, 0);
+  t.deepEqual(got, [data]);
 });
 
 test('a frame length over the limit or under the header is refused before any allocation', (t) => {

@@ -11,6 +11,7 @@ import { startRumpServer } from '../../sysproxy/server.js';
 import { rumpClient, type RumpClient } from '../../sysproxy/client.js';
 import { EBADF, ENOBUFS, Errno } from '../../kern/errno.js';
 import { AF_INET, RLIMIT_NOFILE, SOCK_STREAM } from '../../kern/sys.js';
+import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
 import { tempDir } from './helpers.js';
 
 async function served() {
@@ -226,6 +227,31 @@ test('a recvwait on a descriptor that is closed ends with EBADF; sendall beyond 
   t.true(big instanceof Errno && big.errno === ENOBUFS, String(big));
   // The connection goes on.
   t.is(await sys.sysctl('hw.ncpu'), 2);
+  await s.done();
+});
+
+test('a recvwait answers with all the receive buffer holds, up to its length, not one segment of it', async (t) => {
+  const s = await served();
+  const sys = s.c.sys;
+  const lfd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  await sys.setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, 1 << 20); // accepted sockets inherit it: room for all
+  const sin = { family: AF_INET, addr: '127.0.0.1', port: 7006 };
+  await sys.bind(lfd, sin);
+  await sys.listen(lfd, 1);
+  const cfd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  const accepted = sys.accept(lfd);
+  await sys.connect(cfd, sin);
+  const { fd } = await accepted;
+  const payload = pattern(300_000, 11);
+  for (let off = 0; off < payload.length; ) off += await sys.write(cfd, payload.subarray(off));
+  // Until every segment is in: lo0 carries it in many (records of their own in the receive buffer).
+  while (((await sys.ioctl(fd, 'FIONREAD')) as number) < payload.length) await sys.sysctl('hw.ncpu');
+  const answer = await s.c.faceEnv.streams!.recvwait(fd, 256 << 10);
+  const got = Buffer.concat(Array.isArray(answer) ? answer : [answer]);
+  t.is(got.length, 256 << 10);
+  t.true(got.equals(payload.subarray(0, 256 << 10)));
+  const rest = await s.c.faceEnv.streams!.recvwait(fd, 256 << 10);
+  t.true(Buffer.concat(Array.isArray(rest) ? rest : [rest]).equals(payload.subarray(256 << 10)));
   await s.done();
 });
 
