@@ -9,12 +9,14 @@
  * its `components` name, like a NetBSD rump kernel gets the libraries it was
  * linked with.
  */
+import './kern/factions.js';
 import './net/components.js';
 import './net/if/component.js';
 import './net/inet/component.js';
 import './net/inet6/component.js';
 import './shmif/component.js';
 import './net/if/virt_component.js';
+import './net/if/tap_component.js';
 import { bootKernel } from './kern/init.js';
 import type { Kernel } from './kern/kernel.js';
 import type { Hypercall } from './hypercall/types.js';
