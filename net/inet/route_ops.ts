@@ -8,17 +8,17 @@
  *       ENETUNREACH) → ns.rt4.add with RTF_UP | RTF_GATEWAY | RTF_STATIC
  *   sys.ext('rtdump') → rtdump → RouteInfo[] in netstat order
  *
- * Display decision (NetBSD 7.99, the reference transcripts): connected
- * routes carry RTF_CONNECTED inside the kernel, but NetBSD 7.99 had no such
- * flag and printed them as plain "U", so RouteInfo.flags never shows it.
- * Everything else is reported as set; `route get` adds RTF_DONE, as the
- * kernel's answer to RTM_GET does.
+ * Connected routes carry RTF_CONNECTED and show it ("UC"), as NetBSD 8 does
+ * (its tests/net check for it; NetBSD 7.99, which the first reference
+ * transcripts came from, printed them as plain "U"). Every flag is
+ * reported as set; `route get` adds RTF_DONE, as the kernel's answer to
+ * RTM_GET does.
  */
 import { Errno, EINVAL, ENETUNREACH, ENXIO, ESRCH } from '../../kern/errno.js';
 import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import type { RouteInfo, RtMsg } from '../ioctl.js';
 import {
-  Rtentry, RTF_BLACKHOLE, RTF_CONNECTED, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_PROTO1, RTF_PROTO2,
+  Rtentry, RTF_BLACKHOLE, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_PROTO1, RTF_PROTO2,
   RTF_REJECT, RTF_STATIC, RTF_UP, prefixMask,
 } from '../route.js';
 import { INADDR_LOOPBACK, formatInAddr, inAddrIsLoopback, parseInAddr, parseInNet } from '../wire/inaddr.js';
@@ -27,8 +27,6 @@ import type { Inet } from './inet.js';
 
 /** Flags a user may set on a route (route(8) modifiers). */
 const RTF_USERFLAGS = RTF_REJECT | RTF_BLACKHOLE | RTF_HOST | RTF_STATIC | RTF_PROTO1 | RTF_PROTO2;
-/** Flags kept inside the kernel and not shown (see the header). */
-export const RTF_NOT_SHOWN = RTF_CONNECTED;
 
 /** The gateway column: the next hop, `link#N` for interface routes, the name for lo0's own. */
 function gatewayText(inet: Inet, rt: Rtentry): string {
@@ -52,7 +50,7 @@ export function routeInfo(inet: Inet, rt: Rtentry, extraFlags = 0): RouteInfo {
     dst: formatInAddr(rt.dst),
     prefixLen: rt.plen,
     gateway: gatewayText(inet, rt),
-    flags: ((rt.flags & ~RTF_NOT_SHOWN) | extraFlags) >>> 0,
+    flags: (rt.flags | extraFlags) >>> 0,
     refs: 0,
     use: rt.use,
     mtu: rt.mtu,

@@ -11,7 +11,7 @@
 import { Errno, EINVAL, ENETUNREACH, ENXIO, ESRCH } from '../../kern/errno.js';
 import { IFF_LOOPBACK } from '../interface.js';
 import type { RouteInfo } from '../ioctl.js';
-import { RTF_BLACKHOLE, RTF_CONNECTED, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_REJECT, RTF_STATIC, RTF_UP } from '../route.js';
+import { RTF_BLACKHOLE, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_REJECT, RTF_STATIC, RTF_UP } from '../route.js';
 import { formatIn6Addr, in6Equal, in6IsMulticast, parseIn6Addr } from '../wire/in6addr.js';
 import type { Inet6 } from './inet6.js';
 import { Rtentry6 } from './route6.js';
@@ -40,7 +40,7 @@ function addr(s: unknown): Uint8Array {
   return a;
 }
 
-/** One IPv6 route as the tools see it (connected routes shown plain, as rtdump does for IPv4). */
+/** One IPv6 route as the tools see it (connected routes show C, as rtdump does for IPv4). */
 export function route6Info(inet6: Inet6, rt: Rtentry6, extraFlags = 0): RouteInfo {
   let gw: string;
   if (rt.flags & RTF_GATEWAY && rt.gateway !== null) gw = formatIn6Addr(rt.gateway);
@@ -56,7 +56,7 @@ export function route6Info(inet6: Inet6, rt: Rtentry6, extraFlags = 0): RouteInf
     dst: rt.plen === 0 ? 'default' : formatIn6Addr(rt.dst),
     prefixLen: rt.plen,
     gateway: gw,
-    flags: ((rt.flags & ~RTF_CONNECTED) | extraFlags) >>> 0,
+    flags: (rt.flags | extraFlags) >>> 0,
     refs: 0,
     use: rt.use,
     mtu: rt.mtu,

@@ -97,9 +97,11 @@ test('route show, add default, show again and get, exactly as the transcript', a
   t.is(add.status, 0);
   t.is((await n.tool(n.a, route, ['-n', 'get', '203.0.113.1'])).out, netbsdTranscript('rump.route -n get 203.0.113.1').text);
   t.is((await n.tool(n.a, route, ['-n', 'show'])).out, netbsdTranscript('rump.route -n show', 1).text);
-  // netstat -r shows every flag: the static default route is UGS there.
+  // netstat -r shows every flag: the static default route is UGS there, and
+  // the connected routes UC (NetBSD 8's RTF_CONNECTED; 7.99's transcript predates it).
   const rn = await n.tool(n.a, netstat, ['-rn']);
-  t.is(rn.out, netbsdTranscript('rump.route -n show', 1).text.replace('192.0.2.254        UG    ', '192.0.2.254        UGS   '));
+  t.is(rn.out, netbsdTranscript('rump.route -n show', 1).text.replace('192.0.2.254        UG    ', '192.0.2.254        UGS   ')
+    .replace(/(link#[23]             )U     /g, '$1UC    '));
   const del = await n.tool(n.a, route, ['delete', 'default']);
   t.is(del.out, 'delete net default\n');
   const again = await n.tool(n.a, route, ['delete', 'default']);

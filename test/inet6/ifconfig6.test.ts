@@ -9,7 +9,7 @@ import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
 import { main } from '../../bin/rump.ifconfig.js';
 import type { RouteInfo } from '../../net/ioctl.js';
-import { RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_STATIC, RTF_UP } from '../../net/route.js';
+import { RTF_CONNECTED, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_STATIC, RTF_UP } from '../../net/route.js';
 import { ifioctl } from '../../net/interface_ioctl.js';
 import { netstack } from '../../net/netstack.js';
 import { Hub, attachEther } from '../helpers/hub.js';
@@ -55,11 +55,11 @@ test('rump.ifconfig IF inet6 ADDR/PLEN: added, listed as NetBSD lists it, routed
   const routes = await rt6(k);
   t.deepEqual(routes.map((x) => [x.dst, x.prefixLen, x.gateway, x.flags, x.ifname]), [
     ['::1', 128, 'lo0', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
-    ['2001:db8::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['2001:db8::', 64, 'link#2', RTF_UP | RTF_CONNECTED, 'hub0'],
     ['2001:db8::1', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
-    ['fd00:1::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['fd00:1::', 64, 'link#2', RTF_UP | RTF_CONNECTED, 'hub0'],
     ['fd00:1::9', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
-    ['fe80::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['fe80::', 64, 'link#2', RTF_UP | RTF_CONNECTED, 'hub0'],
     ['fe80::1', 128, 'lo0', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
     ['fe80::b0a0:ff:fe00:9', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
   ]);

@@ -73,7 +73,7 @@ test('two rump_servers on one bus, configured with the tools, ping each other', 
     const arp = await tool(dir, 'rump.arp', ['-an'], s1);
     t.regex(arp.stdout, /\? \(192\.0\.2\.2\) at b2:a0:[0-9a-f:]{11} on shmif0/);
     const routes = await tool(dir, 'rump.netstat', ['-rn'], s1);
-    t.regex(routes.stdout, /192\.0\.2\/24 +link#2 +U /);
+    t.regex(routes.stdout, /192\.0\.2\/24 +link#2 +UC /);
     t.is((await tool(dir, 'rump.sysctl', ['hw.ncpu'], s1)).stdout, 'hw.ncpu = 2\n');
 
     // The bus, dumped by our shmif_dumpbus, read by two independent decoders.
