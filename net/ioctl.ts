@@ -105,6 +105,8 @@ export interface RtMsg {
   gateway?: string;
   /** Interface for an interface route (`-interface`, `-ifp`). */
   ifname?: string;
+  /** The route's local address (`-ifa`), one of ours. */
+  ifa?: string;
   /** RTF_* flags to set (RTF_REJECT, RTF_BLACKHOLE, RTF_HOST, RTF_STATIC). */
   flags?: number;
   mtu?: number;

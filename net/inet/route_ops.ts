@@ -152,10 +152,12 @@ function resolveNextHop(inet: Inet, msg: RtMsg, dst: number, flags: number): Nex
   if (msg.gateway !== undefined) {
     const gw = typeof msg.gateway === 'string' ? parseInAddr(msg.gateway) : null;
     if (gw === null) throw new Errno(EINVAL);
+    // A loopback gateway (`route add X 127.0.0.1 -reject`, /etc/rc.d's
+    // martians) stays a gateway route through lo0, shown UGHR as on NetBSD.
+    if (inAddrIsLoopback(gw) && ns.lo0) return { ifp: ns.lo0, gateway: gw, flags: RTF_GATEWAY, ifaddr: INADDR_LOOPBACK };
     for (const ia of inet.addrs) {
       if (ia.addr === gw) return { ifp: named ?? ia.ifp, gateway: 0, flags: 0, ifaddr: gw };
     }
-    if (inAddrIsLoopback(gw) && ns.lo0) return { ifp: ns.lo0, gateway: 0, flags: 0, ifaddr: INADDR_LOOPBACK };
     if (named) {
       const ia = inAddrForNet(inet, named, gw);
       if (!ia || ((gw & ia.mask) >>> 0) !== ia.subnet) throw new Errno(ENETUNREACH);
@@ -177,6 +179,16 @@ function resolveNextHop(inet: Inet, msg: RtMsg, dst: number, flags: number): Nex
 }
 
 /**
+ * -ifa: the route's local address when it is one of ours; otherwise the one
+ * the interface gave (rt_getifa falls back to the interface's address).
+ */
+function parseIfa(inet: Inet, text: unknown, fallback: number): number {
+  const a = typeof text === 'string' ? parseInAddr(text) : null;
+  if (a === null) throw new Errno(EINVAL);
+  return inet.addrs.some((ia) => ia.addr === a) ? a : fallback;
+}
+
+/**
  * A routing message (RTM_ADD, RTM_DELETE, RTM_CHANGE, RTM_GET). Returns the
  * route concerned as RouteInfo (for `get`, the longest-prefix match with
  * RTF_DONE set, or the exact route for "default" and "/len" forms). Throws
@@ -191,6 +203,7 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
       const flags = parseFlags(msg);
       const mtu = parseMtu(msg);
       const hop = resolveNextHop(inet, msg, d.addr, flags);
+      if (msg.ifa !== undefined) hop.ifaddr = parseIfa(inet, msg.ifa, hop.ifaddr);
       const rt = new Rtentry(
         d.addr, d.plen, hop.gateway,
         RTF_UP | RTF_STATIC | hop.flags | flags | (d.plen === 32 ? RTF_HOST : 0),
@@ -219,13 +232,19 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
       const flags = parseFlags(msg);
       const mtu = parseMtu(msg);
       if (msg.gateway !== undefined || msg.ifname !== undefined) {
-        const hop = resolveNextHop(inet, msg, d.addr, flags);
+        // -ifp alone moves a gateway route to that interface, gateway kept.
+        const keep = msg.gateway === undefined && rt.flags & RTF_GATEWAY ? { ...msg, gateway: formatInAddr(rt.gateway) } : msg;
+        const hop = resolveNextHop(inet, keep, d.addr, flags);
         rt.gateway = hop.gateway;
         rt.ifp = hop.ifp;
         rt.ifaddr = hop.ifaddr;
         rt.flags = (rt.flags & ~RTF_GATEWAY) | hop.flags;
       }
-      if (msg.flags !== undefined) rt.flags = (rt.flags & ~(RTF_REJECT | RTF_BLACKHOLE)) | (flags & (RTF_REJECT | RTF_BLACKHOLE));
+      if (msg.ifa !== undefined) rt.ifaddr = parseIfa(inet, msg.ifa, rt.ifaddr);
+      // route(8) sends the flags it means with a mask of those it names
+      // (reject, blackhole and static, which it sets unless -nostatic).
+      const CHANGEABLE = RTF_REJECT | RTF_BLACKHOLE | RTF_STATIC;
+      if (msg.flags !== undefined) rt.flags = (rt.flags & ~CHANGEABLE) | (flags & CHANGEABLE);
       if (mtu !== undefined) rt.mtu = mtu;
       rt4.generation++;
       return routeInfo(inet, rt);
