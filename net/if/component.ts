@@ -9,6 +9,21 @@ import { Errno, EPERM } from '../../kern/errno.js';
 import { IFF_UP, type Ifnet } from '../interface.js';
 import { netstack } from '../netstack.js';
 import { loopAttach } from './loop.js';
+import { etherMultiList } from './ether.js';
+
+/** One interface's link-layer multicast filter, as ifmcstat prints it. */
+export interface McastInfo {
+  ifname: string;
+  /** Colon-separated group MACs and how many joins hold each. */
+  macs: Array<{ mac: string; refcount: number }>;
+}
+
+declare module '../../kern/sys.js' {
+  interface SysExtensions {
+    /** Every interface's link-layer multicast addresses (ifmcstat's mcast-macaddr lines). */
+    mcastdump: () => McastInfo[];
+  }
+}
 
 registerComponent({
   name: 'net_net',
@@ -28,5 +43,9 @@ registerComponent({
       },
       destroy() {},
     });
+    k.sys.extend('mcastdump', () => ns.ifs.list.map((ifp) => ({
+      ifname: ifp.name,
+      macs: etherMultiList(ifp).map((e) => ({ mac: [...e.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'), refcount: e.refcount })),
+    })));
   },
 });
