@@ -27,7 +27,7 @@
  * reported the way NetBSD's ifconfig reports them ("SIOCSLINKSTR: Device
  * busy", "clone_command: ..." then "exec_matches: ..."), exit status 1.
  */
-import { EADDRNOTAVAIL, strerror } from '../kern/errno.js';
+import { EADDRNOTAVAIL, ENXIO, strerror } from '../kern/errno.js';
 import type { IfInfo } from '../net/ioctl.js';
 import {
   IFCAP_CSUM_IPv4_Rx, IFCAP_CSUM_IPv4_Tx, IFCAP_CSUM_TCPv4_Rx, IFCAP_CSUM_TCPv4_Tx, IFCAP_CSUM_TCPv6_Rx, IFCAP_CSUM_TCPv6_Tx,
@@ -498,10 +498,18 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
       }));
     }
     if (rest.length === 0) usage(io);
-    const ifname = rest[0]!;
+    let ifname = rest[0]!;
     if (ifname.length > 16) usage(io);
-    const cmd = parseCommand(ifname, rest.slice(1), io);
+    const numeric = /^\d+$/.test(ifname);
+    let cmd = parseCommand(ifname, rest.slice(1), io);
     return withSys(PROG, io, (sys) => withInetSocket(sys, async (fd) => {
+      if (numeric) {
+        // An interface index names its interface (if_indextoname), as NetBSD's ifconfig takes it.
+        const found = (await getIfconf(sys, fd)).find((i) => i.index === Number(ifname));
+        if (found === undefined) errx(`SIOCGIFFLAGS ${ifname}: ${strerror(ENXIO)}`);
+        ifname = found.name;
+        cmd = parseCommand(ifname, rest.slice(1), io);
+      }
       if (has('s')) {
         // Carrier status: interfaces here report no media, which NetBSD counts as up.
         await sys.ioctl(fd, 'SIOCGIFFLAGS', { name: ifname }).catch((e: unknown) => err(`SIOCGIFFLAGS ${ifname}`, e));

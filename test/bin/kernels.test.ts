@@ -166,3 +166,18 @@ test('arp -s and -d on a kernel; netstat -i counts the frames; sysctl -w turns o
   t.is(w.out, 'net.inet.ip.forwarding: 0 -> 1\n');
   t.is((await n.tool(n.a, sysctl, ['-n', 'net.inet.ip.forwarding'])).out, '1\n');
 });
+
+test('NetBSD 8 additions: netstat -rn lists neighbors (UHL, UHLS when static); ifconfig takes an interface index', async (t) => {
+  const n = await network();
+  t.is((await n.tool(n.a, ping, ['-c', '1', '-n', '192.0.2.2'])).status, 0);
+  t.is((await n.tool(n.a, arp, ['-s', '192.0.2.77', '02:00:00:00:00:77'])).status, 0);
+  const rn = (await n.tool(n.a, netstat, ['-rn'])).out;
+  t.regex(rn, /^192\.0\.2\.2 +[0-9a-f:]{17} +UHL +- +- +- +shmif0$/m, 'the resolved neighbor');
+  t.regex(rn, /^192\.0\.2\.77 +02:00:00:00:00:77 +UHLS +- +- +- +shmif0$/m, 'the static entry');
+  const two = await n.tool(n.a, ifconfig, ['2']);
+  t.is(two.status, 0);
+  t.regex(two.out, /^shmif0: /);
+  const nine = await n.tool(n.a, ifconfig, ['9']);
+  t.is(nine.status, 1);
+  t.is(nine.err, 'rump.ifconfig: SIOCGIFFLAGS 9: Device not configured\n');
+});
