@@ -17,7 +17,7 @@
  */
 import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
-import { Errno, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
+import { Errno, EEXIST, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
 import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_RUNNING, IFF_UP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
@@ -475,6 +475,8 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
     arpDelete(table, la);
     la = undefined;
   }
+  // A permanent entry stays until deleted: arp -s over it is EEXIST, as on NetBSD.
+  if (la && la.permanent) throw new Errno(EEXIST);
   if (!la) {
     if (table.entries.size >= table.maxentries) throw new Errno(ENOBUFS);
     la = new ArpEntry(table, ifp, addr);

@@ -23,6 +23,7 @@ import {
 } from '../route.js';
 import { INADDR_LOOPBACK, formatInAddr, inAddrIsLoopback, parseInAddr, parseInNet } from '../wire/inaddr.js';
 import { inAddrForNet } from './in.js';
+import { arpPurge } from './arp.js';
 import type { Inet } from './inet.js';
 
 /** Flags a user may set on a route (route(8) modifiers). */
@@ -179,6 +180,20 @@ function resolveNextHop(inet: Inet, msg: RtMsg, dst: number, flags: number): Nex
 }
 
 /**
+ * An on-link route went (or moved to another interface): the ARP entries
+ * it covered on its interface go with it, unless another on-link route
+ * there still covers them (NetBSD 8 keeps neighbor entries under their route).
+ */
+function purgeNeighbors(inet: Inet, ifp: Ifnet, dst: number, plen: number): void {
+  const mask = prefixMask(plen);
+  arpPurge(inet, ifp, (addr) => {
+    if (((addr & mask) >>> 0) !== dst) return false;
+    const rt = inet.ns.rt4.lookup(addr);
+    return rt === null || rt.ifp !== ifp || (rt.flags & RTF_GATEWAY) !== 0;
+  });
+}
+
+/**
  * -ifa: the route's local address when it is one of ours; otherwise the one
  * the interface gave (rt_getifa falls back to the interface's address).
  */
@@ -223,6 +238,7 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
       }
       const info = routeInfo(inet, rt);
       rt4.delete(d.addr, d.plen);
+      if (!(rt.flags & RTF_GATEWAY)) purgeNeighbors(inet, rt.ifp, rt.dst, rt.plen);
       return info;
     }
     case 'change': {
@@ -231,6 +247,7 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
       if (!rt) throw new Errno(ESRCH);
       const flags = parseFlags(msg);
       const mtu = parseMtu(msg);
+      const oldIfp = rt.ifp;
       if (msg.gateway !== undefined || msg.ifname !== undefined) {
         // -ifp alone moves a gateway route to that interface, gateway kept.
         const keep = msg.gateway === undefined && rt.flags & RTF_GATEWAY ? { ...msg, gateway: formatInAddr(rt.gateway) } : msg;
@@ -241,6 +258,7 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
         rt.flags = (rt.flags & ~RTF_GATEWAY) | hop.flags;
       }
       if (msg.ifa !== undefined) rt.ifaddr = parseIfa(inet, msg.ifa, rt.ifaddr);
+      if (rt.ifp !== oldIfp && !(rt.flags & RTF_GATEWAY)) purgeNeighbors(inet, oldIfp, rt.dst, rt.plen);
       // route(8) sends the flags it means with a mask of those it names
       // (reject, blackhole and static, which it sets unless -nostatic).
       const CHANGEABLE = RTF_REJECT | RTF_BLACKHOLE | RTF_STATIC;

@@ -181,3 +181,16 @@ test('NetBSD 8 additions: netstat -rn lists neighbors (UHL, UHLS when static); i
   t.is(nine.status, 1);
   t.is(nine.err, 'rump.ifconfig: SIOCGIFFLAGS 9: Device not configured\n');
 });
+
+test('arp -s over a permanent entry is "File exists"; deleting the on-link route purges the neighbors it covered', async (t) => {
+  const n = await network();
+  t.is((await n.tool(n.a, ping, ['-c', '1', '-n', '192.0.2.2'])).status, 0);
+  t.is((await n.tool(n.a, arp, ['-s', '192.0.2.77', '02:00:00:00:00:77'])).status, 0);
+  const again = await n.tool(n.a, arp, ['-s', '192.0.2.77', '02:00:00:00:00:78']);
+  t.is(again.status, 1);
+  t.regex(again.err, /File exists/);
+  t.is((await n.tool(n.a, arp, ['-n', '192.0.2.2'])).status, 0, 'resolved by the ping');
+  t.is((await n.tool(n.a, route, ['delete', '-net', '192.0.2.0'])).status, 0);
+  t.not((await n.tool(n.a, arp, ['-n', '192.0.2.2'])).status, 0, 'gone with its route');
+  t.is((await n.tool(n.a, arp, ['-n', '192.0.2.77'])).status, 0, 'a permanent entry stays until deleted');
+});
