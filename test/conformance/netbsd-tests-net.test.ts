@@ -80,8 +80,8 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
   {
     script: 'arp/t_arp',
     always: [],
-    withHijack: ['arp_cache_expiration_5s', 'arp_cache_expiration_10s', 'arp_garp', 'arp_garp_without_dad', 'arp_purge_on_ifdown',
-      'arp_static'],
+    withHijack: ['arp_cache_expiration_5s', 'arp_cache_expiration_10s', 'arp_cache_overwriting', 'arp_command', 'arp_garp',
+      'arp_garp_without_dad', 'arp_purge_on_ifdown', 'arp_purge_on_route_change', 'arp_static', 'arp_stray_entries'],
   },
   {
     script: 'route/t_route',
