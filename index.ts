@@ -9,6 +9,7 @@
  * its `components` name, like a NetBSD rump kernel gets the libraries it was
  * linked with.
  */
+import './kern/factions.js';
 import './net/components.js';
 import './net/if/component.js';
 import './net/inet/component.js';
@@ -16,6 +17,7 @@ import './net/if/bridge_component.js';
 import './net/inet6/component.js';
 import './shmif/component.js';
 import './net/if/virt_component.js';
+import './net/if/tap_component.js';
 import { bootKernel } from './kern/init.js';
 import type { Kernel } from './kern/kernel.js';
 import type { Hypercall } from './hypercall/types.js';

@@ -141,7 +141,8 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
         if (aflag && args.length === 0) {
           return withSys(PROG, io, async (sys) => {
             let status = 0;
-            for (const e of await dump(sys)) status |= await deleteOne(sys, '?', e.addr, verbose, io);
+            // One delete per address: it takes the entries of every interface (the same address on two).
+            for (const addr of new Set((await dump(sys)).map((e) => e.addr))) status |= await deleteOne(sys, '?', addr, verbose, io);
             return status;
           });
         }

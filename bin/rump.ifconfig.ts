@@ -17,7 +17,9 @@
  *   rump.ifconfig -l [-bdu]                        interface names
  *   rump.ifconfig -C                               interface cloners
  *   rump.ifconfig -w secs [...]                    then wait up to secs seconds
- *       until no IPv6 address is tentative (DAD done, as NetBSD's -w)
+ *       until no address is tentative (DAD done, as NetBSD's -w)
+ *   -v counters, -z counters zeroed as read, -N loopback addresses as
+ *   localhost, -L IPv6 lifetimes, -m media (none here)
  *
  * As on NetBSD, the commands run in the order given and the address is
  * committed last (SIOCAIFADDR, which also brings the interface up); an
@@ -25,14 +27,14 @@
  * reported the way NetBSD's ifconfig reports them ("SIOCSLINKSTR: Device
  * busy", "clone_command: ..." then "exec_matches: ..."), exit status 1.
  */
-import { EADDRNOTAVAIL, strerror } from '../kern/errno.js';
+import { EADDRNOTAVAIL, ENXIO, strerror } from '../kern/errno.js';
 import type { IfInfo } from '../net/ioctl.js';
 import {
   IFCAP_CSUM_IPv4_Rx, IFCAP_CSUM_IPv4_Tx, IFCAP_CSUM_TCPv4_Rx, IFCAP_CSUM_TCPv4_Tx, IFCAP_CSUM_TCPv6_Rx, IFCAP_CSUM_TCPv6_Tx,
   IFCAP_CSUM_UDPv4_Rx, IFCAP_CSUM_UDPv4_Tx, IFCAP_CSUM_UDPv6_Rx, IFCAP_CSUM_UDPv6_Tx, IFCAP_LRO, IFCAP_NAMES, IFCAP_TSOv4,
   IFCAP_TSOv6, IFF_BROADCAST, IFF_DEBUG, IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_NAMES, IFF_NOARP, IFF_UP,
 } from '../net/interface.js';
-import { classfulPrefixLen, formatInAddr, formatMaskHex, parseInAddr, parseInAddrPrefix, prefixToMask } from '../net/wire/inaddr.js';
+import { classfulPrefixLen, formatInAddr, parseInAddr, parseInAddrPrefix, prefixToMask } from '../net/wire/inaddr.js';
 import { formatIn6Addr, parseIn6Prefix } from '../net/wire/in6addr.js';
 import {
   err, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
@@ -251,7 +253,7 @@ function count(n: number, unit: string): string {
  * link-local address, the prefix length, the address flags as words, the
  * scope id.)
  */
-export function formatStatus(info: IfInfo, verbose = false): string {
+export function formatStatus(info: IfInfo, verbose = false, opts: StatusOptions = {}): string {
   let out = `${info.name}: flags=${formatBits(info.flags, IFF_NAMES)}`;
   if (info.mtu !== 0) out += ` mtu ${info.mtu}`;
   out += '\n';
@@ -275,25 +277,38 @@ export function formatStatus(info: IfInfo, verbose = false): string {
     if (s.collisions) out += `, ${count(s.collisions, 'collision')}`;
     out += '\n';
   }
-  info.inet.forEach((ia, i) => {
-    // The first address is the interface's; the others are aliases.
-    out += `\tinet ${i > 0 ? 'alias ' : ''}${ia.addr} netmask ${formatMaskHex(parseInAddr(ia.mask) ?? prefixToMask(ia.prefixLen))}`;
+  // NetBSD 8's lines: "inet A/len [broadcast B] flags 0x..<..>",
+  // "inet6 A[%if]/len flags 0x..<..> [scopeid 0x..]" (-L adds the lifetimes).
+  const name = (a: string): string => (opts.names && (a === '127.0.0.1' || a === '::1') ? 'localhost' : a);
+  for (const ia of info.inet) {
+    out += `\tinet ${name(ia.addr)}/${ia.prefixLen}`;
     if (info.flags & IFF_BROADCAST && ia.broadaddr) out += ` broadcast ${ia.broadaddr}`;
-    out += '\n';
-  });
+    out += ` flags ${formatBits(ia.flags ?? 0, IN_IFF_NAMES)}\n`;
+  }
   for (const ia of info.inet6 ?? []) {
-    out += `\tinet6 ${ia.addr}${ia.scopeId ? `%${info.name}` : ''} prefixlen ${ia.prefixLen}`;
-    for (const [bit, word] of IN6_IFF_WORDS) if (ia.flags & bit) out += ` ${word}`;
+    out += `\tinet6 ${name(ia.addr)}${ia.scopeId ? `%${info.name}` : ''}/${ia.prefixLen}`;
+    out += ` flags ${formatBits(ia.flags, IN6_IFF_NAMES)}`;
     if (ia.scopeId) out += ` scopeid 0x${ia.scopeId.toString(16)}`;
+    // This kernel's addresses have no lifetimes: they never expire.
+    if (opts.lifetimes) out += ' pltime infty vltime infty';
     out += '\n';
   }
   return out;
 }
 
-/** IPv6 address flags as ifconfig names them (netinet6/in6_var.h IN6_IFF_*). */
-const IN6_IFF_WORDS: ReadonlyArray<readonly [number, string]> = [
-  [0x01, 'anycast'], [0x02, 'tentative'], [0x04, 'duplicated'], [0x08, 'detached'], [0x10, 'deprecated'],
-  [0x40, 'autoconf'], [0x80, 'temporary'],
+/** Options of the listing: -N (loopback addresses as localhost), -L (address lifetimes). */
+export interface StatusOptions {
+  names?: boolean;
+  lifetimes?: boolean;
+}
+
+/** IPv4 address flags (netinet/in_var.h IN_IFFBITS). */
+const IN_IFF_NAMES: ReadonlyArray<readonly [number, string]> = [[0x01, 'TENTATIVE'], [0x02, 'DUPLICATED'], [0x04, 'DETACHED']];
+
+/** IPv6 address flags (netinet6/in6_var.h IN6_IFFBITS). */
+const IN6_IFF_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [0x01, 'ANYCAST'], [0x02, 'TENTATIVE'], [0x04, 'DUPLICATED'], [0x08, 'DETACHED'], [0x10, 'DEPRECATED'],
+  [0x20, 'NODAD'], [0x40, 'AUTOCONF'], [0x80, 'TEMPORARY'],
 ];
 
 async function getIfconf(sys: SysLike, fd: number, name?: string): Promise<IfInfo[]> {
@@ -408,14 +423,17 @@ async function waitDad(sys: SysLike, fd: number, ms: number, clock: ToolClock): 
   const end = clock.now() + ms;
   for (;;) {
     const list = await getIfconf(sys, fd).catch((e: unknown) => err('getifaddrs', e));
-    if (!list.some((i) => (i.inet6 ?? []).some((a) => a.flags & IN6_IFF_TENTATIVE))) return 0;
+    const tentative = (i: IfInfo): boolean =>
+      (i.inet6 ?? []).some((a) => a.flags & IN6_IFF_TENTATIVE) || i.inet.some((a) => (a.flags ?? 0) & IN_IFF_TENTATIVE);
+    if (!list.some(tentative)) return 0;
     if (clock.now() >= end) return 0;
     await clock.sleep(100);
   }
 }
 
-/** IN6_IFF_TENTATIVE (netinet6/in6_var.h). */
+/** IN6_IFF_TENTATIVE (netinet6/in6_var.h), IN_IFF_TENTATIVE (netinet/in_var.h). */
 const IN6_IFF_TENTATIVE = 0x02;
+const IN_IFF_TENTATIVE = 0x01;
 
 interface ListFilter {
   broadcastOnly: boolean;
@@ -432,7 +450,7 @@ function keep(info: IfInfo, f: ListFilter): boolean {
 
 export async function main(argv: string[], io: ToolIO): Promise<number> {
   return guard(PROG, io, async () => {
-    const g = getopt(PROG, io, argv, 'abCdhlNsuvw:');
+    const g = getopt(PROG, io, argv, 'abCdhlLmNsuvzw:');
     if (!g) usage(io);
     const has = (c: string): boolean => g.opts.some(([o]) => o === c);
     const wOpt = g.opts.find(([o]) => o === 'w')?.[1];
@@ -449,7 +467,14 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
     const aflag = has('a') || argv.length === 0;
     const lflag = has('l');
     const Cflag = has('C');
-    const vflag = has('v');
+    // -z: the counters (as -v), zeroed as they are read (SIOCZIFDATA).
+    const zflag = has('z');
+    const vflag = has('v') || zflag;
+    const sopts: StatusOptions = { names: has('N'), lifetimes: has('L') };
+    const show = async (sys: SysLike, fd: number, info: IfInfo): Promise<string> => {
+      if (zflag) info.stats = ((await sys.ioctl(fd, 'SIOCZIFDATA', { name: info.name })) as { stats: IfInfo['stats'] }).stats;
+      return formatStatus(info, vflag, sopts);
+    };
     const filter: ListFilter = { broadcastOnly: has('b'), downOnly: has('d'), upOnly: has('u') };
     if ((lflag || Cflag) && (aflag || vflag)) usage(io);
     if (lflag && Cflag) usage(io);
@@ -468,15 +493,23 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
       return withSys(PROG, io, (sys) => withInetSocket(sys, async (fd) => {
         const list = (await getIfconf(sys, fd).catch((e: unknown) => err('getifaddrs', e))).filter((i) => keep(i, filter));
         if (lflag) io.stdout(list.map((i) => i.name).join(' ') + '\n');
-        else for (const info of list) io.stdout(formatStatus(info, vflag));
+        else for (const info of list) io.stdout(await show(sys, fd, info));
         return 0;
       }));
     }
     if (rest.length === 0) usage(io);
-    const ifname = rest[0]!;
+    let ifname = rest[0]!;
     if (ifname.length > 16) usage(io);
-    const cmd = parseCommand(ifname, rest.slice(1), io);
+    const numeric = /^\d+$/.test(ifname);
+    let cmd = parseCommand(ifname, rest.slice(1), io);
     return withSys(PROG, io, (sys) => withInetSocket(sys, async (fd) => {
+      if (numeric) {
+        // An interface index names its interface (if_indextoname), as NetBSD's ifconfig takes it.
+        const found = (await getIfconf(sys, fd)).find((i) => i.index === Number(ifname));
+        if (found === undefined) errx(`SIOCGIFFLAGS ${ifname}: ${strerror(ENXIO)}`);
+        ifname = found.name;
+        cmd = parseCommand(ifname, rest.slice(1), io);
+      }
       if (has('s')) {
         // Carrier status: interfaces here report no media, which NetBSD counts as up.
         await sys.ioctl(fd, 'SIOCGIFFLAGS', { name: ifname }).catch((e: unknown) => err(`SIOCGIFFLAGS ${ifname}`, e));
@@ -489,7 +522,7 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
         } catch (e) {
           err(`SIOCGIFFLAGS ${ifname}`, e);
         }
-        for (const i of info) io.stdout(formatStatus(i, vflag));
+        for (const i of info) io.stdout(await show(sys, fd, i));
         return 0;
       }
       await runActions(sys, fd, cmd, io);

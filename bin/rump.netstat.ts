@@ -24,6 +24,7 @@ import { ENOSYS } from '../kern/errno.js';
 import { AF_INET6 } from '../kern/sys.js';
 import type { IfInfo, RouteInfo } from '../net/ioctl.js';
 import { IFF_UP } from '../net/interface.js';
+import { RTF_HOST, RTF_LLDATA, RTF_STATIC, RTF_UP } from '../net/route.js';
 import { formatNetShort, parseInAddr } from '../net/wire/inaddr.js';
 import { formatIn6Addr, parseIn6Addr } from '../net/wire/in6addr.js';
 import {
@@ -612,12 +613,18 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
     return withSys(PROG, io, async (sys) => {
       if (has('r')) {
         let out = '';
-        if (inet) out += formatRouteTable((await sys.ext('rtdump').catch((e: unknown) => errx(`route-sysctl-estimate: ${errText(e)}`))) as RouteInfo[]);
+        if (inet) {
+          const routes = (await sys.ext('rtdump').catch((e: unknown) => errx(`route-sysctl-estimate: ${errText(e)}`))) as RouteInfo[];
+          const arp = await sys.ext('arpdump').catch(() => []);
+          out += formatRouteTable([...routes, ...neighborRoutes(arp.map((a) => ({ ...a, permanent: a.permanent })))]);
+        }
         if (inet6) {
           // A kernel without net_netinet6 has no Internet6 table (ENOSYS); NetBSD omits an empty family too.
           let routes6: RouteInfo[] | null = null;
           try {
             routes6 = await sys.ext('rt6dump');
+            const nd = await sys.ext('ndpdump').catch(() => []);
+            routes6 = [...routes6, ...neighborRoutes(nd.map((e) => ({ ...e, permanent: e.expire === undefined || e.expire < 0 })))];
           } catch (e) {
             if (errnoOf(e) !== ENOSYS) errx(`route-sysctl-estimate: ${errText(e)}`);
           }
@@ -655,6 +662,19 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
       return 0;
     });
   });
+}
+
+/**
+ * NetBSD 8 lists the neighbor caches (ARP, ND) in the routing table as
+ * host entries whose gateway is the link-layer address: UHL, UHLS for a
+ * static one. Entries still resolving have no address and are left out.
+ */
+function neighborRoutes(list: ReadonlyArray<{ addr: string; lladdr: string | null; ifname: string; permanent: boolean }>): RouteInfo[] {
+  return list.filter((e) => e.lladdr !== null).map((e) => ({
+    dst: e.addr, prefixLen: e.addr.includes(':') ? 128 : 32, gateway: e.lladdr!,
+    flags: RTF_UP | RTF_HOST | RTF_LLDATA | (e.permanent ? RTF_STATIC : 0),
+    refs: 0, use: 0, mtu: 0, ifname: e.ifname, ifaddr: null,
+  }));
 }
 
 runIfMain(import.meta.url, PROG, main);

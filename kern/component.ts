@@ -50,13 +50,15 @@ export class BootError extends Error {
 /**
  * Turn a user's spelling into a component name: `rumpnet_shmif`,
  * `librumpnet_shmif`, `net_shmif` and `rumpnet_shmif.so` all mean `net_shmif`;
- * `rumpnet` / `librumpnet` mean `net`.
+ * `rumpnet` / `librumpnet` mean `net`; the other factions alike (`rumpdev`
+ * is `dev`, `rumpvfs` is `vfs`).
  */
 export function normalizeComponentName(spec: string): string {
   let s = spec.trim();
   s = s.replace(/\.so(\.\d+)*$/, '');
   s = s.replace(/^lib/, '');
   s = s.replace(/^rump(?:net)?(?=_|$)/, (m) => (m === 'rumpnet' ? 'net' : ''));
+  s = s.replace(/^rump(?=(?:dev|vfs|kern|fs)(?:_|$))/, '');
   s = s.replace(/^_/, '');
   return s;
 }

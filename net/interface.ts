@@ -170,6 +170,8 @@ function notAttachedInput(ifp: Ifnet, m: Mbuf): void {
 export interface IfCloner {
   readonly name: string;
   create(net: IfTable, unit: number): Ifnet;
+  /** Refuse to destroy this one (throw an Errno) before anything is torn down: lo0 is EPERM. */
+  mayDestroy?(ifp: Ifnet): void;
   /** Tear the interface down (the table detaches it). */
   destroy?(ifp: Ifnet): void;
 }
@@ -264,6 +266,7 @@ export class IfTable {
     const parts = splitIfName(name);
     const cloner = parts && this.cloners.get(parts.base);
     if (!cloner || !cloner.destroy) throw new Errno(EOPNOTSUPP, undefined, name);
+    cloner.mayDestroy?.(ifp);
     this.detach(ifp);
     cloner.destroy(ifp);
   }

@@ -78,6 +78,14 @@ export function ifioctl(ns: NetStack, cmd: string, arg: unknown): unknown {
       ifs.setFlags(ifp, a.flags & 0xffff);
       return undefined;
     }
+    case 'SIOCZIFDATA': {
+      // The counters as they were, then zeroed (ifconfig -z).
+      const ifp = ifs.unit(argName(argObject(arg)));
+      const stats = ifInfo(ns, ifp).stats;
+      const st = ifp.stats as unknown as Record<string, number>;
+      for (const key of Object.keys(st)) st[key] = 0;
+      return { stats };
+    }
     case 'SIOCGIFMTU':
       return { mtu: ifs.unit(argName(argObject(arg))).mtu };
     case 'SIOCSIFMTU': {

@@ -28,6 +28,8 @@ export interface IoctlMap {
   /** Set the changeable flags; bringing up a shmif without a bus is ENXIO. */
   SIOCSIFFLAGS: [{ name: string; flags: number }, void];
   SIOCGIFMTU: [{ name: string }, { mtu: number }];
+  /** The interface's counters, then zeroed (ifconfig -z). */
+  SIOCZIFDATA: [{ name: string }, { stats: IfInfo['stats'] }];
   SIOCSIFMTU: [{ name: string; mtu: number }, void];
   /** Attach the medium (bus path, TAP name); null detaches (-linkstr). EBUSY when up or attached. */
   SIOCSLINKSTR: [{ name: string; linkstr: string | null }, void];
@@ -61,6 +63,8 @@ export interface InAddrInfo {
   mask: string;
   prefixLen: number;
   broadaddr: string | null;
+  /** IN_IFF_* (TENTATIVE 1, DUPLICATED 2, DETACHED 4); absent means none. */
+  flags?: number;
 }
 
 /** An interface's IPv6 address (SIOCGIFCONF with net_netinet6). */
@@ -105,6 +109,8 @@ export interface RtMsg {
   gateway?: string;
   /** Interface for an interface route (`-interface`, `-ifp`). */
   ifname?: string;
+  /** The route's local address (`-ifa`), one of ours. */
+  ifa?: string;
   /** RTF_* flags to set (RTF_REJECT, RTF_BLACKHOLE, RTF_HOST, RTF_STATIC). */
   flags?: number;
   mtu?: number;

@@ -17,7 +17,7 @@
  */
 import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
-import { Errno, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
+import { Errno, EEXIST, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
 import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_RUNNING, IFF_UP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
@@ -35,7 +35,8 @@ import { ipDst } from '../wire/ipv4.js';
 import { ICMP_UNREACH, ICMP_UNREACH_HOST } from '../wire/icmp.js';
 import { icmpError } from './icmp.js';
 import { inAddrForNet, inBroadcast } from './in.js';
-import { INET, type Inet } from './inet.js';
+import { INET, IN_IFF_DUPLICATED, IN_IFF_TENTATIVE, type Inet } from './inet.js';
+import { arpDadInput } from './arp_dad.js';
 
 /** Requests sent for one address before it is declared down (NetBSD arp_maxtries). */
 export const ARP_MAXTRIES = 5;
@@ -306,7 +307,20 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
     k.mbufs.free(m);
     return;
   }
-  const myia = inet.ifaddrOn(ifp, tpa);
+  const myia0 = inet.ifaddrOn(ifp, tpa);
+  // RFC 5227 §2.1.1: while our address is tentative, its owner's packets
+  // or another host's probe for it make it a duplicate.
+  const claimed = spa !== INADDR_ANY ? inet.ifaddrOn(ifp, spa) : myia0;
+  if (claimed && claimed.flags & IN_IFF_TENTATIVE) {
+    const sha = new Uint8Array(6);
+    arpCopySha(buf, off, sha, 0);
+    if (arpDadInput(inet, claimed, spa, tpa, formatMac(sha))) {
+      k.mbufs.free(m);
+      return;
+    }
+  }
+  // A tentative or duplicated address is not ours to answer for (§2.2.1).
+  const myia = myia0 && !(myia0.flags & (IN_IFF_TENTATIVE | IN_IFF_DUPLICATED)) ? myia0 : null;
 
   if (spa !== INADDR_ANY && inet.ifaddrOn(ifp, spa)) {
     // Someone else claims our address (RFC 5227 §2.4): log it and, when
@@ -461,6 +475,8 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
     arpDelete(table, la);
     la = undefined;
   }
+  // A permanent entry stays until deleted: arp -s over it is EEXIST, as on NetBSD.
+  if (la && la.permanent) throw new Errno(EEXIST);
   if (!la) {
     if (table.entries.size >= table.maxentries) throw new Errno(ENOBUFS);
     la = new ArpEntry(table, ifp, addr);

@@ -22,6 +22,7 @@ import { inetDomainAttach } from './domain.js';
 import { DhcpStat, DhcpState, dhcpStatsObject } from './dhcp.js';
 import { icmpInput } from './icmp.js';
 import { igmpDrain, igmpInput, igmpState } from './igmp.js';
+import { arpDadIfDown, arpDadIfUp } from './arp_dad.js';
 import { inAddAddress, inAddrInfos, inControl, inIfDetach } from './in.js';
 import { INET, Inet, icmpStatsObject, statsObject } from './inet.js';
 import { ipInput } from './ip_input.js';
@@ -67,7 +68,10 @@ registerComponent({
     ns.ifs.listeners.push({
       detaching: (ifp) => inIfDetach(inet, ifp),
       changed: (ifp) => {
-        if (!ifp.isUp) arpIfDown(inet, ifp);
+        if (!ifp.isUp) {
+          arpIfDown(inet, ifp);
+          arpDadIfDown(inet, ifp);
+        } else arpDadIfUp(inet, ifp);
       },
     });
 
@@ -95,6 +99,9 @@ registerComponent({
     sc.int('net.inet.icmp.redirtimeout', () => inet.redirTimeout, (v) => {
       inet.redirTimeout = v;
     }, 0, 0x7fffffff, 'Lifetime of ICMP_REDIRECT generated routes (seconds)');
+    sc.int('net.inet.ip.dad_count', () => inet.dadCount, (v) => {
+      inet.dadCount = v;
+    }, 0, 10, 'Number of Duplicate Address Detection probes to send');
     sc.int('net.inet.ip.ttl', () => inet.defttl, (v) => {
       inet.defttl = v;
     }, 1, 255, 'Default TTL for an INET datagram');

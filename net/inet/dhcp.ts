@@ -372,7 +372,9 @@ class DhcpClient {
   private configure(m: DhcpReply): void {
     const inet = this.d.inet;
     const plen = m.mask !== null ? (maskToPrefix(m.mask) ?? classfulPrefixLen(m.yiaddr)) : classfulPrefixLen(m.yiaddr);
-    inAddAddress(inet, this.ifp, m.yiaddr, plen, null, false);
+    // No kernel DAD for a lease: the client uses it at once (to renew and
+    // release from it); checking it first (RFC 2131 §2.2) is the client's part.
+    inAddAddress(inet, this.ifp, m.yiaddr, plen, null, false, false);
     // The server's replies were broadcast, so its MAC is not known yet: ask
     // now, so that the unicast renewal and the release at destroy or halt
     // leave at once instead of waiting on ARP.

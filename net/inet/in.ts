@@ -23,6 +23,7 @@ import {
   parseInAddr, prefixToMask,
 } from '../wire/inaddr.js';
 import { arpAnnounce, arpPurge } from './arp.js';
+import { arpDadStart, arpDadStop, arpDadWanted } from './arp_dad.js';
 import { inJoinAllHosts, inLeaveAllHosts, inMultiIfDetach } from './igmp.js';
 import { InIfaddr, type Inet } from './inet.js';
 
@@ -69,7 +70,9 @@ function argAddr(v: unknown): number {
  * Add (or update) an address. Everything that can fail is checked before
  * anything changes, so a refused request leaves the interface as it was.
  */
-export function inAddAddress(inet: Inet, ifp: Ifnet, addr: number, plen: number, broad: number | null, alias: boolean): InIfaddr {
+export function inAddAddress(
+  inet: Inet, ifp: Ifnet, addr: number, plen: number, broad: number | null, alias: boolean, dad = true,
+): InIfaddr {
   if (addr === INADDR_ANY || addr === INADDR_BROADCAST || inAddrIsMulticast(addr)) throw new Errno(EINVAL);
   if (plen < 0 || plen > 32) throw new Errno(EINVAL);
   for (const other of inet.addrs) {
@@ -78,7 +81,8 @@ export function inAddAddress(inet: Inet, ifp: Ifnet, addr: number, plen: number,
   // Assigning an address brings the interface up, through the same path as
   // SIOCSIFFLAGS: a driver without its medium (shmif without a bus) refuses
   // with ENXIO and the address is not added.
-  if (!ifp.isUp) inet.ns.ifs.setFlags(ifp, ifp.flags | IFF_UP);
+  const wasUp = ifp.isUp;
+  if (!wasUp) inet.ns.ifs.setFlags(ifp, ifp.flags | IFF_UP);
 
   const mask = prefixToMask(plen);
   let broadaddr = 0;
@@ -103,7 +107,15 @@ export function inAddAddress(inet: Inet, ifp: Ifnet, addr: number, plen: number,
     inJoinAllHosts(inet, ifp);
   }
   inAddRoutes(inet, ia);
-  if (ifp.lladdr && !(ifp.flags & (IFF_NOARP | IFF_LOOPBACK))) arpAnnounce(inet, ifp, addr);
+  // On an interface that was already up the address is tentative until
+  // DAD passes (RFC 5227, arp_dad.ts), which announces it; otherwise (or
+  // with dad_count 0) it is usable and announced at once, as NetBSD does.
+  if (dad && wasUp && arpDadWanted(inet, ifp)) arpDadStart(inet, ia);
+  else if (ifp.lladdr && !(ifp.flags & (IFF_NOARP | IFF_LOOPBACK))) {
+    arpDadStop(ia);
+    ia.flags = 0;
+    arpAnnounce(inet, ifp, addr);
+  }
   return ia;
 }
 
@@ -147,6 +159,7 @@ function inRemoveRoutes(inet: Inet, ia: InIfaddr): void {
 
 /** Remove an address: its routes, the ARP entries only it covered, and the address (in_purgeaddr). */
 export function inPurgeAddr(inet: Inet, ia: InIfaddr): void {
+  arpDadStop(ia);
   inRemoveRoutes(inet, ia);
   let i = inet.addrs.indexOf(ia);
   if (i >= 0) inet.addrs.splice(i, 1);
@@ -215,6 +228,7 @@ export function inAddrInfos(inet: Inet, ifp: Ifnet): InAddrInfo[] {
       mask: formatInAddr(ia.mask),
       prefixLen: ia.prefixLen,
       broadaddr: ia.broadaddr ? formatInAddr(ia.broadaddr) : null,
+      ...(ia.flags !== 0 ? { flags: ia.flags } : {}),
     });
   }
   return out;

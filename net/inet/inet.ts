@@ -20,7 +20,16 @@ import { InPcbTable } from './in_pcb.js';
 import type { Tcp } from './tcp/var.js';
 
 /** An IPv4 address on an interface (struct in_ifaddr). Addresses are u32. */
+/* IPv4 address flags (NetBSD netinet/in_var.h IN_IFF_*): duplicate address detection's states. */
+export const IN_IFF_TENTATIVE = 0x01;
+export const IN_IFF_DUPLICATED = 0x02;
+export const IN_IFF_DETACHED = 0x04;
+
 export class InIfaddr {
+  /** IN_IFF_* (ia4_flags). */
+  flags = 0;
+  /** Duplicate address detection while it runs (arp_dad.ts), else null. */
+  dad: { timer: { reset(ms: number): void; stop(): void }; sent: number; announced: number } | null = null;
   constructor(
     readonly ifp: Ifnet,
     public addr: number,
@@ -192,6 +201,8 @@ export class Inet {
   arpKeep = 1200;
   /** net.inet.icmp.errppslimit: ICMP errors per second (ratecheck), NetBSD default 100. */
   icmpErrPpsLimit = 100;
+  /** net.inet.ip.dad_count: ARP probes per new address (RFC 5227 PROBE_NUM), NetBSD's 3; 0: no DAD. */
+  dadCount = 3;
 
   /** IP id counter for outgoing datagrams. */
   ipId = 0;

@@ -100,7 +100,7 @@ function nextId(inet: Inet): number {
 /**
  * ip_output. `m` holds the transport header and data (with headroom), or a
  * complete IP header first with IP_RAWOUTPUT / IP_FORWARDING. Always owns
- * `m`. Returns 0 or an errno: ENETUNREACH (no route), EHOSTUNREACH (reject
+ * `m`. Returns 0 or an errno: EHOSTUNREACH (no route, or a reject
  * route), EMSGSIZE (DF and too big, or more than 65535 bytes), ENOBUFS,
  * EACCES (broadcast without IP_ALLOWBROADCAST), ENETDOWN, EADDRNOTAVAIL (no
  * source address), EINVAL (a raw header that is not one). Blackhole routes
@@ -149,9 +149,12 @@ export function ipOutput(
 
   const rt = flags & IP_ROUTETOIF ? connectedRoute(inet, dst) : ipRouteLookup(inet, dst);
   if (!rt) {
+    // NetBSD's ip_output says EHOSTUNREACH here ("No route to host", which
+    // ping prints and NetBSD's tests/net look for); ENETUNREACH when
+    // SO_DONTROUTE finds no interface on the destination's network.
     st.noroute++;
     k.mbufs.free(m);
-    return ENETUNREACH;
+    return flags & IP_ROUTETOIF ? ENETUNREACH : EHOSTUNREACH;
   }
   return ipOutputRoute(inet, m, rt, hlen, src, dst, proto, ttl, tos, flags);
 }

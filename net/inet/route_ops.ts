@@ -8,27 +8,26 @@
  *       ENETUNREACH) → ns.rt4.add with RTF_UP | RTF_GATEWAY | RTF_STATIC
  *   sys.ext('rtdump') → rtdump → RouteInfo[] in netstat order
  *
- * Display decision (NetBSD 7.99, the reference transcripts): connected
- * routes carry RTF_CONNECTED inside the kernel, but NetBSD 7.99 had no such
- * flag and printed them as plain "U", so RouteInfo.flags never shows it.
- * Everything else is reported as set; `route get` adds RTF_DONE, as the
- * kernel's answer to RTM_GET does.
+ * Connected routes carry RTF_CONNECTED and show it ("UC"), as NetBSD 8 does
+ * (its tests/net check for it; NetBSD 7.99, which the first reference
+ * transcripts came from, printed them as plain "U"). Every flag is
+ * reported as set; `route get` adds RTF_DONE, as the kernel's answer to
+ * RTM_GET does.
  */
 import { Errno, EINVAL, ENETUNREACH, ENXIO, ESRCH } from '../../kern/errno.js';
 import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import type { RouteInfo, RtMsg } from '../ioctl.js';
 import {
-  Rtentry, RTF_BLACKHOLE, RTF_CONNECTED, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_PROTO1, RTF_PROTO2,
+  Rtentry, RTF_BLACKHOLE, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_PROTO1, RTF_PROTO2,
   RTF_REJECT, RTF_STATIC, RTF_UP, prefixMask,
 } from '../route.js';
 import { INADDR_LOOPBACK, formatInAddr, inAddrIsLoopback, parseInAddr, parseInNet } from '../wire/inaddr.js';
 import { inAddrForNet } from './in.js';
+import { arpPurge } from './arp.js';
 import type { Inet } from './inet.js';
 
 /** Flags a user may set on a route (route(8) modifiers). */
 const RTF_USERFLAGS = RTF_REJECT | RTF_BLACKHOLE | RTF_HOST | RTF_STATIC | RTF_PROTO1 | RTF_PROTO2;
-/** Flags kept inside the kernel and not shown (see the header). */
-export const RTF_NOT_SHOWN = RTF_CONNECTED;
 
 /** The gateway column: the next hop, `link#N` for interface routes, the name for lo0's own. */
 function gatewayText(inet: Inet, rt: Rtentry): string {
@@ -52,7 +51,7 @@ export function routeInfo(inet: Inet, rt: Rtentry, extraFlags = 0): RouteInfo {
     dst: formatInAddr(rt.dst),
     prefixLen: rt.plen,
     gateway: gatewayText(inet, rt),
-    flags: ((rt.flags & ~RTF_NOT_SHOWN) | extraFlags) >>> 0,
+    flags: (rt.flags | extraFlags) >>> 0,
     refs: 0,
     use: rt.use,
     mtu: rt.mtu,
@@ -154,10 +153,12 @@ function resolveNextHop(inet: Inet, msg: RtMsg, dst: number, flags: number): Nex
   if (msg.gateway !== undefined) {
     const gw = typeof msg.gateway === 'string' ? parseInAddr(msg.gateway) : null;
     if (gw === null) throw new Errno(EINVAL);
+    // A loopback gateway (`route add X 127.0.0.1 -reject`, /etc/rc.d's
+    // martians) stays a gateway route through lo0, shown UGHR as on NetBSD.
+    if (inAddrIsLoopback(gw) && ns.lo0) return { ifp: ns.lo0, gateway: gw, flags: RTF_GATEWAY, ifaddr: INADDR_LOOPBACK };
     for (const ia of inet.addrs) {
       if (ia.addr === gw) return { ifp: named ?? ia.ifp, gateway: 0, flags: 0, ifaddr: gw };
     }
-    if (inAddrIsLoopback(gw) && ns.lo0) return { ifp: ns.lo0, gateway: 0, flags: 0, ifaddr: INADDR_LOOPBACK };
     if (named) {
       const ia = inAddrForNet(inet, named, gw);
       if (!ia || ((gw & ia.mask) >>> 0) !== ia.subnet) throw new Errno(ENETUNREACH);
@@ -179,6 +180,30 @@ function resolveNextHop(inet: Inet, msg: RtMsg, dst: number, flags: number): Nex
 }
 
 /**
+ * An on-link route went (or moved to another interface): the ARP entries
+ * it covered on its interface go with it, unless another on-link route
+ * there still covers them (NetBSD 8 keeps neighbor entries under their route).
+ */
+function purgeNeighbors(inet: Inet, ifp: Ifnet, dst: number, plen: number): void {
+  const mask = prefixMask(plen);
+  arpPurge(inet, ifp, (addr) => {
+    if (((addr & mask) >>> 0) !== dst) return false;
+    const rt = inet.ns.rt4.lookup(addr);
+    return rt === null || rt.ifp !== ifp || (rt.flags & RTF_GATEWAY) !== 0;
+  });
+}
+
+/**
+ * -ifa: the route's local address when it is one of ours; otherwise the one
+ * the interface gave (rt_getifa falls back to the interface's address).
+ */
+function parseIfa(inet: Inet, text: unknown, fallback: number): number {
+  const a = typeof text === 'string' ? parseInAddr(text) : null;
+  if (a === null) throw new Errno(EINVAL);
+  return inet.addrs.some((ia) => ia.addr === a) ? a : fallback;
+}
+
+/**
  * A routing message (RTM_ADD, RTM_DELETE, RTM_CHANGE, RTM_GET). Returns the
  * route concerned as RouteInfo (for `get`, the longest-prefix match with
  * RTF_DONE set, or the exact route for "default" and "/len" forms). Throws
@@ -193,6 +218,7 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
       const flags = parseFlags(msg);
       const mtu = parseMtu(msg);
       const hop = resolveNextHop(inet, msg, d.addr, flags);
+      if (msg.ifa !== undefined) hop.ifaddr = parseIfa(inet, msg.ifa, hop.ifaddr);
       const rt = new Rtentry(
         d.addr, d.plen, hop.gateway,
         RTF_UP | RTF_STATIC | hop.flags | flags | (d.plen === 32 ? RTF_HOST : 0),
@@ -212,6 +238,7 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
       }
       const info = routeInfo(inet, rt);
       rt4.delete(d.addr, d.plen);
+      if (!(rt.flags & RTF_GATEWAY)) purgeNeighbors(inet, rt.ifp, rt.dst, rt.plen);
       return info;
     }
     case 'change': {
@@ -220,14 +247,22 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
       if (!rt) throw new Errno(ESRCH);
       const flags = parseFlags(msg);
       const mtu = parseMtu(msg);
+      const oldIfp = rt.ifp;
       if (msg.gateway !== undefined || msg.ifname !== undefined) {
-        const hop = resolveNextHop(inet, msg, d.addr, flags);
+        // -ifp alone moves a gateway route to that interface, gateway kept.
+        const keep = msg.gateway === undefined && rt.flags & RTF_GATEWAY ? { ...msg, gateway: formatInAddr(rt.gateway) } : msg;
+        const hop = resolveNextHop(inet, keep, d.addr, flags);
         rt.gateway = hop.gateway;
         rt.ifp = hop.ifp;
         rt.ifaddr = hop.ifaddr;
         rt.flags = (rt.flags & ~RTF_GATEWAY) | hop.flags;
       }
-      if (msg.flags !== undefined) rt.flags = (rt.flags & ~(RTF_REJECT | RTF_BLACKHOLE)) | (flags & (RTF_REJECT | RTF_BLACKHOLE));
+      if (msg.ifa !== undefined) rt.ifaddr = parseIfa(inet, msg.ifa, rt.ifaddr);
+      if (rt.ifp !== oldIfp && !(rt.flags & RTF_GATEWAY)) purgeNeighbors(inet, oldIfp, rt.dst, rt.plen);
+      // route(8) sends the flags it means with a mask of those it names
+      // (reject, blackhole and static, which it sets unless -nostatic).
+      const CHANGEABLE = RTF_REJECT | RTF_BLACKHOLE | RTF_STATIC;
+      if (msg.flags !== undefined) rt.flags = (rt.flags & ~CHANGEABLE) | (flags & CHANGEABLE);
       if (mtu !== undefined) rt.mtu = mtu;
       rt4.generation++;
       return routeInfo(inet, rt);

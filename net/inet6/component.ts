@@ -34,6 +34,7 @@ import { frag6Drain, frag6Sysctls } from './frag6.js';
 import { mld6Drain, mld6State } from './mld6.js';
 import { icmp6Input } from './icmp6.js';
 import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
+import { nd6DadIfDown, nd6DadIfUp } from './nd6_dad.js';
 import { in6IfAttach } from './in6_ifattach.js';
 import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
@@ -114,7 +115,9 @@ registerComponent({
         if (!ifp.isUp) {
           nd6Purge(inet6, ifp);
           rtsolStop(inet6, ifp);
+          nd6DadIfDown(inet6, ifp);
         } else {
+          nd6DadIfUp(inet6, ifp);
           in6IfAttach(inet6, ifp);
           rtsolStart(inet6, ifp);
         }

@@ -29,6 +29,8 @@ import type { PmtuRoutes } from '../pmtu_routes.js';
 export const IN6_IFF_TENTATIVE = 0x02;
 /** DAD found another node using it: unusable until removed. */
 export const IN6_IFF_DUPLICATED = 0x04;
+/** The interface is down: the address waits, and checks again when it comes up (NetBSD 8's in6_if_down). */
+export const IN6_IFF_DETACHED = 0x08;
 /** Do not perform DAD (asked for when the address is added; never kept on it). */
 export const IN6_IFF_NODAD = 0x20;
 /** Not to be used as a source, bound, or answered for (IN6_IFF_NOTREADY). */

@@ -29,7 +29,7 @@ import { IFF_LOOPBACK, IFF_NOARP, type Ifnet } from '../interface.js';
 import { IN6ADDR_ANY, formatIn6Addr, in6SolicitedNode } from '../wire/in6addr.js';
 import { ND_NS_LEN, icmp6SetChecksum, ndWriteNs } from '../wire/icmp6.js';
 import { IPPROTO_ICMPV6, IPV6_MAXHLIM } from '../wire/ipv6.js';
-import { IN6_IFF_DUPLICATED, IN6_IFF_NODAD, IN6_IFF_TENTATIVE, type In6Ifaddr, type Inet6 } from './inet6.js';
+import { IN6_IFF_DETACHED, IN6_IFF_DUPLICATED, IN6_IFF_NODAD, IN6_IFF_TENTATIVE, type In6Ifaddr, type Inet6 } from './inet6.js';
 import { ip6OutputIf } from './ip6_output.js';
 
 /** RetransTimer (RFC 4861 §10): between probes, and the wait after the last. */
@@ -50,6 +50,31 @@ export function nd6DadStart(inet6: Inet6, ia: In6Ifaddr, delay: number): void {
   d.nsIn = 0;
   d.naIn = 0;
   d.timer.reset(Math.max(0, delay));
+}
+
+/**
+ * The interface went down (NetBSD 8's in6_if_down): its addresses are
+ * DETACHED, DAD stopped; coming up (in6_if_up) they are tentative again
+ * and checked from the start.
+ */
+export function nd6DadIfDown(inet6: Inet6, ifp: Ifnet): void {
+  if (!nd6DadWanted(inet6, ifp, 0)) return;
+  for (const ia of inet6.addrs) {
+    if (ia.ifp !== ifp) continue;
+    nd6DadStop(inet6, ia);
+    ia.flags = (ia.flags & ~IN6_IFF_TENTATIVE) | IN6_IFF_DETACHED;
+  }
+}
+
+export function nd6DadIfUp(inet6: Inet6, ifp: Ifnet): void {
+  for (const ia of inet6.addrs) {
+    if (ia.ifp !== ifp || !(ia.flags & IN6_IFF_DETACHED)) continue;
+    ia.flags &= ~IN6_IFF_DETACHED;
+    if (nd6DadWanted(inet6, ifp, 0)) {
+      ia.flags = (ia.flags & ~IN6_IFF_DUPLICATED) | IN6_IFF_TENTATIVE;
+      nd6DadStart(inet6, ia, 0);
+    }
+  }
 }
 
 /** Stop DAD for `ia` (it is being removed). */

@@ -141,3 +141,15 @@ export function netbsdTranscript(command: string, nth = 0): { text: string; stat
   }
   throw new Error(`no "${command}" in the transcript`);
 }
+
+/**
+ * The transcript's ifconfig lines (NetBSD 7.99: "inet A netmask 0x..
+ * broadcast B", "inet alias A ...") as NetBSD 8 prints them, which rumpnet
+ * follows (NetBSD 8's tests/net match "inet A/len"): "inet A/len broadcast B flags 0x0".
+ */
+export function netbsd8Ifconfig(text: string): string {
+  return text.replace(/\tinet (?:alias )?(\S+) netmask 0x([0-9a-f]{8})( broadcast \S+)?/g, (_m, a: string, mask: string, b?: string) => {
+    const len = [...parseInt(mask, 16).toString(2)].filter((c) => c === '1').length;
+    return `\tinet ${a}/${len}${b ?? ''} flags 0x0`;
+  });
+}

@@ -44,7 +44,9 @@ async function lan(): Promise<Lan> {
   ifconfig(a, 'hub0', '192.0.2.9/24', true);
   ifconfig(b, 'hub0', '192.0.2.2/24');
   for (const k of [a, b]) await k.sys.ext('arpmsg', { type: 'add', addr: '192.0.2.50', lladdr: '02:00:5e:10:20:30' });
-  await ks.sim.settle();
+  // The alias joined an interface that was up: it is tentative until IPv4
+  // DAD (RFC 5227: probes, then ANNOUNCE_WAIT and the announcements) is done.
+  await ks.sim.run(12_000);
   seen.length = 0;
   return { ks, a, b, hub, seen, macA: ifnet(a, 'hub0').lladdr! };
 }

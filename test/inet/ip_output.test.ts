@@ -8,7 +8,7 @@
  *   ===+==========lan===========+===
  */
 import test from 'ava';
-import { EACCES, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
+import { EACCES, EHOSTUNREACH, EINVAL, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { IFF_UP } from '../../net/interface.js';
 import { inet } from '../../net/inet/inet.js';
@@ -52,10 +52,10 @@ function echo(k: Kernel, n = 8): ReturnType<Kernel['mbufs']['get']> & object {
 test('the errno of each refusal', async (t) => {
   const l = await lan();
   const I = inet(l.a);
-  t.is(ipOutput(I, echo(l.a), 0, ip('203.0.113.1'), 1, 64, 0, 0), ENETUNREACH);
+  t.is(ipOutput(I, echo(l.a), 0, ip('203.0.113.1'), 1, 64, 0, 0), EHOSTUNREACH, 'no route: NetBSD\'s EHOSTUNREACH');
   t.is(ipstat(l.a).noroute, 1);
   t.is(ipOutput(I, echo(l.a), 0, ip('192.0.2.255'), 1, 64, 0, 0), EACCES);
-  t.is(ipOutput(I, echo(l.a), 0, ip('255.255.255.255'), 1, 64, 0, 0), ENETUNREACH, 'the limited broadcast needs a route too');
+  t.is(ipOutput(I, echo(l.a), 0, ip('255.255.255.255'), 1, 64, 0, 0), EHOSTUNREACH, 'the limited broadcast needs a route too');
   await route(l.a, { type: 'add', dst: 'default', gateway: '192.0.2.2' });
   t.is(ipOutput(I, echo(l.a), 0, ip('203.0.113.1'), 1, 64, 0, IP_ROUTETOIF), ENETUNREACH, 'SO_DONTROUTE ignores gateways');
   t.is(ipOutput(I, echo(l.a, 65535 - 28 + 1), 0, ip('192.0.2.2'), 1, 64, 0, 0), EMSGSIZE);

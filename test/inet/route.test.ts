@@ -8,7 +8,7 @@
  *   hub1 198.51.100.1/24 (a second segment nobody else is on)
  */
 import test from 'ava';
-import { EHOSTUNREACH, ENETUNREACH } from '../../kern/errno.js';
+import { EHOSTUNREACH } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { ifioctl } from '../../net/interface_ioctl.js';
 import type { IfInfo, RouteInfo } from '../../net/ioctl.js';
@@ -57,13 +57,13 @@ function flagNames(flags: number): string {
   return `<${RTF_NAMES.filter(([bit]) => flags & bit).map(([, n]) => n).join(',')}>`;
 }
 
-test('addresses bring the routes NetBSD shows: connected U, local UHl through lo0, lo0 with its MTU', async (t) => {
+test('addresses bring the routes NetBSD shows: connected UC, local UHl through lo0, lo0 with its MTU', async (t) => {
   const s = await setup();
   t.deepEqual((await routes(s.a)).map(show), [
     '127.0.0.1 lo0 UHl 33624 lo0',
-    '192.0.2/24 link#2 U - hub0',
+    '192.0.2/24 link#2 UC - hub0',
     '192.0.2.1 link#2 UHl - lo0',
-    '198.51.100/24 link#3 U - hub1',
+    '198.51.100/24 link#3 UC - hub1',
     '198.51.100.1 link#3 UHl - lo0',
   ]);
   const conf = ifioctl(netstack(s.a), 'SIOCGIFCONF', {}) as IfInfo[];
@@ -166,7 +166,7 @@ test('ifconfig without alias replaces the first address; alias adds; delete remo
   dump = (await routes(s.a)).map(show);
   t.false(dump.includes('192.0.2.1 link#2 UHl - lo0'), 'the first address was replaced');
   t.true(dump.includes('192.0.2.5 link#2 UHl - lo0'));
-  t.true(dump.includes('192.0.2/24 link#2 U - hub0'), 'the prefix passed to the remaining address');
+  t.true(dump.includes('192.0.2/24 link#2 UC - hub0'), 'the prefix passed to the remaining address');
   t.is((await arpTable(s.a)).length, 1, 'the subnet is still ours: its entries stay');
   ifioctl(netstack(s.a), 'SIOCDIFADDR', { name: 'hub0', addr: '192.0.2.9' });
   ifioctl(netstack(s.a), 'SIOCDIFADDR', { name: 'hub0', addr: '192.0.2.5' });
@@ -200,10 +200,10 @@ test('detaching an interface removes its addresses, routes (static ones too) and
   ns.ifs.detach(ns.ifs.unit('hub0'));
   t.deepEqual((await routes(s.a)).map(show), [
     '127.0.0.1 lo0 UHl 33624 lo0',
-    '198.51.100/24 link#3 U - hub1',
+    '198.51.100/24 link#3 UC - hub1',
     '198.51.100.1 link#3 UHl - lo0',
   ]);
   t.deepEqual(await arpTable(s.a), []);
-  t.is(sendEcho(s.a, '192.0.2.2'), ENETUNREACH);
+  t.is(sendEcho(s.a, '192.0.2.2'), EHOSTUNREACH);
   t.deepEqual(await haltAll(s.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });

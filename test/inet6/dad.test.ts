@@ -190,10 +190,10 @@ test('over a shmif bus, through rump.ifconfig: the second kernel to take an addr
   await ifconfig(a, ['shmif0', 'inet6', '2001:db8::1/64']);
   await sim.run(3_000);
   await ifconfig(b, ['shmif0', 'inet6', '2001:db8::1/64']);
-  t.regex(await ifconfig(b, ['shmif0']), /\tinet6 2001:db8::1 prefixlen 64 tentative\n/);
+  t.regex(await ifconfig(b, ['shmif0']), /\tinet6 2001:db8::1\/64 flags 0x2<TENTATIVE>\n/);
   await sim.run(3_000);
-  t.regex(await ifconfig(b, ['shmif0']), /\tinet6 2001:db8::1 prefixlen 64 duplicated\n/);
-  t.regex(await ifconfig(a, ['shmif0']), /\tinet6 2001:db8::1 prefixlen 64\n/);
+  t.regex(await ifconfig(b, ['shmif0']), /\tinet6 2001:db8::1\/64 flags 0x4<DUPLICATED>\n/);
+  t.regex(await ifconfig(a, ['shmif0']), /\tinet6 2001:db8::1\/64 flags 0x0\n/);
   t.true(sim.logged.includes('shmif0: DAD detected duplicate IPv6 address 2001:db8::1: NS in/out/loopback=0/1/0, NA in=1'));
   for (const k of [a, b]) await k.halt();
 });

@@ -9,7 +9,7 @@ import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
 import { main } from '../../bin/rump.ifconfig.js';
 import type { RouteInfo } from '../../net/ioctl.js';
-import { RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_STATIC, RTF_UP } from '../../net/route.js';
+import { RTF_CONNECTED, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_STATIC, RTF_UP } from '../../net/route.js';
 import { ifioctl } from '../../net/interface_ioctl.js';
 import { netstack } from '../../net/netstack.js';
 import { Hub, attachEther } from '../helpers/hub.js';
@@ -32,34 +32,35 @@ const rt6 = (k: Kernel): Promise<RouteInfo[]> => k.sys.ext('rt6dump');
 test('rump.ifconfig IF inet6 ADDR/PLEN: added, listed as NetBSD lists it, routed, deleted', async (t) => {
   const ks = kernels();
   const k = ks.kernels[0]!;
+  // IPv4 first, while hub0 is down: no IPv4 DAD then (arp_dad.ts), so the inet line stays put.
+  t.is((await run(main, ['hub0', 'inet', '192.0.2.1/24'], k.sys)).status, 0);
   t.is((await run(main, ['hub0', 'inet6', '2001:db8::1/64'], k.sys)).status, 0);
   // Without a length, /64 (NetBSD's in6_defmask).
   t.is((await run(main, ['hub0', 'inet6', 'fd00:1::9'], k.sys)).status, 0);
-  t.is((await run(main, ['hub0', 'inet', '192.0.2.1/24'], k.sys)).status, 0);
   // Up, the interface got its link-local address (modified EUI-64 of its MAC,
   // RFC 4291 appendix A) first; every address is tentative while DAD runs.
   const head = 'hub0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n' +
     '\taddress: b2:a0:00:00:00:09\n' +
-    '\tinet 192.0.2.1 netmask 0xffffff00 broadcast 192.0.2.255\n';
+    '\tinet 192.0.2.1/24 broadcast 192.0.2.255 flags 0x0\n';
   t.is((await run(main, ['hub0'], k.sys)).out, head +
-    '\tinet6 fe80::b0a0:ff:fe00:9%hub0 prefixlen 64 tentative scopeid 0x2\n' +
-    '\tinet6 2001:db8::1 prefixlen 64 tentative\n' +
-    '\tinet6 fd00:1::9 prefixlen 64 tentative\n');
+    '\tinet6 fe80::b0a0:ff:fe00:9%hub0/64 flags 0x2<TENTATIVE> scopeid 0x2\n' +
+    '\tinet6 2001:db8::1/64 flags 0x2<TENTATIVE>\n' +
+    '\tinet6 fd00:1::9/64 flags 0x2<TENTATIVE>\n');
   await dadDone(ks);
   t.is((await run(main, ['hub0'], k.sys)).out, head +
-    '\tinet6 fe80::b0a0:ff:fe00:9%hub0 prefixlen 64 scopeid 0x2\n' +
-    '\tinet6 2001:db8::1 prefixlen 64\n' +
-    '\tinet6 fd00:1::9 prefixlen 64\n');
+    '\tinet6 fe80::b0a0:ff:fe00:9%hub0/64 flags 0x0 scopeid 0x2\n' +
+    '\tinet6 2001:db8::1/64 flags 0x0\n' +
+    '\tinet6 fd00:1::9/64 flags 0x0\n');
   // lo0: ::1 and fe80::1%lo0, as NetBSD's in6_ifattach gives a loopback; no DAD there.
-  t.true((await run(main, ['lo0'], k.sys)).out.includes('\tinet6 ::1 prefixlen 128\n\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1\n'));
+  t.true((await run(main, ['lo0'], k.sys)).out.includes('\tinet6 ::1/128 flags 0x0\n\tinet6 fe80::1%lo0/64 flags 0x0 scopeid 0x1\n'));
   const routes = await rt6(k);
   t.deepEqual(routes.map((x) => [x.dst, x.prefixLen, x.gateway, x.flags, x.ifname]), [
     ['::1', 128, 'lo0', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
-    ['2001:db8::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['2001:db8::', 64, 'link#2', RTF_UP | RTF_CONNECTED, 'hub0'],
     ['2001:db8::1', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
-    ['fd00:1::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['fd00:1::', 64, 'link#2', RTF_UP | RTF_CONNECTED, 'hub0'],
     ['fd00:1::9', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
-    ['fe80::', 64, 'link#2', RTF_UP, 'hub0'],
+    ['fe80::', 64, 'link#2', RTF_UP | RTF_CONNECTED, 'hub0'],
     ['fe80::1', 128, 'lo0', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
     ['fe80::b0a0:ff:fe00:9', 128, 'link#2', RTF_UP | RTF_HOST | RTF_LOCAL, 'lo0'],
   ]);

@@ -69,11 +69,11 @@ test('two rump_servers on one bus, configured with the tools, ping each other', 
     t.is(dead.status, 2);
 
     const ifc = await tool(dir, 'rump.ifconfig', ['shmif0'], s2);
-    t.regex(ifc.stdout, /^shmif0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n\tcapabilities=0x80080<TSO4,LRO>\n\tenabled=0x80080<TSO4,LRO>\n\taddress: b2:a0:[0-9a-f:]{11}\n\tlinkstr: bus1\n\tinet 192\.0\.2\.2 netmask 0xffffff00 broadcast 192\.0\.2\.255\n$/);
+    t.regex(ifc.stdout, /^shmif0: flags=0x8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n\tcapabilities=0x80080<TSO4,LRO>\n\tenabled=0x80080<TSO4,LRO>\n\taddress: b2:a0:[0-9a-f:]{11}\n\tlinkstr: bus1\n\tinet 192\.0\.2\.2\/24 broadcast 192\.0\.2\.255 flags 0x0\n$/);
     const arp = await tool(dir, 'rump.arp', ['-an'], s1);
     t.regex(arp.stdout, /\? \(192\.0\.2\.2\) at b2:a0:[0-9a-f:]{11} on shmif0/);
     const routes = await tool(dir, 'rump.netstat', ['-rn'], s1);
-    t.regex(routes.stdout, /192\.0\.2\/24 +link#2 +U /);
+    t.regex(routes.stdout, /192\.0\.2\/24 +link#2 +UC /);
     t.is((await tool(dir, 'rump.sysctl', ['hw.ncpu'], s1)).stdout, 'hw.ncpu = 2\n');
 
     // The bus, dumped by our shmif_dumpbus, read by two independent decoders.

@@ -63,7 +63,7 @@ test.serial('rump.dhcpcd gets a lease from dnsmasq over a TAP: address, mask, de
     t.truthy(m, r.stdout);
     const addr = m![1]!;
     const ifc = await ns.tool('rump.ifconfig', ['virt0'], env);
-    t.regex(ifc.stdout, new RegExp(`inet ${addr.replaceAll('.', '\\.')} netmask 0xffffff00 broadcast 10\\.199\\.0\\.255`));
+    t.regex(ifc.stdout, new RegExp(`inet ${addr.replaceAll('.', '\\.')}\\/24 broadcast 10\\.199\\.0\\.255 flags 0x0`));
     const routes = await ns.tool('rump.route', ['-n', 'show'], env);
     t.regex(routes.stdout, /default\s+10\.199\.0\.1\s+UG/);
     t.is((await ns.tool('rump.resolvconf', ['-l'], env)).stdout, `search lab.example\nnameserver ${LINUX}\n`);
