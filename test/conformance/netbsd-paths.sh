@@ -7,8 +7,9 @@
 # exported, so that NetBSD's brconfig (a host program) reaches the rump kernel. Ours,
 # rump.brconfig, is a rump client already (as run's $HIJACKING passes rump.* tools
 # through), so here /sbin/brconfig runs rump.brconfig without the preload, and
-# /usr/lib/librumphijack.so is an empty library: the loader finds what it was told to
-# preload (no warning on stderr for atf_check to see) and nothing is hijacked.
+# /usr/lib/librumphijack.so is ours (RUMPNET_HIJACK_LIB), or an empty library when none is
+# named: the loader finds what it was told to preload (no warning on stderr for atf_check
+# to see).
 #
 # Both files exist only inside a private mount namespace made for the command
 # (overlays on /usr/sbin and /usr/lib); the host's own paths are not touched.
@@ -20,8 +21,12 @@ trap 'rm -rf "$w"' EXIT
 mkdir -p "$w/sbin" "$w/lib"
 printf '#!/bin/sh\nunset LD_PRELOAD\nexec rump.brconfig "$@"\n' >"$w/sbin/brconfig"
 chmod +x "$w/sbin/brconfig"
-echo 'int rumpnet_empty_preload;' >"$w/empty.c"
-cc -shared -fPIC -o "$w/lib/librumphijack.so" "$w/empty.c"
+if [ -n "${RUMPNET_HIJACK_LIB:-}" ] && [ -f "$RUMPNET_HIJACK_LIB" ]; then
+  cp "$RUMPNET_HIJACK_LIB" "$w/lib/librumphijack.so"       # ours: host programs under it reach the kernel
+else
+  echo 'int rumpnet_empty_preload;' >"$w/empty.c"
+  cc -shared -fPIC -o "$w/lib/librumphijack.so" "$w/empty.c"
+fi
 W="$w" unshare -m --propagation private sh -c '
   mount -t overlay overlay -o "lowerdir=$W/sbin:/usr/sbin" /usr/sbin &&
   mount -t overlay overlay -o "lowerdir=$W/lib:/usr/lib" /usr/lib &&
