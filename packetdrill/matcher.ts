@@ -57,6 +57,8 @@ export interface TcpMatchContext {
   /** --tcp_ts_tick_usecs (0: TS values are not checked). */
   tsTickUs: number;
   toleranceUs: number;
+  /** --udp_encapsulation's outbound ports, for a line without its own `/udp(…)`. */
+  udp?: { src: number; dst: number } | null;
 }
 
 function flagName(flags: number): string {
@@ -137,9 +139,10 @@ export function diffTcp(script: TcpPacket, ip: IpInfo, live: LivePacket, ctx: Tc
     let tsDiff: Difference | null = null;
     if (wantTs >= 0 && gotTs >= 0) {
       const scriptVal = read32(want, wantTs);
-      const mapped = ctx.ts.record(scriptVal, read32(got, gotTs));
+      const valIgnored = script.options?.some((x) => x.kind === 'TS' && x.valIgnored) === true;
+      const mapped = valIgnored ? scriptVal : ctx.ts.record(scriptVal, read32(got, gotTs));
       const off = (mapped - scriptVal) | 0;
-      if (ctx.tsTickUs > 0 && Math.abs(off) * ctx.tsTickUs > ctx.toleranceUs) {
+      if (!valIgnored && ctx.tsTickUs > 0 && Math.abs(off) * ctx.tsTickUs > ctx.toleranceUs) {
         tsDiff = { field: 'TS val', expected: `${scriptVal}`, actual: `${mapped} (in script space)` };
       }
       // Outside that check a TS value is never compared: put the script's in.
@@ -159,8 +162,9 @@ export function diffTcp(script: TcpPacket, ip: IpInfo, live: LivePacket, ctx: Tc
   if (flags !== script.flags) out.push({ field: 'flags', expected: flagName(script.flags), actual: flagName(flags) });
   const reserved = (b[o + 12]! >>> 1) & 7;
   if (reserved !== 0) out.push({ field: 'reserved bits', expected: '0', actual: `${reserved}` });
-  const seq = (tcpSeq(b, o) - ctx.seqOffset) >>> 0;
-  if (seq !== script.seq.start) out.push({ field: 'seq', expected: `${script.seq.start}`, actual: `${seq}` });
+  // `...(len)` takes any seq; `a:b(len)!` compares the wire's number itself.
+  const seq = (tcpSeq(b, o) - (script.seq.absolute ? 0 : ctx.seqOffset)) >>> 0;
+  if (!script.seq.ignored && seq !== script.seq.start) out.push({ field: 'seq', expected: `${script.seq.start}`, actual: `${seq}` });
   const ack = tcpAck(b, o);
   const wantAck = script.ack ?? 0;
   if (ack !== wantAck) {
@@ -170,6 +174,12 @@ export function diffTcp(script: TcpPacket, ip: IpInfo, live: LivePacket, ctx: Tc
   const urg = tcpUrp(b, o);
   if (urg !== (script.urg ?? 0)) out.push({ field: 'urg', expected: `${script.urg ?? 0}`, actual: `${urg}` });
   if (optDiff) out.push(optDiff);
+  const wantUdp = script.udp ?? ctx.udp ?? null;
+  const gotUdp = live.udp ?? null;
+  if (wantUdp?.src !== gotUdp?.src || wantUdp?.dst !== gotUdp?.dst) {
+    const show = (u: { src: number; dst: number } | null): string => (u ? `/udp(${u.src} > ${u.dst})` : 'plain TCP');
+    out.push({ field: 'UDP encapsulation', expected: show(wantUdp), actual: show(gotUdp) });
+  }
   const len = tcpPayloadLen(live);
   if (len !== script.seq.len) out.push({ field: 'payload length', expected: `${script.seq.len}`, actual: `${len}` });
   else diffZeros(b.subarray(o + hlen, o + hlen + len), out);

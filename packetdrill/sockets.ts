@@ -73,8 +73,8 @@ export class ScriptSocket {
     const hasAck = (t.flags & TH_ACK) !== 0;
     const options = encodeTcpOptions(t.options ?? [], {
       sack: (n) => (n + off) >>> 0,
-      ecr: (n) => {
-        if (!hasAck) return n;
+      ecr: (n, absolute) => {
+        if (!hasAck || absolute) return n;
         const live = this.ts.scriptToLive.get(n);
         if (live === undefined) {
           throw new ScriptFailure(`no mapping for TS ecr ${n}: no outbound packet with TS val ${n} was matched on this connection`);
@@ -83,7 +83,8 @@ export class ScriptSocket {
       },
     });
     const ack = t.ack ?? 0;
-    return { seq: t.seq.start, ack: hasAck ? (ack + off) >>> 0 : ack, options };
+    // `a:b(n)!`: the line's numbers are the wire's; the ack is sent as written.
+    return { seq: t.seq.start, ack: hasAck && !t.seq.absolute ? (ack + off) >>> 0 : ack, options };
   }
 
   describe(): string {
