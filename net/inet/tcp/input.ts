@@ -42,7 +42,7 @@ import { SO_KEEPALIVE, SS_CANTRCVMORE } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
 import { in6IsMulticast } from '../../wire/in6addr.js';
 import { IPPROTO_TCP, ipDst, ipSrc } from '../../wire/ipv4.js';
-import { IP6_OFF_DST, IP6_OFF_SRC, ip6Cksum } from '../../wire/ipv6.js';
+import { IP6_OFF_DST, IP6_OFF_SRC, ip6Cksum, ip6Tclass } from '../../wire/ipv6.js';
 import {
   TCP_HDR_MIN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, TcpCheck, tcpAck, tcpCheck, tcpDport, tcpFlags, tcpHlen,
   tcpParseOptions, tcpSeq, tcpSport, tcpWin,
@@ -54,6 +54,7 @@ import {
   TCPS_LISTEN, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpsHaveRcvdFin,
 } from './fsm.js';
 import { tcpOutput } from './output.js';
+import { ECN_PERMIT, tcpEcnCwndReduced, tcpEcnInput, tcpEcnSynAckInput } from './ecn.js';
 import { DUP_THRESH, SackReceiver, SackScoreboard } from './sack.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import {
@@ -132,6 +133,7 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
   const seg = tcp.seg;
   seg.src.setV4(src);
   seg.dst.setV4(dst);
+  seg.iptos = buf[ipoff + 1]!;
   tcpInputSegment(tcp, inet.tcbtable, m, toff, len);
 }
 
@@ -262,6 +264,7 @@ export function tcpInput6(tcp: Tcp, m: Mbuf, toffRel: number): void {
   const seg = tcp.seg;
   seg.src.load(buf, ipoff + IP6_OFF_SRC);
   seg.dst.load(buf, ipoff + IP6_OFF_DST);
+  seg.iptos = ip6Tclass(buf, ipoff);
   tcpInputSegment(tcp, table, m, toff, len);
 }
 
@@ -440,6 +443,9 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   // Timestamps on a synchronized connection: note for PAWS and RTT below.
   seg.tsOk = (tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && seg.opts.tsPresent;
 
+  // ECN (RFC 3168 §6.1): CE, CWR and ECE before anything else, as FreeBSD's tcp_ecn_input_segment.
+  if (tp.ecnFlags & ECN_PERMIT && tp.state !== TCPS_TIME_WAIT) tcpEcnInput(tp, seg.flags, seg.iptos, seg.ack);
+
   if (tp.state === TCPS_ESTABLISHED && tcpHeaderPrediction(tp, m, seg)) return;
 
   let verdict: Verdict;
@@ -515,7 +521,7 @@ function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
     if (tsOk && o.tsEcr !== 0 && so.rcv.autosize && tcp.cfg.recvbufAuto) tcpAutoRcvbuf(tp, o.tsEcr, tlen);
     tcpSbAppend(tp, m);
     // ACK every second full segment, otherwise delay (RFC 1122 §4.2.3.2).
-    if (tp.flags & TF_DELACK || tlen > tp.t_maxseg) {
+    if (tp.flags & (TF_DELACK | TF_ACKNOW) || tlen > tp.t_maxseg) {
       tp.flags |= TF_ACKNOW;
       tcpOutput(tp);
     } else {
@@ -549,6 +555,7 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   tp.rcv_adv = tp.rcv_nxt;
   tcpSynOptions(tp, seg);
   tcpMss(tp, o.mss);
+  if (thflags & TH_ACK) tcpEcnSynAckInput(tp, thflags);
   if (thflags & TH_ACK) {
     // Our SYN is acknowledged: ESTABLISHED.
     tp.snd_una = seg.ack;
@@ -1082,6 +1089,7 @@ function tcpDupAck(tp: TcpCb, sack: SackScoreboard | null): void {
     cc.now = now;
     cc.sack = sack !== null;
     tp.ccAlgo.congSignal(cc, 'dupack');
+    tcpEcnCwndReduced(tp);
     if (sack !== null) {
       // RFC 6675 (4): retransmit the first hole, then let the pipe decide.
       st.sack_recovery_episode++;

@@ -21,13 +21,14 @@ import { IFCAP_TSOv4 } from '../../interface.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
-  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
+  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_ECE, TH_FIN, TH_PUSH, TH_RST, TH_SYN, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
   tcpOptSackPermitted, tcpOptTimestamp, tcpOptWscale, tcpWriteHeader,
 } from '../../wire/tcp.js';
 import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
-import { seqDiff, seqGt, seqLt } from './seq.js';
+import { seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
+import { ECN_PERMIT, tcpEcnOutFlags, tcpEcnSynFlags, tcpEcnTos } from './ecn.js';
 import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpRecvSpace, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
@@ -410,6 +411,15 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     else win = Math.min(recwin >>> tp.rcv_scale, TCP_MAXWIN);
     if (recwin > 0 && seqGt((tp.rcv_nxt + recwin) >>> 0, tp.rcv_adv)) tp.rcv_adv = (tp.rcv_nxt + recwin) >>> 0;
   }
+  // ECN (RFC 3168, ecn.ts): the setup flags on a SYN; on an ECN connection CWR/ECE and ECT(0) on new data.
+  let tos = inp.tos;
+  if (flags & TH_SYN) {
+    if (!(flags & TH_ACK)) flags |= tcpEcnSynFlags(tp);
+    else if (tp.ecnFlags & ECN_PERMIT) flags |= TH_ECE;
+  } else if (tp.ecnFlags & ECN_PERMIT && !(flags & TH_RST)) {
+    flags |= tcpEcnOutFlags(tp);
+    tos = tcpEcnTos(tp, tos, len, advance && seqGeq(seq, tp.snd_max));
+  }
   const ack = flags & TH_ACK ? tp.rcv_nxt : 0;
   tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, 0);
   // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
@@ -483,8 +493,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   }
 
   const err = v4
-    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, 0)
-    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp);
+    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, tos, 0)
+    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp, tos);
   if (err !== 0) {
     // BSD counts the segment as sent and lets the retransmission timer
     // recover; an unreachable route is remembered as the soft error the

@@ -319,8 +319,9 @@ export function tcpRespondConn(tcp: Tcp, tp: TcpCb | null, c: InConnInfo, seq: n
  * (hop limit) and TOS (traffic class) of `inp`, or the defaults. Owns `m`;
  * returns 0 or an errno.
  */
-export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: InPcb | null): number {
-  const tos = inp !== null ? inp.tos : 0;
+export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: InPcb | null, tosArg = -1): number {
+  // The TOS byte (traffic class): the caller's (ECN bits, ecn.ts), else the socket's.
+  const tos = tosArg >= 0 ? tosArg : inp !== null ? inp.tos : 0;
   if (dst.isV4()) {
     const inet = tcp.inet;
     tcpSetChecksum(m.buf, m.off, m.len, src.v4(), dst.v4());

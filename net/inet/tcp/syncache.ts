@@ -26,7 +26,8 @@
  */
 import type { Callout } from '../../../kern/callout.js';
 import { SO_ACCEPTCONN, Socket } from '../../socket.js';
-import { TCP_HDR_MIN, TH_ACK, TH_SYN, tcpWriteHeader } from '../../wire/tcp.js';
+import { TCP_HDR_MIN, TH_ACK, TH_ECE, TH_SYN, tcpWriteHeader } from '../../wire/tcp.js';
+import { ECN_PERMIT, tcpEcnSynAccept } from './ecn.js';
 import { InConnInfo, connHashKey, type InAddr } from '../in_addr.js';
 import { TCPS_SYN_RECEIVED } from './fsm.js';
 import { HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
@@ -75,6 +76,8 @@ export class SynCacheEntry extends InConnInfo {
   rxmits = 0;
   /** An ICMP error about our SYN-ACK was seen once (FreeBSD SCF_UNREACH). */
   unreach = false;
+  /** The SYN asked for ECN and we accept it: the SYN-ACK carries ECE (FreeBSD SCF_ECN, ecn.ts). */
+  ecn = false;
   listener: TcpCb | null = null;
   callout: Callout<SynCacheEntry> | null = null;
   cache: SynCache | null = null;
@@ -220,6 +223,7 @@ export class SynCache {
     sc.irs = seg.seq;
     sc.rxmits = 0;
     sc.unreach = false;
+    sc.ecn = tcpEcnSynAccept(cfg.ecn, seg.flags);
     sc.listener = ltp;
     const noopt = (ltp.flags & TF_NOOPT) !== 0;
     sc.peerMss = o.mss;
@@ -259,7 +263,7 @@ export class SynCache {
       return false;
     }
     if (optlen > 0) m.buf.set(tcp.synOptbuf.subarray(0, optlen), m.off + TCP_HDR_MIN);
-    tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, sc.iss, (sc.irs + 1) >>> 0, hlen, TH_SYN | TH_ACK, sc.wnd, 0);
+    tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, sc.iss, (sc.irs + 1) >>> 0, hlen, sc.ecn ? TH_SYN | TH_ACK | TH_ECE : TH_SYN | TH_ACK, sc.wnd, 0);
     const st = tcp.stat;
     st.sndtotal++;
     st.sndctrl++;
@@ -290,6 +294,8 @@ export class SynCache {
     }
     sc.rxmits++;
     st.sc_retransmitted++;
+    // RFC 3168 §6.1.1.1: the SYN-ACK may be lost for its ECE; later ones go without.
+    if (sc.rxmits > this.tcp.cfg.ecnMaxretries) sc.ecn = false;
     this.respond(sc);
     this.armTimer(sc);
   }
@@ -421,6 +427,10 @@ export class SynCache {
     }
     tp.ts_offset = sc.tsOffset;
     if (sc.sackOk) tp.flags |= TF_REQ_SACK | TF_SACK_PERMIT;
+    if (sc.ecn) {
+      tp.ecnFlags = ECN_PERMIT;
+      tp.ecnRecover = sc.iss;
+    }
     tp.t_ourmss = tcpMssOpt(tcp, sc.foreignInto(tcp.scratchDst));
     tcpMss(tp, sc.peerMss);
     tcpTimerKeepArm(tp, tp.t_keepinit);
@@ -509,6 +519,7 @@ export class SynCache {
     sc.irs = irs;
     sc.iss = iss;
     sc.peerMss = SYNCOOKIE_MSSTAB[bits & 7]!;
+    sc.ecn = false;
     const ws = COOKIE_WSTAB[(bits >>> 3) & 7]!;
     sc.peerWscale = ws;
     sc.wscale = ws >= 0 ? tcpRequestScale(tcp.cfg.maxsockbuf) : 0;

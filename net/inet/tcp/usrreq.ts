@@ -16,6 +16,7 @@
  * PCBs in tcp.tcbtable6, takes sockaddr_in6 and IPPROTO_IPV6 options;
  * everything after the addresses (states, timers, output) is shared.
  */
+import { ECN_PERMIT } from './ecn.js';
 import {
   Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP,
 } from '../../../kern/errno.js';
@@ -407,6 +408,7 @@ export function tcpInfo(tp: TcpCb): Record<string, number | string> {
   if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP)) options |= TCPI_OPT_TIMESTAMPS;
   if (tp.flags & TF_SACK_PERMIT) options |= TCPI_OPT_SACK;
   if ((tp.flags & (TF_REQ_SCALE | TF_RCVD_SCALE)) === (TF_REQ_SCALE | TF_RCVD_SCALE)) options |= TCPI_OPT_WSCALE;
+  if (tp.ecnFlags & ECN_PERMIT) options |= TCPI_OPT_ECN;
   if (tp.state < TCPS_ESTABLISHED && tp.state !== TCPS_SYN_RECEIVED) options = 0;
   const k = tp.tcp.kernel;
   return {
@@ -768,7 +770,9 @@ function tcpSysctls(tcp: Tcp): void {
   int('blackhole', () => cfg.blackhole, (v) => { cfg.blackhole = v; }, 0, 2, 'Do not send RST to segments for closed ports');
   int('drop_synfin', () => cfg.dropSynfin, (v) => { cfg.dropSynfin = v; }, 0, 1, 'Drop segments with both SYN and FIN');
   int('icmp_may_rst', () => cfg.icmpMayRst, (v) => { cfg.icmpMayRst = v; }, 0, 1, 'Hard ICMP errors may abort a connect');
-  int('ecn.enable', () => cfg.ecn, (v) => { cfg.ecn = v; }, 0, 2, 'ECN (accepted; this TCP negotiates no ECN)');
+  int('ecn.enable', () => cfg.ecn, (v) => { cfg.ecn = v; }, 0, 2, 'ECN: 0 off, 1 request and accept, 2 accept when requested');
+  int('ecn.maxretries', () => cfg.ecnMaxretries, (v) => { cfg.ecnMaxretries = v; }, 0, 0x7fffffff,
+    'SYN and SYN-ACK retransmissions that still ask for ECN');
   int('rfc3042', () => cfg.rfc3042, (v) => { cfg.rfc3042 = v; }, 0, 1, 'Enable RFC 3042 limited transmit');
   int('ts_offset_per_conn', () => cfg.tsOffsetPerConn, (v) => { cfg.tsOffsetPerConn = v; }, 0, 1, 'Per-connection timestamp offsets');
   int('path_mtu_discovery', () => cfg.mtudisc, (v) => { cfg.mtudisc = v; }, 0, 1, 'Honour ICMP fragmentation needed');

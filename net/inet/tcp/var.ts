@@ -151,8 +151,10 @@ export class TcpConfig {
   dropSynfin = 0;
   /** Hard ICMP errors abort a connection in SYN_SENT (FreeBSD icmp_may_rst). */
   icmpMayRst = 1;
-  /** ECN (accepted and stored; this TCP does not negotiate ECN). */
+  /** ECN (RFC 3168, ecn.ts): 0 off, 1 request and accept, 2 accept only (FreeBSD's net.inet.tcp.ecn.enable). */
   ecn = 0;
+  /** SYN / SYN-ACK retransmissions that still ask for ECN (net.inet.tcp.ecn.maxretries). */
+  ecnMaxretries = 1;
   /** RFC 3042 limited transmit. */
   rfc3042 = 1;
   /** Per-connection timestamp offsets (RFC 7323 §7.1). */
@@ -222,6 +224,8 @@ export class TcpSegment {
   tsOk = false;
   /** Host time at arrival. */
   now = 0;
+  /** The IP TOS byte (IPv6 traffic class) it came with: its ECN bits (RFC 3168). */
+  iptos = 0;
 }
 
 /** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
@@ -416,6 +420,10 @@ export class TcpCb {
   /* The send buffer pointer cache (BSD sb_sndptr): record index and its data offset. */
   sndptrIdx = 0;
   sndptrOff = 0;
+
+  /* ECN (ecn.ts): ECN_* flags, and snd_max at the last reduction (one per window, RFC 3168 §6.1.2). */
+  ecnFlags = 0;
+  ecnRecover = 0;
 
   /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
   declare ackWarStart: number;
