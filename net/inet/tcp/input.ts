@@ -277,14 +277,13 @@ function tcpCheckLengths(buf: Uint8Array, off: number, len: number): TcpCheck {
 }
 
 /**
- * RFC 6191 §2 (and RFC 1122 §4.2.2.13): may this SYN reopen `tp`, now in
- * TIME_WAIT? With timestamps, a newer TSval says so; with an equal one
- * (the 1 ms clock has not ticked) or none, a sequence number above what
- * the old incarnation used (RFC 6528's ISN clock runs at 4 µs).
+ * RFC 1122 §4.2.2.13: may this SYN reopen `tp`, now in TIME_WAIT? As
+ * FreeBSD's tcp_twcheck decides it: when its sequence number is above
+ * what the old incarnation received (RFC 6528's ISN clock runs on, so a
+ * new connection from the same host starts higher); timestamps are not
+ * consulted. A SYN-FIN counts as a SYN here, a SYN-ACK never does.
  */
 function twReopenable(tp: TcpCb, seg: TcpSegment): boolean {
-  const o = seg.opts;
-  if (tp.flags & TF_RCVD_TSTMP && o.tsPresent && o.tsVal !== tp.ts_recent) return tstmpLt(tp.ts_recent, o.tsVal);
   return seqGt(seg.seq, tp.rcv_nxt);
 }
 
@@ -441,7 +440,16 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   }
 
   // Timestamps on a synchronized connection: note for PAWS and RTT below.
-  seg.tsOk = (tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && seg.opts.tsPresent;
+  const tsOn = (tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP);
+  seg.tsOk = tsOn && seg.opts.tsPresent;
+  // RFC 7323 §3.2: once timestamps are agreed, a segment without one (an
+  // RST aside) is dropped unless net.inet.tcp.tolerate_missing_ts (FreeBSD).
+  seg.tsMissing = tsOn && !seg.opts.tsPresent && tp.state !== TCPS_SYN_SENT;
+  if (seg.tsMissing && !(seg.flags & TH_RST) && !tcp.cfg.tolerateMissingTs && tp.state !== TCPS_TIME_WAIT) {
+    tcp.stat.rcvnotacceptable++;
+    tcp.kernel.mbufs.free(m);
+    return;
+  }
 
   // ECN (RFC 3168 §6.1): CE, CWR and ECE before anything else, as FreeBSD's tcp_ecn_input_segment.
   if (tp.ecnFlags & ECN_PERMIT && tp.state !== TCPS_TIME_WAIT) tcpEcnInput(tp, seg.flags, seg.iptos, seg.ack);
@@ -637,12 +645,18 @@ function tcpTimeWaitSegment(tp: TcpCb, seg: TcpSegment): Verdict {
   // Second, the RST bit: RFC 1337 (TIME-WAIT assassination) says an RST
   // must not cut TIME-WAIT short; FreeBSD ignores it.
   if (thflags & TH_RST) return Verdict.Drop;
-  // Fourth, a SYN that could not reopen the connection; fifth, "if the
-  // ACK bit is off drop the segment".
-  if (thflags & TH_SYN || !(thflags & TH_ACK)) return Verdict.Drop;
-  // Eighth, the peer's FIN again: "acknowledge it, and restart the 2 MSL
-  // timeout". Anything but the exact final ACK gets our ACK.
-  if (thflags & TH_FIN) tcpTimer2mslArm(tp, tcpTimeWaitMs(tp));
+  // Fifth, "if the ACK bit is off drop the segment": a SYN or SYN-FIN
+  // that could not reopen the connection, a bare FIN. A SYN-ACK has the
+  // ACK bit and goes on to be answered with our ACK, as tcp_twcheck does.
+  if (!(thflags & TH_ACK)) return Verdict.Drop;
+  // RFC 7323 §3.2: timestamps were agreed and this segment has none.
+  if (seg.tsMissing && !tcp.cfg.tolerateMissingTs) return Verdict.Drop;
+  // Eighth, the peer's FIN again (its sequence just before what we
+  // acknowledged): "acknowledge it, and restart the 2 MSL timeout".
+  // Anything but the exact final ACK gets our ACK.
+  if (thflags & TH_FIN && ((seg.seq + seg.tlen + (thflags & TH_SYN ? 1 : 0) + 1) >>> 0) === tp.rcv_nxt) {
+    tcpTimer2mslArm(tp, tcpTimeWaitMs(tp));
+  }
   if (thflags !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) {
     tcp.stat.tw_acks++;
     return Verdict.DropAfterAck;

@@ -144,7 +144,9 @@ export function tcpRouteMtu(inet: Inet, faddr: number): number {
 /**
  * tcp_mssopt: the MSS we advertise towards `faddr`, the route MTU less the
  * IP (or IPv6, RFC 8200 §8.3) and TCP headers (RFC 9293 §3.7.1, RFC 6691),
- * never below minmss.
+ * as is at both ends of the MTU range: 32 on a 72-byte link, 65495 on a
+ * 65535-byte one. As in FreeBSD's tcp_mssopt, minmss bounds only what we
+ * accept from a peer (tcpMss), not what we offer.
  */
 export function tcpMssOpt(tcp: Tcp, faddr: InAddr): number {
   let mtu: number;
@@ -159,7 +161,7 @@ export function tcpMssOpt(tcp: Tcp, faddr: InAddr): number {
     hdrlen = TCPIP6_HDRLEN;
   }
   const mss = mtu > hdrlen ? mtu - hdrlen : tcp.cfg.mssdflt;
-  return Math.max(Math.min(mss, 65535), tcp.cfg.minmss);
+  return Math.min(mss, 65535);
 }
 
 /** The smallest window scale that lets `bufmax` bytes be advertised (RFC 7323 §2.3). */

@@ -34,7 +34,7 @@ import { HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './
 import { tcpAddOptions } from './output.js';
 import { seqGeq, seqLt } from './seq.js';
 import {
-  TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale, tcpRespondConn,
+  TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale,
 } from './subr.js';
 import { tcpTimerKeepArm } from './timer.js';
 import {
@@ -239,14 +239,19 @@ export class SynCache {
 
   /**
    * syncache_respond: the SYN-ACK, with the options the peer offered and
-   * the listener allows, in FreeBSD's layout. Returns whether it went out.
+   * the listener allows, in FreeBSD's layout; or (`flags` TH_ACK) the
+   * challenge ACK of an in-window RST, which offers the SYN-ACK's window
+   * (and timestamps, if on) from just past our SYN. Returns whether it went out.
    */
-  private respond(sc: SynCacheEntry): boolean {
+  private respond(sc: SynCacheEntry, flags = TH_SYN | TH_ACK): boolean {
     const tcp = this.tcp;
     const ltp = sc.listener;
     const noopt = ltp !== null && (ltp.flags & TF_NOOPT) !== 0;
+    const syn = (flags & TH_SYN) !== 0;
     let mask = 0;
-    if (!noopt) {
+    if (!syn) {
+      if (sc.tsOk && !noopt) mask |= TOF_TS;
+    } else if (!noopt) {
       mask |= TOF_MSS;
       if (sc.peerWscale >= 0) mask |= TOF_SCALE;
       if (sc.sackOk) mask |= TOF_SACKPERM;
@@ -263,10 +268,12 @@ export class SynCache {
       return false;
     }
     if (optlen > 0) m.buf.set(tcp.synOptbuf.subarray(0, optlen), m.off + TCP_HDR_MIN);
-    tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, sc.iss, (sc.irs + 1) >>> 0, hlen, sc.ecn ? TH_SYN | TH_ACK | TH_ECE : TH_SYN | TH_ACK, sc.wnd, 0);
+    if (syn && sc.ecn) flags |= TH_ECE;
+    tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, syn ? sc.iss : (sc.iss + 1) >>> 0, (sc.irs + 1) >>> 0, hlen, flags, sc.wnd, 0);
     const st = tcp.stat;
     st.sndtotal++;
-    st.sndctrl++;
+    if (syn) st.sndctrl++;
+    else st.sndacks++;
     const err = tcpIpOutput(tcp, m, sc.localInto(tcp.scratchSrc), faddr, ltp !== null ? ltp.inp : null);
     if (err !== 0) {
       st.sc_dropped++;
@@ -316,7 +323,7 @@ export class SynCache {
       this.remove(sc);
     } else {
       this.tcp.stat.challenge_ack++;
-      tcpRespondConn(this.tcp, null, sc, (sc.iss + 1) >>> 0, exp, TH_ACK);
+      this.respond(sc, TH_ACK);
     }
   }
 

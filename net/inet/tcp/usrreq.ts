@@ -771,6 +771,8 @@ function tcpSysctls(tcp: Tcp): void {
   int('drop_synfin', () => cfg.dropSynfin, (v) => { cfg.dropSynfin = v; }, 0, 1, 'Drop segments with both SYN and FIN');
   int('icmp_may_rst', () => cfg.icmpMayRst, (v) => { cfg.icmpMayRst = v; }, 0, 1, 'Hard ICMP errors may abort a connect');
   int('ecn.enable', () => cfg.ecn, (v) => { cfg.ecn = v; }, 0, 2, 'ECN: 0 off, 1 request and accept, 2 accept when requested');
+  int('tolerate_missing_ts', () => cfg.tolerateMissingTs, (v) => { cfg.tolerateMissingTs = v; }, 0, 1,
+    'Process segments without the timestamps the connection agreed to');
   int('ecn.maxretries', () => cfg.ecnMaxretries, (v) => { cfg.ecnMaxretries = v; }, 0, 0x7fffffff,
     'SYN and SYN-ACK retransmissions that still ask for ECN');
   int('rfc3042', () => cfg.rfc3042, (v) => { cfg.rfc3042 = v; }, 0, 1, 'Enable RFC 3042 limited transmit');

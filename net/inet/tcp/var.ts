@@ -155,6 +155,12 @@ export class TcpConfig {
   ecn = 0;
   /** SYN / SYN-ACK retransmissions that still ask for ECN (net.inet.tcp.ecn.maxretries). */
   ecnMaxretries = 1;
+  /**
+   * Process segments without a timestamp on a connection that agreed to
+   * timestamps (FreeBSD's net.inet.tcp.tolerate_missing_ts, default on
+   * since many stacks omit them); 0 drops them as RFC 7323 §3.2 says.
+   */
+  tolerateMissingTs = 1;
   /** RFC 3042 limited transmit. */
   rfc3042 = 1;
   /** Per-connection timestamp offsets (RFC 7323 §7.1). */
@@ -222,6 +228,8 @@ export class TcpSegment {
   tiwin = 0;
   /** Timestamps are on for the connection and the segment carries one. */
   tsOk = false;
+  /** Timestamps are on for the connection and the segment carries none (RFC 7323 §3.2). */
+  tsMissing = false;
   /** Host time at arrival. */
   now = 0;
   /** The IP TOS byte (IPv6 traffic class) it came with: its ECN bits (RFC 3168). */
