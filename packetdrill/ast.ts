@@ -63,6 +63,8 @@ export type TcpOption =
   | { kind: 'sack'; blocks: Array<[number, number]> }
   /** `TS val ... ecr N!`: valIgnored, the value is never compared; ecrAbsolute, the echo is sent as written (not mapped). */
   | { kind: 'TS'; val: number; ecr: number; valIgnored?: boolean; ecrAbsolute?: boolean }
+  /** TCP Fast Open (RFC 7413): `FO` (a cookie request) or `FO 0011…` (a cookie, hex). */
+  | { kind: 'FO'; cookie: Uint8Array }
   | { kind: 'unsupported'; name: string };
 
 /** `start:end(len)`. */

@@ -14,6 +14,7 @@ import { icmp6CodeName, icmp6TypeName, icmpCodeName, icmpTypeName } from './icmp
 import { ICMP_HDR_LEN, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, icmpSetChecksum, icmpWriteHeader } from '../net/wire/icmp.js';
 import { formatInAddr } from '../net/wire/inaddr.js';
 import { formatIn6Addr } from '../net/wire/in6addr.js';
+import { TCPOPT_FASTOPEN } from '../net/wire/tcp.js';
 import {
   IP6_HDR_LEN, IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_ICMPV6, ip6Cksum, ip6Hlim, ip6Nxt, ip6Plen, ip6Tclass, ip6WriteHeader,
 } from '../net/wire/ipv6.js';
@@ -54,9 +55,11 @@ export interface OptionMap {
   sack(n: number): number;
   /** TS ecr (an echo of a local TS val); `absolute`: written `ecr N!`, to be sent as is. */
   ecr(n: number, absolute: boolean): number;
+  /** A Fast Open cookie (the live one a script cookie stood for in an outbound SYN-ACK). */
+  fo(cookie: Uint8Array): Uint8Array;
 }
 
-const IDENTITY: OptionMap = { sack: (n) => n, ecr: (n) => n };
+const IDENTITY: OptionMap = { sack: (n) => n, ecr: (n) => n, fo: (c) => c };
 
 /**
  * The options as bytes on the wire, in the script's order. The list must
@@ -97,6 +100,11 @@ export function encodeTcpOptions(opts: readonly TcpOption[], map: OptionMap = ID
         u32(o.val);
         u32(map.ecr(o.ecr, o.ecrAbsolute === true));
         break;
+      case 'FO': {
+        const c = map.fo(o.cookie);
+        out.push(TCPOPT_FASTOPEN, 2 + c.length, ...c);
+        break;
+      }
       case 'unsupported':
         throw new Unsupported(`TCP option ${o.name} is not supported by the runner`);
     }
@@ -109,6 +117,11 @@ export function encodeTcpOptions(opts: readonly TcpOption[], map: OptionMap = ID
 }
 
 /** The options in script notation, as formatTcpOptions prints the wire's. */
+/** Bytes as lower-case hex (a Fast Open cookie's name in the script). */
+export function hexOf(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
 export function formatScriptOptions(opts: readonly TcpOption[]): string {
   return opts
     .map((o) => {
@@ -121,6 +134,8 @@ export function formatScriptOptions(opts: readonly TcpOption[]): string {
           return `sack ${o.blocks.map(([a, b]) => `${a}:${b}`).join(' ')}`;
         case 'TS':
           return `TS val ${o.valIgnored ? '...' : o.val} ecr ${o.ecr}${o.ecrAbsolute ? '!' : ''}`;
+        case 'FO':
+          return o.cookie.length ? `FO ${hexOf(o.cookie)}` : 'FO';
         case 'unsupported':
           return o.name;
         default:

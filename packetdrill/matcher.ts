@@ -21,11 +21,11 @@
  * Unlike packetdrill, every differing field is reported, not just the first.
  */
 import type { IpInfo, TcpPacket, UdpPacket } from './ast.js';
-import { ECN_BITS, TH_AE, encodeTcpOptions, formatScriptOptions, tcpPayloadLen, type LivePacket } from './codec.js';
+import { ECN_BITS, TH_AE, encodeTcpOptions, formatScriptOptions, hexOf, tcpPayloadLen, type LivePacket } from './codec.js';
 import { IP_HDR_MIN, IPPROTO_TCP, IPPROTO_UDP } from '../net/wire/ipv4.js';
 import { IP6_HDR_LEN } from '../net/wire/ipv6.js';
 import {
-  TCP_HDR_MIN, TCPOPT_EOL, TCPOPT_NOP, TCPOPT_TIMESTAMP, formatTcpFlags, formatTcpOptions, tcpAck, tcpFlags, tcpHlen, tcpSeq, tcpUrp, tcpWin,
+  TCP_HDR_MIN, TCPOPT_EOL, TCPOPT_FASTOPEN, TCPOPT_NOP, TCPOPT_TIMESTAMP, formatTcpFlags, formatTcpOptions, tcpAck, tcpFlags, tcpHlen, tcpSeq, tcpUrp, tcpWin,
 } from '../net/wire/tcp.js';
 import { UDP_HDR_LEN } from '../net/wire/udp.js';
 
@@ -59,6 +59,26 @@ export interface TcpMatchContext {
   toleranceUs: number;
   /** --udp_encapsulation's outbound ports, for a line without its own `/udp(…)`. */
   udp?: { src: number; dst: number } | null;
+  /** Fast Open cookies by the name (hex) a `>` line gave them → what the kernel sent (sockets.ts). */
+  foCookies?: Map<string, Uint8Array>;
+}
+
+/** Where a Fast Open option sits in an option list (its kind byte), or -1. */
+function foOffset(opts: Uint8Array): number {
+  let i = 0;
+  while (i < opts.length) {
+    const kind = opts[i]!;
+    if (kind === TCPOPT_EOL) return -1;
+    if (kind === TCPOPT_NOP) {
+      i++;
+      continue;
+    }
+    const len = opts[i + 1] ?? 0;
+    if (len < 2) return -1;
+    if (kind === TCPOPT_FASTOPEN) return i;
+    i += len;
+  }
+  return -1;
 }
 
 function flagName(flags: number): string {
@@ -149,6 +169,15 @@ export function diffTcp(script: TcpPacket, ip: IpInfo, live: LivePacket, ctx: Tc
       write32(got, gotTs, scriptVal);
     }
     if (tsDiff) out.push(tsDiff);
+    // A Fast Open cookie is the kernel's secret: one of the right length
+    // matches any the script names, and the name stands for it from then on.
+    const wantFo = foOffset(want);
+    const gotFo = foOffset(got);
+    if (wantFo >= 0 && gotFo >= 0 && want[wantFo + 1] === got[gotFo + 1] && want[wantFo + 1]! > 2) {
+      const len = want[wantFo + 1]!;
+      ctx.foCookies?.set(hexOf(want.subarray(wantFo + 2, wantFo + len)), got.slice(gotFo + 2, gotFo + len));
+      got.set(want.subarray(wantFo + 2, wantFo + len), gotFo + 2);
+    }
     if (got.length !== want.length || got.some((x, i) => x !== want[i])) {
       optDiff = {
         field: 'options',

@@ -436,8 +436,20 @@ class Parser {
           out.push(ts);
           break;
         }
+        case 'FO': {
+          // The cookie is hex digits, which lex as adjacent numbers and words ("1a2b" is 1, a2b).
+          let hex = '';
+          let at = -1;
+          for (let a = this.peek(); (a.kind === 'word' || a.kind === 'num') && (at < 0 ? a.line === t.line : a.pos === at); a = this.peek()) {
+            hex += a.text;
+            at = a.end;
+            this.next();
+          }
+          if (!/^([0-9a-fA-F]{2})*$/.test(hex) || hex.length > 32) this.fail(`FO takes a cookie of up to 16 bytes in hex digit pairs, not '${hex}'`, t);
+          out.push({ kind: 'FO', cookie: Uint8Array.from(hex.match(/../g) ?? [], (x) => parseInt(x, 16)) });
+          break;
+        }
         case 'md5':
-        case 'FO':
         case 'FOEXP':
         case 'exp': {
           // Parsed so the runner can say what it cannot do, not skipped: a cookie or key may follow.

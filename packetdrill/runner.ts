@@ -519,8 +519,11 @@ class ScriptRun {
     let s = this.sockets.underTest;
     if (!s) throw new ScriptFailure('no socket for this packet: the script has not created one with socket()');
     const b = p.body;
-    if (b.proto === 'tcp' && b.flags & TH_SYN && !(b.flags & TH_ACK) && s.state === 'listening') {
-      s = this.sockets.child(s, this.cfg.bindPort);
+    if (b.proto === 'tcp' && b.flags & TH_SYN && !(b.flags & TH_ACK)) {
+      // A SYN starts a connection on the listener: the one under test, or,
+      // once the script closed that connection, the listener still open.
+      const l = s.state === 'listening' ? s : s.closed ? this.sockets.all.find((x) => x.state === 'listening' && !x.closed) : undefined;
+      if (l) s = this.sockets.child(l, this.cfg.bindPort);
     }
     return s;
   }
@@ -546,7 +549,7 @@ class ScriptRun {
 
   private inboundTcp(s: ScriptSocket, t: TcpPacket, ip: IpFields, sport: number, dport: number): Uint8Array {
     if (t.win === null) throw new ScriptFailure('an inbound TCP packet needs a window (win N)');
-    const { seq, ack, options } = s.inboundTcp(t);
+    const { seq, ack, options } = s.inboundTcp(t, this.sockets.foCookies);
     const d = buildTcpDatagram(ip, { sport, dport, seq, ack, flags: t.flags, win: t.win, urg: t.urg ?? 0, options, payloadLen: t.seq.len });
     const u = this.cfg.udpEncapsulation;
     const udp = t.udp ?? (u ? { src: u.remote, dst: u.local } : null);
@@ -718,6 +721,7 @@ class ScriptRun {
       b.proto === 'tcp'
         ? diffTcp(b, spec.ip, live, {
           seqOffset: s.seqOffset, ts: s.ts, tsTickUs: this.cfg.tsTickUs, toleranceUs: this.cfg.toleranceUs, udp: this.outboundUdpDefault(),
+          foCookies: this.sockets.foCookies,
         })
         : diffUdp(b as UdpPacket, spec.ip, live);
     const report = [

@@ -34,7 +34,7 @@ import {
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from '../net/inet/domain.js';
 import {
   TCP_CONGESTION, TCP_INFO, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINIT, TCP_KEEPINTVL, TCP_MAXSEG, TCP_MD5SIG, TCP_NODELAY,
-  TCP_NOOPT, TCP_NOPUSH,
+  TCP_NOOPT, TCP_NOPUSH, TCP_FASTOPEN,
 } from '../net/inet/tcp/usrreq.js';
 import { IPPROTO_ICMP, IPPROTO_IP, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP } from '../net/wire/ipv4.js';
 
@@ -62,6 +62,7 @@ export const TCP_OPTIONS: ReadonlyMap<string, number> = new Map([
   ['TCP_KEEPIDLE', TCP_KEEPIDLE],
   ['TCP_KEEPINTVL', TCP_KEEPINTVL],
   ['TCP_KEEPCNT', TCP_KEEPCNT],
+  ['TCP_FASTOPEN', TCP_FASTOPEN],
 ]);
 
 export { TCP_INFO };

@@ -38,7 +38,7 @@
  */
 import { ECONNREFUSED, ECONNRESET } from '../../../kern/errno.js';
 import { M_BCAST, M_CSUM_DATA_VALID, M_LOOP, M_MCAST, type Mbuf } from '../../../kern/mbuf.js';
-import { SO_KEEPALIVE, SS_CANTRCVMORE } from '../../socket.js';
+import { SO_KEEPALIVE, SS_CANTRCVMORE, SS_ISCONNECTED } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
 import { in6IsMulticast } from '../../wire/in6addr.js';
 import { IPPROTO_TCP, ipDst, ipSrc } from '../../wire/ipv4.js';
@@ -55,6 +55,7 @@ import {
 } from './fsm.js';
 import { tcpOutput } from './output.js';
 import { ECN_PERMIT, tcpEcnCwndReduced, tcpEcnInput, tcpEcnSynAckInput } from './ecn.js';
+import { TFO_ENABLED, tcpFastOpen, tcpFastOpenSynAck } from './fastopen.js';
 import { DUP_THRESH, SackReceiver, SackScoreboard } from './sack.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import {
@@ -333,9 +334,43 @@ function tcpInputListen(tcp: Tcp, ltp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     k.mbufs.free(m);
     return;
   }
-  // Data on a SYN is not kept (no TCP Fast Open): the peer resends it.
+  // TCP Fast Open (RFC 7413, fastopen.ts) on a listener that serves it:
+  // the right cookie makes the connection now, with the SYN's data; a
+  // request or a wrong cookie is answered with a cookie in the SYN-ACK.
+  const tfo = ltp.tfoFlags & TFO_ENABLED && tcp.cfg.fastopenServerEnable && seg.opts.tfoLen >= 0 && !(ltp.flags & TF_NOOPT);
+  if (tfo && tcpFastOpen(tcp).valid(seg)) {
+    const tp = tcp.syncache.tfoExpand(ltp, seg);
+    if (tp !== null) {
+      tcpFastOpenAccept(tp, m, seg);
+      return;
+    }
+  }
+  // Other data on a SYN is not kept: the peer resends it.
   k.mbufs.free(m);
-  tcp.syncache.add(ltp, seg);
+  tcp.syncache.add(ltp, seg, !!tfo);
+}
+
+/**
+ * A Fast Open connection just made in SYN_RECEIVED (RFC 7413 §4.2.2): the
+ * SYN's data is the application's now, the socket is on the accept queue,
+ * and the SYN-ACK acknowledges SYN and data.
+ */
+function tcpFastOpenAccept(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  let tlen = seg.tlen;
+  const space = tcpRecvSpace(tp);
+  if (tlen > space) {
+    m.adj(space - tlen);
+    tlen = space;
+  }
+  if (tlen > 0) {
+    tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
+    tp.tcp.stat.rcvpack++;
+    tp.tcp.stat.rcvbyte += tlen;
+    tcpSbAppend(tp, m);
+  } else tp.tcp.kernel.mbufs.free(m);
+  tp.snd_wnd = seg.win;
+  tp.so.isConnected();
+  tcpOutput(tp);
 }
 
 /**
@@ -395,7 +430,8 @@ function tcpEstablish(tp: TcpCb): void {
   // The establishment timer gave way; keepalive (if asked for) takes over.
   tp.keepAt = 0;
   if (so.options & SO_KEEPALIVE) tcpTimerKeepArm(tp, tp.t_keepidle);
-  so.isConnected();
+  // A Fast Open connection was handed to accept() at its SYN already.
+  if (!(so.state & SS_ISCONNECTED)) so.isConnected();
 }
 
 /** An RTT measurement (tcp_xmit_timer): the estimator, then a fresh RTO. */
@@ -563,7 +599,10 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   tp.rcv_adv = tp.rcv_nxt;
   tcpSynOptions(tp, seg);
   tcpMss(tp, o.mss);
-  if (thflags & TH_ACK) tcpEcnSynAckInput(tp, thflags);
+  if (thflags & TH_ACK) {
+    tcpEcnSynAckInput(tp, thflags);
+    tcpFastOpenSynAck(tp, seg);
+  }
   if (thflags & TH_ACK) {
     // Our SYN is acknowledged: ESTABLISHED.
     tp.snd_una = seg.ack;

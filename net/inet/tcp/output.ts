@@ -21,7 +21,7 @@ import { IFCAP_TSOv4 } from '../../interface.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
-  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_ECE, TH_FIN, TH_PUSH, TH_RST, TH_SYN, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
+  TCPOPT_FASTOPEN, TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_ECE, TH_FIN, TH_PUSH, TH_RST, TH_SYN, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
   tcpOptSackPermitted, tcpOptTimestamp, tcpOptWscale, tcpWriteHeader,
 } from '../../wire/tcp.js';
 import { ipOutput } from '../ip_output.js';
@@ -29,6 +29,7 @@ import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
 import { seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
 import { ECN_PERMIT, tcpEcnOutFlags, tcpEcnSynFlags, tcpEcnTos } from './ecn.js';
+import { TFO_ENABLED, tcpFastOpen } from './fastopen.js';
 import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpRecvSpace, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
@@ -42,6 +43,8 @@ const TOF_SCALE = 0x2;
 const TOF_SACKPERM = 0x4;
 const TOF_TS = 0x10;
 const TOF_SACK = 0x80;
+/** TCP Fast Open (RFC 7413): the cookie (or an empty request) last, unaligned, as FreeBSD's tcp_addoptions. */
+export const TOF_FASTOPEN = 0x100;
 
 /**
  * Write the options in `mask` into optbuf the way FreeBSD's tcp_addoptions
@@ -53,6 +56,7 @@ const TOF_SACK = 0x80;
  */
 export function tcpAddOptions(
   out: Uint8Array, mask: number, mss: number, wscale: number, tsval: number, tsecr: number, blocks: Uint32Array, nblocks: number,
+  tfoCookie: Uint8Array | null = null,
 ): number {
   let n = 0;
   if (mask & TOF_MSS) {
@@ -79,6 +83,15 @@ export function tcpAddOptions(
     if (k > 0) {
       for (let i = 0; i < pad; i++) n = tcpOptNop(out, n);
       n = tcpOptSack(out, n, blocks, k);
+    }
+  }
+  if (mask & TOF_FASTOPEN) {
+    const len = tfoCookie === null ? 0 : tfoCookie.length;
+    if (n + 2 + len <= TCP_MAXOLEN) {
+      out[n++] = TCPOPT_FASTOPEN;
+      out[n++] = 2 + len;
+      if (len > 0) out.set(tfoCookie!, n);
+      n += len;
     }
   }
   if (n % 4) n = tcpOptEol(out, n);
@@ -363,6 +376,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
       if (tp.flags & TF_REQ_SCALE && (!synack || tp.flags & TF_RCVD_SCALE)) mask |= TOF_SCALE;
       if (tp.flags & TF_REQ_SACK && (!synack || tp.flags & TF_SACK_PERMIT)) mask |= TOF_SACKPERM;
       if (tp.flags & TF_REQ_TSTMP && (!synack || tp.flags & TF_RCVD_TSTMP)) mask |= TOF_TS;
+      // TCP Fast Open client (RFC 7413 §4.1.3): the cached cookie, or a request for one.
+      if (!synack && tp.tfoFlags & TFO_ENABLED && tcp.cfg.fastopenClientEnable) mask |= TOF_FASTOPEN;
     } else if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) && !(flags & TH_RST)) {
       mask |= TOF_TS;
     }
@@ -379,7 +394,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // Receive buffer autosizing measures from the first timestamp sent (tcpAutoRcvbuf).
   if (tsval !== 0 && tp.rfbuf_ts === 0 && tp.so.rcv.autosize) tp.rfbuf_ts = tsval;
   const optbuf = tcp.optbuf;
-  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, tcp.sackBlocks, nblocks);
+  const cookie = mask & TOF_FASTOPEN ? tcpFastOpen(tcp).cached(inp.foreignInto(tcp.scratchDst)) : null;
+  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, tcp.sackBlocks, nblocks, cookie);
   // The peer's MSS bounds data and options together (RFC 6691): SACK
   // blocks beyond the timestamps t_maxseg allows for take from the data.
   // More than one segment's worth is a TSO send (only tcpOutputOne asks

@@ -28,10 +28,11 @@ import type { Callout } from '../../../kern/callout.js';
 import { SO_ACCEPTCONN, Socket } from '../../socket.js';
 import { TCP_HDR_MIN, TH_ACK, TH_ECE, TH_SYN, tcpWriteHeader } from '../../wire/tcp.js';
 import { ECN_PERMIT, tcpEcnSynAccept } from './ecn.js';
+import { TFO_COOKIE_LEN, tcpFastOpen } from './fastopen.js';
 import { InConnInfo, connHashKey, type InAddr } from '../in_addr.js';
 import { TCPS_SYN_RECEIVED } from './fsm.js';
 import { HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
-import { tcpAddOptions } from './output.js';
+import { TOF_FASTOPEN, tcpAddOptions } from './output.js';
 import { seqGeq, seqLt } from './seq.js';
 import {
   TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale,
@@ -78,6 +79,8 @@ export class SynCacheEntry extends InConnInfo {
   unreach = false;
   /** The SYN asked for ECN and we accept it: the SYN-ACK carries ECE (FreeBSD SCF_ECN, ecn.ts). */
   ecn = false;
+  /** The SYN had a Fast Open option the listener serves: the SYN-ACK carries a cookie (fastopen.ts). */
+  tfo = false;
   listener: TcpCb | null = null;
   callout: Callout<SynCacheEntry> | null = null;
   cache: SynCache | null = null;
@@ -151,7 +154,7 @@ export class SynCache {
    * bucket is full, when a cookie answers (or, without cookies, the oldest
    * entry of the bucket makes room).
    */
-  add(ltp: TcpCb, seg: TcpSegment): void {
+  add(ltp: TcpCb, seg: TcpSegment, tfo = false): void {
     const tcp = this.tcp;
     const cfg = tcp.cfg;
     const st = tcp.stat;
@@ -161,6 +164,7 @@ export class SynCache {
       st.sc_dupesyn++;
       // A SYN with another ISN is a new attempt: take its ISN.
       old.irs = seg.seq;
+      old.tfo = tfo;
       if (old.tsOk && o.tsPresent) old.tsRecent = o.tsVal;
       if (this.respond(old)) {
         old.rxmits = 0;
@@ -174,6 +178,7 @@ export class SynCache {
     const cookie = cfg.syncookies !== 0 && (cfg.syncookiesOnly !== 0 || full);
     const sc = cookie ? this.scratch : this.spare.pop() ?? new SynCacheEntry();
     this.fill(sc, ltp, seg, key);
+    sc.tfo = tfo;
     if (cookie) {
       sc.iss = this.cookieIss(sc);
       st.sc_sendcookie++;
@@ -256,11 +261,13 @@ export class SynCache {
       if (sc.peerWscale >= 0) mask |= TOF_SCALE;
       if (sc.sackOk) mask |= TOF_SACKPERM;
       if (sc.tsOk) mask |= TOF_TS;
+      if (sc.tfo) mask |= TOF_FASTOPEN;
     }
     const faddr = sc.foreignInto(tcp.scratchDst);
     const mss = tcpMssOpt(tcp, faddr);
     const tsval = (tcp.tsNow() + sc.tsOffset) >>> 0;
-    const optlen = mask === 0 ? 0 : tcpAddOptions(tcp.synOptbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0);
+    const cookie = mask & TOF_FASTOPEN ? tcpFastOpen(tcp).cookie(faddr, new Uint8Array(TFO_COOKIE_LEN)) : null;
+    const optlen = mask === 0 ? 0 : tcpAddOptions(tcp.synOptbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0, cookie);
     const hlen = TCP_HDR_MIN + optlen;
     const m = tcp.kernel.mbufs.get(hlen, faddr.isV4() ? TCP_HEADROOM : TCP6_HEADROOM);
     if (m === null) {
@@ -374,6 +381,31 @@ export class SynCache {
     const tp = this.socket(ltp, sc);
     if (!fromCookie) this.remove(sc);
     st.sc_completed++;
+    st.accepts++;
+    return tp;
+  }
+
+  /**
+   * syncache_tfo_expand: a SYN with a valid Fast Open cookie (RFC 7413
+   * §4.2.2) becomes a connection at once, in SYN_RECEIVED, without an
+   * entry; its SYN-ACK goes out from tcpOutput (and its timer resends it).
+   * Null when the listen queue is full or a handshake for the same
+   * four-tuple is already in the cache (the SYN is then treated as any).
+   */
+  tfoExpand(ltp: TcpCb, seg: TcpSegment): TcpCb | null {
+    const st = this.tcp.stat;
+    const head = ltp.so;
+    if (this.lookupSeg(seg) !== null) return null;
+    if (head.acceptq.length > (3 * head.qlimit) >> 1 || head.closed) {
+      st.sc_aborted++;
+      return null;
+    }
+    const sc = this.scratch;
+    this.fill(sc, ltp, seg, segKey(seg));
+    sc.tfo = false;
+    const tp = this.socket(ltp, sc);
+    sc.listener = null;
+    tp.snd_nxt = tp.snd_max = tp.iss;
     st.accepts++;
     return tp;
   }

@@ -17,8 +17,9 @@
  * everything after the addresses (states, timers, output) is shared.
  */
 import { ECN_PERMIT } from './ecn.js';
+import { TFO_ENABLED } from './fastopen.js';
 import {
-  Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP,
+  Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP, EPERM,
 } from '../../../kern/errno.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
 import { AF_INET, AF_INET6, SOCK_STREAM, type Sockaddr, type SockoptValue } from '../../../kern/sys.js';
@@ -68,6 +69,8 @@ export const TCP_MD5SIG = 0x10;
 /** NetBSD's TCP_CONGCTL; FreeBSD and Linux call it TCP_CONGESTION. */
 export const TCP_CONGCTL = 0x20;
 export const TCP_CONGESTION = TCP_CONGCTL;
+/** TCP Fast Open (RFC 7413), FreeBSD's number: an int, or {enable, psk} (fastopen.ts). */
+export const TCP_FASTOPEN = 1025;
 
 /* tcpi_options bits (FreeBSD netinet/tcp.h). */
 export const TCPI_OPT_TIMESTAMPS = 0x01;
@@ -348,6 +351,21 @@ export class TcpUsrreqs implements Protosw {
         }
         return;
       }
+      case TCP_FASTOPEN: {
+        // FreeBSD: a listener serves Fast Open only with server_enable (else
+        // EPERM); a socket not yet connecting uses it with client_enable.
+        const v = typeof value === 'object' && value !== null && !(value instanceof Uint8Array) ? (value as Record<string, unknown>)['enable'] : value;
+        if (typeof v !== 'number' || !Number.isInteger(v)) throw new Errno(EINVAL);
+        if (v === 0) {
+          tp.tfoFlags &= ~TFO_ENABLED;
+          return;
+        }
+        if (tp.state === TCPS_LISTEN) {
+          if (!this.tcp.cfg.fastopenServerEnable) throw new Errno(EPERM);
+        } else if (tp.state !== TCPS_CLOSED || !this.tcp.cfg.fastopenClientEnable) throw new Errno(EINVAL);
+        tp.tfoFlags |= TFO_ENABLED;
+        return;
+      }
       case TCP_INFO:
         throw new Errno(EINVAL);
       default:
@@ -381,6 +399,8 @@ export class TcpUsrreqs implements Protosw {
         return new TextEncoder().encode(tp.ccAlgo.name);
       case TCP_INFO:
         return tcpInfo(tp);
+      case TCP_FASTOPEN:
+        return tp.tfoFlags & TFO_ENABLED ? 1 : 0;
       default:
         throw new Errno(ENOPROTOOPT);
     }
@@ -771,6 +791,10 @@ function tcpSysctls(tcp: Tcp): void {
   int('drop_synfin', () => cfg.dropSynfin, (v) => { cfg.dropSynfin = v; }, 0, 1, 'Drop segments with both SYN and FIN');
   int('icmp_may_rst', () => cfg.icmpMayRst, (v) => { cfg.icmpMayRst = v; }, 0, 1, 'Hard ICMP errors may abort a connect');
   int('ecn.enable', () => cfg.ecn, (v) => { cfg.ecn = v; }, 0, 2, 'ECN: 0 off, 1 request and accept, 2 accept when requested');
+  int('fastopen.server_enable', () => cfg.fastopenServerEnable, (v) => { cfg.fastopenServerEnable = v; }, 0, 1,
+    'Serve TCP Fast Open on listeners with TCP_FASTOPEN');
+  int('fastopen.client_enable', () => cfg.fastopenClientEnable, (v) => { cfg.fastopenClientEnable = v; }, 0, 1,
+    'Use TCP Fast Open on sockets with TCP_FASTOPEN');
   int('tolerate_missing_ts', () => cfg.tolerateMissingTs, (v) => { cfg.tolerateMissingTs = v; }, 0, 1,
     'Process segments without the timestamps the connection agreed to');
   int('ecn.maxretries', () => cfg.ecnMaxretries, (v) => { cfg.ecnMaxretries = v; }, 0, 0x7fffffff,

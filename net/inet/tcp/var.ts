@@ -12,6 +12,7 @@
  *   connect → SYN_SENT → input → ESTABLISHED ... → tcpClose → CLOSED
  *   listen → LISTEN; SYN → syncache → ACK → syncache expand → new TcpCb
  */
+import type { TcpFastOpen } from './fastopen.js';
 import type { Ifnet } from '../../interface.js';
 import type { Callout } from '../../../kern/callout.js';
 import type { Kernel } from '../../../kern/kernel.js';
@@ -161,6 +162,9 @@ export class TcpConfig {
    * since many stacks omit them); 0 drops them as RFC 7323 §3.2 says.
    */
   tolerateMissingTs = 1;
+  /** TCP Fast Open (RFC 7413, fastopen.ts): serve it on listeners that ask / use it on sockets that ask (FreeBSD's defaults). */
+  fastopenServerEnable = 0;
+  fastopenClientEnable = 1;
   /** RFC 3042 limited transmit. */
   rfc3042 = 1;
   /** Per-connection timestamp offsets (RFC 7323 §7.1). */
@@ -259,6 +263,8 @@ export class Tcp {
   readonly sackBlocks = new Uint32Array(2 * TCP_MAX_SACK);
   /** The SYN cache's scratch: a SYN-ACK's options. */
   readonly synOptbuf = new Uint8Array(TCP_MAXOLEN);
+  /** TCP Fast Open's key and client cookie cache (fastopen.ts), made at first use. */
+  tfo: TcpFastOpen | null = null;
   /**
    * TCP's IPv6 PCBs (its AF_INET6 port namespace, with the IPv6 layer's
    * In6Ops), set when net_netinet6 attaches; null without IPv6.
@@ -432,6 +438,8 @@ export class TcpCb {
   /* ECN (ecn.ts): ECN_* flags, and snd_max at the last reduction (one per window, RFC 3168 §6.1.2). */
   ecnFlags = 0;
   ecnRecover = 0;
+  /* TCP Fast Open (fastopen.ts): TFO_* flags. */
+  tfoFlags = 0;
 
   /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
   declare ackWarStart: number;
