@@ -17,6 +17,7 @@
  * it throws ScriptFailure itself for an out-parameter that differs and
  * Unsupported for what the runner cannot express.
  */
+import { TCP_REMOTE_UDP_ENCAPS_PORT } from '../net/inet/tcp/tunnel.js';
 import type { Expr, SyscallSpec } from './ast.js';
 import { ScriptFailure, Unsupported } from './failure.js';
 import type { ScriptSocket, SocketTable } from './sockets.js';
@@ -63,6 +64,7 @@ export const TCP_OPTIONS: ReadonlyMap<string, number> = new Map([
   ['TCP_KEEPINTVL', TCP_KEEPINTVL],
   ['TCP_KEEPCNT', TCP_KEEPCNT],
   ['TCP_FASTOPEN', TCP_FASTOPEN],
+  ['TCP_REMOTE_UDP_ENCAPS_PORT', TCP_REMOTE_UDP_ENCAPS_PORT],
 ]);
 
 export { TCP_INFO };

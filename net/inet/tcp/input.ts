@@ -225,6 +225,14 @@ function tcpDispatch(tcp: Tcp, inp: InPcb | null, m: Mbuf, seg: TcpSegment): voi
     tcpInputListen(tcp, tp, m, seg);
     return;
   }
+  // TCP over UDP (tunnel.ts): a connection takes segments only the way it
+  // talks, in UDP from its peer's port or plain; the rest get an RST the
+  // way they came (FreeBSD tcp_input).
+  if (tp.t_port !== seg.udpPort) {
+    tcp.stat.udp_tunnel_badport++;
+    tcpDropWithReset(tcp, m, null);
+    return;
+  }
   tcpDoSegment(tp, m, seg);
 }
 

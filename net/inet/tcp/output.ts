@@ -441,7 +441,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
   // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4), and with TSO the
   // cutting into segsz-byte segments too (M_CSUM_TSOv4); IPv6 sums it in tcpIpOutput.
-  if (v4) {
+  if (v4 && tp.t_port === 0) {
     m.csumFlags = segsz === 0 ? M_CSUM_TCPv4 : M_CSUM_TCPv4 | M_CSUM_TSOv4;
     m.segsz = segsz;
   }
@@ -508,9 +508,10 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     tp.delackAt = 0;
   }
 
-  const err = v4
+  // TCP over UDP (tunnel.ts) goes the generic way: checksum here, then the UDP header.
+  const err = v4 && tp.t_port === 0
     ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, tos, 0)
-    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp, tos);
+    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp, tos, tp.t_port);
   if (err !== 0) {
     // BSD counts the segment as sent and lets the retransmission timer
     // recover; an unreachable route is remembered as the soft error the

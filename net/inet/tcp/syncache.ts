@@ -81,6 +81,8 @@ export class SynCacheEntry extends InConnInfo {
   ecn = false;
   /** The SYN had a Fast Open option the listener serves: the SYN-ACK carries a cookie (fastopen.ts). */
   tfo = false;
+  /** TCP over UDP (tunnel.ts): the SYN came in UDP from this port (0: plain); the handshake goes on that way. */
+  port = 0;
   listener: TcpCb | null = null;
   callout: Callout<SynCacheEntry> | null = null;
   cache: SynCache | null = null;
@@ -229,6 +231,7 @@ export class SynCache {
     sc.rxmits = 0;
     sc.unreach = false;
     sc.ecn = tcpEcnSynAccept(cfg.ecn, seg.flags);
+    sc.port = seg.udpPort;
     sc.listener = ltp;
     const noopt = (ltp.flags & TF_NOOPT) !== 0;
     sc.peerMss = o.mss;
@@ -264,7 +267,7 @@ export class SynCache {
       if (sc.tfo) mask |= TOF_FASTOPEN;
     }
     const faddr = sc.foreignInto(tcp.scratchDst);
-    const mss = tcpMssOpt(tcp, faddr);
+    const mss = tcpMssOpt(tcp, faddr) - (sc.port !== 0 ? tcp.cfg.udpTunnelingOverhead : 0);
     const tsval = (tcp.tsNow() + sc.tsOffset) >>> 0;
     const cookie = mask & TOF_FASTOPEN ? tcpFastOpen(tcp).cookie(faddr, new Uint8Array(TFO_COOKIE_LEN)) : null;
     const optlen = mask === 0 ? 0 : tcpAddOptions(tcp.synOptbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0, cookie);
@@ -281,7 +284,7 @@ export class SynCache {
     st.sndtotal++;
     if (syn) st.sndctrl++;
     else st.sndacks++;
-    const err = tcpIpOutput(tcp, m, sc.localInto(tcp.scratchSrc), faddr, ltp !== null ? ltp.inp : null);
+    const err = tcpIpOutput(tcp, m, sc.localInto(tcp.scratchSrc), faddr, ltp !== null ? ltp.inp : null, -1, sc.port);
     if (err !== 0) {
       st.sc_dropped++;
       return false;
@@ -367,7 +370,7 @@ export class SynCache {
       fromCookie = true;
       st.sc_recvcookie++;
     } else {
-      if (seg.ack !== ((sc.iss + 1) >>> 0)) return null;
+      if (seg.ack !== ((sc.iss + 1) >>> 0) || seg.udpPort !== sc.port) return null;
       // The ACK's sequence must be within what we offered.
       if (!(seqGeq(seg.seq, (sc.irs + 1) >>> 0) && seqLt(seg.seq, (sc.irs + 1 + Math.max(sc.wnd, 1)) >>> 0))) return null;
     }
@@ -470,7 +473,8 @@ export class SynCache {
       tp.ecnFlags = ECN_PERMIT;
       tp.ecnRecover = sc.iss;
     }
-    tp.t_ourmss = tcpMssOpt(tcp, sc.foreignInto(tcp.scratchDst));
+    tp.t_port = sc.port;
+    tp.t_ourmss = tcpMssOpt(tcp, sc.foreignInto(tcp.scratchDst)) - (sc.port !== 0 ? tcp.cfg.udpTunnelingOverhead : 0);
     tcpMss(tp, sc.peerMss);
     tcpTimerKeepArm(tp, tp.t_keepinit);
     return tp;
@@ -559,6 +563,7 @@ export class SynCache {
     sc.iss = iss;
     sc.peerMss = SYNCOOKIE_MSSTAB[bits & 7]!;
     sc.ecn = false;
+    sc.port = seg.udpPort;
     const ws = COOKIE_WSTAB[(bits >>> 3) & 7]!;
     sc.peerWscale = ws;
     sc.wscale = ws >= 0 ? tcpRequestScale(tcp.cfg.maxsockbuf) : 0;

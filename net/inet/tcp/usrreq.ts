@@ -18,6 +18,7 @@
  */
 import { ECN_PERMIT } from './ecn.js';
 import { TFO_ENABLED } from './fastopen.js';
+import { TCP_REMOTE_UDP_ENCAPS_PORT } from './tunnel.js';
 import {
   Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP, EPERM,
 } from '../../../kern/errno.js';
@@ -366,6 +367,14 @@ export class TcpUsrreqs implements Protosw {
         tp.tfoFlags |= TFO_ENABLED;
         return;
       }
+      case TCP_REMOTE_UDP_ENCAPS_PORT: {
+        // FreeBSD: only with the tunnel on, and before the connection starts.
+        const port = intOpt(value, 0, 65535);
+        if (port !== 0 && this.tcp.cfg.udpTunnelingPort === 0) throw new Errno(EINVAL);
+        if (tp.state !== TCPS_CLOSED) throw new Errno(EINVAL);
+        tp.t_port = port;
+        return;
+      }
       case TCP_INFO:
         throw new Errno(EINVAL);
       default:
@@ -401,6 +410,8 @@ export class TcpUsrreqs implements Protosw {
         return tcpInfo(tp);
       case TCP_FASTOPEN:
         return tp.tfoFlags & TFO_ENABLED ? 1 : 0;
+      case TCP_REMOTE_UDP_ENCAPS_PORT:
+        return tp.t_port;
       default:
         throw new Errno(ENOPROTOOPT);
     }
@@ -471,7 +482,7 @@ export function tcpConnect(tp: TcpCb): void {
   tp.request_r_scale = tp.flags & TF_REQ_SCALE ? tcpRequestScale(cfg.maxsockbuf) : 0;
   if (!cfg.tsOffsetPerConn) tp.ts_offset = 0;
   else tp.ts_offset = tcpNewTsOffset(tcp.isnKey, laddr, inp.lport, faddr, inp.fport);
-  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOpt(tcp, faddr);
+  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOpt(tcp, faddr) - (tp.t_port !== 0 ? cfg.udpTunnelingOverhead : 0);
   tp.t_starttime = now;
   tp.state = TCPS_SYN_SENT;
   tcp.stat.connattempt++;
@@ -795,6 +806,10 @@ function tcpSysctls(tcp: Tcp): void {
     'Serve TCP Fast Open on listeners with TCP_FASTOPEN');
   int('fastopen.client_enable', () => cfg.fastopenClientEnable, (v) => { cfg.fastopenClientEnable = v; }, 0, 1,
     'Use TCP Fast Open on sockets with TCP_FASTOPEN');
+  int('udp_tunneling_port', () => cfg.udpTunnelingPort, (v) => { cfg.udpTunnelingPort = v; }, 0, 65535,
+    'Local UDP port of TCP over UDP (0: off)');
+  int('udp_tunneling_overhead', () => cfg.udpTunnelingOverhead, (v) => { cfg.udpTunnelingOverhead = v; }, 8, 1024,
+    'Bytes TCP over UDP takes from the MSS');
   int('tolerate_missing_ts', () => cfg.tolerateMissingTs, (v) => { cfg.tolerateMissingTs = v; }, 0, 1,
     'Process segments without the timestamps the connection agreed to');
   int('ecn.maxretries', () => cfg.ecnMaxretries, (v) => { cfg.ecnMaxretries = v; }, 0, 0x7fffffff,

@@ -165,6 +165,10 @@ export class TcpConfig {
   /** TCP Fast Open (RFC 7413, fastopen.ts): serve it on listeners that ask / use it on sockets that ask (FreeBSD's defaults). */
   fastopenServerEnable = 0;
   fastopenClientEnable = 1;
+  /** TCP over UDP (tunnel.ts): the local UDP port of the tunnel, 0 off (FreeBSD's net.inet.tcp.udp_tunneling_port). */
+  udpTunnelingPort = 0;
+  /** What the UDP header takes from the MSS (net.inet.tcp.udp_tunneling_overhead). */
+  udpTunnelingOverhead = 8;
   /** RFC 3042 limited transmit. */
   rfc3042 = 1;
   /** Per-connection timestamp offsets (RFC 7323 §7.1). */
@@ -238,6 +242,8 @@ export class TcpSegment {
   now = 0;
   /** The IP TOS byte (IPv6 traffic class) it came with: its ECN bits (RFC 3168). */
   iptos = 0;
+  /** TCP over UDP (tunnel.ts): the UDP source port it came from, 0 for plain TCP. */
+  udpPort = 0;
 }
 
 /** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
@@ -440,6 +446,8 @@ export class TcpCb {
   ecnRecover = 0;
   /* TCP Fast Open (fastopen.ts): TFO_* flags. */
   tfoFlags = 0;
+  /** TCP over UDP (tunnel.ts): the peer's UDP port (TCP_REMOTE_UDP_ENCAPS_PORT), 0 for plain TCP. */
+  t_port = 0;
 
   /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
   declare ackWarStart: number;
