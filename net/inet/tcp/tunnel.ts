@@ -18,7 +18,7 @@ import type { Mbuf } from '../../../kern/mbuf.js';
 import { ip6Cksum } from '../../wire/ipv6.js';
 import { IPPROTO_UDP } from '../../wire/ipv4.js';
 import { UDP_HDR_LEN, udpWriteHeader } from '../../wire/udp.js';
-import { tcpInput } from './input.js';
+import { tcpInput, tcpInput6 } from './input.js';
 import type { Tcp } from './var.js';
 
 /** FreeBSD's TCP_REMOTE_UDP_ENCAPS_PORT. */
@@ -30,6 +30,17 @@ export function tcpInputUdp(tcp: Tcp, m: Mbuf, hlen: number, sport: number): voi
   tcp.seg.udpPort = sport;
   try {
     tcpInput(tcp.inet, m, hlen + UDP_HDR_LEN);
+  } finally {
+    tcp.seg.udpPort = 0;
+  }
+}
+
+/** The same over IPv6: `m` at the IPv6 header, the UDP header `off` bytes in. Owns `m`. */
+export function tcpInputUdp6(tcp: Tcp, m: Mbuf, off: number, sport: number): void {
+  tcp.stat.udp_tunnel_rcv++;
+  tcp.seg.udpPort = sport;
+  try {
+    tcpInput6(tcp, m, off + UDP_HDR_LEN);
   } finally {
     tcp.seg.udpPort = 0;
   }
