@@ -312,6 +312,13 @@ function tcpInputListen(tcp: Tcp, ltp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     return;
   }
   if ((fl & (TH_ACK | TH_SYN)) === TH_ACK) {
+    // The handshake agreed to timestamps and its ACK has none: dropped
+    // silently unless tolerated (FreeBSD syncache_expand, RFC 7323 §3.2).
+    if (!tcp.cfg.tolerateMissingTs && tcp.syncache.tsMissing(seg)) {
+      st.rcvnotacceptable++;
+      k.mbufs.free(m);
+      return;
+    }
     const tp = tcp.syncache.expand(ltp, seg);
     if (tp === null) {
       tcpDropWithReset(tcp, m, null);

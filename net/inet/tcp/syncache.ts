@@ -388,6 +388,12 @@ export class SynCache {
     return tp;
   }
 
+  /** Did the handshake of `seg`'s four-tuple agree to timestamps, which this segment lacks (RFC 7323 §3.2)? */
+  tsMissing(seg: TcpSegment): boolean {
+    const sc = this.lookupSeg(seg);
+    return sc !== null && sc.tsOk && !seg.opts.tsPresent;
+  }
+
   /**
    * syncache_tfo_expand: a SYN with a valid Fast Open cookie (RFC 7413
    * §4.2.2) becomes a connection at once, in SYN_RECEIVED, without an
