@@ -61,7 +61,10 @@ export type TcpOption =
   | { kind: 'wscale'; value: number }
   | { kind: 'sackOK' }
   | { kind: 'sack'; blocks: Array<[number, number]> }
-  | { kind: 'TS'; val: number; ecr: number }
+  /** `TS val ... ecr N!`: valIgnored, the value is never compared; ecrAbsolute, the echo is sent as written (not mapped). */
+  | { kind: 'TS'; val: number; ecr: number; valIgnored?: boolean; ecrAbsolute?: boolean }
+  /** TCP Fast Open (RFC 7413): `FO` (a cookie request) or `FO 0011…` (a cookie, hex). */
+  | { kind: 'FO'; cookie: Uint8Array }
   | { kind: 'unsupported'; name: string };
 
 /** `start:end(len)`. */
@@ -69,6 +72,16 @@ export interface SeqRange {
   start: number;
   end: number;
   len: number;
+  /** `start:end(len)!`: the numbers of this line are the wire's, not relative to an ISN (outbound seq, inbound ack). */
+  absolute?: boolean;
+  /** `...(len)`: any sequence number (outbound only; start and end are 0). */
+  ignored?: boolean;
+}
+
+/** `/udp(sport > dport)` after a TCP line: the segment travels inside a UDP datagram with these ports (RFC 8229-like, FreeBSD's TCP over UDP). */
+export interface UdpEncaps {
+  src: number;
+  dst: number;
 }
 
 export interface TcpPacket {
@@ -85,6 +98,8 @@ export interface TcpPacket {
   urg: number | null;
   /** null: no `<…>` (outbound: must have no options); 'any': `<...>` (not checked). */
   options: TcpOption[] | 'any' | null;
+  /** `/udp(sport > dport)`: inside UDP; null: plain TCP (unless --udp_encapsulation). */
+  udp: UdpEncaps | null;
 }
 
 export interface UdpPacket {

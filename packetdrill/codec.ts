@@ -14,6 +14,7 @@ import { icmp6CodeName, icmp6TypeName, icmpCodeName, icmpTypeName } from './icmp
 import { ICMP_HDR_LEN, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, icmpSetChecksum, icmpWriteHeader } from '../net/wire/icmp.js';
 import { formatInAddr } from '../net/wire/inaddr.js';
 import { formatIn6Addr } from '../net/wire/in6addr.js';
+import { TCPOPT_FASTOPEN } from '../net/wire/tcp.js';
 import {
   IP6_HDR_LEN, IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_ICMPV6, ip6Cksum, ip6Hlim, ip6Nxt, ip6Plen, ip6Tclass, ip6WriteHeader,
 } from '../net/wire/ipv6.js';
@@ -52,11 +53,13 @@ export function inboundTos(ip: IpInfo): number {
 export interface OptionMap {
   /** SACK edges (acknowledgments of local data). */
   sack(n: number): number;
-  /** TS ecr (an echo of a local TS val). */
-  ecr(n: number): number;
+  /** TS ecr (an echo of a local TS val); `absolute`: written `ecr N!`, to be sent as is. */
+  ecr(n: number, absolute: boolean): number;
+  /** A Fast Open cookie (the live one a script cookie stood for in an outbound SYN-ACK). */
+  fo(cookie: Uint8Array): Uint8Array;
 }
 
-const IDENTITY: OptionMap = { sack: (n) => n, ecr: (n) => n };
+const IDENTITY: OptionMap = { sack: (n) => n, ecr: (n) => n, fo: (c) => c };
 
 /**
  * The options as bytes on the wire, in the script's order. The list must
@@ -95,8 +98,13 @@ export function encodeTcpOptions(opts: readonly TcpOption[], map: OptionMap = ID
       case 'TS':
         out.push(TCPOPT_TIMESTAMP, 10);
         u32(o.val);
-        u32(map.ecr(o.ecr));
+        u32(map.ecr(o.ecr, o.ecrAbsolute === true));
         break;
+      case 'FO': {
+        const c = map.fo(o.cookie);
+        out.push(TCPOPT_FASTOPEN, 2 + c.length, ...c);
+        break;
+      }
       case 'unsupported':
         throw new Unsupported(`TCP option ${o.name} is not supported by the runner`);
     }
@@ -109,6 +117,11 @@ export function encodeTcpOptions(opts: readonly TcpOption[], map: OptionMap = ID
 }
 
 /** The options in script notation, as formatTcpOptions prints the wire's. */
+/** Bytes as lower-case hex (a Fast Open cookie's name in the script). */
+export function hexOf(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
 export function formatScriptOptions(opts: readonly TcpOption[]): string {
   return opts
     .map((o) => {
@@ -120,7 +133,9 @@ export function formatScriptOptions(opts: readonly TcpOption[]): string {
         case 'sack':
           return `sack ${o.blocks.map(([a, b]) => `${a}:${b}`).join(' ')}`;
         case 'TS':
-          return `TS val ${o.val} ecr ${o.ecr}`;
+          return `TS val ${o.valIgnored ? '...' : o.val} ecr ${o.ecr}${o.ecrAbsolute ? '!' : ''}`;
+        case 'FO':
+          return o.cookie.length ? `FO ${hexOf(o.cookie)}` : 'FO';
         case 'unsupported':
           return o.name;
         default:
@@ -193,13 +208,47 @@ export function buildTcpDatagram(ip: IpFields, t: TcpFields): Uint8Array {
   return b;
 }
 
-/** A whole IPv4 datagram (IPv6 packet) carrying one UDP datagram of `payloadLen` zeros. */
-export function buildUdpDatagram(ip: IpFields, sport: number, dport: number, payloadLen: number): Uint8Array {
+/**
+ * TCP over UDP (FreeBSD's net.inet.tcp.udp_tunneling_port, RFC 8229's
+ * framing without its length prefix): the TCP segment of `tcpDatagram`
+ * (built by buildTcpDatagram, its checksum over the TCP pseudo header as
+ * usual) as the payload of a UDP datagram from `sport` to `dport`.
+ */
+export function encapsulateTcpInUdp(ip: IpFields, tcpDatagram: Uint8Array, sport: number, dport: number): Uint8Array {
+  const hl = ip.src6 && ip.dst6 ? IP6_HDR_LEN : IP_HDR_MIN;
+  return buildUdpDatagram(ip, sport, dport, tcpDatagram.length - hl, tcpDatagram.subarray(hl));
+}
+
+/**
+ * A UDP datagram the kernel sent, read as TCP inside UDP: the packet with
+ * its transport view moved to the inner TCP header (ports, checksum over
+ * the TCP pseudo header) and `udp` set to the outer ports. Null when the
+ * payload is no TCP header.
+ */
+export function decapsulateUdpTcp(p: LivePacket): LivePacket | null {
+  if (p.proto !== IPPROTO_UDP || p.l4Len < UDP_HDR_LEN + TCP_HDR_MIN) return null;
+  const b = p.bytes;
+  const l4 = p.l4 + UDP_HDR_LEN;
+  const l4Len = p.l4Len - UDP_HDR_LEN;
+  const thl = tcpHlen(b, l4);
+  if (thl < TCP_HDR_MIN || thl > l4Len) return null;
+  const sum = p.src6 !== null && p.dst6 !== null
+    ? ip6Cksum(b, l4, l4Len, IPPROTO_TCP, p.src6, 0, p.dst6, 0)
+    : cksumFinish(cksumAdd(pseudoHeaderSum(p.src, p.dst, IPPROTO_TCP, l4Len), b, l4, l4Len));
+  return {
+    ...p, proto: IPPROTO_TCP, l4, l4Len, l4SumOk: p.l4SumOk && sum === 0,
+    sport: (b[l4]! << 8) | b[l4 + 1]!, dport: (b[l4 + 2]! << 8) | b[l4 + 3]!, udp: { src: p.sport, dst: p.dport },
+  };
+}
+
+/** A whole IPv4 datagram (IPv6 packet) carrying one UDP datagram of `payloadLen` zeros (or `payload`). */
+export function buildUdpDatagram(ip: IpFields, sport: number, dport: number, payloadLen: number, payload?: Uint8Array): Uint8Array {
   if (ip.src6 && ip.dst6) {
     const plen = UDP_HDR_LEN + payloadLen;
     const b = new Uint8Array(IP6_HDR_LEN + plen);
     writeIp6(b, ip, plen, IPPROTO_UDP);
     udpWriteHeader(b, IP6_HDR_LEN, sport, dport, plen);
+    if (payload) b.set(payload, IP6_HDR_LEN + UDP_HDR_LEN);
     // RFC 8200 §8.1: the UDP checksum is mandatory over IPv6 (0 is sent as 0xffff).
     const c = ip6Cksum(b, IP6_HDR_LEN, plen, IPPROTO_UDP, ip.src6, 0, ip.dst6, 0) || 0xffff;
     b[IP6_HDR_LEN + 6] = c >>> 8;
@@ -210,6 +259,7 @@ export function buildUdpDatagram(ip: IpFields, sport: number, dport: number, pay
   const b = new Uint8Array(total);
   ipWriteHeader(b, 0, ip.tos, total, 0, 0, ip.ttl, IPPROTO_UDP, ip.src, ip.dst);
   udpWriteHeader(b, IP_HDR_MIN, sport, dport, UDP_HDR_LEN + payloadLen);
+  if (payload) b.set(payload, IP_HDR_MIN + UDP_HDR_LEN);
   udpSetChecksum(b, IP_HDR_MIN, ip.src, ip.dst);
   return b;
 }
@@ -298,6 +348,8 @@ export interface LivePacket {
   /** Ports for TCP and UDP, 0 otherwise. */
   sport: number;
   dport: number;
+  /** TCP inside UDP (decapsulateUdpTcp): the outer ports; null for a plain datagram. */
+  udp?: { src: number; dst: number } | null;
 }
 
 /**
@@ -416,12 +468,13 @@ function formatIpInfo(ip: IpInfo): string {
 
 /** A TCP line of the script, normalised (the notation formatLive uses). */
 export function formatScriptTcp(t: TcpPacket): string {
-  let s = `${t.flagText} ${t.seq.start}:${t.seq.end}(${t.seq.len})`;
+  let s = t.seq.ignored ? `${t.flagText} ...(${t.seq.len})` : `${t.flagText} ${t.seq.start}:${t.seq.end}(${t.seq.len})${t.seq.absolute ? '!' : ''}`;
   if (t.ack !== null) s += ` ack ${t.ack}`;
   if (t.win !== null) s += ` win ${t.win}`;
   if (t.urg !== null) s += ` urg ${t.urg}`;
   if (t.options === 'any') s += ' <...>';
   else if (t.options) s += ` <${formatScriptOptions(t.options)}>`;
+  if (t.udp) s += `/udp(${t.udp.src} > ${t.udp.dst})`;
   return s;
 }
 

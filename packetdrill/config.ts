@@ -43,6 +43,13 @@ export interface RunConfig {
   verbose: boolean;
   /** Parse only. */
   dryRun: boolean;
+  /**
+   * `--udp_encapsulation=REMOTE:LOCAL` (or one PORT for both): every TCP
+   * line without its own `/udp(…)` travels in UDP between these ports, as
+   * if written `/udp(REMOTE > LOCAL)` inbound and `/udp(LOCAL > REMOTE)`
+   * outbound. Null: plain TCP.
+   */
+  udpEncapsulation: { remote: number; local: number } | null;
 }
 
 export function defaultConfig(): RunConfig {
@@ -69,6 +76,7 @@ export function defaultConfig(): RunConfig {
     seed: 1,
     verbose: false,
     dryRun: false,
+    udpEncapsulation: null,
   };
 }
 
@@ -129,8 +137,15 @@ export function applyOption(cfg: RunConfig, name: string, value: string | null):
       cfg.connectPort = int(name, value, 1, 65535);
       return;
     case 'mtu':
-      cfg.mtu = int(name, value, 68, 9000);
+      cfg.mtu = int(name, value, 68, 65535);
       return;
+    case 'udp_encapsulation': {
+      const m = /^(\d+)(?::(\d+))?$/.exec(value ?? '');
+      if (!m) throw new ScriptFailure(`--udp_encapsulation takes REMOTE:LOCAL (UDP ports) or one PORT for both, not ${value ?? 'nothing'}`);
+      const remote = int(name, m[1]!, 1, 65535);
+      cfg.udpEncapsulation = { remote, local: m[2] === undefined ? remote : int(name, m[2], 1, 65535) };
+      return;
+    }
     case 'tolerance_usecs':
       cfg.toleranceUs = int(name, value, 1, 3_600_000_000);
       return;

@@ -21,11 +21,11 @@
  * Unlike packetdrill, every differing field is reported, not just the first.
  */
 import type { IpInfo, TcpPacket, UdpPacket } from './ast.js';
-import { ECN_BITS, TH_AE, encodeTcpOptions, formatScriptOptions, tcpPayloadLen, type LivePacket } from './codec.js';
+import { ECN_BITS, TH_AE, encodeTcpOptions, formatScriptOptions, hexOf, tcpPayloadLen, type LivePacket } from './codec.js';
 import { IP_HDR_MIN, IPPROTO_TCP, IPPROTO_UDP } from '../net/wire/ipv4.js';
 import { IP6_HDR_LEN } from '../net/wire/ipv6.js';
 import {
-  TCP_HDR_MIN, TCPOPT_EOL, TCPOPT_NOP, TCPOPT_TIMESTAMP, formatTcpFlags, formatTcpOptions, tcpAck, tcpFlags, tcpHlen, tcpSeq, tcpUrp, tcpWin,
+  TCP_HDR_MIN, TCPOPT_EOL, TCPOPT_FASTOPEN, TCPOPT_NOP, TCPOPT_TIMESTAMP, formatTcpFlags, formatTcpOptions, tcpAck, tcpFlags, tcpHlen, tcpSeq, tcpUrp, tcpWin,
 } from '../net/wire/tcp.js';
 import { UDP_HDR_LEN } from '../net/wire/udp.js';
 
@@ -57,6 +57,28 @@ export interface TcpMatchContext {
   /** --tcp_ts_tick_usecs (0: TS values are not checked). */
   tsTickUs: number;
   toleranceUs: number;
+  /** --udp_encapsulation's outbound ports, for a line without its own `/udp(…)`. */
+  udp?: { src: number; dst: number } | null;
+  /** Fast Open cookies by the name (hex) a `>` line gave them → what the kernel sent (sockets.ts). */
+  foCookies?: Map<string, Uint8Array>;
+}
+
+/** Where a Fast Open option sits in an option list (its kind byte), or -1. */
+function foOffset(opts: Uint8Array): number {
+  let i = 0;
+  while (i < opts.length) {
+    const kind = opts[i]!;
+    if (kind === TCPOPT_EOL) return -1;
+    if (kind === TCPOPT_NOP) {
+      i++;
+      continue;
+    }
+    const len = opts[i + 1] ?? 0;
+    if (len < 2) return -1;
+    if (kind === TCPOPT_FASTOPEN) return i;
+    i += len;
+  }
+  return -1;
 }
 
 function flagName(flags: number): string {
@@ -137,15 +159,25 @@ export function diffTcp(script: TcpPacket, ip: IpInfo, live: LivePacket, ctx: Tc
     let tsDiff: Difference | null = null;
     if (wantTs >= 0 && gotTs >= 0) {
       const scriptVal = read32(want, wantTs);
-      const mapped = ctx.ts.record(scriptVal, read32(got, gotTs));
+      const valIgnored = script.options?.some((x) => x.kind === 'TS' && x.valIgnored) === true;
+      const mapped = valIgnored ? scriptVal : ctx.ts.record(scriptVal, read32(got, gotTs));
       const off = (mapped - scriptVal) | 0;
-      if (ctx.tsTickUs > 0 && Math.abs(off) * ctx.tsTickUs > ctx.toleranceUs) {
+      if (!valIgnored && ctx.tsTickUs > 0 && Math.abs(off) * ctx.tsTickUs > ctx.toleranceUs) {
         tsDiff = { field: 'TS val', expected: `${scriptVal}`, actual: `${mapped} (in script space)` };
       }
       // Outside that check a TS value is never compared: put the script's in.
       write32(got, gotTs, scriptVal);
     }
     if (tsDiff) out.push(tsDiff);
+    // A Fast Open cookie is the kernel's secret: one of the right length
+    // matches any the script names, and the name stands for it from then on.
+    const wantFo = foOffset(want);
+    const gotFo = foOffset(got);
+    if (wantFo >= 0 && gotFo >= 0 && want[wantFo + 1] === got[gotFo + 1] && want[wantFo + 1]! > 2) {
+      const len = want[wantFo + 1]!;
+      ctx.foCookies?.set(hexOf(want.subarray(wantFo + 2, wantFo + len)), got.slice(gotFo + 2, gotFo + len));
+      got.set(want.subarray(wantFo + 2, wantFo + len), gotFo + 2);
+    }
     if (got.length !== want.length || got.some((x, i) => x !== want[i])) {
       optDiff = {
         field: 'options',
@@ -159,8 +191,9 @@ export function diffTcp(script: TcpPacket, ip: IpInfo, live: LivePacket, ctx: Tc
   if (flags !== script.flags) out.push({ field: 'flags', expected: flagName(script.flags), actual: flagName(flags) });
   const reserved = (b[o + 12]! >>> 1) & 7;
   if (reserved !== 0) out.push({ field: 'reserved bits', expected: '0', actual: `${reserved}` });
-  const seq = (tcpSeq(b, o) - ctx.seqOffset) >>> 0;
-  if (seq !== script.seq.start) out.push({ field: 'seq', expected: `${script.seq.start}`, actual: `${seq}` });
+  // `...(len)` takes any seq; `a:b(len)!` compares the wire's number itself.
+  const seq = (tcpSeq(b, o) - (script.seq.absolute ? 0 : ctx.seqOffset)) >>> 0;
+  if (!script.seq.ignored && seq !== script.seq.start) out.push({ field: 'seq', expected: `${script.seq.start}`, actual: `${seq}` });
   const ack = tcpAck(b, o);
   const wantAck = script.ack ?? 0;
   if (ack !== wantAck) {
@@ -170,6 +203,12 @@ export function diffTcp(script: TcpPacket, ip: IpInfo, live: LivePacket, ctx: Tc
   const urg = tcpUrp(b, o);
   if (urg !== (script.urg ?? 0)) out.push({ field: 'urg', expected: `${script.urg ?? 0}`, actual: `${urg}` });
   if (optDiff) out.push(optDiff);
+  const wantUdp = script.udp ?? ctx.udp ?? null;
+  const gotUdp = live.udp ?? null;
+  if (wantUdp?.src !== gotUdp?.src || wantUdp?.dst !== gotUdp?.dst) {
+    const show = (u: { src: number; dst: number } | null): string => (u ? `/udp(${u.src} > ${u.dst})` : 'plain TCP');
+    out.push({ field: 'UDP encapsulation', expected: show(wantUdp), actual: show(gotUdp) });
+  }
   const len = tcpPayloadLen(live);
   if (len !== script.seq.len) out.push({ field: 'payload length', expected: `${script.seq.len}`, actual: `${len}` });
   else diffZeros(b.subarray(o + hlen, o + hlen + len), out);

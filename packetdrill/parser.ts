@@ -6,9 +6,10 @@
  *   time    := '*' | ['+'] NUM [ '~' ['+'] NUM | '...' NUM ]
  *   action  := packet | syscall | `command` | %{ code }%
  *   packet  := ('<'|'>') [ip-info] [NUM '>' NUM]
- *              ( flags NUM ':' NUM '(' NUM ')' [ack N] [win N] [urg N] ['<' options '>']
+ *              ( flags seq [ack N] [win N] [urg N] ['<' options '>'] ['/' udp '(' NUM '>' NUM ')']
  *              | udp '(' NUM ')'
  *              | icmp TYPE [CODE] [mtu N] [id N] ['[' quote ']'] )
+ *   seq     := NUM ':' NUM '(' NUM ')' ['!'] | '...' '(' NUM ')'
  *   syscall := NAME '(' [expr {',' expr}] ')' '=' expr [ERRNO] ['(' note ')']
  *
  * This is the language as the packetdrill forks (Google's and nplab's)
@@ -297,6 +298,14 @@ class Parser {
   }
 
   private seqRange(): SeqRange {
+    // `...(len)`: any sequence number (nplab's ignore).
+    if (this.isPunct(this.peek(), '...')) {
+      this.next();
+      this.expectPunct('(', 'after ... (a sequence number left open is written ...(len))');
+      const len = this.uint('the payload length', 0xffff);
+      this.expectPunct(')', 'after the length');
+      return { start: 0, end: len, len, ignored: true };
+    }
     const start = this.uint('the first sequence number');
     this.expectPunct(':', 'between the sequence numbers (start:end(len))');
     const end = this.uint('the end sequence number');
@@ -305,6 +314,12 @@ class Parser {
     const len = this.uint('the payload length', 0xffff);
     this.expectPunct(')', 'after the length');
     if (((end - start) >>> 0) !== len) this.fail(`inconsistent ${start}:${end}(${len}): the end minus the start must be the length`, lenTok);
+    // `!` right after the range: absolute numbers (nplab).
+    const bang = this.peek();
+    if (this.isPunct(bang, '!')) {
+      this.next();
+      return { start, end, len, absolute: true };
+    }
     return { start, end, len };
   }
 
@@ -338,8 +353,10 @@ class Parser {
         break;
       }
     }
+    const seqTok = this.peek();
     const seq = this.seqRange();
-    const pkt: TcpPacket = { proto: 'tcp', flags, flagText, seq, ack: null, win: null, urg: null, options: null };
+    if (seq.ignored && direction === 'inbound') this.fail('...(len) leaves the sequence number open, which only an outbound packet can do', seqTok);
+    const pkt: TcpPacket = { proto: 'tcp', flags, flagText, seq, ack: null, win: null, urg: null, options: null, udp: null };
     for (const [field, what] of [['ack', 'the acknowledgment number'], ['win', 'the window'], ['urg', 'the urgent pointer']] as const) {
       if (this.isWord(this.peek(), field)) {
         this.next();
@@ -347,11 +364,24 @@ class Parser {
       }
     }
     if (this.isPunct(this.peek(), '<')) pkt.options = this.tcpOptions();
+    if (this.isPunct(this.peek(), '/') && this.isWord(this.peek(1), 'udp')) pkt.udp = this.udpEncaps();
     const extra = this.peek();
     if (this.isWord(extra) && ['ack', 'win', 'urg'].includes(extra.text)) {
       this.fail(`'${extra.text}' out of order: a TCP line reads flags seq [ack N] [win N] [urg N] [<options>]`, extra);
     }
     return pkt;
+  }
+
+  /** `/udp(sport > dport)`: the ports of the UDP datagram around a TCP segment. */
+  private udpEncaps(): { src: number; dst: number } {
+    this.next();
+    this.next();
+    this.expectPunct('(', 'after /udp');
+    const src = this.uint('the UDP source port', 0xffff);
+    this.expectPunct('>', 'between the UDP ports (/udp(sport > dport))');
+    const dst = this.uint('the UDP destination port', 0xffff);
+    this.expectPunct(')', 'after the UDP ports');
+    return { src, dst };
   }
 
   private tcpOptions(): TcpOption[] | 'any' {
@@ -391,13 +421,35 @@ class Parser {
         }
         case 'TS': {
           this.expectWord('val', 'after TS');
-          const val = this.uint('the TS value');
+          // `val ...`: never compared (nplab's ignore_integer); `ecr N!`: sent as written.
+          const valIgnored = this.isPunct(this.peek(), '...');
+          if (valIgnored) this.next();
+          const val = valIgnored ? 0 : this.uint('the TS value');
           this.expectWord('ecr', 'after the TS value');
-          out.push({ kind: 'TS', val, ecr: this.uint('the TS echo reply') });
+          const ecr = this.uint('the TS echo reply');
+          const bang = this.peek();
+          const ecrAbsolute = this.isPunct(bang, '!');
+          if (ecrAbsolute) this.next();
+          const ts: TcpOption = { kind: 'TS', val, ecr };
+          if (valIgnored) ts.valIgnored = true;
+          if (ecrAbsolute) ts.ecrAbsolute = true;
+          out.push(ts);
+          break;
+        }
+        case 'FO': {
+          // The cookie is hex digits, which lex as adjacent numbers and words ("1a2b" is 1, a2b).
+          let hex = '';
+          let at = -1;
+          for (let a = this.peek(); (a.kind === 'word' || a.kind === 'num') && (at < 0 ? a.line === t.line : a.pos === at); a = this.peek()) {
+            hex += a.text;
+            at = a.end;
+            this.next();
+          }
+          if (!/^([0-9a-fA-F]{2})*$/.test(hex) || hex.length > 32) this.fail(`FO takes a cookie of up to 16 bytes in hex digit pairs, not '${hex}'`, t);
+          out.push({ kind: 'FO', cookie: Uint8Array.from(hex.match(/../g) ?? [], (x) => parseInt(x, 16)) });
           break;
         }
         case 'md5':
-        case 'FO':
         case 'FOEXP':
         case 'exp': {
           // Parsed so the runner can say what it cannot do, not skipped: a cookie or key may follow.

@@ -46,7 +46,8 @@ import type { IcmpPacket, PacketSpec, Script, ScriptEvent, SyscallSpec, TcpPacke
 import { ScriptSyntaxError } from './ast.js';
 import { runCode, codeConstants } from './code.js';
 import {
-  INBOUND_TTL, buildIcmp6Datagram, buildIcmpDatagram, buildTcpDatagram, buildUdpDatagram, formatLive, formatScriptPacket,
+  INBOUND_TTL, buildIcmp6Datagram, buildIcmpDatagram, buildTcpDatagram, buildUdpDatagram, decapsulateUdpTcp, encapsulateTcpInUdp,
+  formatLive, formatScriptPacket,
   formatSeconds, icmpRestOfHeader, inboundTos, parseOutbound, quoteDatagram, quoteDatagram6, type IpFields, type LivePacket,
 } from './codec.js';
 import { applyOption, defaultConfig, parseDefine, prescanOptions, type RunConfig } from './config.js';
@@ -221,6 +222,7 @@ class ScriptRun {
   private local6: Uint8Array | null = null;
   private remote6: Uint8Array | null = null;
   private started = false;
+  private readonly udpPorts: Set<string>;
 
   constructor(
     private readonly script: Script,
@@ -228,6 +230,7 @@ class ScriptRun {
     private readonly log: (line: string) => void,
   ) {
     this.sim = createSimHost({ seed: cfg.seed });
+    this.udpPorts = this.udpPortsOf();
   }
 
   /* ---------------------------------------------------------------------- */
@@ -333,8 +336,30 @@ class ScriptRun {
   }
 
   private capture(datagram: Uint8Array): void {
-    const p = parseOutbound(datagram, this.started ? this.nowUs() : 0);
+    let p = parseOutbound(datagram, this.started ? this.nowUs() : 0);
+    // TCP in UDP between ports the script expects it on: matched as TCP, its outer ports kept.
+    if (p && p.proto === IPPROTO_UDP && this.udpPorts.has(`${p.sport}>${p.dport}`)) p = decapsulateUdpTcp(p) ?? p;
     if (p) this.queue.push(p);
+  }
+
+  /** The outbound `sport>dport` pairs of TCP-over-UDP the script expects (its `/udp(…)` lines, --udp_encapsulation). */
+  private udpPortsOf(): Set<string> {
+    const out = new Set<string>();
+    const u = this.cfg.udpEncapsulation;
+    if (u) out.add(`${u.local}>${u.remote}`);
+    for (const ev of this.script.events) {
+      const a = ev.action;
+      if (a.type === 'packet' && a.packet.direction === 'outbound' && a.packet.body.proto === 'tcp' && a.packet.body.udp) {
+        out.add(`${a.packet.body.udp.src}>${a.packet.body.udp.dst}`);
+      }
+    }
+    return out;
+  }
+
+  /** The outbound UDP ports --udp_encapsulation asks of a line without `/udp(…)`. */
+  private outboundUdpDefault(): { src: number; dst: number } | null {
+    const u = this.cfg.udpEncapsulation;
+    return u ? { src: u.local, dst: u.remote } : null;
   }
 
   /* ---------------------------------------------------------------------- */
@@ -494,8 +519,11 @@ class ScriptRun {
     let s = this.sockets.underTest;
     if (!s) throw new ScriptFailure('no socket for this packet: the script has not created one with socket()');
     const b = p.body;
-    if (b.proto === 'tcp' && b.flags & TH_SYN && !(b.flags & TH_ACK) && s.state === 'listening') {
-      s = this.sockets.child(s, this.cfg.bindPort);
+    if (b.proto === 'tcp' && b.flags & TH_SYN && !(b.flags & TH_ACK)) {
+      // A SYN starts a connection on the listener: the one under test, or,
+      // once the script closed that connection, the listener still open.
+      const l = s.state === 'listening' ? s : s.closed ? this.sockets.all.find((x) => x.state === 'listening' && !x.closed) : undefined;
+      if (l) s = this.sockets.child(l, this.cfg.bindPort);
     }
     return s;
   }
@@ -521,8 +549,11 @@ class ScriptRun {
 
   private inboundTcp(s: ScriptSocket, t: TcpPacket, ip: IpFields, sport: number, dport: number): Uint8Array {
     if (t.win === null) throw new ScriptFailure('an inbound TCP packet needs a window (win N)');
-    const { seq, ack, options } = s.inboundTcp(t);
-    return buildTcpDatagram(ip, { sport, dport, seq, ack, flags: t.flags, win: t.win, urg: t.urg ?? 0, options, payloadLen: t.seq.len });
+    const { seq, ack, options } = s.inboundTcp(t, this.sockets.foCookies);
+    const d = buildTcpDatagram(ip, { sport, dport, seq, ack, flags: t.flags, win: t.win, urg: t.urg ?? 0, options, payloadLen: t.seq.len });
+    const u = this.cfg.udpEncapsulation;
+    const udp = t.udp ?? (u ? { src: u.remote, dst: u.local } : null);
+    return udp ? encapsulateTcpInUdp(ip, d, udp.src, udp.dst) : d;
   }
 
   private inboundIcmp(s: ScriptSocket, c: IcmpPacket, ip: IpFields): Uint8Array {
@@ -688,7 +719,10 @@ class ScriptRun {
     }
     const diffs: Difference[] =
       b.proto === 'tcp'
-        ? diffTcp(b, spec.ip, live, { seqOffset: s.seqOffset, ts: s.ts, tsTickUs: this.cfg.tsTickUs, toleranceUs: this.cfg.toleranceUs })
+        ? diffTcp(b, spec.ip, live, {
+          seqOffset: s.seqOffset, ts: s.ts, tsTickUs: this.cfg.tsTickUs, toleranceUs: this.cfg.toleranceUs, udp: this.outboundUdpDefault(),
+          foCookies: this.sockets.foCookies,
+        })
         : diffUdp(b as UdpPacket, spec.ip, live);
     const report = [
       `  script packet: ${formatSeconds(startUs)} ${formatScriptPacket(spec)}`,

@@ -17,7 +17,7 @@
  * remote port) the socket under test.
  */
 import type { TcpPacket } from './ast.js';
-import { encodeTcpOptions } from './codec.js';
+import { encodeTcpOptions, hexOf } from './codec.js';
 import { ScriptFailure } from './failure.js';
 import { TsMap } from './matcher.js';
 import { TH_ACK } from '../net/wire/tcp.js';
@@ -67,14 +67,16 @@ export class ScriptSocket {
    * edges shifted by the ISN difference and a TS ecr replaced by the live
    * TS val the script's value stood for.
    */
-  inboundTcp(t: TcpPacket): { seq: number; ack: number; options: Uint8Array } {
+  inboundTcp(t: TcpPacket, foCookies: ReadonlyMap<string, Uint8Array> = new Map()): { seq: number; ack: number; options: Uint8Array } {
     if (t.options === 'any') throw new ScriptFailure('<...> means "options not checked", which only an outbound packet can say');
     const off = this.seqOffset;
     const hasAck = (t.flags & TH_ACK) !== 0;
     const options = encodeTcpOptions(t.options ?? [], {
       sack: (n) => (n + off) >>> 0,
-      ecr: (n) => {
-        if (!hasAck) return n;
+      // A Fast Open cookie the kernel gave under that name in a SYN-ACK (the matcher's mapping), else as written.
+      fo: (c) => foCookies.get(hexOf(c)) ?? c,
+      ecr: (n, absolute) => {
+        if (!hasAck || absolute) return n;
         const live = this.ts.scriptToLive.get(n);
         if (live === undefined) {
           throw new ScriptFailure(`no mapping for TS ecr ${n}: no outbound packet with TS val ${n} was matched on this connection`);
@@ -83,7 +85,8 @@ export class ScriptSocket {
       },
     });
     const ack = t.ack ?? 0;
-    return { seq: t.seq.start, ack: hasAck ? (ack + off) >>> 0 : ack, options };
+    // `a:b(n)!`: the line's numbers are the wire's; the ack is sent as written.
+    return { seq: t.seq.start, ack: hasAck && !t.seq.absolute ? (ack + off) >>> 0 : ack, options };
   }
 
   describe(): string {
@@ -94,6 +97,13 @@ export class ScriptSocket {
 
 export class SocketTable {
   readonly all: ScriptSocket[] = [];
+  /**
+   * Fast Open cookies: the cookie a `>` line wrote (hex) → the one the
+   * kernel really sent there. Its key is random per kernel, so a script
+   * names a cookie and later `<` lines send what that name stood for, as
+   * TS ecr values are mapped to the TS vals they echo.
+   */
+  readonly foCookies = new Map<string, Uint8Array>();
   underTest: ScriptSocket | null = null;
   /** Script descriptor → socket (open descriptors only). */
   private readonly byScriptFd = new Map<number, ScriptSocket>();

@@ -17,6 +17,7 @@
  * it throws ScriptFailure itself for an out-parameter that differs and
  * Unsupported for what the runner cannot express.
  */
+import { TCP_REMOTE_UDP_ENCAPS_PORT } from '../net/inet/tcp/tunnel.js';
 import type { Expr, SyscallSpec } from './ast.js';
 import { ScriptFailure, Unsupported } from './failure.js';
 import type { ScriptSocket, SocketTable } from './sockets.js';
@@ -34,7 +35,7 @@ import {
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from '../net/inet/domain.js';
 import {
   TCP_CONGESTION, TCP_INFO, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINIT, TCP_KEEPINTVL, TCP_MAXSEG, TCP_MD5SIG, TCP_NODELAY,
-  TCP_NOOPT, TCP_NOPUSH,
+  TCP_NOOPT, TCP_NOPUSH, TCP_FASTOPEN,
 } from '../net/inet/tcp/usrreq.js';
 import { IPPROTO_ICMP, IPPROTO_IP, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP } from '../net/wire/ipv4.js';
 
@@ -62,6 +63,8 @@ export const TCP_OPTIONS: ReadonlyMap<string, number> = new Map([
   ['TCP_KEEPIDLE', TCP_KEEPIDLE],
   ['TCP_KEEPINTVL', TCP_KEEPINTVL],
   ['TCP_KEEPCNT', TCP_KEEPCNT],
+  ['TCP_FASTOPEN', TCP_FASTOPEN],
+  ['TCP_REMOTE_UDP_ENCAPS_PORT', TCP_REMOTE_UDP_ENCAPS_PORT],
 ]);
 
 export { TCP_INFO };

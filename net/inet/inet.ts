@@ -130,6 +130,10 @@ export class TcpStat {
   limitedtransmit = 0;
   /** NewReno partial ACKs (RFC 6582). */
   newreno_partialack = 0;
+  /** ECN (RFC 3168): CE and ECT marks received, ECT(0) segments sent, cwnd reductions for ECE (FreeBSD tcps_ecn_*). */
+  ecn_ce = 0; ecn_ect = 0; ecn_ect0 = 0; ecn_rcwnd = 0;
+  /** TCP over UDP (tunnel.ts): segments received and sent in UDP, and dropped for coming the wrong way. */
+  udp_tunnel_rcv = 0; udp_tunnel_snd = 0; udp_tunnel_badport = 0;
   sc_added = 0; sc_completed = 0; sc_timed_out = 0; sc_overflowed = 0; sc_reset = 0;
   sc_unreach = 0; sc_bucketoverflow = 0; sc_aborted = 0; sc_dupesyn = 0; sc_dropped = 0;
   sc_collisions = 0; sc_retransmitted = 0; sc_delayed_free = 0; sc_sendcookie = 0;

@@ -9,6 +9,7 @@
  *   out: Socket.sendto → UdpUsrreqs.send → udpOutput → ipOutput
  *   err: icmp input → inet.ctlinput[17] = udpCtlinput → table.notify → so_error
  */
+import { tcpInputUdp } from './tcp/tunnel.js';
 import { ICMP_TIMXCEED } from '../wire/icmp.js';
 import { Errno, EADDRNOTAVAIL, EHOSTDOWN, EINVAL, EMSGSIZE, ENOBUFS, ENOTCONN, ENETUNREACH, EOPNOTSUPP } from '../../kern/errno.js';
 import type { Mbuf } from '../../kern/mbuf.js';
@@ -94,6 +95,12 @@ export function udpInput(inet: Inet, m: Mbuf, hlen: number): void {
   const sport = udpSport(buf, uoff);
   const dport = udpDport(buf, uoff);
   const table = inet.udbtable;
+  // TCP over UDP (FreeBSD's net.inet.tcp.udp_tunneling_port): the kernel's own tunnel, before any socket.
+  const tcp = inet.tcp;
+  if (tcp !== null && tcp.cfg.udpTunnelingPort !== 0 && dport === tcp.cfg.udpTunnelingPort && sport !== 0) {
+    tcpInputUdp(tcp, m, hlen, sport);
+    return;
+  }
 
   if (udpIsBroadcast(inet, dst)) {
     udpInputBroadcast(inet, m, hlen, ulen, src, sport, dst, dport);

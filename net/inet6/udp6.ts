@@ -16,6 +16,7 @@
  * The PCBs are an AF_INET6 InPcbTable of their own, the IPv4 table's peer
  * (dual-stack sockets share the IPv4 port space).
  */
+import { tcpInputUdp6 } from '../inet/tcp/tunnel.js';
 import { EMSGSIZE, ENOBUFS, ENETUNREACH } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
 import { M_LOOP, type Mbuf } from '../../kern/mbuf.js';
@@ -143,6 +144,12 @@ export function udp6Input(inet6: Inet6, m: Mbuf, off: number): void {
   if (ulen < len) m.len = off + ulen;
   const sport = udpSport(buf, uo);
   const dport = udpDport(buf, uo);
+  // TCP over UDP (FreeBSD's net.inet.tcp.udp_tunneling_port): the kernel's own tunnel, before any socket.
+  const tcp = inet6.inet.tcp;
+  if (tcp !== null && tcp.cfg.udpTunnelingPort !== 0 && dport === tcp.cfg.udpTunnelingPort && sport !== 0 && !in6IsMulticast(buf, ip6 + IP6_OFF_DST)) {
+    tcpInputUdp6(tcp, m, off, sport);
+    return;
+  }
   const table = u.table;
   const src = ip6 + IP6_OFF_SRC;
   const dst = ip6 + IP6_OFF_DST;

@@ -64,6 +64,9 @@ export const TCPOPT_WINDOW = 3;
 export const TCPOPT_SACK_PERMITTED = 4;
 export const TCPOPT_SACK = 5;
 export const TCPOPT_TIMESTAMP = 8;
+/** TCP Fast Open cookie (RFC 7413 §4.1.1): kind, length, 0 (a request) to 16 cookie bytes. */
+export const TCPOPT_FASTOPEN = 34;
+export const TCP_FASTOPEN_MAX_COOKIE = 16;
 
 /* Option lengths including the kind and length bytes. */
 export const TCPOLEN_MAXSEG = 4;
@@ -305,8 +308,12 @@ export class TcpOptions {
   nsack = 0;
   /** Block i is [sack[2i], sack[2i+1]): left edge, right edge (u32 sequence numbers). */
   readonly sack = new Uint32Array(2 * TCP_MAX_SACK);
+  /** TCP Fast Open on a SYN (RFC 7413): -1 absent, 0 a cookie request, else the cookie's length in tfoCookie. */
+  tfoLen = -1;
+  readonly tfoCookie = new Uint8Array(TCP_FASTOPEN_MAX_COOKIE);
 
   reset(): void {
+    this.tfoLen = -1;
     this.mss = -1;
     this.wscale = -1;
     this.sackPermitted = false;
@@ -378,6 +385,13 @@ export function tcpParseOptions(buf: Uint8Array, off: number, optlen: number, is
           into.tsPresent = true;
           into.tsVal = read32(buf, at + 2);
           into.tsEcr = read32(buf, at + 6);
+        }
+        break;
+      case TCPOPT_FASTOPEN:
+        // RFC 7413 §4.1.1: only on a SYN; a cookie is 4 to 16 bytes, even (a bad length is still handed on: it fails the check).
+        if (isSyn && len - 2 <= TCP_FASTOPEN_MAX_COOKIE) {
+          into.tfoLen = len - 2;
+          into.tfoCookie.set(buf.subarray(at + 2, at + len));
         }
         break;
       case TCPOPT_SACK:
@@ -530,6 +544,10 @@ export function formatTcpOptions(buf: Uint8Array, off: number, optlen: number, a
       for (let b = at + 2; b < at + len; b += TCPOLEN_SACK) {
         s += ` ${(read32(buf, b) - ackBase) >>> 0}:${(read32(buf, b + 4) - ackBase) >>> 0}`;
       }
+      parts.push(s);
+    } else if (kind === TCPOPT_FASTOPEN) {
+      let s = 'FO';
+      if (len > 2) s += ` ${Array.from(buf.subarray(at + 2, at + len), (x) => x.toString(16).padStart(2, '0')).join('')}`;
       parts.push(s);
     } else parts.push(`opt ${kind} len ${len}`);
     at += len;

@@ -38,11 +38,11 @@
  */
 import { ECONNREFUSED, ECONNRESET } from '../../../kern/errno.js';
 import { M_BCAST, M_CSUM_DATA_VALID, M_LOOP, M_MCAST, type Mbuf } from '../../../kern/mbuf.js';
-import { SO_KEEPALIVE, SS_CANTRCVMORE } from '../../socket.js';
+import { SO_KEEPALIVE, SS_CANTRCVMORE, SS_ISCONNECTED } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
 import { in6IsMulticast } from '../../wire/in6addr.js';
 import { IPPROTO_TCP, ipDst, ipSrc } from '../../wire/ipv4.js';
-import { IP6_OFF_DST, IP6_OFF_SRC, ip6Cksum } from '../../wire/ipv6.js';
+import { IP6_OFF_DST, IP6_OFF_SRC, ip6Cksum, ip6Tclass } from '../../wire/ipv6.js';
 import {
   TCP_HDR_MIN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, TcpCheck, tcpAck, tcpCheck, tcpDport, tcpFlags, tcpHlen,
   tcpParseOptions, tcpSeq, tcpSport, tcpWin,
@@ -54,6 +54,8 @@ import {
   TCPS_LISTEN, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpsHaveRcvdFin,
 } from './fsm.js';
 import { tcpOutput } from './output.js';
+import { ECN_PERMIT, tcpEcnCwndReduced, tcpEcnInput, tcpEcnSynAckInput } from './ecn.js';
+import { TFO_ENABLED, tcpFastOpen, tcpFastOpenSynAck } from './fastopen.js';
 import { DUP_THRESH, SackReceiver, SackScoreboard } from './sack.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import {
@@ -132,6 +134,7 @@ export function tcpInput(inet: Inet, m: Mbuf, hlen: number): void {
   const seg = tcp.seg;
   seg.src.setV4(src);
   seg.dst.setV4(dst);
+  seg.iptos = buf[ipoff + 1]!;
   tcpInputSegment(tcp, inet.tcbtable, m, toff, len);
 }
 
@@ -222,6 +225,14 @@ function tcpDispatch(tcp: Tcp, inp: InPcb | null, m: Mbuf, seg: TcpSegment): voi
     tcpInputListen(tcp, tp, m, seg);
     return;
   }
+  // TCP over UDP (tunnel.ts): a connection takes segments only the way it
+  // talks, in UDP from its peer's port or plain; the rest get an RST the
+  // way they came (FreeBSD tcp_input).
+  if (tp.t_port !== seg.udpPort) {
+    tcp.stat.udp_tunnel_badport++;
+    tcpDropWithReset(tcp, m, null);
+    return;
+  }
   tcpDoSegment(tp, m, seg);
 }
 
@@ -262,6 +273,7 @@ export function tcpInput6(tcp: Tcp, m: Mbuf, toffRel: number): void {
   const seg = tcp.seg;
   seg.src.load(buf, ipoff + IP6_OFF_SRC);
   seg.dst.load(buf, ipoff + IP6_OFF_DST);
+  seg.iptos = ip6Tclass(buf, ipoff);
   tcpInputSegment(tcp, table, m, toff, len);
 }
 
@@ -274,14 +286,13 @@ function tcpCheckLengths(buf: Uint8Array, off: number, len: number): TcpCheck {
 }
 
 /**
- * RFC 6191 §2 (and RFC 1122 §4.2.2.13): may this SYN reopen `tp`, now in
- * TIME_WAIT? With timestamps, a newer TSval says so; with an equal one
- * (the 1 ms clock has not ticked) or none, a sequence number above what
- * the old incarnation used (RFC 6528's ISN clock runs at 4 µs).
+ * RFC 1122 §4.2.2.13: may this SYN reopen `tp`, now in TIME_WAIT? As
+ * FreeBSD's tcp_twcheck decides it: when its sequence number is above
+ * what the old incarnation received (RFC 6528's ISN clock runs on, so a
+ * new connection from the same host starts higher); timestamps are not
+ * consulted. A SYN-FIN counts as a SYN here, a SYN-ACK never does.
  */
 function twReopenable(tp: TcpCb, seg: TcpSegment): boolean {
-  const o = seg.opts;
-  if (tp.flags & TF_RCVD_TSTMP && o.tsPresent && o.tsVal !== tp.ts_recent) return tstmpLt(tp.ts_recent, o.tsVal);
   return seqGt(seg.seq, tp.rcv_nxt);
 }
 
@@ -301,6 +312,13 @@ function tcpInputListen(tcp: Tcp, ltp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     return;
   }
   if ((fl & (TH_ACK | TH_SYN)) === TH_ACK) {
+    // The handshake agreed to timestamps and its ACK has none: dropped
+    // silently unless tolerated (FreeBSD syncache_expand, RFC 7323 §3.2).
+    if (!tcp.cfg.tolerateMissingTs && tcp.syncache.tsMissing(seg)) {
+      st.rcvnotacceptable++;
+      k.mbufs.free(m);
+      return;
+    }
     const tp = tcp.syncache.expand(ltp, seg);
     if (tp === null) {
       tcpDropWithReset(tcp, m, null);
@@ -331,9 +349,43 @@ function tcpInputListen(tcp: Tcp, ltp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     k.mbufs.free(m);
     return;
   }
-  // Data on a SYN is not kept (no TCP Fast Open): the peer resends it.
+  // TCP Fast Open (RFC 7413, fastopen.ts) on a listener that serves it:
+  // the right cookie makes the connection now, with the SYN's data; a
+  // request or a wrong cookie is answered with a cookie in the SYN-ACK.
+  const tfo = ltp.tfoFlags & TFO_ENABLED && tcp.cfg.fastopenServerEnable && seg.opts.tfoLen >= 0 && !(ltp.flags & TF_NOOPT);
+  if (tfo && tcpFastOpen(tcp).valid(seg)) {
+    const tp = tcp.syncache.tfoExpand(ltp, seg);
+    if (tp !== null) {
+      tcpFastOpenAccept(tp, m, seg);
+      return;
+    }
+  }
+  // Other data on a SYN is not kept: the peer resends it.
   k.mbufs.free(m);
-  tcp.syncache.add(ltp, seg);
+  tcp.syncache.add(ltp, seg, !!tfo);
+}
+
+/**
+ * A Fast Open connection just made in SYN_RECEIVED (RFC 7413 §4.2.2): the
+ * SYN's data is the application's now, the socket is on the accept queue,
+ * and the SYN-ACK acknowledges SYN and data.
+ */
+function tcpFastOpenAccept(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  let tlen = seg.tlen;
+  const space = tcpRecvSpace(tp);
+  if (tlen > space) {
+    m.adj(space - tlen);
+    tlen = space;
+  }
+  if (tlen > 0) {
+    tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
+    tp.tcp.stat.rcvpack++;
+    tp.tcp.stat.rcvbyte += tlen;
+    tcpSbAppend(tp, m);
+  } else tp.tcp.kernel.mbufs.free(m);
+  tp.snd_wnd = seg.win;
+  tp.so.isConnected();
+  tcpOutput(tp);
 }
 
 /**
@@ -393,7 +445,8 @@ function tcpEstablish(tp: TcpCb): void {
   // The establishment timer gave way; keepalive (if asked for) takes over.
   tp.keepAt = 0;
   if (so.options & SO_KEEPALIVE) tcpTimerKeepArm(tp, tp.t_keepidle);
-  so.isConnected();
+  // A Fast Open connection was handed to accept() at its SYN already.
+  if (!(so.state & SS_ISCONNECTED)) so.isConnected();
 }
 
 /** An RTT measurement (tcp_xmit_timer): the estimator, then a fresh RTO. */
@@ -438,7 +491,19 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   }
 
   // Timestamps on a synchronized connection: note for PAWS and RTT below.
-  seg.tsOk = (tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && seg.opts.tsPresent;
+  const tsOn = (tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP);
+  seg.tsOk = tsOn && seg.opts.tsPresent;
+  // RFC 7323 §3.2: once timestamps are agreed, a segment without one (an
+  // RST aside) is dropped unless net.inet.tcp.tolerate_missing_ts (FreeBSD).
+  seg.tsMissing = tsOn && !seg.opts.tsPresent && tp.state !== TCPS_SYN_SENT;
+  if (seg.tsMissing && !(seg.flags & TH_RST) && !tcp.cfg.tolerateMissingTs && tp.state !== TCPS_TIME_WAIT) {
+    tcp.stat.rcvnotacceptable++;
+    tcp.kernel.mbufs.free(m);
+    return;
+  }
+
+  // ECN (RFC 3168 §6.1): CE, CWR and ECE before anything else, as FreeBSD's tcp_ecn_input_segment.
+  if (tp.ecnFlags & ECN_PERMIT && tp.state !== TCPS_TIME_WAIT) tcpEcnInput(tp, seg.flags, seg.iptos, seg.ack);
 
   if (tp.state === TCPS_ESTABLISHED && tcpHeaderPrediction(tp, m, seg)) return;
 
@@ -515,7 +580,7 @@ function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
     if (tsOk && o.tsEcr !== 0 && so.rcv.autosize && tcp.cfg.recvbufAuto) tcpAutoRcvbuf(tp, o.tsEcr, tlen);
     tcpSbAppend(tp, m);
     // ACK every second full segment, otherwise delay (RFC 1122 §4.2.3.2).
-    if (tp.flags & TF_DELACK || tlen > tp.t_maxseg) {
+    if (tp.flags & (TF_DELACK | TF_ACKNOW) || tlen > tp.t_maxseg) {
       tp.flags |= TF_ACKNOW;
       tcpOutput(tp);
     } else {
@@ -549,6 +614,10 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   tp.rcv_adv = tp.rcv_nxt;
   tcpSynOptions(tp, seg);
   tcpMss(tp, o.mss);
+  if (thflags & TH_ACK) {
+    tcpEcnSynAckInput(tp, thflags);
+    tcpFastOpenSynAck(tp, seg);
+  }
   if (thflags & TH_ACK) {
     // Our SYN is acknowledged: ESTABLISHED.
     tp.snd_una = seg.ack;
@@ -630,12 +699,18 @@ function tcpTimeWaitSegment(tp: TcpCb, seg: TcpSegment): Verdict {
   // Second, the RST bit: RFC 1337 (TIME-WAIT assassination) says an RST
   // must not cut TIME-WAIT short; FreeBSD ignores it.
   if (thflags & TH_RST) return Verdict.Drop;
-  // Fourth, a SYN that could not reopen the connection; fifth, "if the
-  // ACK bit is off drop the segment".
-  if (thflags & TH_SYN || !(thflags & TH_ACK)) return Verdict.Drop;
-  // Eighth, the peer's FIN again: "acknowledge it, and restart the 2 MSL
-  // timeout". Anything but the exact final ACK gets our ACK.
-  if (thflags & TH_FIN) tcpTimer2mslArm(tp, tcpTimeWaitMs(tp));
+  // Fifth, "if the ACK bit is off drop the segment": a SYN or SYN-FIN
+  // that could not reopen the connection, a bare FIN. A SYN-ACK has the
+  // ACK bit and goes on to be answered with our ACK, as tcp_twcheck does.
+  if (!(thflags & TH_ACK)) return Verdict.Drop;
+  // RFC 7323 §3.2: timestamps were agreed and this segment has none.
+  if (seg.tsMissing && !tcp.cfg.tolerateMissingTs) return Verdict.Drop;
+  // Eighth, the peer's FIN again (its sequence just before what we
+  // acknowledged): "acknowledge it, and restart the 2 MSL timeout".
+  // Anything but the exact final ACK gets our ACK.
+  if (thflags & TH_FIN && ((seg.seq + seg.tlen + (thflags & TH_SYN ? 1 : 0) + 1) >>> 0) === tp.rcv_nxt) {
+    tcpTimer2mslArm(tp, tcpTimeWaitMs(tp));
+  }
   if (thflags !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) {
     tcp.stat.tw_acks++;
     return Verdict.DropAfterAck;
@@ -1082,6 +1157,7 @@ function tcpDupAck(tp: TcpCb, sack: SackScoreboard | null): void {
     cc.now = now;
     cc.sack = sack !== null;
     tp.ccAlgo.congSignal(cc, 'dupack');
+    tcpEcnCwndReduced(tp);
     if (sack !== null) {
       // RFC 6675 (4): retransmit the first hole, then let the pipe decide.
       st.sack_recovery_episode++;

@@ -21,13 +21,15 @@ import { IFCAP_CSUM_TCPv6_Tx, IFCAP_TSOv4, IFCAP_TSOv6 } from '../../interface.j
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
-  TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
+  TCPOPT_FASTOPEN, TCP_HDR_MIN, TCP_MAXOLEN, TH_ACK, TH_ECE, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, tcpOptEol, tcpOptMss, tcpOptNop, tcpOptSack,
   tcpOptSackPermitted, tcpOptTimestamp, tcpOptWscale, tcpWriteHeader,
 } from '../../wire/tcp.js';
 import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
-import { seqDiff, seqGt, seqLt } from './seq.js';
+import { seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
+import { ECN_PERMIT, tcpEcnOutFlags, tcpEcnSynFlags, tcpEcnTos } from './ecn.js';
+import { TFO_ENABLED, tcpFastOpen } from './fastopen.js';
 import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpMtuShrink, tcpRecvSpace, tcpRouteMtu, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
@@ -41,6 +43,8 @@ const TOF_SCALE = 0x2;
 const TOF_SACKPERM = 0x4;
 const TOF_TS = 0x10;
 const TOF_SACK = 0x80;
+/** TCP Fast Open (RFC 7413): the cookie (or an empty request) last, unaligned, as FreeBSD's tcp_addoptions. */
+export const TOF_FASTOPEN = 0x100;
 
 /**
  * Write the options in `mask` into optbuf the way FreeBSD's tcp_addoptions
@@ -52,6 +56,7 @@ const TOF_SACK = 0x80;
  */
 export function tcpAddOptions(
   out: Uint8Array, mask: number, mss: number, wscale: number, tsval: number, tsecr: number, blocks: Uint32Array, nblocks: number,
+  tfoCookie: Uint8Array | null = null,
 ): number {
   let n = 0;
   if (mask & TOF_MSS) {
@@ -78,6 +83,15 @@ export function tcpAddOptions(
     if (k > 0) {
       for (let i = 0; i < pad; i++) n = tcpOptNop(out, n);
       n = tcpOptSack(out, n, blocks, k);
+    }
+  }
+  if (mask & TOF_FASTOPEN) {
+    const len = tfoCookie === null ? 0 : tfoCookie.length;
+    if (n + 2 + len <= TCP_MAXOLEN) {
+      out[n++] = TCPOPT_FASTOPEN;
+      out[n++] = 2 + len;
+      if (len > 0) out.set(tfoCookie!, n);
+      n += len;
     }
   }
   if (n % 4) n = tcpOptEol(out, n);
@@ -368,6 +382,8 @@ function tcpSynOptionMask(tp: TcpCb, flags: number): number {
   if (tp.flags & TF_REQ_SCALE && (!synack || tp.flags & TF_RCVD_SCALE)) mask |= TOF_SCALE;
   if (tp.flags & TF_REQ_SACK && (!synack || tp.flags & TF_SACK_PERMIT)) mask |= TOF_SACKPERM;
   if (tp.flags & TF_REQ_TSTMP && (!synack || tp.flags & TF_RCVD_TSTMP)) mask |= TOF_TS;
+  // TCP Fast Open client (RFC 7413 §4.1.3): the cached cookie, or a request for one.
+  if (!synack && tp.tfoFlags & TFO_ENABLED && tp.tcp.cfg.fastopenClientEnable) mask |= TOF_FASTOPEN;
   return mask;
 }
 
@@ -435,7 +451,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // Receive buffer autosizing measures from the first timestamp sent (tcpAutoRcvbuf).
   if (tsval !== 0 && tp.rfbuf_ts === 0 && tp.so.rcv.autosize) tp.rfbuf_ts = tsval;
   const optbuf = tcp.optbuf;
-  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, tcp.sackBlocks, nblocks);
+  const cookie = mask & TOF_FASTOPEN ? tcpFastOpen(tcp).cached(inp.foreignInto(tcp.scratchDst)) : null;
+  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, tcp.sackBlocks, nblocks, cookie);
   // The peer's MSS bounds data and options together (RFC 6691): SACK
   // blocks beyond the timestamps t_maxseg allows for take from the data.
   // More than one segment's worth is a TSO send (only tcpOutputOne asks
@@ -467,6 +484,15 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     else win = Math.min(recwin >>> tp.rcv_scale, TCP_MAXWIN);
     if (recwin > 0 && seqGt((tp.rcv_nxt + recwin) >>> 0, tp.rcv_adv)) tp.rcv_adv = (tp.rcv_nxt + recwin) >>> 0;
   }
+  // ECN (RFC 3168, ecn.ts): the setup flags on a SYN; on an ECN connection CWR/ECE and ECT(0) on new data.
+  let tos = inp.tos;
+  if (flags & TH_SYN) {
+    if (!(flags & TH_ACK)) flags |= tcpEcnSynFlags(tp);
+    else if (tp.ecnFlags & ECN_PERMIT) flags |= TH_ECE;
+  } else if (tp.ecnFlags & ECN_PERMIT && !(flags & TH_RST)) {
+    flags |= tcpEcnOutFlags(tp);
+    tos = tcpEcnTos(tp, tos, len, advance && seqGeq(seq, tp.snd_max));
+  }
   const ack = flags & TH_ACK ? tp.rcv_nxt : 0;
   // The urgent pointer while urgent data lies ahead (BSD: one past the urgent byte); else it follows snd_una.
   let urp = 0;
@@ -479,8 +505,9 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4), and with TSO the
   // cutting into segsz-byte segments too (M_CSUM_TSOv4). IPv6 sums it in
   // tcpIpOutput unless the route's interface takes it (IFCAP_CSUM_TCPv6_Tx,
-  // M_CSUM_TCPv6) or the cutting (IFCAP_TSOv6, M_CSUM_TSOv6).
-  if (v4) {
+  // M_CSUM_TCPv6) or the cutting (IFCAP_TSOv6, M_CSUM_TSOv6). TCP over UDP
+  // (tunnel.ts) sums it in tcpIpOutput, before the UDP header goes on.
+  if (v4 && tp.t_port === 0) {
     m.csumFlags = segsz === 0 ? M_CSUM_TCPv4 : M_CSUM_TCPv4 | M_CSUM_TSOv4;
     m.segsz = segsz;
   } else if (segsz !== 0) {
@@ -533,9 +560,10 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     tp.delackAt = 0;
   }
 
-  const err = v4
-    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, inp.tos, tcpMtudiscFlag(tcp))
-    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp);
+  // TCP over UDP (tunnel.ts) goes the generic way: checksum here, then the UDP header.
+  const err = v4 && tp.t_port === 0
+    ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, tos, tcpMtudiscFlag(tcp))
+    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp, tos, tp.t_port);
   if (err !== 0) {
     // BSD counts the segment as sent and lets the retransmission timer
     // recover; an unreachable route is remembered as the soft error the

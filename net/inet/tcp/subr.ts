@@ -14,12 +14,13 @@
  * tcpMssOpt (the header size, the route) and the two ctlinputs (ICMP and
  * ICMPv6 quote their datagrams differently) look at the family.
  */
-import { EHOSTDOWN, EHOSTUNREACH, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ETIMEDOUT } from '../../../kern/errno.js';
+import { tcpUdpEncapsulate } from './tunnel.js';
+import { EHOSTDOWN, EHOSTUNREACH, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ENOBUFS, ETIMEDOUT } from '../../../kern/errno.js';
 import { MAX_LINKHDR, M_BCAST, M_CSUM_TCPv6, M_MCAST } from '../../../kern/mbuf.js';
 import { AF_INET6 } from '../../../kern/sys.js';
 import type { Socket } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
-import { IPPROTO_TCP, IP_HDR_MIN } from '../../wire/ipv4.js';
+import { IPPROTO_TCP, IPPROTO_UDP, IP_HDR_MIN } from '../../wire/ipv4.js';
 import { IP6_HDR_LEN, ip6Cksum } from '../../wire/ipv6.js';
 import {
   ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_ADMIN, ICMP6_DST_UNREACH_NOPORT, ICMP6_PARAM_PROB, ICMP6_PARAMPROB_NEXTHEADER,
@@ -145,7 +146,9 @@ export function tcpRouteMtu(inet: Inet, faddr: number): number {
 /**
  * tcp_mssopt: the MSS we advertise towards `faddr`, the route MTU less the
  * IP (or IPv6, RFC 8200 §8.3) and TCP headers (RFC 9293 §3.7.1, RFC 6691),
- * never below minmss.
+ * as is at both ends of the MTU range: 32 on a 72-byte link, 65495 on a
+ * 65535-byte one. As in FreeBSD's tcp_mssopt, minmss bounds only what we
+ * accept from a peer (tcpMss), not what we offer.
  */
 export function tcpMssOpt(tcp: Tcp, faddr: InAddr): number {
   let mtu: number;
@@ -160,7 +163,7 @@ export function tcpMssOpt(tcp: Tcp, faddr: InAddr): number {
     hdrlen = TCPIP6_HDRLEN;
   }
   const mss = mtu > hdrlen ? mtu - hdrlen : tcp.cfg.mssdflt;
-  return Math.max(Math.min(mss, 65535), tcp.cfg.minmss);
+  return Math.min(mss, 65535);
 }
 
 /** The smallest window scale that lets `bufmax` bytes be advertised (RFC 7323 §2.3). */
@@ -188,6 +191,8 @@ export function tcpMss(tp: TcpCb, offer: number): void {
     if (mss > ours) mss = ours;
   }
   if (tp.t_usermss > 0 && mss > tp.t_usermss) mss = tp.t_usermss;
+  // TCP over UDP: the UDP header comes out of every segment (tunnel.ts).
+  if (tp.t_port !== 0) mss -= cfg.udpTunnelingOverhead;
   if (mss < cfg.minmss) mss = cfg.minmss;
   tp.t_maxopd = mss;
   if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP | TF_NOOPT)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP)) mss -= 12;
@@ -195,11 +200,11 @@ export function tcpMss(tp: TcpCb, offer: number): void {
   tp.cc.maxseg = mss;
   if (tp.inp.af !== AF_INET6) {
     const rt = ipRouteLookup(tcp.inet, tp.inp.faddr);
-    tp.t_tsoifp = rt !== null && rt.ifp.capabilities & IFCAP_TSOv4 ? rt.ifp : null;
+    tp.t_tsoifp = rt !== null && rt.ifp.capabilities & IFCAP_TSOv4 && tp.t_port === 0 ? rt.ifp : null;
   } else {
     tp.inp.foreignInto(tcp.scratchDst).store(tcp.bytesDst, 0);
     const ifp = tcp.tcbtable6?.ops6?.routeIfp(tcp.bytesDst) ?? null;
-    tp.t_tsoifp = ifp !== null && ifp.capabilities & IFCAP_TSOv6 ? ifp : null;
+    tp.t_tsoifp = ifp !== null && ifp.capabilities & IFCAP_TSOv6 && tp.t_port === 0 ? ifp : null;
   }
   const so = tp.so;
   const max = cfg.maxsockbuf;
@@ -309,7 +314,8 @@ export function tcpRespond(
 ): void {
   const m = respondSegment(tcp, tp, sport, dport, seq, ack, flags, dst.isV4() ? TCP_HEADROOM : TCP6_HEADROOM);
   if (m === null) return;
-  tcpIpOutput(tcp, m, src, dst, tp !== null ? tp.inp : null);
+  // Over UDP when the connection talks that way, or (no connection) the segment answered came so.
+  tcpIpOutput(tcp, m, src, dst, tp !== null ? tp.inp : null, -1, tp !== null ? tp.t_port : tcp.seg.udpPort);
 }
 
 /** tcpRespond from the four-tuple of a connection or SYN cache entry `c` (ours is its local side). */
@@ -324,13 +330,20 @@ export function tcpRespondConn(tcp: Tcp, tp: TcpCb | null, c: InConnInfo, seq: n
  * (hop limit) and TOS (traffic class) of `inp`, or the defaults. Owns `m`;
  * returns 0 or an errno.
  */
-export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: InPcb | null): number {
-  const tos = inp !== null ? inp.tos : 0;
+export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: InPcb | null, tosArg = -1, udpPort = 0): number {
+  // The TOS byte (traffic class): the caller's (ECN bits, ecn.ts), else the socket's.
+  const tos = tosArg >= 0 ? tosArg : inp !== null ? inp.tos : 0;
   if (dst.isV4()) {
     const inet = tcp.inet;
     tcpSetChecksum(m.buf, m.off, m.len, src.v4(), dst.v4());
+    const ttl = inp !== null ? inp.ttl : inet.defttl;
+    if (udpPort !== 0) {
+      // TCP over UDP (tunnel.ts).
+      const u = tcpUdpEncapsulate(tcp, m, udpPort, null, null);
+      return u === null ? ENOBUFS : ipOutput(inet, u, src.v4(), dst.v4(), IPPROTO_UDP, ttl, tos, 0);
+    }
     // DF on what a connection or listener sends (SYN-ACKs, ACKs), not on resets for nobody (NetBSD's tcp_respond).
-    return ipOutput(inet, m, src.v4(), dst.v4(), IPPROTO_TCP, inp !== null ? inp.ttl : inet.defttl, tos, inp !== null ? tcpMtudiscFlag(tcp) : 0);
+    return ipOutput(inet, m, src.v4(), dst.v4(), IPPROTO_TCP, ttl, tos, inp !== null ? tcpMtudiscFlag(tcp) : 0);
   }
   const ops = tcp.tcbtable6?.ops6 ?? null;
   if (ops === null) {
@@ -342,13 +355,18 @@ export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: In
   src.store(s, 0);
   dst.store(d, 0);
   // Left to the interface (M_CSUM_TCPv6): ip6 output sums it if the packet
-  // ends up on one that cannot.
-  if (!(m.csumFlags & M_CSUM_TCPv6)) {
+  // ends up on one that cannot. Never with TCP over UDP (no offloads there).
+  if (!(m.csumFlags & M_CSUM_TCPv6) || udpPort !== 0) {
+    m.csumFlags &= ~M_CSUM_TCPv6;
     m.buf[m.off + 16] = 0;
     m.buf[m.off + 17] = 0;
     const c = ip6Cksum(m.buf, m.off, m.len, IPPROTO_TCP, s, 0, d, 0);
     m.buf[m.off + 16] = c >>> 8;
     m.buf[m.off + 17] = c;
+  }
+  if (udpPort !== 0) {
+    const u = tcpUdpEncapsulate(tcp, m, udpPort, s, d);
+    return u === null ? ENOBUFS : ops.output(u, s, 0, d, 0, IPPROTO_UDP, inp !== null ? inp.ttl : ops.defHlim(), tos);
   }
   return ops.output(m, s, 0, d, 0, IPPROTO_TCP, inp !== null ? inp.ttl : ops.defHlim(), tos);
 }

@@ -26,14 +26,16 @@
  */
 import type { Callout } from '../../../kern/callout.js';
 import { SO_ACCEPTCONN, Socket } from '../../socket.js';
-import { TCP_HDR_MIN, TH_ACK, TH_SYN, tcpWriteHeader } from '../../wire/tcp.js';
+import { TCP_HDR_MIN, TH_ACK, TH_ECE, TH_SYN, tcpWriteHeader } from '../../wire/tcp.js';
+import { ECN_PERMIT, tcpEcnSynAccept } from './ecn.js';
+import { TFO_COOKIE_LEN, tcpFastOpen } from './fastopen.js';
 import { InConnInfo, connHashKey, type InAddr } from '../in_addr.js';
 import { TCPS_SYN_RECEIVED } from './fsm.js';
 import { HASH_COOKIE, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
-import { tcpAddOptions } from './output.js';
+import { TOF_FASTOPEN, tcpAddOptions } from './output.js';
 import { seqGeq, seqLt } from './seq.js';
 import {
-  TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale, tcpRespondConn,
+  TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale,
 } from './subr.js';
 import { tcpTimerKeepArm } from './timer.js';
 import {
@@ -75,6 +77,12 @@ export class SynCacheEntry extends InConnInfo {
   rxmits = 0;
   /** An ICMP error about our SYN-ACK was seen once (FreeBSD SCF_UNREACH). */
   unreach = false;
+  /** The SYN asked for ECN and we accept it: the SYN-ACK carries ECE (FreeBSD SCF_ECN, ecn.ts). */
+  ecn = false;
+  /** The SYN had a Fast Open option the listener serves: the SYN-ACK carries a cookie (fastopen.ts). */
+  tfo = false;
+  /** TCP over UDP (tunnel.ts): the SYN came in UDP from this port (0: plain); the handshake goes on that way. */
+  port = 0;
   listener: TcpCb | null = null;
   callout: Callout<SynCacheEntry> | null = null;
   cache: SynCache | null = null;
@@ -148,7 +156,7 @@ export class SynCache {
    * bucket is full, when a cookie answers (or, without cookies, the oldest
    * entry of the bucket makes room).
    */
-  add(ltp: TcpCb, seg: TcpSegment): void {
+  add(ltp: TcpCb, seg: TcpSegment, tfo = false): void {
     const tcp = this.tcp;
     const cfg = tcp.cfg;
     const st = tcp.stat;
@@ -158,6 +166,7 @@ export class SynCache {
       st.sc_dupesyn++;
       // A SYN with another ISN is a new attempt: take its ISN.
       old.irs = seg.seq;
+      old.tfo = tfo;
       if (old.tsOk && o.tsPresent) old.tsRecent = o.tsVal;
       if (this.respond(old)) {
         old.rxmits = 0;
@@ -171,6 +180,7 @@ export class SynCache {
     const cookie = cfg.syncookies !== 0 && (cfg.syncookiesOnly !== 0 || full);
     const sc = cookie ? this.scratch : this.spare.pop() ?? new SynCacheEntry();
     this.fill(sc, ltp, seg, key);
+    sc.tfo = tfo;
     if (cookie) {
       sc.iss = this.cookieIss(sc);
       st.sc_sendcookie++;
@@ -220,6 +230,8 @@ export class SynCache {
     sc.irs = seg.seq;
     sc.rxmits = 0;
     sc.unreach = false;
+    sc.ecn = tcpEcnSynAccept(cfg.ecn, seg.flags);
+    sc.port = seg.udpPort;
     sc.listener = ltp;
     const noopt = (ltp.flags & TF_NOOPT) !== 0;
     sc.peerMss = o.mss;
@@ -235,23 +247,30 @@ export class SynCache {
 
   /**
    * syncache_respond: the SYN-ACK, with the options the peer offered and
-   * the listener allows, in FreeBSD's layout. Returns whether it went out.
+   * the listener allows, in FreeBSD's layout; or (`flags` TH_ACK) the
+   * challenge ACK of an in-window RST, which offers the SYN-ACK's window
+   * (and timestamps, if on) from just past our SYN. Returns whether it went out.
    */
-  private respond(sc: SynCacheEntry): boolean {
+  private respond(sc: SynCacheEntry, flags = TH_SYN | TH_ACK): boolean {
     const tcp = this.tcp;
     const ltp = sc.listener;
     const noopt = ltp !== null && (ltp.flags & TF_NOOPT) !== 0;
+    const syn = (flags & TH_SYN) !== 0;
     let mask = 0;
-    if (!noopt) {
+    if (!syn) {
+      if (sc.tsOk && !noopt) mask |= TOF_TS;
+    } else if (!noopt) {
       mask |= TOF_MSS;
       if (sc.peerWscale >= 0) mask |= TOF_SCALE;
       if (sc.sackOk) mask |= TOF_SACKPERM;
       if (sc.tsOk) mask |= TOF_TS;
+      if (sc.tfo) mask |= TOF_FASTOPEN;
     }
     const faddr = sc.foreignInto(tcp.scratchDst);
-    const mss = tcpMssOpt(tcp, faddr);
+    const mss = tcpMssOpt(tcp, faddr) - (sc.port !== 0 ? tcp.cfg.udpTunnelingOverhead : 0);
     const tsval = (tcp.tsNow() + sc.tsOffset) >>> 0;
-    const optlen = mask === 0 ? 0 : tcpAddOptions(tcp.synOptbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0);
+    const cookie = mask & TOF_FASTOPEN ? tcpFastOpen(tcp).cookie(faddr, new Uint8Array(TFO_COOKIE_LEN)) : null;
+    const optlen = mask === 0 ? 0 : tcpAddOptions(tcp.synOptbuf, mask, mss, sc.wscale, tsval, sc.tsRecent, noBlocks, 0, cookie);
     const hlen = TCP_HDR_MIN + optlen;
     const m = tcp.kernel.mbufs.get(hlen, faddr.isV4() ? TCP_HEADROOM : TCP6_HEADROOM);
     if (m === null) {
@@ -259,11 +278,13 @@ export class SynCache {
       return false;
     }
     if (optlen > 0) m.buf.set(tcp.synOptbuf.subarray(0, optlen), m.off + TCP_HDR_MIN);
-    tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, sc.iss, (sc.irs + 1) >>> 0, hlen, TH_SYN | TH_ACK, sc.wnd, 0);
+    if (syn && sc.ecn) flags |= TH_ECE;
+    tcpWriteHeader(m.buf, m.off, sc.lport, sc.fport, syn ? sc.iss : (sc.iss + 1) >>> 0, (sc.irs + 1) >>> 0, hlen, flags, sc.wnd, 0);
     const st = tcp.stat;
     st.sndtotal++;
-    st.sndctrl++;
-    const err = tcpIpOutput(tcp, m, sc.localInto(tcp.scratchSrc), faddr, ltp !== null ? ltp.inp : null);
+    if (syn) st.sndctrl++;
+    else st.sndacks++;
+    const err = tcpIpOutput(tcp, m, sc.localInto(tcp.scratchSrc), faddr, ltp !== null ? ltp.inp : null, -1, sc.port);
     if (err !== 0) {
       st.sc_dropped++;
       return false;
@@ -290,6 +311,8 @@ export class SynCache {
     }
     sc.rxmits++;
     st.sc_retransmitted++;
+    // RFC 3168 §6.1.1.1: the SYN-ACK may be lost for its ECE; later ones go without.
+    if (sc.rxmits > this.tcp.cfg.ecnMaxretries) sc.ecn = false;
     this.respond(sc);
     this.armTimer(sc);
   }
@@ -310,7 +333,7 @@ export class SynCache {
       this.remove(sc);
     } else {
       this.tcp.stat.challenge_ack++;
-      tcpRespondConn(this.tcp, null, sc, (sc.iss + 1) >>> 0, exp, TH_ACK);
+      this.respond(sc, TH_ACK);
     }
   }
 
@@ -347,7 +370,7 @@ export class SynCache {
       fromCookie = true;
       st.sc_recvcookie++;
     } else {
-      if (seg.ack !== ((sc.iss + 1) >>> 0)) return null;
+      if (seg.ack !== ((sc.iss + 1) >>> 0) || seg.udpPort !== sc.port) return null;
       // The ACK's sequence must be within what we offered.
       if (!(seqGeq(seg.seq, (sc.irs + 1) >>> 0) && seqLt(seg.seq, (sc.irs + 1 + Math.max(sc.wnd, 1)) >>> 0))) return null;
     }
@@ -361,6 +384,37 @@ export class SynCache {
     const tp = this.socket(ltp, sc);
     if (!fromCookie) this.remove(sc);
     st.sc_completed++;
+    st.accepts++;
+    return tp;
+  }
+
+  /** Did the handshake of `seg`'s four-tuple agree to timestamps, which this segment lacks (RFC 7323 §3.2)? */
+  tsMissing(seg: TcpSegment): boolean {
+    const sc = this.lookupSeg(seg);
+    return sc !== null && sc.tsOk && !seg.opts.tsPresent;
+  }
+
+  /**
+   * syncache_tfo_expand: a SYN with a valid Fast Open cookie (RFC 7413
+   * §4.2.2) becomes a connection at once, in SYN_RECEIVED, without an
+   * entry; its SYN-ACK goes out from tcpOutput (and its timer resends it).
+   * Null when the listen queue is full or a handshake for the same
+   * four-tuple is already in the cache (the SYN is then treated as any).
+   */
+  tfoExpand(ltp: TcpCb, seg: TcpSegment): TcpCb | null {
+    const st = this.tcp.stat;
+    const head = ltp.so;
+    if (this.lookupSeg(seg) !== null) return null;
+    if (head.acceptq.length > (3 * head.qlimit) >> 1 || head.closed) {
+      st.sc_aborted++;
+      return null;
+    }
+    const sc = this.scratch;
+    this.fill(sc, ltp, seg, segKey(seg));
+    sc.tfo = false;
+    const tp = this.socket(ltp, sc);
+    sc.listener = null;
+    tp.snd_nxt = tp.snd_max = tp.iss;
     st.accepts++;
     return tp;
   }
@@ -421,7 +475,12 @@ export class SynCache {
     }
     tp.ts_offset = sc.tsOffset;
     if (sc.sackOk) tp.flags |= TF_REQ_SACK | TF_SACK_PERMIT;
-    tp.t_ourmss = tcpMssOpt(tcp, sc.foreignInto(tcp.scratchDst));
+    if (sc.ecn) {
+      tp.ecnFlags = ECN_PERMIT;
+      tp.ecnRecover = sc.iss;
+    }
+    tp.t_port = sc.port;
+    tp.t_ourmss = tcpMssOpt(tcp, sc.foreignInto(tcp.scratchDst)) - (sc.port !== 0 ? tcp.cfg.udpTunnelingOverhead : 0);
     tcpMss(tp, sc.peerMss);
     tcpTimerKeepArm(tp, tp.t_keepinit);
     return tp;
@@ -509,6 +568,8 @@ export class SynCache {
     sc.irs = irs;
     sc.iss = iss;
     sc.peerMss = SYNCOOKIE_MSSTAB[bits & 7]!;
+    sc.ecn = false;
+    sc.port = seg.udpPort;
     const ws = COOKIE_WSTAB[(bits >>> 3) & 7]!;
     sc.peerWscale = ws;
     sc.wscale = ws >= 0 ? tcpRequestScale(tcp.cfg.maxsockbuf) : 0;

@@ -13,6 +13,7 @@
  *
  *   callout → tcpTimersFire → tcpTimer* → state change / tcpOutput / tcpDrop
  */
+import { tcpEcnCwndReduced } from './ecn.js';
 import { ETIMEDOUT } from '../../../kern/errno.js';
 import { SO_KEEPALIVE } from '../../socket.js';
 import { TH_ACK } from '../../wire/tcp.js';
@@ -190,6 +191,7 @@ function tcpTimerRexmt(tp: TcpCb): void {
     cc.now = now(tp);
     cc.srtt = tp.rtt.srtt;
     tp.ccAlgo.congSignal(cc, 'rto');
+    tcpEcnCwndReduced(tp);
     tp.flags &= ~TF_FASTRECOVERY;
     tp.sackSb?.clear();
   }

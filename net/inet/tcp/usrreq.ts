@@ -16,8 +16,11 @@
  * PCBs in tcp.tcbtable6, takes sockaddr_in6 and IPPROTO_IPV6 options;
  * everything after the addresses (states, timers, output) is shared.
  */
+import { ECN_PERMIT } from './ecn.js';
+import { TFO_ENABLED } from './fastopen.js';
+import { TCP_REMOTE_UDP_ENCAPS_PORT } from './tunnel.js';
 import {
-  Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP,
+  Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP, EPERM,
 } from '../../../kern/errno.js';
 import type { Mbuf } from '../../../kern/mbuf.js';
 import { AF_INET, AF_INET6, MSG_OOB, SOCK_STREAM, type Sockaddr, type SockoptValue } from '../../../kern/sys.js';
@@ -67,6 +70,8 @@ export const TCP_MD5SIG = 0x10;
 /** NetBSD's TCP_CONGCTL; FreeBSD and Linux call it TCP_CONGESTION. */
 export const TCP_CONGCTL = 0x20;
 export const TCP_CONGESTION = TCP_CONGCTL;
+/** TCP Fast Open (RFC 7413), FreeBSD's number: an int, or {enable, psk} (fastopen.ts). */
+export const TCP_FASTOPEN = 1025;
 
 /* tcpi_options bits (FreeBSD netinet/tcp.h). */
 export const TCPI_OPT_TIMESTAMPS = 0x01;
@@ -350,6 +355,29 @@ export class TcpUsrreqs implements Protosw {
         }
         return;
       }
+      case TCP_FASTOPEN: {
+        // FreeBSD: a listener serves Fast Open only with server_enable (else
+        // EPERM); a socket not yet connecting uses it with client_enable.
+        const v = typeof value === 'object' && value !== null && !(value instanceof Uint8Array) ? (value as Record<string, unknown>)['enable'] : value;
+        if (typeof v !== 'number' || !Number.isInteger(v)) throw new Errno(EINVAL);
+        if (v === 0) {
+          tp.tfoFlags &= ~TFO_ENABLED;
+          return;
+        }
+        if (tp.state === TCPS_LISTEN) {
+          if (!this.tcp.cfg.fastopenServerEnable) throw new Errno(EPERM);
+        } else if (tp.state !== TCPS_CLOSED || !this.tcp.cfg.fastopenClientEnable) throw new Errno(EINVAL);
+        tp.tfoFlags |= TFO_ENABLED;
+        return;
+      }
+      case TCP_REMOTE_UDP_ENCAPS_PORT: {
+        // FreeBSD: only with the tunnel on, and before the connection starts.
+        const port = intOpt(value, 0, 65535);
+        if (port !== 0 && this.tcp.cfg.udpTunnelingPort === 0) throw new Errno(EINVAL);
+        if (tp.state !== TCPS_CLOSED) throw new Errno(EINVAL);
+        tp.t_port = port;
+        return;
+      }
       case TCP_INFO:
         throw new Errno(EINVAL);
       default:
@@ -383,6 +411,10 @@ export class TcpUsrreqs implements Protosw {
         return new TextEncoder().encode(tp.ccAlgo.name);
       case TCP_INFO:
         return tcpInfo(tp);
+      case TCP_FASTOPEN:
+        return tp.tfoFlags & TFO_ENABLED ? 1 : 0;
+      case TCP_REMOTE_UDP_ENCAPS_PORT:
+        return tp.t_port;
       default:
         throw new Errno(ENOPROTOOPT);
     }
@@ -410,6 +442,7 @@ export function tcpInfo(tp: TcpCb): Record<string, number | string> {
   if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP)) options |= TCPI_OPT_TIMESTAMPS;
   if (tp.flags & TF_SACK_PERMIT) options |= TCPI_OPT_SACK;
   if ((tp.flags & (TF_REQ_SCALE | TF_RCVD_SCALE)) === (TF_REQ_SCALE | TF_RCVD_SCALE)) options |= TCPI_OPT_WSCALE;
+  if (tp.ecnFlags & ECN_PERMIT) options |= TCPI_OPT_ECN;
   if (tp.state < TCPS_ESTABLISHED && tp.state !== TCPS_SYN_RECEIVED) options = 0;
   const k = tp.tcp.kernel;
   return {
@@ -452,7 +485,7 @@ export function tcpConnect(tp: TcpCb): void {
   tp.request_r_scale = tp.flags & TF_REQ_SCALE ? tcpRequestScale(cfg.maxsockbuf) : 0;
   if (!cfg.tsOffsetPerConn) tp.ts_offset = 0;
   else tp.ts_offset = tcpNewTsOffset(tcp.isnKey, laddr, inp.lport, faddr, inp.fport);
-  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOpt(tcp, faddr);
+  tp.t_ourmss = tp.flags & TF_NOOPT ? cfg.mssdflt : tcpMssOpt(tcp, faddr) - (tp.t_port !== 0 ? cfg.udpTunnelingOverhead : 0);
   tp.t_starttime = now;
   tp.state = TCPS_SYN_SENT;
   tcp.stat.connattempt++;
@@ -771,7 +804,19 @@ function tcpSysctls(tcp: Tcp): void {
   int('blackhole', () => cfg.blackhole, (v) => { cfg.blackhole = v; }, 0, 2, 'Do not send RST to segments for closed ports');
   int('drop_synfin', () => cfg.dropSynfin, (v) => { cfg.dropSynfin = v; }, 0, 1, 'Drop segments with both SYN and FIN');
   int('icmp_may_rst', () => cfg.icmpMayRst, (v) => { cfg.icmpMayRst = v; }, 0, 1, 'Hard ICMP errors may abort a connect');
-  int('ecn.enable', () => cfg.ecn, (v) => { cfg.ecn = v; }, 0, 2, 'ECN (accepted; this TCP negotiates no ECN)');
+  int('ecn.enable', () => cfg.ecn, (v) => { cfg.ecn = v; }, 0, 2, 'ECN: 0 off, 1 request and accept, 2 accept when requested');
+  int('fastopen.server_enable', () => cfg.fastopenServerEnable, (v) => { cfg.fastopenServerEnable = v; }, 0, 1,
+    'Serve TCP Fast Open on listeners with TCP_FASTOPEN');
+  int('fastopen.client_enable', () => cfg.fastopenClientEnable, (v) => { cfg.fastopenClientEnable = v; }, 0, 1,
+    'Use TCP Fast Open on sockets with TCP_FASTOPEN');
+  int('udp_tunneling_port', () => cfg.udpTunnelingPort, (v) => { cfg.udpTunnelingPort = v; }, 0, 65535,
+    'Local UDP port of TCP over UDP (0: off)');
+  int('udp_tunneling_overhead', () => cfg.udpTunnelingOverhead, (v) => { cfg.udpTunnelingOverhead = v; }, 8, 1024,
+    'Bytes TCP over UDP takes from the MSS');
+  int('tolerate_missing_ts', () => cfg.tolerateMissingTs, (v) => { cfg.tolerateMissingTs = v; }, 0, 1,
+    'Process segments without the timestamps the connection agreed to');
+  int('ecn.maxretries', () => cfg.ecnMaxretries, (v) => { cfg.ecnMaxretries = v; }, 0, 0x7fffffff,
+    'SYN and SYN-ACK retransmissions that still ask for ECN');
   int('rfc3042', () => cfg.rfc3042, (v) => { cfg.rfc3042 = v; }, 0, 1, 'Enable RFC 3042 limited transmit');
   int('ts_offset_per_conn', () => cfg.tsOffsetPerConn, (v) => { cfg.tsOffsetPerConn = v; }, 0, 1, 'Per-connection timestamp offsets');
   int('path_mtu_discovery', () => cfg.mtudisc, (v) => { cfg.mtudisc = v; }, 0, 1, 'Honour ICMP fragmentation needed');

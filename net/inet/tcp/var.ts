@@ -12,6 +12,7 @@
  *   connect → SYN_SENT → input → ESTABLISHED ... → tcpClose → CLOSED
  *   listen → LISTEN; SYN → syncache → ACK → syncache expand → new TcpCb
  */
+import type { TcpFastOpen } from './fastopen.js';
 import type { Ifnet } from '../../interface.js';
 import type { Callout } from '../../../kern/callout.js';
 import type { Kernel } from '../../../kern/kernel.js';
@@ -151,8 +152,23 @@ export class TcpConfig {
   dropSynfin = 0;
   /** Hard ICMP errors abort a connection in SYN_SENT (FreeBSD icmp_may_rst). */
   icmpMayRst = 1;
-  /** ECN (accepted and stored; this TCP does not negotiate ECN). */
+  /** ECN (RFC 3168, ecn.ts): 0 off, 1 request and accept, 2 accept only (FreeBSD's net.inet.tcp.ecn.enable). */
   ecn = 0;
+  /** SYN / SYN-ACK retransmissions that still ask for ECN (net.inet.tcp.ecn.maxretries). */
+  ecnMaxretries = 1;
+  /**
+   * Process segments without a timestamp on a connection that agreed to
+   * timestamps (FreeBSD's net.inet.tcp.tolerate_missing_ts, default on
+   * since many stacks omit them); 0 drops them as RFC 7323 §3.2 says.
+   */
+  tolerateMissingTs = 1;
+  /** TCP Fast Open (RFC 7413, fastopen.ts): serve it on listeners that ask / use it on sockets that ask (FreeBSD's defaults). */
+  fastopenServerEnable = 0;
+  fastopenClientEnable = 1;
+  /** TCP over UDP (tunnel.ts): the local UDP port of the tunnel, 0 off (FreeBSD's net.inet.tcp.udp_tunneling_port). */
+  udpTunnelingPort = 0;
+  /** What the UDP header takes from the MSS (net.inet.tcp.udp_tunneling_overhead). */
+  udpTunnelingOverhead = 8;
   /** RFC 3042 limited transmit. */
   rfc3042 = 1;
   /** Per-connection timestamp offsets (RFC 7323 §7.1). */
@@ -220,8 +236,14 @@ export class TcpSegment {
   tiwin = 0;
   /** Timestamps are on for the connection and the segment carries one. */
   tsOk = false;
+  /** Timestamps are on for the connection and the segment carries none (RFC 7323 §3.2). */
+  tsMissing = false;
   /** Host time at arrival. */
   now = 0;
+  /** The IP TOS byte (IPv6 traffic class) it came with: its ECN bits (RFC 3168). */
+  iptos = 0;
+  /** TCP over UDP (tunnel.ts): the UDP source port it came from, 0 for plain TCP. */
+  udpPort = 0;
 }
 
 /** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
@@ -247,6 +269,8 @@ export class Tcp {
   readonly sackBlocks = new Uint32Array(2 * TCP_MAX_SACK);
   /** The SYN cache's scratch: a SYN-ACK's options. */
   readonly synOptbuf = new Uint8Array(TCP_MAXOLEN);
+  /** TCP Fast Open's key and client cookie cache (fastopen.ts), made at first use. */
+  tfo: TcpFastOpen | null = null;
   /**
    * TCP's IPv6 PCBs (its AF_INET6 port namespace, with the IPv6 layer's
    * In6Ops), set when net_netinet6 attaches; null without IPv6.
@@ -416,6 +440,14 @@ export class TcpCb {
   /* The send buffer pointer cache (BSD sb_sndptr): record index and its data offset. */
   sndptrIdx = 0;
   sndptrOff = 0;
+
+  /* ECN (ecn.ts): ECN_* flags, and snd_max at the last reduction (one per window, RFC 3168 §6.1.2). */
+  ecnFlags = 0;
+  ecnRecover = 0;
+  /* TCP Fast Open (fastopen.ts): TFO_* flags. */
+  tfoFlags = 0;
+  /** TCP over UDP (tunnel.ts): the peer's UDP port (TCP_REMOTE_UDP_ENCAPS_PORT), 0 for plain TCP. */
+  t_port = 0;
 
   /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
   declare ackWarStart: number;
