@@ -326,7 +326,7 @@ export class InPcbTable {
     else this.checkPortFree(inp.so, laddr, lport, dual);
     this.unhash(inp);
     inp.setLocal(laddr);
-    inp.lport = lport;
+    inp.lport = lport | 0;
     if (!laddr.isAny()) inp.flags |= INP_BOUNDADDR;
     this.addToPortHash(inp);
     this.setState(inp, INP_BOUND);
@@ -455,13 +455,13 @@ export class InPcbTable {
     if (inp.lport !== 0 && this.lookupConnect(dst, fport, src, inp.lport) !== null) throw new Errno(EADDRINUSE);
     if (inp.lport === 0) {
       // BSD binds the wildcard address first, then fills in the source.
-      inp.lport = this.pickPort(INADDR_ANY_ADDR, dual);
+      inp.lport = this.pickPort(INADDR_ANY_ADDR, dual) | 0;
       this.addToPortHash(inp);
     }
     this.unhash(inp);
     inp.setLocal(src);
     inp.setForeign(dst);
-    inp.fport = fport;
+    inp.fport = fport | 0;
     this.setState(inp, INP_CONNECTED);
   }
 
@@ -493,9 +493,12 @@ export class InPcbTable {
   insertConnected(inp: InPcb, laddr: InAddr, lport: number, faddr: InAddr, fport: number): void {
     this.unhash(inp);
     inp.setLocal(laddr);
-    inp.lport = lport;
+    // `| 0`: a port computed in floating point (a hash modulo the range) is
+    // a heap number; stored as one it would turn the field into a boxed
+    // double in every PCB (16 bytes each). Ports are small integers.
+    inp.lport = lport | 0;
     inp.setForeign(faddr);
-    inp.fport = fport;
+    inp.fport = fport | 0;
     if (!inp.inPortHash) this.addToPortHash(inp);
     this.setState(inp, INP_CONNECTED);
   }
