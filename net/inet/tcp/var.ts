@@ -6,7 +6,7 @@
  * processed. One `TcpCb` per connection: the RFC 9293 §3.3.1 variables
  * under BSD's names (snd_una, rcv_nxt, ...), the option state, RTT and
  * congestion control state (T2's modules), the reassembly queue and the
- * timers (callouts created once per connection, kern/callout.ts).
+ * timers (one callout per connection while a timer is set, kern/callout.ts).
  *
  *   socket(SOCK_STREAM) → usrreq attach → new TcpCb (CLOSED)
  *   connect → SYN_SENT → input → ESTABLISHED ... → tcpClose → CLOSED
@@ -423,21 +423,22 @@ export class TcpCb {
 
   /*
    * Timers as data: a deadline per timer (host ms, 0: off) and ONE callout
-   * per connection, armed for the earliest and re-armed lazily.
+   * per connection, armed for the earliest and re-armed lazily. The callout
+   * exists only while a timer may be pending (timer.ts): an idle
+   * connection, with every deadline 0, holds none.
    */
   declare rexmtAt: number;
   declare persistAt: number;
   declare keepAt: number;
   declare msl2At: number;
   declare delackAt: number;
-  readonly timerCo: Callout<TcpCb>;
+  timerCo: Callout<TcpCb> | null = null;
 
   constructor(
     readonly tcp: Tcp,
     /** The PCB; a dual-stack IPv6 socket connecting to a v4-mapped address swaps in an IPv4 one. */
     public inp: InPcb,
     readonly so: Socket,
-    fns: TcpTimerFns,
     ccAlgo: CcAlgo,
   ) {
     const cfg = tcp.cfg;
@@ -448,7 +449,6 @@ export class TcpCb {
     this.t_keepintvl = cfg.keepintvl;
     this.t_keepcnt = cfg.keepcnt;
     this.ccAlgo = ccAlgo;
-    this.timerCo = tcp.kernel.callouts.create<TcpCb>(fns.fire, this);
   }
 }
 
@@ -462,11 +462,6 @@ for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
       this.v[at] = x;
     },
   });
-}
-
-/** What a TcpCb's callout calls (timer.ts): runs whichever timers are due. */
-export interface TcpTimerFns {
-  fire(tp: TcpCb): void;
 }
 
 /** The TcpCb of a TCP socket (null once it was never attached). */
