@@ -107,17 +107,24 @@ async function windowed(n: number, one: (i: number) => Promise<void>): Promise<v
 interface Connecting {
   once(event: 'connect', fn: () => void): unknown;
   once(event: 'error', fn: (e: Error) => void): unknown;
+  removeListener(event: 'error', fn: (e: Error) => void): unknown;
 }
 
 /**
  * Settle once `c` is established at both ends: its own 'connect' and the
  * server's 'connection', which calls the next function queued in `waiting`.
+ * The error listener goes once the pair is up, so what stays behind for
+ * each pair is the connection's own state, not this harness's promise and
+ * its closures (the same on every side).
  */
 function established(c: Connecting, waiting: Array<() => void>, resolve: () => void, reject: (e: Error) => void): void {
   c.once('error', reject);
   let parts = 0;
   const done = (): void => {
-    if (++parts === 2) resolve();
+    if (++parts === 2) {
+      c.removeListener('error', reject);
+      resolve();
+    }
   };
   c.once('connect', done);
   waiting.push(done);
