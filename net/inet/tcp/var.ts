@@ -21,7 +21,7 @@ import type { Socket } from '../../socket.js';
 import { TCP_MAX_SACK, TCP_MAXOLEN, TcpOptions } from '../../wire/tcp.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet, TcpStat } from '../inet.js';
-import { CcVars, type CcAlgo } from './cc/cc.js';
+import type { CcAlgo, CcState } from './cc/cc.js';
 import { RttEstimator, rttParams, type RttParams } from './rtt.js';
 import type { SackReceiver, SackScoreboard } from './sack.js';
 import { TCPS_CLOSED } from './fsm.js';
@@ -300,7 +300,7 @@ const NUMERIC_FIELDS = [
   'snd_una', 'snd_nxt', 'snd_max', 'snd_up', 'snd_wl1', 'snd_wl2', 'iss',
   'rcv_nxt', 'rcv_adv', 'rcv_up', 'irs', 'last_ack_sent', 'ts_recent', 'ts_recent_age',
   'ts_offset', 'rfbuf_ts', 't_rtttime', 't_rtseq', 't_rcvtime', 't_persistStart', 't_starttime',
-  'snd_recover', 'ackWarStart', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt',
+  'snd_recover', 'ackWarStart', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt', 'now', 'srtt',
 ] as const;
 /** The reassembly queue of every TcpCb that never queued a segment: always empty, never added to. */
 export const NO_SEGQ: ReassSeg[] = [];
@@ -309,7 +309,7 @@ export const NO_SEGQ: ReassSeg[] = [];
 const NUMERIC_INIT: number[] = Array.from(NUMERIC_FIELDS, () => 0.5).fill(0);
 
 /** struct tcpcb. */
-export class TcpCb {
+export class TcpCb implements CcState {
   /** The fields of NUMERIC_FIELDS, by index (read and written by the accessors defined below the class). */
   readonly v = NUMERIC_INIT.slice();
   state = TCPS_CLOSED;
@@ -397,8 +397,26 @@ export class TcpCb {
   t_keepintvl: number;
   t_keepcnt: number;
 
-  /* Congestion control (T2's cc/ modules: the tcpcb owns the state). */
-  readonly cc = new CcVars();
+  /*
+   * Congestion control (T2's cc/ modules: the tcpcb owns the state). The
+   * CcState the algorithms work on is the tcpcb itself (`tp.cc === tp`),
+   * its members held here rather than in an object of their own: one
+   * object less per connection, and `now` and `srtt`, fractional, kept
+   * unboxed in `v` (see NUMERIC_FIELDS).
+   */
+  cwnd = 0;
+  ssthresh = 0;
+  maxseg = 536;
+  flightsize = 0;
+  recover = 0;
+  /** CcState.now: the time (ms) T1 hands the algorithm with each call. */
+  declare now: number;
+  /** CcState.srtt: the smoothed RTT (ms) T1 hands the algorithm. */
+  declare srtt: number;
+  sack = false;
+  synRexmits = 0;
+  inRecovery = false;
+  ccData: unknown = null;
   ccAlgo: CcAlgo;
   /** NewReno's recover, or the SACK recovery point (RFC 6675 RecoveryPoint). */
   declare snd_recover: number;
@@ -449,6 +467,11 @@ export class TcpCb {
     this.t_keepintvl = cfg.keepintvl;
     this.t_keepcnt = cfg.keepcnt;
     this.ccAlgo = ccAlgo;
+  }
+
+  /** The congestion-control state handed to `ccAlgo`: the tcpcb itself. */
+  get cc(): TcpCb {
+    return this;
   }
 }
 
