@@ -300,7 +300,7 @@ const NUMERIC_FIELDS = [
   'snd_una', 'snd_nxt', 'snd_max', 'snd_up', 'snd_wl1', 'snd_wl2', 'iss',
   'rcv_nxt', 'rcv_adv', 'rcv_up', 'irs', 'last_ack_sent', 'ts_recent', 'ts_recent_age',
   'ts_offset', 'rfbuf_ts', 't_rtttime', 't_rtseq', 't_rcvtime', 't_persistStart', 't_starttime',
-  'snd_recover', 'ackWarStart', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt', 'now', 'srtt',
+  'snd_recover', 'ackWarStart', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt', 'now',
 ] as const;
 /** The reassembly queue of every TcpCb that never queued a segment: always empty, never added to. */
 export const NO_SEGQ: ReassSeg[] = [];
@@ -308,8 +308,12 @@ export const NO_SEGQ: ReassSeg[] = [];
 /** A TcpCb's `v` at creation: every field 0, the array already of doubles, so a copy starts with the right elements. */
 const NUMERIC_INIT: number[] = Array.from(NUMERIC_FIELDS, () => 0.5).fill(0);
 
-/** struct tcpcb. */
-export class TcpCb implements CcState {
+/**
+ * struct tcpcb. It is its own RTT estimator, as BSD keeps t_srtt and
+ * t_rttvar in the tcpcb: the estimator's fields sit in the TcpCb (`tp.rtt
+ * === tp`), one object less per connection.
+ */
+export class TcpCb extends RttEstimator implements CcState {
   /** The fields of NUMERIC_FIELDS, by index (read and written by the accessors defined below the class). */
   readonly v = NUMERIC_INIT.slice();
   state = TCPS_CLOSED;
@@ -368,8 +372,7 @@ export class TcpCb implements CcState {
   declare rfbuf_ts: number;
   rfbuf_cnt = 0;
 
-  /* Round-trip timing (RFC 6298). */
-  readonly rtt: RttEstimator;
+  /* Round-trip timing (RFC 6298): the estimator's state is inherited; these are BSD's. */
   /** When the timed segment was sent (ms since boot + 1; 0: none timed). */
   declare t_rtttime: number;
   declare t_rtseq: number;
@@ -401,8 +404,8 @@ export class TcpCb implements CcState {
    * Congestion control (T2's cc/ modules: the tcpcb owns the state). The
    * CcState the algorithms work on is the tcpcb itself (`tp.cc === tp`),
    * its members held here rather than in an object of their own: one
-   * object less per connection, and `now` and `srtt`, fractional, kept
-   * unboxed in `v` (see NUMERIC_FIELDS).
+   * object less per connection, and `now`, fractional, kept unboxed in `v`
+   * (see NUMERIC_FIELDS).
    */
   cwnd = 0;
   ssthresh = 0;
@@ -411,8 +414,7 @@ export class TcpCb implements CcState {
   recover = 0;
   /** CcState.now: the time (ms) T1 hands the algorithm with each call. */
   declare now: number;
-  /** CcState.srtt: the smoothed RTT (ms) T1 hands the algorithm. */
-  declare srtt: number;
+  /* CcState.srtt is the estimator's own srtt (the tcpcb is its RttEstimator too). */
   sack = false;
   synRexmits = 0;
   inRecovery = false;
@@ -459,14 +461,19 @@ export class TcpCb implements CcState {
     readonly so: Socket,
     ccAlgo: CcAlgo,
   ) {
+    super(tcp.rttParams());
     const cfg = tcp.cfg;
-    this.rtt = new RttEstimator(tcp.rttParams());
     this.t_rxtcur = cfg.rexmitInitial;
     this.t_keepinit = cfg.keepinit;
     this.t_keepidle = cfg.keepidle;
     this.t_keepintvl = cfg.keepintvl;
     this.t_keepcnt = cfg.keepcnt;
     this.ccAlgo = ccAlgo;
+  }
+
+  /** Round-trip timing (RFC 6298): the tcpcb itself. */
+  get rtt(): RttEstimator {
+    return this;
   }
 
   /** The congestion-control state handed to `ccAlgo`: the tcpcb itself. */
