@@ -299,14 +299,30 @@ export class Tcp {
 const NUMERIC_FIELDS = [
   'snd_una', 'snd_nxt', 'snd_max', 'snd_up', 'snd_wl1', 'snd_wl2', 'iss',
   'rcv_nxt', 'rcv_adv', 'rcv_up', 'irs', 'last_ack_sent', 'ts_recent', 'ts_recent_age',
-  'ts_offset', 'rfbuf_ts', 't_rtttime', 't_rtseq', 't_rcvtime', 't_persistStart', 't_starttime',
-  'snd_recover', 'ackWarStart', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt', 'now',
+  'ts_offset', 'rfbuf_ts', 't_rtttime', 't_rtseq', 't_rcvtime', 't_starttime',
+  'snd_recover', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt', 'now',
 ] as const;
 /** The reassembly queue of every TcpCb that never queued a segment: always empty, never added to. */
 export const NO_SEGQ: ReassSeg[] = [];
 
 /** A TcpCb's `v` at creation: every field 0, the array already of doubles, so a copy starts with the right elements. */
 const NUMERIC_INIT: number[] = Array.from(NUMERIC_FIELDS, () => 0.5).fill(0);
+
+/*
+ * The TcpCb fields that stay at their first value on almost every
+ * connection, and on an idle one always: what only a lossy path (SACK,
+ * reassembly, duplicate ACKs), an ICMP error, a challenge ACK, a keepalive
+ * probe, a retransmitted SYN, TCP_MAXSEG or a TSO interface sets. They
+ * live in `x`, an array made when one of them first takes another value;
+ * until then `x` is null and they read as these defaults (writing a
+ * default to a TcpCb without `x` changes nothing and makes nothing).
+ */
+const RARE_FIELDS = {
+  t_tsoifp: null, t_usermss: 0, t_dupacks: 0, t_softerror: 0, t_persistStart: 0, t_keepprobes: 0, t_synrexmits: 0,
+  sackSb: null, sackRcv: null, segq: NO_SEGQ, segqBytes: 0, segqMem: 0, ackWarStart: 0, ackWarCount: 0,
+} as const;
+/** A TcpCb's `x` when made: the defaults. */
+const RARE_INIT: readonly unknown[] = Object.values(RARE_FIELDS);
 
 /**
  * struct tcpcb. It is its own RTT estimator, as BSD keeps t_srtt and
@@ -316,6 +332,8 @@ const NUMERIC_INIT: number[] = Array.from(NUMERIC_FIELDS, () => 0.5).fill(0);
 export class TcpCb extends RttEstimator implements CcState {
   /** The fields of NUMERIC_FIELDS, by index (read and written by the accessors defined below the class). */
   readonly v = NUMERIC_INIT.slice();
+  /** The fields of RARE_FIELDS, by index, once one of them left its default (accessors below the class). */
+  x: unknown[] | null = null;
   state = TCPS_CLOSED;
   flags = 0;
 
@@ -355,9 +373,9 @@ export class TcpCb extends RttEstimator implements CcState {
    * (IFCAP_TSOv4): while its TSO is enabled, output builds segments of up
    * to 64 KB for it to cut (NetBSD tcp_output's use_tso). Null otherwise.
    */
-  t_tsoifp: Ifnet | null = null;
+  declare t_tsoifp: Ifnet | null;
   /** TCP_MAXSEG set by the user (0: none). */
-  t_usermss = 0;
+  declare t_usermss: number;
 
   /* Options (RFC 7323). */
   snd_scale = 0;
@@ -380,17 +398,17 @@ export class TcpCb extends RttEstimator implements CcState {
   t_rxtcur = 0;
   /** Retransmissions of the segment at snd_una (index into the backoff table). */
   t_rxtshift = 0;
-  t_dupacks = 0;
+  declare t_dupacks: number;
   /** A soft error (ICMP) to report if the connection times out. */
-  t_softerror = 0;
+  declare t_softerror: number;
   /** When the last segment arrived (ms since boot). */
   declare t_rcvtime: number;
   /** When the persist timer started without an ACK (for maxpersistidle). */
   declare t_persistStart: number;
   /** Keepalive probes sent without an answer. */
-  t_keepprobes = 0;
+  declare t_keepprobes: number;
   /** SYN (or SYN-ACK) retransmissions before the connection was established. */
-  t_synrexmits = 0;
+  declare t_synrexmits: number;
   /** When the connection started (ms, host clock), for TIME_WAIT recycling. */
   declare t_starttime: number;
 
@@ -423,15 +441,15 @@ export class TcpCb extends RttEstimator implements CcState {
   /** NewReno's recover, or the SACK recovery point (RFC 6675 RecoveryPoint). */
   declare snd_recover: number;
   /** SACK state, created when SACK is negotiated. */
-  sackSb: SackScoreboard | null = null;
-  sackRcv: SackReceiver | null = null;
+  declare sackSb: SackScoreboard | null;
+  declare sackRcv: SackReceiver | null;
 
   /** Out-of-order segments, sorted by sequence (tcp_reass); a connection gets its own queue when it first needs one. */
-  segq: ReassSeg[] = NO_SEGQ;
+  declare segq: ReassSeg[];
   /** Data bytes held in segq (FreeBSD t_segqlen), bounded by the receive buffer's free space. */
-  segqBytes = 0;
+  declare segqBytes: number;
   /** Buffer bytes charged for segq (FreeBSD t_segqmbuflen). */
-  segqMem = 0;
+  declare segqMem: number;
 
   /* The send buffer pointer cache (BSD sb_sndptr): record index and its data offset. */
   sndptrIdx = 0;
@@ -439,7 +457,7 @@ export class TcpCb extends RttEstimator implements CcState {
 
   /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
   declare ackWarStart: number;
-  ackWarCount = 0;
+  declare ackWarCount: number;
 
   /*
    * Timers as data: a deadline per timer (host ms, 0: off) and ONE callout
@@ -492,6 +510,28 @@ for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
       this.v[at] = x;
     },
   });
+}
+
+{
+  const names = Object.keys(RARE_FIELDS);
+  for (let i = 0; i < names.length; i++) {
+    const at = i;
+    const dflt = RARE_INIT[i];
+    Object.defineProperty(TcpCb.prototype, names[i]!, {
+      get(this: { x: unknown[] | null }): unknown {
+        const x = this.x;
+        return x === null ? dflt : x[at];
+      },
+      set(this: { x: unknown[] | null }, val: unknown): void {
+        let x = this.x;
+        if (x === null) {
+          if (val === dflt) return;
+          x = this.x = RARE_INIT.slice();
+        }
+        x[at] = val;
+      },
+    });
+  }
 }
 
 /** The TcpCb of a TCP socket (null once it was never attached). */
