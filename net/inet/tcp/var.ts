@@ -22,7 +22,7 @@ import { TCP_MAX_SACK, TCP_MAXOLEN, TcpOptions } from '../../wire/tcp.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet, TcpStat } from '../inet.js';
 import type { CcAlgo, CcState } from './cc/cc.js';
-import { RttEstimator, rttParams, type RttParams } from './rtt.js';
+import { RTT_SLOTS, RttEstimator, rttParams, type RttParams } from './rtt.js';
 import type { SackReceiver, SackScoreboard } from './sack.js';
 import { TCPS_CLOSED } from './fsm.js';
 import type { SipHash24 } from './isn.js';
@@ -305,8 +305,11 @@ const NUMERIC_FIELDS = [
 /** The reassembly queue of every TcpCb that never queued a segment: always empty, never added to. */
 export const NO_SEGQ: ReassSeg[] = [];
 
-/** A TcpCb's `v` at creation: every field 0, the array already of doubles, so a copy starts with the right elements. */
-const NUMERIC_INIT: number[] = Array.from(NUMERIC_FIELDS, () => 0.5).fill(0);
+/**
+ * A TcpCb's `v` at creation: the estimator's RTT_SLOTS, then every field
+ * 0, the array already of doubles, so a copy starts with the right elements.
+ */
+const NUMERIC_INIT: number[] = Array.from({ length: RTT_SLOTS + NUMERIC_FIELDS.length }, () => 0.5).fill(0);
 
 /*
  * The TcpCb fields that stay at their first value on almost every
@@ -330,8 +333,7 @@ const RARE_INIT: readonly unknown[] = Object.values(RARE_FIELDS);
  * === tp`), one object less per connection.
  */
 export class TcpCb extends RttEstimator implements CcState {
-  /** The fields of NUMERIC_FIELDS, by index (read and written by the accessors defined below the class). */
-  readonly v = NUMERIC_INIT.slice();
+  /* `v` (inherited): the estimator's doubles, then NUMERIC_FIELDS' from RTT_SLOTS on (accessors below the class). */
   /** The fields of RARE_FIELDS, by index, once one of them left its default (accessors below the class). */
   x: unknown[] | null = null;
   state = TCPS_CLOSED;
@@ -479,7 +481,7 @@ export class TcpCb extends RttEstimator implements CcState {
     readonly so: Socket,
     ccAlgo: CcAlgo,
   ) {
-    super(tcp.rttParams());
+    super(tcp.rttParams(), NUMERIC_INIT.slice());
     const cfg = tcp.cfg;
     this.t_rxtcur = cfg.rexmitInitial;
     this.t_keepinit = cfg.keepinit;
@@ -501,7 +503,7 @@ export class TcpCb extends RttEstimator implements CcState {
 }
 
 for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
-  const at = i;
+  const at = RTT_SLOTS + i;
   Object.defineProperty(TcpCb.prototype, NUMERIC_FIELDS[i]!, {
     get(this: { v: number[] }): number {
       return this.v[at]!;
