@@ -283,6 +283,22 @@ export class Tcp {
     return p;
   }
 
+  private keepp: Readonly<KeepParams> | null = null;
+
+  /**
+   * The keepalive settings of a new connection, from the tunables as they
+   * are now: one object shared by every connection made while they stay so.
+   */
+  keepParams(): Readonly<KeepParams> {
+    const c = this.cfg;
+    let p = this.keepp;
+    if (p === null || p.init !== c.keepinit || p.idle !== c.keepidle || p.intvl !== c.keepintvl || p.cnt !== c.keepcnt) {
+      p = Object.freeze({ init: c.keepinit, idle: c.keepidle, intvl: c.keepintvl, cnt: c.keepcnt });
+      this.keepp = p;
+    }
+    return p;
+  }
+
   /** The timestamp clock: milliseconds since boot (a 1 ms tick, RFC 7323 §5.4). */
   tsNow(): number {
     return Math.floor(this.inet.kernel.uptime()) >>> 0;
@@ -326,6 +342,14 @@ const RARE_FIELDS = {
 } as const;
 /** A TcpCb's `x` when made: the defaults. */
 const RARE_INIT: readonly unknown[] = Object.values(RARE_FIELDS);
+
+/** A connection's keepalive settings (TCP_KEEPINIT, TCP_KEEPIDLE, TCP_KEEPINTVL in ms; TCP_KEEPCNT). */
+export interface KeepParams {
+  init: number;
+  idle: number;
+  intvl: number;
+  cnt: number;
+}
 
 /**
  * struct tcpcb. It is its own RTT estimator, as BSD keeps t_srtt and
@@ -414,11 +438,17 @@ export class TcpCb extends RttEstimator implements CcState {
   /** When the connection started (ms, host clock), for TIME_WAIT recycling. */
   declare t_starttime: number;
 
-  /* Per-socket timer settings (TCP_KEEP*), ms. */
-  t_keepinit: number;
-  t_keepidle: number;
-  t_keepintvl: number;
-  t_keepcnt: number;
+  /*
+   * Per-socket timer settings (TCP_KEEP*), ms: read from `keepp`, the
+   * tunables' values when the connection was made (one object shared by
+   * every connection made while they stay so); setting one gives the
+   * connection a copy of its own.
+   */
+  declare t_keepinit: number;
+  declare t_keepidle: number;
+  declare t_keepintvl: number;
+  declare t_keepcnt: number;
+  keepp: Readonly<KeepParams>;
 
   /*
    * Congestion control (T2's cc/ modules: the tcpcb owns the state). The
@@ -484,10 +514,7 @@ export class TcpCb extends RttEstimator implements CcState {
     super(tcp.rttParams(), NUMERIC_INIT.slice());
     const cfg = tcp.cfg;
     this.t_rxtcur = cfg.rexmitInitial;
-    this.t_keepinit = cfg.keepinit;
-    this.t_keepidle = cfg.keepidle;
-    this.t_keepintvl = cfg.keepintvl;
-    this.t_keepcnt = cfg.keepcnt;
+    this.keepp = tcp.keepParams();
     this.ccAlgo = ccAlgo;
   }
 
@@ -510,6 +537,17 @@ for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
     },
     set(this: { v: number[] }, x: number): void {
       this.v[at] = x;
+    },
+  });
+}
+
+for (const [name, key] of [['t_keepinit', 'init'], ['t_keepidle', 'idle'], ['t_keepintvl', 'intvl'], ['t_keepcnt', 'cnt']] as const) {
+  Object.defineProperty(TcpCb.prototype, name, {
+    get(this: { keepp: Readonly<KeepParams> }): number {
+      return this.keepp[key];
+    },
+    set(this: { keepp: Readonly<KeepParams> }, x: number): void {
+      if (this.keepp[key] !== x) this.keepp = { ...this.keepp, [key]: x };
     },
   });
 }
