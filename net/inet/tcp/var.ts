@@ -459,14 +459,16 @@ export class TcpCb extends RttEstimator implements CcState {
    */
   cwnd = 0;
   ssthresh = 0;
-  maxseg = 536;
+  /** CcState.maxseg is t_maxseg; CcState.recover is snd_recover (accessors below the class). */
+  declare maxseg: number;
   flightsize = 0;
-  recover = 0;
+  declare recover: number;
   /** CcState.now: the time (ms) T1 hands the algorithm with each call. */
   declare now: number;
   /* CcState.srtt is the estimator's own srtt (the tcpcb is its RttEstimator too). */
   sack = false;
-  synRexmits = 0;
+  /** CcState.synRexmits is t_synrexmits. */
+  declare synRexmits: number;
   inRecovery = false;
   ccData: unknown = null;
   ccAlgo: CcAlgo;
@@ -540,6 +542,37 @@ for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
     },
   });
 }
+
+/*
+ * CcState members that are the tcpcb's own variables under other names:
+ * T1 used to copy these into the algorithm's state before each call.
+ */
+Object.defineProperties(TcpCb.prototype, {
+  maxseg: {
+    get(this: TcpCb): number {
+      return this.t_maxseg;
+    },
+    set(this: TcpCb, x: number): void {
+      this.t_maxseg = x;
+    },
+  },
+  recover: {
+    get(this: TcpCb): number {
+      return this.snd_recover;
+    },
+    set(this: TcpCb, x: number): void {
+      this.snd_recover = x;
+    },
+  },
+  synRexmits: {
+    get(this: TcpCb): number {
+      return this.t_synrexmits;
+    },
+    set(this: TcpCb, x: number): void {
+      this.t_synrexmits = x;
+    },
+  },
+});
 
 for (const [name, key] of [['t_keepinit', 'init'], ['t_keepidle', 'idle'], ['t_keepintvl', 'intvl'], ['t_keepcnt', 'cnt']] as const) {
   Object.defineProperty(TcpCb.prototype, name, {
