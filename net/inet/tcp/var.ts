@@ -224,6 +224,50 @@ export class TcpSegment {
   now = 0;
 }
 
+/**
+ * The TcpCbs of a kernel not yet closed (tcp_close takes them out): a
+ * Set's face, but membership is a flag in each TcpCb and a walk finds them
+ * through the PCB tables, where every one of them has its PCB until
+ * tcp_close detaches it. A Set would cost an entry in its hash table (20
+ * to 40 bytes) per connection; the flag costs 8.
+ */
+export class TcbSet {
+  private n = 0;
+
+  constructor(private readonly tcp: Tcp) {}
+
+  get size(): number {
+    return this.n;
+  }
+
+  has(tp: TcpCb): boolean {
+    return tp.live && tp.tcp === this.tcp;
+  }
+
+  add(tp: TcpCb): void {
+    if (tp.live) return;
+    tp.live = true;
+    this.n++;
+  }
+
+  delete(tp: TcpCb): boolean {
+    if (!this.has(tp)) return false;
+    tp.live = false;
+    this.n--;
+    return true;
+  }
+
+  *[Symbol.iterator](): IterableIterator<TcpCb> {
+    for (const table of [this.tcp.inet.tcbtable, this.tcp.tcbtable6]) {
+      if (table === null) continue;
+      for (const inp of table.all) {
+        const tp = inp.so.pcb;
+        if (tp instanceof TcpCb && tp.live && tp.inp === inp) yield tp;
+      }
+    }
+  }
+}
+
 /** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
 export class Tcp {
   readonly cfg = new TcpConfig();
@@ -240,7 +284,7 @@ export class Tcp {
   /** RFC 6056 Algorithm 4: per-destination-hash counters of the ephemeral port search. */
   readonly portTable = new Uint32Array(256);
   /** Every TcpCb not yet closed, for pcblist and the leak checks. */
-  readonly tcbs = new Set<TcpCb>();
+  readonly tcbs = new TcbSet(this);
   /** tcpSendSegment's scratch: the options are built here first (their length sizes the mbuf). */
   readonly optbuf = new Uint8Array(TCP_MAXOLEN);
   /** tcpSendSegment's scratch: the SACK blocks of the option being built. */
@@ -357,6 +401,8 @@ export interface KeepParams {
  * === tp`), one object less per connection.
  */
 export class TcpCb extends RttEstimator implements CcState {
+  /** In its kernel's `tcp.tcbs`: made and not yet closed. */
+  live = false;
   /* `v` (inherited): the estimator's doubles, then NUMERIC_FIELDS' from RTT_SLOTS on (accessors below the class). */
   /** The fields of RARE_FIELDS, by index, once one of them left its default (accessors below the class). */
   x: unknown[] | null = null;
