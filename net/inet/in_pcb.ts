@@ -82,6 +82,9 @@ export const INP_BOUNDADDR = 0x2;
 export const INP_IPV6_V6ONLY = 0x4;
 
 /* in_pcbstate states. */
+/* InPcb.inPortHash and InPcb.detached, kept in its flags. */
+const INP_INPORTHASH = 0x100;
+const INP_DETACHED = 0x200;
 export const INP_ATTACHED = 0;
 export const INP_BOUND = 1;
 export const INP_CONNECTED = 2;
@@ -121,13 +124,27 @@ export class InPcb extends InConnInfo {
   /** IP_TTL and IP_TOS for what this socket sends (IPv6: hop limit and traffic class). */
   ttl: number;
   tos = 0;
-  /** INP_HDRINCL | INP_BOUNDADDR | INP_IPV6_V6ONLY */
+  /** INP_HDRINCL | INP_BOUNDADDR | INP_IPV6_V6ONLY, and the two bits behind inPortHash and detached. */
   flags = 0;
   /** INP_ATTACHED, INP_BOUND or INP_CONNECTED: which hash holds it. */
   state = INP_ATTACHED;
-  /** In portHash (it has a local port). */
-  inPortHash = false;
-  detached = false;
+  /** In portHash (it has a local port). A bit of `flags` (a field of its own is 8 bytes on every PCB). */
+  get inPortHash(): boolean {
+    return (this.flags & INP_INPORTHASH) !== 0;
+  }
+
+  set inPortHash(on: boolean) {
+    this.flags = on ? this.flags | INP_INPORTHASH : this.flags & ~INP_INPORTHASH;
+  }
+
+  /** Detached from its table (a bit of `flags`). */
+  get detached(): boolean {
+    return (this.flags & INP_DETACHED) !== 0;
+  }
+
+  set detached(on: boolean) {
+    this.flags = on ? this.flags | INP_DETACHED : this.flags & ~INP_DETACHED;
+  }
 
   constructor(
     readonly table: InPcbTable,
