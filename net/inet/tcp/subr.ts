@@ -61,7 +61,7 @@ export function tcpNewTcpcb(tcp: Tcp, so: Socket, table: InPcbTable = tcp.inet.t
   const inp = table.attach(so, IPPROTO_TCP);
   const cfg = tcp.cfg;
   const algo = ccByName(cfg.congctl) ?? ccByName(CC_DEFAULT)!;
-  const tp = new TcpCb(tcp, inp, so, algo);
+  const tp = new TcpCb(tcp, inp, algo);
   if (cfg.rfc1323) tp.flags |= TF_REQ_SCALE | TF_REQ_TSTMP;
   if (cfg.sack) tp.flags |= TF_REQ_SACK;
   tp.t_maxseg = tp.t_maxopd = tp.t_ourmss = cfg.mssdflt;

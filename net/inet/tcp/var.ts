@@ -556,7 +556,6 @@ export class TcpCb extends RttEstimator implements CcState {
     readonly tcp: Tcp,
     /** The PCB; a dual-stack IPv6 socket connecting to a v4-mapped address swaps in an IPv4 one. */
     public inp: InPcb,
-    readonly so: Socket,
     ccAlgo: CcAlgo,
   ) {
     super(tcp.rttParams(), NUMERIC_INIT.slice());
@@ -564,6 +563,11 @@ export class TcpCb extends RttEstimator implements CcState {
     this.t_rxtcur = cfg.rexmitInitial;
     this.keepp = tcp.keepParams();
     this.ccAlgo = ccAlgo;
+  }
+
+  /** The socket: its PCB's (kept once, in the PCB; a swapped-in PCB is attached to the same socket). */
+  get so(): Socket {
+    return this.inp.so;
   }
 
   /** Round-trip timing (RFC 6298): the tcpcb itself. */
