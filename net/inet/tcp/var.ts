@@ -450,10 +450,15 @@ export class TcpCb extends RttEstimator implements CcState {
   declare t_usermss: number;
 
   /* Options (RFC 7323). */
-  snd_scale = 0;
-  rcv_scale = 0;
-  request_r_scale = 0;
-  requested_s_scale = 0;
+  /*
+   * The four window shifts (0..14, RFC 7323 §2.3), four bits each of
+   * `scales` behind accessors (below the class): one field, not four.
+   */
+  declare snd_scale: number;
+  declare rcv_scale: number;
+  declare request_r_scale: number;
+  declare requested_s_scale: number;
+  scales = 0;
   declare ts_recent: number;
   /** When ts_recent was taken (ms, for the 24-day PAWS rule, RFC 7323 §5.5). */
   declare ts_recent_age: number;
@@ -592,6 +597,41 @@ for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
     },
   });
 }
+
+Object.defineProperties(TcpCb.prototype, {
+  snd_scale: {
+    get(this: TcpCb): number {
+      return this.scales & 0xf;
+    },
+    set(this: TcpCb, x: number): void {
+      this.scales = (this.scales & ~0xf) | (x & 0xf);
+    },
+  },
+  rcv_scale: {
+    get(this: TcpCb): number {
+      return (this.scales >> 4) & 0xf;
+    },
+    set(this: TcpCb, x: number): void {
+      this.scales = (this.scales & ~0xf0) | ((x & 0xf) << 4);
+    },
+  },
+  request_r_scale: {
+    get(this: TcpCb): number {
+      return (this.scales >> 8) & 0xf;
+    },
+    set(this: TcpCb, x: number): void {
+      this.scales = (this.scales & ~0xf00) | ((x & 0xf) << 8);
+    },
+  },
+  requested_s_scale: {
+    get(this: TcpCb): number {
+      return (this.scales >> 12) & 0xf;
+    },
+    set(this: TcpCb, x: number): void {
+      this.scales = (this.scales & ~0xf000) | ((x & 0xf) << 12);
+    },
+  },
+});
 
 /*
  * CcState members that are the tcpcb's own variables under other names:
