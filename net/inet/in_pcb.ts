@@ -121,9 +121,8 @@ export interface In6Ops {
  * sends, and where the table holds it.
  */
 export class InPcb extends InConnInfo {
-  /** IP_TTL and IP_TOS for what this socket sends (IPv6: hop limit and traffic class). */
-  ttl: number;
-  tos = 0;
+  /** IP_TTL and IP_TOS, a byte each (bits 0-7, 8-15) of one field behind the accessors below: one field, not two. */
+  private ip: number;
   /** INP_HDRINCL | INP_BOUNDADDR | INP_IPV6_V6ONLY, and the two bits behind inPortHash and detached. */
   flags = 0;
   /** INP_ATTACHED, INP_BOUND or INP_CONNECTED: which hash holds it. */
@@ -154,7 +153,25 @@ export class InPcb extends InConnInfo {
     ttl: number,
   ) {
     super();
-    this.ttl = ttl;
+    this.ip = ttl & 0xff;
+  }
+
+  /** IP_TTL for what this socket sends (IPv6: the hop limit), 0..255. */
+  get ttl(): number {
+    return this.ip & 0xff;
+  }
+
+  set ttl(v: number) {
+    this.ip = (this.ip & ~0xff) | (v & 0xff);
+  }
+
+  /** IP_TOS for what this socket sends (IPv6: the traffic class), 0..255. */
+  get tos(): number {
+    return (this.ip >> 8) & 0xff;
+  }
+
+  set tos(v: number) {
+    this.ip = (this.ip & ~0xff00) | ((v & 0xff) << 8);
   }
 
   /** AF_INET or AF_INET6 (inp_af): the family of its table and its socket's addresses. */
