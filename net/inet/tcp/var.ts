@@ -374,14 +374,14 @@ const NUMERIC_INIT: number[] = Array.from({ length: RTT_SLOTS + NUMERIC_FIELDS.l
 /*
  * The TcpCb fields that stay at their first value on almost every
  * connection, and on an idle one always: what only a lossy path (SACK,
- * reassembly, duplicate ACKs), an ICMP error, a challenge ACK, a keepalive
+ * reassembly, duplicate ACKs, retransmissions), an ICMP error, a challenge ACK, a keepalive
  * probe, a retransmitted SYN, TCP_MAXSEG or a TSO interface sets. They
  * live in `x`, an array made when one of them first takes another value;
  * until then `x` is null and they read as these defaults (writing a
  * default to a TcpCb without `x` changes nothing and makes nothing).
  */
 const RARE_FIELDS = {
-  t_tsoifp: null, t_usermss: 0, t_dupacks: 0, t_softerror: 0, t_persistStart: 0, t_keepprobes: 0, t_synrexmits: 0,
+  t_tsoifp: null, t_usermss: 0, t_rxtshift: 0, t_dupacks: 0, t_softerror: 0, t_persistStart: 0, t_keepprobes: 0, t_synrexmits: 0,
   sackSb: null, sackRcv: null, segq: NO_SEGQ, segqBytes: 0, segqMem: 0, ackWarStart: 0, ackWarCount: 0,
 } as const;
 /** A TcpCb's `x` when made: the defaults. */
@@ -474,7 +474,7 @@ export class TcpCb extends RttEstimator implements CcState {
   /** The current retransmission timeout (ms). */
   t_rxtcur = 0;
   /** Retransmissions of the segment at snd_una (index into the backoff table). */
-  t_rxtshift = 0;
+  declare t_rxtshift: number;
   declare t_dupacks: number;
   /** A soft error (ICMP) to report if the connection times out. */
   declare t_softerror: number;
