@@ -401,8 +401,8 @@ export interface KeepParams {
  * === tp`), one object less per connection.
  */
 export class TcpCb extends RttEstimator implements CcState {
-  /** In its kernel's `tcp.tcbs`: made and not yet closed. */
-  live = false;
+  /** In its kernel's `tcp.tcbs`: made and not yet closed (a bit of `scales`, accessor below the class). */
+  declare live: boolean;
   /* `v` (inherited): the estimator's doubles, then NUMERIC_FIELDS' from RTT_SLOTS on (accessors below the class). */
   /** The fields of RARE_FIELDS, by index, once one of them left its default (accessors below the class). */
   x: unknown[] | null = null;
@@ -453,6 +453,7 @@ export class TcpCb extends RttEstimator implements CcState {
   /*
    * The four window shifts (0..14, RFC 7323 §2.3), four bits each of
    * `scales` behind accessors (below the class): one field, not four.
+   * Its bits 16-18 hold three flags: live, sack and inRecovery.
    */
   declare snd_scale: number;
   declare rcv_scale: number;
@@ -517,10 +518,10 @@ export class TcpCb extends RttEstimator implements CcState {
   /** CcState.now: the time (ms) T1 hands the algorithm with each call. */
   declare now: number;
   /* CcState.srtt is the estimator's own srtt (the tcpcb is its RttEstimator too). */
-  sack = false;
+  declare sack: boolean;
   /** CcState.synRexmits is t_synrexmits. */
   declare synRexmits: number;
-  inRecovery = false;
+  declare inRecovery: boolean;
   ccData: unknown = null;
   ccAlgo: CcAlgo;
   /** NewReno's recover, or the SACK recovery point (RFC 6675 RecoveryPoint). */
@@ -621,6 +622,30 @@ Object.defineProperties(TcpCb.prototype, {
     },
     set(this: TcpCb, x: number): void {
       this.scales = (this.scales & ~0xf00) | ((x & 0xf) << 8);
+    },
+  },
+  live: {
+    get(this: TcpCb): boolean {
+      return (this.scales & 0x10000) !== 0;
+    },
+    set(this: TcpCb, on: boolean): void {
+      this.scales = on ? this.scales | 0x10000 : this.scales & ~0x10000;
+    },
+  },
+  sack: {
+    get(this: TcpCb): boolean {
+      return (this.scales & 0x20000) !== 0;
+    },
+    set(this: TcpCb, on: boolean): void {
+      this.scales = on ? this.scales | 0x20000 : this.scales & ~0x20000;
+    },
+  },
+  inRecovery: {
+    get(this: TcpCb): boolean {
+      return (this.scales & 0x40000) !== 0;
+    },
+    set(this: TcpCb, on: boolean): void {
+      this.scales = on ? this.scales | 0x40000 : this.scales & ~0x40000;
     },
   },
   requested_s_scale: {
