@@ -109,24 +109,62 @@ export interface SbRecord {
 /** The records of every socket buffer that never held one: always empty, never pushed to. */
 const NO_RECORDS: SbRecord[] = [];
 
+/** What a socket buffer's options say: low-water mark, timeout, SB_AUTOSIZE. */
+interface SbOpts {
+  lowat: number;
+  timeo: number;
+  autosize: boolean;
+}
+
+/** The options of every send and every receive buffer the application left alone: shared, never written. */
+const SB_SND_OPTS: Readonly<SbOpts> = Object.freeze({ lowat: 2048, timeo: 0, autosize: true });
+const SB_RCV_OPTS: Readonly<SbOpts> = Object.freeze({ lowat: 1, timeo: 0, autosize: true });
+
 /** A socket buffer (struct sockbuf). */
 export class Sockbuf {
   /** Bytes held. */
   cc = 0;
   hiwat: number;
-  lowat: number;
-  /** Receive timeout or send timeout in ms, 0 for none. */
-  timeo = 0;
   /** The records; a buffer gets its own array at its first record (an idle connection's stay empty). */
   q: SbRecord[] = NO_RECORDS;
   /** Bytes of the first record already consumed (streams). */
   headOff = 0;
-  /** SB_AUTOSIZE: the protocol may grow hiwat (TCP); cleared when the application sets the size. */
-  autosize = true;
+  /**
+   * lowat, timeo and autosize, which few applications change: a buffer
+   * shares its kind's defaults and gets a copy of its own when one changes
+   * (one field, not three, on every socket buffer).
+   */
+  private o: Readonly<SbOpts>;
 
   constructor(hiwat: number, lowat: number) {
     this.hiwat = hiwat;
-    this.lowat = lowat;
+    this.o = lowat === SB_SND_OPTS.lowat ? SB_SND_OPTS : lowat === SB_RCV_OPTS.lowat ? SB_RCV_OPTS : { lowat, timeo: 0, autosize: true };
+  }
+
+  get lowat(): number {
+    return this.o.lowat;
+  }
+
+  set lowat(v: number) {
+    if (this.o.lowat !== v) this.o = { ...this.o, lowat: v };
+  }
+
+  /** Receive timeout or send timeout in ms, 0 for none. */
+  get timeo(): number {
+    return this.o.timeo;
+  }
+
+  set timeo(v: number) {
+    if (this.o.timeo !== v) this.o = { ...this.o, timeo: v };
+  }
+
+  /** SB_AUTOSIZE: the protocol may grow hiwat (TCP); cleared when the application sets the size. */
+  get autosize(): boolean {
+    return this.o.autosize;
+  }
+
+  set autosize(v: boolean) {
+    if (this.o.autosize !== v) this.o = { ...this.o, autosize: v };
   }
 
   get space(): number {

@@ -126,7 +126,6 @@ const MODULE_STATE_ALLOWED: Record<string, string> = {
   'net/wire/cksum.ts:wordViews': 'a memo of the Uint32Array over each buffer summed (weakly held): a view holds nothing of its own',
   'net/wire/cksum.ts:lastBuffer': 'the last entry of that memo',
   'net/wire/cksum.ts:lastWords': 'its view',
-  'net/inet/tcp/timer.ts:TCP_TIMER_FNS': 'a table of functions: a constant',
   'net/node/net.ts:defaultAutoSelectFamily':
     'Node\'s process-wide default (net.setDefaultAutoSelectFamily sets it for every net of the process, as node:net does)',
   'net/node/net.ts:defaultAutoSelectFamilyAttemptTimeout': 'the same for the attempt timeout',

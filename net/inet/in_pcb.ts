@@ -83,6 +83,9 @@ export const INP_BOUNDADDR = 0x2;
 export const INP_IPV6_V6ONLY = 0x4;
 
 /* in_pcbstate states. */
+/* InPcb.inPortHash and InPcb.detached, kept in its flags. */
+const INP_INPORTHASH = 0x100;
+const INP_DETACHED = 0x200;
 export const INP_ATTACHED = 0;
 export const INP_BOUND = 1;
 export const INP_CONNECTED = 2;
@@ -123,16 +126,29 @@ export interface In6Ops {
  * sends, and where the table holds it.
  */
 export class InPcb extends InConnInfo {
-  /** IP_TTL and IP_TOS for what this socket sends (IPv6: hop limit and traffic class). */
-  ttl: number;
-  tos = 0;
-  /** INP_HDRINCL | INP_BOUNDADDR | INP_IPV6_V6ONLY */
+  /** IP_TTL and IP_TOS, a byte each (bits 0-7, 8-15) of one field behind the accessors below: one field, not two. */
+  private ip: number;
+  /** INP_HDRINCL | INP_BOUNDADDR | INP_IPV6_V6ONLY, and the two bits behind inPortHash and detached. */
   flags = 0;
   /** INP_ATTACHED, INP_BOUND or INP_CONNECTED: which hash holds it. */
   state = INP_ATTACHED;
-  /** In portHash (it has a local port). */
-  inPortHash = false;
-  detached = false;
+  /** In portHash (it has a local port). A bit of `flags` (a field of its own is 8 bytes on every PCB). */
+  get inPortHash(): boolean {
+    return (this.flags & INP_INPORTHASH) !== 0;
+  }
+
+  set inPortHash(on: boolean) {
+    this.flags = on ? this.flags | INP_INPORTHASH : this.flags & ~INP_INPORTHASH;
+  }
+
+  /** Detached from its table (a bit of `flags`). */
+  get detached(): boolean {
+    return (this.flags & INP_DETACHED) !== 0;
+  }
+
+  set detached(on: boolean) {
+    this.flags = on ? this.flags | INP_DETACHED : this.flags & ~INP_DETACHED;
+  }
 
   constructor(
     readonly table: InPcbTable,
@@ -142,7 +158,25 @@ export class InPcb extends InConnInfo {
     ttl: number,
   ) {
     super();
-    this.ttl = ttl;
+    this.ip = ttl & 0xff;
+  }
+
+  /** IP_TTL for what this socket sends (IPv6: the hop limit), 0..255. */
+  get ttl(): number {
+    return this.ip & 0xff;
+  }
+
+  set ttl(v: number) {
+    this.ip = (this.ip & ~0xff) | (v & 0xff);
+  }
+
+  /** IP_TOS for what this socket sends (IPv6: the traffic class), 0..255. */
+  get tos(): number {
+    return (this.ip >> 8) & 0xff;
+  }
+
+  set tos(v: number) {
+    this.ip = (this.ip & ~0xff00) | ((v & 0xff) << 8);
   }
 
   /** AF_INET or AF_INET6 (inp_af): the family of its table and its socket's addresses. */
@@ -331,7 +365,7 @@ export class InPcbTable {
     else this.checkPortFree(inp.so, laddr, lport, dual);
     this.unhash(inp);
     inp.setLocal(laddr);
-    inp.lport = lport;
+    inp.lport = lport | 0;
     if (!laddr.isAny()) inp.flags |= INP_BOUNDADDR;
     this.addToPortHash(inp);
     this.setState(inp, INP_BOUND);
@@ -460,13 +494,13 @@ export class InPcbTable {
     if (inp.lport !== 0 && this.lookupConnect(dst, fport, src, inp.lport) !== null) throw new Errno(EADDRINUSE);
     if (inp.lport === 0) {
       // BSD binds the wildcard address first, then fills in the source.
-      inp.lport = this.pickPort(INADDR_ANY_ADDR, dual);
+      inp.lport = this.pickPort(INADDR_ANY_ADDR, dual) | 0;
       this.addToPortHash(inp);
     }
     this.unhash(inp);
     inp.setLocal(src);
     inp.setForeign(dst);
-    inp.fport = fport;
+    inp.fport = fport | 0;
     this.setState(inp, INP_CONNECTED);
   }
 
@@ -498,9 +532,12 @@ export class InPcbTable {
   insertConnected(inp: InPcb, laddr: InAddr, lport: number, faddr: InAddr, fport: number): void {
     this.unhash(inp);
     inp.setLocal(laddr);
-    inp.lport = lport;
+    // `| 0`: a port computed in floating point (a hash modulo the range) is
+    // a heap number; stored as one it would turn the field into a boxed
+    // double in every PCB (16 bytes each). Ports are small integers.
+    inp.lport = lport | 0;
     inp.setForeign(faddr);
-    inp.fport = fport;
+    inp.fport = fport | 0;
     if (!inp.inPortHash) this.addToPortHash(inp);
     this.setState(inp, INP_CONNECTED);
   }

@@ -412,6 +412,27 @@ const H_READBUSY = 0x100;
 const H_EOF = 0x200;
 const H_WRITEBUSY = 0x400;
 
+/** Handle fields that are null until set, kept in the handle's `x` array from slot `first` on. */
+function rareAccessors(proto: object, names: readonly string[], first: number): void {
+  for (let i = 0; i < names.length; i++) {
+    const at = first + i;
+    Object.defineProperty(proto, names[i]!, {
+      get(this: { x: unknown[] | null }): unknown {
+        const x = this.x;
+        return x === null ? null : (x[at] ?? null);
+      },
+      set(this: { x: unknown[] | null }, v: unknown): void {
+        let x = this.x;
+        if (x === null) {
+          if (v === null) return;
+          x = this.x = [null, null, null, null, null];
+        }
+        x[at] = v;
+      },
+    });
+  }
+}
+
 function bitAccessors(proto: object, bits: Record<string, number>): void {
   for (const [name, bit] of Object.entries(bits)) {
     Object.defineProperty(proto, name, {
@@ -444,7 +465,14 @@ abstract class FdHandle {
   private declare selArmed: boolean;
   private declare readPollPending: boolean;
   private declare writePollPending: boolean;
-  private closeCb: (() => void) | null = null;
+  private declare closeCb: (() => void) | null;
+  /**
+   * Fields null on an idle in-process handle (closeCb here; TcpHandle's
+   * shutdown request and remote names): an array made when one is first
+   * set, behind accessors (rareAccessors), so an idle handle keeps one
+   * slot for them, not one each.
+   */
+  protected x: unknown[] | null = null;
   private declare closing: boolean;
   /** Who owns the handle (the Socket or Server), as Node's `handle[owner_symbol]`. */
   owner: unknown = null;
@@ -739,6 +767,7 @@ bitAccessors(FdHandle.prototype, {
   closed: H_CLOSED, refd: H_REFD, held: H_HELD, selArmed: H_SELARMED,
   readPollPending: H_READPOLL, writePollPending: H_WRITEPOLL, closing: H_CLOSING,
 });
+rareAccessors(FdHandle.prototype, ['closeCb'], 0);
 
 /** An async id as a small integer when it is one: Node hands them out as doubles, which a field would box. */
 function smallId(id: number): number {
@@ -826,14 +855,14 @@ export class TcpHandle extends FdHandle {
   private declare writeBusy: boolean;
   /** Writes queued; a handle gets its own queue at its first write the kernel did not take at once. */
   private writes: WriteReq[] = NO_WRITES;
-  private shutdownReq: ShutdownReq | null = null;
+  private declare shutdownReq: ShutdownReq | null;
   /**
    * The names of a remote socket, fetched once connected. In process the
    * kernel is asked each time instead (as libuv asks its kernel), so an
    * idle connection keeps no copies; the face caches what it was told.
    */
-  private sockname: Sockaddr | null = null;
-  private peername: Sockaddr | null = null;
+  private declare sockname: Sockaddr | null;
+  private declare peername: Sockaddr | null;
 
   protected get active(): boolean {
     return (this.bits & (H_WANTREAD | H_EOF)) === H_WANTREAD;
@@ -1039,7 +1068,7 @@ export class TcpHandle extends FdHandle {
     this.env.sys.recv(this.fd, READ_SIZE, MSG_DONTWAIT).then(st.recv.onData, st.recv.onError);
   }
 
-  private streamState: StreamState | null = null;
+  private declare streamState: StreamState | null;
 
   /** Hand up what came while stopped, then keep STREAM_READS recvwaits in the server. */
   private pumpStreamRead(streams: StreamCalls): void {
@@ -1476,6 +1505,7 @@ export class TcpHandle extends FdHandle {
 }
 
 bitAccessors(TcpHandle.prototype, { wantRead: H_WANTREAD, readBusy: H_READBUSY, eof: H_EOF, writeBusy: H_WRITEBUSY });
+rareAccessors(TcpHandle.prototype, ['shutdownReq', 'sockname', 'peername', 'streamState'], 1);
 
 /** A listening TCP socket: Node's TCPWrap (server side). */
 export class TcpServerHandle extends FdHandle {

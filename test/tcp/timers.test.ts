@@ -183,3 +183,39 @@ test('FIN_WAIT_2 of a closed socket ends after 60 s of silence', async (t) => {
   t.deepEqual(await p.states(), []);
   await p.finish(t);
 });
+
+test('an idle established connection holds no timer: its callout goes at establishment unless SO_KEEPALIVE keeps one; TCP_KEEPIDLE on one socket leaves the others alone', async (t) => {
+  const sim = createSimHost({ seed: 5 });
+  const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet'], host: sim });
+  const lo = { family: AF_INET, addr: '127.0.0.1', port: 9 };
+  const lfd = await k.sys.socket(AF_INET, SOCK_STREAM, 0);
+  await k.sys.bind(lfd, lo);
+  await k.sys.listen(lfd, 5);
+  const base = k.callouts.count;
+  const open = async (keepalive: boolean): Promise<[number, number]> => {
+    const cfd = await k.sys.socket(AF_INET, SOCK_STREAM, 0);
+    if (keepalive) await k.sys.setsockopt(cfd, SOL_SOCKET, SO_KEEPALIVE, 1);
+    const connected = k.sys.connect(cfd, lo);
+    await sim.run(1);
+    await connected;
+    const { fd } = await k.sys.accept(lfd);
+    await sim.run(1000);
+    return [cfd, fd];
+  };
+  const idle = await open(false);
+  const idle2 = await open(false);
+  t.is(k.callouts.count, base, 'two idle pairs, no pending callout');
+  const kept = await open(true);
+  t.is(k.callouts.count, base + 1, 'the keepalive end has its timer');
+  await k.sys.setsockopt(idle[0], IPPROTO_TCP, TCP_KEEPIDLE, 30);
+  t.is(await k.sys.getsockopt(idle[0], IPPROTO_TCP, TCP_KEEPIDLE), 30);
+  t.is(await k.sys.getsockopt(idle2[0], IPPROTO_TCP, TCP_KEEPIDLE), 7200);
+  t.is(await k.sys.getsockopt(kept[0], IPPROTO_TCP, TCP_KEEPIDLE), 7200);
+  // The pairs still work: data both ways arms and then drops the timers again.
+  await k.sys.send(idle[0], new TextEncoder().encode('ping'));
+  await sim.run(5);
+  t.is(new TextDecoder().decode(await k.sys.recv(idle[1], 16)), 'ping');
+  await sim.run(5000);
+  t.is(k.callouts.count, base + 1);
+  await k.halt();
+});

@@ -61,7 +61,7 @@ import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import {
   tcpAckWarAllows, tcpChallengeAck, tcpClose, tcpDrop, tcpDropWithReset, tcpMss, tcpRecvSpace, tcpSbDrop,
 } from './subr.js';
-import { tcpTimeWaitMs, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt } from './timer.js';
+import { tcpTimeWaitMs, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt, tcpTimersIdle } from './timer.js';
 import {
   NO_SEGQ, ReassSeg, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_NEEDFIN, TF_NOOPT, TF_RCVD_SCALE, TF_RCVD_TSTMP,
   TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TcpCb, type Tcp, type TcpSegment,
@@ -445,6 +445,7 @@ function tcpEstablish(tp: TcpCb): void {
   // The establishment timer gave way; keepalive (if asked for) takes over.
   tp.keepAt = 0;
   if (so.options & SO_KEEPALIVE) tcpTimerKeepArm(tp, tp.t_keepidle);
+  else tcpTimersIdle(tp);
   // A Fast Open connection was handed to accept() at its SYN already.
   if (!(so.state & SS_ISCONNECTED)) so.isConnected();
 }

@@ -82,11 +82,23 @@ const ALPHA = 1 / 8;
 const BETA = 1 / 4;
 const K = 4;
 
+/**
+ * SRTT, RTTVAR and the base RTO are fractional: as object fields V8 would
+ * box each in a heap number of its own (16 bytes more each, on every
+ * connection). They live unboxed in an array of doubles, `v[0..2]`, behind
+ * accessors; a subclass (the tcpcb) hands in a longer array and keeps its
+ * own such fields after them (RTT_SLOTS).
+ */
+export const RTT_SLOTS = 3;
+const RTT_INIT: readonly number[] = [0.5, 0.5, 0.5].fill(0);
+
 export class RttEstimator {
+  /** srtt, rttvar, base, then the subclass's (see RTT_SLOTS). */
+  readonly v: number[];
   /** Smoothed RTT in ms; 0 until the first sample (and after discard()). */
-  srtt = 0;
+  declare srtt: number;
   /** RTT variation in ms. */
-  rttvar = 0;
+  declare rttvar: number;
   /** The timeout for a first transmission, in whole ms (backoff(0)). */
   rto: number;
   /**
@@ -105,11 +117,13 @@ export class RttEstimator {
    * `rto` because FreeBSD arms the very first timer with exactly
    * rexmit_initial but adds the slop on every backoff.
    */
-  private base: number;
+  private declare base: number;
   /** The next sample initialises SRTT/RTTVAR (RFC 6298 (2.2)) instead of smoothing. */
   private first = true;
 
-  constructor(params: Partial<RttParams> = RTT_NETBSD) {
+  /** `v`: an array of doubles, all 0, at least RTT_SLOTS long (a subclass's own slots follow). */
+  constructor(params: Partial<RttParams> = RTT_NETBSD, v: number[] = RTT_INIT.slice()) {
+    this.v = v;
     this.p = rttParams(params);
     this.base = this.p.rtoInitial;
     this.rto = this.clampCeil(this.p.rtoInitial);
@@ -203,4 +217,16 @@ export class RttEstimator {
     if (v < this.rtoMin) return Math.ceil(this.rtoMin);
     return v;
   }
+}
+
+for (const [i, name] of ['srtt', 'rttvar', 'base'].entries()) {
+  const at = i;
+  Object.defineProperty(RttEstimator.prototype, name, {
+    get(this: { v: number[] }): number {
+      return this.v[at]!;
+    },
+    set(this: { v: number[] }, x: number): void {
+      this.v[at] = x;
+    },
+  });
 }

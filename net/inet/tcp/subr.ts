@@ -42,7 +42,7 @@ import {
   TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpStateName, tcpsHaveRcvdSyn,
 } from './fsm.js';
 import { seqGeq, seqLt } from './seq.js';
-import { TCP_TIMER_FNS, tcpCancelTimers } from './timer.js';
+import { tcpCancelTimers } from './timer.js';
 import {
   TCPIP6_HDRLEN, TCPIP_HDRLEN, TCP_MAXWIN, TF_NOOPT, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TcpCb,
   type Tcp,
@@ -63,7 +63,7 @@ export function tcpNewTcpcb(tcp: Tcp, so: Socket, table: InPcbTable = tcp.inet.t
   const inp = table.attach(so, IPPROTO_TCP);
   const cfg = tcp.cfg;
   const algo = ccByName(cfg.congctl) ?? ccByName(CC_DEFAULT)!;
-  const tp = new TcpCb(tcp, inp, so, TCP_TIMER_FNS, algo);
+  const tp = new TcpCb(tcp, inp, algo);
   if (cfg.rfc1323) tp.flags |= TF_REQ_SCALE | TF_REQ_TSTMP;
   if (cfg.sack) tp.flags |= TF_REQ_SACK;
   tp.t_maxseg = tp.t_maxopd = tp.t_ourmss = cfg.mssdflt;

@@ -9,7 +9,12 @@
  * deadline. Restarting the retransmission timer on every ACK only moves a
  * number; when the callout fires it runs the timers that are due and
  * re-arms itself for the next. Stopping a timer clears its deadline;
- * tcpClose stops the callout so nothing stays in the kernel's heap.
+ * tcpClose stops the callout so nothing stays in the kernel's heap. The
+ * callout is made when a timer is first armed and let go when it fires
+ * with nothing left to run, or when the connection is established with no
+ * timer set (tcpTimersIdle): an idle connection holds no callout and takes
+ * no room in the kernel's heap (BSD embeds its callouts in the tcpcb; here
+ * each would be an object of its own on every one of 100,000 idle ones).
  *
  *   callout → tcpTimersFire → tcpTimer* → state change / tcpOutput / tcpDrop
  */
@@ -24,7 +29,7 @@ import { tcpOutput } from './output.js';
 import { tcpClose, tcpDrop, tcpRespondConn } from './subr.js';
 import {
   TCP_MAXRXTSHIFT, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_FORCEDATA, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP,
-  type TcpCb, type TcpTimerFns,
+  type TcpCb,
 } from './var.js';
 
 /** BSD TCPTV_PERSMIN / TCPTV_PERSMAX: the persist timer stays in [5 s, 60 s]. */
@@ -39,7 +44,8 @@ function now(tp: TcpCb): number {
 
 /** Make sure the connection's callout fires no later than `at`. */
 function arm(tp: TcpCb, at: number): void {
-  const co = tp.timerCo;
+  let co = tp.timerCo;
+  if (co === null) co = tp.timerCo = tp.tcp.kernel.callouts.create(tcpTimersFire, tp);
   if (co.heapIndex < 0 || co.deadline > at) co.resetAt(at);
 }
 
@@ -94,7 +100,20 @@ export function tcpTimerDelackArm(tp: TcpCb, ms: number): void {
 /** tcp_canceltimers, and the callout itself. */
 export function tcpCancelTimers(tp: TcpCb): void {
   tp.rexmtAt = tp.persistAt = tp.keepAt = tp.msl2At = tp.delackAt = 0;
-  tp.timerCo.stop();
+  tp.timerCo?.stop();
+  tp.timerCo = null;
+}
+
+/**
+ * No timer is set any more (a connection just established without
+ * keepalive): take the callout out of the kernel's heap now rather than
+ * when the establishment timer's old deadline comes round, and let it go.
+ */
+export function tcpTimersIdle(tp: TcpCb): void {
+  const co = tp.timerCo;
+  if (co === null || (tp.rexmtAt | tp.persistAt | tp.keepAt | tp.msl2At | tp.delackAt) !== 0) return;
+  co.stop();
+  tp.timerCo = null;
 }
 
 /** A timer is due when it is set and its deadline has come. */
@@ -139,6 +158,8 @@ function tcpTimersFire(tp: TcpCb): void {
   next = earlier(next, tp.delackAt);
   t = now(tp);
   if (next !== 0) arm(tp, next < t ? t : next);
+  // Nothing left to run: the callout (already out of the heap) goes.
+  else if (tp.timerCo !== null && tp.timerCo.heapIndex < 0) tp.timerCo = null;
 }
 
 /** The earlier of two deadlines, 0 meaning "none". */
@@ -292,5 +313,3 @@ function tcpTimerDelack(tp: TcpCb): void {
   tp.tcp.stat.delack++;
   tcpOutput(tp);
 }
-
-export const TCP_TIMER_FNS: TcpTimerFns = { fire: tcpTimersFire };

@@ -6,7 +6,7 @@
  * processed. One `TcpCb` per connection: the RFC 9293 §3.3.1 variables
  * under BSD's names (snd_una, rcv_nxt, ...), the option state, RTT and
  * congestion control state (T2's modules), the reassembly queue and the
- * timers (callouts created once per connection, kern/callout.ts).
+ * timers (one callout per connection while a timer is set, kern/callout.ts).
  *
  *   socket(SOCK_STREAM) → usrreq attach → new TcpCb (CLOSED)
  *   connect → SYN_SENT → input → ESTABLISHED ... → tcpClose → CLOSED
@@ -22,8 +22,8 @@ import type { Socket } from '../../socket.js';
 import { TCP_MAX_SACK, TCP_MAXOLEN, TcpOptions } from '../../wire/tcp.js';
 import type { InPcb, InPcbTable } from '../in_pcb.js';
 import type { Inet, TcpStat } from '../inet.js';
-import { CcVars, type CcAlgo } from './cc/cc.js';
-import { RttEstimator, rttParams, type RttParams } from './rtt.js';
+import type { CcAlgo, CcState } from './cc/cc.js';
+import { RTT_SLOTS, RttEstimator, rttParams, type RttParams } from './rtt.js';
 import type { SackReceiver, SackScoreboard } from './sack.js';
 import { TCPS_CLOSED } from './fsm.js';
 import type { SipHash24 } from './isn.js';
@@ -246,6 +246,50 @@ export class TcpSegment {
   udpPort = 0;
 }
 
+/**
+ * The TcpCbs of a kernel not yet closed (tcp_close takes them out): a
+ * Set's face, but membership is a flag in each TcpCb and a walk finds them
+ * through the PCB tables, where every one of them has its PCB until
+ * tcp_close detaches it. A Set would cost an entry in its hash table (20
+ * to 40 bytes) per connection; the flag costs 8.
+ */
+export class TcbSet {
+  private n = 0;
+
+  constructor(private readonly tcp: Tcp) {}
+
+  get size(): number {
+    return this.n;
+  }
+
+  has(tp: TcpCb): boolean {
+    return tp.live && tp.tcp === this.tcp;
+  }
+
+  add(tp: TcpCb): void {
+    if (tp.live) return;
+    tp.live = true;
+    this.n++;
+  }
+
+  delete(tp: TcpCb): boolean {
+    if (!this.has(tp)) return false;
+    tp.live = false;
+    this.n--;
+    return true;
+  }
+
+  *[Symbol.iterator](): IterableIterator<TcpCb> {
+    for (const table of [this.tcp.inet.tcbtable, this.tcp.tcbtable6]) {
+      if (table === null) continue;
+      for (const inp of table.all) {
+        const tp = inp.so.pcb;
+        if (tp instanceof TcpCb && tp.live && tp.inp === inp) yield tp;
+      }
+    }
+  }
+}
+
 /** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
 export class Tcp {
   readonly cfg = new TcpConfig();
@@ -262,7 +306,7 @@ export class Tcp {
   /** RFC 6056 Algorithm 4: per-destination-hash counters of the ephemeral port search. */
   readonly portTable = new Uint32Array(256);
   /** Every TcpCb not yet closed, for pcblist and the leak checks. */
-  readonly tcbs = new Set<TcpCb>();
+  readonly tcbs = new TcbSet(this);
   /** tcpSendSegment's scratch: the options are built here first (their length sizes the mbuf). */
   readonly optbuf = new Uint8Array(TCP_MAXOLEN);
   /** tcpSendSegment's scratch: the SACK blocks of the option being built. */
@@ -307,6 +351,22 @@ export class Tcp {
     return p;
   }
 
+  private keepp: Readonly<KeepParams> | null = null;
+
+  /**
+   * The keepalive settings of a new connection, from the tunables as they
+   * are now: one object shared by every connection made while they stay so.
+   */
+  keepParams(): Readonly<KeepParams> {
+    const c = this.cfg;
+    let p = this.keepp;
+    if (p === null || p.init !== c.keepinit || p.idle !== c.keepidle || p.intvl !== c.keepintvl || p.cnt !== c.keepcnt) {
+      p = Object.freeze({ init: c.keepinit, idle: c.keepidle, intvl: c.keepintvl, cnt: c.keepcnt });
+      this.keepp = p;
+    }
+    return p;
+  }
+
   /** The timestamp clock: milliseconds since boot (a 1 ms tick, RFC 7323 §5.4). */
   tsNow(): number {
     return Math.floor(this.inet.kernel.uptime()) >>> 0;
@@ -323,19 +383,53 @@ export class Tcp {
 const NUMERIC_FIELDS = [
   'snd_una', 'snd_nxt', 'snd_max', 'snd_up', 'snd_wl1', 'snd_wl2', 'iss',
   'rcv_nxt', 'rcv_adv', 'rcv_up', 'irs', 'last_ack_sent', 'ts_recent', 'ts_recent_age',
-  'ts_offset', 'rfbuf_ts', 't_rtttime', 't_rtseq', 't_rcvtime', 't_persistStart', 't_starttime',
-  'snd_recover', 'ackWarStart', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt',
+  'ts_offset', 'rfbuf_ts', 't_rtttime', 't_rtseq', 't_rcvtime', 't_starttime',
+  'snd_recover', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt', 'now',
 ] as const;
 /** The reassembly queue of every TcpCb that never queued a segment: always empty, never added to. */
 export const NO_SEGQ: ReassSeg[] = [];
 
-/** A TcpCb's `v` at creation: every field 0, the array already of doubles, so a copy starts with the right elements. */
-const NUMERIC_INIT: number[] = Array.from(NUMERIC_FIELDS, () => 0.5).fill(0);
+/**
+ * A TcpCb's `v` at creation: the estimator's RTT_SLOTS, then every field
+ * 0, the array already of doubles, so a copy starts with the right elements.
+ */
+const NUMERIC_INIT: number[] = Array.from({ length: RTT_SLOTS + NUMERIC_FIELDS.length }, () => 0.5).fill(0);
 
-/** struct tcpcb. */
-export class TcpCb {
-  /** The fields of NUMERIC_FIELDS, by index (read and written by the accessors defined below the class). */
-  readonly v = NUMERIC_INIT.slice();
+/*
+ * The TcpCb fields that stay at their first value on almost every
+ * connection, and on an idle one always: what only a lossy path (SACK,
+ * reassembly, duplicate ACKs, retransmissions), an ICMP error, a challenge ACK, a keepalive
+ * probe, a retransmitted SYN, TCP_MAXSEG or a TSO interface sets. They
+ * live in `x`, an array made when one of them first takes another value;
+ * until then `x` is null and they read as these defaults (writing a
+ * default to a TcpCb without `x` changes nothing and makes nothing).
+ */
+const RARE_FIELDS = {
+  t_tsoifp: null, t_usermss: 0, t_rxtshift: 0, t_dupacks: 0, t_softerror: 0, t_persistStart: 0, t_keepprobes: 0, t_synrexmits: 0,
+  sackSb: null, sackRcv: null, segq: NO_SEGQ, segqBytes: 0, segqMem: 0, ackWarStart: 0, ackWarCount: 0,
+} as const;
+/** A TcpCb's `x` when made: the defaults. */
+const RARE_INIT: readonly unknown[] = Object.values(RARE_FIELDS);
+
+/** A connection's keepalive settings (TCP_KEEPINIT, TCP_KEEPIDLE, TCP_KEEPINTVL in ms; TCP_KEEPCNT). */
+export interface KeepParams {
+  init: number;
+  idle: number;
+  intvl: number;
+  cnt: number;
+}
+
+/**
+ * struct tcpcb. It is its own RTT estimator, as BSD keeps t_srtt and
+ * t_rttvar in the tcpcb: the estimator's fields sit in the TcpCb (`tp.rtt
+ * === tp`), one object less per connection.
+ */
+export class TcpCb extends RttEstimator implements CcState {
+  /** In its kernel's `tcp.tcbs`: made and not yet closed (a bit of `scales`, accessor below the class). */
+  declare live: boolean;
+  /* `v` (inherited): the estimator's doubles, then NUMERIC_FIELDS' from RTT_SLOTS on (accessors below the class). */
+  /** The fields of RARE_FIELDS, by index, once one of them left its default (accessors below the class). */
+  x: unknown[] | null = null;
   state = TCPS_CLOSED;
   flags = 0;
 
@@ -375,15 +469,21 @@ export class TcpCb {
    * (IFCAP_TSOv4): while its TSO is enabled, output builds segments of up
    * to 64 KB for it to cut (NetBSD tcp_output's use_tso). Null otherwise.
    */
-  t_tsoifp: Ifnet | null = null;
+  declare t_tsoifp: Ifnet | null;
   /** TCP_MAXSEG set by the user (0: none). */
-  t_usermss = 0;
+  declare t_usermss: number;
 
   /* Options (RFC 7323). */
-  snd_scale = 0;
-  rcv_scale = 0;
-  request_r_scale = 0;
-  requested_s_scale = 0;
+  /*
+   * The four window shifts (0..14, RFC 7323 §2.3), four bits each of
+   * `scales` behind accessors (below the class): one field, not four.
+   * Its bits 16-18 hold three flags: live, sack and inRecovery.
+   */
+  declare snd_scale: number;
+  declare rcv_scale: number;
+  declare request_r_scale: number;
+  declare requested_s_scale: number;
+  scales = 0;
   declare ts_recent: number;
   /** When ts_recent was taken (ms, for the 24-day PAWS rule, RFC 7323 §5.5). */
   declare ts_recent_age: number;
@@ -392,50 +492,74 @@ export class TcpCb {
   declare rfbuf_ts: number;
   rfbuf_cnt = 0;
 
-  /* Round-trip timing (RFC 6298). */
-  readonly rtt: RttEstimator;
+  /* Round-trip timing (RFC 6298): the estimator's state is inherited; these are BSD's. */
   /** When the timed segment was sent (ms since boot + 1; 0: none timed). */
   declare t_rtttime: number;
   declare t_rtseq: number;
   /** The current retransmission timeout (ms). */
   t_rxtcur = 0;
   /** Retransmissions of the segment at snd_una (index into the backoff table). */
-  t_rxtshift = 0;
-  t_dupacks = 0;
+  declare t_rxtshift: number;
+  declare t_dupacks: number;
   /** A soft error (ICMP) to report if the connection times out. */
-  t_softerror = 0;
+  declare t_softerror: number;
   /** When the last segment arrived (ms since boot). */
   declare t_rcvtime: number;
   /** When the persist timer started without an ACK (for maxpersistidle). */
   declare t_persistStart: number;
   /** Keepalive probes sent without an answer. */
-  t_keepprobes = 0;
+  declare t_keepprobes: number;
   /** SYN (or SYN-ACK) retransmissions before the connection was established. */
-  t_synrexmits = 0;
+  declare t_synrexmits: number;
   /** When the connection started (ms, host clock), for TIME_WAIT recycling. */
   declare t_starttime: number;
 
-  /* Per-socket timer settings (TCP_KEEP*), ms. */
-  t_keepinit: number;
-  t_keepidle: number;
-  t_keepintvl: number;
-  t_keepcnt: number;
+  /*
+   * Per-socket timer settings (TCP_KEEP*), ms: read from `keepp`, the
+   * tunables' values when the connection was made (one object shared by
+   * every connection made while they stay so); setting one gives the
+   * connection a copy of its own.
+   */
+  declare t_keepinit: number;
+  declare t_keepidle: number;
+  declare t_keepintvl: number;
+  declare t_keepcnt: number;
+  keepp: Readonly<KeepParams>;
 
-  /* Congestion control (T2's cc/ modules: the tcpcb owns the state). */
-  readonly cc = new CcVars();
+  /*
+   * Congestion control (T2's cc/ modules: the tcpcb owns the state). The
+   * CcState the algorithms work on is the tcpcb itself (`tp.cc === tp`),
+   * its members held here rather than in an object of their own: one
+   * object less per connection, and `now`, fractional, kept unboxed in `v`
+   * (see NUMERIC_FIELDS).
+   */
+  cwnd = 0;
+  ssthresh = 0;
+  /** CcState.maxseg is t_maxseg; CcState.recover is snd_recover (accessors below the class). */
+  declare maxseg: number;
+  flightsize = 0;
+  declare recover: number;
+  /** CcState.now: the time (ms) T1 hands the algorithm with each call. */
+  declare now: number;
+  /* CcState.srtt is the estimator's own srtt (the tcpcb is its RttEstimator too). */
+  declare sack: boolean;
+  /** CcState.synRexmits is t_synrexmits. */
+  declare synRexmits: number;
+  declare inRecovery: boolean;
+  ccData: unknown = null;
   ccAlgo: CcAlgo;
   /** NewReno's recover, or the SACK recovery point (RFC 6675 RecoveryPoint). */
   declare snd_recover: number;
   /** SACK state, created when SACK is negotiated. */
-  sackSb: SackScoreboard | null = null;
-  sackRcv: SackReceiver | null = null;
+  declare sackSb: SackScoreboard | null;
+  declare sackRcv: SackReceiver | null;
 
   /** Out-of-order segments, sorted by sequence (tcp_reass); a connection gets its own queue when it first needs one. */
-  segq: ReassSeg[] = NO_SEGQ;
+  declare segq: ReassSeg[];
   /** Data bytes held in segq (FreeBSD t_segqlen), bounded by the receive buffer's free space. */
-  segqBytes = 0;
+  declare segqBytes: number;
   /** Buffer bytes charged for segq (FreeBSD t_segqmbuflen). */
-  segqMem = 0;
+  declare segqMem: number;
 
   /* The send buffer pointer cache (BSD sb_sndptr): record index and its data offset. */
   sndptrIdx = 0;
@@ -451,41 +575,52 @@ export class TcpCb {
 
   /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
   declare ackWarStart: number;
-  ackWarCount = 0;
+  declare ackWarCount: number;
 
   /*
    * Timers as data: a deadline per timer (host ms, 0: off) and ONE callout
-   * per connection, armed for the earliest and re-armed lazily.
+   * per connection, armed for the earliest and re-armed lazily. The callout
+   * exists only while a timer may be pending (timer.ts): an idle
+   * connection, with every deadline 0, holds none.
    */
   declare rexmtAt: number;
   declare persistAt: number;
   declare keepAt: number;
   declare msl2At: number;
   declare delackAt: number;
-  readonly timerCo: Callout<TcpCb>;
+  timerCo: Callout<TcpCb> | null = null;
 
   constructor(
     readonly tcp: Tcp,
     /** The PCB; a dual-stack IPv6 socket connecting to a v4-mapped address swaps in an IPv4 one. */
     public inp: InPcb,
-    readonly so: Socket,
-    fns: TcpTimerFns,
     ccAlgo: CcAlgo,
   ) {
+    super(tcp.rttParams(), NUMERIC_INIT.slice());
     const cfg = tcp.cfg;
-    this.rtt = new RttEstimator(tcp.rttParams());
     this.t_rxtcur = cfg.rexmitInitial;
-    this.t_keepinit = cfg.keepinit;
-    this.t_keepidle = cfg.keepidle;
-    this.t_keepintvl = cfg.keepintvl;
-    this.t_keepcnt = cfg.keepcnt;
+    this.keepp = tcp.keepParams();
     this.ccAlgo = ccAlgo;
-    this.timerCo = tcp.kernel.callouts.create<TcpCb>(fns.fire, this);
+  }
+
+  /** The socket: its PCB's (kept once, in the PCB; a swapped-in PCB is attached to the same socket). */
+  get so(): Socket {
+    return this.inp.so;
+  }
+
+  /** Round-trip timing (RFC 6298): the tcpcb itself. */
+  get rtt(): RttEstimator {
+    return this;
+  }
+
+  /** The congestion-control state handed to `ccAlgo`: the tcpcb itself. */
+  get cc(): TcpCb {
+    return this;
   }
 }
 
 for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
-  const at = i;
+  const at = RTT_SLOTS + i;
   Object.defineProperty(TcpCb.prototype, NUMERIC_FIELDS[i]!, {
     get(this: { v: number[] }): number {
       return this.v[at]!;
@@ -496,9 +631,127 @@ for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
   });
 }
 
-/** What a TcpCb's callout calls (timer.ts): runs whichever timers are due. */
-export interface TcpTimerFns {
-  fire(tp: TcpCb): void;
+Object.defineProperties(TcpCb.prototype, {
+  snd_scale: {
+    get(this: TcpCb): number {
+      return this.scales & 0xf;
+    },
+    set(this: TcpCb, x: number): void {
+      this.scales = (this.scales & ~0xf) | (x & 0xf);
+    },
+  },
+  rcv_scale: {
+    get(this: TcpCb): number {
+      return (this.scales >> 4) & 0xf;
+    },
+    set(this: TcpCb, x: number): void {
+      this.scales = (this.scales & ~0xf0) | ((x & 0xf) << 4);
+    },
+  },
+  request_r_scale: {
+    get(this: TcpCb): number {
+      return (this.scales >> 8) & 0xf;
+    },
+    set(this: TcpCb, x: number): void {
+      this.scales = (this.scales & ~0xf00) | ((x & 0xf) << 8);
+    },
+  },
+  live: {
+    get(this: TcpCb): boolean {
+      return (this.scales & 0x10000) !== 0;
+    },
+    set(this: TcpCb, on: boolean): void {
+      this.scales = on ? this.scales | 0x10000 : this.scales & ~0x10000;
+    },
+  },
+  sack: {
+    get(this: TcpCb): boolean {
+      return (this.scales & 0x20000) !== 0;
+    },
+    set(this: TcpCb, on: boolean): void {
+      this.scales = on ? this.scales | 0x20000 : this.scales & ~0x20000;
+    },
+  },
+  inRecovery: {
+    get(this: TcpCb): boolean {
+      return (this.scales & 0x40000) !== 0;
+    },
+    set(this: TcpCb, on: boolean): void {
+      this.scales = on ? this.scales | 0x40000 : this.scales & ~0x40000;
+    },
+  },
+  requested_s_scale: {
+    get(this: TcpCb): number {
+      return (this.scales >> 12) & 0xf;
+    },
+    set(this: TcpCb, x: number): void {
+      this.scales = (this.scales & ~0xf000) | ((x & 0xf) << 12);
+    },
+  },
+});
+
+/*
+ * CcState members that are the tcpcb's own variables under other names:
+ * T1 used to copy these into the algorithm's state before each call.
+ */
+Object.defineProperties(TcpCb.prototype, {
+  maxseg: {
+    get(this: TcpCb): number {
+      return this.t_maxseg;
+    },
+    set(this: TcpCb, x: number): void {
+      this.t_maxseg = x;
+    },
+  },
+  recover: {
+    get(this: TcpCb): number {
+      return this.snd_recover;
+    },
+    set(this: TcpCb, x: number): void {
+      this.snd_recover = x;
+    },
+  },
+  synRexmits: {
+    get(this: TcpCb): number {
+      return this.t_synrexmits;
+    },
+    set(this: TcpCb, x: number): void {
+      this.t_synrexmits = x;
+    },
+  },
+});
+
+for (const [name, key] of [['t_keepinit', 'init'], ['t_keepidle', 'idle'], ['t_keepintvl', 'intvl'], ['t_keepcnt', 'cnt']] as const) {
+  Object.defineProperty(TcpCb.prototype, name, {
+    get(this: { keepp: Readonly<KeepParams> }): number {
+      return this.keepp[key];
+    },
+    set(this: { keepp: Readonly<KeepParams> }, x: number): void {
+      if (this.keepp[key] !== x) this.keepp = { ...this.keepp, [key]: x };
+    },
+  });
+}
+
+{
+  const names = Object.keys(RARE_FIELDS);
+  for (let i = 0; i < names.length; i++) {
+    const at = i;
+    const dflt = RARE_INIT[i];
+    Object.defineProperty(TcpCb.prototype, names[i]!, {
+      get(this: { x: unknown[] | null }): unknown {
+        const x = this.x;
+        return x === null ? dflt : x[at];
+      },
+      set(this: { x: unknown[] | null }, val: unknown): void {
+        let x = this.x;
+        if (x === null) {
+          if (val === dflt) return;
+          x = this.x = RARE_INIT.slice();
+        }
+        x[at] = val;
+      },
+    });
+  }
 }
 
 /** The TcpCb of a TCP socket (null once it was never attached). */

@@ -73,8 +73,10 @@ export interface CcAlgo {
 }
 
 /**
- * A concrete, monomorphic CcState with every member present: what a tcpcb
- * should hold (`tp.cc = new CcVars()`), so the hot path sees one shape.
+ * A concrete, monomorphic CcState with every member present, for an
+ * algorithm driven on its own (the tests). A tcpcb holds the same members
+ * itself and is its own CcState (`tp.cc === tp`), so the hot path still
+ * sees one shape.
  */
 export class CcVars implements CcState {
   cwnd = 0;

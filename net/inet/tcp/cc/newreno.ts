@@ -62,12 +62,18 @@ export function renoData(s: CcState): RenoData {
   return fresh;
 }
 
-/** Connection start: IW, "arbitrarily high" ssthresh (RFC 5681 §3.1). */
-export function renoInit(s: CcState, d: RenoData): void {
+/**
+ * Connection start: IW, "arbitrarily high" ssthresh (RFC 5681 §3.1). With
+ * no RenoData yet (null) there is nothing to reset: a fresh one holds the
+ * same zeros, so it is made only when an ACK first needs it and a
+ * connection that stays idle never holds one.
+ */
+export function renoInit(s: CcState, d: RenoData | null): void {
   const mss = smss(s);
   s.cwnd = initialWindow(mss, s.synRexmits ?? 0);
   s.ssthresh = TCP_INFINITE_SSTHRESH;
   s.inRecovery = false;
+  if (d === null) return;
   d.bytesAcked = 0;
   d.rtoHold = false;
   d.ssAfterRto = false;
@@ -173,7 +179,8 @@ class NewReno implements CcAlgo {
   readonly name = 'newreno';
 
   init(s: CcState): void {
-    renoInit(s, renoData(s));
+    const d = s.ccData;
+    renoInit(s, d instanceof RenoData ? d : null);
   }
 
   ackReceived(s: CcState, acked: number, kind: CcAckKind): void {
