@@ -399,7 +399,7 @@ const NUMERIC_INIT: number[] = Array.from({ length: RTT_SLOTS + NUMERIC_FIELDS.l
  * The TcpCb fields that stay at their first value on almost every
  * connection, and on an idle one always: what only a lossy path (SACK,
  * reassembly, duplicate ACKs, retransmissions), an ICMP error, a challenge ACK, a keepalive
- * probe, a retransmitted SYN, TCP_MAXSEG or a TSO interface sets. They
+ * probe, a retransmitted SYN, TCP_MAXSEG, a TSO interface, ECN, Fast Open or TCP over UDP sets. They
  * live in `x`, an array made when one of them first takes another value;
  * until then `x` is null and they read as these defaults (writing a
  * default to a TcpCb without `x` changes nothing and makes nothing).
@@ -407,6 +407,7 @@ const NUMERIC_INIT: number[] = Array.from({ length: RTT_SLOTS + NUMERIC_FIELDS.l
 const RARE_FIELDS = {
   t_tsoifp: null, t_usermss: 0, t_rxtshift: 0, t_dupacks: 0, t_softerror: 0, t_persistStart: 0, t_keepprobes: 0, t_synrexmits: 0,
   sackSb: null, sackRcv: null, segq: NO_SEGQ, segqBytes: 0, segqMem: 0, ackWarStart: 0, ackWarCount: 0,
+  ecnFlags: 0, ecnRecover: 0, tfoFlags: 0, t_port: 0,
 } as const;
 /** A TcpCb's `x` when made: the defaults. */
 const RARE_INIT: readonly unknown[] = Object.values(RARE_FIELDS);
@@ -565,13 +566,13 @@ export class TcpCb extends RttEstimator implements CcState {
   sndptrIdx = 0;
   sndptrOff = 0;
 
-  /* ECN (ecn.ts): ECN_* flags, and snd_max at the last reduction (one per window, RFC 3168 §6.1.2). */
-  ecnFlags = 0;
-  ecnRecover = 0;
-  /* TCP Fast Open (fastopen.ts): TFO_* flags. */
-  tfoFlags = 0;
-  /** TCP over UDP (tunnel.ts): the peer's UDP port (TCP_REMOTE_UDP_ENCAPS_PORT), 0 for plain TCP. */
-  t_port = 0;
+  /* ECN (ecn.ts): ECN_* flags, and snd_max at the last reduction (one per window, RFC 3168 §6.1.2). Rare fields. */
+  declare ecnFlags: number;
+  declare ecnRecover: number;
+  /* TCP Fast Open (fastopen.ts): TFO_* flags. A rare field. */
+  declare tfoFlags: number;
+  /** TCP over UDP (tunnel.ts): the peer's UDP port (TCP_REMOTE_UDP_ENCAPS_PORT), 0 for plain TCP. A rare field. */
+  declare t_port: number;
 
   /* RFC 5961 challenge ACK rate limit (FreeBSD's ack war window). */
   declare ackWarStart: number;
