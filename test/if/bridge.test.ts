@@ -255,7 +255,7 @@ test('the bridge\'s own address: a host on either bus pings an IP on bridge0, an
     await b.netconfig.ifcreate('bridge0');
     t.is((await br(sim, b, 'bridge0', 'add', 'shmif0', 'add', 'shmif1', 'up')).status, 0);
     await b.netconfig.ipv4IfaddrCidr('bridge0', '192.0.2.3', 24);
-    await sim.run(3000);
+    await sim.run(10_000); // duplicate address detection (RFC 5227, ip.dad_count 3) before it answers
     t.is(await pings(sim, a, '192.0.2.3'), 0, 'A pings bridge0');
     t.is(await pings(sim, c, '192.0.2.3'), 0, 'C pings bridge0');
     const bt = toolIO(sim, b);
@@ -281,7 +281,7 @@ test('PR kern/48104: an address on one member answers on the other bus too (IPv4
     t.is((await br(sim, b, 'bridge0', 'add', 'shmif0', 'add', 'shmif1', 'up')).status, 0);
     await b.netconfig.ipv4IfaddrCidr('shmif0', '192.0.2.11', 24);
     await b.netconfig.ipv4IfaddrCidr('shmif1', '192.0.2.12', 24);
-    await sim.run(3000);
+    await sim.run(10_000); // duplicate address detection (RFC 5227, ip.dad_count 3) before they answer
     for (const [k, name] of [[a, 'A'], [c, 'C']] as const) {
       t.is(await pings(sim, k, '192.0.2.11'), 0, `${name} → shmif0's address`);
       t.is(await pings(sim, k, '192.0.2.12'), 0, `${name} → shmif1's address`);
