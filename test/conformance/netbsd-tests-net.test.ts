@@ -92,6 +92,17 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
       'arp_garp_without_dad', 'arp_purge_on_ifdown', 'arp_purge_on_route_change', 'arp_static', 'arp_stray_entries'],
   },
   {
+    script: 'if_bridge/t_bridge',
+    always: [],
+    withHijack: ['bridge_create_destroy', 'bridge_ipv4', 'bridge_ipv6', 'bridge_member_ipv4', 'bridge_member_ipv6'],
+    paths: true,
+  },
+  {
+    script: 'net/t_mtudisc',
+    always: [],
+    withHijack: ['mtudisc_basic', 'mtudisc_timeout'],
+  },
+  {
     script: 'route/t_route',
     always: [],
     withHijack: ['route_non_subnet_gateway', 'route_command_get', 'route_command_get6', 'route_default_reject', 'route_command_add',
