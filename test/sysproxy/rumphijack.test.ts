@@ -83,12 +83,16 @@ function kernelExchange(k: RumpKernel, port: number, data: string): Promise<stri
   });
 }
 
-/** Wait until the kernel has a listener on port (the program under the hijack started). */
-async function kernelListening(k: RumpKernel, port: number): Promise<void> {
+/**
+ * Connect to the kernel's port from inside it, retrying until a listener is up (the program
+ * under the hijack started); with `data`, send it and end, else just go away again.
+ */
+async function kernelListening(k: RumpKernel, port: number, data?: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
     const ok = await new Promise<boolean>((r) => {
-      const s = k.net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
+      const c = k.net.connect(port, '127.0.0.1', () => (data === undefined ? (c.destroy(), r(true)) : c.end(data, () => r(true))));
+      c.on('data', () => {});
+      c.once('error', () => r(false));
     });
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
@@ -124,7 +128,7 @@ need(['nc'])('nc -l under the hijack listens in the kernel; a kernel socket conn
   const s = await served();
   try {
     const nc = run(['nc', '-l', '127.0.0.1', '7009'], s.env);
-    await kernelListeningOnce(s.k, 7009, 'to nc\n');
+    await kernelListening(s.k, 7009, 'to nc\n');
     const r = await nc;
     t.is(r.code, 0, r.err);
     t.is(r.out, 'to nc\n');
@@ -134,19 +138,6 @@ need(['nc'])('nc -l under the hijack listens in the kernel; a kernel socket conn
   }
 });
 
-/** Connect to port (retrying until the listener is up) and send data, then end. */
-async function kernelListeningOnce(k: RumpKernel, port: number, data: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = k.net.connect(port, '127.0.0.1', () => c.end(data, () => r(true)));
-      c.on('data', () => {});
-      c.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on the kernel's port ${port}`);
-}
 
 need(['curl', 'python3'])('python3 -m http.server and curl, both under the hijack, talk HTTP inside the kernel', async (t) => {
   const s = await served();
@@ -171,7 +162,7 @@ need(['socat'])('socat under the hijack: TCP-LISTEN in the kernel to stdout', as
   const s = await served();
   try {
     const so = run(['socat', '-u', 'TCP-LISTEN:7010,bind=127.0.0.1,reuseaddr', 'STDOUT'], s.env);
-    await kernelListeningOnce(s.k, 7010, 'via socat\n');
+    await kernelListening(s.k, 7010, 'via socat\n');
     const r = await so;
     // The probe connections of kernelListeningOnce that found no listener never reached socat.
     t.is(r.code, 0, r.err);
