@@ -264,7 +264,8 @@ export class ShmifSoftc {
     } catch (e) {
       const code = (e as { code?: string }).code;
       const errno = (code && errnoByName(code)) || EIO;
-      throw new Errno(errno, undefined, path);
+      // A host error without an errno name (the addon failing to load, say) keeps its words.
+      throw new Errno(errno, undefined, errno === EIO ? `${path}: ${(e as Error).message}` : path);
     }
     try {
       busAttach(map);
