@@ -301,24 +301,7 @@ export class VirtSoftc {
       const ph = pseudoHeaderSum(src, dst, 6, ipLen - iphl);
       b[th + 16] = ph >>> 8;
       b[th + 17] = ph & 0xff;
-      const start = 14 + iphl;
-      b[h] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-      b[h + 6] = start & 0xff;
-      b[h + 7] = start >>> 8;
-      b[h + 8] = 16;
-      if (csum & M_CSUM_TSOv4) {
-        // One frame, cut by the host into segsz-byte segments, each with a
-        // copy of these headers (hdr_len of them).
-        const hdrLen = start + ((b[th + 12]! >>> 4) << 2);
-        b[h + 1] = VIRTIO_NET_HDR_GSO_TCPV4;
-        b[h + 2] = hdrLen & 0xff;
-        b[h + 3] = hdrLen >>> 8;
-        b[h + 4] = r.segsz & 0xff;
-        b[h + 5] = r.segsz >>> 8;
-        this.stats.txtso++;
-      } else {
-        this.stats.txcsum++;
-      }
+      this.vnetTcpFields(b, h, th, 14 + iphl, csum & M_CSUM_TSOv4 ? VIRTIO_NET_HDR_GSO_TCPV4 : 0, r.segsz);
     }
     return r;
   }
@@ -336,22 +319,31 @@ export class VirtSoftc {
     const ph = cksumFold(cksumAdd(plen + 6, b, ip + 8, 32));
     b[th + 16] = ph >>> 8;
     b[th + 17] = ph & 0xff;
-    const start = 14 + 40;
+    this.vnetTcpFields(b, h, th, 14 + 40, tso ? VIRTIO_NET_HDR_GSO_TCPV6 : 0, r.segsz);
+  }
+
+  /**
+   * The virtio-net header fields both families share: NEEDS_CSUM with the
+   * TCP checksum at `start` + 16, and for a TSO frame (gsoType not 0) the
+   * GSO type, the headers' length (copied onto every segment the host cuts)
+   * and the segment size.
+   */
+  private vnetTcpFields(b: Uint8Array, h: number, th: number, start: number, gsoType: number, segsz: number): void {
     b[h] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
     b[h + 6] = start & 0xff;
     b[h + 7] = start >>> 8;
     b[h + 8] = 16;
-    if (tso) {
-      const hdrLen = start + ((b[th + 12]! >>> 4) << 2);
-      b[h + 1] = VIRTIO_NET_HDR_GSO_TCPV6;
-      b[h + 2] = hdrLen & 0xff;
-      b[h + 3] = hdrLen >>> 8;
-      b[h + 4] = r.segsz & 0xff;
-      b[h + 5] = r.segsz >>> 8;
-      this.stats.txtso++;
-    } else {
+    if (gsoType === 0) {
       this.stats.txcsum++;
+      return;
     }
+    const hdrLen = start + ((b[th + 12]! >>> 4) << 2);
+    b[h + 1] = gsoType;
+    b[h + 2] = hdrLen & 0xff;
+    b[h + 3] = hdrLen >>> 8;
+    b[h + 4] = segsz & 0xff;
+    b[h + 5] = segsz >>> 8;
+    this.stats.txtso++;
   }
 
   /** Hand the queued frames to the host. */
