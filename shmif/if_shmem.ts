@@ -207,13 +207,19 @@ class ShmifLro {
 }
 
 /**
- * The buffer an LRO packet is gathered in: a 64 KiB cluster, so about 45
+ * The buffer an LRO packet is gathered in: a 64 KiB cluster, so 45
  * segments of 1,448 bytes make one packet and one ACK; its IP length stays
- * below 65,536 (LRO_MAX_SEGS keeps tiny segments from adding up past it).
+ * below 65,536 (lroAppend checks it).
  */
 const LRO_BUF = M64BYTES;
-/** Segments in one LRO packet at most. */
-const LRO_MAX_SEGS = 44;
+/**
+ * Segments in one LRO packet at most (Linux's GRO stops at 64 too). More
+ * than the 45 of a whole TSO packet of ours (TCP_TSO_MAX over a 1,448-byte
+ * MSS): at 44 the last segment of every such packet went up alone and
+ * earned an ACK of its own, and the sender, clocked by those ACKs, went on
+ * cutting its sends at the same odd places.
+ */
+const LRO_MAX_SEGS = 64;
 
 function tcpRead32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;

@@ -226,6 +226,13 @@ test('LRO takes only in-order segments of one connection with right checksums; t
   t.is(routed.st.rcvtotal, 3);
   await routed.halt();
 
+  // A whole TSO packet of ours is 45 segments of 1,448 bytes (below 65,535
+  // bytes of IP): it must go up as one packet, so the receiver ACKs it once.
+  const whole = await injected((seg) => Array.from({ length: 45 }, (_, i) => seg(1000 + 1000 * i)));
+  t.is(whole.rxlro, 44, 'forty-five back-to-back segments make one packet');
+  t.is(whole.st.rcvtotal, 1);
+  await whole.halt();
+
   const mixed = await injected((seg) => [seg(1000), seg(5000), seg(6000, { sport: 40001 }), seg(7000, { sport: 40001, flags: TH_ACK | 0x01 })]);
   t.is(mixed.rxlro, 0, 'a gap, another connection, a FIN: nothing merges');
   t.is(mixed.st.rcvtotal, 4);
