@@ -130,18 +130,25 @@ export function bswap32(v: number): number {
 /**
  * The u32 at data offset `dataOff` of the ring, whose bytes may wrap past the
  * end to data offset 0. `dataOff` may be anything in [0, 2 * DATASIZE).
+ *
+ * WRAP: an offset that passed the end is brought back by subtracting
+ * DATASIZE or 0, not inside an `if` of its own. The subtraction then runs
+ * on every call, so V8 has seen it by the time it optimises the function;
+ * an `if` taken only when a record happens to sit across the end of the
+ * ring is first taken megabytes into a transfer, and V8 throws the
+ * optimised poll loop away there ("insufficient type feedback") and runs
+ * it unoptimised again for the next few megabytes.
  */
 export function ringGetU32(b: Uint8Array, dataOff: number, le: boolean): number {
-  if (dataOff >= DATASIZE) dataOff -= DATASIZE;
-  if (dataOff + 4 <= DATASIZE) return getU32(b, HDR_SIZE + dataOff, le);
-  let v = 0;
-  for (let i = 0; i < 4; i++) {
-    let p = dataOff + i;
-    if (p >= DATASIZE) p -= DATASIZE;
-    const byte = b[HDR_SIZE + p]!;
-    v = le ? v | (byte << (8 * i)) : (v << 8) | byte;
-  }
-  return v >>> 0;
+  const p0 = HDR_SIZE + dataOff - (dataOff >= DATASIZE ? DATASIZE : 0);
+  // Each byte's position wrapped by itself: a word across the end of the
+  // ring takes the same loads as any other (WRAP).
+  const p1 = p0 + 1 - (p0 + 1 >= BUS_SIZE ? DATASIZE : 0);
+  const p2 = p0 + 2 - (p0 + 2 >= BUS_SIZE ? DATASIZE : 0);
+  const p3 = p0 + 3 - (p0 + 3 >= BUS_SIZE ? DATASIZE : 0);
+  return le
+    ? (b[p0]! | (b[p1]! << 8) | (b[p2]! << 16) | (b[p3]! << 24)) >>> 0
+    : ((b[p0]! << 24) | (b[p1]! << 16) | (b[p2]! << 8) | b[p3]!) >>> 0;
 }
 
 /** Copy `n` bytes of the ring from data offset `dataOff` (in [0, DATASIZE]) to `dst[dstOff]`, wrapping. */
@@ -753,7 +760,7 @@ export class BusReader {
         const sec = ringGetU32(b, at + PKT_OFF_SEC, HOST_LITTLE_ENDIAN);
         const usec = ringGetU32(b, at + PKT_OFF_USEC, HOST_LITTLE_ENDIAN);
         let payload = at + PKTHDR_SIZE;
-        if (payload >= DATASIZE) payload -= DATASIZE;
+        payload -= payload >= DATASIZE ? DATASIZE : 0; // WRAP (ringGetU32)
         n++;
         this.delivered++;
         if (payload + len <= DATASIZE) {

@@ -37,6 +37,7 @@ import {
   busWakeup,
   getU32,
   putU32,
+  ringGetU32,
 } from '../../shmif/bus.js';
 import { dumpBus } from '../../shmif/dumpbus.js';
 import { readPcap } from '../../net/wire/pcap.js';
@@ -182,6 +183,22 @@ test('frames longer than 1514 bytes are refused and counted; 1514 goes through',
   t.is(w.frames, 1);
   t.throws(() => w.writeFrame(big, 1000, 1500, 0, 0), { instanceOf: RangeError });
   t.is(u32(map.bytes, BUS_OFF_LOCK), 0, 'lock released after the throw');
+});
+
+test('a ring word read across the end of the ring takes its last bytes from data offset 0, in either byte order', (t) => {
+  const b = new Uint8Array(BUS_SIZE);
+  // Bytes 1..4 at the last data offsets and then at the first ones, so a
+  // word at every position across the end reads 1, 2, 3, 4 in order.
+  b.set([1, 2, 3], BUS_SIZE - 3);
+  b.set([4, 5, 6], HDR_SIZE);
+  for (const at of [DATASIZE - 3, 2 * DATASIZE - 3]) {
+    t.is(ringGetU32(b, at, true), 0x04030201, `little-endian at ${at}`);
+    t.is(ringGetU32(b, at, false), 0x01020304, `big-endian at ${at}`);
+  }
+  t.is(ringGetU32(b, DATASIZE - 2, false), 0x02030405);
+  t.is(ringGetU32(b, DATASIZE - 1, false), 0x03040506);
+  t.is(ringGetU32(b, DATASIZE, false), 0x04050600, 'at the end: data offset 0');
+  t.is(ringGetU32(b, DATASIZE - 4, false), 0x00010203, 'the last whole word');
 });
 
 test('wrapping: gen increments, first advances, the split record reads back intact', (t) => {
