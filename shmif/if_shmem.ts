@@ -38,8 +38,8 @@ import { DEFAULT_HEADROOM, M64BYTES, M_CSUM_DATA_VALID, M_CSUM_TSOv4 } from '../
 import { cksumAdd, cksumFinish, pseudoHeaderSum } from '../net/wire/cksum.js';
 import { INET } from '../net/inet/inet.js';
 import { ETHER_HDR_LEN, macEquals } from '../net/wire/ether.js';
-import { IPPROTO_TCP, ipDst, ipHdrSum20, ipId, ipSetChecksum, ipSetId, ipSetLen, ipSrc } from '../net/wire/ipv4.js';
-import { TH_ACK, TH_CWR, TH_FIN, TH_PUSH, tcpSeq, tcpSetAck, tcpSetSeq, tcpSetSum, tcpSetWin } from '../net/wire/tcp.js';
+import { IPPROTO_TCP, ipDst, ipHdrSum20, ipId, ipSetChecksum, ipSetLen, ipSrc } from '../net/wire/ipv4.js';
+import { TH_ACK, TH_CWR, TH_FIN, TH_PUSH, tcpSeq, tcpSetAck, tcpSetWin } from '../net/wire/tcp.js';
 import { BUS_OFF_VERSION, BUS_SIZE, BusReader, BusWriter, HOST_LITTLE_ENDIAN, MAX_FRAME, SHMIF_VERSION, busAttach, getU32 } from './bus.js';
 
 /**
@@ -362,22 +362,45 @@ export class ShmifSoftc {
     const dst = ipDst(h, hip);
     const start = o + hl;
     const end = o + m.len;
+    // The header words that differ between segments (IP length, ID and
+    // checksum; TCP sequence number, flags and checksum) are zeroed and the
+    // rest summed once per packet, with the pseudo header's fixed part; each
+    // segment adds its own words to those sums (RFC 1071 §2(B): the sum
+    // does not care in which order words are added), and only its payload
+    // is summed afresh.
+    h[hip + 2] = h[hip + 3] = h[hip + 4] = h[hip + 5] = h[hip + 10] = h[hip + 11] = 0;
+    h[hth + 4] = h[hth + 5] = h[hth + 6] = h[hth + 7] = h[hth + 13] = h[hth + 16] = h[hth + 17] = 0;
+    const ipBase = cksumAdd(0, h, hip, ihl);
+    const tcpBase = cksumAdd(pseudoHeaderSum(src, dst, IPPROTO_TCP, 0), h, hth, thl);
     if (!w.lock()) return false;
     let frames = 0;
     try {
       for (let data = start; data < end; data += segsz) {
         const n = end - data < segsz ? end - data : segsz;
-        ipSetLen(h, hip, ihl + thl + n);
-        ipSetId(h, hip, (id0 + frames) & 0xffff);
-        ipSetChecksum(h, hip);
-        tcpSetSeq(h, hth, (seq0 + (data - start)) >>> 0);
+        const len = ihl + thl + n;
+        const id = (id0 + frames) & 0xffff;
+        let sum = ipBase + len + id;
+        sum = (sum & 0xffff) + (sum >>> 16);
+        sum = ~((sum & 0xffff) + (sum >>> 16)) & 0xffff;
+        h[hip + 2] = len >>> 8;
+        h[hip + 3] = len;
+        h[hip + 4] = id >>> 8;
+        h[hip + 5] = id;
+        h[hip + 10] = sum >>> 8;
+        h[hip + 11] = sum;
+        const seq = (seq0 + (data - start)) >>> 0;
         let flags = flags0;
         if (data + n < end) flags &= ~(TH_FIN | TH_PUSH);
         if (frames > 0) flags &= ~TH_CWR;
+        h[hth + 4] = seq >>> 24;
+        h[hth + 5] = seq >>> 16;
+        h[hth + 6] = seq >>> 8;
+        h[hth + 7] = seq;
         h[hth + 13] = flags;
-        tcpSetSum(h, hth, 0);
-        const sum = cksumAdd(cksumAdd(pseudoHeaderSum(src, dst, IPPROTO_TCP, thl + n), h, hth, thl), b, data, n);
-        tcpSetSum(h, hth, cksumFinish(sum));
+        // The flags are the low byte of the word at hth + 12; the TCP length is the pseudo header's.
+        sum = cksumFinish(cksumAdd(tcpBase + (thl + n) + (seq >>> 16) + (seq & 0xffff) + flags, b, data, n));
+        h[hth + 16] = sum >>> 8;
+        h[hth + 17] = sum;
         if (!w.putv(h, 0, hl, b, data, n, sec, usec)) break;
         frames++;
       }
