@@ -365,6 +365,31 @@ export function busWakeup(map: BusMapping): void {
 
 /** A record header (host order) at `b[p]`. */
 function writeRecordHeader(b: Uint8Array, p: number, len: number, sec: number, usec: number, senderLo: number, senderHi: number): void {
+  if (HOST_LITTLE_ENDIAN) {
+    // Written out byte by byte: six calls fewer on every frame.
+    b[p] = len;
+    b[p + 1] = len >>> 8;
+    b[p + 2] = len >>> 16;
+    b[p + 3] = len >>> 24;
+    b[p + 4] = sec;
+    b[p + 5] = sec >>> 8;
+    b[p + 6] = sec >>> 16;
+    b[p + 7] = sec >>> 24;
+    b[p + 8] = usec;
+    b[p + 9] = usec >>> 8;
+    b[p + 10] = usec >>> 16;
+    b[p + 11] = usec >>> 24;
+    b[p + 12] = b[p + 13] = b[p + 14] = b[p + 15] = 0;
+    b[p + 16] = senderLo;
+    b[p + 17] = senderLo >>> 8;
+    b[p + 18] = senderLo >>> 16;
+    b[p + 19] = senderLo >>> 24;
+    b[p + 20] = senderHi;
+    b[p + 21] = senderHi >>> 8;
+    b[p + 22] = senderHi >>> 16;
+    b[p + 23] = senderHi >>> 24;
+    return;
+  }
   putU32(b, p + PKT_OFF_LEN, len, HOST_LITTLE_ENDIAN);
   putU32(b, p + PKT_OFF_SEC, sec >>> 0, HOST_LITTLE_ENDIAN);
   putU32(b, p + PKT_OFF_USEC, usec >>> 0, HOST_LITTLE_ENDIAN);
