@@ -436,6 +436,8 @@ export class BusWriter {
   private wrapped = false;
   private recordStart = 0;
   private firstRepaired = false;
+  /** The bus's `first` while a frame is written: read once, stored once (no reader sees it meanwhile: we hold the lock). */
+  private curFirst = 0;
 
   constructor(map: BusMapping, senderLo: number, senderHi: number) {
     this.map = map;
@@ -511,6 +513,7 @@ export class BusWriter {
     }
     const at = (last + PKTHDR_SIZE + lastLen) % DATASIZE;
     hdr.last = at;
+    this.curFirst = hdr.first;
 
     this.pos = at;
     this.recordStart = at;
@@ -529,6 +532,7 @@ export class BusWriter {
     }
     this.writeChunk(h, hoff, hlen);
     if (plen > 0) this.writeChunk(p, poff, plen);
+    hdr.first = this.curFirst;
     if (this.wrapped) hdr.incGen();
     this.frames++;
     return true;
@@ -566,7 +570,7 @@ export class BusWriter {
   private advanceFirst(off: number, n: number): void {
     if (this.firstRepaired) return;
     const b = this.bytes;
-    let first = this.hdr.first;
+    let first = this.curFirst;
     let steps = 0;
     while (off <= first + PKTHDR_SIZE && off + n > first) {
       const len = first <= DATASIZE ? ringGetU32(b, first + PKT_OFF_LEN, HOST_LITTLE_ENDIAN) : DATASIZE;
@@ -578,7 +582,7 @@ export class BusWriter {
       }
       first = (first + PKTHDR_SIZE + len) % DATASIZE;
     }
-    this.hdr.first = first;
+    this.curFirst = first;
   }
 
   private resetRing(): void {
