@@ -188,6 +188,8 @@ export async function tapFlood(ns: string, o: TapFloodOptions): Promise<TapFlood
       });
     }
     kernel.stdin.write('quit\n');
+    // Let it exit on its own (a --cpu-prof profile is written at exit).
+    await new Promise((r) => kernel.once('exit', r));
     return rows;
   } finally {
     kernel.kill('SIGKILL');
