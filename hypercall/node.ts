@@ -79,8 +79,13 @@ export interface NativeAddon {
   tapSetOffload(handle: object, flags: number): void;
   tapReadStart(handle: object): void;
   tapReadStop(handle: object): void;
-  /** Write `count` frames packed in `bytes` with `lengths`; returns how many the host took. */
+  /**
+   * Queue `count` frames packed in `bytes` with `lengths` for the device's
+   * writer thread; returns how many it took (the queue is bounded).
+   */
   tapWrite(handle: object, bytes: ArrayBuffer, lengths: ArrayBuffer, count: number): number;
+  /** Frames the writer thread took but the host refused, since the last call. */
+  tapTxRefused?(handle: object): number;
   tapClose(handle: object): void;
 }
 
@@ -511,7 +516,9 @@ export class NodeTapDevice implements TapDevice {
     this.txCount = 0;
     this.txUsed = 0;
     if (this.handle === null) return earlier + n;
-    return earlier + n - this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
+    const taken = this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
+    // Frames of earlier flushes the host refused on the writer thread are told now.
+    return earlier + n - taken + (this.native.tapTxRefused?.(this.handle) ?? 0);
   }
 
   readStart(): void {
