@@ -71,11 +71,12 @@ export interface NativeAddon {
   store32(buf: ArrayBuffer, off: number, value: number): void;
   unmap(buf: ArrayBuffer): void;
   /**
-   * `onBatch(n)`: n > 0 frames are in rxBytes/rxLengths; n < 0 is -errno,
-   * reading stopped. `perFrame` (measurement only, bench/virtif.ts): one
+   * `onBatch(n, shed)`: n > 0 frames are in rxBytes/rxLengths; n < 0 is
+   * -errno, reading stopped. `shed`: bare SYNs read and dropped since the
+   * last call, over the per-wake-up SYN budget (tap.cc). `perFrame` (measurement only, bench/virtif.ts): one
    * call per frame, always n = 1 with the frame at offset 0.
    */
-  tapOpen(name: string, rxBytes: ArrayBuffer, rxLengths: ArrayBuffer, onBatch: (n: number) => void, perFrame?: boolean, vnetHdr?: boolean): NativeTap;
+  tapOpen(name: string, rxBytes: ArrayBuffer, rxLengths: ArrayBuffer, onBatch: (n: number, shed?: number) => void, perFrame?: boolean, vnetHdr?: boolean): NativeTap;
   tapSetOffload(handle: object, flags: number): void;
   tapReadStart(handle: object): void;
   tapReadStop(handle: object): void;
@@ -439,6 +440,7 @@ function errnoName(n: number): string {
 
 class NodeTapBatch implements TapBatch {
   count = 0;
+  shed = 0;
   constructor(
     readonly bytes: Uint8Array,
     readonly lengths: Uint32Array,
@@ -464,7 +466,7 @@ export class NodeTapDevice implements TapDevice {
    * abandoned device can be collected: without this field it could be
    * collected between open and readStart.
    */
-  private readonly onBatchFn: (n: number) => void;
+  private readonly onBatchFn: (n: number, shed?: number) => void;
 
   constructor(
     private readonly native: NativeAddon,
@@ -474,7 +476,7 @@ export class NodeTapDevice implements TapDevice {
     const rx = new ArrayBuffer(TAP_RX_BYTES);
     const lengths = new Uint32Array(TAP_RX_FRAMES);
     this.batch = new NodeTapBatch(new Uint8Array(rx), lengths);
-    this.onBatchFn = (n) => this.onBatch(n);
+    this.onBatchFn = (n, shed) => this.onBatch(n, shed ?? 0);
     const tap = native.tapOpen(name, rx, lengths.buffer as ArrayBuffer, this.onBatchFn, false, opts.vnetHdr === true);
     this.handle = tap.handle;
     this.name = tap.name;
@@ -490,9 +492,10 @@ export class NodeTapDevice implements TapDevice {
     return this.txCount;
   }
 
-  private onBatch(n: number): void {
+  private onBatch(n: number, shed: number): void {
     if (n > 0) {
       this.batch.count = n;
+      this.batch.shed = shed;
       this.opts.onFrames(this.batch);
     } else {
       this.opts.onError(errnoName(-n));

@@ -50,6 +50,11 @@ export interface TapBatch {
   readonly lengths: Uint32Array;
   /** Frames in this batch (at least 1). */
   count: number;
+  /**
+   * Bare SYNs the host read and dropped since the last batch, over its
+   * per-wake-up SYN budget (the node host's reader; 0 or absent elsewhere).
+   */
+  shed?: number;
 }
 
 export interface TapOpenOptions {

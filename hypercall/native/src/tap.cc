@@ -22,6 +22,21 @@
 // device was deleted under us) stops the poll and is reported as
 // onBatch(-errno).
 //
+// SYNs have a budget per wake-up (kSynBudgetPerWake), as a NIC that steers
+// SYNs to a queue of their own (Intel's SYN filter): bare SYNs (SYN without
+// ACK, TCP over IPv4 or IPv6) past it are read and dropped here, and
+// counted: onBatch's second argument is how many since the last call. A SYN
+// flood then costs the kernel a read(2) per SYN past the budget instead of
+// its whole handshake work, and crowds out less of the rest: the ACKs that
+// complete handshakes (with SYN cookies, a lost one loses the connection)
+// and established traffic read in the same wake-up are all delivered.
+// Without the budget the kernel fell behind, Linux's queue to the TAP
+// overflowed, and it dropped SYNs and ACKs alike. Once the budget is spent
+// the wake-up reads at most as many frames again (kSynBudgetPerWake): when
+// even reading cannot keep up, frames are better dropped by Linux, for
+// free, than read to be dropped. A normal load never has 1,024 SYNs waiting
+// at one wake-up.
+//
 // Writing. The JS side packs frames into txBytes the same way and hands over
 // a whole batch in one call; each frame is one write(2) (a TAP fd takes one
 // frame per write; writev would glue the iovecs into one frame). The writes
@@ -129,6 +144,8 @@ const char* ExistingKind(const std::string& name) {
 }
 // Batches delivered per wake-up before letting other handles run.
 constexpr int kMaxBatchesPerWake = 8;
+// Bare SYNs delivered per wake-up at most; more are read and dropped.
+constexpr size_t kSynBudgetPerWake = 1024;
 // Bytes waiting for the writer thread at most: 4 MiB is about 60,000
 // SYN-ACKs, or 64 full GSO frames.
 constexpr size_t kTxQueueBytes = 4u << 20;
@@ -156,6 +173,9 @@ struct Tap {
   size_t rxCap = 0;
   uint32_t* rxLengths = nullptr;
   size_t rxMaxFrames = 0;
+  int vnetHdrLen = 0;
+  // Bare SYNs dropped over the budget, not yet told to onBatch.
+  double rxShed = 0;
   // onBatch: strong while polling (an active device keeps its driver alive,
   // as an open socket does), weak otherwise so an abandoned device can be
   // collected and finalized.
@@ -298,21 +318,23 @@ void FinalizeTap(napi_env env, void* data, void*) {
   delete t;
 }
 
-// Run onBatch(arg) as a Node I/O callback. An exception it throws is an
-// uncaught exception of the process, as in any I/O callback.
+// Run onBatch(arg, shed) as a Node I/O callback. An exception it throws is
+// an uncaught exception of the process, as in any I/O callback.
 void CallOnBatch(Tap* t, double arg) {
   napi_env env = t->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value fn = nullptr;
   napi_value resource = nullptr;
-  napi_value argv[1];
+  napi_value argv[2];
   napi_value result;
   napi_get_reference_value(env, t->onBatchRef, &fn);
   napi_get_reference_value(env, t->resourceRef, &resource);
   napi_create_double(env, arg, &argv[0]);
+  napi_create_double(env, t->rxShed, &argv[1]);
+  t->rxShed = 0;
   if (fn != nullptr && resource != nullptr) {
-    napi_status st = napi_make_callback(env, t->asyncContext, resource, fn, 1, argv, &result);
+    napi_status st = napi_make_callback(env, t->asyncContext, resource, fn, 2, argv, &result);
     if (st != napi_ok) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);
@@ -375,6 +397,29 @@ void ReadPerFrame(Tap* t) {
   napi_close_handle_scope(env, scope);
 }
 
+// A bare SYN (SYN set, ACK not): TCP over IPv4 (not a later fragment) or
+// IPv6 (no extension header), in an Ethernet frame with at most one VLAN tag.
+bool IsBareSyn(const uint8_t* f, size_t len) {
+  if (len < 14) return false;
+  size_t off = 12;
+  unsigned type = (f[off] << 8) | f[off + 1];
+  if (type == 0x8100 && len >= 18) {
+    off += 4;
+    type = (f[off] << 8) | f[off + 1];
+  }
+  off += 2;
+  if (type == 0x0800) {
+    if (len < off + 20 || f[off + 9] != 6 || ((f[off + 6] & 0x1f) | f[off + 7]) != 0) return false;
+    off += (f[off] & 0x0f) * 4u;
+  } else if (type == 0x86dd) {
+    if (len < off + 40 || f[off + 6] != 6) return false;
+    off += 40;
+  } else {
+    return false;
+  }
+  return len >= off + 14 && (f[off + 13] & 0x12) == 0x02;
+}
+
 void OnPoll(uv_poll_t* h, int status, int) {
   Tap* t = static_cast<Tap*>(h->data);
   if (t == nullptr || t->closed || !t->polling) return;
@@ -402,12 +447,15 @@ void OnPoll(uv_poll_t* h, int status, int) {
     ReadPerFrame(t);
     return;
   }
+  size_t synsLeft = kSynBudgetPerWake;
+  // Reads per wake-up, delivered or shed: the wake-up ends in bounded time.
+  size_t readsLeft = t->rxMaxFrames * kMaxBatchesPerWake;
   for (int batch = 0; batch < kMaxBatchesPerWake; batch++) {
     size_t used = 0;
     size_t count = 0;
     int err = 0;
     bool drained = false;
-    while (count < t->rxMaxFrames && t->rxCap - used >= kMaxFrame) {
+    while (count < t->rxMaxFrames && t->rxCap - used >= kMaxFrame && readsLeft > 0) {
       ssize_t n = read(t->fd, t->rxBytes + used, t->rxCap - used);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -419,6 +467,16 @@ void OnPoll(uv_poll_t* h, int status, int) {
         drained = true;
         break;
       }
+      readsLeft--;
+      size_t hl = static_cast<size_t>(t->vnetHdrLen);
+      if (static_cast<size_t>(n) > hl && IsBareSyn(t->rxBytes + used + hl, static_cast<size_t>(n) - hl)) {
+        if (synsLeft == 0) {
+          t->rxShed++;  // over the budget: the next read takes its place
+          continue;
+        }
+        // The budget's last SYN: the reads still allowed this wake-up.
+        if (--synsLeft == 0 && readsLeft > kSynBudgetPerWake) readsLeft = kSynBudgetPerWake;
+      }
       t->rxLengths[count++] = static_cast<uint32_t>(n);
       used += static_cast<size_t>(n);
     }
@@ -429,7 +487,7 @@ void OnPoll(uv_poll_t* h, int status, int) {
       StopPolling(t);
       return;
     }
-    if (drained) return;
+    if (drained || readsLeft == 0) return;
   }
 }
 
@@ -532,6 +590,7 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   t->rxCap = rxCap;
   t->rxLengths = reinterpret_cast<uint32_t*>(rxLengths);
   t->rxMaxFrames = rxLenBytes / 4;
+  t->vnetHdrLen = vnetHdrLen;
   t->perFrame = perFrame;
   napi_create_reference(env, info[1], 1, &t->rxBytesRef);
   napi_create_reference(env, info[2], 1, &t->rxLengthsRef);
