@@ -78,6 +78,7 @@ export interface TapFloodRow {
   p99: number | null;
   synsSent: number;
   synRate: number;
+  /** SYNs the listener answered (cache, cookie, duplicate) a second, over the flood's duration; not counting those the TAP reader shed. */
   synsHandledPerSec: number;
   cookiesSent: number;
   cookiesTaken: number;
@@ -227,7 +228,8 @@ export async function tapFlood(ns: string, o: TapFloodOptions): Promise<TapFlood
       rows.push({
         flood, clients: c.clients, served: c.served, p50: c.p50, p99: c.p99,
         synsSent: f.sent, synRate: Math.round(f.sent / f.seconds),
-        synsHandledPerSec: Math.round((s1.scAdded - s0.scAdded + s1.cookiesSent - s0.cookiesSent + s1.dupes - s0.dupes) / o.seconds),
+        // Over the flood's own duration (under load it sends for longer than o.seconds).
+        synsHandledPerSec: Math.round((s1.scAdded - s0.scAdded + s1.cookiesSent - s0.cookiesSent + s1.dupes - s0.dupes) / (flood ? f.seconds : o.seconds)),
         cookiesSent: s1.cookiesSent - s0.cookiesSent, cookiesTaken: s1.cookiesTaken - s0.cookiesTaken,
         cacheAtEnd: s1.cache, cacheLimit: s1.cacheLimit, virtDrops: s1.virtDrops - s0.virtDrops, tapDrops: tapDropped() - d0,
         txRefused: s1.txRefused - s0.txRefused, synShed: s1.synShed - s0.synShed,
