@@ -513,15 +513,14 @@ export class NodeTapDevice implements TapDevice {
 
   flush(): number {
     const n = this.txCount;
-    const earlier = this.refusedEarlier;
+    let refused = this.refusedEarlier;
     this.refusedEarlier = 0;
-    if (n === 0) return earlier;
     this.txCount = 0;
     this.txUsed = 0;
-    if (this.handle === null) return earlier + n;
-    const taken = this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
-    // Frames of earlier flushes the host refused on the writer thread are told now.
-    return earlier + n - taken + (this.native.tapTxRefused?.(this.handle) ?? 0);
+    if (this.handle === null) return refused + n;
+    if (n > 0) refused += n - this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
+    // Frames of earlier flushes the host refused on the writer thread are told now (even with nothing new to write).
+    return refused + (this.native.tapTxRefused?.(this.handle) ?? 0);
   }
 
   readStart(): void {
