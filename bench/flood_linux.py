@@ -4,7 +4,7 @@
   flood_linux.py flood IFACE DSTMAC SRCMAC DSTIP PORT RATE SECONDS
       Spoofed SYNs (MSS 1460) from 172.16.0.0/12 to DSTIP:PORT, written on
       IFACE with an AF_PACKET socket (Linux's own stack never sees them), at
-      RATE per second for SECONDS, in 1 ms batches.
+      RATE per second for SECONDS, in 1 ms batches. Prints "go" as it starts.
   flood_linux.py clients DSTIP PORT SECONDS EVERY_MS DEADLINE_MS
       Real clients through Linux's TCP: one new connection every EVERY_MS,
       each served when b"hi" and the end arrive within DEADLINE_MS.
@@ -51,6 +51,8 @@ def flood(iface, dst_mac, src_mac, dst_ip, port, rate, seconds):
     frames = [syn_frame(n, mac(dst_mac), mac(src_mac), dst, int(port)) for n in range(65536)]
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
+    # The frames are made: say so, so the clients start under the flood, not before it.
+    print("go", flush=True)
     rate = float(rate)
     end = float(seconds)
     sent = 0

@@ -14,9 +14,15 @@
  * The spoofed sources are in 172.16.0.0/12, behind Linux as far as the rump
  * kernel knows (default route via 10.199.0.1); Linux does not forward, so
  * the SYN-ACKs die there. The same clients run without the flood first (the
- * baseline, same run), then under it; each row has what the kernel saw
- * (SYN cache, cookies, SYNs handled, frames virt0 dropped) and its JS heap
- * and accounted memory before and after.
+ * baseline, same run), then under it (they start once the flood is sending,
+ * and start for as long as it runs), then after it; each row has what the
+ * kernel saw (SYN cache, cookies, SYNs handled, frames virt0 dropped or
+ * could not send), its JS heap and accounted memory before and after, and
+ * its resident set (peak sampled every 250 ms).
+ *
+ * A client is served when it connects with Linux's own TCP (its SYN
+ * retried at 1 s and 3 s, as Linux does) and reads "hi" and the end within
+ * the deadline (3 s) of starting; p50 and p99 are how long served ones took.
  *
  *   node --import=tsx bench/flood_tap.ts            (root; FLOOD_RATE, FLOOD_SECONDS)
  *   FLOOD_PROF=dir ...                               a --cpu-prof profile of the kernel's process
@@ -55,8 +61,13 @@ interface KernelStats {
   cache: number;
   cacheLimit: number;
   virtDrops: number;
+  /** SYN-ACKs and other frames the TAP did not take (its writer's queue full, or refused). */
+  txRefused: number;
+  /** Bare SYNs virt0's TAP reader dropped over its per-wake-up budget. */
+  synShed: number;
   mem: number;
   heap: number;
+  rss: number;
 }
 
 export interface TapFloodRow {
@@ -67,6 +78,7 @@ export interface TapFloodRow {
   p99: number | null;
   synsSent: number;
   synRate: number;
+  /** SYNs the listener answered (cache, cookie, duplicate) a second, over the flood's duration; not counting those the TAP reader shed. */
   synsHandledPerSec: number;
   cookiesSent: number;
   cookiesTaken: number;
@@ -75,10 +87,18 @@ export interface TapFloodRow {
   virtDrops: number;
   /** Frames Linux dropped on tun0's queue to the kernel (the kernel read too slowly): `ip -s link` TX dropped. */
   tapDrops: number;
+  /** Frames virt0 could not send (the TAP writer's queue was full, or Linux refused them). */
+  txRefused: number;
+  /** Bare SYNs virt0's TAP reader read and dropped over its per-wake-up budget (not in virtDrops). */
+  synShed: number;
   memBefore: number;
   memAfter: number;
   heapBefore: number;
   heapAfter: number;
+  /** The kernel process's resident set before and after, and its highest sample during the row (every 250 ms). */
+  rssBefore: number;
+  rssAfter: number;
+  rssPeak: number;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -88,6 +108,7 @@ async function kernelRole(): Promise<void> {
   const { rumpInit } = await import('../index.js');
   const { inet } = await import('../net/inet/inet.js');
   const { netstack } = await import('../net/netstack.js');
+  const { virtSoftc } = await import('../net/if/virt.js');
   const k = await rumpInit({ components: ['net', 'net_net', 'net_netinet', 'net_virtif'], env: {} });
   await k.netconfig.ifcreate('virt0');
   await k.netconfig.ipv4IfaddrCidr('virt0', RUMP, 24);
@@ -107,10 +128,13 @@ async function kernelRole(): Promise<void> {
       const st = i.tcpstat;
       const s: KernelStats = {
         scAdded: st.sc_added, cookiesSent: st.sc_sendcookie, cookiesTaken: st.sc_recvcookie, dupes: st.sc_dupesyn,
-        cache: i.tcp!.syncache.size, cacheLimit: i.tcp!.cfg.syncacheLimit, virtDrops: ifp.stats.iqdrops + ifp.stats.ierrors,
-        mem: k.mem.used, heap: process.memoryUsage().heapUsed,
+        cache: i.tcp!.syncache.size, cacheLimit: i.tcp!.cfg.syncacheLimit,
+        virtDrops: ifp.stats.iqdrops - virtSoftc(ifp)!.stats.rxsynshed + ifp.stats.ierrors,
+        txRefused: virtSoftc(ifp)!.stats.txrefused, synShed: virtSoftc(ifp)!.stats.rxsynshed, mem: k.mem.used, heap: process.memoryUsage().heapUsed, rss: process.memoryUsage.rss(),
       };
       process.stdout.write(`${JSON.stringify(s)}\n`);
+    } else if (line === 'rss') {
+      process.stdout.write(`${process.memoryUsage.rss()}\n`);
     } else if (line === 'quit') break;
   }
   server.close();
@@ -125,12 +149,18 @@ function inNs(ns: string, cmd: string, args: readonly string[], env: Record<stri
   return spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
 }
 
-/** The last line a command in the namespace prints, parsed as JSON. */
-function jsonOf<T>(ns: string, cmd: string, args: readonly string[]): Promise<T> {
+/** The last line a command in the namespace prints, parsed as JSON; `onGo` runs when it prints a line "go". */
+function jsonOf<T>(ns: string, cmd: string, args: readonly string[], onGo?: () => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const c = inNs(ns, cmd, args);
     let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (onGo !== undefined && /^go$/m.test(out)) {
+        onGo();
+        onGo = undefined;
+      }
+    });
     c.on('close', (code) => {
       const last = out.trim().split('\n').pop() ?? '';
       if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${out}`));
@@ -170,24 +200,45 @@ export async function tapFlood(ns: string, o: TapFloodOptions): Promise<TapFlood
     for (const flood of [false, true, false]) {
       const s0 = await stats();
       const d0 = tapDropped();
+      // The flood first: the clients start once its frames are made and it is sending ("go"),
+      // so every client connects while the flood runs (it runs as long as they start).
+      let go: () => void = () => {};
+      const started = new Promise<void>((r) => (go = r));
+      const syns = flood
+        ? jsonOf<{ sent: number; seconds: number }>(ns, 'python3', [py, 'flood', 'tun0', rumpMac, linuxMac, RUMP, String(PORT), String(o.rate), String(o.seconds)], go)
+        : Promise.resolve({ sent: 0, seconds: 1 });
+      if (flood) await started;
       const clients = jsonOf<{ clients: number; served: number; p50: number | null; p99: number | null }>(ns, 'python3', [
         py, 'clients', RUMP, String(PORT), String(o.seconds), String(o.clientEveryMs), String(o.deadlineMs),
       ]);
-      const syns = flood
-        ? jsonOf<{ sent: number; seconds: number }>(ns, 'python3', [py, 'flood', 'tun0', rumpMac, linuxMac, RUMP, String(PORT), String(o.rate), String(o.seconds)])
-        : Promise.resolve({ sent: 0, seconds: 1 });
+      // The kernel's resident set while the row runs.
+      let rssPeak = s0.rss;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          await new Promise((r) => setTimeout(r, 250));
+          kernel.stdin.write('rss\n');
+          rssPeak = Math.max(rssPeak, Number(await next()));
+        }
+      })();
       const [c, f] = await Promise.all([clients, syns]);
+      sampling = false;
+      await sampler;
       const s1 = await stats();
       rows.push({
         flood, clients: c.clients, served: c.served, p50: c.p50, p99: c.p99,
         synsSent: f.sent, synRate: Math.round(f.sent / f.seconds),
-        synsHandledPerSec: Math.round((s1.scAdded - s0.scAdded + s1.cookiesSent - s0.cookiesSent + s1.dupes - s0.dupes) / o.seconds),
+        // Over the flood's own duration (under load it sends for longer than o.seconds).
+        synsHandledPerSec: Math.round((s1.scAdded - s0.scAdded + s1.cookiesSent - s0.cookiesSent + s1.dupes - s0.dupes) / (flood ? f.seconds : o.seconds)),
         cookiesSent: s1.cookiesSent - s0.cookiesSent, cookiesTaken: s1.cookiesTaken - s0.cookiesTaken,
         cacheAtEnd: s1.cache, cacheLimit: s1.cacheLimit, virtDrops: s1.virtDrops - s0.virtDrops, tapDrops: tapDropped() - d0,
-        memBefore: s0.mem, memAfter: s1.mem, heapBefore: s0.heap, heapAfter: s1.heap,
+        txRefused: s1.txRefused - s0.txRefused, synShed: s1.synShed - s0.synShed,
+        memBefore: s0.mem, memAfter: s1.mem, heapBefore: s0.heap, heapAfter: s1.heap, rssBefore: s0.rss, rssAfter: s1.rss, rssPeak,
       });
     }
     kernel.stdin.write('quit\n');
+    // Let it exit on its own (a --cpu-prof profile is written at exit).
+    await new Promise((r) => kernel.once('exit', r));
     return rows;
   } finally {
     kernel.kill('SIGKILL');
@@ -217,7 +268,8 @@ async function main(): Promise<void> {
     for (const [i, r] of rows.entries()) {
       process.stdout.write(`${r.flood ? `flood ${r.synRate}/s` : i === 0 ? 'baseline' : 'after'}: served ${r.served}/${r.clients}, p50 ${r.p50?.toFixed(1)} ms, p99 ${r.p99?.toFixed(1)} ms; ` +
         `kernel: handled ${r.synsHandledPerSec} SYN/s, cache ${r.cacheAtEnd}/${r.cacheLimit}, cookies ${r.cookiesSent} sent ${r.cookiesTaken} taken, ` +
-        `virt0 drops ${r.virtDrops}, tun0 drops ${r.tapDrops}, mem ${r.memBefore} -> ${r.memAfter}, heap ${(r.heapBefore / 1e6).toFixed(1)} -> ${(r.heapAfter / 1e6).toFixed(1)} MB\n`);
+        `virt0 drops ${r.virtDrops}, SYNs shed ${r.synShed}, tun0 drops ${r.tapDrops}, not sent ${r.txRefused}, mem ${r.memBefore} -> ${r.memAfter}, ` +
+        `heap ${(r.heapBefore / 1e6).toFixed(1)} -> ${(r.heapAfter / 1e6).toFixed(1)} MB, RSS ${(r.rssBefore / 1e6).toFixed(1)} -> ${(r.rssAfter / 1e6).toFixed(1)} MB (peak ${(r.rssPeak / 1e6).toFixed(1)})\n`);
     }
     const [base, fl] = rows as [TapFloodRow, TapFloodRow, TapFloodRow];
     const ratio = fl.served / fl.clients / (base.served / base.clients);

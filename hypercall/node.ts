@@ -71,16 +71,22 @@ export interface NativeAddon {
   store32(buf: ArrayBuffer, off: number, value: number): void;
   unmap(buf: ArrayBuffer): void;
   /**
-   * `onBatch(n)`: n > 0 frames are in rxBytes/rxLengths; n < 0 is -errno,
-   * reading stopped. `perFrame` (measurement only, bench/virtif.ts): one
+   * `onBatch(n, shed)`: n > 0 frames are in rxBytes/rxLengths; n < 0 is
+   * -errno, reading stopped. `shed`: bare SYNs read and dropped since the
+   * last call, over the per-wake-up SYN budget (tap.cc). `perFrame` (measurement only, bench/virtif.ts): one
    * call per frame, always n = 1 with the frame at offset 0.
    */
-  tapOpen(name: string, rxBytes: ArrayBuffer, rxLengths: ArrayBuffer, onBatch: (n: number) => void, perFrame?: boolean, vnetHdr?: boolean): NativeTap;
+  tapOpen(name: string, rxBytes: ArrayBuffer, rxLengths: ArrayBuffer, onBatch: (n: number, shed?: number) => void, perFrame?: boolean, vnetHdr?: boolean): NativeTap;
   tapSetOffload(handle: object, flags: number): void;
   tapReadStart(handle: object): void;
   tapReadStop(handle: object): void;
-  /** Write `count` frames packed in `bytes` with `lengths`; returns how many the host took. */
+  /**
+   * Queue `count` frames packed in `bytes` with `lengths` for the device's
+   * writer thread; returns how many it took (the queue is bounded).
+   */
   tapWrite(handle: object, bytes: ArrayBuffer, lengths: ArrayBuffer, count: number): number;
+  /** Frames the writer thread took but the host refused, since the last call. */
+  tapTxRefused?(handle: object): number;
   tapClose(handle: object): void;
 }
 
@@ -434,6 +440,7 @@ function errnoName(n: number): string {
 
 class NodeTapBatch implements TapBatch {
   count = 0;
+  shed = 0;
   constructor(
     readonly bytes: Uint8Array,
     readonly lengths: Uint32Array,
@@ -459,7 +466,7 @@ export class NodeTapDevice implements TapDevice {
    * abandoned device can be collected: without this field it could be
    * collected between open and readStart.
    */
-  private readonly onBatchFn: (n: number) => void;
+  private readonly onBatchFn: (n: number, shed?: number) => void;
 
   constructor(
     private readonly native: NativeAddon,
@@ -469,7 +476,7 @@ export class NodeTapDevice implements TapDevice {
     const rx = new ArrayBuffer(TAP_RX_BYTES);
     const lengths = new Uint32Array(TAP_RX_FRAMES);
     this.batch = new NodeTapBatch(new Uint8Array(rx), lengths);
-    this.onBatchFn = (n) => this.onBatch(n);
+    this.onBatchFn = (n, shed) => this.onBatch(n, shed ?? 0);
     const tap = native.tapOpen(name, rx, lengths.buffer as ArrayBuffer, this.onBatchFn, false, opts.vnetHdr === true);
     this.handle = tap.handle;
     this.name = tap.name;
@@ -485,9 +492,10 @@ export class NodeTapDevice implements TapDevice {
     return this.txCount;
   }
 
-  private onBatch(n: number): void {
+  private onBatch(n: number, shed: number): void {
     if (n > 0) {
       this.batch.count = n;
+      this.batch.shed = shed;
       this.opts.onFrames(this.batch);
     } else {
       this.opts.onError(errnoName(-n));
@@ -505,13 +513,14 @@ export class NodeTapDevice implements TapDevice {
 
   flush(): number {
     const n = this.txCount;
-    const earlier = this.refusedEarlier;
+    let refused = this.refusedEarlier;
     this.refusedEarlier = 0;
-    if (n === 0) return earlier;
     this.txCount = 0;
     this.txUsed = 0;
-    if (this.handle === null) return earlier + n;
-    return earlier + n - this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
+    if (this.handle === null) return refused + n;
+    if (n > 0) refused += n - this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
+    // Frames of earlier flushes the host refused on the writer thread are told now (even with nothing new to write).
+    return refused + (this.native.tapTxRefused?.(this.handle) ?? 0);
   }
 
   readStart(): void {

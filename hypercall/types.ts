@@ -50,6 +50,11 @@ export interface TapBatch {
   readonly lengths: Uint32Array;
   /** Frames in this batch (at least 1). */
   count: number;
+  /**
+   * Bare SYNs the host read and dropped since the last batch, over its
+   * per-wake-up SYN budget (the node host's reader; 0 or absent elsewhere).
+   */
+  shed?: number;
 }
 
 export interface TapOpenOptions {
@@ -115,6 +120,8 @@ export interface TapDevice {
   /**
    * Hand the queued frames to the host now. Returns how many of them the
    * host refused (its queue was full, the device went away); they are gone.
+   * The node host writes them on a thread of the device's own: frames it
+   * took but the host then refused are counted by the next flush.
    */
   flush(): number;
   /** Frames queued and not yet flushed. */

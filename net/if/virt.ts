@@ -98,6 +98,11 @@ export class VirtStats {
   rxcsumsw = 0;
   /** Received GSO frames larger than the MTU (LRO), taken as one segment. */
   rxgso = 0;
+  /**
+   * Bare SYNs the host's reader dropped over its per-wake-up SYN budget (a
+   * SYN flood; hypercall/native/src/tap.cc), also in the input drops.
+   */
+  rxsynshed = 0;
 }
 
 /** The host's name for the TAP device of `virtN` when no linkstr names one. */
@@ -364,6 +369,11 @@ export class VirtSoftc {
     const k = this.kernel;
     // As NetBSD's VIF_DELIVERPKT: nothing goes up a link that is not running.
     if (k.halted || !(ifp.flags & IFF_RUNNING)) return;
+    const shed = batch.shed;
+    if (shed) {
+      this.stats.rxsynshed += shed;
+      ifp.stats.iqdrops += shed;
+    }
     const bytes = batch.bytes;
     const lengths = batch.lengths;
     const maxLen = ifp.mtu + FRAME_OVERHEAD;

@@ -32,6 +32,7 @@ registerComponent({
           total.rxcsumok += s.rxcsumok;
           total.rxcsumsw += s.rxcsumsw;
           total.rxgso += s.rxgso;
+          total.rxsynshed += s.rxsynshed;
         }
         return { ...total };
       },

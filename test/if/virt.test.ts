@@ -283,7 +283,7 @@ test('reading holds the host only while up; a device deleted under the kernel is
   t.is(info(io, 'virt0').flags & (IFF_UP | IFF_RUNNING), IFF_UP, 'up, but the link is not running');
   t.is(sendEcho(k, '10.199.0.1'), ENETDOWN, 'output says so rather than vanishing');
   t.deepEqual(k.sysctl.get('net.virtif.stats'), {
-    rxnobufs: 0, rxtoolong: 0, txrefused: 0, rxerrors: 1, rxmcastfiltered: 0, txtso: 0, txcsum: 0, rxcsumok: 0, rxcsumsw: 0, rxgso: 0,
+    rxnobufs: 0, rxtoolong: 0, txrefused: 0, rxerrors: 1, rxmcastfiltered: 0, txtso: 0, txcsum: 0, rxcsumok: 0, rxcsumsw: 0, rxgso: 0, rxsynshed: 0,
   });
 });
 

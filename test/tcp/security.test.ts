@@ -13,7 +13,7 @@ import { AF_INET, SOCK_STREAM } from '../../kern/sys.js';
 import { SOL_SOCKET, SO_REUSEADDR } from '../../net/socket.js';
 import { inet } from '../../net/inet/inet.js';
 import { InAddr } from '../../net/inet/in_addr.js';
-import { SipHash24, tcpNewIsn } from '../../net/inet/tcp/isn.js';
+import { SipHash24, tcpNewIsn, tupleHash } from '../../net/inet/tcp/isn.js';
 import { main as netstat } from '../../bin/rump.netstat.js';
 import { icmpMessage, ipPacket } from '../helpers/kernels.js';
 import { run } from '../bin/helpers.js';
@@ -28,6 +28,38 @@ test('SipHash-2-4 matches the reference vectors (the ISN and cookie hash)', (t) 
   t.is(hex(h.hash(msg, 0)), '726fdb47dd0e0e31');
   t.is(hex(h.hash(msg, 15)), 'a129ca6149be45e5');
   t.is(hex(h.hash(msg, 63)), '958a324ceb064572');
+});
+
+test('the four-tuple hash is SipHash-2-4 of the tuple\'s bytes (addresses, ports, extra word, domain byte), IPv4 and IPv6', (t) => {
+  const h = new SipHash24(new Uint8Array(16).map((_, i) => 0xf0 ^ i));
+  const le = (b: Uint8Array, at: number, v: number): void => {
+    for (let i = 0; i < 4; i++) b[at + i] = v >>> (8 * i);
+  };
+  const l4 = new InAddr().setV4(0x0ac70002);
+  const f4 = new InAddr().setV4(0xac1f5a17);
+  const b4 = new Uint8Array(17);
+  le(b4, 0, 0x0ac70002);
+  le(b4, 4, 0xac1f5a17);
+  le(b4, 8, (5003 << 16) | 61234);
+  le(b4, 12, 0xdeadbeef);
+  b4[16] = 3;
+  const want4 = h.hash(b4, 17);
+  const wantHi4 = h.hi;
+  t.is(tupleHash(h, 3, l4, 5003, f4, 61234, 0xdeadbeef), want4);
+  t.is(h.hi, wantHi4);
+  const l6 = new InAddr();
+  const f6 = new InAddr();
+  const a6 = Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x00, 0x00, 0x01]);
+  const c6 = Uint8Array.from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55]);
+  l6.load(a6, 0);
+  f6.load(c6, 0);
+  const b6 = new Uint8Array(41);
+  b6.set(a6, 0);
+  b6.set(c6, 16);
+  le(b6, 32, (443 << 16) | 40000);
+  le(b6, 36, 7);
+  b6[40] = 1;
+  t.is(tupleHash(h, 1, l6, 443, f6, 40000, 7), h.hash(b6, 41));
 });
 
 test('ISN (RFC 6528): M + F(tuple, key): grows with a 4 µs clock per tuple, unrelated across tuples and keys', (t) => {

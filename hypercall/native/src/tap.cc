@@ -5,7 +5,8 @@
 //   tapSetOffload(handle, flags)   TUNSETOFFLOAD (TUN_F_* bits): what we accept
 //   tapReadStart(handle)           poll the fd; each wake-up drains it into rxBytes
 //   tapReadStop(handle)            stop polling (frames wait in the kernel's queue)
-//   tapWrite(handle, txBytes, txLengths, count) -> frames written
+//   tapWrite(handle, txBytes, txLengths, count) -> frames taken
+//   tapTxRefused(handle)           frames the writer could not write since the last call
 //   tapClose(handle)               stop, close the fd (a TAP we created goes away)
 //
 // Reading. The fd is O_NONBLOCK and watched by a uv_poll_t on the calling
@@ -21,9 +22,35 @@
 // device was deleted under us) stops the poll and is reported as
 // onBatch(-errno).
 //
+// SYNs have a budget per wake-up (kSynBudgetPerWake), as a NIC that steers
+// SYNs to a queue of their own (Intel's SYN filter): bare SYNs (SYN without
+// ACK, TCP over IPv4 or IPv6) past it are read and dropped here, and
+// counted: onBatch's second argument is how many since the last call. A SYN
+// flood then costs the kernel a read(2) per SYN past the budget instead of
+// its whole handshake work, and crowds out less of the rest: the ACKs that
+// complete handshakes (with SYN cookies, a lost one loses the connection)
+// and established traffic read in the same wake-up are all delivered.
+// Without the budget the kernel fell behind, Linux's queue to the TAP
+// overflowed, and it dropped SYNs and ACKs alike. Once the budget is spent
+// the wake-up reads at most as many frames again (kSynBudgetPerWake): when
+// even reading cannot keep up, frames are better dropped by Linux, for
+// free, than read to be dropped. A normal load never has 1,024 SYNs waiting
+// at one wake-up.
+//
 // Writing. The JS side packs frames into txBytes the same way and hands over
 // a whole batch in one call; each frame is one write(2) (a TAP fd takes one
-// frame per write; writev would glue the iovecs into one frame).
+// frame per write; writev would glue the iovecs into one frame). The writes
+// run on a thread of the device's own (started at its first write), as a
+// NIC sends from its ring while the CPU goes on: a write(2) to a TAP runs
+// Linux's whole receive path for the frame, which cost the main thread
+// about as much as the rump kernel's own work per SYN-ACK under a SYN
+// flood. tapWrite copies the batch into the queue and returns; the queue
+// is bounded (kTxQueueBytes, a NIC's transmit ring): frames past it are
+// not taken (tapWrite's count says how many were). Frames the writer then
+// fails to write (the device refused them) are counted for tapTxRefused.
+// Order is kept (one writer, first in first out); close waits until the
+// queue is written, so what was sent before close (a DHCP release at halt)
+// still goes out.
 //
 // Opening. /dev/net/tun with IFF_TAP | IFF_NO_PI (bare Ethernet frames).
 // TUNSETIFF first with IFF_TUN_EXCL: success means the device did not exist
@@ -52,10 +79,16 @@
 #include "errors.h"
 #include <uv.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #if defined(__linux__)
 #include <fcntl.h>
@@ -111,6 +144,17 @@ const char* ExistingKind(const std::string& name) {
 }
 // Batches delivered per wake-up before letting other handles run.
 constexpr int kMaxBatchesPerWake = 8;
+// Bare SYNs delivered per wake-up at most; more are read and dropped.
+constexpr size_t kSynBudgetPerWake = 1024;
+// Bytes waiting for the writer thread at most: 4 MiB is about 60,000
+// SYN-ACKs, or 64 full GSO frames.
+constexpr size_t kTxQueueBytes = 4u << 20;
+
+// One tapWrite's frames, queued for the writer thread.
+struct TxBatch {
+  std::vector<uint8_t> bytes;
+  std::vector<uint32_t> lengths;
+};
 
 struct Tap {
   napi_env env = nullptr;
@@ -129,6 +173,9 @@ struct Tap {
   size_t rxCap = 0;
   uint32_t* rxLengths = nullptr;
   size_t rxMaxFrames = 0;
+  int vnetHdrLen = 0;
+  // Bare SYNs dropped over the budget, not yet told to onBatch.
+  double rxShed = 0;
   // onBatch: strong while polling (an active device keeps its driver alive,
   // as an open socket does), weak otherwise so an abandoned device can be
   // collected and finalized.
@@ -136,7 +183,70 @@ struct Tap {
   uint32_t onBatchRefs = 0;
   napi_async_context asyncContext = nullptr;
   napi_ref resourceRef = nullptr;
+  // The writer thread and its queue (guarded by txMu).
+  std::thread* writer = nullptr;
+  std::mutex txMu;
+  std::condition_variable txCv;
+  std::deque<TxBatch> txq;
+  size_t txqBytes = 0;
+  bool txStop = false;
+  std::vector<TxBatch> txSpare;  // emptied batches kept for reuse
+  std::atomic<uint64_t> txRefused{0};
 };
+
+// The writer thread: each queued batch's frames, one write(2) each, until
+// told to stop and the queue is empty.
+void WriterLoop(Tap* t, int fd) {
+  std::unique_lock<std::mutex> lk(t->txMu);
+  for (;;) {
+    t->txCv.wait(lk, [t] { return t->txStop || !t->txq.empty(); });
+    if (t->txq.empty()) return;
+    TxBatch b = std::move(t->txq.front());
+    t->txq.pop_front();
+    lk.unlock();
+    size_t off = 0;
+    uint64_t refused = 0;
+    size_t n = b.lengths.size();
+    for (size_t i = 0; i < n; i++) {
+      size_t len = b.lengths[i];
+      ssize_t w;
+      do {
+        w = write(fd, b.bytes.data() + off, len);
+      } while (w < 0 && errno == EINTR);
+      off += len;
+      if (w < 0) {
+        // The device's queue is full: the rest of the batch would fail too.
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          refused += n - i;
+          break;
+        }
+        refused++;  // this frame was refused (EIO, EINVAL): count it, go on
+      }
+    }
+    if (refused > 0) t->txRefused.fetch_add(refused, std::memory_order_relaxed);
+    lk.lock();
+    t->txqBytes -= b.bytes.size();
+    if (t->txSpare.size() < 4) {
+      b.bytes.clear();
+      b.lengths.clear();
+      t->txSpare.push_back(std::move(b));
+    }
+  }
+}
+
+// Stop the writer thread once what is queued is written (it holds no JS,
+// so this is safe at environment teardown too).
+void StopWriter(Tap* t) {
+  if (t->writer == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lk(t->txMu);
+    t->txStop = true;
+  }
+  t->txCv.notify_one();
+  t->writer->join();
+  delete t->writer;
+  t->writer = nullptr;
+}
 
 void OnPollClosed(uv_handle_t* h) {
   delete reinterpret_cast<uv_poll_t*>(h);
@@ -175,6 +285,8 @@ void CloseTap(Tap* t, bool teardown = false) {
     uv_close(reinterpret_cast<uv_handle_t*>(t->poll), teardown ? nullptr : OnPollClosed);
     t->poll = nullptr;
   }
+  // The queued frames go out first; then the writer no longer uses the fd.
+  StopWriter(t);
   // The poll handle is stopped, so the fd can go now (libuv no longer
   // watches it); a TAP we created disappears with its last fd.
   if (t->fd >= 0) {
@@ -206,21 +318,23 @@ void FinalizeTap(napi_env env, void* data, void*) {
   delete t;
 }
 
-// Run onBatch(arg) as a Node I/O callback. An exception it throws is an
-// uncaught exception of the process, as in any I/O callback.
+// Run onBatch(arg, shed) as a Node I/O callback. An exception it throws is
+// an uncaught exception of the process, as in any I/O callback.
 void CallOnBatch(Tap* t, double arg) {
   napi_env env = t->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value fn = nullptr;
   napi_value resource = nullptr;
-  napi_value argv[1];
+  napi_value argv[2];
   napi_value result;
   napi_get_reference_value(env, t->onBatchRef, &fn);
   napi_get_reference_value(env, t->resourceRef, &resource);
   napi_create_double(env, arg, &argv[0]);
+  napi_create_double(env, t->rxShed, &argv[1]);
+  t->rxShed = 0;
   if (fn != nullptr && resource != nullptr) {
-    napi_status st = napi_make_callback(env, t->asyncContext, resource, fn, 1, argv, &result);
+    napi_status st = napi_make_callback(env, t->asyncContext, resource, fn, 2, argv, &result);
     if (st != napi_ok) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);
@@ -283,6 +397,29 @@ void ReadPerFrame(Tap* t) {
   napi_close_handle_scope(env, scope);
 }
 
+// A bare SYN (SYN set, ACK not): TCP over IPv4 (not a later fragment) or
+// IPv6 (no extension header), in an Ethernet frame with at most one VLAN tag.
+bool IsBareSyn(const uint8_t* f, size_t len) {
+  if (len < 14) return false;
+  size_t off = 12;
+  unsigned type = (f[off] << 8) | f[off + 1];
+  if (type == 0x8100 && len >= 18) {
+    off += 4;
+    type = (f[off] << 8) | f[off + 1];
+  }
+  off += 2;
+  if (type == 0x0800) {
+    if (len < off + 20 || f[off + 9] != 6 || ((f[off + 6] & 0x1f) | f[off + 7]) != 0) return false;
+    off += (f[off] & 0x0f) * 4u;
+  } else if (type == 0x86dd) {
+    if (len < off + 40 || f[off + 6] != 6) return false;
+    off += 40;
+  } else {
+    return false;
+  }
+  return len >= off + 14 && (f[off + 13] & 0x12) == 0x02;
+}
+
 void OnPoll(uv_poll_t* h, int status, int) {
   Tap* t = static_cast<Tap*>(h->data);
   if (t == nullptr || t->closed || !t->polling) return;
@@ -310,12 +447,15 @@ void OnPoll(uv_poll_t* h, int status, int) {
     ReadPerFrame(t);
     return;
   }
+  size_t synsLeft = kSynBudgetPerWake;
+  // Reads per wake-up, delivered or shed: the wake-up ends in bounded time.
+  size_t readsLeft = t->rxMaxFrames * kMaxBatchesPerWake;
   for (int batch = 0; batch < kMaxBatchesPerWake; batch++) {
     size_t used = 0;
     size_t count = 0;
     int err = 0;
     bool drained = false;
-    while (count < t->rxMaxFrames && t->rxCap - used >= kMaxFrame) {
+    while (count < t->rxMaxFrames && t->rxCap - used >= kMaxFrame && readsLeft > 0) {
       ssize_t n = read(t->fd, t->rxBytes + used, t->rxCap - used);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -327,6 +467,16 @@ void OnPoll(uv_poll_t* h, int status, int) {
         drained = true;
         break;
       }
+      readsLeft--;
+      size_t hl = static_cast<size_t>(t->vnetHdrLen);
+      if (static_cast<size_t>(n) > hl && IsBareSyn(t->rxBytes + used + hl, static_cast<size_t>(n) - hl)) {
+        if (synsLeft == 0) {
+          t->rxShed++;  // over the budget: the next read takes its place
+          continue;
+        }
+        // The budget's last SYN: the reads still allowed this wake-up.
+        if (--synsLeft == 0 && readsLeft > kSynBudgetPerWake) readsLeft = kSynBudgetPerWake;
+      }
       t->rxLengths[count++] = static_cast<uint32_t>(n);
       used += static_cast<size_t>(n);
     }
@@ -337,7 +487,7 @@ void OnPoll(uv_poll_t* h, int status, int) {
       StopPolling(t);
       return;
     }
-    if (drained) return;
+    if (drained || readsLeft == 0) return;
   }
 }
 
@@ -440,6 +590,7 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   t->rxCap = rxCap;
   t->rxLengths = reinterpret_cast<uint32_t*>(rxLengths);
   t->rxMaxFrames = rxLenBytes / 4;
+  t->vnetHdrLen = vnetHdrLen;
   t->perFrame = perFrame;
   napi_create_reference(env, info[1], 1, &t->rxBytesRef);
   napi_create_reference(env, info[2], 1, &t->rxLengthsRef);
@@ -508,8 +659,8 @@ Napi::Value TapWrite(const Napi::CallbackInfo& info) {
   if (t == nullptr) return env.Undefined();
   size_t cap = 0;
   size_t lenBytes = 0;
-  uint8_t* bytes = BufferArg(info, 1, &cap);
-  if (bytes == nullptr) return env.Undefined();
+  uint8_t* bytes0 = BufferArg(info, 1, &cap);
+  if (bytes0 == nullptr) return env.Undefined();
   uint8_t* lens = BufferArg(info, 2, &lenBytes);
   if (lens == nullptr) return env.Undefined();
   if (info.Length() < 4 || !info[3].IsNumber()) return ThrowTapType(env, "tapWrite(handle, bytes, lengths, count)");
@@ -520,24 +671,37 @@ Napi::Value TapWrite(const Napi::CallbackInfo& info) {
   }
   if (t->closed) return Napi::Number::New(env, 0);
   const uint32_t* lengths = reinterpret_cast<const uint32_t*>(lens);
-  size_t off = 0;
-  int64_t written = 0;
-  for (int64_t i = 0; i < count; i++) {
-    size_t len = lengths[i];
-    if (len > cap - off) break;  // a bad length: never read past the buffer
-    ssize_t n;
-    do {
-      n = write(t->fd, bytes + off, len);
-    } while (n < 0 && errno == EINTR);
-    off += len;
-    if (n < 0) {
-      // The device's queue is full: the rest of the batch would fail too.
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      continue;  // this frame was refused (EIO, EINVAL): count it, go on
-    }
-    written++;
+  // The frames that fit: a bad length ends the batch (never read past the
+  // buffer), as does the queue's bound.
+  std::unique_lock<std::mutex> lk(t->txMu);
+  size_t room = kTxQueueBytes - t->txqBytes;
+  size_t bytes = 0;
+  int64_t taken = 0;
+  for (; taken < count; taken++) {
+    size_t len = lengths[taken];
+    if (len > cap - bytes || len > room - bytes) break;
+    bytes += len;
   }
-  return Napi::Number::New(env, static_cast<double>(written));
+  if (taken == 0) return Napi::Number::New(env, 0);
+  TxBatch b;
+  if (!t->txSpare.empty()) {
+    b = std::move(t->txSpare.back());
+    t->txSpare.pop_back();
+  }
+  b.bytes.assign(bytes0, bytes0 + bytes);
+  b.lengths.assign(lengths, lengths + taken);
+  t->txq.push_back(std::move(b));
+  t->txqBytes += bytes;
+  lk.unlock();
+  t->txCv.notify_one();
+  if (t->writer == nullptr) t->writer = new std::thread(WriterLoop, t, t->fd);
+  return Napi::Number::New(env, static_cast<double>(taken));
+}
+
+Napi::Value TapTxRefused(const Napi::CallbackInfo& info) {
+  Tap* t = TapOf(info);
+  if (t == nullptr) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(t->txRefused.exchange(0, std::memory_order_relaxed)));
 }
 
 Napi::Value TapClose(const Napi::CallbackInfo& info) {
@@ -564,8 +728,9 @@ void InitTap(Napi::Env env, Napi::Object exports) {
   exports.Set("tapWrite", Napi::Function::New(env, TapWrite, "tapWrite"));
   exports.Set("tapClose", Napi::Function::New(env, TapClose, "tapClose"));
   exports.Set("tapSetOffload", Napi::Function::New(env, TapSetOffload, "tapSetOffload"));
+  exports.Set("tapTxRefused", Napi::Function::New(env, TapTxRefused, "tapTxRefused"));
 #else
-  for (const char* n : {"tapOpen", "tapReadStart", "tapReadStop", "tapWrite", "tapClose", "tapSetOffload"})
+  for (const char* n : {"tapOpen", "tapReadStart", "tapReadStop", "tapWrite", "tapClose", "tapSetOffload", "tapTxRefused"})
     exports.Set(n, Napi::Function::New(env, TapUnsupported, n));
 #endif
 }

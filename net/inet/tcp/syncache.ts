@@ -182,6 +182,7 @@ export class SynCache {
     this.fill(sc, ltp, seg, key);
     sc.tfo = tfo;
     if (cookie) {
+      // The cookie is our ISN: no RFC 6528 hash for it (one keyed hash per cookie SYN).
       sc.iss = this.cookieIss(sc);
       st.sc_sendcookie++;
       this.respond(sc);
@@ -209,6 +210,7 @@ export class SynCache {
       this.buckets.set(key, b);
     } else st.sc_collisions++;
     b.push(sc);
+    sc.iss = newIss(tcp, sc);
     this.count++;
     st.sc_added++;
     sc.cache = this;
@@ -217,7 +219,7 @@ export class SynCache {
     this.armTimer(sc);
   }
 
-  /** The entry's fields from a SYN for `ltp`, with our ISN (RFC 6528). */
+  /** The entry's fields from a SYN for `ltp`; our ISN is the caller's (RFC 6528 `newIss`, or a cookie). */
   private fill(sc: SynCacheEntry, ltp: TcpCb, seg: TcpSegment, key: number): void {
     const tcp = this.tcp;
     const cfg = tcp.cfg;
@@ -240,9 +242,9 @@ export class SynCache {
     sc.sackOk = !noopt && (ltp.flags & TF_REQ_SACK) !== 0 && o.sackPermitted;
     sc.tsOk = !noopt && (ltp.flags & TF_REQ_TSTMP) !== 0 && o.tsPresent;
     sc.tsRecent = sc.tsOk ? o.tsVal : 0;
-    sc.tsOffset = cfg.tsOffsetPerConn ? entryTsOffset(tcp, sc) : 0;
+    // The offset hides our clock in TSval: no timestamps, nothing to hide (and no hash per SYN).
+    sc.tsOffset = cfg.tsOffsetPerConn && sc.tsOk ? entryTsOffset(tcp, sc) : 0;
     sc.wnd = Math.min(ltp.so.rcv.hiwat, TCP_MAXWIN);
-    sc.iss = tcpNewIsn(tcp.isnKey, tcp.kernel.host.now(), seg.dst, sc.lport, seg.src, sc.fport);
   }
 
   /**
@@ -411,6 +413,7 @@ export class SynCache {
     }
     const sc = this.scratch;
     this.fill(sc, ltp, seg, segKey(seg));
+    sc.iss = newIss(this.tcp, sc);
     sc.tfo = false;
     const tp = this.socket(ltp, sc);
     sc.listener = null;
@@ -578,11 +581,16 @@ export class SynCache {
     // to a SYN that had them).
     sc.tsOk = o.tsPresent && (ltp.flags & TF_REQ_TSTMP) !== 0 && !(ltp.flags & TF_NOOPT);
     sc.tsRecent = sc.tsOk ? o.tsVal : 0;
-    sc.tsOffset = tcp.cfg.tsOffsetPerConn ? entryTsOffset(tcp, sc) : 0;
+    sc.tsOffset = tcp.cfg.tsOffsetPerConn && sc.tsOk ? entryTsOffset(tcp, sc) : 0;
     sc.wnd = Math.min(ltp.so.rcv.hiwat, TCP_MAXWIN);
     sc.listener = ltp;
     return sc;
   }
+}
+
+/** Our ISN for the entry's four-tuple (RFC 6528). */
+function newIss(tcp: Tcp, sc: SynCacheEntry): number {
+  return tcpNewIsn(tcp.isnKey, tcp.kernel.host.now(), sc.localInto(tcp.scratchSrc), sc.lport, sc.foreignInto(tcp.scratchDst), sc.fport);
 }
 
 /** The entry's timestamp offset (RFC 7323 §7.1) over its four-tuple. */

@@ -8,7 +8,8 @@
  *   this script: openTap('rnt0') playing 10.199.0.2
  *
  * Linux → TAP: 200 datagrams sent in one tick arrive as one batch.
- * TAP → Linux: 100 frames written, one flush, 100 datagrams received.
+ * TAP → Linux: 100 frames written, one flush, 100 datagrams received; a frame
+ * Linux refuses is counted by a later flush (the writes run on a thread).
  * readStop holds frames back in the kernel's queue; readStart delivers them.
  */
 import { execFileSync } from 'node:child_process';
@@ -35,10 +36,14 @@ const exists = (dev: string) => {
 // Frames seen, by batch; waiters resolved when enough UDP-to-port-9 frames arrived.
 const batchSizes: number[] = [];
 let udpFrames = 0;
+/** Bare SYNs to port 7 delivered, and SYNs the reader dropped over its budget (batch.shed). */
+let synFrames = 0;
+let shedTotal = 0;
 let want = 0;
 let reached: (() => void) | null = null;
 function onFrames(b: TapBatch): void {
   batchSizes.push(b.count);
+  shedTotal += b.shed ?? 0;
   let off = 0;
   for (let i = 0; i < b.count; i++) {
     const len = b.lengths[i]!;
@@ -46,6 +51,7 @@ function onFrames(b: TapBatch): void {
     off += len;
     // IPv4, UDP, destination port 9.
     if (len >= 42 && f[12] === 0x08 && f[13] === 0x00 && f[23] === 17 && ((f[36]! << 8) | f[37]!) === 9) udpFrames++;
+    if (len >= 54 && f[12] === 0x08 && f[13] === 0x00 && f[23] === 6 && ((f[36]! << 8) | f[37]!) === 7 && f[47] === 0x02) synFrames++;
   }
   if (reached !== null && udpFrames >= want) {
     const r = reached;
@@ -158,6 +164,39 @@ await allReceived;
 out['received'] = got.length;
 out['receivedInOrder'] = got.every((m, i) => m === `frame ${i}`);
 out['tooBig'] = tap.write(new Uint8Array(70000), 0, 70000);
+// A frame the host refuses (shorter than an Ethernet header: EINVAL) is
+// taken, then written on the device's writer thread: a later flush counts it.
+tap.write(new Uint8Array(10), 0, 10);
+let refusedLater = tap.flush();
+for (let i = 0; i < 400 && refusedLater === 0; i++) {
+  await new Promise((r) => setTimeout(r, 5));
+  refusedLater += tap.flush();
+}
+out['refusedLater'] = refusedLater;
+
+step('synbudget');
+// 1,500 bare SYNs (written on rnt0 with AF_PACKET: Linux's stack never sees
+// them), then 10 datagrams, wait while reading is stopped; the wake-up at
+// readStart delivers 1,024 SYNs (the budget per wake-up), reads and drops the
+// other 476 and says so, and delivers every datagram behind them.
+tap.readStop();
+ip('link', 'set', 'rnt0', 'txqueuelen', '4000');
+execFileSync('python3', ['-c', `
+import socket, struct
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("rnt0", 0))
+eth = bytes([2, 0, 0x5e, 0x10, 0x20, 0x31]) + bytes(${JSON.stringify(linuxMac)}) + b"\\x08\\x00"
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 0, 0, 64, 6, 0, bytes([172, 16, 0, 1]), bytes([10, 199, 0, 2]))
+for n in range(1500):
+    s.send(eth + ip + struct.pack("!HHIIBBHHH", 1024 + n, 7, n, 0, 5 << 4, 0x02, 65535, 0, 0))
+`]);
+const udpBefore = udpFrames;
+await sendBurst(10);
+tap.readStart();
+await framesReach(udpBefore + 10);
+out['synDelivered'] = synFrames;
+out['synShed'] = shedTotal;
+out['udpBehindSyns'] = udpFrames - udpBefore;
 
 step('busy');
 // The same device again while open: busy.
@@ -228,15 +267,16 @@ step('perFrame');
 }
 
 step('worker');
-// A worker thread reading a TAP, terminated without closing it: the device
-// closes with the worker's environment, and nothing of the addon runs after
-// the worker unloaded it.
+// A worker thread reading a TAP (and writing: its writer thread started),
+// terminated without closing it: the device closes with the worker's
+// environment, and nothing of the addon runs after the worker unloaded it.
 const addonPath = fileURLToPath(new URL('../../../hypercall/native/build/Release/rumpnet_native.node', import.meta.url));
 for (let i = 0; i < 2; i++) {
   const w = new Worker(
     `const a = require(${JSON.stringify(addonPath)});
      const t = a.tapOpen('rnt3', new ArrayBuffer(1 << 20), new ArrayBuffer(4096), () => {});
      a.tapReadStart(t.handle);
+     a.tapWrite(t.handle, new ArrayBuffer(64), new Uint32Array([60]).buffer, 1);
      require('node:worker_threads').parentPort.postMessage(t.created);`,
     { eval: true },
   );
