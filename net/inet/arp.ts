@@ -22,7 +22,7 @@ import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_RUNNING, IFF_UP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
 import type { ArpInfo, ArpMsg } from '../ioctl.js';
-import { RTF_GATEWAY, RTF_LOCAL } from '../route.js';
+import { RTF_GATEWAY, RTF_LOCAL, RTF_STATIC } from '../route.js';
 import {
   ARPOP_REPLY, ARPOP_REQUEST, ARP_ETHER_IP_LEN, ArpCheck, arpCheck, arpCopySha, arpOp, arpSetOp,
   arpSetSha, arpSetSpa, arpSetTha, arpSetTpa, arpShaEquals, arpShaIsBroadcast, arpSpa, arpTpa, arpWrite,
@@ -37,6 +37,8 @@ import { icmpError } from './icmp.js';
 import { inAddrForNet, inBroadcast } from './in.js';
 import { INET, IN_IFF_DUPLICATED, IN_IFF_TENTATIVE, type Inet } from './inet.js';
 import { arpDadInput } from './arp_dad.js';
+import { AF_INET } from '../../kern/sys.js';
+import { RTF_ANNOUNCE, RTM_ADD, RTM_CHANGE, RTM_DELETE, rtsockLlinfo, saIn } from '../rtsock.js';
 
 /** Requests sent for one address before it is declared down (NetBSD arp_maxtries). */
 export const ARP_MAXTRIES = 5;
@@ -184,6 +186,8 @@ export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array
     }
     la = new ArpEntry(table, ifp, nexthop);
     table.entries.set(key(ifp, nexthop), la);
+    // NetBSD 8's rt_clonedmsg: the new entry is a cloned host route, its link address still empty.
+    rtsockLlinfo(inet.kernel, RTM_ADD, AF_INET, () => saIn(nexthop), ifp, null);
   }
   if (la.hold.length >= table.maxhold) {
     inet.kernel.mbufs.free(la.hold.shift()!);
@@ -240,8 +244,16 @@ function arpTimer(la: ArpEntry): void {
 
 function arpDelete(table: ArpTable, la: ArpEntry): void {
   la.timer.stop();
-  if (table.entries.get(key(la.ifp, la.addr)) === la) table.entries.delete(key(la.ifp, la.addr));
+  if (table.entries.get(key(la.ifp, la.addr)) === la) {
+    table.entries.delete(key(la.ifp, la.addr));
+    rtsockLlinfo(la.ifp.kernel, RTM_DELETE, AF_INET, () => saIn(la.addr), la.ifp, la.state === LLE_RESOLVED ? la.mac : null, arpRtFlags(la));
+  }
   for (const m of la.hold.splice(0)) table.inet.kernel.mbufs.free(m);
+}
+
+/** RTF_STATIC and RTF_ANNOUNCE (published) of an entry, for its routing messages. */
+function arpRtFlags(la: ArpEntry): number {
+  return (la.permanent ? RTF_STATIC : 0) | (la.published ? RTF_ANNOUNCE : 0);
 }
 
 /** The entry has a MAC now: mark it resolved, restart its lifetime, send what was held. */
@@ -346,13 +358,16 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
           k.host.log(`arp: ${ifp.name}: attempt to overwrite permanent entry for ${formatInAddr(spa)}`);
         }
       } else {
-        if (la.state === LLE_RESOLVED && !arpShaEquals(buf, off, la.mac, 0)) {
+        const learnt = la.state !== LLE_RESOLVED || !arpShaEquals(buf, off, la.mac, 0);
+        if (la.state === LLE_RESOLVED && learnt) {
           st.rcv_lladdr_changed++;
           const sha = new Uint8Array(6);
           arpCopySha(buf, off, sha, 0);
           k.host.log(`arp: ${ifp.name}: ${formatInAddr(spa)} moved from ${formatMac(la.mac)} to ${formatMac(sha)}`);
         }
         arpSetResolved(inet, la, buf, off + 8);
+        // The entry's link address was learnt or changed: RTM_CHANGE with it.
+        if (learnt) rtsockLlinfo(k, RTM_CHANGE, AF_INET, () => saIn(spa), ifp, la.mac);
       }
     } else if (myia) {
       if (table.entries.size >= table.maxentries) {
@@ -361,6 +376,7 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
         const nla = new ArpEntry(table, ifp, spa);
         table.entries.set(key(ifp, spa), nla);
         arpSetResolved(inet, nla, buf, off + 8);
+        rtsockLlinfo(k, RTM_ADD, AF_INET, () => saIn(spa), ifp, nla.mac);
       }
     }
   }
@@ -485,5 +501,6 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
   la.permanent = msg.temp !== true;
   la.published = msg.pub === true;
   arpSetResolved(inet, la, mac, 0);
+  rtsockLlinfo(inet.kernel, RTM_ADD, AF_INET, () => saIn(addr), ifp, la.mac, arpRtFlags(la));
 }
 
