@@ -17,7 +17,8 @@ import { MSG_DONTWAIT, PF_ROUTE, SOCK_RAW, AF_INET6, SOCK_DGRAM } from '../../ke
 import { ROUTE_RECVSPACE, RT_MSGHDR_LEN, RTM_ADD, RTM_VERSION } from '../../net/rtsock.js';
 import { formatRtMsg, routeMonitor } from '../../bin/route_monitor.js';
 import { Hub, attachEther } from '../helpers/hub.js';
-import { bootKernels, haltAll, ifconfig, route, sendEcho, type Kernels } from '../helpers/kernels.js';
+import { bootKernels, haltAll, ifconfig, ifnet, route, sendEcho, type Kernels } from '../helpers/kernels.js';
+import { bootKernels6, dadDone, ifconfig6, sendEcho6 } from '../inet6/helpers.js';
 
 interface Lan {
   ks: Kernels;
@@ -191,4 +192,28 @@ test('route monitor -c 2 prints each message after its "got message" line, then 
     'RTM_DELETE: Delete Route: len 168, pid 0, seq 0, errno 0, flags: <GATEWAY,DONE,STATIC>\n' +
     'locks: none inits: none\nsockaddrs: <DST,GATEWAY,NETMASK>\n 10.0.0.0 192.0.2.254 255.0.0.0\n');
   await haltAll(l.ks);
+});
+
+test('ND: a neighbour entry made is RTM_ADD to link#N for the IPv6 address; when it goes, RTM_DELETE with its MAC', async (t) => {
+  const ks = bootKernels6(2);
+  const [a, b] = ks.kernels as [Kernel, Kernel];
+  const hub = new Hub('lan');
+  attachEther(a, hub);
+  attachEther(b, hub);
+  ifconfig6(a, 'hub0', 'fc00::1/64');
+  ifconfig6(b, 'hub0', 'fc00::2/64');
+  await dadDone(ks);
+  const fd = await a.sys.socket(PF_ROUTE, SOCK_RAW, AF_INET6);
+  t.is(sendEcho6(a, 'fc00::2'), 0);
+  await ks.sim.settle();
+  const msgs = await drain(a, fd);
+  t.is(msgs[0], 'RTM_ADD: Add Route: len 176, pid 0, seq 0, errno 0, flags: <UP,HOST,DONE,LLINFO,CLONED>\n' +
+    'locks: none inits: none\nsockaddrs: <DST,GATEWAY>\n fc00::2 link#2\n');
+  // The interface going down purges the cache (nd6Purge): each entry's RTM_DELETE carries what it had learnt.
+  await a.sys.ioctl(fd, 'SIOCSIFFLAGS', { name: 'hub0', flags: 0 });
+  const macB = [...ifnet(b, 'hub0').lladdr!].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  const del = (await drain(a, fd)).filter((m) => m.startsWith('RTM_DELETE'));
+  t.true(del.some((m) => /^RTM_DELETE.+<HOST,DONE,LLINFO,CLONED>\n/.test(m) && m.endsWith(`<DST,GATEWAY>\n fc00::2 ${macB}\n`)), del.join(''));
+  await a.sys.close(fd);
+  await haltAll(ks);
 });
