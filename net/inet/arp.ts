@@ -27,7 +27,7 @@ import {
   ARPOP_REPLY, ARPOP_REQUEST, ARP_ETHER_IP_LEN, ArpCheck, arpCheck, arpCopySha, arpOp, arpSetOp,
   arpSetSha, arpSetSpa, arpSetTha, arpSetTpa, arpShaEquals, arpShaIsBroadcast, arpSpa, arpTpa, arpWrite,
 } from '../wire/arp.js';
-import { ETHERTYPE_ARP, ETHERTYPE_IP, ETHER_ADDR_BROADCAST, etherMapIpMulticast, macCopy } from '../wire/ether.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IP, ETHER_ADDR_BROADCAST, etherMapIpMulticast, macCopy, macEquals } from '../wire/ether.js';
 import {
   INADDR_ANY, INADDR_BROADCAST, formatInAddr, formatMac, inAddrIsMulticast, parseInAddr, parseMac,
 } from '../wire/inaddr.js';
@@ -168,6 +168,13 @@ export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array
   }
   const table = arpTable(inet);
   let la = table.entries.get(key(ifp, nexthop));
+  if (la && la.published) {
+    // A published entry is "proxy only" (NetBSD since lltable): it answers
+    // requests for the address and is never a next hop of ours.
+    inet.arpstat.dfrdropped++;
+    arpDropHeld(inet, m);
+    return EHOSTUNREACH;
+  }
   if (la && la.state === LLE_RESOLVED) {
     macCopy(la.mac, 0, mac, 0);
     return 0;
@@ -457,6 +464,33 @@ export function arpDump(inet: Inet): ArpInfo[] {
   }));
 }
 
+/** The interface whose connected subnet holds `addr` (by route), or ENETUNREACH. */
+function arpEntryIfp(inet: Inet, addr: number): Ifnet {
+  const rt = inet.ns.rt4.lookup(addr);
+  if (!rt || rt.flags & (RTF_GATEWAY | RTF_LOCAL) || rt.ifp.flags & IFF_LOOPBACK || !rt.ifp.lladdr) {
+    throw new Errno(ENETUNREACH);
+  }
+  return rt.ifp;
+}
+
+/**
+ * Where a published (proxy) entry answers: an interface with a subnet
+ * holding `addr`, the one whose own MAC is published first, so that
+ * `arp -s A our-mac pub` works for an address of ours on another interface
+ * of the same subnet (t_arp's proxy cases: requests come in on the
+ * interface the MAC is from).
+ */
+function arpPubIfp(inet: Inet, addr: number, mac: Uint8Array): Ifnet | null {
+  let found: Ifnet | null = null;
+  for (const ia of inet.addrs) {
+    const ifp = ia.ifp;
+    if (ifp.flags & IFF_LOOPBACK || !ifp.lladdr || ((addr & ia.mask) >>> 0) !== ((ia.addr & ia.mask) >>> 0)) continue;
+    if (macEquals(ifp.lladdr, 0, mac, 0)) return ifp;
+    found ??= ifp;
+  }
+  return found;
+}
+
 /**
  * `arp -s addr mac [temp] [pub]` and `arp -d addr`. The interface is the one
  * whose connected subnet holds the address (ENETUNREACH otherwise, NetBSD's
@@ -481,11 +515,7 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
   if (msg.type !== 'add') throw new Errno(EINVAL);
   const mac = typeof msg.lladdr === 'string' ? parseMac(msg.lladdr) : null;
   if (!mac) throw new Errno(EINVAL);
-  const rt = inet.ns.rt4.lookup(addr);
-  if (!rt || rt.flags & (RTF_GATEWAY | RTF_LOCAL) || rt.ifp.flags & IFF_LOOPBACK || !rt.ifp.lladdr) {
-    throw new Errno(ENETUNREACH);
-  }
-  const ifp = rt.ifp;
+  const ifp = (msg.pub === true ? arpPubIfp(inet, addr, mac) : null) ?? arpEntryIfp(inet, addr);
   let la = table.entries.get(key(ifp, addr));
   if (la && la.state === LLE_DOWN) {
     arpDelete(table, la);
