@@ -23,9 +23,14 @@
  * Each socket's receive buffer is bounded (ROUTE_RECVSPACE, SO_RCVBUF): a
  * message that does not fit is dropped for that reader and counted
  * (`net.route.stats` drops), as NetBSD's raw_input drops on sbappendaddr
- * failure. Writing to the socket is not supported here (EOPNOTSUPP): the
- * tools change routes with `sys.ext('rtmsg')`, and the kernel reports the
- * change to every reader as it happens.
+ * failure.
+ *
+ * Writing a message (route_output) does what it says for IPv4 and IPv6
+ * routes: RTM_ADD, RTM_DELETE, RTM_CHANGE and RTM_GET, through the same
+ * code as the tools' `sys.ext('rtmsg')`/`('rt6msg')`. The message goes back
+ * to every reader (the writer too: SO_USELOOPBACK) with RTF_DONE, rtm_errno
+ * and, for RTM_GET, the route found (DST, GATEWAY, NETMASK, IFP, IFA); a
+ * failure is also the write's error, as on NetBSD.
  */
 import { defineKernelState, type Kernel } from '../kern/kernel.js';
 import { Errno, EAFNOSUPPORT, EINVAL, ENOPROTOOPT, EOPNOTSUPP, EPROTONOSUPPORT, EPROTOTYPE } from '../kern/errno.js';
@@ -34,6 +39,7 @@ import { AF_INET, AF_INET6, AF_ROUTE, O_NONBLOCK, SOCK_RAW, type Domain, type KF
 import { IFF_RUNNING, type Ifnet } from './interface.js';
 import type { NetStack } from './netstack.js';
 import { ifioctl } from './interface_ioctl.js';
+import { formatIn6Addr, parseIn6Addr } from './wire/in6addr.js';
 import { RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_UP, prefixMask, type Rtentry } from './route.js';
 import { PR_ATOMIC, SS_CANTRCVMORE, SS_ISCONNECTED, Socket, type Protosw } from './socket.js';
 
@@ -286,6 +292,8 @@ export interface RouteStats {
 /** The routing sockets of one kernel (NetBSD's route_info and its rawcb list). */
 class RouteCb {
   readonly socks: Socket[] = [];
+  /** While a write is carried out: its echo stands for the tables' messages. */
+  quiet = false;
   /** Each interface's flags when last reported, so RTM_IFINFO goes out only on a change. */
   readonly ifFlags = new WeakMap<Ifnet, number>();
   readonly stats: RouteStats = { msgs: 0, drops: 0 };
@@ -323,7 +331,7 @@ export function rtsockBroadcast(k: Kernel, msg: Uint8Array, family: number): voi
 
 /** A route came (RTM_ADD), went (RTM_DELETE) or changed (RTM_CHANGE): rt_newmsg. */
 export function rtsockRoute(k: Kernel, type: number, family: number, f: RtMsgFields, addrs: RtAddrs): void {
-  if (!rtsockListening(k)) return;
+  if (!rtsockListening(k) || RTSOCK.get(k).quiet) return;
   rtsockBroadcast(k, rtMsgEncode(type, f, addrs), family);
 }
 
@@ -407,8 +415,10 @@ class RouteUsrreqs implements Protosw {
   }
   shutdown(): void {}
   send(so: Socket, m: Mbuf): void {
+    const req = m.buf.slice(m.off, m.off + m.len);
     so.kernel.mbufs.free(m);
-    throw new Errno(EOPNOTSUPP);
+    const err = routeOutput(this.cb, this.ns, req);
+    if (err !== 0) throw new Errno(err);
   }
   rcvd(): void {}
   setopt(_so: Socket, _level: number, _name: number, _value: SockoptValue): void {
@@ -427,6 +437,169 @@ class RouteUsrreqs implements Protosw {
   ioctl(_so: Socket, cmd: string, arg: unknown): unknown {
     return ifioctl(this.ns, cmd, arg);
   }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writes (route_output). */
+
+/** The sockaddrs of a message by RTAX index (views into `b`), or null when one runs past the end. */
+function splitAddrs(b: Uint8Array, off: number, bits: number): RtAddrs | null {
+  const out: RtAddrs = new Array(RTAX_MAX).fill(null);
+  for (let i = 0; i < RTAX_MAX; i++) {
+    if (!(bits & (1 << i))) continue;
+    if (off >= b.length) return null;
+    const len = b[off]!;
+    if (off + len > b.length) return null;
+    out[i] = b.subarray(off, off + len);
+    off += rtRoundup(len);
+  }
+  return out;
+}
+
+/** The address in a sockaddr_in or sockaddr_in6 as text, or null. */
+function saAddrText(sa: Uint8Array | null, family: number): string | null {
+  if (sa === null || sa[1] !== family) return null;
+  if (family === AF_INET) return sa.length >= 8 ? `${sa[4]}.${sa[5]}.${sa[6]}.${sa[7]}` : null;
+  if (sa.length < 24) return null;
+  const a = new Uint8Array(16);
+  a.set(sa.subarray(8, 24));
+  return formatIn6Addr(a);
+}
+
+/** A netmask sockaddr's prefix length (its sa_len may stop short: the rest is zero), or -1 when not contiguous. */
+function maskPrefixLen(sa: Uint8Array, family: number): number {
+  const start = family === AF_INET ? 4 : 8;
+  const n = family === AF_INET ? 4 : 16;
+  let plen = 0;
+  let ended = false;
+  for (let i = 0; i < n; i++) {
+    const byte = start + i < sa.length ? sa[start + i]! : 0;
+    for (let bit = 7; bit >= 0; bit--) {
+      if (byte & (1 << bit)) {
+        if (ended) return -1;
+        plen++;
+      } else ended = true;
+    }
+  }
+  return plen;
+}
+
+/** The interface a sockaddr_dl names: by name when it has one, else by index. */
+function saDlIfname(ns: NetStack, sa: Uint8Array | null): string | undefined {
+  if (sa === null || sa[1] !== AF_LINK || sa.length < 8) return undefined;
+  const nlen = sa[5]!;
+  if (nlen > 0 && 8 + nlen <= sa.length) return new TextDecoder().decode(sa.subarray(8, 8 + nlen));
+  return ns.ifs.byIndex[sa[2]! | (sa[3]! << 8)]?.name;
+}
+
+const RTM_NAMES: Record<number, 'add' | 'delete' | 'change' | 'get'> = { 1: 'add', 2: 'delete', 3: 'change', 4: 'get' };
+/** The flags a writer may set (route(8)'s -reject, -blackhole, -static, -host). */
+const RTF_WRITABLE = 0x8 | 0x1000 | 0x800 | RTF_HOST;
+const RTV_MTU = 0x1;
+
+/** What a route message asks, as the families' rtmsg/rt6msg take it; an errno when it cannot be read. */
+function routeRequest(ns: NetStack, type: number, flags: number, addrs: RtAddrs, mtu: number | undefined): { family: number; msg: Record<string, unknown> } | number {
+  const dst = addrs[RTAX_DST];
+  if (!dst || dst.length < 2) return EINVAL;
+  const family = dst[1]!;
+  if (family !== AF_INET && family !== AF_INET6) return EAFNOSUPPORT;
+  const dstText = saAddrText(dst, family);
+  if (dstText === null) return EINVAL;
+  const msg: Record<string, unknown> = { type: RTM_NAMES[type]!, dst: dstText, flags: flags & RTF_WRITABLE };
+  const mask = addrs[RTAX_NETMASK];
+  if (flags & RTF_HOST) msg['prefixLen'] = family === AF_INET ? 32 : 128;
+  else if (mask) {
+    const plen = maskPrefixLen(mask, family);
+    if (plen < 0) return EINVAL;
+    msg['prefixLen'] = plen;
+  } else if (type !== RTM_GET) msg['prefixLen'] = family === AF_INET ? 32 : 128;
+  const gw = addrs[RTAX_GATEWAY] ?? null;
+  if (gw && gw[1] === AF_LINK) msg['ifname'] = saDlIfname(ns, gw);
+  else if (gw) {
+    const g = saAddrText(gw, family);
+    if (g === null) return EINVAL;
+    msg['gateway'] = g;
+  }
+  const ifp = saDlIfname(ns, addrs[RTAX_IFP] ?? null);
+  if (ifp !== undefined && type !== RTM_GET) msg['ifname'] = ifp;
+  const ifa = saAddrText(addrs[RTAX_IFA] ?? null, AF_INET);
+  if (ifa !== null && family === AF_INET) msg['ifa'] = ifa;
+  if (mtu !== undefined) msg['mtu'] = mtu;
+  for (const k of Object.keys(msg)) if (msg[k] === undefined) delete msg[k];
+  return { family, msg };
+}
+
+/** The sockaddrs of a route as a reply tells it (RTM_GET's, and the others' echo). */
+function routeReplyAddrs(ns: NetStack, family: number, r: RouteInfoLike): RtAddrs {
+  const ifp = ns.ifs.get(r.ifname);
+  const addrs: RtAddrs = new Array(RTAX_MAX).fill(null);
+  const sa = (text: string): Uint8Array | null => {
+    if (family === AF_INET) {
+      const p = text.split('.').map(Number);
+      return p.length === 4 ? saIn(((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0) : null;
+    }
+    const a = parseIn6Addr(text);
+    return a === null ? null : saIn6(a);
+  };
+  addrs[RTAX_DST] = sa(r.dst === 'default' ? (family === AF_INET ? '0.0.0.0' : '::') : r.dst);
+  addrs[RTAX_GATEWAY] = r.flags & RTF_GATEWAY ? sa(r.gateway) : ifp ? saDl(ifp, false, null) : null;
+  if (!(r.flags & RTF_HOST)) addrs[RTAX_NETMASK] = family === AF_INET ? saIn(prefixMask(r.prefixLen)) : saMask6(r.prefixLen);
+  if (ifp) addrs[RTAX_IFP] = saDl(ifp, true, ifp.lladdr);
+  if (r.ifaddr !== null) addrs[RTAX_IFA] = sa(r.ifaddr);
+  return addrs;
+}
+
+/** The fields of RouteInfo (net/ioctl.ts) a reply needs. */
+interface RouteInfoLike {
+  dst: string;
+  prefixLen: number;
+  gateway: string;
+  flags: number;
+  mtu: number;
+  ifname: string;
+  ifaddr: string | null;
+}
+
+/**
+ * route_output: do what the message `b` asks and send it back to every
+ * reader, done or with its errno. Returns the errno (0: done).
+ */
+function routeOutput(cb: RouteCb, ns: NetStack, b: Uint8Array): number {
+  const k = cb.kernel;
+  if (b.length < RT_MSGHDR_LEN) return EINVAL;
+  const v = new DataView(b.buffer, b.byteOffset, b.length);
+  if (v.getUint16(0, true) !== b.length) return EINVAL;
+  if (b[2] !== RTM_VERSION) return EPROTONOSUPPORT;
+  const type = b[3]!;
+  if (RTM_NAMES[type] === undefined) return EOPNOTSUPP;
+  const flags = v.getInt32(8, true);
+  const seq = v.getInt32(20, true);
+  const pid = v.getInt32(16, true);
+  const inits = v.getInt32(32, true);
+  const addrs = splitAddrs(b, RT_MSGHDR_LEN, v.getInt32(12, true));
+  if (addrs === null) return EINVAL;
+  const mtu = inits & RTV_MTU ? Number(v.getBigUint64(48, true)) : undefined;
+  const req = routeRequest(ns, type, flags, addrs, mtu);
+  if (typeof req === 'number') return req;
+  const call = k.extension(req.family === AF_INET ? 'rtmsg' : 'rt6msg') as ((m: unknown) => RouteInfoLike | undefined) | undefined;
+  if (call === undefined) return EAFNOSUPPORT;
+  let result: RouteInfoLike | undefined;
+  let err = 0;
+  // The tables' own messages would say the same again: the echo below is the one message.
+  cb.quiet = true;
+  try {
+    result = call(req.msg);
+  } catch (e) {
+    err = e instanceof Errno ? e.errno : EINVAL;
+  } finally {
+    cb.quiet = false;
+  }
+  const ifp = result !== undefined ? ns.ifs.get(result.ifname) : undefined;
+  const f: RtMsgFields = { flags: (result !== undefined ? result.flags : flags) | RTF_DONE, index: ifp?.index ?? 0, pid, seq, errno: err, mtu: result?.mtu ?? 0 };
+  const replyAddrs = result !== undefined && (type === RTM_GET || type === RTM_CHANGE) ? routeReplyAddrs(ns, req.family, result) : addrs;
+  if (type === RTM_DELETE && result !== undefined) f.flags &= ~RTF_UP;
+  rtsockBroadcast(k, rtMsgEncode(type, f, replyAddrs), req.family);
+  return err;
 }
 
 /** SOCK_NONBLOCK in socket()'s type (NetBSD sys/socket.h). */

@@ -14,10 +14,10 @@ import test from 'ava';
 import { EAGAIN } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { MSG_DONTWAIT, PF_ROUTE, SOCK_RAW, AF_INET6, SOCK_DGRAM } from '../../kern/sys.js';
-import { ROUTE_RECVSPACE, RT_MSGHDR_LEN, RTM_ADD, RTM_VERSION } from '../../net/rtsock.js';
+import { ROUTE_RECVSPACE, RT_MSGHDR_LEN, RTM_ADD, RTM_DELETE, RTM_GET, RTM_VERSION, rtMsgEncode, saIn } from '../../net/rtsock.js';
 import { formatRtMsg, routeMonitor } from '../../bin/route_monitor.js';
 import { Hub, attachEther } from '../helpers/hub.js';
-import { bootKernels, haltAll, ifconfig, ifnet, route, sendEcho, type Kernels } from '../helpers/kernels.js';
+import { bootKernels, haltAll, ifconfig, ifnet, ip, route, routes, sendEcho, type Kernels } from '../helpers/kernels.js';
 import { bootKernels6, dadDone, ifconfig6, sendEcho6 } from '../inet6/helpers.js';
 
 interface Lan {
@@ -165,11 +165,29 @@ test('a reader that never reads holds at most ROUTE_RECVSPACE; what does not fit
   await haltAll(l.ks);
 });
 
-test('socket(PF_ROUTE) takes SOCK_RAW only; writing routes through it is EOPNOTSUPP here', async (t) => {
+test('socket(PF_ROUTE) takes SOCK_RAW only; a message written is carried out and sent back with RTF_DONE, or its errno', async (t) => {
   const l = await lan();
   await t.throwsAsync(l.a.sys.socket(PF_ROUTE, SOCK_DGRAM, 0), { code: 'EPROTOTYPE' });
   const fd = await l.a.sys.socket(PF_ROUTE, SOCK_RAW, 0);
-  await t.throwsAsync(l.a.sys.sendto(fd, new Uint8Array(RT_MSGHDR_LEN), 0, null), { code: 'EOPNOTSUPP' });
+  // route add -net 10.0.0.0/8 192.0.2.254, as route(8) writes it (RTF_UP|RTF_GATEWAY|RTF_STATIC, seq 7).
+  const add = rtMsgEncode(RTM_ADD, { flags: 0x1 | 0x2 | 0x800, index: 0, seq: 7, pid: 42 }, [saIn(ip('10.0.0.0')), saIn(ip('192.0.2.254')), saIn(0xff000000)]);
+  t.is(await l.a.sys.sendto(fd, add, 0, null), add.length);
+  t.like((await routes(l.a)).find((r) => r.dst === '10.0.0.0'), { prefixLen: 8, gateway: '192.0.2.254' });
+  t.deepEqual(await drain(l.a, fd), [
+    'RTM_ADD: Add Route: len 168, pid 42, seq 7, errno 0, flags: <UP,GATEWAY,DONE,STATIC>\n' +
+      'locks: none inits: none\nsockaddrs: <DST,GATEWAY,NETMASK>\n 10.0.0.0 192.0.2.254 255.0.0.0\n',
+  ], 'one message: the echo, not the table\'s own as well');
+  // RTM_GET: the route that carries 10.1.2.3, with its interface and source.
+  await l.a.sys.sendto(fd, rtMsgEncode(RTM_GET, { flags: 0, index: 0, seq: 8 }, [saIn(ip('10.1.2.3'))]), 0, null);
+  const [get] = await drain(l.a, fd);
+  t.regex(get!, /^RTM_GET: Report Metrics: len \d+, pid 0, seq 8, errno 0, flags: <UP,GATEWAY,DONE,STATIC>\n/);
+  t.regex(get!, /sockaddrs: <DST,GATEWAY,NETMASK,IFP,IFA>\n 10\.0\.0\.0 192\.0\.2\.254 255\.0\.0\.0 [0-9a-f:]{17} 192\.0\.2\.1\n$/);
+  // A delete of what is not there fails with ESRCH, and readers hear it with rtm_errno 3.
+  const del = rtMsgEncode(RTM_DELETE, { flags: 0x1 | 0x2, index: 0, seq: 9 }, [saIn(ip('172.16.0.0')), null, saIn(0xffff0000)]);
+  await t.throwsAsync(l.a.sys.sendto(fd, del, 0, null), { code: 'ESRCH' });
+  t.regex((await drain(l.a, fd))[0]!, /^RTM_DELETE: Delete Route: len 152, pid 0, seq 9, errno 3, /);
+  // A short or wrong-version message is refused.
+  await t.throwsAsync(l.a.sys.sendto(fd, new Uint8Array(RT_MSGHDR_LEN), 0, null), { code: 'EINVAL' });
   await l.a.sys.close(fd);
   await haltAll(l.ks);
 });
