@@ -492,7 +492,7 @@ function saDlIfname(ns: NetStack, sa: Uint8Array | null): string | undefined {
   return ns.ifs.byIndex[sa[2]! | (sa[3]! << 8)]?.name;
 }
 
-const RTM_NAMES: Record<number, 'add' | 'delete' | 'change' | 'get'> = { 1: 'add', 2: 'delete', 3: 'change', 4: 'get' };
+const RTM_NAMES: Readonly<Record<number, 'add' | 'delete' | 'change' | 'get'>> = { 1: 'add', 2: 'delete', 3: 'change', 4: 'get' };
 /** The flags a writer may set (route(8)'s -reject, -blackhole, -static, -host). */
 const RTF_WRITABLE = 0x8 | 0x1000 | 0x800 | RTF_HOST;
 const RTV_MTU = 0x1;
