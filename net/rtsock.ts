@@ -41,7 +41,7 @@ import type { NetStack } from './netstack.js';
 import { ifioctl } from './interface_ioctl.js';
 import { formatIn6Addr, parseIn6Addr } from './wire/in6addr.js';
 import { RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_UP, prefixMask, type Rtentry } from './route.js';
-import { PR_ATOMIC, SS_CANTRCVMORE, SS_ISCONNECTED, Socket, type Protosw } from './socket.js';
+import { PR_ATOMIC, SOL_SOCKET, SS_CANTRCVMORE, SS_ISCONNECTED, Socket, type Protosw } from './socket.js';
 
 export const RTM_VERSION = 4;
 export const RTM_ADD = 0x1;
@@ -421,8 +421,9 @@ class RouteUsrreqs implements Protosw {
     if (err !== 0) throw new Errno(err);
   }
   rcvd(): void {}
-  setopt(_so: Socket, _level: number, _name: number, _value: SockoptValue): void {
-    throw new Errno(ENOPROTOOPT);
+  /** Socket-level options are the socket's (SO_RCVBUF bounds the queue); a routing socket has none of its own. */
+  setopt(_so: Socket, level: number, _name: number, _value: SockoptValue): void {
+    if (level !== SOL_SOCKET) throw new Errno(ENOPROTOOPT);
   }
   getopt(): SockoptValue {
     throw new Errno(ENOPROTOOPT);

@@ -16,6 +16,7 @@ import type { Kernel } from '../../kern/kernel.js';
 import { MSG_DONTWAIT, PF_ROUTE, SOCK_RAW, AF_INET6, SOCK_DGRAM } from '../../kern/sys.js';
 import { ROUTE_RECVSPACE, RT_MSGHDR_LEN, RTM_ADD, RTM_DELETE, RTM_GET, RTM_VERSION, rtMsgEncode, saIn } from '../../net/rtsock.js';
 import { formatRtMsg, routeMonitor } from '../../bin/route_monitor.js';
+import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
 import { Hub, attachEther } from '../helpers/hub.js';
 import { bootKernels, haltAll, ifconfig, ifnet, ip, route, routes, sendEcho, type Kernels } from '../helpers/kernels.js';
 import { bootKernels6, dadDone, ifconfig6, sendEcho6 } from '../inet6/helpers.js';
@@ -161,6 +162,10 @@ test('a reader that never reads holds at most ROUTE_RECVSPACE; what does not fit
   // The reader reads on: new messages arrive again.
   await route(l.a, { type: 'delete', dst: '10.0.0.0', prefixLen: 24 });
   t.is((await drain(l.a, fd)).length, 1);
+  // SO_RCVBUF sets the bound: room for two messages now.
+  await l.a.sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 2 * 168 + 2 * 16);
+  for (let i = 1; i < 4; i++) await route(l.a, { type: 'delete', dst: `10.0.${i}.0`, prefixLen: 24 });
+  t.is((await drain(l.a, fd)).length, 2);
   await l.a.sys.close(fd);
   await haltAll(l.ks);
 });
