@@ -166,17 +166,38 @@ export function ctime(d: Date): string {
     `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}\n`;
 }
 
-/** route(8)'s monitor: `count` messages (0: for ever), each after its "got message" line. */
+/**
+ * route(8)'s monitor: `count` messages (0: for ever), each after its "got
+ * message" line. An interrupt (io.signal, ^C) ends it: the socket is
+ * closed, which wakes the read.
+ */
 export async function routeMonitor(sys: SysLike, count: number, io: ToolIO, now: () => Date = () => new Date()): Promise<number> {
   const fd = await sys.socket(PF_ROUTE, SOCK_RAW, 0);
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await sys.close(fd);
+  };
+  const onAbort = (): void => void close().catch(() => {});
+  const aborted = (): boolean => io.signal?.aborted === true;
+  io.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    for (let i = 0; count === 0 || i < count; i++) {
-      const r = await sys.recvfrom(fd, 2048, 0);
+    for (let i = 0; (count === 0 || i < count) && !aborted(); i++) {
+      let r;
+      try {
+        r = await sys.recvfrom(fd, 2048, 0);
+      } catch (e) {
+        if (aborted()) break;
+        throw e;
+      }
+      if (aborted()) break; // the closed socket's empty read
       io.stdout(`got message of size ${r.data.length} on ${ctime(now())}`);
       io.stdout(formatRtMsg(r.data, r.data.length));
     }
   } finally {
-    await sys.close(fd);
+    io.signal?.removeEventListener('abort', onAbort);
+    await close();
   }
   return 0;
 }

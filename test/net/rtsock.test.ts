@@ -240,3 +240,18 @@ test('ND: a neighbour entry made is RTM_ADD to link#N for the IPv6 address; when
   await a.sys.close(fd);
   await haltAll(ks);
 });
+
+test('route monitor runs until interrupted, then closes its socket and exits 0', async (t) => {
+  const l = await lan();
+  const ac = new AbortController();
+  let out = '';
+  const mon = routeMonitor(l.a.sys, 0, { stdout: (s) => { out += s; }, stderr: () => {}, signal: ac.signal });
+  await l.ks.sim.settle();
+  await route(l.a, { type: 'add', dst: '10.0.0.0', prefixLen: 8, gateway: '192.0.2.254' });
+  await l.ks.sim.run(1_000);
+  ac.abort();
+  t.is(await mon, 0);
+  t.is(out.split('got message').length, 2, 'the one message before the interrupt');
+  t.deepEqual((await l.a.sys.ext('sockstat')).filter((e) => e.family === 34), [], 'its socket is closed');
+  await haltAll(l.ks);
+});
