@@ -40,7 +40,7 @@ import { IFF_RUNNING, type Ifnet } from './interface.js';
 import type { NetStack } from './netstack.js';
 import { ifioctl } from './interface_ioctl.js';
 import { formatIn6Addr, parseIn6Addr } from './wire/in6addr.js';
-import { RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_UP, prefixMask, type Rtentry } from './route.js';
+import { RTF_BLACKHOLE, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_REJECT, RTF_STATIC, RTF_UP, prefixMask, type Rtentry } from './route.js';
 import { PR_ATOMIC, SOL_SOCKET, SS_CANTRCVMORE, SS_ISCONNECTED, Socket, type Protosw } from './socket.js';
 
 export const RTM_VERSION = 4;
@@ -495,7 +495,7 @@ function saDlIfname(ns: NetStack, sa: Uint8Array | null): string | undefined {
 
 const RTM_NAMES: Readonly<Record<number, 'add' | 'delete' | 'change' | 'get'>> = { 1: 'add', 2: 'delete', 3: 'change', 4: 'get' };
 /** The flags a writer may set (route(8)'s -reject, -blackhole, -static, -host). */
-const RTF_WRITABLE = 0x8 | 0x1000 | 0x800 | RTF_HOST;
+const RTF_WRITABLE = RTF_REJECT | RTF_BLACKHOLE | RTF_STATIC | RTF_HOST;
 const RTV_MTU = 0x1;
 
 /** What a route message asks, as the families' rtmsg/rt6msg take it; an errno when it cannot be read. */

@@ -14,7 +14,7 @@ import test from 'ava';
 import { EAGAIN } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { MSG_DONTWAIT, PF_ROUTE, SOCK_RAW, AF_INET6, SOCK_DGRAM } from '../../kern/sys.js';
-import { ROUTE_RECVSPACE, RT_MSGHDR_LEN, RTM_ADD, RTM_DELETE, RTM_GET, RTM_VERSION, rtMsgEncode, saIn } from '../../net/rtsock.js';
+import { ROUTE_RECVSPACE, RT_MSGHDR_LEN, RTM_ADD, RTM_DELETE, RTM_GET, RTM_VERSION, rtMsgEncode, saIn, saIn6, saMask6 } from '../../net/rtsock.js';
 import { formatRtMsg, routeMonitor } from '../../bin/route_monitor.js';
 import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
 import { Hub, attachEther } from '../helpers/hub.js';
@@ -254,4 +254,28 @@ test('route monitor runs until interrupted, then closes its socket and exits 0',
   t.is(out.split('got message').length, 2, 'the one message before the interrupt');
   t.deepEqual((await l.a.sys.ext('sockstat')).filter((e) => e.family === 34), [], 'its socket is closed');
   await haltAll(l.ks);
+});
+
+test('an IPv6 route written to the socket: RTM_ADD with sockaddr_in6s is carried out and sent back', async (t) => {
+  const ks = bootKernels6(1);
+  const [a] = ks.kernels as [Kernel];
+  attachEther(a, new Hub('lan'));
+  ifconfig6(a, 'hub0', 'fc00::1/64');
+  await dadDone(ks);
+  const fd = await a.sys.socket(PF_ROUTE, SOCK_RAW, AF_INET6);
+  const dst = new Uint8Array(16);
+  dst.set([0x20, 0x01, 0x0d, 0xb8, 0, 1]);
+  const gw = new Uint8Array(16);
+  gw.set([0xfc, 0]);
+  gw[15] = 2;
+  const add = rtMsgEncode(RTM_ADD, { flags: 0x1 | 0x2 | 0x800, index: 0, seq: 1 }, [saIn6(dst), saIn6(gw), saMask6(48)]);
+  t.is(add.length, RT_MSGHDR_LEN + 3 * 32, 'each sockaddr_in6 (28 bytes) padded to 32');
+  t.is(await a.sys.sendto(fd, add, 0, null), add.length);
+  t.like((await a.sys.ext('rt6dump')).find((r) => r.dst === '2001:db8:1::'), { prefixLen: 48, gateway: 'fc00::2' });
+  t.deepEqual(await drain(a, fd), [
+    'RTM_ADD: Add Route: len 216, pid 0, seq 1, errno 0, flags: <UP,GATEWAY,DONE,STATIC>\n' +
+      'locks: none inits: none\nsockaddrs: <DST,GATEWAY,NETMASK>\n 2001:db8:1:: fc00::2 ffff:ffff:ffff::\n',
+  ]);
+  await a.sys.close(fd);
+  await haltAll(ks);
 });
