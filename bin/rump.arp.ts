@@ -10,7 +10,7 @@
  *
  *   ? (192.0.2.2) at b2:a0:b8:65:15:51 on shmif0
  *   ? (192.0.2.9) at (incomplete) on shmif0
- *   ? (192.0.2.50) at 02:00:00:00:00:01 on shmif0 permanent published
+ *   ? (192.0.2.50) at 02:00:00:00:00:01 on shmif0 permanent published (proxy only)
  *
  * Names are never looked up (a rump kernel has no resolver), so the host
  * column is always "?" as with -n. The cache is read with
@@ -51,7 +51,8 @@ function hostAddr(host: string, io: ToolIO): string | null {
 export function formatArpEntry(e: ArpInfo): string {
   let line = `? (${e.addr}) at ${e.lladdr ?? '(incomplete)'} on ${e.ifname}`;
   if (e.permanent) line += ' permanent';
-  if (e.published) line += ' published';
+  // Published entries only answer for their address (NetBSD since lltable: "proxy only").
+  if (e.published) line += ' published (proxy only)';
   return line + '\n';
 }
 

@@ -34,7 +34,7 @@ import {
   IFCAP_CSUM_UDPv4_Rx, IFCAP_CSUM_UDPv4_Tx, IFCAP_CSUM_UDPv6_Rx, IFCAP_CSUM_UDPv6_Tx, IFCAP_LRO, IFCAP_NAMES, IFCAP_TSOv4,
   IFCAP_TSOv6, IFF_BROADCAST, IFF_DEBUG, IFF_LINK0, IFF_LINK1, IFF_LINK2, IFF_NAMES, IFF_NOARP, IFF_UP,
 } from '../net/interface.js';
-import { classfulPrefixLen, formatInAddr, parseInAddr, parseInAddrPrefix, prefixToMask } from '../net/wire/inaddr.js';
+import { classfulPrefixLen, formatInAddr, parseInAddr, parseInAddrPrefix, parseMac, prefixToMask } from '../net/wire/inaddr.js';
 import { formatIn6Addr, parseIn6Prefix } from '../net/wire/in6addr.js';
 import {
   err, errText, errx, exit, formatBits, getopt, guard, parseDecimal, parseMask, plural, runIfMain,
@@ -86,6 +86,7 @@ type Action =
   | { kind: 'cap'; on: number; off: number }
   | { kind: 'mtu'; mtu: number }
   | { kind: 'linkstr'; linkstr: string | null }
+  | { kind: 'link'; lladdr: string; active: boolean }
   | { kind: 'clone'; cmd: 'SIOCIFCREATE' | 'SIOCIFDESTROY' }
   | { kind: 'trailers' };
 
@@ -195,6 +196,15 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
       case '-linkstr':
         cmd.actions.push({ kind: 'linkstr', linkstr: null });
         break;
+      case 'link': {
+        // `link MAC [active]`: a link-layer address for the interface, made its own with `active`.
+        const mac = next();
+        if (parseMac(mac) === null) errx(`${mac}: bad value`);
+        const active = words[i + 1] === 'active';
+        if (active) i++;
+        cmd.actions.push({ kind: 'link', lladdr: mac, active });
+        break;
+      }
       case 'trailers':
       case '-trailers':
         cmd.actions.push({ kind: 'trailers' });
@@ -361,6 +371,13 @@ async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO):
           await sys.ioctl(fd, 'SIOCSLINKSTR', { name, linkstr: act.linkstr });
         } catch (e) {
           err('SIOCSLINKSTR', e);
+        }
+        break;
+      case 'link':
+        try {
+          await sys.ioctl(fd, 'SIOCALIFADDR', { name, lladdr: act.lladdr, active: act.active });
+        } catch (e) {
+          err('SIOCALIFADDR', e);
         }
         break;
       case 'trailers':

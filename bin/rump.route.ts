@@ -5,6 +5,7 @@
  *   rump.route [-dfnqstv] add|delete|change|get [modifiers] destination [gateway [netmask]]
  *   rump.route [-nv] show [-inet]
  *   rump.route [-qv] flush | flushall
+ *   rump.route [-n] monitor [-c count]     (route_monitor.ts)
  *
  * Destinations: `default`, `192.0.2.1` (a host), `192.0.2/24`,
  * `10.0.0.0/8`, `10` (classful), with -host or -net to force the kind.
@@ -32,6 +33,8 @@ import {
   ROUTE_SHOW_FLAGS, errText, errnoOf, errx, exit, formatBits, formatRouteTable, getopt, guard, padLeft, padRight, parseDecimal, parseMask,
   routeDestination, runIfMain, withInetSocket, withSys, type SysLike, type ToolIO,
 } from './common.js';
+
+import { routeMonitor } from './route_monitor.js';
 
 const PROG = 'rump.route';
 const OPTS = 'dfLnqSsTtv';
@@ -434,6 +437,13 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
           io.stdout(formatRouteTable(await sys.ext('rtdump'), ROUTE_SHOW_FLAGS));
           return 0;
         });
+      case 'monitor': {
+        // route monitor [-c count]: count as atoi(3) reads it.
+        if (args.length > 0 && (args.length !== 2 || args[0] !== '-c')) usage(io, args[0]);
+        const count = args.length === 2 ? Number.parseInt(args[1]!, 10) || 0 : 0;
+        if (f.debugOnly) return 0;
+        return withSys(PROG, io, (sys) => routeMonitor(sys, count, io));
+      }
       case 'flush':
       case 'flushall':
         for (const a of args) if (a !== '-inet') usage(io, a.startsWith('-') ? a.slice(1) : a);

@@ -184,6 +184,8 @@ export interface IfListener {
   destroying?(ifp: Ifnet): void;
   /** Flags changed (up/down). */
   changed?(ifp: Ifnet): void;
+  /** The interface's link-layer address changed (`ifconfig IF link MAC active`). */
+  lladdrChanged?(ifp: Ifnet): void;
 }
 
 /** Split `shmif0` into `shmif` and 0. */

@@ -7,6 +7,7 @@ import { Errno, EINVAL, EOPNOTSUPP, ENOTTY } from '../kern/errno.js';
 import type { Ifnet } from './interface.js';
 import type { NetStack } from './netstack.js';
 import type { IfInfo } from './ioctl.js';
+import { parseMac } from './wire/inaddr.js';
 
 function macString(mac: Uint8Array | null): string | null {
   return mac ? [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') : null;
@@ -85,6 +86,20 @@ export function ifioctl(ns: NetStack, cmd: string, arg: unknown): unknown {
       const st = ifp.stats as unknown as Record<string, number>;
       for (const key of Object.keys(st)) st[key] = 0;
       return { stats };
+    }
+    case 'SIOCALIFADDR': {
+      const a = argObject(arg);
+      const ifp = ifs.unit(argName(a));
+      const mac = typeof a.lladdr === 'string' ? parseMac(a.lladdr) : null;
+      if (ifp.lladdr === null || mac === null || mac.length !== ifp.lladdr.length || mac[0]! & 1) throw new Errno(EINVAL);
+      // Only the active address matters here (NetBSD keeps the others as
+      // alternates to switch to). Copied in place: the drivers and Ethernet
+      // input read ifp.lladdr as it is now.
+      if (a.active === true) {
+        ifp.lladdr.set(mac);
+        for (const l of ifs.listeners) l.lladdrChanged?.(ifp);
+      }
+      return undefined;
     }
     case 'SIOCGIFMTU':
       return { mtu: ifs.unit(argName(argObject(arg))).mtu };

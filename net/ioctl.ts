@@ -35,6 +35,13 @@ export interface IoctlMap {
   SIOCSLINKSTR: [{ name: string; linkstr: string | null }, void];
   SIOCGLINKSTR: [{ name: string }, { linkstr: string | null }];
   /**
+   * `ifconfig IF link MAC [active]` (NetBSD's SIOCALIFADDR for AF_LINK): a
+   * link-layer address for the interface; `active` makes it the one the
+   * interface sends from and answers to, announced with a gratuitous ARP
+   * for each IPv4 address. EINVAL for a multicast or wrong-length address.
+   */
+  SIOCALIFADDR: [{ name: string; lladdr: string; active?: boolean }, void];
+  /**
    * Switch offloads on and off (IFCAP_* bits, `ifconfig virt0 -tso4`): EINVAL
    * for a bit the interface does not have.
    */

@@ -71,7 +71,12 @@ export class Rtentry {
   }
 }
 
+/** Told of every route added (RTM_ADD, 1) or deleted (RTM_DELETE, 2): the routing socket's rt_newmsg. */
+export type RouteNotify = (type: number, rt: Rtentry) => void;
+
 export class RouteTable {
+  /** Set by the routing socket (net/rtsock.ts); null: nobody listens. */
+  notify: RouteNotify | null = null;
   private readonly byLen: Array<Map<number, Rtentry> | undefined> = new Array(33);
   /** Prefix lengths with routes, longest first. */
   private lens: number[] = [];
@@ -106,6 +111,7 @@ export class RouteTable {
     if (m.has(rt.dst)) throw new Errno(EEXIST);
     m.set(rt.dst, rt);
     this.generation++;
+    if (this.notify !== null) this.notify(1, rt);
     return rt;
   }
 
@@ -120,6 +126,7 @@ export class RouteTable {
       this.lens = this.lens.filter((l) => l !== plen);
     }
     this.generation++;
+    if (this.notify !== null) this.notify(2, rt);
     return rt;
   }
 

@@ -10,6 +10,7 @@ import { IFF_UP, type Ifnet } from '../interface.js';
 import { netstack } from '../netstack.js';
 import { loopAttach } from './loop.js';
 import { etherMultiList } from './ether.js';
+import { rtsockAttach } from '../rtsock.js';
 
 /** One interface's link-layer multicast filter, as ifmcstat prints it. */
 export interface McastInfo {
@@ -31,6 +32,7 @@ registerComponent({
   level: InitLevel.NET_IF,
   init(k: Kernel) {
     const ns = netstack(k);
+    rtsockAttach(ns);
     const lo0 = loopAttach(ns, 0);
     ns.ifs.attach(lo0);
     ns.lo0 = lo0;

@@ -22,12 +22,12 @@ import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
 import { IFF_LOOPBACK, IFF_RUNNING, IFF_UP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
 import type { ArpInfo, ArpMsg } from '../ioctl.js';
-import { RTF_GATEWAY, RTF_LOCAL } from '../route.js';
+import { RTF_GATEWAY, RTF_LOCAL, RTF_STATIC } from '../route.js';
 import {
   ARPOP_REPLY, ARPOP_REQUEST, ARP_ETHER_IP_LEN, ArpCheck, arpCheck, arpCopySha, arpOp, arpSetOp,
   arpSetSha, arpSetSpa, arpSetTha, arpSetTpa, arpShaEquals, arpShaIsBroadcast, arpSpa, arpTpa, arpWrite,
 } from '../wire/arp.js';
-import { ETHERTYPE_ARP, ETHERTYPE_IP, ETHER_ADDR_BROADCAST, etherMapIpMulticast, macCopy } from '../wire/ether.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IP, ETHER_ADDR_BROADCAST, etherMapIpMulticast, macCopy, macEquals } from '../wire/ether.js';
 import {
   INADDR_ANY, INADDR_BROADCAST, formatInAddr, formatMac, inAddrIsMulticast, parseInAddr, parseMac,
 } from '../wire/inaddr.js';
@@ -37,6 +37,8 @@ import { icmpError } from './icmp.js';
 import { inAddrForNet, inBroadcast } from './in.js';
 import { INET, IN_IFF_DUPLICATED, IN_IFF_TENTATIVE, type Inet } from './inet.js';
 import { arpDadInput } from './arp_dad.js';
+import { AF_INET } from '../../kern/sys.js';
+import { RTF_ANNOUNCE, RTM_ADD, RTM_CHANGE, RTM_DELETE, rtsockLlinfo, saIn } from '../rtsock.js';
 
 /** Requests sent for one address before it is declared down (NetBSD arp_maxtries). */
 export const ARP_MAXTRIES = 5;
@@ -166,6 +168,13 @@ export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array
   }
   const table = arpTable(inet);
   let la = table.entries.get(key(ifp, nexthop));
+  if (la && la.published) {
+    // A published entry is "proxy only" (NetBSD since lltable): it answers
+    // requests for the address and is never a next hop of ours.
+    inet.arpstat.dfrdropped++;
+    arpDropHeld(inet, m);
+    return EHOSTUNREACH;
+  }
   if (la && la.state === LLE_RESOLVED) {
     macCopy(la.mac, 0, mac, 0);
     return 0;
@@ -184,6 +193,8 @@ export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array
     }
     la = new ArpEntry(table, ifp, nexthop);
     table.entries.set(key(ifp, nexthop), la);
+    // NetBSD 8's rt_clonedmsg: the new entry is a cloned host route, its link address still empty.
+    rtsockLlinfo(inet.kernel, RTM_ADD, AF_INET, () => saIn(nexthop), ifp, null);
   }
   if (la.hold.length >= table.maxhold) {
     inet.kernel.mbufs.free(la.hold.shift()!);
@@ -240,8 +251,16 @@ function arpTimer(la: ArpEntry): void {
 
 function arpDelete(table: ArpTable, la: ArpEntry): void {
   la.timer.stop();
-  if (table.entries.get(key(la.ifp, la.addr)) === la) table.entries.delete(key(la.ifp, la.addr));
+  if (table.entries.get(key(la.ifp, la.addr)) === la) {
+    table.entries.delete(key(la.ifp, la.addr));
+    rtsockLlinfo(la.ifp.kernel, RTM_DELETE, AF_INET, () => saIn(la.addr), la.ifp, la.state === LLE_RESOLVED ? la.mac : null, arpRtFlags(la));
+  }
   for (const m of la.hold.splice(0)) table.inet.kernel.mbufs.free(m);
+}
+
+/** RTF_STATIC and RTF_ANNOUNCE (published) of an entry, for its routing messages. */
+function arpRtFlags(la: ArpEntry): number {
+  return (la.permanent ? RTF_STATIC : 0) | (la.published ? RTF_ANNOUNCE : 0);
 }
 
 /** The entry has a MAC now: mark it resolved, restart its lifetime, send what was held. */
@@ -346,13 +365,16 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
           k.host.log(`arp: ${ifp.name}: attempt to overwrite permanent entry for ${formatInAddr(spa)}`);
         }
       } else {
-        if (la.state === LLE_RESOLVED && !arpShaEquals(buf, off, la.mac, 0)) {
+        const learnt = la.state !== LLE_RESOLVED || !arpShaEquals(buf, off, la.mac, 0);
+        if (la.state === LLE_RESOLVED && learnt) {
           st.rcv_lladdr_changed++;
           const sha = new Uint8Array(6);
           arpCopySha(buf, off, sha, 0);
           k.host.log(`arp: ${ifp.name}: ${formatInAddr(spa)} moved from ${formatMac(la.mac)} to ${formatMac(sha)}`);
         }
         arpSetResolved(inet, la, buf, off + 8);
+        // The entry's link address was learnt or changed: RTM_CHANGE with it.
+        if (learnt) rtsockLlinfo(k, RTM_CHANGE, AF_INET, () => saIn(spa), ifp, la.mac);
       }
     } else if (myia) {
       if (table.entries.size >= table.maxentries) {
@@ -361,6 +383,7 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
         const nla = new ArpEntry(table, ifp, spa);
         table.entries.set(key(ifp, spa), nla);
         arpSetResolved(inet, nla, buf, off + 8);
+        rtsockLlinfo(k, RTM_ADD, AF_INET, () => saIn(spa), ifp, nla.mac);
       }
     }
   }
@@ -441,6 +464,33 @@ export function arpDump(inet: Inet): ArpInfo[] {
   }));
 }
 
+/** The interface whose connected subnet holds `addr` (by route), or ENETUNREACH. */
+function arpEntryIfp(inet: Inet, addr: number): Ifnet {
+  const rt = inet.ns.rt4.lookup(addr);
+  if (!rt || rt.flags & (RTF_GATEWAY | RTF_LOCAL) || rt.ifp.flags & IFF_LOOPBACK || !rt.ifp.lladdr) {
+    throw new Errno(ENETUNREACH);
+  }
+  return rt.ifp;
+}
+
+/**
+ * Where a published (proxy) entry answers: an interface with a subnet
+ * holding `addr`, the one whose own MAC is published first, so that
+ * `arp -s A our-mac pub` works for an address of ours on another interface
+ * of the same subnet (t_arp's proxy cases: requests come in on the
+ * interface the MAC is from).
+ */
+function arpPubIfp(inet: Inet, addr: number, mac: Uint8Array): Ifnet | null {
+  let found: Ifnet | null = null;
+  for (const ia of inet.addrs) {
+    const ifp = ia.ifp;
+    if (ifp.flags & IFF_LOOPBACK || !ifp.lladdr || ((addr & ia.mask) >>> 0) !== ((ia.addr & ia.mask) >>> 0)) continue;
+    if (macEquals(ifp.lladdr, 0, mac, 0)) return ifp;
+    found ??= ifp;
+  }
+  return found;
+}
+
 /**
  * `arp -s addr mac [temp] [pub]` and `arp -d addr`. The interface is the one
  * whose connected subnet holds the address (ENETUNREACH otherwise, NetBSD's
@@ -465,11 +515,7 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
   if (msg.type !== 'add') throw new Errno(EINVAL);
   const mac = typeof msg.lladdr === 'string' ? parseMac(msg.lladdr) : null;
   if (!mac) throw new Errno(EINVAL);
-  const rt = inet.ns.rt4.lookup(addr);
-  if (!rt || rt.flags & (RTF_GATEWAY | RTF_LOCAL) || rt.ifp.flags & IFF_LOOPBACK || !rt.ifp.lladdr) {
-    throw new Errno(ENETUNREACH);
-  }
-  const ifp = rt.ifp;
+  const ifp = (msg.pub === true ? arpPubIfp(inet, addr, mac) : null) ?? arpEntryIfp(inet, addr);
   let la = table.entries.get(key(ifp, addr));
   if (la && la.state === LLE_DOWN) {
     arpDelete(table, la);
@@ -485,5 +531,6 @@ export function arpMsg(inet: Inet, msg: ArpMsg): void {
   la.permanent = msg.temp !== true;
   la.published = msg.pub === true;
   arpSetResolved(inet, la, mac, 0);
+  rtsockLlinfo(inet.kernel, RTM_ADD, AF_INET, () => saIn(addr), ifp, la.mac, arpRtFlags(la));
 }
 

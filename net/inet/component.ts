@@ -17,7 +17,7 @@ import type { ArpInfo, ArpMsg, DhcpLeaseInfo, DhcpMsg, RouteInfo, RtMsg } from '
 import { ETHERTYPE_ARP, ETHERTYPE_IP } from '../wire/ether.js';
 import { INADDR_LOOPBACK } from '../wire/inaddr.js';
 import { IPPROTO_ICMP, IPPROTO_IGMP } from '../wire/ipv4.js';
-import { ARP, ArpTable, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve, arpSysctls } from './arp.js';
+import { ARP, ArpTable, arpAnnounce, arpDrain, arpDump, arpIfDown, arpInput, arpMsg, arpResolve, arpSysctls } from './arp.js';
 import { inetDomainAttach } from './domain.js';
 import { DhcpStat, DhcpState, dhcpStatsObject } from './dhcp.js';
 import { icmpInput } from './icmp.js';
@@ -72,6 +72,10 @@ registerComponent({
           arpIfDown(inet, ifp);
           arpDadIfDown(inet, ifp);
         } else arpDadIfUp(inet, ifp);
+      },
+      // A new MAC is announced for each usable address, as NetBSD's arp_ifinit does.
+      lladdrChanged: (ifp) => {
+        for (const ia of inet.addrs) if (ia.ifp === ifp && ia.flags === 0) arpAnnounce(inet, ifp, ia.addr);
       },
     });
 

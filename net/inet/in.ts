@@ -14,6 +14,8 @@
  *     → SIOCDIFADDR → inPurgeAddr: routes and ARP entries of the address go.
  *   interface detach → inIfDetach: every address, route and ARP entry of it.
  */
+import { AF_INET } from '../../kern/sys.js';
+import { RTM_DELADDR, RTM_NEWADDR, rtsockAddr, rtsockListening, saIn } from '../rtsock.js';
 import { Errno, EADDRNOTAVAIL, EEXIST, EINVAL, ENOTTY } from '../../kern/errno.js';
 import { IFF_BROADCAST, IFF_LOOPBACK, IFF_NOARP, IFF_UP, type Ifnet } from '../interface.js';
 import type { InAddrInfo } from '../ioctl.js';
@@ -105,6 +107,7 @@ export function inAddAddress(
     inet.addrs.push(ia);
     ifp.addrs.push(ia);
     inJoinAllHosts(inet, ifp);
+    inAddrMsg(inet, RTM_NEWADDR, ia);
   }
   inAddRoutes(inet, ia);
   // On an interface that was already up the address is tentative until
@@ -117,6 +120,12 @@ export function inAddAddress(
     arpAnnounce(inet, ifp, addr);
   }
   return ia;
+}
+
+/** RTM_NEWADDR or RTM_DELADDR for `ia` to the routing sockets (rt_addrmsg). */
+function inAddrMsg(inet: Inet, type: number, ia: InIfaddr): void {
+  if (!rtsockListening(inet.kernel)) return;
+  rtsockAddr(inet.kernel, type, AF_INET, ia.ifp, saIn(ia.addr), saIn(ia.mask), ia.broadaddr !== 0 ? saIn(ia.broadaddr) : null, ia.flags);
 }
 
 /**
@@ -160,6 +169,7 @@ function inRemoveRoutes(inet: Inet, ia: InIfaddr): void {
 /** Remove an address: its routes, the ARP entries only it covered, and the address (in_purgeaddr). */
 export function inPurgeAddr(inet: Inet, ia: InIfaddr): void {
   arpDadStop(ia);
+  inAddrMsg(inet, RTM_DELADDR, ia);
   inRemoveRoutes(inet, ia);
   let i = inet.addrs.indexOf(ia);
   if (i >= 0) inet.addrs.splice(i, 1);

@@ -265,6 +265,7 @@ export function rtmsg(inet: Inet, msg: RtMsg): RouteInfo {
       if (msg.flags !== undefined) rt.flags = (rt.flags & ~CHANGEABLE) | (flags & CHANGEABLE);
       if (mtu !== undefined) rt.mtu = mtu;
       rt4.generation++;
+      if (rt4.notify !== null) rt4.notify(3 /* RTM_CHANGE */, rt);
       return routeInfo(inet, rt);
     }
     case 'get': {

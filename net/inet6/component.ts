@@ -14,6 +14,7 @@
  * and ctlinput; UDP over IPv6 (udp6.ts) likewise; the AF_INET6 domain; sysctls with NetBSD's names; the admin
  * calls (`rt6msg`, `rt6dump`, `ndpdump`) and udp6 PCBs in `pcblist`; lo0 gets ::1/128.
  */
+import { rtsockRoute6 } from '../rtsock.js';
 import { registerComponent, InitLevel } from '../../kern/component.js';
 import type { Kernel } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
@@ -106,6 +107,7 @@ registerComponent({
     ns.familyIoctl.set('SIOCAIFADDR_IN6', (ifp, cmd, arg) => in6Control(inet6, ifp, cmd, arg));
     ns.familyIoctl.set('SIOCDIFADDR_IN6', (ifp, cmd, arg) => in6Control(inet6, ifp, cmd, arg));
     ns.inet6Addrs = (ifp) => in6AddrInfos(inet6, ifp);
+    inet6.rt6.notify = (type, rt) => rtsockRoute6(k, type, rt.dst, rt.plen, rt.gateway, rt.flags, rt.ifp, rt.mtu);
     ns.ifs.listeners.push({
       detaching: (ifp) => {
         in6IfDetach(inet6, ifp);

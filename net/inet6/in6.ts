@@ -23,6 +23,8 @@
  * route, and a link-local destination names its interface by its zone
  * (sin6_scope_id, ip6Output's `zone`) or goes where that route does.
  */
+import { AF_INET6 } from '../../kern/sys.js';
+import { RTM_DELADDR, RTM_NEWADDR, rtsockAddr, rtsockListening, saIn6, saMask6 } from '../rtsock.js';
 import { Errno, EADDRNOTAVAIL, EEXIST, EINVAL, ENOTTY } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
 import { IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, type Ifnet } from '../interface.js';
@@ -100,11 +102,18 @@ export function in6AddAddress(inet6: Inet6, ifp: Ifnet, addr: Uint8Array, plen: 
     ifp.addrs.push(ia);
     in6JoinAddrGroups(inet6, ia);
     in6AddRoutes(inet6, ia);
+    in6AddrMsg(inet6, RTM_NEWADDR, ia);
     if (dad) nd6DadStart(inet6, ia, dadDelay);
     return ia;
   }
   in6AddRoutes(inet6, ia);
   return ia;
+}
+
+/** RTM_NEWADDR or RTM_DELADDR for `ia` to the routing sockets (rt_addrmsg). */
+function in6AddrMsg(inet6: Inet6, type: number, ia: In6Ifaddr): void {
+  if (!rtsockListening(inet6.kernel)) return;
+  rtsockAddr(inet6.kernel, type, AF_INET6, ia.ifp, saIn6(ia.addr), saMask6(ia.prefixLen), null, ia.flags);
 }
 
 /** The connected prefix route (unless another address has it, or on a loopback, or a /128) and the local /128 via lo0. */
@@ -148,6 +157,7 @@ function in6RemoveRoutes(inet6: Inet6, ia: In6Ifaddr): void {
 /** Remove an address: its routes, the neighbor entries only its prefix covered, the address. */
 export function in6PurgeAddr(inet6: Inet6, ia: In6Ifaddr): void {
   nd6DadStop(inet6, ia);
+  in6AddrMsg(inet6, RTM_DELADDR, ia);
   in6RemoveRoutes(inet6, ia);
   let i = inet6.addrs.indexOf(ia);
   if (i >= 0) inet6.addrs.splice(i, 1);

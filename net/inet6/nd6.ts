@@ -30,6 +30,8 @@
  * to all-nodes, which defends it. Redirects are icmp6_redirect.ts. No
  * router discovery or proxy advertisements.
  */
+import { AF_INET6 } from '../../kern/sys.js';
+import { RTM_ADD, RTM_DELETE, rtsockLlinfo, saIn6 } from '../rtsock.js';
 import type { Callout } from '../../kern/callout.js';
 import { EWOULDBLOCK, ENOBUFS } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
@@ -132,6 +134,7 @@ export class Nd6Cache {
     if (bucket === undefined) this.buckets.set(key, [e]);
     else bucket.push(e);
     this.count++;
+    rtsockLlinfo(ifp.kernel, RTM_ADD, AF_INET6, () => saIn6(e.addr), ifp, null);
     return e;
   }
 
@@ -143,6 +146,7 @@ export class Nd6Cache {
     bucket!.splice(i, 1);
     if (bucket!.length === 0) this.buckets.delete(e.key);
     this.count--;
+    rtsockLlinfo(e.ifp.kernel, RTM_DELETE, AF_INET6, () => saIn6(e.addr), e.ifp, e.state === ND6_LLINFO_INCOMPLETE ? null : e.mac);
     e.timer.stop();
     const pool = this.inet6.kernel.mbufs;
     for (const m of e.hold) pool.free(m);

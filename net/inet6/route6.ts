@@ -56,6 +56,8 @@ function prefixKey(b: Uint8Array, off: number, plen: number): number {
 }
 
 export class Route6Table {
+  /** Told of every route added (RTM_ADD, 1) or deleted (RTM_DELETE, 2); set by net_netinet6 for the routing socket. */
+  notify: ((type: number, rt: Rtentry6) => void) | null = null;
   private readonly byLen: Array<Map<number, Rtentry6[]> | undefined> = new Array(129);
   /** Prefix lengths with routes, longest first. */
   private lens: number[] = [];
@@ -107,6 +109,7 @@ export class Route6Table {
     else bucket.push(rt);
     this.count++;
     this.generation++;
+    if (this.notify !== null) this.notify(1, rt);
     return rt;
   }
 
@@ -125,6 +128,7 @@ export class Route6Table {
     }
     this.count--;
     this.generation++;
+    if (this.notify !== null) this.notify(2, rt);
     return rt;
   }
 

@@ -161,6 +161,7 @@ export function rt6msg(inet6: Inet6, msg: Rt6Msg): RouteInfo | undefined {
         rt.mtu = msg.mtu;
       }
       rt6.generation++;
+      if (rt6.notify !== null) rt6.notify(3 /* RTM_CHANGE */, rt);
       return route6Info(inet6, rt);
     }
     default:

@@ -40,7 +40,7 @@ test('arp -a lists every entry in NetBSD\'s format', async (t) => {
     r.out,
     '? (192.0.2.2) at b2:a0:b8:65:15:51 on shmif0\n' +
       '? (192.0.2.9) at (incomplete) on shmif0\n' +
-      '? (192.0.2.50) at 02:00:00:00:00:01 on shmif0 permanent published\n',
+      '? (192.0.2.50) at 02:00:00:00:00:01 on shmif0 permanent published (proxy only)\n',
   );
   t.is(r.status, 0);
   t.is((await run(main, ['-an'], sys)).out, r.out, '-n changes nothing: names are never looked up');

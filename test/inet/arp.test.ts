@@ -297,3 +297,48 @@ test('a flood to unresolved addresses stays within net.inet.arp.maxentries and m
   t.true(l.a.mbufs.inUse <= 50 * 4, `${l.a.mbufs.inUse} packets held`);
   t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
+
+test('proxy ARP for an address of ours on another interface: arp -s A our-MAC pub answers on the first, "proxy only"', async (t) => {
+  const l = await lan();
+  // a has a second interface on the same subnet, on another segment.
+  attachEther(l.a, new Hub('other'));
+  ifconfig(l.a, 'hub1', '192.0.2.3/24');
+  await l.ks.sim.settle();
+  l.seen.length = 0;
+  t.is(sendEcho(l.b, '192.0.2.3'), 0);
+  await l.ks.sim.settle();
+  t.false(l.seen.some((f) => f.arp?.op === 2), 'without the entry nobody answers for .3 on the lan');
+  await l.a.sys.ext('arpmsg', { type: 'add', addr: '192.0.2.3', lladdr: l.macA, pub: true });
+  t.like((await arpTable(l.a)).find((e) => e.addr === '192.0.2.3'), { ifname: 'hub0', published: true, permanent: true });
+  l.seen.length = 0;
+  sendEcho(l.b, '192.0.2.3', { seq: 2 });
+  await l.ks.sim.run(2_000);
+  t.deepEqual(l.seen.find((f) => f.arp?.op === 2)?.arp, { op: 2, sha: l.macA, spa: '192.0.2.3', tha: l.macB, tpa: '192.0.2.2' });
+  t.true(l.seen.some((f) => f.ip?.icmpType === ICMP_ECHOREPLY && f.ip.src === '192.0.2.3'), 'and a answers the ping from .3');
+  // Published entries only answer: a never sends to one (no loop through its own MAC).
+  await l.a.sys.ext('arpmsg', { type: 'add', addr: '192.0.2.77', lladdr: '02:00:00:00:00:77', pub: true });
+  t.is(sendEcho(l.a, '192.0.2.77'), EHOSTUNREACH);
+  await haltAll(l.ks);
+});
+
+test('ifconfig link MAC: only with active does the interface take the address, announced by a gratuitous ARP from it', async (t) => {
+  const l = await lan();
+  const fd = await l.a.sys.socket(2, 2, 0);
+  l.seen.length = 0;
+  await l.a.sys.ioctl(fd, 'SIOCALIFADDR', { name: 'hub0', lladdr: 'b2:a1:00:00:00:01' });
+  await l.ks.sim.settle();
+  t.deepEqual(l.seen, [], 'an address not made active changes nothing');
+  await l.a.sys.ioctl(fd, 'SIOCALIFADDR', { name: 'hub0', lladdr: 'b2:a1:00:00:00:02', active: true });
+  await l.ks.sim.settle();
+  t.is(l.seen.length, 1);
+  t.like(l.seen[0], { srcMac: 'b2:a1:00:00:00:02', dstMac: 'ff:ff:ff:ff:ff:ff' });
+  t.deepEqual(l.seen[0]!.arp, { op: 1, sha: 'b2:a1:00:00:00:02', spa: '192.0.2.1', tha: '00:00:00:00:00:00', tpa: '192.0.2.1' });
+  t.deepEqual([...ifnet(l.a, 'hub0').lladdr!], [0xb2, 0xa1, 0, 0, 0, 2]);
+  // b, which had no entry for .1, resolves it to the new address.
+  sendEcho(l.b, '192.0.2.1');
+  await l.ks.sim.settle();
+  t.is((await arpTable(l.b)).find((e) => e.addr === '192.0.2.1')?.lladdr, 'b2:a1:00:00:00:02');
+  await t.throwsAsync(l.a.sys.ioctl(fd, 'SIOCALIFADDR', { name: 'hub0', lladdr: '01:00:5e:00:00:01', active: true }), { code: 'EINVAL' });
+  await l.a.sys.close(fd);
+  await haltAll(l.ks);
+});
