@@ -19,12 +19,12 @@ import type { PollFd, Sys } from '../kern/sys.js';
 import { ProtocolError, TAG_BYTES, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
+  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, CONNECTION_BUFFER, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
   errnoFromPayload, frameTypeName, parseServerHello, type Banner, type FrameSink, type HaltOptions, type SyscallName,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
 import { NetConfig } from '../net/netconfig.js';
-import { createNodeHost } from '../hypercall/node.js';
+import { createNodeHost, setStreamBuffers } from '../hypercall/node.js';
 import { CalloutWheel } from '../kern/callout.js';
 import type { HandleEnv, StreamCalls } from '../net/node/handle.js';
 import { createDns, faceLookup, kernelAddrconfig, type DnsModule } from '../net/node/dns.js';
@@ -456,6 +456,7 @@ export async function rumpClient(url?: string, opts: RumpClientOptions = {}): Pr
   const open = async (): Promise<Client> => {
     socket = await connectTo(addr, where, (s) => (socket = s));
     socket.setNoDelay(true);
+    setStreamBuffers(socket, CONNECTION_BUFFER);
     const client = new Client(socket, where);
     await client.start();
     return client;

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import type net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { rumpInit } from '../../index.js';
@@ -12,6 +13,8 @@ import { rumpClient, type RumpClient } from '../../sysproxy/client.js';
 import { EBADF, ENOBUFS, Errno } from '../../kern/errno.js';
 import { AF_INET, RLIMIT_NOFILE, SOCK_STREAM } from '../../kern/sys.js';
 import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
+import { CONNECTION_BUFFER } from '../../sysproxy/protocol.js';
+import { streamBuffers } from '../../hypercall/node.js';
 import { tempDir } from './helpers.js';
 
 async function served() {
@@ -430,5 +433,28 @@ test('a remote listener out of descriptors reports EMFILE once per backoff, not 
   for (const c of clients) c.destroy();
   server.close();
   await other.close();
+  await s.done();
+});
+
+test('both ends of a sysproxy connection have host socket buffers of CONNECTION_BUFFER (as far as net.core.wmem_max and rmem_max allow)', async (t) => {
+  let wmax: number;
+  let rmax: number;
+  try {
+    wmax = Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8'));
+    rmax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  } catch {
+    t.pass('skipped: no /proc/sys/net/core (not Linux)');
+    return;
+  }
+  const s = await served();
+  const conns = [...(s.server as unknown as { conns: Set<{ socket: net.Socket }> }).conns];
+  t.is(conns.length, 1);
+  for (const [who, sock] of [['client', (s.c as unknown as { socket: net.Socket }).socket], ['server', conns[0]!.socket]] as const) {
+    const got = streamBuffers(sock);
+    t.truthy(got, `${who}: the buffers can be read`);
+    // Linux reports twice what was set (its bookkeeping), and clamps what was set to the maximum.
+    t.true(got![0] >= 2 * Math.min(CONNECTION_BUFFER, wmax), `${who}: send buffer ${got![0]}`);
+    t.true(got![1] >= 2 * Math.min(CONNECTION_BUFFER, rmax), `${who}: receive buffer ${got![1]}`);
+  }
   await s.done();
 });
