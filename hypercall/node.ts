@@ -70,6 +70,8 @@ export interface NativeAddon {
   cas32(buf: ArrayBuffer, off: number, expect: number, value: number): number;
   store32(buf: ArrayBuffer, off: number, value: number): void;
   unmap(buf: ArrayBuffer): void;
+  /** SO_SNDBUF and SO_RCVBUF of socket `fd`, set to `bytes` first if given (an addon built before it: undefined). */
+  sockBuf?(fd: number, bytes?: number): [number, number];
   /**
    * `onBatch(n, shed)`: n > 0 frames are in rxBytes/rxLengths; n < 0 is
    * -errno, reading stopped. `shed`: bare SYNs read and dropped since the
@@ -118,6 +120,34 @@ const HIJACK_LIB_PATH = 'hypercall/native/build/Release/librumphijack.so';
 export function hijackLibraryPath(): string | null {
   const path = join(packageRoot(), HIJACK_LIB_PATH);
   return existsSync(path) ? path : null;
+}
+
+/**
+ * Give a Node stream socket (a sysproxy connection) host socket buffers of
+ * `bytes` each way, as far as the host allows (Linux clamps them to
+ * net.core.wmem_max and rmem_max). Node offers no setsockopt for streams,
+ * so the addon does it; false when it cannot (no addon, no descriptor),
+ * and the socket keeps the host's default.
+ */
+export function setStreamBuffers(socket: object, bytes: number): boolean {
+  return streamBuffers(socket, bytes) !== null;
+}
+
+/**
+ * The host socket buffers of a Node stream socket, [send, receive] as the
+ * host reports them (Linux counts its bookkeeping too: twice what was
+ * set), after setting both to `bytes` if given; null when they cannot be
+ * read (no addon, no descriptor).
+ */
+export function streamBuffers(socket: object, bytes?: number): [number, number] | null {
+  const fd = ((socket as { _handle?: { fd?: unknown } | null })._handle)?.fd;
+  if (typeof fd !== 'number' || fd < 0) return null;
+  try {
+    const native = nativeAddon();
+    return native.sockBuf === undefined ? null : native.sockBuf(fd, bytes);
+  } catch {
+    return null;
+  }
 }
 
 /** Load the addon on first use, so hosts that never map a bus do not need it. */

@@ -19,12 +19,12 @@ import type { PollFd, Sys } from '../kern/sys.js';
 import { ProtocolError, TAG_BYTES, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
+  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, CONNECTION_BUFFER, encodeFrameHead, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, SYSCALL_NAMES, encodeClientHello, encodeEmptyFrame, encodeFrame,
   errnoFromPayload, frameTypeName, parseServerHello, type Banner, type FrameSink, type HaltOptions, type SyscallName,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl } from './url.js';
 import { NetConfig } from '../net/netconfig.js';
-import { createNodeHost } from '../hypercall/node.js';
+import { createNodeHost, setStreamBuffers } from '../hypercall/node.js';
 import { CalloutWheel } from '../kern/callout.js';
 import type { HandleEnv, StreamCalls } from '../net/node/handle.js';
 import { createDns, faceLookup, kernelAddrconfig, type DnsModule } from '../net/node/dns.js';
@@ -184,16 +184,17 @@ class Client implements FrameSink, RumpClient {
   constructor(
     readonly socket: net.Socket,
     readonly url: string,
+    slabs: ReadSlabs,
   ) {
     this.sys = this.makeSys(false);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
-    socket.on('data', (chunk: Buffer) => {
+    slabs.sink = (chunk: Uint8Array) => {
       try {
         this.reader.push(chunk);
       } catch (e) {
         this.fail(`protocol error from the server at ${url}: ${(e as Error).message}`);
       }
-    });
+    };
     socket.on('error', (e: Error) => this.fail(`connection to ${url} failed: ${e.message}`));
     socket.on('close', () => this.fail(`connection to ${url} closed`));
   }
@@ -240,7 +241,9 @@ class Client implements FrameSink, RumpClient {
       if (p === undefined) return; // an answer to nothing we asked: ignore it
       let v: Value;
       try {
-        v = decode(payload);
+        // A small answer gets bytes of its own (a copy: the payload may be a Buffer, whose slice() is
+        // a view): what a program keeps of it must not pin a read slab.
+        v = decode(payload.length < SLAB_VIEW_MIN ? new Uint8Array(payload) : payload);
       } catch (e) {
         this.fail(`undecodable ${frameTypeName(type)} from the server at ${this.url}: ${(e as Error).message}`);
         return;
@@ -454,9 +457,11 @@ export async function rumpClient(url?: string, opts: RumpClientOptions = {}): Pr
     });
   });
   const open = async (): Promise<Client> => {
-    socket = await connectTo(addr, where, (s) => (socket = s));
+    const slabs = new ReadSlabs();
+    socket = await connectTo(addr, where, slabs, (s) => (socket = s));
     socket.setNoDelay(true);
-    const client = new Client(socket, where);
+    setStreamBuffers(socket, CONNECTION_BUFFER);
+    const client = new Client(socket, where, slabs);
     await client.start();
     return client;
   };
@@ -467,9 +472,47 @@ export async function rumpClient(url?: string, opts: RumpClientOptions = {}): Pr
   }
 }
 
-function connectTo(addr: ReturnType<typeof parseRumpUrl>, where: string, started: (s: net.Socket) => void): Promise<net.Socket> {
+/** A read slab's size, and the least room a read is given (less left: the next slab). */
+const READ_SLAB = 1 << 20;
+const READ_ROOM_MIN = 64 << 10;
+/** Answers smaller than this are copied out of the slab before they are decoded. */
+const SLAB_VIEW_MIN = 64 << 10;
+
+/**
+ * Where the connection's reads land (net's `onread`): one slab of
+ * READ_SLAB bytes after another, each read into what is left of the
+ * current one. One read can take a whole recvwait answer (256 KiB, where
+ * Node's own reads stop at 64 KiB), in one system call and one callback,
+ * and the answer's bytes are handed up as a view of the slab: no buffer
+ * allocated per read, no copy. Answers under SLAB_VIEW_MIN are copied out
+ * (Client.frame), so a small piece a program keeps never pins a slab;
+ * what is handed up as a view is at least 1/16 of the slab it pins.
+ */
+class ReadSlabs {
+  private slab = Buffer.allocUnsafeSlow(READ_SLAB);
+  private fill = 0;
+  /** Where the bytes go (the client's frame reader), once there is a client. */
+  sink: ((chunk: Uint8Array) => void) | null = null;
+  /** The next read's buffer (called by net after each read). */
+  readonly buffer = (): Buffer => {
+    if (READ_SLAB - this.fill < READ_ROOM_MIN) {
+      this.slab = Buffer.allocUnsafeSlow(READ_SLAB);
+      this.fill = 0;
+    }
+    return this.slab.subarray(this.fill);
+  };
+  /** `n` bytes were read to the start of `buf`, the last buffer handed out; true: go on reading. */
+  readonly callback = (n: number, buf: Buffer): boolean => {
+    this.fill += n;
+    this.sink?.(buf.subarray(0, n));
+    return true;
+  };
+}
+
+function connectTo(addr: ReturnType<typeof parseRumpUrl>, where: string, slabs: ReadSlabs, started: (s: net.Socket) => void): Promise<net.Socket> {
   return new Promise<net.Socket>((resolve, reject) => {
-    const s = addr.kind === 'unix' ? net.connect(addr.path) : net.connect({ host: addr.host, port: addr.port });
+    const onread = { buffer: slabs.buffer, callback: slabs.callback };
+    const s = addr.kind === 'unix' ? net.connect({ path: addr.path, onread }) : net.connect({ host: addr.host, port: addr.port, onread });
     started(s);
     s.once('connect', () => {
       s.removeAllListeners('error');

@@ -498,6 +498,16 @@ export const ACCEPTWAIT_METHOD = 'acceptwait';
 export const FEATURE_DGRAM = 'dgram';
 export const RECVFROMWAIT_METHOD = 'recvfromwait';
 
+/**
+ * The host socket buffers of a sysproxy connection, each way; both ends
+ * set them (hypercall/node.ts setStreamBuffers). A stream's recvwait
+ * answers are up to 256 KiB each, several in flight; in the host's default
+ * unix-socket buffer (about 208 KiB on Linux) each answer took more than
+ * one write, each waiting until the client's process had been scheduled
+ * and had read: under load those waits, not the work, set the speed.
+ */
+export const CONNECTION_BUFFER = 2 << 20;
+
 /** The server-side call that halts the kernel (rump.halt). */
 export const HALT_METHOD = 'halt';
 

@@ -26,12 +26,13 @@ import { Errno, EADDRINUSE, EBADF, EINVAL, EMSGSIZE, ENOBUFS, ENOSYS, EPROTONOSU
 import { ProtocolError, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
-  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, encodeFrameHead, encodeFrameHeadLength, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
+  ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, CONNECTION_BUFFER, encodeFrameHead, encodeFrameHeadLength, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
   frameTypeName, isSyscallName, parseClientHello, type Banner, type FrameSink,
 } from './protocol.js';
 import { formatRumpUrl, parseRumpUrl, type RumpUrl } from './url.js';
 import { InputQueue, acceptWait, recvWait, recvfromWait, sendAll, type InputSink } from './stream.js';
 import { Socket } from '../net/socket.js';
+import { setStreamBuffers } from '../hypercall/node.js';
 import type { KFile, RecvResult } from '../kern/sys.js';
 
 export interface RumpServerOptions {
@@ -162,6 +163,7 @@ class Connection implements FrameSink, InputSink {
     this.sys = new Sys(server.kernel, server.kernel.allocPid(), 'rumpclient');
     const host = server.kernel.host;
     this.defer = (fn, arg) => host.defer(fn, arg);
+    setStreamBuffers(socket, CONNECTION_BUFFER);
     this.gone = new Promise((resolve) => {
       this.markGone = resolve;
     });

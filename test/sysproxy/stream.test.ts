@@ -4,6 +4,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import type net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { rumpInit } from '../../index.js';
@@ -12,6 +13,8 @@ import { rumpClient, type RumpClient } from '../../sysproxy/client.js';
 import { EBADF, ENOBUFS, Errno } from '../../kern/errno.js';
 import { AF_INET, RLIMIT_NOFILE, SOCK_STREAM } from '../../kern/sys.js';
 import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
+import { CONNECTION_BUFFER } from '../../sysproxy/protocol.js';
+import { streamBuffers } from '../../hypercall/node.js';
 import { tempDir } from './helpers.js';
 
 async function served() {
@@ -430,5 +433,72 @@ test('a remote listener out of descriptors reports EMFILE once per backoff, not 
   for (const c of clients) c.destroy();
   server.close();
   await other.close();
+  await s.done();
+});
+
+test('both ends of a sysproxy connection have host socket buffers of CONNECTION_BUFFER (as far as net.core.wmem_max and rmem_max allow)', async (t) => {
+  let wmax: number;
+  let rmax: number;
+  try {
+    wmax = Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8'));
+    rmax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  } catch {
+    t.pass('skipped: no /proc/sys/net/core (not Linux)');
+    return;
+  }
+  const s = await served();
+  const conns = [...(s.server as unknown as { conns: Set<{ socket: net.Socket }> }).conns];
+  t.is(conns.length, 1);
+  for (const [who, sock] of [['client', (s.c as unknown as { socket: net.Socket }).socket], ['server', conns[0]!.socket]] as const) {
+    const got = streamBuffers(sock);
+    t.truthy(got, `${who}: the buffers can be read`);
+    // Linux reports twice what was set (its bookkeeping), and clamps what was set to the maximum.
+    t.true(got![0] >= 2 * Math.min(CONNECTION_BUFFER, wmax), `${who}: send buffer ${got![0]}`);
+    t.true(got![1] >= 2 * Math.min(CONNECTION_BUFFER, rmax), `${who}: receive buffer ${got![1]}`);
+  }
+  await s.done();
+});
+
+test('data read from the server is handed up from read slabs intact; big answers come in chunks larger than a 64 KiB read, small ones own their bytes', async (t) => {
+  const s = await served();
+  const chunks: Buffer[] = [];
+  let got = 0;
+  let want = 0;
+  let reached: (() => void) | null = null;
+  const server = s.c.net.createServer((sock) =>
+    sock.on('data', (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= want && reached !== null) reached();
+    }),
+  );
+  await new Promise<void>((r) => server.listen(7010, '127.0.0.1', () => r()));
+  const until = (n: number): Promise<void> => {
+    want = n;
+    return got >= n ? Promise.resolve() : new Promise<void>((r) => (reached = r));
+  };
+  const sys = s.kernel.sys;
+  const fd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  await sys.connect(fd, { family: AF_INET, addr: '127.0.0.1', port: 7010 });
+  const writeAll = async (b: Uint8Array): Promise<void> => {
+    for (let off = 0; off < b.length; ) off += await sys.write(fd, b.subarray(off));
+  };
+  // Small answers first, one at a time, then 24 MiB: many slabs filled and left behind.
+  const small = pattern(100, 3);
+  for (let i = 1; i <= 5; i++) {
+    await writeAll(small);
+    await until(100 * i);
+  }
+  const big = pattern(24 << 20, 5);
+  await writeAll(big);
+  await until(500 + big.length);
+  const all = Buffer.concat(chunks);
+  t.true(all.subarray(0, 500).equals(Buffer.concat([small, small, small, small, small])));
+  t.true(all.subarray(500).equals(big), 'every byte intact, though later reads reuse what is left of a slab');
+  t.true(Math.max(...chunks.map((c) => c.length)) > 64 << 10, 'some chunk came from one read larger than 64 KiB');
+  // A small chunk is a copy of its own: keeping it must not keep a 1 MiB slab alive.
+  for (const c of chunks.slice(0, 5)) t.true(c.buffer.byteLength <= c.length + 16, `a ${c.length}-byte chunk holds ${c.buffer.byteLength} bytes`);
+  await sys.close(fd);
+  server.close();
   await s.done();
 });

@@ -4,6 +4,8 @@
 //   cas32(buf, off, expect, value)       atomic compare-and-swap of a u32, old value back
 //   store32(buf, off, value)             atomic store of a u32 (seq_cst: full barrier)
 //   unmap(buf)                           munmap now and detach the ArrayBuffer
+//   sockBuf(fd, bytes?) -> [snd, rcv]    SO_SNDBUF and SO_RCVBUF of a socket Node
+//                                        opened (a sysproxy connection): set, then read
 //
 // The shmif bus (NetBSD bus version 3) lives in a file that every attached
 // kernel, in this process or another, maps MAP_SHARED; its lock is a u32 taken
@@ -35,6 +37,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,11 +211,42 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Node has no setsockopt for stream sockets. A sysproxy connection carries
+// a stream's data in answers of up to a few hundred KiB; Linux's default
+// unix-socket buffer (about 208 KiB) splits each into several writes, each
+// waiting for the other process to be scheduled and read. The kernel clamps
+// the size to net.core.wmem_max / rmem_max; what it granted comes back.
+Napi::Value SockBuf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool set = info.Length() >= 2 && !info[1].IsUndefined();
+  if (info.Length() < 1 || !info[0].IsNumber() || (set && !info[1].IsNumber()))
+    return ThrowType(env, "sockBuf(fd: number, bytes?: number)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (set) {
+    double dbytes = info[1].As<Napi::Number>().DoubleValue();
+    if (!(dbytes >= 1) || dbytes > 1073741824.0) return ThrowRange(env, "sockBuf: bytes must be in 1 .. 1 GiB");
+    int bytes = static_cast<int>(dbytes);
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0) return ThrowErrno(env, errno, "setsockopt", "");
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) != 0) return ThrowErrno(env, errno, "setsockopt", "");
+  }
+  int snd = 0;
+  int rcv = 0;
+  socklen_t len = sizeof snd;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, &len) != 0) return ThrowErrno(env, errno, "getsockopt", "");
+  len = sizeof rcv;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len) != 0) return ThrowErrno(env, errno, "getsockopt", "");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, snd));
+  out.Set(1u, Napi::Number::New(env, rcv));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   exports.Set("cas32", Napi::Function::New(env, Cas32, "cas32"));
   exports.Set("store32", Napi::Function::New(env, Store32, "store32"));
   exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
+  exports.Set("sockBuf", Napi::Function::New(env, SockBuf, "sockBuf"));
   rumpnet::InitTap(env, exports);
   return exports;
 }
