@@ -40,7 +40,7 @@
  *   e.g.   node --import=tsx bench/faces.ts short          (both suites, 3 rounds)
  *          RUNS=1 node --import=tsx bench/faces.ts long bulk
  * One case by hand: node --import=tsx bench/faces.ts --case bulk:lo0-net 67108864
- *   with FACES_CALLS=1: the JS calls it made, counted (startCallCount)
+ *   with FACES_CALLS=1: the JS calls it made, counted (startCallCount); FACES_TOP=N lists the N most called (15)
  * The kernel compiled: npm run build && BENCH_DIST=1 node --import=tsx bench/faces.ts short
  * A change against the tree before it, in the same rounds (kernel rows twice, NAME@base from DIR):
  *          FACES_BASE=DIR node --import=tsx bench/faces.ts short   (DIR: a checkout with node_modules)
@@ -393,7 +393,7 @@ async function startCallCount(): Promise<() => Promise<{ total: number; top: str
       for (const fn of script.functions) if (fn.ranges[0]!.count > 0) rows.push([fn.ranges[0]!.count, `${fn.functionName || '(anonymous)'} ${where}`]);
     }
     rows.sort((a, b) => b[0] - a[0]);
-    return { total: rows.reduce((n, r) => n + r[0], 0), top: rows.slice(0, 15).map(([n, f]) => `${n} ${f}`) };
+    return { total: rows.reduce((n, r) => n + r[0], 0), top: rows.slice(0, Number(process.env.FACES_TOP ?? 15)).map(([n, f]) => `${n} ${f}`) };
   };
 }
 

@@ -16,8 +16,11 @@ export const LOMTU = 33624;
 const LO_QMAX = 1024;
 
 class LoopSoftc {
-  readonly q: Mbuf[] = [];
-  readonly fam: number[] = [];
+  q: Mbuf[] = [];
+  fam: number[] = [];
+  /** The queue's arrays of the batch that ran last, emptied, for the next batch (none made per batch). */
+  spareQ: Mbuf[] = [];
+  spareFam: number[] = [];
   scheduled = false;
   constructor(
     readonly ns: NetStack,
@@ -77,11 +80,25 @@ export function loopOutput(ifp: Ifnet, m: Mbuf, family: number): number {
 
 function loopDrain(sc: LoopSoftc): void {
   sc.scheduled = false;
+  // Take the batch; what input loops back meanwhile queues for the next softint.
+  const q = sc.q;
+  const fam = sc.fam;
+  const n = q.length;
+  sc.q = sc.spareQ;
+  sc.fam = sc.spareFam;
+  try {
+    loopInputBatch(sc, q, fam, n);
+  } finally {
+    q.length = 0;
+    fam.length = 0;
+    sc.spareQ = q;
+    sc.spareFam = fam;
+  }
+}
+
+function loopInputBatch(sc: LoopSoftc, q: Mbuf[], fam: number[], n: number): void {
   const ifp = sc.ifp;
   const k = ifp.kernel;
-  const n = sc.q.length;
-  const q = sc.q.splice(0, n);
-  const fam = sc.fam.splice(0, n);
   for (let i = 0; i < n; i++) {
     const m = q[i]!;
     ifp.stats.ipackets++;

@@ -794,7 +794,11 @@ class EnvShared {
     this.wakes.push(h);
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(this.drain);
+    // A reaction on a resolved promise, not queueMicrotask, which makes an
+    // AsyncResource and a bound function for every batch (the node host's
+    // softints do the same). `drain` throws nothing: it reports each
+    // handle's exception on a microtask of its own.
+    void RESOLVED.then(this.drain);
   }
 
   /** Wake the handles queued so far; wake-ups queued meanwhile get a microtask of their own, as before. */
@@ -827,6 +831,9 @@ class EnvShared {
     r?.();
   }
 }
+
+/** Settled once: `then` on it queues a microtask with no allocation beyond the reaction. */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 const envShares = new WeakMap<HandleEnv, EnvShared>();
 
