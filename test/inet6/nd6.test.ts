@@ -13,7 +13,7 @@ import test from 'ava';
 import type { Kernel } from '../../kern/kernel.js';
 import { EHOSTUNREACH } from '../../kern/errno.js';
 import { AF_INET6, SOCK_STREAM } from '../../kern/sys.js';
-import type { NdpInfo } from '../../net/inet6/nd6.js';
+import { nd6Cache, type NdpInfo } from '../../net/inet6/nd6.js';
 import { ND_NA_FLAG_OVERRIDE, ND_NA_FLAG_SOLICITED, icmp6SetChecksum, ndWriteNa, ndWriteNs } from '../../net/wire/icmp6.js';
 import { formatIn6Addr, in6SolicitedNode } from '../../net/wire/in6addr.js';
 import { ip6WriteHeader } from '../../net/wire/ipv6.js';
@@ -71,7 +71,7 @@ test('resolution: a multicast solicitation to the solicited-node group, a solici
   // ndp's Expire: ReachableTime, drawn from 0.5–1.5 × REACHABLE_TIME (RFC 4861 §6.3.2).
   t.true(reachable!.expire >= 15 && reachable!.expire <= 45, `expire ${reachable!.expire}`);
   // Used while STALE, b's entry waits in DELAY for confirmation (§7.3.3).
-  t.deepEqual(await ndp(l.b), [{ addr: '2001:db8::1', lladdr: mac(l.a), ifname: 'hub0', state: 'DELAY', router: false, expire: 5 }]);
+  t.deepEqual(await ndp(l.b), [{ addr: '2001:db8::1', lladdr: mac(l.a), ifname: 'hub0', state: 'DELAY', router: false, expire: 5, permanent: false, proxy: false, asked: 0 }]);
   // The DAD probes of a's two addresses went before (nd6_dad.ts), to groups b is not in.
   t.like(stats6(l.a).nd6stat, { ns_out: nsOut + 1, na_in: 1, dad_out: 2, dad_done: 2 });
   t.like(stats6(l.b).nd6stat, { ns_in: 1, na_out: 1 });
@@ -167,7 +167,8 @@ test('solicitations: answered only when valid and for our address; the sender is
   t.is(na.length, 1);
   t.like(na[0], { src: '2001:db8::1', dst: '2001:db8::50', dstMac: '02:00:5e:10:20:30', naFlags: 0x60 });
   // Learnt as STALE (§7.2.3), then used for the answer at once: DELAY (§7.3.3).
-  t.deepEqual(await ndp(l.a), [{ addr: '2001:db8::50', lladdr: '02:00:5e:10:20:30', ifname: 'hub0', state: 'DELAY', router: false, expire: 5 }]);
+  t.deepEqual(await ndp(l.a), [{ addr: '2001:db8::50', lladdr: '02:00:5e:10:20:30', ifname: 'hub0', state: 'DELAY', router: false, expire: 5,
+    permanent: false, proxy: false, asked: 0 }]);
   // A duplicate address probe (from ::, no option) is defended with an advertisement to all nodes, not solicited.
   l.seen.length = 0;
   l.hub.inject(ndFrame('ns', { src: '::', dst: group, target: '2001:db8::1', lla: null }));
@@ -202,17 +203,22 @@ test('a flood to unresolved neighbors stays within net.inet6.ip6.neighborgcthres
   await l.a.sys.sysctlSet('net.inet6.icmp6.nd6_maxqueuelen', 4);
   let memAt = 0;
   let refused = 0;
+  let most = 0;
   // 16,000 echo requests to 200 silent neighbors, 80 each.
   for (let i = 0; i < 16_000; i++) {
     if (sendEcho6(l.a, `2001:db8::${(0x100 + (i % 200)).toString(16)}`, { seq: i & 0xffff }) !== 0) refused++;
     if (i === 999) memAt = l.a.mem.used;
+    if (i % 50 === 0) most = Math.max(most, nd6Cache(stats6(l.a)).size);
   }
   await l.ks.sim.settle();
-  t.is((await ndp(l.a)).length, 50, 'the cache stops at neighborgcthresh');
+  // NetBSD's nd6_gc_neighbors: an interface at the threshold loses 10 entries before it takes a new one.
+  const size = (await ndp(l.a)).length;
+  t.true(size <= 50 && size > 40, `the cache stays at neighborgcthresh (${size})`);
+  t.true(most <= 50, `never above it (${most})`);
   const st = stats6(l.a).nd6stat;
-  t.is(st.allocfail, 150 * 80, 'packets to neighbors beyond it are refused and counted');
-  t.is(refused, 150 * 80);
-  t.is(st.dropped, 50 * (80 - 4), 'each entry keeps the newest nd6_maxqueuelen');
+  t.true(st.gcollected >= 150, `older entries collected and counted (${st.gcollected})`);
+  t.is(st.allocfail, 0, 'nobody refused: a new neighbor always gets an entry');
+  t.is(refused, 0);
   t.is(l.a.mem.used, memAt, 'memory flat');
   t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
