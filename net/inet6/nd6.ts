@@ -34,7 +34,7 @@ import type { Callout } from '../../kern/callout.js';
 import { Errno, EEXIST, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
 import { M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
-import { IFF_LOOPBACK, IFF_NOARP, type Ifnet } from '../interface.js';
+import { IFF_LOOPBACK, IFF_MULTICAST, IFF_NOARP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
 import { ETHERTYPE_IPV6, macCopy, macEquals } from '../wire/ether.js';
 import {
@@ -52,6 +52,7 @@ import { IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_ICMPV6, IPV6_MAXHLIM, ip6Hlim } from 
 import { icmp6Error } from './icmp6.js';
 import { IN6_IFF_NOTREADY, IN6_IFF_TENTATIVE, INET6, type Inet6 } from './inet6.js';
 import { nd6DadNaInput, nd6DadNsInput } from './nd6_dad.js';
+import { in6AddMulti, in6DelMulti, type In6Multi } from './mld6.js';
 import { ip6OutputIf } from './ip6_output.js';
 
 /* RFC 4861 §10 protocol constants (ms where they are times). */
@@ -90,6 +91,8 @@ export class Nd6Entry {
   permanent = false;
   /** `ndp -s ... proxy`: we answer solicitations for it with its address (RFC 4861 §7.2.8). */
   proxy = false;
+  /** A proxy entry's membership of the address's solicited-node group, so its solicitations reach us. */
+  group: In6Multi | null = null;
   /** Solicitations sent in the current INCOMPLETE or PROBE round. */
   asked = 0;
   /** Packets waiting for the address, oldest first. */
@@ -193,6 +196,7 @@ export class Nd6Cache {
     if (left === 0) this.perIf.delete(e.ifp);
     else this.perIf.set(e.ifp, left);
     e.timer.stop();
+    nd6ProxyGroup(e, false);
     const pool = this.inet6.kernel.mbufs;
     for (const m of e.hold) pool.free(m);
     this.inet6.nd6stat.dropped += e.hold.length;
@@ -215,6 +219,18 @@ export class Nd6Cache {
 export function nd6Notify(e: Nd6Entry, what: Nd6Event): void {
   const ls = e.cache.listeners;
   for (let i = 0; i < ls.length; i++) ls[i]!(e, what);
+}
+
+/** Join (or leave) the solicited-node group of a proxied address, as NetBSD's nd6_rtrequest does for RTF_ANNOUNCE. */
+function nd6ProxyGroup(e: Nd6Entry, join: boolean): void {
+  if (join && e.group === null && e.ifp.flags & IFF_MULTICAST) {
+    const sol = new Uint8Array(16);
+    in6SolicitedNode(e.addr, 0, sol, 0);
+    e.group = in6AddMulti(e.cache.inet6, e.ifp, sol);
+  } else if (!join && e.group !== null) {
+    in6DelMulti(e.cache.inet6, e.group);
+    e.group = null;
+  }
 }
 
 const ND6 = defineKernelState('IPv6 neighbor cache (component net_netinet6)', (k) => new Nd6Cache(INET6.get(k)));
@@ -707,6 +723,7 @@ export function nd6Msg(inet6: Inet6, msg: NdpMsg): string[] {
   e.asked = 0;
   e.permanent = msg.temp !== true;
   e.proxy = msg.proxy === true;
+  nd6ProxyGroup(e, e.proxy);
   if (e.permanent) e.timer.stop();
   else e.timer.reset(ND6_TEMP_EXPIRE);
   if (!created) nd6Notify(e, 'change');

@@ -105,6 +105,14 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
     withHijack: ['mtudisc_timeout'],
   },
   {
+    script: 'ndp/t_ndp',
+    always: [],
+    // ndp_link_activation needs `ifconfig link MAC active` (the kernel announces through IfTable.activateLladdr);
+    // ndp_rtm needs the routing socket's `route monitor`.
+    withHijack: ['ndp_cache_expiration', 'ndp_commands', 'ndp_cache_overwriting', 'ndp_neighborgcthresh', 'ndp_purge_on_route_change',
+      'ndp_purge_on_route_delete', 'ndp_purge_on_ifdown', 'ndp_stray_entries'],
+  },
+  {
     script: 'route/t_route',
     always: [],
     withHijack: ['route_non_subnet_gateway', 'route_command_get', 'route_command_get6', 'route_default_reject', 'route_command_add',
