@@ -184,7 +184,7 @@ export interface IfListener {
   destroying?(ifp: Ifnet): void;
   /** Flags changed (up/down). */
   changed?(ifp: Ifnet): void;
-  /** ifp.lladdr was replaced (`ifconfig link MAC active`): neighbors are told (NetBSD's RTM_LLINFO_UPD). */
+  /** The interface's link-layer address changed (`ifconfig IF link MAC active`). */
   lladdrChanged?(ifp: Ifnet): void;
 }
 
@@ -288,16 +288,5 @@ export class IfTable {
       ifp.flags = (next & ~IFF_RUNNING) | (ifp.flags & IFF_RUNNING);
     }
     for (const l of this.listeners) l.changed?.(ifp);
-  }
-
-  /**
-   * Make `mac` the interface's active link-layer address (if_activate_sadl)
-   * and tell the protocols, which announce it: IPv6 an unsolicited
-   * advertisement of each address (RFC 4861 §7.2.6).
-   */
-  activateLladdr(ifp: Ifnet, mac: Uint8Array): void {
-    if (ifp.lladdr === null || mac.length !== ifp.lladdr.length) throw new Errno(EINVAL, undefined, ifp.name);
-    ifp.lladdr = mac.slice();
-    for (const l of this.listeners) l.lladdrChanged?.(ifp);
   }
 }

@@ -732,7 +732,7 @@ export function nd6Msg(inet6: Inet6, msg: NdpMsg): string[] {
 }
 
 /**
- * The interface's link-layer address changed: an unsolicited advertisement
+ * The interface's link-layer address changed (IfListener.lladdrChanged): an unsolicited advertisement
  * of each of its usable addresses to all-nodes, override set, so neighbors
  * replace the old address at once (RFC 4861 §7.2.6; NetBSD does it at
  * RTM_LLINFO_UPD). A tentative address is not announced: DAD is its business.

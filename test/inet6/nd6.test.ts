@@ -361,8 +361,10 @@ test('a new link-layer address made active is announced: an unsolicited advertis
   sendEcho6(l.b, '2001:db8::1');
   await l.ks.sim.settle();
   l.seen.length = 0;
-  const mac2 = Uint8Array.of(0xb2, 0xa1, 0, 0, 0, 2);
-  netstack(l.a).ifs.activateLladdr(ifnet(l.a, 'hub0'), mac2);
+  // What SIOCALIFADDR with `active` does (ifconfig hub0 link MAC active): the address in place, then the listeners.
+  const hub0 = ifnet(l.a, 'hub0');
+  hub0.lladdr!.set([0xb2, 0xa1, 0, 0, 0, 2]);
+  for (const li of netstack(l.a).ifs.listeners) li.lladdrChanged?.(hub0);
   await l.ks.sim.settle();
   const nas = l.seen.filter((f) => f.icmpType === 136);
   const ll = linkLocalOf(l.a, 'hub0');
