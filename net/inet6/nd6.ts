@@ -27,8 +27,9 @@
  * Duplicate Address Detection (RFC 4862 §5.4) is nd6_dad.ts: a solicitation
  * or advertisement for one of our tentative addresses goes there; a
  * solicitation from :: for an address we have (a peer's probe) is answered
- * to all-nodes, which defends it. Redirects are icmp6_redirect.ts. No
- * router discovery or proxy advertisements.
+ * to all-nodes, which defends it. Redirects are icmp6_redirect.ts, router
+ * discovery nd6_rtr.ts. By hand (rump.ndp): permanent, temp and proxy
+ * entries (§7.2.8), -d, -c; GC at neighborgcthresh as NetBSD's nd6_gc_neighbors.
  */
 import type { Callout } from '../../kern/callout.js';
 import { Errno, EEXIST, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
@@ -110,10 +111,6 @@ export class Nd6Entry {
   }
 }
 
-/** What happened to an entry, for listeners (the routing socket's RTM_ADD / RTM_CHANGE / RTM_DELETE). */
-export type Nd6Event = 'add' | 'change' | 'delete';
-export type Nd6Listener = (e: Nd6Entry, what: Nd6Event) => void;
-
 /** The neighbor cache of one kernel, keyed by (interface, address). */
 export class Nd6Cache {
   private readonly buckets = new Map<number, Nd6Entry[]>();
@@ -124,8 +121,6 @@ export class Nd6Cache {
   maxhold = ND6_MAXHOLD;
   gcthresh = ND6_GCTHRESH;
   readonly maxentries = ND6_MAXENTRIES;
-  /** Told of every entry created, resolved or changed, and removed (nd6Notify). */
-  readonly listeners: Nd6Listener[] = [];
   constructor(readonly inet6: Inet6) {}
 
   get size(): number {
@@ -152,17 +147,15 @@ export class Nd6Cache {
    * ND6_GC_BATCH entries that are not permanent (NetBSD's nd6_gc_neighbors).
    */
   create(ifp: Ifnet, b: Uint8Array, off: number): Nd6Entry | null {
-    const onIf = this.perIf.get(ifp) ?? 0;
-    if (this.gcthresh >= 0 && onIf >= this.gcthresh) this.collect(ifp);
+    if (this.gcthresh >= 0 && this.countOn(ifp) >= this.gcthresh) this.collect(ifp);
     if (this.count >= this.maxentries) return null;
     const key = Nd6Cache.key(ifp, b, off);
     const e = new Nd6Entry(this, ifp, b, off, key);
+    this.perIf.set(ifp, this.countOn(ifp) + 1);
     const bucket = this.buckets.get(key);
     if (bucket === undefined) this.buckets.set(key, [e]);
     else bucket.push(e);
     this.count++;
-    this.perIf.set(ifp, (this.perIf.get(ifp) ?? 0) + 1);
-    nd6Notify(e, 'add');
     return e;
   }
 
@@ -189,19 +182,18 @@ export class Nd6Cache {
     const bucket = this.buckets.get(e.key);
     const i = bucket === undefined ? -1 : bucket.indexOf(e);
     if (i < 0) return;
+    const left = this.countOn(e.ifp) - 1;
+    if (left > 0) this.perIf.set(e.ifp, left);
+    else this.perIf.delete(e.ifp);
     bucket!.splice(i, 1);
     if (bucket!.length === 0) this.buckets.delete(e.key);
     this.count--;
-    const left = (this.perIf.get(e.ifp) ?? 1) - 1;
-    if (left === 0) this.perIf.delete(e.ifp);
-    else this.perIf.set(e.ifp, left);
     e.timer.stop();
-    nd6ProxyGroup(e, false);
     const pool = this.inet6.kernel.mbufs;
     for (const m of e.hold) pool.free(m);
     this.inet6.nd6stat.dropped += e.hold.length;
     e.hold.length = 0;
-    nd6Notify(e, 'delete');
+    nd6ProxyGroup(e, false);
   }
 
   entries(): Nd6Entry[] {
@@ -209,16 +201,6 @@ export class Nd6Cache {
     for (const b of this.buckets.values()) out.push(...b);
     return out;
   }
-}
-
-/**
- * The one point where the cache reports a change: an entry made ('add'),
- * resolved or given another address or state by hand ('change'), or
- * removed ('delete'). The routing socket listens here for RTM_* messages.
- */
-export function nd6Notify(e: Nd6Entry, what: Nd6Event): void {
-  const ls = e.cache.listeners;
-  for (let i = 0; i < ls.length; i++) ls[i]!(e, what);
 }
 
 /** Join (or leave) the solicited-node group of a proxied address, as NetBSD's nd6_rtrequest does for RTF_ANNOUNCE. */
@@ -499,7 +481,6 @@ export function nd6Learn(inet6: Inet6, ifp: Ifnet, b: Uint8Array, aOff: number, 
   e.state = ND6_LLINFO_STALE;
   e.asked = 0;
   e.timer.reset(ND6_GCTIMER);
-  nd6Notify(e, 'change');
   nd6Flush(e);
 }
 
@@ -557,7 +538,6 @@ export function nd6NaInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
     setReachability(inet6, e, solicited);
     e.isRouter = (flags & ND_NA_FLAG_ROUTER) !== 0;
     k.mbufs.free(m);
-    nd6Notify(e, 'change');
     nd6Flush(e);
     return;
   }
@@ -576,7 +556,6 @@ export function nd6NaInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
   else if (changed) setReachability(inet6, e, false);
   e.isRouter = (flags & ND_NA_FLAG_ROUTER) !== 0;
   k.mbufs.free(m);
-  if (changed) nd6Notify(e, 'change');
   nd6Flush(e);
 }
 
@@ -713,7 +692,6 @@ export function nd6Msg(inet6: Inet6, msg: NdpMsg): string[] {
   const ifp = nd6SetIfp(inet6, a);
   let e = cache.lookup(ifp, a, 0);
   if (e !== null && e.permanent) throw new Errno(EEXIST);
-  const created = e === null;
   if (e === null) {
     e = cache.create(ifp, a, 0);
     if (e === null) throw new Errno(ENOBUFS);
@@ -726,7 +704,6 @@ export function nd6Msg(inet6: Inet6, msg: NdpMsg): string[] {
   nd6ProxyGroup(e, e.proxy);
   if (e.permanent) e.timer.stop();
   else e.timer.reset(ND6_TEMP_EXPIRE);
-  if (!created) nd6Notify(e, 'change');
   nd6Flush(e);
   return [formatIn6Addr(a)];
 }
