@@ -109,7 +109,14 @@ export function formatNdpEntry(e: NdpEntry): string {
   const state = STATE_LETTERS[e.state] ?? '?';
   const flags = `${e.router ? 'R' : ''}${e.proxy ? 'p' : ''}`;
   const probes = e.asked ? ` ${e.asked}` : '';
-  return `${padRight(e.addr, W_ADDR)} ${padRight(e.lladdr ?? '(incomplete)', W_LL)} ${padLeft(e.ifname.slice(0, W_IF), W_IF)} ` +
+  // ndp.c widens a column for a long value and narrows the next to keep the rest aligned; nothing is cut.
+  // A link-local neighbor carries its zone, as getnameinfo prints it.
+  const host = e.addr.startsWith('fe80:') && !e.addr.includes('%') ? `${e.addr}%${e.ifname}` : e.addr;
+  const ll = e.lladdr ?? '(incomplete)';
+  const addrW = Math.max(host.length, W_ADDR);
+  const llW = Math.max(ll.length, W_ADDR + W_LL - addrW);
+  const ifW = Math.max(e.ifname.length, W_ADDR + W_LL + W_IF - addrW - llW);
+  return `${padRight(host, addrW)} ${padRight(ll, llW)} ${padLeft(e.ifname, ifW)} ` +
     `${padRight(expire, 9)} ${state} ${flags}${probes}\n`;
 }
 

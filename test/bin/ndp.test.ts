@@ -38,8 +38,12 @@ test('ndp -an lists the cache by address with NetBSD\'s columns and state letter
       '2001:db8::2                          b2:a0:49:01:90:32 shmif1 29s       R \n' +
       '2001:db8::3                          02:00:00:00:00:03 shmif1 permanent D \n' +
       '2001:db8::9                          (incomplete)      shmif0 1s        I \n' +
-      'fe80::b0a0:b8ff:fe65:1551            b2:a0:b8:65:15:51 shmif0 23h59m59s S R\n',
+      'fe80::b0a0:b8ff:fe65:1551%shmif0     b2:a0:b8:65:15:51 shmif0 23h59m59s S R\n',
   );
+  // A long address widens its column and nothing is cut (ndp.c's addrwidth/llwidth/ifwidth); probes counted after the flags.
+  const long = await run(main, ['-a'], kernel([{ addr: '2001:db8:1234:5678:9abc:def0:1234:5678', lladdr: null, ifname: 'shmif10',
+    state: 'INCOMPLETE', router: false, expire: 1, permanent: false, proxy: false, asked: 2 }]));
+  t.is(long.out, HEADER + '2001:db8:1234:5678:9abc:def0:1234:5678 (incomplete)    shmif10 1s        I  2\n');
   const empty = await run(main, ['-a'], kernel([]));
   t.is(empty.out, HEADER);
 });
