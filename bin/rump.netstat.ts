@@ -624,7 +624,7 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
           try {
             routes6 = await sys.ext('rt6dump');
             const nd = await sys.ext('ndpdump').catch(() => []);
-            routes6 = [...routes6, ...neighborRoutes(nd.map((e) => ({ ...e, permanent: e.expire === undefined || e.expire < 0 })))];
+            routes6 = [...routes6, ...neighborRoutes(nd)];
           } catch (e) {
             if (errnoOf(e) !== ENOSYS) errx(`route-sysctl-estimate: ${errText(e)}`);
           }

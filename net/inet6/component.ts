@@ -27,7 +27,8 @@ import { tcpInput6 } from '../inet/tcp/input.js';
 import { tcpCtlinput6 } from '../inet/tcp/subr.js';
 import { TcpUsrreqs } from '../inet/tcp/usrreq.js';
 import { ETHERTYPE_IPV6 } from '../wire/ether.js';
-import { IN6ADDR_LOOPBACK } from '../wire/in6addr.js';
+import { IN6ADDR_LOOPBACK, formatIn6Addr } from '../wire/in6addr.js';
+import { Errno, EINVAL, ENXIO } from '../../kern/errno.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { IPPROTO_ICMPV6 } from '../wire/ipv6.js';
 import { Inet6Domain } from './domain6.js';
@@ -41,8 +42,8 @@ import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
 import { ip6Mtudisc } from './ip6_mtudisc.js';
-import { nd6Cache, nd6Dump, nd6Purge, nd6Resolve, type NdpInfo } from './nd6.js';
-import { nd6RtrAttach, nd6RtrIfDetach, rtsolStart, rtsolStop } from './nd6_rtr.js';
+import { REACHABLE_TIME, RETRANS_TIMER, nd6Announce, nd6Cache, nd6Dump, nd6Msg, nd6Purge, nd6Resolve, type NdpInfo, type NdpMsg } from './nd6.js';
+import { nd6PfxFlush, nd6Rtr, nd6RtrAttach, nd6RtrFlush, nd6RtrIfDetach, nd6RtrState, rtsolStart, rtsolStop } from './nd6_rtr.js';
 import { Raw6Usrreqs } from './raw6.js';
 import { rt6dump, rt6msg, type Rt6Msg } from './route6_ops.js';
 import { udp6Usrreqs, udp6Attach, udp6Ctlinput, udp6Input, udp6PcbList } from './udp6.js';
@@ -51,12 +52,23 @@ declare module '../../kern/sys.js' {
   interface SysExtensions {
     /** The neighbor cache (rump.ndp -a). */
     ndpdump: () => NdpInfo[];
+    /** Changes by hand (rump.ndp -s, -d, -c, -R, -P); the addresses added or removed. */
+    ndpmsg: (msg: NdpMsg | { type: 'flushrouters' } | { type: 'flushprefixes' }) => string[];
+    /** The default router list, the prefix list, or an interface's ND parameters (rump.ndp -r, -p, -i). */
+    ndpinfo: (what: 'routers' | 'prefixes' | 'ifinfo', ifname?: string) => NdpRouterInfo[] | NdpPrefixInfo[] | NdpIfInfo;
     /** The routing socket for IPv6 routes (rump.route -inet6); `get` answers the route, the others nothing. */
     rt6msg: (msg: Rt6Msg) => RouteInfo | undefined;
     /** The IPv6 routing table in netstat -r's order. */
     rt6dump: () => RouteInfo[];
   }
 }
+
+/** A default router as `ndp -r` lists it. Expire in seconds from now. */
+export interface NdpRouterInfo { addr: string; ifname: string; expire: number }
+/** A prefix as `ndp -p` lists it; lifetimes in seconds, -1 infinite. */
+export interface NdpPrefixInfo { prefix: string; plen: number; ifname: string; onlink: boolean; vltime: number; pltime: number; expire: number }
+/** An interface's Neighbor Discovery parameters, as `ndp -i` prints them. Times in ms. */
+export interface NdpIfInfo { linkmtu: number; maxmtu: number; curhlim: number; basereachable: number; retrans: number; acceptRtadv: boolean }
 
 /** protox[IPPROTO_TCP]: TCP's IPv6 input, on the kernel's TCP. */
 function tcp6Input(inet6: Inet6, m: Mbuf, off: number): void {
@@ -90,6 +102,25 @@ function in6Ops(inet6: Inet6): In6Ops {
   };
 }
 
+function ndpInfo(inet6: Inet6, what: 'routers' | 'prefixes' | 'ifinfo', ifname?: string): NdpRouterInfo[] | NdpPrefixInfo[] | NdpIfInfo {
+  const now = inet6.kernel.uptime();
+  const secs = (at: number): number => (at === Infinity ? -1 : Math.max(0, Math.ceil((at - now) / 1000)));
+  const st = nd6RtrState(inet6);
+  if (what === 'routers') return st.routers.map((r) => ({ addr: formatIn6Addr(r.addr), ifname: r.ifp.name, expire: secs(r.expire) }));
+  if (what === 'prefixes') {
+    return st.prefixes.map((p) => ({
+      prefix: formatIn6Addr(p.prefix), plen: p.plen, ifname: p.ifp.name, onlink: p.route !== null,
+      vltime: p.ia !== null ? secs(p.validExpire) : secs(p.onlinkExpire), pltime: p.ia !== null ? secs(p.prefExpire) : -1,
+      expire: secs(Math.max(p.onlinkExpire, p.ia !== null ? p.validExpire : 0)),
+    }));
+  }
+  if (what !== 'ifinfo') throw new Errno(EINVAL);
+  const ifp = typeof ifname === 'string' ? inet6.ns.ifs.get(ifname) : undefined;
+  if (ifp === undefined) throw new Errno(ENXIO);
+  return { linkmtu: ifp.mtu, maxmtu: ifp.mtu, curhlim: inet6.defhlim, basereachable: REACHABLE_TIME, retrans: RETRANS_TIMER,
+    acceptRtadv: nd6Rtr(inet6).acceptRtadv !== 0 };
+}
+
 registerComponent({
   name: 'net_netinet6',
   requires: ['net', 'net_net', 'net_netinet'],
@@ -115,7 +146,7 @@ registerComponent({
       },
       changed: (ifp) => {
         if (!ifp.isUp) {
-          nd6Purge(inet6, ifp);
+          nd6Purge(inet6, ifp, true);
           rtsolStop(inet6, ifp);
           nd6DadIfDown(inet6, ifp);
         } else {
@@ -124,6 +155,7 @@ registerComponent({
           rtsolStart(inet6, ifp);
         }
       },
+      lladdrChanged: (ifp) => nd6Announce(inet6, ifp),
     });
 
     // TCP over IPv6: its PCB table, sharing ports with IPv4 for dual-stack sockets, the IPv6 layer behind In6Ops.
@@ -156,6 +188,13 @@ registerComponent({
     const inetPcbList = k.extension('pcblist');
     k.sys.extend('pcblist', () => [...(inetPcbList?.() ?? []), ...udp6PcbList(udp6)]);
     k.sys.extend('ndpdump', () => nd6Dump(inet6));
+    k.sys.extend('ndpmsg', (msg) => {
+      if (msg?.type === 'flushrouters') nd6RtrFlush(inet6);
+      else if (msg?.type === 'flushprefixes') nd6PfxFlush(inet6);
+      else return nd6Msg(inet6, msg);
+      return [];
+    });
+    k.sys.extend('ndpinfo', (what, ifname) => ndpInfo(inet6, what, ifname));
     k.sys.extend('rt6msg', (msg: Rt6Msg) => rt6msg(inet6, msg));
     k.sys.extend('rt6dump', () => rt6dump(inet6));
 
@@ -192,8 +231,8 @@ registerComponent({
     const nd = nd6Cache(inet6);
     sc.int('net.inet6.icmp6.nd6_maxqueuelen', () => nd.maxhold, (v) => { nd.maxhold = v; }, 1, 0x7fffffff,
       'Packets held per unresolved neighbor');
-    sc.int('net.inet6.ip6.neighborgcthresh', () => nd.maxentries, (v) => { nd.maxentries = v; }, 1, 0x7fffffff,
-      'Neighbor cache entries (new neighbors beyond it are refused)');
+    sc.int('net.inet6.ip6.neighborgcthresh', () => nd.gcthresh, (v) => { nd.gcthresh = v; }, -1, 0x7fffffff,
+      'Maximum number of entries in neighbor cache per interface');
     sc.create('net.inet6.ip6.stats', { type: 'struct', description: 'IPv6 statistics', get: () => statsObject(inet6.ip6stat) });
     sc.create('net.inet6.icmp6.stats', { type: 'struct', description: 'ICMPv6 statistics', get: () => icmpStatsObject(inet6.icmp6stat) });
     sc.create('net.inet6.udp6.stats', { type: 'struct', description: 'UDP over IPv6 statistics', get: () => statsObject(udp6.stat) });

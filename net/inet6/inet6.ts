@@ -120,6 +120,8 @@ export class Nd6Stat {
   timeouts = 0;
   /** Cache entries refused for lack of room. */
   allocfail = 0;
+  /** Entries collected because an interface's cache reached net.inet6.ip6.neighborgcthresh. */
+  gcollected = 0;
   /** Advertisements from another node for one of our addresses. */
   duplicates = 0;
   /** Duplicate Address Detection: probes sent, addresses found duplicated, addresses that passed. */

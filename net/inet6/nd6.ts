@@ -27,23 +27,25 @@
  * Duplicate Address Detection (RFC 4862 §5.4) is nd6_dad.ts: a solicitation
  * or advertisement for one of our tentative addresses goes there; a
  * solicitation from :: for an address we have (a peer's probe) is answered
- * to all-nodes, which defends it. Redirects are icmp6_redirect.ts. No
- * router discovery or proxy advertisements.
+ * to all-nodes, which defends it. Redirects are icmp6_redirect.ts, router
+ * discovery nd6_rtr.ts. By hand (rump.ndp): permanent, temp and proxy
+ * entries (§7.2.8), -d, -c; GC at neighborgcthresh as NetBSD's nd6_gc_neighbors.
  */
 import { AF_INET6 } from '../../kern/sys.js';
 import { RTM_ADD, RTM_DELETE, rtsockLlinfo, saIn6 } from '../rtsock.js';
 import type { Callout } from '../../kern/callout.js';
-import { EWOULDBLOCK, ENOBUFS } from '../../kern/errno.js';
+import { Errno, EEXIST, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
 import { defineKernelState } from '../../kern/kernel.js';
 import { M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
-import { IFF_LOOPBACK, IFF_NOARP, type Ifnet } from '../interface.js';
+import { IFF_LOOPBACK, IFF_MULTICAST, IFF_NOARP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
 import { ETHERTYPE_IPV6, macCopy, macEquals } from '../wire/ether.js';
 import {
   IN6ADDR_LINKLOCAL_ALLNODES, formatIn6Addr, in6Copy, in6Equal, in6Hash, in6IsMulticast, in6IsSolicitedNodeOf,
-  in6IsUnspecified, in6MulticastMac, in6SolicitedNode,
+  in6IsUnspecified, in6MulticastMac, in6PrefixEqual, in6SolicitedNode, parseIn6Addr,
 } from '../wire/in6addr.js';
-import { formatMac } from '../wire/inaddr.js';
+import { formatMac, parseMac } from '../wire/inaddr.js';
+import { RTF_BLACKHOLE, RTF_GATEWAY, RTF_LOCAL, RTF_REJECT } from '../route.js';
 import {
   ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_ADDR, ND_NA_FLAG_OVERRIDE, ND_NA_FLAG_ROUTER, ND_NA_FLAG_SOLICITED, ND_NA_LEN,
   ND_NS_LEN, ND_OFF_TARGET, ND_OPT_LLA_ETHER_LEN, ND_OPT_SOURCE_LINKADDR, ND_OPT_TARGET_LINKADDR, icmp6Code,
@@ -53,6 +55,7 @@ import { IP6_OFF_DST, IP6_OFF_SRC, IPPROTO_ICMPV6, IPV6_MAXHLIM, ip6Hlim } from 
 import { icmp6Error } from './icmp6.js';
 import { IN6_IFF_NOTREADY, IN6_IFF_TENTATIVE, INET6, type Inet6 } from './inet6.js';
 import { nd6DadNaInput, nd6DadNsInput } from './nd6_dad.js';
+import { in6AddMulti, in6DelMulti, type In6Multi } from './mld6.js';
 import { ip6OutputIf } from './ip6_output.js';
 
 /* RFC 4861 §10 protocol constants (ms where they are times). */
@@ -65,8 +68,14 @@ export const DELAY_FIRST_PROBE_TIME = 5_000;
 export const ND6_GCTIMER = 86_400_000;
 /** Packets held per unresolved neighbor (as ARP's, so a first large burst survives resolution). */
 export const ND6_MAXHOLD = 48;
-/** Bound on the cache per kernel. */
+/** Hard bound on the cache per kernel, whatever neighborgcthresh says (it may be -1). */
 export const ND6_MAXENTRIES = 4096;
+/** net.inet6.ip6.neighborgcthresh's default (NetBSD's ip6_neighborgcthresh): entries per interface before GC. */
+export const ND6_GCTHRESH = 2048;
+/** Entries one GC pass collects (NetBSD's nd6_gc_neighbors). */
+export const ND6_GC_BATCH = 10;
+/** How long an `ndp -s ... temp` entry lasts (ndp.c: 20 minutes). */
+export const ND6_TEMP_EXPIRE = 20 * 60_000;
 
 /* Neighbor cache states (RFC 4861 §7.3.2), NetBSD's ND6_LLINFO_* names. */
 export const ND6_LLINFO_INCOMPLETE = 0;
@@ -76,11 +85,17 @@ export const ND6_LLINFO_DELAY = 3;
 export const ND6_LLINFO_PROBE = 4;
 const STATE_NAMES: readonly string[] = ['INCOMPLETE', 'REACHABLE', 'STALE', 'DELAY', 'PROBE'];
 
-class Nd6Entry {
+export class Nd6Entry {
   readonly addr = new Uint8Array(16);
   readonly mac = new Uint8Array(6);
   state = ND6_LLINFO_INCOMPLETE;
   isRouter = false;
+  /** Set by `ndp -s` without temp: no timer, not learnt over, kept by ndp -c and interface down. */
+  permanent = false;
+  /** `ndp -s ... proxy`: we answer solicitations for it with its address (RFC 4861 §7.2.8). */
+  proxy = false;
+  /** A proxy entry's membership of the address's solicited-node group, so its solicitations reach us. */
+  group: In6Multi | null = null;
   /** Solicitations sent in the current INCOMPLETE or PROBE round. */
   asked = 0;
   /** Packets waiting for the address, oldest first. */
@@ -102,9 +117,12 @@ class Nd6Entry {
 export class Nd6Cache {
   private readonly buckets = new Map<number, Nd6Entry[]>();
   private count = 0;
+  /** Entries per interface, for neighborgcthresh. */
+  private readonly perIf = new Map<Ifnet, number>();
   /* The bounds, as sysctls (net.inet6.icmp6.nd6_maxqueuelen, net.inet6.ip6.neighborgcthresh). */
   maxhold = ND6_MAXHOLD;
-  maxentries = ND6_MAXENTRIES;
+  gcthresh = ND6_GCTHRESH;
+  readonly maxentries = ND6_MAXENTRIES;
   constructor(readonly inet6: Inet6) {}
 
   get size(): number {
@@ -125,11 +143,17 @@ export class Nd6Cache {
     return null;
   }
 
-  /** A new INCOMPLETE entry, or null when the cache is full. */
+  /**
+   * A new INCOMPLETE entry, or null when the cache is full. An interface
+   * whose cache has reached neighborgcthresh first loses up to
+   * ND6_GC_BATCH entries that are not permanent (NetBSD's nd6_gc_neighbors).
+   */
   create(ifp: Ifnet, b: Uint8Array, off: number): Nd6Entry | null {
+    if (this.gcthresh >= 0 && this.countOn(ifp) >= this.gcthresh) this.collect(ifp);
     if (this.count >= this.maxentries) return null;
     const key = Nd6Cache.key(ifp, b, off);
     const e = new Nd6Entry(this, ifp, b, off, key);
+    this.perIf.set(ifp, this.countOn(ifp) + 1);
     const bucket = this.buckets.get(key);
     if (bucket === undefined) this.buckets.set(key, [e]);
     else bucket.push(e);
@@ -138,11 +162,32 @@ export class Nd6Cache {
     return e;
   }
 
+  /** Entries on `ifp`. */
+  countOn(ifp: Ifnet): number {
+    return this.perIf.get(ifp) ?? 0;
+  }
+
+  private collect(ifp: Ifnet): void {
+    let n = ND6_GC_BATCH;
+    for (const bucket of [...this.buckets.values()]) {
+      for (const e of [...bucket]) {
+        if (n === 0) return;
+        if (e.ifp !== ifp || e.permanent) continue;
+        this.remove(e);
+        this.inet6.nd6stat.gcollected++;
+        n--;
+      }
+    }
+  }
+
   /** Forget an entry: its timer stops, its held packets are freed. */
   remove(e: Nd6Entry): void {
     const bucket = this.buckets.get(e.key);
     const i = bucket === undefined ? -1 : bucket.indexOf(e);
     if (i < 0) return;
+    const left = this.countOn(e.ifp) - 1;
+    if (left > 0) this.perIf.set(e.ifp, left);
+    else this.perIf.delete(e.ifp);
     bucket!.splice(i, 1);
     if (bucket!.length === 0) this.buckets.delete(e.key);
     this.count--;
@@ -152,12 +197,25 @@ export class Nd6Cache {
     for (const m of e.hold) pool.free(m);
     this.inet6.nd6stat.dropped += e.hold.length;
     e.hold.length = 0;
+    nd6ProxyGroup(e, false);
   }
 
   entries(): Nd6Entry[] {
     const out: Nd6Entry[] = [];
     for (const b of this.buckets.values()) out.push(...b);
     return out;
+  }
+}
+
+/** Join (or leave) the solicited-node group of a proxied address, as NetBSD's nd6_rtrequest does for RTF_ANNOUNCE. */
+function nd6ProxyGroup(e: Nd6Entry, join: boolean): void {
+  if (join && e.group === null && e.ifp.flags & IFF_MULTICAST) {
+    const sol = new Uint8Array(16);
+    in6SolicitedNode(e.addr, 0, sol, 0);
+    e.group = in6AddMulti(e.cache.inet6, e.ifp, sol);
+  } else if (!join && e.group !== null) {
+    in6DelMulti(e.cache.inet6, e.group);
+    e.group = null;
   }
 }
 
@@ -311,20 +369,32 @@ export function nd6NsOutput(inet6: Inet6, ifp: Ifnet, target: Uint8Array, unicas
 
 /**
  * nd6_na_output: an advertisement of our `target` to `dst` (§7.2.4):
- * solicited unless answering a DAD probe (then to all-nodes), override set
- * (it is our own unicast address, never an anycast one), with our MAC.
+ * solicited unless answering a DAD probe or announcing (then to all-nodes),
+ * override set (it is our own unicast address, never an anycast one), with
+ * our MAC. For a `proxy` entry (§7.2.8): its MAC, override clear, from our
+ * address on the link.
  */
-function nd6NaOutput(inet6: Inet6, ifp: Ifnet, target: Uint8Array, tOff: number, dst: Uint8Array, dOff: number, solicited: boolean): void {
+export function nd6NaOutput(
+  inet6: Inet6, ifp: Ifnet, target: Uint8Array, tOff: number, dst: Uint8Array, dOff: number, solicited: boolean, proxy: Nd6Entry | null = null,
+): void {
   if (ifp.lladdr === null) return;
+  let src = target;
+  let sOff = tOff;
+  if (proxy !== null) {
+    const ia = inet6.bestAddrOn(ifp, dst, dOff);
+    if (ia === null) return;
+    src = ia.addr;
+    sOff = 0;
+  }
   const m = inet6.kernel.mbufs.get(ND_NA_LEN + ND_OPT_LLA_ETHER_LEN, MAX_LINKHDR + 40);
   if (m === null) return;
-  const flags = ND_NA_FLAG_OVERRIDE | (solicited ? ND_NA_FLAG_SOLICITED : 0) | (inet6.forwarding ? ND_NA_FLAG_ROUTER : 0);
-  const len = ndWriteNa(m.buf, m.off, flags, target, tOff, ifp.lladdr);
+  const flags = (proxy === null ? ND_NA_FLAG_OVERRIDE : 0) | (solicited ? ND_NA_FLAG_SOLICITED : 0) | (inet6.forwarding ? ND_NA_FLAG_ROUTER : 0);
+  const len = ndWriteNa(m.buf, m.off, flags, target, tOff, proxy === null ? ifp.lladdr : proxy.mac);
   m.len = len;
-  icmp6SetChecksum(m.buf, m.off, len, target, tOff, dst, dOff);
+  icmp6SetChecksum(m.buf, m.off, len, src, sOff, dst, dOff);
   inet6.nd6stat.na_out++;
   inet6.icmp6stat.outhist[136]!++;
-  ip6OutputIf(inet6, m, ifp, target, tOff, dst, dOff, IPPROTO_ICMPV6, IPV6_MAXHLIM, 0);
+  ip6OutputIf(inet6, m, ifp, src, sOff, dst, dOff, IPPROTO_ICMPV6, IPV6_MAXHLIM, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -361,12 +431,14 @@ export function nd6NsInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
   }
   inet6.nd6stat.ns_in++;
   const ia = inet6.ifaddrOn(ifp, buf, t);
-  if (ia === null) {
+  // Not ours: answered only for an `ndp -s ... proxy` entry on this interface (§7.2.8).
+  const px = ia === null ? nd6Cache(inet6).lookup(ifp, buf, t) : null;
+  if (ia === null && (px === null || !px.proxy)) {
     inet6.nd6stat.ns_notours++;
     k.mbufs.free(m);
     return;
   }
-  if (ia.flags & IN6_IFF_NOTREADY) {
+  if (ia !== null && ia.flags & IN6_IFF_NOTREADY) {
     // RFC 4862 §5.4.3: a tentative address answers nobody; another node's
     // probe for it makes it a duplicate. A duplicated one is not ours.
     if (ia.flags & IN6_IFF_TENTATIVE) nd6DadNsInput(inet6, ia, m, fromAny);
@@ -385,7 +457,7 @@ export function nd6NsInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
   if (fromAny) in6Copy(naDst, 0, IN6ADDR_LINKLOCAL_ALLNODES, 0);
   else in6Copy(naDst, 0, buf, src);
   k.mbufs.free(m);
-  nd6NaOutput(inet6, ifp, naTarget, 0, naDst, 0, !fromAny);
+  nd6NaOutput(inet6, ifp, naTarget, 0, naDst, 0, !fromAny, px);
 }
 
 /**
@@ -403,7 +475,8 @@ export function nd6Learn(inet6: Inet6, ifp: Ifnet, b: Uint8Array, aOff: number, 
       inet6.nd6stat.allocfail++;
       return;
     }
-  } else if (e.state !== ND6_LLINFO_INCOMPLETE && macEquals(e.mac, 0, lla, lOff)) {
+  } else if (e.permanent || (e.state !== ND6_LLINFO_INCOMPLETE && macEquals(e.mac, 0, lla, lOff))) {
+    // An `ndp -s` entry is the administrator's word: nothing heard on the wire changes it.
     if (isRouter !== undefined) e.isRouter = isRouter;
     return;
   }
@@ -452,8 +525,8 @@ export function nd6NaInput(inet6: Inet6, m: Mbuf, off: number, len: number): voi
   }
   const cache = nd6Cache(inet6);
   const e = cache.lookup(ifp, buf, t);
-  // §7.2.5: no entry, nothing asked: silently discard.
-  if (e === null) {
+  // §7.2.5: no entry, nothing asked: silently discard. A permanent entry stays as set.
+  if (e === null || e.permanent) {
     k.mbufs.free(m);
     return;
   }
@@ -515,6 +588,12 @@ export interface NdpInfo {
   router: boolean;
   /** Seconds until the entry's state changes or it is dropped (its timer); -1 when no timer runs. */
   expire: number;
+  /** Set by `ndp -s` (without temp): ndp prints "permanent", netstat -r the S flag. */
+  permanent: boolean;
+  /** `ndp -s ... proxy`: answered for (ndp's p flag). */
+  proxy: boolean;
+  /** Solicitations sent in the current round (ndp prints a count when not 0). */
+  asked: number;
 }
 
 export function nd6Dump(inet6: Inet6): NdpInfo[] {
@@ -525,11 +604,123 @@ export function nd6Dump(inet6: Inet6): NdpInfo[] {
     state: STATE_NAMES[e.state]!,
     router: e.isRouter,
     expire: e.timer.pending ? Math.ceil(e.timer.remaining() / 1000) : -1,
+    permanent: e.permanent,
+    proxy: e.proxy,
+    asked: e.asked,
   }));
 }
 
-/** Forget the entries of `ifp` (down, detach), or all (halt). */
-export function nd6Purge(inet6: Inet6, ifp: Ifnet | null): void {
+/**
+ * Forget the entries of `ifp` (null: of every interface). `keepPermanent`
+ * keeps `ndp -s` entries, as an interface going down does; detach and halt
+ * take everything.
+ */
+export function nd6Purge(inet6: Inet6, ifp: Ifnet | null, keepPermanent = false): void {
   const cache = nd6Cache(inet6);
-  for (const e of cache.entries()) if (ifp === null || e.ifp === ifp) cache.remove(e);
+  for (const e of cache.entries()) {
+    if ((ifp === null || e.ifp === ifp) && !(keepPermanent && e.permanent)) cache.remove(e);
+  }
+}
+
+/**
+ * An on-link route of `ifp` for prefix/plen went or moved to another
+ * interface: the entries it covered there go too, unless a route still
+ * leads to them on `ifp` without a gateway (NetBSD 8 keeps neighbor entries
+ * under their route). Permanent entries stay.
+ */
+export function nd6PurgeRoute(inet6: Inet6, ifp: Ifnet, prefix: Uint8Array, plen: number): void {
+  const cache = nd6Cache(inet6);
+  for (const e of cache.entries()) {
+    if (e.ifp !== ifp || e.permanent || !in6PrefixEqual(e.addr, 0, prefix, 0, plen)) continue;
+    const rt = inet6.rt6.lookup(e.addr, 0);
+    if (rt === null || rt.ifp !== ifp || rt.flags & RTF_GATEWAY) cache.remove(e);
+  }
+}
+
+/** A change to the cache by hand: `ndp -s`, `ndp -d`, `ndp -c`. */
+export type NdpMsg =
+  | { type: 'add'; addr: string; lladdr: string; temp?: boolean; proxy?: boolean }
+  | { type: 'delete'; addr: string }
+  | { type: 'flush' };
+
+/**
+ * The interface `ndp -s` puts an entry on: the one an on-link route (not
+ * through a gateway) to the address leaves by, or the one the address is
+ * ours on (NetBSD's ndp sets over its local route); an interface with a
+ * link-layer address either way. ENETUNREACH otherwise ("cannot intuit
+ * interface index").
+ */
+function nd6SetIfp(inet6: Inet6, a: Uint8Array): Ifnet {
+  const ia = inet6.findLocal(a, 0);
+  if (ia !== null && ia.ifp.lladdr !== null) return ia.ifp;
+  const rt = inet6.rt6.lookup(a, 0);
+  if (rt === null || rt.flags & (RTF_GATEWAY | RTF_LOCAL | RTF_REJECT | RTF_BLACKHOLE) || rt.ifp.lladdr === null ||
+      rt.ifp.flags & (IFF_LOOPBACK | IFF_NOARP)) {
+    throw new Errno(ENETUNREACH);
+  }
+  return rt.ifp;
+}
+
+/**
+ * `ndp -s addr mac [temp] [proxy]`: a permanent entry (REACHABLE, no
+ * timer), or with temp one that lasts ND6_TEMP_EXPIRE and then ages as any
+ * other. Over a permanent entry EEXIST, as NetBSD's ndp fails there; a
+ * learnt or temp one is overwritten.
+ * `ndp -d addr`: every entry for the address, on any interface (ESRCH when
+ * none). `ndp -c`: every entry that is not permanent. Both answer the
+ * addresses removed.
+ */
+export function nd6Msg(inet6: Inet6, msg: NdpMsg): string[] {
+  if (msg === null || typeof msg !== 'object') throw new Errno(EINVAL);
+  const cache = nd6Cache(inet6);
+  if (msg.type === 'flush') {
+    const gone: string[] = [];
+    for (const e of cache.entries()) {
+      if (e.permanent) continue;
+      cache.remove(e);
+      gone.push(formatIn6Addr(e.addr));
+    }
+    return gone;
+  }
+  const a = typeof msg.addr === 'string' ? parseIn6Addr(msg.addr) : null;
+  if (a === null || in6IsMulticast(a, 0) || in6IsUnspecified(a, 0)) throw new Errno(EINVAL);
+  if (msg.type === 'delete') {
+    const found = cache.entries().filter((e) => in6Equal(e.addr, 0, a, 0));
+    if (found.length === 0) throw new Errno(ESRCH);
+    for (const e of found) cache.remove(e);
+    return [formatIn6Addr(a)];
+  }
+  if (msg.type !== 'add') throw new Errno(EINVAL);
+  const mac = typeof msg.lladdr === 'string' ? parseMac(msg.lladdr) : null;
+  if (mac === null) throw new Errno(EINVAL);
+  const ifp = nd6SetIfp(inet6, a);
+  let e = cache.lookup(ifp, a, 0);
+  if (e !== null && e.permanent) throw new Errno(EEXIST);
+  if (e === null) {
+    e = cache.create(ifp, a, 0);
+    if (e === null) throw new Errno(ENOBUFS);
+  }
+  macCopy(mac, 0, e.mac, 0);
+  e.state = ND6_LLINFO_REACHABLE;
+  e.asked = 0;
+  e.permanent = msg.temp !== true;
+  e.proxy = msg.proxy === true;
+  nd6ProxyGroup(e, e.proxy);
+  if (e.permanent) e.timer.stop();
+  else e.timer.reset(ND6_TEMP_EXPIRE);
+  nd6Flush(e);
+  return [formatIn6Addr(a)];
+}
+
+/**
+ * The interface's link-layer address changed (IfListener.lladdrChanged): an unsolicited advertisement
+ * of each of its usable addresses to all-nodes, override set, so neighbors
+ * replace the old address at once (RFC 4861 §7.2.6; NetBSD does it at
+ * RTM_LLINFO_UPD). A tentative address is not announced: DAD is its business.
+ */
+export function nd6Announce(inet6: Inet6, ifp: Ifnet): void {
+  if (!ifp.isUp || ifp.flags & (IFF_NOARP | IFF_LOOPBACK)) return;
+  for (const ia of inet6.addrs.filter((a) => a.ifp === ifp && !(a.flags & IN6_IFF_NOTREADY))) {
+    nd6NaOutput(inet6, ifp, ia.addr, 0, IN6ADDR_LINKLOCAL_ALLNODES, 0, false);
+  }
 }

@@ -451,3 +451,27 @@ export function nd6RtrState(inet6: Inet6): { routers: readonly Nd6Router[]; pref
   return { routers: rtr?.routers ?? [], prefixes: rtr?.prefixes ?? [] };
 }
 
+
+/** `ndp -R`: forget every default router (and the default route they gave). */
+export function nd6RtrFlush(inet6: Inet6): void {
+  const rtr = RTR.peek(inet6.kernel);
+  if (rtr === undefined) return;
+  rtr.routers.length = 0;
+  defrouteSelect(inet6, rtr);
+}
+
+/**
+ * `ndp -P`: forget every prefix, with the on-link routes and the addresses
+ * they made (NetBSD's SIOCSPFXFLUSH_IN6 removes the autoconfigured
+ * addresses of each prefix too).
+ */
+export function nd6PfxFlush(inet6: Inet6): void {
+  const rtr = RTR.peek(inet6.kernel);
+  if (rtr === undefined) return;
+  for (const pr of [...rtr.prefixes]) {
+    prefixOffLink(inet6, pr);
+    if (pr.ia !== null && inet6.addrs.includes(pr.ia)) in6PurgeAddr(inet6, pr.ia);
+    pr.ia = null;
+  }
+  rtr.prefixes.length = 0;
+}

@@ -15,6 +15,7 @@ import { RTF_BLACKHOLE, RTF_CONNECTED, RTF_DONE, RTF_GATEWAY, RTF_HOST, RTF_LOCA
 import { formatIn6Addr, in6Equal, in6IsLinkLocal, in6IsLoopback, in6IsMulticast, parseIn6Addr } from '../wire/in6addr.js';
 import type { Inet6 } from './inet6.js';
 import { Rtentry6 } from './route6.js';
+import { nd6PurgeRoute } from './nd6.js';
 
 /** A routing message for IPv6 (struct rt_msghdr with sockaddr_in6s). */
 export interface Rt6Msg {
@@ -130,6 +131,8 @@ export function rt6msg(inet6: Inet6, msg: Rt6Msg): RouteInfo | undefined {
       const rt = rt6.exact(dst, plen);
       if (rt === null || rt.flags & RTF_LOCAL) throw new Errno(ESRCH);
       rt6.delete(dst, plen);
+      // The neighbors it reached go with it (NetBSD 8 keeps ND entries under their route).
+      if (!(rt.flags & RTF_GATEWAY)) nd6PurgeRoute(inet6, rt.ifp, dst, plen);
       return route6Info(inet6, rt);
     }
     case 'add': {
@@ -148,6 +151,7 @@ export function rt6msg(inet6: Inet6, msg: Rt6Msg): RouteInfo | undefined {
       const rt = rt6.exact(dst, plen);
       if (rt === null || rt.flags & RTF_LOCAL) throw new Errno(ESRCH);
       const flags = (msg.flags ?? 0) & RTF_USERFLAGS;
+      const was = rt.flags & RTF_GATEWAY ? null : rt.ifp;
       if (msg.gateway !== undefined || msg.ifname !== undefined) {
         const hop = nextHop6(inet6, msg, dst, plen, flags);
         rt.gateway = hop.gateway;
@@ -161,6 +165,7 @@ export function rt6msg(inet6: Inet6, msg: Rt6Msg): RouteInfo | undefined {
         rt.mtu = msg.mtu;
       }
       rt6.generation++;
+      if (was !== null && (rt.ifp !== was || rt.flags & RTF_GATEWAY)) nd6PurgeRoute(inet6, was, dst, plen);
       if (rt6.notify !== null) rt6.notify(3 /* RTM_CHANGE */, rt);
       return route6Info(inet6, rt);
     }

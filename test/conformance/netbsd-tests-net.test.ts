@@ -109,6 +109,12 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
     withHijack: ['mtudisc_timeout'],
   },
   {
+    script: 'ndp/t_ndp',
+    always: [],
+    withHijack: ['ndp_cache_expiration', 'ndp_commands', 'ndp_cache_overwriting', 'ndp_neighborgcthresh', 'ndp_purge_on_route_change',
+      'ndp_purge_on_route_delete', 'ndp_purge_on_ifdown', 'ndp_stray_entries', 'ndp_link_activation', 'ndp_rtm'],
+  },
+  {
     script: 'route/t_route',
     always: [],
     withHijack: ['route_non_subnet_gateway', 'route_command_get', 'route_command_get6', 'route_default_reject', 'route_command_add',
