@@ -12,8 +12,10 @@
  * only the cases listed under `always`, which never get there, are checked.
  *
  * if_bridge/t_bridge runs /sbin/brconfig under /usr/lib/librumphijack.so,
- * NetBSD's absolute paths: test/conformance/netbsd-paths.sh provides them in
- * a private mount namespace (root only).
+ * and net/t_forwarding /usr/libexec/httpd (ours: test/conformance/httpd.py)
+ * and `ftp` (tnftp) under it, NetBSD's absolute paths:
+ * test/conformance/netbsd-paths.sh provides them in a private mount
+ * namespace (root only).
  *
  * Skips, saying why, when the corpus, kyua/atf-sh or dist/ is missing.
  */
@@ -83,7 +85,9 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
   {
     script: 'net/t_forwarding',
     always: [],
-    withHijack: ['ipforwarding_v4', 'ipforwarding_v6'],
+    withHijack: ['ipforwarding_v4', 'ipforwarding_v6', 'ipforwarding_fastforward_v4', 'ipforwarding_fastforward_v6',
+      'ipforwarding_fragment_v4'],
+    paths: true,
   },
   {
     script: 'arp/t_arp',
