@@ -111,6 +111,12 @@ registerComponent({
     sc.int('net.inet.icmp.errppslimit', () => inet.icmpErrPpsLimit, (v) => {
       inet.icmpErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
+    sc.int('net.inet.icmp.bmcastecho', () => inet.bmcastecho, (v) => {
+      inet.bmcastecho = v;
+    }, 0, 1, 'Respond to ICMP_ECHO or ICMP_TIMESTAMP requests to the broadcast address');
+    sc.int('net.inet.ip.directed-broadcast', () => inet.directedBroadcast, (v) => {
+      inet.directedBroadcast = v;
+    }, 0, 1, 'Enable forwarding of broadcast datagrams');
     ipReassSysctls(inet);
     ipMtudiscSysctls(inet);
     arpSysctls(inet);

@@ -264,7 +264,9 @@ export function icmpInput(inet: Inet, m: Mbuf, hlen: number): void {
  * Echo and timestamp replies (icmp_reflect), in the request's own buffer:
  * from the address that was asked (RFC 1122 §3.2.2.6), back to the asker,
  * IP options dropped, TTL 255 as NetBSD sends them. Requests to a broadcast
- * or multicast address get no answer (NetBSD icmpbmcastecho = 0). Owns `m`.
+ * or multicast address get no answer unless net.inet.icmp.bmcastecho is 1
+ * (NetBSD's default 0: smurf amplification, RFC 2644); the answer then comes
+ * from the receiving interface's address. Owns `m`.
  */
 function icmpEcho(inet: Inet, m: Mbuf, hlen: number, replyType: number, icmplen: number): void {
   const k = inet.kernel;
@@ -274,7 +276,7 @@ function icmpEcho(inet: Inet, m: Mbuf, hlen: number, replyType: number, icmplen:
   const origSrc = ipSrc(buf, off);
   const origDst = ipDst(buf, off);
   const rcvif = rcvifOf(inet, m);
-  if (m.flags & (M_BCAST | M_MCAST) || inAddrIsMulticast(origDst) || inBroadcast(inet, origDst, rcvif)) {
+  if (!inet.bmcastecho && (m.flags & (M_BCAST | M_MCAST) || inAddrIsMulticast(origDst) || inBroadcast(inet, origDst, rcvif))) {
     st.bmcastecho++;
     k.mbufs.free(m);
     return;

@@ -26,7 +26,7 @@ import {
 } from '../wire/ipv4.js';
 import { icmpError } from './icmp.js';
 import { ipRedirectCopy } from './ip_redirect.js';
-import { IP_FORWARDING, ipOutputRoute, ipRouteLookup } from './ip_output.js';
+import { IP_ALLOWBROADCAST, IP_FORWARDING, ipOutputRoute, ipRouteLookup } from './ip_output.js';
 import { inMultiLookup } from './igmp.js';
 import { ipReass } from './ip_reass.js';
 import { rawInput } from './raw_ip.js';
@@ -234,7 +234,11 @@ function ipForward(inet: Inet, m: Mbuf, hlen: number): void {
   // NetBSD's ip_forward copies it): a copy, since output consumes it.
   const quote = gw !== 0 ? ipRedirectCopy(inet, m, hlen) : null;
   ipDecrementTtl(buf, off);
-  const err = ipOutputRoute(inet, m, rt, hlen, ipSrc(buf, off), dst, 0, 0, 0, IP_FORWARDING);
+  // A subnet's directed broadcast leaves as a link broadcast only when
+  // net.inet.ip.directed-broadcast allows it (RFC 1812 §5.3.5.2, off by
+  // default per RFC 2644); otherwise ipOutputRoute refuses it (EACCES).
+  const flags = inet.directedBroadcast ? IP_FORWARDING | IP_ALLOWBROADCAST : IP_FORWARDING;
+  const err = ipOutputRoute(inet, m, rt, hlen, ipSrc(buf, off), dst, 0, 0, 0, flags);
   if (err) st.cantforward++;
   else st.forward++;
   if (quote === null) return;
