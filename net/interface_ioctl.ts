@@ -63,7 +63,8 @@ export function ifioctl(ns: NetStack, cmd: string, arg: unknown): unknown {
       ifs.destroy(argName(argObject(arg)));
       return undefined;
     case 'SIOCIFGCLONERS':
-      return [...ifs.cloners.keys()].sort();
+      // Newest first, as NetBSD's if_clone_attach inserts at the head of the list.
+      return [...ifs.cloners.keys()].reverse();
     case 'SIOCGIFCONF': {
       const a = arg === undefined || arg === null ? {} : argObject(arg);
       if (a.name !== undefined) return [ifInfo(ns, ifs.unit(argName(a)))];

@@ -29,6 +29,7 @@ import { ipInput } from './ip_input.js';
 import { ipMtudiscSysctls } from './ip_mtudisc.js';
 import { ipReassDrain, ipReassSysctls } from './ip_reass.js';
 import { rtdump, rtmsg } from './route_ops.js';
+import { carpCloner } from './ip_carp.js';
 
 declare module '../../kern/sys.js' {
   interface SysExtensions {
@@ -65,6 +66,7 @@ registerComponent({
     ns.familyIoctl.set('SIOCAIFADDR', (ifp, cmd, arg) => inControl(inet, ifp, cmd, arg));
     ns.familyIoctl.set('SIOCDIFADDR', (ifp, cmd, arg) => inControl(inet, ifp, cmd, arg));
     ns.inetAddrs = (ifp) => inAddrInfos(inet, ifp);
+    ns.ifs.addCloner(carpCloner);
     ns.ifs.listeners.push({
       detaching: (ifp) => inIfDetach(inet, ifp),
       changed: (ifp) => {
