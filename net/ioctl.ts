@@ -53,7 +53,7 @@ export interface IoctlMap {
    * interface's others; prefixlen defaults to 64. Brings the interface up
    * and adds the connected and local routes.
    */
-  SIOCAIFADDR_IN6: [{ name: string; addr: string; prefixlen?: number }, void];
+  SIOCAIFADDR_IN6: [{ name: string; addr: string; prefixlen?: number; flags?: number; pltime?: number; vltime?: number }, void];
   /** Remove an IPv6 address (SIOCDIFADDR_IN6); EADDRNOTAVAIL if it is not there. */
   SIOCDIFADDR_IN6: [{ name: string; addr: string }, void];
 }
@@ -76,6 +76,9 @@ export interface In6AddrInfo {
   flags: number;
   /** The interface index for a link-local address (ifconfig's "scopeid 0x2"), else 0. */
   scopeId: number;
+  /** Seconds left of the preferred and valid lifetimes (ifconfig -L); null or absent: infinite. */
+  pltime?: number | null;
+  vltime?: number | null;
 }
 
 export interface IfInfo {
