@@ -119,6 +119,12 @@ registerComponent({
     sc.int('net.inet.ip.directed-broadcast', () => inet.directedBroadcast, (v) => {
       inet.directedBroadcast = v;
     }, 0, 1, 'Enable forwarding of broadcast datagrams');
+    sc.int('net.inet.ip.allowsrcrt', () => inet.allowSrcrt, (v) => {
+      inet.allowSrcrt = v;
+    }, 0, 1, 'Accept source-routed IP packets');
+    sc.int('net.inet.ip.forwsrcrt', () => inet.forwSrcrt, (v) => {
+      inet.forwSrcrt = v;
+    }, 0, 1, 'Forward source-routed IP packets');
     ipReassSysctls(inet);
     ipMtudiscSysctls(inet);
     arpSysctls(inet);

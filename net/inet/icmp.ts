@@ -22,11 +22,11 @@ import {
 } from '../wire/icmp.js';
 import { INADDR_ANY, INADDR_BROADCAST, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
 import {
-  IPPROTO_ICMP, IP_MAXTTL, IP_OFFMASK, ipDst, ipHlen, ipLen, ipOff, ipP, ipSrc, ipTos,
+  IPPROTO_ICMP, IP_HDR_MIN, IP_MAXTTL, IP_OFFMASK, ipDst, ipHlen, ipLen, ipOff, ipP, ipSetHl, ipSrc, ipTos, ipWriteHeader,
 } from '../wire/ipv4.js';
 import { inBroadcast } from './in.js';
 import type { Inet } from './inet.js';
-import { inSelectSrc, ipOutput } from './ip_output.js';
+import { IP_RAWOUTPUT, inSelectSrc, ipOutput } from './ip_output.js';
 import { icmpRedirectInput } from './ip_redirect.js';
 import { rawInput } from './raw_ip.js';
 
@@ -288,8 +288,14 @@ function icmpEcho(inet: Inet, m: Mbuf, hlen: number, replyType: number, icmplen:
   }
   const src = reflectSource(inet, origDst, rcvif, origSrc);
   const tos = ipTos(buf, off);
-  m.adj(hlen);
-  const io = m.off;
+  // RFC 1122 §3.2.2.6: a record route option (ours added on input) goes
+  // back in the reply, to be filled on the way home; other options do not.
+  const rr = hlen > IP_HDR_MIN ? findRecordRoute(buf, off, hlen) : -1;
+  const rrLen = rr < 0 ? 0 : buf[off + rr + 1]!;
+  const optLen = (rrLen + 3) & ~3;
+  const opts = rr < 0 ? null : buf.slice(off + rr, off + rr + rrLen);
+  m.adj(hlen - optLen - (rr < 0 ? 0 : IP_HDR_MIN));
+  const io = m.off + (rr < 0 ? 0 : IP_HDR_MIN + optLen);
   icmpSetType(buf, io, replyType);
   if (replyType === ICMP_TSTAMPREPLY) {
     // Receive and transmit timestamps: milliseconds, with the high bit set
@@ -308,5 +314,30 @@ function icmpEcho(inet: Inet, m: Mbuf, hlen: number, replyType: number, icmplen:
   m.rcvif = 0;
   st.reflect++;
   st.outhist[replyType]!++;
-  ipOutput(inet, m, src, origSrc, IPPROTO_ICMP, IP_MAXTTL, tos, 0);
+  if (opts === null) {
+    ipOutput(inet, m, src, origSrc, IPPROTO_ICMP, IP_MAXTTL, tos, 0);
+    return;
+  }
+  // The header with its option written here; ipOutput finishes it (length, id, checksum).
+  ipWriteHeader(buf, m.off, tos, m.len, 0, 0, IP_MAXTTL, IPPROTO_ICMP, src, origSrc);
+  ipSetHl(buf, m.off, (IP_HDR_MIN + optLen) >>> 2);
+  buf.set(opts, m.off + IP_HDR_MIN);
+  buf.fill(0, m.off + IP_HDR_MIN + rrLen, m.off + IP_HDR_MIN + optLen);
+  ipOutput(inet, m, src, origSrc, IPPROTO_ICMP, IP_MAXTTL, tos, IP_RAWOUTPUT);
+}
+
+/** Where the record route option sits in a header (its offset from `off`), or -1. */
+function findRecordRoute(buf: Uint8Array, off: number, hlen: number): number {
+  for (let i = IP_HDR_MIN; i < hlen;) {
+    const opt = buf[off + i]!;
+    if (opt === 0) break;
+    if (opt === 1) {
+      i++;
+      continue;
+    }
+    const olen = buf[off + i + 1]!;
+    if (opt === 7) return i;
+    i += olen;
+  }
+  return -1;
 }
