@@ -690,7 +690,7 @@ test('rcv-icmp-hard-error-ignored: with icmp_may_rst=0 no ICMP error aborts a co
   await p.finish(t);
 });
 
-test('rcv-icmp-ttl-exceeded: soft even with icmp_may_rst=1 (RFC 1122 §4.2.3.9, NetBSD; FreeBSD drops the connect)', async (t) => {
+test('rcv-icmp-ttl-exceeded: no abort even with icmp_may_rst=1 (RFC 1122 §4.2.3.9; NetBSD tells TCP nothing, FreeBSD drops the connect)', async (t) => {
   const p = await Peer.create({ freebsd: true, sysctl: { 'net.inet.tcp.icmp_may_rst': 1 } });
   const fd = await p.socket();
   await errnoOf(p.k.sys.connect(fd, p.peerAddr()));
