@@ -12,7 +12,7 @@
  *       (with net_netinet6; the prefix length defaults to 64, and an IPv6
  *       address is added beside the interface's others, alias or not)
  *       [up] [down] [arp | -arp] [debug | -debug] [link0..2 | -link0..2]
- *       [mtu n] [linkstr str | -linkstr]
+ *       [mtu n] [metric n] [linkstr str | -linkstr]
  *       [tso4 | -tso4] [tcp4csum[-rx|-tx] | -tcp4csum[-rx|-tx]] [udp4csum-rx ...]
  *       [tcp6csum-rx ...] [udp6csum-rx ...] [lro | -lro]  (offloads, SIOCSIFCAP)
  *   rump.ifconfig -l [-bdu]                        interface names
@@ -48,7 +48,7 @@ const USAGE =
   '\t[ af [ address [ dest_addr ] ] [ netmask mask ] [ prefixlen n ]\n' +
   '\t\t[ alias | -alias ] ]\n' +
   '\t[ anycast | -anycast ] [ deprecated | -deprecated ] [ pltime n ] [ vltime n ] [ eui64 ]\n' +
-  '\t[ up ] [ down ] [ mtu n ] [ broadcast addr ]\n' +
+  '\t[ up ] [ down ] [ mtu n ] [ metric n ] [ broadcast addr ]\n' +
   '\t[ arp | -arp ] [ debug | -debug ]\n' +
   '\t[ link0 | -link0 ] [ link1 | -link1 ] [ link2 | -link2 ]\n' +
   '\t[ linkstr str | -linkstr ]\n' +
@@ -87,6 +87,7 @@ type Action =
   | { kind: 'flag'; bits: number }
   | { kind: 'cap'; on: number; off: number }
   | { kind: 'mtu'; mtu: number }
+  | { kind: 'metric'; metric: number }
   | { kind: 'linkstr'; linkstr: string | null }
   | { kind: 'clone'; cmd: 'SIOCIFCREATE' | 'SIOCIFDESTROY' }
   | { kind: 'trailers' };
@@ -222,6 +223,12 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
       case 'eui64':
         a.eui64 = true;
         break;
+      case 'metric': {
+        const n = parseDecimal(next());
+        if (n === null) usage(io);
+        cmd.actions.push({ kind: 'metric', metric: n });
+        break;
+      }
       case 'linkstr':
         cmd.actions.push({ kind: 'linkstr', linkstr: next() });
         break;
@@ -288,6 +295,7 @@ function count(n: number, unit: string): string {
  */
 export function formatStatus(info: IfInfo, verbose = false, opts: StatusOptions = {}): string {
   let out = `${info.name}: flags=${formatBits(info.flags, IFF_NAMES)}`;
+  if (info.metric) out += ` metric ${info.metric}`;
   if (info.mtu !== 0) out += ` mtu ${info.mtu}`;
   out += '\n';
   if (info.capabilities) {
@@ -388,6 +396,9 @@ async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO):
       case 'mtu':
         // NetBSD warns and carries on.
         await sys.ioctl(fd, 'SIOCSIFMTU', { name, mtu: act.mtu }).catch((e: unknown) => io.stderr(`${PROG}: SIOCSIFMTU: ${errText(e)}\n`));
+        break;
+      case 'metric':
+        await sys.ioctl(fd, 'SIOCSIFMETRIC', { name, metric: act.metric }).catch((e: unknown) => err('SIOCSIFMETRIC', e));
         break;
       case 'linkstr':
         try {

@@ -31,6 +31,8 @@ export interface IoctlMap {
   /** The interface's counters, then zeroed (ifconfig -z). */
   SIOCZIFDATA: [{ name: string }, { stats: IfInfo['stats'] }];
   SIOCSIFMTU: [{ name: string; mtu: number }, void];
+  /** The interface's routing metric (ifconfig metric n), for routing daemons; shown when not 0. */
+  SIOCSIFMETRIC: [{ name: string; metric: number }, void];
   /** Attach the medium (bus path, TAP name); null detaches (-linkstr). EBUSY when up or attached. */
   SIOCSLINKSTR: [{ name: string; linkstr: string | null }, void];
   SIOCGLINKSTR: [{ name: string }, { linkstr: string | null }];
@@ -92,6 +94,8 @@ export interface IfInfo {
   /** IFCAP_* the interface can do, and those enabled; present only when it has some. */
   capabilities?: number;
   capenable?: number;
+  /** if_metric; present only when not 0. */
+  metric?: number;
   inet: InAddrInfo[];
   /** IPv6 addresses; present only when the interface has some. */
   inet6?: In6AddrInfo[];

@@ -293,3 +293,12 @@ test('families: atalk is not supported (its socket fails), link alone lists the 
   t.is(link.status, 0);
   t.regex(link.out, /^lo0: flags=/);
 });
+
+test('metric n: kept (SIOCSIFMETRIC) and listed before the MTU as NetBSD does; metric 0 hides it again', async (t) => {
+  const sys = inetKernelSys();
+  t.is((await run(main, ['lo0', 'metric', '10'], sys)).status, 0);
+  t.regex((await run(main, ['lo0'], sys)).out, /^lo0: flags=0x8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 10 mtu 33624\n/);
+  t.is((await run(main, ['lo0', 'metric', '0'], sys)).status, 0);
+  t.regex((await run(main, ['lo0'], sys)).out, /^lo0: flags=0x8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 33624\n/);
+  t.is((await run(main, ['lo0', 'metric', 'x'], sys)).status, 1);
+});

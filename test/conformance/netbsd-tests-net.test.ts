@@ -79,8 +79,8 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
   },
   {
     script: 'if/t_ifconfig',
-    always: ['ifconfig_create_destroy'],
-    withHijack: ['ifconfig_up_down_ipv4', 'ifconfig_up_down_ipv6'],
+    always: ['ifconfig_create_destroy', 'ifconfig_options'],
+    withHijack: ['ifconfig_up_down_ipv4', 'ifconfig_up_down_ipv6', 'ifconfig_number'],
   },
   {
     script: 'net/t_forwarding',
