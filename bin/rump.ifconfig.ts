@@ -8,10 +8,11 @@
  *   rump.ifconfig interface [create] [inet] [address[/prefixlen] [netmask-or-dest [broadcast]]]
  *       [netmask mask] [prefixlen n] [broadcast addr] [alias | -alias | delete]
  *   rump.ifconfig interface inet6 address[/prefixlen] [prefixlen n] [alias | -alias | delete]
+ *       [anycast | -anycast] [deprecated | -deprecated] [pltime n] [vltime n] [eui64]
  *       (with net_netinet6; the prefix length defaults to 64, and an IPv6
  *       address is added beside the interface's others, alias or not)
  *       [up] [down] [arp | -arp] [debug | -debug] [link0..2 | -link0..2]
- *       [mtu n] [linkstr str | -linkstr]
+ *       [mtu n] [metric n] [linkstr str | -linkstr]
  *       [tso4 | -tso4] [tcp4csum[-rx|-tx] | -tcp4csum[-rx|-tx]] [udp4csum-rx ...]
  *       [tcp6csum-rx ...] [udp6csum-rx ...] [lro | -lro]  (offloads, SIOCSIFCAP)
  *   rump.ifconfig -l [-bdu]                        interface names
@@ -27,8 +28,8 @@
  * reported the way NetBSD's ifconfig reports them ("SIOCSLINKSTR: Device
  * busy", "clone_command: ..." then "exec_matches: ..."), exit status 1.
  */
-import { EADDRNOTAVAIL, ENXIO, strerror } from '../kern/errno.js';
-import type { IfInfo } from '../net/ioctl.js';
+import { EADDRNOTAVAIL, EAFNOSUPPORT, ENXIO, strerror } from '../kern/errno.js';
+import type { IfInfo, IoctlMap } from '../net/ioctl.js';
 import {
   IFCAP_CSUM_IPv4_Rx, IFCAP_CSUM_IPv4_Tx, IFCAP_CSUM_TCPv4_Rx, IFCAP_CSUM_TCPv4_Tx, IFCAP_CSUM_TCPv6_Rx, IFCAP_CSUM_TCPv6_Tx,
   IFCAP_CSUM_UDPv4_Rx, IFCAP_CSUM_UDPv4_Tx, IFCAP_CSUM_UDPv6_Rx, IFCAP_CSUM_UDPv6_Tx, IFCAP_LRO, IFCAP_NAMES, IFCAP_TSOv4,
@@ -46,7 +47,8 @@ const USAGE =
   `usage: ${PROG} [-h] [-v] interface\n` +
   '\t[ af [ address [ dest_addr ] ] [ netmask mask ] [ prefixlen n ]\n' +
   '\t\t[ alias | -alias ] ]\n' +
-  '\t[ up ] [ down ] [ mtu n ] [ broadcast addr ]\n' +
+  '\t[ anycast | -anycast ] [ deprecated | -deprecated ] [ pltime n ] [ vltime n ] [ eui64 ]\n' +
+  '\t[ up ] [ down ] [ mtu n ] [ metric n ] [ broadcast addr ]\n' +
   '\t[ arp | -arp ] [ debug | -debug ]\n' +
   '\t[ link0 | -link0 ] [ link1 | -link1 ] [ link2 | -link2 ]\n' +
   '\t[ linkstr str | -linkstr ]\n' +
@@ -85,6 +87,7 @@ type Action =
   | { kind: 'flag'; bits: number }
   | { kind: 'cap'; on: number; off: number }
   | { kind: 'mtu'; mtu: number }
+  | { kind: 'metric'; metric: number }
   | { kind: 'linkstr'; linkstr: string | null }
   | { kind: 'link'; lladdr: string; active: boolean }
   | { kind: 'clone'; cmd: 'SIOCIFCREATE' | 'SIOCIFDESTROY' }
@@ -102,6 +105,13 @@ interface AddrSpec {
   broadcast: number | null;
   /** true: alias, false: -alias/delete, null: replace the first address. */
   alias: boolean | null;
+  /** inet6: IN6_IFF_ANYCAST / IN6_IFF_DEPRECATED asked for (anycast, deprecated; their `-` forms clear). */
+  flags6: number;
+  /** inet6: pltime and vltime in seconds; null: infinite. */
+  pltime: number | null;
+  vltime: number | null;
+  /** inet6 eui64: the interface identifier from the link-local address. */
+  eui64: boolean;
 }
 
 interface IfCommand {
@@ -122,7 +132,10 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
   const cmd: IfCommand = {
     ifname,
     actions: [],
-    address: { family: 'inet', addr: null, addr6: null, prefixLen: null, netmask: null, broadcast: null, alias: null },
+    address: {
+      family: 'inet', addr: null, addr6: null, prefixLen: null, netmask: null, broadcast: null, alias: null,
+      flags6: 0, pltime: null, vltime: null, eui64: false,
+    },
     statusOnly: false,
   };
   let i = 0;
@@ -131,7 +144,9 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
     i++;
     if (words[0] === 'destroy' && words.length > 1) usage(io);
   }
-  if (words[i] === 'inet') i++;
+  // AppleTalk is a family NetBSD's ifconfig knows and no kernel here has: its socket(2) fails.
+  if (words[i] === 'atalk') errx(`socket: ${strerror(EAFNOSUPPORT)}`);
+  if (words[i] === 'inet' || (words[i] === 'link' && i + 1 === words.length)) i++;
   else if (words[i] === 'inet6') {
     cmd.address.family = 'inet6';
     i++;
@@ -188,6 +203,31 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
         const n = parseDecimal(next());
         if (n === null) usage(io);
         cmd.actions.push({ kind: 'mtu', mtu: n });
+        break;
+      }
+      case 'anycast':
+      case 'deprecated':
+        a.flags6 |= w === 'anycast' ? IN6_IFF_ANYCAST : IN6_IFF_DEPRECATED;
+        break;
+      case '-anycast':
+      case '-deprecated':
+        a.flags6 &= ~(w === '-anycast' ? IN6_IFF_ANYCAST : IN6_IFF_DEPRECATED);
+        break;
+      case 'pltime':
+      case 'vltime': {
+        const n = parseDecimal(next());
+        if (n === null || n > 0xffffffff) usage(io);
+        if (w === 'pltime') a.pltime = n;
+        else a.vltime = n;
+        break;
+      }
+      case 'eui64':
+        a.eui64 = true;
+        break;
+      case 'metric': {
+        const n = parseDecimal(next());
+        if (n === null) usage(io);
+        cmd.actions.push({ kind: 'metric', metric: n });
         break;
       }
       case 'linkstr':
@@ -265,6 +305,7 @@ function count(n: number, unit: string): string {
  */
 export function formatStatus(info: IfInfo, verbose = false, opts: StatusOptions = {}): string {
   let out = `${info.name}: flags=${formatBits(info.flags, IFF_NAMES)}`;
+  if (info.metric) out += ` metric ${info.metric}`;
   if (info.mtu !== 0) out += ` mtu ${info.mtu}`;
   out += '\n';
   if (info.capabilities) {
@@ -299,8 +340,8 @@ export function formatStatus(info: IfInfo, verbose = false, opts: StatusOptions 
     out += `\tinet6 ${name(ia.addr)}${ia.scopeId ? `%${info.name}` : ''}/${ia.prefixLen}`;
     out += ` flags ${formatBits(ia.flags, IN6_IFF_NAMES)}`;
     if (ia.scopeId) out += ` scopeid 0x${ia.scopeId.toString(16)}`;
-    // This kernel's addresses have no lifetimes: they never expire.
-    if (opts.lifetimes) out += ' pltime infty vltime infty';
+    // Seconds left, or infty (NetBSD's sec2str prints plain seconds).
+    if (opts.lifetimes) out += ` pltime ${ia.pltime ?? 'infty'} vltime ${ia.vltime ?? 'infty'}`;
     out += '\n';
   }
   return out;
@@ -366,6 +407,9 @@ async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO):
         // NetBSD warns and carries on.
         await sys.ioctl(fd, 'SIOCSIFMTU', { name, mtu: act.mtu }).catch((e: unknown) => io.stderr(`${PROG}: SIOCSIFMTU: ${errText(e)}\n`));
         break;
+      case 'metric':
+        await sys.ioctl(fd, 'SIOCSIFMETRIC', { name, metric: act.metric }).catch((e: unknown) => err('SIOCSIFMETRIC', e));
+        break;
       case 'linkstr':
         try {
           await sys.ioctl(fd, 'SIOCSLINKSTR', { name, linkstr: act.linkstr });
@@ -396,12 +440,17 @@ async function commitAddress(sys: SysLike, fd: number, cmd: IfCommand): Promise<
       if (a.alias === false || a.prefixLen !== null) errx('SIOCDIFADDR_IN6: an address is needed');
       return;
     }
+    if (a.eui64) await setEui64(sys, fd, name, a.addr6);
     const addr = formatIn6Addr(a.addr6);
     if (a.alias === false) {
       await sys.ioctl(fd, 'SIOCDIFADDR_IN6', { name, addr }).catch((e: unknown) => err('SIOCDIFADDR_IN6', e));
       return;
     }
-    await sys.ioctl(fd, 'SIOCAIFADDR_IN6', { name, addr, prefixlen: a.prefixLen ?? 64 }).catch((e: unknown) => err('SIOCAIFADDR_IN6', e));
+    const req: IoctlMap['SIOCAIFADDR_IN6'][0] = { name, addr, prefixlen: a.prefixLen ?? 64 };
+    if (a.flags6) req.flags = a.flags6;
+    if (a.pltime !== null) req.pltime = a.pltime;
+    if (a.vltime !== null) req.vltime = a.vltime;
+    await sys.ioctl(fd, 'SIOCAIFADDR_IN6', req).catch((e: unknown) => err('SIOCAIFADDR_IN6', e));
     return;
   }
   const nothing = a.addr === null && a.alias !== false && a.netmask === null && a.broadcast === null && a.prefixLen === null;
@@ -435,6 +484,19 @@ async function commitAddress(sys: SysLike, fd: number, cmd: IfCommand): Promise<
   await sys.ioctl(fd, 'SIOCAIFADDR', req).catch((e: unknown) => err('SIOCAIFADDR', e));
 }
 
+/**
+ * eui64 (NetBSD's setia6eui64_impl): the address's low 64 bits become the
+ * interface identifier of the interface's link-local address; its prefix
+ * must leave them free (a /64 or shorter is what RFC 4291 §2.5.1 expects).
+ */
+async function setEui64(sys: SysLike, fd: number, name: string, addr6: Uint8Array): Promise<void> {
+  const [info] = await getIfconf(sys, fd, name).catch((e: unknown) => err(`SIOCGIFFLAGS ${name}`, e));
+  const ll = (info?.inet6 ?? []).find((ia) => ia.addr.startsWith('fe80:'));
+  const llAddr = ll === undefined ? null : parseIn6Prefix(ll.addr);
+  if (llAddr === null) errx('could not determine link local address');
+  addr6.set(llAddr.addr.subarray(8), 8);
+}
+
 /** NetBSD's wait_dad_exec: poll every tenth of a second until no address is tentative, at most `ms`. */
 async function waitDad(sys: SysLike, fd: number, ms: number, clock: ToolClock): Promise<number> {
   const end = clock.now() + ms;
@@ -448,8 +510,10 @@ async function waitDad(sys: SysLike, fd: number, ms: number, clock: ToolClock): 
   }
 }
 
-/** IN6_IFF_TENTATIVE (netinet6/in6_var.h), IN_IFF_TENTATIVE (netinet/in_var.h). */
+/** IN6_IFF_TENTATIVE, _ANYCAST, _DEPRECATED (netinet6/in6_var.h), IN_IFF_TENTATIVE (netinet/in_var.h). */
 const IN6_IFF_TENTATIVE = 0x02;
+const IN6_IFF_ANYCAST = 0x01;
+const IN6_IFF_DEPRECATED = 0x10;
 const IN_IFF_TENTATIVE = 0x01;
 
 interface ListFilter {
@@ -521,9 +585,12 @@ export async function main(argv: string[], io: ToolIO): Promise<number> {
     let cmd = parseCommand(ifname, rest.slice(1), io);
     return withSys(PROG, io, (sys) => withInetSocket(sys, async (fd) => {
       if (numeric) {
-        // An interface index names its interface (if_indextoname), as NetBSD's ifconfig takes it.
+        // NetBSD's kernel takes an all-digits interface name as an interface index (ifunit),
+        // so the ioctls reach that interface (ENXIO when there is none); its status lists
+        // the addresses getifaddrs(3) gives under the name "1", which are none: nothing.
         const found = (await getIfconf(sys, fd)).find((i) => i.index === Number(ifname));
         if (found === undefined) errx(`SIOCGIFFLAGS ${ifname}: ${strerror(ENXIO)}`);
+        if (cmd.statusOnly) return 0;
         ifname = found.name;
         cmd = parseCommand(ifname, rest.slice(1), io);
       }

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 /*
- * rump.ping [-aCdLnoPQqrv] [-c count] [-h host] [-I addr] [-i interval]
+ * rump.ping [-aCdLnoPQqRrv] [-c count] [-g gateway] [-h host] [-I addr] [-i interval]
  *           [-l preload] [-p pattern] [-s size] [-T ttl] [-t tos] [-w maxwait] host
+ *
+ * -g sends the requests through `gateway` with a loose source route, -R asks
+ * for the route in a record route option (RFC 791) and prints what the
+ * reply brings back; both write their own IP header (IP_HDRINCL). Routers
+ * act on source routes only with net.inet.ip.allowsrcrt and forwsrcrt.
  *
  * NetBSD's ping(8) against a rump kernel: ICMP echo requests (RFC 792) on a
  * raw ICMP socket, replies matched by identifier, one line per reply, the
@@ -28,7 +33,7 @@ import {
   ICMP_TIMXCEED, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, icmpCode, icmpGateway, icmpId, icmpNextMtu, icmpPptr,
   icmpSeq, icmpSetChecksum, icmpType, icmpWriteEcho,
 } from '../net/wire/icmp.js';
-import { IPPROTO_ICMP, IPPROTO_IP, IP_HDR_MIN, IP_MAXPACKET, ipHlen, ipP, ipSrc, ipTtl } from '../net/wire/ipv4.js';
+import { IPPROTO_ICMP, IPPROTO_IP, IP_HDR_MIN, IP_MAXPACKET, ipHlen, ipP, ipSetHl, ipSrc, ipTtl, ipWriteHeader } from '../net/wire/ipv4.js';
 import { formatInAddr, parseInAddr } from '../net/wire/inaddr.js';
 import { SOL_SOCKET, SO_DEBUG, SO_RCVBUF, SO_SNDBUF } from '../net/socket.js';
 import {
@@ -59,8 +64,17 @@ const SEND_SLACK_MS = 0.1;
 /** Behind schedule by more than this, skip sends instead of bursting (NetBSD: 100 ms). */
 const CATCH_UP_MS = 100;
 
-/** Options this ping takes but cannot honour (no IP_HDRINCL, source routing, flood or IPsec). */
-const UNSUPPORTED = 'DfgRE';
+/** Options this ping takes but cannot honour (DF, flood, IPsec). */
+const UNSUPPORTED = 'DfE';
+/** IP_HDRINCL (netinet/in.h): -g and -R write their own header, with the options. */
+const IP_HDRINCL = 2;
+/** IP option numbers and sizes (RFC 791): loose source route, record route, 40 bytes of options at most. */
+const IPOPT_LSRR = 131;
+const IPOPT_RR = 7;
+const IPOPT_MINOFF = 4;
+const MAX_IPOPTLEN = 40;
+/** The TTL of a -g/-R request without -T (NetBSD's IPDEFTTL, the kernel's own default). */
+const IPDEFTTL = 64;
 
 /** The options rump.ping and rump.ping6 share (the same letters in NetBSD's two). */
 export interface PingCommonOptions {
@@ -92,6 +106,10 @@ interface PingOptions extends PingCommonOptions {
   patternText: string;
   ttl: number;
   tos: number;
+  /** -g: the first hop of a loose source route (RFC 791), or null. */
+  gateway: string | null;
+  /** -R: ask for the route in a record route option and print it. */
+  recordRoute: boolean;
 }
 
 let identSeq = 0;
@@ -104,6 +122,7 @@ function parseArgs(argv: string[], io: ToolIO): PingOptions {
     host: '', npackets: Infinity, interval: 0, maxwait: 0, datalen: 64 - TIMESTAMP_LEN, preload: 0,
     quiet: false, semiQuiet: false, verbose: false, once: false, audible: false, compat: false, debug: false,
     dontroute: false, randomFill: false, pattern: null, patternText: '', ttl: 0, tos: -1, source: null,
+    gateway: null, recordRoute: false,
   };
   let hostOpt: string | null = null;
   for (const [c, arg] of g.opts) {
@@ -118,6 +137,8 @@ function parseArgs(argv: string[], io: ToolIO): PingOptions {
         break;
       }
       case 'd': o.debug = true; break;
+      case 'g': o.gateway = a; break;
+      case 'R': o.recordRoute = true; break;
       case 'h': hostOpt = a; break;
       case 'i': {
         const s = parseCDouble(a);
@@ -321,6 +342,12 @@ class Ping extends PingTally implements PingLoop {
   readonly precision: number;
   readonly phdrlen: number;
   private rnd = 0;
+  /** -g / -R: the whole datagram, our IP header with its options in front of `packet`; null without them. */
+  private datagram: Uint8Array | null = null;
+  /** Where requests go: the -g gateway, else the host. */
+  private sendTo: number;
+  /** The last route printed (-R), to say "(same route)" as NetBSD does. */
+  private lastRoute = '';
 
   constructor(
     readonly o: PingOptions,
@@ -338,12 +365,39 @@ class Ping extends PingTally implements PingLoop {
     this.timing = o.datalen >= TIMESTAMP_LEN;
     this.precision = this.timing && !o.compat && o.datalen >= TIMING64_MIN ? 6 : 3;
     this.phdrlen = this.timing ? TIMESTAMP_LEN : 0;
+    this.sendTo = dst;
     const data = this.packet.subarray(ICMP_HDR_LEN);
     if (o.pattern) {
       for (let k = this.phdrlen, j = 0; k < o.datalen; k++, j = (j + 1) % o.pattern.length) data[k] = o.pattern[j]!;
     } else if (!o.randomFill) {
       for (let i = this.phdrlen; i < o.datalen; i++) data[i] = i & 0xff;
     }
+  }
+
+  /**
+   * -g and -R: requests carry IP options, so the header is ours (IP_HDRINCL):
+   * a loose source route through `gateway` to the host (RFC 791 §3.1: the
+   * header names the first hop, the option the rest), then a record route
+   * option with as many slots as fit in the 40 bytes.
+   */
+  withOptions(gateway: number | null, source: number | null): void {
+    const opts: number[] = [];
+    if (gateway !== null) {
+      opts.push(IPOPT_LSRR, 7, IPOPT_MINOFF, this.dst >>> 24, (this.dst >>> 16) & 0xff, (this.dst >>> 8) & 0xff, this.dst & 0xff);
+      this.sendTo = gateway;
+    }
+    if (this.o.recordRoute) {
+      const slots = Math.floor((MAX_IPOPTLEN - opts.length - 3) / 4);
+      opts.push(IPOPT_RR, 3 + 4 * slots, IPOPT_MINOFF, ...new Array<number>(4 * slots).fill(0));
+    }
+    while (opts.length % 4) opts.push(0); // IPOPT_EOL
+    const hlen = IP_HDR_MIN + opts.length;
+    const d = new Uint8Array(hlen + this.packet.length);
+    // Length, id and checksum are the kernel's (0 asks for them); the source too when 0.
+    ipWriteHeader(d, 0, this.o.tos >= 0 ? this.o.tos : 0, 0, 0, 0, this.o.ttl || IPDEFTTL, IPPROTO_ICMP, source ?? 0, this.sendTo);
+    ipSetHl(d, 0, hlen >>> 2);
+    d.set(opts, IP_HDR_MIN);
+    this.datagram = d;
   }
 
   /** NetBSD's rnd_fill(): a cheap LCG over the data after the timestamp. */
@@ -363,8 +417,10 @@ class Ping extends PingTally implements PingLoop {
     icmpWriteEcho(pkt, 0, ICMP_ECHO, this.ident, seq);
     if (this.timing) new DataView(pkt.buffer, pkt.byteOffset + ICMP_HDR_LEN, TIMESTAMP_LEN).setFloat64(0, now);
     icmpSetChecksum(pkt, 0, pkt.length);
+    const d = this.datagram;
+    if (d !== null) d.set(pkt, d.length - pkt.length);
     try {
-      await this.sys.sendto(this.fd, pkt, this.o.dontroute ? MSG_DONTROUTE : 0, { family: AF_INET, addr: formatInAddr(this.dst), port: 0 });
+      await this.sys.sendto(this.fd, d ?? pkt, this.o.dontroute ? MSG_DONTROUTE : 0, { family: AF_INET, addr: formatInAddr(this.sendTo), port: 0 });
     } catch (e) {
       this.io.stderr(`${PROG}: sendto: ${errText(e)}\n`);
     }
@@ -399,12 +455,42 @@ class Ping extends PingTally implements PingLoop {
       if (dup) line += ' DUP!';
       line += ` ttl=${ipTtl(buf, 0)}`;
       if (this.timing) line += ` time=${triptime.toFixed(this.precision)} ms`;
-      this.io.stdout(line + '\n');
+      this.io.stdout(line + '\n' + this.recordedRoute(buf, hlen));
       if (this.o.audible && !dup) this.io.stderr('\x07');
       return;
     }
     const text = this.describeIcmp(buf, hlen, netLen, from);
     if (text !== null) this.io.stdout(text + '\n');
+  }
+
+  /**
+   * A reply's record route option as NetBSD's pr_pack prints it: "RR:" and
+   * the addresses filled so far, one per line, or "(same route)" when they
+   * are the last reply's. Empty without one.
+   */
+  private recordedRoute(buf: Uint8Array, hlen: number): string {
+    for (let i = IP_HDR_MIN; i + 2 < hlen;) {
+      const opt = buf[i]!;
+      if (opt === 0) break;
+      if (opt === 1) {
+        i++;
+        continue;
+      }
+      const olen = buf[i + 1]!;
+      if (olen < 2) break;
+      if (opt === IPOPT_RR) {
+        const used = Math.min(buf[i + 2]!, olen + 1) - IPOPT_MINOFF;
+        const addrs: string[] = [];
+        for (let a = 0; a + 4 <= used; a += 4) addrs.push(formatInAddr(new DataView(buf.buffer, buf.byteOffset + i + 3 + a, 4).getUint32(0)));
+        if (addrs.length === 0) return '';
+        const route = addrs.join('\n\t');
+        if (route === this.lastRoute) return '\t(same route)\n';
+        this.lastRoute = route;
+        return `RR: \t${route}\n`;
+      }
+      i += olen;
+    }
+    return '';
   }
 
   /**
@@ -604,10 +690,19 @@ async function ping(o: PingOptions, io: ToolIO, sys: SysLike, fd: number, dst: n
   await sys.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, bufspace).catch(() => undefined);
   if (o.ttl) await sys.setsockopt(fd, IPPROTO_IP, IP_TTL, o.ttl).catch((e: unknown) => errx(`Can't set time-to-live: ${errText(e)}`));
   if (o.tos >= 0) await sys.setsockopt(fd, IPPROTO_IP, IP_TOS, o.tos).catch((e: unknown) => errx(`Can't set type-of-service: ${errText(e)}`));
+  let gateway: number | null = null;
+  if (o.gateway !== null) {
+    gateway = parseInAddr(o.gateway);
+    if (gateway === null) errx(`Cannot resolve "${o.gateway}" (Unknown host)`);
+  }
+  if (gateway !== null || o.recordRoute) {
+    await sys.setsockopt(fd, IPPROTO_IP, IP_HDRINCL, 1).catch((e: unknown) => errx(`Can't set IP_HDRINCL: ${errText(e)}`));
+  }
 
   const clock = io.clock ?? realClock;
   const ident = (process.pid + identSeq++) & 0xffff;
   const p = new Ping(o, io, sys, fd, dst, ident, clock);
+  if (gateway !== null || o.recordRoute) p.withOptions(gateway, source);
   if (o.pattern && !o.quiet) {
     io.stdout(`PATTERN: 0x${o.pattern.map((b) => b.toString(16).padStart(2, '0')).join('')}\n`);
   }

@@ -4,10 +4,14 @@
  * passed to the family that registered them (in_control for SIOCAIFADDR).
  */
 import { Errno, EINVAL, EOPNOTSUPP, ENOTTY } from '../kern/errno.js';
+import { defineState } from '../kern/kernel.js';
 import type { Ifnet } from './interface.js';
 import type { NetStack } from './netstack.js';
 import type { IfInfo } from './ioctl.js';
 import { parseMac } from './wire/inaddr.js';
+
+/** if_metric (SIOCSIFMETRIC): a routing metric for routing daemons; the kernel itself does not use it. */
+const METRIC = defineState<Ifnet, number>('if_metric', () => 0);
 
 function macString(mac: Uint8Array | null): string | null {
   return mac ? [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') : null;
@@ -35,6 +39,8 @@ export function ifInfo(ns: NetStack, ifp: Ifnet): IfInfo {
   }
   const inet6 = ns.inet6Addrs(ifp);
   if (inet6.length > 0) info.inet6 = inet6;
+  const metric = METRIC.peek(ifp);
+  if (metric) info.metric = metric;
   return info;
 }
 
@@ -64,7 +70,8 @@ export function ifioctl(ns: NetStack, cmd: string, arg: unknown): unknown {
       ifs.destroy(argName(argObject(arg)));
       return undefined;
     case 'SIOCIFGCLONERS':
-      return [...ifs.cloners.keys()].sort();
+      // Newest first, as NetBSD's if_clone_attach inserts at the head of the list.
+      return [...ifs.cloners.keys()].reverse();
     case 'SIOCGIFCONF': {
       const a = arg === undefined || arg === null ? {} : argObject(arg);
       if (a.name !== undefined) return [ifInfo(ns, ifs.unit(argName(a)))];
@@ -103,6 +110,13 @@ export function ifioctl(ns: NetStack, cmd: string, arg: unknown): unknown {
     }
     case 'SIOCGIFMTU':
       return { mtu: ifs.unit(argName(argObject(arg))).mtu };
+    case 'SIOCSIFMETRIC': {
+      const a = argObject(arg);
+      const ifp = ifs.unit(argName(a));
+      if (typeof a.metric !== 'number' || !Number.isInteger(a.metric) || a.metric < 0 || a.metric > 0x7fffffff) throw new Errno(EINVAL);
+      METRIC.set(ifp, a.metric);
+      return undefined;
+    }
     case 'SIOCSIFMTU': {
       const a = argObject(arg);
       const ifp = ifs.unit(argName(a));

@@ -31,6 +31,8 @@ export interface IoctlMap {
   /** The interface's counters, then zeroed (ifconfig -z). */
   SIOCZIFDATA: [{ name: string }, { stats: IfInfo['stats'] }];
   SIOCSIFMTU: [{ name: string; mtu: number }, void];
+  /** The interface's routing metric (ifconfig metric n), for routing daemons; shown when not 0. */
+  SIOCSIFMETRIC: [{ name: string; metric: number }, void];
   /** Attach the medium (bus path, TAP name); null detaches (-linkstr). EBUSY when up or attached. */
   SIOCSLINKSTR: [{ name: string; linkstr: string | null }, void];
   SIOCGLINKSTR: [{ name: string }, { linkstr: string | null }];
@@ -60,7 +62,7 @@ export interface IoctlMap {
    * interface's others; prefixlen defaults to 64. Brings the interface up
    * and adds the connected and local routes.
    */
-  SIOCAIFADDR_IN6: [{ name: string; addr: string; prefixlen?: number }, void];
+  SIOCAIFADDR_IN6: [{ name: string; addr: string; prefixlen?: number; flags?: number; pltime?: number; vltime?: number }, void];
   /** Remove an IPv6 address (SIOCDIFADDR_IN6); EADDRNOTAVAIL if it is not there. */
   SIOCDIFADDR_IN6: [{ name: string; addr: string }, void];
 }
@@ -83,6 +85,9 @@ export interface In6AddrInfo {
   flags: number;
   /** The interface index for a link-local address (ifconfig's "scopeid 0x2"), else 0. */
   scopeId: number;
+  /** Seconds left of the preferred and valid lifetimes (ifconfig -L); null or absent: infinite. */
+  pltime?: number | null;
+  vltime?: number | null;
 }
 
 export interface IfInfo {
@@ -96,6 +101,8 @@ export interface IfInfo {
   /** IFCAP_* the interface can do, and those enabled; present only when it has some. */
   capabilities?: number;
   capenable?: number;
+  /** if_metric; present only when not 0. */
+  metric?: number;
   inet: InAddrInfo[];
   /** IPv6 addresses; present only when the interface has some. */
   inet6?: In6AddrInfo[];

@@ -29,6 +29,7 @@ import { ipInput } from './ip_input.js';
 import { ipMtudiscSysctls } from './ip_mtudisc.js';
 import { ipReassDrain, ipReassSysctls } from './ip_reass.js';
 import { rtdump, rtmsg } from './route_ops.js';
+import { carpCloner } from './ip_carp.js';
 
 declare module '../../kern/sys.js' {
   interface SysExtensions {
@@ -65,6 +66,7 @@ registerComponent({
     ns.familyIoctl.set('SIOCAIFADDR', (ifp, cmd, arg) => inControl(inet, ifp, cmd, arg));
     ns.familyIoctl.set('SIOCDIFADDR', (ifp, cmd, arg) => inControl(inet, ifp, cmd, arg));
     ns.inetAddrs = (ifp) => inAddrInfos(inet, ifp);
+    ns.ifs.addCloner(carpCloner);
     ns.ifs.listeners.push({
       detaching: (ifp) => inIfDetach(inet, ifp),
       changed: (ifp) => {
@@ -115,6 +117,18 @@ registerComponent({
     sc.int('net.inet.icmp.errppslimit', () => inet.icmpErrPpsLimit, (v) => {
       inet.icmpErrPpsLimit = v;
     }, -1, 0x7fffffff, 'Maximum number of outgoing ICMP error messages per second (-1: no limit)');
+    sc.int('net.inet.icmp.bmcastecho', () => inet.bmcastecho, (v) => {
+      inet.bmcastecho = v;
+    }, 0, 1, 'Respond to ICMP_ECHO or ICMP_TIMESTAMP requests to the broadcast address');
+    sc.int('net.inet.ip.directed-broadcast', () => inet.directedBroadcast, (v) => {
+      inet.directedBroadcast = v;
+    }, 0, 1, 'Enable forwarding of broadcast datagrams');
+    sc.int('net.inet.ip.allowsrcrt', () => inet.allowSrcrt, (v) => {
+      inet.allowSrcrt = v;
+    }, 0, 1, 'Accept source-routed IP packets');
+    sc.int('net.inet.ip.forwsrcrt', () => inet.forwSrcrt, (v) => {
+      inet.forwSrcrt = v;
+    }, 0, 1, 'Forward source-routed IP packets');
     ipReassSysctls(inet);
     ipMtudiscSysctls(inet);
     arpSysctls(inet);

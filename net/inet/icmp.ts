@@ -22,11 +22,11 @@ import {
 } from '../wire/icmp.js';
 import { INADDR_ANY, INADDR_BROADCAST, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
 import {
-  IPPROTO_ICMP, IP_MAXTTL, IP_OFFMASK, ipDst, ipHlen, ipLen, ipOff, ipP, ipSrc, ipTos,
+  IPPROTO_ICMP, IP_HDR_MIN, IP_MAXTTL, IP_OFFMASK, ipDst, ipHlen, ipLen, ipOff, ipP, ipSetHl, ipSrc, ipTos, ipWriteHeader,
 } from '../wire/ipv4.js';
 import { inBroadcast } from './in.js';
 import type { Inet } from './inet.js';
-import { inSelectSrc, ipOutput } from './ip_output.js';
+import { IP_RAWOUTPUT, inSelectSrc, ipOutput } from './ip_output.js';
 import { icmpRedirectInput } from './ip_redirect.js';
 import { rawInput } from './raw_ip.js';
 
@@ -220,11 +220,10 @@ export function icmpInput(inet: Inet, m: Mbuf, hlen: number): void {
         st.badcode++;
         break;
       }
-      // Passed up as EHOSTUNREACH with the ICMP type and code (the quoted
-      // datagram follows the 8-byte ICMP header): each protocol decides. UDP
-      // ignores it, as NetBSD's inetctlerrmap does; TCP treats it as FreeBSD
-      // does (a hard error while connecting, RFC 1122 4.2.3.9).
-      errno = EHOSTUNREACH;
+      // Told to no protocol, as NetBSD's inetctlerrmap has no errno for it
+      // (raw sockets saw it above: traceroute). A TCP connect whose SYN dies
+      // of a low TTL goes on until its own timer ends it ("Connection timed
+      // out"), never aborted by it (RFC 1122 §4.2.3.9).
       break;
     case ICMP_PARAMPROB:
       if (code > 1) {
@@ -264,7 +263,9 @@ export function icmpInput(inet: Inet, m: Mbuf, hlen: number): void {
  * Echo and timestamp replies (icmp_reflect), in the request's own buffer:
  * from the address that was asked (RFC 1122 §3.2.2.6), back to the asker,
  * IP options dropped, TTL 255 as NetBSD sends them. Requests to a broadcast
- * or multicast address get no answer (NetBSD icmpbmcastecho = 0). Owns `m`.
+ * or multicast address get no answer unless net.inet.icmp.bmcastecho is 1
+ * (NetBSD's default 0: smurf amplification, RFC 2644); the answer then comes
+ * from the receiving interface's address. Owns `m`.
  */
 function icmpEcho(inet: Inet, m: Mbuf, hlen: number, replyType: number, icmplen: number): void {
   const k = inet.kernel;
@@ -274,7 +275,7 @@ function icmpEcho(inet: Inet, m: Mbuf, hlen: number, replyType: number, icmplen:
   const origSrc = ipSrc(buf, off);
   const origDst = ipDst(buf, off);
   const rcvif = rcvifOf(inet, m);
-  if (m.flags & (M_BCAST | M_MCAST) || inAddrIsMulticast(origDst) || inBroadcast(inet, origDst, rcvif)) {
+  if (!inet.bmcastecho && (m.flags & (M_BCAST | M_MCAST) || inAddrIsMulticast(origDst) || inBroadcast(inet, origDst, rcvif))) {
     st.bmcastecho++;
     k.mbufs.free(m);
     return;
@@ -286,8 +287,14 @@ function icmpEcho(inet: Inet, m: Mbuf, hlen: number, replyType: number, icmplen:
   }
   const src = reflectSource(inet, origDst, rcvif, origSrc);
   const tos = ipTos(buf, off);
-  m.adj(hlen);
-  const io = m.off;
+  // RFC 1122 §3.2.2.6: a record route option (ours added on input) goes
+  // back in the reply, to be filled on the way home; other options do not.
+  const rr = hlen > IP_HDR_MIN ? findRecordRoute(buf, off, hlen) : -1;
+  const rrLen = rr < 0 ? 0 : buf[off + rr + 1]!;
+  const optLen = (rrLen + 3) & ~3;
+  const opts = rr < 0 ? null : buf.slice(off + rr, off + rr + rrLen);
+  m.adj(hlen - optLen - (rr < 0 ? 0 : IP_HDR_MIN));
+  const io = m.off + (rr < 0 ? 0 : IP_HDR_MIN + optLen);
   icmpSetType(buf, io, replyType);
   if (replyType === ICMP_TSTAMPREPLY) {
     // Receive and transmit timestamps: milliseconds, with the high bit set
@@ -306,5 +313,30 @@ function icmpEcho(inet: Inet, m: Mbuf, hlen: number, replyType: number, icmplen:
   m.rcvif = 0;
   st.reflect++;
   st.outhist[replyType]!++;
-  ipOutput(inet, m, src, origSrc, IPPROTO_ICMP, IP_MAXTTL, tos, 0);
+  if (opts === null) {
+    ipOutput(inet, m, src, origSrc, IPPROTO_ICMP, IP_MAXTTL, tos, 0);
+    return;
+  }
+  // The header with its option written here; ipOutput finishes it (length, id, checksum).
+  ipWriteHeader(buf, m.off, tos, m.len, 0, 0, IP_MAXTTL, IPPROTO_ICMP, src, origSrc);
+  ipSetHl(buf, m.off, (IP_HDR_MIN + optLen) >>> 2);
+  buf.set(opts, m.off + IP_HDR_MIN);
+  buf.fill(0, m.off + IP_HDR_MIN + rrLen, m.off + IP_HDR_MIN + optLen);
+  ipOutput(inet, m, src, origSrc, IPPROTO_ICMP, IP_MAXTTL, tos, IP_RAWOUTPUT);
+}
+
+/** Where the record route option sits in a header (its offset from `off`), or -1. */
+function findRecordRoute(buf: Uint8Array, off: number, hlen: number): number {
+  for (let i = IP_HDR_MIN; i < hlen;) {
+    const opt = buf[off + i]!;
+    if (opt === 0) break;
+    if (opt === 1) {
+      i++;
+      continue;
+    }
+    const olen = buf[off + i + 1]!;
+    if (opt === 7) return i;
+    i += olen;
+  }
+  return -1;
 }

@@ -205,6 +205,14 @@ export class Inet {
   arpKeep = 1200;
   /** net.inet.icmp.errppslimit: ICMP errors per second (ratecheck), NetBSD default 100. */
   icmpErrPpsLimit = 100;
+  /** net.inet.icmp.bmcastecho: answer echo and timestamp requests sent to a broadcast or multicast address (NetBSD's default 0). */
+  bmcastecho = 0;
+  /** net.inet.ip.directed-broadcast: forward datagrams to a subnet's broadcast address (RFC 2644: default off). */
+  directedBroadcast = 0;
+  /** net.inet.ip.allowsrcrt: act on source-routed datagrams at all (RFC 7126 §4.3: default off, as NetBSD). */
+  allowSrcrt = 0;
+  /** net.inet.ip.forwsrcrt: forward source-routed datagrams (NetBSD's default 0). */
+  forwSrcrt = 0;
   /** net.inet.ip.dad_count: ARP probes per new address (RFC 5227 PROBE_NUM), NetBSD's 3; 0: no DAD. */
   dadCount = 3;
 

@@ -16,17 +16,17 @@ import { INET, type Inet } from './inet.js';
 import { IFF_LOOPBACK, type Ifnet } from '../interface.js';
 import { RTF_BLACKHOLE, RTF_DYNAMIC, RTF_GATEWAY, RTF_MODIFIED, RTF_REJECT, type Rtentry } from '../route.js';
 import {
-  ICMP_PARAMPROB, ICMP_PARAMPROB_ERRATPTR, ICMP_REDIRECT, ICMP_REDIRECT_HOST, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_HOST,
-  ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PROTOCOL, ICMP_UNREACH_SRCFAIL,
+  ICMP_PARAMPROB, ICMP_REDIRECT, ICMP_REDIRECT_HOST, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_HOST,
+  ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_NET_PROHIB, ICMP_UNREACH_PROTOCOL, ICMP_UNREACH_SRCFAIL,
 } from '../wire/icmp.js';
 import { INADDR_ANY, INADDR_BROADCAST, inAddrIsLoopback, inAddrIsMulticast } from '../wire/inaddr.js';
 import {
   IPTTLDEC, IP_DF, IP_HDR_MIN, IpCheck, ipCheck, ipDecrementTtl, ipDst, ipHlen, ipIsFragment, ipLen, ipOff, ipP,
-  ipSrc, ipTtl,
+  ipSetChecksum, ipSetDst, ipSrc, ipTtl,
 } from '../wire/ipv4.js';
 import { icmpError } from './icmp.js';
 import { ipRedirectCopy } from './ip_redirect.js';
-import { IP_FORWARDING, ipOutputRoute, ipRouteLookup } from './ip_output.js';
+import { IP_ALLOWBROADCAST, IP_FORWARDING, ipOutputRoute, ipRouteLookup } from './ip_output.js';
 import { inMultiLookup } from './igmp.js';
 import { ipReass } from './ip_reass.js';
 import { rawInput } from './raw_ip.js';
@@ -72,7 +72,7 @@ export function ipInput(ifp: Ifnet, m: Mbuf): void {
     k.mbufs.free(m);
     return;
   }
-  if (hlen > IP_HDR_MIN && !ipOptionsOk(inet, m, hlen)) return;
+  if (hlen > IP_HDR_MIN && !ipDoOptions(inet, m, hlen)) return;
 
   if (ipForUs(inet, ifp, dst)) {
     ipLocal(inet, m, hlen);
@@ -142,45 +142,158 @@ function ipLocal(inet: Inet, m: Mbuf, hlen: number): void {
 }
 
 /*
- * Options are skipped, not acted on (the header length is honoured), but
- * they must be well formed (RFC 791 §3.1) or the datagram goes back with a
- * parameter problem pointing at the bad octet. Source routes are refused as
- * NetBSD refuses them by default (ip_allowsrcrt = 0): "source route failed".
+ * IP options (NetBSD's ip_dooptions, RFC 791 §3.1). They must be well
+ * formed, or the datagram goes back with a parameter problem pointing at the
+ * bad octet. Record route (RR) gets the address we send it on from (ours when
+ * it is for us). Source routes (LSRR, SSRR) are refused unless
+ * net.inet.ip.allowsrcrt is 1 ("communication administratively prohibited"):
+ * RFC 7126 §4.3-4.4 advises dropping them, NetBSD's default 0. Allowed, a
+ * route whose next hop we are moves on to its next address (recording ours)
+ * and is forwarded only when net.inet.ip.forwsrcrt is 1 (NetBSD's default
+ * 0), else "source route failed". Timestamps and the rest are passed over.
+ * Returns false when the datagram was consumed (answered or forwarded).
  */
 const IPOPT_EOL = 0;
 const IPOPT_NOP = 1;
+const IPOPT_RR = 7;
 const IPOPT_LSRR = 131;
 const IPOPT_SSRR = 137;
+/** The pointer's smallest value: the first address slot (RFC 791). */
+const IPOPT_MINOFF = 4;
 
-function ipOptionsOk(inet: Inet, m: Mbuf, hlen: number): boolean {
+function ipDoOptions(inet: Inet, m: Mbuf, hlen: number): boolean {
   const buf = m.buf;
   const off = m.off;
+  let forward = false;
+  let changed = false;
+  let type = ICMP_PARAMPROB;
+  let code = 0;
+  let pointer = -1;
   let i = IP_HDR_MIN;
-  while (i < hlen) {
+  while (i < hlen && pointer < 0) {
     const opt = buf[off + i]!;
     if (opt === IPOPT_EOL) break;
     if (opt === IPOPT_NOP) {
       i++;
       continue;
     }
-    let bad = -1;
-    if (i + 1 >= hlen) bad = i;
-    else {
-      const olen = buf[off + i + 1]!;
-      if (olen < 2 || i + olen > hlen) bad = i + 1;
-      else if (opt === IPOPT_LSRR || opt === IPOPT_SSRR) {
-        inet.ipstat.badoptions++;
-        icmpError(inet, m, ICMP_UNREACH, ICMP_UNREACH_SRCFAIL, 0);
-        return false;
-      } else i += olen;
+    if (i + 1 >= hlen) {
+      pointer = i;
+      break;
     }
-    if (bad >= 0) {
-      inet.ipstat.badoptions++;
-      icmpError(inet, m, ICMP_PARAMPROB, ICMP_PARAMPROB_ERRATPTR, bad);
-      return false;
+    const olen = buf[off + i + 1]!;
+    if (olen < 2 || i + olen > hlen) {
+      pointer = i + 1;
+      break;
     }
+    const o = off + i;
+    if (opt === IPOPT_LSRR || opt === IPOPT_SSRR || opt === IPOPT_RR) {
+      if (opt !== IPOPT_RR && !inet.allowSrcrt) {
+        type = ICMP_UNREACH;
+        code = ICMP_UNREACH_NET_PROHIB;
+        pointer = 0;
+        break;
+      }
+      if (olen < 3) {
+        pointer = i + 1;
+        break;
+      }
+      const ptr = buf[o + 2]!;
+      if (ptr < IPOPT_MINOFF) {
+        pointer = i + 2;
+        break;
+      }
+      const slot = ptr - 1;
+      const dst = ipDst(buf, off);
+      if (opt === IPOPT_RR) {
+        // No room left: passed on as it is.
+        if (slot + 4 <= olen) {
+          const me = ourAddr(inet, dst) ? dst : outgoingAddr(inet, dst, false);
+          if (me === 0) {
+            type = ICMP_UNREACH;
+            code = ICMP_UNREACH_HOST;
+            pointer = 0;
+            break;
+          }
+          writeAddr(buf, o + slot, me);
+          buf[o + 2] = ptr + 4;
+          changed = true;
+        }
+      } else if (!ourAddr(inet, dst)) {
+        // Not at the route's next hop yet: a strict route has gone wrong,
+        // a loose one is forwarded as it is.
+        if (opt === IPOPT_SSRR) {
+          type = ICMP_UNREACH;
+          code = ICMP_UNREACH_SRCFAIL;
+          pointer = 0;
+          break;
+        }
+      } else if (slot + 4 <= olen) {
+        // We are the next hop: the next address becomes the destination,
+        // and ours (the one we send it on from) takes its slot.
+        const next = readAddr(buf, o + slot);
+        const me = outgoingAddr(inet, next, opt === IPOPT_SSRR);
+        if (me === 0) {
+          type = ICMP_UNREACH;
+          code = ICMP_UNREACH_SRCFAIL;
+          pointer = 0;
+          break;
+        }
+        ipSetDst(buf, off, next);
+        writeAddr(buf, o + slot, me);
+        buf[o + 2] = ptr + 4;
+        changed = true;
+        forward = !inAddrIsMulticast(next);
+      }
+      // else: the end of the route, and it is for us.
+    }
+    i += olen;
+  }
+  if (changed) ipSetChecksum(buf, off);
+  if (pointer < 0 && forward && !inet.forwSrcrt) {
+    type = ICMP_UNREACH;
+    code = ICMP_UNREACH_SRCFAIL;
+    pointer = 0;
+  }
+  if (pointer >= 0) {
+    inet.ipstat.badoptions++;
+    icmpError(inet, m, type, code, type === ICMP_PARAMPROB ? pointer : 0);
+    return false;
+  }
+  if (forward) {
+    ipForward(inet, m, hlen);
+    return false;
   }
   return true;
+}
+
+/** Is `a` one of our addresses (ifa_ifwithaddr)? */
+function ourAddr(inet: Inet, a: number): boolean {
+  const list = inet.addrs;
+  for (let i = 0; i < list.length; i++) if (list[i]!.addr === a) return true;
+  return false;
+}
+
+/**
+ * Our address on the interface a datagram to `dst` leaves by, or 0: for a
+ * strict route `dst` must be on a network of ours (ifa_ifwithnet), for a
+ * loose one any route will do (ip_rtaddr).
+ */
+function outgoingAddr(inet: Inet, dst: number, direct: boolean): number {
+  const rt = ipRouteLookup(inet, dst);
+  if (!rt || rt.flags & (RTF_REJECT | RTF_BLACKHOLE) || (direct && rt.flags & RTF_GATEWAY)) return 0;
+  return inet.firstAddr(rt.ifp)?.addr ?? 0;
+}
+
+function readAddr(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
+function writeAddr(buf: Uint8Array, at: number, a: number): void {
+  buf[at] = a >>> 24;
+  buf[at + 1] = a >>> 16;
+  buf[at + 2] = a >>> 8;
+  buf[at + 3] = a;
 }
 
 /** in_canforward: not multicast or class E, not on net 0 or 127. */
@@ -234,7 +347,11 @@ function ipForward(inet: Inet, m: Mbuf, hlen: number): void {
   // NetBSD's ip_forward copies it): a copy, since output consumes it.
   const quote = gw !== 0 ? ipRedirectCopy(inet, m, hlen) : null;
   ipDecrementTtl(buf, off);
-  const err = ipOutputRoute(inet, m, rt, hlen, ipSrc(buf, off), dst, 0, 0, 0, IP_FORWARDING);
+  // A subnet's directed broadcast leaves as a link broadcast only when
+  // net.inet.ip.directed-broadcast allows it (RFC 1812 §5.3.5.2, off by
+  // default per RFC 2644); otherwise ipOutputRoute refuses it (EACCES).
+  const flags = inet.directedBroadcast ? IP_FORWARDING | IP_ALLOWBROADCAST : IP_FORWARDING;
+  const err = ipOutputRoute(inet, m, rt, hlen, ipSrc(buf, off), dst, 0, 0, 0, flags);
   if (err) st.cantforward++;
   else st.forward++;
   if (quote === null) return;

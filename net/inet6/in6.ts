@@ -18,7 +18,7 @@
  * (nd6_dad.ts; not on loopbacks, nor with dad_count 0 or the NODAD flag).
  * An interface coming up gets its link-local address (in6_ifattach.ts).
  *
- * Not done: lifetimes. There are no scope zones in the routing table: a
+ * Lifetimes (pltime, vltime, deprecated) are in6_lifetime.ts's. There are no scope zones in the routing table: a
  * second interface's link-local prefix shares the first one's connected
  * route, and a link-local destination names its interface by its zone
  * (sin6_scope_id, ip6Output's `zone`) or goes where that route does.
@@ -39,6 +39,7 @@ import { In6Multi, in6AddMulti, in6DelMulti, in6JoinAllNodes, in6LeaveAllNodes, 
 import { nd6Cache, nd6Purge } from './nd6.js';
 import { nd6DadStart, nd6DadStop, nd6DadWanted } from './nd6_dad.js';
 import { Rtentry6 } from './route6.js';
+import { ND6_INFINITE_LIFETIME, in6Lifetimes, in6SetLifetimes } from './in6_lifetime.js';
 
 
 /** The family ioctl handler for SIOCAIFADDR_IN6 and SIOCDIFADDR_IN6. Throws Errno. */
@@ -54,7 +55,16 @@ export function in6Control(inet6: Inet6, ifp: Ifnet, cmd: string, arg: Record<st
       }
       const f = arg.flags ?? 0;
       if (typeof f !== 'number' || !Number.isInteger(f)) throw new Errno(EINVAL);
-      in6AddAddress(inet6, ifp, addr, plen, f & IN6_IFF_NODAD);
+      // ifra_lifetime in seconds (absent: infinite); a valid lifetime of 0 or
+      // one shorter than the preferred is EINVAL, as NetBSD's in6_update_ifa.
+      const pltime = argLifetime(arg.pltime);
+      const vltime = argLifetime(arg.vltime);
+      if (vltime === 0 || pltime > vltime) throw new Errno(EINVAL);
+      // An anycast address is not checked for duplicates (RFC 4862 §5.4).
+      const ia = in6AddAddress(inet6, ifp, addr, plen, f & IN6_IFF_ANYCAST ? IN6_IFF_NODAD : f & IN6_IFF_NODAD);
+      ia.flags = (ia.flags & ~IN6_IFF_ANYCAST) | (f & IN6_IFF_ANYCAST);
+      // The DEPRECATED flag from the user means a preferred lifetime of 0 (NetBSD's backward compatibility).
+      in6SetLifetimes(inet6, ia, f & IN6_IFF_DEPRECATED ? 0 : pltime, vltime);
       return undefined;
     }
     case 'SIOCDIFADDR_IN6': {
@@ -67,6 +77,16 @@ export function in6Control(inet6: Inet6, ifp: Ifnet, cmd: string, arg: Record<st
     default:
       throw new Errno(ENOTTY);
   }
+}
+
+/** IN6_IFF_ANYCAST and IN6_IFF_DEPRECATED (netinet6/in6_var.h): flags SIOCAIFADDR_IN6 takes from the user. */
+const IN6_IFF_ANYCAST = 0x01;
+const IN6_IFF_DEPRECATED = 0x10;
+
+function argLifetime(v: unknown): number {
+  if (v === undefined || v === null) return ND6_INFINITE_LIFETIME;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > ND6_INFINITE_LIFETIME) throw new Errno(EINVAL);
+  return v;
 }
 
 function argAddr(v: unknown): Uint8Array {
@@ -216,7 +236,8 @@ export function in6AddrInfos(inet6: Inet6, ifp: Ifnet): In6AddrInfo[] {
   for (const ia of inet6.addrs) {
     if (ia.ifp !== ifp) continue;
     const ll = ia.addr[0] === 0xfe && (ia.addr[1]! & 0xc0) === 0x80;
-    out.push({ addr: formatIn6Addr(ia.addr), prefixLen: ia.prefixLen, flags: ia.flags, scopeId: ll ? ifp.index : 0 });
+    const { pltime, vltime } = in6Lifetimes(inet6, ia);
+    out.push({ addr: formatIn6Addr(ia.addr), prefixLen: ia.prefixLen, flags: ia.flags, scopeId: ll ? ifp.index : 0, pltime, vltime });
   }
   return out;
 }

@@ -10,6 +10,7 @@
 import test from 'ava';
 import '../../net/components.js';
 import '../../net/if/component.js';
+import '../../net/inet/component.js';
 import '../../shmif/component.js';
 import { createSimHost } from '../../hypercall/sim.js';
 import { bootKernel } from '../../kern/init.js';
@@ -238,7 +239,7 @@ test('on a kernel: create, linkstr, up, list, EBUSY, down, -linkstr, destroy', a
   t.regex((await run(main, ['shmif0'], sys)).out, /\tenabled=0x0\n/);
   const bogus = await run(main, ['bogus0', 'create'], sys);
   t.is(bogus.err, netbsdTranscript('rump.ifconfig bogus0 create').text);
-  t.is((await run(main, ['-C'], sys)).out, 'lo shmif\n');
+  t.is((await run(main, ['-C'], sys)).out, 'shmif lo\n', 'newest first, as NetBSD lists its cloners');
   t.is((await run(main, ['shmif0', 'destroy'], sys)).status, 0);
   t.is((await run(main, ['-l'], sys)).out, 'lo0\n');
   const gone = await run(main, ['shmif0'], sys);
@@ -251,4 +252,53 @@ test('on a kernel: up without a bus is exec_matches: Device not configured', asy
   const r = await run(main, ['shmif0', 'up'], sys);
   t.is(r.err, 'rump.ifconfig: exec_matches: Device not configured\n');
   t.is(r.status, 1);
+});
+
+/** A kernel with IPv4 (NetBSD's rumpnet_netinet, which links carp) and shmif, its interface ioctls straight to ifioctl. */
+function inetKernelSys(): SysLike {
+  const k = bootKernel({ components: ['net', 'net_net', 'net_netinet', 'net_shmif'], host: createSimHost({ seed: 4 }) });
+  const ns = netstack(k);
+  return Object.assign(Object.create(k.sys) as SysLike, {
+    socket: async () => 3,
+    close: async () => undefined,
+    ioctl: async (_fd: number, cmd: string, arg?: unknown) => ifioctl(ns, cmd, arg),
+  });
+}
+
+test('on a kernel with netinet: -C lists "shmif carp lo" as NetBSD does; carp0 is created, listed and destroyed', async (t) => {
+  const sys = inetKernelSys();
+  t.is((await run(main, ['-C'], sys)).out, 'shmif carp lo\n');
+  t.is((await run(main, ['carp0', 'create'], sys)).status, 0);
+  t.is((await run(main, ['-l'], sys)).out, 'lo0 carp0\n');
+  t.is((await run(main, ['carp0'], sys)).out, 'carp0: flags=0x8802<BROADCAST,SIMPLEX,MULTICAST> mtu 1500\n');
+  t.is((await run(main, ['carp0', 'create'], sys)).err, 'rump.ifconfig: clone_command: File exists\nrump.ifconfig: exec_matches: File exists\n');
+  t.is((await run(main, ['carp0', 'destroy'], sys)).status, 0);
+  t.is((await run(main, ['-l'], sys)).out, 'lo0\n');
+});
+
+test('a number names an interface by index, as NetBSD\'s ifunit takes it: listed as nothing, ENXIO when there is none', async (t) => {
+  const sys = inetKernelSys();
+  await run(main, ['shmif0', 'create'], sys);
+  for (const n of ['1', '2']) t.deepEqual(await run(main, [n], sys), { status: 0, out: '', err: '' }, n);
+  for (const n of ['0', '3']) t.deepEqual(await run(main, [n], sys), { status: 1, out: '', err: `rump.ifconfig: SIOCGIFFLAGS ${n}: Device not configured\n` }, n);
+  // Commands reach the indexed interface: 2 is shmif0.
+  t.is((await run(main, ['2', 'mtu', '1280'], sys)).status, 0);
+  t.regex((await run(main, ['shmif0'], sys)).out, /mtu 1280\n/);
+});
+
+test('families: atalk is not supported (its socket fails), link alone lists the interface', async (t) => {
+  const sys = inetKernelSys();
+  t.deepEqual(await run(main, ['lo0', 'atalk'], sys), { status: 1, out: '', err: 'rump.ifconfig: socket: Address family not supported by protocol family\n' });
+  const link = await run(main, ['lo0', 'link'], sys);
+  t.is(link.status, 0);
+  t.regex(link.out, /^lo0: flags=/);
+});
+
+test('metric n: kept (SIOCSIFMETRIC) and listed before the MTU as NetBSD does; metric 0 hides it again', async (t) => {
+  const sys = inetKernelSys();
+  t.is((await run(main, ['lo0', 'metric', '10'], sys)).status, 0);
+  t.regex((await run(main, ['lo0'], sys)).out, /^lo0: flags=0x8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 10 mtu 33624\n/);
+  t.is((await run(main, ['lo0', 'metric', '0'], sys)).status, 0);
+  t.regex((await run(main, ['lo0'], sys)).out, /^lo0: flags=0x8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 33624\n/);
+  t.is((await run(main, ['lo0', 'metric', 'x'], sys)).status, 1);
 });

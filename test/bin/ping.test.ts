@@ -283,7 +283,8 @@ test('bad values and hosts: NetBSD\'s messages, exit 1, nothing sent', async (t)
     [['-w', 'soon', '192.0.2.2'], 'rump.ping: Bad/invalid maxwait time: soon\n'],
     [['-s', '70000', '192.0.2.2'], 'rump.ping: packet size is too large\n'],
     [['-T', '0', '192.0.2.2'], 'rump.ping: ttl out of range: 0\n'],
-    [['-R', '192.0.2.2'], 'rump.ping: -R is not supported\n'],
+    [['-f', '192.0.2.2'], 'rump.ping: -f is not supported\n'],
+    [['-g', 'nowhere', '192.0.2.2'], 'rump.ping: Cannot resolve "nowhere" (Unknown host)\n'],
     [['no.such.host'], 'rump.ping: Cannot resolve "no.such.host" (Unknown host)\n'],
   ];
   for (const [argv, err] of cases) {

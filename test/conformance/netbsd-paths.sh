@@ -11,14 +11,22 @@
 # named: the loader finds what it was told to preload (no warning on stderr for atf_check
 # to see).
 #
-# Both files exist only inside a private mount namespace made for the command
-# (overlays on /usr/sbin and /usr/lib); the host's own paths are not touched.
+# net/t_forwarding.sh's start_httpd runs `/usr/libexec/httpd -P pidfile -i ip -b -s dir`
+# under that preload (NetBSD's bozohttpd, which Debian does not package): here it is
+# test/conformance/httpd.py, a small static server of ours taking those flags, a host
+# program (python3) that the preload puts on the kernel. Its clients there, `ftp` (Debian's
+# tnftp, NetBSD's own ftp), run from the host as they are.
+#
+# These files exist only inside a private mount namespace made for the command
+# (overlays on /usr/sbin, /usr/lib and /usr/libexec); the host's own paths are not touched.
 # Needs root (unshare -m) and a C compiler (cc), as the addon's build does.
 set -eu
 [ $# -gt 0 ] || { echo "usage: $0 command [args ...]" >&2; exit 1; }
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
-mkdir -p "$w/sbin" "$w/lib"
+mkdir -p "$w/sbin" "$w/lib" "$w/libexec"
+cp "$(dirname "$0")/httpd.py" "$w/libexec/httpd"
+chmod +x "$w/libexec/httpd"
 printf '#!/bin/sh\nunset LD_PRELOAD\nexec rump.brconfig "$@"\n' >"$w/sbin/brconfig"
 chmod +x "$w/sbin/brconfig"
 if [ -n "${RUMPNET_HIJACK_LIB:-}" ] && [ -f "$RUMPNET_HIJACK_LIB" ]; then
@@ -30,4 +38,5 @@ fi
 W="$w" unshare -m --propagation private sh -c '
   mount -t overlay overlay -o "lowerdir=$W/sbin:/usr/sbin" /usr/sbin &&
   mount -t overlay overlay -o "lowerdir=$W/lib:/usr/lib" /usr/lib &&
+  mount -t overlay overlay -o "lowerdir=$W/libexec:/usr/libexec" /usr/libexec &&
   exec "$@"' sh "$@"

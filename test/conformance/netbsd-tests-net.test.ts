@@ -12,8 +12,10 @@
  * only the cases listed under `always`, which never get there, are checked.
  *
  * if_bridge/t_bridge runs /sbin/brconfig under /usr/lib/librumphijack.so,
- * NetBSD's absolute paths: test/conformance/netbsd-paths.sh provides them in
- * a private mount namespace (root only).
+ * and net/t_forwarding /usr/libexec/httpd (ours: test/conformance/httpd.py)
+ * and `ftp` (tnftp) under it, NetBSD's absolute paths:
+ * test/conformance/netbsd-paths.sh provides them in a private mount
+ * namespace (root only).
  *
  * Skips, saying why, when the corpus, kyua/atf-sh or dist/ is missing.
  */
@@ -77,13 +79,16 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
   },
   {
     script: 'if/t_ifconfig',
-    always: ['ifconfig_create_destroy'],
-    withHijack: ['ifconfig_up_down_ipv4', 'ifconfig_up_down_ipv6'],
+    always: ['ifconfig_create_destroy', 'ifconfig_options'],
+    withHijack: ['ifconfig_up_down_ipv4', 'ifconfig_up_down_ipv6', 'ifconfig_number'],
   },
   {
     script: 'net/t_forwarding',
     always: [],
-    withHijack: ['ipforwarding_v4', 'ipforwarding_v6'],
+    // ipforwarding_misc waits out a TCP connect (75 s) whose SYN dies of TTL 1, as on NetBSD.
+    withHijack: ['ipforwarding_v4', 'ipforwarding_v6', 'ipforwarding_fastforward_v4', 'ipforwarding_fastforward_v6',
+      'ipforwarding_fragment_v4', 'ipforwarding_misc'],
+    paths: true,
   },
   {
     script: 'arp/t_arp',

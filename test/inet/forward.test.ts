@@ -168,3 +168,40 @@ test('broadcasts and 127/8 are never forwarded', async (t) => {
   t.is(ipstat(n.r).forward, 0);
   await haltAll(n.ks);
 });
+
+test('net.inet.ip.directed-broadcast forwards a directed broadcast as a link broadcast; net.inet.icmp.bmcastecho lets h2 answer it', async (t) => {
+  const n = await topology();
+  // Both off by default (RFC 2644; NetBSD's icmpbmcastecho 0).
+  t.is(await n.r.sys.sysctl('net.inet.ip.directed-broadcast'), 0);
+  t.is(await n.h2.sys.sysctl('net.inet.icmp.bmcastecho'), 0);
+  t.is(sendEcho(n.h1, '198.51.100.255'), 0);
+  await n.ks.sim.settle();
+  t.deepEqual(n.lanB.filter((f) => f.ip), [], 'the router refuses it');
+  t.is(ipstat(n.r).cantforward, 1);
+
+  await n.r.sys.sysctlSet('net.inet.ip.directed-broadcast', 1);
+  t.is(sendEcho(n.h1, '198.51.100.255'), 0);
+  await n.ks.sim.settle();
+  const out = n.lanB.filter((f) => f.ip?.icmpType === ICMP_ECHO);
+  t.is(out.length, 1);
+  t.is(out[0]!.dstMac, 'ff:ff:ff:ff:ff:ff', 'a link broadcast on the far network');
+  t.is(out[0]!.ip!.dst, '198.51.100.255');
+  t.is(icmpstat(n.h2).bmcastecho, 1, 'h2 ignores an echo to a broadcast address');
+  t.is(icmpstat(n.h1).inhist[ICMP_ECHOREPLY] ?? 0, 0);
+
+  await n.h2.sys.sysctlSet('net.inet.icmp.bmcastecho', 1);
+  n.lanA.length = 0;
+  t.is(sendEcho(n.h1, '198.51.100.255'), 0);
+  await n.ks.sim.settle();
+  t.is(icmpstat(n.h1).inhist[ICMP_ECHOREPLY], 1);
+  const reply = n.lanA.find((f) => f.ip?.icmpType === ICMP_ECHOREPLY)!;
+  t.like(reply.ip, { src: '198.51.100.2', dst: '192.0.2.2' }, 'from h2 own address on the receiving interface');
+
+  // Switched off again: refused again.
+  await n.r.sys.sysctlSet('net.inet.ip.directed-broadcast', 0);
+  n.lanB.length = 0;
+  t.is(sendEcho(n.h1, '198.51.100.255'), 0);
+  await n.ks.sim.settle();
+  t.deepEqual(n.lanB.filter((f) => f.ip), []);
+  t.deepEqual(await haltAll(n.ks), { mbufsInUse: [0, 0, 0], callouts: [0, 0, 0] });
+});

@@ -99,3 +99,43 @@ test('rt6msg: a default route through an on-link gateway; an off-link one is ENE
   await t.throwsAsync(k.sys.ext('rt6msg', { type: 'get', dst: '2001:4860::8888' }), { code: 'ESRCH' } as never);
   await k.halt();
 });
+
+test('pltime/vltime: -L shows what is left; the address is DEPRECATED when pltime runs out and goes when vltime does', async (t) => {
+  const ks = kernels();
+  const k = ks.kernels[0]!;
+  t.is((await run(main, ['hub0', 'inet6', 'fc00::3', 'pltime', '3', 'vltime', '10'], k.sys)).status, 0);
+  await dadDone(ks);
+  const line = async (): Promise<string | undefined> =>
+    (await run(main, ['-L', 'hub0', 'inet6'], k.sys)).out.split('\n').find((l) => l.includes('fc00::3'));
+  t.regex((await line())!, /^\tinet6 fc00::3\/64 flags 0x0 pltime [23] vltime (9|10)$/);
+  await ks.sim.run(3_000);
+  t.regex((await line())!, /^\tinet6 fc00::3\/64 flags 0x10<DEPRECATED> pltime 0 vltime [67]$/);
+  await ks.sim.run(7_000);
+  t.is(await line(), undefined, 'gone with its valid lifetime');
+  t.false((await k.sys.ext('rt6dump')).some((r) => r.dst === 'fc00::3'), 'and its local route');
+  // Without lifetimes: infinite.
+  t.is((await run(main, ['hub0', 'inet6', 'fc00::4'], k.sys)).status, 0);
+  t.regex((await run(main, ['-L', 'hub0'], k.sys)).out, /\tinet6 fc00::4\/64 flags 0x2<TENTATIVE> pltime infty vltime infty\n/);
+  // A valid lifetime shorter than the preferred one is refused, as NetBSD's in6_update_ifa does.
+  t.is((await run(main, ['hub0', 'inet6', 'fc00::5', 'pltime', '10', 'vltime', '5'], k.sys)).err, 'rump.ifconfig: SIOCAIFADDR_IN6: Invalid argument\n');
+});
+
+test('deprecated / -deprecated, anycast, eui64', async (t) => {
+  const ks = kernels();
+  const k = ks.kernels[0]!;
+  t.is((await run(main, ['hub0', 'inet6', 'fc00::3', 'deprecated'], k.sys)).status, 0);
+  await dadDone(ks);
+  const out = async (): Promise<string> => (await run(main, ['hub0', 'inet6'], k.sys)).out;
+  t.regex(await out(), /\tinet6 fc00::3\/64 flags 0x10<DEPRECATED>\n/);
+  t.is((await run(main, ['hub0', 'inet6', 'fc00::3', '-deprecated'], k.sys)).status, 0);
+  t.regex(await out(), /\tinet6 fc00::3\/64 flags 0x0\n/);
+  // An anycast address: flagged, no DAD (never TENTATIVE).
+  t.is((await run(main, ['hub0', 'inet6', 'fc00::2', 'anycast'], k.sys)).status, 0);
+  t.regex(await out(), /\tinet6 fc00::2\/64 flags 0x1<ANYCAST>\n/);
+  // eui64: the interface identifier of hub0's link-local address (fe80::b0a0:ff:fe00:9).
+  t.is((await run(main, ['hub0', 'inet6', 'fc00:1::', 'eui64'], k.sys)).status, 0);
+  t.regex(await out(), /\tinet6 fc00:1::b0a0:ff:fe00:9\/64 flags 0x2<TENTATIVE>\n/);
+  // lo0's link-local is fe80::1: eui64 there gives ::1 as the identifier.
+  t.is((await run(main, ['lo0', 'inet6', 'fc00:2::', 'eui64'], k.sys)).status, 0);
+  t.regex((await run(main, ['lo0', 'inet6'], k.sys)).out, /\tinet6 fc00:2::1\/64 flags 0x0\n/);
+});

@@ -39,7 +39,7 @@ test('shmif0 create: exact unit, MAC b2:a0:…, MTU 1500, BROADCAST|SIMPLEX|MULT
   t.regex(info!.lladdr, /^b2:a0:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
   t.is(errnoOf(t, () => io('SIOCIFCREATE', { name: 'shmif3' })), EEXIST);
   t.is(errnoOf(t, () => io('SIOCIFCREATE', { name: 'bogus0' })), EINVAL);
-  t.deepEqual(io('SIOCIFGCLONERS'), ['lo', 'shmif'], 'net_net clones lo');
+  t.deepEqual(io('SIOCIFGCLONERS'), ['shmif', 'lo'], 'net_net clones lo (newest first, as NetBSD lists them)');
   io('SIOCIFDESTROY', { name: 'shmif3' });
   t.is((io('SIOCGIFCONF') as unknown[]).length, 2); // lo0, shmif0
 });
