@@ -31,7 +31,9 @@
  * DATA_VALID are passed up with M_CSUM_DATA_VALID (no second sum), and with
  * LRO the host may hand us TCP segments up to 64 KB (gso_type set), taken
  * as one. Capabilities as NetBSD's (`ifconfig virt0 -tso4 -tso6`); TUNSETOFFLOAD
- * follows the receive ones.
+ * follows the receive ones. A router takes no GSO frames (Linux turns LRO
+ * off when forwarding, as shmif does): a forwarded packet must leave in the
+ * segments its sender sent, not as one that needs fragmenting.
  *
  * Frames, both directions batched:
  *
@@ -55,6 +57,8 @@ import {
 } from '../interface.js';
 import { cksumAdd, cksumFinish, cksumFold, pseudoHeaderSum } from '../wire/cksum.js';
 import type { NetStack } from '../netstack.js';
+import { INET } from '../inet/inet.js';
+import { INET6 } from '../inet6/inet6.js';
 import { etherIfattach, etherMulticastAccept, etherMultiIoctl, randomMac } from './ether.js';
 
 /** ETHER_HDR_LEN plus a VLAN tag: the longest frame header ether_input accepts. */
@@ -181,6 +185,8 @@ export class VirtSoftc {
   tap: TapDevice | null = null;
   /** Bytes of virtio-net header on the open device's frames (0 or 12). */
   vnetHdrLen = 0;
+  /** GSO (LRO) frames asked of the host by the last TUNSETOFFLOAD. */
+  private lroOn = false;
   flushPending = false;
   readonly stats = new VirtStats();
   private readonly onFramesFn: (batch: TapBatch) => void;
@@ -237,12 +243,19 @@ export class VirtSoftc {
     const tap = this.tap;
     if (tap === null || this.vnetHdrLen === 0) return;
     const cap = this.ifp.capenable;
+    this.lroOn = this.wantLro();
     let f = 0;
     if (cap & VIRT_CAPS_RX) {
       f = TUN_F_CSUM;
-      if (cap & IFCAP_LRO) f |= TUN_F_TSO4 | TUN_F_TSO6;
+      if (this.lroOn) f |= TUN_F_TSO4 | TUN_F_TSO6;
     }
     tap.setOffload(f);
+  }
+
+  /** LRO is on and this kernel forwards neither IPv4 nor IPv6. */
+  private wantLro(): boolean {
+    const k = this.kernel;
+    return (this.ifp.capenable & IFCAP_LRO) !== 0 && !INET.peek(k)?.forwarding && !INET6.peek(k)?.forwarding;
   }
 
   /** Close the TAP device (removed by the host if we created it). */
@@ -378,6 +391,10 @@ export class VirtSoftc {
     const lengths = batch.lengths;
     const maxLen = ifp.mtu + FRAME_OVERHEAD;
     const hl = this.vnetHdrLen;
+    // Forwarding switched on or off since the last TUNSETOFFLOAD: ask again.
+    // GSO frames the host queued before are too long for a router and dropped.
+    if (hl !== 0 && this.wantLro() !== this.lroOn) this.setOffload();
+    const lro = this.lroOn;
     let off = 0;
     for (let i = 0; i < batch.count; i++) {
       let len = lengths[i]!;
@@ -395,7 +412,7 @@ export class VirtSoftc {
         at += hl;
         len -= hl;
       }
-      if (len > (gso !== 0 && ifp.capenable & IFCAP_LRO ? GSO_MAX_FRAME : maxLen)) {
+      if (len > (gso !== 0 && lro ? GSO_MAX_FRAME : maxLen)) {
         this.stats.rxtoolong++;
         ifp.stats.ierrors++;
         continue;

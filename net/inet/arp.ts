@@ -321,7 +321,10 @@ export function arpInput(ifp: Ifnet, m: Mbuf): void {
   }
   const spa = arpSpa(buf, off);
   const tpa = arpTpa(buf, off);
-  if (tpa === INADDR_ANY || inAddrIsMulticast(tpa) || tpa === INADDR_BROADCAST || inAddrIsMulticast(spa) || spa === INADDR_BROADCAST) {
+  // A host defending an address we probe for answers our probe, whose
+  // sender was 0.0.0.0 (RFC 5227 §2.1.1): that reply is for DAD below.
+  const probeReply = tpa === INADDR_ANY && spa !== INADDR_ANY && ((inet.ifaddrOn(ifp, spa)?.flags ?? 0) & IN_IFF_TENTATIVE) !== 0;
+  if ((tpa === INADDR_ANY && !probeReply) || inAddrIsMulticast(tpa) || tpa === INADDR_BROADCAST || inAddrIsMulticast(spa) || spa === INADDR_BROADCAST) {
     st.rcv_badaddr++;
     k.mbufs.free(m);
     return;

@@ -58,7 +58,7 @@ import { SO_REUSEADDR, SO_REUSEPORT, type Socket } from '../socket.js';
 import { INADDR_ANY, inAddrIsMulticast } from '../wire/inaddr.js';
 import { IN6ADDR_LOOPBACK } from '../wire/in6addr.js';
 import { InAddr, InConnInfo, connHashKey } from './in_addr.js';
-import type { Inet } from './inet.js';
+import { IN_IFF_DUPLICATED, IN_IFF_TENTATIVE, type Inet } from './inet.js';
 import { inSelectSrc } from './ip_output.js';
 
 /* IPPROTO_IP socket options (netinet/in.h) that every IPv4 socket takes. */
@@ -328,8 +328,11 @@ export class InPcbTable {
   isBindableV4(addr: number): boolean {
     if (addr === INADDR_ANY || inAddrIsMulticast(addr)) return true;
     const inet = this.inet;
-    if (inet.isLocal(addr)) return true;
     const a = inet.addrs;
+    // NetBSD's in_pcbbind_addr: an address still in DAD (tentative, RFC
+    // 5227) or found duplicated is not one to bind to (EADDRNOTAVAIL).
+    for (let i = 0; i < a.length; i++) if (a[i]!.addr === addr) return !(a[i]!.flags & (IN_IFF_TENTATIVE | IN_IFF_DUPLICATED));
+    if (inet.isLocal(addr)) return true;
     for (let i = 0; i < a.length; i++) if (a[i]!.broadaddr !== 0 && a[i]!.broadaddr === addr) return true;
     return false;
   }

@@ -36,6 +36,7 @@ import { in6SelectSrc, in6SourceFor, ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6.js';
 import { nd6RaInput } from './nd6_rtr.js';
 import { rip6Input } from './raw6.js';
+import { ip6Mtudisc } from './ip6_mtudisc.js';
 
 /**
  * ppsratecheck against net.inet6.icmp6.errppslimit (RFC 4443 §2.4 (f)): at
@@ -309,13 +310,19 @@ function icmp6Notify(inet6: Inet6, buf: Uint8Array, io: number, len: number, typ
     p += ip6ExtLen(buf, p, nxt);
     nxt = next;
   }
-  const ctl = inet6.ctlinput[nxt];
-  if (ctl === undefined) return;
   let mtu = 0;
   if (type === ICMP6_PACKET_TOO_BIG) {
     // RFC 8201 §4: an MTU below the minimum is taken as the minimum.
     mtu = Math.max(icmp6Rest(buf, io), IPV6_MMTU);
+    // The path MTU belongs to the destination, whatever the quoted packet
+    // carried (UDP, raw, TCP): NetBSD's icmp6_notify_error updates the
+    // route before any protocol is told. Never below 1280, so a forged
+    // message costs nothing worse than the minimum.
+    const d = q + IP6_OFF_DST;
+    ip6Mtudisc(inet6, buf.subarray(d, d + 16), mtu);
   }
+  const ctl = inet6.ctlinput[nxt];
+  if (ctl === undefined) return;
   ctl(inet6, errorErrno(type, code), type, code, buf, q, p, Math.min(end, q + IP6_HDR_LEN + ip6Plen(buf, q)), mtu);
 }
 

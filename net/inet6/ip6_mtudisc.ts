@@ -9,6 +9,8 @@
  *
  *   icmp6 (PACKET_TOO_BIG) → tcpCtlinput6 → tcpNotify (quote checked)
  *     → In6Ops.pmtuUpdate = ip6Mtudisc → TCP: every connection to dst
+ *   icmp6Notify calls ip6Mtudisc first for any protocol (UDP, raw), as
+ *   NetBSD's icmp6_notify_error does: the path MTU is the destination's.
  */
 import { PmtuRoutes } from '../pmtu_routes.js';
 import { RTF_BLACKHOLE, RTF_LOCAL, RTF_REJECT } from '../route.js';

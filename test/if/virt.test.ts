@@ -22,6 +22,7 @@ import { ifioctl } from '../../net/interface_ioctl.js';
 import { IFF_BROADCAST, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFF_UP } from '../../net/interface.js';
 import type { IfInfo } from '../../net/ioctl.js';
 import { virtSoftc } from '../../net/if/virt.js';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 } from '../../hypercall/types.js';
 import {
   BROADCAST_MAC, STRANGER_MAC, arpTable, decodeFrame, etherFrame, icmpMessage, icmpstat, ifconfig, ifnet, ip, ipPacket,
   sendEcho,
@@ -314,4 +315,53 @@ test('while virt0 is down the host queues up to 1000 frames for it, and drops th
   await sim.settle();
   t.is(ifnet(k, 'virt0').stats.ipackets, SIM_TAP_QUEUE, 'read once up');
   t.is(k.mbufs.inUse, 0);
+});
+
+test('a router takes no GSO (LRO) frames: forwarding on re-issues TUNSETOFFLOAD without TSO, and a 64 KB frame is refused', async (t) => {
+  const sim = createSimHost();
+  // The sim TAP has no virtio-net header: play a host that has one, and
+  // record what TUNSETOFFLOAD asks of it.
+  const offloads: number[] = [];
+  const openTap = sim.openTap.bind(sim);
+  sim.openTap = (name, opts) => {
+    const dev = openTap(name, opts);
+    return new Proxy(dev, {
+      get(target, p) {
+        if (p === 'vnetHdrLen') return 12;
+        if (p === 'setOffload') return (f: number) => offloads.push(f);
+        const v = Reflect.get(target, p) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  };
+  const { k, io } = kernel(sim);
+  io('SIOCIFCREATE', { name: 'virt0' });
+  ifconfig(k, 'virt0', '10.199.0.2/24');
+  const tap = sim.tap('tun0')!;
+  const sc = virtSoftc(ifnet(k, 'virt0'))!;
+  t.is(offloads.at(-1), TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, 'a host takes LRO frames');
+  /** A frame of `len` bytes behind a virtio-net header with gso_type TCPV4. */
+  const gsoFrame = (len: number) => {
+    const f = new Uint8Array(12 + len);
+    f[1] = 1;
+    f.set(mac(info(io, 'virt0').lladdr!), 12);
+    return f;
+  };
+  tap.inject(gsoFrame(20000));
+  await sim.settle();
+  t.is(sc.stats.rxgso, 1, 'taken as one');
+  t.is(sc.stats.rxtoolong, 0);
+
+  await k.sys.sysctlSet('net.inet.ip.forwarding', 1);
+  tap.inject(gsoFrame(20000));
+  await sim.settle();
+  t.is(offloads.at(-1), TUN_F_CSUM, 'the host is told to segment before handing frames over');
+  t.is(sc.stats.rxgso, 1, 'one the host queued before is not taken');
+  t.is(sc.stats.rxtoolong, 1);
+
+  await k.sys.sysctlSet('net.inet.ip.forwarding', 0);
+  tap.inject(gsoFrame(20000));
+  await sim.settle();
+  t.is(offloads.at(-1), TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, 'LRO again once a host');
+  t.is(sc.stats.rxgso, 2);
 });

@@ -11,11 +11,12 @@ import { createSimHost, type SimHost } from '../../hypercall/sim.js';
 import { bootKernel } from '../../kern/init.js';
 import type { Kernel } from '../../kern/kernel.js';
 import { AF_INET, MSG_DONTWAIT, SOCK_DGRAM, type Sockaddr } from '../../kern/sys.js';
-import { inet } from '../../net/inet/inet.js';
+import { IN_IFF_DUPLICATED, inet } from '../../net/inet/inet.js';
 import { InAddr, connHashKey } from '../../net/inet/in_addr.js';
 import { parseInAddr } from '../../net/wire/inaddr.js';
 import { SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../../net/socket.js';
-import { errnoCode as code } from '../helpers/kernels.js';
+import { Hub, attachEther } from '../helpers/hub.js';
+import { bootKernels, errnoCode as code, haltAll, ifconfig } from '../helpers/kernels.js';
 
 function boot(seed = 1): { sim: SimHost; k: Kernel } {
   const sim = createSimHost({ seed });
@@ -271,4 +272,31 @@ test('connected PCBs whose four-tuples share a connection-hash key are each foun
   await k.sys.close(fds[1]!);
   t.is(table.lookupConnect(faddr, fport, v4(parseInAddr(`127.0.0.${a1}`)!), p1), null);
   await k.halt();
+});
+
+test('bind to a tentative or duplicated address is EADDRNOTAVAIL (NetBSD in_pcbbind_addr); once DAD passes it binds', async (t) => {
+  const ks = bootKernels(2);
+  const [a, b] = ks.kernels as [Kernel, Kernel];
+  const hub = new Hub('lan');
+  attachEther(a, hub);
+  attachEther(b, hub);
+  ifconfig(a, 'hub0', '192.0.2.1/24');
+  ifconfig(b, 'hub0', '192.0.2.2/24');
+  ifconfig(b, 'hub0', '192.0.2.7/24', true);
+  await ks.sim.run(12_000);
+  const fd = await a.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  await a.sys.bind(fd, { family: AF_INET, addr: '192.0.2.1', port: 7000 });
+  // An alias on an interface that is up is tentative while A probes for it (RFC 5227).
+  ifconfig(a, 'hub0', '192.0.2.9/24', true);
+  const fd9 = await a.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  t.is(await code(a.sys.bind(fd9, { family: AF_INET, addr: '192.0.2.9', port: 7000 })), 'EADDRNOTAVAIL');
+  await ks.sim.run(12_000);
+  await a.sys.bind(fd9, { family: AF_INET, addr: '192.0.2.9', port: 7000 });
+  // B holds 192.0.2.7 and answers A's probe: A's copy is duplicated and never bindable.
+  ifconfig(a, 'hub0', '192.0.2.7/24', true);
+  await ks.sim.run(12_000);
+  t.truthy(inet(a).addrs.find((ia) => ia.addr === parseInAddr('192.0.2.7')! && ia.flags & IN_IFF_DUPLICATED), 'A found B has it');
+  const fd7 = await a.sys.socket(AF_INET, SOCK_DGRAM, 0);
+  t.is(await code(a.sys.bind(fd7, { family: AF_INET, addr: '192.0.2.7', port: 7000 })), 'EADDRNOTAVAIL');
+  await haltAll(ks);
 });

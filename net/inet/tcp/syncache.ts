@@ -45,6 +45,13 @@ import {
 
 /** A cookie's secret is good for two periods of this long (FreeBSD SYNCOOKIE_LIFETIME). */
 export const SYNCOOKIE_LIFETIME = 15000;
+/**
+ * What one entry (with its callout) is charged to the kernel's memory
+ * account (RUMP_MEMLIMIT), so a SYN flood cannot grow the cache past the
+ * cap whatever syncache.cachelimit says. Charged as callers' data are: the
+ * packet path's reserve stays free for the SYN-ACKs and everyone else.
+ */
+export const SYNCACHE_ENTRY_BYTES = 256;
 /** The window scales a cookie can encode; index 0 means "the peer sent none". */
 const COOKIE_WSTAB: readonly number[] = [-1, 0, 1, 2, 4, 6, 7, 8];
 
@@ -98,6 +105,8 @@ export class SynCache {
   private count = 0;
   /** A scratch entry for SYN-ACKs answered with a cookie (nothing stored). */
   private readonly scratch = new SynCacheEntry();
+  /** New entries the memory account refused (RUMP_MEMLIMIT), also in sc_dropped. */
+  nomem = 0;
   /** Entries (with their callouts) kept for reuse: no allocation per SYN in steady state. */
   private readonly spare: SynCacheEntry[] = [];
 
@@ -124,14 +133,15 @@ export class SynCache {
     return this.lookup(seg.src, seg.sport, seg.dst, seg.dport);
   }
 
-  /** Remove an entry, stop its timer, keep it for reuse. */
-  private remove(sc: SynCacheEntry): void {
+  /** Remove an entry, stop its timer, keep it for reuse; its charge goes unless `keepCharge` (a new entry takes it). */
+  private remove(sc: SynCacheEntry, keepCharge = false): void {
     const b = this.buckets.get(sc.key);
     const i = b === undefined ? -1 : b.indexOf(sc);
     if (i < 0) return;
     b!.splice(i, 1);
     this.count--;
     if (b!.length === 0) this.buckets.delete(sc.key);
+    if (!keepCharge) this.tcp.kernel.mem.release(SYNCACHE_ENTRY_BYTES);
     sc.callout?.stop();
     sc.listener = null;
     if (this.spare.length < 1024) this.spare.push(sc);
@@ -177,7 +187,17 @@ export class SynCache {
     const key = segKey(seg);
     let b = this.buckets.get(key);
     const full = this.count >= cfg.syncacheLimit || (b !== undefined && b.length >= cfg.syncacheBucketLimit);
-    const cookie = cfg.syncookies !== 0 && (cfg.syncookiesOnly !== 0 || full);
+    let cookie = cfg.syncookies !== 0 && (cfg.syncookiesOnly !== 0 || full);
+    // A new entry is charged to the memory account (in a full cache it takes
+    // over its victim's charge below); at the cap a cookie answers, as FreeBSD's
+    // syncache_add when its zone is empty, or without cookies the SYN is
+    // dropped and counted (NetBSD's "no space"): the peer sends it again.
+    if (!cookie && !full && !tcp.kernel.mem.charge(SYNCACHE_ENTRY_BYTES, true)) {
+      st.sc_dropped++;
+      this.nomem++;
+      if (cfg.syncookies === 0) return;
+      cookie = true;
+    }
     const sc = cookie ? this.scratch : this.spare.pop() ?? new SynCacheEntry();
     this.fill(sc, ltp, seg, key);
     sc.tfo = tfo;
@@ -202,7 +222,7 @@ export class SynCache {
         }
         st.sc_overflowed++;
       }
-      if (victim !== undefined) this.remove(victim);
+      if (victim !== undefined) this.remove(victim, true);
       b = this.buckets.get(key);
     }
     if (b === undefined) {
