@@ -74,6 +74,12 @@ export interface Protosw {
   bind(so: Socket, addr: Sockaddr): void;
   /** Resolves when connected (datagram protocols: at once). */
   connect(so: Socket, addr: Sockaddr): void | Promise<void>;
+  /**
+   * A stream protocol that connects on sendto() with a destination (FreeBSD's
+   * PR_IMPLOPCL): true when `so` may do so now. The data is queued first and
+   * connect() follows (TCP: only with TCP_FASTOPEN, whose SYN carries it).
+   */
+  impliedConnect?(so: Socket): boolean;
   disconnect(so: Socket): void;
   listen(so: Socket, backlog: number): void;
   /** Called after SS_CANTSENDMORE is set. */
@@ -522,25 +528,31 @@ export class Socket extends SelInfo implements KFile {
     return data.length;
   }
 
-  /** What sendto checks first, for every protocol: shutdown, a pending error, the destination. */
-  private sendCheck(to: Sockaddr | null): void {
+  /**
+   * What sendto checks first, for every protocol: shutdown, a pending error,
+   * the destination. True for an implied connect (Protosw.impliedConnect).
+   */
+  private sendCheck(to: Sockaddr | null): boolean {
     if (this.state & SS_CANTSENDMORE) throw new Errno(EPIPE);
     const e = this.takeError();
     if (e) throw new Errno(e);
     if (this.proto.flags & PR_CONNREQUIRED) {
-      if (!(this.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
+      if (!(this.state & SS_ISCONNECTED)) {
+        if (to && !(this.state & SS_ISCONNECTING) && this.proto.impliedConnect?.(this)) return true;
+        throw new Errno(ENOTCONN);
+      }
       if (to) throw new Errno(EISCONN);
     } else if (!to && !(this.state & SS_ISCONNECTED)) {
       throw new Errno(this.proto.flags & PR_ADDR ? EDESTADDRREQ : ENOTCONN);
     } else if (to && this.state & SS_ISCONNECTED) {
       throw new Errno(EISCONN);
     }
+    return false;
   }
 
   private async sendStream(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
-    this.sendCheck(to);
     // Streams: copy into the send buffer as space allows; the protocol drains it.
-    let sent = 0;
+    let sent = this.sendCheck(to) ? this.sendImplied(data, flags, to!) : 0;
     while (sent < data.length) {
       if (this.state & SS_CANTSENDMORE) {
         if (sent > 0) return sent;
@@ -570,13 +582,33 @@ export class Socket extends SelInfo implements KFile {
   }
 
   /**
+   * An implied connect (Protosw.impliedConnect): what the send buffer takes
+   * goes in before the connect, so the protocol's first segment may carry
+   * it; the bytes queued. A connect that fails takes them back.
+   */
+  private sendImplied(data: Uint8Array, flags: number, to: Sockaddr): number {
+    const n = this.appendStream(data, 0, Math.min(this.snd.space, data.length), flags, false);
+    try {
+      const started = this.proto.connect(this, to);
+      if (started instanceof Promise) void started.catch(() => {});
+    } catch (e) {
+      for (const r of this.snd.q) this.kernel.mbufs.free(r.m);
+      this.snd.q.length = 0;
+      this.snd.cc = 0;
+      this.snd.headOff = 0;
+      throw e;
+    }
+    return n;
+  }
+
+  /**
    * Copy `room` bytes of `data` from `at` into the stream send buffer, a
    * jumbo cluster at a time (the pool reuses those, kern/mbuf.ts), then
    * tell the protocol once, as for one buffer: a send per cluster would let
    * Nagle's "idle" send each cluster's tail as a short segment of its own.
    * Returns the bytes queued: fewer than `room` at the memory limit.
    */
-  private appendStream(data: Uint8Array, at: number, room: number, flags: number): number {
+  private appendStream(data: Uint8Array, at: number, room: number, flags: number, tell = true): number {
     let last: Mbuf | null = null;
     let done = 0;
     while (done < room) {
@@ -587,7 +619,7 @@ export class Socket extends SelInfo implements KFile {
       done += n;
       last = m;
     }
-    if (last !== null) this.proto.send(this, last, null, flags);
+    if (last !== null && tell) this.proto.send(this, last, null, flags);
     return done;
   }
 

@@ -620,8 +620,13 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
     tcpFastOpenSynAck(tp, seg);
   }
   if (thflags & TH_ACK) {
-    // Our SYN is acknowledged: ESTABLISHED.
+    // Our SYN is acknowledged: ESTABLISHED. Fast Open data the SYN
+    // carried (RFC 7413 §4.2.2): what the SYN-ACK acknowledges leaves the
+    // send buffer; the rest goes again at once, after the ACK.
+    const synData = seqDiff(seg.ack, tp.iss) - 1;
+    if (synData > 0) tcpSbDrop(tp, synData);
     tp.snd_una = seg.ack;
+    if (seqLt(seg.ack, tp.snd_max)) tp.snd_nxt = seg.ack;
     if (seqLt(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
     tcpSynchronized(tp);
     if (tp.t_rtttime !== 0 && seqGt(seg.ack, tp.t_rtseq)) {
