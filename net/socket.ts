@@ -9,7 +9,7 @@
 import type { Kernel } from '../kern/kernel.js';
 import { DEFAULT_HEADROOM, MJUMBYTES, type Mbuf } from '../kern/mbuf.js';
 import type { Callout } from '../kern/callout.js';
-import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
+import { SelInfo, POLLIN, POLLOUT, POLLPRI, POLLRDBAND, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
 import { NETSTACK, DEFAULT_SOMAXCONN } from './netstack.js';
 import {
   Errno, EAGAIN, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE,
@@ -49,6 +49,10 @@ export const SS_ISCONNECTING = 0x002;
 export const SS_ISDISCONNECTING = 0x004;
 export const SS_CANTSENDMORE = 0x008;
 export const SS_CANTRCVMORE = 0x010;
+/** The next byte to read is the urgent mark (SIOCATMARK). */
+export const SS_RCVATMARK = 0x020;
+/** Urgent data is pending (NetBSD's SS_POLLRDBAND): poll says POLLPRI; Protosw.oobmark says where. */
+export const SS_POLLRDBAND = 0x100;
 export const SS_ISBOUND = 0x1000;
 
 /** Protocol flags (pr_flags). */
@@ -80,6 +84,11 @@ export interface Protosw {
    * connect() follows (TCP: only with TCP_FASTOPEN, whose SYN carries it).
    */
   impliedConnect?(so: Socket): boolean;
+  /**
+   * Urgent data received (SS_POLLRDBAND set): the bytes to read before the
+   * mark (0: the next byte is it), or -1 once it is read.
+   */
+  oobmark?(so: Socket): number;
   disconnect(so: Socket): void;
   listen(so: Socket, backlog: number): void;
   /** Called after SS_CANTSENDMORE is set. */
@@ -409,13 +418,29 @@ export class Socket extends SelInfo implements KFile {
       if ((!connReq || this.state & SS_ISCONNECTED) && this.snd.space >= this.snd.lowat && !(this.state & SS_CANTSENDMORE)) r |= POLLOUT;
       if (this.state & SS_CANTSENDMORE) r |= POLLOUT;
     }
+    // Urgent data pending (BSD sopoll): the mark is ahead or here.
+    if (events & (POLLPRI | POLLRDBAND) && this.state & SS_POLLRDBAND && this.urgentMark() >= 0) r |= events & (POLLPRI | POLLRDBAND);
     if (this.error) r |= POLLERR;
     if ((this.state & (SS_CANTRCVMORE | SS_CANTSENDMORE)) === (SS_CANTRCVMORE | SS_CANTSENDMORE) && this.proto.flags & PR_CONNREQUIRED) r |= POLLHUP;
     return r;
   }
 
+  /**
+   * Bytes before the urgent mark (0: at it), -1 when none is pending; the
+   * flag goes once the mark is read past. Only asked with SS_POLLRDBAND set.
+   */
+  private urgentMark(): number {
+    const mark = this.proto.oobmark?.(this) ?? -1;
+    if (mark < 0) this.state &= ~(SS_POLLRDBAND | SS_RCVATMARK);
+    else if (mark === 0) this.state |= SS_RCVATMARK;
+    else this.state &= ~SS_RCVATMARK;
+    return mark;
+  }
+
   ioctl(cmd: string, arg: unknown): unknown {
     if (cmd === 'FIONREAD') return this.rcv.cc;
+    // At the urgent mark: 1 when the next byte read is the urgent byte (BSD, RFC 6093 §2: one before the pointer).
+    if (cmd === 'SIOCATMARK') return this.state & SS_POLLRDBAND && this.urgentMark() === 0 ? 1 : 0;
     if (cmd === 'FIONBIO') {
       this.fflags = arg ? this.fflags | O_NONBLOCK : this.fflags & ~O_NONBLOCK;
       return 0;
@@ -764,6 +789,11 @@ export class Socket extends SelInfo implements KFile {
   }
 
   private takeStream(len: number, flags: number): RecvResult {
+    // A read stops at the urgent mark (BSD soreceive), so SIOCATMARK can tell the urgent byte comes next.
+    if (this.state & SS_POLLRDBAND) {
+      const mark = this.urgentMark();
+      if (mark > 0 && len > mark) len = mark;
+    }
     const peek = (flags & MSG_PEEK) !== 0;
     if (!peek) {
       const view = this.lendHead(len);

@@ -48,7 +48,7 @@ import {
 import { HASH_PORT_INDEX, HASH_PORT_OFFSET, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
 import { tcpOutput } from './output.js';
 import { seqGt } from './seq.js';
-import { tcpClose, tcpDrop, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpRequestScale } from './subr.js';
+import { tcpClose, tcpDrop, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpOobMark, tcpRequestScale } from './subr.js';
 import { SynCache } from './syncache.js';
 import { TCP_FINWAIT2_TIMEOUT, tcpTimer2mslArm, tcpTimerKeepArm } from './timer.js';
 import {
@@ -261,6 +261,12 @@ export class TcpUsrreqs implements Protosw {
   impliedConnect(so: Socket): boolean {
     const tp = sototcpcb(so);
     return tp !== null && tp.state === TCPS_CLOSED && (tp.tfoFlags & TFO_ENABLED) !== 0 && this.tcp.cfg.fastopenClientEnable !== 0;
+  }
+
+  /** Urgent data received: the bytes before the mark, 0 at it, -1 once read (or the connection gone). */
+  oobmark(so: Socket): number {
+    const tp = sototcpcb(so);
+    return tp === null || !this.tcp.tcbs.has(tp) ? -1 : tcpOobMark(tp);
   }
 
   /** Data was appended to so.snd: send what the windows allow. */
