@@ -763,8 +763,11 @@ export class Socket extends SelInfo implements KFile {
     const partial = (): RecvResult => ({ data: got === len ? out : out.slice(0, got), from: null, flags: 0 });
     for (;;) {
       if (rcv.cc > 0) {
-        got += this.copyOutStream(out, got, len - got, false);
-        if (got === len) return partial();
+        // MSG_WAITALL stops at the urgent mark too (BSD soreceive).
+        const mark = this.state & SS_POLLRDBAND ? this.urgentMark() : -1;
+        if (mark === 0 && got > 0) return partial();
+        got += this.copyOutStream(out, got, mark > 0 ? Math.min(len - got, mark) : len - got, false);
+        if (got === len || (mark > 0 && this.urgentMark() === 0)) return partial();
       }
       if (this.error) {
         if (got > 0) return partial();

@@ -13,7 +13,7 @@
  *     kernel under test (client, ESTABLISHED)  hub0 10.0.0.1 ══ hub ══ 10.0.0.2:8080 scripted peer
  */
 import test from 'ava';
-import { AF_INET, MSG_OOB, SOCK_DGRAM } from '../../kern/sys.js';
+import { AF_INET, MSG_OOB, MSG_WAITALL, SOCK_DGRAM } from '../../kern/sys.js';
 import { POLLIN, POLLPRI, POLLRDBAND } from '../../kern/select.js';
 import { errnoOf } from './harness.js';
 import { bytes, readN, text } from './pair.js';
@@ -95,5 +95,15 @@ test('a later urgent pointer moves the mark (one mark at a time, RFC 6093); an o
   t.is(await atMark(), 1);
   t.is(text(await p.k.sys.read(fd, 100)), '?');
   t.is(await atMark(), 0);
+  await p.finish(t);
+});
+
+test('MSG_WAITALL stops at the urgent mark as well', async (t) => {
+  const { p, fd } = await inState('ESTABLISHED');
+  await p.send('PU.', 1, 1, { data: bytes('abc!def'), urp: 4 });
+  t.is(text((await p.k.sys.recvfrom(fd, 7, MSG_WAITALL)).data), 'abc');
+  t.is(await p.k.sys.ioctl(fd, 'SIOCATMARK'), 1);
+  t.is(text((await p.k.sys.recvfrom(fd, 4, MSG_WAITALL)).data), '!def');
+  t.is(await p.k.sys.ioctl(fd, 'SIOCATMARK'), 0);
   await p.finish(t);
 });
