@@ -5,7 +5,8 @@
  * FUZZ_INPUTS and FUZZ_SEED in the environment also work), prints one line
  * per target (inputs, inputs per second, findings) and every finding with
  * the seed that replays it, and exits 1 if anything was found. --json
- * writes the figures (bench/results/fuzz.json is such a run).
+ * writes the figures (bench/results/fuzz.json is such a run). --progress N
+ * prints a line to stderr every N rounds (a long run shows how far it got).
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -14,7 +15,7 @@ import { TARGETS, targetByName } from './targets.js';
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`fuzz: ${msg}\n`);
-  process.stderr.write(`usage: npm run fuzz -- [--inputs N] [--seed S] [--target NAME]... [--round N] [--json FILE]\n` +
+  process.stderr.write(`usage: npm run fuzz -- [--inputs N] [--seed S] [--target NAME]... [--round N] [--progress N] [--json FILE]\n` +
     `targets: ${TARGETS.map((t) => t.name).join(' ')}\n`);
   process.exit(1);
 }
@@ -29,6 +30,7 @@ const args = process.argv.slice(2);
 let inputs = process.env['FUZZ_INPUTS'] !== undefined ? intArg('FUZZ_INPUTS', process.env['FUZZ_INPUTS']) : 100_000;
 let seed = process.env['FUZZ_SEED'] !== undefined ? intArg('FUZZ_SEED', process.env['FUZZ_SEED']) : 1;
 let round: number | undefined;
+let progress = 0;
 let json: string | undefined;
 const names: string[] = [];
 for (let i = 0; i < args.length; i++) {
@@ -37,6 +39,7 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--seed') seed = intArg(a, args[++i]);
   else if (a === '--round') round = intArg(a, args[++i]) || usage('--round wants at least 1');
   else if (a === '--target') names.push(args[++i] ?? usage('--target wants a name'));
+  else if (a === '--progress') progress = intArg(a, args[++i]);
   else if (a === '--json') json = args[++i] ?? usage('--json wants a file');
   else usage(`unknown argument ${a}`);
 }
@@ -45,7 +48,14 @@ const targets = names.length ? names.map((n) => targetByName(n) ?? usage(`no tar
 const results: TargetResult[] = [];
 let found = 0;
 for (const t of targets) {
-  const r = await runTarget(t, { seed, inputs, ...(round ? { round } : {}), now: () => performance.now() });
+  const t0 = performance.now();
+  const onRound = (n: number, rounds: number, findings: number): void => {
+    if (progress && rounds % progress === 0) {
+      const s = (performance.now() - t0) / 1000;
+      process.stderr.write(`${t.name}: ${n} inputs, ${rounds} rounds, ${s.toFixed(0)} s, ${Math.round(n / s)}/s, ${findings} findings\n`);
+    }
+  };
+  const r = await runTarget(t, { seed, inputs, ...(round ? { round } : {}), now: () => performance.now(), onRound });
   results.push(r);
   found += r.findings.length;
   const rate = r.ms > 0 ? Math.round((r.inputs / r.ms) * 1000) : 0;

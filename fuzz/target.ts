@@ -58,6 +58,8 @@ export interface RunOptions {
   batch?: number;
   /** Wall-clock reader for the figures (the driver itself never needs one). */
   now?: () => number;
+  /** Called after each round with the inputs done so far (progress of a long run). */
+  onRound?: (inputs: number, rounds: number, findings: number) => void;
 }
 
 async function feedAll(s: Session, inputs: readonly Uint8Array[]): Promise<void> {
@@ -120,6 +122,7 @@ export async function runTarget(t: Target, opts: RunOptions): Promise<TargetResu
       for (const p of await s.close()) findings.push({ target: t.name, seed: opts.seed, round, kind: 'invariant', message: p });
     }
     round++;
+    opts.onRound?.(done, round, findings.length);
   }
   return { target: t.name, seed: opts.seed, inputs: done, rounds: round, ms: now() - t0, findings };
 }

@@ -7,6 +7,7 @@ export const POLLIN = 0x0001;
 export const POLLPRI = 0x0002;
 export const POLLOUT = 0x0004;
 export const POLLRDNORM = 0x0040;
+export const POLLRDBAND = 0x0080;
 export const POLLWRNORM = POLLOUT;
 export const POLLERR = 0x0008;
 export const POLLHUP = 0x0010;

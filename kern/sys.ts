@@ -451,28 +451,43 @@ export class Sys {
       };
       if (scan() > 0 || timeoutMs === 0) return fds;
       return new Promise<PollFd[]>((resolve) => {
-        const cancels: Array<() => void> = [];
+        /*
+         * One registration of `recheck` per file and one on the halt
+         * wake-up, all taken back before it sleeps again: a wake-up from
+         * one file leaves the others' in place, and a file listed twice
+         * would otherwise be woken twice and re-armed twice, doubling at
+         * every wake-up (a poll(-1) on a busy socket is woken by each ACK).
+         */
+        const sels = new Set<SelInfo>();
+        let done = false;
         let timer: ReturnType<typeof this.kernel.callouts.create<null>> | null = null;
         // Asleep in poll: keep the host process alive until it returns.
         const release = this.kernel.host.hold();
+        const disarm = (): void => {
+          for (const s of sels) s.remove(recheck);
+          sels.clear();
+        };
         const finish = (): void => {
-          for (const c of cancels) c();
+          done = true;
+          disarm();
           timer?.stop();
           release();
           resolve(fds);
         };
         const recheck = (): void => {
-          cancels.length = 0;
+          if (done) return;
+          disarm();
           if (scan() > 0 || this.kernel.halted) finish();
           else arm();
         };
         const arm = (): void => {
           // A halt wakes every poll, whatever it waits for.
-          cancels.push(this.kernel.haltSel.wait(recheck));
+          sels.add(this.kernel.haltSel);
           for (const p of fds) {
             const f = this.files[p.fd];
-            if (f) cancels.push(f.sel.wait(recheck));
+            if (f) sels.add(f.sel);
           }
+          for (const s of sels) s.add(recheck);
         };
         arm();
         if (timeoutMs > 0) {

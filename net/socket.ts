@@ -9,7 +9,7 @@
 import type { Kernel } from '../kern/kernel.js';
 import { DEFAULT_HEADROOM, MJUMBYTES, type Mbuf } from '../kern/mbuf.js';
 import type { Callout } from '../kern/callout.js';
-import { SelInfo, POLLIN, POLLOUT, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
+import { SelInfo, POLLIN, POLLOUT, POLLPRI, POLLRDBAND, POLLRDNORM, POLLERR, POLLHUP } from '../kern/select.js';
 import { NETSTACK, DEFAULT_SOMAXCONN } from './netstack.js';
 import {
   Errno, EAGAIN, EINVAL, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE,
@@ -49,6 +49,10 @@ export const SS_ISCONNECTING = 0x002;
 export const SS_ISDISCONNECTING = 0x004;
 export const SS_CANTSENDMORE = 0x008;
 export const SS_CANTRCVMORE = 0x010;
+/** The next byte to read is the urgent mark (SIOCATMARK). */
+export const SS_RCVATMARK = 0x020;
+/** Urgent data is pending (NetBSD's SS_POLLRDBAND): poll says POLLPRI; Protosw.oobmark says where. */
+export const SS_POLLRDBAND = 0x100;
 export const SS_ISBOUND = 0x1000;
 
 /** Protocol flags (pr_flags). */
@@ -74,6 +78,17 @@ export interface Protosw {
   bind(so: Socket, addr: Sockaddr): void;
   /** Resolves when connected (datagram protocols: at once). */
   connect(so: Socket, addr: Sockaddr): void | Promise<void>;
+  /**
+   * A stream protocol that connects on sendto() with a destination (FreeBSD's
+   * PR_IMPLOPCL): true when `so` may do so now. The data is queued first and
+   * connect() follows (TCP: only with TCP_FASTOPEN, whose SYN carries it).
+   */
+  impliedConnect?(so: Socket): boolean;
+  /**
+   * Urgent data received (SS_POLLRDBAND set): the bytes to read before the
+   * mark (0: the next byte is it), or -1 once it is read.
+   */
+  oobmark?(so: Socket): number;
   disconnect(so: Socket): void;
   listen(so: Socket, backlog: number): void;
   /** Called after SS_CANTSENDMORE is set. */
@@ -403,13 +418,29 @@ export class Socket extends SelInfo implements KFile {
       if ((!connReq || this.state & SS_ISCONNECTED) && this.snd.space >= this.snd.lowat && !(this.state & SS_CANTSENDMORE)) r |= POLLOUT;
       if (this.state & SS_CANTSENDMORE) r |= POLLOUT;
     }
+    // Urgent data pending (BSD sopoll): the mark is ahead or here.
+    if (events & (POLLPRI | POLLRDBAND) && this.state & SS_POLLRDBAND && this.urgentMark() >= 0) r |= events & (POLLPRI | POLLRDBAND);
     if (this.error) r |= POLLERR;
     if ((this.state & (SS_CANTRCVMORE | SS_CANTSENDMORE)) === (SS_CANTRCVMORE | SS_CANTSENDMORE) && this.proto.flags & PR_CONNREQUIRED) r |= POLLHUP;
     return r;
   }
 
+  /**
+   * Bytes before the urgent mark (0: at it), -1 when none is pending; the
+   * flag goes once the mark is read past. Only asked with SS_POLLRDBAND set.
+   */
+  private urgentMark(): number {
+    const mark = this.proto.oobmark?.(this) ?? -1;
+    if (mark < 0) this.state &= ~(SS_POLLRDBAND | SS_RCVATMARK);
+    else if (mark === 0) this.state |= SS_RCVATMARK;
+    else this.state &= ~SS_RCVATMARK;
+    return mark;
+  }
+
   ioctl(cmd: string, arg: unknown): unknown {
     if (cmd === 'FIONREAD') return this.rcv.cc;
+    // At the urgent mark: 1 when the next byte read is the urgent byte (BSD, RFC 6093 §2: one before the pointer).
+    if (cmd === 'SIOCATMARK') return this.state & SS_POLLRDBAND && this.urgentMark() === 0 ? 1 : 0;
     if (cmd === 'FIONBIO') {
       this.fflags = arg ? this.fflags | O_NONBLOCK : this.fflags & ~O_NONBLOCK;
       return 0;
@@ -522,25 +553,31 @@ export class Socket extends SelInfo implements KFile {
     return data.length;
   }
 
-  /** What sendto checks first, for every protocol: shutdown, a pending error, the destination. */
-  private sendCheck(to: Sockaddr | null): void {
+  /**
+   * What sendto checks first, for every protocol: shutdown, a pending error,
+   * the destination. True for an implied connect (Protosw.impliedConnect).
+   */
+  private sendCheck(to: Sockaddr | null): boolean {
     if (this.state & SS_CANTSENDMORE) throw new Errno(EPIPE);
     const e = this.takeError();
     if (e) throw new Errno(e);
     if (this.proto.flags & PR_CONNREQUIRED) {
-      if (!(this.state & SS_ISCONNECTED)) throw new Errno(ENOTCONN);
+      if (!(this.state & SS_ISCONNECTED)) {
+        if (to && !(this.state & SS_ISCONNECTING) && this.proto.impliedConnect?.(this)) return true;
+        throw new Errno(ENOTCONN);
+      }
       if (to) throw new Errno(EISCONN);
     } else if (!to && !(this.state & SS_ISCONNECTED)) {
       throw new Errno(this.proto.flags & PR_ADDR ? EDESTADDRREQ : ENOTCONN);
     } else if (to && this.state & SS_ISCONNECTED) {
       throw new Errno(EISCONN);
     }
+    return false;
   }
 
   private async sendStream(data: Uint8Array, flags: number, to: Sockaddr | null): Promise<number> {
-    this.sendCheck(to);
     // Streams: copy into the send buffer as space allows; the protocol drains it.
-    let sent = 0;
+    let sent = this.sendCheck(to) ? this.sendImplied(data, flags, to!) : 0;
     while (sent < data.length) {
       if (this.state & SS_CANTSENDMORE) {
         if (sent > 0) return sent;
@@ -570,13 +607,33 @@ export class Socket extends SelInfo implements KFile {
   }
 
   /**
+   * An implied connect (Protosw.impliedConnect): what the send buffer takes
+   * goes in before the connect, so the protocol's first segment may carry
+   * it; the bytes queued. A connect that fails takes them back.
+   */
+  private sendImplied(data: Uint8Array, flags: number, to: Sockaddr): number {
+    const n = this.appendStream(data, 0, Math.min(this.snd.space, data.length), flags, false);
+    try {
+      const started = this.proto.connect(this, to);
+      if (started instanceof Promise) void started.catch(() => {});
+    } catch (e) {
+      for (const r of this.snd.q) this.kernel.mbufs.free(r.m);
+      this.snd.q.length = 0;
+      this.snd.cc = 0;
+      this.snd.headOff = 0;
+      throw e;
+    }
+    return n;
+  }
+
+  /**
    * Copy `room` bytes of `data` from `at` into the stream send buffer, a
    * jumbo cluster at a time (the pool reuses those, kern/mbuf.ts), then
    * tell the protocol once, as for one buffer: a send per cluster would let
    * Nagle's "idle" send each cluster's tail as a short segment of its own.
    * Returns the bytes queued: fewer than `room` at the memory limit.
    */
-  private appendStream(data: Uint8Array, at: number, room: number, flags: number): number {
+  private appendStream(data: Uint8Array, at: number, room: number, flags: number, tell = true): number {
     let last: Mbuf | null = null;
     let done = 0;
     while (done < room) {
@@ -587,7 +644,7 @@ export class Socket extends SelInfo implements KFile {
       done += n;
       last = m;
     }
-    if (last !== null) this.proto.send(this, last, null, flags);
+    if (last !== null && tell) this.proto.send(this, last, null, flags);
     return done;
   }
 
@@ -706,8 +763,11 @@ export class Socket extends SelInfo implements KFile {
     const partial = (): RecvResult => ({ data: got === len ? out : out.slice(0, got), from: null, flags: 0 });
     for (;;) {
       if (rcv.cc > 0) {
-        got += this.copyOutStream(out, got, len - got, false);
-        if (got === len) return partial();
+        // MSG_WAITALL stops at the urgent mark too (BSD soreceive).
+        const mark = this.state & SS_POLLRDBAND ? this.urgentMark() : -1;
+        if (mark === 0 && got > 0) return partial();
+        got += this.copyOutStream(out, got, mark > 0 ? Math.min(len - got, mark) : len - got, false);
+        if (got === len || (mark > 0 && this.urgentMark() === 0)) return partial();
       }
       if (this.error) {
         if (got > 0) return partial();
@@ -732,6 +792,11 @@ export class Socket extends SelInfo implements KFile {
   }
 
   private takeStream(len: number, flags: number): RecvResult {
+    // A read stops at the urgent mark (BSD soreceive), so SIOCATMARK can tell the urgent byte comes next.
+    if (this.state & SS_POLLRDBAND) {
+      const mark = this.urgentMark();
+      if (mark > 0 && len > mark) len = mark;
+    }
     const peek = (flags & MSG_PEEK) !== 0;
     if (!peek) {
       const view = this.lendHead(len);

@@ -390,6 +390,13 @@ export async function runSyscall(call: SyscallSpec, env: SyscallEnv, expectFd: n
       if (name === 'send') return sys.send(fd, data, flags);
       const toArg = arg(call, 4, 'address');
       const to = toArg.kind === 'ellipsis' ? { family: env.family, addr: env.remoteIp, port: env.connectPort } : sockaddrArg(toArg, { family: env.family, addr: env.remoteIp, port: env.connectPort }, 'sendto');
+      // A TCP socket not yet connecting connects inside sendto (Fast Open's implied connect): expect its SYN, as connect does.
+      const s = sockets.byFd(intOf(arg(call, 0, 'descriptor'), 'sendto descriptor'));
+      if (s && s.proto === 'tcp' && s.state === 'new') {
+        s.state = 'connecting';
+        s.remotePort = to.port;
+        sockets.underTest = s;
+      }
       return sys.sendto(fd, data, flags, to);
     }
     case 'setsockopt': {

@@ -206,7 +206,7 @@ export class Peer {
    * ("S", "S.", ".", "F.", "R", "R.", "P."), `seq` relative to PEER_ISN
    * (SYNs: 0), `ack` relative to the kernel's ISN.
    */
-  inject(flagsText: string, seq: number, ack: number, o: { win?: number; data?: Uint8Array | number; opts?: OptSpec[]; sport?: number; dport?: number; absSeq?: boolean; absAck?: boolean } = {}): void {
+  inject(flagsText: string, seq: number, ack: number, o: { win?: number; data?: Uint8Array | number; opts?: OptSpec[]; sport?: number; dport?: number; absSeq?: boolean; absAck?: boolean; urp?: number } = {}): void {
     let flags = 0;
     for (const ch of flagsText) {
       if (ch === 'S') flags |= TH_SYN;
@@ -224,7 +224,7 @@ export class Peer {
     seg.set(data, hlen);
     const s = o.absSeq ? seq >>> 0 : (PEER_ISN + seq) >>> 0;
     const a = o.absAck ? ack >>> 0 : ((this.kiss < 0 ? 0 : this.kiss) + ack) >>> 0;
-    tcpWriteHeader(seg, 0, o.sport ?? this.pport, o.dport ?? this.kport, s, flags & TH_ACK ? a : 0, hlen, flags, o.win ?? 65535, 0);
+    tcpWriteHeader(seg, 0, o.sport ?? this.pport, o.dport ?? this.kport, s, flags & TH_ACK ? a : 0, hlen, flags, o.win ?? 65535, o.urp ?? 0);
     tcpSetChecksum(seg, 0, seg.length, ip(PEER_ADDR), ip(KERNEL_ADDR));
     const pkt = ipPacket({ src: PEER_ADDR, dst: KERNEL_ADDR, p: IPPROTO_TCP, payload: seg });
     this.hub.inject(etherFrame(this.ifp.lladdr!, PEER_MAC, 0x0800, pkt));

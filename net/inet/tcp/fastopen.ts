@@ -11,7 +11,13 @@
  *           returns it, and the SYN-ACK acknowledges the data.
  *   client  net.inet.tcp.fastopen.client_enable and TCP_FASTOPEN on the
  *           socket before connect: the SYN carries the cookie cached for
- *           the server, or asks for one; a SYN-ACK's cookie is cached.
+ *           the server, or asks for one; a SYN-ACK's cookie is cached,
+ *           with the server's MSS. sendto() with the destination on such
+ *           a socket connects (FreeBSD's implied connect) and, with a
+ *           cookie cached, its data rides in the SYN (RFC 7413 §3): as
+ *           much as one segment of the cached MSS takes. A SYN-ACK that
+ *           acknowledges only the SYN has the data sent again at once
+ *           (§4.2.2); a retransmitted SYN carries none.
  *
  * The cookie (RFC 7413 §4.1.2) is 8 bytes of SipHash-2-4 over the client's
  * address, keyed per kernel from the hypercall random source, so it cannot
@@ -23,6 +29,8 @@ import type { Tcp, TcpCb, TcpSegment } from './var.js';
 
 /** TcpCb.tfoFlags: TCP_FASTOPEN was set (a listener serves it, a client socket asks for it). */
 export const TFO_ENABLED = 0x1;
+/** TcpCb.tfoFlags: a client connecting with a cookie cached: its first SYN may carry data. */
+export const TFO_SYN_DATA = 0x2;
 
 /** FreeBSD's TCP_FASTOPEN_COOKIE_LEN. */
 export const TFO_COOKIE_LEN = 8;
@@ -33,8 +41,8 @@ const TFO_CCACHE_MAX = 1024;
 export class TcpFastOpen {
   private readonly key: SipHash24;
   private readonly msg = new Uint8Array(16);
-  /** Client side: the server address (16-byte form as text) → its cookie. */
-  private readonly ccache = new Map<string, Uint8Array>();
+  /** Client side: the server address (16-byte form as text) → its cookie and MSS (0: none given). */
+  private readonly ccache = new Map<string, { cookie: Uint8Array; mss: number }>();
 
   constructor(tcp: Tcp) {
     const k = new Uint8Array(16);
@@ -71,18 +79,23 @@ export class TcpFastOpen {
 
   /** Client side: the cookie cached for `faddr`, or null (the SYN asks for one). */
   cached(faddr: InAddr): Uint8Array | null {
-    return this.ccache.get(TcpFastOpen.keyOf(faddr)) ?? null;
+    return this.ccache.get(TcpFastOpen.keyOf(faddr))?.cookie ?? null;
   }
 
-  /** Client side: keep the cookie a SYN-ACK from `faddr` carried. */
-  remember(faddr: InAddr, cookie: Uint8Array): void {
+  /** Client side: the MSS cached with the cookie for `faddr` (0 when none was given), or -1 with no cookie. */
+  cachedMss(faddr: InAddr): number {
+    return this.ccache.get(TcpFastOpen.keyOf(faddr))?.mss ?? -1;
+  }
+
+  /** Client side: keep the cookie (and MSS, 0 if none) a SYN-ACK from `faddr` carried. */
+  remember(faddr: InAddr, cookie: Uint8Array, mss = 0): void {
     const key = TcpFastOpen.keyOf(faddr);
     this.ccache.delete(key);
     if (this.ccache.size >= TFO_CCACHE_MAX) {
       const oldest = this.ccache.keys().next();
       if (!oldest.done) this.ccache.delete(oldest.value);
     }
-    this.ccache.set(key, cookie.slice());
+    this.ccache.set(key, { cookie: cookie.slice(), mss });
   }
 }
 
@@ -96,5 +109,16 @@ export function tcpFastOpen(tcp: Tcp): TcpFastOpen {
 export function tcpFastOpenSynAck(tp: TcpCb, seg: TcpSegment): void {
   const o = seg.opts;
   if (!(tp.tfoFlags & TFO_ENABLED) || o.tfoLen <= 0) return;
-  tcpFastOpen(tp.tcp).remember(tp.inp.foreignInto(tp.tcp.scratchDst), o.tfoCookie.subarray(0, o.tfoLen));
+  tcpFastOpen(tp.tcp).remember(tp.inp.foreignInto(tp.tcp.scratchDst), o.tfoCookie.subarray(0, o.tfoLen), o.mss > 0 ? o.mss : 0);
+}
+
+/**
+ * Client side, at connect (FreeBSD tcp_fastopen_connect): with a cookie
+ * cached for the server the first SYN may carry data. Returns the server's
+ * cached MSS (0 if it gave none), or -1 without a cookie (the SYN asks for one).
+ */
+export function tcpFastOpenConnect(tp: TcpCb): number {
+  const mss = tcpFastOpen(tp.tcp).cachedMss(tp.inp.foreignInto(tp.tcp.scratchDst));
+  if (mss >= 0) tp.tfoFlags |= TFO_SYN_DATA;
+  return mss;
 }

@@ -38,14 +38,14 @@
  */
 import { ECONNREFUSED, ECONNRESET } from '../../../kern/errno.js';
 import { M_BCAST, M_CSUM_DATA_VALID, M_LOOP, M_MCAST, type Mbuf } from '../../../kern/mbuf.js';
-import { SO_KEEPALIVE, SS_CANTRCVMORE, SS_ISCONNECTED } from '../../socket.js';
+import { SO_KEEPALIVE, SS_CANTRCVMORE, SS_ISCONNECTED, SS_POLLRDBAND } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
 import { in6IsMulticast } from '../../wire/in6addr.js';
 import { IPPROTO_TCP, ipDst, ipSrc } from '../../wire/ipv4.js';
 import { IP6_OFF_DST, IP6_OFF_SRC, ip6Cksum, ip6Tclass } from '../../wire/ipv6.js';
 import {
   TCP_HDR_MIN, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG, TcpCheck, tcpAck, tcpCheck, tcpDport, tcpFlags, tcpHlen,
-  tcpParseOptions, tcpSeq, tcpSport, tcpWin,
+  tcpParseOptions, tcpSeq, tcpSport, tcpUrp, tcpWin,
 } from '../../wire/tcp.js';
 import { INP_CONNECTED, type InPcb, type InPcbTable } from '../in_pcb.js';
 import type { Inet } from '../inet.js';
@@ -59,7 +59,7 @@ import { TFO_ENABLED, tcpFastOpen, tcpFastOpenSynAck } from './fastopen.js';
 import { DUP_THRESH, SackReceiver, SackScoreboard } from './sack.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import {
-  tcpAckWarAllows, tcpChallengeAck, tcpClose, tcpDrop, tcpDropWithReset, tcpMss, tcpRecvSpace, tcpSbDrop,
+  tcpAckWarAllows, tcpChallengeAck, tcpClose, tcpDrop, tcpDropWithReset, tcpMss, tcpReadSeq, tcpRecvSpace, tcpSbDrop,
 } from './subr.js';
 import { tcpTimeWaitMs, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt, tcpTimersIdle } from './timer.js';
 import {
@@ -180,6 +180,7 @@ function tcpParseSegment(tcp: Tcp, m: Mbuf, toff: number, len: number): void {
   seg.ack = tcpAck(buf, toff);
   seg.win = tcpWin(buf, toff);
   seg.flags = tcpFlags(buf, toff);
+  seg.urp = tcpUrp(buf, toff);
   seg.tlen = len - thlen;
   seg.dataOff = toff + thlen;
   if (thlen > TCP_HDR_MIN) {
@@ -620,8 +621,13 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
     tcpFastOpenSynAck(tp, seg);
   }
   if (thflags & TH_ACK) {
-    // Our SYN is acknowledged: ESTABLISHED.
+    // Our SYN is acknowledged: ESTABLISHED. Fast Open data the SYN
+    // carried (RFC 7413 §4.2.2): what the SYN-ACK acknowledges leaves the
+    // send buffer; the rest goes again at once, after the ACK.
+    const synData = seqDiff(seg.ack, tp.iss) - 1;
+    if (synData > 0) tcpSbDrop(tp, synData);
     tp.snd_una = seg.ack;
+    if (seqLt(seg.ack, tp.snd_max)) tp.snd_nxt = seg.ack;
     if (seqLt(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
     tcpSynchronized(tp);
     if (tp.t_rtttime !== 0 && seqGt(seg.ack, tp.t_rtseq)) {
@@ -1229,6 +1235,19 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
     if (tp.snd_wnd > tp.max_sndwnd) tp.max_sndwnd = tp.snd_wnd;
     needoutput = true;
   }
+
+  // Urgent data (RFC 9293 §3.10.7.4 sixth; BSD): a pointer beyond the one
+  // held moves the mark (RFC 6093: one mark at a time). The data stays
+  // inline (SO_OOBINLINE); the socket learns a mark is pending
+  // (SIOCATMARK, POLLPRI), Tcp's oobmark says where.
+  if (thflags & TH_URG && seg.urp !== 0 && !tcpsHaveRcvdFin(tp.state)) {
+    const up = (seg.seq + seg.urp) >>> 0;
+    if (seqGt(up, tp.rcv_up) && seqGt(up, tcpReadSeq(tp))) {
+      tp.rcv_up = up;
+      so.state |= SS_POLLRDBAND;
+      so.wakeup();
+    }
+  } else if (!(so.state & SS_POLLRDBAND) && seqGt(tp.rcv_nxt, tp.rcv_up)) tp.rcv_up = tp.rcv_nxt;
 
   // Data and FIN (RFC 9293 §3.10.7.4 seventh and eighth).
   if ((tlen > 0 || thflags & TH_FIN) && !tcpsHaveRcvdFin(tp.state)) {

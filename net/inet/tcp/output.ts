@@ -29,7 +29,7 @@ import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
 import { seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
 import { ECN_PERMIT, tcpEcnOutFlags, tcpEcnSynFlags, tcpEcnTos } from './ecn.js';
-import { TFO_ENABLED, tcpFastOpen } from './fastopen.js';
+import { TFO_ENABLED, TFO_SYN_DATA, tcpFastOpen } from './fastopen.js';
 import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpMtuShrink, tcpRecvSpace, tcpRouteMtu, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
@@ -259,7 +259,7 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
       len = 0;
       if (sendwin === 0) tcpWindowClosed(tp);
     }
-  }
+  } else if (tp.tfoFlags & TFO_SYN_DATA) len = tcpFastOpenSynLen(tp);
   if (len > tp.t_maxseg) {
     // With TSO on the way out, whole segments up to 64 KB in one (the
     // interface cuts them): NetBSD tcp_output's use_tso. Never a probe.
@@ -324,6 +324,16 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
 }
 
 /* Branches of tcpOutputOne that few calls take, apart (as tcpSendSegment's) to keep it small. */
+
+/**
+ * TCP Fast Open's data in a client's first SYN (RFC 7413 §3, fastopen.ts):
+ * one segment's worth, only on the first transmission (a retransmitted
+ * SYN goes bare, FreeBSD's rule; the data follows the handshake).
+ */
+function tcpFastOpenSynLen(tp: TcpCb): number {
+  if (tp.state !== TCPS_SYN_SENT || tp.snd_nxt !== tp.iss || tp.t_rxtshift !== 0 || tp.flags & TF_NOOPT) return 0;
+  return Math.min(tp.so.snd.cc, tp.t_maxseg);
+}
 
 /** A forced send into an open window: persisting is over. */
 function tcpPersistEnds(tp: TcpCb): void {
@@ -475,7 +485,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   const b = m.buf;
   const o = m.off;
   for (let i = 0; i < optlen; i++) b[o + TCP_HDR_MIN + i] = optbuf[i]!;
-  if (len > 0) tcpSbCopy(tp, sndDataOffset(tp, seq), len, b, o + hlen);
+  // Data behind a SYN (Fast Open) starts one sequence number later.
+  if (len > 0) tcpSbCopy(tp, sndDataOffset(tp, flags & TH_SYN ? (seq + 1) >>> 0 : seq), len, b, o + hlen);
 
   // The window: unscaled on SYNs (RFC 7323 §2.2), none on an RST.
   let win = 0;

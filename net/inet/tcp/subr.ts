@@ -38,9 +38,9 @@ import { IP_MTUDISC, ipOutput, ipRouteLookup } from '../ip_output.js';
 import { IFCAP_TSOv4, IFCAP_TSOv6 } from '../../interface.js';
 import { ccByName, CC_DEFAULT, TCP_INFINITE_SSTHRESH } from './cc/cc.js';
 import {
-  TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpStateName, tcpsHaveRcvdSyn,
+  TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, tcpStateName, tcpsHaveRcvdFin, tcpsHaveRcvdSyn,
 } from './fsm.js';
-import { seqGeq, seqLt } from './seq.js';
+import { seqDiff, seqGeq, seqLt } from './seq.js';
 import { tcpCancelTimers } from './timer.js';
 import {
   TCPIP6_HDRLEN, TCPIP_HDRLEN, TCP_MAXWIN, TF_NOOPT, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TcpCb,
@@ -728,3 +728,17 @@ export function tcpPcbList(tcp: Tcp): TcpPcbInfo[] {
   return out;
 }
 
+/** The sequence number of the next byte the application reads (a FIN received is not in the buffer). */
+export function tcpReadSeq(tp: TcpCb): number {
+  return (tp.rcv_nxt - tp.so.rcv.cc - (tcpsHaveRcvdFin(tp.state) ? 1 : 0)) >>> 0;
+}
+
+/**
+ * Where the urgent mark is for the reader: the bytes before the urgent
+ * byte (one before rcv_up, BSD's convention, RFC 6093 §2), 0 when it is
+ * next, -1 once read (Protosw.oobmark).
+ */
+export function tcpOobMark(tp: TcpCb): number {
+  const d = seqDiff((tp.rcv_up - 1) >>> 0, tcpReadSeq(tp));
+  return d >= 0 ? d : -1;
+}

@@ -17,7 +17,7 @@
  * everything after the addresses (states, timers, output) is shared.
  */
 import { ECN_PERMIT } from './ecn.js';
-import { TFO_ENABLED } from './fastopen.js';
+import { TFO_ENABLED, tcpFastOpenConnect } from './fastopen.js';
 import { TCP_REMOTE_UDP_ENCAPS_PORT } from './tunnel.js';
 import {
   Errno, EADDRINUSE, EAFNOSUPPORT, EAGAIN, EINVAL, ENETUNREACH, ENOENT, ENOPROTOOPT, EOPNOTSUPP, EPERM,
@@ -48,7 +48,7 @@ import {
 import { HASH_PORT_INDEX, HASH_PORT_OFFSET, SipHash24, tcpNewIsn, tcpNewTsOffset, tupleHash } from './isn.js';
 import { tcpOutput } from './output.js';
 import { seqGt } from './seq.js';
-import { tcpClose, tcpDrop, tcpMssOpt, tcpNewTcpcb, tcpRequestScale } from './subr.js';
+import { tcpClose, tcpDrop, tcpMss, tcpMssOpt, tcpNewTcpcb, tcpOobMark, tcpRequestScale } from './subr.js';
 import { SynCache } from './syncache.js';
 import { TCP_FINWAIT2_TIMEOUT, tcpTimer2mslArm, tcpTimerKeepArm } from './timer.js';
 import {
@@ -251,6 +251,22 @@ export class TcpUsrreqs implements Protosw {
     if (tp === null || !this.tcp.tcbs.has(tp)) return;
     tcpUsrClosed(tp);
     if (this.tcp.tcbs.has(tp)) tcpOutput(tp);
+  }
+
+  /**
+   * sendto() with a destination on a socket not yet connecting: connect
+   * first (FreeBSD's implied connect), only with TCP_FASTOPEN set, whose
+   * SYN may carry the data (fastopen.ts). NetBSD's TCP has none: ENOTCONN.
+   */
+  impliedConnect(so: Socket): boolean {
+    const tp = sototcpcb(so);
+    return tp !== null && tp.state === TCPS_CLOSED && (tp.tfoFlags & TFO_ENABLED) !== 0 && this.tcp.cfg.fastopenClientEnable !== 0;
+  }
+
+  /** Urgent data received: the bytes before the mark, 0 at it, -1 once read (or the connection gone). */
+  oobmark(so: Socket): number {
+    const tp = sototcpcb(so);
+    return tp === null || !this.tcp.tcbs.has(tp) ? -1 : tcpOobMark(tp);
   }
 
   /** Data was appended to so.snd: send what the windows allow. */
@@ -491,6 +507,12 @@ export function tcpConnect(tp: TcpCb): void {
   tcp.stat.connattempt++;
   tp.so.state |= SS_ISCONNECTING;
   tcpTimerKeepArm(tp, tp.t_keepinit);
+  // Fast Open with a cookie cached: the SYN may carry what the socket
+  // holds (an implied connect's data), one segment of the server's MSS.
+  if (tp.tfoFlags & TFO_ENABLED && cfg.fastopenClientEnable) {
+    const mss = tcpFastOpenConnect(tp);
+    if (mss > 0) tcpMss(tp, mss);
+  }
   tcpOutput(tp);
 }
 

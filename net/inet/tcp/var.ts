@@ -244,6 +244,8 @@ export class TcpSegment {
   iptos = 0;
   /** TCP over UDP (tunnel.ts): the UDP source port it came from, 0 for plain TCP. */
   udpPort = 0;
+  /** The urgent pointer field (meaningful with URG). */
+  urp = 0;
 }
 
 /**
