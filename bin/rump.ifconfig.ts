@@ -89,7 +89,7 @@ type Action =
   | { kind: 'mtu'; mtu: number }
   | { kind: 'metric'; metric: number }
   | { kind: 'linkstr'; linkstr: string | null }
-  | { kind: 'link'; lladdr: string; active: boolean }
+  | { kind: 'link'; lladdr: string; active: boolean; remove: boolean }
   | { kind: 'clone'; cmd: 'SIOCIFCREATE' | 'SIOCIFDESTROY' }
   | { kind: 'trailers' };
 
@@ -237,12 +237,14 @@ function parseCommand(ifname: string, words: string[], io: ToolIO): IfCommand {
         cmd.actions.push({ kind: 'linkstr', linkstr: null });
         break;
       case 'link': {
-        // `link MAC [active]`: a link-layer address for the interface, made its own with `active`.
+        // `link MAC [active | delete]`: a link-layer address for the interface,
+        // made its own with `active`; a spare one dropped with `delete`.
         const mac = next();
         if (parseMac(mac) === null) errx(`${mac}: bad value`);
         const active = words[i + 1] === 'active';
-        if (active) i++;
-        cmd.actions.push({ kind: 'link', lladdr: mac, active });
+        const remove = words[i + 1] === 'delete';
+        if (active || remove) i++;
+        cmd.actions.push({ kind: 'link', lladdr: mac, active, remove });
         break;
       }
       case 'trailers':
@@ -331,6 +333,8 @@ export function formatStatus(info: IfInfo, verbose = false, opts: StatusOptions 
   // NetBSD 8's lines: "inet A/len [broadcast B] flags 0x..<..>",
   // "inet6 A[%if]/len flags 0x..<..> [scopeid 0x..]" (-L adds the lifetimes).
   const name = (a: string): string => (opts.names && (a === '127.0.0.1' || a === '::1') ? 'localhost' : a);
+  // The inactive link-layer addresses, one "link MAC" line each (NetBSD's af_link status).
+  for (const mac of info.links ?? []) out += `\tlink ${mac}\n`;
   for (const ia of info.inet) {
     out += `\tinet ${name(ia.addr)}/${ia.prefixLen}`;
     if (info.flags & IFF_BROADCAST && ia.broadaddr) out += ` broadcast ${ia.broadaddr}`;
@@ -418,6 +422,10 @@ async function runActions(sys: SysLike, fd: number, cmd: IfCommand, io: ToolIO):
         }
         break;
       case 'link':
+        if (act.remove) {
+          await sys.ioctl(fd, 'SIOCDLIFADDR', { name, lladdr: act.lladdr }).catch((e: unknown) => err('SIOCDLIFADDR', e));
+          break;
+        }
         try {
           await sys.ioctl(fd, 'SIOCALIFADDR', { name, lladdr: act.lladdr, active: act.active });
         } catch (e) {

@@ -3,7 +3,7 @@
  * cloners, flags, MTU, linkstr, the interface listing; address commands are
  * passed to the family that registered them (in_control for SIOCAIFADDR).
  */
-import { Errno, EINVAL, EOPNOTSUPP, ENOTTY } from '../kern/errno.js';
+import { Errno, EINVAL, EOPNOTSUPP, ENOTTY, EBUSY, EADDRNOTAVAIL } from '../kern/errno.js';
 import { defineState } from '../kern/kernel.js';
 import type { Ifnet } from './interface.js';
 import type { NetStack } from './netstack.js';
@@ -12,6 +12,32 @@ import { parseMac } from './wire/inaddr.js';
 
 /** if_metric (SIOCSIFMETRIC): a routing metric for routing daemons; the kernel itself does not use it. */
 const METRIC = defineState<Ifnet, number>('if_metric', () => 0);
+
+/**
+ * The interface's link-layer addresses besides the active one (NetBSD keeps
+ * them all on if_addrlist; if_dl is the active one, here ifp.lladdr itself):
+ * `factory` is the address the interface came with (if_hwdl), which can be
+ * left but not deleted; `spare` the inactive ones, oldest first.
+ */
+interface LinkAddrs {
+  factory: Uint8Array | null;
+  spare: Uint8Array[];
+}
+const LINKADDRS = defineState<Ifnet, LinkAddrs>('if_linkaddrs', (ifp) => ({
+  factory: ifp.lladdr ? ifp.lladdr.slice() : null,
+  spare: [],
+}));
+
+function sameMac(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The MAC of a link address request: EINVAL unless unicast and of the interface's length. */
+function linkArg(ifp: Ifnet, a: Record<string, unknown>): Uint8Array {
+  const mac = typeof a.lladdr === 'string' ? parseMac(a.lladdr) : null;
+  if (ifp.lladdr === null || mac === null || mac.length !== ifp.lladdr.length || mac[0]! & 1) throw new Errno(EINVAL);
+  return mac;
+}
 
 function macString(mac: Uint8Array | null): string | null {
   return mac ? [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') : null;
@@ -41,6 +67,8 @@ export function ifInfo(ns: NetStack, ifp: Ifnet): IfInfo {
   if (inet6.length > 0) info.inet6 = inet6;
   const metric = METRIC.peek(ifp);
   if (metric) info.metric = metric;
+  const links = LINKADDRS.peek(ifp)?.spare;
+  if (links && links.length > 0) info.links = links.map((m) => macString(m)!);
   return info;
 }
 
@@ -97,15 +125,34 @@ export function ifioctl(ns: NetStack, cmd: string, arg: unknown): unknown {
     case 'SIOCALIFADDR': {
       const a = argObject(arg);
       const ifp = ifs.unit(argName(a));
-      const mac = typeof a.lladdr === 'string' ? parseMac(a.lladdr) : null;
-      if (ifp.lladdr === null || mac === null || mac.length !== ifp.lladdr.length || mac[0]! & 1) throw new Errno(EINVAL);
-      // Only the active address matters here (NetBSD keeps the others as
-      // alternates to switch to). Copied in place: the drivers and Ethernet
-      // input read ifp.lladdr as it is now.
-      if (a.active === true) {
-        ifp.lladdr.set(mac);
-        for (const l of ifs.listeners) l.lladdrChanged?.(ifp);
+      const mac = linkArg(ifp, a);
+      const cur = ifp.lladdr!;
+      const la = LINKADDRS.get(ifp);
+      const at = la.spare.findIndex((m) => sameMac(m, mac));
+      // Without `active` the address waits on the list as a spare; with it
+      // the interface takes it and the one it had becomes a spare.
+      if (a.active !== true || sameMac(mac, cur)) {
+        if (at < 0 && !sameMac(mac, cur)) la.spare.push(mac);
+        return undefined;
       }
+      if (at >= 0) la.spare.splice(at, 1);
+      la.spare.push(cur.slice());
+      // Copied in place: the drivers and Ethernet input read ifp.lladdr as it is now.
+      cur.set(mac);
+      for (const l of ifs.listeners) l.lladdrChanged?.(ifp);
+      return undefined;
+    }
+    case 'SIOCDLIFADDR': {
+      // `ifconfig IF link MAC delete`: only a spare goes; the active and the
+      // factory address are in use (EBUSY), as NetBSD's link_control answers.
+      const a = argObject(arg);
+      const ifp = ifs.unit(argName(a));
+      const mac = linkArg(ifp, a);
+      const la = LINKADDRS.get(ifp);
+      if (sameMac(mac, ifp.lladdr!) || (la.factory !== null && sameMac(mac, la.factory))) throw new Errno(EBUSY);
+      const at = la.spare.findIndex((m) => sameMac(m, mac));
+      if (at < 0) throw new Errno(EADDRNOTAVAIL);
+      la.spare.splice(at, 1);
       return undefined;
     }
     case 'SIOCGIFMTU':

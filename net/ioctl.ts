@@ -44,6 +44,12 @@ export interface IoctlMap {
    */
   SIOCALIFADDR: [{ name: string; lladdr: string; active?: boolean }, void];
   /**
+   * `ifconfig IF link MAC delete` (SIOCDLIFADDR for AF_LINK): drop a spare
+   * link-layer address. EBUSY for the active or the factory address,
+   * EADDRNOTAVAIL for one the interface does not have.
+   */
+  SIOCDLIFADDR: [{ name: string; lladdr: string }, void];
+  /**
    * Switch offloads on and off (IFCAP_* bits, `ifconfig virt0 -tso4`): EINVAL
    * for a bit the interface does not have.
    */
@@ -97,6 +103,8 @@ export interface IfInfo {
   mtu: number;
   /** Colon-separated MAC, or null. */
   lladdr: string | null;
+  /** The inactive link-layer addresses (ifconfig's `link` lines); present only when there are some. */
+  links?: string[];
   linkstr: string | null;
   /** IFCAP_* the interface can do, and those enabled; present only when it has some. */
   capabilities?: number;

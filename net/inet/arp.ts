@@ -17,9 +17,9 @@
  */
 import { defineKernelState } from '../../kern/kernel.js';
 import type { Callout } from '../../kern/callout.js';
-import { Errno, EEXIST, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
+import { Errno, EEXIST, EHOSTDOWN, EHOSTUNREACH, EINVAL, ENETUNREACH, ENOBUFS, ENOTSUP, ESRCH, EWOULDBLOCK } from '../../kern/errno.js';
 import { M_BCAST, M_MCAST, MAX_LINKHDR, type Mbuf } from '../../kern/mbuf.js';
-import { IFF_LOOPBACK, IFF_RUNNING, IFF_UP, type Ifnet } from '../interface.js';
+import { IFF_LOOPBACK, IFF_NOARP, IFF_RUNNING, IFF_UP, type Ifnet } from '../interface.js';
 import { etherSend } from '../if/ether.js';
 import type { ArpInfo, ArpMsg } from '../ioctl.js';
 import { RTF_GATEWAY, RTF_LOCAL, RTF_STATIC } from '../route.js';
@@ -178,6 +178,12 @@ export function arpResolve(ifp: Ifnet, m: Mbuf, nexthop: number, mac: Uint8Array
   if (la && la.state === LLE_RESOLVED) {
     macCopy(la.mac, 0, mac, 0);
     return 0;
+  }
+  if (ifp.flags & IFF_NOARP) {
+    // ifconfig -arp: what is resolved still goes, nothing new is asked for
+    // and no entry is made (NetBSD's arpresolve: ENOTSUP).
+    inet.kernel.mbufs.free(m);
+    return ENOTSUP;
   }
   if (la && la.state === LLE_DOWN) {
     // NetBSD: EHOSTDOWN for a neighbour, EHOSTUNREACH when it is our gateway.

@@ -302,3 +302,29 @@ test('metric n: kept (SIOCSIFMETRIC) and listed before the MTU as NetBSD does; m
   t.regex((await run(main, ['lo0'], sys)).out, /^lo0: flags=0x8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 33624\n/);
   t.is((await run(main, ['lo0', 'metric', 'x'], sys)).status, 1);
 });
+
+test('link MAC keeps a spare address, listed as "link MAC"; delete drops it; the active and factory ones are busy', async (t) => {
+  const sys = kernelSys();
+  t.is((await run(main, ['shmif0', 'create'], sys)).status, 0);
+  const factory = /\taddress: ([0-9a-f:]{17})\n/.exec((await run(main, ['shmif0'], sys)).out)?.[1];
+  t.truthy(factory);
+  t.is((await run(main, ['shmif0', 'link', 'b2:a0:75:00:00:01', 'active'], sys)).status, 0);
+  t.is((await run(main, ['shmif0', 'link', 'b2:a0:75:00:00:02'], sys)).status, 0);
+  // The active one on the address: line, the factory one and the spare as link lines.
+  const list = (await run(main, ['shmif0'], sys)).out;
+  t.regex(list, /\taddress: b2:a0:75:00:00:01\n/);
+  t.true(list.includes(`\tlink ${factory}\n\tlink b2:a0:75:00:00:02\n`), list);
+  t.is((await run(main, ['shmif0', 'link', 'b2:a0:75:00:00:02', 'delete'], sys)).status, 0);
+  t.false((await run(main, ['shmif0'], sys)).out.includes('b2:a0:75:00:00:02'));
+  const active = await run(main, ['shmif0', 'link', 'b2:a0:75:00:00:01', 'delete'], sys);
+  t.deepEqual([active.status, active.err], [1, 'rump.ifconfig: SIOCDLIFADDR: Device busy\n']);
+  const hw = await run(main, ['shmif0', 'link', factory!, 'delete'], sys);
+  t.deepEqual([hw.status, hw.err], [1, 'rump.ifconfig: SIOCDLIFADDR: Device busy\n']);
+  const none = await run(main, ['shmif0', 'link', 'b2:a0:75:00:00:09', 'delete'], sys);
+  t.deepEqual([none.status, none.err], [1, "rump.ifconfig: SIOCDLIFADDR: Can't assign requested address\n"]);
+  t.regex((await run(main, ['shmif0'], sys)).out, /\taddress: b2:a0:75:00:00:01\n/, 'still the active address');
+  // Back to the factory address: 01 becomes the spare.
+  t.is((await run(main, ['shmif0', 'link', factory!, 'active'], sys)).status, 0);
+  const back = (await run(main, ['shmif0'], sys)).out;
+  t.true(back.includes(`\taddress: ${factory}\n`) && back.includes('\tlink b2:a0:75:00:00:01\n'), back);
+});

@@ -79,7 +79,7 @@ const SCRIPTS: ReadonlyArray<{ script: string; always: string[]; withHijack: str
   },
   {
     script: 'if/t_ifconfig',
-    always: ['ifconfig_create_destroy', 'ifconfig_options'],
+    always: ['ifconfig_create_destroy', 'ifconfig_options', 'ifconfig_parameters'],
     withHijack: ['ifconfig_up_down_ipv4', 'ifconfig_up_down_ipv6', 'ifconfig_number'],
   },
   {

@@ -7,9 +7,9 @@
  *   ===+==========lan===========+===   (192.0.2.9 and .77: nobody)
  */
 import test from 'ava';
-import { EHOSTDOWN, EHOSTUNREACH } from '../../kern/errno.js';
+import { EHOSTDOWN, EHOSTUNREACH, ENOTSUP } from '../../kern/errno.js';
 import type { Kernel } from '../../kern/kernel.js';
-import { IFF_UP } from '../../net/interface.js';
+import { IFF_NOARP, IFF_UP } from '../../net/interface.js';
 import { netstack } from '../../net/netstack.js';
 import { ARP_MAXHOLD } from '../../net/inet/arp.js';
 import { ICMP_ECHOREPLY } from '../../net/wire/icmp.js';
@@ -341,4 +341,20 @@ test('ifconfig link MAC: only with active does the interface take the address, a
   await t.throwsAsync(l.a.sys.ioctl(fd, 'SIOCALIFADDR', { name: 'hub0', lladdr: '01:00:5e:00:00:01', active: true }), { code: 'EINVAL' });
   await l.a.sys.close(fd);
   await haltAll(l.ks);
+});
+
+test('ifconfig -arp: a resolved neighbour is still reached, an unknown one is not asked for (ENOTSUP) and gets no entry', async (t) => {
+  const l = await lan();
+  sendEcho(l.a, '192.0.2.2');
+  await l.ks.sim.settle();
+  const ifp = ifnet(l.a, 'hub0');
+  netstack(l.a).ifs.setFlags(ifp, ifp.flags | IFF_NOARP);
+  l.seen.length = 0;
+  t.is(sendEcho(l.a, '192.0.2.2'), 0);
+  t.is(sendEcho(l.a, '192.0.2.3'), ENOTSUP);
+  await l.ks.sim.settle();
+  t.false(l.seen.some((f) => f.arp), 'no request goes out');
+  t.true(l.seen.some((f) => f.ip?.icmpType === ICMP_ECHOREPLY), 'the resolved neighbour answers');
+  t.deepEqual((await arpTable(l.a)).map((e) => e.addr), ['192.0.2.2']);
+  t.deepEqual(await haltAll(l.ks), { mbufsInUse: [0, 0], callouts: [0, 0] });
 });
