@@ -82,13 +82,8 @@ export interface NativeAddon {
   tapSetOffload(handle: object, flags: number): void;
   tapReadStart(handle: object): void;
   tapReadStop(handle: object): void;
-  /**
-   * Queue `count` frames packed in `bytes` with `lengths` for the device's
-   * writer thread; returns how many it took (the queue is bounded).
-   */
+  /** Write `count` frames packed in `bytes` with `lengths`; returns how many the host took. */
   tapWrite(handle: object, bytes: ArrayBuffer, lengths: ArrayBuffer, count: number): number;
-  /** Frames the writer thread took but the host refused, since the last call. */
-  tapTxRefused?(handle: object): number;
   tapClose(handle: object): void;
 }
 
@@ -543,14 +538,13 @@ export class NodeTapDevice implements TapDevice {
 
   flush(): number {
     const n = this.txCount;
-    let refused = this.refusedEarlier;
+    const earlier = this.refusedEarlier;
     this.refusedEarlier = 0;
+    if (n === 0) return earlier;
     this.txCount = 0;
     this.txUsed = 0;
-    if (this.handle === null) return refused + n;
-    if (n > 0) refused += n - this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
-    // Frames of earlier flushes the host refused on the writer thread are told now (even with nothing new to write).
-    return refused + (this.native.tapTxRefused?.(this.handle) ?? 0);
+    if (this.handle === null) return earlier + n;
+    return earlier + n - this.native.tapWrite(this.handle, this.txBuffer, this.txLengths.buffer as ArrayBuffer, n);
   }
 
   readStart(): void {

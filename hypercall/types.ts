@@ -120,8 +120,6 @@ export interface TapDevice {
   /**
    * Hand the queued frames to the host now. Returns how many of them the
    * host refused (its queue was full, the device went away); they are gone.
-   * The node host writes them on a thread of the device's own: frames it
-   * took but the host then refused are counted by the next flush.
    */
   flush(): number;
   /** Frames queued and not yet flushed. */

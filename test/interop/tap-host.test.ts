@@ -44,7 +44,6 @@ test('openTap on Linux: batched reads and writes, readStop, created vs existing,
       received: 100,
       receivedInOrder: true,
       tooBig: false,
-      refusedLater: 1,
       // A SYN flood's share of a wake-up is bounded; what follows it still goes through.
       synDelivered: 1024,
       synShed: 476,

@@ -5,8 +5,7 @@
 //   tapSetOffload(handle, flags)   TUNSETOFFLOAD (TUN_F_* bits): what we accept
 //   tapReadStart(handle)           poll the fd; each wake-up drains it into rxBytes
 //   tapReadStop(handle)            stop polling (frames wait in the kernel's queue)
-//   tapWrite(handle, txBytes, txLengths, count) -> frames taken
-//   tapTxRefused(handle)           frames the writer could not write since the last call
+//   tapWrite(handle, txBytes, txLengths, count) -> frames written
 //   tapClose(handle)               stop, close the fd (a TAP we created goes away)
 //
 // Reading. The fd is O_NONBLOCK and watched by a uv_poll_t on the calling
@@ -39,18 +38,7 @@
 //
 // Writing. The JS side packs frames into txBytes the same way and hands over
 // a whole batch in one call; each frame is one write(2) (a TAP fd takes one
-// frame per write; writev would glue the iovecs into one frame). The writes
-// run on a thread of the device's own (started at its first write), as a
-// NIC sends from its ring while the CPU goes on: a write(2) to a TAP runs
-// Linux's whole receive path for the frame, which cost the main thread
-// about as much as the rump kernel's own work per SYN-ACK under a SYN
-// flood. tapWrite copies the batch into the queue and returns; the queue
-// is bounded (kTxQueueBytes, a NIC's transmit ring): frames past it are
-// not taken (tapWrite's count says how many were). Frames the writer then
-// fails to write (the device refused them) are counted for tapTxRefused.
-// Order is kept (one writer, first in first out); close waits until the
-// queue is written, so what was sent before close (a DHCP release at halt)
-// still goes out.
+// frame per write; writev would glue the iovecs into one frame).
 //
 // Opening. /dev/net/tun with IFF_TAP | IFF_NO_PI (bare Ethernet frames).
 // TUNSETIFF first with IFF_TUN_EXCL: success means the device did not exist
@@ -79,16 +67,10 @@
 #include "errors.h"
 #include <uv.h>
 
-#include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
-#include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
 #if defined(__linux__)
 #include <fcntl.h>
@@ -146,15 +128,6 @@ const char* ExistingKind(const std::string& name) {
 constexpr int kMaxBatchesPerWake = 8;
 // Bare SYNs delivered per wake-up at most; more are read and dropped.
 constexpr size_t kSynBudgetPerWake = 1024;
-// Bytes waiting for the writer thread at most: 4 MiB is about 60,000
-// SYN-ACKs, or 64 full GSO frames.
-constexpr size_t kTxQueueBytes = 4u << 20;
-
-// One tapWrite's frames, queued for the writer thread.
-struct TxBatch {
-  std::vector<uint8_t> bytes;
-  std::vector<uint32_t> lengths;
-};
 
 struct Tap {
   napi_env env = nullptr;
@@ -183,70 +156,7 @@ struct Tap {
   uint32_t onBatchRefs = 0;
   napi_async_context asyncContext = nullptr;
   napi_ref resourceRef = nullptr;
-  // The writer thread and its queue (guarded by txMu).
-  std::thread* writer = nullptr;
-  std::mutex txMu;
-  std::condition_variable txCv;
-  std::deque<TxBatch> txq;
-  size_t txqBytes = 0;
-  bool txStop = false;
-  std::vector<TxBatch> txSpare;  // emptied batches kept for reuse
-  std::atomic<uint64_t> txRefused{0};
 };
-
-// The writer thread: each queued batch's frames, one write(2) each, until
-// told to stop and the queue is empty.
-void WriterLoop(Tap* t, int fd) {
-  std::unique_lock<std::mutex> lk(t->txMu);
-  for (;;) {
-    t->txCv.wait(lk, [t] { return t->txStop || !t->txq.empty(); });
-    if (t->txq.empty()) return;
-    TxBatch b = std::move(t->txq.front());
-    t->txq.pop_front();
-    lk.unlock();
-    size_t off = 0;
-    uint64_t refused = 0;
-    size_t n = b.lengths.size();
-    for (size_t i = 0; i < n; i++) {
-      size_t len = b.lengths[i];
-      ssize_t w;
-      do {
-        w = write(fd, b.bytes.data() + off, len);
-      } while (w < 0 && errno == EINTR);
-      off += len;
-      if (w < 0) {
-        // The device's queue is full: the rest of the batch would fail too.
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          refused += n - i;
-          break;
-        }
-        refused++;  // this frame was refused (EIO, EINVAL): count it, go on
-      }
-    }
-    if (refused > 0) t->txRefused.fetch_add(refused, std::memory_order_relaxed);
-    lk.lock();
-    t->txqBytes -= b.bytes.size();
-    if (t->txSpare.size() < 4) {
-      b.bytes.clear();
-      b.lengths.clear();
-      t->txSpare.push_back(std::move(b));
-    }
-  }
-}
-
-// Stop the writer thread once what is queued is written (it holds no JS,
-// so this is safe at environment teardown too).
-void StopWriter(Tap* t) {
-  if (t->writer == nullptr) return;
-  {
-    std::lock_guard<std::mutex> lk(t->txMu);
-    t->txStop = true;
-  }
-  t->txCv.notify_one();
-  t->writer->join();
-  delete t->writer;
-  t->writer = nullptr;
-}
 
 void OnPollClosed(uv_handle_t* h) {
   delete reinterpret_cast<uv_poll_t*>(h);
@@ -285,8 +195,6 @@ void CloseTap(Tap* t, bool teardown = false) {
     uv_close(reinterpret_cast<uv_handle_t*>(t->poll), teardown ? nullptr : OnPollClosed);
     t->poll = nullptr;
   }
-  // The queued frames go out first; then the writer no longer uses the fd.
-  StopWriter(t);
   // The poll handle is stopped, so the fd can go now (libuv no longer
   // watches it); a TAP we created disappears with its last fd.
   if (t->fd >= 0) {
@@ -659,8 +567,8 @@ Napi::Value TapWrite(const Napi::CallbackInfo& info) {
   if (t == nullptr) return env.Undefined();
   size_t cap = 0;
   size_t lenBytes = 0;
-  uint8_t* bytes0 = BufferArg(info, 1, &cap);
-  if (bytes0 == nullptr) return env.Undefined();
+  uint8_t* bytes = BufferArg(info, 1, &cap);
+  if (bytes == nullptr) return env.Undefined();
   uint8_t* lens = BufferArg(info, 2, &lenBytes);
   if (lens == nullptr) return env.Undefined();
   if (info.Length() < 4 || !info[3].IsNumber()) return ThrowTapType(env, "tapWrite(handle, bytes, lengths, count)");
@@ -671,37 +579,24 @@ Napi::Value TapWrite(const Napi::CallbackInfo& info) {
   }
   if (t->closed) return Napi::Number::New(env, 0);
   const uint32_t* lengths = reinterpret_cast<const uint32_t*>(lens);
-  // The frames that fit: a bad length ends the batch (never read past the
-  // buffer), as does the queue's bound.
-  std::unique_lock<std::mutex> lk(t->txMu);
-  size_t room = kTxQueueBytes - t->txqBytes;
-  size_t bytes = 0;
-  int64_t taken = 0;
-  for (; taken < count; taken++) {
-    size_t len = lengths[taken];
-    if (len > cap - bytes || len > room - bytes) break;
-    bytes += len;
+  size_t off = 0;
+  int64_t written = 0;
+  for (int64_t i = 0; i < count; i++) {
+    size_t len = lengths[i];
+    if (len > cap - off) break;  // a bad length: never read past the buffer
+    ssize_t n;
+    do {
+      n = write(t->fd, bytes + off, len);
+    } while (n < 0 && errno == EINTR);
+    off += len;
+    if (n < 0) {
+      // The device's queue is full: the rest of the batch would fail too.
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      continue;  // this frame was refused (EIO, EINVAL): count it, go on
+    }
+    written++;
   }
-  if (taken == 0) return Napi::Number::New(env, 0);
-  TxBatch b;
-  if (!t->txSpare.empty()) {
-    b = std::move(t->txSpare.back());
-    t->txSpare.pop_back();
-  }
-  b.bytes.assign(bytes0, bytes0 + bytes);
-  b.lengths.assign(lengths, lengths + taken);
-  t->txq.push_back(std::move(b));
-  t->txqBytes += bytes;
-  lk.unlock();
-  t->txCv.notify_one();
-  if (t->writer == nullptr) t->writer = new std::thread(WriterLoop, t, t->fd);
-  return Napi::Number::New(env, static_cast<double>(taken));
-}
-
-Napi::Value TapTxRefused(const Napi::CallbackInfo& info) {
-  Tap* t = TapOf(info);
-  if (t == nullptr) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), static_cast<double>(t->txRefused.exchange(0, std::memory_order_relaxed)));
+  return Napi::Number::New(env, static_cast<double>(written));
 }
 
 Napi::Value TapClose(const Napi::CallbackInfo& info) {
@@ -728,9 +623,8 @@ void InitTap(Napi::Env env, Napi::Object exports) {
   exports.Set("tapWrite", Napi::Function::New(env, TapWrite, "tapWrite"));
   exports.Set("tapClose", Napi::Function::New(env, TapClose, "tapClose"));
   exports.Set("tapSetOffload", Napi::Function::New(env, TapSetOffload, "tapSetOffload"));
-  exports.Set("tapTxRefused", Napi::Function::New(env, TapTxRefused, "tapTxRefused"));
 #else
-  for (const char* n : {"tapOpen", "tapReadStart", "tapReadStop", "tapWrite", "tapClose", "tapSetOffload", "tapTxRefused"})
+  for (const char* n : {"tapOpen", "tapReadStart", "tapReadStop", "tapWrite", "tapClose", "tapSetOffload"})
     exports.Set(n, Napi::Function::New(env, TapUnsupported, n));
 #endif
 }
