@@ -220,10 +220,11 @@ export function icmpInput(inet: Inet, m: Mbuf, hlen: number): void {
         st.badcode++;
         break;
       }
-      // Told to no protocol, as NetBSD's inetctlerrmap has no errno for it
-      // (raw sockets saw it above: traceroute). A TCP connect whose SYN dies
-      // of a low TTL goes on until its own timer ends it ("Connection timed
-      // out"), never aborted by it (RFC 1122 §4.2.3.9).
+      // Passed up as EHOSTUNREACH with the ICMP type and code (the quoted
+      // datagram follows the 8-byte ICMP header): each protocol decides. UDP
+      // ignores it, as NetBSD's inetctlerrmap does; TCP too, unless FreeBSD's
+      // icmp_may_rst makes it a hard error while connecting (RFC 1122 4.2.3.9).
+      errno = EHOSTUNREACH;
       break;
     case ICMP_PARAMPROB:
       if (code > 1) {

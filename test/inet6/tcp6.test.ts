@@ -169,8 +169,10 @@ test('refused: an RST from a closed port, and ICMPv6 port unreachable quoting SN
   const e = await until(n, n.a.sys.connect(fd, sin6(B, 81))).catch((x: unknown) => x);
   t.true(e instanceof Errno && e.errno === ECONNREFUSED, 'RST');
 
-  // B drops every TCP segment silently (blackhole), so only the ICMPv6 error answers A.
+  // B drops every TCP segment silently (blackhole), so only the ICMPv6 error answers A;
+  // A takes it as a hard error (FreeBSD's icmp_may_rst; NetBSD's default keeps it soft).
   await n.b.sys.sysctlSet('net.inet.tcp.blackhole', 2);
+  await n.a.sys.sysctlSet('net.inet.tcp.icmp_may_rst', 1);
   const s = await n.a.sys.socket(AF_INET6, SOCK_STREAM, 0);
   await n.a.sys.fcntl(s, 4 /* F_SETFL */, O_NONBLOCK);
   n.seen.length = 0;

@@ -276,7 +276,8 @@ test('IPv6: an ICMPv6-only name is refused in an IPv4 script, and an IPv6 quote 
   const v4 = await run(`${UDP_SETUP}+0.00 write(3, ..., 20) = 20\n+0.00 > udp (20)\n+0.01 < icmp packet_too_big mtu 1300 [udp (20)]\n`);
   t.regex(v4.failure ?? '', /packet_too_big is ICMPv6 only; this is an IPv4 script/);
   const v6 = await run(`--ip_version=ipv6
- 0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+ 0.00 \`sysctl -w net.inet.tcp.icmp_may_rst=1\`
++0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
 +0.00 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
 +0.00 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
 +0.00 > S 0:0(0) <...>

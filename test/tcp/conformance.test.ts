@@ -8,7 +8,7 @@
  *     kernel under test  hub0 10.0.0.1/24 ══ hub ══ the script's peer 10.0.0.2:8080
  */
 import test from 'ava';
-import { ECONNREFUSED, ECONNRESET, ETIMEDOUT } from '../../kern/errno.js';
+import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, ETIMEDOUT } from '../../kern/errno.js';
 import { AF_INET, MSG_PEEK, SHUT_WR } from '../../kern/sys.js';
 import { SOL_SOCKET, SO_ERROR, SO_RCVBUF, SO_REUSEADDR } from '../../net/socket.js';
 import { IPPROTO_TCP } from '../../net/wire/ipv4.js';
@@ -690,8 +690,21 @@ test('rcv-icmp-hard-error-ignored: with icmp_may_rst=0 no ICMP error aborts a co
   await p.finish(t);
 });
 
-test('rcv-icmp-ttl-exceeded: no abort even with icmp_may_rst=1 (RFC 1122 §4.2.3.9; NetBSD tells TCP nothing, FreeBSD drops the connect)', async (t) => {
+test('rcv-icmp-hard-error-ttl-exceeded: with icmp_may_rst=1 (FreeBSD) time exceeded in transit aborts a connect with EHOSTUNREACH', async (t) => {
   const p = await Peer.create({ freebsd: true, sysctl: { 'net.inet.tcp.icmp_may_rst': 1 } });
+  const fd = await p.socket();
+  await errnoOf(p.k.sys.connect(fd, p.peerAddr()));
+  await p.sim.settle();
+  p.next();
+  p.injectIp(icmpAboutSyn(p, 11, 0, 0));
+  await p.run(100);
+  t.is(await soError(p, fd), EHOSTUNREACH);
+  await p.k.sys.close(fd);
+  await p.finish(t);
+});
+
+test('rcv-icmp-ttl-exceeded: with icmp_may_rst=0 (NetBSD) time exceeded is no error at all: the connect goes on and times out on its own', async (t) => {
+  const p = await Peer.create({ freebsd: true, sysctl: { 'net.inet.tcp.icmp_may_rst': 0 } });
   const fd = await p.socket();
   await errnoOf(p.k.sys.connect(fd, p.peerAddr()));
   await p.sim.settle();
@@ -701,8 +714,9 @@ test('rcv-icmp-ttl-exceeded: no abort even with icmp_may_rst=1 (RFC 1122 §4.2.3
   t.is(await soError(p, fd), 0, 'the connect goes on');
   await p.run(1000);
   t.is(p.next(), SYN_DEFAULT, 'the SYN is retransmitted on schedule');
+  await p.run(80_000);
+  t.is(await soError(p, fd), ETIMEDOUT, 'the connect times out on its own ("Connection timed out", as NetBSD\'s t_forwarding expects)');
   await p.k.sys.close(fd);
-  await p.finish(t);
 });
 
 /* ------------------------------------------------------------------------ */

@@ -24,6 +24,7 @@ import { IPPROTO_TCP, IPPROTO_UDP, IP_HDR_MIN } from '../../wire/ipv4.js';
 import { IP6_HDR_LEN, ip6Cksum } from '../../wire/ipv6.js';
 import {
   ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_ADMIN, ICMP6_DST_UNREACH_NOPORT, ICMP6_PARAM_PROB, ICMP6_PARAMPROB_NEXTHEADER,
+  ICMP6_TIME_EXCEEDED, ICMP6_TIME_EXCEED_TRANSIT,
 } from '../../wire/icmp6.js';
 import {
   TCP_HDR_MIN, TCP_MAX_WINSHIFT, TH_ACK, TH_FIN, TH_RST, TH_SYN, tcpOptNop, tcpOptTimestamp, tcpSetChecksum, tcpWriteHeader,
@@ -483,17 +484,15 @@ export function tcpChallengeAck(tp: TcpCb): void {
 
 /* ICMP types/codes read from the message in front of the quote. */
 const ICMP_UNREACH = 3;
+const ICMP_TIMXCEED = 11;
 const UNREACH_NET_PROHIB = 9;
 const UNREACH_HOST_PROHIB = 10;
 const UNREACH_FILTER_PROHIB = 13;
 
 /**
  * Is this error "hard" in FreeBSD's sense (tcp_ctlinput with icmp_may_rst:
- * port and protocol unreachable, administratively prohibited), and which
- * errno does it report? Returns 0 for a soft error. Time exceeded is soft,
- * as RFC 1122 §4.2.3.9 says and NetBSD's tcp_notify does (FreeBSD drops a
- * connect on it): a route that loops or a TTL set too low may change while
- * the SYN is retransmitted.
+ * port and protocol unreachable, administratively prohibited, TTL exceeded
+ * in transit), and which errno does it report? Returns 0 for a soft error.
  *
  * icmpInput hands us the errno of NetBSD's inetctlerrmap and the message
  * buffer with the quoted datagram at `qoff`; the ICMP header sits in the 8
@@ -508,6 +507,7 @@ function hardIcmpErrno(errno: number, buf: Uint8Array, qoff: number): number {
     if (type === ICMP_UNREACH && (code === UNREACH_NET_PROHIB || code === UNREACH_HOST_PROHIB || code === UNREACH_FILTER_PROHIB)) {
       return ECONNREFUSED;
     }
+    if (type === ICMP_TIMXCEED && code === 0) return EHOSTUNREACH;
   }
   return 0;
 }
@@ -599,6 +599,11 @@ function tcpNotify(tcp: Tcp, inp: InPcb, errno: number, hard: number, seq: numbe
     if (tp.state === TCPS_SYN_SENT) tcpDrop(tp, hard);
     return;
   }
+  // Without icmp_may_rst, time exceeded (the one hard error that is
+  // EHOSTUNREACH) is no error at all, as NetBSD's inetctlerrmap gives it none:
+  // a connect whose SYN dies of a low TTL runs to its own timeout, "Connection
+  // timed out" (RFC 1122 §4.2.3.9; NetBSD's t_forwarding checks it).
+  if (hard === EHOSTUNREACH) return;
   // Soft errors (tcp_notify): remembered and reported only if the
   // connection times out (RFC 1122 §4.2.3.9). An established connection
   // ignores unreachables (the route may come back); a connect that has
@@ -614,12 +619,13 @@ function tcpNotify(tcp: Tcp, inp: InPcb, errno: number, hard: number, seq: numbe
 /**
  * FreeBSD's hard errors in ICMPv6 terms (tcp6_ctlinput): port unreachable
  * and administratively prohibited refuse the connection, as do an
- * unrecognised next header (IPv6's "protocol unreachable", RFC 4443 §3.4).
- * Hop limit exceeded is soft, as time exceeded for IPv4. 0 for a soft error.
+ * unrecognised next header (IPv6's "protocol unreachable", RFC 4443 §3.4);
+ * hop limit exceeded in transit is EHOSTUNREACH. 0 for a soft error.
  */
 function hardIcmp6Errno(type: number, code: number): number {
   if (type === ICMP6_DST_UNREACH && (code === ICMP6_DST_UNREACH_NOPORT || code === ICMP6_DST_UNREACH_ADMIN)) return ECONNREFUSED;
   if (type === ICMP6_PARAM_PROB && code === ICMP6_PARAMPROB_NEXTHEADER) return ECONNREFUSED;
+  if (type === ICMP6_TIME_EXCEEDED && code === ICMP6_TIME_EXCEED_TRANSIT) return EHOSTUNREACH;
   return 0;
 }
 

@@ -150,8 +150,12 @@ export class TcpConfig {
   blackhole = 0;
   /** Drop SYN+FIN segments (FreeBSD drop_synfin). */
   dropSynfin = 0;
-  /** Hard ICMP errors abort a connection in SYN_SENT (FreeBSD icmp_may_rst). */
-  icmpMayRst = 1;
+  /**
+   * Hard ICMP errors abort a connection in SYN_SENT (FreeBSD icmp_may_rst).
+   * Off by default: NetBSD has no hard ICMP errors (its tcp_notify keeps every
+   * one soft); FreeBSD's default 1 comes with the packetdrill profile.
+   */
+  icmpMayRst = 0;
   /** ECN (RFC 3168, ecn.ts): 0 off, 1 request and accept, 2 accept only (FreeBSD's net.inet.tcp.ecn.enable). */
   ecn = 0;
   /** SYN / SYN-ACK retransmissions that still ask for ECN (net.inet.tcp.ecn.maxretries). */
