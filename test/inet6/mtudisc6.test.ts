@@ -25,7 +25,11 @@ const rt6 = (k: Kernel): Promise<RouteInfo[]> => k.sys.ext('rt6dump');
 const route6 = (k: Kernel, msg: Rt6Msg): Promise<unknown> => k.sys.ext('rt6msg', msg);
 const DATA = new Uint8Array(5632).map((_, i) => 0x30 + (i % 10));
 
-test('packet too big (RFC 8201): the route to B takes 1280 (UGHD), TCP resends smaller, all of it arrives; the route goes after 10 minutes', async (t) => {
+/**
+ * A (2001:db8:1::1) and B (2001:db8:2::2) on two links joined by router R,
+ * whose link to B has an MTU of 1280; frames on A's link are decoded into `lan1`.
+ */
+async function pathThroughRouter(): Promise<{ ks: ReturnType<typeof bootKernels6>; a: Kernel; r: Kernel; b: Kernel; lan1: Seen6[] }> {
   const ks = bootKernels6(3);
   const [a, r, b] = ks.kernels as [Kernel, Kernel, Kernel];
   const hub1 = new Hub('lan1');
@@ -45,6 +49,11 @@ test('packet too big (RFC 8201): the route to B takes 1280 (UGHD), TCP resends s
   await route6(b, { type: 'add', dst: 'default', gateway: '2001:db8:2::ff' });
   r.sysctl.set('net.inet6.ip6.forwarding', 1);
   netstack(r).ifs.get('hub1')!.mtu = 1280;
+  return { ks, a, r, b, lan1 };
+}
+
+test('packet too big (RFC 8201): the route to B takes 1280 (UGHD), TCP resends smaller, all of it arrives; the route goes after 10 minutes', async (t) => {
+  const { ks, a, r, b, lan1 } = await pathThroughRouter();
 
   const lfd = await b.sys.socket(AF_INET6, SOCK_STREAM, 0);
   await b.sys.bind(lfd, { family: AF_INET6, addr: '::', port: 1234 });
@@ -80,25 +89,7 @@ test('packet too big (RFC 8201): the route to B takes 1280 (UGHD), TCP resends s
 });
 
 test('packet too big for a UDP datagram (RFC 8201 §4): the route to B takes 1280 all the same, and the next datagram is fragmented at A and arrives', async (t) => {
-  const ks = bootKernels6(3);
-  const [a, r, b] = ks.kernels as [Kernel, Kernel, Kernel];
-  const hub1 = new Hub('lan1');
-  const hub2 = new Hub('lan2');
-  attachEther(a, hub1);
-  attachEther(r, hub1, { name: 'hub0' });
-  attachEther(r, hub2, { name: 'hub1' });
-  attachEther(b, hub2);
-  const lan1: Seen6[] = [];
-  hub1.tap((f) => void (decode6(f) && lan1.push(decode6(f)!)));
-  ifconfig6(a, 'hub0', '2001:db8:1::1/64');
-  ifconfig6(r, 'hub0', '2001:db8:1::ff/64');
-  ifconfig6(r, 'hub1', '2001:db8:2::ff/64');
-  ifconfig6(b, 'hub0', '2001:db8:2::2/64');
-  await dadDone(ks);
-  await route6(a, { type: 'add', dst: 'default', gateway: '2001:db8:1::ff' });
-  await route6(b, { type: 'add', dst: 'default', gateway: '2001:db8:2::ff' });
-  r.sysctl.set('net.inet6.ip6.forwarding', 1);
-  netstack(r).ifs.get('hub1')!.mtu = 1280;
+  const { ks, a, r, b, lan1 } = await pathThroughRouter();
 
   const rfd = await b.sys.socket(AF_INET6, SOCK_DGRAM, 0);
   await b.sys.bind(rfd, { family: AF_INET6, addr: '::', port: 9000 });
