@@ -38,6 +38,7 @@ import { icmp6Input } from './icmp6.js';
 import { in6AddAddress, in6AddrInfos, in6Control, in6IfDetach } from './in6.js';
 import { nd6DadIfDown, nd6DadIfUp } from './nd6_dad.js';
 import { in6IfAttach } from './in6_ifattach.js';
+import { in6LifetimeEnds } from './in6_lifetime.js';
 import { INET6, Inet6 } from './inet6.js';
 import { ip6Input } from './ip6_input.js';
 import { in6SelectSrc, ip6Output, ip6RouteMtu } from './ip6_output.js';
@@ -108,11 +109,14 @@ function ndpInfo(inet6: Inet6, what: 'routers' | 'prefixes' | 'ifinfo', ifname?:
   const st = nd6RtrState(inet6);
   if (what === 'routers') return st.routers.map((r) => ({ addr: formatIn6Addr(r.addr), ifname: r.ifp.name, expire: secs(r.expire) }));
   if (what === 'prefixes') {
-    return st.prefixes.map((p) => ({
-      prefix: formatIn6Addr(p.prefix), plen: p.plen, ifname: p.ifp.name, onlink: p.route !== null,
-      vltime: p.ia !== null ? secs(p.validExpire) : secs(p.onlinkExpire), pltime: p.ia !== null ? secs(p.prefExpire) : -1,
-      expire: secs(Math.max(p.onlinkExpire, p.ia !== null ? p.validExpire : 0)),
-    }));
+    return st.prefixes.map((p) => {
+      const ends = p.ia !== null ? in6LifetimeEnds(inet6, p.ia) : null;
+      return {
+        prefix: formatIn6Addr(p.prefix), plen: p.plen, ifname: p.ifp.name, onlink: p.route !== null,
+        vltime: secs(ends?.valid ?? p.onlinkExpire), pltime: ends !== null ? secs(ends.pref) : -1,
+        expire: secs(Math.max(p.onlinkExpire, ends?.valid ?? 0)),
+      };
+    });
   }
   if (what !== 'ifinfo') throw new Errno(EINVAL);
   const ifp = typeof ifname === 'string' ? inet6.ns.ifs.get(ifname) : undefined;

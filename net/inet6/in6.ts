@@ -39,7 +39,7 @@ import { In6Multi, in6AddMulti, in6DelMulti, in6JoinAllNodes, in6LeaveAllNodes, 
 import { nd6Cache, nd6Purge } from './nd6.js';
 import { nd6DadStart, nd6DadStop, nd6DadWanted } from './nd6_dad.js';
 import { Rtentry6 } from './route6.js';
-import { ND6_INFINITE_LIFETIME, in6Lifetimes, in6SetLifetimes } from './in6_lifetime.js';
+import { IN6_IFF_DEPRECATED, ND6_INFINITE_LIFETIME, in6Lifetimes, in6SetLifetimes } from './in6_lifetime.js';
 
 
 /** The family ioctl handler for SIOCAIFADDR_IN6 and SIOCDIFADDR_IN6. Throws Errno. */
@@ -79,9 +79,8 @@ export function in6Control(inet6: Inet6, ifp: Ifnet, cmd: string, arg: Record<st
   }
 }
 
-/** IN6_IFF_ANYCAST and IN6_IFF_DEPRECATED (netinet6/in6_var.h): flags SIOCAIFADDR_IN6 takes from the user. */
+/** IN6_IFF_ANYCAST (netinet6/in6_var.h): a flag SIOCAIFADDR_IN6 takes from the user, with IN6_IFF_DEPRECATED. */
 const IN6_IFF_ANYCAST = 0x01;
-const IN6_IFF_DEPRECATED = 0x10;
 
 function argLifetime(v: unknown): number {
   if (v === undefined || v === null) return ND6_INFINITE_LIFETIME;

@@ -8,20 +8,21 @@
  *   ifconfig shmif0 inet6 fc00::3 deprecated   → a preferred lifetime of 0.
  *
  * An address without them never expires ("infty"). Addresses formed from
- * router advertisements keep their prefix's lifetimes in nd6_rtr.ts. One
- * callout per kernel fires at the earliest end, not a one-second tick.
+ * router advertisements are aged here too: nd6_rtr.ts sets their ends from
+ * the prefix's lifetimes (in6SetLifetimeEnds). One callout per kernel fires
+ * at the earliest end, not a one-second tick.
  */
 import type { Callout } from '../../kern/callout.js';
 import { defineKernelState } from '../../kern/kernel.js';
 import { in6PurgeAddr } from './in6.js';
 import type { In6Ifaddr, Inet6 } from './inet6.js';
 
-/** IN6_IFF_DEPRECATED (netinet6/in6_var.h). */
-const IN6_IFF_DEPRECATED = 0x10;
+/** IN6_IFF_DEPRECATED (netinet6/in6_var.h): preferred lifetime over, still valid. */
+export const IN6_IFF_DEPRECATED = 0x10;
 /** ND6_INFINITE_LIFETIME: all ones means forever. */
 export const ND6_INFINITE_LIFETIME = 0xffffffff;
 
-interface Ends {
+export interface Ends {
   /** Uptime (ms) the address becomes deprecated; Infinity: never. */
   pref: number;
   /** Uptime (ms) it goes; Infinity: never. */
@@ -54,19 +55,29 @@ function lifetimes(inet6: Inet6): In6Lifetimes {
 export function in6SetLifetimes(inet6: Inet6, ia: In6Ifaddr, pltime: number, vltime: number): void {
   const now = inet6.kernel.uptime();
   const end = (s: number): number => (s === ND6_INFINITE_LIFETIME ? Infinity : now + s * 1000);
+  in6SetLifetimeEnds(inet6, ia, end(pltime), end(vltime));
+}
+
+/** Set `ia`'s lifetimes as uptimes (ms; Infinity: never); the DEPRECATED flag follows the preferred one. */
+export function in6SetLifetimeEnds(inet6: Inet6, ia: In6Ifaddr, pref: number, valid: number): void {
   const lt = lifetimes(inet6);
-  const e = { pref: end(pltime), valid: end(vltime) };
-  if (e.pref === Infinity && e.valid === Infinity) lt.ends.delete(ia);
-  else lt.ends.set(ia, e);
-  if (e.pref <= now) ia.flags |= IN6_IFF_DEPRECATED;
+  if (pref === Infinity && valid === Infinity) lt.ends.delete(ia);
+  else lt.ends.set(ia, { pref, valid });
+  if (pref <= inet6.kernel.uptime()) ia.flags |= IN6_IFF_DEPRECATED;
   else ia.flags &= ~IN6_IFF_DEPRECATED;
   arm(inet6, lt);
 }
 
+const FOREVER: Ends = { pref: Infinity, valid: Infinity };
+
+/** `ia`'s lifetime ends as uptimes (ms; Infinity: never). */
+export function in6LifetimeEnds(inet6: Inet6, ia: In6Ifaddr): Ends {
+  return LIFETIMES.peek(inet6.kernel)?.ends.get(ia) ?? FOREVER;
+}
+
 /** What is left of `ia`'s lifetimes in whole seconds (null: infinite), for `ifconfig -L`. */
 export function in6Lifetimes(inet6: Inet6, ia: In6Ifaddr): { pltime: number | null; vltime: number | null } {
-  const e = LIFETIMES.peek(inet6.kernel)?.ends.get(ia);
-  if (e === undefined) return { pltime: null, vltime: null };
+  const e = in6LifetimeEnds(inet6, ia);
   const now = inet6.kernel.uptime();
   const left = (t: number): number | null => (t === Infinity ? null : Math.max(0, Math.ceil((t - now) / 1000)));
   return { pltime: left(e.pref), vltime: left(e.valid) };

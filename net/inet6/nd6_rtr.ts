@@ -41,6 +41,7 @@ import { IN6ADDR_ANY, in6Equal, in6IsLinkLocal, in6IsMulticast, in6MaskInto } fr
 import { IP6_OFF_SRC, IPPROTO_ICMPV6, IPV6_MAXHLIM, IPV6_MMTU, ip6Hlim } from '../wire/ipv6.js';
 import { in6AddAddress, in6PurgeAddr } from './in6.js';
 import { in6Eui64FromMac } from './in6_ifattach.js';
+import { in6LifetimeEnds, in6SetLifetimeEnds } from './in6_lifetime.js';
 import { IN6_IFF_NOTREADY, type In6Ifaddr, type Inet6 } from './inet6.js';
 import { ip6OutputIf } from './ip6_output.js';
 import { nd6Learn } from './nd6.js';
@@ -56,8 +57,8 @@ const ND_RS_LEN = 8;
 /** Bounds on what advertisements may add. */
 export const ND6_MAX_ROUTERS = 16;
 export const ND6_MAX_PREFIXES = 64;
-/** IN6_IFF_* of autoconfigured addresses (netinet6/in6_var.h). */
-export const IN6_IFF_DEPRECATED = 0x10;
+/** IN6_IFF_AUTOCONF (netinet6/in6_var.h): formed from a prefix. DEPRECATED is in6_lifetime.ts's. */
+export { IN6_IFF_DEPRECATED } from './in6_lifetime.js';
 export const IN6_IFF_AUTOCONF = 0x40;
 /** The all-routers group (RFC 4291 §2.7.1). */
 const ALL_ROUTERS = Uint8Array.of(0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2);
@@ -83,10 +84,8 @@ export interface Nd6Prefix {
   onlinkExpire: number;
   /** The connected route the L flag made, or null (the address's own route serves). */
   route: Rtentry6 | null;
-  /** The address formed from it (A flag), its valid and preferred ends (ms, Infinity: never). */
+  /** The address formed from it (A flag); its lifetimes are the address's own (in6_lifetime.ts). */
   ia: In6Ifaddr | null;
-  validExpire: number;
-  prefExpire: number;
 }
 
 /** Router discovery counters (sysctl net.inet6.icmp6.nd6_rtr_stats). */
@@ -331,7 +330,7 @@ function prefixInput(inet6: Inet6, rtr: Nd6Rtr, ifp: Ifnet, buf: Uint8Array, p: 
       rtr.stats.full++;
       return;
     }
-    pr = { prefix, plen, ifp, onlinkExpire: 0, route: null, ia: null, validExpire: 0, prefExpire: 0 };
+    pr = { prefix, plen, ifp, onlinkExpire: 0, route: null, ia: null };
     rtr.prefixes.push(pr);
   }
   if (onlink) {
@@ -385,19 +384,18 @@ function addrUpdate(inet6: Inet6, rtr: Nd6Rtr, pr: Nd6Prefix, valid: number, pre
     }
     pr.ia.flags |= IN6_IFF_AUTOCONF;
     rtr.stats.autoconf++;
-    pr.validExpire = deadline(now, valid);
-    pr.prefExpire = deadline(now, pref);
-  } else {
-    // The two-hour rule (§5.5.3 e): a short valid lifetime cannot cut a
-    // long remaining one below two hours (an unauthenticated RA could
-    // otherwise take the address away at once).
-    const remaining = pr.validExpire === Infinity ? Infinity : (pr.validExpire - now) / 1000;
-    if (valid === INFINITE || valid > TWO_HOURS || valid > remaining) pr.validExpire = deadline(now, valid);
-    else if (remaining > TWO_HOURS) pr.validExpire = now + TWO_HOURS * 1000;
-    pr.prefExpire = deadline(now, pref);
+    in6SetLifetimeEnds(inet6, pr.ia, deadline(now, pref), deadline(now, valid));
+    return;
   }
-  if (pr.prefExpire > now) pr.ia.flags &= ~IN6_IFF_DEPRECATED;
-  else pr.ia.flags |= IN6_IFF_DEPRECATED;
+  // The two-hour rule (§5.5.3 e): a short valid lifetime cannot cut a
+  // long remaining one below two hours (an unauthenticated RA could
+  // otherwise take the address away at once).
+  const was = in6LifetimeEnds(inet6, pr.ia).valid;
+  const remaining = was === Infinity ? Infinity : (was - now) / 1000;
+  let validEnd = was;
+  if (valid === INFINITE || valid > TWO_HOURS || valid > remaining) validEnd = deadline(now, valid);
+  else if (remaining > TWO_HOURS) validEnd = now + TWO_HOURS * 1000;
+  in6SetLifetimeEnds(inet6, pr.ia, deadline(now, pref), validEnd);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -405,8 +403,9 @@ function addrUpdate(inet6: Inet6, rtr: Nd6Rtr, pr: Nd6Prefix, valid: number, pre
 
 function armTick(rtr: Nd6Rtr): void {
   if (rtr.tick.pending) return;
-  const finite = rtr.routers.length > 0 ||
-    rtr.prefixes.some((p) => p.onlinkExpire !== Infinity || (p.ia !== null && p.validExpire !== Infinity));
+  // An address's own lifetimes are aged by in6_lifetime.ts; a prefix whose
+  // address went is forgotten here, so one with an address that can go is finite too.
+  const finite = rtr.routers.length > 0 || rtr.prefixes.some((p) => p.onlinkExpire !== Infinity || p.ia !== null);
   if (finite) rtr.tick.reset(1000);
 }
 
@@ -419,15 +418,7 @@ function nd6RtrTick(inet6: Inet6): void {
   if (rtr.routers.length !== before) defrouteSelect(inet6, rtr);
   for (const pr of [...rtr.prefixes]) {
     if (pr.route !== null && pr.onlinkExpire <= now) prefixOffLink(inet6, pr);
-    if (pr.ia !== null) {
-      if (!inet6.addrs.includes(pr.ia)) pr.ia = null;
-      else if (pr.validExpire <= now) {
-        in6PurgeAddr(inet6, pr.ia);
-        pr.ia = null;
-      } else if (pr.prefExpire <= now) {
-        pr.ia.flags |= IN6_IFF_DEPRECATED;
-      }
-    }
+    if (pr.ia !== null && !inet6.addrs.includes(pr.ia)) pr.ia = null; // its valid lifetime ended (or removed by hand)
     prefixForgetIfIdle(rtr, pr);
   }
   armTick(rtr);
