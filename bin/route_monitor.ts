@@ -18,7 +18,7 @@ import {
 } from '../net/rtsock.js';
 import { IFT_ETHER } from '../net/interface.js';
 import { formatIn6Addr } from '../net/wire/in6addr.js';
-import type { SysLike, ToolIO } from './common.js';
+import { formatFlagNames, type SysLike, type ToolIO } from './common.js';
 
 const MSGTYPES: Record<number, string> = {
   1: 'RTM_ADD: Add Route',
@@ -41,7 +41,7 @@ const MSGTYPES: Record<number, string> = {
   0x18: 'RTM_CHGADDR: address being changed on iface',
 };
 
-/* Bit names, lowest bit first (route(8)'s bprintf strings); '' for an unnamed bit. */
+/* Bit names, lowest bit first (route(8)'s bprintf strings, not the kernel's); '' for an unnamed bit. */
 const METRICNAMES = ['mtu', 'hopcount', 'expire', 'recvpipe', 'sendpipe', 'ssthresh', 'rtt', 'rttvar', 'pksent'];
 const ROUTEFLAGS = ['UP', 'GATEWAY', 'HOST', 'REJECT', 'DYNAMIC', 'MODIFIED', 'DONE', 'MASK_PRESENT', 'CONNECTED', 'XRESOLVE',
   'LLINFO', 'STATIC', 'BLACKHOLE', 'CLONED', 'PROTO2', 'PROTO1', '', '', 'LOCAL', 'BROADCAST'];
@@ -49,12 +49,14 @@ const IFNETFLAGS = ['UP', 'BROADCAST', 'DEBUG', 'LOOPBACK', 'PTP', 'NOTRAILERS',
   'OACTIVE', 'SIMPLEX', 'LINK0', 'LINK1', 'LINK2', 'MULTICAST'];
 const ADDRNAMES = ['DST', 'GATEWAY', 'NETMASK', 'GENMASK', 'IFP', 'IFA', 'AUTHOR', 'BRD', 'TAG'];
 
-/** bprintf: `<A,B>` for the named bits set, `none` for no bits. */
-function bits(b: number, names: readonly string[]): string {
-  if (b === 0) return 'none';
-  const set = names.filter((n, i) => n !== '' && b & (2 ** i));
-  return set.length > 0 ? `<${set.join(',')}>` : '';
+/** A lowest-bit-first name list as formatFlagNames' (bit, name) pairs. */
+function bitPairs(names: readonly string[]): ReadonlyArray<readonly [number, string]> {
+  return names.flatMap((n, i) => (n === '' ? [] : [[2 ** i, n] as const]));
 }
+const METRICBITS = bitPairs(METRICNAMES);
+const ROUTEBITS = bitPairs(ROUTEFLAGS);
+const IFNETBITS = bitPairs(IFNETFLAGS);
+const ADDRBITS = bitPairs(ADDRNAMES);
 
 function hex2(n: number): string {
   return n.toString(16).padStart(2, '0');
@@ -108,7 +110,7 @@ function addrsText(b: Uint8Array, off: number, end: number, addrs: number): stri
     if ((i === 0 || i === 5) && maskFamily === -1) maskFamily = b[off + 1]!;
     off += rtRoundup(b[off]!);
   }
-  let s = `\nsockaddrs: ${bits(addrs, ADDRNAMES)}\n`;
+  let s = `\nsockaddrs: ${formatFlagNames(addrs, ADDRBITS)}\n`;
   for (let i = 0; i < RTAX_MAX; i++) {
     const o = at[i];
     if (o === null || o === undefined) continue;
@@ -135,12 +137,12 @@ export function formatRtMsg(b: Uint8Array, n: number): string {
   const u16 = (o: number): number => (o + 2 <= n ? v.getUint16(o, true) : 0);
   switch (type) {
     case RTM_IFINFO:
-      s += `if# ${u16(12)}, ${linkstate(i32(20))}, flags: ${bits(i32(8), IFNETFLAGS)}`;
+      s += `if# ${u16(12)}, ${linkstate(i32(20))}, flags: ${formatFlagNames(i32(8), IFNETBITS)}`;
       return s + addrsText(b, IF_MSGHDR_LEN, n, i32(4));
     case RTM_NEWADDR:
     case RTM_DELADDR:
     case RTM_CHGADDR:
-      s += `pid ${i32(16)}, metric ${i32(24)}, flags: ${bits(i32(8), ROUTEFLAGS)}`;
+      s += `pid ${i32(16)}, metric ${i32(24)}, flags: ${formatFlagNames(i32(8), ROUTEBITS)}`;
       return s + addrsText(b, IFA_MSGHDR_LEN, n, i32(12));
     case RTM_IFANNOUNCE: {
       const what = u16(22);
@@ -148,9 +150,9 @@ export function formatRtMsg(b: Uint8Array, n: number): string {
       return s;
     }
     default: {
-      s += `pid ${i32(16)}, seq ${i32(20)}, errno ${i32(24)}, flags: ${bits(i32(8), ROUTEFLAGS)}`;
+      s += `pid ${i32(16)}, seq ${i32(20)}, errno ${i32(24)}, flags: ${formatFlagNames(i32(8), ROUTEBITS)}`;
       const locks = n >= 48 ? Number(v.getBigUint64(40, true) & 0x1ffn) : 0;
-      s += `\nlocks: ${bits(locks, METRICNAMES)} inits: ${bits(i32(32), METRICNAMES)}`;
+      s += `\nlocks: ${formatFlagNames(locks, METRICBITS)} inits: ${formatFlagNames(i32(32), METRICBITS)}`;
       return s + addrsText(b, RT_MSGHDR_LEN, n, i32(12));
     }
   }
