@@ -690,27 +690,27 @@ test('rcv-icmp-hard-error-ignored: with icmp_may_rst=0 no ICMP error aborts a co
   await p.finish(t);
 });
 
-test('rcv-icmp-hard-error-ttl-exceeded: with icmp_may_rst=1 (FreeBSD) time exceeded in transit aborts a connect with EHOSTUNREACH', async (t) => {
-  const p = await Peer.create({ freebsd: true, sysctl: { 'net.inet.tcp.icmp_may_rst': 1 } });
+/** A connect whose SYN gets ICMP time exceeded in transit back, with icmp_may_rst as given; 100 ms later. */
+async function ttlExceededConnect(icmpMayRst: number): Promise<{ p: Peer; fd: number }> {
+  const p = await Peer.create({ freebsd: true, sysctl: { 'net.inet.tcp.icmp_may_rst': icmpMayRst } });
   const fd = await p.socket();
   await errnoOf(p.k.sys.connect(fd, p.peerAddr()));
   await p.sim.settle();
   p.next();
   p.injectIp(icmpAboutSyn(p, 11, 0, 0));
   await p.run(100);
+  return { p, fd };
+}
+
+test('rcv-icmp-hard-error-ttl-exceeded: with icmp_may_rst=1 (FreeBSD) time exceeded in transit aborts a connect with EHOSTUNREACH', async (t) => {
+  const { p, fd } = await ttlExceededConnect(1);
   t.is(await soError(p, fd), EHOSTUNREACH);
   await p.k.sys.close(fd);
   await p.finish(t);
 });
 
 test('rcv-icmp-ttl-exceeded: with icmp_may_rst=0 (NetBSD) time exceeded is no error at all: the connect goes on and times out on its own', async (t) => {
-  const p = await Peer.create({ freebsd: true, sysctl: { 'net.inet.tcp.icmp_may_rst': 0 } });
-  const fd = await p.socket();
-  await errnoOf(p.k.sys.connect(fd, p.peerAddr()));
-  await p.sim.settle();
-  p.next();
-  p.injectIp(icmpAboutSyn(p, 11, 0, 0));
-  await p.run(100);
+  const { p, fd } = await ttlExceededConnect(0);
   t.is(await soError(p, fd), 0, 'the connect goes on');
   await p.run(1000);
   t.is(p.next(), SYN_DEFAULT, 'the SYN is retransmitted on schedule');
