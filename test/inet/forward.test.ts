@@ -10,54 +10,16 @@
  *   h1: default via 192.0.2.1     r: net.inet.ip.forwarding=1     h2: default via 198.51.100.1
  */
 import test from 'ava';
-import type { Kernel } from '../../kern/kernel.js';
 import { ifioctl } from '../../net/interface_ioctl.js';
 import { inet } from '../../net/inet/inet.js';
 import { IP_RAWOUTPUT, ipOutput } from '../../net/inet/ip_output.js';
 import { netstack } from '../../net/netstack.js';
 import { ICMP_ECHO, ICMP_ECHOREPLY, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_HOST, ICMP_UNREACH_NEEDFRAG } from '../../net/wire/icmp.js';
 import { inCksum } from '../../net/wire/cksum.js';
-import { Hub, attachEther } from '../helpers/hub.js';
+import { routedTopology as topology } from '../helpers/routed.js';
 import {
-  BROADCAST_MAC, bootKernels, decodeFrame, etherFrame, haltAll, icmpMessage, icmpstat, ifconfig, ifnet, ipPacket, ipstat,
-  route, sendEcho, type Kernels, type SeenFrame,
+  BROADCAST_MAC, etherFrame, haltAll, icmpMessage, icmpstat, ifnet, ipPacket, ipstat, route, sendEcho,
 } from '../helpers/kernels.js';
-
-interface Net {
-  ks: Kernels;
-  h1: Kernel;
-  r: Kernel;
-  h2: Kernel;
-  lanA: SeenFrame[];
-  lanB: SeenFrame[];
-  hubA: Hub;
-}
-
-async function topology(forwarding = 1): Promise<Net> {
-  const ks = bootKernels(3);
-  const [h1, r, h2] = ks.kernels as [Kernel, Kernel, Kernel];
-  const hubA = new Hub('lanA');
-  const hubB = new Hub('lanB');
-  const lanA: SeenFrame[] = [];
-  const lanB: SeenFrame[] = [];
-  hubA.tap((f) => lanA.push(decodeFrame(f)));
-  hubB.tap((f) => lanB.push(decodeFrame(f)));
-  attachEther(h1, hubA);
-  attachEther(r, hubA);
-  attachEther(r, hubB);
-  attachEther(h2, hubB);
-  ifconfig(h1, 'hub0', '192.0.2.2/24');
-  ifconfig(r, 'hub0', '192.0.2.1/24');
-  ifconfig(r, 'hub1', '198.51.100.1/24');
-  ifconfig(h2, 'hub0', '198.51.100.2/24');
-  await route(h1, { type: 'add', dst: 'default', gateway: '192.0.2.1' });
-  await route(h2, { type: 'add', dst: 'default', gateway: '198.51.100.1' });
-  await r.sys.sysctlSet('net.inet.ip.forwarding', forwarding);
-  await ks.sim.settle();
-  lanA.length = 0;
-  lanB.length = 0;
-  return { ks, h1, r, h2, lanA, lanB, hubA };
-}
 
 test('h1 pings h2 through r: TTL lowered by one per hop, header checksum still right', async (t) => {
   const n = await topology();

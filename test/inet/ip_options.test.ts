@@ -16,42 +16,9 @@ import type { Kernel } from '../../kern/kernel.js';
 import { main as ping } from '../../bin/rump.ping.js';
 import { ICMP_ECHO, ICMP_UNREACH, ICMP_UNREACH_NET_PROHIB, ICMP_UNREACH_SRCFAIL } from '../../net/wire/icmp.js';
 import { inCksum } from '../../net/wire/cksum.js';
-import { Hub, attachEther } from '../helpers/hub.js';
+import { routedTopology as topology, type RoutedNet as Net } from '../helpers/routed.js';
 import { capture } from '../bin/helpers.js';
-import { bootKernels, decodeFrame, haltAll, ifconfig, ipstat, route, type Kernels, type SeenFrame } from '../helpers/kernels.js';
-
-interface Net {
-  ks: Kernels;
-  h1: Kernel;
-  r: Kernel;
-  h2: Kernel;
-  lanA: SeenFrame[];
-  lanB: SeenFrame[];
-}
-
-async function topology(): Promise<Net> {
-  const ks = bootKernels(3);
-  const [h1, r, h2] = ks.kernels as [Kernel, Kernel, Kernel];
-  const hubA = new Hub('lanA');
-  const hubB = new Hub('lanB');
-  const lanA: SeenFrame[] = [];
-  const lanB: SeenFrame[] = [];
-  hubA.tap((f) => lanA.push(decodeFrame(f)));
-  hubB.tap((f) => lanB.push(decodeFrame(f)));
-  attachEther(h1, hubA);
-  attachEther(r, hubA);
-  attachEther(r, hubB);
-  attachEther(h2, hubB);
-  ifconfig(h1, 'hub0', '192.0.2.2/24');
-  ifconfig(r, 'hub0', '192.0.2.1/24');
-  ifconfig(r, 'hub1', '198.51.100.1/24');
-  ifconfig(h2, 'hub0', '198.51.100.2/24');
-  await route(h1, { type: 'add', dst: 'default', gateway: '192.0.2.1' });
-  await route(h2, { type: 'add', dst: 'default', gateway: '198.51.100.1' });
-  await r.sys.sysctlSet('net.inet.ip.forwarding', 1);
-  await ks.sim.settle();
-  return { ks, h1, r, h2, lanA, lanB };
-}
+import { haltAll, ipstat, type SeenFrame } from '../helpers/kernels.js';
 
 async function tool(n: Net, k: Kernel, argv: string[]): Promise<{ status: number; out: string; err: string }> {
   const sim = n.ks.sim;
