@@ -68,11 +68,9 @@ export function in6SetLifetimeEnds(inet6: Inet6, ia: In6Ifaddr, pref: number, va
   arm(inet6, lt);
 }
 
-const FOREVER: Ends = { pref: Infinity, valid: Infinity };
-
 /** `ia`'s lifetime ends as uptimes (ms; Infinity: never). */
 export function in6LifetimeEnds(inet6: Inet6, ia: In6Ifaddr): Ends {
-  return LIFETIMES.peek(inet6.kernel)?.ends.get(ia) ?? FOREVER;
+  return LIFETIMES.peek(inet6.kernel)?.ends.get(ia) ?? { pref: Infinity, valid: Infinity };
 }
 
 /** What is left of `ia`'s lifetimes in whole seconds (null: infinite), for `ifconfig -L`. */
