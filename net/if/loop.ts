@@ -6,8 +6,8 @@
 import { defineState } from '../../kern/kernel.js';
 import type { Mbuf } from '../../kern/mbuf.js';
 import { M_LOOP } from '../../kern/mbuf.js';
-import { ENETDOWN } from '../../kern/errno.js';
-import { Ifnet, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP, TAP_OUT, type IfDriver } from '../interface.js';
+import { ENETDOWN, EOPNOTSUPP, Errno } from '../../kern/errno.js';
+import { IFCAP_TSOv4, IFCAP_TSOv6, Ifnet, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP, TAP_OUT, type IfDriver } from '../interface.js';
 import type { NetStack } from '../netstack.js';
 
 /** lo0's MTU as NetBSD sets it (LOMTU). */
@@ -37,7 +37,25 @@ const loopDriver: IfDriver = {
   },
   stop() {},
   detach() {},
+  ioctl(ifp, cmd, arg) {
+    // `ifconfig lo0 -tso4 -tso6`: segments no larger than the MTU, as NetBSD's lo0 carries.
+    if (cmd === 'SIOCSIFCAP') {
+      ifp.capenable = (arg as { capenable: number }).capenable;
+      return undefined;
+    }
+    // The rest is ifioctl's (the MTU) or nothing lo0 has (no multicast filter: it hears every group).
+    throw new Errno(EOPNOTSUPP);
+  },
 };
+
+/**
+ * lo0's offloads: TSO only. TCP hands it segments of up to 64 KB, which
+ * come back up whole, never cut (the receiver takes a segment longer than
+ * its MSS as it takes an LRO'd one): a bulk transfer makes half the
+ * packets it would at LOMTU, and Node's loopback (Linux's lo, MTU 65536)
+ * does the same work per packet. Checksums lo0 skips anyway (M_LOOP).
+ */
+const LO_CAPS = IFCAP_TSOv4 | IFCAP_TSOv6;
 
 const SOFTC = defineState<Ifnet, LoopSoftc>('lo softc');
 
@@ -45,6 +63,8 @@ export function loopAttach(ns: NetStack, unit: number): Ifnet {
   const ifp = new Ifnet(ns.kernel, `lo${unit}`, unit, IFT_LOOP, loopDriver);
   ifp.mtu = LOMTU;
   ifp.flags = IFF_LOOPBACK | IFF_MULTICAST;
+  ifp.capabilities = LO_CAPS;
+  ifp.capenable = LO_CAPS;
   ifp.output = loopOutput;
   SOFTC.set(ifp, new LoopSoftc(ns, ifp));
   return ifp;

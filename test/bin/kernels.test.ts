@@ -76,12 +76,15 @@ function withMacs(text: string, macs: string[]): string {
 }
 
 /**
- * NetBSD's lines with the two our shmif adds after its flags: the offloads
- * it does in software (TSO, LRO; NetBSD's shmif has none), printed as
- * NetBSD's ifconfig prints any interface's.
+ * NetBSD's lines with the two our shmif and lo0 add after their flags: the
+ * offloads they do in software (shmif: TSO, LRO; lo0: TSO, passed up
+ * whole; NetBSD's have none), printed as NetBSD's ifconfig prints any
+ * interface's.
  */
-function withShmifOffloads(text: string): string {
-  return text.replace(/^(shmif\d+: flags=.*\n)/gm, '$1\tcapabilities=0x80080<TSO4,LRO>\n\tenabled=0x80080<TSO4,LRO>\n');
+function withOffloads(text: string): string {
+  return text
+    .replace(/^(shmif\d+: flags=.*\n)/gm, '$1\tcapabilities=0x80080<TSO4,LRO>\n\tenabled=0x80080<TSO4,LRO>\n')
+    .replace(/^(lo0: flags=.*\n)/gm, '$1\tcapabilities=0x40080<TSO4,TSO6>\n\tenabled=0x40080<TSO4,TSO6>\n');
 }
 
 test('ifconfig -a and ifconfig shmif0 on a configured kernel read as NetBSD\'s', async (t) => {
@@ -89,9 +92,9 @@ test('ifconfig -a and ifconfig shmif0 on a configured kernel read as NetBSD\'s',
   const macs = [...(await n.tool(n.a, ifconfig, ['-a'])).out.matchAll(/address: ([0-9a-f:]{17})/g)].map((m) => m[1]!);
   t.is(macs.length, 2);
   const all = await n.tool(n.a, ifconfig, ['-a']);
-  t.is(all.out, withShmifOffloads(withMacs(netbsd8Ifconfig(netbsdTranscript('rump.ifconfig -a').text), macs)));
+  t.is(all.out, withOffloads(withMacs(netbsd8Ifconfig(netbsdTranscript('rump.ifconfig -a').text), macs)));
   const one = await n.tool(n.a, ifconfig, ['shmif0']);
-  t.is(one.out, withShmifOffloads(withMacs(netbsd8Ifconfig(netbsdTranscript('rump.ifconfig shmif0').text), macs)));
+  t.is(one.out, withOffloads(withMacs(netbsd8Ifconfig(netbsdTranscript('rump.ifconfig shmif0').text), macs)));
   const busy = await n.tool(n.a, ifconfig, ['shmif0', 'linkstr', 'other']);
   t.is(busy.err, netbsdTranscript('rump.ifconfig shmif0 linkstr other').text);
   t.is(busy.status, 1);

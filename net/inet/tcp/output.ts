@@ -17,7 +17,7 @@
  */
 import { EMSGSIZE, ENOBUFS } from '../../../kern/errno.js';
 import { M_CSUM_TCPv4, M_CSUM_TCPv6, M_CSUM_TSOv4, M_CSUM_TSOv6 } from '../../../kern/mbuf.js';
-import { IFCAP_CSUM_TCPv6_Tx, IFCAP_TSOv4, IFCAP_TSOv6 } from '../../interface.js';
+import { IFCAP_CSUM_TCPv6_Tx, IFCAP_TSOv4, IFCAP_TSOv6, IFF_LOOPBACK, type Ifnet } from '../../interface.js';
 import { SS_CANTRCVMORE } from '../../socket.js';
 import { IPPROTO_TCP } from '../../wire/ipv4.js';
 import {
@@ -264,7 +264,7 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
     // With TSO on the way out, whole segments up to 64 KB in one (the
     // interface cuts them): NetBSD tcp_output's use_tso. Never a probe.
     const tso = tp.t_tsoifp;
-    len = tso !== null && tso.capenable & (tp.inp.foreignIsV4() ? IFCAP_TSOv4 : IFCAP_TSOv6) && !(tp.flags & TF_FORCEDATA) ? tcpTsoLen(tp, len) : tp.t_maxseg;
+    len = tso !== null && tso.capenable & (tp.inp.foreignIsV4() ? IFCAP_TSOv4 : IFCAP_TSOv6) && !(tp.flags & TF_FORCEDATA) ? tcpTsoLen(tp, tso, len) : tp.t_maxseg;
     sendalot = true;
   }
   // No FIN while data remains to be sent after this segment.
@@ -365,10 +365,18 @@ function tcpNothingSent(tp: TcpCb): void {
 /** The most data one TSO send carries: an IP datagram of 65535 less the IP and largest TCP headers. */
 const TCP_TSO_MAX = 65535 - 20 - 60;
 
-/** The data of a TSO send: whole segments (NetBSD: equal sizes down the stack), at most TCP_TSO_MAX; `len` > t_maxseg. */
-function tcpTsoLen(tp: TcpCb, len: number): number {
+/**
+ * The data of a TSO send, at most TCP_TSO_MAX; `len` > t_maxseg. For an
+ * interface that cuts it, whole segments (NetBSD: equal sizes down the
+ * stack). lo0 never cuts: the packet comes back up whole, as one segment
+ * (Linux's loopback passes its GSO packets up the same way), so it takes
+ * all it may, with no short segment to avoid.
+ */
+function tcpTsoLen(tp: TcpCb, ifp: Ifnet, len: number): number {
+  const max = Math.min(len, TCP_TSO_MAX);
+  if (ifp.flags & IFF_LOOPBACK) return max;
   const seg = tp.t_maxseg;
-  return Math.floor(Math.min(len, TCP_TSO_MAX) / seg) * seg;
+  return Math.floor(max / seg) * seg;
 }
 
 /** tcpSendSegment's `how`: a retransmission that leaves snd_nxt, snd_max, RTT timing and the timer alone (SACK recovery). */

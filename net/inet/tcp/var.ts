@@ -405,13 +405,13 @@ const NUMERIC_INIT: number[] = Array.from({ length: RTT_SLOTS + NUMERIC_FIELDS.l
  * The TcpCb fields that stay at their first value on almost every
  * connection, and on an idle one always: what only a lossy path (SACK,
  * reassembly, duplicate ACKs, retransmissions), an ICMP error, a challenge ACK, a keepalive
- * probe, a retransmitted SYN, TCP_MAXSEG, a TSO interface, ECN, Fast Open or TCP over UDP sets. They
+ * probe, a retransmitted SYN, TCP_MAXSEG, ECN, Fast Open or TCP over UDP sets. They
  * live in `x`, an array made when one of them first takes another value;
  * until then `x` is null and they read as these defaults (writing a
  * default to a TcpCb without `x` changes nothing and makes nothing).
  */
 const RARE_FIELDS = {
-  t_tsoifp: null, t_usermss: 0, t_rxtshift: 0, t_dupacks: 0, t_softerror: 0, t_persistStart: 0, t_keepprobes: 0, t_synrexmits: 0,
+  t_usermss: 0, t_rxtshift: 0, t_dupacks: 0, t_softerror: 0, t_persistStart: 0, t_keepprobes: 0, t_synrexmits: 0,
   sackSb: null, sackRcv: null, segq: NO_SEGQ, segqBytes: 0, segqMem: 0, ackWarStart: 0, ackWarCount: 0,
   ecnFlags: 0, ecnRecover: 0, tfoFlags: 0, t_port: 0,
 } as const;
@@ -475,8 +475,10 @@ export class TcpCb extends RttEstimator implements CcState {
    * The interface of the route when tcp_mss ran, if it can do TSO
    * (IFCAP_TSOv4): while its TSO is enabled, output builds segments of up
    * to 64 KB for it to cut (NetBSD tcp_output's use_tso). Null otherwise.
+   * A field of its own, not one of RARE_FIELDS: every connection over lo0
+   * sets it, and a rare field set would give each of them an `x` array.
    */
-  declare t_tsoifp: Ifnet | null;
+  t_tsoifp: Ifnet | null = null;
   /** TCP_MAXSEG set by the user (0: none). */
   declare t_usermss: number;
 
