@@ -8,8 +8,8 @@
  * clean install leaves the lock as it is.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,10 @@ installedTest('npx --no-install finds the tools in the checkout (node_modules/.b
   // npm 11's npx runs a package's own bin by linking the package into its npx cache
   // (libnpmexec); an empty cache of the test's own keeps this run from meeting an entry
   // another run left half made, and shows that nothing comes from the registry (--offline).
+  // npx runs the package's prepare script in place too: with dist/ built (a no-op
+  // after npm install), it must not compile again (it took 14 s to over a minute).
+  execFileSync('node', [join(root, 'prepare.mjs')], { cwd: root, stdio: 'ignore' });
+  const built = statSync(join(root, 'dist/index.js')).mtimeMs;
   const cache = mkdtempSync(join(tmpdir(), 'rumpnet-npx-cache-'));
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const env = { ...process.env, npm_config_cache: cache };
@@ -58,4 +62,5 @@ installedTest('npx --no-install finds the tools in the checkout (node_modules/.b
   rmSync(cache, { recursive: true, force: true });
   t.is(r.code, 1);
   t.regex(r.stderr, /^usage: rump_server /m);
+  t.is(statSync(join(root, 'dist/index.js')).mtimeMs, built, 'dist/ was not compiled again');
 });
