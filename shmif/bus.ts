@@ -88,11 +88,12 @@ const LOCK_LOCKED = 1;
 export const BUS_LOCK_MAX_SPINS = 1 << 24;
 
 /**
- * How many records `first` may be advanced over for one chunk of a write:
- * a chunk is at most MAX_FRAME + 1 bytes and records are at least 24 bytes
+ * How many records `first` may be advanced over for one advance of a write:
+ * it covers at most a whole record (a record header and MAX_FRAME bytes,
+ * the most putv advances over at once) and records are at least 24 bytes
  * apart. More means the bus is corrupt.
  */
-const MAX_ADVANCE = Math.ceil((MAX_FRAME + 1) / PKTHDR_SIZE) + 4;
+const MAX_ADVANCE = Math.ceil((PKTHDR_SIZE + MAX_FRAME + 1) / PKTHDR_SIZE) + 4;
 
 export const HOST_LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
