@@ -87,15 +87,13 @@ const LOCK_LOCKED = 1;
  */
 export const BUS_LOCK_MAX_SPINS = 1 << 24;
 
-/** Upper bound on records in the ring (all zero-length): bounds every walk. */
-const MAX_RECORDS = Math.floor(DATASIZE / PKTHDR_SIZE) + 2;
-
 /**
- * How many records `first` may be advanced over for one chunk of a write:
- * a chunk is at most MAX_FRAME + 1 bytes and records are at least 24 bytes
+ * How many records `first` may be advanced over for one advance of a write:
+ * it covers at most a whole record (a record header and MAX_FRAME bytes,
+ * the most putv advances over at once) and records are at least 24 bytes
  * apart. More means the bus is corrupt.
  */
-const MAX_ADVANCE = Math.ceil((MAX_FRAME + 1) / PKTHDR_SIZE) + 4;
+const MAX_ADVANCE = Math.ceil((PKTHDR_SIZE + MAX_FRAME + 1) / PKTHDR_SIZE) + 4;
 
 export const HOST_LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -149,6 +147,33 @@ export function ringGetU32(b: Uint8Array, dataOff: number, le: boolean): number 
   return le
     ? (b[p0]! | (b[p1]! << 8) | (b[p2]! << 16) | (b[p3]! << 24)) >>> 0
     : ((b[p0]! << 24) | (b[p1]! << 16) | (b[p2]! << 8) | b[p3]!) >>> 0;
+}
+
+/** Header fields as indexes of host-order u32 words (BusWriter, BusReader). */
+const W_FIRST = BUS_OFF_FIRST >>> 2;
+const W_LAST = BUS_OFF_LAST >>> 2;
+const W_GEN_LO = (HOST_LITTLE_ENDIAN ? BUS_OFF_GEN : BUS_OFF_GEN + 4) >>> 2;
+const W_GEN_HI = (HOST_LITTLE_ENDIAN ? BUS_OFF_GEN + 4 : BUS_OFF_GEN) >>> 2;
+
+/**
+ * The bus header as host-order words, for the writer and reader, which
+ * touch it on every frame: plain element loads, no accessor calls. A
+ * mapping is word-aligned (the lock word is taken with atomics), so this
+ * throws only on a view that could not be a bus anyway.
+ */
+function headerWords(bytes: Uint8Array): Uint32Array {
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, HDR_SIZE >>> 2);
+}
+
+/** The sender id's halves in a record header (host order: the low word first on a little-endian host). */
+const SENDER_LO = HOST_LITTLE_ENDIAN ? PKT_OFF_SENDER : PKT_OFF_SENDER + 4;
+const SENDER_HI = HOST_LITTLE_ENDIAN ? PKT_OFF_SENDER + 4 : PKT_OFF_SENDER;
+
+/** A host-order u32 at `b[p]` (the bus's integers), unsigned. */
+function hostU32(b: Uint8Array, p: number): number {
+  return HOST_LITTLE_ENDIAN
+    ? (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
+    : ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 }
 
 /** Copy `n` bytes of the ring from data offset `dataOff` (in [0, DATASIZE]) to `dst[dstOff]`, wrapping. */
@@ -415,6 +440,7 @@ export class BusWriter {
   readonly map: BusMapping;
   private readonly bytes: Uint8Array;
   private readonly hdr: BusHeaderView;
+  private readonly hw: Uint32Array;
   /** This interface's 64-bit sender id, as two u32 halves. */
   senderLo: number;
   senderHi: number;
@@ -443,6 +469,7 @@ export class BusWriter {
     this.map = map;
     this.bytes = map.bytes;
     this.hdr = new BusHeaderView(map.bytes);
+    this.hw = headerWords(map.bytes);
     this.senderLo = senderLo >>> 0;
     this.senderHi = senderHi >>> 0;
   }
@@ -500,9 +527,9 @@ export class BusWriter {
       throw new RangeError(`frame [${hoff}, ${hoff + hlen}) + [${poff}, ${poff + plen}) is outside its buffers of ${h.length} and ${p.length} bytes`);
     }
     const b = this.bytes;
-    const hdr = this.hdr;
-    let last = hdr.last;
-    const first = hdr.first;
+    const hw = this.hw;
+    let last = hw[W_LAST]!;
+    const first = hw[W_FIRST]!;
     let lastLen = last < DATASIZE ? ringGetU32(b, last + PKT_OFF_LEN, HOST_LITTLE_ENDIAN) : 0;
     if (last >= DATASIZE || first > DATASIZE || lastLen > DATASIZE - PKTHDR_SIZE) {
       // Not a bus any writer left behind; start the ring afresh (a new
@@ -512,28 +539,40 @@ export class BusWriter {
       lastLen = 0;
     }
     const at = (last + PKTHDR_SIZE + lastLen) % DATASIZE;
-    hdr.last = at;
-    this.curFirst = hdr.first;
-
-    this.pos = at;
+    hw[W_LAST] = at;
+    const curFirst = hw[W_FIRST]!;
+    this.curFirst = curFirst;
     this.recordStart = at;
-    this.wrapped = false;
     this.firstRepaired = false;
-    if (at + PKTHDR_SIZE < DATASIZE) {
-      // The record header fits before the end of the ring (nearly always):
-      // written in place rather than built aside and copied.
-      this.advanceFirst(at, PKTHDR_SIZE);
-      writeRecordHeader(b, HDR_SIZE + at, len, sec, usec, this.senderLo, this.senderHi);
-      this.pos = at + PKTHDR_SIZE;
-    } else {
-      const ph = this.pkthdr;
-      writeRecordHeader(ph, 0, len, sec, usec, this.senderLo, this.senderHi);
-      this.writeChunk(ph, 0, PKTHDR_SIZE);
+    const end = at + PKTHDR_SIZE + len;
+    if (end < DATASIZE) {
+      // The whole record fits before the end of the ring (all records but
+      // about one a lap): one advance of `first` over all of it (the same
+      // as one per piece, the pieces being contiguous), the header written
+      // in place, each piece copied once.
+      if (at <= curFirst + PKTHDR_SIZE && end > curFirst) this.advanceFirst(at, PKTHDR_SIZE + len);
+      const r = HDR_SIZE + at;
+      writeRecordHeader(b, r, len, sec, usec, this.senderLo, this.senderHi);
+      b.set(hoff === 0 && hlen === h.length ? h : h.subarray(hoff, hoff + hlen), r + PKTHDR_SIZE);
+      if (plen > 0) b.set(p.subarray(poff, poff + plen), r + PKTHDR_SIZE + hlen);
+      hw[W_FIRST] = this.curFirst;
+      this.frames++;
+      return true;
     }
+
+    // The record reaches the end of the ring: its header (built aside) and
+    // both pieces go through writeChunk, which wraps. One way for every
+    // such record, whichever piece crosses the end, so this path has run
+    // (once a lap) by the time V8 optimises putv.
+    this.pos = at;
+    this.wrapped = false;
+    const ph = this.pkthdr;
+    writeRecordHeader(ph, 0, len, sec, usec, this.senderLo, this.senderHi);
+    this.writeChunk(ph, 0, PKTHDR_SIZE);
     this.writeChunk(h, hoff, hlen);
     if (plen > 0) this.writeChunk(p, poff, plen);
-    hdr.first = this.curFirst;
-    if (this.wrapped) hdr.incGen();
+    hw[W_FIRST] = this.curFirst;
+    if (this.wrapped) this.hdr.incGen();
     this.frames++;
     return true;
   }
@@ -616,6 +655,7 @@ export class BusReader {
   readonly map: BusMapping;
   private readonly bytes: Uint8Array;
   private readonly hdr: BusHeaderView;
+  private readonly hw: Uint32Array;
   /** Data offset of the next record to read. */
   next = 0;
   /** Generation of `next` (may be one below the bus's while the ring wraps). */
@@ -645,7 +685,12 @@ export class BusReader {
   /** Polls that could not take the lock. */
   lockFailures = 0;
 
-  private readonly scratch = new Uint8Array(MAX_FRAME);
+  /**
+   * A record split across the end of the ring, copied whole (poll). Its
+   * length a multiple of 4, so a checksum over a frame in it reads whole
+   * words (net/wire/cksum.ts sums the 32-bit words of the ArrayBuffer).
+   */
+  private readonly scratch = new Uint8Array((PKTHDR_SIZE + MAX_FRAME + 3) & ~3);
   /**
    * The writers' position (last, gen) when a poll last read everything up
    * to it; seenLast -1 when the last poll stopped early. See mayHaveNew.
@@ -657,6 +702,7 @@ export class BusReader {
     this.map = map;
     this.bytes = map.bytes;
     this.hdr = new BusHeaderView(map.bytes);
+    this.hw = headerWords(map.bytes);
   }
 
   /**
@@ -669,8 +715,8 @@ export class BusReader {
    */
   mayHaveNew(): boolean {
     if (this.seenLast < 0) return true;
-    const hdr = this.hdr;
-    return hdr.last !== this.seenLast || hdr.gen !== this.seenGen;
+    const hw = this.hw;
+    return hw[W_LAST] !== this.seenLast || hw[W_GEN_HI]! * 4294967296 + hw[W_GEN_LO]! !== this.seenGen;
   }
 
   /**
@@ -726,49 +772,50 @@ export class BusReader {
       return -1;
     }
     const b = this.bytes;
-    const hdr = this.hdr;
+    const hw = this.hw;
     const lo = ownSenderLo >>> 0;
     const hi = ownSenderHi >>> 0;
     let n = 0;
-    let restarts = 0;
     this.seenLast = -1;
     try {
       // The writers' position: it cannot move while we hold the lock.
-      const first = hdr.first;
-      const last = hdr.last;
-      const busGen = hdr.gen;
+      const first = hw[W_FIRST]!;
+      const last = hw[W_LAST]!;
+      const busGen = hw[W_GEN_HI]! * 4294967296 + hw[W_GEN_LO]!;
       const lastLen = last < DATASIZE ? ringGetU32(b, last + PKT_OFF_LEN, HOST_LITTLE_ENDIAN) : 0;
-      const sane = last < DATASIZE && first <= DATASIZE && lastLen <= DATASIZE - PKTHDR_SIZE;
-      if (!sane) this.corrupt++;
+      if (!(last < DATASIZE && first <= DATASIZE && lastLen <= DATASIZE - PKTHDR_SIZE)) {
+        this.corrupt++;
+        return 0;
+      }
       const head = (last + PKTHDR_SIZE + lastLen) % DATASIZE;
-      for (let iter = 0; sane && iter < MAX_RECORDS && n < limit; iter++) {
-        // Nothing new: we stand at the writers' head.
-        if (this.gen === busGen && this.next === head) {
-          this.seenLast = last;
-          this.seenGen = busGen;
-          break;
-        }
-
+      if (!this.stillValid(first, head, busGen)) {
+        this.restart(first, head, busGen);
+        // Still not inside the valid data: the ring does not describe itself consistently.
         if (!this.stillValid(first, head, busGen)) {
-          // A second lap within one poll cannot happen while we hold the
-          // lock: the ring does not describe itself consistently.
-          if (++restarts > 1) {
-            this.corrupt++;
-            break;
-          }
-          this.restart(first, head, busGen);
+          this.corrupt++;
+          return 0;
         }
-
+      }
+      // The bytes from our position to the writers' head, exactly (both are
+      // absolute positions, see the header comment): the records read must
+      // use them up, which checks the walk once per record with a
+      // subtraction instead of the validity test, and bounds it.
+      let left = (busGen - this.gen) * DATASIZE + head - this.next;
+      while (left > 0 && n < limit) {
         const at = this.next;
         const len = ringGetU32(b, at + PKT_OFF_LEN, HOST_LITTLE_ENDIAN);
-        if (len > MAX_FRAME) {
+        const rec = PKTHDR_SIZE + len;
+        if (len > MAX_FRAME || rec > left) {
           // Garbage where a record should be: skip to the newest position.
-          this.oversized++;
+          if (len > MAX_FRAME) this.oversized++;
+          else this.corrupt++;
           this.next = head;
           this.gen = busGen;
-          continue;
+          left = 0;
+          break;
         }
-        const end = at + PKTHDR_SIZE + len;
+        left -= rec;
+        const end = at + rec;
         if (end >= DATASIZE) {
           this.next = end - DATASIZE;
           this.gen++;
@@ -780,25 +827,27 @@ export class BusReader {
           if (len !== 0) this.runts++;
           continue;
         }
-        const sLo = ringGetU32(b, at + (HOST_LITTLE_ENDIAN ? PKT_OFF_SENDER : PKT_OFF_SENDER + 4), HOST_LITTLE_ENDIAN);
-        const sHi = ringGetU32(b, at + (HOST_LITTLE_ENDIAN ? PKT_OFF_SENDER + 4 : PKT_OFF_SENDER), HOST_LITTLE_ENDIAN);
-        if (sLo === lo && sHi === hi) {
+        // The record as one contiguous run of bytes: in the ring, or, the one
+        // case that copies, the record split across the end, in the scratch.
+        let src = b;
+        let p = HDR_SIZE + at;
+        if (end > DATASIZE) {
+          ringCopyOut(b, at, this.scratch, 0, rec);
+          src = this.scratch;
+          p = 0;
+        }
+        if (hostU32(src, p + SENDER_LO) === lo && hostU32(src, p + SENDER_HI) === hi) {
           this.own++;
           continue;
         }
-        const sec = ringGetU32(b, at + PKT_OFF_SEC, HOST_LITTLE_ENDIAN);
-        const usec = ringGetU32(b, at + PKT_OFF_USEC, HOST_LITTLE_ENDIAN);
-        let payload = at + PKTHDR_SIZE;
-        payload -= payload >= DATASIZE ? DATASIZE : 0; // WRAP (ringGetU32)
         n++;
         this.delivered++;
-        if (payload + len <= DATASIZE) {
-          deliver(b, HDR_SIZE + payload, len, sec, usec);
-        } else {
-          // The one case that copies: a frame split across the end of the ring.
-          ringCopyOut(b, payload, this.scratch, 0, len);
-          deliver(this.scratch, 0, len, sec, usec);
-        }
+        deliver(src, p + PKTHDR_SIZE, len, hostU32(src, p + PKT_OFF_SEC), hostU32(src, p + PKT_OFF_USEC));
+      }
+      if (left === 0) {
+        // We stand at the writers' head: nothing new until they move.
+        this.seenLast = last;
+        this.seenGen = busGen;
       }
     } finally {
       busUnlock(this.map);

@@ -398,7 +398,8 @@ export class ShmifSoftc {
         h[hth + 7] = seq;
         h[hth + 13] = flags;
         // The flags are the low byte of the word at hth + 12; the TCP length is the pseudo header's.
-        sum = cksumFinish(cksumAdd(tcpBase + (thl + n) + (seq >>> 16) + (seq & 0xffff) + flags, b, data, n));
+        // cksumAdd's sum comes folded: its complement is the checksum (cksumFinish).
+        sum = ~cksumAdd(tcpBase + (thl + n) + (seq >>> 16) + (seq & 0xffff) + flags, b, data, n) & 0xffff;
         h[hth + 16] = sum >>> 8;
         h[hth + 17] = sum;
         if (!w.putv(h, 0, hl, b, data, n, sec, usec)) break;

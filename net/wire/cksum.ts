@@ -140,7 +140,9 @@ function sumAligned(words: Uint32Array, w: number, n: number): number {
  * returns a folded sum. Little-endian hosts only (see cksumAdd).
  */
 function sumWords(buf: Uint8Array, off: number, len: number): number {
-  const words = wordsOf(buf.buffer);
+  const ab = buf.buffer;
+  // The cache's last entry checked here: no call when it is the same buffer again.
+  const words = ab === lastBuffer ? lastWords : wordsOf(ab);
   const abs = buf.byteOffset + off;
   const end = abs + len;
   const first = abs >>> 2;

@@ -423,6 +423,26 @@ test('own frames are filtered, runts dropped and counted, the zero record skippe
   t.deepEqual(c2.got.map((g) => g.sec), [1, 2, 5, 6]);
 });
 
+test('a record whose length runs past the writers\' head is not delivered: counted corrupt, the reader stops at the head', (t) => {
+  const map = freshBus();
+  const w = new BusWriter(map, 1, 0);
+  const r = new BusReader(map);
+  r.sync();
+  writeMany(w, 5, 100);
+  // Record 3 (data offset 24 + 3 * 124) now claims 300 bytes: it would end
+  // 76 bytes past the head, after record 4, a length no writer left.
+  putU32(map.bytes, HDR_SIZE + 24 + 3 * 124, 300, LE);
+  const c = collector();
+  t.is(r.poll(c.deliver, 2, 0), 3);
+  t.deepEqual(c.got.map((g) => g.sec), [0, 1, 2], 'the frames before it, once each, and nothing after');
+  t.is(r.corrupt, 1);
+  t.is(r.lapped, 0, 'not taken for a lap (which would replay the ring from its oldest record)');
+  t.false(r.mayHaveNew(), 'the reader stands at the head');
+  writeMany(w, 1, 100, 5);
+  t.is(r.poll(c.deliver, 2, 0), 1);
+  t.is(c.got.at(-1)!.sec, 5, 'and reads on from there');
+});
+
 test('poll honours its limit and leaves the rest for the next call', (t) => {
   const map = freshBus();
   const w = new BusWriter(map, 1, 0);
