@@ -90,6 +90,9 @@ const K = 4;
  * own such fields after them (RTT_SLOTS).
  */
 export const RTT_SLOTS = 3;
+/** The places of srtt and rttvar in `v` (for callers that index it directly, as TCP's hot functions do). */
+export const SRTT = 0;
+export const RTTVAR = 1;
 const RTT_INIT: readonly number[] = [0.5, 0.5, 0.5].fill(0);
 
 export class RttEstimator {

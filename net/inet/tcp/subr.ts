@@ -66,9 +66,9 @@ export function tcpNewTcpcb(tcp: Tcp, so: Socket, table: InPcbTable = tcp.inet.t
   const tp = new TcpCb(tcp, inp, algo);
   if (cfg.rfc1323) tp.flags |= TF_REQ_SCALE | TF_REQ_TSTMP;
   if (cfg.sack) tp.flags |= TF_REQ_SACK;
+  // The tcpcb is its congestion control's CcState too (CcState.maxseg is t_maxseg).
   tp.t_maxseg = tp.t_maxopd = tp.t_ourmss = cfg.mssdflt;
-  tp.cc.maxseg = cfg.mssdflt;
-  tp.cc.ssthresh = TCP_INFINITE_SSTHRESH;
+  tp.ssthresh = TCP_INFINITE_SSTHRESH;
   so.pcb = tp;
   tcp.tcbs.add(tp);
   return tp;
