@@ -230,7 +230,7 @@ function tcpDispatch(tcp: Tcp, inp: InPcb | null, m: Mbuf, seg: TcpSegment): voi
   // TCP over UDP (tunnel.ts): a connection takes segments only the way it
   // talks, in UDP from its peer's port or plain; the rest get an RST the
   // way they came (FreeBSD tcp_input).
-  if (tp.t_port !== seg.udpPort) {
+  if ((tp.x === null ? 0 : tp.t_port) !== seg.udpPort) {
     tcp.stat.udp_tunnel_badport++;
     tcpDropWithReset(tcp, m, null);
     return;
@@ -492,7 +492,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   // at least what we already offered (RFC 9293 §3.10.7.4; FreeBSD).
   {
     let win = tcpRecvSpace(tp);
-    const offered = seqDiff(v[RCV_ADV], v[RCV_NXT]);
+    const offered = (v[RCV_ADV] - v[RCV_NXT]) | 0;
     if (win < offered) win = offered;
     tp.rcv_wnd = win;
   }
@@ -510,7 +510,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   }
 
   // ECN (RFC 3168 §6.1): CE, CWR and ECE before anything else, as FreeBSD's tcp_ecn_input_segment.
-  if (tp.ecnFlags & ECN_PERMIT && tp.state !== TCPS_TIME_WAIT) tcpEcnInput(tp, seg.flags, seg.iptos, seg.ack);
+  if (tp.x !== null && tp.ecnFlags & ECN_PERMIT && tp.state !== TCPS_TIME_WAIT) tcpEcnInput(tp, seg.flags, seg.iptos, seg.ack);
 
   if (tp.state === TCPS_ESTABLISHED && tcpHeaderPrediction(tp, m, seg)) return;
 
@@ -547,22 +547,24 @@ function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
   const tlen = seg.tlen;
   const tiwin = seg.tiwin;
   const now = seg.now;
+  // Without `x` every rare field holds its default (var.ts): none is read then.
+  const rare = tp.x !== null;
   if ((seg.flags & (TH_SYN | TH_FIN | TH_RST | TH_URG | TH_ACK)) !== TH_ACK ||
       (tsOk && tstmpLt(o.tsVal, v[TS_RECENT])) || sseq !== v[RCV_NXT] || tiwin === 0 || tiwin !== tp.snd_wnd ||
       v[SND_NXT] !== v[SND_MAX] || tp.flags & TF_FASTRECOVERY || o.nsack !== 0) {
     return false;
   }
-  if (tsOk && seqLeq(sseq, v[LAST_ACK_SENT])) {
+  if (tsOk && ((sseq - v[LAST_ACK_SENT]) | 0) <= 0) {
     v[TS_RECENT_AGE] = tsAt(tcp, now);
     v[TS_RECENT] = o.tsVal;
   }
   const ack = seg.ack;
   if (tlen === 0) {
-    if (seqGt(ack, v[SND_UNA]) && seqLeq(ack, v[SND_MAX]) && tp.cwnd >= tp.snd_wnd && tp.t_dupacks === 0) {
+    if (((ack - v[SND_UNA]) | 0) > 0 && ((ack - v[SND_MAX]) | 0) <= 0 && tp.cwnd >= tp.snd_wnd && (!rare || tp.t_dupacks === 0)) {
       st.predack++;
-      const acked = seqDiff(ack, v[SND_UNA]);
-      if (tsOk && o.tsEcr !== 0) tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + v[TS_OFFSET]) >>> 0, o.tsEcr)));
-      else if (v[T_RTTTIME] !== 0 && seqGt(ack, v[T_RTSEQ])) {
+      const acked = (ack - v[SND_UNA]) | 0;
+      if (tsOk && o.tsEcr !== 0) tcpXmitTimer(tp, Math.max(0, (tsAt(tcp, now) + v[TS_OFFSET] - o.tsEcr) | 0));
+      else if (v[T_RTTTIME] !== 0 && ((ack - v[T_RTSEQ]) | 0) > 0) {
         tcpXmitTimer(tp, now - (v[T_RTTTIME] - 1));
         v[T_RTTTIME] = 0;
       }
@@ -572,7 +574,7 @@ function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
       tcpSbDrop(tp, acked);
       v[SND_UNA] = ack;
       v[SND_WL2] = ack;
-      tp.sackSb?.update(ack, o.sack, 0, v[SND_UNA], v[SND_MAX]);
+      if (rare) tp.sackSb?.update(ack, o.sack, 0, v[SND_UNA], v[SND_MAX]);
       if (v[SND_UNA] === v[SND_MAX]) v[REXMT_AT] = 0;
       else if (v[PERSIST_AT] === 0) tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
       so.wakeup();
@@ -580,7 +582,7 @@ function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
       if (so.snd.cc > 0) tcpOutput(tp);
       return true;
     }
-  } else if (ack === v[SND_UNA] && tp.segq.length === 0 && tlen <= tcpRecvSpace(tp)) {
+  } else if (ack === v[SND_UNA] && (!rare || tp.segq.length === 0) && tlen <= tcpRecvSpace(tp)) {
     st.preddat++;
     v[RCV_NXT] = (v[RCV_NXT] + tlen) >>> 0;
     st.rcvpack++;
@@ -934,7 +936,7 @@ function tcpSynReceivedAck(tp: TcpCb, seg: TcpSegment): Verdict {
 function ccAck(tp: TcpCb, acked: number, now: number): void {
   const v = tp.v;
   // The tcpcb is the algorithm's CcState (its srtt the estimator's own).
-  tp.flightsize = seqDiff(v[SND_MAX], v[SND_UNA]);
+  tp.flightsize = (v[SND_MAX] - v[SND_UNA]) | 0;
   v[CC_NOW] = now;
   tp.ccAlgo.ackReceived(tp, acked, 'ack');
 }
@@ -957,7 +959,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
     if (sack !== null) sack.maxseg = tp.t_maxseg;
   }
 
-  if (seqGt(ack, v[SND_MAX])) {
+  if (((ack - v[SND_MAX]) | 0) > 0) {
     // An ACK for data not yet sent (RFC 9293: send an ACK, drop).
     st.rcvacktoomuch++;
     return Verdict.DropAfterAck;
@@ -976,7 +978,7 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
     if (u.dsack) st.dsack_rcv++;
   }
 
-  if (seqLeq(ack, v[SND_UNA])) return tcpAckOld(tp, seg, sack, newlySacked);
+  if (((ack - v[SND_UNA]) | 0) <= 0) return tcpAckOld(tp, seg, sack, newlySacked);
   return tcpAckNew(tp, seg, sack);
 }
 
@@ -1025,7 +1027,7 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
   const o = seg.opts;
   const ack = seg.ack;
   const now = seg.now;
-  const acked = seqDiff(ack, v[SND_UNA]);
+  const acked = (ack - v[SND_UNA]) | 0;
   let ourfinisacked = false;
   let verdict = Verdict.Continue;
   st.rcvackpack++;
@@ -1036,7 +1038,7 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
   if ((tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && o.tsPresent && o.tsEcr !== 0) {
     tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + v[TS_OFFSET]) >>> 0, o.tsEcr)));
     v[T_RTTTIME] = 0;
-  } else if (v[T_RTTTIME] !== 0 && seqGt(ack, v[T_RTSEQ])) {
+  } else if (v[T_RTTTIME] !== 0 && ((ack - v[T_RTSEQ]) | 0) > 0) {
     tcpXmitTimer(tp, now - (v[T_RTTTIME] - 1));
     v[T_RTTTIME] = 0;
   }
@@ -1044,7 +1046,7 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
   // Recovery bookkeeping before the window moves.
   let partial = false;
   if (tp.flags & TF_FASTRECOVERY) {
-    if (seqLt(ack, v[SND_RECOVER])) {
+    if (((ack - v[SND_RECOVER]) | 0) < 0) {
       partial = true;
       st.newreno_partialack++;
     } else {
@@ -1052,19 +1054,20 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
       tp.flags &= ~TF_FASTRECOVERY;
       tp.t_dupacks = 0;
       const cc = tp.cc;
-      cc.flightsize = seqDiff(v[SND_MAX], ack);
+      cc.flightsize = (v[SND_MAX] - ack) | 0;
       cc.now = now;
       tp.ccAlgo.postRecovery(cc);
       sack?.exitRecovery();
     }
-  } else {
+  } else if (tp.x !== null) {
+    // A rare field, 0 already without `x` (var.ts).
     tp.t_dupacks = 0;
   }
 
   if (partial) {
     // RFC 6582 §3.2 (5): deflate by what was acknowledged (the algorithm).
     const cc = tp.cc;
-    cc.flightsize = seqDiff(v[SND_MAX], v[SND_UNA]);
+    cc.flightsize = (v[SND_MAX] - v[SND_UNA]) | 0;
     cc.now = now;
     tp.ccAlgo.ackReceived(cc, acked, 'ack');
   } else if (!(tp.flags & TF_FASTRECOVERY)) {
@@ -1083,7 +1086,7 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
   }
   so.wakeup();
   v[SND_UNA] = ack;
-  if (seqLt(v[SND_NXT], v[SND_UNA])) v[SND_NXT] = v[SND_UNA];
+  if (((v[SND_NXT] - v[SND_UNA]) | 0) < 0) v[SND_NXT] = v[SND_UNA];
 
   // All acknowledged: stop the retransmission timer; else restart it with
   // the current (possibly backed-off) RTO.
@@ -1107,7 +1110,7 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
       tp.flags |= TF_ACKNOW;
       tcpOutput(tp);
       tp.cwnd = ocwnd;
-      if (seqGt(onxt, v[SND_NXT])) v[SND_NXT] = onxt;
+      if (((onxt - v[SND_NXT]) | 0) > 0) v[SND_NXT] = onxt;
     }
   }
 
@@ -1243,8 +1246,8 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   const st = tcp.stat;
   const so = tp.so;
   let needoutput = false;
-  if (thflags & TH_ACK && (seqLt(v[SND_WL1], sseq) || (v[SND_WL1] === sseq &&
-      (seqLt(v[SND_WL2], seg.ack) || (v[SND_WL2] === seg.ack && tiwin > tp.snd_wnd))))) {
+  if (thflags & TH_ACK && (((v[SND_WL1] - sseq) | 0) < 0 || (v[SND_WL1] === sseq &&
+      (((v[SND_WL2] - seg.ack) | 0) < 0 || (v[SND_WL2] === seg.ack && tiwin > tp.snd_wnd))))) {
     if (tlen === 0 && v[SND_WL2] === seg.ack && tiwin > tp.snd_wnd) st.rcvwinupd++;
     tp.snd_wnd = tiwin;
     v[SND_WL1] = sseq;
@@ -1259,16 +1262,17 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   // (SIOCATMARK, POLLPRI), Tcp's oobmark says where.
   if (thflags & TH_URG && seg.urp !== 0 && !tcpsHaveRcvdFin(tp.state)) {
     const up = (seg.seq + seg.urp) >>> 0;
-    if (seqGt(up, v[RCV_UP]) && seqGt(up, tcpReadSeq(tp))) {
+    if (((up - v[RCV_UP]) | 0) > 0 && seqGt(up, tcpReadSeq(tp))) {
       v[RCV_UP] = up;
       so.state |= SS_POLLRDBAND;
       so.wakeup();
     }
-  } else if (!(so.state & SS_POLLRDBAND) && seqGt(v[RCV_NXT], v[RCV_UP])) v[RCV_UP] = v[RCV_NXT];
+  } else if (!(so.state & SS_POLLRDBAND) && ((v[RCV_NXT] - v[RCV_UP]) | 0) > 0) v[RCV_UP] = v[RCV_NXT];
 
   // Data and FIN (RFC 9293 §3.10.7.4 seventh and eighth).
   if ((tlen > 0 || thflags & TH_FIN) && !tcpsHaveRcvdFin(tp.state)) {
-    if (sseq === v[RCV_NXT] && tp.segq.length === 0 && tp.state >= TCPS_ESTABLISHED) {
+    // Without `x` the reassembly queue is the shared empty one (a rare field, var.ts).
+    if (sseq === v[RCV_NXT] && (tp.x === null || tp.segq.length === 0) && tp.state >= TCPS_ESTABLISHED) {
       if (tlen > 0) {
         // In order: deliver; delay the ACK unless one is already owed
         // (every second segment, RFC 1122 §4.2.3.2; RFC 5681 §4.2).

@@ -27,7 +27,7 @@ import {
 import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
-import { seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
+import { seqDiff, seqGt, seqLt } from './seq.js';
 import { ECN_PERMIT, tcpEcnOutFlags, tcpEcnSynFlags, tcpEcnTos } from './ecn.js';
 import { TFO_ENABLED, TFO_SYN_DATA, tcpFastOpen } from './fastopen.js';
 import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpMtuShrink, tcpRecvSpace, tcpRouteMtu, tcpSbCopy } from './subr.js';
@@ -110,7 +110,7 @@ function tcpRecvWindow(tp: TcpCb): number {
   const max = TCP_MAXWIN << tp.rcv_scale;
   if (win > max) win = max;
   // Never shrink a window already offered (RFC 9293 §3.8.6.2.2).
-  const offered = seqDiff(v[RCV_ADV], v[RCV_NXT]);
+  const offered = (v[RCV_ADV] - v[RCV_NXT]) | 0;
   if (win < offered) win = offered;
   return win;
 }
@@ -119,7 +119,7 @@ function tcpRecvWindow(tp: TcpCb): number {
 function sndDataOffset(tp: TcpCb, seq: number): number {
   const v = tp.v;
   // Before the SYN is acknowledged snd_una is the ISS and data starts one later.
-  let off = seqDiff(seq, v[SND_UNA]);
+  let off = (seq - v[SND_UNA]) | 0;
   if (tp.state < TCPS_ESTABLISHED) off--;
   return off;
 }
@@ -181,7 +181,7 @@ function tcpAutoSndbuf(tp: TcpCb): void {
   const max = Math.min(cfg.sendbufMax, cfg.maxsockbuf);
   if (sb.hiwat >= max || sb.cc < (sb.hiwat / 8) * 7 || (tp.snd_wnd / 4) * 5 < sb.hiwat) return;
   const win = Math.min(tp.snd_wnd, tp.cwnd);
-  if (win < sb.cc - seqDiff(v[SND_NXT], v[SND_UNA])) return;
+  if (win < sb.cc - ((v[SND_NXT] - v[SND_UNA]) | 0)) return;
   sb.hiwat = Math.min(sb.hiwat + cfg.sendbufInc, max);
 }
 
@@ -245,7 +245,7 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   const snd = so.snd;
   let flags = TCP_OUTFLAGS[tp.state]!;
   if (tp.flags & TF_NEEDFIN && tp.state >= TCPS_ESTABLISHED) flags |= TH_FIN;
-  const off = seqDiff(v[SND_NXT], v[SND_UNA]);
+  const off = (v[SND_NXT] - v[SND_UNA]) | 0;
   let sendwin = Math.min(tp.snd_wnd, tp.cwnd);
   if (tp.flags & TF_FORCEDATA && sendwin === 0) {
     // A window probe (persist) or a forced retransmission: one octet into a
@@ -292,12 +292,12 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
     else if ((idle || tp.flags & TF_NODELAY) && !(tp.flags & TF_NOPUSH) && len + off >= snd.cc) send = true;
     else if (tp.flags & TF_FORCEDATA) send = true;
     else if (tp.max_sndwnd > 0 && len >= tp.max_sndwnd / 2) send = true;
-    else if (seqLt(v[SND_NXT], v[SND_MAX])) send = true;
+    else if (((v[SND_NXT] - v[SND_MAX]) | 0) < 0) send = true;
   }
   if (!send && recwin > 0 && tp.state >= TCPS_ESTABLISHED && !tcpsHaveRcvdFin(tp.state) && !(so.state & SS_CANTRCVMORE)) {
     // A window update worth sending: two segments' worth or half the buffer.
     const maxwin = TCP_MAXWIN << tp.rcv_scale;
-    const adv = Math.min(recwin, maxwin) - seqDiff(v[RCV_ADV], v[RCV_NXT]);
+    const adv = Math.min(recwin, maxwin) - ((v[RCV_ADV] - v[RCV_NXT]) | 0);
     if (adv >= 2 * tp.t_maxseg || 2 * adv >= so.rcv.hiwat) {
       send = true;
       winup = !(tp.flags & TF_ACKNOW);
@@ -306,7 +306,7 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   if (!send && tp.flags & TF_ACKNOW) send = true;
   if (!send && flags & (TH_SYN | TH_RST)) send = true;
   // Urgent data not yet sent goes now, even into a closed window as the pointer alone (RFC 9293 §3.8.5).
-  if (!send && seqGt(v[SND_UP], v[SND_NXT])) send = true;
+  if (!send && ((v[SND_UP] - v[SND_NXT]) | 0) > 0) send = true;
   if (!send && flags & TH_FIN && (!(tp.flags & TF_SENTFIN) || v[SND_NXT] === v[SND_UNA])) send = true;
 
   if (!send) {
@@ -417,7 +417,7 @@ function tcpSendStats(tp: TcpCb, seq: number, len: number, flags: number, winup:
   st.sndtotal++;
   if (len > 0) {
     if (tp.flags & TF_FORCEDATA && len === 1 && tp.snd_wnd === 0) st.sndprobe++;
-    if (seqLt(seq, v[SND_MAX])) {
+    if (((seq - v[SND_MAX]) | 0) < 0) {
       st.sndrexmitpack++;
       st.sndrexmitbyte += len;
     } else {
@@ -452,6 +452,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   const k = tcp.kernel;
   const st = tcp.stat;
   const inp = tp.inp;
+  // Without `x` every rare field holds its default (var.ts): none is read then.
+  const rare = tp.x !== null;
 
   // Options.
   let mask = 0;
@@ -460,7 +462,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     else if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) && !(flags & TH_RST)) mask = TOF_TS;
   }
   let nblocks = 0;
-  if (tp.flags & TF_SACK_PERMIT && tp.sackRcv !== null && !(flags & (TH_SYN | TH_RST)) && tp.state >= TCPS_ESTABLISHED) {
+  if (tp.flags & TF_SACK_PERMIT && rare && tp.sackRcv !== null && !(flags & (TH_SYN | TH_RST)) && tp.state >= TCPS_ESTABLISHED) {
     nblocks = tcpSackOptionBlocks(tp, mask);
     if (nblocks > 0) mask |= TOF_SACK;
   }
@@ -500,22 +502,22 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   if (!(flags & TH_RST)) {
     if (flags & TH_SYN) win = Math.min(recwin, TCP_MAXWIN);
     else win = Math.min(recwin >>> tp.rcv_scale, TCP_MAXWIN);
-    if (recwin > 0 && seqGt((v[RCV_NXT] + recwin) >>> 0, v[RCV_ADV])) v[RCV_ADV] = (v[RCV_NXT] + recwin) >>> 0;
+    if (recwin > 0 && ((v[RCV_NXT] + recwin - v[RCV_ADV]) | 0) > 0) v[RCV_ADV] = (v[RCV_NXT] + recwin) >>> 0;
   }
   // ECN (RFC 3168, ecn.ts): the setup flags on a SYN; on an ECN connection CWR/ECE and ECT(0) on new data.
   let tos = inp.tos;
   if (flags & TH_SYN) {
     if (!(flags & TH_ACK)) flags |= tcpEcnSynFlags(tp);
-    else if (tp.ecnFlags & ECN_PERMIT) flags |= TH_ECE;
-  } else if (tp.ecnFlags & ECN_PERMIT && !(flags & TH_RST)) {
+    else if (rare && tp.ecnFlags & ECN_PERMIT) flags |= TH_ECE;
+  } else if (rare && tp.ecnFlags & ECN_PERMIT && !(flags & TH_RST)) {
     flags |= tcpEcnOutFlags(tp);
-    tos = tcpEcnTos(tp, tos, len, advance && seqGeq(seq, v[SND_MAX]));
+    tos = tcpEcnTos(tp, tos, len, advance && ((seq - v[SND_MAX]) | 0) >= 0);
   }
   const ack = flags & TH_ACK ? v[RCV_NXT] : 0;
   // The urgent pointer while urgent data lies ahead (BSD: one past the urgent byte); else it follows snd_una.
   let urp = 0;
-  if (seqGt(v[SND_UP], seq) && !(flags & (TH_SYN | TH_RST))) {
-    urp = Math.min(seqDiff(v[SND_UP], seq), 0xffff);
+  if (((v[SND_UP] - seq) | 0) > 0 && !(flags & (TH_SYN | TH_RST))) {
+    urp = Math.min((v[SND_UP] - seq) | 0, 0xffff);
     flags |= TH_URG;
   } else v[SND_UP] = v[SND_UNA];
   tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, urp);
@@ -525,7 +527,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // tcpIpOutput unless the route's interface takes it (IFCAP_CSUM_TCPv6_Tx,
   // M_CSUM_TCPv6) or the cutting (IFCAP_TSOv6, M_CSUM_TSOv6). TCP over UDP
   // (tunnel.ts) sums it in tcpIpOutput, before the UDP header goes on.
-  const udpPort = tp.t_port;
+  const udpPort = rare ? tp.t_port : 0;
   if (v4 && udpPort === 0) {
     m.csumFlags = segsz === 0 ? M_CSUM_TCPv4 : M_CSUM_TCPv4 | M_CSUM_TSOv4;
     m.segsz = segsz;
@@ -550,7 +552,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
           tp.flags |= TF_SENTFIN;
         }
         v[SND_NXT] = next;
-        if (seqGt(next, v[SND_MAX])) {
+        if (((next - v[SND_MAX]) | 0) > 0) {
           v[SND_MAX] = next;
           // Time this segment if nothing is being timed (RFC 6298 §3: one
           // at a time, and only new data, never a retransmission: Karn).

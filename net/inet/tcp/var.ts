@@ -482,6 +482,11 @@ const RARE_FIELDS = {
   sackSb: null, sackRcv: null, segq: NO_SEGQ, segqBytes: 0, segqMem: 0, ackWarStart: 0, ackWarCount: 0,
   ecnFlags: 0, ecnRecover: 0, tfoFlags: 0, t_port: 0,
 } as const;
+/*
+ * Each read of a rare field is a call too (until V8 optimises the caller):
+ * the functions every segment runs test `tp.x === null` first, and then
+ * read none of them.
+ */
 /** A TcpCb's `x` when made: the defaults. */
 const RARE_INIT: readonly unknown[] = Object.values(RARE_FIELDS);
 
