@@ -549,8 +549,9 @@ function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
   const now = seg.now;
   // Without `x` every rare field holds its default (var.ts): none is read then.
   const rare = tp.x !== null;
+  // Sequence and timestamp comparisons are written out here (seq.ts says why).
   if ((seg.flags & (TH_SYN | TH_FIN | TH_RST | TH_URG | TH_ACK)) !== TH_ACK ||
-      (tsOk && tstmpLt(o.tsVal, v[TS_RECENT])) || sseq !== v[RCV_NXT] || tiwin === 0 || tiwin !== tp.snd_wnd ||
+      (tsOk && ((o.tsVal - v[TS_RECENT]) | 0) < 0) || sseq !== v[RCV_NXT] || tiwin === 0 || tiwin !== tp.snd_wnd ||
       v[SND_NXT] !== v[SND_MAX] || tp.flags & TF_FASTRECOVERY || o.nsack !== 0) {
     return false;
   }

@@ -33,7 +33,7 @@ import { TFO_ENABLED, TFO_SYN_DATA, tcpFastOpen } from './fastopen.js';
 import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpMtuShrink, tcpRecvSpace, tcpRouteMtu, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
-  CC_NOW, DELACK_AT, ISS, LAST_ACK_SENT, PERSIST_AT, RCV_ADV, RCV_NXT, REXMT_AT, RFBUF_TS, SND_MAX, SND_NXT, SND_UNA, SND_UP, TS_OFFSET, TS_RECENT,
+  CC_NOW, DELACK_AT, ISS, RCV_SCALE_SHIFT, LAST_ACK_SENT, PERSIST_AT, RCV_ADV, RCV_NXT, REXMT_AT, RFBUF_TS, SND_MAX, SND_NXT, SND_UNA, SND_UP, TS_OFFSET, TS_RECENT,
   T_RCVTIME, T_RTSEQ, T_RTTTIME, TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
   TF_RCVD_SCALE, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TF_SENTFIN, type TcpCb,
 } from './var.js';
@@ -107,7 +107,7 @@ function tcpRecvWindow(tp: TcpCb): number {
   let win = tcpRecvSpace(tp);
   // RFC 1122 §4.2.3.3: do not advertise a small window increment.
   if (win < so.rcv.hiwat / 4 && win < tp.t_maxseg) win = 0;
-  const max = TCP_MAXWIN << tp.rcv_scale;
+  const max = TCP_MAXWIN << ((tp.scales >> RCV_SCALE_SHIFT) & 0xf);
   if (win > max) win = max;
   // Never shrink a window already offered (RFC 9293 §3.8.6.2.2).
   const offered = (v[RCV_ADV] - v[RCV_NXT]) | 0;
@@ -153,7 +153,9 @@ export function tcpOutput(tp: TcpCb): number {
       if (sackRecoverySend(tp)) tp.flags &= ~(TF_ACKNOW | TF_DELACK);
     }
 
-    if (so.snd.autosize && tcp.cfg.sendbufAuto) tcpAutoSndbuf(tp);
+    // Send buffer autosizing; its first test (the buffer 7/8 full) made here, where most calls end.
+    const snd = so.snd;
+    if (snd.cc >= (snd.hiwat / 8) * 7 && tcp.cfg.sendbufAuto && snd.autosize) tcpAutoSndbuf(tp);
 
     // Nagle's "idle" is decided once per call, as BSD's tcp_output does:
     // one write on an idle connection goes out whole, tail included.
@@ -296,7 +298,7 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   }
   if (!send && recwin > 0 && tp.state >= TCPS_ESTABLISHED && !tcpsHaveRcvdFin(tp.state) && !(so.state & SS_CANTRCVMORE)) {
     // A window update worth sending: two segments' worth or half the buffer.
-    const maxwin = TCP_MAXWIN << tp.rcv_scale;
+    const maxwin = TCP_MAXWIN << ((tp.scales >> RCV_SCALE_SHIFT) & 0xf);
     const adv = Math.min(recwin, maxwin) - ((v[RCV_ADV] - v[RCV_NXT]) | 0);
     if (adv >= 2 * tp.t_maxseg || 2 * adv >= so.rcv.hiwat) {
       send = true;
@@ -501,7 +503,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   let win = 0;
   if (!(flags & TH_RST)) {
     if (flags & TH_SYN) win = Math.min(recwin, TCP_MAXWIN);
-    else win = Math.min(recwin >>> tp.rcv_scale, TCP_MAXWIN);
+    else win = Math.min(recwin >>> ((tp.scales >> RCV_SCALE_SHIFT) & 0xf), TCP_MAXWIN);
     if (recwin > 0 && ((v[RCV_NXT] + recwin - v[RCV_ADV]) | 0) > 0) v[RCV_ADV] = (v[RCV_NXT] + recwin) >>> 0;
   }
   // ECN (RFC 3168, ecn.ts): the setup flags on a SYN; on an ECN connection CWR/ECE and ECT(0) on new data.

@@ -299,6 +299,12 @@ export class TcbSet {
 
 /** The `live` bit of a TcpCb's `scales`. */
 const SCALES_LIVE = 0x10000;
+/**
+ * Where rcv_scale lies in a TcpCb's `scales`: output reads it as
+ * `(tp.scales >> RCV_SCALE_SHIFT) & 0xf` on every segment, where the
+ * accessor would be a call until V8 optimises the caller.
+ */
+export const RCV_SCALE_SHIFT = 4;
 
 /** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
 export class Tcp {
@@ -728,10 +734,10 @@ Object.defineProperties(TcpCb.prototype, {
   },
   rcv_scale: {
     get(this: TcpCb): number {
-      return (this.scales >> 4) & 0xf;
+      return (this.scales >> RCV_SCALE_SHIFT) & 0xf;
     },
     set(this: TcpCb, x: number): void {
-      this.scales = (this.scales & ~0xf0) | ((x & 0xf) << 4);
+      this.scales = (this.scales & ~0xf0) | ((x & 0xf) << RCV_SCALE_SHIFT);
     },
   },
   request_r_scale: {
