@@ -462,8 +462,10 @@ const NUMERIC_FIELDS: Readonly<Record<string, number>> = {
   delackAt: DELACK_AT,
   now: CC_NOW,
 };
-// The places start right after the estimator's and leave none out.
-if (SND_UNA !== RTT_SLOTS || TCB_DOUBLES !== RTT_SLOTS + Object.keys(NUMERIC_FIELDS).length) throw new Error('TcpCb: the places of v are out of step');
+// The places are RTT_SLOTS .. TCB_DOUBLES - 1, each once: after the estimator's, none shared, none left out.
+if (Object.values(NUMERIC_FIELDS).sort((a, b) => a - b).some((at, i, all) => at !== RTT_SLOTS + i || all.length !== TCB_DOUBLES - RTT_SLOTS)) {
+  throw new Error('TcpCb: the places of v are out of step');
+}
 
 /** The reassembly queue of every TcpCb that never queued a segment: always empty, never added to. */
 export const NO_SEGQ: ReassSeg[] = [];
