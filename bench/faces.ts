@@ -381,17 +381,26 @@ async function startCallCount(): Promise<() => Promise<{ total: number; top: str
   const post = (method: string, params: object = {}): Promise<unknown> =>
     new Promise((resolve, reject) => session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
   await post('Profiler.enable');
+  if (process.env.FACES_SRC === '1') await post('Debugger.enable');
   await post('Profiler.startPreciseCoverage', { callCount: true, detailed: false });
   return async () => {
     const cov = (await post('Profiler.takePreciseCoverage')) as {
-      result: Array<{ url: string; functions: Array<{ functionName: string; ranges: Array<{ count: number }> }> }>;
+      result: Array<{ scriptId: string; url: string; functions: Array<{ functionName: string; ranges: Array<{ count: number; startOffset: number }> }> }>;
     };
-    session.disconnect();
     const rows: Array<[number, string]> = [];
     for (const script of cov.result) {
       const where = script.url.split('/').slice(-2).join('/');
-      for (const fn of script.functions) if (fn.ranges[0]!.count > 0) rows.push([fn.ranges[0]!.count, `${fn.functionName || '(anonymous)'} ${where}`]);
+      for (const fn of script.functions) {
+        const r = fn.ranges[0]!;
+        if (r.count > 0) rows.push([r.count, `${fn.functionName || '(anonymous)'} ${where}`]);
+        // FACES_SRC=1: the function's first source text too (tell apart the accessors of one name).
+        if (r.count > 0 && process.env.FACES_SRC === '1' && where.startsWith('tcp/')) {
+          const { scriptSource } = (await post('Debugger.getScriptSource', { scriptId: script.scriptId })) as { scriptSource: string };
+          rows[rows.length - 1]![1] += ` «${scriptSource.slice(r.startOffset, r.startOffset + 90).replace(/\s+/g, ' ')}»`;
+        }
+      }
     }
+    session.disconnect();
     rows.sort((a, b) => b[0] - a[0]);
     return { total: rows.reduce((n, r) => n + r[0], 0), top: rows.slice(0, Number(process.env.FACES_TOP ?? 15)).map(([n, f]) => `${n} ${f}`) };
   };

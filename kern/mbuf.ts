@@ -94,26 +94,42 @@ function zeroed(n: number): Uint8Array {
   return new Uint8Array(n);
 }
 
+/*
+ * Mbuf's fields are declared and set in its constructor, not as class
+ * fields with initializers: V8 runs those as a function of their own, one
+ * more call per packet until it has optimised the constructor.
+ */
 export class Mbuf {
-  constructor(
-    public buf: Uint8Array,
-    public off: number,
-    public len: number,
-    /** Bytes charged to the memory account for this buffer. */
-    public charged: number,
-  ) {}
+  declare buf: Uint8Array;
+  declare off: number;
+  declare len: number;
+  /** Bytes charged to the memory account for this buffer. */
+  declare charged: number;
   /** M_BCAST | M_MCAST | M_LOOP ... */
-  flags = 0;
+  declare flags: number;
   /** M_CSUM_TCPv4: checksums left to the interface (m_pkthdr.csum_flags). */
-  csumFlags = 0;
+  declare csumFlags: number;
   /** With M_CSUM_TSOv4: the TCP payload bytes of each segment (m_pkthdr.segsz, the MSS). */
-  segsz = 0;
+  declare segsz: number;
   /** if_index of the receiving interface (m_pkthdr.rcvif_index), 0 when locally generated. */
-  rcvif = 0;
+  declare rcvif: number;
   /** Next packet in a queue (m_nextpkt). */
-  nextpkt: Mbuf | null = null;
+  declare nextpkt: Mbuf | null;
   /** The pooled cluster `buf` is a view of, returned to the pool on free; null when `buf` is its own. */
-  cluster: Uint8Array | null = null;
+  declare cluster: Uint8Array | null;
+
+  constructor(buf: Uint8Array, off: number, len: number, charged: number) {
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    this.charged = charged;
+    this.flags = 0;
+    this.csumFlags = 0;
+    this.segsz = 0;
+    this.rcvif = 0;
+    this.nextpkt = null;
+    this.cluster = null;
+  }
 
   /** The data as a view (no copy). */
   data(): Uint8Array {

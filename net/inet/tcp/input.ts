@@ -63,7 +63,8 @@ import {
 } from './subr.js';
 import { tcpTimeWaitMs, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerRexmtArmAt, tcpTimersIdle } from './timer.js';
 import {
-  NO_SEGQ, ReassSeg, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_NEEDFIN, TF_NOOPT, TF_RCVD_SCALE, TF_RCVD_TSTMP,
+  CC_NOW, DELACK_AT, IRS, ISS, KEEP_AT, LAST_ACK_SENT, PERSIST_AT, RCV_ADV, RCV_NXT, RCV_UP, REXMT_AT, RFBUF_TS, SND_MAX, SND_NXT,
+  SND_RECOVER, SND_UNA, SND_WL1, SND_WL2, TS_OFFSET, TS_RECENT, TS_RECENT_AGE, T_RCVTIME, T_RTSEQ, T_RTTTIME, NO_SEGQ, ReassSeg, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_NEEDFIN, TF_NOOPT, TF_RCVD_SCALE, TF_RCVD_TSTMP,
   TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TcpCb, type Tcp, type TcpSegment,
 } from './var.js';
 
@@ -229,7 +230,7 @@ function tcpDispatch(tcp: Tcp, inp: InPcb | null, m: Mbuf, seg: TcpSegment): voi
   // TCP over UDP (tunnel.ts): a connection takes segments only the way it
   // talks, in UDP from its peer's port or plain; the rest get an RST the
   // way they came (FreeBSD tcp_input).
-  if (tp.t_port !== seg.udpPort) {
+  if ((tp.x === null ? 0 : tp.t_port) !== seg.udpPort) {
     tcp.stat.udp_tunnel_badport++;
     tcpDropWithReset(tcp, m, null);
     return;
@@ -294,7 +295,8 @@ function tcpCheckLengths(buf: Uint8Array, off: number, len: number): TcpCheck {
  * consulted. A SYN-FIN counts as a SYN here, a SYN-ACK never does.
  */
 function twReopenable(tp: TcpCb, seg: TcpSegment): boolean {
-  return seqGt(seg.seq, tp.rcv_nxt);
+  const v = tp.v;
+  return seqGt(seg.seq, v[RCV_NXT]);
 }
 
 /**
@@ -372,6 +374,7 @@ function tcpInputListen(tcp: Tcp, ltp: TcpCb, m: Mbuf, seg: TcpSegment): void {
  * and the SYN-ACK acknowledges SYN and data.
  */
 function tcpFastOpenAccept(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  const v = tp.v;
   let tlen = seg.tlen;
   const space = tcpRecvSpace(tp);
   if (tlen > space) {
@@ -379,7 +382,7 @@ function tcpFastOpenAccept(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
     tlen = space;
   }
   if (tlen > 0) {
-    tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
+    v[RCV_NXT] = (v[RCV_NXT] + tlen) >>> 0;
     tp.tcp.stat.rcvpack++;
     tp.tcp.stat.rcvbyte += tlen;
     tcpSbAppend(tp, m);
@@ -395,6 +398,7 @@ function tcpFastOpenAccept(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
  * §2.2, §3.2; RFC 2018 §2).
  */
 function tcpSynOptions(tp: TcpCb, seg: TcpSegment): void {
+  const v = tp.v;
   const o = seg.opts;
   if (tp.flags & TF_NOOPT) {
     tp.flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_REQ_SACK);
@@ -406,8 +410,8 @@ function tcpSynOptions(tp: TcpCb, seg: TcpSegment): void {
   }
   if (o.tsPresent && tp.flags & TF_REQ_TSTMP) {
     tp.flags |= TF_RCVD_TSTMP;
-    tp.ts_recent = o.tsVal;
-    tp.ts_recent_age = tp.tcp.tsNow();
+    v[TS_RECENT] = o.tsVal;
+    v[TS_RECENT_AGE] = tp.tcp.tsNow();
   }
   if (o.sackPermitted && tp.flags & TF_REQ_SACK) tp.flags |= TF_SACK_PERMIT;
 }
@@ -427,16 +431,14 @@ function tcpSynchronized(tp: TcpCb): void {
 
 /** ESTABLISHED (or FIN_WAIT_1 for a shutdown during the handshake). */
 function tcpEstablish(tp: TcpCb): void {
+  const v = tp.v;
   const tcp = tp.tcp;
   const so = tp.so;
   tcp.stat.connects++;
   tp.t_rxtshift = 0;
-  const cc = tp.cc;
-  cc.maxseg = tp.t_maxseg;
-  cc.synRexmits = tp.t_synrexmits;
-  cc.now = tcp.kernel.host.now();
-  cc.srtt = tp.rtt.srtt;
-  tp.ccAlgo.init(cc);
+  // The tcpcb is the algorithm's CcState: maxseg, synRexmits and srtt are its own fields under other names.
+  v[CC_NOW] = tcp.kernel.host.now();
+  tp.ccAlgo.init(tp);
   if (tp.flags & TF_NEEDFIN) {
     tp.state = TCPS_FIN_WAIT_1;
     tp.flags &= ~TF_NEEDFIN;
@@ -444,7 +446,7 @@ function tcpEstablish(tp: TcpCb): void {
     tp.state = TCPS_ESTABLISHED;
   }
   // The establishment timer gave way; keepalive (if asked for) takes over.
-  tp.keepAt = 0;
+  v[KEEP_AT] = 0;
   if (so.options & SO_KEEPALIVE) tcpTimerKeepArm(tp, tp.t_keepidle);
   else tcpTimersIdle(tp);
   // A Fast Open connection was handed to accept() at its SYN already.
@@ -455,10 +457,11 @@ function tcpEstablish(tp: TcpCb): void {
 function tcpXmitTimer(tp: TcpCb, rtt: number): void {
   const st = tp.tcp.stat;
   st.rttupdated++;
-  tp.rtt.sample(rtt);
-  tp.t_rxtshift = 0;
-  tp.t_rxtcur = tp.rtt.backoff(0);
-  tp.cc.srtt = tp.rtt.srtt;
+  // The tcpcb is its own estimator, and the CcState's srtt is the estimator's.
+  tp.sample(rtt);
+  // t_rxtshift is a rare field: 0 already while the tcpcb has no `x` (a write would be a call for nothing).
+  if (tp.x !== null) tp.t_rxtshift = 0;
+  tp.t_rxtcur = tp.backoff(0);
 }
 
 /**
@@ -469,6 +472,7 @@ function tcpXmitTimer(tp: TcpCb, rtt: number): void {
  * tcpSegmentDone acting on it. Owns `m` (the data).
  */
 export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  const v = tp.v;
   const tcp = tp.tcp;
   const now = tcp.kernel.host.now();
   seg.dsackDone = false;
@@ -476,9 +480,10 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   seg.curSeq = seg.seq;
   seg.curLen = seg.tlen;
   seg.curFlags = seg.flags;
-  tp.t_rcvtime = now;
-  tp.t_keepprobes = 0;
-  if (tp.keepAt !== 0 && tp.state >= TCPS_ESTABLISHED) tp.keepAt = now + tp.t_keepidle;
+  v[T_RCVTIME] = now;
+  // A rare field: 0 already while the tcpcb has no `x` (a write would be a call for nothing).
+  if (tp.x !== null) tp.t_keepprobes = 0;
+  if (v[KEEP_AT] !== 0 && tp.state >= TCPS_ESTABLISHED) v[KEEP_AT] = now + tp.t_keepidle;
 
   // The peer's window, scaled (never on a SYN, RFC 7323 §2.2).
   seg.tiwin = seg.flags & TH_SYN ? seg.win : seg.win << tp.snd_scale;
@@ -487,7 +492,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   // at least what we already offered (RFC 9293 §3.10.7.4; FreeBSD).
   {
     let win = tcpRecvSpace(tp);
-    const offered = seqDiff(tp.rcv_adv, tp.rcv_nxt);
+    const offered = (v[RCV_ADV] - v[RCV_NXT]) | 0;
     if (win < offered) win = offered;
     tp.rcv_wnd = win;
   }
@@ -505,7 +510,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
   }
 
   // ECN (RFC 3168 §6.1): CE, CWR and ECE before anything else, as FreeBSD's tcp_ecn_input_segment.
-  if (tp.ecnFlags & ECN_PERMIT && tp.state !== TCPS_TIME_WAIT) tcpEcnInput(tp, seg.flags, seg.iptos, seg.ack);
+  if (tp.x !== null && tp.ecnFlags & ECN_PERMIT && tp.state !== TCPS_TIME_WAIT) tcpEcnInput(tp, seg.flags, seg.iptos, seg.ack);
 
   if (tp.state === TCPS_ESTABLISHED && tcpHeaderPrediction(tp, m, seg)) return;
 
@@ -532,6 +537,7 @@ export function tcpDoSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
  * the steps of RFC 9293 §3.10.7.4.
  */
 function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
+  const v = tp.v;
   const tcp = tp.tcp;
   const st = tcp.stat;
   const so = tp.so;
@@ -541,42 +547,45 @@ function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
   const tlen = seg.tlen;
   const tiwin = seg.tiwin;
   const now = seg.now;
+  // Without `x` every rare field holds its default (var.ts): none is read then.
+  const rare = tp.x !== null;
+  // Sequence and timestamp comparisons are written out here (seq.ts says why).
   if ((seg.flags & (TH_SYN | TH_FIN | TH_RST | TH_URG | TH_ACK)) !== TH_ACK ||
-      (tsOk && tstmpLt(o.tsVal, tp.ts_recent)) || sseq !== tp.rcv_nxt || tiwin === 0 || tiwin !== tp.snd_wnd ||
-      tp.snd_nxt !== tp.snd_max || tp.flags & TF_FASTRECOVERY || o.nsack !== 0) {
+      (tsOk && ((o.tsVal - v[TS_RECENT]) | 0) < 0) || sseq !== v[RCV_NXT] || tiwin === 0 || tiwin !== tp.snd_wnd ||
+      v[SND_NXT] !== v[SND_MAX] || tp.flags & TF_FASTRECOVERY || o.nsack !== 0) {
     return false;
   }
-  if (tsOk && seqLeq(sseq, tp.last_ack_sent)) {
-    tp.ts_recent_age = tsAt(tcp, now);
-    tp.ts_recent = o.tsVal;
+  if (tsOk && ((sseq - v[LAST_ACK_SENT]) | 0) <= 0) {
+    v[TS_RECENT_AGE] = tsAt(tcp, now);
+    v[TS_RECENT] = o.tsVal;
   }
   const ack = seg.ack;
   if (tlen === 0) {
-    if (seqGt(ack, tp.snd_una) && seqLeq(ack, tp.snd_max) && tp.cc.cwnd >= tp.snd_wnd && tp.t_dupacks === 0) {
+    if (((ack - v[SND_UNA]) | 0) > 0 && ((ack - v[SND_MAX]) | 0) <= 0 && tp.cwnd >= tp.snd_wnd && (!rare || tp.t_dupacks === 0)) {
       st.predack++;
-      const acked = seqDiff(ack, tp.snd_una);
-      if (tsOk && o.tsEcr !== 0) tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + tp.ts_offset) >>> 0, o.tsEcr)));
-      else if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
-        tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
-        tp.t_rtttime = 0;
+      const acked = (ack - v[SND_UNA]) | 0;
+      if (tsOk && o.tsEcr !== 0) tcpXmitTimer(tp, Math.max(0, (tsAt(tcp, now) + v[TS_OFFSET] - o.tsEcr) | 0));
+      else if (v[T_RTTTIME] !== 0 && ((ack - v[T_RTSEQ]) | 0) > 0) {
+        tcpXmitTimer(tp, now - (v[T_RTTTIME] - 1));
+        v[T_RTTTIME] = 0;
       }
       st.rcvackpack++;
       st.rcvackbyte += acked;
       ccAck(tp, acked, now);
       tcpSbDrop(tp, acked);
-      tp.snd_una = ack;
-      tp.snd_wl2 = ack;
-      tp.sackSb?.update(ack, o.sack, 0, tp.snd_una, tp.snd_max);
-      if (tp.snd_una === tp.snd_max) tp.rexmtAt = 0;
-      else if (tp.persistAt === 0) tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
+      v[SND_UNA] = ack;
+      v[SND_WL2] = ack;
+      if (rare) tp.sackSb?.update(ack, o.sack, 0, v[SND_UNA], v[SND_MAX]);
+      if (v[SND_UNA] === v[SND_MAX]) v[REXMT_AT] = 0;
+      else if (v[PERSIST_AT] === 0) tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
       so.wakeup();
       tcp.kernel.mbufs.free(m);
       if (so.snd.cc > 0) tcpOutput(tp);
       return true;
     }
-  } else if (ack === tp.snd_una && tp.segq.length === 0 && tlen <= tcpRecvSpace(tp)) {
+  } else if (ack === v[SND_UNA] && (!rare || tp.segq.length === 0) && tlen <= tcpRecvSpace(tp)) {
     st.preddat++;
-    tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
+    v[RCV_NXT] = (v[RCV_NXT] + tlen) >>> 0;
     st.rcvpack++;
     st.rcvbyte += tlen;
     if (tsOk && o.tsEcr !== 0 && so.rcv.autosize && tcp.cfg.recvbufAuto) tcpAutoRcvbuf(tp, o.tsEcr, tlen);
@@ -596,11 +605,12 @@ function tcpHeaderPrediction(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
 
 /** RFC 9293 §3.10.7.3: a segment in SYN-SENT, the answer to our SYN. */
 function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
+  const v = tp.v;
   const st = tp.tcp.stat;
   const thflags = seg.flags;
   // First, the ACK bit: one for something we never sent gets an RST
   // (unless it is an RST itself).
-  if (thflags & TH_ACK && (seqLeq(seg.ack, tp.iss) || seqGt(seg.ack, tp.snd_max))) {
+  if (thflags & TH_ACK && (seqLeq(seg.ack, v[ISS]) || seqGt(seg.ack, v[SND_MAX]))) {
     return thflags & TH_RST ? Verdict.Drop : Verdict.DropWithReset;
   }
   // Second, the RST bit: acceptable only with an acceptable ACK (RFC 5961 §3.2).
@@ -611,9 +621,9 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   // Third, security (not kept here). Fourth, the SYN bit; neither SYN nor RST: drop (fifth).
   if (!(thflags & TH_SYN)) return Verdict.Drop;
   const o = seg.opts;
-  tp.irs = seg.seq;
-  tp.rcv_nxt = (seg.seq + 1) >>> 0;
-  tp.rcv_adv = tp.rcv_nxt;
+  v[IRS] = seg.seq;
+  v[RCV_NXT] = (seg.seq + 1) >>> 0;
+  v[RCV_ADV] = v[RCV_NXT];
   tcpSynOptions(tp, seg);
   tcpMss(tp, o.mss);
   if (thflags & TH_ACK) {
@@ -624,17 +634,17 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
     // Our SYN is acknowledged: ESTABLISHED. Fast Open data the SYN
     // carried (RFC 7413 §4.2.2): what the SYN-ACK acknowledges leaves the
     // send buffer; the rest goes again at once, after the ACK.
-    const synData = seqDiff(seg.ack, tp.iss) - 1;
+    const synData = seqDiff(seg.ack, v[ISS]) - 1;
     if (synData > 0) tcpSbDrop(tp, synData);
-    tp.snd_una = seg.ack;
-    if (seqLt(seg.ack, tp.snd_max)) tp.snd_nxt = seg.ack;
-    if (seqLt(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
+    v[SND_UNA] = seg.ack;
+    if (seqLt(seg.ack, v[SND_MAX])) v[SND_NXT] = seg.ack;
+    if (seqLt(v[SND_NXT], v[SND_UNA])) v[SND_NXT] = v[SND_UNA];
     tcpSynchronized(tp);
-    if (tp.t_rtttime !== 0 && seqGt(seg.ack, tp.t_rtseq)) {
-      tcpXmitTimer(tp, seg.now - (tp.t_rtttime - 1));
-      tp.t_rtttime = 0;
+    if (v[T_RTTTIME] !== 0 && seqGt(seg.ack, v[T_RTSEQ])) {
+      tcpXmitTimer(tp, seg.now - (v[T_RTTTIME] - 1));
+      v[T_RTTTIME] = 0;
     }
-    tp.rexmtAt = 0;
+    v[REXMT_AT] = 0;
     tcpEstablish(tp);
     tp.flags |= TF_ACKNOW;
   } else {
@@ -642,9 +652,9 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
     // SYN goes again with an ACK.
     tp.state = TCPS_SYN_RECEIVED;
     tcpSynchronized(tp);
-    tp.rexmtAt = 0;
+    v[REXMT_AT] = 0;
     tp.t_rxtshift = 0;
-    tp.snd_nxt = tp.iss;
+    v[SND_NXT] = v[ISS];
     tp.flags |= TF_ACKNOW;
   }
   // The SYN occupies a sequence number; data beyond the window goes.
@@ -657,8 +667,8 @@ function tcpSynSentSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
     st.rcvpackafterwin++;
     st.rcvbyteafterwin += todrop;
   }
-  tp.snd_wl1 = (seg.curSeq - 1) >>> 0;
-  tp.rcv_up = seg.curSeq;
+  v[SND_WL1] = (seg.curSeq - 1) >>> 0;
+  v[RCV_UP] = seg.curSeq;
   // "Continue processing at the sixth step below."
   return tcpWindowAndText(tp, m, seg);
 }
@@ -701,6 +711,7 @@ function tcpSynchronizedSegment(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
  * the connection for it (tcpTimeWaitReopened) and found the listener.
  */
 function tcpTimeWaitSegment(tp: TcpCb, seg: TcpSegment): Verdict {
+  const v = tp.v;
   const tcp = tp.tcp;
   const thflags = seg.flags;
   // Second, the RST bit: RFC 1337 (TIME-WAIT assassination) says an RST
@@ -715,10 +726,10 @@ function tcpTimeWaitSegment(tp: TcpCb, seg: TcpSegment): Verdict {
   // Eighth, the peer's FIN again (its sequence just before what we
   // acknowledged): "acknowledge it, and restart the 2 MSL timeout".
   // Anything but the exact final ACK gets our ACK.
-  if (thflags & TH_FIN && ((seg.seq + seg.tlen + (thflags & TH_SYN ? 1 : 0) + 1) >>> 0) === tp.rcv_nxt) {
+  if (thflags & TH_FIN && ((seg.seq + seg.tlen + (thflags & TH_SYN ? 1 : 0) + 1) >>> 0) === v[RCV_NXT]) {
     tcpTimer2mslArm(tp, tcpTimeWaitMs(tp));
   }
-  if (thflags !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) {
+  if (thflags !== TH_ACK || seg.tlen !== 0 || seg.seq !== v[RCV_NXT] || seg.ack !== v[SND_NXT]) {
     tcp.stat.tw_acks++;
     return Verdict.DropAfterAck;
   }
@@ -732,14 +743,15 @@ function tcpTimeWaitSegment(tp: TcpCb, seg: TcpSegment): Verdict {
  * net.inet.tcp.insecure_rst restores RFC 793's "anywhere in the window".
  */
 function tcpCheckRst(tp: TcpCb, seg: TcpSegment): Verdict {
+  const v = tp.v;
   if (!(seg.flags & TH_RST)) return Verdict.Continue;
   const tcp = tp.tcp;
   const so = tp.so;
   const sseq = seg.seq;
-  const inWin = (seqGeq(sseq, tp.last_ack_sent) && seqLt(sseq, (tp.last_ack_sent + tp.rcv_wnd) >>> 0)) ||
-    (tp.rcv_wnd === 0 && sseq === tp.last_ack_sent);
+  const inWin = (seqGeq(sseq, v[LAST_ACK_SENT]) && seqLt(sseq, (v[LAST_ACK_SENT] + tp.rcv_wnd) >>> 0)) ||
+    (tp.rcv_wnd === 0 && sseq === v[LAST_ACK_SENT]);
   if (inWin) {
-    if (tcp.cfg.insecureRst || sseq === tp.last_ack_sent) {
+    if (tcp.cfg.insecureRst || sseq === v[LAST_ACK_SENT]) {
       let err = ECONNRESET;
       if (tp.state === TCPS_SYN_RECEIVED) err = ECONNREFUSED;
       else if (tp.state > TCPS_CLOSE_WAIT && so.closed) err = 0;
@@ -779,15 +791,16 @@ function tcpCheckSyn(tp: TcpCb, seg: TcpSegment): Verdict {
  * then ts_recent (RFC 7323 §4.3).
  */
 function tcpCheckSequence(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
+  const v = tp.v;
   const tcp = tp.tcp;
   const st = tcp.stat;
   const o = seg.opts;
   const tsOk = seg.tsOk;
 
   // RFC 7323 §5.3 PAWS: an old timestamp means an old duplicate.
-  if (tsOk && tp.ts_recent !== 0 && tstmpLt(o.tsVal, tp.ts_recent)) {
-    if (tcp.tsNow() - tp.ts_recent_age > TCP_PAWS_IDLE) {
-      tp.ts_recent = 0;
+  if (tsOk && v[TS_RECENT] !== 0 && tstmpLt(o.tsVal, v[TS_RECENT])) {
+    if (tcp.tsNow() - v[TS_RECENT_AGE] > TCP_PAWS_IDLE) {
+      v[TS_RECENT] = 0;
     } else {
       st.rcvduppack++;
       st.rcvdupbyte += seg.curLen;
@@ -797,7 +810,7 @@ function tcpCheckSequence(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   }
 
   // In SYN_RECEIVED the segment must come after the peer's ISN (LAND).
-  if (tp.state === TCPS_SYN_RECEIVED && seqLt(seg.curSeq, tp.irs)) return Verdict.DropWithReset;
+  if (tp.state === TCPS_SYN_RECEIVED && seqLt(seg.curSeq, v[IRS])) return Verdict.DropWithReset;
 
   tcpTrimFront(tp, m, seg);
 
@@ -815,10 +828,10 @@ function tcpCheckSequence(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   // RFC 7323 §4.3: remember the timestamp of the segment our last ACK
   // acknowledged (the test FreeBSD uses, <= on the right edge).
   const sseq = seg.curSeq;
-  if (tsOk && seqLeq(sseq, tp.last_ack_sent) &&
-      seqLeq(tp.last_ack_sent, (sseq + seg.curLen + (seg.curFlags & (TH_SYN | TH_FIN) ? 1 : 0)) >>> 0)) {
-    tp.ts_recent_age = tcp.tsNow();
-    tp.ts_recent = o.tsVal;
+  if (tsOk && seqLeq(sseq, v[LAST_ACK_SENT]) &&
+      seqLeq(v[LAST_ACK_SENT], (sseq + seg.curLen + (seg.curFlags & (TH_SYN | TH_FIN) ? 1 : 0)) >>> 0)) {
+    v[TS_RECENT_AGE] = tcp.tsNow();
+    v[TS_RECENT] = o.tsVal;
   }
   return Verdict.Continue;
 }
@@ -830,11 +843,12 @@ function tcpCheckSequence(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
  * as a D-SACK (RFC 2883). An entirely old segment is ACKed to resynchronize.
  */
 function tcpTrimFront(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
+  const v = tp.v;
   const st = tp.tcp.stat;
   let sseq = seg.curSeq;
   let tlen = seg.curLen;
   let thflags = seg.curFlags;
-  let todrop = seqDiff(tp.rcv_nxt, sseq);
+  let todrop = seqDiff(v[RCV_NXT], sseq);
   if (todrop <= 0) return;
   if (thflags & TH_SYN) {
     thflags &= ~TH_SYN;
@@ -873,15 +887,16 @@ function tcpTrimFront(tp: TcpCb, m: Mbuf, seg: TcpSegment): void {
  * still takes a probe at its edge (and ACKs it).
  */
 function tcpTrimBack(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
+  const v = tp.v;
   const st = tp.tcp.stat;
   const sseq = seg.curSeq;
   const tlen = seg.curLen;
-  const todrop = seqDiff((sseq + tlen) >>> 0, (tp.rcv_nxt + tp.rcv_wnd) >>> 0);
+  const todrop = seqDiff((sseq + tlen) >>> 0, (v[RCV_NXT] + tp.rcv_wnd) >>> 0);
   if (todrop <= 0) return true;
   st.rcvpackafterwin++;
   if (todrop >= tlen) {
     st.rcvbyteafterwin += tlen;
-    if (!(tp.rcv_wnd === 0 && sseq === tp.rcv_nxt)) return false;
+    if (!(tp.rcv_wnd === 0 && sseq === v[RCV_NXT])) return false;
     tp.flags |= TF_ACKNOW;
     st.rcvwinprobe++;
   } else {
@@ -898,18 +913,19 @@ function tcpTrimBack(tp: TcpCb, m: Mbuf, seg: TcpSegment): boolean {
  * SYN makes the connection ESTABLISHED; one outside what we sent is reset.
  */
 function tcpSynReceivedAck(tp: TcpCb, seg: TcpSegment): Verdict {
+  const v = tp.v;
   const ack = seg.ack;
-  if (seqGt(tp.snd_una, ack) || seqGt(ack, tp.snd_max)) return Verdict.DropWithReset;
+  if (seqGt(v[SND_UNA], ack) || seqGt(ack, v[SND_MAX])) return Verdict.DropWithReset;
   tcpSynchronized(tp);
   tp.snd_wnd = seg.tiwin;
-  tp.snd_wl1 = (seg.curSeq - 1) >>> 0;
-  tp.snd_wl2 = ack;
+  v[SND_WL1] = (seg.curSeq - 1) >>> 0;
+  v[SND_WL2] = ack;
   // The SYN is acknowledged: count it off before the data.
-  if (seqGt(ack, tp.snd_una)) tp.snd_una = (tp.snd_una + 1) >>> 0;
-  if (tp.snd_una === tp.snd_max) tp.rexmtAt = 0;
-  if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
-    tcpXmitTimer(tp, seg.now - (tp.t_rtttime - 1));
-    tp.t_rtttime = 0;
+  if (seqGt(ack, v[SND_UNA])) v[SND_UNA] = (v[SND_UNA] + 1) >>> 0;
+  if (v[SND_UNA] === v[SND_MAX]) v[REXMT_AT] = 0;
+  if (v[T_RTTTIME] !== 0 && seqGt(ack, v[T_RTSEQ])) {
+    tcpXmitTimer(tp, seg.now - (v[T_RTTTIME] - 1));
+    v[T_RTTTIME] = 0;
   }
   tcpEstablish(tp);
   // Data that came with the SYN or before the ACK waits in the queue.
@@ -919,11 +935,11 @@ function tcpSynReceivedAck(tp: TcpCb, seg: TcpSegment): Verdict {
 
 /** Hand the congestion control an ACK of `acked` new bytes (outside recovery). */
 function ccAck(tp: TcpCb, acked: number, now: number): void {
-  const cc = tp.cc;
-  cc.flightsize = seqDiff(tp.snd_max, tp.snd_una);
-  cc.now = now;
-  cc.srtt = tp.rtt.srtt;
-  tp.ccAlgo.ackReceived(cc, acked, 'ack');
+  const v = tp.v;
+  // The tcpcb is the algorithm's CcState (its srtt the estimator's own).
+  tp.flightsize = (v[SND_MAX] - v[SND_UNA]) | 0;
+  v[CC_NOW] = now;
+  tp.ccAlgo.ackReceived(tp, acked, 'ack');
 }
 
 /**
@@ -933,6 +949,7 @@ function ccAck(tp: TcpCb, acked: number, now: number): void {
  * scoreboard; then an old ACK (tcpAckOld) or one of new data (tcpAckNew).
  */
 function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
+  const v = tp.v;
   const st = tp.tcp.stat;
   const o = seg.opts;
   const ack = seg.ack;
@@ -943,13 +960,13 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
     if (sack !== null) sack.maxseg = tp.t_maxseg;
   }
 
-  if (seqGt(ack, tp.snd_max)) {
+  if (((ack - v[SND_MAX]) | 0) > 0) {
     // An ACK for data not yet sent (RFC 9293: send an ACK, drop).
     st.rcvacktoomuch++;
     return Verdict.DropAfterAck;
   }
   // RFC 5961 §5.2: an ACK far below what is outstanding is suspect.
-  if (seqLt(ack, (tp.snd_una - tp.max_sndwnd) >>> 0)) {
+  if (seqLt(ack, (v[SND_UNA] - tp.max_sndwnd) >>> 0)) {
     tcpChallengeAck(tp);
     return Verdict.Drop;
   }
@@ -957,12 +974,12 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
   let newlySacked = 0;
   if (sack !== null) {
     if (o.nsack > 0) st.sack_rcv_blocks++;
-    const u = sack.update(ack, o.sack, o.nsack, tp.snd_una, tp.snd_max);
+    const u = sack.update(ack, o.sack, o.nsack, v[SND_UNA], v[SND_MAX]);
     newlySacked = u.newlySacked;
     if (u.dsack) st.dsack_rcv++;
   }
 
-  if (seqLeq(ack, tp.snd_una)) return tcpAckOld(tp, seg, sack, newlySacked);
+  if (((ack - v[SND_UNA]) | 0) <= 0) return tcpAckOld(tp, seg, sack, newlySacked);
   return tcpAckNew(tp, seg, sack);
 }
 
@@ -973,22 +990,23 @@ function tcpAckProcess(tp: TcpCb, seg: TcpSegment): Verdict {
  * else goes on to the window and data steps.
  */
 function tcpAckOld(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null, newlySacked: number): Verdict {
+  const v = tp.v;
   const ack = seg.ack;
   const tlen = seg.curLen;
   const tiwin = seg.tiwin;
   const o = seg.opts;
-  const isDup = ack === tp.snd_una && tlen === 0 && !(seg.curFlags & (TH_SYN | TH_FIN)) && tp.snd_max !== tp.snd_una &&
+  const isDup = ack === v[SND_UNA] && tlen === 0 && !(seg.curFlags & (TH_SYN | TH_FIN)) && v[SND_MAX] !== v[SND_UNA] &&
     (sack !== null ? newlySacked > 0 || (o.nsack === 0 && tiwin === tp.snd_wnd) : tiwin === tp.snd_wnd);
   if (isDup) {
     tp.tcp.stat.rcvdupack++;
-    if (tp.rexmtAt === 0) {
+    if (v[REXMT_AT] === 0) {
       tp.t_dupacks = 0;
     } else {
       tp.t_dupacks++;
       tcpDupAck(tp, sack);
       return Verdict.Drop;
     }
-  } else if (ack === tp.snd_una && tlen === 0 && tiwin === tp.snd_wnd) {
+  } else if (ack === v[SND_UNA] && tlen === 0 && tiwin === tp.snd_wnd) {
     // Not a duplicate, not news either.
   } else {
     if (!(tp.flags & TF_FASTRECOVERY)) tp.t_dupacks = 0;
@@ -1003,13 +1021,14 @@ function tcpAckOld(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null, newl
  * means in the closing states (tcpOurFinAcked).
  */
 function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Verdict {
+  const v = tp.v;
   const tcp = tp.tcp;
   const st = tcp.stat;
   const so = tp.so;
   const o = seg.opts;
   const ack = seg.ack;
   const now = seg.now;
-  const acked = seqDiff(ack, tp.snd_una);
+  const acked = (ack - v[SND_UNA]) | 0;
   let ourfinisacked = false;
   let verdict = Verdict.Continue;
   st.rcvackpack++;
@@ -1018,17 +1037,17 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
   // RTT: the timestamp echo, else the timed segment (Karn: t_rtttime was
   // cleared if it was retransmitted).
   if ((tp.flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) && o.tsPresent && o.tsEcr !== 0) {
-    tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + tp.ts_offset) >>> 0, o.tsEcr)));
-    tp.t_rtttime = 0;
-  } else if (tp.t_rtttime !== 0 && seqGt(ack, tp.t_rtseq)) {
-    tcpXmitTimer(tp, now - (tp.t_rtttime - 1));
-    tp.t_rtttime = 0;
+    tcpXmitTimer(tp, Math.max(0, seqDiff((tsAt(tcp, now) + v[TS_OFFSET]) >>> 0, o.tsEcr)));
+    v[T_RTTTIME] = 0;
+  } else if (v[T_RTTTIME] !== 0 && ((ack - v[T_RTSEQ]) | 0) > 0) {
+    tcpXmitTimer(tp, now - (v[T_RTTTIME] - 1));
+    v[T_RTTTIME] = 0;
   }
 
   // Recovery bookkeeping before the window moves.
   let partial = false;
   if (tp.flags & TF_FASTRECOVERY) {
-    if (seqLt(ack, tp.snd_recover)) {
+    if (((ack - v[SND_RECOVER]) | 0) < 0) {
       partial = true;
       st.newreno_partialack++;
     } else {
@@ -1036,19 +1055,20 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
       tp.flags &= ~TF_FASTRECOVERY;
       tp.t_dupacks = 0;
       const cc = tp.cc;
-      cc.flightsize = seqDiff(tp.snd_max, ack);
+      cc.flightsize = (v[SND_MAX] - ack) | 0;
       cc.now = now;
       tp.ccAlgo.postRecovery(cc);
       sack?.exitRecovery();
     }
-  } else {
+  } else if (tp.x !== null) {
+    // A rare field, 0 already without `x` (var.ts).
     tp.t_dupacks = 0;
   }
 
   if (partial) {
     // RFC 6582 §3.2 (5): deflate by what was acknowledged (the algorithm).
     const cc = tp.cc;
-    cc.flightsize = seqDiff(tp.snd_max, tp.snd_una);
+    cc.flightsize = (v[SND_MAX] - v[SND_UNA]) | 0;
     cc.now = now;
     tp.ccAlgo.ackReceived(cc, acked, 'ack');
   } else if (!(tp.flags & TF_FASTRECOVERY)) {
@@ -1066,15 +1086,15 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
     tp.snd_wnd -= acked;
   }
   so.wakeup();
-  tp.snd_una = ack;
-  if (seqLt(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
+  v[SND_UNA] = ack;
+  if (((v[SND_NXT] - v[SND_UNA]) | 0) < 0) v[SND_NXT] = v[SND_UNA];
 
   // All acknowledged: stop the retransmission timer; else restart it with
   // the current (possibly backed-off) RTO.
-  if (ack === tp.snd_max) {
-    tp.rexmtAt = 0;
+  if (ack === v[SND_MAX]) {
+    v[REXMT_AT] = 0;
     verdict = Verdict.ContinueOutput;
-  } else if (tp.persistAt === 0) {
+  } else if (v[PERSIST_AT] === 0) {
     tcpTimerRexmtArmAt(tp, now, tp.t_rxtcur);
   }
 
@@ -1084,14 +1104,14 @@ function tcpAckNew(tp: TcpCb, seg: TcpSegment, sack: SackScoreboard | null): Ver
       verdict = Verdict.ContinueOutput;
     } else {
       // RFC 6582 §3.2 (5): retransmit the first unacknowledged segment now.
-      const onxt = tp.snd_nxt;
-      const ocwnd = tp.cc.cwnd;
-      tp.snd_nxt = tp.snd_una;
-      tp.cc.cwnd = tp.t_maxseg;
+      const onxt = v[SND_NXT];
+      const ocwnd = tp.cwnd;
+      v[SND_NXT] = v[SND_UNA];
+      tp.cwnd = tp.t_maxseg;
       tp.flags |= TF_ACKNOW;
       tcpOutput(tp);
-      tp.cc.cwnd = ocwnd;
-      if (seqGt(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
+      tp.cwnd = ocwnd;
+      if (((onxt - v[SND_NXT]) | 0) > 0) v[SND_NXT] = onxt;
     }
   }
 
@@ -1218,6 +1238,7 @@ function tcpRetransmitAt(tp: TcpCb, seq: number, len: number): void {
  * text) and eighth (FIN) steps, for what is left of the segment.
  */
 function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
+  const v = tp.v;
   const tcp = tp.tcp;
   const sseq = seg.curSeq;
   const tlen = seg.curLen;
@@ -1226,12 +1247,12 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   const st = tcp.stat;
   const so = tp.so;
   let needoutput = false;
-  if (thflags & TH_ACK && (seqLt(tp.snd_wl1, sseq) || (tp.snd_wl1 === sseq &&
-      (seqLt(tp.snd_wl2, seg.ack) || (tp.snd_wl2 === seg.ack && tiwin > tp.snd_wnd))))) {
-    if (tlen === 0 && tp.snd_wl2 === seg.ack && tiwin > tp.snd_wnd) st.rcvwinupd++;
+  if (thflags & TH_ACK && (((v[SND_WL1] - sseq) | 0) < 0 || (v[SND_WL1] === sseq &&
+      (((v[SND_WL2] - seg.ack) | 0) < 0 || (v[SND_WL2] === seg.ack && tiwin > tp.snd_wnd))))) {
+    if (tlen === 0 && v[SND_WL2] === seg.ack && tiwin > tp.snd_wnd) st.rcvwinupd++;
     tp.snd_wnd = tiwin;
-    tp.snd_wl1 = sseq;
-    tp.snd_wl2 = seg.ack;
+    v[SND_WL1] = sseq;
+    v[SND_WL2] = seg.ack;
     if (tp.snd_wnd > tp.max_sndwnd) tp.max_sndwnd = tp.snd_wnd;
     needoutput = true;
   }
@@ -1242,16 +1263,17 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
   // (SIOCATMARK, POLLPRI), Tcp's oobmark says where.
   if (thflags & TH_URG && seg.urp !== 0 && !tcpsHaveRcvdFin(tp.state)) {
     const up = (seg.seq + seg.urp) >>> 0;
-    if (seqGt(up, tp.rcv_up) && seqGt(up, tcpReadSeq(tp))) {
-      tp.rcv_up = up;
+    if (((up - v[RCV_UP]) | 0) > 0 && seqGt(up, tcpReadSeq(tp))) {
+      v[RCV_UP] = up;
       so.state |= SS_POLLRDBAND;
       so.wakeup();
     }
-  } else if (!(so.state & SS_POLLRDBAND) && seqGt(tp.rcv_nxt, tp.rcv_up)) tp.rcv_up = tp.rcv_nxt;
+  } else if (!(so.state & SS_POLLRDBAND) && ((v[RCV_NXT] - v[RCV_UP]) | 0) > 0) v[RCV_UP] = v[RCV_NXT];
 
   // Data and FIN (RFC 9293 §3.10.7.4 seventh and eighth).
   if ((tlen > 0 || thflags & TH_FIN) && !tcpsHaveRcvdFin(tp.state)) {
-    if (sseq === tp.rcv_nxt && tp.segq.length === 0 && tp.state >= TCPS_ESTABLISHED) {
+    // Without `x` the reassembly queue is the shared empty one (a rare field, var.ts).
+    if (sseq === v[RCV_NXT] && (tp.x === null || tp.segq.length === 0) && tp.state >= TCPS_ESTABLISHED) {
       if (tlen > 0) {
         // In order: deliver; delay the ACK unless one is already owed
         // (every second segment, RFC 1122 §4.2.3.2; RFC 5681 §4.2).
@@ -1259,7 +1281,7 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
         else {
           tp.flags |= TF_DELACK;
         }
-        tp.rcv_nxt = (tp.rcv_nxt + tlen) >>> 0;
+        v[RCV_NXT] = (v[RCV_NXT] + tlen) >>> 0;
         st.rcvpack++;
         st.rcvbyte += tlen;
         tcpSbAppend(tp, m);
@@ -1281,7 +1303,7 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
     if (!tcpsHaveRcvdFin(tp.state)) {
       so.cantRcvMore();
       tp.flags |= TF_ACKNOW;
-      tp.rcv_nxt = (tp.rcv_nxt + 1) >>> 0;
+      v[RCV_NXT] = (v[RCV_NXT] + 1) >>> 0;
     }
     // RFC 9293 §3.10.7.4 eighth, by state (TIME-WAIT's is in
     // tcpTimeWaitSegment; CLOSE-WAIT, CLOSING, LAST-ACK "remain").
@@ -1303,14 +1325,15 @@ function tcpWindowAndText(tp: TcpCb, m: Mbuf, seg: TcpSegment): Verdict {
 
 /** TIME_WAIT for 2×MSL (RFC 9293 §3.6.1). */
 function tcpEnterTimeWait(tp: TcpCb): void {
+  const v = tp.v;
   tp.state = TCPS_TIME_WAIT;
   // Nothing more to recover or reassemble: give back what that took.
   tp.sackSb = null;
   tp.sackRcv = null;
-  tp.rexmtAt = 0;
-  tp.persistAt = 0;
-  tp.keepAt = 0;
-  tp.delackAt = 0;
+  v[REXMT_AT] = 0;
+  v[PERSIST_AT] = 0;
+  v[KEEP_AT] = 0;
+  v[DELACK_AT] = 0;
   tcpTimer2mslArm(tp, tcpTimeWaitMs(tp));
   tp.so.isDisconnected();
 }
@@ -1322,6 +1345,7 @@ function tcpEnterTimeWait(tp: TcpCb): void {
  * tcpWindowAndText), send what is owed and arm the delayed ACK.
  */
 function tcpSegmentDone(tp: TcpCb, m: Mbuf, seg: TcpSegment, verdict: Verdict): void {
+  const v = tp.v;
   const tcp = tp.tcp;
   switch (verdict) {
     case Verdict.DropWithReset:
@@ -1333,7 +1357,7 @@ function tcpSegmentDone(tp: TcpCb, m: Mbuf, seg: TcpSegment, verdict: Verdict): 
     case Verdict.DropAfterAck:
       // In SYN_RECEIVED an ACK outside what we sent must not be ACKed back
       // (an ACK storm with a peer in the same state): RST instead.
-      if (tp.state === TCPS_SYN_RECEIVED && seg.flags & TH_ACK && (seqGt(tp.snd_una, seg.ack) || seqGt(seg.ack, tp.snd_max))) {
+      if (tp.state === TCPS_SYN_RECEIVED && seg.flags & TH_ACK && (seqGt(v[SND_UNA], seg.ack) || seqGt(seg.ack, v[SND_MAX]))) {
         tcpDropWithReset(tcp, m, tp);
         return;
       }
@@ -1367,13 +1391,14 @@ function tcpSegmentDone(tp: TcpCb, m: Mbuf, seg: TcpSegment, verdict: Verdict): 
  * maxsockbuf. Nothing shrinks it again: an idle buffer holds no memory.
  */
 function tcpAutoRcvbuf(tp: TcpCb, tsEcr: number, tlen: number): void {
+  const v = tp.v;
   const sb = tp.so.rcv;
   const cfg = tp.tcp.cfg;
-  const since = (tsEcr - tp.rfbuf_ts) | 0;
-  if (tp.rfbuf_ts !== 0 && since > 0 && since < 1000) {
+  const since = (tsEcr - v[RFBUF_TS]) | 0;
+  if (v[RFBUF_TS] !== 0 && since > 0 && since < 1000) {
     const max = Math.min(cfg.recvbufMax, cfg.maxsockbuf);
     if (tp.rfbuf_cnt > (sb.hiwat / 8) * 7 && sb.hiwat < max) sb.hiwat = Math.min(sb.hiwat + cfg.recvbufInc, max);
-    tp.rfbuf_ts = 0;
+    v[RFBUF_TS] = 0;
     tp.rfbuf_cnt = 0;
   } else tp.rfbuf_cnt += tlen;
 }

@@ -27,13 +27,14 @@ import {
 import { ipOutput } from '../ip_output.js';
 import { SACK_RULE_NEW, TCP_MAX_SACK, TCP_MAX_SACK_TS } from './sack.js';
 import { TCP_OUTFLAGS, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcpsHaveRcvdFin } from './fsm.js';
-import { seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
+import { seqDiff, seqGt, seqLt } from './seq.js';
 import { ECN_PERMIT, tcpEcnOutFlags, tcpEcnSynFlags, tcpEcnTos } from './ecn.js';
 import { TFO_ENABLED, TFO_SYN_DATA, tcpFastOpen } from './fastopen.js';
 import { TCP6_HEADROOM, TCP_HEADROOM, tcpIpOutput, tcpMtudiscFlag, tcpMtuShrink, tcpRecvSpace, tcpRouteMtu, tcpSbCopy } from './subr.js';
 import { tcpSetPersist, tcpTimerRexmtArm } from './timer.js';
 import {
-  TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
+  CC_NOW, DELACK_AT, ISS, RCV_SCALE_SHIFT, LAST_ACK_SENT, PERSIST_AT, RCV_ADV, RCV_NXT, REXMT_AT, RFBUF_TS, SND_MAX, SND_NXT, SND_UNA, SND_UP, TS_OFFSET, TS_RECENT,
+  T_RCVTIME, T_RTSEQ, T_RTTTIME, TCP_MAXWIN, TF_ACKNOW, TF_DELACK, TF_INOUTPUT, TF_FASTRECOVERY, TF_FORCEDATA, TF_NEEDFIN, TF_NODELAY, TF_NOOPT, TF_NOPUSH,
   TF_RCVD_SCALE, TF_RCVD_TSTMP, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TF_SENTFIN, type TcpCb,
 } from './var.js';
 
@@ -101,22 +102,24 @@ export function tcpAddOptions(
 
 /** The window to advertise now, in bytes (before scaling), with receiver SWS avoidance. */
 function tcpRecvWindow(tp: TcpCb): number {
+  const v = tp.v;
   const so = tp.so;
   let win = tcpRecvSpace(tp);
   // RFC 1122 §4.2.3.3: do not advertise a small window increment.
   if (win < so.rcv.hiwat / 4 && win < tp.t_maxseg) win = 0;
-  const max = TCP_MAXWIN << tp.rcv_scale;
+  const max = TCP_MAXWIN << ((tp.scales >> RCV_SCALE_SHIFT) & 0xf);
   if (win > max) win = max;
   // Never shrink a window already offered (RFC 9293 §3.8.6.2.2).
-  const offered = seqDiff(tp.rcv_adv, tp.rcv_nxt);
+  const offered = (v[RCV_ADV] - v[RCV_NXT]) | 0;
   if (win < offered) win = offered;
   return win;
 }
 
 /** Bytes of the send buffer not yet covered by snd_una (the SYN counts as none). */
 function sndDataOffset(tp: TcpCb, seq: number): number {
+  const v = tp.v;
   // Before the SYN is acknowledged snd_una is the ISS and data starts one later.
-  let off = seqDiff(seq, tp.snd_una);
+  let off = (seq - v[SND_UNA]) | 0;
   if (tp.state < TCPS_ESTABLISHED) off--;
   return off;
 }
@@ -127,19 +130,19 @@ function sndDataOffset(tp: TcpCb, seq: number): number {
  * retransmission timer, so callers may ignore it.
  */
 export function tcpOutput(tp: TcpCb): number {
+  const v = tp.v;
   const tcp = tp.tcp;
   const so = tp.so;
-  const cc = tp.cc;
   if (tp.flags & TF_INOUTPUT) return 0;
   tp.flags |= TF_INOUTPUT;
   try {
     // RFC 5681 §4.1: after an idle period longer than an RTO, restart from
     // the restart window (the ACK clock is gone).
-    if (tp.snd_max === tp.snd_una && tp.state >= TCPS_ESTABLISHED && so.snd.cc > 0 && tcp.kernel.host.now() - tp.t_rcvtime >= tp.t_rxtcur) {
-      cc.now = tcp.kernel.host.now();
-      cc.srtt = tp.rtt.srtt;
-      cc.flightsize = 0;
-      tp.ccAlgo.afterIdle(cc);
+    if (v[SND_MAX] === v[SND_UNA] && tp.state >= TCPS_ESTABLISHED && so.snd.cc > 0 && tcp.kernel.host.now() - v[T_RCVTIME] >= tp.t_rxtcur) {
+      // The tcpcb is the algorithm's CcState (its srtt the estimator's own).
+      v[CC_NOW] = tcp.kernel.host.now();
+      tp.flightsize = 0;
+      tp.ccAlgo.afterIdle(tp);
     }
 
     // SACK loss recovery (RFC 6675 §5): while the pipe leaves room, send
@@ -150,11 +153,13 @@ export function tcpOutput(tp: TcpCb): number {
       if (sackRecoverySend(tp)) tp.flags &= ~(TF_ACKNOW | TF_DELACK);
     }
 
-    if (so.snd.autosize && tcp.cfg.sendbufAuto) tcpAutoSndbuf(tp);
+    // Send buffer autosizing; its first test (the buffer 7/8 full) made here, where most calls end.
+    const snd = so.snd;
+    if (snd.cc >= (snd.hiwat / 8) * 7 && tcp.cfg.sendbufAuto && snd.autosize) tcpAutoSndbuf(tp);
 
     // Nagle's "idle" is decided once per call, as BSD's tcp_output does:
     // one write on an idle connection goes out whole, tail included.
-    const idle = tp.snd_max === tp.snd_una;
+    const idle = v[SND_MAX] === v[SND_UNA];
     for (let guard = 0; guard < 100000; guard++) {
       const r = tcpOutputOne(tp, idle);
       if (r <= 0) return r < 0 ? -r : 0;
@@ -172,12 +177,13 @@ export function tcpOutput(tp: TcpCb): number {
  * so the buffer is what holds the stream back.
  */
 function tcpAutoSndbuf(tp: TcpCb): void {
+  const v = tp.v;
   const sb = tp.so.snd;
   const cfg = tp.tcp.cfg;
   const max = Math.min(cfg.sendbufMax, cfg.maxsockbuf);
   if (sb.hiwat >= max || sb.cc < (sb.hiwat / 8) * 7 || (tp.snd_wnd / 4) * 5 < sb.hiwat) return;
-  const win = Math.min(tp.snd_wnd, tp.cc.cwnd);
-  if (win < sb.cc - seqDiff(tp.snd_nxt, tp.snd_una)) return;
+  const win = Math.min(tp.snd_wnd, tp.cwnd);
+  if (win < sb.cc - ((v[SND_NXT] - v[SND_UNA]) | 0)) return;
   sb.hiwat = Math.min(sb.hiwat + cfg.sendbufInc, max);
 }
 
@@ -236,16 +242,17 @@ function sackRecoverySend(tp: TcpCb): boolean {
  * send, or −errno on failure.
  */
 function tcpOutputOne(tp: TcpCb, idle: boolean): number {
+  const v = tp.v;
   const so = tp.so;
   const snd = so.snd;
   let flags = TCP_OUTFLAGS[tp.state]!;
   if (tp.flags & TF_NEEDFIN && tp.state >= TCPS_ESTABLISHED) flags |= TH_FIN;
-  const off = seqDiff(tp.snd_nxt, tp.snd_una);
-  let sendwin = Math.min(tp.snd_wnd, tp.cc.cwnd);
+  const off = (v[SND_NXT] - v[SND_UNA]) | 0;
+  let sendwin = Math.min(tp.snd_wnd, tp.cwnd);
   if (tp.flags & TF_FORCEDATA && sendwin === 0) {
     // A window probe (persist) or a forced retransmission: one octet into a
     // closed window (RFC 9293 §3.8.6.1).
-    if (sndDataOffset(tp, tp.snd_nxt) < snd.cc) flags &= ~TH_FIN;
+    if (sndDataOffset(tp, v[SND_NXT]) < snd.cc) flags &= ~TH_FIN;
     sendwin = 1;
   } else if (tp.flags & TF_FORCEDATA) tcpPersistEnds(tp);
 
@@ -268,11 +275,11 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
     sendalot = true;
   }
   // No FIN while data remains to be sent after this segment.
-  if (flags & TH_FIN && tp.state >= TCPS_ESTABLISHED && seqLt((tp.snd_nxt + len) >>> 0, (tp.snd_una + snd.cc) >>> 0)) flags &= ~TH_FIN;
+  if (flags & TH_FIN && tp.state >= TCPS_ESTABLISHED && seqLt((v[SND_NXT] + len) >>> 0, (v[SND_UNA] + snd.cc) >>> 0)) flags &= ~TH_FIN;
   // The SYN goes once: a SYN_SENT/SYN_RECEIVED connection that already
   // sent it only resends it from the retransmission timer (snd_nxt pulled
   // back to the ISS).
-  if (flags & TH_SYN && tp.snd_nxt !== tp.iss) flags &= ~TH_SYN;
+  if (flags & TH_SYN && v[SND_NXT] !== v[ISS]) flags &= ~TH_SYN;
   // A connection still in SYN_SENT has nothing else to say.
   if (tp.state === TCPS_SYN_SENT && !(flags & TH_SYN)) return 0;
 
@@ -287,12 +294,12 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
     else if ((idle || tp.flags & TF_NODELAY) && !(tp.flags & TF_NOPUSH) && len + off >= snd.cc) send = true;
     else if (tp.flags & TF_FORCEDATA) send = true;
     else if (tp.max_sndwnd > 0 && len >= tp.max_sndwnd / 2) send = true;
-    else if (seqLt(tp.snd_nxt, tp.snd_max)) send = true;
+    else if (((v[SND_NXT] - v[SND_MAX]) | 0) < 0) send = true;
   }
   if (!send && recwin > 0 && tp.state >= TCPS_ESTABLISHED && !tcpsHaveRcvdFin(tp.state) && !(so.state & SS_CANTRCVMORE)) {
     // A window update worth sending: two segments' worth or half the buffer.
-    const maxwin = TCP_MAXWIN << tp.rcv_scale;
-    const adv = Math.min(recwin, maxwin) - seqDiff(tp.rcv_adv, tp.rcv_nxt);
+    const maxwin = TCP_MAXWIN << ((tp.scales >> RCV_SCALE_SHIFT) & 0xf);
+    const adv = Math.min(recwin, maxwin) - ((v[RCV_ADV] - v[RCV_NXT]) | 0);
     if (adv >= 2 * tp.t_maxseg || 2 * adv >= so.rcv.hiwat) {
       send = true;
       winup = !(tp.flags & TF_ACKNOW);
@@ -301,8 +308,8 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   if (!send && tp.flags & TF_ACKNOW) send = true;
   if (!send && flags & (TH_SYN | TH_RST)) send = true;
   // Urgent data not yet sent goes now, even into a closed window as the pointer alone (RFC 9293 §3.8.5).
-  if (!send && seqGt(tp.snd_up, tp.snd_nxt)) send = true;
-  if (!send && flags & TH_FIN && (!(tp.flags & TF_SENTFIN) || tp.snd_nxt === tp.snd_una)) send = true;
+  if (!send && ((v[SND_UP] - v[SND_NXT]) | 0) > 0) send = true;
+  if (!send && flags & TH_FIN && (!(tp.flags & TF_SENTFIN) || v[SND_NXT] === v[SND_UNA])) send = true;
 
   if (!send) {
     if (snd.cc > 0) tcpNothingSent(tp);
@@ -310,11 +317,11 @@ function tcpOutputOne(tp: TcpCb, idle: boolean): number {
   }
 
   // Retransmitting a FIN: back up over it.
-  if (flags & TH_FIN && tp.flags & TF_SENTFIN && tp.snd_nxt === tp.snd_max) tp.snd_nxt = (tp.snd_nxt - 1) >>> 0;
+  if (flags & TH_FIN && tp.flags & TF_SENTFIN && v[SND_NXT] === v[SND_MAX]) v[SND_NXT] = (v[SND_NXT] - 1) >>> 0;
 
   let seq: number;
-  if (len > 0 || flags & (TH_SYN | TH_FIN) || tp.persistAt !== 0) seq = tp.snd_nxt;
-  else seq = tp.snd_max;
+  if (len > 0 || flags & (TH_SYN | TH_FIN) || v[PERSIST_AT] !== 0) seq = v[SND_NXT];
+  else seq = v[SND_MAX];
   if (len > 0 && snd.cc - sndDataOffset(tp, seq) === len) flags |= TH_PUSH;
 
   if (winup && len === 0 && !(flags & (TH_SYN | TH_FIN | TH_RST))) tp.tcp.stat.sndwinup++;
@@ -415,11 +422,12 @@ function tcpSackOptionBlocks(tp: TcpCb, mask: number): number {
 
 /** Count a segment about to go (netstat -s's "sent" lines). */
 function tcpSendStats(tp: TcpCb, seq: number, len: number, flags: number, winup: boolean): void {
+  const v = tp.v;
   const st = tp.tcp.stat;
   st.sndtotal++;
   if (len > 0) {
     if (tp.flags & TF_FORCEDATA && len === 1 && tp.snd_wnd === 0) st.sndprobe++;
-    if (seqLt(seq, tp.snd_max)) {
+    if (((seq - v[SND_MAX]) | 0) < 0) {
       st.sndrexmitpack++;
       st.sndrexmitbyte += len;
     } else {
@@ -447,12 +455,15 @@ function tcpProbeSent(tp: TcpCb, len: number, flags: number): void {
  * or SEND_RESEND. Returns 0 or an errno.
  */
 export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: number, recwin: number, how: number): number {
+  const v = tp.v;
   const advance = (how & SEND_ADVANCE) !== 0;
   const winup = (how & SEND_WINUP) !== 0;
   const tcp = tp.tcp;
   const k = tcp.kernel;
   const st = tcp.stat;
   const inp = tp.inp;
+  // Without `x` every rare field holds its default (var.ts): none is read then.
+  const rare = tp.x !== null;
 
   // Options.
   let mask = 0;
@@ -461,16 +472,16 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     else if ((tp.flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) && !(flags & TH_RST)) mask = TOF_TS;
   }
   let nblocks = 0;
-  if (tp.flags & TF_SACK_PERMIT && tp.sackRcv !== null && !(flags & (TH_SYN | TH_RST)) && tp.state >= TCPS_ESTABLISHED) {
+  if (tp.flags & TF_SACK_PERMIT && rare && tp.sackRcv !== null && !(flags & (TH_SYN | TH_RST)) && tp.state >= TCPS_ESTABLISHED) {
     nblocks = tcpSackOptionBlocks(tp, mask);
     if (nblocks > 0) mask |= TOF_SACK;
   }
-  const tsval = mask & TOF_TS ? (tcp.tsNow() + tp.ts_offset) >>> 0 : 0;
+  const tsval = mask & TOF_TS ? (tcp.tsNow() + v[TS_OFFSET]) >>> 0 : 0;
   // Receive buffer autosizing measures from the first timestamp sent (tcpAutoRcvbuf).
-  if (tsval !== 0 && tp.rfbuf_ts === 0 && tp.so.rcv.autosize) tp.rfbuf_ts = tsval;
+  if (tsval !== 0 && v[RFBUF_TS] === 0 && tp.so.rcv.autosize) v[RFBUF_TS] = tsval;
   const optbuf = tcp.optbuf;
   const cookie = mask & TOF_FASTOPEN ? tcpFastOpen(tcp).cached(inp.foreignInto(tcp.scratchDst)) : null;
-  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? tp.ts_recent : 0, tcp.sackBlocks, nblocks, cookie);
+  const optlen = mask === 0 ? 0 : tcpAddOptions(optbuf, mask, tp.t_ourmss, tp.request_r_scale, tsval, flags & TH_ACK || tp.state >= TCPS_SYN_RECEIVED ? v[TS_RECENT] : 0, tcp.sackBlocks, nblocks, cookie);
   // The peer's MSS bounds data and options together (RFC 6691): SACK
   // blocks beyond the timestamps t_maxseg allows for take from the data.
   // More than one segment's worth is a TSO send (only tcpOutputOne asks
@@ -487,7 +498,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   const m = k.mbufs.getRaw(hlen + len, v4 ? TCP_HEADROOM : TCP6_HEADROOM, hlen);
   if (m === null) {
     // No memory: pretend it went and let the retransmission timer retry.
-    if (advance && tp.rexmtAt === 0 && tp.persistAt === 0 && (len > 0 || flags & (TH_SYN | TH_FIN))) tcpTimerRexmtArm(tp, tp.t_rxtcur);
+    if (advance && v[REXMT_AT] === 0 && v[PERSIST_AT] === 0 && (len > 0 || flags & (TH_SYN | TH_FIN))) tcpTimerRexmtArm(tp, tp.t_rxtcur);
     return ENOBUFS;
   }
   const b = m.buf;
@@ -500,25 +511,25 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   let win = 0;
   if (!(flags & TH_RST)) {
     if (flags & TH_SYN) win = Math.min(recwin, TCP_MAXWIN);
-    else win = Math.min(recwin >>> tp.rcv_scale, TCP_MAXWIN);
-    if (recwin > 0 && seqGt((tp.rcv_nxt + recwin) >>> 0, tp.rcv_adv)) tp.rcv_adv = (tp.rcv_nxt + recwin) >>> 0;
+    else win = Math.min(recwin >>> ((tp.scales >> RCV_SCALE_SHIFT) & 0xf), TCP_MAXWIN);
+    if (recwin > 0 && ((v[RCV_NXT] + recwin - v[RCV_ADV]) | 0) > 0) v[RCV_ADV] = (v[RCV_NXT] + recwin) >>> 0;
   }
   // ECN (RFC 3168, ecn.ts): the setup flags on a SYN; on an ECN connection CWR/ECE and ECT(0) on new data.
   let tos = inp.tos;
   if (flags & TH_SYN) {
     if (!(flags & TH_ACK)) flags |= tcpEcnSynFlags(tp);
-    else if (tp.ecnFlags & ECN_PERMIT) flags |= TH_ECE;
-  } else if (tp.ecnFlags & ECN_PERMIT && !(flags & TH_RST)) {
+    else if (rare && tp.ecnFlags & ECN_PERMIT) flags |= TH_ECE;
+  } else if (rare && tp.ecnFlags & ECN_PERMIT && !(flags & TH_RST)) {
     flags |= tcpEcnOutFlags(tp);
-    tos = tcpEcnTos(tp, tos, len, advance && seqGeq(seq, tp.snd_max));
+    tos = tcpEcnTos(tp, tos, len, advance && ((seq - v[SND_MAX]) | 0) >= 0);
   }
-  const ack = flags & TH_ACK ? tp.rcv_nxt : 0;
+  const ack = flags & TH_ACK ? v[RCV_NXT] : 0;
   // The urgent pointer while urgent data lies ahead (BSD: one past the urgent byte); else it follows snd_una.
   let urp = 0;
-  if (seqGt(tp.snd_up, seq) && !(flags & (TH_SYN | TH_RST))) {
-    urp = Math.min(seqDiff(tp.snd_up, seq), 0xffff);
+  if (((v[SND_UP] - seq) | 0) > 0 && !(flags & (TH_SYN | TH_RST))) {
+    urp = Math.min((v[SND_UP] - seq) | 0, 0xffff);
     flags |= TH_URG;
-  } else tp.snd_up = tp.snd_una;
+  } else v[SND_UP] = v[SND_UNA];
   tcpWriteHeader(b, o, inp.lport, inp.fport, seq, ack, hlen, flags, win, urp);
   // IPv4: the checksum is left to the interface (lo0 needs none; ipOutput
   // computes it for any other, kern/mbuf.ts M_CSUM_TCPv4), and with TSO the
@@ -526,7 +537,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // tcpIpOutput unless the route's interface takes it (IFCAP_CSUM_TCPv6_Tx,
   // M_CSUM_TCPv6) or the cutting (IFCAP_TSOv6, M_CSUM_TSOv6). TCP over UDP
   // (tunnel.ts) sums it in tcpIpOutput, before the UDP header goes on.
-  if (v4 && tp.t_port === 0) {
+  const udpPort = rare ? tp.t_port : 0;
+  if (v4 && udpPort === 0) {
     m.csumFlags = segsz === 0 ? M_CSUM_TCPv4 : M_CSUM_TCPv4 | M_CSUM_TSOv4;
     m.segsz = segsz;
   } else if (segsz !== 0) {
@@ -539,7 +551,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   tcpSendStats(tp, seq, len, flags, winup);
 
   if (advance) {
-    if (!(tp.flags & TF_FORCEDATA) || tp.persistAt === 0) {
+    if (!(tp.flags & TF_FORCEDATA) || v[PERSIST_AT] === 0) {
       if (len > 0 || flags & (TH_SYN | TH_FIN)) {
         // Output sent from snd_nxt: SYN, data, then FIN.
         let next = seq;
@@ -549,22 +561,22 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
           next = (next + 1) >>> 0;
           tp.flags |= TF_SENTFIN;
         }
-        tp.snd_nxt = next;
-        if (seqGt(next, tp.snd_max)) {
-          tp.snd_max = next;
+        v[SND_NXT] = next;
+        if (((next - v[SND_MAX]) | 0) > 0) {
+          v[SND_MAX] = next;
           // Time this segment if nothing is being timed (RFC 6298 §3: one
           // at a time, and only new data, never a retransmission: Karn).
-          if (tp.t_rtttime === 0) {
-            tp.t_rtttime = tcp.kernel.host.now() + 1;
-            tp.t_rtseq = seq;
+          if (v[T_RTTTIME] === 0) {
+            v[T_RTTTIME] = tcp.kernel.host.now() + 1;
+            v[T_RTSEQ] = seq;
             st.segstimed++;
           }
         }
       }
       // Something is outstanding: the retransmission timer must run.
-      if (tp.rexmtAt === 0 && tp.snd_nxt !== tp.snd_una) {
-        if (tp.persistAt !== 0) {
-          tp.persistAt = 0;
+      if (v[REXMT_AT] === 0 && v[SND_NXT] !== v[SND_UNA]) {
+        if (v[PERSIST_AT] !== 0) {
+          v[PERSIST_AT] = 0;
           tp.t_rxtshift = 0;
         }
         tcpTimerRexmtArm(tp, tp.t_rxtcur);
@@ -574,15 +586,15 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     }
   }
   if (flags & TH_ACK) {
-    tp.last_ack_sent = tp.rcv_nxt;
+    v[LAST_ACK_SENT] = v[RCV_NXT];
     tp.flags &= ~(TF_ACKNOW | TF_DELACK);
-    tp.delackAt = 0;
+    v[DELACK_AT] = 0;
   }
 
   // TCP over UDP (tunnel.ts) goes the generic way: checksum here, then the UDP header.
-  const err = v4 && tp.t_port === 0
+  const err = v4 && udpPort === 0
     ? ipOutput(tcp.inet, m, inp.laddr, inp.faddr, IPPROTO_TCP, inp.ttl, tos, tcpMtudiscFlag(tcp))
-    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp, tos, tp.t_port);
+    : tcpIpOutput(tcp, m, inp.localInto(tcp.scratchSrc), inp.foreignInto(tcp.scratchDst), inp, tos, udpPort);
   if (err !== 0) {
     // BSD counts the segment as sent and lets the retransmission timer
     // recover; an unreachable route is remembered as the soft error the
@@ -592,7 +604,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     // timer resends at it (NetBSD's tcp_output calls tcp_mtudisc).
     if (err === EMSGSIZE) tcpMtuShrink(tp, v4 ? tcpRouteMtu(tcp.inet, inp.faddr) : 0);
     else if (err !== ENOBUFS) tp.t_softerror = err;
-    if (advance && tp.rexmtAt === 0 && tp.persistAt === 0 && tp.snd_nxt !== tp.snd_una) tcpTimerRexmtArm(tp, tp.t_rxtcur);
+    if (advance && v[REXMT_AT] === 0 && v[PERSIST_AT] === 0 && v[SND_NXT] !== v[SND_UNA]) tcpTimerRexmtArm(tp, tp.t_rxtcur);
     return err;
   }
   return 0;

@@ -90,6 +90,10 @@ const K = 4;
  * own such fields after them (RTT_SLOTS).
  */
 export const RTT_SLOTS = 3;
+/** The places of srtt and rttvar in `v` (for callers that index it directly, as TCP's hot functions do). */
+export const SRTT = 0;
+export const RTTVAR = 1;
+const BASE = 2;
 const RTT_INIT: readonly number[] = [0.5, 0.5, 0.5].fill(0);
 
 export class RttEstimator {
@@ -172,18 +176,22 @@ export class RttEstimator {
       this.badSamples++;
       return;
     }
+    // `v` and `p` read directly: TCP takes a sample per ACK, and each accessor is a call until V8 optimises this.
+    const v = this.v;
+    const p = this.p;
     if (this.first) {
-      this.srtt = rttMs;
-      this.rttvar = rttMs / 2;
+      v[SRTT] = rttMs;
+      v[RTTVAR] = rttMs / 2;
       this.first = false;
     } else {
-      this.rttvar = (1 - BETA) * this.rttvar + BETA * Math.abs(this.srtt - rttMs);
-      this.srtt = (1 - ALPHA) * this.srtt + ALPHA * rttMs;
+      v[RTTVAR] = (1 - BETA) * v[RTTVAR]! + BETA * Math.abs(v[SRTT]! - rttMs);
+      v[SRTT] = (1 - ALPHA) * v[SRTT]! + ALPHA * rttMs;
     }
     this.samples++;
     // RFC 6298 (2.2)/(2.3): RTO = SRTT + max(G, K·RTTVAR); (2.4) the floor.
-    this.base = Math.max(this.rtoMin, this.srtt + Math.max(this.granularity, K * this.rttvar));
-    this.rto = this.clampCeil(this.base + this.rtoSlop);
+    const base = Math.max(p.rtoMin, v[SRTT]! + Math.max(p.granularity, K * v[RTTVAR]!));
+    v[BASE] = base;
+    this.rto = this.clampCeil(base + p.rtoSlop);
   }
 
   /**
@@ -212,9 +220,10 @@ export class RttEstimator {
   }
 
   private clampCeil(ms: number): number {
+    const p = this.p;
     const v = Math.ceil(ms);
-    if (v > this.rtoMax) return this.rtoMax;
-    if (v < this.rtoMin) return Math.ceil(this.rtoMin);
+    if (v > p.rtoMax) return p.rtoMax;
+    if (v < p.rtoMin) return Math.ceil(p.rtoMin);
     return v;
   }
 }

@@ -16,7 +16,7 @@
  */
 import { tcpUdpEncapsulate } from './tunnel.js';
 import { EHOSTDOWN, EHOSTUNREACH, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ENOBUFS, ETIMEDOUT } from '../../../kern/errno.js';
-import { MAX_LINKHDR, M_BCAST, M_CSUM_TCPv6, M_MCAST } from '../../../kern/mbuf.js';
+import { MAX_LINKHDR, M_BCAST, M_CSUM_TCPv4, M_CSUM_TCPv6, M_MCAST } from '../../../kern/mbuf.js';
 import { AF_INET6 } from '../../../kern/sys.js';
 import type { Socket } from '../../socket.js';
 import { INADDR_BROADCAST, inAddrIsMulticast } from '../../wire/inaddr.js';
@@ -66,9 +66,9 @@ export function tcpNewTcpcb(tcp: Tcp, so: Socket, table: InPcbTable = tcp.inet.t
   const tp = new TcpCb(tcp, inp, algo);
   if (cfg.rfc1323) tp.flags |= TF_REQ_SCALE | TF_REQ_TSTMP;
   if (cfg.sack) tp.flags |= TF_REQ_SACK;
+  // The tcpcb is its congestion control's CcState too (CcState.maxseg is t_maxseg).
   tp.t_maxseg = tp.t_maxopd = tp.t_ourmss = cfg.mssdflt;
-  tp.cc.maxseg = cfg.mssdflt;
-  tp.cc.ssthresh = TCP_INFINITE_SSTHRESH;
+  tp.ssthresh = TCP_INFINITE_SSTHRESH;
   so.pcb = tp;
   tcp.tcbs.add(tp);
   return tp;
@@ -335,13 +335,17 @@ export function tcpIpOutput(tcp: Tcp, m: Mbuf, src: InAddr, dst: InAddr, inp: In
   const tos = tosArg >= 0 ? tosArg : inp !== null ? inp.tos : 0;
   if (dst.isV4()) {
     const inet = tcp.inet;
-    tcpSetChecksum(m.buf, m.off, m.len, src.v4(), dst.v4());
     const ttl = inp !== null ? inp.ttl : inet.defttl;
     if (udpPort !== 0) {
-      // TCP over UDP (tunnel.ts).
+      // TCP over UDP (tunnel.ts): summed here, before the UDP header goes on.
+      tcpSetChecksum(m.buf, m.off, m.len, src.v4(), dst.v4());
       const u = tcpUdpEncapsulate(tcp, m, udpPort, null, null);
       return u === null ? ENOBUFS : ipOutput(inet, u, src.v4(), dst.v4(), IPPROTO_UDP, ttl, tos, 0);
     }
+    // The checksum is left to the interface, as tcpSendSegment leaves it
+    // (M_CSUM_TCPv4): lo0 needs none (a SYN-ACK or an RST to ourselves
+    // was summed in software every time), ipOutput sums it for any other.
+    m.csumFlags |= M_CSUM_TCPv4;
     // DF on what a connection or listener sends (SYN-ACKs, ACKs), not on resets for nobody (NetBSD's tcp_respond).
     return ipOutput(inet, m, src.v4(), dst.v4(), IPPROTO_TCP, ttl, tos, inp !== null ? tcpMtudiscFlag(tcp) : 0);
   }

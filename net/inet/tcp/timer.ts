@@ -28,7 +28,7 @@ import {
 import { tcpOutput } from './output.js';
 import { tcpClose, tcpDrop, tcpRespondConn } from './subr.js';
 import {
-  TCP_MAXRXTSHIFT, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_FORCEDATA, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP,
+  DELACK_AT, KEEP_AT, MSL2_AT, PERSIST_AT, REXMT_AT, TCP_MAXRXTSHIFT, TF_ACKNOW, TF_DELACK, TF_FASTRECOVERY, TF_FORCEDATA, TF_REQ_SACK, TF_REQ_SCALE, TF_REQ_TSTMP,
   type TcpCb,
 } from './var.js';
 
@@ -50,24 +50,28 @@ function arm(tp: TcpCb, at: number): void {
 }
 
 export function tcpTimerRexmtArm(tp: TcpCb, ms: number): void {
-  tp.rexmtAt = now(tp) + ms;
-  arm(tp, tp.rexmtAt);
+  const v = tp.v;
+  v[REXMT_AT] = now(tp) + ms;
+  arm(tp, v[REXMT_AT]);
 }
 
 /** The same, when the caller already read the clock. */
 export function tcpTimerRexmtArmAt(tp: TcpCb, now: number, ms: number): void {
-  tp.rexmtAt = now + ms;
-  arm(tp, tp.rexmtAt);
+  const v = tp.v;
+  v[REXMT_AT] = now + ms;
+  arm(tp, v[REXMT_AT]);
 }
 
 export function tcpTimerPersistArm(tp: TcpCb, ms: number): void {
-  tp.persistAt = now(tp) + ms;
-  arm(tp, tp.persistAt);
+  const v = tp.v;
+  v[PERSIST_AT] = now(tp) + ms;
+  arm(tp, v[PERSIST_AT]);
 }
 
 export function tcpTimerKeepArm(tp: TcpCb, ms: number): void {
-  tp.keepAt = now(tp) + ms;
-  arm(tp, tp.keepAt);
+  const v = tp.v;
+  v[KEEP_AT] = now(tp) + ms;
+  arm(tp, v[KEEP_AT]);
 }
 
 /**
@@ -87,19 +91,22 @@ export function tcpTimeWaitMs(tp: TcpCb): number {
 }
 
 export function tcpTimer2mslArm(tp: TcpCb, ms: number): void {
-  tp.msl2At = now(tp) + ms;
-  arm(tp, tp.msl2At);
+  const v = tp.v;
+  v[MSL2_AT] = now(tp) + ms;
+  arm(tp, v[MSL2_AT]);
 }
 
 export function tcpTimerDelackArm(tp: TcpCb, ms: number): void {
-  if (tp.delackAt !== 0) return;
-  tp.delackAt = now(tp) + ms;
-  arm(tp, tp.delackAt);
+  const v = tp.v;
+  if (v[DELACK_AT] !== 0) return;
+  v[DELACK_AT] = now(tp) + ms;
+  arm(tp, v[DELACK_AT]);
 }
 
 /** tcp_canceltimers, and the callout itself. */
 export function tcpCancelTimers(tp: TcpCb): void {
-  tp.rexmtAt = tp.persistAt = tp.keepAt = tp.msl2At = tp.delackAt = 0;
+  const v = tp.v;
+  v[REXMT_AT] = v[PERSIST_AT] = v[KEEP_AT] = v[MSL2_AT] = v[DELACK_AT] = 0;
   tp.timerCo?.stop();
   tp.timerCo = null;
 }
@@ -110,8 +117,9 @@ export function tcpCancelTimers(tp: TcpCb): void {
  * when the establishment timer's old deadline comes round, and let it go.
  */
 export function tcpTimersIdle(tp: TcpCb): void {
+  const v = tp.v;
   const co = tp.timerCo;
-  if (co === null || (tp.rexmtAt | tp.persistAt | tp.keepAt | tp.msl2At | tp.delackAt) !== 0) return;
+  if (co === null || (v[REXMT_AT] | v[PERSIST_AT] | v[KEEP_AT] | v[MSL2_AT] | v[DELACK_AT]) !== 0) return;
   co.stop();
   tp.timerCo = null;
 }
@@ -128,34 +136,37 @@ function due(at: number, t: number): boolean {
  * deadline left.
  */
 function tcpTimersFire(tp: TcpCb): void {
+  const v = tp.v;
   const alive = tp.tcp.tcbs;
   let t = now(tp);
-  if (alive.has(tp) && due(tp.rexmtAt, t)) {
-    tp.rexmtAt = 0;
+  // Each timer that runs may close the connection; a closed one has every
+  // deadline 0 (tcpCancelTimers), so the deadline is tested first.
+  if (due(v[REXMT_AT], t) && alive.has(tp)) {
+    v[REXMT_AT] = 0;
     tcpTimerRexmt(tp);
   }
-  if (alive.has(tp) && due(tp.persistAt, t)) {
-    tp.persistAt = 0;
+  if (due(v[PERSIST_AT], t) && alive.has(tp)) {
+    v[PERSIST_AT] = 0;
     tcpTimerPersist(tp);
   }
-  if (alive.has(tp) && due(tp.keepAt, t)) {
-    tp.keepAt = 0;
+  if (due(v[KEEP_AT], t) && alive.has(tp)) {
+    v[KEEP_AT] = 0;
     tcpTimerKeep(tp);
   }
-  if (alive.has(tp) && due(tp.msl2At, t)) {
-    tp.msl2At = 0;
+  if (due(v[MSL2_AT], t) && alive.has(tp)) {
+    v[MSL2_AT] = 0;
     tcpTimer2msl(tp);
   }
-  if (alive.has(tp) && due(tp.delackAt, t)) {
-    tp.delackAt = 0;
+  if (due(v[DELACK_AT], t) && alive.has(tp)) {
+    v[DELACK_AT] = 0;
     tcpTimerDelack(tp);
   }
   if (!alive.has(tp)) return;
-  let next = earlier(0, tp.rexmtAt);
-  next = earlier(next, tp.persistAt);
-  next = earlier(next, tp.keepAt);
-  next = earlier(next, tp.msl2At);
-  next = earlier(next, tp.delackAt);
+  let next = earlier(0, v[REXMT_AT]);
+  next = earlier(next, v[PERSIST_AT]);
+  next = earlier(next, v[KEEP_AT]);
+  next = earlier(next, v[MSL2_AT]);
+  next = earlier(next, v[DELACK_AT]);
   t = now(tp);
   if (next !== 0) arm(tp, next < t ? t : next);
   // Nothing left to run: the callout (already out of the heap) goes.

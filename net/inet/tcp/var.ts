@@ -269,7 +269,8 @@ export class TcbSet {
   }
 
   has(tp: TcpCb): boolean {
-    return tp.live && tp.tcp === this.tcp;
+    // tp.live, read from its bit: asked on every segment and every timer, and an accessor is one call more.
+    return (tp.scales & SCALES_LIVE) !== 0 && tp.tcp === this.tcp;
   }
 
   add(tp: TcpCb): void {
@@ -295,6 +296,15 @@ export class TcbSet {
     }
   }
 }
+
+/** The `live` bit of a TcpCb's `scales`. */
+const SCALES_LIVE = 0x10000;
+/**
+ * Where rcv_scale lies in a TcpCb's `scales`: output reads it as
+ * `(tp.scales >> RCV_SCALE_SHIFT) & 0xf` on every segment, where the
+ * accessor would be a call until V8 optimises the caller.
+ */
+export const RCV_SCALE_SHIFT = 4;
 
 /** Per-kernel TCP state (BSD keeps these as globals; here one per kernel). */
 export class Tcp {
@@ -385,13 +395,78 @@ export class Tcp {
  * object fields V8 boxes each of them in a heap number of its own (16 bytes
  * more per field, on every idle connection); they live instead, unboxed, in
  * one array of doubles per TcpCb (`v`), behind accessors of the same names.
+ *
+ * The accessors cost a call per use until V8 optimises their callers, and a
+ * short run (a test, a short-lived program) is over before it has: the
+ * functions every segment runs read `tp.v` once into a local and index it
+ * with these constants instead (`v[SND_UNA]` is `tp.snd_una`). Each is its
+ * field's place in `v`, after the estimator's RTT_SLOTS (srtt, rttvar, base).
  */
-const NUMERIC_FIELDS = [
-  'snd_una', 'snd_nxt', 'snd_max', 'snd_up', 'snd_wl1', 'snd_wl2', 'iss',
-  'rcv_nxt', 'rcv_adv', 'rcv_up', 'irs', 'last_ack_sent', 'ts_recent', 'ts_recent_age',
-  'ts_offset', 'rfbuf_ts', 't_rtttime', 't_rtseq', 't_rcvtime', 't_starttime',
-  'snd_recover', 'rexmtAt', 'persistAt', 'keepAt', 'msl2At', 'delackAt', 'now',
-] as const;
+export const SND_UNA = 3;
+export const SND_NXT = 4;
+export const SND_MAX = 5;
+export const SND_UP = 6;
+export const SND_WL1 = 7;
+export const SND_WL2 = 8;
+export const ISS = 9;
+export const RCV_NXT = 10;
+export const RCV_ADV = 11;
+export const RCV_UP = 12;
+export const IRS = 13;
+export const LAST_ACK_SENT = 14;
+export const TS_RECENT = 15;
+export const TS_RECENT_AGE = 16;
+export const TS_OFFSET = 17;
+export const RFBUF_TS = 18;
+export const T_RTTTIME = 19;
+export const T_RTSEQ = 20;
+export const T_RCVTIME = 21;
+export const T_STARTTIME = 22;
+export const SND_RECOVER = 23;
+export const REXMT_AT = 24;
+export const PERSIST_AT = 25;
+export const KEEP_AT = 26;
+export const MSL2_AT = 27;
+export const DELACK_AT = 28;
+export const CC_NOW = 29;
+/** The length of a TcpCb's `v`. */
+export const TCB_DOUBLES = 30;
+
+/** The accessors of `v`'s fields: name to place. */
+const NUMERIC_FIELDS: Readonly<Record<string, number>> = {
+  snd_una: SND_UNA,
+  snd_nxt: SND_NXT,
+  snd_max: SND_MAX,
+  snd_up: SND_UP,
+  snd_wl1: SND_WL1,
+  snd_wl2: SND_WL2,
+  iss: ISS,
+  rcv_nxt: RCV_NXT,
+  rcv_adv: RCV_ADV,
+  rcv_up: RCV_UP,
+  irs: IRS,
+  last_ack_sent: LAST_ACK_SENT,
+  ts_recent: TS_RECENT,
+  ts_recent_age: TS_RECENT_AGE,
+  ts_offset: TS_OFFSET,
+  rfbuf_ts: RFBUF_TS,
+  t_rtttime: T_RTTTIME,
+  t_rtseq: T_RTSEQ,
+  t_rcvtime: T_RCVTIME,
+  t_starttime: T_STARTTIME,
+  snd_recover: SND_RECOVER,
+  rexmtAt: REXMT_AT,
+  persistAt: PERSIST_AT,
+  keepAt: KEEP_AT,
+  msl2At: MSL2_AT,
+  delackAt: DELACK_AT,
+  now: CC_NOW,
+};
+// The places are RTT_SLOTS .. TCB_DOUBLES - 1, each once: after the estimator's, none shared, none left out.
+if (Object.values(NUMERIC_FIELDS).sort((a, b) => a - b).some((at, i, all) => at !== RTT_SLOTS + i || all.length !== TCB_DOUBLES - RTT_SLOTS)) {
+  throw new Error('TcpCb: the places of v are out of step');
+}
+
 /** The reassembly queue of every TcpCb that never queued a segment: always empty, never added to. */
 export const NO_SEGQ: ReassSeg[] = [];
 
@@ -399,7 +474,11 @@ export const NO_SEGQ: ReassSeg[] = [];
  * A TcpCb's `v` at creation: the estimator's RTT_SLOTS, then every field
  * 0, the array already of doubles, so a copy starts with the right elements.
  */
-const NUMERIC_INIT: number[] = Array.from({ length: RTT_SLOTS + NUMERIC_FIELDS.length }, () => 0.5).fill(0);
+const NUMERIC_INIT = Array.from({ length: TCB_DOUBLES }, () => 0.5).fill(0) as TcbDoubles;
+
+/** A TcpCb's `v` as TypeScript sees it: TCB_DOUBLES numbers, so `v[SND_UNA]` is a number. */
+type Doubles<N extends number, A extends number[] = []> = A['length'] extends N ? A : Doubles<N, [...A, number]>;
+export type TcbDoubles = Doubles<typeof TCB_DOUBLES>;
 
 /*
  * The TcpCb fields that stay at their first value on almost every
@@ -415,6 +494,11 @@ const RARE_FIELDS = {
   sackSb: null, sackRcv: null, segq: NO_SEGQ, segqBytes: 0, segqMem: 0, ackWarStart: 0, ackWarCount: 0,
   ecnFlags: 0, ecnRecover: 0, tfoFlags: 0, t_port: 0,
 } as const;
+/*
+ * Each read of a rare field is a call too (until V8 optimises the caller):
+ * the functions every segment runs test `tp.x === null` first, and then
+ * read none of them.
+ */
 /** A TcpCb's `x` when made: the defaults. */
 const RARE_INIT: readonly unknown[] = Object.values(RARE_FIELDS);
 
@@ -434,7 +518,8 @@ export interface KeepParams {
 export class TcpCb extends RttEstimator implements CcState {
   /** In its kernel's `tcp.tcbs`: made and not yet closed (a bit of `scales`, accessor below the class). */
   declare live: boolean;
-  /* `v` (inherited): the estimator's doubles, then NUMERIC_FIELDS' from RTT_SLOTS on (accessors below the class). */
+  /** The estimator's doubles, then NUMERIC_FIELDS' from RTT_SLOTS on (accessors below the class; SND_UNA... index it). */
+  declare readonly v: TcbDoubles;
   /** The fields of RARE_FIELDS, by index, once one of them left its default (accessors below the class). */
   x: unknown[] | null = null;
   state = TCPS_CLOSED;
@@ -606,16 +691,19 @@ export class TcpCb extends RttEstimator implements CcState {
     ccAlgo: CcAlgo,
   ) {
     super(tcp.rttParams(), NUMERIC_INIT.slice());
+    this.so = inp.so;
     const cfg = tcp.cfg;
     this.t_rxtcur = cfg.rexmitInitial;
     this.keepp = tcp.keepParams();
     this.ccAlgo = ccAlgo;
   }
 
-  /** The socket: its PCB's (kept once, in the PCB; a swapped-in PCB is attached to the same socket). */
-  get so(): Socket {
-    return this.inp.so;
-  }
+  /**
+   * The socket: its PCB's (a swapped-in PCB is attached to the same
+   * socket). A field, not a getter of `inp.so`: every segment asks for it
+   * several times, and a getter is a call until V8 optimises the caller.
+   */
+  readonly so: Socket;
 
   /** Round-trip timing (RFC 6298): the tcpcb itself. */
   get rtt(): RttEstimator {
@@ -628,9 +716,8 @@ export class TcpCb extends RttEstimator implements CcState {
   }
 }
 
-for (let i = 0; i < NUMERIC_FIELDS.length; i++) {
-  const at = RTT_SLOTS + i;
-  Object.defineProperty(TcpCb.prototype, NUMERIC_FIELDS[i]!, {
+for (const [name, at] of Object.entries(NUMERIC_FIELDS)) {
+  Object.defineProperty(TcpCb.prototype, name, {
     get(this: { v: number[] }): number {
       return this.v[at]!;
     },
@@ -651,10 +738,10 @@ Object.defineProperties(TcpCb.prototype, {
   },
   rcv_scale: {
     get(this: TcpCb): number {
-      return (this.scales >> 4) & 0xf;
+      return (this.scales >> RCV_SCALE_SHIFT) & 0xf;
     },
     set(this: TcpCb, x: number): void {
-      this.scales = (this.scales & ~0xf0) | ((x & 0xf) << 4);
+      this.scales = (this.scales & ~0xf0) | ((x & 0xf) << RCV_SCALE_SHIFT);
     },
   },
   request_r_scale: {
@@ -667,10 +754,10 @@ Object.defineProperties(TcpCb.prototype, {
   },
   live: {
     get(this: TcpCb): boolean {
-      return (this.scales & 0x10000) !== 0;
+      return (this.scales & SCALES_LIVE) !== 0;
     },
     set(this: TcpCb, on: boolean): void {
-      this.scales = on ? this.scales | 0x10000 : this.scales & ~0x10000;
+      this.scales = on ? this.scales | SCALES_LIVE : this.scales & ~SCALES_LIVE;
     },
   },
   sack: {
