@@ -207,6 +207,17 @@ class SocketWriteReq extends WriteReq {
   }
 }
 
+/** A shutdown request that knows its callback (no closure per end()); the status is not the stream's concern, as in Node's afterShutdown. */
+class SocketShutdownReq extends ShutdownReq {
+  constructor(readonly callback: (error?: Error | null) => void) {
+    super(onShutdownComplete);
+  }
+}
+
+function onShutdownComplete(this: ShutdownReq): void {
+  (this as SocketShutdownReq).callback();
+}
+
 function onWriteComplete(this: WriteReq, status: number): void {
   const req = this as SocketWriteReq;
   req.socket.afterWrite(status, req.callback);
@@ -261,7 +272,11 @@ export class NetSocket extends Duplex {
     this[kSetKeepAlive] = Boolean(o.keepAlive);
     this[kSetKeepAliveInitialDelay] = ~~((o.keepAliveInitialDelay ?? 0) / 1000);
     this.on('end', onReadableStreamEnd);
-    initSocketHandle(this);
+    // initSocketHandle without its _undestroy: a stream just made has nothing to undo.
+    if (o.handle) {
+      o.handle.owner = this;
+      o.handle.onread = onStreamRead;
+    }
     if (this._handle && o.readable !== false) {
       if (o.pauseOnCreate) {
         this._handle.reading = false;
@@ -402,7 +417,7 @@ export class NetSocket extends Duplex {
       cb();
       return;
     }
-    const req = new ShutdownReq(() => cb());
+    const req = new SocketShutdownReq(cb);
     const err = handle.shutdown(req);
     if (err === -ENOTCONN) cb();
     else if (err !== 0) cb(errnoException(err, 'shutdown'));
