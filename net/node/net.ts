@@ -301,6 +301,15 @@ export class NetSocket extends Duplex {
   connect(path: string, connectListener?: () => void): this;
   connect(...args: unknown[]): this {
     const norm = Array.isArray(args[0]) && (args[0] as NormalizedArgs)[normalized] ? (args[0] as NormalizedArgs) : normalizeArgs(args);
+    return this._connect(norm, false);
+  }
+
+  /**
+   * connect() with its arguments normalized; `fresh`: the socket was made
+   * for this connect a moment ago (net.connect), so there is no state of an
+   * earlier connection to undo (initSocketHandle's _undestroy).
+   */
+  private _connect(norm: NormalizedArgs, fresh: boolean): this {
     const options = norm[0] as TcpConnectOpts;
     const cb = norm[1];
     if (cb !== null) this.once('connect', cb);
@@ -323,7 +332,12 @@ export class NetSocket extends Duplex {
       } else {
         this._handle = new TcpHandle(this[kEnv], AF_INET);
       }
-      initSocketHandle(this);
+      if (fresh) {
+        this._handle.owner = this;
+        this._handle.onread = onStreamRead;
+      } else {
+        initSocketHandle(this);
+      }
     }
     this._unrefTimer();
     this.connecting = true;
@@ -1405,7 +1419,7 @@ export function createNet(env: NetEnv): NetModule {
     const options = norm[0] as TcpConnectOpts & SocketConstructorOpts;
     const socket = new Socket(options);
     if (options.timeout) socket.setTimeout(options.timeout);
-    return socket.connect(norm as unknown as TcpConnectOpts);
+    return (socket as unknown as { _connect(n: NormalizedArgs, fresh: boolean): NetSocket })._connect(norm, true);
   };
   return {
     Socket,
