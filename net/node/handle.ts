@@ -656,7 +656,8 @@ abstract class FdHandle {
   protected updateHold(): void {
     // A closing handle keeps the process alive until its close callback has run, as in libuv.
     const bits = this.bits;
-    const want = (bits & H_CLOSING) !== 0 || ((bits & H_CLOSED) === 0 && (((bits & H_REFD) !== 0 && this.active) || this.pendingReqs > 0));
+    // Requests in flight first: they decide it without asking the subclass's `active`.
+    const want = (bits & H_CLOSING) !== 0 || ((bits & H_CLOSED) === 0 && (this.pendingReqs > 0 || ((bits & H_REFD) !== 0 && this.active)));
     if (want && !(bits & H_HELD)) {
       this.bits = bits | H_HELD;
       this.shared.hold();

@@ -475,8 +475,9 @@ export class NetSocket extends Duplex {
 
   /* --- Node's public Socket API ------------------------------------------ */
 
-  override end(...args: unknown[]): this {
-    (Duplex.prototype.end as (...a: unknown[]) => unknown).apply(this, args);
+  /** Node's three parameters, passed on as they are (no rest array and apply per end()). */
+  override end(data?: unknown, encoding?: unknown, callback?: unknown): this {
+    (Duplex.prototype.end as (a: unknown, b: unknown, c: unknown) => unknown).call(this, data, encoding, callback);
     return this;
   }
 
