@@ -41,6 +41,7 @@
  *          RUNS=1 node --import=tsx bench/faces.ts long bulk
  * One case by hand: node --import=tsx bench/faces.ts --case bulk:lo0-net 67108864
  *   with FACES_CALLS=1: the JS calls it made, counted (startCallCount); FACES_TOP=N lists the N most called (15)
+ *   with FACES_ASYNC=1: the ticks, immediates, timers, microtasks and promises it made, by type (startAsyncCount)
  * The kernel compiled: npm run build && BENCH_DIST=1 node --import=tsx bench/faces.ts short
  * A change against the tree before it, in the same rounds (kernel rows twice, NAME@base from DIR):
  *          FACES_BASE=DIR node --import=tsx bench/faces.ts short   (DIR: a checkout with node_modules)
@@ -361,9 +362,34 @@ async function child(name: string, amount: number): Promise<void> {
   const c = CASES.find((x) => x.name === name);
   if (!c) throw new Error(`unknown case ${name}`);
   const counting = process.env.FACES_CALLS === '1' ? await startCallCount() : null;
+  const asyncCounting = process.env.FACES_ASYNC === '1' ? await startAsyncCount() : null;
   const took = await c.run(amount);
   const calls = counting === null ? {} : { calls: await counting() };
-  process.stdout.write(JSON.stringify({ name, amount, ...took, ...calls }) + '\n');
+  const async = asyncCounting === null ? {} : { async: asyncCounting() };
+  process.stdout.write(JSON.stringify({ name, amount, ...took, ...calls, ...async }) + '\n');
+}
+
+/*
+ * FACES_ASYNC=1 with --case: the asynchronous resources the case made
+ * (boot and listen included), by async_hooks type: TickObject
+ * (process.nextTick), Immediate, Timeout, Microtask (queueMicrotask),
+ * PROMISE, and the host's own wraps on Node's side (TCPWRAP...). Each is a
+ * turn of the event loop or a hop between the kernel's state change and
+ * an event; divide by the connections for the cost of one. The hook itself
+ * slows the run (promises are tracked): the times beside it mean nothing.
+ */
+async function startAsyncCount(): Promise<() => Record<string, number>> {
+  const { createHook } = await import('node:async_hooks');
+  const counts: Record<string, number> = {};
+  const hook = createHook({
+    init(_id, type) {
+      counts[type] = (counts[type] ?? 0) + 1;
+    },
+  }).enable();
+  return () => {
+    hook.disable();
+    return counts;
+  };
 }
 
 /*

@@ -507,6 +507,39 @@ export class Socket extends SelInfo implements KFile {
     if (e) throw new Errno(e);
   }
 
+  /**
+   * A non-blocking connect that answers at once (no promise, nothing
+   * thrown), for the in-process Node face, which makes one per connection:
+   * -EINPROGRESS while the handshake runs (the caller waits on the socket's
+   * SelInfo until SS_ISCONNECTING clears, then reads `error`), 0 when
+   * connected at once, -errno on failure. The same checks as connect, in
+   * the same order. For protocols whose connect answers at once (TCP's
+   * does); one that answers with a promise is decided when it settles.
+   */
+  connectNow(addr: Sockaddr): number {
+    if (this.options & SO_ACCEPTCONN) return -EOPNOTSUPP;
+    if (!(this.proto.flags & PR_CONNREQUIRED)) return -EOPNOTSUPP;
+    if (this.state & SS_ISCONNECTING) return -EALREADY;
+    if (this.state & SS_ISCONNECTED) return -EISCONN;
+    let started: void | Promise<void>;
+    try {
+      started = this.proto.connect(this, addr);
+    } catch (e) {
+      if (e instanceof Errno) return -e.errno;
+      throw e;
+    }
+    if (started instanceof Promise) {
+      started.then(
+        () => this.wakeup(),
+        (e: unknown) => this.setError(e instanceof Errno ? e.errno : EINVAL),
+      );
+      return -EINPROGRESS;
+    }
+    if (this.state & SS_ISCONNECTING) return -EINPROGRESS;
+    const e = this.takeError();
+    return e ? -e : 0;
+  }
+
   shutdown(how: number): void {
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) throw new Errno(EINVAL);
     if (this.proto.flags & PR_CONNREQUIRED && !(this.state & (SS_ISCONNECTED | SS_ISCONNECTING))) throw new Errno(ENOTCONN);

@@ -35,7 +35,7 @@ import { POLLIN, POLLOUT } from '../../kern/select.js';
 import { EAGAIN, EBADF, ECONNABORTED, ECONNRESET, EINPROGRESS, EINVAL, ENOTCONN, ESHUTDOWN, Errno } from '../../kern/errno.js';
 import {
   SOL_SOCKET, SO_BROADCAST, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF,
-  SS_CANTSENDMORE, SS_ISCONNECTED, Socket,
+  SS_CANTSENDMORE, SS_ISCONNECTED, SS_ISCONNECTING, Socket,
 } from '../socket.js';
 import { ECANCELED, UV_EOF, haltedStatus, isHaltedStatus, nodeErrno, statusOf } from './errors.js';
 import { parseInAddr } from '../wire/inaddr.js';
@@ -411,6 +411,7 @@ const H_WANTREAD = 0x80;
 const H_READBUSY = 0x100;
 const H_EOF = 0x200;
 const H_WRITEBUSY = 0x400;
+const H_CONNECTING = 0x800;
 
 /** Handle fields that are null until set, kept in the handle's `x` array from slot `first` on. */
 function rareAccessors(proto: object, names: readonly string[], first: number): void {
@@ -425,7 +426,7 @@ function rareAccessors(proto: object, names: readonly string[], first: number): 
         let x = this.x;
         if (x === null) {
           if (v === null) return;
-          x = this.x = [null, null, null, null, null];
+          x = this.x = [null, null, null, null, null, null];
         }
         x[at] = v;
       },
@@ -655,7 +656,8 @@ abstract class FdHandle {
   protected updateHold(): void {
     // A closing handle keeps the process alive until its close callback has run, as in libuv.
     const bits = this.bits;
-    const want = (bits & H_CLOSING) !== 0 || ((bits & H_CLOSED) === 0 && (((bits & H_REFD) !== 0 && this.active) || this.pendingReqs > 0));
+    // Requests in flight first: they decide it without asking the subclass's `active`.
+    const want = (bits & H_CLOSING) !== 0 || ((bits & H_CLOSED) === 0 && (this.pendingReqs > 0 || ((bits & H_REFD) !== 0 && this.active)));
     if (want && !(bits & H_HELD)) {
       this.bits = bits | H_HELD;
       this.shared.hold();
@@ -703,14 +705,14 @@ abstract class FdHandle {
    * flight were completed with ECANCELED (libuv's order).
    */
   close(cb?: () => void): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closing = true;
+    const bits = this.bits;
+    if (bits & H_CLOSED) return;
+    this.bits = bits | H_CLOSED | H_CLOSING;
     this.updateHold();
-    this.closeCb = cb ?? null;
-    if (this.selArmed) {
+    if (cb !== undefined) this.closeCb = cb;
+    if (bits & H_SELARMED) {
       this.file?.sel.remove(this);
-      this.selArmed = false;
+      this.bits &= ~H_SELARMED;
     }
     const fd = this.fd;
     const sys = this.env.sys;
@@ -742,9 +744,11 @@ abstract class FdHandle {
     this.cancelRequests();
     this.pendingReqs = 0;
     const cb = this.closeCb;
-    this.closeCb = null;
-    cb?.();
-    this.closing = false;
+    if (cb !== null) {
+      this.closeCb = null;
+      cb();
+    }
+    this.bits &= ~H_CLOSING;
     this.updateHold();
     this.env.handles?.delete(this);
   }
@@ -832,6 +836,21 @@ class EnvShared {
   }
 }
 
+/** shutdownDone on a microtask of a promise: what it throws is reported as a throwing queueMicrotask callback's would be, not as a rejection. */
+function reportThrow(h: TcpHandle, req: ShutdownReq, status: number): void {
+  try {
+    h.shutdownDone(req, status);
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e;
+    });
+  }
+}
+
+function isNull(v: unknown): boolean {
+  return v === null;
+}
+
 /** Settled once: `then` on it queues a microtask with no allocation beyond the reaction. */
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -876,6 +895,10 @@ export class TcpHandle extends FdHandle {
   }
 
   protected ready(): void {
+    if (this.bits & H_CONNECTING) {
+      this.connectReady();
+      return;
+    }
     this.pumpRead();
     this.pumpWrite();
   }
@@ -886,14 +909,73 @@ export class TcpHandle extends FdHandle {
    * was closed meanwhile.
    */
   connect(req: ConnectReq): number {
-    if (this.closed) return -EBADF;
+    if (this.bits & H_CLOSED) return -EBADF;
     this.reqStarted();
+    if (this.connectLocal(req)) return 0;
     this.doConnect(req).then(
       () => this.connected(req, 0),
       // A connect the halt woke (in process it sleeps in the socket) failed because the kernel went.
       (e) => this.connected(req, this.env.halted?.() === true ? haltedStatus(ENOTCONN) : statusOf(e)),
     );
     return 0;
+  }
+
+  /** The connect under way in connectLocal (a rare field: idle handles keep none). */
+  private declare connectReq: ConnectReq | null;
+
+  /**
+   * In process, a plain connect (no local address, an IPv4 socket or a
+   * peer that is no v4-mapped address) with no promise: socket(2), then a
+   * non-blocking connect; the handle waits on the socket's SelInfo as for
+   * readiness, and `ready` finishes it (connectReady). A client makes one
+   * per connection: this saves the sleeping connect's promises and its hold.
+   * False when doConnect's steps are needed.
+   */
+  private connectLocal(req: ConnectReq): boolean {
+    if (req.localAddress !== undefined || req.localPort !== undefined || this.env.streams !== undefined) return false;
+    if (this.family === AF_INET6 && isV4MappedText(req.address)) return false;
+    let r: number;
+    try {
+      if (!this.openNow(SOCK_STREAM)) return false;
+      const f = this.file;
+      if (!(f instanceof Socket)) return false;
+      r = f.connectNow(sockaddr(req.address, req.port));
+    } catch (e) {
+      r = this.env.halted?.() === true ? haltedStatus(ENOTCONN) : statusOf(e);
+    }
+    if (r === -EINPROGRESS) {
+      this.bits |= H_CONNECTING;
+      this.connectReq = req;
+      this.wait(POLLOUT);
+      return true;
+    }
+    // Decided at once (a failure, mostly): answered on a later microtask, as a kernel call's answer would be.
+    void RESOLVED.then(() => this.connected(req, r));
+    return true;
+  }
+
+  /** Woken while connecting: the handshake is decided once SS_ISCONNECTING clears or an error is pending (as a sleeping connect wakes). */
+  private connectReady(): void {
+    const f = this.file as Socket;
+    if (f.state & SS_ISCONNECTING && f.error === 0) {
+      this.wait(POLLOUT);
+      return;
+    }
+    const req = this.takeConnectReq();
+    // so_error is taken, as connect(2) and SO_ERROR take it.
+    const e = f.error;
+    f.error = 0;
+    this.connected(req, e !== 0 ? -e : f.state & SS_ISCONNECTED ? 0 : -ENOTCONN);
+  }
+
+  private takeConnectReq(): ConnectReq {
+    const req = this.connectReq!;
+    this.bits &= ~H_CONNECTING;
+    this.connectReq = null;
+    // The rare fields' array goes again when nothing else is in it: an idle connection keeps none.
+    const x = this.x;
+    if (x !== null && x.every(isNull)) this.x = null;
+    return req;
   }
 
   private async doConnect(req: ConnectReq): Promise<void> {
@@ -939,7 +1021,7 @@ export class TcpHandle extends FdHandle {
 
   private connected(req: ConnectReq, status: number): void {
     this.reqDone();
-    if (this.closed) return;
+    if (this.bits & H_CLOSED) return;
     req.oncomplete(status, this, req, status === 0, status === 0);
     // Someone may have started reading before there was a connection (http does, on 'resume').
     if (status === 0) this.pumpRead();
@@ -952,9 +1034,10 @@ export class TcpHandle extends FdHandle {
     this.peername = peername;
   }
 
-  /** Adopt an in-process descriptor accept() made, already non-blocking. */
-  adoptLocal(fd: number): void {
-    this.attach(fd);
+  /** Adopt an in-process descriptor accept() made for `so`, already non-blocking (no descriptor lookup: the listener has the socket). */
+  adoptLocal(fd: number, so: Socket): void {
+    this.fd = fd;
+    this.file = so;
   }
 
   /** Adopt a descriptor from accept(): non-blocking, names known before anyone asks. */
@@ -1004,15 +1087,15 @@ export class TcpHandle extends FdHandle {
   }
 
   readStart(): number {
-    if (this.closed) return -EBADF;
-    this.wantRead = true;
+    if (this.bits & H_CLOSED) return -EBADF;
+    this.bits |= H_WANTREAD;
     this.updateHold();
     this.pumpRead();
     return 0;
   }
 
   readStop(): number {
-    this.wantRead = false;
+    this.bits &= ~H_WANTREAD;
     this.updateHold();
     return 0;
   }
@@ -1160,7 +1243,7 @@ export class TcpHandle extends FdHandle {
         this.wake();
         return;
       }
-      this.eof = true;
+      this.bits |= H_EOF;
       this.updateHold();
       this.onread(UV_EOF);
       return;
@@ -1443,7 +1526,7 @@ export class TcpHandle extends FdHandle {
 
   /** Send FIN once every queued write is in the kernel (shutdown(SHUT_WR)). */
   shutdown(req: ShutdownReq): number {
-    if (this.closed || this.fd < 0) return -ENOTCONN;
+    if (this.bits & H_CLOSED || this.fd < 0) return -ENOTCONN;
     this.shutdownReq = req;
     this.reqStarted();
     this.pumpWrite();
@@ -1462,15 +1545,17 @@ export class TcpHandle extends FdHandle {
       } catch (e) {
         status = statusOf(e);
       }
-      queueMicrotask(() => this.shutdownDone(req, status));
+      // Not queueMicrotask, which makes an AsyncResource each time (every connection ends once).
+      void RESOLVED.then(() => reportThrow(this, req, status));
       return;
     }
     this.env.sys.shutdown(this.fd, SHUT_WR).then(() => this.shutdownDone(req, 0), (e) => this.shutdownDone(req, statusOf(e)));
   }
 
-  private shutdownDone(req: ShutdownReq, status: number): void {
+  /** @internal */
+  shutdownDone(req: ShutdownReq, status: number): void {
     this.reqDone();
-    if (!this.closed) req.oncomplete(status);
+    if (!(this.bits & H_CLOSED)) req.oncomplete(status);
   }
 
   /** Abortive close: SO_LINGER with a zero timeout, then close, so the peer gets a RST. */
@@ -1495,6 +1580,10 @@ export class TcpHandle extends FdHandle {
 
   /** The connection went with the kernel: the reader hears it (as ECONNRESET, "kernel halted"). */
   protected kernelHalted(): void {
+    if (this.bits & H_CONNECTING) {
+      this.connected(this.takeConnectReq(), haltedStatus(ENOTCONN));
+      return;
+    }
     if (this.eof) return;
     this.eof = true;
     this.updateHold();
@@ -1502,9 +1591,13 @@ export class TcpHandle extends FdHandle {
   }
 
   protected cancelRequests(): void {
-    const writes = this.writes.splice(0);
+    // A connect cut short by close completes no more (its connected() would not report it either).
+    if (this.bits & H_CONNECTING) this.takeConnectReq();
     this.writeQueueSize = 0;
-    for (const w of writes) w.oncomplete(-ECANCELED);
+    if (this.writes.length !== 0) {
+      const writes = this.writes.splice(0);
+      for (const w of writes) w.oncomplete(-ECANCELED);
+    }
     const sd = this.shutdownReq;
     this.shutdownReq = null;
     sd?.oncomplete(-ECANCELED);
@@ -1512,7 +1605,7 @@ export class TcpHandle extends FdHandle {
 }
 
 bitAccessors(TcpHandle.prototype, { wantRead: H_WANTREAD, readBusy: H_READBUSY, eof: H_EOF, writeBusy: H_WRITEBUSY });
-rareAccessors(TcpHandle.prototype, ['shutdownReq', 'sockname', 'peername', 'streamState'], 1);
+rareAccessors(TcpHandle.prototype, ['shutdownReq', 'sockname', 'peername', 'streamState', 'connectReq'], 1);
 
 /** A listening TCP socket: Node's TCPWrap (server side). */
 export class TcpServerHandle extends FdHandle {
@@ -1624,7 +1717,7 @@ export class TcpServerHandle extends FdHandle {
       so.head = null;
       so.fflags |= O_NONBLOCK;
       const client = new TcpHandle(this.env, this.family);
-      client.adoptLocal(fd);
+      client.adoptLocal(fd, so);
       this.onconnection(0, client);
     }
   }

@@ -207,6 +207,17 @@ class SocketWriteReq extends WriteReq {
   }
 }
 
+/** A shutdown request that knows its callback (no closure per end()); the status is not the stream's concern, as in Node's afterShutdown. */
+class SocketShutdownReq extends ShutdownReq {
+  constructor(readonly callback: (error?: Error | null) => void) {
+    super(onShutdownComplete);
+  }
+}
+
+function onShutdownComplete(this: ShutdownReq): void {
+  (this as SocketShutdownReq).callback();
+}
+
 function onWriteComplete(this: WriteReq, status: number): void {
   const req = this as SocketWriteReq;
   req.socket.afterWrite(status, req.callback);
@@ -261,7 +272,11 @@ export class NetSocket extends Duplex {
     this[kSetKeepAlive] = Boolean(o.keepAlive);
     this[kSetKeepAliveInitialDelay] = ~~((o.keepAliveInitialDelay ?? 0) / 1000);
     this.on('end', onReadableStreamEnd);
-    initSocketHandle(this);
+    // initSocketHandle without its _undestroy: a stream just made has nothing to undo.
+    if (o.handle) {
+      o.handle.owner = this;
+      o.handle.onread = onStreamRead;
+    }
     if (this._handle && o.readable !== false) {
       if (o.pauseOnCreate) {
         this._handle.reading = false;
@@ -286,6 +301,15 @@ export class NetSocket extends Duplex {
   connect(path: string, connectListener?: () => void): this;
   connect(...args: unknown[]): this {
     const norm = Array.isArray(args[0]) && (args[0] as NormalizedArgs)[normalized] ? (args[0] as NormalizedArgs) : normalizeArgs(args);
+    return this._connect(norm, false);
+  }
+
+  /**
+   * connect() with its arguments normalized; `fresh`: the socket was made
+   * for this connect a moment ago (net.connect), so there is no state of an
+   * earlier connection to undo (initSocketHandle's _undestroy).
+   */
+  private _connect(norm: NormalizedArgs, fresh: boolean): this {
     const options = norm[0] as TcpConnectOpts;
     const cb = norm[1];
     if (cb !== null) this.once('connect', cb);
@@ -308,7 +332,12 @@ export class NetSocket extends Duplex {
       } else {
         this._handle = new TcpHandle(this[kEnv], AF_INET);
       }
-      initSocketHandle(this);
+      if (fresh) {
+        this._handle.owner = this;
+        this._handle.onread = onStreamRead;
+      } else {
+        initSocketHandle(this);
+      }
     }
     this._unrefTimer();
     this.connecting = true;
@@ -402,7 +431,7 @@ export class NetSocket extends Duplex {
       cb();
       return;
     }
-    const req = new ShutdownReq(() => cb());
+    const req = new SocketShutdownReq(cb);
     const err = handle.shutdown(req);
     if (err === -ENOTCONN) cb();
     else if (err !== 0) cb(errnoException(err, 'shutdown'));
@@ -446,8 +475,9 @@ export class NetSocket extends Duplex {
 
   /* --- Node's public Socket API ------------------------------------------ */
 
-  override end(...args: unknown[]): this {
-    (Duplex.prototype.end as (...a: unknown[]) => unknown).apply(this, args);
+  /** Node's three parameters, passed on as they are (no rest array and apply per end()). */
+  override end(data?: unknown, encoding?: unknown, callback?: unknown): this {
+    (Duplex.prototype.end as (a: unknown, b: unknown, c: unknown) => unknown).call(this, data, encoding, callback);
     return this;
   }
 
@@ -1390,7 +1420,7 @@ export function createNet(env: NetEnv): NetModule {
     const options = norm[0] as TcpConnectOpts & SocketConstructorOpts;
     const socket = new Socket(options);
     if (options.timeout) socket.setTimeout(options.timeout);
-    return socket.connect(norm as unknown as TcpConnectOpts);
+    return (socket as unknown as { _connect(n: NormalizedArgs, fresh: boolean): NetSocket })._connect(norm, true);
   };
   return {
     Socket,

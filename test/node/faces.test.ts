@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { Buffer } from 'node:buffer';
-import { createSimHost, type RumpKernel } from '../../index.js';
+import { createSimHost, RLIMIT_NOFILE, type RumpKernel } from '../../index.js';
 import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
 import { netstack } from '../../net/netstack.js';
 import { IFCAP_LRO } from '../../net/interface.js';
@@ -36,6 +36,27 @@ test('destroy() while a connect is under way: close at once, no connect, and the
   await sim.run(100);
   t.deepEqual(events, ['close']);
   t.is(sim.holds(), 0, 'nothing left holding the host (the sleeping connect was woken)');
+  t.deepEqual(a.sys.openFds(), []);
+  await a.halt();
+  await b.halt();
+});
+
+test('connect with no descriptor left fails as Node does (error EMFILE from connect, then close), on a later tick', async (t) => {
+  const { sim, a, b } = await pair(39);
+  // Descriptor 3 only: the listener takes it, and the client's socket(2) has none.
+  await a.sys.setrlimit(RLIMIT_NOFILE, { cur: 4, max: 4 });
+  const srv = a.net.createServer(() => t.fail('no connection can be made'));
+  await drive(sim, new Promise<void>((r) => srv.listen(7, '127.0.0.1', () => r())));
+  const events: string[] = [];
+  const c = a.net.connect(7, '127.0.0.1');
+  c.on('connect', () => events.push('connect'));
+  c.on('error', (e: NodeJS.ErrnoException) => events.push(`error ${e.code} ${e.syscall} ${e.message}`));
+  c.on('close', (hadError: boolean) => events.push(`close hadError=${hadError}`));
+  events.push('connect() returned');
+  await drive(sim, once(c, 'close'));
+  t.deepEqual(events, ['connect() returned', 'error EMFILE connect connect EMFILE 127.0.0.1:7', 'close hadError=true']);
+  t.is(sim.holds() > 0, true, 'the listener still holds the host');
+  await drive(sim, new Promise<void>((r) => srv.close(() => r())));
   t.deepEqual(a.sys.openFds(), []);
   await a.halt();
   await b.halt();

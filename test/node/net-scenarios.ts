@@ -146,6 +146,38 @@ export async function refused(net: NetLike, host: string): Promise<string[]> {
   return t.lines;
 }
 
+/**
+ * 'close' comes on a later turn than 'error' and destroy() (Node runs close
+ * callbacks from its loop): code that awaits 'error', or calls destroy(),
+ * and then waits for 'close' in its continuation still sees it.
+ */
+export async function closeAfterAwait(net: NetLike, host: string): Promise<string[]> {
+  const t = new Trace();
+  const dead = net.createServer();
+  const port = await listening(dead, host);
+  await new Promise<void>((r) => dead.close(() => r()));
+  const c = net.connect({ port, host });
+  let closed = false;
+  c.on('close', () => (closed = true));
+  const err = await once<{ code?: string }>(c, 'error');
+  t.add(`c error ${err.code}, close already emitted: ${closed}`);
+  if (!closed) await once(c, 'close');
+  const srv = net.createServer((s: SSocket) => s.on('error', () => {}));
+  const port2 = await listening(srv, host);
+  const d = net.connect(port2, host);
+  await once(d, 'connect');
+  let dClosed = false;
+  d.on('close', () => (dClosed = true));
+  d.destroy();
+  await Promise.resolve();
+  await Promise.resolve();
+  t.add(`d destroyed, close emitted within its microtasks: ${dClosed}`);
+  if (!dClosed) await once(d, 'close');
+  await new Promise<void>((r) => srv.close(() => r()));
+  t.add('done');
+  return t.lines;
+}
+
 /** The server resets the connection (SO_LINGER 0): the client's read fails with ECONNRESET. */
 export async function reset(net: NetLike, host: string): Promise<string[]> {
   const t = new Trace();
@@ -300,4 +332,4 @@ export async function serverErrors(net: NetLike, host: string): Promise<string[]
   return t.lines;
 }
 
-export const netScenarios = { echo, refused, reset, halfClose, writeAfterEnd, destroyDuringWrite, backpressure, serverErrors };
+export const netScenarios = { echo, refused, closeAfterAwait, reset, halfClose, writeAfterEnd, destroyDuringWrite, backpressure, serverErrors };
