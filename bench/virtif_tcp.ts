@@ -47,7 +47,7 @@
  *              program (from /proc) against this process in the `sys` case,
  *              steadier than the rates on a busy machine (three processes
  *              share the cores where in process two do), and their
- *              context switches per GiB. Two ops of each case run first,
+ *              context switches per GiB. Three ops of each case run first,
  *              untimed, so that benny times none of them cold.
  *              And interleaved: HIJACK_ROUNDS (9) rounds of one op of each,
  *              the median of the per-round ratios (interleaved.*).
@@ -366,7 +366,7 @@ function contextSwitches(pid: number): number {
 }
 
 /** Ops of each hijack case run before any is timed. */
-const HIJACK_WARMUP = 2;
+const HIJACK_WARMUP = 3;
 
 /** Rounds of the interleaved hijack comparison (HIJACK_ROUNDS overrides). */
 const HIJACK_ROUNDS = Math.max(1, Math.trunc(Number(process.env['HIJACK_ROUNDS'] ?? 9)) || 9);
@@ -481,7 +481,8 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
     await got;
   };
   // Warm all three alike before timing: the server and the program are fresh
-  // processes whose code V8 has yet to optimise, and benny times the hijack first.
+  // processes whose code V8 has yet to optimise (their first two ops took
+  // four times as long as later ones), and benny times the hijack first.
   for (let i = 0; i < HIJACK_WARMUP; i++) {
     await hijackOp();
     await sysOp();
