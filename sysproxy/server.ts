@@ -141,8 +141,9 @@ const ANSWER_HEAD = 14;
 
 /**
  * The answer ring of a connection: 4 MiB, room for a busy stream's reads
- * in flight (STREAM_READS_BUSY of 256 KiB, net/node/handle.ts) several
- * times over, made when its first recvwait is answered.
+ * in flight (two of 1 MiB, net/node/handle.ts; answered with what the
+ * socket holds, about half that on a busy stream), made when its first
+ * recvwait is answered.
  */
 const ANSWER_RING = 4 << 20;
 
