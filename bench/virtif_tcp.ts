@@ -46,7 +46,9 @@
  *              Beside it, CPU seconds per GiB moved: the server and the
  *              program (from /proc) against this process in the `sys` case,
  *              steadier than the rates on a busy machine (three processes
- *              share the cores where in process two do).
+ *              share the cores where in process two do), and their
+ *              context switches per GiB. Three ops of each case run first,
+ *              untimed, so that benny times none of them cold.
  *              And interleaved: HIJACK_ROUNDS (9) rounds of one op of each,
  *              the median of the per-round ratios (interleaved.*).
  *
@@ -357,6 +359,15 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Context switches process `pid` has made, voluntary and not (/proc/PID/status). */
+function contextSwitches(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^(?:non)?voluntary_ctxt_switches:\s+\d+/gm) ?? [];
+  return m.reduce((n, l) => n + Number(l.split(/\s+/)[1]), 0);
+}
+
+/** Ops of each hijack case run before any is timed. */
+const HIJACK_WARMUP = 3;
+
 /** Rounds of the interleaved hijack comparison (HIJACK_ROUNDS overrides). */
 const HIJACK_ROUNDS = Math.max(1, Math.trunc(Number(process.env['HIJACK_ROUNDS'] ?? 9)) || 9);
 
@@ -416,6 +427,7 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
   await line(/^listening$/);
   // CPU seconds of the server and the program over the suite: only the hijack case makes them work.
   const cpuBefore = [cpuSeconds(remote.banner.pid), cpuSeconds(app.pid!)];
+  const switchesBefore = [contextSwitches(remote.banner.pid), contextSwitches(app.pid!)];
   await peerA.call({ op: 'source', host: HIJACK_RUMP, port: 5010 });
   let appTotal = 0;
   let sysCpu = 0;
@@ -468,6 +480,14 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
     await peerA.call({ op: 'send', port: 5012, bytes: HIJACK_BYTES });
     await got;
   };
+  // Warm all three alike before timing: the server and the program are fresh
+  // processes whose code V8 has yet to optimise (their first two ops took
+  // four times as long as later ones), and benny times the hijack first.
+  for (let i = 0; i < HIJACK_WARMUP; i++) {
+    await hijackOp();
+    await sysOp();
+    await netOp();
+  }
   const r = (await b.suite(
     `TCP bulk in over TAP, ${HIJACK_BYTES >> 20} MiB per op: a hijacked program vs the same kernel in process`,
     b.add('hijack: Linux → TAP → rump_server kernel → program under --import hijack', hijackOp),
@@ -477,8 +497,12 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
     b.complete(),
     b.save({ file: 'virtif-tcp-hijack', folder: resultsDir, format: 'json' }),
   )) as unknown as BennyResult;
+  const interleaved = await hijackRounds(hijackOp, sysOp, netOp);
+  // Taken after the interleaved rounds too, so the CPU and the bytes cover the same ops.
   const cpuAfter = [cpuSeconds(remote.banner.pid), cpuSeconds(app.pid!)];
+  const switchesAfter = [contextSwitches(remote.banner.pid), contextSwitches(app.pid!)];
   const perGiB = (i: number): number => ((cpuAfter[i]! - cpuBefore[i]!) * (1 << 30)) / appTotal;
+  const switchesPerGiB = (i: number): number => ((switchesAfter[i]! - switchesBefore[i]!) * (1 << 30)) / appTotal;
   const [hj, sysr, netr] = r.results as [BennyResult['results'][0], BennyResult['results'][0], BennyResult['results'][0]];
   const hm = (x: { details: { mean: number } }): number => (rate(x) * HIJACK_BYTES * 8) / 1e6;
   out.hijack_bulk_in_mbit_per_second = {
@@ -489,8 +513,10 @@ async function hijackSuite(k: RumpKernel, peerA: Peer, out: Summary): Promise<vo
     ratio_to_in_process_kernel_net: rate(hj) / rate(netr),
     goal: 'hijacked program >= 0.7 x in-process sys',
     margin_percent: { hijack: hj.margin, sys: sysr.margin, net: netr.margin },
-    interleaved: await hijackRounds(hijackOp, sysOp, netOp),
+    interleaved,
     cpu_seconds_per_gib: { rump_server: perGiB(0), program: perGiB(1), in_process_sys: (sysCpu * (1 << 30)) / sysTotal },
+    // Each answer and each call wakes the other process: on two cores shared with the sender, switches cost as much as work.
+    context_switches_per_gib: { rump_server: switchesPerGiB(0), program: switchesPerGiB(1) },
   };
   netServer.close();
   await k.sys.close(fd);

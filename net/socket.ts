@@ -715,6 +715,23 @@ export class Socket extends SelInfo implements KFile {
     return -EAGAIN;
   }
 
+  /**
+   * recvNow into the caller's buffer: up to `len` bytes copied to `dst` at
+   * `at`, 0 at end of file, or -errno as recvNow. Nothing is lent, so every
+   * cluster consumed goes back to the pool at once: for a reader that copies
+   * the bytes anyway (rump_server writing them to its client's connection).
+   */
+  recvIntoNow(dst: Uint8Array, at: number, len: number): number {
+    if (this.proto.flags & PR_ATOMIC) return -EOPNOTSUPP;
+    if (this.rcv.q.length > 0) {
+      // As takeStream: a read stops at the urgent mark.
+      const mark = this.state & SS_POLLRDBAND ? this.urgentMark() : -1;
+      return this.copyOutStream(dst, at, mark > 0 && len > mark ? mark : len, false);
+    }
+    const r = this.recvNow(len);
+    return typeof r === 'number' ? r : 0;
+  }
+
   async recvfrom(len: number, flags: number): Promise<RecvResult> {
     if (!Number.isInteger(len) || len < 0) throw new Errno(EINVAL);
     // Received urgent data stays inline (TCP behaves as if SO_OOBINLINE were set, RFC 6093 §6),

@@ -481,7 +481,7 @@ const SLAB_VIEW_MIN = 64 << 10;
 /**
  * Where the connection's reads land (net's `onread`): one slab of
  * READ_SLAB bytes after another, each read into what is left of the
- * current one. One read can take a whole recvwait answer (256 KiB, where
+ * current one. One read can take a recvwait answer of 256 KiB whole (where
  * Node's own reads stop at 64 KiB), in one system call and one callback,
  * and the answer's bytes are handed up as a view of the slab: no buffer
  * allocated per read, no copy. Answers under SLAB_VIEW_MIN are copied out

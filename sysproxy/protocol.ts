@@ -501,7 +501,7 @@ export const RECVFROMWAIT_METHOD = 'recvfromwait';
 /**
  * The host socket buffers of a sysproxy connection, each way; both ends
  * set them (hypercall/node.ts setStreamBuffers). A stream's recvwait
- * answers are up to 256 KiB each, several in flight; in the host's default
+ * answers are up to 1 MiB each, several in flight; in the host's default
  * unix-socket buffer (about 208 KiB on Linux) each answer took more than
  * one write, each waiting until the client's process had been scheduled
  * and had read: under load those waits, not the work, set the speed.

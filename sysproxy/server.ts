@@ -23,7 +23,7 @@ import { lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { Sys } from '../kern/sys.js';
 import { OSTYPE, RUMP_VERSION, type Kernel } from '../kern/kernel.js';
 import { Errno, EADDRINUSE, EBADF, EINVAL, EMSGSIZE, ENOBUFS, ENOSYS, EPROTONOSUPPORT, ESHUTDOWN, EIO, errnoByName } from '../kern/errno.js';
-import { ProtocolError, decode, type Value } from './codec.js';
+import { ProtocolError, TAG_BYTES, decode, type Value } from './codec.js';
 import {
   CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
   ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, CONNECTION_BUFFER, encodeFrameHead, encodeFrameHeadLength, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
@@ -133,6 +133,64 @@ function identity<T>(x: T): T {
   return x;
 }
 
+/**
+ * A recvwait answer's head in the answer ring: the frame header and the
+ * bytes value's tag and length (what encodeFrameHead writes before data).
+ */
+const ANSWER_HEAD = 14;
+
+/**
+ * The answer ring of a connection: 4 MiB, room for a busy stream's reads
+ * in flight (two of 1 MiB, net/node/handle.ts; answered with what the
+ * socket holds, about half that on a busy stream), made when its first
+ * recvwait is answered.
+ */
+const ANSWER_RING = 4 << 20;
+
+/**
+ * Where a connection builds its recvwait answers: the socket's bytes are
+ * copied straight in behind their frame's head, and the answer is written
+ * from there, so the kernel's clusters go back to its pool at once instead
+ * of being lent to the write (a fresh cluster per segment for the next
+ * packets, and garbage for the collector). An answer's room is reused once
+ * the host has taken its write; answers are written in order, so the room
+ * is freed in order too.
+ */
+class AnswerRing {
+  readonly buf = Buffer.allocUnsafeSlow(ANSWER_RING);
+  /** Where the next answer goes. */
+  private head = 0;
+  /** Start and end of each answer being written, oldest first. */
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+
+  /** The offset of room for `size` bytes, or -1. */
+  room(size: number): number {
+    const n = this.starts.length;
+    if (n === 0) return size <= ANSWER_RING ? (this.head = 0) : -1;
+    const tail = this.starts[0]!;
+    if (this.head >= tail) {
+      if (this.head + size <= ANSWER_RING) return this.head;
+      // Wrap: what is left at the end stays unused this time round.
+      return size < tail ? (this.head = 0) : -1;
+    }
+    return this.head + size < tail ? this.head : -1;
+  }
+
+  /** `size` bytes at `at` (from room()) are being written. */
+  commit(at: number, size: number): void {
+    this.starts.push(at);
+    this.ends.push(at + size);
+    this.head = at + size;
+  }
+
+  /** The oldest answer's write is done. */
+  release(): void {
+    this.starts.shift();
+    this.ends.shift();
+  }
+}
+
 function uncork(c: Connection): void {
   c.corked = false;
   c.socket.uncork();
@@ -151,6 +209,12 @@ class Connection implements FrameSink, InputSink {
   private held = 0;
   /** Calls started and not answered (CALLS_IN_FLIGHT_MAX). */
   inflight = 0;
+  /** Where recvwait answers are built (made with the first one). */
+  private ring: AnswerRing | null = null;
+  /** Where the room answerRoom gave starts. */
+  private roomAt = 0;
+  readonly answerAt = ANSWER_HEAD;
+  private readonly answerWritten = (): void => this.ring!.release();
   /** The kernel's softint queue, for the InputQueues' deferred answers. */
   private readonly defer: <T>(fn: (arg: T) => void, arg: T) => void;
 
@@ -343,6 +407,34 @@ class Connection implements FrameSink, InputSink {
     for (let i = 0; i < pieces.length; i++) this.send(pieces[i]!);
   }
 
+  answerRoom(len: number): Uint8Array | null {
+    if (this.state === ConnState.CLOSED) return null;
+    const ring = (this.ring ??= new AnswerRing());
+    const at = ring.room(ANSWER_HEAD + len);
+    if (at < 0) return null;
+    this.roomAt = at;
+    // The caller copies to answerAt: hand out the room as a view starting there.
+    return at === 0 ? ring.buf : ring.buf.subarray(at);
+  }
+
+  answerSend(id: number, n: number): void {
+    this.inflight--;
+    const ring = this.ring!;
+    const at = this.roomAt;
+    const b = ring.buf;
+    // The RESULT frame's head: length, type, id, then the bytes value's tag and length.
+    b.writeUInt32LE(ANSWER_HEAD - 4 + n, at);
+    b[at + 4] = FRAME_RESULT;
+    b.writeUInt32LE(id, at + 5);
+    b[at + 9] = TAG_BYTES;
+    b.writeUInt32LE(n, at + 10);
+    if (this.state === ConnState.CLOSED || this.socket.destroyed || this.socket.writableEnded) return;
+    ring.commit(at, ANSWER_HEAD + n);
+    this.cork();
+    // Its room is freed when the host has taken the write.
+    if (!this.socket.write(b.subarray(at, at + ANSWER_HEAD + n), this.answerWritten)) this.socket.pause();
+  }
+
   inputFailed(id: number, method: string, e: Errno): void {
     this.inflight--;
     this.sendError(id, method, e);
@@ -369,14 +461,18 @@ class Connection implements FrameSink, InputSink {
     if (typeof fd === 'number') this.tails.delete(fd);
   }
 
-  send(buf: Uint8Array): void {
-    if (this.state === ConnState.CLOSED || this.socket.destroyed || this.socket.writableEnded) return;
-    // Replies finished in the same turn go out in one writev.
+  private cork(): void {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(uncork, this);
     }
+  }
+
+  send(buf: Uint8Array): void {
+    if (this.state === ConnState.CLOSED || this.socket.destroyed || this.socket.writableEnded) return;
+    // Replies finished in the same turn go out in one writev.
+    this.cork();
     if (!this.socket.write(buf)) {
       // A client that does not read its replies stops being read from
       // until it catches up, instead of growing our write queue without bound.

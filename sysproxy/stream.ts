@@ -141,6 +141,16 @@ export interface InputSink {
   /** `result` as an array: the pieces of one bytes value (a recvwait answer gathered from several records). */
   inputDone(id: number, method: string, result: Uint8Array | Uint8Array[] | RecvResult): void;
   inputFailed(id: number, method: string, e: Errno): void;
+  /**
+   * Room in the connection's answer ring for a recvwait answer of up to
+   * `len` bytes: the ring, whose data part starts at `answerAt`; null when
+   * the ring has no room (the answer then goes out as views).
+   */
+  answerRoom(len: number): Uint8Array | null;
+  /** Where answerRoom's data part starts. */
+  readonly answerAt: number;
+  /** The recvwait answer put in the room answerRoom gave, `n` > 0 bytes of data: send it. */
+  answerSend(id: number, n: number): void;
 }
 
 /** One recvwait or recvfromwait waiting. */
@@ -169,6 +179,9 @@ function gather(file: Socket, first: Uint8Array, len: number): Uint8Array[] {
   }
   return parts;
 }
+
+/** A recvwait's answer at end of file. */
+const EMPTY = new Uint8Array(0);
 
 /** A deferred pump of an InputQueue (a softint: no closure per wake-up). */
 function pumpLater(q: InputQueue): void {
@@ -234,6 +247,14 @@ export class InputQueue {
     this.pump();
   }
 
+  /** Nothing to answer yet: wait on the socket, in the same synchronous step as the failed receive (no wake-up falls between). */
+  private sleep(): void {
+    if (!this.armed) {
+      this.armed = true;
+      this.file.sel.add(this.wake);
+    }
+  }
+
   /** Answer what can be answered now; sleep on the socket for the rest. */
   private pump(): void {
     const calls = this.calls;
@@ -249,13 +270,25 @@ export class InputQueue {
         for (const x of all) this.sink.inputFailed(x.id, x.method, new Errno(EBADF, x.method));
         return;
       }
+      if (c.method === 'recvwait') {
+        const ring = this.sink.answerRoom(c.len);
+        if (ring !== null) {
+          // Copied straight into the answer: the clusters go back to the pool now.
+          const n = this.file.recvIntoNow(ring, this.sink.answerAt, c.len);
+          if (n === -EAGAIN) {
+            this.sleep();
+            return;
+          }
+          calls.shift();
+          if (n > 0) this.sink.answerSend(c.id, n);
+          else if (n === 0) this.sink.inputDone(c.id, c.method, EMPTY);
+          else this.sink.inputFailed(c.id, c.method, new Errno(-n, c.method));
+          continue;
+        }
+      }
       const r = c.method === 'recvwait' ? this.file.recvNow(c.len) : this.file.recvRecordNow(c.len);
       if (r === -EAGAIN) {
-        // Taken in the same synchronous step as the failed receive: no wake-up falls between.
-        if (!this.armed) {
-          this.armed = true;
-          this.file.sel.add(this.wake);
-        }
+        this.sleep();
         return;
       }
       calls.shift();

@@ -502,3 +502,41 @@ test('data read from the server is handed up from read slabs intact; big answers
   server.close();
   await s.done();
 });
+
+test('recvwait answers are copied into the connection, not lent: the served kernel reuses its clusters instead of making one per segment', async (t) => {
+  const s = await served();
+  // Count the cluster buffers the served kernel's pool makes from now on.
+  const host = s.kernel.host;
+  const alloc = host.allocUninit.bind(host);
+  let fresh = 0;
+  host.allocUninit = (n: number) => {
+    fresh++;
+    return alloc(n);
+  };
+  let got = 0;
+  let reached: (() => void) | null = null;
+  const want = 16 << 20;
+  const received = new Promise<void>((r) => (reached = r));
+  const hash = createHash('sha256');
+  const server = s.c.net.createServer((sock) =>
+    sock.on('data', (d: Buffer) => {
+      hash.update(d);
+      got += d.length;
+      if (got >= want) reached!();
+    }),
+  );
+  await new Promise<void>((r) => server.listen(7011, '127.0.0.1', () => r()));
+  const sys = s.kernel.sys;
+  const fd = await sys.socket(AF_INET, SOCK_STREAM, 0);
+  await sys.connect(fd, { family: AF_INET, addr: '127.0.0.1', port: 7011 });
+  const payload = pattern(want, 9);
+  for (let off = 0; off < payload.length; ) off += await sys.write(fd, payload.subarray(off));
+  await received;
+  t.is(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
+  // Lent to the answers, each of the 16 MiB's segments (36 KiB clusters on lo0) would take a new one: over 450.
+  t.true(fresh < 100, `${fresh} cluster buffers made for 16 MiB`);
+  host.allocUninit = alloc;
+  await sys.close(fd);
+  server.close();
+  await s.done();
+});
