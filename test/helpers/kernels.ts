@@ -297,3 +297,16 @@ export function decodeFrame(f: Uint8Array): SeenFrame {
   }
   return out;
 }
+
+/** `n` bytes of a xorshift sequence from `seed`: data whose every byte a transfer test can check (by its sha256). */
+export function pattern(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed | 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}

@@ -26,7 +26,7 @@ import { icmp6SetChecksum, icmp6WriteHeader } from '../../net/wire/icmp6.js';
 import { IPPROTO_TCP } from '../../net/wire/ipv4.js';
 import { ip6WriteHeader } from '../../net/wire/ipv6.js';
 import { connectKernels, type Link } from '../helpers/link.js';
-import { haltAll, type Kernels } from '../helpers/kernels.js';
+import { haltAll, pattern, type Kernels } from '../helpers/kernels.js';
 import { bootKernels6, dadDone, decode6, ether6, ifconfig6, ip6, type Seen6, stats6 } from './helpers.js';
 
 const A = '2001:db8::1';
@@ -70,17 +70,6 @@ async function listen(k: Kernel, port: number): Promise<number> {
   return fd;
 }
 
-function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

@@ -13,22 +13,12 @@ import { SHUT_WR } from '../../kern/sys.js';
 import { SOL_SOCKET, SO_RCVBUF } from '../../net/socket.js';
 import { inet } from '../../net/inet/inet.js';
 import { pair, until } from './pair.js';
+import { pattern } from '../helpers/kernels.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /** Deterministic, incompressible-looking data (xorshift32). */
-function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
