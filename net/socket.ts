@@ -488,13 +488,19 @@ export class Socket extends SelInfo implements KFile {
    * answers EINPROGRESS, a blocking one sleeps until it is connected or
    * failed (and then reports so_error).
    */
+  /** soconnect's refusals before the protocol is asked: an errno, or 0. */
+  private connectRefusal(connReq: boolean): number {
+    if (this.options & SO_ACCEPTCONN) return EOPNOTSUPP;
+    if (!connReq) return 0;
+    if (this.state & SS_ISCONNECTING) return EALREADY;
+    if (this.state & SS_ISCONNECTED) return EISCONN;
+    return 0;
+  }
+
   async connect(addr: Sockaddr): Promise<void> {
-    if (this.options & SO_ACCEPTCONN) throw new Errno(EOPNOTSUPP);
     const connReq = (this.proto.flags & PR_CONNREQUIRED) !== 0;
-    if (connReq) {
-      if (this.state & SS_ISCONNECTING) throw new Errno(EALREADY);
-      if (this.state & SS_ISCONNECTED) throw new Errno(EISCONN);
-    }
+    const refused = this.connectRefusal(connReq);
+    if (refused) throw new Errno(refused);
     // Awaited only when the protocol answers with a promise (TCP and UDP answer at once).
     const started = this.proto.connect(this, addr);
     if (started instanceof Promise) await started;
@@ -512,15 +518,14 @@ export class Socket extends SelInfo implements KFile {
    * thrown), for the in-process Node face, which makes one per connection:
    * -EINPROGRESS while the handshake runs (the caller waits on the socket's
    * SelInfo until SS_ISCONNECTING clears, then reads `error`), 0 when
-   * connected at once, -errno on failure. The same checks as connect, in
-   * the same order. For protocols whose connect answers at once (TCP's
+   * connected at once, -errno on failure. connect's refusals, and only
+   * for protocols that need a connection. For protocols whose connect answers at once (TCP's
    * does); one that answers with a promise is decided when it settles.
    */
   connectNow(addr: Sockaddr): number {
-    if (this.options & SO_ACCEPTCONN) return -EOPNOTSUPP;
     if (!(this.proto.flags & PR_CONNREQUIRED)) return -EOPNOTSUPP;
-    if (this.state & SS_ISCONNECTING) return -EALREADY;
-    if (this.state & SS_ISCONNECTED) return -EISCONN;
+    const refused = this.connectRefusal(true);
+    if (refused) return -refused;
     let started: void | Promise<void>;
     try {
       started = this.proto.connect(this, addr);
