@@ -326,7 +326,8 @@ export class Socket extends SelInfo implements KFile {
     this.wakeup();
   }
 
-  private takeError(): number {
+  /** so_error, taken (cleared), as connect(2) and SO_ERROR take it. */
+  takeError(): number {
     const e = this.error;
     this.error = 0;
     return e;

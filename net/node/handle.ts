@@ -963,9 +963,7 @@ export class TcpHandle extends FdHandle {
       return;
     }
     const req = this.takeConnectReq();
-    // so_error is taken, as connect(2) and SO_ERROR take it.
-    const e = f.error;
-    f.error = 0;
+    const e = f.takeError();
     this.connected(req, e !== 0 ? -e : f.state & SS_ISCONNECTED ? 0 : -ENOTCONN);
   }
 
