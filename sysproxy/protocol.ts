@@ -16,7 +16,7 @@
  * and a CLOSE from either side before it hangs up.
  */
 import { Errno, EINVAL, EIO, errnoName } from '../kern/errno.js';
-import { ProtocolError, decode, encodedSize, encodeExact, type Value } from './codec.js';
+import { ProtocolError, TAG_BYTES, decode, encodedSize, encodeExact, type Value } from './codec.js';
 
 export { ProtocolError } from './codec.js';
 
@@ -85,9 +85,27 @@ export function frameTypeName(type: number): string {
 }
 
 function header(buf: Buffer, type: number, id: number): void {
-  buf.writeUInt32LE(buf.length - 4, 0);
-  buf[4] = type;
-  buf.writeUInt32LE(id, 5);
+  headerAt(buf, 0, buf.length - 4, type, id);
+}
+
+/** A frame header at `at`: the length of what follows the length word, the type, the id. */
+function headerAt(buf: Buffer, at: number, length: number, type: number, id: number): void {
+  buf.writeUInt32LE(length, at);
+  buf[at + 4] = type;
+  buf.writeUInt32LE(id, at + 5);
+}
+
+/** The head of a frame whose payload is one bytes value: the header, the value's tag and its length. */
+export const BYTES_FRAME_HEAD = HEADER_BYTES + 5;
+
+/**
+ * That head, written at `at` for `n` bytes of data to follow it in place:
+ * what encodeFrameHeadLength makes for a bytes value, without a buffer of its own.
+ */
+export function writeBytesFrameHead(buf: Buffer, at: number, type: number, id: number, n: number): void {
+  headerAt(buf, at, BYTES_FRAME_HEAD - 4 + n, type, id);
+  buf[at + HEADER_BYTES] = TAG_BYTES;
+  buf.writeUInt32LE(n, at + HEADER_BYTES + 1);
 }
 
 /**

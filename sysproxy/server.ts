@@ -23,9 +23,9 @@ import { lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { Sys } from '../kern/sys.js';
 import { OSTYPE, RUMP_VERSION, type Kernel } from '../kern/kernel.js';
 import { Errno, EADDRINUSE, EBADF, EINVAL, EMSGSIZE, ENOBUFS, ENOSYS, EPROTONOSUPPORT, ESHUTDOWN, EIO, errnoByName } from '../kern/errno.js';
-import { ProtocolError, TAG_BYTES, decode, type Value } from './codec.js';
+import { ProtocolError, decode, type Value } from './codec.js';
 import {
-  CONNECTION_ID, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
+  BYTES_FRAME_HEAD, CONNECTION_ID, writeBytesFrameHead, FRAME_CALL, FRAME_CLOSE, FRAME_ERROR, FRAME_HELLO, FRAME_RESULT, FrameReader, FrameTooLargeError,
   ACCEPTWAIT_METHOD, FEATURE_ACCEPT, FEATURE_DGRAM, RECVFROMWAIT_METHOD, FEATURE_STREAM, HALT_METHOD, TAIL_BYTES_MIN, CONNECTION_BUFFER, encodeFrameHead, encodeFrameHeadLength, MAX_IO, PROTOCOL_VERSION, RECVWAIT_METHOD, SENDALL_METHOD, encodeEmptyFrame, encodeFrame, encodeServerHello, errorPayload,
   frameTypeName, isSyscallName, parseClientHello, type Banner, type FrameSink,
 } from './protocol.js';
@@ -133,11 +133,8 @@ function identity<T>(x: T): T {
   return x;
 }
 
-/**
- * A recvwait answer's head in the answer ring: the frame header and the
- * bytes value's tag and length (what encodeFrameHead writes before data).
- */
-const ANSWER_HEAD = 14;
+/** A recvwait answer's head in the answer ring: a bytes frame's (protocol.ts). */
+const ANSWER_HEAD = BYTES_FRAME_HEAD;
 
 /**
  * The answer ring of a connection: 4 MiB, room for a busy stream's reads
@@ -160,9 +157,8 @@ class AnswerRing {
   readonly buf = Buffer.allocUnsafeSlow(ANSWER_RING);
   /** Where the next answer goes. */
   private head = 0;
-  /** Start and end of each answer being written, oldest first. */
+  /** Where each answer being written starts, oldest first. */
   private readonly starts: number[] = [];
-  private readonly ends: number[] = [];
 
   /** The offset of room for `size` bytes, or -1. */
   room(size: number): number {
@@ -180,14 +176,12 @@ class AnswerRing {
   /** `size` bytes at `at` (from room()) are being written. */
   commit(at: number, size: number): void {
     this.starts.push(at);
-    this.ends.push(at + size);
     this.head = at + size;
   }
 
   /** The oldest answer's write is done. */
   release(): void {
     this.starts.shift();
-    this.ends.shift();
   }
 }
 
@@ -422,12 +416,7 @@ class Connection implements FrameSink, InputSink {
     const ring = this.ring!;
     const at = this.roomAt;
     const b = ring.buf;
-    // The RESULT frame's head: length, type, id, then the bytes value's tag and length.
-    b.writeUInt32LE(ANSWER_HEAD - 4 + n, at);
-    b[at + 4] = FRAME_RESULT;
-    b.writeUInt32LE(id, at + 5);
-    b[at + 9] = TAG_BYTES;
-    b.writeUInt32LE(n, at + 10);
+    writeBytesFrameHead(b, at, FRAME_RESULT, id, n);
     if (this.state === ConnState.CLOSED || this.socket.destroyed || this.socket.writableEnded) return;
     ring.commit(at, ANSWER_HEAD + n);
     this.cork();
